@@ -1,0 +1,59 @@
+"""The seam between the router and automated agents.
+
+The router gives a bot the conversation, the new customer message and the bot's saved state for
+that conversation; the bot answers with a decision (pure data). The router turns the decision
+into effects: replies with deterministic ids, state saved, a handoff to humans, a resolution.
+Because the decision is data and the router's effects are idempotent, a bot may be asked twice
+about the same message (after a crash) without the customer seeing two answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from routing.models import Contact, Conversation, InboundMessage, ReplyButton
+
+
+@dataclass(frozen=True)
+class BotContext:
+    conversation: Conversation
+    message: InboundMessage
+    contact: Contact | None
+    state: Mapping[str, str]  # what this bot saved for this conversation last time
+    now: datetime
+    language: str  # the customer's language, already resolved (message, contact, account)
+
+
+@dataclass(frozen=True)
+class BotReply:
+    text: str
+    buttons: tuple[ReplyButton, ...] = ()
+    private: bool = False  # send to the customer privately (only where the flow allows it)
+
+
+@dataclass(frozen=True)
+class Handoff:
+    reason: str  # why humans take over, e.g. "customer asked for a human"
+    summary: str = ""  # what was asked and what was tried, for the agent
+
+
+@dataclass(frozen=True)
+class BotDecision:
+    replies: tuple[BotReply, ...] = ()
+    handoff: Handoff | None = None
+    resolve: bool = False  # the bot solved it
+    pending: bool = False  # waiting on the customer (e.g. "did this solve it?")
+    state: Mapping[str, str] = field(default_factory=dict)  # replaces the saved state
+    labels: tuple[str, ...] = ()
+    note: str = ""  # why the bot decided this (becomes the event's reason)
+
+
+class Bot(Protocol):
+    name: str
+
+    async def handle(self, ctx: BotContext) -> BotDecision:
+        """Decide what to do with one customer message. Must not perform I/O effects itself."""
+        ...

@@ -1,0 +1,207 @@
+"""The contract every connector implements.
+
+A connector is one platform account. It can pull (a polling loop driven by the runner) and/or be
+pushed to (webhook routes mounted on the web app), and it sends replies. The runner, not the
+connector, owns leases, cursors in Redis and retry scheduling; the connector only talks to its
+platform and maps the platform's payloads to wire models and its failures to `connectors.errors`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, ClassVar, Literal, Self
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import BaseRoute
+
+from routing.models import InboundMessage, OutboundReply, Wire
+
+from .errors import ConfigError
+
+#: Durably ingests messages; returns, per message, whether it was new. Raises if Redis fails.
+Ingest = Callable[[Sequence[InboundMessage]], Awaitable[list[bool]]]
+
+
+class AccountSettings(BaseModel):
+    """One platform account as configured in `[[accounts]]` of helpline.toml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    platform: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    base_url: str | None = None  # scheme, host, port and path prefix of the platform API
+    mode: Literal["polling", "webhook"] = "polling"
+    poll_interval: float = Field(default=2.0, gt=0, le=3600)
+    language: str = "en"  # the account's default language
+    # credential name -> name of the environment variable that holds it (secrets never in files)
+    secrets: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def secret(self, name: str, environ: dict[str, str] | None = None) -> str:
+        import os
+
+        env = os.environ if environ is None else environ
+        var = self.secrets.get(name)
+        if var is None:
+            raise ConfigError(f"accounts.{self.name}.secrets.{name}: not configured")
+        value = env.get(var)
+        if not value:
+            raise ConfigError(f"accounts.{self.name}.secrets.{name}: environment variable {var} is not set")
+        return value
+
+
+@dataclass(frozen=True)
+class PollBatch:
+    """What one poll returned: messages to ingest, and the cursor to store once they are durable.
+
+    `skipped` counts platform items the connector saw and deliberately ignored (its own posts,
+    other bots, unsupported updates); the cursor still moves past them.
+    """
+
+    messages: Sequence[InboundMessage]
+    cursor: str | None
+    skipped: int = 0
+    more: bool = False  # the platform has more right now: poll again without waiting
+
+
+@dataclass(frozen=True)
+class SendResult:
+    platform_message_ids: tuple[str, ...]
+
+
+class SendProgress:
+    """Parts of a multi-part reply already posted, kept in Redis by the sender.
+
+    A connector that splits a reply (Telegram's 4096 characters, an X thread) skips the parts in
+    `posted` and calls `record()` right after each part is accepted, so a retry after a crash or a
+    429 mid-thread continues where it stopped instead of posting the first parts again.
+    """
+
+    def __init__(self, posted: Sequence[str] = (), recorder: Callable[[str], Awaitable[None]] | None = None):
+        self.posted: list[str] = list(posted)
+        self._recorder = recorder
+
+    async def record(self, platform_message_id: str) -> None:
+        self.posted.append(platform_message_id)
+        if self._recorder is not None:
+            await self._recorder(platform_message_id)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A shared budget a reply spends before it is posted: `rate` per `period` seconds."""
+
+    key: str
+    rate: int
+    period: float
+    burst: int = 1
+
+
+class ConnectorHealth(Wire):
+    platform: str
+    account: str
+    mode: str
+    status: Literal["starting", "ok", "degraded", "down"] = "starting"
+    last_poll_at: datetime | None = None
+    lag_seconds: float | None = None
+    last_error: str | None = None
+    rate_limit_remaining: int | None = None
+    pending_updates: int | None = None
+
+
+@dataclass
+class ConnectorContext:
+    """What the runner hands a connector: nothing global, everything passed in."""
+
+    ingest: Ingest
+    #: For small connector-owned maps (thread roots, chat migrations) under
+    #: `routing.keys.connector_state`; None when the connector runs without Redis (tests).
+    redis: Any = None
+    http_transport: httpx.AsyncBaseTransport | None = None  # tests inject one; None = the network
+    public_base_url: str | None = None  # where the platform reaches our webhooks
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Connector(abc.ABC):
+    """One platform account. Subclasses set `platform` and implement the abstract methods."""
+
+    platform: ClassVar[str]
+    #: The platform dedupes posts by a key we send (e.g. Mastodon's Idempotency-Key), so a post
+    #: whose outcome is unknown may be retried safely.
+    idempotent_send: ClassVar[bool] = False
+    supports_polling: ClassVar[bool] = True
+    supports_webhook: ClassVar[bool] = False
+
+    def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
+        if settings.platform != self.platform:
+            raise ConfigError(f"accounts.{settings.name}.platform: expected {self.platform!r}")
+        if settings.mode == "webhook" and not self.supports_webhook:
+            raise ConfigError(f"accounts.{settings.name}.mode: {self.platform} has no webhook mode")
+        if settings.mode == "polling" and not self.supports_polling:
+            raise ConfigError(f"accounts.{settings.name}.mode: {self.platform} has no polling mode")
+        self.settings = settings
+        self.context = context
+        self._health = ConnectorHealth(platform=self.platform, account=settings.name, mode=settings.mode)
+
+    @property
+    def account(self) -> str:
+        return self.settings.name
+
+    # lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open clients; for webhook mode, register the webhook with the platform."""
+
+    async def stop(self) -> None:
+        """Close clients. Safe to call twice."""
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # pull ------------------------------------------------------------------------------------
+    async def fetch(self, cursor: str | None) -> PollBatch:
+        """Fetch what arrived after `cursor`. Must not acknowledge anything to the platform that
+        is not yet durable: the runner stores the returned cursor only after ingest succeeded."""
+        raise NotImplementedError(f"{self.platform} connector does not poll")
+
+    # push ------------------------------------------------------------------------------------
+    def webhook_routes(self) -> Sequence[BaseRoute]:
+        """Routes mounted under /webhooks/<platform>/<account>; they verify, ingest, then 200."""
+        return ()
+
+    # send ------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def send(self, reply: OutboundReply, progress: SendProgress) -> SendResult:
+        """Post a reply into its thread with its visibility. Raises a `ConnectorError`.
+
+        Parts listed in `progress.posted` were posted by an earlier attempt: skip them, and
+        `await progress.record(id)` after each new part is accepted by the platform."""
+
+    def rate_limits(self, reply: OutboundReply) -> Sequence[RateLimit]:
+        """Shared budgets this reply spends before it is posted (checked by the sender)."""
+        return ()
+
+    # health ----------------------------------------------------------------------------------
+    def health(self) -> ConnectorHealth:
+        return self._health
+
+    def _set_health(self, **changes: Any) -> None:
+        self._health = self._health.model_copy(update=changes)
+
+
+def buttons_as_text(reply: OutboundReply) -> str:
+    """Capability fallback: a platform without buttons gets the choices as a numbered list."""
+    if not reply.buttons:
+        return reply.text
+    choices = "\n".join(f"{b.data} — {b.label}" for b in reply.buttons)
+    return f"{reply.text}\n\n{choices}"

@@ -1,0 +1,38 @@
+"""Errors every connector maps its platform's failures to.
+
+    ConnectorError
+     ├── RateLimited(retry_after)  the platform said "slow down"; retry after `retry_after` seconds
+     ├── AuthFailed                credentials missing, wrong or revoked; retrying will not help
+     ├── Transient                 network trouble or a 5xx; safe to retry later
+     └── Permanent                 the platform refused this request (bad chat, deleted tweet...)
+
+Clients never sleep: they raise, and the caller schedules the retry.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base class of every connector error."""
+
+
+class RateLimited(ConnectorError):
+    def __init__(self, retry_after: float, message: str = "rate limited") -> None:
+        super().__init__(f"{message} (retry after {retry_after:.1f}s)")
+        self.retry_after = max(0.0, retry_after)
+
+
+class AuthFailed(ConnectorError):
+    pass
+
+
+class Transient(ConnectorError):
+    pass
+
+
+class Permanent(ConnectorError):
+    pass
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message names the field."""

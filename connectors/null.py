@@ -1,0 +1,16 @@
+"""A platform that accepts every reply and posts nowhere: for benchmarks and dry runs."""
+
+from __future__ import annotations
+
+from routing.models import OutboundReply
+
+from .base import Connector, SendProgress, SendResult
+
+
+class NullConnector(Connector):
+    platform = "null"
+    supports_polling = True
+
+    async def send(self, reply: OutboundReply, progress: SendProgress) -> SendResult:
+        # One part, so nothing to record mid-way: the sender records the result itself.
+        return SendResult((f"null-{reply.reply_id}",))

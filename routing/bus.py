@@ -1,0 +1,291 @@
+"""The Redis Streams bus: idempotent ingest, consumer groups, claims, retries, dead letters.
+
+Delivery is at-least-once: a handler may see an entry more than once (after a crash, a claim or
+a retry), so every handler is idempotent. An entry is acknowledged only after its handler
+returned, that is after its effects are written to Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+from redis.exceptions import ResponseError
+
+from . import keys
+from .models import InboundMessage
+
+log = logging.getLogger(__name__)
+
+PAYLOAD = b"m"
+
+# KEYS[1] seen marker, KEYS[2] stream. ARGV[1] dedupe ttl (s), ARGV[2] payload.
+# The marker and the XADD happen together or not at all: a message is never half ingested.
+_INGEST = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('XADD', KEYS[2], '*', 'm', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS[1] stream, KEYS[2] dead-letter stream, KEYS[3] error hash. ARGV: group, id, deliveries,
+# fallback error. Moves one entry to the dead letters and acknowledges it, atomically.
+_DEAD_LETTER = """
+local entry = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
+local err = redis.call('HGET', KEYS[3], ARGV[2]) or ARGV[4]
+local payload = ''
+if entry[1] then
+  local fields = entry[1][2]
+  for i = 1, #fields, 2 do if fields[i] == 'm' then payload = fields[i + 1] end end
+end
+redis.call('XADD', KEYS[2], '*', 'stream', KEYS[1], 'id', ARGV[2], 'group', ARGV[1],
+  'deliveries', ARGV[3], 'error', err, 'm', payload)
+redis.call('HDEL', KEYS[3], ARGV[2])
+return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+"""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class StreamBus:
+    """Inbound streams, partitioned by thread."""
+
+    def __init__(self, client: redis.Redis, partitions: int, dedupe_ttl: int = 7 * 86400) -> None:
+        self.client = client
+        self.partitions = partitions
+        self.dedupe_ttl = dedupe_ttl
+        self._ingest = client.register_script(_INGEST)
+
+    def partition(self, platform: str, account: str, thread_key: str) -> int:
+        return keys.partition_of(platform, account, thread_key, self.partitions)
+
+    def inbound_streams(self) -> list[str]:
+        return [keys.inbound_stream(p) for p in range(self.partitions)]
+
+    async def ingest(self, messages: Sequence[InboundMessage]) -> list[bool]:
+        """Durably add messages to their partitions, once per platform message id.
+
+        Returns, per message, True if it was new. Idempotent: a redelivered message is a no-op.
+        Raises a redis error if Redis is unreachable; then nothing may be acknowledged upstream.
+        """
+        if not messages:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for message in messages:
+                p = self.partition(message.platform, message.account, message.thread_key)
+                await self._ingest(
+                    keys=[keys.seen(p, message.dedupe_id), keys.inbound_stream(p)],
+                    args=[self.dedupe_ttl, message.model_dump_json()],
+                    client=pipe,
+                )
+            results = await pipe.execute()
+        return [bool(r) for r in results]
+
+
+@dataclass(frozen=True)
+class Entry:
+    stream: str
+    id: str
+    payload: bytes
+    deliveries: int = 1
+
+
+@dataclass(frozen=True)
+class Failure:
+    error: str
+    permanent: bool = False  # dead-letter at once (e.g. the payload is invalid)
+
+
+#: Handles a batch; returns the failures by entry id. Everything not failed is acknowledged.
+BatchHandler = Callable[[list[Entry]], Awaitable[dict[str, Failure]]]
+
+
+class StreamConsumer:
+    """One consumer of a group over many streams.
+
+    Failed entries stay pending and are retried after `retry_idle_ms`; after `max_deliveries`
+    deliveries they go to the dead letters with their last error. Entries left pending by a dead
+    consumer are claimed by this one once idle for `retry_idle_ms`.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        group: str,
+        consumer: str,
+        streams: Sequence[str],
+        handler: BatchHandler,
+        dead_letter_key: Callable[[str], str],
+        *,
+        count: int = 500,
+        block_ms: int = 1000,
+        max_deliveries: int = 5,
+        retry_idle_ms: int = 10_000,
+    ) -> None:
+        self.client = client
+        self.group = group
+        self.consumer = consumer
+        self.streams = list(streams)
+        self.handler = handler
+        self.dead_letter_key = dead_letter_key
+        self.count = count
+        self.block_ms = block_ms
+        self.max_deliveries = max_deliveries
+        self.retry_idle_ms = retry_idle_ms
+        self._dead_letter = client.register_script(_DEAD_LETTER)
+        self._last_claim = 0.0
+
+    async def ensure_groups(self) -> None:
+        for stream in self.streams:
+            await ensure_group(self.client, stream, self.group)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.ensure_groups()
+        while not stop.is_set():
+            try:
+                await self.step()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("redis unavailable for %s/%s: %s; retrying", self.group, self.consumer, exc)
+                await _sleep_or_stop(stop, 1.0)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self.ensure_groups()  # Redis restarted without our groups
+
+    async def step(self) -> int:
+        """One cycle: claim due retries and orphans, read new entries, handle, acknowledge."""
+        handled = 0
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._last_claim >= self.retry_idle_ms / 1000 / 2:
+            self._last_claim = loop.time()
+            claimed = await self._claim()
+            if claimed:
+                handled += await self._handle(claimed)
+        if not self.streams:
+            return handled
+        reply = await self.client.xreadgroup(
+            self.group,
+            self.consumer,
+            dict.fromkeys(self.streams, ">"),
+            count=self.count,
+            block=self.block_ms,
+        )
+        entries = [
+            Entry(_text(stream), _text(entry_id), fields.get(PAYLOAD, b""))
+            for stream, items in reply or []
+            for entry_id, fields in items
+            if fields is not None
+        ]
+        if entries:
+            handled += await self._handle(entries)
+        return handled
+
+    async def _claim(self) -> list[Entry]:
+        claimed: list[Entry] = []
+        for stream in self.streams:
+            start = "0-0"
+            while True:
+                result = await self.client.xautoclaim(
+                    stream, self.group, self.consumer, self.retry_idle_ms, start, count=self.count
+                )
+                start = _text(result[0])
+                items = result[1]
+                deleted = result[2] if len(result) > 2 else []
+                if deleted:
+                    await self.client.xack(stream, self.group, *deleted)
+                if items:
+                    counts = await self._delivery_counts(stream, [_text(i) for i, _ in items])
+                    for entry_id, fields in items:
+                        eid = _text(entry_id)
+                        claimed.append(Entry(stream, eid, (fields or {}).get(PAYLOAD, b""), counts.get(eid, 1)))
+                if start == "0-0":
+                    break
+        return claimed
+
+    async def _delivery_counts(self, stream: str, ids: list[str]) -> dict[str, int]:
+        rows = await self.client.xpending_range(stream, self.group, min=ids[0], max=ids[-1], count=len(ids) * 2)
+        return {_text(r["message_id"]): int(r["times_delivered"]) for r in rows}
+
+    async def _handle(self, entries: list[Entry]) -> int:
+        due = [e for e in entries if e.deliveries <= self.max_deliveries]
+        exhausted = [e for e in entries if e.deliveries > self.max_deliveries]
+        failures = await self.handler(due) if due else {}
+        for entry in exhausted:
+            await self._bury(entry, f"gave up after {entry.deliveries - 1} deliveries")
+        ok: dict[str, list[str]] = {}
+        for entry in due:
+            failure = failures.get(entry.id)
+            if failure is None:
+                ok.setdefault(entry.stream, []).append(entry.id)
+            elif failure.permanent or entry.deliveries >= self.max_deliveries:
+                await self.client.hset(_errors_key(entry.stream), entry.id, failure.error)
+                await self._bury(entry, failure.error)
+            else:
+                log.warning("entry %s of %s failed (delivery %d): %s", entry.id, entry.stream,
+                            entry.deliveries, failure.error)
+                await self.client.hset(_errors_key(entry.stream), entry.id, failure.error)
+        if ok:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for stream, ids in ok.items():
+                    pipe.xack(stream, self.group, *ids)
+                await pipe.execute()
+        return len(due)
+
+    async def _bury(self, entry: Entry, error: str) -> None:
+        log.error("dead-lettering entry %s of %s: %s", entry.id, entry.stream, error)
+        await self._dead_letter(
+            keys=[entry.stream, self.dead_letter_key(entry.stream), _errors_key(entry.stream)],
+            args=[self.group, entry.id, entry.deliveries, error],
+        )
+
+
+def _errors_key(stream: str) -> str:
+    return f"{stream}:errors"
+
+
+async def ensure_group(client: redis.Redis, stream: str, group: str) -> None:
+    """Create the group (and the stream) if missing; only BUSYGROUP is ignored."""
+    try:
+        await client.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def trim_acknowledged(client: redis.Redis, stream: str) -> int:
+    """Trim entries every group has acknowledged, never one that is pending or undelivered."""
+    try:
+        groups = await client.xinfo_groups(stream)
+    except ResponseError:
+        return 0
+    if not groups:
+        return 0
+    floor: tuple[int, int] | None = None
+    for group in groups:
+        if int(group["pending"]) > 0:
+            summary = await client.xpending(stream, _text(group["name"]))
+            candidate = _parse_id(_text(summary["min"]))
+        else:
+            ms, seq = _parse_id(_text(group["last-delivered-id"]))
+            candidate = (ms, seq + 1)
+        floor = candidate if floor is None or candidate < floor else floor
+    assert floor is not None
+    return int(await client.xtrim(stream, minid=f"{floor[0]}-{floor[1]}", approximate=False))
+
+
+def _parse_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

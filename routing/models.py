@@ -1,0 +1,251 @@
+"""Wire models: the only things that cross a process boundary.
+
+Every model is frozen and forbids unknown fields, so a payload written by a newer or broken
+producer fails validation loudly (and is dead-lettered) instead of being half understood.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# A platform name is open-ended: third-party connectors bring their own.
+PlatformName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+AccountName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MessageKind(StrEnum):
+    MENTION = "mention"  # the account was mentioned in a public post
+    REPLY = "reply"  # a public reply in a thread the account takes part in
+    DIRECT = "direct"  # a private one-to-one message
+    GROUP = "group"  # a message in a group chat that addresses the account
+
+    @property
+    def visibility(self) -> Visibility:
+        return Visibility.PRIVATE if self is MessageKind.DIRECT else Visibility.PUBLIC
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    PRIVATE = "private"
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    PENDING = "pending"  # waiting on the customer
+    RESOLVED = "resolved"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+    @property
+    def rank(self) -> int:
+        return _PRIORITY_RANK[self]
+
+    def raised(self) -> Priority:
+        return _PRIORITIES[min(self.rank + 1, len(_PRIORITIES) - 1)]
+
+
+_PRIORITIES = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT]
+_PRIORITY_RANK = {p: i for i, p in enumerate(_PRIORITIES)}
+
+
+class Presence(StrEnum):
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+class Author(Wire):
+    user_id: str = Field(min_length=1, max_length=128)
+    handle: str = Field(default="", max_length=256)
+    display_name: str = Field(default="", max_length=256)
+    is_bot: bool = False
+
+
+class Attachment(Wire):
+    kind: str = Field(max_length=32)  # photo, document, video, ...
+    platform_file_id: str = Field(max_length=512)
+    mime_type: str | None = None
+    file_name: str | None = None
+    size_bytes: int | None = Field(default=None, ge=0)
+    url: str | None = None
+
+
+class InboundMessage(Wire):
+    """One customer message as a connector saw it on the platform."""
+
+    platform: PlatformName
+    account: AccountName
+    kind: MessageKind
+    message_id: str = Field(min_length=1, max_length=128)
+    thread_key: str = Field(min_length=1, max_length=256)
+    author: Author
+    text: str = Field(default="", max_length=65536)
+    language: LanguageCode | None = None
+    attachments: tuple[Attachment, ...] = ()
+    in_reply_to: str | None = None
+    edited: bool = False
+    platform_time: datetime
+    received_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def dedupe_id(self) -> str:
+        """Identity of this platform message; a redelivery has the same one."""
+        return f"{self.platform}:{self.account}:{self.message_id}"
+
+    @property
+    def visibility(self) -> Visibility:
+        return self.kind.visibility
+
+
+class ReplyButton(Wire):
+    label: str = Field(min_length=1, max_length=64)
+    data: str = Field(min_length=1, max_length=64)
+
+
+class OutboundReply(Wire):
+    """A reply on its way to a platform thread.
+
+    `reply_id` is deterministic (derived from what caused the reply), so producing the same reply
+    twice yields the same id, and the sender posts it once.
+    """
+
+    reply_id: str = Field(min_length=1, max_length=200)
+    conversation_id: str
+    platform: PlatformName
+    account: AccountName
+    kind: MessageKind
+    thread_key: str = Field(min_length=1, max_length=256)
+    visibility: Visibility
+    text: str = Field(min_length=1, max_length=65536)
+    in_reply_to: str | None = None
+    recipient_id: str | None = None  # the customer's platform user id (needed for direct messages)
+    sender: str  # "bot:<name>" or "agent:<id>"
+    buttons: tuple[ReplyButton, ...] = ()
+    created_at: datetime = Field(default_factory=utcnow)
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.visibility is not self.kind.visibility:
+            raise ValueError(
+                f"a {self.kind.value} thread is {self.kind.visibility.value}; "
+                f"a {self.visibility.value} reply to it is refused"
+            )
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"  # the process died while posting; see README "residual window"
+
+
+class Delivery(Wire):
+    reply_id: str
+    state: DeliveryState
+    platform_message_ids: tuple[str, ...] = ()
+    error: str | None = None
+    attempts: int = 0
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class EventType(StrEnum):
+    CREATED = "created"
+    REOPENED = "reopened"
+    ROUTED = "routed"
+    BOT_ASSIGNED = "bot_assigned"
+    HANDOFF = "handoff"
+    ASSIGNED = "assigned"
+    QUEUED = "queued"
+    UNASSIGNED = "unassigned"
+    STATUS = "status"
+    PRIORITY = "priority"
+    LABELS = "labels"
+    REPLY_QUEUED = "reply_queued"
+    REPLY_SENT = "reply_sent"
+    REPLY_FAILED = "reply_failed"
+    NOTE = "note"
+    LINKED = "linked"
+
+
+class ConversationEvent(Wire):
+    """Something that happened to a conversation, and why."""
+
+    conversation_id: str
+    type: EventType
+    actor: str  # "router", "bot:<name>", "agent:<id>", "sender", "system"
+    reason: str = ""
+    data: dict[str, str | int | float | bool | None | list[str]] = Field(default_factory=dict)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Conversation(Wire):
+    id: str
+    platform: PlatformName
+    account: AccountName
+    kind: MessageKind
+    thread_key: str
+    contact_id: str
+    status: Status = Status.OPEN
+    priority: Priority = Priority.NORMAL
+    team: str | None = None
+    assignee: str | None = None
+    handler: str | None = None  # "bot:<name>" while a bot has the conversation
+    labels: tuple[str, ...] = ()
+    language: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    last_customer_at: datetime | None = None
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    message_count: int = 0
+
+    @property
+    def visibility(self) -> Visibility:
+        return self.kind.visibility
+
+
+class Contact(Wire):
+    id: str
+    platform: PlatformName
+    account: AccountName
+    user_id: str
+    handle: str = ""
+    display_name: str = ""
+    language: str | None = None
+    last_agent: str | None = None
+
+
+class Agent(Wire):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: str
+    teams: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()  # empty: any language
+    capacity: int = Field(default=5, ge=0, le=1000)
+    presence: Presence = Presence.OFFLINE
+
+    def speaks(self, language: str | None) -> bool:
+        return not self.languages or language is None or language in self.languages
+
+
+class Team(Wire):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: str
+    timezone: str = "UTC"
