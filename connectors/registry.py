@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from .base import Connector, AccountSettings, ConnectorContext
+from .base import AccountSettings, Connector, ConnectorContext
 from .errors import ConfigError
 
 GROUP = "helpline.connectors"

@@ -4,6 +4,7 @@ only after ingest is durable, and retry scheduling on the connector's errors."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -69,12 +70,8 @@ class PollRunner:
                                 self.connector.account, exc)
                     wait = 1.0
                 if wait > 0:
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=wait)
-                    except TimeoutError:
-                        pass
         finally:
-            try:
+            with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
                 await self.lease.release()
-            except (redis.ConnectionError, redis.TimeoutError):
-                pass

@@ -8,6 +8,7 @@ returned, that is after its effects are written to Redis.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -224,12 +225,12 @@ class StreamConsumer:
             if failure is None:
                 ok.setdefault(entry.stream, []).append(entry.id)
             elif failure.permanent or entry.deliveries >= self.max_deliveries:
-                await self.client.hset(_errors_key(entry.stream), entry.id, failure.error)
+                await self.client.hset(_errors_key(entry.stream), entry.id, failure.error)  # type: ignore[misc]
                 await self._bury(entry, failure.error)
             else:
                 log.warning("entry %s of %s failed (delivery %d): %s", entry.id, entry.stream,
                             entry.deliveries, failure.error)
-                await self.client.hset(_errors_key(entry.stream), entry.id, failure.error)
+                await self.client.hset(_errors_key(entry.stream), entry.id, failure.error)  # type: ignore[misc]
         if ok:
             async with self.client.pipeline(transaction=False) as pipe:
                 for stream, ids in ok.items():
@@ -285,7 +286,5 @@ def _parse_id(entry_id: str) -> tuple[int, int]:
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

@@ -192,7 +192,7 @@ class ConversationEvent(Wire):
     type: EventType
     actor: str  # "router", "bot:<name>", "agent:<id>", "sender", "system"
     reason: str = ""
-    data: dict[str, str | int | float | bool | None | list[str]] = Field(default_factory=dict)
+    data: dict[str, str | int | float | bool | list[str] | None] = Field(default_factory=dict)
     at: datetime = Field(default_factory=utcnow)
 
 

@@ -1,0 +1,201 @@
+"""Assigning conversations to human agents.
+
+Choosing is pure (`choose_agent`): online agents of the team who speak the customer's language
+and have room, the contact's previous agent first, else the least loaded. Claiming is atomic in
+Redis (a Lua script re-checks presence and capacity), and idempotent: a conversation already
+claimed returns its agent. When nobody is free the conversation waits in the team's queue
+(priority, then age) until `fill` hands it to an agent who frees up or comes online.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+
+from . import keys
+from .models import Agent, Presence, Priority
+
+# KEYS: agent hash, agent load set, assignment record. ARGV: conversation id, agent id.
+_CLAIM = """
+local existing = redis.call('GET', KEYS[3])
+if existing then return existing end
+local a = redis.call('HMGET', KEYS[1], 'presence', 'capacity')
+if a[1] ~= 'online' then return false end
+if redis.call('SCARD', KEYS[2]) >= tonumber(a[2] or 0) then return false end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[3], ARGV[2])
+return ARGV[2]
+"""
+
+# KEYS: team queue, agent hash, agent load set, assignment record. ARGV: queue member, conv, agent.
+_TAKE_FROM_QUEUE = """
+local a = redis.call('HMGET', KEYS[2], 'presence', 'capacity')
+if a[1] ~= 'online' then return false end
+if redis.call('SCARD', KEYS[3]) >= tonumber(a[2] or 0) then return false end
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return false end
+if redis.call('GET', KEYS[4]) then return false end
+redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('SET', KEYS[4], ARGV[3])
+return ARGV[3]
+"""
+
+# KEYS: assignment record. ARGV: conversation id. Frees the agent's slot.
+_RELEASE = """
+local agent = redis.call('GET', KEYS[1])
+if not agent then return false end
+redis.call('SREM', ARGV[2] .. agent, ARGV[1])
+redis.call('DEL', KEYS[1])
+return agent
+"""
+
+
+@dataclass(frozen=True)
+class AgentLoad:
+    agent: Agent
+    load: int
+
+    @property
+    def free(self) -> int:
+        return self.agent.capacity - self.load
+
+
+@dataclass(frozen=True)
+class Choice:
+    agent_id: str | None
+    reason: str
+
+
+def choose_agent(roster: Sequence[AgentLoad], team: str | None, language: str | None,
+                 sticky: str | None) -> Choice:
+    """Pure: which agent should take a conversation of `team` in `language`."""
+    eligible = [
+        a for a in roster
+        if a.agent.presence is Presence.ONLINE and a.free > 0 and a.agent.speaks(language)
+        and (team is None or team in a.agent.teams)
+    ]
+    if not eligible:
+        return Choice(None, f"no online agent of team {team or '-'} with room"
+                            + (f" speaking {language}" if language else ""))
+    for a in eligible:
+        if a.agent.id == sticky:
+            return Choice(a.agent.id, "sticky: last agent who served this contact")
+    best = min(eligible, key=lambda a: (a.load / max(a.agent.capacity, 1), a.load, a.agent.id))
+    return Choice(best.agent.id, f"least loaded ({best.load}/{best.agent.capacity})")
+
+
+def queue_score(priority: Priority, created_ms: int) -> float:
+    """Higher priority first, then older first."""
+    return float((Priority.URGENT.rank - priority.rank) * 10**13 + created_ms)
+
+
+def queue_member(conversation_id: str, language: str | None) -> str:
+    return f"{conversation_id}|{language or ''}"
+
+
+def parse_member(member: str) -> tuple[str, str | None]:
+    cid, _, lang = member.partition("|")
+    return cid, lang or None
+
+
+class AssignmentStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._claim = client.register_script(_CLAIM)
+        self._take = client.register_script(_TAKE_FROM_QUEUE)
+        self._release = client.register_script(_RELEASE)
+
+    async def upsert_agent(self, agent: Agent) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.agent(agent.id), mapping={
+                "id": agent.id, "name": agent.name, "teams": json.dumps(list(agent.teams)),
+                "languages": json.dumps(list(agent.languages)), "capacity": agent.capacity,
+                "presence": agent.presence.value,
+            })
+            pipe.sadd(keys.agents(), agent.id)
+            await pipe.execute()
+
+    async def set_presence(self, agent_id: str, presence: Presence) -> None:
+        if not await self.client.sismember(keys.agents(), agent_id):  # type: ignore[misc]
+            raise KeyError(agent_id)
+        await self.client.hset(keys.agent(agent_id), "presence", presence.value)  # type: ignore[misc]
+
+    async def roster(self) -> list[AgentLoad]:
+        ids = sorted(_s(i) for i in await self.client.smembers(keys.agents()))  # type: ignore[misc]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for agent_id in ids:
+                pipe.hgetall(keys.agent(agent_id))
+                pipe.scard(keys.agent_load(agent_id))
+            raw = await pipe.execute()
+        out = []
+        for i in range(0, len(raw), 2):
+            h = {_s(k): _s(v) for k, v in raw[i].items()}
+            if not h:
+                continue
+            agent = Agent(id=h["id"], name=h.get("name", h["id"]), teams=tuple(json.loads(h.get("teams", "[]"))),
+                          languages=tuple(json.loads(h.get("languages", "[]"))),
+                          capacity=int(h.get("capacity", 0)), presence=Presence(h.get("presence", "offline")))
+            out.append(AgentLoad(agent, int(raw[i + 1])))
+        return out
+
+    async def claim(self, conversation_id: str, agent_id: str) -> str | None:
+        """Assign if the agent is online with room; returns the conversation's agent (or None)."""
+        result = await self._claim(
+            keys=[keys.agent(agent_id), keys.agent_load(agent_id), keys.assignment(conversation_id)],
+            args=[conversation_id, agent_id],
+        )
+        return None if result is None else _s(result)
+
+    async def assigned_to(self, conversation_id: str) -> str | None:
+        value = await self.client.get(keys.assignment(conversation_id))
+        return None if value is None else _s(value)
+
+    async def release(self, conversation_id: str) -> str | None:
+        """Free the agent's slot; returns the agent it was assigned to. Idempotent."""
+        result = await self._release(keys=[keys.assignment(conversation_id)],
+                                     args=[conversation_id, keys.agent_load("")])
+        return None if result is None else _s(result)
+
+    async def enqueue(self, team: str, conversation_id: str, language: str | None, priority: Priority,
+                      created_ms: int) -> None:
+        await self.client.zadd(keys.team_queue(team),
+                               {queue_member(conversation_id, language): queue_score(priority, created_ms)})
+
+    async def dequeue(self, team: str, conversation_id: str) -> None:
+        members = await self.client.zrange(keys.team_queue(team), 0, -1)
+        gone = [m for m in members if parse_member(_s(m))[0] == conversation_id]
+        if gone:
+            await self.client.zrem(keys.team_queue(team), *gone)
+
+    async def queued(self, team: str, limit: int = 100) -> list[tuple[str, str | None]]:
+        return [parse_member(_s(m)) for m in await self.client.zrange(keys.team_queue(team), 0, limit - 1)]
+
+    async def take_for(self, agent: Agent, scan: int = 50) -> list[str]:
+        """Give the agent waiting conversations of their teams while they have room.
+
+        Returns the conversation ids claimed; the caller records the assignment on each.
+        """
+        taken: list[str] = []
+        for team in agent.teams:
+            queue = keys.team_queue(team)
+            for raw in await self.client.zrange(queue, 0, scan - 1):
+                member = _s(raw)
+                cid, language = parse_member(member)
+                if not agent.speaks(language):
+                    continue
+                result = await self._take(
+                    keys=[queue, keys.agent(agent.id), keys.agent_load(agent.id), keys.assignment(cid)],
+                    args=[member, cid, agent.id],
+                )
+                if result is None:
+                    if await self.client.scard(keys.agent_load(agent.id)) >= agent.capacity:  # type: ignore[misc]
+                        return taken
+                    continue
+                taken.append(cid)
+        return taken
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,271 @@
+"""The router: threads inbound messages into conversations and decides who answers.
+
+For each batch read from the inbound partitions it (1) threads every message into its
+conversation (one Lua call each, pipelined), (2) decides, in Python, from data only: rules for a
+new conversation, the bot's answer, a handoff, an assignment, and (3) commits each message's
+effects atomically, marking the message handled. Only then is the batch acknowledged.
+
+Idempotent: a redelivered message that was handled is skipped; one whose effects were not
+committed (a crash between (1) and (3)) is decided again from the same state, and its replies
+keep their deterministic ids, so the customer never gets two answers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import redis.asyncio as redis
+from pydantic import ValidationError
+
+from bots.base import Bot, BotContext, BotDecision
+
+from . import keys
+from .assignment import AgentLoad, AssignmentStore, choose_agent
+from .bus import Entry, Failure
+from .hours import BusinessHours
+from .models import (
+    Conversation,
+    ConversationEvent,
+    EventType,
+    InboundMessage,
+    Status,
+    utcnow,
+)
+from .outbound import private_followup, reply_to
+from .rules import Rule, decide
+from .store import Applied, ConversationStore, Effects, Routing, contact_id, conversation_from_hash, to_ms
+
+log = logging.getLogger(__name__)
+
+ACTOR = "router"
+
+
+@dataclass
+class RouterSettings:
+    rules: Sequence[Rule] = ()
+    hours: Mapping[str, BusinessHours] = field(default_factory=dict)  # per team
+    default_team: str | None = None
+    account_languages: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (platform, account)
+    default_language: str = "en"
+
+
+class Router:
+    def __init__(self, client: redis.Redis, store: ConversationStore, assignments: AssignmentStore,
+                 settings: RouterSettings, bots: Mapping[str, Bot],
+                 detect_language: Callable[[str], str | None] | None = None) -> None:
+        self.client = client
+        self.store = store
+        self.assignments = assignments
+        self.settings = settings
+        self.bots = bots
+        self.detect_language = detect_language
+        self.handled = 0
+
+    async def handle_batch(self, entries: list[Entry]) -> dict[str, Failure]:
+        """Batch handler for the inbound consumer group. Idempotent (see module docstring)."""
+        failures: dict[str, Failure] = {}
+        parsed: list[tuple[Entry, InboundMessage]] = []
+        for entry in entries:
+            try:
+                parsed.append((entry, self._with_language(InboundMessage.model_validate_json(entry.payload))))
+            except ValidationError as exc:
+                failures[entry.id] = Failure(f"invalid inbound message: {_first_error(exc)}", permanent=True)
+        if not parsed:
+            return failures
+        now = utcnow()
+        items = [(m, e.id, m.model_dump_json(), self._routing(m, now)) for e, m in parsed]
+        applied = await self.store.apply_messages(items, now)
+        await self.store.upsert_contacts([m for (_, m), a in zip(parsed, applied, strict=True)
+                                          if a.outcome != "handled"])
+        batch = _Batch(self, now)
+        all_effects: list[Effects] = []
+        for (entry, message), result in zip(parsed, applied, strict=True):
+            if result.outcome == "handled":
+                continue
+            try:
+                all_effects.append(await batch.decide(message, result))
+            except Exception as exc:  # a bug or a bot failure must not block the partition
+                log.exception("routing failed for entry %s", entry.id)
+                failures[entry.id] = Failure(f"{type(exc).__name__}: {exc}")
+        await self.store.commit(all_effects, now)
+        touched = sorted({e.conversation_id for e in all_effects})
+        if touched:
+            await self.client.publish(keys.live_channel(), json.dumps({"conversations": touched}))
+        self.handled += len(parsed) - len(failures)
+        return failures
+
+    def _with_language(self, message: InboundMessage) -> InboundMessage:
+        if message.language is None and self.detect_language is not None and message.text:
+            language = self.detect_language(message.text)
+            if language is not None:
+                return message.model_copy(update={"language": language})
+        return message
+
+    def _routing(self, message: InboundMessage, now: datetime) -> Routing:
+        d = decide(self.settings.rules, message, now, self.settings.hours, self.settings.default_team)
+        return Routing(priority=d.priority.value, team=d.team or "", handler=f"bot:{d.bot}" if d.bot else "",
+                       labels=d.labels)
+
+    def language_of(self, message: InboundMessage, conversation: Conversation) -> str:
+        return (message.language or conversation.language
+                or self.settings.account_languages.get((message.platform, message.account))
+                or self.settings.default_language)
+
+
+class _Batch:
+    """Decisions for one batch; keeps conversations changed earlier in the batch up to date."""
+
+    def __init__(self, router: Router, now: datetime) -> None:
+        self.router = router
+        self.now = now
+        self.fields: dict[str, dict[str, str]] = {}
+        self.bot_states: dict[str, dict[str, str]] = {}
+        self._roster: list[AgentLoad] | None = None
+
+    async def decide(self, message: InboundMessage, applied: Applied) -> Effects:
+        cid = applied.conversation_id
+        fields = self.fields.setdefault(cid, dict(applied.fields))
+        self.bot_states.setdefault(cid, dict(applied.bot_state))
+        conv = conversation_from_hash(fields)
+        effects = Effects(cid)
+        if fields.get("routed") != "1":
+            self._route_new(conv, message, effects)
+        elif applied.reopened:
+            effects.event(self._event(cid, EventType.REOPENED, "customer wrote after it was resolved"))
+            if not conv.handler and not conv.assignee:
+                await self._assign(conv, message, effects, "reopened")
+        conv = conversation_from_hash(fields)
+        if conv.handler and conv.handler.startswith("bot:"):
+            await self._ask_bot(conv, message, effects)
+        elif fields.get("routed") == "1" and not conv.assignee and not fields.get("queued_team"):
+            await self._assign(conv, message, effects, "needs an agent")
+        effects.handled(message.message_id)
+        return effects
+
+    def _set(self, conv_id: str, effects: Effects, **values: str) -> None:
+        self.fields[conv_id].update(values)
+        effects.set(**values)
+
+    def _event(self, conv_id: str, type_: EventType, reason: str, actor: str = ACTOR,
+               **data: str | int | float | bool | list[str] | None) -> ConversationEvent:
+        return ConversationEvent(conversation_id=conv_id, type=type_, actor=actor, reason=reason, data=data,
+                                 at=self.now)
+
+    def _route_new(self, conv: Conversation, message: InboundMessage, effects: Effects) -> None:
+        d = decide(self.router.settings.rules, message, self.now, self.router.settings.hours,
+                   self.router.settings.default_team)
+        effects.event(self._event(conv.id, EventType.CREATED, f"first {message.kind.value} message in thread",
+                                  platform=message.platform, account=message.account))
+        effects.event(self._event(conv.id, EventType.ROUTED, d.reason, priority=d.priority.value,
+                                  team=d.team, labels=list(d.labels), bot=d.bot))
+        self._set(conv.id, effects, routed="1")
+        if d.bot and d.bot in self.router.bots:
+            self._set(conv.id, effects, handler=f"bot:{d.bot}")
+            effects.event(self._event(conv.id, EventType.BOT_ASSIGNED, f"rule sent it to bot {d.bot}", bot=d.bot))
+        elif d.bot:
+            self._set(conv.id, effects, handler="")
+            effects.event(self._event(conv.id, EventType.HANDOFF, f"bot {d.bot} is not configured"))
+
+    async def _ask_bot(self, conv: Conversation, message: InboundMessage, effects: Effects) -> None:
+        assert conv.handler is not None
+        name = conv.handler.removeprefix("bot:")
+        bot = self.router.bots.get(name)
+        if bot is None:
+            self._set(conv.id, effects, handler="")
+            effects.event(self._event(conv.id, EventType.HANDOFF, f"bot {name} is not configured"))
+            await self._assign(conv, message, effects, "bot unavailable")
+            return
+        contact = await self.router.store.contact(contact_id(message)) if _needs_contact(bot) else None
+        ctx = BotContext(conversation=conv, message=message, contact=contact,
+                         state=self.bot_states[conv.id], now=self.now,
+                         language=self.router.language_of(message, conv))
+        decision = await bot.handle(ctx)
+        self._apply_bot(conv, message, name, decision, effects)
+        if decision.handoff is not None:
+            await self._assign(conversation_from_hash(self.fields[conv.id]), message, effects,
+                               f"handoff from bot {name}")
+
+    def _apply_bot(self, conv: Conversation, message: InboundMessage, name: str, decision: BotDecision,
+                   effects: Effects) -> None:
+        actor = f"bot:{name}"
+        partition = keys.conversation_partition(conv.id)
+        for i, r in enumerate(decision.replies):
+            reply_id = f"{conv.id}:{message.message_id}:{name}:{i}"
+            if r.private and conv.visibility.value == "public":
+                reply = private_followup(conv, reply_id=reply_id, text=r.text, sender=actor,
+                                         recipient_id=message.author.user_id)
+            else:
+                reply = reply_to(conv, reply_id=reply_id, text=r.text, sender=actor,
+                                 in_reply_to=message.message_id, recipient_id=message.author.user_id,
+                                 buttons=r.buttons)
+            effects.reply(reply, partition)
+            effects.event(self._event(conv.id, EventType.REPLY_QUEUED, decision.note or "bot answer",
+                                      actor=actor, reply_id=reply_id, private=reply.visibility.value == "private"))
+        if decision.replies:
+            effects.set_once(first_response_at=to_ms(self.now))
+        self.bot_states[conv.id] = dict(decision.state)
+        effects.bot_state(decision.state)
+        if decision.labels:
+            labels = sorted(set(conv.labels) | set(decision.labels))
+            self._set(conv.id, effects, labels=json.dumps(labels))
+            effects.event(self._event(conv.id, EventType.LABELS, decision.note or "bot labelled", actor=actor,
+                                      labels=labels))
+        if decision.handoff is not None:
+            self._set(conv.id, effects, handler="")
+            effects.event(self._event(conv.id, EventType.HANDOFF, decision.handoff.reason, actor=actor,
+                                      summary=decision.handoff.summary))
+        elif decision.resolve:
+            self._set(conv.id, effects, status=Status.RESOLVED.value, resolved_at=str(to_ms(self.now)),
+                      resolved_by=actor)
+            effects.event(self._event(conv.id, EventType.STATUS, decision.note or "resolved by the bot",
+                                      actor=actor, status="resolved", by_bot=True))
+        elif decision.pending:
+            self._set(conv.id, effects, status=Status.PENDING.value)
+            effects.event(self._event(conv.id, EventType.STATUS, decision.note or "waiting on the customer",
+                                      actor=actor, status="pending"))
+
+    async def _assign(self, conv: Conversation, message: InboundMessage, effects: Effects, why: str) -> None:
+        """Give the conversation to an online agent of its team, or queue it. Idempotent: an
+        earlier claim for this conversation is found and reused."""
+        assignments = self.router.assignments
+        agent_id = await assignments.assigned_to(conv.id)
+        reason = f"{why}; already claimed"
+        if agent_id is None:
+            roster = await self._load_roster()
+            contact = await self.router.store.contact(conv.contact_id)
+            language = self.router.language_of(message, conv)
+            choice = choose_agent(roster, conv.team, language, contact.last_agent if contact else None)
+            reason = f"{why}; {choice.reason}"
+            if choice.agent_id is not None:
+                agent_id = await assignments.claim(conv.id, choice.agent_id)
+                self._roster = None  # loads changed
+            if agent_id is None:
+                team = conv.team or "default"
+                await assignments.enqueue(team, conv.id, language, conv.priority, to_ms(conv.created_at))
+                self._set(conv.id, effects, queued_team=team)
+                effects.event(self._event(conv.id, EventType.QUEUED, reason, team=team,
+                                          priority=conv.priority.value))
+                return
+        self._set(conv.id, effects, assignee=agent_id, queued_team="")
+        effects.event(self._event(conv.id, EventType.ASSIGNED, reason, agent=agent_id))
+        await self.router.client.hset(keys.contact(conv.contact_id), "last_agent", agent_id)  # type: ignore[misc]
+
+    async def _load_roster(self) -> list[AgentLoad]:
+        if self._roster is None:
+            self._roster = await self.router.assignments.roster()
+        return self._roster
+
+
+def _needs_contact(bot: Bot) -> bool:
+    return bool(getattr(bot, "needs_contact", False))
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ())) or "payload"
+    return f"{where}: {err.get('msg', 'invalid')}"
+

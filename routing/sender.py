@@ -1,0 +1,251 @@
+"""The sender: drains outbound streams through the connectors, posting each reply once.
+
+Every reply has a delivery record (`keys.delivery`) that is its idempotency record:
+
+    queued ──► sending ──► sent (platform ids)
+                  │ └────► failed (error)           permanent errors
+                  └──────► queued again, later      429 / shared rate limit: deferred
+
+"sending" is written before the platform call and "sent" right after it. A reply found in
+"sending" means a process died during the call, so whether the platform took it is unknown:
+on platforms with an idempotency key (Mastodon) it is posted again safely; elsewhere it becomes
+"uncertain" and is shown to the agents instead of risking a double post. That call is the
+residual window (see README, "Delivery promises").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis.asyncio as redis
+from pydantic import ValidationError
+
+from connectors.base import Connector, SendProgress, SendResult
+from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited
+from connectors.ratelimit import SharedRateLimiter
+
+from . import keys
+from .bus import Entry, Failure
+from .models import ConversationEvent, DeliveryState, EventType, OutboundReply
+
+log = logging.getLogger(__name__)
+
+# KEYS: delayed set, stream. ARGV: now (ms), max. Moves due replies back onto their stream.
+_PROMOTE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do
+  redis.call('ZREM', KEYS[1], member)
+  local sep = string.find(member, '|', 1, true)
+  redis.call('XADD', KEYS[2], '*', 'm', string.sub(member, sep + 1))
+end
+return #due
+"""
+
+# KEYS: delivery record, conversation events. ARGV: state, platform ids json, error, now, event.
+# The record and the conversation's event change together.
+_RECORD = """
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'platform_ids', ARGV[2], 'error', ARGV[3], 'updated_at', ARGV[4])
+redis.call('RPUSH', KEYS[2], ARGV[5])
+return 1
+"""
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+@dataclass
+class _Job:
+    entry: Entry
+    reply: OutboundReply
+    partition: int
+    delivery: dict[str, str]
+
+
+class Sender:
+    """Batch handler for the `sender` group over the outbound streams of its connectors."""
+
+    def __init__(self, client: redis.Redis, connectors: Mapping[tuple[str, str], Connector],
+                 partitions: int) -> None:
+        self.client = client
+        self.connectors = connectors
+        self.partitions = partitions
+        self.limiter = SharedRateLimiter(client)
+        self._promote = client.register_script(_PROMOTE)
+        self._record = client.register_script(_RECORD)
+        self.sent = 0
+        self.deferred = 0
+
+    def streams(self) -> list[str]:
+        return [keys.outbound_stream(p, platform, account)
+                for platform, account in sorted(self.connectors) for p in range(self.partitions)]
+
+    def dead_letter_key(self, stream: str) -> str:
+        return keys.dead_letters(int(stream.split("{p", 1)[1].split("}", 1)[0]))
+
+    async def handle_batch(self, entries: list[Entry]) -> dict[str, Failure]:
+        """Idempotent: a reply whose record says "sent" is acknowledged without posting."""
+        failures: dict[str, Failure] = {}
+        jobs: list[_Job] = []
+        for entry in entries:
+            try:
+                reply = OutboundReply.model_validate_json(entry.payload)
+            except ValidationError as exc:
+                failures[entry.id] = Failure(f"invalid outbound reply: {exc.errors()[0]['msg']}", permanent=True)
+                continue
+            if (reply.platform, reply.account) not in self.connectors:
+                failures[entry.id] = Failure(f"no connector for {reply.platform}/{reply.account}")
+                continue
+            p = keys.partition_of(reply.platform, reply.account, reply.thread_key, self.partitions)
+            if reply.kind.value == "direct" and reply.thread_key.startswith("user:"):
+                p = keys.conversation_partition(reply.conversation_id)  # a private follow-up
+            jobs.append(_Job(entry, reply, p, {}))
+        if not jobs:
+            return failures
+        async with self.client.pipeline(transaction=False) as pipe:
+            for job in jobs:
+                pipe.hgetall(keys.delivery(job.partition, job.reply.reply_id))
+            for platform, account in self.connectors:
+                pipe.pttl(keys.blocked_until(platform, account))
+            raw = await pipe.execute()
+        blocked = {acc: int(ttl) for acc, ttl in zip(self.connectors, raw[len(jobs):], strict=True) if int(ttl) > 0}
+        for job, h in zip(jobs, raw[: len(jobs)], strict=True):
+            job.delivery = {_s(k): _s(v) for k, v in h.items()}
+        by_account: dict[tuple[str, str], list[_Job]] = {}
+        for job in jobs:
+            by_account.setdefault((job.reply.platform, job.reply.account), []).append(job)
+        results = await asyncio.gather(*(self._drain(acc, js, blocked.get(acc, 0)) for acc, js in by_account.items()))
+        for result in results:
+            failures.update(result)
+        return failures
+
+    async def _drain(self, account: tuple[str, str], jobs: list[_Job], blocked_ms: int) -> dict[str, Failure]:
+        """Post one account's replies in order; a deferral defers the rest of that account too."""
+        connector = self.connectors[account]
+        failures: dict[str, Failure] = {}
+        defer_for = blocked_ms / 1000
+        to_send: list[_Job] = []
+        for job in jobs:
+            state = job.delivery.get("state", DeliveryState.QUEUED.value)
+            if state in (DeliveryState.SENT.value, DeliveryState.FAILED.value, DeliveryState.UNCERTAIN.value):
+                continue  # already final: just acknowledge
+            if state == DeliveryState.SENDING.value and not connector.idempotent_send:
+                await self._finish([(job, DeliveryState.UNCERTAIN, None,
+                                     "the process died while posting; check the platform before resending")])
+                continue
+            to_send.append(job)
+        finished: list[tuple[_Job, DeliveryState, SendResult | None, str | None]] = []
+        for job in to_send:
+            if defer_for <= 0:
+                defer_for = await self.limiter.acquire(account[0], account[1], connector.rate_limits(job.reply))
+            if defer_for > 0:
+                await self._defer(job, defer_for)
+                continue
+            key = keys.delivery(job.partition, job.reply.reply_id)
+            try:
+                if not connector.idempotent_send:
+                    # Durable before the call: if we die inside it, the reply becomes "uncertain".
+                    await self.client.hset(key, mapping={  # type: ignore[misc]
+                        "state": DeliveryState.SENDING.value, "updated_at": _now_ms(),
+                        "attempts": int(job.delivery.get("attempts", 0)) + 1,
+                    })
+                result = await connector.send(job.reply, self._progress(job))
+            except RateLimited as exc:
+                defer_for = max(exc.retry_after, 0.001)
+                await self.client.set(keys.blocked_until(*account), "1", px=max(1, int(defer_for * 1000)))
+                await self._defer(job, defer_for, reset_state=True)
+            except (Permanent, AuthFailed) as exc:
+                finished.append((job, DeliveryState.FAILED, None, str(exc)))
+            except ConnectorError as exc:  # transient: retried by the consumer, then dead-lettered
+                await self.client.hset(key, "state", DeliveryState.QUEUED.value)  # type: ignore[misc]
+                failures[job.entry.id] = Failure(f"{type(exc).__name__}: {exc}")
+            else:
+                finished.append((job, DeliveryState.SENT, result, None))
+            if finished and not connector.idempotent_send:
+                await self._finish(finished)  # shrink the window: record each post at once
+                finished = []
+        await self._finish(finished)
+        return failures
+
+    def _progress(self, job: _Job) -> SendProgress:
+        key = keys.delivery(job.partition, job.reply.reply_id)
+        posted = json.loads(job.delivery.get("parts") or "[]")
+
+        async def record(platform_id: str) -> None:
+            posted_now.append(platform_id)
+            await self.client.hset(key, "parts", json.dumps(posted_now))  # type: ignore[misc]
+
+        posted_now = list(posted)
+        return SendProgress(posted, record)
+
+    async def _finish(self, done: Sequence[tuple[_Job, DeliveryState, SendResult | None, str | None]]) -> None:
+        """Record final states and tell each conversation, in one round trip."""
+        if not done:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for job, state, result, error in done:
+                reply = job.reply
+                ids = list(result.platform_message_ids) if result else []
+                event = ConversationEvent(
+                    conversation_id=reply.conversation_id,
+                    type=EventType.REPLY_SENT if state is DeliveryState.SENT else EventType.REPLY_FAILED,
+                    actor="sender",
+                    reason=error or f"posted to {reply.platform}",
+                    data={"reply_id": reply.reply_id, "state": state.value, "platform_ids": ids},
+                )
+                await self._record(
+                    keys=[keys.delivery(job.partition, reply.reply_id), keys.events(reply.conversation_id)],
+                    args=[state.value, json.dumps(ids), error or "", _now_ms(), event.model_dump_json()],
+                    client=pipe,
+                )
+                if state is DeliveryState.SENT:
+                    self.sent += 1
+                else:
+                    log.warning("reply %s %s: %s", reply.reply_id, state.value, error)
+            await pipe.execute()
+
+    async def _defer(self, job: _Job, seconds: float, reset_state: bool = False) -> None:
+        """Park the reply until `seconds` from now and acknowledge its entry, atomically."""
+        reply = job.reply
+        due = _now_ms() + int(seconds * 1000)
+        member = f"{int(reply.created_at.timestamp() * 1000):013d}|{job.entry.payload.decode()}"
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.zadd(keys.outbound_delayed(job.partition, reply.platform, reply.account), {member: due})
+            pipe.xack(job.entry.stream, keys.SENDER_GROUP, job.entry.id)
+            if reset_state:
+                pipe.hset(keys.delivery(job.partition, reply.reply_id), "state", DeliveryState.QUEUED.value)
+            await pipe.execute()
+        self.deferred += 1
+
+    async def promote_due(self, limit: int = 500) -> int:
+        """Put deferred replies whose time has come back on their streams."""
+        moved = 0
+        now = _now_ms()
+        for platform, account in self.connectors:
+            for p in range(self.partitions):
+                moved += int(await self._promote(
+                    keys=[keys.outbound_delayed(p, platform, account), keys.outbound_stream(p, platform, account)],
+                    args=[now, limit],
+                ))
+        return moved
+
+
+async def run_promoter(sender: Sender, stop: asyncio.Event, interval: float = 0.2) -> None:
+    while not stop.is_set():
+        try:
+            await sender.promote_due()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("redis unavailable for the outbound promoter: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+

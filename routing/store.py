@@ -1,0 +1,286 @@
+"""Conversations, their history and events, in Redis.
+
+Writes go through two Lua scripts (see `scripts.py`): one threads a customer message into its
+conversation, one applies a list of effects (fields, events, replies, bot state) all or none.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as redis
+
+from . import keys
+from .models import (
+    Contact,
+    Conversation,
+    ConversationEvent,
+    Delivery,
+    DeliveryState,
+    InboundMessage,
+    OutboundReply,
+)
+from .scripts import APPLY_EFFECTS, APPLY_MESSAGE
+
+_TIME_FIELDS = ("created_at", "updated_at", "last_customer_at", "first_response_at", "resolved_at")
+
+
+def to_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def from_ms(value: bytes | str | int | None) -> datetime | None:
+    if value in (None, b"", ""):
+        return None
+    return datetime.fromtimestamp(int(value) / 1000, UTC)
+
+
+def history_score(entry_id: str) -> int:
+    """Order of a message in its history: its position in the inbound stream."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms) * 1000 + min(int(seq or 0), 999)
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _pairs(flat: Sequence[bytes | str]) -> dict[str, str]:
+    return {_s(flat[i]): _s(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def conversation_from_hash(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> Conversation:
+    h = {_s(k): _s(v) for k, v in raw.items()}
+    data: dict[str, Any] = {
+        "id": h["id"],
+        "platform": h["platform"],
+        "account": h["account"],
+        "kind": h["kind"],
+        "thread_key": h["thread_key"],
+        "contact_id": h["contact_id"],
+        "status": h.get("status", "open"),
+        "priority": h.get("priority") or "normal",
+        "team": h.get("team") or None,
+        "assignee": h.get("assignee") or None,
+        "handler": h.get("handler") or None,
+        "labels": tuple(json.loads(h.get("labels") or "[]")),
+        "language": h.get("language") or None,
+        "message_count": int(h.get("message_count", 0)),
+    }
+    for name in _TIME_FIELDS:
+        data[name] = from_ms(h.get(name))
+    data["updated_at"] = data["updated_at"] or data["created_at"]
+    return Conversation.model_validate(data)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """Where a message went: its conversation and what this delivery must still do."""
+
+    conversation_id: str
+    outcome: str  # "new", "pending" (effects must be redone) or "handled" (nothing to do)
+    reopened: bool
+    previous_status: str
+    fields: dict[str, str] = field(default_factory=dict)  # the conversation hash after the message
+    bot_state: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Initial settings for a conversation a message creates (from the rules)."""
+
+    priority: str = "normal"
+    team: str = ""
+    handler: str = ""
+    labels: tuple[str, ...] = ()
+
+
+@dataclass
+class Effects:
+    """Changes to one conversation, committed all or none by `ConversationStore.commit`."""
+
+    conversation_id: str
+    ops: list[dict[str, Any]] = field(default_factory=list)
+
+    def set(self, **fields: str | int | None) -> Effects:
+        self.ops.append({"op": "set", "fields": {k: "" if v is None else str(v) for k, v in fields.items()}})
+        return self
+
+    def event(self, event: ConversationEvent) -> Effects:
+        self.ops.append({"op": "event", "json": event.model_dump_json()})
+        return self
+
+    def reply(self, reply: OutboundReply, partition: int) -> Effects:
+        self.ops.append({
+            "op": "reply",
+            "stream": keys.outbound_stream(partition, reply.platform, reply.account),
+            "delivery": keys.delivery(partition, reply.reply_id),
+            "json": reply.model_dump_json(),
+            "id": reply.reply_id,
+        })
+        return self
+
+    def set_once(self, **fields: str | int) -> Effects:
+        self.ops.append({"op": "set_once", "fields": {k: str(v) for k, v in fields.items()}})
+        return self
+
+    def bot_state(self, fields: Mapping[str, str]) -> Effects:
+        self.ops.append({"op": "bot_state", "fields": dict(fields)})
+        return self
+
+    def handled(self, message_id: str) -> Effects:
+        self.ops.append({"op": "handled", "message_id": message_id})
+        return self
+
+    def touch(self) -> Effects:
+        self.ops.append({"op": "touch"})
+        return self
+
+
+class ConversationStore:
+    def __init__(self, client: redis.Redis, partitions: int, quiet_period_s: float = 3 * 86400) -> None:
+        self.client = client
+        self.partitions = partitions
+        self.quiet_period_ms = int(quiet_period_s * 1000)
+        self._apply = client.register_script(APPLY_MESSAGE)
+        self._effects = client.register_script(APPLY_EFFECTS)
+
+    def partition(self, platform: str, account: str, thread_key: str) -> int:
+        return keys.partition_of(platform, account, thread_key, self.partitions)
+
+    # writes ----------------------------------------------------------------------------------
+    async def apply_messages(
+        self, items: Sequence[tuple[InboundMessage, str, str, Routing]], now: datetime
+    ) -> list[Applied]:
+        """Thread messages into conversations. Items: (message, stream entry id, raw json, routing).
+
+        Idempotent: a message already in its history is reported "handled" or "pending".
+        """
+        now_ms = to_ms(now)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for message, entry_id, raw, routing in items:
+                p = self.partition(message.platform, message.account, message.thread_key)
+                await self._apply(
+                    keys=[f"{keys.PREFIX}:{{p{p}}}"],
+                    args=[
+                        p, raw, history_score(entry_id), now_ms, self.quiet_period_ms,
+                        message.platform, message.account, message.kind.value, message.thread_key,
+                        contact_id(message), message.language or "", message.message_id,
+                        routing.priority, routing.team, routing.handler, json.dumps(list(routing.labels)),
+                    ],
+                    client=pipe,
+                )
+            results = await pipe.execute()
+        return [
+            Applied(_s(r[0]), _s(r[1]), bool(int(r[2])), _s(r[3]),
+                    _pairs(r[4]) if len(r) > 4 else {}, _pairs(r[5]) if len(r) > 5 else {})
+            for r in results
+        ]
+
+    async def commit(self, effects: Iterable[Effects], now: datetime) -> list[int]:
+        """Apply each conversation's effects atomically. Returns replies newly queued per item."""
+        batch = [e for e in effects if e.ops]
+        if not batch:
+            return []
+        now_ms = to_ms(now)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for e in batch:
+                p = keys.conversation_partition(e.conversation_id)
+                await self._effects(
+                    keys=[f"{keys.PREFIX}:{{p{p}}}"],
+                    args=[e.conversation_id, json.dumps(e.ops), now_ms],
+                    client=pipe,
+                )
+            return [int(r) for r in await pipe.execute()]
+
+    async def upsert_contacts(self, messages: Iterable[InboundMessage]) -> None:
+        """Create or refresh contacts from message authors. Idempotent."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for m in messages:
+                fields = {
+                    "id": contact_id(m), "platform": m.platform, "account": m.account,
+                    "user_id": m.author.user_id, "handle": m.author.handle,
+                    "display_name": m.author.display_name,
+                }
+                if m.language:
+                    fields["language"] = m.language
+                pipe.hset(keys.contact(contact_id(m)), mapping=fields)
+            await pipe.execute()
+
+    # reads -----------------------------------------------------------------------------------
+    async def get(self, conversation_id: str) -> Conversation | None:
+        raw = await self.client.hgetall(keys.conversation(conversation_id))  # type: ignore[misc]
+        return conversation_from_hash(raw) if raw else None
+
+    async def get_many(self, conversation_ids: Sequence[str]) -> list[Conversation]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for cid in conversation_ids:
+                pipe.hgetall(keys.conversation(cid))
+            raws = await pipe.execute()
+        return [conversation_from_hash(raw) for raw in raws if raw]
+
+    async def find_thread(self, platform: str, account: str, thread_key: str) -> str | None:
+        p = self.partition(platform, account, thread_key)
+        value = await self.client.get(keys.thread(p, platform, account, thread_key))
+        return None if value is None else _s(value)
+
+    async def messages(self, conversation_id: str) -> list[InboundMessage]:
+        raw = await self.client.zrange(keys.messages(conversation_id), 0, -1)
+        return [InboundMessage.model_validate_json(m) for m in raw]
+
+    async def events(self, conversation_id: str) -> list[ConversationEvent]:
+        raw = await self.client.lrange(keys.events(conversation_id), 0, -1)  # type: ignore[misc]
+        return [ConversationEvent.model_validate_json(e) for e in raw]
+
+    async def bot_state(self, conversation_id: str) -> dict[str, str]:
+        raw = await self.client.hgetall(keys.bot_state(conversation_id))  # type: ignore[misc]
+        return {_s(k): _s(v) for k, v in raw.items()}
+
+    async def contact(self, contact_id_: str) -> Contact | None:
+        raw = await self.client.hgetall(keys.contact(contact_id_))  # type: ignore[misc]
+        if not raw:
+            return None
+        h = {_s(k): _s(v) for k, v in raw.items()}
+        h = {k: v for k, v in h.items() if k in Contact.model_fields and v != ""}
+        return Contact.model_validate(h)
+
+    async def deliveries(self, conversation_id: str) -> list[Delivery]:
+        p = keys.conversation_partition(conversation_id)
+        reply_ids = [_s(r) for r in await self.client.lrange(f"{keys.conversation(conversation_id)}:replies", 0, -1)]  # type: ignore[misc]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for rid in reply_ids:
+                pipe.hgetall(keys.delivery(p, rid))
+            raws = await pipe.execute()
+        out = []
+        for rid, raw in zip(reply_ids, raws, strict=True):
+            h = {_s(k): _s(v) for k, v in raw.items()}
+            out.append(Delivery(
+                reply_id=rid,
+                state=DeliveryState(h.get("state", "queued")),
+                platform_message_ids=tuple(json.loads(h.get("platform_ids") or "[]")),
+                error=h.get("error") or None,
+                attempts=int(h.get("attempts", 0)),
+                updated_at=from_ms(h.get("updated_at")) or datetime.now(UTC),
+            ))
+        return out
+
+    async def recent(self, limit: int = 50, before_ms: int | None = None) -> list[str]:
+        """Conversation ids by last update, newest first, merged across partitions."""
+        top = "+inf" if before_ms is None else f"({before_ms}"
+        async with self.client.pipeline(transaction=False) as pipe:
+            for p in range(self.partitions):
+                pipe.zrevrangebyscore(keys.conversations_by_update(p), top, "-inf", start=0, num=limit,
+                                      withscores=True)
+            per_partition = await pipe.execute()
+        merged = heapq.merge(*per_partition, key=lambda item: -item[1])
+        return [_s(cid) for cid, _ in list(merged)[:limit]]
+
+
+def contact_id(message: InboundMessage) -> str:
+    """One contact per platform user, as seen from one of our accounts."""
+    return f"{message.platform}:{message.account}:{message.author.user_id}"
