@@ -1,0 +1,195 @@
+"""The help-center bot: answers from the knowledge base, asks if it helped, hands off otherwise.
+
+Order of concerns for each customer message (first that applies wins, except that safety
+replies are combined with a handoff):
+
+1. account details in a PUBLIC thread: a short safe template inviting a DM (the detail is never
+   repeated) and, if a secret was posted, a private warning; label "moved-to-private";
+2. an emergency (hacked account, stolen funds) or a request for a human: handoff;
+3. an answer to "Did this solve it?": yes resolves; no retries once more, then hands off;
+4. otherwise retrieval in the customer's language: answer above the threshold, else handoff with
+   a summary of what was asked and tried.
+
+`decide` is pure: the same context gives the same decision, so the router may ask twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bots.base import BotContext, BotDecision, BotReply, Handoff
+from bots.catalog import Catalog, default_catalog
+from bots.generative import Generator
+from bots.intent import Detail, Intents, detect, feedback
+from bots.search import Hit, Searcher
+from routing.models import ReplyButton, Visibility
+
+STAGE_FEEDBACK = "feedback"
+LABEL_PRIVATE = "moved-to-private"
+LABEL_URGENT = "urgent"
+_SECRET_ORDER = (Detail.SEED_PHRASE, Detail.PRIVATE_KEY, Detail.PASSWORD)
+
+
+@dataclass(frozen=True)
+class HelpCenterSettings:
+    max_attempts: int = 2  # answers offered for one question before a human takes over
+    answer_chars: int = 280  # social-media sized; the link carries the rest
+    question_chars: int = 500  # how much of the question is kept in state for the summary
+
+
+def trim(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a sentence end when one is near."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    cut = max(head.rfind(p) for p in (". ", "。", "! ", "? ", "！", "？", "다. "))
+    if cut >= limit // 2:
+        return head[: cut + 1].rstrip()
+    return head.rstrip() + "…"
+
+
+def _tried(state_value: str) -> list[tuple[str, str]]:
+    pairs = [item.split("=", 1) for item in state_value.split(",") if "=" in item]
+    return [(k, v) for k, v in pairs]
+
+
+class HelpCenterBot:
+    name = "helpcenter"
+
+    def __init__(
+        self,
+        searcher: Searcher,
+        catalog: Catalog | None = None,
+        settings: HelpCenterSettings | None = None,
+        generator: Generator | None = None,
+    ) -> None:
+        self.searcher = searcher
+        self.catalog = catalog or default_catalog()
+        self.settings = settings or HelpCenterSettings()
+        self.generator = generator
+
+    async def handle(self, ctx: BotContext) -> BotDecision:
+        """Decide about one customer message. Idempotent: no effects, only a decision."""
+        decision, hit = self._decide(ctx)
+        if hit is None or self.generator is None:
+            return decision
+        # Optional generative wording of the same article; any failure keeps the retrieval answer.
+        text = await self.generator.answer(ctx.message.text, ctx.language, [hit.article])
+        if not text:
+            return decision
+        first = decision.replies[-1]
+        body = self.catalog.text(ctx.language, "ask_feedback")
+        replies = (*decision.replies[:-1], BotReply(f"{text}\n\n{body}", first.buttons, first.private))
+        return BotDecision(replies, decision.handoff, decision.resolve, decision.pending,
+                           decision.state, decision.labels, decision.note)
+
+    def decide(self, ctx: BotContext) -> BotDecision:
+        return self._decide(ctx)[0]
+
+    def _t(self, ctx: BotContext, message_id: str, **params: object) -> str:
+        return self.catalog.text(ctx.language, message_id, **params)
+
+    def _decide(self, ctx: BotContext) -> tuple[BotDecision, Hit | None]:
+        text = ctx.message.text
+        intents = detect(text)
+        public = ctx.conversation.visibility is Visibility.PUBLIC
+        replies: list[BotReply] = []
+        labels: list[str] = []
+        if public and intents.account_specific:
+            replies.extend(self._move_to_private(ctx, intents))
+            labels.append(LABEL_PRIVATE)
+        if intents.urgent or intents.human:
+            return self._handoff_now(ctx, intents, replies, labels), None
+        if replies:
+            note = "account details in a public thread: invited to a private channel"
+            return BotDecision(tuple(replies), pending=True, labels=tuple(labels), note=note), None
+        if ctx.state.get("stage") == STAGE_FEEDBACK:
+            answer = feedback(text)
+            if answer == "yes":
+                return BotDecision((BotReply(self._t(ctx, "resolved")),), resolve=True,
+                                   note=f"customer confirmed article {ctx.state.get('key')!r} solved it"), None
+            if answer == "no":
+                return self._retry(ctx)
+        return self._answer(ctx, text, attempts=0, tried=[], question=text)
+
+    def _move_to_private(self, ctx: BotContext, intents: Intents) -> list[BotReply]:
+        replies = [BotReply(self._t(ctx, "public_move_private"))]
+        secret = next((d for d in _SECRET_ORDER if d in intents.details), None)
+        if secret is not None:
+            what = self._t(ctx, f"secret_{secret.value}")
+            replies.append(BotReply(self._t(ctx, "private_secret_warning", secret=what), private=True))
+        return replies
+
+    def _handoff_now(
+        self, ctx: BotContext, intents: Intents, replies: list[BotReply], labels: list[str]
+    ) -> BotDecision:
+        if intents.urgent:
+            reason, message_id = "urgent: possible account compromise or stolen funds", "handoff_urgent"
+            labels.append(LABEL_URGENT)
+        else:
+            reason, message_id = "customer asked for a human", "handoff_human"
+        if not replies or intents.urgent:
+            replies.append(BotReply(self._t(ctx, message_id)))
+        summary = self._summary(ctx, ctx.state.get("question") or ctx.message.text, _tried(ctx.state.get("tried", "")))
+        return BotDecision(tuple(replies), handoff=Handoff(reason, summary), labels=tuple(labels), note=reason)
+
+    def _retry(self, ctx: BotContext) -> tuple[BotDecision, Hit | None]:
+        attempts = int(ctx.state.get("attempts", "1") or "1")
+        tried = _tried(ctx.state.get("tried", ""))
+        question = ctx.state.get("question", "")
+        if attempts >= self.settings.max_attempts:
+            reason = f"{attempts} articles did not solve it"
+            summary = self._summary(ctx, question, tried, extra=ctx.message.text)
+            decision = BotDecision((BotReply(self._t(ctx, "handoff_after_tries")),),
+                                   handoff=Handoff(reason, summary), note=reason)
+            return decision, None
+        # The "no" may carry new details ("no, it's USDT on TRON"); search with both.
+        query = f"{question} {ctx.message.text}".strip()
+        return self._answer(ctx, query, attempts=attempts, tried=tried, question=question, retry=True)
+
+    def _answer(
+        self,
+        ctx: BotContext,
+        query: str,
+        *,
+        attempts: int,
+        tried: list[tuple[str, str]],
+        question: str,
+        retry: bool = False,
+    ) -> tuple[BotDecision, Hit | None]:
+        hit, hits = self.searcher.best(query, ctx.language, exclude=[k for k, _ in tried])
+        if hit is None:
+            seen = tried + [(h.key, f"{h.confidence:.2f}") for h in hits]
+            reason = "no help-center article above the confidence threshold"
+            summary = self._summary(ctx, question, seen)
+            decision = BotDecision((BotReply(self._t(ctx, "handoff_not_found")),),
+                                   handoff=Handoff(reason, summary), note=reason)
+            return decision, None
+        article = hit.article
+        answer = trim(article.answer, self.settings.answer_chars)
+        body = (self._t(ctx, "answer_with_link", answer=answer, url=article.url) if article.url
+                else self._t(ctx, "answer", answer=answer))
+        if retry:
+            body = f"{self._t(ctx, 'retry_intro')}\n{body}"
+        buttons = (ReplyButton(label=self._t(ctx, "button_yes"), data="yes"),
+                   ReplyButton(label=self._t(ctx, "button_no"), data="no"))
+        reply = BotReply(f"{body}\n\n{self._t(ctx, 'ask_feedback')}", buttons)
+        tried = [*tried, (hit.key, f"{hit.confidence:.2f}")]
+        state = {
+            "stage": STAGE_FEEDBACK,
+            "key": hit.key,
+            "attempts": str(attempts + 1),
+            "tried": ",".join(f"{k}={c}" for k, c in tried),
+            "question": question[: self.settings.question_chars],
+        }
+        note = f"answered with {hit.key!r} (confidence {hit.confidence:.2f})"
+        return BotDecision((reply,), pending=True, state=state, note=note), hit
+
+    def _summary(self, ctx: BotContext, question: str, tried: list[tuple[str, str]], extra: str = "") -> str:
+        # For agents, not customers: a compact, language-neutral record of the bot's attempts.
+        parts = [f"language: {ctx.language}", f"asked: {trim(question, 300)!r}"]
+        if extra and extra != question:
+            parts.append(f"last message: {trim(extra, 200)!r}")
+        parts.append("tried: " + (", ".join(f"{k} ({c})" for k, c in tried) if tried else "nothing"))
+        return "; ".join(parts)

@@ -1,0 +1,122 @@
+"""BM25 retrieval over the knowledge base, one index per language, with a usable confidence.
+
+Raw BM25 scores grow with the query's length and rarity, so they cannot be thresholded across
+questions. The confidence instead asks two questions a human would:
+
+- coverage: how much of what the customer said (weighted by idf; words the KB has never seen
+  count as rare) does the top article contain? "Will BTC go up?" covers little of any article.
+- margin: how clearly does the top article beat the runner-up?
+
+confidence = coverage * (1 - MARGIN_WEIGHT + MARGIN_WEIGHT * margin), in [0, 1]; the answer
+threshold is per language (`threshold` in `bots/data/search.<lang>.toml`) because tokenization
+differs by script. `Searcher.best` is the one place the threshold is applied: the bot and the
+evaluator both call it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import bm25s
+import numpy as np
+
+from bots.kb import Article, KnowledgeBase
+from bots.tokens import LanguageConfig, Tokenizer, load_language_config
+
+TITLE_WEIGHT = 3  # title tokens are repeated this many times in the indexed document
+TAG_WEIGHT = 2
+MARGIN_WEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class Hit:
+    key: str
+    id: str
+    language: str
+    score: float
+    confidence: float
+    article: Article
+
+
+class LanguageIndex:
+    """A BM25 index over one language's articles. Built once; searching is pure."""
+
+    def __init__(self, articles: Iterable[Article], config: LanguageConfig) -> None:
+        self.articles = tuple(articles)
+        if not self.articles:
+            raise ValueError(f"no articles in language {config.language!r}")
+        self.config = config
+        self.tokenize = Tokenizer(config)
+        docs = [self._document(a) for a in self.articles]
+        self._doc_tokens = [frozenset(d) for d in docs]
+        df: Counter[str] = Counter(t for d in self._doc_tokens for t in d)
+        n = len(docs)
+        self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+        self._bm25 = bm25s.BM25()
+        self._bm25.index(docs, show_progress=False)
+
+    def _document(self, a: Article) -> list[str]:
+        title = self.tokenize(a.title)
+        tags = [t for tag in a.tags for t in self.tokenize(tag)]
+        return title * TITLE_WEIGHT + tags * TAG_WEIGHT + self.tokenize(f"{a.summary or ''}\n{a.body}")
+
+    def search(self, text: str, k: int = 3, exclude: Iterable[str] = ()) -> list[Hit]:
+        query = list(dict.fromkeys(self.tokenize(text)))  # dedupe: repeating a word is not evidence
+        if not query:
+            return []
+        scores = np.asarray(self._bm25.get_scores(query), dtype=float)
+        skip = set(exclude)
+        order = [int(i) for i in np.argsort(-scores, kind="stable") if self.articles[int(i)].key not in skip]
+        order = [i for i in order if scores[i] > 0]
+        if not order:
+            return []
+        total = sum(self._idf.get(t, self._unknown_idf) for t in query)
+        second = scores[order[1]] if len(order) > 1 else 0.0
+        hits = []
+        for rank, i in enumerate(order[:k]):
+            covered = sum(self._idf[t] for t in query if t in self._doc_tokens[i])
+            coverage = covered / total if total else 0.0
+            runner_up = second if rank == 0 else scores[order[0]]
+            margin = max(0.0, (scores[i] - runner_up) / scores[i])
+            confidence = coverage * (1 - MARGIN_WEIGHT + MARGIN_WEIGHT * margin)
+            a = self.articles[i]
+            hits.append(Hit(a.key, a.id, a.language, float(scores[i]), round(min(1.0, confidence), 4), a))
+        return hits
+
+
+class Searcher:
+    """Per-language indexes over a knowledge base, built once at startup."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        configs: Mapping[str, LanguageConfig] | None = None,
+        fallback_language: str = "en",
+    ) -> None:
+        configs = dict(configs or {})
+        self.fallback_language = fallback_language
+        self.indexes: dict[str, LanguageIndex] = {}
+        for language in kb.languages():
+            config = configs.get(language) or load_language_config(language)
+            self.indexes[language] = LanguageIndex(kb.in_language(language), config)
+
+    def index_for(self, language: str) -> LanguageIndex:
+        index = self.indexes.get(language) or self.indexes.get(self.fallback_language)
+        if index is None:
+            raise LookupError(f"no index for {language!r} nor the fallback {self.fallback_language!r}")
+        return index
+
+    def search(self, text: str, language: str, k: int = 3, exclude: Iterable[str] = ()) -> list[Hit]:
+        return self.index_for(language).search(text, k=k, exclude=exclude)
+
+    def best(self, text: str, language: str, exclude: Iterable[str] = ()) -> tuple[Hit | None, list[Hit]]:
+        """The hit to answer with (None when below the language's threshold), and all hits seen."""
+        index = self.index_for(language)
+        hits = index.search(text, k=3, exclude=exclude)
+        if hits and hits[0].confidence >= index.config.threshold:
+            return hits[0], hits
+        return None, hits

@@ -1,0 +1,129 @@
+"""Tokenization for BM25 over English, Korean, Chinese and Japanese, without a dictionary.
+
+- Latin words: NFKC + casefold, a light suffix strip, plus padded character trigrams, so a typo
+  ("withdrawl") still shares most of its tokens with the right word.
+- Hangul: syllable bigrams within each word, which match a stem whatever particle is attached
+  ("입금이", "입금을" both give "입금"); one-syllable words are kept whole.
+- Han and kana (no spaces): Han unigrams plus bigrams of adjacent characters. Hiragana-only pairs
+  and lone kana are dropped: they are mostly particles and inflections, and only add noise.
+
+Stop words and synonym groups are per language data (`bots/data/search.<lang>.toml`), not code.
+A synonym group's variants all add the group's first entry, so "cash out" and "withdraw" meet.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR = Path(__file__).parent / "data"
+
+_SEGMENT = re.compile(
+    r"(?P<latin>[a-z0-9]+)|(?P<hangul>[\uac00-\ud7a3]+)|(?P<cjk>[\u3041-\u30ff\u4e00-\u9fff\u3400-\u4dbf]+)"
+)
+_HIRAGANA = re.compile(r"^[\u3041-\u309f]+$")
+_HAN_CHAR = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
+_LATIN_PHRASE = re.compile(r"^[a-z0-9 .'-]+$")
+
+
+@dataclass(frozen=True)
+class LanguageConfig:
+    language: str
+    threshold: float = 0.5
+    stopwords: frozenset[str] = frozenset()
+    synonyms: tuple[tuple[str, ...], ...] = ()
+
+
+def load_language_config(language: str, data_dir: Path = DATA_DIR) -> LanguageConfig:
+    """Read `search.<lang>.toml`; a language without a file gets neutral defaults."""
+    path = data_dir / f"search.{language}.toml"
+    if not path.exists():
+        return LanguageConfig(language=language)
+    with path.open("rb") as fh:
+        raw = tomllib.load(fh)
+    return LanguageConfig(
+        language=language,
+        threshold=float(raw.get("threshold", 0.5)),
+        stopwords=frozenset(normalize(w) for w in raw.get("stopwords", [])),
+        synonyms=tuple(tuple(normalize(v) for v in group) for group in raw.get("synonyms", []) if group),
+    )
+
+
+def normalize(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _stem(word: str) -> str:
+    # Just enough English morphology for FAQ matching; anything smarter belongs in the synonyms.
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    for suffix in ("ing", "ed"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _latin_tokens(word: str, stopwords: frozenset[str]) -> list[str]:
+    if word in stopwords:
+        return []
+    stem = _stem(word)
+    tokens = [stem]
+    if len(stem) >= 5 and not stem.isdigit():
+        padded = f"^{stem}$"
+        tokens.extend("~" + padded[i : i + 3] for i in range(len(padded) - 2))
+    return tokens
+
+
+def _hangul_tokens(word: str, stopwords: frozenset[str]) -> list[str]:
+    if word in stopwords:
+        return []
+    if len(word) == 1:
+        return [word]
+    return [word[i : i + 2] for i in range(len(word) - 1)]
+
+
+def _cjk_tokens(run: str, stopwords: frozenset[str]) -> list[str]:
+    tokens = [c for c in run if _HAN_CHAR.match(c) and c not in stopwords]
+    for i in range(len(run) - 1):
+        pair = run[i : i + 2]
+        if not _HIRAGANA.match(pair) and pair not in stopwords:
+            tokens.append(pair)
+    return tokens
+
+
+class Tokenizer:
+    """Text → tokens for one language's index. Pure; safe to share."""
+
+    def __init__(self, config: LanguageConfig) -> None:
+        self.config = config
+        self._synonyms = [(group[0], [self._matcher(v) for v in group]) for group in config.synonyms]
+
+    @staticmethod
+    def _matcher(variant: str) -> re.Pattern[str]:
+        # Latin variants must match whole words ("tag" is not in "stage"); CJK has no word edges.
+        if _LATIN_PHRASE.match(variant):
+            return re.compile(r"(?<![a-z0-9])" + re.escape(variant) + r"(?![a-z0-9])")
+        return re.compile(re.escape(variant))
+
+    def expand(self, text: str) -> str:
+        """Normalized text plus the canonical form of every synonym group it mentions."""
+        norm = normalize(text)
+        extra = [canon for canon, matchers in self._synonyms if any(m.search(norm) for m in matchers)]
+        return " ".join([norm, *extra])
+
+    def __call__(self, text: str) -> list[str]:
+        stop = self.config.stopwords
+        tokens: list[str] = []
+        for m in _SEGMENT.finditer(self.expand(text)):
+            if m.group("latin"):
+                tokens.extend(_latin_tokens(m.group("latin"), stop))
+            elif m.group("hangul"):
+                tokens.extend(_hangul_tokens(m.group("hangul"), stop))
+            else:
+                tokens.extend(_cjk_tokens(m.group("cjk"), stop))
+        return tokens
