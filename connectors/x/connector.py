@@ -1,0 +1,280 @@
+"""The X (Twitter) connector: mentions and DMs by polling (API v2) or by Account Activity
+webhooks, replies as reply-tweet threads or DMs, through tweepy's v2 `Client`.
+
+Settings (`[[accounts]]` with `platform = "x"`):
+
+- secrets: `consumer_key`, `consumer_secret`, `access_token`, `access_token_secret` (OAuth 1.0a
+  user context: needed to send, to read DMs and for webhooks) and/or `bearer_token` (mentions).
+- options: `user_id` / `handle` of the account (else asked of GET /2/users/me), `mentions` and
+  `direct_messages` (bool, default true), `page_size` (5-100), `ignore_user_ids` (other bots),
+  `tweets_per_15min` (default 100), `dms_per_15min` (default 200), `dms_per_day` (default 1000).
+
+Residual window: X has no idempotency key for POST /2/tweets or DMs. A part is recorded in
+`SendProgress` right after X accepts it; a crash between X's answer and that record re-posts
+that one part on retry (X refuses an identical tweet as duplicate content: Permanent).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from connectors.base import (
+    AccountSettings,
+    Connector,
+    ConnectorContext,
+    ConnectorHealth,
+    PollBatch,
+    RateLimit,
+    SendProgress,
+    SendResult,
+)
+from connectors.errors import ConfigError, ConnectorError, Permanent, Transient
+from routing import keys
+from routing.models import InboundMessage, MessageKind, OutboundReply
+
+from .client import Credentials, XApi
+from .cursor import Sweep, XCursor
+from .outbound import plan_reply
+from .parse import PLATFORM, WebhookTweet, dm_page, mentions_page, webhook_dms, webhook_tweets
+from .webhook import SIGNATURE_HEADER, crc_response, verify
+
+log = logging.getLogger(__name__)
+
+_SECRETS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret", "bearer_token")
+_CONVERSATION_TTL = 30 * 86400  # tweet -> conversation map, for webhook replies (X keeps 30 days)
+
+
+class XConnector(Connector):
+    platform: ClassVar[str] = PLATFORM
+    supports_polling: ClassVar[bool] = True
+    supports_webhook: ClassVar[bool] = True
+
+    def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
+        super().__init__(settings, context)
+        opts = settings.options
+        self._own_id: str | None = str(opts["user_id"]) if opts.get("user_id") else None
+        self._handle: str | None = opts.get("handle")
+        self._ignore = frozenset(str(i) for i in opts.get("ignore_user_ids", ()))
+        self._mentions = bool(opts.get("mentions", True))
+        self._dms = bool(opts.get("direct_messages", True))
+        self._page_size = min(max(int(opts.get("page_size", 100)), 5), 100)
+        self._credentials = self._read_credentials()
+        if not self._credentials.user_context and not self._credentials.bearer_token:
+            raise ConfigError(f"accounts.{settings.name}.secrets: X needs consumer_key, consumer_secret, "
+                              "access_token, access_token_secret (OAuth 1.0a) or bearer_token")
+        if settings.mode == "webhook" and not self._credentials.consumer_secret:
+            raise ConfigError(f"accounts.{settings.name}.secrets.consumer_secret: webhooks need it")
+        self._api: XApi | None = None
+
+    def _read_credentials(self) -> Credentials:
+        found = {n: self.settings.secret(n) for n in _SECRETS if n in self.settings.secrets}
+        return Credentials(**found)
+
+    # lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the client and learn the account's own user id if not configured. Idempotent."""
+        if self._api is None:
+            self._api = XApi(self._credentials, self.settings.base_url)
+        if self._own_id is None:
+            me = (await self._api.me()).get("data") or {}
+            if not me.get("id"):
+                raise Transient("GET /2/users/me returned no id")
+            self._own_id, self._handle = str(me["id"]), me.get("username")
+
+    async def stop(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+    async def _ready(self) -> tuple[XApi, str]:
+        if self._api is None or self._own_id is None:
+            await self.start()
+        assert self._api is not None and self._own_id is not None
+        return self._api, self._own_id
+
+    @property
+    def own_user_id(self) -> str | None:
+        return self._own_id
+
+    # pull ------------------------------------------------------------------------------------
+    async def fetch(self, cursor: str | None) -> PollBatch:
+        """One page of mentions and one of DM events after `cursor`. Acknowledges nothing.
+
+        Each timeline advances independently; if one fails and the other succeeded, the batch
+        carries the successful one and the failed one is retried from where it stood."""
+        api, own = await self._ready()
+        state = XCursor.decode(cursor)
+        messages: list[InboundMessage] = []
+        skipped = 0
+        errors: list[ConnectorError] = []
+        fetched = False
+        mentions, dms = state.mentions, state.dms
+        if self._mentions:
+            try:
+                payload = await api.mentions(own, since_id=mentions.since_id, token=mentions.token,
+                                             max_results=self._page_size)
+            except Permanent as exc:
+                mentions = self._abandon_page(mentions, exc, errors)
+            except ConnectorError as exc:
+                errors.append(exc)
+            else:
+                fetched = True
+                page = mentions_page(payload, account=self.account, own_id=own, ignore=self._ignore)
+                messages += page.messages
+                skipped += page.skipped
+                mentions = mentions.after_page(page.ids, page.next_token)
+        if self._dms and api.user_auth:
+            try:
+                payload = await api.dm_events(token=dms.token, max_results=self._page_size)
+            except Permanent as exc:
+                dms = self._abandon_page(dms, exc, errors)
+            except ConnectorError as exc:
+                errors.append(exc)
+            else:
+                fetched = True
+                page = dm_page(payload, account=self.account, own_id=own, after=dms.since,
+                               ignore=self._ignore)
+                messages += page.messages
+                skipped += page.skipped
+                dms = dms.after_page(page.ids, page.next_token, reached_since=dms.reached(page.ids))
+        new = XCursor(mentions, dms)
+        if errors and not fetched and new == state:
+            raise errors[0]
+        if errors:
+            self._set_health(last_error=str(errors[0]))
+        return PollBatch(messages, new.encode(), skipped=skipped, more=mentions.in_progress or dms.in_progress)
+
+    @staticmethod
+    def _abandon_page(sweep: Sweep, exc: Permanent, errors: list[ConnectorError]) -> Sweep:
+        # An expired pagination token would fail forever: restart the sweep from `since`
+        # (ingest dedupes what the restart fetches again).
+        errors.append(exc)
+        return Sweep(since=sweep.since) if sweep.in_progress else sweep
+
+    # push ------------------------------------------------------------------------------------
+    def webhook_routes(self) -> Sequence[BaseRoute]:
+        if self.settings.mode != "webhook":
+            return ()
+        return (Route("/", self._webhook, methods=["GET", "POST"]),)
+
+    async def _webhook(self, request: Request) -> Response:
+        """CRC challenge (GET) or activity delivery (POST): verified, ingested, then 200.
+
+        Idempotent: a redelivered event has the same ids and ingest dedupes it."""
+        secret = self._credentials.consumer_secret
+        assert secret is not None  # checked in __init__ for webhook mode
+        if request.method == "GET":
+            token = request.query_params.get("crc_token")
+            if not token:
+                return JSONResponse({"error": "crc_token query parameter is required"}, status_code=400)
+            return JSONResponse(crc_response(secret, token))
+        body = await request.body()
+        if not verify(secret, body, request.headers.get(SIGNATURE_HEADER)):
+            log.warning("x/%s: webhook POST with a missing or wrong signature refused", self.account)
+            return Response(status_code=403)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+        if not isinstance(payload, dict):
+            return JSONResponse({"error": "body is not a JSON object"}, status_code=400)
+        try:
+            messages = await self.parse_webhook(payload)
+        except ConnectorError as exc:
+            log.warning("x/%s: webhook payload not processed: %s", self.account, exc)
+            return Response(status_code=503)
+        await self.context.ingest(messages)  # raises if Redis fails: X gets a 500 and redelivers
+        return Response(status_code=200)
+
+    async def parse_webhook(self, payload: dict[str, Any]) -> list[InboundMessage]:
+        """Account Activity payload to messages (tweets get their conversation resolved)."""
+        _, own = await self._ready()
+        for_user = payload.get("for_user_id")
+        if for_user is not None and str(for_user) != own:
+            return []  # another subscribed account's activity: not ours to answer
+        tweets, _ = webhook_tweets(payload, own_id=own, ignore=self._ignore)
+        messages = [
+            tweet.message(account=self.account, own_id=own, conversation_id=await self._conversation_of(tweet))
+            for tweet in tweets
+        ]
+        dms, _ = webhook_dms(payload, account=self.account, own_id=own, ignore=self._ignore)
+        return messages + dms
+
+    async def _conversation_of(self, tweet: WebhookTweet) -> str:
+        """v1.1 tweets carry no conversation id: a reply inherits the one of the tweet it answers,
+        known from our map, else asked of X, else (X unreachable) that tweet's id."""
+        if tweet.reply_to is None:
+            conversation = tweet.tweet_id
+        else:
+            conversation = await self._recall(tweet.reply_to) or ""
+            if not conversation:
+                try:
+                    data = (await self._ready())[0]
+                    conversation = str(((await data.tweet(tweet.reply_to)).get("data") or {})
+                                       .get("conversation_id") or tweet.reply_to)
+                except ConnectorError as exc:
+                    log.info("x/%s: conversation of a reply not resolved (%s)", self.account, type(exc).__name__)
+                    conversation = tweet.reply_to
+        await self._remember(tweet.tweet_id, conversation)
+        return conversation
+
+    async def _remember(self, tweet_id: str, conversation: str) -> None:
+        if self.context.redis is not None:
+            await self.context.redis.set(keys.connector_state(PLATFORM, self.account, f"conv:{tweet_id}"),
+                                         conversation, ex=_CONVERSATION_TTL)
+
+    async def _recall(self, tweet_id: str) -> str | None:
+        if self.context.redis is None:
+            return None
+        value = await self.context.redis.get(keys.connector_state(PLATFORM, self.account, f"conv:{tweet_id}"))
+        return value.decode() if isinstance(value, bytes) else value
+
+    # send ------------------------------------------------------------------------------------
+    async def send(self, reply: OutboundReply, progress: SendProgress) -> SendResult:
+        """Post `reply` as a numbered reply thread (public) or as DMs (direct).
+
+        Resumable: parts in `progress.posted` are skipped, each new part is recorded as soon as X
+        accepts it, and each tweet replies to the previous part."""
+        api, own = await self._ready()
+        plan = plan_reply(reply, own)
+        previous = progress.posted[-1] if progress.posted else plan.target
+        for index, part in enumerate(plan.parts):
+            if index < len(progress.posted):
+                continue
+            if plan.channel == "dm":
+                data = (await api.create_dm(plan.target, part)).get("data") or {}
+                part_id = str(data.get("dm_event_id") or "")
+            else:
+                data = (await api.create_tweet(part, previous)).get("data") or {}
+                part_id = str(data.get("id") or "")
+            if not part_id:
+                raise Permanent(f"reply {reply.reply_id}: X accepted part {index + 1} without an id")
+            await progress.record(part_id)
+            if plan.channel == "tweet":
+                await self._remember(part_id, plan.conversation)
+            previous = part_id
+        return SendResult(tuple(progress.posted))
+
+    def rate_limits(self, reply: OutboundReply) -> Sequence[RateLimit]:
+        opts = self.settings.options
+        if reply.kind is MessageKind.DIRECT:
+            per_15 = int(opts.get("dms_per_15min", 200))
+            per_day = int(opts.get("dms_per_day", 1000))
+            return (RateLimit("dm-create", per_15, 900.0, burst=max(1, per_15 // 10)),
+                    RateLimit("dm-create-day", per_day, 86400.0, burst=max(1, per_day // 10)))
+        per_15 = int(opts.get("tweets_per_15min", 100))
+        return (RateLimit("tweets-create", per_15, 900.0, burst=max(1, per_15 // 10)),)
+
+    # health ----------------------------------------------------------------------------------
+    def health(self) -> ConnectorHealth:
+        if self._api is not None:
+            self._set_health(rate_limit_remaining=self._api.book.remaining(time.time()))
+        return self._health

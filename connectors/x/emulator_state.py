@@ -1,0 +1,212 @@
+"""State of the X API emulator: users, tweets, DM events, what the brand sent, rate-limit windows
+and OAuth 1.0a verification. Plain data and pure checks; the routes live in `emulator.py`."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from oauthlib.oauth1.rfc5849 import signature as oauth_signature  # type: ignore[import-untyped]
+from oauthlib.oauth1.rfc5849.utils import (  # type: ignore[import-untyped]
+    escape,
+    parse_authorization_header,
+    unescape,
+)
+
+from .parse import dm_conversation_id, id_key
+
+#: Endpoint -> (requests, window seconds). Per user, as X documents them (15-minute windows).
+DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
+    "users_me": (75, 900.0),
+    "mentions": (300, 900.0),
+    "tweet_lookup": (900, 900.0),
+    "dm_events": (300, 900.0),
+    "tweets_create": (100, 900.0),
+    "dm_create": (200, 900.0),
+}
+
+
+@dataclass
+class User:
+    id: str
+    username: str
+    name: str
+
+    def json(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "username": self.username}
+
+
+@dataclass
+class Tweet:
+    id: str
+    text: str
+    author_id: str
+    conversation_id: str
+    created_at: datetime
+    in_reply_to_tweet_id: str | None = None
+    in_reply_to_user_id: str | None = None
+
+
+@dataclass
+class DmEvent:
+    id: str
+    text: str
+    sender_id: str
+    dm_conversation_id: str
+    participant_ids: list[str]
+    created_at: datetime
+
+
+@dataclass
+class Window:
+    limit: int
+    seconds: float
+    start: float = 0.0
+    used: int = 0
+
+    def hit(self, now: float) -> tuple[bool, dict[str, str]]:
+        """Spend one request of the fixed window; returns (allowed, x-rate-limit-* headers)."""
+        if now >= self.start + self.seconds:
+            self.start, self.used = now, 0
+        allowed = self.used < self.limit
+        if allowed:
+            self.used += 1
+        headers = {
+            "x-rate-limit-limit": str(self.limit),
+            "x-rate-limit-remaining": str(max(self.limit - self.used, 0)),
+            "x-rate-limit-reset": str(math.ceil(self.start + self.seconds)),
+        }
+        return allowed, headers
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class Credentials:
+    """The emulator's own made-up credentials (not secrets: every test and the demo use them)."""
+
+    consumer_key: str = "emulator-consumer-key"
+    consumer_secret: str = "emulator-consumer-secret"  # noqa: S105
+    access_token: str = "1000-emulator-access-token"  # noqa: S105
+    access_token_secret: str = "emulator-access-token-secret"  # noqa: S105
+    bearer_token: str = "emulator-bearer-token"  # noqa: S105
+
+
+@dataclass
+class EmulatorState:
+    brand: User
+    credentials: Credentials = field(default_factory=Credentials)
+    users: dict[str, User] = field(default_factory=dict)
+    tweets: dict[str, Tweet] = field(default_factory=dict)
+    dms: list[DmEvent] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    windows: dict[str, Window] = field(default_factory=dict)
+    omit_reset_header: bool = False
+    failures: dict[str, list[int]] = field(default_factory=dict)  # endpoint -> statuses to answer next
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    stats: dict[str, Any] = field(default_factory=lambda: {
+        "requests": {}, "rate_limited_responses": 0, "auth_failures": 0, "webhook_deliveries": 0,
+    })
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_790_000_000_000_000_000))
+
+    def __post_init__(self) -> None:
+        self.users[self.brand.id] = self.brand
+        for name, (limit, seconds) in DEFAULT_LIMITS.items():
+            self.windows[name] = Window(limit, seconds)
+
+    def next_id(self) -> str:
+        return str(next(self._ids))
+
+    def user(self, user_id: str, handle: str = "", name: str = "") -> User:
+        known = self.users.get(user_id)
+        if known is None or handle or name:
+            known = User(user_id, handle or (known.username if known else f"user{user_id}"),
+                         name or (known.name if known else handle or f"User {user_id}"))
+            self.users[user_id] = known
+        return known
+
+    # --- content ----------------------------------------------------------------------------
+    def add_tweet(self, author: User, text: str, reply_to: str | None) -> Tweet:
+        tweet_id = self.next_id()
+        parent = self.tweets.get(reply_to) if reply_to else None
+        tweet = Tweet(
+            id=tweet_id, text=text, author_id=author.id,
+            conversation_id=parent.conversation_id if parent else tweet_id,
+            created_at=datetime.now(UTC),
+            in_reply_to_tweet_id=parent.id if parent else None,
+            in_reply_to_user_id=parent.author_id if parent else None,
+        )
+        self.tweets[tweet_id] = tweet
+        return tweet
+
+    def add_dm(self, sender: User, recipient_id: str, text: str) -> DmEvent:
+        event = DmEvent(
+            id=self.next_id(), text=text, sender_id=sender.id,
+            dm_conversation_id=dm_conversation_id(sender.id, recipient_id),
+            participant_ids=sorted({sender.id, recipient_id}, key=id_key), created_at=datetime.now(UTC),
+        )
+        self.dms.append(event)
+        return event
+
+    def mentions_of_brand(self) -> list[Tweet]:
+        """Tweets mentioning the brand or replying to it, newest first (the brand's own included)."""
+        handle = "@" + self.brand.username.lower()
+        found = [t for t in self.tweets.values()
+                 if t.in_reply_to_user_id == self.brand.id or handle in t.text.lower()]
+        return sorted(found, key=lambda t: id_key(t.id), reverse=True)
+
+    # --- limits -----------------------------------------------------------------------------
+    def configure(self, config: dict[str, Any]) -> None:
+        for name, spec in (config.get("limits") or {}).items():
+            self.windows[name] = Window(int(spec["limit"]), float(spec.get("window", 900.0)))
+        if "omit_reset_header" in config:
+            self.omit_reset_header = bool(config["omit_reset_header"])
+        for name, statuses in (config.get("fail_next") or {}).items():
+            self.failures[name] = [int(s) for s in statuses]
+
+    def hit(self, endpoint: str) -> tuple[bool, dict[str, str]]:
+        requests = self.stats["requests"]
+        requests[endpoint] = requests.get(endpoint, 0) + 1
+        allowed, headers = self.windows[endpoint].hit(time.time())
+        if not allowed:
+            self.stats["rate_limited_responses"] += 1
+        if self.omit_reset_header:
+            headers.pop("x-rate-limit-reset")
+        return allowed, headers
+
+    # --- auth -------------------------------------------------------------------------------
+    def check_auth(self, method: str, url: str, authorization: str | None, *, bearer_ok: bool) -> str | None:
+        """None when the request is authorised, else the problem type to answer 401/403 with."""
+        creds = self.credentials
+        if not authorization:
+            return "unauthorized"
+        if authorization.startswith("Bearer "):
+            if not hmac.compare_digest(authorization[7:].encode(), creds.bearer_token.encode()):
+                return "unauthorized"
+            return None if bearer_ok else "unsupported-authentication"
+        if not authorization.startswith("OAuth "):
+            return "unauthorized"
+        params = {k: unescape(v) for k, v in parse_authorization_header(authorization)}
+        if params.get("oauth_consumer_key") != creds.consumer_key or \
+                params.get("oauth_token") != creds.access_token or \
+                params.get("oauth_signature_method") != "HMAC-SHA1":
+            return "unauthorized"
+        query = url.split("?", 1)[1] if "?" in url else ""
+        collected = oauth_signature.collect_parameters(uri_query=query, headers={"Authorization": authorization})
+        base = oauth_signature.signature_base_string(
+            method.upper(), oauth_signature.base_string_uri(url), oauth_signature.normalize_parameters(collected))
+        key = f"{escape(creds.consumer_secret)}&{escape(creds.access_token_secret)}".encode()
+        expected = base64.b64encode(hmac.new(key, base.encode(), hashlib.sha1).digest())
+        if not hmac.compare_digest(expected, str(params.get("oauth_signature", "")).encode()):
+            return "unauthorized"
+        return None

@@ -1,0 +1,54 @@
+"""Deciding how a reply goes out on X: as a reply tweet thread or as direct messages. Pure.
+
+A DIRECT reply only ever becomes DMs to the customer, a public reply only ever reply tweets; a
+reply whose kind, thread key and recipient disagree is refused, never guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from connectors.base import buttons_as_text
+from connectors.errors import Permanent
+from routing.models import MessageKind, OutboundReply, Visibility
+
+from .parse import PLATFORM
+from .text import split_plain, split_thread
+
+
+@dataclass(frozen=True)
+class Plan:
+    channel: Literal["tweet", "dm"]
+    target: str  # the tweet to reply to, or the DM participant
+    conversation: str  # conversation id (tweet) or dm conversation id
+    parts: tuple[str, ...]
+
+
+def plan_reply(reply: OutboundReply, own_id: str) -> Plan:
+    """Where and how `reply` is posted. Raises Permanent when the reply is inconsistent."""
+    if reply.platform != PLATFORM:
+        raise Permanent(f"reply {reply.reply_id}: platform {reply.platform!r} is not x")
+    scheme, _, conversation = reply.thread_key.partition(":")
+    text = buttons_as_text(reply)
+    if reply.kind is MessageKind.DIRECT:
+        if reply.visibility is not Visibility.PRIVATE or scheme != "dm" or not conversation:
+            raise Permanent(f"reply {reply.reply_id}: a direct reply needs a dm: thread, got "
+                            f"{reply.thread_key!r}; it is never posted as a tweet")
+        participants = conversation.split("-")
+        recipient = reply.recipient_id
+        if recipient is None:
+            others = [p for p in participants if p != own_id]
+            recipient = others[0] if len(participants) == 2 and len(others) == 1 else None
+        if not recipient or recipient == own_id:
+            raise Permanent(f"reply {reply.reply_id}: recipient_id missing for a direct reply")
+        if len(participants) == 2 and recipient not in participants:
+            raise Permanent(f"reply {reply.reply_id}: recipient {recipient} is not in {reply.thread_key}")
+        return Plan("dm", recipient, conversation, tuple(split_plain(text)))
+    if reply.kind is MessageKind.GROUP:
+        raise Permanent(f"reply {reply.reply_id}: X group conversations are not supported")
+    if reply.visibility is not Visibility.PUBLIC or scheme != "tweet" or not conversation:
+        raise Permanent(f"reply {reply.reply_id}: a public reply needs a tweet: thread, got "
+                        f"{reply.thread_key!r}; it is never sent as a direct message")
+    target = reply.in_reply_to or conversation  # the conversation id is its root tweet's id
+    return Plan("tweet", target, conversation, tuple(split_thread(text)))

@@ -1,0 +1,234 @@
+"""X payloads to wire models. Pure functions of data: no client, no Redis, no clock.
+
+Two shapes arrive: API v2 (mentions timeline, dm_events) when polling, and the v1.1 objects the
+Account Activity API delivers to webhooks. Both map to the same kinds and thread keys:
+public posts to `tweet:<conversation_id>`, direct messages to `dm:<dm_conversation_id>`, where a
+one-to-one conversation id is "<smaller user id>-<larger user id>" as X forms it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from routing.models import Attachment, Author, InboundMessage, MessageKind
+
+PLATFORM = "x"
+
+_LEADING_MENTIONS = re.compile(r"^(?:\s*@\w{1,15})+\s+")
+
+
+def id_key(snowflake: str) -> tuple[int, str]:
+    """Sort key of a numeric X id kept as a string (ids exceed 2**53, compare as numbers)."""
+    return (len(snowflake), snowflake)
+
+
+def newest(*ids: str | None) -> str | None:
+    present = [i for i in ids if i]
+    return max(present, key=id_key) if present else None
+
+
+def tweet_thread(conversation_id: str) -> str:
+    return f"tweet:{conversation_id}"
+
+
+def dm_thread(dm_conversation_id: str) -> str:
+    return f"dm:{dm_conversation_id}"
+
+
+def dm_conversation_id(user_a: str, user_b: str) -> str:
+    low, high = sorted((user_a, user_b), key=id_key)
+    return f"{low}-{high}"
+
+
+def strip_reply_mentions(text: str) -> str:
+    """Drop the run of @handles X prefixes to replies; keep the text if nothing else is left."""
+    stripped = _LEADING_MENTIONS.sub("", text, count=1)
+    return stripped if stripped.strip() else text
+
+
+def _v2_time(value: Any) -> datetime:
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.now(UTC)  # created_at not requested: the receipt time is the best we have
+
+
+def _v1_time(value: Any) -> datetime:
+    if isinstance(value, str) and value:
+        return datetime.strptime(value, "%a %b %d %H:%M:%S %z %Y")
+    return datetime.now(UTC)
+
+
+def _ms_time(value: Any) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a timeline: what to ingest, what was skipped, and every id seen."""
+
+    messages: list[InboundMessage] = field(default_factory=list)
+    skipped: int = 0
+    ids: list[str] = field(default_factory=list)
+    next_token: str | None = None
+    conversations: dict[str, str] = field(default_factory=dict)  # tweet id -> conversation id
+
+
+def _users(payload: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    includes = payload.get("includes") or {}
+    return {str(u["id"]): u for u in includes.get("users", []) if "id" in u}
+
+
+def _author(user_id: str, user: Mapping[str, Any] | None) -> Author:
+    user = user or {}
+    return Author(
+        user_id=user_id,
+        handle=str(user.get("username") or user.get("screen_name") or "")[:256],
+        display_name=str(user.get("name") or "")[:256],
+    )
+
+
+def _media_keys(obj: Mapping[str, Any]) -> tuple[Attachment, ...]:
+    keys = (obj.get("attachments") or {}).get("media_keys") or []
+    return tuple(Attachment(kind="media", platform_file_id=str(k)) for k in keys)
+
+
+def mentions_page(payload: Mapping[str, Any], *, account: str, own_id: str,
+                  ignore: Collection[str] = ()) -> Page:
+    """A GET /2/users/:id/mentions page. Our own tweets, retweets and ignored users are skipped.
+
+    A mention replying to one of our tweets is a REPLY (a thread we are in), else a MENTION."""
+    users = _users(payload)
+    page = Page(next_token=(payload.get("meta") or {}).get("next_token"))
+    skipped = 0
+    for tweet in reversed(payload.get("data") or []):  # X lists newest first; ingest in order
+        tweet_id = str(tweet["id"])
+        page.ids.append(tweet_id)
+        conversation = str(tweet.get("conversation_id") or tweet_id)
+        page.conversations[tweet_id] = conversation
+        author_id = str(tweet.get("author_id") or "")
+        refs = {r.get("type"): str(r.get("id")) for r in tweet.get("referenced_tweets") or []}
+        if not author_id or author_id == own_id or author_id in ignore or "retweeted" in refs:
+            skipped += 1
+            continue
+        replying_to_us = str(tweet.get("in_reply_to_user_id") or "") == own_id
+        page.messages.append(InboundMessage(
+            platform=PLATFORM, account=account,
+            kind=MessageKind.REPLY if replying_to_us else MessageKind.MENTION,
+            message_id=tweet_id, thread_key=tweet_thread(conversation),
+            author=_author(author_id, users.get(author_id)),
+            text=strip_reply_mentions(str(tweet.get("text", ""))),
+            attachments=_media_keys(tweet), in_reply_to=refs.get("replied_to"),
+            platform_time=_v2_time(tweet.get("created_at")),
+        ))
+    return Page(page.messages, skipped, page.ids, page.next_token, page.conversations)
+
+
+def dm_page(payload: Mapping[str, Any], *, account: str, own_id: str, after: str | None,
+            ignore: Collection[str] = ()) -> Page:
+    """A GET /2/dm_events page. Only events newer than `after` count; our own DMs are skipped."""
+    users = _users(payload)
+    messages: list[InboundMessage] = []
+    ids: list[str] = []
+    skipped = 0
+    for event in reversed(payload.get("data") or []):
+        event_id = str(event["id"])
+        ids.append(event_id)
+        if after is not None and id_key(event_id) <= id_key(after):
+            continue  # already ingested by an earlier sweep
+        sender = str(event.get("sender_id") or "")
+        if event.get("event_type", "MessageCreate") != "MessageCreate" or not sender \
+                or sender == own_id or sender in ignore:
+            skipped += 1
+            continue
+        conversation = str(event.get("dm_conversation_id") or dm_conversation_id(sender, own_id))
+        messages.append(InboundMessage(
+            platform=PLATFORM, account=account, kind=MessageKind.DIRECT,
+            message_id=event_id, thread_key=dm_thread(conversation),
+            author=_author(sender, users.get(sender)), text=str(event.get("text", "")),
+            attachments=_media_keys(event), platform_time=_v2_time(event.get("created_at")),
+        ))
+    return Page(messages, skipped, ids, (payload.get("meta") or {}).get("next_token"))
+
+
+# --- Account Activity API (v1.1 objects) --------------------------------------------------------
+@dataclass(frozen=True)
+class WebhookTweet:
+    """A tweet from tweet_create_events, waiting for its conversation id to be resolved."""
+
+    raw: Mapping[str, Any]
+    tweet_id: str
+    reply_to: str | None  # in_reply_to_status_id_str: its conversation is this tweet's
+
+    def message(self, *, account: str, own_id: str, conversation_id: str) -> InboundMessage:
+        tweet = self.raw
+        user = tweet.get("user") or {}
+        extended = tweet.get("extended_tweet") or {}
+        text = str(extended.get("full_text") or tweet.get("full_text") or tweet.get("text") or "")
+        media = (extended.get("extended_entities") or tweet.get("extended_entities")
+                 or tweet.get("entities") or {}).get("media") or []
+        replying_to_us = str(tweet.get("in_reply_to_user_id_str") or "") == own_id
+        return InboundMessage(
+            platform=PLATFORM, account=account,
+            kind=MessageKind.REPLY if replying_to_us else MessageKind.MENTION,
+            message_id=self.tweet_id, thread_key=tweet_thread(conversation_id),
+            author=_author(str(user.get("id_str") or user.get("id")), user),
+            text=strip_reply_mentions(text),
+            attachments=tuple(_v1_media(m) for m in media),
+            in_reply_to=self.reply_to, platform_time=_v1_time(tweet.get("created_at")),
+        )
+
+
+def _v1_media(media: Mapping[str, Any]) -> Attachment:
+    return Attachment(kind=str(media.get("type") or "photo")[:32],
+                      platform_file_id=str(media.get("id_str") or media.get("id")),
+                      url=media.get("media_url_https"))
+
+
+def webhook_tweets(payload: Mapping[str, Any], *, own_id: str,
+                   ignore: Collection[str] = ()) -> tuple[list[WebhookTweet], int]:
+    """tweet_create_events addressed to us, minus our own tweets, retweets and ignored users."""
+    found: list[WebhookTweet] = []
+    skipped = 0
+    for tweet in payload.get("tweet_create_events") or []:
+        user = tweet.get("user") or {}
+        author = str(user.get("id_str") or user.get("id") or "")
+        if not author or author == own_id or author in ignore or "retweeted_status" in tweet:
+            skipped += 1
+            continue
+        reply_to = tweet.get("in_reply_to_status_id_str")
+        found.append(WebhookTweet(tweet, str(tweet["id_str"]), str(reply_to) if reply_to else None))
+    return found, skipped
+
+
+def webhook_dms(payload: Mapping[str, Any], *, account: str, own_id: str,
+                ignore: Collection[str] = ()) -> tuple[list[InboundMessage], int]:
+    """direct_message_events received by us (the ones we sent are skipped)."""
+    users: Mapping[str, Any] = payload.get("users") or {}
+    messages: list[InboundMessage] = []
+    skipped = 0
+    for event in payload.get("direct_message_events") or []:
+        create = event.get("message_create") or {}
+        sender = str(create.get("sender_id") or "")
+        recipient = str((create.get("target") or {}).get("recipient_id") or "")
+        if event.get("type") != "message_create" or not sender or sender == own_id or sender in ignore:
+            skipped += 1
+            continue
+        data = create.get("message_data") or {}
+        attachment = data.get("attachment") or {}
+        media = attachment.get("media") if attachment.get("type") == "media" else None
+        messages.append(InboundMessage(
+            platform=PLATFORM, account=account, kind=MessageKind.DIRECT,
+            message_id=str(event["id"]),
+            thread_key=dm_thread(dm_conversation_id(sender, recipient or own_id)),
+            author=_author(sender, users.get(sender)), text=str(data.get("text", "")),
+            attachments=(_v1_media(media),) if media else (),
+            platform_time=_ms_time(event.get("created_timestamp")),
+        ))
+    return messages, skipped
