@@ -1,0 +1,179 @@
+"""The emulator's customer side (`/_emulator/...`) and its webhook delivery loop.
+
+The control API plays the customers: it writes messages, edits, button presses, migrates groups
+and blocks the bot; tests and the demo read back what the bot sent. Shapes:
+
+    POST /_emulator/customer-messages  {"user": {"id", "handle", "name"}, "text", "kind": "direct"|"group",
+                                        "chat_id"?, "reply_to_bot"?, "mention"?}
+                                       -> {"message_id", "chat_id", "update_id"}
+    POST /_emulator/edits              {"chat_id", "message_id", "text"} -> {"update_id", "edit_date"}
+    POST /_emulator/button-presses     {"user", "chat_id", "message_id", "data"}
+                                       -> {"callback_query_id", "update_id"}
+    POST /_emulator/updates            {"update": <raw Update without update_id>} -> {"update_id"}
+    POST /_emulator/migrations         {"chat_id"} -> {"new_chat_id"}
+    POST /_emulator/blocks             {"user_id"} -> {}
+    POST /_emulator/config             {<Limits field>: value, ...} -> the limits
+    GET  /_emulator/sent               -> {"messages": [{"id", "chat_id", "chat_type", "kind", "visibility",
+                                                         "text", "in_reply_to", "reply_markup"}]}
+    GET  /_emulator/stats              -> counters, including rate_limited_responses
+    GET  /_emulator/callback-answers   -> {"answered": [query ids]}
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from .emulator_state import BotApiError, EmulatorState, Json, bad_request
+from .text import utf16_len
+from .webhook import SECRET_HEADER
+
+Control = Callable[[EmulatorState, Json], Any]
+
+
+def customer_message(state: EmulatorState, body: Json) -> Json:
+    user = state.user(body.get("user") or {})
+    text = str(body.get("text") or "")
+    if not text:
+        raise bad_request("text is required")
+    fields: Json = {"text": text}
+    if body.get("kind", "direct") == "direct":
+        chat = state.private_chat(user)
+    elif body.get("kind") == "group":
+        chat = state.group_chat(body.get("chat_id"))
+        reply_to_bot = bool(body.get("reply_to_bot", False))
+        if body.get("mention", not reply_to_bot):
+            handle = f"@{state.bot_user['username']}"
+            if handle not in text:
+                text = fields["text"] = f"{handle} {text}"
+            prefix = text[: text.index(handle)]
+            fields["entities"] = [{"type": "mention", "offset": utf16_len(prefix), "length": utf16_len(handle)}]
+    else:
+        raise bad_request('kind must be "direct" or "group"')
+    if body.get("reply_to_bot"):
+        replied = state.last_bot_message(chat)
+        fields["reply_to_message"] = {k: v for k, v in replied.items() if k != "reply_to_message"}
+    message = state.new_message(chat, user, **fields)
+    update_id = state.push_update("message", message)
+    return {"message_id": message["message_id"], "chat_id": chat["id"], "update_id": update_id}
+
+
+def edit(state: EmulatorState, body: Json) -> Json:
+    key = (int(body["chat_id"]), int(body["message_id"]))
+    original = state.messages.get(key)
+    if original is None:
+        raise bad_request("message to edit not found")
+    # Telegram's edit_date has one-second resolution; keep successive edits distinct.
+    edit_date = max(state.now_unix(), int(original.get("edit_date", 0)) + 1)
+    edited = {**original, "text": str(body["text"]), "edit_date": edit_date}
+    state.messages[key] = edited
+    return {"update_id": state.push_update("edited_message", edited), "edit_date": edit_date}
+
+
+def button_press(state: EmulatorState, body: Json) -> Json:
+    carrier = state.messages.get((int(body["chat_id"]), int(body["message_id"])))
+    if carrier is None or carrier["from"]["id"] != state.bot_user["id"]:
+        raise bad_request("no bot message with a keyboard there")
+    user = state.user(body.get("user") or {})
+    query_id = f"{state.stats['updates_total'] + 1}{user['id']}"
+    state.callbacks[query_id] = False
+    query = {"id": query_id, "from": user, "message": carrier, "chat_instance": str(carrier["chat"]["id"]),
+             "data": str(body["data"])}
+    return {"callback_query_id": query_id, "update_id": state.push_update("callback_query", query)}
+
+
+def raw_update(state: EmulatorState, body: Json) -> Json:
+    update = body.get("update")
+    if not isinstance(update, dict):
+        raise bad_request('"update" must be an object')
+    query = update.get("callback_query")
+    if isinstance(query, dict) and "id" in query:
+        state.callbacks.setdefault(str(query["id"]), False)
+    return {"update_id": state.push_raw({k: v for k, v in update.items() if k != "update_id"})}
+
+
+def migrate(state: EmulatorState, body: Json) -> Json:
+    old = state.chats.get(int(body["chat_id"]))
+    if old is None or old["type"] != "group":
+        raise bad_request("only a basic group can be upgraded to a supergroup")
+    new_id = int(f"-100{abs(old['id'])}")
+    state.chats[new_id] = {**old, "id": new_id, "type": "supergroup"}
+    state.migrated[old["id"]] = new_id
+    return {"new_chat_id": new_id}
+
+
+def block(state: EmulatorState, body: Json) -> Json:
+    state.blocked.add(int(body["user_id"]))
+    return {}
+
+
+def configure(state: EmulatorState, body: Json) -> Json:
+    return state.configure(body)
+
+
+def control_routes(state: EmulatorState) -> list[BaseRoute]:
+    def post(action: Control) -> Callable[[Request], Awaitable[JSONResponse]]:
+        async def endpoint(request: Request) -> JSONResponse:
+            try:
+                body = await request.json()
+                return JSONResponse(action(state, body if isinstance(body, dict) else {}))
+            except BotApiError as exc:
+                return JSONResponse(exc.body(), exc.code)
+            except (KeyError, TypeError, ValueError) as exc:
+                return JSONResponse({"ok": False, "error_code": 400, "description": f"Bad Request: {exc}"}, 400)
+
+        return endpoint
+
+    async def sent(request: Request) -> JSONResponse:
+        return JSONResponse({"messages": state.sent})
+
+    async def stats(request: Request) -> JSONResponse:
+        counters = {name: state.stats[name] for name in (
+            "updates_total", "get_updates_calls", "sent_messages", "rate_limited_responses", "conflicts",
+            "webhook_deliveries", "webhook_failures", "callback_answers")}
+        return JSONResponse({**counters, "updates_pending": len(state.updates), **dict(state.stats)})
+
+    async def answers(request: Request) -> JSONResponse:
+        return JSONResponse({"answered": [q for q, done in state.callbacks.items() if done]})
+
+    posts = {"customer-messages": customer_message, "edits": edit, "button-presses": button_press,
+             "updates": raw_update, "migrations": migrate, "blocks": block, "config": configure}
+    return [
+        *(Route(f"/_emulator/{path}", post(action), methods=["POST"]) for path, action in posts.items()),
+        Route("/_emulator/sent", sent, methods=["GET"]),
+        Route("/_emulator/stats", stats, methods=["GET"]),
+        Route("/_emulator/callback-answers", answers, methods=["GET"]),
+    ]
+
+
+async def deliver_webhooks(state: EmulatorState, client: httpx.AsyncClient) -> None:
+    """While a webhook is set, POST pending updates to it in order, each until it answers 2xx."""
+    while True:
+        url = state.webhook["url"]
+        pending = state.pending(1) if url else []
+        if not pending:
+            await state.wait_for_change(1.0)
+            continue
+        update = pending[0]
+        headers = {}
+        if state.webhook.get("secret_token"):
+            headers[SECRET_HEADER] = str(state.webhook["secret_token"])
+        try:
+            response = await client.post(url, json=update, headers=headers)
+            error = None if 200 <= response.status_code < 300 else \
+                f"Wrong response from the webhook: {response.status_code} {response.reason_phrase}"
+        except httpx.HTTPError as exc:
+            error = f"Connection failed: {type(exc).__name__}"
+        if error is None:
+            state.stats["webhook_deliveries"] += 1
+            state.confirm(int(update["update_id"]) + 1)
+            continue
+        state.stats["webhook_failures"] += 1
+        state.webhook.update(last_error_date=state.now_unix(), last_error_message=error)
+        await asyncio.sleep(state.limits.webhook_retry_interval)

@@ -1,0 +1,71 @@
+"""How Telegram chats and messages are named in Helpline's wire models.
+
+Pure functions. A thread key names where a reply goes; a message id names what it answers:
+
+- private chat: thread ``chat:<chat_id>``
+- group member: thread ``chat:<chat_id>:user:<user_id>`` (each customer in a group is their own
+  conversation, answered in the group as a reply to their message)
+- message ``<chat_id>:<message_id>``; an edit ``<chat_id>:<message_id>:e<edit_date>`` (a new id
+  per edit, so each edit is ingested once); a button press ``<chat_id>:<message_id>:cb<query_id>``
+  where the message is the one carrying the keyboard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from connectors.errors import Permanent
+
+
+@dataclass(frozen=True)
+class ThreadRef:
+    chat_id: int
+    user_id: int | None = None  # set for a group thread
+
+    @property
+    def is_private_chat(self) -> bool:
+        # Telegram: user (private chat) ids are positive; group, supergroup and channel ids negative.
+        return self.chat_id > 0
+
+
+def private_thread(chat_id: int) -> str:
+    return f"chat:{chat_id}"
+
+
+def group_thread(chat_id: int, user_id: int) -> str:
+    return f"chat:{chat_id}:user:{user_id}"
+
+
+def parse_thread(thread_key: str) -> ThreadRef:
+    parts = thread_key.split(":")
+    try:
+        if len(parts) == 2 and parts[0] == "chat":
+            return ThreadRef(int(parts[1]))
+        if len(parts) == 4 and parts[0] == "chat" and parts[2] == "user":
+            return ThreadRef(int(parts[1]), int(parts[3]))
+    except ValueError:
+        pass
+    raise Permanent(f"thread_key {thread_key!r} is not a Telegram thread (chat:<id>[:user:<id>])")
+
+
+def message_ref(chat_id: int, message_id: int) -> str:
+    return f"{chat_id}:{message_id}"
+
+
+def edit_ref(chat_id: int, message_id: int, edit_date: int) -> str:
+    return f"{chat_id}:{message_id}:e{edit_date}"
+
+
+def callback_ref(chat_id: int, message_id: int, query_id: str) -> str:
+    return f"{chat_id}:{message_id}:cb{query_id}"
+
+
+def parse_message_ref(ref: str) -> tuple[int, int] | None:
+    """(chat_id, message_id) of any id above; None if `ref` is not one of ours."""
+    parts = ref.split(":")
+    if len(parts) < 2:
+        return None
+    try:
+        return int(parts[0]), int(parts[1])
+    except ValueError:
+        return None
