@@ -29,6 +29,7 @@ from bots.tokens import LanguageConfig, Tokenizer, load_language_config
 TITLE_WEIGHT = 3  # title tokens are repeated this many times in the indexed document
 TAG_WEIGHT = 2
 MARGIN_WEIGHT = 0.5
+BODY_EVIDENCE = 0.5  # a query word found only in an article's body counts this much
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,13 @@ class LanguageIndex:
         if not self.articles:
             raise ValueError(f"no articles in language {config.language!r}")
         self.config = config
-        self.tokenize = Tokenizer(config)
-        docs = [self._document(a) for a in self.articles]
+        self.tokenizer = Tokenizer(config)
+        titles = [self.tokenizer.document(a.title) for a in self.articles]
+        tags = [[t for tag in a.tags for t in self.tokenizer.document(tag)] for a in self.articles]
+        bodies = [self.tokenizer.document(f"{a.summary or ''}\n{a.body}") for a in self.articles]
+        docs = [ti * TITLE_WEIGHT + ta * TAG_WEIGHT + b for ti, ta, b in zip(titles, tags, bodies, strict=True)]
+        heads = [ti + ta for ti, ta in zip(titles, tags, strict=True)]
+        self._head_tokens = [frozenset(h) for h in heads]
         self._doc_tokens = [frozenset(d) for d in docs]
         df: Counter[str] = Counter(t for d in self._doc_tokens for t in d)
         n = len(docs)
@@ -59,30 +65,34 @@ class LanguageIndex:
         self._bm25 = bm25s.BM25()
         self._bm25.index(docs, show_progress=False)
 
-    def _document(self, a: Article) -> list[str]:
-        title = self.tokenize(a.title)
-        tags = [t for tag in a.tags for t in self.tokenize(tag)]
-        return title * TITLE_WEIGHT + tags * TAG_WEIGHT + self.tokenize(f"{a.summary or ''}\n{a.body}")
+    def _coverage(self, query: list[tuple[str, ...]], i: int) -> float:
+        # Evidence in the title or tags counts fully; evidence only in the body counts half.
+        total = covered = 0.0
+        for group in query:
+            known = [self._idf[t] for t in group if t in self._idf]
+            weight = max(known) if known else self._unknown_idf
+            total += weight
+            head = sum(t in self._head_tokens[i] for t in group) / len(group)
+            body = sum(t in self._doc_tokens[i] for t in group) / len(group)
+            covered += weight * max(head, BODY_EVIDENCE * body)
+        return covered / total if total else 0.0
 
     def search(self, text: str, k: int = 3, exclude: Iterable[str] = ()) -> list[Hit]:
-        query = list(dict.fromkeys(self.tokenize(text)))  # dedupe: repeating a word is not evidence
-        if not query:
+        query = self.tokenizer.query(text, self._idf)
+        tokens = [t for group in query for t in group]
+        if not tokens:
             return []
-        scores = np.asarray(self._bm25.get_scores(query), dtype=float)
+        scores = np.asarray(self._bm25.get_scores(tokens), dtype=float)
         skip = set(exclude)
-        order = [int(i) for i in np.argsort(-scores, kind="stable") if self.articles[int(i)].key not in skip]
-        order = [i for i in order if scores[i] > 0]
+        order = [int(i) for i in np.argsort(-scores, kind="stable")]
+        order = [i for i in order if scores[i] > 0 and self.articles[i].key not in skip]
         if not order:
             return []
-        total = sum(self._idf.get(t, self._unknown_idf) for t in query)
-        second = scores[order[1]] if len(order) > 1 else 0.0
         hits = []
         for rank, i in enumerate(order[:k]):
-            covered = sum(self._idf[t] for t in query if t in self._doc_tokens[i])
-            coverage = covered / total if total else 0.0
-            runner_up = second if rank == 0 else scores[order[0]]
+            runner_up = scores[order[1]] if rank == 0 and len(order) > 1 else (scores[order[0]] if rank else 0.0)
             margin = max(0.0, (scores[i] - runner_up) / scores[i])
-            confidence = coverage * (1 - MARGIN_WEIGHT + MARGIN_WEIGHT * margin)
+            confidence = self._coverage(query, i) * (1 - MARGIN_WEIGHT + MARGIN_WEIGHT * margin)
             a = self.articles[i]
             hits.append(Hit(a.key, a.id, a.language, float(scores[i]), round(min(1.0, confidence), 4), a))
         return hits

@@ -1,9 +1,10 @@
 """Tokenization for BM25 over English, Korean, Chinese and Japanese, without a dictionary.
 
-- Latin words: NFKC + casefold, a light suffix strip, plus padded character trigrams, so a typo
-  ("withdrawl") still shares most of its tokens with the right word.
-- Hangul: syllable bigrams within each word, which match a stem whatever particle is attached
-  ("입금이", "입금을" both give "입금"); one-syllable words are kept whole.
+- Latin words: NFKC + casefold and a light suffix strip. Documents also get padded character
+  trigrams of every word; a query word the index has never seen is replaced by its trigrams, so
+  a typo ("withdrawl") still finds the right word without trigrams drowning out known words.
+- Hangul: common endings and particles are stripped (a data list), then syllable bigrams within
+  each word, so "입금이", "입금했는데" and "입금을" all give "입금"; one-syllable words stay whole.
 - Han and kana (no spaces): Han unigrams plus bigrams of adjacent characters. Hiragana-only pairs
   and lone kana are dropped: they are mostly particles and inflections, and only add noise.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +37,7 @@ class LanguageConfig:
     threshold: float = 0.5
     stopwords: frozenset[str] = frozenset()
     synonyms: tuple[tuple[str, ...], ...] = ()
+    suffixes: tuple[str, ...] = ()  # endings stripped from Hangul words, longest first
 
 
 def load_language_config(language: str, data_dir: Path = DATA_DIR) -> LanguageConfig:
@@ -49,6 +52,7 @@ def load_language_config(language: str, data_dir: Path = DATA_DIR) -> LanguageCo
         threshold=float(raw.get("threshold", 0.5)),
         stopwords=frozenset(normalize(w) for w in raw.get("stopwords", [])),
         synonyms=tuple(tuple(normalize(v) for v in group) for group in raw.get("synonyms", []) if group),
+        suffixes=tuple(sorted((normalize(x) for x in raw.get("suffixes", [])), key=len, reverse=True)),
     )
 
 
@@ -68,18 +72,25 @@ def _stem(word: str) -> str:
     return word
 
 
-def _latin_tokens(word: str, stopwords: frozenset[str]) -> list[str]:
-    if word in stopwords:
+def _undouble(stem: str) -> str:
+    # "sett" (from "setting") -> "set", but keep "ll"/"ss" ("fill", "pass").
+    if len(stem) > 3 and stem[-1] == stem[-2] and stem[-1] not in "lsaeiou":
+        return stem[:-1]
+    return stem
+
+
+def _trigrams(stem: str) -> list[str]:
+    if len(stem) < 4 or stem.isdigit():
         return []
-    stem = _stem(word)
-    tokens = [stem]
-    if len(stem) >= 5 and not stem.isdigit():
-        padded = f"^{stem}$"
-        tokens.extend("~" + padded[i : i + 3] for i in range(len(padded) - 2))
-    return tokens
+    padded = f"^{stem}$"
+    return ["~" + padded[i : i + 3] for i in range(len(padded) - 2)]
 
 
-def _hangul_tokens(word: str, stopwords: frozenset[str]) -> list[str]:
+def _hangul_tokens(word: str, stopwords: frozenset[str], suffixes: tuple[str, ...]) -> list[str]:
+    for suffix in suffixes:
+        if word.endswith(suffix) and len(word) > len(suffix):
+            word = word[: -len(suffix)]
+            break
     if word in stopwords:
         return []
     if len(word) == 1:
@@ -116,14 +127,37 @@ class Tokenizer:
         extra = [canon for canon, matchers in self._synonyms if any(m.search(norm) for m in matchers)]
         return " ".join([norm, *extra])
 
-    def __call__(self, text: str) -> list[str]:
+    def _terms(self, text: str) -> list[tuple[str, str]]:
+        """(kind, token) pairs; kind "word" for Latin stems, which may fall back to trigrams."""
         stop = self.config.stopwords
-        tokens: list[str] = []
+        terms: list[tuple[str, str]] = []
         for m in _SEGMENT.finditer(self.expand(text)):
             if m.group("latin"):
-                tokens.extend(_latin_tokens(m.group("latin"), stop))
+                word = m.group("latin")
+                if word not in stop:
+                    terms.append(("word", _undouble(_stem(word))))
             elif m.group("hangul"):
-                tokens.extend(_hangul_tokens(m.group("hangul"), stop))
+                terms.extend(("tok", t) for t in _hangul_tokens(m.group("hangul"), stop, self.config.suffixes))
             else:
-                tokens.extend(_cjk_tokens(m.group("cjk"), stop))
+                terms.extend(("tok", t) for t in _cjk_tokens(m.group("cjk"), stop))
+        return terms
+
+    def document(self, text: str) -> list[str]:
+        """Tokens to index: every term, plus the trigrams of every Latin word."""
+        tokens: list[str] = []
+        for kind, token in self._terms(text):
+            tokens.append(token)
+            if kind == "word":
+                tokens.extend(_trigrams(token))
         return tokens
+
+    def query(self, text: str, vocabulary: Container[str]) -> list[tuple[str, ...]]:
+        """Query terms, each a group of tokens: a known word is itself, an unknown word its trigrams."""
+        groups: list[tuple[str, ...]] = []
+        for kind, token in self._terms(text):
+            if kind == "word" and token not in vocabulary:
+                known = tuple(t for t in _trigrams(token) if t in vocabulary)
+                groups.append(known if len(known) >= 2 else (token,))
+            else:
+                groups.append((token,))
+        return list(dict.fromkeys(groups))  # a repeated word is not more evidence
