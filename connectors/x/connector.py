@@ -217,9 +217,9 @@ class XConnector(Connector):
             conversation = await self._recall(tweet.reply_to) or ""
             if not conversation:
                 try:
-                    data = (await self._ready())[0]
-                    conversation = str(((await data.tweet(tweet.reply_to)).get("data") or {})
-                                       .get("conversation_id") or tweet.reply_to)
+                    api = (await self._ready())[0]
+                    found = (await api.tweet(tweet.reply_to)).get("data") or {}
+                    conversation = str(found.get("conversation_id") or tweet.reply_to)
                 except ConnectorError as exc:
                     log.info("x/%s: conversation of a reply not resolved (%s)", self.account, type(exc).__name__)
                     conversation = tweet.reply_to

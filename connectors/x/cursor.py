@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 from .parse import id_key, newest
 
-
 START = "0"
 
 

@@ -58,7 +58,7 @@ async def control(x_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 def settings(base_url: str, *, mode: str = "polling", **options: Any) -> AccountSettings:
     return AccountSettings(
-        platform="x", name="support", base_url=base_url, mode=mode,  # type: ignore[arg-type]
+        platform="x", name="support", base_url=base_url, mode=mode,
         poll_interval=0.05, secrets={name: var for name, (var, _) in ENV.items()},
         options={"user_id": BRAND_ID, "handle": "helpline", **options},
     )

@@ -1,0 +1,100 @@
+import json
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from connectors.emulation import serve
+from connectors.x.connector import XConnector
+from connectors.x.emulator_state import Credentials
+from connectors.x.webhook import SIGNATURE_HEADER, crc_response, sign, verify
+from routing.bus import StreamBus
+from routing.models import MessageKind
+
+from .conftest import BRAND_ID, ingested, payload, say
+
+SECRET = Credentials.consumer_secret
+
+
+@pytest.fixture
+async def webhook(make_connector: Callable[..., XConnector]) -> AsyncIterator[str]:
+    connector = make_connector(mode="webhook")
+    app = Starlette(routes=[Mount("/webhooks/x/support", routes=list(connector.webhook_routes()))])
+    async with serve(app) as url:
+        yield url + "/webhooks/x/support/"
+    await connector.stop()
+
+
+def test_crc_token_matches_the_documented_algorithm() -> None:
+    # printf token | openssl dgst -sha256 -hmac secret -binary | base64
+    assert crc_response("secret", "token") == {
+        "response_token": "sha256=6UERDj0r/oJiHw4+FDRzDXMF0QbF9oyHFl0LJ6RhGko="}
+    body = b'{"for_user_id":"1"}'
+    assert verify("secret", body, sign("secret", body))
+    assert not verify("secret", body, sign("other", body))
+    assert not verify("secret", body, None)
+
+
+async def test_crc_challenge_is_answered(webhook: str) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(webhook, params={"crc_token": "abc123"})
+        assert response.status_code == 200
+        assert response.json() == crc_response(SECRET, "abc123")
+        assert (await client.get(webhook)).status_code == 400
+
+
+async def test_unsigned_or_wrongly_signed_posts_are_refused(webhook: str, bus: StreamBus) -> None:
+    body = json.dumps(payload("aaa_direct_message_events.json")).encode()
+    async with httpx.AsyncClient() as client:
+        missing = await client.post(webhook, content=body)
+        wrong = await client.post(webhook, content=body, headers={SIGNATURE_HEADER: sign("not-the-secret", body)})
+        tampered = await client.post(webhook, content=body + b" ", headers={SIGNATURE_HEADER: sign(SECRET, body)})
+    assert [missing.status_code, wrong.status_code, tampered.status_code] == [403, 403, 403]
+    assert await ingested(bus) == []
+
+
+async def test_recorded_payloads_posted_with_signature_are_ingested_once(webhook: str, bus: StreamBus) -> None:
+    body = json.dumps(payload("aaa_direct_message_events.json")).encode()
+    async with httpx.AsyncClient() as client:
+        for _ in range(2):  # X may deliver twice
+            response = await client.post(webhook, content=body, headers={SIGNATURE_HEADER: sign(SECRET, body)})
+            assert response.status_code == 200
+    (dm,) = await ingested(bus)
+    assert dm.kind is MessageKind.DIRECT and dm.thread_key == f"dm:{BRAND_ID}-3805104374"
+
+
+async def test_emulator_delivers_activity_to_the_registered_webhook(
+    webhook: str, bus: StreamBus, control: httpx.AsyncClient, make_connector: Callable[..., XConnector],
+) -> None:
+    registered = await control.post("/webhook", json={"url": webhook})
+    assert registered.json() == {"registered": True}
+    first = await say(control, "42", "is the exchange down?")
+    assert first["webhook_status"] == 200
+    dm = await say(control, "42", "here is my account id", kind="direct")
+    assert dm["webhook_status"] == 200
+    own = await say(control, BRAND_ID, "@helpline scheduled maintenance at 02:00 UTC")
+    assert own["webhook_status"] == 200
+    # our reply, then the customer's answer to it: same conversation, resolved by the connector
+    from connectors.base import SendProgress
+    from routing.models import OutboundReply, Visibility
+
+    connector = make_connector(mode="webhook")
+    result = await connector.send(OutboundReply(
+        reply_id="r1", conversation_id="0-1", platform="x", account="support", kind=MessageKind.MENTION,
+        thread_key=first["thread"], visibility=Visibility.PUBLIC, text="We are looking into it.",
+        in_reply_to=first["message_id"], sender="agent:a1"), SendProgress())
+    follow = await say(control, "42", "thanks, still failing", reply_to=result.platform_message_ids[0])
+    assert follow["webhook_status"] == 200
+    messages = {m.text: m for m in await ingested(bus)}
+    assert set(messages) == {"is the exchange down?", "here is my account id", "thanks, still failing"}
+    assert messages["is the exchange down?"].thread_key == first["thread"]
+    assert messages["thanks, still failing"].thread_key == first["thread"]
+    assert messages["thanks, still failing"].kind is MessageKind.REPLY
+    assert messages["here is my account id"].thread_key == dm["thread"]
+
+
+async def test_emulator_refuses_a_webhook_that_fails_crc(control: httpx.AsyncClient, webhook: str) -> None:
+    response = await control.post("/webhook", json={"url": webhook, "consumer_secret": "another-app"})
+    assert response.status_code == 400
