@@ -71,7 +71,7 @@ class KnowledgeBase:
     def languages(self) -> tuple[str, ...]:
         return tuple(sorted({a.language for a in self.articles}))
 
-    def keys(self) -> tuple[str, ...]:
+    def article_keys(self) -> tuple[str, ...]:
         return tuple(sorted({a.key for a in self.articles}))
 
     def in_language(self, language: str) -> tuple[Article, ...]:

@@ -29,6 +29,7 @@ from bots.tokens import LanguageConfig, Tokenizer, load_language_config
 TITLE_WEIGHT = 3  # title tokens are repeated this many times in the indexed document
 TAG_WEIGHT = 2
 MARGIN_WEIGHT = 0.5
+UNKNOWN_WEIGHT = 0.5  # scales the weight of a query word no article contains
 BODY_EVIDENCE = 0.5  # a query word found only in an article's body counts this much
 
 
@@ -70,7 +71,7 @@ class LanguageIndex:
         total = covered = 0.0
         for group in query:
             known = [self._idf[t] for t in group if t in self._idf]
-            weight = max(known) if known else self._unknown_idf
+            weight = max(known) if known else self._unknown_idf * UNKNOWN_WEIGHT
             total += weight
             head = sum(t in self._head_tokens[i] for t in group) / len(group)
             body = sum(t in self._doc_tokens[i] for t in group) / len(group)
@@ -94,7 +95,7 @@ class LanguageIndex:
             margin = max(0.0, (scores[i] - runner_up) / scores[i])
             confidence = self._coverage(query, i) * (1 - MARGIN_WEIGHT + MARGIN_WEIGHT * margin)
             a = self.articles[i]
-            hits.append(Hit(a.key, a.id, a.language, float(scores[i]), round(min(1.0, confidence), 4), a))
+            hits.append(Hit(a.key, a.id, a.language, float(scores[i]), round(min(1.0, float(confidence)), 4), a))
         return hits
 
 

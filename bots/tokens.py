@@ -88,7 +88,7 @@ def _trigrams(stem: str) -> list[str]:
 
 def _hangul_tokens(word: str, stopwords: frozenset[str], suffixes: tuple[str, ...]) -> list[str]:
     for suffix in suffixes:
-        if word.endswith(suffix) and len(word) > len(suffix):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 2:  # "한도" is not "한"+"도"
             word = word[: -len(suffix)]
             break
     if word in stopwords:
@@ -124,7 +124,12 @@ class Tokenizer:
     def expand(self, text: str) -> str:
         """Normalized text plus the canonical form of every synonym group it mentions."""
         norm = normalize(text)
-        extra = [canon for canon, matchers in self._synonyms if any(m.search(norm) for m in matchers)]
+        # matchers[0] is the canonical form itself: present already, nothing to add.
+        extra = [
+            canon
+            for canon, matchers in self._synonyms
+            if not matchers[0].search(norm) and any(m.search(norm) for m in matchers[1:])
+        ]
         return " ".join([norm, *extra])
 
     def _terms(self, text: str) -> list[tuple[str, str]]:
@@ -134,7 +139,8 @@ class Tokenizer:
         for m in _SEGMENT.finditer(self.expand(text)):
             if m.group("latin"):
                 word = m.group("latin")
-                if word not in stop:
+                # Ids, amounts and hashes say nothing about the topic; they only dilute the query.
+                if word not in stop and not (word.isdigit() and len(word) > 4) and len(word) <= 24:
                     terms.append(("word", _undouble(_stem(word))))
             elif m.group("hangul"):
                 terms.extend(("tok", t) for t in _hangul_tokens(m.group("hangul"), stop, self.config.suffixes))

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bots.catalog import Catalog, default_catalog
+from bots.evaluate import Outcome, Question, metrics
+
+
+def test_every_language_has_every_message() -> None:
+    cat = default_catalog()
+    en_ids = set(cat._messages["en"])
+    for lang in ("ko", "zh", "ja"):
+        assert set(cat._messages[lang]) == en_ids, lang
+
+
+def test_fallback_to_english_and_formatting(tmp_path: Path) -> None:
+    (tmp_path / "en.toml").write_text('hello = "Hello {name}"\nbye = "Bye"\n', encoding="utf-8")
+    (tmp_path / "ko.toml").write_text('hello = "안녕하세요 {name}"\n', encoding="utf-8")
+    cat = Catalog.load(tmp_path)
+    assert cat.text("ko", "hello", name="Kim") == "안녕하세요 Kim"
+    assert cat.text("ko", "bye") == "Bye"
+    assert cat.text("fr", "bye") == "Bye"
+    with pytest.raises(KeyError):
+        cat.text("en", "missing")
+
+
+def o(lang: str, expected: str | None, answered: str | None) -> Outcome:
+    return Outcome(Question(f"{lang}-{expected}-{answered}", lang, "q", expected), answered, 0.5)
+
+
+def test_metrics_on_constructed_set() -> None:
+    outcomes = [
+        o("en", "a", "a"),  # correct
+        o("en", "b", "a"),  # wrong
+        o("en", "c", None),  # handed off
+        o("en", None, None),  # out of scope, handed off
+        o("ko", None, "a"),  # out of scope, answered: wrong
+        o("ko", "a", "a"),  # correct
+    ]
+    m = metrics(outcomes)
+    assert m["accuracy_at_1"] == round(2 / 3, 4)
+    assert m["answer_rate"] == 0.75
+    assert m["wrong_rate"] == round(2 / 6, 4)
+    assert m["out_of_scope_handoff_rate"] == 0.5
+    by = m["by_language"]
+    assert isinstance(by, dict)
+    assert by["en"]["accuracy_at_1"] == 0.5 and by["en"]["wrong_rate"] == 0.25
+    assert by["ko"]["out_of_scope_handoff_rate"] == 0.0 and by["ko"]["accuracy_at_1"] == 1.0

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bots.kb import SUPPORTED_LANGUAGES, KBError, KnowledgeBase, check_kb, load_kb
+from bots.kb_cli import app
+
+GOOD = """---
+id: {id}
+key: {key}
+language: {lang}
+title: "A title"
+tags: ["a", "b"]
+url: https://help.example.com/articles/{key}
+---
+First paragraph answer.
+
+## Details
+
+More.
+"""
+
+
+def write(folder: Path, name: str, text: str) -> None:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_shipped_kb_is_valid_and_complete(kb: KnowledgeBase) -> None:
+    assert kb.languages() == tuple(sorted(SUPPORTED_LANGUAGES))
+    for lang in SUPPORTED_LANGUAGES:
+        assert len(kb.in_language(lang)) >= 30
+    # every key is translated into every language
+    for key in kb.article_keys():
+        assert all(kb.get(key, lang) is not None for lang in SUPPORTED_LANGUAGES), key
+
+
+def test_loads_recursively_into_frozen_models(tmp_path: Path) -> None:
+    write(tmp_path, "en/a.md", GOOD.format(id="a-en", key="a", lang="en"))
+    write(tmp_path, "deep/ko/a.md", GOOD.format(id="a-ko", key="a", lang="ko"))
+    kb = load_kb(tmp_path)
+    article = kb.get("a", "ko")
+    assert article is not None and article.tags == ("a", "b")
+    assert article.answer == "First paragraph answer."
+    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error
+        article.title = "changed"  # type: ignore[misc]
+
+
+def test_check_names_each_bad_file_and_field(tmp_path: Path) -> None:
+    write(tmp_path, "ok.md", GOOD.format(id="x-en", key="x", lang="en"))
+    write(tmp_path, "zdup.md", GOOD.format(id="x-en", key="y", lang="en"))
+    write(tmp_path, "lang.md", GOOD.format(id="z-fr", key="z", lang="fr"))
+    write(tmp_path, "noid.md", GOOD.format(id="", key="w", lang="en").replace("id: \n", ""))
+    write(tmp_path, "notitle.md", GOOD.format(id="t-en", key="t", lang="en").replace('title: "A title"\n', ""))
+    write(tmp_path, "tags.md", GOOD.format(id="g-en", key="g", lang="en").replace('["a", "b"]', '"a, b"'))
+    write(tmp_path, "empty.md", GOOD.format(id="e-en", key="e", lang="en").split("---\n", 2)[0] + "---\n"
+          + GOOD.format(id="e-en", key="e", lang="en").split("---\n", 2)[1] + "---\n\n")
+    write(tmp_path, "twin.md", GOOD.format(id="x-en-2", key="x", lang="en"))
+    problems = {(p.path, p.field) for p in check_kb(tmp_path)}
+    assert ("zdup.md", "id") in problems
+    assert ("lang.md", "language") in problems
+    assert ("noid.md", "id") in problems
+    assert ("notitle.md", "title") in problems
+    assert ("tags.md", "tags") in problems
+    assert ("empty.md", "body") in problems
+    assert ("twin.md", "language") in problems  # key "x" already has an "en" article
+    assert ("ok.md", "id") not in problems
+    with pytest.raises(KBError) as err:
+        load_kb(tmp_path)
+    assert "lang.md: language" in str(err.value)
+
+
+def test_cli_check_exit_codes(tmp_path: Path) -> None:
+    write(tmp_path, "en/a.md", GOOD.format(id="a-en", key="a", lang="xx"))
+    result = CliRunner().invoke(app, ["check", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "en/a.md: language" in result.output
+    write(tmp_path, "en/a.md", GOOD.format(id="a-en", key="a", lang="en"))
+    result = CliRunner().invoke(app, ["check", str(tmp_path)])
+    assert result.exit_code == 0 and "1 articles" in result.output

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+
+from bots.language import LanguageDetector, resolve_language
+
+
+@pytest.fixture(scope="module")
+def detector() -> LanguageDetector:
+    return LanguageDetector()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("my withdrawal has been pending for hours", "en"),
+        ("출금이 안 돼요", "ko"),
+        ("USDT 입금했는데 안 들어와요", "ko"),  # English crypto words inside Korean
+        ("出金が遅いです", "ja"),
+        ("USDTが届かない", "ja"),
+        ("提现一直没有到账怎么办", "zh"),
+        ("我的账户被冻结了", "zh"),
+    ],
+)
+def test_detects_language(detector: LanguageDetector, text: str, expected: str) -> None:
+    assert detector.detect(text) == expected
+
+
+@pytest.mark.parametrize("text", ["ok", "👍", "0x1234abcd", "入金", "?? !!", "https://example.com/x"])
+def test_too_short_or_ambiguous_is_none(detector: LanguageDetector, text: str) -> None:
+    # "入金" is both Chinese and Japanese: short kanji-only text must not be guessed.
+    assert detector.detect(text) is None
+
+
+def test_resolver_falls_back_in_order() -> None:
+    assert resolve_language("ja", "ko", "en") == "ja"
+    assert resolve_language(None, "ko", "en") == "ko"
+    assert resolve_language(None, None, "en") == "en"
+    assert resolve_language(None, "fr", "en") == "en"  # unsupported contact language
+    assert resolve_language(None, "zh-CN", "en") == "zh"
