@@ -15,7 +15,7 @@ replies are combined with a handoff):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bots.base import BotContext, BotDecision, BotReply, Handoff
 from bots.catalog import Catalog, default_catalog
@@ -78,11 +78,10 @@ class HelpCenterBot:
         text = await self.generator.answer(ctx.message.text, ctx.language, [hit.article])
         if not text:
             return decision
-        first = decision.replies[-1]
-        body = self.catalog.text(ctx.language, "ask_feedback")
-        replies = (*decision.replies[:-1], BotReply(f"{text}\n\n{body}", first.buttons, first.private))
-        return BotDecision(replies, decision.handoff, decision.resolve, decision.pending,
-                           decision.state, decision.labels, decision.note)
+        last = decision.replies[-1]
+        ask = self.catalog.text(ctx.language, "ask_feedback")
+        reply = replace(last, text=f"{text}\n\n{ask}")
+        return replace(decision, replies=(*decision.replies[:-1], reply), note=decision.note + " (generative)")
 
     def decide(self, ctx: BotContext) -> BotDecision:
         return self._decide(ctx)[0]
