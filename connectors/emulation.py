@@ -1,11 +1,11 @@
-"""Run a platform emulator (an ASGI app) on a loopback port, in the current event loop."""
+"""Serve an ASGI app (a platform emulator, the console) on a port, inside the current event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import uvicorn
@@ -17,12 +17,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+class _Server(uvicorn.Server):
+    """The caller owns the process's signals (tests, `helpline run`): uvicorn must not take them."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 @asynccontextmanager
 async def serve(app: Any, host: str = "127.0.0.1", port: int | None = None) -> AsyncIterator[str]:
     """Serve `app` until the block exits; yields its base URL (http://host:port)."""
     port = port or free_port(host)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    server = _Server(config)
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:

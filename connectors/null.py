@@ -9,7 +9,7 @@ from .base import Connector, SendProgress, SendResult
 
 class NullConnector(Connector):
     platform = "null"
-    supports_polling = True
+    idempotent_send = True  # posting nowhere twice changes nothing
 
     async def send(self, reply: OutboundReply, progress: SendProgress) -> SendResult:
         # One part, so nothing to record mid-way: the sender records the result itself.

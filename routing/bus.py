@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as redis
 from redis.exceptions import ResponseError
@@ -23,14 +24,19 @@ log = logging.getLogger(__name__)
 
 PAYLOAD = b"m"
 
-# KEYS[1] seen marker, KEYS[2] stream. ARGV[1] dedupe ttl (s), ARGV[2] payload.
-# The marker and the XADD happen together or not at all: a message is never half ingested.
+# KEYS[1] partition prefix, KEYS[2] its inbound stream. ARGV[1] dedupe ttl (s), then pairs
+# (dedupe id, payload). Per message, the seen marker and the XADD happen together or not at all.
 _INGEST = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  redis.call('XADD', KEYS[2], '*', 'm', ARGV[2])
-  return 1
+local out = {}
+for i = 2, #ARGV, 2 do
+  if redis.call('SET', KEYS[1] .. ':seen:' .. ARGV[i], '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[2], '*', 'm', ARGV[i + 1])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
 end
-return 0
+return out
 """
 
 # KEYS[1] stream, KEYS[2] dead-letter stream, KEYS[3] error hash. ARGV: group, id, deliveries,
@@ -77,16 +83,22 @@ class StreamBus:
         """
         if not messages:
             return []
+        order: dict[int, list[int]] = {}
+        args: dict[int, list[Any]] = {}
+        for index, message in enumerate(messages):
+            p = self.partition(message.platform, message.account, message.thread_key)
+            order.setdefault(p, []).append(index)
+            args.setdefault(p, [self.dedupe_ttl]).extend([message.dedupe_id, message.model_dump_json()])
         async with self.client.pipeline(transaction=False) as pipe:
-            for message in messages:
-                p = self.partition(message.platform, message.account, message.thread_key)
-                await self._ingest(
-                    keys=[keys.seen(p, message.dedupe_id), keys.inbound_stream(p)],
-                    args=[self.dedupe_ttl, message.model_dump_json()],
-                    client=pipe,
-                )
-            results = await pipe.execute()
-        return [bool(r) for r in results]
+            for p in order:
+                await self._ingest(keys=[keys.partition_prefix(p), keys.inbound_stream(p)], args=args[p],
+                                   client=pipe)
+            replies = await pipe.execute()
+        new = [False] * len(messages)
+        for p, reply in zip(order, replies, strict=True):
+            for index, flag in zip(order[p], reply, strict=True):
+                new[index] = bool(flag)
+        return new
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,12 @@ def partition_of(platform: str, account: str, thread_key: str, partitions: int) 
     return zlib.crc32(f"{platform}\x00{account}\x00{thread_key}".encode()) % partitions
 
 
-def _p(partition: int) -> str:
+def partition_prefix(partition: int) -> str:
+    """Prefix of every key of one partition; its hash tag pins them to one cluster slot."""
     return f"{PREFIX}:{{p{partition}}}"
+
+
+_p = partition_prefix
 
 
 # --- inbound ---------------------------------------------------------------------------------
@@ -27,7 +31,8 @@ def inbound_stream(partition: int) -> str:
 
 
 def seen(partition: int, dedupe_id: str) -> str:
-    """Marker that a platform message was ingested (expires after the dedupe window)."""
+    """Marker that a platform message was ingested (expires after the dedupe window).
+    (The ingest script builds it as partition_prefix + ":seen:" + id.)"""
     return f"{_p(partition)}:seen:{dedupe_id}"
 
 

@@ -68,22 +68,28 @@ class Router:
     async def handle_batch(self, entries: list[Entry]) -> dict[str, Failure]:
         """Batch handler for the inbound consumer group. Idempotent (see module docstring)."""
         failures: dict[str, Failure] = {}
-        parsed: list[tuple[Entry, InboundMessage]] = []
+        parsed: list[tuple[Entry, InboundMessage, str]] = []
         for entry in entries:
             try:
-                parsed.append((entry, self._with_language(InboundMessage.model_validate_json(entry.payload))))
+                original = InboundMessage.model_validate_json(entry.payload)
             except ValidationError as exc:
                 failures[entry.id] = Failure(f"invalid inbound message: {_first_error(exc)}", permanent=True)
+                continue
+            message = self._with_language(original)
+            # The history stores exactly this text; it must be the same on every redelivery.
+            raw = entry.payload.decode() if message is original else message.model_dump_json()
+            parsed.append((entry, message, raw))
         if not parsed:
             return failures
         now = utcnow()
-        items = [(m, e.id, m.model_dump_json(), self._routing(m, now)) for e, m in parsed]
+        items = [(m, e.id, raw, self._routing(m, now)) for e, m, raw in parsed]
         applied = await self.store.apply_messages(items, now)
-        await self.store.upsert_contacts([m for (_, m), a in zip(parsed, applied, strict=True)
-                                          if a.outcome != "handled"])
+        # A contact's profile is refreshed by each new conversation (not by every message).
+        await self.store.upsert_contacts([m for (_, m, _), a in zip(parsed, applied, strict=True)
+                                          if a.outcome != "handled" and a.fields.get("message_count") == "1"])
         batch = _Batch(self, now)
         all_effects: list[Effects] = []
-        for (entry, message), result in zip(parsed, applied, strict=True):
+        for (entry, message, _), result in zip(parsed, applied, strict=True):
             if result.outcome == "handled":
                 continue
             try:
@@ -91,6 +97,7 @@ class Router:
             except Exception as exc:  # a bug or a bot failure must not block the partition
                 log.exception("routing failed for entry %s", entry.id)
                 failures[entry.id] = Failure(f"{type(exc).__name__}: {exc}")
+                batch.forget(result.conversation_id)
         await self.store.commit(all_effects, now)
         touched = sorted({e.conversation_id for e in all_effects})
         if touched:
@@ -130,21 +137,30 @@ class _Batch:
         cid = applied.conversation_id
         fields = self.fields.setdefault(cid, dict(applied.fields))
         self.bot_states.setdefault(cid, dict(applied.bot_state))
-        conv = conversation_from_hash(fields)
+        conv = self._conv(cid, message)
         effects = Effects(cid)
         if fields.get("routed") != "1":
             self._route_new(conv, message, effects)
+            conv = self._conv(cid, message)
         elif applied.reopened:
             effects.event(self._event(cid, EventType.REOPENED, "customer wrote after it was resolved"))
             if not conv.handler and not conv.assignee:
                 await self._assign(conv, message, effects, "reopened")
-        conv = conversation_from_hash(fields)
+                conv = self._conv(cid, message)
         if conv.handler and conv.handler.startswith("bot:"):
             await self._ask_bot(conv, message, effects)
         elif fields.get("routed") == "1" and not conv.assignee and not fields.get("queued_team"):
             await self._assign(conv, message, effects, "needs an agent")
         effects.handled(message.message_id)
         return effects
+
+    def forget(self, conv_id: str) -> None:
+        """Drop uncommitted changes of a conversation whose decision failed."""
+        self.fields.pop(conv_id, None)
+        self.bot_states.pop(conv_id, None)
+
+    def _conv(self, conv_id: str, message: InboundMessage) -> Conversation:
+        return conversation_from_hash(self.fields[conv_id], message, conv_id)
 
     def _set(self, conv_id: str, effects: Effects, **values: str) -> None:
         self.fields[conv_id].update(values)
@@ -186,7 +202,7 @@ class _Batch:
         decision = await bot.handle(ctx)
         self._apply_bot(conv, message, name, decision, effects)
         if decision.handoff is not None:
-            await self._assign(conversation_from_hash(self.fields[conv.id]), message, effects,
+            await self._assign(self._conv(conv.id, message), message, effects,
                                f"handoff from bot {name}")
 
     def _apply_bot(self, conv: Conversation, message: InboundMessage, name: str, decision: BotDecision,
@@ -205,10 +221,11 @@ class _Batch:
             effects.reply(reply, partition)
             effects.event(self._event(conv.id, EventType.REPLY_QUEUED, decision.note or "bot answer",
                                       actor=actor, reply_id=reply_id, private=reply.visibility.value == "private"))
-        if decision.replies:
-            effects.set_once(first_response_at=to_ms(self.now))
-        self.bot_states[conv.id] = dict(decision.state)
-        effects.bot_state(decision.state)
+        if decision.replies and not self.fields[conv.id].get("first_response_at"):
+            self._set(conv.id, effects, first_response_at=str(to_ms(self.now)))
+        if dict(decision.state) != self.bot_states[conv.id]:
+            self.bot_states[conv.id] = dict(decision.state)
+            effects.bot_state(decision.state)
         if decision.labels:
             labels = sorted(set(conv.labels) | set(decision.labels))
             self._set(conv.id, effects, labels=json.dumps(labels))

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import redis.asyncio as redis
 from pydantic import ValidationError
@@ -47,11 +48,26 @@ end
 return #due
 """
 
-# KEYS: delivery record, conversation events. ARGV: state, platform ids json, error, now, event.
-# The record and the conversation's event change together.
+# KEYS[1]: partition prefix. ARGV: reply ids. Returns each reply's {state, parts, attempts}.
+_READ = """
+local out = {}
+for i = 1, #ARGV do
+  out[i] = redis.call('HMGET', KEYS[1] .. ':reply:' .. ARGV[i], 'state', 'parts', 'attempts')
+end
+return out
+"""
+
+# KEYS[1]: partition prefix. ARGV: now, then per reply 6 values: reply id, state, platform ids
+# json, error, conversation id, event json ("" for none). A record and its event change together.
 _RECORD = """
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'platform_ids', ARGV[2], 'error', ARGV[3], 'updated_at', ARGV[4])
-redis.call('RPUSH', KEYS[2], ARGV[5])
+local prefix = KEYS[1]
+for i = 2, #ARGV, 6 do
+  redis.call('HSET', prefix .. ':reply:' .. ARGV[i], 'state', ARGV[i + 1], 'platform_ids', ARGV[i + 2],
+             'error', ARGV[i + 3], 'updated_at', ARGV[1])
+  if ARGV[i + 5] ~= '' then
+    redis.call('RPUSH', prefix .. ':conv:' .. ARGV[i + 4] .. ':events', ARGV[i + 5])
+  end
+end
 return 1
 """
 
@@ -83,6 +99,7 @@ class Sender:
         self.limiter = SharedRateLimiter(client)
         self._promote = client.register_script(_PROMOTE)
         self._record = client.register_script(_RECORD)
+        self._read = client.register_script(_READ)
         self.sent = 0
         self.deferred = 0
 
@@ -106,21 +123,24 @@ class Sender:
             if (reply.platform, reply.account) not in self.connectors:
                 failures[entry.id] = Failure(f"no connector for {reply.platform}/{reply.account}")
                 continue
-            p = keys.partition_of(reply.platform, reply.account, reply.thread_key, self.partitions)
-            if reply.kind.value == "direct" and reply.thread_key.startswith("user:"):
-                p = keys.conversation_partition(reply.conversation_id)  # a private follow-up
-            jobs.append(_Job(entry, reply, p, {}))
+            # Replies live in their conversation's partition (a private follow-up too).
+            jobs.append(_Job(entry, reply, keys.conversation_partition(reply.conversation_id), {}))
         if not jobs:
             return failures
+        by_partition: dict[int, list[_Job]] = {}
+        for job in jobs:
+            by_partition.setdefault(job.partition, []).append(job)
         async with self.client.pipeline(transaction=False) as pipe:
-            for job in jobs:
-                pipe.hgetall(keys.delivery(job.partition, job.reply.reply_id))
+            for p, js in by_partition.items():
+                await self._read(keys=[keys.partition_prefix(p)], args=[j.reply.reply_id for j in js], client=pipe)
             for platform, account in self.connectors:
                 pipe.pttl(keys.blocked_until(platform, account))
             raw = await pipe.execute()
-        blocked = {acc: int(ttl) for acc, ttl in zip(self.connectors, raw[len(jobs):], strict=True) if int(ttl) > 0}
-        for job, h in zip(jobs, raw[: len(jobs)], strict=True):
-            job.delivery = {_s(k): _s(v) for k, v in h.items()}
+        ttls = raw[len(by_partition):]
+        blocked = {acc: int(ttl) for acc, ttl in zip(self.connectors, ttls, strict=True) if int(ttl) > 0}
+        for js, states in zip(by_partition.values(), raw[: len(by_partition)], strict=True):
+            for job, (state, parts, attempts) in zip(js, states, strict=True):
+                job.delivery = {"state": _s(state or b""), "parts": _s(parts or b""), "attempts": _s(attempts or b"0")}
         by_account: dict[tuple[str, str], list[_Job]] = {}
         for job in jobs:
             by_account.setdefault((job.reply.platform, job.reply.account), []).append(job)
@@ -189,29 +209,28 @@ class Sender:
         return SendProgress(posted, record)
 
     async def _finish(self, done: Sequence[tuple[_Job, DeliveryState, SendResult | None, str | None]]) -> None:
-        """Record final states and tell each conversation, in one round trip."""
-        if not done:
+        """Record final states (one script call per partition). A failure also becomes an event
+        of the conversation; a success is read from the delivery record."""
+        by_partition: dict[int, list[Any]] = {}
+        for job, state, result, error in done:
+            reply = job.reply
+            event = ""
+            if state is not DeliveryState.SENT:
+                event = ConversationEvent(
+                    conversation_id=reply.conversation_id, type=EventType.REPLY_FAILED, actor="sender",
+                    reason=error or state.value, data={"reply_id": reply.reply_id, "state": state.value},
+                ).model_dump_json()
+                log.warning("reply %s %s: %s", reply.reply_id, state.value, error)
+            ids = json.dumps(list(result.platform_message_ids) if result else [])
+            by_partition.setdefault(job.partition, [_now_ms()]).extend(
+                [reply.reply_id, state.value, ids, error or "", reply.conversation_id, event])
+            if state is DeliveryState.SENT:
+                self.sent += 1
+        if not by_partition:
             return
         async with self.client.pipeline(transaction=False) as pipe:
-            for job, state, result, error in done:
-                reply = job.reply
-                ids = list(result.platform_message_ids) if result else []
-                event = ConversationEvent(
-                    conversation_id=reply.conversation_id,
-                    type=EventType.REPLY_SENT if state is DeliveryState.SENT else EventType.REPLY_FAILED,
-                    actor="sender",
-                    reason=error or f"posted to {reply.platform}",
-                    data={"reply_id": reply.reply_id, "state": state.value, "platform_ids": ids},
-                )
-                await self._record(
-                    keys=[keys.delivery(job.partition, reply.reply_id), keys.events(reply.conversation_id)],
-                    args=[state.value, json.dumps(ids), error or "", _now_ms(), event.model_dump_json()],
-                    client=pipe,
-                )
-                if state is DeliveryState.SENT:
-                    self.sent += 1
-                else:
-                    log.warning("reply %s %s: %s", reply.reply_id, state.value, error)
+            for p, args in by_partition.items():
+                await self._record(keys=[keys.partition_prefix(p)], args=args, client=pipe)
             await pipe.execute()
 
     async def _defer(self, job: _Job, seconds: float, reset_state: bool = False) -> None:

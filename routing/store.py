@@ -25,7 +25,7 @@ from .models import (
     InboundMessage,
     OutboundReply,
 )
-from .scripts import APPLY_EFFECTS, APPLY_MESSAGE
+from .scripts import APPLY_EFFECTS, APPLY_MESSAGES, VIEW_FIELDS
 
 _TIME_FIELDS = ("created_at", "updated_at", "last_customer_at", "first_response_at", "resolved_at")
 
@@ -54,8 +54,15 @@ def _pairs(flat: Sequence[bytes | str]) -> dict[str, str]:
     return {_s(flat[i]): _s(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
-def conversation_from_hash(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> Conversation:
+def conversation_from_hash(raw: Mapping[bytes, bytes] | Mapping[str, str],
+                           message: InboundMessage | None = None, conversation_id: str | None = None) -> Conversation:
+    """A conversation from its Redis hash; or from the router's partial view plus its message."""
     h = {_s(k): _s(v) for k, v in raw.items()}
+    if message is not None:
+        h.update(platform=message.platform, account=message.account, kind=message.kind.value,
+                 thread_key=message.thread_key)
+    if conversation_id is not None:
+        h["id"] = conversation_id
     data: dict[str, Any] = {
         "id": h["id"],
         "platform": h["platform"],
@@ -86,7 +93,7 @@ class Applied:
     outcome: str  # "new", "pending" (effects must be redone) or "handled" (nothing to do)
     reopened: bool
     previous_status: str
-    fields: dict[str, str] = field(default_factory=dict)  # the conversation hash after the message
+    fields: dict[str, str] = field(default_factory=dict)  # scripts.VIEW_FIELDS after the message
     bot_state: dict[str, str] = field(default_factory=dict)
 
 
@@ -147,7 +154,7 @@ class ConversationStore:
         self.client = client
         self.partitions = partitions
         self.quiet_period_ms = int(quiet_period_s * 1000)
-        self._apply = client.register_script(APPLY_MESSAGE)
+        self._apply = client.register_script(APPLY_MESSAGES)
         self._effects = client.register_script(APPLY_EFFECTS)
 
     def partition(self, platform: str, account: str, thread_key: str) -> int:
@@ -160,46 +167,49 @@ class ConversationStore:
         """Thread messages into conversations. Items: (message, stream entry id, raw json, routing).
 
         Idempotent: a message already in its history is reported "handled" or "pending".
+        One script call per partition; results come back in the order of `items`.
         """
         now_ms = to_ms(now)
+        by_partition: dict[int, list[int]] = {}
+        args: dict[int, list[Any]] = {}
+        for index, (message, entry_id, raw, routing) in enumerate(items):
+            p = self.partition(message.platform, message.account, message.thread_key)
+            by_partition.setdefault(p, []).append(index)
+            args.setdefault(p, [p, now_ms, self.quiet_period_ms]).extend([
+                raw, history_score(entry_id), message.platform, message.account, message.kind.value,
+                message.thread_key, contact_id(message), message.language or "", message.message_id,
+                routing.priority, routing.team, routing.handler, json.dumps(list(routing.labels)),
+            ])
         async with self.client.pipeline(transaction=False) as pipe:
-            for message, entry_id, raw, routing in items:
-                p = self.partition(message.platform, message.account, message.thread_key)
-                await self._apply(
-                    keys=[f"{keys.PREFIX}:{{p{p}}}"],
-                    args=[
-                        p, raw, history_score(entry_id), now_ms, self.quiet_period_ms,
-                        message.platform, message.account, message.kind.value, message.thread_key,
-                        contact_id(message), message.language or "", message.message_id,
-                        routing.priority, routing.team, routing.handler, json.dumps(list(routing.labels)),
-                    ],
-                    client=pipe,
-                )
-            results = await pipe.execute()
-        return [
-            Applied(_s(r[0]), _s(r[1]), bool(int(r[2])), _s(r[3]),
-                    _pairs(r[4]) if len(r) > 4 else {}, _pairs(r[5]) if len(r) > 5 else {})
-            for r in results
-        ]
+            for p in by_partition:
+                await self._apply(keys=[keys.partition_prefix(p)], args=args[p], client=pipe)
+            replies = await pipe.execute()
+        results: list[Applied | None] = [None] * len(items)
+        for p, reply in zip(by_partition, replies, strict=True):
+            for index, r in zip(by_partition[p], reply, strict=True):
+                view = {name: _s(v) for name, v in zip(VIEW_FIELDS, r[4], strict=False) if v is not None}
+                results[index] = Applied(_s(r[0]), _s(r[1]), bool(int(r[2])), _s(r[3]), view, _pairs(r[5]))
+        return [r for r in results if r is not None]
 
-    async def commit(self, effects: Iterable[Effects], now: datetime) -> list[int]:
-        """Apply each conversation's effects atomically. Returns replies newly queued per item."""
-        batch = [e for e in effects if e.ops]
-        if not batch:
-            return []
-        now_ms = to_ms(now)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for e in batch:
+    async def commit(self, effects: Iterable[Effects], now: datetime) -> None:
+        """Apply each conversation's effects atomically (one script call per partition)."""
+        by_partition: dict[int, list[Any]] = {}
+        for e in effects:
+            if e.ops:
                 p = keys.conversation_partition(e.conversation_id)
-                await self._effects(
-                    keys=[f"{keys.PREFIX}:{{p{p}}}"],
-                    args=[e.conversation_id, json.dumps(e.ops), now_ms],
-                    client=pipe,
-                )
-            return [int(r) for r in await pipe.execute()]
+                by_partition.setdefault(p, [to_ms(now)]).extend([e.conversation_id, json.dumps(e.ops)])
+        if not by_partition:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for p, args in by_partition.items():
+                await self._effects(keys=[keys.partition_prefix(p)], args=args, client=pipe)
+            await pipe.execute()
 
     async def upsert_contacts(self, messages: Iterable[InboundMessage]) -> None:
         """Create or refresh contacts from message authors. Idempotent."""
+        messages = list(messages)
+        if not messages:
+            return
         async with self.client.pipeline(transaction=False) as pipe:
             for m in messages:
                 fields = {

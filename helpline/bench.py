@@ -1,0 +1,229 @@
+"""`helpline bench pipeline`: the whole inbound → reply path on a real Redis, against arq.
+
+Phase 1 (throughput) offers all N messages as fast as ingest takes them and times until the
+sender has posted the last reply. Phase 2 (latency) offers a steady load and measures, per
+message, ingest → reply enqueued from the two stream entry ids (both stamped by the Redis clock).
+Then the same N messages run as no-op jobs through arq on the same server, for a baseline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as redis
+
+from bots.autoreply import AutoReplyBot
+from connectors.base import AccountSettings, ConnectorContext, SendProgress, SendResult
+from connectors.null import NullConnector
+from routing import keys
+from routing.bus import StreamConsumer
+from routing.models import Author, InboundMessage, MessageKind, OutboundReply
+from routing.rules import Action, Rule
+from routing.sender import Sender
+
+from .config import Settings
+from .embedded_redis import EmbeddedRedis
+from .runtime import Parts, build_router, router_consumer, sender_consumer
+
+TEXTS = {
+    "en": ["My withdrawal has been pending for two hours", "How do I reset my 2FA?", "Deposit not credited yet"],
+    "ko": ["출금이 두 시간째 대기 중이에요", "2단계 인증을 재설정하려면 어떻게 하나요?",
+           "입금이 아직 반영되지 않았어요"],
+    "zh": ["我的提现已经等待两个小时了", "如何重置双重验证？", "充值还没有到账"],
+    "ja": ["出金が2時間保留のままです", "二段階認証をリセットするには？", "入金がまだ反映されません"],
+}
+ACK = {"en": "Thanks, we got your message.", "ko": "메시지를 받았습니다.", "zh": "我们已收到您的消息。",
+       "ja": "メッセージを受け付けました。"}
+
+
+class CountingNullConnector(NullConnector):
+    """The null platform, counting posts per reply id (to find duplicates)."""
+
+    def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
+        super().__init__(settings, context)
+        self.posts: Counter[str] = Counter()
+
+    async def send(self, reply: OutboundReply, progress: SendProgress) -> SendResult:
+        self.posts[reply.reply_id] += 1
+        return await super().send(reply, progress)
+
+
+def bench_settings(url: str) -> Settings:
+    return Settings(
+        redis={"url": url, "partitions": 16},
+        accounts=[AccountSettings(platform="null", name="bench")],
+        rules=[Rule(name="everything to the acknowledgement bot", set=Action(bot="ack"))],
+        bots={"ack": {"type": "autoreply", "texts": ACK, "handoff": False}},
+    )
+
+
+def synthetic(n: int, seed: int, threads: int, prefix: str) -> list[InboundMessage]:
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    out = []
+    for i in range(n):
+        lang = rng.choice(list(TEXTS))
+        thread = rng.randrange(threads)
+        out.append(InboundMessage(
+            platform="null", account="bench", kind=MessageKind.DIRECT if thread % 3 else MessageKind.MENTION,
+            message_id=f"{prefix}{i}", thread_key=f"t{thread}",
+            author=Author(user_id=f"u{thread}", handle=f"user{thread}", display_name=f"User {thread}"),
+            text=rng.choice(TEXTS[lang]), language=lang, platform_time=now, received_at=now,
+        ))
+    return out
+
+
+class Pipeline:
+    """Router and sender consumers running in this process on one Redis."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.parts = Parts.build(settings, client)
+        self.connector = CountingNullConnector(settings.accounts[0], ConnectorContext(ingest=self.parts.bus.ingest))
+        self.parts.connectors[("null", "bench")] = self.connector
+        self.router = build_router(self.parts, {"ack": AutoReplyBot(ACK, name="ack", handoff=False)})
+        self.sender = Sender(client, self.parts.connectors, settings.redis.partitions)
+        self.consumers: list[StreamConsumer] = [router_consumer(self.parts, self.router, "bench-router"),
+                                                sender_consumer(self.parts, self.sender, "bench-sender")]
+        for c in self.consumers:
+            c.block_ms = 5
+        self.stop = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for c in self.consumers:
+            await c.ensure_groups()
+        self.tasks = [asyncio.create_task(c.run(self.stop)) for c in self.consumers]
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.gather(*self.tasks)
+
+    async def wait_sent(self, total: int, limit_s: float) -> None:
+        deadline = time.monotonic() + limit_s
+        while self.sender.sent < total and time.monotonic() < deadline:  # noqa: ASYNC110 (a counter, polled)
+            await asyncio.sleep(0.002)
+
+
+async def _throughput(client: redis.Redis, pipeline: Pipeline, n: int) -> float:
+    messages = synthetic(n, seed=1, threads=max(1, n // 5), prefix="tp-")
+    start = time.perf_counter()
+    for i in range(0, n, 500):
+        await pipeline.parts.bus.ingest(messages[i:i + 500])
+    await pipeline.wait_sent(n, limit_s=max(60.0, n / 500))
+    return time.perf_counter() - start
+
+
+async def _latency(client: redis.Redis, pipeline: Pipeline, rate: int, seconds: float, done_before: int
+                   ) -> list[float]:
+    total = int(rate * seconds)
+    messages = synthetic(total, seed=2, threads=max(1, total // 5), prefix="lat-")
+    tick = 0.01
+    per_tick = max(1, int(rate * tick))
+    start = time.perf_counter()
+    for i in range(0, total, per_tick):
+        await pipeline.parts.bus.ingest(messages[i:i + per_tick])
+        delay = start + (i // per_tick + 1) * tick - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    await pipeline.wait_sent(done_before + total, limit_s=60.0)
+    ingested: dict[str, int] = {}
+    enqueued: dict[str, int] = {}
+    for p in range(pipeline.parts.settings.redis.partitions):
+        for entry_id, fields in await client.xrange(keys.inbound_stream(p)):
+            m = InboundMessage.model_validate_json(fields[b"m"])
+            if m.message_id.startswith("lat-"):
+                ingested[m.message_id] = int(entry_id.split(b"-")[0])
+        for entry_id, fields in await client.xrange(keys.outbound_stream(p, "null", "bench")):
+            r = OutboundReply.model_validate_json(fields[b"m"])
+            message_id = r.reply_id.split(":")[1]
+            if message_id.startswith("lat-"):
+                enqueued[message_id] = int(entry_id.split(b"-")[0])
+    return sorted(enqueued[m] - ingested[m] for m in ingested if m in enqueued)
+
+
+async def _verify(client: redis.Redis, pipeline: Pipeline, expected: int) -> tuple[int, int]:
+    """lost: messages missing from every history or without a posted reply; duplicated: extra
+    history entries plus extra posts."""
+    in_history = 0
+    for p in range(pipeline.parts.settings.redis.partitions):
+        for cid in await client.zrange(keys.conversations_by_update(p), 0, -1):
+            in_history += int(await client.zcard(keys.messages(cid.decode())))
+    posts = pipeline.connector.posts
+    replied = len(posts)
+    extra_posts = sum(c - 1 for c in posts.values())
+    lost = max(0, expected - in_history) + max(0, expected - replied)
+    duplicated = max(0, in_history - expected) + extra_posts
+    return lost, duplicated
+
+
+async def noop(ctx: dict[str, Any], i: int) -> int:
+    """The baseline's job: nothing."""
+    return i
+
+
+async def _arq_baseline(url: str, n: int) -> float:
+    from arq import create_pool
+    from arq.connections import RedisSettings
+    from arq.worker import Worker
+
+    settings = RedisSettings.from_dsn(url)
+    pool = await create_pool(settings)
+    await pool.flushall()
+    start = time.perf_counter()
+    for i in range(0, n, 500):
+        await asyncio.gather(*(pool.enqueue_job("noop", j) for j in range(i, min(n, i + 500))))
+    worker = Worker(functions=[noop], redis_settings=settings, burst=True, max_jobs=500, poll_delay=0.001,
+                    handle_signals=False, keep_result=0)
+    await worker.main()
+    elapsed = time.perf_counter() - start
+    done = worker.jobs_complete
+    await worker.close()
+    await pool.aclose()
+    return done / elapsed
+
+
+async def pipeline_benchmark(n: int, rate: int, latency_seconds: float, redis_url: str | None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
+        server = None if redis_url else EmbeddedRedis(Path(tmp) / "redis").start()
+        url = redis_url or (server.url if server else "")
+        client = redis.Redis.from_url(url)
+        try:
+            await client.flushall()
+            pipeline = Pipeline(client, bench_settings(url))
+            await pipeline.start()
+            elapsed = await _throughput(client, pipeline, n)
+            lost, duplicated = await _verify(client, pipeline, n)
+            latencies = await _latency(client, pipeline, rate, latency_seconds, n)
+            await pipeline.close()
+            baseline = await _arq_baseline(url, n)
+        finally:
+            await client.aclose()
+            if server is not None:
+                server.stop()
+    mps = n / elapsed
+    return {
+        "messages": n,
+        "messages_per_second": round(mps, 1),
+        "elapsed_s": round(elapsed, 3),
+        "latency_offered_per_second": rate,
+        "latency_samples": len(latencies),
+        "p50_ms": _pct(latencies, 50),
+        "p99_ms": _pct(latencies, 99),
+        "lost": lost,
+        "duplicated": duplicated,
+        "baseline_messages_per_second": round(baseline, 1),
+        "speedup_vs_baseline": round(mps / baseline, 1) if baseline else None,
+    }
+
+
+def _pct(values: list[float], q: int) -> float | None:
+    if not values:
+        return None
+    return float(values[min(len(values) - 1, int(len(values) * q / 100))])

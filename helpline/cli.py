@@ -1,0 +1,192 @@
+"""The `helpline` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as redis
+import typer
+
+from connectors.errors import ConfigError
+
+from .config import ConfigInvalid, Settings, load_settings
+from .logs import setup_logging
+from .runtime import ROLES, Parts, run_roles
+
+app = typer.Typer(help="Helpline: a self-hosted multi-channel support desk.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print one JSON object.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(bench_app, name="bench")
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="helpline.toml")]
+T = TypeVar("T")
+
+
+class Fatal(Exception):
+    """One clear line for the user, then exit 2."""
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.hostname or ""
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def settings_or_exit(path: Path | None) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigInvalid as exc:
+        raise Fatal("invalid configuration:\n  " + "\n  ".join(exc.problems)) from None
+
+
+async def connect(url: str) -> redis.Redis:
+    client: redis.Redis = redis.Redis.from_url(url, socket_connect_timeout=3, health_check_interval=30)
+    try:
+        await client.ping()
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        await client.aclose()
+        raise Fatal(f"cannot reach Redis at {redact(url)}: {exc}") from None
+    except redis.AuthenticationError as exc:
+        await client.aclose()
+        raise Fatal(f"Redis at {redact(url)} refused our credentials: {exc}") from None
+    return client
+
+
+def run_main(coro_factory: Callable[[], Any]) -> Any:
+    """Run a coroutine; turn expected failures into one line and exit code 2."""
+    try:
+        return asyncio.run(coro_factory())
+    except Fatal as exc:
+        typer.echo(f"helpline: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ConfigError as exc:
+        typer.echo(f"helpline: invalid configuration: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def serve_console(parts: Parts, stop: asyncio.Event) -> None:
+    from connectors.emulation import serve
+    from console.app import create_app
+
+    s = parts.settings.console
+    async with serve(create_app(parts), s.host, s.port):
+        await stop.wait()
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    role: Annotated[list[str] | None, typer.Option(help=f"Roles to run: {', '.join(ROLES)} (default: all)")] = None,
+    log_json: Annotated[bool, typer.Option("--log-json", help="JSON log lines")] = False,
+) -> None:
+    """Run Helpline (all roles in one process by default)."""
+    roles = role or list(ROLES)
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        typer.echo(f"helpline: unknown role {unknown[0]!r} (use {', '.join(ROLES)})", err=True)
+        raise typer.Exit(2)
+    setup_logging(json_lines=log_json)
+    settings = settings_or_exit(config)
+    if not settings.redis.url:
+        typer.echo("helpline: redis.url is not set (HELPLINE_REDIS__URL or REDIS_URL)", err=True)
+        raise typer.Exit(2)
+    url = settings.redis.url
+
+    async def main() -> None:
+        client = await connect(url)
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        try:
+            await run_roles(Parts.build(settings, client), roles, stop, console=serve_console)
+        finally:
+            await client.aclose()
+
+    run_main(main)
+
+
+@config_app.command("check")
+def config_check(config: ConfigOption = None) -> None:
+    """Validate the configuration; print each error with its field path."""
+    try:
+        settings = load_settings(config)
+    except ConfigInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(2) from None
+    from .bots import build_bots
+    try:
+        build_bots(settings)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"ok: {len(settings.accounts)} accounts, {len(settings.teams)} teams, {len(settings.agents)} agents, "
+               f"{len(settings.rules)} rules, {len(settings.bots)} bots")
+
+
+@bench_app.command("pipeline")
+def bench_pipeline(
+    messages: Annotated[int, typer.Option(help="messages in the throughput phase")] = 20_000,
+    rate: Annotated[int, typer.Option(help="offered load (msg/s) in the latency phase")] = 2_000,
+    latency_seconds: Annotated[float, typer.Option(help="length of the latency phase")] = 5.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    redis_url: Annotated[str | None, typer.Option(help="use this Redis (default: start a private one)")] = None,
+) -> None:
+    """Ingest → router → bot → outbound → sender (null platform), on real Redis, vs arq."""
+    from .bench import pipeline_benchmark
+
+    result = run_main(lambda: pipeline_benchmark(messages, rate, latency_seconds, redis_url))
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command("dead-letters")
+def dead_letters(config: ConfigOption = None, limit: int = 20) -> None:
+    """Show the newest dead letters of every partition, with their errors."""
+    settings = settings_or_exit(config)
+    url = settings.redis.url
+    if not url:
+        typer.echo("helpline: redis.url is not set", err=True)
+        raise typer.Exit(2)
+    from routing import keys
+
+    async def main() -> None:
+        client = await connect(url)
+        try:
+            for p in range(settings.redis.partitions):
+                for entry_id, fields in await client.xrevrange(keys.dead_letters(p), count=limit):
+                    f = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
+                    typer.echo(f"{keys.dead_letters(p)} {entry_id.decode()} from {f.get('stream')} "
+                               f"after {f.get('deliveries')} deliveries: {f.get('error')}")
+        finally:
+            await client.aclose()
+
+    run_main(main)
+
+
+def main() -> None:
+    logging.captureWarnings(True)
+    try:
+        app()
+    except Fatal as exc:  # raised outside run_main (settings)
+        typer.echo(f"helpline: {exc}", err=True)
+        sys.exit(2)

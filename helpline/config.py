@@ -1,0 +1,149 @@
+"""Configuration: a TOML file plus `HELPLINE_*` environment overrides (pydantic-settings).
+
+Nested settings are overridden with a double underscore: `HELPLINE_REDIS__URL=redis://...`.
+Secrets never live in the file: accounts name the environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from connectors.base import AccountSettings
+from routing.hours import BusinessHours
+from routing.models import Agent
+from routing.rules import Rule
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RedisSettings(Section):
+    url: str | None = None  # None: `helpline demo` starts its own redis-server
+    partitions: int = Field(default=16, ge=1, le=1024)
+
+
+class PipelineSettings(Section):
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    max_deliveries: int = Field(default=5, ge=1, le=100)
+    claim_idle_seconds: float = Field(default=30.0, gt=0)
+    quiet_period_hours: float = Field(default=72.0, ge=0)  # a resolved thread reopens inside it
+    dedupe_window_hours: float = Field(default=168.0, gt=0)
+
+
+class ConsoleSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str | None = None  # where platforms reach our webhooks (https://...)
+
+
+class LanguageSettings(Section):
+    supported: tuple[str, ...] = ("en", "ko", "zh", "ja")
+    default: str = "en"
+
+
+class TeamSettings(Section):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: str = ""
+    default: bool = False
+    hours: BusinessHours = Field(default_factory=lambda: BusinessHours(always_open=True))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HELPLINE_", env_nested_delimiter="__", extra="forbid")
+
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    languages: LanguageSettings = Field(default_factory=LanguageSettings)
+    teams: list[TeamSettings] = Field(default_factory=list)
+    agents: list[Agent] = Field(default_factory=list)
+    accounts: list[AccountSettings] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    bots: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = os.environ.get("HELPLINE_CONFIG_FILE")
+        toml = (TomlConfigSettingsSource(settings_cls, toml_file=path),) if path else ()
+        return (init_settings, env_settings, *toml)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        team_ids = [t.id for t in self.teams]
+        if len(set(team_ids)) != len(team_ids):
+            raise ValueError("teams: duplicate team id")
+        names = [(a.platform, a.name) for a in self.accounts]
+        if len(set(names)) != len(names):
+            raise ValueError("accounts: two accounts with the same platform and name")
+        for i, agent in enumerate(self.agents):
+            for team in agent.teams:
+                if team not in team_ids:
+                    raise ValueError(f"agents.{i}.teams: unknown team {team!r}")
+        for i, rule in enumerate(self.rules):
+            if rule.set.team and rule.set.team not in team_ids:
+                raise ValueError(f"rules.{i}.set.team: unknown team {rule.set.team!r}")
+            if rule.set.bot and rule.set.bot not in self.bots:
+                raise ValueError(f"rules.{i}.set.bot: bot {rule.set.bot!r} has no [bots.{rule.set.bot}] section")
+        if not self.redis.url and os.environ.get("REDIS_URL"):
+            self.redis.url = os.environ["REDIS_URL"]
+        return self
+
+    @property
+    def default_team(self) -> str | None:
+        for team in self.teams:
+            if team.default:
+                return team.id
+        return self.teams[0].id if self.teams else None
+
+    @property
+    def hours(self) -> dict[str, BusinessHours]:
+        return {t.id: t.hours for t in self.teams}
+
+
+class ConfigInvalid(Exception):
+    """The configuration is wrong; `problems` lists "field.path: message" lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def load_settings(path: str | Path | None) -> Settings:
+    """Read the TOML file (if any) and the environment. Raises ConfigInvalid naming each field."""
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigInvalid([f"{file}: no such configuration file"])
+        os.environ["HELPLINE_CONFIG_FILE"] = str(file)
+    else:
+        os.environ.pop("HELPLINE_CONFIG_FILE", None)
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigInvalid([_describe(err) for err in exc.errors()]) from None
+    except ValueError as exc:  # TOML syntax errors
+        raise ConfigInvalid([f"{path}: {exc}"]) from None
+
+
+def _describe(err: Any) -> str:
+    where = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
+    message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{where}: {message}"

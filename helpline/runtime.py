@@ -1,0 +1,156 @@
+"""Wiring: build the parts a process runs (by role) from the settings, and run them.
+
+Roles: `connectors` (pollers), `router`, `sender`, `console` (web app, API and webhooks). A process
+runs any set of them; many processes of each role may run on many machines at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as redis
+
+from bots.base import Bot
+from connectors.base import Connector, ConnectorContext
+from connectors.registry import build_connector
+from connectors.runner import PollRunner
+from routing import keys
+from routing.assignment import AssignmentStore
+from routing.bus import StreamBus, StreamConsumer, trim_acknowledged
+from routing.queueing import fill_queues
+from routing.router import Router, RouterSettings
+from routing.sender import Sender, run_promoter
+from routing.store import ConversationStore
+
+from .bots import build_bots, language_detector
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+ROLES = ("connectors", "router", "sender", "console")
+
+
+def consumer_name(role: str) -> str:
+    """Unique per process, readable in XINFO CONSUMERS."""
+    return f"{role}-{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class Parts:
+    """Everything a process shares: one Redis client, the stores, the connectors."""
+
+    settings: Settings
+    client: redis.Redis
+    bus: StreamBus
+    store: ConversationStore
+    assignments: AssignmentStore
+    connectors: dict[tuple[str, str], Connector] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings, client: redis.Redis) -> Parts:
+        p = settings.pipeline
+        bus = StreamBus(client, settings.redis.partitions, dedupe_ttl=int(p.dedupe_window_hours * 3600))
+        store = ConversationStore(client, settings.redis.partitions, quiet_period_s=p.quiet_period_hours * 3600)
+        return cls(settings, client, bus, store, AssignmentStore(client))
+
+    def make_connectors(self, transport: Any = None, extra: dict[str, Any] | None = None) -> None:
+        public = self.settings.console.public_url
+        for account in self.settings.accounts:
+            ctx = ConnectorContext(ingest=self.bus.ingest, redis=self.client, http_transport=transport,
+                                   public_base_url=public, extra=dict(extra or {}))
+            self.connectors[(account.platform, account.name)] = build_connector(account, ctx)
+
+    async def sync_roster(self) -> None:
+        """Agents from the config join the roster (presence is kept: it changes at runtime)."""
+        roster = {a.agent.id: a.agent for a in await self.assignments.roster()}
+        for agent in self.settings.agents:
+            known = roster.get(agent.id)
+            await self.assignments.upsert_agent(agent if known is None else
+                                                agent.model_copy(update={"presence": known.presence}))
+
+
+def build_router(parts: Parts, bots: dict[str, Bot] | None = None) -> Router:
+    s = parts.settings
+    settings = RouterSettings(
+        rules=s.rules, hours=s.hours, default_team=s.default_team,
+        account_languages={(a.platform, a.name): a.language for a in s.accounts},
+        default_language=s.languages.default,
+    )
+    return Router(parts.client, parts.store, parts.assignments, settings,
+                  bots if bots is not None else build_bots(s),
+                  detect_language=language_detector(s.languages.supported))
+
+
+def router_consumer(parts: Parts, router: Router, name: str | None = None) -> StreamConsumer:
+    p = parts.settings.pipeline
+    return StreamConsumer(
+        parts.client, keys.ROUTER_GROUP, name or consumer_name("router"), parts.bus.inbound_streams(),
+        router.handle_batch, lambda stream: keys.dead_letters(_partition_of_stream(stream)),
+        count=p.batch_size, max_deliveries=p.max_deliveries, retry_idle_ms=int(p.claim_idle_seconds * 1000),
+    )
+
+
+def sender_consumer(parts: Parts, sender: Sender, name: str | None = None) -> StreamConsumer:
+    p = parts.settings.pipeline
+    return StreamConsumer(
+        parts.client, keys.SENDER_GROUP, name or consumer_name("sender"), sender.streams(),
+        sender.handle_batch, sender.dead_letter_key,
+        count=p.batch_size, max_deliveries=p.max_deliveries, retry_idle_ms=int(p.claim_idle_seconds * 1000),
+    )
+
+
+def _partition_of_stream(stream: str) -> int:
+    return int(stream.split("{p", 1)[1].split("}", 1)[0])
+
+
+async def janitor(parts: Parts, stop: asyncio.Event, interval: float = 30.0) -> None:
+    """Trim what every group acknowledged; hand queued conversations to agents who have room."""
+    streams = parts.bus.inbound_streams() + [
+        keys.outbound_stream(p, platform, account)
+        for platform, account in ((a.platform, a.name) for a in parts.settings.accounts)
+        for p in range(parts.settings.redis.partitions)
+    ]
+    while not stop.is_set():
+        try:
+            await fill_queues(parts.store, parts.assignments)
+            for stream in streams:
+                await trim_acknowledged(parts.client, stream)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("janitor: redis unavailable: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
+                    console: Callable[[Parts, asyncio.Event], Awaitable[None]] | None = None) -> None:
+    roles = set(roles)
+    tasks: list[Awaitable[None]] = []
+    if roles & {"connectors", "sender", "console"}:
+        parts.make_connectors()
+        for c in parts.connectors.values():
+            await c.start()
+    try:
+        if "router" in roles:
+            await parts.sync_roster()
+            router = build_router(parts)
+            tasks += [router_consumer(parts, router).run(stop), janitor(parts, stop, interval=5.0)]
+        if "sender" in roles:
+            sender = Sender(parts.client, parts.connectors, parts.settings.redis.partitions)
+            tasks += [sender_consumer(parts, sender).run(stop), run_promoter(sender, stop)]
+        if "connectors" in roles:
+            tasks += [PollRunner(parts.client, c).run(stop) for c in parts.connectors.values()
+                      if c.settings.mode == "polling" and c.supports_polling]
+        if "console" in roles and console is not None:
+            tasks.append(console(parts, stop))
+        await asyncio.gather(*tasks)
+    finally:
+        for c in parts.connectors.values():
+            with contextlib.suppress(Exception):
+                await c.stop()

@@ -1,0 +1,127 @@
+import asyncio
+
+import redis.asyncio as redis
+
+from routing import keys
+from routing.bus import Entry, Failure, StreamBus, StreamConsumer, trim_acknowledged
+from tests.factories import message
+
+
+def consumer(r: redis.Redis, bus: StreamBus, handler, name: str = "c1", **kw) -> StreamConsumer:  # type: ignore[no-untyped-def]
+    return StreamConsumer(r, "g", name, bus.inbound_streams(), handler,
+                          lambda s: keys.dead_letters(int(s.split("{p")[1].split("}")[0])), block_ms=10, **kw)
+
+
+async def test_ingest_is_idempotent_per_platform_message(r: redis.Redis) -> None:
+    bus = StreamBus(r, partitions=4)
+    first = message(message_id="42")
+    again = message(message_id="42", text="the same message delivered twice")
+    assert await bus.ingest([first, message(message_id="43"), again]) == [True, True, False]
+    total = sum([await r.xlen(s) for s in bus.inbound_streams()])
+    assert total == 2
+
+
+async def test_handled_entries_are_acknowledged_and_trimmed(r: redis.Redis) -> None:
+    bus = StreamBus(r, partitions=1)
+    seen: list[str] = []
+
+    async def handler(entries: list[Entry]) -> dict[str, Failure]:
+        seen.extend(e.id for e in entries)
+        return {}
+
+    c = consumer(r, bus, handler)
+    await c.ensure_groups()
+    await bus.ingest([message() for _ in range(5)])
+    assert await c.step() == 5
+    stream = keys.inbound_stream(0)
+    assert (await r.xpending(stream, "g"))["pending"] == 0
+    assert await trim_acknowledged(r, stream) == 5
+    assert await r.xlen(stream) == 0
+
+
+async def test_trim_keeps_pending_and_undelivered_entries(r: redis.Redis) -> None:
+    bus = StreamBus(r, partitions=1)
+
+    async def fail_first(entries: list[Entry]) -> dict[str, Failure]:
+        return {entries[0].id: Failure("boom")}
+
+    c = consumer(r, bus, fail_first)
+    c.count = 3
+    await c.ensure_groups()
+    await bus.ingest([message() for _ in range(5)])
+    await c.step()  # reads 3, the first fails and stays pending; 2 are never delivered
+    stream = keys.inbound_stream(0)
+    await trim_acknowledged(r, stream)
+    assert await r.xlen(stream) == 5  # nothing before the pending entry may go
+
+
+async def test_invalid_payload_is_dead_lettered_at_once_and_others_proceed(r: redis.Redis) -> None:
+    bus = StreamBus(r, partitions=1)
+    stream = keys.inbound_stream(0)
+    handled: list[str] = []
+
+    async def handler(entries: list[Entry]) -> dict[str, Failure]:
+        out = {}
+        for e in entries:
+            if e.payload == b"not json":
+                out[e.id] = Failure("invalid payload", permanent=True)
+            else:
+                handled.append(e.id)
+        return out
+
+    c = consumer(r, bus, handler)
+    await c.ensure_groups()
+    await r.xadd(stream, {"m": "not json"})
+    await bus.ingest([message()])
+    await c.step()
+    assert len(handled) == 1
+    dead = await r.xrange(keys.dead_letters(0))
+    assert len(dead) == 1 and dead[0][1][b"error"] == b"invalid payload" and dead[0][1][b"m"] == b"not json"
+    assert (await r.xpending(stream, "g"))["pending"] == 0
+
+
+async def test_failing_entry_is_retried_then_dead_lettered_after_max_deliveries(r: redis.Redis) -> None:
+    bus = StreamBus(r, partitions=1)
+    attempts: list[int] = []
+
+    async def always_fails(entries: list[Entry]) -> dict[str, Failure]:
+        attempts.extend(e.deliveries for e in entries)
+        return {e.id: Failure(f"attempt {e.deliveries} failed") for e in entries}
+
+    c = consumer(r, bus, always_fails, max_deliveries=3, retry_idle_ms=20)
+    await c.ensure_groups()
+    await bus.ingest([message()])
+    for _ in range(12):
+        await c.step()
+        await asyncio.sleep(0.03)
+    assert attempts == [1, 2, 3]
+    dead = await r.xrange(keys.dead_letters(0))
+    assert len(dead) == 1
+    assert dead[0][1][b"error"] == b"attempt 3 failed" and dead[0][1][b"deliveries"] == b"3"
+    assert (await r.xpending(keys.inbound_stream(0), "g"))["pending"] == 0
+
+
+async def test_entries_of_a_dead_consumer_are_claimed_by_a_living_one(r: redis.Redis) -> None:
+    bus = StreamBus(r, partitions=1)
+
+    async def crash(entries: list[Entry]) -> dict[str, Failure]:
+        raise SystemExit  # stands for kill -9: nothing acknowledged
+
+    dead = consumer(r, bus, crash, name="dead")
+    await dead.ensure_groups()
+    await bus.ingest([message(), message()])
+    try:
+        await dead.step()
+    except SystemExit:
+        pass
+    got: list[Entry] = []
+
+    async def ok(entries: list[Entry]) -> dict[str, Failure]:
+        got.extend(entries)
+        return {}
+
+    alive = consumer(r, bus, ok, name="alive", retry_idle_ms=50)
+    await asyncio.sleep(0.06)
+    await alive.step()
+    assert len(got) == 2 and all(e.deliveries == 2 for e in got)
+    assert (await r.xpending(keys.inbound_stream(0), "g"))["pending"] == 0
