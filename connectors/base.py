@@ -21,7 +21,8 @@ from starlette.routing import BaseRoute
 
 from routing.models import InboundMessage, OutboundReply, Wire
 
-from .errors import ConfigError
+from .errors import ConfigError, Permanent
+from .publishing import OutboundPost
 
 #: Durably ingests messages; returns, per message, whether it was new. Raises if Redis fails.
 Ingest = Callable[[Sequence[InboundMessage]], Awaitable[list[bool]]]
@@ -72,6 +73,7 @@ class PollBatch:
 @dataclass(frozen=True)
 class SendResult:
     platform_message_ids: tuple[str, ...]
+    url: str | None = None  # a public link to the (first) post, when the platform has one
 
 
 class SendProgress:
@@ -189,6 +191,16 @@ class Connector(abc.ABC):
 
     def rate_limits(self, reply: OutboundReply) -> Sequence[RateLimit]:
         """Shared budgets this reply spends before it is posted (checked by the sender)."""
+        return ()
+
+    # publish ---------------------------------------------------------------------------------
+    async def publish(self, post: OutboundPost, progress: SendProgress) -> SendResult:
+        """Post an announcement (`post.parts`, in order) to a timeline, channel or subscriber.
+        Same contract as `send`: skip `progress.posted`, record each accepted part."""
+        raise Permanent(f"{self.platform} connector does not publish announcements")
+
+    def publish_rate_limits(self, post: OutboundPost) -> Sequence[RateLimit]:
+        """Shared budgets this post spends before it is posted (checked by the publisher)."""
         return ()
 
     # health ----------------------------------------------------------------------------------

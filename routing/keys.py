@@ -154,3 +154,85 @@ def blocked_until(platform: str, account: str) -> str:
 # --- consumer groups ---------------------------------------------------------------------------
 ROUTER_GROUP = "router"
 SENDER_GROUP = "sender"
+
+
+# --- announcements (marketing posts, publish jobs, subscribers, incidents) ---------------------
+# Everything about announcements and their delivery records shares the `{ann}` tag: publishing
+# state changes (a delivery record plus its announcement's counters) are one Lua call in one slot.
+def announcement_seq() -> str:
+    return f"{PREFIX}:{{ann}}:seq"
+
+
+def announcement(announcement_id: str) -> str:
+    """Hash: the announcement document, its state, version and delivery counters."""
+    return f"{PREFIX}:{{ann}}:a:{announcement_id}"
+
+
+def announcements_index() -> str:
+    """Sorted set of announcement ids by creation time."""
+    return f"{PREFIX}:{{ann}}:index"
+
+
+def announcements_due() -> str:
+    """Sorted set of scheduled announcement ids by publish time (ms)."""
+    return f"{PREFIX}:{{ann}}:due"
+
+
+def announcements_publishing() -> str:
+    """Set of announcements being published (the scheduler finishes their dispatch after a crash)."""
+    return f"{PREFIX}:{{ann}}:publishing"
+
+
+def announcement_delivery(announcement_id: str, delivery_id: str) -> str:
+    """Idempotency record and status of one (announcement, target[, recipient]) post."""
+    return f"{PREFIX}:{{ann}}:d:{announcement_id}:{delivery_id}"
+
+
+def announcement_deliveries(announcement_id: str) -> str:
+    """List of the announcement's delivery ids, in dispatch order."""
+    return f"{PREFIX}:{{ann}}:ds:{announcement_id}"
+
+
+def publish_stream(platform: str, account: str) -> str:
+    """Publish jobs of one platform account, drained by the publishers."""
+    return f"{PREFIX}:pub:{platform}:{account}"
+
+
+def publish_delayed(platform: str, account: str) -> str:
+    """Publish jobs waiting out a rate limit: sorted set scored by the time they may go."""
+    return f"{PREFIX}:pub-delayed:{platform}:{account}"
+
+
+def publish_dead_letters(platform: str, account: str) -> str:
+    return f"{PREFIX}:pub-dead:{platform}:{account}"
+
+
+def subscribers(platform: str, account: str) -> str:
+    """Set of chat ids opted in to the account's broadcasts."""
+    return f"{PREFIX}:subs:{platform}:{account}"
+
+
+def incident_seq() -> str:
+    return f"{PREFIX}:{{inc}}:seq"
+
+
+def incident(incident_id: str) -> str:
+    return f"{PREFIX}:{{inc}}:i:{incident_id}"
+
+
+def incidents_open() -> str:
+    """Set of open incident ids."""
+    return f"{PREFIX}:{{inc}}:open"
+
+
+def incidents_index() -> str:
+    """Sorted set of every incident id by opening time."""
+    return f"{PREFIX}:{{inc}}:index"
+
+
+def incident_conversations(incident_id: str) -> str:
+    """Set of conversation ids linked to the incident."""
+    return f"{PREFIX}:{{inc}}:conv:{incident_id}"
+
+
+PUBLISHER_GROUP = "publisher"

@@ -31,6 +31,7 @@ from connectors.base import (
     buttons_as_text,
 )
 from connectors.errors import ConfigError, Permanent, Transient
+from connectors.publishing import OutboundPost
 from routing.models import MessageKind, OutboundReply
 
 from .client import MastodonApi, normalize_base_url
@@ -51,6 +52,8 @@ from .parse import (
     public_thread_key,
     skip_reason,
 )
+from .publish import publish_chain
+from .publish import rate_limits as publish_limits
 from .threads import StatusIndex
 
 log = logging.getLogger(__name__)
@@ -301,3 +304,16 @@ class MastodonConnector(Connector):
             RateLimit("api", self.api_rate, 300.0 * parts, burst=max(1, self.api_burst // parts)),
             RateLimit("statuses", self.status_rate, 10800.0 * parts, burst=max(1, self.status_burst // parts)),
         ]
+
+    # publish (announcements; see publish.py) -----------------------------------------------------
+    async def publish(self, post: OutboundPost, progress: SendProgress) -> SendResult:
+        """A public status chain; idempotent (Idempotency-Key per part), so safe to retry."""
+        api, own = self._ready()
+        result, new = await publish_chain(api, post, progress, self.max_characters)
+        if new:
+            await self._index.remember({sid: StatusInfo(thread_key=f"status:{new[0]}", visibility="public",
+                                                        account_id=own.id, acct=own.acct) for sid in new})
+        return result
+
+    def publish_rate_limits(self, post: OutboundPost) -> list[RateLimit]:
+        return publish_limits(post, self.api_rate, self.status_rate, self.api_burst, self.status_burst)

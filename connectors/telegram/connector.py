@@ -35,9 +35,10 @@ from connectors.base import (
     SendResult,
 )
 from connectors.errors import ConfigError, ConnectorError, Transient
+from connectors.publishing import OutboundPost
 from routing.models import InboundMessage, OutboundReply
 
-from . import outbound, webhook
+from . import outbound, publish, webhook
 from .errors import map_error
 from .migrations import ChatMigrations
 from .parse import ALLOWED_UPDATES, BotIdentity, parse_update, update_from_json
@@ -270,6 +271,23 @@ class TelegramConnector(Connector):
 
     def rate_limits(self, reply: OutboundReply) -> Sequence[RateLimit]:
         return outbound.rate_limits(reply, self._limits)
+
+    # --- publish (announcements; see publish.py) ---------------------------------------------------
+    async def publish(self, post: OutboundPost, progress: SendProgress) -> SendResult:
+        """Post an announcement to a channel/group or to one subscriber; resumable like `send`."""
+        origin = publish.chat_of(post)
+        bot, _ = await self._ensure_bot()
+        try:
+            chat_id = await self._migrations.current(origin)
+        except RedisError as exc:
+            raise Transient(f"redis: chat migrations unavailable ({type(exc).__name__})") from None
+        result = await publish.publish_post(bot, post, progress, origin=origin, chat_id=chat_id,
+                                            on_error=self._failure, on_migrated=self._remember_migration)
+        self._set_health(last_error=None)
+        return result
+
+    def publish_rate_limits(self, post: OutboundPost) -> Sequence[RateLimit]:
+        return publish.rate_limits(post, self._limits)
 
     # --- health ---------------------------------------------------------------------------------
     async def refresh_health(self) -> None:

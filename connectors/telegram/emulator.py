@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -78,6 +79,13 @@ _HTML_TAG = re.compile(r"</?(b|strong|i|em|u|ins|s|strike|del|span|tg-spoiler|a|
 _HTML_ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
 _MD2_ESCAPED = re.compile(r"\\[\x01-\x7e]")
 _MD2_MUST_ESCAPE = re.compile(r"[#+\-=|{}.!>]")
+
+
+def visible_text(text: str, parse_mode: str | None) -> str | None:
+    """The text Telegram counts against 4096 after parsing HTML; None for other modes."""
+    if parse_mode != "HTML":
+        return None
+    return html.unescape(_HTML_TAG.sub("", text))
 
 
 def check_formatting(text: str, parse_mode: str | None) -> None:
@@ -165,9 +173,9 @@ def _markup(params: Json) -> Json | None:
 async def send_message(state: EmulatorState, params: Json) -> Json:
     chat = state.chat_for_send(params.get("chat_id"))
     text = str(params.get("text") or "")
-    state.check_text(text)
     parse_mode = params.get("parse_mode")
     check_formatting(text, parse_mode)
+    state.check_text(text, visible_text(text, parse_mode))
     markup = _markup(params)
     reply = _obj(params, "reply_parameters") or {}
     reply_id = reply.get("message_id") if isinstance(reply, dict) else None
@@ -184,11 +192,12 @@ async def send_message(state: EmulatorState, params: Json) -> Json:
         fields["reply_markup"] = markup
     message = state.new_message(chat, state.bot_user, **fields)
     private = chat["type"] == "private"
+    kind = "direct" if private else "channel" if chat["type"] == "channel" else "group"
     state.sent.append({
         "id": message["message_id"], "chat_id": chat["id"], "chat_type": chat["type"],
-        "kind": "direct" if private else "group", "visibility": "private" if private else "public",
+        "kind": kind, "visibility": "private" if private else "public",
         "text": text, "in_reply_to": target["message_id"] if target is not None else None,
-        "reply_markup": markup,
+        "reply_markup": markup, "parse_mode": parse_mode,
     })
     state.stats["sent_messages"] += 1
     return message
@@ -216,9 +225,13 @@ _WEBHOOK_DESCRIPTIONS = {"setwebhook": "Webhook was set", "deletewebhook": "Webh
 
 
 def create_app(token: str = "123456:TEST-token",  # noqa: S107 (a test token)
-               bot_username: str = "helpline_bot", bot_id: int | None = None, bot_name: str = "Helpline") -> Starlette:
-    """The emulator as an ASGI app; `app.state.emulator` is its `EmulatorState`."""
+               bot_username: str = "helpline_bot", bot_id: int | None = None, bot_name: str = "Helpline",
+               limits: dict[str, Any] | None = None) -> Starlette:
+    """The emulator as an ASGI app; `app.state.emulator` is its `EmulatorState`. `limits` overrides
+    `Limits` fields (e.g. {"global_per_second": 300}), as POST /_emulator/config does."""
     state = EmulatorState(token, bot_id or int(token.split(":")[0]), bot_username, bot_name)
+    if limits:
+        state.configure(limits)
 
     async def bot_api(request: Request) -> JSONResponse:
         if request.path_params["token"] != state.token:

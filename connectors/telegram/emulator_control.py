@@ -13,6 +13,9 @@ and blocks the bot; tests and the demo read back what the bot sent. Shapes:
     POST /_emulator/migrations         {"chat_id"} -> {"new_chat_id"}
     POST /_emulator/blocks             {"user_id"} -> {}
     POST /_emulator/config             {<Limits field>: value, ...} -> the limits
+    POST /_emulator/chats              {"chats": [{"id", "type": "private"|"group"|"supergroup"|"channel",
+                                        "title"?, "username"?}]} -> {"created"} (channels the bot
+                                        posts in; private chats of users who started the bot)
     GET  /_emulator/sent               -> {"messages": [{"id", "chat_id", "chat_type", "kind", "visibility",
                                                          "text", "in_reply_to", "reply_markup"}]}
     GET  /_emulator/stats              -> counters, including rate_limited_responses
@@ -117,6 +120,13 @@ def configure(state: EmulatorState, body: Json) -> Json:
     return state.configure(body)
 
 
+def chats(state: EmulatorState, body: Json) -> Json:
+    specs = body.get("chats")
+    if not isinstance(specs, list):
+        raise bad_request('"chats" must be a list')
+    return {"created": sum(state.add_chat(spec) for spec in specs)}
+
+
 def control_routes(state: EmulatorState) -> list[BaseRoute]:
     def post(action: Control) -> Callable[[Request], Awaitable[JSONResponse]]:
         async def endpoint(request: Request) -> JSONResponse:
@@ -143,7 +153,7 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         return JSONResponse({"answered": [q for q, done in state.callbacks.items() if done]})
 
     posts = {"customer-messages": customer_message, "edits": edit, "button-presses": button_press,
-             "updates": raw_update, "migrations": migrate, "blocks": block, "config": configure}
+             "updates": raw_update, "migrations": migrate, "blocks": block, "config": configure, "chats": chats}
     return [
         *(Route(f"/_emulator/{path}", post(action), methods=["POST"]) for path, action in posts.items()),
         Route("/_emulator/sent", sent, methods=["GET"]),

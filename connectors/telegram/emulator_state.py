@@ -143,6 +143,26 @@ class EmulatorState:
             self.chats[chat_id] = {"id": chat_id, "type": kind, "title": f"Group {chat_id}"}
         return self.chats[chat_id]
 
+    def add_chat(self, spec: Json) -> bool:
+        """Register a chat by id and type (a channel the bot may post in, a subscriber's private
+        chat). Returns False if it existed. Channel and group ids are negative, users positive."""
+        chat_id, kind = int(spec["id"]), str(spec.get("type") or "private")
+        if kind not in ("private", "group", "supergroup", "channel"):
+            raise bad_request(f"unknown chat type {kind!r}")
+        if (kind == "private") != (chat_id > 0):
+            raise bad_request("private chat ids are positive, group and channel ids negative")
+        if chat_id in self.chats:
+            return False
+        chat: Json = {"id": chat_id, "type": kind}
+        if kind == "private":
+            chat["first_name"] = str(spec.get("title") or f"User {chat_id}")
+        else:
+            chat["title"] = str(spec.get("title") or f"{kind.title()} {chat_id}")
+        if spec.get("username"):
+            chat["username"] = str(spec["username"]).lstrip("@")
+        self.chats[chat_id] = chat
+        return True
+
     def new_message(self, chat: Json, sender: Json, **fields: Any) -> Json:
         chat_id = chat["id"]
         message_id = self._next_message_id.get(chat_id, 1)
@@ -256,8 +276,10 @@ class EmulatorState:
         return chat
 
     @staticmethod
-    def check_text(text: str) -> None:
+    def check_text(text: str, visible: str | None = None) -> None:
+        """Telegram's limit counts the text after entity parsing: `visible` is that text when a
+        parse_mode applied (tags removed, entities decoded)."""
         if not text.strip():
             raise bad_request("message text is empty")
-        if utf16_len(text) > MAX_MESSAGE_LENGTH:
+        if utf16_len(text if visible is None else visible) > MAX_MESSAGE_LENGTH:
             raise bad_request("message is too long")

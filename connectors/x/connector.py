@@ -37,6 +37,7 @@ from connectors.base import (
     SendResult,
 )
 from connectors.errors import ConfigError, ConnectorError, Permanent, Transient
+from connectors.publishing import OutboundPost
 from routing import keys
 from routing.models import InboundMessage, MessageKind, OutboundReply
 
@@ -44,6 +45,8 @@ from .client import Credentials, XApi
 from .cursor import Sweep, XCursor
 from .outbound import plan_reply
 from .parse import PLATFORM, WebhookTweet, dm_page, mentions_page, webhook_dms, webhook_tweets
+from .publish import publish_thread
+from .publish import rate_limits as publish_limits
 from .webhook import SIGNATURE_HEADER, crc_response, verify
 
 log = logging.getLogger(__name__)
@@ -272,6 +275,15 @@ class XConnector(Connector):
                     RateLimit("dm-create-day", per_day, 86400.0, burst=max(1, per_day // 10)))
         per_15 = int(opts.get("tweets_per_15min", 100))
         return (RateLimit("tweets-create", per_15, 900.0, burst=max(1, per_15 // 10)),)
+
+    # publish (announcements; see publish.py) -------------------------------------------------
+    async def publish(self, post: OutboundPost, progress: SendProgress) -> SendResult:
+        """Tweet an announcement (a numbered thread when split); resumable like `send`."""
+        api, _ = await self._ready()
+        return await publish_thread(api, post, progress, self._handle)
+
+    def publish_rate_limits(self, post: OutboundPost) -> Sequence[RateLimit]:
+        return publish_limits(post, self.settings.options)
 
     # health ----------------------------------------------------------------------------------
     def health(self) -> ConnectorHealth:
