@@ -123,6 +123,11 @@ def team_queue(team: str) -> str:
     return f"{PREFIX}:{{asg}}:queue:{team}"
 
 
+def private_move(contact_id: str) -> str:
+    """The public conversation whose customer was invited to write privately (to link them)."""
+    return f"{PREFIX}:private-move:{contact_id}"
+
+
 # --- live updates, leases, cursors, rate limits ------------------------------------------------
 def live_channel() -> str:
     return f"{PREFIX}:live"
@@ -154,6 +159,120 @@ def blocked_until(platform: str, account: str) -> str:
 # --- consumer groups ---------------------------------------------------------------------------
 ROUTER_GROUP = "router"
 SENDER_GROUP = "sender"
+
+
+# --- console (agent inbox: accounts, sessions, tokens, canned responses, contact links) --------
+def console_user(username: str) -> str:
+    return f"{PREFIX}:console:user:{username}"
+
+
+def console_users() -> str:
+    """Set of console usernames."""
+    return f"{PREFIX}:console:users"
+
+
+def console_session(session_id_hash: str) -> str:
+    """A login session, named by the sha256 of its cookie value (the cookie never sits in Redis)."""
+    return f"{PREFIX}:console:session:{session_id_hash}"
+
+
+def console_token(token_hash: str) -> str:
+    """An API token, named by the sha256 of the token."""
+    return f"{PREFIX}:console:token:{token_hash}"
+
+
+def console_tokens() -> str:
+    """Hash of token id -> token hash (to list and revoke tokens without knowing them)."""
+    return f"{PREFIX}:console:tokens"
+
+
+def console_login_failures(scope: str, value: str) -> str:
+    """Failed logins in the current window, per username or per client address."""
+    return f"{PREFIX}:console:login-fail:{scope}:{value}"
+
+
+def console_canned() -> str:
+    """Hash of canned response id -> JSON."""
+    return f"{PREFIX}:console:canned"
+
+
+def console_contact_links(contact_id: str) -> str:
+    """Set of contact ids linked to this one (the same person on other channels)."""
+    return f"{PREFIX}:console:links:{contact_id}"
+
+
+def console_seen(username: str) -> str:
+    """Hash of conversation id -> ms the user last opened it (unread marks)."""
+    return f"{PREFIX}:console:seen:{username}"
+
+
+def console_snoozed() -> str:
+    """Sorted set of snoozed conversation ids scored by the ms they wake up."""
+    return f"{PREFIX}:console:snoozed"
+
+
+def console_reply_claim(reply_id: str) -> str:
+    """Short-lived claim so two identical agent replies in flight record one event."""
+    return f"{PREFIX}:console:reply-claim:{reply_id}"
+
+
+# --- insights (reports, SLA) ---------------------------------------------------------------------
+# Additive section owned by `insights/`. Aggregates share the `{ins}` hash tag so the recorder's
+# one script (cursor + counters) stays inside one Redis Cluster slot; the scripts build these same
+# names by concatenation from `insights_prefix()` (tests check they agree). SLA "fired" markers
+# live in the conversation's partition slot instead, next to the fields they change.
+def insights_prefix() -> str:
+    return f"{PREFIX}:{{ins}}"
+
+
+def insights_counters(day: str, scope: str, dim: str) -> str:
+    """Hash of one day's counters for one filter scope and one breakdown dimension.
+    Fields are "<metric>|<dimension value>"."""
+    return f"{insights_prefix()}:c:{day}:{scope}:{dim}"
+
+
+def insights_histograms(day: str, scope: str) -> str:
+    """Hash of one day's latency histograms for one scope: fields "<metric>|<bucket index>"."""
+    return f"{insights_prefix()}:h:{day}:{scope}"
+
+
+def insights_scopes(day: str) -> str:
+    """Set of the scopes that have data on a day (to enumerate platforms, teams, languages)."""
+    return f"{insights_prefix()}:scopes:{day}"
+
+
+def insights_backlog(scope: str) -> str:
+    """Live backlog gauges of one scope: fields "<gauge>|<dimension>|<value>"."""
+    return f"{insights_prefix()}:backlog:{scope}"
+
+
+def insights_backlog_scopes() -> str:
+    return f"{insights_prefix()}:backlog-scopes"
+
+
+def insights_state(conversation_id: str) -> str:
+    """The recorder's cursor and running state for one conversation."""
+    return f"{insights_prefix()}:conv:{conversation_id}"
+
+
+def insights_rating(conversation_id: str) -> str:
+    """The customer's satisfaction rating of a conversation (latest wins)."""
+    return f"{insights_prefix()}:rating:{conversation_id}"
+
+
+def insights_watermark() -> str:
+    """Hash partition -> highest `idx:updated` score the recorder's scan has covered."""
+    return f"{insights_prefix()}:watermark"
+
+
+def insights_sla_due() -> str:
+    """Sorted set of open conversations scored by their next SLA checkpoint (ms)."""
+    return f"{insights_prefix()}:sla-due"
+
+
+def sla_fired(conversation_id: str, checkpoint: str) -> str:
+    """Marker that an SLA warning or breach fired for one target instance (set once, NX)."""
+    return f"{conversation(conversation_id)}:sla:{checkpoint}"
 
 
 # --- announcements (marketing posts, publish jobs, subscribers, incidents) ---------------------
