@@ -14,7 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from routing.models import Contact, Conversation, InboundMessage, ReplyButton
+from routing.models import Contact, Conversation, InboundMessage, Priority, ReplyButton
+
+#: A bot that invites a customer from a public thread to a private channel labels the public
+#: conversation with this; the router links the private conversation to it when it arrives.
+LABEL_MOVED_TO_PRIVATE = "moved-to-private"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class BotDecision:
     pending: bool = False  # waiting on the customer (e.g. "did this solve it?")
     state: Mapping[str, str] = field(default_factory=dict)  # replaces the saved state
     labels: tuple[str, ...] = ()
+    priority: Priority | None = None  # e.g. urgent for a possible account takeover
     note: str = ""  # why the bot decided this (becomes the event's reason)
 
 

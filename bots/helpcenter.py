@@ -17,15 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from bots.base import BotContext, BotDecision, BotReply, Handoff
+from bots.base import LABEL_MOVED_TO_PRIVATE, BotContext, BotDecision, BotReply, Handoff
 from bots.catalog import Catalog, default_catalog
 from bots.generative import Generator
 from bots.intent import Detail, Intents, detect, feedback
 from bots.search import Hit, Searcher
-from routing.models import ReplyButton, Visibility
+from routing.models import Priority, ReplyButton, Visibility
 
 STAGE_FEEDBACK = "feedback"
-LABEL_PRIVATE = "moved-to-private"
 LABEL_URGENT = "urgent"
 _SECRET_ORDER = (Detail.SEED_PHRASE, Detail.PRIVATE_KEY, Detail.PASSWORD)
 
@@ -97,7 +96,7 @@ class HelpCenterBot:
         labels: list[str] = []
         if public and intents.account_specific:
             replies.extend(self._move_to_private(ctx, intents))
-            labels.append(LABEL_PRIVATE)
+            labels.append(LABEL_MOVED_TO_PRIVATE)
         if intents.urgent or intents.human:
             return self._handoff_now(ctx, intents, replies, labels), None
         if replies:
@@ -131,7 +130,9 @@ class HelpCenterBot:
         if not replies or intents.urgent:
             replies.append(BotReply(self._t(ctx, message_id)))
         summary = self._summary(ctx, ctx.state.get("question") or ctx.message.text, _tried(ctx.state.get("tried", "")))
-        return BotDecision(tuple(replies), handoff=Handoff(reason, summary), labels=tuple(labels), note=reason)
+        priority = Priority.URGENT if intents.urgent else None
+        return BotDecision(tuple(replies), handoff=Handoff(reason, summary), labels=tuple(labels), priority=priority,
+                           note=reason)
 
     def _retry(self, ctx: BotContext) -> tuple[BotDecision, Hit | None]:
         attempts = int(ctx.state.get("attempts", "1") or "1")

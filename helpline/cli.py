@@ -52,17 +52,22 @@ def settings_or_exit(path: Path | None) -> Settings:
         raise Fatal("invalid configuration:\n  " + "\n  ".join(exc.problems)) from None
 
 
-async def connect(url: str) -> redis.Redis:
+async def connect(url: str, wait_s: float = 0.0) -> redis.Redis:
+    """A client that has answered PING; retries for `wait_s` (Redis may still be starting)."""
     client: redis.Redis = redis.Redis.from_url(url, socket_connect_timeout=3, health_check_interval=30)
-    try:
-        await client.ping()
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        await client.aclose()
-        raise Fatal(f"cannot reach Redis at {redact(url)}: {exc}") from None
-    except redis.AuthenticationError as exc:
-        await client.aclose()
-        raise Fatal(f"Redis at {redact(url)} refused our credentials: {exc}") from None
-    return client
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        try:
+            await client.ping()
+            return client
+        except redis.AuthenticationError as exc:
+            await client.aclose()
+            raise Fatal(f"Redis at {redact(url)} refused our credentials: {exc}") from None
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            if asyncio.get_running_loop().time() >= deadline:
+                await client.aclose()
+                raise Fatal(f"cannot reach Redis at {redact(url)}: {exc}") from None
+            await asyncio.sleep(0.5)
 
 
 def run_main(coro_factory: Callable[[], Any]) -> Any:
@@ -99,6 +104,7 @@ def run(
     config: ConfigOption = None,
     role: Annotated[list[str] | None, typer.Option(help=f"Roles to run: {', '.join(ROLES)} (default: all)")] = None,
     log_json: Annotated[bool, typer.Option("--log-json", help="JSON log lines")] = False,
+    redis_wait: Annotated[float, typer.Option(help="seconds to wait for Redis at startup")] = 10.0,
 ) -> None:
     """Run Helpline (all roles in one process by default)."""
     roles = role or list(ROLES)
@@ -114,7 +120,7 @@ def run(
     url = settings.redis.url
 
     async def main() -> None:
-        client = await connect(url)
+        client = await connect(url, redis_wait)
         stop = asyncio.Event()
         stop_on_signals(stop)
         try:

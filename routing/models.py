@@ -183,6 +183,8 @@ class EventType(StrEnum):
     REPLY_FAILED = "reply_failed"
     NOTE = "note"
     LINKED = "linked"
+    RATING = "rating"  # data: score (1-5), comment, agent, team
+    OFFHOURS = "offhours"  # the off-hours notice went out
 
 
 class ConversationEvent(Wire):

@@ -21,7 +21,10 @@ from datetime import datetime
 import redis.asyncio as redis
 from pydantic import ValidationError
 
-from bots.base import Bot, BotContext, BotDecision
+from bots.base import LABEL_MOVED_TO_PRIVATE, Bot, BotContext, BotDecision, BotReply
+from bots.catalog import Catalog, default_catalog
+from bots.offhours import offhours_notice
+from bots.survey import parse_rating, survey_request
 
 from . import keys
 from .assignment import AgentLoad, AssignmentStore, choose_agent
@@ -32,6 +35,7 @@ from .models import (
     ConversationEvent,
     EventType,
     InboundMessage,
+    MessageKind,
     Status,
     utcnow,
 )
@@ -51,6 +55,8 @@ class RouterSettings:
     default_team: str | None = None
     account_languages: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (platform, account)
     default_language: str = "en"
+    catalog: Catalog = field(default_factory=default_catalog)  # customer-facing texts
+    survey: bool = True  # ask for a 1-5 rating when a conversation is resolved
 
 
 class Router:
@@ -98,7 +104,7 @@ class Router:
                 log.exception("routing failed for entry %s", entry.id)
                 failures[entry.id] = Failure(f"{type(exc).__name__}: {exc}")
                 batch.forget(result.conversation_id)
-        await self.store.commit(all_effects, now)
+        await self.store.commit([*all_effects, *batch.linked], now)
         touched = sorted({e.conversation_id for e in all_effects})
         if touched:
             await self.client.publish(keys.live_channel(), json.dumps({"conversations": touched}))
@@ -131,6 +137,7 @@ class _Batch:
         self.now = now
         self.fields: dict[str, dict[str, str]] = {}
         self.bot_states: dict[str, dict[str, str]] = {}
+        self.linked: list[Effects] = []  # effects on other conversations (links), committed with the batch
         self._roster: list[AgentLoad] | None = None
 
     async def decide(self, message: InboundMessage, applied: Applied) -> Effects:
@@ -139,8 +146,12 @@ class _Batch:
         self.bot_states.setdefault(cid, dict(applied.bot_state))
         conv = self._conv(cid, message)
         effects = Effects(cid)
+        if fields.get("survey") == "asked" and (rating := parse_rating(message.text)) is not None:
+            self._record_rating(conv, message, rating, effects)
+            effects.handled(message.message_id)
+            return effects
         if fields.get("routed") != "1":
-            self._route_new(conv, message, effects)
+            await self._route_new(conv, message, effects)
             conv = self._conv(cid, message)
         elif applied.reopened:
             effects.event(self._event(cid, EventType.REOPENED, "customer wrote after it was resolved"))
@@ -171,7 +182,7 @@ class _Batch:
         return ConversationEvent(conversation_id=conv_id, type=type_, actor=actor, reason=reason, data=data,
                                  at=self.now)
 
-    def _route_new(self, conv: Conversation, message: InboundMessage, effects: Effects) -> None:
+    async def _route_new(self, conv: Conversation, message: InboundMessage, effects: Effects) -> None:
         d = decide(self.router.settings.rules, message, self.now, self.router.settings.hours,
                    self.router.settings.default_team)
         effects.event(self._event(conv.id, EventType.CREATED, f"first {message.kind.value} message in thread",
@@ -179,6 +190,8 @@ class _Batch:
         effects.event(self._event(conv.id, EventType.ROUTED, d.reason, priority=d.priority.value,
                                   team=d.team, labels=list(d.labels), bot=d.bot))
         self._set(conv.id, effects, routed="1")
+        if message.kind is MessageKind.DIRECT:
+            await self._link_private_move(conv, effects)
         if d.bot and d.bot in self.router.bots:
             self._set(conv.id, effects, handler=f"bot:{d.bot}")
             effects.event(self._event(conv.id, EventType.BOT_ASSIGNED, f"rule sent it to bot {d.bot}", bot=d.bot))
@@ -201,6 +214,9 @@ class _Batch:
                          language=self.router.language_of(message, conv))
         decision = await bot.handle(ctx)
         self._apply_bot(conv, message, name, decision, effects)
+        if LABEL_MOVED_TO_PRIVATE in decision.labels:
+            # Remember the invitation: the customer's private conversation will be linked to this one.
+            await self.router.client.set(keys.private_move(conv.contact_id), conv.id, ex=7 * 86400)
         if decision.handoff is not None:
             await self._assign(self._conv(conv.id, message), message, effects,
                                f"handoff from bot {name}")
@@ -226,6 +242,10 @@ class _Batch:
         if dict(decision.state) != self.bot_states[conv.id]:
             self.bot_states[conv.id] = dict(decision.state)
             effects.bot_state(decision.state)
+        if decision.priority is not None and decision.priority.rank > conv.priority.rank:
+            self._set(conv.id, effects, priority=decision.priority.value)
+            effects.event(self._event(conv.id, EventType.PRIORITY, decision.note or "bot raised the priority",
+                                      actor=actor, priority=decision.priority.value))
         if decision.labels:
             labels = sorted(set(conv.labels) | set(decision.labels))
             self._set(conv.id, effects, labels=json.dumps(labels))
@@ -240,6 +260,7 @@ class _Batch:
                       resolved_by=actor)
             effects.event(self._event(conv.id, EventType.STATUS, decision.note or "resolved by the bot",
                                       actor=actor, status="resolved", by_bot=True))
+            self._ask_survey(conv, message, effects)
         elif decision.pending:
             self._set(conv.id, effects, status=Status.PENDING.value)
             effects.event(self._event(conv.id, EventType.STATUS, decision.note or "waiting on the customer",
@@ -266,10 +287,71 @@ class _Batch:
                 self._set(conv.id, effects, queued_team=team)
                 effects.event(self._event(conv.id, EventType.QUEUED, reason, team=team,
                                           priority=conv.priority.value))
+                self._offhours(conv, message, team, effects)
                 return
         self._set(conv.id, effects, assignee=agent_id, queued_team="")
         effects.event(self._event(conv.id, EventType.ASSIGNED, reason, agent=agent_id))
         await self.router.client.hset(keys.contact(conv.contact_id), "last_agent", agent_id)  # type: ignore[misc]
+
+    def _system_reply(self, conv: Conversation, message: InboundMessage, what: str, reply: BotReply,
+                      effects: Effects, reason: str) -> None:
+        """A reply from Helpline itself (not a bot or agent), in the conversation's own thread."""
+        reply_id = f"{conv.id}:{message.message_id}:{what}"
+        reply_out = reply_to(conv, reply_id=reply_id, text=reply.text, sender="system",
+                             in_reply_to=message.message_id, recipient_id=message.author.user_id, buttons=reply.buttons)
+        effects.reply(reply_out, keys.conversation_partition(conv.id))
+        effects.event(self._event(conv.id, EventType.REPLY_QUEUED, reason, actor="system", reply_id=reply_id))
+
+    def _offhours(self, conv: Conversation, message: InboundMessage, team: str, effects: Effects) -> None:
+        """Tell the customer when a human will answer, once per conversation per day."""
+        hours = self.router.settings.hours.get(team)
+        if hours is None:
+            return
+        language = self.router.language_of(message, conv)
+        notice = offhours_notice(hours, self.now, language, self.router.settings.catalog,
+                                 self.fields[conv.id].get("offhours_day"))
+        if notice is None:
+            return
+        text, day = notice
+        self._set(conv.id, effects, offhours_day=day)
+        self._system_reply(conv, message, f"offhours-{day}", BotReply(text), effects,
+                           f"team {team} is closed: told the customer when it opens")
+        effects.event(self._event(conv.id, EventType.OFFHOURS, f"team {team} is closed", team=team))
+
+    def _ask_survey(self, conv: Conversation, message: InboundMessage, effects: Effects) -> None:
+        if not self.router.settings.survey or self.fields[conv.id].get("survey"):
+            return  # asked once per conversation
+        language = self.router.language_of(message, conv)
+        self._set(conv.id, effects, survey="asked")
+        self._system_reply(conv, message, "survey", survey_request(language, self.router.settings.catalog), effects,
+                           "resolved: satisfaction survey")
+
+    def _record_rating(self, conv: Conversation, message: InboundMessage, rating: tuple[int, str],
+                       effects: Effects) -> None:
+        """The customer answered the survey: store the rating; the conversation stays resolved."""
+        score, comment = rating
+        fields = self.fields[conv.id]
+        agent = fields.get("assignee") or fields.get("resolved_by") or ""
+        self._set(conv.id, effects, status=Status.RESOLVED.value, survey="done", csat=str(score))
+        effects.event(self._event(conv.id, EventType.RATING, f"customer rated {score}/5", actor="customer",
+                                  score=score, comment=comment[:500], agent=agent, team=conv.team))
+        language = self.router.language_of(message, conv)
+        self._system_reply(conv, message, "survey-thanks",
+                           BotReply(self.router.settings.catalog.text(language, "survey_thanks")), effects,
+                           "thanked the customer for the rating")
+
+    async def _link_private_move(self, conv: Conversation, effects: Effects) -> None:
+        """The customer the bot moved from a public thread writes privately: link both ways."""
+        public_id = await self.router.client.getdel(keys.private_move(conv.contact_id))
+        if public_id is None:
+            return
+        other = public_id.decode() if isinstance(public_id, bytes) else str(public_id)
+        self._set(conv.id, effects, linked=other)
+        effects.event(self._event(conv.id, EventType.LINKED, "the customer came over from a public thread",
+                                  conversation=other))
+        self.linked.append(Effects(other).set(linked=conv.id).event(
+            self._event(other, EventType.LINKED, "the customer continued in a private conversation",
+                        conversation=conv.id)))
 
     async def _load_roster(self) -> list[AgentLoad]:
         if self._roster is None:

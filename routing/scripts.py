@@ -16,13 +16,17 @@ Each item is processed on its own (one message's outcome never depends on a late
 #   "new"     the message was added to the conversation history,
 #   "handled" it had been added and its effects committed before (a redelivery: do nothing),
 #   "pending" it had been added but its effects were not committed (a crash: redo them).
-APPLY_MESSAGES = """
+#: The conversation fields APPLY_MESSAGES reports to the router, in order.
+VIEW_FIELDS = ("status", "priority", "team", "assignee", "handler", "labels", "language", "routed",
+               "queued_team", "created_at", "message_count", "contact_id", "first_response_at", "survey",
+               "offhours_day", "resolved_by", "linked")
+
+_APPLY_MESSAGES = """
 local prefix = KEYS[1]
 local partition = ARGV[1]
 local now = tonumber(ARGV[2])
 local quiet = tonumber(ARGV[3])
-local FIELDS = {'status', 'priority', 'team', 'assignee', 'handler', 'labels', 'language', 'routed',
-                'queued_team', 'created_at', 'message_count', 'contact_id', 'first_response_at'}
+local FIELDS = {__VIEW_FIELDS__}
 
 local function view(c)
   return redis.call('HMGET', c, unpack(FIELDS))
@@ -74,10 +78,7 @@ local out = {}
 for i = 4, #ARGV, 13 do out[#out + 1] = apply(i) end
 return out
 """
-
-#: The conversation fields APPLY_MESSAGES reports, in order.
-VIEW_FIELDS = ("status", "priority", "team", "assignee", "handler", "labels", "language", "routed",
-               "queued_team", "created_at", "message_count", "contact_id", "first_response_at")
+APPLY_MESSAGES = _APPLY_MESSAGES.replace("__VIEW_FIELDS__", ", ".join(f"'{f}'" for f in VIEW_FIELDS))
 
 # KEYS[1] = partition prefix. ARGV[1] = now (ms), then pairs (conversation id, json list of
 # operations). Each conversation's operations apply in order, all or none:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from bots.base import BotDecision
-from bots.helpcenter import LABEL_PRIVATE, HelpCenterBot, trim
+from bots.base import LABEL_MOVED_TO_PRIVATE, BotDecision
+from bots.helpcenter import HelpCenterBot, trim
 from bots.search import Searcher
 from routing.models import MessageKind
 from tests.bots.conftest import make_ctx
@@ -60,7 +60,7 @@ async def test_human_request_hands_off(searcher: Searcher) -> None:
 async def test_public_account_detail_gets_safe_template_only(searcher: Searcher) -> None:
     email = "jane.doe@example.com"
     d = await ask(HelpCenterBot(searcher), f"my withdrawal is stuck, my email is {email}", kind=MessageKind.MENTION)
-    assert LABEL_PRIVATE in d.labels
+    assert LABEL_MOVED_TO_PRIVATE in d.labels
     assert len(d.replies) == 1 and not d.replies[0].private
     assert "direct message" in d.replies[0].text and email not in d.replies[0].text
     assert d.handoff is None and d.state == {}
@@ -79,7 +79,7 @@ async def test_public_secret_adds_private_warning_without_echo(searcher: Searche
 
 async def test_private_chat_with_details_is_answered_normally(searcher: Searcher) -> None:
     d = await ask(HelpCenterBot(searcher), "my UID is 12345678, I forgot my password", kind=MessageKind.DIRECT)
-    assert LABEL_PRIVATE not in d.labels and d.state.get("key") == "password-reset"
+    assert LABEL_MOVED_TO_PRIVATE not in d.labels and d.state.get("key") == "password-reset"
 
 
 async def test_below_threshold_hands_off_with_summary(searcher: Searcher) -> None:

@@ -134,9 +134,18 @@ async def test_kill_9_router_mid_run_loses_and_duplicates_nothing(own_redis: Red
     await r.aclose()
 
 
+async def worker_ready(r: redis.Redis) -> bool:
+    """The worker has routed the probe message."""
+    return "probe" in await histories(r)
+
+
 async def test_redis_restart_mid_run_loses_nothing_acknowledged(own_redis: RedisServer, tmp_path: Path) -> None:
     worker = start_worker(tmp_path, own_redis.url)
     acknowledged: list[str] = []
+    probe = redis.Redis.from_url(own_redis.url)
+    await StreamBus(probe, PARTITIONS).ingest([message("probe", message_id="probe")])
+    assert await wait_for(lambda: worker_ready(probe), 60), "the worker did not start"
+    await probe.aclose()
     try:
         for round_ in range(3):
             r = redis.Redis.from_url(own_redis.url)

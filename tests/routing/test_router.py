@@ -76,7 +76,7 @@ async def test_rules_set_priority_team_labels_and_bot(r: redis.Redis) -> None:
     assert a and a.priority.value == "urgent" and a.team == "security" and a.labels == ("security",)
     assert b and b.team == "security" and b.handler is None  # stop: the bot rule did not apply
     assert c and c.team == "support"
-    routed = [e for e in await p.store.events(c.id) if e.type is EventType.ROUTED][0]
+    routed = next(e for e in await p.store.events(c.id) if e.type is EventType.ROUTED)
     assert "korean to bot" in routed.reason
     # The acknowledgement bot answered in Korean and handed over.
     replies = [x for x in await outbound(r) if x.conversation_id == c.id]
@@ -190,7 +190,7 @@ async def test_a_direct_message_never_gets_a_public_reply(r: redis.Redis) -> Non
     public = [x for x in replies if x.conversation_id != dm]
     assert {(x.text, x.visibility) for x in public} == {("public part", Visibility.PUBLIC),
                                                          ("private part", Visibility.PRIVATE)}
-    private = [x for x in public if x.visibility is Visibility.PRIVATE][0]
+    private = next(x for x in public if x.visibility is Visibility.PRIVATE)
     assert private.kind is MessageKind.DIRECT and private.thread_key.startswith("user:")
 
 
