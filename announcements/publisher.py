@@ -1,0 +1,219 @@
+"""The publisher: drains the publish streams (one per platform account) through the connectors,
+posting each delivery once. Its own consumer group, next to the sender, for three reasons: a
+broadcast of 10,000 jobs must not queue ahead of customer replies on the sender's streams; its
+idempotency records live with the announcement (counters and final state change in one Lua call);
+and it paces a broadcast at the shared limit instead of deferring each job (see below).
+
+Guarantees, as for replies (routing/sender.py):
+- A delivery is claimed queued → sending (compare-and-set) before the platform call and recorded
+  right after it, so two publishers never post it both, and a restart never posts it twice.
+- Found "sending" (its process died mid-call): "uncertain" where the platform has no idempotency
+  key (Telegram, X), posted again where it does (Mastodon's Idempotency-Key).
+- Shared budgets via `SharedRateLimiter` (the same GCRA keys the sender spends, so replies and
+  broadcasts share the bot's ≈30/s). A wait up to `pause_limit` is paced here (the entry stays
+  pending, claimable if we die); a longer one parks the job in the delayed set and acknowledges.
+- 429: the account is blocked for retry_after (the sender honours the same key) and the job is
+  deferred, never slept on. Transient errors are retried by the consumer, then recorded failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+from pydantic import ValidationError
+
+from connectors.base import Connector, SendProgress
+from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited
+from connectors.ratelimit import SharedRateLimiter
+from routing import keys
+from routing.bus import Entry, Failure
+from routing.models import DeliveryState
+
+from .deliveries import DeliveryStore, PublishJob, now_ms
+from .dispatch import OnComplete
+from .settings import AnnouncementSettings
+
+log = logging.getLogger(__name__)
+
+# KEYS: delayed set, stream. ARGV: now (ms), max. Moves due jobs back onto their stream.
+_PROMOTE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do
+  redis.call('ZREM', KEYS[1], member)
+  local sep = string.find(member, '|', 1, true)
+  redis.call('XADD', KEYS[2], '*', 'm', string.sub(member, sep + 1))
+end
+return #due
+"""
+
+
+@dataclass
+class _Account:
+    """One account's drain within a batch: where a 429 tells every worker to stop."""
+
+    platform: str
+    name: str
+    connector: Connector
+    defer_until_ms: int = 0
+
+
+class Publisher:
+    def __init__(self, client: redis.Redis, connectors: Mapping[tuple[str, str], Connector],
+                 settings: AnnouncementSettings | None = None, on_complete: OnComplete | None = None) -> None:
+        self.client = client
+        self.connectors = connectors
+        self.settings = settings or AnnouncementSettings()
+        self.on_complete = on_complete
+        self.deliveries = DeliveryStore(client)
+        self.limiter = SharedRateLimiter(client)
+        self._promote = client.register_script(_PROMOTE)
+        self.posted = 0
+        self.deferred = 0
+
+    def streams(self) -> list[str]:
+        return [keys.publish_stream(p, a) for p, a in sorted(self.connectors)]
+
+    def dead_letter_key(self, stream: str) -> str:
+        _, _, platform, account = stream.split(":", 3)
+        return keys.publish_dead_letters(platform, account)
+
+    async def handle_batch(self, entries: list[Entry]) -> dict[str, Failure]:
+        """Batch handler for the `publisher` group. Idempotent: a delivery whose record is final
+        is acknowledged without posting."""
+        failures: dict[str, Failure] = {}
+        by_account: dict[tuple[str, str], list[tuple[Entry, PublishJob]]] = {}
+        for entry in entries:
+            try:
+                job = PublishJob.model_validate_json(entry.payload)
+            except ValidationError as exc:
+                failures[entry.id] = Failure(f"invalid publish job: {exc.errors()[0]['msg']}", permanent=True)
+                continue
+            account = (job.post.platform, job.post.account)
+            if account not in self.connectors:
+                failures[entry.id] = Failure(f"no connector for {account[0]}/{account[1]}")
+                continue
+            by_account.setdefault(account, []).append((entry, job))
+        results = await asyncio.gather(*(self._drain(acc, jobs) for acc, jobs in by_account.items()))
+        for result in results:
+            failures.update(result)
+        return failures
+
+    async def _drain(self, account: tuple[str, str], jobs: list[tuple[Entry, PublishJob]]) -> dict[str, Failure]:
+        acc = _Account(account[0], account[1], self.connectors[account])
+        blocked = int(await self.client.pttl(keys.blocked_until(*account)))
+        if blocked > 0:
+            acc.defer_until_ms = now_ms() + blocked
+        states: list[str] = []
+        for _, job in jobs:  # one round trip per job is fine: a batch is tens of jobs
+            states += await self.deliveries.states(job.announcement_id, [job.delivery_id])
+        todo: asyncio.Queue[tuple[Entry, PublishJob]] = asyncio.Queue()
+        for (entry, job), state in zip(jobs, states, strict=True):
+            if state in (DeliveryState.SENT.value, DeliveryState.FAILED.value, DeliveryState.UNCERTAIN.value):
+                continue
+            if state == DeliveryState.SENDING.value and not acc.connector.idempotent_send:
+                await self._final(job, DeliveryState.UNCERTAIN, error="the publisher stopped while posting; "
+                                  "check the platform before posting again")
+                continue
+            todo.put_nowait((entry, job))
+        failures: dict[str, Failure] = {}
+
+        async def worker() -> None:
+            while not todo.empty():
+                entry, job = todo.get_nowait()
+                failure = await self._one(acc, entry, job)
+                if failure is not None:
+                    failures[entry.id] = failure
+
+        await asyncio.gather(*(worker() for _ in range(min(self.settings.concurrency, todo.qsize()))))
+        return failures
+
+    async def _one(self, acc: _Account, entry: Entry, job: PublishJob) -> Failure | None:
+        connector = acc.connector
+        while True:
+            if acc.defer_until_ms > now_ms():
+                await self._defer(entry, job, (acc.defer_until_ms - now_ms()) / 1000)
+                return None
+            wait = await self.limiter.acquire(acc.platform, acc.name, connector.publish_rate_limits(job.post))
+            if wait <= 0:
+                break
+            if wait > self.settings.pause_limit:
+                await self._defer(entry, job, wait)
+                return None
+            await asyncio.sleep(wait)  # pacing at the shared limit; the entry stays pending meanwhile
+        claimed, posted = await self.deliveries.claim(job.announcement_id, job.delivery_id, connector.idempotent_send)
+        if not claimed:
+            return None  # final, or another publisher holds it right now
+        progress = SendProgress(json.loads(posted), self._recorder(job))
+        try:
+            result = await connector.publish(job.post, progress)
+        except RateLimited as exc:
+            seconds = max(exc.retry_after, 0.001)
+            acc.defer_until_ms = max(acc.defer_until_ms, now_ms() + int(seconds * 1000))
+            await self.client.set(keys.blocked_until(acc.platform, acc.name), "1", px=max(1, int(seconds * 1000)))
+            await self.deliveries.requeue(job.announcement_id, job.delivery_id)
+            await self._defer(entry, job, seconds)
+        except (Permanent, AuthFailed) as exc:
+            await self._final(job, DeliveryState.FAILED, progress.posted, error=str(exc))
+        except ConnectorError as exc:
+            if entry.deliveries >= self.settings.max_deliveries:
+                await self._final(job, DeliveryState.FAILED, progress.posted,
+                                  error=f"gave up after {entry.deliveries} attempts: {exc}")
+                return None
+            await self.deliveries.requeue(job.announcement_id, job.delivery_id)
+            return Failure(f"{type(exc).__name__}: {exc}")
+        else:
+            await self._final(job, DeliveryState.SENT, result.platform_message_ids, url=result.url)
+            self.posted += 1
+        return None
+
+    def _recorder(self, job: PublishJob) -> Callable[[str], Awaitable[None]]:
+        posted: list[str] = []
+
+        async def record(platform_id: str) -> None:
+            posted.append(platform_id)
+            await self.deliveries.record_part(job.announcement_id, job.delivery_id, posted)
+
+        return record
+
+    async def _final(self, job: PublishJob, state: DeliveryState, ids: Sequence[str] = (), url: str | None = None,
+                     error: str | None = None) -> None:
+        if state is not DeliveryState.SENT:
+            log.warning("announcement %s delivery %s %s: %s", job.announcement_id, job.delivery_id, state.value,
+                        error)
+        final = await self.deliveries.record(job.announcement_id, job.delivery_id, state, ids, url, error)
+        if final and self.on_complete is not None:
+            await self.on_complete(job.announcement_id, final)
+
+    async def _defer(self, entry: Entry, job: PublishJob, seconds: float) -> None:
+        """Park the job until `seconds` from now and acknowledge its entry, atomically."""
+        due = now_ms() + int(seconds * 1000)
+        member = f"{int(job.created_at.timestamp() * 1000):013d}|{entry.payload.decode()}"
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.zadd(keys.publish_delayed(job.post.platform, job.post.account), {member: due})
+            pipe.xack(entry.stream, keys.PUBLISHER_GROUP, entry.id)
+            await pipe.execute()
+        self.deferred += 1
+
+    async def promote_due(self, limit: int = 500) -> int:
+        """Put deferred jobs whose time has come back on their streams."""
+        moved = 0
+        for platform, account in self.connectors:
+            moved += int(await self._promote(keys=[keys.publish_delayed(platform, account),
+                                                   keys.publish_stream(platform, account)], args=[now_ms(), limit]))
+        return moved
+
+
+async def run_promoter(publisher: Publisher, stop: asyncio.Event, interval: float = 0.2) -> None:
+    while not stop.is_set():
+        try:
+            await publisher.promote_due()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("redis unavailable for the publish promoter: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
