@@ -41,6 +41,10 @@ def parse_thread(thread_key: str) -> ThreadRef:
     try:
         if len(parts) == 2 and parts[0] == "chat":
             return ThreadRef(int(parts[1]))
+        if len(parts) == 2 and parts[0] == "user":
+            # A private follow-up to a user (routing.outbound.private_followup): in Telegram the
+            # private chat with a user has the user's id; it works once they have started the bot.
+            return ThreadRef(int(parts[1]))
         if len(parts) == 4 and parts[0] == "chat" and parts[2] == "user":
             return ThreadRef(int(parts[1]), int(parts[3]))
     except ValueError:

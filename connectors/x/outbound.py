@@ -31,6 +31,11 @@ def plan_reply(reply: OutboundReply, own_id: str) -> Plan:
         raise Permanent(f"reply {reply.reply_id}: platform {reply.platform!r} is not x")
     scheme, _, conversation = reply.thread_key.partition(":")
     text = buttons_as_text(reply)
+    if reply.kind is MessageKind.DIRECT and scheme == "user":
+        # A private follow-up to the author of a public tweet (routing.outbound.private_followup).
+        if reply.visibility is not Visibility.PRIVATE or not conversation or conversation == own_id:
+            raise Permanent(f"reply {reply.reply_id}: a private follow-up needs a user, got {reply.thread_key!r}")
+        return Plan("dm", conversation, "", tuple(split_plain(text)))
     if reply.kind is MessageKind.DIRECT:
         if reply.visibility is not Visibility.PRIVATE or scheme != "dm" or not conversation:
             raise Permanent(f"reply {reply.reply_id}: a direct reply needs a dm: thread, got "
