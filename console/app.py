@@ -1,26 +1,67 @@
-"""The web app: health, platform webhooks (and, as it grows, the API and the agent console)."""
+"""The web app: health, platform webhooks, the console API (/api/v1) and the agent console."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import redis.asyncio as redis
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount
 
 from helpline.runtime import Parts
 
+from . import pages
+from .actions import wake_snoozed
+from .api import build_router
+from .errors import ConsoleError
+from .security import SecurityHeaders
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+SNOOZE_SWEEP_S = 5.0
+
+
+async def _snooze_waker(svc: Services, stop: asyncio.Event) -> None:
+    """Reopen snoozed conversations when their time comes (every console process may run it)."""
+    while not stop.is_set():
+        try:
+            await wake_snoozed(svc)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("snooze waker: redis unavailable: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=SNOOZE_SWEEP_S)
+
 
 def create_app(parts: Parts) -> FastAPI:
+    svc = Services.build(parts)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+        stop = asyncio.Event()
+        waker = asyncio.create_task(_snooze_waker(svc, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await waker
 
     app = FastAPI(title="Helpline", version="0.1.0", lifespan=lifespan, docs_url="/api/docs",
                   openapi_url="/openapi.json")
     app.state.parts = parts
+    app.state.console = svc
+    app.add_middleware(SecurityHeaders)
+
+    @app.exception_handler(ConsoleError)
+    async def console_error(_: Request, exc: ConsoleError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:
@@ -34,6 +75,9 @@ def create_app(parts: Parts) -> FastAPI:
         return JSONResponse({"status": "ok" if ok else "degraded", "redis": redis_ok, "connectors": connectors},
                             status_code=200 if ok else 503)
 
+    app.include_router(build_router())
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     for (platform, account), connector in parts.connectors.items():
         routes = list(connector.webhook_routes())
         if routes:

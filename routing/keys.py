@@ -355,3 +355,199 @@ def incident_conversations(incident_id: str) -> str:
 
 
 PUBLISHER_GROUP = "publisher"
+
+
+# --- console (agent inbox: accounts, sessions, tokens, canned responses, contact links) --------
+def console_user(username: str) -> str:
+    return f"{PREFIX}:console:user:{username}"
+
+
+def console_users() -> str:
+    """Set of console usernames."""
+    return f"{PREFIX}:console:users"
+
+
+def console_session(session_id_hash: str) -> str:
+    """A login session, named by the sha256 of its cookie value (the cookie never sits in Redis)."""
+    return f"{PREFIX}:console:session:{session_id_hash}"
+
+
+def console_token(token_hash: str) -> str:
+    """An API token, named by the sha256 of the token."""
+    return f"{PREFIX}:console:token:{token_hash}"
+
+
+def console_tokens() -> str:
+    """Hash of token id -> token hash (to list and revoke tokens without knowing them)."""
+    return f"{PREFIX}:console:tokens"
+
+
+def console_login_failures(scope: str, value: str) -> str:
+    """Failed logins in the current window, per username or per client address."""
+    return f"{PREFIX}:console:login-fail:{scope}:{value}"
+
+
+def console_canned() -> str:
+    """Hash of canned response id -> JSON."""
+    return f"{PREFIX}:console:canned"
+
+
+def console_contact_links(contact_id: str) -> str:
+    """Set of contact ids linked to this one (the same person on other channels)."""
+    return f"{PREFIX}:console:links:{contact_id}"
+
+
+def console_seen(username: str) -> str:
+    """Hash of conversation id -> ms the user last opened it (unread marks)."""
+    return f"{PREFIX}:console:seen:{username}"
+
+
+def console_snoozed() -> str:
+    """Sorted set of snoozed conversation ids scored by the ms they wake up."""
+    return f"{PREFIX}:console:snoozed"
+
+
+def console_reply_claim(reply_id: str) -> str:
+    """Short-lived claim so two identical agent replies in flight record one event."""
+    return f"{PREFIX}:console:reply-claim:{reply_id}"
+
+
+# --- insights (reports, SLA) ---------------------------------------------------------------------
+# Additive section owned by `insights/`. Aggregates share the `{ins}` hash tag so the recorder's
+# one script (cursor + counters) stays inside one Redis Cluster slot; the scripts build these same
+# names by concatenation from `insights_prefix()` (tests check they agree). SLA "fired" markers
+# live in the conversation's partition slot instead, next to the fields they change.
+def insights_prefix() -> str:
+    return f"{PREFIX}:{{ins}}"
+
+
+def insights_counters(day: str, scope: str, dim: str) -> str:
+    """Hash of one day's counters for one filter scope and one breakdown dimension.
+    Fields are "<metric>|<dimension value>"."""
+    return f"{insights_prefix()}:c:{day}:{scope}:{dim}"
+
+
+def insights_histograms(day: str, scope: str) -> str:
+    """Hash of one day's latency histograms for one scope: fields "<metric>|<bucket index>"."""
+    return f"{insights_prefix()}:h:{day}:{scope}"
+
+
+def insights_scopes(day: str) -> str:
+    """Set of the scopes that have data on a day (to enumerate platforms, teams, languages)."""
+    return f"{insights_prefix()}:scopes:{day}"
+
+
+def insights_backlog(scope: str) -> str:
+    """Live backlog gauges of one scope: fields "<gauge>|<dimension>|<value>"."""
+    return f"{insights_prefix()}:backlog:{scope}"
+
+
+def insights_backlog_scopes() -> str:
+    return f"{insights_prefix()}:backlog-scopes"
+
+
+def insights_state(conversation_id: str) -> str:
+    """The recorder's cursor and running state for one conversation."""
+    return f"{insights_prefix()}:conv:{conversation_id}"
+
+
+def insights_rating(conversation_id: str) -> str:
+    """The customer's satisfaction rating of a conversation (latest wins)."""
+    return f"{insights_prefix()}:rating:{conversation_id}"
+
+
+def insights_watermark() -> str:
+    """Hash partition -> highest `idx:updated` score the recorder's scan has covered."""
+    return f"{insights_prefix()}:watermark"
+
+
+def insights_sla_due() -> str:
+    """Sorted set of open conversations scored by their next SLA checkpoint (ms)."""
+    return f"{insights_prefix()}:sla-due"
+
+
+def sla_fired(conversation_id: str, checkpoint: str) -> str:
+    """Marker that an SLA warning or breach fired for one target instance (set once, NX)."""
+    return f"{conversation(conversation_id)}:sla:{checkpoint}"
+
+
+# --- announcements (marketing posts, publish jobs, subscribers, incidents) ---------------------
+# Everything about announcements and their delivery records shares the `{ann}` tag: publishing
+# state changes (a delivery record plus its announcement's counters) are one Lua call in one slot.
+def announcement_seq() -> str:
+    return f"{PREFIX}:{{ann}}:seq"
+
+
+def announcement(announcement_id: str) -> str:
+    """Hash: the announcement document, its state, version and delivery counters."""
+    return f"{PREFIX}:{{ann}}:a:{announcement_id}"
+
+
+def announcements_index() -> str:
+    """Sorted set of announcement ids by creation time."""
+    return f"{PREFIX}:{{ann}}:index"
+
+
+def announcements_due() -> str:
+    """Sorted set of scheduled announcement ids by publish time (ms)."""
+    return f"{PREFIX}:{{ann}}:due"
+
+
+def announcements_publishing() -> str:
+    """Set of announcements being published (the scheduler finishes their dispatch after a crash)."""
+    return f"{PREFIX}:{{ann}}:publishing"
+
+
+def announcement_delivery(announcement_id: str, delivery_id: str) -> str:
+    """Idempotency record and status of one (announcement, target[, recipient]) post."""
+    return f"{PREFIX}:{{ann}}:d:{announcement_id}:{delivery_id}"
+
+
+def announcement_deliveries(announcement_id: str) -> str:
+    """List of the announcement's delivery ids, in dispatch order."""
+    return f"{PREFIX}:{{ann}}:ds:{announcement_id}"
+
+
+def publish_stream(platform: str, account: str) -> str:
+    """Publish jobs of one platform account, drained by the publishers."""
+    return f"{PREFIX}:pub:{platform}:{account}"
+
+
+def publish_delayed(platform: str, account: str) -> str:
+    """Publish jobs waiting out a rate limit: sorted set scored by the time they may go."""
+    return f"{PREFIX}:pub-delayed:{platform}:{account}"
+
+
+def publish_dead_letters(platform: str, account: str) -> str:
+    return f"{PREFIX}:pub-dead:{platform}:{account}"
+
+
+def subscribers(platform: str, account: str) -> str:
+    """Set of chat ids opted in to the account's broadcasts."""
+    return f"{PREFIX}:subs:{platform}:{account}"
+
+
+def incident_seq() -> str:
+    return f"{PREFIX}:{{inc}}:seq"
+
+
+def incident(incident_id: str) -> str:
+    return f"{PREFIX}:{{inc}}:i:{incident_id}"
+
+
+def incidents_open() -> str:
+    """Set of open incident ids."""
+    return f"{PREFIX}:{{inc}}:open"
+
+
+def incidents_index() -> str:
+    """Sorted set of every incident id by opening time."""
+    return f"{PREFIX}:{{inc}}:index"
+
+
+def incident_conversations(incident_id: str) -> str:
+    """Set of conversation ids linked to the incident."""
+    return f"{PREFIX}:{{inc}}:conv:{incident_id}"
+
+
+PUBLISHER_GROUP = "publisher"

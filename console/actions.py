@@ -1,0 +1,209 @@
+"""Conversation actions by a console user. Each is recorded as a ConversationEvent with actor
+"agent:<id>" and a reason, committed atomically through `ConversationStore.commit`, then
+announced on the live channel. Assignment moves live in `assigning.py`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from routing import keys
+from routing.assignment import parse_member, queue_score
+from routing.models import (
+    Conversation,
+    ConversationEvent,
+    DeliveryState,
+    EventType,
+    InboundMessage,
+    Priority,
+    Status,
+    utcnow,
+)
+from routing.outbound import reply_to
+from routing.store import Effects, to_ms
+
+from . import live
+from .errors import Conflict, Forbidden, Invalid, NotFound
+from .roles import Principal, can_act, can_view
+from .schemas import ReplyOut
+from .services import Services
+
+ESCALATED = "escalated"
+LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+REPLY_CLAIM_MS = 30_000  # a crashed request's claim expires; its retry then goes through
+
+
+def event(conv: Conversation, type_: EventType, who: Principal | str, reason: str, at: datetime,
+          **data: str | int | float | bool | list[str] | None) -> ConversationEvent:
+    actor = who if isinstance(who, str) else who.actor
+    return ConversationEvent(conversation_id=conv.id, type=type_, actor=actor, reason=reason, data=data, at=at)
+
+
+async def load(svc: Services, who: Principal, conversation_id: str, act: bool = False) -> Conversation:
+    """The conversation if the user may see it (and act on it); otherwise NotFound/Forbidden."""
+    if not re.fullmatch(r"\d+-\d+", conversation_id):
+        raise NotFound(f"conversation {conversation_id!r} not found")
+    conv = await svc.parts.store.get(conversation_id)
+    if conv is None:
+        raise NotFound(f"conversation {conversation_id!r} not found")
+    if not can_view(who, conv):
+        raise Forbidden("you may not see this conversation")
+    if act and not can_act(who, conv):
+        raise Forbidden("your role may not act on conversations")
+    return conv
+
+
+async def commit(svc: Services, effects: Sequence[Effects], now: datetime) -> None:
+    await svc.parts.store.commit(effects, now)
+    await live.publish(svc.parts.client, [e.conversation_id for e in effects])
+
+
+def reply_id_for(conv: Conversation, who: Principal, idempotency_key: str | None) -> str:
+    """Deterministic from the client's Idempotency-Key: a double-click posts once."""
+    key = idempotency_key or uuid.uuid4().hex
+    return f"{conv.id}:agent:{who.username}:{hashlib.sha256(key.encode()).hexdigest()[:24]}"
+
+
+async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
+                idempotency_key: str | None) -> ReplyOut:
+    """Queue an agent reply in the conversation's own thread, with the thread's visibility.
+    Idempotent per Idempotency-Key: a repeat returns the first reply's delivery state."""
+    text = text.strip()
+    if not text:
+        raise Invalid("text: a reply cannot be empty")
+    store, client = svc.parts.store, svc.parts.client
+    reply_id = reply_id_for(conv, who, idempotency_key)
+    partition = keys.conversation_partition(conv.id)
+    existing = await client.hget(keys.delivery(partition, reply_id), "state")  # type: ignore[misc]
+    if existing is not None:
+        return ReplyOut(reply_id=reply_id, delivery=existing.decode(), duplicate=True,
+                        visibility=conv.visibility.value)
+    if not await client.set(keys.console_reply_claim(reply_id), "1", nx=True, px=REPLY_CLAIM_MS):
+        raise Conflict("the same reply is being sent; retry in a moment")
+    tail = await client.zrange(keys.messages(conv.id), -1, -1)
+    last = InboundMessage.model_validate_json(tail[0]) if tail else None
+    contact = await store.contact(conv.contact_id)
+    out = reply_to(conv, reply_id=reply_id, text=text, sender=who.actor,
+                   in_reply_to=last.message_id if last else None,
+                   recipient_id=last.author.user_id if last else (contact.user_id if contact else None))
+    now = utcnow()
+    effects = (Effects(conv.id)
+               .reply(out, partition)
+               .event(event(conv, EventType.REPLY_QUEUED, who, "agent reply", now, reply_id=reply_id, text=text,
+                            private=out.visibility.value == "private"))
+               .set_once(first_response_at=to_ms(now))
+               .touch())
+    await commit(svc, [effects], now)
+    return ReplyOut(reply_id=reply_id, delivery=DeliveryState.QUEUED.value, visibility=out.visibility.value)
+
+
+async def note(svc: Services, who: Principal, conv: Conversation, text: str) -> None:
+    """A private note for colleagues; never sent to the customer."""
+    text = text.strip()
+    if not text:
+        raise Invalid("text: a note cannot be empty")
+    now = utcnow()
+    await commit(svc, [Effects(conv.id).event(event(conv, EventType.NOTE, who, "internal note", now, text=text))
+                       .touch()], now)
+
+
+def _labels(values: Sequence[str]) -> list[str]:
+    out = [v.strip().lower() for v in values]
+    bad = [v for v in out if not LABEL.fullmatch(v)]
+    if bad:
+        raise Invalid(f"labels: {bad[0]!r} is not a label (a-z, 0-9, - and _; up to 32)")
+    return out
+
+
+async def change_labels(svc: Services, who: Principal, conv: Conversation, add: Sequence[str],
+                        remove: Sequence[str], reason: str) -> bool:
+    """Add and remove labels. Idempotent: no change records no event."""
+    labels = sorted((set(conv.labels) | set(_labels(add))) - set(_labels(remove)))
+    if labels == sorted(conv.labels):
+        return False
+    now = utcnow()
+    await commit(svc, [Effects(conv.id).set(labels=json.dumps(labels))
+                       .event(event(conv, EventType.LABELS, who, reason or "labels changed", now, labels=labels))
+                       .touch()], now)
+    return True
+
+
+async def escalate(svc: Services, who: Principal, conv: Conversation, reason: str) -> None:
+    """Priority one step up, the "escalated" label (the supervisors' view), queue re-ranked."""
+    now = utcnow()
+    raised = conv.priority.raised()
+    labels = sorted(set(conv.labels) | {ESCALATED})
+    why = reason or "escalated by an agent"
+    effects = (Effects(conv.id).set(priority=raised.value, labels=json.dumps(labels))
+               .event(event(conv, EventType.PRIORITY, who, why, now, previous=conv.priority.value,
+                            priority=raised.value))
+               .event(event(conv, EventType.LABELS, who, why, now, labels=labels))
+               .touch())
+    await commit(svc, [effects], now)
+    queued = await svc.parts.client.hget(keys.conversation(conv.id), "queued_team")  # type: ignore[misc]
+    if queued:
+        await requeue(svc, queued.decode(), conv, raised.value)
+
+
+async def requeue(svc: Services, team: str, conv: Conversation, priority: str) -> None:
+    """Give a waiting conversation its new rank in the team queue."""
+    client = svc.parts.client
+    members = [m.decode() for m in await client.zrange(keys.team_queue(team), 0, -1)]
+    for member in members:
+        if parse_member(member)[0] == conv.id:
+            await client.zadd(keys.team_queue(team), {member: queue_score(Priority(priority), to_ms(conv.created_at))},
+                              xx=True)
+
+
+async def set_pending(svc: Services, who: Principal, conv: Conversation, reason: str,
+                      until: datetime | None = None) -> None:
+    """Waiting on the customer (optionally snoozed until a time). The agent keeps the slot:
+    the customer's answer comes back to them. A customer message reopens it anyway."""
+    now = utcnow()
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)  # a time without a zone is taken as UTC
+    if until is not None and until <= now:
+        raise Invalid("until: must be in the future")
+    data: dict[str, str | int | float | bool | list[str] | None] = {"status": Status.PENDING.value}
+    if until is not None:
+        data["until"] = until.isoformat()
+    effects = (Effects(conv.id).set(status=Status.PENDING.value, snoozed_until=to_ms(until) if until else "")
+               .event(event(conv, EventType.STATUS, who, reason or ("snoozed" if until else "waiting on the customer"),
+                            now, **data))
+               .touch())
+    await commit(svc, [effects], now)
+    if until is not None:
+        await svc.parts.client.zadd(keys.console_snoozed(), {conv.id: to_ms(until)})
+    else:
+        await svc.parts.client.zrem(keys.console_snoozed(), conv.id)
+
+
+async def wake_snoozed(svc: Services, now: datetime | None = None) -> list[str]:
+    """Reopen conversations whose snooze ended. Idempotent; safe with several console processes
+    (ZREM decides who wakes each one)."""
+    now = now or utcnow()
+    client = svc.parts.client
+    due = await client.zrangebyscore(keys.console_snoozed(), "-inf", to_ms(now), withscores=True)
+    woken: list[Effects] = []
+    for raw, score in due:
+        cid = raw.decode()
+        if not await client.zrem(keys.console_snoozed(), cid):
+            continue
+        status, until = await client.hmget(keys.conversation(cid), ["status", "snoozed_until"])  # type: ignore[misc]
+        conv = await svc.parts.store.get(cid)
+        if conv is None or status != b"pending" or until is None or int(until) != int(score):
+            continue  # the customer wrote, or someone changed it since: nothing to wake
+        woken.append(Effects(cid).set(status=Status.OPEN.value, snoozed_until="")
+                     .event(event(conv, EventType.STATUS, "system", "snooze ended", now, status="open"))
+                     .touch())
+    if woken:
+        await commit(svc, woken, now)
+    return [e.conversation_id for e in woken]
+
+
+async def mark_seen(svc: Services, who: Principal, conv: Conversation) -> None:
+    await svc.parts.client.hset(keys.console_seen(who.username), conv.id, str(to_ms(utcnow())))  # type: ignore[misc]

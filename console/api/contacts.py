@@ -1,0 +1,67 @@
+"""Contacts: a person's profile across platforms, linking the same person's contacts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
+
+from console import actions
+from console.auth import staff
+from console.queries import summarize
+from console.roles import Principal, can_view
+from console.schemas import ContactOut, LinkIn
+from console.services import Services, services
+from console.timeline import conversations_of
+from routing.models import Contact, EventType, utcnow
+from routing.store import Effects
+
+router = APIRouter(prefix="/contacts", tags=["contacts"])
+
+Svc = Annotated[Services, Depends(services)]
+Staff = Annotated[Principal, Depends(staff)]
+
+
+async def _contact(svc: Services, contact_id: str) -> Contact:
+    contact = await svc.parts.store.contact(contact_id)
+    if contact is None:
+        raise HTTPException(404, f"contact {contact_id!r} not found")
+    return contact
+
+
+@router.get("/{contact_id}", response_model=ContactOut)
+async def get_contact(contact_id: str, svc: Svc, who: Staff) -> ContactOut:
+    """The contact, the contacts linked to it, and the conversations of all of them the caller
+    may see."""
+    contact = await _contact(svc, contact_id)
+    group = await svc.links.group(contact_id)
+    linked = [c for c in [await svc.parts.store.contact(cid) for cid in group[1:]] if c is not None]
+    convs = [c for c in await svc.parts.store.get_many(await conversations_of(svc, group)) if can_view(who, c)]
+    return ContactOut(contact=contact, linked=linked, conversations=await summarize(svc, who, convs))
+
+
+@router.post("/{contact_id}/links", response_model=ContactOut)
+async def link(contact_id: str, body: LinkIn, svc: Svc, who: Staff) -> ContactOut:
+    """Record that two contacts are the same person (idempotent). Their recent conversations
+    get a "linked" event naming who linked them."""
+    await _contact(svc, contact_id)
+    await _contact(svc, body.other)
+    try:
+        await svc.links.link(contact_id, body.other)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    now = utcnow()
+    convs = await svc.parts.store.get_many(await conversations_of(svc, [contact_id, body.other]))
+    await actions.commit(svc, [
+        Effects(c.id).event(actions.event(c, EventType.LINKED, who, "contacts linked as one person", now,
+                                          contacts=[contact_id, body.other]))
+        for c in convs
+    ], now)
+    return await get_contact(contact_id, svc, who)
+
+
+@router.delete("/{contact_id}/links/{other}", response_model=ContactOut)
+async def unlink(contact_id: str, other: str, svc: Svc, who: Staff) -> ContactOut:
+    await _contact(svc, contact_id)
+    await svc.links.unlink(contact_id, other)
+    return await get_contact(contact_id, svc, who)

@@ -1,0 +1,149 @@
+"""Conversations: list, detail, and every action an agent takes on one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query
+
+from console import actions, assigning
+from console.auth import current_user, staff
+from console.errors import Forbidden
+from console.queries import VIEWS, Filters, list_page, view_counts
+from console.roles import Principal, can_assign
+from console.schemas import (
+    ActionOut,
+    AssignIn,
+    Detail,
+    LabelsIn,
+    NoteIn,
+    Page,
+    ReasonIn,
+    ReplyIn,
+    ReplyOut,
+    SnoozeIn,
+    TeamIn,
+)
+from console.services import Services, services
+from console.timeline import detail
+
+router = APIRouter(prefix="/conversations", tags=["conversations"])
+
+Svc = Annotated[Services, Depends(services)]
+Staff = Annotated[Principal, Depends(staff)]
+Anyone = Annotated[Principal, Depends(current_user)]
+
+
+@router.get("", response_model=Page)
+async def list_conversations(
+    svc: Svc, who: Anyone,
+    view: Annotated[str, Query(pattern="^(" + "|".join(VIEWS) + ")$")] = "all",
+    status: Annotated[str | None, Query(pattern="^(open|pending|resolved)$")] = None,
+    platform: str | None = None, team: str | None = None, assignee: str | None = None,
+    priority: Annotated[str | None, Query(pattern="^(low|normal|high|urgent)$")] = None,
+    language: str | None = None, label: str | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    counts: bool = False,
+) -> Page:
+    """Conversations the caller may see, newest activity first; `next_cursor` continues."""
+    filters = Filters(view=view, status=status, platform=platform, team=team, assignee=assignee,
+                      priority=priority, language=language, label=label, q=q or None)
+    page = await list_page(svc, who, filters, limit, cursor)
+    if counts:
+        page.counts = await view_counts(svc, who)
+    return page
+
+
+@router.get("/{conversation_id}", response_model=Detail)
+async def get_conversation(conversation_id: str, svc: Svc, who: Anyone) -> Detail:
+    """Full history across the person's channels: messages, replies with delivery, notes, events."""
+    return await detail(svc, who, await actions.load(svc, who, conversation_id))
+
+
+async def _out(svc: Services, conversation_id: str, changed: bool = True) -> ActionOut:
+    conv = await svc.parts.store.get(conversation_id)
+    assert conv is not None
+    return ActionOut(conversation=conv, changed=changed)
+
+
+@router.post("/{conversation_id}/read", response_model=ActionOut)
+async def mark_read(conversation_id: str, svc: Svc, who: Anyone) -> ActionOut:
+    conv = await actions.load(svc, who, conversation_id)
+    await actions.mark_seen(svc, who, conv)
+    return ActionOut(conversation=conv, changed=False)
+
+
+@router.post("/{conversation_id}/reply", response_model=ReplyOut)
+async def reply(conversation_id: str, body: ReplyIn, svc: Svc, who: Staff,
+                idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> ReplyOut:
+    """Queue a reply in the conversation's thread, with the thread's own visibility.
+
+    Idempotent with an `Idempotency-Key` header: repeating the request returns the first reply."""
+    conv = await actions.load(svc, who, conversation_id, act=True)
+    return await actions.reply(svc, who, conv, body.text, idempotency_key)
+
+
+@router.post("/{conversation_id}/notes", response_model=ActionOut)
+async def add_note(conversation_id: str, body: NoteIn, svc: Svc, who: Staff) -> ActionOut:
+    await actions.note(svc, who, await actions.load(svc, who, conversation_id, act=True), body.text)
+    return await _out(svc, conversation_id)
+
+
+@router.post("/{conversation_id}/assign", response_model=ActionOut)
+async def assign(conversation_id: str, body: AssignIn, svc: Svc, who: Staff) -> ActionOut:
+    """Assign or transfer to an agent (default: the caller). Agents may take unassigned
+    conversations and hand on their own; supervisors and admins reassign any."""
+    conv = await actions.load(svc, who, conversation_id, act=True)
+    if not can_assign(who, conv):
+        raise Forbidden(f"assigned to {conv.assignee}; only a supervisor may reassign it")
+    changed = await assigning.assign(svc, who, conv, body.agent_id, body.reason)
+    return await _out(svc, conversation_id, changed)
+
+
+@router.post("/{conversation_id}/team", response_model=ActionOut)
+async def transfer_team(conversation_id: str, body: TeamIn, svc: Svc, who: Staff) -> ActionOut:
+    conv = await actions.load(svc, who, conversation_id, act=True)
+    if not can_assign(who, conv):
+        raise Forbidden(f"assigned to {conv.assignee}; only a supervisor may transfer it")
+    await assigning.transfer_to_team(svc, who, conv, body.team, body.reason)
+    return await _out(svc, conversation_id)
+
+
+@router.post("/{conversation_id}/escalate", response_model=ActionOut)
+async def escalate(conversation_id: str, body: ReasonIn, svc: Svc, who: Staff) -> ActionOut:
+    await actions.escalate(svc, who, await actions.load(svc, who, conversation_id, act=True), body.reason)
+    return await _out(svc, conversation_id)
+
+
+@router.post("/{conversation_id}/labels", response_model=ActionOut)
+async def labels(conversation_id: str, body: LabelsIn, svc: Svc, who: Staff) -> ActionOut:
+    conv = await actions.load(svc, who, conversation_id, act=True)
+    changed = await actions.change_labels(svc, who, conv, body.add, body.remove, body.reason)
+    return await _out(svc, conversation_id, changed)
+
+
+@router.post("/{conversation_id}/pending", response_model=ActionOut)
+async def pending(conversation_id: str, body: ReasonIn, svc: Svc, who: Staff) -> ActionOut:
+    await actions.set_pending(svc, who, await actions.load(svc, who, conversation_id, act=True), body.reason)
+    return await _out(svc, conversation_id)
+
+
+@router.post("/{conversation_id}/snooze", response_model=ActionOut)
+async def snooze(conversation_id: str, body: SnoozeIn, svc: Svc, who: Staff) -> ActionOut:
+    """Pending until `until`, then open again (a customer message reopens it sooner)."""
+    conv = await actions.load(svc, who, conversation_id, act=True)
+    await actions.set_pending(svc, who, conv, body.reason, until=body.until)
+    return await _out(svc, conversation_id)
+
+
+@router.post("/{conversation_id}/resolve", response_model=ActionOut)
+async def resolve(conversation_id: str, body: ReasonIn, svc: Svc, who: Staff) -> ActionOut:
+    conv = await actions.load(svc, who, conversation_id, act=True)
+    return await _out(svc, conversation_id, await assigning.resolve(svc, who, conv, body.reason))
+
+
+@router.post("/{conversation_id}/reopen", response_model=ActionOut)
+async def reopen(conversation_id: str, body: ReasonIn, svc: Svc, who: Staff) -> ActionOut:
+    conv = await actions.load(svc, who, conversation_id, act=True)
+    return await _out(svc, conversation_id, await assigning.reopen(svc, who, conv, body.reason))

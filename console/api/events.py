@@ -1,0 +1,24 @@
+"""Live updates as Server-Sent Events."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+
+from console import live
+from console.auth import current_user
+from console.roles import Principal
+from console.services import Services, services
+
+router = APIRouter(tags=["live"])
+
+
+@router.get("/events/stream", response_class=StreamingResponse)
+async def stream(svc: Annotated[Services, Depends(services)],
+                 who: Annotated[Principal, Depends(current_user)]) -> StreamingResponse:
+    """`event: conversations` with `{"conversations": [ids]}` whenever a conversation the caller
+    may see changes (a customer message, a reply, an assignment...). Clients re-fetch what they show."""
+    return StreamingResponse(live.stream(svc.parts.client, svc.parts.store, who), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

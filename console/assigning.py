@@ -1,0 +1,185 @@
+"""Who works on a conversation: assign or transfer to an agent or a team, resolve (which frees
+the agent's slot so the queue moves), reopen, and agents' presence.
+
+Slots are the routing AssignmentStore's: release, then claim (which re-checks presence and
+capacity atomically). A freed slot is offered at once to the team queue via `fill_agent`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from routing import keys
+from routing.assignment import AgentLoad, choose_agent
+from routing.models import Conversation, EventType, Presence, Status, utcnow
+from routing.queueing import fill_agent
+from routing.store import Effects, to_ms
+
+from . import live
+from .actions import commit, event
+from .errors import Conflict, Invalid, NotFound
+from .roles import Principal
+from .services import Services
+
+
+async def roster(svc: Services) -> dict[str, AgentLoad]:
+    return {a.agent.id: a for a in await svc.parts.assignments.roster()}
+
+
+async def _queued_team(svc: Services, conv: Conversation) -> str:
+    raw = await svc.parts.client.hget(keys.conversation(conv.id), "queued_team")  # type: ignore[misc]
+    return raw.decode() if raw else ""
+
+
+async def _refill(svc: Services, agent_id: str | None) -> None:
+    """The agent has a free slot: hand them the next waiting conversation."""
+    if agent_id:
+        taken = await fill_agent(svc.parts.store, svc.parts.assignments, agent_id)
+        await live.publish(svc.parts.client, taken)
+
+
+async def assign(svc: Services, who: Principal, conv: Conversation, target: str | None, reason: str) -> bool:
+    """Give the conversation to `target` (default: the caller). Idempotent: assigning to the
+    current assignee changes nothing. Refused (Conflict) if the agent is offline or full."""
+    target = target or who.username
+    entry = (await roster(svc)).get(target)
+    if entry is None:
+        raise Invalid(f"agent_id: no agent {target!r}")
+    assignments = svc.parts.assignments
+    if conv.assignee == target and await assignments.assigned_to(conv.id) == target:
+        return False
+    if entry.agent.presence is not Presence.ONLINE:
+        raise Conflict(f"{target} is {entry.agent.presence.value}; only an online agent can take a conversation")
+    if entry.free <= 0:
+        raise Conflict(f"{target} is at capacity ({entry.load}/{entry.agent.capacity})")
+    previous = await assignments.release(conv.id)
+    if await assignments.claim(conv.id, target) != target:
+        if previous:  # the target filled up meanwhile: give it back rather than leave it nowhere
+            await assignments.claim(conv.id, previous)
+        raise Conflict(f"{target} could not take it (went offline or filled up); try again")
+    queued = await _queued_team(svc, conv)
+    if queued:
+        await assignments.dequeue(queued, conv.id)
+    now = utcnow()
+    why = reason or ("taken by the agent" if target == who.username else f"assigned by {who.username}")
+    await commit(svc, [Effects(conv.id).set(assignee=target, queued_team="")
+                       .event(event(conv, EventType.ASSIGNED, who, why, now, agent=target,
+                                    previous=conv.assignee or previous))
+                       .touch()], now)
+    await svc.parts.client.hset(keys.contact(conv.contact_id), "last_agent", target)  # type: ignore[misc]
+    if previous and previous != target:
+        await _refill(svc, previous)
+    return True
+
+
+async def _place(svc: Services, who: Principal, conv: Conversation, team: str, why: str, effects: Effects) -> None:
+    """Give the conversation to an online agent of `team`, or put it in the team's queue."""
+    contact = await svc.parts.store.contact(conv.contact_id)
+    choice = choose_agent(list((await roster(svc)).values()), team, conv.language,
+                          contact.last_agent if contact else None)
+    now = utcnow()
+    agent_id = await svc.parts.assignments.claim(conv.id, choice.agent_id) if choice.agent_id else None
+    if agent_id is not None:
+        effects.set(assignee=agent_id, queued_team="").event(
+            event(conv, EventType.ASSIGNED, who, f"{why}; {choice.reason}", now, agent=agent_id, team=team))
+        await svc.parts.client.hset(keys.contact(conv.contact_id), "last_agent", agent_id)  # type: ignore[misc]
+        return
+    await svc.parts.assignments.enqueue(team, conv.id, conv.language, conv.priority, to_ms(conv.created_at))
+    effects.set(assignee="", queued_team=team).event(
+        event(conv, EventType.QUEUED, who, f"{why}; {choice.reason}", now, team=team, priority=conv.priority.value))
+
+
+async def transfer_to_team(svc: Services, who: Principal, conv: Conversation, team: str, reason: str) -> None:
+    """Move the conversation to another team: its agent (if any) is freed, an agent of the new
+    team takes it or it waits in that team's queue."""
+    if svc.teams and team not in svc.teams:
+        raise Invalid(f"team: no team {team!r} (known: {', '.join(svc.teams)})")
+    assignments = svc.parts.assignments
+    previous = await assignments.release(conv.id)
+    queued = await _queued_team(svc, conv)
+    if queued:
+        await assignments.dequeue(queued, conv.id)
+    now = utcnow()
+    effects = Effects(conv.id).set(team=team, assignee="")
+    moved = conv.model_copy(update={"team": team, "assignee": None})
+    await _place(svc, who, moved, team, reason or f"transferred to team {team} by {who.username}", effects)
+    await commit(svc, [effects.touch()], now)
+    await _refill(svc, previous)
+
+
+async def resolve(svc: Services, who: Principal, conv: Conversation, reason: str) -> bool:
+    """Resolved: the agent's slot is freed and offered to the queue. The contact remembers the
+    agent, so if the customer writes again the router prefers them. Idempotent."""
+    if conv.status is Status.RESOLVED:
+        return False
+    assignments = svc.parts.assignments
+    previous = await assignments.release(conv.id)
+    queued = await _queued_team(svc, conv)
+    if queued:
+        await assignments.dequeue(queued, conv.id)
+    now = utcnow()
+    await commit(svc, [Effects(conv.id)
+                       .set(status=Status.RESOLVED.value, resolved_at=to_ms(now), resolved_by=who.actor,
+                            assignee="", queued_team="", snoozed_until="")
+                       .event(event(conv, EventType.STATUS, who, reason or "resolved by the agent", now,
+                                    status=Status.RESOLVED.value, agent=conv.assignee))
+                       .touch()], now)
+    await svc.parts.client.zrem(keys.console_snoozed(), conv.id)
+    last = previous or conv.assignee
+    if last:
+        await svc.parts.client.hset(keys.contact(conv.contact_id), "last_agent", last)  # type: ignore[misc]
+    await _refill(svc, previous)
+    return True
+
+
+async def reopen(svc: Services, who: Principal, conv: Conversation, reason: str) -> bool:
+    """Open again. Without an assignee it goes to the caller if they are an online agent with
+    room, else to an agent of its team or the team's queue. Idempotent."""
+    if conv.status is Status.OPEN:
+        return False
+    now = utcnow()
+    effects = (Effects(conv.id).set(status=Status.OPEN.value, resolved_at="", snoozed_until="")
+               .event(event(conv, EventType.REOPENED, who, reason or "reopened by the agent", now)))
+    await svc.parts.client.zrem(keys.console_snoozed(), conv.id)
+    if conv.assignee is None and not conv.handler:
+        mine = (await roster(svc)).get(who.username)
+        if mine and mine.agent.presence is Presence.ONLINE and mine.free > 0 and \
+                await svc.parts.assignments.claim(conv.id, who.username) == who.username:
+            effects.set(assignee=who.username, queued_team="").event(
+                event(conv, EventType.ASSIGNED, who, "reopened by the agent, who keeps it", now, agent=who.username))
+        else:
+            await _place(svc, who, conv, conv.team or svc.parts.settings.default_team or "default",
+                         "reopened", effects)
+    await commit(svc, [effects.touch()], now)
+    return True
+
+
+async def set_presence(svc: Services, agent_id: str, presence: Presence) -> list[str]:
+    """Change an agent's presence; coming online takes waiting conversations at once."""
+    try:
+        await svc.parts.assignments.set_presence(agent_id, presence)
+    except KeyError:
+        raise NotFound(f"agent {agent_id!r} not found") from None
+    taken: list[str] = []
+    if presence is Presence.ONLINE:
+        taken = await fill_agent(svc.parts.store, svc.parts.assignments, agent_id)
+        await live.publish(svc.parts.client, taken)
+    return taken
+
+
+async def update_agent(svc: Services, agent_id: str, capacity: int | None, languages: list[str] | None,
+                       teams: list[str] | None) -> AgentLoad:
+    entry = (await roster(svc)).get(agent_id)
+    if entry is None:
+        raise NotFound(f"agent {agent_id!r} not found")
+    if teams is not None and svc.teams and any(t not in svc.teams for t in teams):
+        raise Invalid(f"teams: unknown team in {json.dumps(teams)}")
+    changes = {k: v for k, v in {"capacity": capacity, "languages": tuple(languages) if languages is not None else None,
+                                 "teams": tuple(teams) if teams is not None else None}.items() if v is not None}
+    await svc.parts.assignments.upsert_agent(entry.agent.model_copy(update=changes))
+    user = await svc.users.get(agent_id)
+    if user is not None:  # keep the console account's copy in step
+        await svc.users.update(agent_id, **changes)
+    if entry.agent.presence is Presence.ONLINE:
+        await _refill(svc, agent_id)
+    return (await roster(svc))[agent_id]

@@ -1,0 +1,60 @@
+"""Live updates: every change to a conversation is announced on `keys.live_channel()` as
+`{"conversations": [ids]}` (the router does it too); the SSE stream relays to each user only the
+conversations they may see."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable
+
+import redis.asyncio as redis
+
+from routing import keys
+from routing.store import ConversationStore
+
+from .roles import Principal, can_view
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 15.0
+
+
+async def publish(client: redis.Redis, conversation_ids: Iterable[str]) -> None:
+    ids = sorted(set(conversation_ids))
+    if ids:
+        await client.publish(keys.live_channel(), json.dumps({"conversations": ids}))
+
+
+def sse(event: str, data: object) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def stream(client: redis.Redis, store: ConversationStore, who: Principal,
+                 disconnected: asyncio.Event | None = None, heartbeat_s: float = HEARTBEAT_S) -> AsyncIterator[bytes]:
+    """Server-sent events for one user: `conversations` events with the visible ids, and
+    comments as heartbeats (they also let the server notice a client that went away)."""
+    pubsub = client.pubsub()
+    await pubsub.subscribe(keys.live_channel())
+    try:
+        yield b"retry: 2000\n\n"
+        yield sse("ready", {"user": who.username})
+        while disconnected is None or not disconnected.is_set():
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=heartbeat_s)
+            if message is None:
+                yield b": keep-alive\n\n"
+                continue
+            try:
+                ids = [str(i) for i in json.loads(message["data"])["conversations"]]
+            except (ValueError, KeyError, TypeError):
+                log.warning("live: ignoring a malformed message on the live channel")
+                continue
+            visible = [c.id for c in await store.get_many(ids) if can_view(who, c)]
+            if visible:
+                yield sse("conversations", {"conversations": visible})
+    finally:
+        with contextlib.suppress(Exception):
+            await pubsub.unsubscribe()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -1,0 +1,181 @@
+"""The web console: server-rendered pages (Jinja2, autoescaped) and their form actions.
+
+Pages call the same functions as the API, so the API's role checks are the pages' checks. Forms
+carry the session's CSRF token; the login form, before any session exists, uses a double-submit
+cookie. JavaScript (under /static) only enhances: live updates, shortcuts, the composer.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from routing.models import Presence
+
+from . import actions, assigning
+from .auth import current_user, optional_principal
+from .errors import ConsoleError, Forbidden
+from .queries import VIEWS, Filters, list_page, view_counts
+from .roles import Principal, Role, can_act, can_assign
+from .services import Services, services
+from .sessions import COOKIE, TTL_S
+from .timeline import detail
+from .viewhelpers import install as install_helpers
+
+LOGIN_CSRF_COOKIE = "hl_login_csrf"
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+install_helpers(templates.env)
+router = APIRouter(include_in_schema=False)
+
+Svc = Annotated[Services, Depends(services)]
+MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
+User = Annotated[Principal, Depends(current_user)]
+
+
+def _secure(request: Request, svc: Services) -> bool:
+    return svc.secure_cookies if svc.secure_cookies is not None else request.url.scheme == "https"
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
+async def _page(request: Request, svc: Services, who: Principal, name: str, code: int = 200,
+                **context: Any) -> HTMLResponse:
+    presence = next((a.agent.presence.value for a in await svc.parts.assignments.roster()
+                     if a.agent.id == who.username), None)
+    return templates.TemplateResponse(request, name, {"who": who, "presence": presence, "csrf": who.csrf or "",
+                                                      **context}, status_code=code)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, svc: Svc, error: str = "", next: str = "/") -> Response:
+    token = secrets.token_urlsafe(24)
+    response = templates.TemplateResponse(request, "login.html", {"csrf": token, "error": error, "next": _safe(next)},
+                                          status_code=401 if error else 200)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request, svc),
+                        max_age=3600, path="/login")
+    return response
+
+
+def _safe(target: str) -> str:
+    """Only same-site paths: a login link must not bounce the user to another site."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.post("/login")
+async def login(request: Request, svc: Svc, username: Annotated[str, Form(max_length=64)],
+                password: Annotated[str, Form(max_length=1024)], csrf_token: Annotated[str, Form()] = "",
+                next: Annotated[str, Form()] = "/") -> Response:
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), csrf_token.encode()):
+        return await login_form(request, svc, error="Your login form expired. Please try again.", next=next)
+    address = request.client.host if request.client else "unknown"
+    wait = await svc.throttle.retry_after(username, address)
+    if wait:
+        response = await login_form(request, svc, error=f"Too many attempts. Try again in {wait // 60 + 1} min.",
+                                    next=next)
+        response.status_code = 429
+        response.headers["Retry-After"] = str(wait)
+        return response
+    user = await svc.users.authenticate(username, password)
+    if user is None:
+        await svc.throttle.failed(username, address)
+        return await login_form(request, svc, error="Wrong username or password.", next=next)
+    await svc.throttle.succeeded(username)
+    value, _ = await svc.sessions.create(user.username)
+    response = RedirectResponse(_safe(next), status_code=303)
+    response.set_cookie(COOKIE, value, httponly=True, samesite="lax", secure=_secure(request, svc), max_age=TTL_S)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, svc: Svc, _: User) -> Response:
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        await svc.sessions.delete(cookie)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+async def inbox(request: Request, svc: Svc, who: MaybeUser, view: str = "", status: str = "open",
+                platform: str = "", priority: str = "", q: str = "", cursor: str | None = None) -> Response:
+    if who is None:
+        return _login_redirect(request)
+    view = view if view in VIEWS else ("mine" if who.role is Role.AGENT else "all")
+    filters = Filters(view=view, status=status or None, platform=platform or None, priority=priority or None,
+                      q=q or None)
+    try:
+        page = await list_page(svc, who, filters, 50, cursor)
+    except ConsoleError:  # a stale or edited cursor: start from the top
+        page = await list_page(svc, who, filters, 50, None)
+    return await _page(request, svc, who, "inbox.html", page=page, counts=await view_counts(svc, who), view=view,
+                       status=status, platform=platform, priority=priority, q=q, views=VIEWS)
+
+
+@router.get("/c/{conversation_id}", response_class=HTMLResponse)
+async def conversation(request: Request, conversation_id: str, svc: Svc, who: MaybeUser) -> Response:
+    if who is None:
+        return _login_redirect(request)
+    try:
+        conv = await actions.load(svc, who, conversation_id)
+    except ConsoleError as exc:
+        return await _page(request, svc, who, "error.html", code=exc.status, message=exc.message)
+    await actions.mark_seen(svc, who, conv)
+    data = await detail(svc, who, conv)
+    return await _page(request, svc, who, "conversation.html", d=data, conv=conv, may_act=can_act(who, conv),
+                       may_assign=can_assign(who, conv), reply_key=secrets.token_urlsafe(16),
+                       agents=list((await assigning.roster(svc)).values()) if who.manages else [])
+
+
+@router.post("/c/{conversation_id}/do/{action}")
+async def act(request: Request, conversation_id: str, action: str, svc: Svc, who: User) -> Response:
+    """The conversation page's forms (they work without JavaScript)."""
+    form = await request.form()
+    text = str(form.get("text") or "")
+    reason = str(form.get("reason") or "")
+    try:
+        conv = await actions.load(svc, who, conversation_id, act=True)
+        if action == "reply":
+            await actions.reply(svc, who, conv, text, str(form.get("idempotency_key") or "") or None)
+        elif action == "note":
+            await actions.note(svc, who, conv, text)
+        elif action == "assign":
+            if not can_assign(who, conv):
+                raise Forbidden(f"assigned to {conv.assignee}; only a supervisor may reassign it")
+            await assigning.assign(svc, who, conv, str(form.get("agent_id") or "") or None, reason)
+        elif action == "resolve":
+            await assigning.resolve(svc, who, conv, reason)
+        elif action == "reopen":
+            await assigning.reopen(svc, who, conv, reason)
+        elif action == "pending":
+            await actions.set_pending(svc, who, conv, reason)
+        elif action == "escalate":
+            await actions.escalate(svc, who, conv, reason)
+        else:
+            raise Forbidden(f"unknown action {action!r}")
+    except ConsoleError as exc:
+        return await _page(request, svc, who, "error.html", code=exc.status, message=exc.message,
+                           back=f"/c/{conversation_id}")
+    return RedirectResponse(f"/c/{conversation_id}", status_code=303)
+
+
+@router.post("/presence")
+async def presence(request: Request, svc: Svc, who: User) -> Response:
+    form = await request.form()
+    try:
+        await assigning.set_presence(svc, who.username, Presence(str(form.get("presence"))))
+    except (ConsoleError, ValueError):
+        return await _page(request, svc, who, "error.html", code=422,
+                           message="Only agents in the roster have a presence.")
+    return RedirectResponse(_safe(str(form.get("next") or "/")), status_code=303)

@@ -1,0 +1,210 @@
+"""Reading the inbox: filtered, cursor-paginated lists of the conversations a user may see, with
+what a row needs (contact, preview, unread mark, SLA clock).
+
+Lists walk the per-partition `idx:updated` sorted sets newest first. The cursor is opaque to
+clients: the last updated-ms seen plus the ids already returned at exactly that ms, so
+conversations updated in the same millisecond are neither skipped nor repeated.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from routing import keys
+from routing.models import Contact, Conversation, EventType, InboundMessage, Status
+from routing.store import from_ms
+
+from .errors import Invalid
+from .roles import Principal, can_view
+from .schemas import Page, Summary
+from .services import Services
+
+BATCH = 200
+SCAN_CAP = 5000  # one request looks at most at this many conversations (then returns a cursor)
+COUNT_WINDOW = 1000  # view counts cover the most recent conversations only
+TAIL = 20  # messages and events read per row (preview, search, SLA clock)
+VIEWS = ("mine", "unassigned", "team", "all", "escalated")
+ESCALATED = "escalated"
+
+
+@dataclass(frozen=True)
+class Filters:
+    view: str = "all"
+    status: str | None = None
+    platform: str | None = None
+    team: str | None = None
+    assignee: str | None = None
+    priority: str | None = None
+    language: str | None = None
+    label: str | None = None
+    q: str | None = None
+
+    def matches(self, who: Principal, c: Conversation) -> bool:
+        if not can_view(who, c):
+            return False
+        checks = (
+            (self.status, c.status.value), (self.platform, c.platform), (self.team, c.team),
+            (self.assignee, c.assignee), (self.priority, c.priority.value), (self.language, c.language),
+        )
+        if any(want is not None and want != have for want, have in checks):
+            return False
+        if self.label is not None and self.label not in c.labels:
+            return False
+        return in_view(self.view, who, c)
+
+
+def in_view(view: str, who: Principal, c: Conversation) -> bool:
+    if view == "mine":
+        return c.assignee == who.username
+    if view == "unassigned":
+        return c.assignee is None and not c.handler and c.status is not Status.RESOLVED
+    if view == "team":
+        return c.team is not None and c.team in who.teams
+    if view == "escalated":
+        return ESCALATED in c.labels
+    return True
+
+
+def encode_cursor(ms: int, ids: Sequence[str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps([ms, list(ids)]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, list[str]]:
+    try:
+        ms, ids = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return int(ms), [str(i) for i in ids]
+    except (ValueError, TypeError) as exc:
+        raise Invalid("cursor: not a cursor this server issued") from exc
+
+
+async def recent_scored(svc: Services, limit: int, top_ms: int | None) -> list[tuple[str, int]]:
+    """(conversation id, updated ms) newest first, at or below `top_ms`, across partitions."""
+    top = "+inf" if top_ms is None else str(top_ms)
+    client = svc.parts.client
+    async with client.pipeline(transaction=False) as pipe:
+        for p in range(svc.parts.store.partitions):
+            pipe.zrevrangebyscore(keys.conversations_by_update(p), top, "-inf", start=0, num=limit,
+                                  withscores=True)
+        per_partition = await pipe.execute()
+    merged = heapq.merge(*per_partition, key=lambda item: (-item[1], item[0]))
+    return [(_s(cid), int(score)) for cid, score in list(merged)[:limit]]
+
+
+async def scan(svc: Services, who: Principal, filters: Filters, limit: int, cursor: str | None = None,
+               cap: int = SCAN_CAP) -> tuple[list[Conversation], str | None]:
+    """Matching conversations newest first, and the cursor to continue (None at the end)."""
+    top, at_top = decode_cursor(cursor) if cursor else (None, [])
+    found: list[Conversation] = []
+    scanned = 0
+    while len(found) < limit and scanned < cap:
+        skip = set(at_top)
+        batch = [(cid, ms) for cid, ms in await recent_scored(svc, BATCH + len(skip), top)
+                 if not (ms == top and cid in skip)]
+        if not batch:
+            return found, None
+        convs = {c.id: c for c in await svc.parts.store.get_many([cid for cid, _ in batch])}
+        texts = await _search_texts(svc, list(convs.values())) if filters.q else {}
+        for cid, ms in batch:
+            scanned += 1
+            if ms != top:
+                top, at_top = ms, []
+            at_top.append(cid)
+            conv = convs.get(cid)
+            if conv is not None and filters.matches(who, conv) and _text_match(filters.q, texts.get(cid, "")):
+                found.append(conv)
+                if len(found) >= limit:
+                    break
+    return found, (encode_cursor(top, at_top) if top is not None else None)
+
+
+def _text_match(q: str | None, text: str) -> bool:
+    return not q or q.casefold() in text
+
+
+async def _search_texts(svc: Services, convs: Sequence[Conversation]) -> dict[str, str]:
+    """Searchable text per conversation: contact name and handle plus the recent messages."""
+    client = svc.parts.client
+    async with client.pipeline(transaction=False) as pipe:
+        for c in convs:
+            pipe.zrange(keys.messages(c.id), -TAIL, -1)
+            pipe.hmget(keys.contact(c.contact_id), ["display_name", "handle"])
+        raw = await pipe.execute()
+    out = {}
+    for i, c in enumerate(convs):
+        texts = [InboundMessage.model_validate_json(m).text for m in raw[2 * i]]
+        names = [_s(v) for v in raw[2 * i + 1] if v]
+        out[c.id] = " ".join([*names, *texts, c.id]).casefold()
+    return out
+
+
+async def summarize(svc: Services, who: Principal, convs: Sequence[Conversation]) -> list[Summary]:
+    client = svc.parts.client
+    async with client.pipeline(transaction=False) as pipe:
+        for c in convs:
+            pipe.hgetall(keys.contact(c.contact_id))
+            pipe.zrange(keys.messages(c.id), -TAIL, -1)
+            pipe.lrange(keys.events(c.id), -TAIL * 2, -1)
+            pipe.hget(keys.conversation(c.id), "snoozed_until")
+        pipe.hgetall(keys.console_seen(who.username))
+        raw = await pipe.execute()
+    seen = {_s(k): int(v) for k, v in raw[-1].items()}
+    out = []
+    for i, c in enumerate(convs):
+        contact_raw, messages_raw, events_raw, snoozed = raw[4 * i: 4 * i + 4]
+        contact = {_s(k): _s(v) for k, v in contact_raw.items()}
+        messages = [InboundMessage.model_validate_json(m) for m in messages_raw]
+        last_reply = last_reply_at(events_raw)
+        last_customer_ms = int(c.last_customer_at.timestamp() * 1000) if c.last_customer_at else 0
+        out.append(Summary(
+            conversation=c, visibility=c.visibility.value,
+            contact_name=contact.get("display_name", ""), contact_handle=contact.get("handle", ""),
+            preview=(messages[-1].text[:160] if messages else ""),
+            unread=last_customer_ms > seen.get(c.id, 0),
+            waiting_since=waiting_since(c, messages, last_reply),
+            snoozed_until=from_ms(snoozed),
+        ))
+    return out
+
+
+def last_reply_at(events_raw: Sequence[bytes | str]) -> datetime | None:
+    """When the customer was last answered (by an agent or a bot), from the event tail."""
+    for raw in reversed(events_raw):
+        event = json.loads(raw)
+        if event.get("type") == EventType.REPLY_QUEUED.value:
+            return datetime.fromisoformat(event["at"])
+    return None
+
+
+def waiting_since(c: Conversation, messages: Sequence[InboundMessage], answered: datetime | None) -> datetime | None:
+    """The SLA clock's start: the oldest customer message after the last answer, while the
+    conversation waits on us (not resolved, not pending on the customer)."""
+    if c.status is not Status.OPEN:
+        return None
+    unanswered = [m.received_at for m in messages if answered is None or m.received_at > answered]
+    return min(unanswered) if unanswered else None
+
+
+async def list_page(svc: Services, who: Principal, filters: Filters, limit: int, cursor: str | None) -> Page:
+    convs, next_cursor = await scan(svc, who, filters, limit, cursor)
+    return Page(items=await summarize(svc, who, convs), next_cursor=next_cursor)
+
+
+async def view_counts(svc: Services, who: Principal) -> dict[str, int]:
+    """Conversations waiting on us (not resolved) per inbox view, over the recent window."""
+    recent = await recent_scored(svc, COUNT_WINDOW, None)
+    convs = await svc.parts.store.get_many([cid for cid, _ in recent])
+    active = [c for c in convs if can_view(who, c) and c.status is not Status.RESOLVED]
+    return {view: sum(1 for c in active if in_view(view, who, c)) for view in VIEWS}
+
+
+async def contact_of(svc: Services, contact_id: str) -> Contact | None:
+    return await svc.parts.store.contact(contact_id)
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,197 @@
+"""Response and request bodies of the console API (they shape /openapi.json)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from routing.models import Contact, Conversation, Presence, Priority
+
+from .roles import Role
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Summary(BaseModel):
+    """A conversation as the inbox lists it."""
+
+    conversation: Conversation
+    visibility: str
+    contact_name: str = ""
+    contact_handle: str = ""
+    preview: str = ""
+    unread: bool = False
+    waiting_since: datetime | None = None  # the customer's oldest unanswered message (SLA clock)
+    snoozed_until: datetime | None = None
+
+
+class Page(BaseModel):
+    items: list[Summary]
+    next_cursor: str | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+
+
+class TimelineItem(BaseModel):
+    kind: Literal["message", "reply", "note", "event"]
+    at: datetime
+    conversation_id: str
+    platform: str
+    visibility: str = ""
+    author: str = ""  # display name / handle of the customer, or the actor ("agent:amy")
+    text: str = ""
+    reply_id: str | None = None
+    delivery: str | None = None  # queued / sending / sent / failed / uncertain
+    platform_message_ids: list[str] = Field(default_factory=list)
+    error: str | None = None
+    event: str | None = None
+    reason: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+    current: bool = True  # False: from another conversation of the same person
+
+
+class Detail(BaseModel):
+    summary: Summary
+    contact: Contact | None
+    linked_contacts: list[Contact]
+    related: list[Summary]  # the person's other conversations, on any channel
+    timeline: list[TimelineItem]
+    char_limit: int
+    snoozed_until: datetime | None = None
+
+
+class ReplyIn(Body):
+    text: str = Field(min_length=1, max_length=65536)
+
+
+class ReplyOut(BaseModel):
+    reply_id: str
+    delivery: str
+    duplicate: bool = False
+    visibility: str
+
+
+class NoteIn(Body):
+    text: str = Field(min_length=1, max_length=10000)
+
+
+class AssignIn(Body):
+    agent_id: str | None = None  # None: to me
+    reason: str = Field(default="", max_length=500)
+
+
+class TeamIn(Body):
+    team: str = Field(min_length=1, max_length=64)
+    reason: str = Field(default="", max_length=500)
+
+
+class ReasonIn(Body):
+    reason: str = Field(default="", max_length=500)
+
+
+class LabelsIn(Body):
+    add: list[str] = Field(default_factory=list, max_length=20)
+    remove: list[str] = Field(default_factory=list, max_length=20)
+    reason: str = Field(default="", max_length=500)
+
+
+class SnoozeIn(Body):
+    until: datetime
+    reason: str = Field(default="", max_length=500)
+
+
+class ActionOut(BaseModel):
+    conversation: Conversation
+    changed: bool = True
+
+
+class CannedIn(Body):
+    id: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,40}$")
+    title: str = Field(min_length=1, max_length=80)
+    texts: dict[str, str]
+
+
+class RenderedCanned(BaseModel):
+    id: str
+    title: str
+    language: str
+    text: str
+
+
+class AgentOut(BaseModel):
+    id: str
+    name: str
+    teams: list[str]
+    languages: list[str]
+    capacity: int
+    presence: Presence
+    load: int
+
+
+class PresenceIn(Body):
+    presence: Presence
+
+
+class AgentPatch(Body):
+    capacity: int | None = Field(default=None, ge=0, le=1000)
+    languages: list[str] | None = None
+    teams: list[str] | None = None
+
+
+class ContactOut(BaseModel):
+    contact: Contact
+    linked: list[Contact]
+    conversations: list[Summary]
+
+
+class LinkIn(Body):
+    other: str = Field(min_length=1, max_length=300)
+
+
+class UserIn(Body):
+    username: str
+    password: str
+    role: Role
+    name: str = ""
+    teams: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=list)
+    capacity: int = Field(default=5, ge=0, le=1000)
+
+
+class UserPatch(Body):
+    role: Role | None = None
+    name: str | None = None
+    teams: list[str] | None = None
+    languages: list[str] | None = None
+    capacity: int | None = Field(default=None, ge=0, le=1000)
+    disabled: bool | None = None
+    password: str | None = None
+
+
+class TokenIn(Body):
+    name: str = Field(min_length=1, max_length=128)
+    role: Role | None = None  # default: the owner's role
+    username: str | None = None  # admins may create tokens for others
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    username: str
+    role: Role
+    token: str | None = None  # present only in the response that created it
+
+
+class Me(BaseModel):
+    username: str
+    name: str
+    role: Role
+    teams: list[str]
+    via: str
+    presence: Presence | None = None
+
+
+PRIORITIES = [p.value for p in Priority]

@@ -1,0 +1,40 @@
+"""What the console's routes share: the runtime parts plus the console's own stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from helpline.runtime import Parts
+
+from .canned import CannedStore
+from .links import ContactLinks
+from .sessions import SessionStore
+from .throttle import LoginThrottle
+from .tokens import TokenStore
+from .users import UserStore
+
+
+@dataclass
+class Services:
+    parts: Parts
+    users: UserStore
+    sessions: SessionStore
+    tokens: TokenStore
+    throttle: LoginThrottle
+    canned: CannedStore
+    links: ContactLinks
+    secure_cookies: bool | None = None  # None: Secure when the request came over https
+    teams: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def build(cls, parts: Parts) -> Services:
+        c = parts.client
+        return cls(parts, UserStore(c), SessionStore(c), TokenStore(c), LoginThrottle(c), CannedStore(c),
+                   ContactLinks(c), teams=tuple(t.id for t in parts.settings.teams))
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.console
+    return svc

@@ -1,0 +1,94 @@
+// Helpline console: shared helpers. Customer text is only ever set with textContent.
+"use strict";
+
+window.Helpline = (() => {
+  const csrf = () => {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  };
+
+  async function api(method, path, body, headers) {
+    const init = { method, credentials: "same-origin", headers: Object.assign({ "X-CSRF-Token": csrf() }, headers || {}) };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, init);
+    const data = response.status === 204 ? null : await response.json().catch(() => null);
+    if (!response.ok) {
+      const detail = data && data.detail ? (typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail)) : response.statusText;
+      throw new Error(detail);
+    }
+    return data;
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function shortDuration(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    if (s < 60) return s + "s";
+    if (s < 3600) return Math.floor(s / 60) + "m";
+    if (s < 86400) return Math.floor(s / 3600) + "h " + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + "m";
+    return Math.floor(s / 86400) + "d " + Math.floor((s % 86400) / 3600) + "h";
+  }
+
+  function clock(iso) {
+    const d = new Date(iso);
+    if (Date.now() - d.getTime() < 86400000) return d.toISOString().slice(11, 16);
+    return d.toLocaleDateString("en", { month: "short", day: "2-digit", timeZone: "UTC" });
+  }
+
+  // SLA clocks: green under 15 minutes, amber under an hour, red after.
+  function tickClocks() {
+    document.querySelectorAll(".sla[data-since]").forEach((node) => {
+      const waited = (Date.now() - new Date(node.dataset.since).getTime()) / 1000;
+      node.textContent = shortDuration(waited);
+      node.classList.toggle("sla-warn", waited >= 900 && waited < 3600);
+      node.classList.toggle("sla-late", waited >= 3600);
+    });
+  }
+
+  let toastTimer = null;
+  function toast(message) {
+    const node = document.getElementById("toast");
+    if (!node) return;
+    node.textContent = message;
+    node.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { node.hidden = true; }, 4000);
+  }
+
+  function live(onConversations) {
+    const status = document.getElementById("live-status");
+    const source = new EventSource("/api/v1/events/stream");
+    source.addEventListener("ready", () => { if (status) { status.classList.add("on"); status.classList.remove("off"); } });
+    source.addEventListener("conversations", (event) => {
+      try { onConversations(JSON.parse(event.data).conversations || []); } catch (err) { console.error(err); }
+    });
+    source.onerror = () => { if (status) { status.classList.add("off"); status.classList.remove("on"); } };
+    return source;
+  }
+
+  function typing(event) {
+    const t = event.target;
+    return t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
+  }
+
+  function platformName(p) {
+    return { x: "X", telegram: "Telegram", mastodon: "Mastodon" }[p] || (p.charAt(0).toUpperCase() + p.slice(1));
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    tickClocks();
+    setInterval(tickClocks, 15000);
+    const presence = document.getElementById("presence-select");
+    if (presence) presence.addEventListener("change", () => presence.form.submit());
+  });
+
+  return { api, el, shortDuration, clock, tickClocks, toast, live, typing, platformName };
+})();

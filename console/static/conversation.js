@@ -1,0 +1,220 @@
+// Conversation view: live timeline, composer (counter, canned responses, idempotent send), shortcuts.
+"use strict";
+
+(() => {
+  const H = window.Helpline;
+  const pane = document.getElementById("conv");
+  if (!pane) return;
+  const id = pane.dataset.id;
+  const platform = pane.dataset.platform;
+  const limit = Number(pane.dataset.limit);
+  const timeline = document.getElementById("timeline");
+  const composer = document.getElementById("composer");
+  const text = document.getElementById("reply-text");
+  const counter = document.getElementById("counter");
+  const statusLine = document.getElementById("composer-status");
+  const base = "/api/v1/conversations/" + encodeURIComponent(id);
+
+  // --- character counting ----------------------------------------------------------------
+  // X: a client-side approximation of twitter-text v3 weighting (the server's exact rules are in
+  // connectors/x/text.py): URLs weigh 23, Latin and common punctuation 1, everything else
+  // (CJK, emoji code points) 2. Telegram counts UTF-16 units; Mastodon code points, URLs as 23.
+  const URL_RE = /https?:\/\/\S+|www\.\S+/gi;
+  const LIGHT = [[0x0000, 0x10ff], [0x2000, 0x200d], [0x2010, 0x201f], [0x2032, 0x2037]];
+  function measure(value) {
+    if (platform === "telegram") return value.length;
+    const urls = (value.match(URL_RE) || []).length;
+    const rest = value.normalize("NFC").replace(URL_RE, "");
+    if (platform === "mastodon") return Array.from(rest).length + urls * 23;
+    let n = urls * 23;
+    for (const ch of rest) {
+      const cp = ch.codePointAt(0);
+      n += LIGHT.some(([lo, hi]) => cp >= lo && cp <= hi) ? 1 : 2;
+    }
+    return n;
+  }
+  function updateCounter() {
+    if (!text || !counter) return;
+    const n = measure(text.value);
+    counter.textContent = n + " / " + limit;
+    counter.classList.toggle("over", n > limit);
+  }
+
+  // --- timeline ------------------------------------------------------------------------------
+  function buildItem(it) {
+    const li = H.el("li", "item item-" + it.kind + (it.current ? "" : " other-channel"));
+    const time = H.el("time", null, H.clock(it.at));
+    time.dateTime = it.at;
+    time.title = it.at;
+    if (it.kind === "event") {
+      const line = H.el("div", "event-line");
+      line.append(H.el("span", "event-type", (it.event || "").replace(/_/g, " ")), H.el("span", "event-reason", it.reason),
+        H.el("span", "event-actor", it.author), time);
+      li.append(line);
+      return li;
+    }
+    const bubble = H.el("div", "bubble");
+    const head = H.el("div", "bubble-head");
+    head.append(H.el("span", "bubble-author", it.author));
+    if (!it.current) {
+      const link = H.el("a", "muted small", "other conversation");
+      link.href = "/c/" + encodeURIComponent(it.conversation_id);
+      head.append(H.el("span", "badge platform-" + it.platform, H.platformName(it.platform)), link);
+    }
+    head.append(it.kind === "note" ? H.el("span", "vis vis-internal", "NOTE · team only")
+      : H.el("span", "vis vis-" + it.visibility, it.visibility.toUpperCase()), time);
+    bubble.append(head, H.el("div", "bubble-text", it.text || "(text not recorded)"));
+    if (it.kind === "reply") {
+      const parts = [it.delivery || "unknown"];
+      if (it.platform_message_ids.length) parts.push(it.platform_message_ids.join(", "));
+      if (it.error) parts.push(it.error);
+      const d = H.el("div", "delivery delivery-" + (it.delivery || "unknown"), parts.join(" · "));
+      d.dataset.reply = it.reply_id || "";
+      bubble.append(d);
+    }
+    li.append(bubble);
+    return li;
+  }
+
+  let polling = null;
+  async function refresh() {
+    try {
+      const d = await H.api("GET", base);
+      const atBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 60;
+      timeline.replaceChildren(...d.timeline.map(buildItem));
+      if (atBottom) timeline.scrollTop = timeline.scrollHeight;
+      const c = d.summary.conversation;
+      const status = document.getElementById("head-status");
+      if (status) { status.textContent = c.status; status.className = "chip status-" + c.status; }
+      const prio = document.getElementById("head-priority");
+      if (prio) { prio.textContent = c.priority; prio.className = "chip prio prio-" + c.priority; }
+      const assignee = document.getElementById("fact-assignee");
+      if (assignee) assignee.textContent = c.assignee || c.handler || "—";
+      H.api("POST", base + "/read").catch(() => {});
+      // Until the sender has settled every reply, look again shortly (the sender does not publish).
+      const unsettled = d.timeline.some((it) => it.kind === "reply" && (it.delivery === "queued" || it.delivery === "sending"));
+      clearTimeout(polling);
+      if (unsettled) polling = setTimeout(refresh, 1500);
+    } catch (err) {
+      H.toast("Could not refresh: " + err.message);
+    }
+  }
+
+  // --- sending -------------------------------------------------------------------------------
+  async function send(kind) {
+    const value = text.value.trim();
+    if (!value) return;
+    const keyField = document.getElementById("idempotency-key");
+    const buttons = composer.querySelectorAll("button");
+    buttons.forEach((b) => { b.disabled = true; });
+    statusLine.textContent = kind === "note" ? "Saving note…" : "Queuing reply…";
+    try {
+      if (kind === "note") {
+        await H.api("POST", base + "/notes", { text: value });
+        statusLine.textContent = "Note added";
+      } else {
+        const out = await H.api("POST", base + "/reply", { text: value }, { "Idempotency-Key": keyField.value });
+        statusLine.textContent = "Reply " + out.delivery + (out.duplicate ? " (already sent)" : "");
+        keyField.value = crypto.randomUUID();  // the next reply is a new one
+      }
+      text.value = "";
+      updateCounter();
+      await refresh();
+    } catch (err) {
+      statusLine.textContent = "";
+      H.toast(err.message);  // the key is kept: retrying the same reply cannot post it twice
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  }
+
+  // --- canned responses ----------------------------------------------------------------------
+  const picker = document.getElementById("canned-picker");
+  const filter = document.getElementById("canned-filter");
+  const list = document.getElementById("canned-list");
+  let canned = null;
+  let active = 0;
+
+  function shown() { return Array.from(list.querySelectorAll("li")); }
+  function renderCanned() {
+    const q = filter.value.toLowerCase();
+    const matches = canned.filter((c) => (c.title + " " + c.text).toLowerCase().includes(q));
+    list.replaceChildren(...matches.map((c, i) => {
+      const li = H.el("li", i === active ? "active" : "");
+      li.setAttribute("role", "option");
+      li.append(H.el("div", "canned-title", c.title + " · " + c.language), H.el("div", "canned-text", c.text));
+      li.addEventListener("mousedown", (e) => { e.preventDefault(); insert(c); });
+      return li;
+    }));
+    if (!matches.length) list.append(H.el("li", "muted", "No canned response matches"));
+    return matches;
+  }
+  let matches = [];
+  async function openPicker() {
+    if (!picker) return;
+    if (canned === null) {
+      try { canned = await H.api("GET", "/api/v1/canned/rendered/" + encodeURIComponent(id)); } catch (err) { H.toast(err.message); return; }
+    }
+    picker.hidden = false;
+    filter.value = "";
+    active = 0;
+    matches = renderCanned();
+    filter.focus();
+  }
+  function closePicker() { if (picker) picker.hidden = true; text.focus(); }
+  function insert(c) {
+    text.value = text.value ? text.value.replace(/\/$/, "") + c.text : c.text;
+    closePicker();
+    updateCounter();
+  }
+  if (filter) {
+    filter.addEventListener("input", () => { active = 0; matches = renderCanned(); });
+    filter.addEventListener("keydown", (e) => {
+      if (e.key === "ArrowDown") { active = Math.min(active + 1, matches.length - 1); matches = renderCanned(); }
+      else if (e.key === "ArrowUp") { active = Math.max(active - 1, 0); matches = renderCanned(); }
+      else if (e.key === "Enter") { if (matches[active]) insert(matches[active]); }
+      else if (e.key === "Escape") closePicker();
+      else return;
+      e.preventDefault();
+    });
+  }
+
+  // --- wiring --------------------------------------------------------------------------------
+  if (composer) {
+    composer.addEventListener("submit", (event) => {
+      event.preventDefault();
+      send(event.submitter && event.submitter.id === "note-btn" ? "note" : "reply");
+    });
+    text.addEventListener("input", updateCounter);
+    text.addEventListener("keydown", (e) => {
+      if (e.key === "/" && text.value === "") { e.preventDefault(); openPicker(); }
+      else if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); send("reply"); }
+      else if (e.key === "Escape") text.blur();
+    });
+    updateCounter();
+  }
+
+  function neighbour(step) {
+    const order = JSON.parse(sessionStorage.getItem("hl.order") || "[]");
+    const i = order.indexOf(id);
+    const next = order[i + step];
+    if (i >= 0 && next) location.href = "/c/" + encodeURIComponent(next);
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (H.typing(event) || event.metaKey || event.ctrlKey || event.altKey) return;
+    if (event.key === "r" && text) text.focus();
+    else if (event.key === "/" && text) { text.focus(); openPicker(); }
+    else if (event.key === "e") document.getElementById("resolve-form")?.requestSubmit();
+    else if (event.key === "a") document.getElementById("assign-me-form")?.requestSubmit();
+    else if (event.key === "j") neighbour(1);
+    else if (event.key === "k") neighbour(-1);
+    else if (event.key === "u") location.href = "/";
+    else return;
+    event.preventDefault();
+  });
+
+  timeline.scrollTop = timeline.scrollHeight;
+  H.live((ids) => { if (ids.includes(id)) refresh(); });
+  if (timeline.querySelector(".delivery-queued, .delivery-sending")) polling = setTimeout(refresh, 1500);
+})();

@@ -1,0 +1,96 @@
+"""A conversation's full story: the customer's messages, our replies with their delivery state,
+notes and every event with its reason, across all the channels the person wrote from (the
+contact and the contacts linked to it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from connectors.x.text import MAX_DM, MAX_TWEET
+from routing import keys
+from routing.models import (
+    Contact,
+    Conversation,
+    ConversationEvent,
+    Delivery,
+    EventType,
+    InboundMessage,
+    MessageKind,
+)
+
+from .queries import recent_scored, summarize
+from .roles import Principal, can_view
+from .schemas import Detail, TimelineItem
+from .services import Services
+
+RELATED_SCAN = 2000  # how many recent conversations are searched for the person's other ones
+
+# Platform limits per message; a longer reply is split by the connector, but agents should see it.
+CHAR_LIMITS = {"x": MAX_TWEET, "telegram": 4096, "mastodon": 500}
+
+
+def char_limit(conv: Conversation) -> int:
+    if conv.platform == "x" and conv.kind is MessageKind.DIRECT:
+        return MAX_DM
+    return CHAR_LIMITS.get(conv.platform, 4096)
+
+
+async def conversations_of(svc: Services, contact_ids: Sequence[str], scan: int = RELATED_SCAN) -> list[str]:
+    """Ids of recent conversations of these contacts, newest first (a bounded scan: the store
+    keeps no per-contact index)."""
+    wanted = set(contact_ids)
+    recent = await recent_scored(svc, scan, None)
+    client = svc.parts.client
+    async with client.pipeline(transaction=False) as pipe:
+        for cid, _ in recent:
+            pipe.hget(keys.conversation(cid), "contact_id")
+        owners = await pipe.execute()
+    return [cid for (cid, _), owner in zip(recent, owners, strict=True) if owner and owner.decode() in wanted]
+
+
+def items_of(conv: Conversation, messages_: Sequence[InboundMessage], events: Sequence[ConversationEvent],
+             deliveries: Sequence[Delivery], current: bool) -> list[TimelineItem]:
+    """Pure: one conversation's messages, replies, notes and events as timeline items."""
+    by_reply = {d.reply_id: d for d in deliveries}
+    base = {"conversation_id": conv.id, "platform": conv.platform, "current": current}
+    out: list[TimelineItem] = []
+    for m in messages_:
+        out.append(TimelineItem(kind="message", at=m.received_at, visibility=m.visibility.value,
+                                author=m.author.display_name or m.author.handle or m.author.user_id,
+                                text=m.text, data={"handle": m.author.handle, "message_id": m.message_id,
+                                                   "edited": m.edited}, **base))
+    for e in events:
+        if e.type is EventType.REPLY_QUEUED:
+            reply_id = str(e.data.get("reply_id") or "")
+            d = by_reply.get(reply_id)
+            private = bool(e.data.get("private", conv.visibility.value == "private"))
+            out.append(TimelineItem(
+                kind="reply", at=e.at, author=e.actor, text=str(e.data.get("text") or ""), reply_id=reply_id,
+                visibility="private" if private else "public", reason=e.reason,
+                delivery=d.state.value if d else None, platform_message_ids=list(d.platform_message_ids) if d else [],
+                error=d.error if d else None, **base))
+        elif e.type is EventType.NOTE:
+            out.append(TimelineItem(kind="note", at=e.at, author=e.actor, text=str(e.data.get("text") or ""),
+                                    visibility="internal", reason=e.reason, **base))
+        else:
+            out.append(TimelineItem(kind="event", at=e.at, author=e.actor, event=e.type.value, reason=e.reason,
+                                    data=dict(e.data), **base))
+    return out
+
+
+async def detail(svc: Services, who: Principal, conv: Conversation) -> Detail:
+    store = svc.parts.store
+    group = await svc.links.group(conv.contact_id)
+    contacts: list[Contact] = [c for c in [await store.contact(cid) for cid in group] if c is not None]
+    contact = next((c for c in contacts if c.id == conv.contact_id), None)
+    related_ids = [cid for cid in await conversations_of(svc, group) if cid != conv.id]
+    related = [c for c in await store.get_many(related_ids) if can_view(who, c)]
+    timeline: list[TimelineItem] = []
+    for c in [conv, *related]:
+        timeline += items_of(c, await store.messages(c.id), await store.events(c.id),
+                             await store.deliveries(c.id), current=c.id == conv.id)
+    timeline.sort(key=lambda item: item.at)
+    summary, *related_summaries = await summarize(svc, who, [conv, *related])
+    return Detail(summary=summary, contact=contact, linked_contacts=[c for c in contacts if c.id != conv.contact_id],
+                  related=related_summaries, timeline=timeline, char_limit=char_limit(conv),
+                  snoozed_until=summary.snoozed_until)

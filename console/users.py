@@ -1,0 +1,144 @@
+"""Console users: argon2-hashed passwords, a role, teams; agents and supervisors are also in
+the routing roster under the same id, so the router can assign them conversations."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import redis.asyncio as redis
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from pydantic import BaseModel, ConfigDict, Field
+
+from routing import keys
+from routing.assignment import AssignmentStore
+from routing.models import Agent
+
+from .roles import Principal, Role
+
+USERNAME = r"^[A-Za-z0-9_.-]{1,64}$"  # the routing Agent id pattern: a user can be an agent
+MIN_PASSWORD = 10
+
+
+class UserError(ValueError):
+    """A user operation was refused; the message names the field."""
+
+
+class User(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    username: str = Field(pattern=USERNAME)
+    role: Role
+    name: str = Field(min_length=1, max_length=128)
+    teams: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    capacity: int = Field(default=5, ge=0, le=1000)
+    disabled: bool = False
+
+    def principal(self, via: str = "session", csrf: str | None = None, role: Role | None = None) -> Principal:
+        return Principal(self.username, role or self.role, self.name, self.teams, via, csrf)
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class UserStore:
+    """Users in Redis. Idempotent writes except `add`, which refuses an existing username."""
+
+    def __init__(self, client: redis.Redis, hasher: PasswordHasher | None = None) -> None:
+        self.client = client
+        self.hasher = hasher or PasswordHasher()
+        self.assignments = AssignmentStore(client)
+        # Verifying against a dummy hash when the user is unknown keeps timing uniform.
+        self._dummy = self.hasher.hash("not-a-real-password")
+
+    async def add(self, username: str, password: str, role: Role | str, *, name: str = "",
+                  teams: Sequence[str] = (), languages: Sequence[str] = (), capacity: int = 5) -> User:
+        if len(password) < MIN_PASSWORD:
+            raise UserError(f"password: at least {MIN_PASSWORD} characters")
+        user = User(username=username, role=Role(role), name=name or username, teams=tuple(teams),
+                    languages=tuple(languages), capacity=capacity)
+        created = await self.client.hsetnx(keys.console_user(username), "username", username)  # type: ignore[misc]
+        if not created:
+            raise UserError(f"username: {username!r} already exists")
+        await self._write(user, password_hash=self.hasher.hash(password))
+        return user
+
+    async def _write(self, user: User, password_hash: str | None = None) -> None:
+        fields = {"json": user.model_dump_json()}
+        if password_hash is not None:
+            fields["password"] = password_hash
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.console_user(user.username), mapping=fields)
+            pipe.sadd(keys.console_users(), user.username)
+            await pipe.execute()
+        if user.role.is_routing_agent:
+            await self._sync_agent(user)
+
+    async def _sync_agent(self, user: User) -> None:
+        """Put the user in the routing roster, keeping the presence they have there."""
+        known = {a.agent.id: a.agent for a in await self.assignments.roster()}.get(user.username)
+        agent = Agent(id=user.username, name=user.name, teams=user.teams, languages=user.languages,
+                      capacity=user.capacity)
+        if known is not None:
+            agent = agent.model_copy(update={"presence": known.presence})
+        await self.assignments.upsert_agent(agent)
+
+    async def get(self, username: str) -> User | None:
+        raw = await self.client.hget(keys.console_user(username), "json")  # type: ignore[misc]
+        return None if raw is None else User.model_validate_json(raw)
+
+    async def list(self) -> list[User]:
+        names = sorted(_s(n) for n in await self.client.smembers(keys.console_users()))  # type: ignore[misc]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for n in names:
+                pipe.hget(keys.console_user(n), "json")
+            raws = await pipe.execute()
+        return [User.model_validate_json(r) for r in raws if r is not None]
+
+    async def update(self, username: str, **changes: object) -> User:
+        user = await self.get(username)
+        if user is None:
+            raise UserError(f"username: no user {username!r}")
+        allowed = {"role", "name", "teams", "languages", "capacity", "disabled"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise UserError(f"{sorted(unknown)[0]}: cannot be changed here")
+        data = json.loads(user.model_dump_json())
+        data.update({k: v for k, v in changes.items() if v is not None})
+        updated = User.model_validate(data)
+        await self._write(updated)
+        return updated
+
+    async def set_password(self, username: str, password: str) -> None:
+        if len(password) < MIN_PASSWORD:
+            raise UserError(f"password: at least {MIN_PASSWORD} characters")
+        if await self.get(username) is None:
+            raise UserError(f"username: no user {username!r}")
+        await self.client.hset(keys.console_user(username), "password", self.hasher.hash(password))  # type: ignore[misc]
+
+    async def delete(self, username: str) -> bool:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.console_user(username))
+            pipe.srem(keys.console_users(), username)
+            removed, _ = await pipe.execute()
+        return bool(removed)
+
+    async def authenticate(self, username: str, password: str) -> User | None:
+        """The user if the password matches and the account is enabled; None otherwise."""
+        stored = await self.client.hmget(keys.console_user(username), ["json", "password"])  # type: ignore[misc]
+        raw, hashed = stored
+        try:
+            self.hasher.verify(_s(hashed) if hashed else self._dummy, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if raw is None or hashed is None:
+            return None
+        user = User.model_validate_json(raw)
+        if user.disabled:
+            return None
+        if self.hasher.check_needs_rehash(_s(hashed)):
+            await self.client.hset(keys.console_user(username), "password", self.hasher.hash(password))  # type: ignore[misc]
+        return user
