@@ -1,0 +1,116 @@
+"""Server-rendered SVG charts: no JavaScript, every text escaped, an accessible title and
+description on each chart (`role="img"`, `aria-labelledby`)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from html import escape
+
+PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
+_ids = itertools.count(1)
+
+
+def _e(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 10 or value == int(value) else f"{value:.2f}"
+
+
+def _open(width: int, height: int, title: str, desc: str, kind: str) -> str:
+    n = next(_ids)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{kind}" viewBox="0 0 {width} {height}" '
+            f'width="{width}" height="{height}" role="img" aria-labelledby="chart{n}-t chart{n}-d">'
+            f'<title id="chart{n}-t">{_e(title)}</title><desc id="chart{n}-d">{_e(desc)}</desc>')
+
+
+def heatmap(grid: Sequence[Sequence[float]], rows: Sequence[str], cols: Sequence[str], title: str) -> str:
+    cell, left, top = 22, 44, 22
+    width, height = left + cell * len(cols) + 8, top + cell * len(rows) + 8
+    peak = max((v for row in grid for v in row), default=0) or 1
+    total = sum(v for row in grid for v in row)
+    out = [_open(width, height, title, f"{len(rows)} by {len(cols)} grid, total {_fmt(total)}", "heatmap")]
+    for j, label in enumerate(cols):
+        if j % 3 == 0:
+            out.append(f'<text x="{left + j * cell + cell / 2}" y="{top - 6}" font-size="10" '
+                       f'text-anchor="middle">{_e(label)}</text>')
+    for i, label in enumerate(rows):
+        y = top + i * cell
+        out.append(f'<text x="{left - 6}" y="{y + cell * 0.65}" font-size="11" text-anchor="end">{_e(label)}</text>')
+        for j, value in enumerate(grid[i]):
+            alpha = 0.06 + 0.94 * (value / peak)
+            out.append(f'<rect x="{left + j * cell}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
+                       f'fill="#2563eb" fill-opacity="{alpha:.3f}"><title>{_e(label)} {_e(cols[j])}: '
+                       f'{_fmt(value)}</title></rect>')
+    return "".join(out) + "</svg>"
+
+
+def line_chart(x_labels: Sequence[str], series: Mapping[str, Sequence[float | None]], title: str,
+               unit: str = "") -> str:
+    width, height, left, bottom, top = 640, 240, 56, 40, 16
+    plot_w, plot_h = width - left - 16, height - top - bottom
+    values = [v for s in series.values() for v in s if v is not None]
+    peak = max(values, default=0) or 1
+    out = [_open(width, height, title, f"{len(series)} series over {len(x_labels)} points; max {_fmt(peak)} {unit}",
+                 "line")]
+    out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#999"/>')
+    for k in range(5):
+        y = top + plot_h - plot_h * k / 4
+        out.append(f'<text x="{left - 6}" y="{y + 4}" font-size="10" text-anchor="end">'
+                   f'{_e(_fmt(peak * k / 4))}</text>')
+    step = plot_w / max(1, len(x_labels) - 1)
+    for i, label in enumerate(x_labels):
+        if i % max(1, len(x_labels) // 6) == 0:
+            out.append(f'<text x="{left + i * step}" y="{height - bottom + 16}" font-size="10" '
+                       f'text-anchor="middle">{_e(label)}</text>')
+    for n, (name, points) in enumerate(series.items()):
+        color = PALETTE[n % len(PALETTE)]
+        coords = [(left + i * step, top + plot_h - plot_h * v / peak) for i, v in enumerate(points) if v is not None]
+        if coords:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+            out.append(f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{path}">'
+                       f'<title>{_e(name)}</title></polyline>')
+        out.append(f'<text x="{left + 8 + n * 110}" y="{height - 6}" font-size="11" fill="{color}">'
+                   f'{_e(name)}</text>')
+    return "".join(out) + "</svg>"
+
+
+def bar_chart(labels: Sequence[str], values: Sequence[float], title: str) -> str:
+    bar, left, width = 20, 150, 640
+    height = 16 + bar * len(labels) + 8
+    peak = max(values, default=0) or 1
+    out = [_open(width, height, title, f"{len(labels)} bars; largest {_fmt(peak)}", "bar")]
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        y = 12 + i * bar
+        w = (width - left - 70) * value / peak
+        out.append(f'<text x="{left - 6}" y="{y + bar * 0.65}" font-size="11" text-anchor="end">{_e(label)}</text>'
+                   f'<rect class="bar" x="{left}" y="{y}" width="{w:.1f}" height="{bar - 4}" fill="{PALETTE[0]}">'
+                   f'<title>{_e(label)}: {_fmt(value)}</title></rect>'
+                   f'<text x="{left + w + 4:.1f}" y="{y + bar * 0.65}" font-size="11">{_e(_fmt(value))}</text>')
+    return "".join(out) + "</svg>"
+
+
+def stacked_bars(x_labels: Sequence[str], stacks: Mapping[str, Sequence[float]], title: str) -> str:
+    width, height, left, bottom, top = 640, 240, 48, 40, 16
+    plot_w, plot_h = width - left - 16, height - top - bottom
+    totals = [sum(s[i] for s in stacks.values()) for i in range(len(x_labels))]
+    peak = max(totals, default=0) or 1
+    out = [_open(width, height, title, f"{len(stacks)} stacked series over {len(x_labels)} columns", "stacked")]
+    slot = plot_w / max(1, len(x_labels))
+    for i, label in enumerate(x_labels):
+        y = float(top + plot_h)
+        for n, (name, values) in enumerate(stacks.items()):
+            h = plot_h * values[i] / peak
+            y -= h
+            out.append(f'<rect class="bar" x="{left + i * slot + 1:.1f}" y="{y:.1f}" width="{max(1.0, slot - 2):.1f}" '
+                       f'height="{h:.1f}" fill="{PALETTE[n % len(PALETTE)]}"><title>{_e(label)} {_e(name)}: '
+                       f'{_fmt(values[i])}</title></rect>')
+        if i % max(1, len(x_labels) // 6) == 0:
+            out.append(f'<text x="{left + i * slot + slot / 2:.1f}" y="{height - bottom + 16}" font-size="10" '
+                       f'text-anchor="middle">{_e(label)}</text>')
+    for n, name in enumerate(stacks):
+        out.append(f'<text x="{left + 8 + n * 110}" y="{height - 6}" font-size="11" '
+                   f'fill="{PALETTE[n % len(PALETTE)]}">{_e(name)}</text>')
+    return "".join(out) + "</svg>"

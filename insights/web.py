@@ -1,0 +1,83 @@
+"""HTTP: JSON and CSV reports, the /reports page. The console mounts `insights_router`, passing
+its `require_role` so every route needs the supervisor role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi import Query as Param
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from pydantic import ValidationError
+
+from .config import insights_settings
+from .cube import WILDCARD
+from .errors import BadRange, UnknownReport
+from .reader import CubeReader
+from .render import TEMPLATES, all_reports, charts, to_csv
+from .reports import REPORTS, Query, run_report
+
+if TYPE_CHECKING:
+    from helpline.runtime import Parts
+
+SECTIONS = (("heatmap", "Volume by weekday and hour"), ("response_times", "Response times"),
+            ("sla", "SLA compliance"), ("csat", "Satisfaction trend"), ("csat_distribution", "Satisfaction ratings"),
+            ("topics", "Top topics"), ("channels", "Channel mix"))
+DEFAULT_DAYS = 7
+
+
+def insights_router(parts: Parts, require_role: Callable[..., Any], prefix: str = "") -> APIRouter:
+    reader = CubeReader(parts.client)
+    zone = ZoneInfo(insights_settings(parts.settings).timezone)
+    router = APIRouter(dependencies=[Depends(require_role("supervisor"))], tags=["reports"])
+
+    def query(start: date | None, end: date | None, platform: str | None, team: str | None,
+              language: str | None) -> Query:
+        today = datetime.now(zone).date()
+        end = end or today
+        try:
+            return Query(start=start or end - timedelta(days=DEFAULT_DAYS - 1), end=end, platform=platform or None,
+                         team=team or None, language=language or None)
+        except (BadRange, ValidationError) as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @router.get("/api/v1/reports/{name}")
+    async def report(name: str, start: date | None = None, end: date | None = None, platform: str | None = None,
+                     team: str | None = None, language: str | None = None,
+                     table: str | None = Param(default=None, description="CSV: only this table")) -> Any:
+        as_csv = name.endswith(".csv")
+        name = name.removesuffix(".csv")
+        q = query(start, end, platform, team, language)
+        try:
+            result = await run_report(reader, name, q)
+        except UnknownReport:
+            raise HTTPException(404, f"unknown report {name!r}; known: {', '.join(REPORTS)}") from None
+        if not as_csv:
+            return JSONResponse(result.model_dump(mode="json"))
+        if table is not None and table not in result.tables():
+            raise HTTPException(404, f"report {name!r} has no table {table!r}")
+        return PlainTextResponse(to_csv(result, table), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+    @router.get("/reports", response_class=HTMLResponse)
+    async def page(start: date | None = None, end: date | None = None, platform: str | None = None,
+                   team: str | None = None, language: str | None = None) -> HTMLResponse:
+        q = query(start, end, platform, team, language)
+        reports = await all_reports(reader, q)
+        scopes = await reader.scopes(q.days)
+        options = {
+            "platforms": sorted({p for p, _, _ in scopes if p != WILDCARD}),
+            "teams": sorted({t for _, t, _ in scopes if t != WILDCARD}),
+            "languages": sorted({lang for _, _, lang in scopes if lang != WILDCARD}),
+        }
+        params = {k: v for k, v in q.model_dump(mode="json").items() if v}
+        html = TEMPLATES.get_template("reports.html").render(
+            q=q, reports=reports, charts=charts(reports), sections=SECTIONS, options=options, base=prefix,
+            query_string=urlencode(params))
+        return HTMLResponse(html)
+
+    return router
