@@ -1,0 +1,234 @@
+"""REST API and console page of announcements: `announcements_router(parts, require_role)`.
+
+`require_role(name)` is the console's dependency factory; the value its dependency returns names
+the actor (a str, or an object with `username` or `id`). Roles: "marketing" composes, edits,
+schedules and submits; "supervisor" approves or rejects and handles incidents; reading takes
+`view_role` ("agent" by default: the console decides who counts as one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .deliveries import DeliveryStore
+from .errors import AnnouncementError, Conflict, InvalidTransition, NotFound, Refused
+from .incident_flow import resolve_all
+from .incidents import Incident, IncidentStore
+from .models import Announcement, Image, IncidentSpec, State, Target, parse_publish_at
+from .render import Rendering, render_target
+from .settings import AnnouncementSettings
+from .store import AnnouncementStore
+from .subscribers import SubscriberStore
+from .worker import mastodon_limits
+from .workflow import Workflow
+
+if TYPE_CHECKING:
+    from helpline.runtime import Parts
+
+HERE = Path(__file__).parent
+STATIC = {"announcements.js": "text/javascript", "announcements.css": "text/css"}
+RequireRole = Callable[[str], Callable[..., Any]]
+
+
+class Draft(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = ""
+    text: str
+    overrides: dict[str, str] = Field(default_factory=dict)
+    images: list[Image] = Field(default_factory=list)
+    targets: list[Target]
+    publish_at: str | None = None  # ISO time, or "now"/None
+    timezone: str = "UTC"
+    incident: IncidentSpec | None = None
+
+
+class Schedule(BaseModel):
+    publish_at: str | None = None
+    timezone: str = "UTC"
+
+
+class Comment(BaseModel):
+    comment: str = ""
+
+
+class Closing(BaseModel):
+    closing_text: str = Field(min_length=1, max_length=4000)
+
+
+def actor_name(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    for attribute in ("username", "id", "name"):
+        found = getattr(value, attribute, None)
+        if found:
+            return str(found)
+    return "unknown"
+
+
+def rendering_json(target: Target, r: Rendering) -> dict[str, Any]:
+    return {"target": target.key, "platform": r.platform, "limit": r.limit, "refused": r.refused,
+            "parse_mode": r.parse_mode, "warnings": list(r.warnings),
+            "parts": [{"text": p.visible, "posted_text": p.text, "length": p.length} for p in r.parts]}
+
+
+def announcements_router(parts: Parts, require_role: RequireRole, settings: AnnouncementSettings | None = None,
+                         view_role: str = "agent") -> APIRouter:
+    settings = settings or getattr(parts.settings, "announcements", None) or AnnouncementSettings()
+    limits = mastodon_limits(parts.settings.accounts)
+    store = AnnouncementStore(parts.client)
+    workflow = Workflow(store, settings, limits)
+    deliveries = DeliveryStore(parts.client)
+    incidents = IncidentStore(parts.client)
+    subscribers = SubscriberStore(parts.client)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    marketing = Annotated[Any, Depends(require_role("marketing"))]
+    supervisor = Annotated[Any, Depends(require_role("supervisor"))]
+    viewer = Annotated[Any, Depends(require_role(view_role))]
+    router = APIRouter()
+
+    def preview_of(a: Announcement) -> list[dict[str, Any]]:
+        return [rendering_json(t, render_target(a, t, limits, settings.mastodon_max_characters)) for t in a.targets]
+
+    async def view(a: Announcement) -> dict[str, Any]:
+        progress = await store.progress(a.id)
+        return {**a.model_dump(mode="json"), "local_publish_at": (a.local_publish_at() or a.created_at).isoformat()
+                if a.publish_at else None, "requires_approval": settings.requires_approval(a),
+                "progress": {"total": progress.total, "sent": progress.sent, "failed": progress.failed,
+                             "uncertain": progress.uncertain, "pending": progress.pending},
+                "preview": preview_of(a)}
+
+    def draft_from(body: Draft, actor: str) -> Announcement:
+        try:
+            return Announcement(id="preview", title=body.title, text=body.text, overrides=body.overrides,
+                                images=tuple(body.images), targets=tuple(body.targets),
+                                publish_at=parse_publish_at(body.publish_at, body.timezone), timezone=body.timezone,
+                                incident=body.incident, created_by=actor)
+        except (ValidationError, ValueError) as exc:
+            raise HTTPException(422, str(exc).splitlines()[0] if not isinstance(exc, ValidationError)
+                                else exc.errors()[0]["msg"]) from None
+
+    async def call(action: Any) -> Any:
+        try:
+            return await action
+        except NotFound as exc:
+            raise HTTPException(404, str(exc)) from None
+        except (InvalidTransition, Conflict) as exc:
+            raise HTTPException(409, str(exc)) from None
+        except (Refused, ValueError) as exc:
+            raise HTTPException(422, str(exc)) from None
+        except AnnouncementError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    # --- compose --------------------------------------------------------------------------------
+    @router.post("/api/announcements/preview", tags=["announcements"])
+    async def preview(body: Draft, who: marketing) -> dict[str, Any]:
+        """Rendering per target with character counts; refusals say why."""
+        return {"targets": preview_of(draft_from(body, actor_name(who)))}
+
+    @router.post("/api/announcements", status_code=201, tags=["announcements"])
+    async def compose(body: Draft, who: marketing) -> dict[str, Any]:
+        d = draft_from(body, actor_name(who))
+        a = await call(workflow.compose(text=d.text, targets=d.targets, actor=actor_name(who), title=d.title,
+                                        overrides=d.overrides, images=d.images, publish_at=d.publish_at,
+                                        timezone=d.timezone, incident=d.incident))
+        return await view(a)
+
+    @router.patch("/api/announcements/{announcement_id}", tags=["announcements"])
+    async def edit(announcement_id: str, body: Draft, who: marketing) -> dict[str, Any]:
+        d = draft_from(body, actor_name(who))
+        changes = d.model_dump(include={"text", "title", "overrides", "images", "targets", "incident",
+                                        "publish_at", "timezone"})
+        return await view(await call(workflow.edit(announcement_id, actor_name(who), **changes)))
+
+    @router.put("/api/announcements/{announcement_id}/schedule", tags=["announcements"])
+    async def schedule(announcement_id: str, body: Schedule, who: marketing) -> dict[str, Any]:
+        try:
+            when = parse_publish_at(body.publish_at, body.timezone)
+        except ValueError as exc:
+            raise HTTPException(422, f"publish_at: {exc}") from None
+        return await view(await call(workflow.schedule(announcement_id, when, body.timezone)))
+
+    @router.post("/api/announcements/{announcement_id}/submit", tags=["announcements"])
+    async def submit(announcement_id: str, who: marketing) -> dict[str, Any]:
+        return await view(await call(workflow.submit(announcement_id, actor_name(who))))
+
+    @router.post("/api/announcements/{announcement_id}/unschedule", tags=["announcements"])
+    async def unschedule(announcement_id: str, who: marketing) -> dict[str, Any]:
+        return await view(await call(workflow.unschedule(announcement_id, actor_name(who))))
+
+    # --- approval -------------------------------------------------------------------------------
+    @router.post("/api/announcements/{announcement_id}/approve", tags=["announcements"])
+    async def approve(announcement_id: str, who: supervisor, body: Comment = Body(default_factory=Comment)  # noqa: B008
+                      ) -> dict[str, Any]:
+        return await view(await call(workflow.approve(announcement_id, actor_name(who), body.comment)))
+
+    @router.post("/api/announcements/{announcement_id}/reject", tags=["announcements"])
+    async def reject(announcement_id: str, body: Comment, who: supervisor) -> dict[str, Any]:
+        return await view(await call(workflow.reject(announcement_id, actor_name(who), body.comment)))
+
+    # --- reading ----------------------------------------------------------------------------------
+    @router.get("/api/announcements", tags=["announcements"])
+    async def listing(who: viewer, state: Annotated[list[State] | None, Query()] = None,
+                      limit: int = 50) -> dict[str, Any]:
+        items = await store.recent(limit=min(limit, 200), states=state or ())
+        return {"announcements": [await view(a) for a in items]}
+
+    @router.get("/api/announcements/{announcement_id}", tags=["announcements"])
+    async def one(announcement_id: str, who: viewer) -> dict[str, Any]:
+        return await view(await call(store.get(announcement_id)))
+
+    @router.get("/api/announcements/{announcement_id}/deliveries", tags=["announcements"])
+    async def delivery_status(announcement_id: str, who: viewer, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        await call(store.get(announcement_id))
+        records = await deliveries.list(announcement_id, offset=max(0, offset), limit=min(max(1, limit), 1000))
+        return {"deliveries": [d.model_dump(mode="json") for d in records]}
+
+    @router.get("/api/announcements-subscribers/{account}", tags=["announcements"])
+    async def subscriber_count(account: str, who: viewer) -> dict[str, Any]:
+        return {"account": account, "subscribers": await subscribers.count(account)}
+
+    # --- incidents --------------------------------------------------------------------------------
+    @router.get("/api/incidents", tags=["incidents"])
+    async def incident_list(who: viewer, open_only: bool = False) -> dict[str, Any]:
+        found = await incidents.recent(open_only=open_only)
+        return {"incidents": [{**i.model_dump(mode="json"), "conversations": await incidents.conversations(i.id)}
+                              for i in found]}
+
+    @router.post("/api/incidents/{incident_id}/close", tags=["incidents"])
+    async def incident_close(incident_id: str, who: supervisor) -> dict[str, Any]:
+        closed: Incident = await call(incidents.close(incident_id, actor_name(who)))
+        return closed.model_dump(mode="json")
+
+    @router.post("/api/incidents/{incident_id}/resolve-all", tags=["incidents"])
+    async def incident_resolve_all(incident_id: str, body: Closing, who: supervisor) -> dict[str, Any]:
+        actor = f"agent:{actor_name(who)}"
+        resolved = await call(resolve_all(parts.store, incidents, incident_id, body.closing_text, actor))
+        return {"incident": incident_id, "resolved": resolved}
+
+    # --- console page -------------------------------------------------------------------------------
+    @router.get("/announcements", response_class=HTMLResponse, include_in_schema=False)
+    async def page(request: Request, who: viewer) -> HTMLResponse:
+        accounts = [{"platform": a.platform, "name": a.name} for a in parts.settings.accounts
+                    if a.platform in ("x", "telegram", "mastodon")]
+        context = {"accounts": accounts, "actor": actor_name(who)}
+        return templates.TemplateResponse(request, "announcements.html", context)
+
+    @router.get("/static/announcements/{name}", include_in_schema=False)
+    async def static(name: str) -> FileResponse:
+        if name not in STATIC:  # a fixed list: no path from the request reaches the file system
+            raise HTTPException(404, "not found")
+        return FileResponse(HERE / "static" / name, media_type=STATIC[name],
+                            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+
+    @router.get("/api/announcements-health", include_in_schema=False)
+    async def health() -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    return router
