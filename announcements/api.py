@@ -6,7 +6,6 @@ schedules and submits; "supervisor" approves or rejects and handles incidents; r
 `view_role` ("agent" by default: the console decides who counts as one).
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
@@ -78,7 +77,7 @@ def rendering_json(target: Target, r: Rendering) -> dict[str, Any]:
             "parts": [{"text": p.visible, "posted_text": p.text, "length": p.length} for p in r.parts]}
 
 
-def announcements_router(parts: Parts, require_role: RequireRole, settings: AnnouncementSettings | None = None,
+def announcements_router(parts: "Parts", require_role: RequireRole, settings: AnnouncementSettings | None = None,
                          view_role: str = "agent") -> APIRouter:
     settings = settings or getattr(parts.settings, "announcements", None) or AnnouncementSettings()
     limits = mastodon_limits(parts.settings.accounts)
