@@ -142,7 +142,8 @@ async def test_roles_on_canned_and_rendering_by_language(desk: Desk) -> None:
     cid = await desk.conversation("출금이 안 돼요", thread="ko", language="ko")
     c = desk.client()
     body = {"id": "greet", "title": "Greeting",
-            "texts": {"en": "Hi {{contact.name}}, {{agent.name}} here.", "ko": "{{contact.name}}님, {{agent.name}}입니다."}}
+            "texts": {"en": "Hi {{contact.name}}, {{agent.name}} here.",
+                      "ko": "{{contact.name}}님, {{agent.name}}입니다."}}
     assert (await c.post("/api/v1/canned", json=body, headers=await desk.token("amy"))).status_code == 403
     sue = await desk.token("sue")
     assert (await c.post("/api/v1/canned", json=body, headers=sue)).status_code == 201

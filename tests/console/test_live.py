@@ -1,0 +1,50 @@
+"""Live updates over SSE, against the app served by uvicorn on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+
+from connectors.emulation import serve
+from routing import keys
+
+from .helpers import Desk
+
+
+async def next_event(lines: object, name: str, timeout: float = 5.0) -> dict[str, list[str]]:
+    async def read() -> dict[str, list[str]]:
+        event = ""
+        async for line in lines:  # type: ignore[attr-defined]
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: ") and event == name:
+                return dict(json.loads(line.removeprefix("data: ")))
+        raise AssertionError("stream ended")
+
+    return await asyncio.wait_for(read(), timeout)
+
+
+async def test_stream_relays_only_visible_conversations(desk: Desk) -> None:
+    support = await desk.conversation("hello", thread="a")
+    vip = await desk.conversation("vip here", thread="b", user="u2")
+    token = await desk.token("amy")
+    async with serve(desk.app) as url, httpx.AsyncClient(base_url=url, headers=token, timeout=10) as c, \
+            c.stream("GET", "/api/v1/events/stream") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.aiter_lines()
+        assert (await next_event(lines, "ready"))["user"] == "amy"  # type: ignore[comparison-overlap]
+        await desk.parts.client.publish(keys.live_channel(), json.dumps({"conversations": [vip, support]}))
+        assert await next_event(lines, "conversations") == {"conversations": [support]}
+        # a console action announces itself too
+        r = await c.post(f"/api/v1/conversations/{support}/notes", json={"text": "looking"})
+        assert r.status_code == 200
+        assert await next_event(lines, "conversations") == {"conversations": [support]}
+        # and so does the router, for a new customer message
+        await desk.conversation("more details", thread="a")
+        assert await next_event(lines, "conversations") == {"conversations": [support]}
+
+
+async def test_stream_requires_login(desk: Desk) -> None:
+    assert (await desk.client().get("/api/v1/events/stream")).status_code == 401
