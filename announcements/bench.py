@@ -128,6 +128,7 @@ async def broadcast_benchmark(subscribers: int, limit_per_second: float, kill_af
                     procs.append(_spawn(url, accounts_file, settings_file, "publisher-1"))
                 store = AnnouncementStore(client)
                 killed = False
+                sent_at_kill: int | None = None
                 while (await store.get(a.id)).state.value == "publishing" or not (await store.get(a.id)).state.final:
                     if time.perf_counter() - start > deadline:
                         raise TimeoutError(f"broadcast not finished after {deadline:.0f}s")
@@ -135,6 +136,7 @@ async def broadcast_benchmark(subscribers: int, limit_per_second: float, kill_af
                         os.kill(procs[0].pid, signal.SIGKILL)
                         procs[0].wait()
                         killed = True
+                        sent_at_kill = int(state.stats["sent_messages"])
                         procs.append(_spawn(url, accounts_file, settings_file, "publisher-2"))
                     await asyncio.sleep(0.05)
                 elapsed = time.perf_counter() - start
@@ -180,4 +182,5 @@ async def broadcast_benchmark(subscribers: int, limit_per_second: float, kill_af
         "elapsed_s": round(elapsed, 2),
         "sending_window_s": round(sending_window, 2),
         "killed_after_s": kill_after,
+        "sent_at_kill": sent_at_kill,
     }

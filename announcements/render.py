@@ -55,12 +55,18 @@ def _measure(platform: str) -> Callable[[str], int]:
     return {"x": weighted_length, "telegram": utf16_len, "mastodon": mastodon_length}[platform]
 
 
+def _unsplittable(token: str) -> bool:
+    """A URL or an ASCII run (an address, a hash) breaks if cut; text in scripts written without
+    spaces (Chinese, Japanese) is cut between characters, as people write it."""
+    return bool(find_urls(token)) or token.isascii()
+
+
 def _too_long_token(text: str, platform: str, limit: int) -> str | None:
     measure = _measure(platform)
     room = limit - _NUMBERING_ROOM[platform]
     for match in _TOKEN.finditer(text):
         token = match.group()
-        if measure(token) > room:
+        if measure(token) > room and _unsplittable(token):
             shown = token if len(token) <= 40 else f"{token[:37]}..."
             return (f"{platform}: {shown!r} is {measure(token)} characters as {platform} counts them and cannot "
                     f"be split; a {platform} post holds {limit}")

@@ -26,8 +26,8 @@ from connectors.x.emulator import XEmulator
 
 TG_TOKEN = "123456:AAHZFMHno3mzVLErU5b5jJvaeG-test"
 CHANNEL = -1001234567890
-ENV = {"HL_T_TG": TG_TOKEN, "HL_T_MASTODON": "test-token", "HL_T_XCK": "emulator-consumer-key", "HL_T_XCS": "emulator-consumer-secret",
-       "HL_T_XAT": "1000-emulator-access-token",
+ENV = {"HL_T_TG": TG_TOKEN, "HL_T_MASTODON": "test-token", "HL_T_XCK": "emulator-consumer-key",
+       "HL_T_XCS": "emulator-consumer-secret", "HL_T_XAT": "1000-emulator-access-token",
        "HL_T_XATS": "emulator-access-token-secret"}
 
 
@@ -65,7 +65,8 @@ def accounts_for(telegram: str, x: str, mastodon: str) -> list[AccountSettings]:
                         secrets={"consumer_key": "HL_T_XCK", "consumer_secret": "HL_T_XCS",
                                  "access_token": "HL_T_XAT", "access_token_secret": "HL_T_XATS"},
                         options={"user_id": "1000", "handle": "helpline"}),
-        AccountSettings(platform="mastodon", name="social", base_url=mastodon, secrets={"access_token": "HL_T_MASTODON"}),
+        AccountSettings(platform="mastodon", name="social", base_url=mastodon,
+                        secrets={"access_token": "HL_T_MASTODON"}),
     ]
 
 

@@ -72,9 +72,7 @@ async def test_marketing_composes_only_a_supervisor_approves(api: httpx.AsyncCli
 
 
 async def test_scheduled_in_a_timezone_publishes_at_that_instant(api: httpx.AsyncClient, r: redis.Redis) -> None:
-    local = (datetime.now(UTC) + timedelta(hours=3)).astimezone().replace(tzinfo=None)
     seoul_wall = (datetime.now(UTC) + timedelta(hours=3) + timedelta(hours=9)).replace(tzinfo=None, microsecond=0)
-    del local
     a = (await api.post("/api/announcements", json=DRAFT, headers=as_("marketing"))).json()
     scheduled = await api.put(f"/api/announcements/{a['id']}/schedule",
                               json={"publish_at": seoul_wall.isoformat(), "timezone": "Asia/Seoul"},

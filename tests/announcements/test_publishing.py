@@ -34,7 +34,8 @@ async def test_one_announcement_reaches_every_platform_once(
     assert len(posts) == 1 and posts[0]["kind"] == "channel" and posts[0]["parse_mode"] == "HTML"
     assert "&lt;3 &amp; see you soon." in posts[0]["text"]
 
-    statuses = [s for s in platforms.mastodon_state.statuses.values() if s.account_id == platforms.mastodon_state.own.id]
+    own = platforms.mastodon_state.own.id
+    statuses = [s for s in platforms.mastodon_state.statuses.values() if s.account_id == own]
     assert len(statuses) == 1 and statuses[0].visibility == "public"
 
     records = await DeliveryStore(r).list(a.id)

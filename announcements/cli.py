@@ -1,0 +1,175 @@
+"""`helpline announce ...` (Typer app `announce_app`) and `helpline bench broadcast` (`bench_broadcast`).
+
+The command line acts as an operator: it is for people who already hold the Redis credentials,
+so it does not check console roles; `--as` names who did it in the announcement's history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import redis.asyncio as redis
+import typer
+
+from helpline.config import ConfigInvalid, load_settings
+
+from .deliveries import DeliveryStore
+from .errors import AnnouncementError
+from .models import Announcement, Target, TargetKind, parse_publish_at
+from .render import preview as render_preview
+from .settings import AnnouncementSettings
+from .store import AnnouncementStore
+from .worker import mastodon_limits
+from .workflow import Workflow
+
+announce_app = typer.Typer(help="Compose, preview, schedule and approve announcements.", no_args_is_help=True)
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="helpline.toml")]
+ActorOption = Annotated[str, typer.Option("--as", help="who is doing this (recorded)")]
+T = TypeVar("T")
+
+
+def _run(config: Path | None, action: Callable[[Workflow, redis.Redis], Awaitable[T]]) -> T:
+    try:
+        settings = load_settings(config)
+    except ConfigInvalid as exc:
+        typer.echo("helpline: invalid configuration:\n  " + "\n  ".join(exc.problems), err=True)
+        raise typer.Exit(2) from None
+    if not settings.redis.url:
+        typer.echo("helpline: redis.url is not set (HELPLINE_REDIS__URL or REDIS_URL)", err=True)
+        raise typer.Exit(2)
+    ann = getattr(settings, "announcements", None) or AnnouncementSettings()
+    url = settings.redis.url
+
+    async def main() -> T:
+        client = redis.Redis.from_url(url)
+        try:
+            return await action(Workflow(AnnouncementStore(client), ann, mastodon_limits(settings.accounts)), client)
+        finally:
+            await client.aclose()
+
+    try:
+        return asyncio.run(main())
+    except (AnnouncementError, ValueError) as exc:
+        typer.echo(f"helpline: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def parse_target(spec: str) -> Target:
+    """x:<account> | mastodon:<account> | telegram:<account>:subscribers | telegram:<account>:<chat id>"""
+    parts = spec.split(":")
+    if len(parts) == 2 and parts[0] == "x":
+        return Target(kind=TargetKind.X_TIMELINE, account=parts[1])
+    if len(parts) == 2 and parts[0] == "mastodon":
+        return Target(kind=TargetKind.MASTODON_ACCOUNT, account=parts[1])
+    if len(parts) == 3 and parts[0] == "telegram":
+        if parts[2] == "subscribers":
+            return Target(kind=TargetKind.TELEGRAM_SUBSCRIBERS, account=parts[1])
+        return Target(kind=TargetKind.TELEGRAM_CHAT, account=parts[1], chat_id=int(parts[2]))
+    raise typer.BadParameter(f"{spec!r}: use x:<acct>, mastodon:<acct>, telegram:<acct>:subscribers or "
+                             "telegram:<acct>:<chat id>")
+
+
+def _line(a: Announcement) -> str:
+    when = a.local_publish_at()
+    return (f"{a.id}\t{a.state.value}\t{when.isoformat() + ' ' + a.timezone if when else 'now'}\t"
+            f"{a.title or a.text[:60]!r}")
+
+
+def _show_preview(a: Announcement, w: Workflow) -> None:
+    for target, r in render_preview(a, w.mastodon_limits, w.settings.mastodon_max_characters):
+        typer.echo(f"== {target.key} ({r.platform}, limit {r.limit})")
+        if r.refused:
+            typer.echo(f"   REFUSED: {r.refused}")
+        for i, part in enumerate(r.parts, 1):
+            typer.echo(f"   [{i}/{len(r.parts)}, {part.length}] {part.visible}")
+
+
+@announce_app.command("create")
+def create(text: Annotated[str, typer.Option(help="the announcement text")],
+           target: Annotated[list[str], typer.Option(help="repeatable; see `parse_target`")],
+           title: str = "", at: Annotated[str | None, typer.Option(help='ISO time or "now"')] = None,
+           timezone: str = "UTC", actor: ActorOption = "cli", config: ConfigOption = None) -> None:
+    """Create a draft (refused, with the reason, if a target cannot take the text)."""
+    targets = [parse_target(t) for t in target]
+
+    async def action(w: Workflow, _: redis.Redis) -> Announcement:
+        return await w.compose(text=text, targets=targets, actor=actor, title=title,
+                               publish_at=parse_publish_at(at, timezone), timezone=timezone)
+
+    typer.echo(_line(_run(config, action)))
+
+
+@announce_app.command("preview")
+def preview(announcement_id: str, config: ConfigOption = None) -> None:
+    """Show every target's parts and character counts."""
+    async def action(w: Workflow, _: redis.Redis) -> None:
+        _show_preview(await w.store.get(announcement_id), w)
+
+    _run(config, action)
+
+
+@announce_app.command("schedule")
+def schedule(announcement_id: str, at: Annotated[str, typer.Option(help='ISO time (local to --timezone) or "now"')],
+             timezone: str = "UTC", submit: Annotated[bool, typer.Option(help="also submit it")] = True,
+             actor: ActorOption = "cli", config: ConfigOption = None) -> None:
+    """Set the publish time of a draft and (by default) submit it for approval/scheduling."""
+    async def action(w: Workflow, _: redis.Redis) -> Announcement:
+        a = await w.schedule(announcement_id, parse_publish_at(at, timezone), timezone)
+        return await w.submit(a.id, actor) if submit else a
+
+    typer.echo(_line(_run(config, action)))
+
+
+@announce_app.command("approve")
+def approve(announcement_id: str, comment: str = "", reject: bool = False, actor: ActorOption = "cli",
+            config: ConfigOption = None) -> None:
+    """Approve (or, with --reject and a --comment, send back) an announcement awaiting approval."""
+    async def action(w: Workflow, _: redis.Redis) -> Announcement:
+        if reject:
+            return await w.reject(announcement_id, actor, comment)
+        return await w.approve(announcement_id, actor, comment)
+
+    typer.echo(_line(_run(config, action)))
+
+
+@announce_app.command("list")
+def listing(limit: int = 20, config: ConfigOption = None) -> None:
+    """Newest announcements first."""
+    async def action(w: Workflow, _: redis.Redis) -> list[Announcement]:
+        return await w.store.recent(limit=limit)
+
+    for a in _run(config, action):
+        typer.echo(_line(a))
+
+
+@announce_app.command("status")
+def status(announcement_id: str, limit: int = 50, config: ConfigOption = None) -> None:
+    """Delivery status per target (and subscriber)."""
+    async def action(w: Workflow, client: redis.Redis) -> tuple[Announcement, Any, list[Any]]:
+        a = await w.store.get(announcement_id)
+        return a, await w.store.progress(a.id), await DeliveryStore(client).list(a.id, limit=limit)
+
+    a, progress, records = _run(config, action)
+    typer.echo(f"{_line(a)}\n{progress.sent}/{progress.total} sent, {progress.failed} failed, "
+               f"{progress.uncertain} uncertain, {progress.pending} pending")
+    for d in records:
+        typer.echo(f"{d.target}\t{d.recipient or ''}\t{d.state.value}\t{d.attempts}\t{d.url or ''}\t{d.error or ''}")
+
+
+def bench_broadcast(
+    subscribers: Annotated[int, typer.Option(help="opted-in subscribers to broadcast to")] = 10_000,
+    limit_per_second: Annotated[float, typer.Option(help="the emulator's overall limit (Telegram: 30)")] = 30.0,
+    kill_after: Annotated[float | None, typer.Option(help="run the publisher as a subprocess, SIGKILL it "
+                                                         "after this many seconds, start another")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    redis_url: Annotated[str | None, typer.Option(help="use this Redis (default: start a private one)")] = None,
+) -> None:
+    """Telegram broadcast through the publisher against the Bot API emulator's rate limit."""
+    from .bench import broadcast_benchmark
+
+    result = asyncio.run(broadcast_benchmark(subscribers, limit_per_second, kill_after, redis_url))
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
