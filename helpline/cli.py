@@ -16,6 +16,7 @@ import redis.asyncio as redis
 import typer
 
 from connectors.errors import ConfigError
+from console.cli import inbox_app, users_app
 
 from .config import ConfigInvalid, Settings, load_settings
 from .logs import setup_logging
@@ -27,6 +28,8 @@ config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print one JSON object.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(bench_app, name="bench")
+app.add_typer(users_app, name="users")
+app.add_typer(inbox_app, name="inbox")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="helpline.toml")]
 T = TypeVar("T")
