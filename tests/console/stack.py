@@ -87,7 +87,8 @@ async def running(desk: Desk) -> AsyncIterator[Stack]:
 async def seed(desk: Desk) -> None:
     """Conversations on every platform, in four languages, for the screenshots."""
     samples = [
-        ("x", MessageKind.MENTION, "ko", "minji_k", "김민지", "@exchange 출금이 3시간째 처리 중이에요. 확인 부탁드립니다."),
+        ("x", MessageKind.MENTION, "ko", "minji_k", "김민지",
+         "@exchange 출금이 3시간째 처리 중이에요. 확인 부탁드립니다."),
         ("mastodon", MessageKind.MENTION, "en", "dana", "Dana Whitfield",
          "@support@exchange.social is the staking page down for everyone?"),
         ("telegram", MessageKind.DIRECT, "zh", "wei", "王伟", "我的账户被锁定了，无法登录，请帮忙。"),

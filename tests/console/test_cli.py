@@ -1,0 +1,60 @@
+"""`helpline users` against real Redis, `helpline inbox` against the app on uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from typer.testing import CliRunner
+
+from connectors.emulation import serve
+from console.cli import inbox_app, users_app
+
+from .helpers import Desk
+
+
+async def run(app: object, args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Typer runs its own event loop (asyncio.run), so it runs in a worker thread here."""
+    result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)  # type: ignore[arg-type]
+    return result.exit_code, result.output
+
+
+async def test_users_add_list_and_token(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = desk.parts.client.connection_pool.connection_kwargs
+    redis_url = f"redis://{url['host']}:{url['port']}/0"
+    env = {"REDIS_URL": redis_url, "NEW_PW": "a good long password"}
+    code, out = await run(users_app, ["add", "--username", "zoe", "--role", "agent", "--team", "support",
+                                      "--password-env", "NEW_PW"], env)
+    assert code == 0 and "created agent zoe" in out
+    assert await desk.svc.users.authenticate("zoe", "a good long password") is not None
+    code, out = await run(users_app, ["add", "--username", "zoe", "--role", "agent", "--password-env", "NEW_PW"], env)
+    assert code == 2 and "already exists" in out
+    code, out = await run(users_app, ["add", "--username", "yan", "--role", "agent", "--password-env", "MISSING"],
+                          env)
+    assert code == 2 and "MISSING" in out
+    code, out = await run(users_app, ["list"], env)
+    assert "zoe" in out and "support" in out
+    code, out = await run(users_app, ["token", "create", "--username", "zoe", "--name", "bot", "--role", "admin"], env)
+    assert code == 2 and "cannot hold" in out
+    code, out = await run(users_app, ["token", "create", "--username", "zoe", "--name", "bot"], env)
+    token = out.strip().splitlines()[-1]
+    assert code == 0 and token.startswith("hlt_")
+    info = await desk.svc.tokens.resolve(token)
+    assert info is not None and info.username == "zoe"
+
+
+async def test_inbox_list_show_reply(desk: Desk) -> None:
+    cid = await desk.conversation("card payment failed")
+    token = (await desk.token("amy"))["Authorization"].removeprefix("Bearer ")
+    async with serve(desk.app) as url:
+        env = {"HELPLINE_URL": url, "HELPLINE_TOKEN": token}
+        code, out = await run(inbox_app, ["list"], env)
+        assert code == 0 and cid in out and "card payment failed" in out
+        code, out = await run(inbox_app, ["reply", cid, "We are on it", "--key", "k1"], env)
+        assert code == 0 and "queued (private)" in out
+        code, out = await run(inbox_app, ["reply", cid, "We are on it", "--key", "k1"], env)
+        assert code == 0 and "duplicate" in out
+        code, out = await run(inbox_app, ["show", cid], env)
+        assert code == 0 and "card payment failed" in out and "We are on it  [queued]" in out
+        code, out = await run(inbox_app, ["show", "0-999"], {**env, "HELPLINE_TOKEN": "hlt_wrong"})
+        assert code == 2 and "401" in out
