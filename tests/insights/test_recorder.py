@@ -9,9 +9,9 @@ from bots.autoreply import AutoReplyBot
 from helpline.runtime import build_router
 from insights.cube import fan_out
 from insights.fold import Context, State, event_item, fold, merge, message_item
+from insights.reader import CubeReader
 from insights.recorder import InsightsRecorder
 from insights.reports import Query, summary
-from insights.reader import CubeReader
 from insights.settings import InsightsSettings
 from insights.worker import InsightsWorker
 from routing import keys
