@@ -6,11 +6,12 @@ the same figures.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from .buckets import days_between, percentile
 from .cube import WILDCARD, filter_scope, scope
@@ -51,12 +52,13 @@ class Query(BaseModel):
                                        "end": self.start - timedelta(days=1)})
 
 
-class Report(BaseModel):
+class Report(BaseModel, ABC):
     name: str
     query: Query
 
+    @abstractmethod
     def tables(self) -> dict[str, Rows]:
-        raise NotImplementedError
+        """Table name -> rows: what JSON, CSV, the CLI and the page show."""
 
 
 def _rate(num: float, den: float) -> float | None:
@@ -311,9 +313,3 @@ async def run_report(reader: CubeReader, name: str, q: Query) -> Report:
     except KeyError:
         raise UnknownReport(name) from None
     return await fn(reader, q)
-
-
-class Figures(BaseModel):
-    """Several reports at once (the page, the digest)."""
-
-    reports: dict[str, Report] = Field(default_factory=dict)
