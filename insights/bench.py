@@ -12,7 +12,6 @@ the rating API, and compared cell by cell with the direct build of the same plac
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import statistics
@@ -243,5 +242,10 @@ async def reports_benchmark(conversations: int, redis_url: str | None, verify_sa
                 server.stop()
 
 
-def main(conversations: int, redis_url: str | None = None) -> dict[str, Any]:
-    return asyncio.run(reports_benchmark(conversations, redis_url))
+
+if __name__ == "__main__":  # python -m insights.bench --conversations N --json
+    import typer
+
+    from .cli import bench_reports
+
+    typer.run(bench_reports)

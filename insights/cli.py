@@ -124,3 +124,20 @@ def digest(
     result = _run(url, lambda reader: weekly_digest(reader, week, platform, team, language))
     typer.echo(result.html() if html else result.markdown(), nl=False)
 
+
+
+def bench_reports(
+    conversations: Annotated[int, typer.Option(help="conversations of pre-aggregated history")] = 1_000_000,
+    verify_sample: Annotated[int, typer.Option(help="conversations counted by the recorder to check the build")
+                             ] = 10_000,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    redis_url: Annotated[str | None, typer.Option(help="use this Redis; it is FLUSHED (default: a private one)")
+                         ] = None,
+) -> None:
+    """Report queries over a large pre-aggregated history (mount as `helpline bench reports`)."""
+    import json
+
+    from .bench import reports_benchmark
+
+    result = asyncio.run(reports_benchmark(conversations, redis_url, verify_sample))
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
