@@ -43,6 +43,7 @@ async def test_warning_fires_once_raises_priority_and_notifies(r: redis.Redis) -
     again = await engine.tick(at(9))
     restarted = await SlaEngine(r, recorder, [POLICY], {}).tick(at(9.5))
     assert again.warned == 0 and restarted.warned == 0
+    assert await r.exists(keys.sla_fired("0-1", "warn:first_response")) == 1  # the marker the script sets
     conv = await store.get("0-1")
     assert conv is not None and conv.priority is Priority.NORMAL.raised() and WARNING_LABEL in conv.labels
     warnings = [e for e in await store.events("0-1") if e.type is EventType.PRIORITY]
