@@ -215,5 +215,7 @@ def buttons_as_text(reply: OutboundReply) -> str:
     """Capability fallback: a platform without buttons gets the choices as a numbered list."""
     if not reply.buttons:
         return reply.text
+    if all(b.label == b.data for b in reply.buttons):  # e.g. a 1-5 rating: the label is the answer
+        return f"{reply.text}\n\n" + "  ".join(f"[{b.label}]" for b in reply.buttons)
     choices = "\n".join(f"{b.data} — {b.label}" for b in reply.buttons)
     return f"{reply.text}\n\n{choices}"

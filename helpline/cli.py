@@ -134,6 +134,30 @@ def run(
     run_main(main)
 
 
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="console port")] = 8080,
+    data_dir: Annotated[Path, typer.Option(help="Redis data, generated secrets")] = Path("var/demo"),
+    interval: Annotated[float, typer.Option(help="seconds between simulated customer messages")] = 4.0,
+    log_json: Annotated[bool, typer.Option("--log-json", help="JSON log lines")] = False,
+) -> None:
+    """The whole system with an embedded Redis, the platform emulators and simulated customers."""
+    from .demo import run_demo
+    from .embedded_redis import EmbeddedRedisError
+
+    setup_logging(json_lines=log_json)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        stop_on_signals(stop)
+        try:
+            await run_demo(data_dir, port, interval, stop, announce=lambda text: typer.echo(text))
+        except EmbeddedRedisError as exc:
+            raise Fatal(str(exc)) from None
+
+    run_main(main)
+
+
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
     """Validate the configuration; print each error with its field path."""

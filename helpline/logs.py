@@ -9,7 +9,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-CHATTY = ("httpx", "httpcore", "telegram", "tweepy", "urllib3", "requests_oauthlib", "oauthlib", "uvicorn.access")
+CHATTY = ("httpx", "httpcore", "telegram", "tweepy", "urllib3", "requests_oauthlib", "oauthlib", "uvicorn.access",
+          "bm25s")
 
 
 class JsonFormatter(logging.Formatter):

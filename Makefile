@@ -1,0 +1,38 @@
+# Two commands: `make demo` runs the whole system, `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck bench clean system-deps
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# redis-server and chromium come from the system's packages (Debian/Ubuntu: installed if missing, as root).
+system-deps:
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  else echo "please install redis-server (>= 6.2)"; exit 1; fi; }
+
+demo: $(STAMP) system-deps
+	$(BIN)/helpline demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) system-deps lint typecheck
+	$(BIN)/pytest -q
+
+bench: $(STAMP) system-deps
+	$(BIN)/helpline bench pipeline --messages 20000 --json
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,189 @@
+"""`helpline demo`: the whole system on one machine, with its own Redis and the platform emulators.
+
+Everything real runs: a redis-server with AOF in the data directory, the Telegram, X and Mastodon
+emulators on loopback (speaking the platforms' wire formats to the real client libraries), the
+connectors polling them, the router, the help-center bot, the sender and the console. Simulated
+customers write to the emulators. Secrets are generated on first start into the data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as redis
+
+from connectors.emulation import free_port, serve
+from connectors.mastodon.emulator import create_app as mastodon_emulator
+from connectors.mastodon.emulator_state import EmulatorConfig
+from connectors.telegram.emulator import create_app as telegram_emulator
+from connectors.x.emulator import create_app as x_emulator
+from connectors.x.emulator_state import Credentials
+
+from .config import Settings
+from .embedded_redis import EmbeddedRedis
+from .runtime import Parts, run_roles
+from .simulation import Simulation
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET_NAMES = ("TELEGRAM_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "X_CONSUMER_KEY", "X_CONSUMER_SECRET",
+                "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET", "MASTODON_TOKEN", "ADMIN_PASSWORD", "AGENT_PASSWORD",
+                "SUPERVISOR_PASSWORD", "MARKETING_PASSWORD")
+ENV_PREFIX = "HELPLINE_DEMO_"
+
+
+def demo_secrets(data_dir: Path) -> dict[str, str]:
+    """Read the demo's secrets, generating them on first start (file mode 0600, git-ignored)."""
+    path = data_dir / "secrets.env"
+    found: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition("=")
+            if name and value:
+                found[name] = value
+    for name in SECRET_NAMES:
+        key = ENV_PREFIX + name
+        if key not in found:
+            found[key] = (f"{secrets.randbelow(9 * 10**8) + 10**8}:{secrets.token_urlsafe(24)}"
+                          if name == "TELEGRAM_TOKEN" else secrets.token_urlsafe(18))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in sorted(found.items())))
+    path.chmod(0o600)
+    return found
+
+
+@dataclass(frozen=True)
+class Emulators:
+    telegram: str
+    x: str
+    mastodon: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"telegram": self.telegram, "x": self.x, "mastodon": self.mastodon}
+
+
+@asynccontextmanager
+async def run_emulators(env: dict[str, str]) -> AsyncIterator[Emulators]:
+    creds = Credentials(consumer_key=env[ENV_PREFIX + "X_CONSUMER_KEY"],
+                        consumer_secret=env[ENV_PREFIX + "X_CONSUMER_SECRET"],
+                        access_token=env[ENV_PREFIX + "X_ACCESS_TOKEN"],
+                        access_token_secret=env[ENV_PREFIX + "X_ACCESS_TOKEN_SECRET"])
+    async with AsyncExitStack() as stack:
+        telegram = await stack.enter_async_context(serve(telegram_emulator(
+            token=env[ENV_PREFIX + "TELEGRAM_TOKEN"], bot_username="helpline_exchange_bot")))
+        x = await stack.enter_async_context(serve(x_emulator(user_id="1000", handle="HelplineExchange",
+                                                             credentials=creds)))
+        mastodon = await stack.enter_async_context(serve(mastodon_emulator(
+            username="support", domain="mastodon.example",
+            config=EmulatorConfig(token=env[ENV_PREFIX + "MASTODON_TOKEN"]))))
+        yield Emulators(telegram, x, mastodon)
+
+
+def demo_settings(redis_url: str, emulators: Emulators, console_port: int) -> Settings:
+    weekdays = {day: ("09:00-18:00",) for day in ("mon", "tue", "wed", "thu", "fri")}
+    x_secrets = {n: ENV_PREFIX + "X_" + n.upper() for n in
+                 ("consumer_key", "consumer_secret", "access_token", "access_token_secret")}
+    data: dict[str, Any] = {
+        "redis": {"url": redis_url, "partitions": 16},
+        "console": {"host": "127.0.0.1", "port": console_port, "public_url": f"http://127.0.0.1:{console_port}"},
+        "teams": [
+            {"id": "support", "name": "Customer support", "default": True,
+             "hours": {"timezone": "Asia/Seoul", "weekly": weekdays}},
+            {"id": "security", "name": "Security on call", "hours": {"always_open": True}},
+        ],
+        "agents": [
+            {"id": "mina", "name": "Mina Park", "teams": ["support"], "languages": ["ko", "en"], "capacity": 8},
+            {"id": "wei", "name": "Wei Chen", "teams": ["support"], "languages": ["zh", "en"], "capacity": 8},
+            {"id": "yuki", "name": "Yuki Sato", "teams": ["support"], "languages": ["ja", "en"], "capacity": 8},
+            {"id": "sam", "name": "Sam Taylor", "teams": ["support", "security"], "capacity": 8},
+        ],
+        "accounts": [
+            {"platform": "telegram", "name": "exchange_bot", "base_url": emulators.telegram, "poll_interval": 1.0,
+             "secrets": {"token": ENV_PREFIX + "TELEGRAM_TOKEN"}, "options": {"long_poll_timeout": 1}},
+            {"platform": "x", "name": "HelplineExchange", "base_url": emulators.x, "poll_interval": 2.0,
+             "secrets": x_secrets, "options": {"user_id": "1000", "handle": "HelplineExchange"}},
+            {"platform": "mastodon", "name": "support", "base_url": emulators.mastodon, "poll_interval": 2.0,
+             "secrets": {"access_token": ENV_PREFIX + "MASTODON_TOKEN"}},
+        ],
+        "rules": [
+            {"name": "possible account takeover goes to security",
+             "match": {"keywords": ["hacked", "stolen", "unauthorized withdrawal", "해킹", "도용", "被盗", "盗号",
+                                    "乗っ取", "不正出金"]},
+             "set": {"priority": "urgent", "team": "security", "labels": ["security"], "stop": True}},
+            {"name": "everything else starts with the help-center bot", "set": {"bot": "helpcenter"}},
+        ],
+        "bots": {"helpcenter": {"type": "helpcenter", "kb": str(REPO / "kb")}},
+    }
+    return Settings(**data)
+
+
+async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asyncio.Event,
+                   announce: Any = print) -> None:
+    env = demo_secrets(data_dir)
+    os.environ.update(env)
+    async with AsyncExitStack() as stack:
+        url = os.environ.get("REDIS_URL")
+        if not url:
+            server = EmbeddedRedis(data_dir / "redis").start()
+            stack.callback(server.stop)
+            url = server.url
+        emulators = await stack.enter_async_context(run_emulators(env))
+        settings = demo_settings(url, emulators, console_port or free_port())
+        client: redis.Redis = redis.Redis.from_url(url)
+        stack.push_async_callback(client.aclose)
+        parts = Parts.build(settings, client)
+        await parts.sync_roster()
+        await _agents_online(parts)
+        logins = await _demo_logins(parts, env)
+        from .cli import serve_console
+
+        simulation = Simulation.from_kb(emulators.as_dict(), REPO / "kb" / "eval" / "questions.jsonl", interval)
+        roles = asyncio.create_task(run_roles(parts, ["connectors", "router", "sender", "console"], stop,
+                                              console=serve_console))
+        customers = asyncio.create_task(simulation.run(stop))
+        announce(_banner(settings, emulators, url, logins, data_dir))
+        try:
+            await asyncio.gather(roles, customers)
+        finally:
+            stop.set()
+            for task in (roles, customers):
+                with contextlib.suppress(BaseException):
+                    await task
+
+
+async def _agents_online(parts: Parts) -> None:
+    from routing.models import Presence
+
+    for agent in parts.settings.agents:
+        await parts.assignments.set_presence(agent.id, Presence.ONLINE)
+
+
+async def _demo_logins(parts: Parts, env: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Console accounts for the demo (username, password, role)."""
+    return []
+
+
+def _banner(settings: Settings, emulators: Emulators, redis_url: str, logins: list[tuple[str, str, str]],
+            data_dir: Path) -> str:
+    lines = [
+        "",
+        "Helpline demo is running.",
+        f"  Console:    {settings.console.public_url}",
+        *[f"  Login:      {u} / {p}   ({role})" for u, p, role in logins],
+        f"  Redis:      {redis_url}  (data in {data_dir / 'redis'})",
+        f"  Emulators:  telegram {emulators.telegram}  x {emulators.x}  mastodon {emulators.mastodon}",
+        "  Simulated customers are writing in English, Korean, Chinese and Japanese.",
+        "  Stop with Ctrl-C.",
+        "",
+    ]
+    return "\n".join(lines)
