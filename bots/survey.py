@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime
 
-from routing.models import ReplyButton
+from routing import keys
+from routing.models import Conversation, ConversationEvent, EventType, ReplyButton
+from routing.outbound import reply_to
+from routing.store import Effects
 
 from .base import BotReply
 from .catalog import Catalog
@@ -18,6 +22,21 @@ def survey_request(language: str, catalog: Catalog) -> BotReply:
     """The question, with 1–5 buttons where the platform has them (plain text elsewhere)."""
     buttons = tuple(ReplyButton(label=str(n), data=str(n)) for n in range(1, 6))
     return BotReply(catalog.text(language, "survey_ask"), buttons)
+
+
+def queue_survey(effects: Effects, conv: Conversation, *, language: str, catalog: Catalog, in_reply_to: str | None,
+                 recipient_id: str | None, now: datetime) -> None:
+    """Ask for a rating in the conversation's own thread, once per conversation: the reply id is
+    fixed, so asking twice queues one message. Used by the router (a bot resolved it) and the
+    console (an agent resolved it)."""
+    ask = survey_request(language, catalog)
+    reply_id = f"{conv.id}:survey"
+    effects.set(survey="asked")
+    effects.reply(reply_to(conv, reply_id=reply_id, text=ask.text, sender="system", in_reply_to=in_reply_to,
+                           recipient_id=recipient_id, buttons=ask.buttons), keys.conversation_partition(conv.id))
+    effects.event(ConversationEvent(conversation_id=conv.id, type=EventType.REPLY_QUEUED, actor="system",
+                                    reason="resolved: satisfaction survey", at=now,
+                                    data={"reply_id": reply_id, "text": ask.text}))
 
 
 def parse_rating(text: str) -> tuple[int, str] | None:

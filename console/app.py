@@ -15,11 +15,15 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount
 
+from announcements.api import announcements_router
 from helpline.runtime import Parts
+from insights.metrics import metrics_router
+from insights.web import insights_router
 
 from . import pages
 from .actions import wake_snoozed
 from .api import build_router
+from .auth import require_role
 from .errors import ConsoleError
 from .security import SecurityHeaders
 from .services import Services
@@ -77,6 +81,9 @@ def create_app(parts: Parts) -> FastAPI:
 
     app.include_router(build_router())
     app.include_router(pages.router)
+    app.include_router(insights_router(parts, require_role))
+    app.include_router(announcements_router(parts, require_role))
+    app.include_router(metrics_router(parts))
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     for (platform, account), connector in parts.connectors.items():
         routes = list(connector.webhook_routes())

@@ -8,7 +8,10 @@ capacity atomically). A freed slot is offered at once to the team queue via `fil
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
+from bots.catalog import default_catalog
+from bots.survey import queue_survey
 from routing import keys
 from routing.assignment import AgentLoad, choose_agent
 from routing.models import Conversation, EventType, Presence, Status, utcnow
@@ -118,18 +121,34 @@ async def resolve(svc: Services, who: Principal, conv: Conversation, reason: str
     if queued:
         await assignments.dequeue(queued, conv.id)
     now = utcnow()
-    await commit(svc, [Effects(conv.id)
-                       .set(status=Status.RESOLVED.value, resolved_at=to_ms(now), resolved_by=who.actor,
-                            assignee="", queued_team="", snoozed_until="")
-                       .event(event(conv, EventType.STATUS, who, reason or "resolved by the agent", now,
-                                    status=Status.RESOLVED.value, agent=conv.assignee))
-                       .touch()], now)
+    effects = (Effects(conv.id)
+               .set(status=Status.RESOLVED.value, resolved_at=to_ms(now), resolved_by=who.actor,
+                    assignee="", queued_team="", snoozed_until="")
+               .event(event(conv, EventType.STATUS, who, reason or "resolved by the agent", now,
+                            status=Status.RESOLVED.value, agent=conv.assignee))
+               .touch())
+    await _ask_survey(svc, conv, effects, now)
+    await commit(svc, [effects], now)
     await svc.parts.client.zrem(keys.console_snoozed(), conv.id)
     last = previous or conv.assignee
     if last:
         await svc.parts.client.hset(keys.contact(conv.contact_id), "last_agent", last)  # type: ignore[misc]
     await _refill(svc, previous)
     return True
+
+
+async def _ask_survey(svc: Services, conv: Conversation, effects: Effects, now: datetime) -> None:
+    """A resolved conversation asks the customer for a 1-5 rating, once (see bots.survey)."""
+    store = svc.parts.store
+    if await store.client.hget(keys.conversation(conv.id), "survey"):  # type: ignore[misc]
+        return
+    messages = await store.messages(conv.id)
+    if not messages:
+        return
+    last = messages[-1]
+    language = conv.language or svc.parts.settings.languages.default
+    queue_survey(effects, conv, language=language, catalog=default_catalog(), in_reply_to=last.message_id,
+                 recipient_id=last.author.user_id, now=now)
 
 
 async def reopen(svc: Services, who: Principal, conv: Conversation, reason: str) -> bool:

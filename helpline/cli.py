@@ -15,8 +15,10 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio as redis
 import typer
 
+from announcements.cli import announce_app, bench_broadcast
 from connectors.errors import ConfigError
 from console.cli import inbox_app, users_app
+from insights.cli import bench_reports, report_app
 
 from .config import ConfigInvalid, Settings, load_settings
 from .logs import setup_logging
@@ -30,6 +32,10 @@ app.add_typer(config_app, name="config")
 app.add_typer(bench_app, name="bench")
 app.add_typer(users_app, name="users")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(report_app, name="report")
+bench_app.command("reports")(bench_reports)
+app.add_typer(announce_app, name="announce")
+bench_app.command("broadcast")(bench_broadcast)
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="helpline.toml")]
 T = TypeVar("T")

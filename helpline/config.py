@@ -18,7 +18,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from announcements.settings import AnnouncementSettings
 from connectors.base import AccountSettings
+from insights.settings import InsightsSettings, SlaPolicy
 from routing.hours import BusinessHours
 from routing.models import Agent
 from routing.rules import Rule
@@ -71,6 +73,9 @@ class Settings(BaseSettings):
     accounts: list[AccountSettings] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     bots: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    insights: InsightsSettings = Field(default_factory=InsightsSettings)
+    announcements: AnnouncementSettings = Field(default_factory=AnnouncementSettings)
+    sla: list[SlaPolicy] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
@@ -97,6 +102,9 @@ class Settings(BaseSettings):
             for team in agent.teams:
                 if team not in team_ids:
                     raise ValueError(f"agents.{i}.teams: unknown team {team!r}")
+        for i, policy in enumerate(self.sla):
+            if policy.team and policy.team not in team_ids:
+                raise ValueError(f"sla.{i}.team: unknown team {policy.team!r}")
         for i, rule in enumerate(self.rules):
             if rule.set.team and rule.set.team not in team_ids:
                 raise ValueError(f"rules.{i}.set.team: unknown team {rule.set.team!r}")

@@ -169,8 +169,29 @@ async def _agents_online(parts: Parts) -> None:
 
 
 async def _demo_logins(parts: Parts, env: dict[str, str]) -> list[tuple[str, str, str]]:
-    """Console accounts for the demo (username, password, role)."""
-    return []
+    """Console accounts for the demo (username, password, role); agents match the roster."""
+    from console.users import UserStore
+
+    users = UserStore(parts.client)
+    agent_password = env[ENV_PREFIX + "AGENT_PASSWORD"]
+    wanted: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("admin", env[ENV_PREFIX + "ADMIN_PASSWORD"], "admin", {"name": "Demo admin"}),
+        ("lee", env[ENV_PREFIX + "SUPERVISOR_PASSWORD"], "supervisor",
+         {"name": "Lee Jung", "teams": ["support", "security"], "capacity": 4}),
+        ("max", env[ENV_PREFIX + "MARKETING_PASSWORD"], "marketing", {"name": "Max Weber"}),
+    ]
+    for a in parts.settings.agents:
+        profile: dict[str, Any] = {"name": a.name, "teams": list(a.teams), "languages": list(a.languages),
+                                   "capacity": a.capacity}
+        wanted.append((a.id, agent_password, "agent", profile))
+    for username, password, role, details in wanted:
+        if await users.get(username) is None:
+            await users.add(username, password, role, **details)
+        else:
+            await users.set_password(username, password)  # the secrets file is the source of truth
+    agents = [a.id for a in parts.settings.agents]
+    return [(u, p, r) for u, p, r, _ in wanted if u not in agents[1:]] + [
+        (", ".join(agents[1:]), "(same password as " + agents[0] + ")", "agents")]
 
 
 def _banner(settings: Settings, emulators: Emulators, redis_url: str, logins: list[tuple[str, str, str]],

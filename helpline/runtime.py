@@ -1,6 +1,7 @@
 """Wiring: build the parts a process runs (by role) from the settings, and run them.
 
-Roles: `connectors` (pollers), `router`, `sender`, `console` (web app, API and webhooks). A process
+Roles: `connectors` (pollers), `router`, `sender`, `console` (web app, API and webhooks), `insights`
+(metrics from conversation events, SLA escalation), `publisher` (announcements). A process
 runs any set of them; many processes of each role may run on many machines at once.
 """
 
@@ -21,6 +22,7 @@ from bots.base import Bot
 from connectors.base import Connector, ConnectorContext
 from connectors.registry import build_connector
 from connectors.runner import PollRunner
+from insights.ratings import RatingStore
 from routing import keys
 from routing.assignment import AssignmentStore
 from routing.bus import StreamBus, StreamConsumer, trim_acknowledged
@@ -34,7 +36,7 @@ from .config import Settings
 
 log = logging.getLogger(__name__)
 
-ROLES = ("connectors", "router", "sender", "console")
+ROLES = ("connectors", "router", "sender", "console", "insights", "publisher")
 
 
 def consumer_name(role: str) -> str:
@@ -85,7 +87,8 @@ def build_router(parts: Parts, bots: dict[str, Bot] | None = None) -> Router:
     )
     return Router(parts.client, parts.store, parts.assignments, settings,
                   bots if bots is not None else build_bots(s),
-                  detect_language=language_detector(s.languages.supported))
+                  detect_language=language_detector(s.languages.supported),
+                  ratings=RatingStore(parts.client, s.insights.timezone))
 
 
 def router_consumer(parts: Parts, router: Router, name: str | None = None) -> StreamConsumer:
@@ -112,11 +115,11 @@ def _partition_of_stream(stream: str) -> int:
 
 async def janitor(parts: Parts, stop: asyncio.Event, interval: float = 30.0) -> None:
     """Trim what every group acknowledged; hand queued conversations to agents who have room."""
+    accounts = [(a.platform, a.name) for a in parts.settings.accounts]
     streams = parts.bus.inbound_streams() + [
         keys.outbound_stream(p, platform, account)
-        for platform, account in ((a.platform, a.name) for a in parts.settings.accounts)
-        for p in range(parts.settings.redis.partitions)
-    ]
+        for platform, account in accounts for p in range(parts.settings.redis.partitions)
+    ] + [keys.publish_stream(platform, account) for platform, account in accounts]
     while not stop.is_set():
         try:
             await fill_queues(parts.store, parts.assignments)
@@ -132,7 +135,7 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
                     console: Callable[[Parts, asyncio.Event], Awaitable[None]] | None = None) -> None:
     roles = set(roles)
     tasks: list[Awaitable[None]] = []
-    if roles & {"connectors", "sender", "console"}:
+    if roles & {"connectors", "sender", "console", "publisher"}:
         parts.make_connectors()
         for c in parts.connectors.values():
             await c.start()
@@ -147,6 +150,14 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
         if "connectors" in roles:
             tasks += [PollRunner(parts.client, c).run(stop) for c in parts.connectors.values()
                       if c.settings.mode == "polling" and c.supports_polling]
+        if "publisher" in roles:
+            from announcements.worker import publisher_role
+
+            tasks.append(publisher_role(parts, stop))
+        if "insights" in roles:
+            from insights.service import run_insights
+
+            tasks.append(run_insights(parts, stop))
         if "console" in roles and console is not None:
             tasks.append(console(parts, stop))
         await asyncio.gather(*tasks)

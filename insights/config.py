@@ -1,18 +1,18 @@
-"""Where insights finds its configuration on `helpline.config.Settings` (the lead adds the
-`insights: InsightsSettings` and `sla: list[SlaPolicy]` fields; until then the defaults apply)."""
+"""Where insights finds its configuration: the `[insights]` and `[[sla]]` sections of Settings."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .settings import InsightsSettings, SlaPolicy
 
-
-def insights_settings(settings: Any) -> InsightsSettings:
-    value = getattr(settings, "insights", None)
-    return value if isinstance(value, InsightsSettings) else InsightsSettings()
+if TYPE_CHECKING:
+    from helpline.config import Settings
 
 
-def sla_policies(settings: Any) -> list[SlaPolicy]:
-    value = getattr(settings, "sla", None) or []
-    return [p for p in value if isinstance(p, SlaPolicy)]
+def insights_settings(settings: Settings) -> InsightsSettings:
+    return settings.insights
+
+
+def sla_policies(settings: Settings) -> list[SlaPolicy]:
+    return list(settings.sla)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
 from redis.exceptions import ResponseError
+
+from insights.metrics import observe_ingest
 
 from . import keys
 from .models import InboundMessage
@@ -83,6 +86,7 @@ class StreamBus:
         """
         if not messages:
             return []
+        started = time.perf_counter()
         order: dict[int, list[int]] = {}
         args: dict[int, list[Any]] = {}
         for index, message in enumerate(messages):
@@ -98,6 +102,8 @@ class StreamBus:
         for p, reply in zip(order, replies, strict=True):
             for index, flag in zip(order[p], reply, strict=True):
                 new[index] = bool(flag)
+        first = messages[0]
+        observe_ingest(first.platform, first.account, len(messages), time.perf_counter() - started)
         return new
 
 

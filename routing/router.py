@@ -14,17 +14,23 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import redis.asyncio as redis
 from pydantic import ValidationError
 
+from announcements.incident_flow import apply_incident, incident_action
+from announcements.incidents import Incident, IncidentStore
+from announcements.subscribers import SubscriberStore, apply_subscription
 from bots.base import LABEL_MOVED_TO_PRIVATE, Bot, BotContext, BotDecision, BotReply
 from bots.catalog import Catalog, default_catalog
 from bots.offhours import offhours_notice
-from bots.survey import parse_rating, survey_request
+from bots.survey import parse_rating, queue_survey
+from insights.metrics import observe_route
 
 from . import keys
 from .assignment import AgentLoad, AssignmentStore, choose_agent
@@ -59,20 +65,37 @@ class RouterSettings:
     survey: bool = True  # ask for a 1-5 rating when a conversation is resolved
 
 
+class RatingSink(Protocol):
+    """Where satisfaction ratings are counted (the insights rating store)."""
+
+    async def record_rating(self, conversation_id: str, score: int, comment: str = "", agent: str | None = None,
+                            team: str | None = None) -> object: ...
+
+
 class Router:
     def __init__(self, client: redis.Redis, store: ConversationStore, assignments: AssignmentStore,
                  settings: RouterSettings, bots: Mapping[str, Bot],
-                 detect_language: Callable[[str], str | None] | None = None) -> None:
+                 detect_language: Callable[[str], str | None] | None = None,
+                 ratings: RatingSink | None = None) -> None:
         self.client = client
         self.store = store
         self.assignments = assignments
         self.settings = settings
         self.bots = bots
         self.detect_language = detect_language
+        self.ratings = ratings
+        self.subscribers = SubscriberStore(client)
+        self.incidents = IncidentStore(client)
         self.handled = 0
 
     async def handle_batch(self, entries: list[Entry]) -> dict[str, Failure]:
         """Batch handler for the inbound consumer group. Idempotent (see module docstring)."""
+        started = time.perf_counter()
+        failures = await self._handle(entries)
+        observe_route(len(entries), time.perf_counter() - started, len(failures))
+        return failures
+
+    async def _handle(self, entries: list[Entry]) -> dict[str, Failure]:
         failures: dict[str, Failure] = {}
         parsed: list[tuple[Entry, InboundMessage, str]] = []
         for entry in entries:
@@ -105,6 +128,9 @@ class Router:
                 failures[entry.id] = Failure(f"{type(exc).__name__}: {exc}")
                 batch.forget(result.conversation_id)
         await self.store.commit([*all_effects, *batch.linked], now)
+        if self.ratings is not None:
+            for rating in batch.ratings:
+                await self.ratings.record_rating(*rating)
         touched = sorted({e.conversation_id for e in all_effects})
         if touched:
             await self.client.publish(keys.live_channel(), json.dumps({"conversations": touched}))
@@ -138,6 +164,8 @@ class _Batch:
         self.fields: dict[str, dict[str, str]] = {}
         self.bot_states: dict[str, dict[str, str]] = {}
         self.linked: list[Effects] = []  # effects on other conversations (links), committed with the batch
+        self.ratings: list[tuple[str, int, str, str | None, str | None]] = []  # counted after the commit
+        self._incidents: list[Incident] | None = None  # open incidents, read once per batch
         self._roster: list[AgentLoad] | None = None
 
     async def decide(self, message: InboundMessage, applied: Applied) -> Effects:
@@ -158,7 +186,9 @@ class _Batch:
             if not conv.handler and not conv.assignee:
                 await self._assign(conv, message, effects, "reopened")
                 conv = self._conv(cid, message)
-        if conv.handler and conv.handler.startswith("bot:"):
+        if await self._announcements(conv, message, effects):
+            pass  # a subscription command or an incident answer: the customer has their reply
+        elif conv.handler and conv.handler.startswith("bot:"):
             await self._ask_bot(conv, message, effects)
         elif fields.get("routed") == "1" and not conv.assignee and not fields.get("queued_team"):
             await self._assign(conv, message, effects, "needs an agent")
@@ -236,7 +266,8 @@ class _Batch:
                                  buttons=r.buttons)
             effects.reply(reply, partition)
             effects.event(self._event(conv.id, EventType.REPLY_QUEUED, decision.note or "bot answer",
-                                      actor=actor, reply_id=reply_id, private=reply.visibility.value == "private"))
+                                      actor=actor, reply_id=reply_id, private=reply.visibility.value == "private",
+                                      text=r.text))
         if decision.replies and not self.fields[conv.id].get("first_response_at"):
             self._set(conv.id, effects, first_response_at=str(to_ms(self.now)))
         if dict(decision.state) != self.bot_states[conv.id]:
@@ -293,6 +324,25 @@ class _Batch:
         effects.event(self._event(conv.id, EventType.ASSIGNED, reason, agent=agent_id))
         await self.router.client.hset(keys.contact(conv.contact_id), "last_agent", agent_id)  # type: ignore[misc]
 
+    async def _announcements(self, conv: Conversation, message: InboundMessage, effects: Effects) -> bool:
+        """Subscription commands (/subscribe, /unsubscribe) and incident mode. True if answered.
+        Idempotent: the store changes are set operations and the reply ids are deterministic."""
+        language = self.router.language_of(message, conv)
+        subscription = await apply_subscription(self.router.subscribers, message, language)
+        if subscription is not None:
+            self._system_reply(conv, message, "subscription", BotReply(subscription.text, subscription.buttons),
+                               effects, f"announcements: {subscription.command}")
+            return True
+        if self._incidents is None:
+            self._incidents = await self.router.incidents.open_incidents()
+        action = incident_action(self._incidents, message, conv, language) if self._incidents else None
+        if action is None:
+            return False
+        await self.router.incidents.link(action.incident_id, conv.id)
+        apply_incident(effects, action, conv, message)
+        self.fields[conv.id]["labels"] = json.dumps(sorted({*conv.labels, action.label}))
+        return True
+
     def _system_reply(self, conv: Conversation, message: InboundMessage, what: str, reply: BotReply,
                       effects: Effects, reason: str) -> None:
         """A reply from Helpline itself (not a bot or agent), in the conversation's own thread."""
@@ -300,7 +350,8 @@ class _Batch:
         reply_out = reply_to(conv, reply_id=reply_id, text=reply.text, sender="system",
                              in_reply_to=message.message_id, recipient_id=message.author.user_id, buttons=reply.buttons)
         effects.reply(reply_out, keys.conversation_partition(conv.id))
-        effects.event(self._event(conv.id, EventType.REPLY_QUEUED, reason, actor="system", reply_id=reply_id))
+        effects.event(self._event(conv.id, EventType.REPLY_QUEUED, reason, actor="system", reply_id=reply_id,
+                                  text=reply.text))
 
     def _offhours(self, conv: Conversation, message: InboundMessage, team: str, effects: Effects) -> None:
         """Tell the customer when a human will answer, once per conversation per day."""
@@ -321,10 +372,10 @@ class _Batch:
     def _ask_survey(self, conv: Conversation, message: InboundMessage, effects: Effects) -> None:
         if not self.router.settings.survey or self.fields[conv.id].get("survey"):
             return  # asked once per conversation
-        language = self.router.language_of(message, conv)
-        self._set(conv.id, effects, survey="asked")
-        self._system_reply(conv, message, "survey", survey_request(language, self.router.settings.catalog), effects,
-                           "resolved: satisfaction survey")
+        self.fields[conv.id]["survey"] = "asked"
+        queue_survey(effects, conv, language=self.router.language_of(message, conv),
+                     catalog=self.router.settings.catalog, in_reply_to=message.message_id,
+                     recipient_id=message.author.user_id, now=self.now)
 
     def _record_rating(self, conv: Conversation, message: InboundMessage, rating: tuple[int, str],
                        effects: Effects) -> None:
@@ -333,6 +384,7 @@ class _Batch:
         fields = self.fields[conv.id]
         agent = fields.get("assignee") or fields.get("resolved_by") or ""
         self._set(conv.id, effects, status=Status.RESOLVED.value, survey="done", csat=str(score))
+        self.ratings.append((conv.id, score, comment[:500], agent or None, conv.team))
         effects.event(self._event(conv.id, EventType.RATING, f"customer rated {score}/5", actor="customer",
                                   score=score, comment=comment[:500], agent=agent, team=conv.team))
         language = self.router.language_of(message, conv)

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from pydantic import ValidationError
 from connectors.base import Connector, SendProgress, SendResult
 from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited
 from connectors.ratelimit import SharedRateLimiter
+from insights.metrics import observe_rate_limited, observe_send
 
 from . import keys
 from .bus import Entry, Failure
@@ -170,8 +172,10 @@ class Sender:
                 defer_for = await self.limiter.acquire(account[0], account[1], connector.rate_limits(job.reply))
             if defer_for > 0:
                 await self._defer(job, defer_for)
+                observe_rate_limited(*account)
                 continue
             key = keys.delivery(job.partition, job.reply.reply_id)
+            started = time.perf_counter()
             try:
                 if not connector.idempotent_send:
                     # Durable before the call: if we die inside it, the reply becomes "uncertain".
@@ -184,13 +188,17 @@ class Sender:
                 defer_for = max(exc.retry_after, 0.001)
                 await self.client.set(keys.blocked_until(*account), "1", px=max(1, int(defer_for * 1000)))
                 await self._defer(job, defer_for, reset_state=True)
+                observe_send(*account, "deferred", time.perf_counter() - started)
             except (Permanent, AuthFailed) as exc:
                 finished.append((job, DeliveryState.FAILED, None, str(exc)))
+                observe_send(*account, "failed", time.perf_counter() - started)
             except ConnectorError as exc:  # transient: retried by the consumer, then dead-lettered
                 await self.client.hset(key, "state", DeliveryState.QUEUED.value)  # type: ignore[misc]
                 failures[job.entry.id] = Failure(f"{type(exc).__name__}: {exc}")
+                observe_send(*account, "transient", time.perf_counter() - started)
             else:
                 finished.append((job, DeliveryState.SENT, result, None))
+                observe_send(*account, "sent", time.perf_counter() - started)
             if finished and not connector.idempotent_send:
                 await self._finish(finished)  # shrink the window: record each post at once
                 finished = []
@@ -228,9 +236,11 @@ class Sender:
                 self.sent += 1
         if not by_partition:
             return
+        conversations = sorted({job.reply.conversation_id for job, *_ in done})
         async with self.client.pipeline(transaction=False) as pipe:
             for p, args in by_partition.items():
                 await self._record(keys=[keys.partition_prefix(p)], args=args, client=pipe)
+            pipe.publish(keys.live_channel(), json.dumps({"conversations": conversations}))
             await pipe.execute()
 
     async def _defer(self, job: _Job, seconds: float, reset_state: bool = False) -> None:
