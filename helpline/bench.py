@@ -9,7 +9,11 @@ Then the same N messages run as no-op jobs through arq on the same server, for a
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -19,18 +23,17 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from bots.autoreply import AutoReplyBot
 from connectors.base import AccountSettings, ConnectorContext, SendProgress, SendResult
 from connectors.null import NullConnector
 from routing import keys
-from routing.bus import StreamConsumer
+from routing.bus import Entry, Failure
 from routing.models import Author, InboundMessage, MessageKind, OutboundReply
 from routing.rules import Action, Rule
 from routing.sender import Sender
 
 from .config import Settings
 from .embedded_redis import EmbeddedRedis
-from .runtime import Parts, build_router, router_consumer, sender_consumer
+from .runtime import Parts, sender_consumer
 
 TEXTS = {
     "en": ["My withdrawal has been pending for two hours", "How do I reset my 2FA?", "Deposit not credited yet"],
@@ -80,30 +83,86 @@ def synthetic(n: int, seed: int, threads: int, prefix: str) -> list[InboundMessa
     return out
 
 
-class Pipeline:
-    """Router and sender consumers running in this process on one Redis."""
+BENCH_CONFIG = """
+[redis]
+partitions = 16
 
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+[pipeline]
+batch_size = 500
+
+[[accounts]]
+platform = "null"
+name = "bench"
+
+[[rules]]
+name = "everything to the acknowledgement bot"
+set = {{ bot = "ack" }}
+
+[bots.ack]
+type = "autoreply"
+handoff = false
+texts = {texts}
+"""
+
+
+def _toml_table(values: dict[str, str]) -> str:
+    return "{ " + ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in values.items()) + " }"
+
+
+class Pipeline:
+    """Routers as real `helpline run --role router` processes; the sender (counting the posts)
+    in this process, next to the load generator."""
+
+    def __init__(self, client: redis.Redis, url: str, workdir: Path, routers: int) -> None:
+        self.url = url
+        self.workdir = workdir
+        self.routers = routers
+        settings = bench_settings(url)
         self.parts = Parts.build(settings, client)
         self.connector = CountingNullConnector(settings.accounts[0], ConnectorContext(ingest=self.parts.bus.ingest))
         self.parts.connectors[("null", "bench")] = self.connector
-        self.router = build_router(self.parts, {"ack": AutoReplyBot(ACK, name="ack", handoff=False)})
         self.sender = Sender(client, self.parts.connectors, settings.redis.partitions)
-        self.consumers: list[StreamConsumer] = [router_consumer(self.parts, self.router, "bench-router"),
-                                                sender_consumer(self.parts, self.sender, "bench-sender")]
-        for c in self.consumers:
-            c.block_ms = 5
+        self.consumer = sender_consumer(self.parts, self.sender, "bench-sender")
+        self.consumer.block_ms = 5
+        self.consumer.handler = self._observe
+        self.enqueued_ms: dict[str, int] = {}  # message id -> when its reply entered the outbound stream
         self.stop = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    async def _observe(self, entries: list[Entry]) -> dict[str, Failure]:
+        for e in entries:  # the entry id is the Redis time of the XADD: when the reply was queued
+            reply_id = e.payload.split(b'"reply_id":"', 1)[1].split(b'"', 1)[0].decode()
+            self.enqueued_ms[reply_id.split(":")[1]] = int(e.id.split("-")[0])
+        return await self.sender.handle_batch(entries)
+
+    def spawn_routers(self) -> None:
+        config = self.workdir / "bench.toml"
+        config.write_text(BENCH_CONFIG.format(texts=_toml_table(ACK)), encoding="utf-8")
+        env = {**os.environ, "HELPLINE_REDIS__URL": self.url}
+        for i in range(self.routers):
+            with open(self.workdir / f"router-{i}.log", "wb") as log:
+                self.processes.append(subprocess.Popen(
+                    [sys.executable, "-m", "helpline", "run", "-c", str(config), "--role", "router"],
+                    env=env, stdout=subprocess.DEVNULL, stderr=log))
 
     async def start(self) -> None:
-        for c in self.consumers:
-            await c.ensure_groups()
-        self.tasks = [asyncio.create_task(c.run(self.stop)) for c in self.consumers]
+        self.spawn_routers()
+        await self.consumer.ensure_groups()
+        self.tasks = [asyncio.create_task(self.consumer.run(self.stop))]
+
+    async def warm_up(self) -> None:
+        """Wait until the routers answer (they load rules and bots at start)."""
+        await self.parts.bus.ingest(synthetic(1, seed=0, threads=1, prefix="warm-"))
+        await self.wait_sent(1, limit_s=60)
 
     async def close(self) -> None:
         self.stop.set()
         await asyncio.gather(*self.tasks)
+        for proc in self.processes:
+            proc.terminate()
+        for proc in self.processes:
+            proc.wait(timeout=20)
 
     async def wait_sent(self, total: int, limit_s: float) -> None:
         deadline = time.monotonic() + limit_s
@@ -111,41 +170,35 @@ class Pipeline:
             await asyncio.sleep(0.002)
 
 
-async def _throughput(client: redis.Redis, pipeline: Pipeline, n: int) -> float:
+async def _throughput(pipeline: Pipeline, n: int) -> float:
     messages = synthetic(n, seed=1, threads=max(1, n // 5), prefix="tp-")
+    done_before = pipeline.sender.sent
     start = time.perf_counter()
     for i in range(0, n, 500):
         await pipeline.parts.bus.ingest(messages[i:i + 500])
-    await pipeline.wait_sent(n, limit_s=max(60.0, n / 500))
+    await pipeline.wait_sent(done_before + n, limit_s=max(60.0, n / 500))
     return time.perf_counter() - start
 
 
-async def _latency(client: redis.Redis, pipeline: Pipeline, rate: int, seconds: float, done_before: int
-                   ) -> list[float]:
+async def _latency(pipeline: Pipeline, rate: int, seconds: float) -> list[float]:
+    """Offer `rate` messages/s in 10 ms ticks; per message, ingest call → reply queued."""
     total = int(rate * seconds)
     messages = synthetic(total, seed=2, threads=max(1, total // 5), prefix="lat-")
+    done_before = pipeline.sender.sent
     tick = 0.01
     per_tick = max(1, int(rate * tick))
+    offered_ms: dict[str, int] = {}
     start = time.perf_counter()
     for i in range(0, total, per_tick):
-        await pipeline.parts.bus.ingest(messages[i:i + per_tick])
+        batch = messages[i:i + per_tick]
+        now_ms = int(time.time() * 1000)
+        offered_ms.update((m.message_id, now_ms) for m in batch)
+        await pipeline.parts.bus.ingest(batch)
         delay = start + (i // per_tick + 1) * tick - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
     await pipeline.wait_sent(done_before + total, limit_s=60.0)
-    ingested: dict[str, int] = {}
-    enqueued: dict[str, int] = {}
-    for p in range(pipeline.parts.settings.redis.partitions):
-        for entry_id, fields in await client.xrange(keys.inbound_stream(p)):
-            m = InboundMessage.model_validate_json(fields[b"m"])
-            if m.message_id.startswith("lat-"):
-                ingested[m.message_id] = int(entry_id.split(b"-")[0])
-        for entry_id, fields in await client.xrange(keys.outbound_stream(p, "null", "bench")):
-            r = OutboundReply.model_validate_json(fields[b"m"])
-            message_id = r.reply_id.split(":")[1]
-            if message_id.startswith("lat-"):
-                enqueued[message_id] = int(entry_id.split(b"-")[0])
-    return sorted(enqueued[m] - ingested[m] for m in ingested if m in enqueued)
+    return sorted(pipeline.enqueued_ms[m] - t for m, t in offered_ms.items() if m in pipeline.enqueued_ms)
 
 
 async def _verify(client: redis.Redis, pipeline: Pipeline, expected: int) -> tuple[int, int]:
@@ -155,7 +208,8 @@ async def _verify(client: redis.Redis, pipeline: Pipeline, expected: int) -> tup
     for p in range(pipeline.parts.settings.redis.partitions):
         for cid in await client.zrange(keys.conversations_by_update(p), 0, -1):
             in_history += int(await client.zcard(keys.messages(cid.decode())))
-    posts = pipeline.connector.posts
+    in_history -= 1  # the warm-up message
+    posts = {rid: count for rid, count in pipeline.connector.posts.items() if ":warm-" not in rid}
     replied = len(posts)
     extra_posts = sum(c - 1 for c in posts.values())
     lost = max(0, expected - in_history) + max(0, expected - replied)
@@ -189,19 +243,23 @@ async def _arq_baseline(url: str, n: int) -> float:
     return done / elapsed
 
 
-async def pipeline_benchmark(n: int, rate: int, latency_seconds: float, redis_url: str | None) -> dict[str, Any]:
+async def pipeline_benchmark(n: int, rate: int, latency_seconds: float, redis_url: str | None,
+                             routers: int = 1) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
         server = None if redis_url else EmbeddedRedis(Path(tmp) / "redis").start()
         url = redis_url or (server.url if server else "")
         client = redis.Redis.from_url(url)
         try:
             await client.flushall()
-            pipeline = Pipeline(client, bench_settings(url))
+            pipeline = Pipeline(client, url, Path(tmp), routers)
             await pipeline.start()
-            elapsed = await _throughput(client, pipeline, n)
-            lost, duplicated = await _verify(client, pipeline, n)
-            latencies = await _latency(client, pipeline, rate, latency_seconds, n)
-            await pipeline.close()
+            try:
+                await pipeline.warm_up()
+                elapsed = await _throughput(pipeline, n)
+                lost, duplicated = await _verify(client, pipeline, n)
+                latencies = await _latency(pipeline, rate, latency_seconds)
+            finally:
+                await pipeline.close()
             baseline = await _arq_baseline(url, n)
         finally:
             await client.aclose()
@@ -210,6 +268,7 @@ async def pipeline_benchmark(n: int, rate: int, latency_seconds: float, redis_ur
     mps = n / elapsed
     return {
         "messages": n,
+        "router_processes": routers,
         "messages_per_second": round(mps, 1),
         "elapsed_s": round(elapsed, 3),
         "latency_offered_per_second": rate,

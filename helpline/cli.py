@@ -16,6 +16,7 @@ import redis.asyncio as redis
 import typer
 
 from announcements.cli import announce_app, bench_broadcast
+from bots.kb_cli import app as kb_app
 from connectors.errors import ConfigError
 from console.cli import inbox_app, users_app
 from insights.cli import bench_reports, report_app
@@ -35,6 +36,7 @@ app.add_typer(inbox_app, name="inbox")
 app.add_typer(report_app, name="report")
 bench_app.command("reports")(bench_reports)
 app.add_typer(announce_app, name="announce")
+app.add_typer(kb_app, name="kb")
 bench_app.command("broadcast")(bench_broadcast)
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="helpline.toml")]
@@ -190,11 +192,12 @@ def bench_pipeline(
     latency_seconds: Annotated[float, typer.Option(help="length of the latency phase")] = 5.0,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     redis_url: Annotated[str | None, typer.Option(help="use this Redis (default: start a private one)")] = None,
+    routers: Annotated[int, typer.Option(help="router processes")] = 1,
 ) -> None:
     """Ingest → router → bot → outbound → sender (null platform), on real Redis, vs arq."""
     from .bench import pipeline_benchmark
 
-    result = run_main(lambda: pipeline_benchmark(messages, rate, latency_seconds, redis_url))
+    result = run_main(lambda: pipeline_benchmark(messages, rate, latency_seconds, redis_url, routers))
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

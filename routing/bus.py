@@ -195,12 +195,11 @@ class StreamConsumer:
             count=self.count,
             block=self.block_ms,
         )
-        entries = [
-            Entry(_text(stream), _text(entry_id), fields.get(PAYLOAD, b""))
-            for stream, items in reply or []
-            for entry_id, fields in items
-            if fields is not None
-        ]
+        entries = []
+        for stream, items in reply or []:
+            name = _text(stream)
+            entries += [Entry(name, entry_id.decode(), fields.get(PAYLOAD, b"")) for entry_id, fields in items
+                        if fields is not None]
         if entries:
             handled += await self._handle(entries)
         return handled

@@ -46,7 +46,7 @@ from .models import (
     utcnow,
 )
 from .outbound import private_followup, reply_to
-from .rules import Rule, decide
+from .rules import Decision, Rule, decide
 from .store import Applied, ConversationStore, Effects, Routing, contact_id, conversation_from_hash, to_ms
 
 log = logging.getLogger(__name__)
@@ -111,12 +111,13 @@ class Router:
         if not parsed:
             return failures
         now = utcnow()
-        items = [(m, e.id, raw, self._routing(m, now)) for e, m, raw in parsed]
+        decisions = {m.message_id: self._decide(m, now) for _, m, _ in parsed}
+        items = [(m, e.id, raw, _routing(decisions[m.message_id])) for e, m, raw in parsed]
         applied = await self.store.apply_messages(items, now)
         # A contact's profile is refreshed by each new conversation (not by every message).
         await self.store.upsert_contacts([m for (_, m, _), a in zip(parsed, applied, strict=True)
                                           if a.outcome != "handled" and a.fields.get("message_count") == "1"])
-        batch = _Batch(self, now)
+        batch = _Batch(self, now, decisions)
         all_effects: list[Effects] = []
         for (entry, message, _), result in zip(parsed, applied, strict=True):
             if result.outcome == "handled":
@@ -144,10 +145,8 @@ class Router:
                 return message.model_copy(update={"language": language})
         return message
 
-    def _routing(self, message: InboundMessage, now: datetime) -> Routing:
-        d = decide(self.settings.rules, message, now, self.settings.hours, self.settings.default_team)
-        return Routing(priority=d.priority.value, team=d.team or "", handler=f"bot:{d.bot}" if d.bot else "",
-                       labels=d.labels)
+    def _decide(self, message: InboundMessage, now: datetime) -> Decision:
+        return decide(self.settings.rules, message, now, self.settings.hours, self.settings.default_team)
 
     def language_of(self, message: InboundMessage, conversation: Conversation) -> str:
         return (message.language or conversation.language
@@ -158,9 +157,10 @@ class Router:
 class _Batch:
     """Decisions for one batch; keeps conversations changed earlier in the batch up to date."""
 
-    def __init__(self, router: Router, now: datetime) -> None:
+    def __init__(self, router: Router, now: datetime, decisions: dict[str, Decision]) -> None:
         self.router = router
         self.now = now
+        self.decisions = decisions  # the rules' verdict on each message of the batch
         self.fields: dict[str, dict[str, str]] = {}
         self.bot_states: dict[str, dict[str, str]] = {}
         self.linked: list[Effects] = []  # effects on other conversations (links), committed with the batch
@@ -213,8 +213,7 @@ class _Batch:
                                  at=self.now)
 
     async def _route_new(self, conv: Conversation, message: InboundMessage, effects: Effects) -> None:
-        d = decide(self.router.settings.rules, message, self.now, self.router.settings.hours,
-                   self.router.settings.default_team)
+        d = self.decisions[message.message_id]
         effects.event(self._event(conv.id, EventType.CREATED, f"first {message.kind.value} message in thread",
                                   platform=message.platform, account=message.account))
         effects.event(self._event(conv.id, EventType.ROUTED, d.reason, priority=d.priority.value,
@@ -409,6 +408,12 @@ class _Batch:
         if self._roster is None:
             self._roster = await self.router.assignments.roster()
         return self._roster
+
+
+def _routing(d: Decision) -> Routing:
+    """What a new conversation starts with."""
+    return Routing(priority=d.priority.value, team=d.team or "", handler=f"bot:{d.bot}" if d.bot else "",
+                   labels=d.labels)
 
 
 def _needs_contact(bot: Bot) -> bool:

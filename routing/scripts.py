@@ -8,14 +8,17 @@ Each item is processed on its own (one message's outcome never depends on a late
 """
 
 # KEYS[1] = partition prefix ("hl:{p3}").
-# ARGV: 1 partition, 2 now (ms), 3 quiet period (ms), then per message 13 values:
-#   message json, history score, platform, account, kind, thread key, contact id, language,
-#   message id, priority, team, handler, labels json.
-# Returns, per message, {conversation id, outcome, reopened, previous status, fields, bot state}
-# where outcome is
+# ARGV: 1 partition, 2 now (ms), 3 quiet period (ms), then per message 3 values: message json,
+#   history score, and its routing facts joined by SEP: platform, account, kind, thread key,
+#   contact id, language, message id, priority, team, handler, labels json. (Few arguments per
+#   message: packing arguments is the client's main cost.)
+# Returns, per message, {conversation id, outcome, reopened, previous status, view, bot state}
+# where view is VIEW_FIELDS joined by SEP, and outcome is
 #   "new"     the message was added to the conversation history,
 #   "handled" it had been added and its effects committed before (a redelivery: do nothing),
 #   "pending" it had been added but its effects were not committed (a crash: redo them).
+SEP = "\x1f"
+
 #: The conversation fields APPLY_MESSAGES reports to the router, in order.
 VIEW_FIELDS = ("status", "priority", "team", "assignee", "handler", "labels", "language", "routed",
                "queued_team", "created_at", "message_count", "contact_id", "first_response_at", "survey",
@@ -28,20 +31,35 @@ local now = tonumber(ARGV[2])
 local quiet = tonumber(ARGV[3])
 local FIELDS = {__VIEW_FIELDS__}
 
+local SEP = '\\31'
+
 local function view(c)
-  return redis.call('HMGET', c, unpack(FIELDS))
+  local values = redis.call('HMGET', c, unpack(FIELDS))
+  for k = 1, #FIELDS do values[k] = values[k] or '' end
+  return table.concat(values, SEP)
+end
+
+local function split(text)
+  local out, start = {}, 1
+  while true do
+    local at = string.find(text, SEP, start, true)
+    if not at then out[#out + 1] = string.sub(text, start) return out end
+    out[#out + 1] = string.sub(text, start, at - 1)
+    start = at + 1
+  end
 end
 
 local function apply(i)
   local raw, score = ARGV[i], ARGV[i + 1]
-  local platform, account, kind, thread_key = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  local contact, language, message_id = ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
+  local f = split(ARGV[i + 2])
+  local platform, account, kind, thread_key = f[1], f[2], f[3], f[4]
+  local contact, language, message_id = f[5], f[6], f[7]
   local thread = prefix .. ':thread:' .. platform .. ':' .. account .. ':' .. thread_key
   local conv = redis.call('GET', thread)
   if conv then
     local c = prefix .. ':conv:' .. conv
     if redis.call('SISMEMBER', c .. ':handled', message_id) == 1 then
-      return {conv, 'handled', 0, '', {}, {}}
+      return {conv, 'handled', 0, '', '', {}}
     end
     if redis.call('ZSCORE', c .. ':messages', raw) then
       return {conv, 'pending', 0, redis.call('HGET', c, 'status') or '', view(c), redis.call('HGETALL', c .. ':bot')}
@@ -57,8 +75,8 @@ local function apply(i)
     redis.call('SET', thread, conv)
     redis.call('HSET', prefix .. ':conv:' .. conv,
       'id', conv, 'platform', platform, 'account', account, 'kind', kind, 'thread_key', thread_key,
-      'contact_id', contact, 'status', 'open', 'priority', ARGV[i + 9], 'team', ARGV[i + 10],
-      'handler', ARGV[i + 11], 'labels', ARGV[i + 12], 'language', language, 'created_at', now,
+      'contact_id', contact, 'status', 'open', 'priority', f[8], 'team', f[9],
+      'handler', f[10], 'labels', f[11], 'language', language, 'created_at', now,
       'message_count', 0, 'routed', 0)
   else
     previous = redis.call('HGET', prefix .. ':conv:' .. conv, 'status') or ''
@@ -75,7 +93,7 @@ local function apply(i)
 end
 
 local out = {}
-for i = 4, #ARGV, 13 do out[#out + 1] = apply(i) end
+for i = 4, #ARGV, 3 do out[#out + 1] = apply(i) end
 return out
 """
 APPLY_MESSAGES = _APPLY_MESSAGES.replace("__VIEW_FIELDS__", ", ".join(f"'{f}'" for f in VIEW_FIELDS))

@@ -25,7 +25,7 @@ from .models import (
     InboundMessage,
     OutboundReply,
 )
-from .scripts import APPLY_EFFECTS, APPLY_MESSAGES, VIEW_FIELDS
+from .scripts import APPLY_EFFECTS, APPLY_MESSAGES, SEP, VIEW_FIELDS
 
 _TIME_FIELDS = ("created_at", "updated_at", "last_customer_at", "first_response_at", "resolved_at")
 
@@ -175,11 +175,10 @@ class ConversationStore:
         for index, (message, entry_id, raw, routing) in enumerate(items):
             p = self.partition(message.platform, message.account, message.thread_key)
             by_partition.setdefault(p, []).append(index)
-            args.setdefault(p, [p, now_ms, self.quiet_period_ms]).extend([
-                raw, history_score(entry_id), message.platform, message.account, message.kind.value,
-                message.thread_key, contact_id(message), message.language or "", message.message_id,
-                routing.priority, routing.team, routing.handler, json.dumps(list(routing.labels)),
-            ])
+            facts = SEP.join((message.platform, message.account, message.kind.value, message.thread_key,
+                              contact_id(message), message.language or "", message.message_id, routing.priority,
+                              routing.team, routing.handler, json.dumps(list(routing.labels))))
+            args.setdefault(p, [p, now_ms, self.quiet_period_ms]).extend([raw, history_score(entry_id), facts])
         async with self.client.pipeline(transaction=False) as pipe:
             for p in by_partition:
                 await self._apply(keys=[keys.partition_prefix(p)], args=args[p], client=pipe)
@@ -187,8 +186,10 @@ class ConversationStore:
         results: list[Applied | None] = [None] * len(items)
         for p, reply in zip(by_partition, replies, strict=True):
             for index, r in zip(by_partition[p], reply, strict=True):
-                view = {name: _s(v) for name, v in zip(VIEW_FIELDS, r[4], strict=False) if v is not None}
-                results[index] = Applied(_s(r[0]), _s(r[1]), bool(int(r[2])), _s(r[3]), view, _pairs(r[5]))
+                values = r[4].decode().split(SEP) if r[4] else []
+                view = {name: v for name, v in zip(VIEW_FIELDS, values, strict=False) if v}
+                results[index] = Applied(r[0].decode(), r[1].decode(), r[2] == 1, r[3].decode(), view,
+                                         _pairs(r[5]))
         return [r for r in results if r is not None]
 
     async def commit(self, effects: Iterable[Effects], now: datetime) -> None:
