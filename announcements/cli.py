@@ -90,7 +90,7 @@ def _show_preview(a: Announcement, w: Workflow) -> None:
 
 @announce_app.command("create")
 def create(text: Annotated[str, typer.Option(help="the announcement text")],
-           target: Annotated[list[str], typer.Option(help="repeatable; see `parse_target`")],
+           target: Annotated[list[str], typer.Option(help="repeatable: x:<acct>, mastodon:<acct>, telegram:<acct>:subscribers or telegram:<acct>:<chat id>")],
            title: str = "", at: Annotated[str | None, typer.Option(help='ISO time or "now"')] = None,
            timezone: str = "UTC", actor: ActorOption = "cli", config: ConfigOption = None) -> None:
     """Create a draft (refused, with the reason, if a target cannot take the text)."""

@@ -1,4 +1,4 @@
-"""Settings of the announcements feature (`[announcements]` in helpline.toml, once mounted)."""
+"""Settings of the announcements feature (`[announcements]` in helpline.toml)."""
 
 from __future__ import annotations
 

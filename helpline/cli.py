@@ -175,12 +175,29 @@ def config_check(config: ConfigOption = None) -> None:
         for problem in exc.problems:
             typer.echo(problem, err=True)
         raise typer.Exit(2) from None
+    from connectors.base import ConnectorContext
+    from connectors.registry import build_connector
+
     from .bots import build_bots
+
+    problems: list[str] = []
     try:
         build_bots(settings)
     except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+        problems.append(str(exc))
+
+    async def no_ingest(_: object) -> list[bool]:
+        return []
+
+    for account in settings.accounts:  # constructing a connector checks its secrets and options
+        try:
+            build_connector(account, ConnectorContext(ingest=no_ingest))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        for problem in problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(2)
     typer.echo(f"ok: {len(settings.accounts)} accounts, {len(settings.teams)} teams, {len(settings.agents)} agents, "
                f"{len(settings.rules)} rules, {len(settings.bots)} bots")
 

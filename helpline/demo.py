@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import redis.asyncio as redis
 
 from connectors.emulation import free_port, serve
@@ -123,6 +124,13 @@ def demo_settings(redis_url: str, emulators: Emulators, console_port: int) -> Se
             {"name": "everything else starts with the help-center bot", "set": {"bot": "helpcenter"}},
         ],
         "bots": {"helpcenter": {"type": "helpcenter", "kb": str(REPO / "kb")}},
+        "sla": [
+            {"name": "security on call", "team": "security", "first_response_minutes": 5,
+             "next_response_minutes": 10, "resolution_minutes": 120},
+            {"name": "customer support", "team": "support", "first_response_minutes": 2,
+             "next_response_minutes": 5, "resolution_minutes": 60},
+        ],
+        "insights": {"timezone": "Asia/Seoul", "scan_interval_seconds": 2, "sla_tick_seconds": 5},
     }
     return Settings(**data)
 
@@ -148,8 +156,9 @@ async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asy
         from .cli import serve_console
 
         simulation = Simulation.from_kb(emulators.as_dict(), REPO / "kb" / "eval" / "questions.jsonl", interval)
-        roles = asyncio.create_task(run_roles(parts, ["connectors", "router", "sender", "console"], stop,
-                                              console=serve_console))
+        await _announcement_channel(emulators.telegram)
+        roles = asyncio.create_task(run_roles(parts, ["connectors", "router", "sender", "console", "insights",
+                                                      "publisher"], stop, console=serve_console))
         customers = asyncio.create_task(simulation.run(stop))
         announce(_banner(settings, emulators, url, logins, data_dir))
         try:
@@ -161,11 +170,25 @@ async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asy
                     await task
 
 
+DEMO_CHANNEL = -1001234567890
+
+
+async def _announcement_channel(telegram: str) -> None:
+    """The exchange's announcement channel on the Telegram emulator (a target for marketing)."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(f"{telegram}/_emulator/chats", json={"chats": [
+            {"id": DEMO_CHANNEL, "type": "channel", "title": "Helpline Exchange Announcements",
+             "username": "helpline_exchange_news"}]})
+        response.raise_for_status()
+
+
 async def _agents_online(parts: Parts) -> None:
+    """One agent starts online (and the security on-call); the others come online from the console,
+    so the demo shows queues, off-hours notices and SLA escalations too."""
     from routing.models import Presence
 
-    for agent in parts.settings.agents:
-        await parts.assignments.set_presence(agent.id, Presence.ONLINE)
+    for agent_id in ("mina", "sam"):
+        await parts.assignments.set_presence(agent_id, Presence.ONLINE)
 
 
 async def _demo_logins(parts: Parts, env: dict[str, str]) -> list[tuple[str, str, str]]:
@@ -204,6 +227,8 @@ def _banner(settings: Settings, emulators: Emulators, redis_url: str, logins: li
         f"  Redis:      {redis_url}  (data in {data_dir / 'redis'})",
         f"  Emulators:  telegram {emulators.telegram}  x {emulators.x}  mastodon {emulators.mastodon}",
         "  Simulated customers are writing in English, Korean, Chinese and Japanese.",
+        f"  Announcements: targets x:HelplineExchange, mastodon:support, telegram:exchange_bot:{DEMO_CHANNEL},",
+        "                 telegram:exchange_bot:subscribers (customers send /subscribe to the bot)",
         "  Stop with Ctrl-C.",
         "",
     ]

@@ -134,7 +134,7 @@ def bench_reports(
     redis_url: Annotated[str | None, typer.Option(help="use this Redis; it is FLUSHED (default: a private one)")
                          ] = None,
 ) -> None:
-    """Report queries over a large pre-aggregated history (mount as `helpline bench reports`)."""
+    """Report queries over a large pre-aggregated history; one JSON object with timings in ms."""
     import json
 
     from .bench import reports_benchmark
