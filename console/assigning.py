@@ -140,6 +140,8 @@ async def resolve(svc: Services, who: Principal, conv: Conversation, reason: str
 async def _ask_survey(svc: Services, conv: Conversation, effects: Effects, now: datetime) -> None:
     """A resolved conversation asks the customer for a 1-5 rating, once (see bots.survey)."""
     store = svc.parts.store
+    if not svc.parts.settings.survey.enabled:
+        return
     if await store.client.hget(keys.conversation(conv.id), "survey"):  # type: ignore[misc]
         return
     messages = await store.messages(conv.id)

@@ -54,6 +54,10 @@ class LanguageSettings(Section):
     default: str = "en"
 
 
+class SurveySettings(Section):
+    enabled: bool = True  # ask for a 1-5 rating in the channel when a conversation is resolved
+
+
 class TeamSettings(Section):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     name: str = ""
@@ -72,6 +76,7 @@ class Settings(BaseSettings):
     agents: list[Agent] = Field(default_factory=list)
     accounts: list[AccountSettings] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
+    survey: SurveySettings = Field(default_factory=SurveySettings)
     bots: dict[str, dict[str, Any]] = Field(default_factory=dict)
     insights: InsightsSettings = Field(default_factory=InsightsSettings)
     announcements: AnnouncementSettings = Field(default_factory=AnnouncementSettings)

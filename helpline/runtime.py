@@ -83,7 +83,7 @@ def build_router(parts: Parts, bots: dict[str, Bot] | None = None) -> Router:
     settings = RouterSettings(
         rules=s.rules, hours=s.hours, default_team=s.default_team,
         account_languages={(a.platform, a.name): a.language for a in s.accounts},
-        default_language=s.languages.default,
+        default_language=s.languages.default, survey=s.survey.enabled,
     )
     return Router(parts.client, parts.store, parts.assignments, settings,
                   bots if bots is not None else build_bots(s),
