@@ -150,7 +150,8 @@ async def _post_status(request: Request, state: MastodonState) -> Response:
         return _error(422, "Validation failed: Text can't be blank")
     if state.text_length(text) > state.config.max_characters:
         return _error(422, f"Validation failed: Text character limit of {state.config.max_characters} exceeded")
-    status = state.add_status(state.own.id, text, visibility, str(in_reply_to) if in_reply_to else None)
+    status = state.add_status(state.own.id, text, visibility, str(in_reply_to) if in_reply_to else None,
+                              language=str(params.get("language") or "") or None)
     state.stats["statuses_created"] += 1
     if key:
         state.idempotency[(state.own.id, key)] = (status.id, now + state.config.idempotency_window)
@@ -176,7 +177,8 @@ async def _instance(request: Request, state: MastodonState) -> Response:
 # control API -----------------------------------------------------------------------------------
 async def _customer_message(request: Request) -> Response:
     """A customer mentions or DMs our account. `user.bot` marks a bot account; `visibility`
-    ("public"/"unlisted"/"private") and `attachments` ([{type, url, description}]) are optional."""
+    ("public"/"unlisted"/"private"), `attachments` ([{type, url, description}]) and `language`
+    (the ISO 639 tag the customer's client put on the status; untagged, null, by default) are optional."""
     state: MastodonState = request.app.state.mastodon
     body = await request.json()
     user = body["user"]
@@ -196,7 +198,7 @@ async def _customer_message(request: Request) -> Response:
               "preview_url": a.get("url"), "remote_url": None, "text_url": None, "meta": {},
               "description": a.get("description"), "blurhash": None} for a in body.get("attachments", [])]
     status = state.add_status(account.id, f"@{state.own.acct} {body['text']}", visibility,
-                              str(reply_to) if reply_to else None, media)
+                              str(reply_to) if reply_to else None, media, language=body.get("language"))
     thread = f"direct:{account.id}" if visibility == "direct" else f"status:{state.root_of(status.id)}"
     return JSONResponse({"message_id": status.id, "thread": thread})
 

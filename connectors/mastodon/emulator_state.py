@@ -49,6 +49,7 @@ class StoredStatus:
     created: float
     mentions: list[str]  # account ids
     media: list[dict[str, Any]]
+    language: str | None = None  # ISO 639 as the poster's client tagged it; None when untagged
 
 
 @dataclass
@@ -125,7 +126,7 @@ class MastodonState:
         return {
             "id": status.id, "created_at": iso(status.created), "in_reply_to_id": status.in_reply_to_id,
             "in_reply_to_account_id": parent.account_id if parent else None, "sensitive": False,
-            "spoiler_text": "", "visibility": status.visibility, "language": "en",
+            "spoiler_text": "", "visibility": status.visibility, "language": status.language,
             "uri": f"https://{self.domain}/users/{author.username}/statuses/{status.id}",
             "url": f"https://{self.domain}/@{author.username}/{status.id}",
             "replies_count": sum(1 for s in self.statuses.values() if s.in_reply_to_id == status.id),
@@ -172,10 +173,11 @@ class MastodonState:
         return len(text)
 
     def add_status(self, account_id: str, text: str, visibility: str, in_reply_to_id: str | None,
-                   media: list[dict[str, Any]] | None = None, notify: bool = True) -> StoredStatus:
+                   media: list[dict[str, Any]] | None = None, notify: bool = True,
+                   language: str | None = None) -> StoredStatus:
         status = StoredStatus(id=self.new_id(), account_id=account_id, text=text, visibility=visibility,
                               in_reply_to_id=in_reply_to_id, created=time.time(),
-                              mentions=self.mentioned_ids(text), media=media or [])
+                              mentions=self.mentioned_ids(text), media=media or [], language=language)
         self.statuses[status.id] = status
         if notify and self.own.id in status.mentions:
             self.notifications.append((self.new_id(), status.id))
