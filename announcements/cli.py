@@ -58,6 +58,9 @@ def _run(config: Path | None, action: Callable[[Workflow, redis.Redis], Awaitabl
         raise typer.Exit(2) from None
 
 
+TARGET_HELP = "repeatable: x:<acct>, mastodon:<acct>, telegram:<acct>:subscribers or telegram:<acct>:<chat id>"
+
+
 def parse_target(spec: str) -> Target:
     """x:<account> | mastodon:<account> | telegram:<account>:subscribers | telegram:<account>:<chat id>"""
     parts = spec.split(":")
@@ -90,7 +93,7 @@ def _show_preview(a: Announcement, w: Workflow) -> None:
 
 @announce_app.command("create")
 def create(text: Annotated[str, typer.Option(help="the announcement text")],
-           target: Annotated[list[str], typer.Option(help="repeatable: x:<acct>, mastodon:<acct>, telegram:<acct>:subscribers or telegram:<acct>:<chat id>")],
+           target: Annotated[list[str], typer.Option(help=TARGET_HELP)],
            title: str = "", at: Annotated[str | None, typer.Option(help='ISO time or "now"')] = None,
            timezone: str = "UTC", actor: ActorOption = "cli", config: ConfigOption = None) -> None:
     """Create a draft (refused, with the reason, if a target cannot take the text)."""

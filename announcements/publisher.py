@@ -34,6 +34,7 @@ from connectors.ratelimit import SharedRateLimiter
 from routing import keys
 from routing.bus import Entry, Failure
 from routing.models import DeliveryState
+from routing.scripts import PROMOTE_DUE
 
 from .deliveries import DeliveryStore, PublishJob, now_ms
 from .dispatch import OnComplete
@@ -41,16 +42,6 @@ from .settings import AnnouncementSettings
 
 log = logging.getLogger(__name__)
 
-# KEYS: delayed set, stream. ARGV: now (ms), max. Moves due jobs back onto their stream.
-_PROMOTE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, member in ipairs(due) do
-  redis.call('ZREM', KEYS[1], member)
-  local sep = string.find(member, '|', 1, true)
-  redis.call('XADD', KEYS[2], '*', 'm', string.sub(member, sep + 1))
-end
-return #due
-"""
 
 
 @dataclass
@@ -72,7 +63,7 @@ class Publisher:
         self.on_complete = on_complete
         self.deliveries = DeliveryStore(client)
         self.limiter = SharedRateLimiter(client)
-        self._promote = client.register_script(_PROMOTE)
+        self._promote = client.register_script(PROMOTE_DUE)
         self.posted = 0
         self.deferred = 0
 

@@ -27,6 +27,20 @@ _HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 _LATIN = re.compile(r"[a-zA-Z]")
 
 
+_SCRIPT_OF = {"ko": _HANGUL, "ja": _KANA, "zh": _HAN}
+
+
+def script_contradicts(label: str, text: str) -> bool:
+    """A platform's language label that the text's script plainly contradicts (an app set to
+    English, a message in Korean): cheap, so the router can trust labels that fit."""
+    cjk = {code: bool(pattern.search(text)) for code, pattern in _SCRIPT_OF.items()}
+    if label in ("ko", "ja"):
+        return not cjk[label]
+    if label == "zh":
+        return not cjk["zh"] or cjk["ko"] or cjk["ja"]
+    return any(cjk.values())
+
+
 class LanguageDetector:
     """Detects one of the configured languages, or None when the text does not say enough."""
 

@@ -1,11 +1,12 @@
-"""SLA policies and insights settings (the lead mounts them on `Settings`)."""
+"""SLA policies (`[[sla]]`) and insights settings (`[insights]`)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from routing.hours import TimeZoneName
 
 
 class Target(StrEnum):
@@ -58,15 +59,6 @@ class InsightsSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     scan_interval_seconds: float = Field(default=5.0, gt=0)
     sla_tick_seconds: float = Field(default=15.0, gt=0)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"insights.timezone: unknown time zone {value!r}") from exc
-        return value

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+#: An IANA time zone name, checked when the settings load.
+TimeZoneName = Annotated[str, AfterValidator(known_zone)]
 
 
 class BusinessHours(BaseModel):
@@ -15,19 +28,10 @@ class BusinessHours(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     weekly: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     holidays: tuple[date, ...] = ()
     always_open: bool = False
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @field_validator("weekly")
     @classmethod

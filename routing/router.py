@@ -28,6 +28,7 @@ from announcements.incidents import Incident, IncidentStore
 from announcements.subscribers import SubscriberStore, apply_subscription
 from bots.base import LABEL_MOVED_TO_PRIVATE, Bot, BotContext, BotDecision, BotReply
 from bots.catalog import Catalog, default_catalog
+from bots.language import script_contradicts
 from bots.offhours import offhours_notice
 from bots.survey import parse_rating, queue_survey
 from insights.metrics import observe_route
@@ -139,9 +140,12 @@ class Router:
         return failures
 
     def _with_language(self, message: InboundMessage) -> InboundMessage:
-        if message.language is None and self.detect_language is not None and message.text:
+        """Detect the language when the platform gave none, or gave one the text contradicts."""
+        if self.detect_language is None or not message.text:
+            return message
+        if message.language is None or script_contradicts(message.language, message.text):
             language = self.detect_language(message.text)
-            if language is not None:
+            if language is not None and language != message.language:
                 return message.model_copy(update={"language": language})
         return message
 

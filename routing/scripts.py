@@ -19,6 +19,18 @@ Each item is processed on its own (one message's outcome never depends on a late
 #   "pending" it had been added but its effects were not committed (a crash: redo them).
 SEP = "\x1f"
 
+# KEYS: delayed set (members "<order>|<payload>", scored by due time ms), stream. ARGV: now (ms),
+# max. Moves the due entries back onto their stream (deferred replies and publish jobs).
+PROMOTE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do
+  redis.call('ZREM', KEYS[1], member)
+  local sep = string.find(member, '|', 1, true)
+  redis.call('XADD', KEYS[2], '*', 'm', string.sub(member, sep + 1))
+end
+return #due
+"""
+
 #: The conversation fields APPLY_MESSAGES reports to the router, in order.
 VIEW_FIELDS = ("status", "priority", "team", "assignee", "handler", "labels", "language", "routed",
                "queued_team", "created_at", "message_count", "contact_id", "first_response_at", "survey",

@@ -36,19 +36,10 @@ from insights.metrics import observe_rate_limited, observe_send
 from . import keys
 from .bus import Entry, Failure
 from .models import ConversationEvent, DeliveryState, EventType, OutboundReply
+from .scripts import PROMOTE_DUE
 
 log = logging.getLogger(__name__)
 
-# KEYS: delayed set, stream. ARGV: now (ms), max. Moves due replies back onto their stream.
-_PROMOTE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, member in ipairs(due) do
-  redis.call('ZREM', KEYS[1], member)
-  local sep = string.find(member, '|', 1, true)
-  redis.call('XADD', KEYS[2], '*', 'm', string.sub(member, sep + 1))
-end
-return #due
-"""
 
 # KEYS[1]: partition prefix. ARGV: reply ids. Returns each reply's {state, parts, attempts}.
 _READ = """
@@ -99,7 +90,7 @@ class Sender:
         self.connectors = connectors
         self.partitions = partitions
         self.limiter = SharedRateLimiter(client)
-        self._promote = client.register_script(_PROMOTE)
+        self._promote = client.register_script(PROMOTE_DUE)
         self._record = client.register_script(_RECORD)
         self._read = client.register_script(_READ)
         self.sent = 0

@@ -38,3 +38,13 @@ def test_resolver_falls_back_in_order() -> None:
     assert resolve_language(None, None, "en") == "en"
     assert resolve_language(None, "fr", "en") == "en"  # unsupported contact language
     assert resolve_language(None, "zh-CN", "en") == "zh"
+
+
+def test_a_platform_label_the_script_contradicts_is_not_trusted() -> None:
+    from bots.language import script_contradicts
+
+    assert script_contradicts("en", "출금이 아직 안 됐어요")  # app set to English, message in Korean
+    assert script_contradicts("zh", "出金がまだ届きません")  # kana: Japanese, not Chinese
+    assert not script_contradicts("en", "my withdrawal is stuck")
+    assert not script_contradicts("ko", "출금 USDT 문의")
+    assert not script_contradicts("zh", "提现还没到账")

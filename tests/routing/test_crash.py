@@ -142,11 +142,11 @@ async def worker_ready(r: redis.Redis) -> bool:
 async def test_redis_restart_mid_run_loses_nothing_acknowledged(own_redis: RedisServer, tmp_path: Path) -> None:
     worker = start_worker(tmp_path, own_redis.url)
     acknowledged: list[str] = []
-    probe = redis.Redis.from_url(own_redis.url)
-    await StreamBus(probe, PARTITIONS).ingest([message("probe", message_id="probe")])
-    assert await wait_for(lambda: worker_ready(probe), 60), "the worker did not start"
-    await probe.aclose()
     try:
+        probe = redis.Redis.from_url(own_redis.url)
+        await StreamBus(probe, PARTITIONS).ingest([message("probe", message_id="probe")])
+        assert await wait_for(lambda: worker_ready(probe), 60), "the worker did not start"
+        await probe.aclose()
         for round_ in range(3):
             r = redis.Redis.from_url(own_redis.url)
             bus = StreamBus(r, PARTITIONS)
