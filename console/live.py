@@ -34,8 +34,9 @@ def sse(event: str, data: object) -> bytes:
 
 async def stream(client: redis.Redis, store: ConversationStore, who: Principal,
                  disconnected: asyncio.Event | None = None, heartbeat_s: float = HEARTBEAT_S) -> AsyncIterator[bytes]:
-    """Server-sent events for one user: `conversations` events with the visible ids, and
-    comments as heartbeats (they also let the server notice a client that went away)."""
+    """Server-sent events for one user: `conversations` events with the visible ids, `notice`
+    events (SLA warnings and breaches) for supervisors and admins, and comments as heartbeats
+    (they also let the server notice a client that went away)."""
     pubsub = client.pubsub()
     await pubsub.subscribe(keys.live_channel())
     try:
@@ -47,7 +48,12 @@ async def stream(client: redis.Redis, store: ConversationStore, who: Principal,
                 yield b": keep-alive\n\n"
                 continue
             try:
-                ids = [str(i) for i in json.loads(message["data"])["conversations"]]
+                data = json.loads(message["data"])
+                if "notice" in data:  # an SLA warning or breach: for those who manage the desk
+                    if who.manages:
+                        yield sse("notice", data["notice"])
+                    continue
+                ids = [str(i) for i in data["conversations"]]
             except (ValueError, KeyError, TypeError):
                 log.warning("live: ignoring a malformed message on the live channel")
                 continue
