@@ -24,7 +24,7 @@ import bm25s
 import numpy as np
 
 from bots.kb import Article, KnowledgeBase
-from bots.tokens import LanguageConfig, Tokenizer, load_language_config
+from bots.tokens import LanguageConfig, Speller, Tokenizer, load_language_config
 
 TITLE_WEIGHT = 3  # title tokens are repeated this many times in the indexed document
 TAG_WEIGHT = 2
@@ -63,27 +63,27 @@ class LanguageIndex:
         n = len(docs)
         self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
         self._unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+        self._speller = Speller(self._idf)
         self._bm25 = bm25s.BM25()
         self._bm25.index(docs, show_progress=False)
 
-    def _coverage(self, query: list[tuple[str, ...]], i: int) -> float:
+    def _coverage(self, query: list[str], i: int) -> float:
         # Evidence in the title or tags counts fully; evidence only in the body counts half.
         total = covered = 0.0
-        for group in query:
-            known = [self._idf[t] for t in group if t in self._idf]
-            weight = max(known) if known else self._unknown_idf * UNKNOWN_WEIGHT
+        for token in query:
+            weight = self._idf.get(token, self._unknown_idf * UNKNOWN_WEIGHT)
             total += weight
-            head = sum(t in self._head_tokens[i] for t in group) / len(group)
-            body = sum(t in self._doc_tokens[i] for t in group) / len(group)
-            covered += weight * max(head, BODY_EVIDENCE * body)
+            if token in self._head_tokens[i]:
+                covered += weight
+            elif token in self._doc_tokens[i]:
+                covered += weight * BODY_EVIDENCE
         return covered / total if total else 0.0
 
     def search(self, text: str, k: int = 3, exclude: Iterable[str] = ()) -> list[Hit]:
-        query = self.tokenizer.query(text, self._idf)
-        tokens = [t for group in query for t in group]
-        if not tokens:
+        query = self.tokenizer.query(text, self._idf, self._speller)
+        if not query:
             return []
-        scores = np.asarray(self._bm25.get_scores(tokens), dtype=float)
+        scores = np.asarray(self._bm25.get_scores(query), dtype=float)
         skip = set(exclude)
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
         order = [i for i in order if scores[i] > 0 and self.articles[i].key not in skip]

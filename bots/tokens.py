@@ -1,8 +1,9 @@
 """Tokenization for BM25 over English, Korean, Chinese and Japanese, without a dictionary.
 
-- Latin words: NFKC + casefold and a light suffix strip. Documents also get padded character
-  trigrams of every word; a query word the index has never seen is replaced by its trigrams, so
-  a typo ("withdrawl") still finds the right word without trigrams drowning out known words.
+- Latin words: NFKC + casefold and a light suffix strip. A query word the index has never seen is
+  corrected to the one indexed word within a small edit distance that shares its first letter
+  and a character trigram (`Speller`), so "withdrawl" finds "withdrawal"; a word with no such
+  neighbour stays unknown (and so lowers the confidence, as an off-topic word should).
 - Hangul: common endings and particles are stripped (a data list), then syllable bigrams within
   each word, so "입금이", "입금했는데" and "입금을" all give "입금"; one-syllable words stay whole.
 - Han and kana (no spaces): Han unigrams plus bigrams of adjacent characters. Hiragana-only pairs
@@ -17,7 +18,7 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,8 +67,11 @@ def _stem(word: str) -> str:
         return word[:-3] + "y"
     for suffix in ("ing", "ed"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
+            return _undouble(word[: -len(suffix)])
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    # "trade", "trading" and "traded" all give "trad"; "fee" stays.
+    if len(word) > 3 and word.endswith("e") and not word.endswith("ee"):
         return word[:-1]
     return word
 
@@ -79,11 +83,50 @@ def _undouble(stem: str) -> str:
     return stem
 
 
-def _trigrams(stem: str) -> list[str]:
-    if len(stem) < 4 or stem.isdigit():
-        return []
-    padded = f"^{stem}$"
-    return ["~" + padded[i : i + 3] for i in range(len(padded) - 2)]
+def _trigrams(word: str) -> set[str]:
+    padded = f"^{word}$"
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance (a swap of neighbours costs 1), cut off above `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, prev2[j - 2] + 1)
+            row.append(cost)
+        if min(row) > limit:
+            return limit + 1
+        prev2, prev = prev, row
+    return prev[-1]
+
+
+class Speller:
+    """Typo correction against the words of one index. Built once; `correct` is pure."""
+
+    MIN_LENGTH = 4  # shorter words are too easily another word ("fee" / "see")
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self._by_trigram: dict[str, set[str]] = {}
+        for word in words:
+            if len(word) >= self.MIN_LENGTH and word.isalpha():
+                for gram in _trigrams(word):
+                    self._by_trigram.setdefault(gram, set()).add(word)
+
+    def correct(self, word: str) -> str | None:
+        """The closest indexed word (1 edit, or 2 for words of 8+ letters), or None."""
+        if len(word) < self.MIN_LENGTH or not word.isalpha():
+            return None
+        limit = 1 if len(word) < 8 else 2
+        candidates = {w for g in _trigrams(word) for w in self._by_trigram.get(g, ()) if w[0] == word[0]}
+        scored = sorted((edit_distance(word, w, limit), w) for w in candidates)
+        return scored[0][1] if scored and scored[0][0] <= limit else None
 
 
 def _hangul_tokens(word: str, stopwords: frozenset[str], suffixes: tuple[str, ...]) -> list[str]:
@@ -133,7 +176,7 @@ class Tokenizer:
         return " ".join([norm, *extra])
 
     def _terms(self, text: str) -> list[tuple[str, str]]:
-        """(kind, token) pairs; kind "word" for Latin stems, which may fall back to trigrams."""
+        """(kind, token) pairs; kind "word" for Latin stems, which may be spelling-corrected."""
         stop = self.config.stopwords
         terms: list[tuple[str, str]] = []
         for m in _SEGMENT.finditer(self.expand(text)):
@@ -141,7 +184,7 @@ class Tokenizer:
                 word = m.group("latin")
                 # Ids, amounts and hashes say nothing about the topic; they only dilute the query.
                 if word not in stop and not (word.isdigit() and len(word) > 4) and len(word) <= 24:
-                    terms.append(("word", _undouble(_stem(word))))
+                    terms.append(("word", _stem(word)))
             elif m.group("hangul"):
                 terms.extend(("tok", t) for t in _hangul_tokens(m.group("hangul"), stop, self.config.suffixes))
             else:
@@ -149,21 +192,14 @@ class Tokenizer:
         return terms
 
     def document(self, text: str) -> list[str]:
-        """Tokens to index: every term, plus the trigrams of every Latin word."""
+        """Tokens to index."""
+        return [token for _, token in self._terms(text)]
+
+    def query(self, text: str, vocabulary: Container[str], speller: Speller | None = None) -> list[str]:
+        """Distinct query tokens; an unknown Latin word is replaced by its spelling correction, if any."""
         tokens: list[str] = []
         for kind, token in self._terms(text):
+            if kind == "word" and token not in vocabulary and speller is not None:
+                token = speller.correct(token) or token
             tokens.append(token)
-            if kind == "word":
-                tokens.extend(_trigrams(token))
-        return tokens
-
-    def query(self, text: str, vocabulary: Container[str]) -> list[tuple[str, ...]]:
-        """Query terms, each a group of tokens: a known word is itself, an unknown word its trigrams."""
-        groups: list[tuple[str, ...]] = []
-        for kind, token in self._terms(text):
-            if kind == "word" and token not in vocabulary:
-                known = tuple(t for t in _trigrams(token) if t in vocabulary)
-                groups.append(known if len(known) >= 2 else (token,))
-            else:
-                groups.append((token,))
-        return list(dict.fromkeys(groups))  # a repeated word is not more evidence
+        return list(dict.fromkeys(tokens))  # a repeated word is not more evidence

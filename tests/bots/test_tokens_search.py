@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from bots.search import Searcher
-from bots.tokens import LanguageConfig, Tokenizer, load_language_config
+from bots.tokens import LanguageConfig, Speller, Tokenizer, edit_distance, load_language_config
 
 
 def test_cjk_unigrams_and_bigrams() -> None:
@@ -32,11 +32,17 @@ def test_nfkc_lowercase_and_synonyms() -> None:
     assert "withdrawal" in tok.document("how do I cash out")
 
 
-def test_unknown_word_falls_back_to_trigrams() -> None:
+def test_unknown_word_is_spelling_corrected() -> None:
     tok = Tokenizer(LanguageConfig("en"))
-    vocab = set(tok.document("withdrawal"))
-    groups = tok.query("withdrawl", vocab)
-    assert len(groups) == 1 and all(t.startswith("~") for t in groups[0])
+    vocab = set(tok.document("withdrawal account"))
+    speller = Speller(vocab)
+    assert tok.query("withdrawl acount", vocab, speller) == ["withdrawal", "account"]
+    assert tok.query("pizza", vocab, speller) == ["pizza"]  # no close word: stays unknown
+
+
+def test_edit_distance_counts_a_swap_once() -> None:
+    assert edit_distance("recieve", "receive", 2) == 1
+    assert edit_distance("withdraw", "deposit", 2) == 3  # cut off above the limit
 
 
 @pytest.mark.parametrize(
