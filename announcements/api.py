@@ -3,17 +3,19 @@
 `require_role(name)` is the console's dependency factory; the value its dependency returns names
 the actor (a str, or an object with `username` or `id`). Roles: "marketing" composes, edits,
 schedules and submits; "supervisor" approves or rejects and handles incidents; reading takes
-`view_role` ("agent" by default: the console decides who counts as one).
+`view_role` ("agent" by default: the console decides who counts as one). The console also passes
+its `shell`, so the page renders inside the product's shared layout and navigation.
 """
 
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .deliveries import DeliveryStore
@@ -34,6 +36,25 @@ if TYPE_CHECKING:
 HERE = Path(__file__).parent
 STATIC = {"announcements.js": "text/javascript", "announcements.css": "text/css"}
 RequireRole = Callable[[str], Callable[..., Any]]
+
+
+class Shell(Protocol):
+    """The host app's page chrome (the console's `console.shell.Shell`): a loader that holds its
+    `layout` template, and the context that layout needs for the caller (navigation, CSRF)."""
+
+    layout: str
+    loader: BaseLoader
+
+    async def context(self, request: Request, who: Any) -> dict[str, Any]: ...
+
+
+def page_templates(shell: Shell | None) -> tuple[Jinja2Templates, str]:
+    """Our templates, then the shell's (a ChoiceLoader), and the layout the page extends: the
+    shell's, or our bare layout.html when mounted without one."""
+    own = FileSystemLoader(HERE / "templates")
+    loader = ChoiceLoader([own, shell.loader]) if shell else own
+    env = Environment(loader=loader, autoescape=select_autoescape())
+    return Jinja2Templates(env=env), shell.layout if shell else "layout.html"
 
 
 class Draft(BaseModel):
@@ -78,7 +99,7 @@ def rendering_json(target: Target, r: Rendering) -> dict[str, Any]:
 
 
 def announcements_router(parts: "Parts", require_role: RequireRole, settings: AnnouncementSettings | None = None,
-                         view_role: str = "agent") -> APIRouter:
+                         view_role: str = "agent", shell: Shell | None = None) -> APIRouter:
     settings = settings or getattr(parts.settings, "announcements", None) or AnnouncementSettings()
     limits = mastodon_limits(parts.settings.accounts)
     store = AnnouncementStore(parts.client)
@@ -86,7 +107,7 @@ def announcements_router(parts: "Parts", require_role: RequireRole, settings: An
     deliveries = DeliveryStore(parts.client)
     incidents = IncidentStore(parts.client)
     subscribers = SubscriberStore(parts.client)
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates, layout = page_templates(shell)
     marketing = Annotated[Any, Depends(require_role("marketing"))]
     supervisor = Annotated[Any, Depends(require_role("supervisor"))]
     viewer = Annotated[Any, Depends(require_role(view_role))]
@@ -216,7 +237,8 @@ def announcements_router(parts: "Parts", require_role: RequireRole, settings: An
     async def page(request: Request, who: viewer) -> HTMLResponse:
         accounts = [{"platform": a.platform, "name": a.name} for a in parts.settings.accounts
                     if a.platform in ("x", "telegram", "mastodon")]
-        context = {"accounts": accounts, "actor": actor_name(who)}
+        chrome = await shell.context(request, who) if shell else {}
+        context = {**chrome, "layout": layout, "accounts": accounts, "actor": actor_name(who)}
         return templates.TemplateResponse(request, "announcements.html", context)
 
     @router.get("/static/announcements/{name}", include_in_schema=False)

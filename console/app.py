@@ -27,6 +27,7 @@ from .auth import require_role
 from .errors import ConsoleError
 from .security import SecurityHeaders
 from .services import Services
+from .shell import Shell
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,9 @@ def create_app(parts: Parts) -> FastAPI:
 
     app.include_router(build_router())
     app.include_router(pages.router)
-    app.include_router(insights_router(parts, require_role))
-    app.include_router(announcements_router(parts, require_role))
+    shell = Shell()  # one layout and navigation for the console's pages and the mounted ones
+    app.include_router(insights_router(parts, require_role, shell=shell))
+    app.include_router(announcements_router(parts, require_role, view_role="reader", shell=shell))
     app.include_router(metrics_router(parts))
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     for (platform, account), connector in parts.connectors.items():

@@ -81,13 +81,20 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
 
 
 #: Who passes a check by role name (for routers mounted from other packages): an admin may do
-#: everything; a supervisor what an agent may; marketing only its own.
+#: everything; a supervisor what an agent may; marketing only its own. "reader" is every role: the
+#: console mounts announcements with it as the view role, so marketing, who writes them, may read them.
 _ROLE_HOLDERS = {
+    "reader": (Role.AGENT, Role.SUPERVISOR, Role.MARKETING, Role.ADMIN),
     "agent": (Role.AGENT, Role.SUPERVISOR, Role.ADMIN),
     "supervisor": (Role.SUPERVISOR, Role.ADMIN),
     "marketing": (Role.MARKETING, Role.ADMIN),
     "admin": (Role.ADMIN,),
 }
+
+
+def role_names(role: Role) -> frozenset[str]:
+    """The names `require_role` takes that `role` passes: mounted pages hide what would be refused."""
+    return frozenset(name for name, holders in _ROLE_HOLDERS.items() if role in holders)
 
 
 def require_role(name: str) -> Callable[..., Awaitable[Principal]]:

@@ -25,6 +25,7 @@ from .queries import VIEWS, Filters, list_page, view_counts
 from .roles import Principal, Role, can_act, can_assign
 from .services import Services, services
 from .sessions import COOKIE, TTL_S
+from .shell import layout_context
 from .timeline import detail
 from .viewhelpers import install as install_helpers
 
@@ -49,10 +50,8 @@ def _login_redirect(request: Request) -> RedirectResponse:
 
 async def _page(request: Request, svc: Services, who: Principal, name: str, code: int = 200,
                 **context: Any) -> HTMLResponse:
-    presence = next((a.agent.presence.value for a in await svc.parts.assignments.roster()
-                     if a.agent.id == who.username), None)
-    return templates.TemplateResponse(request, name, {"who": who, "presence": presence, "csrf": who.csrf or "",
-                                                      **context}, status_code=code)
+    chrome = await layout_context(request, who)
+    return templates.TemplateResponse(request, name, {**chrome, **context}, status_code=code)
 
 
 @router.get("/login", response_class=HTMLResponse)

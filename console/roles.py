@@ -64,6 +64,21 @@ class Principal:
         return self.role in (Role.SUPERVISOR, Role.ADMIN)
 
 
+#: The product's pages and whose navigation shows them, in order. A link is shown only to roles
+#: whose requests the route accepts (each route enforces its roles itself; tests/console/test_shell.py
+#: checks every link shown answers 200). Agents may still read announcements: not their page.
+PAGES: tuple[tuple[str, str, frozenset[Role]], ...] = (
+    ("Inbox", "/", frozenset(Role)),
+    ("Reports", "/reports", frozenset({Role.SUPERVISOR, Role.ADMIN})),
+    ("Announcements", "/announcements", frozenset({Role.MARKETING, Role.SUPERVISOR, Role.ADMIN})),
+)
+
+
+def nav(who: Principal) -> list[tuple[str, str]]:
+    """(label, path) of each page `who` may open."""
+    return [(label, path) for label, path, roles in PAGES if who.role in roles]
+
+
 def can_view(who: Principal, conv: Conversation) -> bool:
     if who.sees_all:
         return True

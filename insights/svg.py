@@ -7,7 +7,8 @@ import itertools
 from collections.abc import Mapping, Sequence
 from html import escape
 
-PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
+# The console's colours first (console/static/console.css: accent, bad, ok, warn), so charts match.
+PALETTE = ("#3557d4", "#c23a3a", "#1f8a5b", "#b86e00", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
 _ids = itertools.count(1)
 
 
@@ -26,6 +27,15 @@ def _open(width: int, height: int, title: str, desc: str, kind: str) -> str:
             f'<title id="chart{n}-t">{_e(title)}</title><desc id="chart{n}-d">{_e(desc)}</desc>')
 
 
+def _legend_x(names: Sequence[str], left: int) -> list[int]:
+    """Where each legend label starts: after the previous one (about 6 px a character at 11 px)."""
+    out, x = [], left + 8
+    for name in names:
+        out.append(x)
+        x += 6 * len(name) + 18
+    return out
+
+
 def heatmap(grid: Sequence[Sequence[float]], rows: Sequence[str], cols: Sequence[str], title: str) -> str:
     cell, left, top = 22, 44, 22
     width, height = left + cell * len(cols) + 8, top + cell * len(rows) + 8
@@ -42,7 +52,7 @@ def heatmap(grid: Sequence[Sequence[float]], rows: Sequence[str], cols: Sequence
         for j, value in enumerate(grid[i]):
             alpha = 0.06 + 0.94 * (value / peak)
             out.append(f'<rect x="{left + j * cell}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
-                       f'fill="#2563eb" fill-opacity="{alpha:.3f}"><title>{_e(label)} {_e(cols[j])}: '
+                       f'fill="{PALETTE[0]}" fill-opacity="{alpha:.3f}"><title>{_e(label)} {_e(cols[j])}: '
                        f'{_fmt(value)}</title></rect>')
     return "".join(out) + "</svg>"
 
@@ -55,7 +65,7 @@ def line_chart(x_labels: Sequence[str], series: Mapping[str, Sequence[float | No
     peak = max(values, default=0) or 1
     out = [_open(width, height, title, f"{len(series)} series over {len(x_labels)} points; max {_fmt(peak)} {unit}",
                  "line")]
-    out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#999"/>')
+    out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#c9ced8"/>')
     for k in range(5):
         y = top + plot_h - plot_h * k / 4
         out.append(f'<text x="{left - 6}" y="{y + 4}" font-size="10" text-anchor="end">'
@@ -65,6 +75,7 @@ def line_chart(x_labels: Sequence[str], series: Mapping[str, Sequence[float | No
         if i % max(1, len(x_labels) // 6) == 0:
             out.append(f'<text x="{left + i * step}" y="{height - bottom + 16}" font-size="10" '
                        f'text-anchor="middle">{_e(label)}</text>')
+    legend = _legend_x(list(series), left)
     for n, (name, points) in enumerate(series.items()):
         color = PALETTE[n % len(PALETTE)]
         coords = [(left + i * step, top + plot_h - plot_h * v / peak) for i, v in enumerate(points) if v is not None]
@@ -72,7 +83,7 @@ def line_chart(x_labels: Sequence[str], series: Mapping[str, Sequence[float | No
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
             out.append(f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{path}">'
                        f'<title>{_e(name)}</title></polyline>')
-        out.append(f'<text x="{left + 8 + n * 110}" y="{height - 6}" font-size="11" fill="{color}">'
+        out.append(f'<text x="{legend[n]}" y="{height - 6}" font-size="11" fill="{color}">'
                    f'{_e(name)}</text>')
     return "".join(out) + "</svg>"
 
@@ -110,7 +121,7 @@ def stacked_bars(x_labels: Sequence[str], stacks: Mapping[str, Sequence[float]],
         if i % max(1, len(x_labels) // 6) == 0:
             out.append(f'<text x="{left + i * slot + slot / 2:.1f}" y="{height - bottom + 16}" font-size="10" '
                        f'text-anchor="middle">{_e(label)}</text>')
-    for n, name in enumerate(stacks):
-        out.append(f'<text x="{left + 8 + n * 110}" y="{height - 6}" font-size="11" '
+    for n, (name, x) in enumerate(zip(stacks, _legend_x(list(stacks), left), strict=True)):
+        out.append(f'<text x="{x}" y="{height - 6}" font-size="11" '
                    f'fill="{PALETTE[n % len(PALETTE)]}">{_e(name)}</text>')
     return "".join(out) + "</svg>"

@@ -1,17 +1,19 @@
 """HTTP: JSON and CSV reports, the /reports page. The console mounts `insights_router`, passing
-its `require_role` so every route needs the supervisor role."""
+its `require_role` so every route needs the supervisor role, and its `shell` so the page renders
+inside the product's shared layout and navigation."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi import Query as Param
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from jinja2 import BaseLoader, ChoiceLoader, Environment
 from pydantic import ValidationError
 
 from .config import insights_settings
@@ -30,10 +32,33 @@ SECTIONS = (("heatmap", "Volume by weekday and hour"), ("response_times", "Respo
 DEFAULT_DAYS = 7
 
 
-def insights_router(parts: Parts, require_role: Callable[..., Any], prefix: str = "") -> APIRouter:
+class Shell(Protocol):
+    """The host app's page chrome (the console's `console.shell.Shell`): a loader that holds its
+    `layout` template, and the context that layout needs for the caller (navigation, CSRF)."""
+
+    layout: str
+    loader: BaseLoader
+
+    async def context(self, request: Request, who: Any) -> dict[str, Any]: ...
+
+
+def page_templates(shell: Shell | None) -> tuple[Environment, str]:
+    """Our templates, then the shell's (a ChoiceLoader), and the layout the page extends: the
+    shell's, or our bare layout.html when mounted without one."""
+    if shell is None:
+        return TEMPLATES, "layout.html"
+    own = TEMPLATES.loader
+    assert own is not None
+    return TEMPLATES.overlay(loader=ChoiceLoader([own, shell.loader])), shell.layout
+
+
+def insights_router(parts: Parts, require_role: Callable[..., Any], prefix: str = "",
+                    shell: Shell | None = None) -> APIRouter:
     reader = CubeReader(parts.client)
     zone = ZoneInfo(insights_settings(parts.settings).timezone)
-    router = APIRouter(dependencies=[Depends(require_role("supervisor"))], tags=["reports"])
+    supervisor = require_role("supervisor")  # one dependency object: FastAPI runs it once per request
+    router = APIRouter(dependencies=[Depends(supervisor)], tags=["reports"])
+    env, layout = page_templates(shell)
 
     def query(start: date | None, end: date | None, platform: str | None, team: str | None,
               language: str | None) -> Query:
@@ -64,8 +89,9 @@ def insights_router(parts: Parts, require_role: Callable[..., Any], prefix: str 
                                  headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
     @router.get("/reports", response_class=HTMLResponse)
-    async def page(start: date | None = None, end: date | None = None, platform: str | None = None,
-                   team: str | None = None, language: str | None = None) -> HTMLResponse:
+    async def page(request: Request, who: Any = Depends(supervisor), start: date | None = None,  # noqa: B008
+                   end: date | None = None, platform: str | None = None, team: str | None = None,
+                   language: str | None = None) -> HTMLResponse:
         q = query(start, end, platform, team, language)
         reports = await all_reports(reader, q)
         scopes = await reader.scopes(q.days)
@@ -75,9 +101,10 @@ def insights_router(parts: Parts, require_role: Callable[..., Any], prefix: str 
             "languages": sorted({lang for _, _, lang in scopes if lang != WILDCARD}),
         }
         params = {k: v for k, v in q.model_dump(mode="json").items() if v}
-        html = TEMPLATES.get_template("reports.html").render(
-            q=q, reports=reports, charts=charts(reports), sections=SECTIONS, options=options, base=prefix,
-            query_string=urlencode(params))
+        chrome = await shell.context(request, who) if shell else {}
+        html = env.get_template("reports.html").render(
+            **chrome, layout=layout, q=q, reports=reports, charts=charts(reports), sections=SECTIONS, options=options,
+            base=prefix, query_string=urlencode(params))
         return HTMLResponse(html)
 
     return router

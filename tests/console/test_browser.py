@@ -4,15 +4,19 @@ sender, and the Telegram emulator as the platform."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import redis.asyncio as redis
 from playwright.async_api import Page, expect
 
 from console.canned import CannedResponse
+from insights.bench import Builder, build
 from routing.models import Presence
 
-from .helpers import PASSWORD, Desk
+from .helpers import PASSWORD, Desk, make_desk
 from .stack import Stack, running, seed
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -138,3 +142,105 @@ async def test_screenshots_of_inbox_and_conversation(desk: Desk) -> None:
         await phone.goto(f"{stack.url}/c/{cid}")
         await phone.screenshot(path=str(SCREENSHOTS / "conversation-phone.png"), full_page=False)
     assert (SCREENSHOTS / "inbox.png").stat().st_size > 10_000
+
+
+ACCOUNTS = [{"platform": "null", "name": "main"}, {"platform": "x", "name": "exchange"},
+            {"platform": "telegram", "name": "exchange_bot"}, {"platform": "mastodon", "name": "exchange"}]
+
+
+async def test_one_product_supervisor_and_marketing_share_the_layout(r: redis.Redis) -> None:
+    """Inbox → reports → announcements in one layout; each role sees only the pages it may open."""
+    desk = await make_desk(r, accounts=ACCOUNTS)
+    try:
+        await desk.parts.assignments.set_presence("sue", Presence.ONLINE)
+        await seed(desk)
+        today = datetime.now(ZoneInfo(desk.parts.settings.insights.timezone)).date()
+        await build(r, Builder(), today - timedelta(days=63), conversations=3000)  # ten weeks of figures
+        async with running(desk) as stack:
+            # marketing: the inbox shows public threads only; announcements, never reports
+            meg = await sign_in(stack, "meg")
+            csp_errors = watch_csp(meg)
+            await expect(meg.locator(".row")).to_have_count(2, timeout=10_000)
+            assert await meg.locator(".row .vis").all_text_contents() == ["PUBLIC", "PUBLIC"]
+            await expect(meg.locator(".topnav a")).to_have_text(["Inbox", "Announcements"])
+            await meg.click(".topnav >> text=Announcements")
+            await meg.wait_for_url("**/announcements")
+            await expect(meg.locator(".topnav a.active")).to_have_text("Announcements")
+            await expect(meg.locator("#compose-form")).to_be_visible()
+            await meg.fill("input[name=title]", "Deposit maintenance")
+            await meg.fill("textarea[name=text]", "Deposits pause on Saturday 02:00–04:00 UTC for wallet "
+                                                  "maintenance. 토요일 02:00–04:00 입금이 일시 중단됩니다.")
+            await meg.check("input[value='x_timeline|exchange']")
+            await meg.check("input[value='telegram_subscribers|exchange_bot']")
+            await expect(meg.locator("#preview .preview-target")).to_have_count(2, timeout=5_000)
+            await meg.click("#compose-form button[type=submit]")  # the JSON API with the session's CSRF token
+            row = meg.locator("#rows tr", has_text="Deposit maintenance")
+            await expect(row.locator(".state")).to_have_text("draft", timeout=5_000)
+            await expect(meg.locator("#compose-error")).to_have_text("")
+            await meg.fill("input[name=title]", "Withdrawal delays")
+            await meg.fill("textarea[name=text]", "Some BTC withdrawals are delayed. We are on it; funds are safe.")
+            await meg.check("input[value='mastodon_account|exchange']")
+            await meg.fill("input[name=incident-keywords]", "withdrawal, 출금, 提现")
+            await expect(meg.locator("#preview .preview-target")).to_have_count(1, timeout=5_000)
+            await meg.set_viewport_size({"width": 1280, "height": 1000})
+            await meg.evaluate("document.querySelector('main').scrollTo(0, 0)")
+            await meg.screenshot(path=str(SCREENSHOTS / "announcements.png"))
+            await row.locator("button", has_text="Submit").click()
+            await expect(row.locator(".state")).to_have_text("awaiting approval", timeout=5_000)
+            assert await row.locator("button", has_text="Approve").count() == 0  # marketing never approves
+            response = await meg.goto(stack.url + "/reports")
+            assert response is not None and response.status == 403
+            assert csp_errors == []
+
+            # a supervisor: inbox → reports (SVG charts) → announcements (approves what marketing submitted)
+            sue = await sign_in(stack, "sue", height=1000)
+            csp_errors = watch_csp(sue)
+            await expect(sue.locator(".row")).to_have_count(6, timeout=10_000)
+            await expect(sue.locator(".topnav a")).to_have_text(["Inbox", "Reports", "Announcements"])
+            await expect(sue.locator("#presence-select")).to_have_value("online")
+            await sue.click(".topnav >> text=Reports")
+            await sue.wait_for_url("**/reports")
+            charts = sue.locator("svg.chart[role=img]")
+            await expect(charts).to_have_count(7)
+            for i in range(7):
+                box = await charts.nth(i).bounding_box()
+                assert box is not None and 200 < box["width"] <= 640 and box["height"] > 40
+            assert await sue.locator("svg.chart-heatmap rect").count() == 7 * 24
+            assert await sue.locator("svg.chart-bar rect.bar").count() >= 5
+            opened = sue.locator("section[aria-labelledby=h-summary] tr", has_text="opened").first
+            assert int((await opened.locator("td").inner_text()).replace(",", "")) > 50
+            await expect(sue.locator(".topnav a.active")).to_have_text("Reports")
+            await sue.screenshot(path=str(SCREENSHOTS / "reports.png"))
+            await sue.click(".topnav >> text=Announcements")
+            await sue.wait_for_url("**/announcements")
+            await expect(sue.locator("#compose-form")).to_have_count(0)  # composing is marketing's
+            await expect(sue.locator(".note-card")).to_contain_text("Marketing composes")
+            submitted = sue.locator("#rows tr", has_text="Deposit maintenance")
+            await expect(submitted.locator("button", has_text="Approve")).to_be_visible(timeout=5_000)
+            await sue.click(".topnav >> text=Inbox")
+            await sue.wait_for_url(stack.url + "/")
+            assert csp_errors == []
+
+            # phone width: the same nav, wrapped under the brand; charts scale to the screen
+            phone = await sign_in(stack, "sue", width=390, height=844)
+            await phone.goto(stack.url + "/reports")
+            await expect(phone.locator(".topnav a")).to_have_count(3)
+            assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+            for i in range(7):
+                box = await phone.locator("svg.chart").nth(i).bounding_box()
+                assert box is not None and box["width"] <= 390
+            await phone.screenshot(path="/tmp/reports-phone.png")
+            await phone.goto(stack.url + "/announcements")
+            await expect(phone.locator("#rows tr")).to_have_count(1, timeout=5_000)
+            assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+            await phone.screenshot(path="/tmp/announcements-phone.png")
+    finally:
+        for c in desk.clients:
+            await c.aclose()
+
+
+def watch_csp(page: Page) -> list[str]:
+    """Console messages that report a Content-Security-Policy violation."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    return errors
