@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import redis.asyncio as redis
 
-from announcements.incident_flow import apply_incident, incident_action, resolve_all
+from announcements.incident_flow import incident_action, resolve_all
 from announcements.incidents import IncidentStore, match
 from announcements.subscribers import (
     SUBSCRIBE_DATA,
@@ -19,7 +19,6 @@ from announcements.subscribers import (
 from helpline.runtime import build_router
 from routing import keys
 from routing.models import EventType, MessageKind, OutboundReply, Status, utcnow
-from routing.store import Effects
 from tests.factories import message, parts, route_all
 
 
@@ -79,20 +78,16 @@ async def test_matching_conversations_are_linked_answered_and_resolved_together(
     messages = [message("withdrawal pending for 2 hours", thread=f"t{i}", user=f"u{i}") for i in range(3)]
     messages.append(message("how do I change my email?", thread="t9", user="u9"))
     await p.bus.ingest(messages)
-    await route_all(p, router)
+    await route_all(p, router)  # the router's incident hook labels, links and answers
     linked = []
-    for m in messages:  # what the router hook does for each new customer message
+    for m in messages:
         cid = await p.store.find_thread("null", "main", m.thread_key)
         assert cid is not None
         conv = await p.store.get(cid)
         assert conv is not None
-        action = incident_action(await incidents.open_incidents(), m, conv, m.language)
-        if action is None:
-            continue
-        assert incident_action([incident], m, conv.model_copy(update={"labels": (action.label,)}), "en") is None
-        await incidents.link(action.incident_id, conv.id)
-        await p.store.commit([apply_incident(Effects(conv.id), action, conv, m)], utcnow())
-        linked.append(conv.id)
+        if f"incident:{incident.id}" in conv.labels:
+            assert incident_action([incident], m, conv, "en") is None  # answered once, not again
+            linked.append(conv.id)
     assert len(linked) == 3 and sorted(await incidents.conversations(incident.id)) == sorted(linked)
     conv = await p.store.get(linked[0])
     assert conv is not None and f"incident:{incident.id}" in conv.labels
