@@ -118,7 +118,7 @@ class Router:
         # A contact's profile is refreshed by each new conversation (not by every message).
         await self.store.upsert_contacts([m for (_, m, _), a in zip(parsed, applied, strict=True)
                                           if a.outcome != "handled" and a.fields.get("message_count") == "1"])
-        batch = _Batch(self, now, decisions)
+        batch = _Batch(self, now, decisions, await self._private_moves(parsed, applied))
         all_effects: list[Effects] = []
         for (entry, message, _), result in zip(parsed, applied, strict=True):
             if result.outcome == "handled":
@@ -130,6 +130,8 @@ class Router:
                 failures[entry.id] = Failure(f"{type(exc).__name__}: {exc}")
                 batch.forget(result.conversation_id)
         await self.store.commit([*all_effects, *batch.linked], now)
+        if batch.moved:
+            await self.client.delete(*(keys.private_move(c) for c in batch.moved))
         if self.ratings is not None:
             for rating in batch.ratings:
                 await self.ratings.record_rating(*rating)
@@ -138,6 +140,21 @@ class Router:
             await self.client.publish(keys.live_channel(), json.dumps({"conversations": touched}))
         self.handled += len(parsed) - len(failures)
         return failures
+
+    async def _private_moves(self, parsed: Sequence[tuple[Entry, InboundMessage, str]],
+                             applied: Sequence[Applied]) -> dict[str, str]:
+        """Invitations to write privately, for the customers who start a private conversation
+        in this batch: read in one round trip."""
+        contacts = sorted({a.fields.get("contact_id", "") for (_, m, _), a in zip(parsed, applied, strict=True)
+                           if m.kind is MessageKind.DIRECT and a.outcome != "handled"
+                           and a.fields.get("routed") != "1"} - {""})
+        if not contacts:
+            return {}
+        async with self.client.pipeline(transaction=False) as pipe:  # keys in many slots: no MGET
+            for c in contacts:
+                pipe.get(keys.private_move(c))
+            values = await pipe.execute()
+        return {c: v.decode() for c, v in zip(contacts, values, strict=True) if v is not None}
 
     def _with_language(self, message: InboundMessage) -> InboundMessage:
         """Detect the language when the platform gave none, or gave one the text contradicts."""
@@ -161,10 +178,13 @@ class Router:
 class _Batch:
     """Decisions for one batch; keeps conversations changed earlier in the batch up to date."""
 
-    def __init__(self, router: Router, now: datetime, decisions: dict[str, Decision]) -> None:
+    def __init__(self, router: Router, now: datetime, decisions: dict[str, Decision],
+                 private_moves: dict[str, str]) -> None:
         self.router = router
         self.now = now
         self.decisions = decisions  # the rules' verdict on each message of the batch
+        self.private_moves = private_moves  # contact id -> public conversation it was invited from
+        self.moved: list[str] = []  # contacts whose invitation this batch used
         self.fields: dict[str, dict[str, str]] = {}
         self.bot_states: dict[str, dict[str, str]] = {}
         self.linked: list[Effects] = []  # effects on other conversations (links), committed with the batch
@@ -224,7 +244,7 @@ class _Batch:
                                   team=d.team, labels=list(d.labels), bot=d.bot))
         self._set(conv.id, effects, routed="1")
         if message.kind is MessageKind.DIRECT:
-            await self._link_private_move(conv, effects)
+            self._link_private_move(conv, effects)
         if d.bot and d.bot in self.router.bots:
             self._set(conv.id, effects, handler=f"bot:{d.bot}")
             effects.event(self._event(conv.id, EventType.BOT_ASSIGNED, f"rule sent it to bot {d.bot}", bot=d.bot))
@@ -395,12 +415,13 @@ class _Batch:
                            BotReply(self.router.settings.catalog.text(language, "survey_thanks")), effects,
                            "thanked the customer for the rating")
 
-    async def _link_private_move(self, conv: Conversation, effects: Effects) -> None:
-        """The customer the bot moved from a public thread writes privately: link both ways."""
-        public_id = await self.router.client.getdel(keys.private_move(conv.contact_id))
-        if public_id is None:
+    def _link_private_move(self, conv: Conversation, effects: Effects) -> None:
+        """The customer the bot moved from a public thread writes privately: link both ways.
+        (The invitations were read for the whole batch; they are removed after the commit.)"""
+        other = self.private_moves.get(conv.contact_id)
+        if other is None:
             return
-        other = public_id.decode() if isinstance(public_id, bytes) else str(public_id)
+        self.moved.append(conv.contact_id)
         self._set(conv.id, effects, linked=other)
         effects.event(self._event(conv.id, EventType.LINKED, "the customer came over from a public thread",
                                   conversation=other))

@@ -24,7 +24,7 @@ async def outbound(desk: Desk) -> list[OutboundReply]:
 
 async def test_list_filters_and_cursor_pagination(desk: Desk) -> None:
     ids = [await desk.conversation(f"question {i}", thread=f"t{i}", user=f"u{i}") for i in range(7)]
-    vip = await desk.conversation("vip: card declined", thread="v", user="uv",
+    vip = await desk.conversation("vip: 카드 결제가 거절됐어요", thread="v", user="uv",
                                   kind=MessageKind.MENTION, language="ko")
     headers = await desk.token("sue")
     c = desk.client()
