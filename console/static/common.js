@@ -70,6 +70,14 @@ window.Helpline = (() => {
     source.addEventListener("conversations", (event) => {
       try { onConversations(JSON.parse(event.data).conversations || []); } catch (err) { console.error(err); }
     });
+    // SLA warnings and breaches (sent to supervisors and admins only).
+    source.addEventListener("notice", (event) => {
+      try {
+        const n = JSON.parse(event.data);
+        const what = n.kind === "breach" ? "SLA breached" : "SLA warning";
+        toast(what + ": " + String(n.target || "").replace("_", " ") + " on conversation " + n.conversation_id);
+      } catch (err) { console.error(err); }
+    });
     source.onerror = () => { if (status) { status.classList.add("off"); status.classList.remove("on"); } };
     return source;
   }
