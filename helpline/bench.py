@@ -155,6 +155,17 @@ class Pipeline:
         """Wait until the routers answer (they load rules and bots at start)."""
         await self.parts.bus.ingest(synthetic(1, seed=0, threads=1, prefix="warm-"))
         await self.wait_sent(1, limit_s=60)
+        if self.sender.sent < 1:
+            logs = "; ".join((self.workdir / f"router-{i}.log").read_text()[-500:] for i in range(self.routers))
+            raise RuntimeError(f"the router processes did not answer within 60 s: {logs}")
+
+    def diagnose(self) -> None:
+        """The run stalled: say where, with the routers' own words."""
+        alive = [proc.poll() is None for proc in self.processes]
+        logs = "; ".join((self.workdir / f"router-{i}.log").read_text()[-800:] for i in range(self.routers))
+        sender = [t.exception() if t.done() else "running" for t in self.tasks]
+        raise RuntimeError(f"stalled at {self.sender.sent} replies; routers alive {alive}; sender {sender}; "
+                           f"router logs: {logs}")
 
     async def close(self) -> None:
         self.stop.set()
@@ -177,6 +188,8 @@ async def _throughput(pipeline: Pipeline, n: int) -> float:
     for i in range(0, n, 500):
         await pipeline.parts.bus.ingest(messages[i:i + 500])
     await pipeline.wait_sent(done_before + n, limit_s=max(60.0, n / 500))
+    if pipeline.sender.sent < done_before + n:
+        pipeline.diagnose()
     return time.perf_counter() - start
 
 

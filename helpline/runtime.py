@@ -127,6 +127,8 @@ async def janitor(parts: Parts, stop: asyncio.Event, interval: float = 30.0) -> 
                 await trim_acknowledged(parts.client, stream)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("janitor: redis unavailable: %s", exc)
+        except Exception:  # housekeeping must never take the worker down with it
+            log.exception("janitor: a sweep failed; trying again next round")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
 

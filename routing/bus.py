@@ -286,8 +286,9 @@ async def trim_acknowledged(client: redis.Redis, stream: str) -> int:
         return 0
     floor: tuple[int, int] | None = None
     for group in groups:
-        if int(group["pending"]) > 0:
-            summary = await client.xpending(stream, _text(group["name"]))
+        # XPENDING after XINFO: entries may have been acknowledged in between (then min is None).
+        summary = await client.xpending(stream, _text(group["name"])) if int(group["pending"]) > 0 else None
+        if summary and summary.get("min"):
             candidate = _parse_id(_text(summary["min"]))
         else:
             ms, seq = _parse_id(_text(group["last-delivered-id"]))

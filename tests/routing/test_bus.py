@@ -4,7 +4,7 @@ import contextlib
 import redis.asyncio as redis
 
 from routing import keys
-from routing.bus import Entry, Failure, StreamBus, StreamConsumer, trim_acknowledged
+from routing.bus import Entry, Failure, StreamBus, StreamConsumer, ensure_group, trim_acknowledged
 from tests.factories import message
 
 
@@ -124,3 +124,26 @@ async def test_entries_of_a_dead_consumer_are_claimed_by_a_living_one(r: redis.R
     await alive.step()
     assert len(got) == 2 and all(e.deliveries == 2 for e in got)
     assert (await r.xpending(keys.inbound_stream(0), "g"))["pending"] == 0
+
+
+async def test_trim_survives_entries_acknowledged_between_its_two_reads(r: redis.Redis) -> None:
+    """XINFO says "pending", then XPENDING finds none (acknowledged in between): no crash, and
+    the stream is trimmed up to what the group has read."""
+    bus = StreamBus(r, partitions=1)
+    stream = keys.inbound_stream(0)
+    await ensure_group(r, stream, "g")
+    await bus.ingest([message() for _ in range(3)])
+    read = await r.xreadgroup("g", "c", {stream: ">"}, count=3)
+    ids = [entry_id for entry_id, _ in read[0][1]]
+    real_xinfo = r.xinfo_groups
+
+    async def stale_xinfo(name: str) -> list[dict[str, object]]:
+        groups = await real_xinfo(name)
+        await r.xack(stream, "g", *ids)  # acknowledged right after XINFO looked
+        return groups
+
+    r.xinfo_groups = stale_xinfo  # type: ignore[method-assign]
+    try:
+        assert await trim_acknowledged(r, stream) == 3
+    finally:
+        r.xinfo_groups = real_xinfo  # type: ignore[method-assign]
