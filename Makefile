@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean system-deps
+.PHONY: demo test lint typecheck bench screenshots clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(STAMP) system-deps lint typecheck
 
 bench: $(STAMP) system-deps
 	$(BIN)/helpline bench pipeline --messages 20000 --json
+
+# Refresh the README's screenshots (the console's browser tests, saving into docs/screenshots).
+screenshots: $(STAMP) system-deps
+	HELPLINE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/console/test_browser.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
