@@ -4,9 +4,9 @@ sender, and the Telegram emulator as the platform."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
 import os
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
