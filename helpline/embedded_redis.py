@@ -58,14 +58,24 @@ class EmbeddedRedis:
                 time.sleep(0.05)
         raise EmbeddedRedisError(f"redis-server did not answer on port {self.port}")
 
-    def stop(self) -> None:
+    def stop(self, kill: bool = False) -> None:
+        """SIGTERM (Redis flushes its AOF and exits), or SIGKILL to test what survives a crash."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            if kill:
+                self.proc.kill()
+            else:
+                self.proc.terminate()
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait(timeout=10)
         self.proc = None
+
+    def restart(self, kill: bool = False) -> None:
+        """Stop and start again on the same port and data directory."""
+        self.stop(kill=kill)
+        self.start()
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()
