@@ -8,15 +8,16 @@ its `shell`, so the page renders inside the product's shared layout and navigati
 """
 
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
-from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from console.page_shell import RequireRole, Shell
 
 from .deliveries import DeliveryStore
 from .errors import AnnouncementError, Conflict, InvalidTransition, NotFound, Refused
@@ -35,17 +36,6 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 STATIC = {"announcements.js": "text/javascript", "announcements.css": "text/css"}
-RequireRole = Callable[[str], Callable[..., Any]]
-
-
-class Shell(Protocol):
-    """The host app's page chrome (the console's `console.shell.Shell`): a loader that holds its
-    `layout` template, and the context that layout needs for the caller (navigation, CSRF)."""
-
-    layout: str
-    loader: BaseLoader
-
-    async def context(self, request: Request, who: Any) -> dict[str, Any]: ...
 
 
 def page_templates(shell: Shell | None) -> tuple[Jinja2Templates, str]:

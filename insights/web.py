@@ -4,17 +4,18 @@ inside the product's shared layout and navigation."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi import Query as Param
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
-from jinja2 import BaseLoader, ChoiceLoader, Environment
+from jinja2 import ChoiceLoader, Environment
 from pydantic import ValidationError
+
+from console.page_shell import Shell
 
 from .config import insights_settings
 from .cube import WILDCARD
@@ -32,16 +33,6 @@ SECTIONS = (("heatmap", "Volume by weekday and hour"), ("response_times", "Respo
 DEFAULT_DAYS = 7
 
 
-class Shell(Protocol):
-    """The host app's page chrome (the console's `console.shell.Shell`): a loader that holds its
-    `layout` template, and the context that layout needs for the caller (navigation, CSRF)."""
-
-    layout: str
-    loader: BaseLoader
-
-    async def context(self, request: Request, who: Any) -> dict[str, Any]: ...
-
-
 def page_templates(shell: Shell | None) -> tuple[Environment, str]:
     """Our templates, then the shell's (a ChoiceLoader), and the layout the page extends: the
     shell's, or our bare layout.html when mounted without one."""
@@ -52,7 +43,7 @@ def page_templates(shell: Shell | None) -> tuple[Environment, str]:
     return TEMPLATES.overlay(loader=ChoiceLoader([own, shell.loader])), shell.layout
 
 
-def insights_router(parts: Parts, require_role: Callable[..., Any], prefix: str = "",
+def insights_router(parts: Parts, require_role: RequireRole, prefix: str = "",
                     shell: Shell | None = None) -> APIRouter:
     reader = CubeReader(parts.client)
     zone = ZoneInfo(insights_settings(parts.settings).timezone)
