@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from insights.buckets import bucket_of
 from insights.cube import Increment
 from insights.fold import Context, Item, State, event_item, fold, merge, message_item
 from insights.settings import SlaPolicy
@@ -66,7 +67,7 @@ def test_next_response_and_resolution_and_deflection() -> None:
     assert total(incs, "messages|") == 3 and total(incs, "opened|") == 1
     assert total(incs, "resolved|") == 1 and total(incs, "deflected|") == 1 and total(incs, "res_sum|") == 701
     assert total(incs, "handoff|") == 0 and total(incs, "bot_handled|") == 1
-    assert hist(incs, "frt") == [2]  # 31 s falls in bucket 2: (30, 60]
+    assert hist(incs, "frt") == [bucket_of(31)] == [6]  # 31 s falls in (30, 60]
     assert st.status == "resolved" and st.backlog is None
 
 
