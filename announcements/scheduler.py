@@ -43,5 +43,7 @@ async def run_scheduler(dispatcher: Dispatcher, stop: asyncio.Event, interval: f
             await tick(dispatcher)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("redis unavailable for the announcement scheduler: %s", exc)
+        except Exception:  # the next tick tries again; moving due announcements is idempotent
+            log.exception("announcement scheduler: a tick failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)

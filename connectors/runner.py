@@ -69,6 +69,10 @@ class PollRunner:
                     log.warning("%s/%s: redis unavailable: %s", self.connector.platform,
                                 self.connector.account, exc)
                     wait = 1.0
+                except Exception as exc:  # a parser bug must not stop the account's polling for good
+                    log.exception("%s/%s: poll failed", self.connector.platform, self.connector.account)
+                    self.connector._set_health(status="degraded", last_error=f"{type(exc).__name__}: {exc}")
+                    wait = min(self.idle_interval * 5, 30.0)
                 if wait > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=wait)

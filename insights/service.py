@@ -55,6 +55,8 @@ class Insights:
                 await self.engine.tick()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("sla engine: redis unavailable: %s", exc)
+            except Exception:  # the next tick tries again; escalations are idempotent
+                log.exception("sla engine: a tick failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every)
 

@@ -75,8 +75,11 @@ class InsightsWorker:
                     hinted = await self._hints(pubsub, wait_s=min(1.0, interval))
                     if hinted:
                         await self.recorder.process(hinted)
-                except (redis.ConnectionError, redis.TimeoutError) as exc:
-                    log.warning("insights worker: redis unavailable: %s", exc)
+                except Exception as exc:  # counting resumes from the stored cursors: nothing is lost
+                    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+                        log.warning("insights worker: redis unavailable: %s", exc)
+                    else:
+                        log.exception("insights worker: a round failed")
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=interval)
         finally:

@@ -173,9 +173,16 @@ class StreamConsumer:
                 log.warning("redis unavailable for %s/%s: %s; retrying", self.group, self.consumer, exc)
                 await _sleep_or_stop(stop, 1.0)
             except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                await self.ensure_groups()  # Redis restarted without our groups
+                if "NOGROUP" in str(exc):
+                    await self.ensure_groups()  # Redis restarted without our groups
+                    continue
+                log.exception("%s/%s: Redis refused a command; retrying", self.group, self.consumer)
+                await _sleep_or_stop(stop, 1.0)
+            except Exception:
+                # A bug in a handler must not take the worker down: the batch stays pending, is
+                # claimed again later and, if it keeps failing, goes to the dead letters.
+                log.exception("%s/%s: a batch failed; its entries will be retried", self.group, self.consumer)
+                await _sleep_or_stop(stop, 1.0)
 
     async def step(self) -> int:
         """One cycle: claim due retries and orphans, read new entries, handle, acknowledge."""

@@ -266,6 +266,8 @@ async def run_promoter(sender: Sender, stop: asyncio.Event, interval: float = 0.
             await sender.promote_due()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("redis unavailable for the outbound promoter: %s", exc)
+        except Exception:  # never let the promoter die: deferred replies would wait forever
+            log.exception("outbound promoter: a sweep failed; trying again")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
 

@@ -147,3 +147,29 @@ async def test_trim_survives_entries_acknowledged_between_its_two_reads(r: redis
         assert await trim_acknowledged(r, stream) == 3
     finally:
         r.xinfo_groups = real_xinfo  # type: ignore[method-assign]
+
+
+async def test_a_crashing_handler_does_not_stop_the_consumer(r: redis.Redis) -> None:
+    bus = StreamBus(r, partitions=1)
+    calls: list[int] = []
+    handled: list[str] = []
+
+    async def flaky(entries: list[Entry]) -> dict[str, Failure]:
+        calls.append(len(entries))
+        if len(calls) == 1:
+            raise RuntimeError("a bug in the handler")
+        handled.extend(e.id for e in entries)
+        return {}
+
+    c = consumer(r, bus, flaky, retry_idle_ms=50)
+    stop = asyncio.Event()
+    task = asyncio.create_task(c.run(stop))
+    await bus.ingest([message(), message()])
+    for _ in range(100):
+        if len(handled) == 2:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await task
+    assert len(handled) == 2 and calls[0] == 2  # the crashed batch came back and was handled
+    assert (await r.xpending(keys.inbound_stream(0), "g"))["pending"] == 0
