@@ -112,8 +112,8 @@ class Router:
         if not parsed:
             return failures
         now = utcnow()
-        decisions = {m.message_id: self._decide(m, now) for _, m, _ in parsed}
-        items = [(m, e.id, raw, _routing(decisions[m.message_id])) for e, m, raw in parsed]
+        decisions = {m.dedupe_id: self._decide(m, now) for _, m, _ in parsed}
+        items = [(m, e.id, raw, _routing(decisions[m.dedupe_id])) for e, m, raw in parsed]
         applied = await self.store.apply_messages(items, now)
         # A contact's profile is refreshed by each new conversation (not by every message).
         await self.store.upsert_contacts([m for (_, m, _), a in zip(parsed, applied, strict=True)
@@ -129,12 +129,12 @@ class Router:
                 log.exception("routing failed for entry %s", entry.id)
                 failures[entry.id] = Failure(f"{type(exc).__name__}: {exc}")
                 batch.forget(result.conversation_id)
+        if self.ratings is not None:  # before the commit: recording twice is a no-op, missing one is not
+            for rating in batch.ratings:
+                await self.ratings.record_rating(*rating)
         await self.store.commit([*all_effects, *batch.linked], now)
         if batch.moved:
             await self.client.delete(*(keys.private_move(c) for c in batch.moved))
-        if self.ratings is not None:
-            for rating in batch.ratings:
-                await self.ratings.record_rating(*rating)
         touched = sorted({e.conversation_id for e in all_effects})
         if touched:
             await self.client.publish(keys.live_channel(), json.dumps({"conversations": touched}))
@@ -237,7 +237,7 @@ class _Batch:
                                  at=self.now)
 
     async def _route_new(self, conv: Conversation, message: InboundMessage, effects: Effects) -> None:
-        d = self.decisions[message.message_id]
+        d = self.decisions[message.dedupe_id]
         effects.event(self._event(conv.id, EventType.CREATED, f"first {message.kind.value} message in thread",
                                   platform=message.platform, account=message.account))
         effects.event(self._event(conv.id, EventType.ROUTED, d.reason, priority=d.priority.value,
