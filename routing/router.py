@@ -188,7 +188,7 @@ class _Batch:
         self.fields: dict[str, dict[str, str]] = {}
         self.bot_states: dict[str, dict[str, str]] = {}
         self.linked: list[Effects] = []  # effects on other conversations (links), committed with the batch
-        self.ratings: list[tuple[str, int, str, str | None, str | None]] = []  # counted after the commit
+        self.ratings: list[tuple[str, int, str, str | None, str | None]] = []  # counted before the commit
         self._incidents: list[Incident] | None = None  # open incidents, read once per batch
         self._roster: list[AgentLoad] | None = None
 
