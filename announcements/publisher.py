@@ -140,7 +140,8 @@ class Publisher:
         claimed, posted = await self.deliveries.claim(job.announcement_id, job.delivery_id, connector.idempotent_send)
         if not claimed:
             return None  # final, or another publisher holds it right now
-        progress = SendProgress(json.loads(posted), self._recorder(job))
+        already = json.loads(posted)
+        progress = SendProgress(already, self._recorder(job, already))
         try:
             result = await connector.publish(job.post, progress)
         except RateLimited as exc:
@@ -163,8 +164,8 @@ class Publisher:
             self.posted += 1
         return None
 
-    def _recorder(self, job: PublishJob) -> Callable[[str], Awaitable[None]]:
-        posted: list[str] = []
+    def _recorder(self, job: PublishJob, already: Sequence[str]) -> Callable[[str], Awaitable[None]]:
+        posted = list(already)  # the parts an earlier attempt recorded stay recorded
 
         async def record(platform_id: str) -> None:
             posted.append(platform_id)

@@ -1,0 +1,72 @@
+"""The publisher resuming a multi-part post: parts recorded by an earlier attempt are kept."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import ClassVar
+
+import redis.asyncio as redis
+
+from announcements.deliveries import DeliveryStore, PublishJob
+from announcements.publisher import Publisher
+from connectors.base import AccountSettings, Connector, ConnectorContext, SendProgress, SendResult
+from connectors.errors import RateLimited
+from connectors.publishing import Destination, OutboundPost
+from routing import keys
+from routing.bus import Entry
+from routing.models import DeliveryState, OutboundReply
+
+
+async def _no_ingest(messages: Sequence[object]) -> list[bool]:
+    return []
+
+
+class ThrottledThread(Connector):
+    """Posts one part per call, then answers 429 while parts remain (a platform out of budget)."""
+
+    platform: ClassVar[str] = "fakethread"
+
+    def __init__(self) -> None:
+        super().__init__(AccountSettings(platform=self.platform, name="main"), ConnectorContext(_no_ingest))
+        self.posted: list[str] = []
+        self.spent = False  # this attempt already posted its one part
+
+    async def send(self, reply: OutboundReply, progress: SendProgress) -> SendResult:
+        raise NotImplementedError
+
+    async def publish(self, post: OutboundPost, progress: SendProgress) -> SendResult:
+        for index, text in enumerate(post.parts):
+            if index < len(progress.posted):
+                continue
+            if self.spent:
+                raise RateLimited(0.001)
+            self.posted.append(text)
+            await progress.record(f"id-{len(self.posted)}")
+            self.spent = True
+        return SendResult(tuple(progress.posted))
+
+
+async def test_a_resumed_thread_keeps_the_parts_posted_before_and_posts_each_part_once(r: redis.Redis) -> None:
+    connector = ThrottledThread()
+    publisher = Publisher(r, {(connector.platform, connector.account): connector})
+    post = OutboundPost(post_id="a1:t0", platform=connector.platform, account=connector.account,
+                        destination=Destination.TIMELINE, parts=("one", "two", "three"))
+    job = PublishJob(announcement_id="a1", delivery_id="t0", post=post)
+    await DeliveryStore(r).enqueue("a1", [("t0", "fakethread:main:timeline", "")])
+    stream = keys.publish_stream(connector.platform, connector.account)
+    for attempt in range(6):  # each attempt posts one part, then is deferred by a 429
+        entry = Entry(stream, f"{attempt + 1}-0", job.model_dump_json().encode())
+        connector.spent = False
+        await asyncio.sleep(0.01)  # the 429's block (1 ms) is over
+        assert await publisher.handle_batch([entry]) == {}
+        state = (await DeliveryStore(r).states("a1", ["t0"]))[0]
+        if state == DeliveryState.SENT.value:
+            break
+    assert connector.posted == ["one", "two", "three"]
+    record = (await DeliveryStore(r).list("a1"))[0]
+    assert record.state is DeliveryState.SENT
+    assert list(record.platform_ids) == ["id-1", "id-2", "id-3"]
+    raw = await r.hget(keys.announcement_delivery("a1", "t0"), "parts")
+    assert json.loads(raw or b"[]") == ["id-1", "id-2", "id-3"]
