@@ -44,6 +44,8 @@ class EmbeddedRedis:
              "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--protected-mode", "yes",
              "--logfile", "redis.log"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Its own session: Ctrl-C in the terminal stops Helpline, which then stops Redis last.
+            start_new_session=True,
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
