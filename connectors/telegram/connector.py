@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 from starlette.routing import BaseRoute
-from telegram import Message, ReplyParameters
+from telegram import Message, ReplyParameters, Update
 from telegram import error as tg
 from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
@@ -52,7 +53,12 @@ for _name in ("httpx", "telegram"):
     if logging.getLogger(_name).level == logging.NOTSET:
         logging.getLogger(_name).setLevel(logging.WARNING)
 
+# fetch() calls getUpdates through do_api_request to parse each update alone (see _get_updates);
+# PTB suggests Bot.get_updates there, which fails the whole batch on one unreadable update.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'")
+
 DEFAULT_BASE_URL = "https://api.telegram.org"
+_READ_TIMEOUT = 5.0  # HTTPXRequest's default; getUpdates waits the long-poll timeout on top of it
 T = TypeVar("T")
 
 
@@ -158,9 +164,7 @@ class TelegramConnector(Connector):
         offset = int(cursor) if cursor else None
         if offset is not None:
             await self._answer_callbacks(lambda update_id: update_id < offset)
-        updates = await self._api(bot.get_updates(
-            offset=offset, timeout=self._long_poll, limit=self._batch_limit, allowed_updates=ALLOWED_UPDATES,
-        ))
+        updates, unreadable, top, received = await self._get_updates(bot, offset)
         messages: list[InboundMessage] = []
         for update in updates:
             message = parse_update(update, self.account, me)
@@ -172,9 +176,36 @@ class TelegramConnector(Connector):
                 await self._remember_migration(update.message.chat.id, update.message.migrate_to_chat_id)
         del self._unanswered[:-100]  # another process may have confirmed them: do not grow forever
         self._set_health(last_poll_at=datetime.now(UTC))
-        next_cursor = str(max(u.update_id for u in updates) + 1) if updates else cursor
-        return PollBatch(messages, next_cursor, skipped=len(updates) - len(messages),
-                         more=len(updates) >= self._batch_limit)
+        next_cursor = str(top + 1) if top is not None else cursor
+        return PollBatch(messages, next_cursor, skipped=len(updates) + unreadable - len(messages),
+                         more=received >= self._batch_limit)
+
+    async def _get_updates(self, bot: ExtBot[None], offset: int | None) -> tuple[list[Update], int, int | None, int]:
+        """getUpdates with each update parsed alone: one PTB cannot read is logged (without its
+        body), counted and passed over, instead of failing every poll of the account for good.
+        Returns (updates, unreadable count, highest update_id seen, updates received)."""
+        params: dict[str, Any] = {"timeout": self._long_poll, "limit": self._batch_limit,
+                                  "allowed_updates": list(ALLOWED_UPDATES)}
+        if offset is not None:
+            params["offset"] = offset
+        raw = await self._api(bot.do_api_request("getUpdates", api_kwargs=params,
+                                                 read_timeout=_READ_TIMEOUT + self._long_poll))
+        if not isinstance(raw, list):
+            raise Transient("telegram getUpdates: expected a list of updates")
+        updates: list[Update] = []
+        unreadable = 0
+        top: int | None = None
+        for item in raw:
+            update_id = item.get("update_id") if isinstance(item, dict) else None
+            if isinstance(update_id, int):
+                top = update_id if top is None else max(top, update_id)
+            try:
+                updates.append(update_from_json(item, bot))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                unreadable += 1
+                log.warning("telegram/%s: unreadable update %s skipped (%s)", self.account, update_id,
+                            type(exc).__name__)
+        return updates, unreadable, top, len(raw)
 
     async def _answer_callbacks(self, due: Callable[[int], bool]) -> None:
         """Stop the spinner on pressed buttons whose press is now durable. Best effort."""

@@ -128,3 +128,21 @@ async def test_two_runners_for_one_account_only_one_polls(
     assert sorted([first.polls > 0, second.polls > 0]) == [False, True]
     assert len(await ingested(r, bus)) == 4
     assert (await emulator.stats())["conflicts"] == 0
+
+
+async def test_an_unreadable_update_is_skipped_and_counted_not_a_wall_for_the_ones_behind_it(
+    emulator: Emulator, make_connector: MakeConnector, r: redis.Redis, bus: StreamBus
+) -> None:
+    await emulator.customer(801, "before")
+    # a message PTB cannot read (no date, no chat type): it must not stop the account for good
+    await emulator.control("updates", {"update": {"message": {"message_id": 5, "chat": {"id": 801}}}})
+    last = await emulator.customer(802, "after")
+    async with make_connector() as connector:
+        batch = await connector.fetch(None)
+        assert sorted(m.text for m in batch.messages) == ["after", "before"]
+        assert batch.skipped == 1 and batch.cursor == str(last["update_id"] + 1)
+        runner = PollRunner(r, connector)
+        await runner.poll_once()
+        await runner.poll_once()
+    assert sorted(m.text for m in await ingested(r, bus)) == ["after", "before"]
+    assert await CursorStore(r).get("telegram", ACCOUNT) == str(last["update_id"] + 1)
