@@ -35,7 +35,7 @@ from connectors.base import (
     SendProgress,
     SendResult,
 )
-from connectors.errors import ConfigError, ConnectorError, Transient
+from connectors.errors import ConfigError, ConnectorError, Permanent, Transient
 from connectors.publishing import OutboundPost
 from routing.models import InboundMessage, OutboundReply
 
@@ -260,6 +260,8 @@ class TelegramConnector(Connector):
         thread = outbound.destination(reply)  # refuses a private reply to a group and vice versa
         bot, _ = await self._ensure_bot()
         parts = split_text(reply.text)
+        if not parts:  # whitespace only: nothing would be posted, yet the reply would count as sent
+            raise Permanent(f"reply {reply.reply_id}: the text is blank")
         reply_to = outbound.reply_to_message(reply, thread)
         markup = outbound.keyboard(reply)
         try:

@@ -153,3 +153,11 @@ def test_rate_limit_budgets_name_the_chat(make_connector: MakeConnector) -> None
     assert (group["group:-100123"].rate, group["group:-100123"].period) == (20, 60)
     three_parts = {b.key: b for b in c.rate_limits(reply("chat:801", "word " * 2400))}
     assert three_parts["chat:801"].period == 3  # a reply in three parts spends three units
+
+
+async def test_a_blank_reply_is_refused_not_recorded_as_sent(emulator: Emulator, make_connector: MakeConnector) -> None:
+    await emulator.customer(811, "hello?")
+    async with make_connector() as c:
+        with pytest.raises(Permanent):  # else the sender marks it "sent" with nothing posted
+            await c.send(reply("chat:811", " \n "), SendProgress())
+    assert await emulator.sent() == []
