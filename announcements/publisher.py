@@ -207,5 +207,7 @@ async def run_promoter(publisher: Publisher, stop: asyncio.Event, interval: floa
             await publisher.promote_due()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("redis unavailable for the publish promoter: %s", exc)
+        except Exception:  # never let the promoter die: deferred jobs would wait forever
+            log.exception("publish promoter: a sweep failed; trying again")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -70,3 +70,26 @@ async def test_a_resumed_thread_keeps_the_parts_posted_before_and_posts_each_par
     assert list(record.platform_ids) == ["id-1", "id-2", "id-3"]
     raw = await r.hget(keys.announcement_delivery("a1", "t0"), "parts")
     assert json.loads(raw or b"[]") == ["id-1", "id-2", "id-3"]
+
+
+async def test_the_promoter_survives_an_unexpected_error(r: redis.Redis) -> None:
+    from announcements.publisher import run_promoter
+
+    connector = ThrottledThread()
+    publisher = Publisher(r, {(connector.platform, connector.account): connector})
+    calls = 0
+
+    async def flaky(limit: int = 500) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug in one sweep")
+        return 0
+
+    publisher.promote_due = flaky  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_promoter(publisher, stop, interval=0.01))
+    await asyncio.sleep(0.1)
+    stop.set()
+    await task  # returns normally: the loop went on after the error
+    assert calls > 1
