@@ -4,6 +4,8 @@
      ├── RateLimited(retry_after)  the platform said "slow down"; retry after `retry_after` seconds
      ├── AuthFailed                credentials missing, wrong or revoked; retrying will not help
      ├── Transient                 network trouble or a 5xx; safe to retry later
+     │    └── Uncertain            the request left but no answer came (a read timeout): the
+     │                             platform may have acted on it, so a post is not blindly retried
      └── Permanent                 the platform refused this request (bad chat, deleted tweet...)
 
 Clients never sleep: they raise, and the caller schedules the retry.
@@ -27,6 +29,10 @@ class AuthFailed(ConnectorError):
 
 
 class Transient(ConnectorError):
+    pass
+
+
+class Uncertain(Transient):
     pass
 
 

@@ -63,7 +63,7 @@ def observe_route(batch_size: int, seconds: float, failures: int = 0) -> None:
 
 
 def observe_send(platform: str, account: str, outcome: str, seconds: float) -> None:
-    """outcome: "sent", "failed", "deferred" (rate limit) or "transient" (retried later)."""
+    """outcome: "sent", "failed", "deferred" (rate limit), "transient" (retried later) or "uncertain"."""
     SENT.labels(platform=platform, account=account, outcome=outcome).inc()
     SEND_SECONDS.labels(platform=platform).observe(seconds)
 

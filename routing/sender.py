@@ -29,7 +29,7 @@ import redis.asyncio as redis
 from pydantic import ValidationError
 
 from connectors.base import Connector, SendProgress, SendResult
-from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited
+from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
 from connectors.ratelimit import SharedRateLimiter
 from insights.metrics import observe_rate_limited, observe_send
 
@@ -183,6 +183,13 @@ class Sender:
             except (Permanent, AuthFailed) as exc:
                 finished.append((job, DeliveryState.FAILED, None, str(exc)))
                 observe_send(*account, "failed", time.perf_counter() - started)
+            except Uncertain as exc:
+                if connector.idempotent_send:  # the platform dedupes by our key: retrying is safe
+                    await self.client.hset(key, "state", DeliveryState.QUEUED.value)  # type: ignore[misc]
+                    failures[job.entry.id] = Failure(f"{type(exc).__name__}: {exc}")
+                else:  # like a crash mid-call: shown to the agents rather than risk a double reply
+                    finished.append((job, DeliveryState.UNCERTAIN, None, f"no answer from the platform: {exc}"))
+                observe_send(*account, "uncertain", time.perf_counter() - started)
             except ConnectorError as exc:  # transient: retried by the consumer, then dead-lettered
                 await self.client.hset(key, "state", DeliveryState.QUEUED.value)  # type: ignore[misc]
                 failures[job.entry.id] = Failure(f"{type(exc).__name__}: {exc}")

@@ -6,7 +6,7 @@
     telegram.error.BadRequest     -> Permanent    (chat not found, message too long, ...)
     telegram.error.ChatMigrated   -> Permanent    (send() handles it before it gets here)
     telegram.error.Conflict       -> Transient    (another getUpdates, or a webhook is set)
-    telegram.error.TimedOut       -> Transient
+    telegram.error.TimedOut       -> Uncertain    (it may have been delivered: not blindly re-sent)
     telegram.error.NetworkError   -> Transient
     other TelegramError           -> Transient    (e.g. an unreadable response)
 
@@ -24,7 +24,7 @@ from datetime import timedelta
 from telegram import error as tg
 from telegram.warnings import PTBDeprecationWarning
 
-from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Transient
+from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Transient, Uncertain
 
 # PTB 22 itself reads `RetryAfter.retry_after` when building the exception and warns that the
 # attribute will become a timedelta: one warning per 429 is noise; both forms are handled below.
@@ -50,4 +50,6 @@ def map_error(exc: tg.TelegramError, *, token: str, field: str) -> ConnectorErro
         return AuthFailed(f"telegram rejected the bot token ({field}): {message}")
     if isinstance(exc, (tg.Forbidden, tg.BadRequest, tg.ChatMigrated, tg.EndPointNotFound)):
         return Permanent(f"telegram: {message}")
+    if isinstance(exc, tg.TimedOut):  # PTB does not say whether the request reached Telegram
+        return Uncertain(f"telegram: {message}")
     return Transient(f"telegram: {message}")

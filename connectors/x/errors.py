@@ -6,7 +6,8 @@
     tweepy.Forbidden (other)      -> Permanent    (duplicate content, not allowed to reply/DM)
     tweepy.BadRequest / NotFound  -> Permanent
     tweepy.TwitterServerError     -> Transient
-    requests connection/timeouts  -> Transient
+    requests read timeout         -> Uncertain    (sent, unanswered: maybe posted)
+    requests connection errors    -> Transient
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import requests
 import tweepy
 
-from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Transient
+from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Transient, Uncertain
 
 #: When X answers 429 without x-rate-limit-reset, wait this long rather than retry at once.
 DEFAULT_RETRY_AFTER = 60.0
@@ -66,6 +67,8 @@ def map_error(exc: BaseException, now: float | None = None) -> ConnectorError:
         return Transient(f"X server error: {_describe(exc)}")
     if isinstance(exc, tweepy.HTTPException):
         return Permanent(f"X refused the request: {_describe(exc)}")
+    if isinstance(exc, requests.ReadTimeout):  # sent, no answer: X may have posted it
+        return Uncertain(f"X did not answer in time: {type(exc).__name__}")
     if isinstance(exc, requests.RequestException):
         return Transient(f"X unreachable: {type(exc).__name__}")
     if isinstance(exc, tweepy.TweepyException):
