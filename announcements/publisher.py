@@ -29,7 +29,7 @@ import redis.asyncio as redis
 from pydantic import ValidationError
 
 from connectors.base import Connector, SendProgress
-from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited
+from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
 from connectors.ratelimit import SharedRateLimiter
 from routing import keys
 from routing.bus import Entry, Failure
@@ -152,6 +152,13 @@ class Publisher:
             await self._defer(entry, job, seconds)
         except (Permanent, AuthFailed) as exc:
             await self._final(job, DeliveryState.FAILED, progress.posted, error=str(exc))
+        except Uncertain as exc:
+            if not connector.idempotent_send:  # it may be out there: an operator checks, we do not re-post
+                await self._final(job, DeliveryState.UNCERTAIN, progress.posted,
+                                  error=f"no answer from the platform: {exc}")
+                return None
+            await self.deliveries.requeue(job.announcement_id, job.delivery_id)
+            return Failure(f"{type(exc).__name__}: {exc}")
         except ConnectorError as exc:
             if entry.deliveries >= self.settings.max_deliveries:
                 await self._final(job, DeliveryState.FAILED, progress.posted,

@@ -93,3 +93,29 @@ async def test_the_promoter_survives_an_unexpected_error(r: redis.Redis) -> None
     stop.set()
     await task  # returns normally: the loop went on after the error
     assert calls > 1
+
+
+class Silent(ThrottledThread):
+    """The platform took the request and never answered (a read timeout)."""
+
+    platform: ClassVar[str] = "fakesilent"
+
+    async def publish(self, post: OutboundPost, progress: SendProgress) -> SendResult:
+        from connectors.errors import Uncertain
+
+        self.posted.append(post.parts[0])
+        raise Uncertain("read timeout")
+
+
+async def test_a_post_without_an_answer_is_uncertain_and_not_posted_again(r: redis.Redis) -> None:
+    connector = Silent()
+    publisher = Publisher(r, {(connector.platform, connector.account): connector})
+    post = OutboundPost(post_id="a2:t0", platform=connector.platform, account=connector.account,
+                        destination=Destination.TIMELINE, parts=("maintenance tonight",))
+    job = PublishJob(announcement_id="a2", delivery_id="t0", post=post)
+    await DeliveryStore(r).enqueue("a2", [("t0", "fakesilent:main:timeline", "")])
+    stream = keys.publish_stream(connector.platform, connector.account)
+    for attempt in range(3):  # redelivered: it must not be posted a second time
+        await publisher.handle_batch([Entry(stream, f"{attempt + 1}-0", job.model_dump_json().encode())])
+    assert connector.posted == ["maintenance tonight"]
+    assert (await DeliveryStore(r).states("a2", ["t0"]))[0] == DeliveryState.UNCERTAIN.value
