@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from .roles import Principal, Role
+from .roles import Principal, Role, may_delegate
 from .services import Services, services
 from .sessions import COOKIE
 
@@ -37,6 +37,8 @@ async def optional_principal(request: Request, svc: Annotated[Services, Depends(
         user = await svc.users.get(info.username) if info else None
         if info is None or user is None or user.disabled:
             raise _unauthorized("Authorization: unknown or revoked token")
+        if not may_delegate(user.role, info.role):  # the owner lost the role since: the token did too
+            raise _unauthorized(f"Authorization: the token's role {info.role.value} exceeds its owner's")
         return user.principal(via="token", role=info.role)
     cookie = request.cookies.get(COOKIE)
     if not cookie:

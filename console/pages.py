@@ -77,7 +77,7 @@ async def login(request: Request, svc: Svc, username: Annotated[str, Form(max_le
     if not cookie or not hmac.compare_digest(cookie.encode(), csrf_token.encode()):
         return await login_form(request, svc, error="Your login form expired. Please try again.", next=next)
     address = request.client.host if request.client else "unknown"
-    wait = await svc.throttle.retry_after(username, address)
+    wait = await svc.throttle.attempt(username, address)  # counted before the password is checked
     if wait:
         response = await login_form(request, svc, error=f"Too many attempts. Try again in {wait // 60 + 1} min.",
                                     next=next)
@@ -86,9 +86,8 @@ async def login(request: Request, svc: Svc, username: Annotated[str, Form(max_le
         return response
     user = await svc.users.authenticate(username, password)
     if user is None:
-        await svc.throttle.failed(username, address)
         return await login_form(request, svc, error="Wrong username or password.", next=next)
-    await svc.throttle.succeeded(username)
+    await svc.throttle.succeeded(username, address)
     value, _ = await svc.sessions.create(user.username)
     response = RedirectResponse(_safe(next), status_code=303)
     response.set_cookie(COOKIE, value, httponly=True, samesite="lax", secure=_secure(request, svc), max_age=TTL_S)

@@ -27,28 +27,30 @@ class LoginThrottle:
         return (keys.console_login_failures("user", username.lower()),
                 keys.console_login_failures("addr", address))
 
-    async def retry_after(self, username: str, address: str) -> int:
-        """Seconds until another attempt is allowed; 0 if one is allowed now."""
+    async def attempt(self, username: str, address: str) -> int:
+        """Count an attempt before the password is checked; seconds to wait if it is over a limit,
+        0 if it may go on. Counting first (INCR, atomic) means concurrent attempts cannot all pass
+        a check made before any of them was counted."""
         user_key, addr_key = self._keys(username, address)
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.get(user_key)
-            pipe.get(addr_key)
+        async with self.client.pipeline(transaction=True) as pipe:
+            for key in (user_key, addr_key):
+                pipe.incr(key)
+                pipe.expire(key, self.limits.window_s, nx=True)
             pipe.ttl(user_key)
             pipe.ttl(addr_key)
-            user_n, addr_n, user_ttl, addr_ttl = await pipe.execute()
+            user_n, _, addr_n, _, user_ttl, addr_ttl = await pipe.execute()
         wait = 0
-        if int(user_n or 0) >= self.limits.per_username:
+        if int(user_n) > self.limits.per_username:
             wait = max(wait, int(user_ttl), 1)
-        if int(addr_n or 0) >= self.limits.per_address:
+        if int(addr_n) > self.limits.per_address:
             wait = max(wait, int(addr_ttl), 1)
         return wait
 
-    async def failed(self, username: str, address: str) -> None:
+    async def succeeded(self, username: str, address: str) -> None:
+        """Clear the username's failures and take back this attempt from the address's count."""
+        user_key, addr_key = self._keys(username, address)
         async with self.client.pipeline(transaction=True) as pipe:
-            for key in self._keys(username, address):
-                pipe.incr(key)
-                pipe.expire(key, self.limits.window_s, nx=True)
+            pipe.delete(user_key)
+            pipe.decr(addr_key)
+            pipe.expire(addr_key, self.limits.window_s, nx=True)
             await pipe.execute()
-
-    async def succeeded(self, username: str) -> None:
-        await self.client.delete(keys.console_login_failures("user", username.lower()))

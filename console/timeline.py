@@ -19,7 +19,7 @@ from routing.models import (
 )
 
 from .queries import recent_scored, summarize
-from .roles import Principal, can_view
+from .roles import Principal, Role, can_view
 from .schemas import Detail, TimelineItem
 from .services import Services
 
@@ -89,6 +89,8 @@ async def detail(svc: Services, who: Principal, conv: Conversation) -> Detail:
     for c in [conv, *related]:
         timeline += items_of(c, await store.messages(c.id), await store.events(c.id),
                              await store.deliveries(c.id), current=c.id == conv.id)
+    if who.role is Role.MARKETING:  # a public thread's private follow-up (the bot's warning) is not theirs
+        timeline = [item for item in timeline if item.visibility != "private"]
     timeline.sort(key=lambda item: item.at)
     summary, *related_summaries = await summarize(svc, who, [conv, *related])
     return Detail(summary=summary, contact=contact, linked_contacts=[c for c in contacts if c.id != conv.contact_id],

@@ -109,8 +109,9 @@ def _rows(writer: Any, rows: Rows) -> None:
 
 def _cell(value: Any) -> str:
     text = str(value)
-    # A cell starting with = + - @ is a formula to spreadsheets: quote it (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _number(text) else text
+    # A cell starting with = + - @ (or a tab or carriage return before one) is a formula to
+    # spreadsheets: quote it (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _number(text) else text
 
 
 def _number(text: str) -> bool:

@@ -1,0 +1,99 @@
+"""Regression tests from a security review: every route's guard, token roles after a demotion,
+concurrent login attempts, private items of a public thread, CSV formula prefixes."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import routing as fastapi_routing
+
+from console.actions import event
+from console.roles import Role
+from insights.render import _cell
+from routing.models import EventType, MessageKind, utcnow
+from routing.store import Effects
+from tests.console.helpers import PASSWORD, Desk, login
+
+# Served to anyone by design (README "Security"): health, metrics, login, docs, static files.
+PUBLIC = {"/healthz", "/metrics", "/login", "/openapi.json", "/api/docs", "/docs/oauth2-redirect", "/redoc",
+          "/api/announcements-health", "/static/announcements/{name}"}
+
+
+def _routes(routes: list[Any]) -> Iterator[Any]:
+    """Every route, looking into included routers (FastAPI keeps them nested)."""
+    included = getattr(fastapi_routing, "_IncludedRouter", None)
+    for r in routes:
+        if included is not None and isinstance(r, included):
+            yield from _routes(list(r.effective_candidates()))
+        else:
+            yield r
+
+
+async def test_every_route_needs_a_login_unless_public(desk: Desk) -> None:
+    cid = await desk.conversation()
+    anon = desk.client()
+    checked = 0
+    for route in _routes(list(desk.app.routes)):
+        path = getattr(route, "path", None)
+        methods = getattr(getattr(route, "original_route", route), "methods", None) or {"GET"}
+        if path is None or path in PUBLIC or path == "/static":
+            continue
+        url = re.sub(r"\{[^}]+\}", lambda m: cid if "conversation" in m.group(0) else "x", path)
+        for method in sorted(methods - {"HEAD"}):
+            status = (await anon.request(method, url, json={})).status_code
+            # 303: a page sends the visitor to the login form
+            assert status in (401, 303), f"{method} {path} answered {status} without a login"
+            checked += 1
+    assert checked > 40
+
+
+async def test_a_token_loses_the_role_its_owner_lost(desk: Desk) -> None:
+    bearer = await desk.token("root")  # an admin token
+    assert (await desk.client().get("/api/v1/users", headers=bearer)).status_code == 200
+    await desk.svc.users.update("root", role=Role.AGENT)
+    assert (await desk.client().get("/api/v1/users", headers=bearer)).status_code == 401
+    assert (await desk.client().get("/api/v1/me", headers=bearer)).status_code == 401
+
+
+async def test_concurrent_wrong_passwords_do_not_outrun_the_limit(desk: Desk) -> None:
+    c = desk.client()
+    form = await c.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token
+    data = {"username": "amy", "password": "wrong password", "csrf_token": token.group(1), "next": "/"}
+    answers = await asyncio.gather(*(c.post("/login", data=data) for _ in range(20)))
+    checked = [a for a in answers if a.status_code == 401]  # a password was checked
+    assert len(checked) <= 5 and sum(a.status_code == 429 for a in answers) >= 15
+    right = await login(desk.client(), "amy", PASSWORD)
+    assert right.status_code == 429
+
+
+async def test_a_successful_login_does_not_count_against_the_address(desk: Desk) -> None:
+    desk.svc.throttle.limits = type(desk.svc.throttle.limits)(per_username=5, per_address=3, window_s=60)
+    for _ in range(5):
+        await desk.login("amy")
+
+
+async def test_marketing_does_not_see_the_private_warning_of_a_public_thread(desk: Desk) -> None:
+    cid = await desk.conversation("here is my seed phrase", thread="pub", kind=MessageKind.MENTION)
+    conv = await desk.parts.store.get(cid)
+    assert conv is not None and conv.visibility.value == "public"
+    now = utcnow()
+    await desk.parts.store.commit([Effects(cid).event(event(
+        conv, EventType.REPLY_QUEUED, "bot:faq", "bot answer", now, reply_id=f"{cid}:w", private=True,
+        text="PRIVATE WARNING: never share a seed phrase"))], now)
+    meg = await desk.token("meg")
+    got = await desk.client().get(f"/api/v1/conversations/{cid}", headers=meg)
+    assert got.status_code == 200
+    assert "PRIVATE WARNING" not in got.text and "seed phrase" in got.text
+    sue = await desk.token("sue")
+    assert "PRIVATE WARNING" in (await desk.client().get(f"/api/v1/conversations/{cid}", headers=sue)).text
+
+
+def test_csv_cells_starting_with_tab_or_carriage_return_are_defused() -> None:
+    assert _cell("\t=HYPERLINK(1)") == "'\t=HYPERLINK(1)"
+    assert _cell("\r=1+1") == "'\r=1+1"
+    assert _cell("-12.5") == "-12.5" and _cell("=cmd") == "'=cmd"
