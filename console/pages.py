@@ -55,7 +55,12 @@ async def _page(request: Request, svc: Services, who: Principal, name: str, code
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request, svc: Svc, error: str = "", next: str = "/") -> Response:
+async def login_form(request: Request, svc: Svc, next: str = "/") -> Response:
+    # No `error` from the query string: a link must not put its own words in the sign-in alert.
+    return await _login_page(request, svc, "", next)
+
+
+async def _login_page(request: Request, svc: Services, error: str, next: str) -> Response:
     token = secrets.token_urlsafe(24)
     response = templates.TemplateResponse(request, "login.html", {"csrf": token, "error": error, "next": _safe(next)},
                                           status_code=401 if error else 200)
@@ -75,18 +80,17 @@ async def login(request: Request, svc: Svc, username: Annotated[str, Form(max_le
                 next: Annotated[str, Form()] = "/") -> Response:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie.encode(), csrf_token.encode()):
-        return await login_form(request, svc, error="Your login form expired. Please try again.", next=next)
+        return await _login_page(request, svc, "Your login form expired. Please try again.", next)
     address = request.client.host if request.client else "unknown"
     wait = await svc.throttle.attempt(username, address)  # counted before the password is checked
     if wait:
-        response = await login_form(request, svc, error=f"Too many attempts. Try again in {wait // 60 + 1} min.",
-                                    next=next)
+        response = await _login_page(request, svc, f"Too many attempts. Try again in {wait // 60 + 1} min.", next)
         response.status_code = 429
         response.headers["Retry-After"] = str(wait)
         return response
     user = await svc.users.authenticate(username, password)
     if user is None:
-        return await login_form(request, svc, error="Wrong username or password.", next=next)
+        return await _login_page(request, svc, "Wrong username or password.", next)
     await svc.throttle.succeeded(username, address)
     value, _ = await svc.sessions.create(user.username)
     response = RedirectResponse(_safe(next), status_code=303)

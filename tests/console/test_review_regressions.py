@@ -97,3 +97,10 @@ def test_csv_cells_starting_with_tab_or_carriage_return_are_defused() -> None:
     assert _cell("\t=HYPERLINK(1)") == "'\t=HYPERLINK(1)"
     assert _cell("\r=1+1") == "'\r=1+1"
     assert _cell("-12.5") == "-12.5" and _cell("=cmd") == "'=cmd"
+
+
+async def test_the_login_alert_takes_no_words_from_a_link(desk: Desk) -> None:
+    page = await desk.client().get("/login", params={"error": "Session expired: call +1 555 0100 to unlock"})
+    assert page.status_code == 200 and "555 0100" not in page.text
+    wrong = await login(desk.client(), "amy", "wrong password")
+    assert wrong.status_code == 401 and "Wrong username or password." in wrong.text
