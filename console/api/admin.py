@@ -65,6 +65,9 @@ async def delete_user(username: str, svc: Svc, who: Admin) -> None:
         raise HTTPException(422, "username: you cannot delete yourself")
     if not await svc.users.delete(username):
         raise HTTPException(404, f"user {username!r} not found")
+    for t in await svc.tokens.list():  # a user added later under the same name must not inherit them
+        if t.username == username:
+            await svc.tokens.revoke(t.id)
 
 
 @router.get("/tokens", response_model=list[TokenOut])

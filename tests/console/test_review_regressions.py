@@ -104,3 +104,12 @@ async def test_the_login_alert_takes_no_words_from_a_link(desk: Desk) -> None:
     assert page.status_code == 200 and "555 0100" not in page.text
     wrong = await login(desk.client(), "amy", "wrong password")
     assert wrong.status_code == 401 and "Wrong username or password." in wrong.text
+
+
+async def test_deleting_a_user_revokes_their_tokens(desk: Desk) -> None:
+    bearer = await desk.token("bob")
+    admin = await desk.token("root")
+    assert (await desk.client().delete("/api/v1/users/bob", headers=admin)).status_code == 204
+    await desk.svc.users.add("bob", PASSWORD, Role.AGENT, name="Another Bob", teams=["support"])
+    assert (await desk.client().get("/api/v1/me", headers=bearer)).status_code == 401
+    assert all(t.username != "bob" for t in await desk.svc.tokens.list())
