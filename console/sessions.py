@@ -53,3 +53,12 @@ class SessionStore:
 
     async def delete(self, cookie: str) -> None:
         await self.client.delete(keys.console_session(digest(cookie)))
+
+    async def end_all(self, username: str) -> int:
+        """End every session of `username` (password changed, account deleted). Sessions have no
+        per-user index, so this SCANs them; it is rare. Idempotent; returns how many ended."""
+        ended = 0
+        async for key in self.client.scan_iter(match=keys.console_session("*"), count=1000):
+            if await self.client.hget(key, "username") == username.encode():  # type: ignore[misc]
+                ended += await self.client.delete(key)
+        return ended

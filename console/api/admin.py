@@ -52,6 +52,7 @@ async def update_user(username: str, body: UserPatch, svc: Svc, _: Admin) -> Use
         user = await svc.users.update(username, **changes) if changes else await svc.users.get(username)
         if password is not None:
             await svc.users.set_password(username, password)
+            await svc.sessions.end_all(username)  # whoever knew the old password is logged out
     except (UserError, ValueError) as exc:
         raise HTTPException(422, str(exc)) from None
     if user is None:
@@ -65,6 +66,7 @@ async def delete_user(username: str, svc: Svc, who: Admin) -> None:
         raise HTTPException(422, "username: you cannot delete yourself")
     if not await svc.users.delete(username):
         raise HTTPException(404, f"user {username!r} not found")
+    await svc.sessions.end_all(username)
     for t in await svc.tokens.list():  # a user added later under the same name must not inherit them
         if t.username == username:
             await svc.tokens.revoke(t.id)

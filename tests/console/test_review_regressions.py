@@ -113,3 +113,17 @@ async def test_deleting_a_user_revokes_their_tokens(desk: Desk) -> None:
     await desk.svc.users.add("bob", PASSWORD, Role.AGENT, name="Another Bob", teams=["support"])
     assert (await desk.client().get("/api/v1/me", headers=bearer)).status_code == 401
     assert all(t.username != "bob" for t in await desk.svc.tokens.list())
+
+
+async def test_a_password_change_or_deletion_ends_the_users_sessions(desk: Desk) -> None:
+    admin = await desk.token("root")
+    amy, _ = await desk.login("amy")
+    bob, _ = await desk.login("bob")
+    sue, _ = await desk.login("sue")
+    r = await desk.client().patch("/api/v1/users/amy", json={"password": "a new long password"}, headers=admin)
+    assert r.status_code == 200
+    assert (await amy.get("/api/v1/me")).status_code == 401
+    assert (await desk.client().delete("/api/v1/users/bob", headers=admin)).status_code == 204
+    await desk.svc.users.add("bob", PASSWORD, Role.AGENT, name="Another Bob", teams=["support"])
+    assert (await bob.get("/api/v1/me")).status_code == 401
+    assert (await sue.get("/api/v1/me")).status_code == 200  # others stay logged in
