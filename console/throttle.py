@@ -1,6 +1,7 @@
-"""Login rate limiting: failed attempts counted per username and per client address in Redis,
-in a fixed window. A success clears the username's counter (not the address's: one office may
-share an address with an attacker guessing many usernames)."""
+"""Login rate limiting: attempts counted per username and per client address in Redis, in a
+fixed window, before the password is checked. A success clears the username's counter and takes
+only its own attempt back from the address's (one office may share an address with an attacker
+guessing many usernames)."""
 
 from __future__ import annotations
 
