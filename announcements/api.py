@@ -207,9 +207,16 @@ def announcements_router(parts: "Parts", require_role: RequireRole, settings: An
     # --- incidents --------------------------------------------------------------------------------
     @router.get("/api/incidents", tags=["incidents"])
     async def incident_list(who: viewer, open_only: bool = False) -> dict[str, Any]:
+        """Linked conversations are listed to those who see every conversation (the console's
+        `sees_all`: supervisors and admins); the others get how many there are."""
         found = await incidents.recent(open_only=open_only)
-        return {"incidents": [{**i.model_dump(mode="json"), "conversations": await incidents.conversations(i.id)}
-                              for i in found]}
+        sees_all = bool(getattr(who, "sees_all", False))
+        out = []
+        for i in found:
+            linked = await incidents.conversations(i.id)
+            out.append({**i.model_dump(mode="json"), "conversation_count": len(linked),
+                        "conversations": linked if sees_all else []})
+        return {"incidents": out}
 
     @router.post("/api/incidents/{incident_id}/close", tags=["incidents"])
     async def incident_close(incident_id: str, who: supervisor) -> dict[str, Any]:

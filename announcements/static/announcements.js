@@ -129,7 +129,7 @@ async function loadIncidents() {
   if (!incidents.length) { list.replaceChildren(el("p", { class: "muted small" }, "No incidents.")); return; }
   list.replaceChildren(...incidents.map((i) => el("div", { class: "part" },
     el("strong", {}, `${i.id} ${i.title} — ${i.state}`), el("div", {}, `keywords: ${i.keywords.join(", ")}; link: ${i.link}`),
-    el("div", {}, `${i.conversations.length} conversations: ${i.conversations.join(", ")}`),
+    el("div", {}, i.conversations.length ? `${i.conversation_count} conversations: ${i.conversations.join(", ")}` : `${i.conversation_count} conversations`),
     i.state === "open" && may("mayApprove") ? button("Resolve all", async () => {
       const text = prompt("Closing message sent to every linked conversation");
       if (text) { try { await api("POST", `/api/incidents/${encodeURIComponent(i.id)}/resolve-all`, { closing_text: text }); } catch (e) { alert(e.message); } loadIncidents(); }

@@ -127,3 +127,16 @@ async def test_a_password_change_or_deletion_ends_the_users_sessions(desk: Desk)
     await desk.svc.users.add("bob", PASSWORD, Role.AGENT, name="Another Bob", teams=["support"])
     assert (await bob.get("/api/v1/me")).status_code == 401
     assert (await sue.get("/api/v1/me")).status_code == 200  # others stay logged in
+
+
+async def test_incident_conversation_ids_are_for_those_who_see_every_conversation(desk: Desk) -> None:
+    from announcements.incidents import IncidentStore
+
+    store = IncidentStore(desk.parts.client, cache_seconds=0)
+    incident = await store.open(keywords=["withdrawal"], link="https://status.example.com/1")
+    await store.link(incident.id, "3-7")
+    c = desk.client()
+    for user, expected in (("sue", ["3-7"]), ("meg", [])):
+        body = (await c.get("/api/incidents", headers=await desk.token(user))).json()
+        row = next(i for i in body["incidents"] if i["id"] == incident.id)
+        assert row["conversations"] == expected and row["conversation_count"] == 1
