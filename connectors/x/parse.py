@@ -8,6 +8,7 @@ one-to-one conversation id is "<smaller user id>-<larger user id>" as X forms it
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from routing.models import Attachment, Author, InboundMessage, MessageKind
+
+log = logging.getLogger(__name__)
 
 PLATFORM = "x"
 
@@ -108,6 +111,10 @@ def mentions_page(payload: Mapping[str, Any], *, account: str, own_id: str,
     page = Page(next_token=(payload.get("meta") or {}).get("next_token"))
     skipped = 0
     for tweet in reversed(payload.get("data") or []):  # X lists newest first; ingest in order
+        if "id" not in tweet:
+            skipped += 1
+            log.warning("x: skipped a mention without an id")
+            continue
         tweet_id = str(tweet["id"])
         page.ids.append(tweet_id)
         conversation = str(tweet.get("conversation_id") or tweet_id)
@@ -118,15 +125,19 @@ def mentions_page(payload: Mapping[str, Any], *, account: str, own_id: str,
             skipped += 1
             continue
         replying_to_us = str(tweet.get("in_reply_to_user_id") or "") == own_id
-        page.messages.append(InboundMessage(
-            platform=PLATFORM, account=account,
-            kind=MessageKind.REPLY if replying_to_us else MessageKind.MENTION,
-            message_id=tweet_id, thread_key=tweet_thread(conversation),
-            author=_author(author_id, users.get(author_id)),
-            text=strip_reply_mentions(str(tweet.get("text", ""))),
-            attachments=_media_keys(tweet), in_reply_to=refs.get("replied_to"),
-            platform_time=_v2_time(tweet.get("created_at")),
-        ))
+        try:
+            page.messages.append(InboundMessage(
+                platform=PLATFORM, account=account,
+                kind=MessageKind.REPLY if replying_to_us else MessageKind.MENTION,
+                message_id=tweet_id, thread_key=tweet_thread(conversation),
+                author=_author(author_id, users.get(author_id)),
+                text=strip_reply_mentions(str(tweet.get("text", ""))),
+                attachments=_media_keys(tweet), in_reply_to=refs.get("replied_to"),
+                platform_time=_v2_time(tweet.get("created_at")),
+            ))
+        except (ValueError, TypeError, KeyError) as exc:  # one bad item must not stall the account
+            skipped += 1
+            log.warning("x: skipped unreadable mention %s: %s", tweet_id, type(exc).__name__)
     return Page(page.messages, skipped, page.ids, page.next_token, page.conversations)
 
 
@@ -138,6 +149,10 @@ def dm_page(payload: Mapping[str, Any], *, account: str, own_id: str, after: str
     ids: list[str] = []
     skipped = 0
     for event in reversed(payload.get("data") or []):
+        if "id" not in event:
+            skipped += 1
+            log.warning("x: skipped a DM event without an id")
+            continue
         event_id = str(event["id"])
         ids.append(event_id)
         if after is not None and id_key(event_id) <= id_key(after):
@@ -148,12 +163,16 @@ def dm_page(payload: Mapping[str, Any], *, account: str, own_id: str, after: str
             skipped += 1
             continue
         conversation = str(event.get("dm_conversation_id") or dm_conversation_id(sender, own_id))
-        messages.append(InboundMessage(
-            platform=PLATFORM, account=account, kind=MessageKind.DIRECT,
-            message_id=event_id, thread_key=dm_thread(conversation),
-            author=_author(sender, users.get(sender)), text=str(event.get("text", "")),
-            attachments=_media_keys(event), platform_time=_v2_time(event.get("created_at")),
-        ))
+        try:
+            messages.append(InboundMessage(
+                platform=PLATFORM, account=account, kind=MessageKind.DIRECT,
+                message_id=event_id, thread_key=dm_thread(conversation),
+                author=_author(sender, users.get(sender)), text=str(event.get("text", "")),
+                attachments=_media_keys(event), platform_time=_v2_time(event.get("created_at")),
+            ))
+        except (ValueError, TypeError, KeyError) as exc:  # one bad item must not stall the account
+            skipped += 1
+            log.warning("x: skipped unreadable DM event %s: %s", event_id, type(exc).__name__)
     return Page(messages, skipped, ids, (payload.get("meta") or {}).get("next_token"))
 
 

@@ -162,3 +162,23 @@ def test_error_mapping() -> None:
     assert isinstance(map_error(tweepy.BadRequest(FakeResponse(400, {}))), Permanent)
     assert isinstance(map_error(tweepy.NotFound(FakeResponse(404, {}))), Permanent)
     assert isinstance(map_error(tweepy.TwitterServerError(FakeResponse(503, {}))), Transient)
+
+
+def test_one_unreadable_item_is_skipped_not_a_wall_for_the_page() -> None:
+    from connectors.x.parse import dm_page, mentions_page
+
+    mentions = {"data": [
+        {"id": "30", "text": "@helpline fine", "author_id": "7", "created_at": "2026-11-26T10:00:00.000Z"},
+        {"id": "20", "text": "@helpline broken", "author_id": "7", "created_at": "not a time"},
+        {"text": "no id at all", "author_id": "7"},
+    ]}
+    page = mentions_page(mentions, account="main", own_id="1")
+    assert [m.message_id for m in page.messages] == ["30"] and page.skipped == 2
+    assert page.ids == ["20", "30"]  # the cursor still moves past the unreadable one
+    dms = {"data": [
+        {"id": "9", "event_type": "MessageCreate", "sender_id": "7", "text": "hi", "created_at": "bad"},
+        {"id": "10", "event_type": "MessageCreate", "sender_id": "7", "text": "hello",
+         "created_at": "2026-11-26T10:00:00.000Z"},
+    ]}
+    page = dm_page(dms, account="main", own_id="1", after=None)
+    assert [m.message_id for m in page.messages] == ["10"] and page.skipped == 1
