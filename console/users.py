@@ -3,6 +3,7 @@ the routing roster under the same id, so the router can assign them conversation
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 
@@ -63,7 +64,7 @@ class UserStore:
         created = await self.client.hsetnx(keys.console_user(username), "username", username)  # type: ignore[misc]
         if not created:
             raise UserError(f"username: {username!r} already exists")
-        await self._write(user, password_hash=self.hasher.hash(password))
+        await self._write(user, password_hash=await asyncio.to_thread(self.hasher.hash, password))
         return user
 
     async def _write(self, user: User, password_hash: str | None = None) -> None:
@@ -117,7 +118,8 @@ class UserStore:
             raise UserError(f"password: at least {MIN_PASSWORD} characters")
         if await self.get(username) is None:
             raise UserError(f"username: no user {username!r}")
-        await self.client.hset(keys.console_user(username), "password", self.hasher.hash(password))  # type: ignore[misc]
+        await self.client.hset(keys.console_user(username), "password",  # type: ignore[misc]
+                               await asyncio.to_thread(self.hasher.hash, password))
 
     async def delete(self, username: str) -> bool:
         async with self.client.pipeline(transaction=True) as pipe:
@@ -131,7 +133,8 @@ class UserStore:
         stored = await self.client.hmget(keys.console_user(username), ["json", "password"])  # type: ignore[misc]
         raw, hashed = stored
         try:
-            self.hasher.verify(_s(hashed) if hashed else self._dummy, password)
+            # Argon2 is slow on purpose: off the event loop, so a login does not stall every request.
+            await asyncio.to_thread(self.hasher.verify, _s(hashed) if hashed else self._dummy, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         if raw is None or hashed is None:
@@ -140,5 +143,6 @@ class UserStore:
         if user.disabled:
             return None
         if self.hasher.check_needs_rehash(_s(hashed)):
-            await self.client.hset(keys.console_user(username), "password", self.hasher.hash(password))  # type: ignore[misc]
+            await self.client.hset(keys.console_user(username), "password",  # type: ignore[misc]
+                               await asyncio.to_thread(self.hasher.hash, password))
         return user
