@@ -194,6 +194,11 @@ class Sender:
                 await self.client.hset(key, "state", DeliveryState.QUEUED.value)  # type: ignore[misc]
                 failures[job.entry.id] = Failure(f"{type(exc).__name__}: {exc}")
                 observe_send(*account, "transient", time.perf_counter() - started)
+            except Exception as exc:  # a connector bug: this reply only, the others go on
+                # The state stays "sending": if the platform took it, the retry says "uncertain".
+                log.exception("reply %s: the %s connector failed", job.reply.reply_id, account[0])
+                failures[job.entry.id] = Failure(f"{type(exc).__name__}: {exc}")
+                observe_send(*account, "transient", time.perf_counter() - started)
             else:
                 finished.append((job, DeliveryState.SENT, result, None))
                 observe_send(*account, "sent", time.perf_counter() - started)

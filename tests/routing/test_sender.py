@@ -114,3 +114,15 @@ async def test_a_refused_reply_is_failed_with_its_reason(r: redis.Redis) -> None
     assert platform.posts == []
     assert await state(r, reply) == DeliveryState.FAILED.value
     assert (await r.hget(keys.delivery(1, reply.reply_id), "error")) == b"chat not found"
+
+
+async def test_a_connector_bug_fails_that_reply_only(r: redis.Redis) -> None:
+    first = await queue_reply(r, "first")
+    second = await queue_reply(r, "second")
+    platform = Scripted([KeyError("bug in the connector")])
+    await drain(r, platform, rounds=1)
+    assert platform.posts == [second.reply_id]  # the batch went on after the failing reply
+    assert await state(r, first) == DeliveryState.SENDING.value  # unknown: a retry will say uncertain
+    await drain(r, platform, rounds=4)
+    assert platform.posts == [second.reply_id]
+    assert await state(r, first) == DeliveryState.UNCERTAIN.value
