@@ -131,6 +131,7 @@ class XConnector(Connector):
             else:
                 fetched = True
                 page = mentions_page(payload, account=self.account, own_id=own, ignore=self._ignore)
+                await self._remember_authors(page.messages)
                 messages += page.messages
                 skipped += page.skipped
                 mentions = mentions.after_page(page.ids, page.next_token)
@@ -208,6 +209,7 @@ class XConnector(Connector):
             tweet.message(account=self.account, own_id=own, conversation_id=await self._conversation_of(tweet))
             for tweet in tweets
         ]
+        await self._remember_authors(messages)
         dms, _ = webhook_dms(payload, account=self.account, own_id=own, ignore=self._ignore)
         return messages + dms
 
@@ -234,6 +236,23 @@ class XConnector(Connector):
             await self.context.redis.set(keys.connector_state(PLATFORM, self.account, f"conv:{tweet_id}"),
                                          conversation, ex=_CONVERSATION_TTL)
 
+    async def _remember_authors(self, messages: Sequence[InboundMessage]) -> None:
+        """Who wrote each mention: the reply to it starts with their @handle."""
+        if self.context.redis is None or not messages:
+            return
+        async with self.context.redis.pipeline(transaction=False) as pipe:
+            for m in messages:
+                if m.author.handle:
+                    pipe.set(keys.connector_state(PLATFORM, self.account, f"author:{m.message_id}"),
+                             m.author.handle, ex=_CONVERSATION_TTL)
+            await pipe.execute()
+
+    async def _author_of(self, tweet_id: str | None) -> str | None:
+        if self.context.redis is None or not tweet_id:
+            return None
+        value = await self.context.redis.get(keys.connector_state(PLATFORM, self.account, f"author:{tweet_id}"))
+        return value.decode() if isinstance(value, bytes) else value
+
     async def _recall(self, tweet_id: str) -> str | None:
         if self.context.redis is None:
             return None
@@ -247,7 +266,8 @@ class XConnector(Connector):
         Resumable: parts in `progress.posted` are skipped, each new part is recorded as soon as X
         accepts it, and each tweet replies to the previous part."""
         api, own = await self._ready()
-        plan = plan_reply(reply, own)
+        mention = None if reply.kind is MessageKind.DIRECT else await self._author_of(reply.in_reply_to)
+        plan = plan_reply(reply, own, mention)
         previous = progress.posted[-1] if progress.posted else plan.target
         for index, part in enumerate(plan.parts):
             if index < len(progress.posted):

@@ -25,8 +25,12 @@ class Plan:
     parts: tuple[str, ...]
 
 
-def plan_reply(reply: OutboundReply, own_id: str) -> Plan:
-    """Where and how `reply` is posted. Raises Permanent when the reply is inconsistent."""
+def plan_reply(reply: OutboundReply, own_id: str, mention: str | None = None) -> Plan:
+    """Where and how `reply` is posted. Raises Permanent when the reply is inconsistent.
+
+    `mention` is the handle of the customer a public reply answers: the reply starts with it, as
+    replies on X do, which also keeps the same answer to two customers from being refused by X as
+    duplicate content."""
     if reply.platform != PLATFORM:
         raise Permanent(f"reply {reply.reply_id}: platform {reply.platform!r} is not x")
     scheme, _, conversation = reply.thread_key.partition(":")
@@ -56,4 +60,7 @@ def plan_reply(reply: OutboundReply, own_id: str) -> Plan:
         raise Permanent(f"reply {reply.reply_id}: a public reply needs a tweet: thread, got "
                         f"{reply.thread_key!r}; it is never sent as a direct message")
     target = reply.in_reply_to or conversation  # the conversation id is its root tweet's id
+    handle = (mention or "").lstrip("@")
+    if handle and not text.lower().startswith(f"@{handle.lower()}"):
+        text = f"@{handle} {text}"
     return Plan("tweet", target, conversation, tuple(split_thread(text)))

@@ -36,3 +36,15 @@ def test_telegram_private_followup_goes_to_the_users_private_chat() -> None:
                              sender="bot:helpcenter", recipient_id="42")
     ref = parse_thread(reply.thread_key)
     assert ref.chat_id == 42 and ref.chat_id > 0  # a private chat, never the group
+
+
+def test_x_public_replies_start_with_the_customers_handle_once() -> None:
+    from routing.outbound import reply_to
+
+    conv = public_conversation("x", "tweet:100")
+    reply = reply_to(conv, reply_id="r2", text="Deposits need 12 confirmations.", sender="bot:helpcenter",
+                     in_reply_to="101", recipient_id="42")
+    assert plan_reply(reply, own_id="7", mention="minji_k").parts[0].startswith("@minji_k Deposits")
+    already = reply_to(conv, reply_id="r3", text="@Minji_K thanks!", sender="agent:amy", in_reply_to="101",
+                       recipient_id="42")
+    assert plan_reply(already, own_id="7", mention="@minji_k").parts[0] == "@Minji_K thanks!"
