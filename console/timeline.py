@@ -89,10 +89,15 @@ async def detail(svc: Services, who: Principal, conv: Conversation) -> Detail:
     for c in [conv, *related]:
         timeline += items_of(c, await store.messages(c.id), await store.events(c.id),
                              await store.deliveries(c.id), current=c.id == conv.id)
-    if who.role is Role.MARKETING:  # a public thread's private follow-up (the bot's warning) is not theirs
-        timeline = [item for item in timeline if item.visibility != "private"]
+    linked_contacts = [c for c in contacts if c.id != conv.contact_id]
+    if who.role is Role.MARKETING:
+        # Marketing reads what is public: not the bot's private follow-ups, not the agents' internal
+        # notes, not the links that lead to the customer's private conversations and accounts.
+        timeline = [item for item in timeline if item.visibility not in ("private", "internal")
+                    and item.event != EventType.LINKED.value]
+        linked_contacts = []
     timeline.sort(key=lambda item: item.at)
     summary, *related_summaries = await summarize(svc, who, [conv, *related])
-    return Detail(summary=summary, contact=contact, linked_contacts=[c for c in contacts if c.id != conv.contact_id],
+    return Detail(summary=summary, contact=contact, linked_contacts=linked_contacts,
                   related=related_summaries, timeline=timeline, char_limit=char_limit(conv),
                   snoozed_until=summary.snoozed_until)

@@ -93,6 +93,22 @@ async def test_marketing_does_not_see_the_private_warning_of_a_public_thread(des
     assert "PRIVATE WARNING" in (await desk.client().get(f"/api/v1/conversations/{cid}", headers=sue)).text
 
 
+async def test_marketing_sees_neither_internal_notes_nor_links_to_private_conversations(desk: Desk) -> None:
+    cid = await desk.conversation("is the staking page down?", thread="pub2", kind=MessageKind.MENTION)
+    conv = await desk.parts.store.get(cid)
+    assert conv is not None
+    now = utcnow()
+    await desk.parts.store.commit([
+        Effects(cid)
+        .event(event(conv, EventType.NOTE, "agent:amy", "note", now, text="INTERNAL: UID 123 passed KYC"))
+        .event(event(conv, EventType.LINKED, "router", "the customer continued in a private conversation", now,
+                     conversation="9-99"))], now)
+    meg = (await desk.client().get(f"/api/v1/conversations/{cid}", headers=await desk.token("meg"))).text
+    assert "INTERNAL: UID" not in meg and "9-99" not in meg and "staking page" in meg
+    sue = (await desk.client().get(f"/api/v1/conversations/{cid}", headers=await desk.token("sue"))).text
+    assert "INTERNAL: UID" in sue and "9-99" in sue
+
+
 def test_csv_cells_starting_with_tab_or_carriage_return_are_defused() -> None:
     assert _cell("\t=HYPERLINK(1)") == "'\t=HYPERLINK(1)"
     assert _cell("\r=1+1") == "'\r=1+1"
