@@ -23,7 +23,7 @@ from insights.cli import bench_reports, report_app
 
 from .config import ConfigInvalid, Settings, load_settings
 from .logs import setup_logging
-from .runtime import ROLES, Parts, run_roles
+from .runtime import ROLES, Parts, StartupFailed, run_roles
 
 app = typer.Typer(help="Helpline: a self-hosted multi-channel support desk.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -90,6 +90,9 @@ def run_main(coro_factory: Callable[[], Any]) -> Any:
         raise typer.Exit(2) from None
     except ConfigError as exc:
         typer.echo(f"helpline: invalid configuration: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except StartupFailed as exc:
+        typer.echo(f"helpline: {exc}", err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None

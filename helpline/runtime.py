@@ -20,6 +20,7 @@ import redis.asyncio as redis
 
 from bots.base import Bot
 from connectors.base import Connector, ConnectorContext
+from connectors.errors import ConnectorError
 from connectors.registry import build_connector
 from connectors.runner import PollRunner
 from insights.ratings import RatingStore
@@ -35,6 +36,11 @@ from .bots import build_bots, language_detector
 from .config import Settings
 
 log = logging.getLogger(__name__)
+
+class StartupFailed(Exception):
+    """A connector could not start (credentials refused, platform unreachable): one line for the
+    operator, and a non-zero exit so the supervisor (systemd, Kubernetes) tries again."""
+
 
 ROLES = ("connectors", "router", "sender", "console", "insights", "publisher")
 
@@ -140,7 +146,10 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
     if roles & {"connectors", "sender", "console", "publisher"}:
         parts.make_connectors()
         for c in parts.connectors.values():
-            await c.start()
+            try:
+                await c.start()
+            except ConnectorError as exc:
+                raise StartupFailed(f"accounts.{c.account} ({c.platform}): could not start: {exc}") from None
     try:
         if "router" in roles:
             await parts.sync_roster()

@@ -1,0 +1,51 @@
+"""The `helpline` command fails with one clear line and status 2, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.redis_server import RedisServer
+
+
+def helpline(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_") and k != "REDIS_URL"}
+    return subprocess.run([sys.executable, "-m", "helpline", *args], capture_output=True, text=True, timeout=60,
+                          env={**clean, **(env or {})})
+
+
+def test_config_check_names_each_bad_field(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[redis]\npartitions = 0\n\n[[rules]]\nname = "x"\nset = { priority = "sometimes" }\n')
+    result = helpline("config", "check", "-c", str(cfg))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "redis.partitions" in result.stderr and "rules.0.set.priority" in result.stderr
+
+
+def test_a_missing_secret_is_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text('[[accounts]]\nplatform = "telegram"\nname = "bot"\nsecrets = { token = "TG_TOKEN_UNSET" }\n')
+    result = helpline("config", "check", "-c", str(cfg))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "accounts.bot.secrets.token: environment variable TG_TOKEN_UNSET is not set" in result.stderr
+
+
+def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text("[redis]\nurl = \"redis://:secret@127.0.0.1:9/0\"\n")
+    result = helpline("run", "-c", str(cfg), "--role", "router", "--redis-wait", "0")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "cannot reach Redis" in result.stderr
+    assert "secret" not in result.stderr  # the password in the URL is never printed
+
+
+def test_a_connector_that_cannot_start_is_one_line(tmp_path: Path, own_redis: RedisServer) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text('[[accounts]]\nplatform = "mastodon"\nname = "support"\nbase_url = "http://127.0.0.1:9"\n'
+                   'secrets = { access_token = "MASTODON_TOKEN" }\n')
+    result = helpline("run", "-c", str(cfg), "--role", "connectors",
+                      env={"MASTODON_TOKEN": "t0ken-value", "HELPLINE_REDIS__URL": own_redis.url})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "accounts.support (mastodon): could not start" in result.stderr and "t0ken-value" not in result.stderr
