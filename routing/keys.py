@@ -22,22 +22,21 @@ def partition_prefix(partition: int) -> str:
     return f"{PREFIX}:{{p{partition}}}"
 
 
-_p = partition_prefix
 
 
 # --- inbound ---------------------------------------------------------------------------------
 def inbound_stream(partition: int) -> str:
-    return f"{_p(partition)}:in"
+    return f"{partition_prefix(partition)}:in"
 
 
 def seen(partition: int, dedupe_id: str) -> str:
     """Marker that a platform message was ingested (expires after the dedupe window).
     (The ingest script builds it as partition_prefix + ":seen:" + id.)"""
-    return f"{_p(partition)}:seen:{dedupe_id}"
+    return f"{partition_prefix(partition)}:seen:{dedupe_id}"
 
 
 def dead_letters(partition: int) -> str:
-    return f"{_p(partition)}:dead"
+    return f"{partition_prefix(partition)}:dead"
 
 
 # --- conversations (partition of their thread) ------------------------------------------------
@@ -48,16 +47,17 @@ def conversation_partition(conversation_id: str) -> int:
 
 
 def conversation_seq(partition: int) -> str:
-    return f"{_p(partition)}:conv-seq"
+    """Counter of the partition's conversation ids. (Built by the threading script.)"""
+    return f"{partition_prefix(partition)}:conv-seq"
 
 
 def thread(partition: int, platform: str, account: str, thread_key: str) -> str:
     """The thread's current conversation id."""
-    return f"{_p(partition)}:thread:{platform}:{account}:{thread_key}"
+    return f"{partition_prefix(partition)}:thread:{platform}:{account}:{thread_key}"
 
 
 def conversation(conversation_id: str) -> str:
-    return f"{_p(conversation_partition(conversation_id))}:conv:{conversation_id}"
+    return f"{partition_prefix(conversation_partition(conversation_id))}:conv:{conversation_id}"
 
 
 def messages(conversation_id: str) -> str:
@@ -75,22 +75,22 @@ def bot_state(conversation_id: str) -> str:
 
 def conversations_by_update(partition: int) -> str:
     """Index of the partition's conversations by last update (the inbox merges partitions)."""
-    return f"{_p(partition)}:idx:updated"
+    return f"{partition_prefix(partition)}:idx:updated"
 
 
 # --- outbound (partition of the thread they answer) -------------------------------------------
 def outbound_stream(partition: int, platform: str, account: str) -> str:
-    return f"{_p(partition)}:out:{platform}:{account}"
+    return f"{partition_prefix(partition)}:out:{platform}:{account}"
 
 
 def outbound_delayed(partition: int, platform: str, account: str) -> str:
     """Replies waiting out a rate limit: sorted set scored by the time they may go."""
-    return f"{_p(partition)}:out-delayed:{platform}:{account}"
+    return f"{partition_prefix(partition)}:out-delayed:{platform}:{account}"
 
 
 def delivery(partition: int, reply_id: str) -> str:
     """Idempotency record and delivery status of one reply."""
-    return f"{_p(partition)}:reply:{reply_id}"
+    return f"{partition_prefix(partition)}:reply:{reply_id}"
 
 
 # --- contacts ---------------------------------------------------------------------------------
