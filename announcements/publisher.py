@@ -19,7 +19,6 @@ Guarantees, as for replies (routing/sender.py):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from connectors.ratelimit import SharedRateLimiter
 from routing import keys
 from routing.bus import Entry, Failure
 from routing.models import DeliveryState
+from routing.periodic import run_periodically
 from routing.scripts import PROMOTE_DUE
 
 from .deliveries import DeliveryStore, PublishJob, now_ms
@@ -209,12 +209,5 @@ class Publisher:
 
 
 async def run_promoter(publisher: Publisher, stop: asyncio.Event, interval: float = 0.2) -> None:
-    while not stop.is_set():
-        try:
-            await publisher.promote_due()
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            log.warning("redis unavailable for the publish promoter: %s", exc)
-        except Exception:  # never let the promoter die: deferred jobs would wait forever
-            log.exception("publish promoter: a sweep failed; trying again")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+    """Deferred publish jobs back on their streams when their time comes; never stops on an error."""
+    await run_periodically("publish promoter", publisher.promote_due, stop, interval)

@@ -9,13 +9,11 @@ on the next tick; dispatch creates nothing twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 
-import redis.asyncio as redis
-
 from routing.models import utcnow
+from routing.periodic import run_periodically
 
 from .dispatch import Dispatcher
 
@@ -38,12 +36,5 @@ async def tick(dispatcher: Dispatcher, now: datetime | None = None) -> list[str]
 
 
 async def run_scheduler(dispatcher: Dispatcher, stop: asyncio.Event, interval: float = 1.0) -> None:
-    while not stop.is_set():
-        try:
-            await tick(dispatcher)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            log.warning("redis unavailable for the announcement scheduler: %s", exc)
-        except Exception:  # the next tick tries again; moving due announcements is idempotent
-            log.exception("announcement scheduler: a tick failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+    """Move due announcements to publishing (idempotent, so a failed tick is simply tried again)."""
+    await run_periodically("announcement scheduler", lambda: tick(dispatcher), stop, interval)

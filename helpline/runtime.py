@@ -27,6 +27,7 @@ from insights.ratings import RatingStore
 from routing import keys
 from routing.assignment import AssignmentStore
 from routing.bus import StreamBus, StreamConsumer, trim_acknowledged
+from routing.periodic import run_periodically
 from routing.queueing import fill_queues
 from routing.router import Router, RouterSettings
 from routing.sender import Sender, run_promoter
@@ -126,17 +127,13 @@ async def janitor(parts: Parts, stop: asyncio.Event, interval: float = 30.0) -> 
         keys.outbound_stream(p, platform, account)
         for platform, account in accounts for p in range(parts.settings.redis.partitions)
     ] + [keys.publish_stream(platform, account) for platform, account in accounts]
-    while not stop.is_set():
-        try:
-            await fill_queues(parts.store, parts.assignments)
-            for stream in streams:
-                await trim_acknowledged(parts.client, stream)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            log.warning("janitor: redis unavailable: %s", exc)
-        except Exception:  # housekeeping must never take the worker down with it
-            log.exception("janitor: a sweep failed; trying again next round")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def sweep() -> None:
+        await fill_queues(parts.store, parts.assignments)
+        for stream in streams:
+            await trim_acknowledged(parts.client, stream)
+
+    await run_periodically("janitor", sweep, stop, interval)
 
 
 async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,

@@ -4,15 +4,13 @@ the inbox's SLA clocks. Built from `Parts` (settings + the one Redis client)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import redis.asyncio as redis
-
 from routing.models import Conversation
+from routing.periodic import run_periodically
 
 from .config import insights_settings, sla_policies
 from .escalation import SlaEngine
@@ -50,15 +48,8 @@ class Insights:
 
 
     async def _sla_loop(self, stop: asyncio.Event, every: float) -> None:
-        while not stop.is_set():
-            try:
-                await self.engine.tick()
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("sla engine: redis unavailable: %s", exc)
-            except Exception:  # the next tick tries again; escalations are idempotent
-                log.exception("sla engine: a tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=every)
+        # Escalations are idempotent, so a failed tick is simply tried again.
+        await run_periodically("sla engine", self.engine.tick, stop, every)
 
 
 class SlaClocks:

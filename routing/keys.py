@@ -69,6 +69,11 @@ def events(conversation_id: str) -> str:
     return f"{conversation(conversation_id)}:events"
 
 
+def replies(conversation_id: str) -> str:
+    """The ids of the replies queued in a conversation, in order."""
+    return f"{conversation(conversation_id)}:replies"
+
+
 def bot_state(conversation_id: str) -> str:
     return f"{conversation(conversation_id)}:bot"
 

@@ -16,7 +16,6 @@ residual window (see README, "Delivery promises").
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -36,6 +35,7 @@ from insights.metrics import observe_rate_limited, observe_send
 from . import keys
 from .bus import Entry, Failure
 from .models import ConversationEvent, DeliveryState, EventType, OutboundReply
+from .periodic import run_periodically
 from .scripts import PROMOTE_DUE
 
 log = logging.getLogger(__name__)
@@ -273,13 +273,7 @@ class Sender:
 
 
 async def run_promoter(sender: Sender, stop: asyncio.Event, interval: float = 0.2) -> None:
-    while not stop.is_set():
-        try:
-            await sender.promote_due()
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            log.warning("redis unavailable for the outbound promoter: %s", exc)
-        except Exception:  # never let the promoter die: deferred replies would wait forever
-            log.exception("outbound promoter: a sweep failed; trying again")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+    """Deferred replies back on their streams when their time comes (a dead promoter would leave
+    them waiting forever, so it never stops on an error)."""
+    await run_periodically("outbound promoter", sender.promote_due, stop, interval)
 

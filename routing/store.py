@@ -262,7 +262,7 @@ class ConversationStore:
 
     async def deliveries(self, conversation_id: str) -> list[Delivery]:
         p = keys.conversation_partition(conversation_id)
-        reply_ids = [_s(r) for r in await self.client.lrange(f"{keys.conversation(conversation_id)}:replies", 0, -1)]  # type: ignore[misc]
+        reply_ids = [_s(r) for r in await self.client.lrange(keys.replies(conversation_id), 0, -1)]  # type: ignore[misc]
         async with self.client.pipeline(transaction=False) as pipe:
             for rid in reply_ids:
                 pipe.hgetall(keys.delivery(p, rid))

@@ -1,6 +1,6 @@
 """The router with real bots: help center in four languages, surveys, off-hours, private moves."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import redis.asyncio as redis
 
@@ -122,9 +122,15 @@ async def test_offhours_notice_once_per_day_when_nobody_can_take_it(r: redis.Red
     assert [e.type for e in await p.store.events(conv.id)].count(EventType.OFFHOURS) == 1
 
 
-def test_bots_build_from_config() -> None:
+def test_bots_build_from_config_and_a_bad_kb_path_names_the_field() -> None:
+    import pytest
+
+    from bots.helpcenter import HelpCenterBot
+    from connectors.errors import ConfigError
     from tests.factories import settings
 
     bots = build_bots(settings(bots=HELPCENTER))
-    assert set(bots) == {"helpcenter"}
-    assert datetime.now(UTC)  # the KB loaded without error above
+    assert set(bots) == {"helpcenter"} and isinstance(bots["helpcenter"], HelpCenterBot)
+    assert set(bots["helpcenter"].searcher.indexes) == {"en", "ko", "zh", "ja"}  # every language indexed
+    with pytest.raises(ConfigError, match=r"bots\.helpcenter\.kb"):
+        build_bots(settings(bots={"helpcenter": {"type": "helpcenter", "kb": "no/such/folder"}}))

@@ -70,7 +70,7 @@ async def replies(r: redis.Redis) -> tuple[list[str], dict[str, str]]:
     states: dict[str, str] = {}
     for p in range(PARTITIONS):
         for cid in await r.zrange(keys.conversations_by_update(p), 0, -1):
-            for rid in await r.lrange(f"{keys.conversation(cid.decode())}:replies", 0, -1):
+            for rid in await r.lrange(keys.replies(cid.decode()), 0, -1):
                 ids.append(rid.decode())
                 states[rid.decode()] = (await r.hget(keys.delivery(p, rid.decode()), "state") or b"").decode()
     return ids, states
