@@ -33,6 +33,8 @@ _SCRIPT_OF = {"ko": _HANGUL, "ja": _KANA, "zh": _HAN}
 def script_contradicts(label: str, text: str) -> bool:
     """A platform's language label that the text's script plainly contradicts (an app set to
     English, a message in Korean): cheap, so the router can trust labels that fit."""
+    if text.isascii():  # the common case, decided without a regular expression
+        return label in _SCRIPT_OF
     cjk = {code: bool(pattern.search(text)) for code, pattern in _SCRIPT_OF.items()}
     if label in ("ko", "ja"):
         return not cjk[label]

@@ -33,7 +33,7 @@ from routing.sender import Sender
 
 from .config import Settings
 from .embedded_redis import EmbeddedRedis
-from .runtime import Parts, sender_consumer
+from .runtime import Parts, sender_consumer, settle_heap
 
 TEXTS = {
     "en": ["My withdrawal has been pending for two hours", "How do I reset my 2FA?", "Deposit not credited yet"],
@@ -266,6 +266,7 @@ async def pipeline_benchmark(n: int, rate: int, latency_seconds: float, redis_ur
             await client.flushall()
             pipeline = Pipeline(client, url, Path(tmp), routers)
             await pipeline.start()
+            settle_heap()  # as `helpline run` does: this process runs the sender
             try:
                 await pipeline.warm_up()
                 elapsed = await _throughput(pipeline, n)

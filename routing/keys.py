@@ -74,10 +74,6 @@ def replies(conversation_id: str) -> str:
     return f"{conversation(conversation_id)}:replies"
 
 
-def bot_state(conversation_id: str) -> str:
-    return f"{conversation(conversation_id)}:bot"
-
-
 def conversations_by_update(partition: int) -> str:
     """Index of the partition's conversations by last update (the inbox merges partitions)."""
     return f"{partition_prefix(partition)}:idx:updated"

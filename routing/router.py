@@ -186,6 +186,7 @@ class _Batch:
         self.private_moves = private_moves  # contact id -> public conversation it was invited from
         self.moved: list[str] = []  # contacts whose invitation this batch used
         self.fields: dict[str, dict[str, str]] = {}
+        self.convs: dict[str, Conversation] = {}  # built from `fields`, until they change
         self.bot_states: dict[str, dict[str, str]] = {}
         self.linked: list[Effects] = []  # effects on other conversations (links), committed with the batch
         self.ratings: list[tuple[str, int, str, str | None, str | None]] = []  # counted before the commit
@@ -222,14 +223,22 @@ class _Batch:
     def forget(self, conv_id: str) -> None:
         """Drop uncommitted changes of a conversation whose decision failed."""
         self.fields.pop(conv_id, None)
+        self.convs.pop(conv_id, None)
         self.bot_states.pop(conv_id, None)
 
     def _conv(self, conv_id: str, message: InboundMessage) -> Conversation:
-        return conversation_from_hash(self.fields[conv_id], message, conv_id)
+        conv = self.convs.get(conv_id)
+        if conv is None:
+            conv = self.convs[conv_id] = conversation_from_hash(self.fields[conv_id], message, conv_id)
+        return conv
 
     def _set(self, conv_id: str, effects: Effects, **values: str) -> None:
-        self.fields[conv_id].update(values)
+        self._update(conv_id, **values)
         effects.set(**values)
+
+    def _update(self, conv_id: str, **values: str) -> None:
+        self.fields[conv_id].update(values)
+        self.convs.pop(conv_id, None)
 
     def _event(self, conv_id: str, type_: EventType, reason: str, actor: str = ACTOR,
                **data: str | int | float | bool | list[str] | None) -> ConversationEvent:
@@ -363,7 +372,7 @@ class _Batch:
             return False
         await self.router.incidents.link(action.incident_id, conv.id)
         apply_incident(effects, action, conv, message)
-        self.fields[conv.id]["labels"] = json.dumps(sorted({*conv.labels, action.label}))
+        self._update(conv.id, labels=json.dumps(sorted({*conv.labels, action.label})))
         return True
 
     def _system_reply(self, conv: Conversation, message: InboundMessage, what: str, reply: BotReply,
@@ -395,7 +404,7 @@ class _Batch:
     def _ask_survey(self, conv: Conversation, message: InboundMessage, effects: Effects) -> None:
         if not self.router.settings.survey or self.fields[conv.id].get("survey"):
             return  # asked once per conversation
-        self.fields[conv.id]["survey"] = "asked"
+        self._update(conv.id, survey="asked")
         queue_survey(effects, conv, language=self.router.language_of(message, conv),
                      catalog=self.router.settings.catalog, in_reply_to=message.message_id,
                      recipient_id=message.author.user_id, now=self.now)

@@ -7,13 +7,17 @@ routes the call by its slot; the keys built inside are in the same slot by const
 Each item is processed on its own (one message's outcome never depends on a later one's).
 """
 
+# Every redis.call inside a script costs about as much again as the command itself, so both
+# scripts keep the calls per message few: a conversation is read with one HMGET, written with one
+# HSET, and its events are pushed with one RPUSH.
+
 # KEYS[1] = partition prefix ("hl:{p3}").
 # ARGV: 1 partition, 2 now (ms), 3 quiet period (ms), then per message 3 values: message json,
 #   history score, and its routing facts joined by SEP: platform, account, kind, thread key,
 #   contact id, language, message id, priority, team, handler, labels json. (Few arguments per
 #   message: packing arguments is the client's main cost.)
-# Returns, per message, {conversation id, outcome, reopened, previous status, view, bot state}
-# where view is VIEW_FIELDS joined by SEP, and outcome is
+# Returns, per message, {conversation id, outcome, reopened, previous status, view} where view is
+#   VIEW_FIELDS (after the message) joined by SEP, and outcome is
 #   "new"     the message was added to the conversation history,
 #   "handled" it had been added and its effects committed before (a redelivery: do nothing),
 #   "pending" it had been added but its effects were not committed (a crash: redo them).
@@ -31,10 +35,11 @@ end
 return #due
 """
 
-#: The conversation fields APPLY_MESSAGES reports to the router, in order.
+#: The conversation fields APPLY_MESSAGES reports to the router, in order. `bot_state` is the
+#: handling bot's saved state (JSON).
 VIEW_FIELDS = ("status", "priority", "team", "assignee", "handler", "labels", "language", "routed",
                "queued_team", "created_at", "message_count", "contact_id", "first_response_at", "survey",
-               "offhours_day", "resolved_by", "linked")
+               "offhours_day", "resolved_by", "linked", "updated_at", "bot_state")
 
 _APPLY_MESSAGES = """
 local prefix = KEYS[1]
@@ -42,14 +47,9 @@ local partition = ARGV[1]
 local now = tonumber(ARGV[2])
 local quiet = tonumber(ARGV[3])
 local FIELDS = {__VIEW_FIELDS__}
-
+local AT = {}
+for k, name in ipairs(FIELDS) do AT[name] = k end
 local SEP = '\\31'
-
-local function view(c)
-  local values = redis.call('HMGET', c, unpack(FIELDS))
-  for k = 1, #FIELDS do values[k] = values[k] or '' end
-  return table.concat(values, SEP)
-end
 
 local function split(text)
   local out, start = {}, 1
@@ -61,6 +61,19 @@ local function split(text)
   end
 end
 
+local function view(values)
+  for k = 1, #FIELDS do values[k] = values[k] or '' end
+  return table.concat(values, SEP)
+end
+
+-- A message seen before in conversation c: nil if not, else its {outcome, ...} reply.
+local function seen(conv, c, values, message_id)
+  if redis.call('SISMEMBER', c .. ':handled', message_id) == 1 then
+    return {conv, 'handled', 0, '', ''}
+  end
+  return {conv, 'pending', 0, values[AT.status] or '', view(values)}
+end
+
 local function apply(i)
   local raw, score = ARGV[i], ARGV[i + 1]
   local f = split(ARGV[i + 2])
@@ -68,40 +81,49 @@ local function apply(i)
   local contact, language, message_id = f[5], f[6], f[7]
   local thread = prefix .. ':thread:' .. platform .. ':' .. account .. ':' .. thread_key
   local conv = redis.call('GET', thread)
+  local c, values
+  local previous = ''
   if conv then
-    local c = prefix .. ':conv:' .. conv
-    if redis.call('SISMEMBER', c .. ':handled', message_id) == 1 then
-      return {conv, 'handled', 0, '', '', {}}
-    end
-    if redis.call('ZSCORE', c .. ':messages', raw) then
-      return {conv, 'pending', 0, redis.call('HGET', c, 'status') or '', view(c), redis.call('HGETALL', c .. ':bot')}
-    end
-    local st = redis.call('HMGET', c, 'status', 'updated_at')
-    if st[1] == 'resolved' and now - tonumber(st[2] or 0) > quiet then
+    c = prefix .. ':conv:' .. conv
+    values = redis.call('HMGET', c, unpack(FIELDS))
+    previous = values[AT.status] or ''
+    if previous == 'resolved' and now - tonumber(values[AT.updated_at] or 0) > quiet then
+      if redis.call('ZSCORE', c .. ':messages', raw) then return seen(conv, c, values, message_id) end
       conv = false  -- quiet for long enough: a new conversation
+      previous = ''
+    elseif redis.call('ZADD', c .. ':messages', 'NX', score, raw) == 0 then
+      return seen(conv, c, values, message_id)
     end
   end
-  local previous = ''
   if not conv then
     conv = partition .. '-' .. redis.call('INCR', prefix .. ':conv-seq')
     redis.call('SET', thread, conv)
-    redis.call('HSET', prefix .. ':conv:' .. conv,
-      'id', conv, 'platform', platform, 'account', account, 'kind', kind, 'thread_key', thread_key,
-      'contact_id', contact, 'status', 'open', 'priority', f[8], 'team', f[9],
-      'handler', f[10], 'labels', f[11], 'language', language, 'created_at', now,
-      'message_count', 0, 'routed', 0)
+    c = prefix .. ':conv:' .. conv
+    local h = {status = 'open', priority = f[8], team = f[9], handler = f[10], labels = f[11],
+               language = language, routed = '0', created_at = now, message_count = 1,
+               contact_id = contact, updated_at = now}
+    redis.call('HSET', c, 'id', conv, 'platform', platform, 'account', account, 'kind', kind,
+      'thread_key', thread_key, 'contact_id', contact, 'status', 'open', 'priority', f[8], 'team', f[9],
+      'handler', f[10], 'labels', f[11], 'language', language, 'created_at', now, 'message_count', 1,
+      'routed', 0, 'updated_at', now, 'last_customer_at', now)
+    redis.call('ZADD', c .. ':messages', score, raw)
+    values = {}
+    for k, name in ipairs(FIELDS) do values[k] = h[name] end
   else
-    previous = redis.call('HGET', prefix .. ':conv:' .. conv, 'status') or ''
+    local count = tonumber(values[AT.message_count] or 0) + 1
+    if language ~= '' then
+      redis.call('HSET', c, 'updated_at', now, 'last_customer_at', now, 'status', 'open',
+        'message_count', count, 'language', language)
+      values[AT.language] = language
+    else
+      redis.call('HSET', c, 'updated_at', now, 'last_customer_at', now, 'status', 'open', 'message_count', count)
+    end
+    values[AT.status], values[AT.message_count], values[AT.updated_at] = 'open', count, now
   end
-  local c = prefix .. ':conv:' .. conv
-  redis.call('ZADD', c .. ':messages', score, raw)
-  redis.call('HINCRBY', c, 'message_count', 1)
-  redis.call('HSET', c, 'updated_at', now, 'last_customer_at', now, 'status', 'open')
-  if language ~= '' then redis.call('HSET', c, 'language', language) end
   redis.call('ZADD', prefix .. ':idx:updated', now, conv)
   local reopened = 0
   if previous == 'resolved' then reopened = 1 end
-  return {conv, 'new', reopened, previous, view(c), redis.call('HGETALL', c .. ':bot')}
+  return {conv, 'new', reopened, previous, view(values)}
 end
 
 local out = {}
@@ -110,60 +132,79 @@ return out
 """
 APPLY_MESSAGES = _APPLY_MESSAGES.replace("__VIEW_FIELDS__", ", ".join(f"'{f}'" for f in VIEW_FIELDS))
 
-# KEYS[1] = partition prefix. ARGV[1] = now (ms), then pairs (conversation id, json list of
-# operations). Each conversation's operations apply in order, all or none:
-#   {"op": "set", "fields": {...}}               HSET on the conversation (values as strings)
-#   {"op": "set_once", "fields": {...}}          HSET only fields still empty (first response)
-#   {"op": "event", "json": "..."}               append an event to the conversation
-#   {"op": "reply", "stream": k, "delivery": k, "json": "...", "id": reply id}
-#                                                queue a reply once per reply id
-#   {"op": "bot_state", "fields": {...}}         replace the bot's saved state
-#   {"op": "handled", "message_id": "..."}       the message's effects are committed
-#   {"op": "touch"}                              move the conversation up the inbox index
-# Returns, per conversation, the number of replies newly queued.
+# KEYS[1] = partition prefix. ARGV[1] = now (ms), then per conversation: its id, the number of
+# operation values that follow, and the operations, each an opcode and its values (OP_* below).
+# Each conversation's operations apply in order, all or none; its events are pushed together at
+# the end. Returns, per conversation, the number of replies newly queued.
+OP_SET = "S"  # n, then n field/value pairs: HSET on the conversation
+OP_SET_ONCE = "O"  # n, then n pairs: HSET only the fields still empty (first response)
+OP_EVENT = "E"  # event json: append to the conversation's events
+OP_REPLY = "R"  # outbound stream, delivery key, reply json, reply id: queue once per reply id
+OP_BOT_STATE = "B"  # state json: replace the bot's saved state
+OP_HANDLED = "H"  # message id: the message's effects are committed
+OP_TOUCH = "T"  # move the conversation up the inbox index
 APPLY_EFFECTS = """
 local prefix = KEYS[1]
 local now = tonumber(ARGV[1])
 
-local function apply(conv, ops)
+local function pairs_at(i)
+  local n = tonumber(ARGV[i])
+  local flat = {}
+  for k = i + 1, i + 2 * n do flat[#flat + 1] = ARGV[k] end
+  return flat, i + 1 + 2 * n
+end
+
+local function apply(conv, i, last)
   local c = prefix .. ':conv:' .. conv
   local queued = 0
-  for _, op in ipairs(cjson.decode(ops)) do
-    local kind = op['op']
-    if kind == 'set' then
-      for field, value in pairs(op['fields']) do redis.call('HSET', c, field, value) end
-    elseif kind == 'set_once' then
-      for field, value in pairs(op['fields']) do
-        local current = redis.call('HGET', c, field)
-        if not current or current == '' then redis.call('HSET', c, field, value) end
+  local events = {}
+  while i <= last do
+    local op = ARGV[i]
+    if op == 'S' then
+      local flat
+      flat, i = pairs_at(i + 1)
+      if #flat > 0 then redis.call('HSET', c, unpack(flat)) end
+    elseif op == 'O' then
+      local flat
+      flat, i = pairs_at(i + 1)
+      for k = 1, #flat, 2 do
+        local current = redis.call('HGET', c, flat[k])
+        if not current or current == '' then redis.call('HSET', c, flat[k], flat[k + 1]) end
       end
-    elseif kind == 'event' then
-      redis.call('RPUSH', c .. ':events', op['json'])
-    elseif kind == 'reply' then
-      if redis.call('HSETNX', op['delivery'], 'state', 'queued') == 1 then
-        redis.call('XADD', op['stream'], '*', 'm', op['json'])
-        redis.call('RPUSH', c .. ':replies', op['id'])
+    elseif op == 'E' then
+      events[#events + 1] = ARGV[i + 1]
+      i = i + 2
+    elseif op == 'R' then
+      if redis.call('HSETNX', ARGV[i + 2], 'state', 'queued') == 1 then
+        redis.call('XADD', ARGV[i + 1], '*', 'm', ARGV[i + 3])
+        redis.call('RPUSH', c .. ':replies', ARGV[i + 4])
         queued = queued + 1
       end
-    elseif kind == 'bot_state' then
-      redis.call('DEL', c .. ':bot')
-      local flat = {}
-      for field, value in pairs(op['fields']) do
-        flat[#flat + 1] = field
-        flat[#flat + 1] = value
-      end
-      if #flat > 0 then redis.call('HSET', c .. ':bot', unpack(flat)) end
-    elseif kind == 'handled' then
-      redis.call('SADD', c .. ':handled', op['message_id'])
-    elseif kind == 'touch' then
+      i = i + 5
+    elseif op == 'B' then
+      redis.call('HSET', c, 'bot_state', ARGV[i + 1])
+      i = i + 2
+    elseif op == 'H' then
+      redis.call('SADD', c .. ':handled', ARGV[i + 1])
+      i = i + 2
+    elseif op == 'T' then
       redis.call('HSET', c, 'updated_at', now)
       redis.call('ZADD', prefix .. ':idx:updated', now, conv)
+      i = i + 1
+    else
+      error('unknown effect operation ' .. tostring(op))
     end
   end
+  if #events > 0 then redis.call('RPUSH', c .. ':events', unpack(events)) end
   return queued
 end
 
 local out = {}
-for i = 2, #ARGV, 2 do out[#out + 1] = apply(ARGV[i], ARGV[i + 1]) end
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i + 1])
+  out[#out + 1] = apply(ARGV[i], i + 2, i + 1 + n)
+  i = i + 2 + n
+end
 return out
 """

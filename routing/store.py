@@ -25,7 +25,19 @@ from .models import (
     InboundMessage,
     OutboundReply,
 )
-from .scripts import APPLY_EFFECTS, APPLY_MESSAGES, SEP, VIEW_FIELDS
+from .scripts import (
+    APPLY_EFFECTS,
+    APPLY_MESSAGES,
+    OP_BOT_STATE,
+    OP_EVENT,
+    OP_HANDLED,
+    OP_REPLY,
+    OP_SET,
+    OP_SET_ONCE,
+    OP_TOUCH,
+    SEP,
+    VIEW_FIELDS,
+)
 
 _TIME_FIELDS = ("created_at", "updated_at", "last_customer_at", "first_response_at", "resolved_at")
 
@@ -50,10 +62,6 @@ def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _pairs(flat: Sequence[bytes | str]) -> dict[str, str]:
-    return {_s(flat[i]): _s(flat[i + 1]) for i in range(0, len(flat), 2)}
-
-
 def conversation_from_hash(raw: Mapping[bytes, bytes] | Mapping[str, str],
                            message: InboundMessage | None = None, conversation_id: str | None = None) -> Conversation:
     """A conversation from its Redis hash; or from the router's partial view plus its message."""
@@ -63,6 +71,7 @@ def conversation_from_hash(raw: Mapping[bytes, bytes] | Mapping[str, str],
                  thread_key=message.thread_key)
     if conversation_id is not None:
         h["id"] = conversation_id
+    labels = h.get("labels")
     data: dict[str, Any] = {
         "id": h["id"],
         "platform": h["platform"],
@@ -75,12 +84,13 @@ def conversation_from_hash(raw: Mapping[bytes, bytes] | Mapping[str, str],
         "team": h.get("team") or None,
         "assignee": h.get("assignee") or None,
         "handler": h.get("handler") or None,
-        "labels": tuple(json.loads(h.get("labels") or "[]")),
+        "labels": tuple(json.loads(labels)) if labels and labels != "[]" else (),
         "language": h.get("language") or None,
         "message_count": int(h.get("message_count", 0)),
     }
-    for name in _TIME_FIELDS:
-        data[name] = from_ms(h.get(name))
+    for name in _TIME_FIELDS:  # epoch milliseconds: pydantic reads them as UTC times
+        value = h.get(name)
+        data[name] = int(value) if value else None
     data["updated_at"] = data["updated_at"] or data["created_at"]
     return Conversation.model_validate(data)
 
@@ -109,43 +119,44 @@ class Routing:
 
 @dataclass
 class Effects:
-    """Changes to one conversation, committed all or none by `ConversationStore.commit`."""
+    """Changes to one conversation, committed all or none by `ConversationStore.commit`.
+
+    Kept as the flat operation values the effects script reads (see `scripts.APPLY_EFFECTS`)."""
 
     conversation_id: str
-    ops: list[dict[str, Any]] = field(default_factory=list)
+    ops: list[str] = field(default_factory=list)
 
     def set(self, **fields: str | int | None) -> Effects:
-        self.ops.append({"op": "set", "fields": {k: "" if v is None else str(v) for k, v in fields.items()}})
+        self.ops += (OP_SET, str(len(fields)))
+        for k, v in fields.items():
+            self.ops += (k, "" if v is None else str(v))
         return self
 
     def event(self, event: ConversationEvent) -> Effects:
-        self.ops.append({"op": "event", "json": event.model_dump_json()})
+        self.ops += (OP_EVENT, event.model_dump_json())
         return self
 
     def reply(self, reply: OutboundReply, partition: int) -> Effects:
-        self.ops.append({
-            "op": "reply",
-            "stream": keys.outbound_stream(partition, reply.platform, reply.account),
-            "delivery": keys.delivery(partition, reply.reply_id),
-            "json": reply.model_dump_json(),
-            "id": reply.reply_id,
-        })
+        self.ops += (OP_REPLY, keys.outbound_stream(partition, reply.platform, reply.account),
+                     keys.delivery(partition, reply.reply_id), reply.model_dump_json(), reply.reply_id)
         return self
 
     def set_once(self, **fields: str | int) -> Effects:
-        self.ops.append({"op": "set_once", "fields": {k: str(v) for k, v in fields.items()}})
+        self.ops += (OP_SET_ONCE, str(len(fields)))
+        for k, v in fields.items():
+            self.ops += (k, str(v))
         return self
 
     def bot_state(self, fields: Mapping[str, str]) -> Effects:
-        self.ops.append({"op": "bot_state", "fields": dict(fields)})
+        self.ops += (OP_BOT_STATE, json.dumps(dict(fields)))
         return self
 
     def handled(self, message_id: str) -> Effects:
-        self.ops.append({"op": "handled", "message_id": message_id})
+        self.ops += (OP_HANDLED, message_id)
         return self
 
     def touch(self) -> Effects:
-        self.ops.append({"op": "touch"})
+        self.ops.append(OP_TOUCH)
         return self
 
 
@@ -188,8 +199,9 @@ class ConversationStore:
             for index, r in zip(by_partition[p], reply, strict=True):
                 values = r[4].decode().split(SEP) if r[4] else []
                 view = {name: v for name, v in zip(VIEW_FIELDS, values, strict=False) if v}
+                state = view.pop("bot_state", None)
                 results[index] = Applied(r[0].decode(), r[1].decode(), r[2] == 1, r[3].decode(), view,
-                                         _pairs(r[5]))
+                                         json.loads(state) if state else {})
         return [r for r in results if r is not None]
 
     async def commit(self, effects: Iterable[Effects], now: datetime) -> None:
@@ -198,7 +210,7 @@ class ConversationStore:
         for e in effects:
             if e.ops:
                 p = keys.conversation_partition(e.conversation_id)
-                by_partition.setdefault(p, [to_ms(now)]).extend([e.conversation_id, json.dumps(e.ops)])
+                by_partition.setdefault(p, [to_ms(now)]).extend([e.conversation_id, len(e.ops), *e.ops])
         if not by_partition:
             return
         async with self.client.pipeline(transaction=False) as pipe:
@@ -249,8 +261,8 @@ class ConversationStore:
         return [ConversationEvent.model_validate_json(e) for e in raw]
 
     async def bot_state(self, conversation_id: str) -> dict[str, str]:
-        raw = await self.client.hgetall(keys.bot_state(conversation_id))  # type: ignore[misc]
-        return {_s(k): _s(v) for k, v in raw.items()}
+        raw = await self.client.hget(keys.conversation(conversation_id), "bot_state")  # type: ignore[misc]
+        return dict(json.loads(raw)) if raw else {}
 
     async def contact(self, contact_id_: str) -> Contact | None:
         raw = await self.client.hgetall(keys.contact(contact_id_))  # type: ignore[misc]
