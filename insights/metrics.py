@@ -12,6 +12,7 @@ changes another registry. Call sites (wired by the router/sender owners):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,8 +65,15 @@ def observe_route(batch_size: int, seconds: float, failures: int = 0) -> None:
 
 def observe_send(platform: str, account: str, outcome: str, seconds: float) -> None:
     """outcome: "sent", "failed", "deferred" (rate limit), "transient" (retried later) or "uncertain"."""
-    SENT.labels(platform=platform, account=account, outcome=outcome).inc()
-    SEND_SECONDS.labels(platform=platform).observe(seconds)
+    sent, send_seconds = _send_metrics(platform, account, outcome)
+    sent.inc()
+    send_seconds.observe(seconds)
+
+
+@functools.cache
+def _send_metrics(platform: str, account: str, outcome: str) -> tuple[Counter, Histogram]:
+    """The labelled children, looked up once (a lookup costs more than the update, per reply)."""
+    return SENT.labels(platform, account, outcome), SEND_SECONDS.labels(platform)
 
 
 def observe_rate_limited(platform: str, account: str) -> None:

@@ -69,11 +69,6 @@ def events(conversation_id: str) -> str:
     return f"{conversation(conversation_id)}:events"
 
 
-def replies(conversation_id: str) -> str:
-    """The ids of the replies queued in a conversation, in order."""
-    return f"{conversation(conversation_id)}:replies"
-
-
 def conversations_by_update(partition: int) -> str:
     """Index of the partition's conversations by last update (the inbox merges partitions)."""
     return f"{partition_prefix(partition)}:idx:updated"

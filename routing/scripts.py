@@ -139,7 +139,7 @@ APPLY_MESSAGES = _APPLY_MESSAGES.replace("__VIEW_FIELDS__", ", ".join(f"'{f}'" f
 OP_SET = "S"  # n, then n field/value pairs: HSET on the conversation
 OP_SET_ONCE = "O"  # n, then n pairs: HSET only the fields still empty (first response)
 OP_EVENT = "E"  # event json: append to the conversation's events
-OP_REPLY = "R"  # outbound stream, delivery key, reply json, reply id: queue once per reply id
+OP_REPLY = "R"  # outbound stream, delivery key, reply json: queue once per delivery key
 OP_BOT_STATE = "B"  # state json: replace the bot's saved state
 OP_HANDLED = "H"  # message id: the message's effects are committed
 OP_TOUCH = "T"  # move the conversation up the inbox index
@@ -177,10 +177,9 @@ local function apply(conv, i, last)
     elseif op == 'R' then
       if redis.call('HSETNX', ARGV[i + 2], 'state', 'queued') == 1 then
         redis.call('XADD', ARGV[i + 1], '*', 'm', ARGV[i + 3])
-        redis.call('RPUSH', c .. ':replies', ARGV[i + 4])
         queued = queued + 1
       end
-      i = i + 5
+      i = i + 4
     elseif op == 'B' then
       redis.call('HSET', c, 'bot_state', ARGV[i + 1])
       i = i + 2

@@ -210,7 +210,8 @@ class Sender:
 
     def _progress(self, job: _Job) -> SendProgress:
         key = keys.delivery(job.partition, job.reply.reply_id)
-        posted = json.loads(job.delivery.get("parts") or "[]")
+        parts = job.delivery.get("parts")
+        posted = json.loads(parts) if parts else []
 
         async def record(platform_id: str) -> None:
             posted_now.append(platform_id)

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as redis
 
@@ -22,6 +22,7 @@ from .models import (
     ConversationEvent,
     Delivery,
     DeliveryState,
+    EventType,
     InboundMessage,
     OutboundReply,
 )
@@ -95,7 +96,7 @@ def conversation_from_hash(raw: Mapping[bytes, bytes] | Mapping[str, str],
     return Conversation.model_validate(data)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Applied:
     """Where a message went: its conversation and what this delivery must still do."""
 
@@ -107,8 +108,7 @@ class Applied:
     bot_state: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Routing:
+class Routing(NamedTuple):
     """Initial settings for a conversation a message creates (from the rules)."""
 
     priority: str = "normal"
@@ -138,7 +138,7 @@ class Effects:
 
     def reply(self, reply: OutboundReply, partition: int) -> Effects:
         self.ops += (OP_REPLY, keys.outbound_stream(partition, reply.platform, reply.account),
-                     keys.delivery(partition, reply.reply_id), reply.model_dump_json(), reply.reply_id)
+                     keys.delivery(partition, reply.reply_id), reply.model_dump_json())
         return self
 
     def set_once(self, **fields: str | int) -> Effects:
@@ -188,7 +188,7 @@ class ConversationStore:
             by_partition.setdefault(p, []).append(index)
             facts = SEP.join((message.platform, message.account, message.kind.value, message.thread_key,
                               contact_id(message), message.language or "", message.message_id, routing.priority,
-                              routing.team, routing.handler, json.dumps(list(routing.labels))))
+                              routing.team, routing.handler, json.dumps(routing.labels) if routing.labels else "[]"))
             args.setdefault(p, [p, now_ms, self.quiet_period_ms]).extend([raw, history_score(entry_id), facts])
         async with self.client.pipeline(transaction=False) as pipe:
             for p in by_partition:
@@ -274,7 +274,11 @@ class ConversationStore:
 
     async def deliveries(self, conversation_id: str) -> list[Delivery]:
         p = keys.conversation_partition(conversation_id)
-        reply_ids = [_s(r) for r in await self.client.lrange(keys.replies(conversation_id), 0, -1)]  # type: ignore[misc]
+        # Every queued reply has its REPLY_QUEUED event (a reply id may repeat: the first counts).
+        reply_ids = list(dict.fromkeys(
+            str(e["data"]["reply_id"]) for e in map(json.loads, await self.client.lrange(  # type: ignore[misc]
+                keys.events(conversation_id), 0, -1))
+            if e.get("type") == EventType.REPLY_QUEUED.value and e.get("data", {}).get("reply_id")))
         async with self.client.pipeline(transaction=False) as pipe:
             for rid in reply_ids:
                 pipe.hgetall(keys.delivery(p, rid))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import redis.asyncio as redis
 
 from routing import keys
 from routing.bus import StreamBus
+from routing.models import EventType
 from tests.factories import message
 from tests.redis_server import RedisServer
 
@@ -65,14 +67,18 @@ async def histories(r: redis.Redis) -> dict[str, int]:
 
 
 async def replies(r: redis.Redis) -> tuple[list[str], dict[str, str]]:
-    """Reply ids queued by every conversation, and each reply's delivery state."""
+    """Reply ids queued by every conversation (from their REPLY_QUEUED events: a reply queued
+    twice would show twice), and each reply's delivery state."""
     ids: list[str] = []
     states: dict[str, str] = {}
     for p in range(PARTITIONS):
         for cid in await r.zrange(keys.conversations_by_update(p), 0, -1):
-            for rid in await r.lrange(keys.replies(cid.decode()), 0, -1):
-                ids.append(rid.decode())
-                states[rid.decode()] = (await r.hget(keys.delivery(p, rid.decode()), "state") or b"").decode()
+            for raw in await r.lrange(keys.events(cid.decode()), 0, -1):
+                event = json.loads(raw)
+                if event["type"] == EventType.REPLY_QUEUED.value:
+                    rid = event["data"]["reply_id"]
+                    ids.append(rid)
+                    states[rid] = (await r.hget(keys.delivery(p, rid), "state") or b"").decode()
     return ids, states
 
 
