@@ -3,11 +3,13 @@
 For each batch read from the inbound partitions it (1) threads every message into its
 conversation (one Lua call each, pipelined), (2) decides, in Python, from data only: rules for a
 new conversation, the bot's answer, a handoff, an assignment, and (3) commits each message's
-effects atomically, marking the message handled. Only then is the batch acknowledged.
+effects atomically, acknowledging its inbound entry in the same call.
 
-Idempotent: a redelivered message that was handled is skipped; one whose effects were not
-committed (a crash between (1) and (3)) is decided again from the same state, and its replies
-keep their deterministic ids, so the customer never gets two answers.
+Idempotent: a message whose effects were committed is acknowledged, so it is not delivered
+again (if a second router claimed it meanwhile, threading reports it "handled" and it is
+skipped); one whose effects were not committed (a crash between (1) and (3)) is decided again
+from the same state, and its replies keep their deterministic ids, so the customer never gets
+two answers.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ class Router:
             if result.outcome == "handled":
                 continue
             try:
-                all_effects.append(await batch.decide(message, result))
+                all_effects.append(await batch.decide(entry.id, message, result))
             except Exception as exc:  # a bug or a bot failure must not block the partition
                 log.exception("routing failed for entry %s", entry.id)
                 failures[entry.id] = Failure(f"{type(exc).__name__}: {exc}")
@@ -193,7 +195,7 @@ class _Batch:
         self._incidents: list[Incident] | None = None  # open incidents, read once per batch
         self._roster: list[AgentLoad] | None = None
 
-    async def decide(self, message: InboundMessage, applied: Applied) -> Effects:
+    async def decide(self, entry_id: str, message: InboundMessage, applied: Applied) -> Effects:
         cid = applied.conversation_id
         fields = self.fields.setdefault(cid, dict(applied.fields))
         self.bot_states.setdefault(cid, dict(applied.bot_state))
@@ -201,8 +203,7 @@ class _Batch:
         effects = Effects(cid)
         if fields.get("survey") == "asked" and (rating := parse_rating(message.text)) is not None:
             self._record_rating(conv, message, rating, effects)
-            effects.handled(message.message_id)
-            return effects
+            return effects.acknowledge(entry_id)
         if fields.get("routed") != "1":
             await self._route_new(conv, message, effects)
             conv = self._conv(cid, message)
@@ -217,8 +218,7 @@ class _Batch:
             await self._ask_bot(conv, message, effects)
         elif fields.get("routed") == "1" and not conv.assignee and not fields.get("queued_team"):
             await self._assign(conv, message, effects, "needs an agent")
-        effects.handled(message.message_id)
-        return effects
+        return effects.acknowledge(entry_id)
 
     def forget(self, conv_id: str) -> None:
         """Drop uncommitted changes of a conversation whose decision failed."""

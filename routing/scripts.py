@@ -12,15 +12,19 @@ Each item is processed on its own (one message's outcome never depends on a late
 # HSET, and its events are pushed with one RPUSH.
 
 # KEYS[1] = partition prefix ("hl:{p3}").
-# ARGV: 1 partition, 2 now (ms), 3 quiet period (ms), then per message 3 values: message json,
-#   history score, and its routing facts joined by SEP: platform, account, kind, thread key,
-#   contact id, language, message id, priority, team, handler, labels json. (Few arguments per
-#   message: packing arguments is the client's main cost.)
+# ARGV: 1 partition, 2 now (ms), 3 quiet period (ms), 4 the router's consumer group, then per
+#   message 3 values: message json, history score, and its routing facts joined by SEP: platform,
+#   account, kind, thread key, contact id, language, message id, priority, team, handler, labels
+#   json, inbound entry id. (Few arguments per message: packing arguments is the client's main cost.)
 # Returns, per message, {conversation id, outcome, reopened, previous status, view} where view is
 #   VIEW_FIELDS (after the message) joined by SEP, and outcome is
 #   "new"     the message was added to the conversation history,
-#   "handled" it had been added and its effects committed before (a redelivery: do nothing),
+#   "handled" it had been added and its effects committed (a second router claimed the entry
+#             before the first acknowledged it with its effects), or another entry carries the
+#             same message (the platform sent it again after the dedupe window): do nothing,
 #   "pending" it had been added but its effects were not committed (a crash: redo them).
+# The effects script acknowledges an entry together with its effects, so "committed" is "no
+# longer pending in the group"; nothing per message needs remembering.
 SEP = "\x1f"
 
 # KEYS: delayed set (members "<order>|<payload>", scored by due time ms), stream. ARGV: now (ms),
@@ -46,6 +50,7 @@ local prefix = KEYS[1]
 local partition = ARGV[1]
 local now = tonumber(ARGV[2])
 local quiet = tonumber(ARGV[3])
+local group = ARGV[4]
 local FIELDS = {__VIEW_FIELDS__}
 local AT = {}
 for k, name in ipairs(FIELDS) do AT[name] = k end
@@ -66,9 +71,12 @@ local function view(values)
   return table.concat(values, SEP)
 end
 
--- A message seen before in conversation c: nil if not, else its {outcome, ...} reply.
-local function seen(conv, c, values, message_id)
-  if redis.call('SISMEMBER', c .. ':handled', message_id) == 1 then
+-- A message already in the history of conversation c. Its effects belong to the entry that
+-- added it (the history score names it): another entry with the same message is a duplicate,
+-- and this entry's effects were committed if the group no longer has it pending.
+local function seen(conv, c, values, raw, score, entry_id)
+  if tonumber(redis.call('ZSCORE', c .. ':messages', raw)) ~= tonumber(score)
+      or #redis.call('XPENDING', prefix .. ':in', group, entry_id, entry_id, 1) == 0 then
     return {conv, 'handled', 0, '', ''}
   end
   return {conv, 'pending', 0, values[AT.status] or '', view(values)}
@@ -78,7 +86,7 @@ local function apply(i)
   local raw, score = ARGV[i], ARGV[i + 1]
   local f = split(ARGV[i + 2])
   local platform, account, kind, thread_key = f[1], f[2], f[3], f[4]
-  local contact, language, message_id = f[5], f[6], f[7]
+  local contact, language, entry_id = f[5], f[6], f[12]
   local thread = prefix .. ':thread:' .. platform .. ':' .. account .. ':' .. thread_key
   local conv = redis.call('GET', thread)
   local c, values
@@ -88,11 +96,11 @@ local function apply(i)
     values = redis.call('HMGET', c, unpack(FIELDS))
     previous = values[AT.status] or ''
     if previous == 'resolved' and now - tonumber(values[AT.updated_at] or 0) > quiet then
-      if redis.call('ZSCORE', c .. ':messages', raw) then return seen(conv, c, values, message_id) end
+      if redis.call('ZSCORE', c .. ':messages', raw) then return seen(conv, c, values, raw, score, entry_id) end
       conv = false  -- quiet for long enough: a new conversation
       previous = ''
     elseif redis.call('ZADD', c .. ':messages', 'NX', score, raw) == 0 then
-      return seen(conv, c, values, message_id)
+      return seen(conv, c, values, raw, score, entry_id)
     end
   end
   if not conv then
@@ -127,25 +135,27 @@ local function apply(i)
 end
 
 local out = {}
-for i = 4, #ARGV, 3 do out[#out + 1] = apply(i) end
+for i = 5, #ARGV, 3 do out[#out + 1] = apply(i) end
 return out
 """
 APPLY_MESSAGES = _APPLY_MESSAGES.replace("__VIEW_FIELDS__", ", ".join(f"'{f}'" for f in VIEW_FIELDS))
 
-# KEYS[1] = partition prefix. ARGV[1] = now (ms), then per conversation: its id, the number of
-# operation values that follow, and the operations, each an opcode and its values (OP_* below).
-# Each conversation's operations apply in order, all or none; its events are pushed together at
-# the end. Returns, per conversation, the number of replies newly queued.
+# KEYS[1] = partition prefix. ARGV[1] = now (ms), ARGV[2] = the router's consumer group, then per
+# conversation: its id, the number of operation values that follow, and the operations, each an
+# opcode and its values (OP_* below). Each conversation's operations apply in order, all or none;
+# its events are pushed together at the end, and the inbound entries whose effects these are
+# are acknowledged with them. Returns, per conversation, the number of replies newly queued.
 OP_SET = "S"  # n, then n field/value pairs: HSET on the conversation
 OP_SET_ONCE = "O"  # n, then n pairs: HSET only the fields still empty (first response)
 OP_EVENT = "E"  # event json: append to the conversation's events
 OP_REPLY = "R"  # outbound stream, delivery key, reply json: queue once per delivery key
 OP_BOT_STATE = "B"  # state json: replace the bot's saved state
-OP_HANDLED = "H"  # message id: the message's effects are committed
+OP_ACK = "A"  # inbound entry id: these are its effects; acknowledged in the same call
 OP_TOUCH = "T"  # move the conversation up the inbox index
 APPLY_EFFECTS = """
 local prefix = KEYS[1]
 local now = tonumber(ARGV[1])
+local acks = {}
 
 local function pairs_at(i)
   local n = tonumber(ARGV[i])
@@ -183,8 +193,8 @@ local function apply(conv, i, last)
     elseif op == 'B' then
       redis.call('HSET', c, 'bot_state', ARGV[i + 1])
       i = i + 2
-    elseif op == 'H' then
-      redis.call('SADD', c .. ':handled', ARGV[i + 1])
+    elseif op == 'A' then
+      acks[#acks + 1] = ARGV[i + 1]
       i = i + 2
     elseif op == 'T' then
       redis.call('HSET', c, 'updated_at', now)
@@ -199,11 +209,12 @@ local function apply(conv, i, last)
 end
 
 local out = {}
-local i = 2
+local i = 3
 while i <= #ARGV do
   local n = tonumber(ARGV[i + 1])
   out[#out + 1] = apply(ARGV[i], i + 2, i + 1 + n)
   i = i + 2 + n
 end
+if #acks > 0 then redis.call('XACK', prefix .. ':in', ARGV[2], unpack(acks)) end
 return out
 """

@@ -29,9 +29,9 @@ from .models import (
 from .scripts import (
     APPLY_EFFECTS,
     APPLY_MESSAGES,
+    OP_ACK,
     OP_BOT_STATE,
     OP_EVENT,
-    OP_HANDLED,
     OP_REPLY,
     OP_SET,
     OP_SET_ONCE,
@@ -101,7 +101,7 @@ class Applied:
     """Where a message went: its conversation and what this delivery must still do."""
 
     conversation_id: str
-    outcome: str  # "new", "pending" (effects must be redone) or "handled" (nothing to do)
+    outcome: str  # "new", "pending" (effects must be redone) or "handled" (committed: nothing to do)
     reopened: bool
     previous_status: str
     fields: dict[str, str] = field(default_factory=dict)  # scripts.VIEW_FIELDS after the message
@@ -151,8 +151,10 @@ class Effects:
         self.ops += (OP_BOT_STATE, json.dumps(dict(fields)))
         return self
 
-    def handled(self, message_id: str) -> Effects:
-        self.ops += (OP_HANDLED, message_id)
+    def acknowledge(self, entry_id: str) -> Effects:
+        """These are the effects of this inbound entry: acknowledge it in the same atomic call
+        (the entry must be of the conversation's partition, as every message of its thread is)."""
+        self.ops += (OP_ACK, entry_id)
         return self
 
     def touch(self) -> Effects:
@@ -177,7 +179,8 @@ class ConversationStore:
     ) -> list[Applied]:
         """Thread messages into conversations. Items: (message, stream entry id, raw json, routing).
 
-        Idempotent: a message already in its history is reported "handled" or "pending".
+        Idempotent: a message already in its history is reported "handled" (its entry was
+        acknowledged with its effects) or "pending".
         One script call per partition; results come back in the order of `items`.
         """
         now_ms = to_ms(now)
@@ -188,8 +191,10 @@ class ConversationStore:
             by_partition.setdefault(p, []).append(index)
             facts = SEP.join((message.platform, message.account, message.kind.value, message.thread_key,
                               contact_id(message), message.language or "", message.message_id, routing.priority,
-                              routing.team, routing.handler, json.dumps(routing.labels) if routing.labels else "[]"))
-            args.setdefault(p, [p, now_ms, self.quiet_period_ms]).extend([raw, history_score(entry_id), facts])
+                              routing.team, routing.handler, json.dumps(routing.labels) if routing.labels else "[]",
+                              entry_id))
+            args.setdefault(p, [p, now_ms, self.quiet_period_ms, keys.ROUTER_GROUP]).extend(
+                [raw, history_score(entry_id), facts])
         async with self.client.pipeline(transaction=False) as pipe:
             for p in by_partition:
                 await self._apply(keys=[keys.partition_prefix(p)], args=args[p], client=pipe)
@@ -210,7 +215,8 @@ class ConversationStore:
         for e in effects:
             if e.ops:
                 p = keys.conversation_partition(e.conversation_id)
-                by_partition.setdefault(p, [to_ms(now)]).extend([e.conversation_id, len(e.ops), *e.ops])
+                by_partition.setdefault(p, [to_ms(now), keys.ROUTER_GROUP]).extend(
+                    [e.conversation_id, len(e.ops), *e.ops])
         if not by_partition:
             return
         async with self.client.pipeline(transaction=False) as pipe:

@@ -7,6 +7,7 @@ from bots.autoreply import AutoReplyBot
 from bots.base import BotContext, BotDecision, BotReply, Handoff
 from helpline.runtime import build_router
 from routing import keys
+from routing.bus import Entry
 from routing.models import Agent, EventType, MessageKind, OutboundReply, Presence, Status, Visibility
 from routing.queueing import fill_agent
 from tests.factories import message, parts, route_all
@@ -54,6 +55,27 @@ async def test_redelivered_message_is_not_applied_twice(r: redis.Redis) -> None:
     cid = await p.store.find_thread("null", "main", "t1")
     assert cid is not None
     assert len(await p.store.messages(cid)) == 1
+    assert len(await outbound(r)) == 1
+    assert [e.type for e in await p.store.events(cid)].count(EventType.REPLY_QUEUED) == 1
+
+
+async def test_message_claimed_by_a_second_router_after_the_first_committed_is_skipped(r: redis.Redis) -> None:
+    """Router A is slow; router B claims A's entry; A commits (acknowledging it); B must not redo
+    the effects."""
+    p = parts(r)
+    router = build_router(p, {"ack": AutoReplyBot(ACK, name="ack", handoff=False)})
+    p.settings.rules.append(__import__("routing.rules", fromlist=["Rule"]).Rule(name="all", set={"bot": "ack"}))
+    await p.bus.ingest([message("hello")])
+    stream = keys.inbound_stream(p.bus.partition("null", "main", "t1"))
+    await r.xgroup_create(stream, keys.ROUTER_GROUP, id="0", mkstream=True)
+    entries = await r.xreadgroup(keys.ROUTER_GROUP, "router-a", {stream: ">"})
+    batch = [Entry(stream, i.decode(), f[b"m"]) for i, f in entries[0][1]]
+    assert await router.handle_batch(batch) == {}  # A: applied, decided, committed and acknowledged
+    assert (await r.xpending(stream, keys.ROUTER_GROUP))["pending"] == 0
+    assert await router.handle_batch(batch) == {}  # B, holding the same entry
+    cid = await p.store.find_thread("null", "main", "t1")
+    assert cid is not None
+    assert [e.type for e in await p.store.events(cid)].count(EventType.REPLY_QUEUED) == 1
     assert len(await outbound(r)) == 1
 
 
