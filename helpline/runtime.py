@@ -105,6 +105,7 @@ def router_consumer(parts: Parts, router: Router, name: str | None = None) -> St
         parts.client, keys.ROUTER_GROUP, name or consumer_name("router"), parts.bus.inbound_streams(),
         router.handle_batch, lambda stream: keys.dead_letters(_partition_of_stream(stream)),
         count=p.batch_size, max_deliveries=p.max_deliveries, retry_idle_ms=int(p.claim_idle_seconds * 1000),
+        handler_acknowledges=True,
     )
 
 

@@ -146,6 +146,7 @@ class StreamConsumer:
         block_ms: int = 1000,
         max_deliveries: int = 5,
         retry_idle_ms: int = 10_000,
+        handler_acknowledges: bool = False,
     ) -> None:
         self.client = client
         self.group = group
@@ -157,6 +158,9 @@ class StreamConsumer:
         self.block_ms = block_ms
         self.max_deliveries = max_deliveries
         self.retry_idle_ms = retry_idle_ms
+        # The handler acknowledges what it handled itself, in the same atomic call as the effects
+        # (the router); then this consumer acknowledges only what it dead-letters.
+        self.handler_acknowledges = handler_acknowledges
         self._dead_letter = client.register_script(_DEAD_LETTER)
         self._last_claim = 0.0
 
@@ -255,7 +259,7 @@ class StreamConsumer:
                 log.warning("entry %s of %s failed (delivery %d): %s", entry.id, entry.stream,
                             entry.deliveries, failure.error)
                 await self.client.hset(_errors_key(entry.stream), entry.id, failure.error)  # type: ignore[misc]
-        if ok:
+        if ok and not self.handler_acknowledges:
             async with self.client.pipeline(transaction=False) as pipe:
                 for stream, ids in ok.items():
                     pipe.xack(stream, self.group, *ids)

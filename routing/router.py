@@ -50,7 +50,7 @@ from .models import (
 )
 from .outbound import private_followup, reply_to
 from .rules import Decision, Rule, decide
-from .store import Applied, ConversationStore, Effects, Routing, contact_id, conversation_from_hash, to_ms
+from .store import Applied, ConversationStore, Effects, contact_id, conversation_from_hash, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -114,16 +114,16 @@ class Router:
         if not parsed:
             return failures
         now = utcnow()
-        decisions = {m.dedupe_id: self._decide(m, now) for _, m, _ in parsed}
-        items = [(m, e.id, raw, _routing(decisions[m.dedupe_id])) for e, m, raw in parsed]
-        applied = await self.store.apply_messages(items, now)
+        applied = await self.store.apply_messages([(m, e.id, raw) for e, m, raw in parsed], now)
         # A contact's profile is refreshed by each new conversation (not by every message).
         await self.store.upsert_contacts([m for (_, m, _), a in zip(parsed, applied, strict=True)
                                           if a.outcome != "handled" and a.fields.get("message_count") == "1"])
-        batch = _Batch(self, now, decisions, await self._private_moves(parsed, applied))
+        batch = _Batch(self, now, await self._private_moves(parsed, applied))
         all_effects: list[Effects] = []
+        committed_before: list[Entry] = []
         for (entry, message, _), result in zip(parsed, applied, strict=True):
             if result.outcome == "handled":
+                committed_before.append(entry)
                 continue
             try:
                 all_effects.append(await batch.decide(entry.id, message, result))
@@ -135,6 +135,7 @@ class Router:
             for rating in batch.ratings:
                 await self.ratings.record_rating(*rating)
         await self.store.commit([*all_effects, *batch.linked], now)
+        await self._acknowledge(committed_before)
         if batch.moved:
             await self.client.delete(*(keys.private_move(c) for c in batch.moved))
         touched = sorted({e.conversation_id for e in all_effects})
@@ -142,6 +143,14 @@ class Router:
             await self.client.publish(keys.live_channel(), json.dumps({"conversations": touched}))
         self.handled += len(parsed) - len(failures)
         return failures
+
+    async def _acknowledge(self, entries: Sequence[Entry]) -> None:
+        """Entries whose effects were committed earlier (the commit acknowledges the others)."""
+        if entries:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for e in entries:
+                    pipe.xack(e.stream, keys.ROUTER_GROUP, e.id)
+                await pipe.execute()
 
     async def _private_moves(self, parsed: Sequence[tuple[Entry, InboundMessage, str]],
                              applied: Sequence[Applied]) -> dict[str, str]:
@@ -168,7 +177,8 @@ class Router:
                 return message.model_copy(update={"language": language})
         return message
 
-    def _decide(self, message: InboundMessage, now: datetime) -> Decision:
+    def decide_rules(self, message: InboundMessage, now: datetime) -> Decision:
+        """The rules' verdict on the first message of a conversation."""
         return decide(self.settings.rules, message, now, self.settings.hours, self.settings.default_team)
 
     def language_of(self, message: InboundMessage, conversation: Conversation) -> str:
@@ -180,11 +190,9 @@ class Router:
 class _Batch:
     """Decisions for one batch; keeps conversations changed earlier in the batch up to date."""
 
-    def __init__(self, router: Router, now: datetime, decisions: dict[str, Decision],
-                 private_moves: dict[str, str]) -> None:
+    def __init__(self, router: Router, now: datetime, private_moves: dict[str, str]) -> None:
         self.router = router
         self.now = now
-        self.decisions = decisions  # the rules' verdict on each message of the batch
         self.private_moves = private_moves  # contact id -> public conversation it was invited from
         self.moved: list[str] = []  # contacts whose invitation this batch used
         self.fields: dict[str, dict[str, str]] = {}
@@ -246,12 +254,13 @@ class _Batch:
                                  at=self.now)
 
     async def _route_new(self, conv: Conversation, message: InboundMessage, effects: Effects) -> None:
-        d = self.decisions[message.dedupe_id]
+        d = self.router.decide_rules(message, self.now)
         effects.event(self._event(conv.id, EventType.CREATED, f"first {message.kind.value} message in thread",
                                   platform=message.platform, account=message.account))
         effects.event(self._event(conv.id, EventType.ROUTED, d.reason, priority=d.priority.value,
                                   team=d.team, labels=list(d.labels), bot=d.bot))
-        self._set(conv.id, effects, routed="1")
+        self._set(conv.id, effects, routed="1", priority=d.priority.value, team=d.team or "",
+                  labels=json.dumps(list(d.labels)))
         if message.kind is MessageKind.DIRECT:
             self._link_private_move(conv, effects)
         if d.bot and d.bot in self.router.bots:
@@ -442,12 +451,6 @@ class _Batch:
         if self._roster is None:
             self._roster = await self.router.assignments.roster()
         return self._roster
-
-
-def _routing(d: Decision) -> Routing:
-    """What a new conversation starts with."""
-    return Routing(priority=d.priority.value, team=d.team or "", handler=f"bot:{d.bot}" if d.bot else "",
-                   labels=d.labels)
 
 
 def _needs_contact(bot: Bot) -> bool:

@@ -13,9 +13,10 @@ Each item is processed on its own (one message's outcome never depends on a late
 
 # KEYS[1] = partition prefix ("hl:{p3}").
 # ARGV: 1 partition, 2 now (ms), 3 quiet period (ms), 4 the router's consumer group, then per
-#   message 3 values: message json, history score, and its routing facts joined by SEP: platform,
-#   account, kind, thread key, contact id, language, message id, priority, team, handler, labels
-#   json, inbound entry id. (Few arguments per message: packing arguments is the client's main cost.)
+#   message 3 values: message json, history score, and its facts joined by SEP: platform, account,
+#   kind, thread key, contact id, language, inbound entry id. (Few arguments per message: packing
+#   arguments is the client's main cost.) A new conversation starts unrouted; the router's rules
+#   set its priority, team, labels and handler in the same commit that marks it routed.
 # Returns, per message, {conversation id, outcome, reopened, previous status, view} where view is
 #   VIEW_FIELDS (after the message) joined by SEP, and outcome is
 #   "new"     the message was added to the conversation history,
@@ -86,7 +87,7 @@ local function apply(i)
   local raw, score = ARGV[i], ARGV[i + 1]
   local f = split(ARGV[i + 2])
   local platform, account, kind, thread_key = f[1], f[2], f[3], f[4]
-  local contact, language, entry_id = f[5], f[6], f[12]
+  local contact, language, entry_id = f[5], f[6], f[7]
   local thread = prefix .. ':thread:' .. platform .. ':' .. account .. ':' .. thread_key
   local conv = redis.call('GET', thread)
   local c, values
@@ -107,13 +108,12 @@ local function apply(i)
     conv = partition .. '-' .. redis.call('INCR', prefix .. ':conv-seq')
     redis.call('SET', thread, conv)
     c = prefix .. ':conv:' .. conv
-    local h = {status = 'open', priority = f[8], team = f[9], handler = f[10], labels = f[11],
-               language = language, routed = '0', created_at = now, message_count = 1,
-               contact_id = contact, updated_at = now}
+    local h = {status = 'open', priority = 'normal', labels = '[]', language = language, routed = '0',
+               created_at = now, message_count = 1, contact_id = contact, updated_at = now}
     redis.call('HSET', c, 'id', conv, 'platform', platform, 'account', account, 'kind', kind,
-      'thread_key', thread_key, 'contact_id', contact, 'status', 'open', 'priority', f[8], 'team', f[9],
-      'handler', f[10], 'labels', f[11], 'language', language, 'created_at', now, 'message_count', 1,
-      'routed', 0, 'updated_at', now, 'last_customer_at', now)
+      'thread_key', thread_key, 'contact_id', contact, 'status', 'open', 'priority', 'normal',
+      'labels', '[]', 'language', language, 'created_at', now, 'message_count', 1, 'routed', 0,
+      'updated_at', now, 'last_customer_at', now)
     redis.call('ZADD', c .. ':messages', score, raw)
     values = {}
     for k, name in ipairs(FIELDS) do values[k] = h[name] end

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import redis.asyncio as redis
 
@@ -108,15 +108,6 @@ class Applied:
     bot_state: dict[str, str] = field(default_factory=dict)
 
 
-class Routing(NamedTuple):
-    """Initial settings for a conversation a message creates (from the rules)."""
-
-    priority: str = "normal"
-    team: str = ""
-    handler: str = ""
-    labels: tuple[str, ...] = ()
-
-
 @dataclass
 class Effects:
     """Changes to one conversation, committed all or none by `ConversationStore.commit`.
@@ -175,9 +166,9 @@ class ConversationStore:
 
     # writes ----------------------------------------------------------------------------------
     async def apply_messages(
-        self, items: Sequence[tuple[InboundMessage, str, str, Routing]], now: datetime
+        self, items: Sequence[tuple[InboundMessage, str, str]], now: datetime
     ) -> list[Applied]:
-        """Thread messages into conversations. Items: (message, stream entry id, raw json, routing).
+        """Thread messages into conversations. Items: (message, stream entry id, raw json).
 
         Idempotent: a message already in its history is reported "handled" (its entry was
         acknowledged with its effects) or "pending".
@@ -186,13 +177,11 @@ class ConversationStore:
         now_ms = to_ms(now)
         by_partition: dict[int, list[int]] = {}
         args: dict[int, list[Any]] = {}
-        for index, (message, entry_id, raw, routing) in enumerate(items):
+        for index, (message, entry_id, raw) in enumerate(items):
             p = self.partition(message.platform, message.account, message.thread_key)
             by_partition.setdefault(p, []).append(index)
             facts = SEP.join((message.platform, message.account, message.kind.value, message.thread_key,
-                              contact_id(message), message.language or "", message.message_id, routing.priority,
-                              routing.team, routing.handler, json.dumps(routing.labels) if routing.labels else "[]",
-                              entry_id))
+                              contact_id(message), message.language or "", entry_id))
             args.setdefault(p, [p, now_ms, self.quiet_period_ms, keys.ROUTER_GROUP]).extend(
                 [raw, history_score(entry_id), facts])
         async with self.client.pipeline(transaction=False) as pipe:

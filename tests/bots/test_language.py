@@ -48,3 +48,8 @@ def test_a_platform_label_the_script_contradicts_is_not_trusted() -> None:
     assert not script_contradicts("en", "my withdrawal is stuck")
     assert not script_contradicts("ko", "출금 USDT 문의")
     assert not script_contradicts("zh", "提现还没到账")
+    assert script_contradicts("ko", "my withdrawal is stuck")  # ASCII text under a CJK label
+    assert script_contradicts("ja", "提现还没到账")  # Han only, no kana: not plainly Japanese
+    assert not script_contradicts("ja", "出金がまだ届きません")
+    assert script_contradicts("zh", "출금 문의 提现")  # Hangul in it: not Chinese
+    assert not script_contradicts("en", "café crème")  # non-ASCII Latin is not CJK
