@@ -22,7 +22,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import redis.asyncio as redis
 from pydantic import ValidationError
@@ -50,16 +49,21 @@ end
 return out
 """
 
-# KEYS[1]: partition prefix. ARGV: now, then per reply 6 values: reply id, state, platform ids
-# json, error, conversation id, event json ("" for none). A record and its event change together.
+# KEYS[1]: partition prefix. ARGV: now, the number of replies sent, then per sent reply 2 values:
+# reply id, platform ids json; then per reply that did not go 5 values: reply id, state, error,
+# conversation id, event json. A record and its event change together. (Sent replies, the common
+# case, carry the fewest arguments: packing them is the sender's main cost per reply.)
 _RECORD = """
 local prefix = KEYS[1]
-for i = 2, #ARGV, 6 do
-  redis.call('HSET', prefix .. ':reply:' .. ARGV[i], 'state', ARGV[i + 1], 'platform_ids', ARGV[i + 2],
-             'error', ARGV[i + 3], 'updated_at', ARGV[1])
-  if ARGV[i + 5] ~= '' then
-    redis.call('RPUSH', prefix .. ':conv:' .. ARGV[i + 4] .. ':events', ARGV[i + 5])
-  end
+local last_sent = 2 + 2 * tonumber(ARGV[2])
+for i = 3, last_sent, 2 do
+  redis.call('HSET', prefix .. ':reply:' .. ARGV[i], 'state', 'sent', 'platform_ids', ARGV[i + 1],
+             'error', '', 'updated_at', ARGV[1])
+end
+for i = last_sent + 1, #ARGV, 5 do
+  redis.call('HSET', prefix .. ':reply:' .. ARGV[i], 'state', ARGV[i + 1], 'platform_ids', '[]',
+             'error', ARGV[i + 2], 'updated_at', ARGV[1])
+  redis.call('RPUSH', prefix .. ':conv:' .. ARGV[i + 3] .. ':events', ARGV[i + 4])
 end
 return 1
 """
@@ -223,21 +227,24 @@ class Sender:
     async def _finish(self, done: Sequence[tuple[_Job, DeliveryState, SendResult | None, str | None]]) -> None:
         """Record final states (one script call per partition). A failure also becomes an event
         of the conversation; a success is read from the delivery record."""
-        by_partition: dict[int, list[Any]] = {}
+        sent: dict[int, list[str]] = {}
+        not_sent: dict[int, list[str]] = {}
         for job, state, result, error in done:
             reply = job.reply
-            event = ""
-            if state is not DeliveryState.SENT:
-                event = ConversationEvent(
-                    conversation_id=reply.conversation_id, type=EventType.REPLY_FAILED, actor="sender",
-                    reason=error or state.value, data={"reply_id": reply.reply_id, "state": state.value},
-                ).model_dump_json()
-                log.warning("reply %s %s: %s", reply.reply_id, state.value, error)
-            ids = json.dumps(list(result.platform_message_ids) if result else [])
-            by_partition.setdefault(job.partition, [_now_ms()]).extend(
-                [reply.reply_id, state.value, ids, error or "", reply.conversation_id, event])
             if state is DeliveryState.SENT:
+                ids = json.dumps(list(result.platform_message_ids) if result else [])
+                sent.setdefault(job.partition, []).extend((reply.reply_id, ids))
                 self.sent += 1
+                continue
+            event = ConversationEvent(
+                conversation_id=reply.conversation_id, type=EventType.REPLY_FAILED, actor="sender",
+                reason=error or state.value, data={"reply_id": reply.reply_id, "state": state.value},
+            ).model_dump_json()
+            log.warning("reply %s %s: %s", reply.reply_id, state.value, error)
+            not_sent.setdefault(job.partition, []).extend(
+                (reply.reply_id, state.value, error or "", reply.conversation_id, event))
+        by_partition = {p: [_now_ms(), len(sent.get(p, ())) // 2, *sent.get(p, ()), *not_sent.get(p, ())]
+                        for p in sent.keys() | not_sent.keys()}
         if not by_partition:
             return
         conversations = sorted({job.reply.conversation_id for job, *_ in done})
