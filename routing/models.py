@@ -25,6 +25,11 @@ def utcnow() -> datetime:
 class Wire(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    def wire_json(self) -> bytes:
+        """The model's JSON, as `model_dump_json` gives it, without its per-call option handling
+        (serialized per message on the hot path)."""
+        return self.__pydantic_serializer__.to_json(self)
+
 
 class MessageKind(StrEnum):
     MENTION = "mention"  # the account was mentioned in a public post
@@ -34,12 +39,16 @@ class MessageKind(StrEnum):
 
     @property
     def visibility(self) -> Visibility:
-        return Visibility.PRIVATE if self is MessageKind.DIRECT else Visibility.PUBLIC
+        return _VISIBILITY[self]
 
 
 class Visibility(StrEnum):
     PUBLIC = "public"
     PRIVATE = "private"
+
+
+# Looked up per reply (the enum members' own attribute lookups cost more than the dict).
+_VISIBILITY = {kind: Visibility.PRIVATE if kind == "direct" else Visibility.PUBLIC for kind in MessageKind}
 
 
 class Status(StrEnum):

@@ -100,7 +100,7 @@ class Router:
 
     async def _handle(self, entries: list[Entry]) -> dict[str, Failure]:
         failures: dict[str, Failure] = {}
-        parsed: list[tuple[Entry, InboundMessage, str]] = []
+        parsed: list[tuple[Entry, InboundMessage, bytes]] = []
         for entry in entries:
             try:
                 original = InboundMessage.model_validate_json(entry.payload)
@@ -109,7 +109,7 @@ class Router:
                 continue
             message = self._with_language(original)
             # The history stores exactly this text; it must be the same on every redelivery.
-            raw = entry.payload.decode() if message is original else message.model_dump_json()
+            raw = entry.payload if message is original else message.wire_json()
             parsed.append((entry, message, raw))
         if not parsed:
             return failures
@@ -152,7 +152,7 @@ class Router:
                     pipe.xack(e.stream, keys.ROUTER_GROUP, e.id)
                 await pipe.execute()
 
-    async def _private_moves(self, parsed: Sequence[tuple[Entry, InboundMessage, str]],
+    async def _private_moves(self, parsed: Sequence[tuple[Entry, InboundMessage, bytes]],
                              applied: Sequence[Applied]) -> dict[str, str]:
         """Invitations to write privately, for the customers who start a private conversation
         in this batch: read in one round trip."""

@@ -115,7 +115,7 @@ class Effects:
     Kept as the flat operation values the effects script reads (see `scripts.APPLY_EFFECTS`)."""
 
     conversation_id: str
-    ops: list[str] = field(default_factory=list)
+    ops: list[str | bytes] = field(default_factory=list)
 
     def set(self, **fields: str | int | None) -> Effects:
         self.ops += (OP_SET, str(len(fields)))
@@ -124,12 +124,12 @@ class Effects:
         return self
 
     def event(self, event: ConversationEvent) -> Effects:
-        self.ops += (OP_EVENT, event.model_dump_json())
+        self.ops += (OP_EVENT, event.wire_json())
         return self
 
     def reply(self, reply: OutboundReply, partition: int) -> Effects:
         self.ops += (OP_REPLY, keys.outbound_stream(partition, reply.platform, reply.account),
-                     keys.delivery(partition, reply.reply_id), reply.model_dump_json())
+                     keys.delivery(partition, reply.reply_id), reply.wire_json())
         return self
 
     def set_once(self, **fields: str | int) -> Effects:
@@ -166,7 +166,7 @@ class ConversationStore:
 
     # writes ----------------------------------------------------------------------------------
     async def apply_messages(
-        self, items: Sequence[tuple[InboundMessage, str, str]], now: datetime
+        self, items: Sequence[tuple[InboundMessage, str, bytes]], now: datetime
     ) -> list[Applied]:
         """Thread messages into conversations. Items: (message, stream entry id, raw json).
 
