@@ -50,7 +50,7 @@ from .models import (
 )
 from .outbound import private_followup, reply_to
 from .rules import Decision, Rule, decide
-from .store import Applied, ConversationStore, Effects, contact_id, conversation_from_hash, to_ms
+from .store import Applied, ConversationStore, Effects, contact_id, conversation_from_view, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ class _Batch:
     def _conv(self, conv_id: str, message: InboundMessage) -> Conversation:
         conv = self.convs.get(conv_id)
         if conv is None:
-            conv = self.convs[conv_id] = conversation_from_hash(self.fields[conv_id], message, conv_id)
+            conv = self.convs[conv_id] = conversation_from_view(self.fields[conv_id], message, conv_id)
         return conv
 
     def _set(self, conv_id: str, effects: Effects, **values: str) -> None:

@@ -63,22 +63,27 @@ def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def conversation_from_hash(raw: Mapping[bytes, bytes] | Mapping[str, str],
-                           message: InboundMessage | None = None, conversation_id: str | None = None) -> Conversation:
-    """A conversation from its Redis hash; or from the router's partial view plus its message."""
+def conversation_from_hash(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> Conversation:
+    """A conversation from its Redis hash."""
     h = {_s(k): _s(v) for k, v in raw.items()}
-    if message is not None:
-        h.update(platform=message.platform, account=message.account, kind=message.kind.value,
-                 thread_key=message.thread_key)
-    if conversation_id is not None:
-        h["id"] = conversation_id
+    return _conversation(h, h["id"], h["platform"], h["account"], h["kind"], h["thread_key"])
+
+
+def conversation_from_view(view: Mapping[str, str], message: InboundMessage, conversation_id: str) -> Conversation:
+    """A conversation from the router's view of it (`Applied.fields`) and a message of its thread."""
+    return _conversation(view, conversation_id, message.platform, message.account, message.kind.value,
+                         message.thread_key)
+
+
+def _conversation(h: Mapping[str, str], id_: str, platform: str, account: str, kind: str,
+                  thread_key: str) -> Conversation:
     labels = h.get("labels")
     data: dict[str, Any] = {
-        "id": h["id"],
-        "platform": h["platform"],
-        "account": h["account"],
-        "kind": h["kind"],
-        "thread_key": h["thread_key"],
+        "id": id_,
+        "platform": platform,
+        "account": account,
+        "kind": kind,
+        "thread_key": thread_key,
         "contact_id": h["contact_id"],
         "status": h.get("status", "open"),
         "priority": h.get("priority") or "normal",
