@@ -52,6 +52,7 @@ local partition = ARGV[1]
 local now = tonumber(ARGV[2])
 local quiet = tonumber(ARGV[3])
 local group = ARGV[4]
+local updated = {}  -- score, member pairs for the inbox index
 local FIELDS = {__VIEW_FIELDS__}
 local AT = {}
 for k, name in ipairs(FIELDS) do AT[name] = k end
@@ -128,7 +129,8 @@ local function apply(i)
     end
     values[AT.status], values[AT.message_count], values[AT.updated_at] = 'open', count, now
   end
-  redis.call('ZADD', prefix .. ':idx:updated', now, conv)
+  updated[#updated + 1] = now
+  updated[#updated + 1] = conv
   local reopened = 0
   if previous == 'resolved' then reopened = 1 end
   return {conv, 'new', reopened, previous, view(values)}
@@ -136,6 +138,8 @@ end
 
 local out = {}
 for i = 5, #ARGV, 3 do out[#out + 1] = apply(i) end
+-- The inbox index, once for the whole call (every message of it has the same time).
+if #updated > 0 then redis.call('ZADD', prefix .. ':idx:updated', unpack(updated)) end
 return out
 """
 APPLY_MESSAGES = _APPLY_MESSAGES.replace("__VIEW_FIELDS__", ", ".join(f"'{f}'" for f in VIEW_FIELDS))
