@@ -69,6 +69,11 @@ return 1
 """
 
 
+_FINAL = frozenset({DeliveryState.SENT.value, DeliveryState.FAILED.value, DeliveryState.UNCERTAIN.value})
+_SENDING = DeliveryState.SENDING.value
+_JSON = json.JSONEncoder()  # its encode() of one string is a single C call (per reply on the hot path)
+
+
 def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -153,18 +158,19 @@ class Sender:
         defer_for = blocked_ms / 1000
         to_send: list[_Job] = []
         for job in jobs:
-            state = job.delivery.get("state", DeliveryState.QUEUED.value)
-            if state in (DeliveryState.SENT.value, DeliveryState.FAILED.value, DeliveryState.UNCERTAIN.value):
+            state = job.delivery.get("state", "")
+            if state in _FINAL:
                 continue  # already final: just acknowledge
-            if state == DeliveryState.SENDING.value and not connector.idempotent_send:
+            if state == _SENDING and not connector.idempotent_send:
                 await self._finish([(job, DeliveryState.UNCERTAIN, None,
                                      "the process died while posting; check the platform before resending")])
                 continue
             to_send.append(job)
         finished: list[tuple[_Job, DeliveryState, SendResult | None, str | None]] = []
         for job in to_send:
-            if defer_for <= 0:
-                defer_for = await self.limiter.acquire(account[0], account[1], connector.rate_limits(job.reply))
+            limits = connector.rate_limits(job.reply)
+            if defer_for <= 0 and limits:
+                defer_for = await self.limiter.acquire(account[0], account[1], limits)
             if defer_for > 0:
                 await self._defer(job, defer_for)
                 observe_rate_limited(*account)
@@ -232,7 +238,7 @@ class Sender:
         for job, state, result, error in done:
             reply = job.reply
             if state is DeliveryState.SENT:
-                ids = json.dumps(list(result.platform_message_ids) if result else [])
+                ids = "[" + ",".join(map(_JSON.encode, result.platform_message_ids if result else ())) + "]"
                 sent.setdefault(job.partition, []).extend((reply.reply_id, ids))
                 self.sent += 1
                 continue
