@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -212,12 +213,13 @@ def bench_pipeline(
     latency_seconds: Annotated[float, typer.Option(help="length of the latency phase")] = 5.0,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     redis_url: Annotated[str | None, typer.Option(help="use this Redis (default: start a private one)")] = None,
-    routers: Annotated[int, typer.Option(help="router processes")] = 1,
+    routers: Annotated[int | None, typer.Option(help="router processes (default: one per core)")] = None,
 ) -> None:
     """Ingest → router → bot → outbound → sender (null platform), on real Redis, vs arq."""
     from .bench import pipeline_benchmark
 
-    result = run_main(lambda: pipeline_benchmark(messages, rate, latency_seconds, redis_url, routers))
+    count = routers or len(os.sched_getaffinity(0))
+    result = run_main(lambda: pipeline_benchmark(messages, rate, latency_seconds, redis_url, count))
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
