@@ -40,6 +40,20 @@ end
 return #due
 """
 
+# Splits a string of values joined by SEP (the scripts' packed arguments) into a table.
+_LUA_SPLIT = """
+local SEP = '\\31'
+local function split(text)
+  local out, start = {}, 1
+  while true do
+    local at = string.find(text, SEP, start, true)
+    if not at then out[#out + 1] = string.sub(text, start) return out end
+    out[#out + 1] = string.sub(text, start, at - 1)
+    start = at + 1
+  end
+end
+"""
+
 #: The conversation fields APPLY_MESSAGES reports to the router, in order. `bot_state` is the
 #: handling bot's saved state (JSON).
 VIEW_FIELDS = ("status", "priority", "team", "assignee", "handler", "labels", "language", "routed",
@@ -56,18 +70,7 @@ local updated = {}  -- score, member pairs for the inbox index
 local FIELDS = {__VIEW_FIELDS__}
 local AT = {}
 for k, name in ipairs(FIELDS) do AT[name] = k end
-local SEP = '\\31'
-
-local function split(text)
-  local out, start = {}, 1
-  while true do
-    local at = string.find(text, SEP, start, true)
-    if not at then out[#out + 1] = string.sub(text, start) return out end
-    out[#out + 1] = string.sub(text, start, at - 1)
-    start = at + 1
-  end
-end
-
+__SPLIT__
 local function view(values)
   for k = 1, #FIELDS do values[k] = values[k] or '' end
   return table.concat(values, SEP)
@@ -142,13 +145,15 @@ for i = 5, #ARGV, 3 do out[#out + 1] = apply(i) end
 if #updated > 0 then redis.call('ZADD', prefix .. ':idx:updated', unpack(updated)) end
 return out
 """
-APPLY_MESSAGES = _APPLY_MESSAGES.replace("__VIEW_FIELDS__", ", ".join(f"'{f}'" for f in VIEW_FIELDS))
+APPLY_MESSAGES = (_APPLY_MESSAGES.replace("__VIEW_FIELDS__", ", ".join(f"'{f}'" for f in VIEW_FIELDS))
+                  .replace("__SPLIT__", _LUA_SPLIT))
 
 # KEYS[1] = partition prefix. ARGV[1] = now (ms), ARGV[2] = the router's consumer group, then per
-# conversation: its id, the number of operation values that follow, and the operations, each an
-# opcode and its values (OP_* below). Each conversation's operations apply in order, all or none;
-# its events are pushed together at the end, and the inbound entries whose effects these are
-# are acknowledged with them. Returns, per conversation, the number of replies newly queued.
+# conversation 2 values: its id and its operations joined by SEP, each an opcode and its values
+# (OP_* below; one argument per conversation: packing arguments is the router's main cost per
+# message). Each conversation's operations apply in order, all or none; its events are pushed
+# together at the end, and the inbound entries whose effects these are are acknowledged with them.
+# Returns, per conversation, the number of replies newly queued.
 OP_SET = "S"  # n, then n field/value pairs: HSET on the conversation
 OP_SET_ONCE = "O"  # n, then n pairs: HSET only the fields still empty (first response)
 OP_EVENT = "E"  # event json: append to the conversation's events
@@ -156,49 +161,51 @@ OP_REPLY = "R"  # outbound stream, delivery key, reply json: queue once per deli
 OP_BOT_STATE = "B"  # state json: replace the bot's saved state
 OP_ACK = "A"  # inbound entry id: these are its effects; acknowledged in the same call
 OP_TOUCH = "T"  # move the conversation up the inbox index
-APPLY_EFFECTS = """
+_APPLY_EFFECTS = """
 local prefix = KEYS[1]
 local now = tonumber(ARGV[1])
 local acks = {}
-
-local function pairs_at(i)
-  local n = tonumber(ARGV[i])
+__SPLIT__
+local function pairs_at(v, i)
+  local n = tonumber(v[i])
   local flat = {}
-  for k = i + 1, i + 2 * n do flat[#flat + 1] = ARGV[k] end
+  for k = i + 1, i + 2 * n do flat[#flat + 1] = v[k] end
   return flat, i + 1 + 2 * n
 end
 
-local function apply(conv, i, last)
+local function apply(conv, packed)
   local c = prefix .. ':conv:' .. conv
+  local v = split(packed)
   local queued = 0
   local events = {}
-  while i <= last do
-    local op = ARGV[i]
+  local i = 1
+  while i <= #v do
+    local op = v[i]
     if op == 'S' then
       local flat
-      flat, i = pairs_at(i + 1)
+      flat, i = pairs_at(v, i + 1)
       if #flat > 0 then redis.call('HSET', c, unpack(flat)) end
     elseif op == 'O' then
       local flat
-      flat, i = pairs_at(i + 1)
+      flat, i = pairs_at(v, i + 1)
       for k = 1, #flat, 2 do
         local current = redis.call('HGET', c, flat[k])
         if not current or current == '' then redis.call('HSET', c, flat[k], flat[k + 1]) end
       end
     elseif op == 'E' then
-      events[#events + 1] = ARGV[i + 1]
+      events[#events + 1] = v[i + 1]
       i = i + 2
     elseif op == 'R' then
-      if redis.call('HSETNX', ARGV[i + 2], 'state', 'queued') == 1 then
-        redis.call('XADD', ARGV[i + 1], '*', 'm', ARGV[i + 3])
+      if redis.call('HSETNX', v[i + 2], 'state', 'queued') == 1 then
+        redis.call('XADD', v[i + 1], '*', 'm', v[i + 3])
         queued = queued + 1
       end
       i = i + 4
     elseif op == 'B' then
-      redis.call('HSET', c, 'bot_state', ARGV[i + 1])
+      redis.call('HSET', c, 'bot_state', v[i + 1])
       i = i + 2
     elseif op == 'A' then
-      acks[#acks + 1] = ARGV[i + 1]
+      acks[#acks + 1] = v[i + 1]
       i = i + 2
     elseif op == 'T' then
       redis.call('HSET', c, 'updated_at', now)
@@ -213,12 +220,8 @@ local function apply(conv, i, last)
 end
 
 local out = {}
-local i = 3
-while i <= #ARGV do
-  local n = tonumber(ARGV[i + 1])
-  out[#out + 1] = apply(ARGV[i], i + 2, i + 1 + n)
-  i = i + 2 + n
-end
+for i = 3, #ARGV, 2 do out[#out + 1] = apply(ARGV[i], ARGV[i + 1]) end
 if #acks > 0 then redis.call('XACK', prefix .. ':in', ARGV[2], unpack(acks)) end
 return out
 """
+APPLY_EFFECTS = _APPLY_EFFECTS.replace("__SPLIT__", _LUA_SPLIT)

@@ -117,30 +117,32 @@ class Applied:
 class Effects:
     """Changes to one conversation, committed all or none by `ConversationStore.commit`.
 
-    Kept as the flat operation values the effects script reads (see `scripts.APPLY_EFFECTS`)."""
+    Kept as the operation values the effects script reads (see `scripts.APPLY_EFFECTS`), which
+    are sent joined by SEP: a value may not contain it (JSON never does; a field value that did
+    would be a bug, refused here rather than misread there)."""
 
     conversation_id: str
-    ops: list[str | bytes] = field(default_factory=list)
+    ops: list[str] = field(default_factory=list)
 
     def set(self, **fields: str | int | None) -> Effects:
         self.ops += (OP_SET, str(len(fields)))
         for k, v in fields.items():
-            self.ops += (k, "" if v is None else str(v))
+            self.ops += (k, _value(k, "" if v is None else str(v)))
         return self
 
     def event(self, event: ConversationEvent) -> Effects:
-        self.ops += (OP_EVENT, event.wire_json())
+        self.ops += (OP_EVENT, event.wire_json().decode())
         return self
 
     def reply(self, reply: OutboundReply, partition: int) -> Effects:
         self.ops += (OP_REPLY, keys.outbound_stream(partition, reply.platform, reply.account),
-                     keys.delivery(partition, reply.reply_id), reply.wire_json())
+                     keys.delivery(partition, reply.reply_id), reply.wire_json().decode())
         return self
 
     def set_once(self, **fields: str | int) -> Effects:
         self.ops += (OP_SET_ONCE, str(len(fields)))
         for k, v in fields.items():
-            self.ops += (k, str(v))
+            self.ops += (k, _value(k, str(v)))
         return self
 
     def bot_state(self, fields: Mapping[str, str]) -> Effects:
@@ -156,6 +158,12 @@ class Effects:
     def touch(self) -> Effects:
         self.ops.append(OP_TOUCH)
         return self
+
+
+def _value(name: str, value: str) -> str:
+    if SEP in value:
+        raise ValueError(f"conversation field {name}: the control character U+001F is not allowed")
+    return value
 
 
 class ConversationStore:
@@ -210,7 +218,7 @@ class ConversationStore:
             if e.ops:
                 p = keys.conversation_partition(e.conversation_id)
                 by_partition.setdefault(p, [to_ms(now), keys.ROUTER_GROUP]).extend(
-                    [e.conversation_id, len(e.ops), *e.ops])
+                    [e.conversation_id, SEP.join(e.ops)])
         if not by_partition:
             return
         async with self.client.pipeline(transaction=False) as pipe:
