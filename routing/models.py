@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 PlatformName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 AccountName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
+# A platform's id for a user, message or thread: printable (control characters never occur in
+# real ids, and the routing scripts use one as a separator).
+PlatformId = Annotated[str, StringConstraints(min_length=1, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 def utcnow() -> datetime:
@@ -82,7 +85,7 @@ class Presence(StrEnum):
 
 
 class Author(Wire):
-    user_id: str = Field(min_length=1, max_length=128)
+    user_id: PlatformId = Field(max_length=128)
     handle: str = Field(default="", max_length=256)
     display_name: str = Field(default="", max_length=256)
     is_bot: bool = False
@@ -103,8 +106,8 @@ class InboundMessage(Wire):
     platform: PlatformName
     account: AccountName
     kind: MessageKind
-    message_id: str = Field(min_length=1, max_length=128)
-    thread_key: str = Field(min_length=1, max_length=256)
+    message_id: PlatformId = Field(max_length=128)
+    thread_key: PlatformId = Field(max_length=256)
     author: Author
     text: str = Field(default="", max_length=65536)
     language: LanguageCode | None = None

@@ -13,8 +13,8 @@ Each item is processed on its own (one message's outcome never depends on a late
 
 # KEYS[1] = partition prefix ("hl:{p3}").
 # ARGV: 1 partition, 2 now (ms), 3 quiet period (ms), 4 the router's consumer group, then per
-#   message 3 values: message json, history score, and its facts joined by SEP: platform, account,
-#   kind, thread key, contact id, language, inbound entry id. (Few arguments per message: packing
+#   message 2 values: message json and its facts joined by SEP: platform, account, kind, thread
+#   key, contact id, language, inbound entry id, history score. (Few arguments per message: packing
 #   arguments is the client's main cost.) A new conversation starts unrouted; the router's rules
 #   set its priority, team, labels and handler in the same commit that marks it routed.
 # Returns, per message, {conversation id, outcome, reopened, previous status, view} where view is
@@ -88,10 +88,10 @@ local function seen(conv, c, values, raw, score, entry_id)
 end
 
 local function apply(i)
-  local raw, score = ARGV[i], ARGV[i + 1]
-  local f = split(ARGV[i + 2])
+  local raw = ARGV[i]
+  local f = split(ARGV[i + 1])
   local platform, account, kind, thread_key = f[1], f[2], f[3], f[4]
-  local contact, language, entry_id = f[5], f[6], f[7]
+  local contact, language, entry_id, score = f[5], f[6], f[7], f[8]
   local thread = prefix .. ':thread:' .. platform .. ':' .. account .. ':' .. thread_key
   local conv = redis.call('GET', thread)
   local c, values
@@ -140,7 +140,7 @@ local function apply(i)
 end
 
 local out = {}
-for i = 5, #ARGV, 3 do out[#out + 1] = apply(i) end
+for i = 5, #ARGV, 2 do out[#out + 1] = apply(i) end
 -- The inbox index, once for the whole call (every message of it has the same time).
 if #updated > 0 then redis.call('ZADD', prefix .. ':idx:updated', unpack(updated)) end
 return out

@@ -194,9 +194,9 @@ class ConversationStore:
             p = self.partition(message.platform, message.account, message.thread_key)
             by_partition.setdefault(p, []).append(index)
             facts = SEP.join((message.platform, message.account, message.kind.value, message.thread_key,
-                              contact_id(message), message.language or "", entry_id))
+                              contact_id(message), message.language or "", entry_id, str(history_score(entry_id))))
             args.setdefault(p, [p, now_ms, self.quiet_period_ms, keys.ROUTER_GROUP]).extend(
-                [raw, history_score(entry_id), facts])
+                [raw, facts])
         async with self.client.pipeline(transaction=False) as pipe:
             for p in by_partition:
                 await self._apply(keys=[keys.partition_prefix(p)], args=args[p], client=pipe)

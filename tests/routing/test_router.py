@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -252,3 +253,14 @@ async def test_invalid_inbound_payload_is_dead_lettered_with_its_reason(r: redis
     dead = await r.xrange(keys.dead_letters(0))
     assert len(dead) == 1 and b"invalid inbound message" in dead[0][1][b"error"]
     assert await p.store.find_thread("null", "main", "t") is not None
+
+
+async def test_a_thread_key_with_a_control_character_is_dead_lettered_not_misrouted(r: redis.Redis) -> None:
+    p = parts(r)
+    router = build_router(p, {})
+    bad = message("hi", thread="t").model_dump(mode="json") | {"thread_key": "t\x1fspoofed"}
+    await r.xadd(keys.inbound_stream(0), {"m": json.dumps(bad)})
+    await route_all(p, router)
+    dead = await r.xrange(keys.dead_letters(0))
+    assert len(dead) == 1 and b"thread_key" in dead[0][1][b"error"]
+    assert await p.store.recent() == []
