@@ -22,7 +22,7 @@ Each item is processed on its own (one message's outcome never depends on a late
 #   "new"     the message was added to the conversation history,
 #   "handled" it had been added and its effects committed (a second router claimed the entry
 #             before the first acknowledged it with its effects), or another entry carries the
-#             same message (the platform sent it again after the dedupe window): do nothing,
+#             very same message JSON (added to a stream twice): do nothing,
 #   "pending" it had been added but its effects were not committed (a crash: redo them).
 # The effects script acknowledges an entry together with its effects, so "committed" is "no
 # longer pending in the group"; nothing per message needs remembering.
@@ -40,9 +40,11 @@ end
 return #due
 """
 
-# Splits a string of values joined by SEP (the scripts' packed arguments) into a table.
+# Splits a string of values joined by SEP (the scripts' packed arguments) into a table; and the
+# most values a script unpacks into one command (Lua's own limit is near 8,000).
 _LUA_SPLIT = """
 local SEP = '\\31'
+local UNPACK_MAX = 4000
 local function split(text)
   local out, start = {}, 1
   while true do
@@ -68,6 +70,13 @@ local quiet = tonumber(ARGV[3])
 local group = ARGV[4]
 local updated = {}  -- score, member pairs for the inbox index
 local FIELDS = {__VIEW_FIELDS__}
+
+-- The inbox index, in one ZADD per call (every message of it has the same time), or per
+-- UNPACK_MAX values: Lua unpacks at most a few thousand values into one call.
+local function index_updated()
+  if #updated > 0 then redis.call('ZADD', prefix .. ':idx:updated', unpack(updated)) end
+  updated = {}
+end
 local AT = {}
 for k, name in ipairs(FIELDS) do AT[name] = k end
 __SPLIT__
@@ -134,6 +143,7 @@ local function apply(i)
   end
   updated[#updated + 1] = now
   updated[#updated + 1] = conv
+  if #updated >= UNPACK_MAX then index_updated() end
   local reopened = 0
   if previous == 'resolved' then reopened = 1 end
   return {conv, 'new', reopened, previous, view(values)}
@@ -141,8 +151,7 @@ end
 
 local out = {}
 for i = 5, #ARGV, 2 do out[#out + 1] = apply(i) end
--- The inbox index, once for the whole call (every message of it has the same time).
-if #updated > 0 then redis.call('ZADD', prefix .. ':idx:updated', unpack(updated)) end
+index_updated()
 return out
 """
 APPLY_MESSAGES = (_APPLY_MESSAGES.replace("__VIEW_FIELDS__", ", ".join(f"'{f}'" for f in VIEW_FIELDS))
@@ -219,9 +228,17 @@ local function apply(conv, packed)
   return queued
 end
 
+local function acknowledge()
+  if #acks > 0 then redis.call('XACK', prefix .. ':in', ARGV[2], unpack(acks)) end
+  acks = {}
+end
+
 local out = {}
-for i = 3, #ARGV, 2 do out[#out + 1] = apply(ARGV[i], ARGV[i + 1]) end
-if #acks > 0 then redis.call('XACK', prefix .. ':in', ARGV[2], unpack(acks)) end
+for i = 3, #ARGV, 2 do
+  out[#out + 1] = apply(ARGV[i], ARGV[i + 1])
+  if #acks >= UNPACK_MAX then acknowledge() end
+end
+acknowledge()
 return out
 """
 APPLY_EFFECTS = _APPLY_EFFECTS.replace("__SPLIT__", _LUA_SPLIT)

@@ -264,3 +264,15 @@ async def test_a_thread_key_with_a_control_character_is_dead_lettered_not_misrou
     dead = await r.xrange(keys.dead_letters(0))
     assert len(dead) == 1 and b"thread_key" in dead[0][1][b"error"]
     assert await p.store.recent() == []
+
+
+async def test_a_batch_larger_than_lua_can_unpack_at_once_is_routed_and_acknowledged(r: redis.Redis) -> None:
+    """9,000 messages of one partition in one read: the scripts chunk their variadic commands."""
+    p = parts(r, redis={"url": "redis://unused", "partitions": 1}, pipeline={"batch_size": 10_000})
+    router = build_router(p, {"ack": AutoReplyBot(ACK, name="ack", handoff=False)})
+    p.settings.rules.append(__import__("routing.rules", fromlist=["Rule"]).Rule(name="all", set={"bot": "ack"}))
+    await p.bus.ingest([message(f"question {i}", thread=f"t{i}") for i in range(9_000)])
+    await route_all(p, router, rounds=1)
+    assert await r.zcard(keys.conversations_by_update(0)) == 9_000
+    assert (await r.xpending(keys.inbound_stream(0), keys.ROUTER_GROUP))["pending"] == 0
+    assert len(await outbound(r, partitions=1)) == 9_000
