@@ -79,6 +79,8 @@ class MastodonConnector(Connector):
     idempotent_send = True
     supports_polling = True
     supports_webhook = False  # Mastodon has no mention webhook for third-party apps
+    known_options = frozenset({"page_size", "max_pages", "max_characters", "api_rate", "status_rate", "api_burst",
+                               "status_burst", "thread_memory_days"})
 
     def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)

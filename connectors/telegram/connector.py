@@ -69,6 +69,7 @@ class TelegramConnector(Connector):
     platform = "telegram"
     supports_polling = True
     supports_webhook = True
+    known_options = frozenset({"long_poll_timeout", *outbound.DEFAULT_LIMITS})
 
     def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)

@@ -59,6 +59,9 @@ class XConnector(Connector):
     platform: ClassVar[str] = PLATFORM
     supports_polling: ClassVar[bool] = True
     supports_webhook: ClassVar[bool] = True
+    known_options: ClassVar[frozenset[str] | None] = frozenset({
+        "user_id", "handle", "ignore_user_ids", "mentions", "direct_messages", "page_size",
+        "dms_per_15min", "dms_per_day", "tweets_per_15min"})
 
     def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.redis_server import RedisServer
 
 
@@ -30,6 +32,21 @@ def test_a_missing_secret_is_named(tmp_path: Path) -> None:
     result = helpline("config", "check", "-c", str(cfg))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "accounts.bot.secrets.token: environment variable TG_TOKEN_UNSET is not set" in result.stderr
+
+
+@pytest.mark.parametrize(("platform", "secrets", "typo"), [
+    ("telegram", 'token = "TG_TOKEN"', "bot_per_secnd"),
+    ("x", 'bearer_token = "X_BEARER"', "tweets_per_15_min"),
+    ("mastodon", 'access_token = "MASTODON_TOKEN"', "pagesize"),
+])
+def test_a_misspelt_connector_option_is_named(tmp_path: Path, platform: str, secrets: str, typo: str) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text(f'[[accounts]]\nplatform = "{platform}"\nname = "acct"\nbase_url = "http://127.0.0.1:9"\n'
+                   f'secrets = {{ {secrets} }}\noptions = {{ {typo} = 5 }}\n')
+    env = {"TG_TOKEN": "123:abc", "X_BEARER": "b", "MASTODON_TOKEN": "t"}
+    result = helpline("config", "check", "-c", str(cfg), env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"accounts.acct.options.{typo}: not an option of the {platform} connector" in result.stderr
 
 
 def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
