@@ -9,22 +9,28 @@ from typing import Annotated
 import typer
 
 from bots import evaluate
-from bots.kb import check_kb, load_kb
+from bots.kb import SUPPORTED_LANGUAGES, check_kb, load_kb
 from bots.search import Searcher
 
 app = typer.Typer(help="Help-center knowledge base tools.", no_args_is_help=True)
 
 
 @app.command()
-def check(directory: Annotated[Path, typer.Argument(help="Folder of Markdown articles.")]) -> None:
+def check(
+    directory: Annotated[Path, typer.Argument(help="Folder of Markdown articles.")],
+    language: Annotated[list[str] | None, typer.Option(
+        "--language", "-l", help="a language articles may be in, as in [languages] supported (repeat it); "
+                                 "default: " + ", ".join(SUPPORTED_LANGUAGES))] = None,
+) -> None:
     """Validate every article; print one line per problem (file: field: message)."""
-    problems = check_kb(directory)
+    languages = tuple(language) if language else SUPPORTED_LANGUAGES
+    problems = check_kb(directory, languages)
     for problem in problems:
         typer.echo(str(problem))
     if problems:
         typer.echo(f"{len(problems)} problem(s)", err=True)
         raise typer.Exit(1)
-    typer.echo(f"ok: {len(load_kb(directory))} articles")
+    typer.echo(f"ok: {len(load_kb(directory, languages))} articles")
 
 
 @app.command("eval")

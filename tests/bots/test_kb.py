@@ -82,3 +82,10 @@ def test_cli_check_exit_codes(tmp_path: Path) -> None:
     write(tmp_path, "en/a.md", GOOD.format(id="a-en", key="a", lang="en"))
     result = CliRunner().invoke(app, ["check", str(tmp_path)])
     assert result.exit_code == 0 and "1 articles" in result.output
+
+
+def test_cli_check_takes_the_deployment_languages(tmp_path: Path) -> None:
+    write(tmp_path, "vi/a.md", GOOD.format(id="a-vi", key="a", lang="vi"))
+    assert CliRunner().invoke(app, ["check", str(tmp_path)]).exit_code == 1  # not a default language
+    result = CliRunner().invoke(app, ["check", str(tmp_path), "-l", "en", "-l", "vi"])
+    assert result.exit_code == 0 and "1 articles" in result.output
