@@ -22,8 +22,14 @@ Svc = Annotated[Services, Depends(services)]
 Staff = Annotated[Principal, Depends(staff)]
 
 
-async def _contact(svc: Services, contact_id: str) -> Contact:
+async def _contact(svc: Services, who: Principal, contact_id: str) -> Contact:
+    """The contact, if the caller may see it: supervisors and admins see every contact, an agent
+    those with a conversation they may see (others are "not found", so ids cannot be probed)."""
     contact = await svc.parts.store.contact(contact_id)
+    if contact is not None and not who.sees_all:
+        convs = await svc.parts.store.get_many(await conversations_of(svc, [contact_id]))
+        if not any(can_view(who, c) for c in convs):
+            contact = None
     if contact is None:
         raise HTTPException(404, f"contact {contact_id!r} not found")
     return contact
@@ -33,7 +39,7 @@ async def _contact(svc: Services, contact_id: str) -> Contact:
 async def get_contact(contact_id: str, svc: Svc, who: Staff) -> ContactOut:
     """The contact, the contacts linked to it, and the conversations of all of them the caller
     may see."""
-    contact = await _contact(svc, contact_id)
+    contact = await _contact(svc, who, contact_id)
     group = await svc.links.group(contact_id)
     linked = [c for c in [await svc.parts.store.contact(cid) for cid in group[1:]] if c is not None]
     convs = [c for c in await svc.parts.store.get_many(await conversations_of(svc, group)) if can_view(who, c)]
@@ -44,8 +50,8 @@ async def get_contact(contact_id: str, svc: Svc, who: Staff) -> ContactOut:
 async def link(contact_id: str, body: LinkIn, svc: Svc, who: Staff) -> ContactOut:
     """Record that two contacts are the same person (idempotent). Their recent conversations
     get a "linked" event naming who linked them."""
-    await _contact(svc, contact_id)
-    await _contact(svc, body.other)
+    await _contact(svc, who, contact_id)
+    await _contact(svc, who, body.other)
     try:
         await svc.links.link(contact_id, body.other)
     except ValueError as exc:
@@ -62,6 +68,7 @@ async def link(contact_id: str, body: LinkIn, svc: Svc, who: Staff) -> ContactOu
 
 @router.delete("/{contact_id}/links/{other}", response_model=ContactOut)
 async def unlink(contact_id: str, other: str, svc: Svc, who: Staff) -> ContactOut:
-    await _contact(svc, contact_id)
+    await _contact(svc, who, contact_id)
+    await _contact(svc, who, other)
     await svc.links.unlink(contact_id, other)
     return await get_contact(contact_id, svc, who)

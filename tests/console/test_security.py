@@ -178,6 +178,22 @@ async def test_linked_contacts_share_history(desk: Desk) -> None:
     assert Role.AGENT.is_routing_agent
 
 
+async def test_an_agent_sees_and_links_only_contacts_of_conversations_they_may_see(desk: Desk) -> None:
+    await desk.conversation("withdrawal stuck", thread="tg", user="alice")  # team support
+    await desk.conversation("vip here", thread="vip", user="carol")
+    c = desk.client()
+    bob = await desk.token("bob")  # team vip: sees none of alice's conversations
+    assert (await c.get("/api/v1/contacts/null:main:alice", headers=bob)).status_code == 404
+    assert (await c.get("/api/v1/contacts/null:main:carol", headers=bob)).status_code == 200  # team vip
+    linked = await c.post("/api/v1/contacts/null:main:carol/links", json={"other": "null:main:alice"}, headers=bob)
+    assert linked.status_code == 404
+    assert await desk.svc.links.group("null:main:carol") == ["null:main:carol"]
+    amy = await desk.token("amy")  # team support
+    assert (await c.get("/api/v1/contacts/null:main:alice", headers=amy)).status_code == 200
+    sue = await desk.token("sue")  # a supervisor sees every contact
+    assert (await c.get("/api/v1/contacts/null:main:carol", headers=sue)).status_code == 200
+
+
 async def test_openapi_and_health_still_served(desk: Desk) -> None:
     c = desk.client()
     spec = (await c.get("/openapi.json")).json()
