@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 import redis.asyncio as redis
 
@@ -20,6 +20,7 @@ from .roles import Principal, can_view
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 15.0
+RECHECK_S = 10.0  # how stale an open stream's view of its user's rights may get
 
 
 async def publish(client: redis.Redis, conversation_ids: Iterable[str]) -> None:
@@ -33,17 +34,33 @@ def sse(event: str, data: object) -> bytes:
 
 
 async def stream(client: redis.Redis, store: ConversationStore, who: Principal,
-                 disconnected: asyncio.Event | None = None, heartbeat_s: float = HEARTBEAT_S) -> AsyncIterator[bytes]:
+                 disconnected: asyncio.Event | None = None, heartbeat_s: float = HEARTBEAT_S,
+                 reauthorize: Callable[[], Awaitable[Principal | None]] | None = None,
+                 recheck_s: float | None = None) -> AsyncIterator[bytes]:
     """Server-sent events for one user: `conversations` events with the visible ids, `notice`
     events (SLA warnings and breaches) for supervisors and admins, and comments as heartbeats
-    (they also let the server notice a client that went away)."""
+    (they also let the server notice a client that went away).
+
+    `reauthorize` reads the caller's rights again (None: signed out, disabled, token revoked); it
+    is asked every `recheck_s`, so a changed role or team applies to an open stream, and a
+    revoked one ends it with a `signed-out` event."""
+    recheck_s = RECHECK_S if recheck_s is None else recheck_s
     pubsub = client.pubsub()
     await pubsub.subscribe(keys.live_channel())
+    loop = asyncio.get_running_loop()
+    checked = loop.time()
     try:
         yield b"retry: 2000\n\n"
         yield sse("ready", {"user": who.username})
         while disconnected is None or not disconnected.is_set():
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=heartbeat_s)
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=min(heartbeat_s, recheck_s))
+            if reauthorize is not None and loop.time() - checked >= recheck_s:
+                checked = loop.time()
+                current = await reauthorize()
+                if current is None:
+                    yield sse("signed-out", {"user": who.username})
+                    return
+                who = current
             if message is None:
                 yield b": keep-alive\n\n"
                 continue

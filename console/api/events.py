@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
 from console import live
-from console.auth import current_user
+from console.auth import current_user, optional_principal
 from console.roles import Principal
 from console.services import Services, services
 
@@ -16,9 +16,18 @@ router = APIRouter(tags=["live"])
 
 
 @router.get("/events/stream", response_class=StreamingResponse)
-async def stream(svc: Annotated[Services, Depends(services)],
+async def stream(request: Request, svc: Annotated[Services, Depends(services)],
                  who: Annotated[Principal, Depends(current_user)]) -> StreamingResponse:
     """`event: conversations` with `{"conversations": [ids]}` whenever a conversation the caller
-    may see changes (a customer message, a reply, an assignment...). Clients re-fetch what they show."""
-    return StreamingResponse(live.stream(svc.parts.client, svc.parts.store, who), media_type="text/event-stream",
+    may see changes (a customer message, a reply, an assignment...). Clients re-fetch what they show.
+    The caller's rights are read again while the stream is open; `event: signed-out` ends it."""
+
+    async def reauthorize() -> Principal | None:
+        try:
+            return await optional_principal(request, svc)
+        except HTTPException:  # a token revoked or its owner's role lowered
+            return None
+
+    return StreamingResponse(live.stream(svc.parts.client, svc.parts.store, who, reauthorize=reauthorize),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

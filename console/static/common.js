@@ -78,6 +78,11 @@ window.Helpline = (() => {
         toast(what + ": " + String(n.target || "").replace("_", " ") + " on conversation " + n.conversation_id);
       } catch (err) { console.error(err); }
     });
+    // The session ended while the page was open (signed out elsewhere, account disabled).
+    source.addEventListener("signed-out", () => {
+      source.close();
+      window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+    });
     source.onerror = () => { if (status) { status.classList.add("off"); status.classList.remove("on"); } };
     return source;
   }

@@ -6,8 +6,10 @@ import asyncio
 import json
 
 import httpx
+import pytest
 
 from connectors.emulation import serve
+from console import live
 from routing import keys
 
 from .helpers import Desk
@@ -48,3 +50,20 @@ async def test_stream_relays_only_visible_conversations(desk: Desk) -> None:
 
 async def test_stream_requires_login(desk: Desk) -> None:
     assert (await desk.client().get("/api/v1/events/stream")).status_code == 401
+
+
+async def test_an_open_stream_follows_its_user_s_rights(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A team change applies to an open stream; a disabled account's stream ends."""
+    monkeypatch.setattr(live, "RECHECK_S", 0.2)
+    vip = await desk.conversation("vip here", thread="b", user="u2")
+    token = await desk.token("amy")  # team support: not vip
+    async with serve(desk.app) as url, httpx.AsyncClient(base_url=url, headers=token, timeout=10) as c, \
+            c.stream("GET", "/api/v1/events/stream") as stream:
+        lines = stream.aiter_lines()
+        await next_event(lines, "ready")
+        await desk.svc.users.update("amy", teams=("support", "vip"))
+        await asyncio.sleep(0.5)
+        await desk.parts.client.publish(keys.live_channel(), json.dumps({"conversations": [vip]}))
+        assert await next_event(lines, "conversations") == {"conversations": [vip]}
+        await desk.svc.users.update("amy", disabled=True)
+        assert await next_event(lines, "signed-out") == {"user": "amy"}  # type: ignore[comparison-overlap]
