@@ -50,7 +50,7 @@ from .models import (
 )
 from .outbound import private_followup, reply_to
 from .rules import Decision, Rule, decide
-from .store import Applied, ConversationStore, Effects, contact_id, conversation_from_view, to_ms
+from .store import Applied, ConversationStore, Effects, Routing, contact_id, conversation_from_view, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,13 @@ class Router:
         if not parsed:
             return failures
         now = utcnow()
-        applied = await self.store.apply_messages([(m, e.id, raw) for e, m, raw in parsed], now)
+        decisions = {m.dedupe_id: self.decide_rules(m, now) for _, m, _ in parsed}
+        applied = await self.store.apply_messages(
+            [(m, e.id, raw, _routing(decisions[m.dedupe_id])) for e, m, raw in parsed], now)
         # A contact's profile is refreshed by each new conversation (not by every message).
         await self.store.upsert_contacts([m for (_, m, _), a in zip(parsed, applied, strict=True)
                                           if a.outcome != "handled" and a.fields.get("message_count") == "1"])
-        batch = _Batch(self, now, await self._private_moves(parsed, applied))
+        batch = _Batch(self, now, decisions, await self._private_moves(parsed, applied))
         all_effects: list[Effects] = []
         committed_before: list[Entry] = []
         for (entry, message, _), result in zip(parsed, applied, strict=True):
@@ -178,7 +180,8 @@ class Router:
         return message
 
     def decide_rules(self, message: InboundMessage, now: datetime) -> Decision:
-        """The rules' verdict on the first message of a conversation."""
+        """The rules' verdict, used if the message starts a conversation (decided before threading,
+        so the conversation is created with its team)."""
         return decide(self.settings.rules, message, now, self.settings.hours, self.settings.default_team)
 
     def language_of(self, message: InboundMessage, conversation: Conversation) -> str:
@@ -190,9 +193,11 @@ class Router:
 class _Batch:
     """Decisions for one batch; keeps conversations changed earlier in the batch up to date."""
 
-    def __init__(self, router: Router, now: datetime, private_moves: dict[str, str]) -> None:
+    def __init__(self, router: Router, now: datetime, decisions: dict[str, Decision],
+                 private_moves: dict[str, str]) -> None:
         self.router = router
         self.now = now
+        self.decisions = decisions  # the rules' verdict on each message of the batch, by dedupe id
         self.private_moves = private_moves  # contact id -> public conversation it was invited from
         self.moved: list[str] = []  # contacts whose invitation this batch used
         self.fields: dict[str, dict[str, str]] = {}
@@ -254,13 +259,12 @@ class _Batch:
                                  at=self.now)
 
     async def _route_new(self, conv: Conversation, message: InboundMessage, effects: Effects) -> None:
-        d = self.router.decide_rules(message, self.now)
+        d = self.decisions[message.dedupe_id]
         effects.event(self._event(conv.id, EventType.CREATED, f"first {message.kind.value} message in thread",
                                   platform=message.platform, account=message.account))
         effects.event(self._event(conv.id, EventType.ROUTED, d.reason, priority=d.priority.value,
                                   team=d.team, labels=list(d.labels), bot=d.bot))
-        self._set(conv.id, effects, routed="1", priority=d.priority.value, team=d.team or "",
-                  labels=json.dumps(list(d.labels)))
+        self._set(conv.id, effects, routed="1")
         if message.kind is MessageKind.DIRECT:
             self._link_private_move(conv, effects)
         if d.bot and d.bot in self.router.bots:
@@ -451,6 +455,10 @@ class _Batch:
         if self._roster is None:
             self._roster = await self.router.assignments.roster()
         return self._roster
+
+
+def _routing(d: Decision) -> Routing:
+    return Routing(d.priority.value, d.team or "", f"bot:{d.bot}" if d.bot else "", json.dumps(list(d.labels)))
 
 
 def _needs_contact(bot: Bot) -> bool:

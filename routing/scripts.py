@@ -14,9 +14,10 @@ Each item is processed on its own (one message's outcome never depends on a late
 # KEYS[1] = partition prefix ("hl:{p3}").
 # ARGV: 1 partition, 2 now (ms), 3 quiet period (ms), 4 the router's consumer group, then per
 #   message 2 values: message json and its facts joined by SEP: platform, account, kind, thread
-#   key, contact id, language, inbound entry id, history score. (Few arguments per message: packing
-#   arguments is the client's main cost.) A new conversation starts unrouted; the router's rules
-#   set its priority, team, labels and handler in the same commit that marks it routed.
+#   key, contact id, language, inbound entry id, history score, and what the rules give a new
+#   conversation: priority, team, handler, labels json. (Few arguments per message: packing
+#   arguments is the client's main cost.) A new conversation so has its team from the first
+#   moment it exists: the agents who may see it see it at once.
 # Returns, per message, {conversation id, outcome, reopened, previous status, view} where view is
 #   VIEW_FIELDS (after the message) joined by SEP, and outcome is
 #   "new"     the message was added to the conversation history,
@@ -121,12 +122,13 @@ local function apply(i)
     conv = partition .. '-' .. redis.call('INCR', prefix .. ':conv-seq')
     redis.call('SET', thread, conv)
     c = prefix .. ':conv:' .. conv
-    local h = {status = 'open', priority = 'normal', labels = '[]', language = language, routed = '0',
-               created_at = now, message_count = 1, contact_id = contact, updated_at = now}
+    local h = {status = 'open', priority = f[9], team = f[10], handler = f[11], labels = f[12],
+               language = language, routed = '0', created_at = now, message_count = 1,
+               contact_id = contact, updated_at = now}
     redis.call('HSET', c, 'id', conv, 'platform', platform, 'account', account, 'kind', kind,
-      'thread_key', thread_key, 'contact_id', contact, 'status', 'open', 'priority', 'normal',
-      'labels', '[]', 'language', language, 'created_at', now, 'message_count', 1, 'routed', 0,
-      'updated_at', now, 'last_customer_at', now)
+      'thread_key', thread_key, 'contact_id', contact, 'status', 'open', 'priority', f[9], 'team', f[10],
+      'handler', f[11], 'labels', f[12], 'language', language, 'created_at', now, 'message_count', 1,
+      'routed', 0, 'updated_at', now, 'last_customer_at', now)
     redis.call('ZADD', c .. ':messages', score, raw)
     values = {}
     for k, name in ipairs(FIELDS) do values[k] = h[name] end

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as redis
 
@@ -101,6 +101,15 @@ def _conversation(h: Mapping[str, str], id_: str, platform: str, account: str, k
     return Conversation.model_validate(data)
 
 
+class Routing(NamedTuple):
+    """What the rules give a conversation a message starts (its values as the hash stores them)."""
+
+    priority: str
+    team: str
+    handler: str
+    labels: str  # json
+
+
 @dataclass(slots=True)
 class Applied:
     """Where a message went: its conversation and what this delivery must still do."""
@@ -179,9 +188,10 @@ class ConversationStore:
 
     # writes ----------------------------------------------------------------------------------
     async def apply_messages(
-        self, items: Sequence[tuple[InboundMessage, str, bytes]], now: datetime
+        self, items: Sequence[tuple[InboundMessage, str, bytes, Routing]], now: datetime
     ) -> list[Applied]:
-        """Thread messages into conversations. Items: (message, stream entry id, raw json).
+        """Thread messages into conversations. Items: (message, stream entry id, raw json, what
+        the rules give the conversation if the message starts one).
 
         Idempotent: a message already in its history is reported "handled" (its entry was
         acknowledged with its effects) or "pending".
@@ -190,11 +200,12 @@ class ConversationStore:
         now_ms = to_ms(now)
         by_partition: dict[int, list[int]] = {}
         args: dict[int, list[Any]] = {}
-        for index, (message, entry_id, raw) in enumerate(items):
+        for index, (message, entry_id, raw, routing) in enumerate(items):
             p = self.partition(message.platform, message.account, message.thread_key)
             by_partition.setdefault(p, []).append(index)
             facts = SEP.join((message.platform, message.account, message.kind.value, message.thread_key,
-                              contact_id(message), message.language or "", entry_id, str(history_score(entry_id))))
+                              contact_id(message), message.language or "", entry_id, str(history_score(entry_id)),
+                              *routing))
             args.setdefault(p, [p, now_ms, self.quiet_period_ms, keys.ROUTER_GROUP]).extend(
                 [raw, facts])
         async with self.client.pipeline(transaction=False) as pipe:

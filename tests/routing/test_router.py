@@ -11,6 +11,7 @@ from routing import keys
 from routing.bus import Entry
 from routing.models import Agent, EventType, MessageKind, OutboundReply, Presence, Status, Visibility
 from routing.queueing import fill_agent
+from routing.store import Routing
 from tests.factories import message, parts, route_all
 
 ACK = {"en": "Thanks, we got it.", "ko": "접수되었습니다."}
@@ -276,3 +277,15 @@ async def test_a_batch_larger_than_lua_can_unpack_at_once_is_routed_and_acknowle
     assert await r.zcard(keys.conversations_by_update(0)) == 9_000
     assert (await r.xpending(keys.inbound_stream(0), keys.ROUTER_GROUP))["pending"] == 0
     assert len(await outbound(r, partitions=1)) == 9_000
+
+
+async def test_a_conversation_exists_with_its_team_from_the_moment_it_is_threaded(r: redis.Redis) -> None:
+    """Between threading and the commit, the console may already load the conversation: the agents
+    of its team must be able to see it then (the rules' verdict is written at creation)."""
+    p = parts(r)
+    m = message("vip: my withdrawal", thread="vip-1")
+    routing = Routing("high", "vip", "", '["vip"]')
+    [applied] = await p.store.apply_messages([(m, "1700000000000-0", m.wire_json(), routing)], datetime.now(UTC))
+    conv = await p.store.get(applied.conversation_id)
+    assert conv is not None and (conv.team, conv.priority.value, conv.labels) == ("vip", "high", ("vip",))
+    assert applied.fields["routed"] == "0"  # the router's commit marks it routed, with its events
