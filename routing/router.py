@@ -458,7 +458,8 @@ class _Batch:
 
 
 def _routing(d: Decision) -> Routing:
-    return Routing(d.priority.value, d.team or "", f"bot:{d.bot}" if d.bot else "", json.dumps(list(d.labels)))
+    return Routing(d.priority.value, d.team or "", f"bot:{d.bot}" if d.bot else "",
+                   json.dumps(list(d.labels)) if d.labels else "[]")
 
 
 def _needs_contact(bot: Bot) -> bool:
