@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .hours import BusinessHours
 from .models import InboundMessage, MessageKind, Priority
 
+_NAME = r"^[A-Za-z0-9_.-]{1,64}$"  # a team id or bot name, as the config spells them
+
 
 class Match(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -47,9 +49,9 @@ class Action(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     priority: Priority | None = None
-    team: str | None = None
+    team: str | None = Field(default=None, pattern=_NAME)
     labels: tuple[str, ...] = ()
-    bot: str | None = None  # hand the conversation to this bot first
+    bot: str | None = Field(default=None, pattern=_NAME)  # hand the conversation to this bot first
     stop: bool = False
 
 

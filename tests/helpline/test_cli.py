@@ -20,10 +20,12 @@ def helpline(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 def test_config_check_names_each_bad_field(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
-    cfg.write_text('[redis]\npartitions = 0\n\n[[rules]]\nname = "x"\nset = { priority = "sometimes" }\n')
+    cfg.write_text('[redis]\npartitions = 0\n\n[[rules]]\nname = "x"\nset = { priority = "sometimes" }\n'
+                   '\n[[rules]]\nname = "y"\nset = { team = "sup\\u001fport" }\n')
     result = helpline("config", "check", "-c", str(cfg))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "redis.partitions" in result.stderr and "rules.0.set.priority" in result.stderr
+    assert "rules.1.set.team" in result.stderr
 
 
 def test_a_missing_secret_is_named(tmp_path: Path) -> None:
