@@ -87,8 +87,9 @@ async def detail(svc: Services, who: Principal, conv: Conversation) -> Detail:
     related = [c for c in await store.get_many(related_ids) if can_view(who, c)]
     timeline: list[TimelineItem] = []
     for c in [conv, *related]:
-        timeline += items_of(c, await store.messages(c.id), await store.events(c.id),
-                             await store.deliveries(c.id), current=c.id == conv.id)
+        events = await store.events(c.id)
+        timeline += items_of(c, await store.messages(c.id), events, await store.deliveries(c.id, events),
+                             current=c.id == conv.id)
     linked_contacts = [c for c in contacts if c.id != conv.contact_id]
     if who.role is Role.MARKETING:
         # Marketing reads what is public: not the bot's private follow-ups, not the agents' internal

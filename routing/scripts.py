@@ -86,11 +86,14 @@ local function view(values)
   return table.concat(values, SEP)
 end
 
--- A message already in the history of conversation c. Its effects belong to the entry that
--- added it (the history score names it): another entry with the same message is a duplicate,
--- and this entry's effects were committed if the group no longer has it pending.
+-- The reply for a message already in the history of conversation c (nil if it is not). Its
+-- effects belong to the entry that added it (the history score names it): another entry with the
+-- same message is a duplicate, and this entry's effects were committed if the group no longer has
+-- it pending.
 local function seen(conv, c, values, raw, score, entry_id)
-  if tonumber(redis.call('ZSCORE', c .. ':messages', raw)) ~= tonumber(score)
+  local existing = redis.call('ZSCORE', c .. ':messages', raw)
+  if not existing then return nil end
+  if tonumber(existing) ~= tonumber(score)
       or #redis.call('XPENDING', prefix .. ':in', group, entry_id, entry_id, 1) == 0 then
     return {conv, 'handled', 0, '', ''}
   end
@@ -111,7 +114,8 @@ local function apply(i)
     values = redis.call('HMGET', c, unpack(FIELDS))
     previous = values[AT.status] or ''
     if previous == 'resolved' and now - tonumber(values[AT.updated_at] or 0) > quiet then
-      if redis.call('ZSCORE', c .. ':messages', raw) then return seen(conv, c, values, raw, score, entry_id) end
+      local before = seen(conv, c, values, raw, score, entry_id)
+      if before then return before end
       conv = false  -- quiet for long enough: a new conversation
       previous = ''
     elseif redis.call('ZADD', c .. ':messages', 'NX', score, raw) == 0 then

@@ -291,13 +291,12 @@ class ConversationStore:
         h = {k: v for k, v in h.items() if k in Contact.model_fields and v != ""}
         return Contact.model_validate(h)
 
-    async def deliveries(self, conversation_id: str) -> list[Delivery]:
+    async def deliveries(self, conversation_id: str, events: Sequence[ConversationEvent]) -> list[Delivery]:
+        """The delivery records of the replies the conversation's events (`events()`) say were
+        queued: every queued reply has its REPLY_QUEUED event (a reply id may repeat: the first counts)."""
         p = keys.conversation_partition(conversation_id)
-        # Every queued reply has its REPLY_QUEUED event (a reply id may repeat: the first counts).
-        reply_ids = list(dict.fromkeys(
-            str(e["data"]["reply_id"]) for e in map(json.loads, await self.client.lrange(  # type: ignore[misc]
-                keys.events(conversation_id), 0, -1))
-            if e.get("type") == EventType.REPLY_QUEUED.value and e.get("data", {}).get("reply_id")))
+        reply_ids = list(dict.fromkeys(str(e.data["reply_id"]) for e in events
+                                       if e.type is EventType.REPLY_QUEUED and e.data.get("reply_id")))
         async with self.client.pipeline(transaction=False) as pipe:
             for rid in reply_ids:
                 pipe.hgetall(keys.delivery(p, rid))

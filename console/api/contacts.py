@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -13,7 +14,7 @@ from console.roles import Principal, can_view
 from console.schemas import ContactOut, LinkIn
 from console.services import Services, services
 from console.timeline import conversations_of
-from routing.models import Contact, EventType, utcnow
+from routing.models import Contact, Conversation, EventType, utcnow
 from routing.store import Effects
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
@@ -22,13 +23,16 @@ Svc = Annotated[Services, Depends(services)]
 Staff = Annotated[Principal, Depends(staff)]
 
 
-async def _contact(svc: Services, who: Principal, contact_id: str) -> Contact:
+async def _contact(svc: Services, who: Principal, contact_id: str,
+                   convs: Sequence[Conversation] | None = None) -> Contact:
     """The contact, if the caller may see it: supervisors and admins see every contact, an agent
-    those with a conversation they may see (others are "not found", so ids cannot be probed)."""
+    those with a conversation they may see (others are "not found", so ids cannot be probed).
+    `convs`: recent conversations already read that include the contact's."""
     contact = await svc.parts.store.contact(contact_id)
     if contact is not None and not who.sees_all:
-        convs = await svc.parts.store.get_many(await conversations_of(svc, [contact_id]))
-        if not any(can_view(who, c) for c in convs):
+        if convs is None:
+            convs = await svc.parts.store.get_many(await conversations_of(svc, [contact_id]))
+        if not any(c.contact_id == contact_id and can_view(who, c) for c in convs):
             contact = None
     if contact is None:
         raise HTTPException(404, f"contact {contact_id!r} not found")
@@ -39,10 +43,11 @@ async def _contact(svc: Services, who: Principal, contact_id: str) -> Contact:
 async def get_contact(contact_id: str, svc: Svc, who: Staff) -> ContactOut:
     """The contact, the contacts linked to it, and the conversations of all of them the caller
     may see."""
-    contact = await _contact(svc, who, contact_id)
     group = await svc.links.group(contact_id)
+    recent = await svc.parts.store.get_many(await conversations_of(svc, group))
+    contact = await _contact(svc, who, contact_id, recent)
     linked = [c for c in [await svc.parts.store.contact(cid) for cid in group[1:]] if c is not None]
-    convs = [c for c in await svc.parts.store.get_many(await conversations_of(svc, group)) if can_view(who, c)]
+    convs = [c for c in recent if can_view(who, c)]
     return ContactOut(contact=contact, linked=linked, conversations=await summarize(svc, who, convs))
 
 
