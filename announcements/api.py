@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from console.page_shell import RequireRole, Shell
+from helpline.console.page_shell import RequireRole, Shell
 
 from .deliveries import DeliveryStore
 from .errors import AnnouncementError, Conflict, InvalidTransition, NotFound, Refused

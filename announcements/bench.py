@@ -2,7 +2,7 @@
 enforcing the platform's overall limit, through the real publishing path (dispatch, publish
 stream, publisher, shared rate limiter, delivery records), on a real Redis.
 
-With `kill_after`, the publisher runs as a real subprocess (`python -m announcements.worker`),
+With `kill_after`, the publisher runs as a real subprocess (`python -m helpline.announcements.worker`),
 is killed with SIGKILL after that many seconds, and a fresh one is started: the run must still
 end with no duplicate and (but for at most the post in flight at the kill, reported as
 "uncertain") no missing message.
@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 import redis.asyncio as redis
 
-from connectors.base import AccountSettings
-from connectors.emulation import serve
-from connectors.telegram.emulator import create_app
+from helpline.connectors.base import AccountSettings
+from helpline.connectors.emulation import serve
+from helpline.connectors.telegram.emulator import create_app
 from helpline.embedded_redis import EmbeddedRedis
 
 from .models import Target, TargetKind
@@ -71,7 +71,7 @@ async def _watch(state: Any, done: asyncio.Event, marks: dict[str, float]) -> No
 
 def _spawn(url: str, accounts: Path, settings: Path, name: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "announcements.worker", "--redis-url", url, "--accounts", str(accounts),
+        [sys.executable, "-m", "helpline.announcements.worker", "--redis-url", url, "--accounts", str(accounts),
          "--settings", str(settings), "--name", name], env={**os.environ, TOKEN_ENV: TOKEN},
         cwd=Path(__file__).resolve().parent.parent)
 
@@ -110,8 +110,8 @@ async def broadcast_benchmark(subscribers: int, limit_per_second: float, kill_af
                 tasks: list[asyncio.Task[None]] = []
                 connectors: list[Any] = []
                 if kill_after is None:
-                    from connectors.base import ConnectorContext
-                    from connectors.registry import build_connector
+                    from helpline.connectors.base import ConnectorContext
+                    from helpline.connectors.registry import build_connector
 
                     async def _no_ingest(messages: Any) -> list[bool]:
                         return []

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 import redis.asyncio as redis
 from pydantic import Field
 
-from connectors.publishing import OutboundPost
-from routing import keys
-from routing.models import DeliveryState, Wire, utcnow
+from helpline.connectors.publishing import OutboundPost
+from helpline.routing import keys
+from helpline.routing.models import DeliveryState, Wire, utcnow
 
 from .models import DeliveryRecord
 

@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis
 
-from connectors.publishing import Destination, OutboundPost
-from routing import keys
-from routing.bus import PAYLOAD
-from routing.models import DeliveryState
+from helpline.connectors.publishing import Destination, OutboundPost
+from helpline.routing import keys
+from helpline.routing.bus import PAYLOAD
+from helpline.routing.models import DeliveryState
 
 from .deliveries import DeliveryStore, PublishJob
 from .models import Announcement, Target, TargetKind

@@ -18,10 +18,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from routing import keys
-from routing.models import Conversation, ConversationEvent, EventType, InboundMessage, Status, utcnow
-from routing.outbound import reply_to
-from routing.store import ConversationStore, Effects, to_ms
+from helpline.routing import keys
+from helpline.routing.models import Conversation, ConversationEvent, EventType, InboundMessage, Status, utcnow
+from helpline.routing.outbound import reply_to
+from helpline.routing.store import ConversationStore, Effects, to_ms
 
 from .catalog import Catalog, default_catalog
 from .incidents import Incident, IncidentStore, match

@@ -16,8 +16,8 @@ from enum import StrEnum
 import redis.asyncio as redis
 from pydantic import Field
 
-from routing import keys
-from routing.models import InboundMessage, LanguageCode, Wire, utcnow
+from helpline.routing import keys
+from helpline.routing.models import InboundMessage, LanguageCode, Wire, utcnow
 
 from .errors import NotFound
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from routing.models import AccountName, DeliveryState, LanguageCode, Wire, utcnow
+from helpline.routing.models import AccountName, DeliveryState, LanguageCode, Wire, utcnow
 
 PLATFORMS = ("x", "telegram", "mastodon")
 

@@ -27,14 +27,14 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 from pydantic import ValidationError
 
-from connectors.base import Connector, SendProgress
-from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
-from connectors.ratelimit import SharedRateLimiter
-from routing import keys
-from routing.bus import Entry, Failure
-from routing.models import DeliveryState
-from routing.periodic import run_periodically
-from routing.scripts import PROMOTE_DUE
+from helpline.connectors.base import Connector, SendProgress
+from helpline.connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
+from helpline.connectors.ratelimit import SharedRateLimiter
+from helpline.routing import keys
+from helpline.routing.bus import Entry, Failure
+from helpline.routing.models import DeliveryState
+from helpline.routing.periodic import run_periodically
+from helpline.routing.scripts import PROMOTE_DUE
 
 from .deliveries import DeliveryStore, PublishJob, now_ms
 from .dispatch import OnComplete

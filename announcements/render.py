@@ -16,10 +16,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from connectors.mastodon.compose import measure as mastodon_length
-from connectors.mastodon.compose import split_reply
-from connectors.telegram.text import MAX_MESSAGE_LENGTH, escape_html, split_text, utf16_len
-from connectors.x.text import MAX_TWEET, find_urls, split_thread, weighted_length
+from helpline.connectors.mastodon.compose import measure as mastodon_length
+from helpline.connectors.mastodon.compose import split_reply
+from helpline.connectors.telegram.text import MAX_MESSAGE_LENGTH, escape_html, split_text, utf16_len
+from helpline.connectors.x.text import MAX_TWEET, find_urls, split_thread, weighted_length
 
 from .models import Announcement, Target
 

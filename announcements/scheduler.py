@@ -12,8 +12,8 @@ import asyncio
 import logging
 from datetime import datetime
 
-from routing.models import utcnow
-from routing.periodic import run_periodically
+from helpline.routing.models import utcnow
+from helpline.routing.periodic import run_periodically
 
 from .dispatch import Dispatcher
 

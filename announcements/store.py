@@ -15,8 +15,8 @@ from datetime import datetime
 
 import redis.asyncio as redis
 
-from routing import keys
-from routing.models import utcnow
+from helpline.routing import keys
+from helpline.routing.models import utcnow
 
 from .errors import Conflict, NotFound
 from .models import Announcement, State

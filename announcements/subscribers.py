@@ -15,10 +15,10 @@ from typing import Literal
 
 import redis.asyncio as redis
 
-from connectors.errors import Permanent
-from connectors.telegram import ids
-from routing import keys
-from routing.models import InboundMessage, MessageKind, ReplyButton
+from helpline.connectors.errors import Permanent
+from helpline.connectors.telegram import ids
+from helpline.routing import keys
+from helpline.routing.models import InboundMessage, MessageKind, ReplyButton
 
 from .catalog import Catalog, default_catalog
 

@@ -3,7 +3,7 @@
 In `helpline run` this is the `publisher` role (`publisher_role(parts, stop)`). It also runs as
 its own process (the benchmark kills one with SIGKILL and starts another):
 
-    python -m announcements.worker --redis-url redis://... --accounts accounts.json [--settings s.json]
+    python -m helpline.announcements.worker --redis-url redis://... --accounts accounts.json [--settings s.json]
 
 `accounts.json` is a list of `[[accounts]]` tables (secrets named by environment variable).
 """
@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as redis
 
-from connectors.base import AccountSettings, Connector, ConnectorContext
-from connectors.registry import build_connector
-from routing import keys
-from routing.bus import StreamConsumer
-from routing.models import InboundMessage
+from helpline.connectors.base import AccountSettings, Connector, ConnectorContext
+from helpline.connectors.registry import build_connector
+from helpline.routing import keys
+from helpline.routing.bus import StreamConsumer
+from helpline.routing.models import InboundMessage
 
 from .dispatch import Dispatcher
 from .incident_flow import open_for_announcement
@@ -114,7 +114,7 @@ async def main_async(redis_url: str, accounts: list[AccountSettings], settings: 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m announcements.worker", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m helpline.announcements.worker", description=__doc__.split("\n")[0])
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--accounts", required=True, type=Path, help="JSON list of account settings")
     parser.add_argument("--settings", type=Path, help="JSON AnnouncementSettings")

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from routing.models import utcnow
+from helpline.routing.models import utcnow
 
 from .errors import InvalidTransition, Refused
 from .models import Announcement, Image, IncidentSpec, Review, State, Target

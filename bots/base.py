@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from routing.models import Contact, Conversation, InboundMessage, Priority, ReplyButton
+from helpline.routing.models import Contact, Conversation, InboundMessage, Priority, ReplyButton
 
 #: A bot that invites a customer from a public thread to a private channel labels the public
 #: conversation with this; the router links the private conversation to it when it arrives.

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bots.search import Searcher
+from helpline.bots.search import Searcher
 
 
 @dataclass(frozen=True)

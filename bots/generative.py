@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from bots.kb import Article
+from helpline.bots.kb import Article
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from bots.base import LABEL_MOVED_TO_PRIVATE, BotContext, BotDecision, BotReply, Handoff
-from bots.catalog import Catalog, default_catalog
-from bots.generative import Generator
-from bots.intent import Detail, Intents, detect, feedback
-from bots.search import Hit, Searcher
-from routing.models import Priority, ReplyButton, Visibility
+from helpline.bots.base import LABEL_MOVED_TO_PRIVATE, BotContext, BotDecision, BotReply, Handoff
+from helpline.bots.catalog import Catalog, default_catalog
+from helpline.bots.generative import Generator
+from helpline.bots.intent import Detail, Intents, detect, feedback
+from helpline.bots.search import Hit, Searcher
+from helpline.routing.models import Priority, ReplyButton, Visibility
 
 STAGE_FEEDBACK = "feedback"
 LABEL_URGENT = "urgent"

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from bots import evaluate
-from bots.kb import SUPPORTED_LANGUAGES, check_kb, load_kb
-from bots.search import Searcher
+from helpline.bots import evaluate
+from helpline.bots.kb import SUPPORTED_LANGUAGES, check_kb, load_kb
+from helpline.bots.search import Searcher
 
 app = typer.Typer(help="Help-center knowledge base tools.", no_args_is_help=True)
 

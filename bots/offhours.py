@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from routing.hours import BusinessHours
+from helpline.routing.hours import BusinessHours
 
 from .catalog import Catalog
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import bm25s
 import numpy as np
 
-from bots.kb import Article, KnowledgeBase
-from bots.tokens import LanguageConfig, Speller, Tokenizer, load_language_config
+from helpline.bots.kb import Article, KnowledgeBase
+from helpline.bots.tokens import LanguageConfig, Speller, Tokenizer, load_language_config
 
 TITLE_WEIGHT = 3  # title tokens are repeated this many times in the indexed document
 TAG_WEIGHT = 2

@@ -6,10 +6,10 @@ import re
 import unicodedata
 from datetime import datetime
 
-from routing import keys
-from routing.models import Conversation, ConversationEvent, EventType, ReplyButton
-from routing.outbound import reply_to
-from routing.store import Effects
+from helpline.routing import keys
+from helpline.routing.models import Conversation, ConversationEvent, EventType, ReplyButton
+from helpline.routing.outbound import reply_to
+from helpline.routing.store import Effects
 
 from .base import BotReply
 from .catalog import Catalog

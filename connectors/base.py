@@ -19,7 +19,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import BaseRoute
 
-from routing.models import InboundMessage, OutboundReply, Wire
+from helpline.routing.models import InboundMessage, OutboundReply, Wire
 
 from .errors import ConfigError, Permanent
 from .publishing import OutboundPost

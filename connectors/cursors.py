@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio as redis
 
-from routing import keys
+from helpline.routing import keys
 
 
 class CursorStore:

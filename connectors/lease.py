@@ -6,7 +6,7 @@ import secrets
 
 import redis.asyncio as redis
 
-from routing import keys
+from helpline.routing import keys
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then

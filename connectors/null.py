@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from routing.models import OutboundReply
+from helpline.routing.models import OutboundReply
 
 from .base import Connector, SendProgress, SendResult
 

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from routing.models import AccountName, PlatformName, ReplyButton, Wire
+from helpline.routing.models import AccountName, PlatformName, ReplyButton, Wire
 
 
 class Destination(StrEnum):

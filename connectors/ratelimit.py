@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as redis
 
-from routing import keys
+from helpline.routing import keys
 
 from .base import RateLimit
 

@@ -11,9 +11,9 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from routing import keys
-from routing.assignment import parse_member, queue_score
-from routing.models import (
+from helpline.routing import keys
+from helpline.routing.assignment import parse_member, queue_score
+from helpline.routing.models import (
     Conversation,
     ConversationEvent,
     DeliveryState,
@@ -23,8 +23,8 @@ from routing.models import (
     Status,
     utcnow,
 )
-from routing.outbound import reply_to
-from routing.store import Effects, to_ms
+from helpline.routing.outbound import reply_to
+from helpline.routing.store import Effects, to_ms
 
 from . import live
 from .errors import Conflict, Forbidden, Invalid, NotFound

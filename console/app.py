@@ -15,10 +15,10 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount
 
-from announcements.api import announcements_router
+from helpline.announcements.api import announcements_router
+from helpline.insights.metrics import metrics_router
+from helpline.insights.web import insights_router
 from helpline.runtime import Parts
-from insights.metrics import metrics_router
-from insights.web import insights_router
 
 from . import pages
 from .actions import wake_snoozed

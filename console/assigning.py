@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from bots.catalog import default_catalog
-from bots.survey import queue_survey
-from routing import keys
-from routing.assignment import AgentLoad, choose_agent
-from routing.models import Conversation, EventType, Presence, Status, utcnow
-from routing.queueing import fill_agent
-from routing.store import Effects, to_ms
+from helpline.bots.catalog import default_catalog
+from helpline.bots.survey import queue_survey
+from helpline.routing import keys
+from helpline.routing.assignment import AgentLoad, choose_agent
+from helpline.routing.models import Conversation, EventType, Presence, Status, utcnow
+from helpline.routing.queueing import fill_agent
+from helpline.routing.store import Effects, to_ms
 
 from . import live
 from .actions import commit, event

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import redis.asyncio as redis
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from routing import keys
+from helpline.routing import keys
 
 FALLBACK_LANGUAGE = "en"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+\.[a-z_]+)\s*\}\}")

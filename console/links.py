@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import redis.asyncio as redis
 
-from routing import keys
+from helpline.routing import keys
 
 MAX_GROUP = 50  # a person does not have more channels than this; stops runaway merges
 

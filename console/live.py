@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 import redis.asyncio as redis
 
-from routing import keys
-from routing.store import ConversationStore
+from helpline.routing import keys
+from helpline.routing.store import ConversationStore
 
 from .roles import Principal, can_view
 

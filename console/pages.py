@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from routing.models import Presence
+from helpline.routing.models import Presence
 
 from . import actions, assigning
 from .auth import current_user, optional_principal

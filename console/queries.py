@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from routing import keys
-from routing.models import Contact, Conversation, EventType, InboundMessage, Status
-from routing.store import from_ms
+from helpline.routing import keys
+from helpline.routing.models import Contact, Conversation, EventType, InboundMessage, Status
+from helpline.routing.store import from_ms
 
 from .errors import Invalid
 from .roles import Principal, can_view

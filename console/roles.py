@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from routing.models import Conversation, Visibility
+from helpline.routing.models import Conversation, Visibility
 
 
 class Role(StrEnum):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from routing.models import Contact, Conversation, Presence, Priority
+from helpline.routing.models import Contact, Conversation, Presence, Priority
 
 from .roles import Role
 

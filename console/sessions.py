@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 
-from routing import keys
+from helpline.routing import keys
 
 COOKIE = "hl_session"
 TTL_S = 12 * 3600  # a working shift; sliding, renewed on use

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 
-from routing import keys
+from helpline.routing import keys
 
 
 @dataclass(frozen=True)

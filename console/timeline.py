@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from connectors.x.text import MAX_DM, MAX_TWEET
-from routing import keys
-from routing.models import (
+from helpline.connectors.x.text import MAX_DM, MAX_TWEET
+from helpline.routing import keys
+from helpline.routing.models import (
     Contact,
     Conversation,
     ConversationEvent,

@@ -9,8 +9,8 @@ from datetime import datetime
 import redis.asyncio as redis
 from pydantic import BaseModel, ConfigDict, Field
 
-from routing import keys
-from routing.models import utcnow
+from helpline.routing import keys
+from helpline.routing.models import utcnow
 
 from .roles import Role
 from .sessions import digest

@@ -12,9 +12,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from pydantic import BaseModel, ConfigDict, Field
 
-from routing import keys
-from routing.assignment import AssignmentStore
-from routing.models import Agent
+from helpline.routing import keys
+from helpline.routing.assignment import AssignmentStore
+from helpline.routing.models import Agent
 
 from .roles import Principal, Role
 

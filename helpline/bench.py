@@ -23,13 +23,13 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from connectors.base import AccountSettings, ConnectorContext, SendProgress, SendResult
-from connectors.null import NullConnector
-from routing import keys
-from routing.bus import Entry, Failure
-from routing.models import Author, InboundMessage, MessageKind, OutboundReply
-from routing.rules import Action, Rule
-from routing.sender import Sender
+from helpline.connectors.base import AccountSettings, ConnectorContext, SendProgress, SendResult
+from helpline.connectors.null import NullConnector
+from helpline.routing import keys
+from helpline.routing.bus import Entry, Failure
+from helpline.routing.models import Author, InboundMessage, MessageKind, OutboundReply
+from helpline.routing.rules import Action, Rule
+from helpline.routing.sender import Sender
 
 from .config import Settings
 from .embedded_redis import EmbeddedRedis

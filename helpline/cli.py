@@ -16,11 +16,11 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio as redis
 import typer
 
-from announcements.cli import announce_app, bench_broadcast
-from bots.kb_cli import app as kb_app
-from connectors.errors import ConfigError
-from console.cli import inbox_app, users_app
-from insights.cli import bench_reports, report_app
+from helpline.announcements.cli import announce_app, bench_broadcast
+from helpline.bots.kb_cli import app as kb_app
+from helpline.connectors.errors import ConfigError
+from helpline.console.cli import inbox_app, users_app
+from helpline.insights.cli import bench_reports, report_app
 
 from .config import ConfigInvalid, Settings, load_settings
 from .logs import setup_logging
@@ -106,8 +106,8 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 
 
 async def serve_console(parts: Parts, stop: asyncio.Event) -> None:
-    from connectors.emulation import serve
-    from console.app import create_app
+    from helpline.connectors.emulation import serve
+    from helpline.console.app import create_app
 
     s = parts.settings.console
     async with serve(create_app(parts), s.host, s.port):
@@ -179,10 +179,10 @@ def config_check(config: ConfigOption = None) -> None:
         for problem in exc.problems:
             typer.echo(problem, err=True)
         raise typer.Exit(2) from None
-    from connectors.base import ConnectorContext
-    from connectors.registry import build_connector
+    from helpline.connectors.base import ConnectorContext
+    from helpline.connectors.registry import build_connector
 
-    from .bots import build_bots
+    from .bot_setup import build_bots
 
     problems: list[str] = []
     try:
@@ -231,7 +231,7 @@ def dead_letters(config: ConfigOption = None, limit: int = 20) -> None:
     if not url:
         typer.echo("helpline: redis.url is not set", err=True)
         raise typer.Exit(2)
-    from routing import keys
+    from helpline.routing import keys
 
     async def main() -> None:
         client = await connect(url)

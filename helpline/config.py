@@ -18,12 +18,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from announcements.settings import AnnouncementSettings
-from connectors.base import AccountSettings
-from insights.settings import InsightsSettings, SlaPolicy
-from routing.hours import BusinessHours
-from routing.models import Agent
-from routing.rules import Rule
+from helpline.announcements.settings import AnnouncementSettings
+from helpline.connectors.base import AccountSettings
+from helpline.insights.settings import InsightsSettings, SlaPolicy
+from helpline.routing.hours import BusinessHours
+from helpline.routing.models import Agent
+from helpline.routing.rules import Rule
 
 
 class Section(BaseModel):

@@ -22,12 +22,12 @@ from typing import Any
 import httpx
 import redis.asyncio as redis
 
-from connectors.emulation import free_port, serve
-from connectors.mastodon.emulator import create_app as mastodon_emulator
-from connectors.mastodon.emulator_state import EmulatorConfig
-from connectors.telegram.emulator import create_app as telegram_emulator
-from connectors.x.emulator import create_app as x_emulator
-from connectors.x.emulator_state import Credentials
+from helpline.connectors.emulation import free_port, serve
+from helpline.connectors.mastodon.emulator import create_app as mastodon_emulator
+from helpline.connectors.mastodon.emulator_state import EmulatorConfig
+from helpline.connectors.telegram.emulator import create_app as telegram_emulator
+from helpline.connectors.x.emulator import create_app as x_emulator
+from helpline.connectors.x.emulator_state import Credentials
 
 from .config import Settings
 from .embedded_redis import EmbeddedRedis
@@ -185,7 +185,7 @@ async def _announcement_channel(telegram: str) -> None:
 async def _agents_online(parts: Parts) -> None:
     """One agent starts online (and the security on-call); the others come online from the console,
     so the demo shows queues, off-hours notices and SLA escalations too."""
-    from routing.models import Presence
+    from helpline.routing.models import Presence
 
     for agent_id in ("mina", "sam"):
         await parts.assignments.set_presence(agent_id, Presence.ONLINE)
@@ -193,7 +193,7 @@ async def _agents_online(parts: Parts) -> None:
 
 async def _demo_logins(parts: Parts, env: dict[str, str]) -> list[tuple[str, str, str]]:
     """Console accounts for the demo (username, password, role); agents match the roster."""
-    from console.users import UserStore
+    from helpline.console.users import UserStore
 
     users = UserStore(parts.client)
     agent_password = env[ENV_PREFIX + "AGENT_PASSWORD"]

@@ -19,22 +19,22 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from bots.base import Bot
-from connectors.base import Connector, ConnectorContext
-from connectors.errors import ConnectorError
-from connectors.registry import build_connector
-from connectors.runner import PollRunner
-from insights.ratings import RatingStore
-from routing import keys
-from routing.assignment import AssignmentStore
-from routing.bus import StreamBus, StreamConsumer, trim_acknowledged
-from routing.periodic import run_periodically
-from routing.queueing import fill_queues
-from routing.router import Router, RouterSettings
-from routing.sender import Sender, run_promoter
-from routing.store import ConversationStore
+from helpline.bots.base import Bot
+from helpline.connectors.base import Connector, ConnectorContext
+from helpline.connectors.errors import ConnectorError
+from helpline.connectors.registry import build_connector
+from helpline.connectors.runner import PollRunner
+from helpline.insights.ratings import RatingStore
+from helpline.routing import keys
+from helpline.routing.assignment import AssignmentStore
+from helpline.routing.bus import StreamBus, StreamConsumer, trim_acknowledged
+from helpline.routing.periodic import run_periodically
+from helpline.routing.queueing import fill_queues
+from helpline.routing.router import Router, RouterSettings
+from helpline.routing.sender import Sender, run_promoter
+from helpline.routing.store import ConversationStore
 
-from .bots import build_bots, language_detector
+from .bot_setup import build_bots, language_detector
 from .config import Settings
 
 log = logging.getLogger(__name__)
@@ -171,11 +171,11 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
             tasks += [PollRunner(parts.client, c).run(stop) for c in parts.connectors.values()
                       if c.settings.mode == "polling" and c.supports_polling]
         if "publisher" in roles:
-            from announcements.worker import publisher_role
+            from helpline.announcements.worker import publisher_role
 
             tasks.append(publisher_role(parts, stop))
         if "insights" in roles:
-            from insights.service import run_insights
+            from helpline.insights.service import run_insights
 
             tasks.append(run_insights(parts, stop))
         if "console" in roles and console is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from bots.catalog import Catalog, default_catalog
+from helpline.bots.catalog import Catalog, default_catalog
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as redis
 
 from helpline.embedded_redis import EmbeddedRedis
-from routing import keys
+from helpline.routing import keys
 
 from .buckets import day_str
 from .cube import Cells, Increment, fan_out
@@ -243,7 +243,7 @@ async def reports_benchmark(conversations: int, redis_url: str | None, verify_sa
 
 
 
-if __name__ == "__main__":  # python -m insights.bench --conversations N --json
+if __name__ == "__main__":  # python -m helpline.insights.bench --conversations N --json
     import typer
 
     from .cli import bench_reports

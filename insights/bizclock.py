@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from routing.hours import BusinessHours
+from helpline.routing.hours import BusinessHours
 
 _SEARCH_DAYS = 400  # a due time further than this (a desk closed for a year) is reported as None
 

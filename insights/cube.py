@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import product
 
-from routing import keys
+from helpline.routing import keys
 
 WILDCARD = "*"
 NONE = "-"  # a missing team or language

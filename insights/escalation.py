@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 
 import redis.asyncio as redis
 
-from routing import keys
-from routing.hours import BusinessHours
-from routing.models import ConversationEvent, EventType, Priority
+from helpline.routing import keys
+from helpline.routing.hours import BusinessHours
+from helpline.routing.models import ConversationEvent, EventType, Priority
 
 from . import metrics, scripts
 from .recorder import InsightsRecorder

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from routing.hours import BusinessHours
-from routing.models import ConversationEvent, EventType
+from helpline.routing.hours import BusinessHours
+from helpline.routing.models import ConversationEvent, EventType
 
 from .bizclock import elapsed_seconds
 from .buckets import bucket_of, day_key, hour_of

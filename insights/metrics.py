@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from routing import keys
+from helpline.routing import keys
 
 if TYPE_CHECKING:
     from helpline.runtime import Parts

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as redis
 from pydantic import BaseModel, Field
 
-from routing import keys
+from helpline.routing import keys
 
 from . import scripts
 from .buckets import day_key, hour_of

@@ -8,7 +8,7 @@ from datetime import date
 
 import redis.asyncio as redis
 
-from routing import keys
+from helpline.routing import keys
 
 from .buckets import day_str
 from .cube import GAUGES, parse_scope, split_field

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as redis
 
-from routing import keys
-from routing.hours import BusinessHours
-from routing.models import ConversationEvent
+from helpline.routing import keys
+from helpline.routing.hours import BusinessHours
+from helpline.routing.models import ConversationEvent
 
 from . import scripts
 from .cube import Increment

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from routing.models import Conversation
-from routing.periodic import run_periodically
+from helpline.routing.models import Conversation
+from helpline.routing.periodic import run_periodically
 
 from .config import insights_settings, sla_policies
 from .escalation import SlaEngine

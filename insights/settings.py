@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from routing.hours import TimeZoneName
+from helpline.routing.hours import TimeZoneName
 
 
 class Target(StrEnum):

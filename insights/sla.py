@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
-from routing.hours import BusinessHours
-from routing.models import Conversation, Status
+from helpline.routing.hours import BusinessHours
+from helpline.routing.models import Conversation, Status
 
 from .bizclock import add_open_seconds, elapsed_seconds
 from .fold import State, instance_key

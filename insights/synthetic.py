@@ -11,8 +11,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from routing.hours import BusinessHours
-from routing.models import ConversationEvent, EventType
+from helpline.routing.hours import BusinessHours
+from helpline.routing.models import ConversationEvent, EventType
 
 from .fold import MESSAGE, Item
 from .settings import SlaPolicy

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from jinja2 import ChoiceLoader, Environment
 from pydantic import ValidationError
 
-from console.page_shell import RequireRole, Shell
+from helpline.console.page_shell import RequireRole, Shell
 
 from .config import insights_settings
 from .cube import WILDCARD

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import redis.asyncio as redis
 
-from routing import keys
+from helpline.routing import keys
 
 from . import scripts
 from .ratings import Rating, rating_increments

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import redis.asyncio as redis
 from redis.exceptions import ResponseError
 
-from insights.metrics import observe_ingest
+from helpline.insights.metrics import observe_ingest
 
 from . import keys
 from .models import InboundMessage

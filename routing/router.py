@@ -25,15 +25,15 @@ from typing import Protocol
 import redis.asyncio as redis
 from pydantic import ValidationError
 
-from announcements.incident_flow import apply_incident, incident_action
-from announcements.incidents import Incident, IncidentStore
-from announcements.subscribers import SubscriberStore, apply_subscription
-from bots.base import LABEL_MOVED_TO_PRIVATE, Bot, BotContext, BotDecision, BotReply
-from bots.catalog import Catalog, default_catalog
-from bots.language import script_contradicts
-from bots.offhours import offhours_notice
-from bots.survey import parse_rating, queue_survey
-from insights.metrics import observe_route
+from helpline.announcements.incident_flow import apply_incident, incident_action
+from helpline.announcements.incidents import Incident, IncidentStore
+from helpline.announcements.subscribers import SubscriberStore, apply_subscription
+from helpline.bots.base import LABEL_MOVED_TO_PRIVATE, Bot, BotContext, BotDecision, BotReply
+from helpline.bots.catalog import Catalog, default_catalog
+from helpline.bots.language import script_contradicts
+from helpline.bots.offhours import offhours_notice
+from helpline.bots.survey import parse_rating, queue_survey
+from helpline.insights.metrics import observe_route
 
 from . import keys
 from .assignment import AgentLoad, AssignmentStore, choose_agent

@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 import redis.asyncio as redis
 from pydantic import ValidationError
 
-from connectors.base import Connector, SendProgress, SendResult
-from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
-from connectors.ratelimit import SharedRateLimiter
-from insights.metrics import observe_rate_limited, observe_send
+from helpline.connectors.base import Connector, SendProgress, SendResult
+from helpline.connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
+from helpline.connectors.ratelimit import SharedRateLimiter
+from helpline.insights.metrics import observe_rate_limited, observe_send
 
 from . import keys
 from .bus import Entry, Failure

@@ -9,8 +9,8 @@ from typing import Any
 import redis.asyncio as redis
 
 from helpline.config import Settings
+from helpline.routing.models import Author, InboundMessage, MessageKind
 from helpline.runtime import Parts
-from routing.models import Author, InboundMessage, MessageKind
 
 _ids = itertools.count(1)
 

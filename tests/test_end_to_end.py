@@ -29,10 +29,10 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
-from bots.catalog import default_catalog
-from bots.kb import load_kb
-from connectors.emulation import free_port
-from routing import keys
+from helpline.bots.catalog import default_catalog
+from helpline.bots.kb import load_kb
+from helpline.connectors.emulation import free_port
+from helpline.routing import keys
 from tests.redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,17 +52,17 @@ import uvicorn
 
 platform, port = sys.argv[1], int(sys.argv[2])
 if platform == "telegram":
-    from connectors.telegram.emulator import create_app
+    from helpline.connectors.telegram.emulator import create_app
     app = create_app(token=os.environ["E2E_TELEGRAM_TOKEN"], bot_username=sys.argv[3])
 elif platform == "x":
-    from connectors.x.emulator import create_app
-    from connectors.x.emulator_state import Credentials
+    from helpline.connectors.x.emulator import create_app
+    from helpline.connectors.x.emulator_state import Credentials
     creds = Credentials(**{n: os.environ["E2E_X_" + n.upper()] for n in
                            ("consumer_key", "consumer_secret", "access_token", "access_token_secret")})
     app = create_app(user_id=sys.argv[3], handle=sys.argv[4], credentials=creds)
 else:
-    from connectors.mastodon.emulator import create_app
-    from connectors.mastodon.emulator_state import EmulatorConfig
+    from helpline.connectors.mastodon.emulator import create_app
+    from helpline.connectors.mastodon.emulator_state import EmulatorConfig
     app = create_app(username="support", domain=sys.argv[3],
                      config=EmulatorConfig(token=os.environ["E2E_MASTODON_TOKEN"]))
 uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

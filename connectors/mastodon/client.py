@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from connectors.errors import ConfigError, Transient
+from helpline.connectors.errors import ConfigError, Transient
 
 from .errors import error_for
 

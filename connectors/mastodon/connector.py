@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.base import (
+from helpline.connectors.base import (
     AccountSettings,
     Connector,
     ConnectorContext,
@@ -30,9 +30,9 @@ from connectors.base import (
     SendResult,
     buttons_as_text,
 )
-from connectors.errors import ConfigError, Permanent, Transient
-from connectors.publishing import OutboundPost
-from routing.models import MessageKind, OutboundReply
+from helpline.connectors.errors import ConfigError, Permanent, Transient
+from helpline.connectors.publishing import OutboundPost
+from helpline.routing.models import MessageKind, OutboundReply
 
 from .client import MastodonApi, normalize_base_url
 from .compose import DEFAULT_MAX_CHARACTERS, idempotency_key, measure, split_reply

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Transient
+from helpline.connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Transient
 
 #: When a 429 carries no usable reset time, wait this long rather than retrying at once.
 DEFAULT_RETRY_AFTER = 60.0

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from routing.models import Attachment, Author, InboundMessage, MessageKind
+from helpline.routing.models import Attachment, Author, InboundMessage, MessageKind
 
 from .html_text import html_to_text
 

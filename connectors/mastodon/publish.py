@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from connectors.base import RateLimit, SendProgress, SendResult
-from connectors.errors import Permanent
-from connectors.publishing import Destination, OutboundPost
+from helpline.connectors.base import RateLimit, SendProgress, SendResult
+from helpline.connectors.errors import Permanent
+from helpline.connectors.publishing import Destination, OutboundPost
 
 from .client import MastodonApi
 from .compose import idempotency_key

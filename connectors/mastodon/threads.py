@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from routing import keys
+from helpline.routing import keys
 
 from .parse import StatusInfo
 

@@ -26,7 +26,7 @@ from telegram import error as tg
 from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
-from connectors.base import (
+from helpline.connectors.base import (
     AccountSettings,
     Connector,
     ConnectorContext,
@@ -35,9 +35,9 @@ from connectors.base import (
     SendProgress,
     SendResult,
 )
-from connectors.errors import ConfigError, ConnectorError, Permanent, Transient
-from connectors.publishing import OutboundPost
-from routing.models import InboundMessage, OutboundReply
+from helpline.connectors.errors import ConfigError, ConnectorError, Permanent, Transient
+from helpline.connectors.publishing import OutboundPost
+from helpline.routing.models import InboundMessage, OutboundReply
 
 from . import outbound, publish, webhook
 from .errors import map_error

@@ -24,7 +24,7 @@ from datetime import timedelta
 from telegram import error as tg
 from telegram.warnings import PTBDeprecationWarning
 
-from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Transient, Uncertain
+from helpline.connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Transient, Uncertain
 
 # PTB 22 itself reads `RetryAfter.retry_after` when building the exception and warns that the
 # attribute will become a timedelta: one warning per 429 is noise; both forms are handled below.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from connectors.errors import Permanent
+from helpline.connectors.errors import Permanent
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from routing import keys
+from helpline.routing import keys
 
 
 class ChatMigrations:

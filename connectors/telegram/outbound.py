@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from connectors.base import RateLimit
-from connectors.errors import Permanent
-from routing.models import MessageKind, OutboundReply, Visibility
+from helpline.connectors.base import RateLimit
+from helpline.connectors.errors import Permanent
+from helpline.routing.models import MessageKind, OutboundReply, Visibility
 
 from . import ids
 from .text import split_text

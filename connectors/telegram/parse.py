@@ -21,7 +21,7 @@ from typing import Any
 
 from telegram import Bot, CallbackQuery, Chat, Message, MessageEntity, Update, User
 
-from routing.models import Attachment, Author, InboundMessage, MessageKind
+from helpline.routing.models import Attachment, Author, InboundMessage, MessageKind
 
 from . import ids
 

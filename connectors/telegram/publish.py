@@ -17,9 +17,9 @@ from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram import error as tg
 from telegram.ext import ExtBot
 
-from connectors.base import RateLimit, SendProgress, SendResult
-from connectors.errors import ConnectorError, Permanent
-from connectors.publishing import Destination, OutboundPost
+from helpline.connectors.base import RateLimit, SendProgress, SendResult
+from helpline.connectors.errors import ConnectorError, Permanent
+from helpline.connectors.publishing import Destination, OutboundPost
 
 
 def chat_of(post: OutboundPost) -> int:

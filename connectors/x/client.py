@@ -21,7 +21,7 @@ from typing import Any
 import requests
 import tweepy
 
-from connectors.errors import ConnectorError, RateLimited
+from helpline.connectors.errors import ConnectorError, RateLimited
 
 from .errors import DEFAULT_RETRY_AFTER, map_error, retry_after_from_reset
 

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from connectors.base import (
+from helpline.connectors.base import (
     AccountSettings,
     Connector,
     ConnectorContext,
@@ -36,10 +36,10 @@ from connectors.base import (
     SendProgress,
     SendResult,
 )
-from connectors.errors import ConfigError, ConnectorError, Permanent, Transient
-from connectors.publishing import OutboundPost
-from routing import keys
-from routing.models import InboundMessage, MessageKind, OutboundReply
+from helpline.connectors.errors import ConfigError, ConnectorError, Permanent, Transient
+from helpline.connectors.publishing import OutboundPost
+from helpline.routing import keys
+from helpline.routing.models import InboundMessage, MessageKind, OutboundReply
 
 from .client import Credentials, XApi
 from .cursor import Sweep, XCursor

@@ -18,7 +18,7 @@ from typing import Any
 import requests
 import tweepy
 
-from connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Transient, Uncertain
+from helpline.connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Transient, Uncertain
 
 #: When X answers 429 without x-rate-limit-reset, wait this long rather than retry at once.
 DEFAULT_RETRY_AFTER = 60.0

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from connectors.base import buttons_as_text
-from connectors.errors import Permanent
-from routing.models import MessageKind, OutboundReply, Visibility
+from helpline.connectors.base import buttons_as_text
+from helpline.connectors.errors import Permanent
+from helpline.routing.models import MessageKind, OutboundReply, Visibility
 
 from .parse import PLATFORM
 from .text import split_plain, split_thread

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from routing.models import Attachment, Author, InboundMessage, MessageKind
+from helpline.routing.models import Attachment, Author, InboundMessage, MessageKind
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from console.auth import admins, current_user
-from console.roles import Principal, Role, may_delegate
-from console.schemas import Me, TokenIn, TokenOut, UserIn, UserPatch
-from console.services import Services, services
-from console.users import User, UserError
-from routing.models import Presence
+from helpline.console.auth import admins, current_user
+from helpline.console.roles import Principal, Role, may_delegate
+from helpline.console.schemas import Me, TokenIn, TokenOut, UserIn, UserPatch
+from helpline.console.services import Services, services
+from helpline.console.users import User, UserError
+from helpline.routing.models import Presence
 
 router = APIRouter(tags=["accounts"])
 

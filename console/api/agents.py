@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from console import assigning
-from console.auth import current_user, managers, staff
-from console.roles import Principal
-from console.schemas import AgentOut, AgentPatch, PresenceIn
-from console.services import Services, services
-from routing.assignment import AgentLoad
+from helpline.console import assigning
+from helpline.console.auth import current_user, managers, staff
+from helpline.console.roles import Principal
+from helpline.console.schemas import AgentOut, AgentPatch, PresenceIn
+from helpline.console.services import Services, services
+from helpline.routing.assignment import AgentLoad
 
 router = APIRouter(tags=["agents"])
 

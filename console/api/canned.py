@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from console import actions
-from console.auth import managers, staff
-from console.canned import CannedResponse, render
-from console.roles import Principal
-from console.schemas import CannedIn, RenderedCanned
-from console.services import Services, services
+from helpline.console import actions
+from helpline.console.auth import managers, staff
+from helpline.console.canned import CannedResponse, render
+from helpline.console.roles import Principal
+from helpline.console.schemas import CannedIn, RenderedCanned
+from helpline.console.services import Services, services
 
 router = APIRouter(prefix="/canned", tags=["canned responses"])
 

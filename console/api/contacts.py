@@ -7,15 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from console import actions
-from console.auth import staff
-from console.queries import summarize
-from console.roles import Principal, can_view
-from console.schemas import ContactOut, LinkIn
-from console.services import Services, services
-from console.timeline import conversations_of
-from routing.models import Contact, Conversation, EventType, utcnow
-from routing.store import Effects
+from helpline.console import actions
+from helpline.console.auth import staff
+from helpline.console.queries import summarize
+from helpline.console.roles import Principal, can_view
+from helpline.console.schemas import ContactOut, LinkIn
+from helpline.console.services import Services, services
+from helpline.console.timeline import conversations_of
+from helpline.routing.models import Contact, Conversation, EventType, utcnow
+from helpline.routing.store import Effects
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 

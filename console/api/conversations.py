@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
 
-from console import actions, assigning
-from console.auth import current_user, staff
-from console.errors import Forbidden
-from console.queries import VIEWS, Filters, list_page, view_counts
-from console.roles import Principal, can_assign
-from console.schemas import (
+from helpline.console import actions, assigning
+from helpline.console.auth import current_user, staff
+from helpline.console.errors import Forbidden
+from helpline.console.queries import VIEWS, Filters, list_page, view_counts
+from helpline.console.roles import Principal, can_assign
+from helpline.console.schemas import (
     ActionOut,
     AssignIn,
     Detail,
@@ -24,8 +24,8 @@ from console.schemas import (
     SnoozeIn,
     TeamIn,
 )
-from console.services import Services, services
-from console.timeline import detail
+from helpline.console.services import Services, services
+from helpline.console.timeline import detail
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
-from console import live
-from console.auth import current_user, optional_principal
-from console.roles import Principal
-from console.services import Services, services
+from helpline.console import live
+from helpline.console.auth import current_user, optional_principal
+from helpline.console.roles import Principal
+from helpline.console.services import Services, services
 
 router = APIRouter(tags=["live"])
 

@@ -12,17 +12,17 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
-from announcements.models import Target, TargetKind
-from announcements.settings import AnnouncementSettings
-from announcements.store import AnnouncementStore
-from announcements.worker import Publishing, build
-from announcements.workflow import Workflow
-from connectors.base import AccountSettings, Connector, ConnectorContext
-from connectors.emulation import serve
-from connectors.mastodon.emulator import create_app as mastodon_app
-from connectors.registry import build_connector
-from connectors.telegram.emulator import create_app as telegram_app
-from connectors.x.emulator import XEmulator
+from helpline.announcements.models import Target, TargetKind
+from helpline.announcements.settings import AnnouncementSettings
+from helpline.announcements.store import AnnouncementStore
+from helpline.announcements.worker import Publishing, build
+from helpline.announcements.workflow import Workflow
+from helpline.connectors.base import AccountSettings, Connector, ConnectorContext
+from helpline.connectors.emulation import serve
+from helpline.connectors.mastodon.emulator import create_app as mastodon_app
+from helpline.connectors.registry import build_connector
+from helpline.connectors.telegram.emulator import create_app as telegram_app
+from helpline.connectors.x.emulator import XEmulator
 
 TG_TOKEN = "123456:AAHZFMHno3mzVLErU5b5jJvaeG-test"
 CHANNEL = -1001234567890
@@ -121,7 +121,7 @@ ALL_TARGETS = (
 
 async def publish_until_done(p: Publishing, announcement_id: str, seconds: float = 20.0) -> str:
     """Drive scheduler, consumer and promoter in this process until the announcement is final."""
-    from announcements.scheduler import tick
+    from helpline.announcements.scheduler import tick
 
     await p.consumer.ensure_groups()
     deadline = time.monotonic() + seconds

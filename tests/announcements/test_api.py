@@ -11,10 +11,10 @@ import pytest
 import redis.asyncio as redis
 from fastapi import FastAPI, Header, HTTPException
 
-from announcements.api import announcements_router
-from announcements.dispatch import Dispatcher
-from announcements.scheduler import tick
-from announcements.store import AnnouncementStore
+from helpline.announcements.api import announcements_router
+from helpline.announcements.dispatch import Dispatcher
+from helpline.announcements.scheduler import tick
+from helpline.announcements.store import AnnouncementStore
 from tests.factories import parts as make_parts
 
 ROLES = {"marketing", "supervisor", "agent"}

@@ -6,7 +6,7 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from announcements.cli import announce_app
+from helpline.announcements.cli import announce_app
 from tests.redis_server import RedisServer
 
 

@@ -9,14 +9,14 @@ from typing import ClassVar
 
 import redis.asyncio as redis
 
-from announcements.deliveries import DeliveryStore, PublishJob
-from announcements.publisher import Publisher
-from connectors.base import AccountSettings, Connector, ConnectorContext, SendProgress, SendResult
-from connectors.errors import RateLimited
-from connectors.publishing import Destination, OutboundPost
-from routing import keys
-from routing.bus import Entry
-from routing.models import DeliveryState, OutboundReply
+from helpline.announcements.deliveries import DeliveryStore, PublishJob
+from helpline.announcements.publisher import Publisher
+from helpline.connectors.base import AccountSettings, Connector, ConnectorContext, SendProgress, SendResult
+from helpline.connectors.errors import RateLimited
+from helpline.connectors.publishing import Destination, OutboundPost
+from helpline.routing import keys
+from helpline.routing.bus import Entry
+from helpline.routing.models import DeliveryState, OutboundReply
 
 
 async def _no_ingest(messages: Sequence[object]) -> list[bool]:
@@ -73,7 +73,7 @@ async def test_a_resumed_thread_keeps_the_parts_posted_before_and_posts_each_par
 
 
 async def test_the_promoter_survives_an_unexpected_error(r: redis.Redis) -> None:
-    from announcements.publisher import run_promoter
+    from helpline.announcements.publisher import run_promoter
 
     connector = ThrottledThread()
     publisher = Publisher(r, {(connector.platform, connector.account): connector})
@@ -101,7 +101,7 @@ class Silent(ThrottledThread):
     platform: ClassVar[str] = "fakesilent"
 
     async def publish(self, post: OutboundPost, progress: SendProgress) -> SendResult:
-        from connectors.errors import Uncertain
+        from helpline.connectors.errors import Uncertain
 
         self.posted.append(post.parts[0])
         raise Uncertain("read timeout")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import redis.asyncio as redis
 
-from announcements.deliveries import DeliveryStore
-from announcements.models import Target, TargetKind
-from announcements.subscribers import SubscriberStore
-from announcements.worker import Publishing
-from announcements.workflow import Workflow
-from routing.models import DeliveryState
+from helpline.announcements.deliveries import DeliveryStore
+from helpline.announcements.models import Target, TargetKind
+from helpline.announcements.subscribers import SubscriberStore
+from helpline.announcements.worker import Publishing
+from helpline.announcements.workflow import Workflow
+from helpline.routing.models import DeliveryState
 
 from .conftest import ALL_TARGETS, CHANNEL, Platforms, publish_until_done
 

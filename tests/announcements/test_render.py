@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from announcements.render import render
-from connectors.telegram.emulator import check_formatting, visible_text
-from connectors.x.text import weighted_length
+from helpline.announcements.render import render
+from helpline.connectors.telegram.emulator import check_formatting, visible_text
+from helpline.connectors.x.text import weighted_length
 
 URL = "https://support.example.com/hc/en-us/articles/360041234567-How-to-withdraw"
 

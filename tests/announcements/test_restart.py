@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from announcements.bench import broadcast_benchmark
+from helpline.announcements.bench import broadcast_benchmark
 
 
 async def test_killed_publisher_never_posts_twice_and_the_next_one_finishes() -> None:

@@ -7,18 +7,18 @@ from datetime import timedelta
 
 import redis.asyncio as redis
 
-from announcements.incident_flow import incident_action, resolve_all
-from announcements.incidents import IncidentStore, match
-from announcements.subscribers import (
+from helpline.announcements.incident_flow import incident_action, resolve_all
+from helpline.announcements.incidents import IncidentStore, match
+from helpline.announcements.subscribers import (
     SUBSCRIBE_DATA,
     UNSUBSCRIBE_DATA,
     SubscriberStore,
     apply_subscription,
     subscription_command,
 )
+from helpline.routing import keys
+from helpline.routing.models import EventType, MessageKind, OutboundReply, Status, utcnow
 from helpline.runtime import build_router
-from routing import keys
-from routing.models import EventType, MessageKind, OutboundReply, Status, utcnow
 from tests.factories import message, parts, route_all
 
 

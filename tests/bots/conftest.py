@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from bots.base import BotContext
-from bots.kb import KnowledgeBase, load_kb
-from bots.search import Searcher
-from routing.models import Author, Contact, Conversation, InboundMessage, MessageKind
+from helpline.bots.base import BotContext
+from helpline.bots.kb import KnowledgeBase, load_kb
+from helpline.bots.search import Searcher
+from helpline.routing.models import Author, Contact, Conversation, InboundMessage, MessageKind
 
 KB_DIR = Path(__file__).resolve().parents[2] / "kb"
 NOW = datetime(2024, 5, 1, 3, 0, tzinfo=UTC)

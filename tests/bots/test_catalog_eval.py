@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bots.catalog import Catalog, default_catalog
-from bots.evaluate import Outcome, Question, metrics
+from helpline.bots.catalog import Catalog, default_catalog
+from helpline.bots.evaluate import Outcome, Question, metrics
 
 
 def test_every_language_has_every_message() -> None:

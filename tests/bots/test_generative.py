@@ -12,10 +12,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 
-from bots.generative import GenerativeSettings, Generator
-from bots.helpcenter import HelpCenterBot
-from bots.kb import KnowledgeBase
-from bots.search import Searcher
+from helpline.bots.generative import GenerativeSettings, Generator
+from helpline.bots.helpcenter import HelpCenterBot
+from helpline.bots.kb import KnowledgeBase
+from helpline.bots.search import Searcher
 from tests.bots.conftest import make_ctx
 
 seen: list[dict[str, Any]] = []

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from bots.base import LABEL_MOVED_TO_PRIVATE, BotDecision
-from bots.helpcenter import HelpCenterBot, trim
-from bots.search import Searcher
-from routing.models import MessageKind
+from helpline.bots.base import LABEL_MOVED_TO_PRIVATE, BotDecision
+from helpline.bots.helpcenter import HelpCenterBot, trim
+from helpline.bots.search import Searcher
+from helpline.routing.models import MessageKind
 from tests.bots.conftest import make_ctx
 
 SEED = "abandon ability able about above absent absorb abstract absurd abuse access accident"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bots.intent import Detail, account_details, detect, feedback
+from helpline.bots.intent import Detail, account_details, detect, feedback
 
 TX = "0x" + "3f" * 32
 BTC_TXID = "a1" * 32

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bots.kb import SUPPORTED_LANGUAGES, KBError, KnowledgeBase, check_kb, load_kb
-from bots.kb_cli import app
+from helpline.bots.kb import SUPPORTED_LANGUAGES, KBError, KnowledgeBase, check_kb, load_kb
+from helpline.bots.kb_cli import app
 
 GOOD = """---
 id: {id}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bots.language import LanguageDetector, resolve_language
+from helpline.bots.language import LanguageDetector, resolve_language
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_resolver_falls_back_in_order() -> None:
 
 
 def test_a_platform_label_the_script_contradicts_is_not_trusted() -> None:
-    from bots.language import script_contradicts
+    from helpline.bots.language import script_contradicts
 
     assert script_contradicts("en", "출금이 아직 안 됐어요")  # app set to English, message in Korean
     assert script_contradicts("zh", "出金がまだ届きません")  # kana: Japanese, not Chinese

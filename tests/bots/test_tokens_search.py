@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from bots.search import Searcher
-from bots.tokens import LanguageConfig, Speller, Tokenizer, edit_distance, load_language_config
+from helpline.bots.search import Searcher
+from helpline.bots.tokens import LanguageConfig, Speller, Tokenizer, edit_distance, load_language_config
 
 
 def test_cjk_unigrams_and_bigrams() -> None:

@@ -4,11 +4,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.errors import Permanent
-from connectors.telegram.ids import parse_thread
-from connectors.x.outbound import plan_reply
-from routing.models import Conversation, MessageKind
-from routing.outbound import private_followup
+from helpline.connectors.errors import Permanent
+from helpline.connectors.telegram.ids import parse_thread
+from helpline.connectors.x.outbound import plan_reply
+from helpline.routing.models import Conversation, MessageKind
+from helpline.routing.outbound import private_followup
 
 
 def public_conversation(platform: str, thread: str) -> Conversation:
@@ -39,7 +39,7 @@ def test_telegram_private_followup_goes_to_the_users_private_chat() -> None:
 
 
 def test_x_public_replies_start_with_the_customers_handle_once() -> None:
-    from routing.outbound import reply_to
+    from helpline.routing.outbound import reply_to
 
     conv = public_conversation("x", "tweet:100")
     reply = reply_to(conv, reply_id="r2", text="Deposits need 12 confirmations.", sender="bot:helpcenter",

@@ -10,12 +10,12 @@ import httpx
 import redis.asyncio as redis
 from fastapi import FastAPI
 
-from console.app import create_app
-from console.roles import Role
-from console.services import Services
+from helpline.console.app import create_app
+from helpline.console.roles import Role
+from helpline.console.services import Services
+from helpline.routing.models import MessageKind, Presence
+from helpline.routing.router import Router
 from helpline.runtime import Parts, build_router
-from routing.models import MessageKind, Presence
-from routing.router import Router
 from tests.factories import message, parts, route_all
 
 PASSWORD = "correct horse battery"

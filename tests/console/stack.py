@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 from playwright.async_api import Browser, async_playwright
 
-from connectors.base import AccountSettings, ConnectorContext
-from connectors.emulation import serve
-from connectors.telegram import TelegramConnector
-from connectors.telegram.emulator import create_app as telegram_emulator
+from helpline.connectors.base import AccountSettings, ConnectorContext
+from helpline.connectors.emulation import serve
+from helpline.connectors.telegram import TelegramConnector
+from helpline.connectors.telegram.emulator import create_app as telegram_emulator
+from helpline.routing.models import Author, InboundMessage, MessageKind
+from helpline.routing.sender import Sender
 from helpline.runtime import router_consumer, sender_consumer
-from routing.models import Author, InboundMessage, MessageKind
-from routing.sender import Sender
 
 from .helpers import Desk
 

@@ -14,9 +14,9 @@ import pytest
 import redis.asyncio as redis
 from playwright.async_api import Page, expect
 
-from console.canned import CannedResponse
-from insights.bench import Builder, build
-from routing.models import Presence
+from helpline.console.canned import CannedResponse
+from helpline.insights.bench import Builder, build
+from helpline.routing.models import Presence
 
 from .helpers import PASSWORD, Desk, make_desk
 from .stack import Stack, running, seed

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from typer.testing import CliRunner
 
-from connectors.emulation import serve
-from console.cli import inbox_app, users_app
+from helpline.connectors.emulation import serve
+from helpline.console.cli import inbox_app, users_app
 
 from .helpers import Desk
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from connectors.base import AccountSettings, ConnectorContext
-from connectors.null import NullConnector
-from console.actions import wake_snoozed
-from routing import keys
-from routing.models import EventType, MessageKind, OutboundReply, Presence
-from routing.sender import Sender
+from helpline.connectors.base import AccountSettings, ConnectorContext
+from helpline.connectors.null import NullConnector
+from helpline.console.actions import wake_snoozed
+from helpline.routing import keys
+from helpline.routing.models import EventType, MessageKind, OutboundReply, Presence
+from helpline.routing.sender import Sender
 
 from .helpers import Desk
 

@@ -8,9 +8,9 @@ import json
 import httpx
 import pytest
 
-from connectors.emulation import serve
-from console import live
-from routing import keys
+from helpline.connectors.emulation import serve
+from helpline.console import live
+from helpline.routing import keys
 
 from .helpers import Desk
 

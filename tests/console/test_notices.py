@@ -5,10 +5,10 @@ import json
 
 import redis.asyncio as redis
 
-from console.live import stream
-from console.roles import Principal, Role
-from routing import keys
-from routing.store import ConversationStore
+from helpline.console.live import stream
+from helpline.console.roles import Principal, Role
+from helpline.routing import keys
+from helpline.routing.store import ConversationStore
 
 
 async def first_events(r: redis.Redis, who: Principal, count: int) -> list[bytes]:

@@ -10,11 +10,11 @@ from typing import Any
 
 from fastapi import routing as fastapi_routing
 
-from console.actions import event
-from console.roles import Role
-from insights.render import _cell
-from routing.models import EventType, MessageKind, utcnow
-from routing.store import Effects
+from helpline.console.actions import event
+from helpline.console.roles import Role
+from helpline.insights.render import _cell
+from helpline.routing.models import EventType, MessageKind, utcnow
+from helpline.routing.store import Effects
 from tests.console.helpers import PASSWORD, Desk, login
 
 # Served to anyone by design (README "Security"): health, metrics, login, docs, static files.
@@ -146,7 +146,7 @@ async def test_a_password_change_or_deletion_ends_the_users_sessions(desk: Desk)
 
 
 async def test_incident_conversation_ids_are_for_those_who_see_every_conversation(desk: Desk) -> None:
-    from announcements.incidents import IncidentStore
+    from helpline.announcements.incidents import IncidentStore
 
     store = IncidentStore(desk.parts.client, cache_seconds=0)
     incident = await store.open(keywords=["withdrawal"], link="https://status.example.com/1")

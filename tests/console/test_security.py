@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import html
 
-from console.roles import Role
-from routing.models import MessageKind
+from helpline.console.roles import Role
+from helpline.routing.models import MessageKind
 
 from .helpers import PASSWORD, Desk, login
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from console.roles import PAGES, Role
-from console.security import CSP
+from helpline.console.roles import PAGES, Role
+from helpline.console.security import CSP
 
 from .helpers import USERS, Desk
 
@@ -76,7 +76,7 @@ async def test_announcements_page_offers_what_the_role_may_do(desk: Desk) -> Non
 
 
 def test_nav_roles_are_the_roles_the_routes_accept() -> None:
-    from console.auth import role_names
+    from helpline.console.auth import role_names
 
     reports = {r for r in Role if "supervisor" in role_names(r)}
     assert dict((label, roles) for label, _, roles in PAGES)["Reports"] == reports

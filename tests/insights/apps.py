@@ -9,12 +9,12 @@ from typing import Any
 import redis.asyncio as redis
 from fastapi import FastAPI, Header, HTTPException
 
+from helpline.insights.metrics import metrics_router
+from helpline.insights.ratings import RatingStore
+from helpline.insights.recorder import InsightsRecorder
+from helpline.insights.web import insights_router
+from helpline.routing.models import EventType
 from helpline.runtime import Parts
-from insights.metrics import metrics_router
-from insights.ratings import RatingStore
-from insights.recorder import InsightsRecorder
-from insights.web import insights_router
-from routing.models import EventType
 from tests.factories import parts as make_parts
 from tests.insights.helpers import ev, opened, seed
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from routing import keys
-from routing.models import ConversationEvent, EventType
+from helpline.routing import keys
+from helpline.routing.models import ConversationEvent, EventType
 
 
 def ev(cid: str, type_: EventType, at: datetime, actor: str = "router", **data: Any) -> ConversationEvent:

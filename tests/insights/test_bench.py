@@ -1,7 +1,7 @@
 """The reports benchmark on a small history: its direct build matches the recorder, and it
 reports every timing."""
 
-from insights.bench import reports_benchmark
+from helpline.insights.bench import reports_benchmark
 from tests.redis_server import RedisServer
 
 

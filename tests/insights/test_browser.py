@@ -7,7 +7,7 @@ import pytest
 import redis.asyncio as redis
 from playwright.async_api import async_playwright
 
-from connectors.emulation import serve
+from helpline.connectors.emulation import serve
 from tests.insights.apps import app_for, open_role, seeded
 
 CHROMIUM = "/usr/bin/chromium"

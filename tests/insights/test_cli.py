@@ -8,11 +8,11 @@ import pytest
 import redis.asyncio as redis
 from typer.testing import CliRunner
 
-from insights.cli import report_app
-from insights.digest import week_range
-from insights.errors import BadRange
-from insights.recorder import InsightsRecorder
-from routing.models import EventType
+from helpline.insights.cli import report_app
+from helpline.insights.digest import week_range
+from helpline.insights.errors import BadRange
+from helpline.insights.recorder import InsightsRecorder
+from helpline.routing.models import EventType
 from tests.insights.helpers import ev, opened, seed
 from tests.redis_server import RedisServer
 

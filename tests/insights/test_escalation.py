@@ -6,16 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as redis
 
-from insights.escalation import WARNING_LABEL, SlaEngine
-from insights.reader import CubeReader
-from insights.recorder import InsightsRecorder
-from insights.reports import Query, sla_compliance
-from insights.settings import SlaPolicy
-from insights.sla import sla_clock
-from routing import keys
-from routing.hours import BusinessHours
-from routing.models import EventType, Priority
-from routing.store import ConversationStore
+from helpline.insights.escalation import WARNING_LABEL, SlaEngine
+from helpline.insights.reader import CubeReader
+from helpline.insights.recorder import InsightsRecorder
+from helpline.insights.reports import Query, sla_compliance
+from helpline.insights.settings import SlaPolicy
+from helpline.insights.sla import sla_clock
+from helpline.routing import keys
+from helpline.routing.hours import BusinessHours
+from helpline.routing.models import EventType, Priority
+from helpline.routing.store import ConversationStore
 from tests.insights.helpers import ev, opened, seed
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)

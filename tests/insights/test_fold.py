@@ -3,12 +3,12 @@
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from insights.buckets import bucket_of
-from insights.cube import Increment
-from insights.fold import Context, Item, State, event_item, fold, merge, message_item
-from insights.settings import SlaPolicy
-from routing.hours import BusinessHours
-from routing.models import EventType
+from helpline.insights.buckets import bucket_of
+from helpline.insights.cube import Increment
+from helpline.insights.fold import Context, Item, State, event_item, fold, merge, message_item
+from helpline.insights.settings import SlaPolicy
+from helpline.routing.hours import BusinessHours
+from helpline.routing.models import EventType
 from tests.insights.helpers import ev, opened
 
 KST = ZoneInfo("Asia/Seoul")

@@ -7,19 +7,19 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import redis.asyncio as redis
 
-from insights import svg
-from insights.bizclock import add_open_seconds
-from insights.buckets import EDGES, bucket_of, percentile
-from insights.cube import Increment, fan_out
-from insights.errors import InvalidRating
-from insights.ratings import RatingStore
-from insights.reader import CubeReader
-from insights.recorder import InsightsRecorder
-from insights.reports import Query, csat
-from insights.settings import SlaPolicy
-from insights.worker import InsightsWorker
-from routing import keys
-from routing.hours import BusinessHours
+from helpline.insights import svg
+from helpline.insights.bizclock import add_open_seconds
+from helpline.insights.buckets import EDGES, bucket_of, percentile
+from helpline.insights.cube import Increment, fan_out
+from helpline.insights.errors import InvalidRating
+from helpline.insights.ratings import RatingStore
+from helpline.insights.reader import CubeReader
+from helpline.insights.recorder import InsightsRecorder
+from helpline.insights.reports import Query, csat
+from helpline.insights.settings import SlaPolicy
+from helpline.insights.worker import InsightsWorker
+from helpline.routing import keys
+from helpline.routing.hours import BusinessHours
 from tests.insights.helpers import dump, opened, seed
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)

@@ -5,18 +5,18 @@ from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as redis
 
-from bots.autoreply import AutoReplyBot
+from helpline.bots.autoreply import AutoReplyBot
+from helpline.insights.cube import fan_out
+from helpline.insights.fold import Context, State, event_item, fold, merge, message_item
+from helpline.insights.reader import CubeReader
+from helpline.insights.recorder import InsightsRecorder
+from helpline.insights.reports import Query, summary
+from helpline.insights.settings import InsightsSettings
+from helpline.insights.worker import InsightsWorker
+from helpline.routing import keys
+from helpline.routing.models import EventType
+from helpline.routing.rules import Rule
 from helpline.runtime import build_router
-from insights.cube import fan_out
-from insights.fold import Context, State, event_item, fold, merge, message_item
-from insights.reader import CubeReader
-from insights.recorder import InsightsRecorder
-from insights.reports import Query, summary
-from insights.settings import InsightsSettings
-from insights.worker import InsightsWorker
-from routing import keys
-from routing.models import EventType
-from routing.rules import Rule
 from tests.factories import message, parts, route_all
 from tests.insights.helpers import dump, ev, opened, seed
 

@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as redis
 
-from insights.service import Insights
-from insights.settings import SlaPolicy, Target
-from routing.models import EventType
+from helpline.insights.service import Insights
+from helpline.insights.settings import SlaPolicy, Target
+from helpline.routing.models import EventType
 from tests.factories import parts
 from tests.insights.helpers import ev, opened, seed
 

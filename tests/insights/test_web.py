@@ -7,7 +7,7 @@ import httpx
 import redis.asyncio as redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from insights import metrics
+from helpline.insights import metrics
 from tests.factories import message
 from tests.insights.apps import T0, app_for, seeded
 

@@ -4,11 +4,11 @@ from datetime import datetime
 
 import redis.asyncio as redis
 
-from bots.base import BotContext, BotDecision, BotReply
-from helpline.bots import build_bots
+from helpline.bot_setup import build_bots
+from helpline.bots.base import BotContext, BotDecision, BotReply
+from helpline.routing import keys
+from helpline.routing.models import EventType, MessageKind, OutboundReply, Priority, Status, Visibility
 from helpline.runtime import build_router
-from routing import keys
-from routing.models import EventType, MessageKind, OutboundReply, Priority, Status, Visibility
 from tests.factories import message, parts, route_all
 
 HELPCENTER = {"helpcenter": {"type": "helpcenter", "kb": "kb"}}
@@ -96,7 +96,7 @@ class Handoff:
     name = "h"
 
     async def handle(self, ctx: BotContext) -> BotDecision:
-        from bots.base import Handoff as H
+        from helpline.bots.base import Handoff as H
 
         return BotDecision((BotReply("passing you on"),), handoff=H("always"))
 
@@ -104,7 +104,7 @@ class Handoff:
 async def test_offhours_notice_once_per_day_when_nobody_can_take_it(r: redis.Redis) -> None:
     from zoneinfo import ZoneInfo
 
-    from routing.hours import DAYS
+    from helpline.routing.hours import DAYS
 
     today = DAYS[datetime.now(ZoneInfo("Asia/Seoul")).weekday()]
     week = {day: ["09:00-18:00"] for day in DAYS if day != today}  # closed all of today
@@ -125,8 +125,8 @@ async def test_offhours_notice_once_per_day_when_nobody_can_take_it(r: redis.Red
 def test_bots_build_from_config_and_a_bad_kb_path_names_the_field() -> None:
     import pytest
 
-    from bots.helpcenter import HelpCenterBot
-    from connectors.errors import ConfigError
+    from helpline.bots.helpcenter import HelpCenterBot
+    from helpline.connectors.errors import ConfigError
     from tests.factories import settings
 
     bots = build_bots(settings(bots=HELPCENTER))

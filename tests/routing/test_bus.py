@@ -3,8 +3,8 @@ import contextlib
 
 import redis.asyncio as redis
 
-from routing import keys
-from routing.bus import Entry, Failure, StreamBus, StreamConsumer, ensure_group, trim_acknowledged
+from helpline.routing import keys
+from helpline.routing.bus import Entry, Failure, StreamBus, StreamConsumer, ensure_group, trim_acknowledged
 from tests.factories import message
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import redis.asyncio as redis
 
-from routing import keys
-from routing.bus import StreamBus
-from routing.models import EventType
+from helpline.routing import keys
+from helpline.routing.bus import StreamBus
+from helpline.routing.models import EventType
 from tests.factories import message
 from tests.redis_server import RedisServer
 

@@ -4,14 +4,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis.asyncio as redis
 
-from bots.autoreply import AutoReplyBot
-from bots.base import BotContext, BotDecision, BotReply, Handoff
+from helpline.bots.autoreply import AutoReplyBot
+from helpline.bots.base import BotContext, BotDecision, BotReply, Handoff
+from helpline.routing import keys
+from helpline.routing.bus import Entry
+from helpline.routing.models import Agent, EventType, MessageKind, OutboundReply, Presence, Status, Visibility
+from helpline.routing.queueing import fill_agent
+from helpline.routing.rules import Rule
+from helpline.routing.store import Routing
 from helpline.runtime import build_router
-from routing import keys
-from routing.bus import Entry
-from routing.models import Agent, EventType, MessageKind, OutboundReply, Presence, Status, Visibility
-from routing.queueing import fill_agent
-from routing.store import Routing
 from tests.factories import message, parts, route_all
 
 ACK = {"en": "Thanks, we got it.", "ko": "접수되었습니다."}
@@ -45,7 +46,7 @@ async def test_messages_of_one_thread_form_one_conversation_in_order(r: redis.Re
 async def test_redelivered_message_is_not_applied_twice(r: redis.Redis) -> None:
     p = parts(r)
     router = build_router(p, {"ack": AutoReplyBot(ACK, name="ack", handoff=False)})
-    p.settings.rules.append(__import__("routing.rules", fromlist=["Rule"]).Rule(
+    p.settings.rules.append(Rule(
         name="all", set={"bot": "ack"}))
     m = message("hello")
     await p.bus.ingest([m])
@@ -66,7 +67,7 @@ async def test_message_claimed_by_a_second_router_after_the_first_committed_is_s
     the effects."""
     p = parts(r)
     router = build_router(p, {"ack": AutoReplyBot(ACK, name="ack", handoff=False)})
-    p.settings.rules.append(__import__("routing.rules", fromlist=["Rule"]).Rule(name="all", set={"bot": "ack"}))
+    p.settings.rules.append(Rule(name="all", set={"bot": "ack"}))
     await p.bus.ingest([message("hello")])
     stream = keys.inbound_stream(p.bus.partition("null", "main", "t1"))
     await r.xgroup_create(stream, keys.ROUTER_GROUP, id="0", mkstream=True)
@@ -112,7 +113,7 @@ async def test_business_hours_rule(r: redis.Redis) -> None:
     p = parts(r, teams=[{"id": "support", "default": True,
                          "hours": {"timezone": "Asia/Seoul", "weekly": {"mon": ["09:00-18:00"]}}}],
               rules=[{"name": "after hours", "match": {"hours": "closed"}, "set": {"labels": ["after-hours"]}}])
-    from routing.rules import decide
+    from helpline.routing.rules import decide
 
     monday_10_kst = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
     monday_20_kst = monday_10_kst + timedelta(hours=10)
@@ -271,7 +272,7 @@ async def test_a_batch_larger_than_lua_can_unpack_at_once_is_routed_and_acknowle
     """9,000 messages of one partition in one read: the scripts chunk their variadic commands."""
     p = parts(r, redis={"url": "redis://unused", "partitions": 1}, pipeline={"batch_size": 10_000})
     router = build_router(p, {"ack": AutoReplyBot(ACK, name="ack", handoff=False)})
-    p.settings.rules.append(__import__("routing.rules", fromlist=["Rule"]).Rule(name="all", set={"bot": "ack"}))
+    p.settings.rules.append(Rule(name="all", set={"bot": "ack"}))
     await p.bus.ingest([message(f"question {i}", thread=f"t{i}") for i in range(9_000)])
     await route_all(p, router, rounds=1)
     assert await r.zcard(keys.conversations_by_update(0)) == 9_000

@@ -7,14 +7,14 @@ from collections.abc import Sequence
 
 import redis.asyncio as redis
 
-from connectors.base import AccountSettings, Connector, ConnectorContext, RateLimit, SendProgress, SendResult
-from connectors.errors import Permanent, RateLimited, Uncertain
-from routing import keys
-from routing.bus import StreamConsumer
-from routing.models import Conversation, DeliveryState, EventType, MessageKind, OutboundReply, utcnow
-from routing.outbound import reply_to
-from routing.sender import Sender
-from routing.store import ConversationStore, Effects
+from helpline.connectors.base import AccountSettings, Connector, ConnectorContext, RateLimit, SendProgress, SendResult
+from helpline.connectors.errors import Permanent, RateLimited, Uncertain
+from helpline.routing import keys
+from helpline.routing.bus import StreamConsumer
+from helpline.routing.models import Conversation, DeliveryState, EventType, MessageKind, OutboundReply, utcnow
+from helpline.routing.outbound import reply_to
+from helpline.routing.sender import Sender
+from helpline.routing.store import ConversationStore, Effects
 
 PARTITIONS = 4
 

@@ -9,13 +9,13 @@ import pytest
 import redis.asyncio as redis
 from starlette.applications import Starlette
 
-from connectors.base import AccountSettings, ConnectorContext
-from connectors.emulation import serve
-from connectors.mastodon.connector import MastodonConnector
-from connectors.mastodon.emulator import create_app
-from connectors.mastodon.emulator_state import MastodonState
-from routing.bus import StreamBus
-from routing.models import InboundMessage
+from helpline.connectors.base import AccountSettings, ConnectorContext
+from helpline.connectors.emulation import serve
+from helpline.connectors.mastodon.connector import MastodonConnector
+from helpline.connectors.mastodon.emulator import create_app
+from helpline.connectors.mastodon.emulator_state import MastodonState
+from helpline.routing.bus import StreamBus
+from helpline.routing.models import InboundMessage
 
 TOKEN_ENV = "HL_TEST_MASTODON_TOKEN"
 TOKEN = "test-token"

@@ -3,9 +3,9 @@ from datetime import datetime
 import httpx
 import redis.asyncio as redis
 
-from connectors.emulation import serve
-from connectors.mastodon.emulator import create_app
-from connectors.mastodon.parse import link_params
+from helpline.connectors.emulation import serve
+from helpline.connectors.mastodon.emulator import create_app
+from helpline.connectors.mastodon.parse import link_params
 
 from .conftest import TOKEN, Emulator, MakeConnector
 

@@ -1,4 +1,4 @@
-from connectors.mastodon.html_text import html_to_text
+from helpline.connectors.mastodon.html_text import html_to_text
 
 OWN = {"own_hrefs": ["https://mastodon.example/@support"], "own_handles": ["support"]}
 

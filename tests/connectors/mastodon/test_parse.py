@@ -6,10 +6,10 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.errors import AuthFailed, Permanent, RateLimited, Transient
-from connectors.mastodon.compose import idempotency_key, measure, split_reply, with_mention
-from connectors.mastodon.errors import DEFAULT_RETRY_AFTER, error_for
-from connectors.mastodon.parse import (
+from helpline.connectors.errors import AuthFailed, Permanent, RateLimited, Transient
+from helpline.connectors.mastodon.compose import idempotency_key, measure, split_reply, with_mention
+from helpline.connectors.mastodon.errors import DEFAULT_RETRY_AFTER, error_for
+from helpline.connectors.mastodon.parse import (
     MAccount,
     MNotification,
     MStatus,
@@ -20,7 +20,7 @@ from connectors.mastodon.parse import (
     link_params,
     skip_reason,
 )
-from routing.models import MessageKind
+from helpline.routing.models import MessageKind
 
 PAYLOADS = Path(__file__).parent / "payloads"
 TRWNH = OwnAccount(id="14715", username="trwnh", acct="trwnh", url="https://mastodon.social/@trwnh")

@@ -4,13 +4,13 @@ from collections.abc import Sequence
 import pytest
 import redis.asyncio as redis
 
-from connectors.base import ConnectorContext, SendProgress
-from connectors.cursors import CursorStore
-from connectors.errors import RateLimited
-from connectors.mastodon.connector import MastodonConnector
-from connectors.runner import PollRunner
-from routing.bus import StreamBus
-from routing.models import InboundMessage, MessageKind, OutboundReply, Visibility
+from helpline.connectors.base import ConnectorContext, SendProgress
+from helpline.connectors.cursors import CursorStore
+from helpline.connectors.errors import RateLimited
+from helpline.connectors.mastodon.connector import MastodonConnector
+from helpline.connectors.runner import PollRunner
+from helpline.routing.bus import StreamBus
+from helpline.routing.models import InboundMessage, MessageKind, OutboundReply, Visibility
 
 from .conftest import Emulator, MakeConnector, ingested, settings
 

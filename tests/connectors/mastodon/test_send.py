@@ -4,13 +4,13 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 
-from connectors.base import SendProgress
-from connectors.emulation import free_port
-from connectors.errors import AuthFailed, Permanent, RateLimited, Transient
-from connectors.mastodon.compose import measure, split_reply
-from connectors.mastodon.connector import MastodonConnector
-from connectors.ratelimit import SharedRateLimiter
-from routing.models import MessageKind, OutboundReply, ReplyButton, Visibility
+from helpline.connectors.base import SendProgress
+from helpline.connectors.emulation import free_port
+from helpline.connectors.errors import AuthFailed, Permanent, RateLimited, Transient
+from helpline.connectors.mastodon.compose import measure, split_reply
+from helpline.connectors.mastodon.connector import MastodonConnector
+from helpline.connectors.ratelimit import SharedRateLimiter
+from helpline.routing.models import MessageKind, OutboundReply, ReplyButton, Visibility
 
 from .conftest import Emulator, MakeConnector
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import httpx
 
-from connectors.base import ConnectorContext
-from connectors.mastodon.connector import MastodonConnector
+from helpline.connectors.base import ConnectorContext
+from helpline.connectors.mastodon.connector import MastodonConnector
 
 from .conftest import TOKEN, settings
 

@@ -8,13 +8,13 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
-from connectors.base import AccountSettings, ConnectorContext
-from connectors.emulation import serve
-from connectors.telegram import TelegramConnector
-from connectors.telegram.emulator import create_app
-from connectors.telegram.emulator_state import EmulatorState
-from routing.bus import PAYLOAD, StreamBus
-from routing.models import InboundMessage
+from helpline.connectors.base import AccountSettings, ConnectorContext
+from helpline.connectors.emulation import serve
+from helpline.connectors.telegram import TelegramConnector
+from helpline.connectors.telegram.emulator import create_app
+from helpline.connectors.telegram.emulator_state import EmulatorState
+from helpline.routing.bus import PAYLOAD, StreamBus
+from helpline.routing.models import InboundMessage
 
 TOKEN = "123456:AAHZFMHno3mzVLErU5b5jJvaeG-test"
 BOT_USERNAME = "helpline_bot"

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from connectors.telegram.parse import BotIdentity, parse_update, update_from_json
-from routing.models import InboundMessage, MessageKind
+from helpline.connectors.telegram.parse import BotIdentity, parse_update, update_from_json
+from helpline.routing.models import InboundMessage, MessageKind
 
 PAYLOADS = Path(__file__).parent / "payloads"
 ME = BotIdentity(id=123456, username="helpline_bot")

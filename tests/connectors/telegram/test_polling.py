@@ -4,10 +4,10 @@ from pathlib import Path
 
 import redis.asyncio as redis
 
-from connectors.cursors import CursorStore
-from connectors.runner import PollRunner
-from routing.bus import StreamBus
-from routing.models import MessageKind
+from helpline.connectors.cursors import CursorStore
+from helpline.connectors.runner import PollRunner
+from helpline.routing.bus import StreamBus
+from helpline.routing.models import MessageKind
 
 from .conftest import ACCOUNT, BOT_ID, Emulator, MakeConnector, ingested
 

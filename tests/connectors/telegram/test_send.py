@@ -4,11 +4,11 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 
-from connectors.base import SendProgress
-from connectors.emulation import free_port
-from connectors.errors import AuthFailed, Permanent, RateLimited, Transient
-from routing import keys
-from routing.models import MessageKind, OutboundReply, ReplyButton
+from helpline.connectors.base import SendProgress
+from helpline.connectors.emulation import free_port
+from helpline.connectors.errors import AuthFailed, Permanent, RateLimited, Transient
+from helpline.routing import keys
+from helpline.routing.models import MessageKind, OutboundReply, ReplyButton
 
 from .conftest import ACCOUNT, TOKEN, Emulator, MakeConnector
 

@@ -1,9 +1,9 @@
 import pytest
 from telegram.helpers import escape_markdown
 
-from connectors.telegram.emulator import check_formatting
-from connectors.telegram.emulator_state import BotApiError
-from connectors.telegram.text import escape_html, escape_markdown_v2, split_text, utf16_len
+from helpline.connectors.telegram.emulator import check_formatting
+from helpline.connectors.telegram.emulator_state import BotApiError
+from helpline.connectors.telegram.text import escape_html, escape_markdown_v2, split_text, utf16_len
 
 
 def test_short_text_is_one_part() -> None:

@@ -8,12 +8,12 @@ import redis.asyncio as redis
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from connectors.base import SendProgress
-from connectors.emulation import free_port, serve
-from connectors.telegram import TelegramConnector
-from connectors.telegram.webhook import SECRET_HEADER
-from routing.bus import StreamBus
-from routing.models import InboundMessage, MessageKind, OutboundReply, ReplyButton, Visibility
+from helpline.connectors.base import SendProgress
+from helpline.connectors.emulation import free_port, serve
+from helpline.connectors.telegram import TelegramConnector
+from helpline.connectors.telegram.webhook import SECRET_HEADER
+from helpline.routing.bus import StreamBus
+from helpline.routing.models import InboundMessage, MessageKind, OutboundReply, ReplyButton, Visibility
 from tests.redis_server import RedisServer
 
 from .conftest import ACCOUNT, Emulator, MakeConnector, ingested

@@ -9,13 +9,13 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
-from connectors.base import AccountSettings, ConnectorContext
-from connectors.emulation import serve
-from connectors.x.connector import XConnector
-from connectors.x.emulator import XEmulator
-from connectors.x.emulator_state import Credentials
-from routing.bus import StreamBus
-from routing.models import InboundMessage
+from helpline.connectors.base import AccountSettings, ConnectorContext
+from helpline.connectors.emulation import serve
+from helpline.connectors.x.connector import XConnector
+from helpline.connectors.x.emulator import XEmulator
+from helpline.connectors.x.emulator_state import Credentials
+from helpline.routing.bus import StreamBus
+from helpline.routing.models import InboundMessage
 
 PAYLOADS = Path(__file__).parent / "payloads"
 BRAND_ID = "1000"

@@ -4,10 +4,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from connectors.base import SendProgress
-from connectors.x.connector import XConnector
-from connectors.x.emulator_state import Credentials
-from routing.models import MessageKind, OutboundReply, Visibility
+from helpline.connectors.base import SendProgress
+from helpline.connectors.x.connector import XConnector
+from helpline.connectors.x.emulator_state import Credentials
+from helpline.routing.models import MessageKind, OutboundReply, Visibility
 
 from .conftest import say
 

@@ -3,11 +3,11 @@ from datetime import UTC, datetime
 import pytest
 import tweepy
 
-from connectors.errors import AuthFailed, Permanent, RateLimited, Transient
-from connectors.x.cursor import Sweep, XCursor
-from connectors.x.errors import map_error
-from connectors.x.outbound import plan_reply
-from connectors.x.parse import (
+from helpline.connectors.errors import AuthFailed, Permanent, RateLimited, Transient
+from helpline.connectors.x.cursor import Sweep, XCursor
+from helpline.connectors.x.errors import map_error
+from helpline.connectors.x.outbound import plan_reply
+from helpline.connectors.x.parse import (
     dm_conversation_id,
     dm_page,
     mentions_page,
@@ -15,7 +15,7 @@ from connectors.x.parse import (
     webhook_dms,
     webhook_tweets,
 )
-from routing.models import MessageKind, OutboundReply, ReplyButton, Visibility
+from helpline.routing.models import MessageKind, OutboundReply, ReplyButton, Visibility
 
 from .conftest import payload
 
@@ -165,7 +165,7 @@ def test_error_mapping() -> None:
 
 
 def test_one_unreadable_item_is_skipped_not_a_wall_for_the_page() -> None:
-    from connectors.x.parse import dm_page, mentions_page
+    from helpline.connectors.x.parse import dm_page, mentions_page
 
     mentions = {"data": [
         {"id": "30", "text": "@helpline fine", "author_id": "7", "created_at": "2026-11-26T10:00:00.000Z"},

@@ -4,11 +4,11 @@ from collections.abc import Callable
 import httpx
 import redis.asyncio as redis
 
-from connectors.runner import PollRunner
-from connectors.x.connector import XConnector
-from connectors.x.emulator import XEmulator
-from routing.bus import StreamBus
-from routing.models import MessageKind
+from helpline.connectors.runner import PollRunner
+from helpline.connectors.x.connector import XConnector
+from helpline.connectors.x.emulator import XEmulator
+from helpline.routing.bus import StreamBus
+from helpline.routing.models import MessageKind
 
 from .conftest import BRAND_ID, ingested, say
 
@@ -101,8 +101,8 @@ async def test_own_tweets_and_dms_are_not_ingested(
     await say(control, BRAND_ID, "@helpline status update: all systems normal")  # our own tweet
     await drain(runner)
     (mention,) = await ingested(bus)
-    from connectors.base import SendProgress
-    from routing.models import OutboundReply, Visibility
+    from helpline.connectors.base import SendProgress
+    from helpline.routing.models import OutboundReply, Visibility
 
     reply = OutboundReply(reply_id="r1", conversation_id="0-1", platform="x", account="support",
                           kind=MessageKind.MENTION, thread_key=first["thread"], visibility=Visibility.PUBLIC,

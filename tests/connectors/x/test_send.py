@@ -5,11 +5,11 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from connectors.base import SendProgress
-from connectors.errors import Permanent, RateLimited, Transient
-from connectors.x.connector import XConnector
-from connectors.x.text import weighted_length
-from routing.models import MessageKind, OutboundReply, Visibility
+from helpline.connectors.base import SendProgress
+from helpline.connectors.errors import Permanent, RateLimited, Transient
+from helpline.connectors.x.connector import XConnector
+from helpline.connectors.x.text import weighted_length
+from helpline.routing.models import MessageKind, OutboundReply, Visibility
 
 from .conftest import say
 
@@ -144,7 +144,7 @@ async def test_rate_limits_are_per_endpoint(make_connector: Callable[..., XConne
 async def test_wrong_credentials_are_auth_failed(
     control: httpx.AsyncClient, make_connector: Callable[..., XConnector], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from connectors.errors import AuthFailed
+    from helpline.connectors.errors import AuthFailed
 
     monkeypatch.setenv("HL_TEST_X_ACCESS_TOKEN_SECRET", "wrong")  # the signature no longer verifies
     first = await say(control, "42", "hi")

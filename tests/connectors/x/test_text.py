@@ -1,6 +1,6 @@
 import pytest
 
-from connectors.x.text import find_urls, split_plain, split_thread, weighted_length
+from helpline.connectors.x.text import find_urls, split_plain, split_thread, weighted_length
 
 
 @pytest.mark.parametrize(("text", "length"), [

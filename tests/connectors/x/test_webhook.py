@@ -6,12 +6,12 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from connectors.emulation import serve
-from connectors.x.connector import XConnector
-from connectors.x.emulator_state import Credentials
-from connectors.x.webhook import SIGNATURE_HEADER, crc_response, sign, verify
-from routing.bus import StreamBus
-from routing.models import MessageKind
+from helpline.connectors.emulation import serve
+from helpline.connectors.x.connector import XConnector
+from helpline.connectors.x.emulator_state import Credentials
+from helpline.connectors.x.webhook import SIGNATURE_HEADER, crc_response, sign, verify
+from helpline.routing.bus import StreamBus
+from helpline.routing.models import MessageKind
 
 from .conftest import BRAND_ID, ingested, payload, say
 
@@ -77,8 +77,8 @@ async def test_emulator_delivers_activity_to_the_registered_webhook(
     own = await say(control, BRAND_ID, "@helpline scheduled maintenance at 02:00 UTC")
     assert own["webhook_status"] == 200
     # our reply, then the customer's answer to it: same conversation, resolved by the connector
-    from connectors.base import SendProgress
-    from routing.models import OutboundReply, Visibility
+    from helpline.connectors.base import SendProgress
+    from helpline.routing.models import OutboundReply, Visibility
 
     connector = make_connector(mode="webhook")
     result = await connector.send(OutboundReply(

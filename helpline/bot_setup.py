@@ -10,14 +10,14 @@ from typing import Any
 
 import httpx
 
-from bots.autoreply import AutoReplyBot
-from bots.base import Bot
-from bots.generative import GenerativeSettings, Generator
-from bots.helpcenter import HelpCenterBot, HelpCenterSettings
-from bots.kb import KBError, load_kb
-from bots.language import LanguageDetector
-from bots.search import Searcher
-from connectors.errors import ConfigError
+from helpline.bots.autoreply import AutoReplyBot
+from helpline.bots.base import Bot
+from helpline.bots.generative import GenerativeSettings, Generator
+from helpline.bots.helpcenter import HelpCenterBot, HelpCenterSettings
+from helpline.bots.kb import KBError, load_kb
+from helpline.bots.language import LanguageDetector
+from helpline.bots.search import Searcher
+from helpline.connectors.errors import ConfigError
 
 from .config import Settings
 
