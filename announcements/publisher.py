@@ -31,7 +31,7 @@ from helpline.connectors.base import Connector, SendProgress
 from helpline.connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing import keys
-from helpline.routing.bus import Entry, Failure
+from helpline.routing.bus import Entry, EntryKey, Failure
 from helpline.routing.models import DeliveryState
 from helpline.routing.periodic import run_periodically
 from helpline.routing.scripts import PROMOTE_DUE
@@ -74,20 +74,20 @@ class Publisher:
         _, _, platform, account = stream.split(":", 3)
         return keys.publish_dead_letters(platform, account)
 
-    async def handle_batch(self, entries: list[Entry]) -> dict[str, Failure]:
+    async def handle_batch(self, entries: list[Entry]) -> dict[EntryKey, Failure]:
         """Batch handler for the `publisher` group. Idempotent: a delivery whose record is final
         is acknowledged without posting."""
-        failures: dict[str, Failure] = {}
+        failures: dict[EntryKey, Failure] = {}
         by_account: dict[tuple[str, str], list[tuple[Entry, PublishJob]]] = {}
         for entry in entries:
             try:
                 job = PublishJob.model_validate_json(entry.payload)
             except ValidationError as exc:
-                failures[entry.id] = Failure(f"invalid publish job: {exc.errors()[0]['msg']}", permanent=True)
+                failures[entry.key] = Failure(f"invalid publish job: {exc.errors()[0]['msg']}", permanent=True)
                 continue
             account = (job.post.platform, job.post.account)
             if account not in self.connectors:
-                failures[entry.id] = Failure(f"no connector for {account[0]}/{account[1]}")
+                failures[entry.key] = Failure(f"no connector for {account[0]}/{account[1]}")
                 continue
             by_account.setdefault(account, []).append((entry, job))
         results = await asyncio.gather(*(self._drain(acc, jobs) for acc, jobs in by_account.items()))
@@ -95,7 +95,7 @@ class Publisher:
             failures.update(result)
         return failures
 
-    async def _drain(self, account: tuple[str, str], jobs: list[tuple[Entry, PublishJob]]) -> dict[str, Failure]:
+    async def _drain(self, account: tuple[str, str], jobs: list[tuple[Entry, PublishJob]]) -> dict[EntryKey, Failure]:
         acc = _Account(account[0], account[1], self.connectors[account])
         blocked = int(await self.client.pttl(keys.blocked_until(*account)))
         if blocked > 0:
@@ -112,14 +112,14 @@ class Publisher:
                                   "check the platform before posting again")
                 continue
             todo.put_nowait((entry, job))
-        failures: dict[str, Failure] = {}
+        failures: dict[EntryKey, Failure] = {}
 
         async def worker() -> None:
             while not todo.empty():
                 entry, job = todo.get_nowait()
                 failure = await self._one(acc, entry, job)
                 if failure is not None:
-                    failures[entry.id] = failure
+                    failures[entry.key] = failure
 
         await asyncio.gather(*(worker() for _ in range(min(self.settings.concurrency, todo.qsize()))))
         return failures

@@ -26,7 +26,7 @@ import redis.asyncio as redis
 from helpline.connectors.base import AccountSettings, ConnectorContext, SendProgress, SendResult
 from helpline.connectors.null import NullConnector
 from helpline.routing import keys
-from helpline.routing.bus import Entry, Failure
+from helpline.routing.bus import Entry, EntryKey, Failure
 from helpline.routing.models import Author, InboundMessage, MessageKind, OutboundReply
 from helpline.routing.rules import Action, Rule
 from helpline.routing.sender import Sender
@@ -130,7 +130,7 @@ class Pipeline:
         self.tasks: list[asyncio.Task[None]] = []
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    async def _observe(self, entries: list[Entry]) -> dict[str, Failure]:
+    async def _observe(self, entries: list[Entry]) -> dict[EntryKey, Failure]:
         for e in entries:  # the entry id is the Redis time of the XADD: when the reply was queued
             reply_id = e.payload.split(b'"reply_id":"', 1)[1].split(b'"', 1)[0].decode()
             self.enqueued_ms[reply_id.split(":")[1]] = int(e.id.split("-")[0])

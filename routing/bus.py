@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 PAYLOAD = b"m"
 
+#: How long a stream's last-error hash outlives its last write (its fields are cleared when their
+#: entry succeeds or is dead-lettered; this bounds what a crash between the two leaves behind).
+ERRORS_TTL_SECONDS = 86_400
+
 # KEYS[1] partition prefix, KEYS[2] its inbound stream. ARGV[1] dedupe ttl (s), then pairs
 # (dedupe id, payload). Per message, the seen marker and the XADD happen together or not at all.
 _INGEST = """
@@ -107,6 +111,10 @@ class StreamBus:
         return new
 
 
+#: (stream, entry id): one consumer reads many streams, where the same id (`…-0`) can exist in each.
+EntryKey = tuple[str, str]
+
+
 class Entry(NamedTuple):
     """One stream entry as a handler sees it. (A tuple: thousands are made per batch.)"""
 
@@ -115,6 +123,11 @@ class Entry(NamedTuple):
     payload: bytes
     deliveries: int = 1
 
+    @property
+    def key(self) -> EntryKey:
+        """What names this entry among a consumer's streams: ids repeat across streams."""
+        return self.stream, self.id
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -122,8 +135,8 @@ class Failure:
     permanent: bool = False  # dead-letter at once (e.g. the payload is invalid)
 
 
-#: Handles a batch; returns the failures by entry id. Everything not failed is acknowledged.
-BatchHandler = Callable[[list[Entry]], Awaitable[dict[str, Failure]]]
+#: Handles a batch; returns the failures by `Entry.key`. Everything not failed is acknowledged.
+BatchHandler = Callable[[list[Entry]], Awaitable[dict[EntryKey, Failure]]]
 
 
 class StreamConsumer:
@@ -226,9 +239,10 @@ class StreamConsumer:
                 )
                 start = _text(result[0])
                 items = result[1]
-                deleted = result[2] if len(result) > 2 else []
-                if deleted:
+                deleted = [_text(d) for d in (result[2] if len(result) > 2 else [])]
+                if deleted:  # trimmed while pending: nothing to do, nothing to remember
                     await self.client.xack(stream, self.group, *deleted)
+                    await self.client.hdel(_errors_key(stream), *deleted)  # type: ignore[misc]
                 if items:
                     counts = await self._delivery_counts(stream, [_text(i) for i, _ in items])
                     for entry_id, fields in items:
@@ -249,23 +263,36 @@ class StreamConsumer:
         for entry in exhausted:
             await self._bury(entry, f"gave up after {entry.deliveries - 1} deliveries")
         ok: dict[str, list[str]] = {}
+        retried_ok: dict[str, list[str]] = {}  # may have an error recorded by an earlier delivery
         for entry in due:
-            failure = failures.get(entry.id)
+            failure = failures.get(entry.key)
             if failure is None:
                 ok.setdefault(entry.stream, []).append(entry.id)
-            elif failure.permanent or entry.deliveries >= self.max_deliveries:
-                await self.client.hset(_errors_key(entry.stream), entry.id, failure.error)  # type: ignore[misc]
+                if entry.deliveries > 1:
+                    retried_ok.setdefault(entry.stream, []).append(entry.id)
+                continue
+            await self._record_error(entry, failure.error)
+            if failure.permanent or entry.deliveries >= self.max_deliveries:
                 await self._bury(entry, failure.error)
             else:
                 log.warning("entry %s of %s failed (delivery %d): %s", entry.id, entry.stream,
                             entry.deliveries, failure.error)
-                await self.client.hset(_errors_key(entry.stream), entry.id, failure.error)  # type: ignore[misc]
-        if ok and not self.handler_acknowledges:
+        if (ok and not self.handler_acknowledges) or retried_ok:
             async with self.client.pipeline(transaction=False) as pipe:
-                for stream, ids in ok.items():
+                for stream, ids in ok.items() if not self.handler_acknowledges else ():
                     pipe.xack(stream, self.group, *ids)
+                for stream, ids in retried_ok.items():
+                    pipe.hdel(_errors_key(stream), *ids)  # the error is history: it succeeded
                 await pipe.execute()
         return len(due)
+
+    async def _record_error(self, entry: Entry, error: str) -> None:
+        """The entry's last error (the dead letter takes it). The hash expires as a whole once no
+        error has been written for a while, so a field nobody cleared cannot stay forever."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hset(_errors_key(entry.stream), entry.id, error)
+            pipe.expire(_errors_key(entry.stream), ERRORS_TTL_SECONDS)
+            await pipe.execute()
 
     async def _bury(self, entry: Entry, error: str) -> None:
         log.error("dead-lettering entry %s of %s: %s", entry.id, entry.stream, error)

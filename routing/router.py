@@ -37,7 +37,7 @@ from helpline.insights.metrics import observe_route
 
 from . import keys
 from .assignment import AgentLoad, AssignmentStore, choose_agent
-from .bus import Entry, Failure
+from .bus import Entry, EntryKey, Failure
 from .hours import BusinessHours
 from .models import (
     Conversation,
@@ -91,21 +91,21 @@ class Router:
         self.incidents = IncidentStore(client)
         self.handled = 0
 
-    async def handle_batch(self, entries: list[Entry]) -> dict[str, Failure]:
+    async def handle_batch(self, entries: list[Entry]) -> dict[EntryKey, Failure]:
         """Batch handler for the inbound consumer group. Idempotent (see module docstring)."""
         started = time.perf_counter()
         failures = await self._handle(entries)
         observe_route(len(entries), time.perf_counter() - started, len(failures))
         return failures
 
-    async def _handle(self, entries: list[Entry]) -> dict[str, Failure]:
-        failures: dict[str, Failure] = {}
+    async def _handle(self, entries: list[Entry]) -> dict[EntryKey, Failure]:
+        failures: dict[EntryKey, Failure] = {}
         parsed: list[tuple[Entry, InboundMessage, bytes]] = []
         for entry in entries:
             try:
                 original = InboundMessage.model_validate_json(entry.payload)
             except ValidationError as exc:
-                failures[entry.id] = Failure(f"invalid inbound message: {_first_error(exc)}", permanent=True)
+                failures[entry.key] = Failure(f"invalid inbound message: {_first_error(exc)}", permanent=True)
                 continue
             message = self._with_language(original)
             # The history stores exactly this text; it must be the same on every redelivery.
@@ -131,7 +131,7 @@ class Router:
                 all_effects.append(await batch.decide(entry.id, message, result))
             except Exception as exc:  # a bug or a bot failure must not block the partition
                 log.exception("routing failed for entry %s", entry.id)
-                failures[entry.id] = Failure(f"{type(exc).__name__}: {exc}")
+                failures[entry.key] = Failure(f"{type(exc).__name__}: {exc}")
                 batch.forget(result.conversation_id)
         if self.ratings is not None:  # before the commit: recording twice is a no-op, missing one is not
             for rating in batch.ratings:

@@ -32,7 +32,7 @@ from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.insights.metrics import observe_rate_limited, observe_send
 
 from . import keys
-from .bus import Entry, Failure
+from .bus import Entry, EntryKey, Failure
 from .models import ConversationEvent, DeliveryState, EventType, OutboundReply
 from .periodic import run_periodically
 from .scripts import PROMOTE_DUE
@@ -112,18 +112,18 @@ class Sender:
     def dead_letter_key(self, stream: str) -> str:
         return keys.dead_letters(int(stream.split("{p", 1)[1].split("}", 1)[0]))
 
-    async def handle_batch(self, entries: list[Entry]) -> dict[str, Failure]:
+    async def handle_batch(self, entries: list[Entry]) -> dict[EntryKey, Failure]:
         """Idempotent: a reply whose record says "sent" is acknowledged without posting."""
-        failures: dict[str, Failure] = {}
+        failures: dict[EntryKey, Failure] = {}
         jobs: list[_Job] = []
         for entry in entries:
             try:
                 reply = OutboundReply.model_validate_json(entry.payload)
             except ValidationError as exc:
-                failures[entry.id] = Failure(f"invalid outbound reply: {exc.errors()[0]['msg']}", permanent=True)
+                failures[entry.key] = Failure(f"invalid outbound reply: {exc.errors()[0]['msg']}", permanent=True)
                 continue
             if (reply.platform, reply.account) not in self.connectors:
-                failures[entry.id] = Failure(f"no connector for {reply.platform}/{reply.account}")
+                failures[entry.key] = Failure(f"no connector for {reply.platform}/{reply.account}")
                 continue
             # Replies live in their conversation's partition (a private follow-up too).
             jobs.append(_Job(entry, reply, keys.conversation_partition(reply.conversation_id), {}))
@@ -151,10 +151,10 @@ class Sender:
             failures.update(result)
         return failures
 
-    async def _drain(self, account: tuple[str, str], jobs: list[_Job], blocked_ms: int) -> dict[str, Failure]:
+    async def _drain(self, account: tuple[str, str], jobs: list[_Job], blocked_ms: int) -> dict[EntryKey, Failure]:
         """Post one account's replies in order; a deferral defers the rest of that account too."""
         connector = self.connectors[account]
-        failures: dict[str, Failure] = {}
+        failures: dict[EntryKey, Failure] = {}
         defer_for = blocked_ms / 1000
         to_send: list[_Job] = []
         for job in jobs:
@@ -196,18 +196,18 @@ class Sender:
             except Uncertain as exc:
                 if connector.idempotent_send:  # the platform dedupes by our key: retrying is safe
                     await self.client.hset(key, "state", DeliveryState.QUEUED.value)  # type: ignore[misc]
-                    failures[job.entry.id] = Failure(f"{type(exc).__name__}: {exc}")
+                    failures[job.entry.key] = Failure(f"{type(exc).__name__}: {exc}")
                 else:  # like a crash mid-call: shown to the agents rather than risk a double reply
                     finished.append((job, DeliveryState.UNCERTAIN, None, f"no answer from the platform: {exc}"))
                 observe_send(*account, "uncertain", time.perf_counter() - started)
             except ConnectorError as exc:  # transient: retried by the consumer, then dead-lettered
                 await self.client.hset(key, "state", DeliveryState.QUEUED.value)  # type: ignore[misc]
-                failures[job.entry.id] = Failure(f"{type(exc).__name__}: {exc}")
+                failures[job.entry.key] = Failure(f"{type(exc).__name__}: {exc}")
                 observe_send(*account, "transient", time.perf_counter() - started)
             except Exception as exc:  # a connector bug: this reply only, the others go on
                 # The state stays "sending": if the platform took it, the retry says "uncertain".
                 log.exception("reply %s: the %s connector failed", job.reply.reply_id, account[0])
-                failures[job.entry.id] = Failure(f"{type(exc).__name__}: {exc}")
+                failures[job.entry.key] = Failure(f"{type(exc).__name__}: {exc}")
                 observe_send(*account, "transient", time.perf_counter() - started)
             else:
                 finished.append((job, DeliveryState.SENT, result, None))

@@ -4,7 +4,16 @@ import contextlib
 import redis.asyncio as redis
 
 from helpline.routing import keys
-from helpline.routing.bus import Entry, Failure, StreamBus, StreamConsumer, ensure_group, trim_acknowledged
+from helpline.routing.bus import (
+    ERRORS_TTL_SECONDS,
+    Entry,
+    EntryKey,
+    Failure,
+    StreamBus,
+    StreamConsumer,
+    ensure_group,
+    trim_acknowledged,
+)
 from tests.factories import message
 
 
@@ -26,7 +35,7 @@ async def test_handled_entries_are_acknowledged_and_trimmed(r: redis.Redis) -> N
     bus = StreamBus(r, partitions=1)
     seen: list[str] = []
 
-    async def handler(entries: list[Entry]) -> dict[str, Failure]:
+    async def handler(entries: list[Entry]) -> dict[EntryKey, Failure]:
         seen.extend(e.id for e in entries)
         return {}
 
@@ -43,8 +52,8 @@ async def test_handled_entries_are_acknowledged_and_trimmed(r: redis.Redis) -> N
 async def test_trim_keeps_pending_and_undelivered_entries(r: redis.Redis) -> None:
     bus = StreamBus(r, partitions=1)
 
-    async def fail_first(entries: list[Entry]) -> dict[str, Failure]:
-        return {entries[0].id: Failure("boom")}
+    async def fail_first(entries: list[Entry]) -> dict[EntryKey, Failure]:
+        return {entries[0].key: Failure("boom")}
 
     c = consumer(r, bus, fail_first)
     c.count = 3
@@ -61,11 +70,11 @@ async def test_invalid_payload_is_dead_lettered_at_once_and_others_proceed(r: re
     stream = keys.inbound_stream(0)
     handled: list[str] = []
 
-    async def handler(entries: list[Entry]) -> dict[str, Failure]:
+    async def handler(entries: list[Entry]) -> dict[EntryKey, Failure]:
         out = {}
         for e in entries:
             if e.payload == b"not json":
-                out[e.id] = Failure("invalid payload", permanent=True)
+                out[e.key] = Failure("invalid payload", permanent=True)
             else:
                 handled.append(e.id)
         return out
@@ -85,9 +94,9 @@ async def test_failing_entry_is_retried_then_dead_lettered_after_max_deliveries(
     bus = StreamBus(r, partitions=1)
     attempts: list[int] = []
 
-    async def always_fails(entries: list[Entry]) -> dict[str, Failure]:
+    async def always_fails(entries: list[Entry]) -> dict[EntryKey, Failure]:
         attempts.extend(e.deliveries for e in entries)
-        return {e.id: Failure(f"attempt {e.deliveries} failed") for e in entries}
+        return {e.key: Failure(f"attempt {e.deliveries} failed") for e in entries}
 
     c = consumer(r, bus, always_fails, max_deliveries=3, retry_idle_ms=20)
     await c.ensure_groups()
@@ -105,7 +114,7 @@ async def test_failing_entry_is_retried_then_dead_lettered_after_max_deliveries(
 async def test_entries_of_a_dead_consumer_are_claimed_by_a_living_one(r: redis.Redis) -> None:
     bus = StreamBus(r, partitions=1)
 
-    async def crash(entries: list[Entry]) -> dict[str, Failure]:
+    async def crash(entries: list[Entry]) -> dict[EntryKey, Failure]:
         raise SystemExit  # stands for kill -9: nothing acknowledged
 
     dead = consumer(r, bus, crash, name="dead")
@@ -115,7 +124,7 @@ async def test_entries_of_a_dead_consumer_are_claimed_by_a_living_one(r: redis.R
         await dead.step()
     got: list[Entry] = []
 
-    async def ok(entries: list[Entry]) -> dict[str, Failure]:
+    async def ok(entries: list[Entry]) -> dict[EntryKey, Failure]:
         got.extend(entries)
         return {}
 
@@ -154,7 +163,7 @@ async def test_a_crashing_handler_does_not_stop_the_consumer(r: redis.Redis) -> 
     calls: list[int] = []
     handled: list[str] = []
 
-    async def flaky(entries: list[Entry]) -> dict[str, Failure]:
+    async def flaky(entries: list[Entry]) -> dict[EntryKey, Failure]:
         calls.append(len(entries))
         if len(calls) == 1:
             raise RuntimeError("a bug in the handler")
@@ -173,3 +182,69 @@ async def test_a_crashing_handler_does_not_stop_the_consumer(r: redis.Redis) -> 
     await task
     assert len(handled) == 2 and calls[0] == 2  # the crashed batch came back and was handled
     assert (await r.xpending(keys.inbound_stream(0), "g"))["pending"] == 0
+
+
+async def test_a_failure_names_its_stream_not_only_its_id(r: redis.Redis) -> None:
+    """One consumer reads every partition, where the same entry id exists in several streams: a
+    failure in one partition must not fail (or dead-letter) the namesake entries of the others."""
+    bus = StreamBus(r, partitions=3)
+    streams = bus.inbound_streams()
+    for stream in streams:
+        await ensure_group(r, stream, "g")
+        await r.xadd(stream, {"m": stream}, id="1-0")  # the same id in every partition
+    handled: list[EntryKey] = []
+
+    async def fail_first_partition(entries: list[Entry]) -> dict[EntryKey, Failure]:
+        handled.extend(e.key for e in entries)
+        return {e.key: Failure(f"refused in {e.stream}", permanent=True) for e in entries if e.stream == streams[0]}
+
+    await consumer(r, bus, fail_first_partition).step()
+    assert sorted(handled) == sorted((s, "1-0") for s in streams)
+    dead = [entry for p in range(3) for entry in await r.xrange(keys.dead_letters(p))]
+    expected = [(streams[0].encode(), f"refused in {streams[0]}".encode())]
+    assert [(d[b"stream"], d[b"error"]) for _, d in dead] == expected
+    for stream in streams:
+        assert (await r.xpending(stream, "g"))["pending"] == 0
+
+
+async def test_a_retried_failure_keeps_its_namesakes_acknowledged(r: redis.Redis) -> None:
+    bus = StreamBus(r, partitions=2)
+    streams = bus.inbound_streams()
+    for stream in streams:
+        await ensure_group(r, stream, "g")
+        await r.xadd(stream, {"m": stream}, id="5-0")
+
+    async def fail_second_partition(entries: list[Entry]) -> dict[EntryKey, Failure]:
+        return {e.key: Failure("try again") for e in entries if e.stream == streams[1]}
+
+    await consumer(r, bus, fail_second_partition).step()
+    assert (await r.xpending(streams[0], "g"))["pending"] == 0
+    assert (await r.xpending(streams[1], "g"))["pending"] == 1
+    assert await r.hgetall(f"{streams[0]}:errors") == {}
+    assert await r.hgetall(f"{streams[1]}:errors") == {b"5-0": b"try again"}
+
+
+async def test_an_error_is_forgotten_once_its_entry_succeeds_and_the_record_expires(r: redis.Redis) -> None:
+    """Stale `:errors` fields piled up after outages (one per entry that failed once, then went)."""
+    bus = StreamBus(r, partitions=1)
+    stream = keys.inbound_stream(0)
+    calls: list[int] = []
+
+    async def fails_once(entries: list[Entry]) -> dict[EntryKey, Failure]:
+        calls.extend(e.deliveries for e in entries)
+        return {e.key: Failure("redis blinked") for e in entries if e.deliveries == 1}
+
+    c = consumer(r, bus, fails_once, retry_idle_ms=20)
+    await c.ensure_groups()
+    await bus.ingest([message(), message()])
+    await c.step()
+    assert await r.hlen(f"{stream}:errors") == 2
+    assert 0 < await r.ttl(f"{stream}:errors") <= ERRORS_TTL_SECONDS
+    for _ in range(20):
+        await asyncio.sleep(0.03)
+        await c.step()
+        if len(calls) == 4:
+            break
+    assert calls == [1, 1, 2, 2]
+    assert (await r.xpending(stream, "g"))["pending"] == 0
+    assert await r.hlen(f"{stream}:errors") == 0
