@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute
 from helpline.routing.models import InboundMessage, OutboundReply, Wire
 
 from .errors import ConfigError, Permanent
+from .options import ConnectorOptions, parse_options
 from .publishing import OutboundPost
 
 #: Durably ingests messages; returns, per message, whether it was new. Raises if Redis fails.
@@ -138,17 +139,14 @@ class Connector(abc.ABC):
     idempotent_send: ClassVar[bool] = False
     supports_polling: ClassVar[bool] = True
     supports_webhook: ClassVar[bool] = False
-    #: The `[accounts.options]` keys this connector reads; any other key is a configuration error
-    #: (a misspelt limit must not be silently ignored). None: the connector does not declare them.
-    known_options: ClassVar[frozenset[str] | None] = None
+    #: The model of the `[accounts.options]` this connector reads (see `connectors.options`): any
+    #: other key, or a value out of its range, is a configuration error naming it.
+    options_model: ClassVar[type[ConnectorOptions]] = ConnectorOptions
 
     def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
         if settings.platform != self.platform:
             raise ConfigError(f"accounts.{settings.name}.platform: expected {self.platform!r}")
-        if self.known_options is not None and (unknown := sorted(set(settings.options) - self.known_options)):
-            known = ", ".join(sorted(self.known_options)) or "none"
-            raise ConfigError(f"accounts.{settings.name}.options.{unknown[0]}: not an option of the {self.platform} "
-                              f"connector (its options: {known})")
+        self.options = parse_options(self.options_model, self.platform, settings.name, settings.options)
         if settings.mode == "webhook" and not self.supports_webhook:
             raise ConfigError(f"accounts.{settings.name}.mode: {self.platform} has no webhook mode")
         if settings.mode == "polling" and not self.supports_polling:

@@ -9,7 +9,6 @@ from .base import Connector, SendProgress, SendResult
 
 class NullConnector(Connector):
     platform = "null"
-    known_options = frozenset()
     idempotent_send = True  # posting nowhere twice changes nothing
 
     async def send(self, reply: OutboundReply, progress: SendProgress) -> SendResult:

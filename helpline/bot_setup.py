@@ -6,7 +6,6 @@ import os
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -16,6 +15,7 @@ from helpline.bots.generative import GenerativeSettings, Generator
 from helpline.bots.helpcenter import HelpCenterBot, HelpCenterSettings
 from helpline.bots.kb import KBError, load_kb
 from helpline.bots.language import LanguageDetector
+from helpline.bots.options import AutoReplyOptions, GenerativeOptions, HelpCenterOptions
 from helpline.bots.search import Searcher
 from helpline.connectors.errors import ConfigError
 
@@ -24,26 +24,26 @@ from .config import Settings
 
 def build_bots(settings: Settings) -> dict[str, Bot]:
     built: dict[str, Bot] = {}
-    for name, section in settings.bots.items():
-        kind = str(section.get("type", name))
-        factory = _FACTORIES.get(kind)
-        if factory is None:
-            raise ConfigError(f"bots.{name}.type: unknown bot type {kind!r} (known: {', '.join(sorted(_FACTORIES))})")
-        built[name] = factory(name, {k: v for k, v in section.items() if k != "type"}, settings)
+    for name, options in settings.bots.items():
+        if isinstance(options, AutoReplyOptions):
+            built[name] = _autoreply(name, options, settings)
+        elif isinstance(options, HelpCenterOptions):
+            built[name] = _helpcenter(name, options, settings)
+        else:
+            raise ConfigError(f"bots.{name}.type: no builder for bot type {options.type!r}")
     return built
 
 
-def _autoreply(name: str, options: dict[str, Any], settings: Settings) -> Bot:
-    texts = options.get("texts")
-    if not isinstance(texts, dict) or settings.languages.default not in texts:
+def _autoreply(name: str, options: AutoReplyOptions, settings: Settings) -> Bot:
+    if settings.languages.default not in options.texts:
         raise ConfigError(f"bots.{name}.texts: a table of texts per language, including "
                           f"{settings.languages.default!r}")
-    return AutoReplyBot(texts={str(k): str(v) for k, v in texts.items()}, name=name,
-                        handoff=bool(options.get("handoff", True)), fallback_language=settings.languages.default)
+    return AutoReplyBot(texts=dict(options.texts), name=name, handoff=options.handoff,
+                        fallback_language=settings.languages.default)
 
 
-def _helpcenter(name: str, options: dict[str, Any], settings: Settings) -> Bot:
-    folder = Path(str(options.get("kb", "kb")))
+def _helpcenter(name: str, options: HelpCenterOptions, settings: Settings) -> Bot:
+    folder = Path(options.kb)
     if not folder.is_absolute():
         base = os.environ.get("HELPLINE_CONFIG_FILE")
         folder = (Path(base).parent if base else Path.cwd()) / folder
@@ -52,31 +52,20 @@ def _helpcenter(name: str, options: dict[str, Any], settings: Settings) -> Bot:
     except (KBError, OSError) as exc:
         raise ConfigError(f"bots.{name}.kb: {exc}") from None
     bot = HelpCenterBot(Searcher(kb, fallback_language=settings.languages.default),
-                        settings=HelpCenterSettings(max_attempts=int(options.get("max_attempts", 2))),
-                        generator=_generator(name, options.get("generative")))
+                        settings=HelpCenterSettings(max_attempts=options.max_attempts),
+                        generator=_generator(options.generative))
     bot.name = name
     return bot
 
 
-def _generator(name: str, section: Any) -> Generator | None:
+def _generator(options: GenerativeOptions) -> Generator | None:
     """The optional OpenAI-compatible endpoint; its key comes from the environment."""
-    if not isinstance(section, dict) or not section.get("enabled"):
+    if not options.enabled or options.base_url is None or options.model is None:
         return None
-    try:
-        settings = GenerativeSettings(
-            base_url=str(section["base_url"]), model=str(section["model"]),
-            api_key=os.environ.get(str(section.get("api_key_env", "HELPLINE_GENERATIVE_API_KEY")), ""),
-            timeout_seconds=float(section.get("timeout_seconds", 8.0)), enabled=True,
-        )
-    except KeyError as exc:
-        raise ConfigError(f"bots.{name}.generative.{exc.args[0]}: required when enabled") from None
+    settings = GenerativeSettings(base_url=options.base_url, model=options.model,
+                                  api_key=os.environ.get(options.api_key_env, ""),
+                                  timeout_seconds=options.timeout_seconds, enabled=True)
     return Generator(settings, httpx.AsyncClient(timeout=settings.timeout_seconds))
-
-
-_FACTORIES: dict[str, Callable[[str, dict[str, Any], Settings], Bot]] = {
-    "autoreply": _autoreply,
-    "helpcenter": _helpcenter,
-}
 
 
 @cache

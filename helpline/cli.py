@@ -180,6 +180,7 @@ def config_check(config: ConfigOption = None) -> None:
             typer.echo(problem, err=True)
         raise typer.Exit(2) from None
     from helpline.connectors.base import ConnectorContext
+    from helpline.connectors.options import OptionsInvalid
     from helpline.connectors.registry import build_connector
 
     from .bot_setup import build_bots
@@ -193,9 +194,11 @@ def config_check(config: ConfigOption = None) -> None:
     async def no_ingest(_: object) -> list[bool]:
         return []
 
-    for account in settings.accounts:  # constructing a connector checks its secrets and options
+    for account in settings.accounts:  # constructing a connector checks its options, then its secrets
         try:
             build_connector(account, ConnectorContext(ingest=no_ingest))
+        except OptionsInvalid as exc:
+            problems += exc.problems
         except ConfigError as exc:
             problems.append(str(exc))
     if problems:

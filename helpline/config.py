@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from helpline.announcements.settings import AnnouncementSettings
+from helpline.bots.options import BotOptions, parse_bots
 from helpline.connectors.base import AccountSettings
 from helpline.insights.settings import InsightsSettings, SlaPolicy
 from helpline.routing.hours import BusinessHours
@@ -77,7 +78,7 @@ class Settings(BaseSettings):
     accounts: list[AccountSettings] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     survey: SurveySettings = Field(default_factory=SurveySettings)
-    bots: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    bots: dict[str, BotOptions] = Field(default_factory=dict)  # typed per bot type: bots.options
     insights: InsightsSettings = Field(default_factory=InsightsSettings)
     announcements: AnnouncementSettings = Field(default_factory=AnnouncementSettings)
     sla: list[SlaPolicy] = Field(default_factory=list)
@@ -94,6 +95,11 @@ class Settings(BaseSettings):
         path = os.environ.get("HELPLINE_CONFIG_FILE")
         toml = (TomlConfigSettingsSource(settings_cls, toml_file=path),) if path else ()
         return (init_settings, env_settings, *toml)
+
+    @field_validator("bots", mode="before")
+    @classmethod
+    def _typed_bots(cls, value: Any) -> Any:
+        return parse_bots(value) if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

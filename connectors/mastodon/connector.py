@@ -30,12 +30,13 @@ from helpline.connectors.base import (
     SendResult,
     buttons_as_text,
 )
-from helpline.connectors.errors import ConfigError, Permanent, Transient
+from helpline.connectors.errors import Permanent, Transient
 from helpline.connectors.publishing import OutboundPost
 from helpline.routing.models import MessageKind, OutboundReply
 
 from .client import MastodonApi, normalize_base_url
 from .compose import DEFAULT_MAX_CHARACTERS, idempotency_key, measure, split_reply
+from .options import MastodonOptions
 from .parse import (
     MAccount,
     MContext,
@@ -60,13 +61,6 @@ log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _int_option(settings: AccountSettings, name: str, default: int, low: int, high: int) -> int:
-    value = settings.options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"accounts.{settings.name}.options.{name}: expected an integer in [{low}, {high}]")
-    return value
-
-
 @dataclass(frozen=True)
 class _Target:
     visibility: Visibility
@@ -79,21 +73,18 @@ class MastodonConnector(Connector):
     idempotent_send = True
     supports_polling = True
     supports_webhook = False  # Mastodon has no mention webhook for third-party apps
-    known_options = frozenset({"page_size", "max_pages", "max_characters", "api_rate", "status_rate", "api_burst",
-                               "status_burst", "thread_memory_days"})
+    options_model = MastodonOptions
+    options: MastodonOptions
 
     def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
         self.base_url = normalize_base_url(settings.name, settings.base_url)
-        self.page_size = _int_option(settings, "page_size", 40, 1, 80)
-        self.max_pages = _int_option(settings, "max_pages", 5, 1, 1000)
-        self._fixed_max_characters = "max_characters" in settings.options
-        self.max_characters = _int_option(settings, "max_characters", DEFAULT_MAX_CHARACTERS, 100, 100_000)
-        self.api_rate = _int_option(settings, "api_rate", 300, 1, 1_000_000)  # per 5 minutes
-        self.status_rate = _int_option(settings, "status_rate", 300, 1, 1_000_000)  # per 3 hours
-        self.api_burst = _int_option(settings, "api_burst", 30, 1, 1_000_000)
-        self.status_burst = _int_option(settings, "status_burst", 30, 1, 1_000_000)
-        ttl = _int_option(settings, "thread_memory_days", 90, 1, 3650) * 86400
+        opts = self.options
+        self.page_size, self.max_pages = opts.page_size, opts.max_pages
+        self.max_characters = opts.max_characters or DEFAULT_MAX_CHARACTERS
+        self.api_rate, self.status_rate = opts.api_rate, opts.status_rate
+        self.api_burst, self.status_burst = opts.api_burst, opts.status_burst
+        ttl = opts.thread_memory_days * 86400
         self._index = StatusIndex(context.redis, self.platform, settings.name, ttl_seconds=ttl)
         self._api: MastodonApi | None = None
         self.own: OwnAccount | None = None
@@ -110,7 +101,7 @@ class MastodonConnector(Connector):
         )
         try:
             me = MAccount.model_validate(await api.get_json("/api/v1/accounts/verify_credentials"))
-            if not self._fixed_max_characters:
+            if self.options.max_characters is None:
                 self.max_characters = await self._instance_limit(api)
         except BaseException:
             await api.aclose()

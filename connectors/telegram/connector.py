@@ -42,6 +42,7 @@ from helpline.routing.models import InboundMessage, OutboundReply
 from . import outbound, publish, webhook
 from .errors import map_error
 from .migrations import ChatMigrations
+from .options import TelegramOptions
 from .parse import ALLOWED_UPDATES, BotIdentity, parse_update, update_from_json
 from .text import split_text
 
@@ -63,13 +64,13 @@ T = TypeVar("T")
 
 
 class TelegramConnector(Connector):
-    """A Telegram bot. Options (`[accounts.options]`): `long_poll_timeout` (s, default 1, at most 10),
-    `bot_per_second`, `private_per_second`, `group_per_minute` (the shared send budgets)."""
+    """A Telegram bot. Options: `TelegramOptions` (long-poll timeout, the shared send budgets)."""
 
     platform = "telegram"
     supports_polling = True
     supports_webhook = True
-    known_options = frozenset({"long_poll_timeout", *outbound.DEFAULT_LIMITS})
+    options_model = TelegramOptions
+    options: TelegramOptions
 
     def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
@@ -80,14 +81,8 @@ class TelegramConnector(Connector):
             if not webhook.valid_secret_token(self._webhook_secret):
                 raise ConfigError(f"accounts.{settings.name}.secrets.webhook_secret: use 1-256 characters "
                                   "A-Z, a-z, 0-9, _ or -")
-        options = settings.options
-        try:
-            self._long_poll = min(10, max(0, int(options.get("long_poll_timeout", 1))))
-            self._limits = {k: float(options.get(k, v)) for k, v in outbound.DEFAULT_LIMITS.items()}
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"accounts.{settings.name}.options: {exc}") from None
-        if min(self._limits.values()) <= 0:
-            raise ConfigError(f"accounts.{settings.name}.options: send budgets must be positive")
+        self._long_poll = self.options.long_poll_timeout
+        self._limits = self.options.send_limits()
         self._batch_limit = 100
         self._bot: ExtBot[None] | None = None
         self._me: BotIdentity | None = None

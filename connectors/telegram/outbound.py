@@ -18,9 +18,6 @@ from helpline.routing.models import MessageKind, OutboundReply, Visibility
 from . import ids
 from .text import split_text
 
-#: Telegram's documented limits: ~30 messages/s per bot, ~1/s per private chat, 20/min per group.
-DEFAULT_LIMITS = {"bot_per_second": 30.0, "private_per_second": 1.0, "group_per_minute": 20.0}
-
 
 def destination(reply: OutboundReply) -> ids.ThreadRef:
     """The chat this reply may go to. Raises Permanent if kind, visibility and thread disagree."""

@@ -5,9 +5,7 @@ Settings (`[[accounts]]` with `platform = "x"`):
 
 - secrets: `consumer_key`, `consumer_secret`, `access_token`, `access_token_secret` (OAuth 1.0a
   user context: needed to send, to read DMs and for webhooks) and/or `bearer_token` (mentions).
-- options: `user_id` / `handle` of the account (else asked of GET /2/users/me), `mentions` and
-  `direct_messages` (bool, default true), `page_size` (5-100), `ignore_user_ids` (other bots),
-  `tweets_per_15min` (default 100), `dms_per_15min` (default 200), `dms_per_day` (default 1000).
+- options: `XOptions` (the account's id and handle, what to poll, page size, send budgets).
 
 Residual window: X has no idempotency key for POST /2/tweets or DMs. A part is recorded in
 `SendProgress` right after X accepts it; a crash between X's answer and that record re-posts
@@ -43,6 +41,7 @@ from helpline.routing.models import InboundMessage, MessageKind, OutboundReply
 
 from .client import Credentials, XApi
 from .cursor import Sweep, XCursor
+from .options import XOptions
 from .outbound import plan_reply
 from .parse import PLATFORM, WebhookTweet, dm_page, mentions_page, webhook_dms, webhook_tweets
 from .publish import publish_thread
@@ -59,19 +58,14 @@ class XConnector(Connector):
     platform: ClassVar[str] = PLATFORM
     supports_polling: ClassVar[bool] = True
     supports_webhook: ClassVar[bool] = True
-    known_options: ClassVar[frozenset[str] | None] = frozenset({
-        "user_id", "handle", "ignore_user_ids", "mentions", "direct_messages", "page_size",
-        "dms_per_15min", "dms_per_day", "tweets_per_15min"})
+    options_model = XOptions
+    options: XOptions
 
     def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
-        opts = settings.options
-        self._own_id: str | None = str(opts["user_id"]) if opts.get("user_id") else None
-        self._handle: str | None = opts.get("handle")
-        self._ignore = frozenset(str(i) for i in opts.get("ignore_user_ids", ()))
-        self._mentions = bool(opts.get("mentions", True))
-        self._dms = bool(opts.get("direct_messages", True))
-        self._page_size = min(max(int(opts.get("page_size", 100)), 5), 100)
+        self._own_id: str | None = self.options.user_id
+        self._handle: str | None = self.options.handle.lstrip("@") if self.options.handle else None
+        self._ignore = frozenset(self.options.ignore_user_ids)
         self._credentials = self._read_credentials()
         if not self._credentials.user_context and not self._credentials.bearer_token:
             raise ConfigError(f"accounts.{settings.name}.secrets: X needs consumer_key, consumer_secret, "
@@ -123,10 +117,10 @@ class XConnector(Connector):
         errors: list[ConnectorError] = []
         fetched = False
         mentions, dms = state.mentions, state.dms
-        if self._mentions:
+        if self.options.mentions:
             try:
                 payload = await api.mentions(own, since_id=mentions.since_id, token=mentions.token,
-                                             max_results=self._page_size)
+                                             max_results=self.options.page_size)
             except Permanent as exc:
                 mentions = self._abandon_page(mentions, exc, errors)
             except ConnectorError as exc:
@@ -138,9 +132,9 @@ class XConnector(Connector):
                 messages += page.messages
                 skipped += page.skipped
                 mentions = mentions.after_page(page.ids, page.next_token)
-        if self._dms and api.user_auth:
+        if self.options.direct_messages and api.user_auth:
             try:
-                payload = await api.dm_events(token=dms.token, max_results=self._page_size)
+                payload = await api.dm_events(token=dms.token, max_results=self.options.page_size)
             except Permanent as exc:
                 dms = self._abandon_page(dms, exc, errors)
             except ConnectorError as exc:
@@ -290,13 +284,12 @@ class XConnector(Connector):
         return SendResult(tuple(progress.posted))
 
     def rate_limits(self, reply: OutboundReply) -> Sequence[RateLimit]:
-        opts = self.settings.options
+        opts = self.options
         if reply.kind is MessageKind.DIRECT:
-            per_15 = int(opts.get("dms_per_15min", 200))
-            per_day = int(opts.get("dms_per_day", 1000))
+            per_15, per_day = opts.dms_per_15min, opts.dms_per_day
             return (RateLimit("dm-create", per_15, 900.0, burst=max(1, per_15 // 10)),
                     RateLimit("dm-create-day", per_day, 86400.0, burst=max(1, per_day // 10)))
-        per_15 = int(opts.get("tweets_per_15min", 100))
+        per_15 = opts.tweets_per_15min
         return (RateLimit("tweets-create", per_15, 900.0, burst=max(1, per_15 // 10)),)
 
     # publish (announcements; see publish.py) -------------------------------------------------
@@ -306,7 +299,7 @@ class XConnector(Connector):
         return await publish_thread(api, post, progress, self._handle)
 
     def publish_rate_limits(self, post: OutboundPost) -> Sequence[RateLimit]:
-        return publish_limits(post, self.settings.options)
+        return publish_limits(post, self.options.tweets_per_15min)
 
     # health ----------------------------------------------------------------------------------
     def health(self) -> ConnectorHealth:

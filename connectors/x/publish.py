@@ -8,8 +8,7 @@ crash "uncertain" instead of posting again (X would refuse an identical tweet an
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from helpline.connectors.base import RateLimit, SendProgress, SendResult
 from helpline.connectors.errors import Permanent
@@ -44,8 +43,7 @@ async def publish_thread(api: XApi, post: OutboundPost, progress: SendProgress, 
     return SendResult(tuple(progress.posted), tweet_url(handle, progress.posted[0]) if progress.posted else None)
 
 
-def rate_limits(post: OutboundPost, options: Mapping[str, Any]) -> Sequence[RateLimit]:
+def rate_limits(post: OutboundPost, per_15: int) -> Sequence[RateLimit]:
     """The same tweet budget replies spend (a thread of n tweets spends n units)."""
-    per_15 = int(options.get("tweets_per_15min", 100))
     n = len(post.parts)
     return (RateLimit("tweets-create", per_15, 900.0 * n, burst=max(1, per_15 // 10 // n)),)

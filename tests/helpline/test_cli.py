@@ -51,6 +51,32 @@ def test_a_misspelt_connector_option_is_named(tmp_path: Path, platform: str, sec
     assert f"accounts.acct.options.{typo}: not an option of the {platform} connector" in result.stderr
 
 
+def test_config_check_names_out_of_range_connector_options_without_clamping(tmp_path: Path) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text('[[accounts]]\nplatform = "x"\nname = "brand"\nsecrets = { bearer_token = "X_BEARER" }\n'
+                   'options = { page_size = 1000 }\n\n'
+                   '[[accounts]]\nplatform = "telegram"\nname = "bot"\nsecrets = { token = "TG_TOKEN" }\n'
+                   'options = { long_poll_timeout = 99 }\n\n'
+                   '[[accounts]]\nplatform = "mastodon"\nname = "support"\nbase_url = "http://127.0.0.1:9"\n'
+                   'secrets = { access_token = "MASTODON_TOKEN" }\noptions = { page_size = 0 }\n')
+    result = helpline("config", "check", "-c", str(cfg), env={"TG_TOKEN": "123:abc", "X_BEARER": "b",
+                                                              "MASTODON_TOKEN": "t"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "accounts.brand.options.page_size: Input should be less than or equal to 100" in result.stderr
+    assert "accounts.bot.options.long_poll_timeout: Input should be less than or equal to 10" in result.stderr
+    assert "accounts.support.options.page_size: Input should be greater than or equal to 1" in result.stderr
+
+
+def test_config_check_names_misspelt_bot_options(tmp_path: Path) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text('[bots.helpcenter]\nmax_attemps = 3\ngenerativ = { enabled = true }\n\n'
+                   '[bots.ack]\ntype = "autoreply"\ntexts = { en = "hi" }\nhandof = false\n')
+    result = helpline("config", "check", "-c", str(cfg))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    for key in ("bots.helpcenter.max_attemps", "bots.helpcenter.generativ", "bots.ack.handof"):
+        assert f"{key}: not an option of the" in result.stderr
+
+
 def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
     cfg = tmp_path / "h.toml"
     cfg.write_text("[redis]\nurl = \"redis://:secret@127.0.0.1:9/0\"\n")

@@ -1,0 +1,61 @@
+"""Bot sections are typed per bot type: a misspelt key or an out-of-range value is a configuration
+error naming `bots.<name>.<key>`, at load time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpline.bots.options import AutoReplyOptions, HelpCenterOptions
+from helpline.config import ConfigInvalid, load_settings
+
+
+def problems(tmp_path: Path, toml: str) -> list[str]:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ConfigInvalid) as caught:
+        load_settings(cfg)
+    return caught.value.problems
+
+
+@pytest.mark.parametrize(("section", "expected"), [
+    ('[bots.helpcenter]\nmax_attemps = 3\n',
+     "bots.helpcenter.max_attemps: not an option of the helpcenter bot type (its options: generative, kb, "
+     "max_attempts, type)"),
+    ('[bots.helpcenter]\ngenerativ = { enabled = true }\n',
+     "bots.helpcenter.generativ: not an option of the helpcenter bot type"),
+    ('[bots.ack]\ntype = "autoreply"\nhandof = false\ntexts = { en = "hi" }\n',
+     "bots.ack.handof: not an option of the autoreply bot type"),
+    ('[bots.helpcenter]\nmax_attempts = 0\n',
+     "bots.helpcenter.max_attempts: Input should be greater than or equal to 1"),
+    ('[bots.helpcenter]\nmax_attempts = 99\n',
+     "bots.helpcenter.max_attempts: Input should be less than or equal to 10"),
+    ('[bots.helpcenter]\ngenerative = { enabled = true, base_url = "http://127.0.0.1:9/v1" }\n',
+     "bots.helpcenter.generative: model required when enabled"),
+    ('[bots.helpcenter]\ngenerative = { enabled = true, base_url = "http://h/v1", model = "m", timeout_seconds = 0 }\n',
+     "bots.helpcenter.generative.timeout_seconds: Input should be greater than 0"),
+    ('[bots.ack]\ntexts = { en = "hi" }\n', "bots.ack.type: unknown bot type 'ack' (known: autoreply, helpcenter)"),
+    ('[bots.ack]\ntype = "autoreply"\n', "bots.ack.texts: Field required"),
+])
+def test_a_wrong_bot_option_is_named(tmp_path: Path, section: str, expected: str) -> None:
+    found = problems(tmp_path, section)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_every_wrong_bot_option_is_listed_at_once(tmp_path: Path) -> None:
+    found = problems(tmp_path, '[bots.helpcenter]\nmax_attemps = 3\nkb = ""\n\n'
+                               '[bots.ack]\ntype = "autoreply"\ntexts = { en = "hi" }\nhandof = true\n')
+    assert {p.split(":")[0] for p in found} == {"bots.helpcenter.max_attemps", "bots.helpcenter.kb", "bots.ack.handof"}
+
+
+def test_bot_sections_are_read_typed(tmp_path: Path) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text('[bots.helpcenter]\nmax_attempts = 3\n'
+                   'generative = { enabled = true, base_url = "http://127.0.0.1:9/v1", model = "m" }\n\n'
+                   '[bots.night]\ntype = "autoreply"\nhandoff = false\ntexts = { en = "We are closed." }\n')
+    bots = load_settings(cfg).bots
+    helpcenter, night = bots["helpcenter"], bots["night"]
+    assert isinstance(helpcenter, HelpCenterOptions) and helpcenter.max_attempts == 3 and helpcenter.kb == "kb"
+    assert helpcenter.generative.enabled and helpcenter.generative.timeout_seconds == 8.0
+    assert isinstance(night, AutoReplyOptions) and not night.handoff and night.texts == {"en": "We are closed."}
