@@ -27,7 +27,8 @@ class BotOptions(Options):
 
 class AutoReplyOptions(BotOptions):
     type: Literal["autoreply"] = "autoreply"
-    texts: dict[str, str] = Field(min_length=1)  # language -> acknowledgement text
+    #: language -> acknowledgement text; must include the default language (checked when built)
+    texts: dict[str, str] = Field(default_factory=dict)
     handoff: bool = True  # hand over to a human after acknowledging
 
 

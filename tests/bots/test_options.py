@@ -3,12 +3,20 @@ error naming `bots.<name>.<key>`, at load time."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from helpline.bots.options import AutoReplyOptions, HelpCenterOptions
 from helpline.config import ConfigInvalid, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _forget_config_file() -> Iterator[None]:
+    yield
+    os.environ.pop("HELPLINE_CONFIG_FILE", None)  # load_settings names the file for the process
 
 
 def problems(tmp_path: Path, toml: str) -> list[str]:
@@ -36,7 +44,6 @@ def problems(tmp_path: Path, toml: str) -> list[str]:
     ('[bots.helpcenter]\ngenerative = { enabled = true, base_url = "http://h/v1", model = "m", timeout_seconds = 0 }\n',
      "bots.helpcenter.generative.timeout_seconds: Input should be greater than 0"),
     ('[bots.ack]\ntexts = { en = "hi" }\n', "bots.ack.type: unknown bot type 'ack' (known: autoreply, helpcenter)"),
-    ('[bots.ack]\ntype = "autoreply"\n', "bots.ack.texts: Field required"),
 ])
 def test_a_wrong_bot_option_is_named(tmp_path: Path, section: str, expected: str) -> None:
     found = problems(tmp_path, section)
@@ -59,3 +66,12 @@ def test_bot_sections_are_read_typed(tmp_path: Path) -> None:
     assert isinstance(helpcenter, HelpCenterOptions) and helpcenter.max_attempts == 3 and helpcenter.kb == "kb"
     assert helpcenter.generative.enabled and helpcenter.generative.timeout_seconds == 8.0
     assert isinstance(night, AutoReplyOptions) and not night.handoff and night.texts == {"en": "We are closed."}
+
+
+def test_an_autoreply_bot_needs_a_text_in_the_default_language() -> None:
+    from helpline.bot_setup import build_bots
+    from helpline.connectors.errors import ConfigError
+    from tests.factories import settings
+
+    with pytest.raises(ConfigError, match=r"bots\.ack\.texts: .* including 'en'"):
+        build_bots(settings(bots={"ack": {"type": "autoreply", "texts": {"ko": "안녕하세요"}}}))
