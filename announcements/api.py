@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from helpline.connectors.registry import capabilities_lookup
 from helpline.console.page_shell import RequireRole, Shell
 
 from .deliveries import DeliveryStore
@@ -28,7 +29,6 @@ from .render import Rendering, render_target
 from .settings import AnnouncementSettings
 from .store import AnnouncementStore
 from .subscribers import SubscriberStore
-from .worker import mastodon_limits
 from .workflow import Workflow
 
 if TYPE_CHECKING:
@@ -91,9 +91,9 @@ def rendering_json(target: Target, r: Rendering) -> dict[str, Any]:
 def announcements_router(parts: "Parts", require_role: RequireRole, settings: AnnouncementSettings | None = None,
                          view_role: str = "agent", shell: Shell | None = None) -> APIRouter:
     settings = settings or getattr(parts.settings, "announcements", None) or AnnouncementSettings()
-    limits = mastodon_limits(parts.settings.accounts)
+    capabilities = capabilities_lookup(parts.settings.accounts, parts.connectors)
     store = AnnouncementStore(parts.client)
-    workflow = Workflow(store, settings, limits)
+    workflow = Workflow(store, settings, capabilities)
     deliveries = DeliveryStore(parts.client)
     incidents = IncidentStore(parts.client)
     subscribers = SubscriberStore(parts.client)
@@ -104,7 +104,7 @@ def announcements_router(parts: "Parts", require_role: RequireRole, settings: An
     router = APIRouter()
 
     def preview_of(a: Announcement) -> list[dict[str, Any]]:
-        return [rendering_json(t, render_target(a, t, limits, settings.mastodon_max_characters)) for t in a.targets]
+        return [rendering_json(t, render_target(a, t, capabilities)) for t in a.targets]
 
     async def view(a: Announcement) -> dict[str, Any]:
         progress = await store.progress(a.id)
@@ -233,7 +233,7 @@ def announcements_router(parts: "Parts", require_role: RequireRole, settings: An
     @router.get("/announcements", response_class=HTMLResponse, include_in_schema=False)
     async def page(request: Request, who: viewer) -> HTMLResponse:
         accounts = [{"platform": a.platform, "name": a.name} for a in parts.settings.accounts
-                    if a.platform in ("x", "telegram", "mastodon")]
+                    if (caps := capabilities(a.platform, a.name)) is not None and caps.announcements]
         chrome = await shell.context(request, who) if shell else {}
         context = {**chrome, "layout": layout, "accounts": accounts, "actor": actor_name(who)}
         return templates.TemplateResponse(request, "announcements.html", context)

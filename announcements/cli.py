@@ -16,6 +16,7 @@ import redis.asyncio as redis
 import typer
 
 from helpline.config import ConfigInvalid, load_settings
+from helpline.connectors.registry import capabilities_lookup
 
 from .deliveries import DeliveryStore
 from .errors import AnnouncementError
@@ -23,7 +24,6 @@ from .models import Announcement, Target, TargetKind, parse_publish_at
 from .render import preview as render_preview
 from .settings import AnnouncementSettings
 from .store import AnnouncementStore
-from .worker import mastodon_limits
 from .workflow import Workflow
 
 announce_app = typer.Typer(help="Compose, preview, schedule and approve announcements.", no_args_is_help=True)
@@ -47,7 +47,8 @@ def _run(config: Path | None, action: Callable[[Workflow, redis.Redis], Awaitabl
     async def main() -> T:
         client = redis.Redis.from_url(url)
         try:
-            return await action(Workflow(AnnouncementStore(client), ann, mastodon_limits(settings.accounts)), client)
+            workflow = Workflow(AnnouncementStore(client), ann, capabilities_lookup(settings.accounts))
+            return await action(workflow, client)
         finally:
             await client.aclose()
 
@@ -83,7 +84,7 @@ def _line(a: Announcement) -> str:
 
 
 def _show_preview(a: Announcement, w: Workflow) -> None:
-    for target, r in render_preview(a, w.mastodon_limits, w.settings.mastodon_max_characters):
+    for target, r in render_preview(a, w.capabilities):
         typer.echo(f"== {target.key} ({r.platform}, limit {r.limit})")
         if r.refused:
             typer.echo(f"   REFUSED: {r.refused}")

@@ -14,7 +14,9 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis
 
+from helpline.connectors.capabilities import CapabilityLookup
 from helpline.connectors.publishing import Destination, OutboundPost
+from helpline.connectors.registry import capabilities_lookup
 from helpline.routing import keys
 from helpline.routing.bus import PAYLOAD
 from helpline.routing.models import DeliveryState
@@ -32,23 +34,15 @@ log = logging.getLogger(__name__)
 OnComplete = Callable[[str, str], Awaitable[None]]
 
 
-def _destination(target: Target) -> Destination:
-    if target.kind is TargetKind.TELEGRAM_CHAT:
-        return Destination.CHAT
-    if target.kind is TargetKind.TELEGRAM_SUBSCRIBERS:
-        return Destination.SUBSCRIBER
-    return Destination.TIMELINE
-
-
 class Dispatcher:
     def __init__(self, client: redis.Redis, settings: AnnouncementSettings | None = None,
-                 mastodon_limits: dict[str, int] | None = None, on_complete: OnComplete | None = None) -> None:
+                 capabilities: CapabilityLookup | None = None, on_complete: OnComplete | None = None) -> None:
         self.client = client
         self.store = AnnouncementStore(client)
         self.deliveries = DeliveryStore(client)
         self.subscribers = SubscriberStore(client)
         self.settings = settings or AnnouncementSettings()
-        self.mastodon_limits = mastodon_limits or {}
+        self.capabilities = capabilities or capabilities_lookup(())
         self.on_complete = on_complete
 
     async def dispatch(self, announcement_id: str) -> str:
@@ -56,8 +50,7 @@ class Dispatcher:
         announcement completed here (e.g. every target refused), else ""."""
         announcement = await self.store.get(announcement_id)
         for index, target in enumerate(announcement.targets):
-            rendering = render_target(announcement, target, self.mastodon_limits,
-                                      self.settings.mastodon_max_characters)
+            rendering = render_target(announcement, target, self.capabilities)
             if not rendering.ok:  # compose refuses these; the text or a limit changed meanwhile
                 await self._refuse(announcement, f"t{index}", target, rendering.refused or "refused")
             elif target.kind is TargetKind.TELEGRAM_SUBSCRIBERS:
@@ -78,7 +71,7 @@ class Dispatcher:
     async def _queue(self, announcement: Announcement, target: Target, rendering: Rendering,
                      items: list[tuple[str, str]]) -> None:
         states = await self.deliveries.enqueue(announcement.id, [(d, target.key, r) for d, r in items])
-        destination = _destination(target)
+        destination = target.destination
         buttons = (button("unsubscribe", None),) if destination is Destination.SUBSCRIBER else ()
         stream = keys.publish_stream(target.platform, target.account)
         async with self.client.pipeline(transaction=False) as pipe:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from helpline.connectors.publishing import Destination
 from helpline.routing.models import AccountName, DeliveryState, LanguageCode, Wire, utcnow
 
 PLATFORMS = ("x", "telegram", "mastodon")
@@ -63,6 +64,15 @@ class Target(Wire):
     @property
     def platform(self) -> str:
         return self.kind.platform
+
+    @property
+    def destination(self) -> Destination:
+        """Where on its platform the post goes (a connector declares the destinations it serves)."""
+        if self.kind is TargetKind.TELEGRAM_CHAT:
+            return Destination.CHAT
+        if self.kind is TargetKind.TELEGRAM_SUBSCRIBERS:
+            return Destination.SUBSCRIBER
+        return Destination.TIMELINE
 
     @property
     def key(self) -> str:

@@ -16,8 +16,6 @@ class AnnouncementSettings(BaseModel):
     #: "telegram:bot:subscribers", "mastodon:acct") whose posts a supervisor must approve.
     #: Default: everything. `[]` lets marketing schedule without approval.
     require_approval: tuple[str, ...] = ("*",)
-    #: Mastodon character limit per account when the account's options do not say (instance default).
-    mastodon_max_characters: int = Field(default=500, ge=100, le=100_000)
     scheduler_interval: float = Field(default=1.0, gt=0, le=60)
     #: A shared-rate-limit wait shorter than this is paced inside the publisher (the entry stays
     #: pending); a longer one parks the job in the delayed set and acknowledges it.

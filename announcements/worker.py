@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import redis.asyncio as redis
 
 from helpline.connectors.base import AccountSettings, Connector, ConnectorContext
-from helpline.connectors.registry import build_connector
+from helpline.connectors.registry import build_connector, capabilities_lookup
 from helpline.routing import keys
 from helpline.routing.bus import StreamConsumer
 from helpline.routing.models import InboundMessage
@@ -43,12 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def mastodon_limits(accounts: Sequence[AccountSettings]) -> dict[str, int]:
-    """Per Mastodon account, its configured `max_characters` (else the settings' default)."""
-    return {a.name: int(a.options["max_characters"]) for a in accounts
-            if a.platform == "mastodon" and "max_characters" in a.options}
-
-
 @dataclass
 class Publishing:
     publisher: Publisher
@@ -58,7 +52,7 @@ class Publishing:
 
 def build(client: redis.Redis, connectors: Mapping[tuple[str, str], Connector], settings: AnnouncementSettings,
           accounts: Sequence[AccountSettings] = (), name: str | None = None) -> Publishing:
-    dispatcher = Dispatcher(client, settings, mastodon_limits(accounts))
+    dispatcher = Dispatcher(client, settings, capabilities_lookup(accounts, connectors))
     incidents = IncidentStore(client)
 
     async def completed(announcement_id: str, final_state: str) -> None:
@@ -66,7 +60,7 @@ def build(client: redis.Redis, connectors: Mapping[tuple[str, str], Connector], 
         await open_for_announcement(dispatcher.store, incidents, announcement_id, final_state)
 
     dispatcher.on_complete = completed
-    publishable = {acc: c for acc, c in connectors.items() if acc[0] in ("x", "telegram", "mastodon")}
+    publishable = {acc: c for acc, c in connectors.items() if c.capabilities().announcements}
     publisher = Publisher(client, publishable, settings, on_complete=completed)
     consumer = StreamConsumer(
         client, keys.PUBLISHER_GROUP, name or f"publisher-{socket.gethostname()}-{os.getpid()}",

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from helpline.connectors.capabilities import CapabilityLookup
+from helpline.connectors.registry import capabilities_lookup
 from helpline.routing.models import utcnow
 
 from .errors import InvalidTransition, Refused
@@ -34,14 +36,14 @@ def _expect(announcement: Announcement, *states: State, action: str) -> None:
 
 class Workflow:
     def __init__(self, store: AnnouncementStore, settings: AnnouncementSettings | None = None,
-                 mastodon_limits: dict[str, int] | None = None) -> None:
+                 capabilities: CapabilityLookup | None = None) -> None:
         self.store = store
         self.settings = settings or AnnouncementSettings()
-        self.mastodon_limits = mastodon_limits or {}
+        self.capabilities = capabilities or capabilities_lookup(())
 
     def check(self, announcement: Announcement) -> None:
         """Refuse a text some target cannot publish (the reasons name the platform)."""
-        reasons = refusals(announcement, self.mastodon_limits, self.settings.mastodon_max_characters)
+        reasons = refusals(announcement, self.capabilities)
         if reasons:
             raise Refused("; ".join(reasons))
 

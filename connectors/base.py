@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute
 
 from helpline.routing.models import InboundMessage, OutboundReply, Wire
 
+from .capabilities import Capabilities
 from .errors import ConfigError, Permanent
 from .options import ConnectorOptions, parse_options
 from .publishing import OutboundPost
@@ -207,6 +208,18 @@ class Connector(abc.ABC):
     def publish_rate_limits(self, post: OutboundPost) -> Sequence[RateLimit]:
         """Shared budgets this post spends before it is posted (checked by the publisher)."""
         return ()
+
+    # capabilities ----------------------------------------------------------------------------
+    @classmethod
+    def declared_capabilities(cls, options: ConnectorOptions) -> Capabilities:
+        """What the platform allows (lengths and counting, splitting, buttons, visibilities, where
+        announcements go), from the class and its options alone: no network, no secrets."""
+        return Capabilities()
+
+    def capabilities(self) -> Capabilities:
+        """What this account allows now; a connector that learns a limit at start (Mastodon: the
+        instance's) answers with it."""
+        return self.declared_capabilities(self.options)
 
     # health ----------------------------------------------------------------------------------
     def health(self) -> ConnectorHealth:

@@ -59,12 +59,26 @@ class Detail(BaseModel):
     linked_contacts: list[Contact]
     related: list[Summary]  # the person's other conversations, on any channel
     timeline: list[TimelineItem]
-    char_limit: int
+    char_limit: int  # what one post holds, as the platform counts (POST .../count measures a draft)
+    char_counting: str = "characters"  # how the platform counts, in a few words
     snoozed_until: datetime | None = None
 
 
 class ReplyIn(Body):
     text: str = Field(min_length=1, max_length=65536)
+
+
+class CountIn(Body):
+    text: str = Field(max_length=65536)
+
+
+class CountOut(BaseModel):
+    """A draft reply as the conversation's platform counts it (its connector's rules)."""
+
+    length: int
+    limit: int
+    parts: int  # posts it would go out as (a thread, several messages)
+    counting: str
 
 
 class ReplyOut(BaseModel):

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from helpline.connectors.capabilities import CapabilityLookup
+from helpline.connectors.registry import capabilities_lookup
 from helpline.runtime import Parts
 
 from .canned import CannedStore
@@ -27,12 +29,15 @@ class Services:
     links: ContactLinks
     secure_cookies: bool | None = None  # None: Secure when the request came over https
     teams: tuple[str, ...] = field(default=())
+    #: What each account's platform allows (reply lengths and counting), asked of its connector.
+    capabilities: CapabilityLookup = field(default=lambda platform, account: None)
 
     @classmethod
     def build(cls, parts: Parts) -> Services:
         c = parts.client
         return cls(parts, UserStore(c), SessionStore(c), TokenStore(c), LoginThrottle(c), CannedStore(c),
-                   ContactLinks(c), teams=tuple(t.id for t in parts.settings.teams))
+                   ContactLinks(c), teams=tuple(t.id for t in parts.settings.teams),
+                   capabilities=capabilities_lookup(parts.settings.accounts, parts.connectors))
 
 
 def services(request: Request) -> Services:

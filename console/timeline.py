@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from helpline.connectors.x.text import MAX_DM, MAX_TWEET
+from helpline.connectors.capabilities import Capabilities, TextRules
 from helpline.routing import keys
 from helpline.routing.models import (
     Contact,
@@ -25,14 +25,13 @@ from .services import Services
 
 RELATED_SCAN = 2000  # how many recent conversations are searched for the person's other ones
 
-# Platform limits per message; a longer reply is split by the connector, but agents should see it.
-CHAR_LIMITS = {"x": MAX_TWEET, "telegram": 4096, "mastodon": 500}
 
 
-def char_limit(conv: Conversation) -> int:
-    if conv.platform == "x" and conv.kind is MessageKind.DIRECT:
-        return MAX_DM
-    return CHAR_LIMITS.get(conv.platform, 4096)
+def text_rules(svc: Services, conv: Conversation) -> TextRules:
+    """How a reply in this conversation is counted and split, as its connector declares it (a
+    longer reply is split by the connector, but agents should see it coming)."""
+    caps = svc.capabilities(conv.platform, conv.account) or Capabilities()
+    return caps.text(direct=conv.kind is MessageKind.DIRECT)
 
 
 async def conversations_of(svc: Services, contact_ids: Sequence[str], scan: int = RELATED_SCAN) -> list[str]:
@@ -100,5 +99,6 @@ async def detail(svc: Services, who: Principal, conv: Conversation) -> Detail:
     timeline.sort(key=lambda item: item.at)
     summary, *related_summaries = await summarize(svc, who, [conv, *related])
     return Detail(summary=summary, contact=contact, linked_contacts=linked_contacts,
-                  related=related_summaries, timeline=timeline, char_limit=char_limit(conv),
+                  related=related_summaries, timeline=timeline, char_limit=text_rules(svc, conv).limit,
+                  char_counting=text_rules(svc, conv).counting,
                   snoozed_until=summary.snoozed_until)

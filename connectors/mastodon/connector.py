@@ -30,10 +30,13 @@ from helpline.connectors.base import (
     SendResult,
     buttons_as_text,
 )
+from helpline.connectors.capabilities import Capabilities
 from helpline.connectors.errors import Permanent, Transient
+from helpline.connectors.options import ConnectorOptions
 from helpline.connectors.publishing import OutboundPost
 from helpline.routing.models import MessageKind, OutboundReply
 
+from .capabilities import with_limit
 from .client import MastodonApi, normalize_base_url
 from .compose import DEFAULT_MAX_CHARACTERS, idempotency_key, measure, split_reply
 from .options import MastodonOptions
@@ -307,6 +310,15 @@ class MastodonConnector(Connector):
             await self._index.remember({sid: StatusInfo(thread_key=f"status:{new[0]}", visibility="public",
                                                         account_id=own.id, acct=own.acct) for sid in new})
         return result
+
+    @classmethod
+    def declared_capabilities(cls, options: ConnectorOptions) -> Capabilities:
+        limit = options.max_characters if isinstance(options, MastodonOptions) else None
+        return with_limit(limit or DEFAULT_MAX_CHARACTERS)
+
+    def capabilities(self) -> Capabilities:
+        """With the instance's own limit once started (the option, when set, wins)."""
+        return with_limit(self.max_characters)
 
     def publish_rate_limits(self, post: OutboundPost) -> list[RateLimit]:
         return publish_limits(post, self.api_rate, self.status_rate, self.api_burst, self.status_burst)

@@ -35,11 +35,14 @@ from helpline.connectors.base import (
     SendProgress,
     SendResult,
 )
+from helpline.connectors.capabilities import Capabilities
 from helpline.connectors.errors import ConfigError, ConnectorError, Permanent, Transient
+from helpline.connectors.options import ConnectorOptions
 from helpline.connectors.publishing import OutboundPost
 from helpline.routing.models import InboundMessage, OutboundReply
 
 from . import outbound, publish, webhook
+from .capabilities import CAPABILITIES
 from .errors import map_error
 from .migrations import ChatMigrations
 from .options import TelegramOptions
@@ -300,6 +303,10 @@ class TelegramConnector(Connector):
 
     def rate_limits(self, reply: OutboundReply) -> Sequence[RateLimit]:
         return outbound.rate_limits(reply, self._limits)
+
+    @classmethod
+    def declared_capabilities(cls, options: ConnectorOptions) -> Capabilities:
+        return CAPABILITIES
 
     # --- publish (announcements; see publish.py) ---------------------------------------------------
     async def publish(self, post: OutboundPost, progress: SendProgress) -> SendResult:

@@ -34,11 +34,14 @@ from helpline.connectors.base import (
     SendProgress,
     SendResult,
 )
+from helpline.connectors.capabilities import Capabilities
 from helpline.connectors.errors import ConfigError, ConnectorError, Permanent, Transient
+from helpline.connectors.options import ConnectorOptions
 from helpline.connectors.publishing import OutboundPost
 from helpline.routing import keys
 from helpline.routing.models import InboundMessage, MessageKind, OutboundReply
 
+from .capabilities import CAPABILITIES
 from .client import Credentials, XApi
 from .cursor import Sweep, XCursor
 from .options import XOptions
@@ -300,6 +303,10 @@ class XConnector(Connector):
 
     def publish_rate_limits(self, post: OutboundPost) -> Sequence[RateLimit]:
         return publish_limits(post, self.options.tweets_per_15min)
+
+    @classmethod
+    def declared_capabilities(cls, options: ConnectorOptions) -> Capabilities:
+        return CAPABILITIES
 
     # health ----------------------------------------------------------------------------------
     def health(self) -> ConnectorHealth:

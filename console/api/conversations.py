@@ -14,6 +14,8 @@ from helpline.console.roles import Principal, can_assign
 from helpline.console.schemas import (
     ActionOut,
     AssignIn,
+    CountIn,
+    CountOut,
     Detail,
     LabelsIn,
     NoteIn,
@@ -25,7 +27,7 @@ from helpline.console.schemas import (
     TeamIn,
 )
 from helpline.console.services import Services, services
-from helpline.console.timeline import detail
+from helpline.console.timeline import detail, text_rules
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -59,6 +61,20 @@ async def list_conversations(
 async def get_conversation(conversation_id: str, svc: Svc, who: Anyone) -> Detail:
     """Full history across the person's channels: messages, replies with delivery, notes, events."""
     return await detail(svc, who, await actions.load(svc, who, conversation_id))
+
+
+@router.post("/{conversation_id}/count", response_model=CountOut)
+async def count(conversation_id: str, body: CountIn, svc: Svc, who: Anyone) -> CountOut:
+    """Measure a draft reply as the conversation's platform counts it (X weighs links 23 and CJK
+    2, Telegram counts UTF-16 units, Mastodon uses its instance's limit): the composer's counter.
+    Pure; changes nothing."""
+    rules = text_rules(svc, await actions.load(svc, who, conversation_id))
+    text = body.text.strip()
+    try:
+        parts = len(rules.parts(text)) if text else 0
+    except ValueError:  # no split fits (a token longer than a post): the reply would be refused
+        parts = 0
+    return CountOut(length=rules.count(text), limit=rules.limit, parts=parts, counting=rules.counting)
 
 
 async def _out(svc: Services, conversation_id: str, changed: bool = True) -> ActionOut:

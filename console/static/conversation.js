@@ -16,28 +16,28 @@
   const base = "/api/v1/conversations/" + encodeURIComponent(id);
 
   // --- character counting ----------------------------------------------------------------
-  // X: a client-side approximation of twitter-text v3 weighting (the server's exact rules are in
-  // connectors/x/text.py): URLs weigh 23, Latin and common punctuation 1, everything else
-  // (CJK, emoji code points) 2. Telegram counts UTF-16 units; Mastodon code points, URLs as 23.
-  const URL_RE = /https?:\/\/\S+|www\.\S+/gi;
-  const LIGHT = [[0x0000, 0x10ff], [0x2000, 0x200d], [0x2010, 0x201f], [0x2032, 0x2037]];
-  function measure(value) {
-    if (platform === "telegram") return value.length;
-    const urls = (value.match(URL_RE) || []).length;
-    const rest = value.normalize("NFC").replace(URL_RE, "");
-    if (platform === "mastodon") return Array.from(rest).length + urls * 23;
-    let n = urls * 23;
-    for (const ch of rest) {
-      const cp = ch.codePointAt(0);
-      n += LIGHT.some(([lo, hi]) => cp >= lo && cp <= hi) ? 1 : 2;
+  // The server counts as the platform does (its connector declares the rules: weighted counts,
+  // UTF-16 units, an instance's own limit); the page keeps no copy of them.
+  let countTimer = null;
+  let countSeq = 0;
+  function showCount(n, parts) {
+    counter.textContent = n + " / " + limit + (parts > 1 ? " · " + parts + " posts" : "");
+    counter.classList.toggle("over", n > limit);
+  }
+  async function fetchCount() {
+    const seq = ++countSeq;
+    try {
+      const out = await H.api("POST", base + "/count", { text: text.value });
+      if (seq === countSeq) showCount(out.length, out.parts);  // an older answer never overwrites a newer one
+    } catch (err) {
+      /* the counter is advisory: the reply itself is still checked when it is sent */
     }
-    return n;
   }
   function updateCounter() {
     if (!text || !counter) return;
-    const n = measure(text.value);
-    counter.textContent = n + " / " + limit;
-    counter.classList.toggle("over", n > limit);
+    clearTimeout(countTimer);
+    if (!text.value.trim()) { countSeq++; showCount(0, 0); return; }
+    countTimer = setTimeout(fetchCount, 150);
   }
 
   // --- timeline ------------------------------------------------------------------------------

@@ -190,3 +190,18 @@ async def test_instance_limit_is_read_at_start(emulator: Emulator, make_connecto
     await emulator.config(max_characters=1000)
     assert (await make_connector()).max_characters == 1000
     assert (await make_connector(max_characters=300)).max_characters == 300
+
+
+async def test_capabilities_carry_the_instance_limit_read_at_start(emulator: Emulator,
+                                                                  make_connector: MakeConnector) -> None:
+    from helpline.connectors.registry import capabilities_lookup
+
+    await emulator.config(max_characters=1000)
+    connector = await make_connector()
+    assert connector.capabilities().public.limit == 1000 and connector.capabilities().direct.limit == 1000
+    lookup = capabilities_lookup([connector.settings], {("mastodon", connector.account): connector})
+    caps = lookup("mastodon", connector.account)
+    assert caps is not None and caps.public.limit == 1000
+    # A process without the live connector knows only what the configuration says.
+    declared = capabilities_lookup([connector.settings])("mastodon", connector.account)
+    assert declared is not None and declared.public.limit == 500
