@@ -21,6 +21,7 @@ from pydantic import Field
 
 from helpline.connectors.publishing import OutboundPost
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 from helpline.routing.models import DeliveryState, Wire, utcnow
 
 from .models import DeliveryRecord
@@ -102,12 +103,6 @@ class PublishJob(Wire):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-def _s(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def now_ms() -> int:
     return int(datetime.now(UTC).timestamp() * 1000)
 
@@ -130,11 +125,11 @@ class DeliveryStore:
             args += [delivery_id, target, recipient]
         states = await self._enqueue(keys=[keys.announcement(announcement_id),
                                            keys.announcement_deliveries(announcement_id)], args=args)
-        return [_s(s) for s in states]
+        return [as_text(s) for s in states]
 
     async def mark_dispatched(self, announcement_id: str) -> str:
         """Every delivery exists: the announcement may complete. Returns its final state or ""."""
-        return _s(await self._dispatched(keys=[keys.announcement(announcement_id),
+        return as_text(await self._dispatched(keys=[keys.announcement(announcement_id),
                                                keys.announcements_publishing()]))
 
     async def claim(self, announcement_id: str, delivery_id: str, resend_ok: bool) -> tuple[bool, str]:
@@ -142,13 +137,13 @@ class DeliveryStore:
         (False, current state)."""
         ok, value = await self._claim(keys=[keys.announcement_delivery(announcement_id, delivery_id)],
                                       args=["1" if resend_ok else "0", now_ms()])
-        return bool(int(ok)), _s(value)
+        return bool(int(ok)), as_text(value)
 
     async def record(self, announcement_id: str, delivery_id: str, state: DeliveryState,
                      platform_ids: Sequence[str] = (), url: str | None = None, error: str | None = None) -> str:
         """Set a delivery's state (and counters). Returns the announcement's final state when
         this completed it, else ""."""
-        return _s(await self._record(
+        return as_text(await self._record(
             keys=[keys.announcement(announcement_id), keys.announcements_publishing(),
                   keys.announcement_delivery(announcement_id, delivery_id)],
             args=[state.value, json.dumps(list(platform_ids)), url or "", error or "", now_ms()],
@@ -168,10 +163,10 @@ class DeliveryStore:
             for d in delivery_ids:
                 pipe.hget(keys.announcement_delivery(announcement_id, d), "state")
             raw = await pipe.execute()
-        return [_s(s) or DeliveryState.QUEUED.value for s in raw]
+        return [as_text(s) or DeliveryState.QUEUED.value for s in raw]
 
     async def list(self, announcement_id: str, offset: int = 0, limit: int = 100) -> list[DeliveryRecord]:
-        ids = [_s(i) for i in await self.client.lrange(  # type: ignore[misc]
+        ids = [as_text(i) for i in await self.client.lrange(  # type: ignore[misc]
             keys.announcement_deliveries(announcement_id), offset, offset + limit - 1)]
         async with self.client.pipeline(transaction=False) as pipe:
             for d in ids:
@@ -179,7 +174,7 @@ class DeliveryStore:
             raws = await pipe.execute()
         out = []
         for d, raw in zip(ids, raws, strict=True):
-            h = {_s(k): _s(v) for k, v in raw.items()}
+            h = {as_text(k): as_text(v) for k, v in raw.items()}
             updated = h.get("updated_at")
             out.append(DeliveryRecord(
                 delivery_id=d, target=h.get("target", ""), recipient=h.get("recipient") or None,

@@ -17,6 +17,7 @@ import redis.asyncio as redis
 from pydantic import Field
 
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 from helpline.routing.models import InboundMessage, LanguageCode, Wire, utcnow
 
 from .errors import NotFound
@@ -65,10 +66,6 @@ def match(incidents: Sequence[Incident], message: InboundMessage) -> Incident | 
         if any(_keyword_hit(k.casefold(), text) for k in incident.keywords):
             return incident
     return None
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class IncidentStore:
@@ -120,10 +117,10 @@ class IncidentStore:
     async def recent(self, open_only: bool = False, limit: int = 100) -> list[Incident]:
         """Newest first."""
         if open_only:
-            ids = sorted((_s(i) for i in await self.client.smembers(keys.incidents_open())),  # type: ignore[misc]
+            ids = sorted((as_text(i) for i in await self.client.smembers(keys.incidents_open())),  # type: ignore[misc]
                          key=lambda i: int(i[1:]), reverse=True)
         else:
-            ids = [_s(i) for i in await self.client.zrevrange(keys.incidents_index(), 0, limit - 1)]
+            ids = [as_text(i) for i in await self.client.zrevrange(keys.incidents_index(), 0, limit - 1)]
         if not ids:
             return []
         raws = await self.client.mget([keys.incident(i) for i in ids])
@@ -145,7 +142,7 @@ class IncidentStore:
 
     async def conversations(self, incident_id: str) -> list[str]:
         members = await self.client.smembers(keys.incident_conversations(incident_id))  # type: ignore[misc]
-        return sorted((_s(m) for m in members), key=_conversation_order)
+        return sorted((as_text(m) for m in members), key=_conversation_order)
 
 
 def _conversation_order(conversation_id: str) -> tuple[int, int]:

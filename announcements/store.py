@@ -16,6 +16,7 @@ from datetime import datetime
 import redis.asyncio as redis
 
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 from helpline.routing.models import utcnow
 
 from .errors import Conflict, NotFound
@@ -45,10 +46,6 @@ redis.call('ZREM', KEYS[2], KEYS[1])
 redis.call('SADD', KEYS[3], KEYS[1])
 return 1
 """
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _ms(value: datetime) -> int:
@@ -104,7 +101,7 @@ class AnnouncementStore:
         if raw[0] is None:
             raise NotFound(f"no announcement {announcement_id!r}")
         data = json.loads(raw[0])
-        data.update(state=_s(raw[1]), version=int(raw[2]))
+        data.update(state=as_text(raw[1]), version=int(raw[2]))
         return Announcement.model_validate(data)
 
     async def recent(self, limit: int = 50, states: Sequence[State] = ()) -> list[Announcement]:
@@ -117,7 +114,7 @@ class AnnouncementStore:
                 break
             start += len(ids)
             for meta in ids:
-                a = await self.get(id_of(_s(meta)))
+                a = await self.get(id_of(as_text(meta)))
                 if not states or a.state in states:
                     found.append(a)
         return found[:limit]
@@ -126,13 +123,13 @@ class AnnouncementStore:
         raw = await self.client.hmget(keys.announcement(announcement_id),  # type: ignore[misc]
                                       ["total", "n_sent", "n_failed", "n_uncertain", "dispatched", "first_url"])
         n = [int(v or 0) for v in raw[:4]]
-        return Progress(n[0], n[1], n[2], n[3], raw[4] is not None and _s(raw[4]) == "1",
-                        _s(raw[5]) if raw[5] else None)
+        return Progress(n[0], n[1], n[2], n[3], raw[4] is not None and as_text(raw[4]) == "1",
+                        as_text(raw[5]) if raw[5] else None)
 
     # scheduling --------------------------------------------------------------------------------
     async def due(self, now: datetime, limit: int = 100) -> list[str]:
         ids = await self.client.zrangebyscore(keys.announcements_due(), "-inf", _ms(now), start=0, num=limit)
-        return [id_of(_s(i)) for i in ids]
+        return [id_of(as_text(i)) for i in ids]
 
     async def start_publishing(self, announcement_id: str, now: datetime) -> bool:
         """scheduled → publishing if due. Idempotent: True only for the caller that moved it."""
@@ -142,4 +139,4 @@ class AnnouncementStore:
         ))
 
     async def publishing(self) -> list[str]:
-        return sorted(id_of(_s(m)) for m in await self.client.smembers(keys.announcements_publishing()))  # type: ignore[misc]
+        return sorted(id_of(as_text(m)) for m in await self.client.smembers(keys.announcements_publishing()))  # type: ignore[misc]

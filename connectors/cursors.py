@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis.asyncio as redis
 
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 
 
 class CursorStore:
@@ -13,7 +14,7 @@ class CursorStore:
 
     async def get(self, platform: str, account: str, name: str = "main") -> str | None:
         value = await self._client.get(keys.cursor(platform, account, name))
-        return None if value is None else value.decode() if isinstance(value, bytes) else str(value)
+        return None if value is None else as_text(value)
 
     async def set(self, platform: str, account: str, value: str, name: str = "main") -> None:
         await self._client.set(keys.cursor(platform, account, name), value)

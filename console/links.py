@@ -9,12 +9,9 @@ from __future__ import annotations
 import redis.asyncio as redis
 
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 
 MAX_GROUP = 50  # a person does not have more channels than this; stops runaway merges
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class ContactLinks:
@@ -44,6 +41,6 @@ class ContactLinks:
                 for c in frontier:
                     pipe.smembers(keys.console_contact_links(c))
                 found = await pipe.execute()
-            frontier = sorted({_s(x) for members in found for x in members} - set(seen))
+            frontier = sorted({as_text(x) for members in found for x in members} - set(seen))
             seen.extend(frontier)
         return seen[:MAX_GROUP]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 from helpline.routing.models import Contact, Conversation, EventType, InboundMessage, Status
 from helpline.routing.store import from_ms
 
@@ -92,7 +93,7 @@ async def recent_scored(svc: Services, limit: int, top_ms: int | None) -> list[t
                                   withscores=True)
         per_partition = await pipe.execute()
     merged = heapq.merge(*per_partition, key=lambda item: (-item[1], item[0]))
-    return [(_s(cid), int(score)) for cid, score in list(merged)[:limit]]
+    return [(as_text(cid), int(score)) for cid, score in list(merged)[:limit]]
 
 
 async def scan(svc: Services, who: Principal, filters: Filters, limit: int, cursor: str | None = None,
@@ -137,7 +138,7 @@ async def _search_texts(svc: Services, convs: Sequence[Conversation]) -> dict[st
     out = {}
     for i, c in enumerate(convs):
         texts = [InboundMessage.model_validate_json(m).text for m in raw[2 * i]]
-        names = [_s(v) for v in raw[2 * i + 1] if v]
+        names = [as_text(v) for v in raw[2 * i + 1] if v]
         out[c.id] = " ".join([*names, *texts, c.id]).casefold()
     return out
 
@@ -152,11 +153,11 @@ async def summarize(svc: Services, who: Principal, convs: Sequence[Conversation]
             pipe.hget(keys.conversation(c.id), "snoozed_until")
         pipe.hgetall(keys.console_seen(who.username))
         raw = await pipe.execute()
-    seen = {_s(k): int(v) for k, v in raw[-1].items()}
+    seen = {as_text(k): int(v) for k, v in raw[-1].items()}
     out = []
     for i, c in enumerate(convs):
         contact_raw, messages_raw, events_raw, snoozed = raw[4 * i: 4 * i + 4]
-        contact = {_s(k): _s(v) for k, v in contact_raw.items()}
+        contact = {as_text(k): as_text(v) for k, v in contact_raw.items()}
         messages = [InboundMessage.model_validate_json(m) for m in messages_raw]
         last_reply = last_reply_at(events_raw)
         last_customer_ms = int(c.last_customer_at.timestamp() * 1000) if c.last_customer_at else 0
@@ -205,6 +206,3 @@ async def view_counts(svc: Services, who: Principal) -> dict[str, int]:
 async def contact_of(svc: Services, contact_id: str) -> Contact | None:
     return await svc.parts.store.contact(contact_id)
 
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

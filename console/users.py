@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from helpline.routing import keys
 from helpline.routing.assignment import AssignmentStore
+from helpline.routing.decode import as_text
 from helpline.routing.models import Agent
 
 from .roles import Principal, Role
@@ -39,10 +40,6 @@ class User(BaseModel):
 
     def principal(self, via: str = "session", csrf: str | None = None, role: Role | None = None) -> Principal:
         return Principal(self.username, role or self.role, self.name, self.teams, via, csrf)
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class UserStore:
@@ -92,7 +89,7 @@ class UserStore:
         return None if raw is None else User.model_validate_json(raw)
 
     async def list(self) -> list[User]:
-        names = sorted(_s(n) for n in await self.client.smembers(keys.console_users()))  # type: ignore[misc]
+        names = sorted(as_text(n) for n in await self.client.smembers(keys.console_users()))  # type: ignore[misc]
         async with self.client.pipeline(transaction=False) as pipe:
             for n in names:
                 pipe.hget(keys.console_user(n), "json")
@@ -134,7 +131,7 @@ class UserStore:
         raw, hashed = stored
         try:
             # Argon2 is slow on purpose: off the event loop, so a login does not stall every request.
-            await asyncio.to_thread(self.hasher.verify, _s(hashed) if hashed else self._dummy, password)
+            await asyncio.to_thread(self.hasher.verify, as_text(hashed) if hashed else self._dummy, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         if raw is None or hashed is None:
@@ -142,7 +139,7 @@ class UserStore:
         user = User.model_validate_json(raw)
         if user.disabled:
             return None
-        if self.hasher.check_needs_rehash(_s(hashed)):
+        if self.hasher.check_needs_rehash(as_text(hashed)):
             await self.client.hset(keys.console_user(username), "password",  # type: ignore[misc]
                                await asyncio.to_thread(self.hasher.hash, password))
         return user

@@ -25,6 +25,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 
 if TYPE_CHECKING:
     from helpline.runtime import Parts
@@ -127,7 +128,8 @@ class HelplineCollector(Collector):
             if length == 0:
                 continue  # a stream that was never written has no groups worth reporting
             for g in await self._groups(name):
-                snap.groups.append((name, _s(g.get("name", "")), int(g.get("pending") or 0), int(g.get("lag") or 0)))
+                snap.groups.append((name, as_text(g.get("name", "")), int(g.get("pending") or 0),
+                                    int(g.get("lag") or 0)))
         snap.connectors = [(p, a, c.health().status) for (p, a), c in self.parts.connectors.items()]
         self.snapshot = snap
 
@@ -161,10 +163,6 @@ class HelplineCollector(Collector):
         for platform, account, status in s.connectors:
             up.add_metric([platform, account, status], 1.0 if status == "ok" else 0.0)
         yield from (length, pending, lag, dead, due, breaches, up)
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def metrics_router(parts: Parts) -> APIRouter:

@@ -9,14 +9,10 @@ from datetime import date
 import redis.asyncio as redis
 
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 
 from .buckets import day_str
 from .cube import GAUGES, parse_scope, split_field
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
 
 Cells = dict[str, int]
 
@@ -34,7 +30,7 @@ class CubeReader:
             raw = await pipe.execute()
         out: dict[str, list[Cells]] = {}
         for i, dim in enumerate(dims):
-            out[dim] = [{_s(k): int(v) for k, v in h.items()} for h in raw[i * len(days):(i + 1) * len(days)]]
+            out[dim] = [{as_text(k): int(v) for k, v in h.items()} for h in raw[i * len(days):(i + 1) * len(days)]]
         return out
 
     async def histograms(self, days: Sequence[date], scope: str) -> list[dict[str, dict[int, int]]]:
@@ -47,7 +43,7 @@ class CubeReader:
         for h in raw:
             day: dict[str, dict[int, int]] = defaultdict(dict)
             for k, v in h.items():
-                metric, bucket = split_field(_s(k))
+                metric, bucket = split_field(as_text(k))
                 day[metric][int(bucket)] = int(v)
             out.append(dict(day))
         return out
@@ -57,7 +53,7 @@ class CubeReader:
             for d in days:
                 pipe.smembers(keys.insights_scopes(day_str(d)))
             raw = await pipe.execute()
-        return {parse_scope(_s(s)) for members in raw for s in members}
+        return {parse_scope(as_text(s)) for members in raw for s in members}
 
     async def counters_by_scope(self, days: Sequence[date], scopes: Sequence[str], dim: str = "all"
                                 ) -> dict[str, Cells]:
@@ -77,7 +73,7 @@ class CubeReader:
         raw = await self.client.hgetall(keys.insights_backlog(scope))  # type: ignore[misc]
         out: dict[str, dict[str, dict[str, int]]] = {g: defaultdict(dict) for g in GAUGES}
         for k, v in raw.items():
-            dim, gauge, value = _s(k).split("|", 2)
+            dim, gauge, value = as_text(k).split("|", 2)
             if gauge in out and int(v):
                 out[gauge][dim][value] = int(v)
         return out
@@ -87,7 +83,7 @@ def total(days: Sequence[dict[bytes, bytes]] | Sequence[Cells]) -> Cells:
     out: Cells = defaultdict(int)
     for h in days:
         for k, v in h.items():
-            out[_s(k)] += int(v)
+            out[as_text(k)] += int(v)
     return dict(out)
 
 

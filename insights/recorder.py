@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as redis
 
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 from helpline.routing.hours import BusinessHours
 from helpline.routing.models import ConversationEvent
 
@@ -30,10 +31,6 @@ from .sla import next_check_ms
 
 BATCH = 200
 MAX_ATTEMPTS = 5
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def flatten(increments: Sequence[Increment]) -> list[str | int]:
@@ -92,7 +89,7 @@ class InsightsRecorder:
         async with self.client.pipeline(transaction=False) as pipe:
             for cid, (state, _) in zip(cids, heads, strict=True):
                 pipe.lrange(keys.events(cid), int(state[0] or 0), -1)
-                await self._scores(keys=[keys.messages(cid)], args=[_s(state[1] or b"0")], client=pipe)
+                await self._scores(keys=[keys.messages(cid)], args=[as_text(state[1] or b"0")], client=pipe)
             news = await pipe.execute()
         units = []
         for i, cid in enumerate(cids):
@@ -100,19 +97,19 @@ class InsightsRecorder:
             events, scores = news[2 * i], news[2 * i + 1]
             if conv[0] is None or (not events and not scores):
                 continue  # unknown conversation, or nothing new
-            unit = self._fold(cid, (_s(ev or b"0"), _s(msg or b"0")), st, conv, events, scores)
+            unit = self._fold(cid, (as_text(ev or b"0"), as_text(msg or b"0")), st, conv, events, scores)
             units.append(unit)
         return units
 
     def _fold(self, cid: str, expected: tuple[str, str], raw_state: bytes | None, conv: list[Any],
               events: list[bytes], scores: list[bytes]) -> _Unit:
         state = State.loads(raw_state)
-        ctx = Context(platform=_s(conv[0]), account=_s(conv[1] or b"-"), language=_s(conv[2] or b""),
+        ctx = Context(platform=as_text(conv[0]), account=as_text(conv[1] or b"-"), language=as_text(conv[2] or b""),
                       zone=self.zone, policies=self.policies, hours=self.hours)
         items = merge([message_item(float(s)) for s in scores],
                       [event_item(ConversationEvent.model_validate_json(e)) for e in events])
         increments = fold(state, items, ctx)
-        cursor = (str(int(expected[0]) + len(events)), _s(scores[-1]) if scores else expected[1])
+        cursor = (str(int(expected[0]) + len(events)), as_text(scores[-1]) if scores else expected[1])
         due = next_check_ms(state, self.policies, self.hours)
         return _Unit(cid, expected, cursor, state, due, increments)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 
 from . import keys
+from .decode import as_text
 from .models import Agent, Presence, Priority
 
 # KEYS: agent hash, agent load set, assignment record. ARGV: conversation id, agent id.
@@ -123,7 +124,7 @@ class AssignmentStore:
         await self.client.hset(keys.agent(agent_id), "presence", presence.value)  # type: ignore[misc]
 
     async def roster(self) -> list[AgentLoad]:
-        ids = sorted(_s(i) for i in await self.client.smembers(keys.agents()))  # type: ignore[misc]
+        ids = sorted(as_text(i) for i in await self.client.smembers(keys.agents()))  # type: ignore[misc]
         async with self.client.pipeline(transaction=False) as pipe:
             for agent_id in ids:
                 pipe.hgetall(keys.agent(agent_id))
@@ -131,7 +132,7 @@ class AssignmentStore:
             raw = await pipe.execute()
         out = []
         for i in range(0, len(raw), 2):
-            h = {_s(k): _s(v) for k, v in raw[i].items()}
+            h = {as_text(k): as_text(v) for k, v in raw[i].items()}
             if not h:
                 continue
             agent = Agent(id=h["id"], name=h.get("name", h["id"]), teams=tuple(json.loads(h.get("teams", "[]"))),
@@ -146,17 +147,17 @@ class AssignmentStore:
             keys=[keys.agent(agent_id), keys.agent_load(agent_id), keys.assignment(conversation_id)],
             args=[conversation_id, agent_id],
         )
-        return None if result is None else _s(result)
+        return None if result is None else as_text(result)
 
     async def assigned_to(self, conversation_id: str) -> str | None:
         value = await self.client.get(keys.assignment(conversation_id))
-        return None if value is None else _s(value)
+        return None if value is None else as_text(value)
 
     async def release(self, conversation_id: str) -> str | None:
         """Free the agent's slot; returns the agent it was assigned to. Idempotent."""
         result = await self._release(keys=[keys.assignment(conversation_id)],
                                      args=[conversation_id, keys.agent_load("")])
-        return None if result is None else _s(result)
+        return None if result is None else as_text(result)
 
     async def enqueue(self, team: str, conversation_id: str, language: str | None, priority: Priority,
                       created_ms: int) -> None:
@@ -165,12 +166,12 @@ class AssignmentStore:
 
     async def dequeue(self, team: str, conversation_id: str) -> None:
         members = await self.client.zrange(keys.team_queue(team), 0, -1)
-        gone = [m for m in members if parse_member(_s(m))[0] == conversation_id]
+        gone = [m for m in members if parse_member(as_text(m))[0] == conversation_id]
         if gone:
             await self.client.zrem(keys.team_queue(team), *gone)
 
     async def queued(self, team: str, limit: int = 100) -> list[tuple[str, str | None]]:
-        return [parse_member(_s(m)) for m in await self.client.zrange(keys.team_queue(team), 0, limit - 1)]
+        return [parse_member(as_text(m)) for m in await self.client.zrange(keys.team_queue(team), 0, limit - 1)]
 
     async def take_for(self, agent: Agent, scan: int = 50) -> list[str]:
         """Give the agent waiting conversations of their teams while they have room.
@@ -181,7 +182,7 @@ class AssignmentStore:
         for team in agent.teams:
             queue = keys.team_queue(team)
             for raw in await self.client.zrange(queue, 0, scan - 1):
-                member = _s(raw)
+                member = as_text(raw)
                 cid, language = parse_member(member)
                 if not agent.speaks(language):
                     continue
@@ -196,6 +197,3 @@ class AssignmentStore:
                 taken.append(cid)
         return taken
 
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -21,6 +21,7 @@ from redis.exceptions import ResponseError
 from helpline.insights.metrics import observe_ingest
 
 from . import keys
+from .decode import as_text
 from .models import InboundMessage
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,6 @@ redis.call('XADD', KEYS[2], '*', 'stream', KEYS[1], 'id', ARGV[2], 'group', ARGV
 redis.call('HDEL', KEYS[3], ARGV[2])
 return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 """
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class StreamBus:
@@ -222,7 +219,7 @@ class StreamConsumer:
         )
         entries = []
         for stream, items in reply or []:
-            name = _text(stream)
+            name = as_text(stream)
             entries += [Entry(name, entry_id.decode(), fields.get(PAYLOAD, b"")) for entry_id, fields in items
                         if fields is not None]
         if entries:
@@ -237,16 +234,16 @@ class StreamConsumer:
                 result = await self.client.xautoclaim(
                     stream, self.group, self.consumer, self.retry_idle_ms, start, count=self.count
                 )
-                start = _text(result[0])
+                start = as_text(result[0])
                 items = result[1]
-                deleted = [_text(d) for d in (result[2] if len(result) > 2 else [])]
+                deleted = [as_text(d) for d in (result[2] if len(result) > 2 else [])]
                 if deleted:  # trimmed while pending: nothing to do, nothing to remember
                     await self.client.xack(stream, self.group, *deleted)
                     await self.client.hdel(_errors_key(stream), *deleted)  # type: ignore[misc]
                 if items:
-                    counts = await self._delivery_counts(stream, [_text(i) for i, _ in items])
+                    counts = await self._delivery_counts(stream, [as_text(i) for i, _ in items])
                     for entry_id, fields in items:
-                        eid = _text(entry_id)
+                        eid = as_text(entry_id)
                         claimed.append(Entry(stream, eid, (fields or {}).get(PAYLOAD, b""), counts.get(eid, 1)))
                 if start == "0-0":
                     break
@@ -254,7 +251,7 @@ class StreamConsumer:
 
     async def _delivery_counts(self, stream: str, ids: list[str]) -> dict[str, int]:
         rows = await self.client.xpending_range(stream, self.group, min=ids[0], max=ids[-1], count=len(ids) * 2)
-        return {_text(r["message_id"]): int(r["times_delivered"]) for r in rows}
+        return {as_text(r["message_id"]): int(r["times_delivered"]) for r in rows}
 
     async def _handle(self, entries: list[Entry]) -> int:
         due = [e for e in entries if e.deliveries <= self.max_deliveries]
@@ -326,11 +323,11 @@ async def trim_acknowledged(client: redis.Redis, stream: str) -> int:
     floor: tuple[int, int] | None = None
     for group in groups:
         # XPENDING after XINFO: entries may have been acknowledged in between (then min is None).
-        summary = await client.xpending(stream, _text(group["name"])) if int(group["pending"]) > 0 else None
+        summary = await client.xpending(stream, as_text(group["name"])) if int(group["pending"]) > 0 else None
         if summary and summary.get("min"):
-            candidate = _parse_id(_text(summary["min"]))
+            candidate = _parse_id(as_text(summary["min"]))
         else:
-            ms, seq = _parse_id(_text(group["last-delivered-id"]))
+            ms, seq = _parse_id(as_text(group["last-delivered-id"]))
             candidate = (ms, seq + 1)
         floor = candidate if floor is None or candidate < floor else floor
     assert floor is not None

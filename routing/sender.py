@@ -33,6 +33,7 @@ from helpline.insights.metrics import observe_rate_limited, observe_send
 
 from . import keys
 from .bus import Entry, EntryKey, Failure
+from .decode import as_text
 from .models import ConversationEvent, DeliveryState, EventType, OutboundReply
 from .periodic import run_periodically
 from .scripts import PROMOTE_DUE
@@ -72,10 +73,6 @@ return 1
 _FINAL = frozenset({DeliveryState.SENT.value, DeliveryState.FAILED.value, DeliveryState.UNCERTAIN.value})
 _SENDING = DeliveryState.SENDING.value
 _JSON = json.JSONEncoder()  # its encode() of one string is a single C call (per reply on the hot path)
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _now_ms() -> int:
@@ -142,7 +139,8 @@ class Sender:
         blocked = {acc: int(ttl) for acc, ttl in zip(self.connectors, ttls, strict=True) if int(ttl) > 0}
         for js, states in zip(by_partition.values(), raw[: len(by_partition)], strict=True):
             for job, (state, parts, attempts) in zip(js, states, strict=True):
-                job.delivery = {"state": _s(state or b""), "parts": _s(parts or b""), "attempts": _s(attempts or b"0")}
+                job.delivery = {"state": as_text(state or b""), "parts": as_text(parts or b""),
+                                "attempts": as_text(attempts or b"0")}
         by_account: dict[tuple[str, str], list[_Job]] = {}
         for job in jobs:
             by_account.setdefault((job.reply.platform, job.reply.account), []).append(job)

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import redis.asyncio as redis
 
 from . import keys
+from .decode import as_text
 from .models import (
     Contact,
     Conversation,
@@ -59,13 +60,9 @@ def history_score(entry_id: str) -> int:
     return int(ms) * 1000 + min(int(seq or 0), 999)
 
 
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def conversation_from_hash(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> Conversation:
     """A conversation from its Redis hash."""
-    h = {_s(k): _s(v) for k, v in raw.items()}
+    h = {as_text(k): as_text(v) for k, v in raw.items()}
     return _conversation(h, h["id"], h["platform"], h["account"], h["kind"], h["thread_key"])
 
 
@@ -269,7 +266,7 @@ class ConversationStore:
     async def find_thread(self, platform: str, account: str, thread_key: str) -> str | None:
         p = self.partition(platform, account, thread_key)
         value = await self.client.get(keys.thread(p, platform, account, thread_key))
-        return None if value is None else _s(value)
+        return None if value is None else as_text(value)
 
     async def messages(self, conversation_id: str) -> list[InboundMessage]:
         raw = await self.client.zrange(keys.messages(conversation_id), 0, -1)
@@ -287,7 +284,7 @@ class ConversationStore:
         raw = await self.client.hgetall(keys.contact(contact_id_))  # type: ignore[misc]
         if not raw:
             return None
-        h = {_s(k): _s(v) for k, v in raw.items()}
+        h = {as_text(k): as_text(v) for k, v in raw.items()}
         h = {k: v for k, v in h.items() if k in Contact.model_fields and v != ""}
         return Contact.model_validate(h)
 
@@ -303,7 +300,7 @@ class ConversationStore:
             raws = await pipe.execute()
         out = []
         for rid, raw in zip(reply_ids, raws, strict=True):
-            h = {_s(k): _s(v) for k, v in raw.items()}
+            h = {as_text(k): as_text(v) for k, v in raw.items()}
             out.append(Delivery(
                 reply_id=rid,
                 state=DeliveryState(h.get("state", "queued")),
@@ -323,7 +320,7 @@ class ConversationStore:
                                       withscores=True)
             per_partition = await pipe.execute()
         merged = heapq.merge(*per_partition, key=lambda item: -item[1])
-        return [_s(cid) for cid, _ in list(merged)[:limit]]
+        return [as_text(cid) for cid, _ in list(merged)[:limit]]
 
 
 def contact_id(message: InboundMessage) -> str:

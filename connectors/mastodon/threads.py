@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 
 from .parse import StatusInfo
 
@@ -42,7 +43,7 @@ class StatusIndex:
         value = await self._redis.get(key)
         if value is None:
             return None
-        text = value.decode() if isinstance(value, bytes) else str(value)
+        text = as_text(value)
         self._cache(key, text)
         return text
 

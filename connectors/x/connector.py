@@ -39,6 +39,7 @@ from helpline.connectors.errors import ConfigError, ConnectorError, Permanent, T
 from helpline.connectors.options import ConnectorOptions
 from helpline.connectors.publishing import OutboundPost
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 from helpline.routing.models import InboundMessage, MessageKind, OutboundReply
 
 from .capabilities import CAPABILITIES
@@ -251,13 +252,13 @@ class XConnector(Connector):
         if self.context.redis is None or not tweet_id:
             return None
         value = await self.context.redis.get(keys.connector_state(PLATFORM, self.account, f"author:{tweet_id}"))
-        return value.decode() if isinstance(value, bytes) else value
+        return None if value is None else as_text(value)
 
     async def _recall(self, tweet_id: str) -> str | None:
         if self.context.redis is None:
             return None
         value = await self.context.redis.get(keys.connector_state(PLATFORM, self.account, f"conv:{tweet_id}"))
-        return value.decode() if isinstance(value, bytes) else value
+        return None if value is None else as_text(value)
 
     # send ------------------------------------------------------------------------------------
     async def send(self, reply: OutboundReply, progress: SendProgress) -> SendResult:
