@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import redis.asyncio as redis
 
+from helpline.bench_guard import wipe_for_benchmark
 from helpline.connectors.base import AccountSettings
 from helpline.connectors.emulation import serve
 from helpline.connectors.telegram.emulator import create_app
@@ -77,7 +78,8 @@ def _spawn(url: str, accounts: Path, settings: Path, name: str) -> subprocess.Po
 
 
 async def broadcast_benchmark(subscribers: int, limit_per_second: float, kill_after: float | None = None,
-                              redis_url: str | None = None, limit_seconds: float | None = None) -> dict[str, Any]:
+                              redis_url: str | None = None, limit_seconds: float | None = None, *,
+                              wipe: bool = False) -> dict[str, Any]:
     os.environ[TOKEN_ENV] = TOKEN
     limits = {"global_per_second": limit_per_second, "global_burst": max(1, int(limit_per_second))}
     app = create_app(token=TOKEN, bot_username="bench_bot", limits=limits)
@@ -91,7 +93,7 @@ async def broadcast_benchmark(subscribers: int, limit_per_second: float, kill_af
         procs: list[subprocess.Popen[bytes]] = []
         stop = asyncio.Event()
         try:
-            await client.flushall()
+            await wipe_for_benchmark(client, named=redis_url is not None, wipe=wipe)
             async with serve(app) as emulator_url:
                 account = AccountSettings(platform="telegram", name="bench", base_url=emulator_url,
                                           secrets={"token": TOKEN_ENV},

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import redis.asyncio as redis
 import typer
 
+from helpline.bench_guard import WipeOption, refusals_exit
 from helpline.config import ConfigInvalid, load_settings
 from helpline.connectors.registry import capabilities_lookup
 
@@ -170,10 +171,13 @@ def bench_broadcast(
     kill_after: Annotated[float | None, typer.Option(help="run the publisher as a subprocess, SIGKILL it "
                                                          "after this many seconds, start another")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-    redis_url: Annotated[str | None, typer.Option(help="use this Redis (default: start a private one)")] = None,
+    redis_url: Annotated[str | None, typer.Option(help="use this Redis; it is wiped (default: start a private one)")
+                         ] = None,
+    yes: WipeOption = False,
 ) -> None:
     """Telegram broadcast through the publisher against the Bot API emulator's rate limit."""
     from .bench import broadcast_benchmark
 
-    result = asyncio.run(broadcast_benchmark(subscribers, limit_per_second, kill_after, redis_url))
+    with refusals_exit():
+        result = asyncio.run(broadcast_benchmark(subscribers, limit_per_second, kill_after, redis_url, wipe=yes))
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))

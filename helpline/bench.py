@@ -31,6 +31,7 @@ from helpline.routing.models import Author, InboundMessage, MessageKind, Outboun
 from helpline.routing.rules import Action, Rule
 from helpline.routing.sender import Sender
 
+from .bench_guard import require_arq, wipe_for_benchmark
 from .config import Settings
 from .embedded_redis import EmbeddedRedis
 from .runtime import Parts, sender_consumer, settle_heap
@@ -257,13 +258,17 @@ async def _arq_baseline(url: str, n: int) -> float:
 
 
 async def pipeline_benchmark(n: int, rate: int, latency_seconds: float, redis_url: str | None,
-                             routers: int = 1) -> dict[str, Any]:
+                             routers: int = 1, *, wipe: bool = False, baseline: bool = True) -> dict[str, Any]:
+    """Run the benchmark; `wipe` allows emptying a named Redis that holds data, `baseline` adds
+    the comparison run through arq (which must then be installed)."""
+    if baseline:
+        require_arq()
     with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
         server = None if redis_url else EmbeddedRedis(Path(tmp) / "redis").start()
         url = redis_url or (server.url if server else "")
         client = redis.Redis.from_url(url)
         try:
-            await client.flushall()
+            await wipe_for_benchmark(client, named=redis_url is not None, wipe=wipe)
             pipeline = Pipeline(client, url, Path(tmp), routers)
             await pipeline.start()
             settle_heap()  # as `helpline run` does: this process runs the sender
@@ -274,7 +279,7 @@ async def pipeline_benchmark(n: int, rate: int, latency_seconds: float, redis_ur
                 latencies = await _latency(pipeline, rate, latency_seconds)
             finally:
                 await pipeline.close()
-            baseline = await _arq_baseline(url, n)
+            baseline_mps = await _arq_baseline(url, n) if baseline else None
         finally:
             await client.aclose()
             if server is not None:
@@ -291,8 +296,8 @@ async def pipeline_benchmark(n: int, rate: int, latency_seconds: float, redis_ur
         "p99_ms": _pct(latencies, 99),
         "lost": lost,
         "duplicated": duplicated,
-        "baseline_messages_per_second": round(baseline, 1),
-        "speedup_vs_baseline": round(mps / baseline, 1) if baseline else None,
+        "baseline_messages_per_second": round(baseline_mps, 1) if baseline_mps else None,
+        "speedup_vs_baseline": round(mps / baseline_mps, 1) if baseline_mps else None,
     }
 
 

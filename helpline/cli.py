@@ -17,6 +17,7 @@ import redis.asyncio as redis
 import typer
 
 from helpline.announcements.cli import announce_app, bench_broadcast
+from helpline.bench_guard import WipeOption, refusals_exit
 from helpline.bots.kb_cli import app as kb_app
 from helpline.connectors.errors import ConfigError
 from helpline.console.cli import inbox_app, users_app
@@ -217,12 +218,16 @@ def bench_pipeline(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     redis_url: Annotated[str | None, typer.Option(help="use this Redis (default: start a private one)")] = None,
     routers: Annotated[int | None, typer.Option(help="router processes (default: one per core)")] = None,
+    baseline: Annotated[bool, typer.Option(help="also run the same messages through arq, for comparison")] = True,
+    yes: WipeOption = False,
 ) -> None:
     """Ingest → router → bot → outbound → sender (null platform), on real Redis, vs arq."""
     from .bench import pipeline_benchmark
 
     count = routers or len(os.sched_getaffinity(0))
-    result = run_main(lambda: pipeline_benchmark(messages, rate, latency_seconds, redis_url, count))
+    with refusals_exit():
+        result = run_main(lambda: pipeline_benchmark(messages, rate, latency_seconds, redis_url, count, wipe=yes,
+                                                     baseline=baseline))
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as redis
 
+from helpline.bench_guard import wipe_for_benchmark
 from helpline.embedded_redis import EmbeddedRedis
 from helpline.routing import keys
 
@@ -189,14 +190,14 @@ async def timed(fn: Callable[[], Awaitable[Any]], runs: int = 7) -> float:
     return round(statistics.median(samples), 2)
 
 
-async def reports_benchmark(conversations: int, redis_url: str | None, verify_sample: int = 10_000
-                            ) -> dict[str, Any]:
+async def reports_benchmark(conversations: int, redis_url: str | None, verify_sample: int = 10_000, *,
+                            wipe: bool = False) -> dict[str, Any]:
     week0 = date(2026, 9, 7)  # a Monday; ten weeks of history end 2026-11-15
     with tempfile.TemporaryDirectory(prefix="helpline-bench-reports-") as tmp:
         server = None if redis_url else EmbeddedRedis(Path(tmp) / "redis", appendfsync="no").start()
         client = redis.Redis.from_url(redis_url or (server.url if server else ""))
         try:
-            await client.flushall()
+            await wipe_for_benchmark(client, named=redis_url is not None, wipe=wipe)
             builder = Builder()
             t = time.perf_counter()
             equal = await verify(client, builder, week0, verify_sample)

@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from helpline.bench_guard import WipeOption, refusals_exit
+
 from .errors import InsightsError
 from .reader import CubeReader
 from .render import to_csv
@@ -131,13 +133,15 @@ def bench_reports(
     verify_sample: Annotated[int, typer.Option(help="conversations counted by the recorder to check the build")
                              ] = 10_000,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-    redis_url: Annotated[str | None, typer.Option(help="use this Redis; it is FLUSHED (default: a private one)")
+    redis_url: Annotated[str | None, typer.Option(help="use this Redis; it is wiped (default: a private one)")
                          ] = None,
+    yes: WipeOption = False,
 ) -> None:
     """Report queries over a large pre-aggregated history; one JSON object with timings in ms."""
     import json
 
     from .bench import reports_benchmark
 
-    result = asyncio.run(reports_benchmark(conversations, redis_url, verify_sample))
+    with refusals_exit():
+        result = asyncio.run(reports_benchmark(conversations, redis_url, verify_sample, wipe=yes))
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
