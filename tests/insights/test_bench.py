@@ -6,7 +6,7 @@ from tests.redis_server import RedisServer
 
 
 async def test_small_reports_benchmark(redis_server: RedisServer) -> None:
-    result = await reports_benchmark(2_000, redis_server.url, verify_sample=300)
+    result = await reports_benchmark(2_000, redis_server.url, verify_sample=300, wipe=True)  # the tests' server
     assert result["verify_recorder_equals_direct"] is True
     assert result["opened_counted"] == result["conversations"] >= 1_900
     timings = [k for k in result if k.endswith("_ms")]
