@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench screenshots clean system-deps
+.PHONY: demo test lint typecheck bench screenshots clean system-deps wheel-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: $(STAMP) system-deps lint typecheck
 
 bench: $(STAMP) system-deps
 	$(BIN)/helpline bench pipeline --messages 20000 --json
+
+# The packaging test with every dependency installed from the package index into a fresh
+# virtualenv, as a user would (`make test` runs it borrowing the installed dependencies).
+wheel-check: $(STAMP) system-deps
+	HELPLINE_WHEEL_FROM_INDEX=1 $(BIN)/pytest -q -s tests/helpline/test_wheel.py
 
 # Refresh the README's screenshots (the console's browser tests, saving into docs/screenshots).
 screenshots: $(STAMP) system-deps

@@ -36,7 +36,9 @@ from .simulation import Simulation
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parent.parent
+#: The demo knowledge base, shipped in the package (`helpline/kb` links to the top-level `kb/` in a
+#: checkout), so `helpline demo` runs from an installed wheel as from the source tree.
+DEMO_KB = Path(__file__).resolve().parent / "kb"
 SECRET_NAMES = ("TELEGRAM_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "X_CONSUMER_KEY", "X_CONSUMER_SECRET",
                 "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET", "MASTODON_TOKEN", "ADMIN_PASSWORD", "AGENT_PASSWORD",
                 "SUPERVISOR_PASSWORD", "MARKETING_PASSWORD")
@@ -123,7 +125,7 @@ def demo_settings(redis_url: str, emulators: Emulators, console_port: int) -> Se
              "set": {"priority": "urgent", "team": "security", "labels": ["security"], "stop": True}},
             {"name": "everything else starts with the help-center bot", "set": {"bot": "helpcenter"}},
         ],
-        "bots": {"helpcenter": {"type": "helpcenter", "kb": str(REPO / "kb")}},
+        "bots": {"helpcenter": {"type": "helpcenter", "kb": str(DEMO_KB)}},
         "sla": [
             {"name": "security on call", "team": "security", "first_response_minutes": 5,
              "next_response_minutes": 10, "resolution_minutes": 120},
@@ -155,7 +157,7 @@ async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asy
         logins = await _demo_logins(parts, env)
         from .cli import serve_console
 
-        simulation = Simulation.from_kb(emulators.as_dict(), REPO / "kb" / "eval" / "questions.jsonl", interval)
+        simulation = Simulation.from_kb(emulators.as_dict(), DEMO_KB / "eval" / "questions.jsonl", interval)
         await _announcement_channel(emulators.telegram)
         roles = asyncio.create_task(run_roles(parts, ["connectors", "router", "sender", "console", "insights",
                                                       "publisher"], stop, console=serve_console))
