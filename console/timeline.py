@@ -26,7 +26,6 @@ from .services import Services
 RELATED_SCAN = 2000  # how many recent conversations are searched for the person's other ones
 
 
-
 def text_rules(svc: Services, conv: Conversation) -> TextRules:
     """How a reply in this conversation is counted and split, as its connector declares it (a
     longer reply is split by the connector, but agents should see it coming)."""
@@ -98,7 +97,7 @@ async def detail(svc: Services, who: Principal, conv: Conversation) -> Detail:
         linked_contacts = []
     timeline.sort(key=lambda item: item.at)
     summary, *related_summaries = await summarize(svc, who, [conv, *related])
+    rules = text_rules(svc, conv)
     return Detail(summary=summary, contact=contact, linked_contacts=linked_contacts,
-                  related=related_summaries, timeline=timeline, char_limit=text_rules(svc, conv).limit,
-                  char_counting=text_rules(svc, conv).counting,
+                  related=related_summaries, timeline=timeline, char_limit=rules.limit, char_counting=rules.counting,
                   snoozed_until=summary.snoozed_until)
