@@ -50,7 +50,7 @@ from .outbound import plan_reply
 from .parse import PLATFORM, WebhookTweet, dm_page, mentions_page, webhook_dms, webhook_tweets
 from .publish import publish_thread
 from .publish import rate_limits as publish_limits
-from .webhook import SIGNATURE_HEADER, crc_response, verify
+from .webhook import SIGNATURE_HEADER, crc_response, valid_crc_token, verify
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +178,9 @@ class XConnector(Connector):
         assert secret is not None  # checked in __init__ for webhook mode
         if request.method == "GET":
             token = request.query_params.get("crc_token")
-            if not token:
-                return JSONResponse({"error": "crc_token query parameter is required"}, status_code=400)
+            if not token or not valid_crc_token(token):
+                return JSONResponse({"error": "crc_token query parameter is required: 1-128 characters "
+                                     "of A-Z a-z 0-9 _ = + / -"}, status_code=400)
             return JSONResponse(crc_response(secret, token))
         body = await request.body()
         if not verify(secret, body, request.headers.get(SIGNATURE_HEADER)):

@@ -98,3 +98,31 @@ async def test_emulator_delivers_activity_to_the_registered_webhook(
 async def test_emulator_refuses_a_webhook_that_fails_crc(control: httpx.AsyncClient, webhook: str) -> None:
     response = await control.post("/webhook", json={"url": webhook, "consumer_secret": "another-app"})
     assert response.status_code == 400
+
+
+async def test_crc_answer_cannot_sign_a_forged_body(webhook: str, bus: StreamBus) -> None:
+    """The forgery from the field: ask the CRC for a JSON body, post that body with the answer."""
+    body = json.dumps(payload("aaa_direct_message_events.json"))
+    async with httpx.AsyncClient() as client:
+        oracle = await client.get(webhook, params={"crc_token": body})
+        forged_signature = oracle.json().get("response_token", "")
+        forged = await client.post(webhook, content=body.encode(), headers={SIGNATURE_HEADER: forged_signature})
+        assert (oracle.status_code, forged.status_code) == (400, 403)
+        # a token-shaped body the CRC would sign is never a valid POST either
+        token = "NjM0MTUwMzgyODY4OTI4NTM5"
+        answer = (await client.get(webhook, params={"crc_token": token})).json()["response_token"]
+        replayed = await client.post(webhook, content=token.encode(), headers={SIGNATURE_HEADER: answer})
+        assert replayed.status_code == 403
+    assert await ingested(bus) == []
+
+
+@pytest.mark.parametrize("token", ["a" * 129, "with space", "{}", "line\nbreak", "é", "<script>"])
+async def test_crc_tokens_not_shaped_like_x_are_refused(webhook: str, token: str) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(webhook, params={"crc_token": token})
+    assert response.status_code == 400 and "response_token" not in response.text
+
+
+@pytest.mark.parametrize("token", ["9b4507b3-9040-4669-9ca3-6b94edb50553", "Mjg1OTIy+NzQ1/MjI1MDk3MzQ0==", "x" * 128])
+def test_crc_answers_tokens_shaped_like_x(token: str) -> None:
+    assert crc_response(SECRET, token)["response_token"] == sign(SECRET, token.encode())
