@@ -20,11 +20,12 @@ from helpline.insights.metrics import metrics_router
 from helpline.insights.web import insights_router
 from helpline.runtime import Parts
 
-from . import pages
+from . import api_docs, pages
 from .actions import wake_snoozed
 from .api import build_router
 from .auth import require_role
 from .errors import ConsoleError
+from .limits import RequestLimits
 from .security import SecurityHeaders
 from .services import Services
 from .shell import Shell
@@ -58,11 +59,12 @@ def create_app(parts: Parts) -> FastAPI:
             stop.set()
             await waker
 
-    app = FastAPI(title="Helpline", version="0.1.0", lifespan=lifespan, docs_url="/api/docs",
+    app = FastAPI(title="Helpline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json")
     app.state.parts = parts
     app.state.console = svc
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestLimits)
+    app.add_middleware(SecurityHeaders)  # outermost: a 413 or 401 from the limits gets the headers too
 
     @app.exception_handler(ConsoleError)
     async def console_error(_: Request, exc: ConsoleError) -> JSONResponse:
@@ -86,6 +88,8 @@ def create_app(parts: Parts) -> FastAPI:
     app.include_router(insights_router(parts, require_role, shell=shell))
     app.include_router(announcements_router(parts, require_role, view_role="reader", shell=shell))
     app.include_router(metrics_router(parts))
+    app.include_router(api_docs.router)
+    app.mount(api_docs.ASSETS_PATH, api_docs.ASSETS, name="swagger")  # before /static, which would shadow it
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     for (platform, account), connector in parts.connectors.items():
         routes = list(connector.webhook_routes())

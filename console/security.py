@@ -17,8 +17,6 @@ HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
-# FastAPI's interactive docs load their script from a CDN; only that page is exempt from the CSP.
-_CSP_EXEMPT = ("/api/docs",)
 
 
 class SecurityHeaders:
@@ -29,13 +27,11 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        exempt = scope["path"].startswith(_CSP_EXEMPT)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in HEADERS
-                         if k not in present and not (exempt and k == b"content-security-policy")]
+                extra = [(k, v) for k, v in HEADERS if k not in present]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 

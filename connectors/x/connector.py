@@ -50,7 +50,7 @@ from .outbound import plan_reply
 from .parse import PLATFORM, WebhookTweet, dm_page, mentions_page, webhook_dms, webhook_tweets
 from .publish import publish_thread
 from .publish import rate_limits as publish_limits
-from .webhook import SIGNATURE_HEADER, crc_response, valid_crc_token, verify
+from .webhook import SIGNATURE_HEADER, crc_response, valid_crc_token, verify, well_formed_signature
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +182,12 @@ class XConnector(Connector):
                 return JSONResponse({"error": "crc_token query parameter is required: 1-128 characters "
                                      "of A-Z a-z 0-9 _ = + / -"}, status_code=400)
             return JSONResponse(crc_response(secret, token))
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not well_formed_signature(signature):  # refused before the body is read
+            log.warning("x/%s: webhook POST without a well-formed signature refused", self.account)
+            return Response(status_code=403)
         body = await request.body()
-        if not verify(secret, body, request.headers.get(SIGNATURE_HEADER)):
+        if not verify(secret, body, signature):
             log.warning("x/%s: webhook POST with a missing or wrong signature refused", self.account)
             return Response(status_code=403)
         try:

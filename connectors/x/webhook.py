@@ -42,6 +42,14 @@ def crc_response(consumer_secret: str, crc_token: str) -> dict[str, str]:
     return {"response_token": sign(consumer_secret, crc_token.encode())}
 
 
+_SIGNATURE = re.compile(r"sha256=[A-Za-z0-9+/]{43}=")
+
+
+def well_formed_signature(header: str | None) -> bool:
+    """True when `header` could be a signature at all: checked before the body is read."""
+    return header is not None and _SIGNATURE.fullmatch(header.strip()) is not None
+
+
 def verify(consumer_secret: str, body: bytes, header: str | None) -> bool:
     """True when `header` is X's signature of `body` and `body` is a JSON object. Constant time.
 

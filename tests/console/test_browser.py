@@ -247,3 +247,18 @@ def watch_csp(page: Page) -> list[str]:
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     return errors
+
+
+async def test_api_docs_render_from_this_server_under_the_csp(desk: Desk) -> None:
+    async with running(desk) as stack:
+        context = await stack.browser.new_context()
+        page = await context.new_page()
+        foreign: list[str] = []
+        violations: list[str] = []
+        page.on("request", lambda r: None if r.url.startswith(stack.url) else foreign.append(r.url))
+        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+        response = await page.goto(stack.url + "/api/docs")
+        assert response is not None and "script-src 'self'" in response.headers["content-security-policy"]
+        await expect(page.locator(".opblock-tag", has_text="conversations").first).to_be_visible(timeout=15_000)
+        assert foreign == [] and violations == []
+        await context.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from helpline.console.roles import Role
 from helpline.routing.models import MessageKind
@@ -199,3 +200,17 @@ async def test_openapi_and_health_still_served(desk: Desk) -> None:
     spec = (await c.get("/openapi.json")).json()
     assert "/api/v1/conversations" in spec["paths"] and "/api/v1/conversations/{conversation_id}/reply" in spec["paths"]
     assert (await c.get("/healthz")).json()["redis"] is True
+
+
+async def test_api_docs_use_local_pinned_assets_under_the_csp(desk: Desk) -> None:
+    c = desk.client()
+    page = await c.get("/api/docs")
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(s.startswith("/static/") for s in sources), sources
+    assert "<script>" not in page.text  # no inline script: the CSP applies to this page too
+    for source in sources:
+        asset = await c.get(source)
+        assert asset.status_code == 200 and len(asset.content) > 50, source
+    assert "SwaggerUIBundle" in (await c.get("/static/swagger/swagger-ui-bundle.js")).text
+    assert (await c.get("/redoc")).status_code == 404  # it loaded a CDN script too

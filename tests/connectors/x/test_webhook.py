@@ -126,3 +126,21 @@ async def test_crc_tokens_not_shaped_like_x_are_refused(webhook: str, token: str
 @pytest.mark.parametrize("token", ["9b4507b3-9040-4669-9ca3-6b94edb50553", "Mjg1OTIy+NzQ1/MjI1MDk3MzQ0==", "x" * 128])
 def test_crc_answers_tokens_shaped_like_x(token: str) -> None:
     assert crc_response(SECRET, token)["response_token"] == sign(SECRET, token.encode())
+
+
+async def test_unsigned_post_is_refused_before_its_body_is_read(make_connector: Callable[..., XConnector]) -> None:
+    connector = make_connector(mode="webhook")
+    app = Starlette(routes=[Mount("/w", routes=list(connector.webhook_routes()))])
+    pulled = 0
+
+    async def huge() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        for _ in range(3200):  # 200 MiB
+            pulled += 1
+            yield b"{" * 65536
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        unsigned = await client.post("/w/", content=huge())
+        garbled = await client.post("/w/", content=huge(), headers={SIGNATURE_HEADER: "sha256=nope"})
+    assert (unsigned.status_code, garbled.status_code) == (403, 403)
+    assert pulled <= 2
