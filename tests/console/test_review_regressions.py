@@ -19,7 +19,7 @@ from tests.console.helpers import PASSWORD, Desk, login
 
 # Served to anyone by design (README "Security"): health, metrics, login, docs, static files.
 PUBLIC = {"/healthz", "/metrics", "/login", "/openapi.json", "/api/docs", "/docs/oauth2-redirect", "/redoc",
-          "/api/announcements-health", "/static/announcements/{name}"}
+          "/api/announcements-health", "/static/announcements/{name}", "/static/swagger"}
 
 
 def _routes(routes: list[Any]) -> Iterator[Any]:
