@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -78,7 +78,8 @@ class Settings(BaseSettings):
     accounts: list[AccountSettings] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     survey: SurveySettings = Field(default_factory=SurveySettings)
-    bots: dict[str, BotOptions] = Field(default_factory=dict)  # typed per bot type: bots.options
+    #: Typed per bot type (bots.options); dumped with each type's own fields.
+    bots: dict[str, SerializeAsAny[BotOptions]] = Field(default_factory=dict)
     insights: InsightsSettings = Field(default_factory=InsightsSettings)
     announcements: AnnouncementSettings = Field(default_factory=AnnouncementSettings)
     sla: list[SlaPolicy] = Field(default_factory=list)

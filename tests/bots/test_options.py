@@ -75,3 +75,14 @@ def test_an_autoreply_bot_needs_a_text_in_the_default_language() -> None:
 
     with pytest.raises(ConfigError, match=r"bots\.ack\.texts: .* including 'en'"):
         build_bots(settings(bots={"ack": {"type": "autoreply", "texts": {"ko": "안녕하세요"}}}))
+
+
+def test_settings_dump_and_reload_keep_each_bots_options() -> None:
+    from helpline.config import Settings
+    from tests.factories import settings
+
+    before = settings(bots={"helpcenter": {"max_attempts": 3, "generative": {"enabled": True, "base_url": "http://h",
+                                                                              "model": "m"}}})
+    dumped = before.model_dump(mode="json")
+    assert dumped["bots"]["helpcenter"]["max_attempts"] == 3
+    assert Settings(**dumped).bots == before.bots
