@@ -23,15 +23,17 @@ from .config import Settings
 
 
 def build_bots(settings: Settings) -> dict[str, Bot]:
-    built: dict[str, Bot] = {}
-    for name, options in settings.bots.items():
-        if isinstance(options, AutoReplyOptions):
-            built[name] = _autoreply(name, options, settings)
-        elif isinstance(options, HelpCenterOptions):
-            built[name] = _helpcenter(name, options, settings)
-        else:
-            raise ConfigError(f"bots.{name}.type: no builder for bot type {options.type!r}")
-    return built
+    return {name: build_bot(name, settings) for name in settings.bots}
+
+
+def build_bot(name: str, settings: Settings) -> Bot:
+    """The bot of `[bots.<name>]`; ConfigError names what is wrong (its KB, its texts)."""
+    options = settings.bots[name]
+    if isinstance(options, AutoReplyOptions):
+        return _autoreply(name, options, settings)
+    if isinstance(options, HelpCenterOptions):
+        return _helpcenter(name, options, settings)
+    raise ConfigError(f"bots.{name}.type: no builder for bot type {options.type!r}")
 
 
 def _autoreply(name: str, options: AutoReplyOptions, settings: Settings) -> Bot:

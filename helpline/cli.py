@@ -184,13 +184,14 @@ def config_check(config: ConfigOption = None) -> None:
     from helpline.connectors.options import OptionsInvalid
     from helpline.connectors.registry import build_connector
 
-    from .bot_setup import build_bots
+    from .bot_setup import build_bot
 
     problems: list[str] = []
-    try:
-        build_bots(settings)
-    except ConfigError as exc:
-        problems.append(str(exc))
+    for name in settings.bots:  # each bot built alone, so every broken one is named
+        try:
+            build_bot(name, settings)
+        except ConfigError as exc:
+            problems.append(str(exc))
 
     async def no_ingest(_: object) -> list[bool]:
         return []

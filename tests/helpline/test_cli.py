@@ -77,6 +77,15 @@ def test_config_check_names_misspelt_bot_options(tmp_path: Path) -> None:
         assert f"{key}: not an option of the" in result.stderr
 
 
+def test_config_check_names_every_bot_that_cannot_be_built(tmp_path: Path) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text('[bots.helpcenter]\nkb = "no/such/folder"\n\n'
+                   '[bots.ack]\ntype = "autoreply"\ntexts = { ko = "안녕하세요" }\n')
+    result = helpline("config", "check", "-c", str(cfg))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "bots.helpcenter.kb:" in result.stderr and "bots.ack.texts:" in result.stderr
+
+
 def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
     cfg = tmp_path / "h.toml"
     cfg.write_text("[redis]\nurl = \"redis://:secret@127.0.0.1:9/0\"\n")
