@@ -14,7 +14,6 @@ committed):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,7 +55,7 @@ def apply_incident(effects: Effects, action: IncidentAction, conversation: Conve
     reply = reply_to(conversation, reply_id=reply_id, text=action.reply_text, sender=f"bot:{ACTOR}",
                      in_reply_to=message.message_id, recipient_id=message.author.user_id)
     now = utcnow()
-    effects.set(labels=json.dumps(labels))
+    effects.labels(add=[action.label])
     effects.event(ConversationEvent(conversation_id=conversation.id, type=EventType.LINKED, actor=ACTOR,
                                     reason=f"matches open incident {action.incident_id}",
                                     data={"incident": action.incident_id, "labels": labels}, at=now))

@@ -5,10 +5,9 @@ announced on the live channel. Assignment moves live in `assigning.py`."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from helpline.routing import keys
@@ -121,32 +120,58 @@ def _labels(values: Sequence[str]) -> list[str]:
 
 async def change_labels(svc: Services, who: Principal, conv: Conversation, add: Sequence[str],
                         remove: Sequence[str], reason: str) -> bool:
-    """Add and remove labels. Idempotent: no change records no event."""
-    labels = sorted((set(conv.labels) | set(_labels(add))) - set(_labels(remove)))
-    if labels == sorted(conv.labels):
-        return False
+    """Add and remove labels (set operations, so a label another writer adds meanwhile is kept).
+    Idempotent: no change records no event."""
+    added, removed = _labels(add), _labels(remove)
     now = utcnow()
-    await commit(svc, [Effects(conv.id).set(labels=json.dumps(labels))
-                       .event(event(conv, EventType.LABELS, who, reason or "labels changed", now, labels=labels))
-                       .touch()], now)
-    return True
+
+    def decide(current: Conversation) -> Effects | None:
+        labels = sorted((set(current.labels) | set(added)) - set(removed))
+        if labels == sorted(current.labels):
+            return None
+        return (Effects(conv.id).labels(add=added, remove=removed)
+                .event(event(current, EventType.LABELS, who, reason or "labels changed", now, labels=labels))
+                .touch())
+
+    return await update(svc, conv.id, decide, now) is not None
+
+
+async def update(svc: Services, conversation_id: str, decide: Callable[[Conversation], Effects | None],
+                 now: datetime) -> Conversation | None:
+    """Decide on the conversation as it is now and commit, again if another writer changed it
+    meanwhile (see `ConversationStore.update`). Returns the conversation the committed decision
+    read, or None if it decided there was nothing to do."""
+    try:
+        conv, effects = await svc.parts.store.update(conversation_id, decide, now)
+    except KeyError:
+        raise NotFound(f"conversation {conversation_id!r} not found") from None
+    except RuntimeError as exc:
+        raise Conflict(str(exc)) from None
+    if effects is None:
+        return None
+    await live.publish(svc.parts.client, [conversation_id])
+    return conv
 
 
 async def escalate(svc: Services, who: Principal, conv: Conversation, reason: str) -> None:
     """Priority one step up, the "escalated" label (the supervisors' view), queue re-ranked."""
     now = utcnow()
-    raised = conv.priority.raised()
-    labels = sorted(set(conv.labels) | {ESCALATED})
     why = reason or "escalated by an agent"
-    effects = (Effects(conv.id).set(priority=raised.value, labels=json.dumps(labels))
-               .event(event(conv, EventType.PRIORITY, who, why, now, previous=conv.priority.value,
-                            priority=raised.value))
-               .event(event(conv, EventType.LABELS, who, why, now, labels=labels))
-               .touch())
-    await commit(svc, [effects], now)
+
+    def decide(current: Conversation) -> Effects:
+        raised = current.priority.raised()
+        labels = sorted(set(current.labels) | {ESCALATED})
+        return (Effects(conv.id).set(priority=raised.value).labels(add=[ESCALATED])
+                .event(event(current, EventType.PRIORITY, who, why, now, previous=current.priority.value,
+                             priority=raised.value))
+                .event(event(current, EventType.LABELS, who, why, now, labels=labels))
+                .touch())
+
+    read = await update(svc, conv.id, decide, now)
+    assert read is not None
     queued = await svc.parts.client.hget(keys.conversation(conv.id), "queued_team")  # type: ignore[misc]
     if queued:
-        await requeue(svc, queued.decode(), conv, raised.value)
+        await requeue(svc, queued.decode(), read, read.priority.raised().value)
 
 
 async def requeue(svc: Services, team: str, conv: Conversation, priority: str) -> None:

@@ -40,6 +40,9 @@ class PipelineSettings(Section):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     max_deliveries: int = Field(default=5, ge=1, le=100)
     claim_idle_seconds: float = Field(default=30.0, gt=0)
+    # A router holds each of its partitions by a lease this long; a router silent for longer
+    # loses them (and cannot commit any more), another takes them over.
+    partition_lease_seconds: float = Field(default=10.0, ge=1, le=300)
     quiet_period_hours: float = Field(default=72.0, ge=0)  # a resolved thread reopens inside it
     dedupe_window_hours: float = Field(default=168.0, gt=0)
 

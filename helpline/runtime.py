@@ -28,6 +28,7 @@ from helpline.insights.ratings import RatingStore
 from helpline.routing import keys
 from helpline.routing.assignment import AssignmentStore
 from helpline.routing.bus import StreamBus, StreamConsumer, trim_acknowledged
+from helpline.routing.ownership import PartitionLeases
 from helpline.routing.periodic import run_periodically
 from helpline.routing.queueing import fill_queues
 from helpline.routing.router import Router, RouterSettings
@@ -86,7 +87,13 @@ class Parts:
                                                 agent.model_copy(update={"presence": known.presence}))
 
 
-def build_router(parts: Parts, bots: dict[str, Bot] | None = None) -> Router:
+def partition_leases(parts: Parts, name: str | None = None) -> PartitionLeases:
+    return PartitionLeases(parts.client, parts.settings.redis.partitions, name or consumer_name("router"),
+                           lease_ms=int(parts.settings.pipeline.partition_lease_seconds * 1000))
+
+
+def build_router(parts: Parts, bots: dict[str, Bot] | None = None,
+                 leases: PartitionLeases | None = None) -> Router:
     s = parts.settings
     settings = RouterSettings(
         rules=s.rules, hours=s.hours, default_team=s.default_team,
@@ -96,16 +103,20 @@ def build_router(parts: Parts, bots: dict[str, Bot] | None = None) -> Router:
     return Router(parts.client, parts.store, parts.assignments, settings,
                   bots if bots is not None else build_bots(s),
                   detect_language=language_detector(s.languages.supported),
-                  ratings=RatingStore(parts.client, s.insights.timezone))
+                  ratings=RatingStore(parts.client, s.insights.timezone),
+                  fences=leases.tokens if leases is not None else None)
 
 
-def router_consumer(parts: Parts, router: Router, name: str | None = None) -> StreamConsumer:
+def router_consumer(parts: Parts, router: Router, name: str | None = None,
+                    leases: PartitionLeases | None = None) -> StreamConsumer:
+    """The router's consumer; with `leases`, it reads and claims only the partitions it holds."""
     p = parts.settings.pipeline
     return StreamConsumer(
-        parts.client, keys.ROUTER_GROUP, name or consumer_name("router"), parts.bus.inbound_streams(),
-        router.handle_batch, lambda stream: keys.dead_letters(_partition_of_stream(stream)),
+        parts.client, keys.ROUTER_GROUP, leases.consumer if leases else (name or consumer_name("router")),
+        parts.bus.inbound_streams(), router.handle_batch,
+        lambda stream: keys.dead_letters(keys.stream_partition(stream)),
         count=p.batch_size, max_deliveries=p.max_deliveries, retry_idle_ms=int(p.claim_idle_seconds * 1000),
-        handler_acknowledges=True,
+        handler_acknowledges=True, ownership=leases,
     )
 
 
@@ -116,10 +127,6 @@ def sender_consumer(parts: Parts, sender: Sender, name: str | None = None) -> St
         sender.handle_batch, sender.dead_letter_key,
         count=p.batch_size, max_deliveries=p.max_deliveries, retry_idle_ms=int(p.claim_idle_seconds * 1000),
     )
-
-
-def _partition_of_stream(stream: str) -> int:
-    return int(stream.split("{p", 1)[1].split("}", 1)[0])
 
 
 async def janitor(parts: Parts, stop: asyncio.Event, interval: float = 30.0) -> None:
@@ -162,8 +169,11 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
     try:
         if "router" in roles:
             await parts.sync_roster()
-            router = build_router(parts)
-            tasks += [router_consumer(parts, router).run(stop), janitor(parts, stop, interval=5.0)]
+            leases = partition_leases(parts)
+            await leases.refresh()
+            router = build_router(parts, leases=leases)
+            tasks += [leases.run(stop), router_consumer(parts, router, leases=leases).run(stop),
+                      janitor(parts, stop, interval=5.0)]
         if "sender" in roles:
             sender = Sender(parts.client, parts.connectors, parts.settings.redis.partitions)
             tasks += [sender_consumer(parts, sender).run(stop), run_promoter(sender, stop)]

@@ -1,11 +1,12 @@
 """The SLA engine: warns before a target passes and records the breach when it does.
 
 Each tick reads only the conversations whose next checkpoint is due (`keys.insights_sla_due`,
-kept by the recorder). Firing is decided in one Lua script in the conversation's partition slot:
-SET NX on a marker per (checkpoint, target instance) together with the changes it causes
-(priority raised, "sla-warning" label, an event with the reason). So a warning fires exactly
-once, across restarts and with any number of engines running; only the engine whose script set
-the marker publishes the supervisor notice.
+kept by the recorder). Firing is one commit through the conversation store, guarded by a marker
+per (checkpoint, target instance) set with the changes it causes (priority raised from the one
+read, "sla-warning" label added, an event with the reason). So a warning fires exactly once,
+across restarts and with any number of engines running, and never overwrites what an agent or
+the router changed meanwhile; only the engine whose commit set the marker publishes the
+supervisor notice.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import redis.asyncio as redis
 from helpline.routing import keys
 from helpline.routing.hours import BusinessHours
 from helpline.routing.models import ConversationEvent, EventType, Priority
+from helpline.routing.scripts import CONFLICT
+from helpline.routing.store import ConversationStore, Effects
 
 from . import metrics, scripts
 from .recorder import InsightsRecorder
@@ -33,34 +36,6 @@ ACTOR = "system:sla"
 WARNING_LABEL = "sla-warning"
 TICK_LIMIT = 500
 
-# KEYS[1] = partition prefix. ARGV: conversation id, marker suffix, expected priority ("" = leave
-# priority and labels alone), new priority, label, event json, now (ms).
-# Returns 1 fired, 0 fired before, -1 no such conversation, -2 priority changed meanwhile.
-_FIRE = """
-local c = KEYS[1]..':conv:'..ARGV[1]
-local marker = c..':sla:'..ARGV[2]
-if redis.call('EXISTS', c) == 0 then return -1 end
-if redis.call('EXISTS', marker) == 1 then return 0 end
-if ARGV[3] ~= '' then
-  if (redis.call('HGET', c, 'priority') or 'normal') ~= ARGV[3] then return -2 end
-  redis.call('HSET', c, 'priority', ARGV[4])
-  local labels = cjson.decode(redis.call('HGET', c, 'labels') or '[]')
-  local present = false
-  for _, l in ipairs(labels) do if l == ARGV[5] then present = true end end
-  if not present then
-    labels[#labels + 1] = ARGV[5]
-    table.sort(labels)
-    redis.call('HSET', c, 'labels', cjson.encode(labels))
-  end
-end
-redis.call('SET', marker, ARGV[7])
-redis.call('RPUSH', c..':events', ARGV[6])
-redis.call('HSET', c, 'updated_at', ARGV[7])
-redis.call('ZADD', KEYS[1]..':idx:updated', ARGV[7], ARGV[1])
-return 1
-"""
-
-
 @dataclass
 class TickResult:
     checked: int = 0
@@ -70,12 +45,12 @@ class TickResult:
 
 class SlaEngine:
     def __init__(self, client: redis.Redis, recorder: InsightsRecorder, policies: Sequence[SlaPolicy],
-                 hours: Mapping[str, BusinessHours]) -> None:
+                 hours: Mapping[str, BusinessHours], store: ConversationStore | None = None) -> None:
         self.client = client
+        self.store = store or ConversationStore(client, partitions=1)  # only its commit is used
         self.recorder = recorder
         self.policies = list(policies)
         self.hours = dict(hours)
-        self._fire = client.register_script(_FIRE)
         self._reschedule = client.register_script(scripts.RESCHEDULE)
 
     async def tick(self, now: datetime | None = None) -> TickResult:
@@ -110,26 +85,32 @@ class SlaEngine:
                       f"{raised.value}")
             event = self._event(cid, EventType.PRIORITY, reason, now_ms, clock, "warning",
                                 priority=raised.value, previous=current.value, label=WARNING_LABEL)
-            fired = int(await self._fire(keys=[keys.partition_prefix(keys.conversation_partition(cid))],
-                                         args=[cid, f"warn:{clock.instance}", current.value, raised.value,
-                                               WARNING_LABEL, event.model_dump_json(), now_ms]))
-            if fired != -2:
+            effects = (Effects(cid).expect_exists().once(f"sla:warn:{clock.instance}")
+                       .expect_field("priority", raw.decode() if raw else "")
+                       .set(priority=raised.value).labels(add=[WARNING_LABEL]).event(event).touch())
+            code = await self._fire(effects, now_ms)
+            if code != CONFLICT:
                 break
-        if fired == 1:
+        if code >= 0:
             metrics.SLA_ESCALATIONS.labels(target=clock.target.value).inc()
             await self._notify("sla_warning", cid, clock, reason, raised.value)
-        return fired == 1
+        return code >= 0
 
     async def _breach(self, cid: str, clock: SlaClock, now_ms: int) -> bool:
         reason = f"SLA {clock.policy}: {clock.target.value.replace('_', ' ')} target passed (due {_iso(clock.due_at)})"
         event = self._event(cid, EventType.NOTE, reason, now_ms, clock, "breach")
-        fired = int(await self._fire(keys=[keys.partition_prefix(keys.conversation_partition(cid))],
-                                     args=[cid, f"breach:{clock.instance}", "", "", "", event.model_dump_json(),
-                                           now_ms]))
-        if fired == 1:
+        code = await self._fire(Effects(cid).expect_exists().once(f"sla:breach:{clock.instance}").event(event)
+                                .touch(), now_ms)
+        if code >= 0:
             metrics.SLA_BREACHES.labels(target=clock.target.value).inc()
             await self._notify("sla_breach", cid, clock, reason, None)
-        return fired == 1
+        return code >= 0
+
+    async def _fire(self, effects: Effects, now_ms: int) -> int:
+        """Commit; >= 0 fired now, DONE fired before, MISSING no such conversation, CONFLICT the
+        priority changed since it was read."""
+        code, = await self.store.commit([effects], datetime.fromtimestamp(now_ms / 1000, UTC))
+        return code
 
     @staticmethod
     def _event(cid: str, type_: EventType, reason: str, now_ms: int, clock: SlaClock, level: str,

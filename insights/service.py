@@ -39,7 +39,8 @@ class Insights:
         policies, hours = sla_policies(parts.settings), parts.settings.hours
         recorder = InsightsRecorder(parts.client, s, policies, hours)
         return cls(recorder, InsightsWorker(parts.client, parts.settings.redis.partitions, recorder),
-                   SlaEngine(parts.client, recorder, policies, hours), RatingStore(parts.client, s.timezone),
+                   SlaEngine(parts.client, recorder, policies, hours, parts.store),
+                   RatingStore(parts.client, s.timezone),
                    SlaClocks(parts, recorder))
 
     async def run(self, stop: asyncio.Event, scan_interval: float, sla_tick: float) -> None:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import redis.asyncio as redis
 from redis.exceptions import ResponseError
@@ -136,6 +136,16 @@ class Failure:
 BatchHandler = Callable[[list[Entry]], Awaitable[dict[EntryKey, Failure]]]
 
 
+class StreamOwnership(Protocol):
+    """Which of its streams a consumer may read now (see `ownership.PartitionLeases`)."""
+
+    def streams(self) -> list[str]: ...
+
+    def take_over(self) -> list[str]:
+        """Streams newly owned: their pending entries are claimed at once, whatever their idle time."""
+        ...
+
+
 class StreamConsumer:
     """One consumer of a group over many streams.
 
@@ -158,6 +168,7 @@ class StreamConsumer:
         max_deliveries: int = 5,
         retry_idle_ms: int = 10_000,
         handler_acknowledges: bool = False,
+        ownership: StreamOwnership | None = None,
     ) -> None:
         self.client = client
         self.group = group
@@ -172,6 +183,8 @@ class StreamConsumer:
         # The handler acknowledges what it handled itself, in the same atomic call as the effects
         # (the router); then this consumer acknowledges only what it dead-letters.
         self.handler_acknowledges = handler_acknowledges
+        # With an ownership, only the streams it grants are read and claimed (one reader each).
+        self.ownership = ownership
         self._dead_letter = client.register_script(_DEAD_LETTER)
         self._last_claim = 0.0
 
@@ -203,12 +216,21 @@ class StreamConsumer:
         """One cycle: claim due retries and orphans, read new entries, handle, acknowledge."""
         handled = 0
         loop = asyncio.get_running_loop()
+        if self.ownership is not None:
+            self.streams = self.ownership.streams()
+            taken = self.ownership.take_over()
+            if taken:
+                claimed = await self._claim(taken, min_idle_ms=0)
+                if claimed:
+                    handled += await self._handle(claimed)
         if loop.time() - self._last_claim >= self.retry_idle_ms / 1000 / 2:
             self._last_claim = loop.time()
             claimed = await self._claim()
             if claimed:
                 handled += await self._handle(claimed)
         if not self.streams:
+            if self.ownership is not None:
+                await asyncio.sleep(self.block_ms / 1000)  # nothing granted yet: wait, do not spin
             return handled
         reply = await self.client.xreadgroup(
             self.group,
@@ -226,13 +248,14 @@ class StreamConsumer:
             handled += await self._handle(entries)
         return handled
 
-    async def _claim(self) -> list[Entry]:
+    async def _claim(self, streams: Sequence[str] | None = None, min_idle_ms: int | None = None) -> list[Entry]:
         claimed: list[Entry] = []
-        for stream in self.streams:
+        for stream in self.streams if streams is None else streams:
             start = "0-0"
             while True:
                 result = await self.client.xautoclaim(
-                    stream, self.group, self.consumer, self.retry_idle_ms, start, count=self.count
+                    stream, self.group, self.consumer, self.retry_idle_ms if min_idle_ms is None else min_idle_ms,
+                    start, count=self.count
                 )
                 start = as_text(result[0])
                 items = result[1]

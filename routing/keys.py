@@ -29,6 +29,27 @@ def inbound_stream(partition: int) -> str:
     return f"{partition_prefix(partition)}:in"
 
 
+def stream_partition(stream: str) -> int:
+    """The partition a partition-tagged key (`hl:{p3}:...`) belongs to."""
+    return int(stream.split("{p", 1)[1].split("}", 1)[0])
+
+
+def partition_owner(partition: int) -> str:
+    """The router that owns the partition now: "<epoch>|<consumer>", its fencing token (a lease
+    with a TTL; the conversation scripts compare it with the caller's token)."""
+    return f"{partition_prefix(partition)}:owner"
+
+
+def partition_epoch(partition: int) -> str:
+    """Counter of the partition's owners: each new lease gets a token never used before."""
+    return f"{partition_prefix(partition)}:owner-epoch"
+
+
+def routers() -> str:
+    """Sorted set of live router consumers scored by when their membership expires (ms)."""
+    return f"{PREFIX}:routers"
+
+
 def seen(partition: int, dedupe_id: str) -> str:
     """Marker that a platform message was ingested (expires after the dedupe window).
     (The ingest script builds it as partition_prefix + ":seen:" + id.)"""

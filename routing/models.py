@@ -230,6 +230,7 @@ class Conversation(Wire):
     first_response_at: datetime | None = None
     resolved_at: datetime | None = None
     message_count: int = 0
+    version: int = 0  # goes up with every write; a change decided on a read expects it (see store)
 
     @property
     def visibility(self) -> Visibility:

@@ -10,6 +10,13 @@ again (if a second router claimed it meanwhile, threading reports it "handled" a
 skipped); one whose effects were not committed (a crash between (1) and (3)) is decided again
 from the same state, and its replies keep their deterministic ids, so the customer never gets
 two answers.
+
+One router at a time: given `fences` (the tokens of the partitions it holds, see
+`ownership.py`), the router handles only entries of those partitions and both scripts refuse a
+token that is no longer current, so a router that lost a partition mid-batch writes nothing.
+Optimistic: each conversation's commit expects the version its decision read; if a console
+action, an SLA escalation or an assignment changed the conversation meanwhile, the commit is
+refused for it and its messages are decided again from the new state.
 """
 
 from __future__ import annotations
@@ -50,11 +57,22 @@ from .models import (
 )
 from .outbound import private_followup, reply_to
 from .rules import Decision, Rule, decide
-from .store import Applied, ConversationStore, Effects, Routing, contact_id, conversation_from_view, to_ms
+from .scripts import CONFLICT
+from .store import (
+    Applied,
+    ConversationStore,
+    Effects,
+    Fenced,
+    Routing,
+    contact_id,
+    conversation_from_view,
+    to_ms,
+)
 
 log = logging.getLogger(__name__)
 
 ACTOR = "router"
+REDECIDE = 5  # times a conversation changed by another writer is decided again in one batch
 
 
 @dataclass
@@ -79,7 +97,8 @@ class Router:
     def __init__(self, client: redis.Redis, store: ConversationStore, assignments: AssignmentStore,
                  settings: RouterSettings, bots: Mapping[str, Bot],
                  detect_language: Callable[[str], str | None] | None = None,
-                 ratings: RatingSink | None = None) -> None:
+                 ratings: RatingSink | None = None,
+                 fences: Callable[[], Mapping[int, str]] | None = None) -> None:
         self.client = client
         self.store = store
         self.assignments = assignments
@@ -87,6 +106,7 @@ class Router:
         self.bots = bots
         self.detect_language = detect_language
         self.ratings = ratings
+        self.fences = fences  # the partitions this router holds, and their tokens (None: not fenced)
         self.subscribers = SubscriberStore(client)
         self.incidents = IncidentStore(client)
         self.handled = 0
@@ -100,6 +120,9 @@ class Router:
 
     async def _handle(self, entries: list[Entry]) -> dict[EntryKey, Failure]:
         failures: dict[EntryKey, Failure] = {}
+        fences = None if self.fences is None else dict(self.fences())
+        if fences is not None:  # another router's entries stay pending: theirs to decide, or to claim
+            entries = [e for e in entries if keys.stream_partition(e.stream) in fences]
         parsed: list[tuple[Entry, InboundMessage, bytes]] = []
         for entry in entries:
             try:
@@ -111,40 +134,67 @@ class Router:
             # The history stores exactly this text; it must be the same on every redelivery.
             raw = entry.payload if message is original else message.wire_json()
             parsed.append((entry, message, raw))
-        if not parsed:
-            return failures
+        try:
+            for _ in range(REDECIDE):
+                if not parsed:
+                    break
+                parsed = await self._route(parsed, failures, fences)
+        except Fenced:
+            log.warning("router lost a partition during a batch of %d entries: its new owner decides them",
+                        len(entries))
+            return {}
+        for entry, _, _ in parsed:  # still changing under us: leave them for the retry
+            failures[entry.key] = Failure("the conversation kept changing while it was decided")
+        return failures
+
+    async def _route(self, parsed: list[tuple[Entry, InboundMessage, bytes]], failures: dict[EntryKey, Failure],
+                     fences: Mapping[int, str] | None) -> list[tuple[Entry, InboundMessage, bytes]]:
+        """Thread, decide and commit; returns the messages whose conversation another writer
+        changed meanwhile (nothing of theirs was written: decide them again)."""
         now = utcnow()
         decisions = {m.dedupe_id: self.decide_rules(m, now) for _, m, _ in parsed}
         applied = await self.store.apply_messages(
-            [(m, e.id, raw, _routing(decisions[m.dedupe_id])) for e, m, raw in parsed], now)
+            [(m, e.id, raw, _routing(decisions[m.dedupe_id])) for e, m, raw in parsed], now, fences)
         # A contact's profile is refreshed by each new conversation (not by every message).
         await self.store.upsert_contacts([m for (_, m, _), a in zip(parsed, applied, strict=True)
                                           if a.outcome != "handled" and a.fields.get("message_count") == "1"])
         batch = _Batch(self, now, decisions, await self._private_moves(parsed, applied))
-        all_effects: list[Effects] = []
+        versions: dict[str, int] = {}  # the version each conversation's decisions read
+        for a in applied:
+            if a.outcome != "handled":
+                versions[a.conversation_id] = max(versions.get(a.conversation_id, 0), int(a.fields.get("version", 0)))
+        decided: list[tuple[tuple[Entry, InboundMessage, bytes], Effects]] = []
         committed_before: list[Entry] = []
-        for (entry, message, _), result in zip(parsed, applied, strict=True):
+        for item, result in zip(parsed, applied, strict=True):
+            entry, message, _ = item
             if result.outcome == "handled":
                 committed_before.append(entry)
                 continue
             try:
-                all_effects.append(await batch.decide(entry.id, message, result))
+                effects = await batch.decide(entry.id, message, result)
             except Exception as exc:  # a bug or a bot failure must not block the partition
                 log.exception("routing failed for entry %s", entry.id)
                 failures[entry.key] = Failure(f"{type(exc).__name__}: {exc}")
                 batch.forget(result.conversation_id)
+                continue
+            if (version := versions.pop(effects.conversation_id, None)) is not None:
+                effects.expect_version(version)  # the first item of a conversation carries its guard
+            decided.append((item, effects))
         if self.ratings is not None:  # before the commit: recording twice is a no-op, missing one is not
             for rating in batch.ratings:
                 await self.ratings.record_rating(*rating)
-        await self.store.commit([*all_effects, *batch.linked], now)
+        results = await self.store.commit([*(e for _, e in decided), *batch.linked], now, fences)
+        conflicted = {e.conversation_id for (_, e), code in zip(decided, results, strict=False) if code == CONFLICT}
         await self._acknowledge(committed_before)
-        if batch.moved:
-            await self.client.delete(*(keys.private_move(c) for c in batch.moved))
-        touched = sorted({e.conversation_id for e in all_effects})
+        moved = [contact for contact, cid in batch.moved if cid not in conflicted]
+        if moved:
+            await self.client.delete(*(keys.private_move(c) for c in moved))
+        touched = sorted({e.conversation_id for _, e in decided} - conflicted)
         if touched:
             await self.client.publish(keys.live_channel(), json.dumps({"conversations": touched}))
-        self.handled += len(parsed) - len(failures)
-        return failures
+        again = [item for item, e in decided if e.conversation_id in conflicted]
+        self.handled += len(decided) - len(again) + len(committed_before)
+        return again
 
     async def _acknowledge(self, entries: Sequence[Entry]) -> None:
         """Entries whose effects were committed earlier (the commit acknowledges the others)."""
@@ -199,7 +249,7 @@ class _Batch:
         self.now = now
         self.decisions = decisions  # the rules' verdict on each message of the batch, by dedupe id
         self.private_moves = private_moves  # contact id -> public conversation it was invited from
-        self.moved: list[str] = []  # contacts whose invitation this batch used
+        self.moved: list[tuple[str, str]] = []  # (contact, conversation) whose invitation this batch used
         self.fields: dict[str, dict[str, str]] = {}
         self.convs: dict[str, Conversation] = {}  # built from `fields`, until they change
         self.bot_states: dict[str, dict[str, str]] = {}
@@ -324,7 +374,8 @@ class _Batch:
                                       actor=actor, priority=decision.priority.value))
         if decision.labels:
             labels = sorted(set(conv.labels) | set(decision.labels))
-            self._set(conv.id, effects, labels=json.dumps(labels))
+            self._update(conv.id, labels=json.dumps(labels))
+            effects.labels(add=decision.labels)
             effects.event(self._event(conv.id, EventType.LABELS, decision.note or "bot labelled", actor=actor,
                                       labels=labels))
         if decision.handoff is not None:
@@ -443,11 +494,11 @@ class _Batch:
         other = self.private_moves.get(conv.contact_id)
         if other is None:
             return
-        self.moved.append(conv.contact_id)
+        self.moved.append((conv.contact_id, conv.id))
         self._set(conv.id, effects, linked=other)
         effects.event(self._event(conv.id, EventType.LINKED, "the customer came over from a public thread",
                                   conversation=other))
-        self.linked.append(Effects(other).set(linked=conv.id).event(
+        self.linked.append(Effects(other).once(f"linked:{conv.id}").set(linked=conv.id).event(
             self._event(other, EventType.LINKED, "the customer continued in a private conversation",
                         conversation=conv.id)))
 

@@ -12,14 +12,16 @@ Each item is processed on its own (one message's outcome never depends on a late
 # HSET, and its events are pushed with one RPUSH.
 
 # KEYS[1] = partition prefix ("hl:{p3}").
-# ARGV: 1 partition, 2 now (ms), 3 quiet period (ms), 4 the router's consumer group, then per
-#   message 2 values: message json and its facts joined by SEP: platform, account, kind, thread
-#   key, contact id, language, inbound entry id, history score, and what the rules give a new
-#   conversation: priority, team, handler, labels json. (Few arguments per message: packing
+# ARGV: 1 partition, 2 now (ms), 3 quiet period (ms), 4 the router's consumer group, 5 the
+#   caller's fencing token ("" = not fenced; see `ownership.py`), then per message 2 values:
+#   message json and its facts joined by SEP: platform, account, kind, thread key, contact id,
+#   language, inbound entry id, history score, and what the rules give a new conversation:
+#   priority, team, handler, labels json. (Few arguments per message: packing
 #   arguments is the client's main cost.) A new conversation so has its team from the first
 #   moment it exists: the agents who may see it see it at once.
-# Returns, per message, {conversation id, outcome, reopened, previous status, view} where view is
-#   VIEW_FIELDS (after the message) joined by SEP, and outcome is
+# Returns FENCED when the token is not the partition's current one (the caller lost the partition:
+#   nothing is written); else, per message, {conversation id, outcome, reopened, previous
+#   status, view} where view is VIEW_FIELDS (after the message) joined by SEP, and outcome is
 #   "new"     the message was added to the conversation history,
 #   "handled" it had been added and its effects committed (a second router claimed the entry
 #             before the first acknowledged it with its effects), or another entry carries the
@@ -28,6 +30,15 @@ Each item is processed on its own (one message's outcome never depends on a late
 # The effects script acknowledges an entry together with its effects, so "committed" is "no
 # longer pending in the group"; nothing per message needs remembering.
 SEP = "\x1f"
+FENCED = "FENCED"
+
+# The fencing check both conversation scripts start with: only the partition's current owner
+# writes (KEYS[1] is the partition prefix; `token` its ARGV value, "" for callers not fenced).
+_LUA_FENCE = """
+local function fenced(token)
+  return token ~= '' and redis.call('GET', KEYS[1] .. ':owner') ~= token
+end
+"""
 
 # KEYS: delayed set (members "<order>|<payload>", scored by due time ms), stream. ARGV: now (ms),
 # max. Moves the due entries back onto their stream (deferred replies and publish jobs).
@@ -61,7 +72,7 @@ end
 #: handling bot's saved state (JSON).
 VIEW_FIELDS = ("status", "priority", "team", "assignee", "handler", "labels", "language", "routed",
                "queued_team", "created_at", "message_count", "contact_id", "first_response_at", "survey",
-               "offhours_day", "resolved_by", "linked", "updated_at", "bot_state")
+               "offhours_day", "resolved_by", "linked", "updated_at", "version", "bot_state")
 
 _APPLY_MESSAGES = """
 local prefix = KEYS[1]
@@ -69,6 +80,8 @@ local partition = ARGV[1]
 local now = tonumber(ARGV[2])
 local quiet = tonumber(ARGV[3])
 local group = ARGV[4]
+__FENCE__
+if fenced(ARGV[5]) then return 'FENCED' end
 local updated = {}  -- score, member pairs for the inbox index
 local FIELDS = {__VIEW_FIELDS__}
 
@@ -128,24 +141,27 @@ local function apply(i)
     c = prefix .. ':conv:' .. conv
     local h = {status = 'open', priority = f[9], team = f[10], handler = f[11], labels = f[12],
                language = language, routed = '0', created_at = now, message_count = 1,
-               contact_id = contact, updated_at = now}
+               contact_id = contact, updated_at = now, version = 1}
     redis.call('HSET', c, 'id', conv, 'platform', platform, 'account', account, 'kind', kind,
       'thread_key', thread_key, 'contact_id', contact, 'status', 'open', 'priority', f[9], 'team', f[10],
       'handler', f[11], 'labels', f[12], 'language', language, 'created_at', now, 'message_count', 1,
-      'routed', 0, 'updated_at', now, 'last_customer_at', now)
+      'routed', 0, 'updated_at', now, 'last_customer_at', now, 'version', 1)
     redis.call('ZADD', c .. ':messages', score, raw)
     values = {}
     for k, name in ipairs(FIELDS) do values[k] = h[name] end
   else
     local count = tonumber(values[AT.message_count] or 0) + 1
+    local version = tonumber(values[AT.version] or 0) + 1
     if language ~= '' then
       redis.call('HSET', c, 'updated_at', now, 'last_customer_at', now, 'status', 'open',
-        'message_count', count, 'language', language)
+        'message_count', count, 'language', language, 'version', version)
       values[AT.language] = language
     else
-      redis.call('HSET', c, 'updated_at', now, 'last_customer_at', now, 'status', 'open', 'message_count', count)
+      redis.call('HSET', c, 'updated_at', now, 'last_customer_at', now, 'status', 'open', 'message_count', count,
+        'version', version)
     end
     values[AT.status], values[AT.message_count], values[AT.updated_at] = 'open', count, now
+    values[AT.version] = version
   end
   updated[#updated + 1] = now
   updated[#updated + 1] = conv
@@ -156,21 +172,33 @@ local function apply(i)
 end
 
 local out = {}
-for i = 5, #ARGV, 2 do out[#out + 1] = apply(i) end
+for i = 6, #ARGV, 2 do out[#out + 1] = apply(i) end
 index_updated()
 return out
 """
 APPLY_MESSAGES = (_APPLY_MESSAGES.replace("__VIEW_FIELDS__", ", ".join(f"'{f}'" for f in VIEW_FIELDS))
-                  .replace("__SPLIT__", _LUA_SPLIT))
+                  .replace("__SPLIT__", _LUA_SPLIT).replace("__FENCE__", _LUA_FENCE))
 
-# KEYS[1] = partition prefix. ARGV[1] = now (ms), ARGV[2] = the router's consumer group, then per
-# conversation 2 values: its id and its operations joined by SEP, each an opcode and its values
-# (OP_* below; one argument per conversation: packing arguments is the router's main cost per
-# message). Each conversation's operations apply in order, all or none; its events are pushed
-# together at the end, and the inbound entries whose effects these are are acknowledged with them.
-# Returns, per conversation, the number of replies newly queued.
+# KEYS[1] = partition prefix. ARGV[1] = now (ms), ARGV[2] = the router's consumer group, ARGV[3]
+# the caller's fencing token ("" = not fenced), then per item 2 values: a conversation id and its
+# operations joined by SEP, each an opcode and its values (OP_* below; one argument per item:
+# packing arguments is the router's main cost per message). An item starts with its guards (the
+# state its decision depended on); if one fails nothing of the item is written, and a later item
+# of the same conversation in the call is skipped too. Otherwise its operations apply in order,
+# all or none; its events are pushed together at the end, the inbound entries whose effects
+# these are are acknowledged with them, and the conversation's version goes up by one.
+# Returns FENCED (nothing written) or, per item, the number of replies newly queued, or one of
+# the negative codes below.
+CONFLICT = -1  # a guard failed: the conversation changed since it was read; decide again
+MISSING = -2  # no such conversation (refused by OP_EXISTS)
+DONE = -3  # the item's once-marker was set before: it was applied earlier
+OP_EXISTS = "M"  # guard: the conversation exists
+OP_EXPECT_VERSION = "V"  # guard: version as read
+OP_EXPECT_FIELD = "F"  # guard: field, value as read ("" = empty or absent)
+OP_ONCE = "X"  # guard: marker key suffix (after the conversation key and ":"): apply once per marker
 OP_SET = "S"  # n, then n field/value pairs: HSET on the conversation
 OP_SET_ONCE = "O"  # n, then n pairs: HSET only the fields still empty (first response)
+OP_LABELS = "L"  # n, then n labels to add, then m, then m labels to remove (a sorted set, as JSON)
 OP_EVENT = "E"  # event json: append to the conversation's events
 OP_REPLY = "R"  # outbound stream, delivery key, reply json: queue once per delivery key
 OP_BOT_STATE = "B"  # state json: replace the bot's saved state
@@ -180,6 +208,9 @@ _APPLY_EFFECTS = """
 local prefix = KEYS[1]
 local now = tonumber(ARGV[1])
 local acks = {}
+local refused = {}  -- conversation -> code, for the later items of a conversation refused earlier
+__FENCE__
+if fenced(ARGV[3]) then return 'FENCED' end
 __SPLIT__
 local function pairs_at(v, i)
   local n = tonumber(v[i])
@@ -188,12 +219,65 @@ local function pairs_at(v, i)
   return flat, i + 1 + 2 * n
 end
 
+local function relabel(c, v, i)
+  local current = redis.call('HGET', c, 'labels')
+  local set = {}
+  if current and current ~= '' and current ~= '[]' then
+    for _, l in ipairs(cjson.decode(current)) do set[l] = true end
+  end
+  local n = tonumber(v[i])
+  for k = i + 1, i + n do set[v[k]] = true end
+  i = i + n + 1
+  local m = tonumber(v[i])
+  for k = i + 1, i + m do set[v[k]] = nil end
+  local out = {}
+  for l in pairs(set) do out[#out + 1] = l end
+  table.sort(out)
+  local encoded = '[]'
+  if #out > 0 then encoded = cjson.encode(out) end
+  redis.call('HSET', c, 'labels', encoded)
+  return i + m + 1
+end
+
+-- The item's guards, at its start: nil if they hold (then `i` is the first operation).
+local function check(conv, c, v)
+  local i = 1
+  local marker
+  while i <= #v do
+    local op = v[i]
+    if op == 'M' then
+      if redis.call('EXISTS', c) == 0 then return -2 end
+      i = i + 1
+    elseif op == 'V' then
+      if (redis.call('HGET', c, 'version') or '0') ~= v[i + 1] then return -1 end
+      i = i + 2
+    elseif op == 'F' then
+      if (redis.call('HGET', c, v[i + 1]) or '') ~= v[i + 2] then return -1 end
+      i = i + 3
+    elseif op == 'X' then
+      marker = c .. ':' .. v[i + 1]
+      if redis.call('EXISTS', marker) == 1 then return -3 end
+      i = i + 2
+    else
+      break
+    end
+  end
+  return nil, i, marker
+end
+
 local function apply(conv, packed)
+  if refused[conv] then return refused[conv] end
   local c = prefix .. ':conv:' .. conv
   local v = split(packed)
+  local code, i, marker = check(conv, c, v)
+  if code then
+    if code ~= -3 then refused[conv] = code end
+    return code
+  end
+  redis.call('HINCRBY', c, 'version', 1)
+  if marker then redis.call('SET', marker, now) end
   local queued = 0
   local events = {}
-  local i = 1
   while i <= #v do
     local op = v[i]
     if op == 'S' then
@@ -207,6 +291,8 @@ local function apply(conv, packed)
         local current = redis.call('HGET', c, flat[k])
         if not current or current == '' then redis.call('HSET', c, flat[k], flat[k + 1]) end
       end
+    elseif op == 'L' then
+      i = relabel(c, v, i + 1)
     elseif op == 'E' then
       events[#events + 1] = v[i + 1]
       i = i + 2
@@ -240,11 +326,11 @@ local function acknowledge()
 end
 
 local out = {}
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   out[#out + 1] = apply(ARGV[i], ARGV[i + 1])
   if #acks >= UNPACK_MAX then acknowledge() end
 end
 acknowledge()
 return out
 """
-APPLY_EFFECTS = _APPLY_EFFECTS.replace("__SPLIT__", _LUA_SPLIT)
+APPLY_EFFECTS = _APPLY_EFFECTS.replace("__SPLIT__", _LUA_SPLIT).replace("__FENCE__", _LUA_FENCE)

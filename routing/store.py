@@ -1,14 +1,20 @@
 """Conversations, their history and events, in Redis.
 
 Writes go through two Lua scripts (see `scripts.py`): one threads a customer message into its
-conversation, one applies a list of effects (fields, events, replies, bot state) all or none.
+conversation, one applies a list of effects (fields, label changes, events, replies, bot state)
+all or none. This module is the only writer of conversations: the router, console actions, the
+SLA engine and assignment all commit `Effects`. Concurrency is optimistic: every write raises the
+conversation's `version`; a change decided on a read carries the version (or the field) it read
+as a guard, and is refused as a conflict when another writer got there first, to be decided again
+(`ConversationStore.update` does the loop). Changes that do not depend on a read (add a label,
+append an event) need no guard: they are operations, not overwrites.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -30,9 +36,17 @@ from .models import (
 from .scripts import (
     APPLY_EFFECTS,
     APPLY_MESSAGES,
+    CONFLICT,
+    FENCED,
+    MISSING,
     OP_ACK,
     OP_BOT_STATE,
     OP_EVENT,
+    OP_EXISTS,
+    OP_EXPECT_FIELD,
+    OP_EXPECT_VERSION,
+    OP_LABELS,
+    OP_ONCE,
     OP_REPLY,
     OP_SET,
     OP_SET_ONCE,
@@ -90,6 +104,7 @@ def _conversation(h: Mapping[str, str], id_: str, platform: str, account: str, k
         "labels": tuple(json.loads(labels)) if labels and labels != "[]" else (),
         "language": h.get("language") or None,
         "message_count": int(h.get("message_count", 0)),
+        "version": int(h.get("version") or 0),
     }
     for name in _TIME_FIELDS:  # epoch milliseconds: pydantic reads them as UTC times
         value = h.get(name)
@@ -119,16 +134,54 @@ class Applied:
     bot_state: dict[str, str] = field(default_factory=dict)
 
 
+class Fenced(Exception):
+    """The caller no longer owns the partition (its lease passed to another router): nothing
+    was written; the entries are the new owner's now."""
+
+
 @dataclass
 class Effects:
     """Changes to one conversation, committed all or none by `ConversationStore.commit`.
 
     Kept as the operation values the effects script reads (see `scripts.APPLY_EFFECTS`), which
     are sent joined by SEP: a value may not contain it (JSON never does; a field value that did
-    would be a bug, refused here rather than misread there)."""
+    would be a bug, refused here rather than misread there). Guards (`expect_version`,
+    `expect_field`, `once`) are checked before any operation, whatever the order they were added in."""
 
     conversation_id: str
     ops: list[str] = field(default_factory=list)
+    guards: list[str] = field(default_factory=list)
+
+    def packed(self) -> str:
+        return SEP.join((*self.guards, *self.ops)) if self.guards else SEP.join(self.ops)
+
+    def expect_exists(self) -> Effects:
+        """Refused (MISSING) if there is no such conversation (e.g. erased meanwhile)."""
+        self.guards.append(OP_EXISTS)
+        return self
+
+    def expect_version(self, version: int) -> Effects:
+        """Refused (CONFLICT) unless the conversation is still at the version the decision read."""
+        self.guards += (OP_EXPECT_VERSION, str(version))
+        return self
+
+    def expect_field(self, name: str, value: str) -> Effects:
+        """Refused (CONFLICT) unless the field still has this value ("" = empty or absent)."""
+        self.guards += (OP_EXPECT_FIELD, name, _value(name, value))
+        return self
+
+    def once(self, marker: str) -> Effects:
+        """Applied once per marker (reported DONE after); the marker key is the conversation
+        key plus ":" and `marker`, kept as long as the conversation."""
+        self.guards += (OP_ONCE, _value("marker", marker))
+        return self
+
+    def labels(self, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Effects:
+        """Add and remove labels as set operations: a concurrent change to other labels is kept."""
+        add, remove = list(add), list(remove)
+        self.ops += (OP_LABELS, str(len(add)), *(_value("labels", x) for x in add), str(len(remove)),
+                     *(_value("labels", x) for x in remove))
+        return self
 
     def set(self, **fields: str | int | None) -> Effects:
         self.ops += (OP_SET, str(len(fields)))
@@ -185,14 +238,16 @@ class ConversationStore:
 
     # writes ----------------------------------------------------------------------------------
     async def apply_messages(
-        self, items: Sequence[tuple[InboundMessage, str, bytes, Routing]], now: datetime
+        self, items: Sequence[tuple[InboundMessage, str, bytes, Routing]], now: datetime,
+        fences: Mapping[int, str] | None = None,
     ) -> list[Applied]:
         """Thread messages into conversations. Items: (message, stream entry id, raw json, what
         the rules give the conversation if the message starts one).
 
         Idempotent: a message already in its history is reported "handled" (its entry was
         acknowledged with its effects) or "pending".
-        One script call per partition; results come back in the order of `items`.
+        One script call per partition; results come back in the order of `items`. `fences`: the
+        caller's token per partition (see `ownership.py`); raises Fenced if one is no longer current.
         """
         now_ms = to_ms(now)
         by_partition: dict[int, list[int]] = {}
@@ -203,13 +258,14 @@ class ConversationStore:
             facts = SEP.join((message.platform, message.account, message.kind.value, message.thread_key,
                               contact_id(message), message.language or "", entry_id, str(history_score(entry_id)),
                               *routing))
-            args.setdefault(p, [p, now_ms, self.quiet_period_ms, keys.ROUTER_GROUP]).extend(
-                [raw, facts])
+            args.setdefault(p, [p, now_ms, self.quiet_period_ms, keys.ROUTER_GROUP,
+                                (fences or {}).get(p, "")]).extend([raw, facts])
         async with self.client.pipeline(transaction=False) as pipe:
             for p in by_partition:
                 await self._apply(keys=[keys.partition_prefix(p)], args=args[p], client=pipe)
             replies = await pipe.execute()
         results: list[Applied | None] = [None] * len(items)
+        _raise_if_fenced(replies)
         for p, reply in zip(by_partition, replies, strict=True):
             for index, r in zip(by_partition[p], reply, strict=True):
                 values = r[4].decode().split(SEP) if r[4] else []
@@ -219,20 +275,53 @@ class ConversationStore:
                                          json.loads(state) if state else {})
         return [r for r in results if r is not None]
 
-    async def commit(self, effects: Iterable[Effects], now: datetime) -> None:
-        """Apply each conversation's effects atomically (one script call per partition)."""
+    async def commit(self, effects: Iterable[Effects], now: datetime,
+                     fences: Mapping[int, str] | None = None) -> list[int]:
+        """Apply each item's effects atomically (one script call per partition). Returns, per
+        item in order, the replies it newly queued, or CONFLICT, MISSING or DONE (nothing of it
+        written). Raises Fenced (nothing of the call written) if a fencing token is not current."""
+        items = [e for e in effects]
         by_partition: dict[int, list[Any]] = {}
-        for e in effects:
+        order: dict[int, list[int]] = {}
+        for index, e in enumerate(items):
             if e.ops:
                 p = keys.conversation_partition(e.conversation_id)
-                by_partition.setdefault(p, [to_ms(now), keys.ROUTER_GROUP]).extend(
-                    [e.conversation_id, SEP.join(e.ops)])
+                order.setdefault(p, []).append(index)
+                by_partition.setdefault(p, [to_ms(now), keys.ROUTER_GROUP, (fences or {}).get(p, "")]).extend(
+                    [e.conversation_id, e.packed()])
+        results = [0] * len(items)
         if not by_partition:
-            return
+            return results
         async with self.client.pipeline(transaction=False) as pipe:
             for p, args in by_partition.items():
                 await self._effects(keys=[keys.partition_prefix(p)], args=args, client=pipe)
-            await pipe.execute()
+            replies = await pipe.execute()
+        _raise_if_fenced(replies)
+        for p, reply in zip(by_partition, replies, strict=True):
+            for index, code in zip(order[p], reply, strict=True):
+                results[index] = int(code)
+        return results
+
+    async def update(self, conversation_id: str, decide: Callable[[Conversation], Effects | None],
+                     now: datetime | None = None, attempts: int = 20) -> tuple[Conversation, Effects | None]:
+        """Read, decide, commit guarded by the version read; on a conflict read and decide again.
+        `decide` is pure (it may run more than once) and returns None for "nothing to change".
+        Returns the conversation as read for the decision that was committed, and its effects.
+        Raises KeyError if there is no such conversation, RuntimeError if it kept changing."""
+        for _ in range(attempts):
+            conv = await self.get(conversation_id)
+            if conv is None:
+                raise KeyError(conversation_id)
+            effects = decide(conv)
+            if effects is None:
+                return conv, None
+            effects.expect_exists().expect_version(conv.version)
+            code, = await self.commit([effects], now or datetime.now(UTC))
+            if code == MISSING:
+                raise KeyError(conversation_id)
+            if code != CONFLICT:
+                return conv, effects
+        raise RuntimeError(f"conversation {conversation_id} kept changing; try again")
 
     async def upsert_contacts(self, messages: Iterable[InboundMessage]) -> None:
         """Create or refresh contacts from message authors. Idempotent."""
@@ -321,6 +410,11 @@ class ConversationStore:
             per_partition = await pipe.execute()
         merged = heapq.merge(*per_partition, key=lambda item: -item[1])
         return [as_text(cid) for cid, _ in list(merged)[:limit]]
+
+
+def _raise_if_fenced(replies: Sequence[Any]) -> None:
+    if any(isinstance(r, bytes | str) and as_text(r) == FENCED for r in replies):
+        raise Fenced("this router no longer owns the partition")
 
 
 def contact_id(message: InboundMessage) -> str:

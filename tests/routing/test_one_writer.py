@@ -1,0 +1,116 @@
+"""One writer of conversations: concurrent changes from the router, an agent, the SLA engine and
+assignment all land, however they interleave; a decision made on a stale read is made again."""
+
+import asyncio
+import random
+from datetime import UTC, datetime
+
+import redis.asyncio as redis
+
+from helpline.bots.base import BotContext, BotDecision, BotReply
+from helpline.console import actions, assigning
+from helpline.console.roles import Principal, Role
+from helpline.console.services import Services
+from helpline.insights.escalation import WARNING_LABEL, SlaEngine
+from helpline.insights.recorder import InsightsRecorder
+from helpline.insights.settings import Target
+from helpline.insights.sla import SlaClock
+from helpline.routing import keys
+from helpline.routing.models import Agent, EventType, Presence, Priority
+from helpline.routing.rules import Rule
+from helpline.routing.scripts import CONFLICT, DONE, MISSING
+from helpline.routing.store import Effects
+from helpline.runtime import Parts, build_router
+from tests.factories import message, parts, route_all
+
+AGENT = Principal(username="ana", role=Role.AGENT, name="Ana", teams=("support",))
+
+
+class SlowBot:
+    """Answers and labels after a random pause: the others write while its decision is in flight."""
+
+    name = "slow"
+
+    async def handle(self, ctx: BotContext) -> BotDecision:
+        await asyncio.sleep(random.uniform(0, 0.004))
+        return BotDecision(replies=(BotReply(f"answer to {ctx.message.message_id}"),), labels=("bot-label",))
+
+
+def clock(instance: str) -> SlaClock:
+    now = datetime.now(UTC)
+    return SlaClock(policy="std", target=Target.FIRST_RESPONSE, instance=instance, started_at=now, due_at=now,
+                    warn_at=now, percent_elapsed=90.0, breached=False, business_hours=False)
+
+
+async def one_race(r: redis.Redis, p: Parts, run: int) -> None:
+    await r.flushdb()
+    await p.assignments.upsert_agent(Agent(id="ana", name="Ana", teams=("support",), capacity=5,
+                                           presence=Presence.ONLINE))
+    router = build_router(p, {"slow": SlowBot()})
+    thread = f"race-{run}"
+    await p.bus.ingest([message("first", thread=thread)])
+    await route_all(p, router)
+    cid = await p.store.find_thread("null", "main", thread)
+    assert cid is not None
+    conv = await p.store.get(cid)
+    assert conv is not None and conv.handler == "bot:slow"
+    second = message("second", thread=thread)
+    await p.bus.ingest([second])
+    svc = Services.build(p)
+    sla = SlaEngine(r, InsightsRecorder(r), [], {}, p.store)
+    racers = [
+        route_all(p, router),
+        actions.change_labels(svc, AGENT, conv, ["vip"], [], "an agent's label"),
+        sla._warn(cid, clock(f"i{run}"), int(datetime.now(UTC).timestamp() * 1000)),
+        assigning.assign(svc, AGENT, conv, "ana", "taken"),
+    ]
+    random.shuffle(racers)
+    await asyncio.gather(*racers)
+
+    final = await p.store.get(cid)
+    assert final is not None
+    assert {"bot-label", "vip", WARNING_LABEL} <= set(final.labels), (run, final.labels)
+    assert final.priority is Priority.HIGH, run  # raised once, from normal
+    assert final.assignee == "ana", run
+    events = await p.store.events(cid)
+    answers = [e for e in events if e.type is EventType.REPLY_QUEUED and e.data.get("text") == f"answer to "
+               f"{second.message_id}"]
+    assert len(answers) == 1, (run, events)
+    assert len([e for e in events if e.type is EventType.LABELS and e.actor == "agent:ana"]) == 1
+    assert len([e for e in events if e.type is EventType.PRIORITY and e.actor == "system:sla"]) == 1
+    assert len([e for e in events if e.type is EventType.ASSIGNED]) == 1
+    p_in = keys.conversation_partition(cid)
+    assert (await r.xpending(keys.inbound_stream(p_in), keys.ROUTER_GROUP))["pending"] == 0
+
+
+async def test_router_agent_sla_and_assignment_race_without_losing_a_change(r: redis.Redis) -> None:
+    p = parts(r)
+    p.settings.rules.append(Rule(name="all", set={"bot": "slow"}))
+    for run in range(100):
+        await one_race(r, p, run)
+
+
+async def test_a_change_decided_on_a_stale_read_is_refused_and_nothing_of_it_written(r: redis.Redis) -> None:
+    p = parts(r)
+    await p.bus.ingest([message("hello")])
+    await route_all(p, build_router(p, {}))
+    cid = await p.store.find_thread("null", "main", "t1")
+    assert cid is not None
+    read = await p.store.get(cid)
+    assert read is not None
+    now = datetime.now(UTC)
+    assert (await p.store.commit([Effects(cid).labels(add=["a"])], now)) == [0]  # another writer
+    stale = Effects(cid).expect_version(read.version).set(priority="urgent").labels(add=["b"])
+    assert await p.store.commit([stale], now) == [CONFLICT]
+    after = await p.store.get(cid)
+    assert after is not None and after.labels == ("a",) and after.priority is Priority.NORMAL
+    assert after.version == read.version + 1
+    assert await p.store.commit([Effects(cid).once("marker").labels(add=["c"])], now) == [0]
+    assert await p.store.commit([Effects(cid).once("marker").labels(add=["d"])], now) == [DONE]
+    assert await p.store.commit([Effects("0-999").expect_exists().labels(add=["x"])], now) == [MISSING]
+    assert not await r.exists(keys.conversation("0-999"))
+    labels_after = await p.store.get(cid)
+    assert labels_after is not None and labels_after.labels == ("a", "c")
+    assert await p.store.commit([Effects(cid).labels(remove=["a", "zzz"])], now) == [0]
+    cleared = await p.store.get(cid)
+    assert cleared is not None and cleared.labels == ("c",)
