@@ -134,15 +134,18 @@ class Router:
             # The history stores exactly this text; it must be the same on every redelivery.
             raw = entry.payload if message is original else message.wire_json()
             parsed.append((entry, message, raw))
-        try:
-            for _ in range(REDECIDE):
-                if not parsed:
-                    break
+        for _ in range(REDECIDE):
+            if not parsed:
+                break
+            try:
                 parsed = await self._route(parsed, failures, fences)
-        except Fenced:
-            log.warning("router lost a partition during a batch of %d entries: its new owner decides them",
-                        len(entries))
-            return {}
+            except Fenced as lost:
+                # Those partitions' entries are their new owner's; the others are decided again
+                # at once (both scripts are idempotent), not left pending until a claim.
+                log.warning("router lost partitions %s during a batch: their new owner decides them",
+                            sorted(lost.partitions))
+                fences = {p: t for p, t in (fences or {}).items() if p not in lost.partitions}
+                parsed = [item for item in parsed if keys.stream_partition(item[0].stream) not in lost.partitions]
         for entry, _, _ in parsed:  # still changing under us: leave them for the retry
             failures[entry.key] = Failure("the conversation kept changing while it was decided")
         return failures

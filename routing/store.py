@@ -135,8 +135,14 @@ class Applied:
 
 
 class Fenced(Exception):
-    """The caller no longer owns the partition (its lease passed to another router): nothing
-    was written; the entries are the new owner's now."""
+    """The caller no longer owns these partitions (their leases passed to another router):
+    nothing of theirs was written; their entries are the new owner's now. (The call's other
+    partitions were written: a caller repeats the call without the lost ones, safely, since both
+    scripts are idempotent.)"""
+
+    def __init__(self, partitions: set[int]) -> None:
+        super().__init__(f"this router no longer owns partitions {sorted(partitions)}")
+        self.partitions = partitions
 
 
 @dataclass
@@ -265,7 +271,7 @@ class ConversationStore:
                 await self._apply(keys=[keys.partition_prefix(p)], args=args[p], client=pipe)
             replies = await pipe.execute()
         results: list[Applied | None] = [None] * len(items)
-        _raise_if_fenced(replies)
+        _raise_if_fenced(list(by_partition), replies)
         for p, reply in zip(by_partition, replies, strict=True):
             for index, r in zip(by_partition[p], reply, strict=True):
                 values = r[4].decode().split(SEP) if r[4] else []
@@ -296,7 +302,7 @@ class ConversationStore:
             for p, args in by_partition.items():
                 await self._effects(keys=[keys.partition_prefix(p)], args=args, client=pipe)
             replies = await pipe.execute()
-        _raise_if_fenced(replies)
+        _raise_if_fenced(list(by_partition), replies)
         for p, reply in zip(by_partition, replies, strict=True):
             for index, code in zip(order[p], reply, strict=True):
                 results[index] = int(code)
@@ -412,9 +418,10 @@ class ConversationStore:
         return [as_text(cid) for cid, _ in list(merged)[:limit]]
 
 
-def _raise_if_fenced(replies: Sequence[Any]) -> None:
-    if any(isinstance(r, bytes | str) and as_text(r) == FENCED for r in replies):
-        raise Fenced("this router no longer owns the partition")
+def _raise_if_fenced(partitions: Sequence[int], replies: Sequence[Any]) -> None:
+    lost = {p for p, r in zip(partitions, replies, strict=True) if isinstance(r, bytes | str) and as_text(r) == FENCED}
+    if lost:
+        raise Fenced(lost)
 
 
 def contact_id(message: InboundMessage) -> str:
