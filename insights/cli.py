@@ -83,7 +83,8 @@ def show(
     team: Annotated[str | None, typer.Option()] = None,
     language: Annotated[str | None, typer.Option()] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="print every table as CSV")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="print one table as CSV")] = False,
+    table: Annotated[str | None, typer.Option(help="with --csv: which table (default: the report's first)")] = None,
     config: ConfigOption = None,
     redis_url: RedisOption = None,
 ) -> None:
@@ -100,7 +101,11 @@ def show(
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     elif as_csv:
-        typer.echo(to_csv(result), nl=False)
+        if table is not None and table not in result.tables():
+            typer.echo(f"helpline report: {name} has no table {table!r}; it has: {', '.join(result.tables())}",
+                       err=True)
+            raise typer.Exit(2)
+        typer.echo(to_csv(result, table), nl=False)
     else:
         print_tables(result, Console(width=int(os.environ.get("COLUMNS", "160"))))
 

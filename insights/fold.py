@@ -6,8 +6,12 @@ add and leaves the updated state. Processing a history in one call or in many pi
 same increments, which is what makes `recompute()` equal to the incremental recorder.
 
 Definitions (the "why" behind each counter):
-- a *wait* starts at the first customer message nobody answered yet; the next `reply_queued`
-  ends it: the first one is the first response time (frt), later ones next response (nrt);
+- a *wait* starts at the first customer message nobody answered yet, or at a bot's handoff; the
+  next reply by a human agent ends it: the first one is the first response time (frt), later ones
+  next response (nrt). A bot's answer is not a response by the desk: it is counted apart
+  (`bot_replies`, its latency `bot_rt`) and ends the wait only while no human is involved, so
+  the clock starts again at the handoff; automatic notices (surveys, off-hours) never end it;
+- latency sums are kept in milliseconds, so averages and percentiles come from the same samples;
 - resolution time runs from the start of the open period (first message or reopening) to the
   `status` event that resolves it; `_bh` variants count only the team's business hours;
 - *deflected*: resolved by a bot (`by_bot`) with no human ever involved (no handoff, queue,
@@ -138,7 +142,7 @@ class _Folder:
         if seconds is None:
             pairs = [(metric, 1)]
         else:
-            pairs = [(metric + "_n", 1), (metric + "_sum", round(seconds))]
+            pairs = [(metric + "_n", 1), (metric + "_ms", round(seconds * 1000))]
             self.out.append(Increment(day, *scope, HIST, fld(metric, str(bucket_of(seconds))), 1))
         who = agent or st.agent
         for name, delta in pairs:
@@ -200,6 +204,8 @@ class _Folder:
                 self.emit(t, "bot_handled")
         elif kind == EventType.HANDOFF:
             st.bot, st.human = False, True
+            if st.waiting_ms is None:
+                st.waiting_ms = t  # the customer now waits for a person
             if not st.handoff_counted:
                 st.handoff_counted = True
                 self.emit(t, "handoff")
@@ -234,12 +240,20 @@ class _Folder:
     def reply(self, item: Item) -> None:
         st, t = self.st, item.at_ms
         actor = item.actor
-        if actor.startswith("agent:"):
+        human = actor.startswith("agent:")
+        if human:
             st.human = True
-        self.emit(t, "replies", agent=actor)
+        self.emit(t, "replies" if human else "bot_replies", agent=actor)
         article = item.data.get("article")
         if isinstance(article, str) and article and KB_PREFIX + article not in st.labels:
             self.emit(t, "tagged", labels=[KB_PREFIX + article])
+        if not human:
+            if actor.startswith("bot:") and not st.human:  # the bot answered the customer itself
+                if st.waiting_ms is not None:
+                    self.emit(t, "bot_rt", agent=actor, seconds=(t - st.waiting_ms) / 1000)
+                    st.waiting_ms = None
+                st.last_reply_ms = t if st.last_reply_ms is None else max(st.last_reply_ms, t)
+            return
         if st.waiting_ms is not None:
             start = st.waiting_ms
             target = Target.NEXT_RESPONSE if st.first_done else Target.FIRST_RESPONSE

@@ -84,17 +84,11 @@ def _minutes(seconds: float | None) -> float | None:
 
 
 def to_csv(report: Report, table: str | None = None) -> str:
-    """One table as plain CSV; or every table, each headed by a `# <table>` line."""
+    """One table as plain CSV (a spreadsheet reads one table per file): `table`, or the report's first."""
     tables = report.tables()
-    chosen = {table: tables[table]} if table else tables
+    rows = tables[table] if table else next(iter(tables.values()))
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    for i, (name, rows) in enumerate(chosen.items()):
-        if not table:
-            if i:
-                buf.write("\n")
-            writer.writerow([f"# {name}"])
-        _rows(writer, rows)
+    _rows(csv.writer(buf, lineterminator="\n"), rows)
     return buf.getvalue()
 
 

@@ -65,9 +65,31 @@ def _rate(num: float, den: float) -> float | None:
     return round(num / den, 4) if den else None
 
 
+def _avg_seconds(total_ms: float, n: float) -> float | None:
+    """Latency sums are kept in milliseconds (see fold), so an average is exact to the sample."""
+    return round(total_ms / 1000 / n, 1) if n else None
+
+
 def _avg(cells: Cells, metric: str) -> float | None:
-    n = cells.get(f"{metric}_n|", 0)
-    return round(cells.get(f"{metric}_sum|", 0) / n, 1) if n else None
+    return _avg_seconds(cells.get(f"{metric}_ms|", 0), cells.get(f"{metric}_n|", 0))
+
+
+_LATENCY_NAMES = {"frt": "First response (human)", "nrt": "Next response (human)", "res": "Resolution",
+                  "frt_bh": "First response (human), business hours", "res_bh": "Resolution, business hours",
+                  "bot_rt": "Bot answer"}
+_STATS = {"avg_s": "average (s)", "p50_s": "median (s)", "p90_s": "90th percentile (s)"}
+
+# What each summary figure is called on the page and in the CSV (the key stays the JSON name).
+FIGURE_LABELS: dict[str, str] = {
+    "opened": "Conversations opened", "resolved": "Conversations resolved", "reopened": "Reopened",
+    "deflected": "Resolved by a bot alone", "deflection_rate": "Deflection rate (of resolved)",
+    "handoff_rate": "Bot handoff rate", "messages": "Customer messages",
+    "messages_per_conversation": "Messages per conversation", "replies": "Replies by agents",
+    "bot_replies": "Replies by bots and automations",
+    **{f"{m}_{stat}": f"{name}: {what}" for m, name in _LATENCY_NAMES.items() for stat, what in _STATS.items()},
+    "csat_avg": "Satisfaction average (1-5)", "csat_responses": "Satisfaction responses",
+    "csat_response_rate": "Satisfaction response rate", "sla_compliance": "SLA compliance",
+}
 
 
 # --- summary ------------------------------------------------------------------------------------
@@ -75,7 +97,8 @@ class Summary(Report):
     figures: dict[str, float | int | None]
 
     def tables(self) -> dict[str, Rows]:
-        return {"summary": [{"figure": k, "value": v} for k, v in self.figures.items()]}
+        return {"summary": [{"figure": k, "label": FIGURE_LABELS.get(k, k), "value": v}
+                            for k, v in self.figures.items()]}
 
 
 async def summary(reader: CubeReader, q: Query) -> Summary:
@@ -89,8 +112,9 @@ async def summary(reader: CubeReader, q: Query) -> Summary:
         "deflected": c("deflected"), "deflection_rate": _rate(c("deflected"), c("resolved")),
         "handoff_rate": _rate(c("handoff"), c("bot_handled")), "messages": c("messages"),
         "messages_per_conversation": _rate(c("messages"), c("opened")), "replies": c("replies"),
+        "bot_replies": c("bot_replies"),
     }
-    for metric in ("frt", "nrt", "res", "frt_bh", "res_bh"):
+    for metric in _LATENCY_NAMES:
         figures[f"{metric}_avg_s"] = _avg(cells, metric)
         for p in (50, 90):
             v = percentile(hist.get(metric, {}), p)
@@ -279,10 +303,11 @@ async def agents(reader: CubeReader, q: Query) -> Agents:
     values = {name.split("|", 1)[1] for name in cells}
     rows = []
     for who in sorted(values):
-        g = {m: cells.get(f"{m}|{who}", 0) for m in ("replies", "resolved", "frt_sum", "frt_n", "nrt_sum",
-                                                       "nrt_n", "csat_sum", "csat_n")}
-        rows.append({"agent": who, "replies": g["replies"], "resolved": g["resolved"],
-                     "frt_avg_s": _rate(g["frt_sum"], g["frt_n"]), "nrt_avg_s": _rate(g["nrt_sum"], g["nrt_n"]),
+        g = {m: cells.get(f"{m}|{who}", 0) for m in ("replies", "bot_replies", "resolved", "frt_ms", "frt_n",
+                                                       "nrt_ms", "nrt_n", "csat_sum", "csat_n")}
+        rows.append({"agent": who, "replies": g["replies"] + g["bot_replies"], "resolved": g["resolved"],
+                     "frt_avg_s": _avg_seconds(g["frt_ms"], g["frt_n"]),
+                     "nrt_avg_s": _avg_seconds(g["nrt_ms"], g["nrt_n"]),
                      "csat_avg": _rate(g["csat_sum"], g["csat_n"]), "csat_responses": g["csat_n"]})
     return Agents(name="agents", query=q, agents=rows)
 

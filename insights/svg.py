@@ -4,6 +4,7 @@ description on each chart (`role="img"`, `aria-labelledby`)."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
@@ -18,6 +19,21 @@ def _e(text: object) -> str:
 
 def _fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 10 or value == int(value) else f"{value:.2f}"
+
+
+def nice_ticks(peak: float, count: int = 4) -> list[float]:
+    """0 and `count` evenly spaced ticks up to at least `peak`, on a 1-2-5 step, so no two
+    labels read the same (0.005 and 0.01 would both print as 0.01)."""
+    raw = max(peak, 1e-9) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    return [round(step * k, 10) for k in range(count + 1)]
+
+
+def _tick(value: float, step: float) -> str:
+    """A tick label with as many decimals as the step needs."""
+    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
+    return f"{value:,.{decimals}f}"
 
 
 def _open(width: int, height: int, title: str, desc: str, kind: str) -> str:
@@ -62,27 +78,33 @@ def line_chart(x_labels: Sequence[str], series: Mapping[str, Sequence[float | No
     width, height, left, bottom, top = 640, 240, 56, 40, 16
     plot_w, plot_h = width - left - 16, height - top - bottom
     values = [v for s in series.values() for v in s if v is not None]
-    peak = max(values, default=0) or 1
-    out = [_open(width, height, title, f"{len(series)} series over {len(x_labels)} points; max {_fmt(peak)} {unit}",
-                 "line")]
+    ticks = nice_ticks(max(values, default=0) or 1)
+    peak = ticks[-1]
+    out = [_open(width, height, title, f"{len(series)} series over {len(x_labels)} points; "
+                 f"max {_fmt(max(values, default=0))} {unit}", "line")]
     out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#c9ced8"/>')
-    for k in range(5):
-        y = top + plot_h - plot_h * k / 4
+    for tick in ticks:
+        y = top + plot_h - plot_h * tick / peak
         out.append(f'<text x="{left - 6}" y="{y + 4}" font-size="10" text-anchor="end">'
-                   f'{_e(_fmt(peak * k / 4))}</text>')
+                   f'{_e(_tick(tick, ticks[1]))}</text>')
+    # One point sits in the middle; several spread over the width.
     step = plot_w / max(1, len(x_labels) - 1)
+    x0 = left + (plot_w / 2 if len(x_labels) == 1 else 0)
     for i, label in enumerate(x_labels):
         if i % max(1, len(x_labels) // 6) == 0:
-            out.append(f'<text x="{left + i * step}" y="{height - bottom + 16}" font-size="10" '
+            out.append(f'<text x="{x0 + i * step:.1f}" y="{height - bottom + 16}" font-size="10" '
                        f'text-anchor="middle">{_e(label)}</text>')
     legend = _legend_x(list(series), left)
     for n, (name, points) in enumerate(series.items()):
         color = PALETTE[n % len(PALETTE)]
-        coords = [(left + i * step, top + plot_h - plot_h * v / peak) for i, v in enumerate(points) if v is not None]
-        if coords:
-            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+        coords = [(x0 + i * step, top + plot_h - plot_h * v / peak, v) for i, v in enumerate(points) if v is not None]
+        if len(coords) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in coords)
             out.append(f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{path}">'
                        f'<title>{_e(name)}</title></polyline>')
+        # A marker on every point, so a single day still shows (a one-point line draws nothing).
+        out.extend(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}">'
+                   f'<title>{_e(name)}: {_e(_fmt(v))}</title></circle>' for x, y, v in coords)
         out.append(f'<text x="{legend[n]}" y="{height - 6}" font-size="11" fill="{color}">'
                    f'{_e(name)}</text>')
     return "".join(out) + "</svg>"

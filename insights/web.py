@@ -30,6 +30,14 @@ if TYPE_CHECKING:
 SECTIONS = (("heatmap", "Volume by weekday and hour"), ("response_times", "Response times"),
             ("sla", "SLA compliance"), ("csat", "Satisfaction trend"), ("csat_distribution", "Satisfaction ratings"),
             ("topics", "Top topics"), ("channels", "Channel mix"))
+# Reports shown as tables: (report, heading, [(column, label)]).
+TABLES = (
+    ("agents", "Agents", [("agent", "Agent or bot"), ("replies", "Replies"), ("resolved", "Resolved"),
+                          ("frt_avg_s", "First response, average (s)"), ("nrt_avg_s", "Next response, average (s)"),
+                          ("csat_avg", "Satisfaction (1-5)"), ("csat_responses", "Ratings")]),
+    ("backlog", "Backlog now", [("gauge", "Conversations"), ("dimension", "By"), ("value", "Which"),
+                                ("count", "Count")]),
+)
 DEFAULT_DAYS = 7
 
 
@@ -64,7 +72,8 @@ def insights_router(parts: Parts, require_role: RequireRole, prefix: str = "",
     @router.get("/api/v1/reports/{name}")
     async def report(name: str, start: date | None = None, end: date | None = None, platform: str | None = None,
                      team: str | None = None, language: str | None = None,
-                     table: str | None = Param(default=None, description="CSV: only this table")) -> Any:
+                     table: str | None = Param(default=None, description="CSV: which table (default: the first)"),
+                     ) -> Any:
         as_csv = name.endswith(".csv")
         name = name.removesuffix(".csv")
         q = query(start, end, platform, team, language)
@@ -74,10 +83,12 @@ def insights_router(parts: Parts, require_role: RequireRole, prefix: str = "",
             raise HTTPException(404, f"unknown report {name!r}; known: {', '.join(REPORTS)}") from None
         if not as_csv:
             return JSONResponse(result.model_dump(mode="json"))
-        if table is not None and table not in result.tables():
-            raise HTTPException(404, f"report {name!r} has no table {table!r}")
-        return PlainTextResponse(to_csv(result, table), media_type="text/csv; charset=utf-8",
-                                 headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+        tables = result.tables()
+        if table is not None and table not in tables:
+            raise HTTPException(404, f"report {name!r} has no table {table!r}; it has: {', '.join(tables)}")
+        chosen = table or next(iter(tables))
+        return PlainTextResponse(to_csv(result, chosen), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": f'attachment; filename="{chosen}.csv"'})
 
     @router.get("/reports", response_class=HTMLResponse)
     async def page(request: Request, who: Any = Depends(supervisor), start: date | None = None,  # noqa: B008
@@ -94,7 +105,8 @@ def insights_router(parts: Parts, require_role: RequireRole, prefix: str = "",
         params = {k: v for k, v in q.model_dump(mode="json").items() if v}
         chrome = await shell.context(request, who) if shell else {}
         html = env.get_template("reports.html").render(
-            **chrome, layout=layout, q=q, reports=reports, charts=charts(reports), sections=SECTIONS, options=options,
+            **chrome, layout=layout, q=q, reports=reports, charts=charts(reports), sections=SECTIONS, tables=TABLES,
+            options=options,
             base=prefix, query_string=urlencode(params))
         return HTMLResponse(html)
 

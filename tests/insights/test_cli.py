@@ -42,8 +42,11 @@ async def test_show_as_table_json_and_csv(r: redis.Redis, redis_server: RedisSer
     code, out = await invoke("show", "summary", *week, "--json")
     assert code == 0 and json.loads(out)["figures"]["opened"] == 3
     code, out = await invoke("show", "topics", *week, "--csv")
-    assert code == 0 and out.splitlines()[:3] == ["# topics", "topic,kind,count,previous,growth",
-                                                  "withdrawal,label,2,0,"]
+    assert code == 0 and out.splitlines()[:2] == ["topic,kind,count,previous,growth", "withdrawal,label,2,0,"]
+    code, out = await invoke("show", "sla", *week, "--csv", "--table", "sla_by_day")
+    assert code == 0 and out.splitlines()[0] == "day,met,breached,compliance"
+    code, out = await invoke("show", "sla", *week, "--csv", "--table", "nope")
+    assert code == 2 and "sla_targets" in out
     code, out = await invoke("show", "summary", *week)
     assert code == 0 and "opened" in out and "frt_avg_s" in out and "240" in out
     code, out = await invoke("show", "nope", *week)

@@ -41,8 +41,8 @@ def test_friday_evening_to_monday_morning_is_sixty_business_minutes() -> None:
     fri = datetime(2026, 11, 20, 17, 30, tzinfo=KST)  # a Friday
     mon = datetime(2026, 11, 23, 9, 30, tzinfo=KST)
     _, incs = run([fri], [*opened("0-1", fri), ev("0-1", EventType.REPLY_QUEUED, mon, actor="agent:kim")])
-    assert total(incs, "frt_bh_sum|") == 3600
-    assert total(incs, "frt_sum|") == int((mon - fri).total_seconds())
+    assert total(incs, "frt_bh_ms|") == 3600_000
+    assert total(incs, "frt_ms|") == int((mon - fri).total_seconds()) * 1000
     assert total(incs, "frt_n|") == 1 and total(incs, "frt_n|agent:kim", "agent") == 1
 
 
@@ -52,23 +52,52 @@ def test_holiday_and_time_zone_are_respected() -> None:
     tue = datetime(2026, 11, 24, 0, 30, tzinfo=UTC)  # 09:30 KST Tuesday, Monday a holiday
     _, incs = run([fri], [*opened("0-1", fri), ev("0-1", EventType.REPLY_QUEUED, tue, actor="agent:kim")],
                   ctx(hours={"support": hours}))
-    assert total(incs, "frt_bh_sum|") == 3600
+    assert total(incs, "frt_bh_ms|") == 3600_000
 
 
-def test_next_response_and_resolution_and_deflection() -> None:
+def test_bot_answers_are_counted_apart_from_human_responses() -> None:
     t0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
     m = lambda s: t0 + timedelta(seconds=s)  # noqa: E731
     events = [*opened("0-1", m(1)), ev("0-1", EventType.BOT_ASSIGNED, m(1), bot="faq"),
               ev("0-1", EventType.REPLY_QUEUED, m(31), actor="bot:faq"),
               ev("0-1", EventType.REPLY_QUEUED, m(700), actor="bot:faq"),
+              ev("0-1", EventType.REPLY_QUEUED, m(700.5), actor="system"),  # the survey: not an answer
               ev("0-1", EventType.STATUS, m(701), actor="bot:faq", status="resolved", by_bot=True)]
     st, incs = run([m(0), m(100), m(200)], events, ctx(hours={}))
-    assert total(incs, "frt_sum|") == 31 and total(incs, "nrt_sum|") == 600  # the wait began at the 2nd message
+    # No human ever answered: no first or next response; the bot's two answers took 31 s and 600 s
+    # (the second wait began at the 2nd message).
+    assert total(incs, "frt_n|") == 0 and total(incs, "nrt_n|") == 0 and total(incs, "replies|") == 0
+    assert total(incs, "bot_replies|") == 3 and total(incs, "bot_rt_n|") == 2
+    assert total(incs, "bot_rt_ms|") == 31_000 + 600_000
     assert total(incs, "messages|") == 3 and total(incs, "opened|") == 1
-    assert total(incs, "resolved|") == 1 and total(incs, "deflected|") == 1 and total(incs, "res_sum|") == 701
+    assert total(incs, "resolved|") == 1 and total(incs, "deflected|") == 1 and total(incs, "res_ms|") == 701_000
     assert total(incs, "handoff|") == 0 and total(incs, "bot_handled|") == 1
-    assert hist(incs, "frt") == [bucket_of(31)] == [6]  # 31 s falls in (30, 60]
+    assert hist(incs, "bot_rt") == [bucket_of(31), bucket_of(600)] == [6, 10]  # 31 s falls in (30, 60]
     assert st.status == "resolved" and st.backlog is None
+
+
+def test_the_human_clock_starts_at_the_handoff_after_a_bot_answer() -> None:
+    t0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+    m = lambda s: t0 + timedelta(seconds=s)  # noqa: E731
+    events = [*opened("0-1", m(0)), ev("0-1", EventType.BOT_ASSIGNED, m(0), bot="faq"),
+              ev("0-1", EventType.REPLY_QUEUED, m(2), actor="bot:faq"),  # an answer that did not help
+              ev("0-1", EventType.HANDOFF, m(40), actor="bot:faq"),
+              ev("0-1", EventType.REPLY_QUEUED, m(41), actor="bot:faq"),  # "a person will reply"
+              ev("0-1", EventType.REPLY_QUEUED, m(340), actor="agent:kim"),
+              ev("0-1", EventType.REPLY_QUEUED, m(400), actor="agent:kim")]
+    st, incs = run([m(0), m(39), m(380)], events, ctx(hours={}))
+    # Handed off with nothing unanswered (e.g. by a button): the clock starts at the handoff.
+    pressed_events = [*opened("0-1", m(0)), ev("0-1", EventType.BOT_ASSIGNED, m(0), bot="faq"),
+                      ev("0-1", EventType.REPLY_QUEUED, m(2), actor="bot:faq"),
+                      ev("0-1", EventType.HANDOFF, m(40), actor="bot:faq"),
+                      ev("0-1", EventType.REPLY_QUEUED, m(100), actor="agent:kim")]
+    _, pressed = run([m(0)], pressed_events, ctx(hours={}))
+    assert total(pressed, "frt_ms|") == 60_000
+    # The customer's unanswered message at 39 s (which caused the handoff) -> the first human reply.
+    assert total(incs, "frt_n|") == 1 and total(incs, "frt_ms|") == 301_000
+    assert total(incs, "nrt_n|") == 1 and total(incs, "nrt_ms|") == 20_000  # 380 s -> 400 s
+    assert total(incs, "bot_rt_n|") == 1 and total(incs, "replies|") == 2 and total(incs, "bot_replies|") == 2
+    assert st.waiting_ms is None and st.first_done
 
 
 def test_handoff_is_not_deflection_and_reopen_counts() -> None:

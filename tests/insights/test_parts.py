@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -75,7 +76,15 @@ def test_svg_escapes_text_and_is_accessible() -> None:
     assert "<b>" not in chart and "&lt;b&gt;&quot;x&quot;&amp;&lt;/b&gt;" in chart
     assert 'role="img"' in chart and "<title id=" in chart and "Top &lt;topics&gt;" in chart
     line = svg.line_chart(["a", "b", "c"], {"p50": [1.0, None, 3.0]}, "t")
-    assert line.count("<polyline") == 1 and "1.0,24" not in line
+    assert line.count("<polyline") == 1 and "1.0,24" not in line and line.count('class="point"') == 2
+
+
+def test_a_chart_of_one_day_draws_its_point_and_ticks_never_repeat() -> None:
+    one = svg.line_chart(["11-02"], {"p50": [0.02]}, "t")
+    assert one.count('class="point"') == 1 and "0.02" in one
+    ticks = re.findall(r'text-anchor="end">([^<]+)</text>', one)
+    assert ticks == ["0.000", "0.005", "0.010", "0.015", "0.020"] and len(set(ticks)) == len(ticks)
+    assert svg.nice_ticks(7) == [0, 2, 4, 6, 8] and svg.nice_ticks(1300)[-1] >= 1300
 
 
 def test_fan_out_writes_every_scope_combination() -> None:

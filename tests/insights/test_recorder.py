@@ -40,7 +40,7 @@ async def test_processing_the_same_events_twice_counts_once(r: redis.Redis) -> N
     assert await rec.process(["0-1", "0-1"]) == 0
     assert await dump(r) == first
     all_scope = keys.insights_counters("20261102", "*|*|*", "all")
-    assert int(await r.hget(all_scope, "frt_sum|")) == 120  # type: ignore[misc]
+    assert int(await r.hget(all_scope, "frt_ms|")) == 120_000  # type: ignore[misc]
     assert int(await r.hget(all_scope, "messages|")) == 2  # type: ignore[misc]
 
 
@@ -105,4 +105,6 @@ async def test_real_router_histories_are_counted(r: redis.Redis) -> None:
     today = datetime.now(UTC).date()
     figures = (await summary(CubeReader(r), Query(start=today, end=today))).figures
     assert figures["opened"] == 2 and figures["messages"] == 2 and figures["handoff_rate"] == 1.0
-    assert figures["frt_p50_s"] is not None
+    # The acknowledgement bot answered and handed off; no person has answered yet.
+    assert figures["bot_rt_p50_s"] is not None and figures["bot_replies"] == 2
+    assert figures["frt_p50_s"] is None and figures["replies"] == 0

@@ -24,7 +24,9 @@ async def test_json_reports_need_the_role_and_show_figures(r: redis.Redis) -> No
         assert (await c.get("/api/v1/reports/summary", params=RANGE)).status_code == 403
         got = (await c.get("/api/v1/reports/summary", params=RANGE, headers=SUPERVISOR)).json()
         assert got["figures"]["opened"] == 3 and got["figures"]["resolved"] == 1
-        assert got["figures"]["csat_avg"] == 4.0 and got["figures"]["frt_avg_s"] == 1290.0  # (180 + 2400) / 2
+        # A human answered 0-1 after 180 s; the bot answered 2-3 after 2,400 s (not a human response).
+        assert got["figures"]["csat_avg"] == 4.0 and got["figures"]["frt_avg_s"] == 180.0
+        assert got["figures"]["bot_rt_avg_s"] == 2400.0 and got["figures"]["bot_replies"] == 1
         telegram = (await c.get("/api/v1/reports/summary", params={**RANGE, "platform": "telegram"},
                                 headers=SUPERVISOR)).json()
         assert telegram["figures"]["opened"] == 1
@@ -39,12 +41,17 @@ async def test_json_reports_need_the_role_and_show_figures(r: redis.Redis) -> No
         assert bad.status_code == 422
 
 
-async def test_csv_exports_every_table_and_defuses_formulas(r: redis.Redis) -> None:
+async def test_csv_is_one_table_per_file_and_defuses_formulas(r: redis.Redis) -> None:
     async with client(app_for(await seeded(r))) as c:
-        whole = await c.get("/api/v1/reports/sla.csv", params=RANGE, headers=SUPERVISOR)
-        assert whole.headers["content-type"].startswith("text/csv")
-        heads = [line for line in whole.text.splitlines() if line.startswith("# ")]
-        assert heads == ["# sla_targets", "# sla_by_day", "# sla_by_team"]
+        first = await c.get("/api/v1/reports/sla.csv", params=RANGE, headers=SUPERVISOR)
+        assert first.headers["content-type"].startswith("text/csv")
+        assert 'filename="sla_targets.csv"' in first.headers["content-disposition"]
+        assert first.text.splitlines()[0] == "target,met,breached,warned,compliance"
+        assert not any(line.startswith("#") for line in first.text.splitlines())
+        by_team = await c.get("/api/v1/reports/sla.csv", params={**RANGE, "table": "sla_by_team"}, headers=SUPERVISOR)
+        assert by_team.text.splitlines()[0].startswith("team,target,")
+        missing = await c.get("/api/v1/reports/sla.csv", params={**RANGE, "table": "nope"}, headers=SUPERVISOR)
+        assert missing.status_code == 404 and "sla_by_day" in missing.text
         one = await c.get("/api/v1/reports/response_times.csv", params={**RANGE, "table": "response_times"},
                           headers=SUPERVISOR)
         rows = list(csv.DictReader(io.StringIO(one.text)))
@@ -61,6 +68,13 @@ async def test_reports_page_renders_escaped_svg_charts(r: redis.Redis) -> None:
     assert html.count("<svg") == 7 and html.count('role="img"') == 7
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'value="telegram"' in html  # filter options come from the data
+    # Figures are labelled for people; the agents and backlog tables are on the page.
+    assert "res bh p50 s" not in html and "Resolution, business hours: median (s)" in html
+    assert "First response (human): average (s)</th><td>180.0" in html
+    agents = html.split('id="h-agents"')[1].split("</section>")[0]
+    assert "<td>agent:kim</td><td>1</td><td>1</td><td>180.0</td>" in agents and "<td>bot:faq</td>" in agents
+    backlog = html.split('id="h-backlog"')[1].split("</section>")[0]
+    assert "<td>open</td><td>all</td><td></td><td>2</td>" in backlog  # 1-2 and 2-3 are still open
 
 
 async def test_metrics_are_scrapeable(r: redis.Redis) -> None:
