@@ -114,6 +114,9 @@ class InboundMessage(Wire):
     attachments: tuple[Attachment, ...] = ()
     in_reply_to: str | None = None
     edited: bool = False
+    #: Sent by a machine (an auto-responder, a mailing list, a bounce): nothing answers it
+    #: automatically, neither a bot nor an off-hours notice nor a survey, so two robots never loop.
+    auto_submitted: bool = False
     platform_time: datetime
     received_at: datetime = Field(default_factory=utcnow)
 

@@ -267,7 +267,8 @@ class _Batch:
         self.bot_states.setdefault(cid, dict(applied.bot_state))
         conv = self._conv(cid, message)
         effects = Effects(cid)
-        if fields.get("survey") == "asked" and (rating := parse_rating(message.text)) is not None:
+        if (fields.get("survey") == "asked" and not message.auto_submitted
+                and (rating := parse_rating(message.text)) is not None):
             self._record_rating(conv, message, rating, effects)
             return effects.acknowledge(entry_id)
         if fields.get("routed") != "1":
@@ -278,13 +279,26 @@ class _Batch:
             if not conv.handler and not conv.assignee:
                 await self._assign(conv, message, effects, "reopened")
                 conv = self._conv(cid, message)
-        if await self._announcements(conv, message, effects):
+        if message.auto_submitted:
+            await self._machine_wrote(conv, message, effects)
+        elif await self._announcements(conv, message, effects):
             pass  # a subscription command or an incident answer: the customer has their reply
         elif conv.handler and conv.handler.startswith("bot:"):
             await self._ask_bot(conv, message, effects)
         elif fields.get("routed") == "1" and not conv.assignee and not fields.get("queued_team"):
             await self._assign(conv, message, effects, "needs an agent")
         return effects.acknowledge(entry_id)
+
+    async def _machine_wrote(self, conv: Conversation, message: InboundMessage, effects: Effects) -> None:
+        """An automatic message gets no automatic answer. A conversation it starts goes to the
+        humans (a bot would answer it); in a bot's conversation it waits for the customer."""
+        if self.fields[conv.id].get("message_count") != "1":
+            return
+        if conv.handler:
+            self._set(conv.id, effects, handler="")
+            effects.event(self._event(conv.id, EventType.HANDOFF, "sent automatically: no bot answers it"))
+        if not conv.assignee and not self.fields[conv.id].get("queued_team"):
+            await self._assign(self._conv(conv.id, message), message, effects, "sent automatically")
 
     def forget(self, conv_id: str) -> None:
         """Drop uncommitted changes of a conversation whose decision failed."""
@@ -455,7 +469,7 @@ class _Batch:
     def _offhours(self, conv: Conversation, message: InboundMessage, team: str, effects: Effects) -> None:
         """Tell the customer when a human will answer, once per conversation per day."""
         hours = self.router.settings.hours.get(team)
-        if hours is None:
+        if hours is None or message.auto_submitted:
             return
         language = self.router.language_of(message, conv)
         notice = offhours_notice(hours, self.now, language, self.router.settings.catalog,
