@@ -1,0 +1,83 @@
+"""Attachments and original mails, stored as files named by their SHA-256 under a data folder.
+
+A file is stored once however often it arrives (the name is its hash) and written atomically
+(a temporary file renamed), so a crash never leaves half a file under a real name. Only types on
+the allow-list and sizes under the limit are kept; the others are listed as refused. Files are
+served for download only (see the console), never rendered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpline.routing.models import Attachment
+
+from .parse import MailPart
+
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
+
+
+def safe_file_name(name: str, fallback: str) -> str:
+    cleaned = _UNSAFE.sub("_", name).strip(" .")[:200]
+    return cleaned or fallback
+
+
+@dataclass(frozen=True)
+class Refused:
+    file_name: str
+    mime_type: str
+    reason: str
+
+
+class AttachmentStore:
+    def __init__(self, root: Path, max_bytes: int, allowed_types: tuple[str, ...]) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self.allowed = {t.lower() for t in allowed_types}
+
+    def path(self, file_id: str) -> Path | None:
+        """Where a stored file is, or None for an id that is not a stored file's."""
+        if not _HEX.match(file_id):
+            return None
+        path = self.root / file_id[:2] / file_id
+        return path if path.is_file() else None
+
+    async def save(self, data: bytes) -> str:
+        """Store bytes; returns their id. Idempotent."""
+        file_id = hashlib.sha256(data).hexdigest()
+        await asyncio.to_thread(self._write, file_id, data)
+        return file_id
+
+    def _write(self, file_id: str, data: bytes) -> None:
+        folder = self.root / file_id[:2]
+        target = folder / file_id
+        if target.exists():
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / f".{file_id}.{os.getpid()}.tmp"
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+
+    async def keep(self, part: MailPart, number: int) -> Attachment | Refused:
+        name = safe_file_name(part.file_name, f"attachment-{number}")
+        mime = part.mime_type.lower()
+        if mime not in self.allowed:
+            return Refused(name, mime, "type not allowed")
+        if len(part.data) > self.max_bytes:
+            return Refused(name, mime, f"larger than {self.max_bytes} bytes")
+        file_id = await self.save(part.data)
+        kind = "photo" if mime.startswith("image/") else "document"
+        return Attachment(kind=kind, platform_file_id=file_id, mime_type=mime, file_name=name,
+                          size_bytes=len(part.data))
+
+    async def keep_original(self, raw: bytes) -> Attachment:
+        """The whole mail as received, for agents to open when trimming hid something."""
+        file_id = await self.save(raw)
+        return Attachment(kind="original", platform_file_id=file_id, mime_type="message/rfc822",
+                          file_name="original.eml", size_bytes=len(raw))

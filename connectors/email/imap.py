@@ -1,0 +1,173 @@
+"""One IMAP session on one mailbox, with aioimaplib: list new UIDs, fetch, move, IDLE.
+
+Errors map to the connector errors: a refused login is `AuthFailed`, anything else (a refused
+connection, a timeout, a server that hung up) is `Transient`, and the session is dropped so the
+next poll opens a new one. Mail is fetched with BODY.PEEK[]: reading it changes nothing on the
+server (no \\Seen flag), so the mailbox stays the customer service team's to use in a mail client too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+from collections.abc import Sequence
+from typing import Any
+
+import aioimaplib
+
+from helpline.connectors.errors import AuthFailed, Transient
+
+_UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
+_UIDNEXT = re.compile(rb"UIDNEXT (\d+)")
+_FETCH_UID = re.compile(rb"\(.*?UID (\d+)")
+_NEWS = re.compile(rb"^\d+ (?:EXISTS|RECENT)$")
+
+
+def _check(response: Any, what: str) -> list[bytes]:
+    if response.result != "OK":
+        text = b" ".join(bytes(x) for x in response.lines[-1:]).decode(errors="replace")
+        raise Transient(f"imap {what}: {response.result} {text}"[:300])
+    return [bytes(line) for line in response.lines]
+
+
+def uid_set(uids: Sequence[int]) -> str:
+    """A compact UID set: "3:7,9,12:13"."""
+    ranges: list[str] = []
+    ordered = sorted(set(uids))
+    start = prev = ordered[0]
+    for uid in [*ordered[1:], None]:
+        if uid is not None and uid == prev + 1:
+            prev = uid
+            continue
+        ranges.append(str(start) if start == prev else f"{start}:{prev}")
+        if uid is not None:
+            start = prev = uid
+    return ",".join(ranges)
+
+
+class ImapSession:
+    def __init__(self, host: str, port: int, security: str, username: str, password: str, mailbox: str,
+                 timeout: float) -> None:
+        self.host, self.port, self.security = host, port, security
+        self._username, self._password = username, password
+        self.mailbox = mailbox
+        self.timeout = timeout
+        self.client: Any = None
+        self.uidvalidity = 0
+        self.uidnext = 0
+        self.capabilities: set[str] = set()
+
+    async def open(self) -> None:
+        context = ssl.create_default_context() if self.security == "tls" else None
+        try:
+            if context is not None:
+                client = aioimaplib.IMAP4_SSL(host=self.host, port=self.port, timeout=self.timeout,
+                                              ssl_context=context)
+            else:
+                client = aioimaplib.IMAP4(host=self.host, port=self.port, timeout=self.timeout)
+            self.client = client
+            await client.wait_hello_from_server()
+            login = await client.login(self._username, self._password)
+        except (OSError, TimeoutError, aioimaplib.AioImapException, ssl.SSLError) as exc:
+            await self.close()
+            raise Transient(f"imap {self.host}:{self.port}: cannot connect: {type(exc).__name__}: {exc}") from None
+        if login.result != "OK":
+            await self.close()
+            raise AuthFailed(f"imap {self.host}:{self.port}: login refused for the configured username")
+        self.capabilities = {c.upper() for c in getattr(client.protocol, "capabilities", set())}
+        await self.select()
+
+    async def select(self) -> None:
+        lines = _check(await self._call(self.client.select(self.mailbox)), f"select {self.mailbox}")
+        joined = b" ".join(lines)
+        validity = _UIDVALIDITY.search(joined)
+        if validity is None:
+            raise Transient(f"imap select {self.mailbox}: the server sent no UIDVALIDITY")
+        self.uidvalidity = int(validity.group(1))
+        nxt = _UIDNEXT.search(joined)
+        self.uidnext = int(nxt.group(1)) if nxt else 0
+
+    async def _call(self, awaitable: Any) -> Any:
+        try:
+            return await asyncio.wait_for(awaitable, self.timeout)
+        except (OSError, TimeoutError, aioimaplib.AioImapException) as exc:
+            await self.close()
+            raise Transient(f"imap {self.host}:{self.port}: {type(exc).__name__}: {exc}") from None
+
+    async def uids_after(self, last: int) -> list[int]:
+        """UIDs above `last`, ascending. (`n:*` always includes the highest UID, even below n.)"""
+        lines = _check(await self._call(self.client.uid("fetch", f"{last + 1}:*", "(UID)")), "fetch uids")
+        uids = {int(m.group(1)) for line in lines if (m := _FETCH_UID.search(line))}
+        return sorted(u for u in uids if u > last)
+
+    async def fetch(self, uids: Sequence[int]) -> dict[int, bytes]:
+        """The raw mails of these UIDs (those still there)."""
+        if not uids:
+            return {}
+        response = await self._call(self.client.uid("fetch", uid_set(uids), "(UID BODY.PEEK[])"))
+        lines = response.lines if response.result == "OK" else _check(response, "fetch")
+        found: dict[int, bytes] = {}
+        current: int | None = None
+        for line in lines:
+            if isinstance(line, bytearray) and current is not None:
+                found[current] = bytes(line)
+                current = None
+                continue
+            match = _FETCH_UID.search(bytes(line))
+            if match is not None and b"BODY[]" in bytes(line):
+                current = int(match.group(1))
+        return found
+
+    async def move(self, uids: Sequence[int], folder: str) -> None:
+        """Move mail out of the mailbox (MOVE, else COPY + delete + UID EXPUNGE)."""
+        if not uids:
+            return
+        spec = uid_set(uids)
+        if "MOVE" in self.capabilities:
+            _check(await self._call(self.client.uid("move", spec, folder)), f"move to {folder}")
+            return
+        _check(await self._call(self.client.uid("copy", spec, folder)), f"copy to {folder}")
+        _check(await self._call(self.client.uid("store", spec, "+FLAGS.SILENT", "(\\Deleted)")), "delete")
+        if "UIDPLUS" in self.capabilities:
+            _check(await self._call(self.client.uid("expunge", spec)), "expunge")
+        else:
+            _check(await self._call(self.client.expunge()), "expunge")
+
+    @property
+    def can_idle(self) -> bool:
+        return "IDLE" in self.capabilities
+
+    async def wait_for_news(self, seconds: float) -> bool:
+        """IDLE up to `seconds`; True if the server announced new mail."""
+        client = self.client
+        try:
+            idle = await client.idle_start(timeout=seconds + 5)
+            news = False
+            try:
+                while not news:
+                    pushed = await client.wait_server_push(timeout=seconds)
+                    if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH:
+                        break
+                    news = any(_NEWS.match(bytes(line)) for line in pushed if isinstance(line, bytes | bytearray))
+            except TimeoutError:
+                pass
+            client.idle_done()
+            await asyncio.wait_for(idle, self.timeout)
+            return news
+        except (OSError, TimeoutError, aioimaplib.AioImapException) as exc:
+            await self.close()
+            raise Transient(f"imap idle: {type(exc).__name__}: {exc}") from None
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            if getattr(client.protocol, "state", "") in ("AUTH", "SELECTED"):
+                await asyncio.wait_for(client.logout(), 2)
+        except Exception:  # noqa: S110 - closing a broken session: nothing left to tell anyone
+            pass
+        transport = getattr(client.protocol, "transport", None)
+        if transport is not None:
+            transport.close()

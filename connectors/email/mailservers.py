@@ -1,0 +1,218 @@
+"""Real mail servers on loopback for the tests and the demo: Dovecot (IMAP) configured in a
+temporary directory, and an aiosmtpd relay that records every mail it is handed and delivers
+it into the Dovecot mailbox of its recipient. Not part of what a production install runs.
+
+Dovecot runs without touching the system's configuration. As an ordinary user every process of
+it runs as that user; as root, Dovecot insists on dropping privileges, so its login and internal
+processes run as the `dovenull` and `dovecot` users the Debian package creates, and the mailboxes
+belong to `dovecot`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import imaplib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Dovecot:
+    """An IMAP server with plain-text login on 127.0.0.1 (no TLS: loopback only)."""
+
+    def __init__(self, users: dict[str, str], root: Path | None = None) -> None:
+        self.users = users
+        self.port = free_port()
+        self.root = root or Path(tempfile.mkdtemp(prefix="helpline-dovecot-"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _identity(self) -> tuple[str, str, int, int]:
+        """(internal user, login user, mail uid, mail gid)."""
+        if os.geteuid() != 0:
+            me = pwd.getpwuid(os.geteuid())
+            return me.pw_name, me.pw_name, me.pw_uid, me.pw_gid
+        dovecot = pwd.getpwnam("dovecot")
+        return "dovecot", "dovenull", dovecot.pw_uid, dovecot.pw_gid
+
+    def config(self) -> str:
+        internal, login, uid, gid = self._identity()
+        r = self.root
+        services = "" if os.geteuid() == 0 else "".join(
+            f"service {name} {{\n  user = {internal}\n}}\n" for name in ("auth", "auth-worker", "stats"))
+        return f"""
+base_dir = {r}/run
+state_dir = {r}/state
+log_path = {r}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = {internal}
+default_internal_group = {grp.getgrgid(pwd.getpwnam(internal).pw_gid).gr_name}
+default_login_user = {login}
+first_valid_uid = {uid}
+mail_location = maildir:~/Maildir
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {r}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={r}/home/%u
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+{services}"""
+
+    def start(self) -> Dovecot:
+        _, _, uid, gid = self._identity()
+        self.root.chmod(0o755)  # the mail processes (another user when we are root) reach their homes
+        for sub in ("run", "state", "home"):
+            (self.root / sub).mkdir(exist_ok=True)
+        os.chown(self.root / "home", uid, gid)
+        (self.root / "passwd").write_text("".join(f"{u}:{{PLAIN}}{p}\n" for u, p in self.users.items()))
+        (self.root / "dovecot.conf").write_text(self.config())
+        self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.root / "dovecot.conf")],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"dovecot exited: {err} {self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    if s.recv(100).startswith(b"* OK"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"dovecot did not start: {self.log()}")
+
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def append(self, user: str, raw: bytes, mailbox: str = "INBOX") -> None:
+        """Deliver a mail into a user's mailbox, as the mail server would."""
+        with imaplib.IMAP4("127.0.0.1", self.port, timeout=10) as imap:
+            imap.login(user, self.users[user])
+            imap.append(mailbox, None, None, raw)
+
+    def mails(self, user: str, mailbox: str = "INBOX") -> list[bytes]:
+        """Every mail in a user's mailbox, oldest first (read without marking them seen)."""
+        with imaplib.IMAP4("127.0.0.1", self.port, timeout=10) as imap:
+            imap.login(user, self.users[user])
+            imap.select(mailbox, readonly=True)
+            _, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[])")
+            return [bytes(item[1]) for item in data if isinstance(item, tuple)]
+
+
+@dataclass(frozen=True)
+class Relayed:
+    mail_from: str
+    recipients: tuple[str, ...]
+    content: bytes
+
+    @property
+    def message(self) -> Any:
+        return message_from_bytes(self.content, policy=policy.default)
+
+
+class Relay:
+    """An SMTP server (aiosmtpd) on 127.0.0.1 that requires the given login, records what it is
+    handed and delivers it to the Dovecot users named in `mailboxes` (address -> user).
+
+    `before_accept(relayed)` runs after the mail was received and before the server answers
+    250: a test kills the sending process there to cut the line after acceptance.
+    """
+
+    def __init__(self, username: str, password: str, dovecot: Dovecot | None = None,
+                 mailboxes: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.received: list[Relayed] = []
+        self.before_accept: Callable[[Relayed], None] | None = None
+        self.refuse: dict[str, str] = {}  # recipient -> "550 ..." answer
+        self._lock = threading.Lock()
+        self._dovecot = dovecot
+        self._mailboxes = dict(mailboxes or {})
+
+        def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+            ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == username \
+                and auth_data.password.decode() == password
+            return AuthResult(success=ok, handled=False)
+
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, authenticator=authenticate,
+                                      auth_required=True, auth_require_tls=False)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address.lower() in self.refuse:
+            return self.refuse[address.lower()]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        relayed = Relayed(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.original_content))
+        with self._lock:
+            self.received.append(relayed)
+        for address in relayed.recipients:
+            user = self._mailboxes.get(address.lower())
+            if user is not None and self._dovecot is not None:
+                await asyncio.to_thread(self._dovecot.append, user, relayed.content)
+        if self.before_accept is not None:
+            self.before_accept(relayed)
+        return "250 Message accepted for delivery"
+
+    def add_mailbox(self, address: str, user: str) -> None:
+        self._mailboxes[address.lower()] = user
+
+    def start(self) -> Relay:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()

@@ -1,0 +1,49 @@
+"""The options of an e-mail account (`[[accounts]] options`), checked when the account is built."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from helpline.connectors.errors import ConfigError
+
+_ADDRESS = r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
+DEFAULT_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain",
+                 "text/csv", "message/rfc822")
+
+
+class EmailOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    address: str = Field(pattern=_ADDRESS)  # the support address customers write to
+    display_name: str = Field(default="", max_length=200)  # shown as the sender of answers
+    imap_host: str = Field(min_length=1)
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_security: Literal["tls", "none"] = "tls"  # "none" only for a server on this machine
+    mailbox: str = "INBOX"
+    move_to: str | None = None  # after a mail is durable, move it to this folder (left in place if unset)
+    first_poll: Literal["new", "all"] = "new"  # on the very first poll: only mail arriving from now on, or all
+    idle: bool = True  # IMAP IDLE when the server supports it, else polling every poll_interval
+    idle_seconds: float = Field(default=10.0, gt=0, le=12)  # one IDLE wait (inside the poller's 15 s lease)
+    batch_size: int = Field(default=50, ge=1, le=1000)  # mails fetched per poll
+    smtp_host: str = Field(min_length=1)
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    attachments_dir: str = "var/attachments"  # where attachments and original mails are stored
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
+    attachment_types: tuple[str, ...] = DEFAULT_TYPES  # MIME types kept; others are listed as refused
+    auto_replies_per_hour: int = Field(default=3, ge=0, le=1000)  # automatic mails to one address per hour
+    sends_per_minute: int = Field(default=60, ge=1, le=100_000)  # the SMTP server's budget for this account
+    thread_memory_days: int = Field(default=180, ge=1, le=3650)  # how long Message-IDs are matched
+
+    @classmethod
+    def of(cls, account: str, options: dict[str, object]) -> EmailOptions:
+        """Validated options; an error names the option."""
+        try:
+            return cls.model_validate(options)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err.get("loc", ())) or "options"
+            raise ConfigError(f"accounts.{account}.options.{where}: {err.get('msg', 'invalid')}") from None
