@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ class Refused:
 
 
 class AttachmentStore:
-    def __init__(self, root: Path, max_bytes: int, allowed_types: tuple[str, ...]) -> None:
+    def __init__(self, root: Path, max_bytes: int, allowed_types: Sequence[str]) -> None:
         self.root = root
         self.max_bytes = max_bytes
         self.allowed = {t.lower() for t in allowed_types}

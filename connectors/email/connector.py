@@ -34,9 +34,11 @@ from helpline.connectors.base import (
     SendProgress,
     SendResult,
 )
+from helpline.connectors.capabilities import Capabilities, TextRules
 from helpline.connectors.errors import AuthFailed, ConfigError, Permanent, Transient, Uncertain
+from helpline.connectors.options import ConnectorOptions
 from helpline.routing import keys
-from helpline.routing.models import OutboundReply
+from helpline.routing.models import OutboundReply, Visibility
 
 from . import answers
 from .attachments import AttachmentStore
@@ -47,6 +49,7 @@ from .options import EmailOptions
 from .threads import MailIndex, SentInfo, ThreadInfo
 
 log = logging.getLogger(__name__)
+MAX_MAIL_TEXT = 65536  # an answer's text (OutboundReply's limit): one mail, never split
 # aioimaplib logs every server line (mail bodies) at DEBUG: quiet unless configured on purpose.
 if logging.getLogger("aioimaplib").level == logging.NOTSET:
     logging.getLogger("aioimaplib").setLevel(logging.WARNING)
@@ -67,11 +70,11 @@ class EmailConnector(Connector):
     idempotent_send = False
     supports_polling = True
     supports_webhook = False
-    known_options = frozenset(EmailOptions.model_fields)
+    options_model = EmailOptions
+    options: EmailOptions
 
     def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
-        self.options = EmailOptions.of(settings.name, settings.options)
         o = self.options
         self._imap_user = settings.secret("username")
         self._imap_password = settings.secret("password")
@@ -218,6 +221,13 @@ class EmailConnector(Connector):
     def rate_limits(self, reply: OutboundReply) -> Sequence[RateLimit]:
         per_minute = self.options.sends_per_minute
         return (RateLimit("smtp", per_minute, 60.0, burst=max(1, per_minute // 6)),)
+
+    # capabilities ----------------------------------------------------------------------------
+    @classmethod
+    def declared_capabilities(cls, options: ConnectorOptions) -> Capabilities:
+        """Mail is private, one message per answer however long; choices become links or text."""
+        whole = TextRules(limit=MAX_MAIL_TEXT, counting="characters (one mail)")
+        return Capabilities(public=whole, direct=whole, visibilities=frozenset({Visibility.PRIVATE}))
 
     # push: the signed answer links of mails (survey ratings, bot questions) ---------------------
     def webhook_routes(self) -> Sequence[BaseRoute]:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from helpline.connectors.errors import ConfigError
+from helpline.connectors.options import ConnectorOptions
 
 _ADDRESS = r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
 DEFAULT_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain",
                  "text/csv", "message/rfc822")
 
 
-class EmailOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class EmailOptions(ConnectorOptions):
     address: str = Field(pattern=_ADDRESS)  # the support address customers write to
     display_name: str = Field(default="", max_length=200)  # shown as the sender of answers
     imap_host: str = Field(min_length=1)
@@ -33,17 +31,8 @@ class EmailOptions(BaseModel):
     timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     attachments_dir: str = "var/attachments"  # where attachments and original mails are stored
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
-    attachment_types: tuple[str, ...] = DEFAULT_TYPES  # MIME types kept; others are listed as refused
+    #: MIME types kept; others are listed in the message as refused.
+    attachment_types: list[str] = Field(default_factory=lambda: list(DEFAULT_TYPES))
     auto_replies_per_hour: int = Field(default=3, ge=0, le=1000)  # automatic mails to one address per hour
     sends_per_minute: int = Field(default=60, ge=1, le=100_000)  # the SMTP server's budget for this account
     thread_memory_days: int = Field(default=180, ge=1, le=3650)  # how long Message-IDs are matched
-
-    @classmethod
-    def of(cls, account: str, options: dict[str, object]) -> EmailOptions:
-        """Validated options; an error names the option."""
-        try:
-            return cls.model_validate(options)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err.get("loc", ())) or "options"
-            raise ConfigError(f"accounts.{account}.options.{where}: {err.get('msg', 'invalid')}") from None
