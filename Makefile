@@ -12,12 +12,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# redis-server and chromium come from the system's packages (Debian/Ubuntu: installed if missing, as root).
+# redis-server, dovecot-imapd and chromium come from the system's packages (Debian/Ubuntu: installed if missing, as root).
 system-deps:
 	@command -v redis-server >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
 	  else echo "please install redis-server (>= 6.2)"; exit 1; fi; }
+	@[ -x /usr/sbin/dovecot ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd; \
+	  else echo "please install dovecot-imapd (the demo's and the tests' IMAP server)"; exit 1; fi; }
 
 demo: $(STAMP) system-deps
 	$(BIN)/helpline demo

@@ -12,6 +12,7 @@ import abc
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self
 
@@ -208,6 +209,12 @@ class Connector(abc.ABC):
     def publish_rate_limits(self, post: OutboundPost) -> Sequence[RateLimit]:
         """Shared budgets this post spends before it is posted (checked by the publisher)."""
         return ()
+
+    # files -----------------------------------------------------------------------------------
+    def attachment_file(self, file_id: str) -> Path | None:
+        """Where a file this connector stored (an attachment it downloaded) is, by its
+        `platform_file_id`; None when it stores no files or does not know the id."""
+        return None
 
     # capabilities ----------------------------------------------------------------------------
     @classmethod

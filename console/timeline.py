@@ -46,6 +46,14 @@ async def conversations_of(svc: Services, contact_ids: Sequence[str], scan: int 
     return [cid for (cid, _), owner in zip(recent, owners, strict=True) if owner and owner.decode() in wanted]
 
 
+def _files(message: InboundMessage) -> dict[str, list[dict[str, str | int]]]:
+    """The message's files, each downloaded from `/api/v1/conversations/<id>/attachments/<id>`."""
+    if not message.attachments:
+        return {}
+    return {"attachments": [{"id": a.platform_file_id, "name": a.file_name or a.kind, "kind": a.kind,
+                             "size": a.size_bytes or 0} for a in message.attachments]}
+
+
 def items_of(conv: Conversation, messages_: Sequence[InboundMessage], events: Sequence[ConversationEvent],
              deliveries: Sequence[Delivery], current: bool) -> list[TimelineItem]:
     """Pure: one conversation's messages, replies, notes and events as timeline items."""
@@ -56,7 +64,7 @@ def items_of(conv: Conversation, messages_: Sequence[InboundMessage], events: Se
         out.append(TimelineItem(kind="message", at=m.received_at, visibility=m.visibility.value,
                                 author=m.author.display_name or m.author.handle or m.author.user_id,
                                 text=m.text, data={"handle": m.author.handle, "message_id": m.message_id,
-                                                   "edited": m.edited}, **base))
+                                                   "edited": m.edited, **_files(m)}, **base))
     for e in events:
         if e.type is EventType.REPLY_QUEUED:
             reply_id = str(e.data.get("reply_id") or "")

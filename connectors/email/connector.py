@@ -236,7 +236,7 @@ class EmailConnector(Connector):
         return answers.routes(self._link_secret, self.platform, self.account, self.context.ingest)
 
     # files -----------------------------------------------------------------------------------
-    def attachment_path(self, file_id: str) -> Path | None:
+    def attachment_file(self, file_id: str) -> Path | None:
         """Where a stored attachment or original mail of this account is (None if unknown)."""
         return self.files.path(file_id)
 

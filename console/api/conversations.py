@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import FileResponse
 
 from helpline.console import actions, assigning
 from helpline.console.auth import current_user, staff
-from helpline.console.errors import Forbidden
+from helpline.console.errors import Forbidden, NotFound
 from helpline.console.queries import VIEWS, Filters, list_page, view_counts
 from helpline.console.roles import Principal, can_assign
 from helpline.console.schemas import (
@@ -61,6 +62,23 @@ async def list_conversations(
 async def get_conversation(conversation_id: str, svc: Svc, who: Anyone) -> Detail:
     """Full history across the person's channels: messages, replies with delivery, notes, events."""
     return await detail(svc, who, await actions.load(svc, who, conversation_id))
+
+
+@router.get("/{conversation_id}/attachments/{file_id}", response_class=FileResponse)
+async def attachment(conversation_id: str, file_id: str, svc: Svc, who: Anyone) -> FileResponse:
+    """Download a file a customer sent in this conversation (an e-mail attachment, the original
+    mail). Always a download of opaque bytes, never shown inline: a customer's HTML or SVG must
+    not run in the console's origin."""
+    conv = await actions.load(svc, who, conversation_id)
+    found = next((a for m in await svc.parts.store.messages(conv.id) for a in m.attachments
+                  if a.platform_file_id == file_id), None)
+    connector = svc.parts.connectors.get((conv.platform, conv.account))
+    path = connector.attachment_file(file_id) if found is not None and connector is not None else None
+    if found is None or path is None:
+        raise NotFound(f"attachment {file_id!r} not found in conversation {conversation_id}")
+    return FileResponse(path, media_type="application/octet-stream", filename=found.file_name or file_id,
+                        content_disposition_type="attachment",
+                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
 
 
 @router.post("/{conversation_id}/count", response_model=CountOut)

@@ -64,6 +64,19 @@
     head.append(it.kind === "note" ? H.el("span", "vis vis-internal", "NOTE · team only")
       : H.el("span", "vis vis-" + it.visibility, it.visibility.toUpperCase()), time);
     bubble.append(head, H.el("div", "bubble-text", it.text || "(text not recorded)"));
+    const files = (it.data && it.data.attachments) || [];
+    if (files.length) {  // downloads only: never shown inline
+      const ul = H.el("ul", "attachments");
+      for (const a of files) {
+        const link = H.el("a", null, a.name);
+        link.href = "/api/v1/conversations/" + encodeURIComponent(it.conversation_id) + "/attachments/" + encodeURIComponent(a.id);
+        link.setAttribute("download", "");
+        const li = H.el("li");
+        li.append(link, " ", H.el("span", "muted small", a.size + " bytes"));
+        ul.append(li);
+      }
+      bubble.append(ul);
+    }
     if (it.kind === "reply") {
       const parts = [it.delivery || "unknown"];
       if (it.platform_message_ids.length) parts.push(it.platform_message_ids.join(", "));

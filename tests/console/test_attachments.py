@@ -1,0 +1,51 @@
+"""Files customers send (e-mail attachments): listed in the conversation, downloaded only by those
+who may see it, always as a download, never rendered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis.asyncio as redis
+
+from helpline.connectors.email.connector import EmailConnector
+from helpline.routing.models import Attachment
+
+from .helpers import make_desk
+
+
+async def test_an_attachment_downloads_for_agents_who_see_the_conversation_only(
+        r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAIL_USER", "support")
+    monkeypatch.setenv("MAIL_PASSWORD", "secret")
+    account = {"platform": "email", "name": "support", "secrets": {"username": "MAIL_USER", "password": "MAIL_PASSWORD"},
+               "options": {"address": "support@helpline.test", "imap_host": "127.0.0.1", "smtp_host": "127.0.0.1",
+                           "attachments_dir": str(tmp_path / "files")}}
+    desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, account])
+    desk.parts.make_connectors()
+    email = desk.parts.connectors[("email", "support")]
+    assert isinstance(email, EmailConnector)
+    page = b"<html><script>alert(document.cookie)</script></html>"
+    file_id = await email.files.save(page)
+    other_id = await email.files.save(b"someone else's file")
+    cid = await desk.conversation("see the attached page", thread="mail:1", user="ann@example.com", platform="email",
+                                  account="support", attachments=(Attachment(
+                                      kind="document", platform_file_id=file_id, mime_type="text/html",
+                                      file_name="statement.html", size_bytes=len(page)),))
+    amy = await desk.token("amy")
+    c = desk.client()
+    detail = (await c.get(f"/api/v1/conversations/{cid}", headers=amy)).json()
+    [message] = [i for i in detail["timeline"] if i["kind"] == "message"]
+    assert message["data"]["attachments"] == [{"id": file_id, "name": "statement.html", "kind": "document",
+                                               "size": len(page)}]
+    got = await c.get(f"/api/v1/conversations/{cid}/attachments/{file_id}", headers=amy)
+    assert got.status_code == 200 and got.content == page
+    assert got.headers["content-type"] == "application/octet-stream"
+    assert got.headers["content-disposition"].startswith("attachment;")
+    assert got.headers["x-content-type-options"] == "nosniff"
+    bob = await desk.token("bob")  # another team: may not see the conversation
+    assert (await c.get(f"/api/v1/conversations/{cid}/attachments/{file_id}", headers=bob)).status_code == 403
+    # A stored file that is not this conversation's, or a path, is not found.
+    assert (await c.get(f"/api/v1/conversations/{cid}/attachments/{other_id}", headers=amy)).status_code == 404
+    assert (await c.get(f"/api/v1/conversations/{cid}/attachments/..%2F..%2Fetc", headers=amy)).status_code == 404
+    assert (await c.get(f"/api/v1/conversations/{cid}/attachments/{file_id}")).status_code == 401
