@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import redis.asyncio as redis
 
+from helpline.connectors.email.mailservers import DOVECOT, Dovecot, Relay
 from helpline.connectors.emulation import free_port, serve
 from helpline.connectors.mastodon.emulator import create_app as mastodon_emulator
 from helpline.connectors.mastodon.emulator_state import EmulatorConfig
@@ -31,6 +32,7 @@ from helpline.connectors.x.emulator_state import Credentials
 
 from .config import Settings
 from .embedded_redis import EmbeddedRedis
+from .mail_simulation import PEOPLE, MailSimulation
 from .runtime import Parts, run_roles
 from .simulation import Simulation
 
@@ -41,7 +43,9 @@ log = logging.getLogger(__name__)
 DEMO_KB = Path(__file__).resolve().parent / "kb"
 SECRET_NAMES = ("TELEGRAM_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "X_CONSUMER_KEY", "X_CONSUMER_SECRET",
                 "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET", "MASTODON_TOKEN", "ADMIN_PASSWORD", "AGENT_PASSWORD",
-                "SUPERVISOR_PASSWORD", "MARKETING_PASSWORD")
+                "SUPERVISOR_PASSWORD", "MARKETING_PASSWORD", "MAIL_PASSWORD", "SMTP_PASSWORD", "MAIL_LINK_SECRET",
+                "CUSTOMER_MAIL_PASSWORD")
+SUPPORT_ADDRESS = "support@helpline-exchange.example"
 ENV_PREFIX = "HELPLINE_DEMO_"
 
 
@@ -66,10 +70,20 @@ def demo_secrets(data_dir: Path) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class Mail:
+    """The demo's real mail servers: Dovecot holding the support and the customers' mailboxes,
+    and an SMTP relay delivering Helpline's answers into the customers' ones."""
+
+    dovecot: Dovecot
+    relay: Relay
+
+
+@dataclass(frozen=True)
 class Emulators:
     telegram: str
     x: str
     mastodon: str
+    mail: Mail | None = None
 
     def as_dict(self) -> dict[str, str]:
         return {"telegram": self.telegram, "x": self.x, "mastodon": self.mastodon}
@@ -89,10 +103,39 @@ async def run_emulators(env: dict[str, str]) -> AsyncIterator[Emulators]:
         mastodon = await stack.enter_async_context(serve(mastodon_emulator(
             username="support", domain="mastodon.example",
             config=EmulatorConfig(token=env[ENV_PREFIX + "MASTODON_TOKEN"]))))
-        yield Emulators(telegram, x, mastodon)
+        yield Emulators(telegram, x, mastodon, _mail_servers(stack, env))
 
 
-def demo_settings(redis_url: str, emulators: Emulators, console_port: int) -> Settings:
+def _mail_servers(stack: AsyncExitStack, env: dict[str, str]) -> Mail | None:
+    """Dovecot and the relay, when Dovecot is installed (`make` installs dovecot-imapd)."""
+    if not Path(DOVECOT).exists():
+        log.warning("dovecot is not installed: the demo runs without its mailbox")
+        return None
+    customer_password = env[ENV_PREFIX + "CUSTOMER_MAIL_PASSWORD"]
+    users = {"support": env[ENV_PREFIX + "MAIL_PASSWORD"], **{user: customer_password for _, user, _ in PEOPLE}}
+    dovecot = Dovecot(users).start()
+    stack.callback(dovecot.stop)
+    relay = Relay("support", env[ENV_PREFIX + "SMTP_PASSWORD"], dovecot,
+                  {f"{user}@customers.example": user for _, user, _ in PEOPLE}).start()
+    stack.callback(relay.stop)
+    return Mail(dovecot, relay)
+
+
+def _mail_account(mail: Mail | None, data_dir: Path) -> list[dict[str, Any]]:
+    if mail is None:
+        return []
+    return [{"platform": "email", "name": "support-mail", "poll_interval": 2.0,
+             "secrets": {"username": ENV_PREFIX + "MAIL_USER", "password": ENV_PREFIX + "MAIL_PASSWORD",
+                         "smtp_username": ENV_PREFIX + "MAIL_USER", "smtp_password": ENV_PREFIX + "SMTP_PASSWORD",
+                         "link_secret": ENV_PREFIX + "MAIL_LINK_SECRET"},
+             "options": {"address": SUPPORT_ADDRESS, "display_name": "Helpline Exchange Support",
+                         "imap_host": "127.0.0.1", "imap_port": mail.dovecot.port, "imap_security": "none",
+                         "smtp_host": "127.0.0.1", "smtp_port": mail.relay.port, "smtp_security": "none",
+                         "first_poll": "all", "attachments_dir": str(data_dir / "attachments")}}]
+
+
+def demo_settings(redis_url: str, emulators: Emulators, console_port: int,
+                  data_dir: Path = Path("var/demo")) -> Settings:
     weekdays = {day: ("09:00-18:00",) for day in ("mon", "tue", "wed", "thu", "fri")}
     x_secrets = {n: ENV_PREFIX + "X_" + n.upper() for n in
                  ("consumer_key", "consumer_secret", "access_token", "access_token_secret")}
@@ -117,6 +160,7 @@ def demo_settings(redis_url: str, emulators: Emulators, console_port: int) -> Se
              "secrets": x_secrets, "options": {"user_id": "1000", "handle": "HelplineExchange"}},
             {"platform": "mastodon", "name": "support", "base_url": emulators.mastodon, "poll_interval": 2.0,
              "secrets": {"access_token": ENV_PREFIX + "MASTODON_TOKEN"}},
+            *_mail_account(emulators.mail, data_dir),
         ],
         "rules": [
             {"name": "possible account takeover goes to security",
@@ -140,6 +184,7 @@ def demo_settings(redis_url: str, emulators: Emulators, console_port: int) -> Se
 async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asyncio.Event,
                    announce: Any = print) -> None:
     env = demo_secrets(data_dir)
+    env[ENV_PREFIX + "MAIL_USER"] = "support"
     os.environ.update(env)
     async with AsyncExitStack() as stack:
         url = os.environ.get("REDIS_URL")
@@ -148,7 +193,7 @@ async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asy
             stack.callback(server.stop)
             url = server.url
         emulators = await stack.enter_async_context(run_emulators(env))
-        settings = demo_settings(url, emulators, console_port or free_port())
+        settings = demo_settings(url, emulators, console_port or free_port(), data_dir)
         client: redis.Redis = redis.Redis.from_url(url)
         stack.push_async_callback(client.aclose)
         parts = Parts.build(settings, client)
@@ -157,17 +202,22 @@ async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asy
         logins = await _demo_logins(parts, env)
         from .cli import serve_console
 
-        simulation = Simulation.from_kb(emulators.as_dict(), DEMO_KB / "eval" / "questions.jsonl", interval)
+        questions_file = DEMO_KB / "eval" / "questions.jsonl"
+        simulation = Simulation.from_kb(emulators.as_dict(), questions_file, interval)
         await _announcement_channel(emulators.telegram)
         roles = asyncio.create_task(run_roles(parts, ["connectors", "router", "sender", "console", "insights",
                                                       "publisher"], stop, console=serve_console))
-        customers = asyncio.create_task(simulation.run(stop))
+        tasks = [roles, asyncio.create_task(simulation.run(stop))]
+        if emulators.mail is not None:
+            mail = MailSimulation(emulators.mail.dovecot, "support", SUPPORT_ADDRESS,
+                                  Simulation.from_kb({}, questions_file, interval).questions, interval=interval * 2)
+            tasks.append(asyncio.create_task(mail.run(stop)))
         announce(_banner(settings, emulators, url, logins, data_dir))
         try:
-            await asyncio.gather(roles, customers)
+            await asyncio.gather(*tasks)
         finally:
             stop.set()
-            for task in (roles, customers):
+            for task in tasks:
                 with contextlib.suppress(BaseException):
                     await task
 
@@ -219,6 +269,15 @@ async def _demo_logins(parts: Parts, env: dict[str, str]) -> list[tuple[str, str
         (", ".join(agents[1:]), "(same password as " + agents[0] + ")", "agents")]
 
 
+def _mail_banner(mail: Mail | None) -> list[str]:
+    if mail is None:
+        return ["  Mailbox:    (dovecot-imapd is not installed: no e-mail channel)"]
+    return [f"  Mailbox:    {SUPPORT_ADDRESS} on IMAP 127.0.0.1:{mail.dovecot.port}, "
+            f"SMTP relay 127.0.0.1:{mail.relay.port};",
+            f"              customers' mailboxes: {', '.join(u for _, u, _ in PEOPLE)} (password "
+            f"{ENV_PREFIX}CUSTOMER_MAIL_PASSWORD in secrets.env)"]
+
+
 def _banner(settings: Settings, emulators: Emulators, redis_url: str, logins: list[tuple[str, str, str]],
             data_dir: Path) -> str:
     lines = [
@@ -228,6 +287,7 @@ def _banner(settings: Settings, emulators: Emulators, redis_url: str, logins: li
         *[f"  Login:      {u} / {p}   ({role})" for u, p, role in logins],
         f"  Redis:      {redis_url}  (data in {data_dir / 'redis'})",
         f"  Emulators:  telegram {emulators.telegram}  x {emulators.x}  mastodon {emulators.mastodon}",
+        *_mail_banner(emulators.mail),
         "  Simulated customers are writing in English, Korean, Chinese and Japanese.",
         f"  Announcements: targets x:HelplineExchange, mastodon:support, telegram:exchange_bot:{DEMO_CHANNEL},",
         "                 telegram:exchange_bot:subscribers (customers send /subscribe to the bot)",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import grp
 import imaplib
+import logging
 import os
 import pwd
 import shutil
@@ -32,8 +33,11 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-# The relay asks for a login over plain SMTP: it listens on loopback only.
+# The relay asks for a login over plain SMTP: it listens on loopback only. aiosmtpd logs every
+# SMTP command at INFO on "mail.log"; the demo's console output is not the place for it.
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+if logging.getLogger("mail.log").level == logging.NOTSET:
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 

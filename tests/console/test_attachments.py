@@ -18,7 +18,8 @@ async def test_an_attachment_downloads_for_agents_who_see_the_conversation_only(
         r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAIL_USER", "support")
     monkeypatch.setenv("MAIL_PASSWORD", "secret")
-    account = {"platform": "email", "name": "support", "secrets": {"username": "MAIL_USER", "password": "MAIL_PASSWORD"},
+    account = {"platform": "email", "name": "support",
+               "secrets": {"username": "MAIL_USER", "password": "MAIL_PASSWORD"},
                "options": {"address": "support@helpline.test", "imap_host": "127.0.0.1", "smtp_host": "127.0.0.1",
                            "attachments_dir": str(tmp_path / "files")}}
     desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, account])
