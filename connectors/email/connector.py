@@ -35,7 +35,7 @@ from helpline.connectors.base import (
     SendResult,
 )
 from helpline.connectors.capabilities import Capabilities, TextRules
-from helpline.connectors.errors import AuthFailed, ConfigError, Permanent, Transient, Uncertain
+from helpline.connectors.errors import AuthFailed, Permanent, Transient, Uncertain
 from helpline.connectors.options import ConnectorOptions
 from helpline.routing import keys
 from helpline.routing.models import OutboundReply, Visibility
@@ -82,8 +82,7 @@ class EmailConnector(Connector):
         self._smtp_password = (settings.secret("smtp_password") if "smtp_password" in settings.secrets
                                else self._imap_password)
         self._link_secret = settings.secret("link_secret").encode() if "link_secret" in settings.secrets else None
-        if context.redis is None:
-            raise ConfigError(f"accounts.{settings.name}: the email connector needs Redis (its thread index)")
+        # The thread index lives in Redis; `helpline config check` builds connectors without it.
         self.files = AttachmentStore(Path(o.attachments_dir), o.max_attachment_bytes, o.attachment_types)
         self.index = MailIndex(context.redis, self.platform, settings.name, ttl_seconds=o.thread_memory_days * 86400)
         self.reader = MailReader(self.platform, settings.name, o.address, self.index, self.files, context.redis)
