@@ -135,7 +135,12 @@ class EmailConnector(Connector):
             if mail is None:  # expunged meanwhile
                 skipped += 1
                 continue
-            outcome = await self.reader.read(mail)
+            try:
+                outcome = await self.reader.read(mail)
+            except ValueError as exc:  # one unusable mail must not stall the mailbox: it stays on the server
+                log.warning("email %s: uid %s skipped, unusable: %s", self.account, uid, str(exc).splitlines()[0])
+                skipped += 1
+                continue
             if outcome.message is None or outcome.message.dedupe_id in seen:
                 log.debug("email %s: uid %s not ingested (%s)", self.account, uid, outcome.why or "duplicate")
                 skipped += 1

@@ -54,7 +54,7 @@ class MailReader:
         return Outcome(InboundMessage(
             platform=self.platform, account=self.account, kind=MessageKind.DIRECT,
             message_id=short_id(mail.message_id), thread_key=thread_key,
-            author=Author(user_id=mail.from_address or "unknown@invalid", handle=mail.from_address[:256],
+            author=Author(user_id=short_id(mail.from_address or "unknown@invalid"), handle=mail.from_address[:256],
                           display_name=mail.from_name[:256]),
             text=_text(mail, thread_key == new_thread_key(mail.message_id), notes),
             attachments=tuple(attachments), in_reply_to=(mail.thread_ids or (None,))[0],

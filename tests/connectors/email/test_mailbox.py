@@ -229,3 +229,18 @@ async def test_a_mail_from_our_own_address_is_not_ingested(r: redis.Redis, dovec
         assert batch.messages == [] and batch.skipped == 1
     finally:
         await c.stop()
+
+
+async def test_an_unusable_mail_is_skipped_without_stalling_the_mailbox(
+        r: redis.Redis, dovecot: Dovecot, tmp_path: Path) -> None:
+    dovecot.append("support", b"From: " + b"a" * 300 + b"@example.com\r\nSubject: long\r\n\r\nhi\r\n")
+    dovecot.append("support", b"\x00\x01 not a mail at all \xff\r\n")
+    dovecot.append("support", customer_mail(1))
+    c = connector(r, dovecot, tmp_path)
+    try:
+        batch = await c.fetch(None)
+        assert [m.message_id for m in batch.messages][-1] == "q1.ann@example.com"
+        cursor = parse_cursor(batch.cursor)
+        assert cursor is not None and cursor[1] == 3
+    finally:
+        await c.stop()
