@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+from helpline.routing.models import InboundMessage
 
 DEFAULT_LANGUAGES: tuple[str, ...] = ("en", "ko", "zh", "ja")
 
@@ -122,3 +124,19 @@ def resolve_language(
         if candidate and candidate.split("-")[0] in allowed:
             return candidate.split("-")[0]
     return account_default
+
+
+def message_language(detect: Callable[[str], str | None]) -> Callable[[InboundMessage], InboundMessage]:
+    """The router's normalizer: detect the language when the platform gave none, or gave one the
+    text contradicts. (Detection is deterministic, so a redelivered message gets the same one.)"""
+
+    def normalize(message: InboundMessage) -> InboundMessage:
+        if not message.text:
+            return message
+        if message.language is None or script_contradicts(message.language, message.text):
+            language = detect(message.text)
+            if language is not None and language != message.language:
+                return message.model_copy(update={"language": language})
+        return message
+
+    return normalize

@@ -6,10 +6,14 @@ conversation, it returns the notice text or None. At most one notice per convers
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from helpline.routing.chain import BaseStep, Turn
 from helpline.routing.hours import BusinessHours
+from helpline.routing.models import EventType
 
 from .catalog import Catalog
 
@@ -34,3 +38,28 @@ def offhours_notice(hours: BusinessHours, now: datetime, language: str, catalog:
         return None
     when = format_opening(opening, customer_timezone or hours.timezone)
     return catalog.text(language, "offhours_notice", opening=when), today
+
+
+@dataclass
+class OffHoursStep(BaseStep):
+    """A conversation queued in this turn for a closed team: the customer is told when it opens,
+    at most once per conversation per day (the day is remembered in the conversation)."""
+
+    hours: Mapping[str, BusinessHours]
+    catalog: Catalog
+    name: str = "off-hours"
+
+    def check(self, turn: Turn) -> tuple[str, str, str] | None:
+        team = turn.queued_team
+        hours = self.hours.get(team) if team else None
+        if team is None or hours is None or turn.message.auto_submitted:
+            return None  # an automatic message gets no automatic answer
+        notice = offhours_notice(hours, turn.now, turn.language, self.catalog, turn.fields.get("offhours_day"))
+        return None if notice is None else (team, *notice)
+
+    async def handle(self, turn: Turn, decision: tuple[str, str, str]) -> bool:
+        team, text, day = decision
+        turn.set(offhours_day=day)
+        turn.system_reply(f"offhours-{day}", text, f"team {team} is closed: told the customer when it opens")
+        turn.event(EventType.OFFHOURS, f"team {team} is closed", team=team)
+        return False

@@ -69,7 +69,7 @@ async def assign(svc: Services, who: Principal, conv: Conversation, target: str 
                        .event(event(conv, EventType.ASSIGNED, who, why, now, agent=target,
                                     previous=conv.assignee or previous))
                        .touch()], now)
-    await svc.parts.client.hset(keys.contact(conv.contact_id), "last_agent", target)  # type: ignore[misc]
+    await svc.parts.store.remember_agent(conv.contact_id, target)
     if previous and previous != target:
         await _refill(svc, previous)
     return True
@@ -85,7 +85,7 @@ async def _place(svc: Services, who: Principal, conv: Conversation, team: str, w
     if agent_id is not None:
         effects.set(assignee=agent_id, queued_team="").event(
             event(conv, EventType.ASSIGNED, who, f"{why}; {choice.reason}", now, agent=agent_id, team=team))
-        await svc.parts.client.hset(keys.contact(conv.contact_id), "last_agent", agent_id)  # type: ignore[misc]
+        await svc.parts.store.remember_agent(conv.contact_id, agent_id)
         return
     await svc.parts.assignments.enqueue(team, conv.id, conv.language, conv.priority, to_ms(conv.created_at))
     effects.set(assignee="", queued_team=team).event(
@@ -132,7 +132,7 @@ async def resolve(svc: Services, who: Principal, conv: Conversation, reason: str
     await svc.parts.client.zrem(keys.console_snoozed(), conv.id)
     last = previous or conv.assignee
     if last:
-        await svc.parts.client.hset(keys.contact(conv.contact_id), "last_agent", last)  # type: ignore[misc]
+        await svc.parts.store.remember_agent(conv.contact_id, last)
     await _refill(svc, previous)
     return True
 

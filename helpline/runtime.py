@@ -24,18 +24,18 @@ from helpline.connectors.base import Connector, ConnectorContext
 from helpline.connectors.errors import ConnectorError
 from helpline.connectors.registry import build_connector
 from helpline.connectors.runner import PollRunner
-from helpline.insights.ratings import RatingStore
+from helpline.insights.metrics import observe_ingest
 from helpline.routing import keys
 from helpline.routing.assignment import AssignmentStore
 from helpline.routing.bus import StreamBus, StreamConsumer, trim_acknowledged
 from helpline.routing.ownership import PartitionLeases
 from helpline.routing.periodic import run_periodically
 from helpline.routing.queueing import fill_queues
-from helpline.routing.router import Router, RouterSettings
+from helpline.routing.router import Router
 from helpline.routing.sender import Sender, run_promoter
 from helpline.routing.store import ConversationStore
 
-from .bot_setup import build_bots, language_detector
+from .assembly import assemble_router
 from .config import Settings
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ class Parts:
     @classmethod
     def build(cls, settings: Settings, client: redis.Redis) -> Parts:
         p = settings.pipeline
-        bus = StreamBus(client, settings.redis.partitions, dedupe_ttl=int(p.dedupe_window_hours * 3600))
+        bus = StreamBus(client, settings.redis.partitions, dedupe_ttl=int(p.dedupe_window_hours * 3600),
+                        observe=observe_ingest)
         store = ConversationStore(client, settings.redis.partitions, quiet_period_s=p.quiet_period_hours * 3600)
         return cls(settings, client, bus, store, AssignmentStore(client))
 
@@ -94,17 +95,8 @@ def partition_leases(parts: Parts, name: str | None = None) -> PartitionLeases:
 
 def build_router(parts: Parts, bots: dict[str, Bot] | None = None,
                  leases: PartitionLeases | None = None) -> Router:
-    s = parts.settings
-    settings = RouterSettings(
-        rules=s.rules, hours=s.hours, default_team=s.default_team,
-        account_languages={(a.platform, a.name): a.language for a in s.accounts},
-        default_language=s.languages.default, survey=s.survey.enabled,
-    )
-    return Router(parts.client, parts.store, parts.assignments, settings,
-                  bots if bots is not None else build_bots(s),
-                  detect_language=language_detector(s.languages.supported),
-                  ratings=RatingStore(parts.client, s.insights.timezone),
-                  fences=leases.tokens if leases is not None else None)
+    """The router with the configured chain of steps (see `assembly.py`)."""
+    return assemble_router(parts.settings, parts.client, parts.store, parts.assignments, bots, leases)
 
 
 def router_consumer(parts: Parts, router: Router, name: str | None = None,

@@ -18,8 +18,6 @@ from typing import Any, NamedTuple, Protocol
 import redis.asyncio as redis
 from redis.exceptions import ResponseError
 
-from helpline.insights.metrics import observe_ingest
-
 from . import keys
 from .decode import as_text
 from .models import InboundMessage
@@ -64,11 +62,17 @@ return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 """
 
 
+#: Observes an ingest call: (platform, account, messages, seconds).
+IngestObserver = Callable[[str, str, int, float], None]
+
+
 class StreamBus:
     """Inbound streams, partitioned by thread."""
 
-    def __init__(self, client: redis.Redis, partitions: int, dedupe_ttl: int = 7 * 86400) -> None:
+    def __init__(self, client: redis.Redis, partitions: int, dedupe_ttl: int = 7 * 86400,
+                 observe: IngestObserver | None = None) -> None:
         self.client = client
+        self.observe = observe  # metrics, filled in by the composition root
         self.partitions = partitions
         self.dedupe_ttl = dedupe_ttl
         self._ingest = client.register_script(_INGEST)
@@ -104,7 +108,8 @@ class StreamBus:
             for index, flag in zip(order[p], reply, strict=True):
                 new[index] = bool(flag)
         first = messages[0]
-        observe_ingest(first.platform, first.account, len(messages), time.perf_counter() - started)
+        if self.observe is not None:
+            self.observe(first.platform, first.account, len(messages), time.perf_counter() - started)
         return new
 
 

@@ -329,6 +329,10 @@ class ConversationStore:
                 return conv, effects
         raise RuntimeError(f"conversation {conversation_id} kept changing; try again")
 
+    async def remember_agent(self, contact_id_: str, agent_id: str) -> None:
+        """The contact's last agent (the router prefers them when the customer writes again)."""
+        await self.client.hset(keys.contact(contact_id_), "last_agent", agent_id)  # type: ignore[misc]
+
     async def upsert_contacts(self, messages: Iterable[InboundMessage]) -> None:
         """Create or refresh contacts from message authors. Idempotent."""
         messages = list(messages)

@@ -1,0 +1,34 @@
+"""Automatic messages (an out-of-office reply, a mail flagged auto-submitted) in the routing
+chain: they get no automatic answer (see `helpline.routing.chain` for the step contract)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from helpline.routing.chain import BaseStep, Step, Turn
+from helpline.routing.models import EventType
+
+
+@dataclass
+class AutomaticMessageStep(BaseStep):
+    """Ends the chain for an automatic message, so no bot, subscription or incident answer goes
+    back to a machine (two auto-responders would answer each other for ever). A conversation
+    such a message starts goes to the humans, through `assign` (the assignment step); in a
+    conversation already going, it waits for the customer."""
+
+    assign: Step
+    name: str = "automatic-messages"
+
+    def check(self, turn: Turn) -> bool | None:
+        return True if turn.message.auto_submitted else None
+
+    async def handle(self, turn: Turn, decision: bool) -> bool:
+        if turn.fields.get("message_count") != "1":
+            return True
+        if turn.conversation.handler:
+            turn.set(handler="")
+            turn.event(EventType.HANDOFF, "sent automatically: no bot answers it")
+        turn.wants_agent = "sent automatically"
+        if (choice := self.assign.check(turn)) is not None:
+            await self.assign.handle(turn, choice)
+        return True

@@ -1,0 +1,61 @@
+"""Assignment in the routing chain: a conversation that needs a human goes to an online agent
+of its team, or waits in the team's queue (see `chain.py` for the step contract)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .assignment import AgentLoad, AssignmentStore, choose_agent
+from .chain import BaseStep, Turn
+from .models import EventType
+from .store import ConversationStore, to_ms
+
+
+@dataclass
+class AssignmentStep(BaseStep):
+    """Assign or queue. `reopened_only`: the instance placed early in the chain, for a resolved
+    conversation the customer reopened. Idempotent: an earlier claim for the conversation is
+    found and reused, and queueing is a set operation."""
+
+    assignments: AssignmentStore
+    store: ConversationStore
+    reopened_only: bool = False
+    name: str = "assignment"
+
+    def check(self, turn: Turn) -> str | None:
+        conv = turn.conversation
+        if conv.assignee:
+            return None
+        if self.reopened_only:
+            return "reopened" if turn.applied.reopened and not conv.handler else None
+        if (conv.handler and conv.handler.startswith("bot:")) or turn.fields.get("queued_team"):
+            return None
+        if turn.wants_agent:
+            return turn.wants_agent
+        return "needs an agent" if turn.fields.get("routed") == "1" else None
+
+    async def handle(self, turn: Turn, decision: str) -> bool:
+        conv = turn.conversation
+        agent_id = await self.assignments.assigned_to(conv.id)
+        reason = f"{decision}; already claimed"
+        if agent_id is None:
+            roster: list[AgentLoad] | None = turn.cache.get(self.name)
+            if roster is None:
+                roster = turn.cache[self.name] = await self.assignments.roster()
+            contact = await self.store.contact(conv.contact_id)
+            choice = choose_agent(roster, conv.team, turn.language, contact.last_agent if contact else None)
+            reason = f"{decision}; {choice.reason}"
+            if choice.agent_id is not None:
+                agent_id = await self.assignments.claim(conv.id, choice.agent_id)
+                turn.cache.pop(self.name, None)  # loads changed
+            if agent_id is None:
+                team = conv.team or "default"
+                await self.assignments.enqueue(team, conv.id, turn.language, conv.priority, to_ms(conv.created_at))
+                turn.set(queued_team=team)
+                turn.queued_team = team
+                turn.event(EventType.QUEUED, reason, team=team, priority=conv.priority.value)
+                return False
+        turn.set(assignee=agent_id, queued_team="")
+        turn.event(EventType.ASSIGNED, reason, agent=agent_id)
+        await self.store.remember_agent(conv.contact_id, agent_id)
+        return False
