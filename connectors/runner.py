@@ -7,8 +7,11 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
+from typing import Literal
 
 import redis.asyncio as redis
+
+from helpline.routing.outage import redis_failed, redis_ok
 
 from .base import Connector
 from .cursors import CursorStore
@@ -31,11 +34,13 @@ class PollRunner:
         self.lease = Lease(client, f"poll:{connector.platform}:{connector.account}", ttl=lease_ttl)
         self.idle_interval = connector.settings.poll_interval
         self.polls = 0  # successful fetches by this runner (tests and health)
+        self.holding = False  # this runner holds the account's lease: it is the account's poller
 
     async def poll_once(self) -> float:
         """One step. Returns how long to wait before the next one."""
         c = self.connector
-        if not await self.lease.keep():
+        self.holding = await self.lease.keep()
+        if not self.holding:
             return min(self.idle_interval, 5.0)  # another process polls this account
         cursor = await self.cursors.get(c.platform, c.account)
         try:
@@ -60,14 +65,17 @@ class PollRunner:
         c._set_health(status="ok", last_poll_at=now, lag_seconds=lag, last_error=None)
         return 0.0 if batch.more else self.idle_interval
 
+    def activity(self) -> Literal["polling", "standby"]:
+        return "polling" if self.holding else "standby"
+
     async def run(self, stop: asyncio.Event) -> None:
         try:
             while not stop.is_set():
                 try:
                     wait = await self.poll_once()
+                    redis_ok()
                 except (redis.ConnectionError, redis.TimeoutError) as exc:
-                    log.warning("%s/%s: redis unavailable: %s", self.connector.platform,
-                                self.connector.account, exc)
+                    redis_failed(exc)
                     wait = 1.0
                 except Exception as exc:  # a parser bug must not stop the account's polling for good
                     log.exception("%s/%s: poll failed", self.connector.platform, self.connector.account)

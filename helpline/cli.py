@@ -21,9 +21,10 @@ from helpline.bench_guard import WipeOption, refusals_exit
 from helpline.bots.kb_cli import app as kb_app
 from helpline.connectors.errors import ConfigError
 from helpline.console.cli import inbox_app, users_app
+from helpline.health.view import DeskHealth
 from helpline.insights.cli import bench_reports, report_app
 
-from .config import ConfigInvalid, Settings, load_settings
+from .config import ConfigInvalid, RedisSettings, Settings, load_settings
 from .logs import setup_logging
 from .runtime import ROLES, Parts, StartupFailed, run_roles
 
@@ -65,9 +66,10 @@ def settings_or_exit(path: Path | None) -> Settings:
         raise Fatal("invalid configuration:\n  " + "\n  ".join(exc.problems)) from None
 
 
-async def connect(url: str, wait_s: float = 0.0) -> redis.Redis:
-    """A client that has answered PING; retries for `wait_s` (Redis may still be starting)."""
-    client: redis.Redis = redis.Redis.from_url(url, socket_connect_timeout=3, health_check_interval=30)
+async def connect(url: str, wait_s: float = 0.0, options: RedisSettings | None = None) -> redis.Redis:
+    """A client that has answered PING; retries for `wait_s` (Redis may still be starting).
+    Its socket and connect timeouts come from `[redis]`: a hung Redis is an error, not a freeze."""
+    client = (options or RedisSettings()).client(url)
     deadline = asyncio.get_running_loop().time() + wait_s
     while True:
         try:
@@ -136,7 +138,7 @@ def run(
     url = settings.redis.url
 
     async def main() -> None:
-        client = await connect(url, redis_wait)
+        client = await connect(url, redis_wait, settings.redis)
         stop = asyncio.Event()
         stop_on_signals(stop)
         try:
@@ -243,7 +245,7 @@ def dead_letters(config: ConfigOption = None, limit: int = 20) -> None:
     from helpline.routing import keys
 
     async def main() -> None:
-        client = await connect(url)
+        client = await connect(url, options=settings.redis)
         try:
             for p in range(settings.redis.partitions):
                 for entry_id, fields in await client.xrevrange(keys.dead_letters(p), count=limit):
@@ -254,6 +256,34 @@ def dead_letters(config: ConfigOption = None, limit: int = 20) -> None:
             await client.aclose()
 
     run_main(main)
+
+
+@app.command()
+def status(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the health answer as JSON")] = False,
+) -> None:
+    """The live processes and every configured account's poller, from the heartbeats in Redis.
+    Exits 1 when an account has no live poller (or no console serves its webhook), or Redis is down."""
+    settings = settings_or_exit(config)
+    url = settings.redis.url
+    if not url:
+        typer.echo("helpline: redis.url is not set (HELPLINE_REDIS__URL or REDIS_URL)", err=True)
+        raise typer.Exit(2)
+    from helpline.health.report import status_table
+    from helpline.health.view import desk_health
+
+    async def main() -> DeskHealth:
+        client = await connect(url, options=settings.redis)
+        try:
+            return await desk_health(client, settings.accounts, budget=settings.redis.socket_timeout)
+        finally:
+            await client.aclose()
+
+    desk: DeskHealth = run_main(main)
+    typer.echo(json.dumps(desk.as_json(), indent=2) if as_json else status_table(desk))
+    if not desk.redis or any(a.no_live_poller for a in desk.accounts):
+        raise typer.Exit(1)
 
 
 def main() -> None:

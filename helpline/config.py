@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as redis
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -34,6 +35,24 @@ class Section(BaseModel):
 class RedisSettings(Section):
     url: str | None = None  # None: `helpline demo` starts its own redis-server
     partitions: int = Field(default=16, ge=1, le=1024)
+    # A reply slower than this is an outage, not a wait (blocking stream reads wait up to 1 s).
+    socket_timeout: float = Field(default=5.0, ge=2.0, le=300.0)
+    connect_timeout: float = Field(default=3.0, gt=0, le=60.0)
+
+    def client(self, url: str | None = None) -> redis.Redis:
+        """A client with this section's timeouts, for `url` (default: this section's)."""
+        target = url or self.url
+        if not target:
+            raise ValueError("redis.url is not set")
+        client: redis.Redis = redis.Redis.from_url(
+            target, socket_timeout=self.socket_timeout, socket_connect_timeout=self.connect_timeout,
+            health_check_interval=30)
+        return client
+
+
+class HealthSettings(Section):
+    # A process that stops renewing its heartbeat leaves the shared view after this long.
+    heartbeat_ttl_seconds: float = Field(default=15.0, ge=1.0, le=300.0)
 
 
 class PipelineSettings(Section):
@@ -74,6 +93,7 @@ class Settings(BaseSettings):
 
     redis: RedisSettings = Field(default_factory=RedisSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     languages: LanguageSettings = Field(default_factory=LanguageSettings)
     teams: list[TeamSettings] = Field(default_factory=list)

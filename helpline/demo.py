@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis.asyncio as redis
 
 from helpline.connectors.email.mailservers import DOVECOT, Dovecot, Relay
 from helpline.connectors.emulation import free_port, serve
@@ -194,7 +193,7 @@ async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asy
             url = server.url
         emulators = await stack.enter_async_context(run_emulators(env))
         settings = demo_settings(url, emulators, console_port or free_port(), data_dir)
-        client: redis.Redis = redis.Redis.from_url(url)
+        client = settings.redis.client()
         stack.push_async_callback(client.aclose)
         parts = Parts.build(settings, client)
         await parts.sync_roster()

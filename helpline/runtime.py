@@ -24,10 +24,12 @@ from helpline.connectors.base import Connector, ConnectorContext
 from helpline.connectors.errors import ConnectorError
 from helpline.connectors.registry import build_connector
 from helpline.connectors.runner import PollRunner
+from helpline.health.heartbeat import ProcessHealth
 from helpline.insights.metrics import observe_ingest
 from helpline.routing import keys
 from helpline.routing.assignment import AssignmentStore
 from helpline.routing.bus import StreamBus, StreamConsumer, trim_acknowledged
+from helpline.routing.outage import role_context
 from helpline.routing.ownership import PartitionLeases
 from helpline.routing.periodic import run_periodically
 from helpline.routing.queueing import fill_queues
@@ -63,6 +65,7 @@ class Parts:
     store: ConversationStore
     assignments: AssignmentStore
     connectors: dict[tuple[str, str], Connector] = field(default_factory=dict)
+    health: ProcessHealth = field(default_factory=ProcessHealth)
 
     @classmethod
     def build(cls, settings: Settings, client: redis.Redis) -> Parts:
@@ -70,7 +73,8 @@ class Parts:
         bus = StreamBus(client, settings.redis.partitions, dedupe_ttl=int(p.dedupe_window_hours * 3600),
                         observe=observe_ingest)
         store = ConversationStore(client, settings.redis.partitions, quiet_period_s=p.quiet_period_hours * 3600)
-        return cls(settings, client, bus, store, AssignmentStore(client))
+        return cls(settings, client, bus, store, AssignmentStore(client),
+                   health=ProcessHealth(ttl=settings.health.heartbeat_ttl_seconds))
 
     def make_connectors(self, transport: Any = None, extra: dict[str, Any] | None = None) -> None:
         public = self.settings.console.public_url
@@ -151,6 +155,7 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
                     console: Callable[[Parts, asyncio.Event], Awaitable[None]] | None = None) -> None:
     roles = set(roles)
     tasks: list[Awaitable[None]] = []
+    parts.health.add_roles(r for r in ROLES if r in roles)
     if roles & {"connectors", "sender", "console", "publisher"}:
         parts.make_connectors()
         for c in parts.connectors.values():
@@ -164,24 +169,33 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
             leases = partition_leases(parts)
             await leases.refresh()
             router = build_router(parts, leases=leases)
-            tasks += [leases.run(stop), router_consumer(parts, router, leases=leases).run(stop),
-                      janitor(parts, stop, interval=5.0)]
+            tasks += [role_context("router", leases.run(stop)),
+                      role_context("router", router_consumer(parts, router, leases=leases).run(stop)),
+                      role_context("router", janitor(parts, stop, interval=5.0))]
+        if roles & {"sender", "publisher"}:
+            for c in parts.connectors.values():
+                parts.health.track(c, "sending")
         if "sender" in roles:
             sender = Sender(parts.client, parts.connectors, parts.settings.redis.partitions)
-            tasks += [sender_consumer(parts, sender).run(stop), run_promoter(sender, stop)]
+            tasks += [role_context("sender", sender_consumer(parts, sender).run(stop)),
+                      role_context("sender", run_promoter(sender, stop))]
         if "connectors" in roles:
-            tasks += [PollRunner(parts.client, c).run(stop) for c in parts.connectors.values()
-                      if c.settings.mode == "polling" and c.supports_polling]
+            for c in parts.connectors.values():
+                if c.settings.mode == "polling" and c.supports_polling:
+                    runner = PollRunner(parts.client, c)
+                    parts.health.track(c, runner.activity)
+                    tasks.append(role_context("connectors", runner.run(stop)))
         if "publisher" in roles:
             from helpline.announcements.worker import publisher_role
 
-            tasks.append(publisher_role(parts, stop))
+            tasks.append(role_context("publisher", publisher_role(parts, stop)))
         if "insights" in roles:
             from helpline.insights.service import run_insights
 
-            tasks.append(run_insights(parts, stop))
+            tasks.append(role_context("insights", run_insights(parts, stop)))
         if "console" in roles and console is not None:
-            tasks.append(console(parts, stop))
+            tasks.append(role_context("console", console(parts, stop)))
+        tasks.append(parts.health.run(parts.client, stop))
         settle_heap()
         await asyncio.gather(*tasks)
     finally:

@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from helpline.health.view import desk_health
 from helpline.routing import keys
 from helpline.routing.decode import as_text
 
@@ -130,7 +131,9 @@ class HelplineCollector(Collector):
             for g in await self._groups(name):
                 snap.groups.append((name, as_text(g.get("name", "")), int(g.get("pending") or 0),
                                     int(g.get("lag") or 0)))
-        snap.connectors = [(p, a, c.health().status) for (p, a), c in self.parts.connectors.items()]
+        # The shared view: an account is up when a live process polls (or serves) it and says ok.
+        desk = await desk_health(client, self.parts.settings.accounts, local=await self.parts.health.beat())
+        snap.connectors = [(a.platform, a.account, a.status) for a in desk.accounts]
         self.snapshot = snap
 
     async def _groups(self, stream: str) -> list[dict[str, Any]]:
@@ -158,7 +161,8 @@ class HelplineCollector(Collector):
         due = GaugeMetricFamily("helpline_sla_open_clocks", "Conversations with a running SLA clock", value=s.sla_due)
         breaches = GaugeMetricFamily("helpline_sla_breaches_today", "SLA breaches counted today (UTC day)",
                                      value=s.sla_breaches_today)
-        up = GaugeMetricFamily("helpline_connector_up", "1 when the connector reports ok",
+        up = GaugeMetricFamily("helpline_connector_up", "1 when a live process polls (or serves) the account "
+                               "and reports it ok, from the processes' heartbeats",
                                labels=["platform", "account", "status"])
         for platform, account, status in s.connectors:
             up.add_metric([platform, account, status], 1.0 if status == "ok" else 0.0)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import redis.asyncio as redis
 
 from helpline.routing import keys
+from helpline.routing.outage import redis_failed, redis_ok
 
 from . import scripts
 from .ratings import Rating, rating_increments
@@ -75,9 +76,10 @@ class InsightsWorker:
                     hinted = await self._hints(pubsub, wait_s=min(1.0, interval))
                     if hinted:
                         await self.recorder.process(hinted)
+                    redis_ok()
                 except Exception as exc:  # counting resumes from the stored cursors: nothing is lost
                     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-                        log.warning("insights worker: redis unavailable: %s", exc)
+                        redis_failed(exc)
                     else:
                         log.exception("insights worker: a round failed")
                     with contextlib.suppress(TimeoutError):

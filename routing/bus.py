@@ -21,6 +21,7 @@ from redis.exceptions import ResponseError
 from . import keys
 from .decode import as_text
 from .models import InboundMessage
+from .outage import redis_failed, redis_ok
 
 log = logging.getLogger(__name__)
 
@@ -202,8 +203,9 @@ class StreamConsumer:
         while not stop.is_set():
             try:
                 await self.step()
+                redis_ok()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("redis unavailable for %s/%s: %s; retrying", self.group, self.consumer, exc)
+                redis_failed(exc)
                 await _sleep_or_stop(stop, 1.0)
             except ResponseError as exc:
                 if "NOGROUP" in str(exc):
@@ -233,9 +235,8 @@ class StreamConsumer:
             claimed = await self._claim()
             if claimed:
                 handled += await self._handle(claimed)
-        if not self.streams:
-            if self.ownership is not None:
-                await asyncio.sleep(self.block_ms / 1000)  # nothing granted yet: wait, do not spin
+        if not self.streams:  # nothing to read (e.g. no account publishes): wait as a blocking read would
+            await asyncio.sleep(self.block_ms / 1000)
             return handled
         reply = await self.client.xreadgroup(
             self.group,

@@ -154,6 +154,16 @@ def lease(name: str) -> str:
     return f"{PREFIX}:lease:{name}"
 
 
+def heartbeat(process_id: str) -> str:
+    """One process's heartbeat (JSON): gone when the process stops renewing it."""
+    return f"{PREFIX}:hb:{process_id}"
+
+
+def heartbeats() -> str:
+    """The ids of processes that wrote a heartbeat (readers drop ids whose heartbeat expired)."""
+    return f"{PREFIX}:hb-index"
+
+
 def cursor(platform: str, account: str, name: str) -> str:
     return f"{PREFIX}:cursor:{platform}:{account}:{name}"
 

@@ -26,6 +26,7 @@ from collections.abc import Callable
 import redis.asyncio as redis
 
 from . import keys
+from .outage import redis_failed, redis_ok
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,9 @@ class PartitionLeases:
             while not stop.is_set():
                 try:
                     await self.refresh()
+                    redis_ok()
                 except (redis.ConnectionError, redis.TimeoutError) as exc:
-                    log.warning("partition leases: redis unavailable: %s", exc)
+                    redis_failed(exc)
                 except Exception:
                     log.exception("partition leases: a round failed; trying again")
                 with contextlib.suppress(TimeoutError):

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis
 
+from .outage import redis_failed, redis_ok
+
 log = logging.getLogger(__name__)
 
 
@@ -20,8 +22,9 @@ async def run_periodically(name: str, step: Callable[[], Awaitable[object]], sto
     while not stop.is_set():
         try:
             await step()
+            redis_ok()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            log.warning("%s: redis unavailable: %s", name, exc)
+            redis_failed(exc)
         except Exception:
             log.exception("%s: a round failed; trying again", name)
         with contextlib.suppress(TimeoutError):
