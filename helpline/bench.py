@@ -159,6 +159,20 @@ class Pipeline:
         if self.sender.sent < 1:
             logs = "; ".join((self.workdir / f"router-{i}.log").read_text()[-500:] for i in range(self.routers))
             raise RuntimeError(f"the router processes did not answer within 60 s: {logs}")
+        await self.wait_balanced(limit_s=30)
+
+    async def wait_balanced(self, limit_s: float) -> None:
+        """Wait until the routers share the partitions (each holds its fair share, as they do
+        after their first lease rounds): the run measures the steady state, not the start-up."""
+        partitions = self.parts.settings.redis.partitions
+        fair = -(-partitions // self.routers)
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            owners = await self.parts.client.mget([keys.partition_owner(p) for p in range(partitions)])
+            held = Counter(o.split(b"|", 1)[1] for o in owners if o)
+            if sum(held.values()) == partitions and len(held) == self.routers and max(held.values()) <= fair:
+                return
+            await asyncio.sleep(0.1)
 
     def diagnose(self) -> None:
         """The run stalled: say where, with the routers' own words."""
