@@ -47,6 +47,10 @@ async def load(svc: Services, who: Principal, conversation_id: str, act: bool = 
     if not re.fullmatch(r"\d+-\d+", conversation_id):
         raise NotFound(f"conversation {conversation_id!r} not found")
     conv = await svc.parts.store.get(conversation_id)
+    if conv is None:  # archived and evicted: back into Redis from the record, if the user may see it
+        from .archived import restore
+
+        conv = await restore(svc, who, conversation_id)
     if conv is None:
         raise NotFound(f"conversation {conversation_id!r} not found")
     if not can_view(who, conv):

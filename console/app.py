@@ -61,6 +61,7 @@ def create_app(parts: Parts) -> FastAPI:
         finally:
             stop.set()
             await waker
+            await svc.record.close()
 
     app = FastAPI(title="Helpline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json")

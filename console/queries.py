@@ -191,6 +191,10 @@ def waiting_since(c: Conversation, messages: Sequence[InboundMessage], answered:
 
 
 async def list_page(svc: Services, who: Principal, filters: Filters, limit: int, cursor: str | None) -> Page:
+    if filters.q:  # text search runs on the SQL record (console/archived.py)
+        from .archived import search_page
+
+        return await search_page(svc, who, filters, limit, cursor)
     convs, next_cursor = await scan(svc, who, filters, limit, cursor)
     return Page(items=await summarize(svc, who, convs), next_cursor=next_cursor)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from helpline.archive.database import Database
 from helpline.connectors.capabilities import CapabilityLookup
 from helpline.connectors.registry import capabilities_lookup
 from helpline.runtime import Parts
@@ -31,13 +32,16 @@ class Services:
     teams: tuple[str, ...] = field(default=())
     #: What each account's platform allows (reply lengths and counting), asked of its connector.
     capabilities: CapabilityLookup = field(default=lambda platform, account: None)
+    #: The SQL record: search, contact history, conversations that have left Redis.
+    record: Database = field(default_factory=lambda: Database("sqlite:///var/helpline/record.db"))
 
     @classmethod
     def build(cls, parts: Parts) -> Services:
         c = parts.client
         return cls(parts, UserStore(c), SessionStore(c), TokenStore(c), LoginThrottle(c), CannedStore(c),
                    ContactLinks(c), teams=tuple(t.id for t in parts.settings.teams),
-                   capabilities=capabilities_lookup(parts.settings.accounts, parts.connectors))
+                   capabilities=capabilities_lookup(parts.settings.accounts, parts.connectors),
+                   record=Database(parts.settings.database.url))
 
 
 def services(request: Request) -> Services:

@@ -18,6 +18,7 @@ from helpline.routing.models import (
     MessageKind,
 )
 
+from .archived import archived_story, history_ids
 from .queries import recent_scored, summarize
 from .roles import Principal, Role, can_view
 from .schemas import Detail, TimelineItem
@@ -89,13 +90,19 @@ async def detail(svc: Services, who: Principal, conv: Conversation) -> Detail:
     group = await svc.links.group(conv.contact_id)
     contacts: list[Contact] = [c for c in [await store.contact(cid) for cid in group] if c is not None]
     contact = next((c for c in contacts if c.id == conv.contact_id), None)
-    related_ids = [cid for cid in await conversations_of(svc, group) if cid != conv.id]
+    hot_ids = await conversations_of(svc, group)
+    related_ids = [cid for cid in dict.fromkeys([*hot_ids, *await history_ids(svc, who, group)]) if cid != conv.id]
     related = [c for c in await store.get_many(related_ids) if can_view(who, c)]
     timeline: list[TimelineItem] = []
     for c in [conv, *related]:
         events = await store.events(c.id)
         timeline += items_of(c, await store.messages(c.id), events, await store.deliveries(c.id, events),
                              current=c.id == conv.id)
+    in_redis = {c.id for c in related}
+    for cid in related_ids:  # the person's conversations that have left Redis: from the record
+        story = None if cid in in_redis else await archived_story(svc, cid)
+        if story is not None and can_view(who, story[0]):
+            timeline += items_of(*story, current=False)
     linked_contacts = [c for c in contacts if c.id != conv.contact_id]
     if who.role is Role.MARKETING:
         # Marketing reads what is public: not the bot's private follow-ups, not the agents' internal

@@ -17,6 +17,7 @@ import redis.asyncio as redis
 import typer
 
 from helpline.announcements.cli import announce_app, bench_broadcast
+from helpline.archive.cli import archive_app, contacts_app
 from helpline.bench_guard import WipeOption, refusals_exit
 from helpline.bots.kb_cli import app as kb_app
 from helpline.connectors.errors import ConfigError
@@ -41,6 +42,8 @@ bench_app.command("reports")(bench_reports)
 app.add_typer(announce_app, name="announce")
 app.add_typer(kb_app, name="kb")
 bench_app.command("broadcast")(bench_broadcast)
+app.add_typer(archive_app, name="archive")
+app.add_typer(contacts_app, name="contacts")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="helpline.toml")]
 T = TypeVar("T")
@@ -231,6 +234,24 @@ def bench_pipeline(
     with refusals_exit():
         result = run_main(lambda: pipeline_benchmark(messages, rate, latency_seconds, redis_url, count, wipe=yes,
                                                      baseline=baseline))
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@bench_app.command("archive")
+def bench_archive(
+    conversations: Annotated[int, typer.Option(help="conversations through the pipeline")] = 10_000,
+    messages_per_conversation: Annotated[int, typer.Option(help="customer messages per conversation")] = 5,
+    database_url: Annotated[str | None, typer.Option(help="an empty record (default: a private SQLite file)")] = None,
+    redis_url: Annotated[str | None, typer.Option(help="use this Redis (default: start a private one)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    yes: WipeOption = False,
+) -> None:
+    """Pipeline → resolve → archive → evict, then search and history latency on the record."""
+    from helpline.archive.bench import archive_benchmark
+
+    with refusals_exit():
+        result = run_main(lambda: archive_benchmark(conversations, messages_per_conversation, database_url,
+                                                    redis_url, wipe=yes))
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

@@ -66,6 +66,35 @@ class PipelineSettings(Section):
     dedupe_window_hours: float = Field(default=168.0, gt=0)
 
 
+class DatabaseSettings(Section):
+    """The SQL record (see README, "The record: Redis and SQL")."""
+
+    url: str = "sqlite:///var/helpline/record.db"  # or postgresql://user@host/helpline
+    batch_size: int = Field(default=1000, ge=1, le=10_000)  # change entries the archiver reads at once
+    evict_interval_seconds: float = Field(default=60.0, gt=0)  # how often archived, quiet conversations leave Redis
+
+    @field_validator("url")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        from helpline.archive.database import parse_url
+        from helpline.archive.errors import RecordConfigError
+
+        try:
+            parse_url(value, field="url")
+        except RecordConfigError as exc:
+            raise ValueError(str(exc).removeprefix("url: ")) from None
+        return value
+
+
+class RetentionSettings(Section):
+    """Days each kind of record is kept; 0 keeps it for ever. A daily job deletes what is older."""
+
+    conversations_days: float = Field(default=0, ge=0)  # resolved conversations, their messages, events, replies
+    delivery_records_days: float = Field(default=30, ge=0)  # reply delivery records (SQL) and announcements'
+    dead_letters_days: float = Field(default=30, ge=0)
+    insights_detail_days: float = Field(default=400, ge=0)  # per-day report counters in Redis
+
+
 class ConsoleSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -94,6 +123,8 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     languages: LanguageSettings = Field(default_factory=LanguageSettings)
     teams: list[TeamSettings] = Field(default_factory=list)

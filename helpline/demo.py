@@ -176,6 +176,8 @@ def demo_settings(redis_url: str, emulators: Emulators, console_port: int,
              "next_response_minutes": 5, "resolution_minutes": 60},
         ],
         "insights": {"timezone": "Asia/Seoul", "scan_interval_seconds": 2, "sla_tick_seconds": 5},
+        # the record, embedded: nothing to install
+        "database": {"url": f"sqlite:///{(data_dir / 'record.db').resolve()}"},
     }
     return Settings(**data)
 
@@ -205,7 +207,7 @@ async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asy
         simulation = Simulation.from_kb(emulators.as_dict(), questions_file, interval)
         await _announcement_channel(emulators.telegram)
         roles = asyncio.create_task(run_roles(parts, ["connectors", "router", "sender", "console", "insights",
-                                                      "publisher"], stop, console=serve_console))
+                                                      "publisher", "archiver"], stop, console=serve_console))
         tasks = [roles, asyncio.create_task(simulation.run(stop))]
         if emulators.mail is not None:
             mail = MailSimulation(emulators.mail.dovecot, "support", SUPPORT_ADDRESS,
@@ -285,6 +287,7 @@ def _banner(settings: Settings, emulators: Emulators, redis_url: str, logins: li
         f"  Console:    {settings.console.public_url}",
         *[f"  Login:      {u} / {p}   ({role})" for u, p, role in logins],
         f"  Redis:      {redis_url}  (data in {data_dir / 'redis'})",
+        f"  Record:     {settings.database.url}  (SQLite: archived conversations, search)",
         f"  Emulators:  telegram {emulators.telegram}  x {emulators.x}  mastodon {emulators.mastodon}",
         *_mail_banner(emulators.mail),
         "  Simulated customers are writing in English, Korean, Chinese and Japanese.",

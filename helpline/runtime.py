@@ -1,7 +1,8 @@
 """Wiring: build the parts a process runs (by role) from the settings, and run them.
 
 Roles: `connectors` (pollers), `router`, `sender`, `console` (web app, API and webhooks), `insights`
-(metrics from conversation events, SLA escalation), `publisher` (announcements). A process
+(metrics from conversation events, SLA escalation), `publisher` (announcements), `archiver` (the
+change streams into the SQL record). A process
 runs any set of them; many processes of each role may run on many machines at once.
 """
 
@@ -47,7 +48,7 @@ class StartupFailed(Exception):
     operator, and a non-zero exit so the supervisor (systemd, Kubernetes) tries again."""
 
 
-ROLES = ("connectors", "router", "sender", "console", "insights", "publisher")
+ROLES = ("connectors", "router", "sender", "console", "insights", "publisher", "archiver")
 
 
 def consumer_name(role: str) -> str:
@@ -131,7 +132,9 @@ async def janitor(parts: Parts, stop: asyncio.Event, interval: float = 30.0) -> 
     streams = parts.bus.inbound_streams() + [
         keys.outbound_stream(p, platform, account)
         for platform, account in accounts for p in range(parts.settings.redis.partitions)
-    ] + [keys.publish_stream(platform, account) for platform, account in accounts]
+    ] + [keys.publish_stream(platform, account) for platform, account in accounts] + [
+        keys.changes(p) for p in range(parts.settings.redis.partitions)
+    ]
 
     async def sweep() -> None:
         await fill_queues(parts.store, parts.assignments)
@@ -139,6 +142,36 @@ async def janitor(parts: Parts, stop: asyncio.Event, interval: float = 30.0) -> 
             await trim_acknowledged(parts.client, stream)
 
     await run_periodically("janitor", sweep, stop, interval)
+
+
+async def archiver_role(parts: Parts, stop: asyncio.Event) -> None:
+    """The change streams into the SQL record (migrated to the newest schema first)."""
+    from helpline.archive.archiver import Archiver
+    from helpline.archive.database import Database
+    from helpline.archive.evict import Evictor
+    from helpline.archive.record import Record
+    from helpline.archive.retention import apply_retention
+
+    s = parts.settings
+    db = Database(s.database.url)
+    try:
+        await db.migrate()
+        archiver = Archiver(parts.client, Record(db), s.redis.partitions, consumer_name("archiver"),
+                            batch_size=s.database.batch_size,
+                            claim_idle_ms=int(s.pipeline.claim_idle_seconds * 1000))
+        evictor = Evictor(parts.client, db, s.redis.partitions, s.pipeline.quiet_period_hours * 3600)
+
+        async def retention() -> None:
+            r = s.retention
+            await apply_retention(parts.client, db, s.redis.partitions, [(a.platform, a.name) for a in s.accounts],
+                                  r.conversations_days, r.delivery_records_days, r.dead_letters_days,
+                                  r.insights_detail_days)
+
+        await asyncio.gather(archiver.run(stop),
+                             run_periodically("evictor", evictor.round, stop, s.database.evict_interval_seconds),
+                             run_periodically("retention", retention, stop, 3600.0))
+    finally:
+        await db.close()
 
 
 def settle_heap() -> None:
@@ -189,6 +222,8 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
             from helpline.announcements.worker import publisher_role
 
             tasks.append(role_context("publisher", publisher_role(parts, stop)))
+        if "archiver" in roles:
+            tasks.append(role_context("archiver", archiver_role(parts, stop)))
         if "insights" in roles:
             from helpline.insights.service import run_insights
 

@@ -90,6 +90,13 @@ def events(conversation_id: str) -> str:
     return f"{conversation(conversation_id)}:events"
 
 
+def changes(partition: int) -> str:
+    """The partition's change stream (an outbox): every script that changes a conversation or a
+    reply's delivery appends the ids it changed, in the same atomic call; the archiver consumes
+    it into the SQL record. (The scripts build it as partition prefix + ":changes".)"""
+    return f"{partition_prefix(partition)}:changes"
+
+
 def conversations_by_update(partition: int) -> str:
     """Index of the partition's conversations by last update (the inbox merges partitions)."""
     return f"{partition_prefix(partition)}:idx:updated"
@@ -186,6 +193,7 @@ def blocked_until(platform: str, account: str) -> str:
 # --- consumer groups ---------------------------------------------------------------------------
 ROUTER_GROUP = "router"
 SENDER_GROUP = "sender"
+ARCHIVER_GROUP = "archiver"
 
 
 # --- console (agent inbox: accounts, sessions, tokens, canned responses, contact links) --------

@@ -29,6 +29,9 @@ Each item is processed on its own (one message's outcome never depends on a late
 #   "pending" it had been added but its effects were not committed (a crash: redo them).
 # The effects script acknowledges an entry together with its effects, so "committed" is "no
 # longer pending in the group"; nothing per message needs remembering.
+# Both scripts append the ids of the conversations whose version they raised to the partition's
+# change stream (`keys.changes`: field "c", ids joined by SEP), in the same call: the archiver
+# reads it, and a conversation leaves Redis only once SQL holds its current version.
 SEP = "\x1f"
 FENCED = "FENCED"
 
@@ -83,6 +86,7 @@ local group = ARGV[4]
 __FENCE__
 if fenced(ARGV[5]) then return 'FENCED' end
 local updated = {}  -- score, member pairs for the inbox index
+local changed = {}  -- conversation ids for the change stream
 local FIELDS = {__VIEW_FIELDS__}
 
 -- The inbox index, in one ZADD per call (every message of it has the same time), or per
@@ -163,6 +167,7 @@ local function apply(i)
     values[AT.status], values[AT.message_count], values[AT.updated_at] = 'open', count, now
     values[AT.version] = version
   end
+  changed[#changed + 1] = conv
   updated[#updated + 1] = now
   updated[#updated + 1] = conv
   if #updated >= UNPACK_MAX then index_updated() end
@@ -174,6 +179,7 @@ end
 local out = {}
 for i = 6, #ARGV, 2 do out[#out + 1] = apply(i) end
 index_updated()
+if #changed > 0 then redis.call('XADD', prefix .. ':changes', '*', 'c', table.concat(changed, SEP)) end
 return out
 """
 APPLY_MESSAGES = (_APPLY_MESSAGES.replace("__VIEW_FIELDS__", ", ".join(f"'{f}'" for f in VIEW_FIELDS))
@@ -209,6 +215,7 @@ local prefix = KEYS[1]
 local now = tonumber(ARGV[1])
 local acks = {}
 local refused = {}  -- conversation -> code, for the later items of a conversation refused earlier
+local changed = {}  -- conversation ids for the change stream
 __FENCE__
 if fenced(ARGV[3]) then return 'FENCED' end
 __SPLIT__
@@ -242,7 +249,7 @@ end
 -- The item's guards, at its start: nil if they hold (then `i` is the first operation).
 local function check(conv, c, v)
   local i = 1
-  local marker
+  local marker, suffix
   while i <= #v do
     local op = v[i]
     if op == 'M' then
@@ -255,27 +262,33 @@ local function check(conv, c, v)
       if (redis.call('HGET', c, v[i + 1]) or '') ~= v[i + 2] then return -1 end
       i = i + 3
     elseif op == 'X' then
-      marker = c .. ':' .. v[i + 1]
+      marker, suffix = c .. ':' .. v[i + 1], v[i + 1]
       if redis.call('EXISTS', marker) == 1 then return -3 end
       i = i + 2
     else
       break
     end
   end
-  return nil, i, marker
+  return nil, i, marker, suffix
 end
 
 local function apply(conv, packed)
   if refused[conv] then return refused[conv] end
   local c = prefix .. ':conv:' .. conv
   local v = split(packed)
-  local code, i, marker = check(conv, c, v)
+  local code, i, marker, suffix = check(conv, c, v)
   if code then
     if code ~= -3 then refused[conv] = code end
     return code
   end
   redis.call('HINCRBY', c, 'version', 1)
-  if marker then redis.call('SET', marker, now) end
+  changed[#changed + 1] = conv
+  if marker then
+    redis.call('SET', marker, now)
+    -- the markers a conversation has, so leaving Redis deletes them too (archive/evict.py)
+    local known = redis.call('HGET', c, 'once_markers')
+    redis.call('HSET', c, 'once_markers', (known and known ~= '') and (known .. ',' .. suffix) or suffix)
+  end
   local queued = 0
   local events = {}
   while i <= #v do
@@ -331,6 +344,7 @@ for i = 4, #ARGV, 2 do
   if #acks >= UNPACK_MAX then acknowledge() end
 end
 acknowledge()
+if #changed > 0 then redis.call('XADD', prefix .. ':changes', '*', 'c', table.concat(changed, SEP)) end
 return out
 """
 APPLY_EFFECTS = _APPLY_EFFECTS.replace("__SPLIT__", _LUA_SPLIT).replace("__FENCE__", _LUA_FENCE)

@@ -54,17 +54,29 @@ return out
 # reply id, platform ids json; then per reply that did not go 5 values: reply id, state, error,
 # conversation id, event json. A record and its event change together. (Sent replies, the common
 # case, carry the fewest arguments: packing them is the sender's main cost per reply.)
+# The changed reply ids (field "r") and conversations (field "c") go to the partition's change
+# stream in the same call, for the archiver.
 _RECORD = """
 local prefix = KEYS[1]
+local SEP = '\\31'
 local last_sent = 2 + 2 * tonumber(ARGV[2])
+local replies, changed = {}, {}
 for i = 3, last_sent, 2 do
   redis.call('HSET', prefix .. ':reply:' .. ARGV[i], 'state', 'sent', 'platform_ids', ARGV[i + 1],
              'error', '', 'updated_at', ARGV[1])
+  replies[#replies + 1] = ARGV[i]
 end
 for i = last_sent + 1, #ARGV, 5 do
   redis.call('HSET', prefix .. ':reply:' .. ARGV[i], 'state', ARGV[i + 1], 'platform_ids', '[]',
              'error', ARGV[i + 2], 'updated_at', ARGV[1])
-  redis.call('RPUSH', prefix .. ':conv:' .. ARGV[i + 3] .. ':events', ARGV[i + 4])
+  local c = prefix .. ':conv:' .. ARGV[i + 3]
+  redis.call('RPUSH', c .. ':events', ARGV[i + 4])
+  redis.call('HINCRBY', c, 'version', 1)
+  replies[#replies + 1] = ARGV[i]
+  changed[#changed + 1] = ARGV[i + 3]
+end
+if #replies > 0 then
+  redis.call('XADD', prefix .. ':changes', '*', 'r', table.concat(replies, SEP), 'c', table.concat(changed, SEP))
 end
 return 1
 """

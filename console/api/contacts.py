@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 
 from helpline.console import actions
+from helpline.console.archived import archived_story, history_ids
+from helpline.console.archived import contact as archived_contact
 from helpline.console.auth import staff
 from helpline.console.queries import summarize
 from helpline.console.roles import Principal, can_view
@@ -28,7 +30,7 @@ async def _contact(svc: Services, who: Principal, contact_id: str,
     """The contact, if the caller may see it: supervisors and admins see every contact, an agent
     those with a conversation they may see (others are "not found", so ids cannot be probed).
     `convs`: recent conversations already read that include the contact's."""
-    contact = await svc.parts.store.contact(contact_id)
+    contact = await archived_contact(svc, contact_id)
     if contact is not None and not who.sees_all:
         if convs is None:
             convs = await svc.parts.store.get_many(await conversations_of(svc, [contact_id]))
@@ -44,10 +46,13 @@ async def get_contact(contact_id: str, svc: Svc, who: Staff) -> ContactOut:
     """The contact, the contacts linked to it, and the conversations of all of them the caller
     may see."""
     group = await svc.links.group(contact_id)
-    recent = await svc.parts.store.get_many(await conversations_of(svc, group))
-    contact = await _contact(svc, who, contact_id, recent)
+    ids = dict.fromkeys([*await conversations_of(svc, group), *await history_ids(svc, who, group)])
+    recent = await svc.parts.store.get_many(list(ids))
+    archived = [story[0] for cid in ids if cid not in {c.id for c in recent}
+                and (story := await archived_story(svc, cid)) is not None]
+    contact = await _contact(svc, who, contact_id, [*recent, *archived])
     linked = [c for c in [await svc.parts.store.contact(cid) for cid in group[1:]] if c is not None]
-    convs = [c for c in recent if can_view(who, c)]
+    convs = sorted((c for c in [*recent, *archived] if can_view(who, c)), key=lambda c: c.updated_at, reverse=True)
     return ContactOut(contact=contact, linked=linked, conversations=await summarize(svc, who, convs))
 
 

@@ -1,0 +1,206 @@
+"""The `archiver` role: consumes the partitions' change streams into the SQL record.
+
+Delivery is at-least-once: an entry is acknowledged only after the batch it belongs to is
+committed in SQL, and writing a batch again changes nothing (upserts keyed by stable ids), so a
+crash or a replay never loses or doubles a row. Entries a dead archiver had read are claimed by
+a living one after `claim_idle_ms`. While the database is unreachable the archiver logs one
+warning, waits with a growing pause and tries the same batch again; the pipeline keeps flowing
+(the change streams hold the work) and `archive_lag` says how far behind the record is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+from prometheus_client import Gauge
+from redis.exceptions import ResponseError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from helpline.routing import keys
+from helpline.routing.scripts import SEP
+
+from .record import Record
+from .snapshot import read_changes
+
+log = logging.getLogger(__name__)
+
+DELAY = Gauge("helpline_archive_delay_seconds", "Age of the newest change archived, when it was archived")
+_UNAVAILABLE = (OperationalError, DBAPIError, OSError)
+
+Entries = list[tuple[str, str, dict[bytes, bytes]]]  # (stream, entry id, fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    entries: int  # changes not yet archived (pending or not yet read)
+    seconds: float  # age of the oldest of them (0 when none)
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _partition(stream: str) -> int:
+    return int(stream.split("{p", 1)[1].split("}", 1)[0])
+
+
+def _age_s(entry_id: str, now_ms: int) -> float:
+    return max(0.0, (now_ms - int(entry_id.partition("-")[0])) / 1000)
+
+
+async def ensure_groups(client: redis.Redis, partitions: int) -> None:
+    for p in range(partitions):
+        try:
+            await client.xgroup_create(keys.changes(p), keys.ARCHIVER_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+
+async def archive_lag(client: redis.Redis, partitions: int) -> Lag:
+    """How far the record is behind Redis: the changes the archiver group has not acknowledged."""
+    now_ms = int(time.time() * 1000)
+    count, oldest = 0, 0.0
+    for p in range(partitions):
+        stream = keys.changes(p)
+        try:
+            groups = {_s(g["name"]): g for g in await client.xinfo_groups(stream)}
+        except ResponseError:
+            continue  # no stream yet: nothing changed
+        group = groups.get(keys.ARCHIVER_GROUP)
+        if group is None:
+            first = await client.xrange(stream, count=1)
+            if first:
+                count += int(await client.xlen(stream))
+                oldest = max(oldest, _age_s(_s(first[0][0]), now_ms))
+            continue
+        pending = int(group["pending"])
+        if pending:
+            summary = await client.xpending(stream, keys.ARCHIVER_GROUP)
+            if summary.get("min"):
+                oldest = max(oldest, _age_s(_s(summary["min"]), now_ms))
+        after = await client.xrange(stream, min=f"({_s(group['last-delivered-id'])}", count=1)
+        unread = int(group.get("lag") or 0) if after else 0
+        if after:
+            oldest = max(oldest, _age_s(_s(after[0][0]), now_ms))
+        count += pending + unread
+    return Lag(count, oldest)
+
+
+class Archiver:
+    def __init__(self, client: redis.Redis, record: Record, partitions: int, consumer: str,
+                 batch_size: int = 1000, claim_idle_ms: int = 30_000, block_ms: int = 1000) -> None:
+        self.client = client
+        self.record = record
+        self.streams = [keys.changes(p) for p in range(partitions)]
+        self.partitions = partitions
+        self.consumer = consumer
+        self.batch_size = batch_size
+        self.claim_idle_ms = claim_idle_ms
+        self.block_ms = block_ms
+        self.archived = 0  # change entries archived by this process
+        self._outage = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await ensure_groups(self.client, self.partitions)
+        own_pending = True  # after a restart, what this consumer had read first
+        last_claim = 0.0
+        while not stop.is_set():
+            try:
+                if time.monotonic() - last_claim > self.claim_idle_ms / 2000:
+                    last_claim = time.monotonic()
+                    await self._handle(await self._claim_idle(), stop)
+                entries = await self._read("0" if own_pending else ">")
+                if own_pending and not entries:
+                    own_pending = False
+                    continue
+                await self._handle(entries, stop)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("archiver: redis unavailable: %s", exc)
+                await _sleep_or_stop(stop, 1.0)
+
+    async def catch_up(self, stop: asyncio.Event | None = None) -> int:
+        """Archive everything waiting now (this consumer's pending entries, then the unread ones),
+        without blocking; returns the entries archived. For the command line and tests."""
+        await ensure_groups(self.client, self.partitions)
+        stop = stop or asyncio.Event()
+        before = self.archived
+        for start in ("0", ">"):
+            while entries := await self._read(start, block=False):
+                await self._handle(entries, stop)
+                if start == "0":
+                    break  # pending entries come back until acknowledged: one round suffices
+        return self.archived - before
+
+    async def _read(self, start: str, block: bool = True) -> Entries:
+        reply = await self.client.xreadgroup(
+            keys.ARCHIVER_GROUP, self.consumer, dict.fromkeys(self.streams, start), count=self.batch_size,
+            block=self.block_ms if block and start != "0" else None)
+        return [(_s(stream), _s(entry_id), fields) for stream, items in reply or [] for entry_id, fields in items
+                if fields]  # a pending entry trimmed meanwhile comes back without fields
+
+    async def _claim_idle(self) -> Entries:
+        out: Entries = []
+        for stream in self.streams:
+            reply = await self.client.xautoclaim(stream, keys.ARCHIVER_GROUP, self.consumer, self.claim_idle_ms,
+                                                 start_id="0-0", count=self.batch_size)
+            out += [(stream, _s(entry_id), fields) for entry_id, fields in reply[1] if fields]
+        return out
+
+    async def _handle(self, entries: Entries, stop: asyncio.Event) -> None:
+        if not entries:
+            return
+        pause = 0.5
+        while True:
+            try:
+                await self.archive(entries)
+                break
+            except _UNAVAILABLE as exc:
+                if not self._outage:
+                    self._outage = True
+                    log.warning("archiver: the record is unavailable; the changes wait in Redis: %s",
+                                type(exc).__name__)
+                if await _sleep_or_stop(stop, pause):
+                    return
+                pause = min(pause * 2, 30.0)
+        if self._outage:
+            self._outage = False
+            log.warning("archiver: the record is reachable again; catching up")
+        async with self.client.pipeline(transaction=False) as pipe:
+            by_stream: dict[str, list[str]] = {}
+            for stream, entry_id, _ in entries:
+                by_stream.setdefault(stream, []).append(entry_id)
+            for stream, ids in by_stream.items():
+                pipe.xack(stream, keys.ARCHIVER_GROUP, *ids)
+            await pipe.execute()
+        self.archived += len(entries)
+        if entries:
+            DELAY.set(_age_s(entries[-1][1], int(time.time() * 1000)))
+
+    async def archive(self, entries: Sequence[tuple[str, str, dict[bytes, bytes]]]) -> int:
+        """Write what the entries name to SQL. Idempotent. Returns the conversations written."""
+        conversations: list[str] = []
+        replies: list[tuple[int, str]] = []
+        for stream, _, fields in entries:
+            if fields.get(b"c"):
+                conversations += fields[b"c"].decode().split(SEP)
+            if fields.get(b"r"):
+                p = _partition(stream)
+                replies += [(p, rid) for rid in fields[b"r"].decode().split(SEP)]
+        ids = list(dict.fromkeys(conversations))
+        cursors = await self.record.cursors(ids)
+        batch = await read_changes(self.client, ids, replies, cursors)
+        await self.record.write(batch)
+        return len(batch.conversations)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    return stop.is_set()

@@ -1,0 +1,194 @@
+"""`helpline bench archive`: the pipeline, then the record.
+
+N conversations of M messages each (English, Korean, Chinese, Japanese; direct and public) go
+through ingest, the router (the acknowledgement bot answering every message) and the sender on a
+real Redis; every conversation is resolved; the archiver writes the change streams into SQL
+(timed); the quiet period (set to zero) passes and the evictor removes what is archived; the
+acknowledged stream entries are trimmed, as the janitor does. Then it reports what is left in
+Redis per archived conversation, what is lost or doubled in SQL, and the latency of search (a
+fixed mix of English words, two-character Korean/Chinese/Japanese terms and contact handles, as
+an agent of one team) and of a contact's full history (with a linked contact).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as redis
+from sqlalchemy import func, select
+
+from helpline.bench_guard import BenchmarkRefused, wipe_for_benchmark
+from helpline.config import Settings
+from helpline.connectors.base import AccountSettings, ConnectorContext
+from helpline.connectors.null import NullConnector
+from helpline.embedded_redis import EmbeddedRedis
+from helpline.routing import keys
+from helpline.routing.bus import trim_acknowledged
+from helpline.routing.models import Author, InboundMessage, MessageKind
+from helpline.routing.rules import Action, Rule
+from helpline.routing.sender import Sender
+from helpline.routing.store import Effects, to_ms
+from helpline.runtime import Parts, build_router, router_consumer, sender_consumer
+
+from .archiver import Archiver
+from .database import Database, migrate
+from .evict import Evictor
+from .reader import contact_history
+from .record import Record
+from .schema import conversations, messages
+from .search import Access, Query, search
+
+TEXTS = {
+    "en": ["My withdrawal has been pending for two hours", "How do I reset my 2FA?", "Deposit not credited yet",
+           "The withdrawal address was rejected"],
+    "ko": ["출금이 두 시간째 대기 중이에요", "2단계 인증을 재설정하려면 어떻게 하나요?",
+           "입금이 아직 반영되지 않았어요"],
+    "zh": ["我的提现已经等待两个小时了", "如何重置双重验证？", "充值还没有到账"],
+    "ja": ["出金が2時間保留のままです", "二段階認証をリセットするには？", "入金がまだ反映されません"],
+}
+ACK = {"en": "Thanks, we got your message.", "ko": "메시지를 받았습니다.", "zh": "我们已收到您的消息。",
+       "ja": "メッセージを受け付けました。"}
+SEARCHES = ("withdrawal", "deposit credited", "출금", "입금", "提现", "充值", "出金", "入金")
+PARTITIONS = 16
+CHUNK = 5000
+
+
+def _settings(url: str) -> Settings:
+    return Settings(
+        redis={"url": url, "partitions": PARTITIONS},
+        accounts=[AccountSettings(platform="null", name="bench")],
+        teams=[{"id": "support", "default": True}, {"id": "vip"}],
+        rules=[Rule(name="whales to vip", match={"senders": ["whale0", "whale1"]}, set=Action(team="vip")),
+               Rule(name="everything to the acknowledgement bot", set=Action(bot="ack"))],
+        bots={"ack": {"type": "autoreply", "texts": ACK, "handoff": False}},
+    )
+
+
+def _messages(conversations_: int, per: int, seed: int) -> list[InboundMessage]:
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    out = []
+    for i in range(per):  # round by round: the later messages of a thread come after its first
+        for c in range(conversations_):
+            lang = list(TEXTS)[c % 4]
+            out.append(InboundMessage(
+                platform="null", account="bench", kind=MessageKind.DIRECT if c % 3 else MessageKind.MENTION,
+                message_id=f"m{c}-{i}", thread_key=f"t{c}",
+                author=Author(user_id=f"c{c}", handle=f"trader{c}", display_name=f"Trader {c}"),
+                text=rng.choice(TEXTS[lang]), language=lang, platform_time=now, received_at=now))
+    return out
+
+
+def _p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2)
+
+
+async def _drain(consumer: Any) -> None:
+    while await consumer.step():
+        pass
+
+
+async def archive_benchmark(conversations_: int, per: int, database_url: str | None, redis_url: str | None,
+                            wipe: bool = False, queries: int = 300) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="helpline-archive-") as tmp:
+        server = None if redis_url else EmbeddedRedis(Path(tmp) / "redis").start()
+        url = redis_url or (server.url if server else "")
+        db_url = database_url or f"sqlite:///{tmp}/record.db"
+        client: redis.Redis = redis.Redis.from_url(url)
+        db = Database(db_url)
+        try:
+            await wipe_for_benchmark(client, named=bool(redis_url), wipe=wipe)
+            await asyncio.to_thread(migrate, db_url)
+            async with db.engine.connect() as conn:
+                if (await conn.execute(select(func.count()).select_from(conversations))).scalar_one():
+                    raise BenchmarkRefused("the record at --database-url holds conversations: give an empty database")
+            return await _run(client, db, url, conversations_, per, queries)
+        finally:
+            await db.close()
+            await client.aclose()
+            if server:
+                server.stop()
+
+
+async def _run(client: redis.Redis, db: Database, url: str, n: int, per: int, queries: int) -> dict[str, Any]:
+    settings = _settings(url)
+    parts = Parts.build(settings, client)
+    await client.config_set("appendonly", "no")  # memory, not disk, is measured
+    baseline = int((await client.info("memory"))["used_memory"])
+    router = router_consumer(parts, build_router(parts), "bench-router")
+    connector = NullConnector(settings.accounts[0], ConnectorContext(ingest=parts.bus.ingest))
+    sender = sender_consumer(parts, Sender(client, {("null", "bench"): connector}, PARTITIONS), "bench-sender")
+    for c in (router, sender):
+        c.block_ms = 1
+        await c.ensure_groups()
+    all_messages = _messages(n, per, seed=7)
+    started = time.perf_counter()
+    for start in range(0, len(all_messages), CHUNK):
+        await parts.bus.ingest(all_messages[start:start + CHUNK])
+        await _drain(router)
+        await _drain(sender)
+    pipeline_s = time.perf_counter() - started
+    ids = [cid for p in range(PARTITIONS)
+           for cid in [x.decode() for x in await client.zrange(keys.conversations_by_update(p), 0, -1)]]
+    now = datetime.now(UTC)
+    for start in range(0, len(ids), 1000):  # every conversation resolved by an agent
+        await parts.store.commit([Effects(cid).set(status="resolved", resolved_at=to_ms(now))
+                                  for cid in ids[start:start + 1000]], now)
+    archiver = Archiver(client, Record(db), PARTITIONS, "bench-archiver", batch_size=1000)
+    started = time.perf_counter()
+    await archiver.catch_up()
+    archive_s = time.perf_counter() - started
+    async with db.engine.connect() as conn:
+        rows = int((await conn.execute(select(func.count()).select_from(messages))).scalar_one())
+        distinct = int((await conn.execute(select(func.count(func.distinct(messages.c.message_id))))).scalar_one())
+        archived = int((await conn.execute(select(func.count()).select_from(conversations))).scalar_one())
+    evictor = Evictor(client, db, PARTITIONS, quiet_period_s=0)
+    evicted = await evictor.round(int(time.time() * 1000) + 1000)
+    await asyncio.sleep(1.2)  # the evicted contacts' expiry (one quiet period: zero here, at least 1 s)
+    for p in range(PARTITIONS):  # what the janitor does
+        for stream in (keys.inbound_stream(p), keys.outbound_stream(p, "null", "bench"), keys.changes(p)):
+            await trim_acknowledged(client, stream)
+    markers, kept = 0, 0
+    marker_sample: list[bytes] = []
+    async for key in client.scan_iter(count=10_000):
+        if b":seen:" in key:  # dedupe markers: they expire after the dedupe window
+            markers += 1
+            if len(marker_sample) < 200:
+                marker_sample.append(key)
+        else:
+            kept += int(await client.memory_usage(key, samples=0) or 0)
+    marker_bytes = sum([int(await client.memory_usage(k) or 0) for k in marker_sample]) / max(len(marker_sample), 1)
+    used = int((await client.info("memory"))["used_memory"]) - baseline
+    agent = Access(username="agent1", teams=("support",))
+    rng = random.Random(11)
+    search_ms, history_ms = [], []
+    for i in range(queries):
+        text = SEARCHES[i % len(SEARCHES)] if i % 4 else f"trader{rng.randrange(n)}"
+        t = time.perf_counter()
+        await search(db, agent, Query(text=text), limit=25)
+        search_ms.append((time.perf_counter() - t) * 1000)
+        contact = [f"null:bench:c{rng.randrange(n)}", f"null:bench:c{rng.randrange(n)}"]
+        t = time.perf_counter()
+        await contact_history(db, contact, agent)
+        history_ms.append((time.perf_counter() - t) * 1000)
+    total = n * per
+    return {
+        "engine": db.dialect, "conversations": n, "messages_per_conversation": per, "messages": total,
+        "pipeline_messages_per_second": round(total / pipeline_s, 1),
+        "archived": archived, "evicted": evicted,
+        "lost": total - distinct, "duplicated": rows - distinct,
+        "archive_seconds": round(archive_s, 2),
+        "archive_messages_per_second": round(total / archive_s, 1),
+        "redis_bytes_per_archived_conversation": round(kept / max(archived, 1), 1),
+        "redis_used_memory_growth_per_conversation": round(used / max(archived, 1), 1),
+        "redis_dedupe_marker_bytes_per_conversation": round(markers * marker_bytes / max(archived, 1), 1),
+        "search_p99_ms": _p99(search_ms), "search_p50_ms": _p99(sorted(search_ms)[: len(search_ms) // 2 + 1]),
+        "history_p99_ms": _p99(history_ms),
+    }

@@ -1,0 +1,115 @@
+"""The SQL engine: SQLite (embedded default, aiosqlite) or PostgreSQL (psycopg 3), async.
+
+A URL is given as an operator writes it (`sqlite:///var/helpline/record.db`,
+`postgresql://user@host/db`); the drivers are chosen here. Migrations (Alembic) run with the
+synchronous flavour of the same driver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from .errors import RecordConfigError
+
+DEFAULT_URL = "sqlite:///var/helpline/record.db"
+_ASYNC = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
+_SYNC = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
+
+
+def parse_url(url: str, field: str = "database.url") -> URL:
+    """The URL with its driver removed; a clear error naming `field` for anything else."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise RecordConfigError(f"{field}: not a database URL (sqlite:///path or postgresql://...)") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgres":
+        backend = "postgresql"
+    if backend not in _ASYNC:
+        raise RecordConfigError(f"{field}: unsupported database {backend!r} (sqlite or postgresql)")
+    if backend == "sqlite" and not parsed.database:
+        raise RecordConfigError(f"{field}: give the SQLite file (sqlite:///path/to/record.db)")
+    return parsed.set(drivername=backend)
+
+
+def engine_url(url: str, asynchronous: bool = True) -> URL:
+    parsed = parse_url(url)
+    return parsed.set(drivername=(_ASYNC if asynchronous else _SYNC)[parsed.get_backend_name()])
+
+
+def redact(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(invalid URL)"
+
+
+def _sqlite_file(parsed: URL) -> None:
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL: the console reads while the archiver writes; a busy wait instead of "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Database:
+    """One async engine per process, created at start-up and passed in."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = engine_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":  # the file's folder is made by `migrate`, not by every reader
+            self.engine: AsyncEngine = create_async_engine(parsed)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_async_engine(parsed, pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest migration (idempotent)."""
+        await asyncio.to_thread(migrate, self.url)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", engine_url(url, asynchronous=False).render_as_string(hide_password=False)
+                           .replace("%", "%%"))
+    return config
+
+
+def migrate(url: str) -> None:
+    """Run the Alembic migrations up to the newest (synchronous: at start-up or from the CLI)."""
+    parsed = engine_url(url, asynchronous=False)
+    if parsed.get_backend_name() == "sqlite":
+        _sqlite_file(parsed)
+    engine = create_engine(parsed)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()

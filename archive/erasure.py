@@ -1,0 +1,153 @@
+"""Erasure: a person's messages and identifiers removed from Redis and the record, on request
+(privacy law). What remains is an audit row without content: the sha256 of the contact id, when,
+who asked, why, and how much was removed. An open conversation is refused unless forced: erasing
+it would pull it away from the agent working on it.
+
+Every conversation of the contact goes: its messages, events, notes, replies and delivery
+records, and the contact itself with its links. Run it with the archiver running or not: the
+archiver never writes a conversation that is gone from Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+from sqlalchemy import delete, func, insert, select, text
+
+from helpline.routing import keys
+
+from .database import Database
+from .errors import ErasureRefused
+from .schema import contacts, conversations, erasures, events, messages, replies
+
+# KEYS[1] partition prefix. ARGV: conversation ids. Deletes each conversation with its messages,
+# events, delivery records (the reply ids its events name), SLA markers and thread pointer.
+_ERASE = """
+local prefix = KEYS[1]
+for _, conv in ipairs(ARGV) do
+  local c = prefix .. ':conv:' .. conv
+  local h = redis.call('HMGET', c, 'platform', 'account', 'thread_key', 'once_markers')
+  local doomed = {c, c .. ':messages', c .. ':events'}
+  for _, raw in ipairs(redis.call('LRANGE', c .. ':events', 0, -1)) do
+    local ok, e = pcall(cjson.decode, raw)
+    if ok and e['data'] and type(e['data']['reply_id']) == 'string' then
+      doomed[#doomed + 1] = prefix .. ':reply:' .. e['data']['reply_id']
+    end
+  end
+  if h[4] and h[4] ~= '' then
+    for marker in string.gmatch(h[4], '[^,]+') do doomed[#doomed + 1] = c .. ':' .. marker end
+  end
+  redis.call('DEL', unpack(doomed))
+  if h[1] then
+    local thread = prefix .. ':thread:' .. h[1] .. ':' .. h[2] .. ':' .. h[3]
+    if redis.call('GET', thread) == conv then redis.call('DEL', thread) end
+  end
+  redis.call('ZREM', prefix .. ':idx:updated', conv)
+end
+return #ARGV
+"""
+
+
+@dataclass(frozen=True)
+class Erased:
+    subject: str  # sha256 of the contact id (what the audit row keeps)
+    conversations: int
+    messages: int
+
+
+async def delete_conversations(client: redis.Redis, conversation_ids: Sequence[str]) -> None:
+    """Delete conversations from Redis with everything of theirs in their partition (idempotent)."""
+    by_partition: dict[int, list[str]] = {}
+    for cid in conversation_ids:
+        by_partition.setdefault(keys.conversation_partition(cid), []).append(cid)
+    script = client.register_script(_ERASE)
+    for p, ids in by_partition.items():
+        for start in range(0, len(ids), 1000):
+            await script(keys=[keys.partition_prefix(p)], args=ids[start:start + 1000])
+
+
+async def delete_from_record(db: Database, conversation_ids: Sequence[str]) -> None:
+    """Delete conversations from the record with their messages, events, replies and search rows."""
+    ids = list(conversation_ids)
+    if not ids:
+        return
+    async with db.engine.begin() as conn:
+        if db.is_sqlite:
+            nums = (await conn.execute(select(conversations.c.num).where(conversations.c.id.in_(ids)))).scalars().all()
+            if nums:
+                await conn.execute(text("DELETE FROM conversation_search WHERE rowid = :num"),
+                                   [{"num": num} for num in nums])
+        for table in (messages, events, replies):
+            await conn.execute(delete(table).where(table.c.conversation_id.in_(ids)))
+        await conn.execute(delete(conversations).where(conversations.c.id.in_(ids)))
+
+
+def subject_of(contact_id: str) -> str:
+    return hashlib.sha256(contact_id.encode()).hexdigest()
+
+
+async def redis_conversations(client: redis.Redis, partitions: int, contact_id: str) -> dict[str, str]:
+    """Conversation id -> status of the contact's conversations still in Redis (a full scan of
+    the inbox indexes: erasure is rare, and Redis keeps no index by contact)."""
+    found: dict[str, str] = {}
+    for p in range(partitions):
+        ids = [_s(cid) async for cid, _ in client.zscan_iter(keys.conversations_by_update(p))]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            async with client.pipeline(transaction=False) as pipe:
+                for cid in chunk:
+                    pipe.hmget(keys.conversation(cid), ["contact_id", "status"])
+                rows = await pipe.execute()
+            found.update({cid: _s(status or b"") for cid, (owner, status) in zip(chunk, rows, strict=True)
+                          if owner is not None and _s(owner) == contact_id})
+    return found
+
+
+async def erase_contact(client: redis.Redis, db: Database, partitions: int, contact_id: str, operator: str,
+                        reason: str = "", force: bool = False) -> Erased:
+    """Remove the contact everywhere; idempotent (a second erasure finds nothing and says so)."""
+    live = await redis_conversations(client, partitions, contact_id)
+    async with db.engine.connect() as conn:
+        archived = {r.id: r.status for r in (await conn.execute(
+            select(conversations.c.id, conversations.c.status).where(conversations.c.contact_id == contact_id)))}
+    statuses = {**archived, **live}  # Redis is newer where both have it
+    still_open = sorted(cid for cid, status in statuses.items() if status != "resolved")
+    if still_open and not force:
+        raise ErasureRefused(f"contact {contact_id!r} has open conversations ({', '.join(still_open)}): "
+                             "resolve them first or force the erasure")
+    async with client.pipeline(transaction=False) as pipe:
+        for cid in live:
+            pipe.zcard(keys.messages(cid))
+        in_redis = dict(zip(live, map(int, await pipe.execute()), strict=True))
+    await delete_conversations(client, list(statuses))
+    linked = [_s(x) for x in await client.smembers(keys.console_contact_links(contact_id))]  # type: ignore[misc]
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.delete(keys.contact(contact_id), keys.console_contact_links(contact_id), keys.private_move(contact_id))
+        for other in linked:
+            pipe.srem(keys.console_contact_links(other), contact_id)
+        for cid in statuses:
+            pipe.delete(keys.insights_state(cid), keys.insights_rating(cid), keys.assignment(cid))
+        await pipe.execute()
+    ids = list(statuses)
+    subject = subject_of(contact_id)
+    async with db.engine.connect() as conn:
+        counted = await conn.execute(
+            select(messages.c.conversation_id, func.count()).where(messages.c.conversation_id.in_(ids))
+            .group_by(messages.c.conversation_id))
+        in_sql: dict[str, int] = {row[0]: int(row[1]) for row in counted}
+    removed = sum(max(in_sql.get(cid, 0), in_redis.get(cid, 0)) for cid in ids)
+    await delete_from_record(db, ids)
+    async with db.engine.begin() as conn:
+        await conn.execute(delete(contacts).where(contacts.c.id == contact_id))
+        await conn.execute(insert(erasures).values(
+            subject=subject, erased_at=int(time.time() * 1000), operator=operator, reason=reason,
+            conversations=len(ids), messages=removed, forced=bool(still_open)))
+    return Erased(subject, len(ids), removed)
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

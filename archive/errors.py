@@ -1,0 +1,25 @@
+"""Errors of the record.
+
+    RecordError
+     ├── RecordConfigError   the [database] settings are wrong (names the field)
+     ├── RecordUnavailable   the database cannot be reached or refused the work (retry later)
+     └── ErasureRefused      an erasure would remove an open conversation (use force)
+"""
+
+from __future__ import annotations
+
+
+class RecordError(Exception):
+    pass
+
+
+class RecordConfigError(RecordError):
+    pass
+
+
+class RecordUnavailable(RecordError):
+    pass
+
+
+class ErasureRefused(RecordError):
+    pass

@@ -1,0 +1,82 @@
+import json
+
+import redis.asyncio as redis
+from sqlalchemy import select
+
+from helpline.archive.archiver import Lag, archive_lag
+from helpline.archive.database import Database
+from helpline.archive.schema import contacts, conversations, events, messages, replies
+from helpline.routing import keys
+from tests.archive.helpers import Desk
+from tests.factories import message
+
+
+async def test_conversations_messages_events_replies_and_contacts_reach_sql(r: redis.Redis, db: Database) -> None:
+    desk = Desk(r, db)
+    await desk.ingest([message("my withdrawal is stuck", thread="a", user="u1"),
+                       message("still stuck", thread="a", user="u1"),
+                       message("출금이 안돼요", thread="b", user="u2", language="ko")])
+    assert (await archive_lag(r, 4)).entries > 0
+    assert await desk.archive() > 0
+    store = desk.parts.store
+    cid = await store.find_thread("null", "main", "a")
+    assert cid is not None
+    conv = await store.get(cid)
+    assert conv is not None
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(conversations).where(conversations.c.id == cid))).one()
+        texts = (await conn.execute(select(messages.c.text).where(messages.c.conversation_id == cid)
+                                    .order_by(messages.c.seq))).scalars().all()
+        event_types = (await conn.execute(select(events.c.type).where(events.c.conversation_id == cid)
+                                          .order_by(events.c.seq))).scalars().all()
+        reply_rows = (await conn.execute(select(replies).where(replies.c.conversation_id == cid))).all()
+        person = (await conn.execute(select(contacts).where(contacts.c.id == conv.contact_id))).one()
+    assert list(texts) == ["my withdrawal is stuck", "still stuck"]
+    assert list(event_types) == [e.type.value for e in await store.events(cid)]
+    assert row.message_count == 2 and row.status == "open" and row.team == conv.team
+    assert row.rev == int(await r.hget(keys.conversation(cid), "version"))  # type: ignore[misc]
+    assert "withdrawal" in row.document.split() and "u1" in row.document.split()
+    assert sorted(x.text for x in reply_rows) == ["Thanks, we got it.", "Thanks, we got it."]
+    assert {x.state for x in reply_rows} == {"queued"}
+    assert person.handle == "@u1"
+    assert await archive_lag(r, 4) == Lag(0, 0.0)
+
+    # The sender posts the replies: their delivery states follow through the change stream.
+    await desk.send()
+    await desk.archive()
+    async with db.engine.connect() as conn:
+        states = (await conn.execute(select(replies.c.state, replies.c.platform_ids))).all()
+    assert {s.state for s in states} == {"sent"} and len(states) == 3
+    assert all(json.loads(s.platform_ids) for s in states)
+
+
+async def test_a_replay_of_every_change_writes_no_second_row(r: redis.Redis, db: Database) -> None:
+    desk = Desk(r, db)
+    await desk.ingest([message(f"message {i}", thread=f"t{i % 3}", user=f"u{i % 3}") for i in range(12)])
+    await desk.send()
+    await desk.archive()
+    before = await desk.counts()
+    assert before["messages"] == 12 and before["conversations"] == 3
+    # Every change delivered again from the start (as after losing the group's position).
+    for p in range(4):
+        await r.xgroup_setid(keys.changes(p), keys.ARCHIVER_GROUP, "0")
+    # ... and a record that forgot how far it got (cursors back at zero): still no doubles.
+    async with db.engine.begin() as conn:
+        await conn.execute(conversations.update().values(archived_events=0, archived_messages=0, last_score=-1))
+    await desk.archive()
+    assert await desk.counts() == before
+
+
+async def test_later_messages_are_appended_not_rewritten(r: redis.Redis, db: Database) -> None:
+    desk = Desk(r, db)
+    await desk.ingest([message("first", thread="x")])
+    await desk.archive()
+    await desk.ingest([message("second", thread="x"), message("third", thread="x")])
+    await desk.archive()
+    cid = await desk.parts.store.find_thread("null", "main", "x")
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(conversations).where(conversations.c.id == cid))).one()
+        texts = (await conn.execute(select(messages.c.text).order_by(messages.c.seq))).scalars().all()
+    assert list(texts) == ["first", "second", "third"]
+    assert row.archived_messages == 3 and row.message_count == 3
+    assert {"first", "second", "third"} <= set(row.document.split())

@@ -1,0 +1,97 @@
+import time
+from datetime import UTC, datetime
+
+import redis.asyncio as redis
+
+from helpline.archive.database import Database
+from helpline.archive.evict import Evictor
+from helpline.archive.reader import contact_history, history, restore
+from helpline.archive.search import Access
+from helpline.routing import keys
+from helpline.routing.models import ConversationEvent, EventType
+from helpline.routing.store import Effects
+from tests.archive.helpers import Desk
+from tests.factories import message
+
+
+async def _resolve(desk: Desk, cid: str) -> None:
+    now = datetime.now(UTC)
+    await desk.parts.store.commit([Effects(cid).set(status="resolved", resolved_at=int(now.timestamp() * 1000))], now)
+
+
+async def _keys_of(r: redis.Redis, cid: str) -> list[str]:
+    found = [k.decode() async for k in r.scan_iter(match=f"*conv:{cid}*")]
+    found += [k.decode() async for k in r.scan_iter(match=f"*reply:{cid}:*")]
+    return found
+
+
+def _later() -> int:
+    return int(time.time() * 1000) + 10_000
+
+
+async def test_resolved_archived_conversations_leave_redis_and_come_back(r: redis.Redis, db: Database) -> None:
+    desk = Desk(r, db)
+    await desk.ingest([message("withdrawal stuck", thread="a", user="u1"), message("more", thread="a", user="u1"),
+                       message("open one", thread="b", user="u2")])
+    await desk.send()
+    store = desk.parts.store
+    a = await store.find_thread("null", "main", "a")
+    b = await store.find_thread("null", "main", "b")
+    assert a and b
+    before_messages = [m.text for m in await store.messages(a)]
+    before_events = await store.events(a)
+    await _resolve(desk, a)
+    evictor = Evictor(r, db, 4, quiet_period_s=0)
+    assert await evictor.round(_later()) == 0  # not archived yet: stays
+    await desk.archive()
+    assert await evictor.round(_later()) == 1  # the open one stays
+    assert await _keys_of(r, a) == []
+    assert await store.find_thread("null", "main", "a") is None
+    assert a not in await store.recent(100)
+    assert await _keys_of(r, b) != []
+    # Its history is read from the record ...
+    h = await history(db, a)
+    assert h is not None and len(h.messages) == 2 and len(h.events) == len(before_events)
+    rows = await contact_history(db, ["null:main:u1"], Access(everything=True))
+    assert [row["id"] for row in rows] == [a]
+    # ... and reopening restores it whole, delivery records included (a resend stays idempotent).
+    assert await restore(r, db, a) is True
+    assert await restore(r, db, a) is False
+    assert [m.text for m in await store.messages(a)] == before_messages
+    assert await store.events(a) == before_events
+    conv = await store.get(a)
+    assert conv is not None and conv.status.value == "resolved" and conv.message_count == 2
+    assert await store.find_thread("null", "main", "a") == a
+    deliveries = await store.deliveries(a, before_events)
+    assert deliveries and {d.state.value for d in deliveries} == {"sent"}
+
+
+async def test_a_change_after_archiving_keeps_the_conversation(r: redis.Redis, db: Database) -> None:
+    desk = Desk(r, db)
+    await desk.ingest([message("hello", thread="a")])
+    await desk.send()
+    a = await desk.parts.store.find_thread("null", "main", "a")
+    assert a
+    await _resolve(desk, a)
+    await desk.archive()
+    note = ConversationEvent(conversation_id=a, type=EventType.NOTE, actor="agent:mina", data={"text": "late note"})
+    await desk.parts.store.commit([Effects(a).event(note)], datetime.now(UTC))
+    evictor = Evictor(r, db, 4, quiet_period_s=0)
+    assert await evictor.round(_later()) == 0  # the record is one rev behind
+    await desk.archive()
+    assert await evictor.round(_later()) == 1
+
+
+async def test_the_quiet_period_and_unsent_replies_keep_a_conversation(r: redis.Redis, db: Database) -> None:
+    desk = Desk(r, db)
+    await desk.ingest([message("hello", thread="a")])
+    a = await desk.parts.store.find_thread("null", "main", "a")
+    assert a
+    await _resolve(desk, a)
+    await desk.archive()
+    assert await Evictor(r, db, 4, quiet_period_s=3600).round() == 0  # resolved just now
+    assert await Evictor(r, db, 4, quiet_period_s=0).round(_later()) == 0  # its reply is still queued
+    await desk.send()
+    await desk.archive()
+    assert await Evictor(r, db, 4, quiet_period_s=0).round(_later()) == 1
+    assert await r.ttl(keys.contact("null:main:u1")) > 0  # the contact expires; the record keeps it
