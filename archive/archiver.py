@@ -22,6 +22,7 @@ from prometheus_client import Gauge
 from redis.exceptions import ResponseError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from helpline.health.models import ComponentHealth
 from helpline.routing import keys
 from helpline.routing.scripts import SEP
 
@@ -30,6 +31,8 @@ from .snapshot import read_changes
 
 log = logging.getLogger(__name__)
 
+#: Behind by more than this, the record degrades the desk's health (a short lag is normal work).
+LAG_DEGRADED_S = 300.0
 DELAY = Gauge("helpline_archive_delay_seconds", "Age of the newest change archived, when it was archived")
 _UNAVAILABLE = (OperationalError, DBAPIError, OSError)
 
@@ -91,6 +94,14 @@ async def archive_lag(client: redis.Redis, partitions: int) -> Lag:
             oldest = max(oldest, _age_s(_s(after[0][0]), now_ms))
         count += pending + unread
     return Lag(count, oldest)
+
+
+async def archive_health(client: redis.Redis, partitions: int) -> ComponentHealth:
+    """The record's lag as a health component (`ProcessHealth.add_component("archive", ...)`):
+    degraded once the oldest change not yet in SQL is older than `LAG_DEGRADED_S`."""
+    lag = await archive_lag(client, partitions)
+    return ComponentHealth(name="archive", status="degraded" if lag.seconds > LAG_DEGRADED_S else "ok",
+                           detail=f"{lag.entries} changes not in the record yet, oldest {lag.seconds:.0f} s")
 
 
 class Archiver:

@@ -146,13 +146,14 @@ async def janitor(parts: Parts, stop: asyncio.Event, interval: float = 30.0) -> 
 
 async def archiver_role(parts: Parts, stop: asyncio.Event) -> None:
     """The change streams into the SQL record (migrated to the newest schema first)."""
-    from helpline.archive.archiver import Archiver
+    from helpline.archive.archiver import Archiver, archive_health
     from helpline.archive.database import Database
     from helpline.archive.evict import Evictor
     from helpline.archive.record import Record
     from helpline.archive.retention import apply_retention
 
     s = parts.settings
+    parts.health.add_component("archive", lambda: archive_health(parts.client, s.redis.partitions))
     db = Database(s.database.url)
     try:
         await db.migrate()

@@ -1,11 +1,12 @@
 """The console reads search, contact history and evicted conversations from the record."""
 
+import re
 import time
 from datetime import UTC, datetime
 
 import redis.asyncio as redis
 
-from helpline.archive.archiver import Archiver
+from helpline.archive.archiver import Archiver, archive_health
 from helpline.archive.database import Database
 from helpline.archive.evict import Evictor
 from helpline.archive.record import Record
@@ -26,6 +27,11 @@ async def test_search_history_and_reopen_go_through_the_record(r: redis.Redis, d
     assert not await r.exists(keys.conversation(old))
     fresh = await desk.conversation("출금 again, not archived yet", thread="new", user="kim", language="ko")
     c = desk.client()
+    desk.parts.health.add_component("archive", lambda: archive_health(r, desk.parts.settings.redis.partitions))
+    health = (await c.get("/healthz")).json()
+    archive = [h for h in health["components"] if h["name"] == "archive"]
+    assert len(archive) == 1 and archive[0]["status"] == "ok"  # behind by seconds: normal work
+    assert re.match(r"[1-9]\d* changes not in the record yet, oldest \d+ s$", archive[0]["detail"])  # behind
     amy = await desk.token("amy")  # team support: not the vip conversation
     found = (await c.get("/api/v1/conversations", params={"q": "출금"}, headers=amy)).json()["items"]
     ids = [s["conversation"]["id"] for s in found]
