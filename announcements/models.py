@@ -188,9 +188,9 @@ class DeliveryRecord(Wire):
 
 
 def zone(name: str) -> ZoneInfo:
-    try:
+    try:  # "America" is a directory of the zone database, an over-long name an OS error
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"unknown timezone {name!r} (use an IANA name like Asia/Seoul)") from None
 
 

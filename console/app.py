@@ -11,8 +11,10 @@ from pathlib import Path
 
 import redis.asyncio as redis
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 
 from helpline.announcements.api import announcements_router
@@ -26,7 +28,7 @@ from . import api_docs, pages
 from .actions import wake_snoozed
 from .api import build_router
 from .auth import require_role
-from .errors import ConsoleError
+from .errors import ConsoleError, error_body
 from .limits import RequestLimits
 from .security import SecurityHeaders
 from .services import Services
@@ -72,7 +74,13 @@ def create_app(parts: Parts) -> FastAPI:
 
     @app.exception_handler(ConsoleError)
     async def console_error(_: Request, exc: ConsoleError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        return JSONResponse(error_body(exc.status, exc.message), status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 422 and isinstance(exc.detail, str):  # documented as a validation error
+            return JSONResponse(error_body(422, exc.detail), status_code=422, headers=exc.headers)
+        return await http_exception_handler(request, exc)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

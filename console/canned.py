@@ -10,29 +10,34 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping
+from typing import Annotated
 
 import redis.asyncio as redis
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from helpline.routing import keys
 
 FALLBACK_LANGUAGE = "en"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+\.[a-z_]+)\s*\}\}")
+ID_PATTERN = r"^[a-z0-9-]{1,40}$"
+
+
+def _some_text(value: dict[str, str]) -> dict[str, str]:
+    if not value or not all(t.strip() for t in value.values()):
+        raise ValueError("at least one non-empty variant is required")
+    return value
+
+
+#: language -> text; shared by the stored model and the API's input, so both refuse the same.
+CannedTexts = Annotated[dict[str, str], AfterValidator(_some_text)]
 
 
 class CannedResponse(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(default_factory=lambda: secrets.token_hex(4), pattern=r"^[a-z0-9-]{1,40}$")
+    id: str = Field(default_factory=lambda: secrets.token_hex(4), pattern=ID_PATTERN)
     title: str = Field(min_length=1, max_length=80)
-    texts: dict[str, str]  # language -> text
-
-    @field_validator("texts")
-    @classmethod
-    def _some_text(cls, value: dict[str, str]) -> dict[str, str]:
-        if not value or not all(t.strip() for t in value.values()):
-            raise ValueError("at least one non-empty variant is required")
-        return value
+    texts: CannedTexts
 
 
 def pick_variant(canned: CannedResponse, language: str | None) -> tuple[str, str]:

@@ -27,3 +27,14 @@ class Conflict(ConsoleError):
 
 class Invalid(ConsoleError):
     status = 422
+
+
+def error_body(status: int, message: str) -> dict[str, object]:
+    """The JSON body of an error answer. A 422 has the documented validation shape (FastAPI's
+    `HTTPValidationError`: a list of {loc, msg, type}), whichever layer refused the input; the
+    field a message starts with (`cursor: ...`) becomes its `loc`."""
+    if status != 422:
+        return {"detail": message}
+    field, sep, _ = message.partition(": ")
+    loc = field.split(".") if sep and field and " " not in field else ["body"]
+    return {"detail": [{"loc": loc, "msg": message, "type": "value_error"}]}

@@ -78,8 +78,10 @@ def encode_cursor(ms: int, ids: Sequence[str]) -> str:
 def decode_cursor(cursor: str) -> tuple[int, list[str]]:
     try:
         ms, ids = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return int(ms), [str(i) for i in ids]
-    except (ValueError, TypeError) as exc:
+        if not isinstance(ms, int) or not 0 <= ms < 2**53 or not isinstance(ids, list):
+            raise ValueError("out of range")  # a float, 1e999 or a nested value was never issued
+        return ms, [str(i) for i in ids]
+    except (ValueError, TypeError, RecursionError) as exc:
         raise Invalid("cursor: not a cursor this server issued") from exc
 
 

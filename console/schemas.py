@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from helpline.routing.models import Contact, Conversation, Presence, Priority
 
+from .canned import ID_PATTERN, CannedTexts
 from .roles import Role
 
 
@@ -123,9 +124,9 @@ class ActionOut(BaseModel):
 
 
 class CannedIn(Body):
-    id: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,40}$")
+    id: str | None = Field(default=None, pattern=ID_PATTERN)
     title: str = Field(min_length=1, max_length=80)
-    texts: dict[str, str]
+    texts: CannedTexts
 
 
 class RenderedCanned(BaseModel):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Path
 
 from helpline.console import actions
 from helpline.console.auth import managers, staff
-from helpline.console.canned import CannedResponse, render
+from helpline.console.canned import ID_PATTERN, CannedResponse, render
 from helpline.console.roles import Principal
 from helpline.console.schemas import CannedIn, RenderedCanned
 from helpline.console.services import Services, services
@@ -50,7 +50,7 @@ async def create(body: CannedIn, svc: Svc, _: Annotated[Principal, Depends(manag
 
 
 @router.put("/{canned_id}", response_model=CannedResponse)
-async def replace(canned_id: str, body: CannedIn, svc: Svc,
+async def replace(canned_id: Annotated[str, Path(pattern=ID_PATTERN)], body: CannedIn, svc: Svc,
                   _: Annotated[Principal, Depends(managers)]) -> CannedResponse:
     return await svc.canned.put(CannedResponse(**{**body.model_dump(exclude_none=True), "id": canned_id}))
 
