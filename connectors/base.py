@@ -9,6 +9,8 @@ platform and maps the platform's payloads to wire models and its failures to `co
 from __future__ import annotations
 
 import abc
+import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,8 +29,21 @@ from .errors import ConfigError, Permanent
 from .options import ConnectorOptions, parse_options
 from .publishing import OutboundPost
 
+log = logging.getLogger(__name__)
+
 #: Durably ingests messages; returns, per message, whether it was new. Raises if Redis fails.
 Ingest = Callable[[Sequence[InboundMessage]], Awaitable[list[bool]]]
+#: Dead-letters an unusable update: (platform, account, raw payload, reason); raises if not stored.
+Reject = Callable[[str, str, bytes, str], Awaitable[None]]
+
+
+def as_payload(value: Any) -> bytes:
+    """A received item as bytes for a dead letter, whatever it holds (nesting too deep for JSON
+    becomes a note, not an error)."""
+    try:
+        return json.dumps(value, default=str).encode()
+    except (ValueError, TypeError, RecursionError):
+        return b"(not representable as JSON)"
 
 
 class AccountSettings(BaseModel):
@@ -129,6 +144,7 @@ class ConnectorContext:
     redis: Any = None
     http_transport: httpx.AsyncBaseTransport | None = None  # tests inject one; None = the network
     public_base_url: str | None = None  # where the platform reaches our webhooks
+    reject: Reject | None = None  # `StreamBus.reject`; None: unusable updates are only logged
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -160,6 +176,13 @@ class Connector(abc.ABC):
     @property
     def account(self) -> str:
         return self.settings.name
+
+    async def reject_update(self, payload: bytes, reason: str) -> None:
+        """Set aside an update this account received but cannot use, with the reason (never its
+        body in the log). Raises if it could not be stored: then it must not be acknowledged."""
+        log.warning("%s/%s: unusable update dead-lettered: %s", self.platform, self.account, reason[:200])
+        if self.context.reject is not None:
+            await self.context.reject(self.platform, self.account, payload, reason)
 
     # lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:

@@ -9,9 +9,18 @@
      └── Permanent                 the platform refused this request (bad chat, deleted tweet...)
 
 Clients never sleep: they raise, and the caller schedules the retry.
+
+`UnusableUpdate` is not a platform failure: an update (webhook call or polled item) that was
+received but cannot be turned into a message. It is acknowledged and dead-lettered, never
+answered 5xx, which would make the platform redeliver it forever.
 """
 
 from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.exceptions import RedisError
 
 
 class ConnectorError(Exception):
@@ -42,3 +51,24 @@ class Permanent(ConnectorError):
 
 class ConfigError(ValueError):
     """A setting is wrong; the message names the field."""
+
+
+class UnusableUpdate(Exception):
+    """A received update that cannot be used (wrong types, out-of-range values, too deep)."""
+
+
+#: What a webhook answers 5xx for: the update could not be stored, so the platform must retry.
+#: Anything else raised while reading an update makes it unusable.
+def storage_failure(exc: BaseException) -> bool:
+    return isinstance(exc, RedisError | OSError | ConnectorError)
+
+
+def decode_update(body: bytes) -> dict[str, Any]:
+    """The JSON object a webhook body holds, or UnusableUpdate saying why not."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        raise UnusableUpdate(f"body is not JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise UnusableUpdate("body is not a JSON object")
+    return data

@@ -81,7 +81,7 @@ class Parts:
         public = self.settings.console.public_url
         for account in self.settings.accounts:
             ctx = ConnectorContext(ingest=self.bus.ingest, redis=self.client, http_transport=transport,
-                                   public_base_url=public, extra=dict(extra or {}))
+                                   public_base_url=public, reject=self.bus.reject, extra=dict(extra or {}))
             self.connectors[(account.platform, account.name)] = build_connector(account, ctx)
 
     async def sync_roster(self) -> None:

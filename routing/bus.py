@@ -67,6 +67,10 @@ return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 IngestObserver = Callable[[str, str, int, float], None]
 
 
+REJECTED_PAYLOAD_MAX = 64 * 1024  # enough to see what was wrong; a huge body is cut
+DEAD_LETTERS_MAX = 100_000  # rejected updates are not work: never let them grow without bound
+
+
 class StreamBus:
     """Inbound streams, partitioned by thread."""
 
@@ -112,6 +116,17 @@ class StreamBus:
         if self.observe is not None:
             self.observe(first.platform, first.account, len(messages), time.perf_counter() - started)
         return new
+
+
+    async def reject(self, platform: str, account: str, payload: bytes, reason: str) -> None:
+        """Dead-letter an update a connector received but cannot use (malformed, out of range), with
+        the reason, so an operator sees it (`helpline dead-letters`, `helpline_dead_letters`) and
+        the platform can be acknowledged instead of redelivering it forever. Raises a redis error
+        if Redis is unreachable: then the update must not be acknowledged either."""
+        p = self.partition(platform, account, "unusable")
+        await self.client.xadd(keys.dead_letters(p), {
+            "stream": f"webhook:{platform}:{account}", "id": "-", "group": "-", "deliveries": 1,
+            "error": reason[:500], "m": payload[:REJECTED_PAYLOAD_MAX]}, maxlen=DEAD_LETTERS_MAX, approximate=True)
 
 
 #: (stream, entry id): one consumer reads many streams, where the same id (`…-0`) can exist in each.

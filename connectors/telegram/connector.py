@@ -34,9 +34,10 @@ from helpline.connectors.base import (
     RateLimit,
     SendProgress,
     SendResult,
+    as_payload,
 )
 from helpline.connectors.capabilities import Capabilities
-from helpline.connectors.errors import ConfigError, ConnectorError, Permanent, Transient
+from helpline.connectors.errors import ConfigError, ConnectorError, Permanent, Transient, UnusableUpdate
 from helpline.connectors.options import ConnectorOptions
 from helpline.connectors.publishing import OutboundPost
 from helpline.routing.models import InboundMessage, OutboundReply
@@ -166,7 +167,12 @@ class TelegramConnector(Connector):
         updates, unreadable, top, received = await self._get_updates(bot, offset)
         messages: list[InboundMessage] = []
         for update in updates:
-            message = parse_update(update, self.account, me)
+            try:
+                message = parse_update(update, self.account, me)
+            except Exception as exc:  # parsing is pure: this update is unusable, the next ones are not
+                await self.reject_update(as_payload(update.to_dict()),
+                                         f"update {update.update_id}: {type(exc).__name__}: {str(exc)[:200]}")
+                continue
             if message is not None:
                 messages.append(message)
             if update.callback_query is not None:
@@ -200,10 +206,10 @@ class TelegramConnector(Connector):
                 top = update_id if top is None else max(top, update_id)
             try:
                 updates.append(update_from_json(item, bot))
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            except Exception as exc:  # parsing is pure: whatever it raises, this one item is unusable
                 unreadable += 1
-                log.warning("telegram/%s: unreadable update %s skipped (%s)", self.account, update_id,
-                            type(exc).__name__)
+                await self.reject_update(as_payload(item),
+                                         f"update {str(update_id)[:32]}: {type(exc).__name__}: {str(exc)[:200]}")
         return updates, unreadable, top, len(raw)
 
     async def _answer_callbacks(self, due: Callable[[int], bool]) -> None:
@@ -225,18 +231,18 @@ class TelegramConnector(Connector):
     def webhook_routes(self) -> Sequence[BaseRoute]:
         if self._webhook_secret is None:
             return ()
-        return webhook.routes(self._webhook_secret, self._receive, self.account)
+        return webhook.routes(self._webhook_secret, self._receive, self.account, self.reject_update)
 
     async def _receive(self, data: dict[str, Any]) -> webhook.AfterResponse:
-        """Ingest one webhook update; raises if it is not durable. Idempotent (ingest dedupes)."""
+        """Ingest one webhook update; raises UnusableUpdate for one that cannot be used (it would
+        never get better), anything else if it is not durable. Idempotent (ingest dedupes)."""
         bot, me = await self._ensure_bot()
         try:
             update = update_from_json(data, bot)
-        except (ValueError, TypeError, KeyError) as exc:
-            # Telegram would redeliver a refused update forever; a malformed one cannot get better.
-            log.warning("telegram/%s: unreadable webhook update skipped (%s)", self.account, type(exc).__name__)
-            return None
-        message = parse_update(update, self.account, me)
+            message = parse_update(update, self.account, me)
+        except Exception as exc:  # parsing is pure: whatever it raises, this update is unusable
+            raise UnusableUpdate(f"update {str(data.get('update_id'))[:32]}: {type(exc).__name__}: "
+                                 f"{str(exc)[:200]}") from None
         if message is not None:
             await self.context.ingest([message])
         self._set_health(status="ok", last_poll_at=datetime.now(UTC))

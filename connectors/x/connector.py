@@ -14,7 +14,6 @@ that one part on retry (X refuses an identical tweet as duplicate content: Perma
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -33,9 +32,18 @@ from helpline.connectors.base import (
     RateLimit,
     SendProgress,
     SendResult,
+    as_payload,
 )
 from helpline.connectors.capabilities import Capabilities
-from helpline.connectors.errors import ConfigError, ConnectorError, Permanent, Transient
+from helpline.connectors.errors import (
+    ConfigError,
+    ConnectorError,
+    Permanent,
+    Transient,
+    UnusableUpdate,
+    decode_update,
+    storage_failure,
+)
 from helpline.connectors.options import ConnectorOptions
 from helpline.connectors.publishing import OutboundPost
 from helpline.routing import keys
@@ -47,7 +55,7 @@ from .client import Credentials, XApi
 from .cursor import Sweep, XCursor
 from .options import XOptions
 from .outbound import plan_reply
-from .parse import PLATFORM, WebhookTweet, dm_page, mentions_page, webhook_dms, webhook_tweets
+from .parse import PLATFORM, Rejected, WebhookTweet, dm_page, mentions_page, webhook_dms, webhook_tweets
 from .publish import publish_thread
 from .publish import rate_limits as publish_limits
 from .webhook import SIGNATURE_HEADER, crc_response, valid_crc_token, verify, well_formed_signature
@@ -132,6 +140,7 @@ class XConnector(Connector):
             else:
                 fetched = True
                 page = mentions_page(payload, account=self.account, own_id=own, ignore=self._ignore)
+                await self._reject_all(page.rejected)
                 await self._remember_authors(page.messages)
                 messages += page.messages
                 skipped += page.skipped
@@ -147,6 +156,7 @@ class XConnector(Connector):
                 fetched = True
                 page = dm_page(payload, account=self.account, own_id=own, after=dms.since,
                                ignore=self._ignore)
+                await self._reject_all(page.rejected)
                 messages += page.messages
                 skipped += page.skipped
                 dms = dms.after_page(page.ids, page.next_token, reached_since=dms.reached(page.ids))
@@ -191,17 +201,21 @@ class XConnector(Connector):
             log.warning("x/%s: webhook POST with a missing or wrong signature refused", self.account)
             return Response(status_code=403)
         try:
-            payload = json.loads(body)
-        except ValueError:
-            return JSONResponse({"error": "body is not JSON"}, status_code=400)
-        if not isinstance(payload, dict):
-            return JSONResponse({"error": "body is not a JSON object"}, status_code=400)
-        try:
-            messages = await self.parse_webhook(payload)
-        except ConnectorError as exc:
+            try:
+                messages = await self.parse_webhook(decode_update(body))
+            except Exception as exc:  # unusable, unless it is a storage or platform failure
+                if storage_failure(exc):
+                    raise
+                await self.reject_update(body, str(exc) if isinstance(exc, UnusableUpdate)
+                                         else f"{type(exc).__name__}: {str(exc)[:200]}")
+                return Response(status_code=200)
+            await self.context.ingest(messages)
+        except ConnectorError as exc:  # X unreachable while resolving a reply's conversation
             log.warning("x/%s: webhook payload not processed: %s", self.account, exc)
             return Response(status_code=503)
-        await self.context.ingest(messages)  # raises if Redis fails: X gets a 500 and redelivers
+        except Exception as exc:  # not stored (Redis down): X gets a 500 and redelivers
+            log.warning("x/%s: webhook payload not stored (%s); X will redeliver", self.account, type(exc).__name__)
+            return Response(status_code=500)
         return Response(status_code=200)
 
     async def parse_webhook(self, payload: dict[str, Any]) -> list[InboundMessage]:
@@ -210,14 +224,19 @@ class XConnector(Connector):
         for_user = payload.get("for_user_id")
         if for_user is not None and str(for_user) != own:
             return []  # another subscribed account's activity: not ours to answer
-        tweets, _ = webhook_tweets(payload, own_id=own, ignore=self._ignore)
+        tweets, _, bad_tweets = webhook_tweets(payload, own_id=own, ignore=self._ignore)
+        dms, _, bad_dms = webhook_dms(payload, account=self.account, own_id=own, ignore=self._ignore)
+        await self._reject_all(bad_tweets + bad_dms)  # the readable events of the same call go on
         messages = [
             tweet.message(account=self.account, own_id=own, conversation_id=await self._conversation_of(tweet))
             for tweet in tweets
         ]
         await self._remember_authors(messages)
-        dms, _ = webhook_dms(payload, account=self.account, own_id=own, ignore=self._ignore)
         return messages + dms
+
+    async def _reject_all(self, rejected: list[Rejected]) -> None:
+        for item in rejected:
+            await self.reject_update(as_payload(item.item), item.reason)
 
     async def _conversation_of(self, tweet: WebhookTweet) -> str:
         """v1.1 tweets carry no conversation id: a reply inherits the one of the tweet it answers,

@@ -68,7 +68,7 @@ def _v1_time(value: Any) -> datetime:
 def _ms_time(value: Any) -> datetime:
     try:
         return datetime.fromtimestamp(int(value) / 1000, UTC)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, OSError):  # absent, garbled or out of range
         return datetime.now(UTC)
 
 
@@ -81,15 +81,43 @@ class Page:
     ids: list[str] = field(default_factory=list)
     next_token: str | None = None
     conversations: dict[str, str] = field(default_factory=dict)  # tweet id -> conversation id
+    rejected: list[Rejected] = field(default_factory=list)  # unusable items, to dead-letter
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An item that could not be read, and why (it is dead-lettered; the others go on)."""
+
+    item: Any
+    reason: str
+
+
+def _reject(item: Any, what: str, exc: Exception) -> Rejected:
+    log.warning("x: skipped unreadable %s: %s", what, type(exc).__name__)
+    return Rejected(item, f"{what}: {type(exc).__name__}: {str(exc)[:200]}")
+
+
+def _items(payload: Mapping[str, Any], key: str, rejected: list[Rejected]) -> list[Any]:
+    """The list under `key`; anything else there (a number, an object) is rejected whole."""
+    value = payload.get(key)
+    if value is None or isinstance(value, list):
+        return value or []
+    rejected.append(_reject(value, key, TypeError(f"expected a list, got {type(value).__name__}")))
+    return []
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _users(payload: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    includes = payload.get("includes") or {}
-    return {str(u["id"]): u for u in includes.get("users", []) if "id" in u}
+    users = _mapping(payload.get("includes")).get("users")
+    return {str(u["id"]): u for u in (users if isinstance(users, list) else [])
+            if isinstance(u, Mapping) and "id" in u}
 
 
 def _author(user_id: str, user: Mapping[str, Any] | None) -> Author:
-    user = user or {}
+    user = _mapping(user)
     return Author(
         user_id=user_id,
         handle=str(user.get("username") or user.get("screen_name") or "")[:256],
@@ -98,35 +126,39 @@ def _author(user_id: str, user: Mapping[str, Any] | None) -> Author:
 
 
 def _media_keys(obj: Mapping[str, Any]) -> tuple[Attachment, ...]:
-    keys = (obj.get("attachments") or {}).get("media_keys") or []
+    keys = _mapping(obj.get("attachments")).get("media_keys") or []
     return tuple(Attachment(kind="media", platform_file_id=str(k)) for k in keys)
+
+
+def _next_token(payload: Mapping[str, Any]) -> str | None:
+    token = _mapping(payload.get("meta")).get("next_token")
+    return token if isinstance(token, str) else None
 
 
 def mentions_page(payload: Mapping[str, Any], *, account: str, own_id: str,
                   ignore: Collection[str] = ()) -> Page:
-    """A GET /2/users/:id/mentions page. Our own tweets, retweets and ignored users are skipped.
+    """A GET /2/users/:id/mentions page. Our own tweets, retweets and ignored users are skipped;
+    an item that cannot be read is rejected alone.
 
     A mention replying to one of our tweets is a REPLY (a thread we are in), else a MENTION."""
     users = _users(payload)
-    page = Page(next_token=(payload.get("meta") or {}).get("next_token"))
+    page = Page(next_token=_next_token(payload))
     skipped = 0
-    for tweet in reversed(payload.get("data") or []):  # X lists newest first; ingest in order
-        if "id" not in tweet:
-            skipped += 1
-            log.warning("x: skipped a mention without an id")
-            continue
-        tweet_id = str(tweet["id"])
-        page.ids.append(tweet_id)
-        conversation = str(tweet.get("conversation_id") or tweet_id)
-        page.conversations[tweet_id] = conversation
-        author_id = str(tweet.get("author_id") or "")
-        refs = {r.get("type"): str(r.get("id")) for r in tweet.get("referenced_tweets") or []}
-        if not author_id or author_id == own_id or author_id in ignore or "retweeted" in refs:
-            skipped += 1
-            continue
-        replying_to_us = str(tweet.get("in_reply_to_user_id") or "") == own_id
+    for tweet in reversed(_items(payload, "data", page.rejected)):  # X lists newest first; ingest in order
         try:
-            page.messages.append(InboundMessage(
+            if "id" not in tweet:
+                raise KeyError("id")
+            tweet_id = str(tweet["id"])
+            conversation = str(tweet.get("conversation_id") or tweet_id)
+            author_id = str(tweet.get("author_id") or "")
+            refs = {r.get("type"): str(r.get("id")) for r in tweet.get("referenced_tweets") or []}
+            if not author_id or author_id == own_id or author_id in ignore or "retweeted" in refs:
+                skipped += 1
+                page.ids.append(tweet_id)
+                page.conversations[tweet_id] = conversation
+                continue
+            replying_to_us = str(tweet.get("in_reply_to_user_id") or "") == own_id
+            message = InboundMessage(
                 platform=PLATFORM, account=account,
                 kind=MessageKind.REPLY if replying_to_us else MessageKind.MENTION,
                 message_id=tweet_id, thread_key=tweet_thread(conversation),
@@ -134,46 +166,58 @@ def mentions_page(payload: Mapping[str, Any], *, account: str, own_id: str,
                 text=strip_reply_mentions(str(tweet.get("text", ""))),
                 attachments=_media_keys(tweet), in_reply_to=refs.get("replied_to"),
                 platform_time=_v2_time(tweet.get("created_at")),
-            ))
-        except (ValueError, TypeError, KeyError) as exc:  # one bad item must not stall the account
+            )
+        except Exception as exc:  # pure parsing: this one item is unusable, it must not stall the account
             skipped += 1
-            log.warning("x: skipped unreadable mention %s: %s", tweet_id, type(exc).__name__)
-    return Page(page.messages, skipped, page.ids, page.next_token, page.conversations)
+            page.rejected.append(_reject(tweet, "mention", exc))
+            if isinstance(tweet, Mapping) and isinstance(tweet.get("id"), str | int):
+                page.ids.append(str(tweet["id"]))  # seen: the cursor moves past it
+            continue
+        page.ids.append(tweet_id)
+        page.conversations[tweet_id] = conversation
+        page.messages.append(message)
+    return Page(page.messages, skipped, page.ids, page.next_token, page.conversations, page.rejected)
 
 
 def dm_page(payload: Mapping[str, Any], *, account: str, own_id: str, after: str | None,
             ignore: Collection[str] = ()) -> Page:
-    """A GET /2/dm_events page. Only events newer than `after` count; our own DMs are skipped."""
+    """A GET /2/dm_events page. Only events newer than `after` count; our own DMs are skipped;
+    an event that cannot be read is rejected alone."""
     users = _users(payload)
     messages: list[InboundMessage] = []
     ids: list[str] = []
+    rejected: list[Rejected] = []
     skipped = 0
-    for event in reversed(payload.get("data") or []):
-        if "id" not in event:
+    for event in reversed(_items(payload, "data", rejected)):
+        try:
+            if "id" not in event:
+                raise KeyError("id")
+            event_id = str(event["id"])
+            id_key(event_id)
+        except Exception as exc:  # without a usable id it cannot even be ordered
             skipped += 1
-            log.warning("x: skipped a DM event without an id")
+            rejected.append(_reject(event, "DM event", exc))
             continue
-        event_id = str(event["id"])
         ids.append(event_id)
         if after is not None and id_key(event_id) <= id_key(after):
             continue  # already ingested by an earlier sweep
-        sender = str(event.get("sender_id") or "")
-        if event.get("event_type", "MessageCreate") != "MessageCreate" or not sender \
-                or sender == own_id or sender in ignore:
-            skipped += 1
-            continue
-        conversation = str(event.get("dm_conversation_id") or dm_conversation_id(sender, own_id))
         try:
+            sender = str(event.get("sender_id") or "")
+            if event.get("event_type", "MessageCreate") != "MessageCreate" or not sender \
+                    or sender == own_id or sender in ignore:
+                skipped += 1
+                continue
+            conversation = str(event.get("dm_conversation_id") or dm_conversation_id(sender, own_id))
             messages.append(InboundMessage(
                 platform=PLATFORM, account=account, kind=MessageKind.DIRECT,
                 message_id=event_id, thread_key=dm_thread(conversation),
                 author=_author(sender, users.get(sender)), text=str(event.get("text", "")),
                 attachments=_media_keys(event), platform_time=_v2_time(event.get("created_at")),
             ))
-        except (ValueError, TypeError, KeyError) as exc:  # one bad item must not stall the account
+        except Exception as exc:  # pure parsing: this one item is unusable, it must not stall the account
             skipped += 1
-            log.warning("x: skipped unreadable DM event %s: %s", event_id, type(exc).__name__)
-    return Page(messages, skipped, ids, (payload.get("meta") or {}).get("next_token"))
+            rejected.append(_reject(event, "DM event", exc))
+    return Page(messages, skipped, ids, _next_token(payload), rejected=rejected)
 
 
 # --- Account Activity API (v1.1 objects) --------------------------------------------------------
@@ -211,43 +255,56 @@ def _v1_media(media: Mapping[str, Any]) -> Attachment:
 
 
 def webhook_tweets(payload: Mapping[str, Any], *, own_id: str,
-                   ignore: Collection[str] = ()) -> tuple[list[WebhookTweet], int]:
-    """tweet_create_events addressed to us, minus our own tweets, retweets and ignored users."""
+                   ignore: Collection[str] = ()) -> tuple[list[WebhookTweet], int, list[Rejected]]:
+    """tweet_create_events addressed to us, minus our own tweets, retweets and ignored users;
+    then how many were skipped, and the ones that could not be read."""
     found: list[WebhookTweet] = []
+    rejected: list[Rejected] = []
     skipped = 0
-    for tweet in payload.get("tweet_create_events") or []:
-        user = tweet.get("user") or {}
-        author = str(user.get("id_str") or user.get("id") or "")
-        if not author or author == own_id or author in ignore or "retweeted_status" in tweet:
-            skipped += 1
+    for tweet in _items(payload, "tweet_create_events", rejected):
+        try:
+            user = _mapping(tweet.get("user"))
+            author = str(user.get("id_str") or user.get("id") or "")
+            if not author or author == own_id or author in ignore or "retweeted_status" in tweet:
+                skipped += 1
+                continue
+            reply_to = tweet.get("in_reply_to_status_id_str")
+            candidate = WebhookTweet(tweet, str(tweet["id_str"]), str(reply_to) if reply_to else None)
+            candidate.message(account="-", own_id=own_id, conversation_id=candidate.tweet_id)  # readable?
+        except Exception as exc:  # pure parsing: this one event is unusable
+            rejected.append(_reject(tweet, "tweet_create_event", exc))
             continue
-        reply_to = tweet.get("in_reply_to_status_id_str")
-        found.append(WebhookTweet(tweet, str(tweet["id_str"]), str(reply_to) if reply_to else None))
-    return found, skipped
+        found.append(candidate)
+    return found, skipped, rejected
 
 
 def webhook_dms(payload: Mapping[str, Any], *, account: str, own_id: str,
-                ignore: Collection[str] = ()) -> tuple[list[InboundMessage], int]:
-    """direct_message_events received by us (the ones we sent are skipped)."""
-    users: Mapping[str, Any] = payload.get("users") or {}
+                ignore: Collection[str] = ()) -> tuple[list[InboundMessage], int, list[Rejected]]:
+    """direct_message_events received by us (the ones we sent are skipped); then how many were
+    skipped, and the ones that could not be read."""
+    users = _mapping(payload.get("users"))
     messages: list[InboundMessage] = []
+    rejected: list[Rejected] = []
     skipped = 0
-    for event in payload.get("direct_message_events") or []:
-        create = event.get("message_create") or {}
-        sender = str(create.get("sender_id") or "")
-        recipient = str((create.get("target") or {}).get("recipient_id") or "")
-        if event.get("type") != "message_create" or not sender or sender == own_id or sender in ignore:
-            skipped += 1
-            continue
-        data = create.get("message_data") or {}
-        attachment = data.get("attachment") or {}
-        media = attachment.get("media") if attachment.get("type") == "media" else None
-        messages.append(InboundMessage(
-            platform=PLATFORM, account=account, kind=MessageKind.DIRECT,
-            message_id=str(event["id"]),
-            thread_key=dm_thread(dm_conversation_id(sender, recipient or own_id)),
-            author=_author(sender, users.get(sender)), text=str(data.get("text", "")),
-            attachments=(_v1_media(media),) if media else (),
-            platform_time=_ms_time(event.get("created_timestamp")),
-        ))
-    return messages, skipped
+    for event in _items(payload, "direct_message_events", rejected):
+        try:
+            create = _mapping(event.get("message_create"))
+            sender = str(create.get("sender_id") or "")
+            recipient = str(_mapping(create.get("target")).get("recipient_id") or "")
+            if event.get("type") != "message_create" or not sender or sender == own_id or sender in ignore:
+                skipped += 1
+                continue
+            data = _mapping(create.get("message_data"))
+            attachment = _mapping(data.get("attachment"))
+            media = attachment.get("media") if attachment.get("type") == "media" else None
+            messages.append(InboundMessage(
+                platform=PLATFORM, account=account, kind=MessageKind.DIRECT,
+                message_id=str(event["id"]),
+                thread_key=dm_thread(dm_conversation_id(sender, recipient or own_id)),
+                author=_author(sender, users.get(sender)), text=str(data.get("text", "")),
+                attachments=(_v1_media(_mapping(media)),) if media else (),
+                platform_time=_ms_time(event.get("created_timestamp")),
+            ))
+        except Exception as exc:  # pure parsing: this one event is unusable
+            rejected.append(_reject(event, "direct_message_event", exc))
+    return messages, skipped, rejected

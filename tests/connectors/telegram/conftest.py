@@ -79,7 +79,8 @@ def make_connector(emulator: Emulator, bus: StreamBus, r: redis.Redis, telegram_
             secrets={"token": "HL_TG_TOKEN", "webhook_secret": "HL_TG_WEBHOOK_SECRET"},
             options={"long_poll_timeout": 0, **options},
         )
-        context = ConnectorContext(ingest=ingest or bus.ingest, redis=r, public_base_url=public_base_url)
+        context = ConnectorContext(ingest=ingest or bus.ingest, redis=r, public_base_url=public_base_url,
+                                    reject=bus.reject)
         return TelegramConnector(settings, context)
 
     return make

@@ -72,7 +72,8 @@ def bus(r: redis.Redis) -> StreamBus:
 @pytest.fixture
 def make_connector(x_url: str, bus: StreamBus, r: redis.Redis) -> Callable[..., XConnector]:
     def make(mode: str = "polling", **options: Any) -> XConnector:
-        return XConnector(settings(x_url, mode=mode, **options), ConnectorContext(ingest=bus.ingest, redis=r))
+        return XConnector(settings(x_url, mode=mode, **options),
+                          ConnectorContext(ingest=bus.ingest, redis=r, reject=bus.reject))
 
     return make
 

@@ -56,7 +56,8 @@ def test_recorded_dm_events_page() -> None:
 
 
 def test_recorded_account_activity_payloads() -> None:
-    tweets, skipped = webhook_tweets(payload("aaa_tweet_create_events.json"), own_id="1000")
+    tweets, skipped, rejected = webhook_tweets(payload("aaa_tweet_create_events.json"), own_id="1000")
+    assert rejected == []
     assert skipped == 1  # our own reply
     first, second = tweets
     assert first.reply_to is None
@@ -66,7 +67,8 @@ def test_recorded_account_activity_payloads() -> None:
     assert msg.text == "still can't, this is the error: 'session expired' on every page"  # extended_tweet
     assert msg.attachments[0].url == "https://pbs.twimg.com/media/x.jpg"
     assert msg.platform_time == datetime(2018, 10, 10, 20, 21, tzinfo=UTC)
-    dms, skipped = webhook_dms(payload("aaa_direct_message_events.json"), account="support", own_id="1000")
+    dms, skipped, rejected = webhook_dms(payload("aaa_direct_message_events.json"), account="support", own_id="1000")
+    assert rejected == []
     assert skipped == 1
     (dm,) = dms
     assert dm.thread_key == "dm:1000-3805104374"
