@@ -14,6 +14,7 @@ from helpline.bots.catalog import default_catalog
 from helpline.bots.survey import queue_survey
 from helpline.routing import keys
 from helpline.routing.assignment import AgentLoad, choose_agent
+from helpline.routing.decode import as_text
 from helpline.routing.models import Conversation, EventType, Presence, Status, utcnow
 from helpline.routing.queueing import fill_agent
 from helpline.routing.store import Effects, to_ms
@@ -204,3 +205,40 @@ async def update_agent(svc: Services, agent_id: str, capacity: int | None, langu
     if entry.agent.presence is Presence.ONLINE:
         await _refill(svc, agent_id)
     return (await roster(svc))[agent_id]
+
+
+async def withdraw_agent(svc: Services, who: Principal, agent_id: str, reason: str) -> list[str]:
+    """Take a deleted or disabled user out of routing: off the roster (presence gone), their
+    open conversations handed to another agent of the team or put back in its queue, and their
+    name taken off every conversation and contact still in Redis, so a later user of the same
+    name inherits nothing. Returns the open conversations handed on. Idempotent."""
+    held = set(await svc.parts.assignments.remove_agent(agent_id))
+    theirs = await _conversations_of(svc, agent_id, held)
+    handed: list[str] = []
+    now = utcnow()
+    for conv in theirs:
+        await svc.parts.assignments.release(conv.id)
+        effects = Effects(conv.id).set(assignee="")
+        if conv.status is not Status.RESOLVED:
+            team = conv.team or svc.parts.settings.default_team or ""
+            await _place(svc, who, conv.model_copy(update={"assignee": None}), team, reason, effects)
+            handed.append(conv.id)
+        await commit(svc, [effects.touch()], now)
+        contact = keys.contact(conv.contact_id)
+        if await svc.parts.client.hget(contact, "last_agent") in (agent_id, agent_id.encode()):  # type: ignore[misc]
+            await svc.parts.client.hdel(contact, "last_agent")  # type: ignore[misc]
+    await live.publish(svc.parts.client, handed)
+    return handed
+
+
+async def _conversations_of(svc: Services, agent_id: str, held: set[str]) -> list[Conversation]:
+    """Conversations in Redis assigned to the agent (the ones holding a slot, and the others)."""
+    client, found = svc.parts.client, []
+    ids = set(held)
+    for p in range(svc.parts.store.partitions):
+        async for member, _ in client.zscan_iter(keys.conversations_by_update(p), count=1000):
+            ids.add(as_text(member))
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 500):
+        found += [c for c in await svc.parts.store.get_many(ordered[start:start + 500]) if c.assignee == agent_id]
+    return found

@@ -72,7 +72,7 @@ class UserStore:
             pipe.hset(keys.console_user(user.username), mapping=fields)
             pipe.sadd(keys.console_users(), user.username)
             await pipe.execute()
-        if user.role.is_routing_agent:
+        if user.role.is_routing_agent and not user.disabled:  # a disabled user is withdrawn from routing
             await self._sync_agent(user)
 
     async def _sync_agent(self, user: User) -> None:

@@ -123,6 +123,16 @@ class AssignmentStore:
             raise KeyError(agent_id)
         await self.client.hset(keys.agent(agent_id), "presence", presence.value)  # type: ignore[misc]
 
+    async def remove_agent(self, agent_id: str) -> list[str]:
+        """Take the agent off the roster (presence and load too); returns the conversations that
+        held one of their slots, for the caller to hand on. Idempotent."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.smembers(keys.agent_load(agent_id))
+            pipe.delete(keys.agent(agent_id), keys.agent_load(agent_id))
+            pipe.srem(keys.agents(), agent_id)
+            held, _, _ = await pipe.execute()
+        return sorted(as_text(c) for c in held)
+
     async def roster(self) -> list[AgentLoad]:
         ids = sorted(as_text(i) for i in await self.client.smembers(keys.agents()))  # type: ignore[misc]
         async with self.client.pipeline(transaction=False) as pipe:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 
+from helpline.console.assigning import withdraw_agent
 from helpline.console.auth import admins, current_user
 from helpline.console.roles import Principal, Role, may_delegate
 from helpline.console.schemas import Me, TokenIn, TokenOut, UserIn, UserPatch
@@ -45,7 +46,7 @@ async def add_user(body: UserIn, svc: Svc, _: Admin) -> User:
 
 
 @router.patch("/users/{username}", response_model=User)
-async def update_user(username: str, body: UserPatch, svc: Svc, _: Admin) -> User:
+async def update_user(username: str, body: UserPatch, svc: Svc, who: Admin) -> User:
     changes = body.model_dump(exclude_none=True)
     password = changes.pop("password", None)
     try:
@@ -57,6 +58,10 @@ async def update_user(username: str, body: UserPatch, svc: Svc, _: Admin) -> Use
         raise HTTPException(422, str(exc)) from None
     if user is None:
         raise HTTPException(404, f"user {username!r} not found")
+    if user.disabled or not user.role.is_routing_agent:  # no longer answers customers
+        await withdraw_agent(svc, who, username, f"{username} was disabled or changed role")
+        if user.disabled:
+            await svc.sessions.end_all(username)
     return user
 
 
@@ -66,6 +71,7 @@ async def delete_user(username: str, svc: Svc, who: Admin) -> None:
         raise HTTPException(422, "username: you cannot delete yourself")
     if not await svc.users.delete(username):
         raise HTTPException(404, f"user {username!r} not found")
+    await withdraw_agent(svc, who, username, f"{username} was deleted")
     await svc.sessions.end_all(username)
     for t in await svc.tokens.list():  # a user added later under the same name must not inherit them
         if t.username == username:
