@@ -7,6 +7,7 @@ cookie. JavaScript (under /static) only enhances: live updates, shortcuts, the c
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 from pathlib import Path
@@ -82,12 +83,15 @@ async def login(request: Request, svc: Svc, username: Annotated[str, Form(max_le
     if not cookie or not hmac.compare_digest(cookie.encode(), csrf_token.encode()):
         return await _login_page(request, svc, "Your login form expired. Please try again.", next)
     address = request.client.host if request.client else "unknown"
-    wait = await svc.throttle.attempt(username, address)  # counted before the password is checked
+    verdict = await svc.throttle.attempt(username, address)  # counted before the password is checked
+    wait = verdict.wait_s
     if wait:
         response = await _login_page(request, svc, f"Too many attempts. Try again in {wait // 60 + 1} min.", next)
         response.status_code = 429
         response.headers["Retry-After"] = str(wait)
         return response
+    if verdict.delay_s:  # this username is being guessed from many places: every try is slow
+        await asyncio.sleep(verdict.delay_s)
     user = await svc.users.authenticate(username, password)
     if user is None:
         return await _login_page(request, svc, "Wrong username or password.", next)

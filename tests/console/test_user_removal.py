@@ -24,7 +24,8 @@ async def _conversations_of_ghost(desk: Desk) -> tuple[str, str]:
         conv = await desk.parts.store.get(cid)
         assert conv is not None and conv.assignee == "ghost"
     ghost = await desk.token("ghost", Role.AGENT)
-    assert (await desk.client().post(f"/api/v1/conversations/{done}/resolve", headers=ghost, json={})).status_code == 200
+    resolved = await desk.client().post(f"/api/v1/conversations/{done}/resolve", headers=ghost, json={})
+    assert resolved.status_code == 200
     return open_one, done
 
 
