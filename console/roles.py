@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -85,6 +86,12 @@ def can_view(who: Principal, conv: Conversation) -> bool:
     if who.role is Role.MARKETING:
         return conv.visibility is Visibility.PUBLIC
     return conv.assignee == who.username or (conv.team is not None and conv.team in who.teams)
+
+
+def can_see_contact(who: Principal, contact_id: str, convs: Iterable[Conversation]) -> bool:
+    """Supervisors and admins see every contact; others a contact with a conversation (among
+    `convs`, which must include the contact's recent ones) that they may see."""
+    return who.sees_all or any(c.contact_id == contact_id and can_view(who, c) for c in convs)
 
 
 def can_act(who: Principal, conv: Conversation) -> bool:

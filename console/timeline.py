@@ -20,7 +20,7 @@ from helpline.routing.models import (
 
 from .archived import archived_story, history_ids
 from .queries import recent_scored, summarize
-from .roles import Principal, Role, can_view
+from .roles import Principal, Role, can_see_contact, can_view
 from .schemas import Detail, TimelineItem
 from .services import Services
 
@@ -99,11 +99,13 @@ async def detail(svc: Services, who: Principal, conv: Conversation) -> Detail:
         timeline += items_of(c, await store.messages(c.id), events, await store.deliveries(c.id, events),
                              current=c.id == conv.id)
     in_redis = {c.id for c in related}
+    visible = [conv, *related]  # every conversation of the group the caller may see, hot or archived
     for cid in related_ids:  # the person's conversations that have left Redis: from the record
         story = None if cid in in_redis else await archived_story(svc, cid)
         if story is not None and can_view(who, story[0]):
             timeline += items_of(*story, current=False)
-    linked_contacts = [c for c in contacts if c.id != conv.contact_id]
+            visible.append(story[0])
+    linked_contacts = [c for c in contacts if c.id != conv.contact_id and can_see_contact(who, c.id, visible)]
     if who.role is Role.MARKETING:
         # Marketing reads what is public: not the bot's private follow-ups, not the agents' internal
         # notes, not the links that lead to the customer's private conversations and accounts.

@@ -12,7 +12,7 @@ from helpline.console.archived import archived_story, history_ids
 from helpline.console.archived import contact as archived_contact
 from helpline.console.auth import staff
 from helpline.console.queries import summarize
-from helpline.console.roles import Principal, can_view
+from helpline.console.roles import Principal, can_see_contact, can_view
 from helpline.console.schemas import ContactOut, LinkIn
 from helpline.console.services import Services, services
 from helpline.console.timeline import conversations_of
@@ -34,7 +34,7 @@ async def _contact(svc: Services, who: Principal, contact_id: str,
     if contact is not None and not who.sees_all:
         if convs is None:
             convs = await svc.parts.store.get_many(await conversations_of(svc, [contact_id]))
-        if not any(c.contact_id == contact_id and can_view(who, c) for c in convs):
+        if not can_see_contact(who, contact_id, convs):
             contact = None
     if contact is None:
         raise HTTPException(404, f"contact {contact_id!r} not found")
@@ -51,7 +51,8 @@ async def get_contact(contact_id: str, svc: Svc, who: Staff) -> ContactOut:
     archived = [story[0] for cid in ids if cid not in {c.id for c in recent}
                 and (story := await archived_story(svc, cid)) is not None]
     contact = await _contact(svc, who, contact_id, [*recent, *archived])
-    linked = [c for c in [await svc.parts.store.contact(cid) for cid in group[1:]] if c is not None]
+    linked = [c for c in [await svc.parts.store.contact(cid) for cid in group[1:]]
+              if c is not None and can_see_contact(who, c.id, [*recent, *archived])]  # another team's stays hidden
     convs = sorted((c for c in [*recent, *archived] if can_view(who, c)), key=lambda c: c.updated_at, reverse=True)
     return ContactOut(contact=contact, linked=linked, conversations=await summarize(svc, who, convs))
 
