@@ -21,7 +21,7 @@ from helpline.routing.store import Effects, to_ms
 
 from . import live
 from .actions import commit, event
-from .errors import Conflict, Invalid, NotFound
+from .errors import Conflict, Forbidden, Invalid, NotFound
 from .roles import Principal
 from .services import Services
 
@@ -49,6 +49,9 @@ async def assign(svc: Services, who: Principal, conv: Conversation, target: str 
     entry = (await roster(svc)).get(target)
     if entry is None:
         raise Invalid(f"agent_id: no agent {target!r}")
+    if target != who.username and not who.manages and not _same_team(conv, who, entry.agent.teams):
+        raise Forbidden(f"agent_id: {target} is not in this conversation's team; only a supervisor may "
+                        "hand it to another team's agent (or transfer it to that team)")
     assignments = svc.parts.assignments
     if conv.assignee == target and await assignments.assigned_to(conv.id) == target:
         return False
@@ -74,6 +77,11 @@ async def assign(svc: Services, who: Principal, conv: Conversation, target: str 
     if previous and previous != target:
         await _refill(svc, previous)
     return True
+
+
+def _same_team(conv: Conversation, who: Principal, teams: tuple[str, ...]) -> bool:
+    """An agent hands a conversation only within its team (or, without one, within their own)."""
+    return conv.team in teams if conv.team else bool(set(who.teams) & set(teams))
 
 
 async def _place(svc: Services, who: Principal, conv: Conversation, team: str, why: str, effects: Effects) -> None:
