@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from helpline.routing.models import Contact, Conversation, Presence, Priority
+from helpline.routing.models import Contact, Conversation, Name, Presence, Priority
 
 from .canned import ID_PATTERN, CannedTexts
 from .roles import Role
@@ -22,8 +22,8 @@ class Summary(BaseModel):
 
     conversation: Conversation
     visibility: str
-    contact_name: str = ""
-    contact_handle: str = ""
+    contact_name: Name = ""
+    contact_handle: Name = ""
     preview: str = ""
     unread: bool = False
     waiting_since: datetime | None = None  # the customer's oldest unanswered message (SLA clock)

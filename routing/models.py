@@ -6,11 +6,12 @@ producer fails validation loudly (and is dead-lettered) instead of being half un
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 # A platform name is open-ended: third-party connectors bring their own.
 PlatformName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
@@ -84,10 +85,23 @@ class Presence(StrEnum):
     OFFLINE = "offline"
 
 
+#: Embedding, override and isolate controls (U+202A-202E, U+2066-2069): in a name they reverse
+#: the text around it wherever it is shown. Names lose them; message texts are isolated instead.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_bidi_controls(text: str) -> str:
+    return _BIDI_CONTROLS.sub("", text)
+
+
+#: A name or handle as a platform gave it, without bidi controls.
+Name = Annotated[str, AfterValidator(strip_bidi_controls)]
+
+
 class Author(Wire):
     user_id: PlatformId = Field(max_length=128)
-    handle: str = Field(default="", max_length=256)
-    display_name: str = Field(default="", max_length=256)
+    handle: Name = Field(default="", max_length=256)
+    display_name: Name = Field(default="", max_length=256)
     is_bot: bool = False
 
 
@@ -245,8 +259,8 @@ class Contact(Wire):
     platform: PlatformName
     account: AccountName
     user_id: str
-    handle: str = ""
-    display_name: str = ""
+    handle: Name = ""
+    display_name: Name = ""
     language: str | None = None
     last_agent: str | None = None
 

@@ -25,7 +25,10 @@ window.Helpline = (() => {
   function el(tag, className, text) {
     const node = document.createElement(tag);
     if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (text !== undefined && text !== null) {
+      node.textContent = String(text);
+      node.dir = "auto"; // customer text may be right-to-left or carry bidi controls: isolate it
+    }
     return node;
   }
 
