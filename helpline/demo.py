@@ -29,6 +29,7 @@ from helpline.connectors.telegram.emulator import create_app as telegram_emulato
 from helpline.connectors.x.emulator import create_app as x_emulator
 from helpline.connectors.x.emulator_state import Credentials
 
+from .cli import redact
 from .config import Settings
 from .embedded_redis import EmbeddedRedis
 from .mail_simulation import PEOPLE, MailSimulation
@@ -43,7 +44,7 @@ DEMO_KB = Path(__file__).resolve().parent / "kb"
 SECRET_NAMES = ("TELEGRAM_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "X_CONSUMER_KEY", "X_CONSUMER_SECRET",
                 "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET", "MASTODON_TOKEN", "ADMIN_PASSWORD", "AGENT_PASSWORD",
                 "SUPERVISOR_PASSWORD", "MARKETING_PASSWORD", "MAIL_PASSWORD", "SMTP_PASSWORD", "MAIL_LINK_SECRET",
-                "CUSTOMER_MAIL_PASSWORD")
+                "CUSTOMER_MAIL_PASSWORD", "REDIS_PASSWORD")
 SUPPORT_ADDRESS = "support@helpline-exchange.example"
 ENV_PREFIX = "HELPLINE_DEMO_"
 
@@ -62,8 +63,10 @@ def demo_secrets(data_dir: Path) -> dict[str, str]:
         if key not in found:
             found[key] = (f"{secrets.randbelow(9 * 10**8) + 10**8}:{secrets.token_urlsafe(24)}"
                           if name == "TELEGRAM_TOKEN" else secrets.token_urlsafe(18))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{k}={v}\n" for k, v in sorted(found.items())))
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others, even briefly
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(f"{k}={v}\n" for k, v in sorted(found.items())))
     path.chmod(0o600)
     return found
 
@@ -190,7 +193,7 @@ async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asy
     async with AsyncExitStack() as stack:
         url = os.environ.get("REDIS_URL")
         if not url:
-            server = EmbeddedRedis(data_dir / "redis").start()
+            server = EmbeddedRedis(data_dir / "redis", password=env[ENV_PREFIX + "REDIS_PASSWORD"]).start()
             stack.callback(server.stop)
             url = server.url
         emulators = await stack.enter_async_context(run_emulators(env))
@@ -286,7 +289,7 @@ def _banner(settings: Settings, emulators: Emulators, redis_url: str, logins: li
         "Helpline demo is running.",
         f"  Console:    {settings.console.public_url}",
         *[f"  Login:      {u} / {p}   ({role})" for u, p, role in logins],
-        f"  Redis:      {redis_url}  (data in {data_dir / 'redis'})",
+        f"  Redis:      {redact(redis_url)}  (data in {data_dir / 'redis'}; password in {data_dir / 'secrets.env'})",
         f"  Record:     {settings.database.url}  (SQLite: archived conversations, search)",
         f"  Emulators:  telegram {emulators.telegram}  x {emulators.x}  mastodon {emulators.mastodon}",
         *_mail_banner(emulators.mail),

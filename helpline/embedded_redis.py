@@ -1,8 +1,13 @@
 """A real redis-server owned by this process (for `helpline demo` and benchmarks): AOF on, in a
-data directory, on a free loopback port. Uses the system's redis-server binary (Redis >= 6.2)."""
+data directory, on a free loopback port. Uses the system's redis-server binary (Redis >= 6.2).
+
+The data directory and everything Redis writes in it are private to the user (0700/0600: the AOF
+holds password hashes and direct messages), and with a `password` Redis requires it; the password
+goes in a 0600 config file, not on the command line where `ps` would show it."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -22,7 +27,8 @@ def free_port() -> int:
 
 
 class EmbeddedRedis:
-    def __init__(self, data_dir: Path, port: int | None = None, appendfsync: str = "everysec") -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, appendfsync: str = "everysec",
+                 password: str | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise EmbeddedRedisError("redis-server not found on PATH; install it (Debian: apt-get install "
@@ -31,19 +37,38 @@ class EmbeddedRedis:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.appendfsync = appendfsync
+        self.password = password
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def _private_dir(self) -> Path:
+        """The data directory, created (or tightened) so only this user can read it."""
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.data_dir.chmod(0o700)
+        for root, dirs, files in os.walk(self.data_dir):  # files from a run before this rule
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o700)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o600)
+        conf = self.data_dir / "redis.conf"
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"requirepass {self.password}\n" if self.password else "")
+        return conf
 
     def start(self) -> EmbeddedRedis:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = self._private_dir()
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir.resolve()),
+            [self.binary, str(conf.resolve()), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.data_dir.resolve()),
              "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--protected-mode", "yes",
              "--logfile", "redis.log"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            umask=0o077,  # the AOF, the log: readable by this user only
             # Its own session: Ctrl-C in the terminal stops Helpline, which then stops Redis last.
             start_new_session=True,
         )
@@ -53,8 +78,9 @@ class EmbeddedRedis:
                 raise EmbeddedRedisError(f"redis-server exited; see {self.data_dir / 'redis.log'}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
+                    auth = f"AUTH {self.password}\r\n".encode() if self.password else b""
+                    sock.sendall(auth + b"PING\r\n")
+                    if b"+PONG" in _read_replies(sock, 2 if self.password else 1):
                         return self
             except OSError:
                 time.sleep(0.05)
@@ -85,3 +111,13 @@ class EmbeddedRedis:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def _read_replies(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while data.count(b"\r\n") < count:
+        chunk = sock.recv(64)
+        if not chunk:
+            break
+        data += chunk
+    return data
