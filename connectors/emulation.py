@@ -29,7 +29,8 @@ class _Server(uvicorn.Server):
 async def serve(app: Any, host: str = "127.0.0.1", port: int | None = None) -> AsyncIterator[str]:
     """Serve `app` until the block exits; yields its base URL (http://host:port)."""
     port = port or free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    # log_config=None: uvicorn's records go to the process's own handlers (JSON lines included)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", log_config=None)
     server = _Server(config)
     task = asyncio.create_task(server.serve())
     try:
