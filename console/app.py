@@ -82,7 +82,7 @@ def create_app(parts: Parts) -> FastAPI:
             return JSONResponse(error_body(422, exc.detail), status_code=422, headers=exc.headers)
         return await http_exception_handler(request, exc)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], responses={503: {"description": "Degraded: the reasons are in the body"}})
     async def healthz() -> JSONResponse:
         """The whole desk's health from the processes' heartbeats in Redis, answered within a
         second even when Redis hangs: 200 when everything is ok, 503 with the reasons otherwise."""
