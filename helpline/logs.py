@@ -54,6 +54,12 @@ def setup_logging(level: int = logging.INFO, json_lines: bool = False) -> None:
     root.setLevel(level)
     for name in CHATTY:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        # A uvicorn started earlier with its default log_config gave these loggers their own
+        # handlers and stopped them propagating: bring them back to the one handler.
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
     logging.captureWarnings(True)
     if json_lines:
         sys.excepthook = _log_uncaught

@@ -33,7 +33,20 @@ def json_logging(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[
     logging.captureWarnings(False)
 
 
-async def test_every_stderr_line_is_json(json_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def uvicorn_configured_before() -> Iterator[None]:
+    """What uvicorn's default log_config leaves behind in a process that ran one before."""
+    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).propagate) for n in ("uvicorn",)}
+    logging.getLogger("uvicorn").handlers[:] = [logging.StreamHandler(sys.stderr)]
+    logging.getLogger("uvicorn").propagate = False
+    yield
+    for name, (handlers, propagate) in saved.items():
+        logging.getLogger(name).handlers[:] = handlers
+        logging.getLogger(name).propagate = propagate
+
+
+async def test_every_stderr_line_is_json(uvicorn_configured_before: None, json_logging: None,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
     async def boom(_: Request) -> Response:
         raise RuntimeError("boom in a handler")
 
