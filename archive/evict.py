@@ -15,7 +15,7 @@ import redis.asyncio as redis
 from sqlalchemy import select
 
 from helpline.routing import keys
-from helpline.routing.scripts import SEP
+from helpline.routing.scripts import LUA_SPLIT, SEP
 
 from .database import Database
 from .schema import conversations, replies
@@ -23,20 +23,10 @@ from .schema import conversations, replies
 # KEYS[1] partition prefix. ARGV: now (ms), quiet period (ms), then per conversation: its id and
 # its archived facts joined by SEP: version, then reply id / archived state pairs. Returns {id, contact
 # id} of each conversation evicted.
-_EVICT = """
+_EVICT = LUA_SPLIT + """
 local prefix = KEYS[1]
 local now, quiet = tonumber(ARGV[1]), tonumber(ARGV[2])
-local SEP = '\\31'
 local FINAL = {sent = true, failed = true, uncertain = true}
-local function split(text)
-  local out, start = {}, 1
-  while true do
-    local at = string.find(text, SEP, start, true)
-    if not at then out[#out + 1] = string.sub(text, start) return out end
-    out[#out + 1] = string.sub(text, start, at - 1)
-    start = at + 1
-  end
-end
 local evicted = {}
 for i = 3, #ARGV, 2 do
   local conv = ARGV[i]

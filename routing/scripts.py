@@ -57,7 +57,7 @@ return #due
 
 # Splits a string of values joined by SEP (the scripts' packed arguments) into a table; and the
 # most values a script unpacks into one command (Lua's own limit is near 8,000).
-_LUA_SPLIT = """
+LUA_SPLIT = """
 local SEP = '\\31'
 local UNPACK_MAX = 4000
 local function split(text)
@@ -183,7 +183,7 @@ if #changed > 0 then redis.call('XADD', prefix .. ':changes', '*', 'c', table.co
 return out
 """
 APPLY_MESSAGES = (_APPLY_MESSAGES.replace("__VIEW_FIELDS__", ", ".join(f"'{f}'" for f in VIEW_FIELDS))
-                  .replace("__SPLIT__", _LUA_SPLIT).replace("__FENCE__", _LUA_FENCE))
+                  .replace("__SPLIT__", LUA_SPLIT).replace("__FENCE__", _LUA_FENCE))
 
 # KEYS[1] = partition prefix. ARGV[1] = now (ms), ARGV[2] = the router's consumer group, ARGV[3]
 # the caller's fencing token ("" = not fenced), then per item 2 values: a conversation id and its
@@ -347,4 +347,4 @@ acknowledge()
 if #changed > 0 then redis.call('XADD', prefix .. ':changes', '*', 'c', table.concat(changed, SEP)) end
 return out
 """
-APPLY_EFFECTS = _APPLY_EFFECTS.replace("__SPLIT__", _LUA_SPLIT).replace("__FENCE__", _LUA_FENCE)
+APPLY_EFFECTS = _APPLY_EFFECTS.replace("__SPLIT__", LUA_SPLIT).replace("__FENCE__", _LUA_FENCE)
