@@ -25,6 +25,28 @@ class _Server(uvicorn.Server):
         yield
 
 
+class ListenFailed(OSError):
+    """The app could not listen on its address (e.g. the port is taken)."""
+
+
+async def _serve(server: uvicorn.Server, host: str, port: int) -> None:
+    try:
+        await server.serve()
+    except SystemExit:  # uvicorn exits the process when it cannot bind: the caller must clean up first
+        raise ListenFailed(f"cannot listen on {host}:{port} (is the port in use?)") from None
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether something listens on (host, port) already: binding as uvicorn does fails."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 @asynccontextmanager
 async def serve(app: Any, host: str = "127.0.0.1", port: int | None = None) -> AsyncIterator[str]:
     """Serve `app` until the block exits; yields its base URL (http://host:port)."""
@@ -32,7 +54,7 @@ async def serve(app: Any, host: str = "127.0.0.1", port: int | None = None) -> A
     # log_config=None: uvicorn's records go to the process's own handlers (JSON lines included)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", log_config=None)
     server = _Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(_serve(server, host, port))
     try:
         while not server.started:
             if task.done():

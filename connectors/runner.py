@@ -28,8 +28,12 @@ class PollRunner:
     cursor is stored, so a crash between the two re-fetches and re-ingests harmlessly.
     """
 
-    def __init__(self, client: redis.Redis, connector: Connector, lease_ttl: float = 15.0) -> None:
+    def __init__(self, client: redis.Redis, connector: Connector, lease_ttl: float = 15.0,
+                 ready: asyncio.Event | None = None) -> None:
         self.connector = connector
+        #: Set once the account started (see `connectors.startup`); until then another process
+        #: whose platform answers may poll it, so the lease is not taken.
+        self.ready = ready
         self.cursors = CursorStore(client)
         self.lease = Lease(client, f"poll:{connector.platform}:{connector.account}", ttl=lease_ttl)
         self.idle_interval = connector.settings.poll_interval
@@ -39,6 +43,9 @@ class PollRunner:
     async def poll_once(self) -> float:
         """One step. Returns how long to wait before the next one."""
         c = self.connector
+        if self.ready is not None and not self.ready.is_set():
+            self.holding = False
+            return 1.0
         self.holding = await self.lease.keep()
         if not self.holding:
             return min(self.idle_interval, 5.0)  # another process polls this account

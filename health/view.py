@@ -3,7 +3,7 @@
 An account polled by a platform is healthy when exactly one live process polls it (holds its
 lease) and reports it `ok`; a webhook account when a live console serves it. A process that
 sends through an account and finds it unavailable (e.g. it could not start while the platform
-was down) degrades the account too, with its reason.
+was down) degrades the account too, with its reason; so does an account still `starting`.
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ class DeskHealth:
     def reasons(self) -> list[str]:
         if not self.redis:
             return ["redis: does not answer"]
-        out = [f"{a.platform}/{a.account}: {a.status}: {a.detail}" for a in self.accounts
-               if a.status not in ("ok", "starting")]
+        out = [f"{a.platform}/{a.account}: {a.status}: {a.detail or 'not started yet'}" for a in self.accounts
+               if a.status != "ok"]
         out += [f"{c.name}: {c.status}: {c.detail}" for _, c in self.components if c.status != "ok"]
         return out
 
@@ -111,6 +111,8 @@ def assess(processes: Sequence[ProcessBeat], accounts: Sequence[AccountSettings]
             standby = sum(1 for _, c in seen if c.activity == "standby")
             detail = ("no live poller" + (f" ({standby} on standby)" if standby else "") if wanted == "polling"
                       else "no live console serves its webhook")
+            detail += "".join(f"; {other.activity} in {p}: {other.last_error or other.status}"
+                              for p, other in seen if other.status in ("degraded", "down"))
             out.accounts.append(AccountHealth(account.platform, account.name, account.mode, "down", detail,
                                               no_live_poller=True))
             continue

@@ -20,6 +20,7 @@ from helpline.announcements.cli import announce_app, bench_broadcast
 from helpline.archive.cli import archive_app, contacts_app
 from helpline.bench_guard import WipeOption, refusals_exit
 from helpline.bots.kb_cli import app as kb_app
+from helpline.connectors.emulation import ListenFailed
 from helpline.connectors.errors import ConfigError
 from helpline.console.cli import inbox_app, users_app
 from helpline.health.view import DeskHealth
@@ -98,7 +99,7 @@ def run_main(coro_factory: Callable[[], Any]) -> Any:
     except ConfigError as exc:
         typer.echo(f"helpline: invalid configuration: {exc}", err=True)
         raise typer.Exit(2) from None
-    except StartupFailed as exc:
+    except (StartupFailed, ListenFailed) as exc:
         typer.echo(f"helpline: {exc}", err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
@@ -160,7 +161,7 @@ def demo(
     log_json: Annotated[bool, typer.Option("--log-json", help="JSON log lines")] = False,
 ) -> None:
     """The whole system with an embedded Redis, the platform emulators and simulated customers."""
-    from .demo import run_demo
+    from .demo import DemoFailed, run_demo
     from .embedded_redis import EmbeddedRedisError
 
     setup_logging(json_lines=log_json)
@@ -170,7 +171,7 @@ def demo(
         stop_on_signals(stop)
         try:
             await run_demo(data_dir, port, interval, stop, announce=lambda text: typer.echo(text))
-        except EmbeddedRedisError as exc:
+        except (EmbeddedRedisError, DemoFailed) as exc:
             raise Fatal(str(exc)) from None
 
     run_main(main)

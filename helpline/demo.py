@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from helpline.connectors.email.mailservers import DOVECOT, Dovecot, Relay
-from helpline.connectors.emulation import free_port, serve
+from helpline.connectors.emulation import free_port, port_taken, serve
 from helpline.connectors.mastodon.emulator import create_app as mastodon_emulator
 from helpline.connectors.mastodon.emulator_state import EmulatorConfig
 from helpline.connectors.telegram.emulator import create_app as telegram_emulator
@@ -47,6 +47,10 @@ SECRET_NAMES = ("TELEGRAM_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "X_CONSUMER_KEY", "
                 "CUSTOMER_MAIL_PASSWORD", "REDIS_PASSWORD")
 SUPPORT_ADDRESS = "support@helpline-exchange.example"
 ENV_PREFIX = "HELPLINE_DEMO_"
+
+
+class DemoFailed(Exception):
+    """The demo cannot run (e.g. its console port is taken); one line for the user."""
 
 
 def demo_secrets(data_dir: Path) -> dict[str, str]:
@@ -187,6 +191,8 @@ def demo_settings(redis_url: str, emulators: Emulators, console_port: int,
 
 async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asyncio.Event,
                    announce: Any = print) -> None:
+    if console_port and port_taken("127.0.0.1", console_port):  # before anything is started
+        raise DemoFailed(f"port {console_port} is in use; choose another with --port")
     env = demo_secrets(data_dir)
     env[ENV_PREFIX + "MAIL_USER"] = "support"
     os.environ.update(env)

@@ -22,9 +22,9 @@ import redis.asyncio as redis
 
 from helpline.bots.base import Bot
 from helpline.connectors.base import Connector, ConnectorContext
-from helpline.connectors.errors import ConnectorError
 from helpline.connectors.registry import build_connector
 from helpline.connectors.runner import PollRunner
+from helpline.connectors.startup import StartFailed, Startup
 from helpline.health.heartbeat import ProcessHealth
 from helpline.insights.metrics import observe_ingest
 from helpline.routing import keys
@@ -44,8 +44,9 @@ from .config import Settings
 log = logging.getLogger(__name__)
 
 class StartupFailed(Exception):
-    """A connector could not start (credentials refused, platform unreachable): one line for the
-    operator, and a non-zero exit so the supervisor (systemd, Kubernetes) tries again."""
+    """A connector refused to start for good (credentials refused or revoked, a wrong setting): one
+    line for the operator, and a non-zero exit. An unreachable platform is not this: the account
+    starts in the background (see `connectors.startup`)."""
 
 
 ROLES = ("connectors", "router", "sender", "console", "insights", "publisher", "archiver")
@@ -190,14 +191,18 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
     roles = set(roles)
     tasks: list[Awaitable[None]] = []
     parts.health.add_roles(r for r in ROLES if r in roles)
+    startups: dict[tuple[str, str], Startup] = {}
     if roles & {"connectors", "sender", "console", "publisher"}:
         parts.make_connectors()
-        for c in parts.connectors.values():
-            try:
-                await c.start()
-            except ConnectorError as exc:
-                raise StartupFailed(f"accounts.{c.account} ({c.platform}): could not start: {exc}") from None
     try:
+        for key, c in parts.connectors.items():
+            startups[key] = Startup(c)
+            try:
+                started = await startups[key].first()
+            except StartFailed as exc:
+                raise StartupFailed(str(exc)) from None
+            if not started:  # the platform is unreachable: the account starts in the background
+                tasks.append(role_context("connectors", startups[key].retry(stop)))
         if "router" in roles:
             await parts.sync_roster()
             leases = partition_leases(parts)
@@ -214,9 +219,9 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
             tasks += [role_context("sender", sender_consumer(parts, sender).run(stop)),
                       role_context("sender", run_promoter(sender, stop))]
         if "connectors" in roles:
-            for c in parts.connectors.values():
+            for key, c in parts.connectors.items():
                 if c.settings.mode == "polling" and c.supports_polling:
-                    runner = PollRunner(parts.client, c)
+                    runner = PollRunner(parts.client, c, ready=startups[key].ready)
                     parts.health.track(c, runner.activity)
                     tasks.append(role_context("connectors", runner.run(stop)))
         if "publisher" in roles:
@@ -235,6 +240,9 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
         settle_heap()
         await asyncio.gather(*tasks)
     finally:
+        for work in tasks:  # not started when a later account refused to start
+            if asyncio.iscoroutine(work):
+                work.close()
         for c in parts.connectors.values():
             with contextlib.suppress(Exception):
                 await c.stop()

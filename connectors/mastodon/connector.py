@@ -131,7 +131,8 @@ class MastodonConnector(Connector):
 
     def _ready(self) -> tuple[MastodonApi, OwnAccount]:
         if self._api is None or self.own is None:
-            raise RuntimeError(f"mastodon connector {self.account!r} used before start()")
+            # not started yet (the instance was unreachable at start; see connectors.startup)
+            raise Transient(f"mastodon {self.account}: not started yet (the instance did not answer)")
         return self._api, self.own
 
     # pull ------------------------------------------------------------------------------------
