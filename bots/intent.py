@@ -207,20 +207,31 @@ def feedback(text: str, lexicon: Lexicon | None = None) -> str | None:
     """"yes" / "no" when the message answers "Did this solve it?", else None.
 
     Only the start of a message, or a short message, counts: "不到账" inside a new question is
-    not a "no".
+    not a "no". A "yes" followed by a question (a question mark, or a `question` word after it)
+    is a new question, not a confirmation; a "no" followed by details stays a "no" (the bot
+    searches again with them).
     """
     lex = lexicon or default_lexicon()
     norm = _PUNCT.sub(" ", _norm(text)).strip()
     if not norm:
         return None
+    answer, rest = _feedback_term(norm, lex)
+    if answer == "yes" and rest.strip() and ("?" in text or "？" in text or _mentions(rest, lex.get("question"))):
+        return None  # "thanks, and how long does a withdrawal take?" asks a new question
+    return answer
+
+
+def _feedback_term(norm: str, lex: Lexicon) -> tuple[str | None, str]:
+    """The answer a yes/no word gives, and what the message says besides that word."""
     # "No" first: "해결 안 됐어요" contains the "yes" word "해결".
     for answer in ("no", "yes"):
         for term in sorted(lex.get(answer), key=len, reverse=True):
             if norm == term or (norm.startswith(term) and _term_pattern(term).match(norm)):
-                return answer
+                return answer, norm[len(term):]
     short = len(norm) <= 12 if not norm.isascii() else len(norm.split()) <= 4
     if short:
         for answer in ("no", "yes"):
-            if _mentions(norm, lex.get(answer)):
-                return answer
-    return None
+            for term in lex.get(answer):
+                if _term_pattern(term).search(norm):
+                    return answer, _term_pattern(term).sub(" ", norm, count=1)
+    return None, ""

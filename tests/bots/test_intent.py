@@ -82,7 +82,12 @@ def test_ordinary_questions_carry_no_details(text: str) -> None:
     ("text", "answer"),
     [("yes", "yes"), ("Yes, thanks!", "yes"), ("네 감사합니다", "yes"), ("是的", "yes"), ("はい", "yes"),
      ("no", "no"), ("nope, still pending", "no"), ("해결 안 됐어요", "no"), ("没解决", "no"), ("いいえ", "no"),
-     ("how do I deposit", None), ("nothing arrived in my wallet", None)],
+     ("how do I deposit", None), ("nothing arrived in my wallet", None),
+     # a thank-you that asks something new is a question, not a confirmation
+     ("thanks, and how long does a withdrawal take?", None), ("thanks, how long does a withdrawal take", None),
+     ("감사합니다, 그런데 출금은 얼마나 걸리나요?", None), ("谢谢，提现要多久？", None),
+     ("ありがとう、出金はどのくらいかかりますか", None), ("it worked, thank you so much", "yes"),
+     ("no, how do I do it then?", "no")],
 )
 def test_feedback(text: str, answer: str | None) -> None:
     assert feedback(text) == answer

@@ -1,0 +1,94 @@
+"""The help-center bot through Telegram: updates in the Bot API wire format from the emulator,
+parsed by python-telegram-bot in the connector, routed by the real router and bot chain, and
+the replies posted back to the emulator by the real sender."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import redis.asyncio as redis
+
+from helpline.connectors.runner import PollRunner
+from helpline.connectors.telegram import TelegramConnector
+from helpline.routing import keys
+from helpline.routing.bus import StreamConsumer
+from helpline.routing.models import Conversation, EventType, Status
+from helpline.routing.router import Router
+from helpline.routing.sender import Sender
+from helpline.runtime import Parts, build_router
+from tests.factories import route_all, settings
+
+from .conftest import ACCOUNT, Emulator
+
+HELPCENTER = {"helpcenter": {"type": "helpcenter", "kb": "kb"}}
+ALL_TO_BOT = [{"name": "everything to the help center", "set": {"bot": "helpcenter"}}]
+QUESTION = "how do I increase my daily withdrawal limit"  # kb/eval: answered with withdrawal-limits
+
+
+@dataclass
+class Desk:
+    """One Telegram bot account: poller, router, sender."""
+
+    parts: Parts
+    emulator: Emulator
+    runner: PollRunner
+    router: Router
+    sender: StreamConsumer
+
+    async def cycle(self) -> None:
+        """Everything the platform has is ingested, routed and answered."""
+        await self.runner.poll_once()
+        await self.runner.poll_once()  # confirms the batch (and answers its button presses)
+        await route_all(self.parts, self.router)
+        await self.sender.ensure_groups()
+        for _ in range(3):
+            await self.sender.step()
+
+    async def conversation(self, thread: str) -> Conversation | None:
+        cid = await self.parts.store.find_thread("telegram", ACCOUNT, thread)
+        return None if cid is None else await self.parts.store.get(cid)
+
+    async def sent_to(self, chat_id: int) -> list[dict[str, Any]]:
+        return [m for m in await self.emulator.sent() if m["chat_id"] == chat_id]
+
+
+@pytest.fixture
+async def desk(emulator: Emulator, r: redis.Redis, telegram_env: None) -> AsyncIterator[Desk]:
+    options = {"long_poll_timeout": 0, "private_per_second": 100, "group_per_minute": 6000}
+    account = {"platform": "telegram", "name": ACCOUNT, "base_url": emulator.url, "poll_interval": 0.1,
+               "secrets": {"token": "HL_TG_TOKEN"}, "options": options}
+    parts = Parts.build(settings(accounts=[account], rules=ALL_TO_BOT, bots=HELPCENTER,
+                                 agents=[{"id": "amy", "name": "Amy", "teams": ["support"]}]), r)
+    await parts.sync_roster()
+    parts.make_connectors()
+    connector = parts.connectors[("telegram", ACCOUNT)]
+    assert isinstance(connector, TelegramConnector)
+    sender = Sender(r, parts.connectors, parts.settings.redis.partitions)
+    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
+                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
+    async with connector:
+        yield Desk(parts, emulator, PollRunner(r, connector), build_router(parts), consumer)
+
+
+def buttons_of(sent: dict[str, Any]) -> list[str]:
+    markup = sent.get("reply_markup") or {}
+    return [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+async def test_a_thank_you_with_a_follow_up_question_is_answered_not_resolved(desk: Desk) -> None:
+    first = await desk.emulator.customer(801, QUESTION)
+    await desk.cycle()
+    chat = first["chat_id"]
+    [answer] = await desk.sent_to(chat)
+    assert buttons_of(answer) == ["yes", "no"]
+    await desk.emulator.customer(801, "thanks, and how long does a withdrawal take?")
+    await desk.cycle()
+    conv = await desk.conversation(f"chat:{chat}")
+    assert conv is not None and conv.status is not Status.RESOLVED and conv.handler == "bot:helpcenter"
+    replies = await desk.sent_to(chat)
+    assert len(replies) == 2 and buttons_of(replies[1]) == ["yes", "no"]  # a second article, asked about again
+    events = [e.type for e in await desk.parts.store.events(conv.id)]
+    assert EventType.HANDOFF not in events and EventType.STATUS in events
