@@ -268,7 +268,7 @@ class TelegramConnector(Connector):
         if not parts:  # whitespace only: nothing would be posted, yet the reply would count as sent
             raise Permanent(f"reply {reply.reply_id}: the text is blank")
         reply_to = outbound.reply_to_message(reply, thread)
-        markup = outbound.keyboard(reply)
+        markup = outbound.keyboard(reply, thread)
         try:
             chat_id = await self._migrations.current(thread.chat_id)
         except RedisError as exc:

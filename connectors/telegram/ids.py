@@ -6,8 +6,11 @@ Pure functions. A thread key names where a reply goes; a message id names what i
 - group member: thread ``chat:<chat_id>:user:<user_id>`` (each customer in a group is their own
   conversation, answered in the group as a reply to their message)
 - message ``<chat_id>:<message_id>``; an edit ``<chat_id>:<message_id>:e<edit_date>`` (a new id
-  per edit, so each edit is ingested once); a button press ``<chat_id>:<message_id>:cb<query_id>``
-  where the message is the one carrying the keyboard.
+  per edit, so each edit is ingested once); a button press ``<chat_id>:<message_id>:cb`` where
+  the message is the one carrying the keyboard: one answer per keyboard, so a double tap (two
+  callback queries) is ingested once.
+- a button's callback data in a group thread ``<data>|<user_id>``: whose answer the keyboard is,
+  so a press by anyone else in the group is not taken as that person's (or as a new) question.
 """
 
 from __future__ import annotations
@@ -60,8 +63,26 @@ def edit_ref(chat_id: int, message_id: int, edit_date: int) -> str:
     return f"{chat_id}:{message_id}:e{edit_date}"
 
 
-def callback_ref(chat_id: int, message_id: int, query_id: str) -> str:
-    return f"{chat_id}:{message_id}:cb{query_id}"
+def callback_ref(chat_id: int, message_id: int) -> str:
+    return f"{chat_id}:{message_id}:cb"
+
+
+CALLBACK_DATA_MAX = 64  # bytes, Telegram's limit for an inline button's callback_data
+
+
+def owned_callback_data(data: str, user_id: int) -> str:
+    """`data` marked as meant for `user_id`; unmarked if the mark would not fit Telegram's limit
+    (such a button is then taken from whoever presses it)."""
+    owned = f"{data}|{user_id}"
+    return owned if len(owned.encode()) <= CALLBACK_DATA_MAX else data
+
+
+def callback_owner(data: str) -> tuple[str, int | None]:
+    """(data, the user it is meant for) of a group button's callback data; None if unmarked."""
+    head, sep, tail = data.rpartition("|")
+    if sep and head and tail.isdigit():
+        return head, int(tail)
+    return data, None
 
 
 def parse_message_ref(ref: str) -> tuple[int, int] | None:

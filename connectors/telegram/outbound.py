@@ -47,11 +47,14 @@ def reply_to_message(reply: OutboundReply, thread: ids.ThreadRef) -> int | None:
     return ref[1]
 
 
-def keyboard(reply: OutboundReply) -> InlineKeyboardMarkup | None:
-    """Buttons as an inline keyboard: short choices (a rating) in one row, others one per row."""
+def keyboard(reply: OutboundReply, thread: ids.ThreadRef) -> InlineKeyboardMarkup | None:
+    """Buttons as an inline keyboard: short choices (a rating) in one row, others one per row.
+    In a group, each button says whose answer it is (everyone in the group sees it)."""
     if not reply.buttons:
         return None
-    buttons = [InlineKeyboardButton(b.label, callback_data=b.data) for b in reply.buttons]
+    owner = thread.user_id
+    buttons = [InlineKeyboardButton(b.label, callback_data=b.data if owner is None
+                                    else ids.owned_callback_data(b.data, owner)) for b in reply.buttons]
     if len(buttons) <= 5 and all(len(b.label) <= 8 for b in reply.buttons):
         return InlineKeyboardMarkup([buttons])
     return InlineKeyboardMarkup([[b] for b in buttons])

@@ -7,7 +7,9 @@ What is ingested, and as what:
   bot, a /command@bot, or a reply to one of the bot's messages) -> GROUP, thread
   ``chat:<chat_id>:user:<user_id>``; other group chatter is skipped
 - an edit of either -> the same, with ``edited=True`` and a message id unique to the edit
-- an inline keyboard button press -> an InboundMessage whose text is the button's data
+- an inline keyboard button press -> an InboundMessage whose text is the button's data, once per
+  keyboard (a double tap is one answer); in a group, only from the person the keyboard was for
+  (another member's press is skipped, and acknowledged like every press)
 
 Skipped: messages from bots (the bot itself included), channel posts, messages without a human
 sender, service messages (joins, pins, migrations...) and content with neither text nor a file.
@@ -176,15 +178,20 @@ def _from_callback(query: CallbackQuery, account: str, me: BotIdentity) -> Inbou
     kind = _kind(carrier.chat)
     if kind is None:
         return None
+    data = query.data
+    if kind is MessageKind.GROUP:
+        data, owner = ids.callback_owner(data)
+        if owner is not None and owner != user.id:
+            return None  # someone else's answer: not their question (the press is still acknowledged)
     chat_id = carrier.chat.id
     return InboundMessage(
         platform=PLATFORM,
         account=account,
         kind=kind,
-        message_id=ids.callback_ref(chat_id, carrier.message_id, query.id),
+        message_id=ids.callback_ref(chat_id, carrier.message_id),  # a double tap is one answer
         thread_key=_thread(kind, chat_id, user.id),
         author=_author(user),
-        text=query.data,
+        text=data,
         in_reply_to=ids.message_ref(chat_id, carrier.message_id),
         platform_time=datetime.now(UTC),  # a button press carries no date of its own
     )

@@ -92,3 +92,31 @@ async def test_a_thank_you_with_a_follow_up_question_is_answered_not_resolved(de
     assert len(replies) == 2 and buttons_of(replies[1]) == ["yes", "no"]  # a second article, asked about again
     events = [e.type for e in await desk.parts.store.events(conv.id)]
     assert EventType.HANDOFF not in events and EventType.STATUS in events
+
+
+async def test_in_a_group_only_the_customer_answers_their_buttons_and_a_double_tap_counts_once(desk: Desk) -> None:
+    asked = await desk.emulator.customer(901, QUESTION, kind="group")
+    await desk.cycle()
+    group = asked["chat_id"]
+    [answer] = await desk.sent_to(group)
+    yes = buttons_of(answer)[0]
+    # Another member of the group presses "Yes" under the answer meant for 901.
+    stranger = await desk.emulator.control("button-presses", {"user": {"id": 902, "name": "Other"}, "chat_id": group,
+                                                             "message_id": answer["id"], "data": yes})
+    await desk.cycle()
+    assert await desk.conversation(f"chat:{group}:user:902") is None
+    assert len(await desk.sent_to(group)) == 1  # no public "no article found"
+    # The customer taps "Yes" twice before anything is processed.
+    for _ in range(2):
+        await desk.emulator.control("button-presses", {"user": {"id": 901, "name": "Cust 901"}, "chat_id": group,
+                                                       "message_id": answer["id"], "data": yes})
+    await desk.cycle()
+    await desk.cycle()
+    conv = await desk.conversation(f"chat:{group}:user:901")
+    assert conv is not None and conv.status is Status.RESOLVED and conv.assignee is None
+    events = await desk.parts.store.events(conv.id)
+    assert EventType.HANDOFF not in [e.type for e in events]
+    thanks = [m for m in await desk.sent_to(group) if m["text"].startswith("Great, glad that helped")]
+    assert len(thanks) == 1
+    answered = (await desk.emulator.http.get("/_emulator/callback-answers")).json()["answered"]
+    assert stranger["callback_query_id"] in answered and len(answered) == 3  # every spinner stopped
