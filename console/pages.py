@@ -22,7 +22,7 @@ from helpline.routing.models import Presence
 from . import actions, assigning
 from .auth import current_user, optional_principal
 from .errors import ConsoleError, Forbidden
-from .queries import VIEWS, Filters, list_page, view_counts
+from .queries import SORTS, VIEWS, Filters, default_sort, list_page, view_counts
 from .roles import Principal, Role, can_act, can_assign
 from .services import Services, services
 from .sessions import COOKIE, TTL_S
@@ -115,18 +115,20 @@ async def logout(request: Request, svc: Svc, _: User) -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 async def inbox(request: Request, svc: Svc, who: MaybeUser, view: str = "", status: str = "open",
-                platform: str = "", priority: str = "", q: str = "", cursor: str | None = None) -> Response:
+                platform: str = "", priority: str = "", q: str = "", cursor: str | None = None,
+                sort: str = "") -> Response:
     if who is None:
         return _login_redirect(request)
     view = view if view in VIEWS else ("mine" if who.role is Role.AGENT else "all")
+    sort = sort if sort in SORTS else default_sort(view)
     filters = Filters(view=view, status=status or None, platform=platform or None, priority=priority or None,
-                      q=q or None)
+                      q=q or None, sort=sort)
     try:
         page = await list_page(svc, who, filters, 50, cursor)
     except ConsoleError:  # a stale or edited cursor: start from the top
         page = await list_page(svc, who, filters, 50, None)
     return await _page(request, svc, who, "inbox.html", page=page, counts=await view_counts(svc, who), view=view,
-                       status=status, platform=platform, priority=priority, q=q, views=VIEWS)
+                       status=status, platform=platform, priority=priority, q=q, views=VIEWS, sort=sort, sorts=SORTS)
 
 
 @router.get("/c/{conversation_id}", response_class=HTMLResponse)

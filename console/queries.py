@@ -11,25 +11,31 @@ from __future__ import annotations
 import base64
 import heapq
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
+from helpline.insights.sla import sla_clock
 from helpline.routing import keys
 from helpline.routing.decode import as_text
-from helpline.routing.models import Contact, Conversation, EventType, InboundMessage, Status
+from helpline.routing.models import Contact, Conversation, InboundMessage, Priority, Status
 from helpline.routing.store import from_ms
 
 from .errors import Invalid
 from .roles import Principal, can_view
 from .schemas import Page, Summary
 from .services import Services
+from .waiting import wait_clock
 
 BATCH = 200
 SCAN_CAP = 5000  # one request looks at most at this many conversations (then returns a cursor)
 COUNT_WINDOW = 1000  # view counts cover the most recent conversations only
 TAIL = 20  # messages and events read per row (preview, search, SLA clock)
 VIEWS = ("mine", "unassigned", "team", "all", "escalated")
+SORTS = ("activity", "waiting", "priority")
+SORT_WINDOW = 500  # a sort other than by activity orders the most recent matching conversations
 ESCALATED = "escalated"
 
 
@@ -44,6 +50,7 @@ class Filters:
     language: str | None = None
     label: str | None = None
     q: str | None = None
+    sort: str = "activity"
 
     def matches(self, who: Principal, c: Conversation) -> bool:
         if not can_view(who, c):
@@ -156,40 +163,66 @@ async def summarize(svc: Services, who: Principal, convs: Sequence[Conversation]
         pipe.hgetall(keys.console_seen(who.username))
         raw = await pipe.execute()
     seen = {as_text(k): int(v) for k, v in raw[-1].items()}
+    settings = svc.parts.settings
     out = []
     for i, c in enumerate(convs):
         contact_raw, messages_raw, events_raw, snoozed = raw[4 * i: 4 * i + 4]
         contact = {as_text(k): as_text(v) for k, v in contact_raw.items()}
         messages = [InboundMessage.model_validate_json(m) for m in messages_raw]
-        last_reply = last_reply_at(events_raw)
+        wait = wait_clock(c.status, messages, [json.loads(e) for e in events_raw])
         last_customer_ms = int(c.last_customer_at.timestamp() * 1000) if c.last_customer_at else 0
+        sla = sla_clock(c, policies=settings.sla, hours=settings.hours, waiting_since=wait.since)
         out.append(Summary(
             conversation=c, visibility=c.visibility.value,
             contact_name=contact.get("display_name", ""), contact_handle=contact.get("handle", ""),
             preview=(messages[-1].text[:160] if messages else ""),
             unread=last_customer_ms > seen.get(c.id, 0),
-            waiting_since=waiting_since(c, messages, last_reply),
+            waiting_since=wait.since, handoff_at=wait.handoff_at, sla_due=sla.due_at if sla else None,
             snoozed_until=from_ms(snoozed),
         ))
     return out
 
 
-def last_reply_at(events_raw: Sequence[bytes | str]) -> datetime | None:
-    """When the customer was last answered (by an agent or a bot), from the event tail."""
-    for raw in reversed(events_raw):
-        event = json.loads(raw)
-        if event.get("type") == EventType.REPLY_QUEUED.value:
-            return datetime.fromisoformat(event["at"])
-    return None
+def default_sort(view: str) -> str:
+    """Queues (Unassigned, My teams) put the most urgent first; the others the latest first."""
+    return "priority" if view in ("unassigned", "team") else "activity"
 
 
-def waiting_since(c: Conversation, messages: Sequence[InboundMessage], answered: datetime | None) -> datetime | None:
-    """The SLA clock's start: the oldest customer message after the last answer, while the
-    conversation waits on us (not resolved, not pending on the customer)."""
-    if c.status is not Status.OPEN:
-        return None
-    unanswered = [m.received_at for m in messages if answered is None or m.received_at > answered]
-    return min(unanswered) if unanswered else None
+RANK = {p: i for i, p in enumerate(reversed(list(Priority)))}  # urgent 0 ... low 3
+FAR = datetime.max.replace(tzinfo=UTC)
+
+
+def sort_key(sort: str) -> Callable[[Summary], tuple[Any, ...]]:
+    """Priority: urgent first, then the SLA due first, then the longest wait. Waiting: the
+    longest wait first (conversations not waiting on us last)."""
+    def by_priority(s: Summary) -> tuple[Any, ...]:
+        c = s.conversation
+        return RANK[c.priority], s.sla_due or FAR, s.waiting_since or FAR, -c.updated_at.timestamp()
+
+    def by_waiting(s: Summary) -> tuple[Any, ...]:
+        c = s.conversation
+        return s.waiting_since or FAR, RANK[c.priority], -c.updated_at.timestamp()
+
+    return by_priority if sort == "priority" else by_waiting
+
+
+def _offset(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    match = re.fullmatch(r"o(\d{1,6})", cursor)
+    if match is None:
+        raise Invalid("cursor: not a cursor this server issued")
+    return int(match.group(1))
+
+
+async def sorted_page(svc: Services, who: Principal, filters: Filters, limit: int, cursor: str | None) -> Page:
+    """One page of the most recent matching conversations in `filters.sort` order (a cursor is
+    an offset into that order)."""
+    start = _offset(cursor)
+    convs, _ = await scan(svc, who, filters, SORT_WINDOW)
+    ordered = sorted(await summarize(svc, who, convs), key=sort_key(filters.sort))
+    more = start + limit < len(ordered)
+    return Page(items=ordered[start:start + limit], next_cursor=f"o{start + limit}" if more else None)
 
 
 async def list_page(svc: Services, who: Principal, filters: Filters, limit: int, cursor: str | None) -> Page:
@@ -197,6 +230,8 @@ async def list_page(svc: Services, who: Principal, filters: Filters, limit: int,
         from .archived import search_page
 
         return await search_page(svc, who, filters, limit, cursor)
+    if filters.sort != "activity":
+        return await sorted_page(svc, who, filters, limit, cursor)
     convs, next_cursor = await scan(svc, who, filters, limit, cursor)
     return Page(items=await summarize(svc, who, convs), next_cursor=next_cursor)
 

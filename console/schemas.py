@@ -26,7 +26,9 @@ class Summary(BaseModel):
     contact_handle: Name = ""
     preview: str = ""
     unread: bool = False
-    waiting_since: datetime | None = None  # the customer's oldest unanswered message (SLA clock)
+    waiting_since: datetime | None = None  # the customer's oldest unanswered message, or the handoff
+    handoff_at: datetime | None = None  # when a bot last handed the conversation to people
+    sla_due: datetime | None = None  # when the most urgent running SLA target is due (no policy: None)
     snoozed_until: datetime | None = None
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from helpline.console import actions, assigning
 from helpline.console.auth import current_user, staff
 from helpline.console.errors import Forbidden, NotFound
-from helpline.console.queries import VIEWS, Filters, list_page, view_counts
+from helpline.console.queries import SORTS, VIEWS, Filters, default_sort, list_page, view_counts
 from helpline.console.roles import Principal, can_assign
 from helpline.console.schemas import (
     ActionOut,
@@ -48,10 +48,14 @@ async def list_conversations(
     q: Annotated[str | None, Query(max_length=200)] = None,
     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 50,
     counts: bool = False,
+    sort: Annotated[str | None, Query(pattern="^(" + "|".join(SORTS) + ")$")] = None,
 ) -> Page:
-    """Conversations the caller may see, newest activity first; `next_cursor` continues."""
+    """Conversations the caller may see; `next_cursor` continues. `sort`: `activity` (latest
+    first), `waiting` (longest wait first) or `priority` (urgent first, then the SLA due first);
+    by default Unassigned and My teams sort by priority, the other views by activity."""
     filters = Filters(view=view, status=status, platform=platform, team=team, assignee=assignee,
-                      priority=priority, language=language, label=label, q=q or None)
+                      priority=priority, language=language, label=label, q=q or None,
+                      sort=sort or default_sort(view))
     page = await list_page(svc, who, filters, limit, cursor)
     if counts:
         page.counts = await view_counts(svc, who)

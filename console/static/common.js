@@ -54,6 +54,28 @@ window.Helpline = (() => {
       node.classList.toggle("sla-warn", waited >= 900 && waited < 3600);
       node.classList.toggle("sla-late", waited >= 3600);
     });
+    document.querySelectorAll(".handoff-clock[data-since] .ago").forEach((node) => {
+      node.textContent = shortDuration((Date.now() - new Date(node.parentElement.dataset.since).getTime()) / 1000);
+    });
+  }
+
+  // The wait clocks of a conversation summary (templates/_wait.html builds the same).
+  function waitClocks(s) {
+    const out = [];
+    if (s.waiting_since) {
+      const sla = el("span", "sla");
+      sla.dataset.since = s.waiting_since;
+      sla.title = "Customer waiting since " + s.waiting_since + (s.sla_due ? " · SLA due " + s.sla_due : "");
+      out.push(sla);
+    }
+    if (s.handoff_at && s.conversation.status === "open") {
+      const handoff = el("span", "handoff-clock", "handoff ");
+      handoff.dataset.since = s.handoff_at;
+      handoff.title = "Handed off by the bot at " + s.handoff_at;
+      handoff.append(el("span", "ago"));
+      out.push(handoff);
+    }
+    return out;
   }
 
   let toastTimer = null;
@@ -106,5 +128,5 @@ window.Helpline = (() => {
     if (presence) presence.addEventListener("change", () => presence.form.submit());
   });
 
-  return { api, el, shortDuration, clock, tickClocks, toast, live, typing, platformName };
+  return { api, el, shortDuration, clock, tickClocks, waitClocks, toast, live, typing, platformName };
 })();

@@ -101,6 +101,8 @@
       if (status) { status.textContent = c.status; status.className = "chip status-" + c.status; }
       const prio = document.getElementById("head-priority");
       if (prio) { prio.textContent = c.priority; prio.className = "chip prio prio-" + c.priority; }
+      const wait = document.getElementById("head-wait");
+      if (wait) { wait.replaceChildren(...H.waitClocks(d.summary)); H.tickClocks(); }
       const assignee = document.getElementById("fact-assignee");
       if (assignee) assignee.textContent = c.assignee || c.handler || "—";
       H.api("POST", base + "/read").catch(() => {});

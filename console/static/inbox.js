@@ -41,11 +41,7 @@
     meta.append(H.el("span", "row-who", c.assignee || c.handler || (c.team ? "team " + c.team : "unassigned")));
     main.append(top, H.el("span", "row-preview", s.preview), meta);
     const side = H.el("span", "row-side");
-    if (s.waiting_since) {
-      const sla = H.el("span", "sla");
-      sla.dataset.since = s.waiting_since;
-      side.append(sla);
-    }
+    side.append(...H.waitClocks(s));
     const time = H.el("time", "row-time", H.clock(c.updated_at));
     time.dateTime = c.updated_at;
     side.append(time);
@@ -57,7 +53,7 @@
   async function refresh() {
     const params = new URLSearchParams(rows.dataset.query || "");
     const query = new URLSearchParams({ counts: "true", limit: "50" });
-    for (const key of ["view", "status", "platform", "priority", "q"]) {
+    for (const key of ["view", "status", "platform", "priority", "q", "sort"]) {
       const value = params.get(key);
       if (value) query.set(key, value);
     }
