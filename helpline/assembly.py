@@ -6,6 +6,8 @@ features meet it, in their order:
 1. survey rating      a customer answering the satisfaction survey (ends the chain)
 2. reopened           a resolved conversation written to again is recorded as reopened
 3. reassignment       ... and, without a bot or agent, goes back to an agent or the queue
+   edited messages    an edit of a message already in the conversation is kept, not answered
+                      again (ends the chain)
    automatic messages an auto-submitted message gets no automatic answer (ends the chain; the
                       conversation it starts goes to the humans)
 4. subscriptions      /subscribe, /unsubscribe in a Telegram private chat (ends the chain)
@@ -28,6 +30,7 @@ from helpline.announcements.subscribers import SubscriberStore
 from helpline.bots.automatic import AutomaticMessageStep
 from helpline.bots.base import Bot
 from helpline.bots.catalog import default_catalog
+from helpline.bots.edits import EditedMessageStep
 from helpline.bots.language import message_language
 from helpline.bots.offhours import OffHoursStep
 from helpline.bots.step import BotStep
@@ -53,6 +56,7 @@ def router_steps(settings: Settings, client: redis.Redis, store: ConversationSto
         RatingStep(catalog, RatingStore(client, settings.insights.timezone)),
         ReopenedStep(),
         AssignmentStep(assignments, store, reopened_only=True, name="reassignment"),
+        EditedMessageStep(),
         AutomaticMessageStep(assignment),
         SubscriptionStep(SubscriberStore(client)),
         IncidentStep(IncidentStore(client)),

@@ -120,3 +120,22 @@ async def test_in_a_group_only_the_customer_answers_their_buttons_and_a_double_t
     assert len(thanks) == 1
     answered = (await desk.emulator.http.get("/_emulator/callback-answers")).json()["answered"]
     assert stranger["callback_query_id"] in answered and len(answered) == 3  # every spinner stopped
+
+
+@pytest.mark.parametrize("kind", ["direct", "group"])
+async def test_an_edit_is_kept_in_the_history_and_not_answered_again(desk: Desk, kind: str) -> None:
+    asked = await desk.emulator.customer(1001, "how do I increase my withdrawal limit", kind=kind)
+    await desk.cycle()
+    chat = asked["chat_id"]
+    assert len(await desk.sent_to(chat)) == 1
+    for text in ("how do I increase my daily withdrawal limit", "how do I increase my daily withdrawal limit?"):
+        await desk.emulator.control("edits", {"chat_id": chat, "message_id": asked["message_id"],
+                                              "text": f"@helpline_bot {text}" if kind == "group" else text})
+        await desk.cycle()
+    assert len(await desk.sent_to(chat)) == 1  # answered once, not once per edit
+    thread = f"chat:{chat}" if kind == "direct" else f"chat:{chat}:user:1001"
+    conv = await desk.conversation(thread)
+    assert conv is not None and conv.handler == "bot:helpcenter" and conv.assignee is None
+    history = await desk.parts.store.messages(conv.id)
+    assert [m.edited for m in history] == [False, True, True]
+    assert history[-1].text == "how do I increase my daily withdrawal limit?"
