@@ -154,6 +154,8 @@ async def act(request: Request, conversation_id: str, action: str, svc: Svc, who
     reason = str(form.get("reason") or "")
     try:
         conv = await actions.load(svc, who, conversation_id, act=True)
+        if action == "send":  # the two-mode composer: a reply or a note, as its mode says
+            action = "note" if form.get("mode") == "note" else "reply"
         if action == "reply":
             await actions.reply(svc, who, conv, text, str(form.get("idempotency_key") or "") or None)
         elif action == "note":

@@ -194,18 +194,75 @@
     });
   }
 
+  // --- composer modes: a reply goes to the customer, a note stays with the team -------------
+  function mode() { return document.getElementById("mode-note")?.checked ? "note" : "reply"; }
+  function setMode(m) {
+    if (!composer) return;
+    document.getElementById("mode-" + m).checked = true;
+    composer.classList.toggle("mode-note", m === "note");
+    composer.classList.toggle("mode-reply", m === "reply");
+    text.placeholder = m === "note" ? "Internal note — only your team sees it, never the customer" : composer.dataset.replyPlaceholder;
+    document.getElementById("send-btn").textContent = m === "note" ? "Add note" : composer.dataset.replyLabel;
+  }
+
+  // --- resolving with undo: nothing (and no survey) goes out until the 5 seconds are over ----
+  const UNDO_S = 5;
+  const undoBar = document.getElementById("undo-bar");
+  let resolving = null;
+  function commitResolve(keepalive) {
+    clearInterval(resolving.tick);
+    resolving = null;
+    undoBar.hidden = true;
+    const init = { method: "POST", credentials: "same-origin", keepalive,
+      headers: { "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content, "Content-Type": "application/json" },
+      body: JSON.stringify({ reason: "resolved by the agent" }) };
+    return fetch(base + "/resolve", init);
+  }
+  function startResolve() {
+    if (resolving || !document.getElementById("resolve-form") || !undoBar) return;
+    let left = UNDO_S;
+    document.getElementById("undo-seconds").textContent = String(left);
+    undoBar.hidden = false;
+    resolving = { tick: setInterval(async () => {
+      left -= 1;
+      document.getElementById("undo-seconds").textContent = String(Math.max(left, 0));
+      if (left > 0) return;
+      const response = await commitResolve(false);
+      if (response.ok) location.reload(); else H.toast("Could not resolve: " + response.statusText);
+    }, 1000) };
+    document.getElementById("undo-btn").focus();
+  }
+  function undoResolve() {
+    if (!resolving) return;
+    clearInterval(resolving.tick);
+    resolving = null;
+    undoBar.hidden = true;
+    H.toast("Not resolved");
+  }
+  document.getElementById("undo-btn")?.addEventListener("click", undoResolve);
+  document.getElementById("resolve-form")?.addEventListener("submit", (event) => { event.preventDefault(); startResolve(); });
+  window.addEventListener("pagehide", () => { if (resolving) commitResolve(true); });  // leaving means "do it"
+
   // --- wiring --------------------------------------------------------------------------------
   if (composer) {
     composer.addEventListener("submit", (event) => {
       event.preventDefault();
-      send(event.submitter && event.submitter.id === "note-btn" ? "note" : "reply");
+      send(mode());
     });
+    composer.querySelectorAll('input[name="mode"]').forEach((r) => r.addEventListener("change", () => setMode(mode())));
     text.addEventListener("input", updateCounter);
     text.addEventListener("keydown", (e) => {
       if (e.key === "/" && text.value === "") { e.preventDefault(); openPicker(); }
-      else if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); send("reply"); }
+      else if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); send(mode()); }
       else if (e.key === "Escape") text.blur();
     });
+    document.addEventListener("keydown", (e) => {  // also while typing: switching never sends
+      if (e.key.toLowerCase() === "m" && e.shiftKey && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault();
+        setMode(mode() === "note" ? "reply" : "note");
+      }
+    });
+    setMode(mode());
     updateCounter();
   }
 
@@ -218,9 +275,11 @@
 
   document.addEventListener("keydown", (event) => {
     if (H.typing(event) || event.metaKey || event.ctrlKey || event.altKey) return;
-    if (event.key === "r" && text) text.focus();
+    if (event.key === "r" && text) { setMode("reply"); text.focus(); }
+    else if (event.key === "n" && text) { setMode("note"); text.focus(); }
     else if (event.key === "/" && text) { text.focus(); openPicker(); }
-    else if (event.key === "e") document.getElementById("resolve-form")?.requestSubmit();
+    else if (event.key === "e") startResolve();
+    else if (event.key === "Escape" && resolving) undoResolve();
     else if (event.key === "a") document.getElementById("assign-me-form")?.requestSubmit();
     else if (event.key === "j") neighbour(1);
     else if (event.key === "k") neighbour(-1);

@@ -1,4 +1,5 @@
-// Inbox: live list refresh, j/k selection, quick actions on the selected row.
+// Inbox: live list refresh, j/k selection, quick actions on the selected row (resolving is done
+// in the open conversation only, where it can be undone).
 "use strict";
 
 (() => {
@@ -95,7 +96,6 @@
     else if (event.key === "k") select(selected - 1);
     else if (event.key === "o" || event.key === "Enter") { const r = items()[selected]; if (r) location.href = "/c/" + r.dataset.id; }
     else if (event.key === "a") act("/assign", {}, "Assigned to you");
-    else if (event.key === "e") act("/resolve", {}, "Resolved");
     else if (event.key === "/") { event.preventDefault(); document.querySelector('input[name="q"]')?.focus(); }
     else return;
     event.preventDefault();

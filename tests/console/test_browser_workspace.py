@@ -3,6 +3,7 @@ the two-mode composer, resolving with undo, collision warnings, attachments."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -10,9 +11,11 @@ import pytest
 import redis.asyncio as redis
 from playwright.async_api import expect
 
-from .helpers import make_desk
+from helpline.routing.models import Presence, Status
+
+from .helpers import Desk, make_desk
 from .stack import TOKEN, running
-from .test_browser import sign_in
+from .test_browser import conversation_id, sign_in
 
 pytestmark = pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs /usr/bin/chromium")
 
@@ -50,3 +53,53 @@ async def test_unassigned_puts_the_urgent_takeover_first_with_its_wait_clock(r: 
     finally:
         for c in desk.clients:
             await c.aclose()
+
+
+async def test_composer_modes_and_resolve_with_undo_that_holds_back_the_survey(desk: Desk) -> None:
+    await desk.parts.assignments.set_presence("amy", Presence.ONLINE)
+    async with running(desk) as stack:
+        page = await sign_in(stack, "amy")
+        await stack.customer(811, "My deposit has not arrived")
+        cid = await conversation_id(desk, 811)
+        row = page.locator(f".row[data-id='{cid}']")
+        await expect(row).to_be_visible(timeout=10_000)
+        await page.keyboard.press("e")  # the inbox never resolves by keyboard
+        await page.wait_for_timeout(500)
+        await expect(row.locator(".status-open")).to_be_visible()
+
+        await page.goto(f"{stack.url}/c/{cid}")
+        composer = page.locator("#composer")
+        await expect(composer).to_have_class(re.compile(r"\bmode-reply\b"))
+        await page.keyboard.press("n")  # note mode, visibly different, focused
+        await expect(composer).to_have_class(re.compile(r"\bmode-note\b"))
+        await expect(page.locator("#send-btn")).to_have_text("Add note")
+        await page.keyboard.type("Checked: the deposit is in the cold wallet sweep")
+        await page.keyboard.press("Control+Enter")  # sends in the current mode: a note
+        await expect(page.locator(".item-note", has_text="cold wallet sweep")).to_be_visible(timeout=5_000)
+        await page.keyboard.press("Control+Shift+M")  # back to replying, from the keyboard
+        await expect(composer).to_have_class(re.compile(r"\bmode-reply\b"))
+        await expect(page.locator("#send-btn")).to_have_text("Send private reply")
+        await page.keyboard.type("It will arrive within the hour.")
+        await page.keyboard.press("Control+Enter")
+        reply = page.locator(".item-reply", has_text="within the hour")
+        await expect(reply.locator(".delivery")).to_have_class("delivery delivery-sent", timeout=10_000)
+        assert [s["text"] for s in await stack.sent()] == ["It will arrive within the hour."]
+
+        await page.keyboard.press("Escape")  # out of the text box
+        await page.keyboard.press("e")
+        await expect(page.locator("#undo-bar")).to_be_visible()
+        await page.wait_for_timeout(3_000)
+        await page.click("#undo-btn")  # within the 5 seconds
+        await expect(page.locator("#undo-bar")).to_be_hidden()
+        await page.wait_for_timeout(3_500)  # past the 5 seconds: nothing happened
+        conv = await desk.parts.store.get(cid)
+        assert conv is not None and conv.status is Status.OPEN
+        assert [s["text"] for s in await stack.sent()] == ["It will arrive within the hour."]  # no survey
+
+        await page.keyboard.press("e")  # this time let it go through
+        await expect(page.locator("#head-status")).to_have_text("resolved", timeout=10_000)
+        for _ in range(100):
+            if len(await stack.sent()) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert len(await stack.sent()) == 2  # now the survey went out
