@@ -3,6 +3,7 @@
 Order of concerns for each customer message (first that applies wins, except that safety
 replies are combined with a handoff):
 
+0. a /start or /help command: a greeting or an explanation of what the bot does, nothing searched;
 1. account details in a PUBLIC thread: a short safe template inviting a DM (the detail is never
    repeated) and, if a secret was posted, a private warning; label "moved-to-private";
 2. an emergency (hacked account, stolen funds) or a request for a human: handoff;
@@ -20,13 +21,15 @@ from dataclasses import dataclass, replace
 from helpline.bots.base import LABEL_MOVED_TO_PRIVATE, BotContext, BotDecision, BotReply, Handoff
 from helpline.bots.catalog import Catalog, default_catalog
 from helpline.bots.generative import Generator
-from helpline.bots.intent import Detail, Intents, detect, feedback
+from helpline.bots.intent import Detail, Intents, bot_command, detect, feedback
 from helpline.bots.search import Hit, Searcher
 from helpline.routing.models import Priority, ReplyButton, Visibility
 
 STAGE_FEEDBACK = "feedback"
 LABEL_URGENT = "urgent"
 _SECRET_ORDER = (Detail.SEED_PHRASE, Detail.PRIVATE_KEY, Detail.PASSWORD)
+#: Commands answered with a catalog text instead of a search (Telegram sends /start first).
+_COMMAND_TEXTS = {"start": "greeting", "help": "help"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,11 @@ class HelpCenterBot:
 
     def _decide(self, ctx: BotContext) -> tuple[BotDecision, Hit | None]:
         text = ctx.message.text
+        command = bot_command(text)
+        # "/start <payload>" is a deep link (still a first contact); "/help <question>" is a question.
+        if command in _COMMAND_TEXTS and (command == "start" or len(text.split()) == 1):
+            reply = BotReply(self._t(ctx, _COMMAND_TEXTS[command]))
+            return BotDecision((reply,), pending=True, state=dict(ctx.state), note=f"/{command}: greeted"), None
         intents = detect(text)
         public = ctx.conversation.visibility is Visibility.PUBLIC
         replies: list[BotReply] = []

@@ -49,6 +49,7 @@ _PHONE = re.compile(r"(?<![\w.])(?:\+\d{1,3}[\s-]?)?(?:\(?\d{2,4}\)?[\s-]){1,3}\
 _NUMBER = re.compile(r"(?<![\d.,])\d{6,20}(?![\d.,])")
 _ORDER_CODE = re.compile(r"[a-z0-9-]*\d[a-z0-9-]{5,}")
 _WORD = re.compile(r"[a-z]+")
+_COMMAND = re.compile(r"^/([a-z][a-z0-9_]{0,31})(?:@\w+)?(?:\s|$)", re.IGNORECASE)
 _PUNCT = re.compile(r"[\s!?.,。、！？~…:;\"'()\[\]👍🙏😊🙂]+")
 
 
@@ -235,3 +236,9 @@ def _feedback_term(norm: str, lex: Lexicon) -> tuple[str | None, str]:
                 if _term_pattern(term).search(norm):
                     return answer, _term_pattern(term).sub(" ", norm, count=1)
     return None, ""
+
+
+def bot_command(text: str) -> str | None:
+    """"start" for "/start", "/start@helpline_bot" or "/start payload"; None for any other text."""
+    match = _COMMAND.match(text.strip())
+    return match.group(1).lower() if match else None

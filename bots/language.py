@@ -21,8 +21,9 @@ from helpline.routing.models import InboundMessage
 
 DEFAULT_LANGUAGES: tuple[str, ...] = ("en", "ko", "zh", "ja")
 
-# Noise that says nothing about the language: links, handles, hashtags, hex/tx ids, numbers.
-_NOISE = re.compile(r"https?://\S+|[@#]\w+|0x[0-9a-fA-F]+|\b[0-9a-fA-F]{16,}\b|[\d.,:/%+-]+")
+# Noise that says nothing about the language: bot commands (/start), links, handles, hashtags,
+# hex/tx ids, numbers.
+_NOISE = re.compile(r"(?<!\S)/[A-Za-z]\w*(?:@\w+)?|https?://\S+|[@#]\w+|0x[0-9a-fA-F]+|\b[0-9a-fA-F]{16,}\b|[\d.,:/%+-]+")
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _KANA = re.compile(r"[\u3041-\u309f\u30a0-\u30ff\uff66-\uff9f]")
 _HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")

@@ -59,6 +59,10 @@ def customer_message(state: EmulatorState, body: Json) -> Json:
             fields["entities"] = [{"type": "mention", "offset": utf16_len(prefix), "length": utf16_len(handle)}]
     else:
         raise bad_request('kind must be "direct" or "group"')
+    if text.startswith("/"):  # Telegram marks a leading /command (with its @bot suffix) as an entity
+        command = text.split()[0]
+        fields["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command)},
+                              *fields.get("entities", [])]
     if body.get("reply_to_bot"):
         replied = state.last_bot_message(chat)
         fields["reply_to_message"] = {k: v for k, v in replied.items() if k != "reply_to_message"}

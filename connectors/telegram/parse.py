@@ -17,6 +17,7 @@ sender, service messages (joins, pins, migrations...) and content with neither t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from . import ids
 
 PLATFORM = "telegram"
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,12 @@ def _author(user: User) -> Author:
         display_name=user.full_name[:256],
         is_bot=user.is_bot,
     )
+
+
+def app_language(user: User) -> str | None:
+    """The primary subtag of the user's Telegram app language ("pt-br" -> "pt"), if well formed."""
+    code = (user.language_code or "").split("-")[0].lower()
+    return code if _LANGUAGE.fullmatch(code) else None
 
 
 def addresses_bot(message: Message, me: BotIdentity) -> bool:
@@ -162,7 +170,9 @@ def _from_message(message: Message, account: str, me: BotIdentity, *, edited: bo
         thread_key=_thread(kind, chat_id, user.id),
         author=_author(user),
         text=text,
-        # language_code is the customer's app language, not the message's: the router detects it.
+        # language_code is the customer's app language, not the message's: the router detects the
+        # message's. A command (/start) says nothing about its language, so the app's is the hint.
+        language=app_language(user) if text.startswith("/") else None,
         attachments=files,
         in_reply_to=ids.message_ref(chat_id, reply.message_id) if reply is not None else None,
         edited=edited,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpline.bots.intent import Detail, account_details, detect, feedback
+from helpline.bots.intent import Detail, account_details, bot_command, detect, feedback
 
 TX = "0x" + "3f" * 32
 BTC_TXID = "a1" * 32
@@ -91,3 +91,11 @@ def test_ordinary_questions_carry_no_details(text: str) -> None:
 )
 def test_feedback(text: str, answer: str | None) -> None:
     assert feedback(text) == answer
+
+
+@pytest.mark.parametrize(("text", "command"), [
+    ("/start", "start"), ("/START@helpline_bot", "start"), ("/start subscribe", "start"), ("/help", "help"),
+    ("hello /start", None), ("/", None), ("/2fa is lost", None), ("start", None),
+])
+def test_bot_command(text: str, command: str | None) -> None:
+    assert bot_command(text) == command

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 
+from helpline.bots.catalog import default_catalog
 from helpline.connectors.runner import PollRunner
 from helpline.connectors.telegram import TelegramConnector
 from helpline.routing import keys
@@ -25,6 +26,7 @@ from .conftest import ACCOUNT, Emulator
 
 HELPCENTER = {"helpcenter": {"type": "helpcenter", "kb": "kb"}}
 ALL_TO_BOT = [{"name": "everything to the help center", "set": {"bot": "helpcenter"}}]
+CATALOG = default_catalog()
 QUESTION = "how do I increase my daily withdrawal limit"  # kb/eval: answered with withdrawal-limits
 
 
@@ -139,3 +141,28 @@ async def test_an_edit_is_kept_in_the_history_and_not_answered_again(desk: Desk,
     history = await desk.parts.store.messages(conv.id)
     assert [m.edited for m in history] == [False, True, True]
     assert history[-1].text == "how do I increase my daily withdrawal limit?"
+
+
+@pytest.mark.parametrize(("text", "kind", "app_language", "expected"), [
+    ("/start", "direct", "ko", ("greeting", "ko")),
+    ("/help", "direct", "en", ("help", "en")),
+    ("/help", "group", "ja", ("help", "ja")),
+    ("/start@helpline_bot", "group", "zh-hans", ("greeting", "zh")),
+])
+async def test_start_and_help_are_greeted_and_explained_in_the_users_language(
+        desk: Desk, text: str, kind: str, app_language: str, expected: tuple[str, str]) -> None:
+    user = {"id": 1101, "handle": "newcomer", "name": "New Comer", "language_code": app_language}
+    sent = await desk.emulator.control("customer-messages", {"user": user, "text": text, "kind": kind,
+                                                             "mention": text == "/help"})
+    await desk.cycle()
+    chat = sent["chat_id"]
+    [reply] = await desk.sent_to(chat)
+    assert reply["text"] == CATALOG.text(expected[1], expected[0])
+    assert reply["reply_markup"] is None and "help.example.com" not in reply["text"]  # no article
+    conv = await desk.conversation(f"chat:{chat}" if kind == "direct" else f"chat:{chat}:user:1101")
+    assert conv is not None and conv.handler == "bot:helpcenter" and conv.assignee is None
+    assert conv.language == expected[1]
+    # The question that follows is answered from the help center.
+    await desk.emulator.control("customer-messages", {"user": user, "text": QUESTION, "kind": kind, "chat_id": chat})
+    await desk.cycle()
+    assert len(await desk.sent_to(chat)) == 2 and "help.example.com" in (await desk.sent_to(chat))[-1]["text"]
