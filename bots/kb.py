@@ -31,6 +31,7 @@ class Article(BaseModel):
     tags: tuple[str, ...] = ()
     url: str | None = None
     summary: str | None = None
+    category: str | None = None  # the help center's grouping, in the article's language
     body: str
     path: str = ""
 
@@ -118,10 +119,10 @@ def _check_fields(name: str, meta: dict[str, Any], body: str, languages: tuple[s
     tags = meta.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
         problems.append(Problem(name, "tags", "must be a list of non-empty strings"))
-    for field in ("url", "summary"):
+    for field in ("url", "summary", "category"):
         if field in meta and meta[field] is not None and not isinstance(meta[field], str):
             problems.append(Problem(name, field, "must be a string"))
-    unknown = set(meta) - {"id", "key", "language", "title", "tags", "url", "summary"}
+    unknown = set(meta) - {"id", "key", "language", "title", "tags", "url", "summary", "category"}
     if unknown:
         problems.append(Problem(name, "front matter", f"unknown fields {sorted(unknown)}"))
     if not body.strip():
@@ -164,6 +165,7 @@ def _read(folder: Path, languages: tuple[str, ...]) -> tuple[list[Article], list
                 tags=tuple(t.strip() for t in meta.get("tags", [])),
                 url=meta.get("url"),
                 summary=meta.get("summary"),
+                category=(meta.get("category") or "").strip() or None,
                 body=body.strip(),
                 path=name,
             )

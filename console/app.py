@@ -18,9 +18,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 
 from helpline.announcements.api import announcements_router
+from helpline.bot_setup import help_center_site
 from helpline.health.view import desk_health
 from helpline.insights.metrics import metrics_router
 from helpline.insights.web import insights_router
+from helpline.portal.web import portal_router
 from helpline.routing.outage import redis_failed, redis_ok
 from helpline.runtime import Parts
 
@@ -97,6 +99,9 @@ def create_app(parts: Parts) -> FastAPI:
     app.include_router(announcements_router(parts, require_role, view_role="reader", shell=shell))
     app.include_router(metrics_router(parts))
     app.include_router(api_docs.router)
+    site = help_center_site(parts.settings)
+    if site is not None:  # the public help center, from the help-center bot's articles
+        app.include_router(portal_router(site, parts.client))
     app.mount(api_docs.ASSETS_PATH, api_docs.ASSETS, name="swagger")  # before /static, which would shadow it
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     for (platform, account), connector in parts.connectors.items():

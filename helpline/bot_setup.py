@@ -13,11 +13,12 @@ from helpline.bots.autoreply import AutoReplyBot
 from helpline.bots.base import Bot
 from helpline.bots.generative import GenerativeSettings, Generator
 from helpline.bots.helpcenter import HelpCenterBot, HelpCenterSettings
-from helpline.bots.kb import KBError, load_kb
+from helpline.bots.kb import KBError, KnowledgeBase, load_kb
 from helpline.bots.language import LanguageDetector
 from helpline.bots.options import AutoReplyOptions, GenerativeOptions, HelpCenterOptions
 from helpline.bots.search import Searcher
 from helpline.connectors.errors import ConfigError
+from helpline.portal.site import Site, portal_url
 
 from .config import Settings
 
@@ -44,7 +45,9 @@ def _autoreply(name: str, options: AutoReplyOptions, settings: Settings) -> Bot:
                         fallback_language=settings.languages.default)
 
 
-def _helpcenter(name: str, options: HelpCenterOptions, settings: Settings) -> Bot:
+def help_center_kb(name: str, options: HelpCenterOptions, settings: Settings) -> KnowledgeBase:
+    """The bot's knowledge base. With the help center (portal) on at a known address, each
+    article's `url` is its page there: the bot links to what the help center calls canonical."""
     folder = Path(options.kb)
     if not folder.is_absolute():
         base = os.environ.get("HELPLINE_CONFIG_FILE")
@@ -53,6 +56,24 @@ def _helpcenter(name: str, options: HelpCenterOptions, settings: Settings) -> Bo
         kb = load_kb(folder, settings.languages.supported)
     except (KBError, OSError) as exc:
         raise ConfigError(f"bots.{name}.kb: {exc}") from None
+    public = settings.portal_url
+    if public is None or settings.portal.bot != name:
+        return kb
+    url = portal_url(public)
+    return KnowledgeBase(a.model_copy(update={"url": url(a)}) for a in kb.articles)
+
+
+def help_center_site(settings: Settings) -> Site | None:
+    """The help center's content (the portal's bot's KB and the same search), None when off."""
+    options = settings.bots.get(settings.portal.bot)
+    if not settings.portal.enabled or not isinstance(options, HelpCenterOptions):
+        return None
+    kb = help_center_kb(settings.portal.bot, options, settings)
+    return Site(kb, Searcher(kb, fallback_language=settings.languages.default), settings.languages.default)
+
+
+def _helpcenter(name: str, options: HelpCenterOptions, settings: Settings) -> Bot:
+    kb = help_center_kb(name, options, settings)
     bot = HelpCenterBot(Searcher(kb, fallback_language=settings.languages.default),
                         settings=HelpCenterSettings(max_attempts=options.max_attempts),
                         generator=_generator(options.generative))

@@ -101,6 +101,16 @@ class ConsoleSettings(Section):
     public_url: str | None = None  # where platforms reach our webhooks (https://...)
 
 
+class PortalSettings(Section):
+    """The public help center at /help, served by the console from a help-center bot's KB."""
+
+    enabled: bool = True  # served when the bot below is configured
+    bot: str = "helpcenter"  # the [bots.<name>] (type helpcenter) whose articles and search it uses
+    #: Where visitors reach it (https://help.example.com); defaults to console.public_url. When
+    #: known, every article's canonical `url` (what the bot links to) is its page here.
+    public_url: str | None = Field(default=None, pattern=r"^https?://")
+
+
 class LanguageSettings(Section):
     supported: tuple[str, ...] = ("en", "ko", "zh", "ja")
     default: str = "en"
@@ -127,6 +137,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     languages: LanguageSettings = Field(default_factory=LanguageSettings)
+    portal: PortalSettings = Field(default_factory=PortalSettings)
     teams: list[TeamSettings] = Field(default_factory=list)
     agents: list[Agent] = Field(default_factory=list)
     accounts: list[AccountSettings] = Field(default_factory=list)
@@ -186,6 +197,11 @@ class Settings(BaseSettings):
             if team.default:
                 return team.id
         return self.teams[0].id if self.teams else None
+
+    @property
+    def portal_url(self) -> str | None:
+        """Where the help center is reached, when it is served and that is known."""
+        return (self.portal.public_url or self.console.public_url) if self.portal.enabled else None
 
     @property
     def hours(self) -> dict[str, BusinessHours]:

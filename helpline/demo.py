@@ -294,6 +294,7 @@ def _banner(settings: Settings, emulators: Emulators, redis_url: str, logins: li
         "",
         "Helpline demo is running.",
         f"  Console:    {settings.console.public_url}",
+        f"  Help center: {settings.console.public_url}/help/  (public: no login)",
         *[f"  Login:      {u} / {p}   ({role})" for u, p, role in logins],
         f"  Redis:      {redact(redis_url)}  (data in {data_dir / 'redis'}; password in {data_dir / 'secrets.env'})",
         f"  Record:     {settings.database.url}  (SQLite: archived conversations, search)",

@@ -21,6 +21,21 @@ class CubeReader:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
+    async def helpful_votes(self, days: Sequence[date]) -> tuple[int, int]:
+        """The help center's "Was this helpful?" answers over the days: (yes, no). Written by
+        `portal.feedback` as "yes|<key>:<lang>" / "no|<key>:<lang>" fields of one hash a day."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for d in days:
+                pipe.hgetall(keys.portal_feedback(day_str(d)))
+            raw = await pipe.execute()
+        yes = no = 0
+        for h in raw:
+            for k, v in h.items():
+                answer = as_text(k).partition("|")[0]
+                yes += int(v) if answer == "yes" else 0
+                no += int(v) if answer == "no" else 0
+        return yes, no
+
     async def counters(self, days: Sequence[date], scope: str, dims: Sequence[str]) -> dict[str, list[Cells]]:
         """dim -> per day {"metric|value": count}."""
         async with self.client.pipeline(transaction=False) as pipe:

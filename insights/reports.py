@@ -86,6 +86,9 @@ FIGURE_LABELS: dict[str, str] = {
     "handoff_rate": "Bot handoff rate", "messages": "Customer messages",
     "messages_per_conversation": "Messages per conversation", "replies": "Replies by agents",
     "bot_replies": "Replies by bots and automations",
+    "articles_helpful": "Help-center articles: “helpful” answers",
+    "articles_not_helpful": "Help-center articles: “not helpful” answers",
+    "articles_helpful_rate": "Help-center articles: helpful rate",
     **{f"{m}_{stat}": f"{name}: {what}" for m, name in _LATENCY_NAMES.items() for stat, what in _STATS.items()},
     "csat_avg": "Satisfaction average (1-5)", "csat_responses": "Satisfaction responses",
     "csat_response_rate": "Satisfaction response rate", "sla_compliance": "SLA compliance",
@@ -114,6 +117,8 @@ async def summary(reader: CubeReader, q: Query) -> Summary:
         "messages_per_conversation": _rate(c("messages"), c("opened")), "replies": c("replies"),
         "bot_replies": c("bot_replies"),
     }
+    yes, no = await reader.helpful_votes(q.days)  # the help center's votes, next to the bot's results
+    figures.update(articles_helpful=yes, articles_not_helpful=no, articles_helpful_rate=_rate(yes, yes + no))
     for metric in _LATENCY_NAMES:
         figures[f"{metric}_avg_s"] = _avg(cells, metric)
         for p in (50, 90):

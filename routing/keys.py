@@ -190,6 +190,11 @@ def blocked_until(platform: str, account: str) -> str:
     return f"{PREFIX}:blocked:{platform}:{account}"
 
 
+def portal_feedback(day: str) -> str:
+    """Hash of one day's help-center votes: fields "yes|<key>:<lang>" / "no|<key>:<lang>"."""
+    return f"{PREFIX}:portal:feedback:{day}"
+
+
 # --- consumer groups ---------------------------------------------------------------------------
 ROUTER_GROUP = "router"
 SENDER_GROUP = "sender"
