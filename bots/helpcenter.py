@@ -4,6 +4,7 @@ Order of concerns for each customer message (first that applies wins, except tha
 replies are combined with a handoff):
 
 0. a /start or /help command: a greeting or an explanation of what the bot does, nothing searched;
+   a photo, sticker or file without text: handoff (a person has to look at it), nothing searched;
 1. account details in a PUBLIC thread: a short safe template inviting a DM (the detail is never
    repeated) and, if a secret was posted, a private warning; label "moved-to-private";
 2. an emergency (hacked account, stolen funds) or a request for a human: handoff;
@@ -30,6 +31,7 @@ LABEL_URGENT = "urgent"
 _SECRET_ORDER = (Detail.SEED_PHRASE, Detail.PRIVATE_KEY, Detail.PASSWORD)
 #: Commands answered with a catalog text instead of a search (Telegram sends /start first).
 _COMMAND_TEXTS = {"start": "greeting", "help": "help"}
+_MEDIA_NAMES = ("photo", "sticker")  # named in the customer's language; anything else is a "file"
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class HelpCenterBot:
         if command in _COMMAND_TEXTS and (command == "start" or len(text.split()) == 1):
             reply = BotReply(self._t(ctx, _COMMAND_TEXTS[command]))
             return BotDecision((reply,), pending=True, state=dict(ctx.state), note=f"/{command}: greeted"), None
+        if not text.strip() and ctx.message.attachments:
+            return self._media_handoff(ctx), None
         intents = detect(text)
         public = ctx.conversation.visibility is Visibility.PUBLIC
         replies: list[BotReply] = []
@@ -118,6 +122,15 @@ class HelpCenterBot:
             if answer == "no":
                 return self._retry(ctx)
         return self._answer(ctx, text, attempts=0, tried=[], question=text)
+
+    def _media_handoff(self, ctx: BotContext) -> BotDecision:
+        kinds = sorted({a.kind for a in ctx.message.attachments})
+        reason = f"the customer sent a {' and a '.join(kinds)} without text: a person has to look at it"
+        media = kinds[0] if len(kinds) == 1 and kinds[0] in _MEDIA_NAMES else "file"
+        reply = BotReply(self._t(ctx, "handoff_media", media=self._t(ctx, f"media_{media}")))
+        summary = self._summary(ctx, ctx.state.get("question", ""), _tried(ctx.state.get("tried", "")),
+                                extra=f"[{', '.join(kinds)}]")
+        return BotDecision((reply,), handoff=Handoff(reason, summary), note=reason)
 
     def _move_to_private(self, ctx: BotContext, intents: Intents) -> list[BotReply]:
         replies = [BotReply(self._t(ctx, "public_move_private"))]

@@ -153,6 +153,8 @@ def _from_message(message: Message, account: str, me: BotIdentity, *, edited: bo
         return None
     if kind is MessageKind.GROUP:
         text = strip_leading_mention(text, me)
+        if files and text.casefold() == f"@{me.username}".casefold():
+            text = ""  # the caption only addressed the bot: the photo is the message
     chat_id = message.chat.id
     if edited:
         edit_date = message.edit_date or message.date

@@ -166,3 +166,34 @@ async def test_start_and_help_are_greeted_and_explained_in_the_users_language(
     await desk.emulator.control("customer-messages", {"user": user, "text": QUESTION, "kind": kind, "chat_id": chat})
     await desk.cycle()
     assert len(await desk.sent_to(chat)) == 2 and "help.example.com" in (await desk.sent_to(chat))[-1]["text"]
+
+
+PHOTO = [{"file_id": "PHOTO-small", "file_unique_id": "ps", "width": 90, "height": 90, "file_size": 1200},
+         {"file_id": "PHOTO-large", "file_unique_id": "pl", "width": 1280, "height": 960, "file_size": 80233}]
+STICKER = {"file_id": "STICKER-1", "file_unique_id": "st1", "type": "regular", "width": 512, "height": 512,
+           "is_animated": False, "is_video": False, "file_size": 9000}
+
+
+@pytest.mark.parametrize(("kind", "media"), [("direct", "sticker"), ("group", "photo")])
+async def test_a_photo_or_sticker_without_text_goes_to_a_person_not_to_the_search(
+        desk: Desk, kind: str, media: str) -> None:
+    user = {"id": 1201, "is_bot": False, "first_name": "Pic", "language_code": "en"}
+    if kind == "direct":
+        chat = {"id": 1201, "type": "private", "first_name": "Pic"}
+        content: dict[str, Any] = {"sticker": STICKER}
+    else:  # a group photo reaches the bot with a caption that only mentions it
+        chat = {"id": -100555, "type": "supergroup", "title": "Traders"}
+        content = {"photo": PHOTO, "caption": "@helpline_bot",
+                   "caption_entities": [{"type": "mention", "offset": 0, "length": 13}]}
+    await desk.emulator.control("chats", {"chats": [{k: v for k, v in chat.items() if k != "first_name"}]})
+    message = {"message_id": 77, "date": 1700000000, "chat": chat, "from": user, **content}
+    await desk.emulator.control("updates", {"update": {"message": message}})
+    await desk.cycle()
+    [reply] = await desk.sent_to(chat["id"])
+    assert reply["text"] == CATALOG.text("en", "handoff_media", media=media) and reply["reply_markup"] is None
+    conv = await desk.conversation(f"chat:{chat['id']}" if kind == "direct" else f"chat:{chat['id']}:user:1201")
+    assert conv is not None and conv.handler is None
+    [handoff] = [e for e in await desk.parts.store.events(conv.id) if e.type is EventType.HANDOFF]
+    assert media in handoff.reason and "article" not in handoff.reason
+    [stored] = await desk.parts.store.messages(conv.id)
+    assert stored.text == "" and [a.kind for a in stored.attachments] == [media]
