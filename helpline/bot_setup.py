@@ -48,10 +48,7 @@ def _autoreply(name: str, options: AutoReplyOptions, settings: Settings) -> Bot:
 def help_center_kb(name: str, options: HelpCenterOptions, settings: Settings) -> KnowledgeBase:
     """The bot's knowledge base. With the help center (portal) on at a known address, each
     article's `url` is its page there: the bot links to what the help center calls canonical."""
-    folder = Path(options.kb)
-    if not folder.is_absolute():
-        base = os.environ.get("HELPLINE_CONFIG_FILE")
-        folder = (Path(base).parent if base else Path.cwd()) / folder
+    folder = Path(options.kb)  # a file's relative path was anchored at the file by load_settings
     try:
         kb = load_kb(folder, settings.languages.supported)
     except (KBError, OSError) as exc:

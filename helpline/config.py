@@ -14,13 +14,14 @@ import redis.asyncio as redis
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
 from helpline.announcements.settings import AnnouncementSettings
-from helpline.bots.options import BotOptions, parse_bots
+from helpline.bots.options import BotOptions, HelpCenterOptions, parse_bots
 from helpline.connectors.base import AccountSettings
 from helpline.insights.settings import InsightsSettings, SlaPolicy
 from helpline.routing.hours import BusinessHours
@@ -158,9 +159,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = os.environ.get("HELPLINE_CONFIG_FILE")
-        toml = (TomlConfigSettingsSource(settings_cls, toml_file=path),) if path else ()
-        return (init_settings, env_settings, *toml)
+        return (init_settings, env_settings)  # the file's values come in as init values (`load_settings`)
 
     @field_validator("bots", mode="before")
     @classmethod
@@ -217,20 +216,38 @@ class ConfigInvalid(Exception):
 
 
 def load_settings(path: str | Path | None) -> Settings:
-    """Read the TOML file (if any) and the environment. Raises ConfigInvalid naming each field."""
-    if path is not None:
+    """Read the TOML file (if any) and the environment, which overrides the file. Raises
+    ConfigInvalid naming each field. Paths in the file (a bot's `kb`) are relative to the file:
+    they are made absolute here, so nothing later needs to know where the file was."""
+    try:
+        if path is None:
+            return Settings()
         file = Path(path)
         if not file.is_file():
             raise ConfigInvalid([f"{file}: no such configuration file"])
-        os.environ["HELPLINE_CONFIG_FILE"] = str(file)
-    else:
-        os.environ.pop("HELPLINE_CONFIG_FILE", None)
-    try:
-        return Settings()
+        values = TomlConfigSettingsSource(Settings, toml_file=file)()
+        return _anchored(Settings(**_merged(values, EnvSettingsSource(Settings)())), file.resolve().parent)
     except ValidationError as exc:
         raise ConfigInvalid([_describe(err) for err in exc.errors()]) from None
     except ValueError as exc:  # TOML syntax errors
         raise ConfigInvalid([f"{path}: {exc}"]) from None
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` on top of `base`, tables merged key by key (as pydantic-settings merges sources)."""
+    out = dict(base)
+    for key, value in override.items():
+        below = out.get(key)
+        out[key] = _merged(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+    return out
+
+
+def _anchored(settings: Settings, folder: Path) -> Settings:
+    """Relative folder paths (a help-center bot's `kb`, also its default) anchored at the file's folder."""
+    for name, options in settings.bots.items():
+        if isinstance(options, HelpCenterOptions) and not Path(options.kb).is_absolute():
+            settings.bots[name] = options.model_copy(update={"kb": str(folder / options.kb)})
+    return settings
 
 
 def _describe(err: Any) -> str:

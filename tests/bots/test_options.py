@@ -4,19 +4,12 @@ error naming `bots.<name>.<key>`, at load time."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from helpline.bots.options import AutoReplyOptions, HelpCenterOptions
 from helpline.config import ConfigInvalid, load_settings
-
-
-@pytest.fixture(autouse=True)
-def _forget_config_file() -> Iterator[None]:
-    yield
-    os.environ.pop("HELPLINE_CONFIG_FILE", None)  # load_settings names the file for the process
 
 
 def problems(tmp_path: Path, toml: str) -> list[str]:
@@ -63,7 +56,8 @@ def test_bot_sections_are_read_typed(tmp_path: Path) -> None:
                    '[bots.night]\ntype = "autoreply"\nhandoff = false\ntexts = { en = "We are closed." }\n')
     bots = load_settings(cfg).bots
     helpcenter, night = bots["helpcenter"], bots["night"]
-    assert isinstance(helpcenter, HelpCenterOptions) and helpcenter.max_attempts == 3 and helpcenter.kb == "kb"
+    assert isinstance(helpcenter, HelpCenterOptions) and helpcenter.max_attempts == 3
+    assert helpcenter.kb == str(tmp_path.resolve() / "kb")  # relative to the file, anchored when loaded
     assert helpcenter.generative.enabled and helpcenter.generative.timeout_seconds == 8.0
     assert isinstance(night, AutoReplyOptions) and not night.handoff and night.texts == {"en": "We are closed."}
 
@@ -86,3 +80,29 @@ def test_settings_dump_and_reload_keep_each_bots_options() -> None:
     dumped = before.model_dump(mode="json")
     assert dumped["bots"]["helpcenter"]["max_attempts"] == 3
     assert Settings(**dumped).bots == before.bots
+
+
+def test_the_config_file_is_passed_not_put_in_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file's folder anchors its relative kb wherever the process runs, and loading it leaves
+    no trace in the environment: a later load without a file reads no file."""
+    from helpline.bot_setup import build_bots
+    from helpline.bots.helpcenter import HelpCenterBot
+    from helpline.config import Settings
+    from tests.bots.conftest import KB_DIR
+
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "kb").symlink_to(KB_DIR)
+    cfg = folder / "helpline.toml"
+    cfg.write_text('[redis]\npartitions = 8\n\n[bots.helpcenter]\n')  # kb: its default, "kb"
+    elsewhere = tmp_path / "run"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("HELPLINE_REDIS__URL", "redis://127.0.0.1:1/0")
+    loaded = load_settings(cfg)
+    assert loaded.redis.partitions == 8 and loaded.redis.url == "redis://127.0.0.1:1/0"  # the environment adds
+    assert isinstance(build_bots(loaded)["helpcenter"], HelpCenterBot)
+    assert "HELPLINE_CONFIG_FILE" not in os.environ
+    assert Settings().redis.partitions == 16 and load_settings(None).redis.partitions == 16
+    monkeypatch.setenv("HELPLINE_REDIS__PARTITIONS", "4")
+    assert load_settings(cfg).redis.partitions == 4  # ... and overrides the file
