@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import Database
@@ -22,7 +22,6 @@ Row = dict[str, Any]
 # queued the reply (what was said) and the delivery record (what became of it).
 REPLY_CONTENT = ("conversation_id", "sender", "text", "private", "created_at")
 REPLY_DELIVERY = ("state", "platform_ids", "error", "updated_at")
-_UPSERT_BATCH = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +53,8 @@ class Batch:
 class Record:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._insert = sqlite.insert if db.is_sqlite else postgresql.insert
+        self._quote = db.engine.dialect.identifier_preparer.quote
+        self._statements: dict[tuple[Any, ...], tuple[str, list[str], dict[str, Any]]] = {}
 
     async def cursors(self, conversation_ids: Sequence[str]) -> dict[str, Cursor]:
         if not conversation_ids:
@@ -76,9 +76,9 @@ class Record:
             await self._upsert(conn, replies, batch.reply_contents, ("reply_id",), update=REPLY_CONTENT)
             await self._upsert(conn, replies, batch.reply_deliveries, ("reply_id",), update=REPLY_DELIVERY)
             if self.db.is_sqlite and batch.conversations:
-                await conn.execute(
-                    text("INSERT OR REPLACE INTO conversation_search(rowid, document) VALUES (:num, :document)"),
-                    [{"num": r["num"], "document": r["document"]} for r in batch.conversations])
+                await conn.exec_driver_sql(
+                    "INSERT OR REPLACE INTO conversation_search(rowid, document) VALUES (?, ?)",
+                    [(r["num"], r["document"]) for r in batch.conversations])
 
     async def _upsert(self, conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]],
                       key: tuple[str, ...], update: bool | tuple[str, ...]) -> None:
@@ -86,13 +86,42 @@ class Record:
         Rows of one call have the same columns; a key repeated within the call keeps its last row."""
         if not rows:
             return
-        unique = list({tuple(r[k] for k in key): r for r in rows}.values())
-        stmt: Any = self._insert(table)
-        if update is False:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-        else:
-            columns = [c for c in unique[0] if c not in key] if update is True else list(update)
-            stmt = stmt.on_conflict_do_update(index_elements=list(key),
-                                              set_={c: stmt.excluded[c] for c in columns})
-        for start in range(0, len(unique), _UPSERT_BATCH):
-            await conn.execute(stmt, unique[start:start + _UPSERT_BATCH])
+        by_key = itemgetter(*key)
+        unique = list({by_key(r): r for r in rows}.values())
+        sql, names, defaults = self._statement(table, key, update, tuple(unique[0]))
+        ordered = itemgetter(*names)
+        params = [ordered(r) for r in unique] if not defaults else [ordered({**defaults, **r}) for r in unique]
+        if self.db.is_sqlite:  # sqlite3's executemany: one prepared statement, a C loop
+            await conn.exec_driver_sql(sql, params)
+            return
+        # PostgreSQL: COPY into a session-local staging table, then one set-based upsert from it.
+        stage, columns = f"stage_{table.name}", ", ".join(self._quote(n) for n in names)
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        async with driver.cursor() as cur:
+            await cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {self._quote(table.name)})")
+            async with cur.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+                for row in params:
+                    await copy.write_row(row)
+            await cur.execute(sql)
+            await cur.execute(f"TRUNCATE {stage}")
+
+    def _statement(self, table: Table, key: tuple[str, ...], update: bool | tuple[str, ...],
+                   columns: tuple[str, ...]) -> tuple[str, list[str], dict[str, Any]]:
+        """The upsert's SQL, the columns it takes in order (the rows' and those with a default),
+        and those defaults. Written once per shape, not compiled per call."""
+        cache_key = (table.name, key, update, columns)
+        if cache_key in self._statements:
+            return self._statements[cache_key]
+        defaults = {c.name: c.default.arg for c in table.c if c.name not in columns and c.default is not None}  # type: ignore[attr-defined]
+        names = [*columns, *defaults]
+        quoted = ", ".join(self._quote(n) for n in names)
+        source = (f"VALUES ({', '.join('?' for _ in names)})" if self.db.is_sqlite
+                  else f"SELECT {quoted} FROM stage_{table.name}")  # noqa: S608 (names from schema.py)
+        changed = [c for c in columns if c not in key] if update is True else list(update or ())
+        action = ("DO UPDATE SET " + ", ".join(f"{self._quote(c)} = excluded.{self._quote(c)}" for c in changed)
+                  if changed else "DO NOTHING")
+        sql = (f"INSERT INTO {self._quote(table.name)} ({quoted}) {source} "
+               f"ON CONFLICT ({', '.join(self._quote(k) for k in key)}) {action}")
+        self._statements[cache_key] = (sql, names, defaults)
+        return sql, names, defaults

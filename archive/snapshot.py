@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+import orjson
 import redis.asyncio as redis
 
 from helpline.routing import keys
@@ -37,47 +38,85 @@ def _int(value: str | None) -> int | None:
     return int(value) if value else None
 
 
+# KEYS[1] partition prefix. ARGV: per conversation its id, the highest history score archived,
+# the events archived and the messages archived. Returns per conversation {hash (flat), message
+# count, messages after the archived ones (flat, with scores), events after the archived ones};
+# all of it when a message landed behind the archived score. One atomic read: the rows carry
+# exactly the `version` they were read at.
+_READ = """
+local prefix = KEYS[1]
+local out = {}
+for i = 1, #ARGV, 4 do
+  local c = prefix .. ':conv:' .. ARGV[i]
+  local h = redis.call('HGETALL', c)
+  if #h == 0 then
+    out[#out + 1] = {h}
+  else
+    local count = redis.call('ZCARD', c .. ':messages')
+    local new = redis.call('ZRANGEBYSCORE', c .. ':messages', '(' .. ARGV[i + 1], '+inf', 'WITHSCORES')
+    if tonumber(ARGV[i + 3]) + #new / 2 < count then
+      new = redis.call('ZRANGE', c .. ':messages', 0, -1, 'WITHSCORES')
+    end
+    out[#out + 1] = {h, count, new, redis.call('LRANGE', c .. ':events', ARGV[i + 2], -1)}
+  end
+end
+return out
+"""
+# KEYS[1] partition prefix. ARGV: reply ids. Returns each one's delivery fields (false: none).
+_DELIVERIES = """
+local out = {}
+for i, reply_id in ipairs(ARGV) do
+  out[i] = redis.call('HMGET', KEYS[1] .. ':reply:' .. reply_id, 'state', 'platform_ids', 'error', 'updated_at')
+end
+return out
+"""
+_CONTACT = ["platform", "account", "user_id", "handle", "display_name", "language", "last_agent"]
+CHUNK = 500  # conversations or replies per script call: short calls, Redis stays responsive
+
+
 async def read_changes(client: redis.Redis, conversation_ids: Iterable[str], reply_ids: Iterable[tuple[int, str]],
                        cursors: Mapping[str, Cursor]) -> Batch:
-    """The rows for the given conversations (beyond what `cursors` says is archived) and replies."""
+    """The rows for the given conversations (beyond what `cursors` says is archived) and replies.
+    A few calls per partition, not per key: the archiver keeps up with the pipeline."""
     batch = Batch()
     by_partition: dict[int, list[str]] = {}
     for cid in dict.fromkeys(conversation_ids):
         by_partition.setdefault(keys.conversation_partition(cid), []).append(cid)
     replies = dict.fromkeys(reply_ids)
     contacts: set[str] = set()
-    for ids in by_partition.values():
-        async with client.pipeline(transaction=True) as pipe:
+    read = client.register_script(_READ)
+    chunks = [(p, ids[start:start + CHUNK]) for p, ids in by_partition.items() for start in range(0, len(ids), CHUNK)]
+    async with client.pipeline(transaction=False) as pipe:
+        for p, ids in chunks:
+            args: list[str | int] = []
             for cid in ids:
                 cursor = cursors.get(cid, _NONE)
-                c = keys.conversation(cid)
-                pipe.hgetall(c)
-                pipe.zcard(keys.messages(cid))
-                pipe.zrangebyscore(keys.messages(cid), f"({cursor.last_score}", "+inf", withscores=True)
-                pipe.lrange(keys.events(cid), cursor.archived_events, -1)
-            raw = await pipe.execute()
-        for i, cid in enumerate(ids):
-            h_raw, count, new_messages, new_events = raw[4 * i: 4 * i + 4]
-            h = {_s(k): _s(v) for k, v in h_raw.items()}
-            if "platform" not in h:
+                args += [cid, cursor.last_score, cursor.archived_events, cursor.archived_messages]
+            await read(keys=[keys.partition_prefix(p)], args=args, client=pipe)
+        results = await pipe.execute() if chunks else []
+    for (_, ids), found in zip(chunks, results, strict=True):
+        for cid, item in zip(ids, found, strict=True):
+            if not item[0]:
                 continue  # evicted or erased since the change: nothing of it to archive
-            cursor = cursors.get(cid, _NONE)
-            if cursor.archived_messages + len(new_messages) < int(count):  # a message landed behind the cursor
-                new_messages = await client.zrange(keys.messages(cid), 0, -1, withscores=True)
-            _conversation(batch, cid, h, int(count), new_messages, new_events, cursor, replies)
+            flat = item[0]
+            h = {_s(flat[k]): _s(flat[k + 1]) for k in range(0, len(flat), 2)}
+            if "platform" not in h:
+                continue
+            _conversation(batch, cid, h, int(item[1]), item[2], item[3], cursors.get(cid, _NONE), replies)
             contacts.add(h["contact_id"])
     await _contacts_and_deliveries(client, batch, contacts, replies)
     return batch
 
 
-def _conversation(batch: Batch, cid: str, h: dict[str, str], count: int, new_messages: list[tuple[bytes, float]],
+def _conversation(batch: Batch, cid: str, h: dict[str, str], count: int, new_messages: list[bytes],
                   new_events: list[bytes], cursor: Cursor, replies: dict[tuple[int, str], None]) -> None:
     texts: list[str] = []
     last_score = cursor.last_score
-    for raw, score in new_messages:
-        m = json.loads(raw)
+    for k in range(0, len(new_messages), 2):  # member, score, member, score, ...
+        raw = new_messages[k]
+        m = orjson.loads(raw)
         author = m.get("author") or {}
-        seq = int(score)
+        seq = int(float(new_messages[k + 1]))
         last_score = max(last_score, seq)
         batch.messages.append({
             "conversation_id": cid, "seq": seq, "message_id": m["message_id"], "author_id": author.get("user_id", ""),
@@ -88,7 +127,7 @@ def _conversation(batch: Batch, cid: str, h: dict[str, str], count: int, new_mes
         texts += (m.get("text", ""), author.get("handle", ""), author.get("display_name", ""))
     partition = keys.conversation_partition(cid)
     for offset, raw in enumerate(new_events):
-        e = json.loads(raw)
+        e = orjson.loads(raw)
         data = e.get("data") or {}
         batch.events.append({"conversation_id": cid, "seq": cursor.archived_events + offset, "type": e["type"],
                              "actor": e.get("actor", ""), "at": _ms(e["at"]), "raw": _s(raw)})
@@ -120,15 +159,20 @@ def _conversation(batch: Batch, cid: str, h: dict[str, str], count: int, new_mes
 async def _contacts_and_deliveries(client: redis.Redis, batch: Batch, contacts: set[str],
                                    replies: dict[tuple[int, str], None]) -> None:
     contact_ids = list(contacts)
+    by_partition: dict[int, list[str]] = {}
+    for partition, reply_id in replies:
+        by_partition.setdefault(partition, []).append(reply_id)
+    chunks = [(p, ids[start:start + CHUNK]) for p, ids in by_partition.items() for start in range(0, len(ids), CHUNK)]
+    deliveries = client.register_script(_DELIVERIES)
     async with client.pipeline(transaction=False) as pipe:
         for contact in contact_ids:
-            pipe.hgetall(keys.contact(contact))
-        for partition, reply_id in replies:
-            pipe.hmget(keys.delivery(partition, reply_id), ["state", "platform_ids", "error", "updated_at"])
-        raw = await pipe.execute()
+            pipe.hmget(keys.contact(contact), _CONTACT)
+        for p, ids in chunks:
+            await deliveries(keys=[keys.partition_prefix(p)], args=ids, client=pipe)
+        raw = await pipe.execute() if contact_ids or chunks else []
     found: dict[str, Row] = {}
-    for contact, h_raw in zip(contact_ids, raw, strict=False):
-        h = {_s(k): _s(v) for k, v in h_raw.items()}
+    for contact, values in zip(contact_ids, raw, strict=False):
+        h = {name: _s(v) for name, v in zip(_CONTACT, values, strict=True) if v is not None}
         if h.get("platform"):
             found[contact] = {
                 "id": contact, "platform": h["platform"], "account": h.get("account", ""),
@@ -137,12 +181,13 @@ async def _contacts_and_deliveries(client: redis.Redis, batch: Batch, contacts: 
                 "last_agent": h.get("last_agent") or None,
             }
     batch.contacts.extend(found.values())
-    for (_, reply_id), (state, platform_ids, error, updated_at) in zip(replies, raw[len(contact_ids):], strict=True):
-        if state is not None:
-            batch.reply_deliveries.append({
-                "reply_id": reply_id, "state": _s(state), "platform_ids": _s(platform_ids or b"[]"),
-                "error": _s(error or b""), "updated_at": int(updated_at or 0),
-            })
+    for (_, ids), records in zip(chunks, raw[len(contact_ids):], strict=True):
+        for reply_id, (state, platform_ids, error, updated_at) in zip(ids, records, strict=True):
+            if state is not None:
+                batch.reply_deliveries.append({
+                    "reply_id": reply_id, "state": _s(state), "platform_ids": _s(platform_ids or b"[]"),
+                    "error": _s(error or b""), "updated_at": int(updated_at or 0),
+                })
     for conv in batch.conversations:  # the contact's name and handle are found by search too
         person = found.get(conv["contact_id"])
         if person:

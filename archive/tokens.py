@@ -16,13 +16,23 @@ from collections.abc import Iterable
 
 _CJK = re.compile(r"[\uac00-\ud7a3\u3041-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+")
 _WORD = re.compile(r"[^\W_]+")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")  # _WORD on ASCII text (NFKC and casefold change nothing else there)
 MAX_TOKEN = 64  # longer "words" are noise (hashes, base64); they are cut, not dropped
 
 
 def tokens(text: str) -> list[str]:
     """The search tokens of a text, in order, repeats included."""
+    if text.isascii():  # the common case, the same tokens without the per-word work
+        return [word[:MAX_TOKEN] for word in _ASCII_WORD.findall(text.lower())]
+    return _unicode_tokens(text)
+
+
+def _unicode_tokens(text: str) -> list[str]:
     out: list[str] = []
     for word in _WORD.findall(unicodedata.normalize("NFKC", text).casefold()):
+        if not _CJK.search(word):
+            out.append(word[:MAX_TOKEN])
+            continue
         at = 0
         for run in _CJK.finditer(word):
             if run.start() > at:
@@ -38,7 +48,7 @@ def tokens(text: str) -> list[str]:
 def document(texts: Iterable[str], start: str = "") -> str:
     """The distinct tokens of `texts` added to a document (tokens joined by spaces)."""
     seen = dict.fromkeys(start.split()) if start else {}
-    for text in texts:
+    for text in dict.fromkeys(texts):  # a name or a bot's answer repeats in a conversation
         if text:
             seen.update(dict.fromkeys(tokens(text)))
     return " ".join(seen)
