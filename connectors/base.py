@@ -223,6 +223,11 @@ class Connector(abc.ABC):
         """Shared budgets this reply spends before it is posted (checked by the sender)."""
         return ()
 
+    def poll_rate_limits(self) -> Sequence[RateLimit]:
+        """Shared budgets one `fetch` spends before it runs (checked by the poll runner); a budget
+        with the same key as a reply's is shared with the replies (Mastodon's API calls)."""
+        return ()
+
     # publish ---------------------------------------------------------------------------------
     async def publish(self, post: OutboundPost, progress: SendProgress) -> SendResult:
         """Post an announcement (`post.parts`, in order) to a timeline, channel or subscriber.

@@ -56,3 +56,23 @@ class SharedRateLimiter:
             args += [max(1, int(limit.period * 1_000_000 / limit.rate)), max(1, limit.burst)]
         wait_us = int(await self._script(keys=names, args=args))
         return wait_us / 1_000_000
+
+
+#: Polls may use at most this share of a budget: the rest is for further pages of a busy poll and,
+#: where the platform counts them together (Mastodon), for replies.
+POLL_SHARE = 0.8
+
+
+def poll_budget_warnings(account: str, poll_interval: float, limits: Sequence[RateLimit]) -> list[str]:
+    """What `helpline config check` warns about: a poll interval whose polls alone would take
+    more than `POLL_SHARE` of one of the budgets a poll spends. (The poller never overspends: it
+    would poll less often than configured.)"""
+    out = []
+    for limit in limits:
+        polls = limit.period / poll_interval
+        if polls > limit.rate * POLL_SHARE:
+            least = limit.period / (limit.rate * POLL_SHARE)
+            out.append(f"accounts.{account}.poll_interval: {poll_interval:g} s makes {polls:.0f} polls per "
+                       f"{limit.period:g} s, more than {POLL_SHARE:.0%} of the {limit.key!r} budget "
+                       f"({limit.rate} per {limit.period:g} s); use at least {least:.3g} s")
+    return out

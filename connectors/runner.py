@@ -1,5 +1,7 @@
 """Drive a connector's polling: one poller per account across all processes, cursors that move
-only after ingest is durable, and retry scheduling on the connector's errors."""
+only after ingest is durable, polls that spend the account's shared API budget (the one replies
+spend too, where the platform counts them together), and retry scheduling on the connector's
+errors."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from .base import Connector
 from .cursors import CursorStore
 from .errors import AuthFailed, ConnectorError, RateLimited
 from .lease import Lease
+from .ratelimit import SharedRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,9 @@ class PollRunner:
         #: whose platform answers may poll it, so the lease is not taken.
         self.ready = ready
         self.cursors = CursorStore(client)
+        self.limiter = SharedRateLimiter(client)
         self.lease = Lease(client, f"poll:{connector.platform}:{connector.account}", ttl=lease_ttl)
+        self.lease_ttl = lease_ttl
         self.idle_interval = connector.settings.poll_interval
         self.polls = 0  # successful fetches by this runner (tests and health)
         self.holding = False  # this runner holds the account's lease: it is the account's poller
@@ -49,6 +54,9 @@ class PollRunner:
         self.holding = await self.lease.keep()
         if not self.holding:
             return min(self.idle_interval, 5.0)  # another process polls this account
+        wait = await self.limiter.acquire(c.platform, c.account, c.poll_rate_limits())
+        if wait > 0:  # the account's API budget is spent: poll when it allows (renewing the lease)
+            return min(wait, self.lease_ttl / 3)
         cursor = await self.cursors.get(c.platform, c.account)
         try:
             batch = await c.fetch(cursor)

@@ -188,6 +188,7 @@ def config_check(config: ConfigOption = None) -> None:
         raise typer.Exit(2) from None
     from helpline.connectors.base import ConnectorContext
     from helpline.connectors.options import OptionsInvalid
+    from helpline.connectors.ratelimit import poll_budget_warnings
     from helpline.connectors.registry import build_connector
 
     from .bot_setup import build_bot
@@ -202,13 +203,19 @@ def config_check(config: ConfigOption = None) -> None:
     async def no_ingest(_: object) -> list[bool]:
         return []
 
+    warnings: list[str] = []
     for account in settings.accounts:  # constructing a connector checks its options, then its secrets
         try:
-            build_connector(account, ConnectorContext(ingest=no_ingest))
+            connector = build_connector(account, ConnectorContext(ingest=no_ingest))
         except OptionsInvalid as exc:
             problems += exc.problems
         except ConfigError as exc:
             problems.append(str(exc))
+        else:
+            if account.mode == "polling":
+                warnings += poll_budget_warnings(account.name, account.poll_interval, connector.poll_rate_limits())
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if problems:
         for problem in problems:
             typer.echo(problem, err=True)

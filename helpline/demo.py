@@ -162,7 +162,7 @@ def demo_settings(redis_url: str, emulators: Emulators, console_port: int,
         "accounts": [
             {"platform": "telegram", "name": "exchange_bot", "base_url": emulators.telegram, "poll_interval": 1.0,
              "secrets": {"token": ENV_PREFIX + "TELEGRAM_TOKEN"}, "options": {"long_poll_timeout": 1}},
-            {"platform": "x", "name": "HelplineExchange", "base_url": emulators.x, "poll_interval": 2.0,
+            {"platform": "x", "name": "HelplineExchange", "base_url": emulators.x, "poll_interval": 4.0,
              "secrets": x_secrets, "options": {"user_id": "1000", "handle": "HelplineExchange"}},
             {"platform": "mastodon", "name": "support", "base_url": emulators.mastodon, "poll_interval": 2.0,
              "secrets": {"access_token": ENV_PREFIX + "MASTODON_TOKEN"}},

@@ -34,6 +34,7 @@ from helpline.connectors.capabilities import Capabilities
 from helpline.connectors.errors import Permanent, Transient
 from helpline.connectors.options import ConnectorOptions
 from helpline.connectors.publishing import OutboundPost
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing.models import MessageKind, OutboundReply
 
 from .capabilities import with_limit
@@ -91,6 +92,8 @@ class MastodonConnector(Connector):
         self._index = StatusIndex(context.redis, self.platform, settings.name, ttl_seconds=ttl)
         self._api: MastodonApi | None = None
         self.own: OwnAccount | None = None
+        # further pages of one poll spend the API budget too (None: without Redis, in tests)
+        self._limiter = SharedRateLimiter(context.redis) if context.redis is not None else None
 
     # lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -146,7 +149,11 @@ class MastodonConnector(Connector):
             notes, _ = await self._page(api, {})
         else:
             min_id = cursor
-            for _ in range(self.max_pages):
+            for number in range(self.max_pages):
+                if number and self._limiter is not None and \
+                        await self._limiter.acquire(self.platform, self.account, self.poll_rate_limits()):
+                    more = True  # the budget is spent for now: the runner polls again when it allows
+                    break
                 page, link = await self._page(api, {"min_id": min_id})
                 page = [n for n in page if id_key(n.id) > id_key(min_id)]  # a server ignoring min_id
                 if not page:
@@ -301,6 +308,11 @@ class MastodonConnector(Connector):
             RateLimit("api", self.api_rate, 300.0 * parts, burst=max(1, self.api_burst // parts)),
             RateLimit("statuses", self.status_rate, 10800.0 * parts, burst=max(1, self.status_burst // parts)),
         ]
+
+    def poll_rate_limits(self) -> list[RateLimit]:
+        """A poll is API calls too: it spends the budget replies spend (the runner spends one per
+        poll, `fetch` one per further page; a thread's context looked up is not counted)."""
+        return [RateLimit("api", self.api_rate, 300.0, burst=self.api_burst)]
 
     # publish (announcements; see publish.py) -----------------------------------------------------
     async def publish(self, post: OutboundPost, progress: SendProgress) -> SendResult:

@@ -320,6 +320,18 @@ class XConnector(Connector):
         per_15 = opts.tweets_per_15min
         return (RateLimit("tweets-create", per_15, 900.0, burst=max(1, per_15 // 10)),)
 
+    def poll_rate_limits(self) -> Sequence[RateLimit]:
+        """A poll reads one page of each timeline it follows; each has its own 15-minute budget."""
+        opts = self.options
+        limits = []
+        if opts.mentions:
+            limits.append(RateLimit("mentions-read", opts.mention_reads_per_15min, 900.0,
+                                    burst=max(1, opts.mention_reads_per_15min // 10)))
+        if opts.direct_messages:
+            limits.append(RateLimit("dm-read", opts.dm_reads_per_15min, 900.0,
+                                    burst=max(1, opts.dm_reads_per_15min // 10)))
+        return limits
+
     # publish (announcements; see publish.py) -------------------------------------------------
     async def publish(self, post: OutboundPost, progress: SendProgress) -> SendResult:
         """Tweet an announcement (a numbered thread when split); resumable like `send`."""

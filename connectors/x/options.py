@@ -24,6 +24,9 @@ class XOptions(ConnectorOptions):
     tweets_per_15min: int = Field(default=100, ge=1, le=100_000)
     dms_per_15min: int = Field(default=200, ge=1, le=100_000)
     dms_per_day: int = Field(default=1000, ge=1, le=1_000_000)
+    #: Polling budgets (GET mentions, GET dm_events), each spent once per poll.
+    mention_reads_per_15min: int = Field(default=300, ge=1, le=100_000)
+    dm_reads_per_15min: int = Field(default=300, ge=1, le=100_000)
 
     @field_validator("user_id", mode="before")
     @classmethod

@@ -91,3 +91,42 @@ def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and "cannot reach Redis" in result.stderr
     assert "secret" not in result.stderr  # the password in the URL is never printed
+
+
+def test_config_check_warns_when_polling_cannot_fit_the_budget(tmp_path: Path) -> None:
+    x_secrets = ", ".join(f'{n} = "X_{n.upper()}"' for n in
+                          ("consumer_key", "consumer_secret", "access_token", "access_token_secret"))
+    cfg = tmp_path / "h.toml"
+    cfg.write_text(f'[[accounts]]\nplatform = "x"\nname = "brand"\npoll_interval = 2.0\nsecrets = {{ {x_secrets} }}\n'
+                   'options = { user_id = "1000" }\n\n'
+                   '[[accounts]]\nplatform = "mastodon"\nname = "masto"\nbase_url = "https://m.example"\n'
+                   'poll_interval = 1.0\nsecrets = { access_token = "M_TOKEN" }\n\n'
+                   '[[accounts]]\nplatform = "mastodon"\nname = "calm"\nbase_url = "https://m.example"\n'
+                   'poll_interval = 2.0\nsecrets = { access_token = "M_TOKEN" }\n')
+    env = {f"X_{n.upper()}": "v" for n in ("consumer_key", "consumer_secret", "access_token", "access_token_secret")}
+    result = helpline("config", "check", "-c", str(cfg), env={**env, "M_TOKEN": "t"})
+    assert result.returncode == 0, result.stderr  # a warning, not an error
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("warning: accounts.brand.poll_interval: 2 s makes 450 polls per 900 s")
+               and "'mentions-read'" in line and "use at least 3.75 s" in line for line in lines), lines
+    assert any(line.startswith("warning: accounts.masto.poll_interval: 1 s") and "'api'" in line
+               for line in lines), lines
+    assert not any("accounts.calm" in line for line in lines)
+
+
+def test_the_demo_polls_within_its_budgets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from helpline.connectors.base import ConnectorContext
+    from helpline.connectors.ratelimit import poll_budget_warnings
+    from helpline.connectors.registry import build_connector
+    from helpline.demo import ENV_PREFIX, SECRET_NAMES, Emulators, demo_settings
+
+    for name in SECRET_NAMES:
+        monkeypatch.setenv(ENV_PREFIX + name, "1:secret")
+
+    async def no_ingest(_: object) -> list[bool]:
+        return []
+
+    settings = demo_settings("redis://127.0.0.1:1/0", Emulators("http://t", "http://x", "http://m"), 8080, tmp_path)
+    connectors = [(a, build_connector(a, ConnectorContext(ingest=no_ingest))) for a in settings.accounts]
+    assert any(c.poll_rate_limits() for _, c in connectors)
+    assert [w for a, c in connectors for w in poll_budget_warnings(a.name, a.poll_interval, c.poll_rate_limits())] == []

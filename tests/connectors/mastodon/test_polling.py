@@ -8,6 +8,7 @@ from helpline.connectors.base import ConnectorContext, SendProgress
 from helpline.connectors.cursors import CursorStore
 from helpline.connectors.errors import RateLimited
 from helpline.connectors.mastodon.connector import MastodonConnector
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.runner import PollRunner
 from helpline.routing.bus import StreamBus
 from helpline.routing.models import InboundMessage, MessageKind, OutboundReply, Visibility
@@ -183,3 +184,37 @@ async def test_rate_limited_poll_keeps_the_cursor(
     assert 1.0 <= wait <= 30.0 and connector.health().status == "degraded"
     assert await CursorStore(r).get("mastodon", "support") == cursor and await ingested(r) == []
     assert connector.health().rate_limit_remaining == 0
+
+
+async def test_polls_spend_the_api_budget_replies_spend(
+    emulator: Emulator, make_connector: MakeConnector, r: redis.Redis
+) -> None:
+    # the instance allows 10 calls per 5 minutes and so does the account's budget: polling at
+    # 0.01 s used to run into 429s after the tenth poll
+    await emulator.config(rate_limit=10, rate_period=300.0)
+    connector = await make_connector(api_rate=10, api_burst=4)
+    runner = PollRunner(r, connector)
+    waits = [await runner.poll_once() for _ in range(30)]
+    stats = await emulator.stats()
+    assert stats.get("rate_limited_responses", 0) == 0 and connector.health().status == "ok"
+    assert runner.polls == 4 and all(w > 1.0 for w in waits[4:])  # the burst, then polls wait for budget
+    # a reply spends the same budget: it finds it spent by the polls
+    limiter = SharedRateLimiter(r)
+    reply = OutboundReply(reply_id="rep-b", conversation_id="0-1", platform="mastodon", account="support",
+                          kind=MessageKind.MENTION, thread_key="status:1", visibility=Visibility.PUBLIC,
+                          text="hi", in_reply_to="1", recipient_id="1", sender="agent:kim")
+    assert await limiter.acquire("mastodon", "support", connector.rate_limits(reply)) > 1.0
+
+
+async def test_further_pages_of_a_poll_spend_the_budget_too(
+    emulator: Emulator, make_connector: MakeConnector, r: redis.Redis
+) -> None:
+    connector = await make_connector(page_size=2, max_pages=10, api_rate=10, api_burst=3)
+    runner = PollRunner(r, connector)
+    assert await runner.poll_once() == connector.settings.poll_interval  # first poll: one unit spent
+    for i in range(12):
+        await emulator.customer(str(990 + i), f"question {i}")
+    cursor = await CursorStore(r).get("mastodon", "support")
+    # the runner spends the first page's unit; the two units left pay for two further pages
+    batch = await connector.fetch(cursor)
+    assert batch.more and len(batch.messages) == 6

@@ -130,3 +130,17 @@ async def test_two_runners_for_one_account_one_polls(
     await asyncio.gather(*tasks)
     assert sorted([a.polls, b.polls])[0] == 0
     assert max(a.polls, b.polls) > 2
+
+
+async def test_polls_spend_the_read_budgets_instead_of_running_into_429s(
+    r: redis.Redis, control: httpx.AsyncClient, make_connector: Callable[..., XConnector],
+) -> None:
+    # X allows 5 mention and 5 DM reads per 15 minutes here; polling every 0.05 s used to get 429s
+    limits = {"mentions": {"limit": 5, "window": 900}, "dm_events": {"limit": 5, "window": 900}}
+    assert (await control.post("/config", json={"limits": limits})).status_code == 200
+    connector = make_connector(mention_reads_per_15min=5, dm_reads_per_15min=5)
+    runner = PollRunner(r, connector)
+    waits = [await runner.poll_once() for _ in range(20)]
+    stats = (await control.get("/stats")).json()
+    assert stats["rate_limited_responses"] == 0 and connector.health().status == "ok"
+    assert runner.polls == 1 and all(w > 1.0 for w in waits[1:])  # then it waits for the budget
