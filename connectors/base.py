@@ -86,6 +86,7 @@ class PollBatch:
     cursor: str | None
     skipped: int = 0
     more: bool = False  # the platform has more right now: poll again without waiting
+    warning: str | None = None  # the poll worked but something is wrong (a cursor ahead): health says so
 
 
 @dataclass(frozen=True)

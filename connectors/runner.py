@@ -77,7 +77,8 @@ class PollRunner:
         self.polls += 1
         now = datetime.now(UTC)
         lag = max((now - m.platform_time).total_seconds() for m in batch.messages) if batch.messages else 0.0
-        c._set_health(status="ok", last_poll_at=now, lag_seconds=lag, last_error=None)
+        c._set_health(status="degraded" if batch.warning else "ok", last_poll_at=now, lag_seconds=lag,
+                      last_error=batch.warning)
         return 0.0 if batch.more else self.idle_interval
 
     def activity(self) -> Literal["polling", "standby"]:

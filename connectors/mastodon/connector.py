@@ -31,10 +31,12 @@ from helpline.connectors.base import (
     buttons_as_text,
 )
 from helpline.connectors.capabilities import Capabilities
+from helpline.connectors.cursors import AheadCheck
 from helpline.connectors.errors import Permanent, Transient
 from helpline.connectors.options import ConnectorOptions
 from helpline.connectors.publishing import OutboundPost
 from helpline.connectors.ratelimit import SharedRateLimiter
+from helpline.routing import keys
 from helpline.routing.models import MessageKind, OutboundReply
 
 from .capabilities import with_limit
@@ -94,6 +96,7 @@ class MastodonConnector(Connector):
         self.own: OwnAccount | None = None
         # further pages of one poll spend the API budget too (None: without Redis, in tests)
         self._limiter = SharedRateLimiter(context.redis) if context.redis is not None else None
+        self._ahead = AheadCheck("notifications", keys.cursor(self.platform, settings.name, "main"))
 
     # lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -166,6 +169,12 @@ class MastodonConnector(Connector):
                     break
             else:
                 more = True
+        if notes:
+            self._ahead.clear()
+        elif cursor is not None and self._ahead.due():  # nothing new: is the cursor above everything?
+            latest, _ = await self._page(api, {}, limit=1)
+            newest_id = newest([n.id for n in latest])
+            self._ahead.checked(newest_id is not None and id_key(newest_id) < id_key(cursor), cursor, newest_id)
         notes.sort(key=lambda n: id_key(n.id))
         messages = []
         skipped = 0
@@ -186,10 +195,12 @@ class MastodonConnector(Connector):
         new_cursor = newest([n.id for n in notes]) or cursor
         if new_cursor is None:
             new_cursor = "0"  # nothing yet: from now on, everything from the start is new
-        return PollBatch(messages=messages, cursor=new_cursor, skipped=skipped, more=more)
+        return PollBatch(messages=messages, cursor=new_cursor, skipped=skipped, more=more,
+                         warning=self._ahead.warning)
 
-    async def _page(self, api: MastodonApi, extra: dict[str, str]) -> tuple[list[MNotification], str | None]:
-        params: dict[str, str | int] = {"types[]": "mention", "limit": self.page_size, **extra}
+    async def _page(self, api: MastodonApi, extra: dict[str, str],
+                    limit: int | None = None) -> tuple[list[MNotification], str | None]:
+        params: dict[str, str | int] = {"types[]": "mention", "limit": limit or self.page_size, **extra}
         response = await api.request("GET", "/api/v1/notifications", params=params)
         try:
             raw = response.json()

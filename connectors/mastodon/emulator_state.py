@@ -4,14 +4,13 @@ limit windows, rendered as Mastodon's REST entities. In memory, one instance per
 from __future__ import annotations
 
 import html
-import itertools
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-_BASE_ID = 110_000_000_000_000_000  # snowflake-sized ids, all the same length
+from helpline.connectors.emulator_ids import mastodon_ids
 
 
 def iso(ts: float) -> str:
@@ -62,7 +61,7 @@ class MastodonState:
     def __init__(self, domain: str, username: str, config: EmulatorConfig) -> None:
         self.domain = domain
         self.config = config
-        self._ids = itertools.count(1)
+        self._ids = mastodon_ids()  # a restarted emulator continues above its old ids
         self.own = Account(id=self.new_id(), username=username, acct=username, display_name="Support")
         self.accounts: dict[str, Account] = {self.own.id: self.own}
         self.statuses: dict[str, StoredStatus] = {}
@@ -73,7 +72,7 @@ class MastodonState:
                       "idempotent_replays": 0, "unauthorized_responses": 0}
 
     def new_id(self) -> str:
-        return str(_BASE_ID + next(self._ids))
+        return str(self._ids.next())
 
     # rate limits: fixed windows aligned to the period, as rack-attack counts them ------------
     def spend(self, bucket: str, limit: int, period: float, now: float) -> tuple[bool, int, float]:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from helpline.connectors.emulator_ids import ClockIds, telegram_ids
+
 from .text import MAX_MESSAGE_LENGTH, utf16_len
 
 Json = dict[str, Any]
@@ -86,8 +88,9 @@ class EmulatorState:
         self.callbacks: dict[str, bool] = {}  # query id -> answered
         self.webhook: Json = {"url": "", "secret_token": None}
         self.stats: Counter[str] = Counter()
-        self._next_update_id = 1
-        self._next_message_id: dict[int, int] = {}
+        # ids from the clock: a restarted emulator continues above the offsets and ids of its last run
+        self._update_ids = telegram_ids()
+        self._message_ids: dict[int, ClockIds] = {}
         self._user_ids: dict[str, int] = {}
         self._buckets: dict[str, Bucket] = {}
         self._poll_generation = 0
@@ -165,8 +168,7 @@ class EmulatorState:
 
     def new_message(self, chat: Json, sender: Json, **fields: Any) -> Json:
         chat_id = chat["id"]
-        message_id = self._next_message_id.get(chat_id, 1)
-        self._next_message_id[chat_id] = message_id + 1
+        message_id = self._message_ids.setdefault(chat_id, telegram_ids()).next()
         message: Json = {"message_id": message_id, "from": sender, "chat": chat, "date": self.now_unix(), **fields}
         self.messages[(chat_id, message_id)] = message
         return message
@@ -182,8 +184,7 @@ class EmulatorState:
 
     def push_raw(self, update: Json) -> int:
         update = dict(update)
-        update["update_id"] = self._next_update_id
-        self._next_update_id += 1
+        update["update_id"] = self._update_ids.next()
         self.updates.append(update)
         self.stats["updates_total"] += 1
         self.notify()

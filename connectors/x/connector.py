@@ -35,6 +35,7 @@ from helpline.connectors.base import (
     as_payload,
 )
 from helpline.connectors.capabilities import Capabilities
+from helpline.connectors.cursors import AheadCheck
 from helpline.connectors.errors import (
     ConfigError,
     ConnectorError,
@@ -55,7 +56,17 @@ from .client import Credentials, XApi
 from .cursor import Sweep, XCursor
 from .options import XOptions
 from .outbound import plan_reply
-from .parse import PLATFORM, Rejected, WebhookTweet, dm_page, mentions_page, webhook_dms, webhook_tweets
+from .parse import (
+    PLATFORM,
+    Rejected,
+    WebhookTweet,
+    dm_page,
+    id_key,
+    mentions_page,
+    newest,
+    webhook_dms,
+    webhook_tweets,
+)
 from .publish import publish_thread
 from .publish import rate_limits as publish_limits
 from .webhook import SIGNATURE_HEADER, crc_response, valid_crc_token, verify, well_formed_signature
@@ -85,6 +96,9 @@ class XConnector(Connector):
         if settings.mode == "webhook" and not self._credentials.consumer_secret:
             raise ConfigError(f"accounts.{settings.name}.secrets.consumer_secret: webhooks need it")
         self._api: XApi | None = None
+        cursor_key = keys.cursor(self.platform, settings.name, "main")
+        self._mentions_ahead = AheadCheck("mentions", cursor_key)
+        self._dms_ahead = AheadCheck("DM events", cursor_key)
 
     def _read_credentials(self) -> Credentials:
         found = {n: self.settings.secret(n) for n in _SECRETS if n in self.settings.secrets}
@@ -144,6 +158,7 @@ class XConnector(Connector):
                 await self._remember_authors(page.messages)
                 messages += page.messages
                 skipped += page.skipped
+                await self._check_mentions_ahead(api, own, mentions, page.ids)
                 mentions = mentions.after_page(page.ids, page.next_token)
         if self.options.direct_messages and api.user_auth:
             try:
@@ -156,6 +171,9 @@ class XConnector(Connector):
                 fetched = True
                 page = dm_page(payload, account=self.account, own_id=own, after=dms.since,
                                ignore=self._ignore)
+                if not dms.in_progress and dms.since_id and page.ids:  # the newest page: free to check
+                    top = newest(*page.ids)
+                    self._dms_ahead.checked(id_key(top or "") < id_key(dms.since_id), dms.since_id, top)
                 await self._reject_all(page.rejected)
                 messages += page.messages
                 skipped += page.skipped
@@ -165,7 +183,24 @@ class XConnector(Connector):
             raise errors[0]
         if errors:
             self._set_health(last_error=str(errors[0]))
-        return PollBatch(messages, new.encode(), skipped=skipped, more=mentions.in_progress or dms.in_progress)
+        return PollBatch(messages, new.encode(), skipped=skipped, more=mentions.in_progress or dms.in_progress,
+                         warning=self._mentions_ahead.warning or self._dms_ahead.warning)
+
+    async def _check_mentions_ahead(self, api: XApi, own: str, sweep: Sweep, ids: list[str]) -> None:
+        """since_id hides everything older, so an empty answer cannot tell "nothing new" from "the
+        cursor is above every mention": ask for the newest mention now and then (see AheadCheck)."""
+        if ids:
+            self._mentions_ahead.clear()
+            return
+        since = sweep.since_id
+        if since is None or sweep.in_progress or not self._mentions_ahead.due():
+            return
+        try:
+            latest = await api.mentions(own, since_id=None, token=None, max_results=5)
+        except ConnectorError:  # best effort: the next check will tell
+            return
+        top = newest(*mentions_page(latest, account=self.account, own_id=own).ids)
+        self._mentions_ahead.checked(top is not None and id_key(top) < id_key(since), since, top)
 
     @staticmethod
     def _abandon_page(sweep: Sweep, exc: Permanent, errors: list[ConnectorError]) -> Sweep:

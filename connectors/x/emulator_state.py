@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from oauthlib.oauth1.rfc5849.utils import (  # type: ignore[import-untyped]
     parse_authorization_header,
     unescape,
 )
+
+from helpline.connectors.emulator_ids import ClockIds, x_ids
 
 from .parse import dm_conversation_id, id_key
 
@@ -117,7 +118,7 @@ class EmulatorState:
     stats: dict[str, Any] = field(default_factory=lambda: {
         "requests": {}, "rate_limited_responses": 0, "auth_failures": 0, "webhook_deliveries": 0,
     })
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_790_000_000_000_000_000))
+    _ids: ClockIds = field(default_factory=x_ids)  # a restarted emulator continues above its old ids
 
     def __post_init__(self) -> None:
         self.users[self.brand.id] = self.brand
@@ -125,7 +126,7 @@ class EmulatorState:
             self.windows[name] = Window(limit, seconds)
 
     def next_id(self) -> str:
-        return str(next(self._ids))
+        return str(self._ids.next())
 
     def user(self, user_id: str, handle: str = "", name: str = "") -> User:
         known = self.users.get(user_id)
