@@ -460,9 +460,9 @@ async def test_configured_helpline_answers_on_three_platforms(own_redis: RedisSe
 
         # X: the e-mail in public gets the safe invitation to write privately, nothing else anywhere.
         email_thread = chain(tweets, x_email["message_id"])
-        # (replies on X start with the customer's @handle)
-        expected = "@cust8002 " + CATALOG.text("en", "public_move_private")
-        assert [m["text"] for m in email_thread] == [expected], email_thread
+        # (replies on X start with the customer's @handle and end with the reply's reference)
+        expected = re.escape("@cust8002 " + CATALOG.text("en", "public_move_private")) + r" \(ref [A-Z2-7]{6}\)"
+        assert len(email_thread) == 1 and re.fullmatch(expected, email_thread[0]["text"]), email_thread
         assert not any(m["recipient_id"] == "8002" for m in dms)
 
         # Mastodon: the public mention is answered in public, the direct message directly, to @acct.

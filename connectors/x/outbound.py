@@ -6,6 +6,8 @@ reply whose kind, thread key and recipient disagree is refused, never guessed.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -14,7 +16,7 @@ from helpline.connectors.errors import Permanent
 from helpline.routing.models import MessageKind, OutboundReply, Visibility
 
 from .parse import PLATFORM
-from .text import split_plain, split_thread
+from .text import MAX_TWEET, split_plain, split_thread, weighted_length
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,8 @@ def plan_reply(reply: OutboundReply, own_id: str, mention: str | None = None) ->
     """Where and how `reply` is posted. Raises Permanent when the reply is inconsistent.
 
     `mention` is the handle of the customer a public reply answers: the reply starts with it, as
-    replies on X do, which also keeps the same answer to two customers from being refused by X as
-    duplicate content."""
+    replies on X do; each public part ends with the reply's `reference`, so X never sees the same
+    text twice (it refuses duplicate content)."""
     if reply.platform != PLATFORM:
         raise Permanent(f"reply {reply.reply_id}: platform {reply.platform!r} is not x")
     scheme, _, conversation = reply.thread_key.partition(":")
@@ -63,4 +65,15 @@ def plan_reply(reply: OutboundReply, own_id: str, mention: str | None = None) ->
     handle = (mention or "").lstrip("@")
     if handle and not text.lower().startswith(f"@{handle.lower()}"):
         text = f"@{handle} {text}"
-    return Plan("tweet", target, conversation, tuple(split_thread(text)))
+    suffix = f" (ref {reference(reply.reply_id)})"
+    parts = split_thread(text, MAX_TWEET - weighted_length(suffix))
+    return Plan("tweet", target, conversation, tuple(part + suffix for part in parts))
+
+
+def reference(reply_id: str) -> str:
+    """A short code of the reply, added to every public part: X refuses a tweet whose text it has
+    seen before ("duplicate content"), and templates repeat (the safety message asking a customer
+    to write privately, "no article found", the same article's second part) even to one customer.
+    Derived from the reply id, so it differs per reply and is the same on a retry."""
+    digest = hashlib.blake2b(reply_id.encode(), digest_size=5).digest()
+    return base64.b32encode(digest).decode()[:6]

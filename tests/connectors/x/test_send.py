@@ -127,8 +127,13 @@ async def test_duplicate_content_is_permanent_and_5xx_transient(
     connector = make_connector()
     first = await say(control, "42", "hi")
     await connector.send(public("r1", first["thread"], "Thanks!", first["message_id"]), SendProgress())
+    # The same text in another reply is its own tweet (its reference differs) ...
+    await connector.send(public("r2", first["thread"], "Thanks!", first["message_id"]), SendProgress())
+    texts = [str(m["text"]) for m in await sent(control)]
+    assert len(texts) == len(set(texts)) == 2 and all(t.startswith("Thanks! (ref ") for t in texts)
+    # ... while the same reply posted again (its progress lost) is refused by X, not doubled.
     with pytest.raises(Permanent, match="duplicate"):
-        await connector.send(public("r2", first["thread"], "Thanks!", first["message_id"]), SendProgress())
+        await connector.send(public("r1", first["thread"], "Thanks!", first["message_id"]), SendProgress())
     await control.post("/config", json={"fail_next": {"tweets_create": [503]}})
     with pytest.raises(Transient):
         await connector.send(public("r3", first["thread"], "Other", first["message_id"]), SendProgress())
