@@ -26,7 +26,7 @@ from helpline.routing.outbound import reply_to
 from helpline.routing.store import Effects, to_ms
 
 from . import live
-from .errors import Conflict, Forbidden, Invalid, NotFound
+from .errors import Collision, Conflict, Forbidden, Invalid, NotFound
 from .roles import Principal, can_act, can_view
 from .schemas import ReplyOut
 from .services import Services
@@ -72,9 +72,10 @@ def reply_id_for(conv: Conversation, who: Principal, idempotency_key: str | None
 
 
 async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
-                idempotency_key: str | None) -> ReplyOut:
+                idempotency_key: str | None, opened_at: datetime | None = None, confirm: bool = False) -> ReplyOut:
     """Queue an agent reply in the conversation's own thread, with the thread's visibility.
-    Idempotent per Idempotency-Key: a repeat returns the first reply's delivery state."""
+    Idempotent per Idempotency-Key: a repeat returns the first reply's delivery state. With
+    `opened_at`, a reply another agent sent since then makes it a `Collision` unless `confirm`."""
     text = text.strip()
     if not text:
         raise Invalid("text: a reply cannot be empty")
@@ -85,6 +86,10 @@ async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
     if existing is not None:
         return ReplyOut(reply_id=reply_id, delivery=existing.decode(), duplicate=True,
                         visibility=conv.visibility.value)
+    if opened_at is not None and not confirm:
+        others = await replied_since(svc, who, conv, opened_at)
+        if others:
+            raise Collision(f"{', '.join(others)} replied since you opened this conversation; send anyway?")
     if not await client.set(keys.console_reply_claim(reply_id), "1", nx=True, px=REPLY_CLAIM_MS):
         raise Conflict("the same reply is being sent; retry in a moment")
     tail = await client.zrange(keys.messages(conv.id), -1, -1)
@@ -102,6 +107,16 @@ async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
                .touch())
     await commit(svc, [effects], now)
     return ReplyOut(reply_id=reply_id, delivery=DeliveryState.QUEUED.value, visibility=out.visibility.value)
+
+
+async def replied_since(svc: Services, who: Principal, conv: Conversation, since: datetime) -> list[str]:
+    """The other agents who replied in the conversation after `since`."""
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    actors = [e.actor for e in await svc.parts.store.events(conv.id)
+              if e.type is EventType.REPLY_QUEUED and e.at > since and e.actor.startswith("agent:")
+              and e.actor != who.actor]
+    return sorted({a.removeprefix("agent:") for a in actors})
 
 
 async def note(svc: Services, who: Principal, conv: Conversation, text: str) -> None:

@@ -25,6 +25,10 @@ class Conflict(ConsoleError):
     status = 409
 
 
+class Collision(Conflict):
+    """Another agent replied since the writer opened the conversation (send again with confirm)."""
+
+
 class Invalid(ConsoleError):
     status = 422
 

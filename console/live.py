@@ -15,6 +15,7 @@ import redis.asyncio as redis
 from helpline.routing import keys
 from helpline.routing.store import ConversationStore
 
+from .collision import watchers
 from .roles import Principal, can_view
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ async def stream(client: redis.Redis, store: ConversationStore, who: Principal,
                  disconnected: asyncio.Event | None = None, heartbeat_s: float = HEARTBEAT_S,
                  reauthorize: Callable[[], Awaitable[Principal | None]] | None = None,
                  recheck_s: float | None = None) -> AsyncIterator[bytes]:
-    """Server-sent events for one user: `conversations` events with the visible ids, `notice`
+    """Server-sent events for one user: `conversations` events with the visible ids, `watchers`
+    events (who views or types in a visible conversation), `notice`
     events (SLA warnings and breaches) for supervisors and admins, and comments as heartbeats
     (they also let the server notice a client that went away).
 
@@ -69,6 +71,12 @@ async def stream(client: redis.Redis, store: ConversationStore, who: Principal,
                 if "notice" in data:  # an SLA warning or breach: for those who manage the desk
                     if who.manages:
                         yield sse("notice", data["notice"])
+                    continue
+                if "watchers" in data:  # who views or types in a conversation (console/collision.py)
+                    cid = str(data["watchers"])
+                    found = await store.get(cid)
+                    if found is not None and can_view(who, found):
+                        yield sse("watchers", (await watchers(client, cid)).as_json(cid))
                     continue
                 ids = [str(i) for i in data["conversations"]]
             except (ValueError, KeyError, TypeError):

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from helpline.routing.models import Presence
+from helpline.routing.models import Presence, utcnow
 
 from . import actions, assigning
 from .auth import current_user, optional_principal
@@ -142,7 +142,7 @@ async def conversation(request: Request, conversation_id: str, svc: Svc, who: Ma
     await actions.mark_seen(svc, who, conv)
     data = await detail(svc, who, conv)
     return await _page(request, svc, who, "conversation.html", d=data, conv=conv, may_act=can_act(who, conv),
-                       may_assign=can_assign(who, conv), reply_key=secrets.token_urlsafe(16),
+                       may_assign=can_assign(who, conv), reply_key=secrets.token_urlsafe(16), opened_at=utcnow(),
                        agents=list((await assigning.roster(svc)).values()) if who.manages else [])
 
 

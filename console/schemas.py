@@ -69,6 +69,20 @@ class Detail(BaseModel):
 
 class ReplyIn(Body):
     text: str = Field(min_length=1, max_length=65536)
+    # When the writer opened the conversation: if another agent replied since, the reply is
+    # refused (409) unless `confirm` says the writer saw the warning and sends anyway.
+    opened_at: datetime | None = None
+    confirm: bool = False
+
+
+class WatchingIn(Body):
+    typing: bool = False
+
+
+class WatchersOut(BaseModel):
+    conversation_id: str
+    viewing: list[dict[str, str]]
+    typing: list[dict[str, str]]
 
 
 class CountIn(Body):

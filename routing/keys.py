@@ -231,6 +231,12 @@ def console_login_failures(scope: str, value: str) -> str:
     return f"{PREFIX}:console:login-fail:{scope}:{value}"
 
 
+def console_watchers(conversation_id: str) -> str:
+    """Sorted set of who views or types in a conversation now (member JSON [kind, username, name],
+    score the ms it expires at); the key itself expires with its last member."""
+    return f"{PREFIX}:console:watchers:{conversation_id}"
+
+
 def console_canned() -> str:
     """Hash of canned response id -> JSON."""
     return f"{PREFIX}:console:canned"

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import FileResponse
 
-from helpline.console import actions, assigning
+from helpline.console import actions, assigning, collision
 from helpline.console.auth import current_user, staff
 from helpline.console.errors import Forbidden, NotFound
 from helpline.console.queries import SORTS, VIEWS, Filters, default_sort, list_page, view_counts
@@ -26,6 +26,8 @@ from helpline.console.schemas import (
     ReplyOut,
     SnoozeIn,
     TeamIn,
+    WatchersOut,
+    WatchingIn,
 )
 from helpline.console.services import Services, services
 from helpline.console.timeline import detail, text_rules
@@ -119,7 +121,23 @@ async def reply(conversation_id: str, body: ReplyIn, svc: Svc, who: Staff,
 
     Idempotent with an `Idempotency-Key` header: repeating the request returns the first reply."""
     conv = await actions.load(svc, who, conversation_id, act=True)
-    return await actions.reply(svc, who, conv, body.text, idempotency_key)
+    return await actions.reply(svc, who, conv, body.text, idempotency_key, body.opened_at, body.confirm)
+
+
+@router.post("/{conversation_id}/watching", response_model=WatchersOut)
+async def watching(conversation_id: str, body: WatchingIn, svc: Svc, who: Anyone) -> WatchersOut:
+    """The caller has the conversation open (and is typing, if `typing`): for 30 s (typing 6 s),
+    announced live to the others who see it (`event: watchers`). Returns who is there now."""
+    conv = await actions.load(svc, who, conversation_id)
+    await collision.mark(svc.parts.client, conv.id, who, body.typing)
+    return WatchersOut.model_validate((await collision.watchers(svc.parts.client, conv.id)).as_json(conv.id))
+
+
+@router.delete("/{conversation_id}/watching", status_code=204)
+async def stop_watching(conversation_id: str, svc: Svc, who: Anyone) -> None:
+    """The caller closed the conversation. Idempotent."""
+    conv = await actions.load(svc, who, conversation_id)
+    await collision.leave(svc.parts.client, conv.id, who)
 
 
 @router.post("/{conversation_id}/notes", response_model=ActionOut)

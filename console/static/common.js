@@ -17,7 +17,9 @@ window.Helpline = (() => {
     const data = response.status === 204 ? null : await response.json().catch(() => null);
     if (!response.ok) {
       const detail = data && data.detail ? (typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail)) : response.statusText;
-      throw new Error(detail);
+      const error = new Error(detail);
+      error.status = response.status;
+      throw error;
     }
     return data;
   }
@@ -88,12 +90,16 @@ window.Helpline = (() => {
     toastTimer = setTimeout(() => { node.hidden = true; }, 4000);
   }
 
-  function live(onConversations) {
+  function live(onConversations, onWatchers) {
     const status = document.getElementById("live-status");
     const source = new EventSource("/api/v1/events/stream");
     source.addEventListener("ready", () => { if (status) { status.classList.add("on"); status.classList.remove("off"); } });
     source.addEventListener("conversations", (event) => {
       try { onConversations(JSON.parse(event.data).conversations || []); } catch (err) { console.error(err); }
+    });
+    // Who views or types in a conversation (console/collision.py).
+    if (onWatchers) source.addEventListener("watchers", (event) => {
+      try { onWatchers(JSON.parse(event.data)); } catch (err) { console.error(err); }
     });
     // SLA warnings and breaches (sent to supervisors and admins only).
     source.addEventListener("notice", (event) => {

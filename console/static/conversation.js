@@ -128,11 +128,14 @@
         await H.api("POST", base + "/notes", { text: value });
         statusLine.textContent = "Note added";
       } else {
-        const out = await H.api("POST", base + "/reply", { text: value }, { "Idempotency-Key": keyField.value });
+        const out = await replyChecked(value, keyField.value);
+        if (out === null) { statusLine.textContent = "Not sent"; return; }
         statusLine.textContent = "Reply " + out.delivery + (out.duplicate ? " (already sent)" : "");
         keyField.value = crypto.randomUUID();  // the next reply is a new one
       }
       text.value = "";
+      lastTypingPing = 0;
+      watch(false);  // no longer typing
       updateCounter();
       await refresh();
     } catch (err) {
@@ -142,6 +145,56 @@
       buttons.forEach((b) => { b.disabled = false; });
     }
   }
+
+  // --- collision: who else is here, and a confirmation when someone replied meanwhile ---------
+  let openedAt = pane.dataset.openedAt;
+  async function replyChecked(value, key) {
+    try {
+      return await H.api("POST", base + "/reply", { text: value, opened_at: openedAt }, { "Idempotency-Key": key });
+    } catch (err) {
+      if (err.status !== 409 || !err.message.includes("replied since you opened")) throw err;
+      if (!window.confirm(err.message)) return null;
+      openedAt = new Date().toISOString();  // seen now: the next reply is checked from here
+      return await H.api("POST", base + "/reply", { text: value, opened_at: openedAt, confirm: true },
+        { "Idempotency-Key": key });
+    }
+  }
+
+  const me = document.body.dataset.user;
+  const collisionLine = document.getElementById("collision");
+  let typists = {};  // username -> { name, until }: a typing mark lasts 6 s unless renewed
+  let viewers = [];
+  function showWatchers() {
+    const now = Date.now();
+    const typing = Object.values(typists).filter((t) => t.until > now).map((t) => t.name);
+    const viewing = viewers.filter((v) => !(typists[v.username] && typists[v.username].until > now)).map((v) => v.name);
+    const parts = [];
+    if (typing.length) parts.push(typing.join(", ") + (typing.length > 1 ? " are" : " is") + " typing…");
+    if (viewing.length) parts.push(viewing.join(", ") + (viewing.length > 1 ? " are" : " is") + " viewing");
+    collisionLine.textContent = parts.join(" · ");
+    collisionLine.classList.toggle("collision-typing", typing.length > 0);
+    collisionLine.hidden = parts.length === 0;
+  }
+  function onWatchers(w) {
+    if (!w || w.conversation_id !== id || !collisionLine) return;
+    viewers = w.viewing.filter((v) => v.username !== me);
+    typists = {};
+    for (const t of w.typing) if (t.username !== me) typists[t.username] = { name: t.name, until: Date.now() + 6000 };
+    showWatchers();
+  }
+  let lastTypingPing = 0;
+  function watch(typing) {
+    if (typing) lastTypingPing = Date.now();
+    H.api("POST", base + "/watching", { typing }).then(onWatchers).catch(() => {});
+  }
+  watch(false);
+  setInterval(() => watch(Date.now() - lastTypingPing < 6000 && text && text.value !== ""), 10000);
+  setInterval(() => { if (collisionLine) showWatchers(); }, 1000);
+  if (text) text.addEventListener("input", () => { if (Date.now() - lastTypingPing > 2000) watch(true); });
+  window.addEventListener("pagehide", () => {
+    fetch(base + "/watching", { method: "DELETE", keepalive: true, credentials: "same-origin",
+      headers: { "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content } });
+  });
 
   // --- canned responses ----------------------------------------------------------------------
   const picker = document.getElementById("canned-picker");
@@ -289,6 +342,6 @@
   });
 
   timeline.scrollTop = timeline.scrollHeight;
-  H.live((ids) => { if (ids.includes(id)) refresh(); });
+  H.live((ids) => { if (ids.includes(id)) refresh(); }, onWatchers);
   if (timeline.querySelector(".delivery-queued, .delivery-sending")) polling = setTimeout(refresh, 1500);
 })();

@@ -18,7 +18,7 @@ from helpline.connectors.emulation import serve
 from helpline.connectors.telegram import TelegramConnector
 from helpline.connectors.telegram.emulator import create_app as telegram_emulator
 from helpline.routing.models import Author, InboundMessage, MessageKind
-from helpline.routing.sender import Sender
+from helpline.routing.sender import Sender, run_promoter
 from helpline.runtime import router_consumer, sender_consumer
 
 from .helpers import Desk
@@ -71,7 +71,8 @@ async def running(desk: Desk) -> AsyncIterator[Stack]:
             sender_loop = sender_consumer(desk.parts, sender, name="browser-sender")
             for loop in (router_loop, sender_loop):
                 loop.block_ms = 50
-            tasks = [asyncio.create_task(router_loop.run(stop)), asyncio.create_task(sender_loop.run(stop))]
+            tasks = [asyncio.create_task(router_loop.run(stop)), asyncio.create_task(sender_loop.run(stop)),
+                     asyncio.create_task(run_promoter(sender, stop))]  # replies a rate limit deferred
             try:
                 async with serve(desk.app) as url, async_playwright() as pw:
                     browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)

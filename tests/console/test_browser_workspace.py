@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as redis
@@ -103,3 +104,45 @@ async def test_composer_modes_and_resolve_with_undo_that_holds_back_the_survey(d
                 break
             await asyncio.sleep(0.1)
         assert len(await stack.sent()) == 2  # now the survey went out
+
+
+async def test_two_agents_see_each_other_viewing_and_typing_and_a_late_reply_asks_to_confirm(desk: Desk) -> None:
+    await desk.parts.assignments.set_presence("amy", Presence.ONLINE)
+    async with running(desk) as stack:
+        await stack.customer(821, "Is my account locked?")
+        cid = await conversation_id(desk, 821)
+        amy = await sign_in(stack, "amy")
+        sue = await sign_in(stack, "sue")
+        await amy.goto(f"{stack.url}/c/{cid}")
+        await sue.goto(f"{stack.url}/c/{cid}")
+        await expect(sue.locator("#live-status.on")).to_be_visible(timeout=10_000)
+        await expect(amy.locator("#collision")).to_have_text("Sue Supervisor is viewing", timeout=10_000)
+        await expect(sue.locator("#collision")).to_have_text("Amy Agent is viewing", timeout=12_000)
+
+        await amy.fill("#reply-text", "")
+        await amy.type("#reply-text", "Let me check")
+        await expect(sue.locator("#collision")).to_have_text("Amy Agent is typing…", timeout=5_000)
+        await expect(sue.locator("#collision")).to_have_class(re.compile("collision-typing"))
+        await sue.type("#reply-text", "Checking")
+        await expect(amy.locator("#collision")).to_have_text("Sue Supervisor is typing…", timeout=5_000)
+
+        await sue.keyboard.press("Control+Enter")  # Sue answers first
+        await expect(sue.locator(".item-reply", has_text="Checking")).to_be_visible(timeout=5_000)
+        dialogs: list[str] = []
+
+        async def decline(dialog: Any) -> None:
+            dialogs.append(dialog.message)
+            await dialog.dismiss()
+
+        amy.once("dialog", decline)
+        await amy.fill("#reply-text", "Let me check your account")
+        await amy.keyboard.press("Control+Enter")
+        await expect(amy.locator("#composer-status")).to_have_text("Not sent", timeout=5_000)
+        assert dialogs == ["sue replied since you opened this conversation; send anyway?"]
+        amy.once("dialog", lambda d: asyncio.ensure_future(d.accept()))
+        await amy.keyboard.press("Control+Enter")
+        late = amy.locator(".item-reply", has_text="your account")
+        await expect(late.locator(".delivery")).to_have_class("delivery delivery-sent", timeout=20_000)
+        assert [s["text"] for s in await stack.sent()] == ["Checking", "Let me check your account"]
+        await amy.goto(stack.url + "/")  # Amy leaves: Sue no longer sees her
+        await expect(sue.locator("#collision")).to_be_hidden(timeout=5_000)
