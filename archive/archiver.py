@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 LAG_DEGRADED_S = 300.0
 DELAY = Gauge("helpline_archive_delay_seconds", "Age of the newest change archived, when it was archived")
 _UNAVAILABLE = (OperationalError, DBAPIError, OSError)
+CONVERSATIONS_PER_WRITE = 2000  # one SQL transaction: bounded memory and lock time
 
 Entries = list[tuple[str, str, dict[bytes, bytes]]]  # (stream, entry id, fields)
 
@@ -205,10 +206,27 @@ class Archiver:
                 p = _partition(stream)
                 replies += [(p, rid) for rid in fields[b"r"].decode().split(SEP)]
         ids = list(dict.fromkeys(conversations))
-        cursors = await self.record.cursors(ids)
-        batch = await read_changes(self.client, ids, replies, cursors)
-        await self.record.write(batch)
-        return len(batch.conversations)
+        written = 0
+        writing: asyncio.Task[None] | None = None
+        try:
+            # Bounded transactions; the next chunk is read from Redis while the last one is written
+            # (chunks hold different conversations: neither depends on the other).
+            for start in range(0, max(len(ids), 1), CONVERSATIONS_PER_WRITE):
+                chunk = ids[start:start + CONVERSATIONS_PER_WRITE]
+                batch = await read_changes(self.client, chunk, replies if start == 0 else (),
+                                           await self.record.cursors(chunk))
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(self.record.write(batch))
+                written += len(batch.conversations)
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(BaseException):
+                    await writing
+        return written
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:

@@ -1,10 +1,13 @@
 import json
 
+import pytest
 import redis.asyncio as redis
 from sqlalchemy import select
 
+from helpline.archive import archiver as archiver_module
 from helpline.archive.archiver import Lag, archive_lag
 from helpline.archive.database import Database
+from helpline.archive.record import Batch, Record
 from helpline.archive.schema import contacts, conversations, events, messages, replies
 from helpline.routing import keys
 from tests.archive.helpers import Desk
@@ -80,3 +83,25 @@ async def test_later_messages_are_appended_not_rewritten(r: redis.Redis, db: Dat
     assert list(texts) == ["first", "second", "third"]
     assert row.archived_messages == 3 and row.message_count == 3
     assert {"first", "second", "third"} <= set(row.document.split())
+
+
+async def test_many_conversations_are_written_in_bounded_chunks(r: redis.Redis, db: Database,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archiver_module, "CONVERSATIONS_PER_WRITE", 2)
+    writes: list[int] = []
+    original = Record.write
+
+    async def counting(self: Record, batch: Batch) -> None:
+        writes.append(len(batch.conversations))
+        await original(self, batch)
+
+    monkeypatch.setattr(Record, "write", counting)
+    desk = Desk(r, db)
+    await desk.ingest([message(f"message {i}", thread=f"t{i % 7}", user=f"u{i % 7}") for i in range(21)])
+    await desk.send()
+    await desk.archive()
+    assert max(writes) == 2 and sum(writes) >= 7
+    counts = await desk.counts()
+    assert counts["conversations"] == 7 and counts["messages"] == 21 and counts["replies"] == 21
+    async with db.engine.connect() as conn:
+        assert set((await conn.execute(select(replies.c.state))).scalars()) == {"sent"}
