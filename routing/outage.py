@@ -10,12 +10,16 @@ process sets once per role it runs.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger("helpline.redis")
 
@@ -87,3 +91,21 @@ async def role_context(role: str, work: Awaitable[T]) -> T:
     """Run `work` (and every task it starts) as `role`, for the outage log."""
     current_role.set(role)  # this coroutine runs in its own task's context copy
     return await work
+
+
+async def through_outage(write: Callable[[], Awaitable[T]], within: float = 60.0) -> T:
+    """Run `write`, retrying it (backoff 0.1 s doubling to 2 s) while Redis does not answer, for
+    at most `within` seconds. For the few writes that must not be lost to a short outage (a Redis
+    restart): a reply known not to be posted whose record would otherwise stay "sending", which
+    the next attempt must take for "uncertain"."""
+    deadline = time.monotonic() + within
+    delay = 0.1
+    while True:
+        try:
+            return await write()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            redis_failed(exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import redis.asyncio as redis
 from pydantic import ValidationError
@@ -35,6 +36,7 @@ from . import keys
 from .bus import Entry, EntryKey, Failure
 from .decode import as_text
 from .models import ConversationEvent, DeliveryState, EventType, OutboundReply
+from .outage import through_outage
 from .periodic import run_periodically
 from .scripts import PROMOTE_DUE
 
@@ -198,20 +200,20 @@ class Sender:
             except RateLimited as exc:
                 defer_for = max(exc.retry_after, 0.001)
                 await self.client.set(keys.blocked_until(*account), "1", px=max(1, int(defer_for * 1000)))
-                await self._defer(job, defer_for, reset_state=True)
+                await through_outage(partial(self._defer, job, defer_for, reset_state=True))
                 observe_send(*account, "deferred", time.perf_counter() - started)
             except (Permanent, AuthFailed) as exc:
                 finished.append((job, DeliveryState.FAILED, None, str(exc)))
                 observe_send(*account, "failed", time.perf_counter() - started)
             except Uncertain as exc:
                 if connector.idempotent_send:  # the platform dedupes by our key: retrying is safe
-                    await self.client.hset(key, "state", DeliveryState.QUEUED.value)  # type: ignore[misc]
+                    await self._reset_queued(key)
                     failures[job.entry.key] = Failure(f"{type(exc).__name__}: {exc}")
                 else:  # like a crash mid-call: shown to the agents rather than risk a double reply
                     finished.append((job, DeliveryState.UNCERTAIN, None, f"no answer from the platform: {exc}"))
                 observe_send(*account, "uncertain", time.perf_counter() - started)
             except ConnectorError as exc:  # transient: retried by the consumer, then dead-lettered
-                await self.client.hset(key, "state", DeliveryState.QUEUED.value)  # type: ignore[misc]
+                await self._reset_queued(key)
                 failures[job.entry.key] = Failure(f"{type(exc).__name__}: {exc}")
                 observe_send(*account, "transient", time.perf_counter() - started)
             except Exception as exc:  # a connector bug: this reply only, the others go on
@@ -227,6 +229,14 @@ class Sender:
                 finished = []
         await self._finish(finished)
         return failures
+
+    async def _reset_queued(self, key: str) -> None:
+        """Not posted: back to "queued", through a short Redis outage (left "sending", the next
+        attempt would have to call a reply that never left "uncertain")."""
+        async def reset() -> None:
+            await self.client.hset(key, "state", DeliveryState.QUEUED.value)  # type: ignore[misc]
+
+        await through_outage(reset)
 
     def _progress(self, job: _Job) -> SendProgress:
         key = keys.delivery(job.partition, job.reply.reply_id)
