@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from jinja2 import Environment
 
-PLATFORMS = {"x": "X", "telegram": "Telegram", "mastodon": "Mastodon"}
+PLATFORMS = {"x": "X", "telegram": "Telegram", "mastodon": "Mastodon", "webchat": "Web chat"}
 
 
 def platform_name(platform: str) -> str:

@@ -190,6 +190,34 @@ def blocked_until(platform: str, account: str) -> str:
     return f"{PREFIX}:blocked:{platform}:{account}"
 
 
+# --- web chat: one slot per chat ({wc:<account>:<chat>}) so its scripts stay in one cluster slot
+def webchat_events(account: str, chat: str) -> str:
+    """Stream of one chat's events (visitor, bot and agent messages); its ids are what the widget
+    resumes from."""
+    return f"{PREFIX}:{{wc:{account}:{chat}}}:events"
+
+
+def webchat_posted(account: str, chat: str) -> str:
+    """Hash: id of what was appended (a reply id, a visitor message id) -> its event id, so a
+    retried post appends nothing twice."""
+    return f"{PREFIX}:{{wc:{account}:{chat}}}:posted"
+
+
+def webchat_chat(account: str, chat: str) -> str:
+    """Hash of one chat: the visitor who owns it."""
+    return f"{PREFIX}:{{wc:{account}:{chat}}}:chat"
+
+
+def webchat_session(account: str, token_hash: str) -> str:
+    """A visitor token (by its hash) -> the visitor it identifies."""
+    return f"{PREFIX}:wc-session:{account}:{token_hash}"
+
+
+def webchat_visitor_chats(account: str, visitor: str) -> str:
+    """Sorted set of a visitor's chats by last activity (the widget's history list)."""
+    return f"{PREFIX}:wc-chats:{account}:{visitor}"
+
+
 def portal_feedback(day: str) -> str:
     """Hash of one day's help-center votes: fields "yes|<key>:<lang>" / "no|<key>:<lang>"."""
     return f"{PREFIX}:portal:feedback:{day}"

@@ -124,7 +124,7 @@ window.Helpline = (() => {
   }
 
   function platformName(p) {
-    return { x: "X", telegram: "Telegram", mastodon: "Mastodon" }[p] || (p.charAt(0).toUpperCase() + p.slice(1));
+    return { x: "X", telegram: "Telegram", mastodon: "Mastodon", webchat: "Web chat" }[p] || (p.charAt(0).toUpperCase() + p.slice(1));
   }
 
   document.addEventListener("DOMContentLoaded", () => {

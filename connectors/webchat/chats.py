@@ -1,0 +1,109 @@
+"""A chat's state in Redis: who owns it, and its events as a stream the widget resumes from.
+
+Every event (the visitor's message, the bot's and the agents' replies) is appended once, by a
+script that records what it appended under a caller's id (the reply id, the visitor's message id)
+and returns the same event id when asked again: a retried post or a resent message is not shown
+twice. The widget reads from the last event id it saw, so nothing sent while it was disconnected
+is lost. Everything expires after `keep_days` without activity.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as redis
+
+from helpline.routing import keys
+from helpline.routing.decode import as_text
+
+# KEYS: events, posted, chat. ARGV: posted id, maxlen, ttl, then the event's field/value pairs.
+_APPEND = """
+local seen = redis.call('HGET', KEYS[2], ARGV[1])
+if seen then return seen end
+local args = {'XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*'}
+for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
+local id = redis.call(unpack(args))
+redis.call('HSET', KEYS[2], ARGV[1], id)
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+return id
+"""
+
+_EVENT_ID_PARTS = 2
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    fields: dict[str, str]
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, **self.fields}
+        if "buttons" in out:
+            out["buttons"] = json.loads(out["buttons"])
+        return out
+
+
+def valid_event_id(value: str) -> bool:
+    parts = value.split("-")
+    return len(parts) == _EVENT_ID_PARTS and all(p.isdigit() and len(p) <= 20 for p in parts)
+
+
+class Chats:
+    """One web chat account's chats and sessions."""
+
+    def __init__(self, client: redis.Redis, account: str, history: int, keep_days: int) -> None:
+        self.client = client
+        self.account = account
+        self.history = history
+        self.ttl = keep_days * 86400
+        self._append = client.register_script(_APPEND)
+
+    async def session(self, token_hash: str) -> str | None:
+        value = await self.client.get(keys.webchat_session(self.account, token_hash))
+        return as_text(value) if value is not None else None
+
+    async def open_session(self, token_hash: str, visitor: str) -> None:
+        await self.client.set(keys.webchat_session(self.account, token_hash), visitor, ex=self.ttl)
+
+    async def create(self, chat: str, visitor: str) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.webchat_chat(self.account, chat), mapping={"visitor": visitor, "created": int(time.time())})
+            pipe.expire(keys.webchat_chat(self.account, chat), self.ttl)
+            pipe.zadd(keys.webchat_visitor_chats(self.account, visitor), {chat: time.time()})
+            pipe.expire(keys.webchat_visitor_chats(self.account, visitor), self.ttl)
+            await pipe.execute()
+
+    async def owner(self, chat: str) -> str | None:
+        value = await self.client.hget(keys.webchat_chat(self.account, chat), "visitor")  # type: ignore[misc]
+        return as_text(value) if value is not None else None
+
+    async def of_visitor(self, visitor: str, limit: int = 20) -> list[str]:
+        """The visitor's chats, most recently active first."""
+        found = await self.client.zrevrange(keys.webchat_visitor_chats(self.account, visitor), 0, limit - 1)
+        return [as_text(c) for c in found]
+
+    async def append(self, chat: str, posted_id: str, fields: Mapping[str, str], visitor: str | None = None) -> str:
+        """Append an event once per `posted_id`; returns its event id (the first one, if repeated)."""
+        args: list[Any] = [posted_id, self.history, self.ttl]
+        for name, value in fields.items():
+            args += [name, value]
+        names = [keys.webchat_events(self.account, chat), keys.webchat_posted(self.account, chat),
+                 keys.webchat_chat(self.account, chat)]
+        event_id = as_text(await self._append(keys=names, args=args))
+        if visitor is not None:
+            await self.client.zadd(keys.webchat_visitor_chats(self.account, visitor), {chat: time.time()})
+        return event_id
+
+    async def read(self, chat: str, after: str, block_ms: int | None = None, count: int = 100) -> list[Event]:
+        """Events after the event id `after` ("0" for all); waits up to `block_ms` for new ones."""
+        got = await self.client.xread({keys.webchat_events(self.account, chat): after}, count=count, block=block_ms)
+        events: list[Event] = []
+        for _stream, entries in got or []:
+            for event_id, fields in entries:
+                events.append(Event(as_text(event_id), {as_text(k): as_text(v) for k, v in fields.items()}))
+        return events
+

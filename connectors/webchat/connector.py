@@ -1,0 +1,66 @@
+"""The web chat connector: visitors write through the widget's endpoints (mounted like webhooks),
+replies are appended to the chat's event stream, which the widget reads live.
+
+`send` is idempotent: a reply is appended once per reply id, so the sender may retry freely.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import ClassVar
+
+from starlette.routing import BaseRoute
+
+from helpline.connectors.base import AccountSettings, Connector, ConnectorContext, SendProgress, SendResult
+from helpline.connectors.capabilities import Capabilities, TextRules
+from helpline.connectors.errors import ConfigError, Permanent
+from helpline.connectors.options import ConnectorOptions
+from helpline.connectors.ratelimit import SharedRateLimiter
+from helpline.routing.models import OutboundReply, Visibility
+
+from .chats import Chats
+from .options import WebchatOptions
+from .web import Desk, routes
+
+REPLY_LIMIT = 8000
+
+
+class WebchatConnector(Connector):
+    platform = "webchat"
+    idempotent_send = True  # appended once per reply id (chats.Chats.append)
+    supports_polling = False
+    supports_webhook = True
+    options_model: ClassVar[type[ConnectorOptions]] = WebchatOptions
+
+    def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
+        super().__init__(settings, context)
+        assert isinstance(self.options, WebchatOptions)
+        if context.redis is None:
+            raise ConfigError(f"accounts.{settings.name}: the web chat keeps its chats in Redis")
+        options = self.options
+        secret = settings.secret("identity_secret") if options.identity != "off" else None
+        self.chats = Chats(context.redis, settings.name, options.history, options.keep_days)
+        self.desk = Desk(settings.name, options, secret, self.chats, SharedRateLimiter(context.redis),
+                         context.ingest)
+        self._set_health(status="ok")
+
+    def webhook_routes(self) -> Sequence[BaseRoute]:
+        return routes(self.desk)
+
+    async def send(self, reply: OutboundReply, progress: SendProgress) -> SendResult:
+        """Append the reply to its chat (once per reply id); the widget shows it live."""
+        if await self.chats.owner(reply.thread_key) is None:
+            raise Permanent("the chat has expired or never existed")
+        fields = {"type": "message", "from": "agent" if reply.sender.startswith("agent:") else "bot",
+                  "text": reply.text}
+        if reply.buttons:
+            fields["buttons"] = json.dumps([{"label": b.label, "data": b.data} for b in reply.buttons],
+                                           ensure_ascii=False)
+        event_id = await self.chats.append(reply.thread_key, f"out:{reply.reply_id}", fields)
+        return SendResult((event_id,))
+
+    @classmethod
+    def declared_capabilities(cls, options: ConnectorOptions) -> Capabilities:
+        rules = TextRules(limit=REPLY_LIMIT)
+        return Capabilities(public=rules, direct=rules, buttons=True, visibilities=frozenset({Visibility.PRIVATE}))

@@ -1,0 +1,292 @@
+"""The widget's endpoints, mounted under /webhooks/webchat/<account>.
+
+- `GET  /webchat.js`  the widget (no dependency, shadow root).
+- `POST /session`     {token?, user_id?, user_hash?} → {token, chats}: a visitor token (new, or the
+  one given when it still identifies the same visitor) and the visitor's chats, latest first.
+- `POST /messages`    {token, chat?, id, text} → {chat, event}: ingest one visitor message (a new
+  chat when `chat` is absent). `id` is the widget's own message id: a resend is ingested once.
+- `POST /events`      {token, chat, after} → server-sent events from the event id `after`.
+- `WS   /ws`          first frame {type: "hello", token, chat, after}; then the same events pushed,
+  and {type: "message", id, text} frames from the widget.
+
+Bodies are JSON sent as text/plain (a "simple" cross-origin request: no preflight). Every call
+must come from an allowed origin; tokens travel in bodies and frames, never in URLs (which end up
+in access logs). A chat is found by the token that owns it: another visitor's chat id alone
+answers 404, as a chat that does not exist does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from helpline.connectors.base import Ingest, RateLimit
+from helpline.connectors.ratelimit import SharedRateLimiter
+from helpline.routing.models import Author, InboundMessage, MessageKind
+
+from .chats import Chats, Event, valid_event_id
+from .identity import IdentityRefused, new_chat_id, new_token, token_hash, verified_visitor
+from .options import WebchatOptions
+
+log = logging.getLogger(__name__)
+
+SCRIPT = (Path(__file__).parent / "static" / "webchat.js").read_bytes()
+MAX_BODY = 16 * 1024
+_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_CHAT_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
+BLOCK_MS = 10_000  # how long one read waits for new events before a keep-alive
+STREAM_SECONDS = 300.0  # an SSE response ends after this; the widget reconnects from its last id
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+
+@dataclass
+class Desk:
+    """What the endpoints need from the connector."""
+
+    account: str
+    options: WebchatOptions
+    secret: str | None
+    chats: Chats
+    limiter: SharedRateLimiter
+    ingest: Ingest
+
+    # --- checks ------------------------------------------------------------------------------
+    def origin(self, conn: HTTPConnection) -> str:
+        origin = conn.headers.get("origin", "")
+        if origin not in self.options.allowed_origins:
+            raise Refused(403, "this site may not use the chat (origin not allowed)")
+        return origin
+
+    async def visitor(self, token: Any) -> str:
+        hashed = token_hash(token) if isinstance(token, str) else None
+        visitor = await self.chats.session(hashed) if hashed else None
+        if visitor is None:
+            raise Refused(401, "unknown or expired visitor token: start a new session")
+        return visitor
+
+    async def owned(self, visitor: str, chat: Any) -> str:
+        if not isinstance(chat, str) or not _CHAT_ID.match(chat) or await self.chats.owner(chat) != visitor:
+            raise Refused(404, "no such chat")
+        return chat
+
+    # --- actions -----------------------------------------------------------------------------
+    async def session(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Idempotent for a known token and the same identity: the same token comes back."""
+        given = body.get("token")
+        hashed = token_hash(given) if isinstance(given, str) else None
+        current = await self.chats.session(hashed) if hashed else None
+        user_id, signature = body.get("user_id"), body.get("user_hash")
+        if not isinstance(user_id, str | None) or not isinstance(signature, str | None):
+            raise Refused(400, "user_id and user_hash must be strings")
+        anonymous = current if current and current.startswith("anon:") else None
+        try:
+            visitor = verified_visitor(self.options.identity, self.secret, user_id, signature,
+                                       anonymous or "anon:new")
+        except IdentityRefused as exc:
+            raise Refused(403, str(exc)) from None
+        token = given if isinstance(given, str) and current is not None and current == visitor else new_token()
+        hashed = str(token_hash(token))
+        if visitor == "anon:new":
+            visitor = f"anon:{hashed[:24]}"  # the contact's id: derived from, never revealing, the token
+        await self.chats.open_session(hashed, visitor)
+        return {"token": token, "chats": await self.chats.of_visitor(visitor)}
+
+    async def message(self, body: dict[str, Any], address: str) -> dict[str, Any]:
+        """Ingest one visitor message. Idempotent per message `id`: a resend is one message."""
+        visitor = await self.visitor(body.get("token"))
+        if body.get("attachments") or body.get("files"):
+            raise Refused(415, "attachments are not supported in this chat: please describe it in text")
+        text, message_id = body.get("text"), body.get("id")
+        if not isinstance(text, str) or not text.strip():
+            raise Refused(400, "text: a message needs some text")
+        if len(text) > self.options.max_length:
+            raise Refused(413, f"text: at most {self.options.max_length} characters")
+        if not isinstance(message_id, str) or not _MESSAGE_ID.match(message_id):
+            raise Refused(400, "id: 8-64 letters, digits, - or _")
+        if body.get("chat") is None:
+            chat = new_chat_id()
+            await self.chats.create(chat, visitor)
+        else:
+            chat = await self.owned(visitor, body.get("chat"))
+        per_minute = [RateLimit(f"visitor:{visitor}", self.options.visitor_per_minute, 60.0, 5),
+                      RateLimit(f"ip:{address}", self.options.ip_per_minute, 60.0, 10)]
+        wait = await self.limiter.acquire("webchat", self.account, per_minute)
+        if wait:
+            raise Refused(429, "too many messages: please wait a moment", retry_after=max(1, round(wait)))
+        user = visitor.removeprefix("user:") if visitor.startswith("user:") else ""
+        await self.ingest([InboundMessage(
+            platform="webchat", account=self.account, kind=MessageKind.DIRECT, message_id=f"{chat}:{message_id}",
+            thread_key=chat, author=Author(user_id=visitor, handle=user, display_name=user or "Web visitor"),
+            text=text.strip(), platform_time=datetime.now(UTC))])
+        event = await self.chats.append(chat, f"in:{message_id}", {
+            "type": "message", "from": "visitor", "text": text.strip(), "client_id": message_id}, visitor=visitor)
+        return {"chat": chat, "event": event}
+
+    async def events(self, chat: str, after: str, stop: Callable[[], Awaitable[bool]]) -> AsyncIterator[list[Event]]:
+        """Batches of events after `after`, waiting for new ones, until `stop()`; [] = keep-alive."""
+        while not await stop():
+            batch = await self.chats.read(chat, after, block_ms=BLOCK_MS)
+            if batch:
+                after = batch[-1].id
+            yield batch
+
+
+def _json(status: int, body: dict[str, Any], origin: str | None, retry_after: int | None = None) -> JSONResponse:
+    headers = {"cache-control": "no-store", "vary": "Origin"}
+    if origin:
+        headers["access-control-allow-origin"] = origin
+    if retry_after:
+        headers["retry-after"] = str(retry_after)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise Refused(413, f"body: at most {MAX_BODY} bytes")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise Refused(400, "body: not JSON") from None
+    if not isinstance(body, dict):
+        raise Refused(400, "body: a JSON object")
+    return body
+
+
+def _address(conn: HTTPConnection) -> str:
+    return conn.client.host if conn.client else "unknown"
+
+
+def routes(desk: Desk) -> list[BaseRoute]:
+    def endpoint(action: Callable[[Request, dict[str, Any]], Awaitable[Response | dict[str, Any]]]
+                 ) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            origin = request.headers.get("origin")
+            try:
+                origin = desk.origin(request)
+                result = await action(request, await _body(request))
+            except Refused as exc:
+                allowed = origin if origin in desk.options.allowed_origins else None
+                return _json(exc.status, {"error": exc.message}, allowed, exc.retry_after)
+            return result if isinstance(result, Response) else _json(200, result, origin)
+        return handle
+
+    async def session(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return await desk.session(body)
+
+    async def message(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return await desk.message(body, _address(request))
+
+    async def events(request: Request, body: dict[str, Any]) -> Response:
+        chat = await desk.owned(await desk.visitor(body.get("token")), body.get("chat"))
+        after = body.get("after") or "0"
+        if not isinstance(after, str) or not (after == "0" or valid_event_id(after)):
+            raise Refused(400, "after: an event id")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STREAM_SECONDS
+
+        async def done() -> bool:
+            return loop.time() > deadline or await request.is_disconnected()
+
+        async def stream() -> AsyncIterator[str]:
+            yield ": connected\n\n"
+            async for batch in desk.events(chat, after, done):
+                for e in batch:
+                    yield f"id: {e.id}\ndata: {json.dumps(e.as_json(), ensure_ascii=False)}\n\n"
+                if not batch:
+                    yield ": keep-alive\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={
+            "cache-control": "no-store", "access-control-allow-origin": request.headers["origin"], "vary": "Origin",
+            "x-accel-buffering": "no"})
+
+    async def script(request: Request) -> Response:
+        return Response(SCRIPT, media_type="text/javascript; charset=utf-8", headers={
+            "cache-control": "public, max-age=300", "cross-origin-resource-policy": "cross-origin"})
+
+    async def preflight(request: Request) -> Response:
+        origin = request.headers.get("origin", "")
+        if origin not in desk.options.allowed_origins:
+            return Response(status_code=403)
+        return Response(status_code=204, headers={
+            "access-control-allow-origin": origin, "access-control-allow-methods": "POST",
+            "access-control-allow-headers": "content-type", "access-control-max-age": "600", "vary": "Origin"})
+
+    async def socket(ws: WebSocket) -> None:
+        try:
+            desk.origin(ws)
+        except Refused:
+            await ws.close(code=4403)
+            return
+        await ws.accept()
+        try:
+            hello = await asyncio.wait_for(ws.receive_json(), timeout=10)
+            if not isinstance(hello, dict) or hello.get("type") != "hello":
+                raise Refused(400, "the first frame is a hello")
+            visitor = await desk.visitor(hello.get("token"))
+            chat = await desk.owned(visitor, hello.get("chat"))
+            after = hello.get("after") or "0"
+            if not isinstance(after, str) or not (after == "0" or valid_event_id(after)):
+                raise Refused(400, "after: an event id")
+        except Refused as exc:
+            await ws.send_json({"type": "error", "status": exc.status, "error": exc.message})
+            await ws.close(code=4000 + exc.status)
+            return
+        except (TimeoutError, ValueError, WebSocketDisconnect):
+            with contextlib.suppress(Exception):
+                await ws.close(code=4400)
+            return
+        closed = asyncio.Event()
+
+        async def push() -> None:
+            async def stop() -> bool:
+                return closed.is_set()
+
+            async for batch in desk.events(chat, after, stop):
+                for e in batch:
+                    await ws.send_json(e.as_json())
+
+        pusher = asyncio.create_task(push())
+        try:
+            while True:
+                frame = await ws.receive_json()
+                if isinstance(frame, dict) and frame.get("type") == "message":
+                    try:
+                        await desk.message({**frame, "token": hello.get("token"), "chat": chat}, _address(ws))
+                    except Refused as exc:
+                        await ws.send_json({"type": "error", "status": exc.status, "error": exc.message,
+                                            "id": frame.get("id")})
+        except (WebSocketDisconnect, ValueError, RuntimeError):
+            pass
+        finally:
+            closed.set()
+            pusher.cancel()
+            with contextlib.suppress(BaseException):
+                await pusher
+
+    return [Route("/webchat.js", script, methods=["GET"]),
+            Route("/session", endpoint(session), methods=["POST"]),
+            Route("/messages", endpoint(message), methods=["POST"]),
+            Route("/events", endpoint(events), methods=["POST"]),
+            Route("/{path:path}", preflight, methods=["OPTIONS"]),
+            WebSocketRoute("/ws", socket)]

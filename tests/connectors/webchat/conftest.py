@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+import pytest
+
+from .stack import SECRET
+
+
+@pytest.fixture(autouse=True)
+def identity_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HL_WEBCHAT_SECRET", SECRET)

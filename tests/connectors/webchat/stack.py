@@ -1,0 +1,76 @@
+"""A running desk with a web chat account: the console (with the widget's endpoints) on uvicorn,
+the router with the help-center bot, the sender, and a stand-in company site on its own origin."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as redis
+from fastapi import FastAPI
+
+from helpline.connectors.emulation import free_port, serve
+from helpline.connectors.webchat.demo_site import demo_site
+from helpline.console.app import create_app
+from helpline.console.roles import Role
+from helpline.console.users import UserStore
+from helpline.routing.models import Presence
+from helpline.routing.sender import Sender
+from helpline.runtime import Parts, build_router, router_consumer, sender_consumer
+from tests.factories import parts
+
+KB = Path(__file__).resolve().parents[3] / "kb"
+SECRET = "the-site-identity-secret"
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Chat:
+    parts: Parts
+    app: FastAPI
+    url: str  # the console: the widget's endpoints are under /webhooks/webchat/site
+    site: str  # the company's site, embedding the widget
+
+    @property
+    def base(self) -> str:
+        return f"{self.url}/webhooks/webchat/site"
+
+
+def chat_parts(r: redis.Redis, origin: str, **options: Any) -> Parts:
+    p = parts(r, accounts=[{"platform": "webchat", "name": "site", "mode": "webhook",
+                            "secrets": {"identity_secret": "HL_WEBCHAT_SECRET"},
+                            "options": {"allowed_origins": [origin], "identity": "optional", **options}}],
+              bots={"helpcenter": {"type": "helpcenter", "kb": str(KB)}},
+              rules=[{"name": "the bot first", "set": {"bot": "helpcenter"}}], survey={"enabled": False})
+    p.make_connectors()
+    return p
+
+
+@contextlib.asynccontextmanager
+async def running(r: redis.Redis, transport: str | None = None, **options: Any) -> AsyncIterator[Chat]:
+    site_port, console_port = free_port(), free_port()
+    origin = f"http://127.0.0.1:{site_port}"
+    p = chat_parts(r, origin, **options)
+    app = create_app(p)
+    users = UserStore(r)
+    await users.add("amy", PASSWORD, Role.AGENT, name="Amy Agent", teams=["support"], languages=["en", "ko"])
+    await p.sync_roster()
+    await p.assignments.set_presence("amy", Presence.ONLINE)
+    stop = asyncio.Event()
+    router_loop = router_consumer(p, build_router(p), name="chat-router")
+    sender_loop = sender_consumer(p, Sender(r, p.connectors, p.settings.redis.partitions), name="chat-sender")
+    for loop in (router_loop, sender_loop):
+        loop.block_ms = 50
+    tasks = [asyncio.create_task(router_loop.run(stop)), asyncio.create_task(sender_loop.run(stop))]
+    try:
+        async with serve(app, port=console_port) as url:
+            script = f"{url}/webhooks/webchat/site/webchat.js"
+            async with serve(demo_site(script, SECRET, transport), port=site_port) as site:
+                yield Chat(p, app, url, site)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,175 @@
+"""The widget's endpoints over real HTTP and WebSockets (uvicorn), on a real Redis: sessions and
+verified identities, origins, ownership by token, limits, and resuming from an event id."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as redis
+import websockets
+
+from helpline.connectors.base import SendProgress
+from helpline.connectors.webchat.connector import WebchatConnector
+from helpline.connectors.webchat.identity import user_hmac
+from helpline.routing.models import MessageKind, OutboundReply, ReplyButton, Visibility
+
+from .stack import SECRET, Chat, running
+
+
+class Visitor:
+    def __init__(self, chat: Chat, http: httpx.AsyncClient, origin: str | None = None) -> None:
+        self.base = chat.base
+        self.http = http
+        self.headers = {"origin": origin or chat.site, "content-type": "text/plain"}
+        self.token: str | None = None
+        self.chat: str | None = None
+        self.n = 0
+
+    async def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return await self.http.post(self.base + path, content=json.dumps(body), headers=self.headers)
+
+    async def session(self, **identity: str) -> httpx.Response:
+        response = await self.post("/session", {"token": self.token, **identity})
+        if response.status_code == 200:
+            self.token = response.json()["token"]
+        return response
+
+    async def say(self, text: str, message_id: str | None = None, **extra: Any) -> httpx.Response:
+        self.n += 1
+        response = await self.post("/messages", {"token": self.token, "chat": self.chat, "text": text,
+                                                 "id": message_id or f"message-{self.n:04d}", **extra})
+        if response.status_code == 200:
+            self.chat = response.json()["chat"]
+        return response
+
+
+async def events(chat: Chat, visitor: Visitor, after: str = "0", wait: int = 1) -> list[dict[str, Any]]:
+    """What the widget would receive over the WebSocket from `after`, for `wait` seconds."""
+    got: list[dict[str, Any]] = []
+    uri = chat.base.replace("http", "ws") + "/ws"
+    async with websockets.connect(uri, origin=visitor.headers["origin"]) as ws:  # type: ignore[arg-type]
+        await ws.send(json.dumps({"type": "hello", "token": visitor.token, "chat": visitor.chat, "after": after}))
+        try:
+            while True:
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=wait)))
+        except (TimeoutError, websockets.ConnectionClosed):
+            return got
+
+
+async def test_a_visitor_chats_and_resumes_from_the_last_event_id(r: redis.Redis) -> None:
+    async with running(r) as chat, httpx.AsyncClient() as http:
+        v = Visitor(chat, http)
+        assert (await v.session()).json()["chats"] == []
+        first = v.token
+        assert (await v.session()).json()["token"] == first  # the same visitor keeps its token
+        sent = await v.say("How do I set up 2FA?", "resend-0001")
+        assert sent.status_code == 200
+        again = await v.say("How do I set up 2FA?", "resend-0001")  # a resend (lost answer): once
+        assert again.json() == sent.json()
+        seen = await events(chat, v, wait=3)
+        assert [e["from"] for e in seen][:2] == ["visitor", "bot"]  # the bot answered through the sender
+        assert sum(1 for e in seen if e["from"] == "visitor") == 1
+        assert "2FA" in seen[1]["text"] or "2fa" in seen[1]["text"].lower()
+        after = seen[-1]["id"]
+        await v.say("yes")
+        later = await events(chat, v, after=after, wait=2)
+        assert later and all(e["id"] > after for e in later) and later[0]["text"] == "yes"
+        assert (await v.session()).json()["chats"] == [v.chat]  # the history list
+
+
+async def test_origins_outside_the_allow_list_are_refused(r: redis.Redis) -> None:
+    async with running(r) as chat, httpx.AsyncClient() as http:
+        stranger = Visitor(chat, http, origin="https://evil.example")
+        refused = await stranger.session()
+        assert refused.status_code == 403 and "origin" in refused.json()["error"]
+        assert "access-control-allow-origin" not in refused.headers
+        no_origin = await http.post(chat.base + "/session", content="{}")
+        assert no_origin.status_code == 403
+        v = Visitor(chat, http)
+        ok = await v.session()
+        assert ok.headers["access-control-allow-origin"] == chat.site
+        await v.say("hello")
+        with pytest.raises(websockets.InvalidStatus):
+            async with websockets.connect(chat.base.replace("http", "ws") + "/ws",
+                                          origin="https://evil.example"):  # type: ignore[arg-type]
+                pass
+
+
+async def test_a_chat_is_reached_by_its_owners_token_not_by_its_id(r: redis.Redis) -> None:
+    async with running(r) as chat, httpx.AsyncClient() as http:
+        owner, other = Visitor(chat, http), Visitor(chat, http)
+        await owner.session()
+        await other.session()
+        await owner.say("my account number is 12345")
+        other.chat = owner.chat
+        assert (await other.say("let me in")).status_code == 404
+        assert (await other.post("/events", {"token": other.token, "chat": owner.chat})).status_code == 404
+        got = await events(chat, other)
+        assert got == [{"type": "error", "status": 404, "error": "no such chat"}]
+        forged = Visitor(chat, http)
+        forged.token, forged.chat = "x" * 43, owner.chat
+        assert (await forged.say("hi")).status_code == 401
+
+
+async def test_limits_length_and_attachments(r: redis.Redis) -> None:
+    async with running(r, max_length=50, visitor_per_minute=2, ip_per_minute=6) as chat, httpx.AsyncClient() as http:
+        v = Visitor(chat, http)
+        await v.session()
+        too_long = await v.say("x" * 51)
+        assert too_long.status_code == 413 and "50 characters" in too_long.json()["error"]
+        attached = await v.say("see the screenshot", attachments=[{"name": "a.png"}])
+        assert attached.status_code == 415 and "attachments are not supported" in attached.json()["error"]
+        statuses = [(await v.say(f"message {i}")).status_code for i in range(8)]
+        assert statuses[:5] == [200] * 5 and 429 in statuses  # a burst of 5, then 2 a minute
+        refused = await v.say("more")
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        # per address: other visitors from the same address share its budget
+        others = [Visitor(chat, http) for _ in range(3)]
+        codes = []
+        for o in others:
+            await o.session()
+            codes += [(await o.say(f"hi {i}")).status_code for i in range(3)]
+        assert 429 in codes
+
+
+async def test_verified_identity_and_enforce_mode(r: redis.Redis) -> None:
+    async with running(r, identity="enforce") as chat, httpx.AsyncClient() as http:
+        v = Visitor(chat, http)
+        anonymous = await v.session()
+        assert anonymous.status_code == 403 and "verified identity" in anonymous.json()["error"]
+        forged = await v.session(user_id="42", user_hash=user_hmac("guess", "42"))
+        assert forged.status_code == 403 and "could not be verified" in forged.json()["error"]
+        other_user = await v.session(user_id="43", user_hash=user_hmac(SECRET, "42"))
+        assert other_user.status_code == 403
+        ok = await v.session(user_id="42", user_hash=user_hmac(SECRET, "42"))
+        assert ok.status_code == 200
+        await v.say("where is my deposit?")
+        for _ in range(100):
+            cid = await chat.parts.store.find_thread("webchat", "site", str(v.chat))
+            if cid:
+                break
+            await asyncio.sleep(0.05)
+        conversation = await chat.parts.store.get(str(cid))
+        assert conversation is not None and conversation.contact_id.endswith("user:42")
+
+
+async def test_send_appends_a_reply_once_per_reply_id(r: redis.Redis) -> None:
+    async with running(r) as chat, httpx.AsyncClient() as http:
+        v = Visitor(chat, http)
+        await v.session()
+        await v.say("hello")
+        connector = chat.parts.connectors[("webchat", "site")]
+        assert isinstance(connector, WebchatConnector)
+        reply = OutboundReply(reply_id="r-1", conversation_id="c", platform="webchat", account="site",
+                              kind=MessageKind.DIRECT, thread_key=str(v.chat), visibility=Visibility.PRIVATE,
+                              text="Did this solve it?", sender="bot:helpcenter",
+                              buttons=(ReplyButton(label="Yes", data="yes"),))
+        one = await connector.send(reply, SendProgress())
+        two = await connector.send(reply, SendProgress())
+        assert one == two
+        got = [e for e in await events(chat, v, wait=2) if e["text"] == "Did this solve it?"]
+        assert len(got) == 1 and got[0]["buttons"] == [{"label": "Yes", "data": "yes"}]
