@@ -127,16 +127,25 @@ def resolve_language(
     return account_default
 
 
-def message_language(detect: Callable[[str], str | None]) -> Callable[[InboundMessage], InboundMessage]:
+def message_language(detect: Callable[[str], str | None],
+                     supported: Iterable[str] | None = None) -> Callable[[InboundMessage], InboundMessage]:
     """The router's normalizer: detect the language when the platform gave none, or gave one the
-    text contradicts. (Detection is deterministic, so a redelivered message gets the same one.)"""
+    text contradicts. A platform's label outside `supported` (a Telegram app in German sending
+    /start) that detection cannot replace is dropped, so the conversation falls back to what we
+    know rather than to a language we have no articles in. (Detection is deterministic, so a
+    redelivered message gets the same one.)"""
+    allowed = None if supported is None else frozenset(supported)
 
     def normalize(message: InboundMessage) -> InboundMessage:
+        label = message.language
+        unsupported = label is not None and allowed is not None and label.split("-")[0] not in allowed
         if not message.text:
-            return message
-        if message.language is None or script_contradicts(message.language, message.text):
+            return message.model_copy(update={"language": None}) if unsupported else message
+        if label is None or unsupported or script_contradicts(label, message.text):
             language = detect(message.text)
-            if language is not None and language != message.language:
+            if language is None and unsupported:
+                return message.model_copy(update={"language": None})
+            if language is not None and language != label:
                 return message.model_copy(update={"language": language})
         return message
 

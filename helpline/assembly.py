@@ -79,5 +79,6 @@ def assemble_router(settings: Settings, client: redis.Redis, store: Conversation
         default_language=s.languages.default,
     )
     return Router(client, store, router_settings, router_steps(s, client, store, assignments, bots),
-                  bot_names=bots.keys(), normalize=message_language(language_detector(s.languages.supported)),
+                  bot_names=bots.keys(), normalize=message_language(language_detector(s.languages.supported),
+                                                                    s.languages.supported),
                   fences=leases.tokens if leases is not None else None, observe=observe_route)

@@ -144,13 +144,15 @@ async def test_an_edit_is_kept_in_the_history_and_not_answered_again(desk: Desk,
 
 
 @pytest.mark.parametrize(("text", "kind", "app_language", "expected"), [
-    ("/start", "direct", "ko", ("greeting", "ko")),
-    ("/help", "direct", "en", ("help", "en")),
-    ("/help", "group", "ja", ("help", "ja")),
-    ("/start@helpline_bot", "group", "zh-hans", ("greeting", "zh")),
+    ("/start", "direct", "ko", ("greeting", "ko", "ko")),
+    ("/help", "direct", "en", ("help", "en", "en")),
+    ("/help", "group", "ja", ("help", "ja", "ja")),
+    ("/start@helpline_bot", "group", "zh-hans", ("greeting", "zh", "zh")),
+    # a language without articles is not the conversation's: the account's default answers
+    ("/start", "direct", "de", ("greeting", "en", None)),
 ])
 async def test_start_and_help_are_greeted_and_explained_in_the_users_language(
-        desk: Desk, text: str, kind: str, app_language: str, expected: tuple[str, str]) -> None:
+        desk: Desk, text: str, kind: str, app_language: str, expected: tuple[str, str, str | None]) -> None:
     user = {"id": 1101, "handle": "newcomer", "name": "New Comer", "language_code": app_language}
     sent = await desk.emulator.control("customer-messages", {"user": user, "text": text, "kind": kind,
                                                              "mention": text == "/help"})
@@ -161,7 +163,7 @@ async def test_start_and_help_are_greeted_and_explained_in_the_users_language(
     assert reply["reply_markup"] is None and "help.example.com" not in reply["text"]  # no article
     conv = await desk.conversation(f"chat:{chat}" if kind == "direct" else f"chat:{chat}:user:1101")
     assert conv is not None and conv.handler == "bot:helpcenter" and conv.assignee is None
-    assert conv.language == expected[1]
+    assert conv.language == expected[2]
     # The question that follows is answered from the help center.
     await desk.emulator.control("customer-messages", {"user": user, "text": QUESTION, "kind": kind, "chat_id": chat})
     await desk.cycle()
