@@ -5,24 +5,25 @@ it would pull it away from the agent working on it.
 
 Every conversation of the contact goes: its messages, events, notes, replies and delivery
 records, and the contact itself with its links. Run it with the archiver running or not: the
-archiver never writes a conversation that is gone from Redis.
+archiver never writes a conversation that is gone from Redis, and a batch it read before the
+erasure is deleted again inside its own transaction (`Record._drop_erased`), so the erasure wins.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as redis
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select
 
 from helpline.routing import keys
 
 from .database import Database
 from .errors import ErasureRefused
-from .schema import contacts, conversations, erasures, events, messages, replies
+from .record import delete_rows, lock_against_erasure, subject_of
+from .schema import contacts, conversations, erasures, messages
 
 # KEYS[1] partition prefix. ARGV: conversation ids. Deletes each conversation with its messages,
 # events, delivery records (the reply ids its events name), SLA markers and thread pointer.
@@ -72,22 +73,8 @@ async def delete_conversations(client: redis.Redis, conversation_ids: Sequence[s
 
 async def delete_from_record(db: Database, conversation_ids: Sequence[str]) -> None:
     """Delete conversations from the record with their messages, events, replies and search rows."""
-    ids = list(conversation_ids)
-    if not ids:
-        return
     async with db.engine.begin() as conn:
-        if db.is_sqlite:
-            nums = (await conn.execute(select(conversations.c.num).where(conversations.c.id.in_(ids)))).scalars().all()
-            if nums:
-                await conn.execute(text("DELETE FROM conversation_search WHERE rowid = :num"),
-                                   [{"num": num} for num in nums])
-        for table in (messages, events, replies):
-            await conn.execute(delete(table).where(table.c.conversation_id.in_(ids)))
-        await conn.execute(delete(conversations).where(conversations.c.id.in_(ids)))
-
-
-def subject_of(contact_id: str) -> str:
-    return hashlib.sha256(contact_id.encode()).hexdigest()
+        await delete_rows(conn, db.is_sqlite, conversation_ids)
 
 
 async def redis_conversations(client: redis.Redis, partitions: int, contact_id: str) -> dict[str, str]:
@@ -140,12 +127,13 @@ async def erase_contact(client: redis.Redis, db: Database, partitions: int, cont
             .group_by(messages.c.conversation_id))
         in_sql: dict[str, int] = {row[0]: int(row[1]) for row in counted}
     removed = sum(max(in_sql.get(cid, 0), in_redis.get(cid, 0)) for cid in ids)
-    await delete_from_record(db, ids)
-    async with db.engine.begin() as conn:
-        await conn.execute(delete(contacts).where(contacts.c.id == contact_id))
+    async with db.engine.begin() as conn:  # the audit row and the deletes together: see Record._drop_erased
+        await lock_against_erasure(conn, exclusive=True)
         await conn.execute(insert(erasures).values(
             subject=subject, erased_at=int(time.time() * 1000), operator=operator, reason=reason,
             conversations=len(ids), messages=removed, forced=bool(still_open)))
+        await delete_rows(conn, db.is_sqlite, ids)
+        await conn.execute(delete(contacts).where(contacts.c.id == contact_id))
     return Erased(subject, len(ids), removed)
 
 

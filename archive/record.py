@@ -6,16 +6,17 @@ batch or after it, and a replay of the batch writes the same rows again (never a
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, delete, exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import Database
-from .schema import contacts, conversations, events, messages, replies
+from .schema import contacts, conversations, erasures, events, messages, replies
 
 Row = dict[str, Any]
 # Replies are written from two sources that never overwrite each other's columns: the event that
@@ -67,8 +68,10 @@ class Record:
         return {r.id: Cursor(r.rev, r.archived_events, r.archived_messages, r.last_score, r.document) for r in rows}
 
     async def write(self, batch: Batch) -> None:
-        """Idempotent: writing the same batch twice leaves the same rows."""
+        """Idempotent: writing the same batch twice leaves the same rows. What an erasure removed
+        while the batch was in flight is not written back (`_drop_erased`)."""
         async with self.db.engine.begin() as conn:
+            await lock_against_erasure(conn, exclusive=False)
             await self._upsert(conn, contacts, batch.contacts, ("id",), update=True)
             await self._upsert(conn, conversations, batch.conversations, ("id",), update=True)
             await self._upsert(conn, messages, batch.messages, ("conversation_id", "seq"), update=False)
@@ -79,6 +82,32 @@ class Record:
                 await conn.exec_driver_sql(
                     "INSERT OR REPLACE INTO conversation_search(rowid, document) VALUES (?, ?)",
                     [(r["num"], r["document"]) for r in batch.conversations])
+            await self._drop_erased(conn, batch)
+
+    async def _drop_erased(self, conn: AsyncConnection, batch: Batch) -> None:
+        """An erasure wins over a batch read before it: in the batch's own transaction, the rows of
+        conversations an erasure of their contact came after are deleted again (a conversation
+        the person started after the erasure stays). The erasure's audit row and deletes are one
+        transaction, serialized with this one (SQLite: one writer; PostgreSQL: an advisory lock)."""
+        people = {r["contact_id"] for r in batch.conversations} | {r["id"] for r in batch.contacts}
+        if not people:
+            return
+        subjects = {subject_of(person): person for person in people}
+        found = await conn.execute(select(erasures.c.subject, func.max(erasures.c.erased_at))
+                                   .where(erasures.c.subject.in_(list(subjects))).group_by(erasures.c.subject))
+        erased = {subjects[subject]: at for subject, at in found}
+        if not erased:
+            return
+        doomed = {r["id"] for r in batch.conversations
+                  if r["contact_id"] in erased and r["created_at"] <= erased[r["contact_id"]]}
+        await delete_rows(conn, self.db.is_sqlite, list(doomed))
+        # Delivery states read before the erasure: reply ids begin with their conversation's id.
+        orphans = [r["reply_id"] for r in batch.reply_deliveries if r["reply_id"].partition(":")[0] in doomed]
+        if orphans:
+            await conn.execute(delete(replies).where(replies.c.reply_id.in_(orphans)))
+        c = conversations.c
+        await conn.execute(delete(contacts).where(
+            contacts.c.id.in_(list(erased)), ~exists().where(c.contact_id == contacts.c.id)))
 
     async def _upsert(self, conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]],
                       key: tuple[str, ...], update: bool | tuple[str, ...]) -> None:
@@ -125,3 +154,34 @@ class Record:
                f"ON CONFLICT ({', '.join(self._quote(k) for k in key)}) {action}")
         self._statements[cache_key] = (sql, names, defaults)
         return sql, names, defaults
+
+
+#: PostgreSQL advisory lock: erasures take it exclusively, the archiver's writes share it.
+ERASURE_LOCK = 0x68_6C_65_72_61_73_65  # "hlerase"
+
+
+async def lock_against_erasure(conn: AsyncConnection, exclusive: bool) -> None:
+    """Serialize an erasure with the archiver's transactions (held until the transaction ends).
+    SQLite needs nothing: it has one writer at a time."""
+    if conn.dialect.name == "postgresql":
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        await conn.execute(text(f"SELECT {function}(:key)"), {"key": ERASURE_LOCK})
+
+
+async def delete_rows(conn: AsyncConnection, is_sqlite: bool, conversation_ids: Sequence[str]) -> None:
+    """Delete conversations from the record with their messages, events, replies and search rows."""
+    ids = list(conversation_ids)
+    if not ids:
+        return
+    if is_sqlite:
+        nums = (await conn.execute(select(conversations.c.num).where(conversations.c.id.in_(ids)))).scalars().all()
+        if nums:
+            await conn.exec_driver_sql("DELETE FROM conversation_search WHERE rowid = ?", [(num,) for num in nums])
+    for table in (messages, events, replies):
+        await conn.execute(delete(table).where(table.c.conversation_id.in_(ids)))
+    await conn.execute(delete(conversations).where(conversations.c.id.in_(ids)))
+
+
+def subject_of(contact_id: str) -> str:
+    """What an erasure's audit row keeps of the person: the sha256 of the contact id."""
+    return hashlib.sha256(contact_id.encode()).hexdigest()

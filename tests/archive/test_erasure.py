@@ -10,6 +10,7 @@ from helpline.archive.errors import ErasureRefused
 from helpline.archive.evict import Evictor
 from helpline.archive.schema import contacts, conversations, erasures, events, messages, replies
 from helpline.archive.search import Access, Query, search
+from helpline.archive.snapshot import read_changes
 from helpline.routing import keys
 from helpline.routing.store import Effects
 from tests.archive.helpers import Desk
@@ -70,3 +71,37 @@ async def test_an_open_conversation_is_refused_unless_forced(r: redis.Redis, db:
     assert erased.conversations == 1
     async with db.engine.connect() as conn:
         assert (await conn.execute(select(erasures.c.forced))).scalar_one() is True
+
+
+async def test_an_erasure_wins_over_an_archiver_batch_in_flight(r: redis.Redis, db: Database) -> None:
+    desk = Desk(r, db)
+    await desk.ingest([message("my passport number is X123", thread="a", user="erin"),
+                       message("someone else entirely", thread="b", user="bob")])
+    await desk.send()
+    store = desk.parts.store
+    a, b = await store.find_thread("null", "main", "a"), await store.find_thread("null", "main", "b")
+    assert a and b
+    await store.commit([Effects(a).set(status="resolved")], datetime.now(UTC))
+    # The archiver has read its batch from Redis (erin included) when the erasure runs ...
+    ids = await store.recent(10)
+    reply_ids = [(keys.conversation_partition(cid), str(e.data["reply_id"])) for cid in ids
+                 for e in await store.events(cid) if "reply_id" in e.data]
+    batch = await read_changes(r, ids, reply_ids, await desk.record.cursors(ids))
+    assert {row["contact_id"] for row in batch.conversations} == {"null:main:erin", "null:main:bob"}
+    await erase_contact(r, db, 4, "null:main:erin", operator="admin")
+    # ... and writes it after: erin's rows do not come back, bob's are written.
+    await desk.record.write(batch)
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(select(conversations.c.contact_id))).scalars().all() == ["null:main:bob"]
+        assert (await conn.execute(select(contacts.c.id))).scalars().all() == ["null:main:bob"]
+        for table in (messages, events, replies):
+            assert set((await conn.execute(select(table.c.conversation_id))).scalars()) == {b}
+    assert (await search(db, Access(everything=True), Query("passport"))).hits == []
+    # The person writing again after the erasure is a new conversation, archived as usual.
+    await desk.ingest([message("hello again", thread="a", user="erin")])
+    await desk.archive()
+    async with db.engine.connect() as conn:
+        assert sorted((await conn.execute(select(contacts.c.id))).scalars().all()) == ["null:main:bob",
+                                                                                     "null:main:erin"]
+    assert [h.conversation["contact_id"] for h in
+            (await search(db, Access(everything=True), Query("hello"))).hits] == ["null:main:erin"]
