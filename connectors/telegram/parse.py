@@ -193,6 +193,10 @@ def _from_callback(query: CallbackQuery, account: str, me: BotIdentity) -> Inbou
     data = query.data
     if kind is MessageKind.GROUP:
         data, owner = ids.callback_owner(data)
+        if owner is None:  # an unmarked keyboard: the answer is for the message it quotes, if a customer's
+            replied = carrier.reply_to_message if isinstance(carrier, Message) else None
+            quoted = replied.from_user if replied is not None else None
+            owner = quoted.id if quoted is not None and quoted.id != me.id else None
         if owner is not None and owner != user.id:
             return None  # someone else's answer: not their question (the press is still acknowledged)
     chat_id = carrier.chat.id

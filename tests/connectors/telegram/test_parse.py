@@ -100,6 +100,35 @@ def test_callback_query() -> None:
     assert m.in_reply_to == "1111111:1400"
 
 
+def group_press(presser: int, data: str, quoted: int | None) -> dict[str, Any]:
+    chat = {"id": -100200, "type": "supergroup", "title": "Traders"}
+    carrier: dict[str, Any] = {"message_id": 50, "date": 1441645000, "chat": chat, "text": "Did this solve it?",
+                               "from": {"id": ME.id, "is_bot": True, "first_name": "Helpline",
+                                        "username": ME.username}}
+    if quoted is not None:
+        carrier["reply_to_message"] = {"message_id": 49, "date": 1441644990, "chat": chat, "text": "q",
+                                       "from": {"id": quoted, "is_bot": quoted == ME.id, "first_name": "Q"}}
+    return {"update_id": 10100, "callback_query": {
+        "id": "77", "from": {"id": presser, "is_bot": False, "first_name": "P"}, "message": carrier,
+        "chat_instance": "1", "data": data}}
+
+
+@pytest.mark.parametrize(("presser", "data", "quoted", "taken"), [
+    (901, "yes|901", None, True),  # the customer the keyboard was for
+    (902, "yes|901", None, False),  # another member of the group
+    (902, "yes", 901, False),  # an unmarked keyboard quoting customer 901's question
+    (901, "yes", 901, True),
+    (902, "yes", ME.id, True),  # unmarked and quoting the bot itself: whoever presses
+    (902, "yes", None, True),
+])
+def test_a_group_press_counts_only_from_the_customer_the_answer_was_for(
+        presser: int, data: str, quoted: int | None, taken: bool) -> None:
+    m = parse_update(update_from_json(group_press(presser, data, quoted)), "support", ME)
+    assert (m is not None) is taken
+    if m is not None:
+        assert m.text == "yes" and m.thread_key == f"chat:-100200:user:{presser}"
+
+
 @pytest.mark.parametrize("name", ["channel_post", "service_new_chat_members", "other_bot_message",
                                   "anonymous_admin_message", "group_chatter", "migrate_to_supergroup"])
 def test_skipped(name: str) -> None:
