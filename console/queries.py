@@ -26,6 +26,8 @@ from helpline.routing.store import from_ms
 from .errors import Invalid
 from .roles import Principal, can_view
 from .schemas import Page, Summary
+from .send_trouble import VIEWS as TROUBLE_VIEWS
+from .send_trouble import SendTrouble, failed_reply_ids, send_trouble, trouble_of
 from .services import Services
 from .waiting import wait_clock
 
@@ -33,7 +35,7 @@ BATCH = 200
 SCAN_CAP = 5000  # one request looks at most at this many conversations (then returns a cursor)
 COUNT_WINDOW = 1000  # view counts cover the most recent conversations only
 TAIL = 20  # messages and events read per row (preview, search, SLA clock)
-VIEWS = ("mine", "unassigned", "team", "all", "escalated")
+VIEWS = ("mine", "unassigned", "team", "all", "escalated", *TROUBLE_VIEWS)
 SORTS = ("activity", "waiting", "priority")
 SORT_WINDOW = 500  # a sort other than by activity orders the most recent matching conversations
 ESCALATED = "escalated"
@@ -52,7 +54,7 @@ class Filters:
     q: str | None = None
     sort: str = "activity"
 
-    def matches(self, who: Principal, c: Conversation) -> bool:
+    def matches(self, who: Principal, c: Conversation, trouble: SendTrouble | None = None) -> bool:
         if not can_view(who, c):
             return False
         checks = (
@@ -63,10 +65,13 @@ class Filters:
             return False
         if self.label is not None and self.label not in c.labels:
             return False
-        return in_view(self.view, who, c)
+        return in_view(self.view, who, c, trouble)
 
 
-def in_view(view: str, who: Principal, c: Conversation) -> bool:
+def in_view(view: str, who: Principal, c: Conversation, trouble: SendTrouble | None = None) -> bool:
+    """Whether `c` is in `view`; the send-trouble views need the conversation's `trouble`."""
+    if view in TROUBLE_VIEWS:
+        return trouble is not None and trouble.of(view) > 0
     if view == "mine":
         return c.assignee == who.username
     if view == "unassigned":
@@ -119,13 +124,15 @@ async def scan(svc: Services, who: Principal, filters: Filters, limit: int, curs
             return found, None
         convs = {c.id: c for c in await svc.parts.store.get_many([cid for cid, _ in batch])}
         texts = await _search_texts(svc, list(convs.values())) if filters.q else {}
+        trouble = await send_trouble(svc.parts.client, list(convs)) if filters.view in TROUBLE_VIEWS else {}
         for cid, ms in batch:
             scanned += 1
             if ms != top:
                 top, at_top = ms, []
             at_top.append(cid)
             conv = convs.get(cid)
-            if conv is not None and filters.matches(who, conv) and _text_match(filters.q, texts.get(cid, "")):
+            if conv is not None and filters.matches(who, conv, trouble.get(cid)) \
+                    and _text_match(filters.q, texts.get(cid, "")):
                 found.append(conv)
                 if len(found) >= limit:
                     break
@@ -163,6 +170,7 @@ async def summarize(svc: Services, who: Principal, convs: Sequence[Conversation]
         pipe.hgetall(keys.console_seen(who.username))
         raw = await pipe.execute()
     seen = {as_text(k): int(v) for k, v in raw[-1].items()}
+    trouble = await trouble_of(client, {c.id: failed_reply_ids(raw[4 * i + 2]) for i, c in enumerate(convs)})
     settings = svc.parts.settings
     out = []
     for i, c in enumerate(convs):
@@ -179,6 +187,7 @@ async def summarize(svc: Services, who: Principal, convs: Sequence[Conversation]
             unread=last_customer_ms > seen.get(c.id, 0),
             waiting_since=wait.since, handoff_at=wait.handoff_at, sla_due=sla.due_at if sla else None,
             snoozed_until=from_ms(snoozed),
+            failed_sends=trouble[c.id].failed, uncertain_sends=trouble[c.id].uncertain,
         ))
     return out
 
@@ -241,7 +250,8 @@ async def view_counts(svc: Services, who: Principal) -> dict[str, int]:
     recent = await recent_scored(svc, COUNT_WINDOW, None)
     convs = await svc.parts.store.get_many([cid for cid, _ in recent])
     active = [c for c in convs if can_view(who, c) and c.status is not Status.RESOLVED]
-    return {view: sum(1 for c in active if in_view(view, who, c)) for view in VIEWS}
+    trouble = await send_trouble(svc.parts.client, [c.id for c in active])
+    return {view: sum(1 for c in active if in_view(view, who, c, trouble[c.id])) for view in VIEWS}
 
 
 async def contact_of(svc: Services, contact_id: str) -> Contact | None:

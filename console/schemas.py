@@ -30,6 +30,8 @@ class Summary(BaseModel):
     handoff_at: datetime | None = None  # when a bot last handed the conversation to people
     sla_due: datetime | None = None  # when the most urgent running SLA target is due (no policy: None)
     snoozed_until: datetime | None = None
+    failed_sends: int = 0  # replies the platform refused for good (still not resent)
+    uncertain_sends: int = 0  # replies that may or may not be on the platform (a post cut short)
 
 
 class Page(BaseModel):

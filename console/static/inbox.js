@@ -39,6 +39,16 @@
     meta.append(H.el("span", "chip prio prio-" + c.priority, c.priority), H.el("span", "chip status-" + c.status, c.status));
     if (c.language) meta.append(H.el("span", "chip lang", c.language));
     c.labels.forEach((l) => meta.append(H.el("span", "chip label" + (l === "escalated" ? " label-escalated" : ""), l)));
+    if (s.failed_sends) {
+      const chip = H.el("span", "chip send-failed", "send failed");
+      chip.title = "A reply was refused by the platform: open the conversation to see why";
+      meta.append(chip);
+    }
+    if (s.uncertain_sends) {
+      const chip = H.el("span", "chip send-uncertain", "maybe sent");
+      chip.title = "A reply may or may not have been posted: check the platform before resending";
+      meta.append(chip);
+    }
     meta.append(H.el("span", "row-who", c.assignee || c.handler || (c.team ? "team " + c.team : "unassigned")));
     main.append(top, H.el("span", "row-preview", s.preview), meta);
     const side = H.el("span", "row-side");
