@@ -48,7 +48,9 @@ MAX_BODY = 16 * 1024
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _CHAT_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 BLOCK_MS = 10_000  # how long one read waits for new events before a keep-alive
-STREAM_SECONDS = 300.0  # an SSE response ends after this; the widget reconnects from its last id
+# An SSE response ends after this and the widget reconnects from its last id: a server shutting
+# down waits for open responses, so this bounds how long an open chat can hold it up.
+STREAM_SECONDS = 25.0
 
 
 class Refused(Exception):
