@@ -18,6 +18,9 @@ from helpline.connectors.mastodon.emulator_state import EmulatorConfig
 from helpline.connectors.telegram.emulator import create_app as telegram_emulator
 from helpline.health.view import DeskHealth, desk_health
 from helpline.routing import keys
+from helpline.routing.models import Conversation, MessageKind, utcnow
+from helpline.routing.outbound import reply_to
+from helpline.routing.store import ConversationStore, Effects
 from tests.health.procs import env_without_helpline, helpline, start, stop
 from tests.redis_server import RedisServer
 
@@ -69,10 +72,22 @@ async def test_a_process_started_while_the_platform_is_down_starts_and_recovers(
                 "user": {"id": 42, "handle": "user42", "name": "Cust 42"}, "text": "my withdrawal is stuck",
                 "kind": "direct"})
             assert response.status_code == 200, response.text
+            chat_id = response.json()["chat_id"]
             await wait_for(client, settings, "ok", within=90)
             deadline = time.monotonic() + 30
             while sum([await client.xlen(keys.inbound_stream(p)) for p in range(2)]) < 1:
                 assert time.monotonic() < deadline, "the message was never ingested"
+                await asyncio.sleep(0.2)
+            # and the sender of the same process posts through the account
+            now = utcnow()
+            conv = Conversation(id="1-1", platform="telegram", account="tg", kind=MessageKind.DIRECT,
+                                thread_key=f"chat:{chat_id}", contact_id="telegram:tg:42", created_at=now,
+                                updated_at=now)
+            reply = reply_to(conv, reply_id="1-1:r1", text="We are on it", sender="agent:amy", in_reply_to=None,
+                             recipient_id="42")
+            await ConversationStore(client, 2).commit([Effects(conv.id).reply(reply, 1)], now)
+            while "We are on it" not in [m["text"] for m in (await http.get("/_emulator/sent")).json()["messages"]]:
+                assert time.monotonic() < deadline + 30, "the reply was never posted"
                 await asyncio.sleep(0.2)
         assert proc.poll() is None
     finally:
