@@ -29,6 +29,7 @@ from helpline.routing.store import conversation_from_hash
 from .queries import SCAN_CAP, Filters, _search_texts, _text_match, scan, summarize
 from .roles import Principal, Role, can_view
 from .schemas import Page
+from .send_trouble import VIEWS as TROUBLE_VIEWS
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -83,15 +84,18 @@ def _query(who: Principal, f: Filters) -> Query:
 async def search_page(svc: Services, who: Principal, filters: Filters, limit: int, cursor: str | None) -> Page:
     """A text search over the record (and what it has not taken yet), newest first."""
     store = svc.parts.store
+    trouble_view = filters.view if filters.view in TROUBLE_VIEWS else None
+    # the record knows no delivery states: search every view, keep the flagged rows below
+    searched = replace(filters, view="all") if trouble_view else filters
     fresh_ids = await unarchived(svc)
     fresh: list[Conversation] = []
     if cursor is None and fresh_ids:
         convs = await store.get_many(fresh_ids)
         texts = await _search_texts(svc, convs)
-        fresh = sorted((c for c in convs if filters.matches(who, c) and _text_match(filters.q, texts[c.id])),
+        fresh = sorted((c for c in convs if searched.matches(who, c) and _text_match(filters.q, texts[c.id])),
                        key=lambda c: (c.updated_at, c.id), reverse=True)[:limit]
     try:
-        query = replace(_query(who, filters), exclude=tuple(fresh_ids))
+        query = replace(_query(who, searched), exclude=tuple(fresh_ids))
         results = await search(svc.record, access_of(who), query, limit=limit, cursor=cursor)
     except UNAVAILABLE as exc:
         log.warning("console search: the record is unavailable (%s); searching recent conversations in Redis",
@@ -102,6 +106,8 @@ async def search_page(svc: Services, who: Principal, filters: Filters, limit: in
     live = {c.id: c for c in await store.get_many([c.id for c in archived])}
     shown = [*fresh, *[live.get(c.id, c) for c in archived]]
     items = await summarize(svc, who, shown)
+    if trouble_view:
+        items = [i for i in items if (i.failed_sends if trouble_view == "failed" else i.uncertain_sends)]
     previews = {h.conversation["id"]: h.highlights for h in results.hits}
     for item in items:
         marks = previews.get(item.conversation.id)
