@@ -22,10 +22,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import BaseRoute
 
-from helpline.routing.models import InboundMessage, OutboundReply, Wire
+from helpline.routing.models import Attachment, InboundMessage, OutboundReply, Wire
 
 from .capabilities import Capabilities
 from .errors import ConfigError, Permanent
+from .files import Refused
 from .options import ConnectorOptions, parse_options
 from .publishing import OutboundPost
 
@@ -244,6 +245,10 @@ class Connector(abc.ABC):
         """Where a file this connector stored (an attachment it downloaded) is, by its
         `platform_file_id`; None when it stores no files or does not know the id."""
         return None
+
+    async def keep_file(self, data: bytes, file_name: str, mime_type: str) -> Attachment | Refused:
+        """Store a file an agent attaches to a reply (see `Capabilities.reply_files`). Idempotent."""
+        return Refused(file_name, mime_type, f"{self.platform} replies carry no files")
 
     # capabilities ----------------------------------------------------------------------------
     @classmethod

@@ -68,6 +68,7 @@ class Capabilities:
     buttons: bool = False  # inline buttons; without them choices are sent as numbered text
     visibilities: frozenset[Visibility] = frozenset({Visibility.PUBLIC, Visibility.PRIVATE})
     announcements: frozenset[Destination] = frozenset()  # where it can publish; empty: nowhere
+    reply_files: frozenset[str] = frozenset()  # MIME types a reply may attach; empty: text only
 
     def text(self, direct: bool) -> TextRules:
         """The rules of a direct (private) message or of a public post."""

@@ -25,10 +25,10 @@ from helpline.routing.models import (
 from helpline.routing.outbound import reply_to
 from helpline.routing.store import Effects, to_ms
 
-from . import live
+from . import files, live
 from .errors import Collision, Conflict, Forbidden, Invalid, NotFound
 from .roles import Principal, can_act, can_view
-from .schemas import ReplyOut
+from .schemas import FileRef, ReplyOut
 from .services import Services
 
 ESCALATED = "escalated"
@@ -72,7 +72,8 @@ def reply_id_for(conv: Conversation, who: Principal, idempotency_key: str | None
 
 
 async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
-                idempotency_key: str | None, opened_at: datetime | None = None, confirm: bool = False) -> ReplyOut:
+                idempotency_key: str | None, opened_at: datetime | None = None, confirm: bool = False,
+                attachments: Sequence[FileRef] = ()) -> ReplyOut:
     """Queue an agent reply in the conversation's own thread, with the thread's visibility.
     Idempotent per Idempotency-Key: a repeat returns the first reply's delivery state. With
     `opened_at`, a reply another agent sent since then makes it a `Collision` unless `confirm`."""
@@ -90,6 +91,7 @@ async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
         others = await replied_since(svc, who, conv, opened_at)
         if others:
             raise Collision(f"{', '.join(others)} replied since you opened this conversation; send anyway?")
+    attached = files.for_reply(svc, conv, attachments)
     if not await client.set(keys.console_reply_claim(reply_id), "1", nx=True, px=REPLY_CLAIM_MS):
         raise Conflict("the same reply is being sent; retry in a moment")
     tail = await client.zrange(keys.messages(conv.id), -1, -1)
@@ -97,12 +99,13 @@ async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
     contact = await store.contact(conv.contact_id)
     out = reply_to(conv, reply_id=reply_id, text=text, sender=who.actor,
                    in_reply_to=last.message_id if last else None,
-                   recipient_id=last.author.user_id if last else (contact.user_id if contact else None))
+                   recipient_id=last.author.user_id if last else (contact.user_id if contact else None),
+                   attachments=attached)
     now = utcnow()
     effects = (Effects(conv.id)
                .reply(out, partition)
                .event(event(conv, EventType.REPLY_QUEUED, who, "agent reply", now, reply_id=reply_id, text=text,
-                            private=out.visibility.value == "private"))
+                            private=out.visibility.value == "private", **files.event_data(attached)))
                .set_once(first_response_at=to_ms(now))
                .touch())
     await commit(svc, [effects], now)

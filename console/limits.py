@@ -19,6 +19,7 @@ from .sessions import COOKIE
 WEBHOOK_MAX_BYTES = 1024 * 1024  # a Telegram update or an X activity batch is a few KiB
 API_MAX_BYTES = 1024 * 1024  # the largest API body is an announcement with its variants
 FORM_MAX_BYTES = 64 * 1024  # console forms: a login, a reply, a note
+UPLOAD_MAX_BYTES = 10 * 1024 * 1024 + 64 * 1024  # an image for a reply (console/files.py) and its form
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -28,7 +29,7 @@ def body_limit(path: str) -> int:
     if path.startswith("/webhooks/"):
         return WEBHOOK_MAX_BYTES
     if path.startswith("/api/"):
-        return API_MAX_BYTES
+        return UPLOAD_MAX_BYTES if path.endswith("/files") else API_MAX_BYTES
     return FORM_MAX_BYTES
 
 
@@ -45,7 +46,7 @@ class RequestLimits:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._limited = {limit: RequestBodyLimitMiddleware(app, max_body_size=limit)
-                         for limit in {WEBHOOK_MAX_BYTES, API_MAX_BYTES, FORM_MAX_BYTES}}
+                         for limit in {WEBHOOK_MAX_BYTES, API_MAX_BYTES, FORM_MAX_BYTES, UPLOAD_MAX_BYTES}}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -69,8 +69,18 @@ class Detail(BaseModel):
     snoozed_until: datetime | None = None
 
 
+class FileRef(Body):
+    """A file uploaded for a reply (POST .../files returns it)."""
+
+    id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    name: str = Field(default="", max_length=200)
+    mime_type: str = Field(max_length=100)
+    size: int = Field(default=0, ge=0)
+
+
 class ReplyIn(Body):
     text: str = Field(min_length=1, max_length=65536)
+    attachments: list[FileRef] = Field(default_factory=list, max_length=4)  # images, where the platform takes them
     # When the writer opened the conversation: if another agent replied since, the reply is
     # refused (409) unless `confirm` says the writer saw the warning and sends anyway.
     opened_at: datetime | None = None

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from helpline.connectors.capabilities import Capabilities, TextRules
 from helpline.routing import keys
 from helpline.routing.models import (
+    Attachment,
     Contact,
     Conversation,
     ConversationEvent,
@@ -19,6 +20,7 @@ from helpline.routing.models import (
 )
 
 from .archived import archived_story, history_ids
+from .files import inline, reply_attachments
 from .queries import recent_scored, summarize
 from .roles import Principal, Role, can_see_contact, can_view
 from .schemas import Detail, TimelineItem
@@ -47,12 +49,12 @@ async def conversations_of(svc: Services, contact_ids: Sequence[str], scan: int 
     return [cid for (cid, _), owner in zip(recent, owners, strict=True) if owner and owner.decode() in wanted]
 
 
-def _files(message: InboundMessage) -> dict[str, list[dict[str, str | int]]]:
-    """The message's files, each downloaded from `/api/v1/conversations/<id>/attachments/<id>`."""
-    if not message.attachments:
+def _files(attachments: Sequence[Attachment]) -> dict[str, list[dict[str, str | int | bool]]]:
+    """Files, each from `/api/v1/conversations/<id>/attachments/<id>`; `image`: shown as a thumbnail."""
+    if not attachments:
         return {}
     return {"attachments": [{"id": a.platform_file_id, "name": a.file_name or a.kind, "kind": a.kind,
-                             "size": a.size_bytes or 0} for a in message.attachments]}
+                             "size": a.size_bytes or 0, "image": inline(a.mime_type)} for a in attachments]}
 
 
 def items_of(conv: Conversation, messages_: Sequence[InboundMessage], events: Sequence[ConversationEvent],
@@ -65,7 +67,7 @@ def items_of(conv: Conversation, messages_: Sequence[InboundMessage], events: Se
         out.append(TimelineItem(kind="message", at=m.received_at, visibility=m.visibility.value,
                                 author=m.author.display_name or m.author.handle or m.author.user_id,
                                 text=m.text, data={"handle": m.author.handle, "message_id": m.message_id,
-                                                   "edited": m.edited, **_files(m)}, **base))
+                                                   "edited": m.edited, **_files(m.attachments)}, **base))
     for e in events:
         if e.type is EventType.REPLY_QUEUED:
             reply_id = str(e.data.get("reply_id") or "")
@@ -75,7 +77,7 @@ def items_of(conv: Conversation, messages_: Sequence[InboundMessage], events: Se
                 kind="reply", at=e.at, author=e.actor, text=str(e.data.get("text") or ""), reply_id=reply_id,
                 visibility="private" if private else "public", reason=e.reason,
                 delivery=d.state.value if d else None, platform_message_ids=list(d.platform_message_ids) if d else [],
-                error=d.error if d else None, **base))
+                error=d.error if d else None, data=_files(reply_attachments(e.data)), **base))
         elif e.type is EventType.NOTE:
             out.append(TimelineItem(kind="note", at=e.at, author=e.actor, text=str(e.data.get("text") or ""),
                                     visibility="internal", reason=e.reason, **base))

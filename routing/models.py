@@ -168,6 +168,9 @@ class OutboundReply(Wire):
     recipient_id: str | None = None  # the customer's platform user id (needed for direct messages)
     sender: str  # "bot:<name>" or "agent:<id>"
     buttons: tuple[ReplyButton, ...] = ()
+    #: Files stored by the connector (`platform_file_id` is the store's id), posted before the text
+    #: where the connector's capabilities accept their type (`Capabilities.reply_files`).
+    attachments: tuple[Attachment, ...] = Field(default=(), max_length=4)
     created_at: datetime = Field(default_factory=utcnow)
 
     def model_post_init(self, _context: Any) -> None:

@@ -8,12 +8,12 @@ author of a public message (the bot moving a customer to a private channel).
 
 from __future__ import annotations
 
-from .models import Conversation, MessageKind, OutboundReply, ReplyButton
+from .models import Attachment, Conversation, MessageKind, OutboundReply, ReplyButton
 
 
 def reply_to(conversation: Conversation, *, reply_id: str, text: str, sender: str,
              in_reply_to: str | None, recipient_id: str | None,
-             buttons: tuple[ReplyButton, ...] = ()) -> OutboundReply:
+             buttons: tuple[ReplyButton, ...] = (), attachments: tuple[Attachment, ...] = ()) -> OutboundReply:
     """A reply in the conversation's own thread, with the thread's visibility."""
     return OutboundReply(
         reply_id=reply_id,
@@ -28,6 +28,7 @@ def reply_to(conversation: Conversation, *, reply_id: str, text: str, sender: st
         recipient_id=recipient_id,
         sender=sender,
         buttons=buttons,
+        attachments=attachments,
     )
 
 

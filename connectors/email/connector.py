@@ -41,7 +41,6 @@ from helpline.routing import keys
 from helpline.routing.models import OutboundReply, Visibility
 
 from . import answers
-from .attachments import AttachmentStore
 from .compose import compose, is_automatic, reply_message_id
 from .imap import ImapSession
 from .inbound import MailReader
@@ -83,7 +82,7 @@ class EmailConnector(Connector):
                                else self._imap_password)
         self._link_secret = settings.secret("link_secret").encode() if "link_secret" in settings.secrets else None
         # The thread index lives in Redis; `helpline config check` builds connectors without it.
-        self.files = AttachmentStore(Path(o.attachments_dir), o.max_attachment_bytes, o.attachment_types)
+        self.files = o.file_store()
         self.index = MailIndex(context.redis, self.platform, settings.name, ttl_seconds=o.thread_memory_days * 86400)
         self.reader = MailReader(self.platform, settings.name, o.address, self.index, self.files, context.redis)
         self._session: ImapSession | None = None

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from helpline.connectors.files import AttachmentStore, Refused
 from helpline.routing.delivery_reports import mark_reply_failed
 from helpline.routing.models import Attachment, Author, InboundMessage, MessageKind
 
-from .attachments import AttachmentStore, Refused
 from .noise import automated_reason, bounce_of, is_bounce
 from .parse import ParsedMail, parse_mail, short_id
 from .threads import MailIndex, new_thread_key
@@ -66,7 +66,7 @@ class MailReader:
         kept: list[Attachment] = [await self.files.keep_original(raw)]
         notes: list[str] = []
         for number, part in enumerate(mail.attachments, 1):
-            result = await self.files.keep(part, number)
+            result = await self.files.keep(part.data, part.file_name, part.mime_type, f"attachment-{number}")
             if isinstance(result, Refused):
                 notes.append(f"[attachment not kept: {result.file_name} ({result.mime_type}): {result.reason}]")
             else:

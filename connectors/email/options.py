@@ -6,14 +6,13 @@ from typing import Literal
 
 from pydantic import Field
 
+from helpline.connectors.files import FileOptions
 from helpline.connectors.options import ConnectorOptions
 
 _ADDRESS = r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
-DEFAULT_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain",
-                 "text/csv", "message/rfc822")
 
 
-class EmailOptions(ConnectorOptions):
+class EmailOptions(ConnectorOptions, FileOptions):  # FileOptions: attachments_dir, size and type limits
     address: str = Field(pattern=_ADDRESS)  # the support address customers write to
     display_name: str = Field(default="", max_length=200)  # shown as the sender of answers
     imap_host: str = Field(min_length=1)
@@ -29,10 +28,6 @@ class EmailOptions(ConnectorOptions):
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     timeout_seconds: float = Field(default=30.0, gt=0, le=300)
-    attachments_dir: str = "var/attachments"  # where attachments and original mails are stored
-    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
-    #: MIME types kept; others are listed in the message as refused.
-    attachment_types: list[str] = Field(default_factory=lambda: list(DEFAULT_TYPES))
     auto_replies_per_hour: int = Field(default=3, ge=0, le=1000)  # automatic mails to one address per hour
     sends_per_minute: int = Field(default=60, ge=1, le=100_000)  # the SMTP server's budget for this account
     thread_memory_days: int = Field(default=180, ge=1, le=3650)  # how long Message-IDs are matched

@@ -1,5 +1,5 @@
 """What Telegram allows: 4096 UTF-16 units per message (an emoji outside the BMP counts 2), longer
-text as several messages, inline buttons; announcements go to channels, groups and subscribers,
+text as several messages, inline buttons, a photo with a reply; announcements go to channels, groups and subscribers,
 posted as escaped HTML so marketing copy is shown, never parsed."""
 
 from __future__ import annotations
@@ -18,4 +18,5 @@ CAPABILITIES = Capabilities(
     threads=False,
     buttons=True,
     announcements=frozenset({Destination.CHAT, Destination.SUBSCRIBER}),
+    reply_files=frozenset({"image/jpeg", "image/png", "image/webp"}),  # sent as a photo (sendPhoto)
 )

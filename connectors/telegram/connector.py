@@ -17,6 +17,7 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
@@ -38,13 +39,15 @@ from helpline.connectors.base import (
 )
 from helpline.connectors.capabilities import Capabilities
 from helpline.connectors.errors import ConfigError, ConnectorError, Permanent, Transient, UnusableUpdate
+from helpline.connectors.files import Refused
 from helpline.connectors.options import ConnectorOptions
 from helpline.connectors.publishing import OutboundPost
-from helpline.routing.models import InboundMessage, OutboundReply
+from helpline.routing.models import Attachment, InboundMessage, OutboundReply
 
 from . import outbound, publish, webhook
 from .capabilities import CAPABILITIES
 from .errors import map_error
+from .files import fetch_files, read_file
 from .migrations import ChatMigrations
 from .options import TelegramOptions
 from .parse import ALLOWED_UPDATES, BotIdentity, parse_update, update_from_json
@@ -94,6 +97,7 @@ class TelegramConnector(Connector):
         self._migrations = ChatMigrations(self.platform, settings.name, context.redis)
         # Button presses to acknowledge once their update is confirmed: (update_id, query id).
         self._unanswered: list[tuple[int, str]] = []
+        self.files = self.options.file_store()
 
     # --- client -------------------------------------------------------------------------------
     def _make_bot(self) -> ExtBot[None]:
@@ -174,7 +178,7 @@ class TelegramConnector(Connector):
                                          f"update {update.update_id}: {type(exc).__name__}: {str(exc)[:200]}")
                 continue
             if message is not None:
-                messages.append(message)
+                messages.append(await fetch_files(bot, self.files, message))
             if update.callback_query is not None:
                 self._unanswered.append((update.update_id, update.callback_query.id))
             if update.message is not None and update.message.migrate_to_chat_id is not None:
@@ -244,7 +248,7 @@ class TelegramConnector(Connector):
             raise UnusableUpdate(f"update {str(data.get('update_id'))[:32]}: {type(exc).__name__}: "
                                  f"{str(exc)[:200]}") from None
         if message is not None:
-            await self.context.ingest([message])
+            await self.context.ingest([await fetch_files(bot, self.files, message)])
         self._set_health(status="ok", last_poll_at=datetime.now(UTC))
         if update.message is not None and update.message.migrate_to_chat_id is not None:
             await self._remember_migration(update.message.chat.id, update.message.migrate_to_chat_id)
@@ -257,6 +261,16 @@ class TelegramConnector(Connector):
             await self._answer_callback(query_id)
 
         return acknowledge
+
+    # --- files ----------------------------------------------------------------------------------
+    def attachment_file(self, file_id: str) -> Path | None:
+        """Where a stored photo or document of this account is (None if unknown)."""
+        return self.files.path(file_id)
+
+    async def keep_file(self, data: bytes, file_name: str, mime_type: str) -> Attachment | Refused:
+        if mime_type.lower() not in CAPABILITIES.reply_files:
+            return Refused(file_name, mime_type, "telegram replies carry JPEG, PNG or WebP images only")
+        return await self.files.keep(data, file_name, mime_type, "image")
 
     # --- send -----------------------------------------------------------------------------------
     async def send(self, reply: OutboundReply, progress: SendProgress) -> SendResult:
@@ -273,21 +287,39 @@ class TelegramConnector(Connector):
             chat_id = await self._migrations.current(thread.chat_id)
         except RedisError as exc:
             raise Transient(f"redis: chat migrations unavailable ({type(exc).__name__})") from None
-        for index, part in enumerate(parts):
+        photos = [await self._photo(reply, a) for a in reply.attachments]
+        for index, photo in enumerate(photos):  # the images first, then the text (which may be split)
             if index < len(progress.posted):
                 continue
-            last = index == len(parts) - 1
+            sent = await self._send_part(bot, thread.chat_id, chat_id, "", reply_to, None, photo=photo)
+            chat_id = sent.chat.id
+            await progress.record(str(sent.message_id))
+        for index, part in enumerate(parts, start=len(photos)):
+            if index < len(progress.posted):
+                continue
+            last = index == len(photos) + len(parts) - 1
             sent = await self._send_part(bot, thread.chat_id, chat_id, part, reply_to, markup if last else None)
             chat_id = sent.chat.id
             await progress.record(str(sent.message_id))
         self._set_health(last_error=None)
         return SendResult(tuple(progress.posted))
 
+    async def _photo(self, reply: OutboundReply, a: Attachment) -> bytes:
+        if (a.mime_type or "") not in CAPABILITIES.reply_files:
+            raise Permanent(f"reply {reply.reply_id}: telegram replies carry no {a.mime_type or a.kind} files")
+        data = await read_file(self.files, a.platform_file_id)
+        if data is None:
+            raise Permanent(f"reply {reply.reply_id}: attached file {a.platform_file_id[:16]} is not in "
+                            f"accounts.{self.account}.options.attachments_dir")
+        return data
+
     async def _send_part(self, bot: ExtBot[None], origin: int, chat_id: int, text: str,
-                         reply_to: int | None, markup: Any) -> Message:
+                         reply_to: int | None, markup: Any, photo: bytes | None = None) -> Message:
         def attempt(target: int) -> Awaitable[Message]:
             parameters = (ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
                           if reply_to is not None else None)
+            if photo is not None:
+                return bot.send_photo(target, photo, reply_parameters=parameters)
             return bot.send_message(target, text, reply_parameters=parameters, reply_markup=markup)
 
         try:

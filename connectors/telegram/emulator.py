@@ -6,8 +6,9 @@ Bot API at ``/bot<token>/<method>`` (GET or POST; JSON, urlencoded or multipart 
 sends them): getMe, getUpdates (offset confirms, long poll bounded, 409 for a second poller or
 while a webhook is set), setWebhook/deleteWebhook/getWebhookInfo, sendMessage (reply_parameters,
 reply_markup, 4096 limit, parse_mode checks, flood control with real 429s, chat migration),
-answerCallbackQuery. With a webhook set, updates are POSTed to it (with the secret token header)
-and retried until it answers 2xx.
+answerCallbackQuery, sendPhoto (an uploaded photo), getFile and the file download at
+``/file/bot<token>/<file_path>`` (the files customers sent; over 20 MB refused). With a webhook
+set, updates are POSTed to it (with the secret token header) and retried until it answers 2xx.
 
 Control API under ``/_emulator/`` (customer side): customer-messages, edits, button-presses,
 updates (raw), migrations, blocks, config, and GET sent, stats, callback-answers.
@@ -26,7 +27,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .emulator_control import control_routes, deliver_webhooks
@@ -69,7 +70,8 @@ async def _params(request: Request) -> Json:
             params.update(body)
     elif "form" in content_type:
         form = await request.form()
-        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        for k, v in form.items():  # an uploaded file (sendPhoto with bytes) is kept as its bytes
+            params[k] = v if isinstance(v, str) else await v.read()
     return params
 
 
@@ -203,6 +205,45 @@ async def send_message(state: EmulatorState, params: Json) -> Json:
     return message
 
 
+async def send_photo(state: EmulatorState, params: Json) -> Json:
+    """A photo upload (multipart bytes) or a known file_id; the caption is optional."""
+    chat = state.chat_for_send(params.get("chat_id"))
+    photo = params.get("photo")
+    if isinstance(photo, bytes):
+        if not photo:
+            raise bad_request("file must be non-empty")
+        file = state.add_file(photo, "photos")
+    elif isinstance(photo, str) and photo in state.files:
+        file = state.files[photo]
+    else:
+        raise bad_request("wrong remote file identifier specified: can't unserialize it")
+    caption = str(params.get("caption") or "")
+    state.spend(chat)
+    sizes = [{"file_id": file.file_id, "file_unique_id": file.unique_id, "file_size": len(file.data),
+              "width": 1, "height": 1}]
+    message = state.new_message(chat, state.bot_user, photo=sizes, **({"caption": caption} if caption else {}))
+    private = chat["type"] == "private"
+    state.sent.append({
+        "id": message["message_id"], "chat_id": chat["id"], "chat_type": chat["type"],
+        "kind": "direct" if private else "group", "visibility": "private" if private else "public",
+        "text": caption, "photo": file.file_id, "photo_bytes": len(file.data), "in_reply_to": None,
+        "reply_markup": None, "parse_mode": None,
+    })
+    state.stats["sent_messages"] += 1
+    return message
+
+
+async def get_file(state: EmulatorState, params: Json) -> Json:
+    """As the Bot API: the file's path for the download URL; files above 20 MB are refused."""
+    file = state.files.get(str(params.get("file_id") or ""))
+    if file is None:
+        raise bad_request("invalid file_id")
+    if len(file.data) > 20 * 1024 * 1024:
+        raise bad_request("file is too big")
+    return {"file_id": file.file_id, "file_unique_id": file.unique_id, "file_size": len(file.data),
+            "file_path": file.path}
+
+
 async def answer_callback_query(state: EmulatorState, params: Json) -> bool:
     query_id = str(params.get("callback_query_id") or "")
     if query_id not in state.callbacks:
@@ -218,7 +259,7 @@ async def _true(state: EmulatorState, params: Json) -> bool:
 
 METHODS: dict[str, Method] = {
     "getme": get_me, "getupdates": get_updates, "setwebhook": set_webhook, "deletewebhook": delete_webhook,
-    "getwebhookinfo": get_webhook_info, "sendmessage": send_message,
+    "getwebhookinfo": get_webhook_info, "sendmessage": send_message, "sendphoto": send_photo, "getfile": get_file,
     "answercallbackquery": answer_callback_query, "close": _true, "logout": _true,
 }
 _WEBHOOK_DESCRIPTIONS = {"setwebhook": "Webhook was set", "deletewebhook": "Webhook was deleted"}
@@ -255,7 +296,18 @@ def create_app(token: str = "123456:TEST-token",  # noqa: S107 (a test token)
         async with httpx.AsyncClient(timeout=10) as client, _background(deliver_webhooks(state, client)):
             yield
 
-    routes = [Route("/bot{token}/{method}", bot_api, methods=["GET", "POST"]), *control_routes(state)]
+    async def download(request: Request) -> Response:
+        """GET /file/bot<token>/<file_path>: the file's bytes, as the Bot API's file server."""
+        if request.path_params["token"] != state.token:
+            return JSONResponse({"ok": False, "error_code": 401, "description": "Unauthorized"}, 401)
+        file = state.file_at(request.path_params["path"])
+        if file is None:
+            return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
+        state.stats["file_downloads"] += 1
+        return Response(file.data, media_type="application/octet-stream")
+
+    routes = [Route("/bot{token}/{method}", bot_api, methods=["GET", "POST"]),
+              Route("/file/bot{token}/{path:path}", download), *control_routes(state)]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.emulator = state
     return app

@@ -4,7 +4,9 @@ The control API plays the customers: it writes messages, edits, button presses, 
 and blocks the bot; tests and the demo read back what the bot sent. Shapes:
 
     POST /_emulator/customer-messages  {"user": {"id", "handle", "name"}, "text", "kind": "direct"|"group",
-                                        "chat_id"?, "reply_to_bot"?, "mention"?}
+                                        "chat_id"?, "reply_to_bot"?, "mention"?, "photo"?: base64,
+                                        "document"?: {"data": base64, "file_name", "mime_type"}}
+                                       (with a photo or document the text is its caption, optional)
                                        -> {"message_id", "chat_id", "update_id"}
     POST /_emulator/edits              {"chat_id", "message_id", "text"} -> {"update_id", "edit_date"}
     POST /_emulator/button-presses     {"user", "chat_id", "message_id", "data"}
@@ -17,7 +19,8 @@ and blocks the bot; tests and the demo read back what the bot sent. Shapes:
                                         "title"?, "username"?}]} -> {"created"} (channels the bot
                                         posts in; private chats of users who started the bot)
     GET  /_emulator/sent               -> {"messages": [{"id", "chat_id", "chat_type", "kind", "visibility",
-                                                         "text", "in_reply_to", "reply_markup"}]}
+                                                         "text", "in_reply_to", "reply_markup",
+                                                         "photo"? (file_id), "photo_bytes"?}]}
     GET  /_emulator/stats              -> counters, including rate_limited_responses
     GET  /_emulator/callback-answers   -> {"answered": [query ids]}
 """
@@ -25,6 +28,7 @@ and blocks the bot; tests and the demo read back what the bot sent. Shapes:
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -43,9 +47,10 @@ Control = Callable[[EmulatorState, Json], Any]
 def customer_message(state: EmulatorState, body: Json) -> Json:
     user = state.user(body.get("user") or {})
     text = str(body.get("text") or "")
-    if not text:
-        raise bad_request("text is required")
-    fields: Json = {"text": text}
+    media = _media(state, body)
+    if not text and not media:
+        raise bad_request("text, photo or document is required")
+    fields: Json = {**media, "caption": text} if media and text else media or {"text": text}
     if body.get("kind", "direct") == "direct":
         chat = state.private_chat(user)
     elif body.get("kind") == "group":
@@ -54,9 +59,11 @@ def customer_message(state: EmulatorState, body: Json) -> Json:
         if body.get("mention", not reply_to_bot):
             handle = f"@{state.bot_user['username']}"
             if handle not in text:
-                text = fields["text"] = f"{handle} {text}"
+                text = f"{handle} {text}"
+                fields["caption" if media else "text"] = text
             prefix = text[: text.index(handle)]
-            fields["entities"] = [{"type": "mention", "offset": utf16_len(prefix), "length": utf16_len(handle)}]
+            fields["caption_entities" if media else "entities"] = [
+                {"type": "mention", "offset": utf16_len(prefix), "length": utf16_len(handle)}]
     else:
         raise bad_request('kind must be "direct" or "group"')
     if text.startswith("/"):  # Telegram marks a leading /command (with its @bot suffix) as an entity
@@ -69,6 +76,27 @@ def customer_message(state: EmulatorState, body: Json) -> Json:
     message = state.new_message(chat, user, **fields)
     update_id = state.push_update("message", message)
     return {"message_id": message["message_id"], "chat_id": chat["id"], "update_id": update_id}
+
+
+def _media(state: EmulatorState, body: Json) -> Json:
+    """A photo (`"photo": base64`) or a document (`"document": {"data", "file_name", "mime_type"}`),
+    kept by the emulator for getFile and the file download."""
+    try:
+        if body.get("photo"):
+            file = state.add_file(base64.b64decode(str(body["photo"]), validate=True), "photos")
+            small = {"file_id": file.file_id + "s", "file_unique_id": file.unique_id + "s", "file_size": 100,
+                     "width": 90, "height": 90}
+            return {"photo": [small, {"file_id": file.file_id, "file_unique_id": file.unique_id,
+                                      "file_size": len(file.data), "width": 800, "height": 600}]}
+        doc = body.get("document")
+        if isinstance(doc, dict):
+            file = state.add_file(base64.b64decode(str(doc["data"]), validate=True), "documents")
+            return {"document": {"file_id": file.file_id, "file_unique_id": file.unique_id,
+                                 "file_size": len(file.data), "file_name": str(doc.get("file_name") or "file"),
+                                 "mime_type": str(doc.get("mime_type") or "application/octet-stream")}}
+    except (ValueError, KeyError) as exc:
+        raise bad_request(f"photo/document: {exc}") from None
+    return {}
 
 
 def edit(state: EmulatorState, body: Json) -> Json:

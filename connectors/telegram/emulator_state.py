@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import math
 import time
 import zlib
@@ -71,6 +72,14 @@ class Bucket:
         self.tokens -= 1
 
 
+@dataclass(frozen=True)
+class File:
+    file_id: str
+    unique_id: str
+    path: str
+    data: bytes
+
+
 class EmulatorState:
     def __init__(self, token: str, bot_id: int, bot_username: str, bot_name: str,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -86,6 +95,7 @@ class EmulatorState:
         self.allowed_updates: list[str] | None = None
         self.sent: list[Json] = []
         self.callbacks: dict[str, bool] = {}  # query id -> answered
+        self.files: dict[str, File] = {}  # file_id -> the file customers or the bot sent
         self.webhook: Json = {"url": "", "secret_token": None}
         self.stats: Counter[str] = Counter()
         # ids from the clock: a restarted emulator continues above the offsets and ids of its last run
@@ -172,6 +182,16 @@ class EmulatorState:
         message: Json = {"message_id": message_id, "from": sender, "chat": chat, "date": self.now_unix(), **fields}
         self.messages[(chat_id, message_id)] = message
         return message
+
+    def add_file(self, data: bytes, folder: str) -> File:
+        unique = hashlib.sha256(data).hexdigest()[:16]
+        file_id = f"AgAC{unique}{len(self.files)}"
+        file = File(file_id, unique, f"{folder}/file_{len(self.files)}.bin", data)
+        self.files[file_id] = file
+        return file
+
+    def file_at(self, path: str) -> File | None:
+        return next((f for f in self.files.values() if f.path == path), None)
 
     def last_bot_message(self, chat: Json) -> Json:
         for (chat_id, _), message in reversed(self.messages.items()):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from helpline.connectors.files import FileOptions
 from helpline.connectors.options import ConnectorOptions
 
 
-class TelegramOptions(ConnectorOptions):
+class TelegramOptions(ConnectorOptions, FileOptions):  # FileOptions: where photos and documents are kept
     #: Seconds getUpdates waits for news; above 10 a poll would outlive the client's read timeout budget.
     long_poll_timeout: int = Field(default=1, ge=0, le=10)
     #: The shared send budgets; defaults are Telegram's documented limits: ~30 messages/s per bot,

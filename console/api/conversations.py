@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
 from fastapi.responses import FileResponse
 
-from helpline.console import actions, assigning, collision
+from helpline.console import actions, assigning, collision, files
 from helpline.console.auth import current_user, staff
-from helpline.console.errors import Forbidden, NotFound
+from helpline.console.errors import Forbidden
 from helpline.console.queries import SORTS, VIEWS, Filters, default_sort, list_page, view_counts
 from helpline.console.roles import Principal, can_assign
 from helpline.console.schemas import (
@@ -18,6 +18,7 @@ from helpline.console.schemas import (
     CountIn,
     CountOut,
     Detail,
+    FileRef,
     LabelsIn,
     NoteIn,
     Page,
@@ -72,19 +73,24 @@ async def get_conversation(conversation_id: str, svc: Svc, who: Anyone) -> Detai
 
 @router.get("/{conversation_id}/attachments/{file_id}", response_class=FileResponse)
 async def attachment(conversation_id: str, file_id: str, svc: Svc, who: Anyone) -> FileResponse:
-    """Download a file a customer sent in this conversation (an e-mail attachment, the original
-    mail). Always a download of opaque bytes, never shown inline: a customer's HTML or SVG must
-    not run in the console's origin."""
+    """A file of this conversation (a customer's photo, document or e-mail attachment, an image an
+    agent attached). PNG, JPEG, GIF and WebP images are served inline (thumbnails); anything else
+    is a download of opaque bytes, never shown inline: a customer's HTML or SVG must not run in
+    the console's origin."""
     conv = await actions.load(svc, who, conversation_id)
-    found = next((a for m in await svc.parts.store.messages(conv.id) for a in m.attachments
-                  if a.platform_file_id == file_id), None)
-    connector = svc.parts.connectors.get((conv.platform, conv.account))
-    path = connector.attachment_file(file_id) if found is not None and connector is not None else None
-    if found is None or path is None:
-        raise NotFound(f"attachment {file_id!r} not found in conversation {conversation_id}")
-    return FileResponse(path, media_type="application/octet-stream", filename=found.file_name or file_id,
-                        content_disposition_type="attachment",
-                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
+    return files.response(*await files.find(svc, conv, file_id))
+
+
+@router.post("/{conversation_id}/files", response_model=FileRef)
+async def upload_file(conversation_id: str, svc: Svc, who: Staff,
+                      file: Annotated[UploadFile, File(description="an image for a reply")]) -> FileRef:
+    """Store an image for a reply (name it in the reply's `attachments`), where the conversation's
+    platform takes images (its capabilities' `reply_files`); 422 otherwise. Idempotent."""
+    conv = await actions.load(svc, who, conversation_id, act=True)
+    data = await file.read(files.MAX_UPLOAD_BYTES + 1)
+    kept = await files.upload(svc, conv, data, file.filename or "image", file.content_type or "")
+    return FileRef(id=kept.platform_file_id, name=kept.file_name or "", mime_type=kept.mime_type or "",
+                   size=kept.size_bytes or 0)
 
 
 @router.post("/{conversation_id}/count", response_model=CountOut)
@@ -121,7 +127,8 @@ async def reply(conversation_id: str, body: ReplyIn, svc: Svc, who: Staff,
 
     Idempotent with an `Idempotency-Key` header: repeating the request returns the first reply."""
     conv = await actions.load(svc, who, conversation_id, act=True)
-    return await actions.reply(svc, who, conv, body.text, idempotency_key, body.opened_at, body.confirm)
+    return await actions.reply(svc, who, conv, body.text, idempotency_key, body.opened_at, body.confirm,
+                               body.attachments)
 
 
 @router.post("/{conversation_id}/watching", response_model=WatchersOut)

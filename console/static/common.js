@@ -7,6 +7,14 @@ window.Helpline = (() => {
     return meta ? meta.getAttribute("content") : "";
   };
 
+  // An error answer's words: `detail` is a message, or (422) a list of {loc, msg, type}.
+  function errorText(data, response) {
+    const d = data && data.detail;
+    if (typeof d === "string") return d;
+    if (Array.isArray(d)) return d.map((x) => (x && x.msg) || JSON.stringify(x)).join("; ");
+    return d ? JSON.stringify(d) : response.statusText;
+  }
+
   async function api(method, path, body, headers) {
     const init = { method, credentials: "same-origin", headers: Object.assign({ "X-CSRF-Token": csrf() }, headers || {}) };
     if (body !== undefined) {
@@ -16,7 +24,7 @@ window.Helpline = (() => {
     const response = await fetch(path, init);
     const data = response.status === 204 ? null : await response.json().catch(() => null);
     if (!response.ok) {
-      const detail = data && data.detail ? (typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail)) : response.statusText;
+      const detail = errorText(data, response);
       const error = new Error(detail);
       error.status = response.status;
       throw error;
@@ -134,5 +142,5 @@ window.Helpline = (() => {
     if (presence) presence.addEventListener("change", () => presence.form.submit());
   });
 
-  return { api, el, shortDuration, clock, tickClocks, waitClocks, toast, live, typing, platformName };
+  return { api, errorText, el, shortDuration, clock, tickClocks, waitClocks, toast, live, typing, platformName };
 })();

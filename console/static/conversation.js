@@ -65,11 +65,26 @@
       : H.el("span", "vis vis-" + it.visibility, it.visibility.toUpperCase()), time);
     bubble.append(head, H.el("div", "bubble-text", it.text || "(text not recorded)"));
     const files = (it.data && it.data.attachments) || [];
-    if (files.length) {  // downloads only: never shown inline
+    if (files.length) {  // images as thumbnails, anything else as a download
       const ul = H.el("ul", "attachments");
       for (const a of files) {
+        const url = "/api/v1/conversations/" + encodeURIComponent(it.conversation_id) + "/attachments/" + encodeURIComponent(a.id);
+        if (a.image) {  // a raster image the server serves inline: a thumbnail
+          const li = H.el("li", "thumb-item");
+          const link = H.el("a");
+          link.href = url;
+          link.target = "_blank";
+          link.rel = "noopener";
+          const img = H.el("img", "thumb");
+          img.src = url;
+          img.alt = a.name;
+          link.append(img);
+          li.append(link);
+          ul.append(li);
+          continue;
+        }
         const link = H.el("a", null, a.name);
-        link.href = "/api/v1/conversations/" + encodeURIComponent(it.conversation_id) + "/attachments/" + encodeURIComponent(a.id);
+        link.href = url;
         link.setAttribute("download", "");
         const li = H.el("li");
         li.append(link, " ", H.el("span", "muted small", a.size + " bytes"));
@@ -128,12 +143,13 @@
         await H.api("POST", base + "/notes", { text: value });
         statusLine.textContent = "Note added";
       } else {
-        const out = await replyChecked(value, keyField.value);
+        const out = await replyChecked(value, keyField.value, await uploadChosen());
         if (out === null) { statusLine.textContent = "Not sent"; return; }
         statusLine.textContent = "Reply " + out.delivery + (out.duplicate ? " (already sent)" : "");
         keyField.value = crypto.randomUUID();  // the next reply is a new one
       }
       text.value = "";
+      if (fileInput) fileInput.value = "";
       lastTypingPing = 0;
       watch(false);  // no longer typing
       updateCounter();
@@ -148,14 +164,27 @@
 
   // --- collision: who else is here, and a confirmation when someone replied meanwhile ---------
   let openedAt = pane.dataset.openedAt;
-  async function replyChecked(value, key) {
+  // --- an image with the reply, where the platform takes one (capabilities) -----------------
+  const fileInput = document.getElementById("reply-file");
+  async function uploadChosen() {
+    if (!fileInput || !fileInput.files.length) return [];
+    const form = new FormData();
+    form.append("file", fileInput.files[0]);
+    const response = await fetch(base + "/files", { method: "POST", body: form, credentials: "same-origin",
+      headers: { "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content } });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) throw new Error(H.errorText(data, response));
+    return [data];
+  }
+
+  async function replyChecked(value, key, attachments) {
     try {
-      return await H.api("POST", base + "/reply", { text: value, opened_at: openedAt }, { "Idempotency-Key": key });
+      return await H.api("POST", base + "/reply", { text: value, opened_at: openedAt, attachments }, { "Idempotency-Key": key });
     } catch (err) {
       if (err.status !== 409 || !err.message.includes("replied since you opened")) throw err;
       if (!window.confirm(err.message)) return null;
       openedAt = new Date().toISOString();  // seen now: the next reply is checked from here
-      return await H.api("POST", base + "/reply", { text: value, opened_at: openedAt, confirm: true },
+      return await H.api("POST", base + "/reply", { text: value, opened_at: openedAt, confirm: true, attachments },
         { "Idempotency-Key": key });
     }
   }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,9 +60,12 @@ class Stack:
 async def running(desk: Desk) -> AsyncIterator[Stack]:
     emulator_app = telegram_emulator(token=TOKEN, bot_username="helpline_bot")
     stop = asyncio.Event()
-    async with serve(emulator_app) as emulator_url, httpx.AsyncClient(base_url=emulator_url) as emulator:
+    async with serve(emulator_app) as emulator_url, httpx.AsyncClient(base_url=emulator_url) as emulator, \
+            contextlib.AsyncExitStack() as cleanup:
+        files = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="helpline-files-"))
         settings = AccountSettings(platform="telegram", name="support", base_url=emulator_url,
-                                   secrets={"token": "HL_TG_TOKEN"}, options={"long_poll_timeout": 0})
+                                   secrets={"token": "HL_TG_TOKEN"},
+                                   options={"long_poll_timeout": 0, "attachments_dir": files})
         connector = TelegramConnector(settings, ConnectorContext(ingest=desk.parts.bus.ingest,
                                                                  redis=desk.parts.client))
         async with connector:

@@ -38,7 +38,7 @@ async def test_an_attachment_downloads_for_agents_who_see_the_conversation_only(
     detail = (await c.get(f"/api/v1/conversations/{cid}", headers=amy)).json()
     [message] = [i for i in detail["timeline"] if i["kind"] == "message"]
     assert message["data"]["attachments"] == [{"id": file_id, "name": "statement.html", "kind": "document",
-                                               "size": len(page)}]
+                                               "size": len(page), "image": False}]  # never a thumbnail
     got = await c.get(f"/api/v1/conversations/{cid}/attachments/{file_id}", headers=amy)
     assert got.status_code == 200 and got.content == page
     assert got.headers["content-type"] == "application/octet-stream"

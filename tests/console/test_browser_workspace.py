@@ -4,13 +4,14 @@ the two-mode composer, resolving with undo, collision warnings, attachments."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as redis
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
 from helpline.routing.models import Presence, Status
 
@@ -146,3 +147,59 @@ async def test_two_agents_see_each_other_viewing_and_typing_and_a_late_reply_ask
         assert [s["text"] for s in await stack.sent()] == ["Checking", "Let me check your account"]
         await amy.goto(stack.url + "/")  # Amy leaves: Sue no longer sees her
         await expect(sue.locator("#collision")).to_be_hidden(timeout=5_000)
+
+
+async def canvas_image(page: Page, mime: str, color: str) -> bytes:
+    """A real image of `mime`, drawn by the browser (40 x 30)."""
+    data_url = await page.evaluate("""([mime, color]) => {
+        const c = document.createElement("canvas"); c.width = 40; c.height = 30;
+        const g = c.getContext("2d"); g.fillStyle = color; g.fillRect(0, 0, 40, 30);
+        return c.toDataURL(mime); }""", [mime, color])
+    return base64.b64decode(data_url.split(",", 1)[1])
+
+
+async def test_a_telegram_photo_is_a_thumbnail_and_the_agent_sends_an_image_back(desk: Desk) -> None:
+    await desk.parts.assignments.set_presence("amy", Presence.ONLINE)
+    async with running(desk) as stack:
+        page = await sign_in(stack, "amy")
+        jpeg = await canvas_image(page, "image/jpeg", "#d33")
+        user = {"id": 831, "handle": "user831", "name": "Customer 831"}
+        await stack.emulator.post("/_emulator/customer-messages", json={
+            "user": user, "kind": "direct", "photo": base64.b64encode(jpeg).decode(), "text": "this screen"})
+        await stack.emulator.post("/_emulator/customer-messages", json={
+            "user": user, "kind": "direct", "document": {"data": base64.b64encode(b"%PDF-1.4 statement").decode(),
+                                                         "file_name": "statement.pdf", "mime_type": "application/pdf"}})
+        connector = desk.parts.connectors[("telegram", "support")]
+        batch = await connector.fetch(None)  # as the poller reads the updates: the files are fetched
+        await desk.parts.bus.ingest(batch.messages)
+        assert (await stack.emulator.get("/_emulator/stats")).json()["file_downloads"] == 2
+        cid = await conversation_id(desk, 831)
+
+        await page.goto(f"{stack.url}/c/{cid}")
+        thumb = page.locator(".item-message img.thumb")
+        await expect(thumb).to_be_visible(timeout=10_000)
+        assert await thumb.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [40, 30]  # decoded
+        shown = await page.request.get(await thumb.evaluate("img => img.src"))
+        assert shown.headers["content-type"] == "image/jpeg"
+        assert shown.headers["content-disposition"].startswith("inline")
+        assert await shown.body() == jpeg
+        pdf = page.locator(".item-message .attachments a", has_text="statement.pdf")
+        download = await page.request.get(await pdf.evaluate("a => a.href"))
+        assert download.headers["content-type"] == "application/octet-stream"
+        assert download.headers["content-disposition"].startswith("attachment")
+
+        png = await canvas_image(page, "image/png", "#3a3")
+        await page.set_input_files("#reply-file", files=[{"name": "where.png", "mimeType": "image/png", "buffer": png}])
+        await page.fill("#reply-text", "Tap here")
+        await page.click("#send-btn")
+        reply = page.locator(".item-reply", has_text="Tap here")
+        await expect(reply.locator("img.thumb")).to_be_visible(timeout=5_000)
+        await expect(reply.locator(".delivery")).to_have_class("delivery delivery-sent", timeout=15_000)
+        sent = await stack.sent()
+        assert [(s.get("photo_bytes"), s["text"]) for s in sent] == [(len(png), ""), (None, "Tap here")]
+
+        svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+        await page.set_input_files("#reply-file", files=[{"name": "x.svg", "mimeType": "image/svg+xml", "buffer": svg}])
+        await page.fill("#reply-text", "an svg")
+        await page.click("#send-btn")
+        await expect(page.locator("#toast")).to_contain_text("telegram replies take image/jpeg, image/png, image/webp")

@@ -1,9 +1,11 @@
-"""Attachments and original mails, stored as files named by their SHA-256 under a data folder.
+"""Files customers send (e-mail attachments and original mails, Telegram photos and documents)
+and files agents attach, stored under a data folder named by their SHA-256.
 
 A file is stored once however often it arrives (the name is its hash) and written atomically
 (a temporary file renamed), so a crash never leaves half a file under a real name. Only types on
-the allow-list and sizes under the limit are kept; the others are listed as refused. Files are
-served for download only (see the console), never rendered.
+the allow-list and sizes under the limit are kept; the others are listed as refused. The console
+serves them to those who may see the conversation: raster images inline (thumbnails), anything
+else as a download, never rendered.
 """
 
 from __future__ import annotations
@@ -16,9 +18,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, Field
+
 from helpline.routing.models import Attachment
 
-from .parse import MailPart
+DEFAULT_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain",
+                 "text/csv", "message/rfc822")
+
+
+class FileOptions(BaseModel):
+    """The options of a connector that stores files (mixed into its options model)."""
+
+    attachments_dir: str = "var/attachments"  # where received and attached files are stored
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
+    #: MIME types kept; others are listed in the message as refused.
+    attachment_types: list[str] = Field(default_factory=lambda: list(DEFAULT_TYPES))
+
+    def file_store(self) -> AttachmentStore:
+        return AttachmentStore(Path(self.attachments_dir), self.max_attachment_bytes, self.attachment_types)
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
@@ -65,17 +82,18 @@ class AttachmentStore:
         temporary.write_bytes(data)
         os.replace(temporary, target)
 
-    async def keep(self, part: MailPart, number: int) -> Attachment | Refused:
-        name = safe_file_name(part.file_name, f"attachment-{number}")
-        mime = part.mime_type.lower()
+    async def keep(self, data: bytes, file_name: str, mime_type: str, fallback_name: str,
+                   kind: str | None = None) -> Attachment | Refused:
+        """Store a file if its type is allowed and its size under the limit. Idempotent."""
+        name = safe_file_name(file_name, fallback_name)
+        mime = mime_type.lower()
         if mime not in self.allowed:
             return Refused(name, mime, "type not allowed")
-        if len(part.data) > self.max_bytes:
+        if len(data) > self.max_bytes:
             return Refused(name, mime, f"larger than {self.max_bytes} bytes")
-        file_id = await self.save(part.data)
-        kind = "photo" if mime.startswith("image/") else "document"
-        return Attachment(kind=kind, platform_file_id=file_id, mime_type=mime, file_name=name,
-                          size_bytes=len(part.data))
+        file_id = await self.save(data)
+        kind = kind or ("photo" if mime.startswith("image/") else "document")
+        return Attachment(kind=kind, platform_file_id=file_id, mime_type=mime, file_name=name, size_bytes=len(data))
 
     async def keep_original(self, raw: bytes) -> Attachment:
         """The whole mail as received, for agents to open when trimming hid something."""

@@ -1,0 +1,107 @@
+"""Files in a conversation: what customers sent (stored by their connector) and the images
+agents attach to replies. Only those who may see the conversation get them; raster images are
+served inline (the timeline's thumbnails), anything else as a download of opaque bytes, so a
+customer's HTML or SVG never runs in the console's origin."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from fastapi.responses import FileResponse
+
+from helpline.connectors.capabilities import Capabilities
+from helpline.connectors.files import Refused
+from helpline.routing.models import Attachment, Conversation, EventType
+
+from .errors import Invalid, NotFound
+from .schemas import FileRef
+from .services import Services
+
+INLINE = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})  # never SVG: it can carry script
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+def inline(mime_type: str | None) -> bool:
+    return (mime_type or "").lower() in INLINE
+
+
+def reply_files(svc: Services, conv: Conversation) -> frozenset[str]:
+    """The MIME types a reply in this conversation may attach (its connector's capabilities)."""
+    return (svc.capabilities(conv.platform, conv.account) or Capabilities()).reply_files
+
+
+def _stored(svc: Services, conv: Conversation, file_id: str) -> Path | None:
+    connector = svc.parts.connectors.get((conv.platform, conv.account))
+    return connector.attachment_file(file_id) if connector is not None else None
+
+
+async def find(svc: Services, conv: Conversation, file_id: str) -> tuple[Attachment, Path]:
+    """A file of this conversation: sent by the customer, or attached to a reply by an agent."""
+    store = svc.parts.store
+    found = next((a for m in await store.messages(conv.id) for a in m.attachments if a.platform_file_id == file_id),
+                 None)
+    if found is None:
+        found = next((a for e in await store.events(conv.id) if e.type is EventType.REPLY_QUEUED
+                      for a in reply_attachments(e.data) if a.platform_file_id == file_id), None)
+    path = _stored(svc, conv, file_id) if found is not None else None
+    if found is None or path is None:
+        raise NotFound(f"attachment {file_id!r} not found in conversation {conv.id}")
+    return found, path
+
+
+def response(found: Attachment, path: Path) -> FileResponse:
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
+               "Content-Security-Policy": "default-src 'none'; sandbox"}
+    if inline(found.mime_type):
+        return FileResponse(path, media_type=found.mime_type, filename=found.file_name or found.platform_file_id,
+                            content_disposition_type="inline", headers=headers)
+    return FileResponse(path, media_type="application/octet-stream",
+                        filename=found.file_name or found.platform_file_id, content_disposition_type="attachment",
+                        headers=headers)
+
+
+async def upload(svc: Services, conv: Conversation, data: bytes, file_name: str, mime_type: str) -> Attachment:
+    """Store an image for a reply, if the conversation's platform takes that type. Idempotent."""
+    allowed = reply_files(svc, conv)
+    if mime_type.lower() not in allowed:
+        kinds = ", ".join(sorted(allowed)) or "none"
+        raise Invalid(f"file: {conv.platform} replies take {kinds}, not {mime_type or 'this type'}")
+    if not data or len(data) > MAX_UPLOAD_BYTES:
+        raise Invalid(f"file: empty or larger than {MAX_UPLOAD_BYTES} bytes")
+    connector = svc.parts.connectors.get((conv.platform, conv.account))
+    if connector is None:
+        raise Invalid(f"file: the {conv.platform} account {conv.account!r} is not configured here")
+    kept = await connector.keep_file(data, file_name, mime_type)
+    if isinstance(kept, Refused):
+        raise Invalid(f"file: {kept.file_name}: {kept.reason}")
+    return kept
+
+
+def for_reply(svc: Services, conv: Conversation, refs: Sequence[FileRef]) -> tuple[Attachment, ...]:
+    """The uploaded files a reply names, checked to be stored and of a type its platform takes."""
+    out = []
+    for ref in refs:
+        if _stored(svc, conv, ref.id) is None or ref.mime_type.lower() not in reply_files(svc, conv):
+            raise Invalid(f"attachments: {ref.id[:16]!r} is not an image uploaded for this conversation")
+        out.append(Attachment(kind="photo", platform_file_id=ref.id, file_name=ref.name,
+                              mime_type=ref.mime_type.lower(), size_bytes=ref.size))
+    return tuple(out)
+
+
+def event_data(attachments: tuple[Attachment, ...]) -> dict[str, list[str]]:
+    """How a reply's files are recorded in its event (event data holds flat values only)."""
+    if not attachments:
+        return {}
+    return {"files": [a.platform_file_id for a in attachments], "file_names": [a.file_name or "" for a in attachments],
+            "file_types": [a.mime_type or "" for a in attachments],
+            "file_sizes": [str(a.size_bytes or 0) for a in attachments]}
+
+
+def reply_attachments(data: Mapping[str, object]) -> list[Attachment]:
+    ids, names, types, sizes = (data.get(k) or [] for k in ("files", "file_names", "file_types", "file_sizes"))
+    if not (isinstance(ids, list) and isinstance(names, list) and isinstance(types, list) and isinstance(sizes, list)):
+        return []
+    return [Attachment(kind="photo" if inline(t) else "document", platform_file_id=i, file_name=n or None,
+                       mime_type=t or None, size_bytes=int(s or 0))
+            for i, n, t, s in zip(ids, names, types, sizes, strict=False)]
