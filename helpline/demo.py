@@ -26,6 +26,7 @@ from helpline.connectors.emulation import free_port, port_taken, serve
 from helpline.connectors.mastodon.emulator import create_app as mastodon_emulator
 from helpline.connectors.mastodon.emulator_state import EmulatorConfig
 from helpline.connectors.telegram.emulator import create_app as telegram_emulator
+from helpline.connectors.webchat.demo_site import demo_site
 from helpline.connectors.x.emulator import create_app as x_emulator
 from helpline.connectors.x.emulator_state import Credentials
 
@@ -44,7 +45,7 @@ DEMO_KB = Path(__file__).resolve().parent / "kb"
 SECRET_NAMES = ("TELEGRAM_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "X_CONSUMER_KEY", "X_CONSUMER_SECRET",
                 "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET", "MASTODON_TOKEN", "ADMIN_PASSWORD", "AGENT_PASSWORD",
                 "SUPERVISOR_PASSWORD", "MARKETING_PASSWORD", "MAIL_PASSWORD", "SMTP_PASSWORD", "MAIL_LINK_SECRET",
-                "CUSTOMER_MAIL_PASSWORD", "REDIS_PASSWORD")
+                "CUSTOMER_MAIL_PASSWORD", "REDIS_PASSWORD", "WEBCHAT_SECRET")
 SUPPORT_ADDRESS = "support@helpline-exchange.example"
 ENV_PREFIX = "HELPLINE_DEMO_"
 
@@ -140,8 +141,17 @@ def _mail_account(mail: Mail | None, data_dir: Path) -> list[dict[str, Any]]:
                          "first_poll": "all", "attachments_dir": str(data_dir / "attachments")}}]
 
 
+def _webchat_account(site_origin: str | None) -> list[dict[str, Any]]:
+    """The chat widget on the demo's stand-in company site (its own origin, allowed)."""
+    if site_origin is None:
+        return []
+    return [{"platform": "webchat", "name": "site", "mode": "webhook",
+             "secrets": {"identity_secret": ENV_PREFIX + "WEBCHAT_SECRET"},
+             "options": {"allowed_origins": [site_origin], "identity": "optional"}}]
+
+
 def demo_settings(redis_url: str, emulators: Emulators, console_port: int,
-                  data_dir: Path = Path("var/demo")) -> Settings:
+                  data_dir: Path = Path("var/demo"), site_origin: str | None = None) -> Settings:
     weekdays = {day: ("09:00-18:00",) for day in ("mon", "tue", "wed", "thu", "fri")}
     x_secrets = {n: ENV_PREFIX + "X_" + n.upper() for n in
                  ("consumer_key", "consumer_secret", "access_token", "access_token_secret")}
@@ -167,6 +177,7 @@ def demo_settings(redis_url: str, emulators: Emulators, console_port: int,
             {"platform": "mastodon", "name": "support", "base_url": emulators.mastodon, "poll_interval": 2.0,
              "secrets": {"access_token": ENV_PREFIX + "MASTODON_TOKEN"}},
             *_mail_account(emulators.mail, data_dir),
+            *_webchat_account(site_origin),
         ],
         "rules": [
             {"name": "possible account takeover goes to security",
@@ -203,7 +214,12 @@ async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asy
             stack.callback(server.stop)
             url = server.url
         emulators = await stack.enter_async_context(run_emulators(env))
-        settings = demo_settings(url, emulators, console_port or free_port(), data_dir)
+        site_port = free_port()
+        settings = demo_settings(url, emulators, console_port or free_port(), data_dir,
+                                 site_origin=f"http://127.0.0.1:{site_port}")
+        script = f"{settings.console.public_url}/webhooks/webchat/site/webchat.js"
+        site = await stack.enter_async_context(serve(demo_site(script, env[ENV_PREFIX + "WEBCHAT_SECRET"]),
+                                                     port=site_port))
         client = settings.redis.client()
         stack.push_async_callback(client.aclose)
         parts = Parts.build(settings, client)
@@ -222,7 +238,7 @@ async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asy
             mail = MailSimulation(emulators.mail.dovecot, "support", SUPPORT_ADDRESS,
                                   Simulation.from_kb({}, questions_file, interval).questions, interval=interval * 2)
             tasks.append(asyncio.create_task(mail.run(stop)))
-        announce(_banner(settings, emulators, url, logins, data_dir))
+        announce(_banner(settings, emulators, url, logins, data_dir, site))
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -289,12 +305,14 @@ def _mail_banner(mail: Mail | None) -> list[str]:
 
 
 def _banner(settings: Settings, emulators: Emulators, redis_url: str, logins: list[tuple[str, str, str]],
-            data_dir: Path) -> str:
+            data_dir: Path, site: str) -> str:
     lines = [
         "",
         "Helpline demo is running.",
         f"  Console:    {settings.console.public_url}",
         f"  Help center: {settings.console.public_url}/help/  (public: no login)",
+        f"  Web chat:   {site}/  (a company page with the chat widget)",
+        f"              {site}/signed-in?user=demo-42  (a signed-in customer, identity verified by HMAC)",
         *[f"  Login:      {u} / {p}   ({role})" for u, p, role in logins],
         f"  Redis:      {redact(redis_url)}  (data in {data_dir / 'redis'}; password in {data_dir / 'secrets.env'})",
         f"  Record:     {settings.database.url}  (SQLite: archived conversations, search)",

@@ -71,7 +71,8 @@
     "form{display:flex;gap:8px;padding:10px;border-top:1px solid #e2e8f0}textarea{flex:1;resize:none;height:44px;" +
     "padding:8px;border:1px solid #94a3b8;border-radius:8px}form button{background:#0b57d0;color:#fff}" +
     "button:focus-visible,textarea:focus-visible{outline:3px solid #f59e0b;outline-offset:1px}" +
-    "@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;height:100vh;border-radius:0}}";
+    "@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;height:100vh;border-radius:0}" +
+    ".launcher[aria-expanded=true]{display:none}}";
   if (root.adoptedStyleSheets !== undefined && window.CSSStyleSheet && CSSStyleSheet.prototype.replaceSync) {
     var sheet = new CSSStyleSheet(); sheet.replaceSync(css); root.adoptedStyleSheets = [sheet];
   } else { root.appendChild(el("style", {}, css)); }
