@@ -16,7 +16,7 @@ import logging
 import random
 
 from .base import Connector
-from .errors import AuthFailed, ConfigError, ConnectorError, Permanent
+from .errors import AuthFailed, ConfigError, ConnectorError, Permanent, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,8 @@ class Startup:
 
     def _unavailable(self, failure: BaseException) -> None:
         self.next_wait = backoff(self.attempts, self.first_delay, self.max_delay)
+        if isinstance(failure, RateLimited):  # the platform said when: not sooner
+            self.next_wait = max(self.next_wait, failure.retry_after)
         self.connector._set_health(status="down", last_error=f"unavailable: could not start: {failure}; "
                                                              f"retrying in {self.next_wait:.0f}s")
 
