@@ -22,8 +22,9 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ BLOCK_MS = 10_000  # how long one read waits for new events before a keep-alive
 # An SSE response ends after this and the widget reconnects from its last id: a server shutting
 # down waits for open responses, so this bounds how long an open chat can hold it up.
 STREAM_SECONDS = 25.0
+MAX_STREAMS_PER_ADDRESS = 20  # live connections (WebSocket or SSE) one address holds open at once
 
 
 class Refused(Exception):
@@ -71,6 +73,20 @@ class Desk:
     chats: Chats
     limiter: SharedRateLimiter
     ingest: Ingest
+    open_streams: Counter[str] = field(default_factory=Counter)  # per client address, in this process
+
+    @contextlib.contextmanager
+    def stream_slot(self, address: str) -> Iterator[None]:
+        """Hold one of the address's live connections (each waits on Redis): a few tabs, not a flood."""
+        if self.open_streams[address] >= MAX_STREAMS_PER_ADDRESS:
+            raise Refused(429, "too many open chats from this address")
+        self.open_streams[address] += 1
+        try:
+            yield
+        finally:
+            self.open_streams[address] -= 1
+            if not self.open_streams[address]:
+                del self.open_streams[address]
 
     # --- checks ------------------------------------------------------------------------------
     def origin(self, conn: HTTPConnection) -> str:
@@ -210,13 +226,18 @@ def routes(desk: Desk) -> list[BaseRoute]:
         async def done() -> bool:
             return loop.time() > deadline or await request.is_disconnected()
 
+        address = _address(request)
+        with desk.stream_slot(address):
+            pass  # refused (429) now, before the response starts; held while the stream runs
+
         async def stream() -> AsyncIterator[str]:
-            yield ": connected\n\n"
-            async for batch in desk.events(chat, after, done):
-                for e in batch:
-                    yield f"id: {e.id}\ndata: {json.dumps(e.as_json(), ensure_ascii=False)}\n\n"
-                if not batch:
-                    yield ": keep-alive\n\n"
+            with desk.stream_slot(address):
+                yield ": connected\n\n"
+                async for batch in desk.events(chat, after, done):
+                    for e in batch:
+                        yield f"id: {e.id}\ndata: {json.dumps(e.as_json(), ensure_ascii=False)}\n\n"
+                    if not batch:
+                        yield ": keep-alive\n\n"
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={
             "cache-control": "no-store", "access-control-allow-origin": request.headers["origin"], "vary": "Origin",
@@ -258,6 +279,15 @@ def routes(desk: Desk) -> list[BaseRoute]:
             with contextlib.suppress(Exception):
                 await ws.close(code=4400)
             return
+        try:
+            with desk.stream_slot(_address(ws)):
+                await converse(ws, hello, chat, after)
+        except Refused as exc:
+            await ws.send_json({"type": "error", "status": exc.status, "error": exc.message})
+            await ws.close(code=4000 + exc.status)
+
+    async def converse(ws: WebSocket, hello: dict[str, Any], chat: str, after: str) -> None:
+        """Push the chat's events and take the visitor's messages until the socket closes."""
         closed = asyncio.Event()
 
         async def push() -> None:

@@ -4,6 +4,7 @@ verified identities, origins, ownership by token, limits, and resuming from an e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -173,3 +174,34 @@ async def test_send_appends_a_reply_once_per_reply_id(r: redis.Redis) -> None:
         assert one == two
         got = [e for e in await events(chat, v, wait=2) if e["text"] == "Did this solve it?"]
         assert len(got) == 1 and got[0]["buttons"] == [{"label": "Yes", "data": "yes"}]
+
+
+async def test_live_connections_per_address_and_frame_size_are_bounded(r: redis.Redis) -> None:
+    from helpline.connectors.webchat.web import MAX_STREAMS_PER_ADDRESS
+
+    async with running(r) as chat, httpx.AsyncClient() as http:
+        v = Visitor(chat, http)
+        await v.session()
+        await v.say("hello")
+        uri = chat.base.replace("http", "ws") + "/ws"
+        hello = json.dumps({"type": "hello", "token": v.token, "chat": v.chat, "after": "0"})
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(MAX_STREAMS_PER_ADDRESS):
+                ws = await stack.enter_async_context(websockets.connect(uri, origin=chat.site))  # type: ignore[arg-type]
+                await ws.send(hello)
+                assert json.loads(await ws.recv())["from"] == "visitor"
+            async with websockets.connect(uri, origin=chat.site) as extra:  # type: ignore[arg-type]
+                await extra.send(hello)
+                refused = json.loads(await extra.recv())
+                assert refused == {"type": "error", "status": 429, "error": "too many open chats from this address"}
+            sse = await v.post("/events", {"token": v.token, "chat": v.chat})
+            assert sse.status_code == 429
+        await asyncio.sleep(0.2)
+        async with websockets.connect(uri, origin=chat.site) as ws:  # type: ignore[arg-type]
+            await ws.send(hello)  # the slots were given back
+            assert json.loads(await ws.recv())["from"] == "visitor"
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.send(json.dumps({"type": "message", "id": "big-00001", "text": "x" * 100_000}))
+                for _ in range(10):  # the bot's answer to "hello" may come first
+                    assert json.loads(await ws.recv()).get("type") != "error"
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
