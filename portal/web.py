@@ -118,7 +118,9 @@ def portal_router(site: Site, client: redis.Redis) -> APIRouter:
         if wait:
             return JSONResponse({"error": {"status": 429, "message": t(lang, "too_many")}}, 429,
                                 headers={"retry-after": str(max(1, round(wait)))})
-        return JSONResponse({"suggestions": [asdict(s) for s in site.suggestions(q, lang)]})
+        # Public articles, no credentials: any site may ask (the chat widget shows them on the company's site).
+        return JSONResponse({"suggestions": [asdict(s) for s in site.suggestions(q, lang)]},
+                            headers={"access-control-allow-origin": "*"})
 
     @router.get("/{lang}/{key}", response_class=HTMLResponse)
     async def article(request: Request, lang: str, key: str, feedback: str = "") -> Response:

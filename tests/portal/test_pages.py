@@ -73,6 +73,7 @@ async def test_suggestions_are_json_and_rate_limited_per_client(web: httpx.Async
     got = await web.get("/help/ja/suggest", params={"q": "出金 保留"})
     assert got.status_code == 200
     suggestions = got.json()["suggestions"]
+    assert got.headers["access-control-allow-origin"] == "*"  # the chat widget asks from the company's site
     assert suggestions[0]["url"] == "/help/ja/withdrawal-pending" and suggestions[0]["title"]
     statuses = [(await web.get("/help/ja/suggest", params={"q": "出金"})).status_code for _ in range(30)]
     assert statuses.count(429) >= 5 and statuses[:15] == [200] * 15

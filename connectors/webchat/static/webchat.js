@@ -8,17 +8,18 @@
   if (!tag || window.__helplineWebchat) return;
   window.__helplineWebchat = true;
   var base = tag.src.replace(/\/webchat\.js(\?.*)?$/, "");
+  var help = (tag.dataset.help || new URL(base).origin + "/help").replace(/\/$/, ""); // the help center
   var data = tag.dataset;
   var lang = (data.lang || document.documentElement.lang || navigator.language || "en").slice(0, 2);
   var T = {
     en: ["Chat with support", "Support", "Close", "Type your message", "Send", "You", "Support", "New conversation",
-      "Attachments are not supported here: please describe it in text.", "Connecting…", "Offline: we will reconnect.", "Chat unavailable: "],
+      "Attachments are not supported here: please describe it in text.", "Connecting…", "Offline: we will reconnect.", "Chat unavailable: ", "Articles that may help"],
     ko: ["고객지원 채팅", "고객지원", "닫기", "메시지를 입력하세요", "보내기", "나", "고객지원", "새 대화",
-      "여기서는 파일을 보낼 수 없습니다. 내용을 글로 적어 주세요.", "연결 중…", "오프라인: 다시 연결합니다.", "채팅을 사용할 수 없습니다: "],
+      "여기서는 파일을 보낼 수 없습니다. 내용을 글로 적어 주세요.", "연결 중…", "오프라인: 다시 연결합니다.", "채팅을 사용할 수 없습니다: ", "도움이 될 만한 도움말"],
     zh: ["联系客服", "客服", "关闭", "输入消息", "发送", "我", "客服", "新对话",
-      "此处不支持附件，请用文字描述。", "正在连接…", "已离线：将自动重连。", "无法使用聊天："],
+      "此处不支持附件，请用文字描述。", "正在连接…", "已离线：将自动重连。", "无法使用聊天：", "可能有帮助的文章"],
     ja: ["サポートにチャット", "サポート", "閉じる", "メッセージを入力", "送信", "あなた", "サポート", "新しい会話",
-      "ここではファイルを送れません。文章でお知らせください。", "接続中…", "オフライン：再接続します。", "チャットを利用できません："]
+      "ここではファイルを送れません。文章でお知らせください。", "接続中…", "オフライン：再接続します。", "チャットを利用できません：", "役に立ちそうな記事"]
   };
   var t = T[lang] || T.en;
   var KEY = "helpline-webchat:" + base;
@@ -67,7 +68,8 @@
     ".from-visitor{margin-left:auto;background:#0b57d0;color:#fff}.from-bot,.from-agent{background:#fff;border:1px solid #e2e8f0}" +
     ".from-agent{border-color:#0b57d0}.who{position:absolute;left:-9999px}.choices{display:flex;gap:6px;margin:4px 0 8px}" +
     ".choices button,form button{border:1px solid #0b57d0;background:#fff;color:#0b57d0;border-radius:6px;padding:6px 12px;cursor:pointer}" +
-    ".status{font-size:13px;color:#475569;padding:4px 12px;min-height:1.4em}.status.bad{color:#b91c1c}" +
+    ".hints{padding:6px 12px;border-top:1px solid #e2e8f0;font-size:14px}.hints[hidden]{display:none}" +
+    ".hints a{display:block;color:#0b57d0;padding:2px 0}.status{font-size:13px;color:#475569;padding:4px 12px;min-height:1.4em}.status.bad{color:#b91c1c}" +
     "form{display:flex;gap:8px;padding:10px;border-top:1px solid #e2e8f0}textarea{flex:1;resize:none;height:44px;" +
     "padding:8px;border:1px solid #94a3b8;border-radius:8px}form button{background:#0b57d0;color:#fff}" +
     "button:focus-visible,textarea:focus-visible{outline:3px solid #f59e0b;outline-offset:1px}" +
@@ -88,7 +90,8 @@
   var form = el("form");
   var input = el("textarea", { "aria-label": t[3], placeholder: t[3], maxlength: "2000" });
   form.append(input, el("button", { type: "submit" }, t[4]));
-  panel.append(head, log, status, form);
+  var hints = el("nav", { class: "hints", "aria-label": t[12], hidden: "" });
+  panel.append(head, log, hints, status, form);
   root.append(panel, launcher);
   (document.body || document.documentElement).appendChild(host);
 
@@ -188,10 +191,30 @@
     }).catch(function (err) { if (sse === ctl && !failed(err)) { sse = null; reconnect(); } });
   }
 
+  // --- deflection: before a chat starts, help-center articles for what the visitor is typing ----
+  var hintTimer = 0, hintSeq = 0;
+  function suggest() {
+    var q = input.value.trim(), mine = ++hintSeq;
+    if (state.chat || q.length < 3) { hints.hidden = true; return; }
+    fetch(help + "/" + lang + "/suggest?q=" + encodeURIComponent(q), { credentials: "omit" })
+      .then(function (r) { return r.ok ? r.json() : { suggestions: [] }; })
+      .then(function (body) {
+        if (mine !== hintSeq || state.chat) return;
+        hints.textContent = "";
+        hints.appendChild(el("strong", {}, t[12]));
+        (body.suggestions || []).slice(0, 3).forEach(function (s) {
+          hints.appendChild(el("a", { href: new URL(s.url, help).href, target: "_blank", rel: "noopener" }, s.title));
+        });
+        hints.hidden = hints.childNodes.length < 2;
+      }, function () { hints.hidden = true; });
+  }
+  input.addEventListener("input", function () { clearTimeout(hintTimer); hintTimer = setTimeout(suggest, 300); });
+
   // --- sending --------------------------------------------------------------------------------
   function send(text) {
     text = text.trim();
     if (!text || blocked) return;
+    hints.hidden = true; hintSeq++;
     outbox.push({ id: rid(), text: text }); flush();
   }
   function flush() {

@@ -66,7 +66,13 @@ async def test_bot_answers_then_an_agent_replies_in_the_console_and_the_visitor_
     async with running(r) as chat, chromium() as browser:
         visitor = await open_chat(browser, chat.site + "/")
         await visitor.evaluate("window.__samePage = true")
+        # before the chat starts, help-center articles for what the visitor types (deflection)
+        await visitor.get_by_role("textbox", name="Type your message").press_sequentially("How do I set up 2FA")
+        hints = visitor.get_by_role("navigation", name="Articles that may help")
+        article = hints.get_by_role("link", name="How to set up two-factor authentication (2FA)")
+        await expect(article).to_have_attribute("href", f"{chat.url}/help/en/2fa-setup", timeout=10_000)
         await say(visitor, "How do I set up 2FA?")
+        await expect(hints).to_be_hidden()
         await expect(visitor.locator(".from-visitor")).to_have_text("You: How do I set up 2FA?")
         await expect(visitor.locator(".from-bot").first).to_contain_text("2FA", timeout=15_000)
         await expect(visitor.locator(".choices button", has_text="Yes")).to_be_visible()
