@@ -69,9 +69,11 @@ class Chats:
     async def open_session(self, token_hash: str, visitor: str) -> None:
         await self.client.set(keys.webchat_session(self.account, token_hash), visitor, ex=self.ttl)
 
-    async def create(self, chat: str, visitor: str) -> None:
+    async def create(self, chat: str, visitor: str, title: str) -> None:
+        """A new chat of `visitor`, titled (in their history list) by its first message."""
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.webchat_chat(self.account, chat), mapping={"visitor": visitor, "created": int(time.time())})
+            pipe.hset(keys.webchat_chat(self.account, chat), mapping={
+                "visitor": visitor, "created": int(time.time()), "title": " ".join(title.split())[:80]})
             pipe.expire(keys.webchat_chat(self.account, chat), self.ttl)
             pipe.zadd(keys.webchat_visitor_chats(self.account, visitor), {chat: time.time()})
             pipe.expire(keys.webchat_visitor_chats(self.account, visitor), self.ttl)
@@ -81,10 +83,16 @@ class Chats:
         value = await self.client.hget(keys.webchat_chat(self.account, chat), "visitor")  # type: ignore[misc]
         return as_text(value) if value is not None else None
 
-    async def of_visitor(self, visitor: str, limit: int = 20) -> list[str]:
-        """The visitor's chats, most recently active first."""
-        found = await self.client.zrevrange(keys.webchat_visitor_chats(self.account, visitor), 0, limit - 1)
-        return [as_text(c) for c in found]
+    async def of_visitor(self, visitor: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The visitor's chats, most recently active first: [{chat, title, updated}] (the history list)."""
+        found = await self.client.zrevrange(keys.webchat_visitor_chats(self.account, visitor), 0, limit - 1,
+                                            withscores=True)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for chat, _ in found:
+                pipe.hget(keys.webchat_chat(self.account, as_text(chat)), "title")
+            titles = await pipe.execute()
+        return [{"chat": as_text(chat), "title": as_text(title), "updated": int(score)}
+                for (chat, score), title in zip(found, titles, strict=True) if title is not None]
 
     async def append(self, chat: str, posted_id: str, fields: Mapping[str, str], visitor: str | None = None) -> str:
         """Append an event once per `posted_id`; returns its event id (the first one, if repeated)."""

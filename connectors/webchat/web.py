@@ -2,7 +2,8 @@
 
 - `GET  /webchat.js`  the widget (no dependency, shadow root).
 - `POST /session`     {token?, user_id?, user_hash?} → {token, chats}: a visitor token (new, or the
-  one given when it still identifies the same visitor) and the visitor's chats, latest first.
+  one given when it still identifies the same visitor) and the visitor's chats, latest first
+  ([{chat, title, updated}]: the history list).
 - `POST /messages`    {token, chat?, id, text} → {chat, event}: ingest one visitor message (a new
   chat when `chat` is absent). `id` is the widget's own message id: a resend is ingested once.
 - `POST /events`      {token, chat, after} → server-sent events from the event id `after`.
@@ -143,7 +144,7 @@ class Desk:
             raise Refused(400, "id: 8-64 letters, digits, - or _")
         if body.get("chat") is None:
             chat = new_chat_id()
-            await self.chats.create(chat, visitor)
+            await self.chats.create(chat, visitor, text)
         else:
             chat = await self.owned(visitor, body.get("chat"))
         per_minute = [RateLimit(f"visitor:{visitor}", self.options.visitor_per_minute, 60.0, 5),

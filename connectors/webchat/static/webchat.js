@@ -13,13 +13,13 @@
   var lang = (data.lang || document.documentElement.lang || navigator.language || "en").slice(0, 2);
   var T = {
     en: ["Chat with support", "Support", "Close", "Type your message", "Send", "You", "Support", "New conversation",
-      "Attachments are not supported here: please describe it in text.", "Connecting…", "Offline: we will reconnect.", "Chat unavailable: ", "Articles that may help"],
+      "Attachments are not supported here: please describe it in text.", "Connecting…", "Offline: we will reconnect.", "Chat unavailable: ", "Articles that may help", "Your conversations"],
     ko: ["고객지원 채팅", "고객지원", "닫기", "메시지를 입력하세요", "보내기", "나", "고객지원", "새 대화",
-      "여기서는 파일을 보낼 수 없습니다. 내용을 글로 적어 주세요.", "연결 중…", "오프라인: 다시 연결합니다.", "채팅을 사용할 수 없습니다: ", "도움이 될 만한 도움말"],
+      "여기서는 파일을 보낼 수 없습니다. 내용을 글로 적어 주세요.", "연결 중…", "오프라인: 다시 연결합니다.", "채팅을 사용할 수 없습니다: ", "도움이 될 만한 도움말", "내 대화"],
     zh: ["联系客服", "客服", "关闭", "输入消息", "发送", "我", "客服", "新对话",
-      "此处不支持附件，请用文字描述。", "正在连接…", "已离线：将自动重连。", "无法使用聊天：", "可能有帮助的文章"],
+      "此处不支持附件，请用文字描述。", "正在连接…", "已离线：将自动重连。", "无法使用聊天：", "可能有帮助的文章", "我的对话"],
     ja: ["サポートにチャット", "サポート", "閉じる", "メッセージを入力", "送信", "あなた", "サポート", "新しい会話",
-      "ここではファイルを送れません。文章でお知らせください。", "接続中…", "オフライン：再接続します。", "チャットを利用できません：", "役に立ちそうな記事"]
+      "ここではファイルを送れません。文章でお知らせください。", "接続中…", "オフライン：再接続します。", "チャットを利用できません：", "役に立ちそうな記事", "会話の履歴"]
   };
   var t = T[lang] || T.en;
   var KEY = "helpline-webchat:" + base;
@@ -68,7 +68,9 @@
     ".from-visitor{margin-left:auto;background:#0b57d0;color:#fff}.from-bot,.from-agent{background:#fff;border:1px solid #e2e8f0}" +
     ".from-agent{border-color:#0b57d0}.who{position:absolute;left:-9999px}.choices{display:flex;gap:6px;margin:4px 0 8px}" +
     ".choices button,form button{border:1px solid #0b57d0;background:#fff;color:#0b57d0;border-radius:6px;padding:6px 12px;cursor:pointer}" +
-    ".hints{padding:6px 12px;border-top:1px solid #e2e8f0;font-size:14px}.hints[hidden]{display:none}" +
+    ".history{margin:0;padding:6px 12px;list-style:none;border-bottom:1px solid #e2e8f0;max-height:40%;overflow-y:auto}" +
+    ".history[hidden]{display:none}.history button{width:100%;text-align:left;background:none;border:0;padding:6px 0;" +
+    "cursor:pointer;color:#0b57d0}.history [aria-current=true]{font-weight:600}.hints{padding:6px 12px;border-top:1px solid #e2e8f0;font-size:14px}.hints[hidden]{display:none}" +
     ".hints a{display:block;color:#0b57d0;padding:2px 0}.status{font-size:13px;color:#475569;padding:4px 12px;min-height:1.4em}.status.bad{color:#b91c1c}" +
     "form{display:flex;gap:8px;padding:10px;border-top:1px solid #e2e8f0}textarea{flex:1;resize:none;height:44px;" +
     "padding:8px;border:1px solid #94a3b8;border-radius:8px}form button{background:#0b57d0;color:#fff}" +
@@ -83,15 +85,17 @@
   var panel = el("section", { id: "panel", class: "panel", role: "dialog", "aria-labelledby": "title", hidden: "" });
   var head = el("header");
   var fresh = el("button", { type: "button", class: "new" }, t[7]);
+  var past = el("button", { type: "button", class: "past", "aria-expanded": "false", "aria-controls": "history" }, t[13]);
   var close = el("button", { type: "button", class: "close", "aria-label": t[2] }, "×");
-  head.append(el("h2", { id: "title" }, t[1]), fresh, close);
+  head.append(el("h2", { id: "title" }, t[1]), past, fresh, close);
+  var history = el("ul", { id: "history", class: "history", "aria-label": t[13], hidden: "" });
   var log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": t[1], tabindex: "0" });
   var status = el("div", { class: "status", role: "status" });
   var form = el("form");
   var input = el("textarea", { "aria-label": t[3], placeholder: t[3], maxlength: "2000" });
   form.append(input, el("button", { type: "submit" }, t[4]));
   var hints = el("nav", { class: "hints", "aria-label": t[12], hidden: "" });
-  panel.append(head, log, hints, status, form);
+  panel.append(head, history, log, hints, status, form);
   root.append(panel, launcher);
   (document.body || document.documentElement).appendChild(host);
 
@@ -103,7 +107,24 @@
   launcher.addEventListener("click", function () { open(panel.hidden); });
   close.addEventListener("click", function () { open(false); });
   panel.addEventListener("keydown", function (e) { if (e.key === "Escape") open(false); });
-  fresh.addEventListener("click", function () { disconnect(); state.chat = null; state.after = "0"; save(); log.textContent = ""; input.focus(); });
+  function switchTo(chat) {
+    disconnect(); state.chat = chat; state.after = "0"; save(); log.textContent = ""; history.hidden = true;
+    past.setAttribute("aria-expanded", "false"); connect(); input.focus();
+  }
+  fresh.addEventListener("click", function () { switchTo(null); });
+  past.addEventListener("click", function () { // the visitor's chats, from the server (all their devices)
+    if (!history.hidden) { history.hidden = true; past.setAttribute("aria-expanded", "false"); return; }
+    post("/session", { token: state.token, user_id: data.userId || null, user_hash: data.userHash || null }).then(function (s) {
+      history.textContent = "";
+      s.chats.forEach(function (c) {
+        var b = el("button", { type: "button", "aria-current": String(c.chat === state.chat) },
+          c.title + " · " + new Date(c.updated * 1000).toLocaleString(lang));
+        b.addEventListener("click", function () { switchTo(c.chat); });
+        var li = el("li"); li.appendChild(b); history.appendChild(li);
+      });
+      history.hidden = false; past.setAttribute("aria-expanded", "true");
+    }, failed);
+  });
 
   function render(e) {
     var who = e.from === "visitor" ? t[5] : t[6];
@@ -258,8 +279,9 @@
     post("/session", { token: state.token || null, user_id: data.userId || null, user_hash: data.userHash || null })
       .then(function (s) {
         if (s.token !== state.token) { state = { token: s.token, after: "0" }; log.textContent = ""; }
-        if (state.chat && s.chats.indexOf(state.chat) < 0) { state.chat = null; state.after = "0"; }
-        if (!state.chat && s.chats.length) { state.chat = s.chats[0]; state.after = "0"; }
+        var ids = s.chats.map(function (c) { return c.chat; });
+        if (state.chat && ids.indexOf(state.chat) < 0) { state.chat = null; state.after = "0"; }
+        if (!state.chat && ids.length) { state.chat = ids[0]; state.after = "0"; }
         save(); ready = true; connect(); flush();
       }, function (err) { if (!failed(err)) reconnectSession(); });
   }

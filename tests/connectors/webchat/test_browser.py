@@ -163,3 +163,19 @@ async def test_a_forged_identity_is_refused_and_a_verified_one_is_linked(r: redi
         cid = await conversation_of(chat, signed)
         conversation = await chat.parts.store.get(cid)
         assert conversation is not None and conversation.contact_id.endswith("user:42")
+
+        # several conversations: a new one, then back to the first from the history list
+        await signed.get_by_role("button", name="New conversation").click()
+        await expect(signed.locator(".msg")).to_have_count(0)
+        await say(signed, "What are the trading fees?")
+        await expect(signed.locator(".from-visitor")).to_have_text(["You: What are the trading fees?"], timeout=10_000)
+        await signed.get_by_role("button", name="Your conversations").click()
+        entries = signed.get_by_role("list", name="Your conversations").get_by_role("button")
+        await expect(entries).to_have_count(2)
+        await expect(entries.first).to_contain_text("What are the trading fees?")
+        await entries.nth(1).click()
+        await expect(signed.locator(".from-visitor")).to_have_text(["You: Where is my deposit?"], timeout=10_000)
+        # the same customer on another device sees both chats
+        other_device = await open_chat(browser, chat.site + "/signed-in?user=42")
+        await other_device.get_by_role("button", name="Your conversations").click()
+        await expect(other_device.get_by_role("list", name="Your conversations").get_by_role("button")).to_have_count(2)

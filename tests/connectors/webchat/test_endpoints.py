@@ -79,7 +79,8 @@ async def test_a_visitor_chats_and_resumes_from_the_last_event_id(r: redis.Redis
         await v.say("yes")
         later = await events(chat, v, after=after, wait=2)
         assert later and all(e["id"] > after for e in later) and later[0]["text"] == "yes"
-        assert (await v.session()).json()["chats"] == [v.chat]  # the history list
+        history = (await v.session()).json()["chats"]  # the history list
+        assert [(c["chat"], c["title"]) for c in history] == [(v.chat, "How do I set up 2FA?")]
 
 
 async def test_origins_outside_the_allow_list_are_refused(r: redis.Redis) -> None:
