@@ -102,8 +102,11 @@ class Chats:
         names = [keys.webchat_events(self.account, chat), keys.webchat_posted(self.account, chat),
                  keys.webchat_chat(self.account, chat)]
         event_id = as_text(await self._append(keys=names, args=args))
-        if visitor is not None:
-            await self.client.zadd(keys.webchat_visitor_chats(self.account, visitor), {chat: time.time()})
+        if visitor is not None:  # the history list: most recently active first, kept while active
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.zadd(keys.webchat_visitor_chats(self.account, visitor), {chat: time.time()})
+                pipe.expire(keys.webchat_visitor_chats(self.account, visitor), self.ttl)
+                await pipe.execute()
         return event_id
 
     async def read(self, chat: str, after: str, block_ms: int | None = None, count: int = 100) -> list[Event]:
