@@ -142,16 +142,15 @@ class Desk:
             raise Refused(413, f"text: at most {self.options.max_length} characters")
         if not isinstance(message_id, str) or not _MESSAGE_ID.match(message_id):
             raise Refused(400, "id: 8-64 letters, digits, - or _")
-        if body.get("chat") is None:
-            chat = new_chat_id()
-            await self.chats.create(chat, visitor, text)
-        else:
-            chat = await self.owned(visitor, body.get("chat"))
+        chat = None if body.get("chat") is None else await self.owned(visitor, body.get("chat"))
         per_minute = [RateLimit(f"visitor:{visitor}", self.options.visitor_per_minute, 60.0, 5),
                       RateLimit(f"ip:{address}", self.options.ip_per_minute, 60.0, 10)]
         wait = await self.limiter.acquire("webchat", self.account, per_minute)
-        if wait:
+        if wait:  # before anything is stored: a refused message creates no chat either
             raise Refused(429, "too many messages: please wait a moment", retry_after=max(1, round(wait)))
+        if chat is None:
+            chat = new_chat_id()
+            await self.chats.create(chat, visitor, text)
         user = visitor.removeprefix("user:") if visitor.startswith("user:") else ""
         await self.ingest([InboundMessage(
             platform="webchat", account=self.account, kind=MessageKind.DIRECT, message_id=f"{chat}:{message_id}",

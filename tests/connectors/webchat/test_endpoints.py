@@ -129,6 +129,9 @@ async def test_limits_length_and_attachments(r: redis.Redis) -> None:
         assert statuses[:5] == [200] * 5 and 429 in statuses  # a burst of 5, then 2 a minute
         refused = await v.say("more")
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        v.chat = None  # a new chat asked for while over the limit: refused, and nothing is created
+        assert (await v.say("a new chat")).status_code == 429
+        assert len((await v.session()).json()["chats"]) == 1
         # per address: other visitors from the same address share its budget
         others = [Visitor(chat, http) for _ in range(3)]
         codes = []
