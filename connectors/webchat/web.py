@@ -275,7 +275,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
             await ws.send_json({"type": "error", "status": exc.status, "error": exc.message})
             await ws.close(code=4000 + exc.status)
             return
-        except (TimeoutError, ValueError, WebSocketDisconnect):
+        except (TimeoutError, ValueError, KeyError, WebSocketDisconnect):  # KeyError: a binary frame
             with contextlib.suppress(Exception):
                 await ws.close(code=4400)
             return
@@ -308,7 +308,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
                     except Refused as exc:
                         await ws.send_json({"type": "error", "status": exc.status, "error": exc.message,
                                             "id": frame.get("id")})
-        except (WebSocketDisconnect, ValueError, RuntimeError):
+        except (WebSocketDisconnect, ValueError, KeyError, RuntimeError):
             pass
         finally:
             closed.set()

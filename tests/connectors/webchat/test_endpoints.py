@@ -209,3 +209,15 @@ async def test_live_connections_per_address_and_frame_size_are_bounded(r: redis.
                 for _ in range(10):  # the bot's answer to "hello" may come first
                     assert json.loads(await ws.recv()).get("type") != "error"
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
+
+
+async def test_a_malformed_first_frame_closes_the_socket_cleanly(r: redis.Redis) -> None:
+    async with running(r) as chat:
+        uri = chat.base.replace("http", "ws") + "/ws"
+        for frame in (b"\x00\x01", "not json", json.dumps({"type": "message"})):
+            async with websockets.connect(uri, origin=chat.site) as ws:  # type: ignore[arg-type]
+                await ws.send(frame)
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    while True:
+                        await ws.recv()
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400, frame
