@@ -101,6 +101,8 @@ class Desk:
         visitor = await self.chats.session(hashed) if hashed else None
         if visitor is None:
             raise Refused(401, "unknown or expired visitor token: start a new session")
+        if self.options.identity == "enforce" and not visitor.startswith("user:"):
+            raise Refused(403, "this chat needs a verified identity")  # a token from before enforce mode
         return visitor
 
     async def owned(self, visitor: str, chat: Any) -> str:

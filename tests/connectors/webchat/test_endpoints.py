@@ -15,7 +15,7 @@ import websockets
 
 from helpline.connectors.base import SendProgress
 from helpline.connectors.webchat.connector import WebchatConnector
-from helpline.connectors.webchat.identity import user_hmac
+from helpline.connectors.webchat.identity import token_hash, user_hmac
 from helpline.routing.models import MessageKind, OutboundReply, ReplyButton, Visibility
 
 from .stack import SECRET, Chat, running
@@ -160,6 +160,14 @@ async def test_verified_identity_and_enforce_mode(r: redis.Redis) -> None:
             await asyncio.sleep(0.05)
         conversation = await chat.parts.store.get(str(cid))
         assert conversation is not None and conversation.contact_id.endswith("user:42")
+        # an anonymous token issued before the account was switched to enforce mode no longer works
+        connector = chat.parts.connectors[("webchat", "site")]
+        assert isinstance(connector, WebchatConnector)
+        old = Visitor(chat, http)
+        old.token = "t" * 43
+        await connector.chats.open_session(str(token_hash(old.token)), "anon:before")
+        refused = await old.say("still here?")
+        assert refused.status_code == 403 and "verified identity" in refused.json()["error"]
 
 
 async def test_send_appends_a_reply_once_per_reply_id(r: redis.Redis) -> None:
