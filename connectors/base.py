@@ -221,6 +221,10 @@ class Connector(abc.ABC):
         Parts listed in `progress.posted` were posted by an earlier attempt: skip them, and
         `await progress.record(id)` after each new part is accepted by the platform."""
 
+    async def typing(self, thread_key: str) -> None:
+        """Show the customer that an agent is writing a reply in `thread_key`, where the platform
+        can (the web chat's indicator). A hint: best effort, never queued or retried. Default: none."""
+
     def rate_limits(self, reply: OutboundReply) -> Sequence[RateLimit]:
         """Shared budgets this reply spends before it is posted (checked by the sender)."""
         return ()

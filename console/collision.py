@@ -9,14 +9,20 @@ the conversation."""
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import redis.asyncio as redis
 
+from helpline.connectors.base import Connector
 from helpline.routing import keys
+from helpline.routing.models import Conversation
 
 from .roles import Principal
+
+log = logging.getLogger(__name__)
 
 VIEW_TTL_MS = 30_000  # a page says it is open every 10 s (static/conversation.js)
 TYPE_TTL_MS = 6_000
@@ -75,3 +81,15 @@ async def watchers(client: redis.Redis, conversation_id: str) -> Watchers:
         seen.add((kind, username))
         (out.typing if kind == "type" else out.viewing).append({"username": username, "name": name})
     return out
+
+
+async def show_customer_typing(connectors: Mapping[tuple[str, str], Connector], conv: Conversation) -> None:
+    """An agent types a reply: the customer sees an indicator where the platform has one (the web
+    chat). A hint, best effort: it never fails the call that reported the typing."""
+    connector = connectors.get((conv.platform, conv.account))
+    if connector is None:
+        return
+    try:
+        await connector.typing(conv.thread_key)
+    except Exception as exc:
+        log.debug("typing hint for %s not shown: %s", conv.id, type(exc).__name__)

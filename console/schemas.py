@@ -89,6 +89,8 @@ class ReplyIn(Body):
 
 class WatchingIn(Body):
     typing: bool = False
+    #: Typing a reply (not a note): the customer may be shown that someone is writing to them.
+    replying: bool = False
 
 
 class WatchersOut(BaseModel):

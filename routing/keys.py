@@ -197,6 +197,11 @@ def webchat_events(account: str, chat: str) -> str:
     return f"{PREFIX}:{{wc:{account}:{chat}}}:events"
 
 
+def webchat_signals(account: str, chat: str) -> str:
+    """Stream of one chat's passing signals (an agent is typing): a few, for a minute, never resumed."""
+    return f"{PREFIX}:{{wc:{account}:{chat}}}:signals"
+
+
 def webchat_posted(account: str, chat: str) -> str:
     """Hash: id of what was appended (a reply id, a visitor message id) -> its event id, so a
     retried post appends nothing twice."""

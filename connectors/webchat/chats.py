@@ -33,6 +33,8 @@ return id
 """
 
 _EVENT_ID_PARTS = 2
+SIGNALS_KEPT = 10
+SIGNALS_TTL = 60
 
 
 @dataclass(frozen=True)
@@ -109,12 +111,25 @@ class Chats:
                 await pipe.execute()
         return event_id
 
-    async def read(self, chat: str, after: str, block_ms: int | None = None, count: int = 100) -> list[Event]:
-        """Events after the event id `after` ("0" for all); waits up to `block_ms` for new ones."""
-        got = await self.client.xread({keys.webchat_events(self.account, chat): after}, count=count, block=block_ms)
-        events: list[Event] = []
-        for _stream, entries in got or []:
+    async def signal(self, chat: str, fields: Mapping[str, str]) -> None:
+        """A passing signal (an agent is typing): shown to whoever is connected now, never replayed."""
+        name = keys.webchat_signals(self.account, chat)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.xadd(name, dict(fields.items()), maxlen=SIGNALS_KEPT, approximate=False)
+            pipe.expire(name, SIGNALS_TTL)
+            await pipe.execute()
+
+    async def read(self, chat: str, after: str, block_ms: int | None = None, count: int = 100,
+                   signals_after: str | None = None) -> tuple[list[Event], list[Event]]:
+        """Events after the event id `after` ("0" for all) and, with `signals_after` ("$": from now),
+        signals after it; waits up to `block_ms` for either."""
+        events_key, signals_key = keys.webchat_events(self.account, chat), keys.webchat_signals(self.account, chat)
+        streams = {events_key: after} | ({signals_key: signals_after} if signals_after else {})
+        got = await self.client.xread(streams, count=count, block=block_ms)  # type: ignore[arg-type]
+        out: dict[str, list[Event]] = {events_key: [], signals_key: []}
+        for stream, entries in got or []:
             for event_id, fields in entries:
-                events.append(Event(as_text(event_id), {as_text(k): as_text(v) for k, v in fields.items()}))
-        return events
+                decoded = {as_text(k): as_text(v) for k, v in fields.items()}
+                out[as_text(stream)].append(Event(as_text(event_id), decoded))
+        return out[events_key], out[signals_key]
 

@@ -60,6 +60,11 @@ class WebchatConnector(Connector):
         event_id = await self.chats.append(reply.thread_key, f"out:{reply.reply_id}", fields)
         return SendResult((event_id,))
 
+    async def typing(self, thread_key: str) -> None:
+        """The visitor sees "Support is typing…" for a few seconds (if connected now)."""
+        if await self.chats.owner(thread_key) is not None:
+            await self.chats.signal(thread_key, {"type": "typing", "from": "agent"})
+
     @classmethod
     def declared_capabilities(cls, options: ConnectorOptions) -> Capabilities:
         rules = TextRules(limit=REPLY_LIMIT)

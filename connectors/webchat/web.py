@@ -163,12 +163,16 @@ class Desk:
         return {"chat": chat, "event": event}
 
     async def events(self, chat: str, after: str, stop: Callable[[], Awaitable[bool]]) -> AsyncIterator[list[Event]]:
-        """Batches of events after `after`, waiting for new ones, until `stop()`; [] = keep-alive."""
+        """Batches of events after `after` and of the signals sent meanwhile (typing), waiting for
+        new ones, until `stop()`; [] = keep-alive. Only events have ids the widget resumes from."""
+        signals_after = "$"
         while not await stop():
-            batch = await self.chats.read(chat, after, block_ms=BLOCK_MS)
-            if batch:
-                after = batch[-1].id
-            yield batch
+            events, signals = await self.chats.read(chat, after, block_ms=BLOCK_MS, signals_after=signals_after)
+            if events:
+                after = events[-1].id
+            if signals:
+                signals_after = signals[-1].id
+            yield events + signals
 
 
 def _json(status: int, body: dict[str, Any], origin: str | None, retry_after: int | None = None) -> JSONResponse:

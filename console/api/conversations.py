@@ -137,6 +137,8 @@ async def watching(conversation_id: str, body: WatchingIn, svc: Svc, who: Anyone
     announced live to the others who see it (`event: watchers`). Returns who is there now."""
     conv = await actions.load(svc, who, conversation_id)
     await collision.mark(svc.parts.client, conv.id, who, body.typing)
+    if body.typing and body.replying:
+        await collision.show_customer_typing(svc.parts.connectors, conv)
     return WatchersOut.model_validate((await collision.watchers(svc.parts.client, conv.id)).as_json(conv.id))
 
 

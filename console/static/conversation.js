@@ -214,7 +214,7 @@
   let lastTypingPing = 0;
   function watch(typing) {
     if (typing) lastTypingPing = Date.now();
-    H.api("POST", base + "/watching", { typing }).then(onWatchers).catch(() => {});
+    H.api("POST", base + "/watching", { typing, replying: typing && mode() === "reply" }).then(onWatchers).catch(() => {});
   }
   watch(false);
   setInterval(() => watch(Date.now() - lastTypingPing < 6000 && text && text.value !== ""), 10000);

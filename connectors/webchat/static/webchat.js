@@ -13,13 +13,13 @@
   var lang = (data.lang || document.documentElement.lang || navigator.language || "en").slice(0, 2);
   var T = {
     en: ["Chat with support", "Support", "Close", "Type your message", "Send", "You", "Support", "New conversation",
-      "Attachments are not supported here: please describe it in text.", "Connecting…", "Offline: we will reconnect.", "Chat unavailable: ", "Articles that may help", "Your conversations"],
+      "Attachments are not supported here: please describe it in text.", "Connecting…", "Offline: we will reconnect.", "Chat unavailable: ", "Articles that may help", "Your conversations", "Support is typing…"],
     ko: ["고객지원 채팅", "고객지원", "닫기", "메시지를 입력하세요", "보내기", "나", "고객지원", "새 대화",
-      "여기서는 파일을 보낼 수 없습니다. 내용을 글로 적어 주세요.", "연결 중…", "오프라인: 다시 연결합니다.", "채팅을 사용할 수 없습니다: ", "도움이 될 만한 도움말", "내 대화"],
+      "여기서는 파일을 보낼 수 없습니다. 내용을 글로 적어 주세요.", "연결 중…", "오프라인: 다시 연결합니다.", "채팅을 사용할 수 없습니다: ", "도움이 될 만한 도움말", "내 대화", "상담원이 입력 중입니다…"],
     zh: ["联系客服", "客服", "关闭", "输入消息", "发送", "我", "客服", "新对话",
-      "此处不支持附件，请用文字描述。", "正在连接…", "已离线：将自动重连。", "无法使用聊天：", "可能有帮助的文章", "我的对话"],
+      "此处不支持附件，请用文字描述。", "正在连接…", "已离线：将自动重连。", "无法使用聊天：", "可能有帮助的文章", "我的对话", "客服正在输入…"],
     ja: ["サポートにチャット", "サポート", "閉じる", "メッセージを入力", "送信", "あなた", "サポート", "新しい会話",
-      "ここではファイルを送れません。文章でお知らせください。", "接続中…", "オフライン：再接続します。", "チャットを利用できません：", "役に立ちそうな記事", "会話の履歴"]
+      "ここではファイルを送れません。文章でお知らせください。", "接続中…", "オフライン：再接続します。", "チャットを利用できません：", "役に立ちそうな記事", "会話の履歴", "担当者が入力中…"]
   };
   var t = T[lang] || T.en;
   var KEY = "helpline-webchat:" + base;
@@ -142,8 +142,13 @@
     }
     log.scrollTop = log.scrollHeight;
   }
+  var typingTimer = 0;
   function onEvent(e) {
+    if (e.type === "typing") { // a passing signal: shown for a few seconds, never stored
+      say(t[14]); clearTimeout(typingTimer); typingTimer = setTimeout(function () { say(""); }, 6000); return;
+    }
     if (e.type !== "message" || !newer(e.id, state.after)) return; // each event once, in order
+    if (e.from === "agent" && status.textContent === t[14]) { clearTimeout(typingTimer); say(""); }
     if (e.client_id) drop(e.client_id);
     state.after = e.id; save(); render(e);
   }

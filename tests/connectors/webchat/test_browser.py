@@ -90,12 +90,14 @@ async def test_bot_answers_then_an_agent_replies_in_the_console_and_the_visitor_
         await agent.goto(f"{chat.url}/c/{cid}")
         await expect(agent.locator(".vis-banner-private")).to_be_visible()
         await agent.keyboard.press("r")
-        await agent.fill("#reply-text", "Hi, this is Amy. Let me reset your 2FA with you.")
+        await agent.locator("#reply-text").press_sequentially("Hi, this is Amy. Let me reset your 2FA with you.")
+        await expect(visitor.get_by_role("status")).to_have_text("Support is typing…", timeout=10_000)
         await agent.click("#send-btn")
 
         answer = visitor.locator(".from-agent")
         await expect(answer).to_have_text("Support: Hi, this is Amy. Let me reset your 2FA with you.", timeout=15_000)
         assert await visitor.evaluate("window.__samePage") is True  # arrived without a reload
+        await expect(visitor.get_by_role("status")).to_have_text("")  # the reply ends the indicator
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await visitor.screenshot(path=str(SCREENSHOTS / "webchat.png"))
         phone = await open_chat(browser, chat.site + "/", width=390, height=844)

@@ -15,8 +15,8 @@ async def test_append_is_once_per_id_and_reads_resume_after_an_event(r: redis.Re
     one = await chats.append("c" * 22, "out:r1", {"type": "message", "from": "agent", "text": "a"})
     assert await chats.append("c" * 22, "out:r1", {"type": "message", "from": "agent", "text": "a"}) == one
     two = await chats.append("c" * 22, "out:r2", {"type": "message", "from": "agent", "text": "b"})
-    assert [e.id for e in await chats.read("c" * 22, "0")] == [one, two]
-    assert [e.fields["text"] for e in await chats.read("c" * 22, one)] == ["b"]
+    assert [e.id for e in (await chats.read("c" * 22, "0"))[0]] == [one, two]
+    assert [e.fields["text"] for e in (await chats.read("c" * 22, one))[0]] == ["b"]
     assert await chats.of_visitor("anon:v") == [
         {"chat": "c" * 22, "title": "first question", "updated": (await chats.of_visitor("anon:v"))[0]["updated"]}]
 

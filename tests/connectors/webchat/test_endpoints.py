@@ -16,6 +16,7 @@ import websockets
 from helpline.connectors.base import SendProgress
 from helpline.connectors.webchat.connector import WebchatConnector
 from helpline.connectors.webchat.identity import token_hash, user_hmac
+from helpline.routing import keys
 from helpline.routing.models import MessageKind, OutboundReply, ReplyButton, Visibility
 
 from .stack import SECRET, Chat, running
@@ -229,3 +230,48 @@ async def test_a_malformed_first_frame_closes_the_socket_cleanly(r: redis.Redis)
                     while True:
                         await ws.recv()
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400, frame
+
+
+async def test_an_agent_typing_is_shown_to_the_connected_visitor_and_never_replayed(r: redis.Redis) -> None:
+    async with running(r) as chat, httpx.AsyncClient() as http:
+        v = Visitor(chat, http)
+        await v.session()
+        await v.say("hello")
+        connector = chat.parts.connectors[("webchat", "site")]
+        assert isinstance(connector, WebchatConnector)
+        uri = chat.base.replace("http", "ws") + "/ws"
+        async with websockets.connect(uri, origin=chat.site) as ws:  # type: ignore[arg-type]
+            await ws.send(json.dumps({"type": "hello", "token": v.token, "chat": v.chat, "after": "0"}))
+            assert json.loads(await ws.recv())["from"] == "visitor"
+            await asyncio.sleep(0.3)
+            await connector.typing(str(v.chat))
+            got = []
+            while not got or got[-1]["type"] != "typing":
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=5)))
+            assert got[-1]["from"] == "agent"
+        replayed = await events(chat, v, wait=1)
+        assert replayed and all(e["type"] == "message" for e in replayed)
+        await connector.typing("no-such-chat-000000000")  # an unknown chat: nothing is stored
+        assert not await r.exists(keys.webchat_signals("site", "no-such-chat-000000000"))
+
+
+async def test_the_console_signals_typing_only_for_a_reply_not_for_a_note(r: redis.Redis) -> None:
+    from helpline.console.roles import Role
+
+    async with running(r) as chat, httpx.AsyncClient() as http:
+        v = Visitor(chat, http)
+        await v.session()
+        await v.say("I want to talk to a human")
+        cid = None
+        for _ in range(100):
+            cid = await chat.parts.store.find_thread("webchat", "site", str(v.chat))
+            if cid:
+                break
+            await asyncio.sleep(0.05)
+        token, _ = await chat.app.state.console.tokens.create("test", "amy", Role.AGENT)
+        signals = keys.webchat_signals("site", str(v.chat))
+        async with httpx.AsyncClient(base_url=chat.url, headers={"Authorization": f"Bearer {token}"}) as api:
+            note = await api.post(f"/api/v1/conversations/{cid}/watching", json={"typing": True, "replying": False})
+            assert note.status_code == 200 and await r.xlen(signals) == 0
+            reply = await api.post(f"/api/v1/conversations/{cid}/watching", json={"typing": True, "replying": True})
+            assert reply.status_code == 200 and await r.xlen(signals) == 1
