@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 Ingest = Callable[[Sequence[InboundMessage]], Awaitable[list[bool]]]
 #: Dead-letters an unusable update: (platform, account, raw payload, reason); raises if not stored.
 Reject = Callable[[str, str, bytes, str], Awaitable[None]]
+#: The customer is typing in a thread: (platform, account, thread_key); shown to the agents.
+CustomerTyping = Callable[[str, str, str], Awaitable[None]]
 
 
 def as_payload(value: Any) -> bytes:
@@ -147,6 +149,7 @@ class ConnectorContext:
     http_transport: httpx.AsyncBaseTransport | None = None  # tests inject one; None = the network
     public_base_url: str | None = None  # where the platform reaches our webhooks
     reject: Reject | None = None  # `StreamBus.reject`; None: unusable updates are only logged
+    customer_typing: CustomerTyping | None = None  # None: nobody is told (no console in this process)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

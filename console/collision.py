@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 VIEW_TTL_MS = 30_000  # a page says it is open every 10 s (static/conversation.js)
 TYPE_TTL_MS = 6_000
+CUSTOMER = ":customer"  # the customer's "username" among the typists (no console user has a colon)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,18 @@ async def mark(client: redis.Redis, conversation_id: str, who: Principal, typing
             pipe.zadd(key, {typing_member: now + TYPE_TTL_MS})
         else:
             pipe.zrem(key, typing_member)
+        pipe.pexpire(key, VIEW_TTL_MS)
+        await pipe.execute()
+    await announce(client, conversation_id)
+
+
+async def customer_typing(client: redis.Redis, conversation_id: str) -> None:
+    """The customer is typing (the web chat reports it): shown like an agent's typing, for 6 s."""
+    now = _now_ms()
+    key = keys.console_watchers(conversation_id)
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.zremrangebyscore(key, "-inf", now)
+        pipe.zadd(key, {json.dumps(["type", CUSTOMER, "Customer"]): now + TYPE_TTL_MS})
         pipe.pexpire(key, VIEW_TTL_MS)
         await pipe.execute()
     await announce(client, conversation_id)

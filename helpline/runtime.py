@@ -82,8 +82,17 @@ class Parts:
         public = self.settings.console.public_url
         for account in self.settings.accounts:
             ctx = ConnectorContext(ingest=self.bus.ingest, redis=self.client, http_transport=transport,
-                                   public_base_url=public, reject=self.bus.reject, extra=dict(extra or {}))
+                                   public_base_url=public, reject=self.bus.reject, extra=dict(extra or {}),
+                                   customer_typing=self.customer_typing)
             self.connectors[(account.platform, account.name)] = build_connector(account, ctx)
+
+    async def customer_typing(self, platform: str, account: str, thread_key: str) -> None:
+        """A customer types in a thread (the web chat says so): its conversation's agents see it."""
+        from helpline.console.collision import customer_typing
+
+        conversation_id = await self.store.find_thread(platform, account, thread_key)
+        if conversation_id is not None:
+            await customer_typing(self.client, conversation_id)
 
     async def sync_roster(self) -> None:
         """Agents from the config join the roster (presence is kept: it changes at runtime)."""

@@ -42,7 +42,7 @@ class WebchatConnector(Connector):
         secret = settings.secret("identity_secret") if options.identity != "off" else None
         self.chats = Chats(context.redis, settings.name, options.history, options.keep_days)
         self.desk = Desk(settings.name, options, secret, self.chats, SharedRateLimiter(context.redis),
-                         context.ingest)
+                         context.ingest, context.customer_typing)
         self._set_health(status="ok")
 
     def webhook_routes(self) -> Sequence[BaseRoute]:

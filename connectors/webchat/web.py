@@ -7,8 +7,9 @@
 - `POST /messages`    {token, chat?, id, text} → {chat, event}: ingest one visitor message (a new
   chat when `chat` is absent). `id` is the widget's own message id: a resend is ingested once.
 - `POST /events`      {token, chat, after} → server-sent events from the event id `after`.
+- `POST /typing`      {token, chat}: the visitor is typing (the agents see it).
 - `WS   /ws`          first frame {type: "hello", token, chat, after}; then the same events pushed,
-  and {type: "message", id, text} frames from the widget.
+  and {type: "message", id, text} and {type: "typing"} frames from the widget.
 
 Bodies are JSON sent as text/plain (a "simple" cross-origin request: no preflight). Every call
 must come from an allowed origin; tokens travel in bodies and frames, never in URLs (which end up
@@ -35,7 +36,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from helpline.connectors.base import Ingest, RateLimit
+from helpline.connectors.base import CustomerTyping, Ingest, RateLimit
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing.models import Author, InboundMessage, MessageKind
 
@@ -74,6 +75,7 @@ class Desk:
     chats: Chats
     limiter: SharedRateLimiter
     ingest: Ingest
+    report_typing: CustomerTyping | None = None
     open_streams: Counter[str] = field(default_factory=Counter)  # per client address, in this process
 
     @contextlib.contextmanager
@@ -162,6 +164,16 @@ class Desk:
             "type": "message", "from": "visitor", "text": text.strip(), "client_id": message_id}, visitor=visitor)
         return {"chat": chat, "event": event}
 
+    async def typing(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The visitor is typing: the agents see it. At most one report every 2 s per visitor
+        (others are dropped, not refused: the next keystroke reports again)."""
+        visitor = await self.visitor(body.get("token"))
+        chat = await self.owned(visitor, body.get("chat"))
+        typing_budget = [RateLimit(f"typing:{visitor}", 1, 2.0, 1)]
+        if self.report_typing is not None and not await self.limiter.acquire("webchat", self.account, typing_budget):
+            await self.report_typing("webchat", self.account, chat)
+        return {}
+
     async def events(self, chat: str, after: str, stop: Callable[[], Awaitable[bool]]) -> AsyncIterator[list[Event]]:
         """Batches of events after `after` and of the signals sent meanwhile (typing), waiting for
         new ones, until `stop()`; [] = keep-alive. Only events have ids the widget resumes from."""
@@ -220,6 +232,9 @@ def routes(desk: Desk) -> list[BaseRoute]:
 
     async def message(request: Request, body: dict[str, Any]) -> dict[str, Any]:
         return await desk.message(body, _address(request))
+
+    async def typing(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return await desk.typing(body)
 
     async def events(request: Request, body: dict[str, Any]) -> Response:
         chat = await desk.owned(await desk.visitor(body.get("token")), body.get("chat"))
@@ -308,7 +323,10 @@ def routes(desk: Desk) -> list[BaseRoute]:
         try:
             while True:
                 frame = await ws.receive_json()
-                if isinstance(frame, dict) and frame.get("type") == "message":
+                if isinstance(frame, dict) and frame.get("type") == "typing":
+                    with contextlib.suppress(Refused):
+                        await desk.typing({"token": hello.get("token"), "chat": chat})
+                elif isinstance(frame, dict) and frame.get("type") == "message":
                     try:
                         await desk.message({**frame, "token": hello.get("token"), "chat": chat}, _address(ws))
                     except Refused as exc:
@@ -326,5 +344,6 @@ def routes(desk: Desk) -> list[BaseRoute]:
             Route("/session", endpoint(session), methods=["POST"]),
             Route("/messages", endpoint(message), methods=["POST"]),
             Route("/events", endpoint(events), methods=["POST"]),
+            Route("/typing", endpoint(typing), methods=["POST"]),
             Route("/{path:path}", preflight, methods=["OPTIONS"]),
             WebSocketRoute("/ws", socket)]

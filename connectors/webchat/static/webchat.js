@@ -234,7 +234,14 @@
         hints.hidden = hints.childNodes.length < 2;
       }, function () { hints.hidden = true; });
   }
-  input.addEventListener("input", function () { clearTimeout(hintTimer); hintTimer = setTimeout(suggest, 300); });
+  var typedAt = 0;
+  input.addEventListener("input", function () {
+    clearTimeout(hintTimer); hintTimer = setTimeout(suggest, 300);
+    if (!state.chat || !input.value.trim() || Date.now() - typedAt < 2500) return; // the agents see the visitor typing
+    typedAt = Date.now();
+    if (ws && ws.readyState === 1) ws.send(JSON.stringify({ type: "typing" }));
+    else post("/typing", { token: state.token, chat: state.chat }).catch(function () {});
+  });
 
   // --- sending --------------------------------------------------------------------------------
   function send(text) {

@@ -275,3 +275,39 @@ async def test_the_console_signals_typing_only_for_a_reply_not_for_a_note(r: red
             assert note.status_code == 200 and await r.xlen(signals) == 0
             reply = await api.post(f"/api/v1/conversations/{cid}/watching", json={"typing": True, "replying": True})
             assert reply.status_code == 200 and await r.xlen(signals) == 1
+
+
+async def test_the_visitor_typing_is_shown_to_the_agents(r: redis.Redis) -> None:
+    from helpline.console.collision import watchers
+
+    async with running(r) as chat, httpx.AsyncClient() as http:
+        v = Visitor(chat, http)
+        await v.session()
+        await v.say("hello there")
+        cid = None
+        for _ in range(100):
+            cid = await chat.parts.store.find_thread("webchat", "site", str(v.chat))
+            if cid:
+                break
+            await asyncio.sleep(0.05)
+        assert cid is not None and (await watchers(r, cid)).typing == []
+        typed = await v.post("/typing", {"token": v.token, "chat": v.chat})
+        assert typed.status_code == 200
+        assert (await watchers(r, cid)).typing == [{"username": ":customer", "name": "Customer"}]
+        await r.delete(keys.console_watchers(cid))
+        assert (await v.post("/typing", {"token": v.token, "chat": v.chat})).status_code == 200
+        assert (await watchers(r, cid)).typing == []  # within 2 s of the last report: dropped
+        stranger = Visitor(chat, http)
+        await stranger.session()
+        assert (await stranger.post("/typing", {"token": stranger.token, "chat": v.chat})).status_code == 404
+        await asyncio.sleep(2.1)
+        uri = chat.base.replace("http", "ws") + "/ws"
+        async with websockets.connect(uri, origin=chat.site) as ws:  # type: ignore[arg-type]
+            await ws.send(json.dumps({"type": "hello", "token": v.token, "chat": v.chat, "after": "0"}))
+            await ws.recv()
+            await ws.send(json.dumps({"type": "typing"}))
+            for _ in range(50):
+                if (await watchers(r, cid)).typing:
+                    break
+                await asyncio.sleep(0.05)
+        assert (await watchers(r, cid)).typing == [{"username": ":customer", "name": "Customer"}]
