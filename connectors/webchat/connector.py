@@ -36,14 +36,27 @@ class WebchatConnector(Connector):
     def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
         assert isinstance(self.options, WebchatOptions)
-        if context.redis is None:
-            raise ConfigError(f"accounts.{settings.name}: the web chat keeps its chats in Redis")
-        options = self.options
-        secret = settings.secret("identity_secret") if options.identity != "off" else None
-        self.chats = Chats(context.redis, settings.name, options.history, options.keep_days)
-        self.desk = Desk(settings.name, options, secret, self.chats, SharedRateLimiter(context.redis),
-                         context.ingest, context.customer_typing)
+        self.web_options = self.options
+        # read now, so that `helpline config check` names a missing secret
+        self.secret = settings.secret("identity_secret") if self.options.identity != "off" else None
+        self._desk: Desk | None = None
         self._set_health(status="ok")
+
+    @property
+    def desk(self) -> Desk:
+        """The endpoints' state; built on first use (a configuration check runs without Redis)."""
+        if self._desk is None:
+            client = self.context.redis
+            if client is None:
+                raise ConfigError(f"accounts.{self.account}: the web chat keeps its chats in Redis")
+            o = self.web_options
+            self._desk = Desk(self.account, o, self.secret, Chats(client, self.account, o.history, o.keep_days),
+                              SharedRateLimiter(client), self.context.ingest, self.context.customer_typing)
+        return self._desk
+
+    @property
+    def chats(self) -> Chats:
+        return self.desk.chats
 
     def webhook_routes(self) -> Sequence[BaseRoute]:
         return routes(self.desk)

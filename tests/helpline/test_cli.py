@@ -130,3 +130,18 @@ def test_the_demo_polls_within_its_budgets(monkeypatch: pytest.MonkeyPatch, tmp_
     connectors = [(a, build_connector(a, ConnectorContext(ingest=no_ingest))) for a in settings.accounts]
     assert any(c.poll_rate_limits() for _, c in connectors)
     assert [w for a, c in connectors for w in poll_budget_warnings(a.name, a.poll_interval, c.poll_rate_limits())] == []
+
+
+def test_config_check_of_a_web_chat_account(tmp_path: Path) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text('[[accounts]]\nplatform = "webchat"\nname = "site"\nmode = "webhook"\n'
+                   'secrets = { identity_secret = "WC_SECRET" }\n'
+                   'options = { allowed_origins = ["https://www.example.com/shop"] }\n')
+    bad = helpline("config", "check", "-c", str(cfg))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "accounts.site.options.allowed_origins" in bad.stderr and "not an origin" in bad.stderr
+    cfg.write_text(cfg.read_text().replace("/shop", ""))
+    unset = helpline("config", "check", "-c", str(cfg))
+    assert "accounts.site.secrets.identity_secret: environment variable WC_SECRET is not set" in unset.stderr
+    good = helpline("config", "check", "-c", str(cfg), env={"WC_SECRET": "s"})
+    assert good.returncode == 0, good.stderr  # checked without Redis: nothing to complain about
