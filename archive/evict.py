@@ -110,8 +110,8 @@ class Evictor:
 
     async def _forget(self, evicted: Sequence[tuple[str, str]]) -> None:
         """What other rooms keep per conversation goes with it (outside the partition's slot). The
-        contact expires after a quiet period of its own: a conversation of theirs still in Redis
-        writes it again with their next message, and readers fall back to the record meanwhile."""
+        contact expires after a quiet period of its own (their next message removes the expiry);
+        the record keeps it, last agent included, for readers and the router meanwhile."""
         users = [_s(u) for u in await self.client.smembers(keys.console_users())]  # type: ignore[misc]
         ids = [cid for cid, _ in evicted]
         async with self.client.pipeline(transaction=False) as pipe:

@@ -3,20 +3,25 @@ and linked contacts, and restoring an evicted conversation into Redis when it is
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis
 from sqlalchemy import and_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from helpline.routing import keys
 
-from .database import Database
+from .database import Database, parse_url
 from .schema import contacts, conversations, events, messages, replies
 from .search import Access, visible
 
+log = logging.getLogger(__name__)
 _LISTED = [c for c in conversations.c if c.name not in ("document", "search", "fields")]
 
 
@@ -68,6 +73,36 @@ async def contact(db: Database, contact_id: str) -> dict[str, Any] | None:
     async with db.engine.connect() as conn:
         row = (await conn.execute(select(contacts).where(contacts.c.id == contact_id))).first()
     return dict(row._mapping) if row else None
+
+
+class AgentMemory:
+    """The router's `recall`: a contact's last agent from the record, once the contact's Redis
+    copy expired after eviction, so a returning customer still goes back to their agent. Never
+    holds routing up: no answer within `timeout_s` (or no record) is "unknown"."""
+
+    def __init__(self, url: str, timeout_s: float = 0.5) -> None:
+        self.db = Database(url)
+        self.timeout_s = timeout_s
+        path = parse_url(url).database if self.db.is_sqlite else None
+        self._file = Path(path) if path else None
+        self._failing = False
+
+    async def __call__(self, contact_id: str) -> str | None:
+        if self._file is not None and not self._file.exists():
+            return None  # no record yet (and opening it would create an empty file)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                row = await contact(self.db, contact_id)
+        except (TimeoutError, SQLAlchemyError, OSError) as exc:
+            if not self._failing:
+                log.warning("router: the record did not answer for a contact's last agent: %s", type(exc).__name__)
+            self._failing = True
+            return None
+        self._failing = False
+        return row["last_agent"] if row else None
+
+    async def close(self) -> None:
+        await self.db.close()
 
 
 # KEYS[1] partition prefix. ARGV: conversation id, its thread key suffix ("platform:account:key"),

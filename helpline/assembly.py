@@ -38,7 +38,7 @@ from helpline.bots.survey import RatingStep, SurveyStep
 from helpline.insights.metrics import observe_route
 from helpline.insights.ratings import RatingStore
 from helpline.routing.assignment import AssignmentStore
-from helpline.routing.assignment_step import AssignmentStep
+from helpline.routing.assignment_step import AssignmentStep, Recall
 from helpline.routing.chain import Step
 from helpline.routing.ownership import PartitionLeases
 from helpline.routing.router import ReopenedStep, Router, RouterSettings
@@ -49,13 +49,13 @@ from .config import Settings
 
 
 def router_steps(settings: Settings, client: redis.Redis, store: ConversationStore, assignments: AssignmentStore,
-                 bots: Mapping[str, Bot]) -> list[Step]:
+                 bots: Mapping[str, Bot], recall: Recall | None = None) -> list[Step]:
     catalog = default_catalog()
-    assignment = AssignmentStep(assignments, store)
+    assignment = AssignmentStep(assignments, store, recall=recall)
     steps: list[Step] = [
         RatingStep(catalog, RatingStore(client, settings.insights.timezone)),
         ReopenedStep(),
-        AssignmentStep(assignments, store, reopened_only=True, name="reassignment"),
+        AssignmentStep(assignments, store, reopened_only=True, name="reassignment", recall=recall),
         EditedMessageStep(),
         AutomaticMessageStep(assignment),
         SubscriptionStep(SubscriberStore(client)),
@@ -69,8 +69,10 @@ def router_steps(settings: Settings, client: redis.Redis, store: ConversationSto
 
 
 def assemble_router(settings: Settings, client: redis.Redis, store: ConversationStore, assignments: AssignmentStore,
-                    bots: Mapping[str, Bot] | None = None, leases: PartitionLeases | None = None) -> Router:
-    """A router with the configured steps and bots; with `leases`, fenced to the partitions it holds."""
+                    bots: Mapping[str, Bot] | None = None, leases: PartitionLeases | None = None,
+                    recall: Recall | None = None) -> Router:
+    """A router with the configured steps and bots; with `leases`, fenced to the partitions it holds;
+    with `recall`, a contact's last agent is looked up there when Redis no longer has it."""
     bots = bots if bots is not None else build_bots(settings)
     s = settings
     router_settings = RouterSettings(
@@ -78,7 +80,7 @@ def assemble_router(settings: Settings, client: redis.Redis, store: Conversation
         account_languages={(a.platform, a.name): a.language for a in s.accounts},
         default_language=s.languages.default,
     )
-    return Router(client, store, router_settings, router_steps(s, client, store, assignments, bots),
+    return Router(client, store, router_settings, router_steps(s, client, store, assignments, bots, recall),
                   bot_names=bots.keys(), normalize=message_language(language_detector(s.languages.supported),
                                                                     s.languages.supported),
                   fences=leases.tokens if leases is not None else None, observe=observe_route)

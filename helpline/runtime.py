@@ -29,6 +29,7 @@ from helpline.health.heartbeat import ProcessHealth
 from helpline.insights.metrics import observe_ingest
 from helpline.routing import keys
 from helpline.routing.assignment import AssignmentStore
+from helpline.routing.assignment_step import Recall
 from helpline.routing.bus import StreamBus, StreamConsumer, trim_acknowledged
 from helpline.routing.outage import role_context
 from helpline.routing.ownership import PartitionLeases
@@ -109,9 +110,9 @@ def partition_leases(parts: Parts, name: str | None = None) -> PartitionLeases:
 
 
 def build_router(parts: Parts, bots: dict[str, Bot] | None = None,
-                 leases: PartitionLeases | None = None) -> Router:
+                 leases: PartitionLeases | None = None, recall: Recall | None = None) -> Router:
     """The router with the configured chain of steps (see `assembly.py`)."""
-    return assemble_router(parts.settings, parts.client, parts.store, parts.assignments, bots, leases)
+    return assemble_router(parts.settings, parts.client, parts.store, parts.assignments, bots, leases, recall)
 
 
 def router_consumer(parts: Parts, router: Router, name: str | None = None,
@@ -201,6 +202,7 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
     tasks: list[Awaitable[None]] = []
     parts.health.add_roles(r for r in ROLES if r in roles)
     startups: dict[tuple[str, str], Startup] = {}
+    closing: list[Callable[[], Awaitable[None]]] = []
     if roles & {"connectors", "sender", "console", "publisher"}:
         parts.make_connectors()
     try:
@@ -216,7 +218,11 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
             await parts.sync_roster()
             leases = partition_leases(parts)
             await leases.refresh()
-            router = build_router(parts, leases=leases)
+            from helpline.archive.reader import AgentMemory  # the record, for a returning contact's last agent
+
+            memory = AgentMemory(parts.settings.database.url)
+            closing.append(memory.close)
+            router = build_router(parts, leases=leases, recall=memory)
             tasks += [role_context("router", leases.run(stop)),
                       role_context("router", router_consumer(parts, router, leases=leases).run(stop)),
                       role_context("router", janitor(parts, stop, interval=5.0))]
@@ -255,3 +261,6 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
         for c in parts.connectors.values():
             with contextlib.suppress(Exception):
                 await c.stop()
+        for close in closing:
+            with contextlib.suppress(Exception):
+                await close()

@@ -3,6 +3,7 @@ of its team, or waits in the team's queue (see `chain.py` for the step contract)
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .assignment import AgentLoad, AssignmentStore, choose_agent
@@ -10,17 +11,23 @@ from .chain import BaseStep, Turn
 from .models import EventType
 from .store import ConversationStore, to_ms
 
+#: The contact's last agent from somewhere other than Redis (the record keeps it after the
+#: contact's Redis copy expired); None when unknown or unavailable. Must answer quickly.
+Recall = Callable[[str], Awaitable[str | None]]
+
 
 @dataclass
 class AssignmentStep(BaseStep):
     """Assign or queue. `reopened_only`: the instance placed early in the chain, for a resolved
     conversation the customer reopened. Idempotent: an earlier claim for the conversation is
-    found and reused, and queueing is a set operation."""
+    found and reused, and queueing is a set operation. `recall`: where to find the contact's
+    last agent when Redis no longer has it (sticky assignment survives the contact's eviction)."""
 
     assignments: AssignmentStore
     store: ConversationStore
     reopened_only: bool = False
     name: str = "assignment"
+    recall: Recall | None = None
 
     def check(self, turn: Turn) -> str | None:
         conv = turn.conversation
@@ -43,7 +50,10 @@ class AssignmentStep(BaseStep):
             if roster is None:
                 roster = turn.cache[self.name] = await self.assignments.roster()
             contact = await self.store.contact(conv.contact_id)
-            choice = choose_agent(roster, conv.team, turn.language, contact.last_agent if contact else None)
+            last_agent = contact.last_agent if contact else None
+            if last_agent is None and self.recall is not None:
+                last_agent = await self.recall(conv.contact_id)
+            choice = choose_agent(roster, conv.team, turn.language, last_agent)
             reason = f"{decision}; {choice.reason}"
             if choice.agent_id is not None:
                 agent_id = await self.assignments.claim(conv.id, choice.agent_id)

@@ -348,6 +348,7 @@ class ConversationStore:
                 if m.language:
                     fields["language"] = m.language
                 pipe.hset(keys.contact(contact_id(m)), mapping=fields)
+                pipe.persist(keys.contact(contact_id(m)))  # they are back: no longer expiring after eviction
             await pipe.execute()
 
     # reads -----------------------------------------------------------------------------------

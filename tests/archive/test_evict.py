@@ -5,13 +5,14 @@ import redis.asyncio as redis
 
 from helpline.archive.database import Database
 from helpline.archive.evict import Evictor
-from helpline.archive.reader import contact_history, history, restore
+from helpline.archive.reader import AgentMemory, contact_history, history, restore
 from helpline.archive.search import Access
 from helpline.routing import keys
-from helpline.routing.models import ConversationEvent, EventType
+from helpline.routing.models import Agent, ConversationEvent, EventType, Presence
 from helpline.routing.store import Effects
+from helpline.runtime import build_router
 from tests.archive.helpers import Desk
-from tests.factories import message
+from tests.factories import message, route_all
 
 
 async def _resolve(desk: Desk, cid: str) -> None:
@@ -95,3 +96,49 @@ async def test_the_quiet_period_and_unsent_replies_keep_a_conversation(r: redis.
     await desk.archive()
     assert await Evictor(r, db, 4, quiet_period_s=0).round(_later()) == 1
     assert await r.ttl(keys.contact("null:main:u1")) > 0  # the contact expires; the record keeps it
+
+
+async def _agent(desk: Desk, agent_id: str) -> None:
+    await desk.parts.assignments.upsert_agent(Agent(id=agent_id, name=agent_id, teams=("support",), capacity=5,
+                                                    presence=Presence.ONLINE))
+
+
+async def test_a_returning_contact_goes_back_to_their_agent_after_eviction(r: redis.Redis, db: Database,
+                                                                          database_url: str) -> None:
+    desk = Desk(r, db)
+    memory = AgentMemory(database_url)
+    router = build_router(desk.parts, {}, recall=memory)  # no bot: every conversation needs an agent
+    await _agent(desk, "amy")
+    await _agent(desk, "bob")
+    store = desk.parts.store
+    await desk.parts.bus.ingest([message("hi", thread="x", user="carol")])
+    await route_all(desk.parts, router)
+    x = await store.find_thread("null", "main", "x")
+    assert x and (await store.get(x)).assignee == "amy"  # type: ignore[union-attr]
+    await _resolve(desk, x)
+    await desk.archive()
+    assert await Evictor(r, db, 4, quiet_period_s=0).round(_later()) == 1
+    assert await r.ttl(keys.contact("null:main:carol")) > 0
+    await r.delete(keys.contact("null:main:carol"))  # ... and it expired
+    await desk.parts.bus.ingest([message("busy amy", thread="y", user="dave")])  # amy now has more work than bob
+    await route_all(desk.parts, router)
+    await desk.parts.bus.ingest([message("me again", thread="x2", user="carol")])
+    await route_all(desk.parts, router)
+    again = await store.get(await store.find_thread("null", "main", "x2") or "")
+    assert again is not None and again.assignee == "amy"
+    assert any("sticky" in e.reason for e in await store.events(again.id))
+    await memory.close()
+
+
+async def test_a_contact_writing_again_no_longer_expires(r: redis.Redis, db: Database) -> None:
+    desk = Desk(r, db)
+    await desk.ingest([message("hello", thread="a", user="carol")])
+    await desk.send()
+    a = await desk.parts.store.find_thread("null", "main", "a")
+    assert a
+    await _resolve(desk, a)
+    await desk.archive()
+    assert await Evictor(r, db, 4, quiet_period_s=0).round(_later()) == 1
+    assert await r.ttl(keys.contact("null:main:carol")) > 0
+    await desk.ingest([message("another question", thread="b", user="carol")])  # an open conversation again
+    assert await r.ttl(keys.contact("null:main:carol")) == -1
