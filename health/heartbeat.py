@@ -48,6 +48,7 @@ class ProcessHealth:
         self.version = helpline_version()
         self._connectors: list[tuple[Connector, Activity | Callable[[], Activity]]] = []
         self._components: dict[str, Check] = {}
+        self._checked: tuple[ComponentHealth, ...] = ()  # the components' last results
 
     def add_roles(self, roles: Iterable[str]) -> None:
         self.roles = tuple(dict.fromkeys((*self.roles, *roles)))
@@ -61,8 +62,9 @@ class ProcessHealth:
         """Contribute a component to the health answer (replaces one of the same name)."""
         self._components[name] = check
 
-    async def beat(self) -> ProcessBeat:
-        """This process's heartbeat now (runs the components' checks, each bounded in time)."""
+    async def beat(self, check: bool = True) -> ProcessBeat:
+        """This process's heartbeat now (runs the components' checks, each bounded in time;
+        `check=False` reuses their last results: for an answer that must not wait on them)."""
         connectors = []
         for connector, activity in self._connectors:
             h = connector.health()
@@ -70,10 +72,12 @@ class ProcessHealth:
             connectors.append(ConnectorBeat(platform=h.platform, account=h.account, mode=h.mode, activity=doing,
                                             status=h.status, last_error=h.last_error, last_poll_at=h.last_poll_at,
                                             lag_seconds=h.lag_seconds))
-        components = [await self._check(name, check) for name, check in self._components.items()]
+        if check:
+            self._checked = tuple([await self._check(name, run) for name, run in self._components.items()])
+        components = self._checked
         return ProcessBeat(id=self.id, roles=self.roles, host=self.host, pid=self.pid, version=self.version,
                            started_at=self.started_at, beat_at=datetime.now(UTC), ttl_seconds=self.ttl,
-                           connectors=tuple(connectors), components=tuple(components))
+                           connectors=tuple(connectors), components=components)
 
     @staticmethod
     async def _check(name: str, check: Check) -> ComponentHealth:

@@ -128,7 +128,15 @@ def assess(processes: Sequence[ProcessBeat], accounts: Sequence[AccountSettings]
             detail, served_by=process_id,
             last_poll_at=state.last_poll_at.isoformat() if state.last_poll_at else None,
             lag_seconds=state.lag_seconds))
-    out.components = [(b.id, c) for b in processes for c in b.components]
+    # A component several processes contribute (the archive's lag, seen by every router and
+    # archiver) is one line: the worst report of it.
+    by_name: dict[str, tuple[str, ComponentHealth]] = {}
+    for beat in processes:
+        for component in beat.components:
+            known = by_name.get(component.name)
+            if known is None or worst([known[1].status, component.status]) != known[1].status:
+                by_name[component.name] = (beat.id, component)
+    out.components = list(by_name.values())
     return out
 
 

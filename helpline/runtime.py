@@ -157,14 +157,13 @@ async def janitor(parts: Parts, stop: asyncio.Event, interval: float = 30.0) -> 
 
 async def archiver_role(parts: Parts, stop: asyncio.Event) -> None:
     """The change streams into the SQL record (migrated to the newest schema first)."""
-    from helpline.archive.archiver import Archiver, archive_health
+    from helpline.archive.archiver import Archiver
     from helpline.archive.database import Database
     from helpline.archive.evict import Evictor
     from helpline.archive.record import Record
     from helpline.archive.retention import apply_retention
 
     s = parts.settings
-    parts.health.add_component("archive", lambda: archive_health(parts.client, s.redis.partitions))
     db = Database(s.database.url)
     try:
         await db.migrate()
@@ -196,11 +195,22 @@ def settle_heap() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
+def contribute_health(parts: Parts, roles: set[str]) -> None:
+    """The archive's lag (read from Redis) is reported by routers as well as archivers: a desk whose
+    archiver is down or was never started says that its record falls behind."""
+    if roles & {"router", "archiver"}:
+        from helpline.archive.archiver import archive_health
+
+        partitions = parts.settings.redis.partitions
+        parts.health.add_component("archive", lambda: archive_health(parts.client, partitions))
+
+
 async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
                     console: Callable[[Parts, asyncio.Event], Awaitable[None]] | None = None) -> None:
     roles = set(roles)
     tasks: list[Awaitable[None]] = []
     parts.health.add_roles(r for r in ROLES if r in roles)
+    contribute_health(parts, roles)
     startups: dict[tuple[str, str], Startup] = {}
     closing: list[Callable[[], Awaitable[None]]] = []
     if roles & {"connectors", "sender", "console", "publisher"}:

@@ -28,6 +28,7 @@ async def test_search_history_and_reopen_go_through_the_record(r: redis.Redis, d
     fresh = await desk.conversation("출금 again, not archived yet", thread="new", user="kim", language="ko")
     c = desk.client()
     desk.parts.health.add_component("archive", lambda: archive_health(r, desk.parts.settings.redis.partitions))
+    await desk.parts.health.publish(r)  # its heartbeat (what /healthz reads the components from)
     health = (await c.get("/healthz")).json()
     archive = [h for h in health["components"] if h["name"] == "archive"]
     assert len(archive) == 1 and archive[0]["status"] == "ok"  # behind by seconds: normal work

@@ -19,7 +19,8 @@ from helpline.console.app import create_app
 from helpline.health.heartbeat import ProcessHealth
 from helpline.health.models import ComponentHealth
 from helpline.health.view import desk_health
-from helpline.runtime import Parts
+from helpline.routing import keys
+from helpline.runtime import Parts, contribute_health
 from tests.health.procs import env_without_helpline, helpline, start, stop
 from tests.redis_server import RedisServer
 
@@ -127,3 +128,33 @@ async def test_a_heartbeat_expires_with_its_ttl(r: redis.Redis) -> None:
     await asyncio.sleep(1.2)
     assert (await desk_health(r, [])).processes == []
     assert await r.zcard("hl:hb-index") == 0  # the reader dropped the expired id
+
+
+async def test_the_archive_lag_is_one_line_however_many_processes_report_it(r: redis.Redis) -> None:
+    router, archiver = ProcessHealth(roles=["router"], ttl=5), ProcessHealth(roles=["archiver"], ttl=5)
+
+    async def lagging() -> ComponentHealth:
+        return ComponentHealth(name="archive", status="degraded", detail="900 s behind")
+
+    async def fine() -> ComponentHealth:
+        return ComponentHealth(name="archive", status="ok", detail="0 s behind")
+
+    router.add_component("archive", lagging)
+    archiver.add_component("archive", fine)
+    await router.publish(r)
+    await archiver.publish(r)
+    desk = await desk_health(r, [])
+    assert [(p, c.detail) for p, c in desk.components] == [(router.id, "900 s behind")]
+    assert desk.reasons == ["archive: degraded: 900 s behind"]
+
+
+async def test_a_router_reports_the_archive_lag_with_no_archiver_running(r: redis.Redis) -> None:
+    p = Parts.build(Settings(redis={"partitions": 2}), r)
+    await r.xadd(keys.changes(0), {"c": "0-1"})  # a change no archiver has read
+    contribute_health(p, {"router"})
+    beat = await p.health.beat()
+    assert [(c.name, c.detail.split(",")[0]) for c in beat.components] == [
+        ("archive", "1 changes not in the record yet")]
+    sender = Parts.build(Settings(redis={"partitions": 2}), r)
+    contribute_health(sender, {"sender"})
+    assert (await sender.health.beat()).components == ()
