@@ -142,3 +142,34 @@ async def test_a_contact_writing_again_no_longer_expires(r: redis.Redis, db: Dat
     assert await r.ttl(keys.contact("null:main:carol")) > 0
     await desk.ingest([message("another question", thread="b", user="carol")])  # an open conversation again
     assert await r.ttl(keys.contact("null:main:carol")) == -1
+
+
+async def _lasting_keys(r: redis.Redis) -> set[str]:
+    """Keys without an expiry."""
+    found = set()
+    async for key in r.scan_iter(count=1000):
+        if await r.ttl(key) == -1:
+            found.add(key.decode())
+    return found
+
+
+async def test_nothing_of_an_archived_conversation_stays_in_redis_without_an_expiry(r: redis.Redis,
+                                                                                    db: Database) -> None:
+    desk = Desk(r, db)
+    evictor = Evictor(r, db, 4, quiet_period_s=0)
+
+    async def round_of(users: range) -> set[str]:
+        await desk.ingest([message(f"question {i}", thread=f"t{i}", user=f"u{i}") for i in users for _ in (1, 2)])
+        await desk.send()
+        for cid in await desk.parts.store.recent(100):
+            await _resolve(desk, cid)
+        await desk.archive()
+        await evictor.round(_later())
+        return await _lasting_keys(r)
+
+    first = await round_of(range(0, 12))  # every partition has had a conversation
+    assert await desk.parts.store.recent(100) == []
+    # More conversations archived and evicted leave no key more that lasts: what stays
+    # is per partition (streams, counters) or expires (dedupe markers, contacts).
+    assert await round_of(range(12, 30)) == first
+    assert not any(":conv:" in key or ":contact:" in key or ":reply:" in key for key in first)
