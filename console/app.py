@@ -12,7 +12,7 @@ from pathlib import Path
 import redis.asyncio as redis
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
@@ -82,7 +82,15 @@ def create_app(parts: Parts) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 422 and isinstance(exc.detail, str):  # documented as a validation error
             return JSONResponse(error_body(422, exc.detail), status_code=422, headers=exc.headers)
+        if pages.wants_page(request) and exc.status_code in (401, 403, 404):
+            # A person's browser: the login for a signed-out page, an HTML page for the others.
+            return await pages.error_page(request, svc, exc.status_code, str(exc.detail))
         return await http_exception_handler(request, exc)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(Path(__file__).parent / "static" / "favicon.ico", media_type="image/x-icon",
+                            headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/healthz", tags=["health"], responses={503: {"description": "Degraded: the reasons are in the body"}})
     async def healthz() -> JSONResponse:

@@ -12,8 +12,9 @@ import hmac
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -46,13 +47,36 @@ def _secure(request: Request, svc: Services) -> bool:
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
 
 
 async def _page(request: Request, svc: Services, who: Principal, name: str, code: int = 200,
                 **context: Any) -> HTMLResponse:
     chrome = await layout_context(request, who)
     return templates.TemplateResponse(request, name, {**chrome, **context}, status_code=code)
+
+
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page (not the API, a webhook, a file or a script)."""
+    path = request.url.path
+    return (request.method in ("GET", "HEAD") and "text/html" in request.headers.get("accept", "")
+            and not path.startswith(("/api/", "/webhooks/", "/static/", "/healthz", "/metrics")))
+
+
+async def error_page(request: Request, svc: Services, status: int, message: str) -> Response:
+    """401: to the login, coming back here after; 403 and 404: the error page, in the console's
+    layout when the visitor is signed in."""
+    if status == 401:
+        return _login_redirect(request)
+    try:
+        who = await optional_principal(request, svc)
+    except HTTPException:
+        who = None
+    words = message if status == 403 else "There is no such page."
+    if who is None:
+        return templates.TemplateResponse(request, "error.html", {"who": None, "message": words}, status_code=status)
+    return await _page(request, svc, who, "error.html", code=status, message=words)
 
 
 @router.get("/login", response_class=HTMLResponse)
