@@ -152,7 +152,8 @@ async def inbox(request: Request, svc: Svc, who: MaybeUser, view: str = "", stat
     except ConsoleError:  # a stale or edited cursor: start from the top
         page = await list_page(svc, who, filters, 50, None)
     return await _page(request, svc, who, "inbox.html", page=page, counts=await view_counts(svc, who), view=view,
-                       status=status, platform=platform, priority=priority, q=q, views=VIEWS, sort=sort, sorts=SORTS)
+                       status=status, platform=platform, priority=priority, q=q, views=VIEWS, sort=sort, sorts=SORTS,
+                       bulk=who.role is not Role.MARKETING)
 
 
 @router.get("/c/{conversation_id}", response_class=HTMLResponse)

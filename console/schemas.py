@@ -148,6 +148,25 @@ class SnoozeIn(Body):
     reason: str = Field(default="", max_length=500)
 
 
+class BulkIn(Body):
+    ids: list[str] = Field(min_length=1, max_length=100)
+    action: Literal["assign", "resolve", "label"]
+    label: str = Field(default="", max_length=32)  # for "label"
+    agent_id: str | None = None  # for "assign" (default: the caller)
+
+
+class BulkResult(BaseModel):
+    id: str
+    ok: bool
+    changed: bool = False
+    status: int = 200
+    error: str | None = None
+
+
+class BulkOut(BaseModel):
+    results: list[BulkResult]
+
+
 class ActionOut(BaseModel):
     conversation: Conversation
     changed: bool = True

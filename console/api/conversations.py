@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
 from fastapi.responses import FileResponse
 
-from helpline.console import actions, assigning, collision, files
+from helpline.console import actions, assigning, bulk, collision, files
 from helpline.console.auth import current_user, staff
 from helpline.console.errors import Forbidden
 from helpline.console.queries import SORTS, VIEWS, Filters, default_sort, list_page, view_counts
@@ -15,6 +15,8 @@ from helpline.console.roles import Principal, can_assign
 from helpline.console.schemas import (
     ActionOut,
     AssignIn,
+    BulkIn,
+    BulkOut,
     CountIn,
     CountOut,
     Detail,
@@ -63,6 +65,14 @@ async def list_conversations(
     if counts:
         page.counts = await view_counts(svc, who)
     return page
+
+
+@router.post("/bulk", response_model=BulkOut)
+async def bulk_action(body: BulkIn, svc: Svc, who: Staff) -> BulkOut:
+    """Assign (to the caller or `agent_id`), resolve or label up to 100 conversations, each with
+    the checks of the single action; a conversation that refuses is reported with its status and
+    error, the others go on."""
+    return BulkOut(results=await bulk.run(svc, who, body.ids, body.action, body.label, body.agent_id))
 
 
 @router.get("/{conversation_id}", response_model=Detail)

@@ -126,8 +126,13 @@ window.Helpline = (() => {
     return source;
   }
 
+  // The unread count in the tab title, so a background tab shows there is news: "(3) Inbox · Helpline".
+  const plainTitle = document.title;
+  function setUnread(n) { document.title = (n > 0 ? "(" + n + ") " : "") + plainTitle; }
+
   function typing(event) {
     const t = event.target;
+    if (t instanceof HTMLInputElement && ["checkbox", "radio"].includes(t.type)) return false;  // keys still act
     return t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
   }
 
@@ -142,5 +147,5 @@ window.Helpline = (() => {
     if (presence) presence.addEventListener("change", () => presence.form.submit());
   });
 
-  return { api, errorText, el, shortDuration, clock, tickClocks, waitClocks, toast, live, typing, platformName };
+  return { api, errorText, setUnread, el, shortDuration, clock, tickClocks, waitClocks, toast, live, typing, platformName };
 })();

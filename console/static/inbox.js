@@ -26,6 +26,7 @@
     const c = s.conversation;
     const li = H.el("li", "row prio-" + c.priority + (s.unread ? " unread" : ""));
     li.dataset.id = c.id;
+    if (rows.classList.contains("bulk")) li.append(rowCheck(c.id));
     const a = H.el("a", "row-link");
     a.href = "/c/" + encodeURIComponent(c.id);
     a.append(H.el("span", "row-unread"));
@@ -61,10 +62,60 @@
     return li;
   }
 
+  // --- bulk selection: the same checks as one by one (POST /api/v1/conversations/bulk) -------
+  const chosen = new Set();
+  function rowCheck(id) {  // templates/_row.html renders the same checkbox
+    const box = H.el("input", "row-check");
+    box.type = "checkbox";
+    box.value = id;
+    box.checked = chosen.has(id);
+    box.setAttribute("aria-label", "Select this conversation");
+    return box;
+  }
+  function showChosen() {
+    const bar = document.getElementById("bulk-bar");
+    if (!bar) return;
+    bar.hidden = chosen.size === 0;
+    document.getElementById("bulk-count").textContent = chosen.size + " selected";
+  }
+  rows.addEventListener("change", (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLInputElement) || !box.classList.contains("row-check")) return;
+    if (box.checked) chosen.add(box.value); else chosen.delete(box.value);
+    showChosen();
+  });
+  function toggleSelected() {
+    const box = items()[selected]?.querySelector(".row-check");
+    if (!box) return;
+    box.checked = !box.checked;
+    box.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+  async function bulk(action) {
+    const body = { ids: Array.from(chosen), action };
+    if (action === "label") body.label = document.getElementById("bulk-label").value.trim();
+    try {
+      const out = await H.api("POST", "/api/v1/conversations/bulk", body);
+      const failed = out.results.filter((r) => !r.ok);
+      H.toast((out.results.length - failed.length) + " done" + (failed.length ? ", " + failed.length + " refused: " + failed[0].error : ""));
+      chosen.clear();
+      showChosen();
+      refresh();
+    } catch (err) {
+      H.toast(err.message);
+    }
+  }
+  document.querySelectorAll("[data-bulk]").forEach((b) => b.addEventListener("click", () => bulk(b.dataset.bulk)));
+  document.getElementById("bulk-clear")?.addEventListener("click", () => {
+    chosen.clear();
+    rows.querySelectorAll(".row-check").forEach((b) => { b.checked = false; });
+    showChosen();
+  });
+
   async function refresh() {
     const params = new URLSearchParams(rows.dataset.query || "");
     const query = new URLSearchParams({ counts: "true", limit: "50" });
-    for (const key of ["view", "status", "platform", "priority", "q", "sort"]) {
+    // the page's own cursor too: a live update refreshes the page shown, never snaps back to the first
+    for (const key of ["view", "status", "platform", "priority", "q", "sort", "cursor"]) {
       const value = params.get(key);
       if (value) query.set(key, value);
     }
@@ -83,6 +134,7 @@
       select(again >= 0 ? again : 0);
       H.tickClocks();
       remember();
+      showUnread();
     } catch (err) {
       H.toast("Could not refresh: " + err.message);
     }
@@ -106,13 +158,17 @@
     else if (event.key === "k") select(selected - 1);
     else if (event.key === "o" || event.key === "Enter") { const r = items()[selected]; if (r) location.href = "/c/" + r.dataset.id; }
     else if (event.key === "a") act("/assign", {}, "Assigned to you");
+    else if (event.key === "x") toggleSelected();
     else if (event.key === "/") { event.preventDefault(); document.querySelector('input[name="q"]')?.focus(); }
     else return;
     event.preventDefault();
   });
 
+  function showUnread() { H.setUnread(rows.querySelectorAll(".row.unread").length); }
+
   select(0);
   remember();
+  showUnread();
   let pending = null;
   H.live(() => {  // coalesce bursts: one refresh per 300 ms
     clearTimeout(pending);

@@ -14,6 +14,7 @@ import redis.asyncio as redis
 from playwright.async_api import Page, expect
 
 from helpline.routing.models import Presence, Status
+from tests.factories import message, route_all
 
 from .helpers import Desk, make_desk
 from .stack import TOKEN, running
@@ -203,3 +204,39 @@ async def test_a_telegram_photo_is_a_thumbnail_and_the_agent_sends_an_image_back
         await page.fill("#reply-text", "an svg")
         await page.click("#send-btn")
         await expect(page.locator("#toast")).to_contain_text("telegram replies take image/jpeg, image/png, image/webp")
+
+
+async def test_bulk_resolve_of_three_unread_count_in_the_title_and_paging_kept_by_live_updates(desk: Desk) -> None:
+    await desk.parts.bus.ingest([message(f"old question {i}", thread=f"old{i}", user=f"o{i}") for i in range(52)])
+    await route_all(desk.parts, desk.router, rounds=20)
+    async with running(desk) as stack:
+        sue = await sign_in(stack, "sue")
+        await sue.goto(stack.url + "/?view=all")
+        await expect(sue.locator(".row")).to_have_count(50)
+        await expect(sue).to_have_title("(50) Inbox · Helpline")  # all unread for her
+        await sue.click("a.more")  # page 2: the two oldest
+        await expect(sue.locator(".row")).to_have_count(2)
+        await expect(sue.locator("#live-status.on")).to_be_visible(timeout=10_000)
+        async with sue.expect_response(lambda r: "/api/v1/conversations?" in r.url) as refreshed:
+            await stack.customer(841, "a new question arrives")  # a live update
+        assert "cursor=" in (await refreshed.value).url
+        await sue.wait_for_timeout(300)
+        await expect(sue.locator(".row")).to_have_count(2)  # still page 2
+        await expect(sue.locator(".row", has_text="a new question")).to_have_count(0)
+
+        await sue.goto(stack.url + "/?view=all")
+        rows = sue.locator(".row")
+        ids = [await rows.nth(i).get_attribute("data-id") for i in range(3)]
+        for i in range(2):
+            await rows.nth(i).locator(".row-check").check()
+        await sue.keyboard.press("j")
+        await sue.keyboard.press("j")
+        await sue.keyboard.press("x")  # the third by keyboard
+        await expect(sue.locator("#bulk-count")).to_have_text("3 selected")
+        await sue.click("[data-bulk=resolve]")
+        await expect(sue.locator("#toast")).to_have_text("3 done")
+        await expect(sue.locator("#bulk-bar")).to_be_hidden()
+        for cid in ids:
+            await expect(sue.locator(f".row[data-id='{cid}']")).to_have_count(0)
+            conv = await desk.parts.store.get(str(cid))
+            assert conv is not None and conv.status is Status.RESOLVED
