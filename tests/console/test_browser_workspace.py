@@ -62,6 +62,7 @@ async def test_composer_modes_and_resolve_with_undo_that_holds_back_the_survey(d
     await desk.parts.assignments.set_presence("amy", Presence.ONLINE)
     async with running(desk) as stack:
         page = await sign_in(stack, "amy")
+        await expect(page.locator("#live-status.on")).to_be_visible(timeout=10_000)  # before the news
         await stack.customer(811, "My deposit has not arrived")
         cid = await conversation_id(desk, 811)
         row = page.locator(f".row[data-id='{cid}']")
@@ -179,7 +180,8 @@ async def test_a_telegram_photo_is_a_thumbnail_and_the_agent_sends_an_image_back
         await page.goto(f"{stack.url}/c/{cid}")
         thumb = page.locator(".item-message img.thumb")
         await expect(thumb).to_be_visible(timeout=10_000)
-        assert await thumb.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [40, 30]  # decoded
+        await thumb.evaluate("img => img.decode()")  # loaded and decoded
+        assert await thumb.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [40, 30]
         shown = await page.request.get(await thumb.evaluate("img => img.src"))
         assert shown.headers["content-type"] == "image/jpeg"
         assert shown.headers["content-disposition"].startswith("inline")
