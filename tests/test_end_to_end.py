@@ -32,6 +32,7 @@ import redis.asyncio as redis
 from helpline.bots.catalog import default_catalog
 from helpline.bots.kb import load_kb
 from helpline.connectors.emulation import free_port
+from helpline.portal.site import page_path
 from helpline.routing import keys
 from tests.redis_server import RedisServer
 
@@ -168,9 +169,11 @@ def in_script_of(text: str, language: str) -> bool:
 
 
 def article_url(key: str, language: str) -> str:
+    """The article's page on the help center the console serves (the bot links there when the
+    help center is on, as it is by default); the console's address varies per run, the path not."""
     article = _KB.get(key, language)
-    assert article is not None and article.url, f"kb has no {language} article {key!r} with a URL"
-    return article.url
+    assert article is not None, f"kb has no {language} article {key!r}"
+    return page_path(article.language, article.key)
 
 
 _KB = load_kb(REPO / "kb")
