@@ -50,10 +50,23 @@ window.Helpline = (() => {
     return Math.floor(s / 86400) + "d " + Math.floor((s % 86400) / 3600) + "h";
   }
 
+  // Times in the viewer's own time zone (the browser's), named in the top bar; the server
+  // renders UTC and every <time datetime> is rewritten here, live-built ones included.
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   function clock(iso) {
     const d = new Date(iso);
-    if (Date.now() - d.getTime() < 86400000) return d.toISOString().slice(11, 16);
-    return d.toLocaleDateString("en", { month: "short", day: "2-digit", timeZone: "UTC" });
+    if (Date.now() - d.getTime() < 86400000) {
+      return d.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: zone });
+    }
+    return d.toLocaleDateString("en", { month: "short", day: "2-digit", timeZone: zone });
+  }
+  function localTimes(root) {
+    (root || document).querySelectorAll("time[datetime]").forEach((node) => {
+      if (!node.dateTime || node.dataset.local === node.dateTime) return;  // once: no observer loop
+      node.dataset.local = node.dateTime;
+      node.textContent = clock(node.dateTime);
+      node.title = new Date(node.dateTime).toLocaleString("en-GB", { timeZone: zone, timeZoneName: "short" }) + " (" + zone + ")";
+    });
   }
 
   // SLA clocks: green under 15 minutes, amber under an hour, red after.
@@ -141,11 +154,15 @@ window.Helpline = (() => {
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    const tz = document.getElementById("viewer-zone");
+    if (tz) { tz.textContent = zone; tz.hidden = false; }
+    localTimes();
+    new MutationObserver(() => localTimes()).observe(document.body, { childList: true, subtree: true });
     tickClocks();
     setInterval(tickClocks, 15000);
     const presence = document.getElementById("presence-select");
     if (presence) presence.addEventListener("change", () => presence.form.submit());
   });
 
-  return { api, errorText, setUnread, el, shortDuration, clock, tickClocks, waitClocks, toast, live, typing, platformName };
+  return { api, errorText, setUnread, el, shortDuration, clock, zone, tickClocks, waitClocks, toast, live, typing, platformName };
 })();

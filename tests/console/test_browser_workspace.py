@@ -8,6 +8,7 @@ import base64
 import re
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio as redis
@@ -16,7 +17,7 @@ from playwright.async_api import Page, expect
 from helpline.routing.models import Presence, Status
 from tests.factories import message, route_all
 
-from .helpers import Desk, make_desk
+from .helpers import PASSWORD, Desk, make_desk
 from .stack import TOKEN, running
 from .test_browser import conversation_id, sign_in
 
@@ -242,3 +243,22 @@ async def test_bulk_resolve_of_three_unread_count_in_the_title_and_paging_kept_b
             await expect(sue.locator(f".row[data-id='{cid}']")).to_have_count(0)
             conv = await desk.parts.store.get(str(cid))
             assert conv is not None and conv.status is Status.RESOLVED
+
+
+async def test_times_are_in_the_viewers_zone_and_say_which(desk: Desk) -> None:
+    cid = await desk.conversation("what time is it there?")
+    conv = await desk.parts.store.get(cid)
+    assert conv is not None
+    async with running(desk) as stack:
+        context = await stack.browser.new_context(timezone_id="Asia/Seoul")
+        page = await context.new_page()
+        await page.goto(stack.url + "/login")
+        await page.fill("input[name=username]", "sue")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.goto(f"{stack.url}/c/{cid}")
+        await expect(page.locator("#viewer-zone")).to_have_text("Asia/Seoul")
+        seoul = conv.created_at.astimezone(ZoneInfo("Asia/Seoul")).strftime("%H:%M")
+        await expect(page.locator(".facts time").first).to_have_text(seoul)
+        await expect(page.locator(".item-message time").first).to_have_text(seoul)
+        await context.close()
