@@ -263,9 +263,15 @@ def bench_archive(
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
-@app.command("dead-letters")
-def dead_letters(config: ConfigOption = None, limit: int = 20) -> None:
+dead_letters_app = typer.Typer(help="Dead letters: what kept failing, with its error; replay chosen ones.")
+app.add_typer(dead_letters_app, name="dead-letters")
+
+
+@dead_letters_app.callback(invoke_without_command=True)
+def dead_letters(ctx: typer.Context, config: ConfigOption = None, limit: int = 20) -> None:
     """Show the newest dead letters of every partition, with their errors."""
+    if ctx.invoked_subcommand is not None:
+        return
     settings = settings_or_exit(config)
     url = settings.redis.url
     if not url:
@@ -285,6 +291,35 @@ def dead_letters(config: ConfigOption = None, limit: int = 20) -> None:
             await client.aclose()
 
     run_main(main)
+
+
+@dead_letters_app.command("replay")
+def dead_letters_replay(
+    ids: Annotated[list[str], typer.Argument(help="dead letter ids, as `helpline dead-letters` lists them")],
+    config: ConfigOption = None,
+    partition: Annotated[int | None, typer.Option(help="the partition whose dead letters hold the ids")] = None,
+) -> None:
+    """Put chosen dead letters back on their streams, once each (a reply already sent is not sent
+    again). Exits 1 if one could not be replayed."""
+    settings = settings_or_exit(config)
+    url = settings.redis.url
+    if not url:
+        typer.echo("helpline: redis.url is not set", err=True)
+        raise typer.Exit(2)
+    from helpline.routing.dead_letters import replay
+
+    async def main() -> dict[str, str]:
+        client = await connect(url, options=settings.redis)
+        try:
+            return await replay(client, settings.redis.partitions, ids, partition)
+        finally:
+            await client.aclose()
+
+    outcome = run_main(main)
+    for entry_id, what in outcome.items():
+        typer.echo(f"{entry_id}: {what}")
+    if any(what not in ("replayed", "already sent: not queued again") for what in outcome.values()):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -59,12 +59,29 @@ class HealthSettings(Section):
 class PipelineSettings(Section):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     max_deliveries: int = Field(default=5, ge=1, le=100)
+    # A crashed (or paused) worker's entries are taken over after this; a sender's hold on a
+    # reply it posts lasts as long, so it must exceed the longest a sender batch can take.
     claim_idle_seconds: float = Field(default=30.0, gt=0)
+    # A sender starts no post after this much of a batch (the rest waits for the next one) and
+    # gives one post at most send_timeout_seconds (then it is "uncertain" where the platform
+    # cannot dedupe).
+    send_batch_seconds: float = Field(default=10.0, gt=0)
+    send_timeout_seconds: float = Field(default=15.0, gt=0)
     # A router holds each of its partitions by a lease this long; a router silent for longer
     # loses them (and cannot commit any more), another takes them over.
     partition_lease_seconds: float = Field(default=10.0, ge=1, le=300)
     quiet_period_hours: float = Field(default=72.0, ge=0)  # a resolved thread reopens inside it
     dedupe_window_hours: float = Field(default=168.0, gt=0)
+
+    @model_validator(mode="after")
+    def _claims_outlast_batches(self) -> PipelineSettings:
+        longest = self.send_batch_seconds + self.send_timeout_seconds
+        if self.claim_idle_seconds <= longest:
+            raise ValueError(
+                f"claim_idle_seconds ({self.claim_idle_seconds:g}) must exceed send_batch_seconds + "
+                f"send_timeout_seconds ({longest:g}), the longest a sender batch can take: otherwise a "
+                f"second sender takes over replies the first is still posting")
+        return self
 
 
 class DatabaseSettings(Section):

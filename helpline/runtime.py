@@ -14,7 +14,7 @@ import gc
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,12 +128,21 @@ def router_consumer(parts: Parts, router: Router, name: str | None = None,
     )
 
 
+def make_sender(parts: Parts, connectors: Mapping[tuple[str, str], Connector] | None = None) -> Sender:
+    """The sender with the pipeline's bounds: its hold on a reply lasts `claim_idle_seconds`."""
+    p = parts.settings.pipeline
+    return Sender(parts.client, parts.connectors if connectors is None else connectors,
+                  parts.settings.redis.partitions, lease_seconds=p.claim_idle_seconds,
+                  batch_seconds=p.send_batch_seconds, send_timeout=p.send_timeout_seconds)
+
+
 def sender_consumer(parts: Parts, sender: Sender, name: str | None = None) -> StreamConsumer:
     p = parts.settings.pipeline
     return StreamConsumer(
         parts.client, keys.SENDER_GROUP, name or consumer_name("sender"), sender.streams(),
         sender.handle_batch, sender.dead_letter_key,
         count=p.batch_size, max_deliveries=p.max_deliveries, retry_idle_ms=int(p.claim_idle_seconds * 1000),
+        buried=sender.buried,
     )
 
 
@@ -240,7 +249,7 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
             for c in parts.connectors.values():
                 parts.health.track(c, "sending")
         if "sender" in roles:
-            sender = Sender(parts.client, parts.connectors, parts.settings.redis.partitions)
+            sender = make_sender(parts)
             tasks += [role_context("sender", sender_consumer(parts, sender).run(stop)),
                       role_context("sender", run_promoter(sender, stop))]
         if "connectors" in roles:

@@ -190,6 +190,7 @@ class StreamConsumer:
         retry_idle_ms: int = 10_000,
         handler_acknowledges: bool = False,
         ownership: StreamOwnership | None = None,
+        buried: Callable[[Entry, str], Awaitable[None]] | None = None,
     ) -> None:
         self.client = client
         self.group = group
@@ -206,6 +207,8 @@ class StreamConsumer:
         self.handler_acknowledges = handler_acknowledges
         # With an ownership, only the streams it grants are read and claimed (one reader each).
         self.ownership = ownership
+        # Told of each entry sent to the dead letters (the sender lets the replies behind it go).
+        self.buried = buried
         self._dead_letter = client.register_script(_DEAD_LETTER)
         self._last_claim = 0.0
 
@@ -341,6 +344,8 @@ class StreamConsumer:
             keys=[entry.stream, self.dead_letter_key(entry.stream), _errors_key(entry.stream)],
             args=[self.group, entry.id, entry.deliveries, error],
         )
+        if self.buried is not None:
+            await self.buried(entry, error)
 
 
 def _errors_key(stream: str) -> str:

@@ -117,6 +117,18 @@ def delivery(partition: int, reply_id: str) -> str:
     return f"{partition_prefix(partition)}:reply:{reply_id}"
 
 
+def reply_order(conversation_id: str) -> str:
+    """The conversation's replies not yet final (their delivery keys), scored by the order they
+    were written: only the first may be posted. (The scripts build it as the conversation key +
+    ":out".)"""
+    return f"{conversation(conversation_id)}:out"
+
+
+def reply_seq(partition: int) -> str:
+    """Counter giving each queued reply of the partition its place (`reply_order` scores)."""
+    return f"{partition_prefix(partition)}:out-seq"
+
+
 # --- contacts ---------------------------------------------------------------------------------
 def contact(contact_id: str) -> str:
     return f"{PREFIX}:contact:{contact_id}"
@@ -186,8 +198,14 @@ def rate_limit(platform: str, account: str, name: str) -> str:
 
 
 def blocked_until(platform: str, account: str) -> str:
-    """Set when the platform answered 429: no sender posts for the account before it expires."""
+    """Set when the platform answered 429 or was unreachable: no sender posts for the account
+    before it expires."""
     return f"{PREFIX}:blocked:{platform}:{account}"
+
+
+def send_backoff(platform: str, account: str) -> str:
+    """Consecutive transient failures of the account's posts (the exponent of its back-off)."""
+    return f"{PREFIX}:backoff:{platform}:{account}"
 
 
 # --- web chat: one slot per chat ({wc:<account>:<chat>}) so its scripts stay in one cluster slot

@@ -206,7 +206,8 @@ OP_SET = "S"  # n, then n field/value pairs: HSET on the conversation
 OP_SET_ONCE = "O"  # n, then n pairs: HSET only the fields still empty (first response)
 OP_LABELS = "L"  # n, then n labels to add, then m, then m labels to remove (a sorted set, as JSON)
 OP_EVENT = "E"  # event json: append to the conversation's events
-OP_REPLY = "R"  # outbound stream, delivery key, reply json: queue once per delivery key
+OP_REPLY = "R"  # outbound stream, delivery key, reply json: queue once per delivery key (and
+#   take its place in the conversation's reply order, `keys.reply_order`)
 OP_BOT_STATE = "B"  # state json: replace the bot's saved state
 OP_ACK = "A"  # inbound entry id: these are its effects; acknowledged in the same call
 OP_TOUCH = "T"  # move the conversation up the inbox index
@@ -311,6 +312,8 @@ local function apply(conv, packed)
       i = i + 2
     elseif op == 'R' then
       if redis.call('HSETNX', v[i + 2], 'state', 'queued') == 1 then
+        -- its place among the conversation's replies: the sender posts them in this order
+        redis.call('ZADD', c .. ':out', redis.call('INCR', prefix .. ':out-seq'), v[i + 2])
         redis.call('XADD', v[i + 1], '*', 'm', v[i + 3])
         queued = queued + 1
       end

@@ -1,16 +1,31 @@
-"""The sender: drains outbound streams through the connectors, posting each reply once.
+"""The sender: drains outbound streams through the connectors, posting each reply once, in the
+order its conversation's replies were written.
 
-Every reply has a delivery record (`keys.delivery`) that is its idempotency record:
+Every reply has a delivery record (`keys.delivery`, changed only by the scripts of
+`routing/delivery.py`) that is its idempotency record and its ownership:
 
     queued ──► sending ──► sent (platform ids)
-                  │ └────► failed (error)           permanent errors
-                  └──────► queued again, later      429 / shared rate limit: deferred
+       ▲          │ └────► failed (error)           the platform refused it for good
+       │          └──────► uncertain                no answer where the platform cannot dedupe
+       └── waits: parked behind an earlier reply, or delayed (rate limit, 429, platform down)
 
-"sending" is written before the platform call and "sent" right after it. A reply found in
-"sending" means a process died during the call, so whether the platform took it is unknown:
-on platforms with an idempotency key (Mastodon) it is posted again safely; elsewhere it becomes
-"uncertain" and is shown to the agents instead of risking a double post. That call is the
-residual window (see README, "Delivery promises").
+A batch claims a reply queued → sending with its fencing token immediately before the post
+(platforms that dedupe by our key: the batch's replies at once, at its start); the claim refuses
+a reply another live sender holds, one already final, and one whose predecessor in its
+conversation is not final yet. Before each post the batch checks, on its own clock, that its
+lease still runs (a process paused past it posts nothing more), and a batch starts no post after
+`batch_seconds`; a post is given at most `send_timeout` seconds. So a batch ends within
+batch_seconds + send_timeout, which the configuration keeps below `claim_idle_seconds` (the
+lease): another sender takes a reply over only from a batch that is dead or paused.
+
+A reply found "sending" past its owner's lease means a process died during the call, so whether
+the platform took it is unknown: on platforms with an idempotency key (Mastodon) it is posted
+again safely; elsewhere it becomes "uncertain" and is shown to the agents instead of risking a
+double post. That call is the residual window (see README, "Delivery promises").
+
+A platform that is down (connection errors, timeouts where it dedupes, 5xx) blocks its account
+for an exponential, jittered, capped back-off, as a 429 does for its "retry after": the replies
+wait in order and none is dead-lettered. Only what the platform refuses for good is "failed".
 """
 
 from __future__ import annotations
@@ -18,9 +33,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import random
+import socket
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
@@ -34,7 +53,7 @@ from helpline.insights.metrics import observe_rate_limited, observe_send
 
 from . import keys
 from .bus import Entry, EntryKey, Failure
-from .decode import as_text
+from .delivery import CLAIM, PUT_BACK, RECORD
 from .models import ConversationEvent, DeliveryState, EventType, OutboundReply
 from .outage import through_outage
 from .periodic import run_periodically
@@ -42,51 +61,15 @@ from .scripts import PROMOTE_DUE
 
 log = logging.getLogger(__name__)
 
+#: Back-off of an account whose platform is down: 1 s doubling per failure up to 60 s, jittered.
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+#: A lease counts as held locally only until this share of it has passed (clocks, round trips).
+LEASE_MARGIN = 0.8
 
-# KEYS[1]: partition prefix. ARGV: reply ids. Returns each reply's {state, parts, attempts}.
-_READ = """
-local out = {}
-for i = 1, #ARGV do
-  out[i] = redis.call('HMGET', KEYS[1] .. ':reply:' .. ARGV[i], 'state', 'parts', 'attempts')
-end
-return out
-"""
-
-# KEYS[1]: partition prefix. ARGV: now, the number of replies sent, then per sent reply 2 values:
-# reply id, platform ids json; then per reply that did not go 5 values: reply id, state, error,
-# conversation id, event json. A record and its event change together. (Sent replies, the common
-# case, carry the fewest arguments: packing them is the sender's main cost per reply.)
-# The changed reply ids (field "r") and conversations (field "c") go to the partition's change
-# stream in the same call, for the archiver.
-_RECORD = """
-local prefix = KEYS[1]
-local SEP = '\\31'
-local last_sent = 2 + 2 * tonumber(ARGV[2])
-local replies, changed = {}, {}
-for i = 3, last_sent, 2 do
-  redis.call('HSET', prefix .. ':reply:' .. ARGV[i], 'state', 'sent', 'platform_ids', ARGV[i + 1],
-             'error', '', 'updated_at', ARGV[1])
-  replies[#replies + 1] = ARGV[i]
-end
-for i = last_sent + 1, #ARGV, 5 do
-  redis.call('HSET', prefix .. ':reply:' .. ARGV[i], 'state', ARGV[i + 1], 'platform_ids', '[]',
-             'error', ARGV[i + 2], 'updated_at', ARGV[1])
-  local c = prefix .. ':conv:' .. ARGV[i + 3]
-  redis.call('RPUSH', c .. ':events', ARGV[i + 4])
-  redis.call('HINCRBY', c, 'version', 1)
-  replies[#replies + 1] = ARGV[i]
-  changed[#changed + 1] = ARGV[i + 3]
-end
-if #replies > 0 then
-  redis.call('XADD', prefix .. ':changes', '*', 'r', table.concat(replies, SEP), 'c', table.concat(changed, SEP))
-end
-return 1
-"""
-
-
-_FINAL = frozenset({DeliveryState.SENT.value, DeliveryState.FAILED.value, DeliveryState.UNCERTAIN.value})
-_SENDING = DeliveryState.SENDING.value
 _JSON = json.JSONEncoder()  # its encode() of one string is a single C call (per reply on the hot path)
+
+Outcome = tuple["_Job", DeliveryState, SendResult | None, str | None]
 
 
 def _now_ms() -> int:
@@ -98,21 +81,44 @@ class _Job:
     entry: Entry
     reply: OutboundReply
     partition: int
-    delivery: dict[str, str]
+    key: str  # the delivery record
+    verdict: str = ""  # of the claim
+    parts: str = ""  # ids of the parts already posted (json)
+    lease_left_ms: int = 0  # of another owner
+    claimed_at: float = 0.0  # local clock
+
+
+@dataclass
+class _Batch:
+    token: str
+    deadline: float  # no post starts after this (local clock)
+    waits: list[tuple[_Job, float]] = field(default_factory=list)  # put back for (seconds)
+    failures: dict[EntryKey, Failure] = field(default_factory=dict)
 
 
 class Sender:
     """Batch handler for the `sender` group over the outbound streams of its connectors."""
 
-    def __init__(self, client: redis.Redis, connectors: Mapping[tuple[str, str], Connector],
-                 partitions: int) -> None:
+    def __init__(self, client: redis.Redis, connectors: Mapping[tuple[str, str], Connector], partitions: int,
+                 *, lease_seconds: float = 30.0, batch_seconds: float = 10.0, send_timeout: float = 15.0,
+                 backoff: tuple[float, float] = (BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.connectors = connectors
         self.partitions = partitions
+        self.lease_seconds = lease_seconds
+        self.batch_seconds = batch_seconds
+        self.send_timeout = send_timeout
+        self.backoff_base, self.backoff_cap = backoff
+        self.clock = clock
         self.limiter = SharedRateLimiter(client)
         self._promote = client.register_script(PROMOTE_DUE)
-        self._record = client.register_script(_RECORD)
-        self._read = client.register_script(_READ)
+        self._claim = client.register_script(CLAIM)
+        self._put_back = client.register_script(PUT_BACK)
+        self._record = client.register_script(RECORD)
+        self._name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._batches = 0
+        self._backing_off: set[tuple[str, str]] = set()  # accounts whose back-off a success resets
         self.sent = 0
         self.deferred = 0
 
@@ -121,136 +127,207 @@ class Sender:
                 for platform, account in sorted(self.connectors) for p in range(self.partitions)]
 
     def dead_letter_key(self, stream: str) -> str:
-        return keys.dead_letters(int(stream.split("{p", 1)[1].split("}", 1)[0]))
+        return keys.dead_letters(keys.stream_partition(stream))
 
     async def handle_batch(self, entries: list[Entry]) -> dict[EntryKey, Failure]:
-        """Idempotent: a reply whose record says "sent" is acknowledged without posting."""
-        failures: dict[EntryKey, Failure] = {}
+        """Idempotent: a reply whose record says it is final is acknowledged without posting."""
+        self._batches += 1
+        batch = _Batch(f"{self._name}:{self._batches}", self.clock() + self.batch_seconds)
         jobs: list[_Job] = []
+        seen: set[str] = set()
         for entry in entries:
             try:
                 reply = OutboundReply.model_validate_json(entry.payload)
             except ValidationError as exc:
-                failures[entry.key] = Failure(f"invalid outbound reply: {exc.errors()[0]['msg']}", permanent=True)
+                batch.failures[entry.key] = Failure(f"invalid outbound reply: {exc.errors()[0]['msg']}",
+                                                    permanent=True)
                 continue
             if (reply.platform, reply.account) not in self.connectors:
-                failures[entry.key] = Failure(f"no connector for {reply.platform}/{reply.account}")
+                batch.failures[entry.key] = Failure(f"no connector for {reply.platform}/{reply.account}")
                 continue
+            if reply.reply_id in seen:  # the same reply twice in a batch: the first decides
+                continue
+            seen.add(reply.reply_id)
             # Replies live in their conversation's partition (a private follow-up too).
-            jobs.append(_Job(entry, reply, keys.conversation_partition(reply.conversation_id), {}))
+            p = keys.conversation_partition(reply.conversation_id)
+            jobs.append(_Job(entry, reply, p, keys.delivery(p, reply.reply_id)))
         if not jobs:
-            return failures
+            return batch.failures
+        # One round trip: where the platform dedupes, the batch claims its replies now (a second
+        # post after a crash is harmless there); every account's block.
         by_partition: dict[int, list[_Job]] = {}
         for job in jobs:
-            by_partition.setdefault(job.partition, []).append(job)
+            if self.connectors[job.reply.platform, job.reply.account].idempotent_send:
+                by_partition.setdefault(job.partition, []).append(job)
+        claimed_at = self.clock()
         async with self.client.pipeline(transaction=False) as pipe:
             for p, js in by_partition.items():
-                await self._read(keys=[keys.partition_prefix(p)], args=[j.reply.reply_id for j in js], client=pipe)
+                await self._claim(keys=[keys.partition_prefix(p)], client=pipe,
+                                  args=self._claim_args(batch.token, True, js))
             for platform, account in self.connectors:
                 pipe.pttl(keys.blocked_until(platform, account))
             raw = await pipe.execute()
         ttls = raw[len(by_partition):]
         blocked = {acc: int(ttl) for acc, ttl in zip(self.connectors, ttls, strict=True) if int(ttl) > 0}
-        for js, states in zip(by_partition.values(), raw[: len(by_partition)], strict=True):
-            for job, (state, parts, attempts) in zip(js, states, strict=True):
-                job.delivery = {"state": as_text(state or b""), "parts": as_text(parts or b""),
-                                "attempts": as_text(attempts or b"0")}
+        self._backing_off |= blocked.keys()
+        for js, verdicts in zip(by_partition.values(), raw[: len(by_partition)], strict=True):
+            for job, verdict in zip(js, verdicts, strict=True):
+                self._claimed(job, verdict, claimed_at)
         by_account: dict[tuple[str, str], list[_Job]] = {}
         for job in jobs:
             by_account.setdefault((job.reply.platform, job.reply.account), []).append(job)
-        results = await asyncio.gather(*(self._drain(acc, js, blocked.get(acc, 0)) for acc, js in by_account.items()))
-        for result in results:
-            failures.update(result)
-        return failures
+        await asyncio.gather(*(self._drain(batch, acc, js, blocked.get(acc, 0) / 1000)
+                               for acc, js in by_account.items()))
+        # What did not go must leave "sending" even through a short Redis outage (a restart): left
+        # there, the next attempt would take a reply never posted for "uncertain".
+        await through_outage(partial(self._wait, batch))
+        return batch.failures
 
-    async def _drain(self, account: tuple[str, str], jobs: list[_Job], blocked_ms: int) -> dict[EntryKey, Failure]:
-        """Post one account's replies in order; a deferral defers the rest of that account too."""
-        connector = self.connectors[account]
-        failures: dict[EntryKey, Failure] = {}
-        defer_for = blocked_ms / 1000
-        to_send: list[_Job] = []
+    def _claim_args(self, token: str, dedupes: bool, jobs: Sequence[_Job]) -> list[str | int]:
+        args: list[str | int] = [token, int(self.lease_seconds * 1000), "1" if dedupes else "0"]
         for job in jobs:
-            state = job.delivery.get("state", "")
-            if state in _FINAL:
-                continue  # already final: just acknowledge
-            if state == _SENDING and not connector.idempotent_send:
-                await self._finish([(job, DeliveryState.UNCERTAIN, None,
-                                     "the process died while posting; check the platform before resending")])
+            args += [job.key, job.reply.conversation_id]
+        return args
+
+    def _claimed(self, job: _Job, raw: Sequence[bytes | int], claimed_at: float) -> None:
+        verdict, parts, left = raw
+        job.verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
+        job.parts = parts.decode() if isinstance(parts, bytes) else str(parts or "")
+        job.lease_left_ms = int(left)
+        job.claimed_at = claimed_at
+
+    async def _claim_one(self, job: _Job, token: str) -> None:
+        """Claim one reply right before its post (platforms without idempotency: the window)."""
+        args = self._claim_args(token, False, [job])
+        started = self.clock()
+        raw = await self._claim(keys=[keys.partition_prefix(job.partition)], args=args)
+        self._claimed(job, raw[0], started)
+
+    async def _drain(self, batch: _Batch, account: tuple[str, str], jobs: list[_Job], defer_for: float) -> None:
+        """Post one account's replies in order. A deferral defers the rest of the account; a reply
+        that does not go holds the later replies of its conversation."""
+        connector = self.connectors[account]
+        dedupes = connector.idempotent_send
+        waiting: set[str] = set()  # conversations with a reply that did not go
+        finished: list[Outcome] = []
+        for job in jobs:
+            conversation = job.reply.conversation_id
+            if job.verdict == "final":
                 continue
-            to_send.append(job)
-        finished: list[tuple[_Job, DeliveryState, SendResult | None, str | None]] = []
-        for job in to_send:
-            limits = connector.rate_limits(job.reply)
-            if defer_for <= 0 and limits:
+            if conversation in waiting or defer_for > 0 or self.clock() >= batch.deadline:
+                batch.waits.append((job, defer_for))
+                waiting.add(conversation)
+                continue
+            limits = () if job.verdict in ("busy", "held", "orphan") else connector.rate_limits(job.reply)
+            if not dedupes and limits:  # spent before the claim: the claim is the post's window
                 defer_for = await self.limiter.acquire(account[0], account[1], limits)
-            if defer_for > 0:
-                await self._defer(job, defer_for)
-                observe_rate_limited(*account)
+                if defer_for > 0:
+                    batch.waits.append((job, defer_for))
+                    waiting.add(conversation)
+                    observe_rate_limited(*account)
+                    continue
+            if not dedupes:
+                await self._claim_one(job, batch.token)
+            if job.verdict in ("final", "busy", "held"):
+                if job.verdict != "final":
+                    batch.waits.append((job, job.lease_left_ms / 1000))
+                    waiting.add(conversation)
                 continue
-            key = keys.delivery(job.partition, job.reply.reply_id)
-            started = time.perf_counter()
-            try:
-                if not connector.idempotent_send:
-                    # Durable before the call: if we die inside it, the reply becomes "uncertain".
-                    await self.client.hset(key, mapping={  # type: ignore[misc]
-                        "state": DeliveryState.SENDING.value, "updated_at": _now_ms(),
-                        "attempts": int(job.delivery.get("attempts", 0)) + 1,
-                    })
-                result = await connector.send(job.reply, self._progress(job))
-            except RateLimited as exc:
-                defer_for = max(exc.retry_after, 0.001)
-                await self.client.set(keys.blocked_until(*account), "1", px=max(1, int(defer_for * 1000)))
-                await through_outage(partial(self._defer, job, defer_for, reset_state=True))
-                observe_send(*account, "deferred", time.perf_counter() - started)
-            except (Permanent, AuthFailed) as exc:
-                finished.append((job, DeliveryState.FAILED, None, str(exc)))
-                observe_send(*account, "failed", time.perf_counter() - started)
-            except Uncertain as exc:
-                if connector.idempotent_send:  # the platform dedupes by our key: retrying is safe
-                    await self._reset_queued(key)
-                    failures[job.entry.key] = Failure(f"{type(exc).__name__}: {exc}")
-                else:  # like a crash mid-call: shown to the agents rather than risk a double reply
-                    finished.append((job, DeliveryState.UNCERTAIN, None, f"no answer from the platform: {exc}"))
-                observe_send(*account, "uncertain", time.perf_counter() - started)
-            except ConnectorError as exc:  # transient: retried by the consumer, then dead-lettered
-                await self._reset_queued(key)
-                failures[job.entry.key] = Failure(f"{type(exc).__name__}: {exc}")
-                observe_send(*account, "transient", time.perf_counter() - started)
-            except Exception as exc:  # a connector bug: this reply only, the others go on
-                # The state stays "sending": if the platform took it, the retry says "uncertain".
-                log.exception("reply %s: the %s connector failed", job.reply.reply_id, account[0])
-                failures[job.entry.key] = Failure(f"{type(exc).__name__}: {exc}")
-                observe_send(*account, "transient", time.perf_counter() - started)
+            if job.verdict == "orphan":
+                finished.append((job, DeliveryState.UNCERTAIN, None,
+                                 "the process died while posting; check the platform before resending"))
+                continue
+            if dedupes and limits:
+                defer_for = await self.limiter.acquire(account[0], account[1], limits)
+                if defer_for > 0:
+                    batch.waits.append((job, defer_for))
+                    waiting.add(conversation)
+                    observe_rate_limited(*account)
+                    continue
+            if self.clock() >= job.claimed_at + self.lease_seconds * LEASE_MARGIN:
+                # Paused past the lease (or the limiter took that long): another sender may hold it.
+                batch.waits.append((job, 0.0))
+                waiting.add(conversation)
+                continue
+            outcome, wait = await self._post(batch, account, connector, job)
+            if outcome is not None:
+                finished.append(outcome)
             else:
-                finished.append((job, DeliveryState.SENT, result, None))
-                observe_send(*account, "sent", time.perf_counter() - started)
-            if finished and not connector.idempotent_send:
-                await self._finish(finished)  # shrink the window: record each post at once
+                waiting.add(conversation)
+                if wait is not None:
+                    defer_for = wait
+                    batch.waits.append((job, wait))
+            if finished and not dedupes:
+                await self._finish(finished, batch.token)  # shrink the window: record each post at once
                 finished = []
-        await self._finish(finished)
-        return failures
+        await self._finish(finished, batch.token)
 
-    async def _reset_queued(self, key: str) -> None:
-        """Not posted: back to "queued", through a short Redis outage (left "sending", the next
-        attempt would have to call a reply that never left "uncertain")."""
-        async def reset() -> None:
-            await self.client.hset(key, "state", DeliveryState.QUEUED.value)  # type: ignore[misc]
+    async def _post(self, batch: _Batch, account: tuple[str, str], connector: Connector,
+                    job: _Job) -> tuple[Outcome | None, float | None]:
+        """One post. Returns its final outcome, or none and how long the account waits (none:
+        the entry is retried by the consumer)."""
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(connector.send(job.reply, self._progress(job)), self.send_timeout)
+        except RateLimited as exc:
+            wait = max(exc.retry_after, 0.001)
+            await through_outage(partial(self.client.set, keys.blocked_until(*account), "1",
+                                         px=max(1, int(wait * 1000))))
+            observe_send(*account, "deferred", time.perf_counter() - started)
+            return None, wait
+        except (Permanent, AuthFailed) as exc:
+            observe_send(*account, "failed", time.perf_counter() - started)
+            return (job, DeliveryState.FAILED, None, str(exc)), None
+        except (Uncertain, TimeoutError) as exc:
+            observe_send(*account, "uncertain", time.perf_counter() - started)
+            reason = str(exc) or f"no answer within {self.send_timeout:g} s"
+            if not connector.idempotent_send:  # like a crash mid-call: shown, never risked twice
+                return (job, DeliveryState.UNCERTAIN, None, f"no answer from the platform: {reason}"), None
+            return None, await self._back_off(account, reason)  # the platform dedupes by our key
+        except ConnectorError as exc:  # down or failing (network, 5xx): wait, in order
+            observe_send(*account, "transient", time.perf_counter() - started)
+            return None, await self._back_off(account, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a connector bug: this reply only, the others go on
+            # The state stays "sending", its lease ended: the retry posts again only where it is safe.
+            log.exception("reply %s: the %s connector failed", job.reply.reply_id, account[0])
+            await self.client.hset(job.key, "lease", "0")  # type: ignore[misc]
+            batch.failures[job.entry.key] = Failure(f"{type(exc).__name__}: {exc}")
+            observe_send(*account, "transient", time.perf_counter() - started)
+            return None, None
+        observe_send(*account, "sent", time.perf_counter() - started)
+        if account in self._backing_off:
+            self._backing_off.discard(account)
+            await self.client.delete(keys.send_backoff(*account))
+        return (job, DeliveryState.SENT, result, None), None
 
-        await through_outage(reset)
+    async def _back_off(self, account: tuple[str, str], reason: str) -> float:
+        """Block the account for its next back-off step (shared by every sender); returns it."""
+        async def count() -> int:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.incr(keys.send_backoff(*account))
+                pipe.expire(keys.send_backoff(*account), max(1, int(self.backoff_cap * 10)))
+                return int((await pipe.execute())[0])
+
+        failures = await through_outage(count)
+        wait = float(min(self.backoff_cap, self.backoff_base * 2 ** min(failures - 1, 16)))
+        wait *= random.uniform(0.5, 1.0)  # jitter: senders of one account do not retry in step
+        await through_outage(partial(self.client.set, keys.blocked_until(*account), "1",
+                                     px=max(1, int(wait * 1000))))
+        self._backing_off.add(account)
+        log.warning("%s/%s: the platform failed (%s); its replies wait %.1f s", *account, reason, wait)
+        return wait
 
     def _progress(self, job: _Job) -> SendProgress:
-        key = keys.delivery(job.partition, job.reply.reply_id)
-        parts = job.delivery.get("parts")
-        posted = json.loads(parts) if parts else []
+        posted = json.loads(job.parts) if job.parts else []
 
         async def record(platform_id: str) -> None:
             posted_now.append(platform_id)
-            await self.client.hset(key, "parts", json.dumps(posted_now))  # type: ignore[misc]
+            await self.client.hset(job.key, "parts", json.dumps(posted_now))  # type: ignore[misc]
 
         posted_now = list(posted)
         return SendProgress(posted, record)
 
-    async def _finish(self, done: Sequence[tuple[_Job, DeliveryState, SendResult | None, str | None]]) -> None:
+    async def _finish(self, done: Sequence[Outcome], token: str, guard: str = "own") -> None:
         """Record final states (one script call per partition). A failure also becomes an event
         of the conversation; a success is read from the delivery record."""
         sent: dict[int, list[str]] = {}
@@ -259,7 +336,7 @@ class Sender:
             reply = job.reply
             if state is DeliveryState.SENT:
                 ids = "[" + ",".join(map(_JSON.encode, result.platform_message_ids if result else ())) + "]"
-                sent.setdefault(job.partition, []).extend((reply.reply_id, ids))
+                sent.setdefault(job.partition, []).extend((reply.reply_id, reply.conversation_id, ids))
                 self.sent += 1
                 continue
             event = ConversationEvent(
@@ -268,8 +345,8 @@ class Sender:
             ).model_dump_json()
             log.warning("reply %s %s: %s", reply.reply_id, state.value, error)
             not_sent.setdefault(job.partition, []).extend(
-                (reply.reply_id, state.value, error or "", reply.conversation_id, event))
-        by_partition = {p: [_now_ms(), len(sent.get(p, ())) // 2, *sent.get(p, ()), *not_sent.get(p, ())]
+                (reply.reply_id, reply.conversation_id, state.value, error or "", event, guard))
+        by_partition = {p: [_now_ms(), token, len(sent.get(p, ())) // 3, *sent.get(p, ()), *not_sent.get(p, ())]
                         for p in sent.keys() | not_sent.keys()}
         if not by_partition:
             return
@@ -280,18 +357,35 @@ class Sender:
             pipe.publish(keys.live_channel(), json.dumps({"conversations": conversations}))
             await pipe.execute()
 
-    async def _defer(self, job: _Job, seconds: float, reset_state: bool = False) -> None:
-        """Park the reply until `seconds` from now and acknowledge its entry, atomically."""
-        reply = job.reply
-        due = _now_ms() + int(seconds * 1000)
-        member = f"{int(reply.created_at.timestamp() * 1000):013d}|{job.entry.payload.decode()}"
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.zadd(keys.outbound_delayed(job.partition, reply.platform, reply.account), {member: due})
-            pipe.xack(job.entry.stream, keys.SENDER_GROUP, job.entry.id)
-            if reset_state:
-                pipe.hset(keys.delivery(job.partition, reply.reply_id), "state", DeliveryState.QUEUED.value)
+    async def _wait(self, batch: _Batch) -> None:
+        """Put back what did not go, acknowledging its entries: behind its conversation's earlier
+        reply (parked) or in the delayed set for the wait. One script call per stream."""
+        if not batch.waits:
+            return
+        now = _now_ms()
+        by_stream: dict[tuple[int, str, str], list[str | int]] = {}
+        for job, seconds in batch.waits:
+            reply = job.reply
+            member = f"{int(reply.created_at.timestamp() * 1000):013d}|{job.entry.payload.decode()}"
+            by_stream.setdefault((job.partition, reply.platform, reply.account), [batch.token, keys.SENDER_GROUP]) \
+                .extend((job.entry.id, job.key, reply.conversation_id, now + int(seconds * 1000), member))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for (p, platform, account), args in by_stream.items():
+                await self._put_back(keys=[keys.partition_prefix(p), keys.outbound_stream(p, platform, account),
+                                           keys.outbound_delayed(p, platform, account)], args=args, client=pipe)
             await pipe.execute()
-        self.deferred += 1
+        self.deferred += len(batch.waits)
+
+    async def buried(self, entry: Entry, error: str) -> None:
+        """The consumer dead-lettered `entry`: its reply is final ("failed"), so the replies
+        written after it in its conversation go on (`helpline dead-letters replay` resends it)."""
+        try:
+            reply = OutboundReply.model_validate_json(entry.payload)
+        except ValidationError:
+            return
+        p = keys.conversation_partition(reply.conversation_id)
+        await self._finish([(_Job(entry, reply, p, keys.delivery(p, reply.reply_id)), DeliveryState.FAILED,
+                             None, f"dead-lettered: {error}")], token="", guard="any")
 
     async def promote_due(self, limit: int = 500) -> int:
         """Put deferred replies whose time has come back on their streams."""
@@ -310,4 +404,3 @@ async def run_promoter(sender: Sender, stop: asyncio.Event, interval: float = 0.
     """Deferred replies back on their streams when their time comes (a dead promoter would leave
     them waiting forever, so it never stops on an error)."""
     await run_periodically("outbound promoter", sender.promote_due, stop, interval)
-

@@ -77,6 +77,8 @@ partitions = {partitions}
 [pipeline]
 batch_size = 50
 claim_idle_seconds = 5.0
+send_batch_seconds = 1.0
+send_timeout_seconds = 3.5
 
 [console]
 host = "127.0.0.1"

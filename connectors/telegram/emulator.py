@@ -7,8 +7,9 @@ sends them): getMe, getUpdates (offset confirms, long poll bounded, 409 for a se
 while a webhook is set), setWebhook/deleteWebhook/getWebhookInfo, sendMessage (reply_parameters,
 reply_markup, 4096 limit, parse_mode checks, flood control with real 429s, chat migration),
 answerCallbackQuery, sendPhoto (an uploaded photo), getFile and the file download at
-``/file/bot<token>/<file_path>`` (the files customers sent; over 20 MB refused). With a webhook
-set, updates are POSTed to it (with the secret token header) and retried until it answers 2xx.
+``/file/bot<token>/<file_path>`` (the files customers sent; over 20 MB refused). A slow or failing
+platform on demand (`send_latency_min/max`, `outage_status` in the config). With a webhook set,
+updates are POSTed to it (with the secret token header) and retried until it answers 2xx.
 
 Control API under ``/_emulator/`` (customer side): customer-messages, edits, button-presses,
 updates (raw), migrations, blocks, config, and GET sent, stats, callback-answers.
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 import html
 import json
+import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -281,6 +283,13 @@ def create_app(token: str = "123456:TEST-token",  # noqa: S107 (a test token)
         handler = METHODS.get(method)
         if handler is None:
             return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
+        limits = state.limits
+        if limits.outage_status:
+            state.stats[f"errors_{limits.outage_status}"] += 1
+            return JSONResponse({"ok": False, "error_code": limits.outage_status, "description": "Bad Gateway"},
+                                limits.outage_status)
+        if method == "sendmessage" and limits.send_latency_max > 0:
+            await asyncio.sleep(random.uniform(limits.send_latency_min, limits.send_latency_max))
         try:
             result = await handler(state, await _params(request))
         except BotApiError as exc:

@@ -55,6 +55,11 @@ class Limits:
     global_burst: int = 30
     long_poll_max: float = 2.0
     webhook_retry_interval: float = 0.5
+    # A slow or failing platform: sendMessage answers after a delay drawn between min and max
+    # (seconds), and while `outage_status` is set every Bot API call answers that status (e.g. 502).
+    send_latency_min: float = 0.0
+    send_latency_max: float = 0.0
+    outage_status: int = 0
 
 
 class Bucket:

@@ -27,6 +27,8 @@ partitions = {partitions}
 [pipeline]
 batch_size = 50
 claim_idle_seconds = 1.0
+send_batch_seconds = 0.3
+send_timeout_seconds = 0.5
 
 [[accounts]]
 platform = "null"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 import redis.asyncio as redis
 
 from helpline.connectors.base import AccountSettings, Connector, ConnectorContext, RateLimit, SendProgress, SendResult
-from helpline.connectors.errors import Permanent, RateLimited, Uncertain
+from helpline.connectors.errors import Permanent, RateLimited, Transient, Uncertain
 from helpline.routing import keys
 from helpline.routing.bus import StreamConsumer
+from helpline.routing.dead_letters import replay
 from helpline.routing.models import Conversation, DeliveryState, EventType, MessageKind, OutboundReply, utcnow
 from helpline.routing.outbound import reply_to
 from helpline.routing.sender import Sender
@@ -45,18 +47,18 @@ async def _no_ingest(_: object) -> list[bool]:
     return []
 
 
-async def queue_reply(r: redis.Redis, text: str = "hello") -> OutboundReply:
+async def queue_reply(r: redis.Redis, text: str = "hello", conversation: str = "1-1") -> OutboundReply:
     now = utcnow()
-    conv = Conversation(id="1-1", platform="null", account="main", kind=MessageKind.DIRECT, thread_key="dm",
-                        contact_id="null:main:u1", created_at=now, updated_at=now)
-    reply = reply_to(conv, reply_id=f"1-1:m1:{text}", text=text, sender="agent:amy", in_reply_to="m1",
+    conv = Conversation(id=conversation, platform="null", account="main", kind=MessageKind.DIRECT,
+                        thread_key=f"dm{conversation}", contact_id="null:main:u1", created_at=now, updated_at=now)
+    reply = reply_to(conv, reply_id=f"{conversation}:m1:{text}", text=text, sender="agent:amy", in_reply_to="m1",
                      recipient_id="u1")
     await ConversationStore(r, PARTITIONS).commit([Effects(conv.id).reply(reply, 1)], now)
     return reply
 
 
 async def drain(r: redis.Redis, connector: Scripted, rounds: int = 3) -> Sender:
-    sender = Sender(r, {("null", "main"): connector}, PARTITIONS)
+    sender = Sender(r, {("null", "main"): connector}, PARTITIONS, lease_seconds=1.0, backoff=(0.01, 0.05))
     consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
                               sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
     await consumer.ensure_groups()
@@ -118,11 +120,83 @@ async def test_a_refused_reply_is_failed_with_its_reason(r: redis.Redis) -> None
 
 async def test_a_connector_bug_fails_that_reply_only(r: redis.Redis) -> None:
     first = await queue_reply(r, "first")
-    second = await queue_reply(r, "second")
+    other = await queue_reply(r, "other", conversation="1-2")
+    later = await queue_reply(r, "later")
     platform = Scripted([KeyError("bug in the connector")])
     await drain(r, platform, rounds=1)
-    assert platform.posts == [second.reply_id]  # the batch went on after the failing reply
+    assert platform.posts == [other.reply_id]  # the batch went on after the failing reply...
     assert await state(r, first) == DeliveryState.SENDING.value  # unknown: a retry will say uncertain
+    assert await state(r, later) == DeliveryState.QUEUED.value  # ...but its conversation's next reply waits
     await drain(r, platform, rounds=4)
-    assert platform.posts == [second.reply_id]
+    assert platform.posts == [other.reply_id, later.reply_id]
     assert await state(r, first) == DeliveryState.UNCERTAIN.value
+
+
+async def test_a_deferred_reply_holds_the_later_ones_of_its_conversation(r: redis.Redis) -> None:
+    replies = [await queue_reply(r, f"part {i}") for i in range(3)]
+    other = await queue_reply(r, "elsewhere", conversation="1-2")
+    platform = Scripted([RateLimited(0.05)])  # the first is deferred: the others must not pass it
+    await drain(r, platform, rounds=8)
+    assert sorted(platform.posts) == sorted([other.reply_id, *(reply.reply_id for reply in replies)])
+    assert [p for p in platform.posts if p.startswith("1-1:")] == [reply.reply_id for reply in replies]
+
+
+async def test_two_senders_post_a_conversation_in_order_and_once(r: redis.Redis) -> None:
+    replies = [await queue_reply(r, f"part {i}") for i in range(6)]
+    platform = Scripted([RateLimited(0.03), None, RateLimited(0.03)])
+    a, b = (Sender(r, {("null", "main"): platform}, PARTITIONS, lease_seconds=1.0) for _ in range(2))
+    consumers = [StreamConsumer(r, keys.SENDER_GROUP, name, s.streams(), s.handle_batch, s.dead_letter_key,
+                                count=2, block_ms=5, retry_idle_ms=30) for name, s in (("a", a), ("b", b))]
+    await consumers[0].ensure_groups()
+    for _ in range(12):
+        await a.promote_due()
+        await asyncio.gather(*(c.step() for c in consumers))
+        await asyncio.sleep(0.03)
+    assert platform.posts == [reply.reply_id for reply in replies]
+
+
+async def test_a_platform_outage_delays_replies_in_order_and_dead_letters_none(r: redis.Redis) -> None:
+    replies = [await queue_reply(r, f"part {i}") for i in range(3)]
+    platform = Scripted([Transient("502 Bad Gateway")] * 8)  # more failures than max_deliveries
+    await drain(r, platform, rounds=40)
+    assert platform.posts == [reply.reply_id for reply in replies]
+    assert await r.xlen(keys.dead_letters(1)) == 0
+    assert not await r.exists(keys.send_backoff("null", "main"))  # a success reset the back-off
+
+
+async def test_a_reply_held_by_a_live_sender_is_left_to_it(r: redis.Redis) -> None:
+    reply = await queue_reply(r)
+    key = keys.delivery(1, reply.reply_id)
+    await r.hset(key, mapping={"state": "sending", "owner": "other:1", "lease": str(int(time.time() * 1000) + 300)})
+    platform = Scripted([])
+    await drain(r, platform, rounds=2)
+    assert platform.posts == [] and await state(r, reply) == DeliveryState.SENDING.value
+    await asyncio.sleep(0.3)  # its lease ran out: the owner is presumed dead, the post may have happened
+    await drain(r, platform, rounds=6)
+    assert platform.posts == [] and await state(r, reply) == DeliveryState.UNCERTAIN.value
+
+
+async def test_a_dead_lettered_reply_lets_the_next_go_and_can_be_replayed_once(r: redis.Redis) -> None:
+    first = await queue_reply(r, "first")
+    later = await queue_reply(r, "later")
+    platform = Scripted([KeyError("bug")] * 3, idempotent=True)
+    sender = Sender(r, {("null", "main"): platform}, PARTITIONS, lease_seconds=1.0)
+    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
+                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30, max_deliveries=2,
+                              buried=sender.buried)
+    await consumer.ensure_groups()
+    for _ in range(10):
+        await sender.promote_due()
+        await consumer.step()
+        await asyncio.sleep(0.04)
+    assert platform.posts == [later.reply_id]
+    assert await state(r, first) == DeliveryState.FAILED.value
+    [(dead_id, _)] = await r.xrange(keys.dead_letters(1))
+    assert await replay(r, PARTITIONS, [dead_id.decode()]) == {dead_id.decode(): "replayed"}
+    assert await replay(r, PARTITIONS, [dead_id.decode()]) == {dead_id.decode(): "no such dead letter"}
+    for _ in range(4):
+        await sender.promote_due()
+        await consumer.step()
+        await asyncio.sleep(0.04)
+    assert platform.posts == [later.reply_id, first.reply_id]
+    assert await state(r, first) == DeliveryState.SENT.value
