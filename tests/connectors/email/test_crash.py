@@ -103,11 +103,12 @@ async def main():
     client = redis.Redis.from_url(sys.argv[1])
     email = EmailConnector(AccountSettings.model_validate(json.loads(sys.argv[2])),
                            ConnectorContext(ingest=None, redis=client))
-    sender = Sender(client, {("email", "support"): email}, 4)
+    sender = Sender(client, {("email", "support"): email}, 4, lease_seconds=0.5)  # as claim_idle below
     consumer = StreamConsumer(client, keys.SENDER_GROUP, "s-" + sys.argv[3], sender.streams(), sender.handle_batch,
                               sender.dead_letter_key, block_ms=50, retry_idle_ms=100)
     await consumer.ensure_groups()
     for _ in range(100):
+        await sender.promote_due()
         await consumer.step()
         await asyncio.sleep(0.05)
 
