@@ -63,7 +63,7 @@ async def test_a_reply_not_posted_during_a_redis_restart_is_posted_after_it(own_
     reply = reply_to(conv, reply_id="1-1:m1:r", text="hello", sender="agent:amy", in_reply_to="m1", recipient_id="u1")
     await ConversationStore(r, PARTITIONS).commit([Effects(conv.id).reply(reply, 1)], now)
     platform = RestartsRedis(own_redis)
-    sender = Sender(r, {("null", "main"): platform}, PARTITIONS)
+    sender = Sender(r, {("null", "main"): platform}, PARTITIONS, backoff=(0.05, 0.1))  # the platform's back-off
     consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
                               sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
     await consumer.ensure_groups()
@@ -76,6 +76,7 @@ async def test_a_reply_not_posted_during_a_redis_restart_is_posted_after_it(own_
             if platform.posts:
                 break
             await asyncio.sleep(0.05)
+            await sender.promote_due()  # the reply waited out the platform's back-off
             await consumer.step()
         assert platform.posts == [reply.reply_id]
         state = (await r.hget(keys.delivery(1, reply.reply_id), "state") or b"").decode()
