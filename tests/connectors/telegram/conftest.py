@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -69,7 +70,8 @@ MakeConnector = Callable[..., TelegramConnector]
 
 
 @pytest.fixture
-def make_connector(emulator: Emulator, bus: StreamBus, r: redis.Redis, telegram_env: None) -> MakeConnector:
+def make_connector(emulator: Emulator, bus: StreamBus, r: redis.Redis, telegram_env: None,
+                   tmp_path: Path) -> MakeConnector:
     def make(mode: str = "polling", base_url: str | None = None, ingest: Any = None,
              public_base_url: str | None = None, poll_interval: float = 0.1,
              **options: Any) -> TelegramConnector:
@@ -77,7 +79,7 @@ def make_connector(emulator: Emulator, bus: StreamBus, r: redis.Redis, telegram_
             platform="telegram", name=ACCOUNT, base_url=base_url or emulator.url, mode=mode,
             poll_interval=poll_interval,
             secrets={"token": "HL_TG_TOKEN", "webhook_secret": "HL_TG_WEBHOOK_SECRET"},
-            options={"long_poll_timeout": 0, **options},
+            options={"long_poll_timeout": 0, "attachments_dir": str(tmp_path / "files"), **options},
         )
         context = ConnectorContext(ingest=ingest or bus.ingest, redis=r, public_base_url=public_base_url,
                                     reject=bus.reject)
