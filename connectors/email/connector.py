@@ -18,6 +18,7 @@ the sent record leaves the reply *uncertain*, shown to the agents, never sent tw
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from helpline.connectors.base import (
     SendResult,
 )
 from helpline.connectors.capabilities import Capabilities, TextRules
-from helpline.connectors.errors import AuthFailed, Permanent, Transient, Uncertain
+from helpline.connectors.errors import AuthFailed, ConfigError, Permanent, Transient, Uncertain
 from helpline.connectors.options import ConnectorOptions
 from helpline.routing import keys
 from helpline.routing.models import OutboundReply, Visibility
@@ -52,6 +53,14 @@ MAX_MAIL_TEXT = 65536  # an answer's text (OutboundReply's limit): one mail, nev
 # aioimaplib logs every server line (mail bodies) at DEBUG: quiet unless configured on purpose.
 if logging.getLogger("aioimaplib").level == logging.NOTSET:
     logging.getLogger("aioimaplib").setLevel(logging.WARNING)
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """Certificates checked against the system's authorities, and `ca_file`'s if set (options.ca_file)."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"options.ca_file: cannot read certificate authorities from {ca_file}: {exc}") from None
 
 
 def parse_cursor(cursor: str | None) -> tuple[int, int] | None:
@@ -86,6 +95,7 @@ class EmailConnector(Connector):
         self.index = MailIndex(context.redis, self.platform, settings.name, ttl_seconds=o.thread_memory_days * 86400)
         self.reader = MailReader(self.platform, settings.name, o.address, self.index, self.files, context.redis)
         self._session: ImapSession | None = None
+        self._tls = tls_context(o.ca_file)
 
     # lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -99,8 +109,8 @@ class EmailConnector(Connector):
     async def _imap(self) -> ImapSession:
         if self._session is None or self._session.client is None:
             o = self.options
-            session = ImapSession(o.imap_host, o.imap_port, o.imap_security, self._imap_user, self._imap_password,
-                                  o.mailbox, o.timeout_seconds)
+            session = ImapSession(o.imap_host, o.imap_port, self._tls if o.imap_security == "tls" else None,
+                                  self._imap_user, self._imap_password, o.mailbox, o.timeout_seconds)
             await session.open()
             self._session = session
         return self._session
@@ -200,7 +210,7 @@ class EmailConnector(Connector):
                 message, sender=o.address, recipients=[recipient], hostname=o.smtp_host, port=o.smtp_port,
                 username=self._smtp_user or None, password=self._smtp_password or None,
                 use_tls=o.smtp_security == "tls", start_tls=o.smtp_security == "starttls",
-                timeout=o.timeout_seconds)
+                tls_context=self._tls if o.smtp_security != "none" else None, timeout=o.timeout_seconds)
         except aiosmtplib.SMTPAuthenticationError:
             raise AuthFailed(f"smtp {o.smtp_host}:{o.smtp_port}: login refused for the configured username") from None
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError, aiosmtplib.SMTPHeloError,

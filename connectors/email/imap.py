@@ -47,9 +47,9 @@ def uid_set(uids: Sequence[int]) -> str:
 
 
 class ImapSession:
-    def __init__(self, host: str, port: int, security: str, username: str, password: str, mailbox: str,
-                 timeout: float) -> None:
-        self.host, self.port, self.security = host, port, security
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None, username: str, password: str,
+                 mailbox: str, timeout: float) -> None:
+        self.host, self.port, self.tls = host, port, tls  # tls: implicit TLS with this context
         self._username, self._password = username, password
         self.mailbox = mailbox
         self.timeout = timeout
@@ -59,11 +59,10 @@ class ImapSession:
         self.capabilities: set[str] = set()
 
     async def open(self) -> None:
-        context = ssl.create_default_context() if self.security == "tls" else None
         try:
-            if context is not None:
+            if self.tls is not None:
                 client = aioimaplib.IMAP4_SSL(host=self.host, port=self.port, timeout=self.timeout,
-                                              ssl_context=context)
+                                              ssl_context=self.tls)
             else:
                 client = aioimaplib.IMAP4(host=self.host, port=self.port, timeout=self.timeout)
             self.client = client

@@ -19,6 +19,7 @@ import pwd
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -49,11 +50,14 @@ def free_port() -> int:
 
 
 class Dovecot:
-    """An IMAP server with plain-text login on 127.0.0.1 (no TLS: loopback only)."""
+    """An IMAP server with plain-text login on 127.0.0.1 (loopback only). With `tls` (a PEM
+    certificate and key file), it also serves implicit TLS (993-style) on `tls_port`."""
 
-    def __init__(self, users: dict[str, str], root: Path | None = None) -> None:
+    def __init__(self, users: dict[str, str], root: Path | None = None, tls: tuple[Path, Path] | None = None) -> None:
         self.users = users
         self.port = free_port()
+        self.tls = tls
+        self.tls_port = free_port() if tls else 0
         self.root = root or Path(tempfile.mkdtemp(prefix="helpline-dovecot-"))
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -70,13 +74,14 @@ class Dovecot:
         r = self.root
         services = "" if os.geteuid() == 0 else "".join(
             f"service {name} {{\n  user = {internal}\n}}\n" for name in ("auth", "auth-worker", "stats"))
+        tls = "ssl = no" if self.tls is None else f"ssl = yes\nssl_cert = <{self.tls[0]}\nssl_key = <{self.tls[1]}"
         return f"""
 base_dir = {r}/run
 state_dir = {r}/state
 log_path = {r}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{tls}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {internal}
@@ -99,7 +104,8 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port}
   }}
 }}
 service anvil {{
@@ -164,6 +170,7 @@ class Relayed:
     mail_from: str
     recipients: tuple[str, ...]
     content: bytes
+    encrypted: bool = False  # handed over TLS (STARTTLS or implicit)
 
     @property
     def message(self) -> Any:
@@ -176,10 +183,13 @@ class Relay:
 
     `before_accept(relayed)` runs after the mail was received and before the server answers
     250: a test kills the sending process there to cut the line after acceptance.
+    With `tls` (a server context), it requires STARTTLS before anything else, or with
+    `implicit_tls` speaks TLS from the first byte (465-style).
     """
 
     def __init__(self, username: str, password: str, dovecot: Dovecot | None = None,
-                 mailboxes: dict[str, str] | None = None) -> None:
+                 mailboxes: dict[str, str] | None = None, tls: ssl.SSLContext | None = None,
+                 implicit_tls: bool = False) -> None:
         self.port = free_port()
         self.received: list[Relayed] = []
         self.before_accept: Callable[[Relayed], None] | None = None
@@ -193,8 +203,11 @@ class Relay:
                 and auth_data.password.decode() == password
             return AuthResult(success=ok, handled=False)
 
+        encryption: dict[str, Any] = {}
+        if tls is not None:
+            encryption = {"ssl_context": tls} if implicit_tls else {"tls_context": tls, "require_starttls": True}
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port, authenticator=authenticate,
-                                      auth_required=True, auth_require_tls=False)
+                                      auth_required=True, auth_require_tls=False, **encryption)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -204,7 +217,8 @@ class Relay:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        relayed = Relayed(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.original_content))
+        encrypted = server.transport is not None and server.transport.get_extra_info("ssl_object") is not None
+        relayed = Relayed(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.original_content), encrypted)
         with self._lock:
             self.received.append(relayed)
         for address in relayed.recipients:

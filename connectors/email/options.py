@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from helpline.connectors.files import FileOptions
 from helpline.connectors.options import ConnectorOptions
@@ -27,7 +27,18 @@ class EmailOptions(ConnectorOptions, FileOptions):  # FileOptions: attachments_d
     smtp_host: str = Field(min_length=1)
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    #: A PEM file of certificate authorities trusted for IMAP and SMTP besides the system's (a
+    #: server with a private CA or a self-signed certificate); names are still checked.
+    ca_file: str | None = None
     timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     auto_replies_per_hour: int = Field(default=3, ge=0, le=1000)  # automatic mails to one address per hour
     sends_per_minute: int = Field(default=60, ge=1, le=100_000)  # the SMTP server's budget for this account
     thread_memory_days: int = Field(default=180, ge=1, le=3650)  # how long Message-IDs are matched
+
+    @field_validator("imap_security", mode="before")
+    @classmethod
+    def _no_imap_starttls(cls, value: object) -> object:
+        if isinstance(value, str) and value.lower() == "starttls":
+            raise ValueError("'starttls' is not supported for IMAP (the IMAP client, aioimaplib, cannot upgrade a "
+                             "connection); use 'tls' (implicit TLS, usually port 993)")
+        return value
