@@ -8,6 +8,8 @@ capacity atomically). A freed slot is offered at once to the team queue via `fil
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from helpline.bots.catalog import default_catalog
@@ -20,7 +22,7 @@ from helpline.routing.queueing import fill_agent
 from helpline.routing.store import Effects, to_ms
 
 from . import live
-from .actions import commit, event
+from .actions import commit, event, update
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .roles import Principal
 from .services import Services
@@ -28,11 +30,6 @@ from .services import Services
 
 async def roster(svc: Services) -> dict[str, AgentLoad]:
     return {a.agent.id: a for a in await svc.parts.assignments.roster()}
-
-
-async def _queued_team(svc: Services, conv: Conversation) -> str:
-    raw = await svc.parts.client.hget(keys.conversation(conv.id), "queued_team")  # type: ignore[misc]
-    return raw.decode() if raw else ""
 
 
 async def _refill(svc: Services, agent_id: str | None) -> None:
@@ -64,15 +61,17 @@ async def assign(svc: Services, who: Principal, conv: Conversation, target: str 
         if previous:  # the target filled up meanwhile: give it back rather than leave it nowhere
             await assignments.claim(conv.id, previous)
         raise Conflict(f"{target} could not take it (went offline or filled up); try again")
-    queued = await _queued_team(svc, conv)
-    if queued:
-        await assignments.dequeue(queued, conv.id)
+    await _leave_queue(svc, conv)
     now = utcnow()
     why = reason or ("taken by the agent" if target == who.username else f"assigned by {who.username}")
-    await commit(svc, [Effects(conv.id).set(assignee=target, queued_team="")
-                       .event(event(conv, EventType.ASSIGNED, who, why, now, agent=target,
-                                    previous=conv.assignee or previous))
-                       .touch()], now)
+
+    def decide(current: Conversation) -> Effects:
+        return (Effects(conv.id).set(assignee=target, queued_team="")
+                .event(event(current, EventType.ASSIGNED, who, why, now, agent=target,
+                             previous=current.assignee or previous))
+                .touch())
+
+    await update(svc, conv.id, decide, now)
     await svc.parts.store.remember_agent(conv.contact_id, target)
     if previous and previous != target:
         await _refill(svc, previous)
@@ -84,21 +83,46 @@ def _same_team(conv: Conversation, who: Principal, teams: tuple[str, ...]) -> bo
     return conv.team in teams if conv.team else bool(set(who.teams) & set(teams))
 
 
-async def _place(svc: Services, who: Principal, conv: Conversation, team: str, why: str, effects: Effects) -> None:
-    """Give the conversation to an online agent of `team`, or put it in the team's queue."""
+async def _leave_queue(svc: Services, conv: Conversation) -> None:
+    """Out of the team queue it waits in (if any): it has an agent, or is closed, or moves."""
+    raw = await svc.parts.client.hget(keys.conversation(conv.id), "queued_team")  # type: ignore[misc]
+    if raw:
+        await svc.parts.assignments.dequeue(raw.decode(), conv.id)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where `_place` put a conversation: an agent took it, or it waits in the team's queue."""
+
+    team: str
+    why: str
+    agent_id: str | None
+
+
+async def _place(svc: Services, conv: Conversation, team: str, why: str) -> Placement:
+    """Give the conversation to an online agent of `team`, or put it in the team's queue (the
+    slot and the queue are written here; the conversation by the caller's commit, `_placed`)."""
     contact = await svc.parts.store.contact(conv.contact_id)
     choice = choose_agent(list((await roster(svc)).values()), team, conv.language,
                           contact.last_agent if contact else None)
-    now = utcnow()
     agent_id = await svc.parts.assignments.claim(conv.id, choice.agent_id) if choice.agent_id else None
     if agent_id is not None:
-        effects.set(assignee=agent_id, queued_team="").event(
-            event(conv, EventType.ASSIGNED, who, f"{why}; {choice.reason}", now, agent=agent_id, team=team))
         await svc.parts.store.remember_agent(conv.contact_id, agent_id)
-        return
-    await svc.parts.assignments.enqueue(team, conv.id, conv.language, conv.priority, to_ms(conv.created_at))
-    effects.set(assignee="", queued_team=team).event(
-        event(conv, EventType.QUEUED, who, f"{why}; {choice.reason}", now, team=team, priority=conv.priority.value))
+    else:
+        await svc.parts.assignments.enqueue(team, conv.id, conv.language, conv.priority, to_ms(conv.created_at))
+    return Placement(team, f"{why}; {choice.reason}", agent_id)
+
+
+def _placed(effects: Effects, current: Conversation, placement: Placement, who: Principal,
+            now: datetime) -> Effects:
+    """The placement, recorded in the conversation (pure: part of a decision)."""
+    if placement.agent_id is not None:
+        return effects.set(assignee=placement.agent_id, queued_team="").event(
+            event(current, EventType.ASSIGNED, who, placement.why, now, agent=placement.agent_id,
+                  team=placement.team))
+    return effects.set(assignee="", queued_team=placement.team).event(
+        event(current, EventType.QUEUED, who, placement.why, now, team=placement.team,
+              priority=current.priority.value))
 
 
 async def transfer_to_team(svc: Services, who: Principal, conv: Conversation, team: str, reason: str) -> None:
@@ -106,82 +130,112 @@ async def transfer_to_team(svc: Services, who: Principal, conv: Conversation, te
     team takes it or it waits in that team's queue."""
     if svc.teams and team not in svc.teams:
         raise Invalid(f"team: no team {team!r} (known: {', '.join(svc.teams)})")
-    assignments = svc.parts.assignments
-    previous = await assignments.release(conv.id)
-    queued = await _queued_team(svc, conv)
-    if queued:
-        await assignments.dequeue(queued, conv.id)
+    previous = await svc.parts.assignments.release(conv.id)
+    await _leave_queue(svc, conv)
     now = utcnow()
-    effects = Effects(conv.id).set(team=team, assignee="")
     moved = conv.model_copy(update={"team": team, "assignee": None})
-    await _place(svc, who, moved, team, reason or f"transferred to team {team} by {who.username}", effects)
-    await commit(svc, [effects.touch()], now)
+    placement = await _place(svc, moved, team, reason or f"transferred to team {team} by {who.username}")
+
+    def decide(current: Conversation) -> Effects:
+        return _placed(Effects(conv.id).set(team=team, assignee=""), current, placement, who, now).touch()
+
+    await update(svc, conv.id, decide, now)
     await _refill(svc, previous)
 
 
 async def resolve(svc: Services, who: Principal, conv: Conversation, reason: str) -> bool:
     """Resolved: the agent's slot is freed and offered to the queue. The contact remembers the
-    agent, so if the customer writes again the router prefers them. Idempotent."""
+    agent, so if the customer writes again the router prefers them. Idempotent, also when
+    another writer resolved it first (decided on the conversation as it is at the commit)."""
     if conv.status is Status.RESOLVED:
         return False
-    assignments = svc.parts.assignments
-    previous = await assignments.release(conv.id)
-    queued = await _queued_team(svc, conv)
-    if queued:
-        await assignments.dequeue(queued, conv.id)
+    previous = await svc.parts.assignments.release(conv.id)
+    await _leave_queue(svc, conv)
     now = utcnow()
-    effects = (Effects(conv.id)
-               .set(status=Status.RESOLVED.value, resolved_at=to_ms(now), resolved_by=who.actor,
-                    assignee="", queued_team="", snoozed_until="")
-               .event(event(conv, EventType.STATUS, who, reason or "resolved by the agent", now,
-                            status=Status.RESOLVED.value, agent=conv.assignee))
-               .touch())
-    await _ask_survey(svc, conv, effects, now)
-    await commit(svc, [effects], now)
+    survey = await _survey(svc, conv, now)
+
+    def decide(current: Conversation) -> Effects | None:
+        if current.status is Status.RESOLVED:
+            return None
+        effects = (Effects(conv.id)
+                   .set(status=Status.RESOLVED.value, resolved_at=to_ms(now), resolved_by=who.actor,
+                        assignee="", queued_team="", snoozed_until="")
+                   .event(event(current, EventType.STATUS, who, reason or "resolved by the agent", now,
+                                status=Status.RESOLVED.value, agent=current.assignee))
+                   .touch())
+        if survey is not None:
+            survey(effects, current)
+        return effects
+
+    read = await update(svc, conv.id, decide, now)
     await svc.parts.client.zrem(keys.console_snoozed(), conv.id)
-    last = previous or conv.assignee
+    last = previous or (read.assignee if read else conv.assignee)
     if last:
         await svc.parts.store.remember_agent(conv.contact_id, last)
     await _refill(svc, previous)
-    return True
+    return read is not None
 
 
-async def _ask_survey(svc: Services, conv: Conversation, effects: Effects, now: datetime) -> None:
-    """A resolved conversation asks the customer for a 1-5 rating, once (see bots.survey)."""
+async def _survey(svc: Services, conv: Conversation, now: datetime) -> Callable[[Effects, Conversation], None] | None:
+    """How a resolution asks the customer for a 1-5 rating, once (see bots.survey); None when it
+    does not (surveys off, already asked, nothing to answer)."""
     store = svc.parts.store
     if not svc.parts.settings.survey.enabled:
-        return
+        return None
     if await store.client.hget(keys.conversation(conv.id), "survey"):  # type: ignore[misc]
-        return
+        return None
     messages = await store.messages(conv.id)
     if not messages:
-        return
+        return None
     last = messages[-1]
     language = conv.language or svc.parts.settings.languages.default
-    queue_survey(effects, conv, language=language, catalog=default_catalog(), in_reply_to=last.message_id,
-                 recipient_id=last.author.user_id, now=now)
+
+    def ask(effects: Effects, current: Conversation) -> None:
+        queue_survey(effects, current, language=language, catalog=default_catalog(), in_reply_to=last.message_id,
+                     recipient_id=last.author.user_id, now=now)
+
+    return ask
 
 
 async def reopen(svc: Services, who: Principal, conv: Conversation, reason: str) -> bool:
     """Open again. Without an assignee it goes to the caller if they are an online agent with
-    room, else to an agent of its team or the team's queue. Idempotent."""
+    room, else to an agent of its team or the team's queue. Idempotent, also when the customer
+    reopened it first by writing (the router then places it)."""
     if conv.status is Status.OPEN:
         return False
     now = utcnow()
-    effects = (Effects(conv.id).set(status=Status.OPEN.value, resolved_at="", snoozed_until="")
-               .event(event(conv, EventType.REOPENED, who, reason or "reopened by the agent", now)))
+
+    def decide(current: Conversation) -> Effects | None:
+        if current.status is Status.OPEN:
+            return None
+        return (Effects(conv.id).set(status=Status.OPEN.value, resolved_at="", snoozed_until="")
+                .event(event(current, EventType.REOPENED, who, reason or "reopened by the agent", now)).touch())
+
+    read = await update(svc, conv.id, decide, now)
+    if read is None:
+        return False
     await svc.parts.client.zrem(keys.console_snoozed(), conv.id)
-    if conv.assignee is None and not conv.handler:
-        mine = (await roster(svc)).get(who.username)
-        if mine and mine.agent.presence is Presence.ONLINE and mine.free > 0 and \
-                await svc.parts.assignments.claim(conv.id, who.username) == who.username:
-            effects.set(assignee=who.username, queued_team="").event(
-                event(conv, EventType.ASSIGNED, who, "reopened by the agent, who keeps it", now, agent=who.username))
-        else:
-            await _place(svc, who, conv, conv.team or svc.parts.settings.default_team or "default",
-                         "reopened", effects)
-    await commit(svc, [effects.touch()], now)
+    if read.assignee is None and not read.handler:
+        await _take_or_place(svc, who, read, now)
     return True
+
+
+async def _take_or_place(svc: Services, who: Principal, conv: Conversation, now: datetime) -> None:
+    """A reopened conversation without an agent: the caller keeps it if they are an online agent
+    with room, else an agent of its team or its queue."""
+    mine = (await roster(svc)).get(who.username)
+    if mine and mine.agent.presence is Presence.ONLINE and mine.free > 0 and \
+            await svc.parts.assignments.claim(conv.id, who.username) == who.username:
+        placement = Placement(conv.team or "", "reopened by the agent, who keeps it", who.username)
+    else:
+        placement = await _place(svc, conv, conv.team or svc.parts.settings.default_team or "default", "reopened")
+
+    def decide(current: Conversation) -> Effects | None:
+        if current.assignee is not None and current.assignee != placement.agent_id:
+            return None  # placed by another writer meanwhile
+        return _placed(Effects(conv.id), current, placement, who, now).touch()
+
+    await update(svc, conv.id, decide, now)
 
 
 async def set_presence(svc: Services, agent_id: str, presence: Presence) -> list[str]:
@@ -229,7 +283,8 @@ async def withdraw_agent(svc: Services, who: Principal, agent_id: str, reason: s
         effects = Effects(conv.id).set(assignee="")
         if conv.status is not Status.RESOLVED:
             team = conv.team or svc.parts.settings.default_team or ""
-            await _place(svc, who, conv.model_copy(update={"assignee": None}), team, reason, effects)
+            _placed(effects, conv, await _place(svc, conv.model_copy(update={"assignee": None}), team, reason),
+                    who, now)
             handed.append(conv.id)
         await commit(svc, [effects.touch()], now)
         contact = keys.contact(conv.contact_id)

@@ -26,7 +26,8 @@ Each item is processed on its own (one message's outcome never depends on a late
 #   "handled" it had been added and its effects committed (a second router claimed the entry
 #             before the first acknowledged it with its effects), or another entry carries the
 #             very same message JSON (added to a stream twice): do nothing,
-#   "pending" it had been added but its effects were not committed (a crash: redo them).
+#   "pending" it had been added but its effects were not committed (a crash, or another writer
+#             changed the conversation: redo them; reopened is kept for the entry that reopened it).
 # The effects script acknowledges an entry together with its effects, so "committed" is "no
 # longer pending in the group"; nothing per message needs remembering.
 # Both scripts append the ids of the conversations whose version they raised to the partition's
@@ -114,6 +115,8 @@ local function seen(conv, c, values, raw, score, entry_id)
       or #redis.call('XPENDING', prefix .. ':in', group, entry_id, entry_id, 1) == 0 then
     return {conv, 'handled', 0, '', ''}
   end
+  -- Redone after a conflict: the entry that reopened the conversation still reopened it.
+  if redis.call('HGET', c, 'reopened_by') == entry_id then return {conv, 'pending', 1, 'resolved', view(values)} end
   return {conv, 'pending', 0, values[AT.status] or '', view(values)}
 end
 
@@ -172,7 +175,10 @@ local function apply(i)
   updated[#updated + 1] = conv
   if #updated >= UNPACK_MAX then index_updated() end
   local reopened = 0
-  if previous == 'resolved' then reopened = 1 end
+  if previous == 'resolved' then
+    reopened = 1
+    redis.call('HSET', c, 'reopened_by', entry_id)  -- remembered for a redo (see `seen`)
+  end
   return {conv, 'new', reopened, previous, view(values)}
 end
 

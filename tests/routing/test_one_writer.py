@@ -3,6 +3,7 @@ assignment all land, however they interleave; a decision made on a stale read is
 
 import asyncio
 import random
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 import redis.asyncio as redis
@@ -16,7 +17,7 @@ from helpline.insights.recorder import InsightsRecorder
 from helpline.insights.settings import Target
 from helpline.insights.sla import SlaClock
 from helpline.routing import keys
-from helpline.routing.models import Agent, EventType, Presence, Priority
+from helpline.routing.models import Agent, EventType, Presence, Priority, Status
 from helpline.routing.rules import Rule
 from helpline.routing.scripts import CONFLICT, DONE, MISSING
 from helpline.routing.store import Effects
@@ -114,3 +115,81 @@ async def test_a_change_decided_on_a_stale_read_is_refused_and_nothing_of_it_wri
     assert await p.store.commit([Effects(cid).labels(remove=["a", "zzz"])], now) == [0]
     cleared = await p.store.get(cid)
     assert cleared is not None and cleared.labels == ("c",)
+
+
+async def later(work: Awaitable[object], within: float = 0.006) -> None:
+    """Start after a random pause: each writer reads and commits at a different moment every run."""
+    await asyncio.sleep(random.uniform(0, within))
+    await work
+
+
+BILLING_AGENT = Agent(id="bea", name="Bea", teams=("billing",), capacity=5, presence=Presence.ONLINE)
+
+
+async def console_race(r: redis.Redis, p: Parts, run: int, action: str) -> None:
+    """The router's commit (the customer writes again), an agent's label, an SLA escalation and a
+    console action (resolve, reopen, transfer, assign) on one conversation, in any order."""
+    await r.flushdb()
+    await p.assignments.upsert_agent(Agent(id="ana", name="Ana", teams=("support",), capacity=5,
+                                           presence=Presence.ONLINE))
+    await p.assignments.upsert_agent(BILLING_AGENT)
+    router = build_router(p, {"slow": SlowBot()})
+    svc = Services.build(p)
+    thread = f"console-race-{run}"
+    await p.bus.ingest([message("first", thread=thread)])
+    await route_all(p, router)
+    cid = await p.store.find_thread("null", "main", thread)
+    assert cid is not None
+    if action == "reopen":  # resolved before the customer writes again
+        first = await p.store.get(cid)
+        assert first is not None and await assigning.resolve(svc, AGENT, first, "done")
+    conv = await p.store.get(cid)
+    assert conv is not None
+    second = message("second", thread=thread)
+    await p.bus.ingest([second])
+    acts = {
+        "resolve": lambda: assigning.resolve(svc, AGENT, conv, "solved"),
+        "reopen": lambda: assigning.reopen(svc, AGENT, conv, "not solved"),
+        "transfer": lambda: assigning.transfer_to_team(svc, AGENT, conv, "billing", "a billing question"),
+        "assign": lambda: assigning.assign(svc, AGENT, conv, "ana", "taken"),
+    }
+    sla = SlaEngine(r, InsightsRecorder(r), [], {}, p.store)
+    await asyncio.gather(
+        later(route_all(p, router)),
+        later(actions.change_labels(svc, AGENT, conv, ["vip"], [], "an agent's label")),
+        later(sla._warn(cid, clock(f"c{run}"), int(datetime.now(UTC).timestamp() * 1000))),
+        later(acts[action](), 0.02),  # its read is older still: before, during or after the router's turn
+    )
+
+    final = await p.store.get(cid)
+    assert final is not None
+    where = (run, action)
+    assert {"bot-label", "vip", WARNING_LABEL} <= set(final.labels), (where, final.labels)
+    assert final.priority is Priority.HIGH, where
+    events = await p.store.events(cid)
+    answers = [e for e in events if e.type is EventType.REPLY_QUEUED and e.data.get("text") == f"answer to "
+               f"{second.message_id}"]
+    assert len(answers) == 1, (where, events)
+    assert len([e for e in events if e.type is EventType.LABELS and e.actor == "agent:ana"]) == 1, where
+    assert len([e for e in events if e.type is EventType.PRIORITY and e.actor == "system:sla"]) == 1, where
+    # the agent's slot and the conversation agree, whoever wrote last
+    assert await p.assignments.assigned_to(cid) == final.assignee, (where, final)
+    if action == "resolve":
+        resolved = [e for e in events if e.type is EventType.STATUS and e.data.get("status") == "resolved"]
+        assert len(resolved) == 1, (where, events)
+    elif action == "reopen":
+        assert final.status is Status.OPEN, where
+        assert len([e for e in events if e.type is EventType.REOPENED]) == 1, (where, events)  # once, by one
+    elif action == "transfer":
+        assert final.team == "billing" and final.assignee == "bea", (where, final)
+    else:
+        assert final.assignee == "ana", where
+    p_in = keys.conversation_partition(cid)
+    assert (await r.xpending(keys.inbound_stream(p_in), keys.ROUTER_GROUP))["pending"] == 0
+
+
+async def test_console_actions_race_the_router_and_the_sla_without_losing_a_change(r: redis.Redis) -> None:
+    p = parts(r, teams=[{"id": "support", "default": True}, {"id": "billing"}])
+    p.settings.rules.append(Rule(name="all", set={"bot": "slow"}))
+    for run in range(100):
+        await console_race(r, p, run, ("resolve", "reopen", "transfer", "assign")[run % 4])
