@@ -2,21 +2,30 @@
 
 Each question is {"id", "language", "text", "expected"} with `expected` an article key, or null
 for a question the help center does not cover (the bot must hand it off). Questions go through
-`Searcher.best`, the very call the bot makes, so the numbers describe the bot's behaviour.
+`Searcher.choose`, the very call the bot makes, so the numbers describe the bot's behaviour.
 
 Metrics (each also per language under `by_language`):
+- correct_rate: correct answers / answerable questions (what the customer gets without waiting);
 - accuracy_at_1: correct answers / answered answerable questions;
 - answer_rate: answered answerable questions / answerable questions;
 - wrong_rate: wrong answers / all questions (answering an out-of-scope question is wrong);
-- out_of_scope_handoff_rate: out-of-scope questions not answered / out-of-scope questions.
+- out_of_scope_handoff_rate: out-of-scope questions handed off (neither answered nor offered
+  choices) / out-of-scope questions;
+- clarify_rate: questions answered with choices / all questions; clarify_correct_rate: of those,
+  the ones whose right article is among the choices;
+- accuracy_at_3: answerable questions whose article is in the top three / answerable questions;
+- p50_ms, p99_ms: time per question (start-up excluded).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from helpline.bots.search import Searcher
 
@@ -32,8 +41,11 @@ class Question:
 @dataclass(frozen=True)
 class Outcome:
     question: Question
-    answered: str | None  # the article key the bot answered with, None for a handoff
+    answered: str | None  # the article key the bot answered with, None for a handoff or choices
     confidence: float  # of the top hit, answered or not
+    choices: tuple[str, ...] = ()  # the articles offered instead of an answer
+    top3: tuple[str, ...] = ()
+    ms: float = 0.0
 
     @property
     def correct(self) -> bool:
@@ -56,8 +68,12 @@ def load_questions(path: Path) -> list[Question]:
 def run(searcher: Searcher, questions: Iterable[Question]) -> list[Outcome]:
     outcomes = []
     for q in questions:
-        hit, hits = searcher.best(q.text, q.language)
-        outcomes.append(Outcome(q, hit.key if hit else None, hits[0].confidence if hits else 0.0))
+        started = time.perf_counter()
+        choice = searcher.choose(q.text, q.language)
+        ms = (time.perf_counter() - started) * 1000
+        hits = choice.hits
+        outcomes.append(Outcome(q, choice.answer.key if choice.answer else None, hits[0].confidence if hits else 0.0,
+                                tuple(h.key for h in choice.choices), tuple(h.key for h in hits[:3]), ms))
     return outcomes
 
 
@@ -70,6 +86,8 @@ def _metrics(outcomes: Sequence[Outcome]) -> dict[str, float | int | None]:
     out_of_scope = [o for o in outcomes if o.question.expected is None]
     answered = [o for o in answerable if o.answered is not None]
     wrong = [o for o in outcomes if o.answered is not None and not o.correct]
+    clarified = [o for o in outcomes if o.choices]
+    times = [o.ms for o in outcomes]
     return {
         "questions": len(outcomes),
         "answerable": len(answerable),
@@ -77,7 +95,14 @@ def _metrics(outcomes: Sequence[Outcome]) -> dict[str, float | int | None]:
         "accuracy_at_1": _ratio(sum(o.correct for o in answered), len(answered)),
         "answer_rate": _ratio(len(answered), len(answerable)),
         "wrong_rate": _ratio(len(wrong), len(outcomes)),
-        "out_of_scope_handoff_rate": _ratio(sum(o.answered is None for o in out_of_scope), len(out_of_scope)),
+        "out_of_scope_handoff_rate": _ratio(
+            sum(o.answered is None and not o.choices for o in out_of_scope), len(out_of_scope)),
+        "correct_rate": _ratio(sum(o.correct for o in answerable), len(answerable)),
+        "clarify_rate": _ratio(len(clarified), len(outcomes)),
+        "clarify_correct_rate": _ratio(sum(o.question.expected in o.choices for o in clarified), len(clarified)),
+        "accuracy_at_3": _ratio(sum(o.question.expected in o.top3 for o in answerable), len(answerable)),
+        "p50_ms": round(float(np.percentile(times, 50)), 2) if times else None,
+        "p99_ms": round(float(np.percentile(times, 99)), 2) if times else None,
     }
 
 
@@ -94,7 +119,7 @@ def failures(outcomes: Sequence[Outcome]) -> list[dict[str, object]]:
     """Wrong answers and missed answerable questions, for tuning by a human."""
     return [
         {"id": o.question.id, "text": o.question.text, "expected": o.question.expected,
-         "answered": o.answered, "confidence": o.confidence}
+         "answered": o.answered, "choices": list(o.choices), "confidence": o.confidence}
         for o in outcomes
-        if not o.correct and not (o.question.expected is None and o.answered is None)
+        if not o.correct and not (o.question.expected is None and o.answered is None and not o.choices)
     ]

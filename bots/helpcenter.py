@@ -9,25 +9,36 @@ replies are combined with a handoff):
    repeated) and, if a secret was posted, a private warning; label "moved-to-private";
 2. an emergency (hacked account, stolen funds) or a request for a human: handoff;
 3. an answer to "Did this solve it?": yes resolves; no retries once more, then hands off;
-4. otherwise retrieval in the customer's language: answer above the threshold, else handoff with
-   a summary of what was asked and tried.
+4. an answer to "Is it about: 1) … 2) …?" (a button, or the number typed): that article;
+5. otherwise retrieval in the customer's language: answer above the threshold; when two or three
+   articles are plausible and none is sure, ask which (buttons where the platform has them, the
+   same choices numbered elsewhere; labelled "bot-clarified" so they are counted); else handoff
+   with a summary of what was asked and tried. An article missing in the customer's language
+   comes in the account's default language with a one-line note.
 
 `decide` is pure: the same context gives the same decision, so the router may ask twice.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, replace
 
 from helpline.bots.base import LABEL_MOVED_TO_PRIVATE, BotContext, BotDecision, BotReply, Handoff
 from helpline.bots.catalog import Catalog, default_catalog
 from helpline.bots.generative import Generator
 from helpline.bots.intent import Detail, Intents, bot_command, detect, feedback
+from helpline.bots.kb import Article
 from helpline.bots.search import Hit, Searcher
 from helpline.routing.models import Priority, ReplyButton, Visibility
 
 STAGE_FEEDBACK = "feedback"
+STAGE_CLARIFY = "clarify"
 LABEL_URGENT = "urgent"
+LABEL_CLARIFIED = "bot-clarified"
+HUMAN_CHOICE = "human"  # the "talk to a person" button's data: a word the human intent knows
+_CHOICE = re.compile(r"^\D{0,8}?([1-9])\D{0,6}$")  # "2", "#2", "option 2", "2번", "2号"
 _SECRET_ORDER = (Detail.SEED_PHRASE, Detail.PRIVATE_KEY, Detail.PASSWORD)
 #: Commands answered with a catalog text instead of a search (Telegram sends /start first).
 _COMMAND_TEXTS = {"start": "greeting", "help": "help"}
@@ -75,11 +86,13 @@ class HelpCenterBot:
 
     async def handle(self, ctx: BotContext) -> BotDecision:
         """Decide about one customer message. Idempotent: no effects, only a decision."""
-        decision, hit = self._decide(ctx)
-        if hit is None or self.generator is None:
+        question = ctx.state.get("question", "")
+        await self.searcher.prepare(ctx.message.text, f"{question} {ctx.message.text}".strip())
+        decision, article = self._decide(ctx)
+        if article is None or self.generator is None:
             return decision
         # Optional generative wording of the same article; any failure keeps the retrieval answer.
-        text = await self.generator.answer(ctx.message.text, ctx.language, [hit.article])
+        text = await self.generator.answer(ctx.message.text, ctx.language, [article])
         if not text:
             return decision
         last = decision.replies[-1]
@@ -93,7 +106,7 @@ class HelpCenterBot:
     def _t(self, ctx: BotContext, message_id: str, **params: object) -> str:
         return self.catalog.text(ctx.language, message_id, **params)
 
-    def _decide(self, ctx: BotContext) -> tuple[BotDecision, Hit | None]:
+    def _decide(self, ctx: BotContext) -> tuple[BotDecision, Article | None]:
         text = ctx.message.text
         command = bot_command(text)
         # "/start <payload>" is a deep link (still a first contact); "/help <question>" is a question.
@@ -121,6 +134,12 @@ class HelpCenterBot:
                                    note=f"customer confirmed article {ctx.state.get('key')!r} solved it"), None
             if answer == "no":
                 return self._retry(ctx)
+        if ctx.state.get("stage") == STAGE_CLARIFY:
+            chosen = self._chosen(ctx)
+            if chosen is not None:
+                note = f"customer chose {chosen.key!r} among {ctx.state.get('choices')!r}"
+                return self._reply(ctx, chosen, attempts=0, tried=[], question=ctx.state.get("question", text),
+                                   note=note)
         return self._answer(ctx, text, attempts=0, tried=[], question=text)
 
     def _media_handoff(self, ctx: BotContext) -> BotDecision:
@@ -131,6 +150,14 @@ class HelpCenterBot:
         summary = self._summary(ctx, ctx.state.get("question", ""), _tried(ctx.state.get("tried", "")),
                                 extra=f"[{', '.join(kinds)}]")
         return BotDecision((reply,), handoff=Handoff(reason, summary), note=reason)
+
+    def _chosen(self, ctx: BotContext) -> Article | None:
+        """The offered article the customer picked by its number (typed or a button), if any."""
+        keys = [k for k in ctx.state.get("choices", "").split(",") if k]
+        m = _CHOICE.match(unicodedata.normalize("NFKC", ctx.message.text).strip())
+        if m is None or not 1 <= int(m.group(1)) <= len(keys):
+            return None
+        return self.searcher.article(keys[int(m.group(1)) - 1], ctx.language)
 
     def _move_to_private(self, ctx: BotContext, intents: Intents) -> list[BotReply]:
         replies = [BotReply(self._t(ctx, "public_move_private"))]
@@ -155,7 +182,7 @@ class HelpCenterBot:
         return BotDecision(tuple(replies), handoff=Handoff(reason, summary), labels=tuple(labels), priority=priority,
                            note=reason)
 
-    def _retry(self, ctx: BotContext) -> tuple[BotDecision, Hit | None]:
+    def _retry(self, ctx: BotContext) -> tuple[BotDecision, Article | None]:
         attempts = int(ctx.state.get("attempts", "1") or "1")
         tried = _tried(ctx.state.get("tried", ""))
         question = ctx.state.get("question", "")
@@ -178,8 +205,11 @@ class HelpCenterBot:
         tried: list[tuple[str, str]],
         question: str,
         retry: bool = False,
-    ) -> tuple[BotDecision, Hit | None]:
-        hit, hits = self.searcher.best(query, ctx.language, exclude=[k for k, _ in tried])
+    ) -> tuple[BotDecision, Article | None]:
+        choice = self.searcher.choose(query, ctx.language, exclude=[k for k, _ in tried])
+        hit, hits = choice.answer, choice.hits
+        if hit is None and choice.choices and not retry:
+            return self._clarify(ctx, choice.choices, question), None
         if hit is None:
             seen = tried + [(h.key, f"{h.confidence:.2f}") for h in hits]
             reason = "no help-center article above the confidence threshold"
@@ -187,25 +217,51 @@ class HelpCenterBot:
             decision = BotDecision((BotReply(self._t(ctx, "handoff_not_found")),),
                                    handoff=Handoff(reason, summary), note=reason)
             return decision, None
-        article = hit.article
+        note = f"answered with {hit.key!r} (confidence {hit.confidence:.2f})"
+        return self._reply(ctx, hit.article, attempts=attempts, tried=[*tried, (hit.key, f"{hit.confidence:.2f}")],
+                           question=question, note=note, retry=retry)
+
+    def _clarify(self, ctx: BotContext, offered: tuple[Hit, ...], question: str) -> BotDecision:
+        buttons = tuple(ReplyButton(label=trim(h.article.title, 64), data=str(i))
+                        for i, h in enumerate(offered, 1))
+        person = ReplyButton(label=trim(self._t(ctx, "button_person"), 64), data=HUMAN_CHOICE)
+        state = {"stage": STAGE_CLARIFY, "choices": ",".join(h.key for h in offered),
+                 "question": question[: self.settings.question_chars]}
+        note = "offered a choice of " + ", ".join(f"{h.key!r} ({h.confidence:.2f})" for h in offered)
+        return BotDecision((BotReply(self._t(ctx, "clarify_ask"), (*buttons, person)),), pending=True,
+                           state=state, labels=(LABEL_CLARIFIED,), note=note)
+
+    def _reply(
+        self,
+        ctx: BotContext,
+        article: Article,
+        *,
+        attempts: int,
+        tried: list[tuple[str, str]],
+        question: str,
+        note: str,
+        retry: bool = False,
+    ) -> tuple[BotDecision, Article | None]:
         answer = trim(article.answer, self.settings.answer_chars)
         body = (self._t(ctx, "answer_with_link", answer=answer, url=article.url) if article.url
                 else self._t(ctx, "answer", answer=answer))
+        if article.language != ctx.language:  # no translation: the default language's, said so
+            body = f"{self._t(ctx, 'untranslated_note')}\n{body}"
         if retry:
             body = f"{self._t(ctx, 'retry_intro')}\n{body}"
         buttons = (ReplyButton(label=self._t(ctx, "button_yes"), data="yes"),
                    ReplyButton(label=self._t(ctx, "button_no"), data="no"))
         reply = BotReply(f"{body}\n\n{self._t(ctx, 'ask_feedback')}", buttons)
-        tried = [*tried, (hit.key, f"{hit.confidence:.2f}")]
+        if not tried or tried[-1][0] != article.key:
+            tried = [*tried, (article.key, "chosen")]
         state = {
             "stage": STAGE_FEEDBACK,
-            "key": hit.key,
+            "key": article.key,
             "attempts": str(attempts + 1),
             "tried": ",".join(f"{k}={c}" for k, c in tried),
             "question": question[: self.settings.question_chars],
         }
-        note = f"answered with {hit.key!r} (confidence {hit.confidence:.2f})"
-        return BotDecision((reply,), pending=True, state=state, note=note), hit
+        return BotDecision((reply,), pending=True, state=state, note=note), article
 
     def _summary(self, ctx: BotContext, question: str, tried: list[tuple[str, str]], extra: str = "") -> str:
         # For agents, not customers: a compact, language-neutral record of the bot's attempts.

@@ -8,7 +8,10 @@ from typing import Annotated
 
 import typer
 
+from helpline.bots import calibrate as calibration
 from helpline.bots import evaluate
+from helpline.bots.dense import default_cache_dir
+from helpline.bots.embeddings import default_embedder
 from helpline.bots.kb import SUPPORTED_LANGUAGES, check_kb, load_kb
 from helpline.bots.search import Searcher
 
@@ -39,14 +42,36 @@ def eval_(
     kb: Annotated[Path, typer.Option("--kb", help="Folder of Markdown articles.")] = Path("kb"),
     as_json: Annotated[bool, typer.Option("--json", help="One compact JSON object.")] = False,
     show_failures: Annotated[bool, typer.Option("--failures", help="Include the misses.")] = False,
+    bm25_only: Annotated[bool, typer.Option("--bm25-only", help="Without dense retrieval.")] = False,
 ) -> None:
     """Run every question through the bot's retrieval and threshold; print the metrics."""
-    searcher = Searcher(load_kb(kb))
+    searcher = _searcher(kb, bm25_only)
     outcomes = evaluate.run(searcher, evaluate.load_questions(questions))
     result = evaluate.metrics(outcomes)
     if show_failures:
         result["failures"] = evaluate.failures(outcomes)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 2))
+
+
+@app.command("calibrate")
+def calibrate_(
+    questions: Annotated[Path, typer.Argument(help="The tuning question set, JSON Lines.")],
+    kb: Annotated[Path, typer.Option("--kb", help="Folder of Markdown articles.")] = Path("kb"),
+) -> None:
+    """Print each language's `[hybrid]` table for bots/data/search.<lang>.toml (tuning set only)."""
+    searcher = _searcher(kb, bm25_only=False)
+    try:
+        result = calibration.calibrate(searcher, evaluate.load_questions(questions))
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for language, cal in result.items():
+        typer.echo(f"# search.{language}.toml\n{calibration.as_toml(cal)}")
+
+
+def _searcher(kb: Path, bm25_only: bool) -> Searcher:
+    embedder = None if bm25_only else default_embedder()
+    return Searcher(load_kb(kb), embedder=embedder, cache_dir=default_cache_dir())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""BM25 retrieval over the knowledge base, one index per language, with a usable confidence.
+"""Hybrid retrieval over the knowledge base: BM25 per language, fused with dense embeddings.
+
+With an embedder (the default, see `helpline.bots.embeddings`), both retrievers rank the articles
+and `helpline.bots.fusion` fuses the rankings and computes the confidence; `Searcher.choose`
+then answers, offers two or three choices, or hands off. Without one (it could not load, or a
+question could not be embedded) the BM25 index below decides alone, as follows.
 
 Raw BM25 scores grow with the query's length and rarity, so they cannot be thresholded across
 questions. The confidence instead asks two questions a human would:
@@ -15,22 +20,32 @@ evaluator both call it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import bm25s
 import numpy as np
 
+from helpline.bots import fusion
+from helpline.bots.dense import DenseIndex, QueryEmbeddings, VectorCache
+from helpline.bots.embeddings import Embedder, EmbeddingError
 from helpline.bots.kb import Article, KnowledgeBase
 from helpline.bots.tokens import LanguageConfig, Speller, Tokenizer, load_language_config
+
+log = logging.getLogger(__name__)
 
 TITLE_WEIGHT = 3  # title tokens are repeated this many times in the indexed document
 TAG_WEIGHT = 2
 MARGIN_WEIGHT = 0.5
 UNKNOWN_WEIGHT = 0.5  # scales the weight of a query word no article contains
 BODY_EVIDENCE = 0.5  # a query word found only in an article's body counts this much
+QUERY_CHARS = 2000  # a longer message is cut before embedding: the start says what it is about
+DEFAULT_CALIBRATION = fusion.Calibration(dense_low=0.84, dense_high=0.9, answer=0.6, clarify=0.3)
 
 
 @dataclass(frozen=True)
@@ -99,21 +114,73 @@ class LanguageIndex:
         return hits
 
 
+@dataclass(frozen=True)
+class Choice:
+    """What retrieval suggests for one question: an answer, or choices to offer, or neither."""
+
+    answer: Hit | None
+    choices: tuple[Hit, ...]  # two or three plausible articles when none is sure; else empty
+    hits: list[Hit]  # everything seen, best first (for the handoff summary)
+
+
+@dataclass(frozen=True)
+class _Fusion:
+    hits: list[Hit]
+    ranked: list[fusion.Fused]
+    calibration: fusion.Calibration
+
+
 class Searcher:
-    """Per-language indexes over a knowledge base, built once at startup."""
+    """Per-language indexes over a knowledge base, built once at startup.
+
+    `embedder` adds dense retrieval; article vectors are cached under `cache_dir` (None: not on
+    disk). If the embedder fails at start the searcher logs it and uses BM25 alone (`dense_error`).
+    A question in a language whose translation of an article is missing may get that article in
+    `fallback_language` (the hit's `language` says so).
+    """
 
     def __init__(
         self,
         kb: KnowledgeBase,
         configs: Mapping[str, LanguageConfig] | None = None,
         fallback_language: str = "en",
+        *,
+        embedder: Embedder | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         configs = dict(configs or {})
         self.fallback_language = fallback_language
+        self._articles = {(a.key, a.language): a for a in kb.articles}
         self.indexes: dict[str, LanguageIndex] = {}
         for language in kb.languages():
             config = configs.get(language) or load_language_config(language)
             self.indexes[language] = LanguageIndex(kb.in_language(language), config)
+        self.dense: dict[str, DenseIndex] = {}
+        self.queries: QueryEmbeddings | None = None
+        self.dense_error = "" if embedder is not None else "no embedder configured"
+        if embedder is not None:
+            try:
+                cache = VectorCache(cache_dir, embedder)
+                for language in self.indexes:
+                    self.dense[language] = DenseIndex(self._candidates(kb, language), cache)
+                self.queries = QueryEmbeddings(embedder)
+            except EmbeddingError as exc:
+                self.dense, self.dense_error = {}, str(exc)
+                log.warning("dense retrieval unavailable (%s): help-center answers use BM25 alone", exc)
+
+    def _candidates(self, kb: KnowledgeBase, language: str) -> list[Article]:
+        """The language's articles, and the fallback language's for keys without a translation."""
+        own = {a.key: a for a in kb.in_language(language)}
+        extra = [a for a in kb.in_language(self.fallback_language) if a.key not in own]
+        return [*own.values(), *extra]
+
+    def article(self, key: str, language: str) -> Article | None:
+        """The article in `language`, else in the fallback language, else None."""
+        return self._articles.get((key, language)) or self._articles.get((key, self.fallback_language))
+
+    @property
+    def hybrid(self) -> bool:
+        return self.queries is not None
 
     def index_for(self, language: str) -> LanguageIndex:
         index = self.indexes.get(language) or self.indexes.get(self.fallback_language)
@@ -121,13 +188,57 @@ class Searcher:
             raise LookupError(f"no index for {language!r} nor the fallback {self.fallback_language!r}")
         return index
 
+    async def prepare(self, *texts: str) -> None:
+        """Embed questions off the event loop when the embedder is remote (then cached for
+        `search`). Idempotent; a failure only means BM25 alone for that question."""
+        if self.queries is None or not self.queries.embedder.remote:
+            return
+        for text in texts:
+            query = text[:QUERY_CHARS]
+            if query.strip() and not self.queries.cached(query):
+                vector = await asyncio.to_thread(self.queries.compute, query)
+                if vector is not None:
+                    self.queries.put(query, vector)
+
+    def _fused(self, text: str, language: str, k: int, exclude: Iterable[str]) -> _Fusion | None:
+        index = self.index_for(language)
+        dense = self.dense.get(language if language in self.indexes else self.fallback_language)
+        query = text[:QUERY_CHARS]
+        if dense is None or self.queries is None or not query.strip():
+            return None
+        vector = self.queries.get(query)
+        if vector is None:
+            return None
+        skip = set(exclude)
+        similarities = {key: s for key, s in dense.similarities(vector).items() if key not in skip}
+        lexical = [h.key for h in index.search(text, k=fusion.TOP, exclude=skip)]
+        cal = index.config.hybrid or DEFAULT_CALIBRATION
+        ranked = fusion.fuse(similarities, lexical, cal, k=k)
+        hits = [Hit(f.key, dense.articles[f.key].id, dense.articles[f.key].language, f.score, f.confidence,
+                    dense.articles[f.key]) for f in ranked]
+        return _Fusion(hits, ranked, cal)
+
     def search(self, text: str, language: str, k: int = 3, exclude: Iterable[str] = ()) -> list[Hit]:
+        fused = self._fused(text, language, k, exclude)
+        if fused is not None:
+            return fused.hits
         return self.index_for(language).search(text, k=k, exclude=exclude)
+
+    def choose(self, text: str, language: str, exclude: Iterable[str] = ()) -> Choice:
+        """Answer above the language's threshold; else two or three choices when plausible."""
+        fused = self._fused(text, language, fusion.MAX_CHOICES, exclude)
+        if fused is None:
+            index = self.index_for(language)
+            hits = index.search(text, k=3, exclude=exclude)
+            sure = bool(hits) and hits[0].confidence >= index.config.threshold
+            return Choice(hits[0] if sure else None, (), hits)
+        hits = fused.hits
+        if hits and hits[0].confidence >= fused.calibration.answer:
+            return Choice(hits[0], (), hits)
+        offered = set(fusion.choices(fused.ranked, fused.calibration))
+        return Choice(None, tuple(h for h in hits if h.key in offered), hits)
 
     def best(self, text: str, language: str, exclude: Iterable[str] = ()) -> tuple[Hit | None, list[Hit]]:
         """The hit to answer with (None when below the language's threshold), and all hits seen."""
-        index = self.index_for(language)
-        hits = index.search(text, k=3, exclude=exclude)
-        if hits and hits[0].confidence >= index.config.threshold:
-            return hits[0], hits
-        return None, hits
+        choice = self.choose(text, language, exclude)
+        return choice.answer, choice.hits

@@ -22,6 +22,8 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpline.bots.fusion import Calibration
+
 DATA_DIR = Path(__file__).parent / "data"
 
 _SEGMENT = re.compile(
@@ -39,6 +41,7 @@ class LanguageConfig:
     stopwords: frozenset[str] = frozenset()
     synonyms: tuple[tuple[str, ...], ...] = ()
     suffixes: tuple[str, ...] = ()  # endings stripped from Hangul words, longest first
+    hybrid: Calibration | None = None  # `[hybrid]`: the dense-retrieval calibration (bots.fusion)
 
 
 def load_language_config(language: str, data_dir: Path = DATA_DIR) -> LanguageConfig:
@@ -54,6 +57,7 @@ def load_language_config(language: str, data_dir: Path = DATA_DIR) -> LanguageCo
         stopwords=frozenset(normalize(w) for w in raw.get("stopwords", [])),
         synonyms=tuple(tuple(normalize(v) for v in group) for group in raw.get("synonyms", []) if group),
         suffixes=tuple(sorted((normalize(x) for x in raw.get("suffixes", [])), key=len, reverse=True)),
+        hybrid=Calibration(**{k: float(v) for k, v in raw["hybrid"].items()}) if "hybrid" in raw else None,
     )
 
 

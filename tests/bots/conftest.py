@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from helpline.bots.base import BotContext
+from helpline.bots.dense import default_cache_dir
+from helpline.bots.embeddings import default_embedder
 from helpline.bots.kb import KnowledgeBase, load_kb
 from helpline.bots.search import Searcher
 from helpline.routing.models import Author, Contact, Conversation, InboundMessage, MessageKind
@@ -21,7 +23,7 @@ def kb() -> KnowledgeBase:
 
 @pytest.fixture(scope="session")
 def searcher(kb: KnowledgeBase) -> Searcher:
-    return Searcher(kb)
+    return Searcher(kb, embedder=default_embedder(), cache_dir=default_cache_dir())
 
 
 def make_ctx(

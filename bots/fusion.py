@@ -1,0 +1,85 @@
+"""Fusing the lexical (BM25) and dense rankings into one ranking and one confidence.
+
+Ranking: reciprocal-rank fusion of each retriever's top five, which needs no score scaling.
+
+Confidence of the top article, from signals that mean the same in every language:
+- level: its dense similarity placed between the language's typical out-of-scope level (0) and
+  typical correct-answer level (1); raw cosines differ by language, so both ends are calibrated
+  per language (`[hybrid]` in `bots/data/search.<lang>.toml`, from `helpline kb calibrate`);
+- margin: how far its similarity is above the best other article's;
+- agreement: both retrievers put it first.
+
+confidence = 0.6 * level + 0.2 * agreement + 0.2 * margin. At or above the language's `answer`
+threshold the bot answers; between `clarify` and `answer` it offers the plausible articles (level
+at least PLAUSIBLE) when there are two or three of them; below, it hands off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+RRF_K = 10
+TOP = 5  # each retriever's candidates that enter the fusion
+LEVEL_WEIGHT, AGREEMENT_WEIGHT, MARGIN_WEIGHT = 0.6, 0.2, 0.2
+MARGIN_SCALE = 0.03  # a cosine lead of this much counts as a full margin
+PLAUSIBLE = 0.5  # level a choice needs to be offered in a clarifying question
+MAX_CHOICES = 3
+
+
+@dataclass(frozen=True)
+class Calibration:
+    dense_low: float  # typical best similarity of an out-of-scope question
+    dense_high: float  # typical similarity of a correct answer
+    answer: float  # confidence needed to answer
+    clarify: float  # confidence needed to offer choices
+
+
+@dataclass(frozen=True)
+class Fused:
+    key: str
+    score: float  # the fused (RRF) score
+    level: float
+    confidence: float
+
+
+def _clip(x: float) -> float:
+    return min(1.0, max(0.0, x))
+
+
+def level(similarity: float, cal: Calibration) -> float:
+    return _clip((similarity - cal.dense_low) / max(1e-6, cal.dense_high - cal.dense_low))
+
+
+def fuse(dense: Mapping[str, float], lexical: Sequence[str], cal: Calibration, k: int = 3) -> list[Fused]:
+    """The top `k` of the fused ranking. `dense` maps every candidate key to its similarity;
+    `lexical` lists keys in BM25 order. Pure."""
+    if not dense:
+        return []
+    dense_order = sorted(dense, key=lambda key: (-dense[key], key))
+    rrf: dict[str, float] = {}
+    for ranking in (dense_order[:TOP], list(lexical[:TOP])):
+        for rank, key in enumerate(ranking):
+            rrf[key] = rrf.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
+    order = sorted(rrf, key=lambda key: (-rrf[key], key))[:k]
+    floor = min(dense.values())
+    result = []
+    for rank, key in enumerate(order):
+        similarity = dense.get(key, floor)
+        lvl = level(similarity, cal)
+        confidence = LEVEL_WEIGHT * lvl
+        if rank == 0:
+            runner_up = max((s for other, s in dense.items() if other != key), default=floor)
+            confidence += MARGIN_WEIGHT * _clip((similarity - runner_up) / MARGIN_SCALE)
+            if lexical and lexical[0] == key == dense_order[0]:
+                confidence += AGREEMENT_WEIGHT
+        result.append(Fused(key, rrf[key], lvl, round(confidence, 4)))
+    return result
+
+
+def choices(fused: Sequence[Fused], cal: Calibration) -> list[str]:
+    """The articles to offer when the top one is not sure: two or three plausible ones, else none."""
+    if not fused or fused[0].confidence >= cal.answer or fused[0].confidence < cal.clarify:
+        return []
+    plausible = [f.key for f in fused[:MAX_CHOICES] if f.level >= PLAUSIBLE]
+    return plausible if len(plausible) >= 2 else []

