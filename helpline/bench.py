@@ -50,19 +50,30 @@ ACK = {"en": "Thanks, we got your message.", "ko": "메시지를 받았습니다
 class CountingNullConnector(NullConnector):
     """The null platform, counting posts per reply id (to find duplicates)."""
 
-    def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
+    def __init__(self, settings: AccountSettings, context: ConnectorContext, posts: Counter[str]) -> None:
         super().__init__(settings, context)
-        self.posts: Counter[str] = Counter()
+        self.posts = posts
 
     async def send(self, reply: OutboundReply, progress: SendProgress) -> SendResult:
         self.posts[reply.reply_id] += 1
         return await super().send(reply, progress)
 
 
+class CountingPlainConnector(CountingNullConnector):
+    """The same platform without idempotency keys (as Telegram, X and e-mail): each post is
+    claimed right before it and recorded right after, the sender's costlier path."""
+
+    idempotent_send = False
+
+
+#: Half the threads write to an account whose platform dedupes, half to one that does not.
+ACCOUNTS = ("bench", "bench-plain")
+
+
 def bench_settings(url: str) -> Settings:
     return Settings(
         redis={"url": url, "partitions": 16},
-        accounts=[AccountSettings(platform="null", name="bench")],
+        accounts=[AccountSettings(platform="null", name=name) for name in ACCOUNTS],
         rules=[Rule(name="everything to the acknowledgement bot", set=Action(bot="ack"))],
         bots={"ack": {"type": "autoreply", "texts": ACK, "handoff": False}},
     )
@@ -76,7 +87,8 @@ def synthetic(n: int, seed: int, threads: int, prefix: str) -> list[InboundMessa
         lang = rng.choice(list(TEXTS))
         thread = rng.randrange(threads)
         out.append(InboundMessage(
-            platform="null", account="bench", kind=MessageKind.DIRECT if thread % 3 else MessageKind.MENTION,
+            platform="null", account=ACCOUNTS[thread % 2],
+            kind=MessageKind.DIRECT if thread % 3 else MessageKind.MENTION,
             message_id=f"{prefix}{i}", thread_key=f"t{thread}",
             author=Author(user_id=f"u{thread}", handle=f"user{thread}", display_name=f"User {thread}"),
             text=rng.choice(TEXTS[lang]), language=lang, platform_time=now, received_at=now,
@@ -94,6 +106,10 @@ batch_size = 500
 [[accounts]]
 platform = "null"
 name = "bench"
+
+[[accounts]]
+platform = "null"
+name = "bench-plain"
 
 [[rules]]
 name = "everything to the acknowledgement bot"
@@ -120,8 +136,10 @@ class Pipeline:
         self.routers = routers
         settings = bench_settings(url)
         self.parts = Parts.build(settings, client)
-        self.connector = CountingNullConnector(settings.accounts[0], ConnectorContext(ingest=self.parts.bus.ingest))
-        self.parts.connectors[("null", "bench")] = self.connector
+        self.posts: Counter[str] = Counter()
+        context = ConnectorContext(ingest=self.parts.bus.ingest)
+        for account, kind in zip(settings.accounts, (CountingNullConnector, CountingPlainConnector), strict=True):
+            self.parts.connectors[("null", account.name)] = kind(account, context, self.posts)
         self.sender = Sender(client, self.parts.connectors, settings.redis.partitions)
         self.consumer = sender_consumer(self.parts, self.sender, "bench-sender")
         self.consumer.block_ms = 5
@@ -237,7 +255,7 @@ async def _verify(client: redis.Redis, pipeline: Pipeline, expected: int) -> tup
         for cid in await client.zrange(keys.conversations_by_update(p), 0, -1):
             in_history += int(await client.zcard(keys.messages(cid.decode())))
     in_history -= 1  # the warm-up message
-    posts = {rid: count for rid, count in pipeline.connector.posts.items() if ":warm-" not in rid}
+    posts = {rid: count for rid, count in pipeline.posts.items() if ":warm-" not in rid}
     replied = len(posts)
     extra_posts = sum(c - 1 for c in posts.values())
     lost = max(0, expected - in_history) + max(0, expected - replied)
@@ -302,6 +320,7 @@ async def pipeline_benchmark(n: int, rate: int, latency_seconds: float, redis_ur
     return {
         "messages": n,
         "router_processes": routers,
+        "accounts_without_idempotency": f"{len(ACCOUNTS) - 1} of {len(ACCOUNTS)}",
         "messages_per_second": round(mps, 1),
         "elapsed_s": round(elapsed, 3),
         "latency_offered_per_second": rate,

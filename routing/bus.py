@@ -260,7 +260,7 @@ class StreamConsumer:
             self.group,
             self.consumer,
             dict.fromkeys(self.streams, ">"),
-            count=self.count,
+            count=self.per_stream(),
             block=self.block_ms,
         )
         entries = []
@@ -271,6 +271,12 @@ class StreamConsumer:
         if entries:
             handled += await self._handle(entries)
         return handled
+
+    def per_stream(self) -> int:
+        """XREADGROUP's COUNT applies to each stream: `count` spread over the streams bounds a
+        read's total near `count`, so one consumer no longer takes a whole backlog at once (and
+        its peers nothing)."""
+        return max(1, -(-self.count // max(1, len(self.streams))))
 
     async def _claim(self, streams: Sequence[str] | None = None, min_idle_ms: int | None = None) -> list[Entry]:
         claimed: list[Entry] = []

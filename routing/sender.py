@@ -45,6 +45,7 @@ from functools import partial
 
 import redis.asyncio as redis
 from pydantic import ValidationError
+from redis.asyncio.client import Pipeline
 
 from helpline.connectors.base import Connector, SendProgress, SendResult
 from helpline.connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
@@ -196,11 +197,17 @@ class Sender:
         job.lease_left_ms = int(left)
         job.claimed_at = claimed_at
 
-    async def _claim_one(self, job: _Job, token: str) -> None:
-        """Claim one reply right before its post (platforms without idempotency: the window)."""
-        args = self._claim_args(token, False, [job])
+    async def _claim_one(self, job: _Job, token: str, finished: list[Outcome]) -> None:
+        """Claim one reply right before its post (platforms without idempotency: the window),
+        recording the outcomes of the posts before it in the same round trip (first: a reply
+        behind one of them in its conversation may go only once it is final)."""
         started = self.clock()
-        raw = await self._claim(keys=[keys.partition_prefix(job.partition)], args=args)
+        async with self.client.pipeline(transaction=False) as pipe:
+            await self._queue_records(pipe, finished, token)
+            await self._claim(keys=[keys.partition_prefix(job.partition)], client=pipe,
+                              args=self._claim_args(token, False, [job]))
+            raw = (await pipe.execute())[-1]
+        finished.clear()
         self._claimed(job, raw[0], started)
 
     async def _drain(self, batch: _Batch, account: tuple[str, str], jobs: list[_Job], defer_for: float) -> None:
@@ -227,7 +234,7 @@ class Sender:
                     observe_rate_limited(*account)
                     continue
             if not dedupes:
-                await self._claim_one(job, batch.token)
+                await self._claim_one(job, batch.token, finished)
             if job.verdict in ("final", "busy", "held"):
                 if job.verdict != "final":
                     batch.waits.append((job, job.lease_left_ms / 1000))
@@ -257,9 +264,6 @@ class Sender:
                 if wait is not None:
                     defer_for = wait
                     batch.waits.append((job, wait))
-            if finished and not dedupes:
-                await self._finish(finished, batch.token)  # shrink the window: record each post at once
-                finished = []
         await self._finish(finished, batch.token)
 
     async def _post(self, batch: _Batch, account: tuple[str, str], connector: Connector,
@@ -328,8 +332,15 @@ class Sender:
         return SendProgress(posted, record)
 
     async def _finish(self, done: Sequence[Outcome], token: str, guard: str = "own") -> None:
-        """Record final states (one script call per partition). A failure also becomes an event
-        of the conversation; a success is read from the delivery record."""
+        """Record final states (one round trip)."""
+        if done:
+            async with self.client.pipeline(transaction=False) as pipe:
+                await self._queue_records(pipe, done, token, guard)
+                await pipe.execute()
+
+    async def _queue_records(self, pipe: Pipeline, done: Sequence[Outcome], token: str, guard: str = "own") -> None:
+        """Queue on `pipe` the recording of final states: one script call per partition. A
+        failure also becomes an event of the conversation; a success is read from the record."""
         sent: dict[int, list[str]] = {}
         not_sent: dict[int, list[str]] = {}
         for job, state, result, error in done:
@@ -351,11 +362,9 @@ class Sender:
         if not by_partition:
             return
         conversations = sorted({job.reply.conversation_id for job, *_ in done})
-        async with self.client.pipeline(transaction=False) as pipe:
-            for p, args in by_partition.items():
-                await self._record(keys=[keys.partition_prefix(p)], args=args, client=pipe)
-            pipe.publish(keys.live_channel(), json.dumps({"conversations": conversations}))
-            await pipe.execute()
+        for p, args in by_partition.items():
+            await self._record(keys=[keys.partition_prefix(p)], args=args, client=pipe)
+        pipe.publish(keys.live_channel(), json.dumps({"conversations": conversations}))
 
     async def _wait(self, batch: _Batch) -> None:
         """Put back what did not go, acknowledging its entries: behind its conversation's earlier

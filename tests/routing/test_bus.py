@@ -248,3 +248,26 @@ async def test_an_error_is_forgotten_once_its_entry_succeeds_and_the_record_expi
     assert calls == [1, 1, 2, 2]
     assert (await r.xpending(stream, "g"))["pending"] == 0
     assert await r.hlen(f"{stream}:errors") == 0
+
+
+async def test_a_read_takes_about_count_entries_across_its_streams_and_peers_share_a_backlog(r: redis.Redis) -> None:
+    bus = StreamBus(r, partitions=4)
+    for p in range(4):
+        for i in range(20):
+            await r.xadd(keys.inbound_stream(p), {"m": f"{p}-{i}"})
+    batches: dict[str, list[int]] = {"a": [], "b": []}
+
+    def handler_of(name: str):  # type: ignore[no-untyped-def]
+        async def handler(entries: list[Entry]) -> dict[EntryKey, Failure]:
+            batches[name].append(len(entries))
+            return {}
+        return handler
+
+    a = consumer(r, bus, handler_of("a"), name="a", count=8)
+    b = consumer(r, bus, handler_of("b"), name="b", count=8)
+    await a.ensure_groups()
+    for _ in range(5):
+        await a.step()
+        await b.step()
+    assert max(batches["a"] + batches["b"]) <= 8  # COUNT per stream would have read 32 at once
+    assert sum(batches["a"]) == sum(batches["b"]) == 40
