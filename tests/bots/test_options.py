@@ -22,7 +22,7 @@ def problems(tmp_path: Path, toml: str) -> list[str]:
 
 @pytest.mark.parametrize(("section", "expected"), [
     ('[bots.helpcenter]\nmax_attemps = 3\n',
-     "bots.helpcenter.max_attemps: not an option of the helpcenter bot type (its options: generative, kb, "
+     "bots.helpcenter.max_attemps: not an option of the helpcenter bot type (its options: embeddings, generative, kb, "
      "max_attempts, type)"),
     ('[bots.helpcenter]\ngenerativ = { enabled = true }\n',
      "bots.helpcenter.generativ: not an option of the helpcenter bot type"),
