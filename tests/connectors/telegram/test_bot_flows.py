@@ -199,3 +199,22 @@ async def test_a_photo_or_sticker_without_text_goes_to_a_person_not_to_the_searc
     assert media in handoff.reason and "article" not in handoff.reason
     [stored] = await desk.parts.store.messages(conv.id)
     assert stored.text == "" and [a.kind for a in stored.attachments] == [media]
+
+
+async def test_unsure_bot_offers_inline_choices_and_a_pressed_choice_is_answered(desk: Desk) -> None:
+    asked = await desk.emulator.customer(811, "setting up 2fa for the first time")  # 2fa-setup or 2fa-reset
+    await desk.cycle()
+    chat = asked["chat_id"]
+    [choices] = await desk.sent_to(chat)
+    data = buttons_of(choices)
+    assert data[:2] == ["1", "2"] and data[-1] == "human"
+    conv = await desk.conversation(f"chat:{chat}")
+    assert conv is not None and "bot-clarified" in conv.labels and conv.status is Status.PENDING
+    offered = [b["text"] for row in choices["reply_markup"]["inline_keyboard"] for b in row]
+    setup = next(i for i, label in enumerate(offered) if "set up" in label.lower())
+    await desk.emulator.control("button-presses", {"user": {"id": 811, "name": "Cust 811"}, "chat_id": chat,
+                                                   "message_id": choices["id"], "data": data[setup]})
+    await desk.cycle()
+    replies = await desk.sent_to(chat)
+    assert len(replies) == 2 and "articles/2fa-setup" in replies[1]["text"]
+    assert buttons_of(replies[1]) == ["yes", "no"]
