@@ -62,3 +62,31 @@ async def test_the_same_template_to_the_same_customer_is_posted_every_time(
     assert all(re.fullmatch(pattern, t["text"]) for t in tweets) and len({t["text"] for t in tweets}) == 3
     states = [await r.hget(k, "state") async for k in r.scan_iter("hl:*:reply:*")]  # type: ignore[misc]
     assert states == [DeliveryState.SENT.value.encode()] * 3
+
+
+async def test_unsure_bot_lists_numbered_choices_and_a_reply_of_2_is_answered(
+        parts: Parts, control: httpx.AsyncClient, r: redis.Redis) -> None:
+    connector = parts.connectors[("x", "support")]
+    sender = Sender(r, parts.connectors, parts.settings.redis.partitions)
+    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
+                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
+    router = build_router(parts)
+    runner = PollRunner(r, connector)
+
+    async def cycle() -> list[dict[str, str]]:
+        await runner.poll_once()
+        await route_all(parts, router)
+        await consumer.ensure_groups()
+        for _ in range(3):
+            await consumer.step()
+        return [m for m in (await control.get("/sent")).json()["messages"] if m["kind"] == "tweet"]
+
+    await say(control, "78", "@helpline setting up 2fa for the first time")
+    [choices] = await cycle()
+    lines = choices["text"].splitlines()
+    numbered = {line.split(" — ", 1)[0]: line.split(" — ", 1)[1] for line in lines if " — " in line}
+    assert {"1", "2", "human"} <= set(numbered)  # X has no buttons: the same choices, numbered
+    setup = next(n for n, title in numbered.items() if "set up" in title.lower())
+    await say(control, "78", f"@helpline {setup}", reply_to=choices["id"])
+    tweets = await cycle()
+    assert "articles/2fa-setup" in " ".join(t["text"] for t in tweets[1:])  # the answer (maybe a chain)
