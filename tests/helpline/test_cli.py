@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.redis_server import RedisServer
+
 
 def helpline(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_") and k != "REDIS_URL"}
@@ -145,3 +147,19 @@ def test_config_check_of_a_web_chat_account(tmp_path: Path) -> None:
     assert "accounts.site.secrets.identity_secret: environment variable WC_SECRET is not set" in unset.stderr
     good = helpline("config", "check", "-c", str(cfg), env={"WC_SECRET": "s"})
     assert good.returncode == 0, good.stderr  # checked without Redis: nothing to complain about
+
+
+def test_config_check_refuses_a_claim_timeout_shorter_than_a_sender_batch(tmp_path: Path) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text("[pipeline]\nclaim_idle_seconds = 20\nsend_batch_seconds = 10\nsend_timeout_seconds = 15\n")
+    result = helpline("config", "check", "-c", str(cfg))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "claim_idle_seconds (20) must exceed" in result.stderr
+
+
+def test_dead_letters_replay_of_an_unknown_id_says_so(tmp_path: Path, redis_server: RedisServer) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text(f"[redis]\nurl = \"{redis_server.url}\"\npartitions = 2\n")
+    result = helpline("dead-letters", "replay", "-c", str(cfg), "1-0")
+    assert result.returncode == 1 and result.stdout.strip() == "1-0: no such dead letter", result.stderr
+    assert helpline("dead-letters", "-c", str(cfg)).returncode == 0  # listing stays the group's default
