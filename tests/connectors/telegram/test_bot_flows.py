@@ -91,7 +91,9 @@ async def test_a_thank_you_with_a_follow_up_question_is_answered_not_resolved(de
     conv = await desk.conversation(f"chat:{chat}")
     assert conv is not None and conv.status is not Status.RESOLVED and conv.handler == "bot:helpcenter"
     replies = await desk.sent_to(chat)
-    assert len(replies) == 2 and buttons_of(replies[1]) == ["yes", "no"]  # a second article, asked about again
+    # A second article asked about again, or (the bot unsure which) a choice of articles.
+    offered = (["yes", "no"], ["1", "2", "human"], ["1", "2", "3", "human"])
+    assert len(replies) == 2 and buttons_of(replies[1]) in offered
     events = [e.type for e in await desk.parts.store.events(conv.id)]
     assert EventType.HANDOFF not in events and EventType.STATUS in events
 
