@@ -45,7 +45,8 @@ async def _redis_totals(r: redis.Redis, desk: Desk) -> tuple[int, int, dict[str,
 def _spawn(redis_url: str, database_url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HELPLINE_REDIS__URL": redis_url, "HELPLINE_REDIS__PARTITIONS": "4",
            "HELPLINE_DATABASE__URL": database_url, "HELPLINE_DATABASE__BATCH_SIZE": "7",
-           "HELPLINE_PIPELINE__CLAIM_IDLE_SECONDS": "1"}
+           "HELPLINE_PIPELINE__CLAIM_IDLE_SECONDS": "1",  # the claim must outlast a sender batch: short ones
+           "HELPLINE_PIPELINE__SEND_BATCH_SECONDS": "0.3", "HELPLINE_PIPELINE__SEND_TIMEOUT_SECONDS": "0.5"}
     return subprocess.Popen([sys.executable, "-m", "helpline", "run", "--role", "archiver"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
