@@ -18,7 +18,7 @@ from helpline.routing.store import Effects
 from tests.console.helpers import PASSWORD, Desk, login
 
 # Served to anyone by design (README "Security"): health, metrics, login, docs, static files.
-PUBLIC = {"/healthz", "/metrics", "/login", "/openapi.json", "/api/docs", "/docs/oauth2-redirect", "/redoc",
+PUBLIC = {"/favicon.ico", "/healthz", "/metrics", "/login", "/openapi.json", "/api/docs", "/docs/oauth2-redirect", "/redoc",
           "/api/announcements-health", "/static/announcements/{name}", "/static/swagger"}
 
 
