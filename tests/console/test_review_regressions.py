@@ -18,8 +18,9 @@ from helpline.routing.store import Effects
 from tests.console.helpers import PASSWORD, Desk, login
 
 # Served to anyone by design (README "Security"): health, metrics, login, docs, static files.
-PUBLIC = {"/favicon.ico", "/healthz", "/metrics", "/login", "/openapi.json", "/api/docs", "/docs/oauth2-redirect", "/redoc",
-          "/api/announcements-health", "/static/announcements/{name}", "/static/swagger"}
+PUBLIC = {"/favicon.ico", "/healthz", "/metrics", "/login", "/openapi.json", "/api/docs",
+          "/docs/oauth2-redirect", "/redoc", "/api/announcements-health", "/static/announcements/{name}",
+          "/static/swagger"}
 
 
 def _routes(routes: list[Any]) -> Iterator[Any]:
