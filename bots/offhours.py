@@ -60,6 +60,7 @@ class OffHoursStep(BaseStep):
     async def handle(self, turn: Turn, decision: tuple[str, str, str]) -> bool:
         team, text, day = decision
         turn.set(offhours_day=day)
-        turn.system_reply(f"offhours-{day}", text, f"team {team} is closed: told the customer when it opens")
+        turn.system_reply(f"offhours-{day}", text, f"team {team} is closed: told the customer when it opens",
+                          notice="offhours")
         turn.event(EventType.OFFHOURS, f"team {team} is closed", team=team)
         return False

@@ -69,6 +69,7 @@ class Capabilities:
     visibilities: frozenset[Visibility] = frozenset({Visibility.PUBLIC, Visibility.PRIVATE})
     announcements: frozenset[Destination] = frozenset()  # where it can publish; empty: nowhere
     reply_files: frozenset[str] = frozenset()  # MIME types a reply may attach; empty: text only
+    waiting_notice: bool = False  # a customer queued for a person is told the usual wait (a live chat)
 
     def text(self, direct: bool) -> TextRules:
         """The rules of a direct (private) message or of a public post."""

@@ -16,11 +16,14 @@ features meet it, in their order:
 7. survey             a conversation the bot resolved asks for a rating ([survey] enabled)
 8. assignment         a conversation that needs a human gets an agent, or waits in the queue
 9. off-hours          a conversation queued for a closed team: the customer is told when it opens
+10. waiting notice    ... for an open team, on a live chat: the customer is told the usual wait
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import redis.asyncio as redis
 
@@ -35,8 +38,11 @@ from helpline.bots.language import message_language
 from helpline.bots.offhours import OffHoursStep
 from helpline.bots.step import BotStep
 from helpline.bots.survey import RatingStep, SurveyStep
+from helpline.bots.waiting import WaitingNoticeStep
+from helpline.connectors.registry import capabilities_lookup
 from helpline.insights.metrics import observe_route
 from helpline.insights.ratings import RatingStore
+from helpline.insights.usual_wait import usual_wait
 from helpline.routing.assignment import AssignmentStore
 from helpline.routing.assignment_step import AssignmentStep, Recall
 from helpline.routing.chain import Step
@@ -64,7 +70,18 @@ def router_steps(settings: Settings, client: redis.Redis, store: ConversationSto
     ]
     if settings.survey.enabled:
         steps.append(SurveyStep(catalog))
-    steps += [assignment, OffHoursStep(settings.hours, catalog)]
+    capabilities = capabilities_lookup(settings.accounts)
+    zone = ZoneInfo(settings.insights.timezone)
+
+    def shows_notice(platform: str, account: str) -> bool:
+        found = capabilities(platform, account)
+        return found is not None and found.waiting_notice
+
+    async def team_wait(team: str) -> float | None:
+        return await usual_wait(client, team, zone, datetime.now(UTC))
+
+    steps += [assignment, OffHoursStep(settings.hours, catalog),
+              WaitingNoticeStep(settings.hours, catalog, team_wait, shows_notice)]
     return steps
 
 

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from . import keys
-from .models import Conversation, ConversationEvent, EventType, InboundMessage, ReplyButton
+from .models import Conversation, ConversationEvent, EventType, InboundMessage, Notice, ReplyButton
 from .outbound import reply_to
 from .store import Applied, Effects, conversation_from_view
 
@@ -107,13 +107,14 @@ class Turn:
         return event
 
     def system_reply(self, what: str, text: str, reason: str,
-                     buttons: tuple[ReplyButton, ...] = ()) -> None:
+                     buttons: tuple[ReplyButton, ...] = (), notice: Notice | None = None) -> None:
         """A reply from Helpline itself (not a bot or agent), in the conversation's own thread;
-        its id is derived from the message and `what`, so it is queued once."""
+        its id is derived from the message and `what`, so it is queued once. `notice` names what
+        it tells (see `OutboundReply.notice`)."""
         conv, message = self.conversation, self.message
         reply_id = f"{conv.id}:{message.message_id}:{what}"
         out = reply_to(conv, reply_id=reply_id, text=text, sender="system", in_reply_to=message.message_id,
-                       recipient_id=message.author.user_id, buttons=buttons)
+                       recipient_id=message.author.user_id, buttons=buttons, notice=notice)
         self.effects.reply(out, keys.conversation_partition(conv.id))
         self.event(EventType.REPLY_QUEUED, reason, actor="system", reply_id=reply_id, text=text)
 

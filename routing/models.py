@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -149,6 +149,10 @@ class ReplyButton(Wire):
     data: str = Field(min_length=1, max_length=64)
 
 
+#: What a system notice tells the customer (see `OutboundReply.notice`).
+Notice = Literal["waiting", "offhours"]
+
+
 class OutboundReply(Wire):
     """A reply on its way to a platform thread.
 
@@ -171,6 +175,9 @@ class OutboundReply(Wire):
     #: Files stored by the connector (`platform_file_id` is the store's id), posted before the text
     #: where the connector's capabilities accept their type (`Capabilities.reply_files`).
     attachments: tuple[Attachment, ...] = Field(default=(), max_length=4)
+    #: What a system notice tells ("waiting": the usual wait for a person; "offhours": when the team
+    #: opens), so a connector may show more than the text (the web chat asks for an e-mail address).
+    notice: Notice | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
     def model_post_init(self, _context: Any) -> None:

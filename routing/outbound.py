@@ -8,12 +8,13 @@ author of a public message (the bot moving a customer to a private channel).
 
 from __future__ import annotations
 
-from .models import Attachment, Conversation, MessageKind, OutboundReply, ReplyButton
+from .models import Attachment, Conversation, MessageKind, Notice, OutboundReply, ReplyButton
 
 
 def reply_to(conversation: Conversation, *, reply_id: str, text: str, sender: str,
              in_reply_to: str | None, recipient_id: str | None,
-             buttons: tuple[ReplyButton, ...] = (), attachments: tuple[Attachment, ...] = ()) -> OutboundReply:
+             buttons: tuple[ReplyButton, ...] = (), attachments: tuple[Attachment, ...] = (),
+             notice: Notice | None = None) -> OutboundReply:
     """A reply in the conversation's own thread, with the thread's visibility."""
     return OutboundReply(
         reply_id=reply_id,
@@ -29,6 +30,7 @@ def reply_to(conversation: Conversation, *, reply_id: str, text: str, sender: st
         sender=sender,
         buttons=buttons,
         attachments=attachments,
+        notice=notice,
     )
 
 

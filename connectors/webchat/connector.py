@@ -67,6 +67,8 @@ class WebchatConnector(Connector):
             raise Permanent("the chat has expired or never existed")
         fields = {"type": "message", "from": "agent" if reply.sender.startswith("agent:") else "bot",
                   "text": reply.text}
+        if reply.notice:  # the widget shows more: off hours, a form for an e-mail address
+            fields["notice"] = reply.notice
         if reply.buttons:
             fields["buttons"] = json.dumps([{"label": b.label, "data": b.data} for b in reply.buttons],
                                            ensure_ascii=False)
@@ -81,4 +83,5 @@ class WebchatConnector(Connector):
     @classmethod
     def declared_capabilities(cls, options: ConnectorOptions) -> Capabilities:
         rules = TextRules(limit=REPLY_LIMIT)
-        return Capabilities(public=rules, direct=rules, buttons=True, visibilities=frozenset({Visibility.PRIVATE}))
+        return Capabilities(public=rules, direct=rules, buttons=True, visibilities=frozenset({Visibility.PRIVATE}),
+                            waiting_notice=True)
