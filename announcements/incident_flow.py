@@ -18,7 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from helpline.routing import keys
-from helpline.routing.models import Conversation, ConversationEvent, EventType, InboundMessage, Status, utcnow
+from helpline.routing.models import (
+    Conversation,
+    ConversationEvent,
+    EventType,
+    InboundMessage,
+    OutboundReply,
+    Status,
+    utcnow,
+)
 from helpline.routing.outbound import reply_to
 from helpline.routing.store import ConversationStore, Effects, to_ms
 
@@ -71,12 +79,13 @@ async def resolve_all(store: ConversationStore, incidents: IncidentStore, incide
                       actor: str) -> int:
     """Answer every linked conversation that is not resolved with `closing_text` and resolve it;
     then close the incident. Idempotent: reply ids are per (conversation, incident), and resolved
-    conversations are skipped. Returns how many conversations were resolved now."""
+    conversations are skipped, also one resolved by another writer while this runs (each is
+    decided on the conversation as it is at its commit). Returns how many were resolved now."""
     if not closing_text.strip():
         raise ValueError("closing_text: a closing message is required")
     await incidents.get(incident_id)  # NotFound before touching anything
     now = utcnow()
-    batch: list[Effects] = []
+    resolved = 0
     for conversation in await store.get_many(await incidents.conversations(incident_id)):
         if conversation.status is Status.RESOLVED:
             continue
@@ -86,20 +95,28 @@ async def resolve_all(store: ConversationStore, incidents: IncidentStore, incide
         reply = reply_to(conversation, reply_id=reply_id, text=closing_text.strip(), sender=actor,
                          in_reply_to=history[-1].message_id if history else None,
                          recipient_id=contact.user_id if contact else None)
-        batch.append(
-            Effects(conversation.id)
-            .reply(reply, keys.conversation_partition(conversation.id))
-            .event(ConversationEvent(conversation_id=conversation.id, type=EventType.REPLY_QUEUED, actor=actor,
-                                     reason=f"incident {incident_id} closing message", data={"reply_id": reply_id},
-                                     at=now))
-            .set(status=Status.RESOLVED.value, resolved_at=to_ms(now), resolved_by=actor)
-            .event(ConversationEvent(conversation_id=conversation.id, type=EventType.STATUS, actor=actor,
-                                     reason=f"incident {incident_id} resolved", data={"status": "resolved"}, at=now))
-            .touch()
-        )
-    await store.commit(batch, now)
+
+        def decide(current: Conversation, reply: OutboundReply = reply, reply_id: str = reply_id) -> Effects | None:
+            if current.status is Status.RESOLVED:
+                return None
+            return (Effects(current.id)
+                    .reply(reply, keys.conversation_partition(current.id))
+                    .event(ConversationEvent(conversation_id=current.id, type=EventType.REPLY_QUEUED, actor=actor,
+                                             reason=f"incident {incident_id} closing message",
+                                             data={"reply_id": reply_id}, at=now))
+                    .set(status=Status.RESOLVED.value, resolved_at=to_ms(now), resolved_by=actor)
+                    .event(ConversationEvent(conversation_id=current.id, type=EventType.STATUS, actor=actor,
+                                             reason=f"incident {incident_id} resolved", data={"status": "resolved"},
+                                             at=now))
+                    .touch())
+
+        try:
+            _, effects = await store.update(conversation.id, decide, now)
+        except KeyError:  # erased meanwhile
+            continue
+        resolved += effects is not None
     await incidents.close(incident_id, actor)
-    return len(batch)
+    return resolved
 
 
 async def open_for_announcement(announcements: AnnouncementStore, incidents: IncidentStore, announcement_id: str,

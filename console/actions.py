@@ -209,7 +209,9 @@ async def requeue(svc: Services, team: str, conv: Conversation, priority: str) -
 async def set_pending(svc: Services, who: Principal, conv: Conversation, reason: str,
                       until: datetime | None = None) -> None:
     """Waiting on the customer (optionally snoozed until a time). The agent keeps the slot:
-    the customer's answer comes back to them. A customer message reopens it anyway."""
+    the customer's answer comes back to them. A customer message reopens it anyway. Decided on
+    the conversation as it is at the commit: one another agent resolved meanwhile is refused
+    (Conflict), not turned pending without its agent."""
     now = utcnow()
     if until is not None and until.tzinfo is None:
         until = until.replace(tzinfo=UTC)  # a time without a zone is taken as UTC
@@ -218,11 +220,16 @@ async def set_pending(svc: Services, who: Principal, conv: Conversation, reason:
     data: dict[str, str | int | float | bool | list[str] | None] = {"status": Status.PENDING.value}
     if until is not None:
         data["until"] = until.isoformat()
-    effects = (Effects(conv.id).set(status=Status.PENDING.value, snoozed_until=to_ms(until) if until else "")
-               .event(event(conv, EventType.STATUS, who, reason or ("snoozed" if until else "waiting on the customer"),
-                            now, **data))
-               .touch())
-    await commit(svc, [effects], now)
+
+    def decide(current: Conversation) -> Effects:
+        if current.status is Status.RESOLVED:
+            raise Conflict("the conversation is resolved; reopen it first")
+        return (Effects(conv.id).set(status=Status.PENDING.value, snoozed_until=to_ms(until) if until else "")
+                .event(event(current, EventType.STATUS, who,
+                             reason or ("snoozed" if until else "waiting on the customer"), now, **data))
+                .touch())
+
+    await update(svc, conv.id, decide, now)
     if until is not None:
         await svc.parts.client.zadd(keys.console_snoozed(), {conv.id: to_ms(until)})
     else:
@@ -231,7 +238,8 @@ async def set_pending(svc: Services, who: Principal, conv: Conversation, reason:
 
 async def wake_snoozed(svc: Services, now: datetime | None = None) -> list[str]:
     """Reopen conversations whose snooze ended. Idempotent; safe with several console processes
-    (ZREM decides who wakes each one)."""
+    (ZREM decides who wakes each one). Each wake is guarded by the status and snooze it read: a
+    conversation resolved or answered by the customer in between is left as it is."""
     now = now or utcnow()
     client = svc.parts.client
     due = await client.zrangebyscore(keys.console_snoozed(), "-inf", to_ms(now), withscores=True)
@@ -244,12 +252,17 @@ async def wake_snoozed(svc: Services, now: datetime | None = None) -> list[str]:
         conv = await svc.parts.store.get(cid)
         if conv is None or status != b"pending" or until is None or int(until) != int(score):
             continue  # the customer wrote, or someone changed it since: nothing to wake
-        woken.append(Effects(cid).set(status=Status.OPEN.value, snoozed_until="")
+        woken.append(Effects(cid).expect_field("status", Status.PENDING.value)
+                     .expect_field("snoozed_until", until.decode())
+                     .set(status=Status.OPEN.value, snoozed_until="")
                      .event(event(conv, EventType.STATUS, "system", "snooze ended", now, status="open"))
                      .touch())
-    if woken:
-        await commit(svc, woken, now)
-    return [e.conversation_id for e in woken]
+    if not woken:
+        return []
+    codes = await svc.parts.store.commit(woken, now)
+    done = [e.conversation_id for e, code in zip(woken, codes, strict=True) if code >= 0]
+    await live.publish(client, done)
+    return done
 
 
 async def mark_seen(svc: Services, who: Principal, conv: Conversation) -> None:

@@ -22,7 +22,7 @@ from helpline.routing.queueing import fill_agent
 from helpline.routing.store import Effects, to_ms
 
 from . import live
-from .actions import commit, event, update
+from .actions import event, update
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .roles import Principal
 from .services import Services
@@ -280,18 +280,42 @@ async def withdraw_agent(svc: Services, who: Principal, agent_id: str, reason: s
     now = utcnow()
     for conv in theirs:
         await svc.parts.assignments.release(conv.id)
-        effects = Effects(conv.id).set(assignee="")
+        placement = None
         if conv.status is not Status.RESOLVED:
             team = conv.team or svc.parts.settings.default_team or ""
-            _placed(effects, conv, await _place(svc, conv.model_copy(update={"assignee": None}), team, reason),
-                    who, now)
-            handed.append(conv.id)
-        await commit(svc, [effects.touch()], now)
+            placement = await _place(svc, conv.model_copy(update={"assignee": None}), team, reason)
+
+        def decide(current: Conversation, placement: Placement | None = placement) -> Effects | None:
+            if current.assignee != agent_id:
+                return None  # resolved or handed on by another writer meanwhile
+            effects = Effects(current.id).set(assignee="")
+            if placement is not None and current.status is not Status.RESOLVED:
+                _placed(effects, current, placement, who, now)
+            return effects.touch()
+
+        read = await update(svc, conv.id, decide, now)
+        if placement is not None:
+            if read is not None and read.status is not Status.RESOLVED:
+                handed.append(conv.id)
+            else:
+                await _unplace(svc, conv.id, placement)
         contact = keys.contact(conv.contact_id)
         if await svc.parts.client.hget(contact, "last_agent") in (agent_id, agent_id.encode()):  # type: ignore[misc]
             await svc.parts.client.hdel(contact, "last_agent")  # type: ignore[misc]
     await live.publish(svc.parts.client, handed)
     return handed
+
+
+async def _unplace(svc: Services, conversation_id: str, placement: Placement) -> None:
+    """Take back a placement its decision did not record (the conversation moved meanwhile)."""
+    if placement.agent_id is None:
+        await svc.parts.assignments.dequeue(placement.team, conversation_id)
+        return
+    current = await svc.parts.store.get(conversation_id)
+    mine = await svc.parts.assignments.assigned_to(conversation_id) == placement.agent_id
+    if mine and (current is None or current.assignee != placement.agent_id):
+        await svc.parts.assignments.release(conversation_id)
+        await _refill(svc, placement.agent_id)
 
 
 async def _conversations_of(svc: Services, agent_id: str, held: set[str]) -> list[Conversation]:

@@ -4,7 +4,7 @@ assignment all land, however they interleave; a decision made on a stale read is
 import asyncio
 import random
 from collections.abc import Awaitable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as redis
 
@@ -128,7 +128,7 @@ BILLING_AGENT = Agent(id="bea", name="Bea", teams=("billing",), capacity=5, pres
 
 async def console_race(r: redis.Redis, p: Parts, run: int, action: str) -> None:
     """The router's commit (the customer writes again), an agent's label, an SLA escalation and a
-    console action (resolve, reopen, transfer, assign) on one conversation, in any order."""
+    console action (resolve, reopen, transfer, assign, snooze) on one conversation, in any order."""
     await r.flushdb()
     await p.assignments.upsert_agent(Agent(id="ana", name="Ana", teams=("support",), capacity=5,
                                            presence=Presence.ONLINE))
@@ -152,6 +152,8 @@ async def console_race(r: redis.Redis, p: Parts, run: int, action: str) -> None:
         "reopen": lambda: assigning.reopen(svc, AGENT, conv, "not solved"),
         "transfer": lambda: assigning.transfer_to_team(svc, AGENT, conv, "billing", "a billing question"),
         "assign": lambda: assigning.assign(svc, AGENT, conv, "ana", "taken"),
+        "snooze": lambda: actions.set_pending(svc, AGENT, conv, "asked for the TXID",
+                                              until=datetime.now(UTC) + timedelta(hours=1)),
     }
     sla = SlaEngine(r, InsightsRecorder(r), [], {}, p.store)
     await asyncio.gather(
@@ -182,6 +184,9 @@ async def console_race(r: redis.Redis, p: Parts, run: int, action: str) -> None:
         assert len([e for e in events if e.type is EventType.REOPENED]) == 1, (where, events)  # once, by one
     elif action == "transfer":
         assert final.team == "billing" and final.assignee == "bea", (where, final)
+    elif action == "snooze":  # pending, or open again if the customer's message came after it
+        snoozed = [e for e in events if e.type is EventType.STATUS and e.data.get("status") == "pending"]
+        assert len(snoozed) == 1 and final.status in (Status.PENDING, Status.OPEN), (where, events)
     else:
         assert final.assignee == "ana", where
     p_in = keys.conversation_partition(cid)
@@ -192,4 +197,4 @@ async def test_console_actions_race_the_router_and_the_sla_without_losing_a_chan
     p = parts(r, teams=[{"id": "support", "default": True}, {"id": "billing"}])
     p.settings.rules.append(Rule(name="all", set={"bot": "slow"}))
     for run in range(100):
-        await console_race(r, p, run, ("resolve", "reopen", "transfer", "assign")[run % 4])
+        await console_race(r, p, run, ("resolve", "reopen", "transfer", "assign", "snooze")[run % 5])
