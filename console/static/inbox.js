@@ -152,11 +152,16 @@
     }
   }
 
+  // Enter on a focused link or button (the skip link, a view) is that control's, not the shortcut's.
+  function onControl(event) {
+    return event.target instanceof Element && event.target.closest("a, button, summary") !== null;
+  }
+
   document.addEventListener("keydown", (event) => {
     if (H.typing(event) || event.metaKey || event.ctrlKey || event.altKey) return;
     if (event.key === "j") select(selected + 1);
     else if (event.key === "k") select(selected - 1);
-    else if (event.key === "o" || event.key === "Enter") { const r = items()[selected]; if (r) location.href = "/c/" + r.dataset.id; }
+    else if (event.key === "o" || (event.key === "Enter" && !onControl(event))) { const r = items()[selected]; if (r) location.href = "/c/" + r.dataset.id; }
     else if (event.key === "a") act("/assign", {}, "Assigned to you");
     else if (event.key === "x") toggleSelected();
     else if (event.key === "/") { event.preventDefault(); document.querySelector('input[name="q"]')?.focus(); }

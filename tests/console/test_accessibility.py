@@ -1,0 +1,85 @@
+"""Accessibility in a real browser: axe-core (WCAG 2.1 A/AA and best practices) finds no serious or
+critical violation on the inbox, a conversation, the reports and the announcements; the skip link
+leads past the navigation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis.asyncio as redis
+from playwright.async_api import Page, expect
+
+from helpline.insights.bench import Builder, build
+from helpline.routing.models import Presence
+
+from .axe import serious_violations
+from .helpers import PASSWORD, make_desk
+from .stack import Stack, running, seed
+from .test_browser import ACCOUNTS
+
+pytestmark = pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs /usr/bin/chromium")
+
+
+@pytest.fixture(autouse=True)
+def telegram_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from .stack import TOKEN
+
+    monkeypatch.setenv("HL_TG_TOKEN", TOKEN)
+
+
+async def sign_in_for_axe(stack: Stack, username: str, found: dict[str, list[str]]) -> Page:
+    """A signed-in page whose context lets the test inject axe (the console's CSP forbids it)."""
+    context = await stack.browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = await context.new_page()
+    await page.goto(stack.url + "/login")
+    found["login"] = await serious_violations(page)
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(stack.url + "/")
+    return page
+
+
+async def test_axe_finds_no_serious_violation_on_the_main_pages(r: redis.Redis) -> None:
+    desk = await make_desk(r, accounts=ACCOUNTS)
+    try:
+        await desk.parts.assignments.set_presence("sue", Presence.ONLINE)
+        await seed(desk)
+        today = datetime.now(ZoneInfo(desk.parts.settings.insights.timezone)).date()
+        await build(r, Builder(), today - timedelta(days=14), conversations=300)
+        async with running(desk) as stack:
+            found: dict[str, list[str]] = {}
+            sue = await sign_in_for_axe(stack, "sue", found)
+            rows = sue.locator(".row")
+            await expect(rows).to_have_count(6, timeout=10_000)
+            found["inbox"] = await serious_violations(sue)
+            await rows.first.locator("a").first.click()
+            await sue.wait_for_url("**/c/*")
+            await expect(sue.locator("#composer")).to_be_visible()
+            found["conversation"] = await serious_violations(sue)
+            await sue.goto(stack.url + "/reports")
+            await expect(sue.locator("svg.chart").first).to_be_visible()
+            found["reports"] = await serious_violations(sue)
+            await sue.goto(stack.url + "/announcements")
+            found["announcements (supervisor)"] = await serious_violations(sue)
+            meg = await sign_in_for_axe(stack, "meg", found)
+            await meg.goto(stack.url + "/announcements")
+            await expect(meg.locator("#compose-form")).to_be_visible()
+            found["announcements (marketing)"] = await serious_violations(meg)
+            report = [f"{page}: {v}" for page, found_there in found.items() for v in found_there]
+            assert not report, "\n".join(report)
+
+            # the skip link is the first stop of the keyboard and lands on the page's content
+            await sue.goto(stack.url + "/")
+            await sue.keyboard.press("Tab")
+            skip = sue.locator("a.skip-link")
+            await expect(skip).to_be_focused()
+            await expect(skip).to_be_visible()
+            await sue.keyboard.press("Enter")
+            assert await sue.evaluate("document.activeElement.id") == "content"
+    finally:
+        for c in desk.clients:
+            await c.aclose()
