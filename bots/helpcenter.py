@@ -25,11 +25,14 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 
+import redis.asyncio as redis
+
 from helpline.bots.base import LABEL_MOVED_TO_PRIVATE, BotContext, BotDecision, BotReply, Handoff
 from helpline.bots.catalog import Catalog, default_catalog
 from helpline.bots.generative import Generator
 from helpline.bots.intent import Detail, Intents, bot_command, detect, feedback
 from helpline.bots.kb import Article
+from helpline.bots.phrasings import ExampleRefresher
 from helpline.bots.search import Hit, Searcher
 from helpline.routing.models import Priority, ReplyButton, Visibility
 
@@ -83,6 +86,11 @@ class HelpCenterBot:
         self.catalog = catalog or default_catalog()
         self.settings = settings or HelpCenterSettings()
         self.generator = generator
+        self.examples = ExampleRefresher(searcher)
+
+    async def refresh(self, client: redis.Redis) -> None:
+        """Pick up newly approved examples (the bot step calls this once per batch)."""
+        await self.examples.refresh(client)
 
     async def handle(self, ctx: BotContext) -> BotDecision:
         """Decide about one customer message. Idempotent: no effects, only a decision."""

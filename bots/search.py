@@ -34,7 +34,9 @@ import numpy as np
 from helpline.bots import fusion
 from helpline.bots.dense import DenseIndex, QueryEmbeddings, VectorCache
 from helpline.bots.embeddings import Embedder, EmbeddingError
+from helpline.bots.examples import Example
 from helpline.bots.kb import Article, KnowledgeBase
+from helpline.bots.phrasings import Phrasings
 from helpline.bots.tokens import LanguageConfig, Speller, Tokenizer, load_language_config
 
 log = logging.getLogger(__name__)
@@ -158,6 +160,8 @@ class Searcher:
         self.dense: dict[str, DenseIndex] = {}
         self.queries: QueryEmbeddings | None = None
         self.dense_error = "" if embedder is not None else "no embedder configured"
+        self.phrasings = Phrasings()  # approved examples (`use_examples`), none until loaded
+        self._embedder, self._cache_dir = embedder, cache_dir
         if embedder is not None:
             try:
                 cache = VectorCache(cache_dir, embedder)
@@ -177,6 +181,14 @@ class Searcher:
     def article(self, key: str, language: str) -> Article | None:
         """The article in `language`, else in the fallback language, else None."""
         return self._articles.get((key, language)) or self._articles.get((key, self.fallback_language))
+
+    def use_examples(self, examples: Iterable[Example]) -> None:
+        """Approved examples become extra phrasings of their articles (dense retrieval only).
+        Swapped in whole, so a search sees the old set or the new one."""
+        if self._embedder is None or not self.dense:
+            return
+        answerable = {(key, language) for language, index in self.dense.items() for key in index.articles}
+        self.phrasings = Phrasings.build(examples, self._embedder, self._cache_dir, answerable)
 
     @property
     def hybrid(self) -> bool:
@@ -211,6 +223,9 @@ class Searcher:
             return None
         skip = set(exclude)
         similarities = {key: s for key, s in dense.similarities(vector).items() if key not in skip}
+        for key, s in self.phrasings.similarities(language, vector).items():  # approved examples
+            if key in similarities:
+                similarities[key] = max(similarities[key], s)
         lexical = [h.key for h in index.search(text, k=fusion.TOP, exclude=skip)]
         cal = index.config.hybrid or DEFAULT_CALIBRATION
         ranked = fusion.fuse(similarities, lexical, cal, k=k)

@@ -36,6 +36,16 @@ class BotStep(BaseStep):
     client: redis.Redis
     name: str = "bots"
 
+    async def prepare(self, turn: Turn) -> None:
+        # Once per batch: bots that learn (approved examples) pick up what changed.
+        if turn.cache.setdefault("bots.refreshed", False):
+            return
+        turn.cache["bots.refreshed"] = True
+        for bot in self.bots.values():
+            refresh = getattr(bot, "refresh", None)
+            if refresh is not None:
+                await refresh(self.client)
+
     def check(self, turn: Turn) -> str | None:
         handler = turn.conversation.handler
         return handler.removeprefix("bot:") if handler and handler.startswith("bot:") else None

@@ -246,6 +246,17 @@ def portal_feedback(day: str) -> str:
     return f"{PREFIX}:portal:feedback:{day}"
 
 
+def kb_examples() -> str:
+    """Hash of example id -> JSON: customers' phrasings proposed for, approved or rejected as, an
+    article's (`bots/examples.py`)."""
+    return f"{PREFIX}:kb:examples"
+
+
+def kb_examples_version() -> str:
+    """Counter raised whenever the approved examples change (bots reload them when it moves)."""
+    return f"{PREFIX}:kb:examples:version"
+
+
 # --- consumer groups ---------------------------------------------------------------------------
 ROUTER_GROUP = "router"
 SENDER_GROUP = "sender"
