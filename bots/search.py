@@ -46,8 +46,14 @@ TAG_WEIGHT = 2
 MARGIN_WEIGHT = 0.5
 UNKNOWN_WEIGHT = 0.5  # scales the weight of a query word no article contains
 BODY_EVIDENCE = 0.5  # a query word found only in an article's body counts this much
-QUERY_CHARS = 2000  # a longer message is cut before embedding: the start says what it is about
+QUERY_CHARS = 400  # a longer message is cut before embedding: the start says what it is about
 DEFAULT_CALIBRATION = fusion.Calibration(dense_low=0.84, dense_high=0.9, answer=0.6, clarify=0.3)
+
+
+def _query_key(text: str) -> str:
+    """What is embedded for a question, and its key in the memory of recent questions: the start
+    of the message with runs of white space made one space, so a repeat is embedded once."""
+    return " ".join(text[:QUERY_CHARS].split())
 
 
 @dataclass(frozen=True)
@@ -206,8 +212,8 @@ class Searcher:
         if self.queries is None or not self.queries.embedder.remote:
             return
         for text in texts:
-            query = text[:QUERY_CHARS]
-            if query.strip() and not self.queries.cached(query):
+            query = _query_key(text)
+            if query and not self.queries.cached(query):
                 vector = await asyncio.to_thread(self.queries.compute, query)
                 if vector is not None:
                     self.queries.put(query, vector)
@@ -215,8 +221,8 @@ class Searcher:
     def _fused(self, text: str, language: str, k: int, exclude: Iterable[str]) -> _Fusion | None:
         index = self.index_for(language)
         dense = self.dense.get(language if language in self.indexes else self.fallback_language)
-        query = text[:QUERY_CHARS]
-        if dense is None or self.queries is None or not query.strip():
+        query = _query_key(text)
+        if dense is None or self.queries is None or not query:
             return None
         vector = self.queries.get(query)
         if vector is None:
