@@ -45,6 +45,7 @@ from . import answers
 from .compose import compose, is_automatic, reply_message_id
 from .imap import ImapSession
 from .inbound import MailReader
+from .oauth import AccessTokens, OAuthClient, TokenRefused
 from .options import EmailOptions
 from .threads import MailIndex, SentInfo, ThreadInfo
 
@@ -85,10 +86,20 @@ class EmailConnector(Connector):
         super().__init__(settings, context)
         o = self.options
         self._imap_user = settings.secret("username")
-        self._imap_password = settings.secret("password")
         self._smtp_user = settings.secret("smtp_username") if "smtp_username" in settings.secrets else self._imap_user
-        self._smtp_password = (settings.secret("smtp_password") if "smtp_password" in settings.secrets
-                               else self._imap_password)
+        self.tokens: AccessTokens | None = None
+        if o.auth == "oauth2":  # IMAP and SMTP log in with access tokens (XOAUTH2), no password
+            self._imap_password = self._smtp_password = ""
+            self.tokens = AccessTokens(OAuthClient(
+                token_url=o.oauth_token_url or "", client_id=settings.secret("oauth_client_id"),
+                client_secret=(settings.secret("oauth_client_secret") if "oauth_client_secret" in settings.secrets
+                               else None),
+                refresh_token=settings.secret("oauth_refresh_token"), scope=o.oauth_scope),
+                transport=context.http_transport, timeout=o.timeout_seconds, account=settings.name)
+        else:
+            self._imap_password = settings.secret("password")
+            self._smtp_password = (settings.secret("smtp_password") if "smtp_password" in settings.secrets
+                                   else self._imap_password)
         self._link_secret = settings.secret("link_secret").encode() if "link_secret" in settings.secrets else None
         # The thread index lives in Redis; `helpline config check` builds connectors without it.
         self.files = o.file_store()
@@ -105,12 +116,15 @@ class EmailConnector(Connector):
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+        if self.tokens is not None:
+            await self.tokens.close()
 
     async def _imap(self) -> ImapSession:
         if self._session is None or self._session.client is None:
             o = self.options
             session = ImapSession(o.imap_host, o.imap_port, self._tls if o.imap_security == "tls" else None,
-                                  self._imap_user, self._imap_password, o.mailbox, o.timeout_seconds)
+                                  self._imap_user, self._imap_password, o.mailbox, o.timeout_seconds,
+                                  tokens=self.tokens)
             await session.open()
             self._session = session
         return self._session
@@ -204,14 +218,40 @@ class EmailConnector(Connector):
                             "per hour (options.auto_replies_per_hour)")
 
     async def _smtp(self, message: Any, recipient: str) -> None:
+        """Hand the mail to the SMTP server. With OAuth, a refused access token (revoked before its
+        expiry) is replaced once: the login comes before MAIL FROM, so nothing was sent yet."""
+        for last_try in (self.tokens is None, True):
+            try:
+                await self._smtp_once(message, recipient)
+                return
+            except TokenRefused:
+                if last_try:
+                    raise
+
+    async def _smtp_once(self, message: Any, recipient: str) -> None:
         o = self.options
+        used: list[str] = []
+
+        async def access_token() -> str:
+            assert self.tokens is not None
+            used.append(await self.tokens.token())
+            return used[-1]
+
+        login: dict[str, Any] = {"username": self._smtp_user or None}
+        if self.tokens is not None:
+            login["oauth_token_generator"] = access_token
+        else:
+            login["password"] = self._smtp_password or None
         try:
             await aiosmtplib.send(
                 message, sender=o.address, recipients=[recipient], hostname=o.smtp_host, port=o.smtp_port,
-                username=self._smtp_user or None, password=self._smtp_password or None,
                 use_tls=o.smtp_security == "tls", start_tls=o.smtp_security == "starttls",
-                tls_context=self._tls if o.smtp_security != "none" else None, timeout=o.timeout_seconds)
+                tls_context=self._tls if o.smtp_security != "none" else None, timeout=o.timeout_seconds, **login)
         except aiosmtplib.SMTPAuthenticationError:
+            if self.tokens is not None and used:
+                self.tokens.forget(used[-1])
+                raise TokenRefused(f"smtp {o.smtp_host}:{o.smtp_port}: the access token was refused for the "
+                                   "configured username") from None
             raise AuthFailed(f"smtp {o.smtp_host}:{o.smtp_port}: login refused for the configured username") from None
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError, aiosmtplib.SMTPHeloError,
                 aiosmtplib.SMTPNotSupported) as exc:

@@ -16,7 +16,9 @@ from typing import Any
 
 import aioimaplib
 
-from helpline.connectors.errors import AuthFailed, Transient
+from helpline.connectors.errors import AuthFailed, ConnectorError, Transient
+
+from .oauth import AccessTokens
 
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _UIDNEXT = re.compile(rb"UIDNEXT (\d+)")
@@ -46,11 +48,28 @@ def uid_set(uids: Sequence[int]) -> str:
     return ",".join(ranges)
 
 
+def _answer_sasl_errors(protocol: Any) -> None:
+    """A refused XOAUTH2 token gets a continuation (`+ <base64 JSON error>`) that the client must
+    answer with an empty line before the server says NO; aioimaplib (2.0) leaves it unanswered,
+    so the login would wait for the timeout. Answer it on this connection's protocol."""
+    original = protocol._continuation
+
+    def continuation(line: bytes) -> None:
+        command = protocol.pending_sync_command
+        if command is not None and command.name == "AUTHENTICATE":
+            protocol.send("")
+            return
+        original(line)
+
+    protocol._continuation = continuation
+
+
 class ImapSession:
     def __init__(self, host: str, port: int, tls: ssl.SSLContext | None, username: str, password: str,
-                 mailbox: str, timeout: float) -> None:
+                 mailbox: str, timeout: float, tokens: AccessTokens | None = None) -> None:
         self.host, self.port, self.tls = host, port, tls  # tls: implicit TLS with this context
         self._username, self._password = username, password
+        self._tokens = tokens  # OAuth: log in with XOAUTH2 access tokens instead of the password
         self.mailbox = mailbox
         self.timeout = timeout
         self.client: Any = None
@@ -67,15 +86,30 @@ class ImapSession:
                 client = aioimaplib.IMAP4(host=self.host, port=self.port, timeout=self.timeout)
             self.client = client
             await client.wait_hello_from_server()
-            login = await client.login(self._username, self._password)
+            login = await self._login(client)
         except (OSError, TimeoutError, aioimaplib.AioImapException, ssl.SSLError) as exc:
             await self.close()
             raise Transient(f"imap {self.host}:{self.port}: cannot connect: {type(exc).__name__}: {exc}") from None
+        except ConnectorError:  # the token endpoint's answer (refused, unreachable)
+            await self.close()
+            raise
         if login.result != "OK":
             await self.close()
             raise AuthFailed(f"imap {self.host}:{self.port}: login refused for the configured username")
         self.capabilities = {c.upper() for c in getattr(client.protocol, "capabilities", set())}
         await self.select()
+
+    async def _login(self, client: Any) -> Any:
+        if self._tokens is None:
+            return await client.login(self._username, self._password)
+        _answer_sasl_errors(client.protocol)
+        for _ in range(2):  # a token revoked before its expiry is replaced once
+            token = await self._tokens.token()
+            response = await client.xoauth2(self._username, token)
+            if response.result == "OK":
+                break
+            self._tokens.forget(token)
+        return response
 
     async def select(self) -> None:
         lines = _check(await self._call(self.client.select(self.mailbox)), f"select {self.mailbox}")

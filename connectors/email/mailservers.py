@@ -11,6 +11,7 @@ belong to `dovecot`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import grp
 import imaplib
 import logging
@@ -31,6 +32,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -51,10 +53,14 @@ def free_port() -> int:
 
 class Dovecot:
     """An IMAP server with plain-text login on 127.0.0.1 (loopback only). With `tls` (a PEM
-    certificate and key file), it also serves implicit TLS (993-style) on `tls_port`."""
+    certificate and key file), it also serves implicit TLS (993-style) on `tls_port`. With
+    `oauth_introspection_url`, it also takes XOAUTH2 and OAUTHBEARER logins, each access token
+    checked by Dovecot's oauth2 passdb at that RFC 7662 endpoint (see `oauth_emulator`)."""
 
-    def __init__(self, users: dict[str, str], root: Path | None = None, tls: tuple[Path, Path] | None = None) -> None:
+    def __init__(self, users: dict[str, str], root: Path | None = None, tls: tuple[Path, Path] | None = None,
+                 oauth_introspection_url: str | None = None) -> None:
         self.users = users
+        self.oauth_introspection_url = oauth_introspection_url
         self.port = free_port()
         self.tls = tls
         self.tls_port = free_port() if tls else 0
@@ -75,6 +81,10 @@ class Dovecot:
         services = "" if os.geteuid() == 0 else "".join(
             f"service {name} {{\n  user = {internal}\n}}\n" for name in ("auth", "auth-worker", "stats"))
         tls = "ssl = no" if self.tls is None else f"ssl = yes\nssl_cert = <{self.tls[0]}\nssl_key = <{self.tls[1]}"
+        mechanisms, oauth = "plain login", ""
+        if self.oauth_introspection_url:
+            mechanisms += " xoauth2 oauthbearer"
+            oauth = f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {r}/oauth2.conf\n}}\n"
         return f"""
 base_dir = {r}/run
 state_dir = {r}/state
@@ -83,7 +93,7 @@ protocols = imap
 listen = 127.0.0.1
 {tls}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 default_internal_user = {internal}
 default_internal_group = {grp.getgrgid(pwd.getpwnam(internal).pw_gid).gr_name}
 default_login_user = {login}
@@ -91,9 +101,10 @@ first_valid_uid = {uid}
 mail_location = maildir:~/Maildir
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {r}/passwd
 }}
-userdb {{
+{oauth}userdb {{
   driver = static
   args = uid={uid} gid={gid} home={r}/home/%u
 }}
@@ -120,6 +131,11 @@ service anvil {{
             (self.root / sub).mkdir(exist_ok=True)
         os.chown(self.root / "home", uid, gid)
         (self.root / "passwd").write_text("".join(f"{u}:{{PLAIN}}{p}\n" for u, p in self.users.items()))
+        if self.oauth_introspection_url:  # ask the provider about every token, as for Google or Microsoft
+            (self.root / "oauth2.conf").write_text(
+                f"introspection_mode = post\nintrospection_url = {self.oauth_introspection_url}\n"
+                "force_introspection = yes\nusername_attribute = username\n"
+                "active_attribute = active\nactive_value = true\n")
         (self.root / "dovecot.conf").write_text(self.config())
         self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.root / "dovecot.conf")],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -184,13 +200,17 @@ class Relay:
     `before_accept(relayed)` runs after the mail was received and before the server answers
     250: a test kills the sending process there to cut the line after acceptance.
     With `tls` (a server context), it requires STARTTLS before anything else, or with
-    `implicit_tls` speaks TLS from the first byte (465-style).
+    `implicit_tls` speaks TLS from the first byte (465-style). With `oauth_introspection_url`, it
+    also takes an XOAUTH2 login for `username` whose access token that RFC 7662 endpoint calls active.
     """
 
     def __init__(self, username: str, password: str, dovecot: Dovecot | None = None,
                  mailboxes: dict[str, str] | None = None, tls: ssl.SSLContext | None = None,
-                 implicit_tls: bool = False) -> None:
+                 implicit_tls: bool = False, oauth_introspection_url: str | None = None) -> None:
         self.port = free_port()
+        self._username = username
+        self._introspection_url = oauth_introspection_url
+        self.oauth_logins: list[bool] = []  # each XOAUTH2 attempt: accepted or not
         self.received: list[Relayed] = []
         self.before_accept: Callable[[Relayed], None] | None = None
         self.refuse: dict[str, str] = {}  # recipient -> "550 ..." answer
@@ -207,7 +227,26 @@ class Relay:
         if tls is not None:
             encryption = {"ssl_context": tls} if implicit_tls else {"tls_context": tls, "require_starttls": True}
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port, authenticator=authenticate,
-                                      auth_required=True, auth_require_tls=False, **encryption)
+                                      auth_required=True, auth_require_tls=False,
+                                      auth_exclude_mechanism=[] if oauth_introspection_url else ["XOAUTH2"],
+                                      **encryption)
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
+        """SASL XOAUTH2: `user=<name>^Aauth=Bearer <token>^A^A`, the token asked about at the provider."""
+        if len(args) > 1:
+            blob = base64.b64decode(args[1])
+        else:
+            answer = await server.challenge_auth("", encode_to_b64=False)
+            blob = base64.b64decode(answer) if isinstance(answer, bytes) else b""
+        fields = dict(part.split("=", 1) for part in blob.decode(errors="replace").split("\x01") if "=" in part)
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        ok = False
+        if fields.get("user") == self._username and token and self._introspection_url:
+            async with httpx.AsyncClient(timeout=10) as client:
+                found = (await client.post(self._introspection_url, data={"token": token})).json()
+            ok = found.get("active") is True and found.get("username") == self._username
+        self.oauth_logins.append(ok)
+        return AuthResult(success=ok, handled=False)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:

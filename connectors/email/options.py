@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from helpline.connectors.files import FileOptions
 from helpline.connectors.options import ConnectorOptions
@@ -27,6 +28,12 @@ class EmailOptions(ConnectorOptions, FileOptions):  # FileOptions: attachments_d
     smtp_host: str = Field(min_length=1)
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    #: How IMAP and SMTP log in: "password" (secrets password / smtp_password, an app password for
+    #: Gmail or Microsoft 365) or "oauth2" (SASL XOAUTH2 with access tokens from secrets
+    #: oauth_refresh_token, oauth_client_id and optional oauth_client_secret at oauth_token_url).
+    auth: Literal["password", "oauth2"] = "password"
+    oauth_token_url: str | None = Field(default=None, max_length=2000)
+    oauth_scope: str = Field(default="", max_length=2000)  # space-separated; Microsoft 365 needs it
     #: A PEM file of certificate authorities trusted for IMAP and SMTP besides the system's (a
     #: server with a private CA or a self-signed certificate); names are still checked.
     ca_file: str | None = None
@@ -34,6 +41,17 @@ class EmailOptions(ConnectorOptions, FileOptions):  # FileOptions: attachments_d
     auto_replies_per_hour: int = Field(default=3, ge=0, le=1000)  # automatic mails to one address per hour
     sends_per_minute: int = Field(default=60, ge=1, le=100_000)  # the SMTP server's budget for this account
     thread_memory_days: int = Field(default=180, ge=1, le=3650)  # how long Message-IDs are matched
+
+    @model_validator(mode="after")
+    def _oauth_endpoint(self) -> EmailOptions:
+        if self.auth != "oauth2":
+            return self
+        if not self.oauth_token_url:
+            raise ValueError("oauth_token_url is required with auth = \"oauth2\" (the provider's token endpoint)")
+        url = urlsplit(self.oauth_token_url)
+        if url.scheme != "https" and not (url.scheme == "http" and url.hostname in ("127.0.0.1", "localhost", "::1")):
+            raise ValueError("oauth_token_url must be https:// (http:// only on this machine)")
+        return self
 
     @field_validator("imap_security", mode="before")
     @classmethod

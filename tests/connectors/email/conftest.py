@@ -49,7 +49,8 @@ def mail_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def account(dovecot: Dovecot, relay: Relay | None, tmp_path: Path, **options: Any) -> dict[str, Any]:
+def account(dovecot: Dovecot, relay: Relay | None, tmp_path: Path, secrets: dict[str, str] | None = None,
+            **options: Any) -> dict[str, Any]:
     opts: dict[str, Any] = {
         "address": SUPPORT, "display_name": "Helpline Support", "imap_host": "127.0.0.1",
         "imap_port": dovecot.port, "imap_security": "none", "smtp_host": "127.0.0.1",
@@ -57,15 +58,16 @@ def account(dovecot: Dovecot, relay: Relay | None, tmp_path: Path, **options: An
         "attachments_dir": str(tmp_path / "files"), "idle_seconds": 1.0, "timeout_seconds": 10,
     }
     opts.update(options)
-    return {"platform": "email", "name": "support", "poll_interval": 0.2, "secrets": SECRETS, "options": opts}
+    return {"platform": "email", "name": "support", "poll_interval": 0.2, "secrets": secrets or SECRETS,
+            "options": opts}
 
 
 def connector(r: redis.Redis, dovecot: Dovecot, tmp_path: Path, relay: Relay | None = None,
-              ingest: Any = None, **options: Any) -> EmailConnector:
+              ingest: Any = None, secrets: dict[str, str] | None = None, **options: Any) -> EmailConnector:
     async def no_ingest(messages: Any) -> list[bool]:
         return [True] * len(messages)
 
-    settings = AccountSettings.model_validate(account(dovecot, relay, tmp_path, **options))
+    settings = AccountSettings.model_validate(account(dovecot, relay, tmp_path, secrets, **options))
     return EmailConnector(settings, ConnectorContext(ingest=ingest or no_ingest, redis=r,
                                                      public_base_url="http://127.0.0.1:9"))
 
@@ -105,11 +107,11 @@ class Desk:
 
 
 def desk(r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path, *, rules: Any = (), bots: Any = None,
-         **options: Any) -> Desk:
+         secrets: dict[str, str] | None = None, **options: Any) -> Desk:
     from helpline.config import Settings
 
     settings = Settings(redis={"url": "redis://unused", "partitions": 4},
-                        accounts=[account(dovecot, relay, tmp_path, idle=False, **options)],
+                        accounts=[account(dovecot, relay, tmp_path, secrets, idle=False, **options)],
                         teams=[{"id": "support", "default": True}], rules=list(rules), bots=bots or {},
                         console={"public_url": "http://127.0.0.1:9"})
     parts = Parts.build(settings, r)
