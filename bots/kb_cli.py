@@ -1,21 +1,34 @@
-"""`helpline kb`: check a knowledge-base folder, evaluate retrieval on a question set."""
+"""`helpline kb`: check a knowledge-base folder, evaluate retrieval on a question set, move
+approved example phrasings between deployments."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import redis.asyncio as redis
 import typer
 
 from helpline.bots import calibrate as calibration
 from helpline.bots import evaluate
 from helpline.bots.dense import default_cache_dir
 from helpline.bots.embeddings import default_embedder
+from helpline.bots.examples import ExampleFileError, ExampleStore, Status, export_line, parse_lines
 from helpline.bots.kb import SUPPORTED_LANGUAGES, check_kb, load_kb
 from helpline.bots.search import Searcher
 
 app = typer.Typer(help="Help-center knowledge base tools.", no_args_is_help=True)
+examples_app = typer.Typer(help="Example phrasings agents taught the bot (approved ones answer questions).",
+                           no_args_is_help=True)
+app.add_typer(examples_app, name="examples")
+
+T = TypeVar("T")
+RedisOption = Annotated[str | None, typer.Option("--redis-url", envvar=["HELPLINE_REDIS__URL", "REDIS_URL"],
+                                                 help="Redis URL (default: HELPLINE_REDIS__URL or REDIS_URL)")]
 
 
 @app.command()
@@ -72,6 +85,77 @@ def calibrate_(
 def _searcher(kb: Path, bm25_only: bool) -> Searcher:
     embedder = None if bm25_only else default_embedder()
     return Searcher(load_kb(kb), embedder=embedder, cache_dir=default_cache_dir())
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"helpline: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _with_redis(url: str | None, work: Callable[[redis.Redis], Awaitable[T]]) -> T:
+    if not url:
+        raise _fail("redis URL is not set (--redis-url, HELPLINE_REDIS__URL or REDIS_URL)")
+
+    async def main() -> T:
+        client: redis.Redis = redis.Redis.from_url(url, socket_connect_timeout=3)
+        try:
+            return await work(client)
+        finally:
+            await client.aclose()
+
+    try:
+        return asyncio.run(main())
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise _fail(f"cannot reach Redis: {exc}") from None
+
+
+@examples_app.command("export")
+def export_examples(
+    output: Annotated[Path | None, typer.Argument(help="JSON Lines file to write (default: standard output).")] = None,
+    redis_url: RedisOption = None,
+) -> None:
+    """Write the approved examples, one JSON object a line (what `import` reads)."""
+
+    async def work(client: redis.Redis) -> list[str]:
+        return [export_line(e) for e in await ExampleStore(client).with_status(Status.APPROVED)]
+
+    lines = _with_redis(redis_url, work)
+    text = "".join(f"{line}\n" for line in lines)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"exported {len(lines)} approved example(s) to {output}", err=True)
+
+
+@examples_app.command("import")
+def import_examples(
+    source: Annotated[Path, typer.Argument(help="JSON Lines file written by `export`.")],
+    kb: Annotated[Path | None, typer.Option("--kb", help="Refuse examples of articles this folder lacks.")] = None,
+    who: Annotated[str, typer.Option("--by", help="Who approved them, where the file says nobody.")] = "import",
+    redis_url: RedisOption = None,
+) -> None:
+    """Store each line as an approved example. Idempotent: a phrasing already approved is left
+    as it is. A file with any bad line imports nothing and names every bad line."""
+    try:
+        raw = source.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"{source}: {exc}") from None
+    known = None
+    if kb is not None:
+        known = {(a.key, a.language) for a in load_kb(kb).articles}
+    try:
+        lines = parse_lines(raw, known)
+    except ExampleFileError as exc:
+        for problem in exc.problems:
+            typer.echo(f"{source}: {problem}", err=True)
+        raise _fail(f"{len(exc.problems)} bad line(s); nothing imported") from None
+
+    async def work(client: redis.Redis) -> tuple[int, int]:
+        return await ExampleStore(client).import_lines(lines, who=who)
+
+    added, unchanged = _with_redis(redis_url, work)
+    typer.echo(f"imported {added} example(s); {unchanged} already approved")
 
 
 if __name__ == "__main__":
