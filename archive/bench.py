@@ -27,6 +27,7 @@ from helpline.bench_guard import BenchmarkRefused, wipe_for_benchmark
 from helpline.config import Settings
 from helpline.connectors.base import AccountSettings, ConnectorContext
 from helpline.connectors.null import NullConnector
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.embedded_redis import EmbeddedRedis
 from helpline.routing import keys
 from helpline.routing.bus import trim_acknowledged
@@ -124,7 +125,8 @@ async def _run(client: redis.Redis, db: Database, url: str, n: int, per: int, qu
     baseline = int((await client.info("memory"))["used_memory"])
     router = router_consumer(parts, build_router(parts), "bench-router")
     connector = NullConnector(settings.accounts[0], ConnectorContext(ingest=parts.bus.ingest))
-    sender = sender_consumer(parts, Sender(client, {("null", "bench"): connector}, PARTITIONS), "bench-sender")
+    sender = sender_consumer(parts, Sender(client, {("null", "bench"): connector}, PARTITIONS,
+                                           limiter=SharedRateLimiter(client)), "bench-sender")
     for c in (router, sender):
         c.block_ms = 1
         await c.ensure_groups()

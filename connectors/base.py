@@ -23,6 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import BaseRoute
 
 from helpline.routing.models import Attachment, InboundMessage, OutboundReply, Wire
+from helpline.routing.posting import RateLimit as RateLimit
+from helpline.routing.posting import SendProgress as SendProgress
+from helpline.routing.posting import SendResult as SendResult
 
 from .capabilities import Capabilities
 from .errors import ConfigError, Permanent
@@ -90,40 +93,6 @@ class PollBatch:
     skipped: int = 0
     more: bool = False  # the platform has more right now: poll again without waiting
     warning: str | None = None  # the poll worked but something is wrong (a cursor ahead): health says so
-
-
-@dataclass(frozen=True)
-class SendResult:
-    platform_message_ids: tuple[str, ...]
-    url: str | None = None  # a public link to the (first) post, when the platform has one
-
-
-class SendProgress:
-    """Parts of a multi-part reply already posted, kept in Redis by the sender.
-
-    A connector that splits a reply (Telegram's 4096 characters, an X thread) skips the parts in
-    `posted` and calls `record()` right after each part is accepted, so a retry after a crash or a
-    429 mid-thread continues where it stopped instead of posting the first parts again.
-    """
-
-    def __init__(self, posted: Sequence[str] = (), recorder: Callable[[str], Awaitable[None]] | None = None):
-        self.posted: list[str] = list(posted)
-        self._recorder = recorder
-
-    async def record(self, platform_message_id: str) -> None:
-        self.posted.append(platform_message_id)
-        if self._recorder is not None:
-            await self._recorder(platform_message_id)
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """A shared budget a reply spends before it is posted: `rate` per `period` seconds."""
-
-    key: str
-    rate: int
-    period: float
-    burst: int = 1
 
 
 class ConnectorHealth(Wire):

@@ -8,7 +8,8 @@
      │                             platform may have acted on it, so a post is not blindly retried
      └── Permanent                 the platform refused this request (bad chat, deleted tweet...)
 
-Clients never sleep: they raise, and the caller schedules the retry.
+These classes are defined in `routing.errors` (the sender, below the connectors, reads them) and
+are the same objects here. Clients never sleep: they raise, and the caller schedules the retry.
 
 `UnusableUpdate` is not a platform failure: an update (webhook call or polled item) that was
 received but cannot be turned into a message. It is acknowledged and dead-lettered, never
@@ -22,31 +23,12 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-
-class ConnectorError(Exception):
-    """Base class of every connector error."""
-
-
-class RateLimited(ConnectorError):
-    def __init__(self, retry_after: float, message: str = "rate limited") -> None:
-        super().__init__(f"{message} (retry after {retry_after:.1f}s)")
-        self.retry_after = max(0.0, retry_after)
-
-
-class AuthFailed(ConnectorError):
-    pass
-
-
-class Transient(ConnectorError):
-    pass
-
-
-class Uncertain(Transient):
-    pass
-
-
-class Permanent(ConnectorError):
-    pass
+from helpline.routing.errors import AuthFailed as AuthFailed
+from helpline.routing.errors import ConnectorError as ConnectorError
+from helpline.routing.errors import Permanent as Permanent
+from helpline.routing.errors import RateLimited as RateLimited
+from helpline.routing.errors import Transient as Transient
+from helpline.routing.errors import Uncertain as Uncertain
 
 
 class ConfigError(ValueError):

@@ -25,6 +25,8 @@ import redis.asyncio as redis
 
 from helpline.connectors.base import AccountSettings, ConnectorContext, SendProgress, SendResult
 from helpline.connectors.null import NullConnector
+from helpline.connectors.ratelimit import SharedRateLimiter
+from helpline.insights import metrics
 from helpline.routing import keys
 from helpline.routing.bus import Entry, EntryKey, Failure
 from helpline.routing.models import Author, InboundMessage, MessageKind, OutboundReply
@@ -140,7 +142,8 @@ class Pipeline:
         context = ConnectorContext(ingest=self.parts.bus.ingest)
         for account, kind in zip(settings.accounts, (CountingNullConnector, CountingPlainConnector), strict=True):
             self.parts.connectors[("null", account.name)] = kind(account, context, self.posts)
-        self.sender = Sender(client, self.parts.connectors, settings.redis.partitions)
+        self.sender = Sender(client, self.parts.connectors, settings.redis.partitions,
+                             limiter=SharedRateLimiter(client), observe=metrics)
         self.consumer = sender_consumer(self.parts, self.sender, "bench-sender")
         self.consumer.block_ms = 5
         self.consumer.handler = self._observe

@@ -22,10 +22,12 @@ import redis.asyncio as redis
 
 from helpline.bots.base import Bot
 from helpline.connectors.base import Connector, ConnectorContext
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.registry import build_connector
 from helpline.connectors.runner import PollRunner
 from helpline.connectors.startup import StartFailed, Startup
 from helpline.health.heartbeat import ProcessHealth
+from helpline.insights import metrics
 from helpline.insights.metrics import observe_ingest
 from helpline.routing import keys
 from helpline.routing.assignment import AssignmentStore
@@ -132,7 +134,8 @@ def make_sender(parts: Parts, connectors: Mapping[tuple[str, str], Connector] | 
     """The sender with the pipeline's bounds: its hold on a reply lasts `claim_idle_seconds`."""
     p = parts.settings.pipeline
     return Sender(parts.client, parts.connectors if connectors is None else connectors,
-                  parts.settings.redis.partitions, lease_seconds=p.claim_idle_seconds,
+                  parts.settings.redis.partitions, limiter=SharedRateLimiter(parts.client), observe=metrics,
+                  lease_seconds=p.claim_idle_seconds,
                   batch_seconds=p.send_batch_seconds, send_timeout=p.send_timeout_seconds)
 
 

@@ -47,17 +47,14 @@ import redis.asyncio as redis
 from pydantic import ValidationError
 from redis.asyncio.client import Pipeline
 
-from helpline.connectors.base import Connector, SendProgress, SendResult
-from helpline.connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
-from helpline.connectors.ratelimit import SharedRateLimiter
-from helpline.insights.metrics import observe_rate_limited, observe_send
-
 from . import keys
 from .bus import Entry, EntryKey, Failure
 from .delivery import CLAIM, PUT_BACK, RECORD
+from .errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
 from .models import ConversationEvent, DeliveryState, EventType, OutboundReply
 from .outage import through_outage
 from .periodic import run_periodically
+from .posting import Limiter, Poster, SendObserver, SendProgress, SendResult
 from .scripts import PROMOTE_DUE
 
 log = logging.getLogger(__name__)
@@ -97,22 +94,35 @@ class _Batch:
     failures: dict[EntryKey, Failure] = field(default_factory=dict)
 
 
-class Sender:
-    """Batch handler for the `sender` group over the outbound streams of its connectors."""
+class _Unobserved:
+    def observe_send(self, platform: str, account: str, outcome: str, seconds: float) -> None:
+        pass
 
-    def __init__(self, client: redis.Redis, connectors: Mapping[tuple[str, str], Connector], partitions: int,
-                 *, lease_seconds: float = 30.0, batch_seconds: float = 10.0, send_timeout: float = 15.0,
+    def observe_rate_limited(self, platform: str, account: str) -> None:
+        pass
+
+
+class Sender:
+    """Batch handler for the `sender` group over the outbound streams of its connectors.
+
+    `connectors`: one `Poster` per (platform, account); `limiter`: the shared rate limiter the
+    replies' budgets are spent on; `observe`: the metrics hook (see `routing/posting.py`)."""
+
+    def __init__(self, client: redis.Redis, connectors: Mapping[tuple[str, str], Poster], partitions: int,
+                 *, limiter: Limiter, observe: SendObserver | None = None, lease_seconds: float = 30.0,
+                 batch_seconds: float = 10.0, send_timeout: float = 15.0,
                  backoff: tuple[float, float] = (BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS),
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.connectors = connectors
+        self.limiter = limiter
+        self.observe = observe or _Unobserved()
         self.partitions = partitions
         self.lease_seconds = lease_seconds
         self.batch_seconds = batch_seconds
         self.send_timeout = send_timeout
         self.backoff_base, self.backoff_cap = backoff
         self.clock = clock
-        self.limiter = SharedRateLimiter(client)
         self._promote = client.register_script(PROMOTE_DUE)
         self._claim = client.register_script(CLAIM)
         self._put_back = client.register_script(PUT_BACK)
@@ -231,7 +241,7 @@ class Sender:
                 if defer_for > 0:
                     batch.waits.append((job, defer_for))
                     waiting.add(conversation)
-                    observe_rate_limited(*account)
+                    self.observe.observe_rate_limited(*account)
                     continue
             if not dedupes:
                 await self._claim_one(job, batch.token, finished)
@@ -249,7 +259,7 @@ class Sender:
                 if defer_for > 0:
                     batch.waits.append((job, defer_for))
                     waiting.add(conversation)
-                    observe_rate_limited(*account)
+                    self.observe.observe_rate_limited(*account)
                     continue
             if self.clock() >= job.claimed_at + self.lease_seconds * LEASE_MARGIN:
                 # Paused past the lease (or the limiter took that long): another sender may hold it.
@@ -266,7 +276,7 @@ class Sender:
                     batch.waits.append((job, wait))
         await self._finish(finished, batch.token)
 
-    async def _post(self, batch: _Batch, account: tuple[str, str], connector: Connector,
+    async def _post(self, batch: _Batch, account: tuple[str, str], connector: Poster,
                     job: _Job) -> tuple[Outcome | None, float | None]:
         """One post. Returns its final outcome, or none and how long the account waits (none:
         the entry is retried by the consumer)."""
@@ -277,28 +287,28 @@ class Sender:
             wait = max(exc.retry_after, 0.001)
             await through_outage(partial(self.client.set, keys.blocked_until(*account), "1",
                                          px=max(1, int(wait * 1000))))
-            observe_send(*account, "deferred", time.perf_counter() - started)
+            self.observe.observe_send(*account, "deferred", time.perf_counter() - started)
             return None, wait
         except (Permanent, AuthFailed) as exc:
-            observe_send(*account, "failed", time.perf_counter() - started)
+            self.observe.observe_send(*account, "failed", time.perf_counter() - started)
             return (job, DeliveryState.FAILED, None, str(exc)), None
         except (Uncertain, TimeoutError) as exc:
-            observe_send(*account, "uncertain", time.perf_counter() - started)
+            self.observe.observe_send(*account, "uncertain", time.perf_counter() - started)
             reason = str(exc) or f"no answer within {self.send_timeout:g} s"
             if not connector.idempotent_send:  # like a crash mid-call: shown, never risked twice
                 return (job, DeliveryState.UNCERTAIN, None, f"no answer from the platform: {reason}"), None
             return None, await self._back_off(account, reason)  # the platform dedupes by our key
         except ConnectorError as exc:  # down or failing (network, 5xx): wait, in order
-            observe_send(*account, "transient", time.perf_counter() - started)
+            self.observe.observe_send(*account, "transient", time.perf_counter() - started)
             return None, await self._back_off(account, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # a connector bug: this reply only, the others go on
             # The state stays "sending", its lease ended: the retry posts again only where it is safe.
             log.exception("reply %s: the %s connector failed", job.reply.reply_id, account[0])
             await self.client.hset(job.key, "lease", "0")  # type: ignore[misc]
             batch.failures[job.entry.key] = Failure(f"{type(exc).__name__}: {exc}")
-            observe_send(*account, "transient", time.perf_counter() - started)
+            self.observe.observe_send(*account, "transient", time.perf_counter() - started)
             return None, None
-        observe_send(*account, "sent", time.perf_counter() - started)
+        self.observe.observe_send(*account, "sent", time.perf_counter() - started)
         if account in self._backing_off:
             self._backing_off.discard(account)
             await self.client.delete(keys.send_backoff(*account))

@@ -14,6 +14,7 @@ from helpline.archive.schema import conversations, events, messages, replies
 from helpline.bots.autoreply import AutoReplyBot
 from helpline.connectors.base import AccountSettings, ConnectorContext
 from helpline.connectors.null import NullConnector
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing.models import InboundMessage
 from helpline.routing.rules import Rule
 from helpline.routing.sender import Sender
@@ -35,7 +36,8 @@ class Desk:
         self.parts.settings.rules.append(Rule(name="all", set={"bot": "ack"}))
         self.router = build_router(self.parts, {"ack": AutoReplyBot(ACK, name="ack", handoff=False)})
         connector = NullConnector(AccountSettings(platform="null", name="main"), ConnectorContext(ingest=_no_ingest))
-        self.sender = Sender(client, {("null", "main"): connector}, self.parts.settings.redis.partitions)
+        self.sender = Sender(client, {("null", "main"): connector}, self.parts.settings.redis.partitions,
+                             limiter=SharedRateLimiter(client))
         self.db = db
         self.record = Record(db)
         self.archiver = Archiver(client, self.record, self.parts.settings.redis.partitions, "test-archiver",

@@ -16,6 +16,7 @@ from playwright.async_api import Browser, async_playwright
 
 from helpline.connectors.base import AccountSettings, ConnectorContext
 from helpline.connectors.emulation import serve
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.telegram import TelegramConnector
 from helpline.connectors.telegram.emulator import create_app as telegram_emulator
 from helpline.routing.models import Author, InboundMessage, MessageKind
@@ -70,7 +71,8 @@ async def running(desk: Desk) -> AsyncIterator[Stack]:
                                                                  redis=desk.parts.client))
         async with connector:
             desk.parts.connectors[("telegram", "support")] = connector
-            sender = Sender(desk.parts.client, {("telegram", "support"): connector}, desk.parts.store.partitions)
+            sender = Sender(desk.parts.client, {("telegram", "support"): connector}, desk.parts.store.partitions,
+                            limiter=SharedRateLimiter(desk.parts.client))
             router_loop = router_consumer(desk.parts, desk.router, name="browser-router")
             sender_loop = sender_consumer(desk.parts, sender, name="browser-sender")
             for loop in (router_loop, sender_loop):

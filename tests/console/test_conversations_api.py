@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from helpline.connectors.base import AccountSettings, ConnectorContext
 from helpline.connectors.null import NullConnector
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.console.actions import wake_snoozed
 from helpline.routing import keys
 from helpline.routing.models import EventType, MessageKind, OutboundReply, Presence
@@ -95,7 +96,8 @@ async def test_reply_is_idempotent_keeps_visibility_and_reports_delivery(desk: D
 
     null = NullConnector(AccountSettings(platform="null", name="main"),
                          ConnectorContext(ingest=desk.parts.bus.ingest, redis=desk.parts.client))
-    sender = Sender(desk.parts.client, {("null", "main"): null}, desk.parts.store.partitions)
+    sender = Sender(desk.parts.client, {("null", "main"): null}, desk.parts.store.partitions,
+                    limiter=SharedRateLimiter(desk.parts.client))
     from helpline.runtime import sender_consumer
 
     consumer = sender_consumer(desk.parts, sender, name="test-sender")

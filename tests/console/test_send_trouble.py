@@ -13,6 +13,7 @@ from helpline.archive.record import Record
 from helpline.connectors.base import AccountSettings, ConnectorContext, SendProgress, SendResult
 from helpline.connectors.errors import Permanent
 from helpline.connectors.null import NullConnector
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing.models import OutboundReply
 from helpline.routing.sender import Sender
 from helpline.runtime import sender_consumer
@@ -39,7 +40,9 @@ async def test_a_refused_reply_flags_its_conversation_and_lists_it_in_failed_sen
     assert (await c.post(f"/api/v1/conversations/{refused}/reply", json={"text": "On it"}, headers=sue)).is_success
     platform = Refusing(AccountSettings(platform="null", name="main"), ConnectorContext(ingest=desk.parts.bus.ingest))
     consumer = sender_consumer(desk.parts, Sender(desk.parts.client, {("null", "main"): platform},
-                                                  desk.parts.store.partitions), name="test-sender")
+                                                  desk.parts.store.partitions,
+                                                  limiter=SharedRateLimiter(desk.parts.client)),
+                               name="test-sender")
     consumer.block_ms = 5
     await consumer.ensure_groups()
     await consumer.step()

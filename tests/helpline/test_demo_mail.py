@@ -13,6 +13,7 @@ import redis.asyncio as redis
 from helpline.connectors.email.mailservers import Dovecot, Relay
 from helpline.connectors.email.parse import parse_mail
 from helpline.connectors.email.threads import new_thread_key
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.runner import PollRunner
 from helpline.mail_simulation import PEOPLE, MailCustomer, MailSimulation
 from helpline.routing import keys
@@ -75,7 +76,7 @@ async def test_customers_write_in_four_languages_and_an_agents_answer_lands_thre
     answered = await c.post(f"/api/v1/conversations/{cids['ko']}/reply", headers=amy,
                             json={"text": "확인해 보니 출금이 곧 처리됩니다."})
     assert answered.status_code in (200, 201, 202), answered.text
-    sender = Sender(r, desk.parts.connectors, desk.parts.settings.redis.partitions)
+    sender = Sender(r, desk.parts.connectors, desk.parts.settings.redis.partitions, limiter=SharedRateLimiter(r))
     consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
                               sender.dead_letter_key, block_ms=5)
     await consumer.ensure_groups()

@@ -10,6 +10,7 @@ import redis.asyncio as redis
 
 from helpline.connectors.base import AccountSettings, Connector, ConnectorContext, RateLimit, SendProgress, SendResult
 from helpline.connectors.errors import Permanent, RateLimited, Transient, Uncertain
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing import keys
 from helpline.routing.bus import StreamConsumer
 from helpline.routing.dead_letters import replay
@@ -58,7 +59,8 @@ async def queue_reply(r: redis.Redis, text: str = "hello", conversation: str = "
 
 
 async def drain(r: redis.Redis, connector: Scripted, rounds: int = 3) -> Sender:
-    sender = Sender(r, {("null", "main"): connector}, PARTITIONS, lease_seconds=1.0, backoff=(0.01, 0.05))
+    sender = Sender(r, {("null", "main"): connector}, PARTITIONS, lease_seconds=1.0, backoff=(0.01, 0.05),
+                    limiter=SharedRateLimiter(r))
     consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
                               sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
     await consumer.ensure_groups()
@@ -144,7 +146,8 @@ async def test_a_deferred_reply_holds_the_later_ones_of_its_conversation(r: redi
 async def test_two_senders_post_a_conversation_in_order_and_once(r: redis.Redis) -> None:
     replies = [await queue_reply(r, f"part {i}") for i in range(6)]
     platform = Scripted([RateLimited(0.03), None, RateLimited(0.03)])
-    a, b = (Sender(r, {("null", "main"): platform}, PARTITIONS, lease_seconds=1.0) for _ in range(2))
+    a, b = (Sender(r, {("null", "main"): platform}, PARTITIONS, lease_seconds=1.0, limiter=SharedRateLimiter(r))
+            for _ in range(2))
     consumers = [StreamConsumer(r, keys.SENDER_GROUP, name, s.streams(), s.handle_batch, s.dead_letter_key,
                                 count=2, block_ms=5, retry_idle_ms=30) for name, s in (("a", a), ("b", b))]
     await consumers[0].ensure_groups()
@@ -180,7 +183,7 @@ async def test_a_dead_lettered_reply_lets_the_next_go_and_can_be_replayed_once(r
     first = await queue_reply(r, "first")
     later = await queue_reply(r, "later")
     platform = Scripted([KeyError("bug")] * 3, idempotent=True)
-    sender = Sender(r, {("null", "main"): platform}, PARTITIONS, lease_seconds=1.0)
+    sender = Sender(r, {("null", "main"): platform}, PARTITIONS, lease_seconds=1.0, limiter=SharedRateLimiter(r))
     consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
                               sender.dead_letter_key, block_ms=5, retry_idle_ms=30, max_deliveries=2,
                               buried=sender.buried)
@@ -200,3 +203,28 @@ async def test_a_dead_lettered_reply_lets_the_next_go_and_can_be_replayed_once(r
         await asyncio.sleep(0.04)
     assert platform.posts == [later.reply_id, first.reply_id]
     assert await state(r, first) == DeliveryState.SENT.value
+
+
+async def test_the_composition_roots_sender_reports_its_posts_to_the_metrics(r: redis.Redis) -> None:
+    """The sender counts through the hook it is given; the runtime gives it `insights.metrics`."""
+    from helpline.insights.metrics import REGISTRY
+    from helpline.runtime import make_sender
+    from tests.factories import parts
+
+    def count(outcome: str) -> float:
+        value = REGISTRY.get_sample_value("helpline_replies_total",
+                                          {"platform": "null", "account": "main", "outcome": outcome})
+        return value or 0.0
+
+    sent, failed = count("sent"), count("failed")
+    await queue_reply(r, "refused")
+    await queue_reply(r, "taken", conversation="1-2")
+    platform = Scripted([Permanent("no such chat")])
+    sender = make_sender(parts(r, redis={"url": "redis://unused", "partitions": PARTITIONS}),
+                         {("null", "main"): platform})
+    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
+                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
+    await consumer.ensure_groups()
+    await consumer.step()
+    assert len(platform.posts) == 1
+    assert (count("sent"), count("failed")) == (sent + 1, failed + 1)

@@ -11,6 +11,7 @@ import redis.asyncio as redis
 
 from helpline.connectors.base import AccountSettings, Connector, ConnectorContext, SendProgress, SendResult
 from helpline.connectors.errors import Transient
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing import keys
 from helpline.routing.bus import StreamConsumer
 from helpline.routing.models import Conversation, DeliveryState, MessageKind, OutboundReply, utcnow
@@ -63,7 +64,8 @@ async def test_a_reply_not_posted_during_a_redis_restart_is_posted_after_it(own_
     reply = reply_to(conv, reply_id="1-1:m1:r", text="hello", sender="agent:amy", in_reply_to="m1", recipient_id="u1")
     await ConversationStore(r, PARTITIONS).commit([Effects(conv.id).reply(reply, 1)], now)
     platform = RestartsRedis(own_redis)
-    sender = Sender(r, {("null", "main"): platform}, PARTITIONS, backoff=(0.05, 0.1))  # the platform's back-off
+    sender = Sender(r, {("null", "main"): platform}, PARTITIONS, backoff=(0.05, 0.1),  # the platform's back-off
+                    limiter=SharedRateLimiter(r))
     consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
                               sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
     await consumer.ensure_groups()

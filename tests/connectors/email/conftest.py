@@ -13,6 +13,7 @@ import redis.asyncio as redis
 from helpline.connectors.base import AccountSettings, ConnectorContext
 from helpline.connectors.email.connector import EmailConnector
 from helpline.connectors.email.mailservers import Dovecot, Relay
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.runner import PollRunner
 from helpline.routing import keys
 from helpline.routing.bus import StreamConsumer
@@ -118,7 +119,7 @@ def desk(r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path, *, rule
     parts.make_connectors()
     email = parts.connectors[("email", "support")]
     assert isinstance(email, EmailConnector)
-    sender = Sender(r, parts.connectors, settings.redis.partitions)
+    sender = Sender(r, parts.connectors, settings.redis.partitions, limiter=SharedRateLimiter(r))
     consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
                               sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
     return Desk(parts, email, PollRunner(r, email), build_router(parts), sender, consumer)

@@ -95,6 +95,7 @@ import asyncio, json, sys
 import redis.asyncio as redis
 from helpline.connectors.base import AccountSettings, ConnectorContext
 from helpline.connectors.email.connector import EmailConnector
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing import keys
 from helpline.routing.bus import StreamConsumer
 from helpline.routing.sender import Sender
@@ -103,7 +104,8 @@ async def main():
     client = redis.Redis.from_url(sys.argv[1])
     email = EmailConnector(AccountSettings.model_validate(json.loads(sys.argv[2])),
                            ConnectorContext(ingest=None, redis=client))
-    sender = Sender(client, {("email", "support"): email}, 4, lease_seconds=0.5)  # as claim_idle below
+    sender = Sender(client, {("email", "support"): email}, 4, lease_seconds=0.5,  # as claim_idle below
+                    limiter=SharedRateLimiter(client))
     consumer = StreamConsumer(client, keys.SENDER_GROUP, "s-" + sys.argv[3], sender.streams(), sender.handle_batch,
                               sender.dead_letter_key, block_ms=50, retry_idle_ms=100)
     await consumer.ensure_groups()

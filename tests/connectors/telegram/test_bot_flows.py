@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as redis
 
 from helpline.bots.catalog import default_catalog
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.runner import PollRunner
 from helpline.connectors.telegram import TelegramConnector
 from helpline.routing import keys
@@ -68,7 +69,7 @@ async def desk(emulator: Emulator, r: redis.Redis, telegram_env: None) -> AsyncI
     parts.make_connectors()
     connector = parts.connectors[("telegram", ACCOUNT)]
     assert isinstance(connector, TelegramConnector)
-    sender = Sender(r, parts.connectors, parts.settings.redis.partitions)
+    sender = Sender(r, parts.connectors, parts.settings.redis.partitions, limiter=SharedRateLimiter(r))
     consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
                               sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
     async with connector:

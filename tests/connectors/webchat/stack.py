@@ -14,6 +14,7 @@ import redis.asyncio as redis
 from fastapi import FastAPI
 
 from helpline.connectors.emulation import free_port, serve
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.webchat.demo_site import demo_site
 from helpline.console.app import create_app
 from helpline.console.roles import Role
@@ -62,7 +63,8 @@ async def running(r: redis.Redis, transport: str | None = None, **options: Any) 
     await p.assignments.set_presence("amy", Presence.ONLINE)
     stop = asyncio.Event()
     router_loop = router_consumer(p, build_router(p), name="chat-router")
-    sender_loop = sender_consumer(p, Sender(r, p.connectors, p.settings.redis.partitions), name="chat-sender")
+    sender_loop = sender_consumer(p, Sender(r, p.connectors, p.settings.redis.partitions, limiter=SharedRateLimiter(r)),
+                                  name="chat-sender")
     for loop in (router_loop, sender_loop):
         loop.block_ms = 50
     tasks = [asyncio.create_task(router_loop.run(stop)), asyncio.create_task(sender_loop.run(stop))]

@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as redis
 
 from helpline.bots.catalog import default_catalog
+from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.runner import PollRunner
 from helpline.connectors.x.connector import XConnector
 from helpline.routing import keys
@@ -42,7 +43,7 @@ async def parts(x_url: str, r: redis.Redis) -> AsyncIterator[Parts]:
 async def test_the_same_template_to_the_same_customer_is_posted_every_time(
         parts: Parts, control: httpx.AsyncClient, r: redis.Redis) -> None:
     connector = parts.connectors[("x", "support")]
-    sender = Sender(r, parts.connectors, parts.settings.redis.partitions)
+    sender = Sender(r, parts.connectors, parts.settings.redis.partitions, limiter=SharedRateLimiter(r))
     consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
                               sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
     router = build_router(parts)
@@ -67,7 +68,7 @@ async def test_the_same_template_to_the_same_customer_is_posted_every_time(
 async def test_unsure_bot_lists_numbered_choices_and_a_reply_of_2_is_answered(
         parts: Parts, control: httpx.AsyncClient, r: redis.Redis) -> None:
     connector = parts.connectors[("x", "support")]
-    sender = Sender(r, parts.connectors, parts.settings.redis.partitions)
+    sender = Sender(r, parts.connectors, parts.settings.redis.partitions, limiter=SharedRateLimiter(r))
     consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
                               sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
     router = build_router(parts)
