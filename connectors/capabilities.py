@@ -70,6 +70,9 @@ class Capabilities:
     announcements: frozenset[Destination] = frozenset()  # where it can publish; empty: nowhere
     reply_files: frozenset[str] = frozenset()  # MIME types a reply may attach; empty: text only
     waiting_notice: bool = False  # a customer queued for a person is told the usual wait (a live chat)
+    #: The e-mail account that also mails agents' answers to a customer who left an address for
+    #: them (a web chat visitor off hours); None: the agent is shown the address instead.
+    email_copies: str | None = None
 
     def text(self, direct: bool) -> TextRules:
         """The rules of a direct (private) message or of a public post."""

@@ -26,6 +26,7 @@ from helpline.routing.outbound import reply_to
 from helpline.routing.store import Effects, to_ms
 
 from . import files, live
+from .email_copy import email_copy
 from .errors import Collision, Conflict, Forbidden, Invalid, NotFound
 from .roles import Principal, can_act, can_view
 from .schemas import FileRef, ReplyOut
@@ -102,8 +103,11 @@ async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
                    recipient_id=last.author.user_id if last else (contact.user_id if contact else None),
                    attachments=attached)
     now = utcnow()
-    effects = (Effects(conv.id)
-               .reply(out, partition)
+    effects = Effects(conv.id).reply(out, partition)
+    copy = email_copy(svc, conv, contact, out)
+    if copy is not None:  # the customer left an address for our answer (a web chat visitor off hours)
+        effects = effects.reply(copy, partition)
+    effects = (effects
                .event(event(conv, EventType.REPLY_QUEUED, who, "agent reply", now, reply_id=reply_id, text=text,
                             private=out.visibility.value == "private", **files.event_data(attached)))
                .set_once(first_response_at=to_ms(now))

@@ -22,6 +22,7 @@ from helpline.routing.models import Presence, utcnow
 
 from . import actions, assigning, files
 from .auth import current_user, optional_principal
+from .email_copy import email_copy_account
 from .errors import ConsoleError, Forbidden
 from .queries import SORTS, VIEWS, Filters, default_sort, list_page, view_counts
 from .roles import Principal, Role, can_act, can_assign
@@ -168,7 +169,7 @@ async def conversation(request: Request, conversation_id: str, svc: Svc, who: Ma
     data = await detail(svc, who, conv)
     return await _page(request, svc, who, "conversation.html", d=data, conv=conv, may_act=can_act(who, conv),
                        may_assign=can_assign(who, conv), reply_key=secrets.token_urlsafe(16), opened_at=utcnow(),
-                       reply_files=files.reply_files(svc, conv),
+                       reply_files=files.reply_files(svc, conv), email_copies=email_copy_account(svc, conv),
                        agents=list((await assigning.roster(svc)).values()) if who.manages else [])
 
 

@@ -273,6 +273,8 @@ class Contact(Wire):
     display_name: Name = ""
     language: str | None = None
     last_agent: str | None = None
+    #: An address the customer left for our answer (a web chat visitor off hours).
+    email: str | None = Field(default=None, max_length=254)
 
 
 class Agent(Wire):

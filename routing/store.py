@@ -431,4 +431,8 @@ def _raise_if_fenced(partitions: Sequence[int], replies: Sequence[Any]) -> None:
 
 def contact_id(message: InboundMessage) -> str:
     """One contact per platform user, as seen from one of our accounts."""
-    return f"{message.platform}:{message.account}:{message.author.user_id}"
+    return contact_id_of(message.platform, message.account, message.author.user_id)
+
+
+def contact_id_of(platform: str, account: str, user_id: str) -> str:
+    return f"{platform}:{account}:{user_id}"

@@ -111,6 +111,10 @@ class Chats:
                 await pipe.execute()
         return event_id
 
+    async def leave_email(self, contact_id: str, address: str) -> None:
+        """The address the visitor left for our answer, on their contact (where the agents see it)."""
+        await self.client.hset(keys.contact(contact_id), "email", address)  # type: ignore[misc]
+
     async def signal(self, chat: str, fields: Mapping[str, str]) -> None:
         """A passing signal (an agent is typing): shown to whoever is connected now, never replayed."""
         name = keys.webchat_signals(self.account, chat)

@@ -84,4 +84,5 @@ class WebchatConnector(Connector):
     def declared_capabilities(cls, options: ConnectorOptions) -> Capabilities:
         rules = TextRules(limit=REPLY_LIMIT)
         return Capabilities(public=rules, direct=rules, buttons=True, visibilities=frozenset({Visibility.PRIVATE}),
-                            waiting_notice=True)
+                            waiting_notice=True, email_copies=options.email_account
+                            if isinstance(options, WebchatOptions) else None)

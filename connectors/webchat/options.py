@@ -20,6 +20,9 @@ class WebchatOptions(ConnectorOptions):
     ip_per_minute: int = Field(default=60, ge=1, le=6000)  # messages, per client address
     history: int = Field(default=500, ge=10, le=10_000)  # events kept per chat
     keep_days: int = Field(default=30, ge=1, le=365)  # a quiet chat and an unused token expire
+    #: An e-mail account (its `name`) that also mails agents' answers to a visitor who left an
+    #: address off hours; without it the agent is shown the address.
+    email_account: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     @field_validator("allowed_origins")
     @classmethod

@@ -8,6 +8,8 @@
   chat when `chat` is absent). `id` is the widget's own message id: a resend is ingested once.
 - `POST /events`      {token, chat, after} → server-sent events from the event id `after`.
 - `POST /typing`      {token, chat}: the visitor is typing (the agents see it).
+- `POST /email`       {token, chat, email} → {event}: an address for the answer (asked off hours),
+  stored on the visitor's contact; the chat shows it on every device.
 - `WS   /ws`          first frame {type: "hello", token, chat, after}; then the same events pushed,
   and {type: "message", id, text} and {type: "typing"} frames from the widget.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import re
@@ -39,6 +42,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from helpline.connectors.base import CustomerTyping, Ingest, RateLimit
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing.models import Author, InboundMessage, MessageKind
+from helpline.routing.store import contact_id_of
 
 from .chats import Chats, Event, valid_event_id
 from .identity import IdentityRefused, new_chat_id, new_token, token_hash, verified_visitor
@@ -50,6 +54,10 @@ SCRIPT = (Path(__file__).parent / "static" / "webchat.js").read_bytes()
 MAX_BODY = 16 * 1024
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _CHAT_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
+# A plain address (local@domain.tld): the mail server is the final judge, this keeps out what is
+# surely not one (spaces, several @, no dot in the domain, control characters, display names).
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
 BLOCK_MS = 10_000  # how long one read waits for new events before a keep-alive
 # An SSE response ends after this and the widget reconnects from its last id: a server shutting
 # down waits for open responses, so this bounds how long an open chat can hold it up.
@@ -164,6 +172,23 @@ class Desk:
             "type": "message", "from": "visitor", "text": text.strip(), "client_id": message_id}, visitor=visitor)
         return {"chat": chat, "event": event}
 
+    async def email(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The visitor leaves an address for our answer: stored on their contact, shown in the chat.
+        Idempotent: the same address again is one event."""
+        visitor = await self.visitor(body.get("token"))
+        chat = await self.owned(visitor, body.get("chat"))
+        address = body.get("email")
+        if not isinstance(address, str) or len(address) > 254 or not _EMAIL.match(address.strip()):
+            raise Refused(400, "email: an e-mail address such as name@example.com")
+        address = address.strip()
+        wait = await self.limiter.acquire("webchat", self.account, [RateLimit(f"email:{visitor}", 5, 3600.0, 3)])
+        if wait:
+            raise Refused(429, "too many e-mail addresses: please wait", retry_after=max(1, round(wait)))
+        await self.chats.leave_email(contact_id_of("webchat", self.account, visitor), address)
+        posted = "email:" + hashlib.sha256(address.lower().encode()).hexdigest()[:24]
+        event = await self.chats.append(chat, posted, {"type": "email", "email": address}, visitor=visitor)
+        return {"event": event}
+
     async def typing(self, body: dict[str, Any]) -> dict[str, Any]:
         """The visitor is typing: the agents see it. At most one report every 2 s per visitor
         (others are dropped, not refused: the next keystroke reports again)."""
@@ -235,6 +260,9 @@ def routes(desk: Desk) -> list[BaseRoute]:
 
     async def typing(request: Request, body: dict[str, Any]) -> dict[str, Any]:
         return await desk.typing(body)
+
+    async def email(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return await desk.email(body)
 
     async def events(request: Request, body: dict[str, Any]) -> Response:
         chat = await desk.owned(await desk.visitor(body.get("token")), body.get("chat"))
@@ -345,5 +373,6 @@ def routes(desk: Desk) -> list[BaseRoute]:
             Route("/messages", endpoint(message), methods=["POST"]),
             Route("/events", endpoint(events), methods=["POST"]),
             Route("/typing", endpoint(typing), methods=["POST"]),
+            Route("/email", endpoint(email), methods=["POST"]),
             Route("/{path:path}", preflight, methods=["OPTIONS"]),
             WebSocketRoute("/ws", socket)]

@@ -13,13 +13,13 @@
   var lang = (data.lang || document.documentElement.lang || navigator.language || "en").slice(0, 2);
   var T = {
     en: ["Chat with support", "Support", "Close", "Type your message", "Send", "You", "Support", "New conversation",
-      "Attachments are not supported here: please describe it in text.", "Connecting…", "Offline: we will reconnect.", "Chat unavailable: ", "Articles that may help", "Your conversations", "Support is typing…"],
+      "Attachments are not supported here: please describe it in text.", "Connecting…", "Offline: we will reconnect.", "Chat unavailable: ", "Articles that may help", "Your conversations", "Support is typing…", "Leave your e-mail address and we will send our answer there:", "E-mail address", "We will send our answer to "],
     ko: ["고객지원 채팅", "고객지원", "닫기", "메시지를 입력하세요", "보내기", "나", "고객지원", "새 대화",
-      "여기서는 파일을 보낼 수 없습니다. 내용을 글로 적어 주세요.", "연결 중…", "오프라인: 다시 연결합니다.", "채팅을 사용할 수 없습니다: ", "도움이 될 만한 도움말", "내 대화", "상담원이 입력 중입니다…"],
+      "여기서는 파일을 보낼 수 없습니다. 내용을 글로 적어 주세요.", "연결 중…", "오프라인: 다시 연결합니다.", "채팅을 사용할 수 없습니다: ", "도움이 될 만한 도움말", "내 대화", "상담원이 입력 중입니다…", "이메일 주소를 남겨 주시면 답변을 보내드립니다:", "이메일 주소", "답변을 보내드릴 주소: "],
     zh: ["联系客服", "客服", "关闭", "输入消息", "发送", "我", "客服", "新对话",
-      "此处不支持附件，请用文字描述。", "正在连接…", "已离线：将自动重连。", "无法使用聊天：", "可能有帮助的文章", "我的对话", "客服正在输入…"],
+      "此处不支持附件，请用文字描述。", "正在连接…", "已离线：将自动重连。", "无法使用聊天：", "可能有帮助的文章", "我的对话", "客服正在输入…", "留下您的电子邮件地址，我们会把回复发送到那里：", "电子邮件地址", "我们会将回复发送至："],
     ja: ["サポートにチャット", "サポート", "閉じる", "メッセージを入力", "送信", "あなた", "サポート", "新しい会話",
-      "ここではファイルを送れません。文章でお知らせください。", "接続中…", "オフライン：再接続します。", "チャットを利用できません：", "役に立ちそうな記事", "会話の履歴", "担当者が入力中…"]
+      "ここではファイルを送れません。文章でお知らせください。", "接続中…", "オフライン：再接続します。", "チャットを利用できません：", "役に立ちそうな記事", "会話の履歴", "担当者が入力中…", "メールアドレスをご入力いただければ、回答をお送りします：", "メールアドレス", "回答の送信先："]
   };
   var t = T[lang] || T.en;
   var KEY = "helpline-webchat:" + base;
@@ -72,6 +72,9 @@
     ".history[hidden]{display:none}.history button{width:100%;text-align:left;background:none;border:0;padding:6px 0;" +
     "cursor:pointer;color:#0b57d0}.history [aria-current=true]{font-weight:600}.hints{padding:6px 12px;border-top:1px solid #e2e8f0;font-size:14px}.hints[hidden]{display:none}" +
     ".hints a{display:block;color:#0b57d0;padding:2px 0}.status{font-size:13px;color:#475569;padding:4px 12px;min-height:1.4em}.status.bad{color:#b91c1c}" +
+    ".email-ask{flex-wrap:wrap;border:1px solid #e2e8f0;border-radius:8px;background:#fff;margin:6px 0}" +
+    ".email-ask label{flex:1 1 100%}.email-ask input{display:block;width:100%;margin-top:4px;padding:8px;" +
+    "border:1px solid #94a3b8;border-radius:8px}.email-left{font-size:13px;color:#475569;margin:6px 0}" +
     "form{display:flex;gap:8px;padding:10px;border-top:1px solid #e2e8f0}textarea{flex:1;resize:none;height:44px;" +
     "padding:8px;border:1px solid #94a3b8;border-radius:8px}form button{background:#0b57d0;color:#fff}" +
     "button:focus-visible,textarea:focus-visible{outline:3px solid #f59e0b;outline-offset:1px}" +
@@ -126,7 +129,25 @@
     }, failed);
   });
 
+  function askEmail() { // off hours: an address for the answer, stored on the visitor's contact
+    var f = el("form", { class: "email-ask" }), label = el("label", {}, t[15]);
+    var box = el("input", { type: "email", required: "", autocomplete: "email", maxlength: "254", "aria-label": t[16] });
+    label.appendChild(box);
+    f.append(label, el("button", { type: "submit" }, t[4]));
+    f.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      post("/email", { token: state.token, chat: state.chat, email: box.value.trim() }).then(function () { say(""); },
+        function (err) { if (!failed(err)) say(err.error, true); });
+    });
+    return f;
+  }
   function render(e) {
+    if (e.type === "email") { // the address was left (on this or another device): no more asking
+      Array.prototype.forEach.call(log.querySelectorAll(".email-ask"), function (f) { f.remove(); });
+      log.appendChild(el("div", { class: "email-left", "data-id": e.id }, t[17] + e.email));
+      log.scrollTop = log.scrollHeight;
+      return;
+    }
     var who = e.from === "visitor" ? t[5] : t[6];
     var bubble = el("div", { class: "msg from-" + e.from, "data-id": e.id });
     bubble.append(el("span", { class: "who" }, who + ": "), document.createTextNode(e.text || ""));
@@ -140,6 +161,7 @@
       });
       log.appendChild(row);
     }
+    if (e.notice === "offhours" && !log.querySelector(".email-left")) log.appendChild(askEmail());
     log.scrollTop = log.scrollHeight;
   }
   var typingTimer = 0;
@@ -147,7 +169,7 @@
     if (e.type === "typing") { // a passing signal: shown for a few seconds, never stored
       say(t[14]); clearTimeout(typingTimer); typingTimer = setTimeout(function () { say(""); }, 6000); return;
     }
-    if (e.type !== "message" || !newer(e.id, state.after)) return; // each event once, in order
+    if ((e.type !== "message" && e.type !== "email") || !newer(e.id, state.after)) return; // each once, in order
     if (e.from === "agent" && status.textContent === t[14]) { clearTimeout(typingTimer); say(""); }
     if (e.client_id) drop(e.client_id);
     state.after = e.id; save(); render(e);

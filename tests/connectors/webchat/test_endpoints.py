@@ -311,3 +311,30 @@ async def test_the_visitor_typing_is_shown_to_the_agents(r: redis.Redis) -> None
                     break
                 await asyncio.sleep(0.05)
         assert (await watchers(r, cid)).typing == [{"username": ":customer", "name": "Customer"}]
+
+
+async def test_a_visitor_leaves_an_e_mail_address_on_their_contact(r: redis.Redis) -> None:
+    async with running(r) as chat, httpx.AsyncClient() as http:
+        owner, other = Visitor(chat, http), Visitor(chat, http)
+        await owner.session()
+        await other.session()
+        await owner.say("my withdrawal is stuck")
+        contact_id = f"webchat:site:anon:{str(token_hash(owner.token or ''))[:24]}"
+        contact = keys.contact(contact_id)
+        for bad in ("not an address", "a@b", "two@@example.com", "Ann <ann@example.com>", "x" * 250 + "@example.com",
+                    "ann@example.com\r\nBcc: all@example.com", 42):
+            refused = await owner.post("/email", {"token": owner.token, "chat": owner.chat, "email": bad})
+            assert refused.status_code == 400 and "email" in refused.json()["error"], bad
+        assert await r.hget(contact, "email") is None  # type: ignore[misc]
+        # another visitor cannot leave an address on a chat that is not theirs
+        stolen = await other.post("/email", {"token": other.token, "chat": owner.chat, "email": "eve@example.com"})
+        assert stolen.status_code == 404
+        left = await owner.post("/email", {"token": owner.token, "chat": owner.chat, "email": " ann@example.com "})
+        assert left.status_code == 200
+        assert await r.hget(contact, "email") == b"ann@example.com"  # type: ignore[misc]
+        again = await owner.post("/email", {"token": owner.token, "chat": owner.chat, "email": "ann@example.com"})
+        assert again.json() == left.json()  # the same address again is one event
+        shown = [e for e in await events(chat, owner, wait=2) if e["type"] == "email"]
+        assert shown == [{"id": left.json()["event"], "type": "email", "email": "ann@example.com"}]
+        stored = await chat.parts.store.contact(contact_id)
+        assert stored is not None and stored.email == "ann@example.com"
