@@ -30,6 +30,7 @@ from .services import Services, services
 from .sessions import COOKIE, TTL_S
 from .shell import layout_context
 from .timeline import detail
+from .timeline_view import entries
 from .viewhelpers import install as install_helpers
 
 LOGIN_CSRF_COOKIE = "hl_login_csrf"
@@ -167,7 +168,8 @@ async def conversation(request: Request, conversation_id: str, svc: Svc, who: Ma
         return await _page(request, svc, who, "error.html", code=exc.status, message=exc.message)
     await actions.mark_seen(svc, who, conv)
     data = await detail(svc, who, conv)
-    return await _page(request, svc, who, "conversation.html", d=data, conv=conv, may_act=can_act(who, conv),
+    return await _page(request, svc, who, "conversation.html", d=data, entries=entries(data.timeline),
+                       conv=conv, may_act=can_act(who, conv),
                        may_assign=can_assign(who, conv), reply_key=secrets.token_urlsafe(16), opened_at=utcnow(),
                        reply_files=files.reply_files(svc, conv), email_copies=email_copy_account(svc, conv),
                        agents=list((await assigning.roster(svc)).values()) if who.manages else [])

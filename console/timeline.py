@@ -79,7 +79,8 @@ def items_of(conv: Conversation, messages_: Sequence[InboundMessage], events: Se
                 delivery=d.state.value if d else None, platform_message_ids=list(d.platform_message_ids) if d else [],
                 error=d.error if d else None, data=_files(reply_attachments(e.data)), **base))
         elif e.type is EventType.NOTE:
-            out.append(TimelineItem(kind="note", at=e.at, author=e.actor, text=str(e.data.get("text") or ""),
+            # an SLA breach is a note whose words are its reason
+            out.append(TimelineItem(kind="note", at=e.at, author=e.actor, text=str(e.data.get("text") or e.reason),
                                     visibility="internal", reason=e.reason, **base))
         else:
             out.append(TimelineItem(kind="event", at=e.at, author=e.actor, event=e.type.value, reason=e.reason,

@@ -63,8 +63,9 @@
     }
     head.append(it.kind === "note" ? H.el("span", "vis vis-internal", "NOTE · team only")
       : H.el("span", "vis vis-" + it.visibility, it.visibility.toUpperCase()), time);
-    bubble.append(head, H.el("div", "bubble-text", it.text || "(text not recorded)"));
+    bubble.append(head);
     const files = (it.data && it.data.attachments) || [];
+    if (it.text || !files.length) bubble.append(H.el("div", "bubble-text", it.text || "(text not recorded)"));
     if (files.length) {  // images as thumbnails, anything else as a download
       const ul = H.el("ul", "attachments");
       for (const a of files) {
@@ -104,12 +105,87 @@
     return li;
   }
 
+  // Laid out as console/timeline_view.py does: events in a row become one expandable line, each of
+  // the person's other conversations one collapsed block where it began.
+  function entries(items) {
+    const out = [];
+    const others = new Map();
+    let run = [];
+    const closeRun = () => {
+      if (run.length > 1) out.push({ kind: "events", items: run });
+      else out.push(...run);
+      run = [];
+    };
+    for (const it of items) {
+      if (!it.current) {
+        let block = others.get(it.conversation_id);
+        if (!block) {
+          closeRun();
+          block = { kind: "other", conversation_id: it.conversation_id, platform: it.platform, items: [] };
+          others.set(it.conversation_id, block);
+          out.push(block);
+        }
+        block.items.push(it);
+      } else if (it.kind === "event") run.push(it);
+      else { closeRun(); out.push(it); }
+    }
+    closeRun();
+    return out;
+  }
+
+  function timeEl(at) {
+    const time = H.el("time", null, H.clock(at));
+    time.dateTime = at;
+    time.title = at;
+    return time;
+  }
+
+  function buildGroup(e, open) {
+    const li = H.el("li", "item item-" + e.kind);
+    li.dataset.key = e.kind === "events" ? "events:" + e.items[0].at : "other:" + e.conversation_id;
+    const details = H.el("details");
+    details.open = open.has(li.dataset.key);
+    const summary = H.el("summary");
+    const list = H.el("ol", e.kind === "events" ? "event-run" : "other-items");
+    list.append(...e.items.map(buildItem));
+    if (e.kind === "events") {
+      summary.className = "event-line";
+      const types = [...new Set(e.items.map((it) => (it.event || "").replace(/_/g, " ")))];
+      summary.append(H.el("span", "event-type", e.items.length + " events"), " ",
+        H.el("span", "event-reason", types.join(", ")), " ", timeEl(e.items[e.items.length - 1].at));
+      details.append(summary, list);
+    } else {
+      const messages = e.items.filter((it) => it.kind === "message").length;
+      const replies = e.items.filter((it) => it.kind === "reply").length;
+      let preview = (e.items.find((it) => it.kind === "message" && it.text) || { text: "" }).text;
+      if (preview.length > 80) preview = preview.slice(0, 79) + "…";
+      const bdi = H.el("bdi", "other-preview", preview);
+      bdi.dir = "auto";
+      summary.append(H.el("span", "badge platform-" + e.platform, H.platformName(e.platform)), " ",
+        H.el("span", "other-title", "Other conversation"), " ",
+        H.el("span", "other-counts", messages + (messages === 1 ? " message, " : " messages, ") + replies + (replies === 1 ? " reply" : " replies")),
+        " ", timeEl(e.items[0].at), " – ", timeEl(e.items[e.items.length - 1].at), " ", bdi);
+      const p = H.el("p", "small");
+      const link = H.el("a", null, "Open that conversation");
+      link.href = "/c/" + encodeURIComponent(e.conversation_id);
+      p.append(link);
+      details.append(summary, p, list);
+    }
+    li.append(details);
+    return li;
+  }
+
+  function layout(items) {
+    const open = new Set(Array.from(timeline.querySelectorAll("li[data-key] > details[open]"), (d) => d.parentElement.dataset.key));
+    return entries(items).map((e) => (e.kind === "events" || e.kind === "other" ? buildGroup(e, open) : buildItem(e)));
+  }
+
   let polling = null;
   async function refresh() {
     try {
       const d = await H.api("GET", base);
       const atBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 60;
-      timeline.replaceChildren(...d.timeline.map(buildItem));
+      timeline.replaceChildren(...layout(d.timeline));
       if (atBottom) timeline.scrollTop = timeline.scrollHeight;
       const c = d.summary.conversation;
       const status = document.getElementById("head-status");

@@ -262,3 +262,42 @@ async def test_times_are_in_the_viewers_zone_and_say_which(desk: Desk) -> None:
         await expect(page.locator(".facts time").first).to_have_text(seoul)
         await expect(page.locator(".item-message time").first).to_have_text(seoul)
         await context.close()
+
+
+async def test_routing_events_and_the_persons_other_conversations_are_collapsed(desk: Desk) -> None:
+    await desk.parts.assignments.set_presence("sue", Presence.ONLINE)
+    await desk.parts.bus.ingest([message(f"Earlier question {i}: my deposit is late", thread="old", user="u9")
+                                 for i in range(30)])
+    await route_all(desk.parts, desk.router)
+    new = await desk.conversation("New question about staking rewards", thread="new", user="u9")
+    async with running(desk) as stack:
+        page = await sign_in(stack, "sue")
+        await page.goto(f"{stack.url}/c/{new}")
+        await expect(page.locator("#live-status.on")).to_be_visible(timeout=10_000)
+        other = page.locator("#timeline > .item-other")  # 30 messages in one closed line
+        await expect(other).to_have_count(1)
+        await expect(other.locator("summary")).to_contain_text("30 messages, 0 replies")
+        await expect(other.locator("summary")).to_contain_text("Earlier question 0")
+        await expect(other.locator(".item-message").first).to_be_hidden()
+        box = await other.bounding_box()
+        assert box is not None and box["height"] < 60
+        await other.locator("summary").click()
+        await expect(other.locator(".item-message")).to_have_count(30)
+        await expect(other.locator(".item-message").first).to_be_visible()
+
+        await page.click("text=Assign to me")  # more routing events on the current conversation
+        await expect(page.locator("#fact-assignee")).to_have_text("sue", timeout=10_000)
+        await expect(page.locator("#live-status.on")).to_be_visible(timeout=10_000)
+        run = page.locator("#timeline > .item-events").last
+        await expect(run.locator("summary")).to_contain_text(re.compile(r"\d+ events"))
+        await expect(run.locator(".item-event").first).to_be_hidden()
+        await run.locator("summary").click()
+        await expect(run.locator(".item-event").first).to_be_visible()
+        opened = await run.get_attribute("data-key")
+
+        await page.keyboard.press("n")  # a note: the live update lays the timeline out again
+        await page.keyboard.type("Asked the staking team")
+        await page.keyboard.press("Control+Enter")
+        await expect(page.locator("#timeline > .item-note", has_text="staking team")).to_be_visible(timeout=5_000)
+        await expect(page.locator(f"#timeline > .item-events[data-key='{opened}'] .item-event").first).to_be_visible()
+        await expect(page.locator("#timeline > .item-other .item-message").first).to_be_visible()  # still open
