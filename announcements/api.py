@@ -8,17 +8,17 @@ its `shell`, so the page renders inside the product's shared layout and navigati
 """
 
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from helpline.connectors.registry import capabilities_lookup
-from helpline.console.page_shell import RequireRole, Shell
 
 from .deliveries import DeliveryStore
 from .errors import AnnouncementError, Conflict, InvalidTransition, NotFound, Refused
@@ -36,6 +36,21 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 STATIC = {"announcements.js": "text/javascript", "announcements.css": "text/css"}
+
+
+#: The host app's `require_role("supervisor")`: a FastAPI dependency that yields the caller.
+RequireRole = Callable[[str], Callable[..., Any]]
+
+
+class Shell(Protocol):
+    """What this package needs of the host app's page chrome (the console's `console.shell.Shell`
+    is one; declared here so that this package does not import the console that mounts it): a
+    loader that holds its `layout` template, and the context that layout needs for the caller."""
+
+    layout: str
+    loader: BaseLoader
+
+    async def context(self, request: Request, who: Any) -> dict[str, Any]: ...
 
 
 def page_templates(shell: Shell | None) -> tuple[Jinja2Templates, str]:

@@ -4,18 +4,17 @@ inside the product's shared layout and navigation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi import Query as Param
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
-from jinja2 import ChoiceLoader, Environment
+from jinja2 import BaseLoader, ChoiceLoader, Environment
 from pydantic import ValidationError
-
-from helpline.console.page_shell import RequireRole, Shell
 
 from .config import insights_settings
 from .cube import WILDCARD
@@ -39,6 +38,21 @@ TABLES = (
                                 ("count", "Count")]),
 )
 DEFAULT_DAYS = 7
+
+
+#: The host app's `require_role("supervisor")`: a FastAPI dependency that yields the caller.
+RequireRole = Callable[[str], Callable[..., Any]]
+
+
+class Shell(Protocol):
+    """What this package needs of the host app's page chrome (the console's `console.shell.Shell`
+    is one; declared here so that this package does not import the console that mounts it): a
+    loader that holds its `layout` template, and the context that layout needs for the caller."""
+
+    layout: str
+    loader: BaseLoader
+
+    async def context(self, request: Request, who: Any) -> dict[str, Any]: ...
 
 
 def page_templates(shell: Shell | None) -> tuple[Environment, str]:

@@ -14,11 +14,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("routing", "connectors", "bots", "announcements", "insights", "portal", "console")
 TOP = "helpline"  # the composition root: cli, runtime, assembly, config, demo, bench
 FORBIDDEN_FOR_ROUTING = {"connectors", "bots", "announcements", "insights", "portal", "console", TOP}
-# The web app still mounts the reports and announcements routers itself and reaches the
-# runtime's parts: the edges below close cycles (reports and announcements use the console's
-# authentication; the composition root builds the console). To be broken by assembling the app in
-# the composition root. Listed so that no cycle is added unnoticed, and this list only shrinks.
-CYCLE_EDGES = {("console", "announcements"), ("console", "insights")}
 # The top folder holds the composition root (cli, runtime, assembly) but also what the features'
 # own command lines share with it (config, bench guard, embedded Redis): until those move to a
 # base module of their own, it is left out of the cycle check (routing must still not import it).
@@ -76,10 +71,6 @@ def test_routing_imports_nothing_above_it() -> None:
 
 def test_no_import_cycle_between_packages() -> None:
     graph = _graph()
-    missing = {e for e in CYCLE_EDGES if e[1] not in graph[e[0]]}
-    assert not missing, f"these edges are gone: remove them from CYCLE_EDGES: {missing}"
-    for source, target in CYCLE_EDGES:
-        del graph[source][target]
     del graph[TOP]
     for imported in graph.values():
         imported.pop(TOP, None)
