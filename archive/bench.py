@@ -172,7 +172,8 @@ async def _run(client: redis.Redis, db: Database, url: str, n: int, per: int, qu
     rng = random.Random(11)
     search_ms, history_ms = [], []
     for i in range(queries):
-        text = SEARCHES[i % len(SEARCHES)] if i % 4 else f"trader{rng.randrange(n)}"
+        # a contact's handle every fourth query, the words in turn between them
+        text = SEARCHES[(i - i // 4 - 1) % len(SEARCHES)] if i % 4 else f"trader{rng.randrange(n)}"
         t = time.perf_counter()
         await search(db, agent, Query(text=text), limit=25)
         search_ms.append((time.perf_counter() - t) * 1000)

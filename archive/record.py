@@ -7,6 +7,7 @@ batch or after it, and a replay of the batch writes the same rows again (never a
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -16,7 +17,7 @@ from sqlalchemy import Table, delete, exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import Database
-from .schema import contacts, conversations, erasures, events, messages, replies
+from .schema import SEARCH_ORDER_BITS, contacts, conversations, erasures, events, messages, replies, search_order
 
 Row = dict[str, Any]
 # Replies are written from two sources that never overwrite each other's columns: the event that
@@ -70,14 +71,18 @@ class Record:
     async def write(self, batch: Batch) -> None:
         """Idempotent: writing the same batch twice leaves the same rows. What an erasure removed
         while the batch was in flight is not written back (`_drop_erased`)."""
+        batch.conversations = list({r["id"]: r for r in batch.conversations}.values())  # the last copy wins
         async with self.db.engine.begin() as conn:
             await lock_against_erasure(conn, exclusive=False)
             await self._upsert(conn, contacts, batch.contacts, ("id",), update=True)
+            moved = await _order_for_search(conn, batch.conversations) if self.db.is_sqlite else []
             await self._upsert(conn, conversations, batch.conversations, ("id",), update=True)
             await self._upsert(conn, messages, batch.messages, ("conversation_id", "seq"), update=False)
             await self._upsert(conn, events, batch.events, ("conversation_id", "seq"), update=False)
             await self._upsert(conn, replies, batch.reply_contents, ("reply_id",), update=REPLY_CONTENT)
             await self._upsert(conn, replies, batch.reply_deliveries, ("reply_id",), update=REPLY_DELIVERY)
+            if moved:
+                await conn.exec_driver_sql("DELETE FROM conversation_search WHERE rowid = ?", [(n,) for n in moved])
             if self.db.is_sqlite and batch.conversations:
                 await conn.exec_driver_sql(
                     "INSERT OR REPLACE INTO conversation_search(rowid, document) VALUES (?, ?)",
@@ -154,6 +159,43 @@ class Record:
                f"ON CONFLICT ({', '.join(self._quote(k) for k in key)}) {action}")
         self._statements[cache_key] = (sql, names, defaults)
         return sql, names, defaults
+
+
+async def _order_for_search(conn: AsyncConnection, rows: Sequence[Row]) -> list[int]:
+    """SQLite: give each conversation row its search row id (`schema.search_order`): kept while
+    its `updated_at` is unchanged (writing a batch again writes the same ids), else the next free
+    tie number of its millisecond. Returns the row ids given up (their index rows go). Runs inside
+    the writing transaction: SQLite has one writer, so no two batches take the same number."""
+    if not rows:
+        return []
+    c = conversations.c
+    known: dict[str, tuple[int, int]] = {}
+    ids = list({r["id"] for r in rows})
+    for start in range(0, len(ids), 5000):
+        found = await conn.execute(select(c.id, c.num, c.updated_at).where(c.id.in_(ids[start:start + 5000])))
+        known.update({cid: (num, updated_at) for cid, num, updated_at in found})
+    moving = sorted((r for r in rows if known.get(r["id"], (0, None))[1] != r["updated_at"]),
+                    key=itemgetter("updated_at", "id"))
+    for r in rows:
+        if r["id"] in known and known[r["id"]][1] == r["updated_at"]:
+            r["num"] = known[r["id"]][0]
+    if not moving:
+        return []
+    # The highest row id taken in each millisecond the batch moves conversations to: one seek each.
+    used = await conn.exec_driver_sql(
+        "SELECT value, (SELECT max(num) FROM conversations WHERE num >= value << ? AND num < (value + 1) << ?) "
+        "FROM json_each(?)",
+        (SEARCH_ORDER_BITS, SEARCH_ORDER_BITS, json.dumps(sorted({r["updated_at"] for r in moving}))))
+    highest: list[Any] = list(used)
+    taken: dict[int, int] = {int(at): int(num) for at, num in highest if num is not None}
+    given_up: list[int] = []
+    for r in moving:
+        at = r["updated_at"]
+        tie = taken[at] - search_order(at, 0) + 1 if at in taken else 0
+        r["num"] = taken[at] = search_order(at, tie)
+        if r["id"] in known:
+            given_up.append(known[r["id"]][0])
+    return given_up
 
 
 #: PostgreSQL advisory lock: erasures take it exclusively, the archiver's writes share it.

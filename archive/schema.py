@@ -5,7 +5,9 @@ a conversation by its id, a message by (conversation, its history score), an eve
 (conversation, its position in the event list), a reply by its deterministic reply id.
 
 The full-text index differs per engine (created by the migrations, not here):
-- SQLite: an FTS5 table `conversation_search` whose rowid is `conversations.num`;
+- SQLite: an FTS5 table `conversation_search` whose rowid is `conversations.num`, which there
+  orders newest first (`search_order`): FTS5 yields matches in rowid order, so a page of the
+  newest matches reads only those;
 - PostgreSQL: a generated `tsvector` column `conversations.search` with a GIN index.
 Both index `conversations.document`, the conversation's distinct search tokens (`tokens.py`).
 """
@@ -19,7 +21,7 @@ metadata = MetaData()
 conversations = Table(
     "conversations", metadata,
     Column("id", String(32), primary_key=True),
-    Column("num", BigInteger, nullable=False, unique=True),  # the search index's row id (`conversation_num`)
+    Column("num", BigInteger, nullable=False, unique=True),  # the search index's row id (see the top)
     Column("platform", String(32), nullable=False),
     Column("account", String(64), nullable=False),
     Column("kind", String(16), nullable=False),
@@ -110,6 +112,17 @@ erasures = Table(
     Column("messages", Integer, nullable=False),
     Column("forced", Boolean, nullable=False, default=False),
 )
+
+
+#: SQLite's search row id: `updated_at` (ms) above these bits, a tie number below them (one per
+#: conversation updated in the same millisecond, in the order the record took them).
+SEARCH_ORDER_BITS = 20
+
+
+def search_order(updated_at: int, tie: int) -> int:
+    if not 0 <= tie < 1 << SEARCH_ORDER_BITS:
+        raise ValueError(f"more than {1 << SEARCH_ORDER_BITS} conversations updated in one millisecond")
+    return updated_at << SEARCH_ORDER_BITS | tie
 
 
 def conversation_num(conversation_id: str) -> int:

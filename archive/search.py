@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, false, literal_column, or_, select, text
+from sqlalchemy import BigInteger, Select, and_, column, false, func, literal_column, or_, select, table, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import Database
 from .errors import RecordError
@@ -71,15 +72,17 @@ class Results:
     next_cursor: str | None
 
 
-def encode_cursor(updated_at: int, conversation_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([updated_at, conversation_id]).encode()).decode().rstrip("=")
+def encode_cursor(row: dict[str, Any]) -> str:
+    """Where the next page starts: after this row (its time, id and, on SQLite, search row id)."""
+    at = json.dumps([row["updated_at"], row["id"], row["num"]]).encode()
+    return base64.urlsafe_b64encode(at).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[int, str]:
+def decode_cursor(cursor: str) -> tuple[int, str, int | None]:
     try:
-        updated_at, cid = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return int(updated_at), str(cid)
-    except (ValueError, TypeError) as exc:
+        at = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return int(at[0]), str(at[1]), int(at[2]) if len(at) > 2 else None
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise BadQuery("cursor: not a cursor this server issued") from exc
 
 
@@ -100,12 +103,17 @@ def _label_condition(label: str) -> Any:
     return conversations.c.labels.like(f"%{escaped}%", escape="\\")
 
 
+#: The SQLite search index, whose row id is `conversations.num` (newest first there).
+_INDEX = table("conversation_search", column("rowid", BigInteger))
+#: PostgreSQL: a search matching at most this many conversations is answered from the text index
+#: and sorted; one matching more by walking the conversations newest first, checking each.
+FEW_MATCHES = 500
+
+
 def _match(db: Database, words: Sequence[str]) -> Any:
     if db.is_sqlite:
         match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
-        return conversations.c.num.in_(
-            select(literal_column("rowid")).select_from(text("conversation_search"))
-            .where(text("conversation_search MATCH :match").bindparams(match=match)))
+        return text("conversation_search MATCH :match").bindparams(match=match)
     tsquery = " & ".join("'" + w.replace("'", "''").replace("\\", "\\\\") + "'" for w in words)
     return text("conversations.search @@ CAST(:tsquery AS tsquery)").bindparams(tsquery=tsquery)
 
@@ -123,11 +131,11 @@ async def search(db: Database, access: Access, query: Query, limit: int = 25, cu
     if query.text.strip() and not words:
         return Results([], None)  # only punctuation: nothing can match
     conditions = [visible(access)]
-    for column, value in ((c.platform, query.platform), (c.status, query.status), (c.team, query.team),
+    for field_, value in ((c.platform, query.platform), (c.status, query.status), (c.team, query.team),
                           (c.assignee, query.assignee), (c.language, query.language), (c.contact_id, query.contact_id),
                           (c.priority, query.priority)):
         if value is not None:
-            conditions.append(column == value)
+            conditions.append(field_ == value)
     if query.label is not None:
         conditions.append(_label_condition(query.label))
     if query.in_teams is not None:
@@ -140,22 +148,42 @@ async def search(db: Database, access: Access, query: Query, limit: int = 25, cu
         conditions.append(c.updated_at >= query.since_ms)
     if query.until_ms is not None:
         conditions.append(c.updated_at < query.until_ms)
-    if words:
-        conditions.append(_match(db, words))
-    if cursor:
-        at, cid = decode_cursor(cursor)
+    after = decode_cursor(cursor) if cursor else None
+    if after and not (db.is_sqlite and words and after[2] is not None):
+        at, cid, _ = after
         conditions.append(or_(c.updated_at < at, and_(c.updated_at == at, c.id < cid)))
     columns = [col for col in conversations.c if col.name not in ("document", "search")]
-    stmt: Select[Any] = (select(*columns).where(and_(*conditions))
-                         .order_by(c.updated_at.desc(), c.id.desc()).limit(limit + 1))
     async with db.engine.connect() as conn:
+        if words and db.is_sqlite:
+            # The index hands out matches newest first (its row ids are `num`): read them in that
+            # order and stop at the page's end, never sorting every match.
+            if after and after[2] is not None:
+                conditions.append(_INDEX.c.rowid < after[2])
+            stmt = (select(*columns).select_from(_INDEX.join(conversations, c.num == _INDEX.c.rowid))
+                    .where(_match(db, words), *conditions).order_by(_INDEX.c.rowid.desc()).limit(limit + 1))
+        elif words and await _few_matches(conn, [*conditions, _match(db, words)]):
+            # Few matches: take them all from the text index, then sort (a planner that thinks a
+            # rare word common would walk every conversation looking for it).
+            found = select(*columns).where(*conditions, _match(db, words)).cte("found").prefix_with("MATERIALIZED")
+            stmt = select(found).order_by(found.c.updated_at.desc(), found.c.id.desc()).limit(limit + 1)
+        else:
+            if words:
+                conditions.append(_match(db, words))
+            stmt = (select(*columns).where(and_(*conditions))
+                    .order_by(c.updated_at.desc(), c.id.desc()).limit(limit + 1))
         rows = [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
         more = len(rows) > limit
         rows = rows[:limit]
         marks = await _highlights(conn, [r["id"] for r in rows], words) if words else {}
     hits = [Hit(r, marks.get(r["id"], [])) for r in rows]
     last = rows[-1] if rows else None
-    return Results(hits, encode_cursor(last["updated_at"], last["id"]) if more and last else None)
+    return Results(hits, encode_cursor(last) if more and last else None)
+
+
+async def _few_matches(conn: AsyncConnection, conditions: Sequence[Any]) -> bool:
+    """PostgreSQL: whether at most `FEW_MATCHES` conversations meet the conditions (it stops counting there)."""
+    some: Select[Any] = select(literal_column("1")).select_from(conversations).where(*conditions).limit(FEW_MATCHES + 1)
+    return int((await conn.execute(select(func.count()).select_from(some.subquery()))).scalar_one()) <= FEW_MATCHES
 
 
 async def _highlights(conn: Any, ids: Sequence[str], words: Sequence[str]) -> dict[str, list[str]]:

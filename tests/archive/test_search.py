@@ -1,9 +1,13 @@
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as redis
+from alembic import command
+from sqlalchemy import event
 
-from helpline.archive.database import Database
+from helpline.archive.database import Database, alembic_config, migrate
 from helpline.archive.search import Access, BadQuery, Query, search
 from helpline.routing.models import ConversationEvent, EventType, MessageKind
 from helpline.routing.store import Effects
@@ -104,3 +108,93 @@ async def test_filters_order_and_cursor_paging(r: redis.Redis, db: Database) -> 
     with pytest.raises(BadQuery, match="cursor"):
         await search(db, EVERYTHING, Query(), cursor="nonsense")
     assert await ids(db, EVERYTHING, Query("' OR 1=1 --")) == []  # quotes are data, not syntax
+
+
+async def _threads(db: Database, text: str, limit: int) -> list[tuple[str, int]]:
+    """Every hit of a text search, page by page: (thread key, updated_at)."""
+    out: list[tuple[str, int]] = []
+    cursor = None
+    while True:
+        page = await search(db, EVERYTHING, Query(text), limit=limit, cursor=cursor)
+        out += [(h.conversation["thread_key"], h.conversation["updated_at"]) for h in page.hits]
+        cursor = page.next_cursor
+        if cursor is None:
+            return out
+
+
+async def test_text_search_stays_newest_first_when_conversations_change(r: redis.Redis, db: Database) -> None:
+    desk = Desk(r, db)
+    await desk.ingest([message(f"withdrawal question {i}", thread=f"t{i}", user=f"u{i}", language="en")
+                       for i in range(6)])
+    await desk.archive()
+    found = await search(db, EVERYTHING, Query("withdrawal"), limit=50)
+    by_thread = {h.conversation["thread_key"].rsplit(":", 1)[-1]: h.conversation["id"] for h in found.hits}
+    base = int(datetime.now(UTC).timestamp() * 1000) + 60_000
+    later = {"t5": base + 30, "t3": base + 20, "t0": base + 10, "t1": base + 10, "t2": base + 5, "t4": base + 1}
+    for _ in range(2):  # the same change archived twice leaves the same rows
+        await desk.parts.store.commit([Effects(by_thread[t]).set(updated_at=at) for t, at in later.items()],
+                                      datetime.now(UTC))
+        await desk.archive()
+        for limit in (1, 2, 50):
+            hits = await _threads(db, "withdrawal", limit)
+            order = [thread.rsplit(":", 1)[-1] for thread, _ in hits]
+            assert [at for _, at in hits] == sorted(later.values(), reverse=True)
+            assert order[:2] == ["t5", "t3"] and set(order[2:4]) == {"t0", "t1"} and order[4:] == ["t2", "t4"]
+    if db.is_sqlite:  # one index row per conversation, none left at an id given up
+        async with db.engine.connect() as conn:
+            orphans = (await conn.exec_driver_sql(
+                "SELECT count(*) FROM conversation_search WHERE rowid NOT IN (SELECT num FROM conversations)")).scalar()
+            rows = (await conn.exec_driver_sql("SELECT count(*) FROM conversation_search")).scalar()
+        assert (orphans, rows) == (0, 6)
+
+
+async def test_sqlite_text_search_reads_matches_newest_first_without_sorting_them(
+        r: redis.Redis, db: Database) -> None:
+    if not db.is_sqlite:
+        pytest.skip("the search index's row order is SQLite's")
+    desk = await _desk(r, db)
+    await desk.archive()
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if "conversation_search" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        assert await ids(db, Access(teams=("support",)), Query("withdrawal")) == ["en"]
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+    assert len(statements) == 1
+    async with db.engine.connect() as conn:
+        plan = " / ".join(row[3] for row in (await conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statements[0][0], statements[0][1])).all())
+    assert "conversation_search VIRTUAL TABLE" in plan.split(" / ")[0], plan  # the index drives the query
+    assert "TEMP B-TREE" not in plan, plan  # and no sort of every match
+
+
+async def test_sqlite_upgrade_orders_an_existing_search_index(r: redis.Redis, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/old.db"
+    command.upgrade(alembic_config(url), "0001")
+    db = Database(url)
+    try:
+        await (await _desk(r, db)).archive()
+        async with db.engine.begin() as conn:  # the row ids revision 0001 gave
+            await conn.exec_driver_sql(
+                "UPDATE conversations SET num = (CAST(substr(id, 1, instr(id, '-') - 1) AS INTEGER) << 40) "
+                "| CAST(substr(id, instr(id, '-') + 1) AS INTEGER)")
+            await conn.exec_driver_sql("DELETE FROM conversation_search")
+            await conn.exec_driver_sql(
+                "INSERT INTO conversation_search(rowid, document) SELECT num, document FROM conversations")
+        before = await ids(db, EVERYTHING, Query())
+        await db.close()
+        migrate(url)
+        db = Database(url)
+        assert await ids(db, EVERYTHING, Query()) == before
+        assert await ids(db, EVERYTHING, Query("출금")) == ["ko"]
+        assert [thread for thread, _ in await _threads(db, "withdrawal OR deposit", 1)] == []  # every word must match
+        thanked = await _threads(db, "thanks", 1)  # the English ones: a message and the bot's answer
+        assert [t for t, _ in thanked] == [t for t in before if t in {t for t, _ in thanked}]
+        assert len(thanked) >= 2
+    finally:
+        await db.close()
