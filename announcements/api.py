@@ -1,4 +1,5 @@
-"""REST API and console page of announcements: `announcements_router(parts, require_role)`.
+"""REST API and console page of announcements: `announcements_router(require_role, client=...,
+conversations=..., accounts=..., connectors=...)`, each dependency passed by the app that mounts it.
 
 `require_role(name)` is the console's dependency factory; the value its dependency returns names
 the actor (a str, or an object with `username` or `id`). Roles: "marketing" composes, edits,
@@ -8,17 +9,20 @@ its `shell`, so the page renders inside the product's shared layout and navigati
 """
 
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol
 
+import redis.asyncio as redis
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from helpline.connectors.base import AccountSettings, Connector
 from helpline.connectors.registry import capabilities_lookup
+from helpline.routing.store import ConversationStore
 
 from .deliveries import DeliveryStore
 from .errors import AnnouncementError, Conflict, InvalidTransition, NotFound, Refused
@@ -30,9 +34,6 @@ from .settings import AnnouncementSettings
 from .store import AnnouncementStore
 from .subscribers import SubscriberStore
 from .workflow import Workflow
-
-if TYPE_CHECKING:
-    from helpline.runtime import Parts
 
 HERE = Path(__file__).parent
 STATIC = {"announcements.js": "text/javascript", "announcements.css": "text/css"}
@@ -103,15 +104,19 @@ def rendering_json(target: Target, r: Rendering) -> dict[str, Any]:
             "parts": [{"text": p.visible, "posted_text": p.text, "length": p.length} for p in r.parts]}
 
 
-def announcements_router(parts: "Parts", require_role: RequireRole, settings: AnnouncementSettings | None = None,
-                         view_role: str = "agent", shell: Shell | None = None) -> APIRouter:
-    settings = settings or getattr(parts.settings, "announcements", None) or AnnouncementSettings()
-    capabilities = capabilities_lookup(parts.settings.accounts, parts.connectors)
-    store = AnnouncementStore(parts.client)
+def announcements_router(require_role: RequireRole, *, client: redis.Redis, conversations: ConversationStore,
+                         accounts: Sequence[AccountSettings], connectors: Mapping[tuple[str, str], Connector],
+                         settings: AnnouncementSettings | None = None, view_role: str = "agent",
+                         shell: Shell | None = None) -> APIRouter:
+    """`conversations`: where incidents resolve their linked conversations; `accounts` and
+    `connectors`: the configured accounts and their connectors (asked for their capabilities)."""
+    settings = settings or AnnouncementSettings()
+    capabilities = capabilities_lookup(accounts, connectors)
+    store = AnnouncementStore(client)
     workflow = Workflow(store, settings, capabilities)
-    deliveries = DeliveryStore(parts.client)
-    incidents = IncidentStore(parts.client)
-    subscribers = SubscriberStore(parts.client)
+    deliveries = DeliveryStore(client)
+    incidents = IncidentStore(client)
+    subscribers = SubscriberStore(client)
     templates, layout = page_templates(shell)
     marketing = Annotated[Any, Depends(require_role("marketing"))]
     supervisor = Annotated[Any, Depends(require_role("supervisor"))]
@@ -241,16 +246,16 @@ def announcements_router(parts: "Parts", require_role: RequireRole, settings: An
     @router.post("/api/incidents/{incident_id}/resolve-all", tags=["incidents"])
     async def incident_resolve_all(incident_id: str, body: Closing, who: supervisor) -> dict[str, Any]:
         actor = f"agent:{actor_name(who)}"
-        resolved = await call(resolve_all(parts.store, incidents, incident_id, body.closing_text, actor))
+        resolved = await call(resolve_all(conversations, incidents, incident_id, body.closing_text, actor))
         return {"incident": incident_id, "resolved": resolved}
 
     # --- console page -------------------------------------------------------------------------------
     @router.get("/announcements", response_class=HTMLResponse, include_in_schema=False)
     async def page(request: Request, who: viewer) -> HTMLResponse:
-        accounts = [{"platform": a.platform, "name": a.name} for a in parts.settings.accounts
-                    if (caps := capabilities(a.platform, a.name)) is not None and caps.announcements]
+        publishing = [{"platform": a.platform, "name": a.name} for a in accounts
+                      if (caps := capabilities(a.platform, a.name)) is not None and caps.announcements]
         chrome = await shell.context(request, who) if shell else {}
-        context = {**chrome, "layout": layout, "accounts": accounts, "actor": actor_name(who)}
+        context = {**chrome, "layout": layout, "accounts": publishing, "actor": actor_name(who)}
         return templates.TemplateResponse(request, "announcements.html", context)
 
     @router.get("/static/announcements/{name}", include_in_schema=False)

@@ -1,6 +1,6 @@
 """Running the publishing side: the publisher's consumer, its promoter and the scheduler.
 
-In `helpline run` this is the `publisher` role (`publisher_role(parts, stop)`). It also runs as
+In `helpline run` this is the `publisher` role (`run_publishing(build(...), settings, stop)`). It also runs as
 its own process (the benchmark kills one with SIGKILL and starts another):
 
     python -m helpline.announcements.worker --redis-url redis://... --accounts accounts.json [--settings s.json]
@@ -20,7 +20,6 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import redis.asyncio as redis
 
@@ -36,9 +35,6 @@ from .incidents import IncidentStore
 from .publisher import Publisher, run_promoter
 from .scheduler import run_scheduler
 from .settings import AnnouncementSettings
-
-if TYPE_CHECKING:
-    from helpline.runtime import Parts
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +68,10 @@ def build(client: redis.Redis, connectors: Mapping[tuple[str, str], Connector], 
 
 
 async def run_publishing(p: Publishing, settings: AnnouncementSettings, stop: asyncio.Event) -> None:
+    """The publisher's consumer, its promoter and the scheduler until `stop` (the `publisher` role of
+    `helpline run`, whose connectors must be started)."""
     await asyncio.gather(p.consumer.run(stop), run_promoter(p.publisher, stop),
                          run_scheduler(p.dispatcher, stop, settings.scheduler_interval))
-
-
-async def publisher_role(parts: Parts, stop: asyncio.Event) -> None:
-    """The `publisher` role for `helpline.runtime.run_roles` (connectors must be started)."""
-    settings = getattr(parts.settings, "announcements", None) or AnnouncementSettings()
-    p = build(parts.client, parts.connectors, settings, parts.settings.accounts)
-    await run_publishing(p, settings, stop)
 
 
 async def _no_ingest(messages: Sequence[InboundMessage]) -> list[bool]:

@@ -103,9 +103,12 @@ def create_app(parts: Parts) -> FastAPI:
     app.include_router(build_router())
     app.include_router(pages.router)
     shell = Shell()  # one layout and navigation for the console's pages and the mounted ones
-    app.include_router(insights_router(parts, require_role, shell=shell))
-    app.include_router(announcements_router(parts, require_role, view_role="reader", shell=shell))
-    app.include_router(metrics_router(parts))
+    app.include_router(insights_router(parts.client, parts.settings.insights, require_role, shell=shell))
+    app.include_router(announcements_router(require_role, client=parts.client, conversations=parts.store,
+                                            accounts=parts.settings.accounts, connectors=parts.connectors,
+                                            settings=parts.settings.announcements, view_role="reader", shell=shell))
+    app.include_router(metrics_router(parts.client, parts.settings.redis.partitions, parts.settings.accounts,
+                                      parts.health.beat))
     app.include_router(api_docs.router)
     site = help_center_site(parts.settings)
     if site is not None:  # the public help center, from the help-center bot's articles

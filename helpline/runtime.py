@@ -262,15 +262,18 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
                     parts.health.track(c, runner.activity)
                     tasks.append(role_context("connectors", runner.run(stop)))
         if "publisher" in roles:
-            from helpline.announcements.worker import publisher_role
+            from helpline.announcements.worker import build, run_publishing
 
-            tasks.append(role_context("publisher", publisher_role(parts, stop)))
+            publishing = build(parts.client, parts.connectors, parts.settings.announcements, parts.settings.accounts)
+            tasks.append(role_context("publisher", run_publishing(publishing, parts.settings.announcements, stop)))
         if "archiver" in roles:
             tasks.append(role_context("archiver", archiver_role(parts, stop)))
         if "insights" in roles:
-            from helpline.insights.service import run_insights
+            from helpline.insights.service import Insights, run_insights
 
-            tasks.append(role_context("insights", run_insights(parts, stop)))
+            insights = Insights.build(parts.client, parts.store, parts.settings.redis.partitions,
+                                      parts.settings.insights, parts.settings.sla, parts.settings.hours)
+            tasks.append(role_context("insights", run_insights(insights, parts.settings.insights, stop)))
         if "console" in roles and console is not None:
             tasks.append(role_context("console", console(parts, stop)))
         tasks.append(parts.health.run(parts.client, stop))

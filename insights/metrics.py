@@ -13,10 +13,10 @@ changes another registry. Call sites (wired by the router/sender owners):
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis.asyncio as redis
 from fastapi import APIRouter, Response
@@ -24,12 +24,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from helpline.connectors.base import AccountSettings
+from helpline.health.models import ProcessBeat
 from helpline.health.view import desk_health
 from helpline.routing import keys
 from helpline.routing.decode import as_text
 
-if TYPE_CHECKING:
-    from helpline.runtime import Parts
+#: This process's own heartbeat now (`ProcessHealth.beat`), counted live in the desk's health.
+LocalBeat = Callable[[], Awaitable[ProcessBeat]]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -95,21 +97,26 @@ class Snapshot:
 
 
 class HelplineCollector(Collector):
-    def __init__(self, parts: Parts) -> None:
-        self.parts = parts
+    """The desk's state in Redis (streams, dead letters, SLA clocks, connectors' health) as gauges."""
+
+    def __init__(self, client: redis.Redis, partitions: int, accounts: Sequence[AccountSettings],
+                 local_beat: LocalBeat) -> None:
+        self.client = client
+        self.partitions = partitions
+        self.accounts = list(accounts)
+        self.local_beat = local_beat
         self.snapshot = Snapshot()
 
     def streams(self) -> list[tuple[str, str]]:
-        s = self.parts.settings
-        inbound = [(keys.inbound_stream(p), "inbound") for p in range(s.redis.partitions)]
+        inbound = [(keys.inbound_stream(p), "inbound") for p in range(self.partitions)]
         outbound = [(keys.outbound_stream(p, a.platform, a.name), "outbound")
-                    for a in s.accounts for p in range(s.redis.partitions)]
+                    for a in self.accounts for p in range(self.partitions)]
         return inbound + outbound
 
     async def refresh(self) -> None:
-        client = self.parts.client
+        client = self.client
         streams = self.streams()
-        partitions = self.parts.settings.redis.partitions
+        partitions = self.partitions
         today = datetime.now(UTC).strftime("%Y%m%d")
         async with client.pipeline(transaction=False) as pipe:
             for name, _ in streams:
@@ -132,13 +139,13 @@ class HelplineCollector(Collector):
                 snap.groups.append((name, as_text(g.get("name", "")), int(g.get("pending") or 0),
                                     int(g.get("lag") or 0)))
         # The shared view: an account is up when a live process polls (or serves) it and says ok.
-        desk = await desk_health(client, self.parts.settings.accounts, local=await self.parts.health.beat())
+        desk = await desk_health(client, self.accounts, local=await self.local_beat())
         snap.connectors = [(a.platform, a.account, a.status) for a in desk.accounts]
         self.snapshot = snap
 
     async def _groups(self, stream: str) -> list[dict[str, Any]]:
         try:
-            groups: list[dict[str, Any]] = await self.parts.client.xinfo_groups(stream)
+            groups: list[dict[str, Any]] = await self.client.xinfo_groups(stream)
         except redis.ResponseError:  # deleted between XLEN and XINFO: no groups
             return []
         return groups
@@ -169,10 +176,11 @@ class HelplineCollector(Collector):
         yield from (length, pending, lag, dead, due, breaches, up)
 
 
-def metrics_router(parts: Parts) -> APIRouter:
+def metrics_router(client: redis.Redis, partitions: int, accounts: Sequence[AccountSettings],
+                   local_beat: LocalBeat) -> APIRouter:
     """GET /metrics in the Prometheus text format (process metrics + a fresh Redis snapshot)."""
-    collector = HelplineCollector(parts)
-    # The Redis snapshot is per app (per Parts); the process metrics are shared by the process.
+    collector = HelplineCollector(client, partitions, accounts, local_beat)
+    # The Redis snapshot is per app; the process metrics are shared by the process.
     state = CollectorRegistry(auto_describe=False)
     state.register(collector)
     router = APIRouter()

@@ -1,26 +1,28 @@
 """Wiring for a process that runs insights: the recorder's worker and the SLA engine loops, and
-the inbox's SLA clocks. Built from `Parts` (settings + the one Redis client)."""
+the inbox's SLA clocks. Built from what it needs (the one Redis client, the conversation store,
+the settings), passed by the composition root."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
+import redis.asyncio as redis
+
+from helpline.routing.hours import BusinessHours
 from helpline.routing.models import Conversation
 from helpline.routing.periodic import run_periodically
+from helpline.routing.store import ConversationStore
 
-from .config import insights_settings, sla_policies
 from .escalation import SlaEngine
 from .ratings import RatingStore
 from .recorder import InsightsRecorder
+from .settings import InsightsSettings, SlaPolicy
 from .sla import SlaClock, sla_clock
 from .worker import InsightsWorker
-
-if TYPE_CHECKING:
-    from helpline.runtime import Parts
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +36,15 @@ class Insights:
     clocks: SlaClocks
 
     @classmethod
-    def build(cls, parts: Parts) -> Insights:
-        s = insights_settings(parts.settings)
-        policies, hours = sla_policies(parts.settings), parts.settings.hours
-        recorder = InsightsRecorder(parts.client, s, policies, hours)
-        return cls(recorder, InsightsWorker(parts.client, parts.settings.redis.partitions, recorder),
-                   SlaEngine(parts.client, recorder, policies, hours, parts.store),
-                   RatingStore(parts.client, s.timezone),
-                   SlaClocks(parts, recorder))
+    def build(cls, client: redis.Redis, store: ConversationStore, partitions: int, settings: InsightsSettings,
+              policies: Sequence[SlaPolicy], hours: Mapping[str, BusinessHours]) -> Insights:
+        """`hours`: business hours by team; `store` is where SLA escalations are committed."""
+        policies = list(policies)
+        recorder = InsightsRecorder(client, settings, policies, hours)
+        return cls(recorder, InsightsWorker(client, partitions, recorder),
+                   SlaEngine(client, recorder, policies, hours, store),
+                   RatingStore(client, settings.timezone),
+                   SlaClocks(policies, hours, recorder))
 
     async def run(self, stop: asyncio.Event, scan_interval: float, sla_tick: float) -> None:
         """The worker and the SLA engine until `stop`; any number of processes may run this."""
@@ -57,9 +60,10 @@ class SlaClocks:
     """`await clocks.clock(conversation)` for the inbox: like `sla.sla_clock`, with the
     next-response wait read from the recorder's state."""
 
-    def __init__(self, parts: Parts, recorder: InsightsRecorder) -> None:
-        self.policies = sla_policies(parts.settings)
-        self.hours = parts.settings.hours
+    def __init__(self, policies: Sequence[SlaPolicy], hours: Mapping[str, BusinessHours],
+                 recorder: InsightsRecorder) -> None:
+        self.policies = list(policies)
+        self.hours = hours
         self.recorder = recorder
 
     async def clock(self, conversation: Conversation, now: datetime | None = None) -> SlaClock | None:
@@ -68,7 +72,6 @@ class SlaClocks:
         return sla_clock(conversation, policies=self.policies, hours=self.hours, now=now, waiting_since=waiting)
 
 
-async def run_insights(parts: Parts, stop: asyncio.Event) -> None:
+async def run_insights(insights: Insights, settings: InsightsSettings, stop: asyncio.Event) -> None:
     """The `insights` role: count events and run SLA checks until `stop`."""
-    s = insights_settings(parts.settings)
-    await Insights.build(parts).run(stop, s.scan_interval_seconds, s.sla_tick_seconds)
+    await insights.run(stop, settings.scan_interval_seconds, settings.sla_tick_seconds)

@@ -6,25 +6,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+import redis.asyncio as redis
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi import Query as Param
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from jinja2 import BaseLoader, ChoiceLoader, Environment
 from pydantic import ValidationError
 
-from .config import insights_settings
 from .cube import WILDCARD
 from .errors import BadRange, UnknownReport
 from .reader import CubeReader
 from .render import TEMPLATES, all_reports, charts, to_csv
 from .reports import REPORTS, Query, run_report
-
-if TYPE_CHECKING:
-    from helpline.runtime import Parts
+from .settings import InsightsSettings
 
 SECTIONS = (("heatmap", "Volume by weekday and hour"), ("response_times", "Response times"),
             ("sla", "SLA compliance"), ("csat", "Satisfaction trend"), ("csat_distribution", "Satisfaction ratings"),
@@ -65,10 +63,11 @@ def page_templates(shell: Shell | None) -> tuple[Environment, str]:
     return TEMPLATES.overlay(loader=ChoiceLoader([own, shell.loader])), shell.layout
 
 
-def insights_router(parts: Parts, require_role: RequireRole, prefix: str = "",
+def insights_router(client: redis.Redis, settings: InsightsSettings, require_role: RequireRole, prefix: str = "",
                     shell: Shell | None = None) -> APIRouter:
-    reader = CubeReader(parts.client)
-    zone = ZoneInfo(insights_settings(parts.settings).timezone)
+    """The report routes over the cube in Redis (`client`), days in `settings.timezone`."""
+    reader = CubeReader(client)
+    zone = ZoneInfo(settings.timezone)
     supervisor = require_role("supervisor")  # one dependency object: FastAPI runs it once per request
     router = APIRouter(dependencies=[Depends(supervisor)], tags=["reports"])
     env, layout = page_templates(shell)

@@ -32,7 +32,9 @@ def require_role(role: str) -> Callable[..., str]:
 @pytest.fixture
 async def api(r: redis.Redis) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
-    app.include_router(announcements_router(make_parts(r), require_role))
+    p = make_parts(r)
+    app.include_router(announcements_router(require_role, client=r, conversations=p.store,
+                                            accounts=p.settings.accounts, connectors=p.connectors))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
         yield client
 

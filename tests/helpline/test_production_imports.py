@@ -13,7 +13,7 @@ from helpline.cli import app
 from helpline.config import Settings
 from helpline.runtime import Parts, build_router, run_roles
 from helpline.console.app import create_app
-from helpline.announcements.worker import publisher_role
+from helpline.announcements.worker import run_publishing
 from helpline.insights.service import run_insights
 from helpline.connectors.registry import connector_class
 

@@ -36,8 +36,8 @@ def open_role(role: str) -> Callable[..., Any]:
 
 def app_for(p: Parts, roles: Callable[[str], Callable[..., Any]] = require_role) -> FastAPI:
     app = FastAPI()
-    app.include_router(insights_router(p, roles))
-    app.include_router(metrics_router(p))
+    app.include_router(insights_router(p.client, p.settings.insights, roles))
+    app.include_router(metrics_router(p.client, p.settings.redis.partitions, p.settings.accounts, p.health.beat))
     return app
 
 
