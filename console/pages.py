@@ -12,7 +12,7 @@ import hmac
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -24,7 +24,7 @@ from . import actions, assigning, files
 from .auth import current_user, optional_principal
 from .email_copy import email_copy_account
 from .errors import ConsoleError, Forbidden
-from .queries import SORTS, VIEWS, Filters, default_sort, list_page, view_counts
+from .queries import SORTS, VIEWS, Filters, default_sort, list_page, view_facets
 from .roles import Principal, Role, can_act, can_assign
 from .services import Services, services
 from .sessions import COOKIE, TTL_S
@@ -141,21 +141,29 @@ async def logout(request: Request, svc: Svc, _: User) -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 async def inbox(request: Request, svc: Svc, who: MaybeUser, view: str = "", status: str = "open",
-                platform: str = "", priority: str = "", q: str = "", cursor: str | None = None,
-                sort: str = "") -> Response:
+                platform: str = "", priority: str = "", team: str = "", agent: str = "", language: str = "",
+                label: str = "", q: str = "", cursor: str | None = None, sort: str = "") -> Response:
     if who is None:
         return _login_redirect(request)
     view = view if view in VIEWS else ("mine" if who.role is Role.AGENT else "all")
     sort = sort if sort in SORTS else default_sort(view)
     filters = Filters(view=view, status=status or None, platform=platform or None, priority=priority or None,
-                      q=q or None, sort=sort)
+                      team=team or None, assignee=agent or None, language=language or None,
+                      label=label.strip() or None, q=q or None, sort=sort)
     try:
         page = await list_page(svc, who, filters, 50, cursor)
     except ConsoleError:  # a stale or edited cursor: start from the top
         page = await list_page(svc, who, filters, 50, None)
-    return await _page(request, svc, who, "inbox.html", page=page, counts=await view_counts(svc, who), view=view,
-                       status=status, platform=platform, priority=priority, q=q, views=VIEWS, sort=sort, sorts=SORTS,
-                       bulk=who.role is not Role.MARKETING)
+    counts, labels = await view_facets(svc, who, filters)
+    chosen: dict[str, Any] = {"status": status, "platform": platform, "priority": priority, "team": team,
+                              "agent": agent, "language": language, "label": label.strip(), "q": q}
+    settings = svc.parts.settings
+    return await _page(request, svc, who, "inbox.html", page=page, counts=counts, view=view, views=VIEWS, sort=sort,
+                       sorts=SORTS, bulk=who.role is not Role.MARKETING, labels=labels,
+                       teams=[t.id for t in settings.teams], languages=list(settings.languages.supported),
+                       platforms=sorted({a.platform for a in settings.accounts} | {p for p, _ in svc.parts.connectors}
+                                        - {"null"}),
+                       agents=sorted(await assigning.roster(svc)), keep=urlencode(chosen), **chosen)
 
 
 @router.get("/c/{conversation_id}", response_class=HTMLResponse)

@@ -13,7 +13,7 @@ import heapq
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -245,13 +245,28 @@ async def list_page(svc: Services, who: Principal, filters: Filters, limit: int,
     return Page(items=await summarize(svc, who, convs), next_cursor=next_cursor)
 
 
-async def view_counts(svc: Services, who: Principal) -> dict[str, int]:
-    """Conversations waiting on us (not resolved) per inbox view, over the recent window."""
+async def view_counts(svc: Services, who: Principal, filters: Filters | None = None) -> dict[str, int]:
+    """How many conversations each inbox view lists with the same filters (status, platform,
+    priority, team, agent, language, label; not the text search), over the recent window: the
+    number beside a view is the length of its list. Without filters: those not resolved."""
+    counts, _ = await view_facets(svc, who, filters)
+    return counts
+
+
+async def view_facets(svc: Services, who: Principal,
+                      filters: Filters | None = None) -> tuple[dict[str, int], list[str]]:
+    """The views' counts (see view_counts) and the labels in use on the recent conversations the
+    caller may see (the label filter's suggestions)."""
     recent = await recent_scored(svc, COUNT_WINDOW, None)
-    convs = await svc.parts.store.get_many([cid for cid, _ in recent])
-    active = [c for c in convs if can_view(who, c) and c.status is not Status.RESOLVED]
-    trouble = await send_trouble(svc.parts.client, [c.id for c in active])
-    return {view: sum(1 for c in active if in_view(view, who, c, trouble[c.id])) for view in VIEWS}
+    convs = [c for c in await svc.parts.store.get_many([cid for cid, _ in recent]) if can_view(who, c)]
+    labels = sorted({label for c in convs for label in c.labels})
+    if filters is None:
+        active = [c for c in convs if c.status is not Status.RESOLVED]
+        trouble = await send_trouble(svc.parts.client, [c.id for c in active])
+        return {view: sum(1 for c in active if in_view(view, who, c, trouble[c.id])) for view in VIEWS}, labels
+    trouble = await send_trouble(svc.parts.client, [c.id for c in convs])
+    return {view: sum(1 for c in convs if replace(filters, view=view, q=None).matches(who, c, trouble[c.id]))
+            for view in VIEWS}, labels
 
 
 async def contact_of(svc: Services, contact_id: str) -> Contact | None:

@@ -57,13 +57,14 @@ async def list_conversations(
 ) -> Page:
     """Conversations the caller may see; `next_cursor` continues. `sort`: `activity` (latest
     first), `waiting` (longest wait first) or `priority` (urgent first, then the SLA due first);
-    by default Unassigned and My teams sort by priority, the other views by activity."""
+    by default Unassigned and My teams sort by priority, the other views by activity. `counts`:
+    how many each view lists with the same filters (not `q`), over the latest 1,000 conversations."""
     filters = Filters(view=view, status=status, platform=platform, team=team, assignee=assignee,
                       priority=priority, language=language, label=label, q=q or None,
                       sort=sort or default_sort(view))
     page = await list_page(svc, who, filters, limit, cursor)
     if counts:
-        page.counts = await view_counts(svc, who)
+        page.counts = await view_counts(svc, who, filters)
     return page
 
 

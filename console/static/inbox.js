@@ -115,10 +115,11 @@
     const params = new URLSearchParams(rows.dataset.query || "");
     const query = new URLSearchParams({ counts: "true", limit: "50" });
     // the page's own cursor too: a live update refreshes the page shown, never snaps back to the first
-    for (const key of ["view", "status", "platform", "priority", "q", "sort", "cursor"]) {
+    for (const key of ["view", "status", "platform", "priority", "team", "language", "label", "q", "sort", "cursor"]) {
       const value = params.get(key);
       if (value) query.set(key, value);
     }
+    if (params.get("agent")) query.set("assignee", params.get("agent"));
     if (!params.has("status")) query.set("status", "open");
     if (!params.get("view")) query.set("view", document.querySelector(".view.active")?.dataset.view || "all");
     try {

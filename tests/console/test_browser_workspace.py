@@ -301,3 +301,58 @@ async def test_routing_events_and_the_persons_other_conversations_are_collapsed(
         await expect(page.locator("#timeline > .item-note", has_text="staking team")).to_be_visible(timeout=5_000)
         await expect(page.locator(f"#timeline > .item-events[data-key='{opened}'] .item-event").first).to_be_visible()
         await expect(page.locator("#timeline > .item-other .item-message").first).to_be_visible()  # still open
+
+
+async def test_inbox_filters_by_label_agent_and_language_and_each_count_is_its_lists_length(desk: Desk) -> None:
+    english = await desk.conversation("My withdrawal is stuck", thread="en", user="e1", language="en")
+    korean = await desk.conversation("출금이 안 돼요", thread="ko", user="k1", language="ko")
+    japanese = await desk.conversation("入金がまだです", thread="ja", user="j1", language="ja")
+    later = await desk.conversation("Please close my account", thread="p", user="p1", language="en")
+    await desk.online("amy")  # after routing, so the router gave her none of them
+    api = desk.client()
+    headers = await desk.token("sue")
+    for path, body in ((f"{korean}/labels", {"add": ["vip"]}), (f"{japanese}/assign", {"agent_id": "amy"}),
+                       (f"{later}/pending", {})):
+        assert (await api.post(f"/api/v1/conversations/{path}", json=body, headers=headers)).status_code == 200
+    async with running(desk) as stack:
+        sue = await sign_in(stack, "sue")
+        await sue.goto(stack.url + "/?view=all")  # open ones: the pending one is neither listed nor counted
+        rows = sue.locator(".row")
+        await expect(rows).to_have_count(3)
+        await expect(sue.locator("[data-count=all]")).to_have_text("3")
+
+        await sue.select_option("select[name=language]", "ko")
+        await sue.click("#filters button[type=submit]")
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_have_attribute("data-id", korean)
+        await expect(sue.locator("[data-count=all]")).to_have_text("1")  # counts follow the filters
+        await sue.click(".view[data-view=mine]")  # a view keeps the filters
+        await sue.wait_for_url("**view=mine**")
+        await expect(sue.locator("select[name=language]")).to_have_value("ko")
+        await expect(sue.locator("[data-count=mine]")).to_have_text(str(await rows.count()))
+
+        await sue.goto(stack.url + "/?view=all")
+        assert await sue.locator("#known-labels option").evaluate_all("os => os.map(o => o.value)") == ["vip"]
+        await sue.fill("input[name=label]", "vip")
+        await sue.click("#filters button[type=submit]")
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_have_attribute("data-id", korean)
+
+        await sue.goto(stack.url + "/?view=all")
+        await sue.select_option("select[name=agent]", "amy")
+        await sue.click("#filters button[type=submit]")
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_have_attribute("data-id", japanese)
+        await expect(sue.locator("[data-count=all]")).to_have_text("1")
+
+        await sue.goto(stack.url + "/?view=all&status=")  # any status: the pending one too
+        await expect(rows).to_have_count(4)
+        for view in ("all", "unassigned", "mine", "team", "escalated", "failed"):
+            await sue.goto(stack.url + f"/?view={view}&status=")
+            await expect(sue.locator(f"[data-count={view}]")).to_have_text(str(await rows.count()))
+        await expect(sue.locator("#live-status.on")).to_be_visible(timeout=10_000)
+        await sue.goto(stack.url + "/?view=all")
+        await expect(sue.locator("#live-status.on")).to_be_visible(timeout=10_000)
+        assert (await api.post(f"/api/v1/conversations/{english}/pending", json={}, headers=headers)).status_code == 200
+        await expect(rows).to_have_count(2, timeout=10_000)  # the live update: list and count together
+        await expect(sue.locator("[data-count=all]")).to_have_text("2")
