@@ -22,6 +22,7 @@ from helpline.bot_setup import help_center_site
 from helpline.health.view import desk_health
 from helpline.insights.metrics import metrics_router
 from helpline.insights.web import insights_router
+from helpline.portal.article_cache import CachedArticlePages
 from helpline.portal.web import portal_router
 from helpline.routing.outage import redis_failed, redis_ok
 from helpline.runtime import Parts
@@ -72,6 +73,9 @@ def create_app(parts: Parts) -> FastAPI:
     app.state.parts = parts
     app.state.console = svc
     app.add_middleware(RequestLimits)
+    site = help_center_site(parts.settings)
+    if site is not None:  # article pages from memory, before the routing (its security headers still apply)
+        app.add_middleware(CachedArticlePages, site=site)
     app.add_middleware(SecurityHeaders)  # outermost: a 413 or 401 from the limits gets the headers too
 
     @app.exception_handler(ConsoleError)
@@ -110,7 +114,6 @@ def create_app(parts: Parts) -> FastAPI:
     app.include_router(metrics_router(parts.client, parts.settings.redis.partitions, parts.settings.accounts,
                                       parts.health.beat))
     app.include_router(api_docs.router)
-    site = help_center_site(parts.settings)
     if site is not None:  # the public help center, from the help-center bot's articles
         app.include_router(portal_router(site, parts.client))
     app.mount(api_docs.ASSETS_PATH, api_docs.ASSETS, name="swagger")  # before /static, which would shadow it

@@ -39,33 +39,49 @@ ASSETS = {name: (HERE / "static" / name).read_bytes() for name in ("portal.css",
 MEDIA = {"css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8"}
 
 
-def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True))
-    return env
+ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True))
 
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def absolute(base_url: str, article: Article) -> str:
+    """The article's canonical address: its `url` (the link the bot sends) or its page here."""
+    return article.url or base_url.rstrip("/") + page_path(article.language, article.key)
+
+
+def render(site: Site, template: str, lang: str, **context: Any) -> str:
+    """A page of the help center (pure: the same for every visitor, no cookies, no session)."""
+    languages = [(code, site.catalog.text(code, "language_name")) for code in site.languages()]
+    return ENV.get_template(template).render(
+        lang=lang, t=lambda m, **p: site.catalog.text(lang, m, **p), languages=languages,
+        page_path=page_path, **{"switch": {}, **context})
+
+
+def render_article(site: Site, base_url: str, found: Article, thanked: bool = False) -> str:
+    """An article's page; `base_url` (the help center's address) matters only for an article
+    without a canonical `url`."""
+    lang, key = found.language, found.key
+    alternates = [(a.language, absolute(base_url, a)) for a in site.translations(found)]
+    switch = {a.language: page_path(a.language, a.key) for a in site.translations(found)}
+    return render(site, "article.html", lang, article=found, body=site.bodies[(lang, key)],
+                  canonical=absolute(base_url, found), alternates=alternates,
+                  translations=site.translations(found), thanked=thanked, query="", switch=switch,
+                  default_href=next((h for code, h in alternates if code == site.default_language), None))
+
+
 def portal_router(site: Site, client: redis.Redis) -> APIRouter:
     """The help center's routes (prefix /help); idempotent reads, votes counted once per request."""
     router = APIRouter(prefix="/help", include_in_schema=False)
-    env = _env()
     limiter = SharedRateLimiter(client)
 
     def t(lang: str, message: str, **params: object) -> str:
         return site.catalog.text(lang, message, **params)
 
-    def absolute(request: Request, article: Article) -> str:
-        return article.url or str(request.base_url).rstrip("/") + page_path(article.language, article.key)
-
     def page(request: Request, template: str, lang: str, status: int = 200, **context: Any) -> HTMLResponse:
-        languages = [(code, site.catalog.text(code, "language_name")) for code in site.languages()]
-        html = env.get_template(template).render(
-            request=request, lang=lang, t=lambda m, **p: t(lang, m, **p), languages=languages,
-            page_path=page_path, **{"switch": {}, **context})
-        return HTMLResponse(html, status_code=status, headers={"cache-control": CACHE} if status == 200 else {})
+        return HTMLResponse(render(site, template, lang, **context), status_code=status,
+                            headers={"cache-control": CACHE} if status == 200 else {})
 
     def not_found(request: Request, lang: str) -> HTMLResponse:
         lang = lang if lang in site.languages() else site.default_language
@@ -91,8 +107,9 @@ def portal_router(site: Site, client: redis.Redis) -> APIRouter:
         rows = []
         for a in site.kb.articles:
             alternates = "".join(f'<xhtml:link rel="alternate" hreflang="{o.language}" '
-                                 f'href="{escape(absolute(request, o))}"/>' for o in site.translations(a))
-            rows.append(f"<url><loc>{escape(absolute(request, a))}</loc>{alternates}</url>")
+                                 f'href="{escape(absolute(str(request.base_url), o))}"/>'
+                                 for o in site.translations(a))
+            rows.append(f"<url><loc>{escape(absolute(str(request.base_url), a))}</loc>{alternates}</url>")
         body = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
                 'xmlns:xhtml="http://www.w3.org/1999/xhtml">' + "".join(rows) + "</urlset>")
         return Response(body, media_type="application/xml", headers={"cache-control": CACHE})
@@ -127,16 +144,8 @@ def portal_router(site: Site, client: redis.Redis) -> APIRouter:
         found = site.article(lang, key)
         if found is None:
             return not_found(request, lang)
-        return article_page(request, found, feedback == "thanks")
-
-    def article_page(request: Request, found: Article, thanked: bool) -> HTMLResponse:
-        lang, key = found.language, found.key
-        alternates = [(a.language, absolute(request, a)) for a in site.translations(found)]
-        switch = {a.language: page_path(a.language, a.key) for a in site.translations(found)}
-        return page(request, "article.html", lang, article=found, body=site.bodies[(lang, key)],
-                    canonical=absolute(request, found), alternates=alternates,
-                    translations=site.translations(found), thanked=thanked, query="", switch=switch,
-                    default_href=next((h for code, h in alternates if code == site.default_language), None))
+        return HTMLResponse(render_article(site, str(request.base_url), found, feedback == "thanks"),
+                            headers={"cache-control": CACHE})
 
     @router.post("/{lang}/{key}/feedback")
     async def vote(request: Request, lang: str, key: str, helpful: Annotated[str, Form(pattern="^(yes|no)$")]

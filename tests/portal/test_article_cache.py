@@ -1,0 +1,70 @@
+"""Article pages from memory: the same bytes and headers as the rendered route, rendered once,
+per host where the canonical link needs it, bounded, and everything else left to the routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as redis
+
+from helpline.console.app import create_app
+from helpline.portal import article_cache
+
+from .conftest import help_parts
+
+ARTICLE = "/help/ko/withdrawal-pending"
+
+
+async def test_an_article_page_is_the_rendered_page_rendered_once(web: httpx.AsyncClient,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    cached = await web.get(ARTICLE)
+    routed = await web.get(ARTICLE + "?from=test")  # a query string goes through the routes
+    assert cached.status_code == routed.status_code == 200
+    assert cached.content == routed.content and "출금" in cached.text
+    assert {k: v for k, v in cached.headers.items() if k != "date"} == {
+        k: v for k, v in routed.headers.items() if k != "date"}
+    assert "script-src 'self'" in cached.headers["content-security-policy"]  # the console's headers too
+
+    def no_rendering(*args: object, **kwargs: object) -> str:
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(article_cache, "render_article", no_rendering)
+    again = await web.get(ARTICLE)
+    assert again.status_code == 200 and again.content == cached.content  # from memory
+    head = await web.head(ARTICLE)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(cached.content))
+
+
+async def test_anything_but_a_known_article_goes_to_the_routes(web: httpx.AsyncClient) -> None:
+    missing = await web.get("/help/ko/no-such-article")
+    assert missing.status_code == 404 and "<html" in missing.text
+    assert (await web.get("/help/static/portal.css")).headers["content-type"].startswith("text/css")
+    assert (await web.get("/help/ko/search")).status_code == 200  # the search form, not an article
+    voted = await web.post(ARTICLE + "/feedback", data={"helpful": "yes"})
+    assert voted.status_code == 303
+
+
+async def test_a_page_whose_canonical_link_needs_the_host_is_kept_per_host(r: redis.Redis, tmp_path: Path) -> None:
+    (tmp_path / "x.md").write_text("---\nid: x-en\nkey: x\nlanguage: en\ntitle: Fees\n---\nNo fees.\n")
+    app = create_app(help_parts(r, kb=tmp_path, portal={}))  # no public address: the link is this server's
+    transport = httpx.ASGITransport(app=app)
+    for host in ("http://one.test", "http://two.test", "http://one.test"):
+        async with httpx.AsyncClient(transport=transport, base_url=host) as c:
+            page = (await c.get("/help/en/x")).text
+            assert f'<link rel="canonical" href="{host}/help/en/x">' in page
+
+
+def test_the_kept_pages_are_bounded() -> None:
+    from helpline.bots.kb import load_kb
+    from helpline.bots.search import Searcher
+    from helpline.portal.site import Site
+
+    kb = load_kb(Path(__file__).resolve().parents[2] / "kb")
+    pages = article_cache.CachedArticlePages(app=None, site=Site(kb, Searcher(kb)), max_pages=3)  # type: ignore[arg-type]
+    keys = [a.key for a in kb.in_language("en")][:5]
+    for key in keys:
+        assert pages.page({"type": "http", "path": f"/help/en/{key}", "headers": []}, "en", key)
+    assert list(pages.pages) == [("", "en", key) for key in keys[-3:]]
