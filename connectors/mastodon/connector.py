@@ -16,8 +16,10 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic import ValidationError
 
 from helpline.connectors.base import (
@@ -42,6 +44,7 @@ from helpline.routing.models import MessageKind, OutboundReply
 from .capabilities import with_limit
 from .client import MastodonApi, normalize_base_url
 from .compose import DEFAULT_MAX_CHARACTERS, idempotency_key, measure, split_reply
+from .media import fetch_media
 from .options import MastodonOptions
 from .parse import (
     MAccount,
@@ -94,6 +97,8 @@ class MastodonConnector(Connector):
         self._index = StatusIndex(context.redis, self.platform, settings.name, ttl_seconds=ttl)
         self._api: MastodonApi | None = None
         self.own: OwnAccount | None = None
+        self.files = opts.file_store()
+        self._media: httpx.AsyncClient | None = None  # downloads carry no token
         # further pages of one poll spend the API budget too (None: without Redis, in tests)
         self._limiter = SharedRateLimiter(context.redis) if context.redis is not None else None
         self._ahead = AheadCheck("notifications", keys.cursor(self.platform, settings.name, "main"))
@@ -116,6 +121,7 @@ class MastodonConnector(Connector):
             await api.aclose()
             raise
         self._api = api
+        self._media = httpx.AsyncClient(transport=self.context.http_transport, timeout=20.0, follow_redirects=False)
         self.own = OwnAccount(id=me.id, username=me.username, acct=me.acct or me.username, url=me.url)
         self._set_health(status="ok", last_error=None)
 
@@ -123,6 +129,9 @@ class MastodonConnector(Connector):
         api, self._api = self._api, None
         if api is not None:
             await api.aclose()
+        media, self._media = self._media, None
+        if media is not None:
+            await media.aclose()
 
     async def _instance_limit(self, api: MastodonApi) -> int:
         try:
@@ -134,6 +143,10 @@ class MastodonConnector(Connector):
         except (KeyError, TypeError):
             return DEFAULT_MAX_CHARACTERS
         return value if isinstance(value, int) and value >= 100 else DEFAULT_MAX_CHARACTERS
+
+    def attachment_file(self, file_id: str) -> Path | None:
+        """Where a stored media file of this account is (None if unknown)."""
+        return self.files.path(file_id)
 
     def _ready(self) -> tuple[MastodonApi, OwnAccount]:
         if self._api is None or self.own is None:
@@ -191,7 +204,11 @@ class MastodonConnector(Connector):
             await self._index.remember({status.id: StatusInfo(
                 thread_key=thread_key, visibility=status.visibility, account_id=status.account.id,
                 acct=status.account.acct)})
-            messages.append(inbound(status, own, self.platform, self.account, thread_key))
+            message = inbound(status, own, self.platform, self.account, thread_key)
+            if self._media is not None:
+                message = await fetch_media(self._media, self.files, message, httpx.URL(self.base_url).host,
+                                            self.options.media_hosts)
+            messages.append(message)
         new_cursor = newest([n.id for n in notes]) or cursor
         if new_cursor is None:
             new_cursor = "0"  # nothing yet: from now on, everything from the start is new

@@ -14,6 +14,7 @@ GET /_emulator/stats, POST /_emulator/config.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -177,7 +178,8 @@ async def _instance(request: Request, state: MastodonState) -> Response:
 # control API -----------------------------------------------------------------------------------
 async def _customer_message(request: Request) -> Response:
     """A customer mentions or DMs our account. `user.bot` marks a bot account; `visibility`
-    ("public"/"unlisted"/"private"), `attachments` ([{type, url, description}]) and `language`
+    ("public"/"unlisted"/"private"), `attachments` ([{type, url, description}], or {type, data (base64),
+    mime_type, name} for a file the emulator then serves as the instance's media) and `language`
     (the ISO 639 tag the customer's client put on the status; untagged, null, by default) are optional."""
     state: MastodonState = request.app.state.mastodon
     body = await request.json()
@@ -194,13 +196,31 @@ async def _customer_message(request: Request) -> Response:
     reply_to = body.get("reply_to")
     if reply_to is not None and str(reply_to) not in state.statuses:
         return _error(404, "Record not found")
-    media = [{"id": state.new_id(), "type": a.get("type", "image"), "url": a.get("url"),
-              "preview_url": a.get("url"), "remote_url": None, "text_url": None, "meta": {},
-              "description": a.get("description"), "blurhash": None} for a in body.get("attachments", [])]
+    media = []
+    for a in body.get("attachments", []):
+        media_id = state.new_id()
+        url = a.get("url")
+        if "data" in a:  # uploaded: served by the emulator as the instance serves its media
+            state.media_files[media_id] = (str(a.get("mime_type") or "application/octet-stream"),
+                                           base64.b64decode(a["data"]))
+            url = f"{str(request.base_url).rstrip('/')}/system/media_attachments/{media_id}/{a.get('name') or 'file'}"
+        media.append({"id": media_id, "type": a.get("type", "image"), "url": url, "preview_url": url,
+                      "remote_url": a.get("remote_url"), "text_url": None, "meta": {},
+                      "description": a.get("description"), "blurhash": None})
     status = state.add_status(account.id, f"@{state.own.acct} {body['text']}", visibility,
                               str(reply_to) if reply_to else None, media, language=body.get("language"))
     thread = f"direct:{account.id}" if visibility == "direct" else f"status:{state.root_of(status.id)}"
     return JSONResponse({"message_id": status.id, "thread": thread})
+
+
+async def _media_file(request: Request) -> Response:
+    """A media file as the instance serves it (no token needed)."""
+    state: MastodonState = request.app.state.mastodon
+    found = state.media_files.get(request.path_params["id"])
+    if found is None:
+        return Response(status_code=404)
+    mime, data = found
+    return Response(data, media_type=mime)
 
 
 async def _sent(request: Request) -> Response:
@@ -236,6 +256,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/statuses/{id}", _api(_status)),
         Route("/api/v1/statuses/{id}/context", _api(_context)),
         Route("/api/v2/instance", _api(_instance)),
+        Route("/system/media_attachments/{id}/{name}", _media_file),
         Route("/_emulator/customer-messages", _customer_message, methods=["POST"]),
         Route("/_emulator/sent", _sent),
         Route("/_emulator/stats", _stats),

@@ -65,6 +65,7 @@ class MastodonState:
         self.own = Account(id=self.new_id(), username=username, acct=username, display_name="Support")
         self.accounts: dict[str, Account] = {self.own.id: self.own}
         self.statuses: dict[str, StoredStatus] = {}
+        self.media_files: dict[str, tuple[str, bytes]] = {}  # media id -> (MIME type, bytes) customers uploaded
         self.notifications: list[tuple[str, str]] = []  # (notification id, status id), ascending
         self.idempotency: dict[tuple[str, str], tuple[str, float]] = {}
         self.windows: dict[str, Window] = {}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -71,11 +72,13 @@ MakeConnector = Callable[..., Awaitable[MastodonConnector]]
 
 
 @pytest.fixture
-async def make_connector(emulator: Emulator, r: redis.Redis) -> AsyncIterator[MakeConnector]:
-    """Started connectors on the emulator, ingesting into a real StreamBus; stopped at the end."""
+async def make_connector(emulator: Emulator, r: redis.Redis, tmp_path: Path) -> AsyncIterator[MakeConnector]:
+    """Started connectors on the emulator, ingesting into a real StreamBus; stopped at the end.
+    Media files go to the test's folder."""
     started: list[MastodonConnector] = []
 
     async def make(*, use_redis: bool = True, base_url: str | None = None, **options: Any) -> MastodonConnector:
+        options.setdefault("attachments_dir", str(tmp_path / "files"))
         bus = StreamBus(r, partitions=4)
         context = ConnectorContext(ingest=bus.ingest, redis=r if use_redis else None)
         connector = MastodonConnector(settings(base_url or emulator.base_url, **options), context)
