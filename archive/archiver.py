@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from helpline.health.models import ComponentHealth
 from helpline.routing import keys
 from helpline.routing.scripts import SEP
+from helpline.routing.store import CHANGE_FORGET_AGENT
 
 from .record import Record
 from .snapshot import read_changes
@@ -37,6 +38,7 @@ DELAY = Gauge("helpline_archive_delay_seconds", "Age of the newest change archiv
 _UNAVAILABLE = (OperationalError, DBAPIError, OSError)
 CONVERSATIONS_PER_WRITE = 2000  # one SQL transaction: bounded memory and lock time
 
+_FORGET = CHANGE_FORGET_AGENT.encode()
 Entries = list[tuple[str, str, dict[bytes, bytes]]]  # (stream, entry id, fields)
 
 
@@ -199,6 +201,7 @@ class Archiver:
         """Write what the entries name to SQL. Idempotent. Returns the conversations written."""
         conversations: list[str] = []
         replies: list[tuple[int, str]] = []
+        forgotten = [fields[_FORGET].decode() for _, _, fields in entries if fields.get(_FORGET)]
         for stream, _, fields in entries:
             if fields.get(b"c"):
                 conversations += fields[b"c"].decode().split(SEP)
@@ -221,6 +224,8 @@ class Archiver:
                 written += len(batch.conversations)
             if writing is not None:
                 await writing
+            if forgotten:  # after the batch's contacts: a removed agent is nobody's last agent
+                await self.record.forget_agents(forgotten)
         finally:
             if writing is not None and not writing.done():
                 writing.cancel()

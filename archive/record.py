@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, delete, exists, func, select, text
+from sqlalchemy import Table, delete, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import Database
@@ -88,6 +88,12 @@ class Record:
                     "INSERT OR REPLACE INTO conversation_search(rowid, document) VALUES (?, ?)",
                     [(r["num"], r["document"]) for r in batch.conversations])
             await self._drop_erased(conn, batch)
+
+    async def forget_agents(self, agent_ids: Sequence[str]) -> None:
+        """Removed agents are no contact's last agent any more. Idempotent."""
+        async with self.db.engine.begin() as conn:
+            await conn.execute(update(contacts).where(contacts.c.last_agent.in_(list(agent_ids)))
+                               .values(last_agent=None))
 
     async def _drop_erased(self, conn: AsyncConnection, batch: Batch) -> None:
         """An erasure wins over a batch read before it: in the batch's own transaction, the rows of

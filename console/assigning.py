@@ -272,9 +272,12 @@ async def update_agent(svc: Services, agent_id: str, capacity: int | None, langu
 async def withdraw_agent(svc: Services, who: Principal, agent_id: str, reason: str) -> list[str]:
     """Take a deleted or disabled user out of routing: off the roster (presence gone), their
     open conversations handed to another agent of the team or put back in its queue, and their
-    name taken off every conversation and contact still in Redis, so a later user of the same
-    name inherits nothing. Returns the open conversations handed on. Idempotent."""
+    name taken off every conversation still in Redis and off every contact (in Redis and, through
+    the change stream, in the record), so a later user of the same name inherits no customers.
+    Returns the open conversations handed on. Idempotent."""
     held = set(await svc.parts.assignments.remove_agent(agent_id))
+    # Before the commits below: the archiver, reading their contacts after those changes, finds them cleared.
+    await svc.parts.store.forget_agent(agent_id)
     theirs = await _conversations_of(svc, agent_id, held)
     handed: list[str] = []
     now = utcnow()
@@ -299,9 +302,6 @@ async def withdraw_agent(svc: Services, who: Principal, agent_id: str, reason: s
                 handed.append(conv.id)
             else:
                 await _unplace(svc, conv.id, placement)
-        contact = keys.contact(conv.contact_id)
-        if await svc.parts.client.hget(contact, "last_agent") in (agent_id, agent_id.encode()):  # type: ignore[misc]
-            await svc.parts.client.hdel(contact, "last_agent")  # type: ignore[misc]
     await live.publish(svc.parts.client, handed)
     return handed
 

@@ -55,6 +55,15 @@ from .scripts import (
     VIEW_FIELDS,
 )
 
+#: A change stream entry's field naming an agent no contact should keep as their last agent.
+CHANGE_FORGET_AGENT = "a"
+# KEYS[1] a contact. ARGV[1] an agent. Compare and delete in one step: a newer agent stays.
+_FORGET_AGENT = """
+if redis.call('TYPE', KEYS[1]).ok == 'hash' and redis.call('HGET', KEYS[1], 'last_agent') == ARGV[1] then
+  return redis.call('HDEL', KEYS[1], 'last_agent')
+end
+return 0
+"""
 _TIME_FIELDS = ("created_at", "updated_at", "last_customer_at", "first_response_at", "resolved_at")
 
 
@@ -238,6 +247,7 @@ class ConversationStore:
         self.quiet_period_ms = int(quiet_period_s * 1000)
         self._apply = client.register_script(APPLY_MESSAGES)
         self._effects = client.register_script(APPLY_EFFECTS)
+        self._forget = client.register_script(_FORGET_AGENT)
 
     def partition(self, platform: str, account: str, thread_key: str) -> int:
         return keys.partition_of(platform, account, thread_key, self.partitions)
@@ -332,6 +342,23 @@ class ConversationStore:
     async def remember_agent(self, contact_id_: str, agent_id: str) -> None:
         """The contact's last agent (the router prefers them when the customer writes again)."""
         await self.client.hset(keys.contact(contact_id_), "last_agent", agent_id)  # type: ignore[misc]
+
+    async def forget_agent(self, agent_id: str) -> int:
+        """Take `agent_id` off every contact as their last agent (a removed user: a later user of
+        the same name inherits no customers). Redis first, then an entry on the change stream that
+        tells the archiver to do the same in the record, where the contacts whose Redis copy
+        expired still name the agent. Returns the Redis contacts cleared. Idempotent."""
+        cleared = 0
+        found: list[bytes] = []
+        async for key in self.client.scan_iter(match=keys.contact("*"), count=1000):
+            found.append(key)
+        for start in range(0, len(found), 500):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in found[start:start + 500]:
+                    await self._forget(keys=[key], args=[agent_id], client=pipe)
+                cleared += sum(await pipe.execute())
+        await self.client.xadd(keys.changes(0), {CHANGE_FORGET_AGENT: agent_id})
+        return cleared
 
     async def upsert_contacts(self, messages: Iterable[InboundMessage]) -> None:
         """Create or refresh contacts from message authors. Idempotent."""
