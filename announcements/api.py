@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from helpline.connectors.base import AccountSettings, Connector
 from helpline.connectors.registry import capabilities_lookup
+from helpline.routing.assignment import AssignmentStore
 from helpline.routing.store import ConversationStore
 
 from .deliveries import DeliveryStore
@@ -117,6 +118,7 @@ def announcements_router(require_role: RequireRole, *, client: redis.Redis, conv
     deliveries = DeliveryStore(client)
     incidents = IncidentStore(client)
     subscribers = SubscriberStore(client)
+    assignments = AssignmentStore(client)
     templates, layout = page_templates(shell)
     marketing = Annotated[Any, Depends(require_role("marketing"))]
     supervisor = Annotated[Any, Depends(require_role("supervisor"))]
@@ -246,7 +248,8 @@ def announcements_router(require_role: RequireRole, *, client: redis.Redis, conv
     @router.post("/api/incidents/{incident_id}/resolve-all", tags=["incidents"])
     async def incident_resolve_all(incident_id: str, body: Closing, who: supervisor) -> dict[str, Any]:
         actor = f"agent:{actor_name(who)}"
-        resolved = await call(resolve_all(conversations, incidents, incident_id, body.closing_text, actor))
+        resolved = await call(resolve_all(conversations, incidents, incident_id, body.closing_text, actor,
+                                          assignments=assignments))
         return {"incident": incident_id, "resolved": resolved}
 
     # --- console page -------------------------------------------------------------------------------

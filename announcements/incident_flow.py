@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from helpline.routing import keys
+from helpline.routing.assignment import AssignmentStore
+from helpline.routing.decode import as_text
 from helpline.routing.models import (
     Conversation,
     ConversationEvent,
@@ -28,6 +30,7 @@ from helpline.routing.models import (
     utcnow,
 )
 from helpline.routing.outbound import reply_to
+from helpline.routing.queueing import fill_agent
 from helpline.routing.store import ConversationStore, Effects, to_ms
 
 from .catalog import Catalog, default_catalog
@@ -76,11 +79,13 @@ def apply_incident(effects: Effects, action: IncidentAction, conversation: Conve
 
 
 async def resolve_all(store: ConversationStore, incidents: IncidentStore, incident_id: str, closing_text: str,
-                      actor: str) -> int:
+                      actor: str, *, assignments: AssignmentStore) -> int:
     """Answer every linked conversation that is not resolved with `closing_text` and resolve it;
-    then close the incident. Idempotent: reply ids are per (conversation, incident), and resolved
-    conversations are skipped, also one resolved by another writer while this runs (each is
-    decided on the conversation as it is at its commit). Returns how many were resolved now."""
+    then close the incident. As an agent's resolve does, each one's agent is freed (the slot is
+    offered to the team queue, and the contact remembers the agent) and a waiting one leaves its
+    queue. Idempotent: reply ids are per (conversation, incident), and resolved conversations are
+    skipped, also one resolved by another writer while this runs (each is decided on the
+    conversation as it is at its commit). Returns how many were resolved now."""
     if not closing_text.strip():
         raise ValueError("closing_text: a closing message is required")
     await incidents.get(incident_id)  # NotFound before touching anything
@@ -104,17 +109,28 @@ async def resolve_all(store: ConversationStore, incidents: IncidentStore, incide
                     .event(ConversationEvent(conversation_id=current.id, type=EventType.REPLY_QUEUED, actor=actor,
                                              reason=f"incident {incident_id} closing message",
                                              data={"reply_id": reply_id}, at=now))
-                    .set(status=Status.RESOLVED.value, resolved_at=to_ms(now), resolved_by=actor)
+                    .set(status=Status.RESOLVED.value, resolved_at=to_ms(now), resolved_by=actor, assignee="",
+                         queued_team="", snoozed_until="")
                     .event(ConversationEvent(conversation_id=current.id, type=EventType.STATUS, actor=actor,
                                              reason=f"incident {incident_id} resolved", data={"status": "resolved"},
                                              at=now))
                     .touch())
 
+        queued = await store.client.hget(keys.conversation(conversation.id), "queued_team")  # type: ignore[misc]
         try:
-            _, effects = await store.update(conversation.id, decide, now)
+            read, effects = await store.update(conversation.id, decide, now)
         except KeyError:  # erased meanwhile
             continue
-        resolved += effects is not None
+        if effects is None:
+            continue  # resolved by another writer, who freed what it held
+        resolved += 1
+        if queued:
+            await assignments.dequeue(as_text(queued), conversation.id)
+        agent = await assignments.release(conversation.id)
+        if agent or read.assignee:
+            await store.remember_agent(conversation.contact_id, agent or read.assignee or "")
+        if agent:
+            await fill_agent(store, assignments, agent)
     await incidents.close(incident_id, actor)
     return resolved
 

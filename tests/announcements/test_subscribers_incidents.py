@@ -102,7 +102,7 @@ async def test_matching_conversations_are_linked_answered_and_resolved_together(
     assert any("https://x.com/helpline/status/99" in rep.text for rep in replies)
 
     resolved = await resolve_all(p.store, incidents, incident.id, "Withdrawals are processed again. Thanks!",
-                                 "agent:sam")
+                                 "agent:sam", assignments=p.assignments)
     assert resolved == 3
     for cid in linked:
         c = await p.store.get(cid)
@@ -112,6 +112,40 @@ async def test_matching_conversations_are_linked_answered_and_resolved_together(
     assert len(closing) == 3 and all(rep.visibility.value == "private" for rep in closing)
     other = await p.store.get(await p.store.find_thread("null", "main", "t9") or "")
     assert other is not None and other.status is not Status.RESOLVED
-    assert await resolve_all(p.store, incidents, incident.id, "again", "agent:sam") == 0  # idempotent
+    assert await resolve_all(p.store, incidents, incident.id, "again", "agent:sam",
+                             assignments=p.assignments) == 0  # idempotent
     assert (await incidents.get(incident.id)).state.value == "closed"
     assert incident.opened_at > utcnow() - timedelta(minutes=1)
+
+
+async def test_resolve_all_frees_the_agents_slots_and_the_team_queue(r: redis.Redis) -> None:
+    """An incident's resolution frees the agent of each conversation it resolves (and takes waiting
+    ones out of their queue), as an agent's own resolve does: the agent takes the next one."""
+    from helpline.routing.models import Agent, Presence
+
+    p = parts(r)
+    await p.assignments.upsert_agent(Agent(id="ana", name="Ana", teams=("support",), capacity=1,
+                                           presence=Presence.ONLINE))
+    router = build_router(p, {})
+    for thread, user in (("t1", "u1"), ("t2", "u2")):
+        await p.bus.ingest([message("my withdrawal is stuck", thread=thread, user=user)])
+        await route_all(p, router)
+    first, waiting = [await p.store.find_thread("null", "main", t) for t in ("t1", "t2")]
+    assert first is not None and waiting is not None
+    assert await p.assignments.assigned_to(first) == "ana"
+    assert [cid for cid, _ in await p.assignments.queued("support")] == [waiting]
+    incidents = IncidentStore(r)
+    incident = await incidents.open(keywords=["withdrawal"], link="https://status.example.com/1")
+    for cid in (first, waiting):
+        await incidents.link(incident.id, cid)
+
+    assert await resolve_all(p.store, incidents, incident.id, "Fixed.", "agent:sam",
+                             assignments=p.assignments) == 2
+    assert await p.assignments.assigned_to(first) is None
+    assert await p.assignments.queued("support") == []
+    assert {a.agent.id: a.load for a in await p.assignments.roster()} == {"ana": 0}
+    for cid in (first, waiting):
+        conv = await p.store.get(cid)
+        assert conv is not None and conv.status is Status.RESOLVED and conv.assignee is None, conv
+    contact = await p.store.contact("null:main:u1")
+    assert contact is not None and contact.last_agent == "ana"  # the customer's next message prefers her

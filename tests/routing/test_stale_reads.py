@@ -112,7 +112,8 @@ async def test_an_incident_resolution_skips_a_conversation_resolved_after_it_was
     incident = await incidents.open(keywords=["withdrawal"], link="https://status.example.com/1")
     await incidents.link(incident.id, conv.id)
     p.store.messages = after_first(p.store.messages, lambda: resolved_by_another(p, conv.id))  # type: ignore[method-assign]
-    assert await resolve_all(p.store, incidents, incident.id, "All fixed.", "agent:sam") == 0
+    assert await resolve_all(p.store, incidents, incident.id, "All fixed.", "agent:sam",
+                             assignments=p.assignments) == 0
     events = await p.store.events(conv.id)
     assert not [e for e in events if e.type is EventType.STATUS and e.actor == "agent:sam"]
     assert not [e for e in events if e.type is EventType.REPLY_QUEUED and "closing" in e.reason]
