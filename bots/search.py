@@ -136,6 +136,7 @@ class _Fusion:
     hits: list[Hit]
     ranked: list[fusion.Fused]
     calibration: fusion.Calibration
+    lexical: list[str]  # BM25's candidates, best first
 
 
 class Searcher:
@@ -206,10 +207,11 @@ class Searcher:
             raise LookupError(f"no index for {language!r} nor the fallback {self.fallback_language!r}")
         return index
 
-    async def prepare(self, *texts: str) -> None:
-        """Embed questions off the event loop when the embedder is remote (then cached for
-        `search`). Idempotent; a failure only means BM25 alone for that question."""
-        if self.queries is None or not self.queries.embedder.remote:
+    async def prepare(self, *texts: str, in_thread: bool = False) -> None:
+        """Embed questions off the event loop when the embedder is remote, or always with
+        `in_thread` (a web page must not hold the loop while the model runs); then cached for
+        `search`. Idempotent; a failure only means BM25 alone for that question."""
+        if self.queries is None or not (self.queries.embedder.remote or in_thread):
             return
         for text in texts:
             query = _query_key(text)
@@ -237,13 +239,23 @@ class Searcher:
         ranked = fusion.fuse(similarities, lexical, cal, k=k)
         hits = [Hit(f.key, dense.articles[f.key].id, dense.articles[f.key].language, f.score, f.confidence,
                     dense.articles[f.key]) for f in ranked]
-        return _Fusion(hits, ranked, cal)
+        return _Fusion(hits, ranked, cal, lexical)
 
     def search(self, text: str, language: str, k: int = 3, exclude: Iterable[str] = ()) -> list[Hit]:
         fused = self._fused(text, language, k, exclude)
         if fused is not None:
             return fused.hits
         return self.index_for(language).search(text, k=k, exclude=exclude)
+
+    def listing(self, text: str, language: str, k: int = 10) -> list[Hit]:
+        """Articles to list for a search box, best first, no threshold: the fused ranking without
+        the articles neither retriever finds plausible (no word in common, and a similarity below
+        what a clarifying choice needs), so gibberish lists nothing."""
+        fused = self._fused(text, language, k, ())
+        if fused is None:
+            return self.index_for(language).search(text, k=k)
+        return [h for h, f in zip(fused.hits, fused.ranked, strict=True)
+                if f.key in fused.lexical or f.level >= fusion.PLAUSIBLE]
 
     def choose(self, text: str, language: str, exclude: Iterable[str] = ()) -> Choice:
         """Answer above the language's threshold; else two or three choices when plausible."""

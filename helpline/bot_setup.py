@@ -68,7 +68,9 @@ def help_center_site(settings: Settings) -> Site | None:
     if not settings.portal.enabled or not isinstance(options, HelpCenterOptions):
         return None
     kb = help_center_kb(settings.portal.bot, options, settings)
-    return Site(kb, Searcher(kb, fallback_language=settings.languages.default), settings.languages.default)
+    searcher = Searcher(kb, fallback_language=settings.languages.default, embedder=_embedder(options.embeddings),
+                        cache_dir=default_cache_dir())  # the bot's own retrieval, vectors from the shared cache
+    return Site(kb, searcher, settings.languages.default)
 
 
 def _helpcenter(name: str, options: HelpCenterOptions, settings: Settings) -> Bot:

