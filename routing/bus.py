@@ -22,6 +22,7 @@ from . import keys
 from .decode import as_text
 from .models import InboundMessage
 from .outage import redis_failed, redis_ok
+from .pipelined import execute
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class StreamBus:
             for p in order:
                 await self._ingest(keys=[keys.partition_prefix(p), keys.inbound_stream(p)], args=args[p],
                                    client=pipe)
-            replies = await pipe.execute()
+            replies = await execute(self.client, pipe)
         new = [False] * len(messages)
         for p, reply in zip(order, replies, strict=True):
             for index, flag in zip(order[p], reply, strict=True):

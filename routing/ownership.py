@@ -27,6 +27,7 @@ import redis.asyncio as redis
 
 from . import keys
 from .outage import redis_failed, redis_ok
+from .pipelined import execute
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class PartitionLeases:
             for p in partitions:
                 await self._hold(keys=[keys.partition_owner(p), keys.partition_epoch(p)],
                                  args=[self.consumer, self.lease_ms, "1" if take else "0"], client=pipe)
-            replies = await pipe.execute()
+            replies = await execute(self.client, pipe)
         return {p: (r.decode() if isinstance(r, bytes) else str(r))
                 for p, r in zip(partitions, replies, strict=True) if r}
 

@@ -33,6 +33,7 @@ from .models import (
     InboundMessage,
     OutboundReply,
 )
+from .pipelined import execute
 from .scripts import (
     APPLY_EFFECTS,
     APPLY_MESSAGES,
@@ -279,7 +280,7 @@ class ConversationStore:
         async with self.client.pipeline(transaction=False) as pipe:
             for p in by_partition:
                 await self._apply(keys=[keys.partition_prefix(p)], args=args[p], client=pipe)
-            replies = await pipe.execute()
+            replies = await execute(self.client, pipe)
         results: list[Applied | None] = [None] * len(items)
         _raise_if_fenced(list(by_partition), replies)
         for p, reply in zip(by_partition, replies, strict=True):
@@ -311,7 +312,7 @@ class ConversationStore:
         async with self.client.pipeline(transaction=False) as pipe:
             for p, args in by_partition.items():
                 await self._effects(keys=[keys.partition_prefix(p)], args=args, client=pipe)
-            replies = await pipe.execute()
+            replies = await execute(self.client, pipe)
         _raise_if_fenced(list(by_partition), replies)
         for p, reply in zip(by_partition, replies, strict=True):
             for index, code in zip(order[p], reply, strict=True):
