@@ -9,8 +9,9 @@ Every reply has a delivery record (`keys.delivery`, changed only by the scripts 
        │          └──────► uncertain                no answer where the platform cannot dedupe
        └── waits: parked behind an earlier reply, or delayed (rate limit, 429, platform down)
 
-A batch claims a reply queued → sending with its fencing token immediately before the post
-(platforms that dedupe by our key: the batch's replies at once, at its start); the claim refuses
+A batch claims a reply queued → sending with its fencing token before the post (platforms that
+dedupe by our key: the batch's replies at once, at its start; elsewhere the next few replies of an
+account at once, see "the residual window" below); the claim refuses
 a reply another live sender holds, one already final, and one whose predecessor in its
 conversation is not final yet. Before each post the batch checks, on its own clock, that its
 lease still runs (a process paused past it posts nothing more), and a batch starts no post after
@@ -21,7 +22,11 @@ lease): another sender takes a reply over only from a batch that is dead or paus
 A reply found "sending" past its owner's lease means a process died during the call, so whether
 the platform took it is unknown: on platforms with an idempotency key (Mastodon) it is posted
 again safely; elsewhere it becomes "uncertain" and is shown to the agents instead of risking a
-double post. That call is the residual window (see README, "Delivery promises").
+double post. That is the residual window (see README, "Delivery promises"): on a platform without
+idempotency a batch claims the replies it will post in about `MARK_AHEAD_SECONDS` (at most
+`MARK_AHEAD_MAX`, one while posts are slower than that; posts with a rate limit one by one) in one
+round trip, together with the record of the posts before them, so a crash leaves those few
+uncertain — never posted twice. Claiming each reply alone cost a round trip per reply.
 
 A platform that is down (connection errors, timeouts where it dedupes, 5xx) blocks its account
 for an exponential, jittered, capped back-off, as a 429 does for its "retry after": the replies
@@ -54,6 +59,7 @@ from .errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertai
 from .models import ConversationEvent, DeliveryState, EventType, OutboundReply
 from .outage import through_outage
 from .periodic import run_periodically
+from .pipelined import execute
 from .posting import Limiter, Poster, SendObserver, SendProgress, SendResult
 from .scripts import PROMOTE_DUE
 
@@ -64,6 +70,12 @@ BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
 #: A lease counts as held locally only until this share of it has passed (clocks, round trips).
 LEASE_MARGIN = 0.8
+#: Where the platform cannot dedupe, one claim covers the replies an account posts in about this
+#: long (by its recent post times), at most MARK_AHEAD_MAX: what a crash may leave "uncertain".
+MARK_AHEAD_SECONDS = 0.05
+MARK_AHEAD_MAX = 16
+#: Weight of the newest post time in an account's running mean.
+POST_TIME_WEIGHT = 0.2
 
 _JSON = json.JSONEncoder()  # its encode() of one string is a single C call (per reply on the hot path)
 
@@ -130,6 +142,7 @@ class Sender:
         self._name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._batches = 0
         self._backing_off: set[tuple[str, str]] = set()  # accounts whose back-off a success resets
+        self._post_seconds: dict[tuple[str, str], float] = {}  # running mean per account
         self.sent = 0
         self.deferred = 0
 
@@ -177,7 +190,7 @@ class Sender:
                                   args=self._claim_args(batch.token, True, js))
             for platform, account in self.connectors:
                 pipe.pttl(keys.blocked_until(platform, account))
-            raw = await pipe.execute()
+            raw = await execute(self.client, pipe)
         ttls = raw[len(by_partition):]
         blocked = {acc: int(ttl) for acc, ttl in zip(self.connectors, ttls, strict=True) if int(ttl) > 0}
         self._backing_off |= blocked.keys()
@@ -207,18 +220,42 @@ class Sender:
         job.lease_left_ms = int(left)
         job.claimed_at = claimed_at
 
-    async def _claim_one(self, job: _Job, token: str, finished: list[Outcome]) -> None:
-        """Claim one reply right before its post (platforms without idempotency: the window),
-        recording the outcomes of the posts before it in the same round trip (first: a reply
+    def _ahead(self, account: tuple[str, str], connector: Poster, jobs: Sequence[_Job], index: int,
+               waiting: set[str]) -> list[_Job]:
+        """The replies to claim at once from `jobs[index]` on (platforms without idempotency):
+        those not claimed yet, as many as the account posts in about MARK_AHEAD_SECONDS; one
+        with a rate limit (spent right before its claim) is claimed alone."""
+        mean = self._post_seconds.get(account)
+        room = 1 if mean is None else max(1, min(MARK_AHEAD_MAX, int(MARK_AHEAD_SECONDS / max(mean, 1e-6))))
+        ahead = [jobs[index]]
+        for job in jobs[index + 1:]:
+            if len(ahead) >= room:
+                break
+            if job.verdict or job.reply.conversation_id in waiting:
+                continue
+            if connector.rate_limits(job.reply):
+                break
+            ahead.append(job)
+        return ahead
+
+    async def _claim_ahead(self, jobs: Sequence[_Job], token: str, finished: list[Outcome]) -> None:
+        """Claim replies right before their posts (platforms without idempotency: the window),
+        recording the outcomes of the posts before them in the same round trip (first: a reply
         behind one of them in its conversation may go only once it is final)."""
         started = self.clock()
+        by_partition: dict[int, list[_Job]] = {}
+        for job in jobs:  # in order: a conversation's replies are in one partition
+            by_partition.setdefault(job.partition, []).append(job)
         async with self.client.pipeline(transaction=False) as pipe:
             await self._queue_records(pipe, finished, token)
-            await self._claim(keys=[keys.partition_prefix(job.partition)], client=pipe,
-                              args=self._claim_args(token, False, [job]))
-            raw = (await pipe.execute())[-1]
+            for p, js in by_partition.items():
+                await self._claim(keys=[keys.partition_prefix(p)], client=pipe,
+                                  args=self._claim_args(token, False, js))
+            raw = (await execute(self.client, pipe))[-len(by_partition):]
         finished.clear()
-        self._claimed(job, raw[0], started)
+        for js, verdicts in zip(by_partition.values(), raw, strict=True):
+            for job, verdict in zip(js, verdicts, strict=True):
+                self._claimed(job, verdict, started)
 
     async def _drain(self, batch: _Batch, account: tuple[str, str], jobs: list[_Job], defer_for: float) -> None:
         """Post one account's replies in order. A deferral defers the rest of the account; a reply
@@ -227,7 +264,7 @@ class Sender:
         dedupes = connector.idempotent_send
         waiting: set[str] = set()  # conversations with a reply that did not go
         finished: list[Outcome] = []
-        for job in jobs:
+        for index, job in enumerate(jobs):
             conversation = job.reply.conversation_id
             if job.verdict == "final":
                 continue
@@ -243,8 +280,8 @@ class Sender:
                     waiting.add(conversation)
                     self.observe.observe_rate_limited(*account)
                     continue
-            if not dedupes:
-                await self._claim_one(job, batch.token, finished)
+            if not dedupes and not job.verdict:
+                await self._claim_ahead(self._ahead(account, connector, jobs, index, waiting), batch.token, finished)
             if job.verdict in ("final", "busy", "held"):
                 if job.verdict != "final":
                     batch.waits.append((job, job.lease_left_ms / 1000))
@@ -308,7 +345,10 @@ class Sender:
             batch.failures[job.entry.key] = Failure(f"{type(exc).__name__}: {exc}")
             self.observe.observe_send(*account, "transient", time.perf_counter() - started)
             return None, None
-        self.observe.observe_send(*account, "sent", time.perf_counter() - started)
+        took = time.perf_counter() - started
+        self.observe.observe_send(*account, "sent", took)
+        mean = self._post_seconds.get(account)
+        self._post_seconds[account] = took if mean is None else mean + POST_TIME_WEIGHT * (took - mean)
         if account in self._backing_off:
             self._backing_off.discard(account)
             await self.client.delete(keys.send_backoff(*account))
@@ -346,7 +386,7 @@ class Sender:
         if done:
             async with self.client.pipeline(transaction=False) as pipe:
                 await self._queue_records(pipe, done, token, guard)
-                await pipe.execute()
+                await execute(self.client, pipe)
 
     async def _queue_records(self, pipe: Pipeline, done: Sequence[Outcome], token: str, guard: str = "own") -> None:
         """Queue on `pipe` the recording of final states: one script call per partition. A
@@ -392,7 +432,7 @@ class Sender:
             for (p, platform, account), args in by_stream.items():
                 await self._put_back(keys=[keys.partition_prefix(p), keys.outbound_stream(p, platform, account),
                                            keys.outbound_delayed(p, platform, account)], args=args, client=pipe)
-            await pipe.execute()
+            await execute(self.client, pipe)
         self.deferred += len(batch.waits)
 
     async def buried(self, entry: Entry, error: str) -> None:

@@ -228,3 +228,62 @@ async def test_the_composition_roots_sender_reports_its_posts_to_the_metrics(r: 
     await consumer.step()
     assert len(platform.posts) == 1
     assert (count("sent"), count("failed")) == (sent + 1, failed + 1)
+
+
+async def test_replies_without_idempotency_are_claimed_a_few_at_a_time(r: redis.Redis) -> None:
+    replies = [await queue_reply(r, f"r{i}", conversation=f"1-{i}") for i in range(40)]
+    platform = Scripted([])
+    sender = Sender(r, {("null", "main"): platform}, PARTITIONS, limiter=SharedRateLimiter(r))
+    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
+                              sender.dead_letter_key, block_ms=5)
+    await consumer.ensure_groups()
+    await r.config_resetstat()
+    await consumer.step()
+    assert sorted(platform.posts) == sorted(reply.reply_id for reply in replies)
+    stats = await r.info("commandstats")
+    scripts = int(stats["cmdstat_evalsha"]["calls"])
+    # a claim (carrying the last posts' records) per few replies, not a claim and a record each
+    assert scripts <= 10, scripts  # (each claiming alone: over 40)
+    assert "cmdstat_script|exists" not in stats  # pipelines run their scripts in one round trip
+
+
+class Hangs(Scripted):
+    """Posts until the `n`th reply, whose call never returns (the process dies during it)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__([])
+        self.n = n
+        self.calls = 0
+
+    async def send(self, reply: OutboundReply, progress: SendProgress) -> SendResult:
+        self.calls += 1
+        if self.calls == self.n:
+            await asyncio.Event().wait()
+        return await super().send(reply, progress)
+
+
+async def test_a_sender_dying_after_claiming_ahead_leaves_those_uncertain_never_posted_twice(
+        r: redis.Redis) -> None:
+    from helpline.routing.sender import MARK_AHEAD_MAX
+
+    replies = [await queue_reply(r, f"r{i}", conversation=f"1-{i}") for i in range(40)]
+    dying = Hangs(6)
+    sender = Sender(r, {("null", "main"): dying}, PARTITIONS, lease_seconds=0.3, limiter=SharedRateLimiter(r))
+    consumer = StreamConsumer(r, keys.SENDER_GROUP, "dies", sender.streams(), sender.handle_batch,
+                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
+    await consumer.ensure_groups()
+    step = asyncio.create_task(consumer.step())
+    while dying.calls < 6:  # the platform's counter, polled
+        await asyncio.sleep(0.01)
+    step.cancel()  # killed mid-post: nothing more is recorded
+    await asyncio.sleep(0.4)  # its lease runs out
+    platform = Scripted([])
+    await drain(r, platform, rounds=4)
+    posted = dying.posts + platform.posts
+    assert len(posted) == len(set(posted)), "a reply was posted twice"
+    states = {reply.reply_id: await state(r, reply) for reply in replies}
+    uncertain = [rid for rid, s in states.items() if s == DeliveryState.UNCERTAIN.value]
+    assert set(states.values()) <= {DeliveryState.SENT.value, DeliveryState.UNCERTAIN.value}
+    assert set(dying.posts) <= set(uncertain) | {replies[0].reply_id}  # posted, not recorded: uncertain
+    assert 0 < len(uncertain) <= MARK_AHEAD_MAX  # the claim in flight, no more
+    assert {rid for rid, s in states.items() if s == DeliveryState.SENT.value} <= set(posted)
