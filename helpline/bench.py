@@ -70,6 +70,9 @@ class CountingPlainConnector(CountingNullConnector):
 
 #: Half the threads write to an account whose platform dedupes, half to one that does not.
 ACCOUNTS = ("bench", "bench-plain")
+#: `--mix`: "mixed" sends half the replies through each account; "idempotent" only through the
+#: deduping one (the mix of the runs before 2026-12-05 evening).
+MIXES = ("mixed", "idempotent")
 
 
 def bench_settings(url: str) -> Settings:
@@ -81,15 +84,16 @@ def bench_settings(url: str) -> Settings:
     )
 
 
-def synthetic(n: int, seed: int, threads: int, prefix: str) -> list[InboundMessage]:
+def synthetic(n: int, seed: int, threads: int, prefix: str, mix: str = "mixed") -> list[InboundMessage]:
     rng = random.Random(seed)
+    accounts = ACCOUNTS if mix == "mixed" else ACCOUNTS[:1]
     now = datetime.now(UTC)
     out = []
     for i in range(n):
         lang = rng.choice(list(TEXTS))
         thread = rng.randrange(threads)
         out.append(InboundMessage(
-            platform="null", account=ACCOUNTS[thread % 2],
+            platform="null", account=accounts[thread % len(accounts)],
             kind=MessageKind.DIRECT if thread % 3 else MessageKind.MENTION,
             message_id=f"{prefix}{i}", thread_key=f"t{thread}",
             author=Author(user_id=f"u{thread}", handle=f"user{thread}", display_name=f"User {thread}"),
@@ -132,8 +136,9 @@ class Pipeline:
     """Routers as real `helpline run --role router` processes; the sender (counting the posts)
     in this process, next to the load generator."""
 
-    def __init__(self, client: redis.Redis, url: str, workdir: Path, routers: int) -> None:
+    def __init__(self, client: redis.Redis, url: str, workdir: Path, routers: int, mix: str = "mixed") -> None:
         self.url = url
+        self.mix = mix
         self.workdir = workdir
         self.routers = routers
         settings = bench_settings(url)
@@ -217,8 +222,23 @@ class Pipeline:
             await asyncio.sleep(0.002)
 
 
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _cpu(client: redis.Redis, pipeline: Pipeline) -> dict[str, float]:
+    """CPU seconds so far of this process (load generator and sender), the routers and Redis: per
+    message, a measure a loaded machine disturbs much less than messages per second."""
+    info = await client.info("cpu")
+    return {"sender_and_load": time.process_time(),
+            "routers": sum(_process_cpu(proc.pid) for proc in pipeline.processes),
+            "redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"])}
+
+
 async def _throughput(pipeline: Pipeline, n: int) -> float:
-    messages = synthetic(n, seed=1, threads=max(1, n // 5), prefix="tp-")
+    messages = synthetic(n, seed=1, threads=max(1, n // 5), prefix="tp-", mix=pipeline.mix)
     done_before = pipeline.sender.sent
     start = time.perf_counter()
     for i in range(0, n, 500):
@@ -232,7 +252,7 @@ async def _throughput(pipeline: Pipeline, n: int) -> float:
 async def _latency(pipeline: Pipeline, rate: int, seconds: float) -> list[float]:
     """Offer `rate` messages/s in 10 ms ticks; per message, ingest call → reply queued."""
     total = int(rate * seconds)
-    messages = synthetic(total, seed=2, threads=max(1, total // 5), prefix="lat-")
+    messages = synthetic(total, seed=2, threads=max(1, total // 5), prefix="lat-", mix=pipeline.mix)
     done_before = pipeline.sender.sent
     tick = 0.01
     per_tick = max(1, int(rate * tick))
@@ -293,9 +313,12 @@ async def _arq_baseline(url: str, n: int) -> float:
 
 
 async def pipeline_benchmark(n: int, rate: int, latency_seconds: float, redis_url: str | None,
-                             routers: int = 1, *, wipe: bool = False, baseline: bool = True) -> dict[str, Any]:
+                             routers: int = 1, *, wipe: bool = False, baseline: bool = True,
+                             mix: str = "mixed") -> dict[str, Any]:
     """Run the benchmark; `wipe` allows emptying a named Redis that holds data, `baseline` adds
-    the comparison run through arq (which must then be installed)."""
+    the comparison run through arq (which must then be installed), `mix` is one of `MIXES`."""
+    if mix not in MIXES:
+        raise ValueError(f"mix: one of {', '.join(MIXES)}, not {mix!r}")
     if baseline:
         require_arq()
     with tempfile.TemporaryDirectory(prefix="helpline-bench-") as tmp:
@@ -304,12 +327,14 @@ async def pipeline_benchmark(n: int, rate: int, latency_seconds: float, redis_ur
         client = redis.Redis.from_url(url)
         try:
             await wipe_for_benchmark(client, named=redis_url is not None, wipe=wipe)
-            pipeline = Pipeline(client, url, Path(tmp), routers)
+            pipeline = Pipeline(client, url, Path(tmp), routers, mix)
             await pipeline.start()
             settle_heap()  # as `helpline run` does: this process runs the sender
             try:
                 await pipeline.warm_up()
+                cpu_before = await _cpu(client, pipeline)
                 elapsed = await _throughput(pipeline, n)
+                cpu_after = await _cpu(client, pipeline)
                 lost, duplicated = await _verify(client, pipeline, n)
                 latencies = await _latency(pipeline, rate, latency_seconds)
             finally:
@@ -323,7 +348,8 @@ async def pipeline_benchmark(n: int, rate: int, latency_seconds: float, redis_ur
     return {
         "messages": n,
         "router_processes": routers,
-        "accounts_without_idempotency": f"{len(ACCOUNTS) - 1} of {len(ACCOUNTS)}",
+        "mix": mix,
+        "replies_without_idempotency": "half" if mix == "mixed" else "none",
         "messages_per_second": round(mps, 1),
         "elapsed_s": round(elapsed, 3),
         "latency_offered_per_second": rate,
@@ -332,6 +358,7 @@ async def pipeline_benchmark(n: int, rate: int, latency_seconds: float, redis_ur
         "p99_ms": _pct(latencies, 99),
         "lost": lost,
         "duplicated": duplicated,
+        "cpu_us_per_message": {part: round((cpu_after[part] - cpu_before[part]) / n * 1e6, 1) for part in cpu_before},
         "baseline_messages_per_second": round(baseline_mps, 1) if baseline_mps else None,
         "speedup_vs_baseline": round(mps / baseline_mps, 1) if baseline_mps else None,
     }

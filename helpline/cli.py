@@ -233,15 +233,20 @@ def bench_pipeline(
     redis_url: Annotated[str | None, typer.Option(help="use this Redis (default: start a private one)")] = None,
     routers: Annotated[int | None, typer.Option(help="router processes (default: one per core)")] = None,
     baseline: Annotated[bool, typer.Option(help="also run the same messages through arq, for comparison")] = True,
+    mix: Annotated[str, typer.Option(help="mixed: half the replies through an account without idempotency; "
+                                          "idempotent: all through the deduping one")] = "mixed",
     yes: WipeOption = False,
 ) -> None:
     """Ingest → router → bot → outbound → sender (null platform), on real Redis, vs arq."""
-    from .bench import pipeline_benchmark
+    from .bench import MIXES, pipeline_benchmark
 
+    if mix not in MIXES:
+        typer.echo(f"--mix: one of {', '.join(MIXES)}, not {mix!r}", err=True)
+        raise typer.Exit(2)
     count = routers or len(os.sched_getaffinity(0))
     with refusals_exit():
         result = run_main(lambda: pipeline_benchmark(messages, rate, latency_seconds, redis_url, count, wipe=yes,
-                                                     baseline=baseline))
+                                                     baseline=baseline, mix=mix))
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
