@@ -1,5 +1,7 @@
 """Automatic messages (an out-of-office reply, a mail flagged auto-submitted) in the routing
-chain: they get no automatic answer (see `helpline.routing.chain` for the step contract)."""
+chain: they get no automatic answer (see `helpline.routing.chain` for the step contract). Messages
+an agent split off into a conversation of their own are treated the same way: people took them in
+hand, so no bot, off-hours notice or survey answers them."""
 
 from __future__ import annotations
 
@@ -20,15 +22,19 @@ class AutomaticMessageStep(BaseStep):
     name: str = "automatic-messages"
 
     def check(self, turn: Turn) -> bool | None:
-        return True if turn.message.auto_submitted else None
+        return True if turn.message.auto_submitted or turn.message.moved_from else None
 
     async def handle(self, turn: Turn, decision: bool) -> bool:
         if turn.fields.get("message_count") != "1":
             return True
+        moved_from = turn.message.moved_from
+        why = f"split off conversation {moved_from} by an agent" if moved_from else "sent automatically"
+        if moved_from:
+            turn.event(EventType.LINKED, why, conversation=moved_from)
         if turn.conversation.handler:
             turn.set(handler="")
-            turn.event(EventType.HANDOFF, "sent automatically: no bot answers it")
-        turn.wants_agent = "sent automatically"
+            turn.event(EventType.HANDOFF, f"{why}: no bot answers it")
+        turn.wants_agent = why
         if (choice := self.assign.check(turn)) is not None:
             await self.assign.handle(turn, choice)
         return True

@@ -193,6 +193,12 @@ class Connector(abc.ABC):
         Parts listed in `progress.posted` were posted by an earlier attempt: skip them, and
         `await progress.record(id)` after each new part is accepted by the platform."""
 
+    async def split_thread(self, thread_key: str, messages: Sequence[InboundMessage]) -> str | None:
+        """Give these messages of `thread_key` a thread of their own, so what answers them later
+        threads there (e-mail: by their Message-IDs); returns that thread's key, the same for the
+        same messages (idempotent). None (the default): this platform's threads cannot be split."""
+        return None
+
     async def typing(self, thread_key: str) -> None:
         """Show the customer that an agent is writing a reply in `thread_key`, where the platform
         can (the web chat's indicator). A hint: best effort, never queued or retried. Default: none."""

@@ -73,6 +73,7 @@ class Capabilities:
     #: The e-mail account that also mails agents' answers to a customer who left an address for
     #: them (a web chat visitor off hours); None: the agent is shown the address instead.
     email_copies: str | None = None
+    split_threads: bool = False  # an agent may split messages off into a thread of their own (split_thread)
 
     def text(self, direct: bool) -> TextRules:
         """The rules of a direct (private) message or of a public post."""

@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 
 from helpline.routing.models import Presence, utcnow
 
-from . import actions, assigning, files
+from . import actions, assigning, files, split
 from .auth import current_user, optional_principal
 from .email_copy import email_copy_account
 from .errors import ConsoleError, Forbidden
@@ -29,7 +29,7 @@ from .roles import Principal, Role, can_act, can_assign
 from .services import Services, services
 from .sessions import COOKIE, TTL_S
 from .shell import layout_context
-from .timeline import detail
+from .timeline import detail, may_split
 from .timeline_view import entries
 from .viewhelpers import install as install_helpers
 
@@ -180,6 +180,7 @@ async def conversation(request: Request, conversation_id: str, svc: Svc, who: Ma
                        conv=conv, may_act=can_act(who, conv),
                        may_assign=can_assign(who, conv), reply_key=secrets.token_urlsafe(16), opened_at=utcnow(),
                        reply_files=files.reply_files(svc, conv), email_copies=email_copy_account(svc, conv),
+                       may_split=can_act(who, conv) and may_split(svc, conv),
                        agents=list((await assigning.roster(svc)).values()) if who.manages else [])
 
 
@@ -209,6 +210,12 @@ async def act(request: Request, conversation_id: str, action: str, svc: Svc, who
             await actions.set_pending(svc, who, conv, reason)
         elif action == "escalate":
             await actions.escalate(svc, who, conv, reason)
+        elif action == "split":  # this customer message and the later ones start a conversation of their own
+            first = str(form.get("message_id") or "")
+            history = [m.message_id for m in await svc.parts.store.messages(conv.id)]
+            chosen = history[history.index(first):] if first in history else [first]
+            _, new_id = await split.split(svc, who, conv, chosen)
+            return RedirectResponse(f"/c/{new_id or conversation_id}", status_code=303)
         else:
             raise Forbidden(f"unknown action {action!r}")
     except ConsoleError as exc:

@@ -137,6 +137,17 @@ class ReasonIn(Body):
     reason: str = Field(default="", max_length=500)
 
 
+class SplitIn(Body):
+    message_ids: list[str] = Field(min_length=1, max_length=50)  # the messages' `message_id`s
+
+
+class SplitOut(BaseModel):
+    thread_key: str
+    #: The new conversation, or None if the router has not created it within a few seconds
+    #: (it will: find it by `thread_key` or in the inbox).
+    conversation_id: str | None
+
+
 class LabelsIn(Body):
     add: list[str] = Field(default_factory=list, max_length=20)
     remove: list[str] = Field(default_factory=list, max_length=20)

@@ -25,8 +25,15 @@ from .queries import recent_scored, summarize
 from .roles import Principal, Role, can_see_contact, can_view
 from .schemas import Detail, TimelineItem
 from .services import Services
+from .split import moved_ids
 
 RELATED_SCAN = 2000  # how many recent conversations are searched for the person's other ones
+
+
+def may_split(svc: Services, conv: Conversation) -> bool:
+    """Whether messages of this conversation can be split off into one of their own."""
+    caps = svc.capabilities(conv.platform, conv.account)
+    return caps is not None and caps.split_threads
 
 
 def text_rules(svc: Services, conv: Conversation) -> TextRules:
@@ -63,7 +70,10 @@ def items_of(conv: Conversation, messages_: Sequence[InboundMessage], events: Se
     by_reply = {d.reply_id: d for d in deliveries}
     base = {"conversation_id": conv.id, "platform": conv.platform, "current": current}
     out: list[TimelineItem] = []
+    moved = moved_ids([(e.type, dict(e.data)) for e in events])  # split off: shown in their new conversation
     for m in messages_:
+        if m.message_id in moved:
+            continue
         out.append(TimelineItem(kind="message", at=m.received_at, visibility=m.visibility.value,
                                 author=m.author.display_name or m.author.handle or m.author.user_id,
                                 text=m.text, data={"handle": m.author.handle, "message_id": m.message_id,

@@ -131,6 +131,9 @@ class InboundMessage(Wire):
     #: Sent by a machine (an auto-responder, a mailing list, a bounce): nothing answers it
     #: automatically, neither a bot nor an off-hours notice nor a survey, so two robots never loop.
     auto_submitted: bool = False
+    #: An agent split this message off that conversation into a thread of its own: it starts (or
+    #: continues) the new conversation and, answered or not, gets no automatic answer there.
+    moved_from: str | None = Field(default=None, max_length=64)
     platform_time: datetime
     received_at: datetime = Field(default_factory=utcnow)
 

@@ -17,6 +17,7 @@ the sent record leaves the reply *uncertain*, shown to the agents, never sent tw
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import Sequence
@@ -39,7 +40,7 @@ from helpline.connectors.capabilities import Capabilities, TextRules
 from helpline.connectors.errors import AuthFailed, ConfigError, Permanent, Transient, Uncertain
 from helpline.connectors.options import ConnectorOptions
 from helpline.routing import keys
-from helpline.routing.models import OutboundReply, Visibility
+from helpline.routing.models import InboundMessage, OutboundReply, Visibility
 
 from . import answers
 from .compose import compose, is_automatic, reply_message_id
@@ -47,6 +48,7 @@ from .imap import ImapSession
 from .inbound import MailReader
 from .oauth import AccessTokens, OAuthClient, TokenRefused
 from .options import EmailOptions
+from .parse import parse_mail
 from .threads import MailIndex, SentInfo, ThreadInfo
 
 log = logging.getLogger(__name__)
@@ -280,13 +282,27 @@ class EmailConnector(Connector):
     def declared_capabilities(cls, options: ConnectorOptions) -> Capabilities:
         """Mail is private, one message per answer however long; choices become links or text."""
         whole = TextRules(limit=MAX_MAIL_TEXT, counting="characters (one mail)")
-        return Capabilities(public=whole, direct=whole, visibilities=frozenset({Visibility.PRIVATE}))
+        return Capabilities(public=whole, direct=whole, visibilities=frozenset({Visibility.PRIVATE}),
+                            split_threads=True)
 
     # push: the signed answer links of mails (survey ratings, bot questions) ---------------------
     def webhook_routes(self) -> Sequence[BaseRoute]:
         if self._link_secret is None:
             return ()
         return answers.routes(self._link_secret, self.platform, self.account, self.context.ingest)
+
+    # split -----------------------------------------------------------------------------------
+    async def split_thread(self, thread_key: str, messages: Sequence[InboundMessage]) -> str | None:
+        """The mails' own Message-IDs (read from their kept originals) now thread into a new
+        thread (see `MailIndex.split`). Idempotent: the same mails give the same thread."""
+        mails = []
+        for message in messages:
+            original = next((a for a in message.attachments if a.kind == "original"), None)
+            path = self.files.path(original.platform_file_id) if original is not None else None
+            if path is None:
+                raise Permanent(f"message {message.message_id}: its original mail is no longer stored")
+            mails.append(parse_mail(await asyncio.to_thread(path.read_bytes)))
+        return await self.index.split(thread_key, mails) if mails else None
 
     # files -----------------------------------------------------------------------------------
     def attachment_file(self, file_id: str) -> Path | None:

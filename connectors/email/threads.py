@@ -139,6 +139,28 @@ class MailIndex:
                          self._key("token", sent.conversation_id): sent.thread_key,
                          self._key("thread", sent.thread_key): _capped(info).model_dump_json()})
 
+    async def split(self, thread_key: str, mails: list[ParsedMail]) -> str:
+        """Move these received mails of `thread_key` into a thread of their own (an agent split a
+        new topic off): mail answering one of them threads there from now on, mail answering the
+        others stays. The new key comes from the first mail's Message-ID. Idempotent."""
+        new_key = new_thread_key("split:" + mails[0].message_id)
+        moved = [m.message_id for m in mails]
+        old = await self.thread(thread_key)
+        first = mails[0]
+        info = ThreadInfo(thread_key=new_key, customer=old.customer if old else first.from_address,
+                          customer_name=old.customer_name if old else first.from_name,
+                          subject=first.subject or (old.subject if old else ""), references=moved)
+        items = {self._key("msgid", ident): new_key for ident in moved}
+        items[self._key("thread", new_key)] = _capped(info).model_dump_json()
+        if old is not None:
+            kept = [r for r in old.references if r not in moved]
+            items[self._key("thread", thread_key)] = old.model_copy(update={"references": kept}).model_dump_json()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for key, value in items.items():
+                pipe.set(key, value, ex=self._ttl)
+            await pipe.execute()
+        return new_key
+
     async def _put(self, items: dict[str, str]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             for key, value in items.items():

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
 from fastapi.responses import FileResponse
 
-from helpline.console import actions, assigning, bulk, collision, files
+from helpline.console import actions, assigning, bulk, collision, files, split
 from helpline.console.auth import current_user, staff
 from helpline.console.errors import Forbidden
 from helpline.console.queries import SORTS, VIEWS, Filters, default_sort, list_page, view_counts
@@ -28,6 +28,8 @@ from helpline.console.schemas import (
     ReplyIn,
     ReplyOut,
     SnoozeIn,
+    SplitIn,
+    SplitOut,
     TeamIn,
     WatchersOut,
     WatchingIn,
@@ -217,6 +219,18 @@ async def snooze(conversation_id: str, body: SnoozeIn, svc: Svc, who: Staff) -> 
 async def resolve(conversation_id: str, body: ReasonIn, svc: Svc, who: Staff) -> ActionOut:
     conv = await actions.load(svc, who, conversation_id, act=True)
     return await _out(svc, conversation_id, await assigning.resolve(svc, who, conv, body.reason))
+
+
+@router.post("/{conversation_id}/split", response_model=SplitOut)
+async def split_off(conversation_id: str, body: SplitIn, svc: Svc, who: Staff) -> SplitOut:
+    """Split these customer messages off into a new conversation (a new topic in an old e-mail
+    thread); later mail answering them threads there. 409 where the platform's threads cannot
+    be split; 422 for messages that are not this conversation's, were split off already, or are
+    all of it. A split cut short (the process died) is completed by repeating it: its copies are
+    ingested once, its event written once."""
+    conv = await actions.load(svc, who, conversation_id, act=True)
+    thread_key, new_id = await split.split(svc, who, conv, body.message_ids)
+    return SplitOut(thread_key=thread_key, conversation_id=new_id)
 
 
 @router.post("/{conversation_id}/reopen", response_model=ActionOut)
