@@ -124,9 +124,9 @@ class EmailConnector(Connector):
     async def _imap(self) -> ImapSession:
         if self._session is None or self._session.client is None:
             o = self.options
-            session = ImapSession(o.imap_host, o.imap_port, self._tls if o.imap_security == "tls" else None,
+            session = ImapSession(o.imap_host, o.imap_port, self._tls if o.imap_security != "none" else None,
                                   self._imap_user, self._imap_password, o.mailbox, o.timeout_seconds,
-                                  tokens=self.tokens)
+                                  tokens=self.tokens, starttls=o.imap_security == "starttls")
             await session.open()
             self._session = session
         return self._session

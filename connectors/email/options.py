@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from helpline.connectors.files import FileOptions
 from helpline.connectors.options import ConnectorOptions
@@ -18,7 +18,7 @@ class EmailOptions(ConnectorOptions, FileOptions):  # FileOptions: attachments_d
     display_name: str = Field(default="", max_length=200)  # shown as the sender of answers
     imap_host: str = Field(min_length=1)
     imap_port: int = Field(default=993, ge=1, le=65535)
-    imap_security: Literal["tls", "none"] = "tls"  # "none" only for a server on this machine
+    imap_security: Literal["tls", "starttls", "none"] = "tls"  # "none" only for a server on this machine
     mailbox: str = "INBOX"
     move_to: str | None = None  # after a mail is durable, move it to this folder (left in place if unset)
     first_poll: Literal["new", "all"] = "new"  # on the very first poll: only mail arriving from now on, or all
@@ -52,11 +52,3 @@ class EmailOptions(ConnectorOptions, FileOptions):  # FileOptions: attachments_d
         if url.scheme != "https" and not (url.scheme == "http" and url.hostname in ("127.0.0.1", "localhost", "::1")):
             raise ValueError("oauth_token_url must be https:// (http:// only on this machine)")
         return self
-
-    @field_validator("imap_security", mode="before")
-    @classmethod
-    def _no_imap_starttls(cls, value: object) -> object:
-        if isinstance(value, str) and value.lower() == "starttls":
-            raise ValueError("'starttls' is not supported for IMAP (the IMAP client, aioimaplib, cannot upgrade a "
-                             "connection); use 'tls' (implicit TLS, usually port 993)")
-        return value

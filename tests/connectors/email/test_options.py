@@ -39,7 +39,7 @@ def test_config_check_builds_it_without_redis(monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.mark.parametrize("options, field", [
     ({**BASE, "address": "not an address"}, "address"),
-    ({**BASE, "imap_security": "starttls"}, "imap_security"),
+    ({**BASE, "imap_security": "ssl"}, "imap_security"),
     ({**BASE, "idle_seconds": 60}, "idle_seconds"),
     ({**BASE, "smtp_hots": "x"}, "smtp_hots"),
     ({"address": "support@example.com", "smtp_host": "x"}, "imap_host"),

@@ -1,6 +1,6 @@
 """TLS against real servers with a certificate the test makes (its own authority, trusted
-through `options.ca_file`): IMAP over implicit TLS (993-style) on Dovecot, SMTP with STARTTLS
-and with implicit TLS on the aiosmtpd relay. IMAP STARTTLS is refused by the configuration."""
+through `options.ca_file`): IMAP over implicit TLS (993-style) and with STARTTLS on Dovecot, SMTP
+with STARTTLS and with implicit TLS on the aiosmtpd relay."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as redis
 import trustme
-from pydantic import ValidationError
 
 from helpline.connectors.email.mailservers import Dovecot, Relay
-from helpline.connectors.email.options import EmailOptions
 from helpline.connectors.email.threads import new_thread_key
 from helpline.connectors.errors import ConfigError, Transient
 from tests.connectors.email.conftest import CUSTOMERS, USERS, connector, desk
@@ -91,10 +89,37 @@ async def test_smtp_starttls_with_an_untrusted_certificate_sends_nothing(
         relay.stop()
 
 
-def test_imap_starttls_is_refused_with_the_reason() -> None:
-    with pytest.raises(ValidationError, match=r"'starttls' is not supported for IMAP .* use 'tls'"):
-        EmailOptions(address="support@helpline.test", imap_host="imap.example.com", smtp_host="smtp.example.com",
-                     imap_security="starttls")
+async def test_imap_starttls_upgrades_the_plain_port_before_the_login(
+        r: redis.Redis, tls_dovecot: Dovecot, authority: tuple[trustme.CA, Path, tuple[Path, Path]],
+        tmp_path: Path) -> None:
+    email = connector(r, tls_dovecot, tmp_path, imap_security="starttls", imap_port=tls_dovecot.port,
+                      ca_file=str(authority[1]))
+    tls_dovecot.append("support", write("Card declined", "My card was declined.", ident="q1@example.com"))
+    batch = await email.fetch(None)
+    assert [m.message_id for m in batch.messages] == ["q1@example.com"]
+    assert email._session is not None
+    assert email._session.client.protocol.transport.get_extra_info("ssl_object") is not None
+    assert "Login: user=<support>, method=PLAIN" in tls_dovecot.log() and ", TLS," in tls_dovecot.log()
+    await email.stop()
+
+
+async def test_imap_starttls_with_an_untrusted_certificate_sends_no_login(
+        r: redis.Redis, tls_dovecot: Dovecot, tmp_path: Path) -> None:
+    email = connector(r, tls_dovecot, tmp_path, imap_security="starttls", imap_port=tls_dovecot.port)
+    with pytest.raises(Transient, match="CERTIFICATE_VERIFY_FAILED"):
+        await email.fetch(None)
+    assert "Login:" not in tls_dovecot.log()
+    await email.stop()
+
+
+async def test_imap_starttls_to_a_server_without_it_never_logs_in_unencrypted(
+        r: redis.Redis, dovecot: Dovecot, authority: tuple[trustme.CA, Path, tuple[Path, Path]],
+        tmp_path: Path) -> None:
+    email = connector(r, dovecot, tmp_path, imap_security="starttls", ca_file=str(authority[1]))
+    with pytest.raises(Transient, match="offers no STARTTLS; not logging in unencrypted"):
+        await email.fetch(None)
+    assert "Login:" not in dovecot.log()
+    await email.stop()
 
 
 def test_an_unreadable_ca_file_is_named(r: redis.Redis, dovecot: Dovecot, tmp_path: Path) -> None:
