@@ -37,7 +37,7 @@ from .ratings import Rating, RatingStore, rating_increments
 from .reader import CubeReader
 from .recorder import InsightsRecorder
 from .render import all_reports, charts
-from .reports import REPORTS, Query, Report
+from .reports import MAX_DAYS, REPORTS, Query, Report
 from .settings import InsightsSettings
 from .synthetic import Template, policies, team_hours, templates, week_multiplicity
 from .worker import InsightsWorker
@@ -213,8 +213,15 @@ async def reports_benchmark(conversations: int, redis_url: str | None, verify_sa
             def run(name: str, query: Query) -> Callable[[], Awaitable[Report]]:
                 return lambda: REPORTS[name](reader, query)
 
-            async def page() -> None:
-                charts(await all_reports(reader, q))
+            def page_over(query: Query) -> Callable[[], Awaitable[None]]:
+                async def page() -> None:
+                    charts(await all_reports(reader, query))
+                return page
+
+            page = page_over(q)
+            # "any date range": every conversation of the history, and the longest range allowed
+            whole = Query(start=week0, end=end)
+            longest = Query(start=end - timedelta(days=MAX_DAYS - 1), end=end)
 
             result: dict[str, Any] = {
                 "conversations": total, "history_days": 7 * WEEKS, "range_days": len(q.days),
@@ -230,6 +237,8 @@ async def reports_benchmark(conversations: int, redis_url: str | None, verify_sa
                 "filtered_team_heatmap_ms": await timed(run("heatmap", korea)),
                 "filtered_team_percentiles_ms": await timed(run("response_times", korea)),
                 "reports_page_all_charts_ms": await timed(page),
+                "reports_page_whole_history_ms": await timed(page_over(whole)),
+                "reports_page_longest_range_ms": await timed(page_over(longest)),
             }
             info = await client.info("memory")
             result["redis_used_memory_mb"] = round(int(info["used_memory"]) / 2**20, 1)
