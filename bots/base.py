@@ -42,6 +42,18 @@ class BotReply:
 class Handoff:
     reason: str  # why humans take over, e.g. "customer asked for a human"
     summary: str = ""  # what was asked and what was tried, for the agent
+    #: No article could answer `question` (not a request for a person, not an emergency): the KB
+    #: gaps report clusters these questions to show what to write next.
+    unanswered: bool = False
+    question: str = ""
+
+
+@dataclass(frozen=True)
+class ArticleFeedback:
+    """The customer's answer to "Did this solve it?" about an article (the reports count it)."""
+
+    key: str
+    helpful: bool
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,8 @@ class BotDecision:
     labels: tuple[str, ...] = ()
     priority: Priority | None = None  # e.g. urgent for a possible account takeover
     note: str = ""  # why the bot decided this (becomes the event's reason)
+    article: str | None = None  # the article key the last reply answers with (the reports' topics)
+    feedback: ArticleFeedback | None = None
 
 
 class Bot(Protocol):

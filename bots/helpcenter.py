@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import redis.asyncio as redis
 
-from helpline.bots.base import LABEL_MOVED_TO_PRIVATE, BotContext, BotDecision, BotReply, Handoff
+from helpline.bots.base import LABEL_MOVED_TO_PRIVATE, ArticleFeedback, BotContext, BotDecision, BotReply, Handoff
 from helpline.bots.catalog import Catalog, default_catalog
 from helpline.bots.generative import Generator
 from helpline.bots.intent import Detail, Intents, bot_command, detect, feedback
@@ -137,11 +137,13 @@ class HelpCenterBot:
             return BotDecision(tuple(replies), pending=True, labels=tuple(labels), note=note), None
         if ctx.state.get("stage") == STAGE_FEEDBACK:
             answer = feedback(text)
+            said = ArticleFeedback(ctx.state.get("key", ""), answer == "yes") if ctx.state.get("key") else None
             if answer == "yes":
-                return BotDecision((BotReply(self._t(ctx, "resolved")),), resolve=True,
+                return BotDecision((BotReply(self._t(ctx, "resolved")),), resolve=True, feedback=said,
                                    note=f"customer confirmed article {ctx.state.get('key')!r} solved it"), None
             if answer == "no":
-                return self._retry(ctx)
+                retried, article = self._retry(ctx)
+                return replace(retried, feedback=said), article
         if ctx.state.get("stage") == STAGE_CLARIFY:
             chosen = self._chosen(ctx)
             if chosen is not None:
@@ -222,8 +224,9 @@ class HelpCenterBot:
             seen = tried + [(h.key, f"{h.confidence:.2f}") for h in hits]
             reason = "no help-center article above the confidence threshold"
             summary = self._summary(ctx, question, seen)
-            decision = BotDecision((BotReply(self._t(ctx, "handoff_not_found")),),
-                                   handoff=Handoff(reason, summary), note=reason)
+            handoff = Handoff(reason, summary, unanswered=not tried,
+                              question=trim(question, self.settings.question_chars))
+            decision = BotDecision((BotReply(self._t(ctx, "handoff_not_found")),), handoff=handoff, note=reason)
             return decision, None
         note = f"answered with {hit.key!r} (confidence {hit.confidence:.2f})"
         return self._reply(ctx, hit.article, attempts=attempts, tried=[*tried, (hit.key, f"{hit.confidence:.2f}")],
@@ -269,7 +272,7 @@ class HelpCenterBot:
             "tried": ",".join(f"{k}={c}" for k, c in tried),
             "question": question[: self.settings.question_chars],
         }
-        return BotDecision((reply,), pending=True, state=state, note=note), article
+        return BotDecision((reply,), pending=True, state=state, note=note, article=article.key), article
 
     def _summary(self, ctx: BotContext, question: str, tried: list[tuple[str, str]], extra: str = "") -> str:
         # For agents, not customers: a compact, language-neutral record of the bot's attempts.

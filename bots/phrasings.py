@@ -58,6 +58,11 @@ class _AsQuestions:
         return self.embedder.queries(texts)
 
 
+def questions_embedder(embedder: Embedder) -> Embedder:
+    """`embedder` for a `VectorCache` of questions (examples, handed-off questions)."""
+    return _AsQuestions(embedder)
+
+
 @dataclass(frozen=True)
 class _LanguagePhrasings:
     keys: tuple[str, ...]  # one article key per row
@@ -88,7 +93,7 @@ class Phrasings:
         for e in examples:
             if (e.key, e.language) in articles:
                 grouped[e.language].append(e)
-        cache = VectorCache(cache_dir, _AsQuestions(embedder))
+        cache = VectorCache(cache_dir, questions_embedder(embedder))
         out = {}
         for language, items in grouped.items():
             matrix = cache.vectors([e.text for e in items])

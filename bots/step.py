@@ -76,8 +76,10 @@ class BotStep(BaseStep):
         conv, message = turn.conversation, turn.message
         actor = f"bot:{name}"
         partition = keys.conversation_partition(conv.id)
+        last = len(decision.replies) - 1
         for i, r in enumerate(decision.replies):
             reply_id = f"{conv.id}:{message.message_id}:{name}:{i}"
+            article = {"article": decision.article} if decision.article and i == last else {}
             if r.private and conv.visibility.value == "public":
                 reply = private_followup(conv, reply_id=reply_id, text=r.text, sender=actor,
                                          recipient_id=message.author.user_id)
@@ -87,7 +89,12 @@ class BotStep(BaseStep):
                                  buttons=r.buttons)
             turn.effects.reply(reply, partition)
             turn.event(EventType.REPLY_QUEUED, decision.note or "bot answer", actor=actor, reply_id=reply_id,
-                       private=reply.visibility.value == "private", text=r.text)
+                       private=reply.visibility.value == "private", text=r.text, **article)
+        if decision.feedback is not None:
+            said = "helped" if decision.feedback.helpful else "did not help"
+            turn.event(EventType.ARTICLE_FEEDBACK, f"the customer said article {decision.feedback.key!r} {said}",
+                       actor=actor, article=decision.feedback.key, language=turn.language,
+                       helpful=decision.feedback.helpful)
         if decision.replies and not turn.fields.get("first_response_at"):
             turn.set(first_response_at=str(to_ms(turn.now)))
         if dict(decision.state) != turn.bot_state:
@@ -105,7 +112,10 @@ class BotStep(BaseStep):
             turn.event(EventType.LABELS, decision.note or "bot labelled", actor=actor, labels=labels)
         if decision.handoff is not None:
             turn.set(handler="")
-            turn.event(EventType.HANDOFF, decision.handoff.reason, actor=actor, summary=decision.handoff.summary)
+            gap: dict[str, str | bool] = ({"unanswered": True, "question": decision.handoff.question,
+                                           "language": turn.language} if decision.handoff.unanswered else {})
+            turn.event(EventType.HANDOFF, decision.handoff.reason, actor=actor, summary=decision.handoff.summary,
+                       **gap)
         elif decision.resolve:
             turn.set(status=Status.RESOLVED.value, resolved_at=str(to_ms(turn.now)), resolved_by=actor)
             turn.event(EventType.STATUS, decision.note or "resolved by the bot", actor=actor, status="resolved",

@@ -25,7 +25,7 @@ from helpline.routing.models import (
 from helpline.routing.outbound import reply_to
 from helpline.routing.store import Effects, to_ms
 
-from . import files, live
+from . import files, learning, live
 from .email_copy import email_copy
 from .errors import Collision, Conflict, Forbidden, Invalid, NotFound
 from .roles import Principal, can_act, can_view
@@ -74,10 +74,12 @@ def reply_id_for(conv: Conversation, who: Principal, idempotency_key: str | None
 
 async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
                 idempotency_key: str | None, opened_at: datetime | None = None, confirm: bool = False,
-                attachments: Sequence[FileRef] = ()) -> ReplyOut:
+                attachments: Sequence[FileRef] = (), canned_id: str | None = None) -> ReplyOut:
     """Queue an agent reply in the conversation's own thread, with the thread's visibility.
     Idempotent per Idempotency-Key: a repeat returns the first reply's delivery state. With
-    `opened_at`, a reply another agent sent since then makes it a `Collision` unless `confirm`."""
+    `opened_at`, a reply another agent sent since then makes it a `Collision` unless `confirm`.
+    A reply that gives a help-center article (its link, or `canned_id` tied to it) names it in
+    its event and proposes the customer's question as an example of it (`learning`)."""
     text = text.strip()
     if not text:
         raise Invalid("text: a reply cannot be empty")
@@ -102,6 +104,8 @@ async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
                    in_reply_to=last.message_id if last else None,
                    recipient_id=last.author.user_id if last else (contact.user_id if contact else None),
                    attachments=attached)
+    found = await learning.article_of_reply(svc, text, canned_id)
+    article = {"article": found[0].key} if found else {}
     now = utcnow()
     effects = Effects(conv.id).reply(out, partition)
     copy = email_copy(svc, conv, contact, out)
@@ -109,10 +113,11 @@ async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
         effects = effects.reply(copy, partition)
     effects = (effects
                .event(event(conv, EventType.REPLY_QUEUED, who, "agent reply", now, reply_id=reply_id, text=text,
-                            private=out.visibility.value == "private", **files.event_data(attached)))
+                            private=out.visibility.value == "private", **files.event_data(attached), **article))
                .set_once(first_response_at=to_ms(now))
                .touch())
     await commit(svc, [effects], now)
+    await learning.learn_from_reply(svc, who, conv, found)
     return ReplyOut(reply_id=reply_id, delivery=DeliveryState.QUEUED.value, visibility=out.visibility.value)
 
 

@@ -7,13 +7,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as redis
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 
@@ -21,13 +24,15 @@ from helpline.announcements.api import announcements_router
 from helpline.bot_setup import help_center_site
 from helpline.health.view import desk_health
 from helpline.insights.metrics import metrics_router
+from helpline.insights.reports import Query
 from helpline.insights.web import insights_router
+from helpline.kb_gaps import PAGE_QUESTIONS, gap_report
 from helpline.portal.article_cache import CachedArticlePages
 from helpline.portal.web import portal_router
 from helpline.routing.outage import redis_failed, redis_ok
 from helpline.runtime import Parts
 
-from . import api_docs, pages
+from . import api_docs, pages, review
 from .actions import wake_snoozed
 from .api import build_router
 from .auth import require_role
@@ -38,6 +43,18 @@ from .services import Services
 from .shell import Shell
 
 log = logging.getLogger(__name__)
+
+KB_GAPS_SHOWN = 20
+
+
+async def kb_gaps(svc: Services, q: Query) -> list[dict[str, Any]] | None:
+    """The /reports page's KB gaps: the biggest groups of unanswered questions in the range."""
+    try:
+        groups = await gap_report(svc.parts.settings, svc.record, q.start, q.end, q.language, PAGE_QUESTIONS)
+    except SQLAlchemyError as exc:
+        log.warning("KB gaps: the record is unavailable (%s)", type(exc).__name__)
+        return None
+    return [g.as_row() for g in groups[:KB_GAPS_SHOWN]]
 
 SNOOZE_SWEEP_S = 5.0
 
@@ -106,8 +123,10 @@ def create_app(parts: Parts) -> FastAPI:
 
     app.include_router(build_router())
     app.include_router(pages.router)
+    app.include_router(review.router)
     shell = Shell()  # one layout and navigation for the console's pages and the mounted ones
-    app.include_router(insights_router(parts.client, parts.settings.insights, require_role, shell=shell))
+    app.include_router(insights_router(parts.client, parts.settings.insights, require_role, shell=shell,
+                                   gaps=partial(kb_gaps, svc)))
     app.include_router(announcements_router(require_role, client=parts.client, conversations=parts.store,
                                             accounts=parts.settings.accounts, connectors=parts.connectors,
                                             settings=parts.settings.announcements, view_role="reader", shell=shell))

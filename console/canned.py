@@ -38,6 +38,8 @@ class CannedResponse(BaseModel):
     id: str = Field(default_factory=lambda: secrets.token_hex(4), pattern=ID_PATTERN)
     title: str = Field(min_length=1, max_length=80)
     texts: CannedTexts
+    #: The help-center article this response gives (its key): a reply from it teaches the bot.
+    article: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 def pick_variant(canned: CannedResponse, language: str | None) -> tuple[str, str]:

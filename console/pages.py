@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 
 from helpline.routing.models import Presence, utcnow
 
-from . import actions, assigning, files, split
+from . import actions, assigning, files, learning, split
 from .auth import current_user, optional_principal
 from .email_copy import email_copy_account
 from .errors import ConsoleError, Forbidden
@@ -167,7 +167,7 @@ async def inbox(request: Request, svc: Svc, who: MaybeUser, view: str = "", stat
 
 
 @router.get("/c/{conversation_id}", response_class=HTMLResponse)
-async def conversation(request: Request, conversation_id: str, svc: Svc, who: MaybeUser) -> Response:
+async def conversation(request: Request, conversation_id: str, svc: Svc, who: MaybeUser, example: str = "") -> Response:
     if who is None:
         return _login_redirect(request)
     try:
@@ -181,6 +181,8 @@ async def conversation(request: Request, conversation_id: str, svc: Svc, who: Ma
                        may_assign=can_assign(who, conv), reply_key=secrets.token_urlsafe(16), opened_at=utcnow(),
                        reply_files=files.reply_files(svc, conv), email_copies=email_copy_account(svc, conv),
                        may_split=can_act(who, conv) and may_split(svc, conv),
+                       example_proposed=example == "proposed",
+                       article_choices=learning.article_choices(svc.articles, conv.language),
                        agents=list((await assigning.roster(svc)).values()) if who.manages else [])
 
 
@@ -195,7 +197,8 @@ async def act(request: Request, conversation_id: str, action: str, svc: Svc, who
         if action == "send":  # the two-mode composer: a reply or a note, as its mode says
             action = "note" if form.get("mode") == "note" else "reply"
         if action == "reply":
-            await actions.reply(svc, who, conv, text, str(form.get("idempotency_key") or "") or None)
+            await actions.reply(svc, who, conv, text, str(form.get("idempotency_key") or "") or None,
+                                canned_id=str(form.get("canned_id") or "") or None)
         elif action == "note":
             await actions.note(svc, who, conv, text)
         elif action == "assign":
@@ -216,6 +219,9 @@ async def act(request: Request, conversation_id: str, action: str, svc: Svc, who
             chosen = history[history.index(first):] if first in history else [first]
             _, new_id = await split.split(svc, who, conv, chosen)
             return RedirectResponse(f"/c/{new_id or conversation_id}", status_code=303)
+        elif action == "example":  # "this article answers it": the question waits for a supervisor
+            await learning.mark_answered(svc, who, conv, str(form.get("article") or ""))
+            return RedirectResponse(f"/c/{conversation_id}?example=proposed", status_code=303)
         else:
             raise Forbidden(f"unknown action {action!r}")
     except ConsoleError as exc:

@@ -71,6 +71,7 @@ class Principal:
 PAGES: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Inbox", "/", frozenset(Role)),
     ("Reports", "/reports", frozenset({Role.SUPERVISOR, Role.ADMIN})),
+    ("Examples", "/examples", frozenset({Role.SUPERVISOR, Role.ADMIN})),
     ("Announcements", "/announcements", frozenset({Role.MARKETING, Role.SUPERVISOR, Role.ADMIN})),
 )
 

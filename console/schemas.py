@@ -85,6 +85,9 @@ class ReplyIn(Body):
     # refused (409) unless `confirm` says the writer saw the warning and sends anyway.
     opened_at: datetime | None = None
     confirm: bool = False
+    #: The canned response the reply started from: one tied to an article makes the customer's
+    #: question an example of that article (pending a supervisor's approval).
+    canned_id: str | None = Field(default=None, pattern=ID_PATTERN)
 
 
 class WatchingIn(Body):
@@ -187,6 +190,7 @@ class CannedIn(Body):
     id: str | None = Field(default=None, pattern=ID_PATTERN)
     title: str = Field(min_length=1, max_length=80)
     texts: CannedTexts
+    article: str | None = Field(default=None, min_length=1, max_length=200)  # the article key it gives
 
 
 class RenderedCanned(BaseModel):

@@ -62,6 +62,18 @@ def help_center_kb(name: str, options: HelpCenterOptions, settings: Settings) ->
     return KnowledgeBase(a.model_copy(update={"url": url(a)}) for a in kb.articles)
 
 
+def help_center_articles(settings: Settings) -> KnowledgeBase | None:
+    """The articles agents answer with (the portal's bot's, else the first help-center bot's), as
+    the bot links to them; None without a help-center bot. The console learns examples for them."""
+    names = [settings.portal.bot, *settings.bots]
+    name = next((n for n in names if isinstance(settings.bots.get(n), HelpCenterOptions)), None)
+    if name is None:
+        return None
+    options = settings.bots[name]
+    assert isinstance(options, HelpCenterOptions)
+    return help_center_kb(name, options, settings)
+
+
 def help_center_site(settings: Settings) -> Site | None:
     """The help center's content (the portal's bot's KB and the same search), None when off."""
     options = settings.bots.get(settings.portal.bot)

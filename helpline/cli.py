@@ -27,6 +27,7 @@ from helpline.health.view import DeskHealth
 from helpline.insights.cli import bench_reports, report_app
 
 from .config import ConfigInvalid, RedisSettings, Settings, load_settings
+from .kb_gaps import gaps_command
 from .logs import setup_logging
 from .runtime import ROLES, Parts, StartupFailed, run_roles
 
@@ -42,6 +43,7 @@ app.add_typer(report_app, name="report")
 bench_app.command("reports")(bench_reports)
 app.add_typer(announce_app, name="announce")
 app.add_typer(kb_app, name="kb")
+kb_app.command("gaps")(gaps_command)
 bench_app.command("broadcast")(bench_broadcast)
 app.add_typer(archive_app, name="archive")
 app.add_typer(contacts_app, name="contacts")

@@ -16,7 +16,9 @@ Definitions (the "why" behind each counter):
   `status` event that resolves it; `_bh` variants count only the team's business hours;
 - *deflected*: resolved by a bot (`by_bot`) with no human ever involved (no handoff, queue,
   assignment or agent reply);
-- a message older than the last reply already seen (it raced the router) was answered by it.
+- a message older than the last reply already seen (it raced the router) was answered by it;
+- *article_helpful* / *article_not_helpful*: the customer's answer to the bot's "Did this solve
+  it?", counted under the article's topic (`kb:<key>`), one per answer.
 """
 
 from __future__ import annotations
@@ -230,6 +232,11 @@ class _Folder:
                 self.emit(t, "reopened")
         elif kind in (EventType.PRIORITY, EventType.NOTE):
             self.sla_event(item)
+        elif kind == EventType.ARTICLE_FEEDBACK:
+            article = d.get("article")
+            if isinstance(article, str) and article:
+                metric = "article_helpful" if d.get("helpful") else "article_not_helpful"
+                self.emit(t, metric, labels=[KB_PREFIX + article])
 
     def set_labels(self, at_ms: int, labels: list[str]) -> None:
         added = [x for x in labels if x not in self.st.labels]

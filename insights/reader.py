@@ -36,6 +36,23 @@ class CubeReader:
                 no += int(v) if answer == "no" else 0
         return yes, no
 
+    async def helpful_by_article(self, days: Sequence[date], language: str | None = None
+                                 ) -> dict[str, tuple[int, int]]:
+        """The help center's votes per article key over the days: key -> (yes, no); with
+        `language`, only votes on that language's page."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for d in days:
+                pipe.hgetall(keys.portal_feedback(day_str(d)))
+            raw = await pipe.execute()
+        out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for h in raw:
+            for k, v in h.items():
+                answer, _, page = as_text(k).partition("|")
+                key, _, lang = page.rpartition(":")
+                if key and (language is None or lang == language) and answer in ("yes", "no"):
+                    out[key][0 if answer == "yes" else 1] += int(v)
+        return {k: (yes, no) for k, (yes, no) in out.items()}
+
     async def counters(self, days: Sequence[date], scope: str, dims: Sequence[str]) -> dict[str, list[Cells]]:
         """dim -> per day {"metric|value": count}."""
         async with self.client.pipeline(transaction=False) as pipe:

@@ -331,9 +331,39 @@ async def backlog(reader: CubeReader, q: Query) -> Backlog:
     return Backlog(name="backlog", query=q, gauges=rows)
 
 
+# --- help-center articles -----------------------------------------------------------------------
+class ArticleResults(Report):
+    articles: Rows  # article, answered, helpful, not_helpful, helpful_rate, help center yes / no / rate
+
+    def tables(self) -> dict[str, Rows]:
+        return {"articles": self.articles}
+
+
+async def articles(reader: CubeReader, q: Query) -> ArticleResults:
+    """Per article: conversations it answered (a bot's or an agent's reply naming it), the
+    customers' answers to the bot's "Did this solve it?", and the help center's "Was this
+    helpful?" votes on its page. Worst first: most "not helpful", then least answered."""
+    cells = total((await reader.counters(q.days, q.scope, ["label"]))["label"])
+    answered = metric_values(cells, "tagged")
+    yes, no = metric_values(cells, "article_helpful"), metric_values(cells, "article_not_helpful")
+    votes = await reader.helpful_by_article(q.days, q.language)
+    keys_ = {t.removeprefix(KB_PREFIX) for t in (*answered, *yes, *no) if t.startswith(KB_PREFIX)} | set(votes)
+    rows: Rows = []
+    for key in keys_:
+        topic = KB_PREFIX + key
+        y, n = yes.get(topic, 0), no.get(topic, 0)
+        vy, vn = votes.get(key, (0, 0))
+        rows.append({"article": key, "answered": answered.get(topic, 0), "helpful": y, "not_helpful": n,
+                     "helpful_rate": _rate(y, y + n), "page_helpful": vy, "page_not_helpful": vn,
+                     "page_helpful_rate": _rate(vy, vy + vn)})
+    rows.sort(key=lambda r: (-(r["not_helpful"] + r["page_not_helpful"]), -r["answered"], r["article"]))
+    return ArticleResults(name="articles", query=q, articles=rows)
+
+
 REPORTS: dict[str, Callable[[CubeReader, Query], Awaitable[Report]]] = {
     "summary": summary, "heatmap": heatmap, "response_times": response_times, "sla": sla_compliance,
     "csat": csat, "topics": topics, "channels": channels, "agents": agents, "backlog": backlog,
+    "articles": articles,
 }
 
 

@@ -4,7 +4,7 @@ inside the product's shared layout and navigation."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -32,10 +32,18 @@ TABLES = (
     ("agents", "Agents", [("agent", "Agent or bot"), ("replies", "Replies"), ("resolved", "Resolved"),
                           ("frt_avg_s", "First response, average (s)"), ("nrt_avg_s", "Next response, average (s)"),
                           ("csat_avg", "Satisfaction (1-5)"), ("csat_responses", "Ratings")]),
+    ("articles", "Help-center articles: did it solve it?",
+     [("article", "Article"), ("answered", "Conversations answered"), ("helpful", "Bot: solved"),
+      ("not_helpful", "Bot: not solved"), ("helpful_rate", "Bot: solved rate"),
+      ("page_helpful", "Help center: helpful"), ("page_not_helpful", "Help center: not helpful"),
+      ("page_helpful_rate", "Help center: helpful rate")]),
     ("backlog", "Backlog now", [("gauge", "Conversations"), ("dimension", "By"), ("value", "Which"),
                                 ("count", "Count")]),
 )
 DEFAULT_DAYS = 7
+#: The KB gaps section's rows for a query (language, count, samples, conversations); None when the
+#: record cannot be read. Given by the console, which has the record and the help-center bot.
+GapsProvider = Callable[[Query], Awaitable[list[dict[str, Any]] | None]]
 
 
 #: The host app's `require_role("supervisor")`: a FastAPI dependency that yields the caller.
@@ -64,7 +72,7 @@ def page_templates(shell: Shell | None) -> tuple[Environment, str]:
 
 
 def insights_router(client: redis.Redis, settings: InsightsSettings, require_role: RequireRole, prefix: str = "",
-                    shell: Shell | None = None) -> APIRouter:
+                    shell: Shell | None = None, gaps: GapsProvider | None = None) -> APIRouter:
     """The report routes over the cube in Redis (`client`), days in `settings.timezone`."""
     reader = CubeReader(client)
     zone = ZoneInfo(settings.timezone)
@@ -119,7 +127,7 @@ def insights_router(client: redis.Redis, settings: InsightsSettings, require_rol
         chrome = await shell.context(request, who) if shell else {}
         html = env.get_template("reports.html").render(
             **chrome, layout=layout, q=q, reports=reports, charts=charts(reports), sections=SECTIONS, tables=TABLES,
-            options=options,
+            options=options, gaps=await gaps(q) if gaps else [], has_gaps=gaps is not None,
             base=prefix, query_string=urlencode(params))
         return HTMLResponse(html)
 

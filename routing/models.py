@@ -227,6 +227,7 @@ class EventType(StrEnum):
     LINKED = "linked"
     RATING = "rating"  # data: score (1-5), comment, agent, team
     OFFHOURS = "offhours"  # the off-hours notice went out
+    ARTICLE_FEEDBACK = "article_feedback"  # data: article, language, helpful ("Did this solve it?")
 
 
 class ConversationEvent(Wire):

@@ -141,7 +141,7 @@ async def reply(conversation_id: str, body: ReplyIn, svc: Svc, who: Staff,
     Idempotent with an `Idempotency-Key` header: repeating the request returns the first reply."""
     conv = await actions.load(svc, who, conversation_id, act=True)
     return await actions.reply(svc, who, conv, body.text, idempotency_key, body.opened_at, body.confirm,
-                               body.attachments)
+                               body.attachments, canned_id=body.canned_id)
 
 
 @router.post("/{conversation_id}/watching", response_model=WatchersOut)

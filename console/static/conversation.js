@@ -223,6 +223,7 @@
         if (out === null) { statusLine.textContent = "Not sent"; return; }
         statusLine.textContent = "Reply " + out.delivery + (out.duplicate ? " (already sent)" : "");
         keyField.value = crypto.randomUUID();  // the next reply is a new one
+        cannedUsed = null;
       }
       text.value = "";
       if (fileInput) fileInput.value = "";
@@ -255,12 +256,14 @@
 
   async function replyChecked(value, key, attachments) {
     try {
-      return await H.api("POST", base + "/reply", { text: value, opened_at: openedAt, attachments }, { "Idempotency-Key": key });
+      return await H.api("POST", base + "/reply", { text: value, opened_at: openedAt, attachments, canned_id: cannedUsed },
+        { "Idempotency-Key": key });
     } catch (err) {
       if (err.status !== 409 || !err.message.includes("replied since you opened")) throw err;
       if (!window.confirm(err.message)) return null;
       openedAt = new Date().toISOString();  // seen now: the next reply is checked from here
-      return await H.api("POST", base + "/reply", { text: value, opened_at: openedAt, confirm: true, attachments },
+      return await H.api("POST", base + "/reply", { text: value, opened_at: openedAt, confirm: true, attachments,
+        canned_id: cannedUsed },
         { "Idempotency-Key": key });
     }
   }
@@ -306,6 +309,7 @@
   const filter = document.getElementById("canned-filter");
   const list = document.getElementById("canned-list");
   let canned = null;
+  let cannedUsed = null;  // the canned response the reply started from (it may name an article)
   let active = 0;
 
   function shown() { return Array.from(list.querySelectorAll("li")); }
@@ -337,6 +341,7 @@
   function closePicker() { if (picker) picker.hidden = true; text.focus(); }
   function insert(c) {
     text.value = text.value ? text.value.replace(/\/$/, "") + c.text : c.text;
+    cannedUsed = c.id;
     closePicker();
     updateCounter();
   }

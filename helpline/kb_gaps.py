@@ -1,0 +1,81 @@
+"""The KB gaps report, assembled: the record's unanswered questions (`archive.gaps`) grouped by
+meaning with the help-center bot's embedder (`bots.gaps`). Shared by `helpline kb gaps` and the
+console's /reports page."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+
+import typer
+
+from helpline.archive.database import Database
+from helpline.archive.gaps import unanswered_questions
+from helpline.bots.dense import default_cache_dir
+from helpline.bots.gaps import Gap, cluster
+from helpline.bots.options import HelpCenterOptions
+
+from .bot_setup import _embedder, help_center_articles
+from .config import Settings
+
+PAGE_QUESTIONS = 1000  # the page groups the newest this many (the command line up to 5000)
+_LOCK = asyncio.Lock()  # one grouping at a time: the in-process model is not shared across threads
+
+
+def _ms(day: date) -> int:
+    return int(datetime.combine(day, time.min, tzinfo=UTC).timestamp() * 1000)
+
+
+async def gap_report(settings: Settings, db: Database, start: date, end: date, language: str | None = None,
+                     limit: int = 5000) -> list[Gap]:
+    """Unanswered questions handed off from `start` to `end` (UTC days, inclusive), grouped."""
+    questions = await unanswered_questions(db, _ms(start), _ms(end + timedelta(days=1)), language, limit)
+    if not questions:
+        return []
+    options = next((o for o in settings.bots.values() if isinstance(o, HelpCenterOptions)), None)
+    embedder = _embedder(options.embeddings) if options is not None else None
+    kb = help_center_articles(settings)
+    titles = [a.title for a in kb.articles] if kb is not None else []
+    async with _LOCK:
+        return await asyncio.to_thread(cluster, questions, embedder, titles, default_cache_dir())
+
+
+def gaps_command(
+    config: Annotated[str | None, typer.Option("--config", "-c", help="helpline.toml")] = None,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Look back this many days (UTC), today included.")] = 30,
+    language: Annotated[str | None, typer.Option("--language", "-l", help="Only this language.")] = None,
+    top: Annotated[int, typer.Option(min=1, help="Show the biggest this many groups.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """KB gaps: questions handed off because no article answered them, grouped by meaning per
+    language, biggest first, with sample questions — what to write next."""
+    from pathlib import Path
+
+    from .cli import settings_or_exit
+
+    settings = settings_or_exit(Path(config) if config else None)
+    end = datetime.now(UTC).date()
+    start = end - timedelta(days=days - 1)
+
+    async def run() -> list[Gap]:
+        db = Database(settings.database.url)
+        try:
+            return await gap_report(settings, db, start, end, language)
+        finally:
+            await db.close()
+
+    gaps = asyncio.run(run())
+    shown = gaps[:top]
+    if as_json:
+        typer.echo(json.dumps({"start": start.isoformat(), "end": end.isoformat(),
+                               "questions": sum(g.count for g in gaps), "groups": len(gaps),
+                               "gaps": [g.as_row() for g in shown]}, ensure_ascii=False))
+        return
+    if not gaps:
+        typer.echo(f"no unanswered questions from {start} to {end}")
+        return
+    typer.echo(f"{sum(g.count for g in gaps)} unanswered questions in {len(gaps)} groups, {start} to {end}")
+    for g in shown:
+        typer.echo(f"{g.language}  {g.count:>5}  " + " | ".join(g.samples))
