@@ -183,6 +183,8 @@ async def conversation(request: Request, conversation_id: str, svc: Svc, who: Ma
                        may_split=can_act(who, conv) and may_split(svc, conv),
                        example_proposed=example == "proposed",
                        article_choices=learning.article_choices(svc.articles, conv.language),
+                       first_message=next((it.data.get("message_id") for it in data.timeline
+                                           if it.kind == "message" and it.current), None),
                        agents=list((await assigning.roster(svc)).values()) if who.manages else [])
 
 

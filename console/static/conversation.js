@@ -41,6 +41,25 @@
   }
 
   // --- timeline ------------------------------------------------------------------------------
+  function splitForm(it) {  // the same form as _item.html's: this message and the later ones split off
+    const form = H.el("form", "split-form");
+    form.method = "post";
+    form.action = "/c/" + encodeURIComponent(it.conversation_id) + "/do/split";
+    form.title = "This message and the later ones become a new conversation; mail answering them threads there";
+    for (const [name, value] of [["csrf_token", document.querySelector('meta[name="csrf-token"]')?.content || ""],
+      ["message_id", (it.data && it.data.message_id) || ""]]) {
+      const input = H.el("input");
+      input.type = "hidden";
+      input.name = name;
+      input.value = value;
+      form.append(input);
+    }
+    const button = H.el("button", "btn btn-small", "Split off from here");
+    button.type = "submit";
+    form.append(button);
+    return form;
+  }
+
   function buildItem(it) {
     const li = H.el("li", "item item-" + it.kind + (it.current ? "" : " other-channel"));
     const time = H.el("time", null, H.clock(it.at));
@@ -66,6 +85,9 @@
     bubble.append(head);
     const files = (it.data && it.data.attachments) || [];
     if (it.text || !files.length) bubble.append(H.el("div", "bubble-text", it.text || "(text not recorded)"));
+    if (it.kind === "message" && it.current && pane.dataset.maySplit && it.data.message_id !== firstMessage) {
+      bubble.append(splitForm(it));  // splitting from the first message on would leave nothing behind
+    }
     if (files.length) {  // images as thumbnails, anything else as a download
       const ul = H.el("ul", "attachments");
       for (const a of files) {
@@ -175,7 +197,9 @@
     return li;
   }
 
+  let firstMessage = null;  // the conversation's first message: not offered for splitting
   function layout(items) {
+    firstMessage = (items.find((it) => it.kind === "message" && it.current) || { data: {} }).data.message_id;
     const open = new Set(Array.from(timeline.querySelectorAll("li[data-key] > details[open]"), (d) => d.parentElement.dataset.key));
     return entries(items).map((e) => (e.kind === "events" || e.kind === "other" ? buildGroup(e, open) : buildItem(e)));
   }
