@@ -13,7 +13,12 @@ Guarantees, as for replies (routing/sender.py):
   broadcasts share the bot's ≈30/s). A wait up to `pause_limit` is paced here (the entry stays
   pending, claimable if we die); a longer one parks the job in the delayed set and acknowledges.
 - 429: the account is blocked for retry_after (the sender honours the same key) and the job is
-  deferred, never slept on. Transient errors are retried by the consumer, then recorded failed.
+  deferred, never slept on.
+- A platform that is down (connection errors, 5xx, no answer where it dedupes) blocks the account
+  for the same exponential, jittered, capped back-off as the sender's (`routing/backoff.py`, shared
+  keys): the jobs wait in the delayed set and none is dead-lettered or recorded failed for it. A
+  credential refused at run time blocks the account for the cap each time, said once, the account
+  down in health. Only what the platform refuses for good is "failed".
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from helpline.connectors.base import Connector, SendProgress
 from helpline.connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing import keys
+from helpline.routing.backoff import AccountBackoff
 from helpline.routing.bus import Entry, EntryKey, Failure
 from helpline.routing.models import DeliveryState
 from helpline.routing.periodic import run_periodically
@@ -63,12 +69,16 @@ class Publisher:
         self.on_complete = on_complete
         self.deliveries = DeliveryStore(client)
         self.limiter = SharedRateLimiter(client)
+        self.backoff = AccountBackoff(client, what="announcements", report=self._credentials)
         self._promote = client.register_script(PROMOTE_DUE)
         self.posted = 0
         self.deferred = 0
 
     def streams(self) -> list[str]:
         return [keys.publish_stream(p, a) for p, a in sorted(self.connectors)]
+
+    def _credentials(self, platform: str, account: str, problem: str | None) -> None:
+        self.connectors[(platform, account)].report_credentials(problem)
 
     def dead_letter_key(self, stream: str) -> str:
         _, _, platform, account = stream.split(":", 3)
@@ -100,6 +110,7 @@ class Publisher:
         blocked = int(await self.client.pttl(keys.blocked_until(*account)))
         if blocked > 0:
             acc.defer_until_ms = now_ms() + blocked
+            self.backoff.note_blocked(account)
         states: list[str] = []
         for _, job in jobs:  # one round trip per job is fine: a batch is tens of jobs
             states += await self.deliveries.states(job.announcement_id, [job.delivery_id])
@@ -126,6 +137,7 @@ class Publisher:
 
     async def _one(self, acc: _Account, entry: Entry, job: PublishJob) -> Failure | None:
         connector = acc.connector
+        account = (acc.platform, acc.name)
         while True:
             if acc.defer_until_ms > now_ms():
                 await self._defer(entry, job, (acc.defer_until_ms - now_ms()) / 1000)
@@ -146,30 +158,32 @@ class Publisher:
             result = await connector.publish(job.post, progress)
         except RateLimited as exc:
             seconds = max(exc.retry_after, 0.001)
-            acc.defer_until_ms = max(acc.defer_until_ms, now_ms() + int(seconds * 1000))
             await self.client.set(keys.blocked_until(acc.platform, acc.name), "1", px=max(1, int(seconds * 1000)))
-            await self.deliveries.requeue(job.announcement_id, job.delivery_id)
-            await self._defer(entry, job, seconds)
-        except (Permanent, AuthFailed) as exc:
+            await self._wait(acc, entry, job, seconds)
+        except Permanent as exc:
             await self._final(job, DeliveryState.FAILED, progress.posted, error=str(exc))
+        except AuthFailed as exc:  # revoked at run time: the account waits, said once
+            await self._wait(acc, entry, job, await self.backoff.refused(account, str(exc) or type(exc).__name__))
         except Uncertain as exc:
             if not connector.idempotent_send:  # it may be out there: an operator checks, we do not re-post
                 await self._final(job, DeliveryState.UNCERTAIN, progress.posted,
                                   error=f"no answer from the platform: {exc}")
                 return None
-            await self.deliveries.requeue(job.announcement_id, job.delivery_id)
-            return Failure(f"{type(exc).__name__}: {exc}")
-        except ConnectorError as exc:
-            if entry.deliveries >= self.settings.max_deliveries:
-                await self._final(job, DeliveryState.FAILED, progress.posted,
-                                  error=f"gave up after {entry.deliveries} attempts: {exc}")
-                return None
-            await self.deliveries.requeue(job.announcement_id, job.delivery_id)
-            return Failure(f"{type(exc).__name__}: {exc}")
+            await self._wait(acc, entry, job, await self.backoff.failed(account, f"no answer: {exc}"))
+        except ConnectorError as exc:  # down or failing (network, 5xx): the account waits
+            await self._wait(acc, entry, job, await self.backoff.failed(account, f"{type(exc).__name__}: {exc}"))
         else:
             await self._final(job, DeliveryState.SENT, result.platform_message_ids, url=result.url)
             self.posted += 1
+            await self.backoff.succeeded(account)
         return None
+
+    async def _wait(self, acc: _Account, entry: Entry, job: PublishJob, seconds: float) -> None:
+        """The account waits `seconds` (its other workers stop too); this job goes back to
+        queued and waits in the delayed set."""
+        acc.defer_until_ms = max(acc.defer_until_ms, now_ms() + int(seconds * 1000))
+        await self.deliveries.requeue(job.announcement_id, job.delivery_id)
+        await self._defer(entry, job, seconds)
 
     def _recorder(self, job: PublishJob, already: Sequence[str]) -> Callable[[str], Awaitable[None]]:
         posted = list(already)  # the parts an earlier attempt recorded stay recorded

@@ -251,6 +251,14 @@ class Connector(abc.ABC):
     def _set_health(self, **changes: Any) -> None:
         self._health = self._health.model_copy(update=changes)
 
+    def report_credentials(self, problem: str | None) -> None:
+        """A sender or publisher found the credentials refused at run time (`problem`, the
+        reason) or accepted again (None): the account's health says so while it lasts."""
+        if problem is not None:
+            self._set_health(status="down", last_error=problem)
+        elif self._health.status == "down":
+            self._set_health(status="ok", last_error=None)
+
 
 def buttons_as_text(reply: OutboundReply) -> str:
     """Capability fallback: a platform without buttons gets the choices as a numbered list."""

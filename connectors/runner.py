@@ -44,6 +44,7 @@ class PollRunner:
         self.idle_interval = connector.settings.poll_interval
         self.polls = 0  # successful fetches by this runner (tests and health)
         self.holding = False  # this runner holds the account's lease: it is the account's poller
+        self.refused = False  # the credentials were refused (said once until they work again)
 
     async def poll_once(self) -> float:
         """One step. Returns how long to wait before the next one."""
@@ -63,14 +64,19 @@ class PollRunner:
         except RateLimited as exc:
             c._set_health(status="degraded", last_error=str(exc))
             return exc.retry_after
-        except AuthFailed as exc:
+        except AuthFailed as exc:  # revoked at run time: said once, tried again every minute
             c._set_health(status="down", last_error=str(exc))
-            log.error("%s/%s: authentication failed: %s", c.platform, c.account, exc)
+            if not self.refused:
+                log.error("%s/%s: authentication failed: %s; polling again every 60 s", c.platform, c.account, exc)
+            self.refused = True
             return 60.0
         except ConnectorError as exc:
             c._set_health(status="degraded", last_error=str(exc))
             log.warning("%s/%s: poll failed: %s", c.platform, c.account, exc)
             return min(self.idle_interval * 5, 30.0)
+        if self.refused:
+            self.refused = False
+            log.warning("%s/%s: the platform accepts the credentials again", c.platform, c.account)
         await c.context.ingest(batch.messages)
         if batch.cursor is not None and batch.cursor != cursor:
             await self.cursors.set(c.platform, c.account, batch.cursor)

@@ -89,6 +89,13 @@ class Parts:
                                    customer_typing=self.customer_typing)
             self.connectors[(account.platform, account.name)] = build_connector(account, ctx)
 
+    def credentials_report(self, platform: str, account: str, problem: str | None) -> None:
+        """A sender or publisher found an account's credentials refused (or accepted again): its
+        health says so (down, with the reason) for as long as it lasts."""
+        connector = self.connectors.get((platform, account))
+        if connector is not None:
+            connector.report_credentials(problem)
+
     async def customer_typing(self, platform: str, account: str, thread_key: str) -> None:
         """A customer types in a thread (the web chat says so): its conversation's agents see it."""
         from helpline.console.collision import customer_typing
@@ -135,7 +142,7 @@ def make_sender(parts: Parts, connectors: Mapping[tuple[str, str], Connector] | 
     p = parts.settings.pipeline
     return Sender(parts.client, parts.connectors if connectors is None else connectors,
                   parts.settings.redis.partitions, limiter=SharedRateLimiter(parts.client), observe=metrics,
-                  lease_seconds=p.claim_idle_seconds,
+                  lease_seconds=p.claim_idle_seconds, credentials=parts.credentials_report,
                   batch_seconds=p.send_batch_seconds, send_timeout=p.send_timeout_seconds)
 
 

@@ -30,7 +30,9 @@ uncertain — never posted twice. Claiming each reply alone cost a round trip pe
 
 A platform that is down (connection errors, timeouts where it dedupes, 5xx) blocks its account
 for an exponential, jittered, capped back-off, as a 429 does for its "retry after": the replies
-wait in order and none is dead-lettered. Only what the platform refuses for good is "failed".
+wait in order and none is dead-lettered. Only what the platform refuses for good is "failed". A
+credential refused at run time (a revoked token) is not the reply's fault: the account waits and
+is tried again every back-off cap, said once (see `routing/backoff.py`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ import asyncio
 import json
 import logging
 import os
-import random
 import socket
 import time
 import uuid
@@ -53,6 +54,7 @@ from pydantic import ValidationError
 from redis.asyncio.client import Pipeline
 
 from . import keys
+from .backoff import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, AccountBackoff, CredentialsReport
 from .bus import Entry, EntryKey, Failure
 from .delivery import CLAIM, PUT_BACK, RECORD
 from .errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
@@ -65,9 +67,6 @@ from .scripts import PROMOTE_DUE
 
 log = logging.getLogger(__name__)
 
-#: Back-off of an account whose platform is down: 1 s doubling per failure up to 60 s, jittered.
-BACKOFF_BASE_SECONDS = 1.0
-BACKOFF_CAP_SECONDS = 60.0
 #: A lease counts as held locally only until this share of it has passed (clocks, round trips).
 LEASE_MARGIN = 0.8
 #: Where the platform cannot dedupe, one claim covers the replies an account posts in about this
@@ -124,6 +123,7 @@ class Sender:
                  *, limiter: Limiter, observe: SendObserver | None = None, lease_seconds: float = 30.0,
                  batch_seconds: float = 10.0, send_timeout: float = 15.0,
                  backoff: tuple[float, float] = (BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS),
+                 credentials: CredentialsReport | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.connectors = connectors
@@ -133,7 +133,7 @@ class Sender:
         self.lease_seconds = lease_seconds
         self.batch_seconds = batch_seconds
         self.send_timeout = send_timeout
-        self.backoff_base, self.backoff_cap = backoff
+        self.backoff = AccountBackoff(client, *backoff, what="replies", report=credentials)
         self.clock = clock
         self._promote = client.register_script(PROMOTE_DUE)
         self._claim = client.register_script(CLAIM)
@@ -141,7 +141,6 @@ class Sender:
         self._record = client.register_script(RECORD)
         self._name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._batches = 0
-        self._backing_off: set[tuple[str, str]] = set()  # accounts whose back-off a success resets
         self._post_seconds: dict[tuple[str, str], float] = {}  # running mean per account
         self.sent = 0
         self.deferred = 0
@@ -193,7 +192,8 @@ class Sender:
             raw = await execute(self.client, pipe)
         ttls = raw[len(by_partition):]
         blocked = {acc: int(ttl) for acc, ttl in zip(self.connectors, ttls, strict=True) if int(ttl) > 0}
-        self._backing_off |= blocked.keys()
+        for acc in blocked:
+            self.backoff.note_blocked(acc)
         for js, verdicts in zip(by_partition.values(), raw[: len(by_partition)], strict=True):
             for job, verdict in zip(js, verdicts, strict=True):
                 self._claimed(job, verdict, claimed_at)
@@ -326,18 +326,21 @@ class Sender:
                                          px=max(1, int(wait * 1000))))
             self.observe.observe_send(*account, "deferred", time.perf_counter() - started)
             return None, wait
-        except (Permanent, AuthFailed) as exc:
+        except Permanent as exc:
             self.observe.observe_send(*account, "failed", time.perf_counter() - started)
             return (job, DeliveryState.FAILED, None, str(exc)), None
+        except AuthFailed as exc:  # revoked at run time: the account waits, its replies in order
+            self.observe.observe_send(*account, "deferred", time.perf_counter() - started)
+            return None, await self.backoff.refused(account, str(exc) or type(exc).__name__)
         except (Uncertain, TimeoutError) as exc:
             self.observe.observe_send(*account, "uncertain", time.perf_counter() - started)
             reason = str(exc) or f"no answer within {self.send_timeout:g} s"
             if not connector.idempotent_send:  # like a crash mid-call: shown, never risked twice
                 return (job, DeliveryState.UNCERTAIN, None, f"no answer from the platform: {reason}"), None
-            return None, await self._back_off(account, reason)  # the platform dedupes by our key
+            return None, await self.backoff.failed(account, reason)  # the platform dedupes by our key
         except ConnectorError as exc:  # down or failing (network, 5xx): wait, in order
             self.observe.observe_send(*account, "transient", time.perf_counter() - started)
-            return None, await self._back_off(account, f"{type(exc).__name__}: {exc}")
+            return None, await self.backoff.failed(account, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # a connector bug: this reply only, the others go on
             # The state stays "sending", its lease ended: the retry posts again only where it is safe.
             log.exception("reply %s: the %s connector failed", job.reply.reply_id, account[0])
@@ -349,27 +352,8 @@ class Sender:
         self.observe.observe_send(*account, "sent", took)
         mean = self._post_seconds.get(account)
         self._post_seconds[account] = took if mean is None else mean + POST_TIME_WEIGHT * (took - mean)
-        if account in self._backing_off:
-            self._backing_off.discard(account)
-            await self.client.delete(keys.send_backoff(*account))
+        await self.backoff.succeeded(account)
         return (job, DeliveryState.SENT, result, None), None
-
-    async def _back_off(self, account: tuple[str, str], reason: str) -> float:
-        """Block the account for its next back-off step (shared by every sender); returns it."""
-        async def count() -> int:
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.incr(keys.send_backoff(*account))
-                pipe.expire(keys.send_backoff(*account), max(1, int(self.backoff_cap * 10)))
-                return int((await pipe.execute())[0])
-
-        failures = await through_outage(count)
-        wait = float(min(self.backoff_cap, self.backoff_base * 2 ** min(failures - 1, 16)))
-        wait *= random.uniform(0.5, 1.0)  # jitter: senders of one account do not retry in step
-        await through_outage(partial(self.client.set, keys.blocked_until(*account), "1",
-                                     px=max(1, int(wait * 1000))))
-        self._backing_off.add(account)
-        log.warning("%s/%s: the platform failed (%s); its replies wait %.1f s", *account, reason, wait)
-        return wait
 
     def _progress(self, job: _Job) -> SendProgress:
         posted = json.loads(job.parts) if job.parts else []

@@ -278,6 +278,7 @@ def create_app(token: str = "123456:TEST-token",  # noqa: S107 (a test token)
 
     async def bot_api(request: Request) -> JSONResponse:
         if request.path_params["token"] != state.token:
+            state.stats["errors_401"] += 1
             return JSONResponse({"ok": False, "error_code": 401, "description": "Unauthorized"}, 401)
         method = request.path_params["method"].lower()
         handler = METHODS.get(method)

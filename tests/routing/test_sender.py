@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 
+import pytest
 import redis.asyncio as redis
 
 from helpline.connectors.base import AccountSettings, Connector, ConnectorContext, RateLimit, SendProgress, SendResult
@@ -287,3 +289,31 @@ async def test_a_sender_dying_after_claiming_ahead_leaves_those_uncertain_never_
     assert set(dying.posts) <= set(uncertain) | {replies[0].reply_id}  # posted, not recorded: uncertain
     assert 0 < len(uncertain) <= MARK_AHEAD_MAX  # the claim in flight, no more
     assert {rid for rid, s in states.items() if s == DeliveryState.SENT.value} <= set(posted)
+
+
+async def test_refused_credentials_make_the_account_wait_said_once_and_fail_no_reply(
+        r: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
+    from helpline.connectors.errors import AuthFailed
+
+    replies = [await queue_reply(r, f"part {i}") for i in range(3)]
+    platform = Scripted([AuthFailed("telegram rejected the bot token")] * 3)
+    reports: list[tuple[str, str, str | None]] = []
+    sender = Sender(r, {("null", "main"): platform}, PARTITIONS, lease_seconds=1.0, backoff=(0.01, 0.05),
+                    limiter=SharedRateLimiter(r), credentials=lambda *report: reports.append(report))
+    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
+                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30, max_deliveries=2)
+    await consumer.ensure_groups()
+    with caplog.at_level(logging.WARNING, logger="helpline.routing"):
+        await consumer.step()
+        # refused: one call, the account then blocked for the cap; nothing failed; told once
+        assert len(platform.outcomes) == 2 and await r.pttl(keys.blocked_until("null", "main")) > 0
+        assert platform.posts == [] and {await state(r, reply) for reply in replies} == {"queued"}
+        assert reports == [("null", "main", "credentials refused: telegram rejected the bot token")]
+        for _ in range(12):  # the credentials work again (the cap here is 50 ms)
+            await sender.promote_due()
+            await consumer.step()
+            await asyncio.sleep(0.06)
+    assert platform.posts == [reply.reply_id for reply in replies]
+    assert reports[-1] == ("null", "main", None) and len(reports) == 2
+    refusals = [rec for rec in caplog.records if "refused the credentials" in rec.getMessage()]
+    assert len(refusals) == 1 and await r.xlen(keys.dead_letters(1)) == 0

@@ -1,4 +1,5 @@
 import asyncio
+import logging
 from collections.abc import Sequence
 
 import pytest
@@ -13,7 +14,7 @@ from helpline.connectors.runner import PollRunner
 from helpline.routing.bus import StreamBus
 from helpline.routing.models import InboundMessage, MessageKind, OutboundReply, Visibility
 
-from .conftest import Emulator, MakeConnector, ingested, settings
+from .conftest import TOKEN, Emulator, MakeConnector, ingested, settings
 
 
 async def drain(runner: PollRunner, limit: int = 50) -> None:
@@ -218,3 +219,21 @@ async def test_further_pages_of_a_poll_spend_the_budget_too(
     # the runner spends the first page's unit; the two units left pay for two further pages
     batch = await connector.fetch(cursor)
     assert batch.more and len(batch.messages) == 6
+
+
+async def test_a_token_revoked_at_run_time_is_said_once_and_the_account_is_down(
+    emulator: Emulator, make_connector: MakeConnector, r: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    connector = await make_connector()
+    runner = PollRunner(r, connector)
+    await drain(runner)
+    emulator.app.state.mastodon.config.token = "a-new-token"  # the old one revoked
+    with caplog.at_level(logging.WARNING, logger="helpline.connectors"):
+        waits = [await runner.poll_once() for _ in range(3)]
+        assert waits == [60.0] * 3  # a minute between tries: no loop against a refusing platform
+        assert connector.health().status == "down" and "token" in (connector.health().last_error or "")
+        emulator.app.state.mastodon.config.token = TOKEN  # a working token again
+        await drain(runner)
+    refused = [rec for rec in caplog.records if "authentication failed" in rec.getMessage()]
+    assert len(refused) == 1 and "accepts the credentials again" in caplog.text
+    assert connector.health().status == "ok" and TOKEN not in caplog.text
