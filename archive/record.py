@@ -90,10 +90,13 @@ class Record:
             await self._drop_erased(conn, batch)
 
     async def forget_agents(self, agent_ids: Sequence[str]) -> None:
-        """Removed agents are no contact's last agent any more. Idempotent."""
+        """Removed agents are no contact's last agent and no archived conversation's assignee any
+        more (an agent sees the conversations assigned to them: a later user of the same name must
+        not). Their events still say who did what. Idempotent."""
+        names = list(agent_ids)
         async with self.db.engine.begin() as conn:
-            await conn.execute(update(contacts).where(contacts.c.last_agent.in_(list(agent_ids)))
-                               .values(last_agent=None))
+            await conn.execute(update(contacts).where(contacts.c.last_agent.in_(names)).values(last_agent=None))
+            await conn.execute(update(conversations).where(conversations.c.assignee.in_(names)).values(assignee=None))
 
     async def _drop_erased(self, conn: AsyncConnection, batch: Batch) -> None:
         """An erasure wins over a batch read before it: in the batch's own transaction, the rows of

@@ -348,7 +348,8 @@ class ConversationStore:
         """Take `agent_id` off every contact as their last agent (a removed user: a later user of
         the same name inherits no customers). Redis first, then an entry on the change stream that
         tells the archiver to do the same in the record, where the contacts whose Redis copy
-        expired still name the agent. Returns the Redis contacts cleared. Idempotent."""
+        expired still name the agent, and to take the agent off the conversations that are only
+        there. Returns the Redis contacts cleared. Idempotent."""
         cleared = 0
         found: list[bytes] = []
         async for key in self.client.scan_iter(match=keys.contact("*"), count=1000):

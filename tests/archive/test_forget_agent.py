@@ -9,6 +9,7 @@ from sqlalchemy import select
 from helpline.archive.database import Database
 from helpline.archive.reader import AgentMemory
 from helpline.archive.schema import contacts
+from helpline.archive.search import Access, Query, search
 from helpline.console import assigning
 from helpline.console.roles import Principal, Role
 from helpline.console.services import Services
@@ -33,11 +34,15 @@ async def test_a_removed_agent_is_forgotten_by_every_contact_in_redis_and_the_re
     people = {user: contact_id_of("null", "main", user) for user in ("kim", "lee", "park")}
     for user, agent in (("kim", "ana"), ("lee", "ana"), ("park", "bea")):
         await desk.parts.store.remember_agent(people[user], agent)
-    threads = [await desk.parts.store.find_thread("null", "main", user) for user in people]
-    await desk.parts.store.commit([Effects(cid).touch() for cid in threads if cid], datetime.now(UTC))
+    threads = {user: await desk.parts.store.find_thread("null", "main", user) for user in people}
+    await desk.parts.store.commit([Effects(cid).set(assignee="ana" if user == "lee" else None).touch()
+                                   for user, cid in threads.items() if cid], datetime.now(UTC))
     await desk.archive()
     assert await last_agents(db) == {"kim": "ana", "lee": "ana", "park": "bea"}
-    await r.delete(keys.contact(people["lee"]))  # lee's Redis copy expired after eviction: only the record has it
+    ana = Access(username="ana")
+    assert len((await search(db, ana, Query())).hits) == 1
+    # lee's conversation was evicted and the Redis copy of lee expired: only the record has them
+    await r.delete(keys.contact(people["lee"]), keys.conversation(str(threads["lee"])))
 
     svc = Services.build(desk.parts)
     await assigning.withdraw_agent(svc, SAM, "ana", "ana was deleted")
@@ -46,6 +51,7 @@ async def test_a_removed_agent_is_forgotten_by_every_contact_in_redis_and_the_re
     assert await r.hget(keys.contact(people["park"]), "last_agent") == b"bea"  # type: ignore[misc]
     await desk.archive()
     assert await last_agents(db) == {"kim": None, "lee": None, "park": "bea"}
+    assert (await search(db, ana, Query())).hits == []  # a new "ana" sees nothing of the old one's
     memory = AgentMemory(database_url)
     try:
         assert await memory(people["lee"]) is None  # a returning customer is not routed to a new "ana"
