@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from helpline.bots.catalog import Catalog, default_catalog
-from helpline.bots.evaluate import Outcome, Question, metrics
+from helpline.bots.evaluate import Outcome, Question, metrics, run
+from helpline.bots.search import Searcher
 
 
 def test_every_language_has_every_message() -> None:
@@ -48,3 +49,12 @@ def test_metrics_on_constructed_set() -> None:
     assert isinstance(by, dict)
     assert by["en"]["accuracy_at_1"] == 0.5 and by["en"]["wrong_rate"] == 0.25
     assert by["ko"]["out_of_scope_handoff_rate"] == 0.0 and by["ko"]["accuracy_at_1"] == 1.0
+
+
+def test_eval_reports_processor_time_next_to_wall_clock(searcher: Searcher) -> None:
+    questions = [Question(f"q{i}", "en", text, None) for i, text in
+                 enumerate(["withdrawal stuck for 3 hours", "lost my phone and 2fa", "when moon"])]
+    result = metrics(run(searcher, questions))
+    cpu50, cpu99, wall99 = result["cpu_p50_ms"], result["cpu_p99_ms"], result["p99_ms"]
+    assert isinstance(cpu50, float) and isinstance(cpu99, float) and isinstance(wall99, float)
+    assert 0 < cpu50 <= cpu99 <= wall99 + 1  # processor time fits in the wall-clock time
