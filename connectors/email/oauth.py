@@ -50,13 +50,13 @@ class AccessTokens:
                  timeout: float = 30.0, margin_seconds: float = 300.0, account: str = "") -> None:
         self._client = client
         self._refresh_token = client.refresh_token
-        self._http = httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
+        self._transport, self._timeout = transport, timeout
+        self._http: httpx.AsyncClient | None = None  # opened at the first refresh (`config check` builds, never runs)
         self._margin = margin_seconds
         self._account = account
         self._token: str | None = None
         self._refresh_at = 0.0  # time.monotonic() after which the token is replaced
         self._lock = asyncio.Lock()
-        self.refreshes = 0  # answers taken from the token endpoint (seen by the health view and tests)
 
     async def token(self) -> str:
         """A current access token: the kept one, or a new one when it is near its expiry."""
@@ -72,7 +72,9 @@ class AccessTokens:
             self._token = None
 
     async def close(self) -> None:
-        await self._http.aclose()
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
 
     async def _refresh(self) -> None:
         c = self._client
@@ -83,6 +85,8 @@ class AccessTokens:
             form["scope"] = c.scope
         asked = time.monotonic()
         where = f"email account {self._account}: oauth token endpoint (options.oauth_token_url)"
+        if self._http is None:
+            self._http = httpx.AsyncClient(transport=self._transport, timeout=self._timeout, follow_redirects=False)
         try:
             response = await self._http.post(c.token_url, data=form, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
@@ -108,7 +112,6 @@ class AccessTokens:
         rotated = body.get("refresh_token")
         if isinstance(rotated, str) and rotated:
             self._refresh_token = rotated
-        self.refreshes += 1
 
 
 def _json(response: httpx.Response) -> dict[str, object]:

@@ -188,3 +188,12 @@ def test_oauth_options_are_checked() -> None:
                                       "oauth_token_url": "https://oauth2.googleapis.com/token"})
     assert ok.auth == "oauth2"
 
+
+
+def test_a_missing_oauth_secret_is_named(r: redis.Redis, oauth_dovecot: Dovecot, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpline.connectors.errors import ConfigError
+
+    monkeypatch.delenv("OAUTH_REFRESH_TOKEN")
+    with pytest.raises(ConfigError, match=r"secrets\.oauth_refresh_token: environment variable OAUTH_REFRESH_TOKEN"):
+        connector(r, oauth_dovecot, tmp_path, **options("https://login.example.com"))
