@@ -119,3 +119,42 @@ async def test_a_post_without_an_answer_is_uncertain_and_not_posted_again(r: red
         await publisher.handle_batch([Entry(stream, f"{attempt + 1}-0", job.model_dump_json().encode())])
     assert connector.posted == ["maintenance tonight"]
     assert (await DeliveryStore(r).states("a2", ["t0"]))[0] == DeliveryState.UNCERTAIN.value
+
+
+class Refusing(ThrottledThread):
+    """A platform that refuses the account's token until `accepts` is set."""
+
+    platform: ClassVar[str] = "fakerefusing"
+    accepts = False
+
+    async def publish(self, post: OutboundPost, progress: SendProgress) -> SendResult:
+        from helpline.connectors.errors import AuthFailed
+
+        if not self.accepts:
+            raise AuthFailed("the access token was revoked")
+        self.posted.append(post.parts[0])
+        return SendResult(("id-1",))
+
+
+async def test_a_revoked_token_makes_the_account_wait_and_down_not_the_announcement_failed(r: redis.Redis) -> None:
+    connector = Refusing()
+    publisher = Publisher(r, {(connector.platform, connector.account): connector})
+    publisher.backoff.cap = 0.05  # tried again every 50 ms here (60 s by default)
+    post = OutboundPost(post_id="a3:t0", platform=connector.platform, account=connector.account,
+                        destination=Destination.TIMELINE, parts=("maintenance tonight",))
+    job = PublishJob(announcement_id="a3", delivery_id="t0", post=post)
+    await DeliveryStore(r).enqueue("a3", [("t0", "fakerefusing:main:timeline", "")])
+    stream = keys.publish_stream(connector.platform, connector.account)
+    assert await publisher.handle_batch([Entry(stream, "1-0", job.model_dump_json().encode())]) == {}
+    assert (await DeliveryStore(r).states("a3", ["t0"]))[0] == DeliveryState.QUEUED.value
+    assert await r.zcard(keys.publish_delayed(connector.platform, connector.account)) == 1  # waits
+    health = connector.health()
+    assert health.status == "down" and "credentials refused" in (health.last_error or "")
+    connector.accepts = True
+    await asyncio.sleep(0.06)
+    assert await publisher.promote_due() == 1
+    [(entry_id, fields)] = (await r.xrange(stream))[-1:]
+    await publisher.handle_batch([Entry(stream, entry_id.decode(), fields[b"m"])])
+    assert connector.posted == ["maintenance tonight"]
+    assert (await DeliveryStore(r).states("a3", ["t0"]))[0] == DeliveryState.SENT.value
+    assert connector.health().status == "ok"

@@ -31,6 +31,21 @@ async def test_the_pipeline_runs_without_arq_when_no_comparison_is_asked(monkeyp
     assert result["baseline_messages_per_second"] is None and result["speedup_vs_baseline"] is None
 
 
+async def test_the_pipeline_runs_with_the_deduping_account_only_and_measures_cpu() -> None:
+    result = await pipeline_benchmark(200, rate=100, latency_seconds=0.3, redis_url=None, routers=1, baseline=False,
+                                      mix="idempotent")
+    assert result["mix"] == "idempotent" and result["replies_without_idempotency"] == "none"
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    assert set(result["cpu_us_per_message"]) == {"sender_and_load", "routers", "redis"}
+    assert all(v > 0 for v in result["cpu_us_per_message"].values())
+
+
+def test_an_unknown_mix_is_one_clear_line() -> None:
+    result = subprocess.run([sys.executable, "-m", "helpline", "bench", "pipeline", "--mix", "plain"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip() == "--mix: one of mixed, idempotent, not 'plain'"
+
+
 async def test_a_named_redis_is_wiped_only_when_empty_or_allowed(r: redis.Redis) -> None:
     await r.set("customer:data", "precious")
     with pytest.raises(RedisNotEmpty, match=r"holds 1 keys .* --yes"):
