@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,8 +25,8 @@ from helpline.routing.models import Presence, utcnow
 from . import actions, assigning, files, learning, split
 from .auth import current_user, optional_principal
 from .email_copy import email_copy_account
-from .errors import ConsoleError, Forbidden
-from .queries import SORTS, VIEWS, Filters, default_sort, list_page, view_facets
+from .errors import ConsoleError, Forbidden, Invalid
+from .queries import SORTS, VIEWS, Filters, default_sort, labels_in_use, list_page, view_facets
 from .roles import Principal, Role, can_act, can_assign
 from .services import Services, services
 from .sessions import COOKIE, TTL_S
@@ -179,7 +181,8 @@ async def conversation(request: Request, conversation_id: str, svc: Svc, who: Ma
     return await _page(request, svc, who, "conversation.html", d=data, entries=entries(data.timeline),
                        conv=conv, may_act=can_act(who, conv),
                        may_assign=can_assign(who, conv), reply_key=secrets.token_urlsafe(16), opened_at=utcnow(),
-                       reply_files=files.reply_files(svc, conv), email_copies=email_copy_account(svc, conv),
+                       reply_files=files.reply_files(svc, conv), known_labels=await labels_in_use(svc, who),
+                       email_copies=email_copy_account(svc, conv),
                        may_split=can_act(who, conv) and may_split(svc, conv),
                        example_proposed=example == "proposed",
                        article_choices=learning.article_choices(svc.articles, conv.language),
@@ -224,12 +227,37 @@ async def act(request: Request, conversation_id: str, action: str, svc: Svc, who
         elif action == "example":  # "this article answers it": the question waits for a supervisor
             await learning.mark_answered(svc, who, conv, str(form.get("article") or ""))
             return RedirectResponse(f"/c/{conversation_id}?example=proposed", status_code=303)
+        elif action == "labels":  # add the typed label(s), or remove the chip's
+            added = [v for v in str(form.get("add") or "").replace(",", " ").split() if v]
+            await actions.change_labels(svc, who, conv, added, [str(v) for v in form.getlist("remove") if v], reason)
+        elif action == "snooze":
+            until = snooze_until(str(form.get("until") or ""), str(form.get("tz") or ""), str(form.get("for") or ""),
+                                 utcnow())
+            await actions.set_pending(svc, who, conv, reason, until=until)
         else:
             raise Forbidden(f"unknown action {action!r}")
     except ConsoleError as exc:
         return await _page(request, svc, who, "error.html", code=exc.status, message=exc.message,
                            back=f"/c/{conversation_id}")
     return RedirectResponse(f"/c/{conversation_id}", status_code=303)
+
+
+def snooze_until(local: str, zone: str, hours: str, now: datetime) -> datetime:
+    """Pure: when a snooze ends, from the form: a local date and time in the viewer's zone (the
+    browser's, sent along; UTC without one), else a number of hours from now."""
+    if local:
+        try:
+            tz = ZoneInfo(zone) if zone else UTC
+        except (ZoneInfoNotFoundError, ValueError):
+            raise Invalid(f"tz: {zone[:60]!r} is not a time zone") from None
+        try:
+            parsed = datetime.fromisoformat(local)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+        except ValueError:
+            raise Invalid("until: expected a date and time") from None
+    if hours.isdigit() and 0 < int(hours) <= 24 * 90:
+        return now + timedelta(hours=int(hours))
+    raise Invalid("snooze: choose how long, or a date and time")
 
 
 @router.post("/presence")

@@ -269,6 +269,13 @@ async def view_facets(svc: Services, who: Principal,
             for view in VIEWS}, labels
 
 
+async def labels_in_use(svc: Services, who: Principal, window: int = 300) -> list[str]:
+    """Labels on the recent conversations the caller may see: suggestions when labelling."""
+    recent = await recent_scored(svc, window, None)
+    convs = await svc.parts.store.get_many([cid for cid, _ in recent])
+    return sorted({label for c in convs if can_view(who, c) for label in c.labels})
+
+
 async def contact_of(svc: Services, contact_id: str) -> Contact | None:
     return await svc.parts.store.contact(contact_id)
 

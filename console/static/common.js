@@ -52,13 +52,23 @@ window.Helpline = (() => {
 
   // Times in the viewer's own time zone (the browser's), named in the top bar; the server
   // renders UTC and every <time datetime> is rewritten here, live-built ones included.
-  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  // A zone the user chose in the top bar (kept in this browser) overrides the browser's own.
+  const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  function chosenZone() {
+    try {
+      const z = localStorage.getItem("helpline.zone");
+      if (z) { new Intl.DateTimeFormat("en", { timeZone: z }); return z; }  // throws for a zone it does not know
+    } catch (err) { /* storage off or a stale zone: the browser's */ }
+    return null;
+  }
+  const zone = chosenZone() || browserZone;
   function clock(iso) {
     const d = new Date(iso);
-    if (Date.now() - d.getTime() < 86400000) {
-      return d.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: zone });
-    }
-    return d.toLocaleDateString("en", { month: "short", day: "2-digit", timeZone: zone });
+    const ahead = d.getTime() - Date.now();
+    const time = d.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: zone });
+    if (Math.abs(ahead) < 86400000) return time;
+    const day = d.toLocaleDateString("en", { month: "short", day: "2-digit", timeZone: zone });
+    return ahead > 0 ? day + " " + time : day;  // a time to come (a snooze's end) needs its hour
   }
   function localTimes(root) {
     (root || document).querySelectorAll("time[datetime]").forEach((node) => {
@@ -149,13 +159,44 @@ window.Helpline = (() => {
     return t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
   }
 
+  function pickZone(button) {
+    const select = document.getElementById("zone-select");
+    if (!select) return;
+    if (!select.options.length) {
+      const own = el("option", null, "Browser's zone (" + browserZone + ")");
+      own.value = "";
+      select.append(own);
+      for (const z of Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [browserZone, "UTC"]) {
+        const option = el("option", null, z);
+        option.value = z;
+        select.append(option);
+      }
+      select.addEventListener("change", () => {
+        try {
+          if (select.value) localStorage.setItem("helpline.zone", select.value);
+          else localStorage.removeItem("helpline.zone");
+        } catch (err) { toast("Could not keep the zone: " + err.message); return; }
+        location.reload();
+      });
+    }
+    select.value = chosenZone() || "";
+    button.hidden = true;
+    select.hidden = false;
+    select.focus();
+  }
+
   function platformName(p) {
     return { x: "X", telegram: "Telegram", mastodon: "Mastodon", webchat: "Web chat" }[p] || (p.charAt(0).toUpperCase() + p.slice(1));
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     const tz = document.getElementById("viewer-zone");
-    if (tz) { tz.textContent = zone; tz.hidden = false; }
+    if (tz) {
+      tz.textContent = zone;
+      tz.hidden = false;
+      tz.addEventListener("click", () => pickZone(tz));
+    }
+    document.querySelectorAll("input.viewer-tz").forEach((input) => { input.value = zone; });
     localTimes();
     new MutationObserver(() => localTimes()).observe(document.body, { childList: true, subtree: true });
     tickClocks();

@@ -261,6 +261,51 @@ async def test_times_are_in_the_viewers_zone_and_say_which(desk: Desk) -> None:
         seoul = conv.created_at.astimezone(ZoneInfo("Asia/Seoul")).strftime("%H:%M")
         await expect(page.locator(".facts time").first).to_have_text(seoul)
         await expect(page.locator(".item-message time").first).to_have_text(seoul)
+        await page.click("#viewer-zone")  # a zone of one's own overrides the browser's, kept in it
+        await page.select_option("#zone-select", "America/New_York")
+        await expect(page.locator("#viewer-zone")).to_have_text("America/New_York")
+        new_york = conv.created_at.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M")
+        await expect(page.locator(".item-message time").first).to_have_text(new_york)
+        await page.goto(stack.url + "/")
+        await expect(page.locator("#viewer-zone")).to_have_text("America/New_York")
+        await page.click("#viewer-zone")
+        await page.select_option("#zone-select", "")  # back to the browser's
+        await expect(page.locator("#viewer-zone")).to_have_text("Asia/Seoul")
+        await context.close()
+
+
+async def test_labels_added_with_suggestions_and_removed_and_a_snooze_in_the_viewers_zone(desk: Desk) -> None:
+    other = await desk.conversation("about my refund", thread="r", user="r1")
+    api = desk.client()
+    headers = await desk.token("sue")
+    assert (await api.post(f"/api/v1/conversations/{other}/labels", json={"add": ["refund"]},
+                           headers=headers)).status_code == 200
+    cid = await desk.conversation("where is my deposit?", thread="d", user="d1")
+    async with running(desk) as stack:
+        context = await stack.browser.new_context(timezone_id="Asia/Seoul")
+        page = await context.new_page()
+        await page.goto(stack.url + "/login")
+        await page.fill("input[name=username]", "sue")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.goto(f"{stack.url}/c/{cid}")
+        suggestions = page.locator("#label-suggestions option")
+        assert await suggestions.evaluate_all("os => os.map(o => o.value)") == ["refund"]
+        await page.fill("#label-add input[name=add]", "refund vip")
+        await page.click("#label-add button")
+        await expect(page.locator("#labels .chip")).to_have_text(["refund×", "vip×"])
+        await page.click("[aria-label='Remove label refund']")
+        await expect(page.locator("#labels .chip")).to_have_text(["vip×"])
+        conv = await desk.parts.store.get(cid)
+        assert conv is not None and list(conv.labels) == ["vip"]
+
+        await page.fill("#snooze-form input[name=until]", "2031-03-04T09:30")  # 09:30 in Seoul
+        await page.click("#snooze-form button")
+        await expect(page.locator("#head-status")).to_have_text("pending")
+        await expect(page.locator("#snoozed-until time")).to_have_attribute("datetime", "2031-03-04T00:30:00+00:00")
+        await expect(page.locator("#snoozed-until time")).to_have_text("Mar 04 09:30")
+        conv = await desk.parts.store.get(cid)
+        assert conv is not None and conv.status is Status.PENDING
         await context.close()
 
 
