@@ -17,7 +17,17 @@ from helpline.bots import calibrate as calibration
 from helpline.bots import evaluate
 from helpline.bots.dense import default_cache_dir
 from helpline.bots.embeddings import default_embedder
-from helpline.bots.examples import ExampleFileError, ExampleStore, Status, export_line, parse_lines
+from helpline.bots.examples import (
+    Example,
+    ExampleFileError,
+    ExampleStore,
+    Source,
+    Status,
+    clean,
+    example_id,
+    export_line,
+    parse_lines,
+)
 from helpline.bots.kb import SUPPORTED_LANGUAGES, check_kb, load_kb
 from helpline.bots.search import Searcher
 
@@ -56,9 +66,14 @@ def eval_(
     as_json: Annotated[bool, typer.Option("--json", help="One compact JSON object.")] = False,
     show_failures: Annotated[bool, typer.Option("--failures", help="Include the misses.")] = False,
     bm25_only: Annotated[bool, typer.Option("--bm25-only", help="Without dense retrieval.")] = False,
+    examples: Annotated[Path | None, typer.Option(
+        "--examples", help="Approved examples to answer with: JSON Lines as `kb examples export` writes them, "
+                           "or a question set (its answerable questions become examples of their article).")] = None,
 ) -> None:
     """Run every question through the bot's retrieval and threshold; print the metrics."""
     searcher = _searcher(kb, bm25_only)
+    if examples is not None:
+        searcher.use_examples(_examples_file(examples))
     outcomes = evaluate.run(searcher, evaluate.load_questions(questions))
     result = evaluate.metrics(outcomes)
     if show_failures:
@@ -80,6 +95,34 @@ def calibrate_(
         raise typer.Exit(1) from None
     for language, cal in result.items():
         typer.echo(f"# search.{language}.toml\n{calibration.as_toml(cal)}")
+
+
+def _examples_file(path: Path) -> list[Example]:
+    """Examples from an export file or a question set (`expected` read as the article key)."""
+    lines = []
+    try:
+        raws = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"--examples: {exc}") from None
+    for raw in raws:
+        if not raw.strip():
+            lines.append("")  # kept, so that problems name the file's own line numbers
+            continue
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            item = raw  # parse_lines names the line
+        if isinstance(item, dict) and "key" not in item and "expected" in item:
+            if not item["expected"]:
+                continue  # out of scope: an example of nothing
+            item = {"key": item["expected"], "language": item.get("language"), "text": item.get("text")}
+        lines.append(item if isinstance(item, str) else json.dumps(item))
+    try:
+        parsed = parse_lines(lines)
+    except ExampleFileError as exc:
+        raise _fail(f"--examples: {exc}") from None
+    return [Example(id=example_id(e.key, e.language, clean(e.text)), key=e.key, language=e.language,
+                    text=clean(e.text), status=Status.APPROVED, source=Source.IMPORT) for e in parsed]
 
 
 def _searcher(kb: Path, bm25_only: bool) -> Searcher:

@@ -61,3 +61,23 @@ async def test_a_bad_file_imports_nothing_and_names_its_lines(
     assert code == 2 and "missing.jsonl" in err and "Traceback" not in err
     code, _, err = await run("examples", "export", "--redis-url", "redis://127.0.0.1:1")
     assert code == 2 and "cannot reach Redis" in err
+
+
+async def test_eval_with_examples_measures_what_they_change(tmp_path: Path) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "q1", "language": "en", "expected": "2fa-reset",
+                                     "text": "lost my phone and now i cant get google authenticator codes to log in"})
+                         + "\n")
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text(json.dumps({"id": "t1", "language": "en", "expected": "2fa-reset",
+                                    "text": "lost my phone with the authenticator app, cant login"}) + "\n"
+                        + json.dumps({"id": "t2", "language": "en", "expected": None, "text": "will btc go up"})
+                        + "\n")
+    code, before, _ = await run("eval", "--kb", str(KB_DIR), str(questions), "--json")
+    assert code == 0 and json.loads(before)["correct_rate"] == 0.0
+    code, after, _ = await run("eval", "--kb", str(KB_DIR), str(questions), "--json", "--examples", str(examples))
+    assert code == 0 and json.loads(after)["correct_rate"] == 1.0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"language": "en", "text": "no article named"}) + "\n")
+    code, _, err = await run("eval", "--kb", str(KB_DIR), str(questions), "--examples", str(bad))
+    assert code == 2 and "--examples: line 1: key" in err
