@@ -118,3 +118,20 @@ async def test_an_incident_resolution_skips_a_conversation_resolved_after_it_was
     assert not [e for e in events if e.type is EventType.STATUS and e.actor == "agent:sam"]
     assert not [e for e in events if e.type is EventType.REPLY_QUEUED and "closing" in e.reason]
     assert (await incidents.get(incident.id)).state.value == "closed"
+
+
+async def test_a_queued_conversation_resolved_while_an_agent_takes_it_is_not_handed_out(r: redis.Redis) -> None:
+    from helpline.routing.queueing import fill_agent
+
+    p = parts(r)
+    conv = await conversation(p)  # nobody online: it waits in the team's queue
+    assert [cid for cid, _ in await p.assignments.queued("support")] == [conv.id]
+    await p.assignments.upsert_agent(Agent(id="ana", name="Ana", teams=("support",), capacity=2,
+                                           presence=Presence.ONLINE))
+    p.assignments.take_for = after_first(  # type: ignore[method-assign]
+        p.assignments.take_for, lambda: resolved_by_another(p, conv.id))
+    assert await fill_agent(p.store, p.assignments, "ana") == []
+    after = await p.store.get(conv.id)
+    assert after is not None and after.status is Status.RESOLVED and after.assignee is None
+    assert await p.assignments.assigned_to(conv.id) is None
+    assert {a.agent.id: a.load for a in await p.assignments.roster()} == {"ana": 0}
