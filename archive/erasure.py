@@ -4,7 +4,8 @@ who asked, why, and how much was removed. An open conversation is refused unless
 it would pull it away from the agent working on it.
 
 Every conversation of the contact goes: its messages, events, notes, replies and delivery
-records, and the contact itself with its links. Run it with the archiver running or not: the
+records, the example phrasings taken from it (`bots.examples`), and the contact itself with its
+links. Run it with the archiver running or not: the
 archiver never writes a conversation that is gone from Redis, and a batch it read before the
 erasure is deleted again inside its own transaction (`Record._drop_erased`), so the erasure wins.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 from sqlalchemy import delete, func, insert, select
 
+from helpline.bots.examples import ExampleStore
 from helpline.routing import keys
 
 from .database import Database
@@ -111,6 +113,7 @@ async def erase_contact(client: redis.Redis, db: Database, partitions: int, cont
             pipe.zcard(keys.messages(cid))
         in_redis = dict(zip(live, map(int, await pipe.execute()), strict=True))
     await delete_conversations(client, list(statuses))
+    await ExampleStore(client).forget_conversations(statuses)
     linked = [_s(x) for x in await client.smembers(keys.console_contact_links(contact_id))]  # type: ignore[misc]
     async with client.pipeline(transaction=False) as pipe:
         pipe.delete(keys.contact(contact_id), keys.console_contact_links(contact_id), keys.private_move(contact_id))

@@ -178,6 +178,20 @@ class ExampleStore:
             await pipe.execute()
         return decided
 
+    async def forget_conversations(self, conversation_ids: Iterable[str]) -> int:
+        """Remove the examples taken from these conversations (an erasure: they are the person's
+        words), approved ones included. How many went. Idempotent."""
+        wanted = set(conversation_ids)
+        doomed = [e for e in await self.all() if e.conversation_id and e.conversation_id in wanted]
+        if not doomed:
+            return 0
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.kb_examples(), *(e.id for e in doomed))
+            if any(e.status is Status.APPROVED for e in doomed):
+                pipe.incr(keys.kb_examples_version())
+            await pipe.execute()
+        return len(doomed)
+
     async def version(self) -> int:
         raw = await self.client.get(keys.kb_examples_version())
         return int(raw or 0)

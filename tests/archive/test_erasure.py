@@ -105,3 +105,22 @@ async def test_an_erasure_wins_over_an_archiver_batch_in_flight(r: redis.Redis, 
                                                                                      "null:main:erin"]
     assert [h.conversation["contact_id"] for h in
             (await search(db, Access(everything=True), Query("hello"))).hits] == ["null:main:erin"]
+
+
+async def test_erasure_removes_the_example_phrasings_taken_from_the_persons_conversations(
+        r: redis.Redis, db: Database) -> None:
+    from helpline.bots.examples import ExampleStore, Source
+
+    desk, a, a2 = await _setup(r, db)
+    b = await desk.parts.store.find_thread("null", "main", "b")
+    assert b
+    examples = ExampleStore(r)
+    mine = await examples.propose("2fa-reset", "en", "my passport number is X123", Source.LINK, conversation_id=a)
+    approved = await examples.propose("password-reset", "en", "second thread, same person", Source.MARKED,
+                                      conversation_id=a2)
+    other = await examples.propose("2fa-reset", "en", "someone else entirely", Source.LINK, conversation_id=b)
+    assert mine and approved and other
+    await examples.decide(approved.id, approve=True, who="agent:sue")
+    await erase_contact(r, db, 4, "null:main:erin", operator="admin")
+    assert [e.id for e in await examples.all()] == [other.id]
+    assert await examples.version() == 2  # the bots drop the approved one at their next check
