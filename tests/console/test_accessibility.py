@@ -1,5 +1,5 @@
 """Accessibility in a real browser: axe-core (WCAG 2.1 A/AA and best practices) finds no serious or
-critical violation on the inbox, a conversation, the reports and the announcements; the skip link
+critical violation on the inbox, a conversation, the reports, the examples and the announcements; the skip link
 leads past the navigation."""
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import pytest
 import redis.asyncio as redis
 from playwright.async_api import Page, expect
 
+from helpline.bots.examples import ExampleStore, Source
+from helpline.bots.kb import load_kb
 from helpline.insights.bench import Builder, build
 from helpline.routing.models import Presence
+from tests.bots.conftest import KB_DIR
 
 from .axe import serious_violations
 from .helpers import PASSWORD, make_desk
@@ -48,6 +51,9 @@ async def test_axe_finds_no_serious_violation_on_the_main_pages(r: redis.Redis) 
     try:
         await desk.parts.assignments.set_presence("sue", Presence.ONLINE)
         await seed(desk)
+        desk.svc.articles = load_kb(KB_DIR)  # the conversation page's "this article answers it"
+        await ExampleStore(r).propose("2fa-reset", "en", "lost my phone, authenticator gone", Source.LINK,
+                                      conversation_id="0-1", who="agent:amy")
         today = datetime.now(ZoneInfo(desk.parts.settings.insights.timezone)).date()
         await build(r, Builder(), today - timedelta(days=14), conversations=300)
         async with running(desk) as stack:
@@ -65,6 +71,9 @@ async def test_axe_finds_no_serious_violation_on_the_main_pages(r: redis.Redis) 
             found["reports"] = await serious_violations(sue)
             await sue.goto(stack.url + "/announcements")
             found["announcements (supervisor)"] = await serious_violations(sue)
+            await sue.goto(stack.url + "/examples")
+            await expect(sue.locator("#examples tbody tr")).to_have_count(1)
+            found["examples"] = await serious_violations(sue)
             meg = await sign_in_for_axe(stack, "meg", found)
             await meg.goto(stack.url + "/announcements")
             await expect(meg.locator("#compose-form")).to_be_visible()
