@@ -46,7 +46,7 @@ conversations = Table(
     Column("fields", Text, nullable=False, default="{}"),  # the other hash fields (to restore it whole)
     Column("document", Text, nullable=False, default=""),
 )
-Index("conversations_updated", conversations.c.updated_at)
+Index("conversations_newest", conversations.c.updated_at, conversations.c.id)  # newest first, ties by id
 Index("conversations_contact", conversations.c.contact_id, conversations.c.updated_at)
 Index("conversations_team", conversations.c.team, conversations.c.updated_at)
 

@@ -173,6 +173,29 @@ async def test_sqlite_text_search_reads_matches_newest_first_without_sorting_the
     assert "TEMP B-TREE" not in plan, plan  # and no sort of every match
 
 
+async def test_sqlite_listing_walks_the_newest_first_index_without_sorting_ties(
+        r: redis.Redis, db: Database) -> None:
+    if not db.is_sqlite:
+        pytest.skip("SQLite's plan (PostgreSQL chooses by its statistics)")
+    desk = await _desk(r, db)
+    await desk.archive()
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if "ORDER BY" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        assert len(await ids(db, EVERYTHING, Query())) == 5
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+    async with db.engine.connect() as conn:
+        plan = " / ".join(row[3] for row in (await conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statements[0][0], statements[0][1])).all())
+    assert "conversations_newest" in plan and "TEMP B-TREE" not in plan, plan
+
+
 async def test_sqlite_upgrade_orders_an_existing_search_index(r: redis.Redis, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/old.db"
     command.upgrade(alembic_config(url), "0001")
