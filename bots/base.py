@@ -68,6 +68,9 @@ class BotDecision:
     note: str = ""  # why the bot decided this (becomes the event's reason)
     article: str | None = None  # the article key the last reply answers with (the reports' topics)
     feedback: ArticleFeedback | None = None
+    #: (article key, question): the customer picked this article for this question among the
+    #: bot's choices; proposed as an example phrasing of it (`bots.examples`), pending approval.
+    example: tuple[str, str] | None = None
 
 
 class Bot(Protocol):

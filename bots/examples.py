@@ -47,6 +47,7 @@ class Source(StrEnum):
     CANNED = "canned"  # the agent used a canned response tied to the article
     MARKED = "marked"  # the agent marked "this article answers it"
     IMPORT = "import"  # `helpline kb examples import`
+    CLARIFIED = "clarified"  # the customer picked the article among the bot's choices
 
 
 def normalized(text: str) -> str:

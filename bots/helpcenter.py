@@ -148,8 +148,10 @@ class HelpCenterBot:
             chosen = self._chosen(ctx)
             if chosen is not None:
                 note = f"customer chose {chosen.key!r} among {ctx.state.get('choices')!r}"
-                return self._reply(ctx, chosen, attempts=0, tried=[], question=ctx.state.get("question", text),
-                                   note=note)
+                question = ctx.state.get("question", text)
+                decision, article = self._reply(ctx, chosen, attempts=0, tried=[], question=question, note=note)
+                # The customer's own words for the article they picked: an example, pending approval.
+                return replace(decision, example=(chosen.key, question)), article
         return self._answer(ctx, text, attempts=0, tried=[], question=text)
 
     def _media_handoff(self, ctx: BotContext) -> BotDecision:

@@ -22,6 +22,7 @@ from helpline.routing.outbound import private_followup, reply_to
 from helpline.routing.store import ConversationStore, contact_id, to_ms
 
 from .base import LABEL_MOVED_TO_PRIVATE, Bot, BotContext, BotDecision
+from .examples import ExampleStore, Source
 
 PRIVATE_MOVE_TTL_S = 7 * 86400
 
@@ -64,6 +65,10 @@ class BotStep(BaseStep):
                          language=turn.language)
         answer = await bot.handle(ctx)
         self._apply(turn, name, answer)
+        if answer.example is not None:  # outside the commit, so idempotent: one example per phrasing
+            key, question = answer.example
+            await ExampleStore(self.client).propose(key, turn.language, question, Source.CLARIFIED,
+                                                    conversation_id=conv.id, who=f"bot:{name}")
         if LABEL_MOVED_TO_PRIVATE in answer.labels:
             # Remember the invitation: the customer's private conversation will be linked to this one.
             await self.client.set(keys.private_move(conv.contact_id), conv.id, ex=PRIVATE_MOVE_TTL_S)

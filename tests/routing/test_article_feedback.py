@@ -52,3 +52,21 @@ async def test_yes_and_no_are_counted_per_article_in_the_reports(r: redis.Redis)
     assert report.tables()["articles"][0]["article"] == "2fa-reset"  # the most "not helpful" first
     english = await articles(CubeReader(r), Query(start=today, end=today, language="en"))
     assert {row["article"]: row["page_helpful"] for row in english.articles}["2fa-reset"] == 0
+
+
+async def test_a_choice_among_the_bots_articles_proposes_the_question_as_an_example(r: redis.Redis) -> None:
+    from helpline.bots.examples import ExampleStore, Source, Status
+
+    p = parts(r, rules=ALL_TO_BOT, bots=HELPCENTER)
+    router = build_router(p)
+    unsure = "lost my phone and now i cant get google authenticator codes to log in"
+    await p.bus.ingest([message(unsure, thread="c")])
+    await route_all(p, router)
+    conv = await conversation_of(p, "c")
+    assert "bot-clarified" in conv.labels and await ExampleStore(r).all() == []
+    await p.bus.ingest([message("1", thread="c")])
+    await route_all(p, router)
+    (example,) = await ExampleStore(r).all()
+    assert (example.key, example.language, example.text) == ("2fa-reset", "en", unsure)
+    assert example.source is Source.CLARIFIED and example.status is Status.PENDING
+    assert example.conversation_id == conv.id and example.proposed_by == "bot:helpcenter"
