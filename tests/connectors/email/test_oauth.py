@@ -197,3 +197,19 @@ def test_a_missing_oauth_secret_is_named(r: redis.Redis, oauth_dovecot: Dovecot,
     monkeypatch.delenv("OAUTH_REFRESH_TOKEN")
     with pytest.raises(ConfigError, match=r"secrets\.oauth_refresh_token: environment variable OAUTH_REFRESH_TOKEN"):
         connector(r, oauth_dovecot, tmp_path, **options("https://login.example.com"))
+
+
+async def test_no_access_token_reaches_the_log_even_at_debug(
+        r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import base64
+
+    _, url = provider
+    caplog.set_level(logging.DEBUG)  # the root at DEBUG, as `--log-level debug` sets it
+    email = connector(r, oauth_dovecot, tmp_path, **options(url))
+    await email.fetch(None)
+    assert email.tokens is not None
+    token = await email.tokens.token()
+    blob = base64.b64encode(f"user=support\x01auth=Bearer {token}\x01\x01".encode()).decode()
+    assert token not in caplog.text and blob not in caplog.text and REFRESH not in caplog.text
+    await email.stop()
