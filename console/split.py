@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 
+from helpline.connectors.errors import ConnectorError
 from helpline.routing.models import Conversation, EventType, InboundMessage, utcnow
 from helpline.routing.store import Effects
 
@@ -66,7 +67,10 @@ async def split(svc: Services, who: Principal, conv: Conversation, message_ids: 
         raise Invalid("message_ids: at least one message must stay in the conversation")
     if connector is None:
         raise Conflict(f"the {conv.platform} account {conv.account} does not run in this process")
-    thread_key = await connector.split_thread(conv.thread_key, chosen)
+    try:
+        thread_key = await connector.split_thread(conv.thread_key, chosen)
+    except ConnectorError as exc:  # e.g. an original mail no longer stored (retention)
+        raise Conflict(f"cannot split: {exc}") from None
     if thread_key is None:
         raise Conflict(f"{conv.platform} conversations cannot be split: the platform threads by chat, "
                        "so later messages would still arrive in this one")

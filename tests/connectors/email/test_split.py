@@ -183,6 +183,23 @@ async def test_bad_splits_are_refused_and_change_nothing(
     await c.client.aclose()
 
 
+async def test_a_mail_whose_original_is_gone_cannot_be_split_and_nothing_moves(
+        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
+    d = desk(r, dovecot, relay, tmp_path)
+    c = await console_for(d)
+    old = await old_thread_with_a_new_topic(d, dovecot, c)
+    [_, q2] = await d.parts.store.messages(old)
+    original = next(a for a in q2.attachments if a.kind == "original")
+    path = d.connector.files.path(original.platform_file_id)
+    assert path is not None
+    path.unlink()  # removed by the file store's retention, say
+    response = await c.split(old, ["q2@example.com"])
+    assert response.status_code == 409 and "original mail is no longer stored" in response.text
+    assert await d.connector.index.thread_of_message("q2@example.com") == new_thread_key("q1@example.com")
+    assert not [e for e in await d.parts.store.events(old) if e.type is EventType.LINKED]
+    await c.client.aclose()
+
+
 async def test_the_conversation_page_splits_from_a_message_on(
         r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
     d = desk(r, dovecot, relay, tmp_path)
