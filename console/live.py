@@ -13,8 +13,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 import redis.asyncio as redis
 
 from helpline.routing import keys
+from helpline.routing.decode import as_text
+from helpline.routing.models import Conversation
 from helpline.routing.store import ConversationStore
 
+from .alerts import PRIME_WINDOW, Alerts
 from .collision import watchers
 from .roles import Principal, can_view
 
@@ -30,6 +33,15 @@ async def publish(client: redis.Redis, conversation_ids: Iterable[str]) -> None:
         await client.publish(keys.live_channel(), json.dumps({"conversations": ids}))
 
 
+async def _recent(client: redis.Redis, store: ConversationStore) -> list[Conversation]:
+    """The most recently changed conversations (what a new stream's alerts take as known)."""
+    async with client.pipeline(transaction=False) as pipe:
+        for p in range(store.partitions):
+            pipe.zrevrange(keys.conversations_by_update(p), 0, PRIME_WINDOW - 1)
+        per_partition = await pipe.execute()
+    return await store.get_many([as_text(cid) for ids in per_partition for cid in ids])
+
+
 def sse(event: str, data: object) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
@@ -38,7 +50,8 @@ async def stream(client: redis.Redis, store: ConversationStore, who: Principal,
                  disconnected: asyncio.Event | None = None, heartbeat_s: float = HEARTBEAT_S,
                  reauthorize: Callable[[], Awaitable[Principal | None]] | None = None,
                  recheck_s: float | None = None) -> AsyncIterator[bytes]:
-    """Server-sent events for one user: `conversations` events with the visible ids, `watchers`
+    """Server-sent events for one user: `conversations` events with the visible ids, `alert`
+    events when one becomes assigned to the user or escalated (console/alerts.py), `watchers`
     events (who views or types in a visible conversation), `notice`
     events (SLA warnings and breaches) for supervisors and admins, and comments as heartbeats
     (they also let the server notice a client that went away).
@@ -51,7 +64,9 @@ async def stream(client: redis.Redis, store: ConversationStore, who: Principal,
     await pubsub.subscribe(keys.live_channel())
     loop = asyncio.get_running_loop()
     checked = loop.time()
+    alerts = Alerts(who)
     try:
+        alerts.prime(await _recent(client, store))  # after subscribing: a change meanwhile is not missed
         yield b"retry: 2000\n\n"
         yield sse("ready", {"user": who.username})
         while disconnected is None or not disconnected.is_set():
@@ -82,9 +97,12 @@ async def stream(client: redis.Redis, store: ConversationStore, who: Principal,
             except (ValueError, KeyError, TypeError):
                 log.warning("live: ignoring a malformed message on the live channel")
                 continue
-            visible = [c.id for c in await store.get_many(ids) if can_view(who, c)]
-            if visible:
-                yield sse("conversations", {"conversations": visible})
+            seen = [c for c in await store.get_many(ids) if can_view(who, c)]
+            if seen:
+                yield sse("conversations", {"conversations": [c.id for c in seen]})
+                alerts.who = who
+                for alert in alerts.changes(seen):
+                    yield sse("alert", alert)
     finally:
         with contextlib.suppress(Exception):
             await pubsub.unsubscribe()

@@ -140,6 +140,10 @@ window.Helpline = (() => {
         toast(what + ": " + String(n.target || "").replace("_", " ") + " on conversation " + n.conversation_id);
       } catch (err) { console.error(err); }
     });
+    // A conversation newly assigned to me or escalated (console/alerts.py).
+    source.addEventListener("alert", (event) => {
+      try { alertUser(JSON.parse(event.data)); } catch (err) { console.error(err); }
+    });
     // The session ended while the page was open (signed out elsewhere, account disabled).
     source.addEventListener("signed-out", () => {
       source.close();
@@ -157,6 +161,53 @@ window.Helpline = (() => {
     const t = event.target;
     if (t instanceof HTMLInputElement && ["checkbox", "radio"].includes(t.type)) return false;  // keys still act
     return t instanceof HTMLElement && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
+  }
+
+  // --- alerts: always a toast; a desktop notification and a sound only when chosen (top bar) ---
+  function preference(name) {
+    try { return localStorage.getItem("helpline.alert." + name) === "1"; } catch (err) { return false; }
+  }
+  function setPreference(name, on) {
+    try { if (on) localStorage.setItem("helpline.alert." + name, "1"); else localStorage.removeItem("helpline.alert." + name); }
+    catch (err) { toast("Could not keep the setting: " + err.message); }
+  }
+  function beep() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    const audio = new Context();
+    const tone = audio.createOscillator();
+    const gain = audio.createGain();
+    tone.frequency.value = 880;
+    gain.gain.value = 0.08;
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.18);
+    tone.onended = () => audio.close();
+  }
+  function alertUser(a) {
+    const title = a.kind === "assigned" ? "Assigned to you" : "Escalated";
+    const body = platformName(a.platform) + " conversation " + a.conversation_id + " · " + a.priority;
+    toast(title + ": " + body);
+    if (preference("desktop") && "Notification" in window && Notification.permission === "granted") {
+      const note = new Notification("Helpline · " + title, { body, tag: a.kind + ":" + a.conversation_id });
+      note.onclick = () => { window.focus(); window.location.assign("/c/" + encodeURIComponent(a.conversation_id)); };
+    }
+    if (preference("sound")) beep();
+  }
+  function alertSettings() {
+    const desktop = document.getElementById("alert-desktop");
+    const sound = document.getElementById("alert-sound");
+    if (!desktop || !sound) return;
+    desktop.checked = preference("desktop") && "Notification" in window && Notification.permission === "granted";
+    sound.checked = preference("sound");
+    desktop.addEventListener("change", async () => {
+      if (!desktop.checked) { setPreference("desktop", false); return; }
+      const allowed = "Notification" in window && (Notification.permission === "granted"
+        || await Notification.requestPermission() === "granted");
+      if (!allowed) { desktop.checked = false; toast("The browser does not allow notifications for this site"); return; }
+      setPreference("desktop", true);
+    });
+    sound.addEventListener("change", () => { setPreference("sound", sound.checked); if (sound.checked) beep(); });
   }
 
   function pickZone(button) {
@@ -197,6 +248,7 @@ window.Helpline = (() => {
       tz.addEventListener("click", () => pickZone(tz));
     }
     document.querySelectorAll("input.viewer-tz").forEach((input) => { input.value = zone; });
+    alertSettings();
     localTimes();
     new MutationObserver(() => localTimes()).observe(document.body, { childList: true, subtree: true });
     tickClocks();

@@ -401,3 +401,69 @@ async def test_inbox_filters_by_label_agent_and_language_and_each_count_is_its_l
         assert (await api.post(f"/api/v1/conversations/{english}/pending", json={}, headers=headers)).status_code == 200
         await expect(rows).to_have_count(2, timeout=10_000)  # the live update: list and count together
         await expect(sue.locator("[data-count=all]")).to_have_text("2")
+
+
+RECORD_ALERTS = """
+window.__notes = [];
+window.__beeps = 0;
+const RealNotification = window.Notification;
+window.Notification = class extends RealNotification {
+  constructor(title, options) { super(title, options); window.__notes.push({ title, body: options.body }); }
+};
+const createOscillator = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () { window.__beeps += 1; return createOscillator.call(this); };
+"""
+
+
+async def test_opt_in_desktop_notification_and_sound_when_assigned_or_escalated(desk: Desk) -> None:
+    await desk.online("amy")
+    before = await desk.conversation("an old question", thread="old", user="o1")
+    api = desk.client()
+    headers = await desk.token("sue")
+
+    async def post(path: str, body: dict[str, Any]) -> None:
+        assert (await api.post(f"/api/v1/conversations/{path}", json=body, headers=headers)).status_code == 200
+
+    if (await desk.parts.store.get(before)).assignee != "amy":  # type: ignore[union-attr]
+        await post(f"{before}/assign", {"agent_id": "amy"})
+    async with running(desk) as stack:
+        context = await stack.browser.new_context(permissions=["notifications"])
+        await context.add_init_script(RECORD_ALERTS)
+        page = await context.new_page()
+        await page.goto(stack.url + "/login")
+        await page.fill("input[name=username]", "amy")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(stack.url + "/")
+        await page.click("#alerts-menu summary")
+        await page.check("#alert-desktop")
+        await page.check("#alert-sound")
+        assert await page.evaluate("window.__beeps") == 1  # the sound, heard when chosen
+        await expect(page.locator("#live-status.on")).to_be_visible(timeout=10_000)
+
+        await post(f"{before}/notes", {"text": "still hers"})  # already hers when the page opened: no alert
+        await page.wait_for_timeout(1_000)
+        assert await page.evaluate("window.__notes") == []
+
+        await desk.parts.assignments.set_presence("amy", Presence.OFFLINE)  # the router gives it no one
+        fresh = await desk.conversation("a new question", thread="new", user="n1")
+        await desk.online("amy")
+        await post(f"{fresh}/assign", {"agent_id": "amy"})
+        await expect(page.locator("#toast")).to_contain_text("Assigned to you", timeout=10_000)
+        await page.wait_for_function("window.__notes.length >= 1")
+        notes = await page.evaluate("window.__notes")
+        assert notes[0] == {"title": "Helpline · Assigned to you", "body": f"Null conversation {fresh} · normal"}
+        assert await page.evaluate("window.__beeps") == 2
+
+        await post(f"{fresh}/escalate", {"reason": "account takeover"})
+        await page.wait_for_function("window.__notes.length >= 2")
+        assert (await page.evaluate("window.__notes"))[1]["title"] == "Helpline · Escalated"
+        assert await page.evaluate("window.__beeps") == 3
+
+        await page.uncheck("#alert-desktop")  # off again: a toast only
+        await page.uncheck("#alert-sound")
+        other = await desk.conversation("one more", thread="more", user="m1")
+        await post(f"{other}/escalate", {"reason": "urgent"})
+        await expect(page.locator("#toast")).to_contain_text(f"Escalated: Null conversation {other}", timeout=10_000)
+        assert len(await page.evaluate("window.__notes")) == 2 and await page.evaluate("window.__beeps") == 3
+        await context.close()

@@ -1,0 +1,49 @@
+"""Alerts for one open console: a conversation newly assigned to its user, or newly escalated
+(for those who see it). Each live stream keeps what it has seen, primed with the recent
+conversations when it opens, so only changes after that alert; a conversation that leaves the
+state and comes back alerts again. The browser shows them as it is told (a toast, and opt-in a
+desktop notification and a sound)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from helpline.routing.models import Conversation
+
+from .roles import Principal
+
+ESCALATED = "escalated"
+PRIME_WINDOW = 500  # recent conversations read when a stream opens
+
+
+@dataclass
+class Alerts:
+    who: Principal
+    mine: set[str] = field(default_factory=set)
+    escalated: set[str] = field(default_factory=set)
+
+    def prime(self, convs: Iterable[Conversation]) -> None:
+        """What is already so when the stream opens: never alerted."""
+        self.changes(convs)
+
+    def changes(self, convs: Iterable[Conversation]) -> list[dict[str, Any]]:
+        """Pure apart from the sets it keeps: alerts for what became so since last seen."""
+        out: list[dict[str, Any]] = []
+        for c in convs:
+            if c.assignee == self.who.username:
+                if c.id not in self.mine:
+                    self.mine.add(c.id)
+                    out.append({"kind": "assigned", "conversation_id": c.id, "platform": c.platform,
+                                "priority": c.priority.value})
+            else:
+                self.mine.discard(c.id)
+            if ESCALATED in c.labels:
+                if c.id not in self.escalated:
+                    self.escalated.add(c.id)
+                    out.append({"kind": "escalated", "conversation_id": c.id, "platform": c.platform,
+                                "priority": c.priority.value})
+            else:
+                self.escalated.discard(c.id)
+        return out
