@@ -98,16 +98,16 @@ async def test_the_access_token_is_replaced_before_it_expires(
         r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, oauth_relay: Relay,
         tmp_path: Path) -> None:
     p, url = provider
-    p.lifetime_seconds = 3.0  # replaced after half its life (the margin is capped at half of it)
+    p.lifetime_seconds = 4.0  # replaced after half its life (the margin is capped at half of it)
     d = desk(r, oauth_dovecot, oauth_relay, tmp_path, **options(url))
     tokens = d.connector.tokens
     assert tokens is not None
     first = await tokens.token()
     assert await tokens.token() == first and p.grants == 1  # kept while fresh
-    await asyncio.sleep(1.7)
+    await asyncio.sleep(2.4)
     second = await tokens.token()
     assert second != first and p.grants == 2
-    await asyncio.sleep(1.5)  # the first one has expired now
+    await asyncio.sleep(2.0)  # the first one has expired now (some 0.4 s ago)
     assert not await asyncio.to_thread(imap_accepts, oauth_dovecot, first)  # Dovecot enforces the expiry
     oauth_dovecot.append("support", write("Locked", "My account is locked.", ident="q1@example.com"))
     await d.cycle()  # the IMAP login after expiry works: it gets a current token
