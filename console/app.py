@@ -45,14 +45,29 @@ from .shell import Shell
 log = logging.getLogger(__name__)
 
 KB_GAPS_SHOWN = 20
+KB_GAPS_WAIT_S = 5.0  # the page does not wait longer; the grouping goes on and caches its vectors
+_gap_tasks: set[asyncio.Task[object]] = set()
+
+
+def _gap_done(task: asyncio.Task[object]) -> None:
+    _gap_tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:  # retrieved: a page gave up waiting
+        log.warning("KB gaps: grouping failed (%s)", type(task.exception()).__name__)
 
 
 async def kb_gaps(svc: Services, q: Query) -> list[dict[str, Any]] | None:
     """The /reports page's KB gaps: the biggest groups of unanswered questions in the range."""
+    task = asyncio.ensure_future(gap_report(svc.parts.settings, svc.record, q.start, q.end, q.language,
+                                            PAGE_QUESTIONS))
+    _gap_tasks.add(task)  # kept until done: many new questions take a while to embed the first time
+    task.add_done_callback(_gap_done)
     try:
-        groups = await gap_report(svc.parts.settings, svc.record, q.start, q.end, q.language, PAGE_QUESTIONS)
+        groups = await asyncio.wait_for(asyncio.shield(task), KB_GAPS_WAIT_S)
     except SQLAlchemyError as exc:
         log.warning("KB gaps: the record is unavailable (%s)", type(exc).__name__)
+        return None
+    except TimeoutError:
+        log.info("KB gaps: still grouping after %.0f s; the next view uses the cached vectors", KB_GAPS_WAIT_S)
         return None
     return [g.as_row() for g in groups[:KB_GAPS_SHOWN]]
 

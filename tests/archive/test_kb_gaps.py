@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import redis.asyncio as redis
 
 from helpline.archive.archiver import Archiver
@@ -91,6 +92,28 @@ async def test_the_reports_page_shows_the_gaps(r: redis.Redis, db: Database) -> 
         assert section.index(STAKING[0]) < section.index(OTHER[0])  # the biggest group first
         amy, _ = await desk.login("amy")
         assert (await amy.get("/reports")).status_code == 403
+    finally:
+        for c in desk.clients:
+            await c.aclose()
+        await desk.svc.record.close()
+
+
+async def test_the_reports_page_does_not_wait_long_for_the_grouping(
+        r: redis.Redis, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from helpline.console import app as console_app
+    from tests.console.helpers import make_desk
+
+    await _desk_with_history(r, db)
+    monkeypatch.setattr(console_app, "KB_GAPS_WAIT_S", 0.0)
+    desk = await make_desk(r, database={"url": db.url}, rules=ALL_TO_BOT, bots=HELPCENTER)
+    try:
+        sue, _ = await desk.login("sue")
+        page = await sue.get("/reports")
+        assert page.status_code == 200 and "Not available just now" in page.text.split('id="kb-gaps"', 1)[1]
+        while console_app._gap_tasks:  # the grouping goes on and finishes
+            await asyncio.sleep(0.05)
     finally:
         for c in desk.clients:
             await c.aclose()
