@@ -45,6 +45,10 @@ wheel-check: $(STAMP) system-deps
 
 # Refresh the README's screenshots (the console's browser tests, saving into docs/screenshots).
 screenshots: $(STAMP) system-deps
+	@fc-list | grep -qi "Noto Sans CJK" || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk; \
+	  else echo "please install fonts-noto-cjk (the screenshots show Korean, Chinese and Japanese)"; exit 1; fi; }
 	HELPLINE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/console/test_browser.py
 
 clean:
