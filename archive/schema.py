@@ -99,6 +99,7 @@ contacts = Table(
     Column("display_name", String(256), nullable=False, default=""),
     Column("language", String(16)),
     Column("last_agent", String(64)),
+    Column("email", String(254)),  # an address the customer left for our answer
 )
 
 erasures = Table(

@@ -70,7 +70,7 @@ for i, reply_id in ipairs(ARGV) do
 end
 return out
 """
-_CONTACT = ["platform", "account", "user_id", "handle", "display_name", "language", "last_agent"]
+_CONTACT = ["platform", "account", "user_id", "handle", "display_name", "language", "last_agent", "email"]
 CHUNK = 500  # conversations or replies per script call: short calls, Redis stays responsive
 
 
@@ -178,7 +178,7 @@ async def _contacts_and_deliveries(client: redis.Redis, batch: Batch, contacts: 
                 "id": contact, "platform": h["platform"], "account": h.get("account", ""),
                 "user_id": h.get("user_id", ""), "handle": h.get("handle", ""),
                 "display_name": h.get("display_name", ""), "language": h.get("language") or None,
-                "last_agent": h.get("last_agent") or None,
+                "last_agent": h.get("last_agent") or None, "email": h.get("email") or None,
             }
     batch.contacts.extend(found.values())
     for (_, ids), records in zip(chunks, raw[len(contact_ids):], strict=True):

@@ -19,6 +19,7 @@ async def test_conversations_messages_events_replies_and_contacts_reach_sql(r: r
     await desk.ingest([message("my withdrawal is stuck", thread="a", user="u1"),
                        message("still stuck", thread="a", user="u1"),
                        message("출금이 안돼요", thread="b", user="u2", language="ko")])
+    await r.hset(keys.contact("null:main:u2"), "email", "u2@example.com")  # type: ignore[misc]
     assert (await archive_lag(r, 4)).entries > 0
     assert await desk.archive() > 0
     store = desk.parts.store
@@ -41,7 +42,10 @@ async def test_conversations_messages_events_replies_and_contacts_reach_sql(r: r
     assert "withdrawal" in row.document.split() and "u1" in row.document.split()
     assert sorted(x.text for x in reply_rows) == ["Thanks, we got it.", "Thanks, we got it."]
     assert {x.state for x in reply_rows} == {"queued"}
-    assert person.handle == "@u1"
+    assert person.handle == "@u1" and person.email is None
+    async with db.engine.connect() as conn:  # the address a customer left for our answer
+        other = (await conn.execute(select(contacts).where(contacts.c.id == "null:main:u2"))).one()
+    assert other.email == "u2@example.com"
     assert await archive_lag(r, 4) == Lag(0, 0.0)
 
     # The sender posts the replies: their delivery states follow through the change stream.
