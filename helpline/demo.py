@@ -32,6 +32,7 @@ from helpline.connectors.x.emulator_state import Credentials
 
 from .cli import redact
 from .config import Settings
+from .demo_canned import seed_canned
 from .embedded_redis import EmbeddedRedis
 from .mail_simulation import PEOPLE, MailSimulation
 from .runtime import Parts, run_roles
@@ -226,6 +227,7 @@ async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asy
         await parts.sync_roster()
         await _agents_online(parts)
         logins = await _demo_logins(parts, env)
+        await seed_canned(client)
         from .cli import serve_console
 
         questions_file = DEMO_KB / "eval" / "questions.jsonl"

@@ -304,6 +304,11 @@ def console_canned() -> str:
     return f"{PREFIX}:console:canned"
 
 
+def console_canned_seeded() -> str:
+    """Set once the demo's canned responses were added (kept, like the responses themselves)."""
+    return f"{PREFIX}:console:canned-seeded"
+
+
 def console_contact_links(contact_id: str) -> str:
     """Set of contact ids linked to this one (the same person on other channels)."""
     return f"{PREFIX}:console:links:{contact_id}"
