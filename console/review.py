@@ -19,6 +19,7 @@ from .roles import Principal
 from .services import Services, services
 
 router = APIRouter(include_in_schema=False)
+SHOWN = 200  # newest first; deciding these brings the next ones up
 Svc = Annotated[Services, Depends(services)]
 Manager = Annotated[Principal, Depends(managers)]
 
@@ -31,6 +32,8 @@ async def examples_page(request: Request, svc: Svc, who: Manager, status: str = 
     counts = {s.value: sum(1 for e in every if e.status is s) for s in Status}
     shown = [e for e in every if e.status is chosen]
     shown.reverse()  # newest first
+    total = len(shown)
+    shown = shown[:SHOWN]
     titles: dict[str, str] = {}
     if svc.articles is not None:
         for a in svc.articles.articles:
@@ -38,7 +41,7 @@ async def examples_page(request: Request, svc: Svc, who: Manager, status: str = 
             if a.language == "en":
                 titles[a.key] = a.title
     return await _page(request, svc, who, "examples.html", examples=shown, status=chosen.value, counts=counts,
-                       titles=titles, statuses=[s.value for s in Status])
+                       titles=titles, statuses=[s.value for s in Status], total=total)
 
 
 @router.post("/examples/{example_id}/{decision}")

@@ -111,3 +111,13 @@ async def test_supervisors_approve_and_reject_on_the_examples_page(desk: Desk, r
     assert QUESTION in listing.text and "Withdraw" in listing.text
     missing = await sue.post("/examples/0123456789abcdef0123/approve", data={"csrf_token": csrf})
     assert missing.status_code == 404
+
+
+async def test_the_examples_page_shows_the_newest_two_hundred(desk: Desk, r: redis.Redis) -> None:
+    store = ExampleStore(r)
+    for i in range(203):
+        await store.propose("2fa-reset", "en", f"question number {i}", Source.LINK)
+    sue, _ = await desk.login("sue")
+    page = await sue.get("/examples")
+    assert page.text.count("data-example=") == 200 and "The newest 200 of 203." in page.text
+    assert "question number 202" in page.text and "question number 0<" not in page.text
