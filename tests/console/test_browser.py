@@ -199,7 +199,8 @@ async def test_one_product_supervisor_and_marketing_share_the_layout(r: redis.Re
             sue = await sign_in(stack, "sue", height=1000)
             csp_errors = watch_csp(sue)
             await expect(sue.locator(".row")).to_have_count(6, timeout=10_000)
-            await expect(sue.locator(".topnav a")).to_have_text(["Inbox", "Reports", "Examples", "Announcements"])
+            await expect(sue.locator(".topnav a")).to_have_text(["Inbox", "Reports", "Examples", "Canned responses",
+                                                                 "Announcements"])
             await expect(sue.locator("#presence-select")).to_have_value("online")
             await sue.click(".topnav >> text=Reports")
             await sue.wait_for_url("**/reports")
@@ -227,7 +228,7 @@ async def test_one_product_supervisor_and_marketing_share_the_layout(r: redis.Re
             # phone width: the same nav, wrapped under the brand; charts scale to the screen
             phone = await sign_in(stack, "sue", width=390, height=844)
             await phone.goto(stack.url + "/reports")
-            await expect(phone.locator(".topnav a")).to_have_count(4)
+            await expect(phone.locator(".topnav a")).to_have_count(5)
             assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
             for i in range(7):
                 box = await phone.locator("svg.chart").nth(i).bounding_box()

@@ -467,3 +467,40 @@ async def test_opt_in_desktop_notification_and_sound_when_assigned_or_escalated(
         await expect(page.locator("#toast")).to_contain_text(f"Escalated: Null conversation {other}", timeout=10_000)
         assert len(await page.evaluate("window.__notes")) == 2 and await page.evaluate("window.__beeps") == 3
         await context.close()
+
+
+async def test_a_supervisor_writes_canned_responses_per_language_and_an_agent_may_not(desk: Desk) -> None:
+    async with running(desk) as stack:
+        sue = await sign_in(stack, "sue")
+        await sue.click(".topnav >> text=Canned responses")
+        await sue.wait_for_url("**/canned")
+        await expect(sue.locator("#canned-empty")).to_be_visible()
+        new = sue.locator("#canned-new")
+        await new.locator("input[name=title]").fill("Deposit arrives")
+        await new.locator("button").click()  # no text in any language: refused, what was typed kept
+        await expect(sue.locator("#canned-error")).to_contain_text("texts")
+        await expect(sue.locator("#canned-new input[name=title]")).to_have_value("Deposit arrives")
+        english = "Hi {{contact.name}}, deposits arrive within 30 minutes."
+        korean = "{{contact.name}}님, 입금은 30분 안에 반영됩니다."
+        await sue.locator("#canned-new textarea[name=text_en]").fill(english)
+        await sue.locator("#canned-new textarea[name=text_ko]").fill(korean)
+        await sue.locator("#canned-new button").click()
+        saved = (await desk.svc.canned.list())[0]
+        assert (saved.title, saved.texts) == ("Deposit arrives", {"en": english, "ko": korean})
+        edit = sue.locator(f"#canned-edit-{saved.id}")
+        await expect(edit.locator("textarea[name=text_ko]")).to_have_value(korean)
+        await edit.locator("textarea[name=text_ja]").fill("{{contact.name}}様、入金は30分以内に反映されます。")
+        await edit.locator("textarea[name=text_ko]").fill("")  # an emptied variant is removed
+        await edit.locator("button").click()
+        await expect(sue.locator(f"#canned-edit-{saved.id} textarea[name=text_ja]")).to_have_value(
+            "{{contact.name}}様、入金は30分以内に反映されます。")
+        again = await desk.svc.canned.get(saved.id)
+        assert again is not None and set(again.texts) == {"en", "ja"}
+        await sue.click("[aria-label='Delete Deposit arrives']")
+        await expect(sue.locator("#canned-empty")).to_be_visible()
+        assert await desk.svc.canned.list() == []
+
+        amy = await sign_in(stack, "amy")
+        await expect(amy.locator(".topnav a", has_text="Canned")).to_have_count(0)
+        response = await amy.goto(stack.url + "/canned")
+        assert response is not None and response.status == 403
