@@ -72,7 +72,7 @@ PAGES: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Inbox", "/", frozenset(Role)),
     ("Reports", "/reports", frozenset({Role.SUPERVISOR, Role.ADMIN})),
     ("Examples", "/examples", frozenset({Role.SUPERVISOR, Role.ADMIN})),
-    ("Canned responses", "/canned", frozenset({Role.SUPERVISOR, Role.ADMIN})),
+    ("Canned", "/canned", frozenset({Role.SUPERVISOR, Role.ADMIN})),
     ("Announcements", "/announcements", frozenset({Role.MARKETING, Role.SUPERVISOR, Role.ADMIN})),
 )
 

@@ -472,7 +472,7 @@ async def test_opt_in_desktop_notification_and_sound_when_assigned_or_escalated(
 async def test_a_supervisor_writes_canned_responses_per_language_and_an_agent_may_not(desk: Desk) -> None:
     async with running(desk) as stack:
         sue = await sign_in(stack, "sue")
-        await sue.click(".topnav >> text=Canned responses")
+        await sue.click(".topnav >> text=Canned")
         await sue.wait_for_url("**/canned")
         await expect(sue.locator("#canned-empty")).to_be_visible()
         new = sue.locator("#canned-new")

@@ -14,9 +14,9 @@ from .helpers import USERS, Desk
 
 SHOWN = {
     "amy": ["Inbox"],
-    "sue": ["Inbox", "Reports", "Examples", "Canned responses", "Announcements"],
+    "sue": ["Inbox", "Reports", "Examples", "Canned", "Announcements"],
     "meg": ["Inbox", "Announcements"],
-    "root": ["Inbox", "Reports", "Examples", "Canned responses", "Announcements"],
+    "root": ["Inbox", "Reports", "Examples", "Canned", "Announcements"],
 }
 
 
