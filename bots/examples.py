@@ -179,6 +179,15 @@ class ExampleStore:
             await pipe.execute()
         return decided
 
+    async def delete(self, example_id_: str) -> bool:
+        """Forget one example (False if there was none). The version is raised whatever its
+        status, so bots never keep a deleted example that was approved a moment before."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.kb_examples(), example_id_)
+            pipe.incr(keys.kb_examples_version())
+            removed, _ = await pipe.execute()
+        return bool(removed)
+
     async def forget_conversations(self, conversation_ids: Iterable[str]) -> int:
         """Remove the examples taken from these conversations (an erasure: they are the person's
         words), approved ones included. How many went. Idempotent."""

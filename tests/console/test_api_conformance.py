@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from helpline.bots.examples import ExampleStore, Source
 from helpline.connectors.emulation import serve
 
 from .helpers import Desk
@@ -56,13 +57,16 @@ async def test_reported_client_errors_are_4xx(desk: Desk) -> None:
 @pytest.mark.timeout(600)
 async def test_openapi_operations_never_answer_5xx_nor_outside_their_schema(desk: Desk) -> None:
     conversation = await desk.conversation()
+    example = await ExampleStore(desk.parts.client).propose("2fa-reset", "en", "lost my phone", Source.LINK)
+    assert example is not None
     headers = await desk.token("root")
     async with serve(desk.app) as url:
-        failures = await asyncio.to_thread(_run_schemathesis, url, headers, conversation)
+        failures = await asyncio.to_thread(_run_schemathesis, url, headers, {"conversation_id": conversation,
+                                                                              "example_id": example.id})
     assert failures == [], "\n\n".join(failures[:5])
 
 
-def _run_schemathesis(url: str, headers: dict[str, str], conversation: str) -> list[str]:
+def _run_schemathesis(url: str, headers: dict[str, str], existing: dict[str, str]) -> list[str]:
     schema = schemathesis.openapi.from_url(url + "/openapi.json")
     failures: list[str] = []
     calls: list[str] = []
@@ -78,8 +82,9 @@ def _run_schemathesis(url: str, headers: dict[str, str], conversation: str) -> l
         @given(case=operation.as_strategy())
         def check(case: Any) -> None:
             calls.append(case.path)
-            if "conversation_id" in (case.path_parameters or {}) and len(calls) % 2:
-                case.path_parameters["conversation_id"] = conversation  # reach the handlers, not only the 404
+            for name, value in existing.items():
+                if name in (case.path_parameters or {}) and len(calls) % 2:
+                    case.path_parameters[name] = value  # reach the handlers, not only the 404
             response = case.call(base_url=url, headers=headers, timeout=30)
             checks = [response_schema_conformance]
             if case.path not in DEGRADED_IS_503:

@@ -121,3 +121,48 @@ async def test_the_examples_page_shows_the_newest_two_hundred(desk: Desk, r: red
     page = await sue.get("/examples")
     assert page.text.count("data-example=") == 200 and "The newest 200 of 203." in page.text
     assert "question number 202" in page.text and "question number 0<" not in page.text
+
+
+async def test_the_examples_api_lists_decides_and_deletes_for_supervisors(desk: Desk, r: redis.Redis) -> None:
+    store = ExampleStore(r)
+    first = await store.propose("2fa-reset", "en", QUESTION, Source.LINK, who="agent:amy")
+    second = await store.propose("password-reset", "en", "forgot my password again", Source.MARKED)
+    assert first is not None and second is not None
+    c = desk.client()
+    sue, amy, meg = await desk.token("sue"), await desk.token("amy"), await desk.token("meg")
+    for who in (amy, meg):  # agents and marketing neither read nor decide
+        assert (await c.get("/api/v1/examples", headers=who)).status_code == 403
+        assert (await c.post(f"/api/v1/examples/{first.id}/approve", headers=who)).status_code == 403
+        assert (await c.delete(f"/api/v1/examples/{first.id}", headers=who)).status_code == 403
+    assert (await c.get("/api/v1/examples")).status_code == 401
+    listed = await c.get("/api/v1/examples", headers=sue, params={"status": "pending"})
+    assert [e["id"] for e in listed.json()] == [first.id, second.id]
+    version = await store.version()
+    approved = await c.post(f"/api/v1/examples/{first.id}/approve", headers=sue)
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    assert approved.json()["decided_by"] == "agent:sue" and await store.version() > version
+    assert [e["id"] for e in (await c.get("/api/v1/examples?status=approved", headers=sue)).json()] == [first.id]
+    rejected = await c.post(f"/api/v1/examples/{second.id}/reject", headers=sue)
+    assert rejected.json()["status"] == "rejected"
+    assert (await c.get(f"/api/v1/examples/{second.id}", headers=sue)).json()["status"] == "rejected"
+    assert (await c.get("/api/v1/examples?status=maybe", headers=sue)).status_code == 422
+    assert (await c.post("/api/v1/examples/not-an-id/approve", headers=sue)).status_code == 422
+    assert (await c.post("/api/v1/examples/0123456789abcdef0123/reject", headers=sue)).status_code == 404
+    version = await store.version()
+    assert (await c.delete(f"/api/v1/examples/{first.id}", headers=sue)).status_code == 204
+    assert await store.get(first.id) is None and await store.version() > version  # the bots drop it
+    assert (await c.delete(f"/api/v1/examples/{first.id}", headers=sue)).status_code == 404
+    assert [e.id for e in await store.all()] == [second.id]
+
+
+async def test_the_examples_api_needs_the_csrf_token_with_a_session(desk: Desk, r: redis.Redis) -> None:
+    example = await ExampleStore(r).propose("2fa-reset", "en", QUESTION, Source.LINK)
+    assert example is not None
+    sue, csrf = await desk.login("sue")
+    assert (await sue.get("/api/v1/examples")).status_code == 200  # reading needs no token
+    refused = await sue.post(f"/api/v1/examples/{example.id}/approve")
+    assert refused.status_code == 403 and (await ExampleStore(r).get(example.id)).status is Status.PENDING  # type: ignore[union-attr]
+    assert (await sue.delete(f"/api/v1/examples/{example.id}")).status_code == 403
+    done = await sue.post(f"/api/v1/examples/{example.id}/approve", headers={"X-CSRF-Token": csrf})
+    assert done.status_code == 200 and done.json()["status"] == "approved"
+    assert (await sue.delete(f"/api/v1/examples/{example.id}", headers={"X-CSRF-Token": csrf})).status_code == 204
