@@ -4,7 +4,7 @@ Order of concerns for each customer message (first that applies wins, except tha
 replies are combined with a handoff):
 
 0. a /start or /help command: a greeting or an explanation of what the bot does, nothing searched;
-   a photo, sticker or file without text: handoff (a person has to look at it), nothing searched;
+   a photo, sticker, voice note or file without text: handoff (a person has to look at it), nothing searched;
 1. account details in a PUBLIC thread: a short safe template inviting a DM (the detail is never
    repeated) and, if a secret was posted, a private warning; label "moved-to-private";
 2. an emergency (hacked account, stolen funds) or a request for a human: handoff;
@@ -45,7 +45,7 @@ _CHOICE = re.compile(r"^\D{0,8}?([1-9])\D{0,6}$")  # "2", "#2", "option 2", "2ë²
 _SECRET_ORDER = (Detail.SEED_PHRASE, Detail.PRIVATE_KEY, Detail.PASSWORD)
 #: Commands answered with a catalog text instead of a search (Telegram sends /start first).
 _COMMAND_TEXTS = {"start": "greeting", "help": "help"}
-_MEDIA_NAMES = ("photo", "sticker")  # named in the customer's language; anything else is a "file"
+_MEDIA_NAMES = ("photo", "sticker", "voice", "audio")  # named in the customer's language; anything else is a "file"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Files customers send (e-mail attachments and original mails, Telegram photos and documents)
+"""Files customers send (e-mail attachments and original mails, Telegram photos, documents and
+voice notes, Mastodon media)
 and files agents attach, stored under a data folder named by their SHA-256.
 
 A file is stored once however often it arrives (the name is its hash) and written atomically
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 from helpline.routing.models import Attachment
 
 DEFAULT_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain",
-                 "text/csv", "message/rfc822")
+                 "text/csv", "message/rfc822", "audio/ogg", "audio/mpeg")
 
 
 class FileOptions(BaseModel):

@@ -1,6 +1,7 @@
 """Files in a conversation: what customers sent (stored by their connector) and the images
 agents attach to replies. Only those who may see the conversation get them; raster images are
-served inline (the timeline's thumbnails), anything else as a download of opaque bytes, so a
+served inline (the timeline's thumbnails) and Ogg/MP3 audio with its type (the timeline's player),
+anything else as a download of opaque bytes, so a
 customer's HTML or SVG never runs in the console's origin."""
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ from .schemas import FileRef
 from .services import Services
 
 INLINE = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})  # never SVG: it can carry script
+AUDIO = frozenset({"audio/ogg", "audio/mpeg"})  # played in the page (<audio>), never a document
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 
 def inline(mime_type: str | None) -> bool:
     return (mime_type or "").lower() in INLINE
+
+
+def audio(mime_type: str | None) -> bool:
+    return (mime_type or "").lower() in AUDIO
 
 
 def reply_files(svc: Services, conv: Conversation) -> frozenset[str]:
@@ -53,8 +59,9 @@ async def find(svc: Services, conv: Conversation, file_id: str) -> tuple[Attachm
 def response(found: Attachment, path: Path) -> FileResponse:
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
                "Content-Security-Policy": "default-src 'none'; sandbox"}
-    if inline(found.mime_type):
-        return FileResponse(path, media_type=found.mime_type, filename=found.file_name or found.platform_file_id,
+    if inline(found.mime_type) or audio(found.mime_type):
+        mime = (found.mime_type or "").lower()
+        return FileResponse(path, media_type=mime, filename=found.file_name or found.platform_file_id,
                             content_disposition_type="inline", headers=headers)
     return FileResponse(path, media_type="application/octet-stream",
                         filename=found.file_name or found.platform_file_id, content_disposition_type="attachment",

@@ -5,8 +5,10 @@ and blocks the bot; tests and the demo read back what the bot sent. Shapes:
 
     POST /_emulator/customer-messages  {"user": {"id", "handle", "name"}, "text", "kind": "direct"|"group",
                                         "chat_id"?, "reply_to_bot"?, "mention"?, "photo"?: base64,
-                                        "document"?: {"data": base64, "file_name", "mime_type"}}
-                                       (with a photo or document the text is its caption, optional)
+                                        "document"?: {"data": base64, "file_name", "mime_type"},
+                                        "voice"?: {"data": base64, "duration"},
+                                        "audio"?: {"data": base64, "duration", "file_name", "mime_type"}}
+                                       (with a file the text is its caption, optional)
                                        -> {"message_id", "chat_id", "update_id"}
     POST /_emulator/edits              {"chat_id", "message_id", "text"} -> {"update_id", "edit_date"}
     POST /_emulator/button-presses     {"user", "chat_id", "message_id", "data"}
@@ -49,7 +51,7 @@ def customer_message(state: EmulatorState, body: Json) -> Json:
     text = str(body.get("text") or "")
     media = _media(state, body)
     if not text and not media:
-        raise bad_request("text, photo or document is required")
+        raise bad_request("text, photo, document, voice or audio is required")
     fields: Json = {**media, "caption": text} if media and text else media or {"text": text}
     if body.get("kind", "direct") == "direct":
         chat = state.private_chat(user)
@@ -79,8 +81,10 @@ def customer_message(state: EmulatorState, body: Json) -> Json:
 
 
 def _media(state: EmulatorState, body: Json) -> Json:
-    """A photo (`"photo": base64`) or a document (`"document": {"data", "file_name", "mime_type"}`),
-    kept by the emulator for getFile and the file download."""
+    """A photo (`"photo": base64`), a document (`"document": {"data", "file_name", "mime_type"}`),
+    a voice note (`"voice": {"data", "duration"}`, Ogg/Opus as Telegram records it) or an audio
+    file (`"audio": {"data", "duration", "file_name", "mime_type"}`), kept by the emulator for
+    getFile and the file download; the message carries them as the Bot API does."""
     try:
         if body.get("photo"):
             file = state.add_file(base64.b64decode(str(body["photo"]), validate=True), "photos")
@@ -88,14 +92,21 @@ def _media(state: EmulatorState, body: Json) -> Json:
                      "width": 90, "height": 90}
             return {"photo": [small, {"file_id": file.file_id, "file_unique_id": file.unique_id,
                                       "file_size": len(file.data), "width": 800, "height": 600}]}
-        doc = body.get("document")
-        if isinstance(doc, dict):
-            file = state.add_file(base64.b64decode(str(doc["data"]), validate=True), "documents")
-            return {"document": {"file_id": file.file_id, "file_unique_id": file.unique_id,
-                                 "file_size": len(file.data), "file_name": str(doc.get("file_name") or "file"),
-                                 "mime_type": str(doc.get("mime_type") or "application/octet-stream")}}
+        for kind, folder, default_type in (("document", "documents", "application/octet-stream"),
+                                           ("voice", "voice", "audio/ogg"), ("audio", "music", "audio/mpeg")):
+            spec = body.get(kind)
+            if not isinstance(spec, dict):
+                continue
+            file = state.add_file(base64.b64decode(str(spec["data"]), validate=True), folder)
+            media: Json = {"file_id": file.file_id, "file_unique_id": file.unique_id, "file_size": len(file.data),
+                           "mime_type": str(spec.get("mime_type") or default_type)}
+            if kind != "voice":  # a voice note has no name
+                media["file_name"] = str(spec.get("file_name") or "file")
+            if kind != "document":
+                media["duration"] = int(spec.get("duration") or 1)
+            return {kind: media}
     except (ValueError, KeyError) as exc:
-        raise bad_request(f"photo/document: {exc}") from None
+        raise bad_request(f"media: {exc}") from None
     return {}
 
 

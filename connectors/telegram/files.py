@@ -1,4 +1,4 @@
-"""Telegram files: a customer's photo or document is fetched once, when its update is read
+"""Telegram files: a customer's photo, document, voice note or audio file is fetched once, when its update is read
 (getFile, then the download the Bot API serves at /file/bot<token>/<file_path>), and kept in the
 account's file store under its hash; the message then names the stored file. A file of a type
 the store refuses, or larger than its limit, stays listed with its Telegram id and is not fetched.
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 # Telegram sends photos re-encoded as JPEG and voice notes as Ogg/Opus; the others say their type.
 IMPLIED_TYPES = {"photo": "image/jpeg", "voice": "audio/ogg", "sticker": "image/webp"}
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif",
-              "application/pdf": "pdf", "audio/ogg": "ogg"}
+              "application/pdf": "pdf", "audio/ogg": "ogg", "audio/mpeg": "mp3"}
 
 
 async def fetch_files(bot: ExtBot[None], store: AttachmentStore, message: InboundMessage) -> InboundMessage:

@@ -1,5 +1,5 @@
-"""Files customers send (e-mail attachments): listed in the conversation, downloaded only by those
-who may see it, always as a download, never rendered."""
+"""Files customers send (e-mail attachments, voice notes): listed in the conversation, downloaded
+only by those who may see it, as a download never rendered; images and audio with their type."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ async def test_an_attachment_downloads_for_agents_who_see_the_conversation_only(
     detail = (await c.get(f"/api/v1/conversations/{cid}", headers=amy)).json()
     [message] = [i for i in detail["timeline"] if i["kind"] == "message"]
     assert message["data"]["attachments"] == [{"id": file_id, "name": "statement.html", "kind": "document",
-                                               "size": len(page), "image": False}]  # never a thumbnail
+                                               "size": len(page), "image": False, "audio": False}]  # never a thumbnail
     got = await c.get(f"/api/v1/conversations/{cid}/attachments/{file_id}", headers=amy)
     assert got.status_code == 200 and got.content == page
     assert got.headers["content-type"] == "application/octet-stream"

@@ -15,6 +15,7 @@ import redis.asyncio as redis
 from playwright.async_api import Page, expect
 
 from helpline.routing.models import Presence, Status
+from tests.audio import ogg_opus
 from tests.factories import message, route_all
 
 from .helpers import PASSWORD, Desk, make_desk
@@ -161,7 +162,7 @@ async def canvas_image(page: Page, mime: str, color: str) -> bytes:
     return base64.b64decode(data_url.split(",", 1)[1])
 
 
-async def test_a_telegram_photo_is_a_thumbnail_and_the_agent_sends_an_image_back(desk: Desk) -> None:
+async def test_a_telegram_photo_is_a_thumbnail_a_voice_note_plays_and_the_agent_sends_an_image_back(desk: Desk) -> None:
     await desk.parts.assignments.set_presence("amy", Presence.ONLINE)
     async with running(desk) as stack:
         page = await sign_in(stack, "amy")
@@ -172,10 +173,13 @@ async def test_a_telegram_photo_is_a_thumbnail_and_the_agent_sends_an_image_back
         await stack.emulator.post("/_emulator/customer-messages", json={
             "user": user, "kind": "direct", "document": {"data": base64.b64encode(b"%PDF-1.4 statement").decode(),
                                                          "file_name": "statement.pdf", "mime_type": "application/pdf"}})
+        voice = ogg_opus(3)
+        await stack.emulator.post("/_emulator/customer-messages", json={
+            "user": user, "kind": "direct", "voice": {"data": base64.b64encode(voice).decode(), "duration": 3}})
         connector = desk.parts.connectors[("telegram", "support")]
         batch = await connector.fetch(None)  # as the poller reads the updates: the files are fetched
         await desk.parts.bus.ingest(batch.messages)
-        assert (await stack.emulator.get("/_emulator/stats")).json()["file_downloads"] == 2
+        assert (await stack.emulator.get("/_emulator/stats")).json()["file_downloads"] == 3
         cid = await conversation_id(desk, 831)
 
         await page.goto(f"{stack.url}/c/{cid}")
@@ -191,6 +195,14 @@ async def test_a_telegram_photo_is_a_thumbnail_and_the_agent_sends_an_image_back
         download = await page.request.get(await pdf.evaluate("a => a.href"))
         assert download.headers["content-type"] == "application/octet-stream"
         assert download.headers["content-disposition"].startswith("attachment")
+        player = page.locator(".item-message audio[controls]")  # the voice note plays (CSP: same origin)
+        duration = await player.evaluate("""a => new Promise((ok, bad) => {
+            a.onloadedmetadata = () => ok(a.duration);
+            a.onerror = () => bad(String(a.error && a.error.code));
+            a.load(); })""")
+        assert 2.9 < duration < 3.1
+        heard = await page.request.get(await player.evaluate("a => a.src"))
+        assert heard.headers["content-type"] == "audio/ogg" and await heard.body() == voice
 
         png = await canvas_image(page, "image/png", "#3a3")
         await page.set_input_files("#reply-file", files=[{"name": "where.png", "mimeType": "image/png", "buffer": png}])

@@ -4,8 +4,11 @@ the replies posted back to the emulator by the real sender."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +24,7 @@ from helpline.routing.models import Conversation, EventType, Status
 from helpline.routing.router import Router
 from helpline.routing.sender import Sender
 from helpline.runtime import Parts, build_router
+from tests.audio import ogg_opus
 from tests.factories import route_all, settings
 
 from .conftest import ACCOUNT, Emulator
@@ -59,8 +63,9 @@ class Desk:
 
 
 @pytest.fixture
-async def desk(emulator: Emulator, r: redis.Redis, telegram_env: None) -> AsyncIterator[Desk]:
-    options = {"long_poll_timeout": 0, "private_per_second": 100, "group_per_minute": 6000}
+async def desk(emulator: Emulator, r: redis.Redis, telegram_env: None, tmp_path: Path) -> AsyncIterator[Desk]:
+    options = {"long_poll_timeout": 0, "private_per_second": 100, "group_per_minute": 6000,
+               "attachments_dir": str(tmp_path / "files")}
     account = {"platform": "telegram", "name": ACCOUNT, "base_url": emulator.url, "poll_interval": 0.1,
                "secrets": {"token": "HL_TG_TOKEN"}, "options": options}
     parts = Parts.build(settings(accounts=[account], rules=ALL_TO_BOT, bots=HELPCENTER,
@@ -202,6 +207,24 @@ async def test_a_photo_or_sticker_without_text_goes_to_a_person_not_to_the_searc
     assert media in handoff.reason and "article" not in handoff.reason
     [stored] = await desk.parts.store.messages(conv.id)
     assert stored.text == "" and [a.kind for a in stored.attachments] == [media]
+
+
+async def test_a_voice_note_without_text_is_fetched_stored_and_goes_to_a_person(desk: Desk) -> None:
+    voice = ogg_opus(2)
+    await desk.emulator.customer(1202, "", voice={"data": base64.b64encode(voice).decode(), "duration": 2})
+    await desk.cycle()
+    [reply] = await desk.sent_to(1202)
+    assert reply["text"] == CATALOG.text("en", "handoff_media", media=CATALOG.text("en", "media_voice"))
+    conv = await desk.conversation("chat:1202")
+    assert conv is not None and conv.handler is None
+    [handoff] = [e for e in await desk.parts.store.events(conv.id) if e.type is EventType.HANDOFF]
+    assert "voice" in handoff.reason
+    [stored] = await desk.parts.store.messages(conv.id)
+    [note] = stored.attachments
+    assert (note.kind, note.mime_type, note.size_bytes) == ("voice", "audio/ogg", len(voice))
+    assert note.platform_file_id == hashlib.sha256(voice).hexdigest()
+    path = desk.parts.connectors[("telegram", ACCOUNT)].attachment_file(note.platform_file_id)
+    assert path is not None and path.read_bytes() == voice
 
 
 async def test_unsure_bot_offers_inline_choices_and_a_pressed_choice_is_answered(desk: Desk) -> None:

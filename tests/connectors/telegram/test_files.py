@@ -1,5 +1,5 @@
-"""Customers' photos and documents: fetched through getFile and the file download when the update
-is read, stored by hash; types the store refuses are listed and never fetched."""
+"""Customers' photos, documents, voice notes and audio files: fetched through getFile and the file
+download when the update is read, stored by hash; types the store refuses are listed and never fetched."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import redis.asyncio as redis
 
 from helpline.connectors.runner import PollRunner
 from helpline.routing.bus import StreamBus
+from tests.audio import ogg_opus
 
 from .conftest import Emulator, MakeConnector, ingested
 
@@ -35,3 +36,20 @@ async def test_a_photo_is_fetched_and_stored_by_hash_and_a_refused_type_is_not_f
         assert connector.attachment_file(page.platform_file_id) is None
     stats = (await emulator.http.get("/_emulator/stats")).json()
     assert stats["file_downloads"] == 2  # the two photos; never the refused page
+
+
+async def test_voice_notes_and_audio_files_are_fetched_with_their_types(
+        emulator: Emulator, make_connector: MakeConnector, r: redis.Redis, bus: StreamBus) -> None:
+    voice, song = ogg_opus(1), b"ID3\x04 an mp3, as far as the store is concerned"
+    await emulator.customer(602, "", voice={"data": base64.b64encode(voice).decode(), "duration": 1})
+    await emulator.customer(602, "the hold music", audio={"data": base64.b64encode(song).decode(), "duration": 3,
+                                                          "file_name": "hold.mp3", "mime_type": "audio/mpeg"})
+    async with make_connector() as connector:
+        await PollRunner(r, connector).poll_once()
+        note, music = (m.attachments[0] for m in sorted(await ingested(r, bus), key=lambda m: m.message_id))
+        assert (note.kind, note.mime_type, note.file_name) == ("voice", "audio/ogg", "voice.ogg")
+        assert (music.kind, music.mime_type, music.file_name) == ("audio", "audio/mpeg", "hold.mp3")
+        for sent, kept in ((voice, note), (song, music)):
+            path = connector.attachment_file(kept.platform_file_id)
+            assert kept.platform_file_id == hashlib.sha256(sent).hexdigest()
+            assert path is not None and path.read_bytes() == sent
