@@ -17,6 +17,7 @@ from sqlalchemy import Table, delete, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .database import Database
+from .moves import move_out
 from .schema import SEARCH_ORDER_BITS, contacts, conversations, erasures, events, messages, replies, search_order
 
 Row = dict[str, Any]
@@ -47,6 +48,8 @@ class Batch:
     reply_contents: list[Row] = field(default_factory=list)
     reply_deliveries: list[Row] = field(default_factory=list)
     contacts: list[Row] = field(default_factory=list)
+    moves: dict[str, set[str]] = field(default_factory=dict)  # conversation → message ids split off it
+    reread: set[str] = field(default_factory=set)  # conversations whose whole history is in the batch
 
     def __len__(self) -> int:
         return len(self.conversations) + len(self.reply_deliveries)
@@ -81,6 +84,10 @@ class Record:
             await self._upsert(conn, events, batch.events, ("conversation_id", "seq"), update=False)
             await self._upsert(conn, replies, batch.reply_contents, ("reply_id",), update=REPLY_CONTENT)
             await self._upsert(conn, replies, batch.reply_deliveries, ("reply_id",), update=REPLY_DELIVERY)
+            if batch.moves or batch.reread:
+                rebuilt = await move_out(conn, batch.moves, batch.reread)
+                for r in batch.conversations:
+                    r["document"] = rebuilt.get(r["id"], r["document"])
             if moved:
                 await conn.exec_driver_sql("DELETE FROM conversation_search WHERE rowid = ?", [(n,) for n in moved])
             if self.db.is_sqlite and batch.conversations:

@@ -112,6 +112,8 @@ def _conversation(batch: Batch, cid: str, h: dict[str, str], count: int, new_mes
                   new_events: list[bytes], cursor: Cursor, replies: dict[tuple[int, str], None]) -> None:
     texts: list[str] = []
     last_score = cursor.last_score
+    if cursor.archived_messages and count and len(new_messages) // 2 == count:
+        batch.reread.add(cid)  # all of its history came again: messages split off earlier among them
     for k in range(0, len(new_messages), 2):  # member, score, member, score, ...
         raw = new_messages[k]
         m = orjson.loads(raw)
@@ -131,6 +133,8 @@ def _conversation(batch: Batch, cid: str, h: dict[str, str], count: int, new_mes
         data = e.get("data") or {}
         batch.events.append({"conversation_id": cid, "seq": cursor.archived_events + offset, "type": e["type"],
                              "actor": e.get("actor", ""), "at": _ms(e["at"]), "raw": _s(raw)})
+        if e["type"] == "linked" and isinstance(data.get("moved_messages"), list):
+            batch.moves.setdefault(cid, set()).update(str(m) for m in data["moved_messages"])
         if e["type"] in ("reply_queued", "note") and isinstance(data.get("text"), str):
             texts.append(data["text"])
         if e["type"] == "reply_queued" and data.get("reply_id"):

@@ -6,11 +6,12 @@ The connector gives the messages a thread of their own (`Connector.split_thread`
 their Message-IDs, so a later mail answering one of them threads there, and one answering the
 others stays). Copies of the messages, marked `moved_from`, are ingested into that thread like
 any message, so the router creates the new conversation with everything a conversation has
-(routing, assignment, SLA, the record); being split off, they get no automatic answer. The old
-conversation keeps its record of them, and a LINKED event naming them hides them from its
-timeline. Idempotent: a split cut short (the process died between the ingest and the event) is
-completed by repeating it, which ingests nothing twice (the copies' ids are derived from the
-originals) and writes the event once; a split that was completed is refused when repeated.
+(routing, assignment, SLA, the record); being split off, they get no automatic answer. A LINKED
+event naming them hides them from the old conversation's timeline and, archived, takes them out
+of its SQL record (`archive/moves.py`), so search finds them in the new one only. Idempotent:
+a split cut short (the process died between the ingest and the event) is completed by repeating
+it, which ingests nothing twice (the copies' ids are derived from the originals) and writes the
+event once; a split that was completed is refused when repeated.
 """
 
 from __future__ import annotations

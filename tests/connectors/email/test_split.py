@@ -11,12 +11,20 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as redis
+from sqlalchemy import select, text, update
 
+from helpline.archive.archiver import Archiver
+from helpline.archive.database import Database
+from helpline.archive.record import Record
+from helpline.archive.schema import conversations, messages
+from helpline.archive.search import Access, Query, search
 from helpline.connectors.email.mailservers import Dovecot, Relay
 from helpline.connectors.email.threads import new_thread_key
 from helpline.console.app import create_app
 from helpline.console.roles import Role
+from helpline.routing import keys
 from helpline.routing.models import EventType
+from tests.archive.conftest import TABLES, database_url, postgres_url  # noqa: F401 (the record on both engines)
 from tests.connectors.email.conftest import Desk, desk
 from tests.connectors.email.test_send import ALL_TO_BOT, HELPCENTER, customer_inbox, write
 from tests.console.helpers import login
@@ -219,3 +227,50 @@ async def test_the_conversation_page_splits_from_a_message_on(
     assert new != old
     assert [m.message_id for m in await d.parts.store.messages(new)] == ["split:q2@example.com"]
     await c.client.aclose()
+
+
+async def test_the_record_moves_the_split_off_mails_so_search_finds_them_once(
+        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path, database_url: str) -> None:  # noqa: F811
+    d = desk(r, dovecot, relay, tmp_path)
+    c = await console_for(d)
+    db = Database(database_url)
+    if not db.is_sqlite:  # the session's database: start empty
+        async with db.engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
+    archiver = Archiver(r, Record(db), d.parts.settings.redis.partitions, "test-archiver")
+
+    async def found(words: str) -> list[str]:
+        return [h.conversation["id"] for h in (await search(db, Access(everything=True), Query(words))).hits]
+
+    async def mails_of(cid: str) -> list[str]:
+        async with db.engine.connect() as conn:
+            return list((await conn.execute(select(messages.c.message_id).where(messages.c.conversation_id == cid)
+                                            .order_by(messages.c.seq))).scalars())
+
+    old = await old_thread_with_a_new_topic(d, dovecot, c)
+    await archiver.catch_up()
+    assert await found("phone number") == [old]
+    new = (await c.split(old, ["q2@example.com"])).json()["conversation_id"]
+    await archiver.catch_up()
+    assert await found("phone number") == [new]
+    assert await found("card declined") == [old]
+    assert await mails_of(old) == ["q1@example.com"] and await mails_of(new) == ["split:q2@example.com"]
+
+    # Replayed changes (a crash before their acknowledgement) and a whole history read again
+    # (a message landing behind the archived ones) move nothing back.
+    changes = [(keys.changes(p), entry_id.decode(), fields) for p in range(d.parts.settings.redis.partitions)
+               for entry_id, fields in await r.xrange(keys.changes(p))]
+    async with db.engine.begin() as conn:
+        await conn.execute(update(conversations).where(conversations.c.id == old).values(last_score=-1))
+    await archiver.archive(changes)
+    assert await found("phone number") == [new]
+    assert await mails_of(old) == ["q1@example.com"]
+    dovecot.append("support", write("Re: Card declined", "The card works now.", ident="q4@example.com",
+                                    In_Reply_To="<q1@example.com>"))
+    await d.poll()
+    await d.route()
+    await archiver.catch_up()
+    assert await mails_of(old) == ["q1@example.com", "q4@example.com"]
+    assert await found("card works") == [old] and await found("phone number") == [new]
+    await c.client.aclose()
+    await db.close()
