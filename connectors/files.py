@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+import httpx
 from pydantic import BaseModel, Field
 
 from helpline.routing.models import Attachment
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain",
                  "text/csv", "message/rfc822", "audio/ogg", "audio/mpeg")
@@ -101,3 +105,32 @@ class AttachmentStore:
         file_id = await self.save(raw)
         return Attachment(kind="original", platform_file_id=file_id, mime_type="message/rfc822",
                           file_name="original.eml", size_bytes=len(raw))
+
+
+async def download(http: httpx.AsyncClient, store: AttachmentStore, a: Attachment, *, platform: str,
+                   headers: Mapping[str, str] | None = None) -> Attachment:
+    """Fetch `a.url` into the store: the stored file (its type from the answer's Content-Type, its
+    name from the URL's last segment, the URL kept), or `a` as it was when the answer is not 200 or
+    the download fails, with its type when that type is refused or the file is over the limit
+    (listed, never stored: the link stays for the agent). Idempotent."""
+    assert a.url is not None
+    try:
+        async with http.stream("GET", a.url, headers=headers) as response:
+            if response.status_code != 200:
+                log.warning("%s: a %s was not fetched: HTTP %d", platform, a.kind, response.status_code)
+                return a
+            mime = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+            declared = response.headers.get("content-length", "")
+            if mime not in store.allowed or (declared.isdigit() and int(declared) > store.max_bytes):
+                return a.model_copy(update={"mime_type": mime or None})
+            data = bytearray()
+            async for chunk in response.aiter_bytes():
+                data += chunk
+                if len(data) > store.max_bytes:
+                    return a.model_copy(update={"mime_type": mime})
+    except httpx.HTTPError as exc:  # the message is not held back for its file
+        log.warning("%s: a %s was not fetched: %s", platform, a.kind, type(exc).__name__)
+        return a
+    name = PurePosixPath(httpx.URL(a.url).path).name or a.kind
+    stored = await store.keep(bytes(data), name, mime, a.kind, kind=a.kind)
+    return stored.model_copy(update={"url": a.url}) if isinstance(stored, Attachment) else a

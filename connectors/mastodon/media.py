@@ -8,16 +8,12 @@ download that fails stay listed with their URL for the agent to open."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection
-from pathlib import PurePosixPath
 
 import httpx
 
-from helpline.connectors.files import AttachmentStore
+from helpline.connectors.files import AttachmentStore, download
 from helpline.routing.models import Attachment, InboundMessage
-
-log = logging.getLogger(__name__)
 
 
 def fetchable(url: str, instance_host: str, extra_hosts: Collection[str]) -> bool:
@@ -47,25 +43,4 @@ async def _fetch(http: httpx.AsyncClient, store: AttachmentStore, a: Attachment,
                  extra_hosts: Collection[str]) -> Attachment:
     if not a.url or not fetchable(a.url, instance_host, extra_hosts):
         return a
-    try:
-        async with http.stream("GET", a.url) as response:
-            if response.status_code != 200:
-                log.warning("mastodon: a %s was not fetched: HTTP %d", a.kind, response.status_code)
-                return a
-            mime = response.headers.get("content-type", "").partition(";")[0].strip().lower()
-            declared = response.headers.get("content-length", "")
-            if mime not in store.allowed or (declared.isdigit() and int(declared) > store.max_bytes):
-                return a.model_copy(update={"mime_type": mime or None})  # listed, never stored
-            data = bytearray()
-            async for chunk in response.aiter_bytes():
-                data += chunk
-                if len(data) > store.max_bytes:
-                    return a.model_copy(update={"mime_type": mime})
-    except httpx.HTTPError as exc:  # the link stays for the agent; the status is not held back
-        log.warning("mastodon: a %s was not fetched: %s", a.kind, type(exc).__name__)
-        return a
-    name = PurePosixPath(httpx.URL(a.url).path).name or a.kind
-    stored = await store.keep(bytes(data), name, mime, a.kind, kind=a.kind)
-    if not isinstance(stored, Attachment):
-        return a
-    return stored.model_copy(update={"url": a.url})
+    return await download(http, store, a, platform="mastodon")

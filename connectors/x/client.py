@@ -204,8 +204,9 @@ class XApi:
         return await self.call(
             self.client.get_direct_message_events,
             dm_event_fields=["id", "text", "event_type", "dm_conversation_id", "sender_id",
-                             "participant_ids", "created_at", "attachments"],
-            event_types="MessageCreate", expansions=["sender_id"], user_fields=["username", "name"],
+                             "participant_ids", "created_at", "attachments", "entities"],
+            event_types="MessageCreate", expansions=["sender_id", "attachments.media_keys"],
+            user_fields=["username", "name"], media_fields=["media_key", "type", "url"],
             max_results=max_results, pagination_token=token, user_auth=True,
         )
 

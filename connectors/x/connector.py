@@ -5,7 +5,8 @@ Settings (`[[accounts]]` with `platform = "x"`):
 
 - secrets: `consumer_key`, `consumer_secret`, `access_token`, `access_token_secret` (OAuth 1.0a
   user context: needed to send, to read DMs and for webhooks) and/or `bearer_token` (mentions).
-- options: `XOptions` (the account's id and handle, what to poll, page size, send budgets).
+- options: `XOptions` (the account's id and handle, what to poll, page size, send budgets, where
+  the files customers attach to DMs are kept: see `media.py`).
 
 Residual window: X has no idempotency key for POST /2/tweets or DMs. A part is recorded in
 `SendProgress` right after X accepts it; a crash between X's answer and that record re-posts
@@ -17,8 +18,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -52,8 +55,9 @@ from helpline.routing.decode import as_text
 from helpline.routing.models import InboundMessage, MessageKind, OutboundReply
 
 from .capabilities import CAPABILITIES
-from .client import Credentials, XApi
+from .client import DEFAULT_BASE_URL, Credentials, XApi
 from .cursor import Sweep, XCursor
+from .media import fetch_media
 from .options import XOptions
 from .outbound import plan_reply
 from .parse import (
@@ -96,6 +100,8 @@ class XConnector(Connector):
         if settings.mode == "webhook" and not self._credentials.consumer_secret:
             raise ConfigError(f"accounts.{settings.name}.secrets.consumer_secret: webhooks need it")
         self._api: XApi | None = None
+        self.files = self.options.file_store()
+        self._media: httpx.AsyncClient | None = None  # DM media downloads (signed per request)
         cursor_key = keys.cursor(self.platform, settings.name, "main")
         self._mentions_ahead = AheadCheck("mentions", cursor_key)
         self._dms_ahead = AheadCheck("DM events", cursor_key)
@@ -109,6 +115,9 @@ class XConnector(Connector):
         """Open the client and learn the account's own user id if not configured. Idempotent."""
         if self._api is None:
             self._api = XApi(self._credentials, self.settings.base_url)
+        if self._media is None:
+            self._media = httpx.AsyncClient(transport=self.context.http_transport, timeout=20.0,
+                                            follow_redirects=False)
         if self._own_id is None:
             me = (await self._api.me()).get("data") or {}
             if not me.get("id"):
@@ -119,6 +128,9 @@ class XConnector(Connector):
         if self._api is not None:
             self._api.close()
             self._api = None
+        media, self._media = self._media, None
+        if media is not None:
+            await media.aclose()
 
     async def _ready(self) -> tuple[XApi, str]:
         if self._api is None or self._own_id is None:
@@ -129,6 +141,17 @@ class XConnector(Connector):
     @property
     def own_user_id(self) -> str | None:
         return self._own_id
+
+    def attachment_file(self, file_id: str) -> Path | None:
+        """Where a stored DM file of this account is (None if unknown)."""
+        return self.files.path(file_id)
+
+    async def _with_media(self, messages: Sequence[InboundMessage]) -> list[InboundMessage]:
+        """DMs with their files fetched into the store (see media.py)."""
+        if self._media is None:
+            return list(messages)
+        base = self.settings.base_url or DEFAULT_BASE_URL
+        return [await fetch_media(self._media, self.files, m, self._credentials, base) for m in messages]
 
     # pull ------------------------------------------------------------------------------------
     async def fetch(self, cursor: str | None) -> PollBatch:
@@ -175,7 +198,7 @@ class XConnector(Connector):
                     top = newest(*page.ids)
                     self._dms_ahead.checked(id_key(top or "") < id_key(dms.since_id), dms.since_id, top)
                 await self._reject_all(page.rejected)
-                messages += page.messages
+                messages += await self._with_media(page.messages)
                 skipped += page.skipped
                 dms = dms.after_page(page.ids, page.next_token, reached_since=dms.reached(page.ids))
         new = XCursor(mentions, dms)
@@ -267,7 +290,7 @@ class XConnector(Connector):
             for tweet in tweets
         ]
         await self._remember_authors(messages)
-        return messages + dms
+        return messages + await self._with_media(dms)
 
     async def _reject_all(self, rejected: list[Rejected]) -> None:
         for item in rejected:

@@ -1,16 +1,21 @@
 """An X API v2 emulator speaking X's wire format, for tests and the demo.
 
 API (`/2/...`): users/me, users/:id/mentions, tweets/:id, dm_events, POST tweets, POST
-dm_conversations/with/:id/messages; OAuth 1.0a HMAC-SHA1 signatures verified (bearer accepted
-where X accepts app-only auth); per-endpoint fixed windows with x-rate-limit-* headers and real
-429s; errors in X's problem shapes. Account Activity webhooks are delivered (CRC-checked at
-registration, signed with x-twitter-webhooks-signature) to a registered URL.
+dm_conversations/with/:id/messages; files attached to DMs at `/1.1/ton/data/dm/...` as
+ton.twitter.com serves them (OAuth 1.0a-signed GETs of a participant only, 401 otherwise);
+OAuth 1.0a HMAC-SHA1 signatures verified (bearer accepted where X accepts app-only auth);
+per-endpoint fixed windows with x-rate-limit-* headers and real 429s; errors in X's problem
+shapes. Account Activity webhooks are delivered (CRC-checked at registration, signed with
+x-twitter-webhooks-signature) to a registered URL.
 
-Control (`/_emulator/...`): POST customer-messages, GET sent, GET stats, POST config, POST webhook.
+Control (`/_emulator/...`): POST customer-messages (a DM may carry `"media": {"data": base64,
+"mime_type"}`), GET sent, GET stats, POST config, POST webhook.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import secrets
@@ -62,6 +67,7 @@ class XEmulator:
             Route("/2/tweets", self._create_tweet, methods=["POST"]),
             Route("/2/dm_events", self._dm_events),
             Route("/2/dm_conversations/with/{participant_id}/messages", self._create_dm, methods=["POST"]),
+            Route("/1.1/ton/data/dm/{event_id}/{media_id}/{name}", self._dm_media),
             Route("/_emulator/customer-messages", self._customer_message, methods=["POST"]),
             Route("/_emulator/sent", self._sent),
             Route("/_emulator/stats", self._stats),
@@ -119,8 +125,21 @@ class XEmulator:
             "dm_conversation_id": event.dm_conversation_id, "sender_id": event.sender_id,
             "participant_ids": event.participant_ids, "created_at": iso(event.created_at),
         }
+        if event.media is not None:
+            media = event.media
+            start = len(event.text) - len(media.short_url)
+            optional["attachments"] = {"media_keys": [media.media_key]}
+            optional["entities"] = {"urls": [{
+                "start": start, "end": len(event.text), "url": media.short_url, "media_key": media.media_key,
+                "expanded_url": f"https://twitter.com/messages/media/{event.id}",
+                "display_url": "pic.twitter.com/" + media.short_url.rsplit("/", 1)[-1]}]}
         out.update({k: v for k, v in optional.items() if k in fields})
         return out
+
+    @staticmethod
+    def _v2_media(event: DmEvent, base: str) -> dict[str, Any]:
+        assert event.media is not None
+        return {"media_key": event.media.media_key, "type": event.media.type, "url": base + (event.media_path() or "")}
 
     def _page(self, items: list[Any], request: Request, *, low: int, high: int, default: int,
               since_id: str | None = None) -> tuple[list[Any], str | None] | JSONResponse:
@@ -199,9 +218,17 @@ class XEmulator:
         page, next_token = paged
         fields = _fields(request, "dm_event.fields")
         body: dict[str, Any] = {"data": [self._dm_json(e, fields) for e in page]} if page else {}
-        if page and "sender_id" in _fields(request, "expansions"):
+        expansions = _fields(request, "expansions")
+        includes: dict[str, Any] = {}
+        if page and "sender_id" in expansions:
             senders = dict.fromkeys(e.sender_id for e in page)
-            body["includes"] = {"users": [st.users[s].json() for s in senders]}
+            includes["users"] = [st.users[s].json() for s in senders]
+        with_media = [e for e in page if e.media is not None]
+        if with_media and "attachments.media_keys" in expansions:
+            base = str(request.base_url).rstrip("/")
+            includes["media"] = [self._v2_media(e, base) for e in with_media]
+        if includes:
+            body["includes"] = includes
         meta: dict[str, Any] = {"result_count": len(page)}
         if next_token:
             meta["next_token"] = next_token
@@ -249,7 +276,23 @@ class XEmulator:
                         "recipient_id": participant})
         return JSONResponse({"data": {"dm_conversation_id": event.dm_conversation_id, "dm_event_id": event.id}},
                             status_code=201, headers=guard,
-                            background=BackgroundTask(self._deliver, self._dm_event(event, participant)))
+                            background=BackgroundTask(self._deliver, self._dm_event(
+                                event, participant, str(request.base_url).rstrip("/"))))
+
+    async def _dm_media(self, request: Request) -> Response:
+        """A DM's file, as ton.twitter.com serves it: only to an OAuth 1.0a-signed GET of the
+        account (a DM participant); anything else, a bearer token included, is 401."""
+        st = self.state
+        if st.check_auth(request.method, str(request.url), request.headers.get("authorization"),
+                         bearer_ok=False) is not None:
+            st.stats["auth_failures"] += 1
+            return Response(status_code=401)
+        event = next((e for e in st.dms if e.id == request.path_params["event_id"]), None)
+        if event is None or event.media is None or event.media_path() != request.url.path \
+                or st.brand.id not in event.participant_ids:
+            return Response(status_code=404)
+        st.stats["media_downloads"] += 1
+        return Response(event.media.data, media_type=event.media.content_type)
 
     # --- Account Activity delivery --------------------------------------------------------------
     def _v1_user(self, user_id: str) -> dict[str, Any]:
@@ -269,13 +312,26 @@ class XEmulator:
                 for m in entities["mentions"]]},
         }]}
 
-    def _dm_event(self, event: DmEvent, recipient: str) -> dict[str, Any]:
+    def _dm_event(self, event: DmEvent, recipient: str, base: str) -> dict[str, Any]:
+        data: dict[str, Any] = {"text": event.text, "entities": {
+            "hashtags": [], "symbols": [], "urls": [], "user_mentions": []}}
+        if event.media is not None:  # the v1.1 shape: one attachment, its t.co link ending the text
+            media = event.media
+            indices = [len(event.text) - len(media.short_url), len(event.text)]
+            url = base + (event.media_path() or "")
+            data["entities"]["urls"] = [{"url": media.short_url, "indices": indices,
+                                         "expanded_url": f"https://twitter.com/messages/media/{event.id}",
+                                         "display_url": "pic.twitter.com/" + media.short_url.rsplit("/", 1)[-1]}]
+            data["attachment"] = {"type": "media", "media": {
+                "id": int(media.id), "id_str": media.id, "indices": indices, "type": media.type,
+                "media_url": url, "media_url_https": url, "url": media.short_url,
+                "display_url": data["entities"]["urls"][0]["display_url"],
+                "expanded_url": data["entities"]["urls"][0]["expanded_url"]}}
         return {"for_user_id": self.state.brand.id, "direct_message_events": [{
             "type": "message_create", "id": event.id,
             "created_timestamp": str(int(event.created_at.timestamp() * 1000)),
             "message_create": {"target": {"recipient_id": recipient}, "sender_id": event.sender_id,
-                               "message_data": {"text": event.text, "entities": {
-                                   "hashtags": [], "symbols": [], "urls": [], "user_mentions": []}}},
+                               "message_data": data},
         }], "users": {uid: self._v1_user(uid) for uid in event.participant_ids}}
 
     async def _deliver(self, payload: dict[str, Any]) -> int | None:
@@ -297,14 +353,21 @@ class XEmulator:
         st = self.state
         body = await request.json()
         who = body.get("user") or {}
-        if not who.get("id") or not body.get("text") or body.get("kind") not in ("mention", "direct"):
-            return JSONResponse({"error": "user.id, text and kind (mention|direct) are required"}, status_code=400)
+        media = body.get("media") if body.get("kind") == "direct" else None
+        if not who.get("id") or not (body.get("text") or media) or body.get("kind") not in ("mention", "direct"):
+            return JSONResponse({"error": "user.id, text (or a DM's media) and kind (mention|direct) are required"},
+                                status_code=400)
         user = st.user(str(who["id"]), str(who.get("handle") or ""), str(who.get("name") or ""))
-        text = str(body["text"])
+        text = str(body.get("text") or "")
         if body["kind"] == "direct":
             recipient = str(body.get("recipient_id") or st.brand.id)
-            event = st.add_dm(user, recipient, text)
-            status = await self._deliver(self._dm_event(event, recipient))
+            try:
+                attached = None if not isinstance(media, dict) else (
+                    base64.b64decode(str(media["data"]), validate=True), str(media.get("mime_type") or "image/jpeg"))
+            except (KeyError, binascii.Error) as exc:
+                return JSONResponse({"error": f"media: {exc}"}, status_code=400)
+            event = st.add_dm(user, recipient, text, attached)
+            status = await self._deliver(self._dm_event(event, recipient, str(request.base_url).rstrip("/")))
             return JSONResponse({"message_id": event.id, "thread": f"dm:{event.dm_conversation_id}",
                                  "webhook_status": status})
         reply_to = body.get("reply_to")

@@ -55,6 +55,29 @@ class Tweet:
     in_reply_to_user_id: str | None = None
 
 
+_MEDIA_KEY_PREFIX = {"photo": 3, "animated_gif": 16, "video": 7}  # as X numbers its media keys
+
+
+@dataclass(frozen=True)
+class DmMedia:
+    """A file a customer attached to a DM: served only to signed requests (as ton.twitter.com)."""
+
+    id: str
+    type: str  # photo, animated_gif, video
+    content_type: str
+    data: bytes
+    short_url: str  # the t.co link X appends to the DM's text
+
+    @property
+    def media_key(self) -> str:
+        return f"{_MEDIA_KEY_PREFIX.get(self.type, 3)}_{self.id}"
+
+    @property
+    def file_name(self) -> str:
+        extension = {"image/png": "png", "image/gif": "gif", "video/mp4": "mp4"}.get(self.content_type, "jpg")
+        return f"{self.id}.{extension}"
+
+
 @dataclass
 class DmEvent:
     id: str
@@ -63,6 +86,11 @@ class DmEvent:
     dm_conversation_id: str
     participant_ids: list[str]
     created_at: datetime
+    media: DmMedia | None = None
+
+    def media_path(self) -> str | None:
+        """Where the attached file is served, as on ton.twitter.com."""
+        return None if self.media is None else f"/1.1/ton/data/dm/{self.id}/{self.media.id}/{self.media.file_name}"
 
 
 @dataclass
@@ -116,7 +144,7 @@ class EmulatorState:
     webhook_url: str | None = None
     webhook_secret: str | None = None
     stats: dict[str, Any] = field(default_factory=lambda: {
-        "requests": {}, "rate_limited_responses": 0, "auth_failures": 0, "webhook_deliveries": 0,
+        "requests": {}, "rate_limited_responses": 0, "auth_failures": 0, "webhook_deliveries": 0, "media_downloads": 0,
     })
     _ids: ClockIds = field(default_factory=x_ids)  # a restarted emulator continues above its old ids
 
@@ -150,11 +178,20 @@ class EmulatorState:
         self.tweets[tweet_id] = tweet
         return tweet
 
-    def add_dm(self, sender: User, recipient_id: str, text: str) -> DmEvent:
+    def add_dm(self, sender: User, recipient_id: str, text: str,
+               media: tuple[bytes, str] | None = None) -> DmEvent:
+        """A DM; with `media` (bytes, content type) X appends the file's t.co link to the text."""
+        attached = None
+        if media is not None:
+            media_id = self.next_id()
+            kind = "video" if media[1].startswith("video/") else "animated_gif" if media[1] == "image/gif" else "photo"
+            attached = DmMedia(media_id, kind, media[1], media[0], f"https://t.co/m{int(media_id) % 10**8:08d}")
+            text = f"{text} {attached.short_url}".strip()
         event = DmEvent(
             id=self.next_id(), text=text, sender_id=sender.id,
             dm_conversation_id=dm_conversation_id(sender.id, recipient_id),
             participant_ids=sorted({sender.id, recipient_id}, key=id_key), created_at=datetime.now(UTC),
+            media=attached,
         )
         self.dms.append(event)
         return event

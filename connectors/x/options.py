@@ -6,12 +6,13 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from helpline.connectors.files import FileOptions
 from helpline.connectors.options import ConnectorOptions
 
 _USER_ID = r"^[0-9]{1,20}$"
 
 
-class XOptions(ConnectorOptions):
+class XOptions(ConnectorOptions, FileOptions):  # FileOptions: where the media of customers' DMs are kept
     #: The support account (else asked of GET /2/users/me at start).
     user_id: str | None = Field(default=None, pattern=_USER_ID)
     handle: str | None = Field(default=None, pattern=r"^@?[A-Za-z0-9_]{1,50}$")

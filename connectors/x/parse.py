@@ -125,9 +125,26 @@ def _author(user_id: str, user: Mapping[str, Any] | None) -> Author:
     )
 
 
-def _media_keys(obj: Mapping[str, Any]) -> tuple[Attachment, ...]:
+def _media_keys(obj: Mapping[str, Any], media: Mapping[str, Mapping[str, Any]] | None = None,
+                ) -> tuple[Attachment, ...]:
+    """The media an item names, with their type and URL where the page's `includes.media` has them."""
     keys = _mapping(obj.get("attachments")).get("media_keys") or []
-    return tuple(Attachment(kind="media", platform_file_id=str(k)) for k in keys)
+    found = ((str(k), _mapping((media or {}).get(str(k)))) for k in keys)
+    return tuple(Attachment(kind=str(m.get("type") or "media")[:32], platform_file_id=k,
+                            url=str(m["url"]) if m.get("url") else None) for k, m in found)
+
+
+def _included_media(payload: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    media = _mapping(payload.get("includes")).get("media")
+    return {str(m["media_key"]): m for m in (media if isinstance(media, list) else [])
+            if isinstance(m, Mapping) and "media_key" in m}
+
+
+def without_links(text: str, links: Collection[str]) -> str:
+    """Pure: the DM's text without the t.co links X appends for its media (the file is shown)."""
+    for link in links:
+        text = text.replace(link, "")
+    return text.strip()
 
 
 def _next_token(payload: Mapping[str, Any]) -> str | None:
@@ -184,6 +201,7 @@ def dm_page(payload: Mapping[str, Any], *, account: str, own_id: str, after: str
     """A GET /2/dm_events page. Only events newer than `after` count; our own DMs are skipped;
     an event that cannot be read is rejected alone."""
     users = _users(payload)
+    media = _included_media(payload)
     messages: list[InboundMessage] = []
     ids: list[str] = []
     rejected: list[Rejected] = []
@@ -208,11 +226,15 @@ def dm_page(payload: Mapping[str, Any], *, account: str, own_id: str, after: str
                 skipped += 1
                 continue
             conversation = str(event.get("dm_conversation_id") or dm_conversation_id(sender, own_id))
+            files = _media_keys(event, media)
+            keys = {a.platform_file_id for a in files}
+            links = [str(u.get("url")) for u in _mapping(event.get("entities")).get("urls") or []
+                     if isinstance(u, Mapping) and u.get("media_key") in keys and u.get("url")]
             messages.append(InboundMessage(
                 platform=PLATFORM, account=account, kind=MessageKind.DIRECT,
                 message_id=event_id, thread_key=dm_thread(conversation),
-                author=_author(sender, users.get(sender)), text=str(event.get("text", "")),
-                attachments=_media_keys(event), platform_time=_v2_time(event.get("created_at")),
+                author=_author(sender, users.get(sender)), text=without_links(str(event.get("text", "")), links),
+                attachments=files, platform_time=_v2_time(event.get("created_at")),
             ))
         except Exception as exc:  # pure parsing: this one item is unusable, it must not stall the account
             skipped += 1
@@ -296,13 +318,15 @@ def webhook_dms(payload: Mapping[str, Any], *, account: str, own_id: str,
                 continue
             data = _mapping(create.get("message_data"))
             attachment = _mapping(data.get("attachment"))
-            media = attachment.get("media") if attachment.get("type") == "media" else None
+            media = _mapping(attachment.get("media")) if attachment.get("type") == "media" else None
+            link = str(media.get("url") or "") if media else ""
             messages.append(InboundMessage(
                 platform=PLATFORM, account=account, kind=MessageKind.DIRECT,
                 message_id=str(event["id"]),
                 thread_key=dm_thread(dm_conversation_id(sender, recipient or own_id)),
-                author=_author(sender, users.get(sender)), text=str(data.get("text", "")),
-                attachments=(_v1_media(_mapping(media)),) if media else (),
+                author=_author(sender, users.get(sender)),
+                text=without_links(str(data.get("text", "")), [link] if link else []),
+                attachments=(_v1_media(media),) if media else (),
                 platform_time=_ms_time(event.get("created_timestamp")),
             ))
         except Exception as exc:  # pure parsing: this one event is unusable

@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as redis
 
 from helpline.connectors.email.connector import EmailConnector
+from helpline.connectors.x.connector import XConnector
 from helpline.routing.models import Attachment
 
 from .helpers import make_desk
@@ -50,3 +51,31 @@ async def test_an_attachment_downloads_for_agents_who_see_the_conversation_only(
     assert (await c.get(f"/api/v1/conversations/{cid}/attachments/{other_id}", headers=amy)).status_code == 404
     assert (await c.get(f"/api/v1/conversations/{cid}/attachments/..%2F..%2Fetc", headers=amy)).status_code == 404
     assert (await c.get(f"/api/v1/conversations/{cid}/attachments/{file_id}")).status_code == 401
+
+
+async def test_an_x_dm_photo_is_shown_inline_to_agents_who_see_the_conversation(
+        r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("KEY", "SECRET", "TOKEN", "TOKEN_SECRET"):
+        monkeypatch.setenv(f"X_{name}", "x")
+    account = {"platform": "x", "name": "support",
+               "secrets": {"consumer_key": "X_KEY", "consumer_secret": "X_SECRET", "access_token": "X_TOKEN",
+                           "access_token_secret": "X_TOKEN_SECRET"},
+               "options": {"user_id": "1000", "attachments_dir": str(tmp_path / "files")}}
+    desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, account])
+    desk.parts.make_connectors()
+    x = desk.parts.connectors[("x", "support")]
+    assert isinstance(x, XConnector)
+    jpeg = b"\xff\xd8\xff\xe0 a jpeg"
+    file_id = await x.files.save(jpeg)
+    cid = await desk.conversation("", thread="dm:42-1000", user="42", platform="x", account="support",
+                                  attachments=(Attachment(kind="photo", platform_file_id=file_id,
+                                                          mime_type="image/jpeg", file_name="9.jpg",
+                                                          size_bytes=len(jpeg)),))
+    amy, c = await desk.token("amy"), desk.client()
+    detail = (await c.get(f"/api/v1/conversations/{cid}", headers=amy)).json()
+    [message] = [i for i in detail["timeline"] if i["kind"] == "message"]
+    assert message["data"]["attachments"][0]["image"] is True  # a thumbnail
+    got = await c.get(f"/api/v1/conversations/{cid}/attachments/{file_id}", headers=amy)
+    assert got.status_code == 200 and got.content == jpeg and got.headers["content-type"] == "image/jpeg"
+    bob = await desk.token("bob")
+    assert (await c.get(f"/api/v1/conversations/{cid}/attachments/{file_id}", headers=bob)).status_code == 403

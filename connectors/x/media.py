@@ -1,0 +1,60 @@
+"""X DM media: the file a customer attaches to a DM is fetched when the DM is read and kept in
+the account's file store under its hash, shown to agents like other attachments. X serves DM
+media from ton.twitter.com only to a GET signed with OAuth 1.0a by a participant, so the request
+carries the account's signature; it is therefore sent only to ton.twitter.com (https) or to the
+host the account's API requests go to (`base_url`: a proxy or the emulator), and only for a
+`/1.1/ton/data/dm/` path. Anything else (a tweet's public media, a link of another host) stays
+listed with its URL, unfetched. A refused type, a file above the limit or a failed download stays
+listed too."""
+
+from __future__ import annotations
+
+import httpx
+from oauthlib.oauth1 import Client as OAuth1  # type: ignore[import-untyped]
+
+from helpline.connectors.files import AttachmentStore, download
+from helpline.routing.models import Attachment, InboundMessage
+
+from .client import Credentials
+
+TON_HOST = "ton.twitter.com"
+DM_MEDIA_PATH = "/1.1/ton/data/dm/"
+
+
+def fetchable(url: str, api_base: str) -> bool:
+    """Pure: whether a DM media URL may receive the account's signature."""
+    try:
+        target, base = httpx.URL(url), httpx.URL(api_base)
+    except httpx.InvalidURL:
+        return False
+    if not target.path.startswith(DM_MEDIA_PATH):
+        return False
+    if target.scheme == "https" and target.host == TON_HOST and target.port in (None, 443):
+        return True
+    return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port) and bool(target.host)
+
+
+def signed_headers(credentials: Credentials, url: str) -> dict[str, str]:
+    """The OAuth 1.0a (HMAC-SHA1) Authorization header of a GET of `url`."""
+    client = OAuth1(credentials.consumer_key, client_secret=credentials.consumer_secret,
+                    resource_owner_key=credentials.access_token,
+                    resource_owner_secret=credentials.access_token_secret)
+    _, headers, _ = client.sign(url, http_method="GET")
+    return {"Authorization": str(headers["Authorization"])}
+
+
+async def fetch_media(http: httpx.AsyncClient, store: AttachmentStore, message: InboundMessage,
+                      credentials: Credentials, api_base: str) -> InboundMessage:
+    """The DM with its fetchable media stored. Idempotent: a file is stored once however often
+    its DM is read."""
+    if not message.attachments or not credentials.user_context:
+        return message
+    kept = tuple([await _fetch(http, store, a, credentials, api_base) for a in message.attachments])
+    return message.model_copy(update={"attachments": kept})
+
+
+async def _fetch(http: httpx.AsyncClient, store: AttachmentStore, a: Attachment, credentials: Credentials,
+                 api_base: str) -> Attachment:
+    if not a.url or not fetchable(a.url, api_base):
+        return a
+    return await download(http, store, a, platform="x", headers=signed_headers(credentials, a.url))

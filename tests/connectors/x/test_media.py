@@ -1,0 +1,117 @@
+"""Files customers attach to X DMs: the emulator serves them as ton.twitter.com does (signed
+GETs only), the connector fetches them with the account's OAuth 1.0a signature, through tweepy's
+polling and through Account Activity webhooks, into its hash-named file store."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from helpline.connectors.emulation import serve
+from helpline.connectors.x.client import Credentials as Secrets
+from helpline.connectors.x.connector import XConnector
+from helpline.connectors.x.emulator import XEmulator
+from helpline.connectors.x.emulator_state import Credentials
+from helpline.connectors.x.media import fetchable, signed_headers
+from helpline.routing.bus import StreamBus
+
+from .conftest import ingested
+
+JPEG = b"\xff\xd8\xff\xe0 a jpeg, as far as the store is concerned"
+ACCOUNT = Secrets(Credentials.consumer_key, Credentials.consumer_secret, Credentials.access_token,
+                  Credentials.access_token_secret)
+
+
+async def dm_with_media(control: httpx.AsyncClient, user: str, text: str, data: bytes, mime: str) -> str:
+    response = await control.post("/customer-messages", json={
+        "user": {"id": user, "handle": f"cust{user}", "name": f"Customer {user}"}, "kind": "direct", "text": text,
+        "media": {"data": base64.b64encode(data).decode(), "mime_type": mime}})
+    response.raise_for_status()
+    return str(response.json()["message_id"])
+
+
+async def test_dm_media_is_fetched_signed_when_polled_and_stored_by_hash(
+        make_connector: Callable[..., XConnector], control: httpx.AsyncClient, emulator: XEmulator,
+        tmp_path: Path) -> None:
+    await dm_with_media(control, "42", "", JPEG, "image/jpeg")
+    await dm_with_media(control, "42", "my card was charged twice", JPEG, "image/jpeg")
+    await dm_with_media(control, "43", "the page", b"<html>x</html>", "text/html")  # a type the store refuses
+    connector = make_connector(attachments_dir=str(tmp_path / "files"))
+    try:
+        batch = await connector.fetch(None)
+    finally:
+        await connector.stop()
+    by_text = {m.text: m for m in batch.messages}
+    assert set(by_text) == {"", "my card was charged twice", "the page"}  # the media's t.co link is not text
+    sha = hashlib.sha256(JPEG).hexdigest()
+    [alone], [captioned], [page] = (by_text[t].attachments for t in ("", "my card was charged twice", "the page"))
+    assert alone.platform_file_id == captioned.platform_file_id == sha  # one stored file
+    assert (alone.kind, alone.mime_type, alone.size_bytes) == ("photo", "image/jpeg", len(JPEG))
+    assert alone.url is not None and "/1.1/ton/data/dm/" in alone.url
+    path = connector.attachment_file(sha)
+    assert path is not None and path.read_bytes() == JPEG
+    assert page.mime_type == "text/html" and connector.attachment_file(page.platform_file_id) is None
+    assert emulator.state.stats["media_downloads"] == 3 and emulator.state.stats["auth_failures"] == 0
+
+
+async def test_dm_media_is_fetched_when_a_webhook_delivers_the_dm(
+        make_connector: Callable[..., XConnector], control: httpx.AsyncClient, bus: StreamBus, tmp_path: Path,
+        emulator: XEmulator) -> None:
+    connector = make_connector(mode="webhook", attachments_dir=str(tmp_path / "files"))
+    app = Starlette(routes=[Mount("/webhooks/x/support", routes=list(connector.webhook_routes()))])
+    async with serve(app) as url:
+        assert (await control.post("/webhook", json={"url": url + "/webhooks/x/support/"})).json()["registered"]
+        await dm_with_media(control, "44", "see the screenshot", JPEG, "image/jpeg")
+    await connector.stop()
+    [message] = await ingested(bus)
+    assert message.text == "see the screenshot"
+    [photo] = message.attachments
+    assert (photo.kind, photo.mime_type, photo.platform_file_id) == ("photo", "image/jpeg",
+                                                                     hashlib.sha256(JPEG).hexdigest())
+    path = connector.attachment_file(photo.platform_file_id)
+    assert path is not None and path.read_bytes() == JPEG
+    assert emulator.state.stats["media_downloads"] == 1
+
+
+@pytest.fixture
+async def media_url(control: httpx.AsyncClient, x_url: str) -> AsyncIterator[str]:
+    await dm_with_media(control, "45", "", JPEG, "image/jpeg")
+    async with httpx.AsyncClient() as http:
+        events = await http.get(f"{x_url}/2/dm_events", params={
+            "expansions": "attachments.media_keys", "media.fields": "url"},
+            headers=signed_headers(ACCOUNT, f"{x_url}/2/dm_events?expansions=attachments.media_keys&media.fields=url"))
+    [media] = events.json()["includes"]["media"]
+    yield str(media["url"])
+
+
+async def test_the_emulator_serves_dm_media_to_signed_requests_only(media_url: str, emulator: XEmulator) -> None:
+    other_app = Secrets("another-key", "another-secret", Credentials.access_token, Credentials.access_token_secret)
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(media_url)).status_code == 401
+        bearer = {"Authorization": f"Bearer {Credentials.bearer_token}"}
+        assert (await http.get(media_url, headers=bearer)).status_code == 401
+        assert (await http.get(media_url, headers=signed_headers(other_app, media_url))).status_code == 401
+        signed = signed_headers(ACCOUNT, media_url)
+        assert (await http.get(media_url + "?x=1", headers=signed)).status_code == 401  # signs another URL
+        got = await http.get(media_url, headers=signed)
+    assert got.status_code == 200 and got.content == JPEG and got.headers["content-type"] == "image/jpeg"
+    assert emulator.state.stats["media_downloads"] == 1
+
+
+def test_the_signature_goes_only_to_x_media_hosts_and_dm_media_paths() -> None:
+    api = "http://127.0.0.1:8081"
+    assert fetchable("https://ton.twitter.com/1.1/ton/data/dm/1/2/a.jpg", "https://api.twitter.com")
+    assert fetchable("http://127.0.0.1:8081/1.1/ton/data/dm/1/2/a.jpg", api)  # the configured API host
+    assert not fetchable("http://ton.twitter.com/1.1/ton/data/dm/1/2/a.jpg", api)  # not over TLS
+    assert not fetchable("https://ton.twitter.com/2/users/me", api)
+    assert not fetchable("https://evil.example/1.1/ton/data/dm/1/2/a.jpg", api)
+    assert not fetchable("https://ton.twitter.com.evil.example/1.1/ton/data/dm/1/2/a.jpg", api)
+    assert not fetchable("http://127.0.0.1:9999/1.1/ton/data/dm/1/2/a.jpg", api)  # another port
+    assert not fetchable("https://pbs.twimg.com/media/a.jpg", api)  # public tweet media: a link
