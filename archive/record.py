@@ -25,6 +25,11 @@ Row = dict[str, Any]
 # queued the reply (what was said) and the delivery record (what became of it).
 REPLY_CONTENT = ("conversation_id", "sender", "text", "private", "created_at")
 REPLY_DELIVERY = ("state", "platform_ids", "error", "updated_at")
+# A contact's Redis copy expires after eviction and is made again from the next message's author,
+# without what was learnt before (language, last agent, the address left for our answer): there a
+# missing value means "not known here", so the record keeps its own. (A removed agent is cleared
+# by `forget_agents`, not by a missing value.)
+CONTACT_KEPT = ("language", "last_agent", "email")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +82,7 @@ class Record:
         batch.conversations = list({r["id"]: r for r in batch.conversations}.values())  # the last copy wins
         async with self.db.engine.begin() as conn:
             await lock_against_erasure(conn, exclusive=False)
-            await self._upsert(conn, contacts, batch.contacts, ("id",), update=True)
+            await self._upsert(conn, contacts, batch.contacts, ("id",), update=True, keep=CONTACT_KEPT)
             moved = await _order_for_search(conn, batch.conversations) if self.db.is_sqlite else []
             await self._upsert(conn, conversations, batch.conversations, ("id",), update=True)
             await self._upsert(conn, messages, batch.messages, ("conversation_id", "seq"), update=False)
@@ -131,14 +136,15 @@ class Record:
             contacts.c.id.in_(list(erased)), ~exists().where(c.contact_id == contacts.c.id)))
 
     async def _upsert(self, conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]],
-                      key: tuple[str, ...], update: bool | tuple[str, ...]) -> None:
-        """Insert rows; on a key already there, update the given columns (all: True; none: False).
-        Rows of one call have the same columns; a key repeated within the call keeps its last row."""
+                      key: tuple[str, ...], update: bool | tuple[str, ...], keep: tuple[str, ...] = ()) -> None:
+        """Insert rows; on a key already there, update the given columns (all: True; none: False),
+        those in `keep` only with a value (a NULL leaves the stored one). Rows of one call have the
+        same columns; a key repeated within the call keeps its last row."""
         if not rows:
             return
         by_key = itemgetter(*key)
         unique = list({by_key(r): r for r in rows}.values())
-        sql, names, defaults = self._statement(table, key, update, tuple(unique[0]))
+        sql, names, defaults = self._statement(table, key, update, tuple(unique[0]), keep)
         ordered = itemgetter(*names)
         params = [ordered(r) for r in unique] if not defaults else [ordered({**defaults, **r}) for r in unique]
         if self.db.is_sqlite:  # sqlite3's executemany: one prepared statement, a C loop
@@ -157,10 +163,10 @@ class Record:
             await cur.execute(f"TRUNCATE {stage}")
 
     def _statement(self, table: Table, key: tuple[str, ...], update: bool | tuple[str, ...],
-                   columns: tuple[str, ...]) -> tuple[str, list[str], dict[str, Any]]:
+                   columns: tuple[str, ...], keep: tuple[str, ...] = ()) -> tuple[str, list[str], dict[str, Any]]:
         """The upsert's SQL, the columns it takes in order (the rows' and those with a default),
         and those defaults. Written once per shape, not compiled per call."""
-        cache_key = (table.name, key, update, columns)
+        cache_key = (table.name, key, update, columns, keep)
         if cache_key in self._statements:
             return self._statements[cache_key]
         defaults = {c.name: c.default.arg for c in table.c if c.name not in columns and c.default is not None}  # type: ignore[attr-defined]
@@ -169,9 +175,11 @@ class Record:
         source = (f"VALUES ({', '.join('?' for _ in names)})" if self.db.is_sqlite
                   else f"SELECT {quoted} FROM stage_{table.name}")  # noqa: S608 (names from schema.py)
         changed = [c for c in columns if c not in key] if update is True else list(update or ())
-        action = ("DO UPDATE SET " + ", ".join(f"{self._quote(c)} = excluded.{self._quote(c)}" for c in changed)
-                  if changed else "DO NOTHING")
-        sql = (f"INSERT INTO {self._quote(table.name)} ({quoted}) {source} "
+        target = self._quote(table.name)
+        action = ("DO UPDATE SET " + ", ".join(
+            f"{self._quote(c)} = COALESCE(excluded.{self._quote(c)}, {target}.{self._quote(c)})" if c in keep
+            else f"{self._quote(c)} = excluded.{self._quote(c)}" for c in changed) if changed else "DO NOTHING")
+        sql = (f"INSERT INTO {target} ({quoted}) {source} "
                f"ON CONFLICT ({', '.join(self._quote(k) for k in key)}) {action}")
         self._statements[cache_key] = (sql, names, defaults)
         return sql, names, defaults

@@ -57,6 +57,29 @@ async def test_conversations_messages_events_replies_and_contacts_reach_sql(r: r
     assert all(json.loads(s.platform_ids) for s in states)
 
 
+async def test_a_contact_made_again_in_redis_keeps_what_the_record_knows(r: redis.Redis, db: Database) -> None:
+    desk = Desk(r, db)
+    await desk.ingest([message("where is my deposit", thread="a", user="u1")])
+    await r.hset(keys.contact("null:main:u1"), mapping={"email": "u1@example.com", "last_agent": "amy"})  # type: ignore[misc]
+    await desk.archive()
+    # The Redis copy expired (after eviction); the customer writes again.
+    await r.delete(keys.contact("null:main:u1"))
+    await desk.ingest([message("hello again", thread="b", user="u1")])
+    assert await r.hget(keys.contact("null:main:u1"), "email") is None  # type: ignore[misc]
+    await desk.archive()
+    async with db.engine.connect() as conn:
+        person = (await conn.execute(select(contacts).where(contacts.c.id == "null:main:u1"))).one()
+    assert (person.email, person.last_agent) == ("u1@example.com", "amy")
+    assert person.handle == "@u1"  # what the new copy does carry is written
+    # A value the new copy has replaces the record's.
+    await r.hset(keys.contact("null:main:u1"), "email", "new@example.com")  # type: ignore[misc]
+    await desk.ingest([message("and again", thread="b", user="u1")])
+    await desk.archive()
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(select(contacts.c.email).where(contacts.c.id == "null:main:u1"))).scalar_one() \
+            == "new@example.com"
+
+
 async def test_a_replay_of_every_change_writes_no_second_row(r: redis.Redis, db: Database) -> None:
     desk = Desk(r, db)
     await desk.ingest([message(f"message {i}", thread=f"t{i % 3}", user=f"u{i % 3}") for i in range(12)])
