@@ -32,7 +32,7 @@ from helpline.portal.web import portal_router
 from helpline.routing.outage import redis_failed, redis_ok
 from helpline.runtime import Parts
 
-from . import api_docs, canned_page, pages, review
+from . import accounts_page, api_docs, canned_page, pages, review
 from .actions import wake_snoozed
 from .api import build_router
 from .auth import require_role
@@ -140,6 +140,7 @@ def create_app(parts: Parts) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(review.router)
     app.include_router(canned_page.router)
+    app.include_router(accounts_page.router)
     shell = Shell()  # one layout and navigation for the console's pages and the mounted ones
     app.include_router(insights_router(parts.client, parts.settings.insights, require_role, shell=shell,
                                    gaps=partial(kb_gaps, svc)))

@@ -74,6 +74,8 @@ PAGES: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Examples", "/examples", frozenset({Role.SUPERVISOR, Role.ADMIN})),
     ("Canned", "/canned", frozenset({Role.SUPERVISOR, Role.ADMIN})),
     ("Announcements", "/announcements", frozenset({Role.MARKETING, Role.SUPERVISOR, Role.ADMIN})),
+    ("Users", "/users", frozenset({Role.ADMIN})),
+    ("API tokens", "/tokens", frozenset({Role.ADMIN})),
 )
 
 

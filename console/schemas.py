@@ -261,6 +261,7 @@ class TokenOut(BaseModel):
     name: str
     username: str
     role: Role
+    created_at: datetime | None = None
     token: str | None = None  # present only in the response that created it
 
 
