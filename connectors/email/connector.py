@@ -42,7 +42,7 @@ from helpline.connectors.options import ConnectorOptions
 from helpline.routing import keys
 from helpline.routing.models import InboundMessage, OutboundReply, Visibility
 
-from . import answers
+from . import answers, sasl
 from .compose import compose, is_automatic, reply_message_id
 from .imap import ImapSession
 from .inbound import MailReader
@@ -90,7 +90,7 @@ class EmailConnector(Connector):
         self._imap_user = settings.secret("username")
         self._smtp_user = settings.secret("smtp_username") if "smtp_username" in settings.secrets else self._imap_user
         self.tokens: AccessTokens | None = None
-        if o.auth == "oauth2":  # IMAP and SMTP log in with access tokens (XOAUTH2), no password
+        if o.auth == "oauth2":  # IMAP and SMTP log in with access tokens (`sasl`), no password
             self._imap_password = self._smtp_password = ""
             self.tokens = AccessTokens(OAuthClient(
                 token_url=o.oauth_token_url or "", client_id=settings.secret("oauth_client_id"),
@@ -126,7 +126,8 @@ class EmailConnector(Connector):
             o = self.options
             session = ImapSession(o.imap_host, o.imap_port, self._tls if o.imap_security != "none" else None,
                                   self._imap_user, self._imap_password, o.mailbox, o.timeout_seconds,
-                                  tokens=self.tokens, starttls=o.imap_security == "starttls")
+                                  tokens=self.tokens, starttls=o.imap_security == "starttls",
+                                  oauth_mechanism=o.oauth_mechanism)
             await session.open()
             self._session = session
         return self._session
@@ -233,22 +234,18 @@ class EmailConnector(Connector):
     async def _smtp_once(self, message: Any, recipient: str) -> None:
         o = self.options
         used: list[str] = []
-
-        async def access_token() -> str:
-            assert self.tokens is not None
-            used.append(await self.tokens.token())
-            return used[-1]
-
-        login: dict[str, Any] = {"username": self._smtp_user or None}
-        if self.tokens is not None:
-            login["oauth_token_generator"] = access_token
-        else:
-            login["password"] = self._smtp_password or None
+        password = self.tokens is None  # else the login is `_smtp_oauth`'s, after connecting
+        smtp = aiosmtplib.SMTP(hostname=o.smtp_host, port=o.smtp_port, use_tls=o.smtp_security == "tls",
+                               start_tls=o.smtp_security == "starttls",
+                               tls_context=self._tls if o.smtp_security != "none" else None,
+                               timeout=o.timeout_seconds, username=self._smtp_user or None if password else None,
+                               password=self._smtp_password or None if password else None)
         try:
-            await aiosmtplib.send(
-                message, sender=o.address, recipients=[recipient], hostname=o.smtp_host, port=o.smtp_port,
-                use_tls=o.smtp_security == "tls", start_tls=o.smtp_security == "starttls",
-                tls_context=self._tls if o.smtp_security != "none" else None, timeout=o.timeout_seconds, **login)
+            async with smtp:
+                if self.tokens is not None:
+                    used.append(await self.tokens.token())
+                    await self._smtp_oauth(smtp, used[-1])
+                await smtp.send_message(message, sender=o.address, recipients=[recipient])
         except aiosmtplib.SMTPAuthenticationError:
             if self.tokens is not None and used:
                 self.tokens.forget(used[-1])
@@ -272,6 +269,20 @@ class EmailConnector(Connector):
             raise Uncertain(f"smtp {o.smtp_host}:{o.smtp_port}: {type(exc).__name__}: {exc}") from None
         except (OSError, aiosmtplib.SMTPException) as exc:
             raise Transient(f"smtp {o.smtp_host}:{o.smtp_port}: {type(exc).__name__}: {exc}") from None
+
+    async def _smtp_oauth(self, smtp: aiosmtplib.SMTP, token: str) -> None:
+        """AUTH with the access token by `sasl.choose`'s mechanism (aiosmtplib knows only
+        XOAUTH2). An error challenge is answered so that the server ends with its refusal."""
+        o = self.options
+        if smtp.is_ehlo_or_helo_needed:  # after STARTTLS the extensions are asked again
+            await smtp.ehlo()
+        mechanism = sasl.choose(o.oauth_mechanism, smtp.server_auth_methods)
+        first = sasl.initial_response(mechanism, self._smtp_user, token, o.smtp_host, o.smtp_port)
+        answer = await smtp.execute_command(b"AUTH", mechanism.encode(), first.encode())
+        if answer.code == aiosmtplib.SMTPStatus.auth_continue:
+            answer = await smtp.execute_command(sasl.after_error(mechanism).encode())
+        if answer.code != aiosmtplib.SMTPStatus.auth_successful:
+            raise aiosmtplib.SMTPAuthenticationError(answer.code, answer.message)
 
     def rate_limits(self, reply: OutboundReply) -> Sequence[RateLimit]:
         per_minute = self.options.sends_per_minute

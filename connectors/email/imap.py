@@ -18,6 +18,7 @@ import aioimaplib
 
 from helpline.connectors.errors import AuthFailed, ConnectorError, Transient
 
+from . import sasl
 from .oauth import AccessTokens
 
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
@@ -49,28 +50,44 @@ def uid_set(uids: Sequence[int]) -> str:
 
 
 def _answer_sasl_errors(protocol: Any) -> None:
-    """A refused XOAUTH2 token gets a continuation (`+ <base64 JSON error>`) that the client must
-    answer with an empty line before the server says NO; aioimaplib (2.0) leaves it unanswered,
+    """A refused access token gets a continuation (`+ <base64 JSON error>`) that the client must
+    answer (`sasl.after_error`) before the server says NO; aioimaplib (2.0) leaves it unanswered,
     so the login would wait for the timeout. Answer it on this connection's protocol."""
     original = protocol._continuation
 
     def continuation(line: bytes) -> None:
         command = protocol.pending_sync_command
         if command is not None and command.name == "AUTHENTICATE":
-            protocol.send("")
+            protocol.send(sasl.after_error(str(command.args[0])))
             return
         original(line)
 
     protocol._continuation = continuation
 
 
+async def _authenticate(protocol: Any, mechanism: str, response: str) -> Any:
+    """AUTHENTICATE with an initial response (RFC 4959), as aioimaplib's `xoauth2` does for its
+    one mechanism: under the protocol's state lock, AUTH once the server says OK. The response
+    (it holds the token) is scrubbed from aioimaplib's debug log."""
+    async with protocol.state_condition:
+        command = aioimaplib.Command("AUTHENTICATE", protocol.new_tag(), mechanism, response, loop=protocol.loop)
+        answer = await protocol.execute(command, scrub=response)
+        if answer.result == "OK":
+            protocol.state = aioimaplib.AUTH
+        protocol.state_condition.notify_all()
+        return answer
+
+
 class ImapSession:
     def __init__(self, host: str, port: int, tls: ssl.SSLContext | None, username: str, password: str,
-                 mailbox: str, timeout: float, tokens: AccessTokens | None = None, starttls: bool = False) -> None:
+                 mailbox: str, timeout: float, tokens: AccessTokens | None = None, starttls: bool = False,
+                 oauth_mechanism: str = "auto") -> None:
         self.host, self.port, self.tls = host, port, tls  # tls: implicit TLS with this context ...
         self.starttls = starttls  # ... or, with starttls, upgraded to it before the login
         self._username, self._password = username, password
-        self._tokens = tokens  # OAuth: log in with XOAUTH2 access tokens instead of the password
+        self._tokens = tokens  # OAuth: log in with access tokens instead of the password ...
+        self._oauth_mechanism = oauth_mechanism  # ... by this SASL mechanism (`sasl.choose`)
+        self.mechanism = ""  # how the last login went: LOGIN, OAUTHBEARER or XOAUTH2
         self.mailbox = mailbox
         self.timeout = timeout
         self.client: Any = None
@@ -123,11 +140,15 @@ class ImapSession:
 
     async def _login(self, client: Any) -> Any:
         if self._tokens is None:
+            self.mechanism = "LOGIN"
             return await client.login(self._username, self._password)
-        _answer_sasl_errors(client.protocol)
+        protocol = client.protocol
+        _answer_sasl_errors(protocol)
+        self.mechanism = mechanism = sasl.choose(self._oauth_mechanism, protocol.capabilities)
         for _ in range(2):  # a token revoked before its expiry is replaced once
             token = await self._tokens.token()
-            response = await client.xoauth2(self._username, token)
+            first = sasl.initial_response(mechanism, self._username, token, self.host, self.port)
+            response = await asyncio.wait_for(_authenticate(protocol, mechanism, first), self.timeout)
             if response.result == "OK":
                 break
             self._tokens.forget(token)

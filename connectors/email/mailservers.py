@@ -54,13 +54,16 @@ def free_port() -> int:
 class Dovecot:
     """An IMAP server with plain-text login on 127.0.0.1 (loopback only). With `tls` (a PEM
     certificate and key file), it also serves implicit TLS (993-style) on `tls_port`. With
-    `oauth_introspection_url`, it also takes XOAUTH2 and OAUTHBEARER logins, each access token
-    checked by Dovecot's oauth2 passdb at that RFC 7662 endpoint (see `oauth_emulator`)."""
+    `oauth_introspection_url`, it also takes the `oauth_mechanisms` logins (XOAUTH2 and
+    OAUTHBEARER), each access token checked by Dovecot's oauth2 passdb at that RFC 7662 endpoint
+    (see `oauth_emulator`)."""
 
     def __init__(self, users: dict[str, str], root: Path | None = None, tls: tuple[Path, Path] | None = None,
-                 oauth_introspection_url: str | None = None) -> None:
+                 oauth_introspection_url: str | None = None,
+                 oauth_mechanisms: tuple[str, ...] = ("xoauth2", "oauthbearer")) -> None:
         self.users = users
         self.oauth_introspection_url = oauth_introspection_url
+        self.oauth_mechanisms = " ".join(oauth_mechanisms)
         self.port = free_port()
         self.tls = tls
         self.tls_port = free_port() if tls else 0
@@ -83,8 +86,9 @@ class Dovecot:
         tls = "ssl = no" if self.tls is None else f"ssl = yes\nssl_cert = <{self.tls[0]}\nssl_key = <{self.tls[1]}"
         mechanisms, oauth = "plain login", ""
         if self.oauth_introspection_url:
-            mechanisms += " xoauth2 oauthbearer"
-            oauth = f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {r}/oauth2.conf\n}}\n"
+            mechanisms += " " + self.oauth_mechanisms
+            oauth = (f"passdb {{\n  driver = oauth2\n  mechanisms = {self.oauth_mechanisms}\n"
+                     f"  args = {r}/oauth2.conf\n}}\n")
         return f"""
 base_dir = {r}/run
 state_dir = {r}/state
@@ -201,16 +205,20 @@ class Relay:
     250: a test kills the sending process there to cut the line after acceptance.
     With `tls` (a server context), it requires STARTTLS before anything else, or with
     `implicit_tls` speaks TLS from the first byte (465-style). With `oauth_introspection_url`, it
-    also takes an XOAUTH2 login for `username` whose access token that RFC 7662 endpoint calls active.
+    also takes an `oauth_mechanisms` login (XOAUTH2, OAUTHBEARER) for `username` whose access
+    token that RFC 7662 endpoint calls active.
     """
 
     def __init__(self, username: str, password: str, dovecot: Dovecot | None = None,
                  mailboxes: dict[str, str] | None = None, tls: ssl.SSLContext | None = None,
-                 implicit_tls: bool = False, oauth_introspection_url: str | None = None) -> None:
+                 implicit_tls: bool = False, oauth_introspection_url: str | None = None,
+                 oauth_mechanisms: tuple[str, ...] = ("XOAUTH2", "OAUTHBEARER")) -> None:
         self.port = free_port()
         self._username = username
         self._introspection_url = oauth_introspection_url
-        self.oauth_logins: list[bool] = []  # each XOAUTH2 attempt: accepted or not
+        self.oauth_logins: list[bool] = []  # each OAuth attempt: accepted or not ...
+        self.oauth_mechanisms_used: list[str] = []  # ... and by which mechanism
+        self.error_answers: list[bytes] = []  # what clients answered an OAUTHBEARER error status
         self.received: list[Relayed] = []
         self.before_accept: Callable[[Relayed], None] | None = None
         self.refuse: dict[str, str] = {}  # recipient -> "550 ..." answer
@@ -228,24 +236,46 @@ class Relay:
             encryption = {"ssl_context": tls} if implicit_tls else {"tls_context": tls, "require_starttls": True}
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port, authenticator=authenticate,
                                       auth_required=True, auth_require_tls=False,
-                                      auth_exclude_mechanism=[] if oauth_introspection_url else ["XOAUTH2"],
+                                      auth_exclude_mechanism=[m for m in ("XOAUTH2", "OAUTHBEARER")
+                                                              if not oauth_introspection_url
+                                                              or m not in oauth_mechanisms],
                                       **encryption)
 
     async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
         """SASL XOAUTH2: `user=<name>^Aauth=Bearer <token>^A^A`, the token asked about at the provider."""
+        blob = await self._initial_response(server, args)
+        fields = dict(part.split("=", 1) for part in blob.split("\x01") if "=" in part)
+        return await self._oauth_login(server, "XOAUTH2", fields.get("user"), fields.get("auth", ""))
+
+    async def auth_OAUTHBEARER(self, server: Any, args: list[str]) -> AuthResult:
+        """SASL OAUTHBEARER (RFC 7628): `n,a=<name>,^Ahost=..^Aport=..^Aauth=Bearer <token>^A^A`."""
+        blob = await self._initial_response(server, args)
+        header, _, rest = blob.partition("\x01")
+        user = next((p[2:] for p in header.split(",") if p.startswith("a=")), None)
+        fields = dict(part.split("=", 1) for part in rest.split("\x01") if "=" in part)
+        user = user.replace("=2C", ",").replace("=3D", "=") if user else None
+        return await self._oauth_login(server, "OAUTHBEARER", user, fields.get("auth", ""))
+
+    @staticmethod
+    async def _initial_response(server: Any, args: list[str]) -> str:
         if len(args) > 1:
-            blob = base64.b64decode(args[1])
-        else:
-            answer = await server.challenge_auth("", encode_to_b64=False)
-            blob = base64.b64decode(answer) if isinstance(answer, bytes) else b""
-        fields = dict(part.split("=", 1) for part in blob.decode(errors="replace").split("\x01") if "=" in part)
-        token = fields.get("auth", "").removeprefix("Bearer ")
+            return base64.b64decode(args[1]).decode(errors="replace")
+        answer = await server.challenge_auth("", encode_to_b64=False)  # decoded from base64 already
+        return answer.decode(errors="replace") if isinstance(answer, bytes) else ""
+
+    async def _oauth_login(self, server: Any, mechanism: str, user: str | None, auth: str) -> AuthResult:
+        token = auth.removeprefix("Bearer ")
         ok = False
-        if fields.get("user") == self._username and token and self._introspection_url:
+        if user == self._username and token and self._introspection_url:
             async with httpx.AsyncClient(timeout=10) as client:
                 found = (await client.post(self._introspection_url, data={"token": token})).json()
             ok = found.get("active") is True and found.get("username") == self._username
         self.oauth_logins.append(ok)
+        self.oauth_mechanisms_used.append(mechanism)
+        if not ok and mechanism == "OAUTHBEARER":  # RFC 7628 3.2.2: an error status, the client ends it
+            status = base64.b64encode(b'{"status":"invalid_token"}').decode()
+            ended = await server.challenge_auth(status, encode_to_b64=False)
+            self.error_answers.append(ended if isinstance(ended, bytes) else b"")
         return AuthResult(success=ok, handled=False)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,

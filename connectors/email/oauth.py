@@ -1,4 +1,5 @@
-"""OAuth 2.0 access tokens for IMAP and SMTP (SASL XOAUTH2), as Gmail and Microsoft 365 require.
+"""OAuth 2.0 access tokens for IMAP and SMTP (SASL OAUTHBEARER or XOAUTH2, `sasl.py`), as Gmail
+and Microsoft 365 require.
 
 The account holds a refresh token (from the provider's consent flow, done once by an
 administrator); this module trades it at the provider's token endpoint (RFC 6749 section 6,

@@ -1,8 +1,9 @@
 """An OAuth 2.0 provider on loopback for the tests and the demo: the token endpoint (RFC 6749
 section 6, refresh-token grant, client authentication in the form or by HTTP Basic) and token
 introspection (RFC 7662), which Dovecot's oauth2 passdb and the test SMTP relay ask to decide an
-XOAUTH2 login. Access tokens expire after `lifetime_seconds`; with `rotate`, every answer carries a
-new refresh token and the old one stops working (Microsoft's way). Not part of a production install.
+OAUTHBEARER or XOAUTH2 login. Access tokens expire after `lifetime_seconds`; with `rotate`, every
+answer carries a new refresh token and the old one stops working (Microsoft's way). Not part of a
+production install.
 """
 
 from __future__ import annotations

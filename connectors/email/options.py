@@ -29,11 +29,14 @@ class EmailOptions(ConnectorOptions, FileOptions):  # FileOptions: attachments_d
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     #: How IMAP and SMTP log in: "password" (secrets password / smtp_password, an app password for
-    #: Gmail or Microsoft 365) or "oauth2" (SASL XOAUTH2 with access tokens from secrets
+    #: Gmail or Microsoft 365) or "oauth2" (SASL OAUTHBEARER or XOAUTH2 with access tokens from secrets
     #: oauth_refresh_token, oauth_client_id and optional oauth_client_secret at oauth_token_url).
     auth: Literal["password", "oauth2"] = "password"
     oauth_token_url: str | None = Field(default=None, max_length=2000)
     oauth_scope: str = Field(default="", max_length=2000)  # space-separated; Microsoft 365 needs it
+    #: The SASL mechanism for the access token: "auto" (OAUTHBEARER, RFC 7628, where the server
+    #: offers it, else XOAUTH2), or "oauthbearer" / "xoauth2" whatever the server lists.
+    oauth_mechanism: Literal["auto", "oauthbearer", "xoauth2"] = "auto"
     #: A PEM file of certificate authorities trusted for IMAP and SMTP besides the system's (a
     #: server with a private CA or a self-signed certificate); names are still checked.
     ca_file: str | None = None

@@ -1,4 +1,4 @@
-"""OAuth 2.0 (SASL XOAUTH2) for IMAP and SMTP against real servers: Dovecot with its oauth2 passdb
+"""OAuth 2.0 (SASL OAUTHBEARER and XOAUTH2) for IMAP and SMTP against real servers: Dovecot with its oauth2 passdb
 and the aiosmtpd relay both ask a loopback provider (`oauth_emulator`: token endpoint and RFC 7662
 introspection) whether a token is active; the connector gets its tokens from that provider's token
 endpoint with a refresh token, as from Google's or Microsoft's."""
@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as redis
 from pydantic import ValidationError
 
+from helpline.connectors.email import sasl
 from helpline.connectors.email.mailservers import Dovecot, Relay
 from helpline.connectors.email.oauth_emulator import OAuthProvider
 from helpline.connectors.email.options import EmailOptions
@@ -62,8 +63,8 @@ def oauth_relay(oauth_dovecot: Dovecot, provider: tuple[OAuthProvider, str]) -> 
     server.stop()
 
 
-def options(url: str) -> dict[str, Any]:
-    return {"auth": "oauth2", "oauth_token_url": url + "/token", "secrets": OAUTH_SECRETS}
+def options(url: str, **more: Any) -> dict[str, Any]:
+    return {"auth": "oauth2", "oauth_token_url": url + "/token", "secrets": OAUTH_SECRETS, **more}
 
 
 def imap_accepts(dovecot: Dovecot, token: str) -> bool:
@@ -81,7 +82,7 @@ async def test_mail_is_read_and_answered_with_xoauth2_on_both_servers(
         r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, oauth_relay: Relay,
         tmp_path: Path) -> None:
     p, url = provider
-    d = desk(r, oauth_dovecot, oauth_relay, tmp_path, **options(url))
+    d = desk(r, oauth_dovecot, oauth_relay, tmp_path, **options(url, oauth_mechanism="xoauth2"))
     oauth_dovecot.append("support", write("Card declined", "My card was declined.", ident="q1@example.com"))
     await d.cycle()
     cid = await d.conversation_of_thread(new_thread_key("q1@example.com"))
@@ -89,9 +90,48 @@ async def test_mail_is_read_and_answered_with_xoauth2_on_both_servers(
     [mail] = await customer_inbox(oauth_dovecot)
     assert mail["In-Reply-To"] == "<q1@example.com>"
     assert "method=XOAUTH2" in oauth_dovecot.log()  # Dovecot logged in with the token, not a password
-    assert oauth_relay.oauth_logins == [True]
+    assert oauth_relay.oauth_logins == [True] and oauth_relay.oauth_mechanisms_used == ["XOAUTH2"]
     assert p.grants == 1  # one access token served IMAP and SMTP
     await d.connector.stop()
+
+
+async def test_oauthbearer_is_used_where_both_servers_offer_it(
+        r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, oauth_relay: Relay,
+        tmp_path: Path) -> None:
+    _, url = provider
+    d = desk(r, oauth_dovecot, oauth_relay, tmp_path, **options(url))  # oauth_mechanism "auto"
+    oauth_dovecot.append("support", write("Card declined", "My card was declined.", ident="q1@example.com"))
+    await d.cycle()
+    cid = await d.conversation_of_thread(new_thread_key("q1@example.com"))
+    await agent_answers(d, cid, "Please try again.")
+    assert len(await customer_inbox(oauth_dovecot)) == 1
+    assert "method=OAUTHBEARER" in oauth_dovecot.log() and "method=XOAUTH2" not in oauth_dovecot.log()
+    assert oauth_relay.oauth_logins == [True] and oauth_relay.oauth_mechanisms_used == ["OAUTHBEARER"]
+    await d.connector.stop()
+
+
+async def test_servers_that_offer_only_xoauth2_get_it_and_a_named_mechanism_is_used_as_named(
+        r: redis.Redis, provider: tuple[OAuthProvider, str], tmp_path: Path) -> None:
+    _, url = provider
+    dovecot = Dovecot(USERS, oauth_introspection_url=url + "/introspect", oauth_mechanisms=("xoauth2",)).start()
+    relay = Relay("support", "no-password-login-here", dovecot, CUSTOMERS, oauth_introspection_url=url + "/introspect",
+                  oauth_mechanisms=("XOAUTH2",)).start()
+    try:
+        d = desk(r, dovecot, relay, tmp_path, **options(url))  # as at Microsoft 365
+        dovecot.append("support", write("Card declined", "My card was declined.", ident="q1@example.com"))
+        await d.cycle()
+        cid = await d.conversation_of_thread(new_thread_key("q1@example.com"))
+        await agent_answers(d, cid, "Please try again.")
+        assert len(await customer_inbox(dovecot)) == 1 and "method=XOAUTH2" in dovecot.log()
+        assert relay.oauth_logins == [True] and relay.oauth_mechanisms_used == ["XOAUTH2"]
+        await d.connector.stop()
+        named = connector(r, dovecot, tmp_path, **options(url, oauth_mechanism="oauthbearer"))
+        with pytest.raises(AuthFailed, match="login refused"):
+            await named.fetch(None)
+        await named.stop()
+    finally:
+        relay.stop()
+        dovecot.stop()
 
 
 async def test_the_access_token_is_replaced_before_it_expires(
@@ -131,6 +171,8 @@ async def test_a_token_revoked_before_its_expiry_is_replaced_once(
     await agent_answers(d, cid, "Please try again.")
     assert len(await customer_inbox(oauth_dovecot)) == 1
     assert oauth_relay.oauth_logins == [False, True]  # refused, then a new token
+    assert oauth_relay.oauth_mechanisms_used == ["OAUTHBEARER"] * 2
+    assert oauth_relay.error_answers == [b"\x01"]  # the error status answered as RFC 7628 says
     assert p.grants == 3
     await d.connector.stop()
 
@@ -186,7 +228,21 @@ def test_oauth_options_are_checked() -> None:
         EmailOptions.model_validate({**base, "auth": "oauth2", "oauth_token_url": "http://login.example.com/token"})
     ok = EmailOptions.model_validate({**base, "auth": "oauth2",
                                       "oauth_token_url": "https://oauth2.googleapis.com/token"})
-    assert ok.auth == "oauth2"
+    assert ok.auth == "oauth2" and ok.oauth_mechanism == "auto"
+    with pytest.raises(ValidationError, match="oauth_mechanism"):
+        EmailOptions.model_validate({**base, "auth": "oauth2", "oauth_mechanism": "plain",
+                                     "oauth_token_url": "https://oauth2.googleapis.com/token"})
+
+
+def test_the_mechanism_is_chosen_from_what_the_server_offers() -> None:
+    import base64
+
+    assert sasl.choose("auto", {"IMAP4rev1", "AUTH=PLAIN", "AUTH=XOAUTH2", "AUTH=OAUTHBEARER"}) == "OAUTHBEARER"
+    assert sasl.choose("auto", ["login", "xoauth2"]) == "XOAUTH2"  # aiosmtplib's EHLO names
+    assert sasl.choose("auto", []) == "XOAUTH2"
+    assert sasl.choose("oauthbearer", ["xoauth2"]) == "OAUTHBEARER"
+    bearer = base64.b64decode(sasl.initial_response("OAUTHBEARER", "a,b=c@x.test", "tok", "imap.x.test", 993))
+    assert bearer == b"n,a=a=2Cb=3Dc@x.test,\x01host=imap.x.test\x01port=993\x01auth=Bearer tok\x01\x01"
 
 
 
@@ -202,14 +258,14 @@ def test_a_missing_oauth_secret_is_named(r: redis.Redis, oauth_dovecot: Dovecot,
 async def test_no_access_token_reaches_the_log_even_at_debug(
         r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, tmp_path: Path,
         caplog: pytest.LogCaptureFixture) -> None:
-    import base64
-
     _, url = provider
     caplog.set_level(logging.DEBUG)  # the root at DEBUG, as `--log-level debug` sets it
     email = connector(r, oauth_dovecot, tmp_path, **options(url))
     await email.fetch(None)
     assert email.tokens is not None
     token = await email.tokens.token()
-    blob = base64.b64encode(f"user=support\x01auth=Bearer {token}\x01\x01".encode()).decode()
-    assert token not in caplog.text and blob not in caplog.text and REFRESH not in caplog.text
+    blobs = [sasl.initial_response(m, "support", token, "127.0.0.1", oauth_dovecot.port)
+             for m in ("OAUTHBEARER", "XOAUTH2")]
+    assert token not in caplog.text and REFRESH not in caplog.text
+    assert not [b for b in blobs if b in caplog.text]
     await email.stop()
