@@ -191,6 +191,12 @@ class Settings(BaseSettings):
         names = [(a.platform, a.name) for a in self.accounts]
         if len(set(names)) != len(names):
             raise ValueError("accounts: two accounts with the same platform and name")
+        mail_accounts = sorted(a.name for a in self.accounts if a.platform == "email")
+        for a in self.accounts:  # a channel that mails answers (web chat off hours) names its e-mail account
+            via = a.options.get("email_account")
+            if isinstance(via, str) and via not in mail_accounts:
+                raise ValueError(f"accounts.{a.name}.options.email_account: unknown e-mail account {via!r} "
+                                 f"(e-mail accounts: {', '.join(mail_accounts) or 'none'})")
         for i, agent in enumerate(self.agents):
             for team in agent.teams:
                 if team not in team_ids:
@@ -268,6 +274,6 @@ def _anchored(settings: Settings, folder: Path) -> Settings:
 
 
 def _describe(err: Any) -> str:
-    where = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
+    where = ".".join(str(p) for p in err.get("loc", ()))
     message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{where}: {message}"
+    return f"{where}: {message}" if where else message  # a check across fields names its own

@@ -163,3 +163,22 @@ def test_dead_letters_replay_of_an_unknown_id_says_so(tmp_path: Path, redis_serv
     result = helpline("dead-letters", "replay", "-c", str(cfg), "1-0")
     assert result.returncode == 1 and result.stdout.strip() == "1-0: no such dead letter", result.stderr
     assert helpline("dead-letters", "-c", str(cfg)).returncode == 0  # listing stays the group's default
+
+
+def test_config_check_names_a_misspelt_email_account_of_a_web_chat(tmp_path: Path) -> None:
+    mail = ('[[accounts]]\nplatform = "email"\nname = "support"\nsecrets = { username = "MAIL_USER", '
+            'password = "MAIL_PASSWORD" }\noptions = { address = "support@example.com", '
+            'imap_host = "imap.example.com", smtp_host = "smtp.example.com" }\n\n')
+    chat = ('[[accounts]]\nplatform = "webchat"\nname = "site"\nmode = "webhook"\n'
+            'secrets = {{ identity_secret = "CHAT_SECRET" }}\n'
+            'options = {{ allowed_origins = ["https://www.example.com"], email_account = "{}" }}\n')
+    env = {"MAIL_USER": "support", "MAIL_PASSWORD": "p", "CHAT_SECRET": "s" * 32}
+    cfg = tmp_path / "h.toml"
+    cfg.write_text(mail + chat.format("suport"))
+    result = helpline("config", "check", "-c", str(cfg), env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        "accounts.site.options.email_account: unknown e-mail account 'suport' (e-mail accounts: support)")
+    cfg.write_text(mail + chat.format("support"))
+    result = helpline("config", "check", "-c", str(cfg), env=env)
+    assert result.returncode == 0, result.stderr
