@@ -73,6 +73,7 @@ events = Table(
     Column("at", BigInteger, nullable=False),
     Column("raw", Text, nullable=False),
 )
+Index("events_type_at", events.c.type, events.c.at)  # the KB gaps report: the handoffs of a range
 
 replies = Table(
     "replies", metadata,

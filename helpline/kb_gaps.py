@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -24,14 +25,17 @@ PAGE_QUESTIONS = 1000  # the page groups the newest this many (the command line 
 _LOCK = asyncio.Lock()  # one grouping at a time: the in-process model is not shared across threads
 
 
-def _ms(day: date) -> int:
-    return int(datetime.combine(day, time.min, tzinfo=UTC).timestamp() * 1000)
+def _ms(day: date, zone: ZoneInfo) -> int:
+    """The start of a day in the desk's zone, epoch ms."""
+    return int(datetime.combine(day, time.min, tzinfo=zone).timestamp() * 1000)
 
 
 async def gap_report(settings: Settings, db: Database, start: date, end: date, language: str | None = None,
                      limit: int = 5000) -> list[Gap]:
-    """Unanswered questions handed off from `start` to `end` (UTC days, inclusive), grouped."""
-    questions = await unanswered_questions(db, _ms(start), _ms(end + timedelta(days=1)), language, limit)
+    """Unanswered questions handed off from `start` to `end` (inclusive), grouped. The days are the
+    desk's, in `[insights] timezone` like every report on the page."""
+    zone = ZoneInfo(settings.insights.timezone)
+    questions = await unanswered_questions(db, _ms(start, zone), _ms(end + timedelta(days=1), zone), language, limit)
     if not questions:
         return []
     options = next((o for o in settings.bots.values() if isinstance(o, HelpCenterOptions)), None)
@@ -44,7 +48,8 @@ async def gap_report(settings: Settings, db: Database, start: date, end: date, l
 
 def gaps_command(
     config: Annotated[str | None, typer.Option("--config", "-c", help="helpline.toml")] = None,
-    days: Annotated[int, typer.Option(min=1, max=366, help="Look back this many days (UTC), today included.")] = 30,
+    days: Annotated[int, typer.Option(min=1, max=366,
+                                      help="Look back this many days ([insights] timezone), today included.")] = 30,
     language: Annotated[str | None, typer.Option("--language", "-l", help="Only this language.")] = None,
     top: Annotated[int, typer.Option(min=1, help="Show the biggest this many groups.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
@@ -56,7 +61,7 @@ def gaps_command(
     from .cli import settings_or_exit
 
     settings = settings_or_exit(Path(config) if config else None)
-    end = datetime.now(UTC).date()
+    end = datetime.now(ZoneInfo(settings.insights.timezone)).date()
     start = end - timedelta(days=days - 1)
 
     async def run() -> list[Gap]:

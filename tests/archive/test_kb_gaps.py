@@ -7,18 +7,26 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 import redis.asyncio as redis
+from alembic import command
+from sqlalchemy import create_engine, event, inspect
 
 from helpline.archive.archiver import Archiver
-from helpline.archive.database import Database
+from helpline.archive.database import Database, alembic_config, engine_url, migrate
 from helpline.archive.gaps import unanswered_questions
 from helpline.archive.record import Record
+from helpline.archive.schema import events
 from helpline.kb_gaps import gap_report
 from helpline.runtime import build_router
+from tests.archive.conftest import ADMIN_URL
 from tests.factories import message, parts, route_all
 from tests.redis_server import RedisServer
 
@@ -118,3 +126,77 @@ async def test_the_reports_page_does_not_wait_long_for_the_grouping(
         for c in desk.clients:
             await c.aclose()
         await desk.svc.record.close()
+
+
+async def _handoff(db: Database, conversation_id: str, at: datetime, question: str) -> None:
+    raw = json.dumps({"type": "handoff", "data": {"question": question, "language": "en", "unanswered": True}},
+                     separators=(",", ":"))  # as the events are written
+    async with db.engine.begin() as conn:
+        await conn.execute(events.insert().values(conversation_id=conversation_id, seq=1, type="handoff",
+                                                  actor="bot:helpcenter", at=int(at.timestamp() * 1000), raw=raw))
+
+
+async def test_gap_days_are_the_desks_days(r: redis.Redis, db: Database) -> None:
+    # 20:00 UTC on 1 March is 05:00 on 2 March in Seoul; 16:00 UTC on 2 March is already 3 March there
+    await _handoff(db, "early", datetime(2026, 3, 1, 20, tzinfo=UTC), "can i stake sol")
+    await _handoff(db, "late", datetime(2026, 3, 2, 16, tzinfo=UTC), "do you list pepe")
+    settings = parts(r, insights={"timezone": "Asia/Seoul"}).settings
+    day = date(2026, 3, 2)
+    assert [g.samples for g in await gap_report(settings, db, day, day)] == [["can i stake sol"]]
+    assert [g.samples for g in await gap_report(settings, db, day + timedelta(days=1), day + timedelta(days=1))
+            ] == [["do you list pepe"]]
+
+
+async def test_the_gaps_query_reads_the_events_of_its_range_by_index(r: redis.Redis, db: Database) -> None:
+    await _handoff(db, "one", datetime(2026, 3, 1, 20, tzinfo=UTC), "can i stake sol")
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if "FROM events" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        assert len(await unanswered_questions(db, 0, 2**53)) == 1
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+    statement, parameters = statements[0]
+    async with db.engine.connect() as conn:
+        if db.is_sqlite:
+            plan = " / ".join(row[3] for row in (await conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + statement, parameters)).all())
+        else:  # a tiny table is scanned by choice: ask whether the index can serve it at all
+            await conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = " / ".join(row[0] for row in (await conn.exec_driver_sql("EXPLAIN " + statement, parameters)).all())
+    assert "events_type_at" in plan, plan
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan  # newest first straight from the index
+
+
+@pytest.fixture
+def fresh_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """An empty record of its own (migrations are taken down and up), on each engine."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path}/migrations.db"
+        return
+    name = f"helpline_migrate_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_events_index_migrates_up_and_down(fresh_url: str) -> None:
+    def indexes() -> set[str]:
+        engine = create_engine(engine_url(fresh_url, asynchronous=False))
+        try:
+            return {i["name"] for i in inspect(engine).get_indexes("events") if i["name"]}
+        finally:
+            engine.dispose()
+
+    migrate(fresh_url)
+    assert "events_type_at" in indexes()
+    command.downgrade(alembic_config(fresh_url), "0004")
+    assert "events_type_at" not in indexes()
+    migrate(fresh_url)
+    assert "events_type_at" in indexes()
