@@ -23,7 +23,7 @@ from starlette.routing import Mount
 from helpline.announcements.api import announcements_router
 from helpline.bot_setup import help_center_site
 from helpline.health.view import desk_health
-from helpline.insights.metrics import metrics_router
+from helpline.insights.metrics import metrics_router, observe_help_page
 from helpline.insights.reports import Query
 from helpline.insights.web import insights_router
 from helpline.kb_gaps import PAGE_QUESTIONS, gap_report
@@ -38,6 +38,7 @@ from .api import build_router
 from .auth import require_role
 from .errors import ConsoleError, error_body
 from .limits import RequestLimits
+from .security import HEADERS as SECURITY_HEADERS
 from .security import SecurityHeaders
 from .services import Services
 from .shell import Shell
@@ -105,10 +106,10 @@ def create_app(parts: Parts) -> FastAPI:
     app.state.parts = parts
     app.state.console = svc
     app.add_middleware(RequestLimits)
+    app.add_middleware(SecurityHeaders)  # outside the limits: a 413 or 401 from them gets the headers too
     site = help_center_site(parts.settings)
-    if site is not None:  # article pages from memory, before the routing (its security headers still apply)
-        app.add_middleware(CachedArticlePages, site=site)
-    app.add_middleware(SecurityHeaders)  # outermost: a 413 or 401 from the limits gets the headers too
+    if site is not None:  # outermost: article pages from memory (with the same headers), /help timed
+        app.add_middleware(CachedArticlePages, site=site, headers=SECURITY_HEADERS, observe=observe_help_page)
 
     @app.exception_handler(ConsoleError)
     async def console_error(_: Request, exc: ConsoleError) -> JSONResponse:

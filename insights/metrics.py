@@ -50,6 +50,10 @@ SEND_SECONDS = Histogram("helpline_send_seconds", "Time of one platform send", [
                          registry=REGISTRY)
 RATE_LIMITED = Counter("helpline_rate_limit_blocks_total", "Replies deferred by a rate limit",
                        ["platform", "account"], registry=REGISTRY)
+HELP_PAGE_SECONDS = Histogram(
+    "helpline_help_page_seconds", "Server time of one help-center page, to the start of its response",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+    registry=REGISTRY)
 SLA_ESCALATIONS = Counter("helpline_sla_escalations_total", "SLA warnings fired by this process", ["target"],
                           registry=REGISTRY)
 SLA_BREACHES = Counter("helpline_sla_breaches_total", "SLA breaches recorded by this process", ["target"],
@@ -59,6 +63,10 @@ SLA_BREACHES = Counter("helpline_sla_breaches_total", "SLA breaches recorded by 
 def observe_ingest(platform: str, account: str, count: int, seconds: float) -> None:
     INGESTED.labels(platform=platform, account=account).inc(count)
     INGEST_SECONDS.labels(platform=platform).observe(seconds)
+
+
+def observe_help_page(seconds: float) -> None:
+    HELP_PAGE_SECONDS.observe(seconds)
 
 
 def observe_route(batch_size: int, seconds: float, failures: int = 0) -> None:

@@ -1,5 +1,6 @@
 """Article pages from memory: the same bytes and headers as the rendered route, rendered once,
-per host where the canonical link needs it, bounded, and everything else left to the routes."""
+per host where the canonical link needs it, bounded, revalidated by ETag, and everything else left
+to the routes; every help-center page timed (Server-Timing and the console's histogram)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import redis.asyncio as redis
 
 from helpline.console.app import create_app
+from helpline.insights.metrics import REGISTRY
 from helpline.portal import article_cache
 
 from .conftest import help_parts
@@ -23,8 +25,9 @@ async def test_an_article_page_is_the_rendered_page_rendered_once(web: httpx.Asy
     routed = await web.get(ARTICLE + "?from=test")  # a query string goes through the routes
     assert cached.status_code == routed.status_code == 200
     assert cached.content == routed.content and "출금" in cached.text
-    assert {k: v for k, v in cached.headers.items() if k != "date"} == {
-        k: v for k, v in routed.headers.items() if k != "date"}
+    differ = ("date", "server-timing", "etag")  # the time taken; an ETag only for a page kept in memory
+    assert {k: v for k, v in cached.headers.items() if k not in differ} == {
+        k: v for k, v in routed.headers.items() if k not in differ}
     assert "script-src 'self'" in cached.headers["content-security-policy"]  # the console's headers too
 
     def no_rendering(*args: object, **kwargs: object) -> str:
@@ -68,3 +71,31 @@ def test_the_kept_pages_are_bounded() -> None:
     for key in keys:
         assert pages.page({"type": "http", "path": f"/help/en/{key}", "headers": []}, "en", key)
     assert list(pages.pages) == [("", "en", key) for key in keys[-3:]]
+
+
+async def test_a_page_from_memory_is_revalidated_by_its_etag(web: httpx.AsyncClient) -> None:
+    page = await web.get(ARTICLE)
+    etag = page.headers["etag"]
+    same = await web.get(ARTICLE, headers={"if-none-match": f'"other", W/{etag}'})
+    assert same.status_code == 304 and same.content == b"" and same.headers["etag"] == etag
+    assert same.headers["cache-control"] == page.headers["cache-control"]
+    assert same.headers["content-security-policy"] == page.headers["content-security-policy"]
+    assert (await web.get(ARTICLE, headers={"if-none-match": '"other"'})).content == page.content
+    other = await web.get("/help/en/withdrawal-pending")
+    assert other.status_code == 200 and other.headers["etag"] != etag
+
+
+async def test_every_help_center_page_carries_its_server_time(web: httpx.AsyncClient) -> None:
+    def count() -> float:
+        return REGISTRY.get_sample_value("helpline_help_page_seconds_count") or 0.0
+
+    before = count()
+    responses = [await web.get(ARTICLE), await web.get(ARTICLE + "?from=test"), await web.get("/help/ko/"),
+                 await web.get("/help/ko/no-such-article")]
+    for response in responses:
+        name, _, duration = response.headers["server-timing"].partition(";dur=")
+        assert name == "app" and float(duration) >= 0, response.headers["server-timing"]
+        assert response.headers["server-timing"].count("app;") == 1
+        assert response.headers["content-security-policy"].count("script-src") == 1  # the headers once
+    assert count() - before == len(responses)
+    assert "server-timing" not in (await web.get("/login")).headers  # the help center's pages only
