@@ -14,6 +14,7 @@ import orjson
 import redis.asyncio as redis
 
 from helpline.routing import keys
+from helpline.routing.pipelined import execute
 
 from .record import Batch, Cursor, Row
 from .schema import conversation_num
@@ -93,7 +94,7 @@ async def read_changes(client: redis.Redis, conversation_ids: Iterable[str], rep
                 cursor = cursors.get(cid, _NONE)
                 args += [cid, cursor.last_score, cursor.archived_events, cursor.archived_messages]
             await read(keys=[keys.partition_prefix(p)], args=args, client=pipe)
-        results = await pipe.execute() if chunks else []
+        results = await execute(client, pipe) if chunks else []
     for (_, ids), found in zip(chunks, results, strict=True):
         for cid, item in zip(ids, found, strict=True):
             if not item[0]:
@@ -173,7 +174,7 @@ async def _contacts_and_deliveries(client: redis.Redis, batch: Batch, contacts: 
             pipe.hmget(keys.contact(contact), _CONTACT)
         for p, ids in chunks:
             await deliveries(keys=[keys.partition_prefix(p)], args=ids, client=pipe)
-        raw = await pipe.execute() if contact_ids or chunks else []
+        raw = await execute(client, pipe) if contact_ids or chunks else []
     found: dict[str, Row] = {}
     for contact, values in zip(contact_ids, raw, strict=False):
         h = {name: _s(v) for name, v in zip(_CONTACT, values, strict=True) if v is not None}

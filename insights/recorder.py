@@ -22,6 +22,7 @@ from helpline.routing import keys
 from helpline.routing.decode import as_text
 from helpline.routing.hours import BusinessHours
 from helpline.routing.models import ConversationEvent
+from helpline.routing.pipelined import execute
 
 from . import scripts
 from .cube import Increment
@@ -90,7 +91,7 @@ class InsightsRecorder:
             for cid, (state, _) in zip(cids, heads, strict=True):
                 pipe.lrange(keys.events(cid), int(state[0] or 0), -1)
                 await self._scores(keys=[keys.messages(cid)], args=[as_text(state[1] or b"0")], client=pipe)
-            news = await pipe.execute()
+            news = await execute(self.client, pipe)
         units = []
         for i, cid in enumerate(cids):
             (ev, msg, st), conv = heads[i]

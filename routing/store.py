@@ -358,26 +358,26 @@ class ConversationStore:
             async with self.client.pipeline(transaction=False) as pipe:
                 for key in found[start:start + 500]:
                     await self._forget(keys=[key], args=[agent_id], client=pipe)
-                cleared += sum(await pipe.execute())
+                cleared += sum(await execute(self.client, pipe))
         await self.client.xadd(keys.changes(0), {CHANGE_FORGET_AGENT: agent_id})
         return cleared
 
     async def upsert_contacts(self, messages: Iterable[InboundMessage]) -> None:
-        """Create or refresh contacts from message authors. Idempotent."""
-        messages = list(messages)
-        if not messages:
+        """Create or refresh contacts from message authors, in order (a later message's fields
+        win). Idempotent. A contact several messages share is written once."""
+        contacts: dict[str, dict[str, str]] = {}
+        for m in messages:
+            cid = contact_id(m)
+            fields = contacts.setdefault(cid, {"id": cid, "platform": m.platform, "account": m.account})
+            fields.update(user_id=m.author.user_id, handle=m.author.handle, display_name=m.author.display_name)
+            if m.language:
+                fields["language"] = m.language
+        if not contacts:
             return
         async with self.client.pipeline(transaction=False) as pipe:
-            for m in messages:
-                fields = {
-                    "id": contact_id(m), "platform": m.platform, "account": m.account,
-                    "user_id": m.author.user_id, "handle": m.author.handle,
-                    "display_name": m.author.display_name,
-                }
-                if m.language:
-                    fields["language"] = m.language
-                pipe.hset(keys.contact(contact_id(m)), mapping=fields)
-                pipe.persist(keys.contact(contact_id(m)))  # they are back: no longer expiring after eviction
+            for cid, fields in contacts.items():
+                pipe.hset(keys.contact(cid), mapping=fields)
+                pipe.persist(keys.contact(cid))  # they are back: no longer expiring after eviction
             await pipe.execute()
 
     # reads -----------------------------------------------------------------------------------

@@ -132,3 +132,14 @@ async def test_many_conversations_are_written_in_bounded_chunks(r: redis.Redis, 
     assert counts["conversations"] == 7 and counts["messages"] == 21 and counts["replies"] == 21
     async with db.engine.connect() as conn:
         assert set((await conn.execute(select(replies.c.state))).scalars()) == {"sent"}
+
+
+async def test_the_archiver_runs_its_scripts_in_its_pipelines_round_trip(r: redis.Redis, db: Database) -> None:
+    desk = Desk(r, db)
+    await desk.ingest([message("my withdrawal is stuck", thread="a", user="u1")])
+    await desk.send()
+    await r.config_resetstat()
+    assert await desk.archive() > 0
+    stats = await r.info("commandstats")
+    assert int(stats["cmdstat_evalsha"]["calls"]) > 0
+    assert "cmdstat_script|exists" not in stats  # redis-py would ask before every pipeline with a script

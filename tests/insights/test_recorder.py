@@ -108,3 +108,11 @@ async def test_real_router_histories_are_counted(r: redis.Redis) -> None:
     # The acknowledgement bot answered and handed off; no person has answered yet.
     assert figures["bot_rt_p50_s"] is not None and figures["bot_replies"] == 2
     assert figures["frt_p50_s"] is None and figures["replies"] == 0
+
+
+async def test_the_recorder_runs_its_scripts_in_its_pipelines_round_trip(r: redis.Redis) -> None:
+    await history(r)
+    await r.config_resetstat()
+    assert await InsightsRecorder(r).process(["0-1"]) == 1
+    stats = await r.info("commandstats")
+    assert "cmdstat_script|exists" not in stats  # redis-py would ask before every pipeline with a script

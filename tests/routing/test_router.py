@@ -290,3 +290,16 @@ async def test_a_conversation_exists_with_its_team_from_the_moment_it_is_threade
     conv = await p.store.get(applied.conversation_id)
     assert conv is not None and (conv.team, conv.priority.value, conv.labels) == ("vip", "high", ("vip",))
     assert applied.fields["routed"] == "0"  # the router's commit marks it routed, with its events
+
+
+async def test_a_customer_starting_several_conversations_in_a_batch_is_written_once(r: redis.Redis) -> None:
+    p = parts(r)
+    router = build_router(p, {})
+    await p.bus.ingest([message(f"question {i}", thread=f"subject-{i}") for i in range(4)])
+    await r.config_resetstat()
+    await route_all(p, router)
+    stats = await r.info("commandstats")
+    assert int(stats["cmdstat_persist"]["calls"]) == 1  # once for the contact, not once per conversation
+    contact = await r.hgetall(keys.contact("null:main:u1"))
+    assert contact[b"handle"] == b"@u1" and contact[b"language"] == b"en"
+    assert len({await p.store.find_thread("null", "main", f"subject-{i}") for i in range(4)}) == 4
