@@ -8,8 +8,10 @@ senders on several machines agree.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as redis
+from redis.asyncio.client import Pipeline
 
 from helpline.routing import keys
 
@@ -50,12 +52,27 @@ class SharedRateLimiter:
         """Spend one unit of every budget, or none. Returns 0.0 if spent, else seconds to wait."""
         if not limits:
             return 0.0
-        names = [keys.rate_limit(platform, account, limit.key) for limit in limits]
-        args: list[int] = []
-        for limit in limits:
-            args += [max(1, int(limit.period * 1_000_000 / limit.rate)), max(1, limit.burst)]
-        wait_us = int(await self._script(keys=names, args=args))
-        return wait_us / 1_000_000
+        names, args = _call(platform, account, limits)
+        return self.wait_of(await self._script(keys=names, args=args))
+
+    async def acquire_on(self, pipe: Pipeline, platform: str, account: str, limits: Sequence[RateLimit]) -> None:
+        """`acquire` queued on `pipe`, whose results then hold its answer (see `wait_of`). The
+        budgets live in the account's slot, so this is a call of its own next to the caller's
+        scripts on other slots, in the same round trip."""
+        names, args = _call(platform, account, limits)
+        await self._script(keys=names, args=args, client=pipe)
+
+    def wait_of(self, answer: Any) -> float:
+        return int(answer) / 1_000_000
+
+
+def _call(platform: str, account: str, limits: Sequence[RateLimit]) -> tuple[list[str], list[int]]:
+    """The script's keys and arguments for spending `limits`."""
+    names = [keys.rate_limit(platform, account, limit.key) for limit in limits]
+    args: list[int] = []
+    for limit in limits:
+        args += [max(1, int(limit.period * 1_000_000 / limit.rate)), max(1, limit.burst)]
+    return names, args
 
 
 #: Polls may use at most this share of a budget: the rest is for further pages of a busy poll and,

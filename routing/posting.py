@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from redis.asyncio.client import Pipeline
 
 from .models import OutboundReply
 
@@ -67,6 +69,13 @@ class Limiter(Protocol):
 
     async def acquire(self, platform: str, account: str, limits: Sequence[RateLimit]) -> float:
         """Spend one unit of every budget, or none. Returns 0.0 if spent, else seconds to wait."""
+
+    async def acquire_on(self, pipe: Pipeline, platform: str, account: str, limits: Sequence[RateLimit]) -> None:
+        """`acquire` queued on `pipe` (a budget spent in the round trip of other commands); its
+        answer among the pipeline's results is read with `wait_of`."""
+
+    def wait_of(self, answer: Any) -> float:
+        """What `acquire` returns, from the answer of a call queued by `acquire_on`."""
 
 
 class SendObserver(Protocol):

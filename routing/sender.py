@@ -25,8 +25,10 @@ again safely; elsewhere it becomes "uncertain" and is shown to the agents instea
 double post. That is the residual window (see README, "Delivery promises"): on a platform without
 idempotency a batch claims the replies it will post in about `MARK_AHEAD_SECONDS` (at most
 `MARK_AHEAD_MAX`, one while posts are slower than that; posts with a rate limit one by one) in one
-round trip, together with the record of the posts before them, so a crash leaves those few
-uncertain — never posted twice. Claiming each reply alone cost a round trip per reply.
+round trip, together with the record of the posts before them and the spending of the first one's
+rate-limit budgets (a call of its own in that round trip: the budgets live in the account's Redis
+slot, the records in the conversation's), so a crash leaves those few uncertain — never posted
+twice. A budget that says wait has the replies just claimed put back at once.
 
 A platform that is down (connection errors, timeouts where it dedupes, 5xx) blocks its account
 for an exponential, jittered, capped back-off, as a 429 does for its "retry after": the replies
@@ -62,7 +64,7 @@ from .models import ConversationEvent, DeliveryState, EventType, OutboundReply
 from .outage import through_outage
 from .periodic import run_periodically
 from .pipelined import execute
-from .posting import Limiter, Poster, SendObserver, SendProgress, SendResult
+from .posting import Limiter, Poster, RateLimit, SendObserver, SendProgress, SendResult
 from .scripts import PROMOTE_DUE
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,8 @@ LEASE_MARGIN = 0.8
 #: long (by its recent post times), at most MARK_AHEAD_MAX: what a crash may leave "uncertain".
 MARK_AHEAD_SECONDS = 0.05
 MARK_AHEAD_MAX = 16
+#: Why a reply found "sending" past its owner's lease is recorded uncertain.
+ORPHANED = "the process died while posting; check the platform before resending"
 #: Weight of the newest post time in an account's running mean.
 POST_TIME_WEIGHT = 0.2
 
@@ -204,7 +208,7 @@ class Sender:
                                for acc, js in by_account.items()))
         # What did not go must leave "sending" even through a short Redis outage (a restart): left
         # there, the next attempt would take a reply never posted for "uncertain".
-        await through_outage(partial(self._wait, batch))
+        await through_outage(partial(self._wait, batch.token, batch.waits))
         return batch.failures
 
     def _claim_args(self, token: str, dedupes: bool, jobs: Sequence[_Job]) -> list[str | int]:
@@ -238,24 +242,36 @@ class Sender:
             ahead.append(job)
         return ahead
 
-    async def _claim_ahead(self, jobs: Sequence[_Job], token: str, finished: list[Outcome]) -> None:
-        """Claim replies right before their posts (platforms without idempotency: the window),
-        recording the outcomes of the posts before them in the same round trip (first: a reply
-        behind one of them in its conversation may go only once it is final)."""
+    async def _claim_ahead(self, jobs: Sequence[_Job], token: str, finished: list[Outcome],
+                           account: tuple[str, str], limits: Sequence[RateLimit]) -> tuple[float, list[_Job]]:
+        """Claim replies right before their posts (platforms without idempotency: the window), in
+        one round trip with the recording of the outcomes of the posts before them (first: a reply
+        behind one of them in its conversation may go only once it is final) and the spending of
+        the first reply's `limits` (before the claims). Returns the limiter's answer (0.0, or
+        seconds to wait when nothing was spent) and the replies claimed here and put back since."""
         started = self.clock()
         by_partition: dict[int, list[_Job]] = {}
         for job in jobs:  # in order: a conversation's replies are in one partition
             by_partition.setdefault(job.partition, []).append(job)
         async with self.client.pipeline(transaction=False) as pipe:
             await self._queue_records(pipe, finished, token)
+            if limits:
+                await self.limiter.acquire_on(pipe, account[0], account[1], limits)
             for p, js in by_partition.items():
                 await self._claim(keys=[keys.partition_prefix(p)], client=pipe,
                                   args=self._claim_args(token, False, js))
-            raw = (await execute(self.client, pipe))[-len(by_partition):]
+            raw = await execute(self.client, pipe)
         finished.clear()
-        for js, verdicts in zip(by_partition.values(), raw, strict=True):
+        for js, verdicts in zip(by_partition.values(), raw[-len(by_partition):], strict=True):
             for job, verdict in zip(js, verdicts, strict=True):
                 self._claimed(job, verdict, started)
+        wait = self.limiter.wait_of(raw[-len(by_partition) - 1]) if limits else 0.0
+        back = [job for job in jobs if job.verdict == "go"] if wait > 0 else []
+        if back:  # claimed for nothing: queued again at once, not left "sending" for the batch
+            await through_outage(partial(self._wait, token, [(job, wait) for job in back]))
+            for job in back:
+                job.verdict = "back"
+        return wait, back
 
     async def _drain(self, batch: _Batch, account: tuple[str, str], jobs: list[_Job], defer_for: float) -> None:
         """Post one account's replies in order. A deferral defers the rest of the account; a reply
@@ -266,30 +282,31 @@ class Sender:
         finished: list[Outcome] = []
         for index, job in enumerate(jobs):
             conversation = job.reply.conversation_id
-            if job.verdict == "final":
+            if job.verdict in ("final", "back"):
+                continue
+            if job.verdict == "orphan":  # recorded, never posted; put back, it could be posted again
+                finished.append((job, DeliveryState.UNCERTAIN, None, ORPHANED))
                 continue
             if conversation in waiting or defer_for > 0 or self.clock() >= batch.deadline:
                 batch.waits.append((job, defer_for))
                 waiting.add(conversation)
                 continue
             limits = () if job.verdict in ("busy", "held", "orphan") else connector.rate_limits(job.reply)
-            if not dedupes and limits:  # spent before the claim: the claim is the post's window
-                defer_for = await self.limiter.acquire(account[0], account[1], limits)
+            if not dedupes and not job.verdict:  # the budget is spent right before the claim, the post's window
+                defer_for, back = await self._claim_ahead(self._ahead(account, connector, jobs, index, waiting),
+                                                          batch.token, finished, account, limits)
                 if defer_for > 0:
-                    batch.waits.append((job, defer_for))
-                    waiting.add(conversation)
                     self.observe.observe_rate_limited(*account)
+                if any(job is other for other in back):
+                    waiting.add(conversation)
                     continue
-            if not dedupes and not job.verdict:
-                await self._claim_ahead(self._ahead(account, connector, jobs, index, waiting), batch.token, finished)
             if job.verdict in ("final", "busy", "held"):
                 if job.verdict != "final":
                     batch.waits.append((job, job.lease_left_ms / 1000))
                     waiting.add(conversation)
                 continue
             if job.verdict == "orphan":
-                finished.append((job, DeliveryState.UNCERTAIN, None,
-                                 "the process died while posting; check the platform before resending"))
+                finished.append((job, DeliveryState.UNCERTAIN, None, ORPHANED))
                 continue
             if dedupes and limits:
                 defer_for = await self.limiter.acquire(account[0], account[1], limits)
@@ -400,24 +417,24 @@ class Sender:
             await self._record(keys=[keys.partition_prefix(p)], args=args, client=pipe)
         pipe.publish(keys.live_channel(), json.dumps({"conversations": conversations}))
 
-    async def _wait(self, batch: _Batch) -> None:
+    async def _wait(self, token: str, waits: Sequence[tuple[_Job, float]]) -> None:
         """Put back what did not go, acknowledging its entries: behind its conversation's earlier
         reply (parked) or in the delayed set for the wait. One script call per stream."""
-        if not batch.waits:
+        if not waits:
             return
         now = _now_ms()
         by_stream: dict[tuple[int, str, str], list[str | int]] = {}
-        for job, seconds in batch.waits:
+        for job, seconds in waits:
             reply = job.reply
             member = f"{int(reply.created_at.timestamp() * 1000):013d}|{job.entry.payload.decode()}"
-            by_stream.setdefault((job.partition, reply.platform, reply.account), [batch.token, keys.SENDER_GROUP]) \
+            by_stream.setdefault((job.partition, reply.platform, reply.account), [token, keys.SENDER_GROUP]) \
                 .extend((job.entry.id, job.key, reply.conversation_id, now + int(seconds * 1000), member))
         async with self.client.pipeline(transaction=False) as pipe:
             for (p, platform, account), args in by_stream.items():
                 await self._put_back(keys=[keys.partition_prefix(p), keys.outbound_stream(p, platform, account),
                                            keys.outbound_delayed(p, platform, account)], args=args, client=pipe)
             await execute(self.client, pipe)
-        self.deferred += len(batch.waits)
+        self.deferred += len(waits)
 
     async def buried(self, entry: Entry, error: str) -> None:
         """The consumer dead-lettered `entry`: its reply is final ("failed"), so the replies

@@ -249,6 +249,50 @@ async def test_replies_without_idempotency_are_claimed_a_few_at_a_time(r: redis.
     assert "cmdstat_script|exists" not in stats  # pipelines run their scripts in one round trip
 
 
+
+class Limited(Scripted):
+    """A platform without idempotency whose every reply spends a (roomy) shared budget."""
+
+    def rate_limits(self, reply: OutboundReply) -> Sequence[RateLimit]:
+        return (RateLimit("chat", rate=1000, period=1.0, burst=1000),)
+
+
+async def test_a_rate_limited_reply_without_idempotency_costs_one_round_trip(r: redis.Redis) -> None:
+    replies = [await queue_reply(r, f"r{i}", conversation=f"1-{i}") for i in range(30)]
+    platform = Limited([])
+    sender = Sender(r, {("null", "main"): platform}, PARTITIONS, limiter=SharedRateLimiter(r))
+    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
+                              sender.dead_letter_key, block_ms=5)
+    await consumer.ensure_groups()
+    await r.config_resetstat()
+    await consumer.step()
+    round_trips = int((await r.info("stats"))["total_reads_processed"])  # requests Redis read
+    assert platform.posts == [reply.reply_id for reply in replies]
+    # the budget spent in the round trip of the claim (carrying the last post's record), not before it
+    # (16 for the batch's reads, acknowledgements and records; with a budget round trip before each
+    # claim: 76)
+    assert round_trips <= len(replies) + 20, round_trips
+    assert int((await r.info("commandstats"))["cmdstat_evalsha"]["calls"]) <= 3 * len(replies) + 3
+    assert {await state(r, reply) for reply in replies} == {DeliveryState.SENT.value}
+
+
+async def test_a_reply_a_dead_sender_left_sending_is_recorded_uncertain_when_the_batch_defers(r: redis.Redis) -> None:
+    first, second = await queue_reply(r, "first", "1-1"), await queue_reply(r, "second", "1-2")
+    orphan = await queue_reply(r, "orphan", "1-3")
+    await r.hset(keys.delivery(1, orphan.reply_id),  # type: ignore[misc]
+                 mapping={"state": "sending", "owner": "dead:1", "lease": 0})
+    # The first post is quick, so the next two are claimed at once; the second is refused with a 429.
+    platform = Scripted([None, RateLimited(30.0)])
+    sender = Sender(r, {("null", "main"): platform}, PARTITIONS, limiter=SharedRateLimiter(r))
+    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
+                              sender.dead_letter_key, block_ms=5)
+    await consumer.ensure_groups()
+    await consumer.step()
+    assert platform.posts == [first.reply_id]
+    assert await state(r, second) == DeliveryState.QUEUED.value  # waits for the platform
+    # perhaps posted by the dead sender: never queued again behind the wait
+    assert await state(r, orphan) == DeliveryState.UNCERTAIN.value
+
 class Hangs(Scripted):
     """Posts until the `n`th reply, whose call never returns (the process dies during it)."""
 
