@@ -207,11 +207,11 @@ class Searcher:
             raise LookupError(f"no index for {language!r} nor the fallback {self.fallback_language!r}")
         return index
 
-    async def prepare(self, *texts: str, in_thread: bool = False) -> None:
-        """Embed questions off the event loop when the embedder is remote, or always with
-        `in_thread` (a web page must not hold the loop while the model runs); then cached for
-        `search`. Idempotent; a failure only means BM25 alone for that question."""
-        if self.queries is None or not (self.queries.embedder.remote or in_thread):
+    async def prepare(self, *texts: str) -> None:
+        """Embed questions in a worker thread, then cached for `search`: the event loop (other
+        conversations, webhooks, pages) never waits while the model runs or the endpoint answers.
+        Idempotent; a failure only means BM25 alone for that question."""
+        if self.queries is None:
             return
         for text in texts:
             query = _query_key(text)

@@ -74,7 +74,7 @@ class Site:
 
     async def prepare(self, query: str) -> None:
         """Embed `query` in a worker thread, so the console's other pages never wait on the model."""
-        await self.searcher.prepare(query.strip()[:500], in_thread=True)
+        await self.searcher.prepare(query.strip()[:500])
 
     def search(self, query: str, language: str, limit: int = 10) -> list[Article]:
         """Articles for `query`, best first, by the bot's retrieval (BM25 fused with the dense

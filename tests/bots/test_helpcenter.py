@@ -1,5 +1,12 @@
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+
 from helpline.bots.base import LABEL_MOVED_TO_PRIVATE, BotDecision
 from helpline.bots.helpcenter import HelpCenterBot, trim
 from helpline.bots.search import Searcher
@@ -99,3 +106,36 @@ def test_trim_cuts_at_sentence() -> None:
     text = "First sentence here. " * 30
     out = trim(text, 100)
     assert len(out) <= 100 and out.endswith(".")
+
+
+async def test_the_question_is_embedded_while_the_event_loop_keeps_running(searcher: Searcher,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    assert searcher.queries is not None
+    embedder = searcher.queries.embedder
+    real, started, ticks_during = embedder.queries, threading.Event(), []
+    ticks = 0
+
+    def slow(texts: list[str]) -> np.ndarray:
+        started.set()
+        seen = ticks
+        deadline = time.monotonic() + 5
+        while ticks == seen and time.monotonic() < deadline:  # the model is "running" until the loop ticks
+            time.sleep(0.005)
+        ticks_during.append(ticks - seen)
+        return real(texts)
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.001)
+            if started.is_set():
+                ticks += 1
+
+    monkeypatch.setattr(embedder, "queries", slow)
+    task = asyncio.create_task(ticker())
+    try:
+        d = await ask(HelpCenterBot(searcher), "my withdrawl has been pending since this morning, where is it")
+    finally:
+        task.cancel()
+    assert ticks_during and ticks_during[0] > 0  # other work went on while the question was embedded
+    assert d.state["key"] == "withdrawal-pending"

@@ -247,7 +247,7 @@ async def test_repeated_question_is_embedded_once_whatever_its_spacing(kb: Knowl
     assert len(_Emulator.calls) == 1
 
 
-async def test_prepare_in_thread_embeds_off_the_event_loop(searcher: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_prepare_embeds_off_the_event_loop(searcher: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
     assert searcher.queries is not None
     embedder = searcher.queries.embedder
     real, where = embedder.queries, []
@@ -257,10 +257,10 @@ async def test_prepare_in_thread_embeds_off_the_event_loop(searcher: Searcher, m
         return real(texts)
 
     monkeypatch.setattr(embedder, "queries", recording)
-    await searcher.prepare("deposit arrived on chain but my balance shows nothing, why")  # in process: on the loop
-    assert where == []
-    await searcher.prepare("deposit arrived on chain but my balance shows nothing, why", in_thread=True)
+    await searcher.prepare("deposit arrived on chain but my balance shows nothing, why")  # in process too
     assert len(where) == 1 and where[0] is not threading.main_thread()
+    await searcher.prepare("deposit arrived on chain but my balance shows nothing,   why")
+    assert len(where) == 1  # a repeat is not embedded again
     searcher.choose("deposit arrived on chain but my balance shows nothing, why", "en")
     assert len(where) == 1  # cached for the decision
 
