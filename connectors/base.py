@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self
 
@@ -29,7 +28,7 @@ from helpline.routing.posting import SendResult as SendResult
 
 from .capabilities import Capabilities
 from .errors import ConfigError, Permanent
-from .files import Refused
+from .files import AttachmentStore, Blobs, Refused
 from .options import ConnectorOptions, parse_options
 from .publishing import OutboundPost
 
@@ -119,6 +118,7 @@ class ConnectorContext:
     public_base_url: str | None = None  # where the platform reaches our webhooks
     reject: Reject | None = None  # `StreamBus.reject`; None: unusable updates are only logged
     customer_typing: CustomerTyping | None = None  # None: nobody is told (no console in this process)
+    blobs: Blobs | None = None  # the `[files]` backend; None: each account's attachments_dir
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -223,10 +223,9 @@ class Connector(abc.ABC):
         return ()
 
     # files -----------------------------------------------------------------------------------
-    def attachment_file(self, file_id: str) -> Path | None:
-        """Where a file this connector stored (an attachment it downloaded) is, by its
-        `platform_file_id`; None when it stores no files or does not know the id."""
-        return None
+    #: The files this account stored (attachments it downloaded, images agents attached), by
+    #: their `platform_file_id`; None when it stores none.
+    files: AttachmentStore | None = None
 
     async def keep_file(self, data: bytes, file_name: str, mime_type: str) -> Attachment | Refused:
         """Store a file an agent attaches to a reply (see `Capabilities.reply_files`). Idempotent."""

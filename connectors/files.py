@@ -1,27 +1,28 @@
 """Files customers send (e-mail attachments and original mails, Telegram photos, documents and
-voice notes, Mastodon media)
-and files agents attach, stored under a data folder named by their SHA-256.
+voice notes, X DM media, Mastodon media) and files agents attach, each stored under its SHA-256.
 
-A file is stored once however often it arrives (the name is its hash) and written atomically
-(a temporary file renamed), so a crash never leaves half a file under a real name. Only types on
-the allow-list and sizes under the limit are kept; the others are listed as refused. The console
-serves them to those who may see the conversation: raster images inline (thumbnails), anything
-else as a download, never rendered.
+A file is stored once however often it arrives (the name is its hash), in a folder of this
+machine (the default) or in an S3-compatible bucket (`[files] backend = "s3"`, s3files.py). Only
+types on the allow-list and sizes under the limit are kept; the others are listed as refused. The
+console serves them to those who may see the conversation: raster images inline (thumbnails),
+audio with its type, anything else as a download, never rendered.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import hashlib
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from helpline.routing.models import Attachment
 
@@ -31,16 +32,48 @@ DEFAULT_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "applicat
                  "text/csv", "message/rfc822", "audio/ogg", "audio/mpeg")
 
 
+class FilesSettings(BaseModel):
+    """The `[files]` section: where every account's files are kept. `local` (the default): each
+    account's `attachments_dir`; `s3`: one bucket of an S3-compatible store (see s3files.py),
+    private, read by the console for those who may see the conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["local", "s3"] = "local"
+    endpoint: str | None = Field(default=None, pattern=r"^https?://[^/?#]+/?$")  # scheme, host, port only
+    bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    region: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,32}$")
+    prefix: str = Field(default="attachments/", pattern=r"^([A-Za-z0-9_.-]+/)*$")  # keys: <prefix><aa>/<sha256>
+    #: The access key itself, or the variable holding it; the secret key only ever in a variable.
+    access_key: str | None = None
+    access_key_env: str = "HELPLINE_S3_ACCESS_KEY"
+    secret_key_env: str = "HELPLINE_S3_SECRET_KEY"  # noqa: S105 (a variable name)
+    #: Documents (not images or audio) are handed out as presigned GETs valid this long, after the
+    #: console has checked who asks; 0: the console streams them itself.
+    presigned_seconds: int = Field(default=0, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _complete(self) -> FilesSettings:
+        if self.backend == "s3":
+            missing = [name for name in ("endpoint", "bucket") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"{' and '.join(missing)} required with backend = \"s3\"")
+        return self
+
+
 class FileOptions(BaseModel):
     """The options of a connector that stores files (mixed into its options model)."""
 
-    attachments_dir: str = "var/attachments"  # where received and attached files are stored
+    attachments_dir: str = "var/attachments"  # where received and attached files are stored (local backend)
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0, le=1024 * 1024 * 1024)
     #: MIME types kept; others are listed in the message as refused.
     attachment_types: list[str] = Field(default_factory=lambda: list(DEFAULT_TYPES))
 
-    def file_store(self) -> AttachmentStore:
-        return AttachmentStore(Path(self.attachments_dir), self.max_attachment_bytes, self.attachment_types)
+    def file_store(self, blobs: Blobs | None = None) -> AttachmentStore:
+        """The account's store: in `blobs` (the `[files]` backend) or else its own folder."""
+        return AttachmentStore(blobs or LocalBlobs(Path(self.attachments_dir)), self.max_attachment_bytes,
+                               self.attachment_types)
+
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
@@ -58,24 +91,45 @@ class Refused:
     reason: str
 
 
-class AttachmentStore:
-    def __init__(self, root: Path, max_bytes: int, allowed_types: Sequence[str]) -> None:
-        self.root = root
-        self.max_bytes = max_bytes
-        self.allowed = {t.lower() for t in allowed_types}
+class Blobs(abc.ABC):
+    """Where files are kept, each under its SHA-256 (`file_id`, already checked to be one)."""
 
-    def path(self, file_id: str) -> Path | None:
-        """Where a stored file is, or None for an id that is not a stored file's."""
-        if not _HEX.match(file_id):
-            return None
+    @abc.abstractmethod
+    async def put(self, file_id: str, data: bytes) -> None:
+        """Keep the bytes; idempotent. Raises Transient when the store cannot be reached."""
+
+    @abc.abstractmethod
+    async def exists(self, file_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def read(self, file_id: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    def chunks(self, file_id: str) -> AsyncIterator[bytes]:
+        """The file's bytes in pieces, for a response that streams them."""
+
+    def local_path(self, file_id: str) -> Path | None:
+        """The file on this machine's disk, when the backend keeps it there."""
+        return None
+
+    def presigned_url(self, file_id: str, file_name: str) -> str | None:
+        """A short-lived link that downloads the file as an attachment, where the backend gives them."""
+        return None
+
+
+class LocalBlobs(Blobs):
+    """A folder: `<root>/<first two hex digits>/<sha256>`, written atomically (a temporary file
+    renamed), so a crash never leaves half a file under a real name."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def local_path(self, file_id: str) -> Path | None:
         path = self.root / file_id[:2] / file_id
         return path if path.is_file() else None
 
-    async def save(self, data: bytes) -> str:
-        """Store bytes; returns their id. Idempotent."""
-        file_id = hashlib.sha256(data).hexdigest()
+    async def put(self, file_id: str, data: bytes) -> None:
         await asyncio.to_thread(self._write, file_id, data)
-        return file_id
 
     def _write(self, file_id: str, data: bytes) -> None:
         folder = self.root / file_id[:2]
@@ -86,6 +140,43 @@ class AttachmentStore:
         temporary = folder / f".{file_id}.{os.getpid()}.tmp"
         temporary.write_bytes(data)
         os.replace(temporary, target)
+
+    async def exists(self, file_id: str) -> bool:
+        return self.local_path(file_id) is not None
+
+    async def read(self, file_id: str) -> bytes | None:
+        path = self.local_path(file_id)
+        return None if path is None else await asyncio.to_thread(path.read_bytes)
+
+    async def chunks(self, file_id: str) -> AsyncIterator[bytes]:
+        data = await self.read(file_id)
+        if data is not None:
+            yield data
+
+
+class AttachmentStore:
+    """An account's files: type and size limits over a backend that keeps them by hash."""
+
+    def __init__(self, blobs: Blobs, max_bytes: int, allowed_types: Sequence[str]) -> None:
+        self.blobs = blobs
+        self.max_bytes = max_bytes
+        self.allowed = {t.lower() for t in allowed_types}
+
+    async def exists(self, file_id: str) -> bool:
+        """Whether `file_id` names a stored file (anything but a SHA-256 in hex never does)."""
+        return bool(_HEX.match(file_id)) and await self.blobs.exists(file_id)
+
+    async def read(self, file_id: str) -> bytes | None:
+        return await self.blobs.read(file_id) if _HEX.match(file_id) else None
+
+    def local_path(self, file_id: str) -> Path | None:
+        return self.blobs.local_path(file_id) if _HEX.match(file_id) else None
+
+    async def save(self, data: bytes) -> str:
+        """Store bytes; returns their id. Idempotent."""
+        file_id = hashlib.sha256(data).hexdigest()
+        await self.blobs.put(file_id, data)
+        return file_id
 
     async def keep(self, data: bytes, file_name: str, mime_type: str, fallback_name: str,
                    kind: str | None = None) -> Attachment | Refused:

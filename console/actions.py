@@ -94,7 +94,7 @@ async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
         others = await replied_since(svc, who, conv, opened_at)
         if others:
             raise Collision(f"{', '.join(others)} replied since you opened this conversation; send anyway?")
-    attached = files.for_reply(svc, conv, attachments)
+    attached = await files.for_reply(svc, conv, attachments)
     if not await client.set(keys.console_reply_claim(reply_id), "1", nx=True, px=REPLY_CLAIM_MS):
         raise Conflict("the same reply is being sent; retry in a moment")
     tail = await client.zrange(keys.messages(conv.id), -1, -1)

@@ -7,12 +7,12 @@ customer's HTML or SVG never runs in the console's origin."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from urllib.parse import quote
 
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from helpline.connectors.capabilities import Capabilities
-from helpline.connectors.files import Refused
+from helpline.connectors.files import AttachmentStore, Refused
 from helpline.routing.models import Attachment, Conversation, EventType
 
 from .errors import Invalid, NotFound
@@ -37,12 +37,18 @@ def reply_files(svc: Services, conv: Conversation) -> frozenset[str]:
     return (svc.capabilities(conv.platform, conv.account) or Capabilities()).reply_files
 
 
-def _stored(svc: Services, conv: Conversation, file_id: str) -> Path | None:
+def _store(svc: Services, conv: Conversation) -> AttachmentStore | None:
     connector = svc.parts.connectors.get((conv.platform, conv.account))
-    return connector.attachment_file(file_id) if connector is not None else None
+    return connector.files if connector is not None else None
 
 
-async def find(svc: Services, conv: Conversation, file_id: str) -> tuple[Attachment, Path]:
+async def _stored(svc: Services, conv: Conversation, file_id: str) -> AttachmentStore | None:
+    """The store that holds this file of the conversation's account, if it does."""
+    store = _store(svc, conv)
+    return store if store is not None and await store.exists(file_id) else None
+
+
+async def find(svc: Services, conv: Conversation, file_id: str) -> tuple[Attachment, AttachmentStore]:
     """A file of this conversation: sent by the customer, or attached to a reply by an agent."""
     store = svc.parts.store
     found = next((a for m in await store.messages(conv.id) for a in m.attachments if a.platform_file_id == file_id),
@@ -50,22 +56,30 @@ async def find(svc: Services, conv: Conversation, file_id: str) -> tuple[Attachm
     if found is None:
         found = next((a for e in await store.events(conv.id) if e.type is EventType.REPLY_QUEUED
                       for a in reply_attachments(e.data) if a.platform_file_id == file_id), None)
-    path = _stored(svc, conv, file_id) if found is not None else None
-    if found is None or path is None:
+    stored = await _stored(svc, conv, file_id) if found is not None else None
+    if found is None or stored is None:
         raise NotFound(f"attachment {file_id!r} not found in conversation {conv.id}")
-    return found, path
+    return found, stored
 
 
-def response(found: Attachment, path: Path) -> FileResponse:
+def response(found: Attachment, store: AttachmentStore) -> Response:
+    """The file for an agent already allowed to see it: from this machine's disk, streamed from
+    the store, or (a document, where the store gives them) a redirect to a short-lived link."""
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
                "Content-Security-Policy": "default-src 'none'; sandbox"}
-    if inline(found.mime_type) or audio(found.mime_type):
-        mime = (found.mime_type or "").lower()
-        return FileResponse(path, media_type=mime, filename=found.file_name or found.platform_file_id,
-                            content_disposition_type="inline", headers=headers)
-    return FileResponse(path, media_type="application/octet-stream",
-                        filename=found.file_name or found.platform_file_id, content_disposition_type="attachment",
-                        headers=headers)
+    file_id, name = found.platform_file_id, found.file_name or found.platform_file_id
+    shown = inline(found.mime_type) or audio(found.mime_type)
+    mime = (found.mime_type or "").lower() if shown else "application/octet-stream"
+    disposition = "inline" if shown else "attachment"
+    path = store.local_path(file_id)
+    if path is not None:
+        return FileResponse(path, media_type=mime, filename=name, content_disposition_type=disposition,
+                            headers=headers)
+    link = None if shown else store.blobs.presigned_url(file_id, name)
+    if link is not None:  # never for what the page shows: its CSP allows only the console's origin
+        return RedirectResponse(link, status_code=303, headers={"Cache-Control": "private, no-store"})
+    headers["Content-Disposition"] = f"{disposition}; filename*=utf-8''{quote(name)}"
+    return StreamingResponse(store.blobs.chunks(file_id), media_type=mime, headers=headers)
 
 
 async def upload(svc: Services, conv: Conversation, data: bytes, file_name: str, mime_type: str) -> Attachment:
@@ -85,11 +99,11 @@ async def upload(svc: Services, conv: Conversation, data: bytes, file_name: str,
     return kept
 
 
-def for_reply(svc: Services, conv: Conversation, refs: Sequence[FileRef]) -> tuple[Attachment, ...]:
+async def for_reply(svc: Services, conv: Conversation, refs: Sequence[FileRef]) -> tuple[Attachment, ...]:
     """The uploaded files a reply names, checked to be stored and of a type its platform takes."""
     out = []
     for ref in refs:
-        if _stored(svc, conv, ref.id) is None or ref.mime_type.lower() not in reply_files(svc, conv):
+        if await _stored(svc, conv, ref.id) is None or ref.mime_type.lower() not in reply_files(svc, conv):
             raise Invalid(f"attachments: {ref.id[:16]!r} is not an image uploaded for this conversation")
         out.append(Attachment(kind="photo", platform_file_id=ref.id, file_name=ref.name,
                               mime_type=ref.mime_type.lower(), size_bytes=ref.size))

@@ -192,6 +192,7 @@ def config_check(config: ConfigOption = None) -> None:
     from helpline.connectors.options import OptionsInvalid
     from helpline.connectors.ratelimit import poll_budget_warnings
     from helpline.connectors.registry import build_connector
+    from helpline.connectors.s3files import S3Blobs, build_blobs, check_bucket
 
     from .bot_setup import build_bot
 
@@ -205,10 +206,17 @@ def config_check(config: ConfigOption = None) -> None:
     async def no_ingest(_: object) -> list[bool]:
         return []
 
+    blobs = None
+    try:
+        blobs = build_blobs(settings.files)
+        if isinstance(blobs, S3Blobs):
+            asyncio.run(check_bucket(blobs))
+    except ConfigError as exc:
+        problems.append(str(exc))
     warnings: list[str] = []
     for account in settings.accounts:  # constructing a connector checks its options, then its secrets
         try:
-            connector = build_connector(account, ConnectorContext(ingest=no_ingest))
+            connector = build_connector(account, ConnectorContext(ingest=no_ingest, blobs=blobs))
         except OptionsInvalid as exc:
             problems += exc.problems
         except ConfigError as exc:

@@ -23,6 +23,7 @@ from pydantic_settings import (
 from helpline.announcements.settings import AnnouncementSettings
 from helpline.bots.options import BotOptions, HelpCenterOptions, parse_bots
 from helpline.connectors.base import AccountSettings
+from helpline.connectors.files import FilesSettings
 from helpline.insights.settings import InsightsSettings, SlaPolicy
 from helpline.routing.hours import BusinessHours
 from helpline.routing.models import Agent
@@ -159,6 +160,7 @@ class Settings(BaseSettings):
     teams: list[TeamSettings] = Field(default_factory=list)
     agents: list[Agent] = Field(default_factory=list)
     accounts: list[AccountSettings] = Field(default_factory=list)
+    files: FilesSettings = Field(default_factory=FilesSettings)
     rules: list[Rule] = Field(default_factory=list)
     survey: SurveySettings = Field(default_factory=SurveySettings)
     #: Typed per bot type (bots.options); dumped with each type's own fields.

@@ -25,6 +25,7 @@ from helpline.connectors.base import Connector, ConnectorContext
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.registry import build_connector
 from helpline.connectors.runner import PollRunner
+from helpline.connectors.s3files import build_blobs
 from helpline.connectors.startup import StartFailed, Startup
 from helpline.health.heartbeat import ProcessHealth
 from helpline.insights import metrics
@@ -83,10 +84,11 @@ class Parts:
 
     def make_connectors(self, transport: Any = None, extra: dict[str, Any] | None = None) -> None:
         public = self.settings.console.public_url
+        blobs = build_blobs(self.settings.files)  # one file store backend for every account
         for account in self.settings.accounts:
             ctx = ConnectorContext(ingest=self.bus.ingest, redis=self.client, http_transport=transport,
                                    public_base_url=public, reject=self.bus.reject, extra=dict(extra or {}),
-                                   customer_typing=self.customer_typing)
+                                   customer_typing=self.customer_typing, blobs=blobs)
             self.connectors[(account.platform, account.name)] = build_connector(account, ctx)
 
     def credentials_report(self, platform: str, account: str, problem: str | None) -> None:

@@ -33,3 +33,6 @@ async def r(redis_server: RedisServer) -> AsyncIterator[redis.Redis]:
     await client.flushall()
     yield client
     await client.aclose()
+
+
+from tests.s3_server import s3_env, s3_server  # noqa: E402,F401 (fixtures for the file store tests)

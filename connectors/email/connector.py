@@ -17,11 +17,9 @@ the sent record leaves the reply *uncertain*, shown to the agents, never sent tw
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import aiosmtplib
@@ -38,6 +36,7 @@ from helpline.connectors.base import (
 )
 from helpline.connectors.capabilities import Capabilities, TextRules
 from helpline.connectors.errors import AuthFailed, ConfigError, Permanent, Transient, Uncertain
+from helpline.connectors.files import AttachmentStore
 from helpline.connectors.options import ConnectorOptions
 from helpline.routing import keys
 from helpline.routing.models import InboundMessage, OutboundReply, Visibility
@@ -104,7 +103,7 @@ class EmailConnector(Connector):
                                    else self._imap_password)
         self._link_secret = settings.secret("link_secret").encode() if "link_secret" in settings.secrets else None
         # The thread index lives in Redis; `helpline config check` builds connectors without it.
-        self.files = o.file_store()
+        self.files: AttachmentStore = o.file_store(context.blobs)
         self.index = MailIndex(context.redis, self.platform, settings.name, ttl_seconds=o.thread_memory_days * 86400)
         self.reader = MailReader(self.platform, settings.name, o.address, self.index, self.files, context.redis)
         self._session: ImapSession | None = None
@@ -309,14 +308,11 @@ class EmailConnector(Connector):
         mails = []
         for message in messages:
             original = next((a for a in message.attachments if a.kind == "original"), None)
-            path = self.files.path(original.platform_file_id) if original is not None else None
-            if path is None:
+            raw = await self.files.read(original.platform_file_id) if original is not None else None
+            if raw is None:
                 raise Permanent(f"message {message.message_id}: its original mail is no longer stored")
-            mails.append(parse_mail(await asyncio.to_thread(path.read_bytes)))
+            mails.append(parse_mail(raw))
         return await self.index.split(thread_key, mails) if mails else None
 
     # files -----------------------------------------------------------------------------------
-    def attachment_file(self, file_id: str) -> Path | None:
-        """Where a stored attachment or original mail of this account is (None if unknown)."""
-        return self.files.path(file_id)
 

@@ -16,7 +16,6 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,6 +34,7 @@ from helpline.connectors.base import (
 from helpline.connectors.capabilities import Capabilities
 from helpline.connectors.cursors import AheadCheck
 from helpline.connectors.errors import Permanent, Transient
+from helpline.connectors.files import AttachmentStore
 from helpline.connectors.options import ConnectorOptions
 from helpline.connectors.publishing import OutboundPost
 from helpline.connectors.ratelimit import SharedRateLimiter
@@ -97,7 +97,7 @@ class MastodonConnector(Connector):
         self._index = StatusIndex(context.redis, self.platform, settings.name, ttl_seconds=ttl)
         self._api: MastodonApi | None = None
         self.own: OwnAccount | None = None
-        self.files = opts.file_store()
+        self.files: AttachmentStore = opts.file_store(context.blobs)
         self._media: httpx.AsyncClient | None = None  # downloads carry no token
         # further pages of one poll spend the API budget too (None: without Redis, in tests)
         self._limiter = SharedRateLimiter(context.redis) if context.redis is not None else None
@@ -143,10 +143,6 @@ class MastodonConnector(Connector):
         except (KeyError, TypeError):
             return DEFAULT_MAX_CHARACTERS
         return value if isinstance(value, int) and value >= 100 else DEFAULT_MAX_CHARACTERS
-
-    def attachment_file(self, file_id: str) -> Path | None:
-        """Where a stored media file of this account is (None if unknown)."""
-        return self.files.path(file_id)
 
     def _ready(self) -> tuple[MastodonApi, OwnAccount]:
         if self._api is None or self.own is None:

@@ -17,7 +17,6 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
@@ -39,7 +38,7 @@ from helpline.connectors.base import (
 )
 from helpline.connectors.capabilities import Capabilities
 from helpline.connectors.errors import ConfigError, ConnectorError, Permanent, Transient, UnusableUpdate
-from helpline.connectors.files import Refused
+from helpline.connectors.files import AttachmentStore, Refused
 from helpline.connectors.options import ConnectorOptions
 from helpline.connectors.publishing import OutboundPost
 from helpline.routing.models import Attachment, InboundMessage, OutboundReply
@@ -47,7 +46,7 @@ from helpline.routing.models import Attachment, InboundMessage, OutboundReply
 from . import outbound, publish, webhook
 from .capabilities import CAPABILITIES
 from .errors import map_error
-from .files import fetch_files, read_file
+from .files import fetch_files
 from .migrations import ChatMigrations
 from .options import TelegramOptions
 from .parse import ALLOWED_UPDATES, BotIdentity, parse_update, update_from_json
@@ -97,7 +96,7 @@ class TelegramConnector(Connector):
         self._migrations = ChatMigrations(self.platform, settings.name, context.redis)
         # Button presses to acknowledge once their update is confirmed: (update_id, query id).
         self._unanswered: list[tuple[int, str]] = []
-        self.files = self.options.file_store()
+        self.files: AttachmentStore = self.options.file_store(context.blobs)
 
     # --- client -------------------------------------------------------------------------------
     def _make_bot(self) -> ExtBot[None]:
@@ -263,10 +262,6 @@ class TelegramConnector(Connector):
         return acknowledge
 
     # --- files ----------------------------------------------------------------------------------
-    def attachment_file(self, file_id: str) -> Path | None:
-        """Where a stored photo or document of this account is (None if unknown)."""
-        return self.files.path(file_id)
-
     async def keep_file(self, data: bytes, file_name: str, mime_type: str) -> Attachment | Refused:
         if mime_type.lower() not in CAPABILITIES.reply_files:
             return Refused(file_name, mime_type, "telegram replies carry JPEG, PNG or WebP images only")
@@ -307,10 +302,10 @@ class TelegramConnector(Connector):
     async def _photo(self, reply: OutboundReply, a: Attachment) -> bytes:
         if (a.mime_type or "") not in CAPABILITIES.reply_files:
             raise Permanent(f"reply {reply.reply_id}: telegram replies carry no {a.mime_type or a.kind} files")
-        data = await read_file(self.files, a.platform_file_id)
+        data = await self.files.read(a.platform_file_id)
         if data is None:
             raise Permanent(f"reply {reply.reply_id}: attached file {a.platform_file_id[:16]} is not in "
-                            f"accounts.{self.account}.options.attachments_dir")
+                            f"the account's file store")
         return data
 
     async def _send_part(self, bot: ExtBot[None], origin: int, chat_id: int, text: str,

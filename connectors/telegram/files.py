@@ -6,7 +6,6 @@ An agent's image goes out with sendPhoto."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from telegram import error as tg
@@ -49,8 +48,3 @@ async def _fetch(bot: ExtBot[None], store: AttachmentStore, a: Attachment) -> At
     name = a.file_name or f"{a.kind}.{EXTENSIONS.get(mime, 'bin')}"
     stored = await store.keep(data, name, mime, name, kind=a.kind)
     return stored if isinstance(stored, Attachment) else a
-
-
-async def read_file(store: AttachmentStore, file_id: str) -> bytes | None:
-    path = store.path(file_id)
-    return None if path is None else await asyncio.to_thread(path.read_bytes)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
@@ -48,6 +47,7 @@ from helpline.connectors.errors import (
     decode_update,
     storage_failure,
 )
+from helpline.connectors.files import AttachmentStore
 from helpline.connectors.options import ConnectorOptions
 from helpline.connectors.publishing import OutboundPost
 from helpline.routing import keys
@@ -100,7 +100,7 @@ class XConnector(Connector):
         if settings.mode == "webhook" and not self._credentials.consumer_secret:
             raise ConfigError(f"accounts.{settings.name}.secrets.consumer_secret: webhooks need it")
         self._api: XApi | None = None
-        self.files = self.options.file_store()
+        self.files: AttachmentStore = self.options.file_store(context.blobs)
         self._media: httpx.AsyncClient | None = None  # DM media downloads (signed per request)
         cursor_key = keys.cursor(self.platform, settings.name, "main")
         self._mentions_ahead = AheadCheck("mentions", cursor_key)
@@ -141,10 +141,6 @@ class XConnector(Connector):
     @property
     def own_user_id(self) -> str | None:
         return self._own_id
-
-    def attachment_file(self, file_id: str) -> Path | None:
-        """Where a stored DM file of this account is (None if unknown)."""
-        return self.files.path(file_id)
 
     async def _with_media(self, messages: Sequence[InboundMessage]) -> list[InboundMessage]:
         """DMs with their files fetched into the store (see media.py)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from helpline.console import actions, assigning, bulk, collision, files, split
 from helpline.console.auth import current_user, staff
@@ -85,11 +85,12 @@ async def get_conversation(conversation_id: str, svc: Svc, who: Anyone) -> Detai
 
 
 @router.get("/{conversation_id}/attachments/{file_id}", response_class=FileResponse)
-async def attachment(conversation_id: str, file_id: str, svc: Svc, who: Anyone) -> FileResponse:
-    """A file of this conversation (a customer's photo, document or e-mail attachment, an image an
-    agent attached). PNG, JPEG, GIF and WebP images are served inline (thumbnails); anything else
-    is a download of opaque bytes, never shown inline: a customer's HTML or SVG must not run in
-    the console's origin."""
+async def attachment(conversation_id: str, file_id: str, svc: Svc, who: Anyone) -> Response:
+    """A file of this conversation (a customer's photo, document, voice note or e-mail attachment,
+    an image an agent attached). PNG, JPEG, GIF and WebP images are served inline (thumbnails), Ogg
+    and MP3 audio with its type (the player); anything else is a download of opaque bytes, never
+    shown inline: a customer's HTML or SVG must not run in the console's origin. With an S3 file
+    store that gives presigned links, a document is a 303 to a link valid for seconds."""
     conv = await actions.load(svc, who, conversation_id)
     return files.response(*await files.find(svc, conv, file_id))
 

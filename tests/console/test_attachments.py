@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 import redis.asyncio as redis
 
 from helpline.connectors.email.connector import EmailConnector
 from helpline.connectors.x.connector import XConnector
 from helpline.routing.models import Attachment
+from tests.s3_server import S3Server
 
 from .helpers import make_desk
 
@@ -79,3 +81,45 @@ async def test_an_x_dm_photo_is_shown_inline_to_agents_who_see_the_conversation(
     assert got.status_code == 200 and got.content == jpeg and got.headers["content-type"] == "image/jpeg"
     bob = await desk.token("bob")
     assert (await c.get(f"/api/v1/conversations/{cid}/attachments/{file_id}", headers=bob)).status_code == 403
+
+
+async def test_with_an_s3_store_images_stream_through_the_console_and_documents_get_a_short_lived_link(
+        r: redis.Redis, s3_server: S3Server, s3_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAIL_USER", "support")
+    monkeypatch.setenv("MAIL_PASSWORD", "secret")
+    bucket = s3_server.new_bucket()
+    account = {"platform": "email", "name": "support",
+               "secrets": {"username": "MAIL_USER", "password": "MAIL_PASSWORD"},
+               "options": {"address": "support@helpline.test", "imap_host": "127.0.0.1", "smtp_host": "127.0.0.1"}}
+    files = {"backend": "s3", "endpoint": s3_server.endpoint, "bucket": bucket, "region": "us-east-1",
+             "presigned_seconds": 30}
+    desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, account], files=files)
+    desk.parts.make_connectors()
+    email = desk.parts.connectors[("email", "support")]
+    assert isinstance(email, EmailConnector)
+    jpeg, pdf = b"\xff\xd8\xff\xe0 a jpeg in the bucket", b"%PDF-1.4 a statement in the bucket"
+    jpeg_id, pdf_id = await email.files.save(jpeg), await email.files.save(pdf)
+    assert len(s3_server.keys(bucket)) == 2
+    cid = await desk.conversation("two files", thread="mail:2", user="ann@example.com", platform="email",
+                                  account="support", attachments=(
+                                      Attachment(kind="photo", platform_file_id=jpeg_id, mime_type="image/jpeg",
+                                                 file_name="screen.jpg", size_bytes=len(jpeg)),
+                                      Attachment(kind="document", platform_file_id=pdf_id,
+                                                 mime_type="application/pdf", file_name="état.pdf",
+                                                 size_bytes=len(pdf))))
+    amy, c = await desk.token("amy"), desk.client()
+    image = await c.get(f"/api/v1/conversations/{cid}/attachments/{jpeg_id}", headers=amy)
+    assert image.status_code == 200 and image.content == jpeg  # same origin: the page's CSP allows it
+    assert image.headers["content-type"] == "image/jpeg" and image.headers["content-disposition"].startswith("inline")
+    document = await c.get(f"/api/v1/conversations/{cid}/attachments/{pdf_id}", headers=amy)
+    assert document.status_code == 303 and document.headers["cache-control"] == "private, no-store"
+    link = httpx.URL(document.headers["location"])
+    assert link.host == "127.0.0.1" and link.params["X-Amz-Expires"] == "30" and "X-Amz-Signature" in link.params
+    async with httpx.AsyncClient() as http:
+        got = await http.get(link)
+    assert got.status_code == 200 and got.content == pdf
+    assert got.headers["content-type"] == "application/octet-stream"
+    assert got.headers["content-disposition"].startswith("attachment;")
+    bob = await desk.token("bob")  # another team: no link for them
+    refused = await c.get(f"/api/v1/conversations/{cid}/attachments/{pdf_id}", headers=bob)
+    assert refused.status_code == 403 and "location" not in refused.headers

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.redis_server import RedisServer
+from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
 
 
 def helpline(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -182,3 +183,26 @@ def test_config_check_names_a_misspelt_email_account_of_a_web_chat(tmp_path: Pat
     cfg.write_text(mail + chat.format("support"))
     result = helpline("config", "check", "-c", str(cfg), env=env)
     assert result.returncode == 0, result.stderr
+
+
+def test_config_check_names_bad_file_store_fields_and_checks_the_bucket(tmp_path: Path, s3_server: S3Server) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text('[files]\nbackend = "s3"\nendpoint = "ftp://store.example"\nbucket = "Not_A_Bucket"\n'
+                   'region = "us-east-1"\nsecret_key = "in the file"\n')
+    result = helpline("config", "check", "-c", str(cfg))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "files.endpoint:" in result.stderr and "files.bucket:" in result.stderr
+    assert "files.secret_key: Extra inputs are not permitted" in result.stderr  # secrets only in variables
+    cfg.write_text(f'[files]\nbackend = "s3"\nendpoint = "{s3_server.endpoint}"\n')
+    assert 'files: bucket required with backend = "s3"' in helpline("config", "check", "-c", str(cfg)).stderr
+    bucket = s3_server.new_bucket()
+    cfg.write_text(f'[files]\nbackend = "s3"\nendpoint = "{s3_server.endpoint}"\nbucket = "{bucket}"\n'
+                   f'region = "us-east-1"\naccess_key = "{ACCESS_KEY}"\n')
+    unset = helpline("config", "check", "-c", str(cfg))
+    assert unset.returncode == 2 and "Traceback" not in unset.stderr
+    assert "files.secret_key_env: the variable HELPLINE_S3_SECRET_KEY is not set" in unset.stderr
+    keys = {"HELPLINE_S3_SECRET_KEY": SECRET_KEY}
+    assert helpline("config", "check", "-c", str(cfg), env=keys).returncode == 0
+    cfg.write_text(cfg.read_text().replace(bucket, "no-such-bucket"))
+    missing = helpline("config", "check", "-c", str(cfg), env=keys)
+    assert missing.returncode == 2 and "files.bucket: no bucket 'no-such-bucket' at the endpoint" in missing.stderr

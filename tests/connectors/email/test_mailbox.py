@@ -181,14 +181,13 @@ async def test_attachments_are_stored_refused_ones_listed_and_the_original_kept(
         kinds = {a.file_name: a for a in message.attachments}
         assert set(kinds) == {"original.eml", "statement.pdf"}
         pdf = kinds["statement.pdf"]
-        path = c.attachment_file(pdf.platform_file_id)
-        assert path is not None and path.read_bytes() == b"%PDF-1.4 statement"
-        original = c.attachment_file(kinds["original.eml"].platform_file_id)
-        assert original is not None and b"> old" in original.read_bytes()  # the full mail stays viewable
+        assert await c.files.read(pdf.platform_file_id) == b"%PDF-1.4 statement"
+        original = await c.files.read(kinds["original.eml"].platform_file_id)
+        assert original is not None and b"> old" in original  # the full mail stays viewable
         assert "> old" not in message.text and "See attached." in message.text
         assert "[attachment not kept: invoice.exe (application/x-msdownload): type not allowed]" in message.text
         assert "big.png (image/png): larger than 1000 bytes" in message.text
-        assert c.attachment_file("../../etc/passwd") is None
+        assert await c.files.read("../../etc/passwd") is None
     finally:
         await c.stop()
 

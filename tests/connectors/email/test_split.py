@@ -198,7 +198,7 @@ async def test_a_mail_whose_original_is_gone_cannot_be_split_and_nothing_moves(
     old = await old_thread_with_a_new_topic(d, dovecot, c)
     [_, q2] = await d.parts.store.messages(old)
     original = next(a for a in q2.attachments if a.kind == "original")
-    path = d.connector.files.path(original.platform_file_id)
+    path = d.connector.files.local_path(original.platform_file_id)
     assert path is not None
     path.unlink()  # removed by the file store's retention, say
     response = await c.split(old, ["q2@example.com"])

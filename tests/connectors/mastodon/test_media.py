@@ -44,8 +44,7 @@ async def test_a_photo_is_stored_once_and_what_may_not_be_fetched_stays_a_link(
     assert (stored.platform_file_id, stored.mime_type, stored.size_bytes, stored.file_name, stored.kind) == \
         (digest, "image/png", len(PNG), "deposit.png", "photo")
     assert stored.url and stored.url.startswith(emulator.base_url)  # the original link is kept
-    path = connector.attachment_file(digest)
-    assert path is not None and path.read_bytes() == PNG
+    assert await connector.files.read(digest) == PNG
     (second,) = messages[again["message_id"]].attachments
     assert second.platform_file_id == digest
     assert [p.name for p in (tmp_path / "files").rglob("*") if p.is_file()] == [digest]  # one file for both
@@ -55,7 +54,7 @@ async def test_a_photo_is_stored_once_and_what_may_not_be_fetched_stays_a_link(
     assert (big.mime_type, big.size_bytes) == ("image/png", None)  # over the 1,000-byte limit
     assert foreign.url == "http://127.0.0.2:9/elsewhere.png" and foreign.mime_type is None  # never requested
     for a in (html, big, foreign):
-        assert connector.attachment_file(a.platform_file_id) is None
+        assert await connector.files.read(a.platform_file_id) is None
     assert len([p for p in (tmp_path / "files").rglob("*") if p.is_file()]) == 1
 
 

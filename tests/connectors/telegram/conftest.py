@@ -11,6 +11,7 @@ import redis.asyncio as redis
 
 from helpline.connectors.base import AccountSettings, ConnectorContext
 from helpline.connectors.emulation import serve
+from helpline.connectors.files import Blobs
 from helpline.connectors.telegram import TelegramConnector
 from helpline.connectors.telegram.emulator import create_app
 from helpline.connectors.telegram.emulator_state import EmulatorState
@@ -73,7 +74,7 @@ MakeConnector = Callable[..., TelegramConnector]
 def make_connector(emulator: Emulator, bus: StreamBus, r: redis.Redis, telegram_env: None,
                    tmp_path: Path) -> MakeConnector:
     def make(mode: str = "polling", base_url: str | None = None, ingest: Any = None,
-             public_base_url: str | None = None, poll_interval: float = 0.1,
+             public_base_url: str | None = None, poll_interval: float = 0.1, blobs: Blobs | None = None,
              **options: Any) -> TelegramConnector:
         settings = AccountSettings(
             platform="telegram", name=ACCOUNT, base_url=base_url or emulator.url, mode=mode,
@@ -82,7 +83,7 @@ def make_connector(emulator: Emulator, bus: StreamBus, r: redis.Redis, telegram_
             options={"long_poll_timeout": 0, "attachments_dir": str(tmp_path / "files"), **options},
         )
         context = ConnectorContext(ingest=ingest or bus.ingest, redis=r, public_base_url=public_base_url,
-                                    reject=bus.reject)
+                                    reject=bus.reject, blobs=blobs)
         return TelegramConnector(settings, context)
 
     return make

@@ -223,8 +223,8 @@ async def test_a_voice_note_without_text_is_fetched_stored_and_goes_to_a_person(
     [note] = stored.attachments
     assert (note.kind, note.mime_type, note.size_bytes) == ("voice", "audio/ogg", len(voice))
     assert note.platform_file_id == hashlib.sha256(voice).hexdigest()
-    path = desk.parts.connectors[("telegram", ACCOUNT)].attachment_file(note.platform_file_id)
-    assert path is not None and path.read_bytes() == voice
+    store = desk.parts.connectors[("telegram", ACCOUNT)].files
+    assert store is not None and await store.read(note.platform_file_id) == voice
 
 
 async def test_unsure_bot_offers_inline_choices_and_a_pressed_choice_is_answered(desk: Desk) -> None:

@@ -8,9 +8,12 @@ import hashlib
 
 import redis.asyncio as redis
 
+from helpline.connectors.files import FilesSettings
 from helpline.connectors.runner import PollRunner
+from helpline.connectors.s3files import S3Blobs, build_blobs
 from helpline.routing.bus import StreamBus
 from tests.audio import ogg_opus
+from tests.s3_server import S3Server
 
 from .conftest import Emulator, MakeConnector, ingested
 
@@ -30,10 +33,9 @@ async def test_a_photo_is_fetched_and_stored_by_hash_and_a_refused_type_is_not_f
         first, again, page = (m.attachments[0] for m in messages)
         assert first.platform_file_id == again.platform_file_id == sha  # one stored file
         assert (first.kind, first.mime_type, first.size_bytes) == ("photo", "image/jpeg", len(PHOTO))
-        path = connector.attachment_file(sha)
-        assert path is not None and path.read_bytes() == PHOTO
+        assert await connector.files.read(sha) == PHOTO
         assert page.platform_file_id != hashlib.sha256(b"<html>x</html>").hexdigest()  # listed, not kept
-        assert connector.attachment_file(page.platform_file_id) is None
+        assert await connector.files.read(page.platform_file_id) is None
     stats = (await emulator.http.get("/_emulator/stats")).json()
     assert stats["file_downloads"] == 2  # the two photos; never the refused page
 
@@ -50,6 +52,22 @@ async def test_voice_notes_and_audio_files_are_fetched_with_their_types(
         assert (note.kind, note.mime_type, note.file_name) == ("voice", "audio/ogg", "voice.ogg")
         assert (music.kind, music.mime_type, music.file_name) == ("audio", "audio/mpeg", "hold.mp3")
         for sent, kept in ((voice, note), (song, music)):
-            path = connector.attachment_file(kept.platform_file_id)
             assert kept.platform_file_id == hashlib.sha256(sent).hexdigest()
-            assert path is not None and path.read_bytes() == sent
+            assert await connector.files.read(kept.platform_file_id) == sent
+
+
+async def test_a_telegram_photo_is_fetched_into_the_bucket(
+        s3_server: S3Server, s3_env: None, emulator: Emulator, make_connector: MakeConnector, r: redis.Redis,
+        bus: StreamBus) -> None:
+    bucket = s3_server.new_bucket()
+    photo = b"\xff\xd8\xff\xe0 a jpeg kept in the bucket"
+    await emulator.customer(611, "", photo=base64.b64encode(photo).decode())
+    files = FilesSettings(backend="s3", endpoint=s3_server.endpoint, bucket=bucket, region="us-east-1")
+    async with make_connector(blobs=build_blobs(files)) as connector:
+        assert isinstance(connector.files.blobs, S3Blobs)
+        await PollRunner(r, connector).poll_once()
+        [message] = await ingested(r, bus)
+        sha = hashlib.sha256(photo).hexdigest()
+        assert message.attachments[0].platform_file_id == sha
+        assert s3_server.keys(bucket) == [f"attachments/{sha[:2]}/{sha}"]
+        assert await connector.files.read(sha) == photo

@@ -55,9 +55,8 @@ async def test_dm_media_is_fetched_signed_when_polled_and_stored_by_hash(
     assert alone.platform_file_id == captioned.platform_file_id == sha  # one stored file
     assert (alone.kind, alone.mime_type, alone.size_bytes) == ("photo", "image/jpeg", len(JPEG))
     assert alone.url is not None and "/1.1/ton/data/dm/" in alone.url
-    path = connector.attachment_file(sha)
-    assert path is not None and path.read_bytes() == JPEG
-    assert page.mime_type == "text/html" and connector.attachment_file(page.platform_file_id) is None
+    assert await connector.files.read(sha) == JPEG
+    assert page.mime_type == "text/html" and await connector.files.read(page.platform_file_id) is None
     assert emulator.state.stats["media_downloads"] == 3 and emulator.state.stats["auth_failures"] == 0
 
 
@@ -75,8 +74,7 @@ async def test_dm_media_is_fetched_when_a_webhook_delivers_the_dm(
     [photo] = message.attachments
     assert (photo.kind, photo.mime_type, photo.platform_file_id) == ("photo", "image/jpeg",
                                                                      hashlib.sha256(JPEG).hexdigest())
-    path = connector.attachment_file(photo.platform_file_id)
-    assert path is not None and path.read_bytes() == JPEG
+    assert await connector.files.read(photo.platform_file_id) == JPEG
     assert emulator.state.stats["media_downloads"] == 1
 
 
