@@ -100,16 +100,14 @@ class Placement:
 
 
 async def _place(svc: Services, conv: Conversation, team: str, why: str) -> Placement:
-    """Give the conversation to an online agent of `team`, or put it in the team's queue (the
-    slot and the queue are written here; the conversation by the caller's commit, `_placed`)."""
+    """Give the conversation to an online agent of `team`, or else to the team's queue (a slot is
+    claimed here; the queue entry and the conversation are written by the caller's commit, `_placed`)."""
     contact = await svc.parts.store.contact(conv.contact_id)
     choice = choose_agent(list((await roster(svc)).values()), team, conv.language,
                           contact.last_agent if contact else None)
     agent_id = await svc.parts.assignments.claim(conv.id, choice.agent_id) if choice.agent_id else None
     if agent_id is not None:
         await svc.parts.store.remember_agent(conv.contact_id, agent_id)
-    else:
-        await svc.parts.assignments.enqueue(team, conv.id, conv.language, conv.priority, to_ms(conv.created_at))
     return Placement(team, f"{why}; {choice.reason}", agent_id)
 
 
@@ -120,7 +118,8 @@ def _placed(effects: Effects, current: Conversation, placement: Placement, who: 
         return effects.set(assignee=placement.agent_id, queued_team="").event(
             event(current, EventType.ASSIGNED, who, placement.why, now, agent=placement.agent_id,
                   team=placement.team))
-    return effects.set(assignee="", queued_team=placement.team).event(
+    return effects.set(assignee="").queue(placement.team, current.language, current.priority,
+                                          to_ms(current.created_at)).event(
         event(current, EventType.QUEUED, who, placement.why, now, team=placement.team,
               priority=current.priority.value))
 
@@ -309,8 +308,7 @@ async def withdraw_agent(svc: Services, who: Principal, agent_id: str, reason: s
 async def _unplace(svc: Services, conversation_id: str, placement: Placement) -> None:
     """Take back a placement its decision did not record (the conversation moved meanwhile)."""
     if placement.agent_id is None:
-        await svc.parts.assignments.dequeue(placement.team, conversation_id)
-        return
+        return  # the queue entry is written by the commit only
     current = await svc.parts.store.get(conversation_id)
     mine = await svc.parts.assignments.assigned_to(conversation_id) == placement.agent_id
     if mine and (current is None or current.assignee != placement.agent_id):

@@ -169,11 +169,6 @@ class AssignmentStore:
                                      args=[conversation_id, keys.agent_load("")])
         return None if result is None else as_text(result)
 
-    async def enqueue(self, team: str, conversation_id: str, language: str | None, priority: Priority,
-                      created_ms: int) -> None:
-        await self.client.zadd(keys.team_queue(team),
-                               {queue_member(conversation_id, language): queue_score(priority, created_ms)})
-
     async def dequeue(self, team: str, conversation_id: str) -> None:
         members = await self.client.zrange(keys.team_queue(team), 0, -1)
         gone = [m for m in members if parse_member(as_text(m))[0] == conversation_id]

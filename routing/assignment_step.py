@@ -60,8 +60,8 @@ class AssignmentStep(BaseStep):
                 turn.cache.pop(self.name, None)  # loads changed
             if agent_id is None:
                 team = conv.team or "default"
-                await self.assignments.enqueue(team, conv.id, turn.language, conv.priority, to_ms(conv.created_at))
-                turn.set(queued_team=team)
+                turn.effects.queue(team, turn.language, conv.priority, to_ms(conv.created_at))
+                turn.note(queued_team=team)
                 turn.queued_team = team
                 turn.event(EventType.QUEUED, reason, team=team, priority=conv.priority.value)
                 return False

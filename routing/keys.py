@@ -154,6 +154,11 @@ def assignment(conversation_id: str) -> str:
     return f"{PREFIX}:{{asg}}:assigned:{conversation_id}"
 
 
+def queue_outbox(partition: int) -> str:
+    """Queue entries committed with their conversation, not yet copied to the team queue."""
+    return f"{partition_prefix(partition)}:queue-outbox"
+
+
 def team_queue(team: str) -> str:
     """Conversations waiting for an agent of the team, scored by priority then age."""
     return f"{PREFIX}:{{asg}}:queue:{team}"

@@ -48,7 +48,9 @@ def _hand_to(agent_id: str, now: datetime, current: Conversation) -> Effects | N
 
 
 async def fill_queues(store: ConversationStore, assignments: AssignmentStore) -> int:
-    """Sweep: every online agent with room takes from the queues (a safety net for missed events)."""
+    """Sweep: queue entries committed but not yet copied (a crash in between) reach their team
+    queues, then every online agent with room takes from the queues (a safety net for missed events)."""
+    await store.flush_queued(range(store.partitions))
     total = 0
     for entry in await assignments.roster():
         if entry.agent.presence is Presence.ONLINE and entry.free > 0:

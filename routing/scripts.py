@@ -217,6 +217,9 @@ OP_REPLY = "R"  # outbound stream, delivery key, reply json: queue once per deli
 OP_BOT_STATE = "B"  # state json: replace the bot's saved state
 OP_ACK = "A"  # inbound entry id: these are its effects; acknowledged in the same call
 OP_TOUCH = "T"  # move the conversation up the inbox index
+OP_QUEUE = "Q"  # team, queue member, score: it waits in the team's queue (`queued_team`), and the
+#   entry goes to the partition's queue outbox, copied to the team queue after the commit (that
+#   queue lives in another cluster slot): no queue entry without the commit, nor the reverse
 _APPLY_EFFECTS = """
 local prefix = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -330,6 +333,10 @@ local function apply(conv, packed)
     elseif op == 'A' then
       acks[#acks + 1] = v[i + 1]
       i = i + 2
+    elseif op == 'Q' then
+      redis.call('HSET', c, 'queued_team', v[i + 1])
+      redis.call('HSET', prefix .. ':queue-outbox', conv, v[i + 1] .. '\t' .. v[i + 2] .. '\t' .. v[i + 3])
+      i = i + 4
     elseif op == 'T' then
       redis.call('HSET', c, 'updated_at', now)
       redis.call('ZADD', prefix .. ':idx:updated', now, conv)

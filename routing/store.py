@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import redis.asyncio as redis
 
 from . import keys
+from .assignment import queue_member, queue_score
 from .decode import as_text
 from .models import (
     Contact,
@@ -32,6 +33,7 @@ from .models import (
     EventType,
     InboundMessage,
     OutboundReply,
+    Priority,
 )
 from .pipelined import execute
 from .scripts import (
@@ -48,6 +50,7 @@ from .scripts import (
     OP_EXPECT_VERSION,
     OP_LABELS,
     OP_ONCE,
+    OP_QUEUE,
     OP_REPLY,
     OP_SET,
     OP_SET_ONCE,
@@ -59,6 +62,14 @@ from .scripts import (
 #: A change stream entry's field naming an agent no contact should keep as their last agent.
 CHANGE_FORGET_AGENT = "a"
 # KEYS[1] a contact. ARGV[1] an agent. Compare and delete in one step: a newer agent stays.
+# KEYS[1] = a queue outbox. ARGV: conversation, entry pairs as copied (a newer entry stays).
+_DROP_COPIED = """
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
+end
+return 0
+"""
+
 _FORGET_AGENT = """
 if redis.call('TYPE', KEYS[1]).ok == 'hash' and redis.call('HGET', KEYS[1], 'last_agent') == ARGV[1] then
   return redis.call('HDEL', KEYS[1], 'last_agent')
@@ -167,6 +178,7 @@ class Effects:
     conversation_id: str
     ops: list[str] = field(default_factory=list)
     guards: list[str] = field(default_factory=list)
+    queues: bool = False  # it puts the conversation in a team queue (copied there after the commit)
 
     def packed(self) -> str:
         return SEP.join((*self.guards, *self.ops)) if self.guards else SEP.join(self.ops)
@@ -234,6 +246,15 @@ class Effects:
         self.ops.append(OP_TOUCH)
         return self
 
+    def queue(self, team: str, language: str | None, priority: Priority, created_ms: int) -> Effects:
+        """Wait in the team's queue: `queued_team` is set and the queue entry recorded by the
+        commit, then copied to the team queue (`ConversationStore.flush_queued`)."""
+        self.queues = True
+        member = queue_member(self.conversation_id, language)
+        self.ops += (OP_QUEUE, _value("queued_team", team), _value("queue", member),
+                     repr(queue_score(priority, created_ms)))
+        return self
+
 
 def _value(name: str, value: str) -> str:
     if SEP in value:
@@ -249,6 +270,7 @@ class ConversationStore:
         self._apply = client.register_script(APPLY_MESSAGES)
         self._effects = client.register_script(APPLY_EFFECTS)
         self._forget = client.register_script(_FORGET_AGENT)
+        self._drop_copied = client.register_script(_DROP_COPIED)
 
     def partition(self, platform: str, account: str, thread_key: str) -> int:
         return keys.partition_of(platform, account, thread_key, self.partitions)
@@ -317,7 +339,35 @@ class ConversationStore:
         for p, reply in zip(by_partition, replies, strict=True):
             for index, code in zip(order[p], reply, strict=True):
                 results[index] = int(code)
+        queued = {keys.conversation_partition(e.conversation_id) for e, code in zip(items, results, strict=True)
+                  if e.queues and code >= 0}
+        if queued:
+            await self.flush_queued(sorted(queued))
         return results
+
+    async def flush_queued(self, partitions: Iterable[int]) -> int:
+        """Copy the queue entries committed in these partitions to their team queues, for the
+        conversations still waiting in that team's queue. Idempotent: after a crash between a
+        commit and its copy, the janitor's sweep copies them. Returns the entries copied."""
+        copied = 0
+        for p in partitions:
+            outbox = keys.queue_outbox(p)
+            pending = {as_text(k): as_text(v) for k, v in (await self.client.hgetall(outbox)).items()}  # type: ignore[misc]
+            if not pending:
+                continue
+            async with self.client.pipeline(transaction=False) as pipe:
+                for cid in pending:
+                    pipe.hget(keys.conversation(cid), "queued_team")
+                teams = await pipe.execute()
+            async with self.client.pipeline(transaction=False) as pipe:
+                for entry, team in zip(pending.values(), teams, strict=True):
+                    queue_team, member, score = entry.split("\t")
+                    if team is not None and as_text(team) == queue_team:
+                        pipe.zadd(keys.team_queue(queue_team), {member: float(score)})
+                        copied += 1
+                await pipe.execute()
+            await self._drop_copied(keys=[outbox], args=[x for item in pending.items() for x in item])
+        return copied
 
     async def update(self, conversation_id: str, decide: Callable[[Conversation], Effects | None],
                      now: datetime | None = None, attempts: int = 20) -> tuple[Conversation, Effects | None]:
