@@ -9,17 +9,18 @@ its `shell`, so the page renders inside the product's shared layout and navigati
 """
 
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 import redis.asyncio as redis
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
-from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from helpline.base.web import RequireRole, Shell
 from helpline.connectors.base import AccountSettings, Connector
 from helpline.connectors.registry import capabilities_lookup
 from helpline.routing.assignment import AssignmentStore
@@ -38,21 +39,6 @@ from .workflow import Workflow
 
 HERE = Path(__file__).parent
 STATIC = {"announcements.js": "text/javascript", "announcements.css": "text/css"}
-
-
-#: The host app's `require_role("supervisor")`: a FastAPI dependency that yields the caller.
-RequireRole = Callable[[str], Callable[..., Any]]
-
-
-class Shell(Protocol):
-    """What this package needs of the host app's page chrome (the console's `console.shell.Shell`
-    is one; declared here so that this package does not import the console that mounts it): a
-    loader that holds its `layout` template, and the context that layout needs for the caller."""
-
-    layout: str
-    loader: BaseLoader
-
-    async def context(self, request: Request, who: Any) -> dict[str, Any]: ...
 
 
 def page_templates(shell: Shell | None) -> tuple[Jinja2Templates, str]:

@@ -26,11 +26,9 @@ from typing import Any
 import httpx
 import redis.asyncio as redis
 
-from helpline.bench_guard import wipe_for_benchmark
 from helpline.connectors.base import AccountSettings
 from helpline.connectors.emulation import serve
 from helpline.connectors.telegram.emulator import create_app
-from helpline.embedded_redis import EmbeddedRedis
 
 from .models import Target, TargetKind
 from .settings import AnnouncementSettings
@@ -77,9 +75,9 @@ def _spawn(url: str, accounts: Path, settings: Path, name: str) -> subprocess.Po
         cwd=Path(__file__).resolve().parent.parent)
 
 
-async def broadcast_benchmark(subscribers: int, limit_per_second: float, kill_after: float | None = None,
-                              redis_url: str | None = None, limit_seconds: float | None = None, *,
-                              wipe: bool = False) -> dict[str, Any]:
+async def broadcast_benchmark(redis_url: str, subscribers: int, limit_per_second: float,
+                              kill_after: float | None = None, limit_seconds: float | None = None) -> dict[str, Any]:
+    """On the empty Redis at `redis_url` (the caller's to provide and to wipe)."""
     os.environ[TOKEN_ENV] = TOKEN
     limits = {"global_per_second": limit_per_second, "global_burst": max(1, int(limit_per_second))}
     app = create_app(token=TOKEN, bot_username="bench_bot", limits=limits)
@@ -87,13 +85,11 @@ async def broadcast_benchmark(subscribers: int, limit_per_second: float, kill_af
     settings = _settings(limit_per_second)
     deadline = limit_seconds or max(60.0, subscribers / limit_per_second * 3 + 30)
     with tempfile.TemporaryDirectory(prefix="helpline-broadcast-") as tmp:
-        server = None if redis_url else EmbeddedRedis(Path(tmp) / "redis").start()
-        url = redis_url or (server.url if server else "")
+        url = redis_url
         client = redis.Redis.from_url(url)
         procs: list[subprocess.Popen[bytes]] = []
         stop = asyncio.Event()
         try:
-            await wipe_for_benchmark(client, named=redis_url is not None, wipe=wipe)
             async with serve(app) as emulator_url:
                 account = AccountSettings(platform="telegram", name="bench", base_url=emulator_url,
                                           secrets={"token": TOKEN_ENV},
@@ -165,8 +161,6 @@ async def broadcast_benchmark(subscribers: int, limit_per_second: float, kill_af
                     if proc.poll() is None:
                         proc.kill()
             await client.aclose()
-            if server is not None:
-                server.stop()
     per_chat = Counter(int(m["chat_id"]) for m in state.sent)
     expected = set(range(FIRST_SUBSCRIBER, FIRST_SUBSCRIBER + subscribers))
     sending_window = max(1e-9, marks.get("last", 0.0) - marks.get("first", 0.0))

@@ -1,22 +1,22 @@
-"""`helpline announce ...` (Typer app `announce_app`) and `helpline bench broadcast` (`bench_broadcast`).
+"""`helpline announce ...`: the Typer app `announce_commands(load)` builds.
 
 The command line acts as an operator: it is for people who already hold the Redis credentials,
-so it does not check console roles; `--as` names who did it in the announcement's history.
+so it does not check console roles; `--as` names who did it in the announcement's history. The
+configuration is read by the `helpline` command line, which passes `load` (this package does not
+know the configuration file).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 import redis.asyncio as redis
 import typer
 
-from helpline.bench_guard import WipeOption, refusals_exit
-from helpline.config import ConfigInvalid, load_settings
+from helpline.connectors.base import AccountSettings
 from helpline.connectors.registry import capabilities_lookup
 
 from .deliveries import DeliveryStore
@@ -27,28 +27,28 @@ from .settings import AnnouncementSettings
 from .store import AnnouncementStore
 from .workflow import Workflow
 
-announce_app = typer.Typer(help="Compose, preview, schedule and approve announcements.", no_args_is_help=True)
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="helpline.toml")]
 ActorOption = Annotated[str, typer.Option("--as", help="who is doing this (recorded)")]
 T = TypeVar("T")
 
 
-def _run(config: Path | None, action: Callable[[Workflow, redis.Redis], Awaitable[T]]) -> T:
-    try:
-        settings = load_settings(config)
-    except ConfigInvalid as exc:
-        typer.echo("helpline: invalid configuration:\n  " + "\n  ".join(exc.problems), err=True)
-        raise typer.Exit(2) from None
-    if not settings.redis.url:
-        typer.echo("helpline: redis.url is not set (HELPLINE_REDIS__URL or REDIS_URL)", err=True)
-        raise typer.Exit(2)
-    ann = getattr(settings, "announcements", None) or AnnouncementSettings()
-    url = settings.redis.url
+class Desk(NamedTuple):
+    """What the commands need of the configuration."""
 
+    redis_url: str
+    settings: AnnouncementSettings
+    accounts: Sequence[AccountSettings]
+
+
+#: Reads the configuration file (None: the default one); refuses a bad one with `typer.Exit`.
+LoadDesk = Callable[[Path | None], Desk]
+
+
+def _run(desk: Desk, action: Callable[[Workflow, redis.Redis], Awaitable[T]]) -> T:
     async def main() -> T:
-        client = redis.Redis.from_url(url)
+        client = redis.Redis.from_url(desk.redis_url)
         try:
-            workflow = Workflow(AnnouncementStore(client), ann, capabilities_lookup(settings.accounts))
+            workflow = Workflow(AnnouncementStore(client), desk.settings, capabilities_lookup(desk.accounts))
             return await action(workflow, client)
         finally:
             await client.aclose()
@@ -93,91 +93,75 @@ def _show_preview(a: Announcement, w: Workflow) -> None:
             typer.echo(f"   [{i}/{len(r.parts)}, {part.length}] {part.visible}")
 
 
-@announce_app.command("create")
-def create(text: Annotated[str, typer.Option(help="the announcement text")],
-           target: Annotated[list[str], typer.Option(help=TARGET_HELP)],
-           title: str = "", at: Annotated[str | None, typer.Option(help='ISO time or "now"')] = None,
-           timezone: str = "UTC", actor: ActorOption = "cli", config: ConfigOption = None) -> None:
-    """Create a draft (refused, with the reason, if a target cannot take the text)."""
-    targets = [parse_target(t) for t in target]
+def announce_commands(load: LoadDesk) -> typer.Typer:
+    """The `announce` commands, reading the configuration with `load`."""
+    app = typer.Typer(help="Compose, preview, schedule and approve announcements.", no_args_is_help=True)
 
-    async def action(w: Workflow, _: redis.Redis) -> Announcement:
-        return await w.compose(text=text, targets=targets, actor=actor, title=title,
-                               publish_at=parse_publish_at(at, timezone), timezone=timezone)
+    @app.command("create")
+    def create(text: Annotated[str, typer.Option(help="the announcement text")],
+               target: Annotated[list[str], typer.Option(help=TARGET_HELP)],
+               title: str = "", at: Annotated[str | None, typer.Option(help='ISO time or "now"')] = None,
+               timezone: str = "UTC", actor: ActorOption = "cli", config: ConfigOption = None) -> None:
+        """Create a draft (refused, with the reason, if a target cannot take the text)."""
+        targets = [parse_target(t) for t in target]
 
-    typer.echo(_line(_run(config, action)))
+        async def action(w: Workflow, _: redis.Redis) -> Announcement:
+            return await w.compose(text=text, targets=targets, actor=actor, title=title,
+                                   publish_at=parse_publish_at(at, timezone), timezone=timezone)
 
+        typer.echo(_line(_run(load(config), action)))
 
-@announce_app.command("preview")
-def preview(announcement_id: str, config: ConfigOption = None) -> None:
-    """Show every target's parts and character counts."""
-    async def action(w: Workflow, _: redis.Redis) -> None:
-        _show_preview(await w.store.get(announcement_id), w)
+    @app.command("preview")
+    def preview(announcement_id: str, config: ConfigOption = None) -> None:
+        """Show every target's parts and character counts."""
+        async def action(w: Workflow, _: redis.Redis) -> None:
+            _show_preview(await w.store.get(announcement_id), w)
 
-    _run(config, action)
+        _run(load(config), action)
 
+    @app.command("schedule")
+    def schedule(announcement_id: str, at: Annotated[str, typer.Option(help='ISO time (local to --timezone) or "now"')],
+                 timezone: str = "UTC", submit: Annotated[bool, typer.Option(help="also submit it")] = True,
+                 actor: ActorOption = "cli", config: ConfigOption = None) -> None:
+        """Set the publish time of a draft and (by default) submit it for approval/scheduling."""
+        async def action(w: Workflow, _: redis.Redis) -> Announcement:
+            a = await w.schedule(announcement_id, parse_publish_at(at, timezone), timezone)
+            return await w.submit(a.id, actor) if submit else a
 
-@announce_app.command("schedule")
-def schedule(announcement_id: str, at: Annotated[str, typer.Option(help='ISO time (local to --timezone) or "now"')],
-             timezone: str = "UTC", submit: Annotated[bool, typer.Option(help="also submit it")] = True,
-             actor: ActorOption = "cli", config: ConfigOption = None) -> None:
-    """Set the publish time of a draft and (by default) submit it for approval/scheduling."""
-    async def action(w: Workflow, _: redis.Redis) -> Announcement:
-        a = await w.schedule(announcement_id, parse_publish_at(at, timezone), timezone)
-        return await w.submit(a.id, actor) if submit else a
+        typer.echo(_line(_run(load(config), action)))
 
-    typer.echo(_line(_run(config, action)))
+    @app.command("approve")
+    def approve(announcement_id: str, comment: str = "", reject: bool = False, actor: ActorOption = "cli",
+                config: ConfigOption = None) -> None:
+        """Approve (or, with --reject and a --comment, send back) an announcement awaiting approval."""
+        async def action(w: Workflow, _: redis.Redis) -> Announcement:
+            if reject:
+                return await w.reject(announcement_id, actor, comment)
+            return await w.approve(announcement_id, actor, comment)
 
+        typer.echo(_line(_run(load(config), action)))
 
-@announce_app.command("approve")
-def approve(announcement_id: str, comment: str = "", reject: bool = False, actor: ActorOption = "cli",
-            config: ConfigOption = None) -> None:
-    """Approve (or, with --reject and a --comment, send back) an announcement awaiting approval."""
-    async def action(w: Workflow, _: redis.Redis) -> Announcement:
-        if reject:
-            return await w.reject(announcement_id, actor, comment)
-        return await w.approve(announcement_id, actor, comment)
+    @app.command("list")
+    def listing(limit: int = 20, config: ConfigOption = None) -> None:
+        """Newest announcements first."""
+        async def action(w: Workflow, _: redis.Redis) -> list[Announcement]:
+            return await w.store.recent(limit=limit)
 
-    typer.echo(_line(_run(config, action)))
+        for a in _run(load(config), action):
+            typer.echo(_line(a))
 
+    @app.command("status")
+    def status(announcement_id: str, limit: int = 50, config: ConfigOption = None) -> None:
+        """Delivery status per target (and subscriber)."""
+        async def action(w: Workflow, client: redis.Redis) -> tuple[Announcement, Any, list[Any]]:
+            a = await w.store.get(announcement_id)
+            return a, await w.store.progress(a.id), await DeliveryStore(client).list(a.id, limit=limit)
 
-@announce_app.command("list")
-def listing(limit: int = 20, config: ConfigOption = None) -> None:
-    """Newest announcements first."""
-    async def action(w: Workflow, _: redis.Redis) -> list[Announcement]:
-        return await w.store.recent(limit=limit)
+        a, progress, records = _run(load(config), action)
+        typer.echo(f"{_line(a)}\n{progress.sent}/{progress.total} sent, {progress.failed} failed, "
+                   f"{progress.uncertain} uncertain, {progress.pending} pending")
+        for d in records:
+            typer.echo(f"{d.target}\t{d.recipient or ''}\t{d.state.value}\t{d.attempts}\t{d.url or ''}\t"
+                       f"{d.error or ''}")
 
-    for a in _run(config, action):
-        typer.echo(_line(a))
-
-
-@announce_app.command("status")
-def status(announcement_id: str, limit: int = 50, config: ConfigOption = None) -> None:
-    """Delivery status per target (and subscriber)."""
-    async def action(w: Workflow, client: redis.Redis) -> tuple[Announcement, Any, list[Any]]:
-        a = await w.store.get(announcement_id)
-        return a, await w.store.progress(a.id), await DeliveryStore(client).list(a.id, limit=limit)
-
-    a, progress, records = _run(config, action)
-    typer.echo(f"{_line(a)}\n{progress.sent}/{progress.total} sent, {progress.failed} failed, "
-               f"{progress.uncertain} uncertain, {progress.pending} pending")
-    for d in records:
-        typer.echo(f"{d.target}\t{d.recipient or ''}\t{d.state.value}\t{d.attempts}\t{d.url or ''}\t{d.error or ''}")
-
-
-def bench_broadcast(
-    subscribers: Annotated[int, typer.Option(help="opted-in subscribers to broadcast to")] = 10_000,
-    limit_per_second: Annotated[float, typer.Option(help="the emulator's overall limit (Telegram: 30)")] = 30.0,
-    kill_after: Annotated[float | None, typer.Option(help="run the publisher as a subprocess, SIGKILL it "
-                                                         "after this many seconds, start another")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-    redis_url: Annotated[str | None, typer.Option(help="use this Redis; it is wiped (default: start a private one)")
-                         ] = None,
-    yes: WipeOption = False,
-) -> None:
-    """Telegram broadcast through the publisher against the Bot API emulator's rate limit."""
-    from .bench import broadcast_benchmark
-
-    with refusals_exit():
-        result = asyncio.run(broadcast_benchmark(subscribers, limit_per_second, kill_after, redis_url, wipe=yes))
-    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+    return app

@@ -3,16 +3,15 @@ approved example phrasings between deployments."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import redis.asyncio as redis
 import typer
 
+from helpline.base.commands import RedisOption, fail, with_redis
 from helpline.bots import calibrate as calibration
 from helpline.bots import evaluate
 from helpline.bots.dense import default_cache_dir
@@ -36,9 +35,6 @@ examples_app = typer.Typer(help="Example phrasings agents taught the bot (approv
                            no_args_is_help=True)
 app.add_typer(examples_app, name="examples")
 
-T = TypeVar("T")
-RedisOption = Annotated[str | None, typer.Option("--redis-url", envvar=["HELPLINE_REDIS__URL", "REDIS_URL"],
-                                                 help="Redis URL (default: HELPLINE_REDIS__URL or REDIS_URL)")]
 
 
 @app.command()
@@ -103,7 +99,7 @@ def _examples_file(path: Path) -> list[Example]:
     try:
         raws = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(f"--examples: {exc}") from None
+        raise fail(f"--examples: {exc}") from None
     for raw in raws:
         if not raw.strip():
             lines.append("")  # kept, so that problems name the file's own line numbers
@@ -120,7 +116,7 @@ def _examples_file(path: Path) -> list[Example]:
     try:
         parsed = parse_lines(lines)
     except ExampleFileError as exc:
-        raise _fail(f"--examples: {exc}") from None
+        raise fail(f"--examples: {exc}") from None
     return [Example(id=example_id(e.key, e.language, clean(e.text)), key=e.key, language=e.language,
                     text=clean(e.text), status=Status.APPROVED, source=Source.IMPORT) for e in parsed]
 
@@ -128,28 +124,6 @@ def _examples_file(path: Path) -> list[Example]:
 def _searcher(kb: Path, bm25_only: bool) -> Searcher:
     embedder = None if bm25_only else default_embedder()
     return Searcher(load_kb(kb), embedder=embedder, cache_dir=default_cache_dir())
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"helpline: {message}", err=True)
-    return typer.Exit(2)
-
-
-def _with_redis(url: str | None, work: Callable[[redis.Redis], Awaitable[T]]) -> T:
-    if not url:
-        raise _fail("redis URL is not set (--redis-url, HELPLINE_REDIS__URL or REDIS_URL)")
-
-    async def main() -> T:
-        client: redis.Redis = redis.Redis.from_url(url, socket_connect_timeout=3)
-        try:
-            return await work(client)
-        finally:
-            await client.aclose()
-
-    try:
-        return asyncio.run(main())
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise _fail(f"cannot reach Redis: {exc}") from None
 
 
 @examples_app.command("export")
@@ -162,7 +136,7 @@ def export_examples(
     async def work(client: redis.Redis) -> list[str]:
         return [export_line(e) for e in await ExampleStore(client).with_status(Status.APPROVED)]
 
-    lines = _with_redis(redis_url, work)
+    lines = with_redis(redis_url, work)
     text = "".join(f"{line}\n" for line in lines)
     if output is None:
         sys.stdout.write(text)
@@ -183,7 +157,7 @@ def import_examples(
     try:
         raw = source.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(f"{source}: {exc}") from None
+        raise fail(f"{source}: {exc}") from None
     known = None
     if kb is not None:
         known = {(a.key, a.language) for a in load_kb(kb).articles}
@@ -192,12 +166,12 @@ def import_examples(
     except ExampleFileError as exc:
         for problem in exc.problems:
             typer.echo(f"{source}: {problem}", err=True)
-        raise _fail(f"{len(exc.problems)} bad line(s); nothing imported") from None
+        raise fail(f"{len(exc.problems)} bad line(s); nothing imported") from None
 
     async def work(client: redis.Redis) -> tuple[int, int]:
         return await ExampleStore(client).import_lines(lines, who=who)
 
-    added, unchanged = _with_redis(redis_url, work)
+    added, unchanged = with_redis(redis_url, work)
     typer.echo(f"imported {added} example(s); {unchanged} already approved")
 
 

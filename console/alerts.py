@@ -32,18 +32,12 @@ class Alerts:
         """Pure apart from the sets it keeps: alerts for what became so since last seen."""
         out: list[dict[str, Any]] = []
         for c in convs:
-            if c.assignee == self.who.username:
-                if c.id not in self.mine:
-                    self.mine.add(c.id)
-                    out.append({"kind": "assigned", "conversation_id": c.id, "platform": c.platform,
+            for kind, now_so, seen in (("assigned", c.assignee == self.who.username, self.mine),
+                                       ("escalated", ESCALATED in c.labels, self.escalated)):
+                if not now_so:
+                    seen.discard(c.id)
+                elif c.id not in seen:
+                    seen.add(c.id)
+                    out.append({"kind": kind, "conversation_id": c.id, "platform": c.platform,
                                 "priority": c.priority.value})
-            else:
-                self.mine.discard(c.id)
-            if ESCALATED in c.labels:
-                if c.id not in self.escalated:
-                    self.escalated.add(c.id)
-                    out.append({"kind": "escalated", "conversation_id": c.id, "platform": c.platform,
-                                "priority": c.priority.value})
-            else:
-                self.escalated.discard(c.id)
         return out

@@ -4,15 +4,15 @@ never from the command line (which other users can see in the process list)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import httpx
 import redis.asyncio as redis
 import typer
+
+from helpline.base.commands import RedisOption, fail, with_redis
 
 from .roles import Role
 from .tokens import TokenStore
@@ -22,32 +22,6 @@ users_app = typer.Typer(help="Console accounts and API tokens.", no_args_is_help
 token_app = typer.Typer(help="API tokens for scripts and bots.", no_args_is_help=True)
 users_app.add_typer(token_app, name="token")
 inbox_app = typer.Typer(help="The agent inbox from a terminal (HELPLINE_URL, HELPLINE_TOKEN).", no_args_is_help=True)
-
-T = TypeVar("T")
-RedisOption = Annotated[str | None, typer.Option("--redis-url", envvar=["HELPLINE_REDIS__URL", "REDIS_URL"],
-                                                 help="Redis URL (default: HELPLINE_REDIS__URL or REDIS_URL)")]
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"helpline: {message}", err=True)
-    return typer.Exit(2)
-
-
-def _with_redis(url: str | None, work: Callable[[redis.Redis], Awaitable[T]]) -> T:
-    if not url:
-        raise _fail("redis URL is not set (--redis-url, HELPLINE_REDIS__URL or REDIS_URL)")
-
-    async def main() -> T:
-        client: redis.Redis = redis.Redis.from_url(url, socket_connect_timeout=3)
-        try:
-            return await work(client)
-        finally:
-            await client.aclose()
-
-    try:
-        return asyncio.run(main())
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise _fail(f"cannot reach Redis: {exc}") from None
 
 
 @users_app.command("add")
@@ -64,7 +38,7 @@ def add(
     if password_env:
         password = os.environ.get(password_env, "")
         if not password:
-            raise _fail(f"--password-env: environment variable {password_env} is empty or not set")
+            raise fail(f"--password-env: environment variable {password_env} is empty or not set")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
@@ -73,10 +47,10 @@ def add(
             user = await UserStore(client).add(username, password, role, name=name, teams=team or (),
                                                languages=language or ())
         except (UserError, ValueError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         typer.echo(f"created {user.role.value} {user.username}")
 
-    _with_redis(redis_url, work)
+    with_redis(redis_url, work)
 
 
 @users_app.command("list")
@@ -88,7 +62,7 @@ def list_users(redis_url: RedisOption = None) -> None:
             flag = " (disabled)" if u.disabled else ""
             typer.echo(f"{u.username:<20} {u.role.value:<11} {','.join(u.teams) or '-':<20} {u.name}{flag}")
 
-    _with_redis(redis_url, work)
+    with_redis(redis_url, work)
 
 
 @token_app.command("create")
@@ -104,15 +78,15 @@ def create_token(
     async def work(client: redis.Redis) -> None:
         user = await UserStore(client).get(username)
         if user is None:
-            raise _fail(f"--username: no user {username!r}")
+            raise fail(f"--username: no user {username!r}")
         wanted = role or user.role
         if not may_delegate(user.role, wanted):
-            raise _fail(f"--role: a {user.role.value} cannot hold a {wanted.value} token")
+            raise fail(f"--role: a {user.role.value} cannot hold a {wanted.value} token")
         token, info = await TokenStore(client).create(name, username, wanted)
         typer.echo(f"token {info.id} for {username} ({wanted.value}); store it now, it is not shown again:")
         typer.echo(token)
 
-    _with_redis(redis_url, work)
+    with_redis(redis_url, work)
 
 
 # --- inbox over the REST API ---------------------------------------------------------------------
@@ -120,16 +94,16 @@ def _api(method: str, path: str, **kwargs: Any) -> Any:
     url = os.environ.get("HELPLINE_URL", "").rstrip("/")
     token = os.environ.get("HELPLINE_TOKEN", "")
     if not url or not token:
-        raise _fail("set HELPLINE_URL (e.g. http://127.0.0.1:8080) and HELPLINE_TOKEN (helpline users token create)")
+        raise fail("set HELPLINE_URL (e.g. http://127.0.0.1:8080) and HELPLINE_TOKEN (helpline users token create)")
     headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
     try:
         response = httpx.request(method, f"{url}/api/v1{path}", headers=headers, timeout=15, **kwargs)
     except httpx.HTTPError as exc:
-        raise _fail(f"cannot reach {url}: {exc}") from None
+        raise fail(f"cannot reach {url}: {exc}") from None
     if response.status_code >= 400:
         detail = response.json().get("detail") if response.headers.get("content-type", "").startswith(
             "application/json") else response.text
-        raise _fail(f"{response.status_code}: {detail}")
+        raise fail(f"{response.status_code}: {detail}")
     return response.json()
 
 

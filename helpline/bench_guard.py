@@ -7,12 +7,16 @@ the operator names with `--redis-url` is refused while it holds data, unless `--
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import redis.asyncio as redis
 import typer
+
+from .embedded_redis import EmbeddedRedis
 
 
 class BenchmarkRefused(Exception):
@@ -45,6 +49,25 @@ async def wipe_for_benchmark(client: redis.Redis, *, named: bool, wipe: bool) ->
                             "it (FLUSHALL): pass --yes to allow that, or leave out --redis-url to run on a private "
                             "server")
     await client.flushall()
+
+
+@asynccontextmanager
+async def bench_redis(redis_url: str | None, *, wipe: bool, appendfsync: str = "everysec") -> AsyncIterator[str]:
+    """The URL of an empty Redis for a benchmark: a private server (stopped after), or the one the
+    operator named, wiped as `wipe_for_benchmark` allows."""
+    with tempfile.TemporaryDirectory(prefix="helpline-bench-redis-") as tmp:
+        server = None if redis_url else EmbeddedRedis(Path(tmp) / "redis", appendfsync=appendfsync).start()
+        try:
+            url = redis_url or (server.url if server else "")
+            client: redis.Redis = redis.Redis.from_url(url)
+            try:
+                await wipe_for_benchmark(client, named=redis_url is not None, wipe=wipe)
+            finally:
+                await client.aclose()
+            yield url
+        finally:
+            if server is not None:
+                server.stop()
 
 
 def require_arq() -> None:

@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -16,20 +16,46 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio as redis
 import typer
 
-from helpline.announcements.cli import announce_app, bench_broadcast
+from helpline.announcements.cli import Desk, announce_commands
 from helpline.archive.cli import archive_app, contacts_app
-from helpline.bench_guard import WipeOption, refusals_exit
+from helpline.bench_guard import WipeOption, bench_redis, refusals_exit
 from helpline.bots.kb_cli import app as kb_app
 from helpline.connectors.emulation import ListenFailed
 from helpline.connectors.errors import ConfigError
 from helpline.console.cli import inbox_app, users_app
 from helpline.health.view import DeskHealth
-from helpline.insights.cli import bench_reports, report_app
+from helpline.insights.cli import report_commands
+from helpline.insights.errors import InsightsError
 
 from .config import ConfigInvalid, RedisSettings, Settings, load_settings
 from .kb_gaps import gaps_command
 from .logs import setup_logging
 from .runtime import ROLES, Parts, StartupFailed, run_roles
+
+
+def _configured_redis_url(config: Path | None) -> str:
+    """`helpline report`'s Redis when not given: the configuration's."""
+    try:
+        settings = load_settings(config)
+    except ConfigInvalid as exc:
+        raise InsightsError("invalid configuration: " + "; ".join(exc.problems)) from None
+    if not settings.redis.url:
+        raise InsightsError("redis.url is not set (HELPLINE_REDIS__URL, REDIS_URL or --redis-url)")
+    return settings.redis.url
+
+
+def _announce_desk(config: Path | None) -> Desk:
+    """What `helpline announce` needs of the configuration; a bad one is refused in a few lines."""
+    try:
+        settings = load_settings(config)
+    except ConfigInvalid as exc:
+        typer.echo("helpline: invalid configuration:\n  " + "\n  ".join(exc.problems), err=True)
+        raise typer.Exit(2) from None
+    if not settings.redis.url:
+        typer.echo("helpline: redis.url is not set (HELPLINE_REDIS__URL or REDIS_URL)", err=True)
+        raise typer.Exit(2)
+    return Desk(settings.redis.url, settings.announcements, settings.accounts)
+
 
 app = typer.Typer(help="Helpline: a self-hosted multi-channel support desk.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -39,16 +65,16 @@ app.add_typer(config_app, name="config")
 app.add_typer(bench_app, name="bench")
 app.add_typer(users_app, name="users")
 app.add_typer(inbox_app, name="inbox")
-app.add_typer(report_app, name="report")
-bench_app.command("reports")(bench_reports)
-app.add_typer(announce_app, name="announce")
+app.add_typer(report_commands(_configured_redis_url), name="report")
+app.add_typer(announce_commands(_announce_desk), name="announce")
 app.add_typer(kb_app, name="kb")
 kb_app.command("gaps")(gaps_command)
-bench_app.command("broadcast")(bench_broadcast)
 app.add_typer(archive_app, name="archive")
 app.add_typer(contacts_app, name="contacts")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="helpline.toml")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+BenchRedisOption = Annotated[str | None, typer.Option(help="use this Redis; it is wiped (default: a private one)")]
 T = TypeVar("T")
 
 
@@ -257,6 +283,52 @@ def bench_pipeline(
     with refusals_exit():
         result = run_main(lambda: pipeline_benchmark(messages, rate, latency_seconds, redis_url, count, wipe=yes,
                                                      baseline=baseline, mix=mix))
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@bench_app.command("broadcast")
+def bench_broadcast(
+    subscribers: Annotated[int, typer.Option(help="opted-in subscribers to broadcast to")] = 10_000,
+    limit_per_second: Annotated[float, typer.Option(help="the emulator's overall limit (Telegram: 30)")] = 30.0,
+    kill_after: Annotated[float | None, typer.Option(help="run the publisher as a subprocess, SIGKILL it "
+                                                         "after this many seconds, start another")] = None,
+    as_json: JsonOption = False,
+    redis_url: BenchRedisOption = None,
+    yes: WipeOption = False,
+) -> None:
+    """Telegram broadcast through the publisher against the Bot API emulator's rate limit."""
+    from helpline.announcements.bench import broadcast_benchmark
+
+    _benchmark(lambda url: broadcast_benchmark(url, subscribers, limit_per_second, kill_after), redis_url, yes,
+               as_json)
+
+
+@bench_app.command("reports")
+def bench_reports(
+    conversations: Annotated[int, typer.Option(help="conversations of pre-aggregated history")] = 1_000_000,
+    verify_sample: Annotated[int, typer.Option(help="conversations counted by the recorder to check the build")
+                             ] = 10_000,
+    as_json: JsonOption = False,
+    redis_url: BenchRedisOption = None,
+    yes: WipeOption = False,
+) -> None:
+    """Report queries over a large pre-aggregated history; one JSON object with timings in ms."""
+    from helpline.insights.bench import reports_benchmark
+
+    _benchmark(lambda url: reports_benchmark(url, conversations, verify_sample), redis_url, yes, as_json,
+               appendfsync="no")
+
+
+
+def _benchmark(work: Callable[[str], Awaitable[dict[str, Any]]], redis_url: str | None, wipe: bool, as_json: bool,
+               appendfsync: str = "everysec") -> None:
+    """Run a benchmark on an empty Redis (`bench_redis`) and print its JSON."""
+    async def run() -> dict[str, Any]:
+        async with bench_redis(redis_url, wipe=wipe, appendfsync=appendfsync) as url:
+            return await work(url)
+
+    with refusals_exit():
+        result = asyncio.run(run())
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

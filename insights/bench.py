@@ -15,19 +15,15 @@ from __future__ import annotations
 import json
 import random
 import statistics
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as redis
 
-from helpline.bench_guard import wipe_for_benchmark
-from helpline.embedded_redis import EmbeddedRedis
 from helpline.routing import keys
 
 from .buckets import day_str
@@ -190,72 +186,58 @@ async def timed(fn: Callable[[], Awaitable[Any]], runs: int = 7) -> float:
     return round(statistics.median(samples), 2)
 
 
-async def reports_benchmark(conversations: int, redis_url: str | None, verify_sample: int = 10_000, *,
-                            wipe: bool = False) -> dict[str, Any]:
+async def reports_benchmark(redis_url: str, conversations: int, verify_sample: int = 10_000) -> dict[str, Any]:
+    """On the empty Redis at `redis_url` (the caller's to provide and to wipe)."""
     week0 = date(2026, 9, 7)  # a Monday; ten weeks of history end 2026-11-15
-    with tempfile.TemporaryDirectory(prefix="helpline-bench-reports-") as tmp:
-        server = None if redis_url else EmbeddedRedis(Path(tmp) / "redis", appendfsync="no").start()
-        client = redis.Redis.from_url(redis_url or (server.url if server else ""))
-        try:
-            await wipe_for_benchmark(client, named=redis_url is not None, wipe=wipe)
-            builder = Builder()
-            t = time.perf_counter()
-            equal = await verify(client, builder, week0, verify_sample)
-            verify_s = time.perf_counter() - t
-            t = time.perf_counter()
-            total = await build(client, builder, week0, conversations)
-            build_s = time.perf_counter() - t
-            reader = CubeReader(client)
-            end = week0 + timedelta(days=7 * WEEKS - 1)
-            q = Query(start=end - timedelta(days=29), end=end)
-            korea = q.model_copy(update={"team": "korea"})
+    client = redis.Redis.from_url(redis_url)
+    try:
+        builder = Builder()
+        t = time.perf_counter()
+        equal = await verify(client, builder, week0, verify_sample)
+        verify_s = time.perf_counter() - t
+        t = time.perf_counter()
+        total = await build(client, builder, week0, conversations)
+        build_s = time.perf_counter() - t
+        reader = CubeReader(client)
+        end = week0 + timedelta(days=7 * WEEKS - 1)
+        q = Query(start=end - timedelta(days=29), end=end)
+        korea = q.model_copy(update={"team": "korea"})
 
-            def run(name: str, query: Query) -> Callable[[], Awaitable[Report]]:
-                return lambda: REPORTS[name](reader, query)
+        def run(name: str, query: Query) -> Callable[[], Awaitable[Report]]:
+            return lambda: REPORTS[name](reader, query)
 
-            def page_over(query: Query) -> Callable[[], Awaitable[None]]:
-                async def page() -> None:
-                    charts(await all_reports(reader, query))
-                return page
+        def page_over(query: Query) -> Callable[[], Awaitable[None]]:
+            async def page() -> None:
+                charts(await all_reports(reader, query))
+            return page
 
-            page = page_over(q)
-            # "any date range": every conversation of the history, and the longest range allowed
-            whole = Query(start=week0, end=end)
-            longest = Query(start=end - timedelta(days=MAX_DAYS - 1), end=end)
+        page = page_over(q)
+        # "any date range": every conversation of the history, and the longest range allowed
+        whole = Query(start=week0, end=end)
+        longest = Query(start=end - timedelta(days=MAX_DAYS - 1), end=end)
 
-            result: dict[str, Any] = {
-                "conversations": total, "history_days": 7 * WEEKS, "range_days": len(q.days),
-                "verify_conversations": verify_sample, "verify_recorder_equals_direct": equal,
-                "verify_s": round(verify_s, 1), "build_s": round(build_s, 1),
-                "heatmap_ms": await timed(run("heatmap", q)),
-                "percentiles_30d_ms": await timed(run("response_times", q)),
-                "sla_compliance_ms": await timed(run("sla", q)),
-                "csat_trend_ms": await timed(run("csat", q)),
-                "top_topics_ms": await timed(run("topics", q)),
-                "channel_mix_ms": await timed(run("channels", q)),
-                "summary_ms": await timed(run("summary", q)),
-                "filtered_team_heatmap_ms": await timed(run("heatmap", korea)),
-                "filtered_team_percentiles_ms": await timed(run("response_times", korea)),
-                "reports_page_all_charts_ms": await timed(page),
-                "reports_page_whole_history_ms": await timed(page_over(whole)),
-                "reports_page_longest_range_ms": await timed(page_over(longest)),
-            }
-            info = await client.info("memory")
-            result["redis_used_memory_mb"] = round(int(info["used_memory"]) / 2**20, 1)
-            result["redis_keys"] = int(await client.dbsize())
-            opened = (await REPORTS["summary"](reader, Query(start=week0, end=end + timedelta(days=30))))
-            result["opened_counted"] = opened.model_dump()["figures"]["opened"]
-            return result
-        finally:
-            await client.aclose()
-            if server is not None:
-                server.stop()
-
-
-
-if __name__ == "__main__":  # python -m helpline.insights.bench --conversations N --json
-    import typer
-
-    from .cli import bench_reports
-
-    typer.run(bench_reports)
+        result: dict[str, Any] = {
+            "conversations": total, "history_days": 7 * WEEKS, "range_days": len(q.days),
+            "verify_conversations": verify_sample, "verify_recorder_equals_direct": equal,
+            "verify_s": round(verify_s, 1), "build_s": round(build_s, 1),
+            "heatmap_ms": await timed(run("heatmap", q)),
+            "percentiles_30d_ms": await timed(run("response_times", q)),
+            "sla_compliance_ms": await timed(run("sla", q)),
+            "csat_trend_ms": await timed(run("csat", q)),
+            "top_topics_ms": await timed(run("topics", q)),
+            "channel_mix_ms": await timed(run("channels", q)),
+            "summary_ms": await timed(run("summary", q)),
+            "filtered_team_heatmap_ms": await timed(run("heatmap", korea)),
+            "filtered_team_percentiles_ms": await timed(run("response_times", korea)),
+            "reports_page_all_charts_ms": await timed(page),
+            "reports_page_whole_history_ms": await timed(page_over(whole)),
+            "reports_page_longest_range_ms": await timed(page_over(longest)),
+        }
+        info = await client.info("memory")
+        result["redis_used_memory_mb"] = round(int(info["used_memory"]) / 2**20, 1)
+        result["redis_keys"] = int(await client.dbsize())
+        opened = (await REPORTS["summary"](reader, Query(start=week0, end=end + timedelta(days=30))))
+        result["opened_counted"] = opened.model_dump()["figures"]["opened"]
+        return result
+    finally:
+        await client.aclose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -14,8 +14,10 @@ import redis.asyncio as redis
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi import Query as Param
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
-from jinja2 import BaseLoader, ChoiceLoader, Environment
+from jinja2 import ChoiceLoader, Environment
 from pydantic import ValidationError
+
+from helpline.base.web import RequireRole, Shell
 
 from .cube import WILDCARD
 from .errors import BadRange, UnknownReport
@@ -44,21 +46,6 @@ DEFAULT_DAYS = 7
 #: The KB gaps section's rows for a query (language, count, samples, conversations); None when the
 #: record cannot be read. Given by the console, which has the record and the help-center bot.
 GapsProvider = Callable[[Query], Awaitable[list[dict[str, Any]] | None]]
-
-
-#: The host app's `require_role("supervisor")`: a FastAPI dependency that yields the caller.
-RequireRole = Callable[[str], Callable[..., Any]]
-
-
-class Shell(Protocol):
-    """What this package needs of the host app's page chrome (the console's `console.shell.Shell`
-    is one; declared here so that this package does not import the console that mounts it): a
-    loader that holds its `layout` template, and the context that layout needs for the caller."""
-
-    layout: str
-    loader: BaseLoader
-
-    async def context(self, request: Request, who: Any) -> dict[str, Any]: ...
 
 
 def page_templates(shell: Shell | None) -> tuple[Environment, str]:

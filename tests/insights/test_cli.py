@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as redis
 from typer.testing import CliRunner
 
-from helpline.insights.cli import report_app
+from helpline.cli import app
 from helpline.insights.digest import week_range
 from helpline.insights.errors import BadRange
 from helpline.insights.recorder import InsightsRecorder
@@ -32,7 +32,7 @@ async def two_weeks(r: redis.Redis) -> None:
 
 
 async def invoke(*args: str) -> tuple[int, str]:
-    result = await asyncio.to_thread(runner.invoke, report_app, list(args))
+    result = await asyncio.to_thread(runner.invoke, app, ["report", *args])
     return result.exit_code, result.output
 
 
