@@ -127,11 +127,12 @@ return out
 """
 
 # KEYS[1]: partition prefix. ARGV: 1 now, 2 token, 3 the number of replies sent, then per sent
-# reply 3 values: reply id, conversation id, platform ids json; then per reply not sent 6 values:
-# reply id, conversation id, state, error, event json, guard ("own": only while token holds it;
-# "any": unless final already). A post that happened is recorded whoever holds the reply now (it
-# is a fact); an outcome that is not a post only by its holder, with its event. (Sent replies, the
-# common case, carry the fewest arguments: packing them is the sender's main cost per reply.)
+# reply 3 values: reply id, conversation id, platform ids json; then per reply with an event (not
+# sent, or sent with `OutboundReply.report`) 7 values: reply id, conversation id, state, error,
+# event json, guard ("own": only while token holds it; "any": unless final already), platform ids
+# json. A post that happened is recorded whoever holds the reply now (it is a fact); an outcome
+# that is not a post only by its holder, with its event. (Sent replies, the common case, carry the
+# fewest arguments: packing them is the sender's main cost per reply.)
 # Each final reply leaves its conversation's order (`done`). The changed reply ids (field "r") and
 # conversations (field "c") go to the partition's change stream in the same call, for the archiver.
 RECORD = _LUA_ORDER + """
@@ -145,11 +146,12 @@ for i = 4, last_sent, 3 do
   done(prefix .. ':conv:' .. ARGV[i + 1] .. ':out', d)
   replies[#replies + 1] = ARGV[i]
 end
-for i = last_sent + 1, #ARGV, 6 do
+for i = last_sent + 1, #ARGV, 7 do
   local d = prefix .. ':reply:' .. ARGV[i]
   local f = redis.call('HMGET', d, 'state', 'owner')
   if f[1] and not FINAL[f[1]] and (ARGV[i + 5] == 'any' or f[2] == token) then
-    redis.call('HSET', d, 'state', ARGV[i + 2], 'platform_ids', '[]', 'error', ARGV[i + 3], 'updated_at', ARGV[1])
+    redis.call('HSET', d, 'state', ARGV[i + 2], 'platform_ids', ARGV[i + 6], 'error', ARGV[i + 3],
+               'updated_at', ARGV[1])
     local c = prefix .. ':conv:' .. ARGV[i + 1]
     done(c .. ':out', d)
     redis.call('RPUSH', c .. ':events', ARGV[i + 4])

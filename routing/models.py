@@ -147,6 +147,15 @@ class InboundMessage(Wire):
         return self.kind.visibility
 
 
+class ThreadRef(Wire):
+    """A conversation's thread on its platform, and the customer in it."""
+
+    platform: PlatformName
+    account: AccountName
+    thread_key: PlatformId = Field(max_length=256)
+    user_id: PlatformId = Field(max_length=128)
+
+
 class ReplyButton(Wire):
     label: str = Field(min_length=1, max_length=64)
     data: str = Field(min_length=1, max_length=64)
@@ -181,6 +190,12 @@ class OutboundReply(Wire):
     #: What a system notice tells ("waiting": the usual wait for a person; "offhours": when the team
     #: opens), so a connector may show more than the text (the web chat asks for an e-mail address).
     notice: Notice | None = None
+    #: A reply agents do not see as one (the e-mail copy of a web chat answer): its outcome, sent
+    #: too, becomes an event of the conversation whose reason begins with this label.
+    report: str | None = Field(default=None, max_length=300)
+    #: Where the customer's answer to this reply belongs when it comes back on this reply's channel
+    #: (an answer to the e-mail copy of a web chat reply continues the web chat conversation).
+    answers_to: ThreadRef | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
     def model_post_init(self, _context: Any) -> None:

@@ -391,23 +391,30 @@ class Sender:
 
     async def _queue_records(self, pipe: Pipeline, done: Sequence[Outcome], token: str, guard: str = "own") -> None:
         """Queue on `pipe` the recording of final states: one script call per partition. A
-        failure also becomes an event of the conversation; a success is read from the record."""
+        failure also becomes an event of the conversation; a success is read from the record, or
+        is an event too for a reply with a `report` label."""
         sent: dict[int, list[str]] = {}
         not_sent: dict[int, list[str]] = {}
         for job, state, result, error in done:
             reply = job.reply
+            ids = "[" + ",".join(map(_JSON.encode, result.platform_message_ids if result else ())) + "]"
             if state is DeliveryState.SENT:
-                ids = "[" + ",".join(map(_JSON.encode, result.platform_message_ids if result else ())) + "]"
-                sent.setdefault(job.partition, []).extend((reply.reply_id, reply.conversation_id, ids))
                 self.sent += 1
-                continue
+                if reply.report is None:
+                    sent.setdefault(job.partition, []).extend((reply.reply_id, reply.conversation_id, ids))
+                    continue
+            else:
+                log.warning("reply %s %s: %s", reply.reply_id, state.value, error)
+            reason = error or state.value
             event = ConversationEvent(
-                conversation_id=reply.conversation_id, type=EventType.REPLY_FAILED, actor="sender",
-                reason=error or state.value, data={"reply_id": reply.reply_id, "state": state.value},
+                conversation_id=reply.conversation_id, actor="sender",
+                type=EventType.REPLY_SENT if state is DeliveryState.SENT else EventType.REPLY_FAILED,
+                reason=f"{reply.report}: {reason}" if reply.report else reason,
+                data={"reply_id": reply.reply_id, "state": state.value},
             ).model_dump_json()
-            log.warning("reply %s %s: %s", reply.reply_id, state.value, error)
-            not_sent.setdefault(job.partition, []).extend(
-                (reply.reply_id, reply.conversation_id, state.value, error or "", event, guard))
+            not_sent.setdefault(job.partition, []).extend((  # a post is a fact, whoever holds the reply now
+                reply.reply_id, reply.conversation_id, state.value, error or "", event,
+                "any" if state is DeliveryState.SENT else guard, ids))
         by_partition = {p: [_now_ms(), token, len(sent.get(p, ())) // 3, *sent.get(p, ()), *not_sent.get(p, ())]
                         for p in sent.keys() | not_sent.keys()}
         if not by_partition:

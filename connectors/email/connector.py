@@ -192,6 +192,8 @@ class EmailConnector(Connector):
             if not reply.recipient_id or "@" not in reply.recipient_id:
                 raise Permanent(f"reply {reply.reply_id}: the thread's customer address is unknown")
             thread = ThreadInfo(thread_key=reply.thread_key, customer=reply.recipient_id)
+        if reply.answers_to is not None:  # the customer's answer goes back there (`MailReader.read`)
+            thread = thread.model_copy(update={"answers_to": reply.answers_to})
         if is_automatic(reply):
             await self._spend_automatic(thread.customer)
         links = None

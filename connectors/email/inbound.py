@@ -14,7 +14,7 @@ from typing import Any
 
 from helpline.connectors.files import AttachmentStore, Refused
 from helpline.routing.delivery_reports import mark_reply_failed
-from helpline.routing.models import Attachment, Author, InboundMessage, MessageKind
+from helpline.routing.models import Attachment, Author, InboundMessage, MessageKind, ThreadRef
 
 from .noise import automated_reason, bounce_of, is_bounce
 from .parse import ParsedMail, parse_mail, short_id
@@ -51,7 +51,7 @@ class MailReader:
         attachments, notes = await self._files(mail, raw)
         await self.index.remember_received(mail, thread_key)
         reason = automated_reason(mail)
-        return Outcome(InboundMessage(
+        message = InboundMessage(
             platform=self.platform, account=self.account, kind=MessageKind.DIRECT,
             message_id=short_id(mail.message_id), thread_key=thread_key,
             author=Author(user_id=short_id(mail.from_address or "unknown@invalid"), handle=mail.from_address[:256],
@@ -60,7 +60,11 @@ class MailReader:
             attachments=tuple(attachments), in_reply_to=(mail.thread_ids or (None,))[0],
             auto_submitted=reason is not None,
             platform_time=mail.date or received or datetime.now(UTC),
-        ), reason or "")
+        )
+        info = await self.index.thread(thread_key)
+        if info is not None and info.answers_to is not None:
+            message = _answering(message, info.answers_to, attachments)
+        return Outcome(message, reason or "")
 
     async def _files(self, mail: ParsedMail, raw: bytes) -> tuple[list[Attachment], list[str]]:
         kept: list[Attachment] = [await self.files.keep_original(raw)]
@@ -83,6 +87,18 @@ class MailReader:
                 return f"bounce of reply {sent.reply_id}"
         log.info("email %s: a bounce for a mail Helpline did not send was skipped", self.account)
         return "bounce of an unknown mail"
+
+
+def _answering(message: InboundMessage, ref: ThreadRef, files: list[Attachment]) -> InboundMessage:
+    """The mail answers a mailed copy of a reply in another channel's conversation (a web chat):
+    it continues that conversation, from the customer there. Its files stay with the mail (that
+    channel keeps none): the agents see their names."""
+    kept = [a for a in files if a.kind != "original"]
+    names = [f"[attachment sent by e-mail, not kept here: {a.file_name or a.kind}]" for a in kept]
+    text = "\n\n".join([message.text, *names])[:MAX_TEXT]
+    return message.model_copy(update={
+        "platform": ref.platform, "account": ref.account, "thread_key": ref.thread_key, "text": text,
+        "attachments": (), "author": message.author.model_copy(update={"user_id": ref.user_id})})
 
 
 def _text(mail: ParsedMail, new_thread: bool, notes: list[str]) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from helpline.routing import keys
+from helpline.routing.models import ThreadRef
 
 from .parse import ParsedMail
 
@@ -43,6 +44,8 @@ class ThreadInfo(BaseModel):
     customer_name: str = ""
     subject: str = ""
     references: list[str] = []  # the thread's Message-IDs, oldest first (capped)
+    #: Mail of this thread belongs to a conversation on another channel (copies of web chat answers).
+    answers_to: ThreadRef | None = None
 
 
 class SentInfo(BaseModel):
