@@ -24,7 +24,8 @@ COLUMNS = ("platform", "account", "kind", "thread_key", "contact_id", "status", 
            "handler", "labels", "language")
 TIMES = ("created_at", "updated_at", "first_response_at", "resolved_at")
 _OWN = {"id", "version", "message_count", *COLUMNS, *TIMES}
-_NONE = Cursor(0, 0, 0, -1, "")
+_NONE = Cursor(0, 0, 0, -1, "")  # never archived (a Redis version starts at 1)
+UNCHANGED = b"="
 
 
 def _s(value: bytes | str) -> str:
@@ -40,25 +41,31 @@ def _int(value: str | None) -> int | None:
 
 
 # KEYS[1] partition prefix. ARGV: per conversation its id, the highest history score archived,
-# the events archived and the messages archived. Returns per conversation {hash (flat), message
-# count, messages after the archived ones (flat, with scores), events after the archived ones};
-# all of it when a message landed behind the archived score. One atomic read: the rows carry
+# the events archived, the messages archived and the version archived. Returns per conversation
+# {hash (flat), message count, messages after the archived ones (flat, with scores), events after
+# the archived ones}; all of it when a message landed behind the archived score; {UNCHANGED, its
+# contact id} when the record holds its version already (a change named again: a replay, or a
+# backlog naming it once per change), so it is not written again. One atomic read: the rows carry
 # exactly the `version` they were read at.
 _READ = """
 local prefix = KEYS[1]
 local out = {}
-for i = 1, #ARGV, 4 do
+for i = 1, #ARGV, 5 do
   local c = prefix .. ':conv:' .. ARGV[i]
-  local h = redis.call('HGETALL', c)
-  if #h == 0 then
-    out[#out + 1] = {h}
+  if redis.call('HGET', c, 'version') == ARGV[i + 4] then
+    out[#out + 1] = {'=', redis.call('HGET', c, 'contact_id')}
   else
-    local count = redis.call('ZCARD', c .. ':messages')
-    local new = redis.call('ZRANGEBYSCORE', c .. ':messages', '(' .. ARGV[i + 1], '+inf', 'WITHSCORES')
-    if tonumber(ARGV[i + 3]) + #new / 2 < count then
-      new = redis.call('ZRANGE', c .. ':messages', 0, -1, 'WITHSCORES')
+    local h = redis.call('HGETALL', c)
+    if #h == 0 then
+      out[#out + 1] = {h}
+    else
+      local count = redis.call('ZCARD', c .. ':messages')
+      local new = redis.call('ZRANGEBYSCORE', c .. ':messages', '(' .. ARGV[i + 1], '+inf', 'WITHSCORES')
+      if tonumber(ARGV[i + 3]) + #new / 2 < count then
+        new = redis.call('ZRANGE', c .. ':messages', 0, -1, 'WITHSCORES')
+      end
+      out[#out + 1] = {h, count, new, redis.call('LRANGE', c .. ':events', ARGV[i + 2], -1)}
     end
-    out[#out + 1] = {h, count, new, redis.call('LRANGE', c .. ':events', ARGV[i + 2], -1)}
   end
 end
 return out
@@ -92,11 +99,14 @@ async def read_changes(client: redis.Redis, conversation_ids: Iterable[str], rep
             args: list[str | int] = []
             for cid in ids:
                 cursor = cursors.get(cid, _NONE)
-                args += [cid, cursor.last_score, cursor.archived_events, cursor.archived_messages]
+                args += [cid, cursor.last_score, cursor.archived_events, cursor.archived_messages, cursor.rev]
             await read(keys=[keys.partition_prefix(p)], args=args, client=pipe)
         results = await execute(client, pipe) if chunks else []
     for (_, ids), found in zip(chunks, results, strict=True):
         for cid, item in zip(ids, found, strict=True):
+            if item[0] == UNCHANGED:  # its contact is still read: a contact changes without a new version
+                contacts.add(_s(item[1]))
+                continue
             if not item[0]:
                 continue  # evicted or erased since the change: nothing of it to archive
             flat = item[0]

@@ -97,6 +97,29 @@ async def test_a_replay_of_every_change_writes_no_second_row(r: redis.Redis, db:
     assert await desk.counts() == before
 
 
+async def test_a_change_named_again_does_not_rewrite_what_the_record_holds(r: redis.Redis, db: Database) -> None:
+    desk = Desk(r, db)
+    await desk.ingest([message(f"message {i}", thread=f"t{i % 2}", user=f"u{i % 2}") for i in range(4)])
+    await desk.archive()
+    async with db.engine.begin() as conn:  # a mark that only a rewrite would remove
+        await conn.execute(conversations.update().values(document="unchanged"))
+    await r.hset(keys.contact("null:main:u0"), "email", "u0@example.com")  # type: ignore[misc]
+    for p in range(4):  # every change delivered again (a backlog names a conversation once per change)
+        await r.xgroup_setid(keys.changes(p), keys.ARCHIVER_GROUP, "0")
+    await desk.archive()
+    async with db.engine.connect() as conn:
+        documents = (await conn.execute(select(conversations.c.document))).scalars().all()
+        email = (await conn.execute(select(contacts.c.email).where(contacts.c.id == "null:main:u0"))).scalar_one()
+    assert list(documents) == ["unchanged", "unchanged"]  # the record holds their versions: not written again
+    assert email == "u0@example.com"  # their contacts are read still (a contact changes without a version)
+    # A new version is written.
+    await desk.ingest([message("one more", thread="t0", user="u0")])
+    await desk.archive()
+    async with db.engine.connect() as conn:
+        documents = (await conn.execute(select(conversations.c.document).order_by(conversations.c.id))).scalars().all()
+    assert sorted("more" in d.split() for d in documents) == [False, True]
+
+
 async def test_later_messages_are_appended_not_rewritten(r: redis.Redis, db: Database) -> None:
     desk = Desk(r, db)
     await desk.ingest([message("first", thread="x")])
