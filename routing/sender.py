@@ -336,7 +336,8 @@ class Sender:
         the entry is retried by the consumer)."""
         started = time.perf_counter()
         try:
-            result = await asyncio.wait_for(connector.send(job.reply, self._progress(job)), self.send_timeout)
+            async with asyncio.timeout(self.send_timeout):  # in this task: wait_for would start one per post
+                result = await connector.send(job.reply, self._progress(job))
         except RateLimited as exc:
             wait = max(exc.retry_after, 0.001)
             await through_outage(partial(self.client.set, keys.blocked_until(*account), "1",

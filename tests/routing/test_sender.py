@@ -361,3 +361,15 @@ async def test_refused_credentials_make_the_account_wait_said_once_and_fail_no_r
     assert reports[-1] == ("null", "main", None) and len(reports) == 2
     refusals = [rec for rec in caplog.records if "refused the credentials" in rec.getMessage()]
     assert len(refusals) == 1 and await r.xlen(keys.dead_letters(1)) == 0
+
+
+async def test_a_post_the_platform_does_not_answer_in_time_is_uncertain(r: redis.Redis) -> None:
+    reply = await queue_reply(r, "no answer")
+    sender = Sender(r, {("null", "main"): Hangs(1)}, PARTITIONS, send_timeout=0.2, limiter=SharedRateLimiter(r))
+    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
+                              sender.dead_letter_key, block_ms=5)
+    await consumer.ensure_groups()
+    await asyncio.wait_for(consumer.step(), 10)
+    assert await state(r, reply) == DeliveryState.UNCERTAIN.value
+    error = await r.hget(keys.delivery(1, reply.reply_id), "error")  # type: ignore[misc]
+    assert error == b"no answer from the platform: no answer within 0.2 s"
