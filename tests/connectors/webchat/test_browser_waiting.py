@@ -105,6 +105,8 @@ async def test_off_hours_the_visitor_leaves_an_address_and_the_answer_reaches_it
             [mail] = relay.received
             assert mail.recipients == ("ann@example.com",)
             assert "Hi Ann, your withdrawal went out this morning." in mail.message.get_body(("plain",)).get_content()
+            await expect(agent.locator("#timeline").get_by_text("e-mail copy to ann@example.com: sent")).to_be_visible(
+                timeout=15_000)  # the copy's own event, live in the agent's page
         else:
             await visitor.wait_for_timeout(1000)
             assert relay.received == []
