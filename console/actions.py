@@ -61,9 +61,9 @@ async def load(svc: Services, who: Principal, conversation_id: str, act: bool = 
     return conv
 
 
-async def commit(svc: Services, effects: Sequence[Effects], now: datetime) -> None:
+async def commit(svc: Services, effects: Sequence[Effects], now: datetime, by: Principal | None = None) -> None:
     await svc.parts.store.commit(effects, now)
-    await live.publish(svc.parts.client, [e.conversation_id for e in effects])
+    await live.publish(svc.parts.client, [e.conversation_id for e in effects], by.username if by else None)
 
 
 def reply_id_for(conv: Conversation, who: Principal, idempotency_key: str | None) -> str:
@@ -116,7 +116,7 @@ async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
                             private=out.visibility.value == "private", **files.event_data(attached), **article))
                .set_once(first_response_at=to_ms(now))
                .touch())
-    await commit(svc, [effects], now)
+    await commit(svc, [effects], now, by=who)
     await learning.learn_from_reply(svc, who, conv, found)
     return ReplyOut(reply_id=reply_id, delivery=DeliveryState.QUEUED.value, visibility=out.visibility.value)
 
@@ -138,7 +138,7 @@ async def note(svc: Services, who: Principal, conv: Conversation, text: str) -> 
         raise Invalid("text: a note cannot be empty")
     now = utcnow()
     await commit(svc, [Effects(conv.id).event(event(conv, EventType.NOTE, who, "internal note", now, text=text))
-                       .touch()], now)
+                       .touch()], now, by=who)
 
 
 def _labels(values: Sequence[str]) -> list[str]:
@@ -164,11 +164,11 @@ async def change_labels(svc: Services, who: Principal, conv: Conversation, add: 
                 .event(event(current, EventType.LABELS, who, reason or "labels changed", now, labels=labels))
                 .touch())
 
-    return await update(svc, conv.id, decide, now) is not None
+    return await update(svc, conv.id, decide, now, by=who) is not None
 
 
 async def update(svc: Services, conversation_id: str, decide: Callable[[Conversation], Effects | None],
-                 now: datetime) -> Conversation | None:
+                 now: datetime, by: Principal | None = None) -> Conversation | None:
     """Decide on the conversation as it is now and commit, again if another writer changed it
     meanwhile (see `ConversationStore.update`). Returns the conversation the committed decision
     read, or None if it decided there was nothing to do."""
@@ -180,7 +180,7 @@ async def update(svc: Services, conversation_id: str, decide: Callable[[Conversa
         raise Conflict(str(exc)) from None
     if effects is None:
         return None
-    await live.publish(svc.parts.client, [conversation_id])
+    await live.publish(svc.parts.client, [conversation_id], by.username if by else None)
     return conv
 
 
@@ -198,7 +198,7 @@ async def escalate(svc: Services, who: Principal, conv: Conversation, reason: st
                 .event(event(current, EventType.LABELS, who, why, now, labels=labels))
                 .touch())
 
-    read = await update(svc, conv.id, decide, now)
+    read = await update(svc, conv.id, decide, now, by=who)
     assert read is not None
     queued = await svc.parts.client.hget(keys.conversation(conv.id), "queued_team")  # type: ignore[misc]
     if queued:
@@ -238,7 +238,7 @@ async def set_pending(svc: Services, who: Principal, conv: Conversation, reason:
                              reason or ("snoozed" if until else "waiting on the customer"), now, **data))
                 .touch())
 
-    await update(svc, conv.id, decide, now)
+    await update(svc, conv.id, decide, now, by=who)
     if until is not None:
         await svc.parts.client.zadd(keys.console_snoozed(), {conv.id: to_ms(until)})
     else:

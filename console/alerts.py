@@ -28,8 +28,9 @@ class Alerts:
         """What is already so when the stream opens: never alerted."""
         self.changes(convs)
 
-    def changes(self, convs: Iterable[Conversation]) -> list[dict[str, Any]]:
-        """Pure apart from the sets it keeps: alerts for what became so since last seen."""
+    def changes(self, convs: Iterable[Conversation], by: str | None = None) -> list[dict[str, Any]]:
+        """Pure apart from the sets it keeps: alerts for what became so since last seen, none
+        when the user caused it themselves (`by`: whose action it was; they know)."""
         out: list[dict[str, Any]] = []
         for c in convs:
             for kind, now_so, seen in (("assigned", c.assignee == self.who.username, self.mine),
@@ -40,4 +41,4 @@ class Alerts:
                     seen.add(c.id)
                     out.append({"kind": kind, "conversation_id": c.id, "platform": c.platform,
                                 "priority": c.priority.value})
-        return out
+        return [] if by is not None and by == self.who.username else out

@@ -71,7 +71,7 @@ async def assign(svc: Services, who: Principal, conv: Conversation, target: str 
                              previous=current.assignee or previous))
                 .touch())
 
-    await update(svc, conv.id, decide, now)
+    await update(svc, conv.id, decide, now, by=who)
     await svc.parts.store.remember_agent(conv.contact_id, target)
     if previous and previous != target:
         await _refill(svc, previous)
@@ -138,7 +138,7 @@ async def transfer_to_team(svc: Services, who: Principal, conv: Conversation, te
     def decide(current: Conversation) -> Effects:
         return _placed(Effects(conv.id).set(team=team, assignee=""), current, placement, who, now).touch()
 
-    await update(svc, conv.id, decide, now)
+    await update(svc, conv.id, decide, now, by=who)
     await _refill(svc, previous)
 
 
@@ -166,7 +166,7 @@ async def resolve(svc: Services, who: Principal, conv: Conversation, reason: str
             survey(effects, current)
         return effects
 
-    read = await update(svc, conv.id, decide, now)
+    read = await update(svc, conv.id, decide, now, by=who)
     await svc.parts.client.zrem(keys.console_snoozed(), conv.id)
     last = previous or (read.assignee if read else conv.assignee)
     if last:
@@ -210,7 +210,7 @@ async def reopen(svc: Services, who: Principal, conv: Conversation, reason: str)
         return (Effects(conv.id).set(status=Status.OPEN.value, resolved_at="", snoozed_until="")
                 .event(event(current, EventType.REOPENED, who, reason or "reopened by the agent", now)).touch())
 
-    read = await update(svc, conv.id, decide, now)
+    read = await update(svc, conv.id, decide, now, by=who)
     if read is None:
         return False
     await svc.parts.client.zrem(keys.console_snoozed(), conv.id)
@@ -234,7 +234,7 @@ async def _take_or_place(svc: Services, who: Principal, conv: Conversation, now:
             return None  # placed by another writer meanwhile
         return _placed(Effects(conv.id), current, placement, who, now).touch()
 
-    await update(svc, conv.id, decide, now)
+    await update(svc, conv.id, decide, now, by=who)
 
 
 async def set_presence(svc: Services, agent_id: str, presence: Presence) -> list[str]:
@@ -295,7 +295,7 @@ async def withdraw_agent(svc: Services, who: Principal, agent_id: str, reason: s
                 _placed(effects, current, placement, who, now)
             return effects.touch()
 
-        read = await update(svc, conv.id, decide, now)
+        read = await update(svc, conv.id, decide, now, by=who)
         if placement is not None:
             if read is not None and read.status is not Status.RESOLVED:
                 handed.append(conv.id)

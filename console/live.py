@@ -27,10 +27,11 @@ HEARTBEAT_S = 15.0
 RECHECK_S = 10.0  # how stale an open stream's view of its user's rights may get
 
 
-async def publish(client: redis.Redis, conversation_ids: Iterable[str]) -> None:
+async def publish(client: redis.Redis, conversation_ids: Iterable[str], by: str | None = None) -> None:
+    """`by`: the user whose action changed them (their own page does not alert them of it)."""
     ids = sorted(set(conversation_ids))
     if ids:
-        await client.publish(keys.live_channel(), json.dumps({"conversations": ids}))
+        await client.publish(keys.live_channel(), json.dumps({"conversations": ids, **({"by": by} if by else {})}))
 
 
 async def _recent(client: redis.Redis, store: ConversationStore) -> list[Conversation]:
@@ -94,6 +95,7 @@ async def stream(client: redis.Redis, store: ConversationStore, who: Principal,
                         yield sse("watchers", (await watchers(client, cid)).as_json(cid))
                     continue
                 ids = [str(i) for i in data["conversations"]]
+                by = data.get("by")
             except (ValueError, KeyError, TypeError):
                 log.warning("live: ignoring a malformed message on the live channel")
                 continue
@@ -101,7 +103,7 @@ async def stream(client: redis.Redis, store: ConversationStore, who: Principal,
             if seen:
                 yield sse("conversations", {"conversations": [c.id for c in seen]})
                 alerts.who = who
-                for alert in alerts.changes(seen):
+                for alert in alerts.changes(seen, by=by):
                     yield sse("alert", alert)
     finally:
         with contextlib.suppress(Exception):

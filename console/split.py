@@ -81,7 +81,7 @@ async def split(svc: Services, who: Principal, conv: Conversation, message_ids: 
         conv, EventType.LINKED, who, f"{len(chosen)} message(s) split off into a new conversation", now,
         moved_messages=[m.message_id for m in chosen], thread_key=thread_key)).touch()
     await svc.parts.store.commit([effects], now)
-    await live.publish(svc.parts.client, [conv.id])
+    await live.publish(svc.parts.client, [conv.id], who.username)
     return thread_key, await _wait_for(svc, conv, thread_key)
 
 

@@ -73,7 +73,7 @@ async def link(contact_id: str, body: LinkIn, svc: Svc, who: Staff) -> ContactOu
         Effects(c.id).event(actions.event(c, EventType.LINKED, who, "contacts linked as one person", now,
                                           contacts=[contact_id, body.other]))
         for c in convs
-    ], now)
+    ], now, by=who)
     return await get_contact(contact_id, svc, who)
 
 

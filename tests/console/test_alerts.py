@@ -28,3 +28,13 @@ def test_assigned_and_escalated_alert_once_after_the_stream_opened() -> None:
         ["assigned", "escalated"]  # given back, and escalated
     assert alerts.changes([conv("b")]) == [] and \
         [x["kind"] for x in alerts.changes([conv("b", labels=("escalated",))])] == ["escalated"]
+
+
+def test_no_alert_for_the_user_s_own_action_and_none_later_for_it() -> None:
+    alerts = Alerts(Principal(username="amy", role=Role.AGENT, name="Amy", teams=("support",)))
+    alerts.prime([])
+    assert alerts.changes([conv("a", assignee="amy")], by="amy") == []  # she took it: she knows
+    assert alerts.changes([conv("a", assignee="amy", labels=("escalated",))], by="amy") == []
+    assert alerts.changes([conv("a", assignee="amy", labels=("escalated",))], by="sue") == []  # still known
+    assert [x["kind"] for x in alerts.changes([conv("b", assignee="amy")], by="sue")] == ["assigned"]
+    assert [x["kind"] for x in alerts.changes([conv("c", assignee="amy")])] == ["assigned"]  # the router

@@ -67,3 +67,27 @@ async def test_an_open_stream_follows_its_user_s_rights(desk: Desk, monkeypatch:
         assert await next_event(lines, "conversations") == {"conversations": [vip]}
         await desk.svc.users.update("amy", disabled=True)
         assert await next_event(lines, "signed-out") == {"user": "amy"}  # type: ignore[comparison-overlap]
+
+
+async def test_no_alert_for_what_the_user_did_themselves(desk: Desk) -> None:
+    """Taking or escalating a conversation oneself raises no alert on one's own pages; the same
+    done by someone else does."""
+    mine = await desk.conversation("my card was charged twice", thread="m", user="u1")
+    theirs = await desk.conversation("where is my deposit", thread="t", user="u2")
+    await desk.online("amy")  # after routing: both wait in the queue
+    amy = await desk.token("amy")
+    sue = await desk.token("sue")
+    async with serve(desk.app) as url, httpx.AsyncClient(base_url=url, headers=amy, timeout=10) as c, \
+            c.stream("GET", "/api/v1/events/stream") as stream:
+        lines = stream.aiter_lines()
+        await next_event(lines, "ready")
+        assert (await c.post(f"/api/v1/conversations/{mine}/assign", json={})).status_code == 200
+        assert (await c.post(f"/api/v1/conversations/{mine}/escalate", json={"reason": "fraud"})).status_code == 200
+        assert (await c.post(f"/api/v1/conversations/{theirs}/assign", json={"agent_id": "amy"},
+                             headers=sue)).status_code == 200
+        first = await next_event(lines, "alert")  # amy's own two changes came first and said nothing
+        assert (first["kind"], first["conversation_id"]) == ("assigned", theirs)  # type: ignore[comparison-overlap]
+        assert (await c.post(f"/api/v1/conversations/{theirs}/escalate", json={"reason": "vip"},
+                             headers=sue)).status_code == 200
+        second = await next_event(lines, "alert")
+        assert (second["kind"], second["conversation_id"]) == ("escalated", theirs)  # type: ignore[comparison-overlap]
