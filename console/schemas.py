@@ -11,6 +11,7 @@ from helpline.routing.models import Contact, Conversation, Name, Presence, Prior
 
 from .canned import ID_PATTERN, CannedTexts
 from .roles import Role
+from .users import Preferences
 
 
 class Body(BaseModel):
@@ -272,6 +273,7 @@ class Me(BaseModel):
     teams: list[str]
     via: str
     presence: Presence | None = None
+    preferences: Preferences = Preferences()
 
 
 PRIORITIES = [p.value for p in Priority]

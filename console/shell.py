@@ -24,15 +24,20 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 async def layout_context(request: Request, who: Principal | None) -> dict[str, Any]:
-    """What base.html needs: the user, the pages they may open, their presence, the CSRF token; and
+    """What base.html needs: the user, the pages they may open, their presence, the CSRF token, the
+    settings they chose (console/users.py Preferences, for static/common.js); and
     `passes`, the role names (as `require_role` takes them) the user passes, so a mounted page can
     hide the actions its API would refuse."""
     if who is None:
-        return {"request": request, "who": None, "nav": [], "presence": None, "csrf": "", "passes": frozenset()}
-    roster = await services(request).parts.assignments.roster()
+        return {"request": request, "who": None, "nav": [], "presence": None, "csrf": "", "passes": frozenset(),
+                "preferences": {}}
+    svc = services(request)
+    roster = await svc.parts.assignments.roster()
     presence = next((a.agent.presence.value for a in roster if a.agent.id == who.username), None)
+    user = await svc.users.get(who.username)
+    chosen = user.preferences.model_dump(exclude_none=True) if user else {}
     return {"request": request, "who": who, "nav": nav(who), "presence": presence, "csrf": who.csrf or "",
-            "passes": role_names(who.role)}
+            "passes": role_names(who.role), "preferences": chosen}
 
 
 class Shell:

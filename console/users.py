@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import redis.asyncio as redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from helpline.routing import keys
 from helpline.routing.assignment import AssignmentStore
@@ -27,6 +28,28 @@ class UserError(ValueError):
     """A user operation was refused; the message names the field."""
 
 
+class Preferences(BaseModel):
+    """The user's console settings, kept on their account so they follow them from browser to
+    browser. None: never chosen, so the browser's own value applies (what it kept, or its zone);
+    a zone of "" is the choice to follow each browser's zone."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    zone: str | None = Field(default=None, max_length=64)
+    alert_desktop: bool | None = None
+    alert_sound: bool | None = None
+
+    @field_validator("zone")
+    @classmethod
+    def _known_zone(cls, zone: str | None) -> str | None:
+        if zone:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("not a time zone") from None
+        return zone
+
+
 class User(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -37,6 +60,7 @@ class User(BaseModel):
     languages: tuple[str, ...] = ()
     capacity: int = Field(default=5, ge=0, le=1000)
     disabled: bool = False
+    preferences: Preferences = Preferences()
 
     def principal(self, via: str = "session", csrf: str | None = None, role: Role | None = None) -> Principal:
         return Principal(self.username, role or self.role, self.name, self.teams, via, csrf)
@@ -107,6 +131,16 @@ class UserStore:
         data = json.loads(user.model_dump_json())
         data.update({k: v for k, v in changes.items() if v is not None})
         updated = User.model_validate(data)
+        await self._write(updated)
+        return updated
+
+    async def prefer(self, username: str, changes: Preferences) -> User:
+        """Set the preferences `changes` names (its fields set), keeping the others."""
+        user = await self.get(username)
+        if user is None:
+            raise UserError(f"username: no user {username!r}")
+        chosen = user.preferences.model_copy(update=changes.model_dump(exclude_unset=True))
+        updated = user.model_copy(update={"preferences": chosen})
         await self._write(updated)
         return updated
 

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends
 
 from helpline.console import accounts
 from helpline.console.auth import admins, current_user
+from helpline.console.errors import Invalid
 from helpline.console.roles import Principal
 from helpline.console.schemas import Me, TokenIn, TokenOut, UserIn, UserPatch
 from helpline.console.services import Services, services
 from helpline.console.tokens import TokenInfo
-from helpline.console.users import User
+from helpline.console.users import Preferences, User, UserError
 from helpline.routing.models import Presence
 
 router = APIRouter(tags=["accounts"])
@@ -28,8 +29,18 @@ async def me(svc: Svc, who: Anyone) -> Me:
     for a in await svc.parts.assignments.roster():
         if a.agent.id == who.username:
             presence = a.agent.presence
+    user = await svc.users.get(who.username)
     return Me(username=who.username, name=who.name, role=who.role, teams=list(who.teams), via=who.via,
-              presence=presence)
+              presence=presence, preferences=user.preferences if user else Preferences())
+
+
+@router.patch("/me/preferences", response_model=Preferences)
+async def prefer(body: Preferences, svc: Svc, who: Anyone) -> Preferences:
+    """Change the caller's console settings (time zone, alerts): only the fields sent."""
+    try:
+        return (await svc.users.prefer(who.username, body)).preferences
+    except UserError as exc:
+        raise Invalid(str(exc)) from None
 
 
 @router.get("/users", response_model=list[User])

@@ -50,15 +50,30 @@ window.Helpline = (() => {
     return Math.floor(s / 86400) + "d " + Math.floor((s % 86400) / 3600) + "h";
   }
 
+  // Settings the user chose (time zone, alerts) are kept on their account (console/users.py
+  // Preferences), so they follow them from browser to browser; what this browser kept before is
+  // only the fallback for a setting never chosen on the account.
+  const chosen = (() => {
+    try { return JSON.parse(document.body.dataset.preferences || "{}"); } catch (err) { return {}; }
+  })();
+  function kept(key) {
+    try { return localStorage.getItem(key); } catch (err) { return null; }  // storage may be off
+  }
+  function keep(key, value, changes) {
+    try { if (value) localStorage.setItem(key, value); else localStorage.removeItem(key); } catch (err) { /* the account has it */ }
+    Object.assign(chosen, changes);
+    return api("PATCH", "/api/v1/me/preferences", changes);
+  }
+
   // Times in the viewer's own time zone (the browser's), named in the top bar; the server
   // renders UTC and every <time datetime> is rewritten here, live-built ones included.
-  // A zone the user chose in the top bar (kept in this browser) overrides the browser's own.
+  // A zone the user chose in the top bar overrides the browser's own.
   const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   function chosenZone() {
+    const z = typeof chosen.zone === "string" ? chosen.zone : kept("helpline.zone");
     try {
-      const z = localStorage.getItem("helpline.zone");
       if (z) { new Intl.DateTimeFormat("en", { timeZone: z }); return z; }  // throws for a zone it does not know
-    } catch (err) { /* storage off or a stale zone: the browser's */ }
+    } catch (err) { /* a stale zone: the browser's */ }
     return null;
   }
   const zone = chosenZone() || browserZone;
@@ -165,11 +180,12 @@ window.Helpline = (() => {
 
   // --- alerts: always a toast; a desktop notification and a sound only when chosen (top bar) ---
   function preference(name) {
-    try { return localStorage.getItem("helpline.alert." + name) === "1"; } catch (err) { return false; }
+    const on = chosen["alert_" + name];
+    return typeof on === "boolean" ? on : kept("helpline.alert." + name) === "1";
   }
   function setPreference(name, on) {
-    try { if (on) localStorage.setItem("helpline.alert." + name, "1"); else localStorage.removeItem("helpline.alert." + name); }
-    catch (err) { toast("Could not keep the setting: " + err.message); }
+    keep("helpline.alert." + name, on ? "1" : "", { ["alert_" + name]: on })
+      .catch((err) => toast("Could not keep the setting: " + err.message));
   }
   function beep() {
     const Context = window.AudioContext || window.webkitAudioContext;
@@ -222,11 +238,9 @@ window.Helpline = (() => {
         option.value = z;
         select.append(option);
       }
-      select.addEventListener("change", () => {
-        try {
-          if (select.value) localStorage.setItem("helpline.zone", select.value);
-          else localStorage.removeItem("helpline.zone");
-        } catch (err) { toast("Could not keep the zone: " + err.message); return; }
+      select.addEventListener("change", async () => {
+        try { await keep("helpline.zone", select.value, { zone: select.value }); }
+        catch (err) { toast("Could not keep the zone: " + err.message); return; }
         location.reload();
       });
     }

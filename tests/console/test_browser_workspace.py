@@ -273,7 +273,7 @@ async def test_times_are_in_the_viewers_zone_and_say_which(desk: Desk) -> None:
         seoul = conv.created_at.astimezone(ZoneInfo("Asia/Seoul")).strftime("%H:%M")
         await expect(page.locator(".facts time").first).to_have_text(seoul)
         await expect(page.locator(".item-message time").first).to_have_text(seoul)
-        await page.click("#viewer-zone")  # a zone of one's own overrides the browser's, kept in it
+        await page.click("#viewer-zone")  # a zone of one's own overrides the browser's, kept on the account
         await page.select_option("#zone-select", "America/New_York")
         await expect(page.locator("#viewer-zone")).to_have_text("America/New_York")
         new_york = conv.created_at.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M")
