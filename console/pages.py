@@ -22,12 +22,14 @@ from fastapi.templating import Jinja2Templates
 
 from helpline.routing.models import Presence, utcnow
 
-from . import actions, assigning, files, learning, split
+from . import actions, assigning, files, learning, linking, split
+from .api import contacts as contacts_api
 from .auth import current_user, optional_principal
 from .email_copy import email_copy_account
 from .errors import ConsoleError, Forbidden, Invalid
 from .queries import SORTS, VIEWS, Filters, default_sort, labels_in_use, list_page, view_facets
 from .roles import Principal, Role, can_act, can_assign
+from .schemas import LinkIn
 from .services import Services, services
 from .sessions import COOKIE, TTL_S
 from .shell import layout_context
@@ -169,7 +171,8 @@ async def inbox(request: Request, svc: Svc, who: MaybeUser, view: str = "", stat
 
 
 @router.get("/c/{conversation_id}", response_class=HTMLResponse)
-async def conversation(request: Request, conversation_id: str, svc: Svc, who: MaybeUser, example: str = "") -> Response:
+async def conversation(request: Request, conversation_id: str, svc: Svc, who: MaybeUser, example: str = "",
+                       link_q: str = "") -> Response:
     if who is None:
         return _login_redirect(request)
     try:
@@ -178,13 +181,16 @@ async def conversation(request: Request, conversation_id: str, svc: Svc, who: Ma
         return await _page(request, svc, who, "error.html", code=exc.status, message=exc.message)
     await actions.mark_seen(svc, who, conv)
     data = await detail(svc, who, conv)
+    link_q = link_q.strip()[:100]
+    found = (await linking.search(svc, who, link_q, await svc.links.group(conv.contact_id))
+             if link_q and can_act(who, conv) else [])
     return await _page(request, svc, who, "conversation.html", d=data, entries=entries(data.timeline),
                        conv=conv, may_act=can_act(who, conv),
                        may_assign=can_assign(who, conv), reply_key=secrets.token_urlsafe(16), opened_at=utcnow(),
                        reply_files=files.reply_files(svc, conv), known_labels=await labels_in_use(svc, who),
                        email_copies=email_copy_account(svc, conv),
                        may_split=can_act(who, conv) and may_split(svc, conv),
-                       example_proposed=example == "proposed",
+                       example_proposed=example == "proposed", link_q=link_q, link_matches=found,
                        article_choices=learning.article_choices(svc.articles, conv.language),
                        first_message=next((it.data.get("message_id") for it in data.timeline
                                            if it.kind == "message" and it.current), None),
@@ -230,6 +236,19 @@ async def act(request: Request, conversation_id: str, action: str, svc: Svc, who
         elif action == "labels":  # add the typed label(s), or remove the chip's
             added = [v for v in str(form.get("add") or "").replace(",", " ").split() if v]
             await actions.change_labels(svc, who, conv, added, [str(v) for v in form.getlist("remove") if v], reason)
+        elif action in ("link", "unlink"):  # the person's contact on another channel, with the API's checks
+            other = str(form.get("other") or "")
+            if not other:
+                raise Invalid("other: choose a contact")
+            try:
+                if action == "link":
+                    await contacts_api.link(conv.contact_id, LinkIn(other=other), svc, who)
+                else:
+                    await contacts_api.unlink(conv.contact_id, other, svc, who)
+            except HTTPException as exc:  # not found (or hidden from this viewer), or refused
+                refused = ConsoleError(str(exc.detail))
+                refused.status = exc.status_code
+                raise refused from None
         elif action == "snooze":
             until = snooze_until(str(form.get("until") or ""), str(form.get("tz") or ""), str(form.get("for") or ""),
                                  utcnow())

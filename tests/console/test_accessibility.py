@@ -1,6 +1,6 @@
 """Accessibility in a real browser: axe-core (WCAG 2.1 A/AA and best practices) finds no serious or
-critical violation on the inbox, a conversation, the reports, the examples and the announcements; the skip link
-leads past the navigation."""
+critical violation on the inbox, a conversation, the reports, the examples, the announcements and the
+admin's users and API tokens; the skip link leads past the navigation; a 390 px phone never scrolls sideways."""
 
 from __future__ import annotations
 
@@ -14,14 +14,15 @@ from playwright.async_api import Page, expect
 
 from helpline.bots.examples import ExampleStore, Source
 from helpline.bots.kb import load_kb
+from helpline.console.roles import Role
 from helpline.insights.bench import Builder, build
 from helpline.routing.models import Presence
 from tests.bots.conftest import KB_DIR
 
 from .axe import serious_violations
-from .helpers import PASSWORD, make_desk
+from .helpers import PASSWORD, Desk, make_desk
 from .stack import Stack, running, seed
-from .test_browser import ACCOUNTS
+from .test_browser import ACCOUNTS, sign_in
 
 pytestmark = pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs /usr/bin/chromium")
 
@@ -92,3 +93,38 @@ async def test_axe_finds_no_serious_violation_on_the_main_pages(r: redis.Redis) 
     finally:
         for c in desk.clients:
             await c.aclose()
+
+
+NO_SIDEWAYS_SCROLL = """() => {
+  const nav = document.querySelector('.topnav');
+  const outside = [...document.querySelectorAll('.topbar a, .topbar button, .topbar select, .topbar summary')]
+    .filter((n) => n.offsetParent !== null)
+    .filter((n) => { const r = n.getBoundingClientRect(); return r.left < 0 || r.right > window.innerWidth; })
+    .map((n) => n.textContent.trim() || n.id);
+  return {page: document.documentElement.scrollWidth - window.innerWidth,
+          nav: nav.scrollWidth - nav.clientWidth, outside};
+}"""
+WIDEST = """() => [...document.querySelectorAll('body *')]
+  .filter((n) => n.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .slice(-5).map((n) => n.tagName + '.' + n.className + ' ' + Math.round(n.getBoundingClientRect().right))"""
+
+
+async def test_admin_pages_pass_axe_and_a_390_px_phone_never_scrolls_sideways(desk: Desk) -> None:
+    await desk.svc.tokens.create("nightly export", "amy", Role.AGENT)
+    async with running(desk) as stack:
+        found: dict[str, list[str]] = {}
+        root = await sign_in_for_axe(stack, "root", found)
+        for path in ("/users", "/tokens"):
+            await root.goto(stack.url + path)
+            await expect(root.locator("h1")).to_be_visible()
+            found[path] = await serious_violations(root)
+        report = [f"{page}: {v}" for page, found_there in found.items() for v in found_there]
+        assert not report, "\n".join(report)
+
+        cid = await desk.conversation("my withdrawal is stuck", thread="phone", user="p1")
+        phone = await sign_in(stack, "root", width=390, height=844)  # an admin: the longest navigation
+        for path in ("/", f"/c/{cid}", "/users", "/tokens", "/canned", "/reports", "/announcements"):
+            await phone.goto(stack.url + path)
+            await expect(phone.locator(".topnav a")).to_have_count(7)
+            assert await phone.evaluate(NO_SIDEWAYS_SCROLL) == {"page": 0, "nav": 0, "outside": []}, \
+                (path, await phone.evaluate(WIDEST))
