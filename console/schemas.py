@@ -263,6 +263,7 @@ class TokenOut(BaseModel):
     username: str
     role: Role
     created_at: datetime | None = None
+    last_used_at: datetime | None = None  # when it last authenticated a request; None: never
     token: str | None = None  # present only in the response that created it
 
 

@@ -293,6 +293,11 @@ def console_tokens() -> str:
     return f"{PREFIX}:console:tokens"
 
 
+def console_tokens_used() -> str:
+    """Hash of token id -> when it last authenticated a request (ms since the epoch)."""
+    return f"{PREFIX}:console:tokens:used"
+
+
 def console_login_failures(scope: str, value: str) -> str:
     """Failed logins in the current window, per username or per client address."""
     return f"{PREFIX}:console:login-fail:{scope}:{value}"

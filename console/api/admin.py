@@ -64,7 +64,8 @@ async def delete_user(username: str, svc: Svc, who: Admin) -> None:
 
 
 def _out(t: TokenInfo, token: str | None = None) -> TokenOut:
-    return TokenOut(id=t.id, name=t.name, username=t.username, role=t.role, created_at=t.created_at, token=token)
+    return TokenOut(id=t.id, name=t.name, username=t.username, role=t.role, created_at=t.created_at,
+                    last_used_at=t.last_used_at, token=token)
 
 
 @router.get("/tokens", response_model=list[TokenOut])

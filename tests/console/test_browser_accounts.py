@@ -15,7 +15,7 @@ from helpline.routing.models import Presence
 
 from .helpers import PASSWORD, Desk, login
 from .stack import TOKEN, running
-from .test_browser import sign_in
+from .test_browser import SCREENSHOTS, sign_in
 
 pytestmark = pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs /usr/bin/chromium")
 
@@ -72,6 +72,7 @@ async def test_an_admin_manages_users_from_the_users_page(desk: Desk) -> None:
         await expect(root.locator("#users-saved")).to_contain_text("kim")
         kim = await _user(desk, "kim")
         assert (kim.role, kim.teams, kim.capacity) == (Role.SUPERVISOR, ("support", "vip"), 8)
+        await root.screenshot(path=str(SCREENSHOTS / "users.png"))
 
         # an emptied name is refused and the edit form opens again with what was typed
         edit = root.locator("#edit-kim")
@@ -164,7 +165,8 @@ async def test_an_admin_creates_an_api_token_shown_once_and_revokes_it(desk: Des
         await expect(row).to_have_count(1)
         await expect(row).to_contain_text("nightly export")
         await expect(row).to_contain_text("amy")
-        await expect(row.locator("time")).not_to_be_empty()
+        await expect(row.locator(".token-since time")).not_to_be_empty()
+        await expect(row.locator(".token-used")).to_have_text("never")
         assert root.url.endswith("/tokens") and token not in root.url
 
         bearer = {"Authorization": f"Bearer {token}"}
@@ -173,6 +175,7 @@ async def test_an_admin_creates_an_api_token_shown_once_and_revokes_it(desk: Des
         await root.goto(stack.url + "/tokens")  # shown once: never again
         assert token not in await root.content()
         await expect(root.locator("#new-token")).to_have_count(0)
+        await expect(root.locator("#tokens tbody tr .token-used time")).not_to_be_empty()  # used just now
 
         await root.click("[aria-label='Revoke nightly export (amy)']")
         await expect(root.locator("#tokens-empty")).to_be_visible()
