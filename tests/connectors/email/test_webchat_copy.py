@@ -25,7 +25,7 @@ from helpline.routing.sender import Sender
 from helpline.routing.store import contact_id_of
 from helpline.runtime import Parts, build_router
 from tests.connectors.email.conftest import account
-from tests.connectors.email.test_send import customer_inbox, write
+from tests.connectors.email.test_send import customer_inbox, parse_mail_message, write
 from tests.factories import route_all
 
 SITE = "https://www.example.com"
@@ -121,7 +121,7 @@ async def replies_of(d: ChatDesk, cid: str) -> list[str]:
             if e.type is EventType.REPLY_QUEUED and e.actor.startswith("agent:")]
 
 
-@pytest.mark.parametrize("keeps", ["in-reply-to", "references", "subject-token"])
+@pytest.mark.parametrize("keeps", ["in-reply-to", "references", "plus-address", "subject-token"])
 async def test_the_customers_answer_to_the_mailed_copy_continues_the_web_chat_conversation(
         chat_desk: ChatDesk, dovecot: Dovecot, keeps: str) -> None:
     d = chat_desk
@@ -130,10 +130,14 @@ async def test_the_customers_answer_to_the_mailed_copy_continues_the_web_chat_co
     [copy] = await customer_inbox(dovecot)
     headers = {"in-reply-to": {"In_Reply_To": copy["Message-ID"]},
                "references": {"References": copy["Message-ID"]},
-               "subject-token": {}}[keeps]  # as the customer's mail client keeps them
+               "plus-address": {}, "subject-token": {}}[keeps]  # as the customer's mail client keeps them
     subject = copy["Subject"] if keeps == "subject-token" else "Re: your deposit"
-    dovecot.append("support", write(subject, "Thanks! Where do I see it?\n\n> Your deposit arrived this morning.",
+    mail = parse_mail_message(write(subject, "Thanks! Where do I see it?\n\n> Your deposit arrived this morning.",
                                     ident="a1@example.com", **headers))
+    if keeps == "plus-address":  # answered to the copy's Reply-To: support+<token>@
+        del mail["To"]
+        mail["To"] = copy["Reply-To"]
+    dovecot.append("support", bytes(mail))
     for _ in range(3):
         await d.poller.poll_once()
     await route_all(d.parts, d.router)
