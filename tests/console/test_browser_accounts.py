@@ -72,6 +72,7 @@ async def test_an_admin_manages_users_from_the_users_page(desk: Desk) -> None:
         await expect(root.locator("#users-saved")).to_contain_text("kim")
         kim = await _user(desk, "kim")
         assert (kim.role, kim.teams, kim.capacity) == (Role.SUPERVISOR, ("support", "vip"), 8)
+        await root.goto(stack.url + "/users")  # from the top, for the screenshot
         await root.screenshot(path=str(SCREENSHOTS / "users.png"))
 
         # an emptied name is refused and the edit form opens again with what was typed
