@@ -33,8 +33,10 @@ TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templat
 
 
 async def all_reports(reader: CubeReader, q: Query) -> dict[str, Report]:
+    """Every report of the range, reading each key once (`CubeReader.page`)."""
     names = list(REPORTS)
-    done = await asyncio.gather(*(REPORTS[n](reader, q) for n in names))
+    page = reader.page()
+    done = await asyncio.gather(*(REPORTS[n](page, q) for n in names))
     return dict(zip(names, done, strict=True))
 
 

@@ -17,7 +17,7 @@ from .buckets import days_between, percentile
 from .cube import WILDCARD, filter_scope, scope
 from .errors import BadRange, UnknownReport
 from .fold import KB_PREFIX
-from .reader import Cells, CubeReader, metric_values, total
+from .reader import Cells, CubeReader, metric_values
 from .settings import Target
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -105,7 +105,7 @@ class Summary(Report):
 
 
 async def summary(reader: CubeReader, q: Query) -> Summary:
-    cells = total((await reader.counters(q.days, q.scope, ["all"]))["all"])
+    cells = await reader.summed(q.days, q.scope, "all")
     hist = _sum_hist(await reader.histograms(q.days, q.scope))
     def c(metric: str) -> int:
         return cells.get(f"{metric}|", 0)
@@ -155,9 +155,11 @@ class Heatmap(Report):
 async def heatmap(reader: CubeReader, q: Query, metric: str = "opened") -> Heatmap:
     per_day = (await reader.counters(q.days, q.scope, ["hour"]))["hour"]
     grid = [[0] * 24 for _ in range(7)]
+    names = [f"{metric}|{h}" for h in range(24)]  # hours are counted as "0".."23" (fold)
     for d, cells in zip(q.days, per_day, strict=True):
-        for hour, n in metric_values(cells, metric).items():
-            grid[d.weekday()][int(hour)] += n
+        row = grid[d.weekday()]
+        for h, name in enumerate(names):
+            row[h] += cells.get(name, 0)
     return Heatmap(name="heatmap", query=q, metric=metric, cells=grid)
 
 
@@ -203,7 +205,7 @@ def _sla_row(cells: Cells, target: str) -> dict[str, Any]:
 
 async def sla_compliance(reader: CubeReader, q: Query) -> SlaCompliance:
     per_day = (await reader.counters(q.days, q.scope, ["all"]))["all"]
-    cells = total(per_day)
+    cells = await reader.summed(q.days, q.scope, "all")
     targets = [{"target": t.value, **_sla_row(cells, t.value)} for t in Target]
     by_day = []
     for d, day_cells in zip(q.days, per_day, strict=True):
@@ -238,7 +240,7 @@ async def csat(reader: CubeReader, q: Query) -> CsatTrend:
     by_day = [{"day": d.isoformat(), "responses": c.get("csat_n|", 0),
                "average": _rate(c.get("csat_sum|", 0), c.get("csat_n|", 0))} for d, c in zip(q.days, per_day,
                                                                                           strict=True)]
-    cells = total(per_day)
+    cells = await reader.summed(q.days, q.scope, "all")
     n = cells.get("csat_n|", 0)
     distribution = [{"score": s, "count": cells.get(f"csat_{s}|", 0),
                      "share": _rate(cells.get(f"csat_{s}|", 0), n)} for s in range(1, 6)]
@@ -255,11 +257,8 @@ class TopTopics(Report):
 
 
 async def topics(reader: CubeReader, q: Query, limit: int = 20) -> TopTopics:
-    prev = q.previous()
-    both = await reader.counters(prev.days + q.days, q.scope, ["label"])
-    cut = len(prev.days)
-    now = metric_values(total(both["label"][cut:]), "tagged")
-    before = metric_values(total(both["label"][:cut]), "tagged")
+    now = metric_values(await reader.summed(q.days, q.scope, "label"), "tagged")
+    before = metric_values(await reader.summed(q.previous().days, q.scope, "label"), "tagged")
     rows: Rows = [{"topic": t, "kind": "article" if t.startswith(KB_PREFIX) else "label", "count": n,
              "previous": before.get(t, 0), "growth": _rate(n - before.get(t, 0), before.get(t, 0))}
             for t, n in now.items() if n > 0]
@@ -286,7 +285,7 @@ async def channels(reader: CubeReader, q: Query) -> ChannelMix:
     platforms = sorted({p for p, _, _ in await reader.scopes(q.days) if p != WILDCARD and q.platform in (None, p)})
     scopes = [scope(p, q.team or WILDCARD, q.language or WILDCARD) for p in platforms]
     by_scope = await reader.counters_by_scope(q.days, [*scopes, q.scope], "all")
-    by_account = total((await reader.counters(q.days, q.scope, ["account"]))["account"])
+    by_account = await reader.summed(q.days, q.scope, "account")
     grand = by_scope[q.scope].get("opened|", 0)
     rows = [{"platform": p, "opened": by_scope[s].get("opened|", 0), "messages": by_scope[s].get("messages|", 0),
              "share": _rate(by_scope[s].get("opened|", 0), grand)} for p, s in zip(platforms, scopes, strict=True)]
@@ -304,7 +303,7 @@ class Agents(Report):
 
 
 async def agents(reader: CubeReader, q: Query) -> Agents:
-    cells = total((await reader.counters(q.days, q.scope, ["agent"]))["agent"])
+    cells = await reader.summed(q.days, q.scope, "agent")
     values = {name.split("|", 1)[1] for name in cells}
     rows = []
     for who in sorted(values):
@@ -343,7 +342,7 @@ async def articles(reader: CubeReader, q: Query) -> ArticleResults:
     """Per article: conversations it answered (a bot's or an agent's reply naming it), the
     customers' answers to the bot's "Did this solve it?", and the help center's "Was this
     helpful?" votes on its page. Worst first: most "not helpful", then least answered."""
-    cells = total((await reader.counters(q.days, q.scope, ["label"]))["label"])
+    cells = await reader.summed(q.days, q.scope, "label")
     answered = metric_values(cells, "tagged")
     yes, no = metric_values(cells, "article_helpful"), metric_values(cells, "article_not_helpful")
     votes = await reader.helpful_by_article(q.days, q.language)

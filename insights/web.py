@@ -103,8 +103,9 @@ def insights_router(client: redis.Redis, settings: InsightsSettings, require_rol
                    end: date | None = None, platform: str | None = None, team: str | None = None,
                    language: str | None = None) -> HTMLResponse:
         q = query(start, end, platform, team, language)
-        reports = await all_reports(reader, q)
-        scopes = await reader.scopes(q.days)
+        page_reader = reader.page()  # the charts and the filter choices read the same keys once
+        reports = await all_reports(page_reader, q)
+        scopes = await page_reader.scopes(q.days)
         options = {
             "platforms": sorted({p for p, _, _ in scopes if p != WILDCARD}),
             "teams": sorted({t for _, t, _ in scopes if t != WILDCARD}),
