@@ -209,6 +209,11 @@ class Archiver:
                 p = _partition(stream)
                 replies += [(p, rid) for rid in fields[b"r"].decode().split(SEP)]
         ids = list(dict.fromkeys(conversations))
+        # A reply's delivery state goes with its conversation's chunk (a reply id begins with its
+        # conversation's), where its content is: one row written, not an insert and an update.
+        by_conversation: dict[str, list[tuple[int, str]]] = {}
+        for p, rid in replies:
+            by_conversation.setdefault(rid.partition(":")[0], []).append((p, rid))
         written = 0
         writing: asyncio.Task[None] | None = None
         try:
@@ -216,8 +221,10 @@ class Archiver:
             # (chunks hold different conversations: neither depends on the other).
             for start in range(0, max(len(ids), 1), CONVERSATIONS_PER_WRITE):
                 chunk = ids[start:start + CONVERSATIONS_PER_WRITE]
-                batch = await read_changes(self.client, chunk, replies if start == 0 else (),
-                                           await self.record.cursors(chunk))
+                chunk_replies = [r for cid in chunk for r in by_conversation.pop(cid, ())]
+                if start + CONVERSATIONS_PER_WRITE >= len(ids):  # the last chunk: any others too
+                    chunk_replies += [r for rest in by_conversation.values() for r in rest]
+                batch = await read_changes(self.client, chunk, chunk_replies, await self.record.cursors(chunk))
                 if writing is not None:
                     await writing
                 writing = asyncio.create_task(self.record.write(batch))

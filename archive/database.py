@@ -60,10 +60,15 @@ def _sqlite_file(parsed: URL) -> None:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL: the console reads while the archiver writes; a busy wait instead of "database is locked".
+    # The default 2 MB page cache is far smaller than the indexes a batch updates: 64 MiB of cache
+    # (taken as used) and reads through a memory map.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute("PRAGMA mmap_size=268435456")
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 

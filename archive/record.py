@@ -87,8 +87,8 @@ class Record:
             await self._upsert(conn, conversations, batch.conversations, ("id",), update=True)
             await self._upsert(conn, messages, batch.messages, ("conversation_id", "seq"), update=False)
             await self._upsert(conn, events, batch.events, ("conversation_id", "seq"), update=False)
-            await self._upsert(conn, replies, batch.reply_contents, ("reply_id",), update=REPLY_CONTENT)
-            await self._upsert(conn, replies, batch.reply_deliveries, ("reply_id",), update=REPLY_DELIVERY)
+            for rows, columns in _reply_writes(batch):
+                await self._upsert(conn, replies, rows, ("reply_id",), update=columns)
             if batch.moves or batch.reread:
                 rebuilt = await move_out(conn, batch.moves, batch.reread)
                 for r in batch.conversations:
@@ -183,6 +183,20 @@ class Record:
                f"ON CONFLICT ({', '.join(self._quote(k) for k in key)}) {action}")
         self._statements[cache_key] = (sql, names, defaults)
         return sql, names, defaults
+
+
+def _reply_writes(batch: Batch) -> list[tuple[list[Row], tuple[str, ...]]]:
+    """The reply rows to write and the columns each updates. A reply whose content and delivery
+    state are both in the batch (the usual case) is one row: one write, not an insert and then an
+    update of the same row."""
+    deliveries = {r["reply_id"]: r for r in batch.reply_deliveries}
+    whole: list[Row] = []
+    contents: list[Row] = []
+    for r in batch.reply_contents:
+        delivery = deliveries.pop(r["reply_id"], None)
+        (whole if delivery else contents).append({**r, **delivery} if delivery else r)
+    return [(whole, REPLY_CONTENT + REPLY_DELIVERY), (contents, REPLY_CONTENT),
+            (list(deliveries.values()), REPLY_DELIVERY)]
 
 
 async def _order_for_search(conn: AsyncConnection, rows: Sequence[Row]) -> list[int]:

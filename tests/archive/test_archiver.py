@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import redis.asyncio as redis
@@ -139,10 +140,12 @@ async def test_many_conversations_are_written_in_bounded_chunks(r: redis.Redis, 
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(archiver_module, "CONVERSATIONS_PER_WRITE", 2)
     writes: list[int] = []
+    apart: set[str] = set()  # replies whose delivery state was written without their content
     original = Record.write
 
     async def counting(self: Record, batch: Batch) -> None:
         writes.append(len(batch.conversations))
+        apart.update({x["reply_id"] for x in batch.reply_deliveries} - {x["reply_id"] for x in batch.reply_contents})
         await original(self, batch)
 
     monkeypatch.setattr(Record, "write", counting)
@@ -151,6 +154,7 @@ async def test_many_conversations_are_written_in_bounded_chunks(r: redis.Redis, 
     await desk.send()
     await desk.archive()
     assert max(writes) == 2 and sum(writes) >= 7
+    assert not apart  # a reply's state goes with its conversation's chunk: one row written, not two writes
     counts = await desk.counts()
     assert counts["conversations"] == 7 and counts["messages"] == 21 and counts["replies"] == 21
     async with db.engine.connect() as conn:
@@ -166,3 +170,12 @@ async def test_the_archiver_runs_its_scripts_in_its_pipelines_round_trip(r: redi
     stats = await r.info("commandstats")
     assert int(stats["cmdstat_evalsha"]["calls"]) > 0
     assert "cmdstat_script|exists" not in stats  # redis-py would ask before every pipeline with a script
+
+
+async def test_the_embedded_record_writes_with_a_page_cache_that_fits_its_indexes(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path}/record.db")
+    async with db.engine.connect() as conn:
+        settings = [(await conn.exec_driver_sql(f"PRAGMA {name}")).scalar_one()
+                    for name in ("journal_mode", "synchronous", "cache_size", "mmap_size")]
+    await db.close()
+    assert settings == ["wal", 1, -65536, 268435456]  # synchronous 1: NORMAL
