@@ -30,12 +30,13 @@ from helpline.connectors.null import NullConnector
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.embedded_redis import EmbeddedRedis
 from helpline.routing import keys
+from helpline.routing.assignment import AssignmentStore
 from helpline.routing.bus import trim_acknowledged
 from helpline.routing.models import Author, InboundMessage, MessageKind
 from helpline.routing.rules import Action, Rule
 from helpline.routing.sender import Sender
 from helpline.routing.store import Effects, to_ms
-from helpline.runtime import Parts, build_router, router_consumer, sender_consumer
+from helpline.runtime import build_router, make_bus, make_store, router_consumer, sender_consumer
 
 from .archiver import Archiver
 from .database import Database, migrate
@@ -120,20 +121,21 @@ async def archive_benchmark(conversations_: int, per: int, database_url: str | N
 
 async def _run(client: redis.Redis, db: Database, url: str, n: int, per: int, queries: int) -> dict[str, Any]:
     settings = _settings(url)
-    parts = Parts.build(settings, client)
+    bus, store = make_bus(settings, client), make_store(settings, client)
     await client.config_set("appendonly", "no")  # memory, not disk, is measured
     baseline = int((await client.info("memory"))["used_memory"])
-    router = router_consumer(parts, build_router(parts), "bench-router")
-    connector = NullConnector(settings.accounts[0], ConnectorContext(ingest=parts.bus.ingest))
-    sender = sender_consumer(parts, Sender(client, {("null", "bench"): connector}, PARTITIONS,
-                                           limiter=SharedRateLimiter(client)), "bench-sender")
+    router = router_consumer(settings, client, bus, build_router(settings, client, store, AssignmentStore(client)),
+                             "bench-router")
+    connector = NullConnector(settings.accounts[0], ConnectorContext(ingest=bus.ingest))
+    sender = sender_consumer(settings, client, Sender(client, {("null", "bench"): connector}, PARTITIONS,
+                                                      limiter=SharedRateLimiter(client)), "bench-sender")
     for c in (router, sender):
         c.block_ms = 1
         await c.ensure_groups()
     all_messages = _messages(n, per, seed=7)
     started = time.perf_counter()
     for start in range(0, len(all_messages), CHUNK):
-        await parts.bus.ingest(all_messages[start:start + CHUNK])
+        await bus.ingest(all_messages[start:start + CHUNK])
         await _drain(router)
         await _drain(sender)
     pipeline_s = time.perf_counter() - started
@@ -141,8 +143,8 @@ async def _run(client: redis.Redis, db: Database, url: str, n: int, per: int, qu
            for cid in [x.decode() for x in await client.zrange(keys.conversations_by_update(p), 0, -1)]]
     now = datetime.now(UTC)
     for start in range(0, len(ids), 1000):  # every conversation resolved by an agent
-        await parts.store.commit([Effects(cid).set(status="resolved", resolved_at=to_ms(now))
-                                  for cid in ids[start:start + 1000]], now)
+        await store.commit([Effects(cid).set(status="resolved", resolved_at=to_ms(now))
+                            for cid in ids[start:start + 1000]], now)
     archiver = Archiver(client, Record(db), PARTITIONS, "bench-archiver", batch_size=1000)
     started = time.perf_counter()
     await archiver.catch_up()

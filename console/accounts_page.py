@@ -41,7 +41,7 @@ async def _form(request: Request) -> tuple[dict[str, str], dict[str, list[str]]]
 async def _users(request: Request, svc: Services, who: Principal, error: str = "", code: int = 200,
                  draft: dict[str, Any] | None = None) -> Response:
     users = await svc.users.list()
-    languages = list(svc.parts.settings.languages.supported)
+    languages = list(svc.settings.languages.supported)
     languages += sorted({lang for u in users for lang in u.languages} - set(languages))
     return await _page(request, svc, who, "users.html", code=code, users=users, roles=list(Role),
                        teams=list(svc.teams) or sorted({t for u in users for t in u.teams}), languages=languages,

@@ -47,7 +47,7 @@ async def load(svc: Services, who: Principal, conversation_id: str, act: bool = 
     """The conversation if the user may see it (and act on it); otherwise NotFound/Forbidden."""
     if not re.fullmatch(r"\d+-\d+", conversation_id):
         raise NotFound(f"conversation {conversation_id!r} not found")
-    conv = await svc.parts.store.get(conversation_id)
+    conv = await svc.store.get(conversation_id)
     if conv is None:  # archived and evicted: back into Redis from the record, if the user may see it
         from .archived import restore
 
@@ -62,8 +62,8 @@ async def load(svc: Services, who: Principal, conversation_id: str, act: bool = 
 
 
 async def commit(svc: Services, effects: Sequence[Effects], now: datetime, by: Principal | None = None) -> None:
-    await svc.parts.store.commit(effects, now)
-    await live.publish(svc.parts.client, [e.conversation_id for e in effects], by.username if by else None)
+    await svc.store.commit(effects, now)
+    await live.publish(svc.client, [e.conversation_id for e in effects], by.username if by else None)
 
 
 def reply_id_for(conv: Conversation, who: Principal, idempotency_key: str | None) -> str:
@@ -83,7 +83,7 @@ async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
     text = text.strip()
     if not text:
         raise Invalid("text: a reply cannot be empty")
-    store, client = svc.parts.store, svc.parts.client
+    store, client = svc.store, svc.client
     reply_id = reply_id_for(conv, who, idempotency_key)
     partition = keys.conversation_partition(conv.id)
     existing = await client.hget(keys.delivery(partition, reply_id), "state")  # type: ignore[misc]
@@ -125,7 +125,7 @@ async def replied_since(svc: Services, who: Principal, conv: Conversation, since
     """The other agents who replied in the conversation after `since`."""
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    actors = [e.actor for e in await svc.parts.store.events(conv.id)
+    actors = [e.actor for e in await svc.store.events(conv.id)
               if e.type is EventType.REPLY_QUEUED and e.at > since and e.actor.startswith("agent:")
               and e.actor != who.actor]
     return sorted({a.removeprefix("agent:") for a in actors})
@@ -173,14 +173,14 @@ async def update(svc: Services, conversation_id: str, decide: Callable[[Conversa
     meanwhile (see `ConversationStore.update`). Returns the conversation the committed decision
     read, or None if it decided there was nothing to do."""
     try:
-        conv, effects = await svc.parts.store.update(conversation_id, decide, now)
+        conv, effects = await svc.store.update(conversation_id, decide, now)
     except KeyError:
         raise NotFound(f"conversation {conversation_id!r} not found") from None
     except RuntimeError as exc:
         raise Conflict(str(exc)) from None
     if effects is None:
         return None
-    await live.publish(svc.parts.client, [conversation_id], by.username if by else None)
+    await live.publish(svc.client, [conversation_id], by.username if by else None)
     return conv
 
 
@@ -200,14 +200,14 @@ async def escalate(svc: Services, who: Principal, conv: Conversation, reason: st
 
     read = await update(svc, conv.id, decide, now, by=who)
     assert read is not None
-    queued = await svc.parts.client.hget(keys.conversation(conv.id), "queued_team")  # type: ignore[misc]
+    queued = await svc.client.hget(keys.conversation(conv.id), "queued_team")  # type: ignore[misc]
     if queued:
         await requeue(svc, queued.decode(), read, read.priority.raised().value)
 
 
 async def requeue(svc: Services, team: str, conv: Conversation, priority: str) -> None:
     """Give a waiting conversation its new rank in the team queue."""
-    client = svc.parts.client
+    client = svc.client
     members = [m.decode() for m in await client.zrange(keys.team_queue(team), 0, -1)]
     for member in members:
         if parse_member(member)[0] == conv.id:
@@ -240,9 +240,9 @@ async def set_pending(svc: Services, who: Principal, conv: Conversation, reason:
 
     await update(svc, conv.id, decide, now, by=who)
     if until is not None:
-        await svc.parts.client.zadd(keys.console_snoozed(), {conv.id: to_ms(until)})
+        await svc.client.zadd(keys.console_snoozed(), {conv.id: to_ms(until)})
     else:
-        await svc.parts.client.zrem(keys.console_snoozed(), conv.id)
+        await svc.client.zrem(keys.console_snoozed(), conv.id)
 
 
 async def wake_snoozed(svc: Services, now: datetime | None = None) -> list[str]:
@@ -250,7 +250,7 @@ async def wake_snoozed(svc: Services, now: datetime | None = None) -> list[str]:
     (ZREM decides who wakes each one). Each wake is guarded by the status and snooze it read: a
     conversation resolved or answered by the customer in between is left as it is."""
     now = now or utcnow()
-    client = svc.parts.client
+    client = svc.client
     due = await client.zrangebyscore(keys.console_snoozed(), "-inf", to_ms(now), withscores=True)
     woken: list[Effects] = []
     for raw, score in due:
@@ -258,7 +258,7 @@ async def wake_snoozed(svc: Services, now: datetime | None = None) -> list[str]:
         if not await client.zrem(keys.console_snoozed(), cid):
             continue
         status, until = await client.hmget(keys.conversation(cid), ["status", "snoozed_until"])  # type: ignore[misc]
-        conv = await svc.parts.store.get(cid)
+        conv = await svc.store.get(cid)
         if conv is None or status != b"pending" or until is None or int(until) != int(score):
             continue  # the customer wrote, or someone changed it since: nothing to wake
         woken.append(Effects(cid).expect_field("status", Status.PENDING.value)
@@ -268,11 +268,11 @@ async def wake_snoozed(svc: Services, now: datetime | None = None) -> list[str]:
                      .touch())
     if not woken:
         return []
-    codes = await svc.parts.store.commit(woken, now)
+    codes = await svc.store.commit(woken, now)
     done = [e.conversation_id for e, code in zip(woken, codes, strict=True) if code >= 0]
     await live.publish(client, done)
     return done
 
 
 async def mark_seen(svc: Services, who: Principal, conv: Conversation) -> None:
-    await svc.parts.client.hset(keys.console_seen(who.username), conv.id, str(to_ms(utcnow())))  # type: ignore[misc]
+    await svc.client.hset(keys.console_seen(who.username), conv.id, str(to_ms(utcnow())))  # type: ignore[misc]

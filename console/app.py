@@ -30,7 +30,6 @@ from helpline.kb_gaps import PAGE_QUESTIONS, gap_report
 from helpline.portal.article_cache import CachedArticlePages
 from helpline.portal.web import portal_router
 from helpline.routing.outage import redis_failed, redis_ok
-from helpline.runtime import Parts
 
 from . import accounts_page, api_docs, canned_page, pages, review
 from .actions import wake_snoozed
@@ -58,7 +57,7 @@ def _gap_done(task: asyncio.Task[object]) -> None:
 
 async def kb_gaps(svc: Services, q: Query) -> list[dict[str, Any]] | None:
     """The /reports page's KB gaps: the biggest groups of unanswered questions in the range."""
-    task = asyncio.ensure_future(gap_report(svc.parts.settings, svc.record, q.start, q.end, q.language,
+    task = asyncio.ensure_future(gap_report(svc.settings, svc.record, q.start, q.end, q.language,
                                             PAGE_QUESTIONS))
     _gap_tasks.add(task)  # kept until done: many new questions take a while to embed the first time
     task.add_done_callback(_gap_done)
@@ -87,8 +86,8 @@ async def _snooze_waker(svc: Services, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=SNOOZE_SWEEP_S)
 
 
-def create_app(parts: Parts) -> FastAPI:
-    svc = Services.build(parts)
+def create_app(svc: Services) -> FastAPI:
+    """The app over the services it is given (`Services.build`)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -103,11 +102,10 @@ def create_app(parts: Parts) -> FastAPI:
 
     app = FastAPI(title="Helpline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json")
-    app.state.parts = parts
     app.state.console = svc
     app.add_middleware(RequestLimits)
     app.add_middleware(SecurityHeaders)  # outside the limits: a 413 or 401 from them gets the headers too
-    site = help_center_site(parts.settings)
+    site = help_center_site(svc.settings)
     if site is not None:  # outermost: article pages from memory (with the same headers), /help timed
         app.add_middleware(CachedArticlePages, site=site, headers=SECURITY_HEADERS, observe=observe_help_page)
 
@@ -133,8 +131,8 @@ def create_app(parts: Parts) -> FastAPI:
     async def healthz() -> JSONResponse:
         """The whole desk's health from the processes' heartbeats in Redis, answered within a
         second even when Redis hangs: 200 when everything is ok, 503 with the reasons otherwise."""
-        local = await parts.health.beat(check=False)  # its components as of its last heartbeat
-        desk = await desk_health(parts.client, parts.settings.accounts, local=local)
+        local = await svc.health.beat(check=False)  # its components as of its last heartbeat
+        desk = await desk_health(svc.client, svc.settings.accounts, local=local)
         return JSONResponse(desk.as_json(), status_code=200 if desk.status == "ok" else 503)
 
     app.include_router(build_router())
@@ -143,22 +141,22 @@ def create_app(parts: Parts) -> FastAPI:
     app.include_router(canned_page.router)
     app.include_router(accounts_page.router)
     shell = Shell()  # one layout and navigation for the console's pages and the mounted ones
-    app.include_router(insights_router(parts.client, parts.settings.insights, require_role, shell=shell,
+    app.include_router(insights_router(svc.client, svc.settings.insights, require_role, shell=shell,
                                    gaps=partial(kb_gaps, svc)))
-    app.include_router(announcements_router(require_role, client=parts.client, conversations=parts.store,
-                                            accounts=parts.settings.accounts, connectors=parts.connectors,
-                                            settings=parts.settings.announcements, view_role="reader", shell=shell))
-    app.include_router(metrics_router(parts.client, parts.settings.redis.partitions, parts.settings.accounts,
-                                      parts.health.beat))
+    app.include_router(announcements_router(require_role, client=svc.client, conversations=svc.store,
+                                            accounts=svc.settings.accounts, connectors=svc.connectors,
+                                            settings=svc.settings.announcements, view_role="reader", shell=shell))
+    app.include_router(metrics_router(svc.client, svc.settings.redis.partitions, svc.settings.accounts,
+                                      svc.health.beat))
     app.include_router(api_docs.router)
     if site is not None:  # the public help center, from the help-center bot's articles
-        app.include_router(portal_router(site, parts.client))
+        app.include_router(portal_router(site, svc.client))
     app.mount(api_docs.ASSETS_PATH, api_docs.ASSETS, name="swagger")  # before /static, which would shadow it
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
-    for (platform, account), connector in parts.connectors.items():
+    for (platform, account), connector in svc.connectors.items():
         routes = list(connector.webhook_routes())
         if routes:
             app.router.routes.append(Mount(f"/webhooks/{platform}/{account}", routes=routes))
             if connector.settings.mode == "webhook":
-                parts.health.track(connector, "webhook")
+                svc.health.track(connector, "webhook")
     return app

@@ -50,9 +50,9 @@ def conversation_of(row: dict[str, Any]) -> Conversation:
 
 async def unarchived(svc: Services, cap: int = SCAN_CAP) -> list[str]:
     """Ids of the conversations changed since the archiver's position, newest change first."""
-    client = svc.parts.client
+    client = svc.client
     ids: dict[str, None] = {}
-    for p in range(svc.parts.store.partitions):
+    for p in range(svc.store.partitions):
         stream = keys.changes(p)
         try:
             groups = {g["name"].decode(): g for g in await client.xinfo_groups(stream)}
@@ -83,7 +83,7 @@ def _query(who: Principal, f: Filters) -> Query:
 
 async def search_page(svc: Services, who: Principal, filters: Filters, limit: int, cursor: str | None) -> Page:
     """A text search over the record (and what it has not taken yet), newest first."""
-    store = svc.parts.store
+    store = svc.store
     trouble_view = filters.view if filters.view in TROUBLE_VIEWS else None
     # the record knows no delivery states: search every view, keep the flagged rows below
     searched = replace(filters, view="all") if trouble_view else filters
@@ -147,7 +147,7 @@ async def archived_story(svc: Services, conversation_id: str) -> tuple[
 async def contact(svc: Services, contact_id: str) -> Contact | None:
     """The contact from Redis, else from the record (its Redis copy expires after its conversations
     leave)."""
-    found = await svc.parts.store.contact(contact_id)
+    found = await svc.store.contact(contact_id)
     if found is not None:
         return found
     try:
@@ -163,11 +163,11 @@ async def restore(svc: Services, who: Principal, conversation_id: str) -> Conver
         row = await reader.conversation(svc.record, conversation_id)
         if row is None or not can_view(who, conversation_of(row)):
             return None
-        await reader.restore(svc.parts.client, svc.record, conversation_id)
+        await reader.restore(svc.client, svc.record, conversation_id)
     except UNAVAILABLE as exc:
         log.warning("conversation %s: the record is unavailable (%s)", conversation_id, type(exc).__name__)
         return None
-    return await svc.parts.store.get(conversation_id)
+    return await svc.store.get(conversation_id)
 
 
 def _json_list(raw: str) -> list[str]:

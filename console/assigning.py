@@ -29,14 +29,14 @@ from .services import Services
 
 
 async def roster(svc: Services) -> dict[str, AgentLoad]:
-    return {a.agent.id: a for a in await svc.parts.assignments.roster()}
+    return {a.agent.id: a for a in await svc.assignments.roster()}
 
 
 async def _refill(svc: Services, agent_id: str | None) -> None:
     """The agent has a free slot: hand them the next waiting conversation."""
     if agent_id:
-        taken = await fill_agent(svc.parts.store, svc.parts.assignments, agent_id)
-        await live.publish(svc.parts.client, taken)
+        taken = await fill_agent(svc.store, svc.assignments, agent_id)
+        await live.publish(svc.client, taken)
 
 
 async def assign(svc: Services, who: Principal, conv: Conversation, target: str | None, reason: str) -> bool:
@@ -49,7 +49,7 @@ async def assign(svc: Services, who: Principal, conv: Conversation, target: str 
     if target != who.username and not who.manages and not _same_team(conv, who, entry.agent.teams):
         raise Forbidden(f"agent_id: {target} is not in this conversation's team; only a supervisor may "
                         "hand it to another team's agent (or transfer it to that team)")
-    assignments = svc.parts.assignments
+    assignments = svc.assignments
     if conv.assignee == target and await assignments.assigned_to(conv.id) == target:
         return False
     if entry.agent.presence is not Presence.ONLINE:
@@ -72,7 +72,7 @@ async def assign(svc: Services, who: Principal, conv: Conversation, target: str 
                 .touch())
 
     await update(svc, conv.id, decide, now, by=who)
-    await svc.parts.store.remember_agent(conv.contact_id, target)
+    await svc.store.remember_agent(conv.contact_id, target)
     if previous and previous != target:
         await _refill(svc, previous)
     return True
@@ -85,9 +85,9 @@ def _same_team(conv: Conversation, who: Principal, teams: tuple[str, ...]) -> bo
 
 async def _leave_queue(svc: Services, conv: Conversation) -> None:
     """Out of the team queue it waits in (if any): it has an agent, or is closed, or moves."""
-    raw = await svc.parts.client.hget(keys.conversation(conv.id), "queued_team")  # type: ignore[misc]
+    raw = await svc.client.hget(keys.conversation(conv.id), "queued_team")  # type: ignore[misc]
     if raw:
-        await svc.parts.assignments.dequeue(raw.decode(), conv.id)
+        await svc.assignments.dequeue(raw.decode(), conv.id)
 
 
 @dataclass(frozen=True)
@@ -102,12 +102,12 @@ class Placement:
 async def _place(svc: Services, conv: Conversation, team: str, why: str) -> Placement:
     """Give the conversation to an online agent of `team`, or else to the team's queue (a slot is
     claimed here; the queue entry and the conversation are written by the caller's commit, `_placed`)."""
-    contact = await svc.parts.store.contact(conv.contact_id)
+    contact = await svc.store.contact(conv.contact_id)
     choice = choose_agent(list((await roster(svc)).values()), team, conv.language,
                           contact.last_agent if contact else None)
-    agent_id = await svc.parts.assignments.claim(conv.id, choice.agent_id) if choice.agent_id else None
+    agent_id = await svc.assignments.claim(conv.id, choice.agent_id) if choice.agent_id else None
     if agent_id is not None:
-        await svc.parts.store.remember_agent(conv.contact_id, agent_id)
+        await svc.store.remember_agent(conv.contact_id, agent_id)
     return Placement(team, f"{why}; {choice.reason}", agent_id)
 
 
@@ -129,7 +129,7 @@ async def transfer_to_team(svc: Services, who: Principal, conv: Conversation, te
     team takes it or it waits in that team's queue."""
     if svc.teams and team not in svc.teams:
         raise Invalid(f"team: no team {team!r} (known: {', '.join(svc.teams)})")
-    previous = await svc.parts.assignments.release(conv.id)
+    previous = await svc.assignments.release(conv.id)
     await _leave_queue(svc, conv)
     now = utcnow()
     moved = conv.model_copy(update={"team": team, "assignee": None})
@@ -148,7 +148,7 @@ async def resolve(svc: Services, who: Principal, conv: Conversation, reason: str
     another writer resolved it first (decided on the conversation as it is at the commit)."""
     if conv.status is Status.RESOLVED:
         return False
-    previous = await svc.parts.assignments.release(conv.id)
+    previous = await svc.assignments.release(conv.id)
     await _leave_queue(svc, conv)
     now = utcnow()
     survey = await _survey(svc, conv, now)
@@ -167,10 +167,10 @@ async def resolve(svc: Services, who: Principal, conv: Conversation, reason: str
         return effects
 
     read = await update(svc, conv.id, decide, now, by=who)
-    await svc.parts.client.zrem(keys.console_snoozed(), conv.id)
+    await svc.client.zrem(keys.console_snoozed(), conv.id)
     last = previous or (read.assignee if read else conv.assignee)
     if last:
-        await svc.parts.store.remember_agent(conv.contact_id, last)
+        await svc.store.remember_agent(conv.contact_id, last)
     await _refill(svc, previous)
     return read is not None
 
@@ -178,8 +178,8 @@ async def resolve(svc: Services, who: Principal, conv: Conversation, reason: str
 async def _survey(svc: Services, conv: Conversation, now: datetime) -> Callable[[Effects, Conversation], None] | None:
     """How a resolution asks the customer for a 1-5 rating, once (see bots.survey); None when it
     does not (surveys off, already asked, nothing to answer)."""
-    store = svc.parts.store
-    if not svc.parts.settings.survey.enabled:
+    store = svc.store
+    if not svc.settings.survey.enabled:
         return None
     if await store.client.hget(keys.conversation(conv.id), "survey"):  # type: ignore[misc]
         return None
@@ -187,7 +187,7 @@ async def _survey(svc: Services, conv: Conversation, now: datetime) -> Callable[
     if not messages:
         return None
     last = messages[-1]
-    language = conv.language or svc.parts.settings.languages.default
+    language = conv.language or svc.settings.languages.default
 
     def ask(effects: Effects, current: Conversation) -> None:
         queue_survey(effects, current, language=language, catalog=default_catalog(), in_reply_to=last.message_id,
@@ -213,7 +213,7 @@ async def reopen(svc: Services, who: Principal, conv: Conversation, reason: str)
     read = await update(svc, conv.id, decide, now, by=who)
     if read is None:
         return False
-    await svc.parts.client.zrem(keys.console_snoozed(), conv.id)
+    await svc.client.zrem(keys.console_snoozed(), conv.id)
     if read.assignee is None and not read.handler:
         await _take_or_place(svc, who, read, now)
     return True
@@ -224,10 +224,10 @@ async def _take_or_place(svc: Services, who: Principal, conv: Conversation, now:
     with room, else an agent of its team or its queue."""
     mine = (await roster(svc)).get(who.username)
     if mine and mine.agent.presence is Presence.ONLINE and mine.free > 0 and \
-            await svc.parts.assignments.claim(conv.id, who.username) == who.username:
+            await svc.assignments.claim(conv.id, who.username) == who.username:
         placement = Placement(conv.team or "", "reopened by the agent, who keeps it", who.username)
     else:
-        placement = await _place(svc, conv, conv.team or svc.parts.settings.default_team or "default", "reopened")
+        placement = await _place(svc, conv, conv.team or svc.settings.default_team or "default", "reopened")
 
     def decide(current: Conversation) -> Effects | None:
         if current.assignee is not None and current.assignee != placement.agent_id:
@@ -240,13 +240,13 @@ async def _take_or_place(svc: Services, who: Principal, conv: Conversation, now:
 async def set_presence(svc: Services, agent_id: str, presence: Presence) -> list[str]:
     """Change an agent's presence; coming online takes waiting conversations at once."""
     try:
-        await svc.parts.assignments.set_presence(agent_id, presence)
+        await svc.assignments.set_presence(agent_id, presence)
     except KeyError:
         raise NotFound(f"agent {agent_id!r} not found") from None
     taken: list[str] = []
     if presence is Presence.ONLINE:
-        taken = await fill_agent(svc.parts.store, svc.parts.assignments, agent_id)
-        await live.publish(svc.parts.client, taken)
+        taken = await fill_agent(svc.store, svc.assignments, agent_id)
+        await live.publish(svc.client, taken)
     return taken
 
 
@@ -259,7 +259,7 @@ async def update_agent(svc: Services, agent_id: str, capacity: int | None, langu
         raise Invalid(f"teams: unknown team in {json.dumps(teams)}")
     changes = {k: v for k, v in {"capacity": capacity, "languages": tuple(languages) if languages is not None else None,
                                  "teams": tuple(teams) if teams is not None else None}.items() if v is not None}
-    await svc.parts.assignments.upsert_agent(entry.agent.model_copy(update=changes))
+    await svc.assignments.upsert_agent(entry.agent.model_copy(update=changes))
     user = await svc.users.get(agent_id)
     if user is not None:  # keep the console account's copy in step
         await svc.users.update(agent_id, **changes)
@@ -274,17 +274,17 @@ async def withdraw_agent(svc: Services, who: Principal, agent_id: str, reason: s
     name taken off every conversation still in Redis and off every contact (in Redis and, through
     the change stream, in the record), so a later user of the same name inherits no customers.
     Returns the open conversations handed on. Idempotent."""
-    held = set(await svc.parts.assignments.remove_agent(agent_id))
+    held = set(await svc.assignments.remove_agent(agent_id))
     # Before the commits below: the archiver, reading their contacts after those changes, finds them cleared.
-    await svc.parts.store.forget_agent(agent_id)
+    await svc.store.forget_agent(agent_id)
     theirs = await _conversations_of(svc, agent_id, held)
     handed: list[str] = []
     now = utcnow()
     for conv in theirs:
-        await svc.parts.assignments.release(conv.id)
+        await svc.assignments.release(conv.id)
         placement = None
         if conv.status is not Status.RESOLVED:
-            team = conv.team or svc.parts.settings.default_team or ""
+            team = conv.team or svc.settings.default_team or ""
             placement = await _place(svc, conv.model_copy(update={"assignee": None}), team, reason)
 
         def decide(current: Conversation, placement: Placement | None = placement) -> Effects | None:
@@ -301,7 +301,7 @@ async def withdraw_agent(svc: Services, who: Principal, agent_id: str, reason: s
                 handed.append(conv.id)
             else:
                 await _unplace(svc, conv.id, placement)
-    await live.publish(svc.parts.client, handed)
+    await live.publish(svc.client, handed)
     return handed
 
 
@@ -309,21 +309,21 @@ async def _unplace(svc: Services, conversation_id: str, placement: Placement) ->
     """Take back a placement its decision did not record (the conversation moved meanwhile)."""
     if placement.agent_id is None:
         return  # the queue entry is written by the commit only
-    current = await svc.parts.store.get(conversation_id)
-    mine = await svc.parts.assignments.assigned_to(conversation_id) == placement.agent_id
+    current = await svc.store.get(conversation_id)
+    mine = await svc.assignments.assigned_to(conversation_id) == placement.agent_id
     if mine and (current is None or current.assignee != placement.agent_id):
-        await svc.parts.assignments.release(conversation_id)
+        await svc.assignments.release(conversation_id)
         await _refill(svc, placement.agent_id)
 
 
 async def _conversations_of(svc: Services, agent_id: str, held: set[str]) -> list[Conversation]:
     """Conversations in Redis assigned to the agent (the ones holding a slot, and the others)."""
-    client, found = svc.parts.client, []
+    client, found = svc.client, []
     ids = set(held)
-    for p in range(svc.parts.store.partitions):
+    for p in range(svc.store.partitions):
         async for member, _ in client.zscan_iter(keys.conversations_by_update(p), count=1000):
             ids.add(as_text(member))
     ordered = sorted(ids)
     for start in range(0, len(ordered), 500):
-        found += [c for c in await svc.parts.store.get_many(ordered[start:start + 500]) if c.assignee == agent_id]
+        found += [c for c in await svc.store.get_many(ordered[start:start + 500]) if c.assignee == agent_id]
     return found

@@ -24,7 +24,7 @@ Manager = Annotated[Principal, Depends(managers)]
 
 
 def _languages(svc: Services, responses: list[CannedResponse]) -> list[str]:
-    supported = list(svc.parts.settings.languages.supported)
+    supported = list(svc.settings.languages.supported)
     return supported + sorted({lang for c in responses for lang in c.texts} - set(supported))
 
 

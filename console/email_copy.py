@@ -17,7 +17,7 @@ def email_copy_account(svc: Services, conv: Conversation) -> str | None:
     """The configured e-mail account that mails this conversation's answers, if any."""
     caps = svc.capabilities(conv.platform, conv.account)
     name = caps.email_copies if caps is not None else None
-    configured = any(a.platform == "email" and a.name == name for a in svc.parts.settings.accounts)
+    configured = any(a.platform == "email" and a.name == name for a in svc.settings.accounts)
     return name if name and configured else None
 
 

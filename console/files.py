@@ -38,7 +38,7 @@ def reply_files(svc: Services, conv: Conversation) -> frozenset[str]:
 
 
 def _store(svc: Services, conv: Conversation) -> AttachmentStore | None:
-    connector = svc.parts.connectors.get((conv.platform, conv.account))
+    connector = svc.connectors.get((conv.platform, conv.account))
     return connector.files if connector is not None else None
 
 
@@ -50,7 +50,7 @@ async def _stored(svc: Services, conv: Conversation, file_id: str) -> Attachment
 
 async def find(svc: Services, conv: Conversation, file_id: str) -> tuple[Attachment, AttachmentStore]:
     """A file of this conversation: sent by the customer, or attached to a reply by an agent."""
-    store = svc.parts.store
+    store = svc.store
     found = next((a for m in await store.messages(conv.id) for a in m.attachments if a.platform_file_id == file_id),
                  None)
     if found is None:
@@ -90,7 +90,7 @@ async def upload(svc: Services, conv: Conversation, data: bytes, file_name: str,
         raise Invalid(f"file: {conv.platform} replies take {kinds}, not {mime_type or 'this type'}")
     if not data or len(data) > MAX_UPLOAD_BYTES:
         raise Invalid(f"file: empty or larger than {MAX_UPLOAD_BYTES} bytes")
-    connector = svc.parts.connectors.get((conv.platform, conv.account))
+    connector = svc.connectors.get((conv.platform, conv.account))
     if connector is None:
         raise Invalid(f"file: the {conv.platform} account {conv.account!r} is not configured here")
     kept = await connector.keep_file(data, file_name, mime_type)

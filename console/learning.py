@@ -57,7 +57,7 @@ async def article_of_reply(svc: Services, text: str, canned_id: str | None) -> t
 
 async def customer_question(svc: Services, conv: Conversation) -> str:
     """The customer's latest message with text in this conversation ("" if none)."""
-    for message in reversed(await svc.parts.store.messages(conv.id)):
+    for message in reversed(await svc.store.messages(conv.id)):
         if message.text.strip():
             return message.text
     return ""
@@ -69,7 +69,7 @@ async def propose(svc: Services, who: Principal, conv: Conversation, article: Ar
     question = await customer_question(svc, conv)
     if not question:
         return None
-    return await ExampleStore(svc.parts.client).propose(article.key, conv.language or article.language, question,
+    return await ExampleStore(svc.client).propose(article.key, conv.language or article.language, question,
                                                         source, conversation_id=conv.id, who=who.actor)
 
 

@@ -29,11 +29,11 @@ async def search(svc: Services, who: Principal, query: str, exclude: Sequence[st
     """Contacts matching `query` among those of the viewer's visible recent conversations, newest
     first, other than `exclude` (the contact and those already linked to it)."""
     recent = await recent_scored(svc, scan, None)
-    convs = await svc.parts.store.get_many([cid for cid, _ in recent])
+    convs = await svc.store.get_many([cid for cid, _ in recent])
     skip = set(exclude)
     found: list[Contact] = []
     for contact_id in dict.fromkeys(c.contact_id for c in convs if can_view(who, c) and c.contact_id not in skip):
-        contact = await svc.parts.store.contact(contact_id)
+        contact = await svc.store.contact(contact_id)
         if contact is not None and matches(contact, query):
             found.append(contact)
             if len(found) == MATCHES:

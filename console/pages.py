@@ -161,11 +161,11 @@ async def inbox(request: Request, svc: Svc, who: MaybeUser, view: str = "", stat
     counts, labels = await view_facets(svc, who, filters)
     chosen: dict[str, Any] = {"status": status, "platform": platform, "priority": priority, "team": team,
                               "agent": agent, "language": language, "label": label.strip(), "q": q}
-    settings = svc.parts.settings
+    settings = svc.settings
     return await _page(request, svc, who, "inbox.html", page=page, counts=counts, view=view, views=VIEWS, sort=sort,
                        sorts=SORTS, bulk=who.role is not Role.MARKETING, labels=labels,
                        teams=[t.id for t in settings.teams], languages=list(settings.languages.supported),
-                       platforms=sorted({a.platform for a in settings.accounts} | {p for p, _ in svc.parts.connectors}
+                       platforms=sorted({a.platform for a in settings.accounts} | {p for p, _ in svc.connectors}
                                         - {"null"}),
                        agents=sorted(await assigning.roster(svc)), keep=urlencode(chosen), **chosen)
 
@@ -226,7 +226,7 @@ async def act(request: Request, conversation_id: str, action: str, svc: Svc, who
             await actions.escalate(svc, who, conv, reason)
         elif action == "split":  # this customer message and the later ones start a conversation of their own
             first = str(form.get("message_id") or "")
-            history = [m.message_id for m in await svc.parts.store.messages(conv.id)]
+            history = [m.message_id for m in await svc.store.messages(conv.id)]
             chosen = history[history.index(first):] if first in history else [first]
             _, new_id = await split.split(svc, who, conv, chosen)
             return RedirectResponse(f"/c/{new_id or conversation_id}", status_code=303)

@@ -100,9 +100,9 @@ def decode_cursor(cursor: str) -> tuple[int, list[str]]:
 async def recent_scored(svc: Services, limit: int, top_ms: int | None) -> list[tuple[str, int]]:
     """(conversation id, updated ms) newest first, at or below `top_ms`, across partitions."""
     top = "+inf" if top_ms is None else str(top_ms)
-    client = svc.parts.client
+    client = svc.client
     async with client.pipeline(transaction=False) as pipe:
-        for p in range(svc.parts.store.partitions):
+        for p in range(svc.store.partitions):
             pipe.zrevrangebyscore(keys.conversations_by_update(p), top, "-inf", start=0, num=limit,
                                   withscores=True)
         per_partition = await pipe.execute()
@@ -122,9 +122,9 @@ async def scan(svc: Services, who: Principal, filters: Filters, limit: int, curs
                  if not (ms == top and cid in skip)]
         if not batch:
             return found, None
-        convs = {c.id: c for c in await svc.parts.store.get_many([cid for cid, _ in batch])}
+        convs = {c.id: c for c in await svc.store.get_many([cid for cid, _ in batch])}
         texts = await _search_texts(svc, list(convs.values())) if filters.q else {}
-        trouble = await send_trouble(svc.parts.client, list(convs)) if filters.view in TROUBLE_VIEWS else {}
+        trouble = await send_trouble(svc.client, list(convs)) if filters.view in TROUBLE_VIEWS else {}
         for cid, ms in batch:
             scanned += 1
             if ms != top:
@@ -145,7 +145,7 @@ def _text_match(q: str | None, text: str) -> bool:
 
 async def _search_texts(svc: Services, convs: Sequence[Conversation]) -> dict[str, str]:
     """Searchable text per conversation: contact name and handle plus the recent messages."""
-    client = svc.parts.client
+    client = svc.client
     async with client.pipeline(transaction=False) as pipe:
         for c in convs:
             pipe.zrange(keys.messages(c.id), -TAIL, -1)
@@ -160,7 +160,7 @@ async def _search_texts(svc: Services, convs: Sequence[Conversation]) -> dict[st
 
 
 async def summarize(svc: Services, who: Principal, convs: Sequence[Conversation]) -> list[Summary]:
-    client = svc.parts.client
+    client = svc.client
     async with client.pipeline(transaction=False) as pipe:
         for c in convs:
             pipe.hgetall(keys.contact(c.contact_id))
@@ -171,7 +171,7 @@ async def summarize(svc: Services, who: Principal, convs: Sequence[Conversation]
         raw = await pipe.execute()
     seen = {as_text(k): int(v) for k, v in raw[-1].items()}
     trouble = await trouble_of(client, {c.id: failed_reply_ids(raw[4 * i + 2]) for i, c in enumerate(convs)})
-    settings = svc.parts.settings
+    settings = svc.settings
     out = []
     for i, c in enumerate(convs):
         contact_raw, messages_raw, events_raw, snoozed = raw[4 * i: 4 * i + 4]
@@ -258,13 +258,13 @@ async def view_facets(svc: Services, who: Principal,
     """The views' counts (see view_counts) and the labels in use on the recent conversations the
     caller may see (the label filter's suggestions)."""
     recent = await recent_scored(svc, COUNT_WINDOW, None)
-    convs = [c for c in await svc.parts.store.get_many([cid for cid, _ in recent]) if can_view(who, c)]
+    convs = [c for c in await svc.store.get_many([cid for cid, _ in recent]) if can_view(who, c)]
     labels = sorted({label for c in convs for label in c.labels})
     if filters is None:
         active = [c for c in convs if c.status is not Status.RESOLVED]
-        trouble = await send_trouble(svc.parts.client, [c.id for c in active])
+        trouble = await send_trouble(svc.client, [c.id for c in active])
         return {view: sum(1 for c in active if in_view(view, who, c, trouble[c.id])) for view in VIEWS}, labels
-    trouble = await send_trouble(svc.parts.client, [c.id for c in convs])
+    trouble = await send_trouble(svc.client, [c.id for c in convs])
     return {view: sum(1 for c in convs if replace(filters, view=view, q=None).matches(who, c, trouble[c.id]))
             for view in VIEWS}, labels
 
@@ -272,10 +272,10 @@ async def view_facets(svc: Services, who: Principal,
 async def labels_in_use(svc: Services, who: Principal, window: int = 300) -> list[str]:
     """Labels on the recent conversations the caller may see: suggestions when labelling."""
     recent = await recent_scored(svc, window, None)
-    convs = await svc.parts.store.get_many([cid for cid, _ in recent])
+    convs = await svc.store.get_many([cid for cid, _ in recent])
     return sorted({label for c in convs if can_view(who, c) for label in c.labels})
 
 
 async def contact_of(svc: Services, contact_id: str) -> Contact | None:
-    return await svc.parts.store.contact(contact_id)
+    return await svc.store.contact(contact_id)
 

@@ -27,7 +27,7 @@ Manager = Annotated[Principal, Depends(managers)]
 @router.get("/examples", response_class=HTMLResponse)
 async def examples_page(request: Request, svc: Svc, who: Manager, status: str = "pending") -> Response:
     chosen = Status(status) if status in Status.__members__.values() else Status.PENDING
-    store = ExampleStore(svc.parts.client)
+    store = ExampleStore(svc.client)
     every = await store.all()
     counts = {s.value: sum(1 for e in every if e.status is s) for s in Status}
     shown = [e for e in every if e.status is chosen]
@@ -48,7 +48,7 @@ async def examples_page(request: Request, svc: Svc, who: Manager, status: str = 
 async def decide(example_id: str, decision: str, svc: Svc, who: Manager, request: Request) -> Response:
     if decision not in ("approve", "reject"):
         raise NotFound(f"no action {decision!r}")
-    decided = await ExampleStore(svc.parts.client).decide(example_id, decision == "approve", who.actor)
+    decided = await ExampleStore(svc.client).decide(example_id, decision == "approve", who.actor)
     if decided is None:
         raise NotFound(f"example {example_id!r} not found")
     back = str((await request.form()).get("status") or "pending")

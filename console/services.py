@@ -1,16 +1,24 @@
-"""What the console's routes share: the runtime parts plus the console's own stores."""
+"""What the console's routes share: the process's Redis client, bus and stores, the connectors and
+the local health (given by whoever builds the app), plus the console's own stores."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import redis.asyncio as redis
 from fastapi import Request
 
 from helpline.archive.database import Database
 from helpline.bots.kb import KnowledgeBase
+from helpline.config import Settings
+from helpline.connectors.base import Connector
 from helpline.connectors.capabilities import CapabilityLookup
 from helpline.connectors.registry import capabilities_lookup
-from helpline.runtime import Parts
+from helpline.health.heartbeat import ProcessHealth
+from helpline.routing.assignment import AssignmentStore
+from helpline.routing.bus import StreamBus
+from helpline.routing.store import ConversationStore
 
 from .canned import CannedStore
 from .links import ContactLinks
@@ -22,7 +30,13 @@ from .users import UserStore
 
 @dataclass
 class Services:
-    parts: Parts
+    settings: Settings
+    client: redis.Redis
+    bus: StreamBus
+    store: ConversationStore
+    assignments: AssignmentStore
+    connectors: Mapping[tuple[str, str], Connector]
+    health: ProcessHealth
     users: UserStore
     sessions: SessionStore
     tokens: TokenStore
@@ -39,14 +53,17 @@ class Services:
     articles: KnowledgeBase | None = None
 
     @classmethod
-    def build(cls, parts: Parts) -> Services:
+    def build(cls, settings: Settings, client: redis.Redis, bus: StreamBus, store: ConversationStore,
+              assignments: AssignmentStore, connectors: Mapping[tuple[str, str], Connector],
+              health: ProcessHealth) -> Services:
         from helpline.bot_setup import help_center_articles
 
-        c = parts.client
-        return cls(parts, UserStore(c), SessionStore(c), TokenStore(c), LoginThrottle(c), CannedStore(c),
-                   ContactLinks(c), teams=tuple(t.id for t in parts.settings.teams),
-                   capabilities=capabilities_lookup(parts.settings.accounts, parts.connectors),
-                   record=Database(parts.settings.database.url), articles=help_center_articles(parts.settings))
+        c = client
+        return cls(settings, c, bus, store, assignments, connectors, health, UserStore(c), SessionStore(c),
+                   TokenStore(c), LoginThrottle(c), CannedStore(c), ContactLinks(c),
+                   teams=tuple(t.id for t in settings.teams),
+                   capabilities=capabilities_lookup(settings.accounts, connectors),
+                   record=Database(settings.database.url), articles=help_center_articles(settings))
 
 
 def services(request: Request) -> Services:

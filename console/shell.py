@@ -32,7 +32,7 @@ async def layout_context(request: Request, who: Principal | None) -> dict[str, A
         return {"request": request, "who": None, "nav": [], "presence": None, "csrf": "", "passes": frozenset(),
                 "preferences": {}}
     svc = services(request)
-    roster = await svc.parts.assignments.roster()
+    roster = await svc.assignments.roster()
     presence = next((a.agent.presence.value for a in roster if a.agent.id == who.username), None)
     user = await svc.users.get(who.username)
     chosen = user.preferences.model_dump(exclude_none=True) if user else {}

@@ -50,12 +50,12 @@ def moved_ids(conv_events: list[tuple[EventType, dict[str, object]]]) -> set[str
 async def split(svc: Services, who: Principal, conv: Conversation, message_ids: list[str]) -> tuple[str, str | None]:
     """Split these customer messages of `conv` off into a new conversation. Returns the new
     thread's key and the new conversation's id (None if the router has not created it yet)."""
-    connector = svc.parts.connectors.get((conv.platform, conv.account))
+    connector = svc.connectors.get((conv.platform, conv.account))
     wanted = list(dict.fromkeys(message_ids))
     if not wanted or len(wanted) > MAX_MESSAGES:
         raise Invalid(f"message_ids: give 1 to {MAX_MESSAGES} messages of the conversation")
-    history = await svc.parts.store.messages(conv.id)
-    events = await svc.parts.store.events(conv.id)
+    history = await svc.store.messages(conv.id)
+    events = await svc.store.events(conv.id)
     already = moved_ids([(e.type, dict(e.data)) for e in events])
     by_id = {m.message_id: m for m in history}
     unknown = [i for i in wanted if i not in by_id]
@@ -75,13 +75,13 @@ async def split(svc: Services, who: Principal, conv: Conversation, message_ids: 
     if thread_key is None:
         raise Conflict(f"{conv.platform} conversations cannot be split: the platform threads by chat, "
                        "so later messages would still arrive in this one")
-    await svc.parts.bus.ingest([_copy(m, thread_key, conv.id) for m in chosen])
+    await svc.bus.ingest([_copy(m, thread_key, conv.id) for m in chosen])
     now = utcnow()
     effects = Effects(conv.id).once(f"split:{thread_key}").event(event(
         conv, EventType.LINKED, who, f"{len(chosen)} message(s) split off into a new conversation", now,
         moved_messages=[m.message_id for m in chosen], thread_key=thread_key)).touch()
-    await svc.parts.store.commit([effects], now)
-    await live.publish(svc.parts.client, [conv.id], who.username)
+    await svc.store.commit([effects], now)
+    await live.publish(svc.client, [conv.id], who.username)
     return thread_key, await _wait_for(svc, conv, thread_key)
 
 
@@ -94,7 +94,7 @@ async def _wait_for(svc: Services, conv: Conversation, thread_key: str) -> str |
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_FOR_ROUTER_S
     while True:
-        found = await svc.parts.store.find_thread(conv.platform, conv.account, thread_key)
+        found = await svc.store.find_thread(conv.platform, conv.account, thread_key)
         if found is not None or loop.time() >= deadline:
             return found
         await asyncio.sleep(0.1)

@@ -48,7 +48,7 @@ async def conversations_of(svc: Services, contact_ids: Sequence[str], scan: int 
     keeps no per-contact index)."""
     wanted = set(contact_ids)
     recent = await recent_scored(svc, scan, None)
-    client = svc.parts.client
+    client = svc.client
     async with client.pipeline(transaction=False) as pipe:
         for cid, _ in recent:
             pipe.hget(keys.conversation(cid), "contact_id")
@@ -101,7 +101,7 @@ def items_of(conv: Conversation, messages_: Sequence[InboundMessage], events: Se
 
 
 async def detail(svc: Services, who: Principal, conv: Conversation) -> Detail:
-    store = svc.parts.store
+    store = svc.store
     group = await svc.links.group(conv.contact_id)
     contacts: list[Contact] = [c for c in [await store.contact(cid) for cid in group] if c is not None]
     contact = next((c for c in contacts if c.id == conv.contact_id), None)

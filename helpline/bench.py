@@ -23,7 +23,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from helpline.connectors.base import AccountSettings, ConnectorContext, SendProgress, SendResult
+from helpline.connectors.base import AccountSettings, Connector, ConnectorContext, SendProgress, SendResult
 from helpline.connectors.null import NullConnector
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.insights import metrics
@@ -36,7 +36,7 @@ from helpline.routing.sender import Sender
 from .bench_guard import require_arq, wipe_for_benchmark
 from .config import Settings
 from .embedded_redis import EmbeddedRedis
-from .runtime import Parts, sender_consumer, settle_heap
+from .runtime import make_bus, sender_consumer, settle_heap
 
 TEXTS = {
     "en": ["My withdrawal has been pending for two hours", "How do I reset my 2FA?", "Deposit not credited yet"],
@@ -141,15 +141,17 @@ class Pipeline:
         self.mix = mix
         self.workdir = workdir
         self.routers = routers
-        settings = bench_settings(url)
-        self.parts = Parts.build(settings, client)
+        self.settings = settings = bench_settings(url)
+        self.client = client
+        self.bus = make_bus(settings, client)
         self.posts: Counter[str] = Counter()
-        context = ConnectorContext(ingest=self.parts.bus.ingest)
-        for account, kind in zip(settings.accounts, (CountingNullConnector, CountingPlainConnector), strict=True):
-            self.parts.connectors[("null", account.name)] = kind(account, context, self.posts)
-        self.sender = Sender(client, self.parts.connectors, settings.redis.partitions,
+        context = ConnectorContext(ingest=self.bus.ingest)
+        self.connectors: dict[tuple[str, str], Connector] = {
+            ("null", account.name): kind(account, context, self.posts)
+            for account, kind in zip(settings.accounts, (CountingNullConnector, CountingPlainConnector), strict=True)}
+        self.sender = Sender(client, self.connectors, settings.redis.partitions,
                              limiter=SharedRateLimiter(client), observe=metrics)
-        self.consumer = sender_consumer(self.parts, self.sender, "bench-sender")
+        self.consumer = sender_consumer(settings, client, self.sender, "bench-sender")
         self.consumer.block_ms = 5
         self.consumer.handler = self._observe
         self.enqueued_ms: dict[str, int] = {}  # message id -> when its reply entered the outbound stream
@@ -180,7 +182,7 @@ class Pipeline:
 
     async def warm_up(self) -> None:
         """Wait until the routers answer (they load rules and bots at start)."""
-        await self.parts.bus.ingest(synthetic(1, seed=0, threads=1, prefix="warm-"))
+        await self.bus.ingest(synthetic(1, seed=0, threads=1, prefix="warm-"))
         await self.wait_sent(1, limit_s=60)
         if self.sender.sent < 1:
             logs = "; ".join((self.workdir / f"router-{i}.log").read_text()[-500:] for i in range(self.routers))
@@ -190,11 +192,11 @@ class Pipeline:
     async def wait_balanced(self, limit_s: float) -> None:
         """Wait until the routers share the partitions (each holds its fair share, as they do
         after their first lease rounds): the run measures the steady state, not the start-up."""
-        partitions = self.parts.settings.redis.partitions
+        partitions = self.settings.redis.partitions
         fair = -(-partitions // self.routers)
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
-            owners = await self.parts.client.mget([keys.partition_owner(p) for p in range(partitions)])
+            owners = await self.client.mget([keys.partition_owner(p) for p in range(partitions)])
             held = Counter(o.split(b"|", 1)[1] for o in owners if o)
             if sum(held.values()) == partitions and len(held) == self.routers and max(held.values()) <= fair:
                 return
@@ -242,7 +244,7 @@ async def _throughput(pipeline: Pipeline, n: int) -> float:
     done_before = pipeline.sender.sent
     start = time.perf_counter()
     for i in range(0, n, 500):
-        await pipeline.parts.bus.ingest(messages[i:i + 500])
+        await pipeline.bus.ingest(messages[i:i + 500])
     await pipeline.wait_sent(done_before + n, limit_s=max(60.0, n / 500))
     if pipeline.sender.sent < done_before + n:
         pipeline.diagnose()
@@ -262,7 +264,7 @@ async def _latency(pipeline: Pipeline, rate: int, seconds: float) -> list[float]
         batch = messages[i:i + per_tick]
         now_ms = int(time.time() * 1000)
         offered_ms.update((m.message_id, now_ms) for m in batch)
-        await pipeline.parts.bus.ingest(batch)
+        await pipeline.bus.ingest(batch)
         delay = start + (i // per_tick + 1) * tick - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -274,7 +276,7 @@ async def _verify(client: redis.Redis, pipeline: Pipeline, expected: int) -> tup
     """lost: messages missing from every history or without a posted reply; duplicated: extra
     history entries plus extra posts."""
     in_history = 0
-    for p in range(pipeline.parts.settings.redis.partitions):
+    for p in range(pipeline.settings.redis.partitions):
         for cid in await client.zrange(keys.conversations_by_update(p), 0, -1):
             in_history += int(await client.zcard(keys.messages(cid.decode())))
     in_history -= 1  # the warm-up message

@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as redis
@@ -30,7 +30,10 @@ from helpline.insights.errors import InsightsError
 from .config import ConfigInvalid, RedisSettings, Settings, load_settings
 from .kb_gaps import gaps_command
 from .logs import setup_logging
-from .runtime import ROLES, Parts, StartupFailed, run_roles
+from .runtime import ROLES, StartupFailed, run_roles
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def _configured_redis_url(config: Path | None) -> str:
@@ -140,12 +143,11 @@ def stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def serve_console(parts: Parts, stop: asyncio.Event) -> None:
+async def serve_console(app: FastAPI, settings: Settings, stop: asyncio.Event) -> None:
     from helpline.connectors.emulation import serve
-    from helpline.console.app import create_app
 
-    s = parts.settings.console
-    async with serve(create_app(parts), s.host, s.port):
+    s = settings.console
+    async with serve(app, s.host, s.port):
         await stop.wait()
 
 
@@ -174,7 +176,7 @@ def run(
         stop = asyncio.Event()
         stop_on_signals(stop)
         try:
-            await run_roles(Parts.build(settings, client), roles, stop, console=serve_console)
+            await run_roles(settings, client, roles, stop, console=serve_console)
         finally:
             await client.aclose()
 

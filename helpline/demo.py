@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis.asyncio as redis
 
 from helpline.connectors.email.mailservers import DOVECOT, Dovecot, Relay
 from helpline.connectors.emulation import free_port, port_taken, serve
@@ -29,13 +30,14 @@ from helpline.connectors.telegram.emulator import create_app as telegram_emulato
 from helpline.connectors.webchat.demo_site import demo_site
 from helpline.connectors.x.emulator import create_app as x_emulator
 from helpline.connectors.x.emulator_state import Credentials
+from helpline.routing.assignment import AssignmentStore
 
 from .cli import redact
 from .config import Settings
 from .demo_canned import seed_canned
 from .embedded_redis import EmbeddedRedis
 from .mail_simulation import PEOPLE, MailSimulation
-from .runtime import Parts, run_roles
+from .runtime import run_roles, sync_roster
 from .simulation import Simulation
 
 log = logging.getLogger(__name__)
@@ -223,18 +225,19 @@ async def run_demo(data_dir: Path, console_port: int, interval: float, stop: asy
                                                      port=site_port))
         client = settings.redis.client()
         stack.push_async_callback(client.aclose)
-        parts = Parts.build(settings, client)
-        await parts.sync_roster()
-        await _agents_online(parts)
-        logins = await _demo_logins(parts, env)
+        assignments = AssignmentStore(client)
+        await sync_roster(settings, assignments)
+        await _agents_online(assignments)
+        logins = await _demo_logins(settings, client, env)
         await seed_canned(client)
         from .cli import serve_console
 
         questions_file = DEMO_KB / "eval" / "questions.jsonl"
         simulation = Simulation.from_kb(emulators.as_dict(), questions_file, interval)
         await _announcement_channel(emulators.telegram)
-        roles = asyncio.create_task(run_roles(parts, ["connectors", "router", "sender", "console", "insights",
-                                                      "publisher", "archiver"], stop, console=serve_console))
+        roles = asyncio.create_task(run_roles(settings, client, ["connectors", "router", "sender", "console",
+                                                               "insights", "publisher", "archiver"], stop,
+                                                     console=serve_console))
         tasks = [roles, asyncio.create_task(simulation.run(stop))]
         if emulators.mail is not None:
             mail = MailSimulation(emulators.mail.dovecot, "support", SUPPORT_ADDRESS,
@@ -262,20 +265,20 @@ async def _announcement_channel(telegram: str) -> None:
         response.raise_for_status()
 
 
-async def _agents_online(parts: Parts) -> None:
+async def _agents_online(assignments: AssignmentStore) -> None:
     """One agent starts online (and the security on-call); the others come online from the console,
     so the demo shows queues, off-hours notices and SLA escalations too."""
     from helpline.routing.models import Presence
 
     for agent_id in ("mina", "sam"):
-        await parts.assignments.set_presence(agent_id, Presence.ONLINE)
+        await assignments.set_presence(agent_id, Presence.ONLINE)
 
 
-async def _demo_logins(parts: Parts, env: dict[str, str]) -> list[tuple[str, str, str]]:
+async def _demo_logins(settings: Settings, client: redis.Redis, env: dict[str, str]) -> list[tuple[str, str, str]]:
     """Console accounts for the demo (username, password, role); agents match the roster."""
     from helpline.console.users import UserStore
 
-    users = UserStore(parts.client)
+    users = UserStore(client)
     agent_password = env[ENV_PREFIX + "AGENT_PASSWORD"]
     wanted: list[tuple[str, str, str, dict[str, Any]]] = [
         ("admin", env[ENV_PREFIX + "ADMIN_PASSWORD"], "admin", {"name": "Demo admin"}),
@@ -283,7 +286,7 @@ async def _demo_logins(parts: Parts, env: dict[str, str]) -> list[tuple[str, str
          {"name": "Lee Jung", "teams": ["support", "security"], "capacity": 4}),
         ("max", env[ENV_PREFIX + "MARKETING_PASSWORD"], "marketing", {"name": "Max Weber"}),
     ]
-    for a in parts.settings.agents:
+    for a in settings.agents:
         profile: dict[str, Any] = {"name": a.name, "teams": list(a.teams), "languages": list(a.languages),
                                    "capacity": a.capacity}
         wanted.append((a.id, agent_password, "agent", profile))
@@ -292,7 +295,7 @@ async def _demo_logins(parts: Parts, env: dict[str, str]) -> list[tuple[str, str
             await users.add(username, password, role, **details)
         else:
             await users.set_password(username, password)  # the secrets file is the source of truth
-    agents = [a.id for a in parts.settings.agents]
+    agents = [a.id for a in settings.agents]
     return [(u, p, r) for u, p, r, _ in wanted if u not in agents[1:]] + [
         (", ".join(agents[1:]), "(same password as " + agents[0] + ")", "agents")]
 

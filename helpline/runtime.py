@@ -1,4 +1,5 @@
-"""Wiring: build the parts a process runs (by role) from the settings, and run them.
+"""Wiring: build what a process runs (by role) from the settings and a Redis client, and run it.
+Every piece is given what it uses, explicitly.
 
 Roles: `connectors` (pollers), `router`, `sender`, `console` (web app, API and webhooks), `insights`
 (metrics from conversation events, SLA escalation), `publisher` (announcements), `archiver` (the
@@ -15,8 +16,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as redis
 
@@ -45,6 +45,9 @@ from helpline.routing.store import ConversationStore
 from .assembly import assemble_router
 from .config import Settings
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 log = logging.getLogger(__name__)
 
 class StartupFailed(Exception):
@@ -61,122 +64,123 @@ def consumer_name(role: str) -> str:
     return f"{role}-{socket.gethostname()}-{os.getpid()}"
 
 
-@dataclass
-class Parts:
-    """Everything a process shares: one Redis client, the stores, the connectors."""
+def make_bus(settings: Settings, client: redis.Redis) -> StreamBus:
+    p = settings.pipeline
+    return StreamBus(client, settings.redis.partitions, dedupe_ttl=int(p.dedupe_window_hours * 3600),
+                     observe=observe_ingest)
 
-    settings: Settings
-    client: redis.Redis
-    bus: StreamBus
-    store: ConversationStore
-    assignments: AssignmentStore
-    connectors: dict[tuple[str, str], Connector] = field(default_factory=dict)
-    health: ProcessHealth = field(default_factory=ProcessHealth)
 
-    @classmethod
-    def build(cls, settings: Settings, client: redis.Redis) -> Parts:
-        p = settings.pipeline
-        bus = StreamBus(client, settings.redis.partitions, dedupe_ttl=int(p.dedupe_window_hours * 3600),
-                        observe=observe_ingest)
-        store = ConversationStore(client, settings.redis.partitions, quiet_period_s=p.quiet_period_hours * 3600)
-        return cls(settings, client, bus, store, AssignmentStore(client),
-                   health=ProcessHealth(ttl=settings.health.heartbeat_ttl_seconds))
+def make_store(settings: Settings, client: redis.Redis) -> ConversationStore:
+    return ConversationStore(client, settings.redis.partitions,
+                             quiet_period_s=settings.pipeline.quiet_period_hours * 3600)
 
-    def make_connectors(self, transport: Any = None, extra: dict[str, Any] | None = None) -> None:
-        public = self.settings.console.public_url
-        blobs = build_blobs(self.settings.files)  # one file store backend for every account
-        for account in self.settings.accounts:
-            ctx = ConnectorContext(ingest=self.bus.ingest, redis=self.client, http_transport=transport,
-                                   public_base_url=public, reject=self.bus.reject, extra=dict(extra or {}),
-                                   customer_typing=self.customer_typing, blobs=blobs)
-            self.connectors[(account.platform, account.name)] = build_connector(account, ctx)
 
-    def credentials_report(self, platform: str, account: str, problem: str | None) -> None:
-        """A sender or publisher found an account's credentials refused (or accepted again): its
-        health says so (down, with the reason) for as long as it lasts."""
-        connector = self.connectors.get((platform, account))
-        if connector is not None:
-            connector.report_credentials(problem)
+def make_connectors(settings: Settings, client: redis.Redis, bus: StreamBus, store: ConversationStore,
+                    transport: Any = None, extra: dict[str, Any] | None = None) -> dict[tuple[str, str], Connector]:
+    """One connector per configured account, ingesting through `bus`."""
 
-    async def customer_typing(self, platform: str, account: str, thread_key: str) -> None:
+    async def customer_typing(platform: str, account: str, thread_key: str) -> None:
         """A customer types in a thread (the web chat says so): its conversation's agents see it."""
         from helpline.console.collision import customer_typing
 
-        conversation_id = await self.store.find_thread(platform, account, thread_key)
+        conversation_id = await store.find_thread(platform, account, thread_key)
         if conversation_id is not None:
-            await customer_typing(self.client, conversation_id)
+            await customer_typing(client, conversation_id)
 
-    async def sync_roster(self) -> None:
-        """Agents from the config join the roster (presence is kept: it changes at runtime)."""
-        roster = {a.agent.id: a.agent for a in await self.assignments.roster()}
-        for agent in self.settings.agents:
-            known = roster.get(agent.id)
-            await self.assignments.upsert_agent(agent if known is None else
-                                                agent.model_copy(update={"presence": known.presence}))
-
-
-def partition_leases(parts: Parts, name: str | None = None) -> PartitionLeases:
-    return PartitionLeases(parts.client, parts.settings.redis.partitions, name or consumer_name("router"),
-                           lease_ms=int(parts.settings.pipeline.partition_lease_seconds * 1000))
+    connectors: dict[tuple[str, str], Connector] = {}
+    blobs = build_blobs(settings.files)  # one file store backend for every account
+    for account in settings.accounts:
+        ctx = ConnectorContext(ingest=bus.ingest, redis=client, http_transport=transport,
+                               public_base_url=settings.console.public_url, reject=bus.reject,
+                               extra=dict(extra or {}), customer_typing=customer_typing, blobs=blobs)
+        connectors[(account.platform, account.name)] = build_connector(account, ctx)
+    return connectors
 
 
-def build_router(parts: Parts, bots: dict[str, Bot] | None = None,
-                 leases: PartitionLeases | None = None, recall: Recall | None = None) -> Router:
+def credentials_reporter(connectors: Mapping[tuple[str, str], Connector]) -> Callable[[str, str, str | None], None]:
+    """For a sender or publisher that finds an account's credentials refused (or accepted again):
+    the account's health says so (down, with the reason) for as long as it lasts."""
+
+    def report(platform: str, account: str, problem: str | None) -> None:
+        connector = connectors.get((platform, account))
+        if connector is not None:
+            connector.report_credentials(problem)
+
+    return report
+
+
+async def sync_roster(settings: Settings, assignments: AssignmentStore) -> None:
+    """Agents from the config join the roster (presence is kept: it changes at runtime)."""
+    roster = {a.agent.id: a.agent for a in await assignments.roster()}
+    for agent in settings.agents:
+        known = roster.get(agent.id)
+        await assignments.upsert_agent(agent if known is None else
+                                       agent.model_copy(update={"presence": known.presence}))
+
+
+def partition_leases(settings: Settings, client: redis.Redis, name: str | None = None) -> PartitionLeases:
+    return PartitionLeases(client, settings.redis.partitions, name or consumer_name("router"),
+                           lease_ms=int(settings.pipeline.partition_lease_seconds * 1000))
+
+
+def build_router(settings: Settings, client: redis.Redis, store: ConversationStore, assignments: AssignmentStore,
+                 bots: dict[str, Bot] | None = None, leases: PartitionLeases | None = None,
+                 recall: Recall | None = None) -> Router:
     """The router with the configured chain of steps (see `assembly.py`)."""
-    return assemble_router(parts.settings, parts.client, parts.store, parts.assignments, bots, leases, recall)
+    return assemble_router(settings, client, store, assignments, bots, leases, recall)
 
 
-def router_consumer(parts: Parts, router: Router, name: str | None = None,
-                    leases: PartitionLeases | None = None) -> StreamConsumer:
+def router_consumer(settings: Settings, client: redis.Redis, bus: StreamBus, router: Router,
+                    name: str | None = None, leases: PartitionLeases | None = None) -> StreamConsumer:
     """The router's consumer; with `leases`, it reads and claims only the partitions it holds."""
-    p = parts.settings.pipeline
+    p = settings.pipeline
     return StreamConsumer(
-        parts.client, keys.ROUTER_GROUP, leases.consumer if leases else (name or consumer_name("router")),
-        parts.bus.inbound_streams(), router.handle_batch,
+        client, keys.ROUTER_GROUP, leases.consumer if leases else (name or consumer_name("router")),
+        bus.inbound_streams(), router.handle_batch,
         lambda stream: keys.dead_letters(keys.stream_partition(stream)),
         count=p.batch_size, max_deliveries=p.max_deliveries, retry_idle_ms=int(p.claim_idle_seconds * 1000),
         handler_acknowledges=True, ownership=leases,
     )
 
 
-def make_sender(parts: Parts, connectors: Mapping[tuple[str, str], Connector] | None = None) -> Sender:
+def make_sender(settings: Settings, client: redis.Redis, connectors: Mapping[tuple[str, str], Connector]) -> Sender:
     """The sender with the pipeline's bounds: its hold on a reply lasts `claim_idle_seconds`."""
-    p = parts.settings.pipeline
-    return Sender(parts.client, parts.connectors if connectors is None else connectors,
-                  parts.settings.redis.partitions, limiter=SharedRateLimiter(parts.client), observe=metrics,
-                  lease_seconds=p.claim_idle_seconds, credentials=parts.credentials_report,
+    p = settings.pipeline
+    return Sender(client, connectors, settings.redis.partitions, limiter=SharedRateLimiter(client), observe=metrics,
+                  lease_seconds=p.claim_idle_seconds, credentials=credentials_reporter(connectors),
                   batch_seconds=p.send_batch_seconds, send_timeout=p.send_timeout_seconds)
 
 
-def sender_consumer(parts: Parts, sender: Sender, name: str | None = None) -> StreamConsumer:
-    p = parts.settings.pipeline
+def sender_consumer(settings: Settings, client: redis.Redis, sender: Sender, name: str | None = None) -> StreamConsumer:
+    p = settings.pipeline
     return StreamConsumer(
-        parts.client, keys.SENDER_GROUP, name or consumer_name("sender"), sender.streams(),
+        client, keys.SENDER_GROUP, name or consumer_name("sender"), sender.streams(),
         sender.handle_batch, sender.dead_letter_key,
         count=p.batch_size, max_deliveries=p.max_deliveries, retry_idle_ms=int(p.claim_idle_seconds * 1000),
         buried=sender.buried,
     )
 
 
-async def janitor(parts: Parts, stop: asyncio.Event, interval: float = 30.0) -> None:
+async def janitor(settings: Settings, client: redis.Redis, bus: StreamBus, store: ConversationStore,
+                  assignments: AssignmentStore, stop: asyncio.Event, interval: float = 30.0) -> None:
     """Trim what every group acknowledged; hand queued conversations to agents who have room."""
-    accounts = [(a.platform, a.name) for a in parts.settings.accounts]
-    streams = parts.bus.inbound_streams() + [
-        keys.outbound_stream(p, platform, account)
-        for platform, account in accounts for p in range(parts.settings.redis.partitions)
+    accounts = [(a.platform, a.name) for a in settings.accounts]
+    partitions = settings.redis.partitions
+    streams = bus.inbound_streams() + [
+        keys.outbound_stream(p, platform, account) for platform, account in accounts for p in range(partitions)
     ] + [keys.publish_stream(platform, account) for platform, account in accounts] + [
-        keys.changes(p) for p in range(parts.settings.redis.partitions)
+        keys.changes(p) for p in range(partitions)
     ]
 
     async def sweep() -> None:
-        await fill_queues(parts.store, parts.assignments)
+        await fill_queues(store, assignments)
         for stream in streams:
-            await trim_acknowledged(parts.client, stream)
+            await trim_acknowledged(client, stream)
 
     await run_periodically("janitor", sweep, stop, interval)
 
 
-async def archiver_role(parts: Parts, stop: asyncio.Event) -> None:
+async def archiver_role(settings: Settings, client: redis.Redis, stop: asyncio.Event) -> None:
     """The change streams into the SQL record (migrated to the newest schema first)."""
     from helpline.archive.archiver import Archiver
     from helpline.archive.database import Database
@@ -184,18 +188,18 @@ async def archiver_role(parts: Parts, stop: asyncio.Event) -> None:
     from helpline.archive.record import Record
     from helpline.archive.retention import apply_retention
 
-    s = parts.settings
+    s = settings
     db = Database(s.database.url)
     try:
         await db.migrate()
-        archiver = Archiver(parts.client, Record(db), s.redis.partitions, consumer_name("archiver"),
+        archiver = Archiver(client, Record(db), s.redis.partitions, consumer_name("archiver"),
                             batch_size=s.database.batch_size,
                             claim_idle_ms=int(s.pipeline.claim_idle_seconds * 1000))
-        evictor = Evictor(parts.client, db, s.redis.partitions, s.pipeline.quiet_period_hours * 3600)
+        evictor = Evictor(client, db, s.redis.partitions, s.pipeline.quiet_period_hours * 3600)
 
         async def retention() -> None:
             r = s.retention
-            await apply_retention(parts.client, db, s.redis.partitions, [(a.platform, a.name) for a in s.accounts],
+            await apply_retention(client, db, s.redis.partitions, [(a.platform, a.name) for a in s.accounts],
                                   r.conversations_days, r.delivery_records_days, r.dead_letters_days,
                                   r.insights_detail_days)
 
@@ -216,28 +220,36 @@ def settle_heap() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def contribute_health(parts: Parts, roles: set[str]) -> None:
+def contribute_health(health: ProcessHealth, settings: Settings, client: redis.Redis, roles: set[str]) -> None:
     """The archive's lag (read from Redis) is reported by routers as well as archivers: a desk whose
     archiver is down or was never started says that its record falls behind."""
     if roles & {"router", "archiver"}:
         from helpline.archive.archiver import archive_health
 
-        partitions = parts.settings.redis.partitions
-        parts.health.add_component("archive", lambda: archive_health(parts.client, partitions))
+        partitions = settings.redis.partitions
+        health.add_component("archive", lambda: archive_health(client, partitions))
 
 
-async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
-                    console: Callable[[Parts, asyncio.Event], Awaitable[None]] | None = None) -> None:
+#: Serves the console's app until the event is set (the command line's uvicorn).
+ServeConsole = Callable[["FastAPI", Settings, asyncio.Event], Awaitable[None]]
+
+
+async def run_roles(settings: Settings, client: redis.Redis, roles: Iterable[str], stop: asyncio.Event,
+                    console: ServeConsole | None = None, health: ProcessHealth | None = None) -> None:
+    """Build what the roles need from the settings and the Redis client, and run them until `stop`."""
     roles = set(roles)
     tasks: list[Awaitable[None]] = []
-    parts.health.add_roles(r for r in ROLES if r in roles)
-    contribute_health(parts, roles)
+    health = health or ProcessHealth(ttl=settings.health.heartbeat_ttl_seconds)
+    bus, store, assignments = make_bus(settings, client), make_store(settings, client), AssignmentStore(client)
+    health.add_roles(r for r in ROLES if r in roles)
+    contribute_health(health, settings, client, roles)
     startups: dict[tuple[str, str], Startup] = {}
     closing: list[Callable[[], Awaitable[None]]] = []
+    connectors: dict[tuple[str, str], Connector] = {}
     if roles & {"connectors", "sender", "console", "publisher"}:
-        parts.make_connectors()
+        connectors = make_connectors(settings, client, bus, store)
     try:
-        for key, c in parts.connectors.items():
+        for key, c in connectors.items():
             startups[key] = Startup(c)
             try:
                 started = await startups[key].first()
@@ -246,53 +258,57 @@ async def run_roles(parts: Parts, roles: Iterable[str], stop: asyncio.Event,
             if not started:  # the platform is unreachable: the account starts in the background
                 tasks.append(role_context("connectors", startups[key].retry(stop)))
         if "router" in roles:
-            await parts.sync_roster()
-            leases = partition_leases(parts)
+            await sync_roster(settings, assignments)
+            leases = partition_leases(settings, client)
             await leases.refresh()
             from helpline.archive.reader import AgentMemory  # the record, for a returning contact's last agent
 
-            memory = AgentMemory(parts.settings.database.url)
+            memory = AgentMemory(settings.database.url)
             closing.append(memory.close)
-            router = build_router(parts, leases=leases, recall=memory)
+            router = build_router(settings, client, store, assignments, leases=leases, recall=memory)
             tasks += [role_context("router", leases.run(stop)),
-                      role_context("router", router_consumer(parts, router, leases=leases).run(stop)),
-                      role_context("router", janitor(parts, stop, interval=5.0))]
+                      role_context("router", router_consumer(settings, client, bus, router, leases=leases).run(stop)),
+                      role_context("router", janitor(settings, client, bus, store, assignments, stop, interval=5.0))]
         if roles & {"sender", "publisher"}:
-            for c in parts.connectors.values():
-                parts.health.track(c, "sending")
+            for c in connectors.values():
+                health.track(c, "sending")
         if "sender" in roles:
-            sender = make_sender(parts)
-            tasks += [role_context("sender", sender_consumer(parts, sender).run(stop)),
+            sender = make_sender(settings, client, connectors)
+            tasks += [role_context("sender", sender_consumer(settings, client, sender).run(stop)),
                       role_context("sender", run_promoter(sender, stop))]
         if "connectors" in roles:
-            for key, c in parts.connectors.items():
+            for key, c in connectors.items():
                 if c.settings.mode == "polling" and c.supports_polling:
-                    runner = PollRunner(parts.client, c, ready=startups[key].ready)
-                    parts.health.track(c, runner.activity)
+                    runner = PollRunner(client, c, ready=startups[key].ready)
+                    health.track(c, runner.activity)
                     tasks.append(role_context("connectors", runner.run(stop)))
         if "publisher" in roles:
             from helpline.announcements.worker import build, run_publishing
 
-            publishing = build(parts.client, parts.connectors, parts.settings.announcements, parts.settings.accounts)
-            tasks.append(role_context("publisher", run_publishing(publishing, parts.settings.announcements, stop)))
+            publishing = build(client, connectors, settings.announcements, settings.accounts)
+            tasks.append(role_context("publisher", run_publishing(publishing, settings.announcements, stop)))
         if "archiver" in roles:
-            tasks.append(role_context("archiver", archiver_role(parts, stop)))
+            tasks.append(role_context("archiver", archiver_role(settings, client, stop)))
         if "insights" in roles:
             from helpline.insights.service import Insights, run_insights
 
-            insights = Insights.build(parts.client, parts.store, parts.settings.redis.partitions,
-                                      parts.settings.insights, parts.settings.sla, parts.settings.hours)
-            tasks.append(role_context("insights", run_insights(insights, parts.settings.insights, stop)))
+            insights = Insights.build(client, store, settings.redis.partitions, settings.insights, settings.sla,
+                                      settings.hours)
+            tasks.append(role_context("insights", run_insights(insights, settings.insights, stop)))
         if "console" in roles and console is not None:
-            tasks.append(role_context("console", console(parts, stop)))
-        tasks.append(parts.health.run(parts.client, stop))
+            from helpline.console.app import create_app
+            from helpline.console.services import Services
+
+            app = create_app(Services.build(settings, client, bus, store, assignments, connectors, health))
+            tasks.append(role_context("console", console(app, settings, stop)))
+        tasks.append(health.run(client, stop))
         settle_heap()
         await asyncio.gather(*tasks)
     finally:
         for work in tasks:  # not started when a later account refused to start
             if asyncio.iscoroutine(work):
                 work.close()
-        for c in parts.connectors.values():
+        for c in connectors.values():
             with contextlib.suppress(Exception):
                 await c.stop()
         for close in closing:

@@ -26,7 +26,7 @@ Anyone = Annotated[Principal, Depends(current_user)]
 @router.get("/me", response_model=Me)
 async def me(svc: Svc, who: Anyone) -> Me:
     presence: Presence | None = None
-    for a in await svc.parts.assignments.roster():
+    for a in await svc.assignments.roster():
         if a.agent.id == who.username:
             presence = a.agent.presence
     user = await svc.users.get(who.username)

@@ -28,7 +28,7 @@ async def list_canned(svc: Svc, _: Annotated[Principal, Depends(staff)]) -> list
 async def rendered(conversation_id: str, svc: Svc, who: Annotated[Principal, Depends(staff)]) -> list[RenderedCanned]:
     """Every canned response filled in for this conversation, in its language (else English)."""
     conv = await actions.load(svc, who, conversation_id, act=True)
-    contact = await svc.parts.store.contact(conv.contact_id)
+    contact = await svc.store.contact(conv.contact_id)
     values = {
         "contact.name": (contact.display_name or contact.handle) if contact else "",
         "contact.handle": contact.handle if contact else "",

@@ -33,7 +33,7 @@ async def _contact(svc: Services, who: Principal, contact_id: str,
     contact = await archived_contact(svc, contact_id)
     if contact is not None and not who.sees_all:
         if convs is None:
-            convs = await svc.parts.store.get_many(await conversations_of(svc, [contact_id]))
+            convs = await svc.store.get_many(await conversations_of(svc, [contact_id]))
         if not can_see_contact(who, contact_id, convs):
             contact = None
     if contact is None:
@@ -47,11 +47,11 @@ async def get_contact(contact_id: str, svc: Svc, who: Staff) -> ContactOut:
     may see."""
     group = await svc.links.group(contact_id)
     ids = dict.fromkeys([*await conversations_of(svc, group), *await history_ids(svc, who, group)])
-    recent = await svc.parts.store.get_many(list(ids))
+    recent = await svc.store.get_many(list(ids))
     archived = [story[0] for cid in ids if cid not in {c.id for c in recent}
                 and (story := await archived_story(svc, cid)) is not None]
     contact = await _contact(svc, who, contact_id, [*recent, *archived])
-    linked = [c for c in [await svc.parts.store.contact(cid) for cid in group[1:]]
+    linked = [c for c in [await svc.store.contact(cid) for cid in group[1:]]
               if c is not None and can_see_contact(who, c.id, [*recent, *archived])]  # another team's stays hidden
     convs = sorted((c for c in [*recent, *archived] if can_view(who, c)), key=lambda c: c.updated_at, reverse=True)
     return ContactOut(contact=contact, linked=linked, conversations=await summarize(svc, who, convs))
@@ -68,7 +68,7 @@ async def link(contact_id: str, body: LinkIn, svc: Svc, who: Staff) -> ContactOu
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     now = utcnow()
-    convs = await svc.parts.store.get_many(await conversations_of(svc, [contact_id, body.other]))
+    convs = await svc.store.get_many(await conversations_of(svc, [contact_id, body.other]))
     await actions.commit(svc, [
         Effects(c.id).event(actions.event(c, EventType.LINKED, who, "contacts linked as one person", now,
                                           contacts=[contact_id, body.other]))

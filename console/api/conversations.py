@@ -122,7 +122,7 @@ async def count(conversation_id: str, body: CountIn, svc: Svc, who: Anyone) -> C
 
 
 async def _out(svc: Services, conversation_id: str, changed: bool = True) -> ActionOut:
-    conv = await svc.parts.store.get(conversation_id)
+    conv = await svc.store.get(conversation_id)
     assert conv is not None
     return ActionOut(conversation=conv, changed=changed)
 
@@ -150,17 +150,17 @@ async def watching(conversation_id: str, body: WatchingIn, svc: Svc, who: Anyone
     """The caller has the conversation open (and is typing, if `typing`): for 30 s (typing 6 s),
     announced live to the others who see it (`event: watchers`). Returns who is there now."""
     conv = await actions.load(svc, who, conversation_id)
-    await collision.mark(svc.parts.client, conv.id, who, body.typing)
+    await collision.mark(svc.client, conv.id, who, body.typing)
     if body.typing and body.replying:
-        await collision.show_customer_typing(svc.parts.connectors, conv)
-    return WatchersOut.model_validate((await collision.watchers(svc.parts.client, conv.id)).as_json(conv.id))
+        await collision.show_customer_typing(svc.connectors, conv)
+    return WatchersOut.model_validate((await collision.watchers(svc.client, conv.id)).as_json(conv.id))
 
 
 @router.delete("/{conversation_id}/watching", status_code=204)
 async def stop_watching(conversation_id: str, svc: Svc, who: Anyone) -> None:
     """The caller closed the conversation. Idempotent."""
     conv = await actions.load(svc, who, conversation_id)
-    await collision.leave(svc.parts.client, conv.id, who)
+    await collision.leave(svc.client, conv.id, who)
 
 
 @router.post("/{conversation_id}/notes", response_model=ActionOut)

@@ -28,6 +28,6 @@ async def stream(request: Request, svc: Annotated[Services, Depends(services)],
         except HTTPException:  # a token revoked or its owner's role lowered
             return None
 
-    return StreamingResponse(live.stream(svc.parts.client, svc.parts.store, who, reauthorize=reauthorize),
+    return StreamingResponse(live.stream(svc.client, svc.store, who, reauthorize=reauthorize),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -23,20 +23,20 @@ ExampleId = Annotated[str, Path(pattern=r"^[0-9a-f]{20}$")]
 @router.get("", response_model=list[Example])
 async def list_examples(svc: Svc, _: Manager, status: Status | None = None) -> list[Example]:
     """Every example (or those with `status`), oldest proposal first."""
-    store = ExampleStore(svc.parts.client)
+    store = ExampleStore(svc.client)
     return await store.with_status(status) if status is not None else await store.all()
 
 
 @router.get("/{example_id}", response_model=Example)
 async def get_example(example_id: ExampleId, svc: Svc, _: Manager) -> Example:
-    example = await ExampleStore(svc.parts.client).get(example_id)
+    example = await ExampleStore(svc.client).get(example_id)
     if example is None:
         raise HTTPException(404, f"example {example_id!r} not found")
     return example
 
 
 async def _decide(svc: Services, who: Principal, example_id: str, approve: bool) -> Example:
-    decided = await ExampleStore(svc.parts.client).decide(example_id, approve, who.actor)
+    decided = await ExampleStore(svc.client).decide(example_id, approve, who.actor)
     if decided is None:
         raise HTTPException(404, f"example {example_id!r} not found")
     return decided
@@ -57,5 +57,5 @@ async def reject(example_id: ExampleId, svc: Svc, who: Manager) -> Example:
 @router.delete("/{example_id}", status_code=204)
 async def delete(example_id: ExampleId, svc: Svc, _: Manager) -> None:
     """Forget the example: the same phrasing may be proposed again later."""
-    if not await ExampleStore(svc.parts.client).delete(example_id):
+    if not await ExampleStore(svc.client).delete(example_id):
         raise HTTPException(404, f"example {example_id!r} not found")

@@ -18,8 +18,7 @@ from helpline.announcements.subscribers import (
 )
 from helpline.routing import keys
 from helpline.routing.models import EventType, MessageKind, OutboundReply, Status, utcnow
-from helpline.runtime import build_router
-from tests.factories import message, parts, route_all
+from tests.factories import build_router, message, parts, route_all
 
 
 def tg(text: str, chat: int = 7001, kind: MessageKind = MessageKind.DIRECT) -> object:

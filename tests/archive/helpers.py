@@ -18,8 +18,7 @@ from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing.models import InboundMessage
 from helpline.routing.rules import Rule
 from helpline.routing.sender import Sender
-from helpline.runtime import Parts, build_router, sender_consumer
-from tests.factories import parts, route_all
+from tests.factories import Parts, build_router, parts, route_all, sender_consumer
 
 ACK = {"en": "Thanks, we got it.", "ko": "접수되었습니다."}
 

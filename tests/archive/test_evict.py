@@ -10,9 +10,8 @@ from helpline.archive.search import Access
 from helpline.routing import keys
 from helpline.routing.models import Agent, ConversationEvent, EventType, Presence
 from helpline.routing.store import Effects
-from helpline.runtime import build_router
 from tests.archive.helpers import Desk
-from tests.factories import message, route_all
+from tests.factories import build_router, message, route_all
 
 
 async def _resolve(desk: Desk, cid: str) -> None:

@@ -12,11 +12,10 @@ from helpline.archive.schema import contacts
 from helpline.archive.search import Access, Query, search
 from helpline.console import assigning
 from helpline.console.roles import Principal, Role
-from helpline.console.services import Services
 from helpline.routing import keys
 from helpline.routing.store import Effects, contact_id_of
 from tests.archive.helpers import Desk
-from tests.factories import message
+from tests.factories import message, services
 
 SAM = Principal(username="sam", role=Role.SUPERVISOR, name="Sam", teams=("support",))
 
@@ -44,7 +43,7 @@ async def test_a_removed_agent_is_forgotten_by_every_contact_in_redis_and_the_re
     # lee's conversation was evicted and the Redis copy of lee expired: only the record has them
     await r.delete(keys.contact(people["lee"]), keys.conversation(str(threads["lee"])))
 
-    svc = Services.build(desk.parts)
+    svc = services(desk.parts)
     await assigning.withdraw_agent(svc, SAM, "ana", "ana was deleted")
     await svc.record.close()
     assert await r.hget(keys.contact(people["kim"]), "last_agent") is None  # type: ignore[misc]

@@ -25,9 +25,8 @@ from helpline.archive.gaps import unanswered_questions
 from helpline.archive.record import Record
 from helpline.archive.schema import events
 from helpline.kb_gaps import gap_report
-from helpline.runtime import build_router
 from tests.archive.conftest import ADMIN_URL
-from tests.factories import message, parts, route_all
+from tests.factories import build_router, message, parts, route_all
 from tests.redis_server import RedisServer
 
 KB = str(Path(__file__).resolve().parents[2] / "kb")

@@ -14,8 +14,7 @@ from helpline.insights.usual_wait import usual_wait
 from helpline.routing import keys
 from helpline.routing.hours import DAYS
 from helpline.routing.models import EventType, OutboundReply
-from helpline.runtime import build_router
-from tests.factories import message, parts, route_all
+from tests.factories import build_router, message, parts, route_all
 from tests.insights.helpers import ev, opened, seed
 
 UTC_ZONE = ZoneInfo("UTC")

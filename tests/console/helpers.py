@@ -10,13 +10,11 @@ import httpx
 import redis.asyncio as redis
 from fastapi import FastAPI
 
-from helpline.console.app import create_app
 from helpline.console.roles import Role
 from helpline.console.services import Services
 from helpline.routing.models import MessageKind, Presence
 from helpline.routing.router import Router
-from helpline.runtime import Parts, build_router
-from tests.factories import message, parts, route_all
+from tests.factories import Parts, build_router, create_app, message, parts, route_all
 
 PASSWORD = "correct horse battery"
 USERS: dict[str, dict[str, Any]] = {

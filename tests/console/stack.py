@@ -21,7 +21,7 @@ from helpline.connectors.telegram import TelegramConnector
 from helpline.connectors.telegram.emulator import create_app as telegram_emulator
 from helpline.routing.models import Author, InboundMessage, MessageKind
 from helpline.routing.sender import Sender, run_promoter
-from helpline.runtime import router_consumer, sender_consumer
+from tests.factories import router_consumer, sender_consumer
 
 from .helpers import Desk
 

@@ -98,7 +98,7 @@ async def test_reply_is_idempotent_keeps_visibility_and_reports_delivery(desk: D
                          ConnectorContext(ingest=desk.parts.bus.ingest, redis=desk.parts.client))
     sender = Sender(desk.parts.client, {("null", "main"): null}, desk.parts.store.partitions,
                     limiter=SharedRateLimiter(desk.parts.client))
-    from helpline.runtime import sender_consumer
+    from tests.factories import sender_consumer
 
     consumer = sender_consumer(desk.parts, sender, name="test-sender")
     consumer.block_ms = 5

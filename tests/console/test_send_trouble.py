@@ -16,7 +16,7 @@ from helpline.connectors.null import NullConnector
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing.models import OutboundReply
 from helpline.routing.sender import Sender
-from helpline.runtime import sender_consumer
+from tests.factories import sender_consumer
 
 from .helpers import make_desk
 

@@ -15,12 +15,11 @@ from helpline.config import Settings
 from helpline.connectors.emulation import serve
 from helpline.connectors.mastodon.emulator import create_app as mastodon_emulator
 from helpline.connectors.mastodon.emulator_state import EmulatorConfig
-from helpline.console.app import create_app
 from helpline.health.heartbeat import ProcessHealth
 from helpline.health.models import ComponentHealth
 from helpline.health.view import desk_health
 from helpline.routing import keys
-from helpline.runtime import Parts, contribute_health
+from tests.factories import Parts, contribute_health, create_app
 from tests.health.procs import env_without_helpline, helpline, start, stop
 from tests.redis_server import RedisServer
 

@@ -11,8 +11,11 @@ import sys
 import redis.asyncio as redis
 from helpline.cli import app
 from helpline.config import Settings
-from helpline.runtime import Parts, build_router, run_roles
+from helpline.runtime import build_router, make_bus, make_store, run_roles
 from helpline.console.app import create_app
+from helpline.console.services import Services
+from helpline.health.heartbeat import ProcessHealth
+from helpline.routing.assignment import AssignmentStore
 from helpline.announcements.worker import run_publishing
 from helpline.insights.service import run_insights
 from helpline.connectors.registry import connector_class
@@ -20,9 +23,10 @@ from helpline.connectors.registry import connector_class
 for platform in ("telegram", "x", "mastodon", "null"):
     connector_class(platform)
 settings = Settings(accounts=[{"platform": "null", "name": "main"}])
-parts = Parts.build(settings, redis.Redis())
-create_app(parts)
-build_router(parts, {})
+client = redis.Redis()
+bus, store, assignments = make_bus(settings, client), make_store(settings, client), AssignmentStore(client)
+create_app(Services.build(settings, client, bus, store, assignments, {}, ProcessHealth()))
+build_router(settings, client, store, assignments, {})
 print(" ".join(sorted(m for m in sys.modules if "emulator" in m)) or "none")
 """
 

@@ -14,7 +14,7 @@ from helpline.insights.ratings import RatingStore
 from helpline.insights.recorder import InsightsRecorder
 from helpline.insights.web import insights_router
 from helpline.routing.models import EventType
-from helpline.runtime import Parts
+from tests.factories import Parts
 from tests.factories import parts as make_parts
 from tests.insights.helpers import ev, opened, seed
 

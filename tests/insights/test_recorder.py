@@ -16,8 +16,7 @@ from helpline.insights.worker import InsightsWorker
 from helpline.routing import keys
 from helpline.routing.models import EventType
 from helpline.routing.rules import Rule
-from helpline.runtime import build_router
-from tests.factories import message, parts, route_all
+from tests.factories import build_router, message, parts, route_all
 from tests.insights.helpers import dump, ev, opened, seed
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)

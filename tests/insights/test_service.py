@@ -8,8 +8,7 @@ import redis.asyncio as redis
 from helpline.insights.service import Insights
 from helpline.insights.settings import SlaPolicy, Target
 from helpline.routing.models import EventType
-from helpline.runtime import Parts
-from tests.factories import parts
+from tests.factories import Parts, parts
 from tests.insights.helpers import ev, opened, seed
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)

@@ -9,9 +9,7 @@ import pytest
 import redis.asyncio as redis
 from fastapi import FastAPI
 
-from helpline.console.app import create_app
-from helpline.runtime import Parts
-from tests.factories import parts
+from tests.factories import Parts, create_app, parts
 
 KB_DIR = Path(__file__).resolve().parents[2] / "kb"
 PUBLIC = "https://help.example.test"

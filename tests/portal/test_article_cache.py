@@ -10,9 +10,9 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
-from helpline.console.app import create_app
 from helpline.insights.metrics import REGISTRY
 from helpline.portal import article_cache
+from tests.factories import create_app
 
 from .conftest import help_parts
 

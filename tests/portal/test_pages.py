@@ -11,9 +11,9 @@ import redis.asyncio as redis
 
 from helpline.bot_setup import build_bot
 from helpline.bots.helpcenter import HelpCenterBot
-from helpline.console.app import create_app
 from helpline.insights.reader import CubeReader
 from helpline.insights.reports import Query, summary
+from tests.factories import create_app
 
 from .conftest import PUBLIC, help_parts
 

@@ -12,8 +12,7 @@ from helpline.insights.recorder import InsightsRecorder
 from helpline.insights.reports import Query, articles
 from helpline.portal.feedback import record_vote
 from helpline.routing.models import EventType
-from helpline.runtime import build_router
-from tests.factories import message, parts, route_all
+from tests.factories import build_router, message, parts, route_all
 
 from .test_bot_flows import ALL_TO_BOT, HELPCENTER, conversation_of
 

@@ -5,8 +5,7 @@ from datetime import datetime
 import redis.asyncio as redis
 
 from helpline.routing.models import EventType, Status
-from helpline.runtime import build_router
-from tests.factories import message, parts, route_all
+from tests.factories import build_router, message, parts, route_all
 from tests.routing.test_bot_flows import ALL_TO_BOT, HELPCENTER, conversation_of, replies_of
 
 

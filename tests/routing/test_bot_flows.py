@@ -8,8 +8,7 @@ from helpline.bot_setup import build_bots
 from helpline.bots.base import BotContext, BotDecision, BotReply
 from helpline.routing import keys
 from helpline.routing.models import EventType, MessageKind, OutboundReply, Priority, Status, Visibility
-from helpline.runtime import build_router
-from tests.factories import message, parts, route_all
+from tests.factories import build_router, message, parts, route_all
 
 HELPCENTER = {"helpcenter": {"type": "helpcenter", "kb": "kb"}}
 ALL_TO_BOT = [{"name": "everything to the help center", "set": {"bot": "helpcenter"}}]

@@ -11,7 +11,6 @@ import redis.asyncio as redis
 from helpline.bots.base import BotContext, BotDecision, BotReply
 from helpline.console import actions, assigning
 from helpline.console.roles import Principal, Role
-from helpline.console.services import Services
 from helpline.insights.escalation import WARNING_LABEL, SlaEngine
 from helpline.insights.recorder import InsightsRecorder
 from helpline.insights.settings import Target
@@ -21,8 +20,7 @@ from helpline.routing.models import Agent, EventType, Presence, Priority, Status
 from helpline.routing.rules import Rule
 from helpline.routing.scripts import CONFLICT, DONE, MISSING
 from helpline.routing.store import Effects
-from helpline.runtime import Parts, build_router
-from tests.factories import message, parts, route_all
+from tests.factories import Parts, build_router, message, parts, route_all, services
 
 AGENT = Principal(username="ana", role=Role.AGENT, name="Ana", teams=("support",))
 
@@ -57,7 +55,7 @@ async def one_race(r: redis.Redis, p: Parts, run: int) -> None:
     assert conv is not None and conv.handler == "bot:slow"
     second = message("second", thread=thread)
     await p.bus.ingest([second])
-    svc = Services.build(p)
+    svc = services(p)
     sla = SlaEngine(r, InsightsRecorder(r), [], {}, p.store)
     racers = [
         route_all(p, router),
@@ -134,7 +132,7 @@ async def console_race(r: redis.Redis, p: Parts, run: int, action: str) -> None:
                                            presence=Presence.ONLINE))
     await p.assignments.upsert_agent(BILLING_AGENT)
     router = build_router(p, {"slow": SlowBot()})
-    svc = Services.build(p)
+    svc = services(p)
     thread = f"console-race-{run}"
     await p.bus.ingest([message("first", thread=thread)])
     await route_all(p, router)

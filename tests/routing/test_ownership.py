@@ -21,8 +21,7 @@ from helpline.routing.bus import StreamBus
 from helpline.routing.models import EventType
 from helpline.routing.ownership import PartitionLeases
 from helpline.routing.store import ConversationStore, Effects, Fenced
-from helpline.runtime import build_router
-from tests.factories import message, parts, route_all
+from tests.factories import build_router, message, parts, route_all
 from tests.redis_server import RedisServer
 from tests.routing.test_crash import wait_for
 

@@ -12,8 +12,7 @@ from helpline.routing import keys
 from helpline.routing.models import Presence
 from helpline.routing.ownership import PartitionLeases
 from helpline.routing.queueing import fill_queues
-from helpline.runtime import build_router
-from tests.factories import message, parts, route_all
+from tests.factories import build_router, message, parts, route_all
 from tests.routing.test_router import agent
 
 

@@ -12,8 +12,7 @@ from helpline.routing.models import Agent, EventType, MessageKind, OutboundReply
 from helpline.routing.queueing import fill_agent
 from helpline.routing.rules import Rule
 from helpline.routing.store import Routing
-from helpline.runtime import build_router
-from tests.factories import message, parts, route_all
+from tests.factories import build_router, message, parts, route_all
 
 ACK = {"en": "Thanks, we got it.", "ko": "접수되었습니다."}
 

@@ -210,8 +210,7 @@ async def test_a_dead_lettered_reply_lets_the_next_go_and_can_be_replayed_once(r
 async def test_the_composition_roots_sender_reports_its_posts_to_the_metrics(r: redis.Redis) -> None:
     """The sender counts through the hook it is given; the runtime gives it `insights.metrics`."""
     from helpline.insights.metrics import REGISTRY
-    from helpline.runtime import make_sender
-    from tests.factories import parts
+    from tests.factories import make_sender, parts
 
     def count(outcome: str) -> float:
         value = REGISTRY.get_sample_value("helpline_replies_total",

@@ -14,12 +14,10 @@ from helpline.announcements.incidents import IncidentStore
 from helpline.console import actions, assigning
 from helpline.console.errors import Conflict
 from helpline.console.roles import Principal, Role
-from helpline.console.services import Services
 from helpline.routing import keys
 from helpline.routing.models import Agent, Conversation, EventType, Presence, Status, utcnow
 from helpline.routing.store import Effects, to_ms
-from helpline.runtime import Parts, build_router
-from tests.factories import message, parts, route_all
+from tests.factories import Parts, build_router, message, parts, route_all, services
 
 ANA = Principal(username="ana", role=Role.AGENT, name="Ana", teams=("support",))
 SAM = Principal(username="sam", role=Role.SUPERVISOR, name="Sam", teams=("support",))
@@ -59,7 +57,7 @@ def after_first(call: Callable[..., Awaitable[object]], then: Callable[[], Await
 
 async def test_pending_on_a_conversation_resolved_since_it_was_read_is_refused(r: redis.Redis) -> None:
     p = parts(r)
-    svc = Services.build(p)
+    svc = services(p)
     conv = await conversation(p)  # the agent's page shows it open
     await resolved_by_another(p, conv.id)
     with pytest.raises(Conflict, match="resolved"):
@@ -73,7 +71,7 @@ async def test_pending_on_a_conversation_resolved_since_it_was_read_is_refused(r
 async def test_a_snooze_ending_does_not_reopen_a_conversation_resolved_after_the_wake_read_it(
         r: redis.Redis) -> None:
     p = parts(r)
-    svc = Services.build(p)
+    svc = services(p)
     conv = await conversation(p)
     until = utcnow() + timedelta(minutes=5)
     await actions.set_pending(svc, ANA, conv, "", until=until)
@@ -86,7 +84,7 @@ async def test_a_snooze_ending_does_not_reopen_a_conversation_resolved_after_the
 
 async def test_a_removed_agents_conversation_resolved_meanwhile_is_not_handed_on(r: redis.Redis) -> None:
     p = parts(r)
-    svc = Services.build(p)
+    svc = services(p)
     for agent in ("ana", "bea"):
         await p.assignments.upsert_agent(Agent(id=agent, name=agent, teams=("support",), capacity=5,
                                                presence=Presence.ONLINE))

@@ -18,8 +18,7 @@ from helpline.connectors.runner import PollRunner
 from helpline.routing import keys
 from helpline.routing.bus import StreamConsumer
 from helpline.routing.sender import Sender
-from helpline.runtime import Parts, build_router
-from tests.factories import route_all
+from tests.factories import Parts, build_router, route_all
 
 SUPPORT = "support@helpline.test"
 USERS = {"support": "imap-secret", "ann": "ann-secret", "taro": "taro-secret"}

@@ -20,7 +20,6 @@ from helpline.archive.schema import conversations, messages
 from helpline.archive.search import Access, Query, search
 from helpline.connectors.email.mailservers import Dovecot, Relay
 from helpline.connectors.email.threads import new_thread_key
-from helpline.console.app import create_app
 from helpline.console.roles import Role
 from helpline.routing import keys
 from helpline.routing.models import EventType
@@ -28,6 +27,7 @@ from tests.archive.conftest import TABLES, database_url, postgres_url  # noqa: F
 from tests.connectors.email.conftest import Desk, desk
 from tests.connectors.email.test_send import ALL_TO_BOT, HELPCENTER, customer_inbox, write
 from tests.console.helpers import login
+from tests.factories import create_app
 
 PASSWORD = "correct horse battery"
 

@@ -18,13 +18,12 @@ from playwright.async_api import Browser, async_playwright, expect
 from helpline.connectors.email.mailservers import Dovecot, Relay
 from helpline.connectors.email.threads import new_thread_key
 from helpline.connectors.emulation import serve
-from helpline.console.app import create_app
 from helpline.console.roles import Role
 from helpline.routing.sender import run_promoter
-from helpline.runtime import router_consumer, sender_consumer
 from tests.connectors.email.conftest import Desk, desk
 from tests.connectors.email.test_send import write
 from tests.console.stack import ARGS, CHROMIUM
+from tests.factories import create_app, router_consumer, sender_consumer
 
 PASSWORD = "correct horse battery"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium")

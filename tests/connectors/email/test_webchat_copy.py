@@ -16,17 +16,15 @@ from helpline.config import Settings
 from helpline.connectors.email.mailservers import Dovecot, Relay
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.runner import PollRunner
-from helpline.console.app import create_app
 from helpline.console.roles import Role
 from helpline.routing import keys
 from helpline.routing.bus import StreamConsumer
 from helpline.routing.models import EventType, InboundMessage
 from helpline.routing.sender import Sender
 from helpline.routing.store import contact_id_of
-from helpline.runtime import Parts, build_router
 from tests.connectors.email.conftest import account
 from tests.connectors.email.test_send import customer_inbox, parse_mail_message, write
-from tests.factories import route_all
+from tests.factories import Parts, build_router, create_app, route_all
 
 SITE = "https://www.example.com"
 

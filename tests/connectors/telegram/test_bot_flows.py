@@ -23,9 +23,8 @@ from helpline.routing.bus import StreamConsumer
 from helpline.routing.models import Conversation, EventType, Status
 from helpline.routing.router import Router
 from helpline.routing.sender import Sender
-from helpline.runtime import Parts, build_router
 from tests.audio import ogg_opus
-from tests.factories import route_all, settings
+from tests.factories import Parts, build_router, route_all, settings
 
 from .conftest import ACCOUNT, Emulator
 

@@ -16,13 +16,11 @@ from fastapi import FastAPI
 from helpline.connectors.emulation import free_port, serve
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.webchat.demo_site import demo_site
-from helpline.console.app import create_app
 from helpline.console.roles import Role
 from helpline.console.users import UserStore
 from helpline.routing.models import Presence
 from helpline.routing.sender import Sender
-from helpline.runtime import Parts, build_router, router_consumer, sender_consumer
-from tests.factories import parts
+from tests.factories import Parts, build_router, create_app, parts, router_consumer, sender_consumer
 
 KB = Path(__file__).resolve().parents[3] / "kb"
 SECRET = "the-site-identity-secret"

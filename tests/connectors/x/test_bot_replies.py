@@ -18,8 +18,7 @@ from helpline.routing import keys
 from helpline.routing.bus import StreamConsumer
 from helpline.routing.models import DeliveryState
 from helpline.routing.sender import Sender
-from helpline.runtime import Parts, build_router
-from tests.factories import route_all, settings
+from tests.factories import Parts, build_router, route_all, settings
 
 from .conftest import BRAND_ID, ENV, say
 
