@@ -61,7 +61,7 @@ from .bus import Entry, EntryKey, Failure
 from .delivery import CLAIM, PUT_BACK, RECORD
 from .errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
 from .models import ConversationEvent, DeliveryState, EventType, OutboundReply
-from .outage import through_outage
+from .outage import redis_failed, through_outage
 from .periodic import run_periodically
 from .pipelined import execute
 from .posting import Limiter, Poster, RateLimit, SendObserver, SendProgress, SendResult
@@ -79,6 +79,9 @@ MARK_AHEAD_MAX = 16
 ORPHANED = "the process died while posting; check the platform before resending"
 #: Weight of the newest post time in an account's running mean.
 POST_TIME_WEIGHT = 0.2
+#: How long the outcome of posts already made is held while Redis does not answer (nothing else
+#: of the sender's can go on meanwhile); a longer outage leaves them "sending", later uncertain.
+FINISH_THROUGH_OUTAGE_S = 600.0
 
 _JSON = json.JSONEncoder()  # its encode() of one string is a single C call (per reply on the hot path)
 
@@ -378,17 +381,27 @@ class Sender:
 
         async def record(platform_id: str) -> None:
             posted_now.append(platform_id)
-            await self.client.hset(job.key, "parts", json.dumps(posted_now))  # type: ignore[misc]
+            try:
+                await self.client.hset(job.key, "parts", json.dumps(posted_now))  # type: ignore[misc]
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                # Posted, and Redis is away: the post stands (the final record names its ids once
+                # Redis is back); were this process to die first, the reply stays "sending" and is
+                # taken for uncertain, never posted again.
+                redis_failed(exc)
 
         posted_now = list(posted)
         return SendProgress(posted, record)
 
     async def _finish(self, done: Sequence[Outcome], token: str, guard: str = "own") -> None:
-        """Record final states (one round trip)."""
+        """Record final states (one round trip), through a Redis outage: what was posted while
+        Redis was away is recorded as sent when it is back, not left "sending" (then uncertain)."""
         if done:
-            async with self.client.pipeline(transaction=False) as pipe:
-                await self._queue_records(pipe, done, token, guard)
-                await execute(self.client, pipe)
+            await through_outage(partial(self._finish_now, done, token, guard), within=FINISH_THROUGH_OUTAGE_S)
+
+    async def _finish_now(self, done: Sequence[Outcome], token: str, guard: str) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            await self._queue_records(pipe, done, token, guard)
+            await execute(self.client, pipe)
 
     async def _queue_records(self, pipe: Pipeline, done: Sequence[Outcome], token: str, guard: str = "own") -> None:
         """Queue on `pipe` the recording of final states: one script call per partition. A
