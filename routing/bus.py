@@ -222,7 +222,8 @@ class StreamConsumer:
         while not stop.is_set():
             try:
                 await self.step()
-                redis_ok()
+                if self.streams:  # a round with nothing to read did not ask Redis: it says nothing of it
+                    redis_ok()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 redis_failed(exc)
                 await _sleep_or_stop(stop, 1.0)

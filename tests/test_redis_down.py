@@ -191,6 +191,9 @@ async def test_redis_down_a_minute_loses_and_doubles_nothing(tmp_path: Path, own
             assert posted == expected, f"posted per chat {dict(posted)} != written per chat {dict(expected)}"
             for proc in procs:
                 assert proc.popen.poll() is None, f"{proc.name} exited\n" + proc.tail()
+            for proc in procs[1:]:  # one outage, said once by each role (a router that held no
+                log = proc.log.read_text()  # partition any more took a quiet round for "back")
+                assert log.count("redis unavailable") == 1 and log.count("redis is back") == 1, proc.tail()
             print(f"messages {len(written)}, outage {OUTAGE_S:.0f} s, caught up {took:.1f} s after it")
         finally:
             await http.aclose()
