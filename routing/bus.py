@@ -258,18 +258,22 @@ class StreamConsumer:
         if not self.streams:  # nothing to read (e.g. no account publishes): wait as a blocking read would
             await asyncio.sleep(self.block_ms / 1000)
             return handled
+        per_stream = self.per_stream()
         reply = await self.client.xreadgroup(
             self.group,
             self.consumer,
             dict.fromkeys(self.streams, ">"),
-            count=self.per_stream(),
+            count=per_stream,
             block=self.block_ms,
         )
-        entries = []
-        for stream, items in reply or []:
-            name = as_text(stream)
-            entries += [Entry(name, entry_id.decode(), fields.get(PAYLOAD, b"")) for entry_id, fields in items
-                        if fields is not None]
+        entries = _entries(reply)
+        # Streams that gave all they were asked may hold more: a backlog in a few of many streams
+        # fills the read up to `count` from them (one more round trip, not a batch a few wide).
+        full = [as_text(stream) for stream, items in reply or [] if len(items) >= per_stream]
+        room = self.count - len(entries)
+        if full and room >= len(full):
+            entries += _entries(await self.client.xreadgroup(self.group, self.consumer, dict.fromkeys(full, ">"),
+                                                             count=room // len(full)))
         if entries:
             handled += await self._handle(entries)
         return handled
@@ -277,7 +281,7 @@ class StreamConsumer:
     def per_stream(self) -> int:
         """XREADGROUP's COUNT applies to each stream: `count` spread over the streams bounds a
         read's total near `count`, so one consumer no longer takes a whole backlog at once (and
-        its peers nothing)."""
+        its peers nothing). (`step` fills a read from the streams that had more.)"""
         return max(1, -(-self.count // max(1, len(self.streams))))
 
     async def _claim(self, streams: Sequence[str] | None = None, min_idle_ms: int | None = None) -> list[Entry]:
@@ -354,6 +358,16 @@ class StreamConsumer:
         )
         if self.buried is not None:
             await self.buried(entry, error)
+
+
+def _entries(reply: Any) -> list[Entry]:
+    """The entries of an XREADGROUP answer (an entry deleted while pending has no fields)."""
+    entries = []
+    for stream, items in reply or []:
+        name = as_text(stream)
+        entries += [Entry(name, entry_id.decode(), fields.get(PAYLOAD, b"")) for entry_id, fields in items
+                    if fields is not None]
+    return entries
 
 
 def _errors_key(stream: str) -> str:

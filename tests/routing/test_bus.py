@@ -271,3 +271,23 @@ async def test_a_read_takes_about_count_entries_across_its_streams_and_peers_sha
         await b.step()
     assert max(batches["a"] + batches["b"]) <= 8  # COUNT per stream would have read 32 at once
     assert sum(batches["a"]) == sum(batches["b"]) == 40
+
+
+async def test_a_backlog_in_one_stream_of_many_is_read_count_at_a_time(r: redis.Redis) -> None:
+    bus = StreamBus(r, partitions=4)
+    for i in range(20):
+        await r.xadd(keys.inbound_stream(2), {"m": f"2-{i}"})
+    await r.xadd(keys.inbound_stream(0), {"m": "0-0"})
+    batches: list[list[str]] = []
+
+    async def handler(entries: list[Entry]) -> dict[EntryKey, Failure]:
+        batches.append([e.payload.decode() for e in entries])
+        return {}
+
+    c = consumer(r, bus, handler, count=8)
+    await c.ensure_groups()
+    for _ in range(3):
+        await c.step()
+    # the idle streams no longer shrink the read to 8 / 4 from the busy one; in order per stream
+    assert [len(b) for b in batches] == [8, 8, 5]
+    assert [m for b in batches for m in b if m.startswith("2-")] == [f"2-{i}" for i in range(20)]
