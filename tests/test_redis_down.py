@@ -10,7 +10,6 @@ Two minutes at a load average of 15, most of it the outage itself."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -22,11 +21,11 @@ import redis.asyncio as redis
 
 from helpline.connectors.emulation import free_port
 from helpline.routing import keys
-from helpline.routing.models import EventType
 from tests.redis_server import RedisServer
+from tests.routing.test_crash import PARTITIONS, histories
+from tests.routing.test_crash import replies as queued_replies
 from tests.test_end_to_end import EMULATOR, TG_BOT, Proc, base_env, secrets_env, spawn, wait_for
 
-PARTITIONS = 4
 OUTAGE_S = 60.0
 CUSTOMERS = 8
 ACK = "Thanks, we got your message."
@@ -66,31 +65,6 @@ type = "autoreply"
 handoff = false
 texts = {{ en = "{ack}" }}
 """
-
-
-async def histories(r: redis.Redis) -> Counter[str]:
-    """Customer message id -> in how many conversation histories it appears."""
-    seen: Counter[str] = Counter()
-    for p in range(PARTITIONS):
-        for cid in await r.zrange(keys.conversations_by_update(p), 0, -1):
-            for raw in await r.zrange(keys.messages(cid.decode()), 0, -1):
-                seen[json.loads(raw)["message_id"]] += 1
-    return seen
-
-
-async def queued_replies(r: redis.Redis) -> tuple[list[str], dict[str, str]]:
-    """Every REPLY_QUEUED event's reply id (one queued twice shows twice) and each reply's state."""
-    ids: list[str] = []
-    states: dict[str, str] = {}
-    for p in range(PARTITIONS):
-        for cid in await r.zrange(keys.conversations_by_update(p), 0, -1):
-            for raw in await r.lrange(keys.events(cid.decode()), 0, -1):
-                event = json.loads(raw)
-                if event["type"] == EventType.REPLY_QUEUED.value:
-                    rid = event["data"]["reply_id"]
-                    ids.append(rid)
-                    states[rid] = (await r.hget(keys.delivery(p, rid), "state") or b"").decode()
-    return ids, states
 
 
 async def pending(r: redis.Redis) -> int:
