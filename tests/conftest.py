@@ -5,8 +5,13 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as redis
+from playwright.async_api import expect
 
 from tests.redis_server import RedisServer
+
+# The suite runs on a loaded 2-core machine: browser assertions wait for their condition up to 20 s
+# (Playwright's default of 5 s flakes there). A run on an idle machine still goes on as soon as it holds.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,7 @@ async def test_axe_finds_no_serious_violation_on_the_main_pages(r: redis.Redis) 
             found: dict[str, list[str]] = {}
             sue = await sign_in_for_axe(stack, "sue", found)
             rows = sue.locator(".row")
-            await expect(rows).to_have_count(6, timeout=10_000)
+            await expect(rows).to_have_count(6)
             found["inbox"] = await serious_violations(sue)
             await rows.first.locator("a").first.click()
             await sue.wait_for_url("**/c/*")

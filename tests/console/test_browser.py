@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -35,19 +37,24 @@ def telegram_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HL_TG_TOKEN", TOKEN)
 
 
-async def sign_in(stack: Stack, username: str, width: int = 1280, height: int = 800) -> Page:
-    context = await stack.browser.new_context(viewport={"width": width, "height": height})
-    page = await context.new_page()
+async def sign_in(stack: Stack, username: str, width: int = 1280, height: int = 800, *, password: str = PASSWORD,
+                  init_script: str = "", **context: Any) -> Page:
+    """A fresh browser profile (`context`: more of its options, `init_script`: run in every page), signed in."""
+    browser_context = await stack.browser.new_context(viewport={"width": width, "height": height}, **context)
+    if init_script:
+        await browser_context.add_init_script(init_script)
+    page = await browser_context.new_page()
     await page.goto(stack.url + "/login")
     await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
+    await page.fill("input[name=password]", password)
     await page.click("button[type=submit]")
-    await page.wait_for_url(stack.url + "/")
+    await page.wait_for_url(stack.url + "/")  # signed in before the test navigates on
     return page
 
 
-async def conversation_id(desk: Desk, chat_id: int) -> str:
-    for _ in range(100):
+async def conversation_id(desk: Desk, chat_id: int, wait: float = 30.0) -> str:
+    deadline = time.monotonic() + wait  # a deadline, not a count of polls: the router is slow under load
+    while time.monotonic() < deadline:
         cid = await desk.parts.store.find_thread("telegram", "support", f"chat:{chat_id}")
         if cid:
             return cid
@@ -62,12 +69,12 @@ async def test_agent_sees_message_live_replies_with_canned_and_it_is_delivered(d
     await desk.parts.assignments.set_presence("amy", Presence.ONLINE)
     async with running(desk) as stack:
         page = await sign_in(stack, "amy")
-        await expect(page.locator("#live-status.on")).to_be_visible(timeout=10_000)
+        await expect(page.locator("#live-status.on")).to_be_visible()
         await page.evaluate("window.__sameDocument = true")
 
         await stack.customer(801, "Hello, my withdrawal is stuck since this morning")
         row = page.locator(".row", has_text="withdrawal is stuck")
-        await expect(row).to_be_visible(timeout=10_000)  # arrived without a reload:
+        await expect(row).to_be_visible()  # arrived without a reload:
         assert await page.evaluate("window.__sameDocument") is True
         await expect(row.locator(".vis")).to_have_text("PRIVATE")
         await expect(row.locator(".badge")).to_have_text("Telegram")
@@ -85,8 +92,8 @@ async def test_agent_sees_message_live_replies_with_canned_and_it_is_delivered(d
         await expect(page.locator("#counter")).to_have_text(f"{len(expected)} / 4096")
         await page.click("#send-btn")
         reply = page.locator(".item-reply", has_text="checking your withdrawal")
-        await expect(reply).to_be_visible(timeout=5_000)
-        await expect(reply.locator(".delivery")).to_have_class("delivery delivery-sent", timeout=10_000)
+        await expect(reply).to_be_visible()
+        await expect(reply.locator(".delivery")).to_have_class("delivery delivery-sent")
 
         sent = await stack.sent()
         assert [(s["chat_id"], s["kind"], s["visibility"], s["text"]) for s in sent] == [
@@ -133,11 +140,11 @@ async def test_screenshots_of_inbox_and_conversation(desk: Desk) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page = await sign_in(stack, "sue")
         await page.goto(stack.url + "/?view=all")
-        await expect(page.locator(".row")).to_have_count(7, timeout=10_000)
+        await expect(page.locator(".row")).to_have_count(7)
         await page.keyboard.press("j")
         await page.screenshot(path=str(SCREENSHOTS / "inbox.png"))
         await page.goto(f"{stack.url}/c/{cid}")
-        await expect(page.locator(".delivery-sent")).to_be_visible(timeout=10_000)
+        await expect(page.locator(".delivery-sent")).to_be_visible()
         await page.screenshot(path=str(SCREENSHOTS / "conversation.png"))
         phone = await sign_in(stack, "sue", width=390, height=844)
         await phone.goto(stack.url + "/?view=all")
@@ -163,7 +170,7 @@ async def test_one_product_supervisor_and_marketing_share_the_layout(r: redis.Re
             # marketing: the inbox shows public threads only; announcements, never reports
             meg = await sign_in(stack, "meg")
             csp_errors = watch_csp(meg)
-            await expect(meg.locator(".row")).to_have_count(2, timeout=10_000)
+            await expect(meg.locator(".row")).to_have_count(2)
             assert await meg.locator(".row .vis").all_text_contents() == ["PUBLIC", "PUBLIC"]
             await expect(meg.locator(".topnav a")).to_have_text(["Inbox", "Announcements"])
             await meg.click(".topnav >> text=Announcements")
@@ -175,21 +182,21 @@ async def test_one_product_supervisor_and_marketing_share_the_layout(r: redis.Re
                                                   "maintenance. 토요일 02:00–04:00 입금이 일시 중단됩니다.")
             await meg.check("input[value='x_timeline|exchange']")
             await meg.check("input[value='telegram_subscribers|exchange_bot']")
-            await expect(meg.locator("#preview .preview-target")).to_have_count(2, timeout=5_000)
+            await expect(meg.locator("#preview .preview-target")).to_have_count(2)
             await meg.click("#compose-form button[type=submit]")  # the JSON API with the session's CSRF token
             row = meg.locator("#rows tr", has_text="Deposit maintenance")
-            await expect(row.locator(".state")).to_have_text("draft", timeout=5_000)
+            await expect(row.locator(".state")).to_have_text("draft")
             await expect(meg.locator("#compose-error")).to_have_text("")
             await meg.fill("input[name=title]", "Withdrawal delays")
             await meg.fill("textarea[name=text]", "Some BTC withdrawals are delayed. We are on it; funds are safe.")
             await meg.check("input[value='mastodon_account|exchange']")
             await meg.fill("input[name=incident-keywords]", "withdrawal, 출금, 提现")
-            await expect(meg.locator("#preview .preview-target")).to_have_count(1, timeout=5_000)
+            await expect(meg.locator("#preview .preview-target")).to_have_count(1)
             await meg.set_viewport_size({"width": 1280, "height": 1000})
             await meg.evaluate("document.querySelector('main').scrollTo(0, 0)")
             await meg.screenshot(path=str(SCREENSHOTS / "announcements.png"))
             await row.locator("button", has_text="Submit").click()
-            await expect(row.locator(".state")).to_have_text("awaiting approval", timeout=5_000)
+            await expect(row.locator(".state")).to_have_text("awaiting approval")
             assert await row.locator("button", has_text="Approve").count() == 0  # marketing never approves
             response = await meg.goto(stack.url + "/reports")
             assert response is not None and response.status == 403
@@ -198,7 +205,7 @@ async def test_one_product_supervisor_and_marketing_share_the_layout(r: redis.Re
             # a supervisor: inbox → reports (SVG charts) → announcements (approves what marketing submitted)
             sue = await sign_in(stack, "sue", height=1000)
             csp_errors = watch_csp(sue)
-            await expect(sue.locator(".row")).to_have_count(6, timeout=10_000)
+            await expect(sue.locator(".row")).to_have_count(6)
             await expect(sue.locator(".topnav a")).to_have_text(["Inbox", "Reports", "Examples", "Canned",
                                                                  "Announcements"])
             await expect(sue.locator("#presence-select")).to_have_value("online")
@@ -220,7 +227,7 @@ async def test_one_product_supervisor_and_marketing_share_the_layout(r: redis.Re
             await expect(sue.locator("#compose-form")).to_have_count(0)  # composing is marketing's
             await expect(sue.locator(".note-card")).to_contain_text("Marketing composes")
             submitted = sue.locator("#rows tr", has_text="Deposit maintenance")
-            await expect(submitted.locator("button", has_text="Approve")).to_be_visible(timeout=5_000)
+            await expect(submitted.locator("button", has_text="Approve")).to_be_visible()
             await sue.click(".topnav >> text=Inbox")
             await sue.wait_for_url(stack.url + "/")
             assert csp_errors == []
@@ -235,7 +242,7 @@ async def test_one_product_supervisor_and_marketing_share_the_layout(r: redis.Re
                 assert box is not None and box["width"] <= 390
             await phone.screenshot(path="/tmp/reports-phone.png")
             await phone.goto(stack.url + "/announcements")
-            await expect(phone.locator("#rows tr")).to_have_count(1, timeout=5_000)
+            await expect(phone.locator("#rows tr")).to_have_count(1)
             assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
             await phone.screenshot(path="/tmp/announcements-phone.png")
     finally:
@@ -260,6 +267,6 @@ async def test_api_docs_render_from_this_server_under_the_csp(desk: Desk) -> Non
         page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
         response = await page.goto(stack.url + "/api/docs")
         assert response is not None and "script-src 'self'" in response.headers["content-security-policy"]
-        await expect(page.locator(".opblock-tag", has_text="conversations").first).to_be_visible(timeout=15_000)
+        await expect(page.locator(".opblock-tag", has_text="conversations").first).to_be_visible()
         assert foreign == [] and violations == []
         await context.close()

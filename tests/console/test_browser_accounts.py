@@ -88,12 +88,7 @@ async def test_an_admin_manages_users_from_the_users_page(desk: Desk) -> None:
         assert (await _user(desk, "kim")).capacity == 8
 
         # disabling takes kim off the roster and signs them out; their password is reset
-        kim_page = await (await stack.browser.new_context()).new_page()
-        await kim_page.goto(stack.url + "/login")
-        await kim_page.fill("input[name=username]", "kim")
-        await kim_page.fill("input[name=password]", "a long enough password")
-        await kim_page.click("button[type=submit]")
-        await kim_page.wait_for_url(stack.url + "/")
+        kim_page = await sign_in(stack, "kim", password="a long enough password")
         await desk.parts.assignments.set_presence("kim", Presence.ONLINE)
         await root.goto(stack.url + "/users")
         edit = root.locator("#edit-kim")

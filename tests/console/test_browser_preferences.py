@@ -10,8 +10,9 @@ from playwright.async_api import Page, expect
 
 from helpline.console.users import Preferences
 
-from .helpers import PASSWORD, Desk
+from .helpers import Desk
 from .stack import TOKEN, Stack, running
+from .test_browser import sign_in
 
 pytestmark = pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs /usr/bin/chromium")
 
@@ -23,16 +24,7 @@ def telegram_token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def _browser(stack: Stack, username: str, kept: str = "") -> Page:
     """A fresh browser profile (its own storage), signed in; `kept`: what it stored before."""
-    context = await stack.browser.new_context(timezone_id="Europe/Lisbon")
-    if kept:
-        await context.add_init_script(kept)
-    page = await context.new_page()
-    await page.goto(stack.url + "/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(stack.url + "/")
-    return page
+    return await sign_in(stack, username, timezone_id="Europe/Lisbon", init_script=kept)
 
 
 async def test_zone_and_alert_choices_follow_the_user_to_another_browser(desk: Desk) -> None:

@@ -31,7 +31,7 @@ async def test_visitor_searches_in_korean_and_opens_an_article(app: FastAPI) -> 
             await expect(page.locator("h1")).to_have_text("전체 도움말")
             await page.locator("#q").press_sequentially("출금이 늦어져요")
             suggestion = page.locator("#suggestions a", has_text="늦어지는 이유")
-            await expect(suggestion.first).to_be_visible(timeout=5_000)
+            await expect(suggestion.first).to_be_visible()
             await page.locator("#q").press("Enter")  # no suggestion chosen: the form is submitted
             await page.wait_for_url("**/help/ko/search?q=*")
             await expect(page.locator("h1")).to_contain_text("출금이 늦어져요")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -87,12 +88,22 @@ async def old_thread_with_a_new_topic(d: Desk, dovecot: Dovecot, c: Console) -> 
     return cid
 
 
-@pytest.mark.parametrize("keeps", ["in-reply-to", "references", "subject-token"])
-async def test_a_split_off_topic_is_its_own_conversation_and_replies_thread_to_the_one_they_answer(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path, keeps: str) -> None:
+Topic = tuple[Desk, Console, str]
+
+
+@pytest.fixture
+async def new_topic(r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> AsyncIterator[Topic]:
+    """The desk, its console, and Ann's card thread answered with a new topic (the conversation's id)."""
     d = desk(r, dovecot, relay, tmp_path)
     c = await console_for(d)
-    old = await old_thread_with_a_new_topic(d, dovecot, c)
+    yield d, c, await old_thread_with_a_new_topic(d, dovecot, c)
+    await c.client.aclose()
+
+
+@pytest.mark.parametrize("keeps", ["in-reply-to", "references", "subject-token"])
+async def test_a_split_off_topic_is_its_own_conversation_and_replies_thread_to_the_one_they_answer(
+        new_topic: Topic, dovecot: Dovecot, keeps: str) -> None:
+    d, c, old = new_topic
 
     response = await c.split(old, ["q2@example.com"])
     assert response.status_code == 200, response.text
@@ -126,21 +137,17 @@ async def test_a_split_off_topic_is_its_own_conversation_and_replies_thread_to_t
     await d.route()
     assert [m.message_id for m in await d.parts.store.messages(new)][-1] == "q3@example.com"
     assert [m.message_id for m in await d.parts.store.messages(old)][-1] == "q4@example.com"
-    await c.client.aclose()
 
 
 async def test_a_customer_answering_the_split_off_mail_itself_reaches_the_new_conversation(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
-    d = desk(r, dovecot, relay, tmp_path)
-    c = await console_for(d)
-    old = await old_thread_with_a_new_topic(d, dovecot, c)
+        new_topic: Topic, dovecot: Dovecot) -> None:
+    d, c, old = new_topic
     new = (await c.split(old, ["q2@example.com"])).json()["conversation_id"]
     dovecot.append("support", write("Re: Card declined", "Or can I do it in the app?", ident="q5@example.com",
                                     In_Reply_To="<q2@example.com>", References="<q1@example.com> <q2@example.com>"))
     await d.poll()
     await d.route()
     assert [m.message_id for m in await d.parts.store.messages(new)] == ["split:q2@example.com", "q5@example.com"]
-    await c.client.aclose()
 
 
 async def test_a_split_cut_short_is_completed_by_repeating_it_and_gets_no_automatic_answer(
@@ -179,23 +186,18 @@ async def test_a_split_cut_short_is_completed_by_repeating_it_and_gets_no_automa
 
 
 async def test_bad_splits_are_refused_and_change_nothing(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
-    d = desk(r, dovecot, relay, tmp_path)
-    c = await console_for(d)
-    old = await old_thread_with_a_new_topic(d, dovecot, c)
+        new_topic: Topic, dovecot: Dovecot) -> None:
+    d, c, old = new_topic
     everything = await c.split(old, ["q1@example.com", "q2@example.com"])
     unknown = await c.split(old, ["nope@example.com"])
     assert everything.status_code == 422 and "must stay" in everything.text
     assert unknown.status_code == 422 and "nope@example.com" in unknown.text
     assert not [e for e in await d.parts.store.events(old) if e.type is EventType.LINKED]
-    await c.client.aclose()
 
 
 async def test_a_mail_whose_original_is_gone_cannot_be_split_and_nothing_moves(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
-    d = desk(r, dovecot, relay, tmp_path)
-    c = await console_for(d)
-    old = await old_thread_with_a_new_topic(d, dovecot, c)
+        new_topic: Topic, dovecot: Dovecot) -> None:
+    d, c, old = new_topic
     [_, q2] = await d.parts.store.messages(old)
     original = next(a for a in q2.attachments if a.kind == "original")
     path = d.connector.files.local_path(original.platform_file_id)
@@ -205,14 +207,11 @@ async def test_a_mail_whose_original_is_gone_cannot_be_split_and_nothing_moves(
     assert response.status_code == 409 and "original mail is no longer stored" in response.text
     assert await d.connector.index.thread_of_message("q2@example.com") == new_thread_key("q1@example.com")
     assert not [e for e in await d.parts.store.events(old) if e.type is EventType.LINKED]
-    await c.client.aclose()
 
 
 async def test_the_conversation_page_splits_from_a_message_on(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
-    d = desk(r, dovecot, relay, tmp_path)
-    c = await console_for(d)
-    old = await old_thread_with_a_new_topic(d, dovecot, c)
+        new_topic: Topic, dovecot: Dovecot) -> None:
+    d, c, old = new_topic
     assert (await login(c.client, "amy", PASSWORD)).status_code == 303
     page = (await c.client.get(f"/c/{old}")).text
     assert page.count("Split off from here") == 1  # not on the first message: something must stay
@@ -226,13 +225,11 @@ async def test_the_conversation_page_splits_from_a_message_on(
     new = response.headers["location"].removeprefix("/c/")  # the page goes to the new conversation
     assert new != old
     assert [m.message_id for m in await d.parts.store.messages(new)] == ["split:q2@example.com"]
-    await c.client.aclose()
 
 
 async def test_the_record_moves_the_split_off_mails_so_search_finds_them_once(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path, database_url: str) -> None:  # noqa: F811
-    d = desk(r, dovecot, relay, tmp_path)
-    c = await console_for(d)
+        r: redis.Redis, new_topic: Topic, dovecot: Dovecot, database_url: str) -> None:  # noqa: F811
+    d, c, old = new_topic
     db = Database(database_url)
     if not db.is_sqlite:  # the session's database: start empty
         async with db.engine.begin() as conn:
@@ -247,7 +244,6 @@ async def test_the_record_moves_the_split_off_mails_so_search_finds_them_once(
             return list((await conn.execute(select(messages.c.message_id).where(messages.c.conversation_id == cid)
                                             .order_by(messages.c.seq))).scalars())
 
-    old = await old_thread_with_a_new_topic(d, dovecot, c)
     await archiver.catch_up()
     assert await found("phone number") == [old]
     new = (await c.split(old, ["q2@example.com"])).json()["conversation_id"]
@@ -272,5 +268,4 @@ async def test_the_record_moves_the_split_off_mails_so_search_finds_them_once(
     await archiver.catch_up()
     assert await mails_of(old) == ["q1@example.com", "q4@example.com"]
     assert await found("card works") == [old] and await found("phone number") == [new]
-    await c.client.aclose()
     await db.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,26 @@ async def running(r: redis.Redis, transport: str | None = None, desk: dict[str, 
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def until(check: Callable[[], Awaitable[bool]], wait: float = 30.0) -> bool:
+    """Whether `check` came true within `wait` seconds (asked every 50 ms: no longer than needed)."""
+    deadline = time.monotonic() + wait
+    while not await check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def thread_of(chat: Chat, chat_id: str) -> str:
+    """The conversation a web chat became, once the router (another task, slow under load) threads it."""
+    found: list[str] = []
+
+    async def threaded() -> bool:
+        cid = await chat.parts.store.find_thread("webchat", "site", chat_id)
+        found.extend([cid] if cid else [])
+        return bool(cid)
+
+    assert await until(threaded), "the router did not thread the chat"
+    return found[0]

@@ -4,61 +4,25 @@ own origin), the console on uvicorn with the router, the help-center bot and the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 import redis.asyncio as redis
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import expect
 
 from helpline.console.roles import Role
 from helpline.routing import keys
-from tests.console.stack import ARGS, CHROMIUM
+from tests.console.stack import CHROMIUM
 
-from .stack import PASSWORD, Chat, running
+from .browser import chromium, conversation_of, open_chat, say, signed_in_agent
+from .stack import running, until
 
 SCREENSHOTS = Path(os.environ.get("HELPLINE_SCREENSHOTS") or tempfile.mkdtemp(prefix="helpline-screenshots-"))
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium")
-
-
-@contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
-async def open_chat(browser: Browser, url: str, width: int = 1280, height: int = 800) -> Page:
-    page = await (await browser.new_context(viewport={"width": width, "height": height})).new_page()
-    await page.goto(url)
-    await page.get_by_role("button", name="Chat with support").click()
-    await expect(page.get_by_role("dialog")).to_be_visible()
-    return page
-
-
-async def say(page: Page, text: str) -> None:
-    box = page.get_by_role("textbox", name="Type your message")
-    await box.fill(text)
-    await box.press("Enter")
-
-
-async def conversation_of(chat: Chat, page: Page) -> str:
-    """The conversation the widget's chat became (the chat id is the thread key)."""
-    stored = await page.evaluate("JSON.parse(localStorage.getItem(Object.keys(localStorage)[0])).chat")
-    for _ in range(200):
-        cid = await chat.parts.store.find_thread("webchat", "site", stored)
-        if cid:
-            return cid
-        await asyncio.sleep(0.05)
-    raise AssertionError("the router did not thread the chat")
 
 
 async def test_bot_answers_then_an_agent_replies_in_the_console_and_the_visitor_sees_it_live(
@@ -70,35 +34,30 @@ async def test_bot_answers_then_an_agent_replies_in_the_console_and_the_visitor_
         await visitor.get_by_role("textbox", name="Type your message").press_sequentially("How do I set up 2FA")
         hints = visitor.get_by_role("navigation", name="Articles that may help")
         article = hints.get_by_role("link", name="How to set up two-factor authentication (2FA)")
-        await expect(article).to_have_attribute("href", f"{chat.url}/help/en/2fa-setup", timeout=10_000)
+        await expect(article).to_have_attribute("href", f"{chat.url}/help/en/2fa-setup")
         await say(visitor, "How do I set up 2FA?")
         await expect(hints).to_be_hidden()
         await expect(visitor.locator(".from-visitor")).to_have_text("You: How do I set up 2FA?")
-        await expect(visitor.locator(".from-bot").first).to_contain_text("2FA", timeout=15_000)
+        await expect(visitor.locator(".from-bot").first).to_contain_text("2FA")
         await expect(visitor.locator(".choices button", has_text="Yes")).to_be_visible()
         await say(visitor, "No, I want to talk to a human")
-        await expect(visitor.locator(".from-bot", has_text="passing you to a member")).to_be_visible(timeout=15_000)
+        await expect(visitor.locator(".from-bot", has_text="passing you to a member")).to_be_visible()
         cid = await conversation_of(chat, visitor)
 
-        agent = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
-        await agent.goto(chat.url + "/login")
-        await agent.fill("input[name=username]", "amy")
-        await agent.fill("input[name=password]", PASSWORD)
-        await agent.click("button[type=submit]")
-        await agent.wait_for_url(chat.url + "/")
-        await expect(agent.locator(".row .badge", has_text="Web chat")).to_be_visible(timeout=10_000)
+        agent = await signed_in_agent(browser, chat)
+        await expect(agent.locator(".row .badge", has_text="Web chat")).to_be_visible()
         await agent.goto(f"{chat.url}/c/{cid}")
         await expect(agent.locator(".vis-banner-private")).to_be_visible()
         await visitor.get_by_role("textbox", name="Type your message").press_sequentially("Thanks, I am wai")
-        await expect(agent.locator("#collision")).to_contain_text("Customer is typing", timeout=10_000)
+        await expect(agent.locator("#collision")).to_contain_text("Customer is typing")
         await visitor.get_by_role("textbox", name="Type your message").fill("")
         await agent.keyboard.press("r")
         await agent.locator("#reply-text").press_sequentially("Hi, this is Amy. Let me reset your 2FA with you.")
-        await expect(visitor.get_by_role("status")).to_have_text("Support is typing…", timeout=10_000)
+        await expect(visitor.get_by_role("status")).to_have_text("Support is typing…")
         await agent.click("#send-btn")
 
         answer = visitor.locator(".from-agent")
-        await expect(answer).to_have_text("Support: Hi, this is Amy. Let me reset your 2FA with you.", timeout=15_000)
+        await expect(answer).to_have_text("Support: Hi, this is Amy. Let me reset your 2FA with you.")
         assert await visitor.evaluate("window.__samePage") is True  # arrived without a reload
         await expect(visitor.get_by_role("status")).to_have_text("")  # the reply ends the indicator
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -120,7 +79,7 @@ async def test_messages_sent_while_the_visitor_was_offline_arrive_once_after_rec
         await visitor.goto(chat.site + "/")
         await visitor.get_by_role("button", name="Chat with support").click()
         await say(visitor, "I need a person please")
-        await expect(visitor.locator(".from-bot", has_text="passing you to a member")).to_be_visible(timeout=15_000)
+        await expect(visitor.locator(".from-bot", has_text="passing you to a member")).to_be_visible()
         cid = await conversation_of(chat, visitor)
         token, _ = await chat.app.state.console.tokens.create("test", "amy", Role.AGENT)
 
@@ -133,16 +92,17 @@ async def test_messages_sent_while_the_visitor_was_offline_arrive_once_after_rec
             for text in ("First: I am checking your account.", "Second: done, you can log in again."):
                 sent = await api.post(f"/api/v1/conversations/{cid}/reply", json={"text": text})
                 assert sent.status_code in (200, 201, 202), sent.text
-        for _ in range(200):  # both delivered into the chat while the visitor is away
-            if await r.xlen(stream) == before + 2:
-                break
-            await asyncio.sleep(0.05)
+
+        async def both_delivered() -> bool:  # into the chat while the visitor is away
+            return bool(await r.xlen(stream) >= before + 2)
+
+        assert await until(both_delivered)
         assert await r.xlen(stream) == before + 2
         await asyncio.sleep(0.5)
         await expect(visitor.locator(".from-agent")).to_have_count(0)
 
         await visitor.context.set_offline(False)
-        await expect(visitor.locator(".from-agent")).to_have_count(2, timeout=15_000)
+        await expect(visitor.locator(".from-agent")).to_have_count(2)
         await expect(visitor.locator(".from-agent")).to_have_text([
             "Support: First: I am checking your account.", "Support: Second: done, you can log in again."])
         await asyncio.sleep(1.0)  # nothing arrives twice after the reconnect
@@ -157,14 +117,14 @@ async def test_messages_sent_while_the_visitor_was_offline_arrive_once_after_rec
 async def test_a_forged_identity_is_refused_and_a_verified_one_is_linked(r: redis.Redis) -> None:
     async with running(r) as chat, chromium() as browser:
         forged = await open_chat(browser, chat.site + "/signed-in?user=42&forged=1")
-        await expect(forged.get_by_role("status")).to_contain_text("could not be verified", timeout=10_000)
+        await expect(forged.get_by_role("status")).to_contain_text("could not be verified")
         await say(forged, "let me in")
         await asyncio.sleep(0.5)
         await expect(forged.locator(".msg")).to_have_count(0)  # nothing was sent
 
         signed = await open_chat(browser, chat.site + "/signed-in?user=42")
         await say(signed, "Where is my deposit?")
-        await expect(signed.locator(".from-visitor")).to_have_count(1, timeout=10_000)
+        await expect(signed.locator(".from-visitor")).to_have_count(1)
         cid = await conversation_of(chat, signed)
         conversation = await chat.parts.store.get(cid)
         assert conversation is not None and conversation.contact_id.endswith("user:42")
@@ -173,13 +133,13 @@ async def test_a_forged_identity_is_refused_and_a_verified_one_is_linked(r: redi
         await signed.get_by_role("button", name="New conversation").click()
         await expect(signed.locator(".msg")).to_have_count(0)
         await say(signed, "What are the trading fees?")
-        await expect(signed.locator(".from-visitor")).to_have_text(["You: What are the trading fees?"], timeout=10_000)
+        await expect(signed.locator(".from-visitor")).to_have_text(["You: What are the trading fees?"])
         await signed.get_by_role("button", name="Your conversations").click()
         entries = signed.get_by_role("list", name="Your conversations").get_by_role("button")
         await expect(entries).to_have_count(2)
         await expect(entries.first).to_contain_text("What are the trading fees?")
         await entries.nth(1).click()
-        await expect(signed.locator(".from-visitor")).to_have_text(["You: Where is my deposit?"], timeout=10_000)
+        await expect(signed.locator(".from-visitor")).to_have_text(["You: Where is my deposit?"])
         # the same customer on another device sees both chats
         other_device = await open_chat(browser, chat.site + "/signed-in?user=42")
         await other_device.get_by_role("button", name="Your conversations").click()

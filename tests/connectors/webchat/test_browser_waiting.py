@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio as redis
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import expect
 
 from helpline.connectors.email.mailservers import Relay
 from helpline.routing.hours import DAYS
 from tests.bots.test_waiting import record
 
-from .stack import PASSWORD, Chat, running
-from .test_browser import chromium, conversation_of, open_chat, say
+from .browser import chromium, conversation_of, open_chat, say, signed_in_agent
+from .stack import running, until
 
 MAIL_ENV = {"MAIL_USER": "support", "MAIL_PASSWORD": "imap-secret", "SMTP_USER": "relay-user",
             "SMTP_PASSWORD": "relay-secret"}
@@ -47,24 +47,13 @@ def closed_today() -> list[dict[str, object]]:
     return [{"id": "support", "default": True, "hours": {"timezone": "Asia/Seoul", "weekly": week}}]
 
 
-async def signed_in_agent(browser: Browser, chat: Chat, cid: str) -> Page:
-    agent = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
-    await agent.goto(chat.url + "/login")
-    await agent.fill("input[name=username]", "amy")
-    await agent.fill("input[name=password]", PASSWORD)
-    await agent.click("button[type=submit]")
-    await agent.wait_for_url(chat.url + "/")
-    await agent.goto(f"{chat.url}/c/{cid}")
-    return agent
-
-
 async def test_a_visitor_queued_for_a_person_sees_the_usual_wait(r: redis.Redis) -> None:
     await record(r, [240, 250, 260], datetime.now(UTC) - timedelta(hours=2))  # the team's recent replies
     async with running(r, agent_online=False) as chat, chromium() as browser:
         visitor = await open_chat(browser, chat.site + "/")
         await say(visitor, "I want to talk to a human")
-        await expect(visitor.locator(".from-bot", has_text="passing you to a member")).to_be_visible(timeout=15_000)
-        await expect(visitor.locator(".from-bot", has_text="usual wait: about 4 min")).to_be_visible(timeout=15_000)
+        await expect(visitor.locator(".from-bot", has_text="passing you to a member")).to_be_visible()
+        await expect(visitor.locator(".from-bot", has_text="usual wait: about 4 min")).to_be_visible()
         await expect(visitor.locator(".email-ask")).to_have_count(0)  # open hours: nothing to leave
 
 
@@ -76,19 +65,19 @@ async def test_off_hours_the_visitor_leaves_an_address_and_the_answer_reaches_it
     async with running(r, desk=desk, agent_online=False, **options) as chat, chromium() as browser:
         visitor = await open_chat(browser, chat.site + "/")
         await say(visitor, "I want to talk to a human")
-        await expect(visitor.locator(".from-bot", has_text="offline right now")).to_be_visible(timeout=15_000)
+        await expect(visitor.locator(".from-bot", has_text="offline right now")).to_be_visible()
         address = visitor.get_by_role("textbox", name="E-mail address")
         await address.fill("not an address")
         await address.press("Enter")
         await expect(visitor.locator(".email-left")).to_have_count(0)  # the browser refuses it first
         await address.fill("ann@example.com")
         await address.press("Enter")
-        await expect(visitor.locator(".email-left")).to_have_text("We will send our answer to ann@example.com",
-                                                                  timeout=10_000)
+        await expect(visitor.locator(".email-left")).to_have_text("We will send our answer to ann@example.com")
         await expect(visitor.locator(".email-ask")).to_have_count(0)
         cid = await conversation_of(chat, visitor)
 
-        agent = await signed_in_agent(browser, chat, cid)
+        agent = await signed_in_agent(browser, chat)
+        await agent.goto(f"{chat.url}/c/{cid}")
         await expect(agent.locator("#contact-email")).to_have_text("ann@example.com")
         note = agent.locator("#email-copy")
         await expect(note).to_contain_text("also mailed there" if mailed else "replies are not mailed there")
@@ -96,17 +85,17 @@ async def test_off_hours_the_visitor_leaves_an_address_and_the_answer_reaches_it
         await agent.locator("#reply-text").fill("Hi Ann, your withdrawal went out this morning.")
         await agent.click("#send-btn")
         await expect(visitor.locator(".from-agent")).to_have_text(
-            "Support: Hi Ann, your withdrawal went out this morning.", timeout=15_000)
+            "Support: Hi Ann, your withdrawal went out this morning.")
         if mailed:
-            for _ in range(100):
-                if relay.received:
-                    break
-                await visitor.wait_for_timeout(100)
+            async def mailed_out() -> bool:
+                return bool(relay.received)
+
+            assert await until(mailed_out)
             [mail] = relay.received
             assert mail.recipients == ("ann@example.com",)
             assert "Hi Ann, your withdrawal went out this morning." in mail.message.get_body(("plain",)).get_content()
-            await expect(agent.locator("#timeline").get_by_text("e-mail copy to ann@example.com: sent")).to_be_visible(
-                timeout=15_000)  # the copy's own event, live in the agent's page
+            copy_sent = agent.locator("#timeline").get_by_text("e-mail copy to ann@example.com: sent")
+            await expect(copy_sent).to_be_visible()  # the copy's own event, live in the agent's page
         else:
             await visitor.wait_for_timeout(1000)
             assert relay.received == []

@@ -19,7 +19,7 @@ from helpline.connectors.webchat.identity import token_hash, user_hmac
 from helpline.routing import keys
 from helpline.routing.models import MessageKind, OutboundReply, ReplyButton, Visibility
 
-from .stack import SECRET, Chat, running
+from .stack import SECRET, Chat, running, thread_of, until
 
 
 class Visitor:
@@ -154,12 +154,7 @@ async def test_verified_identity_and_enforce_mode(r: redis.Redis) -> None:
         ok = await v.session(user_id="42", user_hash=user_hmac(SECRET, "42"))
         assert ok.status_code == 200
         await v.say("where is my deposit?")
-        for _ in range(100):
-            cid = await chat.parts.store.find_thread("webchat", "site", str(v.chat))
-            if cid:
-                break
-            await asyncio.sleep(0.05)
-        conversation = await chat.parts.store.get(str(cid))
+        conversation = await chat.parts.store.get(await thread_of(chat, str(v.chat)))
         assert conversation is not None and conversation.contact_id.endswith("user:42")
         # an anonymous token issued before the account was switched to enforce mode no longer works
         connector = chat.parts.connectors[("webchat", "site")]
@@ -262,12 +257,7 @@ async def test_the_console_signals_typing_only_for_a_reply_not_for_a_note(r: red
         v = Visitor(chat, http)
         await v.session()
         await v.say("I want to talk to a human")
-        cid = None
-        for _ in range(100):
-            cid = await chat.parts.store.find_thread("webchat", "site", str(v.chat))
-            if cid:
-                break
-            await asyncio.sleep(0.05)
+        cid = await thread_of(chat, str(v.chat))
         token, _ = await chat.app.state.console.tokens.create("test", "amy", Role.AGENT)
         signals = keys.webchat_signals("site", str(v.chat))
         async with httpx.AsyncClient(base_url=chat.url, headers={"Authorization": f"Bearer {token}"}) as api:
@@ -284,13 +274,8 @@ async def test_the_visitor_typing_is_shown_to_the_agents(r: redis.Redis) -> None
         v = Visitor(chat, http)
         await v.session()
         await v.say("hello there")
-        cid = None
-        for _ in range(100):
-            cid = await chat.parts.store.find_thread("webchat", "site", str(v.chat))
-            if cid:
-                break
-            await asyncio.sleep(0.05)
-        assert cid is not None and (await watchers(r, cid)).typing == []
+        cid = await thread_of(chat, str(v.chat))
+        assert (await watchers(r, cid)).typing == []
         typed = await v.post("/typing", {"token": v.token, "chat": v.chat})
         assert typed.status_code == 200
         assert (await watchers(r, cid)).typing == [{"username": ":customer", "name": "Customer"}]
@@ -306,11 +291,11 @@ async def test_the_visitor_typing_is_shown_to_the_agents(r: redis.Redis) -> None
             await ws.send(json.dumps({"type": "hello", "token": v.token, "chat": v.chat, "after": "0"}))
             await ws.recv()
             await ws.send(json.dumps({"type": "typing"}))
-            for _ in range(50):
-                if (await watchers(r, cid)).typing:
-                    break
-                await asyncio.sleep(0.05)
-        assert (await watchers(r, cid)).typing == [{"username": ":customer", "name": "Customer"}]
+
+            async def customer_typing() -> bool:
+                return (await watchers(r, cid)).typing == [{"username": ":customer", "name": "Customer"}]
+
+            assert await until(customer_typing)
 
 
 async def test_a_visitor_leaves_an_e_mail_address_on_their_contact(r: redis.Redis) -> None:
