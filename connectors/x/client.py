@@ -193,10 +193,10 @@ class XApi:
         return await self.call(
             self.client.get_users_mentions, user_id,
             since_id=since_id, pagination_token=token, max_results=max_results,
-            expansions=["author_id"],
+            expansions=["author_id", "attachments.media_keys"],
             tweet_fields=["conversation_id", "created_at", "in_reply_to_user_id", "referenced_tweets",
                           "entities", "attachments", "author_id"],
-            user_fields=["username", "name"],
+            user_fields=["username", "name"], media_fields=["media_key", "type", "url"],
             user_auth=self.user_auth,
         )
 

@@ -143,7 +143,7 @@ class XConnector(Connector):
         return self._own_id
 
     async def _with_media(self, messages: Sequence[InboundMessage]) -> list[InboundMessage]:
-        """DMs with their files fetched into the store (see media.py)."""
+        """Messages with their files fetched into the store (see media.py)."""
         if self._media is None:
             return list(messages)
         base = self.settings.base_url or DEFAULT_BASE_URL
@@ -175,7 +175,7 @@ class XConnector(Connector):
                 page = mentions_page(payload, account=self.account, own_id=own, ignore=self._ignore)
                 await self._reject_all(page.rejected)
                 await self._remember_authors(page.messages)
-                messages += page.messages
+                messages += await self._with_media(page.messages)
                 skipped += page.skipped
                 await self._check_mentions_ahead(api, own, mentions, page.ids)
                 mentions = mentions.after_page(page.ids, page.next_token)
@@ -286,7 +286,7 @@ class XConnector(Connector):
             for tweet in tweets
         ]
         await self._remember_authors(messages)
-        return messages + await self._with_media(dms)
+        return await self._with_media(messages + dms)
 
     async def _reject_all(self, rejected: list[Rejected]) -> None:
         for item in rejected:

@@ -3,13 +3,14 @@
 API (`/2/...`): users/me, users/:id/mentions, tweets/:id, dm_events, POST tweets, POST
 dm_conversations/with/:id/messages; files attached to DMs at `/1.1/ton/data/dm/...` as
 ton.twitter.com serves them (OAuth 1.0a-signed GETs of a participant only, 401 otherwise);
+photos of public tweets at `/media/...` as pbs.twimg.com serves them (to anyone);
 OAuth 1.0a HMAC-SHA1 signatures verified (bearer accepted where X accepts app-only auth);
 per-endpoint fixed windows with x-rate-limit-* headers and real 429s; errors in X's problem
 shapes. Account Activity webhooks are delivered (CRC-checked at registration, signed with
 x-twitter-webhooks-signature) to a registered URL.
 
-Control (`/_emulator/...`): POST customer-messages (a DM may carry `"media": {"data": base64,
-"mime_type"}`), GET sent, GET stats, POST config, POST webhook.
+Control (`/_emulator/...`): POST customer-messages (a DM or a mention may carry `"media": {"data":
+base64, "mime_type"}`), GET sent, GET stats, POST config, POST webhook.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class XEmulator:
             Route("/2/dm_events", self._dm_events),
             Route("/2/dm_conversations/with/{participant_id}/messages", self._create_dm, methods=["POST"]),
             Route("/1.1/ton/data/dm/{event_id}/{media_id}/{name}", self._dm_media),
+            Route("/media/{name}", self._tweet_media),
             Route("/_emulator/customer-messages", self._customer_message, methods=["POST"]),
             Route("/_emulator/sent", self._sent),
             Route("/_emulator/stats", self._stats),
@@ -101,15 +103,29 @@ class XEmulator:
 
     def _tweet_json(self, tweet: Tweet, fields: set[str]) -> dict[str, Any]:
         out: dict[str, Any] = {"id": tweet.id, "text": tweet.text, "edit_history_tweet_ids": [tweet.id]}
+        entities = self._entities(tweet.text) or {}
+        if tweet.media is not None:  # the t.co link X appends for the photo, naming its media key
+            media = tweet.media
+            entities["urls"] = [{"start": len(tweet.text) - len(media.short_url), "end": len(tweet.text),
+                                 "url": media.short_url, "media_key": media.media_key,
+                                 "expanded_url": f"https://twitter.com/i/status/{tweet.id}/photo/1",
+                                 "display_url": "pic.twitter.com/" + media.short_url.rsplit("/", 1)[-1]}]
         optional: dict[str, Any] = {
             "author_id": tweet.author_id, "conversation_id": tweet.conversation_id,
             "created_at": iso(tweet.created_at), "in_reply_to_user_id": tweet.in_reply_to_user_id,
             "referenced_tweets": ([{"type": "replied_to", "id": tweet.in_reply_to_tweet_id}]
                                   if tweet.in_reply_to_tweet_id else None),
-            "entities": self._entities(tweet.text),
+            "entities": entities or None,
+            "attachments": {"media_keys": [tweet.media.media_key]} if tweet.media else None,
         }
         out.update({k: v for k, v in optional.items() if k in fields and v})
         return out
+
+    @staticmethod
+    def _media_json(tweet: Tweet, base: str, fields: set[str]) -> dict[str, Any]:
+        assert tweet.media is not None
+        out = {"media_key": tweet.media.media_key, "type": tweet.media.type}
+        return out | {"url": base + (tweet.media_path() or "")} if "url" in fields else out
 
     def _entities(self, text: str) -> dict[str, Any] | None:
         mentions = []
@@ -184,9 +200,16 @@ class XEmulator:
             return JSONResponse({"meta": {"result_count": 0}}, headers=guard)
         fields = _fields(request, "tweet.fields")
         body: dict[str, Any] = {"data": [self._tweet_json(t, fields) for t in page]}
-        if "author_id" in _fields(request, "expansions"):
+        expansions, includes = _fields(request, "expansions"), {}
+        if "author_id" in expansions:
             authors = dict.fromkeys(t.author_id for t in page)
-            body["includes"] = {"users": [st.users[a].json() for a in authors]}
+            includes["users"] = [st.users[a].json() for a in authors]
+        with_media = [t for t in page if t.media is not None]
+        if with_media and "attachments.media_keys" in expansions:
+            base, media_fields = str(request.base_url).rstrip("/"), _fields(request, "media.fields")
+            includes["media"] = [self._media_json(t, base, media_fields) for t in with_media]
+        if includes:
+            body["includes"] = includes
         meta: dict[str, Any] = {"result_count": len(page), "newest_id": page[0].id, "oldest_id": page[-1].id}
         if next_token:
             meta["next_token"] = next_token
@@ -257,7 +280,8 @@ class XEmulator:
                         "recipient_id": None})
         return JSONResponse({"data": {"id": tweet.id, "text": text, "edit_history_tweet_ids": [tweet.id]}},
                             status_code=201, headers=guard,
-                            background=BackgroundTask(self._deliver, self._tweet_event(tweet)))
+                            background=BackgroundTask(self._deliver,
+                                                      self._tweet_event(tweet, str(request.base_url).rstrip("/"))))
 
     async def _create_dm(self, request: Request) -> Response:
         guard = await self._guard(request, "dm_create", bearer_ok=False)
@@ -294,14 +318,35 @@ class XEmulator:
         st.stats["media_downloads"] += 1
         return Response(event.media.data, media_type=event.media.content_type)
 
+    async def _tweet_media(self, request: Request) -> Response:
+        """A public tweet's photo, as pbs.twimg.com serves it: to anyone, no credentials asked (a
+        request that sends some anyway is counted: the connector must not)."""
+        st = self.state
+        tweet = next((t for t in st.tweets.values() if t.media_path() == request.url.path), None)
+        if tweet is None or tweet.media is None:
+            return Response(status_code=404)
+        st.stats["media_downloads"] += 1
+        if "authorization" in request.headers or "cookie" in request.headers:
+            st.stats["public_media_with_credentials"] += 1
+        return Response(tweet.media.data, media_type=tweet.media.content_type)
+
     # --- Account Activity delivery --------------------------------------------------------------
     def _v1_user(self, user_id: str) -> dict[str, Any]:
         user = self.state.users[user_id]
         return {"id": int(user.id), "id_str": user.id, "name": user.name, "screen_name": user.username}
 
-    def _tweet_event(self, tweet: Tweet) -> dict[str, Any]:
+    def _tweet_event(self, tweet: Tweet, base: str) -> dict[str, Any]:
         reply_to = tweet.in_reply_to_tweet_id
         entities = self._entities(tweet.text) or {"mentions": []}
+        media = []
+        if tweet.media is not None:  # the v1.1 shape: the photo in extended_entities, its t.co link ending the text
+            url = base + (tweet.media_path() or "")
+            media = [{"id": int(tweet.media.id), "id_str": tweet.media.id, "type": tweet.media.type,
+                      "indices": [len(tweet.text) - len(tweet.media.short_url), len(tweet.text)],
+                      "media_url": url, "media_url_https": url,
+                      "url": tweet.media.short_url,
+                      "display_url": "pic.twitter.com/" + tweet.media.short_url.rsplit("/", 1)[-1],
+                      "expanded_url": f"https://twitter.com/i/status/{tweet.id}/photo/1"}]
         return {"for_user_id": self.state.brand.id, "tweet_create_events": [{
             "created_at": tweet.created_at.strftime("%a %b %d %H:%M:%S +0000 %Y"),
             "id": int(tweet.id), "id_str": tweet.id, "text": tweet.text, "truncated": False,
@@ -309,7 +354,8 @@ class XEmulator:
             "in_reply_to_user_id_str": tweet.in_reply_to_user_id, "user": self._v1_user(tweet.author_id),
             "entities": {"hashtags": [], "urls": [], "symbols": [], "user_mentions": [
                 {"screen_name": m["username"], "id_str": m.get("id"), "indices": [m["start"], m["end"]]}
-                for m in entities["mentions"]]},
+                for m in entities["mentions"]], **({"media": media} if media else {})},
+            **({"extended_entities": {"media": media}} if media else {}),
         }]}
 
     def _dm_event(self, event: DmEvent, recipient: str, base: str) -> dict[str, Any]:
@@ -353,19 +399,19 @@ class XEmulator:
         st = self.state
         body = await request.json()
         who = body.get("user") or {}
-        media = body.get("media") if body.get("kind") == "direct" else None
+        media = body.get("media")
         if not who.get("id") or not (body.get("text") or media) or body.get("kind") not in ("mention", "direct"):
-            return JSONResponse({"error": "user.id, text (or a DM's media) and kind (mention|direct) are required"},
+            return JSONResponse({"error": "user.id, text (or media) and kind (mention|direct) are required"},
                                 status_code=400)
         user = st.user(str(who["id"]), str(who.get("handle") or ""), str(who.get("name") or ""))
         text = str(body.get("text") or "")
+        try:
+            attached = None if not isinstance(media, dict) else (
+                base64.b64decode(str(media["data"]), validate=True), str(media.get("mime_type") or "image/jpeg"))
+        except (KeyError, binascii.Error) as exc:
+            return JSONResponse({"error": f"media: {exc}"}, status_code=400)
         if body["kind"] == "direct":
             recipient = str(body.get("recipient_id") or st.brand.id)
-            try:
-                attached = None if not isinstance(media, dict) else (
-                    base64.b64decode(str(media["data"]), validate=True), str(media.get("mime_type") or "image/jpeg"))
-            except (KeyError, binascii.Error) as exc:
-                return JSONResponse({"error": f"media: {exc}"}, status_code=400)
             event = st.add_dm(user, recipient, text, attached)
             status = await self._deliver(self._dm_event(event, recipient, str(request.base_url).rstrip("/")))
             return JSONResponse({"message_id": event.id, "thread": f"dm:{event.dm_conversation_id}",
@@ -376,8 +422,8 @@ class XEmulator:
         handle = "@" + st.brand.username
         if user.id != st.brand.id and handle.lower() not in text.lower():
             text = f"{handle} {text}"  # X puts the replied-to handle first
-        tweet = st.add_tweet(user, text, str(reply_to) if reply_to else None)
-        status = await self._deliver(self._tweet_event(tweet))
+        tweet = st.add_tweet(user, text, str(reply_to) if reply_to else None, attached)
+        status = await self._deliver(self._tweet_event(tweet, str(request.base_url).rstrip("/")))
         return JSONResponse({"message_id": tweet.id, "thread": f"tweet:{tweet.conversation_id}",
                              "webhook_status": status})
 

@@ -53,14 +53,20 @@ class Tweet:
     created_at: datetime
     in_reply_to_tweet_id: str | None = None
     in_reply_to_user_id: str | None = None
+    media: Media | None = None
+
+    def media_path(self) -> str | None:
+        """Where the attached photo is served, as on pbs.twimg.com."""
+        return None if self.media is None else f"/media/{self.media.file_name}"
 
 
 _MEDIA_KEY_PREFIX = {"photo": 3, "animated_gif": 16, "video": 7}  # as X numbers its media keys
 
 
 @dataclass(frozen=True)
-class DmMedia:
-    """A file a customer attached to a DM: served only to signed requests (as ton.twitter.com)."""
+class Media:
+    """A file a customer attached: a DM's served only to signed requests (as ton.twitter.com), a
+    tweet's photo to anyone (as pbs.twimg.com)."""
 
     id: str
     type: str  # photo, animated_gif, video
@@ -86,7 +92,7 @@ class DmEvent:
     dm_conversation_id: str
     participant_ids: list[str]
     created_at: datetime
-    media: DmMedia | None = None
+    media: Media | None = None
 
     def media_path(self) -> str | None:
         """Where the attached file is served, as on ton.twitter.com."""
@@ -145,6 +151,7 @@ class EmulatorState:
     webhook_secret: str | None = None
     stats: dict[str, Any] = field(default_factory=lambda: {
         "requests": {}, "rate_limited_responses": 0, "auth_failures": 0, "webhook_deliveries": 0, "media_downloads": 0,
+        "public_media_with_credentials": 0,
     })
     _ids: ClockIds = field(default_factory=x_ids)  # a restarted emulator continues above its old ids
 
@@ -165,7 +172,17 @@ class EmulatorState:
         return known
 
     # --- content ----------------------------------------------------------------------------
-    def add_tweet(self, author: User, text: str, reply_to: str | None) -> Tweet:
+    def _media(self, media: tuple[bytes, str]) -> Media:
+        media_id = self.next_id()
+        kind = "video" if media[1].startswith("video/") else "animated_gif" if media[1] == "image/gif" else "photo"
+        return Media(media_id, kind, media[1], media[0], f"https://t.co/m{int(media_id) % 10**8:08d}")
+
+    def add_tweet(self, author: User, text: str, reply_to: str | None,
+                  media: tuple[bytes, str] | None = None) -> Tweet:
+        """A tweet; with `media` (bytes, content type) X appends the file's t.co link to the text."""
+        attached = None if media is None else self._media(media)
+        if attached is not None:
+            text = f"{text} {attached.short_url}".strip()
         tweet_id = self.next_id()
         parent = self.tweets.get(reply_to) if reply_to else None
         tweet = Tweet(
@@ -173,7 +190,7 @@ class EmulatorState:
             conversation_id=parent.conversation_id if parent else tweet_id,
             created_at=datetime.now(UTC),
             in_reply_to_tweet_id=parent.id if parent else None,
-            in_reply_to_user_id=parent.author_id if parent else None,
+            in_reply_to_user_id=parent.author_id if parent else None, media=attached,
         )
         self.tweets[tweet_id] = tweet
         return tweet
@@ -183,9 +200,7 @@ class EmulatorState:
         """A DM; with `media` (bytes, content type) X appends the file's t.co link to the text."""
         attached = None
         if media is not None:
-            media_id = self.next_id()
-            kind = "video" if media[1].startswith("video/") else "animated_gif" if media[1] == "image/gif" else "photo"
-            attached = DmMedia(media_id, kind, media[1], media[0], f"https://t.co/m{int(media_id) % 10**8:08d}")
+            attached = self._media(media)
             text = f"{text} {attached.short_url}".strip()
         event = DmEvent(
             id=self.next_id(), text=text, sender_id=sender.id,

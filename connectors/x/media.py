@@ -1,11 +1,16 @@
-"""X DM media: the file a customer attaches to a DM is fetched when the DM is read and kept in
-the account's file store under its hash, shown to agents like other attachments. X serves DM
-media from ton.twitter.com only to a GET signed with OAuth 1.0a by a participant, so the request
-carries the account's signature; it is therefore sent only to ton.twitter.com (https) or to the
-host the account's API requests go to (`base_url`: a proxy or the emulator), and only for a
-`/1.1/ton/data/dm/` path. Anything else (a tweet's public media, a link of another host) stays
-listed with its URL, unfetched. A refused type, a file above the limit or a failed download stays
-listed too."""
+"""X media: the files customers attach, fetched when their message is read and kept in the
+account's file store under their hash, shown to agents like other attachments.
+
+DM media: X serves it from ton.twitter.com only to a GET signed with OAuth 1.0a by a
+participant, so the request carries the account's signature; it is therefore sent only to
+ton.twitter.com (https) or to the host the account's API requests go to (`base_url`: a proxy or
+the emulator), and only for a `/1.1/ton/data/dm/` path.
+
+A public tweet's photos (mentions and replies): X serves them to anyone from pbs.twimg.com, so
+they are fetched from there (https) or from `base_url`'s host, with no credentials at all.
+
+Anything else (a tweet's video, a link of another host) stays listed with its URL, unfetched. A
+refused type, a file above the limit or a failed download stays listed too."""
 
 from __future__ import annotations
 
@@ -19,19 +24,31 @@ from .client import Credentials
 
 TON_HOST = "ton.twitter.com"
 DM_MEDIA_PATH = "/1.1/ton/data/dm/"
+PUBLIC_HOST = "pbs.twimg.com"
+PUBLIC_MEDIA_PATH = "/media/"
 
 
-def fetchable(url: str, api_base: str) -> bool:
-    """Pure: whether a DM media URL may receive the account's signature."""
+def _served_by(url: str, api_base: str, host: str, path: str) -> bool:
+    """Pure: whether `url` is a `path` of `host` over https, or of the API's own host."""
     try:
         target, base = httpx.URL(url), httpx.URL(api_base)
     except httpx.InvalidURL:
         return False
-    if not target.path.startswith(DM_MEDIA_PATH):
+    if not target.path.startswith(path):
         return False
-    if target.scheme == "https" and target.host == TON_HOST and target.port in (None, 443):
+    if target.scheme == "https" and target.host == host and target.port in (None, 443):
         return True
     return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port) and bool(target.host)
+
+
+def fetchable(url: str, api_base: str) -> bool:
+    """Pure: whether a DM media URL may receive the account's signature."""
+    return _served_by(url, api_base, TON_HOST, DM_MEDIA_PATH)
+
+
+def public_photo(url: str, api_base: str) -> bool:
+    """Pure: whether a tweet's media URL is X's public photo host (fetched with no credentials)."""
+    return _served_by(url, api_base, PUBLIC_HOST, PUBLIC_MEDIA_PATH)
 
 
 def signed_headers(credentials: Credentials, url: str) -> dict[str, str]:
@@ -45,9 +62,9 @@ def signed_headers(credentials: Credentials, url: str) -> dict[str, str]:
 
 async def fetch_media(http: httpx.AsyncClient, store: AttachmentStore, message: InboundMessage,
                       credentials: Credentials, api_base: str) -> InboundMessage:
-    """The DM with its fetchable media stored. Idempotent: a file is stored once however often
-    its DM is read."""
-    if not message.attachments or not credentials.user_context:
+    """The message with its fetchable media stored. Idempotent: a file is stored once however
+    often its message is read."""
+    if not message.attachments:
         return message
     kept = tuple([await _fetch(http, store, a, credentials, api_base) for a in message.attachments])
     return message.model_copy(update={"attachments": kept})
@@ -55,6 +72,12 @@ async def fetch_media(http: httpx.AsyncClient, store: AttachmentStore, message: 
 
 async def _fetch(http: httpx.AsyncClient, store: AttachmentStore, a: Attachment, credentials: Credentials,
                  api_base: str) -> Attachment:
-    if not a.url or not fetchable(a.url, api_base):
+    if not a.url:
         return a
-    return await download(http, store, a, platform="x", headers=signed_headers(credentials, a.url))
+    if fetchable(a.url, api_base):
+        if not credentials.user_context:
+            return a
+        return await download(http, store, a, platform="x", headers=signed_headers(credentials, a.url))
+    if a.kind == "photo" and public_photo(a.url, api_base):
+        return await download(http, store, a, platform="x")
+    return a

@@ -140,6 +140,13 @@ def _included_media(payload: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
             if isinstance(m, Mapping) and "media_key" in m}
 
 
+def _media_links(obj: Mapping[str, Any], files: Collection[Attachment]) -> list[str]:
+    """The t.co links X appends to a text for its media (v2 `entities.urls` with a media_key)."""
+    keys = {a.platform_file_id for a in files}
+    return [str(u.get("url")) for u in _mapping(obj.get("entities")).get("urls") or []
+            if isinstance(u, Mapping) and u.get("media_key") in keys and u.get("url")]
+
+
 def without_links(text: str, links: Collection[str]) -> str:
     """Pure: the DM's text without the t.co links X appends for its media (the file is shown)."""
     for link in links:
@@ -159,6 +166,7 @@ def mentions_page(payload: Mapping[str, Any], *, account: str, own_id: str,
 
     A mention replying to one of our tweets is a REPLY (a thread we are in), else a MENTION."""
     users = _users(payload)
+    media = _included_media(payload)
     page = Page(next_token=_next_token(payload))
     skipped = 0
     for tweet in reversed(_items(payload, "data", page.rejected)):  # X lists newest first; ingest in order
@@ -175,13 +183,14 @@ def mentions_page(payload: Mapping[str, Any], *, account: str, own_id: str,
                 page.conversations[tweet_id] = conversation
                 continue
             replying_to_us = str(tweet.get("in_reply_to_user_id") or "") == own_id
+            files = _media_keys(tweet, media)
             message = InboundMessage(
                 platform=PLATFORM, account=account,
                 kind=MessageKind.REPLY if replying_to_us else MessageKind.MENTION,
                 message_id=tweet_id, thread_key=tweet_thread(conversation),
                 author=_author(author_id, users.get(author_id)),
-                text=strip_reply_mentions(str(tweet.get("text", ""))),
-                attachments=_media_keys(tweet), in_reply_to=refs.get("replied_to"),
+                text=strip_reply_mentions(without_links(str(tweet.get("text", "")), _media_links(tweet, files))),
+                attachments=files, in_reply_to=refs.get("replied_to"),
                 platform_time=_v2_time(tweet.get("created_at")),
             )
         except Exception as exc:  # pure parsing: this one item is unusable, it must not stall the account
@@ -227,9 +236,7 @@ def dm_page(payload: Mapping[str, Any], *, account: str, own_id: str, after: str
                 continue
             conversation = str(event.get("dm_conversation_id") or dm_conversation_id(sender, own_id))
             files = _media_keys(event, media)
-            keys = {a.platform_file_id for a in files}
-            links = [str(u.get("url")) for u in _mapping(event.get("entities")).get("urls") or []
-                     if isinstance(u, Mapping) and u.get("media_key") in keys and u.get("url")]
+            links = _media_links(event, files)
             messages.append(InboundMessage(
                 platform=PLATFORM, account=account, kind=MessageKind.DIRECT,
                 message_id=event_id, thread_key=dm_thread(conversation),
@@ -264,7 +271,7 @@ class WebhookTweet:
             kind=MessageKind.REPLY if replying_to_us else MessageKind.MENTION,
             message_id=self.tweet_id, thread_key=tweet_thread(conversation_id),
             author=_author(str(user.get("id_str") or user.get("id")), user),
-            text=strip_reply_mentions(text),
+            text=strip_reply_mentions(without_links(text, [str(m["url"]) for m in media if m.get("url")])),
             attachments=tuple(_v1_media(m) for m in media),
             in_reply_to=self.reply_to, platform_time=_v1_time(tweet.get("created_at")),
         )

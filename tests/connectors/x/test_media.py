@@ -1,6 +1,7 @@
 """Files customers attach to X DMs: the emulator serves them as ton.twitter.com does (signed
 GETs only), the connector fetches them with the account's OAuth 1.0a signature, through tweepy's
-polling and through Account Activity webhooks, into its hash-named file store."""
+polling and through Account Activity webhooks, into its hash-named file store. Photos of public
+mentions: served by the emulator as pbs.twimg.com does (to anyone), fetched with no credentials."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from helpline.connectors.x.client import Credentials as Secrets
 from helpline.connectors.x.connector import XConnector
 from helpline.connectors.x.emulator import XEmulator
 from helpline.connectors.x.emulator_state import Credentials
-from helpline.connectors.x.media import fetchable, signed_headers
+from helpline.connectors.x.media import fetchable, public_photo, signed_headers
 from helpline.routing.bus import StreamBus
 
 from .conftest import ingested
@@ -29,9 +30,10 @@ ACCOUNT = Secrets(Credentials.consumer_key, Credentials.consumer_secret, Credent
                   Credentials.access_token_secret)
 
 
-async def dm_with_media(control: httpx.AsyncClient, user: str, text: str, data: bytes, mime: str) -> str:
+async def dm_with_media(control: httpx.AsyncClient, user: str, text: str, data: bytes, mime: str,
+                        kind: str = "direct") -> str:
     response = await control.post("/customer-messages", json={
-        "user": {"id": user, "handle": f"cust{user}", "name": f"Customer {user}"}, "kind": "direct", "text": text,
+        "user": {"id": user, "handle": f"cust{user}", "name": f"Customer {user}"}, "kind": kind, "text": text,
         "media": {"data": base64.b64encode(data).decode(), "mime_type": mime}})
     response.raise_for_status()
     return str(response.json()["message_id"])
@@ -113,3 +115,56 @@ def test_the_signature_goes_only_to_x_media_hosts_and_dm_media_paths() -> None:
     assert not fetchable("https://ton.twitter.com.evil.example/1.1/ton/data/dm/1/2/a.jpg", api)
     assert not fetchable("http://127.0.0.1:9999/1.1/ton/data/dm/1/2/a.jpg", api)  # another port
     assert not fetchable("https://pbs.twimg.com/media/a.jpg", api)  # public tweet media: a link
+
+
+async def test_a_public_mentions_photo_is_fetched_without_credentials_when_polled(
+        make_connector: Callable[..., XConnector], control: httpx.AsyncClient, emulator: XEmulator,
+        tmp_path: Path) -> None:
+    await dm_with_media(control, "46", "my order arrived broken", JPEG, "image/jpeg", kind="mention")
+    await dm_with_media(control, "47", "watch this", b"\x00\x00\x00\x18ftypmp42", "video/mp4", kind="mention")
+    connector = make_connector(attachments_dir=str(tmp_path / "files"))
+    try:
+        batch = await connector.fetch(None)
+    finally:
+        await connector.stop()
+    by_text = {m.text: m for m in batch.messages}
+    assert set(by_text) == {"my order arrived broken", "watch this"}  # no t.co link
+    [photo] = by_text["my order arrived broken"].attachments
+    sha = hashlib.sha256(JPEG).hexdigest()
+    assert (photo.kind, photo.mime_type, photo.platform_file_id, photo.size_bytes) == (
+        "photo", "image/jpeg", sha, len(JPEG))
+    assert photo.url is not None and "/media/" in photo.url
+    assert await connector.files.read(sha) == JPEG
+    [video] = by_text["watch this"].attachments  # a tweet's video: listed, not fetched
+    assert video.kind == "video" and video.platform_file_id.startswith("7_")
+    assert emulator.state.stats["media_downloads"] == 1
+    assert emulator.state.stats["public_media_with_credentials"] == 0
+
+
+async def test_a_public_mentions_photo_is_fetched_when_a_webhook_delivers_the_tweet(
+        make_connector: Callable[..., XConnector], control: httpx.AsyncClient, bus: StreamBus, tmp_path: Path,
+        emulator: XEmulator) -> None:
+    connector = make_connector(mode="webhook", attachments_dir=str(tmp_path / "files"))
+    app = Starlette(routes=[Mount("/webhooks/x/support", routes=list(connector.webhook_routes()))])
+    async with serve(app) as url:
+        assert (await control.post("/webhook", json={"url": url + "/webhooks/x/support/"})).json()["registered"]
+        await dm_with_media(control, "48", "the screen I get", JPEG, "image/jpeg", kind="mention")
+    await connector.stop()
+    [message] = await ingested(bus)
+    assert message.text == "the screen I get"
+    [photo] = message.attachments
+    assert (photo.kind, photo.mime_type, photo.platform_file_id) == ("photo", "image/jpeg",
+                                                                     hashlib.sha256(JPEG).hexdigest())
+    assert await connector.files.read(photo.platform_file_id) == JPEG
+    assert emulator.state.stats["media_downloads"] == 1
+    assert emulator.state.stats["public_media_with_credentials"] == 0
+
+
+def test_public_photos_come_only_from_x_photo_host_or_the_api_host() -> None:
+    api = "http://127.0.0.1:8081"
+    assert public_photo("https://pbs.twimg.com/media/Fx1.jpg", "https://api.twitter.com")
+    assert public_photo("http://127.0.0.1:8081/media/1.jpg", api)
+    assert not public_photo("http://pbs.twimg.com/media/Fx1.jpg", api)  # not over TLS
+    assert not public_photo("https://pbs.twimg.com.evil.example/media/Fx1.jpg", api)
+    assert not public_photo("https://evil.example/media/Fx1.jpg", api)
+    assert not public_photo("https://pbs.twimg.com/profile_images/1.jpg", api)
