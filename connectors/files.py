@@ -29,7 +29,7 @@ from helpline.routing.models import Attachment
 log = logging.getLogger(__name__)
 
 DEFAULT_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain",
-                 "text/csv", "message/rfc822", "audio/ogg", "audio/mpeg")
+                 "text/csv", "message/rfc822", "audio/ogg", "audio/mpeg", "video/mp4")
 
 
 class FilesSettings(BaseModel):
@@ -98,15 +98,20 @@ class Blobs(abc.ABC):
     async def put(self, file_id: str, data: bytes) -> None:
         """Keep the bytes; idempotent. Raises Transient when the store cannot be reached."""
 
+    async def exists(self, file_id: str) -> bool:
+        return await self.size(file_id) is not None
+
     @abc.abstractmethod
-    async def exists(self, file_id: str) -> bool: ...
+    async def size(self, file_id: str) -> int | None:
+        """The file's length in bytes; None when it is not stored."""
 
     @abc.abstractmethod
     async def read(self, file_id: str) -> bytes | None: ...
 
     @abc.abstractmethod
-    def chunks(self, file_id: str) -> AsyncIterator[bytes]:
-        """The file's bytes in pieces, for a response that streams them."""
+    def chunks(self, file_id: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The file's bytes from `start` up to `end` (excluded; None: its end) in pieces, for a
+        response that streams them (a Range request asks for a part)."""
 
     def local_path(self, file_id: str) -> Path | None:
         """The file on this machine's disk, when the backend keeps it there."""
@@ -141,17 +146,18 @@ class LocalBlobs(Blobs):
         temporary.write_bytes(data)
         os.replace(temporary, target)
 
-    async def exists(self, file_id: str) -> bool:
-        return self.local_path(file_id) is not None
+    async def size(self, file_id: str) -> int | None:
+        path = self.local_path(file_id)
+        return None if path is None else path.stat().st_size
 
     async def read(self, file_id: str) -> bytes | None:
         path = self.local_path(file_id)
         return None if path is None else await asyncio.to_thread(path.read_bytes)
 
-    async def chunks(self, file_id: str) -> AsyncIterator[bytes]:
+    async def chunks(self, file_id: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         data = await self.read(file_id)
         if data is not None:
-            yield data
+            yield data[start:end]
 
 
 class AttachmentStore:

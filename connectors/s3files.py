@@ -50,19 +50,21 @@ class S3Blobs(Blobs):
         except self.errors as exc:
             if getattr(exc, "code", None) in _MISSING:
                 raise FileNotFoundError(what) from None
-            raise Transient(f"file store {what}: {type(exc).__name__}: {getattr(exc, 'code', '') or exc}") from None
+            # Names only (the error's class, its cause's, the store's code): never the request.
+            cause = type(getattr(exc, "reason", None) or exc).__name__
+            raise Transient(f"file store {what}: {type(exc).__name__}: {getattr(exc, 'code', '') or cause}") from None
 
     async def put(self, file_id: str, data: bytes) -> None:
         # The key is the content's hash: writing it again writes the same bytes.
         await self._call("put", self.client.put_object, self.bucket, self.key(file_id), io.BytesIO(data), len(data),
                          content_type="application/octet-stream")
 
-    async def exists(self, file_id: str) -> bool:
+    async def size(self, file_id: str) -> int | None:
         try:
-            await self._call("stat", self.client.stat_object, self.bucket, self.key(file_id))
+            found = await self._call("stat", self.client.stat_object, self.bucket, self.key(file_id))
         except FileNotFoundError:
-            return False
-        return True
+            return None
+        return int(found.size)
 
     async def read(self, file_id: str) -> bytes | None:
         try:
@@ -70,8 +72,10 @@ class S3Blobs(Blobs):
         except FileNotFoundError:
             return None
 
-    async def chunks(self, file_id: str) -> AsyncIterator[bytes]:
-        response = await self._call("get", self.client.get_object, self.bucket, self.key(file_id))
+    async def chunks(self, file_id: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        length = 0 if end is None else end - start  # 0: to the end (the client's convention)
+        response = await self._call("get", self.client.get_object, self.bucket, self.key(file_id),
+                                    offset=start, length=length)
         try:
             while chunk := await self._call("read", response.read, 256 * 1024):
                 yield chunk
@@ -101,7 +105,9 @@ def s3_blobs(settings: FilesSettings, environ: Mapping[str, str] | None = None) 
     if not secret:
         raise ConfigError(f"files.secret_key_env: the variable {settings.secret_key_env} is not set")
     endpoint = urllib3.util.parse_url(settings.endpoint)
-    retries = urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504))
+    # A store that refuses connections is down: Transient at once (the update is read again later,
+    # an agent gets a 503) rather than a warning from urllib3 for every retry of every request.
+    retries = urllib3.Retry(total=2, connect=0, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504))
     http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5.0, read=30.0), maxsize=8, retries=retries)
     client = _minio().Minio(endpoint.netloc, access_key=access, secret_key=secret, secure=endpoint.scheme == "https",
                             region=settings.region, http_client=http)

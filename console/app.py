@@ -35,7 +35,7 @@ from . import accounts_page, api_docs, canned_page, pages, review
 from .actions import wake_snoozed
 from .api import build_router
 from .auth import require_role
-from .errors import ConsoleError, error_body
+from .errors import ConsoleError, Unavailable, error_body
 from .limits import RequestLimits
 from .security import HEADERS as SECURITY_HEADERS
 from .security import SecurityHeaders
@@ -111,7 +111,8 @@ def create_app(svc: Services) -> FastAPI:
 
     @app.exception_handler(ConsoleError)
     async def console_error(_: Request, exc: ConsoleError) -> JSONResponse:
-        return JSONResponse(error_body(exc.status, exc.message), status_code=exc.status)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
+        return JSONResponse(error_body(exc.status, exc.message), status_code=exc.status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -33,6 +33,16 @@ class Invalid(ConsoleError):
     status = 422
 
 
+class Unavailable(ConsoleError):
+    """Something the answer needs (the file store) cannot be reached now: try again later."""
+
+    status = 503
+
+    def __init__(self, message: str, retry_after: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 def error_body(status: int, message: str) -> dict[str, object]:
     """The JSON body of an error answer. A 422 has the documented validation shape (FastAPI's
     `HTTPValidationError`: a list of {loc, msg, type}), whichever layer refused the input; the

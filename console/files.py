@@ -1,27 +1,33 @@
 """Files in a conversation: what customers sent (stored by their connector) and the images
 agents attach to replies. Only those who may see the conversation get them; raster images are
-served inline (the timeline's thumbnails) and Ogg/MP3 audio with its type (the timeline's player),
-anything else as a download of opaque bytes, so a
-customer's HTML or SVG never runs in the console's origin."""
+served inline (the timeline's thumbnails), Ogg/MP3 audio and MP4 video with their type (the
+timeline's players, which seek with Range requests), anything else as a download of opaque
+bytes, so a customer's HTML or SVG never runs in the console's origin."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
 from urllib.parse import quote
 
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from helpline.connectors.capabilities import Capabilities
+from helpline.connectors.errors import Transient
 from helpline.connectors.files import AttachmentStore, Refused
 from helpline.routing.models import Attachment, Conversation, EventType
 
-from .errors import Invalid, NotFound
+from .errors import Invalid, NotFound, Unavailable
 from .schemas import FileRef
 from .services import Services
 
 INLINE = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})  # never SVG: it can carry script
 AUDIO = frozenset({"audio/ogg", "audio/mpeg"})  # played in the page (<audio>), never a document
+VIDEO = frozenset({"video/mp4"})  # played in the page (<video>)
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+STORE_RETRY_S = 30  # the Retry-After of a file asked for while the store cannot be reached
+
+log = logging.getLogger(__name__)
 
 
 def inline(mime_type: str | None) -> bool:
@@ -30,6 +36,28 @@ def inline(mime_type: str | None) -> bool:
 
 def audio(mime_type: str | None) -> bool:
     return (mime_type or "").lower() in AUDIO
+
+
+def video(mime_type: str | None) -> bool:
+    return (mime_type or "").lower() in VIDEO
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """Pure: the part `bytes=a-b`, `bytes=a-` or `bytes=-n` asks for, as (start, end excluded);
+    None (the whole file) without one, or for several ranges or another unit (which a server may
+    ignore). Raises ValueError when the part lies outside the file (a 416)."""
+    unit, _, spec = (header or "").partition("=")
+    first, dash, last = spec.strip().partition("-")
+    if unit.strip().lower() != "bytes" or "," in spec or not dash or not (first + last).isdigit():
+        return None
+    if not first:  # the last n bytes
+        if int(last) == 0:
+            raise ValueError("an empty suffix")
+        return max(size - int(last), 0), size
+    start, end = int(first), min(int(last) + 1, size) if last else size
+    if start >= size or start >= end:
+        raise ValueError(f"bytes {start}- of {size}")
+    return start, end
 
 
 def reply_files(svc: Services, conv: Conversation) -> frozenset[str]:
@@ -45,7 +73,36 @@ def _store(svc: Services, conv: Conversation) -> AttachmentStore | None:
 async def _stored(svc: Services, conv: Conversation, file_id: str) -> AttachmentStore | None:
     """The store that holds this file of the conversation's account, if it does."""
     store = _store(svc, conv)
-    return store if store is not None and await store.exists(file_id) else None
+    if store is None:
+        return None
+    with _reachable():
+        return store if await store.exists(file_id) else None
+
+
+class _reachable:
+    """Turns the store's Transient into a 503 with a Retry-After, logged once (the error's class
+    and code, never the request, which carries the store's signature)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: object) -> None:
+        if isinstance(exc, Transient):
+            log.warning("file store unreachable: %s", exc)
+            raise Unavailable("the file store cannot be reached; try again shortly", STORE_RETRY_S) from None
+
+
+async def _primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`chunks` with its first piece already read, so a store that cannot be reached is a 503
+    before the answer starts, not a broken 200."""
+    with _reachable():
+        first = await anext(chunks, b"")
+
+    async def rest() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+    return rest()
 
 
 async def find(svc: Services, conv: Conversation, file_id: str) -> tuple[Attachment, AttachmentStore]:
@@ -62,24 +119,39 @@ async def find(svc: Services, conv: Conversation, file_id: str) -> tuple[Attachm
     return found, stored
 
 
-def response(found: Attachment, store: AttachmentStore) -> Response:
+async def response(found: Attachment, store: AttachmentStore, range_header: str | None = None) -> Response:
     """The file for an agent already allowed to see it: from this machine's disk, streamed from
-    the store, or (a document, where the store gives them) a redirect to a short-lived link."""
+    the store, or (a document, where the store gives them) a redirect to a short-lived link. A
+    Range request gets the part it asks for (206), or 416 when that part is not in the file."""
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
                "Content-Security-Policy": "default-src 'none'; sandbox"}
     file_id, name = found.platform_file_id, found.file_name or found.platform_file_id
-    shown = inline(found.mime_type) or audio(found.mime_type)
+    shown = inline(found.mime_type) or audio(found.mime_type) or video(found.mime_type)
     mime = (found.mime_type or "").lower() if shown else "application/octet-stream"
     disposition = "inline" if shown else "attachment"
     path = store.local_path(file_id)
-    if path is not None:
+    if path is not None:  # Starlette's FileResponse answers Range requests itself
         return FileResponse(path, media_type=mime, filename=name, content_disposition_type=disposition,
                             headers=headers)
     link = None if shown else store.blobs.presigned_url(file_id, name)
     if link is not None:  # never for what the page shows: its CSP allows only the console's origin
         return RedirectResponse(link, status_code=303, headers={"Cache-Control": "private, no-store"})
     headers["Content-Disposition"] = f"{disposition}; filename*=utf-8''{quote(name)}"
-    return StreamingResponse(store.blobs.chunks(file_id), media_type=mime, headers=headers)
+    headers["Accept-Ranges"] = "bytes"
+    with _reachable():
+        size = await store.blobs.size(file_id)
+    if size is None:
+        raise NotFound(f"attachment {file_id!r} not found")
+    try:
+        part = byte_range(range_header, size)
+    except ValueError:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    start, end = part or (0, size)
+    headers["Content-Length"] = str(end - start)
+    if part is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    chunks = await _primed(store.blobs.chunks(file_id, start, end if part is not None else None))
+    return StreamingResponse(chunks, status_code=206 if part is not None else 200, media_type=mime, headers=headers)
 
 
 async def upload(svc: Services, conv: Conversation, data: bytes, file_name: str, mime_type: str) -> Attachment:

@@ -20,7 +20,7 @@ from helpline.routing.models import (
 )
 
 from .archived import archived_story, history_ids
-from .files import audio, inline, reply_attachments
+from .files import audio, inline, reply_attachments, video
 from .queries import recent_scored, summarize
 from .roles import Principal, Role, can_see_contact, can_view
 from .schemas import Detail, TimelineItem
@@ -58,11 +58,12 @@ async def conversations_of(svc: Services, contact_ids: Sequence[str], scan: int 
 
 def _files(attachments: Sequence[Attachment]) -> dict[str, list[dict[str, str | int | bool]]]:
     """Files, each from `/api/v1/conversations/<id>/attachments/<id>`; `image`: shown as a thumbnail,
-    `audio`: played in the page."""
+    `audio`, `video`: played in the page."""
     if not attachments:
         return {}
     return {"attachments": [{"id": a.platform_file_id, "name": a.file_name or a.kind, "kind": a.kind,
-                             "size": a.size_bytes or 0, "image": inline(a.mime_type), "audio": audio(a.mime_type)}
+                             "size": a.size_bytes or 0, "image": inline(a.mime_type), "audio": audio(a.mime_type),
+                             "video": video(a.mime_type)}
                             for a in attachments]}
 
 

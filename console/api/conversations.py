@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 
 from helpline.console import actions, assigning, bulk, collision, files, split
@@ -85,14 +85,17 @@ async def get_conversation(conversation_id: str, svc: Svc, who: Anyone) -> Detai
 
 
 @router.get("/{conversation_id}/attachments/{file_id}", response_class=FileResponse)
-async def attachment(conversation_id: str, file_id: str, svc: Svc, who: Anyone) -> Response:
-    """A file of this conversation (a customer's photo, document, voice note or e-mail attachment,
-    an image an agent attached). PNG, JPEG, GIF and WebP images are served inline (thumbnails), Ogg
-    and MP3 audio with its type (the player); anything else is a download of opaque bytes, never
-    shown inline: a customer's HTML or SVG must not run in the console's origin. With an S3 file
-    store that gives presigned links, a document is a 303 to a link valid for seconds."""
+async def attachment(conversation_id: str, file_id: str, request: Request, svc: Svc, who: Anyone) -> Response:
+    """A file of this conversation (a customer's photo, document, voice note, video or e-mail
+    attachment, an image an agent attached). PNG, JPEG, GIF and WebP images are served inline
+    (thumbnails), Ogg and MP3 audio and MP4 video with their type (the players); anything else is
+    a download of opaque bytes, never shown inline: a customer's HTML or SVG must not run in the
+    console's origin. A `Range: bytes=...` request gets that part (206; 416 outside the file). With
+    an S3 file store that gives presigned links, a document is a 303 to a link valid for seconds;
+    a store that cannot be reached is a 503 with a Retry-After."""
     conv = await actions.load(svc, who, conversation_id)
-    return files.response(*await files.find(svc, conv, file_id))
+    found, store = await files.find(svc, conv, file_id)
+    return await files.response(found, store, request.headers.get("range"))
 
 
 @router.post("/{conversation_id}/files", response_model=FileRef)

@@ -88,7 +88,7 @@
     if (it.kind === "message" && it.current && pane.dataset.maySplit && it.data.message_id !== firstMessage) {
       bubble.append(splitForm(it));  // splitting from the first message on would leave nothing behind
     }
-    if (files.length) {  // images as thumbnails, audio with a player, anything else as a download
+    if (files.length) {  // images as thumbnails, audio and video with a player, anything else as a download
       const ul = H.el("ul", "attachments");
       for (const a of files) {
         const url = "/api/v1/conversations/" + encodeURIComponent(it.conversation_id) + "/attachments/" + encodeURIComponent(a.id);
@@ -109,11 +109,11 @@
         const link = H.el("a", null, a.name);
         link.href = url;
         link.setAttribute("download", "");
-        const li = H.el("li", a.audio ? "audio-item" : null);
-        if (a.audio) {  // Ogg or MP3 the server serves with its type: a player, and the download
-          const player = H.el("audio");
+        const li = H.el("li", a.audio ? "audio-item" : a.video ? "video-item" : null);
+        if (a.audio || a.video) {  // Ogg, MP3 or MP4 the server serves with its type: a player, and the download
+          const player = H.el(a.audio ? "audio" : "video");
           player.controls = true;
-          player.preload = "none";
+          player.preload = a.audio ? "none" : "metadata";
           player.src = url;
           player.setAttribute("aria-label", a.kind + ": " + a.name);
           li.append(player, " ");
