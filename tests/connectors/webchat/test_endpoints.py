@@ -49,6 +49,15 @@ class Visitor:
         return response
 
 
+
+async def chatting(chat: Chat, http: httpx.AsyncClient, text: str) -> Visitor:
+    """A visitor with a session who has started a chat with `text`."""
+    v = Visitor(chat, http)
+    await v.session()
+    await v.say(text)
+    return v
+
+
 async def events(chat: Chat, visitor: Visitor, after: str = "0", wait: int = 1) -> list[dict[str, Any]]:
     """What the widget would receive over the WebSocket from `after`, for `wait` seconds."""
     got: list[dict[str, Any]] = []
@@ -168,9 +177,7 @@ async def test_verified_identity_and_enforce_mode(r: redis.Redis) -> None:
 
 async def test_send_appends_a_reply_once_per_reply_id(r: redis.Redis) -> None:
     async with running(r) as chat, httpx.AsyncClient() as http:
-        v = Visitor(chat, http)
-        await v.session()
-        await v.say("hello")
+        v = await chatting(chat, http, "hello")
         connector = chat.parts.connectors[("webchat", "site")]
         assert isinstance(connector, WebchatConnector)
         reply = OutboundReply(reply_id="r-1", conversation_id="c", platform="webchat", account="site",
@@ -188,9 +195,7 @@ async def test_live_connections_per_address_and_frame_size_are_bounded(r: redis.
     from helpline.connectors.webchat.web import MAX_STREAMS_PER_ADDRESS
 
     async with running(r) as chat, httpx.AsyncClient() as http:
-        v = Visitor(chat, http)
-        await v.session()
-        await v.say("hello")
+        v = await chatting(chat, http, "hello")
         uri = chat.base.replace("http", "ws") + "/ws"
         hello = json.dumps({"type": "hello", "token": v.token, "chat": v.chat, "after": "0"})
         async with contextlib.AsyncExitStack() as stack:
@@ -229,9 +234,7 @@ async def test_a_malformed_first_frame_closes_the_socket_cleanly(r: redis.Redis)
 
 async def test_an_agent_typing_is_shown_to_the_connected_visitor_and_never_replayed(r: redis.Redis) -> None:
     async with running(r) as chat, httpx.AsyncClient() as http:
-        v = Visitor(chat, http)
-        await v.session()
-        await v.say("hello")
+        v = await chatting(chat, http, "hello")
         connector = chat.parts.connectors[("webchat", "site")]
         assert isinstance(connector, WebchatConnector)
         uri = chat.base.replace("http", "ws") + "/ws"
@@ -254,9 +257,7 @@ async def test_the_console_signals_typing_only_for_a_reply_not_for_a_note(r: red
     from helpline.console.roles import Role
 
     async with running(r) as chat, httpx.AsyncClient() as http:
-        v = Visitor(chat, http)
-        await v.session()
-        await v.say("I want to talk to a human")
+        v = await chatting(chat, http, "I want to talk to a human")
         cid = await thread_of(chat, str(v.chat))
         token, _ = await chat.app.state.console.tokens.create("test", "amy", Role.AGENT)
         signals = keys.webchat_signals("site", str(v.chat))
@@ -271,9 +272,7 @@ async def test_the_visitor_typing_is_shown_to_the_agents(r: redis.Redis) -> None
     from helpline.console.collision import watchers
 
     async with running(r) as chat, httpx.AsyncClient() as http:
-        v = Visitor(chat, http)
-        await v.session()
-        await v.say("hello there")
+        v = await chatting(chat, http, "hello there")
         cid = await thread_of(chat, str(v.chat))
         assert (await watchers(r, cid)).typing == []
         typed = await v.post("/typing", {"token": v.token, "chat": v.chat})
