@@ -219,6 +219,9 @@ async def _check_video_ranges(desk: Desk, cid: str, file_id: str) -> None:
     assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{len(MP4)}"
     bob = await desk.token("bob")  # a part is no way around the conversation's permissions
     assert (await c.get(url, headers={**bob, "Range": "bytes=0-9"})).status_code == 403
+    session, _ = await desk.login("amy")
+    page = (await session.get(f"/c/{cid}")).text  # a player of the console's own origin
+    assert f'<video controls preload="metadata" src="{url}"' in page
 
 
 async def test_a_customers_mp4_plays_in_the_page_and_seeks_with_range_requests_from_the_local_store(
