@@ -135,7 +135,8 @@ class Speller:
 
 def _hangul_tokens(word: str, stopwords: frozenset[str], suffixes: tuple[str, ...]) -> list[str]:
     for suffix in suffixes:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 2:  # "한도" is not "한"+"도"
+        # "한도" is not "한"+"도", but "찼는데" is "찼"+"는데": two-syllable endings may leave one.
+        if word.endswith(suffix) and len(word) - len(suffix) >= (1 if len(suffix) >= 2 else 2):
             word = word[: -len(suffix)]
             break
     if word in stopwords:

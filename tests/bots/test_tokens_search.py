@@ -24,6 +24,11 @@ def test_korean_strips_particles_then_bigrams() -> None:
     assert tok.document("입금이") == tok.document("입금을") == ["입금"]
     assert "입금" in tok.document("입금했는데")
     assert {"출금", "한도"} <= set(tok.document("출금 한도"))
+    assert tok.document("찼는데") == ["찼"]  # an ending leaves a one-syllable stem, not "찼는"
+
+
+def test_korean_limit_question_finds_the_limits_article(searcher: Searcher) -> None:
+    assert searcher.search("출금 한도 다 찼는데 올릴 수 있나요", "ko")[0].key == "withdrawal-limits"
 
 
 def test_nfkc_lowercase_and_synonyms() -> None:
