@@ -8,7 +8,6 @@ schedules and submits; "supervisor" approves or rejects and handles incidents; r
 its `shell`, so the page renders inside the product's shared layout and navigation.
 """
 
-
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -86,15 +85,28 @@ def actor_name(value: Any) -> str:
 
 
 def rendering_json(target: Target, r: Rendering) -> dict[str, Any]:
-    return {"target": target.key, "platform": r.platform, "limit": r.limit, "refused": r.refused,
-            "parse_mode": r.parse_mode, "warnings": list(r.warnings),
-            "parts": [{"text": p.visible, "posted_text": p.text, "length": p.length} for p in r.parts]}
+    return {
+        "target": target.key,
+        "platform": r.platform,
+        "limit": r.limit,
+        "refused": r.refused,
+        "parse_mode": r.parse_mode,
+        "warnings": list(r.warnings),
+        "parts": [{"text": p.visible, "posted_text": p.text, "length": p.length} for p in r.parts],
+    }
 
 
-def announcements_router(require_role: RequireRole, *, client: redis.Redis, conversations: ConversationStore,
-                         accounts: Sequence[AccountSettings], connectors: Mapping[tuple[str, str], Connector],
-                         settings: AnnouncementSettings | None = None, view_role: str = "agent",
-                         shell: Shell | None = None) -> APIRouter:
+def announcements_router(
+    require_role: RequireRole,
+    *,
+    client: redis.Redis,
+    conversations: ConversationStore,
+    accounts: Sequence[AccountSettings],
+    connectors: Mapping[tuple[str, str], Connector],
+    settings: AnnouncementSettings | None = None,
+    view_role: str = "agent",
+    shell: Shell | None = None,
+) -> APIRouter:
     """`conversations`: where incidents resolve their linked conversations; `accounts` and
     `connectors`: the configured accounts and their connectors (asked for their capabilities)."""
     settings = settings or AnnouncementSettings()
@@ -116,21 +128,38 @@ def announcements_router(require_role: RequireRole, *, client: redis.Redis, conv
 
     async def view(a: Announcement) -> dict[str, Any]:
         progress = await store.progress(a.id)
-        return {**a.model_dump(mode="json"), "local_publish_at": (a.local_publish_at() or a.created_at).isoformat()
-                if a.publish_at else None, "requires_approval": settings.requires_approval(a),
-                "progress": {"total": progress.total, "sent": progress.sent, "failed": progress.failed,
-                             "uncertain": progress.uncertain, "pending": progress.pending},
-                "preview": preview_of(a)}
+        return {
+            **a.model_dump(mode="json"),
+            "local_publish_at": (a.local_publish_at() or a.created_at).isoformat() if a.publish_at else None,
+            "requires_approval": settings.requires_approval(a),
+            "progress": {
+                "total": progress.total,
+                "sent": progress.sent,
+                "failed": progress.failed,
+                "uncertain": progress.uncertain,
+                "pending": progress.pending,
+            },
+            "preview": preview_of(a),
+        }
 
     def draft_from(body: Draft, actor: str) -> Announcement:
         try:
-            return Announcement(id="preview", title=body.title, text=body.text, overrides=body.overrides,
-                                images=tuple(body.images), targets=tuple(body.targets),
-                                publish_at=parse_publish_at(body.publish_at, body.timezone), timezone=body.timezone,
-                                incident=body.incident, created_by=actor)
+            return Announcement(
+                id="preview",
+                title=body.title,
+                text=body.text,
+                overrides=body.overrides,
+                images=tuple(body.images),
+                targets=tuple(body.targets),
+                publish_at=parse_publish_at(body.publish_at, body.timezone),
+                timezone=body.timezone,
+                incident=body.incident,
+                created_by=actor,
+            )
         except (ValidationError, ValueError) as exc:
-            raise HTTPException(422, str(exc).splitlines()[0] if not isinstance(exc, ValidationError)
-                                else exc.errors()[0]["msg"]) from None
+            raise HTTPException(
+                422, str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else exc.errors()[0]["msg"]
+            ) from None
 
     async def call(action: Any) -> Any:
         try:
@@ -153,16 +182,27 @@ def announcements_router(require_role: RequireRole, *, client: redis.Redis, conv
     @router.post("/api/announcements", status_code=201, tags=["announcements"])
     async def compose(body: Draft, who: marketing) -> dict[str, Any]:
         d = draft_from(body, actor_name(who))
-        a = await call(workflow.compose(text=d.text, targets=d.targets, actor=actor_name(who), title=d.title,
-                                        overrides=d.overrides, images=d.images, publish_at=d.publish_at,
-                                        timezone=d.timezone, incident=d.incident))
+        a = await call(
+            workflow.compose(
+                text=d.text,
+                targets=d.targets,
+                actor=actor_name(who),
+                title=d.title,
+                overrides=d.overrides,
+                images=d.images,
+                publish_at=d.publish_at,
+                timezone=d.timezone,
+                incident=d.incident,
+            )
+        )
         return await view(a)
 
     @router.patch("/api/announcements/{announcement_id}", tags=["announcements"])
     async def edit(announcement_id: str, body: Draft, who: marketing) -> dict[str, Any]:
         d = draft_from(body, actor_name(who))
-        changes = d.model_dump(include={"text", "title", "overrides", "images", "targets", "incident",
-                                        "publish_at", "timezone"})
+        changes = d.model_dump(
+            include={"text", "title", "overrides", "images", "targets", "incident", "publish_at", "timezone"}
+        )
         return await view(await call(workflow.edit(announcement_id, actor_name(who), **changes)))
 
     @router.put("/api/announcements/{announcement_id}/schedule", tags=["announcements"])
@@ -183,8 +223,11 @@ def announcements_router(require_role: RequireRole, *, client: redis.Redis, conv
 
     # --- approval -------------------------------------------------------------------------------
     @router.post("/api/announcements/{announcement_id}/approve", tags=["announcements"])
-    async def approve(announcement_id: str, who: supervisor, body: Comment = Body(default_factory=Comment)  # noqa: B008
-                      ) -> dict[str, Any]:
+    async def approve(
+        announcement_id: str,
+        who: supervisor,
+        body: Comment = Body(default_factory=Comment),  # noqa: B008
+    ) -> dict[str, Any]:
         return await view(await call(workflow.approve(announcement_id, actor_name(who), body.comment)))
 
     @router.post("/api/announcements/{announcement_id}/reject", tags=["announcements"])
@@ -193,8 +236,9 @@ def announcements_router(require_role: RequireRole, *, client: redis.Redis, conv
 
     # --- reading ----------------------------------------------------------------------------------
     @router.get("/api/announcements", tags=["announcements"])
-    async def listing(who: viewer, state: Annotated[list[State] | None, Query()] = None,
-                      limit: int = 50) -> dict[str, Any]:
+    async def listing(
+        who: viewer, state: Annotated[list[State] | None, Query()] = None, limit: int = 50
+    ) -> dict[str, Any]:
         items = await store.recent(limit=min(limit, 200), states=state or ())
         return {"announcements": [await view(a) for a in items]}
 
@@ -222,8 +266,13 @@ def announcements_router(require_role: RequireRole, *, client: redis.Redis, conv
         out = []
         for i in found:
             linked = await incidents.conversations(i.id)
-            out.append({**i.model_dump(mode="json"), "conversation_count": len(linked),
-                        "conversations": linked if sees_all else []})
+            out.append(
+                {
+                    **i.model_dump(mode="json"),
+                    "conversation_count": len(linked),
+                    "conversations": linked if sees_all else [],
+                }
+            )
         return {"incidents": out}
 
     @router.post("/api/incidents/{incident_id}/close", tags=["incidents"])
@@ -234,15 +283,19 @@ def announcements_router(require_role: RequireRole, *, client: redis.Redis, conv
     @router.post("/api/incidents/{incident_id}/resolve-all", tags=["incidents"])
     async def incident_resolve_all(incident_id: str, body: Closing, who: supervisor) -> dict[str, Any]:
         actor = f"agent:{actor_name(who)}"
-        resolved = await call(resolve_all(conversations, incidents, incident_id, body.closing_text, actor,
-                                          assignments=assignments))
+        resolved = await call(
+            resolve_all(conversations, incidents, incident_id, body.closing_text, actor, assignments=assignments)
+        )
         return {"incident": incident_id, "resolved": resolved}
 
     # --- console page -------------------------------------------------------------------------------
     @router.get("/announcements", response_class=HTMLResponse, include_in_schema=False)
     async def page(request: Request, who: viewer) -> HTMLResponse:
-        publishing = [{"platform": a.platform, "name": a.name} for a in accounts
-                      if (caps := capabilities(a.platform, a.name)) is not None and caps.announcements]
+        publishing = [
+            {"platform": a.platform, "name": a.name}
+            for a in accounts
+            if (caps := capabilities(a.platform, a.name)) is not None and caps.announcements
+        ]
         chrome = await shell.context(request, who) if shell else {}
         context = {**chrome, "layout": layout, "accounts": publishing, "actor": actor_name(who)}
         return templates.TemplateResponse(request, "announcements.html", context)
@@ -251,8 +304,11 @@ def announcements_router(require_role: RequireRole, *, client: redis.Redis, conv
     async def static(name: str) -> FileResponse:
         if name not in STATIC:  # a fixed list: no path from the request reaches the file system
             raise HTTPException(404, "not found")
-        return FileResponse(HERE / "static" / name, media_type=STATIC[name],
-                            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+        return FileResponse(
+            HERE / "static" / name,
+            media_type=STATIC[name],
+            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+        )
 
     @router.get("/api/announcements-health", include_in_schema=False)
     async def health() -> JSONResponse:

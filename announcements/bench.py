@@ -43,8 +43,13 @@ FIRST_SUBSCRIBER = 5_000_000_000
 
 
 def _settings(limit: float) -> AnnouncementSettings:
-    return AnnouncementSettings(require_approval=(), claim_idle_seconds=2.0, concurrency=4,
-                                batch_size=max(10, min(500, int(limit))), scheduler_interval=0.2)
+    return AnnouncementSettings(
+        require_approval=(),
+        claim_idle_seconds=2.0,
+        concurrency=4,
+        batch_size=max(10, min(500, int(limit))),
+        scheduler_interval=0.2,
+    )
 
 
 async def _seed(client: redis.Redis, state: Any, subscribers: int) -> None:
@@ -70,13 +75,31 @@ async def _watch(state: Any, done: asyncio.Event, marks: dict[str, float]) -> No
 
 def _spawn(url: str, accounts: Path, settings: Path, name: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "helpline.announcements.worker", "--redis-url", url, "--accounts", str(accounts),
-         "--settings", str(settings), "--name", name], env={**os.environ, TOKEN_ENV: TOKEN},
-        cwd=Path(__file__).resolve().parent.parent)
+        [
+            sys.executable,
+            "-m",
+            "helpline.announcements.worker",
+            "--redis-url",
+            url,
+            "--accounts",
+            str(accounts),
+            "--settings",
+            str(settings),
+            "--name",
+            name,
+        ],
+        env={**os.environ, TOKEN_ENV: TOKEN},
+        cwd=Path(__file__).resolve().parent.parent,
+    )
 
 
-async def broadcast_benchmark(redis_url: str, subscribers: int, limit_per_second: float,
-                              kill_after: float | None = None, limit_seconds: float | None = None) -> dict[str, Any]:
+async def broadcast_benchmark(
+    redis_url: str,
+    subscribers: int,
+    limit_per_second: float,
+    kill_after: float | None = None,
+    limit_seconds: float | None = None,
+) -> dict[str, Any]:
     """On the empty Redis at `redis_url` (the caller's to provide and to wipe)."""
     os.environ[TOKEN_ENV] = TOKEN
     limits = {"global_per_second": limit_per_second, "global_burst": max(1, int(limit_per_second))}
@@ -91,15 +114,21 @@ async def broadcast_benchmark(redis_url: str, subscribers: int, limit_per_second
         stop = asyncio.Event()
         try:
             async with serve(app) as emulator_url:
-                account = AccountSettings(platform="telegram", name="bench", base_url=emulator_url,
-                                          secrets={"token": TOKEN_ENV},
-                                          options={"long_poll_timeout": 0, "bot_per_second": limit_per_second})
+                account = AccountSettings(
+                    platform="telegram",
+                    name="bench",
+                    base_url=emulator_url,
+                    secrets={"token": TOKEN_ENV},
+                    options={"long_poll_timeout": 0, "bot_per_second": limit_per_second},
+                )
                 await _seed(client, state, subscribers)
                 workflow = Workflow(AnnouncementStore(client), settings)
-                a = await workflow.compose(text="Scheduled maintenance tonight 02:00–04:00 UTC: deposits and "
-                                                "withdrawals pause; trading continues. <Details in the app.>",
-                                           targets=(Target(kind=TargetKind.TELEGRAM_SUBSCRIBERS, account="bench"),),
-                                           actor="bench")
+                a = await workflow.compose(
+                    text="Scheduled maintenance tonight 02:00–04:00 UTC: deposits and "
+                    "withdrawals pause; trading continues. <Details in the app.>",
+                    targets=(Target(kind=TargetKind.TELEGRAM_SUBSCRIBERS, account="bench"),),
+                    actor="bench",
+                )
                 marks: dict[str, float] = {}
                 done = asyncio.Event()
                 watcher = asyncio.create_task(_watch(state, done, marks))

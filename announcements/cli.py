@@ -74,14 +74,16 @@ def parse_target(spec: str) -> Target:
         if parts[2] == "subscribers":
             return Target(kind=TargetKind.TELEGRAM_SUBSCRIBERS, account=parts[1])
         return Target(kind=TargetKind.TELEGRAM_CHAT, account=parts[1], chat_id=int(parts[2]))
-    raise typer.BadParameter(f"{spec!r}: use x:<acct>, mastodon:<acct>, telegram:<acct>:subscribers or "
-                             "telegram:<acct>:<chat id>")
+    raise typer.BadParameter(
+        f"{spec!r}: use x:<acct>, mastodon:<acct>, telegram:<acct>:subscribers or telegram:<acct>:<chat id>"
+    )
 
 
 def _line(a: Announcement) -> str:
     when = a.local_publish_at()
-    return (f"{a.id}\t{a.state.value}\t{when.isoformat() + ' ' + a.timezone if when else 'now'}\t"
-            f"{a.title or a.text[:60]!r}")
+    return (
+        f"{a.id}\t{a.state.value}\t{when.isoformat() + ' ' + a.timezone if when else 'now'}\t{a.title or a.text[:60]!r}"
+    )
 
 
 def _show_preview(a: Announcement, w: Workflow) -> None:
@@ -98,32 +100,50 @@ def announce_commands(load: LoadDesk) -> typer.Typer:
     app = typer.Typer(help="Compose, preview, schedule and approve announcements.", no_args_is_help=True)
 
     @app.command("create")
-    def create(text: Annotated[str, typer.Option(help="the announcement text")],
-               target: Annotated[list[str], typer.Option(help=TARGET_HELP)],
-               title: str = "", at: Annotated[str | None, typer.Option(help='ISO time or "now"')] = None,
-               timezone: str = "UTC", actor: ActorOption = "cli", config: ConfigOption = None) -> None:
+    def create(
+        text: Annotated[str, typer.Option(help="the announcement text")],
+        target: Annotated[list[str], typer.Option(help=TARGET_HELP)],
+        title: str = "",
+        at: Annotated[str | None, typer.Option(help='ISO time or "now"')] = None,
+        timezone: str = "UTC",
+        actor: ActorOption = "cli",
+        config: ConfigOption = None,
+    ) -> None:
         """Create a draft (refused, with the reason, if a target cannot take the text)."""
         targets = [parse_target(t) for t in target]
 
         async def action(w: Workflow, _: redis.Redis) -> Announcement:
-            return await w.compose(text=text, targets=targets, actor=actor, title=title,
-                                   publish_at=parse_publish_at(at, timezone), timezone=timezone)
+            return await w.compose(
+                text=text,
+                targets=targets,
+                actor=actor,
+                title=title,
+                publish_at=parse_publish_at(at, timezone),
+                timezone=timezone,
+            )
 
         typer.echo(_line(_run(load(config), action)))
 
     @app.command("preview")
     def preview(announcement_id: str, config: ConfigOption = None) -> None:
         """Show every target's parts and character counts."""
+
         async def action(w: Workflow, _: redis.Redis) -> None:
             _show_preview(await w.store.get(announcement_id), w)
 
         _run(load(config), action)
 
     @app.command("schedule")
-    def schedule(announcement_id: str, at: Annotated[str, typer.Option(help='ISO time (local to --timezone) or "now"')],
-                 timezone: str = "UTC", submit: Annotated[bool, typer.Option(help="also submit it")] = True,
-                 actor: ActorOption = "cli", config: ConfigOption = None) -> None:
+    def schedule(
+        announcement_id: str,
+        at: Annotated[str, typer.Option(help='ISO time (local to --timezone) or "now"')],
+        timezone: str = "UTC",
+        submit: Annotated[bool, typer.Option(help="also submit it")] = True,
+        actor: ActorOption = "cli",
+        config: ConfigOption = None,
+    ) -> None:
         """Set the publish time of a draft and (by default) submit it for approval/scheduling."""
+
         async def action(w: Workflow, _: redis.Redis) -> Announcement:
             a = await w.schedule(announcement_id, parse_publish_at(at, timezone), timezone)
             return await w.submit(a.id, actor) if submit else a
@@ -131,9 +151,15 @@ def announce_commands(load: LoadDesk) -> typer.Typer:
         typer.echo(_line(_run(load(config), action)))
 
     @app.command("approve")
-    def approve(announcement_id: str, comment: str = "", reject: bool = False, actor: ActorOption = "cli",
-                config: ConfigOption = None) -> None:
+    def approve(
+        announcement_id: str,
+        comment: str = "",
+        reject: bool = False,
+        actor: ActorOption = "cli",
+        config: ConfigOption = None,
+    ) -> None:
         """Approve (or, with --reject and a --comment, send back) an announcement awaiting approval."""
+
         async def action(w: Workflow, _: redis.Redis) -> Announcement:
             if reject:
                 return await w.reject(announcement_id, actor, comment)
@@ -144,6 +170,7 @@ def announce_commands(load: LoadDesk) -> typer.Typer:
     @app.command("list")
     def listing(limit: int = 20, config: ConfigOption = None) -> None:
         """Newest announcements first."""
+
         async def action(w: Workflow, _: redis.Redis) -> list[Announcement]:
             return await w.store.recent(limit=limit)
 
@@ -153,15 +180,19 @@ def announce_commands(load: LoadDesk) -> typer.Typer:
     @app.command("status")
     def status(announcement_id: str, limit: int = 50, config: ConfigOption = None) -> None:
         """Delivery status per target (and subscriber)."""
+
         async def action(w: Workflow, client: redis.Redis) -> tuple[Announcement, Any, list[Any]]:
             a = await w.store.get(announcement_id)
             return a, await w.store.progress(a.id), await DeliveryStore(client).list(a.id, limit=limit)
 
         a, progress, records = _run(load(config), action)
-        typer.echo(f"{_line(a)}\n{progress.sent}/{progress.total} sent, {progress.failed} failed, "
-                   f"{progress.uncertain} uncertain, {progress.pending} pending")
+        typer.echo(
+            f"{_line(a)}\n{progress.sent}/{progress.total} sent, {progress.failed} failed, "
+            f"{progress.uncertain} uncertain, {progress.pending} pending"
+        )
         for d in records:
-            typer.echo(f"{d.target}\t{d.recipient or ''}\t{d.state.value}\t{d.attempts}\t{d.url or ''}\t"
-                       f"{d.error or ''}")
+            typer.echo(
+                f"{d.target}\t{d.recipient or ''}\t{d.state.value}\t{d.attempts}\t{d.url or ''}\t{d.error or ''}"
+            )
 
     return app

@@ -45,7 +45,9 @@ end
 """
 
 # KEYS: meta, publishing, delivery. ARGV: state, platform ids json, url, error, now ms.
-_RECORD = _COMPLETE + """
+_RECORD = (
+    _COMPLETE
+    + """
 local finals = {sent = true, failed = true, uncertain = true}
 local prev = redis.call('HGET', KEYS[3], 'state') or 'queued'
 if prev == 'sent' and ARGV[1] ~= 'sent' then return '' end
@@ -56,6 +58,7 @@ if finals[ARGV[1]] then redis.call('HINCRBY', KEYS[1], 'n_' .. ARGV[1], 1) end
 if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[1], 'first_url', ARGV[3]) end
 return complete(KEYS[1], KEYS[2])
 """
+)
 
 # KEYS: meta, deliveries list. ARGV: delivery key prefix, then (delivery id, target, recipient)
 # triples. Creates missing records as queued; returns every record's state.
@@ -76,10 +79,13 @@ return out
 """
 
 # KEYS: meta, publishing. Marks the dispatch finished and completes the announcement if it can.
-_DISPATCHED = _COMPLETE + """
+_DISPATCHED = (
+    _COMPLETE
+    + """
 redis.call('HSET', KEYS[1], 'dispatched', '1')
 return complete(KEYS[1], KEYS[2])
 """
+)
 
 # KEYS: delivery. ARGV: resend allowed ("1": idempotent platform), now ms.
 # queued (or sending, when resending is safe) -> sending. Returns {1, parts} or {0, state}.
@@ -123,40 +129,61 @@ class DeliveryStore:
         args: list[str] = [keys.announcement_delivery(announcement_id, "")]
         for delivery_id, target, recipient in items:
             args += [delivery_id, target, recipient]
-        states = await self._enqueue(keys=[keys.announcement(announcement_id),
-                                           keys.announcement_deliveries(announcement_id)], args=args)
+        states = await self._enqueue(
+            keys=[keys.announcement(announcement_id), keys.announcement_deliveries(announcement_id)], args=args
+        )
         return [as_text(s) for s in states]
 
     async def mark_dispatched(self, announcement_id: str) -> str:
         """Every delivery exists: the announcement may complete. Returns its final state or ""."""
-        return as_text(await self._dispatched(keys=[keys.announcement(announcement_id),
-                                               keys.announcements_publishing()]))
+        return as_text(
+            await self._dispatched(keys=[keys.announcement(announcement_id), keys.announcements_publishing()])
+        )
 
     async def claim(self, announcement_id: str, delivery_id: str, resend_ok: bool) -> tuple[bool, str]:
         """queued → sending. Returns (True, posted parts json) for the caller that may post, or
         (False, current state)."""
-        ok, value = await self._claim(keys=[keys.announcement_delivery(announcement_id, delivery_id)],
-                                      args=["1" if resend_ok else "0", now_ms()])
+        ok, value = await self._claim(
+            keys=[keys.announcement_delivery(announcement_id, delivery_id)], args=["1" if resend_ok else "0", now_ms()]
+        )
         return bool(int(ok)), as_text(value)
 
-    async def record(self, announcement_id: str, delivery_id: str, state: DeliveryState,
-                     platform_ids: Sequence[str] = (), url: str | None = None, error: str | None = None) -> str:
+    async def record(
+        self,
+        announcement_id: str,
+        delivery_id: str,
+        state: DeliveryState,
+        platform_ids: Sequence[str] = (),
+        url: str | None = None,
+        error: str | None = None,
+    ) -> str:
         """Set a delivery's state (and counters). Returns the announcement's final state when
         this completed it, else ""."""
-        return as_text(await self._record(
-            keys=[keys.announcement(announcement_id), keys.announcements_publishing(),
-                  keys.announcement_delivery(announcement_id, delivery_id)],
-            args=[state.value, json.dumps(list(platform_ids)), url or "", error or "", now_ms()],
-        ))
+        return as_text(
+            await self._record(
+                keys=[
+                    keys.announcement(announcement_id),
+                    keys.announcements_publishing(),
+                    keys.announcement_delivery(announcement_id, delivery_id),
+                ],
+                args=[state.value, json.dumps(list(platform_ids)), url or "", error or "", now_ms()],
+            )
+        )
 
     async def requeue(self, announcement_id: str, delivery_id: str) -> None:
         """Back to queued after a deferral or a transient failure (the parts posted stay)."""
-        await self.client.hset(keys.announcement_delivery(announcement_id, delivery_id),  # type: ignore[misc]
-                               "state", DeliveryState.QUEUED.value)
+        await self.client.hset(
+            keys.announcement_delivery(announcement_id, delivery_id),  # type: ignore[misc]
+            "state",
+            DeliveryState.QUEUED.value,
+        )
 
     async def record_part(self, announcement_id: str, delivery_id: str, parts: Sequence[str]) -> None:
-        await self.client.hset(keys.announcement_delivery(announcement_id, delivery_id),  # type: ignore[misc]
-                               "parts", json.dumps(list(parts)))
+        await self.client.hset(
+            keys.announcement_delivery(announcement_id, delivery_id),  # type: ignore[misc]
+            "parts",
+            json.dumps(list(parts)),
+        )
 
     async def states(self, announcement_id: str, delivery_ids: Sequence[str]) -> list[str]:
         async with self.client.pipeline(transaction=False) as pipe:
@@ -166,8 +193,12 @@ class DeliveryStore:
         return [as_text(s) or DeliveryState.QUEUED.value for s in raw]
 
     async def list(self, announcement_id: str, offset: int = 0, limit: int = 100) -> list[DeliveryRecord]:
-        ids = [as_text(i) for i in await self.client.lrange(  # type: ignore[misc]
-            keys.announcement_deliveries(announcement_id), offset, offset + limit - 1)]
+        ids = [
+            as_text(i)
+            for i in await self.client.lrange(  # type: ignore[misc]
+                keys.announcement_deliveries(announcement_id), offset, offset + limit - 1
+            )
+        ]
         async with self.client.pipeline(transaction=False) as pipe:
             for d in ids:
                 pipe.hgetall(keys.announcement_delivery(announcement_id, d))
@@ -176,11 +207,17 @@ class DeliveryStore:
         for d, raw in zip(ids, raws, strict=True):
             h = {as_text(k): as_text(v) for k, v in raw.items()}
             updated = h.get("updated_at")
-            out.append(DeliveryRecord(
-                delivery_id=d, target=h.get("target", ""), recipient=h.get("recipient") or None,
-                state=DeliveryState(h.get("state", "queued")),
-                platform_ids=tuple(json.loads(h.get("platform_ids") or h.get("parts") or "[]")),
-                url=h.get("url") or None, attempts=int(h.get("attempts", 0)), error=h.get("error") or None,
-                updated_at=datetime.fromtimestamp(int(updated) / 1000, UTC) if updated else None,
-            ))
+            out.append(
+                DeliveryRecord(
+                    delivery_id=d,
+                    target=h.get("target", ""),
+                    recipient=h.get("recipient") or None,
+                    state=DeliveryState(h.get("state", "queued")),
+                    platform_ids=tuple(json.loads(h.get("platform_ids") or h.get("parts") or "[]")),
+                    url=h.get("url") or None,
+                    attempts=int(h.get("attempts", 0)),
+                    error=h.get("error") or None,
+                    updated_at=datetime.fromtimestamp(int(updated) / 1000, UTC) if updated else None,
+                )
+            )
         return out

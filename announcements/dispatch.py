@@ -35,8 +35,13 @@ OnComplete = Callable[[str, str], Awaitable[None]]
 
 
 class Dispatcher:
-    def __init__(self, client: redis.Redis, settings: AnnouncementSettings | None = None,
-                 capabilities: CapabilityLookup | None = None, on_complete: OnComplete | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        settings: AnnouncementSettings | None = None,
+        capabilities: CapabilityLookup | None = None,
+        on_complete: OnComplete | None = None,
+    ) -> None:
         self.client = client
         self.store = AnnouncementStore(client)
         self.deliveries = DeliveryStore(client)
@@ -55,8 +60,9 @@ class Dispatcher:
                 await self._refuse(announcement, f"t{index}", target, rendering.refused or "refused")
             elif target.kind is TargetKind.TELEGRAM_SUBSCRIBERS:
                 async for chats in self.subscribers.scan(target.account, batch=500):
-                    await self._queue(announcement, target, rendering,
-                                      [(f"t{index}:{chat}", str(chat)) for chat in chats])
+                    await self._queue(
+                        announcement, target, rendering, [(f"t{index}:{chat}", str(chat)) for chat in chats]
+                    )
             else:
                 await self._queue(announcement, target, rendering, [(f"t{index}", str(target.chat_id or ""))])
         final = await self.deliveries.mark_dispatched(announcement_id)
@@ -68,8 +74,9 @@ class Dispatcher:
         await self.deliveries.enqueue(announcement.id, [(delivery_id, target.key, "")])
         await self.deliveries.record(announcement.id, delivery_id, DeliveryState.FAILED, error=reason)
 
-    async def _queue(self, announcement: Announcement, target: Target, rendering: Rendering,
-                     items: list[tuple[str, str]]) -> None:
+    async def _queue(
+        self, announcement: Announcement, target: Target, rendering: Rendering, items: list[tuple[str, str]]
+    ) -> None:
         states = await self.deliveries.enqueue(announcement.id, [(d, target.key, r) for d, r in items])
         destination = target.destination
         buttons = (button("unsubscribe", None),) if destination is Destination.SUBSCRIBER else ()
@@ -79,9 +86,14 @@ class Dispatcher:
                 if state != DeliveryState.QUEUED.value:
                     continue
                 post = OutboundPost(
-                    post_id=f"{announcement.id}:{delivery_id}", platform=target.platform, account=target.account,
-                    destination=destination, chat_id=recipient or None, parts=rendering.texts(),
-                    parse_mode=rendering.parse_mode, buttons=buttons,
+                    post_id=f"{announcement.id}:{delivery_id}",
+                    platform=target.platform,
+                    account=target.account,
+                    destination=destination,
+                    chat_id=recipient or None,
+                    parts=rendering.texts(),
+                    parse_mode=rendering.parse_mode,
+                    buttons=buttons,
                 )
                 job = PublishJob(announcement_id=announcement.id, delivery_id=delivery_id, post=post)
                 pipe.xadd(stream, {PAYLOAD: job.model_dump_json()})

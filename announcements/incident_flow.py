@@ -47,8 +47,13 @@ class IncidentAction:
     reply_text: str  # the announcement's link, in the customer's language
 
 
-def incident_action(incidents: Sequence[Incident], message: InboundMessage, conversation: Conversation,
-                    language: str | None, catalog: Catalog | None = None) -> IncidentAction | None:
+def incident_action(
+    incidents: Sequence[Incident],
+    message: InboundMessage,
+    conversation: Conversation,
+    language: str | None,
+    catalog: Catalog | None = None,
+) -> IncidentAction | None:
     """What incident mode does with this message: label, link and answer it, or nothing. Pure."""
     incident = match(incidents, message)
     if incident is None or incident.label in conversation.labels:
@@ -57,29 +62,58 @@ def incident_action(incidents: Sequence[Incident], message: InboundMessage, conv
     return IncidentAction(incident.id, incident.label, text)
 
 
-def apply_incident(effects: Effects, action: IncidentAction, conversation: Conversation,
-                   message: InboundMessage) -> Effects:
+def apply_incident(
+    effects: Effects, action: IncidentAction, conversation: Conversation, message: InboundMessage
+) -> Effects:
     """Add the label, a LINKED event and the immediate answer to the message's effects. The reply
     id is derived from the message, so a redelivered message is answered once."""
     labels = sorted({*conversation.labels, action.label})
     reply_id = f"{conversation.id}:{message.message_id}:{action.label}"
-    reply = reply_to(conversation, reply_id=reply_id, text=action.reply_text, sender=f"bot:{ACTOR}",
-                     in_reply_to=message.message_id, recipient_id=message.author.user_id)
+    reply = reply_to(
+        conversation,
+        reply_id=reply_id,
+        text=action.reply_text,
+        sender=f"bot:{ACTOR}",
+        in_reply_to=message.message_id,
+        recipient_id=message.author.user_id,
+    )
     now = utcnow()
     effects.labels(add=[action.label])
-    effects.event(ConversationEvent(conversation_id=conversation.id, type=EventType.LINKED, actor=ACTOR,
-                                    reason=f"matches open incident {action.incident_id}",
-                                    data={"incident": action.incident_id, "labels": labels}, at=now))
+    effects.event(
+        ConversationEvent(
+            conversation_id=conversation.id,
+            type=EventType.LINKED,
+            actor=ACTOR,
+            reason=f"matches open incident {action.incident_id}",
+            data={"incident": action.incident_id, "labels": labels},
+            at=now,
+        )
+    )
     effects.reply(reply, keys.conversation_partition(conversation.id))
-    effects.event(ConversationEvent(conversation_id=conversation.id, type=EventType.REPLY_QUEUED, actor=ACTOR,
-                                    reason="incident link", data={"reply_id": reply_id}, at=now))
+    effects.event(
+        ConversationEvent(
+            conversation_id=conversation.id,
+            type=EventType.REPLY_QUEUED,
+            actor=ACTOR,
+            reason="incident link",
+            data={"reply_id": reply_id},
+            at=now,
+        )
+    )
     if conversation.first_response_at is None:
         effects.set_once(first_response_at=to_ms(now))
     return effects
 
 
-async def resolve_all(store: ConversationStore, incidents: IncidentStore, incident_id: str, closing_text: str,
-                      actor: str, *, assignments: AssignmentStore) -> int:
+async def resolve_all(
+    store: ConversationStore,
+    incidents: IncidentStore,
+    incident_id: str,
+    closing_text: str,
+    actor: str,
+    *,
+    assignments: AssignmentStore,
+) -> int:
     """Answer every linked conversation that is not resolved with `closing_text` and resolve it;
     then close the incident. As an agent's resolve does, each one's agent is freed (the slot is
     offered to the team queue, and the contact remembers the agent) and a waiting one leaves its
@@ -97,24 +131,51 @@ async def resolve_all(store: ConversationStore, incidents: IncidentStore, incide
         history = await store.messages(conversation.id)
         contact = await store.contact(conversation.contact_id)
         reply_id = f"{conversation.id}:incident:{incident_id}:closing"
-        reply = reply_to(conversation, reply_id=reply_id, text=closing_text.strip(), sender=actor,
-                         in_reply_to=history[-1].message_id if history else None,
-                         recipient_id=contact.user_id if contact else None)
+        reply = reply_to(
+            conversation,
+            reply_id=reply_id,
+            text=closing_text.strip(),
+            sender=actor,
+            in_reply_to=history[-1].message_id if history else None,
+            recipient_id=contact.user_id if contact else None,
+        )
 
         def decide(current: Conversation, reply: OutboundReply = reply, reply_id: str = reply_id) -> Effects | None:
             if current.status is Status.RESOLVED:
                 return None
-            return (Effects(current.id)
-                    .reply(reply, keys.conversation_partition(current.id))
-                    .event(ConversationEvent(conversation_id=current.id, type=EventType.REPLY_QUEUED, actor=actor,
-                                             reason=f"incident {incident_id} closing message",
-                                             data={"reply_id": reply_id}, at=now))
-                    .set(status=Status.RESOLVED.value, resolved_at=to_ms(now), resolved_by=actor, assignee="",
-                         queued_team="", snoozed_until="")
-                    .event(ConversationEvent(conversation_id=current.id, type=EventType.STATUS, actor=actor,
-                                             reason=f"incident {incident_id} resolved", data={"status": "resolved"},
-                                             at=now))
-                    .touch())
+            return (
+                Effects(current.id)
+                .reply(reply, keys.conversation_partition(current.id))
+                .event(
+                    ConversationEvent(
+                        conversation_id=current.id,
+                        type=EventType.REPLY_QUEUED,
+                        actor=actor,
+                        reason=f"incident {incident_id} closing message",
+                        data={"reply_id": reply_id},
+                        at=now,
+                    )
+                )
+                .set(
+                    status=Status.RESOLVED.value,
+                    resolved_at=to_ms(now),
+                    resolved_by=actor,
+                    assignee="",
+                    queued_team="",
+                    snoozed_until="",
+                )
+                .event(
+                    ConversationEvent(
+                        conversation_id=current.id,
+                        type=EventType.STATUS,
+                        actor=actor,
+                        reason=f"incident {incident_id} resolved",
+                        data={"status": "resolved"},
+                        at=now,
+                    )
+                )
+                .touch()
+            )
 
         queued = await store.client.hget(keys.conversation(conversation.id), "queued_team")  # type: ignore[misc]
         try:
@@ -135,8 +196,9 @@ async def resolve_all(store: ConversationStore, incidents: IncidentStore, incide
     return resolved
 
 
-async def open_for_announcement(announcements: AnnouncementStore, incidents: IncidentStore, announcement_id: str,
-                                final_state: str) -> Incident | None:
+async def open_for_announcement(
+    announcements: AnnouncementStore, incidents: IncidentStore, announcement_id: str, final_state: str
+) -> Incident | None:
     """Completion hook: a published (or partly published) announcement with an incident spec
     opens its incident, linking to the spec's link or the first post's URL. Idempotent."""
     if final_state == "failed":
@@ -148,5 +210,10 @@ async def open_for_announcement(announcements: AnnouncementStore, incidents: Inc
     link = spec.link or (await announcements.progress(announcement_id)).first_url
     if not link:
         return None
-    return await incidents.open(keywords=spec.keywords, languages=spec.languages, link=link,
-                                title=announcement.title or announcement.text[:80], announcement_id=announcement_id)
+    return await incidents.open(
+        keywords=spec.keywords,
+        languages=spec.languages,
+        link=link,
+        title=announcement.title or announcement.text[:80],
+        announcement_id=announcement_id,
+    )

@@ -76,17 +76,29 @@ class IncidentStore:
         self.cache_seconds = cache_seconds
         self._cache: tuple[float, list[Incident]] | None = None
 
-    async def open(self, *, keywords: Sequence[str], link: str, languages: Sequence[str] = (), title: str = "",
-                   announcement_id: str | None = None) -> Incident:
+    async def open(
+        self,
+        *,
+        keywords: Sequence[str],
+        link: str,
+        languages: Sequence[str] = (),
+        title: str = "",
+        announcement_id: str | None = None,
+    ) -> Incident:
         """Open an incident. Idempotent per announcement: its incident is returned if it exists."""
         if announcement_id is not None:
             for existing in await self.recent():
                 if existing.announcement_id == announcement_id:
                     return existing
         incident_id = f"i{int(await self.client.incr(keys.incident_seq()))}"
-        incident = Incident(id=incident_id, title=title, announcement_id=announcement_id,
-                            keywords=tuple(k.strip().casefold() for k in keywords if k.strip()),
-                            languages=tuple(languages), link=link)
+        incident = Incident(
+            id=incident_id,
+            title=title,
+            announcement_id=announcement_id,
+            keywords=tuple(k.strip().casefold() for k in keywords if k.strip()),
+            languages=tuple(languages),
+            link=link,
+        )
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.set(keys.incident(incident_id), incident.model_dump_json())
             pipe.sadd(keys.incidents_open(), incident_id)
@@ -117,8 +129,11 @@ class IncidentStore:
     async def recent(self, open_only: bool = False, limit: int = 100) -> list[Incident]:
         """Newest first."""
         if open_only:
-            ids = sorted((as_text(i) for i in await self.client.smembers(keys.incidents_open())),  # type: ignore[misc]
-                         key=lambda i: int(i[1:]), reverse=True)
+            ids = sorted(
+                (as_text(i) for i in await self.client.smembers(keys.incidents_open())),  # type: ignore[misc]
+                key=lambda i: int(i[1:]),
+                reverse=True,
+            )
         else:
             ids = [as_text(i) for i in await self.client.zrevrange(keys.incidents_index(), 0, limit - 1)]
         if not ids:

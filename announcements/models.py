@@ -195,7 +195,7 @@ def zone(name: str) -> ZoneInfo:
 
 
 def parse_publish_at(value: str | None, timezone: str = "UTC") -> datetime | None:
-    """"now"/None → None; an ISO time with an offset is taken as is; a naive one is local time
+    """ "now"/None → None; an ISO time with an offset is taken as is; a naive one is local time
     in `timezone` (so "2025-03-01T09:00" + "Asia/Seoul" is 09:00 KST)."""
     if value is None or value.strip().lower() in ("", "now"):
         return None

@@ -49,7 +49,6 @@ from .settings import AnnouncementSettings
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class _Account:
     """One account's drain within a batch: where a 429 tells every worker to stop."""
@@ -61,8 +60,13 @@ class _Account:
 
 
 class Publisher:
-    def __init__(self, client: redis.Redis, connectors: Mapping[tuple[str, str], Connector],
-                 settings: AnnouncementSettings | None = None, on_complete: OnComplete | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        connectors: Mapping[tuple[str, str], Connector],
+        settings: AnnouncementSettings | None = None,
+        on_complete: OnComplete | None = None,
+    ) -> None:
         self.client = client
         self.connectors = connectors
         self.settings = settings or AnnouncementSettings()
@@ -119,8 +123,11 @@ class Publisher:
             if state in (DeliveryState.SENT.value, DeliveryState.FAILED.value, DeliveryState.UNCERTAIN.value):
                 continue
             if state == DeliveryState.SENDING.value and not acc.connector.idempotent_send:
-                await self._final(job, DeliveryState.UNCERTAIN, error="the publisher stopped while posting; "
-                                  "check the platform before posting again")
+                await self._final(
+                    job,
+                    DeliveryState.UNCERTAIN,
+                    error="the publisher stopped while posting; check the platform before posting again",
+                )
                 continue
             todo.put_nowait((entry, job))
         failures: dict[EntryKey, Failure] = {}
@@ -166,8 +173,9 @@ class Publisher:
             await self._wait(acc, entry, job, await self.backoff.refused(account, str(exc) or type(exc).__name__))
         except Uncertain as exc:
             if not connector.idempotent_send:  # it may be out there: an operator checks, we do not re-post
-                await self._final(job, DeliveryState.UNCERTAIN, progress.posted,
-                                  error=f"no answer from the platform: {exc}")
+                await self._final(
+                    job, DeliveryState.UNCERTAIN, progress.posted, error=f"no answer from the platform: {exc}"
+                )
                 return None
             await self._wait(acc, entry, job, await self.backoff.failed(account, f"no answer: {exc}"))
         except ConnectorError as exc:  # down or failing (network, 5xx): the account waits
@@ -194,11 +202,16 @@ class Publisher:
 
         return record
 
-    async def _final(self, job: PublishJob, state: DeliveryState, ids: Sequence[str] = (), url: str | None = None,
-                     error: str | None = None) -> None:
+    async def _final(
+        self,
+        job: PublishJob,
+        state: DeliveryState,
+        ids: Sequence[str] = (),
+        url: str | None = None,
+        error: str | None = None,
+    ) -> None:
         if state is not DeliveryState.SENT:
-            log.warning("announcement %s delivery %s %s: %s", job.announcement_id, job.delivery_id, state.value,
-                        error)
+            log.warning("announcement %s delivery %s %s: %s", job.announcement_id, job.delivery_id, state.value, error)
         final = await self.deliveries.record(job.announcement_id, job.delivery_id, state, ids, url, error)
         if final and self.on_complete is not None:
             await self.on_complete(job.announcement_id, final)
@@ -217,8 +230,12 @@ class Publisher:
         """Put deferred jobs whose time has come back on their streams."""
         moved = 0
         for platform, account in self.connectors:
-            moved += int(await self._promote(keys=[keys.publish_delayed(platform, account),
-                                                   keys.publish_stream(platform, account)], args=[now_ms(), limit]))
+            moved += int(
+                await self._promote(
+                    keys=[keys.publish_delayed(platform, account), keys.publish_stream(platform, account)],
+                    args=[now_ms(), limit],
+                )
+            )
         return moved
 
 

@@ -58,8 +58,10 @@ def _too_long_token(text: str, platform: str, rules: TextRules) -> str | None:
         token = match.group()
         if rules.measure(token) > room and _unsplittable(token, rules):
             shown = token if len(token) <= 40 else f"{token[:37]}..."
-            return (f"{platform}: {shown!r} is {rules.measure(token)} characters as {platform} counts them and "
-                    f"cannot be split; a {platform} post holds {rules.limit}")
+            return (
+                f"{platform}: {shown!r} is {rules.measure(token)} characters as {platform} counts them and "
+                f"cannot be split; a {platform} post holds {rules.limit}"
+            )
     return None
 
 
@@ -81,8 +83,11 @@ def render(text: str, platform: str, rules: TextRules | None, *, images: int = 0
     if rules is None:
         return Rendering(platform, limit, refused=f"{platform}: announcements cannot be published there")
     if images:
-        return Rendering(platform, limit, refused=f"{platform}: image upload is not supported yet; "
-                                                  "remove the images or link to them in the text")
+        return Rendering(
+            platform,
+            limit,
+            refused=f"{platform}: image upload is not supported yet; remove the images or link to them in the text",
+        )
     token = _too_long_token(text, platform, rules)
     if token is not None:
         return Rendering(platform, limit, refused=token)
@@ -111,8 +116,12 @@ def rules_for(target: Target, capabilities: CapabilityLookup) -> TextRules | Non
 
 
 def render_target(announcement: Announcement, target: Target, capabilities: CapabilityLookup) -> Rendering:
-    return render(announcement.text_for(target.platform), target.platform, rules_for(target, capabilities),
-                  images=len(announcement.images))
+    return render(
+        announcement.text_for(target.platform),
+        target.platform,
+        rules_for(target, capabilities),
+        images=len(announcement.images),
+    )
 
 
 def preview(announcement: Announcement, capabilities: CapabilityLookup) -> list[tuple[Target, Rendering]]:

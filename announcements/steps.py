@@ -30,8 +30,9 @@ class SubscriptionStep(BaseStep):
         subscription = await apply_subscription(self.subscribers, decision, turn.language)
         if subscription is None:
             return False
-        turn.system_reply("subscription", subscription.text, f"announcements: {subscription.command}",
-                          subscription.buttons)
+        turn.system_reply(
+            "subscription", subscription.text, f"announcements: {subscription.command}", subscription.buttons
+        )
         return True
 
 

@@ -88,10 +88,12 @@ class AnnouncementStore:
         due = ""
         if announcement.state is State.SCHEDULED:
             due = str(_ms(announcement.publish_at or utcnow()))
-        version = int(await self._save(
-            keys=[keys.announcement(announcement.id), keys.announcements_due(), keys.announcements_index()],
-            args=[announcement.version, doc, announcement.state.value, due, _ms(announcement.created_at)],
-        ))
+        version = int(
+            await self._save(
+                keys=[keys.announcement(announcement.id), keys.announcements_due(), keys.announcements_index()],
+                args=[announcement.version, doc, announcement.state.value, due, _ms(announcement.created_at)],
+            )
+        )
         if version < 0:
             raise Conflict(f"announcement {announcement.id} was changed by someone else; reload it")
         return announcement.model_copy(update={"version": version})
@@ -120,11 +122,14 @@ class AnnouncementStore:
         return found[:limit]
 
     async def progress(self, announcement_id: str) -> Progress:
-        raw = await self.client.hmget(keys.announcement(announcement_id),  # type: ignore[misc]
-                                      ["total", "n_sent", "n_failed", "n_uncertain", "dispatched", "first_url"])
+        raw = await self.client.hmget(
+            keys.announcement(announcement_id),  # type: ignore[misc]
+            ["total", "n_sent", "n_failed", "n_uncertain", "dispatched", "first_url"],
+        )
         n = [int(v or 0) for v in raw[:4]]
-        return Progress(n[0], n[1], n[2], n[3], raw[4] is not None and as_text(raw[4]) == "1",
-                        as_text(raw[5]) if raw[5] else None)
+        return Progress(
+            n[0], n[1], n[2], n[3], raw[4] is not None and as_text(raw[4]) == "1", as_text(raw[5]) if raw[5] else None
+        )
 
     # scheduling --------------------------------------------------------------------------------
     async def due(self, now: datetime, limit: int = 100) -> list[str]:
@@ -133,10 +138,12 @@ class AnnouncementStore:
 
     async def start_publishing(self, announcement_id: str, now: datetime) -> bool:
         """scheduled → publishing if due. Idempotent: True only for the caller that moved it."""
-        return bool(await self._start(
-            keys=[keys.announcement(announcement_id), keys.announcements_due(), keys.announcements_publishing()],
-            args=[_ms(now)],
-        ))
+        return bool(
+            await self._start(
+                keys=[keys.announcement(announcement_id), keys.announcements_due(), keys.announcements_publishing()],
+                args=[_ms(now)],
+            )
+        )
 
     async def publishing(self) -> list[str]:
         return sorted(id_of(as_text(m)) for m in await self.client.smembers(keys.announcements_publishing()))  # type: ignore[misc]

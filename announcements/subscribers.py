@@ -29,7 +29,7 @@ _COMMANDS: dict[str, Command] = {"/subscribe": "subscribe", "/unsubscribe": "uns
 
 
 def subscription_command(message: InboundMessage) -> Command | None:
-    """"subscribe", "unsubscribe" or None for a Telegram private message. Pure."""
+    """ "subscribe", "unsubscribe" or None for a Telegram private message. Pure."""
     if message.platform != "telegram" or message.kind is not MessageKind.DIRECT:
         return None
     text = message.text.strip()
@@ -86,8 +86,7 @@ class SubscriberStore:
         callers dedupe, as the publisher's delivery records do)."""
         cursor = 0
         while True:
-            cursor, members = await self.client.sscan(keys.subscribers("telegram", account), cursor,
-                                                      count=batch)
+            cursor, members = await self.client.sscan(keys.subscribers("telegram", account), cursor, count=batch)
             if members:
                 yield sorted(int(m) for m in members)
             if cursor == 0:
@@ -102,8 +101,9 @@ class SubscriptionReply:
     buttons: tuple[ReplyButton, ...]
 
 
-async def apply_subscription(store: SubscriberStore, message: InboundMessage, language: str | None,
-                             catalog: Catalog | None = None) -> SubscriptionReply | None:
+async def apply_subscription(
+    store: SubscriberStore, message: InboundMessage, language: str | None, catalog: Catalog | None = None
+) -> SubscriptionReply | None:
     """Record a subscription command and say what to answer; None if `message` is not one.
     Idempotent: a redelivered command changes nothing and gets the same answer."""
     command = subscription_command(message)
@@ -113,7 +113,8 @@ async def apply_subscription(store: SubscriberStore, message: InboundMessage, la
     chat_id = chat_id_of(message)
     if command == "subscribe":
         changed = await store.subscribe(message.account, chat_id)
-        return SubscriptionReply(command, changed, c.text("subscribed", language),
-                                 (button("unsubscribe", language, c),))
+        return SubscriptionReply(
+            command, changed, c.text("subscribed", language), (button("unsubscribe", language, c),)
+        )
     changed = await store.unsubscribe(message.account, chat_id)
     return SubscriptionReply(command, changed, c.text("unsubscribed", language), (button("subscribe", language, c),))

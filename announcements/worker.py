@@ -46,8 +46,13 @@ class Publishing:
     consumer: StreamConsumer
 
 
-def build(client: redis.Redis, connectors: Mapping[tuple[str, str], Connector], settings: AnnouncementSettings,
-          accounts: Sequence[AccountSettings] = (), name: str | None = None) -> Publishing:
+def build(
+    client: redis.Redis,
+    connectors: Mapping[tuple[str, str], Connector],
+    settings: AnnouncementSettings,
+    accounts: Sequence[AccountSettings] = (),
+    name: str | None = None,
+) -> Publishing:
     dispatcher = Dispatcher(client, settings, capabilities_lookup(accounts, connectors))
     incidents = IncidentStore(client)
 
@@ -59,9 +64,15 @@ def build(client: redis.Redis, connectors: Mapping[tuple[str, str], Connector], 
     publishable = {acc: c for acc, c in connectors.items() if c.capabilities().announcements}
     publisher = Publisher(client, publishable, settings, on_complete=completed)
     consumer = StreamConsumer(
-        client, keys.PUBLISHER_GROUP, name or f"publisher-{socket.gethostname()}-{os.getpid()}",
-        publisher.streams(), publisher.handle_batch, publisher.dead_letter_key,
-        count=settings.batch_size, block_ms=200, max_deliveries=settings.max_deliveries + 1,
+        client,
+        keys.PUBLISHER_GROUP,
+        name or f"publisher-{socket.gethostname()}-{os.getpid()}",
+        publisher.streams(),
+        publisher.handle_batch,
+        publisher.dead_letter_key,
+        count=settings.batch_size,
+        block_ms=200,
+        max_deliveries=settings.max_deliveries + 1,
         retry_idle_ms=int(settings.claim_idle_seconds * 1000),
     )
     return Publishing(publisher, dispatcher, consumer)
@@ -70,16 +81,20 @@ def build(client: redis.Redis, connectors: Mapping[tuple[str, str], Connector], 
 async def run_publishing(p: Publishing, settings: AnnouncementSettings, stop: asyncio.Event) -> None:
     """The publisher's consumer, its promoter and the scheduler until `stop` (the `publisher` role of
     `helpline run`, whose connectors must be started)."""
-    await asyncio.gather(p.consumer.run(stop), run_promoter(p.publisher, stop),
-                         run_scheduler(p.dispatcher, stop, settings.scheduler_interval))
+    await asyncio.gather(
+        p.consumer.run(stop),
+        run_promoter(p.publisher, stop),
+        run_scheduler(p.dispatcher, stop, settings.scheduler_interval),
+    )
 
 
 async def _no_ingest(messages: Sequence[InboundMessage]) -> list[bool]:
     raise RuntimeError("the publisher process does not ingest")
 
 
-async def main_async(redis_url: str, accounts: list[AccountSettings], settings: AnnouncementSettings,
-                     name: str | None) -> None:
+async def main_async(
+    redis_url: str, accounts: list[AccountSettings], settings: AnnouncementSettings, name: str | None
+) -> None:
     client = redis.Redis.from_url(redis_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -107,8 +122,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     accounts = [AccountSettings.model_validate(a) for a in json.loads(args.accounts.read_text())]
-    settings = (AnnouncementSettings.model_validate_json(args.settings.read_text()) if args.settings
-                else AnnouncementSettings())
+    settings = (
+        AnnouncementSettings.model_validate_json(args.settings.read_text()) if args.settings else AnnouncementSettings()
+    )
     asyncio.run(main_async(args.redis_url, accounts, settings, args.name))
 
 

@@ -30,13 +30,18 @@ PAST_TOLERANCE = timedelta(minutes=1)
 def _expect(announcement: Announcement, *states: State, action: str) -> None:
     if announcement.state not in states:
         allowed = " or ".join(s.value for s in states)
-        raise InvalidTransition(f"cannot {action} announcement {announcement.id}: it is "
-                                f"{announcement.state.value}, not {allowed}")
+        raise InvalidTransition(
+            f"cannot {action} announcement {announcement.id}: it is {announcement.state.value}, not {allowed}"
+        )
 
 
 class Workflow:
-    def __init__(self, store: AnnouncementStore, settings: AnnouncementSettings | None = None,
-                 capabilities: CapabilityLookup | None = None) -> None:
+    def __init__(
+        self,
+        store: AnnouncementStore,
+        settings: AnnouncementSettings | None = None,
+        capabilities: CapabilityLookup | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings or AnnouncementSettings()
         self.capabilities = capabilities or capabilities_lookup(())
@@ -47,15 +52,33 @@ class Workflow:
         if reasons:
             raise Refused("; ".join(reasons))
 
-    async def compose(self, *, text: str, targets: Sequence[Target], actor: str, title: str = "",
-                      overrides: dict[str, str] | None = None, images: Sequence[Image] = (),
-                      publish_at: datetime | None = None, timezone: str = "UTC",
-                      incident: IncidentSpec | None = None) -> Announcement:
+    async def compose(
+        self,
+        *,
+        text: str,
+        targets: Sequence[Target],
+        actor: str,
+        title: str = "",
+        overrides: dict[str, str] | None = None,
+        images: Sequence[Image] = (),
+        publish_at: datetime | None = None,
+        timezone: str = "UTC",
+        incident: IncidentSpec | None = None,
+    ) -> Announcement:
         """A new draft. Refused (nothing stored) if a target cannot take the text."""
         try:
-            draft = Announcement(id="new", title=title, text=text, overrides=overrides or {}, images=tuple(images),
-                                 targets=tuple(targets), publish_at=publish_at, timezone=timezone,
-                                 incident=incident, created_by=actor)
+            draft = Announcement(
+                id="new",
+                title=title,
+                text=text,
+                overrides=overrides or {},
+                images=tuple(images),
+                targets=tuple(targets),
+                publish_at=publish_at,
+                timezone=timezone,
+                incident=incident,
+                created_by=actor,
+            )
         except ValidationError as exc:
             raise Refused(_first(exc)) from None
         self.check(draft)
@@ -76,16 +99,18 @@ class Workflow:
         self.check(updated)
         return await self.store.save(updated)
 
-    async def schedule(self, announcement_id: str, publish_at: datetime | None, timezone: str = "UTC",
-                       now: datetime | None = None) -> Announcement:
+    async def schedule(
+        self, announcement_id: str, publish_at: datetime | None, timezone: str = "UTC", now: datetime | None = None
+    ) -> Announcement:
         """Set the publish time of a draft (None: as soon as it is submitted/approved)."""
         current = await self.store.get(announcement_id)
         _expect(current, State.DRAFT, action="schedule")
         if publish_at is not None and publish_at < (now or utcnow()) - PAST_TOLERANCE:
             raise Refused(f"publish time {publish_at.isoformat()} is in the past")
         try:
-            updated = Announcement.model_validate({**current.model_dump(), "publish_at": publish_at,
-                                                   "timezone": timezone})
+            updated = Announcement.model_validate(
+                {**current.model_dump(), "publish_at": publish_at, "timezone": timezone}
+            )
         except ValidationError as exc:
             raise Refused(_first(exc)) from None
         return await self.store.save(updated)

@@ -103,13 +103,24 @@ async def archive_health(client: redis.Redis, partitions: int) -> ComponentHealt
     """The record's lag as a health component (`ProcessHealth.add_component("archive", ...)`):
     degraded once the oldest change not yet in SQL is older than `LAG_DEGRADED_S`."""
     lag = await archive_lag(client, partitions)
-    return ComponentHealth(name="archive", status="degraded" if lag.seconds > LAG_DEGRADED_S else "ok",
-                           detail=f"{lag.entries} changes not in the record yet, oldest {lag.seconds:.0f} s")
+    return ComponentHealth(
+        name="archive",
+        status="degraded" if lag.seconds > LAG_DEGRADED_S else "ok",
+        detail=f"{lag.entries} changes not in the record yet, oldest {lag.seconds:.0f} s",
+    )
 
 
 class Archiver:
-    def __init__(self, client: redis.Redis, record: Record, partitions: int, consumer: str,
-                 batch_size: int = 1000, claim_idle_ms: int = 30_000, block_ms: int = 1000) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        record: Record,
+        partitions: int,
+        consumer: str,
+        batch_size: int = 1000,
+        claim_idle_ms: int = 30_000,
+        block_ms: int = 1000,
+    ) -> None:
         self.client = client
         self.record = record
         self.streams = [keys.changes(p) for p in range(partitions)]
@@ -154,16 +165,22 @@ class Archiver:
 
     async def _read(self, start: str, block: bool = True) -> Entries:
         reply = await self.client.xreadgroup(
-            keys.ARCHIVER_GROUP, self.consumer, dict.fromkeys(self.streams, start), count=self.batch_size,
-            block=self.block_ms if block and start != "0" else None)
-        return [(_s(stream), _s(entry_id), fields) for stream, items in reply or [] for entry_id, fields in items
-                if fields]  # a pending entry trimmed meanwhile comes back without fields
+            keys.ARCHIVER_GROUP,
+            self.consumer,
+            dict.fromkeys(self.streams, start),
+            count=self.batch_size,
+            block=self.block_ms if block and start != "0" else None,
+        )
+        return [
+            (_s(stream), _s(entry_id), fields) for stream, items in reply or [] for entry_id, fields in items if fields
+        ]  # a pending entry trimmed meanwhile comes back without fields
 
     async def _claim_idle(self) -> Entries:
         out: Entries = []
         for stream in self.streams:
-            reply = await self.client.xautoclaim(stream, keys.ARCHIVER_GROUP, self.consumer, self.claim_idle_ms,
-                                                 start_id="0-0", count=self.batch_size)
+            reply = await self.client.xautoclaim(
+                stream, keys.ARCHIVER_GROUP, self.consumer, self.claim_idle_ms, start_id="0-0", count=self.batch_size
+            )
             out += [(stream, _s(entry_id), fields) for entry_id, fields in reply[1] if fields]
         return out
 
@@ -178,8 +195,9 @@ class Archiver:
             except _UNAVAILABLE as exc:
                 if not self._outage:
                     self._outage = True
-                    log.warning("archiver: the record is unavailable; the changes wait in Redis: %s",
-                                type(exc).__name__)
+                    log.warning(
+                        "archiver: the record is unavailable; the changes wait in Redis: %s", type(exc).__name__
+                    )
                 if await _sleep_or_stop(stop, pause):
                     return
                 pause = min(pause * 2, 30.0)
@@ -220,7 +238,7 @@ class Archiver:
             # Bounded transactions; the next chunk is read from Redis while the last one is written
             # (chunks hold different conversations: neither depends on the other).
             for start in range(0, max(len(ids), 1), CONVERSATIONS_PER_WRITE):
-                chunk = ids[start:start + CONVERSATIONS_PER_WRITE]
+                chunk = ids[start : start + CONVERSATIONS_PER_WRITE]
                 chunk_replies = [r for cid in chunk for r in by_conversation.pop(cid, ())]
                 if start + CONVERSATIONS_PER_WRITE >= len(ids):  # the last chunk: any others too
                     chunk_replies += [r for rest in by_conversation.values() for r in rest]

@@ -47,15 +47,26 @@ from .schema import conversations, messages
 from .search import Access, Query, search
 
 TEXTS = {
-    "en": ["My withdrawal has been pending for two hours", "How do I reset my 2FA?", "Deposit not credited yet",
-           "The withdrawal address was rejected"],
-    "ko": ["출금이 두 시간째 대기 중이에요", "2단계 인증을 재설정하려면 어떻게 하나요?",
-           "입금이 아직 반영되지 않았어요"],
+    "en": [
+        "My withdrawal has been pending for two hours",
+        "How do I reset my 2FA?",
+        "Deposit not credited yet",
+        "The withdrawal address was rejected",
+    ],
+    "ko": [
+        "출금이 두 시간째 대기 중이에요",
+        "2단계 인증을 재설정하려면 어떻게 하나요?",
+        "입금이 아직 반영되지 않았어요",
+    ],
     "zh": ["我的提现已经等待两个小时了", "如何重置双重验证？", "充值还没有到账"],
     "ja": ["出金が2時間保留のままです", "二段階認証をリセットするには？", "入金がまだ反映されません"],
 }
-ACK = {"en": "Thanks, we got your message.", "ko": "메시지를 받았습니다.", "zh": "我们已收到您的消息。",
-       "ja": "メッセージを受け付けました。"}
+ACK = {
+    "en": "Thanks, we got your message.",
+    "ko": "메시지를 받았습니다.",
+    "zh": "我们已收到您的消息。",
+    "ja": "メッセージを受け付けました。",
+}
 SEARCHES = ("withdrawal", "deposit credited", "출금", "입금", "提现", "充值", "出金", "入金")
 PARTITIONS = 16
 CHUNK = 5000
@@ -66,8 +77,10 @@ def _settings(url: str) -> Settings:
         redis={"url": url, "partitions": PARTITIONS},
         accounts=[AccountSettings(platform="null", name="bench")],
         teams=[{"id": "support", "default": True}, {"id": "vip"}],
-        rules=[Rule(name="whales to vip", match={"senders": ["whale0", "whale1"]}, set=Action(team="vip")),
-               Rule(name="everything to the acknowledgement bot", set=Action(bot="ack"))],
+        rules=[
+            Rule(name="whales to vip", match={"senders": ["whale0", "whale1"]}, set=Action(team="vip")),
+            Rule(name="everything to the acknowledgement bot", set=Action(bot="ack")),
+        ],
         bots={"ack": {"type": "autoreply", "texts": ACK, "handoff": False}},
     )
 
@@ -79,11 +92,20 @@ def _messages(conversations_: int, per: int, seed: int) -> list[InboundMessage]:
     for i in range(per):  # round by round: the later messages of a thread come after its first
         for c in range(conversations_):
             lang = list(TEXTS)[c % 4]
-            out.append(InboundMessage(
-                platform="null", account="bench", kind=MessageKind.DIRECT if c % 3 else MessageKind.MENTION,
-                message_id=f"m{c}-{i}", thread_key=f"t{c}",
-                author=Author(user_id=f"c{c}", handle=f"trader{c}", display_name=f"Trader {c}"),
-                text=rng.choice(TEXTS[lang]), language=lang, platform_time=now, received_at=now))
+            out.append(
+                InboundMessage(
+                    platform="null",
+                    account="bench",
+                    kind=MessageKind.DIRECT if c % 3 else MessageKind.MENTION,
+                    message_id=f"m{c}-{i}",
+                    thread_key=f"t{c}",
+                    author=Author(user_id=f"c{c}", handle=f"trader{c}", display_name=f"Trader {c}"),
+                    text=rng.choice(TEXTS[lang]),
+                    language=lang,
+                    platform_time=now,
+                    received_at=now,
+                )
+            )
     return out
 
 
@@ -97,8 +119,14 @@ async def _drain(consumer: Any) -> None:
         pass
 
 
-async def archive_benchmark(conversations_: int, per: int, database_url: str | None, redis_url: str | None,
-                            wipe: bool = False, queries: int = 300) -> dict[str, Any]:
+async def archive_benchmark(
+    conversations_: int,
+    per: int,
+    database_url: str | None,
+    redis_url: str | None,
+    wipe: bool = False,
+    queries: int = 300,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="helpline-archive-") as tmp:
         server = None if redis_url else EmbeddedRedis(Path(tmp) / "redis").start()
         url = redis_url or (server.url if server else "")
@@ -124,27 +152,36 @@ async def _run(client: redis.Redis, db: Database, url: str, n: int, per: int, qu
     bus, store = make_bus(settings, client), make_store(settings, client)
     await client.config_set("appendonly", "no")  # memory, not disk, is measured
     baseline = int((await client.info("memory"))["used_memory"])
-    router = router_consumer(settings, client, bus, build_router(settings, client, store, AssignmentStore(client)),
-                             "bench-router")
+    router = router_consumer(
+        settings, client, bus, build_router(settings, client, store, AssignmentStore(client)), "bench-router"
+    )
     connector = NullConnector(settings.accounts[0], ConnectorContext(ingest=bus.ingest))
-    sender = sender_consumer(settings, client, Sender(client, {("null", "bench"): connector}, PARTITIONS,
-                                                      limiter=SharedRateLimiter(client)), "bench-sender")
+    sender = sender_consumer(
+        settings,
+        client,
+        Sender(client, {("null", "bench"): connector}, PARTITIONS, limiter=SharedRateLimiter(client)),
+        "bench-sender",
+    )
     for c in (router, sender):
         c.block_ms = 1
         await c.ensure_groups()
     all_messages = _messages(n, per, seed=7)
     started = time.perf_counter()
     for start in range(0, len(all_messages), CHUNK):
-        await bus.ingest(all_messages[start:start + CHUNK])
+        await bus.ingest(all_messages[start : start + CHUNK])
         await _drain(router)
         await _drain(sender)
     pipeline_s = time.perf_counter() - started
-    ids = [cid for p in range(PARTITIONS)
-           for cid in [x.decode() for x in await client.zrange(keys.conversations_by_update(p), 0, -1)]]
+    ids = [
+        cid
+        for p in range(PARTITIONS)
+        for cid in [x.decode() for x in await client.zrange(keys.conversations_by_update(p), 0, -1)]
+    ]
     now = datetime.now(UTC)
     for start in range(0, len(ids), 1000):  # every conversation resolved by an agent
-        await store.commit([Effects(cid).set(status="resolved", resolved_at=to_ms(now))
-                            for cid in ids[start:start + 1000]], now)
+        await store.commit(
+            [Effects(cid).set(status="resolved", resolved_at=to_ms(now)) for cid in ids[start : start + 1000]], now
+        )
     archiver = Archiver(client, Record(db), PARTITIONS, "bench-archiver", batch_size=1000)
     started = time.perf_counter()
     await archiver.catch_up()
@@ -189,15 +226,21 @@ async def _run(client: redis.Redis, db: Database, url: str, n: int, per: int, qu
         history_ms.append((time.perf_counter() - t) * 1000)
     total = n * per
     return {
-        "engine": db.dialect, "conversations": n, "messages_per_conversation": per, "messages": total,
+        "engine": db.dialect,
+        "conversations": n,
+        "messages_per_conversation": per,
+        "messages": total,
         "pipeline_messages_per_second": round(total / pipeline_s, 1),
-        "archived": archived, "evicted": evicted,
-        "lost": total - distinct, "duplicated": rows - distinct,
+        "archived": archived,
+        "evicted": evicted,
+        "lost": total - distinct,
+        "duplicated": rows - distinct,
         "archive_seconds": round(archive_s, 2),
         "archive_messages_per_second": round(total / archive_s, 1),
         "redis_bytes_per_archived_conversation": round(kept / max(archived, 1), 1),
         "redis_used_memory_growth_per_conversation": round(used / max(archived, 1), 1),
         "redis_dedupe_marker_bytes_per_conversation": round(markers * marker_bytes / max(archived, 1), 1),
-        "search_p99_ms": _p99(search_ms), "search_p50_ms": _p99(sorted(search_ms)[: len(search_ms) // 2 + 1]),
+        "search_p99_ms": _p99(search_ms),
+        "search_p50_ms": _p99(sorted(search_ms)[: len(search_ms) // 2 + 1]),
         "history_p99_ms": _p99(history_ms),
     }

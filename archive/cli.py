@@ -67,8 +67,9 @@ def _run(settings: Settings, work: Callable[[redis.Redis, Database], Awaitable[T
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise _fail(f"cannot reach Redis: {exc}") from None
     except (OperationalError, DBAPIError) as exc:
-        raise _fail(f"the record at {redact(settings.database.url)} is unavailable: {type(exc.orig).__name__}") \
-            from None
+        raise _fail(
+            f"the record at {redact(settings.database.url)} is unavailable: {type(exc.orig).__name__}"
+        ) from None
     except RecordError as exc:
         raise _fail(str(exc)) from None
 
@@ -80,8 +81,9 @@ def migrate_command(config: ConfigOption = None) -> None:
     try:
         migrate(settings.database.url)
     except (OperationalError, DBAPIError) as exc:
-        raise _fail(f"the record at {redact(settings.database.url)} is unavailable: {type(exc.orig).__name__}") \
-            from None
+        raise _fail(
+            f"the record at {redact(settings.database.url)} is unavailable: {type(exc.orig).__name__}"
+        ) from None
     typer.echo(f"ok: the record at {redact(settings.database.url)} is at the newest schema")
 
 
@@ -118,15 +120,19 @@ async def _archive(client: redis.Redis, record: Record, ids: list[str]) -> int:
 
 
 @archive_app.command("status")
-def status(config: ConfigOption = None,
-           as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False) -> None:
+def status(
+    config: ConfigOption = None, as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False
+) -> None:
     """How far the record is behind Redis, and what it holds."""
     settings = _settings(config)
 
     async def work(client: redis.Redis, db: Database) -> dict[str, Any]:
         lag = await archive_lag(client, settings.redis.partitions)
-        out: dict[str, Any] = {"database": redact(settings.database.url), "lag_entries": lag.entries,
-                               "lag_seconds": round(lag.seconds, 3)}
+        out: dict[str, Any] = {
+            "database": redact(settings.database.url),
+            "lag_entries": lag.entries,
+            "lag_seconds": round(lag.seconds, 3),
+        }
         async with db.engine.connect() as conn:
             for table in (conversations, messages, replies, contacts):
                 out[table.name] = int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
@@ -136,10 +142,15 @@ def status(config: ConfigOption = None,
     if as_json:
         typer.echo(json.dumps(result))
         return
-    behind = "up to date" if result["lag_entries"] == 0 else \
-        f"behind by {result['lag_entries']} changes ({result['lag_seconds']} s)"
-    typer.echo(f"record {result['database']}: {behind}; {result['conversations']} conversations, "
-               f"{result['messages']} messages, {result['replies']} replies, {result['contacts']} contacts")
+    behind = (
+        "up to date"
+        if result["lag_entries"] == 0
+        else f"behind by {result['lag_entries']} changes ({result['lag_seconds']} s)"
+    )
+    typer.echo(
+        f"record {result['database']}: {behind}; {result['conversations']} conversations, "
+        f"{result['messages']} messages, {result['replies']} replies, {result['contacts']} contacts"
+    )
 
 
 @archive_app.command("catch-up")
@@ -151,11 +162,13 @@ def catch_up(config: ConfigOption = None) -> None:
     async def work(client: redis.Redis, db: Database) -> tuple[int, int]:
         await db.migrate()
         name = f"archiver-cli-{socket.gethostname()}-{os.getpid()}"
-        archiver = Archiver(client, Record(db), settings.redis.partitions, name,
-                            batch_size=settings.database.batch_size)
+        archiver = Archiver(
+            client, Record(db), settings.redis.partitions, name, batch_size=settings.database.batch_size
+        )
         archived = await archiver.catch_up()
-        evicted = await Evictor(client, db, settings.redis.partitions,
-                                settings.pipeline.quiet_period_hours * 3600).round()
+        evicted = await Evictor(
+            client, db, settings.redis.partitions, settings.pipeline.quiet_period_hours * 3600
+        ).round()
         return archived, evicted
 
     archived, evicted = _run(settings, work)
@@ -170,9 +183,16 @@ def retention(config: ConfigOption = None) -> None:
     async def work(client: redis.Redis, db: Database) -> dict[str, int]:
         await db.migrate()
         r = settings.retention
-        return await apply_retention(client, db, settings.redis.partitions,
-                                     [(a.platform, a.name) for a in settings.accounts], r.conversations_days,
-                                     r.delivery_records_days, r.dead_letters_days, r.insights_detail_days)
+        return await apply_retention(
+            client,
+            db,
+            settings.redis.partitions,
+            [(a.platform, a.name) for a in settings.accounts],
+            r.conversations_days,
+            r.delivery_records_days,
+            r.dead_letters_days,
+            r.insights_detail_days,
+        )
 
     done = _run(settings, work)
     typer.echo("deleted: " + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in done.items()))
@@ -197,7 +217,8 @@ def erase(
             erased = await erase_contact(client, db, settings.redis.partitions, contact, who, reason, force)
         except ErasureRefused as exc:
             raise _fail(str(exc)) from None
-        return (f"erased: {erased.conversations} conversations, {erased.messages} messages; "
-                f"audit subject {erased.subject}")
+        return (
+            f"erased: {erased.conversations} conversations, {erased.messages} messages; audit subject {erased.subject}"
+        )
 
     typer.echo(_run(settings, work))

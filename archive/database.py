@@ -100,8 +100,9 @@ class Database:
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    config.set_main_option("sqlalchemy.url", engine_url(url, asynchronous=False).render_as_string(hide_password=False)
-                           .replace("%", "%%"))
+    config.set_main_option(
+        "sqlalchemy.url", engine_url(url, asynchronous=False).render_as_string(hide_password=False).replace("%", "%%")
+    )
     return config
 
 

@@ -70,7 +70,7 @@ async def delete_conversations(client: redis.Redis, conversation_ids: Sequence[s
     script = client.register_script(_ERASE)
     for p, ids in by_partition.items():
         for start in range(0, len(ids), 1000):
-            await script(keys=[keys.partition_prefix(p)], args=ids[start:start + 1000])
+            await script(keys=[keys.partition_prefix(p)], args=ids[start : start + 1000])
 
 
 async def delete_from_record(db: Database, conversation_ids: Sequence[str]) -> None:
@@ -86,28 +86,48 @@ async def redis_conversations(client: redis.Redis, partitions: int, contact_id: 
     for p in range(partitions):
         ids = [_s(cid) async for cid, _ in client.zscan_iter(keys.conversations_by_update(p))]
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             async with client.pipeline(transaction=False) as pipe:
                 for cid in chunk:
                     pipe.hmget(keys.conversation(cid), ["contact_id", "status"])
                 rows = await pipe.execute()
-            found.update({cid: _s(status or b"") for cid, (owner, status) in zip(chunk, rows, strict=True)
-                          if owner is not None and _s(owner) == contact_id})
+            found.update(
+                {
+                    cid: _s(status or b"")
+                    for cid, (owner, status) in zip(chunk, rows, strict=True)
+                    if owner is not None and _s(owner) == contact_id
+                }
+            )
     return found
 
 
-async def erase_contact(client: redis.Redis, db: Database, partitions: int, contact_id: str, operator: str,
-                        reason: str = "", force: bool = False) -> Erased:
+async def erase_contact(
+    client: redis.Redis,
+    db: Database,
+    partitions: int,
+    contact_id: str,
+    operator: str,
+    reason: str = "",
+    force: bool = False,
+) -> Erased:
     """Remove the contact everywhere; idempotent (a second erasure finds nothing and says so)."""
     live = await redis_conversations(client, partitions, contact_id)
     async with db.engine.connect() as conn:
-        archived = {r.id: r.status for r in (await conn.execute(
-            select(conversations.c.id, conversations.c.status).where(conversations.c.contact_id == contact_id)))}
+        archived = {
+            r.id: r.status
+            for r in (
+                await conn.execute(
+                    select(conversations.c.id, conversations.c.status).where(conversations.c.contact_id == contact_id)
+                )
+            )
+        }
     statuses = {**archived, **live}  # Redis is newer where both have it
     still_open = sorted(cid for cid, status in statuses.items() if status != "resolved")
     if still_open and not force:
-        raise ErasureRefused(f"contact {contact_id!r} has open conversations ({', '.join(still_open)}): "
-                             "resolve them first or force the erasure")
+        raise ErasureRefused(
+            f"contact {contact_id!r} has open conversations ({', '.join(still_open)}): "
+            "resolve them first or force the erasure"
+        )
     async with client.pipeline(transaction=False) as pipe:
         for cid in live:
             pipe.zcard(keys.messages(cid))
@@ -126,15 +146,25 @@ async def erase_contact(client: redis.Redis, db: Database, partitions: int, cont
     subject = subject_of(contact_id)
     async with db.engine.connect() as conn:
         counted = await conn.execute(
-            select(messages.c.conversation_id, func.count()).where(messages.c.conversation_id.in_(ids))
-            .group_by(messages.c.conversation_id))
+            select(messages.c.conversation_id, func.count())
+            .where(messages.c.conversation_id.in_(ids))
+            .group_by(messages.c.conversation_id)
+        )
         in_sql: dict[str, int] = {row[0]: int(row[1]) for row in counted}
     removed = sum(max(in_sql.get(cid, 0), in_redis.get(cid, 0)) for cid in ids)
     async with db.engine.begin() as conn:  # the audit row and the deletes together: see Record._drop_erased
         await lock_against_erasure(conn, exclusive=True)
-        await conn.execute(insert(erasures).values(
-            subject=subject, erased_at=int(time.time() * 1000), operator=operator, reason=reason,
-            conversations=len(ids), messages=removed, forced=bool(still_open)))
+        await conn.execute(
+            insert(erasures).values(
+                subject=subject,
+                erased_at=int(time.time() * 1000),
+                operator=operator,
+                reason=reason,
+                conversations=len(ids),
+                messages=removed,
+                forced=bool(still_open),
+            )
+        )
         await delete_rows(conn, db.is_sqlite, ids)
         await conn.execute(delete(contacts).where(contacts.c.id == contact_id))
     return Erased(subject, len(ids), removed)

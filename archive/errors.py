@@ -1,9 +1,9 @@
 """Errors of the record.
 
-    RecordError
-     ├── RecordConfigError   the [database] settings are wrong (names the field)
-     ├── RecordUnavailable   the database cannot be reached or refused the work (retry later)
-     └── ErasureRefused      an erasure would remove an open conversation (use force)
+RecordError
+ ├── RecordConfigError   the [database] settings are wrong (names the field)
+ ├── RecordUnavailable   the database cannot be reached or refused the work (retry later)
+ └── ErasureRefused      an erasure would remove an open conversation (use force)
 """
 
 from __future__ import annotations

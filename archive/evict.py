@@ -23,7 +23,9 @@ from .schema import conversations, replies
 # KEYS[1] partition prefix. ARGV: now (ms), quiet period (ms), then per conversation: its id and
 # its archived facts joined by SEP: version, then reply id / archived state pairs. Returns {id, contact
 # id} of each conversation evicted.
-_EVICT = LUA_SPLIT + """
+_EVICT = (
+    LUA_SPLIT
+    + """
 local prefix = KEYS[1]
 local now, quiet = tonumber(ARGV[1]), tonumber(ARGV[2])
 local FINAL = {sent = true, failed = true, uncertain = true}
@@ -54,6 +56,7 @@ for i = 3, #ARGV, 2 do
 end
 return evicted
 """
+)
 
 CANDIDATES = 500  # conversations looked at per partition per round
 
@@ -74,9 +77,16 @@ class Evictor:
         for p in range(self.partitions):
             start = 0  # past the quiet conversations that must stay (open ones, unarchived ones)
             while True:
-                ids = [_s(cid) for cid in await self.client.zrangebyscore(
-                    keys.conversations_by_update(p), "-inf", f"({now_ms - self.quiet_ms}", start=start,
-                    num=CANDIDATES)]
+                ids = [
+                    _s(cid)
+                    for cid in await self.client.zrangebyscore(
+                        keys.conversations_by_update(p),
+                        "-inf",
+                        f"({now_ms - self.quiet_ms}",
+                        start=start,
+                        num=CANDIDATES,
+                    )
+                ]
                 gone = await self.evict(p, ids, now_ms)
                 total += len(gone)
                 start += len(ids) - len(gone)
@@ -89,13 +99,18 @@ class Evictor:
         if not conversation_ids:
             return []
         async with self.db.engine.connect() as conn:
-            found = await conn.execute(select(conversations.c.id, conversations.c.rev)
-                                       .where(conversations.c.id.in_(conversation_ids)))
+            found = await conn.execute(
+                select(conversations.c.id, conversations.c.rev).where(conversations.c.id.in_(conversation_ids))
+            )
             revs: dict[str, int] = {row[0]: row[1] for row in found}
             states: dict[str, list[str]] = {}
-            for cid, reply_id, state in (await conn.execute(
-                    select(replies.c.conversation_id, replies.c.reply_id, replies.c.state)
-                    .where(replies.c.conversation_id.in_(list(revs))))).all():
+            for cid, reply_id, state in (
+                await conn.execute(
+                    select(replies.c.conversation_id, replies.c.reply_id, replies.c.state).where(
+                        replies.c.conversation_id.in_(list(revs))
+                    )
+                )
+            ).all():
                 states.setdefault(cid, []).extend((reply_id, state))
         args: list[str | int] = [now_ms, self.quiet_ms]
         for cid, rev in revs.items():

@@ -16,14 +16,25 @@ from .schema import events
 MAX_QUESTIONS = 5000  # the newest; enough to see what is missing, bounded to embed
 
 
-async def unanswered_questions(db: Database, start_ms: int, end_ms: int, language: str | None = None,
-                               limit: int = MAX_QUESTIONS) -> list[GapQuestion]:
+async def unanswered_questions(
+    db: Database, start_ms: int, end_ms: int, language: str | None = None, limit: int = MAX_QUESTIONS
+) -> list[GapQuestion]:
     """Handed-off questions between the two times (epoch ms, end exclusive), newest first."""
     e = events.c
-    stmt = (select(e.conversation_id, e.at, e.raw)
-            .where(and_(e.type == "handoff", e.actor.like("bot:%"), e.at >= start_ms, e.at < end_ms,
-                        e.raw.contains('"unanswered":true')))
-            .order_by(e.at.desc()).limit(limit))
+    stmt = (
+        select(e.conversation_id, e.at, e.raw)
+        .where(
+            and_(
+                e.type == "handoff",
+                e.actor.like("bot:%"),
+                e.at >= start_ms,
+                e.at < end_ms,
+                e.raw.contains('"unanswered":true'),
+            )
+        )
+        .order_by(e.at.desc())
+        .limit(limit)
+    )
     async with db.engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
     out = []

@@ -41,8 +41,9 @@ async def move_out(conn: AsyncConnection, moves: dict[str, set[str]], reread: It
     again = [cid for cid in reread if cid not in wanted]
     if again:
         e = events.c
-        found = await conn.execute(select(e.conversation_id, e.raw).where(e.conversation_id.in_(again),
-                                                                          e.type == LINKED))
+        found = await conn.execute(
+            select(e.conversation_id, e.raw).where(e.conversation_id.in_(again), e.type == LINKED)
+        )
         for cid, raw in found:
             wanted.setdefault(cid, set()).update(moved_by([raw]))
     documents: dict[str, str] = {}
@@ -61,17 +62,23 @@ async def _document(conn: AsyncConnection, cid: str) -> str:
     same texts incrementally)."""
     m, e, c = messages.c, events.c, conversations.c
     texts: list[str] = []
-    for text, handle, name in await conn.execute(select(m.text, m.author_handle, m.author_name)
-                                                 .where(m.conversation_id == cid).order_by(m.seq)):
+    for text, handle, name in await conn.execute(
+        select(m.text, m.author_handle, m.author_name).where(m.conversation_id == cid).order_by(m.seq)
+    ):
         texts += (text, handle, name)
-    for raw in (await conn.execute(select(e.raw).where(e.conversation_id == cid, e.type.in_(_TEXT_EVENTS))
-                                   .order_by(e.seq))).scalars():
+    for raw in (
+        await conn.execute(select(e.raw).where(e.conversation_id == cid, e.type.in_(_TEXT_EVENTS)).order_by(e.seq))
+    ).scalars():
         data = orjson.loads(raw).get("data") or {}
         if isinstance(data.get("text"), str):
             texts.append(data["text"])
-    row = (await conn.execute(select(c.labels, contacts.c.handle, contacts.c.display_name)
-                              .select_from(conversations.outerjoin(contacts, contacts.c.id == c.contact_id))
-                              .where(c.id == cid))).first()
+    row = (
+        await conn.execute(
+            select(c.labels, contacts.c.handle, contacts.c.display_name)
+            .select_from(conversations.outerjoin(contacts, contacts.c.id == c.contact_id))
+            .where(c.id == cid)
+        )
+    ).first()
     if row is not None:
         texts += orjson.loads(row.labels or "[]")
         texts += (row.handle or "", row.display_name or "")

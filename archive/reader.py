@@ -43,22 +43,41 @@ async def history(db: Database, conversation_id: str) -> History | None:
         row = (await conn.execute(select(conversations).where(conversations.c.id == conversation_id))).first()
         if row is None:
             return None
-        raw_messages = (await conn.execute(select(messages.c.raw).where(messages.c.conversation_id == conversation_id)
-                                           .order_by(messages.c.seq))).scalars().all()
-        raw_events = (await conn.execute(select(events.c.raw).where(events.c.conversation_id == conversation_id)
-                                         .order_by(events.c.seq))).scalars().all()
+        raw_messages = (
+            (
+                await conn.execute(
+                    select(messages.c.raw).where(messages.c.conversation_id == conversation_id).order_by(messages.c.seq)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        raw_events = (
+            (
+                await conn.execute(
+                    select(events.c.raw).where(events.c.conversation_id == conversation_id).order_by(events.c.seq)
+                )
+            )
+            .scalars()
+            .all()
+        )
     return History(dict(row._mapping), list(raw_messages), list(raw_events))
 
 
-async def contact_history(db: Database, contact_ids: Sequence[str], access: Access,
-                          limit: int = 200) -> list[dict[str, Any]]:
+async def contact_history(
+    db: Database, contact_ids: Sequence[str], access: Access, limit: int = 200
+) -> list[dict[str, Any]]:
     """Every conversation of the contacts (one person on several channels) that `access` may
     see, newest first."""
     if not contact_ids:
         return []
     c = conversations.c
-    stmt = (select(*_LISTED).where(and_(c.contact_id.in_(list(contact_ids)), visible(access)))
-            .order_by(c.updated_at.desc(), c.id.desc()).limit(limit))
+    stmt = (
+        select(*_LISTED)
+        .where(and_(c.contact_id.in_(list(contact_ids)), visible(access)))
+        .order_by(c.updated_at.desc(), c.id.desc())
+        .limit(limit)
+    )
     async with db.engine.connect() as conn:
         return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
 
@@ -129,9 +148,25 @@ redis.call('ZADD', KEYS[1] .. ':idx:updated', h['updated_at'], ARGV[1])
 return 1
 """
 
-_HASH_COLUMNS = ("platform", "account", "kind", "thread_key", "contact_id", "status", "priority", "team", "assignee",
-                 "handler", "labels", "language", "created_at", "updated_at", "first_response_at", "resolved_at",
-                 "message_count")
+_HASH_COLUMNS = (
+    "platform",
+    "account",
+    "kind",
+    "thread_key",
+    "contact_id",
+    "status",
+    "priority",
+    "team",
+    "assignee",
+    "handler",
+    "labels",
+    "language",
+    "created_at",
+    "updated_at",
+    "first_response_at",
+    "resolved_at",
+    "message_count",
+)
 
 
 async def restore(client: redis.Redis, db: Database, conversation_id: str) -> bool:
@@ -143,21 +178,46 @@ async def restore(client: redis.Redis, db: Database, conversation_id: str) -> bo
         row = (await conn.execute(select(conversations).where(conversations.c.id == conversation_id))).first()
         if row is None:
             return False
-        ms = (await conn.execute(select(messages.c.seq, messages.c.raw)
-                                 .where(messages.c.conversation_id == conversation_id))).all()
-        evs = (await conn.execute(select(events.c.raw).where(events.c.conversation_id == conversation_id)
-                                  .order_by(events.c.seq))).scalars().all()
+        ms = (
+            await conn.execute(
+                select(messages.c.seq, messages.c.raw).where(messages.c.conversation_id == conversation_id)
+            )
+        ).all()
+        evs = (
+            (
+                await conn.execute(
+                    select(events.c.raw).where(events.c.conversation_id == conversation_id).order_by(events.c.seq)
+                )
+            )
+            .scalars()
+            .all()
+        )
         rs = (await conn.execute(select(replies).where(replies.c.conversation_id == conversation_id))).all()
     conv = row._mapping
     fields = {name: "" if conv[name] is None else str(conv[name]) for name in _HASH_COLUMNS}
     fields.update(json.loads(conv["fields"]))
     fields["id"] = conversation_id
     fields["version"] = str(conv["rev"])
-    deliveries = {r.reply_id: {"state": r.state, "platform_ids": r.platform_ids, "error": r.error,
-                               "updated_at": str(r.updated_at)} for r in rs}
+    deliveries = {
+        r.reply_id: {
+            "state": r.state,
+            "platform_ids": r.platform_ids,
+            "error": r.error,
+            "updated_at": str(r.updated_at),
+        }
+        for r in rs
+    }
     thread = f"{conv['platform']}:{conv['account']}:{conv['thread_key']}"
     script = client.register_script(_RESTORE)
-    done = await script(keys=[keys.partition_prefix(keys.conversation_partition(conversation_id))],
-                        args=[conversation_id, thread, json.dumps(fields), json.dumps([[str(s), raw] for s, raw in ms]),
-                              json.dumps(list(evs)), json.dumps(deliveries)])
+    done = await script(
+        keys=[keys.partition_prefix(keys.conversation_partition(conversation_id))],
+        args=[
+            conversation_id,
+            thread,
+            json.dumps(fields),
+            json.dumps([[str(s), raw] for s, raw in ms]),
+            json.dumps(list(evs)),
+            json.dumps(deliveries),
+        ],
+    )
     return bool(done)

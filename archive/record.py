@@ -71,7 +71,8 @@ class Record:
             return {}
         c = conversations.c
         query = select(c.id, c.rev, c.archived_events, c.archived_messages, c.last_score, c.document).where(
-            c.id.in_(conversation_ids))
+            c.id.in_(conversation_ids)
+        )
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return {r.id: Cursor(r.rev, r.archived_events, r.archived_messages, r.last_score, r.document) for r in rows}
@@ -98,7 +99,8 @@ class Record:
             if self.db.is_sqlite and batch.conversations:
                 await conn.exec_driver_sql(
                     "INSERT OR REPLACE INTO conversation_search(rowid, document) VALUES (?, ?)",
-                    [(r["num"], r["document"]) for r in batch.conversations])
+                    [(r["num"], r["document"]) for r in batch.conversations],
+                )
             await self._drop_erased(conn, batch)
 
     async def forget_agents(self, agent_ids: Sequence[str]) -> None:
@@ -119,24 +121,38 @@ class Record:
         if not people:
             return
         subjects = {subject_of(person): person for person in people}
-        found = await conn.execute(select(erasures.c.subject, func.max(erasures.c.erased_at))
-                                   .where(erasures.c.subject.in_(list(subjects))).group_by(erasures.c.subject))
+        found = await conn.execute(
+            select(erasures.c.subject, func.max(erasures.c.erased_at))
+            .where(erasures.c.subject.in_(list(subjects)))
+            .group_by(erasures.c.subject)
+        )
         erased = {subjects[subject]: at for subject, at in found}
         if not erased:
             return
-        doomed = {r["id"] for r in batch.conversations
-                  if r["contact_id"] in erased and r["created_at"] <= erased[r["contact_id"]]}
+        doomed = {
+            r["id"]
+            for r in batch.conversations
+            if r["contact_id"] in erased and r["created_at"] <= erased[r["contact_id"]]
+        }
         await delete_rows(conn, self.db.is_sqlite, list(doomed))
         # Delivery states read before the erasure: reply ids begin with their conversation's id.
         orphans = [r["reply_id"] for r in batch.reply_deliveries if r["reply_id"].partition(":")[0] in doomed]
         if orphans:
             await conn.execute(delete(replies).where(replies.c.reply_id.in_(orphans)))
         c = conversations.c
-        await conn.execute(delete(contacts).where(
-            contacts.c.id.in_(list(erased)), ~exists().where(c.contact_id == contacts.c.id)))
+        await conn.execute(
+            delete(contacts).where(contacts.c.id.in_(list(erased)), ~exists().where(c.contact_id == contacts.c.id))
+        )
 
-    async def _upsert(self, conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]],
-                      key: tuple[str, ...], update: bool | tuple[str, ...], keep: tuple[str, ...] = ()) -> None:
+    async def _upsert(
+        self,
+        conn: AsyncConnection,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        key: tuple[str, ...],
+        update: bool | tuple[str, ...],
+        keep: tuple[str, ...] = (),
+    ) -> None:
         """Insert rows; on a key already there, update the given columns (all: True; none: False),
         those in `keep` only with a value (a NULL leaves the stored one). Rows of one call have the
         same columns; a key repeated within the call keeps its last row."""
@@ -162,8 +178,14 @@ class Record:
             await cur.execute(sql)
             await cur.execute(f"TRUNCATE {stage}")
 
-    def _statement(self, table: Table, key: tuple[str, ...], update: bool | tuple[str, ...],
-                   columns: tuple[str, ...], keep: tuple[str, ...] = ()) -> tuple[str, list[str], dict[str, Any]]:
+    def _statement(
+        self,
+        table: Table,
+        key: tuple[str, ...],
+        update: bool | tuple[str, ...],
+        columns: tuple[str, ...],
+        keep: tuple[str, ...] = (),
+    ) -> tuple[str, list[str], dict[str, Any]]:
         """The upsert's SQL, the columns it takes in order (the rows' and those with a default),
         and those defaults. Written once per shape, not compiled per call."""
         cache_key = (table.name, key, update, columns, keep)
@@ -172,15 +194,27 @@ class Record:
         defaults = {c.name: c.default.arg for c in table.c if c.name not in columns and c.default is not None}  # type: ignore[attr-defined]
         names = [*columns, *defaults]
         quoted = ", ".join(self._quote(n) for n in names)
-        source = (f"VALUES ({', '.join('?' for _ in names)})" if self.db.is_sqlite
-                  else f"SELECT {quoted} FROM stage_{table.name}")  # noqa: S608 (names from schema.py)
+        source = (
+            f"VALUES ({', '.join('?' for _ in names)})"
+            if self.db.is_sqlite
+            else f"SELECT {quoted} FROM stage_{table.name}"  # noqa: S608 (names from schema.py)
+        )
         changed = [c for c in columns if c not in key] if update is True else list(update or ())
         target = self._quote(table.name)
-        action = ("DO UPDATE SET " + ", ".join(
-            f"{self._quote(c)} = COALESCE(excluded.{self._quote(c)}, {target}.{self._quote(c)})" if c in keep
-            else f"{self._quote(c)} = excluded.{self._quote(c)}" for c in changed) if changed else "DO NOTHING")
-        sql = (f"INSERT INTO {target} ({quoted}) {source} "
-               f"ON CONFLICT ({', '.join(self._quote(k) for k in key)}) {action}")
+        action = (
+            "DO UPDATE SET "
+            + ", ".join(
+                f"{self._quote(c)} = COALESCE(excluded.{self._quote(c)}, {target}.{self._quote(c)})"
+                if c in keep
+                else f"{self._quote(c)} = excluded.{self._quote(c)}"
+                for c in changed
+            )
+            if changed
+            else "DO NOTHING"
+        )
+        sql = (
+            f"INSERT INTO {target} ({quoted}) {source} ON CONFLICT ({', '.join(self._quote(k) for k in key)}) {action}"
+        )
         self._statements[cache_key] = (sql, names, defaults)
         return sql, names, defaults
 
@@ -195,8 +229,11 @@ def _reply_writes(batch: Batch) -> list[tuple[list[Row], tuple[str, ...]]]:
     for r in batch.reply_contents:
         delivery = deliveries.pop(r["reply_id"], None)
         (whole if delivery else contents).append({**r, **delivery} if delivery else r)
-    return [(whole, REPLY_CONTENT + REPLY_DELIVERY), (contents, REPLY_CONTENT),
-            (list(deliveries.values()), REPLY_DELIVERY)]
+    return [
+        (whole, REPLY_CONTENT + REPLY_DELIVERY),
+        (contents, REPLY_CONTENT),
+        (list(deliveries.values()), REPLY_DELIVERY),
+    ]
 
 
 async def _order_for_search(conn: AsyncConnection, rows: Sequence[Row]) -> list[int]:
@@ -210,10 +247,11 @@ async def _order_for_search(conn: AsyncConnection, rows: Sequence[Row]) -> list[
     known: dict[str, tuple[int, int]] = {}
     ids = list({r["id"] for r in rows})
     for start in range(0, len(ids), 5000):
-        found = await conn.execute(select(c.id, c.num, c.updated_at).where(c.id.in_(ids[start:start + 5000])))
+        found = await conn.execute(select(c.id, c.num, c.updated_at).where(c.id.in_(ids[start : start + 5000])))
         known.update({cid: (num, updated_at) for cid, num, updated_at in found})
-    moving = sorted((r for r in rows if known.get(r["id"], (0, None))[1] != r["updated_at"]),
-                    key=itemgetter("updated_at", "id"))
+    moving = sorted(
+        (r for r in rows if known.get(r["id"], (0, None))[1] != r["updated_at"]), key=itemgetter("updated_at", "id")
+    )
     for r in rows:
         if r["id"] in known and known[r["id"]][1] == r["updated_at"]:
             r["num"] = known[r["id"]][0]
@@ -223,7 +261,8 @@ async def _order_for_search(conn: AsyncConnection, rows: Sequence[Row]) -> list[
     used = await conn.exec_driver_sql(
         "SELECT value, (SELECT max(num) FROM conversations WHERE num >= value << ? AND num < (value + 1) << ?) "
         "FROM json_each(?)",
-        (SEARCH_ORDER_BITS, SEARCH_ORDER_BITS, json.dumps(sorted({r["updated_at"] for r in moving}))))
+        (SEARCH_ORDER_BITS, SEARCH_ORDER_BITS, json.dumps(sorted({r["updated_at"] for r in moving}))),
+    )
     highest: list[Any] = list(used)
     taken: dict[int, int] = {int(at): int(num) for at, num in highest if num is not None}
     given_up: list[int] = []

@@ -30,9 +30,17 @@ _CHUNK = 1000
 _FINAL = (b"published", b"partly_failed", b"failed")
 
 
-async def apply_retention(client: redis.Redis, db: Database, partitions: int, accounts: Sequence[tuple[str, str]],
-                          conversations_days: float, delivery_records_days: float, dead_letters_days: float,
-                          insights_detail_days: float, now_ms: int | None = None) -> dict[str, int]:
+async def apply_retention(
+    client: redis.Redis,
+    db: Database,
+    partitions: int,
+    accounts: Sequence[tuple[str, str]],
+    conversations_days: float,
+    delivery_records_days: float,
+    dead_letters_days: float,
+    insights_detail_days: float,
+    now_ms: int | None = None,
+) -> dict[str, int]:
     """Delete what is past its retention; returns how many of each kind went."""
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     done = {"conversations": 0, "delivery_records": 0, "dead_letters": 0, "insights_days": 0}
@@ -58,8 +66,15 @@ async def _conversations(client: redis.Redis, db: Database, cutoff_ms: int) -> i
     total = 0
     while True:
         async with db.engine.connect() as conn:
-            ids = list((await conn.execute(select(c.id).where(and_(c.status == "resolved", c.updated_at < cutoff_ms))
-                                           .limit(_CHUNK))).scalars().all())
+            ids = list(
+                (
+                    await conn.execute(
+                        select(c.id).where(and_(c.status == "resolved", c.updated_at < cutoff_ms)).limit(_CHUNK)
+                    )
+                )
+                .scalars()
+                .all()
+            )
         if not ids:
             return total
         await delete_conversations(client, ids)  # Redis first: the archiver never rewrites what Redis lacks
@@ -75,7 +90,7 @@ async def _announcement_deliveries(client: redis.Redis, cutoff_ms: int) -> int:
             continue
         ids = [d.decode() for d in await client.lrange(keys.announcement_deliveries(aid), 0, -1)]  # type: ignore[misc]
         for start in range(0, len(ids), _CHUNK):
-            await client.delete(*[keys.announcement_delivery(aid, d) for d in ids[start:start + _CHUNK]])
+            await client.delete(*[keys.announcement_delivery(aid, d) for d in ids[start : start + _CHUNK]])
         await client.delete(keys.announcement_deliveries(aid))
         removed += len(ids)
     return removed
@@ -85,7 +100,7 @@ async def _insights_days(client: redis.Redis, cutoff_day: str) -> int:
     prefix = keys.insights_scopes("")
     days = []
     async for raw in client.scan_iter(match=prefix + "*", count=1000):
-        day = (raw.decode() if isinstance(raw, bytes) else raw)[len(prefix):]
+        day = (raw.decode() if isinstance(raw, bytes) else raw)[len(prefix) :]
         if day.isdigit() and day < cutoff_day:
             days.append(day)
     for day in days:
@@ -93,5 +108,5 @@ async def _insights_days(client: redis.Redis, cutoff_day: str) -> int:
         doomed += [key async for key in client.scan_iter(match=keys.insights_histograms(day, "*"), count=1000)]
         doomed.append(keys.insights_scopes(day))
         for start in range(0, len(doomed), _CHUNK):
-            await client.delete(*doomed[start:start + _CHUNK])
+            await client.delete(*doomed[start : start + _CHUNK])
     return len(days)

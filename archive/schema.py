@@ -19,7 +19,8 @@ from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, St
 metadata = MetaData()
 
 conversations = Table(
-    "conversations", metadata,
+    "conversations",
+    metadata,
     Column("id", String(32), primary_key=True),
     Column("num", BigInteger, nullable=False, unique=True),  # the search index's row id (see the top)
     Column("platform", String(32), nullable=False),
@@ -51,7 +52,8 @@ Index("conversations_contact", conversations.c.contact_id, conversations.c.updat
 Index("conversations_team", conversations.c.team, conversations.c.updated_at)
 
 messages = Table(
-    "messages", metadata,
+    "messages",
+    metadata,
     Column("conversation_id", String(32), primary_key=True),
     Column("seq", BigInteger, primary_key=True),  # the history score (inbound stream position)
     Column("message_id", String(128), nullable=False),
@@ -65,7 +67,8 @@ messages = Table(
 )
 
 events = Table(
-    "events", metadata,
+    "events",
+    metadata,
     Column("conversation_id", String(32), primary_key=True),
     Column("seq", Integer, primary_key=True),
     Column("type", String(32), nullable=False),
@@ -76,7 +79,8 @@ events = Table(
 Index("events_type_at", events.c.type, events.c.at)  # the KB gaps report: the handoffs of a range
 
 replies = Table(
-    "replies", metadata,
+    "replies",
+    metadata,
     Column("reply_id", String(200), primary_key=True),
     Column("conversation_id", String(32), nullable=False, default=""),  # "" until its event is archived
     Column("sender", String(96), nullable=False, default=""),
@@ -91,7 +95,8 @@ replies = Table(
 Index("replies_conversation", replies.c.conversation_id)
 
 contacts = Table(
-    "contacts", metadata,
+    "contacts",
+    metadata,
     Column("id", String(256), primary_key=True),
     Column("platform", String(32), nullable=False),
     Column("account", String(64), nullable=False),
@@ -104,7 +109,8 @@ contacts = Table(
 )
 
 erasures = Table(
-    "erasures", metadata,
+    "erasures",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("subject", String(64), nullable=False),  # sha256 of the contact id: no identifier is kept
     Column("erased_at", BigInteger, nullable=False),

@@ -131,9 +131,15 @@ async def search(db: Database, access: Access, query: Query, limit: int = 25, cu
     if query.text.strip() and not words:
         return Results([], None)  # only punctuation: nothing can match
     conditions = [visible(access)]
-    for field_, value in ((c.platform, query.platform), (c.status, query.status), (c.team, query.team),
-                          (c.assignee, query.assignee), (c.language, query.language), (c.contact_id, query.contact_id),
-                          (c.priority, query.priority)):
+    for field_, value in (
+        (c.platform, query.platform),
+        (c.status, query.status),
+        (c.team, query.team),
+        (c.assignee, query.assignee),
+        (c.language, query.language),
+        (c.contact_id, query.contact_id),
+        (c.priority, query.priority),
+    ):
         if value is not None:
             conditions.append(field_ == value)
     if query.label is not None:
@@ -159,8 +165,13 @@ async def search(db: Database, access: Access, query: Query, limit: int = 25, cu
             # order and stop at the page's end, never sorting every match.
             if after and after[2] is not None:
                 conditions.append(_INDEX.c.rowid < after[2])
-            stmt = (select(*columns).select_from(_INDEX.join(conversations, c.num == _INDEX.c.rowid))
-                    .where(_match(db, words), *conditions).order_by(_INDEX.c.rowid.desc()).limit(limit + 1))
+            stmt = (
+                select(*columns)
+                .select_from(_INDEX.join(conversations, c.num == _INDEX.c.rowid))
+                .where(_match(db, words), *conditions)
+                .order_by(_INDEX.c.rowid.desc())
+                .limit(limit + 1)
+            )
         elif words and await _few_matches(conn, [*conditions, _match(db, words)]):
             # Few matches: take them all from the text index, then sort (a planner that thinks a
             # rare word common would walk every conversation looking for it).
@@ -169,8 +180,7 @@ async def search(db: Database, access: Access, query: Query, limit: int = 25, cu
         else:
             if words:
                 conditions.append(_match(db, words))
-            stmt = (select(*columns).where(and_(*conditions))
-                    .order_by(c.updated_at.desc(), c.id.desc()).limit(limit + 1))
+            stmt = select(*columns).where(and_(*conditions)).order_by(c.updated_at.desc(), c.id.desc()).limit(limit + 1)
         rows = [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
         more = len(rows) > limit
         rows = rows[:limit]
@@ -190,10 +200,13 @@ async def _highlights(conn: Any, ids: Sequence[str], words: Sequence[str]) -> di
     """Up to three snippets per conversation from the messages and replies that contain a word."""
     if not ids:
         return {}
-    texts = (await conn.execute(
-        select(messages.c.conversation_id, messages.c.text).where(messages.c.conversation_id.in_(ids))
-        .union_all(select(replies.c.conversation_id, replies.c.text).where(replies.c.conversation_id.in_(ids)))
-    )).all()
+    texts = (
+        await conn.execute(
+            select(messages.c.conversation_id, messages.c.text)
+            .where(messages.c.conversation_id.in_(ids))
+            .union_all(select(replies.c.conversation_id, replies.c.text).where(replies.c.conversation_id.in_(ids)))
+        )
+    ).all()
     out: dict[str, list[str]] = {}
     for cid, body in texts:
         found = out.setdefault(cid, [])

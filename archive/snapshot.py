@@ -20,8 +20,20 @@ from .record import Batch, Cursor, Row
 from .schema import conversation_num
 from .tokens import document
 
-COLUMNS = ("platform", "account", "kind", "thread_key", "contact_id", "status", "priority", "team", "assignee",
-           "handler", "labels", "language")
+COLUMNS = (
+    "platform",
+    "account",
+    "kind",
+    "thread_key",
+    "contact_id",
+    "status",
+    "priority",
+    "team",
+    "assignee",
+    "handler",
+    "labels",
+    "language",
+)
 TIMES = ("created_at", "updated_at", "first_response_at", "resolved_at")
 _OWN = {"id", "version", "message_count", *COLUMNS, *TIMES}
 _NONE = Cursor(0, 0, 0, -1, "")  # never archived (a Redis version starts at 1)
@@ -82,8 +94,12 @@ _CONTACT = ["platform", "account", "user_id", "handle", "display_name", "languag
 CHUNK = 500  # conversations or replies per script call: short calls, Redis stays responsive
 
 
-async def read_changes(client: redis.Redis, conversation_ids: Iterable[str], reply_ids: Iterable[tuple[int, str]],
-                       cursors: Mapping[str, Cursor]) -> Batch:
+async def read_changes(
+    client: redis.Redis,
+    conversation_ids: Iterable[str],
+    reply_ids: Iterable[tuple[int, str]],
+    cursors: Mapping[str, Cursor],
+) -> Batch:
     """The rows for the given conversations (beyond what `cursors` says is archived) and replies.
     A few calls per partition, not per key: the archiver keeps up with the pipeline."""
     batch = Batch()
@@ -93,7 +109,7 @@ async def read_changes(client: redis.Redis, conversation_ids: Iterable[str], rep
     replies = dict.fromkeys(reply_ids)
     contacts: set[str] = set()
     read = client.register_script(_READ)
-    chunks = [(p, ids[start:start + CHUNK]) for p, ids in by_partition.items() for start in range(0, len(ids), CHUNK)]
+    chunks = [(p, ids[start : start + CHUNK]) for p, ids in by_partition.items() for start in range(0, len(ids), CHUNK)]
     async with client.pipeline(transaction=False) as pipe:
         for p, ids in chunks:
             args: list[str | int] = []
@@ -119,8 +135,16 @@ async def read_changes(client: redis.Redis, conversation_ids: Iterable[str], rep
     return batch
 
 
-def _conversation(batch: Batch, cid: str, h: dict[str, str], count: int, new_messages: list[bytes],
-                  new_events: list[bytes], cursor: Cursor, replies: dict[tuple[int, str], None]) -> None:
+def _conversation(
+    batch: Batch,
+    cid: str,
+    h: dict[str, str],
+    count: int,
+    new_messages: list[bytes],
+    new_events: list[bytes],
+    cursor: Cursor,
+    replies: dict[tuple[int, str], None],
+) -> None:
     texts: list[str] = []
     last_score = cursor.last_score
     if cursor.archived_messages and count and len(new_messages) // 2 == count:
@@ -131,53 +155,84 @@ def _conversation(batch: Batch, cid: str, h: dict[str, str], count: int, new_mes
         author = m.get("author") or {}
         seq = int(float(new_messages[k + 1]))
         last_score = max(last_score, seq)
-        batch.messages.append({
-            "conversation_id": cid, "seq": seq, "message_id": m["message_id"], "author_id": author.get("user_id", ""),
-            "author_handle": author.get("handle", ""), "author_name": author.get("display_name", ""),
-            "text": m.get("text", ""), "language": m.get("language"), "at": _ms(m["platform_time"]),
-            "raw": _s(raw),
-        })
+        batch.messages.append(
+            {
+                "conversation_id": cid,
+                "seq": seq,
+                "message_id": m["message_id"],
+                "author_id": author.get("user_id", ""),
+                "author_handle": author.get("handle", ""),
+                "author_name": author.get("display_name", ""),
+                "text": m.get("text", ""),
+                "language": m.get("language"),
+                "at": _ms(m["platform_time"]),
+                "raw": _s(raw),
+            }
+        )
         texts += (m.get("text", ""), author.get("handle", ""), author.get("display_name", ""))
     partition = keys.conversation_partition(cid)
     for offset, raw in enumerate(new_events):
         e = orjson.loads(raw)
         data = e.get("data") or {}
-        batch.events.append({"conversation_id": cid, "seq": cursor.archived_events + offset, "type": e["type"],
-                             "actor": e.get("actor", ""), "at": _ms(e["at"]), "raw": _s(raw)})
+        batch.events.append(
+            {
+                "conversation_id": cid,
+                "seq": cursor.archived_events + offset,
+                "type": e["type"],
+                "actor": e.get("actor", ""),
+                "at": _ms(e["at"]),
+                "raw": _s(raw),
+            }
+        )
         if e["type"] == "linked" and isinstance(data.get("moved_messages"), list):
             batch.moves.setdefault(cid, set()).update(str(m) for m in data["moved_messages"])
         if e["type"] in ("reply_queued", "note") and isinstance(data.get("text"), str):
             texts.append(data["text"])
         if e["type"] == "reply_queued" and data.get("reply_id"):
-            batch.reply_contents.append({
-                "reply_id": str(data["reply_id"]), "conversation_id": cid, "sender": e.get("actor", ""),
-                "text": str(data.get("text") or ""), "private": bool(data.get("private")), "created_at": _ms(e["at"]),
-            })
+            batch.reply_contents.append(
+                {
+                    "reply_id": str(data["reply_id"]),
+                    "conversation_id": cid,
+                    "sender": e.get("actor", ""),
+                    "text": str(data.get("text") or ""),
+                    "private": bool(data.get("private")),
+                    "created_at": _ms(e["at"]),
+                }
+            )
             replies[(partition, str(data["reply_id"]))] = None
     labels = h.get("labels") or "[]"
     texts += json.loads(labels)
-    batch.conversations.append({
-        "id": cid, "num": conversation_num(cid), "rev": int(h.get("version") or 0),
-        "message_count": int(h.get("message_count") or 0),
-        **{name: h.get(name) or None for name in COLUMNS},
-        "labels": labels, "priority": h.get("priority") or "normal", "status": h.get("status") or "open",
-        **{name: _int(h.get(name)) for name in TIMES},
-        "archived_events": cursor.archived_events + len(new_events), "archived_messages": count,
-        "last_score": last_score, "fields": json.dumps({k: v for k, v in h.items() if k not in _OWN}),
-        "document": document(texts, cursor.document),
-    })
+    batch.conversations.append(
+        {
+            "id": cid,
+            "num": conversation_num(cid),
+            "rev": int(h.get("version") or 0),
+            "message_count": int(h.get("message_count") or 0),
+            **{name: h.get(name) or None for name in COLUMNS},
+            "labels": labels,
+            "priority": h.get("priority") or "normal",
+            "status": h.get("status") or "open",
+            **{name: _int(h.get(name)) for name in TIMES},
+            "archived_events": cursor.archived_events + len(new_events),
+            "archived_messages": count,
+            "last_score": last_score,
+            "fields": json.dumps({k: v for k, v in h.items() if k not in _OWN}),
+            "document": document(texts, cursor.document),
+        }
+    )
     conv = batch.conversations[-1]
     conv["created_at"] = conv["created_at"] or 0
     conv["updated_at"] = conv["updated_at"] or conv["created_at"]
 
 
-async def _contacts_and_deliveries(client: redis.Redis, batch: Batch, contacts: set[str],
-                                   replies: dict[tuple[int, str], None]) -> None:
+async def _contacts_and_deliveries(
+    client: redis.Redis, batch: Batch, contacts: set[str], replies: dict[tuple[int, str], None]
+) -> None:
     contact_ids = list(contacts)
     by_partition: dict[int, list[str]] = {}
     for partition, reply_id in replies:
         by_partition.setdefault(partition, []).append(reply_id)
-    chunks = [(p, ids[start:start + CHUNK]) for p, ids in by_partition.items() for start in range(0, len(ids), CHUNK)]
+    chunks = [(p, ids[start : start + CHUNK]) for p, ids in by_partition.items() for start in range(0, len(ids), CHUNK)]
     deliveries = client.register_script(_DELIVERIES)
     async with client.pipeline(transaction=False) as pipe:
         for contact in contact_ids:
@@ -190,19 +245,29 @@ async def _contacts_and_deliveries(client: redis.Redis, batch: Batch, contacts: 
         h = {name: _s(v) for name, v in zip(_CONTACT, values, strict=True) if v is not None}
         if h.get("platform"):
             found[contact] = {
-                "id": contact, "platform": h["platform"], "account": h.get("account", ""),
-                "user_id": h.get("user_id", ""), "handle": h.get("handle", ""),
-                "display_name": h.get("display_name", ""), "language": h.get("language") or None,
-                "last_agent": h.get("last_agent") or None, "email": h.get("email") or None,
+                "id": contact,
+                "platform": h["platform"],
+                "account": h.get("account", ""),
+                "user_id": h.get("user_id", ""),
+                "handle": h.get("handle", ""),
+                "display_name": h.get("display_name", ""),
+                "language": h.get("language") or None,
+                "last_agent": h.get("last_agent") or None,
+                "email": h.get("email") or None,
             }
     batch.contacts.extend(found.values())
-    for (_, ids), records in zip(chunks, raw[len(contact_ids):], strict=True):
+    for (_, ids), records in zip(chunks, raw[len(contact_ids) :], strict=True):
         for reply_id, (state, platform_ids, error, updated_at) in zip(ids, records, strict=True):
             if state is not None:
-                batch.reply_deliveries.append({
-                    "reply_id": reply_id, "state": _s(state), "platform_ids": _s(platform_ids or b"[]"),
-                    "error": _s(error or b""), "updated_at": int(updated_at or 0),
-                })
+                batch.reply_deliveries.append(
+                    {
+                        "reply_id": reply_id,
+                        "state": _s(state),
+                        "platform_ids": _s(platform_ids or b"[]"),
+                        "error": _s(error or b""),
+                        "updated_at": int(updated_at or 0),
+                    }
+                )
     for conv in batch.conversations:  # the contact's name and handle are found by search too
         person = found.get(conv["contact_id"])
         if person:

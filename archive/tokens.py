@@ -36,9 +36,9 @@ def _unicode_tokens(text: str) -> list[str]:
         at = 0
         for run in _CJK.finditer(word):
             if run.start() > at:
-                out.append(word[at:run.start()][:MAX_TOKEN])
+                out.append(word[at : run.start()][:MAX_TOKEN])
             chars = run.group()
-            out.extend(chars if len(chars) == 1 else (chars[i:i + 2] for i in range(len(chars) - 1)))
+            out.extend(chars if len(chars) == 1 else (chars[i : i + 2] for i in range(len(chars) - 1)))
             at = run.end()
         if at < len(word):
             out.append(word[at:][:MAX_TOKEN])

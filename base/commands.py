@@ -13,8 +13,14 @@ import typer
 T = TypeVar("T")
 
 #: `--redis-url`, from the environment when not given.
-RedisOption = Annotated[str | None, typer.Option("--redis-url", envvar=["HELPLINE_REDIS__URL", "REDIS_URL"],
-                                                 help="Redis URL (default: HELPLINE_REDIS__URL or REDIS_URL)")]
+RedisOption = Annotated[
+    str | None,
+    typer.Option(
+        "--redis-url",
+        envvar=["HELPLINE_REDIS__URL", "REDIS_URL"],
+        help="Redis URL (default: HELPLINE_REDIS__URL or REDIS_URL)",
+    ),
+]
 
 
 def fail(message: str) -> typer.Exit:

@@ -27,6 +27,9 @@ class AutoReplyBot:
         """Pure: the same context gives the same decision."""
         reply = BotReply(self.text_for(ctx.language))
         if self.handoff:
-            return BotDecision(replies=(reply,), handoff=Handoff("acknowledged; a human answers next"),
-                               note="automatic acknowledgement")
+            return BotDecision(
+                replies=(reply,),
+                handoff=Handoff("acknowledged; a human answers next"),
+                note="automatic acknowledgement",
+            )
         return BotDecision(replies=(reply,), note="automatic acknowledgement")

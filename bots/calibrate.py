@@ -66,5 +66,7 @@ def calibrate(searcher: Searcher, questions: Sequence[Question]) -> dict[str, fu
 
 def as_toml(calibration: fusion.Calibration) -> str:
     c = calibration
-    return (f"[hybrid]\ndense_low = {c.dense_low}\ndense_high = {c.dense_high}\n"
-            f"answer = {c.answer}\nclarify = {c.clarify}\n")
+    return (
+        f"[hybrid]\ndense_low = {c.dense_low}\ndense_high = {c.dense_high}\n"
+        f"answer = {c.answer}\nclarify = {c.clarify}\n"
+    )

@@ -54,8 +54,9 @@ class VectorCache:
     week of grace: two KBs, or two versions of one, sharing the cache do not evict each other.
     """
 
-    def __init__(self, directory: Path | None, embedder: Embedder, *, keep_days: int = KEEP_DAYS,
-                 today: int | None = None) -> None:
+    def __init__(
+        self, directory: Path | None, embedder: Embedder, *, keep_days: int = KEEP_DAYS, today: int | None = None
+    ) -> None:
         self.embedder = embedder
         self.keep_days = keep_days
         self.today = int(time.time() // 86400) if today is None else today  # days since the epoch
@@ -108,8 +109,12 @@ class VectorCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp.npz")
-            np.savez(tmp, keys=np.array([k for k, _ in items]), vectors=np.stack([v for _, v in items]),
-                     used=np.array([self._used[k] for k, _ in items], dtype=np.int64))
+            np.savez(
+                tmp,
+                keys=np.array([k for k, _ in items]),
+                vectors=np.stack([v for _, v in items]),
+                used=np.array([self._used[k] for k, _ in items], dtype=np.int64),
+            )
             os.replace(tmp, self.path)
         except OSError as exc:
             log.warning("vector cache %s not written (%s): the next start embeds again", self.path, exc)

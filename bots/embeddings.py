@@ -134,8 +134,9 @@ class HttpEmbedder:
         for start in range(0, len(texts), self.batch):
             chunk = list(texts[start : start + self.batch])
             try:
-                response = self._client.post(self.url, json={"model": self.model, "input": chunk},
-                                             headers=self._headers)
+                response = self._client.post(
+                    self.url, json={"model": self.model, "input": chunk}, headers=self._headers
+                )
                 response.raise_for_status()
                 data = sorted(response.json()["data"], key=lambda item: int(item["index"]))
                 vectors = [[float(x) for x in item["embedding"]] for item in data]

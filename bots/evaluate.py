@@ -74,8 +74,17 @@ def run(searcher: Searcher, questions: Iterable[Question]) -> list[Outcome]:
         choice = searcher.choose(q.text, q.language)
         ms, cpu_ms = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
         hits = choice.hits
-        outcomes.append(Outcome(q, choice.answer.key if choice.answer else None, hits[0].confidence if hits else 0.0,
-                                tuple(h.key for h in choice.choices), tuple(h.key for h in hits[:3]), ms, cpu_ms))
+        outcomes.append(
+            Outcome(
+                q,
+                choice.answer.key if choice.answer else None,
+                hits[0].confidence if hits else 0.0,
+                tuple(h.key for h in choice.choices),
+                tuple(h.key for h in hits[:3]),
+                ms,
+                cpu_ms,
+            )
+        )
     return outcomes
 
 
@@ -99,7 +108,8 @@ def _metrics(outcomes: Sequence[Outcome]) -> dict[str, float | int | None]:
         "answer_rate": _ratio(len(answered), len(answerable)),
         "wrong_rate": _ratio(len(wrong), len(outcomes)),
         "out_of_scope_handoff_rate": _ratio(
-            sum(o.answered is None and not o.choices for o in out_of_scope), len(out_of_scope)),
+            sum(o.answered is None and not o.choices for o in out_of_scope), len(out_of_scope)
+        ),
         "correct_rate": _ratio(sum(o.correct for o in answerable), len(answerable)),
         "clarify_rate": _ratio(len(clarified), len(outcomes)),
         "clarify_correct_rate": _ratio(sum(o.question.expected in o.choices for o in clarified), len(clarified)),
@@ -114,17 +124,21 @@ def _metrics(outcomes: Sequence[Outcome]) -> dict[str, float | int | None]:
 def metrics(outcomes: Sequence[Outcome]) -> dict[str, object]:
     languages = sorted({o.question.language for o in outcomes})
     result: dict[str, object] = dict(_metrics(outcomes))
-    result["by_language"] = {
-        lang: _metrics([o for o in outcomes if o.question.language == lang]) for lang in languages
-    }
+    result["by_language"] = {lang: _metrics([o for o in outcomes if o.question.language == lang]) for lang in languages}
     return result
 
 
 def failures(outcomes: Sequence[Outcome]) -> list[dict[str, object]]:
     """Wrong answers and missed answerable questions, for tuning by a human."""
     return [
-        {"id": o.question.id, "text": o.question.text, "expected": o.question.expected,
-         "answered": o.answered, "choices": list(o.choices), "confidence": o.confidence}
+        {
+            "id": o.question.id,
+            "text": o.question.text,
+            "expected": o.question.expected,
+            "answered": o.answered,
+            "choices": list(o.choices),
+            "confidence": o.confidence,
+        }
         for o in outcomes
         if not o.correct and not (o.question.expected is None and o.answered is None and not o.choices)
     ]

@@ -132,15 +132,32 @@ class ExampleStore:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
-    async def propose(self, key: str, language: str, text: str, source: Source, *, conversation_id: str = "",
-                      who: str = "", now: datetime | None = None) -> Example | None:
+    async def propose(
+        self,
+        key: str,
+        language: str,
+        text: str,
+        source: Source,
+        *,
+        conversation_id: str = "",
+        who: str = "",
+        now: datetime | None = None,
+    ) -> Example | None:
         """A pending example, or the one already there for this phrasing (whatever its status).
         None when the text is too short or the store is full. Idempotent."""
         text = clean(text)
         if len(text) < MIN_CHARS:
             return None
-        example = Example(id=example_id(key, language, text), key=key, language=language, text=text, source=source,
-                          conversation_id=conversation_id, proposed_by=who, proposed_at=now or utcnow())
+        example = Example(
+            id=example_id(key, language, text),
+            key=key,
+            language=language,
+            text=text,
+            source=source,
+            conversation_id=conversation_id,
+            proposed_by=who,
+            proposed_at=now or utcnow(),
+        )
         existing = await self.get(example.id)
         if existing is not None:
             return existing
@@ -206,8 +223,9 @@ class ExampleStore:
         raw = await self.client.get(keys.kb_examples_version())
         return int(raw or 0)
 
-    async def import_lines(self, lines: Sequence[ExampleLine], who: str, now: datetime | None = None
-                           ) -> tuple[int, int]:
+    async def import_lines(
+        self, lines: Sequence[ExampleLine], who: str, now: datetime | None = None
+    ) -> tuple[int, int]:
         """Store each line as an approved example: (added or newly approved, already approved).
         Idempotent: importing the same file again adds nothing."""
         now = now or utcnow()
@@ -223,11 +241,19 @@ class ExampleStore:
             if ident in added:
                 unchanged += 1
                 continue
-            example = Example(id=ident, key=line.key, language=line.language, text=text, status=Status.APPROVED,
-                              source=existing.source if existing else Source.IMPORT,
-                              conversation_id=existing.conversation_id if existing else "",
-                              proposed_by=line.proposed_by or who, proposed_at=line.proposed_at or now,
-                              decided_by=line.decided_by or who, decided_at=line.decided_at or now)
+            example = Example(
+                id=ident,
+                key=line.key,
+                language=line.language,
+                text=text,
+                status=Status.APPROVED,
+                source=existing.source if existing else Source.IMPORT,
+                conversation_id=existing.conversation_id if existing else "",
+                proposed_by=line.proposed_by or who,
+                proposed_at=line.proposed_at or now,
+                decided_by=line.decided_by or who,
+                decided_at=line.decided_at or now,
+            )
             added[ident] = example.model_dump_json()
         if added:
             async with self.client.pipeline(transaction=True) as pipe:
@@ -239,8 +265,15 @@ class ExampleStore:
 
 def export_line(example: Example) -> str:
     """One JSON line of `helpline kb examples export` (what `import` reads back)."""
-    return json.dumps({"key": example.key, "language": example.language, "text": example.text,
-                       "proposed_by": example.proposed_by, "proposed_at": example.proposed_at.isoformat(),
-                       "decided_by": example.decided_by,
-                       "decided_at": example.decided_at.isoformat() if example.decided_at else None},
-                      ensure_ascii=False)
+    return json.dumps(
+        {
+            "key": example.key,
+            "language": example.language,
+            "text": example.text,
+            "proposed_by": example.proposed_by,
+            "proposed_at": example.proposed_at.isoformat(),
+            "decided_by": example.decided_by,
+            "decided_at": example.decided_at.isoformat() if example.decided_at else None,
+        },
+        ensure_ascii=False,
+    )

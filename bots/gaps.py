@@ -46,8 +46,12 @@ class Gap:
     conversations: list[str] = field(default_factory=list)  # a few, to read what was asked in full
 
     def as_row(self) -> dict[str, object]:
-        return {"language": self.language, "count": self.count, "samples": list(self.samples),
-                "conversations": list(self.conversations)}
+        return {
+            "language": self.language,
+            "count": self.count,
+            "samples": list(self.samples),
+            "conversations": list(self.conversations),
+        }
 
 
 def _embed(cache: VectorCache, texts: Sequence[str]) -> Vectors:
@@ -86,8 +90,12 @@ def _groups(vectors: Vectors, threshold: float) -> list[list[int]]:
     return members
 
 
-def cluster(questions: Iterable[GapQuestion], embedder: Embedder | None, titles: Sequence[str] = (),
-            cache_dir: Path | None = None) -> list[Gap]:
+def cluster(
+    questions: Iterable[GapQuestion],
+    embedder: Embedder | None,
+    titles: Sequence[str] = (),
+    cache_dir: Path | None = None,
+) -> list[Gap]:
     """The questions grouped by meaning per language, biggest group first; `titles` (the KB's
     article titles) steady the centring; vectors are cached under `cache_dir`. An embedder
     failure falls back to grouping identical questions (the report still shows counts)."""

@@ -139,8 +139,12 @@ class HelpCenterBot:
             answer = feedback(text)
             said = ArticleFeedback(ctx.state.get("key", ""), answer == "yes") if ctx.state.get("key") else None
             if answer == "yes":
-                return BotDecision((BotReply(self._t(ctx, "resolved")),), resolve=True, feedback=said,
-                                   note=f"customer confirmed article {ctx.state.get('key')!r} solved it"), None
+                return BotDecision(
+                    (BotReply(self._t(ctx, "resolved")),),
+                    resolve=True,
+                    feedback=said,
+                    note=f"customer confirmed article {ctx.state.get('key')!r} solved it",
+                ), None
             if answer == "no":
                 retried, article = self._retry(ctx)
                 return replace(retried, feedback=said), article
@@ -159,8 +163,9 @@ class HelpCenterBot:
         reason = f"the customer sent a {' and a '.join(kinds)} without text: a person has to look at it"
         media = kinds[0] if len(kinds) == 1 and kinds[0] in _MEDIA_NAMES else "file"
         reply = BotReply(self._t(ctx, "handoff_media", media=self._t(ctx, f"media_{media}")))
-        summary = self._summary(ctx, ctx.state.get("question", ""), _tried(ctx.state.get("tried", "")),
-                                extra=f"[{', '.join(kinds)}]")
+        summary = self._summary(
+            ctx, ctx.state.get("question", ""), _tried(ctx.state.get("tried", "")), extra=f"[{', '.join(kinds)}]"
+        )
         return BotDecision((reply,), handoff=Handoff(reason, summary), note=reason)
 
     def _chosen(self, ctx: BotContext) -> Article | None:
@@ -191,8 +196,9 @@ class HelpCenterBot:
             replies.append(BotReply(self._t(ctx, message_id)))
         summary = self._summary(ctx, ctx.state.get("question") or ctx.message.text, _tried(ctx.state.get("tried", "")))
         priority = Priority.URGENT if intents.urgent else None
-        return BotDecision(tuple(replies), handoff=Handoff(reason, summary), labels=tuple(labels), priority=priority,
-                           note=reason)
+        return BotDecision(
+            tuple(replies), handoff=Handoff(reason, summary), labels=tuple(labels), priority=priority, note=reason
+        )
 
     def _retry(self, ctx: BotContext) -> tuple[BotDecision, Article | None]:
         attempts = int(ctx.state.get("attempts", "1") or "1")
@@ -201,8 +207,9 @@ class HelpCenterBot:
         if attempts >= self.settings.max_attempts:
             reason = f"{attempts} articles did not solve it"
             summary = self._summary(ctx, question, tried, extra=ctx.message.text)
-            decision = BotDecision((BotReply(self._t(ctx, "handoff_after_tries")),),
-                                   handoff=Handoff(reason, summary), note=reason)
+            decision = BotDecision(
+                (BotReply(self._t(ctx, "handoff_after_tries")),), handoff=Handoff(reason, summary), note=reason
+            )
             return decision, None
         # The "no" may carry new details ("no, it's USDT on TRON"); search with both.
         query = f"{question} {ctx.message.text}".strip()
@@ -226,23 +233,38 @@ class HelpCenterBot:
             seen = tried + [(h.key, f"{h.confidence:.2f}") for h in hits]
             reason = "no help-center article above the confidence threshold"
             summary = self._summary(ctx, question, seen)
-            handoff = Handoff(reason, summary, unanswered=not tried,
-                              question=trim(question, self.settings.question_chars))
+            handoff = Handoff(
+                reason, summary, unanswered=not tried, question=trim(question, self.settings.question_chars)
+            )
             decision = BotDecision((BotReply(self._t(ctx, "handoff_not_found")),), handoff=handoff, note=reason)
             return decision, None
         note = f"answered with {hit.key!r} (confidence {hit.confidence:.2f})"
-        return self._reply(ctx, hit.article, attempts=attempts, tried=[*tried, (hit.key, f"{hit.confidence:.2f}")],
-                           question=question, note=note, retry=retry)
+        return self._reply(
+            ctx,
+            hit.article,
+            attempts=attempts,
+            tried=[*tried, (hit.key, f"{hit.confidence:.2f}")],
+            question=question,
+            note=note,
+            retry=retry,
+        )
 
     def _clarify(self, ctx: BotContext, offered: tuple[Hit, ...], question: str) -> BotDecision:
-        buttons = tuple(ReplyButton(label=trim(h.article.title, 64), data=str(i))
-                        for i, h in enumerate(offered, 1))
+        buttons = tuple(ReplyButton(label=trim(h.article.title, 64), data=str(i)) for i, h in enumerate(offered, 1))
         person = ReplyButton(label=trim(self._t(ctx, "button_person"), 64), data=HUMAN_CHOICE)
-        state = {"stage": STAGE_CLARIFY, "choices": ",".join(h.key for h in offered),
-                 "question": question[: self.settings.question_chars]}
+        state = {
+            "stage": STAGE_CLARIFY,
+            "choices": ",".join(h.key for h in offered),
+            "question": question[: self.settings.question_chars],
+        }
         note = "offered a choice of " + ", ".join(f"{h.key!r} ({h.confidence:.2f})" for h in offered)
-        return BotDecision((BotReply(self._t(ctx, "clarify_ask"), (*buttons, person)),), pending=True,
-                           state=state, labels=(LABEL_CLARIFIED,), note=note)
+        return BotDecision(
+            (BotReply(self._t(ctx, "clarify_ask"), (*buttons, person)),),
+            pending=True,
+            state=state,
+            labels=(LABEL_CLARIFIED,),
+            note=note,
+        )
 
     def _reply(
         self,
@@ -256,14 +278,19 @@ class HelpCenterBot:
         retry: bool = False,
     ) -> tuple[BotDecision, Article | None]:
         answer = trim(article.answer, self.settings.answer_chars)
-        body = (self._t(ctx, "answer_with_link", answer=answer, url=article.url) if article.url
-                else self._t(ctx, "answer", answer=answer))
+        body = (
+            self._t(ctx, "answer_with_link", answer=answer, url=article.url)
+            if article.url
+            else self._t(ctx, "answer", answer=answer)
+        )
         if article.language != ctx.language:  # no translation: the default language's, said so
             body = f"{self._t(ctx, 'untranslated_note')}\n{body}"
         if retry:
             body = f"{self._t(ctx, 'retry_intro')}\n{body}"
-        buttons = (ReplyButton(label=self._t(ctx, "button_yes"), data="yes"),
-                   ReplyButton(label=self._t(ctx, "button_no"), data="no"))
+        buttons = (
+            ReplyButton(label=self._t(ctx, "button_yes"), data="yes"),
+            ReplyButton(label=self._t(ctx, "button_no"), data="no"),
+        )
         reply = BotReply(f"{body}\n\n{self._t(ctx, 'ask_feedback')}", buttons)
         if not tried or tried[-1][0] != article.key:
             tried = [*tried, (article.key, "chosen")]

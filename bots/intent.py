@@ -205,7 +205,7 @@ def _has_password(norm: str, lex: Lexicon) -> bool:
 
 
 def feedback(text: str, lexicon: Lexicon | None = None) -> str | None:
-    """"yes" / "no" when the message answers "Did this solve it?", else None.
+    """ "yes" / "no" when the message answers "Did this solve it?", else None.
 
     Only the start of a message, or a short message, counts: "不到账" inside a new question is
     not a "no". A "yes" followed by a question (a question mark, or a `question` word after it)
@@ -228,7 +228,7 @@ def _feedback_term(norm: str, lex: Lexicon) -> tuple[str | None, str]:
     for answer in ("no", "yes"):
         for term in sorted(lex.get(answer), key=len, reverse=True):
             if norm == term or (norm.startswith(term) and _term_pattern(term).match(norm)):
-                return answer, norm[len(term):]
+                return answer, norm[len(term) :]
     short = len(norm) <= 12 if not norm.isascii() else len(norm.split()) <= 4
     if short:
         for answer in ("no", "yes"):
@@ -239,6 +239,6 @@ def _feedback_term(norm: str, lex: Lexicon) -> tuple[str | None, str]:
 
 
 def bot_command(text: str) -> str | None:
-    """"start" for "/start", "/start@helpline_bot" or "/start payload"; None for any other text."""
+    """ "start" for "/start", "/start@helpline_bot" or "/start payload"; None for any other text."""
     match = _COMMAND.match(text.strip())
     return match.group(1).lower() if match else None

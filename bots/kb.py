@@ -172,9 +172,7 @@ def _read(folder: Path, languages: tuple[str, ...]) -> tuple[list[Article], list
         )
     for (key, language), names in sorted(key_langs.items()):
         for name in names[1:]:
-            problems.append(
-                Problem(name, "language", f"key {key!r} already has a {language!r} article ({names[0]})")
-            )
+            problems.append(Problem(name, "language", f"key {key!r} already has a {language!r} article ({names[0]})"))
     return articles, problems
 
 

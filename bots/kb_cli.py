@@ -31,18 +31,24 @@ from helpline.bots.kb import SUPPORTED_LANGUAGES, check_kb, load_kb
 from helpline.bots.search import Searcher
 
 app = typer.Typer(help="Help-center knowledge base tools.", no_args_is_help=True)
-examples_app = typer.Typer(help="Example phrasings agents taught the bot (approved ones answer questions).",
-                           no_args_is_help=True)
+examples_app = typer.Typer(
+    help="Example phrasings agents taught the bot (approved ones answer questions).", no_args_is_help=True
+)
 app.add_typer(examples_app, name="examples")
-
 
 
 @app.command()
 def check(
     directory: Annotated[Path, typer.Argument(help="Folder of Markdown articles.")],
-    language: Annotated[list[str] | None, typer.Option(
-        "--language", "-l", help="a language articles may be in, as in [languages] supported (repeat it); "
-                                 "default: " + ", ".join(SUPPORTED_LANGUAGES))] = None,
+    language: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--language",
+            "-l",
+            help="a language articles may be in, as in [languages] supported (repeat it); "
+            "default: " + ", ".join(SUPPORTED_LANGUAGES),
+        ),
+    ] = None,
 ) -> None:
     """Validate every article; print one line per problem (file: field: message)."""
     languages = tuple(language) if language else SUPPORTED_LANGUAGES
@@ -62,9 +68,14 @@ def eval_(
     as_json: Annotated[bool, typer.Option("--json", help="One compact JSON object.")] = False,
     show_failures: Annotated[bool, typer.Option("--failures", help="Include the misses.")] = False,
     bm25_only: Annotated[bool, typer.Option("--bm25-only", help="Without dense retrieval.")] = False,
-    examples: Annotated[Path | None, typer.Option(
-        "--examples", help="Approved examples to answer with: JSON Lines as `kb examples export` writes them, "
-                           "or a question set (its answerable questions become examples of their article).")] = None,
+    examples: Annotated[
+        Path | None,
+        typer.Option(
+            "--examples",
+            help="Approved examples to answer with: JSON Lines as `kb examples export` writes them, "
+            "or a question set (its answerable questions become examples of their article).",
+        ),
+    ] = None,
 ) -> None:
     """Run every question through the bot's retrieval and threshold; print the metrics."""
     searcher = _searcher(kb, bm25_only)
@@ -117,8 +128,17 @@ def _examples_file(path: Path) -> list[Example]:
         parsed = parse_lines(lines)
     except ExampleFileError as exc:
         raise fail(f"--examples: {exc}") from None
-    return [Example(id=example_id(e.key, e.language, clean(e.text)), key=e.key, language=e.language,
-                    text=clean(e.text), status=Status.APPROVED, source=Source.IMPORT) for e in parsed]
+    return [
+        Example(
+            id=example_id(e.key, e.language, clean(e.text)),
+            key=e.key,
+            language=e.language,
+            text=clean(e.text),
+            status=Status.APPROVED,
+            source=Source.IMPORT,
+        )
+        for e in parsed
+    ]
 
 
 def _searcher(kb: Path, bm25_only: bool) -> Searcher:

@@ -23,7 +23,9 @@ DEFAULT_LANGUAGES: tuple[str, ...] = ("en", "ko", "zh", "ja")
 
 # Noise that says nothing about the language: bot commands (/start), links, handles, hashtags,
 # hex/tx ids, numbers.
-_NOISE = re.compile(r"(?<!\S)/[A-Za-z]\w*(?:@\w+)?|https?://\S+|[@#]\w+|0x[0-9a-fA-F]+|\b[0-9a-fA-F]{16,}\b|[\d.,:/%+-]+")
+_NOISE = re.compile(
+    r"(?<!\S)/[A-Za-z]\w*(?:@\w+)?|https?://\S+|[@#]\w+|0x[0-9a-fA-F]+|\b[0-9a-fA-F]{16,}\b|[\d.,:/%+-]+"
+)
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _KANA = re.compile(r"[\u3041-\u309f\u30a0-\u30ff\uff66-\uff9f]")
 _HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
@@ -127,8 +129,9 @@ def resolve_language(
     return account_default
 
 
-def message_language(detect: Callable[[str], str | None],
-                     supported: Iterable[str] | None = None) -> Callable[[InboundMessage], InboundMessage]:
+def message_language(
+    detect: Callable[[str], str | None], supported: Iterable[str] | None = None
+) -> Callable[[InboundMessage], InboundMessage]:
     """The router's normalizer: detect the language when the platform gave none, or gave one the
     text contradicts. A platform's label outside `supported` (a Telegram app in German sending
     /start) that detection cannot replace is dropped, so the conversation falls back to what we

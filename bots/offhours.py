@@ -25,8 +25,14 @@ def format_opening(opening: datetime, timezone: str | None) -> str:
     return f"{local:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})"
 
 
-def offhours_notice(hours: BusinessHours, now: datetime, language: str, catalog: Catalog,
-                    last_notice_day: str | None, customer_timezone: str | None = None) -> tuple[str, str] | None:
+def offhours_notice(
+    hours: BusinessHours,
+    now: datetime,
+    language: str,
+    catalog: Catalog,
+    last_notice_day: str | None,
+    customer_timezone: str | None = None,
+) -> tuple[str, str] | None:
     """(notice text, day stamp to remember) when the desk is closed and no notice went out today."""
     if hours.is_open(now):
         return None
@@ -60,7 +66,8 @@ class OffHoursStep(BaseStep):
     async def handle(self, turn: Turn, decision: tuple[str, str, str]) -> bool:
         team, text, day = decision
         turn.set(offhours_day=day)
-        turn.system_reply(f"offhours-{day}", text, f"team {team} is closed: told the customer when it opens",
-                          notice="offhours")
+        turn.system_reply(
+            f"offhours-{day}", text, f"team {team} is closed: told the customer when it opens", notice="offhours"
+        )
         turn.event(EventType.OFFHOURS, f"team {team} is closed", team=team)
         return False

@@ -83,16 +83,27 @@ def parse_bots(sections: Mapping[str, Any]) -> dict[str, BotOptions]:
             parsed[name] = section
             continue
         if not isinstance(section, Mapping):
-            errors.append({"type": PydanticCustomError("bot_section", "a table of the bot's options"),
-                           "loc": (name,), "input": section})
+            errors.append(
+                {
+                    "type": PydanticCustomError("bot_section", "a table of the bot's options"),
+                    "loc": (name,),
+                    "input": section,
+                }
+            )
             continue
         kind = section.get("type", name)
         model = BOT_TYPES.get(kind) if isinstance(kind, str) else None
         if model is None:
             known = ", ".join(sorted(BOT_TYPES))
-            errors.append({"type": PydanticCustomError("bot_type", "unknown bot type {kind} (known: {known})",
-                                                       {"kind": repr(kind), "known": known}),
-                           "loc": (name, "type"), "input": kind})
+            errors.append(
+                {
+                    "type": PydanticCustomError(
+                        "bot_type", "unknown bot type {kind} (known: {known})", {"kind": repr(kind), "known": known}
+                    ),
+                    "loc": (name, "type"),
+                    "input": kind,
+                }
+            )
             continue
         try:
             parsed[name] = model.model_validate({**section, "type": kind})

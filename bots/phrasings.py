@@ -85,8 +85,9 @@ class Phrasings:
         self.count = count
 
     @classmethod
-    def build(cls, examples: Iterable[Example], embedder: Embedder, cache_dir: Path | None,
-              articles: set[tuple[str, str]]) -> Phrasings:
+    def build(
+        cls, examples: Iterable[Example], embedder: Embedder, cache_dir: Path | None, articles: set[tuple[str, str]]
+    ) -> Phrasings:
         """Vectors of the examples whose (key, language) the searcher can answer with; the
         others (an article since removed) are left out."""
         grouped: dict[str, list[Example]] = defaultdict(list)
@@ -137,8 +138,9 @@ class ExampleRefresher:
                 log.warning("approved examples not embedded (%s): retried in %.0f s", exc, self.check_seconds)
                 return
             self.version = version
-            log.info("help-center answers use %d approved examples (version %d)",
-                     self.searcher.phrasings.count, version)
+            log.info(
+                "help-center answers use %d approved examples (version %d)", self.searcher.phrasings.count, version
+            )
 
     async def _use(self, examples: list[Example]) -> None:
         if self.searcher.queries is not None and self.searcher.queries.embedder.remote:

@@ -237,8 +237,17 @@ class Searcher:
         lexical = [h.key for h in index.search(text, k=fusion.TOP, exclude=skip)]
         cal = index.config.hybrid or DEFAULT_CALIBRATION
         ranked = fusion.fuse(similarities, lexical, cal, k=k)
-        hits = [Hit(f.key, dense.articles[f.key].id, dense.articles[f.key].language, f.score, f.confidence,
-                    dense.articles[f.key]) for f in ranked]
+        hits = [
+            Hit(
+                f.key,
+                dense.articles[f.key].id,
+                dense.articles[f.key].language,
+                f.score,
+                f.confidence,
+                dense.articles[f.key],
+            )
+            for f in ranked
+        ]
         return _Fusion(hits, ranked, cal, lexical)
 
     def search(self, text: str, language: str, k: int = 3, exclude: Iterable[str] = ()) -> list[Hit]:
@@ -254,8 +263,11 @@ class Searcher:
         fused = self._fused(text, language, k, ())
         if fused is None:
             return self.index_for(language).search(text, k=k)
-        return [h for h, f in zip(fused.hits, fused.ranked, strict=True)
-                if f.key in fused.lexical or f.level >= fusion.PLAUSIBLE]
+        return [
+            h
+            for h, f in zip(fused.hits, fused.ranked, strict=True)
+            if f.key in fused.lexical or f.level >= fusion.PLAUSIBLE
+        ]
 
     def choose(self, text: str, language: str, exclude: Iterable[str] = ()) -> Choice:
         """Answer above the language's threshold; else two or three choices when plausible."""

@@ -61,14 +61,21 @@ class BotStep(BaseStep):
             return False
         conv, message = turn.conversation, turn.message
         contact = await self.store.contact(contact_id(message)) if getattr(bot, "needs_contact", False) else None
-        ctx = BotContext(conversation=conv, message=message, contact=contact, state=turn.bot_state, now=turn.now,
-                         language=turn.language)
+        ctx = BotContext(
+            conversation=conv,
+            message=message,
+            contact=contact,
+            state=turn.bot_state,
+            now=turn.now,
+            language=turn.language,
+        )
         answer = await bot.handle(ctx)
         self._apply(turn, name, answer)
         if answer.example is not None:  # outside the commit, so idempotent: one example per phrasing
             key, question = answer.example
-            await ExampleStore(self.client).propose(key, turn.language, question, Source.CLARIFIED,
-                                                    conversation_id=conv.id, who=f"bot:{name}")
+            await ExampleStore(self.client).propose(
+                key, turn.language, question, Source.CLARIFIED, conversation_id=conv.id, who=f"bot:{name}"
+            )
         if LABEL_MOVED_TO_PRIVATE in answer.labels:
             # Remember the invitation: the customer's private conversation will be linked to this one.
             await self.client.set(keys.private_move(conv.contact_id), conv.id, ex=PRIVATE_MOVE_TTL_S)
@@ -86,20 +93,39 @@ class BotStep(BaseStep):
             reply_id = f"{conv.id}:{message.message_id}:{name}:{i}"
             article = {"article": decision.article} if decision.article and i == last else {}
             if r.private and conv.visibility.value == "public":
-                reply = private_followup(conv, reply_id=reply_id, text=r.text, sender=actor,
-                                         recipient_id=message.author.user_id)
+                reply = private_followup(
+                    conv, reply_id=reply_id, text=r.text, sender=actor, recipient_id=message.author.user_id
+                )
             else:
-                reply = reply_to(conv, reply_id=reply_id, text=r.text, sender=actor,
-                                 in_reply_to=message.message_id, recipient_id=message.author.user_id,
-                                 buttons=r.buttons)
+                reply = reply_to(
+                    conv,
+                    reply_id=reply_id,
+                    text=r.text,
+                    sender=actor,
+                    in_reply_to=message.message_id,
+                    recipient_id=message.author.user_id,
+                    buttons=r.buttons,
+                )
             turn.effects.reply(reply, partition)
-            turn.event(EventType.REPLY_QUEUED, decision.note or "bot answer", actor=actor, reply_id=reply_id,
-                       private=reply.visibility.value == "private", text=r.text, **article)
+            turn.event(
+                EventType.REPLY_QUEUED,
+                decision.note or "bot answer",
+                actor=actor,
+                reply_id=reply_id,
+                private=reply.visibility.value == "private",
+                text=r.text,
+                **article,
+            )
         if decision.feedback is not None:
             said = "helped" if decision.feedback.helpful else "did not help"
-            turn.event(EventType.ARTICLE_FEEDBACK, f"the customer said article {decision.feedback.key!r} {said}",
-                       actor=actor, article=decision.feedback.key, language=turn.language,
-                       helpful=decision.feedback.helpful)
+            turn.event(
+                EventType.ARTICLE_FEEDBACK,
+                f"the customer said article {decision.feedback.key!r} {said}",
+                actor=actor,
+                article=decision.feedback.key,
+                language=turn.language,
+                helpful=decision.feedback.helpful,
+            )
         if decision.replies and not turn.fields.get("first_response_at"):
             turn.set(first_response_at=str(to_ms(turn.now)))
         if dict(decision.state) != turn.bot_state:
@@ -108,8 +134,12 @@ class BotStep(BaseStep):
             turn.effects.bot_state(decision.state)
         if decision.priority is not None and decision.priority.rank > conv.priority.rank:
             turn.set(priority=decision.priority.value)
-            turn.event(EventType.PRIORITY, decision.note or "bot raised the priority", actor=actor,
-                       priority=decision.priority.value)
+            turn.event(
+                EventType.PRIORITY,
+                decision.note or "bot raised the priority",
+                actor=actor,
+                priority=decision.priority.value,
+            )
         if decision.labels:
             labels = sorted(set(conv.labels) | set(decision.labels))
             turn.note(labels=json.dumps(labels))
@@ -117,14 +147,17 @@ class BotStep(BaseStep):
             turn.event(EventType.LABELS, decision.note or "bot labelled", actor=actor, labels=labels)
         if decision.handoff is not None:
             turn.set(handler="")
-            gap: dict[str, str | bool] = ({"unanswered": True, "question": decision.handoff.question,
-                                           "language": turn.language} if decision.handoff.unanswered else {})
-            turn.event(EventType.HANDOFF, decision.handoff.reason, actor=actor, summary=decision.handoff.summary,
-                       **gap)
+            gap: dict[str, str | bool] = (
+                {"unanswered": True, "question": decision.handoff.question, "language": turn.language}
+                if decision.handoff.unanswered
+                else {}
+            )
+            turn.event(EventType.HANDOFF, decision.handoff.reason, actor=actor, summary=decision.handoff.summary, **gap)
         elif decision.resolve:
             turn.set(status=Status.RESOLVED.value, resolved_at=str(to_ms(turn.now)), resolved_by=actor)
-            turn.event(EventType.STATUS, decision.note or "resolved by the bot", actor=actor, status="resolved",
-                       by_bot=True)
+            turn.event(
+                EventType.STATUS, decision.note or "resolved by the bot", actor=actor, status="resolved", by_bot=True
+            )
             turn.resolved = True
         elif decision.pending:
             turn.set(status=Status.PENDING.value)

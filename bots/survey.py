@@ -17,8 +17,9 @@ from helpline.routing.store import Effects
 from .base import BotReply
 from .catalog import Catalog
 
-_RATING = re.compile(r"^\s*([1-5])(?:\s*(?:/\s*5|점|分|点|stars?|⭐+))?(?:[\s,.:;!-]+(.*))?$",
-                     re.IGNORECASE | re.DOTALL)
+_RATING = re.compile(
+    r"^\s*([1-5])(?:\s*(?:/\s*5|점|分|点|stars?|⭐+))?(?:[\s,.:;!-]+(.*))?$", re.IGNORECASE | re.DOTALL
+)
 
 
 def survey_request(language: str, catalog: Catalog) -> BotReply:
@@ -27,19 +28,44 @@ def survey_request(language: str, catalog: Catalog) -> BotReply:
     return BotReply(catalog.text(language, "survey_ask"), buttons)
 
 
-def queue_survey(effects: Effects, conv: Conversation, *, language: str, catalog: Catalog, in_reply_to: str | None,
-                 recipient_id: str | None, now: datetime) -> None:
+def queue_survey(
+    effects: Effects,
+    conv: Conversation,
+    *,
+    language: str,
+    catalog: Catalog,
+    in_reply_to: str | None,
+    recipient_id: str | None,
+    now: datetime,
+) -> None:
     """Ask for a rating in the conversation's own thread, once per conversation: the reply id is
     fixed, so asking twice queues one message. Used by the router (a bot resolved it) and the
     console (an agent resolved it)."""
     ask = survey_request(language, catalog)
     reply_id = f"{conv.id}:survey"
     effects.set(survey="asked")
-    effects.reply(reply_to(conv, reply_id=reply_id, text=ask.text, sender="system", in_reply_to=in_reply_to,
-                           recipient_id=recipient_id, buttons=ask.buttons), keys.conversation_partition(conv.id))
-    effects.event(ConversationEvent(conversation_id=conv.id, type=EventType.REPLY_QUEUED, actor="system",
-                                    reason="resolved: satisfaction survey", at=now,
-                                    data={"reply_id": reply_id, "text": ask.text}))
+    effects.reply(
+        reply_to(
+            conv,
+            reply_id=reply_id,
+            text=ask.text,
+            sender="system",
+            in_reply_to=in_reply_to,
+            recipient_id=recipient_id,
+            buttons=ask.buttons,
+        ),
+        keys.conversation_partition(conv.id),
+    )
+    effects.event(
+        ConversationEvent(
+            conversation_id=conv.id,
+            type=EventType.REPLY_QUEUED,
+            actor="system",
+            reason="resolved: satisfaction survey",
+            at=now,
+            data={"reply_id": reply_id, "text": ask.text},
+        )
+    )
 
 
 def parse_rating(text: str) -> tuple[int, str] | None:
@@ -72,10 +98,18 @@ class RatingStep(BaseStep):
         if self.ratings is not None:
             await self.ratings.record_rating(conv.id, score, comment, agent or None, conv.team)
         turn.set(status=Status.RESOLVED.value, survey="done", csat=str(score))
-        turn.event(EventType.RATING, f"customer rated {score}/5", actor="customer", score=score, comment=comment,
-                   agent=agent, team=conv.team)
-        turn.system_reply("survey-thanks", self.catalog.text(turn.language, "survey_thanks"),
-                          "thanked the customer for the rating")
+        turn.event(
+            EventType.RATING,
+            f"customer rated {score}/5",
+            actor="customer",
+            score=score,
+            comment=comment,
+            agent=agent,
+            team=conv.team,
+        )
+        turn.system_reply(
+            "survey-thanks", self.catalog.text(turn.language, "survey_thanks"), "thanked the customer for the rating"
+        )
         return True
 
 
@@ -91,13 +125,21 @@ class SurveyStep(BaseStep):
 
     async def handle(self, turn: Turn, decision: bool) -> bool:
         turn.note(survey="asked")
-        queue_survey(turn.effects, turn.conversation, language=turn.language, catalog=self.catalog,
-                     in_reply_to=turn.message.message_id, recipient_id=turn.message.author.user_id, now=turn.now)
+        queue_survey(
+            turn.effects,
+            turn.conversation,
+            language=turn.language,
+            catalog=self.catalog,
+            in_reply_to=turn.message.message_id,
+            recipient_id=turn.message.author.user_id,
+            now=turn.now,
+        )
         return False
 
 
 class RatingSink(Protocol):
     """Where satisfaction ratings are counted (the insights rating store)."""
 
-    async def record_rating(self, conversation_id: str, score: int, comment: str = "", agent: str | None = None,
-                            team: str | None = None) -> object: ...
+    async def record_rating(
+        self, conversation_id: str, score: int, comment: str = "", agent: str | None = None, team: str | None = None
+    ) -> object: ...

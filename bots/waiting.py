@@ -56,6 +56,7 @@ class WaitingNoticeStep(BaseStep):
         seconds = await self.usual_wait(team)
         text = waiting_text(self.catalog, turn.language, seconds)
         said = "unknown" if seconds is None else f"{seconds / 60:.1f} min"
-        turn.system_reply("waiting", text, f"queued for team {team}: told the customer the usual wait ({said})",
-                          notice="waiting")
+        turn.system_reply(
+            "waiting", text, f"queued for team {team}: told the customer the usual wait ({said})", notice="waiting"
+        )
         return False

@@ -41,9 +41,15 @@ class AheadCheck:
 
     def checked(self, ahead: bool, cursor: str, newest: str | None) -> None:
         self._checked_at = time.monotonic()
-        self.warning = (f"{self.what} cursor {cursor} is ahead of the platform's newest ({newest}): nothing "
-                        f"newer will be read; was the platform reset? (delete {self.key} to read from its "
-                        "newest again)") if ahead else None
+        self.warning = (
+            (
+                f"{self.what} cursor {cursor} is ahead of the platform's newest ({newest}): nothing "
+                f"newer will be read; was the platform reset? (delete {self.key} to read from its "
+                "newest again)"
+            )
+            if ahead
+            else None
+        )
 
     def clear(self) -> None:
         """Something newer than the cursor arrived: it is not ahead."""

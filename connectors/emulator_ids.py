@@ -28,12 +28,12 @@ class ClockIds:
 
 #: X snowflakes: milliseconds since X's epoch, shifted 22 bits.
 def x_ids() -> ClockIds:
-    return ClockIds(per_ms=2 ** 22, epoch_ms=1_288_834_974_657)
+    return ClockIds(per_ms=2**22, epoch_ms=1_288_834_974_657)
 
 
 #: Mastodon ids: milliseconds since 1970, shifted 16 bits.
 def mastodon_ids() -> ClockIds:
-    return ClockIds(per_ms=2 ** 16)
+    return ClockIds(per_ms=2**16)
 
 
 #: Telegram update and message ids are 32-bit: tenths of seconds since late 2023 (fits until 2030).

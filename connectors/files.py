@@ -28,8 +28,19 @@ from helpline.routing.models import Attachment
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain",
-                 "text/csv", "message/rfc822", "audio/ogg", "audio/mpeg", "video/mp4")
+DEFAULT_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "text/csv",
+    "message/rfc822",
+    "audio/ogg",
+    "audio/mpeg",
+    "video/mp4",
+)
 
 
 class FilesSettings(BaseModel):
@@ -57,7 +68,7 @@ class FilesSettings(BaseModel):
         if self.backend == "s3":
             missing = [name for name in ("endpoint", "bucket") if getattr(self, name) is None]
             if missing:
-                raise ValueError(f"{' and '.join(missing)} required with backend = \"s3\"")
+                raise ValueError(f'{" and ".join(missing)} required with backend = "s3"')
         return self
 
 
@@ -71,8 +82,9 @@ class FileOptions(BaseModel):
 
     def file_store(self, blobs: Blobs | None = None) -> AttachmentStore:
         """The account's store: in `blobs` (the `[files]` backend) or else its own folder."""
-        return AttachmentStore(blobs or LocalBlobs(Path(self.attachments_dir)), self.max_attachment_bytes,
-                               self.attachment_types)
+        return AttachmentStore(
+            blobs or LocalBlobs(Path(self.attachments_dir)), self.max_attachment_bytes, self.attachment_types
+        )
 
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -184,8 +196,9 @@ class AttachmentStore:
         await self.blobs.put(file_id, data)
         return file_id
 
-    async def keep(self, data: bytes, file_name: str, mime_type: str, fallback_name: str,
-                   kind: str | None = None) -> Attachment | Refused:
+    async def keep(
+        self, data: bytes, file_name: str, mime_type: str, fallback_name: str, kind: str | None = None
+    ) -> Attachment | Refused:
         """Store a file if its type is allowed and its size under the limit. Idempotent."""
         name = safe_file_name(file_name, fallback_name)
         mime = mime_type.lower()
@@ -200,12 +213,23 @@ class AttachmentStore:
     async def keep_original(self, raw: bytes) -> Attachment:
         """The whole mail as received, for agents to open when trimming hid something."""
         file_id = await self.save(raw)
-        return Attachment(kind="original", platform_file_id=file_id, mime_type="message/rfc822",
-                          file_name="original.eml", size_bytes=len(raw))
+        return Attachment(
+            kind="original",
+            platform_file_id=file_id,
+            mime_type="message/rfc822",
+            file_name="original.eml",
+            size_bytes=len(raw),
+        )
 
 
-async def download(http: httpx.AsyncClient, store: AttachmentStore, a: Attachment, *, platform: str,
-                   headers: Mapping[str, str] | None = None) -> Attachment:
+async def download(
+    http: httpx.AsyncClient,
+    store: AttachmentStore,
+    a: Attachment,
+    *,
+    platform: str,
+    headers: Mapping[str, str] | None = None,
+) -> Attachment:
     """Fetch `a.url` into the store: the stored file (its type from the answer's Content-Type, its
     name from the URL's last segment, the URL kept), or `a` as it was when the answer is not 200 or
     the download fails, with its type when that type is refused or the file is over the limit

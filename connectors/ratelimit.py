@@ -89,7 +89,9 @@ def poll_budget_warnings(account: str, poll_interval: float, limits: Sequence[Ra
         polls = limit.period / poll_interval
         if polls > limit.rate * POLL_SHARE:
             least = limit.period / (limit.rate * POLL_SHARE)
-            out.append(f"accounts.{account}.poll_interval: {poll_interval:g} s makes {polls:.0f} polls per "
-                       f"{limit.period:g} s, more than {POLL_SHARE:.0%} of the {limit.key!r} budget "
-                       f"({limit.rate} per {limit.period:g} s); use at least {least:.3g} s")
+            out.append(
+                f"accounts.{account}.poll_interval: {poll_interval:g} s makes {polls:.0f} polls per "
+                f"{limit.period:g} s, more than {POLL_SHARE:.0%} of the {limit.key!r} budget "
+                f"({limit.rate} per {limit.period:g} s); use at least {least:.3g} s"
+            )
     return out

@@ -29,8 +29,9 @@ def build_connector(settings: AccountSettings, context: ConnectorContext) -> Con
     return connector_class(settings.platform)(settings, context)
 
 
-def capabilities_lookup(accounts: Sequence[AccountSettings],
-                        connectors: Mapping[tuple[str, str], Connector] | None = None) -> CapabilityLookup:
+def capabilities_lookup(
+    accounts: Sequence[AccountSettings], connectors: Mapping[tuple[str, str], Connector] | None = None
+) -> CapabilityLookup:
     """Find an account's capabilities: from its live connector when this process runs one (it
     knows what it learned at start, such as a Mastodon instance's limit), else declared by its
     platform's connector class from the account's options, else the platform's defaults; None

@@ -31,8 +31,9 @@ class PollRunner:
     cursor is stored, so a crash between the two re-fetches and re-ingests harmlessly.
     """
 
-    def __init__(self, client: redis.Redis, connector: Connector, lease_ttl: float = 15.0,
-                 ready: asyncio.Event | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis, connector: Connector, lease_ttl: float = 15.0, ready: asyncio.Event | None = None
+    ) -> None:
         self.connector = connector
         #: Set once the account started (see `connectors.startup`); until then another process
         #: whose platform answers may poll it, so the lease is not taken.
@@ -83,8 +84,9 @@ class PollRunner:
         self.polls += 1
         now = datetime.now(UTC)
         lag = max((now - m.platform_time).total_seconds() for m in batch.messages) if batch.messages else 0.0
-        c._set_health(status="degraded" if batch.warning else "ok", last_poll_at=now, lag_seconds=lag,
-                      last_error=batch.warning)
+        c._set_health(
+            status="degraded" if batch.warning else "ok", last_poll_at=now, lag_seconds=lag, last_error=batch.warning
+        )
         return 0.0 if batch.more else self.idle_interval
 
     def activity(self) -> Literal["polling", "standby"]:

@@ -56,8 +56,15 @@ class S3Blobs(Blobs):
 
     async def put(self, file_id: str, data: bytes) -> None:
         # The key is the content's hash: writing it again writes the same bytes.
-        await self._call("put", self.client.put_object, self.bucket, self.key(file_id), io.BytesIO(data), len(data),
-                         content_type="application/octet-stream")
+        await self._call(
+            "put",
+            self.client.put_object,
+            self.bucket,
+            self.key(file_id),
+            io.BytesIO(data),
+            len(data),
+            content_type="application/octet-stream",
+        )
 
     async def size(self, file_id: str) -> int | None:
         try:
@@ -74,8 +81,9 @@ class S3Blobs(Blobs):
 
     async def chunks(self, file_id: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         length = 0 if end is None else end - start  # 0: to the end (the client's convention)
-        response = await self._call("get", self.client.get_object, self.bucket, self.key(file_id),
-                                    offset=start, length=length)
+        response = await self._call(
+            "get", self.client.get_object, self.bucket, self.key(file_id), offset=start, length=length
+        )
         try:
             while chunk := await self._call("read", response.read, 256 * 1024):
                 yield chunk
@@ -87,10 +95,15 @@ class S3Blobs(Blobs):
         seconds = self.presigned_seconds
         if seconds <= 0:
             return None
-        headers = {"response-content-type": "application/octet-stream",
-                   "response-content-disposition": f"attachment; filename*=utf-8''{quote(file_name)}"}
-        return str(self.client.presigned_get_object(self.bucket, self.key(file_id), expires=timedelta(seconds=seconds),
-                                                    response_headers=headers))
+        headers = {
+            "response-content-type": "application/octet-stream",
+            "response-content-disposition": f"attachment; filename*=utf-8''{quote(file_name)}",
+        }
+        return str(
+            self.client.presigned_get_object(
+                self.bucket, self.key(file_id), expires=timedelta(seconds=seconds), response_headers=headers
+            )
+        )
 
 
 def s3_blobs(settings: FilesSettings, environ: Mapping[str, str] | None = None) -> S3Blobs:
@@ -109,8 +122,14 @@ def s3_blobs(settings: FilesSettings, environ: Mapping[str, str] | None = None) 
     # an agent gets a 503) rather than a warning from urllib3 for every retry of every request.
     retries = urllib3.Retry(total=2, connect=0, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504))
     http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5.0, read=30.0), maxsize=8, retries=retries)
-    client = _minio().Minio(endpoint.netloc, access_key=access, secret_key=secret, secure=endpoint.scheme == "https",
-                            region=settings.region, http_client=http)
+    client = _minio().Minio(
+        endpoint.netloc,
+        access_key=access,
+        secret_key=secret,
+        secure=endpoint.scheme == "https",
+        region=settings.region,
+        http_client=http,
+    )
     return S3Blobs(client, settings.bucket, settings.prefix, settings.presigned_seconds)
 
 
@@ -119,8 +138,9 @@ async def check_bucket(blobs: S3Blobs) -> None:
     try:
         found = await asyncio.to_thread(blobs.client.bucket_exists, blobs.bucket)
     except blobs.errors as exc:
-        raise ConfigError(f"files.bucket: {blobs.bucket!r} cannot be reached: "
-                          f"{getattr(exc, 'code', '') or type(exc).__name__}") from None
+        raise ConfigError(
+            f"files.bucket: {blobs.bucket!r} cannot be reached: {getattr(exc, 'code', '') or type(exc).__name__}"
+        ) from None
     if not found:
         raise ConfigError(f"files.bucket: no bucket {blobs.bucket!r} at the endpoint")
 

@@ -84,8 +84,9 @@ class Startup:
         self.next_wait = backoff(self.attempts, self.first_delay, self.max_delay)
         if isinstance(failure, RateLimited):  # the platform said when: not sooner
             self.next_wait = max(self.next_wait, failure.retry_after)
-        self.connector._set_health(status="down", last_error=f"unavailable: could not start: {failure}; "
-                                                             f"retrying in {self.next_wait:.0f}s")
+        self.connector._set_health(
+            status="down", last_error=f"unavailable: could not start: {failure}; retrying in {self.next_wait:.0f}s"
+        )
 
     async def retry(self, stop: asyncio.Event) -> None:
         """Start again with backoff until it works or `stop` is set. A refusal for good met

@@ -23,8 +23,15 @@ def _known_teams(svc: Services, teams: Iterable[str]) -> None:
 async def create_user(svc: Services, body: UserIn) -> User:
     _known_teams(svc, body.teams)
     try:
-        return await svc.users.add(body.username, body.password, body.role, name=body.name, teams=body.teams,
-                                   languages=body.languages, capacity=body.capacity)
+        return await svc.users.add(
+            body.username,
+            body.password,
+            body.role,
+            name=body.name,
+            teams=body.teams,
+            languages=body.languages,
+            capacity=body.capacity,
+        )
     except (UserError, ValueError) as exc:
         raise Invalid(str(exc)) from None
 
@@ -70,8 +77,9 @@ async def visible_tokens(svc: Services, who: Principal) -> list[TokenInfo]:
     return [t for t in await svc.tokens.list() if who.role is Role.ADMIN or t.username == who.username]
 
 
-async def issue_token(svc: Services, who: Principal, name: str, username: str | None,
-                      role: Role | None) -> tuple[str, TokenInfo]:
+async def issue_token(
+    svc: Services, who: Principal, name: str, username: str | None, role: Role | None
+) -> tuple[str, TokenInfo]:
     """A new token (in clear this once) and its record. Its role is at most its owner's."""
     username = username or who.username
     if username != who.username and who.role is not Role.ADMIN:

@@ -38,14 +38,31 @@ async def _form(request: Request) -> tuple[dict[str, str], dict[str, list[str]]]
 
 # --- users ---
 
-async def _users(request: Request, svc: Services, who: Principal, error: str = "", code: int = 200,
-                 draft: dict[str, Any] | None = None) -> Response:
+
+async def _users(
+    request: Request,
+    svc: Services,
+    who: Principal,
+    error: str = "",
+    code: int = 200,
+    draft: dict[str, Any] | None = None,
+) -> Response:
     users = await svc.users.list()
     languages = list(svc.settings.languages.supported)
     languages += sorted({lang for u in users for lang in u.languages} - set(languages))
-    return await _page(request, svc, who, "users.html", code=code, users=users, roles=list(Role),
-                       teams=list(svc.teams) or sorted({t for u in users for t in u.teams}), languages=languages,
-                       error=error, draft=draft or {})
+    return await _page(
+        request,
+        svc,
+        who,
+        "users.html",
+        code=code,
+        users=users,
+        roles=list(Role),
+        teams=list(svc.teams) or sorted({t for u in users for t in u.teams}),
+        languages=languages,
+        error=error,
+        draft=draft or {},
+    )
 
 
 @router.get("/users", response_class=HTMLResponse)
@@ -56,14 +73,23 @@ async def users_page(request: Request, svc: Svc, who: Admin) -> Response:
 @router.post("/users")
 async def create(request: Request, svc: Svc, who: Admin) -> Response:
     fields, lists = await _form(request)
-    values = {**{k: v.strip() for k, v in fields.items() if k != "password"}, **lists,
-              "password": fields.get("password", "")}
+    values = {
+        **{k: v.strip() for k, v in fields.items() if k != "password"},
+        **lists,
+        "password": fields.get("password", ""),
+    }
     try:
         user = await accounts.create_user(svc, UserIn.model_validate(values))
     except (ValidationError, ConsoleError) as exc:
         error = _why(exc) if isinstance(exc, ValidationError) else exc.message
-        return await _users(request, svc, who, error=error, code=422,
-                            draft={k: v for k, v in values.items() if k != "password"} | {"for": ""})
+        return await _users(
+            request,
+            svc,
+            who,
+            error=error,
+            code=422,
+            draft={k: v for k, v in values.items() if k != "password"} | {"for": ""},
+        )
     return RedirectResponse(f"/users#user-{user.username}", status_code=303)
 
 
@@ -74,15 +100,26 @@ async def edit(request: Request, username: str, svc: Svc, who: Admin) -> Respons
     if "password" in fields:
         values: dict[str, Any] = {"password": fields["password"]}
     else:
-        values = {"role": fields.get("role"), "name": fields.get("name", "").strip(),
-                  "capacity": fields.get("capacity"), "disabled": fields.get("status") == "disabled", **lists}
+        values = {
+            "role": fields.get("role"),
+            "name": fields.get("name", "").strip(),
+            "capacity": fields.get("capacity"),
+            "disabled": fields.get("status") == "disabled",
+            **lists,
+        }
     try:
         await accounts.change_user(svc, who, username, UserPatch.model_validate(values))
     except (ValidationError, ConsoleError) as exc:
         error = _why(exc) if isinstance(exc, ValidationError) else exc.message
         draft = {k: v for k, v in values.items() if k != "password"} | {"for": username}
-        return await _users(request, svc, who, error=f"{username}: {error}", code=exc.status
-                            if isinstance(exc, ConsoleError) else 422, draft=draft if "password" not in values else {})
+        return await _users(
+            request,
+            svc,
+            who,
+            error=f"{username}: {error}",
+            code=exc.status if isinstance(exc, ConsoleError) else 422,
+            draft=draft if "password" not in values else {},
+        )
     done = "password" if "password" in values else "saved"
     return RedirectResponse(f"/users?{done}={username}#user-{username}", status_code=303)
 
@@ -98,11 +135,30 @@ async def delete(request: Request, username: str, svc: Svc, who: Admin) -> Respo
 
 # --- API tokens ---
 
-async def _tokens(request: Request, svc: Services, who: Principal, error: str = "", code: int = 200,
-                  draft: dict[str, str] | None = None, created: str = "") -> Response:
+
+async def _tokens(
+    request: Request,
+    svc: Services,
+    who: Principal,
+    error: str = "",
+    code: int = 200,
+    draft: dict[str, str] | None = None,
+    created: str = "",
+) -> Response:
     tokens = await accounts.visible_tokens(svc, who)
-    response = await _page(request, svc, who, "tokens.html", code=code, tokens=tokens, roles=list(Role),
-                           users=await svc.users.list(), error=error, draft=draft or {}, created=created)
+    response = await _page(
+        request,
+        svc,
+        who,
+        "tokens.html",
+        code=code,
+        tokens=tokens,
+        roles=list(Role),
+        users=await svc.users.list(),
+        error=error,
+        draft=draft or {},
+        created=created,
+    )
     if created:  # the one page that shows it: never from a cache or the back button
         response.headers["Cache-Control"] = "no-store"
     return response
@@ -120,8 +176,9 @@ async def issue(request: Request, svc: Svc, who: Admin) -> Response:
     fields, _ = await _form(request)
     try:
         role = Role(fields["role"]) if fields.get("role") else None
-        token, _info = await accounts.issue_token(svc, who, fields.get("name", ""), fields.get("username") or None,
-                                                  role)
+        token, _info = await accounts.issue_token(
+            svc, who, fields.get("name", ""), fields.get("username") or None, role
+        )
     except ValueError:
         return await _tokens(request, svc, who, error="role: not a role", code=422, draft=fields)
     except ConsoleError as exc:

@@ -37,8 +37,14 @@ LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 REPLY_CLAIM_MS = 30_000  # a crashed request's claim expires; its retry then goes through
 
 
-def event(conv: Conversation, type_: EventType, who: Principal | str, reason: str, at: datetime,
-          **data: str | int | float | bool | list[str] | None) -> ConversationEvent:
+def event(
+    conv: Conversation,
+    type_: EventType,
+    who: Principal | str,
+    reason: str,
+    at: datetime,
+    **data: str | int | float | bool | list[str] | None,
+) -> ConversationEvent:
     actor = who if isinstance(who, str) else who.actor
     return ConversationEvent(conversation_id=conv.id, type=type_, actor=actor, reason=reason, data=data, at=at)
 
@@ -72,9 +78,17 @@ def reply_id_for(conv: Conversation, who: Principal, idempotency_key: str | None
     return f"{conv.id}:agent:{who.username}:{hashlib.sha256(key.encode()).hexdigest()[:24]}"
 
 
-async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
-                idempotency_key: str | None, opened_at: datetime | None = None, confirm: bool = False,
-                attachments: Sequence[FileRef] = (), canned_id: str | None = None) -> ReplyOut:
+async def reply(
+    svc: Services,
+    who: Principal,
+    conv: Conversation,
+    text: str,
+    idempotency_key: str | None,
+    opened_at: datetime | None = None,
+    confirm: bool = False,
+    attachments: Sequence[FileRef] = (),
+    canned_id: str | None = None,
+) -> ReplyOut:
     """Queue an agent reply in the conversation's own thread, with the thread's visibility.
     Idempotent per Idempotency-Key: a repeat returns the first reply's delivery state. With
     `opened_at`, a reply another agent sent since then makes it a `Collision` unless `confirm`.
@@ -88,8 +102,7 @@ async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
     partition = keys.conversation_partition(conv.id)
     existing = await client.hget(keys.delivery(partition, reply_id), "state")  # type: ignore[misc]
     if existing is not None:
-        return ReplyOut(reply_id=reply_id, delivery=existing.decode(), duplicate=True,
-                        visibility=conv.visibility.value)
+        return ReplyOut(reply_id=reply_id, delivery=existing.decode(), duplicate=True, visibility=conv.visibility.value)
     if opened_at is not None and not confirm:
         others = await replied_since(svc, who, conv, opened_at)
         if others:
@@ -100,10 +113,15 @@ async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
     tail = await client.zrange(keys.messages(conv.id), -1, -1)
     last = InboundMessage.model_validate_json(tail[0]) if tail else None
     contact = await store.contact(conv.contact_id)
-    out = reply_to(conv, reply_id=reply_id, text=text, sender=who.actor,
-                   in_reply_to=last.message_id if last else None,
-                   recipient_id=last.author.user_id if last else (contact.user_id if contact else None),
-                   attachments=attached)
+    out = reply_to(
+        conv,
+        reply_id=reply_id,
+        text=text,
+        sender=who.actor,
+        in_reply_to=last.message_id if last else None,
+        recipient_id=last.author.user_id if last else (contact.user_id if contact else None),
+        attachments=attached,
+    )
     found = await learning.article_of_reply(svc, text, canned_id)
     article = {"article": found[0].key} if found else {}
     now = utcnow()
@@ -111,11 +129,24 @@ async def reply(svc: Services, who: Principal, conv: Conversation, text: str,
     copy = email_copy(svc, conv, contact, out)
     if copy is not None:  # the customer left an address for our answer (a web chat visitor off hours)
         effects = effects.reply(copy, partition)
-    effects = (effects
-               .event(event(conv, EventType.REPLY_QUEUED, who, "agent reply", now, reply_id=reply_id, text=text,
-                            private=out.visibility.value == "private", **files.event_data(attached), **article))
-               .set_once(first_response_at=to_ms(now))
-               .touch())
+    effects = (
+        effects.event(
+            event(
+                conv,
+                EventType.REPLY_QUEUED,
+                who,
+                "agent reply",
+                now,
+                reply_id=reply_id,
+                text=text,
+                private=out.visibility.value == "private",
+                **files.event_data(attached),
+                **article,
+            )
+        )
+        .set_once(first_response_at=to_ms(now))
+        .touch()
+    )
     await commit(svc, [effects], now, by=who)
     await learning.learn_from_reply(svc, who, conv, found)
     return ReplyOut(reply_id=reply_id, delivery=DeliveryState.QUEUED.value, visibility=out.visibility.value)
@@ -125,9 +156,11 @@ async def replied_since(svc: Services, who: Principal, conv: Conversation, since
     """The other agents who replied in the conversation after `since`."""
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    actors = [e.actor for e in await svc.store.events(conv.id)
-              if e.type is EventType.REPLY_QUEUED and e.at > since and e.actor.startswith("agent:")
-              and e.actor != who.actor]
+    actors = [
+        e.actor
+        for e in await svc.store.events(conv.id)
+        if e.type is EventType.REPLY_QUEUED and e.at > since and e.actor.startswith("agent:") and e.actor != who.actor
+    ]
     return sorted({a.removeprefix("agent:") for a in actors})
 
 
@@ -137,8 +170,12 @@ async def note(svc: Services, who: Principal, conv: Conversation, text: str) -> 
     if not text:
         raise Invalid("text: a note cannot be empty")
     now = utcnow()
-    await commit(svc, [Effects(conv.id).event(event(conv, EventType.NOTE, who, "internal note", now, text=text))
-                       .touch()], now, by=who)
+    await commit(
+        svc,
+        [Effects(conv.id).event(event(conv, EventType.NOTE, who, "internal note", now, text=text)).touch()],
+        now,
+        by=who,
+    )
 
 
 def _labels(values: Sequence[str]) -> list[str]:
@@ -149,8 +186,9 @@ def _labels(values: Sequence[str]) -> list[str]:
     return out
 
 
-async def change_labels(svc: Services, who: Principal, conv: Conversation, add: Sequence[str],
-                        remove: Sequence[str], reason: str) -> bool:
+async def change_labels(
+    svc: Services, who: Principal, conv: Conversation, add: Sequence[str], remove: Sequence[str], reason: str
+) -> bool:
     """Add and remove labels (set operations, so a label another writer adds meanwhile is kept).
     Idempotent: no change records no event."""
     added, removed = _labels(add), _labels(remove)
@@ -160,15 +198,23 @@ async def change_labels(svc: Services, who: Principal, conv: Conversation, add: 
         labels = sorted((set(current.labels) | set(added)) - set(removed))
         if labels == sorted(current.labels):
             return None
-        return (Effects(conv.id).labels(add=added, remove=removed)
-                .event(event(current, EventType.LABELS, who, reason or "labels changed", now, labels=labels))
-                .touch())
+        return (
+            Effects(conv.id)
+            .labels(add=added, remove=removed)
+            .event(event(current, EventType.LABELS, who, reason or "labels changed", now, labels=labels))
+            .touch()
+        )
 
     return await update(svc, conv.id, decide, now, by=who) is not None
 
 
-async def update(svc: Services, conversation_id: str, decide: Callable[[Conversation], Effects | None],
-                 now: datetime, by: Principal | None = None) -> Conversation | None:
+async def update(
+    svc: Services,
+    conversation_id: str,
+    decide: Callable[[Conversation], Effects | None],
+    now: datetime,
+    by: Principal | None = None,
+) -> Conversation | None:
     """Decide on the conversation as it is now and commit, again if another writer changed it
     meanwhile (see `ConversationStore.update`). Returns the conversation the committed decision
     read, or None if it decided there was nothing to do."""
@@ -192,11 +238,18 @@ async def escalate(svc: Services, who: Principal, conv: Conversation, reason: st
     def decide(current: Conversation) -> Effects:
         raised = current.priority.raised()
         labels = sorted(set(current.labels) | {ESCALATED})
-        return (Effects(conv.id).set(priority=raised.value).labels(add=[ESCALATED])
-                .event(event(current, EventType.PRIORITY, who, why, now, previous=current.priority.value,
-                             priority=raised.value))
-                .event(event(current, EventType.LABELS, who, why, now, labels=labels))
-                .touch())
+        return (
+            Effects(conv.id)
+            .set(priority=raised.value)
+            .labels(add=[ESCALATED])
+            .event(
+                event(
+                    current, EventType.PRIORITY, who, why, now, previous=current.priority.value, priority=raised.value
+                )
+            )
+            .event(event(current, EventType.LABELS, who, why, now, labels=labels))
+            .touch()
+        )
 
     read = await update(svc, conv.id, decide, now, by=who)
     assert read is not None
@@ -211,12 +264,14 @@ async def requeue(svc: Services, team: str, conv: Conversation, priority: str) -
     members = [m.decode() for m in await client.zrange(keys.team_queue(team), 0, -1)]
     for member in members:
         if parse_member(member)[0] == conv.id:
-            await client.zadd(keys.team_queue(team), {member: queue_score(Priority(priority), to_ms(conv.created_at))},
-                              xx=True)
+            await client.zadd(
+                keys.team_queue(team), {member: queue_score(Priority(priority), to_ms(conv.created_at))}, xx=True
+            )
 
 
-async def set_pending(svc: Services, who: Principal, conv: Conversation, reason: str,
-                      until: datetime | None = None) -> None:
+async def set_pending(
+    svc: Services, who: Principal, conv: Conversation, reason: str, until: datetime | None = None
+) -> None:
     """Waiting on the customer (optionally snoozed until a time). The agent keeps the slot:
     the customer's answer comes back to them. A customer message reopens it anyway. Decided on
     the conversation as it is at the commit: one another agent resolved meanwhile is refused
@@ -233,10 +288,21 @@ async def set_pending(svc: Services, who: Principal, conv: Conversation, reason:
     def decide(current: Conversation) -> Effects:
         if current.status is Status.RESOLVED:
             raise Conflict("the conversation is resolved; reopen it first")
-        return (Effects(conv.id).set(status=Status.PENDING.value, snoozed_until=to_ms(until) if until else "")
-                .event(event(current, EventType.STATUS, who,
-                             reason or ("snoozed" if until else "waiting on the customer"), now, **data))
-                .touch())
+        return (
+            Effects(conv.id)
+            .set(status=Status.PENDING.value, snoozed_until=to_ms(until) if until else "")
+            .event(
+                event(
+                    current,
+                    EventType.STATUS,
+                    who,
+                    reason or ("snoozed" if until else "waiting on the customer"),
+                    now,
+                    **data,
+                )
+            )
+            .touch()
+        )
 
     await update(svc, conv.id, decide, now, by=who)
     if until is not None:
@@ -261,11 +327,14 @@ async def wake_snoozed(svc: Services, now: datetime | None = None) -> list[str]:
         conv = await svc.store.get(cid)
         if conv is None or status != b"pending" or until is None or int(until) != int(score):
             continue  # the customer wrote, or someone changed it since: nothing to wake
-        woken.append(Effects(cid).expect_field("status", Status.PENDING.value)
-                     .expect_field("snoozed_until", until.decode())
-                     .set(status=Status.OPEN.value, snoozed_until="")
-                     .event(event(conv, EventType.STATUS, "system", "snooze ended", now, status="open"))
-                     .touch())
+        woken.append(
+            Effects(cid)
+            .expect_field("status", Status.PENDING.value)
+            .expect_field("snoozed_until", until.decode())
+            .set(status=Status.OPEN.value, snoozed_until="")
+            .event(event(conv, EventType.STATUS, "system", "snooze ended", now, status="open"))
+            .touch()
+        )
     if not woken:
         return []
     codes = await svc.store.commit(woken, now)

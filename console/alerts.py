@@ -33,12 +33,15 @@ class Alerts:
         when the user caused it themselves (`by`: whose action it was; they know)."""
         out: list[dict[str, Any]] = []
         for c in convs:
-            for kind, now_so, seen in (("assigned", c.assignee == self.who.username, self.mine),
-                                       ("escalated", ESCALATED in c.labels, self.escalated)):
+            for kind, now_so, seen in (
+                ("assigned", c.assignee == self.who.username, self.mine),
+                ("escalated", ESCALATED in c.labels, self.escalated),
+            ):
                 if not now_so:
                     seen.discard(c.id)
                 elif c.id not in seen:
                     seen.add(c.id)
-                    out.append({"kind": kind, "conversation_id": c.id, "platform": c.platform,
-                                "priority": c.priority.value})
+                    out.append(
+                        {"kind": kind, "conversation_id": c.id, "platform": c.platform, "priority": c.priority.value}
+                    )
         return [] if by is not None and by == self.who.username else out

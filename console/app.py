@@ -57,8 +57,7 @@ def _gap_done(task: asyncio.Task[object]) -> None:
 
 async def kb_gaps(svc: Services, q: Query) -> list[dict[str, Any]] | None:
     """The /reports page's KB gaps: the biggest groups of unanswered questions in the range."""
-    task = asyncio.ensure_future(gap_report(svc.settings, svc.record, q.start, q.end, q.language,
-                                            PAGE_QUESTIONS))
+    task = asyncio.ensure_future(gap_report(svc.settings, svc.record, q.start, q.end, q.language, PAGE_QUESTIONS))
     _gap_tasks.add(task)  # kept until done: many new questions take a while to embed the first time
     task.add_done_callback(_gap_done)
     try:
@@ -70,6 +69,7 @@ async def kb_gaps(svc: Services, q: Query) -> list[dict[str, Any]] | None:
         log.info("KB gaps: still grouping after %.0f s; the next view uses the cached vectors", KB_GAPS_WAIT_S)
         return None
     return [g.as_row() for g in groups[:KB_GAPS_SHOWN]]
+
 
 SNOOZE_SWEEP_S = 5.0
 
@@ -100,8 +100,9 @@ def create_app(svc: Services) -> FastAPI:
             await waker
             await svc.record.close()
 
-    app = FastAPI(title="Helpline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url="/openapi.json")
+    app = FastAPI(
+        title="Helpline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/openapi.json"
+    )
     app.state.console = svc
     app.add_middleware(RequestLimits)
     app.add_middleware(SecurityHeaders)  # outside the limits: a 413 or 401 from them gets the headers too
@@ -125,8 +126,11 @@ def create_app(svc: Services) -> FastAPI:
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> FileResponse:
-        return FileResponse(Path(__file__).parent / "static" / "favicon.ico", media_type="image/x-icon",
-                            headers={"Cache-Control": "public, max-age=86400"})
+        return FileResponse(
+            Path(__file__).parent / "static" / "favicon.ico",
+            media_type="image/x-icon",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
     @app.get("/healthz", tags=["health"], responses={503: {"description": "Degraded: the reasons are in the body"}})
     async def healthz() -> JSONResponse:
@@ -142,13 +146,24 @@ def create_app(svc: Services) -> FastAPI:
     app.include_router(canned_page.router)
     app.include_router(accounts_page.router)
     shell = Shell()  # one layout and navigation for the console's pages and the mounted ones
-    app.include_router(insights_router(svc.client, svc.settings.insights, require_role, shell=shell,
-                                   gaps=partial(kb_gaps, svc)))
-    app.include_router(announcements_router(require_role, client=svc.client, conversations=svc.store,
-                                            accounts=svc.settings.accounts, connectors=svc.connectors,
-                                            settings=svc.settings.announcements, view_role="reader", shell=shell))
-    app.include_router(metrics_router(svc.client, svc.settings.redis.partitions, svc.settings.accounts,
-                                      svc.health.beat))
+    app.include_router(
+        insights_router(svc.client, svc.settings.insights, require_role, shell=shell, gaps=partial(kb_gaps, svc))
+    )
+    app.include_router(
+        announcements_router(
+            require_role,
+            client=svc.client,
+            conversations=svc.store,
+            accounts=svc.settings.accounts,
+            connectors=svc.connectors,
+            settings=svc.settings.announcements,
+            view_role="reader",
+            shell=shell,
+        )
+    )
+    app.include_router(
+        metrics_router(svc.client, svc.settings.redis.partitions, svc.settings.accounts, svc.health.beat)
+    )
     app.include_router(api_docs.router)
     if site is not None:  # the public help center, from the help-center bot's articles
         app.include_router(portal_router(site, svc.client))

@@ -39,8 +39,9 @@ _MARK = re.compile(r"</?mark>")
 
 def access_of(who: Principal) -> Access:
     """The same rule as `roles.can_view`, for the query."""
-    return Access(everything=who.sees_all, public_only=who.role is Role.MARKETING, username=who.username,
-                  teams=who.teams)
+    return Access(
+        everything=who.sees_all, public_only=who.role is Role.MARKETING, username=who.username, teams=who.teams
+    )
 
 
 def conversation_of(row: dict[str, Any]) -> Conversation:
@@ -62,8 +63,9 @@ async def unarchived(svc: Services, cap: int = SCAN_CAP) -> list[str]:
         start = "-"
         if group is not None:
             summary = await client.xpending(stream, keys.ARCHIVER_GROUP) if int(group["pending"]) else None
-            start = summary["min"].decode() if summary and summary.get("min") else \
-                "(" + group["last-delivered-id"].decode()
+            start = (
+                summary["min"].decode() if summary and summary.get("min") else "(" + group["last-delivered-id"].decode()
+            )
         for _, fields in await client.xrevrange(stream, "+", start, count=cap):
             for cid in (fields.get(b"c") or b"").decode().split("\x1f"):
                 if cid:
@@ -72,11 +74,23 @@ async def unarchived(svc: Services, cap: int = SCAN_CAP) -> list[str]:
 
 
 def _query(who: Principal, f: Filters) -> Query:
-    views: dict[str, dict[str, Any]] = {"mine": {"assignee": who.username}, "unassigned": {"unassigned": True},
-                                        "team": {"in_teams": who.teams}, "escalated": {"label": "escalated"}}
+    views: dict[str, dict[str, Any]] = {
+        "mine": {"assignee": who.username},
+        "unassigned": {"unassigned": True},
+        "team": {"in_teams": who.teams},
+        "escalated": {"label": "escalated"},
+    }
     view = views.get(f.view, {})
-    base: dict[str, Any] = {"text": f.q or "", "platform": f.platform, "status": f.status, "team": f.team,
-                            "assignee": f.assignee, "priority": f.priority, "language": f.language, "label": f.label}
+    base: dict[str, Any] = {
+        "text": f.q or "",
+        "platform": f.platform,
+        "status": f.status,
+        "team": f.team,
+        "assignee": f.assignee,
+        "priority": f.priority,
+        "language": f.language,
+        "label": f.label,
+    }
     base.update({k: v for k, v in view.items() if base.get(k) is None})
     return Query(**base)
 
@@ -92,14 +106,19 @@ async def search_page(svc: Services, who: Principal, filters: Filters, limit: in
     if cursor is None and fresh_ids:
         convs = await store.get_many(fresh_ids)
         texts = await _search_texts(svc, convs)
-        fresh = sorted((c for c in convs if searched.matches(who, c) and _text_match(filters.q, texts[c.id])),
-                       key=lambda c: (c.updated_at, c.id), reverse=True)[:limit]
+        fresh = sorted(
+            (c for c in convs if searched.matches(who, c) and _text_match(filters.q, texts[c.id])),
+            key=lambda c: (c.updated_at, c.id),
+            reverse=True,
+        )[:limit]
     try:
         query = replace(_query(who, searched), exclude=tuple(fresh_ids))
         results = await search(svc.record, access_of(who), query, limit=limit, cursor=cursor)
     except UNAVAILABLE as exc:
-        log.warning("console search: the record is unavailable (%s); searching recent conversations in Redis",
-                    type(exc).__name__)
+        log.warning(
+            "console search: the record is unavailable (%s); searching recent conversations in Redis",
+            type(exc).__name__,
+        )
         convs, next_cursor = await scan(svc, who, filters, limit, cursor)
         return Page(items=await summarize(svc, who, convs), next_cursor=next_cursor)
     archived = [conversation_of(h.conversation) for h in results.hits]
@@ -127,8 +146,9 @@ async def history_ids(svc: Services, who: Principal, contact_ids: Sequence[str])
     return [r["id"] for r in rows]
 
 
-async def archived_story(svc: Services, conversation_id: str) -> tuple[
-        Conversation, list[InboundMessage], list[ConversationEvent], list[Delivery]] | None:
+async def archived_story(
+    svc: Services, conversation_id: str
+) -> tuple[Conversation, list[InboundMessage], list[ConversationEvent], list[Delivery]] | None:
     """A conversation that has left Redis, from the record."""
     try:
         h = await reader.history(svc.record, conversation_id)
@@ -137,11 +157,21 @@ async def archived_story(svc: Services, conversation_id: str) -> tuple[
         return None
     if h is None:
         return None
-    deliveries = [Delivery(reply_id=r["reply_id"], state=DeliveryState(r["state"]),
-                           platform_message_ids=tuple(_json_list(r["platform_ids"])), error=r["error"] or None)
-                  for r in replies]
-    return (conversation_of(h.conversation), [InboundMessage.model_validate_json(m) for m in h.messages],
-            [ConversationEvent.model_validate_json(e) for e in h.events], deliveries)
+    deliveries = [
+        Delivery(
+            reply_id=r["reply_id"],
+            state=DeliveryState(r["state"]),
+            platform_message_ids=tuple(_json_list(r["platform_ids"])),
+            error=r["error"] or None,
+        )
+        for r in replies
+    ]
+    return (
+        conversation_of(h.conversation),
+        [InboundMessage.model_validate_json(m) for m in h.messages],
+        [ConversationEvent.model_validate_json(e) for e in h.events],
+        deliveries,
+    )
 
 
 async def contact(svc: Services, contact_id: str) -> Contact | None:

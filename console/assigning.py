@@ -47,8 +47,10 @@ async def assign(svc: Services, who: Principal, conv: Conversation, target: str 
     if entry is None:
         raise Invalid(f"agent_id: no agent {target!r}")
     if target != who.username and not who.manages and not _same_team(conv, who, entry.agent.teams):
-        raise Forbidden(f"agent_id: {target} is not in this conversation's team; only a supervisor may "
-                        "hand it to another team's agent (or transfer it to that team)")
+        raise Forbidden(
+            f"agent_id: {target} is not in this conversation's team; only a supervisor may "
+            "hand it to another team's agent (or transfer it to that team)"
+        )
     assignments = svc.assignments
     if conv.assignee == target and await assignments.assigned_to(conv.id) == target:
         return False
@@ -66,10 +68,14 @@ async def assign(svc: Services, who: Principal, conv: Conversation, target: str 
     why = reason or ("taken by the agent" if target == who.username else f"assigned by {who.username}")
 
     def decide(current: Conversation) -> Effects:
-        return (Effects(conv.id).set(assignee=target, queued_team="")
-                .event(event(current, EventType.ASSIGNED, who, why, now, agent=target,
-                             previous=current.assignee or previous))
-                .touch())
+        return (
+            Effects(conv.id)
+            .set(assignee=target, queued_team="")
+            .event(
+                event(current, EventType.ASSIGNED, who, why, now, agent=target, previous=current.assignee or previous)
+            )
+            .touch()
+        )
 
     await update(svc, conv.id, decide, now, by=who)
     await svc.store.remember_agent(conv.contact_id, target)
@@ -103,25 +109,30 @@ async def _place(svc: Services, conv: Conversation, team: str, why: str) -> Plac
     """Give the conversation to an online agent of `team`, or else to the team's queue (a slot is
     claimed here; the queue entry and the conversation are written by the caller's commit, `_placed`)."""
     contact = await svc.store.contact(conv.contact_id)
-    choice = choose_agent(list((await roster(svc)).values()), team, conv.language,
-                          contact.last_agent if contact else None)
+    choice = choose_agent(
+        list((await roster(svc)).values()), team, conv.language, contact.last_agent if contact else None
+    )
     agent_id = await svc.assignments.claim(conv.id, choice.agent_id) if choice.agent_id else None
     if agent_id is not None:
         await svc.store.remember_agent(conv.contact_id, agent_id)
     return Placement(team, f"{why}; {choice.reason}", agent_id)
 
 
-def _placed(effects: Effects, current: Conversation, placement: Placement, who: Principal,
-            now: datetime) -> Effects:
+def _placed(effects: Effects, current: Conversation, placement: Placement, who: Principal, now: datetime) -> Effects:
     """The placement, recorded in the conversation (pure: part of a decision)."""
     if placement.agent_id is not None:
         return effects.set(assignee=placement.agent_id, queued_team="").event(
-            event(current, EventType.ASSIGNED, who, placement.why, now, agent=placement.agent_id,
-                  team=placement.team))
-    return effects.set(assignee="").queue(placement.team, current.language, current.priority,
-                                          to_ms(current.created_at)).event(
-        event(current, EventType.QUEUED, who, placement.why, now, team=placement.team,
-              priority=current.priority.value))
+            event(current, EventType.ASSIGNED, who, placement.why, now, agent=placement.agent_id, team=placement.team)
+        )
+    return (
+        effects.set(assignee="")
+        .queue(placement.team, current.language, current.priority, to_ms(current.created_at))
+        .event(
+            event(
+                current, EventType.QUEUED, who, placement.why, now, team=placement.team, priority=current.priority.value
+            )
+        )
+    )
 
 
 async def transfer_to_team(svc: Services, who: Principal, conv: Conversation, team: str, reason: str) -> None:
@@ -156,12 +167,29 @@ async def resolve(svc: Services, who: Principal, conv: Conversation, reason: str
     def decide(current: Conversation) -> Effects | None:
         if current.status is Status.RESOLVED:
             return None
-        effects = (Effects(conv.id)
-                   .set(status=Status.RESOLVED.value, resolved_at=to_ms(now), resolved_by=who.actor,
-                        assignee="", queued_team="", snoozed_until="")
-                   .event(event(current, EventType.STATUS, who, reason or "resolved by the agent", now,
-                                status=Status.RESOLVED.value, agent=current.assignee))
-                   .touch())
+        effects = (
+            Effects(conv.id)
+            .set(
+                status=Status.RESOLVED.value,
+                resolved_at=to_ms(now),
+                resolved_by=who.actor,
+                assignee="",
+                queued_team="",
+                snoozed_until="",
+            )
+            .event(
+                event(
+                    current,
+                    EventType.STATUS,
+                    who,
+                    reason or "resolved by the agent",
+                    now,
+                    status=Status.RESOLVED.value,
+                    agent=current.assignee,
+                )
+            )
+            .touch()
+        )
         if survey is not None:
             survey(effects, current)
         return effects
@@ -190,8 +218,15 @@ async def _survey(svc: Services, conv: Conversation, now: datetime) -> Callable[
     language = conv.language or svc.settings.languages.default
 
     def ask(effects: Effects, current: Conversation) -> None:
-        queue_survey(effects, current, language=language, catalog=default_catalog(), in_reply_to=last.message_id,
-                     recipient_id=last.author.user_id, now=now)
+        queue_survey(
+            effects,
+            current,
+            language=language,
+            catalog=default_catalog(),
+            in_reply_to=last.message_id,
+            recipient_id=last.author.user_id,
+            now=now,
+        )
 
     return ask
 
@@ -207,8 +242,12 @@ async def reopen(svc: Services, who: Principal, conv: Conversation, reason: str)
     def decide(current: Conversation) -> Effects | None:
         if current.status is Status.OPEN:
             return None
-        return (Effects(conv.id).set(status=Status.OPEN.value, resolved_at="", snoozed_until="")
-                .event(event(current, EventType.REOPENED, who, reason or "reopened by the agent", now)).touch())
+        return (
+            Effects(conv.id)
+            .set(status=Status.OPEN.value, resolved_at="", snoozed_until="")
+            .event(event(current, EventType.REOPENED, who, reason or "reopened by the agent", now))
+            .touch()
+        )
 
     read = await update(svc, conv.id, decide, now, by=who)
     if read is None:
@@ -223,8 +262,12 @@ async def _take_or_place(svc: Services, who: Principal, conv: Conversation, now:
     """A reopened conversation without an agent: the caller keeps it if they are an online agent
     with room, else an agent of its team or its queue."""
     mine = (await roster(svc)).get(who.username)
-    if mine and mine.agent.presence is Presence.ONLINE and mine.free > 0 and \
-            await svc.assignments.claim(conv.id, who.username) == who.username:
+    if (
+        mine
+        and mine.agent.presence is Presence.ONLINE
+        and mine.free > 0
+        and await svc.assignments.claim(conv.id, who.username) == who.username
+    ):
         placement = Placement(conv.team or "", "reopened by the agent, who keeps it", who.username)
     else:
         placement = await _place(svc, conv, conv.team or svc.settings.default_team or "default", "reopened")
@@ -250,15 +293,23 @@ async def set_presence(svc: Services, agent_id: str, presence: Presence) -> list
     return taken
 
 
-async def update_agent(svc: Services, agent_id: str, capacity: int | None, languages: list[str] | None,
-                       teams: list[str] | None) -> AgentLoad:
+async def update_agent(
+    svc: Services, agent_id: str, capacity: int | None, languages: list[str] | None, teams: list[str] | None
+) -> AgentLoad:
     entry = (await roster(svc)).get(agent_id)
     if entry is None:
         raise NotFound(f"agent {agent_id!r} not found")
     if teams is not None and svc.teams and any(t not in svc.teams for t in teams):
         raise Invalid(f"teams: unknown team in {json.dumps(teams)}")
-    changes = {k: v for k, v in {"capacity": capacity, "languages": tuple(languages) if languages is not None else None,
-                                 "teams": tuple(teams) if teams is not None else None}.items() if v is not None}
+    changes = {
+        k: v
+        for k, v in {
+            "capacity": capacity,
+            "languages": tuple(languages) if languages is not None else None,
+            "teams": tuple(teams) if teams is not None else None,
+        }.items()
+        if v is not None
+    }
     await svc.assignments.upsert_agent(entry.agent.model_copy(update=changes))
     user = await svc.users.get(agent_id)
     if user is not None:  # keep the console account's copy in step
@@ -325,5 +376,5 @@ async def _conversations_of(svc: Services, agent_id: str, held: set[str]) -> lis
             ids.add(as_text(member))
     ordered = sorted(ids)
     for start in range(0, len(ordered), 500):
-        found += [c for c in await svc.store.get_many(ordered[start:start + 500]) if c.assignee == agent_id]
+        found += [c for c in await svc.store.get_many(ordered[start : start + 500]) if c.assignee == agent_id]
     return found

@@ -55,14 +55,14 @@ async def csrf_ok(request: Request, who: Principal) -> bool:
         return True
     sent = request.headers.get(CSRF_HEADER)
     if sent is None and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
         value = (await request.form()).get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
     return bool(sent and who.csrf and hmac.compare_digest(sent.encode(), who.csrf.encode()))
 
 
-async def current_user(request: Request,
-                       who: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+async def current_user(request: Request, who: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
     """The caller, authenticated, with CSRF checked for cookie sessions."""
     if who is None:
         raise _unauthorized("not logged in")

@@ -16,8 +16,9 @@ MAX = 100
 ACTIONS = ("assign", "resolve", "label")
 
 
-async def run(svc: Services, who: Principal, ids: Sequence[str], action: str, label: str = "",
-              agent_id: str | None = None) -> list[BulkResult]:
+async def run(
+    svc: Services, who: Principal, ids: Sequence[str], action: str, label: str = "", agent_id: str | None = None
+) -> list[BulkResult]:
     """Apply `action` to each conversation in turn. Idempotent as each single action is."""
     if action not in ACTIONS:
         raise Invalid(f"action: one of {', '.join(ACTIONS)}")

@@ -28,11 +28,26 @@ def _languages(svc: Services, responses: list[CannedResponse]) -> list[str]:
     return supported + sorted({lang for c in responses for lang in c.texts} - set(supported))
 
 
-async def _show(request: Request, svc: Services, who: Principal, error: str = "", code: int = 200,
-                draft: dict[str, str] | None = None) -> Response:
+async def _show(
+    request: Request,
+    svc: Services,
+    who: Principal,
+    error: str = "",
+    code: int = 200,
+    draft: dict[str, str] | None = None,
+) -> Response:
     responses = await svc.canned.list()
-    return await _page(request, svc, who, "canned.html", code=code, responses=responses,
-                       languages=_languages(svc, responses), error=error, draft=draft or {})
+    return await _page(
+        request,
+        svc,
+        who,
+        "canned.html",
+        code=code,
+        responses=responses,
+        languages=_languages(svc, responses),
+        error=error,
+        draft=draft or {},
+    )
 
 
 @router.get("/canned", response_class=HTMLResponse)
@@ -59,8 +74,14 @@ async def save(request: Request, svc: Svc, who: Manager) -> Response:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "form"
-        return await _show(request, svc, who, error=f"{where}: {first['msg']}", code=422,
-                           draft={k: v for k, v in fields.items() if k != "csrf_token"})
+        return await _show(
+            request,
+            svc,
+            who,
+            error=f"{where}: {first['msg']}",
+            code=422,
+            draft={k: v for k, v in fields.items() if k != "csrf_token"},
+        )
     await svc.canned.put(canned)
     return RedirectResponse(f"/canned#canned-{canned.id}", status_code=303)
 

@@ -44,8 +44,9 @@ def add(
 
     async def work(client: redis.Redis) -> None:
         try:
-            user = await UserStore(client).add(username, password, role, name=name, teams=team or (),
-                                               languages=language or ())
+            user = await UserStore(client).add(
+                username, password, role, name=name, teams=team or (), languages=language or ()
+            )
         except (UserError, ValueError) as exc:
             raise fail(str(exc)) from None
         typer.echo(f"created {user.role.value} {user.username}")
@@ -101,8 +102,11 @@ def _api(method: str, path: str, **kwargs: Any) -> Any:
     except httpx.HTTPError as exc:
         raise fail(f"cannot reach {url}: {exc}") from None
     if response.status_code >= 400:
-        detail = response.json().get("detail") if response.headers.get("content-type", "").startswith(
-            "application/json") else response.text
+        detail = (
+            response.json().get("detail")
+            if response.headers.get("content-type", "").startswith("application/json")
+            else response.text
+        )
         raise fail(f"{response.status_code}: {detail}")
     return response.json()
 
@@ -119,8 +123,10 @@ def inbox_list(
     for s in _api("GET", "/conversations", params=params)["items"]:
         c = s["conversation"]
         who = s["contact_name"] or s["contact_handle"]
-        typer.echo(f"{c['id']:<10} {c['platform']:<9} {s['visibility']:<7} {c['priority']:<6} {c['status']:<8} "
-                   f"{(c['assignee'] or '-'):<10} {who[:20]:<20} {s['preview'][:60]}")
+        typer.echo(
+            f"{c['id']:<10} {c['platform']:<9} {s['visibility']:<7} {c['priority']:<6} {c['status']:<8} "
+            f"{(c['assignee'] or '-'):<10} {who[:20]:<20} {s['preview'][:60]}"
+        )
 
 
 @inbox_app.command("show")
@@ -128,8 +134,10 @@ def inbox_show(conversation_id: str) -> None:
     """One conversation's history."""
     d = _api("GET", f"/conversations/{conversation_id}")
     c = d["summary"]["conversation"]
-    typer.echo(f"{c['id']} · {c['platform']}/{c['account']} · {d['summary']['visibility'].upper()} · "
-               f"{c['status']} · {c['priority']} · assignee {c['assignee'] or '-'}")
+    typer.echo(
+        f"{c['id']} · {c['platform']}/{c['account']} · {d['summary']['visibility'].upper()} · "
+        f"{c['status']} · {c['priority']} · assignee {c['assignee'] or '-'}"
+    )
     for it in d["timeline"]:
         at = it["at"][11:16]
         if it["kind"] == "event":
@@ -140,11 +148,17 @@ def inbox_show(conversation_id: str) -> None:
 
 
 @inbox_app.command("reply")
-def inbox_reply(conversation_id: str, text: str,
-                key: Annotated[str | None, typer.Option(help="idempotency key (retrying with it posts once)")] = None
-                ) -> None:
+def inbox_reply(
+    conversation_id: str,
+    text: str,
+    key: Annotated[str | None, typer.Option(help="idempotency key (retrying with it posts once)")] = None,
+) -> None:
     """Reply in the conversation's thread (with the thread's visibility)."""
-    out = _api("POST", f"/conversations/{conversation_id}/reply", json={"text": text},
-               headers={"Idempotency-Key": key or uuid.uuid4().hex})
+    out = _api(
+        "POST",
+        f"/conversations/{conversation_id}/reply",
+        json={"text": text},
+        headers={"Idempotency-Key": key or uuid.uuid4().hex},
+    )
     note = " duplicate" if out["duplicate"] else ""
     typer.echo(f"{out['reply_id']} {out['delivery']} ({out['visibility']}){note}")

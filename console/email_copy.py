@@ -21,15 +21,26 @@ def email_copy_account(svc: Services, conv: Conversation) -> str | None:
     return name if name and configured else None
 
 
-def email_copy(svc: Services, conv: Conversation, contact: Contact | None,
-               reply: OutboundReply) -> OutboundReply | None:
+def email_copy(
+    svc: Services, conv: Conversation, contact: Contact | None, reply: OutboundReply
+) -> OutboundReply | None:
     """The e-mail carrying `reply` to the address the customer left; None when none is to be sent."""
     account = email_copy_account(svc, conv)
     if account is None or contact is None or not contact.email:
         return None
-    return OutboundReply(reply_id=f"{reply.reply_id}:email", conversation_id=conv.id, platform="email",
-                         account=account, kind=MessageKind.DIRECT, thread_key=f"copy:{conv.id}",
-                         visibility=Visibility.PRIVATE, text=reply.text, recipient_id=contact.email,
-                         sender=reply.sender, report=f"e-mail copy to {contact.email}",
-                         answers_to=ThreadRef(platform=conv.platform, account=conv.account, thread_key=conv.thread_key,
-                                              user_id=contact.user_id))
+    return OutboundReply(
+        reply_id=f"{reply.reply_id}:email",
+        conversation_id=conv.id,
+        platform="email",
+        account=account,
+        kind=MessageKind.DIRECT,
+        thread_key=f"copy:{conv.id}",
+        visibility=Visibility.PRIVATE,
+        text=reply.text,
+        recipient_id=contact.email,
+        sender=reply.sender,
+        report=f"e-mail copy to {contact.email}",
+        answers_to=ThreadRef(
+            platform=conv.platform, account=conv.account, thread_key=conv.thread_key, user_id=contact.user_id
+        ),
+    )

@@ -102,17 +102,27 @@ async def _primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield first
         async for chunk in chunks:
             yield chunk
+
     return rest()
 
 
 async def find(svc: Services, conv: Conversation, file_id: str) -> tuple[Attachment, AttachmentStore]:
     """A file of this conversation: sent by the customer, or attached to a reply by an agent."""
     store = svc.store
-    found = next((a for m in await store.messages(conv.id) for a in m.attachments if a.platform_file_id == file_id),
-                 None)
+    found = next(
+        (a for m in await store.messages(conv.id) for a in m.attachments if a.platform_file_id == file_id), None
+    )
     if found is None:
-        found = next((a for e in await store.events(conv.id) if e.type is EventType.REPLY_QUEUED
-                      for a in reply_attachments(e.data) if a.platform_file_id == file_id), None)
+        found = next(
+            (
+                a
+                for e in await store.events(conv.id)
+                if e.type is EventType.REPLY_QUEUED
+                for a in reply_attachments(e.data)
+                if a.platform_file_id == file_id
+            ),
+            None,
+        )
     stored = await _stored(svc, conv, file_id) if found is not None else None
     if found is None or stored is None:
         raise NotFound(f"attachment {file_id!r} not found in conversation {conv.id}")
@@ -123,16 +133,18 @@ async def response(found: Attachment, store: AttachmentStore, range_header: str 
     """The file for an agent already allowed to see it: from this machine's disk, streamed from
     the store, or (a document, where the store gives them) a redirect to a short-lived link. A
     Range request gets the part it asks for (206), or 416 when that part is not in the file."""
-    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
-               "Content-Security-Policy": "default-src 'none'; sandbox"}
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
     file_id, name = found.platform_file_id, found.file_name or found.platform_file_id
     shown = inline(found.mime_type) or audio(found.mime_type) or video(found.mime_type)
     mime = (found.mime_type or "").lower() if shown else "application/octet-stream"
     disposition = "inline" if shown else "attachment"
     path = store.local_path(file_id)
     if path is not None:  # Starlette's FileResponse answers Range requests itself
-        return FileResponse(path, media_type=mime, filename=name, content_disposition_type=disposition,
-                            headers=headers)
+        return FileResponse(path, media_type=mime, filename=name, content_disposition_type=disposition, headers=headers)
     link = None if shown else store.blobs.presigned_url(file_id, name)
     if link is not None:  # never for what the page shows: its CSP allows only the console's origin
         return RedirectResponse(link, status_code=303, headers={"Cache-Control": "private, no-store"})
@@ -177,8 +189,15 @@ async def for_reply(svc: Services, conv: Conversation, refs: Sequence[FileRef]) 
     for ref in refs:
         if await _stored(svc, conv, ref.id) is None or ref.mime_type.lower() not in reply_files(svc, conv):
             raise Invalid(f"attachments: {ref.id[:16]!r} is not an image uploaded for this conversation")
-        out.append(Attachment(kind="photo", platform_file_id=ref.id, file_name=ref.name,
-                              mime_type=ref.mime_type.lower(), size_bytes=ref.size))
+        out.append(
+            Attachment(
+                kind="photo",
+                platform_file_id=ref.id,
+                file_name=ref.name,
+                mime_type=ref.mime_type.lower(),
+                size_bytes=ref.size,
+            )
+        )
     return tuple(out)
 
 
@@ -186,15 +205,25 @@ def event_data(attachments: tuple[Attachment, ...]) -> dict[str, list[str]]:
     """How a reply's files are recorded in its event (event data holds flat values only)."""
     if not attachments:
         return {}
-    return {"files": [a.platform_file_id for a in attachments], "file_names": [a.file_name or "" for a in attachments],
-            "file_types": [a.mime_type or "" for a in attachments],
-            "file_sizes": [str(a.size_bytes or 0) for a in attachments]}
+    return {
+        "files": [a.platform_file_id for a in attachments],
+        "file_names": [a.file_name or "" for a in attachments],
+        "file_types": [a.mime_type or "" for a in attachments],
+        "file_sizes": [str(a.size_bytes or 0) for a in attachments],
+    }
 
 
 def reply_attachments(data: Mapping[str, object]) -> list[Attachment]:
     ids, names, types, sizes = (data.get(k) or [] for k in ("files", "file_names", "file_types", "file_sizes"))
     if not (isinstance(ids, list) and isinstance(names, list) and isinstance(types, list) and isinstance(sizes, list)):
         return []
-    return [Attachment(kind="photo" if inline(t) else "document", platform_file_id=i, file_name=n or None,
-                       mime_type=t or None, size_bytes=int(s or 0))
-            for i, n, t, s in zip(ids, names, types, sizes, strict=False)]
+    return [
+        Attachment(
+            kind="photo" if inline(t) else "document",
+            platform_file_id=i,
+            file_name=n or None,
+            mime_type=t or None,
+            size_bytes=int(s or 0),
+        )
+        for i, n, t, s in zip(ids, names, types, sizes, strict=False)
+    ]

@@ -63,18 +63,21 @@ async def customer_question(svc: Services, conv: Conversation) -> str:
     return ""
 
 
-async def propose(svc: Services, who: Principal, conv: Conversation, article: Article, source: Source
-                  ) -> Example | None:
+async def propose(
+    svc: Services, who: Principal, conv: Conversation, article: Article, source: Source
+) -> Example | None:
     """The conversation's question as a pending example of `article`. Idempotent."""
     question = await customer_question(svc, conv)
     if not question:
         return None
-    return await ExampleStore(svc.client).propose(article.key, conv.language or article.language, question,
-                                                        source, conversation_id=conv.id, who=who.actor)
+    return await ExampleStore(svc.client).propose(
+        article.key, conv.language or article.language, question, source, conversation_id=conv.id, who=who.actor
+    )
 
 
-async def learn_from_reply(svc: Services, who: Principal, conv: Conversation, found: tuple[Article, Source] | None
-                           ) -> None:
+async def learn_from_reply(
+    svc: Services, who: Principal, conv: Conversation, found: tuple[Article, Source] | None
+) -> None:
     """After an agent's reply: propose the example its article makes. Never raises."""
     if found is None:
         return

@@ -45,16 +45,19 @@ class RequestLimits:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._limited = {limit: RequestBodyLimitMiddleware(app, max_body_size=limit)
-                         for limit in {WEBHOOK_MAX_BYTES, API_MAX_BYTES, FORM_MAX_BYTES, UPLOAD_MAX_BYTES}}
+        self._limited = {
+            limit: RequestBodyLimitMiddleware(app, max_body_size=limit)
+            for limit in {WEBHOOK_MAX_BYTES, API_MAX_BYTES, FORM_MAX_BYTES, UPLOAD_MAX_BYTES}
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         if _anonymous_write(scope):
-            response = JSONResponse({"detail": "not logged in"}, status_code=401,
-                                    headers={"WWW-Authenticate": "Bearer"})
+            response = JSONResponse(
+                {"detail": "not logged in"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
             await response(scope, receive, send)
             return
         await self._limited[body_limit(scope["path"])](scope, receive, send)

@@ -20,12 +20,16 @@ MATCHES = 10
 def matches(contact: Contact, query: str) -> bool:
     """Pure: the query (case-insensitive, an @ optional) is in the contact's name or handle, or is its id."""
     q = query.strip().casefold().removeprefix("@")
-    return bool(q) and (contact.id.casefold() == q or q in contact.display_name.casefold()
-                        or q in contact.handle.casefold().removeprefix("@"))
+    return bool(q) and (
+        contact.id.casefold() == q
+        or q in contact.display_name.casefold()
+        or q in contact.handle.casefold().removeprefix("@")
+    )
 
 
-async def search(svc: Services, who: Principal, query: str, exclude: Sequence[str],
-                 scan: int = SEARCH_SCAN) -> list[Contact]:
+async def search(
+    svc: Services, who: Principal, query: str, exclude: Sequence[str], scan: int = SEARCH_SCAN
+) -> list[Contact]:
     """Contacts matching `query` among those of the viewer's visible recent conversations, newest
     first, other than `exclude` (the contact and those already linked to it)."""
     recent = await recent_scored(svc, scan, None)

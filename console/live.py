@@ -47,10 +47,15 @@ def sse(event: str, data: object) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-async def stream(client: redis.Redis, store: ConversationStore, who: Principal,
-                 disconnected: asyncio.Event | None = None, heartbeat_s: float = HEARTBEAT_S,
-                 reauthorize: Callable[[], Awaitable[Principal | None]] | None = None,
-                 recheck_s: float | None = None) -> AsyncIterator[bytes]:
+async def stream(
+    client: redis.Redis,
+    store: ConversationStore,
+    who: Principal,
+    disconnected: asyncio.Event | None = None,
+    heartbeat_s: float = HEARTBEAT_S,
+    reauthorize: Callable[[], Awaitable[Principal | None]] | None = None,
+    recheck_s: float | None = None,
+) -> AsyncIterator[bytes]:
     """Server-sent events for one user: `conversations` events with the visible ids, `alert`
     events when one becomes assigned to the user or escalated (console/alerts.py), `watchers`
     events (who views or types in a visible conversation), `notice`

@@ -57,8 +57,9 @@ def _login_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
 
 
-async def _page(request: Request, svc: Services, who: Principal, name: str, code: int = 200,
-                **context: Any) -> HTMLResponse:
+async def _page(
+    request: Request, svc: Services, who: Principal, name: str, code: int = 200, **context: Any
+) -> HTMLResponse:
     chrome = await layout_context(request, who)
     return templates.TemplateResponse(request, name, {**chrome, **context}, status_code=code)
 
@@ -66,8 +67,11 @@ async def _page(request: Request, svc: Services, who: Principal, name: str, code
 def wants_page(request: Request) -> bool:
     """A browser asking for a page (not the API, a webhook, a file or a script)."""
     path = request.url.path
-    return (request.method in ("GET", "HEAD") and "text/html" in request.headers.get("accept", "")
-            and not path.startswith(("/api/", "/webhooks/", "/static/", "/healthz", "/metrics")))
+    return (
+        request.method in ("GET", "HEAD")
+        and "text/html" in request.headers.get("accept", "")
+        and not path.startswith(("/api/", "/webhooks/", "/static/", "/healthz", "/metrics"))
+    )
 
 
 async def error_page(request: Request, svc: Services, status: int, message: str) -> Response:
@@ -93,10 +97,18 @@ async def login_form(request: Request, svc: Svc, next: str = "/") -> Response:
 
 async def _login_page(request: Request, svc: Services, error: str, next: str) -> Response:
     token = secrets.token_urlsafe(24)
-    response = templates.TemplateResponse(request, "login.html", {"csrf": token, "error": error, "next": _safe(next)},
-                                          status_code=401 if error else 200)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request, svc),
-                        max_age=3600, path="/login")
+    response = templates.TemplateResponse(
+        request, "login.html", {"csrf": token, "error": error, "next": _safe(next)}, status_code=401 if error else 200
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request, svc),
+        max_age=3600,
+        path="/login",
+    )
     return response
 
 
@@ -106,9 +118,14 @@ def _safe(target: str) -> str:
 
 
 @router.post("/login")
-async def login(request: Request, svc: Svc, username: Annotated[str, Form(max_length=64)],
-                password: Annotated[str, Form(max_length=1024)], csrf_token: Annotated[str, Form()] = "",
-                next: Annotated[str, Form()] = "/") -> Response:
+async def login(
+    request: Request,
+    svc: Svc,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie.encode(), csrf_token.encode()):
         return await _login_page(request, svc, "Your login form expired. Please try again.", next)
@@ -144,35 +161,80 @@ async def logout(request: Request, svc: Svc, _: User) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def inbox(request: Request, svc: Svc, who: MaybeUser, view: str = "", status: str = "open",
-                platform: str = "", priority: str = "", team: str = "", agent: str = "", language: str = "",
-                label: str = "", q: str = "", cursor: str | None = None, sort: str = "") -> Response:
+async def inbox(
+    request: Request,
+    svc: Svc,
+    who: MaybeUser,
+    view: str = "",
+    status: str = "open",
+    platform: str = "",
+    priority: str = "",
+    team: str = "",
+    agent: str = "",
+    language: str = "",
+    label: str = "",
+    q: str = "",
+    cursor: str | None = None,
+    sort: str = "",
+) -> Response:
     if who is None:
         return _login_redirect(request)
     view = view if view in VIEWS else ("mine" if who.role is Role.AGENT else "all")
     sort = sort if sort in SORTS else default_sort(view)
-    filters = Filters(view=view, status=status or None, platform=platform or None, priority=priority or None,
-                      team=team or None, assignee=agent or None, language=language or None,
-                      label=label.strip() or None, q=q or None, sort=sort)
+    filters = Filters(
+        view=view,
+        status=status or None,
+        platform=platform or None,
+        priority=priority or None,
+        team=team or None,
+        assignee=agent or None,
+        language=language or None,
+        label=label.strip() or None,
+        q=q or None,
+        sort=sort,
+    )
     try:
         page = await list_page(svc, who, filters, 50, cursor)
     except ConsoleError:  # a stale or edited cursor: start from the top
         page = await list_page(svc, who, filters, 50, None)
     counts, labels = await view_facets(svc, who, filters)
-    chosen: dict[str, Any] = {"status": status, "platform": platform, "priority": priority, "team": team,
-                              "agent": agent, "language": language, "label": label.strip(), "q": q}
+    chosen: dict[str, Any] = {
+        "status": status,
+        "platform": platform,
+        "priority": priority,
+        "team": team,
+        "agent": agent,
+        "language": language,
+        "label": label.strip(),
+        "q": q,
+    }
     settings = svc.settings
-    return await _page(request, svc, who, "inbox.html", page=page, counts=counts, view=view, views=VIEWS, sort=sort,
-                       sorts=SORTS, bulk=who.role is not Role.MARKETING, labels=labels,
-                       teams=[t.id for t in settings.teams], languages=list(settings.languages.supported),
-                       platforms=sorted({a.platform for a in settings.accounts} | {p for p, _ in svc.connectors}
-                                        - {"null"}),
-                       agents=sorted(await assigning.roster(svc)), keep=urlencode(chosen), **chosen)
+    return await _page(
+        request,
+        svc,
+        who,
+        "inbox.html",
+        page=page,
+        counts=counts,
+        view=view,
+        views=VIEWS,
+        sort=sort,
+        sorts=SORTS,
+        bulk=who.role is not Role.MARKETING,
+        labels=labels,
+        teams=[t.id for t in settings.teams],
+        languages=list(settings.languages.supported),
+        platforms=sorted({a.platform for a in settings.accounts} | {p for p, _ in svc.connectors} - {"null"}),
+        agents=sorted(await assigning.roster(svc)),
+        keep=urlencode(chosen),
+        **chosen,
+    )
 
 
 @router.get("/c/{conversation_id}", response_class=HTMLResponse)
-async def conversation(request: Request, conversation_id: str, svc: Svc, who: MaybeUser, example: str = "",
-                       link_q: str = "") -> Response:
+async def conversation(
+    request: Request, conversation_id: str, svc: Svc, who: MaybeUser, example: str = "", link_q: str = ""
+) -> Response:
     if who is None:
         return _login_redirect(request)
     try:
@@ -182,19 +244,36 @@ async def conversation(request: Request, conversation_id: str, svc: Svc, who: Ma
     await actions.mark_seen(svc, who, conv)
     data = await detail(svc, who, conv)
     link_q = link_q.strip()[:100]
-    found = (await linking.search(svc, who, link_q, await svc.links.group(conv.contact_id))
-             if link_q and can_act(who, conv) else [])
-    return await _page(request, svc, who, "conversation.html", d=data, entries=entries(data.timeline),
-                       conv=conv, may_act=can_act(who, conv),
-                       may_assign=can_assign(who, conv), reply_key=secrets.token_urlsafe(16), opened_at=utcnow(),
-                       reply_files=files.reply_files(svc, conv), known_labels=await labels_in_use(svc, who),
-                       email_copies=email_copy_account(svc, conv),
-                       may_split=can_act(who, conv) and may_split(svc, conv),
-                       example_proposed=example == "proposed", link_q=link_q, link_matches=found,
-                       article_choices=learning.article_choices(svc.articles, conv.language),
-                       first_message=next((it.data.get("message_id") for it in data.timeline
-                                           if it.kind == "message" and it.current), None),
-                       agents=list((await assigning.roster(svc)).values()) if who.manages else [])
+    found = (
+        await linking.search(svc, who, link_q, await svc.links.group(conv.contact_id))
+        if link_q and can_act(who, conv)
+        else []
+    )
+    return await _page(
+        request,
+        svc,
+        who,
+        "conversation.html",
+        d=data,
+        entries=entries(data.timeline),
+        conv=conv,
+        may_act=can_act(who, conv),
+        may_assign=can_assign(who, conv),
+        reply_key=secrets.token_urlsafe(16),
+        opened_at=utcnow(),
+        reply_files=files.reply_files(svc, conv),
+        known_labels=await labels_in_use(svc, who),
+        email_copies=email_copy_account(svc, conv),
+        may_split=can_act(who, conv) and may_split(svc, conv),
+        example_proposed=example == "proposed",
+        link_q=link_q,
+        link_matches=found,
+        article_choices=learning.article_choices(svc.articles, conv.language),
+        first_message=next(
+            (it.data.get("message_id") for it in data.timeline if it.kind == "message" and it.current), None
+        ),
+        agents=list((await assigning.roster(svc)).values()) if who.manages else [],
+    )
 
 
 @router.post("/c/{conversation_id}/do/{action}")
@@ -208,8 +287,14 @@ async def act(request: Request, conversation_id: str, action: str, svc: Svc, who
         if action == "send":  # the two-mode composer: a reply or a note, as its mode says
             action = "note" if form.get("mode") == "note" else "reply"
         if action == "reply":
-            await actions.reply(svc, who, conv, text, str(form.get("idempotency_key") or "") or None,
-                                canned_id=str(form.get("canned_id") or "") or None)
+            await actions.reply(
+                svc,
+                who,
+                conv,
+                text,
+                str(form.get("idempotency_key") or "") or None,
+                canned_id=str(form.get("canned_id") or "") or None,
+            )
         elif action == "note":
             await actions.note(svc, who, conv, text)
         elif action == "assign":
@@ -227,7 +312,7 @@ async def act(request: Request, conversation_id: str, action: str, svc: Svc, who
         elif action == "split":  # this customer message and the later ones start a conversation of their own
             first = str(form.get("message_id") or "")
             history = [m.message_id for m in await svc.store.messages(conv.id)]
-            chosen = history[history.index(first):] if first in history else [first]
+            chosen = history[history.index(first) :] if first in history else [first]
             _, new_id = await split.split(svc, who, conv, chosen)
             return RedirectResponse(f"/c/{new_id or conversation_id}", status_code=303)
         elif action == "example":  # "this article answers it": the question waits for a supervisor
@@ -250,14 +335,16 @@ async def act(request: Request, conversation_id: str, action: str, svc: Svc, who
                 refused.status = exc.status_code
                 raise refused from None
         elif action == "snooze":
-            until = snooze_until(str(form.get("until") or ""), str(form.get("tz") or ""), str(form.get("for") or ""),
-                                 utcnow())
+            until = snooze_until(
+                str(form.get("until") or ""), str(form.get("tz") or ""), str(form.get("for") or ""), utcnow()
+            )
             await actions.set_pending(svc, who, conv, reason, until=until)
         else:
             raise Forbidden(f"unknown action {action!r}")
     except ConsoleError as exc:
-        return await _page(request, svc, who, "error.html", code=exc.status, message=exc.message,
-                           back=f"/c/{conversation_id}")
+        return await _page(
+            request, svc, who, "error.html", code=exc.status, message=exc.message, back=f"/c/{conversation_id}"
+        )
     return RedirectResponse(f"/c/{conversation_id}", status_code=303)
 
 
@@ -285,6 +372,7 @@ async def presence(request: Request, svc: Svc, who: User) -> Response:
     try:
         await assigning.set_presence(svc, who.username, Presence(str(form.get("presence"))))
     except (ConsoleError, ValueError):
-        return await _page(request, svc, who, "error.html", code=422,
-                           message="Only agents in the roster have a presence.")
+        return await _page(
+            request, svc, who, "error.html", code=422, message="Only agents in the roster have a presence."
+        )
     return RedirectResponse(_safe(str(form.get("next") or "/")), status_code=303)

@@ -58,8 +58,12 @@ class Filters:
         if not can_view(who, c):
             return False
         checks = (
-            (self.status, c.status.value), (self.platform, c.platform), (self.team, c.team),
-            (self.assignee, c.assignee), (self.priority, c.priority.value), (self.language, c.language),
+            (self.status, c.status.value),
+            (self.platform, c.platform),
+            (self.team, c.team),
+            (self.assignee, c.assignee),
+            (self.priority, c.priority.value),
+            (self.language, c.language),
         )
         if any(want is not None and want != have for want, have in checks):
             return False
@@ -103,23 +107,24 @@ async def recent_scored(svc: Services, limit: int, top_ms: int | None) -> list[t
     client = svc.client
     async with client.pipeline(transaction=False) as pipe:
         for p in range(svc.store.partitions):
-            pipe.zrevrangebyscore(keys.conversations_by_update(p), top, "-inf", start=0, num=limit,
-                                  withscores=True)
+            pipe.zrevrangebyscore(keys.conversations_by_update(p), top, "-inf", start=0, num=limit, withscores=True)
         per_partition = await pipe.execute()
     merged = heapq.merge(*per_partition, key=lambda item: (-item[1], item[0]))
     return [(as_text(cid), int(score)) for cid, score in list(merged)[:limit]]
 
 
-async def scan(svc: Services, who: Principal, filters: Filters, limit: int, cursor: str | None = None,
-               cap: int = SCAN_CAP) -> tuple[list[Conversation], str | None]:
+async def scan(
+    svc: Services, who: Principal, filters: Filters, limit: int, cursor: str | None = None, cap: int = SCAN_CAP
+) -> tuple[list[Conversation], str | None]:
     """Matching conversations newest first, and the cursor to continue (None at the end)."""
     top, at_top = decode_cursor(cursor) if cursor else (None, [])
     found: list[Conversation] = []
     scanned = 0
     while len(found) < limit and scanned < cap:
         skip = set(at_top)
-        batch = [(cid, ms) for cid, ms in await recent_scored(svc, BATCH + len(skip), top)
-                 if not (ms == top and cid in skip)]
+        batch = [
+            (cid, ms) for cid, ms in await recent_scored(svc, BATCH + len(skip), top) if not (ms == top and cid in skip)
+        ]
         if not batch:
             return found, None
         convs = {c.id: c for c in await svc.store.get_many([cid for cid, _ in batch])}
@@ -131,8 +136,11 @@ async def scan(svc: Services, who: Principal, filters: Filters, limit: int, curs
                 top, at_top = ms, []
             at_top.append(cid)
             conv = convs.get(cid)
-            if conv is not None and filters.matches(who, conv, trouble.get(cid)) \
-                    and _text_match(filters.q, texts.get(cid, "")):
+            if (
+                conv is not None
+                and filters.matches(who, conv, trouble.get(cid))
+                and _text_match(filters.q, texts.get(cid, ""))
+            ):
                 found.append(conv)
                 if len(found) >= limit:
                     break
@@ -174,21 +182,28 @@ async def summarize(svc: Services, who: Principal, convs: Sequence[Conversation]
     settings = svc.settings
     out = []
     for i, c in enumerate(convs):
-        contact_raw, messages_raw, events_raw, snoozed = raw[4 * i: 4 * i + 4]
+        contact_raw, messages_raw, events_raw, snoozed = raw[4 * i : 4 * i + 4]
         contact = {as_text(k): as_text(v) for k, v in contact_raw.items()}
         messages = [InboundMessage.model_validate_json(m) for m in messages_raw]
         wait = wait_clock(c.status, messages, [json.loads(e) for e in events_raw])
         last_customer_ms = int(c.last_customer_at.timestamp() * 1000) if c.last_customer_at else 0
         sla = sla_clock(c, policies=settings.sla, hours=settings.hours, waiting_since=wait.since)
-        out.append(Summary(
-            conversation=c, visibility=c.visibility.value,
-            contact_name=contact.get("display_name", ""), contact_handle=contact.get("handle", ""),
-            preview=(messages[-1].text[:160] if messages else ""),
-            unread=last_customer_ms > seen.get(c.id, 0),
-            waiting_since=wait.since, handoff_at=wait.handoff_at, sla_due=sla.due_at if sla else None,
-            snoozed_until=from_ms(snoozed),
-            failed_sends=trouble[c.id].failed, uncertain_sends=trouble[c.id].uncertain,
-        ))
+        out.append(
+            Summary(
+                conversation=c,
+                visibility=c.visibility.value,
+                contact_name=contact.get("display_name", ""),
+                contact_handle=contact.get("handle", ""),
+                preview=(messages[-1].text[:160] if messages else ""),
+                unread=last_customer_ms > seen.get(c.id, 0),
+                waiting_since=wait.since,
+                handoff_at=wait.handoff_at,
+                sla_due=sla.due_at if sla else None,
+                snoozed_until=from_ms(snoozed),
+                failed_sends=trouble[c.id].failed,
+                uncertain_sends=trouble[c.id].uncertain,
+            )
+        )
     return out
 
 
@@ -204,6 +219,7 @@ FAR = datetime.max.replace(tzinfo=UTC)
 def sort_key(sort: str) -> Callable[[Summary], tuple[Any, ...]]:
     """Priority: urgent first, then the SLA due first, then the longest wait. Waiting: the
     longest wait first (conversations not waiting on us last)."""
+
     def by_priority(s: Summary) -> tuple[Any, ...]:
         c = s.conversation
         return RANK[c.priority], s.sla_due or FAR, s.waiting_since or FAR, -c.updated_at.timestamp()
@@ -231,7 +247,7 @@ async def sorted_page(svc: Services, who: Principal, filters: Filters, limit: in
     convs, _ = await scan(svc, who, filters, SORT_WINDOW)
     ordered = sorted(await summarize(svc, who, convs), key=sort_key(filters.sort))
     more = start + limit < len(ordered)
-    return Page(items=ordered[start:start + limit], next_cursor=f"o{start + limit}" if more else None)
+    return Page(items=ordered[start : start + limit], next_cursor=f"o{start + limit}" if more else None)
 
 
 async def list_page(svc: Services, who: Principal, filters: Filters, limit: int, cursor: str | None) -> Page:
@@ -253,8 +269,9 @@ async def view_counts(svc: Services, who: Principal, filters: Filters | None = N
     return counts
 
 
-async def view_facets(svc: Services, who: Principal,
-                      filters: Filters | None = None) -> tuple[dict[str, int], list[str]]:
+async def view_facets(
+    svc: Services, who: Principal, filters: Filters | None = None
+) -> tuple[dict[str, int], list[str]]:
     """The views' counts (see view_counts) and the labels in use on the recent conversations the
     caller may see (the label filter's suggestions)."""
     recent = await recent_scored(svc, COUNT_WINDOW, None)
@@ -265,8 +282,10 @@ async def view_facets(svc: Services, who: Principal,
         trouble = await send_trouble(svc.client, [c.id for c in active])
         return {view: sum(1 for c in active if in_view(view, who, c, trouble[c.id])) for view in VIEWS}, labels
     trouble = await send_trouble(svc.client, [c.id for c in convs])
-    return {view: sum(1 for c in convs if replace(filters, view=view, q=None).matches(who, c, trouble[c.id]))
-            for view in VIEWS}, labels
+    return {
+        view: sum(1 for c in convs if replace(filters, view=view, q=None).matches(who, c, trouble[c.id]))
+        for view in VIEWS
+    }, labels
 
 
 async def labels_in_use(svc: Services, who: Principal, window: int = 300) -> list[str]:
@@ -278,4 +297,3 @@ async def labels_in_use(svc: Services, who: Principal, window: int = 300) -> lis
 
 async def contact_of(svc: Services, contact_id: str) -> Contact | None:
     return await svc.store.contact(contact_id)
-

@@ -40,8 +40,18 @@ async def examples_page(request: Request, svc: Svc, who: Manager, status: str = 
             titles.setdefault(a.key, a.title)
             if a.language == "en":
                 titles[a.key] = a.title
-    return await _page(request, svc, who, "examples.html", examples=shown, status=chosen.value, counts=counts,
-                       titles=titles, statuses=[s.value for s in Status], total=total)
+    return await _page(
+        request,
+        svc,
+        who,
+        "examples.html",
+        examples=shown,
+        status=chosen.value,
+        counts=counts,
+        titles=titles,
+        statuses=[s.value for s in Status],
+        total=total,
+    )
 
 
 @router.post("/examples/{example_id}/{decision}")

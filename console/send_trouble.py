@@ -74,5 +74,6 @@ async def send_trouble(client: redis.Redis, conversation_ids: Sequence[str]) -> 
         for cid in conversation_ids:
             pipe.lrange(keys.events(cid), -EVENTS, -1)
         raws = await pipe.execute()
-    return await trouble_of(client, {cid: failed_reply_ids(raw) for cid, raw in zip(conversation_ids, raws,
-                                                                                     strict=True)})
+    return await trouble_of(
+        client, {cid: failed_reply_ids(raw) for cid, raw in zip(conversation_ids, raws, strict=True)}
+    )

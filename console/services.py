@@ -53,17 +53,38 @@ class Services:
     articles: KnowledgeBase | None = None
 
     @classmethod
-    def build(cls, settings: Settings, client: redis.Redis, bus: StreamBus, store: ConversationStore,
-              assignments: AssignmentStore, connectors: Mapping[tuple[str, str], Connector],
-              health: ProcessHealth) -> Services:
+    def build(
+        cls,
+        settings: Settings,
+        client: redis.Redis,
+        bus: StreamBus,
+        store: ConversationStore,
+        assignments: AssignmentStore,
+        connectors: Mapping[tuple[str, str], Connector],
+        health: ProcessHealth,
+    ) -> Services:
         from helpline.bot_setup import help_center_articles
 
         c = client
-        return cls(settings, c, bus, store, assignments, connectors, health, UserStore(c), SessionStore(c),
-                   TokenStore(c), LoginThrottle(c), CannedStore(c), ContactLinks(c),
-                   teams=tuple(t.id for t in settings.teams),
-                   capabilities=capabilities_lookup(settings.accounts, connectors),
-                   record=Database(settings.database.url), articles=help_center_articles(settings))
+        return cls(
+            settings,
+            c,
+            bus,
+            store,
+            assignments,
+            connectors,
+            health,
+            UserStore(c),
+            SessionStore(c),
+            TokenStore(c),
+            LoginThrottle(c),
+            CannedStore(c),
+            ContactLinks(c),
+            teams=tuple(t.id for t in settings.teams),
+            capabilities=capabilities_lookup(settings.accounts, connectors),
+            record=Database(settings.database.url),
+            articles=help_center_articles(settings),
+        )
 
 
 def services(request: Request) -> Services:

@@ -29,15 +29,29 @@ async def layout_context(request: Request, who: Principal | None) -> dict[str, A
     `passes`, the role names (as `require_role` takes them) the user passes, so a mounted page can
     hide the actions its API would refuse."""
     if who is None:
-        return {"request": request, "who": None, "nav": [], "presence": None, "csrf": "", "passes": frozenset(),
-                "preferences": {}}
+        return {
+            "request": request,
+            "who": None,
+            "nav": [],
+            "presence": None,
+            "csrf": "",
+            "passes": frozenset(),
+            "preferences": {},
+        }
     svc = services(request)
     roster = await svc.assignments.roster()
     presence = next((a.agent.presence.value for a in roster if a.agent.id == who.username), None)
     user = await svc.users.get(who.username)
     chosen = user.preferences.model_dump(exclude_none=True) if user else {}
-    return {"request": request, "who": who, "nav": nav(who), "presence": presence, "csrf": who.csrf or "",
-            "passes": role_names(who.role), "preferences": chosen}
+    return {
+        "request": request,
+        "who": who,
+        "nav": nav(who),
+        "presence": presence,
+        "csrf": who.csrf or "",
+        "passes": role_names(who.role),
+        "preferences": chosen,
+    }
 
 
 class Shell:

@@ -73,21 +73,37 @@ async def split(svc: Services, who: Principal, conv: Conversation, message_ids: 
     except ConnectorError as exc:  # e.g. an original mail no longer stored (retention)
         raise Conflict(f"cannot split: {exc}") from None
     if thread_key is None:
-        raise Conflict(f"{conv.platform} conversations cannot be split: the platform threads by chat, "
-                       "so later messages would still arrive in this one")
+        raise Conflict(
+            f"{conv.platform} conversations cannot be split: the platform threads by chat, "
+            "so later messages would still arrive in this one"
+        )
     await svc.bus.ingest([_copy(m, thread_key, conv.id) for m in chosen])
     now = utcnow()
-    effects = Effects(conv.id).once(f"split:{thread_key}").event(event(
-        conv, EventType.LINKED, who, f"{len(chosen)} message(s) split off into a new conversation", now,
-        moved_messages=[m.message_id for m in chosen], thread_key=thread_key)).touch()
+    effects = (
+        Effects(conv.id)
+        .once(f"split:{thread_key}")
+        .event(
+            event(
+                conv,
+                EventType.LINKED,
+                who,
+                f"{len(chosen)} message(s) split off into a new conversation",
+                now,
+                moved_messages=[m.message_id for m in chosen],
+                thread_key=thread_key,
+            )
+        )
+        .touch()
+    )
     await svc.store.commit([effects], now)
     await live.publish(svc.client, [conv.id], who.username)
     return thread_key, await _wait_for(svc, conv, thread_key)
 
 
 def _copy(message: InboundMessage, thread_key: str, conversation_id: str) -> InboundMessage:
-    return message.model_copy(update={"thread_key": thread_key, "message_id": moved_id(message.message_id),
-                                      "moved_from": conversation_id})
+    return message.model_copy(
+        update={"thread_key": thread_key, "message_id": moved_id(message.message_id), "moved_from": conversation_id}
+    )
 
 
 async def _wait_for(svc: Services, conv: Conversation, thread_key: str) -> str | None:

@@ -44,9 +44,11 @@ class LoginThrottle:
 
     def _keys(self, username: str, address: str) -> tuple[str, str, str]:
         name = username.lower()
-        return (keys.console_login_failures("user-addr", f"{name}|{address}"),
-                keys.console_login_failures("addr", address),
-                keys.console_login_failures("user", name))
+        return (
+            keys.console_login_failures("user-addr", f"{name}|{address}"),
+            keys.console_login_failures("addr", address),
+            keys.console_login_failures("user", name),
+        )
 
     async def attempt(self, username: str, address: str) -> Verdict:
         """Count an attempt before the password is checked. Counting first (INCR, atomic) means

@@ -61,14 +61,29 @@ def _files(attachments: Sequence[Attachment]) -> dict[str, list[dict[str, str | 
     `audio`, `video`: played in the page."""
     if not attachments:
         return {}
-    return {"attachments": [{"id": a.platform_file_id, "name": a.file_name or a.kind, "kind": a.kind,
-                             "size": a.size_bytes or 0, "image": inline(a.mime_type), "audio": audio(a.mime_type),
-                             "video": video(a.mime_type)}
-                            for a in attachments]}
+    return {
+        "attachments": [
+            {
+                "id": a.platform_file_id,
+                "name": a.file_name or a.kind,
+                "kind": a.kind,
+                "size": a.size_bytes or 0,
+                "image": inline(a.mime_type),
+                "audio": audio(a.mime_type),
+                "video": video(a.mime_type),
+            }
+            for a in attachments
+        ]
+    }
 
 
-def items_of(conv: Conversation, messages_: Sequence[InboundMessage], events: Sequence[ConversationEvent],
-             deliveries: Sequence[Delivery], current: bool) -> list[TimelineItem]:
+def items_of(
+    conv: Conversation,
+    messages_: Sequence[InboundMessage],
+    events: Sequence[ConversationEvent],
+    deliveries: Sequence[Delivery],
+    current: bool,
+) -> list[TimelineItem]:
     """Pure: one conversation's messages, replies, notes and events as timeline items."""
     by_reply = {d.reply_id: d for d in deliveries}
     base = {"conversation_id": conv.id, "platform": conv.platform, "current": current}
@@ -77,27 +92,68 @@ def items_of(conv: Conversation, messages_: Sequence[InboundMessage], events: Se
     for m in messages_:
         if m.message_id in moved:
             continue
-        out.append(TimelineItem(kind="message", at=m.received_at, visibility=m.visibility.value,
-                                author=m.author.display_name or m.author.handle or m.author.user_id,
-                                text=m.text, data={"handle": m.author.handle, "message_id": m.message_id,
-                                                   "edited": m.edited, **_files(m.attachments)}, **base))
+        out.append(
+            TimelineItem(
+                kind="message",
+                at=m.received_at,
+                visibility=m.visibility.value,
+                author=m.author.display_name or m.author.handle or m.author.user_id,
+                text=m.text,
+                data={
+                    "handle": m.author.handle,
+                    "message_id": m.message_id,
+                    "edited": m.edited,
+                    **_files(m.attachments),
+                },
+                **base,
+            )
+        )
     for e in events:
         if e.type is EventType.REPLY_QUEUED:
             reply_id = str(e.data.get("reply_id") or "")
             d = by_reply.get(reply_id)
             private = bool(e.data.get("private", conv.visibility.value == "private"))
-            out.append(TimelineItem(
-                kind="reply", at=e.at, author=e.actor, text=str(e.data.get("text") or ""), reply_id=reply_id,
-                visibility="private" if private else "public", reason=e.reason,
-                delivery=d.state.value if d else None, platform_message_ids=list(d.platform_message_ids) if d else [],
-                error=d.error if d else None, data=_files(reply_attachments(e.data)), **base))
+            out.append(
+                TimelineItem(
+                    kind="reply",
+                    at=e.at,
+                    author=e.actor,
+                    text=str(e.data.get("text") or ""),
+                    reply_id=reply_id,
+                    visibility="private" if private else "public",
+                    reason=e.reason,
+                    delivery=d.state.value if d else None,
+                    platform_message_ids=list(d.platform_message_ids) if d else [],
+                    error=d.error if d else None,
+                    data=_files(reply_attachments(e.data)),
+                    **base,
+                )
+            )
         elif e.type is EventType.NOTE:
             # an SLA breach is a note whose words are its reason
-            out.append(TimelineItem(kind="note", at=e.at, author=e.actor, text=str(e.data.get("text") or e.reason),
-                                    visibility="internal", reason=e.reason, **base))
+            out.append(
+                TimelineItem(
+                    kind="note",
+                    at=e.at,
+                    author=e.actor,
+                    text=str(e.data.get("text") or e.reason),
+                    visibility="internal",
+                    reason=e.reason,
+                    **base,
+                )
+            )
         else:
-            out.append(TimelineItem(kind="event", at=e.at, author=e.actor, event=e.type.value, reason=e.reason,
-                                    data=dict(e.data), **base))
+            out.append(
+                TimelineItem(
+                    kind="event",
+                    at=e.at,
+                    author=e.actor,
+                    event=e.type.value,
+                    reason=e.reason,
+                    data=dict(e.data),
+                    **base,
+                )
+            )
     return out
 
 
@@ -112,8 +168,9 @@ async def detail(svc: Services, who: Principal, conv: Conversation) -> Detail:
     timeline: list[TimelineItem] = []
     for c in [conv, *related]:
         events = await store.events(c.id)
-        timeline += items_of(c, await store.messages(c.id), events, await store.deliveries(c.id, events),
-                             current=c.id == conv.id)
+        timeline += items_of(
+            c, await store.messages(c.id), events, await store.deliveries(c.id, events), current=c.id == conv.id
+        )
     in_redis = {c.id for c in related}
     visible = [conv, *related]  # every conversation of the group the caller may see, hot or archived
     for cid in related_ids:  # the person's conversations that have left Redis: from the record
@@ -125,12 +182,22 @@ async def detail(svc: Services, who: Principal, conv: Conversation) -> Detail:
     if who.role is Role.MARKETING:
         # Marketing reads what is public: not the bot's private follow-ups, not the agents' internal
         # notes, not the links that lead to the customer's private conversations and accounts.
-        timeline = [item for item in timeline if item.visibility not in ("private", "internal")
-                    and item.event != EventType.LINKED.value]
+        timeline = [
+            item
+            for item in timeline
+            if item.visibility not in ("private", "internal") and item.event != EventType.LINKED.value
+        ]
         linked_contacts = []
     timeline.sort(key=lambda item: item.at)
     summary, *related_summaries = await summarize(svc, who, [conv, *related])
     rules = text_rules(svc, conv)
-    return Detail(summary=summary, contact=contact, linked_contacts=linked_contacts,
-                  related=related_summaries, timeline=timeline, char_limit=rules.limit, char_counting=rules.counting,
-                  snoozed_until=summary.snoozed_until)
+    return Detail(
+        summary=summary,
+        contact=contact,
+        linked_contacts=linked_contacts,
+        related=related_summaries,
+        timeline=timeline,
+        char_limit=rules.limit,
+        char_counting=rules.counting,
+        snoozed_until=summary.snoozed_until,
+    )

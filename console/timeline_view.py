@@ -58,7 +58,7 @@ class OtherConversation:
     @property
     def preview(self) -> str:
         first = next((it.text for it in self.items if it.kind == "message" and it.text), "")
-        return first if len(first) <= PREVIEW else first[:PREVIEW - 1] + "…"
+        return first if len(first) <= PREVIEW else first[: PREVIEW - 1] + "…"
 
     @property
     def started(self) -> datetime:

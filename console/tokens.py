@@ -64,8 +64,10 @@ class TokenStore:
         raws = await self.client.mget([keys.console_token(h.decode()) for h in hashes.values()])
         used = {as_text(k): int(v) for k, v in (await self.client.hgetall(keys.console_tokens_used())).items()}  # type: ignore[misc]
         tokens = [TokenInfo.model_validate_json(r) for r in raws if r]
-        return sorted((t.model_copy(update={"last_used_at": from_ms(used[t.id]) if t.id in used else None})
-                       for t in tokens), key=lambda t: t.created_at)
+        return sorted(
+            (t.model_copy(update={"last_used_at": from_ms(used[t.id]) if t.id in used else None}) for t in tokens),
+            key=lambda t: t.created_at,
+        )
 
     async def revoke(self, token_id: str) -> bool:
         hashed = await self.client.hget(keys.console_tokens(), token_id)  # type: ignore[misc]

@@ -76,12 +76,27 @@ class UserStore:
         # Verifying against a dummy hash when the user is unknown keeps timing uniform.
         self._dummy = self.hasher.hash("not-a-real-password")
 
-    async def add(self, username: str, password: str, role: Role | str, *, name: str = "",
-                  teams: Sequence[str] = (), languages: Sequence[str] = (), capacity: int = 5) -> User:
+    async def add(
+        self,
+        username: str,
+        password: str,
+        role: Role | str,
+        *,
+        name: str = "",
+        teams: Sequence[str] = (),
+        languages: Sequence[str] = (),
+        capacity: int = 5,
+    ) -> User:
         if len(password) < MIN_PASSWORD:
             raise UserError(f"password: at least {MIN_PASSWORD} characters")
-        user = User(username=username, role=Role(role), name=name or username, teams=tuple(teams),
-                    languages=tuple(languages), capacity=capacity)
+        user = User(
+            username=username,
+            role=Role(role),
+            name=name or username,
+            teams=tuple(teams),
+            languages=tuple(languages),
+            capacity=capacity,
+        )
         created = await self.client.hsetnx(keys.console_user(username), "username", username)  # type: ignore[misc]
         if not created:
             raise UserError(f"username: {username!r} already exists")
@@ -102,8 +117,9 @@ class UserStore:
     async def _sync_agent(self, user: User) -> None:
         """Put the user in the routing roster, keeping the presence they have there."""
         known = {a.agent.id: a.agent for a in await self.assignments.roster()}.get(user.username)
-        agent = Agent(id=user.username, name=user.name, teams=user.teams, languages=user.languages,
-                      capacity=user.capacity)
+        agent = Agent(
+            id=user.username, name=user.name, teams=user.teams, languages=user.languages, capacity=user.capacity
+        )
         if known is not None:
             agent = agent.model_copy(update={"presence": known.presence})
         await self.assignments.upsert_agent(agent)
@@ -149,8 +165,11 @@ class UserStore:
             raise UserError(f"password: at least {MIN_PASSWORD} characters")
         if await self.get(username) is None:
             raise UserError(f"username: no user {username!r}")
-        await self.client.hset(keys.console_user(username), "password",  # type: ignore[misc]
-                               await asyncio.to_thread(self.hasher.hash, password))
+        await self.client.hset(
+            keys.console_user(username),
+            "password",  # type: ignore[misc]
+            await asyncio.to_thread(self.hasher.hash, password),
+        )
 
     async def delete(self, username: str) -> bool:
         async with self.client.pipeline(transaction=True) as pipe:
@@ -174,6 +193,9 @@ class UserStore:
         if user.disabled:
             return None
         if self.hasher.check_needs_rehash(as_text(hashed)):
-            await self.client.hset(keys.console_user(username), "password",  # type: ignore[misc]
-                               await asyncio.to_thread(self.hasher.hash, password))
+            await self.client.hset(
+                keys.console_user(username),
+                "password",  # type: ignore[misc]
+                await asyncio.to_thread(self.hasher.hash, password),
+            )
         return user

@@ -27,9 +27,19 @@ class Wait:
 def wait_clock(status: Status, messages: Sequence[InboundMessage], events: Sequence[Mapping[str, Any]]) -> Wait:
     """`events` are the conversation's events as stored (JSON objects with type, actor, at)."""
     timeline: list[tuple[datetime, int, str, str, str]] = [
-        (m.received_at, 1, "message", "customer", "") for m in messages]
-    timeline += [(datetime.fromisoformat(e["at"]), 0, str(e.get("type")), str(e.get("actor") or ""),
-                  str((e.get("data") or {}).get("status") or "")) for e in events if e.get("at")]
+        (m.received_at, 1, "message", "customer", "") for m in messages
+    ]
+    timeline += [
+        (
+            datetime.fromisoformat(e["at"]),
+            0,
+            str(e.get("type")),
+            str(e.get("actor") or ""),
+            str((e.get("data") or {}).get("status") or ""),
+        )
+        for e in events
+        if e.get("at")
+    ]
     timeline.sort(key=lambda t: (t[0], t[1]))
     since: datetime | None = None
     handoff: datetime | None = None

@@ -69,15 +69,33 @@ class ProcessHealth:
         for connector, activity in self._connectors:
             h = connector.health()
             doing = activity() if callable(activity) else activity
-            connectors.append(ConnectorBeat(platform=h.platform, account=h.account, mode=h.mode, activity=doing,
-                                            status=h.status, last_error=h.last_error, last_poll_at=h.last_poll_at,
-                                            lag_seconds=h.lag_seconds))
+            connectors.append(
+                ConnectorBeat(
+                    platform=h.platform,
+                    account=h.account,
+                    mode=h.mode,
+                    activity=doing,
+                    status=h.status,
+                    last_error=h.last_error,
+                    last_poll_at=h.last_poll_at,
+                    lag_seconds=h.lag_seconds,
+                )
+            )
         if check:
             self._checked = tuple([await self._check(name, run) for name, run in self._components.items()])
         components = self._checked
-        return ProcessBeat(id=self.id, roles=self.roles, host=self.host, pid=self.pid, version=self.version,
-                           started_at=self.started_at, beat_at=datetime.now(UTC), ttl_seconds=self.ttl,
-                           connectors=tuple(connectors), components=components)
+        return ProcessBeat(
+            id=self.id,
+            roles=self.roles,
+            host=self.host,
+            pid=self.pid,
+            version=self.version,
+            started_at=self.started_at,
+            beat_at=datetime.now(UTC),
+            ttl_seconds=self.ttl,
+            connectors=tuple(connectors),
+            components=components,
+        )
 
     @staticmethod
     async def _check(name: str, check: Check) -> ComponentHealth:

@@ -57,9 +57,16 @@ class AccountHealth:
     no_live_poller: bool = False
 
     def as_json(self) -> dict[str, object]:
-        return {"platform": self.platform, "account": self.account, "mode": self.mode, "status": self.status,
-                "last_error": self.detail or None, "served_by": self.served_by, "last_poll_at": self.last_poll_at,
-                "lag_seconds": self.lag_seconds}
+        return {
+            "platform": self.platform,
+            "account": self.account,
+            "mode": self.mode,
+            "status": self.status,
+            "last_error": self.detail or None,
+            "served_by": self.served_by,
+            "last_poll_at": self.last_poll_at,
+            "lag_seconds": self.lag_seconds,
+        }
 
 
 @dataclass
@@ -73,8 +80,11 @@ class DeskHealth:
     def reasons(self) -> list[str]:
         if not self.redis:
             return ["redis: does not answer"]
-        out = [f"{a.platform}/{a.account}: {a.status}: {a.detail or 'not started yet'}" for a in self.accounts
-               if a.status != "ok"]
+        out = [
+            f"{a.platform}/{a.account}: {a.status}: {a.detail or 'not started yet'}"
+            for a in self.accounts
+            if a.status != "ok"
+        ]
         out += [f"{c.name}: {c.status}: {c.detail}" for _, c in self.components if c.status != "ok"]
         return out
 
@@ -86,11 +96,22 @@ class DeskHealth:
 
     def as_json(self) -> dict[str, object]:
         return {
-            "status": self.status, "redis": self.redis, "reasons": self.reasons,
+            "status": self.status,
+            "redis": self.redis,
+            "reasons": self.reasons,
             "connectors": [a.as_json() for a in self.accounts],
             "components": [{"process": p, **c.model_dump(mode="json")} for p, c in self.components],
-            "processes": [{"id": b.id, "roles": list(b.roles), "host": b.host, "pid": b.pid, "version": b.version,
-                           "beat_at": b.beat_at.isoformat()} for b in self.processes],
+            "processes": [
+                {
+                    "id": b.id,
+                    "roles": list(b.roles),
+                    "host": b.host,
+                    "pid": b.pid,
+                    "version": b.version,
+                    "beat_at": b.beat_at.isoformat(),
+                }
+                for b in self.processes
+            ],
         }
 
 
@@ -105,16 +126,24 @@ def assess(processes: Sequence[ProcessBeat], accounts: Sequence[AccountSettings]
         seen = by_account.get((account.platform, account.name), [])
         wanted = "polling" if account.mode == "polling" else "webhook"
         serving = [(p, c) for p, c in seen if c.activity == wanted]
-        others = [(p, c) for p, c in seen
-                  if c.activity not in ("polling", "webhook") and c.status in ("degraded", "down")]
+        others = [
+            (p, c) for p, c in seen if c.activity not in ("polling", "webhook") and c.status in ("degraded", "down")
+        ]
         if not serving:
             standby = sum(1 for _, c in seen if c.activity == "standby")
-            detail = ("no live poller" + (f" ({standby} on standby)" if standby else "") if wanted == "polling"
-                      else "no live console serves its webhook")
-            detail += "".join(f"; {other.activity} in {p}: {other.last_error or other.status}"
-                              for p, other in seen if other.status in ("degraded", "down"))
-            out.accounts.append(AccountHealth(account.platform, account.name, account.mode, "down", detail,
-                                              no_live_poller=True))
+            detail = (
+                "no live poller" + (f" ({standby} on standby)" if standby else "")
+                if wanted == "polling"
+                else "no live console serves its webhook"
+            )
+            detail += "".join(
+                f"; {other.activity} in {p}: {other.last_error or other.status}"
+                for p, other in seen
+                if other.status in ("degraded", "down")
+            )
+            out.accounts.append(
+                AccountHealth(account.platform, account.name, account.mode, "down", detail, no_live_poller=True)
+            )
             continue
         best = min(serving, key=lambda pc: ("ok", "starting", "degraded", "down").index(pc[1].status))
         process_id, state = best
@@ -123,11 +152,18 @@ def assess(processes: Sequence[ProcessBeat], accounts: Sequence[AccountSettings]
             if worst([status, other.status]) != status:
                 status = other.status
                 detail = f"{other.activity} in {other_process}: {other.last_error or other.status}"
-        out.accounts.append(AccountHealth(
-            account.platform, account.name, account.mode, status,
-            detail, served_by=process_id,
-            last_poll_at=state.last_poll_at.isoformat() if state.last_poll_at else None,
-            lag_seconds=state.lag_seconds))
+        out.accounts.append(
+            AccountHealth(
+                account.platform,
+                account.name,
+                account.mode,
+                status,
+                detail,
+                served_by=process_id,
+                last_poll_at=state.last_poll_at.isoformat() if state.last_poll_at else None,
+                lag_seconds=state.lag_seconds,
+            )
+        )
     # A component several processes contribute (the archive's lag, seen by every router and
     # archiver) is one line: the worst report of it.
     by_name: dict[str, tuple[str, ComponentHealth]] = {}
@@ -140,8 +176,12 @@ def assess(processes: Sequence[ProcessBeat], accounts: Sequence[AccountSettings]
     return out
 
 
-async def desk_health(client: redis.Redis, accounts: Sequence[AccountSettings],
-                      local: ProcessBeat | None = None, budget: float = READ_BUDGET_S) -> DeskHealth:
+async def desk_health(
+    client: redis.Redis,
+    accounts: Sequence[AccountSettings],
+    local: ProcessBeat | None = None,
+    budget: float = READ_BUDGET_S,
+) -> DeskHealth:
     """The shared view within `budget` seconds; Redis not answering in time is `down`.
     `local` is the asking process's own beat, counted live even before it is first written."""
     try:

@@ -54,8 +54,14 @@ from .bot_setup import build_bots, language_detector
 from .config import Settings
 
 
-def router_steps(settings: Settings, client: redis.Redis, store: ConversationStore, assignments: AssignmentStore,
-                 bots: Mapping[str, Bot], recall: Recall | None = None) -> list[Step]:
+def router_steps(
+    settings: Settings,
+    client: redis.Redis,
+    store: ConversationStore,
+    assignments: AssignmentStore,
+    bots: Mapping[str, Bot],
+    recall: Recall | None = None,
+) -> list[Step]:
     catalog = default_catalog()
     assignment = AssignmentStep(assignments, store, recall=recall)
     steps: list[Step] = [
@@ -80,24 +86,41 @@ def router_steps(settings: Settings, client: redis.Redis, store: ConversationSto
     async def team_wait(team: str) -> float | None:
         return await usual_wait(client, team, zone, datetime.now(UTC))
 
-    steps += [assignment, OffHoursStep(settings.hours, catalog),
-              WaitingNoticeStep(settings.hours, catalog, team_wait, shows_notice)]
+    steps += [
+        assignment,
+        OffHoursStep(settings.hours, catalog),
+        WaitingNoticeStep(settings.hours, catalog, team_wait, shows_notice),
+    ]
     return steps
 
 
-def assemble_router(settings: Settings, client: redis.Redis, store: ConversationStore, assignments: AssignmentStore,
-                    bots: Mapping[str, Bot] | None = None, leases: PartitionLeases | None = None,
-                    recall: Recall | None = None) -> Router:
+def assemble_router(
+    settings: Settings,
+    client: redis.Redis,
+    store: ConversationStore,
+    assignments: AssignmentStore,
+    bots: Mapping[str, Bot] | None = None,
+    leases: PartitionLeases | None = None,
+    recall: Recall | None = None,
+) -> Router:
     """A router with the configured steps and bots; with `leases`, fenced to the partitions it holds;
     with `recall`, a contact's last agent is looked up there when Redis no longer has it."""
     bots = bots if bots is not None else build_bots(settings)
     s = settings
     router_settings = RouterSettings(
-        rules=s.rules, hours=s.hours, default_team=s.default_team,
+        rules=s.rules,
+        hours=s.hours,
+        default_team=s.default_team,
         account_languages={(a.platform, a.name): a.language for a in s.accounts},
         default_language=s.languages.default,
     )
-    return Router(client, store, router_settings, router_steps(s, client, store, assignments, bots, recall),
-                  bot_names=bots.keys(), normalize=message_language(language_detector(s.languages.supported),
-                                                                    s.languages.supported),
-                  fences=leases.tokens if leases is not None else None, observe=observe_route)
+    return Router(
+        client,
+        store,
+        router_settings,
+        router_steps(s, client, store, assignments, bots, recall),
+        bot_names=bots.keys(),
+        normalize=message_language(language_detector(s.languages.supported), s.languages.supported),
+        fences=leases.tokens if leases is not None else None,
+        observe=observe_route,
+    )

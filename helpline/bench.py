@@ -40,13 +40,20 @@ from .runtime import make_bus, sender_consumer, settle_heap
 
 TEXTS = {
     "en": ["My withdrawal has been pending for two hours", "How do I reset my 2FA?", "Deposit not credited yet"],
-    "ko": ["출금이 두 시간째 대기 중이에요", "2단계 인증을 재설정하려면 어떻게 하나요?",
-           "입금이 아직 반영되지 않았어요"],
+    "ko": [
+        "출금이 두 시간째 대기 중이에요",
+        "2단계 인증을 재설정하려면 어떻게 하나요?",
+        "입금이 아직 반영되지 않았어요",
+    ],
     "zh": ["我的提现已经等待两个小时了", "如何重置双重验证？", "充值还没有到账"],
     "ja": ["出金が2時間保留のままです", "二段階認証をリセットするには？", "入金がまだ反映されません"],
 }
-ACK = {"en": "Thanks, we got your message.", "ko": "메시지를 받았습니다.", "zh": "我们已收到您的消息。",
-       "ja": "メッセージを受け付けました。"}
+ACK = {
+    "en": "Thanks, we got your message.",
+    "ko": "메시지를 받았습니다.",
+    "zh": "我们已收到您的消息。",
+    "ja": "メッセージを受け付けました。",
+}
 
 
 class CountingNullConnector(NullConnector):
@@ -92,13 +99,20 @@ def synthetic(n: int, seed: int, threads: int, prefix: str, mix: str = "mixed") 
     for i in range(n):
         lang = rng.choice(list(TEXTS))
         thread = rng.randrange(threads)
-        out.append(InboundMessage(
-            platform="null", account=accounts[thread % len(accounts)],
-            kind=MessageKind.DIRECT if thread % 3 else MessageKind.MENTION,
-            message_id=f"{prefix}{i}", thread_key=f"t{thread}",
-            author=Author(user_id=f"u{thread}", handle=f"user{thread}", display_name=f"User {thread}"),
-            text=rng.choice(TEXTS[lang]), language=lang, platform_time=now, received_at=now,
-        ))
+        out.append(
+            InboundMessage(
+                platform="null",
+                account=accounts[thread % len(accounts)],
+                kind=MessageKind.DIRECT if thread % 3 else MessageKind.MENTION,
+                message_id=f"{prefix}{i}",
+                thread_key=f"t{thread}",
+                author=Author(user_id=f"u{thread}", handle=f"user{thread}", display_name=f"User {thread}"),
+                text=rng.choice(TEXTS[lang]),
+                language=lang,
+                platform_time=now,
+                received_at=now,
+            )
+        )
     return out
 
 
@@ -148,9 +162,11 @@ class Pipeline:
         context = ConnectorContext(ingest=self.bus.ingest)
         self.connectors: dict[tuple[str, str], Connector] = {
             ("null", account.name): kind(account, context, self.posts)
-            for account, kind in zip(settings.accounts, (CountingNullConnector, CountingPlainConnector), strict=True)}
-        self.sender = Sender(client, self.connectors, settings.redis.partitions,
-                             limiter=SharedRateLimiter(client), observe=metrics)
+            for account, kind in zip(settings.accounts, (CountingNullConnector, CountingPlainConnector), strict=True)
+        }
+        self.sender = Sender(
+            client, self.connectors, settings.redis.partitions, limiter=SharedRateLimiter(client), observe=metrics
+        )
         self.consumer = sender_consumer(settings, client, self.sender, "bench-sender")
         self.consumer.block_ms = 5
         self.consumer.handler = self._observe
@@ -171,9 +187,14 @@ class Pipeline:
         env = {**os.environ, "HELPLINE_REDIS__URL": self.url}
         for i in range(self.routers):
             with open(self.workdir / f"router-{i}.log", "wb") as log:
-                self.processes.append(subprocess.Popen(
-                    [sys.executable, "-m", "helpline", "run", "-c", str(config), "--role", "router"],
-                    env=env, stdout=subprocess.DEVNULL, stderr=log))
+                self.processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "helpline", "run", "-c", str(config), "--role", "router"],
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=log,
+                    )
+                )
 
     async def start(self) -> None:
         self.spawn_routers()
@@ -207,8 +228,9 @@ class Pipeline:
         alive = [proc.poll() is None for proc in self.processes]
         logs = "; ".join((self.workdir / f"router-{i}.log").read_text()[-800:] for i in range(self.routers))
         sender = [t.exception() if t.done() else "running" for t in self.tasks]
-        raise RuntimeError(f"stalled at {self.sender.sent} replies; routers alive {alive}; sender {sender}; "
-                           f"router logs: {logs}")
+        raise RuntimeError(
+            f"stalled at {self.sender.sent} replies; routers alive {alive}; sender {sender}; router logs: {logs}"
+        )
 
     async def close(self) -> None:
         self.stop.set()
@@ -234,9 +256,11 @@ async def _cpu(client: redis.Redis, pipeline: Pipeline) -> dict[str, float]:
     """CPU seconds so far of this process (load generator and sender), the routers and Redis: per
     message, a measure a loaded machine disturbs much less than messages per second."""
     info = await client.info("cpu")
-    return {"sender_and_load": time.process_time(),
-            "routers": sum(_process_cpu(proc.pid) for proc in pipeline.processes),
-            "redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"])}
+    return {
+        "sender_and_load": time.process_time(),
+        "routers": sum(_process_cpu(proc.pid) for proc in pipeline.processes),
+        "redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
+    }
 
 
 async def _throughput(pipeline: Pipeline, n: int) -> float:
@@ -244,7 +268,7 @@ async def _throughput(pipeline: Pipeline, n: int) -> float:
     done_before = pipeline.sender.sent
     start = time.perf_counter()
     for i in range(0, n, 500):
-        await pipeline.bus.ingest(messages[i:i + 500])
+        await pipeline.bus.ingest(messages[i : i + 500])
     await pipeline.wait_sent(done_before + n, limit_s=max(60.0, n / 500))
     if pipeline.sender.sent < done_before + n:
         pipeline.diagnose()
@@ -261,7 +285,7 @@ async def _latency(pipeline: Pipeline, rate: int, seconds: float) -> list[float]
     offered_ms: dict[str, int] = {}
     start = time.perf_counter()
     for i in range(0, total, per_tick):
-        batch = messages[i:i + per_tick]
+        batch = messages[i : i + per_tick]
         now_ms = int(time.time() * 1000)
         offered_ms.update((m.message_id, now_ms) for m in batch)
         await pipeline.bus.ingest(batch)
@@ -304,8 +328,15 @@ async def _arq_baseline(url: str, n: int) -> float:
     start = time.perf_counter()
     for i in range(0, n, 500):
         await asyncio.gather(*(pool.enqueue_job("noop", j) for j in range(i, min(n, i + 500))))
-    worker = Worker(functions=[noop], redis_settings=settings, burst=True, max_jobs=500, poll_delay=0.001,
-                    handle_signals=False, keep_result=0)
+    worker = Worker(
+        functions=[noop],
+        redis_settings=settings,
+        burst=True,
+        max_jobs=500,
+        poll_delay=0.001,
+        handle_signals=False,
+        keep_result=0,
+    )
     await worker.main()
     elapsed = time.perf_counter() - start
     done = worker.jobs_complete
@@ -314,9 +345,17 @@ async def _arq_baseline(url: str, n: int) -> float:
     return done / elapsed
 
 
-async def pipeline_benchmark(n: int, rate: int, latency_seconds: float, redis_url: str | None,
-                             routers: int = 1, *, wipe: bool = False, baseline: bool = True,
-                             mix: str = "mixed") -> dict[str, Any]:
+async def pipeline_benchmark(
+    n: int,
+    rate: int,
+    latency_seconds: float,
+    redis_url: str | None,
+    routers: int = 1,
+    *,
+    wipe: bool = False,
+    baseline: bool = True,
+    mix: str = "mixed",
+) -> dict[str, Any]:
     """Run the benchmark; `wipe` allows emptying a named Redis that holds data, `baseline` adds
     the comparison run through arq (which must then be installed), `mix` is one of `MIXES`."""
     if mix not in MIXES:

@@ -45,9 +45,11 @@ async def wipe_for_benchmark(client: redis.Redis, *, named: bool, wipe: bool) ->
     """FLUSHALL, unless the server was `named` by the operator, holds keys, and `wipe` is not set:
     then RedisNotEmpty, and nothing is deleted."""
     if named and not wipe and (count := await stored_keys(client)):
-        raise RedisNotEmpty(f"the Redis at --redis-url holds {count} keys and the benchmark deletes everything in "
-                            "it (FLUSHALL): pass --yes to allow that, or leave out --redis-url to run on a private "
-                            "server")
+        raise RedisNotEmpty(
+            f"the Redis at --redis-url holds {count} keys and the benchmark deletes everything in "
+            "it (FLUSHALL): pass --yes to allow that, or leave out --redis-url to run on a private "
+            "server"
+        )
     await client.flushall()
 
 
@@ -75,8 +77,9 @@ def require_arq() -> None:
     try:
         import arq  # noqa: F401
     except ImportError:
-        raise MissingArq("the comparison run needs arq (pip install 'helpline[bench]'); pass --no-baseline to "
-                         "measure Helpline alone") from None
+        raise MissingArq(
+            "the comparison run needs arq (pip install 'helpline[bench]'); pass --no-baseline to measure Helpline alone"
+        ) from None
 
 
 @contextmanager

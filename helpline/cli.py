@@ -60,8 +60,9 @@ def _announce_desk(config: Path | None) -> Desk:
     return Desk(settings.redis.url, settings.announcements, settings.accounts)
 
 
-app = typer.Typer(help="Helpline: a self-hosted multi-channel support desk.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Helpline: a self-hosted multi-channel support desk.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print one JSON object.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -258,8 +259,10 @@ def config_check(config: ConfigOption = None) -> None:
         for problem in problems:
             typer.echo(problem, err=True)
         raise typer.Exit(2)
-    typer.echo(f"ok: {len(settings.accounts)} accounts, {len(settings.teams)} teams, {len(settings.agents)} agents, "
-               f"{len(settings.rules)} rules, {len(settings.bots)} bots")
+    typer.echo(
+        f"ok: {len(settings.accounts)} accounts, {len(settings.teams)} teams, {len(settings.agents)} agents, "
+        f"{len(settings.rules)} rules, {len(settings.bots)} bots"
+    )
 
 
 @bench_app.command("pipeline")
@@ -271,8 +274,13 @@ def bench_pipeline(
     redis_url: Annotated[str | None, typer.Option(help="use this Redis (default: start a private one)")] = None,
     routers: Annotated[int | None, typer.Option(help="router processes (default: one per core)")] = None,
     baseline: Annotated[bool, typer.Option(help="also run the same messages through arq, for comparison")] = True,
-    mix: Annotated[str, typer.Option(help="mixed: half the replies through an account without idempotency; "
-                                          "idempotent: all through the deduping one")] = "mixed",
+    mix: Annotated[
+        str,
+        typer.Option(
+            help="mixed: half the replies through an account without idempotency; "
+            "idempotent: all through the deduping one"
+        ),
+    ] = "mixed",
     yes: WipeOption = False,
 ) -> None:
     """Ingest → router → bot → outbound → sender (null platform), on real Redis, vs arq."""
@@ -283,8 +291,11 @@ def bench_pipeline(
         raise typer.Exit(2)
     count = routers or len(os.sched_getaffinity(0))
     with refusals_exit():
-        result = run_main(lambda: pipeline_benchmark(messages, rate, latency_seconds, redis_url, count, wipe=yes,
-                                                     baseline=baseline, mix=mix))
+        result = run_main(
+            lambda: pipeline_benchmark(
+                messages, rate, latency_seconds, redis_url, count, wipe=yes, baseline=baseline, mix=mix
+            )
+        )
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
@@ -292,8 +303,10 @@ def bench_pipeline(
 def bench_broadcast(
     subscribers: Annotated[int, typer.Option(help="opted-in subscribers to broadcast to")] = 10_000,
     limit_per_second: Annotated[float, typer.Option(help="the emulator's overall limit (Telegram: 30)")] = 30.0,
-    kill_after: Annotated[float | None, typer.Option(help="run the publisher as a subprocess, SIGKILL it "
-                                                         "after this many seconds, start another")] = None,
+    kill_after: Annotated[
+        float | None,
+        typer.Option(help="run the publisher as a subprocess, SIGKILL it after this many seconds, start another"),
+    ] = None,
     as_json: JsonOption = False,
     redis_url: BenchRedisOption = None,
     yes: WipeOption = False,
@@ -301,15 +314,15 @@ def bench_broadcast(
     """Telegram broadcast through the publisher against the Bot API emulator's rate limit."""
     from helpline.announcements.bench import broadcast_benchmark
 
-    _benchmark(lambda url: broadcast_benchmark(url, subscribers, limit_per_second, kill_after), redis_url, yes,
-               as_json)
+    _benchmark(lambda url: broadcast_benchmark(url, subscribers, limit_per_second, kill_after), redis_url, yes, as_json)
 
 
 @bench_app.command("reports")
 def bench_reports(
     conversations: Annotated[int, typer.Option(help="conversations of pre-aggregated history")] = 1_000_000,
-    verify_sample: Annotated[int, typer.Option(help="conversations counted by the recorder to check the build")
-                             ] = 10_000,
+    verify_sample: Annotated[
+        int, typer.Option(help="conversations counted by the recorder to check the build")
+    ] = 10_000,
     as_json: JsonOption = False,
     redis_url: BenchRedisOption = None,
     yes: WipeOption = False,
@@ -317,14 +330,20 @@ def bench_reports(
     """Report queries over a large pre-aggregated history; one JSON object with timings in ms."""
     from helpline.insights.bench import reports_benchmark
 
-    _benchmark(lambda url: reports_benchmark(url, conversations, verify_sample), redis_url, yes, as_json,
-               appendfsync="no")
+    _benchmark(
+        lambda url: reports_benchmark(url, conversations, verify_sample), redis_url, yes, as_json, appendfsync="no"
+    )
 
 
-
-def _benchmark(work: Callable[[str], Awaitable[dict[str, Any]]], redis_url: str | None, wipe: bool, as_json: bool,
-               appendfsync: str = "everysec") -> None:
+def _benchmark(
+    work: Callable[[str], Awaitable[dict[str, Any]]],
+    redis_url: str | None,
+    wipe: bool,
+    as_json: bool,
+    appendfsync: str = "everysec",
+) -> None:
     """Run a benchmark on an empty Redis (`bench_redis`) and print its JSON."""
+
     async def run() -> dict[str, Any]:
         async with bench_redis(redis_url, wipe=wipe, appendfsync=appendfsync) as url:
             return await work(url)
@@ -347,8 +366,9 @@ def bench_archive(
     from helpline.archive.bench import archive_benchmark
 
     with refusals_exit():
-        result = run_main(lambda: archive_benchmark(conversations, messages_per_conversation, database_url,
-                                                    redis_url, wipe=yes))
+        result = run_main(
+            lambda: archive_benchmark(conversations, messages_per_conversation, database_url, redis_url, wipe=yes)
+        )
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
@@ -374,8 +394,10 @@ def dead_letters(ctx: typer.Context, config: ConfigOption = None, limit: int = 2
             for p in range(settings.redis.partitions):
                 for entry_id, fields in await client.xrevrange(keys.dead_letters(p), count=limit):
                     f = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
-                    typer.echo(f"{keys.dead_letters(p)} {entry_id.decode()} from {f.get('stream')} "
-                               f"after {f.get('deliveries')} deliveries: {f.get('error')}")
+                    typer.echo(
+                        f"{keys.dead_letters(p)} {entry_id.decode()} from {f.get('stream')} "
+                        f"after {f.get('deliveries')} deliveries: {f.get('error')}"
+                    )
         finally:
             await client.aclose()
 

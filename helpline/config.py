@@ -47,8 +47,11 @@ class RedisSettings(Section):
         if not target:
             raise ValueError("redis.url is not set")
         client: redis.Redis = redis.Redis.from_url(
-            target, socket_timeout=self.socket_timeout, socket_connect_timeout=self.connect_timeout,
-            health_check_interval=30)
+            target,
+            socket_timeout=self.socket_timeout,
+            socket_connect_timeout=self.connect_timeout,
+            health_check_interval=30,
+        )
         return client
 
 
@@ -81,7 +84,8 @@ class PipelineSettings(Section):
             raise ValueError(
                 f"claim_idle_seconds ({self.claim_idle_seconds:g}) must exceed send_batch_seconds + "
                 f"send_timeout_seconds ({longest:g}), the longest a sender batch can take: otherwise a "
-                f"second sender takes over replies the first is still posting")
+                f"second sender takes over replies the first is still posting"
+            )
         return self
 
 
@@ -197,8 +201,10 @@ class Settings(BaseSettings):
         for a in self.accounts:  # a channel that mails answers (web chat off hours) names its e-mail account
             via = a.options.get("email_account")
             if isinstance(via, str) and via not in mail_accounts:
-                raise ValueError(f"accounts.{a.name}.options.email_account: unknown e-mail account {via!r} "
-                                 f"(e-mail accounts: {', '.join(mail_accounts) or 'none'})")
+                raise ValueError(
+                    f"accounts.{a.name}.options.email_account: unknown e-mail account {via!r} "
+                    f"(e-mail accounts: {', '.join(mail_accounts) or 'none'})"
+                )
         for i, agent in enumerate(self.agents):
             for team in agent.teams:
                 if team not in team_ids:

@@ -27,12 +27,15 @@ def free_port() -> int:
 
 
 class EmbeddedRedis:
-    def __init__(self, data_dir: Path, port: int | None = None, appendfsync: str = "everysec",
-                 password: str | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, appendfsync: str = "everysec", password: str | None = None
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            raise EmbeddedRedisError("redis-server not found on PATH; install it (Debian: apt-get install "
-                                     "redis-server) or set REDIS_URL to an existing Redis >= 6.2")
+            raise EmbeddedRedisError(
+                "redis-server not found on PATH; install it (Debian: apt-get install "
+                "redis-server) or set REDIS_URL to an existing Redis >= 6.2"
+            )
         self.binary = binary
         self.data_dir = data_dir
         self.port = port or free_port()
@@ -63,11 +66,28 @@ class EmbeddedRedis:
     def start(self) -> EmbeddedRedis:
         conf = self._private_dir()
         self.proc = subprocess.Popen(
-            [self.binary, str(conf.resolve()), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.data_dir.resolve()),
-             "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--protected-mode", "yes",
-             "--logfile", "redis.log"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.binary,
+                str(conf.resolve()),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir.resolve()),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                self.appendfsync,
+                "--save",
+                "",
+                "--protected-mode",
+                "yes",
+                "--logfile",
+                "redis.log",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             umask=0o077,  # the AOF, the log: readable by this user only
             # Its own session: Ctrl-C in the terminal stops Helpline, which then stops Redis last.
             start_new_session=True,
@@ -108,8 +128,9 @@ class EmbeddedRedis:
     def __enter__(self) -> EmbeddedRedis:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 

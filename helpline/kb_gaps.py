@@ -30,8 +30,9 @@ def _ms(day: date, zone: ZoneInfo) -> int:
     return int(datetime.combine(day, time.min, tzinfo=zone).timestamp() * 1000)
 
 
-async def gap_report(settings: Settings, db: Database, start: date, end: date, language: str | None = None,
-                     limit: int = 5000) -> list[Gap]:
+async def gap_report(
+    settings: Settings, db: Database, start: date, end: date, language: str | None = None, limit: int = 5000
+) -> list[Gap]:
     """Unanswered questions handed off from `start` to `end` (inclusive), grouped. The days are the
     desk's, in `[insights] timezone` like every report on the page."""
     zone = ZoneInfo(settings.insights.timezone)
@@ -48,8 +49,9 @@ async def gap_report(settings: Settings, db: Database, start: date, end: date, l
 
 def gaps_command(
     config: Annotated[str | None, typer.Option("--config", "-c", help="helpline.toml")] = None,
-    days: Annotated[int, typer.Option(min=1, max=366,
-                                      help="Look back this many days ([insights] timezone), today included.")] = 30,
+    days: Annotated[
+        int, typer.Option(min=1, max=366, help="Look back this many days ([insights] timezone), today included.")
+    ] = 30,
     language: Annotated[str | None, typer.Option("--language", "-l", help="Only this language.")] = None,
     top: Annotated[int, typer.Option(min=1, help="Show the biggest this many groups.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
@@ -74,9 +76,18 @@ def gaps_command(
     gaps = asyncio.run(run())
     shown = gaps[:top]
     if as_json:
-        typer.echo(json.dumps({"start": start.isoformat(), "end": end.isoformat(),
-                               "questions": sum(g.count for g in gaps), "groups": len(gaps),
-                               "gaps": [g.as_row() for g in shown]}, ensure_ascii=False))
+        typer.echo(
+            json.dumps(
+                {
+                    "start": start.isoformat(),
+                    "end": end.isoformat(),
+                    "questions": sum(g.count for g in gaps),
+                    "groups": len(gaps),
+                    "gaps": [g.as_row() for g in shown],
+                },
+                ensure_ascii=False,
+            )
+        )
         return
     if not gaps:
         typer.echo(f"no unanswered questions from {start} to {end}")

@@ -16,8 +16,17 @@ import threading
 from datetime import UTC, datetime
 from types import TracebackType
 
-CHATTY = ("httpx", "httpcore", "telegram", "tweepy", "urllib3", "requests_oauthlib", "oauthlib", "uvicorn.access",
-          "bm25s")
+CHATTY = (
+    "httpx",
+    "httpcore",
+    "telegram",
+    "tweepy",
+    "urllib3",
+    "requests_oauthlib",
+    "oauthlib",
+    "uvicorn.access",
+    "bm25s",
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,8 +56,9 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def setup_logging(level: int = logging.INFO, json_lines: bool = False) -> None:
     handler = StderrHandler()
-    handler.setFormatter(JsonFormatter() if json_lines else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter() if json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -27,10 +27,14 @@ log = logging.getLogger(__name__)
 #: How each language's customers' clients encode mail (what real mail in the language looks like).
 CHARSETS = {"en": "utf-8", "ko": "euc-kr", "ja": "iso-2022-jp", "zh": "gb2312"}
 PEOPLE = [
-    ("en", "alex", "Alex Morgan"), ("en", "priya", "Priya Shah"),
-    ("ko", "minjun", "김민준"), ("ko", "seoyeon", "이서연"),
-    ("ja", "hina", "佐藤 陽菜"), ("ja", "ren", "鈴木 蓮"),
-    ("zh", "wei", "王伟"), ("zh", "na", "李娜"),
+    ("en", "alex", "Alex Morgan"),
+    ("en", "priya", "Priya Shah"),
+    ("ko", "minjun", "김민준"),
+    ("ko", "seoyeon", "이서연"),
+    ("ja", "hina", "佐藤 陽菜"),
+    ("ja", "ren", "鈴木 蓮"),
+    ("zh", "wei", "王伟"),
+    ("zh", "na", "李娜"),
 ]
 SUBJECTS = {"en": "Help with my account", "ko": "계정 문의", "ja": "アカウントについて", "zh": "账户问题"}
 THANKS = {"en": "Thank you!", "ko": "감사합니다!", "ja": "ありがとうございます。", "zh": "谢谢！"}
@@ -114,8 +118,10 @@ class MailSimulation:
         headers: dict[str, str] = {}
         style = rng.random()
         if style < 0.6:
-            headers = {"In-Reply-To": f"<{original.message_id}>",
-                       "References": " ".join(f"<{r}>" for r in (*original.references, original.message_id))}
+            headers = {
+                "In-Reply-To": f"<{original.message_id}>",
+                "References": " ".join(f"<{r}>" for r in (*original.references, original.message_id)),
+            }
         elif style < 0.85:
             headers = {"In-Reply-To": f"<{original.message_id}>"}  # a client that keeps only In-Reply-To
         subject = original.subject if original.subject.lower().startswith("re:") else f"Re: {original.subject}"

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 class StartupFailed(Exception):
     """A connector refused to start for good (credentials refused or revoked, a wrong setting): one
     line for the operator, and a non-zero exit. An unreachable platform is not this: the account
@@ -66,17 +67,25 @@ def consumer_name(role: str) -> str:
 
 def make_bus(settings: Settings, client: redis.Redis) -> StreamBus:
     p = settings.pipeline
-    return StreamBus(client, settings.redis.partitions, dedupe_ttl=int(p.dedupe_window_hours * 3600),
-                     observe=observe_ingest)
+    return StreamBus(
+        client, settings.redis.partitions, dedupe_ttl=int(p.dedupe_window_hours * 3600), observe=observe_ingest
+    )
 
 
 def make_store(settings: Settings, client: redis.Redis) -> ConversationStore:
-    return ConversationStore(client, settings.redis.partitions,
-                             quiet_period_s=settings.pipeline.quiet_period_hours * 3600)
+    return ConversationStore(
+        client, settings.redis.partitions, quiet_period_s=settings.pipeline.quiet_period_hours * 3600
+    )
 
 
-def make_connectors(settings: Settings, client: redis.Redis, bus: StreamBus, store: ConversationStore,
-                    transport: Any = None, extra: dict[str, Any] | None = None) -> dict[tuple[str, str], Connector]:
+def make_connectors(
+    settings: Settings,
+    client: redis.Redis,
+    bus: StreamBus,
+    store: ConversationStore,
+    transport: Any = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[tuple[str, str], Connector]:
     """One connector per configured account, ingesting through `bus`."""
 
     async def customer_typing(platform: str, account: str, thread_key: str) -> None:
@@ -90,9 +99,16 @@ def make_connectors(settings: Settings, client: redis.Redis, bus: StreamBus, sto
     connectors: dict[tuple[str, str], Connector] = {}
     blobs = build_blobs(settings.files)  # one file store backend for every account
     for account in settings.accounts:
-        ctx = ConnectorContext(ingest=bus.ingest, redis=client, http_transport=transport,
-                               public_base_url=settings.console.public_url, reject=bus.reject,
-                               extra=dict(extra or {}), customer_typing=customer_typing, blobs=blobs)
+        ctx = ConnectorContext(
+            ingest=bus.ingest,
+            redis=client,
+            http_transport=transport,
+            public_base_url=settings.console.public_url,
+            reject=bus.reject,
+            extra=dict(extra or {}),
+            customer_typing=customer_typing,
+            blobs=blobs,
+        )
         connectors[(account.platform, account.name)] = build_connector(account, ctx)
     return connectors
 
@@ -114,63 +130,108 @@ async def sync_roster(settings: Settings, assignments: AssignmentStore) -> None:
     roster = {a.agent.id: a.agent for a in await assignments.roster()}
     for agent in settings.agents:
         known = roster.get(agent.id)
-        await assignments.upsert_agent(agent if known is None else
-                                       agent.model_copy(update={"presence": known.presence}))
+        await assignments.upsert_agent(
+            agent if known is None else agent.model_copy(update={"presence": known.presence})
+        )
 
 
 def partition_leases(settings: Settings, client: redis.Redis, name: str | None = None) -> PartitionLeases:
-    return PartitionLeases(client, settings.redis.partitions, name or consumer_name("router"),
-                           lease_ms=int(settings.pipeline.partition_lease_seconds * 1000))
+    return PartitionLeases(
+        client,
+        settings.redis.partitions,
+        name or consumer_name("router"),
+        lease_ms=int(settings.pipeline.partition_lease_seconds * 1000),
+    )
 
 
-def build_router(settings: Settings, client: redis.Redis, store: ConversationStore, assignments: AssignmentStore,
-                 bots: dict[str, Bot] | None = None, leases: PartitionLeases | None = None,
-                 recall: Recall | None = None) -> Router:
+def build_router(
+    settings: Settings,
+    client: redis.Redis,
+    store: ConversationStore,
+    assignments: AssignmentStore,
+    bots: dict[str, Bot] | None = None,
+    leases: PartitionLeases | None = None,
+    recall: Recall | None = None,
+) -> Router:
     """The router with the configured chain of steps (see `assembly.py`)."""
     return assemble_router(settings, client, store, assignments, bots, leases, recall)
 
 
-def router_consumer(settings: Settings, client: redis.Redis, bus: StreamBus, router: Router,
-                    name: str | None = None, leases: PartitionLeases | None = None) -> StreamConsumer:
+def router_consumer(
+    settings: Settings,
+    client: redis.Redis,
+    bus: StreamBus,
+    router: Router,
+    name: str | None = None,
+    leases: PartitionLeases | None = None,
+) -> StreamConsumer:
     """The router's consumer; with `leases`, it reads and claims only the partitions it holds."""
     p = settings.pipeline
     return StreamConsumer(
-        client, keys.ROUTER_GROUP, leases.consumer if leases else (name or consumer_name("router")),
-        bus.inbound_streams(), router.handle_batch,
+        client,
+        keys.ROUTER_GROUP,
+        leases.consumer if leases else (name or consumer_name("router")),
+        bus.inbound_streams(),
+        router.handle_batch,
         lambda stream: keys.dead_letters(keys.stream_partition(stream)),
-        count=p.batch_size, max_deliveries=p.max_deliveries, retry_idle_ms=int(p.claim_idle_seconds * 1000),
-        handler_acknowledges=True, ownership=leases,
+        count=p.batch_size,
+        max_deliveries=p.max_deliveries,
+        retry_idle_ms=int(p.claim_idle_seconds * 1000),
+        handler_acknowledges=True,
+        ownership=leases,
     )
 
 
 def make_sender(settings: Settings, client: redis.Redis, connectors: Mapping[tuple[str, str], Connector]) -> Sender:
     """The sender with the pipeline's bounds: its hold on a reply lasts `claim_idle_seconds`."""
     p = settings.pipeline
-    return Sender(client, connectors, settings.redis.partitions, limiter=SharedRateLimiter(client), observe=metrics,
-                  lease_seconds=p.claim_idle_seconds, credentials=credentials_reporter(connectors),
-                  batch_seconds=p.send_batch_seconds, send_timeout=p.send_timeout_seconds)
+    return Sender(
+        client,
+        connectors,
+        settings.redis.partitions,
+        limiter=SharedRateLimiter(client),
+        observe=metrics,
+        lease_seconds=p.claim_idle_seconds,
+        credentials=credentials_reporter(connectors),
+        batch_seconds=p.send_batch_seconds,
+        send_timeout=p.send_timeout_seconds,
+    )
 
 
 def sender_consumer(settings: Settings, client: redis.Redis, sender: Sender, name: str | None = None) -> StreamConsumer:
     p = settings.pipeline
     return StreamConsumer(
-        client, keys.SENDER_GROUP, name or consumer_name("sender"), sender.streams(),
-        sender.handle_batch, sender.dead_letter_key,
-        count=p.batch_size, max_deliveries=p.max_deliveries, retry_idle_ms=int(p.claim_idle_seconds * 1000),
+        client,
+        keys.SENDER_GROUP,
+        name or consumer_name("sender"),
+        sender.streams(),
+        sender.handle_batch,
+        sender.dead_letter_key,
+        count=p.batch_size,
+        max_deliveries=p.max_deliveries,
+        retry_idle_ms=int(p.claim_idle_seconds * 1000),
         buried=sender.buried,
     )
 
 
-async def janitor(settings: Settings, client: redis.Redis, bus: StreamBus, store: ConversationStore,
-                  assignments: AssignmentStore, stop: asyncio.Event, interval: float = 30.0) -> None:
+async def janitor(
+    settings: Settings,
+    client: redis.Redis,
+    bus: StreamBus,
+    store: ConversationStore,
+    assignments: AssignmentStore,
+    stop: asyncio.Event,
+    interval: float = 30.0,
+) -> None:
     """Trim what every group acknowledged; hand queued conversations to agents who have room."""
     accounts = [(a.platform, a.name) for a in settings.accounts]
     partitions = settings.redis.partitions
-    streams = bus.inbound_streams() + [
-        keys.outbound_stream(p, platform, account) for platform, account in accounts for p in range(partitions)
-    ] + [keys.publish_stream(platform, account) for platform, account in accounts] + [
-        keys.changes(p) for p in range(partitions)
-    ]
+    streams = (
+        bus.inbound_streams()
+        + [keys.outbound_stream(p, platform, account) for platform, account in accounts for p in range(partitions)]
+        + [keys.publish_stream(platform, account) for platform, account in accounts]
+        + [keys.changes(p) for p in range(partitions)]
+    )
 
     async def sweep() -> None:
         await fill_queues(store, assignments)
@@ -192,20 +253,34 @@ async def archiver_role(settings: Settings, client: redis.Redis, stop: asyncio.E
     db = Database(s.database.url)
     try:
         await db.migrate()
-        archiver = Archiver(client, Record(db), s.redis.partitions, consumer_name("archiver"),
-                            batch_size=s.database.batch_size,
-                            claim_idle_ms=int(s.pipeline.claim_idle_seconds * 1000))
+        archiver = Archiver(
+            client,
+            Record(db),
+            s.redis.partitions,
+            consumer_name("archiver"),
+            batch_size=s.database.batch_size,
+            claim_idle_ms=int(s.pipeline.claim_idle_seconds * 1000),
+        )
         evictor = Evictor(client, db, s.redis.partitions, s.pipeline.quiet_period_hours * 3600)
 
         async def retention() -> None:
             r = s.retention
-            await apply_retention(client, db, s.redis.partitions, [(a.platform, a.name) for a in s.accounts],
-                                  r.conversations_days, r.delivery_records_days, r.dead_letters_days,
-                                  r.insights_detail_days)
+            await apply_retention(
+                client,
+                db,
+                s.redis.partitions,
+                [(a.platform, a.name) for a in s.accounts],
+                r.conversations_days,
+                r.delivery_records_days,
+                r.dead_letters_days,
+                r.insights_detail_days,
+            )
 
-        await asyncio.gather(archiver.run(stop),
-                             run_periodically("evictor", evictor.round, stop, s.database.evict_interval_seconds),
-                             run_periodically("retention", retention, stop, 3600.0))
+        await asyncio.gather(
+            archiver.run(stop),
+            run_periodically("evictor", evictor.round, stop, s.database.evict_interval_seconds),
+            run_periodically("retention", retention, stop, 3600.0),
+        )
     finally:
         await db.close()
 
@@ -234,8 +309,14 @@ def contribute_health(health: ProcessHealth, settings: Settings, client: redis.R
 ServeConsole = Callable[["FastAPI", Settings, asyncio.Event], Awaitable[None]]
 
 
-async def run_roles(settings: Settings, client: redis.Redis, roles: Iterable[str], stop: asyncio.Event,
-                    console: ServeConsole | None = None, health: ProcessHealth | None = None) -> None:
+async def run_roles(
+    settings: Settings,
+    client: redis.Redis,
+    roles: Iterable[str],
+    stop: asyncio.Event,
+    console: ServeConsole | None = None,
+    health: ProcessHealth | None = None,
+) -> None:
     """Build what the roles need from the settings and the Redis client, and run them until `stop`."""
     roles = set(roles)
     tasks: list[Awaitable[None]] = []
@@ -266,16 +347,20 @@ async def run_roles(settings: Settings, client: redis.Redis, roles: Iterable[str
             memory = AgentMemory(settings.database.url)
             closing.append(memory.close)
             router = build_router(settings, client, store, assignments, leases=leases, recall=memory)
-            tasks += [role_context("router", leases.run(stop)),
-                      role_context("router", router_consumer(settings, client, bus, router, leases=leases).run(stop)),
-                      role_context("router", janitor(settings, client, bus, store, assignments, stop, interval=5.0))]
+            tasks += [
+                role_context("router", leases.run(stop)),
+                role_context("router", router_consumer(settings, client, bus, router, leases=leases).run(stop)),
+                role_context("router", janitor(settings, client, bus, store, assignments, stop, interval=5.0)),
+            ]
         if roles & {"sender", "publisher"}:
             for c in connectors.values():
                 health.track(c, "sending")
         if "sender" in roles:
             sender = make_sender(settings, client, connectors)
-            tasks += [role_context("sender", sender_consumer(settings, client, sender).run(stop)),
-                      role_context("sender", run_promoter(sender, stop))]
+            tasks += [
+                role_context("sender", sender_consumer(settings, client, sender).run(stop)),
+                role_context("sender", run_promoter(sender, stop)),
+            ]
         if "connectors" in roles:
             for key, c in connectors.items():
                 if c.settings.mode == "polling" and c.supports_polling:
@@ -292,8 +377,9 @@ async def run_roles(settings: Settings, client: redis.Redis, roles: Iterable[str
         if "insights" in roles:
             from helpline.insights.service import Insights, run_insights
 
-            insights = Insights.build(client, store, settings.redis.partitions, settings.insights, settings.sla,
-                                      settings.hours)
+            insights = Insights.build(
+                client, store, settings.redis.partitions, settings.insights, settings.sla, settings.hours
+            )
             tasks.append(role_context("insights", run_insights(insights, settings.insights, stop)))
         if "console" in roles and console is not None:
             from helpline.console.app import create_app

@@ -55,16 +55,32 @@ class Builder:
         self._ordinals: dict[str, int] = {}
 
     def increments(self, t: Template, cid: str) -> list[Increment]:
-        ctx = Context(platform=t.platform, account=t.account, language=t.language, zone=self.zone,
-                      policies=self.policies, hours=self.hours)
+        ctx = Context(
+            platform=t.platform,
+            account=t.account,
+            language=t.language,
+            zone=self.zone,
+            policies=self.policies,
+            hours=self.hours,
+        )
         items = merge([message_item(m * 1000) for m in t.messages], t.events)
         out = fold(State(), items, ctx)
         if t.rating is not None:
             score, at, agent = t.rating
-            out += rating_increments(Rating(conversation_id=cid, score=score, agent=agent, team=t.team,
-                                            platform=t.platform, account=t.account, language=t.language,
-                                            labels=tuple(t.labels), at=datetime.fromtimestamp(at / 1000, UTC)),
-                                     self.zone)
+            out += rating_increments(
+                Rating(
+                    conversation_id=cid,
+                    score=score,
+                    agent=agent,
+                    team=t.team,
+                    platform=t.platform,
+                    account=t.account,
+                    language=t.language,
+                    labels=tuple(t.labels),
+                    at=datetime.fromtimestamp(at / 1000, UTC),
+                ),
+                self.zone,
+            )
         return out
 
     def ordinal(self, day: str) -> int:
@@ -92,8 +108,11 @@ class Builder:
 
 
 def to_cells(exact: dict[Key, int]) -> Cells:
-    incs = (Increment("" if d < 0 else day_str(date.fromordinal(d)), p, t, lang, dim, f, v)
-            for (d, p, t, lang, dim, f), v in exact.items() if v)
+    incs = (
+        Increment("" if d < 0 else day_str(date.fromordinal(d)), p, t, lang, dim, f, v)
+        for (d, p, t, lang, dim, f), v in exact.items()
+        if v
+    )
     return fan_out(incs)
 
 
@@ -103,7 +122,7 @@ async def write_cells(client: redis.Redis, cells: Cells) -> None:
         for key, fields in cells.hashes.items():
             items = [(f, v) for f, v in fields.items() if v]
             for i in range(0, len(items), 2000):
-                pipe.hset(key, mapping=dict(items[i:i + 2000]))
+                pipe.hset(key, mapping=dict(items[i : i + 2000]))
                 pending += 1
             if pending >= 500:
                 await pipe.execute()
@@ -139,10 +158,21 @@ async def verify(client: redis.Redis, builder: Builder, week0: date, n: int) -> 
     async with client.pipeline(transaction=False) as pipe:
         for cid, t, w in placed:
             s = t.shifted(w * WEEK_MS)
-            pipe.hset(keys.conversation(cid), mapping={
-                "id": cid, "platform": s.platform, "account": s.account, "kind": "direct", "thread_key": cid,
-                "contact_id": f"{s.platform}:{s.account}:{cid}", "language": s.language, "team": s.team,
-                "labels": json.dumps(s.labels), "created_at": s.messages[0]})
+            pipe.hset(
+                keys.conversation(cid),
+                mapping={
+                    "id": cid,
+                    "platform": s.platform,
+                    "account": s.account,
+                    "kind": "direct",
+                    "thread_key": cid,
+                    "contact_id": f"{s.platform}:{s.account}:{cid}",
+                    "language": s.language,
+                    "team": s.team,
+                    "labels": json.dumps(s.labels),
+                    "created_at": s.messages[0],
+                },
+            )
             pipe.zadd(keys.messages(cid), {f'{{"i":{i}}}': m * 1000 for i, m in enumerate(s.messages)})
             pipe.rpush(keys.events(cid), *[e.model_dump_json() for e in s.conversation_events(cid)])
             pipe.zadd(keys.conversations_by_update(keys.conversation_partition(cid)), {cid: s.messages[-1]})
@@ -153,8 +183,9 @@ async def verify(client: redis.Redis, builder: Builder, week0: date, n: int) -> 
     for cid, t, w in placed:
         if t.rating is not None:
             score, at, agent = t.rating
-            await ratings.record_rating(cid, score, agent=agent, team=t.team,
-                                        at=datetime.fromtimestamp((at + w * WEEK_MS) / 1000, UTC))
+            await ratings.record_rating(
+                cid, score, agent=agent, team=t.team, at=datetime.fromtimestamp((at + w * WEEK_MS) / 1000, UTC)
+            )
     recorded = await snapshot(client)
     exact: dict[Key, int] = defaultdict(int)
     for cid, t, w in placed:
@@ -209,6 +240,7 @@ async def reports_benchmark(redis_url: str, conversations: int, verify_sample: i
         def page_over(query: Query) -> Callable[[], Awaitable[None]]:
             async def page() -> None:
                 charts(await all_reports(reader, query))
+
             return page
 
         page = page_over(q)
@@ -217,9 +249,13 @@ async def reports_benchmark(redis_url: str, conversations: int, verify_sample: i
         longest = Query(start=end - timedelta(days=MAX_DAYS - 1), end=end)
 
         result: dict[str, Any] = {
-            "conversations": total, "history_days": 7 * WEEKS, "range_days": len(q.days),
-            "verify_conversations": verify_sample, "verify_recorder_equals_direct": equal,
-            "verify_s": round(verify_s, 1), "build_s": round(build_s, 1),
+            "conversations": total,
+            "history_days": 7 * WEEKS,
+            "range_days": len(q.days),
+            "verify_conversations": verify_sample,
+            "verify_recorder_equals_direct": equal,
+            "verify_s": round(verify_s, 1),
+            "build_s": round(build_s, 1),
             "heatmap_ms": await timed(run("heatmap", q)),
             "percentiles_30d_ms": await timed(run("response_times", q)),
             "sla_compliance_ms": await timed(run("sla", q)),
@@ -236,7 +272,7 @@ async def reports_benchmark(redis_url: str, conversations: int, verify_sample: i
         info = await client.info("memory")
         result["redis_used_memory_mb"] = round(int(info["used_memory"]) / 2**20, 1)
         result["redis_keys"] = int(await client.dbsize())
-        opened = (await REPORTS["summary"](reader, Query(start=week0, end=end + timedelta(days=30))))
+        opened = await REPORTS["summary"](reader, Query(start=week0, end=end + timedelta(days=30)))
         result["opened_counted"] = opened.model_dump()["figures"]["opened"]
         return result
     finally:

@@ -14,8 +14,35 @@ from zoneinfo import ZoneInfo
 # Upper bounds in seconds: fine for bot answers (seconds) and where support desks set targets
 # (minutes), coarse beyond a day.
 EDGES: tuple[float, ...] = (
-    1, 2, 5, 10, 15, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800, 14400,
-    21600, 28800, 43200, 86400, 172800, 259200, 604800, 1209600, float("inf"),
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    180,
+    300,
+    600,
+    900,
+    1200,
+    1800,
+    2700,
+    3600,
+    5400,
+    7200,
+    10800,
+    14400,
+    21600,
+    28800,
+    43200,
+    86400,
+    172800,
+    259200,
+    604800,
+    1209600,
+    float("inf"),
 )
 
 

@@ -93,8 +93,9 @@ def report_commands(redis_url_of: RedisUrlOf) -> typer.Typer:
             typer.echo(result.model_dump_json(indent=2))
         elif as_csv:
             if table is not None and table not in result.tables():
-                typer.echo(f"helpline report: {name} has no table {table!r}; it has: {', '.join(result.tables())}",
-                           err=True)
+                typer.echo(
+                    f"helpline report: {name} has no table {table!r}; it has: {', '.join(result.tables())}", err=True
+                )
                 raise typer.Exit(2)
             typer.echo(to_csv(result, table), nl=False)
         else:

@@ -52,8 +52,7 @@ def parse_scope(value: str) -> tuple[str, str, str]:
 
 def scopes_of(platform: str, team: str, language: str) -> list[str]:
     """The 8 scopes an increment is counted in (every mix of value and wildcard)."""
-    return [scope(p, t, lang) for p, t, lang in product((platform, WILDCARD), (team, WILDCARD),
-                                                        (language, WILDCARD))]
+    return [scope(p, t, lang) for p, t, lang in product((platform, WILDCARD), (team, WILDCARD), (language, WILDCARD))]
 
 
 def filter_scope(platform: str | None, team: str | None, language: str | None) -> str:

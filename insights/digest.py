@@ -14,15 +14,23 @@ from .render import TEMPLATES
 from .reports import Query, Rows, Summary, TopTopics, fastest_growing, summary, topics
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
-FIGURES = (("Conversations opened", "opened", "n"), ("Resolved", "resolved", "n"), ("Reopened", "reopened", "n"),
-           ("Deflection rate", "deflection_rate", "%"), ("Handoff rate", "handoff_rate", "%"),
-           ("First response p50", "frt_p50_s", "t"), ("First response p90", "frt_p90_s", "t"),
-           ("Resolution p50", "res_p50_s", "t"), ("SLA compliance", "sla_compliance", "%"),
-           ("CSAT average", "csat_avg", "f"), ("CSAT response rate", "csat_response_rate", "%"))
+FIGURES = (
+    ("Conversations opened", "opened", "n"),
+    ("Resolved", "resolved", "n"),
+    ("Reopened", "reopened", "n"),
+    ("Deflection rate", "deflection_rate", "%"),
+    ("Handoff rate", "handoff_rate", "%"),
+    ("First response p50", "frt_p50_s", "t"),
+    ("First response p90", "frt_p90_s", "t"),
+    ("Resolution p50", "res_p50_s", "t"),
+    ("SLA compliance", "sla_compliance", "%"),
+    ("CSAT average", "csat_avg", "f"),
+    ("CSAT response rate", "csat_response_rate", "%"),
+)
 
 
 def week_range(week: str) -> tuple[date, date]:
-    """"2026-W47" -> (Monday, Sunday)."""
+    """ "2026-W47" -> (Monday, Sunday)."""
     match = _WEEK.match(week)
     if not match:
         raise BadRange(f"--week: {week!r} is not an ISO week like 2026-W47")
@@ -61,30 +69,41 @@ class Digest:
     growing: Rows
 
     def markdown(self) -> str:
-        lines = [f"# Helpline weekly digest · {self.week}", "", f"{self.query.start} to {self.query.end}", "",
-                 "| Figure | This week | Previous week |", "|---|---:|---:|"]
+        lines = [
+            f"# Helpline weekly digest · {self.week}",
+            "",
+            f"{self.query.start} to {self.query.end}",
+            "",
+            "| Figure | This week | Previous week |",
+            "|---|---:|---:|",
+        ]
         lines += [f"| {label} | {now} | {before} |" for label, now, before in self.figures]
         lines += ["", "## Topics that grew the most", ""]
-        lines += [f"{i}. {_md(t['topic'])}: {t['count']} (previous week {t['previous']})"
-                  for i, t in enumerate(self.growing, 1)] or ["No topic grew this week."]
+        lines += [
+            f"{i}. {_md(t['topic'])}: {t['count']} (previous week {t['previous']})"
+            for i, t in enumerate(self.growing, 1)
+        ] or ["No topic grew this week."]
         return "\n".join(lines) + "\n"
 
     def html(self) -> str:
-        return TEMPLATES.get_template("digest.html").render(week=self.week, q=self.query, figures=self.figures,
-                                                            growing=self.growing)
+        return TEMPLATES.get_template("digest.html").render(
+            week=self.week, q=self.query, figures=self.figures, growing=self.growing
+        )
 
 
 def _md(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>])", r"\\\1", text)
 
 
-async def weekly_digest(reader: CubeReader, week: str, platform: str | None = None, team: str | None = None,
-                        language: str | None = None) -> Digest:
+async def weekly_digest(
+    reader: CubeReader, week: str, platform: str | None = None, team: str | None = None, language: str | None = None
+) -> Digest:
     start, end = week_range(week)
     q = Query(start=start, end=end, platform=platform, team=team, language=language)
     now: Summary = await summary(reader, q)
     before: Summary = await summary(reader, q.previous())
-    figures = [(label, show(now.figures.get(key), kind), show(before.figures.get(key), kind))
-               for label, key, kind in FIGURES]
+    figures = [
+        (label, show(now.figures.get(key), kind), show(before.figures.get(key), kind)) for label, key, kind in FIGURES
+    ]
     tops: TopTopics = await topics(reader, q, limit=200)
     return Digest(week=week, query=q, figures=figures, growing=fastest_growing(tops))

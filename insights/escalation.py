@@ -36,6 +36,7 @@ ACTOR = "system:sla"
 WARNING_LABEL = "sla-warning"
 TICK_LIMIT = 500
 
+
 @dataclass
 class TickResult:
     checked: int = 0
@@ -44,8 +45,14 @@ class TickResult:
 
 
 class SlaEngine:
-    def __init__(self, client: redis.Redis, recorder: InsightsRecorder, policies: Sequence[SlaPolicy],
-                 hours: Mapping[str, BusinessHours], store: ConversationStore | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        recorder: InsightsRecorder,
+        policies: Sequence[SlaPolicy],
+        hours: Mapping[str, BusinessHours],
+        store: ConversationStore | None = None,
+    ) -> None:
         self.client = client
         self.store = store or ConversationStore(client, partitions=1)  # only its commit is used
         self.recorder = recorder
@@ -80,14 +87,32 @@ class SlaEngine:
             raw = await self.client.hget(keys.conversation(cid), "priority")  # type: ignore[misc]
             current = Priority(raw.decode() if raw else "normal")
             raised = current.raised()
-            reason = (f"SLA {clock.policy}: {clock.target.value.replace('_', ' ')} at "
-                      f"{clock.percent_elapsed:.0f}% (due {_iso(clock.due_at)}); priority {current.value} -> "
-                      f"{raised.value}")
-            event = self._event(cid, EventType.PRIORITY, reason, now_ms, clock, "warning",
-                                priority=raised.value, previous=current.value, label=WARNING_LABEL)
-            effects = (Effects(cid).expect_exists().once(f"sla:warn:{clock.instance}")
-                       .expect_field("priority", raw.decode() if raw else "")
-                       .set(priority=raised.value).labels(add=[WARNING_LABEL]).event(event).touch())
+            reason = (
+                f"SLA {clock.policy}: {clock.target.value.replace('_', ' ')} at "
+                f"{clock.percent_elapsed:.0f}% (due {_iso(clock.due_at)}); priority {current.value} -> "
+                f"{raised.value}"
+            )
+            event = self._event(
+                cid,
+                EventType.PRIORITY,
+                reason,
+                now_ms,
+                clock,
+                "warning",
+                priority=raised.value,
+                previous=current.value,
+                label=WARNING_LABEL,
+            )
+            effects = (
+                Effects(cid)
+                .expect_exists()
+                .once(f"sla:warn:{clock.instance}")
+                .expect_field("priority", raw.decode() if raw else "")
+                .set(priority=raised.value)
+                .labels(add=[WARNING_LABEL])
+                .event(event)
+                .touch()
+            )
             code = await self._fire(effects, now_ms)
             if code != CONFLICT:
                 break
@@ -99,8 +124,9 @@ class SlaEngine:
     async def _breach(self, cid: str, clock: SlaClock, now_ms: int) -> bool:
         reason = f"SLA {clock.policy}: {clock.target.value.replace('_', ' ')} target passed (due {_iso(clock.due_at)})"
         event = self._event(cid, EventType.NOTE, reason, now_ms, clock, "breach")
-        code = await self._fire(Effects(cid).expect_exists().once(f"sla:breach:{clock.instance}").event(event)
-                                .touch(), now_ms)
+        code = await self._fire(
+            Effects(cid).expect_exists().once(f"sla:breach:{clock.instance}").event(event).touch(), now_ms
+        )
         if code >= 0:
             metrics.SLA_BREACHES.labels(target=clock.target.value).inc()
             await self._notify("sla_breach", cid, clock, reason, None)
@@ -109,21 +135,39 @@ class SlaEngine:
     async def _fire(self, effects: Effects, now_ms: int) -> int:
         """Commit; >= 0 fired now, DONE fired before, MISSING no such conversation, CONFLICT the
         priority changed since it was read."""
-        code, = await self.store.commit([effects], datetime.fromtimestamp(now_ms / 1000, UTC))
+        (code,) = await self.store.commit([effects], datetime.fromtimestamp(now_ms / 1000, UTC))
         return code
 
     @staticmethod
-    def _event(cid: str, type_: EventType, reason: str, now_ms: int, clock: SlaClock, level: str,
-               **extra: str) -> ConversationEvent:
-        return ConversationEvent(conversation_id=cid, type=type_, actor=ACTOR, reason=reason,
-                                 data={"sla": clock.target.value, "level": level, "instance": clock.instance,
-                                       "policy": clock.policy, **extra},
-                                 at=datetime.fromtimestamp(now_ms / 1000, UTC))
+    def _event(
+        cid: str, type_: EventType, reason: str, now_ms: int, clock: SlaClock, level: str, **extra: str
+    ) -> ConversationEvent:
+        return ConversationEvent(
+            conversation_id=cid,
+            type=type_,
+            actor=ACTOR,
+            reason=reason,
+            data={
+                "sla": clock.target.value,
+                "level": level,
+                "instance": clock.instance,
+                "policy": clock.policy,
+                **extra,
+            },
+            at=datetime.fromtimestamp(now_ms / 1000, UTC),
+        )
 
     async def _notify(self, kind: str, cid: str, clock: SlaClock, reason: str, priority: str | None) -> None:
-        notice = {"kind": kind, "conversation_id": cid, "target": clock.target.value, "policy": clock.policy,
-                  "due_at": _iso(clock.due_at), "percent_elapsed": clock.percent_elapsed, "reason": reason,
-                  "priority": priority}
+        notice = {
+            "kind": kind,
+            "conversation_id": cid,
+            "target": clock.target.value,
+            "policy": clock.policy,
+            "due_at": _iso(clock.due_at),
+            "percent_elapsed": clock.percent_elapsed,
+            "reason": reason,
+            "priority": priority,
+        }
         await self.client.publish(keys.live_channel(), json.dumps({"notice": notice}))
 
 

@@ -133,8 +133,15 @@ class _Folder:
         self.out: list[Increment] = []
 
     # emitting -------------------------------------------------------------------------------
-    def emit(self, at_ms: int, metric: str, *, agent: str = "", seconds: float | None = None,
-             labels: Sequence[str] | None = None) -> None:
+    def emit(
+        self,
+        at_ms: int,
+        metric: str,
+        *,
+        agent: str = "",
+        seconds: float | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> None:
         st, ctx = self.st, self.ctx
         at = datetime.fromtimestamp(at_ms / 1000, UTC)
         day = day_key(at, ctx.zone)
@@ -159,8 +166,12 @@ class _Folder:
         end = datetime.fromtimestamp(at_ms / 1000, UTC)
         hours = self.ctx.hours_of(self.st.team)
         self.emit(at_ms, metric, agent=agent, seconds=elapsed_seconds(None, start, end))
-        self.emit(at_ms, metric + "_bh", agent=agent,
-                  seconds=elapsed_seconds(hours, start, end) if hours else elapsed_seconds(None, start, end))
+        self.emit(
+            at_ms,
+            metric + "_bh",
+            agent=agent,
+            seconds=elapsed_seconds(hours, start, end) if hours else elapsed_seconds(None, start, end),
+        )
 
     def sla_done(self, at_ms: int, target: Target, start_ms: int, agent: str = "") -> None:
         """A target instance completed: count it met, or breached unless already counted."""
@@ -174,8 +185,9 @@ class _Folder:
         if policy is None or limit is None:
             return
         hours = self.ctx.hours_of(st.team) if policy.business_hours else None
-        spent = elapsed_seconds(hours, datetime.fromtimestamp(start_ms / 1000, UTC),
-                                datetime.fromtimestamp(at_ms / 1000, UTC))
+        spent = elapsed_seconds(
+            hours, datetime.fromtimestamp(start_ms / 1000, UTC), datetime.fromtimestamp(at_ms / 1000, UTC)
+        )
         self.emit(at_ms, f"sla_{target.value}_{'met' if spent <= limit else 'breached'}", agent=agent)
 
     # the state machine ----------------------------------------------------------------------

@@ -36,28 +36,41 @@ LocalBeat = Callable[[], Awaitable[ProcessBeat]]
 REGISTRY = CollectorRegistry(auto_describe=True)
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
-INGESTED = Counter("helpline_ingested_messages_total", "Messages handed to the inbound streams",
-                   ["platform", "account"], registry=REGISTRY)
-INGEST_SECONDS = Histogram("helpline_ingest_seconds", "Time of one ingest call", ["platform"], buckets=_LATENCY,
-                           registry=REGISTRY)
+INGESTED = Counter(
+    "helpline_ingested_messages_total",
+    "Messages handed to the inbound streams",
+    ["platform", "account"],
+    registry=REGISTRY,
+)
+INGEST_SECONDS = Histogram(
+    "helpline_ingest_seconds", "Time of one ingest call", ["platform"], buckets=_LATENCY, registry=REGISTRY
+)
 ROUTED = Counter("helpline_routed_messages_total", "Messages the router handled", registry=REGISTRY)
 ROUTE_FAILURES = Counter("helpline_route_failures_total", "Messages the router failed", registry=REGISTRY)
-ROUTE_SECONDS = Histogram("helpline_route_batch_seconds", "Time to route one batch", buckets=_LATENCY,
-                          registry=REGISTRY)
-SENT = Counter("helpline_replies_total", "Replies by send outcome", ["platform", "account", "outcome"],
-               registry=REGISTRY)
-SEND_SECONDS = Histogram("helpline_send_seconds", "Time of one platform send", ["platform"], buckets=_LATENCY,
-                         registry=REGISTRY)
-RATE_LIMITED = Counter("helpline_rate_limit_blocks_total", "Replies deferred by a rate limit",
-                       ["platform", "account"], registry=REGISTRY)
+ROUTE_SECONDS = Histogram(
+    "helpline_route_batch_seconds", "Time to route one batch", buckets=_LATENCY, registry=REGISTRY
+)
+SENT = Counter(
+    "helpline_replies_total", "Replies by send outcome", ["platform", "account", "outcome"], registry=REGISTRY
+)
+SEND_SECONDS = Histogram(
+    "helpline_send_seconds", "Time of one platform send", ["platform"], buckets=_LATENCY, registry=REGISTRY
+)
+RATE_LIMITED = Counter(
+    "helpline_rate_limit_blocks_total", "Replies deferred by a rate limit", ["platform", "account"], registry=REGISTRY
+)
 HELP_PAGE_SECONDS = Histogram(
-    "helpline_help_page_seconds", "Server time of one help-center page, to the start of its response",
+    "helpline_help_page_seconds",
+    "Server time of one help-center page, to the start of its response",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
-    registry=REGISTRY)
-SLA_ESCALATIONS = Counter("helpline_sla_escalations_total", "SLA warnings fired by this process", ["target"],
-                          registry=REGISTRY)
-SLA_BREACHES = Counter("helpline_sla_breaches_total", "SLA breaches recorded by this process", ["target"],
-                       registry=REGISTRY)
+    registry=REGISTRY,
+)
+SLA_ESCALATIONS = Counter(
+    "helpline_sla_escalations_total", "SLA warnings fired by this process", ["target"], registry=REGISTRY
+)
+SLA_BREACHES = Counter(
+    "helpline_sla_breaches_total", "SLA breaches recorded by this process", ["target"], registry=REGISTRY
+)
 
 
 def observe_ingest(platform: str, account: str, count: int, seconds: float) -> None:
@@ -107,8 +120,9 @@ class Snapshot:
 class HelplineCollector(Collector):
     """The desk's state in Redis (streams, dead letters, SLA clocks, connectors' health) as gauges."""
 
-    def __init__(self, client: redis.Redis, partitions: int, accounts: Sequence[AccountSettings],
-                 local_beat: LocalBeat) -> None:
+    def __init__(
+        self, client: redis.Redis, partitions: int, accounts: Sequence[AccountSettings], local_beat: LocalBeat
+    ) -> None:
         self.client = client
         self.partitions = partitions
         self.accounts = list(accounts)
@@ -117,8 +131,11 @@ class HelplineCollector(Collector):
 
     def streams(self) -> list[tuple[str, str]]:
         inbound = [(keys.inbound_stream(p), "inbound") for p in range(self.partitions)]
-        outbound = [(keys.outbound_stream(p, a.platform, a.name), "outbound")
-                    for a in self.accounts for p in range(self.partitions)]
+        outbound = [
+            (keys.outbound_stream(p, a.platform, a.name), "outbound")
+            for a in self.accounts
+            for p in range(self.partitions)
+        ]
         return inbound + outbound
 
     async def refresh(self) -> None:
@@ -144,8 +161,9 @@ class HelplineCollector(Collector):
             if length == 0:
                 continue  # a stream that was never written has no groups worth reporting
             for g in await self._groups(name):
-                snap.groups.append((name, as_text(g.get("name", "")), int(g.get("pending") or 0),
-                                    int(g.get("lag") or 0)))
+                snap.groups.append(
+                    (name, as_text(g.get("name", "")), int(g.get("pending") or 0), int(g.get("lag") or 0))
+                )
         # The shared view: an account is up when a live process polls (or serves) it and says ok.
         desk = await desk_health(client, self.accounts, local=await self.local_beat())
         snap.connectors = [(a.platform, a.account, a.status) for a in desk.accounts]
@@ -163,10 +181,12 @@ class HelplineCollector(Collector):
         length = GaugeMetricFamily("helpline_stream_length", "Entries in a stream", labels=["stream", "kind"])
         for name, kind, n in s.streams:
             length.add_metric([name, kind], n)
-        pending = GaugeMetricFamily("helpline_stream_pending", "Delivered, not acknowledged",
-                                    labels=["stream", "group"])
-        lag = GaugeMetricFamily("helpline_stream_lag", "Entries not yet delivered to the group",
-                                labels=["stream", "group"])
+        pending = GaugeMetricFamily(
+            "helpline_stream_pending", "Delivered, not acknowledged", labels=["stream", "group"]
+        )
+        lag = GaugeMetricFamily(
+            "helpline_stream_lag", "Entries not yet delivered to the group", labels=["stream", "group"]
+        )
         for name, group, p, lg in s.groups:
             pending.add_metric([name, group], p)
             lag.add_metric([name, group], lg)
@@ -174,18 +194,22 @@ class HelplineCollector(Collector):
         for p, n in s.dead:
             dead.add_metric([str(p)], n)
         due = GaugeMetricFamily("helpline_sla_open_clocks", "Conversations with a running SLA clock", value=s.sla_due)
-        breaches = GaugeMetricFamily("helpline_sla_breaches_today", "SLA breaches counted today (UTC day)",
-                                     value=s.sla_breaches_today)
-        up = GaugeMetricFamily("helpline_connector_up", "1 when a live process polls (or serves) the account "
-                               "and reports it ok, from the processes' heartbeats",
-                               labels=["platform", "account", "status"])
+        breaches = GaugeMetricFamily(
+            "helpline_sla_breaches_today", "SLA breaches counted today (UTC day)", value=s.sla_breaches_today
+        )
+        up = GaugeMetricFamily(
+            "helpline_connector_up",
+            "1 when a live process polls (or serves) the account and reports it ok, from the processes' heartbeats",
+            labels=["platform", "account", "status"],
+        )
         for platform, account, status in s.connectors:
             up.add_metric([platform, account, status], 1.0 if status == "ok" else 0.0)
         yield from (length, pending, lag, dead, due, breaches, up)
 
 
-def metrics_router(client: redis.Redis, partitions: int, accounts: Sequence[AccountSettings],
-                   local_beat: LocalBeat) -> APIRouter:
+def metrics_router(
+    client: redis.Redis, partitions: int, accounts: Sequence[AccountSettings], local_beat: LocalBeat
+) -> APIRouter:
     """GET /metrics in the Prometheus text format (process metrics + a fresh Redis snapshot)."""
     collector = HelplineCollector(client, partitions, accounts, local_beat)
     # The Redis snapshot is per app; the process metrics are shared by the process.

@@ -55,8 +55,15 @@ class RatingStore:
         self.zone = ZoneInfo(timezone)
         self._rate = client.register_script(scripts.RATE)
 
-    async def record_rating(self, conversation_id: str, score: int, comment: str = "", agent: str | None = None,
-                            team: str | None = None, at: datetime | None = None) -> Rating:
+    async def record_rating(
+        self,
+        conversation_id: str,
+        score: int,
+        comment: str = "",
+        agent: str | None = None,
+        team: str | None = None,
+        at: datetime | None = None,
+    ) -> Rating:
         """Store the customer's rating of a conversation and count it. Idempotent: the same
         rating recorded again changes nothing; a new rating of the same conversation replaces
         the old one (its counts are taken back in the same script)."""
@@ -68,20 +75,34 @@ class RatingStore:
             raise InvalidRating(f"conversation_id: no conversation {conversation_id!r}")
         who = agent or conv.get("assignee") or ""
         rating = Rating(
-            conversation_id=conversation_id, score=score, comment=comment,
-            agent=who if not who or ":" in who else f"agent:{who}", team=team or conv.get("team") or "",
-            platform=conv["platform"], account=conv.get("account", ""), language=conv.get("language", ""),
-            labels=tuple(json.loads(conv.get("labels") or "[]")), at=at or datetime.now(UTC),
+            conversation_id=conversation_id,
+            score=score,
+            comment=comment,
+            agent=who if not who or ":" in who else f"agent:{who}",
+            team=team or conv.get("team") or "",
+            platform=conv["platform"],
+            account=conv.get("account", ""),
+            language=conv.get("language", ""),
+            labels=tuple(json.loads(conv.get("labels") or "[]")),
+            at=at or datetime.now(UTC),
         )
         for _ in range(MAX_ATTEMPTS):
-            old_json, old_at = await self.client.hmget(keys.insights_rating(conversation_id),  # type: ignore[misc]
-                                                       ["json", "at"])
+            old_json, old_at = await self.client.hmget(
+                keys.insights_rating(conversation_id),  # type: ignore[misc]
+                ["json", "at"],
+            )
             old = Rating.model_validate_json(old_json) if old_json else None
             if old is not None and old.model_dump(exclude={"at"}) == rating.model_dump(exclude={"at"}):
                 return old  # the same answer again (a redelivered survey reply)
             incs = (rating_increments(old, self.zone, -1) if old else []) + rating_increments(rating, self.zone)
-            args = [conversation_id, (old_at or b"").decode(), rating.model_dump_json(),
-                    str(int(rating.at.timestamp() * 1000)), len(incs), *flatten(incs)]
+            args = [
+                conversation_id,
+                (old_at or b"").decode(),
+                rating.model_dump_json(),
+                str(int(rating.at.timestamp() * 1000)),
+                len(incs),
+                *flatten(incs),
+            ]
             if int(await self._rate(keys=[keys.insights_prefix()], args=args)):
                 return rating
         raise InvalidRating(f"conversation_id: rating of {conversation_id!r} kept changing; try again")

@@ -79,8 +79,7 @@ class CubeReader:
                 no += v if answer == "no" else 0
         return yes, no
 
-    async def helpful_by_article(self, days: Sequence[date], language: str | None = None
-                                 ) -> dict[str, tuple[int, int]]:
+    async def helpful_by_article(self, days: Sequence[date], language: str | None = None) -> dict[str, tuple[int, int]]:
         """The help center's votes per article key over the days: key -> (yes, no); with
         `language`, only votes on that language's page."""
         out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -95,7 +94,7 @@ class CubeReader:
     async def counters(self, days: Sequence[date], scope: str, dims: Sequence[str]) -> dict[str, list[Cells]]:
         """dim -> per day {"metric|value": count}."""
         raw = await self._read([keys.insights_counters(day_str(d), scope, dim) for dim in dims for d in days], _cells)
-        return {dim: raw[i * len(days):(i + 1) * len(days)] for i, dim in enumerate(dims)}
+        return {dim: raw[i * len(days) : (i + 1) * len(days)] for i, dim in enumerate(dims)}
 
     async def histograms(self, days: Sequence[date], scope: str) -> list[dict[str, dict[int, int]]]:
         """Per day: metric -> bucket -> count."""
@@ -105,11 +104,12 @@ class CubeReader:
         raw = await self._read([keys.insights_scopes(day_str(d)) for d in days], _scopes, members=True)
         return set().union(*raw)
 
-    async def counters_by_scope(self, days: Sequence[date], scopes: Sequence[str], dim: str = "all"
-                                ) -> dict[str, Cells]:
+    async def counters_by_scope(
+        self, days: Sequence[date], scopes: Sequence[str], dim: str = "all"
+    ) -> dict[str, Cells]:
         """scope -> summed {"metric|value": count} over the days (for breakdowns by platform...)."""
         raw = await self._read([keys.insights_counters(day_str(d), s, dim) for s in scopes for d in days], _cells)
-        return {s: self._sum(s, dim, days, raw[i * len(days):(i + 1) * len(days)]) for i, s in enumerate(scopes)}
+        return {s: self._sum(s, dim, days, raw[i * len(days) : (i + 1) * len(days)]) for i, s in enumerate(scopes)}
 
     async def summed(self, days: Sequence[date], scope: str, dim: str) -> Cells:
         """{"metric|value": count} of one scope and dimension summed over the days (read-only:

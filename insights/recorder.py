@@ -52,8 +52,13 @@ class _Unit:
 
 
 class InsightsRecorder:
-    def __init__(self, client: redis.Redis, settings: InsightsSettings | None = None,
-                 policies: Sequence[SlaPolicy] = (), hours: Mapping[str, BusinessHours] | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        settings: InsightsSettings | None = None,
+        policies: Sequence[SlaPolicy] = (),
+        hours: Mapping[str, BusinessHours] | None = None,
+    ) -> None:
         self.client = client
         self.settings = settings or InsightsSettings()
         self.zone = ZoneInfo(self.settings.timezone)
@@ -69,7 +74,7 @@ class InsightsRecorder:
         done = 0
         ids = list(dict.fromkeys(conversation_ids))
         for start in range(0, len(ids), BATCH):
-            pending = ids[start:start + BATCH]
+            pending = ids[start : start + BATCH]
             for _ in range(MAX_ATTEMPTS):
                 if not pending:
                     break
@@ -102,13 +107,28 @@ class InsightsRecorder:
             units.append(unit)
         return units
 
-    def _fold(self, cid: str, expected: tuple[str, str], raw_state: bytes | None, conv: list[Any],
-              events: list[bytes], scores: list[bytes]) -> _Unit:
+    def _fold(
+        self,
+        cid: str,
+        expected: tuple[str, str],
+        raw_state: bytes | None,
+        conv: list[Any],
+        events: list[bytes],
+        scores: list[bytes],
+    ) -> _Unit:
         state = State.loads(raw_state)
-        ctx = Context(platform=as_text(conv[0]), account=as_text(conv[1] or b"-"), language=as_text(conv[2] or b""),
-                      zone=self.zone, policies=self.policies, hours=self.hours)
-        items = merge([message_item(float(s)) for s in scores],
-                      [event_item(ConversationEvent.model_validate_json(e)) for e in events])
+        ctx = Context(
+            platform=as_text(conv[0]),
+            account=as_text(conv[1] or b"-"),
+            language=as_text(conv[2] or b""),
+            zone=self.zone,
+            policies=self.policies,
+            hours=self.hours,
+        )
+        items = merge(
+            [message_item(float(s)) for s in scores],
+            [event_item(ConversationEvent.model_validate_json(e)) for e in events],
+        )
         increments = fold(state, items, ctx)
         cursor = (str(int(expected[0]) + len(events)), as_text(scores[-1]) if scores else expected[1])
         due = next_check_ms(state, self.policies, self.hours)
@@ -119,8 +139,15 @@ class InsightsRecorder:
             return []
         args: list[str | int] = [len(units)]
         for u in units:
-            args += [u.cid, *u.expected, *u.cursor, u.state.dumps(), "" if u.due is None else u.due,
-                     len(u.increments), *flatten(u.increments)]
+            args += [
+                u.cid,
+                *u.expected,
+                *u.cursor,
+                u.state.dumps(),
+                "" if u.due is None else u.due,
+                len(u.increments),
+                *flatten(u.increments),
+            ]
         results = await self._commit(keys=[keys.insights_prefix()], args=args)
         return [u.cid for u, ok in zip(units, results, strict=True) if not int(ok)]
 

@@ -28,8 +28,12 @@ from .reports import (
     TopTopics,
 )
 
-TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                        autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
 async def all_reports(reader: CubeReader, q: Query) -> dict[str, Report]:
@@ -49,35 +53,52 @@ def charts(reports: dict[str, Report]) -> dict[str, Markup]:
     out: dict[str, str] = {}
     hm = reports["heatmap"]
     assert isinstance(hm, Heatmap)
-    out["heatmap"] = svg.heatmap(hm.cells, WEEKDAYS, [f"{h:02d}" for h in range(24)],
-                                 "Conversations opened by weekday and hour")
+    out["heatmap"] = svg.heatmap(
+        hm.cells, WEEKDAYS, [f"{h:02d}" for h in range(24)], "Conversations opened by weekday and hour"
+    )
     rt = reports["response_times"]
     assert isinstance(rt, ResponseTimes)
     days = [_short(r["day"]) for r in rt.rows]
-    out["response_times"] = svg.line_chart(days, {
-        "first response p50 (min)": [_minutes(r["frt_p50_s"]) for r in rt.rows],
-        "first response p90 (min)": [_minutes(r["frt_p90_s"]) for r in rt.rows],
-        "next response p50 (min)": [_minutes(r["nrt_p50_s"]) for r in rt.rows],
-    }, "Response time percentiles per day", "minutes")
+    out["response_times"] = svg.line_chart(
+        days,
+        {
+            "first response p50 (min)": [_minutes(r["frt_p50_s"]) for r in rt.rows],
+            "first response p90 (min)": [_minutes(r["frt_p90_s"]) for r in rt.rows],
+            "next response p50 (min)": [_minutes(r["nrt_p50_s"]) for r in rt.rows],
+        },
+        "Response time percentiles per day",
+        "minutes",
+    )
     sla = reports["sla"]
     assert isinstance(sla, SlaCompliance)
-    out["sla"] = svg.stacked_bars([_short(r["day"]) for r in sla.by_day], {
-        "met": [float(r["met"]) for r in sla.by_day], "breached": [float(r["breached"]) for r in sla.by_day],
-    }, "SLA targets met and breached per day")
+    out["sla"] = svg.stacked_bars(
+        [_short(r["day"]) for r in sla.by_day],
+        {
+            "met": [float(r["met"]) for r in sla.by_day],
+            "breached": [float(r["breached"]) for r in sla.by_day],
+        },
+        "SLA targets met and breached per day",
+    )
     cs = reports["csat"]
     assert isinstance(cs, CsatTrend)
-    out["csat"] = svg.line_chart([_short(r["day"]) for r in cs.by_day], {"average": [r["average"] for r in cs.by_day]},
-                                 "Average satisfaction (1-5) per day")
-    out["csat_distribution"] = svg.bar_chart([f"{r['score']}" for r in cs.distribution],
-                                             [float(r["count"]) for r in cs.distribution], "Satisfaction ratings")
+    out["csat"] = svg.line_chart(
+        [_short(r["day"]) for r in cs.by_day],
+        {"average": [r["average"] for r in cs.by_day]},
+        "Average satisfaction (1-5) per day",
+    )
+    out["csat_distribution"] = svg.bar_chart(
+        [f"{r['score']}" for r in cs.distribution], [float(r["count"]) for r in cs.distribution], "Satisfaction ratings"
+    )
     tp = reports["topics"]
     assert isinstance(tp, TopTopics)
-    out["topics"] = svg.bar_chart([r["topic"] for r in tp.topics[:12]], [float(r["count"]) for r in tp.topics[:12]],
-                                  "Top topics")
+    out["topics"] = svg.bar_chart(
+        [r["topic"] for r in tp.topics[:12]], [float(r["count"]) for r in tp.topics[:12]], "Top topics"
+    )
     ch = reports["channels"]
     assert isinstance(ch, ChannelMix)
-    out["channels"] = svg.bar_chart([r["platform"] for r in ch.platforms], [float(r["opened"]) for r in ch.platforms],
-                                    "Conversations by channel")
+    out["channels"] = svg.bar_chart(
+        [r["platform"] for r in ch.platforms], [float(r["opened"]) for r in ch.platforms], "Conversations by channel"
+    )
     return {k: Markup(v) for k, v in out.items()}  # noqa: S704 - built by svg.py, which escapes all text
 
 

@@ -48,8 +48,9 @@ class Query(BaseModel):
 
     def previous(self) -> Query:
         length = (self.end - self.start).days + 1
-        return self.model_copy(update={"start": self.start - timedelta(days=length),
-                                       "end": self.start - timedelta(days=1)})
+        return self.model_copy(
+            update={"start": self.start - timedelta(days=length), "end": self.start - timedelta(days=1)}
+        )
 
 
 class Report(BaseModel, ABC):
@@ -74,24 +75,36 @@ def _avg(cells: Cells, metric: str) -> float | None:
     return _avg_seconds(cells.get(f"{metric}_ms|", 0), cells.get(f"{metric}_n|", 0))
 
 
-_LATENCY_NAMES = {"frt": "First response (human)", "nrt": "Next response (human)", "res": "Resolution",
-                  "frt_bh": "First response (human), business hours", "res_bh": "Resolution, business hours",
-                  "bot_rt": "Bot answer"}
+_LATENCY_NAMES = {
+    "frt": "First response (human)",
+    "nrt": "Next response (human)",
+    "res": "Resolution",
+    "frt_bh": "First response (human), business hours",
+    "res_bh": "Resolution, business hours",
+    "bot_rt": "Bot answer",
+}
 _STATS = {"avg_s": "average (s)", "p50_s": "median (s)", "p90_s": "90th percentile (s)"}
 
 # What each summary figure is called on the page and in the CSV (the key stays the JSON name).
 FIGURE_LABELS: dict[str, str] = {
-    "opened": "Conversations opened", "resolved": "Conversations resolved", "reopened": "Reopened",
-    "deflected": "Resolved by a bot alone", "deflection_rate": "Deflection rate (of resolved)",
-    "handoff_rate": "Bot handoff rate", "messages": "Customer messages",
-    "messages_per_conversation": "Messages per conversation", "replies": "Replies by agents",
+    "opened": "Conversations opened",
+    "resolved": "Conversations resolved",
+    "reopened": "Reopened",
+    "deflected": "Resolved by a bot alone",
+    "deflection_rate": "Deflection rate (of resolved)",
+    "handoff_rate": "Bot handoff rate",
+    "messages": "Customer messages",
+    "messages_per_conversation": "Messages per conversation",
+    "replies": "Replies by agents",
     "bot_replies": "Replies by bots and automations",
     "articles_helpful": "Help-center articles: “helpful” answers",
     "articles_not_helpful": "Help-center articles: “not helpful” answers",
     "articles_helpful_rate": "Help-center articles: helpful rate",
     **{f"{m}_{stat}": f"{name}: {what}" for m, name in _LATENCY_NAMES.items() for stat, what in _STATS.items()},
-    "csat_avg": "Satisfaction average (1-5)", "csat_responses": "Satisfaction responses",
-    "csat_response_rate": "Satisfaction response rate", "sla_compliance": "SLA compliance",
+    "csat_avg": "Satisfaction average (1-5)",
+    "csat_responses": "Satisfaction responses",
+    "csat_response_rate": "Satisfaction response rate",
+    "sla_compliance": "SLA compliance",
 }
 
 
@@ -100,21 +113,28 @@ class Summary(Report):
     figures: dict[str, float | int | None]
 
     def tables(self) -> dict[str, Rows]:
-        return {"summary": [{"figure": k, "label": FIGURE_LABELS.get(k, k), "value": v}
-                            for k, v in self.figures.items()]}
+        return {
+            "summary": [{"figure": k, "label": FIGURE_LABELS.get(k, k), "value": v} for k, v in self.figures.items()]
+        }
 
 
 async def summary(reader: CubeReader, q: Query) -> Summary:
     cells = await reader.summed(q.days, q.scope, "all")
     hist = _sum_hist(await reader.histograms(q.days, q.scope))
+
     def c(metric: str) -> int:
         return cells.get(f"{metric}|", 0)
 
     figures: dict[str, float | int | None] = {
-        "opened": c("opened"), "resolved": c("resolved"), "reopened": c("reopened"),
-        "deflected": c("deflected"), "deflection_rate": _rate(c("deflected"), c("resolved")),
-        "handoff_rate": _rate(c("handoff"), c("bot_handled")), "messages": c("messages"),
-        "messages_per_conversation": _rate(c("messages"), c("opened")), "replies": c("replies"),
+        "opened": c("opened"),
+        "resolved": c("resolved"),
+        "reopened": c("reopened"),
+        "deflected": c("deflected"),
+        "deflection_rate": _rate(c("deflected"), c("resolved")),
+        "handoff_rate": _rate(c("handoff"), c("bot_handled")),
+        "messages": c("messages"),
+        "messages_per_conversation": _rate(c("messages"), c("opened")),
+        "replies": c("replies"),
         "bot_replies": c("bot_replies"),
     }
     yes, no = await reader.helpful_votes(q.days)  # the help center's votes, next to the bot's results
@@ -148,8 +168,11 @@ class Heatmap(Report):
     cells: list[list[int]]  # [weekday 0=Mon][hour]
 
     def tables(self) -> dict[str, Rows]:
-        return {"heatmap": [{"weekday": WEEKDAYS[w], **{f"{h:02d}": row[h] for h in range(24)}}
-                            for w, row in enumerate(self.cells)]}
+        return {
+            "heatmap": [
+                {"weekday": WEEKDAYS[w], **{f"{h:02d}": row[h] for h in range(24)}} for w, row in enumerate(self.cells)
+            ]
+        }
 
 
 async def heatmap(reader: CubeReader, q: Query, metric: str = "opened") -> Heatmap:
@@ -199,8 +222,12 @@ class SlaCompliance(Report):
 
 def _sla_row(cells: Cells, target: str) -> dict[str, Any]:
     met, breached = cells.get(f"sla_{target}_met|", 0), cells.get(f"sla_{target}_breached|", 0)
-    return {"met": met, "breached": breached, "warned": cells.get(f"sla_{target}_warned|", 0),
-            "compliance": _rate(met, met + breached)}
+    return {
+        "met": met,
+        "breached": breached,
+        "warned": cells.get(f"sla_{target}_warned|", 0),
+        "compliance": _rate(met, met + breached),
+    }
 
 
 async def sla_compliance(reader: CubeReader, q: Query) -> SlaCompliance:
@@ -211,8 +238,9 @@ async def sla_compliance(reader: CubeReader, q: Query) -> SlaCompliance:
     for d, day_cells in zip(q.days, per_day, strict=True):
         met = sum(day_cells.get(f"sla_{t.value}_met|", 0) for t in Target)
         breached = sum(day_cells.get(f"sla_{t.value}_breached|", 0) for t in Target)
-        by_day.append({"day": d.isoformat(), "met": met, "breached": breached,
-                       "compliance": _rate(met, met + breached)})
+        by_day.append(
+            {"day": d.isoformat(), "met": met, "breached": breached, "compliance": _rate(met, met + breached)}
+        )
     teams = sorted({t for _, t, _ in await reader.scopes(q.days) if t != WILDCARD and q.team in (None, t)})
     team_scopes = [scope(q.platform or WILDCARD, t, q.language or WILDCARD) for t in teams]
     by_scope = await reader.counters_by_scope(q.days, team_scopes)
@@ -231,21 +259,37 @@ class CsatTrend(Report):
     response_rate: float | None
 
     def tables(self) -> dict[str, Rows]:
-        return {"csat_by_day": self.by_day, "csat_distribution": self.distribution,
-                "csat_overall": [{"average": self.average, "response_rate": self.response_rate}]}
+        return {
+            "csat_by_day": self.by_day,
+            "csat_distribution": self.distribution,
+            "csat_overall": [{"average": self.average, "response_rate": self.response_rate}],
+        }
 
 
 async def csat(reader: CubeReader, q: Query) -> CsatTrend:
     per_day = (await reader.counters(q.days, q.scope, ["all"]))["all"]
-    by_day = [{"day": d.isoformat(), "responses": c.get("csat_n|", 0),
-               "average": _rate(c.get("csat_sum|", 0), c.get("csat_n|", 0))} for d, c in zip(q.days, per_day,
-                                                                                          strict=True)]
+    by_day = [
+        {
+            "day": d.isoformat(),
+            "responses": c.get("csat_n|", 0),
+            "average": _rate(c.get("csat_sum|", 0), c.get("csat_n|", 0)),
+        }
+        for d, c in zip(q.days, per_day, strict=True)
+    ]
     cells = await reader.summed(q.days, q.scope, "all")
     n = cells.get("csat_n|", 0)
-    distribution = [{"score": s, "count": cells.get(f"csat_{s}|", 0),
-                     "share": _rate(cells.get(f"csat_{s}|", 0), n)} for s in range(1, 6)]
-    return CsatTrend(name="csat", query=q, by_day=by_day, distribution=distribution,
-                     average=_rate(cells.get("csat_sum|", 0), n), response_rate=_rate(n, cells.get("resolved|", 0)))
+    distribution = [
+        {"score": s, "count": cells.get(f"csat_{s}|", 0), "share": _rate(cells.get(f"csat_{s}|", 0), n)}
+        for s in range(1, 6)
+    ]
+    return CsatTrend(
+        name="csat",
+        query=q,
+        by_day=by_day,
+        distribution=distribution,
+        average=_rate(cells.get("csat_sum|", 0), n),
+        response_rate=_rate(n, cells.get("resolved|", 0)),
+    )
 
 
 # --- topics -------------------------------------------------------------------------------------
@@ -259,9 +303,17 @@ class TopTopics(Report):
 async def topics(reader: CubeReader, q: Query, limit: int = 20) -> TopTopics:
     now = metric_values(await reader.summed(q.days, q.scope, "label"), "tagged")
     before = metric_values(await reader.summed(q.previous().days, q.scope, "label"), "tagged")
-    rows: Rows = [{"topic": t, "kind": "article" if t.startswith(KB_PREFIX) else "label", "count": n,
-             "previous": before.get(t, 0), "growth": _rate(n - before.get(t, 0), before.get(t, 0))}
-            for t, n in now.items() if n > 0]
+    rows: Rows = [
+        {
+            "topic": t,
+            "kind": "article" if t.startswith(KB_PREFIX) else "label",
+            "count": n,
+            "previous": before.get(t, 0),
+            "growth": _rate(n - before.get(t, 0), before.get(t, 0)),
+        }
+        for t, n in now.items()
+        if n > 0
+    ]
     rows.sort(key=lambda r: (-r["count"], r["topic"]))
     return TopTopics(name="topics", query=q, topics=rows[:limit])
 
@@ -287,10 +339,19 @@ async def channels(reader: CubeReader, q: Query) -> ChannelMix:
     by_scope = await reader.counters_by_scope(q.days, [*scopes, q.scope], "all")
     by_account = await reader.summed(q.days, q.scope, "account")
     grand = by_scope[q.scope].get("opened|", 0)
-    rows = [{"platform": p, "opened": by_scope[s].get("opened|", 0), "messages": by_scope[s].get("messages|", 0),
-             "share": _rate(by_scope[s].get("opened|", 0), grand)} for p, s in zip(platforms, scopes, strict=True)]
-    accounts = [{"account": a, "opened": n, "messages": metric_values(by_account, "messages").get(a, 0)}
-                for a, n in sorted(metric_values(by_account, "opened").items())]
+    rows = [
+        {
+            "platform": p,
+            "opened": by_scope[s].get("opened|", 0),
+            "messages": by_scope[s].get("messages|", 0),
+            "share": _rate(by_scope[s].get("opened|", 0), grand),
+        }
+        for p, s in zip(platforms, scopes, strict=True)
+    ]
+    accounts = [
+        {"account": a, "opened": n, "messages": metric_values(by_account, "messages").get(a, 0)}
+        for a, n in sorted(metric_values(by_account, "opened").items())
+    ]
     return ChannelMix(name="channels", query=q, platforms=rows, accounts=accounts)
 
 
@@ -307,12 +368,21 @@ async def agents(reader: CubeReader, q: Query) -> Agents:
     values = {name.split("|", 1)[1] for name in cells}
     rows = []
     for who in sorted(values):
-        g = {m: cells.get(f"{m}|{who}", 0) for m in ("replies", "bot_replies", "resolved", "frt_ms", "frt_n",
-                                                       "nrt_ms", "nrt_n", "csat_sum", "csat_n")}
-        rows.append({"agent": who, "replies": g["replies"] + g["bot_replies"], "resolved": g["resolved"],
-                     "frt_avg_s": _avg_seconds(g["frt_ms"], g["frt_n"]),
-                     "nrt_avg_s": _avg_seconds(g["nrt_ms"], g["nrt_n"]),
-                     "csat_avg": _rate(g["csat_sum"], g["csat_n"]), "csat_responses": g["csat_n"]})
+        g = {
+            m: cells.get(f"{m}|{who}", 0)
+            for m in ("replies", "bot_replies", "resolved", "frt_ms", "frt_n", "nrt_ms", "nrt_n", "csat_sum", "csat_n")
+        }
+        rows.append(
+            {
+                "agent": who,
+                "replies": g["replies"] + g["bot_replies"],
+                "resolved": g["resolved"],
+                "frt_avg_s": _avg_seconds(g["frt_ms"], g["frt_n"]),
+                "nrt_avg_s": _avg_seconds(g["nrt_ms"], g["nrt_n"]),
+                "csat_avg": _rate(g["csat_sum"], g["csat_n"]),
+                "csat_responses": g["csat_n"],
+            }
+        )
     return Agents(name="agents", query=q, agents=rows)
 
 
@@ -325,8 +395,12 @@ class Backlog(Report):
 
 async def backlog(reader: CubeReader, q: Query) -> Backlog:
     live = await reader.backlog(q.scope)
-    rows = [{"gauge": g, "dimension": dim, "value": v, "count": n}
-            for g, dims in live.items() for dim, values in sorted(dims.items()) for v, n in sorted(values.items())]
+    rows = [
+        {"gauge": g, "dimension": dim, "value": v, "count": n}
+        for g, dims in live.items()
+        for dim, values in sorted(dims.items())
+        for v, n in sorted(values.items())
+    ]
     return Backlog(name="backlog", query=q, gauges=rows)
 
 
@@ -352,16 +426,32 @@ async def articles(reader: CubeReader, q: Query) -> ArticleResults:
         topic = KB_PREFIX + key
         y, n = yes.get(topic, 0), no.get(topic, 0)
         vy, vn = votes.get(key, (0, 0))
-        rows.append({"article": key, "answered": answered.get(topic, 0), "helpful": y, "not_helpful": n,
-                     "helpful_rate": _rate(y, y + n), "page_helpful": vy, "page_not_helpful": vn,
-                     "page_helpful_rate": _rate(vy, vy + vn)})
+        rows.append(
+            {
+                "article": key,
+                "answered": answered.get(topic, 0),
+                "helpful": y,
+                "not_helpful": n,
+                "helpful_rate": _rate(y, y + n),
+                "page_helpful": vy,
+                "page_not_helpful": vn,
+                "page_helpful_rate": _rate(vy, vy + vn),
+            }
+        )
     rows.sort(key=lambda r: (-(r["not_helpful"] + r["page_not_helpful"]), -r["answered"], r["article"]))
     return ArticleResults(name="articles", query=q, articles=rows)
 
 
 REPORTS: dict[str, Callable[[CubeReader, Query], Awaitable[Report]]] = {
-    "summary": summary, "heatmap": heatmap, "response_times": response_times, "sla": sla_compliance,
-    "csat": csat, "topics": topics, "channels": channels, "agents": agents, "backlog": backlog,
+    "summary": summary,
+    "heatmap": heatmap,
+    "response_times": response_times,
+    "sla": sla_compliance,
+    "csat": csat,
+    "topics": topics,
+    "channels": channels,
+    "agents": agents,
+    "backlog": backlog,
     "articles": articles,
 }
 

@@ -44,7 +44,9 @@ end
 # expected message cursor, new events cursor, new message cursor, state json, SLA due (ms, ""
 # = none), number of increments, increments. A conversation whose cursors moved since it was
 # read (another recorder got there first) is skipped and reported 0: counted once, never twice.
-COMMIT = _APPLY_INCREMENTS + """
+COMMIT = (
+    _APPLY_INCREMENTS
+    + """
 local out = {}
 local i = 2
 for c = 1, tonumber(ARGV[1]) do
@@ -67,16 +69,20 @@ for c = 1, tonumber(ARGV[1]) do
 end
 return out
 """
+)
 
 # ARGV: conversation id, expected previous rating time ("" = none), rating json, new time,
 # number of increments, increments (the old rating's negated, then the new one's).
-RATE = _APPLY_INCREMENTS + """
+RATE = (
+    _APPLY_INCREMENTS
+    + """
 local key = P..':rating:'..ARGV[1]
 if (redis.call('HGET', key, 'at') or '') ~= ARGV[2] then return 0 end
 apply(6, tonumber(ARGV[5]))
 redis.call('HSET', key, 'json', ARGV[3], 'at', ARGV[4])
 return 1
 """
+)
 
 # KEYS[1] = messages sorted set. ARGV[1] = exclusive lower score. Scores only: the recorder needs
 # when each customer message arrived, not its text.

@@ -36,20 +36,29 @@ class Insights:
     clocks: SlaClocks
 
     @classmethod
-    def build(cls, client: redis.Redis, store: ConversationStore, partitions: int, settings: InsightsSettings,
-              policies: Sequence[SlaPolicy], hours: Mapping[str, BusinessHours]) -> Insights:
+    def build(
+        cls,
+        client: redis.Redis,
+        store: ConversationStore,
+        partitions: int,
+        settings: InsightsSettings,
+        policies: Sequence[SlaPolicy],
+        hours: Mapping[str, BusinessHours],
+    ) -> Insights:
         """`hours`: business hours by team; `store` is where SLA escalations are committed."""
         policies = list(policies)
         recorder = InsightsRecorder(client, settings, policies, hours)
-        return cls(recorder, InsightsWorker(client, partitions, recorder),
-                   SlaEngine(client, recorder, policies, hours, store),
-                   RatingStore(client, settings.timezone),
-                   SlaClocks(policies, hours, recorder))
+        return cls(
+            recorder,
+            InsightsWorker(client, partitions, recorder),
+            SlaEngine(client, recorder, policies, hours, store),
+            RatingStore(client, settings.timezone),
+            SlaClocks(policies, hours, recorder),
+        )
 
     async def run(self, stop: asyncio.Event, scan_interval: float, sla_tick: float) -> None:
         """The worker and the SLA engine until `stop`; any number of processes may run this."""
         await asyncio.gather(self.worker.run(stop, scan_interval), self._sla_loop(stop, sla_tick))
-
 
     async def _sla_loop(self, stop: asyncio.Event, every: float) -> None:
         # Escalations are idempotent, so a failed tick is simply tried again.
@@ -60,8 +69,9 @@ class SlaClocks:
     """`await clocks.clock(conversation)` for the inbox: like `sla.sla_clock`, with the
     next-response wait read from the recorder's state."""
 
-    def __init__(self, policies: Sequence[SlaPolicy], hours: Mapping[str, BusinessHours],
-                 recorder: InsightsRecorder) -> None:
+    def __init__(
+        self, policies: Sequence[SlaPolicy], hours: Mapping[str, BusinessHours], recorder: InsightsRecorder
+    ) -> None:
         self.policies = list(policies)
         self.hours = hours
         self.recorder = recorder

@@ -49,8 +49,9 @@ class SlaPolicy(BaseModel):
         return None if minutes is None else minutes * 60.0
 
 
-def policy_for(policies: list[SlaPolicy] | tuple[SlaPolicy, ...], team: str | None,
-               labels: tuple[str, ...] | list[str]) -> SlaPolicy | None:
+def policy_for(
+    policies: list[SlaPolicy] | tuple[SlaPolicy, ...], team: str | None, labels: tuple[str, ...] | list[str]
+) -> SlaPolicy | None:
     return next((p for p in policies if p.matches(team, labels)), None)
 
 

@@ -59,8 +59,9 @@ def running_from_conversation(conv: Conversation, waiting_since: datetime | None
     return out
 
 
-def clocks(running: Sequence[Running], policy: SlaPolicy | None, hours: BusinessHours | None,
-           now: datetime) -> list[SlaClock]:
+def clocks(
+    running: Sequence[Running], policy: SlaPolicy | None, hours: BusinessHours | None, now: datetime
+) -> list[SlaClock]:
     if policy is None:
         return []
     counted = hours if policy.business_hours else None
@@ -72,9 +73,19 @@ def clocks(running: Sequence[Running], policy: SlaPolicy | None, hours: Business
         start = datetime.fromtimestamp(r.started_ms / 1000, UTC)
         due, warn = _due(counted, start, limit), _due(counted, start, limit * policy.warn_at_percent / 100)
         spent = elapsed_seconds(counted, start, now)
-        out.append(SlaClock(policy=policy.name, target=r.target, instance=instance_key(r.target, r.started_ms),
-                            started_at=start, due_at=due, warn_at=warn, percent_elapsed=round(100 * spent / limit, 1),
-                            breached=spent > limit, business_hours=policy.business_hours))
+        out.append(
+            SlaClock(
+                policy=policy.name,
+                target=r.target,
+                instance=instance_key(r.target, r.started_ms),
+                started_at=start,
+                due_at=due,
+                warn_at=warn,
+                percent_elapsed=round(100 * spent / limit, 1),
+                breached=spent > limit,
+                business_hours=policy.business_hours,
+            )
+        )
     return out
 
 
@@ -83,16 +94,20 @@ def most_urgent(found: Sequence[SlaClock]) -> SlaClock | None:
     return min(found, key=lambda c: (c.due_at or far, -c.percent_elapsed), default=None)
 
 
-def sla_clock(conversation: Conversation, *, policies: Sequence[SlaPolicy],
-              hours: Mapping[str, BusinessHours], now: datetime | None = None,
-              waiting_since: datetime | None = None) -> SlaClock | None:
+def sla_clock(
+    conversation: Conversation,
+    *,
+    policies: Sequence[SlaPolicy],
+    hours: Mapping[str, BusinessHours],
+    now: datetime | None = None,
+    waiting_since: datetime | None = None,
+) -> SlaClock | None:
     """The inbox's SLA clock: the running target due first, or None (no policy, resolved).
     `waiting_since` (the first unanswered customer message after a reply; `SlaClocks` reads it
     from the recorder) enables the next-response target."""
     policy = policy_for(list(policies), conversation.team, conversation.labels)
     team_hours = hours.get(conversation.team or "")
-    found = clocks(running_from_conversation(conversation, waiting_since), policy, team_hours,
-                   now or datetime.now(UTC))
+    found = clocks(running_from_conversation(conversation, waiting_since), policy, team_hours, now or datetime.now(UTC))
     return most_urgent(found)
 
 

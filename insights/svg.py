@@ -38,9 +38,11 @@ def _tick(value: float, step: float) -> str:
 
 def _open(width: int, height: int, title: str, desc: str, kind: str) -> str:
     n = next(_ids)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{kind}" viewBox="0 0 {width} {height}" '
-            f'width="{width}" height="{height}" role="img" aria-labelledby="chart{n}-t chart{n}-d">'
-            f'<title id="chart{n}-t">{_e(title)}</title><desc id="chart{n}-d">{_e(desc)}</desc>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{kind}" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-labelledby="chart{n}-t chart{n}-d">'
+        f'<title id="chart{n}-t">{_e(title)}</title><desc id="chart{n}-d">{_e(desc)}</desc>'
+    )
 
 
 def _legend_x(names: Sequence[str], left: int) -> list[int]:
@@ -60,53 +62,72 @@ def heatmap(grid: Sequence[Sequence[float]], rows: Sequence[str], cols: Sequence
     out = [_open(width, height, title, f"{len(rows)} by {len(cols)} grid, total {_fmt(total)}", "heatmap")]
     for j, label in enumerate(cols):
         if j % 3 == 0:
-            out.append(f'<text x="{left + j * cell + cell / 2}" y="{top - 6}" font-size="10" '
-                       f'text-anchor="middle">{_e(label)}</text>')
+            out.append(
+                f'<text x="{left + j * cell + cell / 2}" y="{top - 6}" font-size="10" '
+                f'text-anchor="middle">{_e(label)}</text>'
+            )
     for i, label in enumerate(rows):
         y = top + i * cell
         out.append(f'<text x="{left - 6}" y="{y + cell * 0.65}" font-size="11" text-anchor="end">{_e(label)}</text>')
         for j, value in enumerate(grid[i]):
             alpha = 0.06 + 0.94 * (value / peak)
-            out.append(f'<rect x="{left + j * cell}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
-                       f'fill="{PALETTE[0]}" fill-opacity="{alpha:.3f}"><title>{_e(label)} {_e(cols[j])}: '
-                       f'{_fmt(value)}</title></rect>')
+            out.append(
+                f'<rect x="{left + j * cell}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
+                f'fill="{PALETTE[0]}" fill-opacity="{alpha:.3f}"><title>{_e(label)} {_e(cols[j])}: '
+                f"{_fmt(value)}</title></rect>"
+            )
     return "".join(out) + "</svg>"
 
 
-def line_chart(x_labels: Sequence[str], series: Mapping[str, Sequence[float | None]], title: str,
-               unit: str = "") -> str:
+def line_chart(
+    x_labels: Sequence[str], series: Mapping[str, Sequence[float | None]], title: str, unit: str = ""
+) -> str:
     width, height, left, bottom, top = 640, 240, 56, 40, 16
     plot_w, plot_h = width - left - 16, height - top - bottom
     values = [v for s in series.values() for v in s if v is not None]
     ticks = nice_ticks(max(values, default=0) or 1)
     peak = ticks[-1]
-    out = [_open(width, height, title, f"{len(series)} series over {len(x_labels)} points; "
-                 f"max {_fmt(max(values, default=0))} {unit}", "line")]
+    out = [
+        _open(
+            width,
+            height,
+            title,
+            f"{len(series)} series over {len(x_labels)} points; max {_fmt(max(values, default=0))} {unit}",
+            "line",
+        )
+    ]
     out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#c9ced8"/>')
     for tick in ticks:
         y = top + plot_h - plot_h * tick / peak
-        out.append(f'<text x="{left - 6}" y="{y + 4}" font-size="10" text-anchor="end">'
-                   f'{_e(_tick(tick, ticks[1]))}</text>')
+        out.append(
+            f'<text x="{left - 6}" y="{y + 4}" font-size="10" text-anchor="end">{_e(_tick(tick, ticks[1]))}</text>'
+        )
     # One point sits in the middle; several spread over the width.
     step = plot_w / max(1, len(x_labels) - 1)
     x0 = left + (plot_w / 2 if len(x_labels) == 1 else 0)
     for i, label in enumerate(x_labels):
         if i % max(1, len(x_labels) // 6) == 0:
-            out.append(f'<text x="{x0 + i * step:.1f}" y="{height - bottom + 16}" font-size="10" '
-                       f'text-anchor="middle">{_e(label)}</text>')
+            out.append(
+                f'<text x="{x0 + i * step:.1f}" y="{height - bottom + 16}" font-size="10" '
+                f'text-anchor="middle">{_e(label)}</text>'
+            )
     legend = _legend_x(list(series), left)
     for n, (name, points) in enumerate(series.items()):
         color = PALETTE[n % len(PALETTE)]
         coords = [(x0 + i * step, top + plot_h - plot_h * v / peak, v) for i, v in enumerate(points) if v is not None]
         if len(coords) > 1:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in coords)
-            out.append(f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{path}">'
-                       f'<title>{_e(name)}</title></polyline>')
+            out.append(
+                f'<polyline class="series" fill="none" stroke="{color}" stroke-width="2" points="{path}">'
+                f"<title>{_e(name)}</title></polyline>"
+            )
         # A marker on every point, so a single day still shows (a one-point line draws nothing).
-        out.extend(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}">'
-                   f'<title>{_e(name)}: {_e(_fmt(v))}</title></circle>' for x, y, v in coords)
-        out.append(f'<text x="{legend[n]}" y="{height - 6}" font-size="11" fill="{color}">'
-                   f'{_e(name)}</text>')
+        out.extend(
+            f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}">'
+            f"<title>{_e(name)}: {_e(_fmt(v))}</title></circle>"
+            for x, y, v in coords
+        )
+        out.append(f'<text x="{legend[n]}" y="{height - 6}" font-size="11" fill="{color}">{_e(name)}</text>')
     return "".join(out) + "</svg>"
 
 
@@ -118,10 +139,12 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], title: str) -> str
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = 12 + i * bar
         w = (width - left - 70) * value / peak
-        out.append(f'<text x="{left - 6}" y="{y + bar * 0.65}" font-size="11" text-anchor="end">{_e(label)}</text>'
-                   f'<rect class="bar" x="{left}" y="{y}" width="{w:.1f}" height="{bar - 4}" fill="{PALETTE[0]}">'
-                   f'<title>{_e(label)}: {_fmt(value)}</title></rect>'
-                   f'<text x="{left + w + 4:.1f}" y="{y + bar * 0.65}" font-size="11">{_e(_fmt(value))}</text>')
+        out.append(
+            f'<text x="{left - 6}" y="{y + bar * 0.65}" font-size="11" text-anchor="end">{_e(label)}</text>'
+            f'<rect class="bar" x="{left}" y="{y}" width="{w:.1f}" height="{bar - 4}" fill="{PALETTE[0]}">'
+            f"<title>{_e(label)}: {_fmt(value)}</title></rect>"
+            f'<text x="{left + w + 4:.1f}" y="{y + bar * 0.65}" font-size="11">{_e(_fmt(value))}</text>'
+        )
     return "".join(out) + "</svg>"
 
 
@@ -137,13 +160,18 @@ def stacked_bars(x_labels: Sequence[str], stacks: Mapping[str, Sequence[float]],
         for n, (name, values) in enumerate(stacks.items()):
             h = plot_h * values[i] / peak
             y -= h
-            out.append(f'<rect class="bar" x="{left + i * slot + 1:.1f}" y="{y:.1f}" width="{max(1.0, slot - 2):.1f}" '
-                       f'height="{h:.1f}" fill="{PALETTE[n % len(PALETTE)]}"><title>{_e(label)} {_e(name)}: '
-                       f'{_fmt(values[i])}</title></rect>')
+            out.append(
+                f'<rect class="bar" x="{left + i * slot + 1:.1f}" y="{y:.1f}" width="{max(1.0, slot - 2):.1f}" '
+                f'height="{h:.1f}" fill="{PALETTE[n % len(PALETTE)]}"><title>{_e(label)} {_e(name)}: '
+                f"{_fmt(values[i])}</title></rect>"
+            )
         if i % max(1, len(x_labels) // 6) == 0:
-            out.append(f'<text x="{left + i * slot + slot / 2:.1f}" y="{height - bottom + 16}" font-size="10" '
-                       f'text-anchor="middle">{_e(label)}</text>')
+            out.append(
+                f'<text x="{left + i * slot + slot / 2:.1f}" y="{height - bottom + 16}" font-size="10" '
+                f'text-anchor="middle">{_e(label)}</text>'
+            )
     for n, (name, x) in enumerate(zip(stacks, _legend_x(list(stacks), left), strict=True)):
-        out.append(f'<text x="{x}" y="{height - 6}" font-size="11" '
-                   f'fill="{PALETTE[n % len(PALETTE)]}">{_e(name)}</text>')
+        out.append(
+            f'<text x="{x}" y="{height - 6}" font-size="11" fill="{PALETTE[n % len(PALETTE)]}">{_e(name)}</text>'
+        )
     return "".join(out) + "</svg>"

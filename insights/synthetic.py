@@ -17,17 +17,52 @@ from helpline.routing.models import ConversationEvent, EventType
 from .fold import MESSAGE, Item
 from .settings import SlaPolicy
 
-CHANNELS = (("x", "exchange", 0.30), ("x", "exchange_kr", 0.15), ("telegram", "exchange_bot", 0.25),
-            ("telegram", "kr_support_bot", 0.15), ("mastodon", "exchange", 0.15))
-LANGUAGES = (("en", "global", "UTC", 0.40), ("ko", "korea", "Asia/Seoul", 0.30),
-             ("zh", "greater-china", "Asia/Shanghai", 0.15), ("ja", "japan", "Asia/Tokyo", 0.15))
-TOPICS = ("withdrawal-delay", "deposit-missing", "2fa-reset", "kyc", "login", "fees", "staking", "api",
-          "card", "p2p", "listing", "margin", "futures", "airdrop", "phishing", "account-locked", "tax-report",
-          "referral", "mobile-app", "earn", "nft", "convert", "launchpad", "sub-account")
+CHANNELS = (
+    ("x", "exchange", 0.30),
+    ("x", "exchange_kr", 0.15),
+    ("telegram", "exchange_bot", 0.25),
+    ("telegram", "kr_support_bot", 0.15),
+    ("mastodon", "exchange", 0.15),
+)
+LANGUAGES = (
+    ("en", "global", "UTC", 0.40),
+    ("ko", "korea", "Asia/Seoul", 0.30),
+    ("zh", "greater-china", "Asia/Shanghai", 0.15),
+    ("ja", "japan", "Asia/Tokyo", 0.15),
+)
+TOPICS = (
+    "withdrawal-delay",
+    "deposit-missing",
+    "2fa-reset",
+    "kyc",
+    "login",
+    "fees",
+    "staking",
+    "api",
+    "card",
+    "p2p",
+    "listing",
+    "margin",
+    "futures",
+    "airdrop",
+    "phishing",
+    "account-locked",
+    "tax-report",
+    "referral",
+    "mobile-app",
+    "earn",
+    "nft",
+    "convert",
+    "launchpad",
+    "sub-account",
+)
 ARTICLES = tuple(f"{t}-guide" for t in TOPICS)
 # Topics whose weekly volume trends (week multiplicity per week index); the rest stay flat.
-TRENDS = {"withdrawal-delay": (0, 0, 1, 1, 1, 1, 1, 1, 2, 3), "phishing": (1, 1, 1, 1, 1, 1, 1, 2, 2, 2),
-          "airdrop": (2, 2, 2, 1, 1, 1, 1, 1, 0, 0)}
+TRENDS = {
+    "withdrawal-delay": (0, 0, 1, 1, 1, 1, 1, 1, 2, 3),
+    "phishing": (1, 1, 1, 1, 1, 1, 1, 2, 2, 2),
+    "airdrop": (2, 2, 2, 1, 1, 1, 1, 1, 0, 0),
+}
 AGENTS_PER_TEAM = 10
 MINUTE = 60_000
 
@@ -40,11 +75,18 @@ def team_hours() -> dict[str, BusinessHours]:
 
 
 def policies() -> list[SlaPolicy]:
-    return [SlaPolicy(name="phishing", label="phishing", first_response_minutes=5, resolution_minutes=240),
-            SlaPolicy(name="business", team="korea", first_response_minutes=30, next_response_minutes=60,
-                      resolution_minutes=8 * 60, business_hours=True),
-            SlaPolicy(name="default", first_response_minutes=15, next_response_minutes=30,
-                      resolution_minutes=24 * 60)]
+    return [
+        SlaPolicy(name="phishing", label="phishing", first_response_minutes=5, resolution_minutes=240),
+        SlaPolicy(
+            name="business",
+            team="korea",
+            first_response_minutes=30,
+            next_response_minutes=60,
+            resolution_minutes=8 * 60,
+            business_hours=True,
+        ),
+        SlaPolicy(name="default", first_response_minutes=15, next_response_minutes=30, resolution_minutes=24 * 60),
+    ]
 
 
 def week_multiplicity(topic: str, week: int) -> int:
@@ -68,15 +110,29 @@ class Template:
     extra: dict[str, str] = field(default_factory=dict)
 
     def shifted(self, ms: int) -> Template:
-        return Template(self.platform, self.account, self.language, self.team, self.topic,
-                        [m + ms for m in self.messages],
-                        [Item(e.at_ms + ms, e.kind, e.actor, e.data) for e in self.events], list(self.labels),
-                        None if self.rating is None else (self.rating[0], self.rating[1] + ms, self.rating[2]))
+        return Template(
+            self.platform,
+            self.account,
+            self.language,
+            self.team,
+            self.topic,
+            [m + ms for m in self.messages],
+            [Item(e.at_ms + ms, e.kind, e.actor, e.data) for e in self.events],
+            list(self.labels),
+            None if self.rating is None else (self.rating[0], self.rating[1] + ms, self.rating[2]),
+        )
 
     def conversation_events(self, cid: str) -> list[ConversationEvent]:
-        return [ConversationEvent(conversation_id=cid, type=EventType(e.kind), actor=e.actor or "router",
-                                  data=dict(e.data), at=datetime.fromtimestamp(e.at_ms / 1000, UTC))
-                for e in self.events]
+        return [
+            ConversationEvent(
+                conversation_id=cid,
+                type=EventType(e.kind),
+                actor=e.actor or "router",
+                data=dict(e.data),
+                at=datetime.fromtimestamp(e.at_ms / 1000, UTC),
+            )
+            for e in self.events
+        ]
 
 
 def _pick(rng: random.Random, weighted: tuple[tuple[object, ...], ...]) -> tuple[object, ...]:
@@ -132,8 +188,7 @@ def template(rng: random.Random, week_start: date) -> Template:
         now += rng.randrange(MINUTE, 600 * MINUTE)
         ev.append(Item(now, EventType.STATUS.value, f"agent:{agent}", {"status": "resolved"}))
         if rng.random() < 0.3:
-            rating = (rng.choices((1, 2, 3, 4, 5), weights=(1, 1, 2, 4, 6))[0], now + 5 * MINUTE,
-                      f"agent:{agent}")
+            rating = (rng.choices((1, 2, 3, 4, 5), weights=(1, 1, 2, 4, 6))[0], now + 5 * MINUTE, f"agent:{agent}")
         if rng.random() < 0.08:
             now += rng.randrange(MINUTE, 48 * 60 * MINUTE)
             msgs.append(now)

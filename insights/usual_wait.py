@@ -23,8 +23,9 @@ WINDOW_DAYS = 7
 MIN_REPLIES = 3  # fewer first responses than this say nothing about the usual wait
 
 
-async def usual_wait(client: redis.Redis, team: str | None, zone: ZoneInfo, now: datetime,
-                     days: int = WINDOW_DAYS) -> float | None:
+async def usual_wait(
+    client: redis.Redis, team: str | None, zone: ZoneInfo, now: datetime, days: int = WINDOW_DAYS
+) -> float | None:
     """Seconds: the median first response by an agent of `team` (else of every team) lately."""
     today = now.astimezone(zone).date()
     window = [today - timedelta(days=i) for i in range(days)]

@@ -26,21 +26,49 @@ from .render import TEMPLATES, all_reports, charts, to_csv
 from .reports import REPORTS, Query, run_report
 from .settings import InsightsSettings
 
-SECTIONS = (("heatmap", "Volume by weekday and hour"), ("response_times", "Response times"),
-            ("sla", "SLA compliance"), ("csat", "Satisfaction trend"), ("csat_distribution", "Satisfaction ratings"),
-            ("topics", "Top topics"), ("channels", "Channel mix"))
+SECTIONS = (
+    ("heatmap", "Volume by weekday and hour"),
+    ("response_times", "Response times"),
+    ("sla", "SLA compliance"),
+    ("csat", "Satisfaction trend"),
+    ("csat_distribution", "Satisfaction ratings"),
+    ("topics", "Top topics"),
+    ("channels", "Channel mix"),
+)
 # Reports shown as tables: (report, heading, [(column, label)]).
 TABLES = (
-    ("agents", "Agents", [("agent", "Agent or bot"), ("replies", "Replies"), ("resolved", "Resolved"),
-                          ("frt_avg_s", "First response, average (s)"), ("nrt_avg_s", "Next response, average (s)"),
-                          ("csat_avg", "Satisfaction (1-5)"), ("csat_responses", "Ratings")]),
-    ("articles", "Help-center articles: did it solve it?",
-     [("article", "Article"), ("answered", "Conversations answered"), ("helpful", "Bot: solved"),
-      ("not_helpful", "Bot: not solved"), ("helpful_rate", "Bot: solved rate"),
-      ("page_helpful", "Help center: helpful"), ("page_not_helpful", "Help center: not helpful"),
-      ("page_helpful_rate", "Help center: helpful rate")]),
-    ("backlog", "Backlog now", [("gauge", "Conversations"), ("dimension", "By"), ("value", "Which"),
-                                ("count", "Count")]),
+    (
+        "agents",
+        "Agents",
+        [
+            ("agent", "Agent or bot"),
+            ("replies", "Replies"),
+            ("resolved", "Resolved"),
+            ("frt_avg_s", "First response, average (s)"),
+            ("nrt_avg_s", "Next response, average (s)"),
+            ("csat_avg", "Satisfaction (1-5)"),
+            ("csat_responses", "Ratings"),
+        ],
+    ),
+    (
+        "articles",
+        "Help-center articles: did it solve it?",
+        [
+            ("article", "Article"),
+            ("answered", "Conversations answered"),
+            ("helpful", "Bot: solved"),
+            ("not_helpful", "Bot: not solved"),
+            ("helpful_rate", "Bot: solved rate"),
+            ("page_helpful", "Help center: helpful"),
+            ("page_not_helpful", "Help center: not helpful"),
+            ("page_helpful_rate", "Help center: helpful rate"),
+        ],
+    ),
+    (
+        "backlog",
+        "Backlog now",
+        [("gauge", "Conversations"), ("dimension", "By"), ("value", "Which"), ("count", "Count")],
+    ),
 )
 DEFAULT_DAYS = 7
 #: The KB gaps section's rows for a query (language, count, samples, conversations); None when the
@@ -58,8 +86,14 @@ def page_templates(shell: Shell | None) -> tuple[Environment, str]:
     return TEMPLATES.overlay(loader=ChoiceLoader([own, shell.loader])), shell.layout
 
 
-def insights_router(client: redis.Redis, settings: InsightsSettings, require_role: RequireRole, prefix: str = "",
-                    shell: Shell | None = None, gaps: GapsProvider | None = None) -> APIRouter:
+def insights_router(
+    client: redis.Redis,
+    settings: InsightsSettings,
+    require_role: RequireRole,
+    prefix: str = "",
+    shell: Shell | None = None,
+    gaps: GapsProvider | None = None,
+) -> APIRouter:
     """The report routes over the cube in Redis (`client`), days in `settings.timezone`."""
     reader = CubeReader(client)
     zone = ZoneInfo(settings.timezone)
@@ -67,21 +101,32 @@ def insights_router(client: redis.Redis, settings: InsightsSettings, require_rol
     router = APIRouter(dependencies=[Depends(supervisor)], tags=["reports"])
     env, layout = page_templates(shell)
 
-    def query(start: date | None, end: date | None, platform: str | None, team: str | None,
-              language: str | None) -> Query:
+    def query(
+        start: date | None, end: date | None, platform: str | None, team: str | None, language: str | None
+    ) -> Query:
         today = datetime.now(zone).date()
         end = end or today
         try:
-            return Query(start=start or end - timedelta(days=DEFAULT_DAYS - 1), end=end, platform=platform or None,
-                         team=team or None, language=language or None)
+            return Query(
+                start=start or end - timedelta(days=DEFAULT_DAYS - 1),
+                end=end,
+                platform=platform or None,
+                team=team or None,
+                language=language or None,
+            )
         except (BadRange, ValidationError) as exc:
             raise HTTPException(422, str(exc)) from None
 
     @router.get("/api/v1/reports/{name}")
-    async def report(name: str, start: date | None = None, end: date | None = None, platform: str | None = None,
-                     team: str | None = None, language: str | None = None,
-                     table: str | None = Param(default=None, description="CSV: which table (default: the first)"),
-                     ) -> Any:
+    async def report(
+        name: str,
+        start: date | None = None,
+        end: date | None = None,
+        platform: str | None = None,
+        team: str | None = None,
+        language: str | None = None,
+        table: str | None = Param(default=None, description="CSV: which table (default: the first)"),
+    ) -> Any:
         as_csv = name.endswith(".csv")
         name = name.removesuffix(".csv")
         q = query(start, end, platform, team, language)
@@ -95,13 +140,22 @@ def insights_router(client: redis.Redis, settings: InsightsSettings, require_rol
         if table is not None and table not in tables:
             raise HTTPException(404, f"report {name!r} has no table {table!r}; it has: {', '.join(tables)}")
         chosen = table or next(iter(tables))
-        return PlainTextResponse(to_csv(result, chosen), media_type="text/csv; charset=utf-8",
-                                 headers={"Content-Disposition": f'attachment; filename="{chosen}.csv"'})
+        return PlainTextResponse(
+            to_csv(result, chosen),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{chosen}.csv"'},
+        )
 
     @router.get("/reports", response_class=HTMLResponse)
-    async def page(request: Request, who: Any = Depends(supervisor), start: date | None = None,  # noqa: B008
-                   end: date | None = None, platform: str | None = None, team: str | None = None,
-                   language: str | None = None) -> HTMLResponse:
+    async def page(
+        request: Request,
+        who: Any = Depends(supervisor),  # noqa: B008
+        start: date | None = None,
+        end: date | None = None,
+        platform: str | None = None,
+        team: str | None = None,
+        language: str | None = None,
+    ) -> HTMLResponse:
         q = query(start, end, platform, team, language)
         page_reader = reader.page()  # the charts and the filter choices read the same keys once
         reports = await all_reports(page_reader, q)
@@ -114,9 +168,19 @@ def insights_router(client: redis.Redis, settings: InsightsSettings, require_rol
         params = {k: v for k, v in q.model_dump(mode="json").items() if v}
         chrome = await shell.context(request, who) if shell else {}
         html = env.get_template("reports.html").render(
-            **chrome, layout=layout, q=q, reports=reports, charts=charts(reports), sections=SECTIONS, tables=TABLES,
-            options=options, gaps=await gaps(q) if gaps else [], has_gaps=gaps is not None,
-            base=prefix, query_string=urlencode(params))
+            **chrome,
+            layout=layout,
+            q=q,
+            reports=reports,
+            charts=charts(reports),
+            sections=SECTIONS,
+            tables=TABLES,
+            options=options,
+            gaps=await gaps(q) if gaps else [],
+            has_gaps=gaps is not None,
+            base=prefix,
+            query_string=urlencode(params),
+        )
         return HTMLResponse(html)
 
     return router

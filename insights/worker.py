@@ -54,8 +54,9 @@ class InsightsWorker:
     async def _updated(self, partition: int, since: int) -> AsyncIterator[tuple[list[str], int]]:
         offset = 0
         while True:
-            page = await self.client.zrangebyscore(keys.conversations_by_update(partition), since, "+inf",
-                                                   start=offset, num=SCAN_PAGE, withscores=True)
+            page = await self.client.zrangebyscore(
+                keys.conversations_by_update(partition), since, "+inf", start=offset, num=SCAN_PAGE, withscores=True
+            )
             if not page:
                 return
             yield [m.decode() for m, _ in page], int(max(s for _, s in page))
@@ -103,8 +104,7 @@ class InsightsWorker:
         live workers stopped (they would only race for the same cursors, never double count,
         but reports read half-built numbers until it finishes). Returns conversations counted."""
         prefix = keys.insights_prefix()
-        for pattern in ("c:*", "h:*", "scopes:*", "backlog:*", "backlog-scopes", "conv:*", "watermark",
-                        "sla-due"):
+        for pattern in ("c:*", "h:*", "scopes:*", "backlog:*", "backlog-scopes", "conv:*", "watermark", "sla-due"):
             batch: list[bytes] = []
             async for key in self.client.scan_iter(match=f"{prefix}:{pattern}", count=1000):
                 batch.append(key)
@@ -118,9 +118,10 @@ class InsightsWorker:
             async for ids, _ in self._updated(p, 0):
                 counted += await self.recorder.process(ids)
         await self._reapply_ratings()
-        await self.client.hset(keys.insights_watermark(),  # type: ignore[misc]
-                               mapping={str(p): int(datetime.now(UTC).timestamp() * 1000)
-                                        for p in range(self.partitions)})
+        await self.client.hset(
+            keys.insights_watermark(),  # type: ignore[misc]
+            mapping={str(p): int(datetime.now(UTC).timestamp() * 1000) for p in range(self.partitions)},
+        )
         return counted
 
     async def _reapply_ratings(self) -> None:
@@ -131,5 +132,7 @@ class InsightsWorker:
                 continue
             rating = Rating.model_validate_json(raw)
             incs = rating_increments(rating, self.recorder.zone)
-            await rate(keys=[keys.insights_prefix()],
-                       args=[rating.conversation_id, at.decode(), raw.decode(), at.decode(), len(incs), *flatten(incs)])
+            await rate(
+                keys=[keys.insights_prefix()],
+                args=[rating.conversation_id, at.decode(), raw.decode(), at.decode(), len(incs), *flatten(incs)],
+            )

@@ -59,8 +59,14 @@ def _matches(scope: Scope, etag: bytes) -> bool:
 
 
 class CachedArticlePages:
-    def __init__(self, app: ASGIApp, site: Site, headers: Sequence[tuple[bytes, bytes]] = (),
-                 observe: Callable[[float], None] | None = None, max_pages: int = MAX_PAGES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        site: Site,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+        observe: Callable[[float], None] | None = None,
+        max_pages: int = MAX_PAGES,
+    ) -> None:
         self.app = app
         self.site = site
         self.headers = list(headers)  # sent with every page from memory (the console's security headers)
@@ -79,10 +85,16 @@ class CachedArticlePages:
             if page is not None:
                 fresh = _matches(scope, page.etag)
                 took = perf_counter() - start
-                await send({"type": "http.response.start", "status": 304 if fresh else 200,
-                            "headers": [*(page.not_modified if fresh else page.headers), timing(took)]})
-                await send({"type": "http.response.body",
-                            "body": b"" if fresh or scope["method"] == "HEAD" else page.body})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 304 if fresh else 200,
+                        "headers": [*(page.not_modified if fresh else page.headers), timing(took)],
+                    }
+                )
+                await send(
+                    {"type": "http.response.body", "body": b"" if fresh or scope["method"] == "HEAD" else page.body}
+                )
                 self.observe(took)
                 return
 
@@ -116,6 +128,14 @@ class CachedArticlePages:
     def _page(self, body: bytes) -> Page:
         etag = b'"%s"' % hashlib.blake2b(body, digest_size=12).hexdigest().encode()
         cache = [(b"cache-control", CACHE.encode()), (b"etag", etag)]
-        return Page(body, etag, [(b"content-type", b"text/html; charset=utf-8"),
-                                 (b"content-length", str(len(body)).encode()), *cache, *self.headers],
-                    [*cache, *self.headers])
+        return Page(
+            body,
+            etag,
+            [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                *cache,
+                *self.headers,
+            ],
+            [*cache, *self.headers],
+        )

@@ -1,4 +1,4 @@
-""""Was this helpful?" votes per article, per day, in Redis (the reports read them).
+""" "Was this helpful?" votes per article, per day, in Redis (the reports read them).
 
 One hash per UTC day (`keys.portal_feedback`), fields "yes|<key>:<lang>" and "no|<key>:<lang>", kept
 as long as the reports' detail. A vote is an increment: counting is idempotent only per request,

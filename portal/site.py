@@ -85,5 +85,7 @@ class Site:
         return [hit.article for hit in self.searcher.listing(query, language, k=limit) if hit.language == language]
 
     def suggestions(self, query: str, language: str, limit: int = 5) -> list[Suggestion]:
-        return [Suggestion(a.title, page_path(a.language, a.key), a.answer[:160])
-                for a in self.search(query, language, limit)]
+        return [
+            Suggestion(a.title, page_path(a.language, a.key), a.answer[:160])
+            for a in self.search(query, language, limit)
+        ]

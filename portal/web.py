@@ -55,8 +55,12 @@ def render(site: Site, template: str, lang: str, **context: Any) -> str:
     """A page of the help center (pure: the same for every visitor, no cookies, no session)."""
     languages = [(code, site.catalog.text(code, "language_name")) for code in site.languages()]
     return ENV.get_template(template).render(
-        lang=lang, t=lambda m, **p: site.catalog.text(lang, m, **p), languages=languages,
-        page_path=page_path, **{"switch": {}, **context})
+        lang=lang,
+        t=lambda m, **p: site.catalog.text(lang, m, **p),
+        languages=languages,
+        page_path=page_path,
+        **{"switch": {}, **context},
+    )
 
 
 def render_article(site: Site, base_url: str, found: Article, thanked: bool = False) -> str:
@@ -65,10 +69,20 @@ def render_article(site: Site, base_url: str, found: Article, thanked: bool = Fa
     lang, key = found.language, found.key
     alternates = [(a.language, absolute(base_url, a)) for a in site.translations(found)]
     switch = {a.language: page_path(a.language, a.key) for a in site.translations(found)}
-    return render(site, "article.html", lang, article=found, body=site.bodies[(lang, key)],
-                  canonical=absolute(base_url, found), alternates=alternates,
-                  translations=site.translations(found), thanked=thanked, query="", switch=switch,
-                  default_href=next((h for code, h in alternates if code == site.default_language), None))
+    return render(
+        site,
+        "article.html",
+        lang,
+        article=found,
+        body=site.bodies[(lang, key)],
+        canonical=absolute(base_url, found),
+        alternates=alternates,
+        translations=site.translations(found),
+        thanked=thanked,
+        query="",
+        switch=switch,
+        default_href=next((h for code, h in alternates if code == site.default_language), None),
+    )
 
 
 def portal_router(site: Site, client: redis.Redis) -> APIRouter:
@@ -80,16 +94,20 @@ def portal_router(site: Site, client: redis.Redis) -> APIRouter:
         return site.catalog.text(lang, message, **params)
 
     def page(request: Request, template: str, lang: str, status: int = 200, **context: Any) -> HTMLResponse:
-        return HTMLResponse(render(site, template, lang, **context), status_code=status,
-                            headers={"cache-control": CACHE} if status == 200 else {})
+        return HTMLResponse(
+            render(site, template, lang, **context),
+            status_code=status,
+            headers={"cache-control": CACHE} if status == 200 else {},
+        )
 
     def not_found(request: Request, lang: str) -> HTMLResponse:
         lang = lang if lang in site.languages() else site.default_language
         return page(request, "message.html", lang, status=404, message=t(lang, "not_found"), query="")
 
     async def limited(request: Request, limit: RateLimit) -> float:
-        return await limiter.acquire("portal", limit.key, [RateLimit(f"ip:{_client(request)}", limit.rate,
-                                                                      limit.period, limit.burst)])
+        return await limiter.acquire(
+            "portal", limit.key, [RateLimit(f"ip:{_client(request)}", limit.rate, limit.period, limit.burst)]
+        )
 
     @router.get("/", response_class=HTMLResponse)
     async def home() -> Response:
@@ -99,19 +117,24 @@ def portal_router(site: Site, client: redis.Redis) -> APIRouter:
     async def asset(name: str) -> Response:
         if name not in ASSETS:
             return Response(status_code=404)
-        return Response(ASSETS[name], media_type=MEDIA[name.rsplit(".", 1)[1]],
-                        headers={"cache-control": "public, max-age=3600"})
+        return Response(
+            ASSETS[name], media_type=MEDIA[name.rsplit(".", 1)[1]], headers={"cache-control": "public, max-age=3600"}
+        )
 
     @router.get("/sitemap.xml")
     async def sitemap(request: Request) -> Response:
         rows = []
         for a in site.kb.articles:
-            alternates = "".join(f'<xhtml:link rel="alternate" hreflang="{o.language}" '
-                                 f'href="{escape(absolute(str(request.base_url), o))}"/>'
-                                 for o in site.translations(a))
+            alternates = "".join(
+                f'<xhtml:link rel="alternate" hreflang="{o.language}" '
+                f'href="{escape(absolute(str(request.base_url), o))}"/>'
+                for o in site.translations(a)
+            )
             rows.append(f"<url><loc>{escape(absolute(str(request.base_url), a))}</loc>{alternates}</url>")
-        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
-                'xmlns:xhtml="http://www.w3.org/1999/xhtml">' + "".join(rows) + "</urlset>")
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+            'xmlns:xhtml="http://www.w3.org/1999/xhtml">' + "".join(rows) + "</urlset>"
+        )
         return Response(body, media_type="application/xml", headers={"cache-control": CACHE})
 
     @router.get("/{lang}/", response_class=HTMLResponse)
@@ -134,24 +157,31 @@ def portal_router(site: Site, client: redis.Redis) -> APIRouter:
             return JSONResponse({"error": {"status": 404, "message": f"unknown language {lang!r}"}}, 404)
         wait = await limited(request, SUGGEST_LIMIT)
         if wait:
-            return JSONResponse({"error": {"status": 429, "message": t(lang, "too_many")}}, 429,
-                                headers={"retry-after": str(max(1, round(wait)))})
+            return JSONResponse(
+                {"error": {"status": 429, "message": t(lang, "too_many")}},
+                429,
+                headers={"retry-after": str(max(1, round(wait)))},
+            )
         # Public articles, no credentials: any site may ask (the chat widget shows them on the company's site).
         await site.prepare(q)
-        return JSONResponse({"suggestions": [asdict(s) for s in site.suggestions(q, lang)]},
-                            headers={"access-control-allow-origin": "*"})
+        return JSONResponse(
+            {"suggestions": [asdict(s) for s in site.suggestions(q, lang)]},
+            headers={"access-control-allow-origin": "*"},
+        )
 
     @router.get("/{lang}/{key}", response_class=HTMLResponse)
     async def article(request: Request, lang: str, key: str, feedback: str = "") -> Response:
         found = site.article(lang, key)
         if found is None:
             return not_found(request, lang)
-        return HTMLResponse(render_article(site, str(request.base_url), found, feedback == "thanks"),
-                            headers={"cache-control": CACHE})
+        return HTMLResponse(
+            render_article(site, str(request.base_url), found, feedback == "thanks"), headers={"cache-control": CACHE}
+        )
 
     @router.post("/{lang}/{key}/feedback")
-    async def vote(request: Request, lang: str, key: str, helpful: Annotated[str, Form(pattern="^(yes|no)$")]
-                   ) -> Response:
+    async def vote(
+        request: Request, lang: str, key: str, helpful: Annotated[str, Form(pattern="^(yes|no)$")]
+    ) -> Response:
         """Count one "Was this helpful?" answer, then back to the article (a form: no script needed)."""
         if site.article(lang, key) is None:
             return not_found(request, lang)

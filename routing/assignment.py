@@ -69,17 +69,20 @@ class Choice:
     reason: str
 
 
-def choose_agent(roster: Sequence[AgentLoad], team: str | None, language: str | None,
-                 sticky: str | None) -> Choice:
+def choose_agent(roster: Sequence[AgentLoad], team: str | None, language: str | None, sticky: str | None) -> Choice:
     """Pure: which agent should take a conversation of `team` in `language`."""
     eligible = [
-        a for a in roster
-        if a.agent.presence is Presence.ONLINE and a.free > 0 and a.agent.speaks(language)
+        a
+        for a in roster
+        if a.agent.presence is Presence.ONLINE
+        and a.free > 0
+        and a.agent.speaks(language)
         and (team is None or team in a.agent.teams)
     ]
     if not eligible:
-        return Choice(None, f"no online agent of team {team or '-'} with room"
-                            + (f" speaking {language}" if language else ""))
+        return Choice(
+            None, f"no online agent of team {team or '-'} with room" + (f" speaking {language}" if language else "")
+        )
     for a in eligible:
         if a.agent.id == sticky:
             return Choice(a.agent.id, "sticky: last agent who served this contact")
@@ -110,11 +113,17 @@ class AssignmentStore:
 
     async def upsert_agent(self, agent: Agent) -> None:
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.agent(agent.id), mapping={
-                "id": agent.id, "name": agent.name, "teams": json.dumps(list(agent.teams)),
-                "languages": json.dumps(list(agent.languages)), "capacity": agent.capacity,
-                "presence": agent.presence.value,
-            })
+            pipe.hset(
+                keys.agent(agent.id),
+                mapping={
+                    "id": agent.id,
+                    "name": agent.name,
+                    "teams": json.dumps(list(agent.teams)),
+                    "languages": json.dumps(list(agent.languages)),
+                    "capacity": agent.capacity,
+                    "presence": agent.presence.value,
+                },
+            )
             pipe.sadd(keys.agents(), agent.id)
             await pipe.execute()
 
@@ -145,9 +154,14 @@ class AssignmentStore:
             h = {as_text(k): as_text(v) for k, v in raw[i].items()}
             if not h:
                 continue
-            agent = Agent(id=h["id"], name=h.get("name", h["id"]), teams=tuple(json.loads(h.get("teams", "[]"))),
-                          languages=tuple(json.loads(h.get("languages", "[]"))),
-                          capacity=int(h.get("capacity", 0)), presence=Presence(h.get("presence", "offline")))
+            agent = Agent(
+                id=h["id"],
+                name=h.get("name", h["id"]),
+                teams=tuple(json.loads(h.get("teams", "[]"))),
+                languages=tuple(json.loads(h.get("languages", "[]"))),
+                capacity=int(h.get("capacity", 0)),
+                presence=Presence(h.get("presence", "offline")),
+            )
             out.append(AgentLoad(agent, int(raw[i + 1])))
         return out
 
@@ -165,8 +179,9 @@ class AssignmentStore:
 
     async def release(self, conversation_id: str) -> str | None:
         """Free the agent's slot; returns the agent it was assigned to. Idempotent."""
-        result = await self._release(keys=[keys.assignment(conversation_id)],
-                                     args=[conversation_id, keys.agent_load("")])
+        result = await self._release(
+            keys=[keys.assignment(conversation_id)], args=[conversation_id, keys.agent_load("")]
+        )
         return None if result is None else as_text(result)
 
     async def dequeue(self, team: str, conversation_id: str) -> None:
@@ -201,4 +216,3 @@ class AssignmentStore:
                     continue
                 taken.append(cid)
         return taken
-

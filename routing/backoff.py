@@ -35,8 +35,14 @@ CredentialsReport = Callable[[str, str, str | None], None]
 class AccountBackoff:
     """Per-account waits of one process; the counts and blocks are in Redis, shared."""
 
-    def __init__(self, client: redis.Redis, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS,
-                 what: str = "replies", report: CredentialsReport | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        base: float = BACKOFF_BASE_SECONDS,
+        cap: float = BACKOFF_CAP_SECONDS,
+        what: str = "replies",
+        report: CredentialsReport | None = None,
+    ) -> None:
         self.client = client
         self.base = base
         self.cap = cap
@@ -51,6 +57,7 @@ class AccountBackoff:
 
     async def failed(self, account: Account, reason: str) -> float:
         """The platform failed: block the account for the next step of its series; returns it."""
+
         async def count() -> int:
             async with self.client.pipeline(transaction=False) as pipe:
                 pipe.incr(keys.send_backoff(*account))
@@ -69,8 +76,13 @@ class AccountBackoff:
         await self._block(account, self.cap)
         if account not in self._refused:
             self._refused.add(account)
-            log.error("%s/%s: the platform refused the credentials (%s); its %s wait, tried again every %g s",
-                      *account, reason, self.what, self.cap)
+            log.error(
+                "%s/%s: the platform refused the credentials (%s); its %s wait, tried again every %g s",
+                *account,
+                reason,
+                self.what,
+                self.cap,
+            )
             if self.report is not None:
                 self.report(*account, f"credentials refused: {reason}")
         return self.cap
@@ -87,6 +99,7 @@ class AccountBackoff:
             await self.client.delete(keys.send_backoff(*account))
 
     async def _block(self, account: Account, seconds: float) -> None:
-        await through_outage(partial(self.client.set, keys.blocked_until(*account), "1",
-                                     px=max(1, int(seconds * 1000))))
+        await through_outage(
+            partial(self.client.set, keys.blocked_until(*account), "1", px=max(1, int(seconds * 1000)))
+        )
         self._failing.add(account)

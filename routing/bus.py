@@ -75,8 +75,9 @@ DEAD_LETTERS_MAX = 100_000  # rejected updates are not work: never let them grow
 class StreamBus:
     """Inbound streams, partitioned by thread."""
 
-    def __init__(self, client: redis.Redis, partitions: int, dedupe_ttl: int = 7 * 86400,
-                 observe: IngestObserver | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis, partitions: int, dedupe_ttl: int = 7 * 86400, observe: IngestObserver | None = None
+    ) -> None:
         self.client = client
         self.observe = observe  # metrics, filled in by the composition root
         self.partitions = partitions
@@ -106,8 +107,7 @@ class StreamBus:
             args.setdefault(p, [self.dedupe_ttl]).extend([message.dedupe_id, message.wire_json()])
         async with self.client.pipeline(transaction=False) as pipe:
             for p in order:
-                await self._ingest(keys=[keys.partition_prefix(p), keys.inbound_stream(p)], args=args[p],
-                                   client=pipe)
+                await self._ingest(keys=[keys.partition_prefix(p), keys.inbound_stream(p)], args=args[p], client=pipe)
             replies = await execute(self.client, pipe)
         new = [False] * len(messages)
         for p, reply in zip(order, replies, strict=True):
@@ -118,16 +118,25 @@ class StreamBus:
             self.observe(first.platform, first.account, len(messages), time.perf_counter() - started)
         return new
 
-
     async def reject(self, platform: str, account: str, payload: bytes, reason: str) -> None:
         """Dead-letter an update a connector received but cannot use (malformed, out of range), with
         the reason, so an operator sees it (`helpline dead-letters`, `helpline_dead_letters`) and
         the platform can be acknowledged instead of redelivering it forever. Raises a redis error
         if Redis is unreachable: then the update must not be acknowledged either."""
         p = self.partition(platform, account, "unusable")
-        await self.client.xadd(keys.dead_letters(p), {
-            "stream": f"webhook:{platform}:{account}", "id": "-", "group": "-", "deliveries": 1,
-            "error": reason[:500], "m": payload[:REJECTED_PAYLOAD_MAX]}, maxlen=DEAD_LETTERS_MAX, approximate=True)
+        await self.client.xadd(
+            keys.dead_letters(p),
+            {
+                "stream": f"webhook:{platform}:{account}",
+                "id": "-",
+                "group": "-",
+                "deliveries": 1,
+                "error": reason[:500],
+                "m": payload[:REJECTED_PAYLOAD_MAX],
+            },
+            maxlen=DEAD_LETTERS_MAX,
+            approximate=True,
+        )
 
 
 #: (stream, entry id): one consumer reads many streams, where the same id (`…-0`) can exist in each.
@@ -272,8 +281,11 @@ class StreamConsumer:
         full = [as_text(stream) for stream, items in reply or [] if len(items) >= per_stream]
         room = self.count - len(entries)
         if full and room >= len(full):
-            entries += _entries(await self.client.xreadgroup(self.group, self.consumer, dict.fromkeys(full, ">"),
-                                                             count=room // len(full)))
+            entries += _entries(
+                await self.client.xreadgroup(
+                    self.group, self.consumer, dict.fromkeys(full, ">"), count=room // len(full)
+                )
+            )
         if entries:
             handled += await self._handle(entries)
         return handled
@@ -290,8 +302,12 @@ class StreamConsumer:
             start = "0-0"
             while True:
                 result = await self.client.xautoclaim(
-                    stream, self.group, self.consumer, self.retry_idle_ms if min_idle_ms is None else min_idle_ms,
-                    start, count=self.count
+                    stream,
+                    self.group,
+                    self.consumer,
+                    self.retry_idle_ms if min_idle_ms is None else min_idle_ms,
+                    start,
+                    count=self.count,
                 )
                 start = as_text(result[0])
                 items = result[1]
@@ -331,8 +347,9 @@ class StreamConsumer:
             if failure.permanent or entry.deliveries >= self.max_deliveries:
                 await self._bury(entry, failure.error)
             else:
-                log.warning("entry %s of %s failed (delivery %d): %s", entry.id, entry.stream,
-                            entry.deliveries, failure.error)
+                log.warning(
+                    "entry %s of %s failed (delivery %d): %s", entry.id, entry.stream, entry.deliveries, failure.error
+                )
         if (ok and not self.handler_acknowledges) or retried_ok:
             async with self.client.pipeline(transaction=False) as pipe:
                 for stream, ids in ok.items() if not self.handler_acknowledges else ():
@@ -365,8 +382,9 @@ def _entries(reply: Any) -> list[Entry]:
     entries = []
     for stream, items in reply or []:
         name = as_text(stream)
-        entries += [Entry(name, entry_id.decode(), fields.get(PAYLOAD, b"")) for entry_id, fields in items
-                    if fields is not None]
+        entries += [
+            Entry(name, entry_id.decode(), fields.get(PAYLOAD, b"")) for entry_id, fields in items if fields is not None
+        ]
     return entries
 
 

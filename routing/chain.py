@@ -99,22 +99,37 @@ class Turn:
         self.fields.update(values)
         self._conversation = None
 
-    def event(self, type_: EventType, reason: str, actor: str = ROUTER_ACTOR,
-              **data: str | int | float | bool | list[str] | None) -> ConversationEvent:
-        event = ConversationEvent(conversation_id=self.conversation_id, type=type_, actor=actor, reason=reason,
-                                  data=data, at=self.now)
+    def event(
+        self,
+        type_: EventType,
+        reason: str,
+        actor: str = ROUTER_ACTOR,
+        **data: str | int | float | bool | list[str] | None,
+    ) -> ConversationEvent:
+        event = ConversationEvent(
+            conversation_id=self.conversation_id, type=type_, actor=actor, reason=reason, data=data, at=self.now
+        )
         self.effects.event(event)
         return event
 
-    def system_reply(self, what: str, text: str, reason: str,
-                     buttons: tuple[ReplyButton, ...] = (), notice: Notice | None = None) -> None:
+    def system_reply(
+        self, what: str, text: str, reason: str, buttons: tuple[ReplyButton, ...] = (), notice: Notice | None = None
+    ) -> None:
         """A reply from Helpline itself (not a bot or agent), in the conversation's own thread;
         its id is derived from the message and `what`, so it is queued once. `notice` names what
         it tells (see `OutboundReply.notice`)."""
         conv, message = self.conversation, self.message
         reply_id = f"{conv.id}:{message.message_id}:{what}"
-        out = reply_to(conv, reply_id=reply_id, text=text, sender="system", in_reply_to=message.message_id,
-                       recipient_id=message.author.user_id, buttons=buttons, notice=notice)
+        out = reply_to(
+            conv,
+            reply_id=reply_id,
+            text=text,
+            sender="system",
+            in_reply_to=message.message_id,
+            recipient_id=message.author.user_id,
+            buttons=buttons,
+            notice=notice,
+        )
         self.effects.reply(out, keys.conversation_partition(conv.id))
         self.event(EventType.REPLY_QUEUED, reason, actor="system", reply_id=reply_id, text=text)
 

@@ -19,8 +19,9 @@ from .delivery import REPLAY
 from .models import OutboundReply
 
 
-async def replay(client: redis.Redis, partitions: int, entry_ids: Sequence[str],
-                 partition: int | None = None) -> dict[str, str]:
+async def replay(
+    client: redis.Redis, partitions: int, entry_ids: Sequence[str], partition: int | None = None
+) -> dict[str, str]:
     """Replay the dead letters with these ids (of `partition`, else of whichever partition holds
     the id). Returns per id what happened: "replayed", "already sent", or why not."""
     script = client.register_script(REPLAY)
@@ -51,9 +52,15 @@ async def replay(client: redis.Redis, partitions: int, entry_ids: Sequence[str],
                 outcome[entry_id] = "cannot be replayed: not a valid reply"
                 continue
             rp = keys.conversation_partition(reply.conversation_id)
-            reply_keys = [keys.delivery(rp, reply.reply_id), keys.reply_order(reply.conversation_id),
-                          keys.reply_seq(rp)]
+            reply_keys = [
+                keys.delivery(rp, reply.reply_id),
+                keys.reply_order(reply.conversation_id),
+                keys.reply_seq(rp),
+            ]
         result = as_text(await script(keys=[keys.dead_letters(p), stream, *reply_keys], args=[entry_id, payload]))
-        outcome[entry_id] = {"replayed": "replayed", "sent": "already sent: not queued again",
-                             "gone": "no such dead letter"}[result]
+        outcome[entry_id] = {
+            "replayed": "replayed",
+            "sent": "already sent: not queued again",
+            "gone": "no such dead letter",
+        }[result]
     return outcome

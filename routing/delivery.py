@@ -70,7 +70,9 @@ end
 #   held    a reply written before it is not final: it waits (PUT_BACK parks it)
 #   orphan  "sending" by an owner whose lease ran out, on a platform without idempotency: the
 #           post may have happened; now held by token, to be recorded "uncertain"
-CLAIM = _LUA_ORDER + """
+CLAIM = (
+    _LUA_ORDER
+    + """
 local token, lease, dedupes = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
 local now = now_ms()
 local out = {}
@@ -94,13 +96,16 @@ for i = 4, #ARGV, 2 do
 end
 return out
 """
+)
 
 # KEYS: 1 partition prefix, 2 outbound stream, 3 its delayed set. ARGV: 1 token, 2 group, then
 # per reply 5 values: entry id, delivery key, conversation id, due (ms), delayed member
 # ("<order>|<payload>"). Each reply goes back to "queued" if token holds it, then waits: parked in
 # its record behind a reply written before it that is not final, else in the delayed set until
 # due. Its entry is acknowledged in the same call. Returns per reply: parked, delayed or final.
-PUT_BACK = _LUA_ORDER + """
+PUT_BACK = (
+    _LUA_ORDER
+    + """
 local prefix, stream, token, group = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local out = {}
 for i = 3, #ARGV, 5 do
@@ -125,6 +130,7 @@ for i = 3, #ARGV, 5 do
 end
 return out
 """
+)
 
 # KEYS[1]: partition prefix. ARGV: 1 now, 2 token, 3 the number of replies sent, then per sent
 # reply 3 values: reply id, conversation id, platform ids json; then per reply with an event (not
@@ -135,7 +141,9 @@ return out
 # fewest arguments: packing them is the sender's main cost per reply.)
 # Each final reply leaves its conversation's order (`done`). The changed reply ids (field "r") and
 # conversations (field "c") go to the partition's change stream in the same call, for the archiver.
-RECORD = _LUA_ORDER + """
+RECORD = (
+    _LUA_ORDER
+    + """
 local prefix, token = KEYS[1], ARGV[2]
 local SEP = '\\31'
 local last_sent = 3 + 3 * tonumber(ARGV[3])
@@ -165,6 +173,7 @@ if #replies > 0 then
 end
 return 1
 """
+)
 
 # KEYS: 1 dead-letter stream, 2 the stream the entry came from, 3 the reply's delivery key, 4 its
 # conversation's reply order, 5 the partition's reply counter (3-5 "" for an entry that is not a

@@ -26,16 +26,30 @@ return 1
 """
 
 
-async def mark_reply_failed(client: redis.Redis, conversation_id: str, reply_id: str, error: str,
-                            actor: str = "sender") -> bool:
+async def mark_reply_failed(
+    client: redis.Redis, conversation_id: str, reply_id: str, error: str, actor: str = "sender"
+) -> bool:
     """Record that a sent reply did not arrive. Idempotent; True if the record changed."""
     now = utcnow()
-    event = ConversationEvent(conversation_id=conversation_id, type=EventType.REPLY_FAILED, actor=actor,
-                              reason=error, data={"reply_id": reply_id, "state": DeliveryState.FAILED.value}, at=now)
+    event = ConversationEvent(
+        conversation_id=conversation_id,
+        type=EventType.REPLY_FAILED,
+        actor=actor,
+        reason=error,
+        data={"reply_id": reply_id, "state": DeliveryState.FAILED.value},
+        at=now,
+    )
     partition = keys.conversation_partition(conversation_id)
-    changed = await client.eval(_MARK, 2, keys.delivery(partition, reply_id), keys.events(conversation_id),
-                                DeliveryState.FAILED.value, error, str(int(now.timestamp() * 1000)),
-                                event.model_dump_json())  # type: ignore[misc]
+    changed = await client.eval(
+        _MARK,
+        2,
+        keys.delivery(partition, reply_id),
+        keys.events(conversation_id),
+        DeliveryState.FAILED.value,
+        error,
+        str(int(now.timestamp() * 1000)),
+        event.model_dump_json(),
+    )  # type: ignore[misc]
     if changed:
         await client.publish(keys.live_channel(), json.dumps({"conversations": [conversation_id]}))
     return bool(changed)

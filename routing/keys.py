@@ -22,8 +22,6 @@ def partition_prefix(partition: int) -> str:
     return f"{PREFIX}:{{p{partition}}}"
 
 
-
-
 # --- inbound ---------------------------------------------------------------------------------
 def inbound_stream(partition: int) -> str:
     return f"{partition_prefix(partition)}:in"

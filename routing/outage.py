@@ -55,8 +55,7 @@ class RedisOutages:
             self.down[role] = _Outage(now, announced=False)
             return
         self.down[role] = _Outage(now, announced=True)
-        log.warning("%s: redis unavailable (%s: %s); retrying quietly until it answers", role,
-                    type(exc).__name__, exc)
+        log.warning("%s: redis unavailable (%s: %s); retrying quietly until it answers", role, type(exc).__name__, exc)
 
     def ok(self, role: str | None = None) -> None:
         role = role or current_role.get()

@@ -11,10 +11,18 @@ from __future__ import annotations
 from .models import Attachment, Conversation, MessageKind, Notice, OutboundReply, ReplyButton
 
 
-def reply_to(conversation: Conversation, *, reply_id: str, text: str, sender: str,
-             in_reply_to: str | None, recipient_id: str | None,
-             buttons: tuple[ReplyButton, ...] = (), attachments: tuple[Attachment, ...] = (),
-             notice: Notice | None = None) -> OutboundReply:
+def reply_to(
+    conversation: Conversation,
+    *,
+    reply_id: str,
+    text: str,
+    sender: str,
+    in_reply_to: str | None,
+    recipient_id: str | None,
+    buttons: tuple[ReplyButton, ...] = (),
+    attachments: tuple[Attachment, ...] = (),
+    notice: Notice | None = None,
+) -> OutboundReply:
     """A reply in the conversation's own thread, with the thread's visibility."""
     return OutboundReply(
         reply_id=reply_id,
@@ -34,8 +42,9 @@ def reply_to(conversation: Conversation, *, reply_id: str, text: str, sender: st
     )
 
 
-def private_followup(conversation: Conversation, *, reply_id: str, text: str, sender: str,
-                     recipient_id: str) -> OutboundReply:
+def private_followup(
+    conversation: Conversation, *, reply_id: str, text: str, sender: str, recipient_id: str
+) -> OutboundReply:
     """A private message to the author of a public conversation (the explicit move to private).
 
     The thread key `user:<id>` asks the connector to open (or reuse) its private channel with

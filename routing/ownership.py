@@ -59,8 +59,14 @@ return 0
 class PartitionLeases:
     """The partitions this router holds, kept by `run` (or by calling `refresh`)."""
 
-    def __init__(self, client: redis.Redis, partitions: int, consumer: str, lease_ms: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        partitions: int,
+        consumer: str,
+        lease_ms: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if "|" in consumer:
             raise ValueError(f"consumer name {consumer!r}: '|' separates it from the epoch in a token")
         self.client = client
@@ -127,11 +133,15 @@ class PartitionLeases:
             return {}
         async with self.client.pipeline(transaction=False) as pipe:
             for p in partitions:
-                await self._hold(keys=[keys.partition_owner(p), keys.partition_epoch(p)],
-                                 args=[self.consumer, self.lease_ms, "1" if take else "0"], client=pipe)
+                await self._hold(
+                    keys=[keys.partition_owner(p), keys.partition_epoch(p)],
+                    args=[self.consumer, self.lease_ms, "1" if take else "0"],
+                    client=pipe,
+                )
             replies = await execute(self.client, pipe)
-        return {p: (r.decode() if isinstance(r, bytes) else str(r))
-                for p, r in zip(partitions, replies, strict=True) if r}
+        return {
+            p: (r.decode() if isinstance(r, bytes) else str(r)) for p, r in zip(partitions, replies, strict=True) if r
+        }
 
     async def release_all(self) -> None:
         """Give every partition back (a clean stop): another router takes them at once."""

@@ -15,8 +15,9 @@ from .outage import redis_failed, redis_ok
 log = logging.getLogger(__name__)
 
 
-async def run_periodically(name: str, step: Callable[[], Awaitable[object]], stop: asyncio.Event,
-                           interval: float) -> None:
+async def run_periodically(
+    name: str, step: Callable[[], Awaitable[object]], stop: asyncio.Event, interval: float
+) -> None:
     """Call `step` every `interval` seconds until `stop` is set. A Redis outage is a warning and a
     bug a logged exception, never the end of the loop: each step must be safe to repeat."""
     while not stop.is_set():

@@ -39,12 +39,21 @@ async def fill_agent(store: ConversationStore, assignments: AssignmentStore, age
 def _hand_to(agent_id: str, now: datetime, current: Conversation) -> Effects | None:
     if current.status is Status.RESOLVED or current.assignee is not None:
         return None  # resolved meanwhile, or already someone's (perhaps this agent's)
-    return (Effects(current.id)
-            .set(assignee=agent_id, queued_team="")
-            .event(ConversationEvent(conversation_id=current.id, type=EventType.ASSIGNED, actor="router",
-                                     reason="taken from the team queue: agent has room", data={"agent": agent_id},
-                                     at=now))
-            .touch())
+    return (
+        Effects(current.id)
+        .set(assignee=agent_id, queued_team="")
+        .event(
+            ConversationEvent(
+                conversation_id=current.id,
+                type=EventType.ASSIGNED,
+                actor="router",
+                reason="taken from the team queue: agent has room",
+                data={"agent": agent_id},
+                at=now,
+            )
+        )
+        .touch()
+    )
 
 
 async def fill_queues(store: ConversationStore, assignments: AssignmentStore) -> int:

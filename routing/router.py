@@ -75,11 +75,17 @@ BatchObserver = Callable[[int, float, int], None]
 
 
 class Router:
-    def __init__(self, client: redis.Redis, store: ConversationStore, settings: RouterSettings,
-                 steps: Sequence[Step], bot_names: Collection[str] = (),
-                 normalize: Callable[[InboundMessage], InboundMessage] | None = None,
-                 fences: Callable[[], Mapping[int, str]] | None = None,
-                 observe: BatchObserver | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        store: ConversationStore,
+        settings: RouterSettings,
+        steps: Sequence[Step],
+        bot_names: Collection[str] = (),
+        normalize: Callable[[InboundMessage], InboundMessage] | None = None,
+        fences: Callable[[], Mapping[int, str]] | None = None,
+        observe: BatchObserver | None = None,
+    ) -> None:
         self.client = client
         self.store = store
         self.settings = settings
@@ -122,25 +128,36 @@ class Router:
             except Fenced as lost:
                 # Those partitions' entries are their new owner's; the others are decided again
                 # at once (both scripts are idempotent), not left pending until a claim.
-                log.warning("router lost partitions %s during a batch: their new owner decides them",
-                            sorted(lost.partitions))
+                log.warning(
+                    "router lost partitions %s during a batch: their new owner decides them", sorted(lost.partitions)
+                )
                 fences = {p: t for p, t in (fences or {}).items() if p not in lost.partitions}
                 parsed = [item for item in parsed if keys.stream_partition(item[0].stream) not in lost.partitions]
         for entry, _, _ in parsed:  # still changing under us: leave them for the retry
             failures[entry.key] = Failure("the conversation kept changing while it was decided")
         return failures
 
-    async def _route(self, parsed: list[tuple[Entry, InboundMessage, bytes]], failures: dict[EntryKey, Failure],
-                     fences: Mapping[int, str] | None) -> list[tuple[Entry, InboundMessage, bytes]]:
+    async def _route(
+        self,
+        parsed: list[tuple[Entry, InboundMessage, bytes]],
+        failures: dict[EntryKey, Failure],
+        fences: Mapping[int, str] | None,
+    ) -> list[tuple[Entry, InboundMessage, bytes]]:
         """Thread, decide and commit; returns the messages whose conversation another writer
         changed meanwhile (nothing of theirs was written: decide them again)."""
         now = utcnow()
         decisions = {m.dedupe_id: self.decide_rules(m, now) for _, m, _ in parsed}
         applied = await self.store.apply_messages(
-            [(m, e.id, raw, _routing(decisions[m.dedupe_id])) for e, m, raw in parsed], now, fences)
+            [(m, e.id, raw, _routing(decisions[m.dedupe_id])) for e, m, raw in parsed], now, fences
+        )
         # A contact's profile is refreshed by each new conversation (not by every message).
-        await self.store.upsert_contacts([m for (_, m, _), a in zip(parsed, applied, strict=True)
-                                          if a.outcome != "handled" and a.fields.get("message_count") == "1"])
+        await self.store.upsert_contacts(
+            [
+                m
+                for (_, m, _), a in zip(parsed, applied, strict=True)
+                if a.outcome != "handled" and a.fields.get("message_count") == "1"
+            ]
+        )
         batch = _Batch(self, now, decisions, await self._private_moves(parsed, applied))
         versions: dict[str, int] = {}  # the version each conversation's decisions read
         for a in applied:
@@ -184,13 +201,19 @@ class Router:
                     pipe.xack(e.stream, keys.ROUTER_GROUP, e.id)
                 await pipe.execute()
 
-    async def _private_moves(self, parsed: Sequence[tuple[Entry, InboundMessage, bytes]],
-                             applied: Sequence[Applied]) -> dict[str, str]:
+    async def _private_moves(
+        self, parsed: Sequence[tuple[Entry, InboundMessage, bytes]], applied: Sequence[Applied]
+    ) -> dict[str, str]:
         """Invitations to write privately, for the customers who start a private conversation
         in this batch: read in one round trip."""
-        contacts = sorted({a.fields.get("contact_id", "") for (_, m, _), a in zip(parsed, applied, strict=True)
-                           if m.kind is MessageKind.DIRECT and a.outcome != "handled"
-                           and a.fields.get("routed") != "1"} - {""})
+        contacts = sorted(
+            {
+                a.fields.get("contact_id", "")
+                for (_, m, _), a in zip(parsed, applied, strict=True)
+                if m.kind is MessageKind.DIRECT and a.outcome != "handled" and a.fields.get("routed") != "1"
+            }
+            - {""}
+        )
         if not contacts:
             return {}
         async with self.client.pipeline(transaction=False) as pipe:  # keys in many slots: no MGET
@@ -205,16 +228,20 @@ class Router:
         return decide(self.settings.rules, message, now, self.settings.hours, self.settings.default_team)
 
     def language_of(self, message: InboundMessage, conversation: Conversation) -> str:
-        return (message.language or conversation.language
-                or self.settings.account_languages.get((message.platform, message.account))
-                or self.settings.default_language)
+        return (
+            message.language
+            or conversation.language
+            or self.settings.account_languages.get((message.platform, message.account))
+            or self.settings.default_language
+        )
 
 
 class _Batch:
     """Decisions for one batch; keeps conversations changed earlier in the batch up to date."""
 
-    def __init__(self, router: Router, now: datetime, decisions: dict[str, Decision],
-                 private_moves: dict[str, str]) -> None:
+    def __init__(
+        self, router: Router, now: datetime, decisions: dict[str, Decision], private_moves: dict[str, str]
+    ) -> None:
         self.router = router
         self.now = now
         self.decisions = decisions  # the rules' verdict on each message of the batch, by dedupe id
@@ -249,10 +276,13 @@ class _Batch:
     def _route_new(self, turn: Turn) -> None:
         message = turn.message
         d = self.decisions[message.dedupe_id]
-        turn.event(EventType.CREATED, f"first {message.kind.value} message in thread", platform=message.platform,
-                   account=message.account)
-        turn.event(EventType.ROUTED, d.reason, priority=d.priority.value, team=d.team, labels=list(d.labels),
-                   bot=d.bot)
+        turn.event(
+            EventType.CREATED,
+            f"first {message.kind.value} message in thread",
+            platform=message.platform,
+            account=message.account,
+        )
+        turn.event(EventType.ROUTED, d.reason, priority=d.priority.value, team=d.team, labels=list(d.labels), bot=d.bot)
         turn.set(routed="1")
         if message.kind is MessageKind.DIRECT:
             self._link_private_move(turn)
@@ -273,10 +303,21 @@ class _Batch:
         self.moved.append((conv.contact_id, conv.id))
         turn.set(linked=other)
         turn.event(EventType.LINKED, "the customer came over from a public thread", conversation=other)
-        self.linked.append(Effects(other).once(f"linked:{conv.id}").set(linked=conv.id).event(
-            ConversationEvent(conversation_id=other, type=EventType.LINKED, actor=ROUTER_ACTOR,
-                              reason="the customer continued in a private conversation",
-                              data={"conversation": conv.id}, at=self.now)))
+        self.linked.append(
+            Effects(other)
+            .once(f"linked:{conv.id}")
+            .set(linked=conv.id)
+            .event(
+                ConversationEvent(
+                    conversation_id=other,
+                    type=EventType.LINKED,
+                    actor=ROUTER_ACTOR,
+                    reason="the customer continued in a private conversation",
+                    data={"conversation": conv.id},
+                    at=self.now,
+                )
+            )
+        )
 
 
 class ReopenedStep:
@@ -296,12 +337,15 @@ class ReopenedStep:
 
 
 def _routing(d: Decision) -> Routing:
-    return Routing(d.priority.value, d.team or "", f"bot:{d.bot}" if d.bot else "",
-                   json.dumps(list(d.labels)) if d.labels else "[]")
+    return Routing(
+        d.priority.value,
+        d.team or "",
+        f"bot:{d.bot}" if d.bot else "",
+        json.dumps(list(d.labels)) if d.labels else "[]",
+    )
 
 
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err.get("loc", ())) or "payload"
     return f"{where}: {err.get('msg', 'invalid')}"
-

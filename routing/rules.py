@@ -76,8 +76,9 @@ class Decision:
         return "rules: " + ", ".join(self.matched) if self.matched else "no rule matched: defaults"
 
 
-def matches(rule: Rule, message: InboundMessage, now: datetime, hours: Mapping[str, BusinessHours],
-            default_team: str | None) -> bool:
+def matches(
+    rule: Rule, message: InboundMessage, now: datetime, hours: Mapping[str, BusinessHours], default_team: str | None
+) -> bool:
     m = rule.match
     if m.platforms and message.platform not in m.platforms:
         return False
@@ -102,8 +103,13 @@ def matches(rule: Rule, message: InboundMessage, now: datetime, hours: Mapping[s
     return True
 
 
-def decide(rules: Sequence[Rule], message: InboundMessage, now: datetime,
-           hours: Mapping[str, BusinessHours], default_team: str | None) -> Decision:
+def decide(
+    rules: Sequence[Rule],
+    message: InboundMessage,
+    now: datetime,
+    hours: Mapping[str, BusinessHours],
+    default_team: str | None,
+) -> Decision:
     priority, team, bot = Priority.NORMAL, default_team, None
     labels: list[str] = []
     matched: list[str] = []

@@ -74,9 +74,28 @@ end
 
 #: The conversation fields APPLY_MESSAGES reports to the router, in order. `bot_state` is the
 #: handling bot's saved state (JSON).
-VIEW_FIELDS = ("status", "priority", "team", "assignee", "handler", "labels", "language", "routed",
-               "queued_team", "created_at", "message_count", "contact_id", "first_response_at", "survey",
-               "offhours_day", "resolved_by", "linked", "updated_at", "version", "bot_state")
+VIEW_FIELDS = (
+    "status",
+    "priority",
+    "team",
+    "assignee",
+    "handler",
+    "labels",
+    "language",
+    "routed",
+    "queued_team",
+    "created_at",
+    "message_count",
+    "contact_id",
+    "first_response_at",
+    "survey",
+    "offhours_day",
+    "resolved_by",
+    "linked",
+    "updated_at",
+    "version",
+    "bot_state",
+)
 
 _APPLY_MESSAGES = """
 local prefix = KEYS[1]
@@ -188,8 +207,11 @@ index_updated()
 if #changed > 0 then redis.call('XADD', prefix .. ':changes', '*', 'c', table.concat(changed, SEP)) end
 return out
 """
-APPLY_MESSAGES = (_APPLY_MESSAGES.replace("__VIEW_FIELDS__", ", ".join(f"'{f}'" for f in VIEW_FIELDS))
-                  .replace("__SPLIT__", LUA_SPLIT).replace("__FENCE__", _LUA_FENCE))
+APPLY_MESSAGES = (
+    _APPLY_MESSAGES.replace("__VIEW_FIELDS__", ", ".join(f"'{f}'" for f in VIEW_FIELDS))
+    .replace("__SPLIT__", LUA_SPLIT)
+    .replace("__FENCE__", _LUA_FENCE)
+)
 
 # KEYS[1] = partition prefix. ARGV[1] = now (ms), ARGV[2] = the router's consumer group, ARGV[3]
 # the caller's fencing token ("" = not fenced), then per item 2 values: a conversation id and its

@@ -126,12 +126,21 @@ class Sender:
     `connectors`: one `Poster` per (platform, account); `limiter`: the shared rate limiter the
     replies' budgets are spent on; `observe`: the metrics hook (see `routing/posting.py`)."""
 
-    def __init__(self, client: redis.Redis, connectors: Mapping[tuple[str, str], Poster], partitions: int,
-                 *, limiter: Limiter, observe: SendObserver | None = None, lease_seconds: float = 30.0,
-                 batch_seconds: float = 10.0, send_timeout: float = 15.0,
-                 backoff: tuple[float, float] = (BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS),
-                 credentials: CredentialsReport | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        connectors: Mapping[tuple[str, str], Poster],
+        partitions: int,
+        *,
+        limiter: Limiter,
+        observe: SendObserver | None = None,
+        lease_seconds: float = 30.0,
+        batch_seconds: float = 10.0,
+        send_timeout: float = 15.0,
+        backoff: tuple[float, float] = (BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS),
+        credentials: CredentialsReport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.connectors = connectors
         self.limiter = limiter
@@ -153,8 +162,11 @@ class Sender:
         self.deferred = 0
 
     def streams(self) -> list[str]:
-        return [keys.outbound_stream(p, platform, account)
-                for platform, account in sorted(self.connectors) for p in range(self.partitions)]
+        return [
+            keys.outbound_stream(p, platform, account)
+            for platform, account in sorted(self.connectors)
+            for p in range(self.partitions)
+        ]
 
     def dead_letter_key(self, stream: str) -> str:
         return keys.dead_letters(keys.stream_partition(stream))
@@ -169,8 +181,7 @@ class Sender:
             try:
                 reply = OutboundReply.model_validate_json(entry.payload)
             except ValidationError as exc:
-                batch.failures[entry.key] = Failure(f"invalid outbound reply: {exc.errors()[0]['msg']}",
-                                                    permanent=True)
+                batch.failures[entry.key] = Failure(f"invalid outbound reply: {exc.errors()[0]['msg']}", permanent=True)
                 continue
             if (reply.platform, reply.account) not in self.connectors:
                 batch.failures[entry.key] = Failure(f"no connector for {reply.platform}/{reply.account}")
@@ -192,12 +203,13 @@ class Sender:
         claimed_at = self.clock()
         async with self.client.pipeline(transaction=False) as pipe:
             for p, js in by_partition.items():
-                await self._claim(keys=[keys.partition_prefix(p)], client=pipe,
-                                  args=self._claim_args(batch.token, True, js))
+                await self._claim(
+                    keys=[keys.partition_prefix(p)], client=pipe, args=self._claim_args(batch.token, True, js)
+                )
             for platform, account in self.connectors:
                 pipe.pttl(keys.blocked_until(platform, account))
             raw = await execute(self.client, pipe)
-        ttls = raw[len(by_partition):]
+        ttls = raw[len(by_partition) :]
         blocked = {acc: int(ttl) for acc, ttl in zip(self.connectors, ttls, strict=True) if int(ttl) > 0}
         for acc in blocked:
             self.backoff.note_blocked(acc)
@@ -207,8 +219,9 @@ class Sender:
         by_account: dict[tuple[str, str], list[_Job]] = {}
         for job in jobs:
             by_account.setdefault((job.reply.platform, job.reply.account), []).append(job)
-        await asyncio.gather(*(self._drain(batch, acc, js, blocked.get(acc, 0) / 1000)
-                               for acc, js in by_account.items()))
+        await asyncio.gather(
+            *(self._drain(batch, acc, js, blocked.get(acc, 0) / 1000) for acc, js in by_account.items())
+        )
         # What did not go must leave "sending" even through a short Redis outage (a restart): left
         # there, the next attempt would take a reply never posted for "uncertain".
         await through_outage(partial(self._wait, batch.token, batch.waits))
@@ -227,15 +240,16 @@ class Sender:
         job.lease_left_ms = int(left)
         job.claimed_at = claimed_at
 
-    def _ahead(self, account: tuple[str, str], connector: Poster, jobs: Sequence[_Job], index: int,
-               waiting: set[str]) -> list[_Job]:
+    def _ahead(
+        self, account: tuple[str, str], connector: Poster, jobs: Sequence[_Job], index: int, waiting: set[str]
+    ) -> list[_Job]:
         """The replies to claim at once from `jobs[index]` on (platforms without idempotency):
         those not claimed yet, as many as the account posts in about MARK_AHEAD_SECONDS; one
         with a rate limit (spent right before its claim) is claimed alone."""
         mean = self._post_seconds.get(account)
         room = 1 if mean is None else max(1, min(MARK_AHEAD_MAX, int(MARK_AHEAD_SECONDS / max(mean, 1e-6))))
         ahead = [jobs[index]]
-        for job in jobs[index + 1:]:
+        for job in jobs[index + 1 :]:
             if len(ahead) >= room:
                 break
             if job.verdict or job.reply.conversation_id in waiting:
@@ -245,8 +259,14 @@ class Sender:
             ahead.append(job)
         return ahead
 
-    async def _claim_ahead(self, jobs: Sequence[_Job], token: str, finished: list[Outcome],
-                           account: tuple[str, str], limits: Sequence[RateLimit]) -> tuple[float, list[_Job]]:
+    async def _claim_ahead(
+        self,
+        jobs: Sequence[_Job],
+        token: str,
+        finished: list[Outcome],
+        account: tuple[str, str],
+        limits: Sequence[RateLimit],
+    ) -> tuple[float, list[_Job]]:
         """Claim replies right before their posts (platforms without idempotency: the window), in
         one round trip with the recording of the outcomes of the posts before them (first: a reply
         behind one of them in its conversation may go only once it is final) and the spending of
@@ -261,11 +281,10 @@ class Sender:
             if limits:
                 await self.limiter.acquire_on(pipe, account[0], account[1], limits)
             for p, js in by_partition.items():
-                await self._claim(keys=[keys.partition_prefix(p)], client=pipe,
-                                  args=self._claim_args(token, False, js))
+                await self._claim(keys=[keys.partition_prefix(p)], client=pipe, args=self._claim_args(token, False, js))
             raw = await execute(self.client, pipe)
         finished.clear()
-        for js, verdicts in zip(by_partition.values(), raw[-len(by_partition):], strict=True):
+        for js, verdicts in zip(by_partition.values(), raw[-len(by_partition) :], strict=True):
             for job, verdict in zip(js, verdicts, strict=True):
                 self._claimed(job, verdict, started)
         wait = self.limiter.wait_of(raw[-len(by_partition) - 1]) if limits else 0.0
@@ -296,8 +315,9 @@ class Sender:
                 continue
             limits = () if job.verdict in ("busy", "held", "orphan") else connector.rate_limits(job.reply)
             if not dedupes and not job.verdict:  # the budget is spent right before the claim, the post's window
-                defer_for, back = await self._claim_ahead(self._ahead(account, connector, jobs, index, waiting),
-                                                          batch.token, finished, account, limits)
+                defer_for, back = await self._claim_ahead(
+                    self._ahead(account, connector, jobs, index, waiting), batch.token, finished, account, limits
+                )
                 if defer_for > 0:
                     self.observe.observe_rate_limited(*account)
                 if any(job is other for other in back):
@@ -333,8 +353,9 @@ class Sender:
                     batch.waits.append((job, wait))
         await self._finish(finished, batch.token)
 
-    async def _post(self, batch: _Batch, account: tuple[str, str], connector: Poster,
-                    job: _Job) -> tuple[Outcome | None, float | None]:
+    async def _post(
+        self, batch: _Batch, account: tuple[str, str], connector: Poster, job: _Job
+    ) -> tuple[Outcome | None, float | None]:
         """One post. Returns its final outcome, or none and how long the account waits (none:
         the entry is retried by the consumer)."""
         started = time.perf_counter()
@@ -343,8 +364,9 @@ class Sender:
                 result = await connector.send(job.reply, self._progress(job))
         except RateLimited as exc:
             wait = max(exc.retry_after, 0.001)
-            await through_outage(partial(self.client.set, keys.blocked_until(*account), "1",
-                                         px=max(1, int(wait * 1000))))
+            await through_outage(
+                partial(self.client.set, keys.blocked_until(*account), "1", px=max(1, int(wait * 1000)))
+            )
             self.observe.observe_send(*account, "deferred", time.perf_counter() - started)
             return None, wait
         except Permanent as exc:
@@ -421,16 +443,27 @@ class Sender:
                 log.warning("reply %s %s: %s", reply.reply_id, state.value, error)
             reason = error or state.value
             event = ConversationEvent(
-                conversation_id=reply.conversation_id, actor="sender",
+                conversation_id=reply.conversation_id,
+                actor="sender",
                 type=EventType.REPLY_SENT if state is DeliveryState.SENT else EventType.REPLY_FAILED,
                 reason=f"{reply.report}: {reason}" if reply.report else reason,
                 data={"reply_id": reply.reply_id, "state": state.value},
             ).model_dump_json()
-            not_sent.setdefault(job.partition, []).extend((  # a post is a fact, whoever holds the reply now
-                reply.reply_id, reply.conversation_id, state.value, error or "", event,
-                "any" if state is DeliveryState.SENT else guard, ids))
-        by_partition = {p: [_now_ms(), token, len(sent.get(p, ())) // 3, *sent.get(p, ()), *not_sent.get(p, ())]
-                        for p in sent.keys() | not_sent.keys()}
+            not_sent.setdefault(job.partition, []).extend(
+                (  # a post is a fact, whoever holds the reply now
+                    reply.reply_id,
+                    reply.conversation_id,
+                    state.value,
+                    error or "",
+                    event,
+                    "any" if state is DeliveryState.SENT else guard,
+                    ids,
+                )
+            )
+        by_partition = {
+            p: [_now_ms(), token, len(sent.get(p, ())) // 3, *sent.get(p, ()), *not_sent.get(p, ())]
+            for p in sent.keys() | not_sent.keys()
+        }
         if not by_partition:
             return
         conversations = sorted({job.reply.conversation_id for job, *_ in done})
@@ -448,12 +481,20 @@ class Sender:
         for job, seconds in waits:
             reply = job.reply
             member = f"{int(reply.created_at.timestamp() * 1000):013d}|{job.entry.payload.decode()}"
-            by_stream.setdefault((job.partition, reply.platform, reply.account), [token, keys.SENDER_GROUP]) \
-                .extend((job.entry.id, job.key, reply.conversation_id, now + int(seconds * 1000), member))
+            by_stream.setdefault((job.partition, reply.platform, reply.account), [token, keys.SENDER_GROUP]).extend(
+                (job.entry.id, job.key, reply.conversation_id, now + int(seconds * 1000), member)
+            )
         async with self.client.pipeline(transaction=False) as pipe:
             for (p, platform, account), args in by_stream.items():
-                await self._put_back(keys=[keys.partition_prefix(p), keys.outbound_stream(p, platform, account),
-                                           keys.outbound_delayed(p, platform, account)], args=args, client=pipe)
+                await self._put_back(
+                    keys=[
+                        keys.partition_prefix(p),
+                        keys.outbound_stream(p, platform, account),
+                        keys.outbound_delayed(p, platform, account),
+                    ],
+                    args=args,
+                    client=pipe,
+                )
             await execute(self.client, pipe)
         self.deferred += len(waits)
 
@@ -465,8 +506,18 @@ class Sender:
         except ValidationError:
             return
         p = keys.conversation_partition(reply.conversation_id)
-        await self._finish([(_Job(entry, reply, p, keys.delivery(p, reply.reply_id)), DeliveryState.FAILED,
-                             None, f"dead-lettered: {error}")], token="", guard="any")
+        await self._finish(
+            [
+                (
+                    _Job(entry, reply, p, keys.delivery(p, reply.reply_id)),
+                    DeliveryState.FAILED,
+                    None,
+                    f"dead-lettered: {error}",
+                )
+            ],
+            token="",
+            guard="any",
+        )
 
     async def promote_due(self, limit: int = 500) -> int:
         """Put deferred replies whose time has come back on their streams."""
@@ -474,10 +525,12 @@ class Sender:
         now = _now_ms()
         for platform, account in self.connectors:
             for p in range(self.partitions):
-                moved += int(await self._promote(
-                    keys=[keys.outbound_delayed(p, platform, account), keys.outbound_stream(p, platform, account)],
-                    args=[now, limit],
-                ))
+                moved += int(
+                    await self._promote(
+                        keys=[keys.outbound_delayed(p, platform, account), keys.outbound_stream(p, platform, account)],
+                        args=[now, limit],
+                    )
+                )
         return moved
 
 

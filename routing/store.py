@@ -103,12 +103,14 @@ def conversation_from_hash(raw: Mapping[bytes, bytes] | Mapping[str, str]) -> Co
 
 def conversation_from_view(view: Mapping[str, str], message: InboundMessage, conversation_id: str) -> Conversation:
     """A conversation from the router's view of it (`Applied.fields`) and a message of its thread."""
-    return _conversation(view, conversation_id, message.platform, message.account, message.kind.value,
-                         message.thread_key)
+    return _conversation(
+        view, conversation_id, message.platform, message.account, message.kind.value, message.thread_key
+    )
 
 
-def _conversation(h: Mapping[str, str], id_: str, platform: str, account: str, kind: str,
-                  thread_key: str) -> Conversation:
+def _conversation(
+    h: Mapping[str, str], id_: str, platform: str, account: str, kind: str, thread_key: str
+) -> Conversation:
     labels = h.get("labels")
     data: dict[str, Any] = {
         "id": id_,
@@ -207,8 +209,13 @@ class Effects:
     def labels(self, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Effects:
         """Add and remove labels as set operations: a concurrent change to other labels is kept."""
         add, remove = list(add), list(remove)
-        self.ops += (OP_LABELS, str(len(add)), *(_value("labels", x) for x in add), str(len(remove)),
-                     *(_value("labels", x) for x in remove))
+        self.ops += (
+            OP_LABELS,
+            str(len(add)),
+            *(_value("labels", x) for x in add),
+            str(len(remove)),
+            *(_value("labels", x) for x in remove),
+        )
         return self
 
     def set(self, **fields: str | int | None) -> Effects:
@@ -222,8 +229,12 @@ class Effects:
         return self
 
     def reply(self, reply: OutboundReply, partition: int) -> Effects:
-        self.ops += (OP_REPLY, keys.outbound_stream(partition, reply.platform, reply.account),
-                     keys.delivery(partition, reply.reply_id), reply.wire_json().decode())
+        self.ops += (
+            OP_REPLY,
+            keys.outbound_stream(partition, reply.platform, reply.account),
+            keys.delivery(partition, reply.reply_id),
+            reply.wire_json().decode(),
+        )
         return self
 
     def set_once(self, **fields: str | int) -> Effects:
@@ -251,8 +262,12 @@ class Effects:
         commit, then copied to the team queue (`ConversationStore.flush_queued`)."""
         self.queues = True
         member = queue_member(self.conversation_id, language)
-        self.ops += (OP_QUEUE, _value("queued_team", team), _value("queue", member),
-                     repr(queue_score(priority, created_ms)))
+        self.ops += (
+            OP_QUEUE,
+            _value("queued_team", team),
+            _value("queue", member),
+            repr(queue_score(priority, created_ms)),
+        )
         return self
 
 
@@ -277,7 +292,9 @@ class ConversationStore:
 
     # writes ----------------------------------------------------------------------------------
     async def apply_messages(
-        self, items: Sequence[tuple[InboundMessage, str, bytes, Routing]], now: datetime,
+        self,
+        items: Sequence[tuple[InboundMessage, str, bytes, Routing]],
+        now: datetime,
         fences: Mapping[int, str] | None = None,
     ) -> list[Applied]:
         """Thread messages into conversations. Items: (message, stream entry id, raw json, what
@@ -294,11 +311,22 @@ class ConversationStore:
         for index, (message, entry_id, raw, routing) in enumerate(items):
             p = self.partition(message.platform, message.account, message.thread_key)
             by_partition.setdefault(p, []).append(index)
-            facts = SEP.join((message.platform, message.account, message.kind.value, message.thread_key,
-                              contact_id(message), message.language or "", entry_id, str(history_score(entry_id)),
-                              *routing))
-            args.setdefault(p, [p, now_ms, self.quiet_period_ms, keys.ROUTER_GROUP,
-                                (fences or {}).get(p, "")]).extend([raw, facts])
+            facts = SEP.join(
+                (
+                    message.platform,
+                    message.account,
+                    message.kind.value,
+                    message.thread_key,
+                    contact_id(message),
+                    message.language or "",
+                    entry_id,
+                    str(history_score(entry_id)),
+                    *routing,
+                )
+            )
+            args.setdefault(p, [p, now_ms, self.quiet_period_ms, keys.ROUTER_GROUP, (fences or {}).get(p, "")]).extend(
+                [raw, facts]
+            )
         async with self.client.pipeline(transaction=False) as pipe:
             for p in by_partition:
                 await self._apply(keys=[keys.partition_prefix(p)], args=args[p], client=pipe)
@@ -310,12 +338,14 @@ class ConversationStore:
                 values = r[4].decode().split(SEP) if r[4] else []
                 view = {name: v for name, v in zip(VIEW_FIELDS, values, strict=False) if v}
                 state = view.pop("bot_state", None)
-                results[index] = Applied(r[0].decode(), r[1].decode(), r[2] == 1, r[3].decode(), view,
-                                         json.loads(state) if state else {})
+                results[index] = Applied(
+                    r[0].decode(), r[1].decode(), r[2] == 1, r[3].decode(), view, json.loads(state) if state else {}
+                )
         return [r for r in results if r is not None]
 
-    async def commit(self, effects: Iterable[Effects], now: datetime,
-                     fences: Mapping[int, str] | None = None) -> list[int]:
+    async def commit(
+        self, effects: Iterable[Effects], now: datetime, fences: Mapping[int, str] | None = None
+    ) -> list[int]:
         """Apply each item's effects atomically (one script call per partition). Returns, per
         item in order, the replies it newly queued, or CONFLICT, MISSING or DONE (nothing of it
         written). Raises Fenced (nothing of the call written) if a fencing token is not current."""
@@ -327,7 +357,8 @@ class ConversationStore:
                 p = keys.conversation_partition(e.conversation_id)
                 order.setdefault(p, []).append(index)
                 by_partition.setdefault(p, [to_ms(now), keys.ROUTER_GROUP, (fences or {}).get(p, "")]).extend(
-                    [e.conversation_id, e.packed()])
+                    [e.conversation_id, e.packed()]
+                )
         results = [0] * len(items)
         if not by_partition:
             return results
@@ -339,8 +370,11 @@ class ConversationStore:
         for p, reply in zip(by_partition, replies, strict=True):
             for index, code in zip(order[p], reply, strict=True):
                 results[index] = int(code)
-        queued = {keys.conversation_partition(e.conversation_id) for e, code in zip(items, results, strict=True)
-                  if e.queues and code >= 0}
+        queued = {
+            keys.conversation_partition(e.conversation_id)
+            for e, code in zip(items, results, strict=True)
+            if e.queues and code >= 0
+        }
         if queued:
             await self.flush_queued(sorted(queued))
         return results
@@ -369,8 +403,13 @@ class ConversationStore:
             await self._drop_copied(keys=[outbox], args=[x for item in pending.items() for x in item])
         return copied
 
-    async def update(self, conversation_id: str, decide: Callable[[Conversation], Effects | None],
-                     now: datetime | None = None, attempts: int = 20) -> tuple[Conversation, Effects | None]:
+    async def update(
+        self,
+        conversation_id: str,
+        decide: Callable[[Conversation], Effects | None],
+        now: datetime | None = None,
+        attempts: int = 20,
+    ) -> tuple[Conversation, Effects | None]:
         """Read, decide, commit guarded by the version read; on a conflict read and decide again.
         `decide` is pure (it may run more than once) and returns None for "nothing to change".
         Returns the conversation as read for the decision that was committed, and its effects.
@@ -383,7 +422,7 @@ class ConversationStore:
             if effects is None:
                 return conv, None
             effects.expect_exists().expect_version(conv.version)
-            code, = await self.commit([effects], now or datetime.now(UTC))
+            (code,) = await self.commit([effects], now or datetime.now(UTC))
             if code == MISSING:
                 raise KeyError(conversation_id)
             if code != CONFLICT:
@@ -406,7 +445,7 @@ class ConversationStore:
             found.append(key)
         for start in range(0, len(found), 500):
             async with self.client.pipeline(transaction=False) as pipe:
-                for key in found[start:start + 500]:
+                for key in found[start : start + 500]:
                     await self._forget(keys=[key], args=[agent_id], client=pipe)
                 cleared += sum(await execute(self.client, pipe))
         await self.client.xadd(keys.changes(0), {CHANGE_FORGET_AGENT: agent_id})
@@ -471,8 +510,11 @@ class ConversationStore:
         """The delivery records of the replies the conversation's events (`events()`) say were
         queued: every queued reply has its REPLY_QUEUED event (a reply id may repeat: the first counts)."""
         p = keys.conversation_partition(conversation_id)
-        reply_ids = list(dict.fromkeys(str(e.data["reply_id"]) for e in events
-                                       if e.type is EventType.REPLY_QUEUED and e.data.get("reply_id")))
+        reply_ids = list(
+            dict.fromkeys(
+                str(e.data["reply_id"]) for e in events if e.type is EventType.REPLY_QUEUED and e.data.get("reply_id")
+            )
+        )
         async with self.client.pipeline(transaction=False) as pipe:
             for rid in reply_ids:
                 pipe.hgetall(keys.delivery(p, rid))
@@ -480,14 +522,16 @@ class ConversationStore:
         out = []
         for rid, raw in zip(reply_ids, raws, strict=True):
             h = {as_text(k): as_text(v) for k, v in raw.items()}
-            out.append(Delivery(
-                reply_id=rid,
-                state=DeliveryState(h.get("state", "queued")),
-                platform_message_ids=tuple(json.loads(h.get("platform_ids") or "[]")),
-                error=h.get("error") or None,
-                attempts=int(h.get("attempts", 0)),
-                updated_at=from_ms(h.get("updated_at")) or datetime.now(UTC),
-            ))
+            out.append(
+                Delivery(
+                    reply_id=rid,
+                    state=DeliveryState(h.get("state", "queued")),
+                    platform_message_ids=tuple(json.loads(h.get("platform_ids") or "[]")),
+                    error=h.get("error") or None,
+                    attempts=int(h.get("attempts", 0)),
+                    updated_at=from_ms(h.get("updated_at")) or datetime.now(UTC),
+                )
+            )
         return out
 
     async def recent(self, limit: int = 50, before_ms: int | None = None) -> list[str]:
@@ -495,8 +539,7 @@ class ConversationStore:
         top = "+inf" if before_ms is None else f"({before_ms}"
         async with self.client.pipeline(transaction=False) as pipe:
             for p in range(self.partitions):
-                pipe.zrevrangebyscore(keys.conversations_by_update(p), top, "-inf", start=0, num=limit,
-                                      withscores=True)
+                pipe.zrevrangebyscore(keys.conversations_by_update(p), top, "-inf", start=0, num=limit, withscores=True)
             per_partition = await pipe.execute()
         merged = heapq.merge(*per_partition, key=lambda item: -item[1])
         return [as_text(cid) for cid, _ in list(merged)[:limit]]

@@ -28,13 +28,29 @@ from helpline.routing.store import ConversationStore
 _ids = itertools.count(1)
 
 
-def message(text: str = "my withdrawal is stuck", *, platform: str = "null", account: str = "main",
-            kind: MessageKind = MessageKind.DIRECT, thread: str = "t1", user: str = "u1",
-            language: str | None = "en", message_id: str | None = None, **extra: Any) -> InboundMessage:
+def message(
+    text: str = "my withdrawal is stuck",
+    *,
+    platform: str = "null",
+    account: str = "main",
+    kind: MessageKind = MessageKind.DIRECT,
+    thread: str = "t1",
+    user: str = "u1",
+    language: str | None = "en",
+    message_id: str | None = None,
+    **extra: Any,
+) -> InboundMessage:
     return InboundMessage(
-        platform=platform, account=account, kind=kind, message_id=message_id or f"m{next(_ids)}",
-        thread_key=thread, author=Author(user_id=user, handle=f"@{user}", display_name=user.upper()),
-        text=text, language=language, platform_time=datetime.now(UTC), **extra,
+        platform=platform,
+        account=account,
+        kind=kind,
+        message_id=message_id or f"m{next(_ids)}",
+        thread_key=thread,
+        author=Author(user_id=user, handle=f"@{user}", display_name=user.upper()),
+        text=text,
+        language=language,
+        platform_time=datetime.now(UTC),
+        **extra,
     )
 
 
@@ -63,12 +79,19 @@ class Parts:
 
     @classmethod
     def build(cls, settings: Settings, client: redis.Redis) -> Parts:
-        return cls(settings, client, runtime.make_bus(settings, client), runtime.make_store(settings, client),
-                   AssignmentStore(client), health=ProcessHealth(ttl=settings.health.heartbeat_ttl_seconds))
+        return cls(
+            settings,
+            client,
+            runtime.make_bus(settings, client),
+            runtime.make_store(settings, client),
+            AssignmentStore(client),
+            health=ProcessHealth(ttl=settings.health.heartbeat_ttl_seconds),
+        )
 
     def make_connectors(self, transport: Any = None, extra: dict[str, Any] | None = None) -> None:
-        self.connectors.update(runtime.make_connectors(self.settings, self.client, self.bus, self.store, transport,
-                                                       extra))
+        self.connectors.update(
+            runtime.make_connectors(self.settings, self.client, self.bus, self.store, transport, extra)
+        )
 
     async def sync_roster(self) -> None:
         await runtime.sync_roster(self.settings, self.assignments)
@@ -78,13 +101,15 @@ def parts(client: redis.Redis, **overrides: Any) -> Parts:
     return Parts.build(settings(**overrides), client)
 
 
-def build_router(p: Parts, bots: dict[str, Bot] | None = None, leases: PartitionLeases | None = None,
-                 recall: Recall | None = None) -> Router:
+def build_router(
+    p: Parts, bots: dict[str, Bot] | None = None, leases: PartitionLeases | None = None, recall: Recall | None = None
+) -> Router:
     return runtime.build_router(p.settings, p.client, p.store, p.assignments, bots, leases, recall)
 
 
-def router_consumer(p: Parts, router: Router, name: str | None = None,
-                    leases: PartitionLeases | None = None) -> StreamConsumer:
+def router_consumer(
+    p: Parts, router: Router, name: str | None = None, leases: PartitionLeases | None = None
+) -> StreamConsumer:
     return runtime.router_consumer(p.settings, p.client, p.bus, router, name, leases)
 
 

@@ -212,16 +212,16 @@ def stop(proc: Proc) -> None:
         proc.popen.wait(timeout=5)
 
 
-async def wait_for(what: str, check: Callable[[], Awaitable[bool]], seconds: float, procs: list[Proc],
-                   every: float = 0.25) -> float:
+async def wait_for(
+    what: str, check: Callable[[], Awaitable[bool]], seconds: float, procs: list[Proc], every: float = 0.25
+) -> float:
     """Poll `check` until it holds; fail (with the logs) at the deadline or if a process died.
     Returns the seconds it took."""
     start = time.monotonic()
     while True:
         for proc in procs:
             if proc.popen.poll() is not None:
-                pytest.fail(f"{proc.name} exited with {proc.popen.returncode} while waiting for {what}\n"
-                            + proc.tail())
+                pytest.fail(f"{proc.name} exited with {proc.popen.returncode} while waiting for {what}\n" + proc.tail())
         if await check():
             return time.monotonic() - start
         if time.monotonic() - start > seconds:
@@ -239,8 +239,10 @@ class Platforms:
 def start_emulators(stack: ExitStack, tmp: Path, env: dict[str, str]) -> tuple[Platforms, list[Proc]]:
     ports = {name: free_port() for name in ("telegram", "x", "mastodon")}
     extra = {"telegram": [TG_BOT], "x": [X_BRAND_ID, X_HANDLE], "mastodon": [MASTODON_DOMAIN]}
-    procs = [spawn(stack, tmp, f"emulator-{name}", ["-c", EMULATOR, name, str(port), *extra[name]], env)
-             for name, port in ports.items()]
+    procs = [
+        spawn(stack, tmp, f"emulator-{name}", ["-c", EMULATOR, name, str(port), *extra[name]], env)
+        for name, port in ports.items()
+    ]
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     return Platforms(**urls), procs
 
@@ -289,8 +291,9 @@ def complete(parts: list[dict[str, Any]], numbering: re.Pattern[str]) -> bool:
     numbers = [numbering.search(m["text"]) for m in parts]
     if len(parts) == 1 and numbers[0] is None:
         return True
-    return all(n is not None and int(n.group(2)) == len(parts) for n in numbers) and \
-        sorted(int(n.group(1)) for n in numbers if n) == list(range(1, len(parts) + 1))
+    return all(n is not None and int(n.group(2)) == len(parts) for n in numbers) and sorted(
+        int(n.group(1)) for n in numbers if n
+    ) == list(range(1, len(parts) + 1))
 
 
 class Desk:
@@ -309,15 +312,17 @@ class Desk:
         who = {"id": user, "handle": f"customer{user}", "name": f"Customer {user}"}
         if group is None:
             return await self.write(self.p.telegram, {"user": who, "text": text, "kind": "direct"})
-        return await self.write(self.p.telegram, {"user": who, "text": text, "kind": "group", "chat_id": group,
-                                                  "mention": True})
+        return await self.write(
+            self.p.telegram, {"user": who, "text": text, "kind": "group", "chat_id": group, "mention": True}
+        )
 
     async def x(self, user: str, text: str, kind: str) -> dict[str, Any]:
         who = {"id": user, "handle": f"cust{user}", "name": f"Customer {user}"}
         return await self.write(self.p.x, {"user": who, "text": text, "kind": kind})
 
-    async def mastodon(self, user: str, handle: str, text: str, kind: str,
-                       language: str | None = None) -> dict[str, Any]:
+    async def mastodon(
+        self, user: str, handle: str, text: str, kind: str, language: str | None = None
+    ) -> dict[str, Any]:
         """`language` is the tag the customer's client puts on the status (None: untagged)."""
         who = {"id": user, "handle": handle, "name": handle.split("@")[0].title()}
         return await self.write(self.p.mastodon, {"user": who, "text": text, "kind": kind, "language": language})
@@ -331,8 +336,8 @@ class Desk:
 async def settled(r: redis.Redis) -> bool:
     """Every work stream is fully read and acknowledged, and no reply waits out a rate limit."""
     streams = [keys.inbound_stream(p) for p in range(PARTITIONS)] + [
-        keys.outbound_stream(p, platform, account) for p in range(PARTITIONS)
-        for platform, account in ACCOUNTS]
+        keys.outbound_stream(p, platform, account) for p in range(PARTITIONS) for platform, account in ACCOUNTS
+    ]
     for stream in streams:
         if not await r.exists(stream):
             continue
@@ -352,15 +357,26 @@ def stack() -> Iterator[ExitStack]:
         yield s
 
 
-async def test_configured_helpline_answers_on_three_platforms(own_redis: RedisServer, tmp_path: Path,
-                                                              stack: ExitStack) -> None:
+async def test_configured_helpline_answers_on_three_platforms(
+    own_redis: RedisServer, tmp_path: Path, stack: ExitStack
+) -> None:
     creds = secrets_env()
     env = {**base_env(), **creds}
     platforms, procs = start_emulators(stack, tmp_path, env)
     config = tmp_path / "helpline.toml"
-    config.write_text(CONFIG.format(
-        redis_url=own_redis.url, partitions=PARTITIONS, console_port=free_port(), telegram=platforms.telegram,
-        x=platforms.x, mastodon=platforms.mastodon, x_handle=X_HANDLE, x_brand_id=X_BRAND_ID, kb=REPO / "kb"))
+    config.write_text(
+        CONFIG.format(
+            redis_url=own_redis.url,
+            partitions=PARTITIONS,
+            console_port=free_port(),
+            telegram=platforms.telegram,
+            x=platforms.x,
+            mastodon=platforms.mastodon,
+            x_handle=X_HANDLE,
+            x_brand_id=X_BRAND_ID,
+            kb=REPO / "kb",
+        )
+    )
     assert not any(value in config.read_text() for value in creds.values()), "a secret leaked into the file"
 
     r = redis.Redis.from_url(own_redis.url)
@@ -383,8 +399,7 @@ async def test_configured_helpline_answers_on_three_platforms(own_redis: RedisSe
         async def polling() -> bool:
             """Every connector has polled its platform once (X and Mastodon store a first cursor)."""
             stats = (await http.get(f"{platforms.telegram}/_emulator/stats")).json()
-            cursors = [await r.get(keys.cursor(p, a, "main")) for p, a in (("x", X_HANDLE),
-                                                                              ("mastodon", "support"))]
+            cursors = [await r.get(keys.cursor(p, a, "main")) for p, a in (("x", X_HANDLE), ("mastodon", "support"))]
             return stats["get_updates_calls"] > 0 and all(cursors)
 
         await wait_for("helpline polls the three platforms", polling, 30, procs)
@@ -396,28 +411,34 @@ async def test_configured_helpline_answers_on_three_platforms(own_redis: RedisSe
         x_mention = await desk.x("8001", X_MENTION_Q[1], "mention")
         await desk.x("8001", X_DM_Q[1], "direct")  # the same person, privately
         x_email = await desk.x("8002", EMAIL_TEXT, "mention")
-        md_public = await desk.mastodon("9001", "minji@social.example", MASTODON_PUBLIC_Q[1], "mention",
-                                        language=MASTODON_PUBLIC_Q[0])
+        md_public = await desk.mastodon(
+            "9001", "minji@social.example", MASTODON_PUBLIC_Q[1], "mention", language=MASTODON_PUBLIC_Q[0]
+        )
         md_direct = await desk.mastodon("9002", "wei@fedi.example", MASTODON_DIRECT_Q[1], "direct")
         md_hacked = await desk.mastodon("9003", "sam@hachyderm.example", HACKED_TEXT, "direct")
 
         # --- every answer lands ---------------------------------------------------------------------------
         async def snapshot() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-            return (await desk.sent(platforms.telegram), await desk.sent(platforms.x),
-                    await desk.sent(platforms.mastodon))
+            return (
+                await desk.sent(platforms.telegram),
+                await desk.sent(platforms.x),
+                await desk.sent(platforms.mastodon),
+            )
 
         async def all_answered() -> bool:
             tg, x, md = await snapshot()
             x_tweets = [m for m in x if m["kind"] == "tweet"]
             x_dms = [m for m in x if m["kind"] == "direct"]
-            return (any(m["chat_id"] == tg_private["chat_id"] for m in tg)
-                    and any(m["chat_id"] == tg_group["chat_id"] for m in tg)
-                    and any(m["chat_id"] == tg_human["chat_id"] for m in tg)
-                    and complete(chain(x_tweets, x_mention["message_id"]), _X_PART)
-                    and complete(chain(x_tweets, x_email["message_id"]), _X_PART)
-                    and any(m["recipient_id"] == "8001" for m in x_dms)
-                    and complete(chain(md, md_public["message_id"]), _MASTODON_PART)
-                    and complete(chain(md, md_direct["message_id"]), _MASTODON_PART))
+            return (
+                any(m["chat_id"] == tg_private["chat_id"] for m in tg)
+                and any(m["chat_id"] == tg_group["chat_id"] for m in tg)
+                and any(m["chat_id"] == tg_human["chat_id"] for m in tg)
+                and complete(chain(x_tweets, x_mention["message_id"]), _X_PART)
+                and complete(chain(x_tweets, x_email["message_id"]), _X_PART)
+                and any(m["recipient_id"] == "8001" for m in x_dms)
+                and complete(chain(md, md_public["message_id"]), _MASTODON_PART)
+                and complete(chain(md, md_direct["message_id"]), _MASTODON_PART)
+            )
 
         answered_in = await wait_for("an answer in every thread", all_answered, DEADLINE_S, procs)
 
@@ -527,9 +548,13 @@ async def test_configured_helpline_answers_on_three_platforms(own_redis: RedisSe
         # --- exactly once, nothing leaked, nothing dead -------------------------------------------------------
         await wait_for("every stream read and acknowledged", lambda: settled(r), DEADLINE_S, procs)
         tg, x, md = await snapshot()
-        (tmp_path / "sent.json").write_text(json.dumps(  # for debugging: what each platform received
-            {"answered_in_s": round(answered_in, 2), "telegram": tg, "x": x, "mastodon": md},
-            ensure_ascii=False, indent=1))
+        (tmp_path / "sent.json").write_text(
+            json.dumps(  # for debugging: what each platform received
+                {"answered_in_s": round(answered_in, 2), "telegram": tg, "x": x, "mastodon": md},
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
         private_now = [m["text"] for m in tg if m["chat_id"] == chat]
         assert len(private_now) == len(set(private_now)) == 4, private_now  # answer, resolved, survey, thanks
         assert [m for m in tg if m["chat_id"] == tg_group["chat_id"]] == group, "a second group reply"

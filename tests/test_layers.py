@@ -11,8 +11,18 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("base", "routing", "connectors", "bots", "announcements", "insights", "portal", "console", "archive",
-            "health")
+PACKAGES = (
+    "base",
+    "routing",
+    "connectors",
+    "bots",
+    "announcements",
+    "insights",
+    "portal",
+    "console",
+    "archive",
+    "health",
+)
 TOP = "helpline"  # the composition root: cli, runtime, assembly, config, demo, bench
 FORBIDDEN_FOR_ROUTING = {"connectors", "bots", "announcements", "insights", "portal", "console", "archive", TOP}
 # The top folder holds the composition root (cli, runtime, assembly) but also the config and what
@@ -98,7 +108,7 @@ def test_no_import_cycle_between_packages() -> None:
                 stack.pop()
                 on_path.pop()
             elif nxt in on_path:
-                return [*on_path[on_path.index(nxt):], nxt]
+                return [*on_path[on_path.index(nxt) :], nxt]
             else:
                 stack.append((nxt, iter(graph[nxt])))
                 on_path.append(nxt)

@@ -70,7 +70,8 @@ texts = {{ en = "{ack}" }}
 async def pending(r: redis.Redis) -> int:
     """Entries read but not acknowledged, or not read yet, on the inbound and outbound streams."""
     streams = [keys.inbound_stream(p) for p in range(PARTITIONS)] + [
-        keys.outbound_stream(p, "telegram", "exchange_bot") for p in range(PARTITIONS)]
+        keys.outbound_stream(p, "telegram", "exchange_bot") for p in range(PARTITIONS)
+    ]
     total = 0
     for stream in streams:
         if await r.exists(stream):
@@ -87,13 +88,13 @@ async def test_redis_down_a_minute_loses_and_doubles_nothing(tmp_path: Path, own
     with ExitStack() as stack:
         port = free_port()
         telegram = f"http://127.0.0.1:{port}"
-        procs: list[Proc] = [spawn(stack, tmp_path, "emulator", ["-c", EMULATOR, "telegram", str(port), TG_BOT],
-                                   env)]
+        procs: list[Proc] = [spawn(stack, tmp_path, "emulator", ["-c", EMULATOR, "telegram", str(port), TG_BOT], env)]
         config = tmp_path / "helpline.toml"
         config.write_text(CONFIG.format(redis_url=server.url, partitions=PARTITIONS, telegram=telegram, ack=ACK))
         for role in ("connectors", "router", "sender"):
-            procs.append(spawn(stack, tmp_path, role, ["-m", "helpline", "run", "-c", str(config), "--role", role],
-                               env))
+            procs.append(
+                spawn(stack, tmp_path, role, ["-m", "helpline", "run", "-c", str(config), "--role", role], env)
+            )
         r = redis.Redis.from_url(server.url, socket_timeout=5)
         http = httpx.AsyncClient(timeout=10)
         written: list[tuple[int, str]] = []  # (chat, message id)
@@ -101,8 +102,9 @@ async def test_redis_down_a_minute_loses_and_doubles_nothing(tmp_path: Path, own
         async def write(n: int) -> None:
             user = 7000 + n % CUSTOMERS
             who = {"id": user, "handle": f"customer{user}", "name": f"Customer {user}"}
-            response = await http.post(f"{telegram}/_emulator/customer-messages",
-                                       json={"user": who, "text": f"question {n}", "kind": "direct"})
+            response = await http.post(
+                f"{telegram}/_emulator/customer-messages", json={"user": who, "text": f"question {n}", "kind": "direct"}
+            )
             assert response.status_code == 200, response.text
             body = response.json()
             written.append((int(body["chat_id"]), f"{body['chat_id']}:{body['message_id']}"))
@@ -113,6 +115,7 @@ async def test_redis_down_a_minute_loses_and_doubles_nothing(tmp_path: Path, own
             return list(response.json()["messages"])
 
         try:
+
             async def up() -> bool:
                 try:
                     return (await http.get(f"{telegram}/_emulator/stats")).status_code == 200
@@ -147,11 +150,16 @@ async def test_redis_down_a_minute_loses_and_doubles_nothing(tmp_path: Path, own
             async def all_answered() -> bool:
                 seen = await histories(r)
                 _, states = await queued_replies(r)
-                return (len(seen) >= len(written) and len(states) >= len(written)
-                        and all(s == "sent" for s in states.values()) and await pending(r) == 0)
+                return (
+                    len(seen) >= len(written)
+                    and len(states) >= len(written)
+                    and all(s == "sent" for s in states.values())
+                    and await pending(r) == 0
+                )
 
-            took = await wait_for("every message routed and answered after the outage", all_answered, 90, procs,
-                                  every=0.5)
+            took = await wait_for(
+                "every message routed and answered after the outage", all_answered, 90, procs, every=0.5
+            )
             await asyncio.sleep(1.0)  # a doubled post would show now
 
             seen = await histories(r)

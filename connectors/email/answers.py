@@ -64,14 +64,20 @@ def verify(secret: bytes, token: str, account: str) -> Answer | None:
     return answer if answer.account == account else None
 
 
-def link_maker(secret: bytes, public_url: str, platform: str, account: str, reply: OutboundReply,
-               customer: str) -> Callable[[str], str]:
+def link_maker(
+    secret: bytes, public_url: str, platform: str, account: str, reply: OutboundReply, customer: str
+) -> Callable[[str], str]:
     base = f"{public_url.rstrip('/')}/webhooks/{platform}/{account}/answer?t="
 
     def link(value: str) -> str:
-        token = sign(secret, Answer(account=account, thread_key=reply.thread_key, customer=customer,
-                                    reply_id=reply.reply_id, value=value))
+        token = sign(
+            secret,
+            Answer(
+                account=account, thread_key=reply.thread_key, customer=customer, reply_id=reply.reply_id, value=value
+            ),
+        )
         return base + quote(token, safe=".")
+
     return link
 
 
@@ -79,7 +85,9 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
         f"<title>{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}</h1>{body}</main>"
-        "</body></html>", status_code=status)
+        "</body></html>",
+        status_code=status,
+    )
 
 
 def routes(secret: bytes, platform: str, account: str, ingest: Ingest) -> Sequence[BaseRoute]:
@@ -93,14 +101,27 @@ def routes(secret: bytes, platform: str, account: str, ingest: Ingest) -> Sequen
         if found is None:
             return _page("This link is not valid", "<p>It may have been changed or cut short.</p>", 403)
         if request.method != "POST":
-            return _page("Your answer", f"<p>{html.escape(found.value)}</p>"
-                         f'<form method="post"><input type="hidden" name="t" value="{html.escape(token)}">'
-                         '<button type="submit">Confirm</button></form>')
-        await ingest([InboundMessage(
-            platform=platform, account=account, kind=MessageKind.DIRECT,
-            message_id=f"answer:{hashlib.sha256(token.encode()).hexdigest()[:40]}",
-            thread_key=found.thread_key, author=Author(user_id=found.customer, handle=found.customer),
-            text=found.value, in_reply_to=None, platform_time=datetime.now(UTC))])
+            return _page(
+                "Your answer",
+                f"<p>{html.escape(found.value)}</p>"
+                f'<form method="post"><input type="hidden" name="t" value="{html.escape(token)}">'
+                '<button type="submit">Confirm</button></form>',
+            )
+        await ingest(
+            [
+                InboundMessage(
+                    platform=platform,
+                    account=account,
+                    kind=MessageKind.DIRECT,
+                    message_id=f"answer:{hashlib.sha256(token.encode()).hexdigest()[:40]}",
+                    thread_key=found.thread_key,
+                    author=Author(user_id=found.customer, handle=found.customer),
+                    text=found.value,
+                    in_reply_to=None,
+                    platform_time=datetime.now(UTC),
+                )
+            ]
+        )
         return _page("Thank you", f"<p>{html.escape(found.value)}</p><p>Your answer was recorded.</p>")
 
     return [Route("/answer", answer, methods=["GET", "POST"])]

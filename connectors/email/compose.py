@@ -39,8 +39,14 @@ def reply_subject(original: str, token: str) -> str:
     return f"Re: {base} [#{token}]"
 
 
-def compose(reply: OutboundReply, thread: ThreadInfo, *, own_address: str, display_name: str,
-            links: Callable[[str], str] | None = None) -> EmailMessage:
+def compose(
+    reply: OutboundReply,
+    thread: ThreadInfo,
+    *,
+    own_address: str,
+    display_name: str,
+    links: Callable[[str], str] | None = None,
+) -> EmailMessage:
     """The mail for `reply` in `thread`. `links(value)` gives the signed answer link for a button."""
     message_id = reply_message_id(reply, own_address)
     msg = EmailMessage()
@@ -50,8 +56,11 @@ def compose(reply: OutboundReply, thread: ThreadInfo, *, own_address: str, displ
     msg["Subject"] = reply_subject(thread.subject, reply.conversation_id)
     msg["Date"] = format_datetime(reply.created_at)
     msg["Message-ID"] = f"<{message_id}>"
-    answered = reply.in_reply_to if reply.in_reply_to and reply.in_reply_to in thread.references else (
-        thread.references[-1] if thread.references else None)
+    answered = (
+        reply.in_reply_to
+        if reply.in_reply_to and reply.in_reply_to in thread.references
+        else (thread.references[-1] if thread.references else None)
+    )
     if answered:
         msg["In-Reply-To"] = f"<{answered}>"
     references = [r for r in thread.references if r != message_id]
@@ -73,17 +82,31 @@ def _bodies(reply: OutboundReply, links: Callable[[str], str] | None) -> tuple[s
     if reply.buttons:
         if links is not None:
             text += "\n\n" + "\n".join(f"{b.label}: {links(b.data)}" for b in reply.buttons)
-            rendered += "<p>" + " ".join(
-                f'<a href="{html.escape(links(b.data))}" style="display:inline-block;padding:6px 12px;'
-                f'margin:2px;border:1px solid #888;border-radius:4px;text-decoration:none">'
-                f"{html.escape(b.label)}</a>" for b in reply.buttons) + "</p>"
+            rendered += (
+                "<p>"
+                + " ".join(
+                    f'<a href="{html.escape(links(b.data))}" style="display:inline-block;padding:6px 12px;'
+                    f'margin:2px;border:1px solid #888;border-radius:4px;text-decoration:none">'
+                    f"{html.escape(b.label)}</a>"
+                    for b in reply.buttons
+                )
+                + "</p>"
+            )
         else:
-            text += "\n\n" + "\n".join(f"{b.data} — {b.label}" if b.data != b.label else f"[{b.label}]"
-                                       for b in reply.buttons)
-            rendered += "<p>" + "<br>".join(html.escape(f"{b.data} — {b.label}" if b.data != b.label
-                                                        else f"[{b.label}]") for b in reply.buttons) + "</p>"
-    page = ('<!DOCTYPE html><html><head><meta charset="utf-8"></head>'
-            f'<body style="font-family:sans-serif;line-height:1.4">{rendered}</body></html>')
+            text += "\n\n" + "\n".join(
+                f"{b.data} — {b.label}" if b.data != b.label else f"[{b.label}]" for b in reply.buttons
+            )
+            rendered += (
+                "<p>"
+                + "<br>".join(
+                    html.escape(f"{b.data} — {b.label}" if b.data != b.label else f"[{b.label}]") for b in reply.buttons
+                )
+                + "</p>"
+            )
+    page = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"></head>'
+        f'<body style="font-family:sans-serif;line-height:1.4">{rendered}</body></html>'
+    )
     return text + "\n", page
 
 

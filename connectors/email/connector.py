@@ -91,16 +91,25 @@ class EmailConnector(Connector):
         self.tokens: AccessTokens | None = None
         if o.auth == "oauth2":  # IMAP and SMTP log in with access tokens (`sasl`), no password
             self._imap_password = self._smtp_password = ""
-            self.tokens = AccessTokens(OAuthClient(
-                token_url=o.oauth_token_url or "", client_id=settings.secret("oauth_client_id"),
-                client_secret=(settings.secret("oauth_client_secret") if "oauth_client_secret" in settings.secrets
-                               else None),
-                refresh_token=settings.secret("oauth_refresh_token"), scope=o.oauth_scope),
-                transport=context.http_transport, timeout=o.timeout_seconds, account=settings.name)
+            self.tokens = AccessTokens(
+                OAuthClient(
+                    token_url=o.oauth_token_url or "",
+                    client_id=settings.secret("oauth_client_id"),
+                    client_secret=(
+                        settings.secret("oauth_client_secret") if "oauth_client_secret" in settings.secrets else None
+                    ),
+                    refresh_token=settings.secret("oauth_refresh_token"),
+                    scope=o.oauth_scope,
+                ),
+                transport=context.http_transport,
+                timeout=o.timeout_seconds,
+                account=settings.name,
+            )
         else:
             self._imap_password = settings.secret("password")
-            self._smtp_password = (settings.secret("smtp_password") if "smtp_password" in settings.secrets
-                                   else self._imap_password)
+            self._smtp_password = (
+                settings.secret("smtp_password") if "smtp_password" in settings.secrets else self._imap_password
+            )
         self._link_secret = settings.secret("link_secret").encode() if "link_secret" in settings.secrets else None
         # The thread index lives in Redis; `helpline config check` builds connectors without it.
         self.files: AttachmentStore = o.file_store(context.blobs)
@@ -123,10 +132,18 @@ class EmailConnector(Connector):
     async def _imap(self) -> ImapSession:
         if self._session is None or self._session.client is None:
             o = self.options
-            session = ImapSession(o.imap_host, o.imap_port, self._tls if o.imap_security != "none" else None,
-                                  self._imap_user, self._imap_password, o.mailbox, o.timeout_seconds,
-                                  tokens=self.tokens, starttls=o.imap_security == "starttls",
-                                  oauth_mechanism=o.oauth_mechanism)
+            session = ImapSession(
+                o.imap_host,
+                o.imap_port,
+                self._tls if o.imap_security != "none" else None,
+                self._imap_user,
+                self._imap_password,
+                o.mailbox,
+                o.timeout_seconds,
+                tokens=self.tokens,
+                starttls=o.imap_security == "starttls",
+                oauth_mechanism=o.oauth_mechanism,
+            )
             await session.open()
             self._session = session
         return self._session
@@ -173,8 +190,9 @@ class EmailConnector(Connector):
             seen.add(outcome.message.dedupe_id)
             messages.append(outcome.message)
         newest = chosen[-1] if chosen else last
-        return PollBatch(messages=messages, cursor=f"{session.uidvalidity}:{newest}", skipped=skipped,
-                         more=len(uids) > len(chosen))
+        return PollBatch(
+            messages=messages, cursor=f"{session.uidvalidity}:{newest}", skipped=skipped, more=len(uids) > len(chosen)
+        )
 
     async def _move_durable(self, session: ImapSession, last: int) -> None:
         uids = [u for u in await session.uids_after(0) if u <= last]
@@ -198,13 +216,17 @@ class EmailConnector(Connector):
             await self._spend_automatic(thread.customer)
         links = None
         if self._link_secret is not None and self.context.public_base_url and reply.buttons:
-            links = answers.link_maker(self._link_secret, self.context.public_base_url, self.platform, self.account,
-                                       reply, thread.customer)
+            links = answers.link_maker(
+                self._link_secret, self.context.public_base_url, self.platform, self.account, reply, thread.customer
+            )
         message = compose(reply, thread, own_address=o.address, display_name=o.display_name, links=links)
         message_id = reply_message_id(reply, o.address)
         # Known before it leaves: a bounce or the customer's answer may arrive within a second.
-        await self.index.remember_sent(message_id, thread, SentInfo(
-            reply_id=reply.reply_id, conversation_id=reply.conversation_id, thread_key=reply.thread_key))
+        await self.index.remember_sent(
+            message_id,
+            thread,
+            SentInfo(reply_id=reply.reply_id, conversation_id=reply.conversation_id, thread_key=reply.thread_key),
+        )
         await self._smtp(message, thread.customer)
         await progress.record(message_id)
         return SendResult((message_id,))
@@ -218,8 +240,10 @@ class EmailConnector(Connector):
             pipe.expire(key, 3600, nx=True)
             count, _ = await pipe.execute()
         if int(count) > self.options.auto_replies_per_hour:
-            raise Permanent(f"automatic mails to this address are capped at {self.options.auto_replies_per_hour} "
-                            "per hour (options.auto_replies_per_hour)")
+            raise Permanent(
+                f"automatic mails to this address are capped at {self.options.auto_replies_per_hour} "
+                "per hour (options.auto_replies_per_hour)"
+            )
 
     async def _smtp(self, message: Any, recipient: str) -> None:
         """Hand the mail to the SMTP server. With OAuth, a refused access token (revoked before its
@@ -236,11 +260,16 @@ class EmailConnector(Connector):
         o = self.options
         used: list[str] = []
         password = self.tokens is None  # else the login is `_smtp_oauth`'s, after connecting
-        smtp = aiosmtplib.SMTP(hostname=o.smtp_host, port=o.smtp_port, use_tls=o.smtp_security == "tls",
-                               start_tls=o.smtp_security == "starttls",
-                               tls_context=self._tls if o.smtp_security != "none" else None,
-                               timeout=o.timeout_seconds, username=self._smtp_user or None if password else None,
-                               password=self._smtp_password or None if password else None)
+        smtp = aiosmtplib.SMTP(
+            hostname=o.smtp_host,
+            port=o.smtp_port,
+            use_tls=o.smtp_security == "tls",
+            start_tls=o.smtp_security == "starttls",
+            tls_context=self._tls if o.smtp_security != "none" else None,
+            timeout=o.timeout_seconds,
+            username=self._smtp_user or None if password else None,
+            password=self._smtp_password or None if password else None,
+        )
         try:
             async with smtp:
                 if self.tokens is not None:
@@ -250,11 +279,16 @@ class EmailConnector(Connector):
         except aiosmtplib.SMTPAuthenticationError:
             if self.tokens is not None and used:
                 self.tokens.forget(used[-1])
-                raise TokenRefused(f"smtp {o.smtp_host}:{o.smtp_port}: the access token was refused for the "
-                                   "configured username") from None
+                raise TokenRefused(
+                    f"smtp {o.smtp_host}:{o.smtp_port}: the access token was refused for the configured username"
+                ) from None
             raise AuthFailed(f"smtp {o.smtp_host}:{o.smtp_port}: login refused for the configured username") from None
-        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError, aiosmtplib.SMTPHeloError,
-                aiosmtplib.SMTPNotSupported) as exc:
+        except (
+            aiosmtplib.SMTPConnectError,
+            aiosmtplib.SMTPConnectTimeoutError,
+            aiosmtplib.SMTPHeloError,
+            aiosmtplib.SMTPNotSupported,
+        ) as exc:
             raise Transient(f"smtp {o.smtp_host}:{o.smtp_port}: {type(exc).__name__}: {exc}") from None
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [e.code for e in exc.recipients]
@@ -294,8 +328,9 @@ class EmailConnector(Connector):
     def declared_capabilities(cls, options: ConnectorOptions) -> Capabilities:
         """Mail is private, one message per answer however long; choices become links or text."""
         whole = TextRules(limit=MAX_MAIL_TEXT, counting="characters (one mail)")
-        return Capabilities(public=whole, direct=whole, visibilities=frozenset({Visibility.PRIVATE}),
-                            split_threads=True)
+        return Capabilities(
+            public=whole, direct=whole, visibilities=frozenset({Visibility.PRIVATE}), split_threads=True
+        )
 
     # push: the signed answer links of mails (survey ratings, bot questions) ---------------------
     def webhook_routes(self) -> Sequence[BaseRoute]:
@@ -317,4 +352,3 @@ class EmailConnector(Connector):
         return await self.index.split(thread_key, mails) if mails else None
 
     # files -----------------------------------------------------------------------------------
-

@@ -10,8 +10,28 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-_BLOCKS = {"p", "div", "blockquote", "li", "ul", "ol", "pre", "table", "tr", "h1", "h2", "h3", "h4", "h5",
-           "h6", "hr", "section", "article", "header", "footer"}
+_BLOCKS = {
+    "p",
+    "div",
+    "blockquote",
+    "li",
+    "ul",
+    "ol",
+    "pre",
+    "table",
+    "tr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "section",
+    "article",
+    "header",
+    "footer",
+}
 _SKIP = {"script", "style", "head", "title", "template", "noscript", "object", "iframe", "svg"}
 _VOID = {"br", "img", "hr", "meta", "link", "input", "area", "base", "col", "embed", "source", "wbr"}
 _SPACES = re.compile(r"[ \t\r\n\f\u00a0]+")

@@ -79,9 +79,19 @@ async def _authenticate(protocol: Any, mechanism: str, response: str) -> Any:
 
 
 class ImapSession:
-    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None, username: str, password: str,
-                 mailbox: str, timeout: float, tokens: AccessTokens | None = None, starttls: bool = False,
-                 oauth_mechanism: str = "auto") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        tls: ssl.SSLContext | None,
+        username: str,
+        password: str,
+        mailbox: str,
+        timeout: float,
+        tokens: AccessTokens | None = None,
+        starttls: bool = False,
+        oauth_mechanism: str = "auto",
+    ) -> None:
         self.host, self.port, self.tls = host, port, tls  # tls: implicit TLS with this context ...
         self.starttls = starttls  # ... or, with starttls, upgraded to it before the login
         self._username, self._password = username, password
@@ -98,8 +108,9 @@ class ImapSession:
     async def open(self) -> None:
         try:
             if self.tls is not None and not self.starttls:
-                client = aioimaplib.IMAP4_SSL(host=self.host, port=self.port, timeout=self.timeout,
-                                              ssl_context=self.tls)
+                client = aioimaplib.IMAP4_SSL(
+                    host=self.host, port=self.port, timeout=self.timeout, ssl_context=self.tls
+                )
             else:
                 client = aioimaplib.IMAP4(host=self.host, port=self.port, timeout=self.timeout)
             self.client = client
@@ -127,15 +138,18 @@ class ImapSession:
         if "STARTTLS" not in {c.upper() for c in protocol.capabilities}:
             await asyncio.wait_for(protocol.capability(), self.timeout)
         if "STARTTLS" not in {c.upper() for c in protocol.capabilities}:
-            raise Transient(f"imap {self.host}:{self.port}: the server offers no STARTTLS; not logging in "
-                            "unencrypted (options.imap_security)")
+            raise Transient(
+                f"imap {self.host}:{self.port}: the server offers no STARTTLS; not logging in "
+                "unencrypted (options.imap_security)"
+            )
         command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
         response = await asyncio.wait_for(protocol.execute(command), self.timeout)
         if response.result != "OK":
             raise Transient(f"imap {self.host}:{self.port}: STARTTLS refused: {response.result}")
         loop = asyncio.get_running_loop()
         protocol.transport = await asyncio.wait_for(
-            loop.start_tls(protocol.transport, protocol, context, server_hostname=self.host), self.timeout)
+            loop.start_tls(protocol.transport, protocol, context, server_hostname=self.host), self.timeout
+        )
         await asyncio.wait_for(protocol.capability(), self.timeout)
 
     async def _login(self, client: Any) -> Any:

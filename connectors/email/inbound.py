@@ -32,8 +32,9 @@ class Outcome:
 
 
 class MailReader:
-    def __init__(self, platform: str, account: str, own_address: str, index: MailIndex,
-                 files: AttachmentStore, redis: Any) -> None:
+    def __init__(
+        self, platform: str, account: str, own_address: str, index: MailIndex, files: AttachmentStore, redis: Any
+    ) -> None:
         self.platform = platform
         self.account = account
         self.own_address = own_address.lower()
@@ -52,12 +53,19 @@ class MailReader:
         await self.index.remember_received(mail, thread_key)
         reason = automated_reason(mail)
         message = InboundMessage(
-            platform=self.platform, account=self.account, kind=MessageKind.DIRECT,
-            message_id=short_id(mail.message_id), thread_key=thread_key,
-            author=Author(user_id=short_id(mail.from_address or "unknown@invalid"), handle=mail.from_address[:256],
-                          display_name=mail.from_name[:256]),
+            platform=self.platform,
+            account=self.account,
+            kind=MessageKind.DIRECT,
+            message_id=short_id(mail.message_id),
+            thread_key=thread_key,
+            author=Author(
+                user_id=short_id(mail.from_address or "unknown@invalid"),
+                handle=mail.from_address[:256],
+                display_name=mail.from_name[:256],
+            ),
             text=_text(mail, thread_key == new_thread_key(mail.message_id), notes),
-            attachments=tuple(attachments), in_reply_to=(mail.thread_ids or (None,))[0],
+            attachments=tuple(attachments),
+            in_reply_to=(mail.thread_ids or (None,))[0],
             auto_submitted=reason is not None,
             platform_time=mail.date or received or datetime.now(UTC),
         )
@@ -96,9 +104,16 @@ def _answering(message: InboundMessage, ref: ThreadRef, files: list[Attachment])
     kept = [a for a in files if a.kind != "original"]
     names = [f"[attachment sent by e-mail, not kept here: {a.file_name or a.kind}]" for a in kept]
     text = "\n\n".join([message.text, *names])[:MAX_TEXT]
-    return message.model_copy(update={
-        "platform": ref.platform, "account": ref.account, "thread_key": ref.thread_key, "text": text,
-        "attachments": (), "author": message.author.model_copy(update={"user_id": ref.user_id})})
+    return message.model_copy(
+        update={
+            "platform": ref.platform,
+            "account": ref.account,
+            "thread_key": ref.thread_key,
+            "text": text,
+            "attachments": (),
+            "author": message.author.model_copy(update={"user_id": ref.user_id}),
+        }
+    )
 
 
 def _text(mail: ParsedMail, new_thread: bool, notes: list[str]) -> str:

@@ -58,9 +58,14 @@ class Dovecot:
     OAUTHBEARER), each access token checked by Dovecot's oauth2 passdb at that RFC 7662 endpoint
     (see `oauth_emulator`)."""
 
-    def __init__(self, users: dict[str, str], root: Path | None = None, tls: tuple[Path, Path] | None = None,
-                 oauth_introspection_url: str | None = None,
-                 oauth_mechanisms: tuple[str, ...] = ("xoauth2", "oauthbearer")) -> None:
+    def __init__(
+        self,
+        users: dict[str, str],
+        root: Path | None = None,
+        tls: tuple[Path, Path] | None = None,
+        oauth_introspection_url: str | None = None,
+        oauth_mechanisms: tuple[str, ...] = ("xoauth2", "oauthbearer"),
+    ) -> None:
         self.users = users
         self.oauth_introspection_url = oauth_introspection_url
         self.oauth_mechanisms = " ".join(oauth_mechanisms)
@@ -81,14 +86,18 @@ class Dovecot:
     def config(self) -> str:
         internal, login, uid, gid = self._identity()
         r = self.root
-        services = "" if os.geteuid() == 0 else "".join(
-            f"service {name} {{\n  user = {internal}\n}}\n" for name in ("auth", "auth-worker", "stats"))
+        services = (
+            ""
+            if os.geteuid() == 0
+            else "".join(f"service {name} {{\n  user = {internal}\n}}\n" for name in ("auth", "auth-worker", "stats"))
+        )
         tls = "ssl = no" if self.tls is None else f"ssl = yes\nssl_cert = <{self.tls[0]}\nssl_key = <{self.tls[1]}"
         mechanisms, oauth = "plain login", ""
         if self.oauth_introspection_url:
             mechanisms += " " + self.oauth_mechanisms
-            oauth = (f"passdb {{\n  driver = oauth2\n  mechanisms = {self.oauth_mechanisms}\n"
-                     f"  args = {r}/oauth2.conf\n}}\n")
+            oauth = (
+                f"passdb {{\n  driver = oauth2\n  mechanisms = {self.oauth_mechanisms}\n  args = {r}/oauth2.conf\n}}\n"
+            )
         return f"""
 base_dir = {r}/run
 state_dir = {r}/state
@@ -139,10 +148,12 @@ service anvil {{
             (self.root / "oauth2.conf").write_text(
                 f"introspection_mode = post\nintrospection_url = {self.oauth_introspection_url}\n"
                 "force_introspection = yes\nusername_attribute = username\n"
-                "active_attribute = active\nactive_value = true\n")
+                "active_attribute = active\nactive_value = true\n"
+            )
         (self.root / "dovecot.conf").write_text(self.config())
-        self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.root / "dovecot.conf")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(self.root / "dovecot.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -209,10 +220,17 @@ class Relay:
     token that RFC 7662 endpoint calls active.
     """
 
-    def __init__(self, username: str, password: str, dovecot: Dovecot | None = None,
-                 mailboxes: dict[str, str] | None = None, tls: ssl.SSLContext | None = None,
-                 implicit_tls: bool = False, oauth_introspection_url: str | None = None,
-                 oauth_mechanisms: tuple[str, ...] = ("XOAUTH2", "OAUTHBEARER")) -> None:
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        dovecot: Dovecot | None = None,
+        mailboxes: dict[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        oauth_introspection_url: str | None = None,
+        oauth_mechanisms: tuple[str, ...] = ("XOAUTH2", "OAUTHBEARER"),
+    ) -> None:
         self.port = free_port()
         self._username = username
         self._introspection_url = oauth_introspection_url
@@ -227,19 +245,28 @@ class Relay:
         self._mailboxes = dict(mailboxes or {})
 
         def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-            ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == username \
+            ok = (
+                isinstance(auth_data, LoginPassword)
+                and auth_data.login.decode() == username
                 and auth_data.password.decode() == password
+            )
             return AuthResult(success=ok, handled=False)
 
         encryption: dict[str, Any] = {}
         if tls is not None:
             encryption = {"ssl_context": tls} if implicit_tls else {"tls_context": tls, "require_starttls": True}
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, authenticator=authenticate,
-                                      auth_required=True, auth_require_tls=False,
-                                      auth_exclude_mechanism=[m for m in ("XOAUTH2", "OAUTHBEARER")
-                                                              if not oauth_introspection_url
-                                                              or m not in oauth_mechanisms],
-                                      **encryption)
+        self._controller = Controller(
+            self,
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=authenticate,
+            auth_required=True,
+            auth_require_tls=False,
+            auth_exclude_mechanism=[
+                m for m in ("XOAUTH2", "OAUTHBEARER") if not oauth_introspection_url or m not in oauth_mechanisms
+            ],
+            **encryption,
+        )
 
     async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
         """SASL XOAUTH2: `user=<name>^Aauth=Bearer <token>^A^A`, the token asked about at the provider."""
@@ -278,8 +305,7 @@ class Relay:
             self.error_answers.append(ended if isinstance(ended, bytes) else b"")
         return AuthResult(success=ok, handled=False)
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
         if address.lower() in self.refuse:
             return self.refuse[address.lower()]
         envelope.rcpt_tos.append(address)

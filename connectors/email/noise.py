@@ -13,8 +13,11 @@ from email.message import Message
 from .parse import ParsedMail, message_ids, part_text
 
 _DAEMONS = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
-_BOUNCE_SUBJECT = re.compile(r"undeliver|delivery status notification \(failure\)|returned mail|"
-                             r"delivery (?:has )?failed|mail delivery failed|failure notice", re.IGNORECASE)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|delivery status notification \(failure\)|returned mail|"
+    r"delivery (?:has )?failed|mail delivery failed|failure notice",
+    re.IGNORECASE,
+)
 
 
 def automated_reason(mail: ParsedMail) -> str | None:

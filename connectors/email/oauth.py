@@ -47,8 +47,15 @@ class OAuthClient:
 class AccessTokens:
     """Access tokens from a refresh token, refreshed before they expire."""
 
-    def __init__(self, client: OAuthClient, *, transport: httpx.AsyncBaseTransport | None = None,
-                 timeout: float = 30.0, margin_seconds: float = 300.0, account: str = "") -> None:
+    def __init__(
+        self,
+        client: OAuthClient,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+        margin_seconds: float = 300.0,
+        account: str = "",
+    ) -> None:
         self._client = client
         self._refresh_token = client.refresh_token
         self._transport, self._timeout = transport, timeout
@@ -100,9 +107,11 @@ class AccessTokens:
         if response.status_code != 200:
             error = str(body.get("error", "")) if isinstance(body.get("error"), str) else ""
             if error in _REFUSED or response.status_code in (400, 401, 403):
-                raise AuthFailed(f"{where}: refused the refresh token or client ({response.status_code} "
-                                 f"{error or 'no error code'}); check secrets oauth_client_id, "
-                                 "oauth_client_secret and oauth_refresh_token")
+                raise AuthFailed(
+                    f"{where}: refused the refresh token or client ({response.status_code} "
+                    f"{error or 'no error code'}); check secrets oauth_client_id, "
+                    "oauth_client_secret and oauth_refresh_token"
+                )
             raise Transient(f"{where}: answered {response.status_code}")
         token = body.get("access_token")
         if not isinstance(token, str) or not token:

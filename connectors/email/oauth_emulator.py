@@ -34,8 +34,12 @@ class OAuthProvider:
         self.access_tokens.pop(token, None)
 
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/token", self._token, methods=["POST"]),
-                                 Route("/introspect", self._introspect, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/token", self._token, methods=["POST"]),
+                Route("/introspect", self._introspect, methods=["POST"]),
+            ]
+        )
 
     async def _token(self, request: Request) -> JSONResponse:
         form = await request.form()
@@ -50,13 +54,13 @@ class OAuthProvider:
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         user = self.refresh_tokens.get(str(form.get("refresh_token") or ""))
         if user is None:
-            return JSONResponse({"error": "invalid_grant", "error_description": "unknown or expired refresh token"},
-                                status_code=400)
+            return JSONResponse(
+                {"error": "invalid_grant", "error_description": "unknown or expired refresh token"}, status_code=400
+            )
         token = "at-" + secrets.token_urlsafe(24)
         self.access_tokens[token] = (user, time.time() + self.lifetime_seconds)
         self.grants += 1
-        answer: dict[str, object] = {"access_token": token, "token_type": "Bearer",
-                                     "expires_in": self.lifetime_seconds}
+        answer: dict[str, object] = {"access_token": token, "token_type": "Bearer", "expires_in": self.lifetime_seconds}
         if self.rotate:
             del self.refresh_tokens[str(form["refresh_token"])]
             fresh = "rt-" + secrets.token_urlsafe(24)

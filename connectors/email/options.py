@@ -50,7 +50,7 @@ class EmailOptions(ConnectorOptions, FileOptions):  # FileOptions: attachments_d
         if self.auth != "oauth2":
             return self
         if not self.oauth_token_url:
-            raise ValueError("oauth_token_url is required with auth = \"oauth2\" (the provider's token endpoint)")
+            raise ValueError('oauth_token_url is required with auth = "oauth2" (the provider\'s token endpoint)')
         url = urlsplit(self.oauth_token_url)
         if url.scheme != "https" and not (url.scheme == "http" and url.hostname in ("127.0.0.1", "localhost", "::1")):
             raise ValueError("oauth_token_url must be https:// (http:// only on this machine)")

@@ -21,10 +21,22 @@ from .html_text import html_to_text
 
 # Declared charset -> the codec that decodes what clients really send under that name.
 _SUPERSETS = {
-    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "euc-cn": "gb18030",
-    "euc-kr": "cp949", "ks_c_5601-1987": "cp949", "ks_c_5601": "cp949",
-    "iso-2022-jp": "iso2022_jp_ext", "shift_jis": "cp932", "x-sjis": "cp932", "shift-jis": "cp932",
-    "big5": "big5hkscs", "us-ascii": "utf-8", "ascii": "utf-8", "iso-8859-1": "cp1252", "latin1": "cp1252",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "euc-cn": "gb18030",
+    "euc-kr": "cp949",
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601": "cp949",
+    "iso-2022-jp": "iso2022_jp_ext",
+    "shift_jis": "cp932",
+    "x-sjis": "cp932",
+    "shift-jis": "cp932",
+    "big5": "big5hkscs",
+    "us-ascii": "utf-8",
+    "ascii": "utf-8",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
 }
 _MSGID = re.compile(r"<([^<>\s]{1,998})>")
 MAX_ID = 128  # InboundMessage.message_id's limit; longer ids are hashed
@@ -128,7 +140,10 @@ def _attachments(msg: EmailMessage) -> tuple[MailPart, ...]:
     found: list[MailPart] = []
     for part in msg.iter_attachments() if msg.is_multipart() else ():
         if part.get_content_maintype() == "multipart" or part.get_content_type() in (
-                "message/delivery-status", "text/rfc822-headers", "message/rfc822"):
+            "message/delivery-status",
+            "text/rfc822-headers",
+            "message/rfc822",
+        ):
             continue
         data = part.get_payload(decode=True)
         if not isinstance(data, bytes):
@@ -147,8 +162,17 @@ def _report(msg: Message) -> Message | None:
     return None
 
 
-_NOISE_HEADERS = ("auto-submitted", "precedence", "x-auto-response-suppress", "list-id", "list-unsubscribe",
-                  "return-path", "x-autoreply", "x-autorespond", "x-failed-recipients")
+_NOISE_HEADERS = (
+    "auto-submitted",
+    "precedence",
+    "x-auto-response-suppress",
+    "list-id",
+    "list-unsubscribe",
+    "return-path",
+    "x-autoreply",
+    "x-autorespond",
+    "x-failed-recipients",
+)
 
 
 def parse_mail(raw: bytes) -> ParsedMail:

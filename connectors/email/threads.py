@@ -126,21 +126,30 @@ class MailIndex:
     async def remember_received(self, mail: ParsedMail, thread_key: str) -> None:
         """Record a received mail in its thread. Idempotent: the same mail changes nothing twice."""
         info = await self.thread(thread_key) or ThreadInfo(
-            thread_key=thread_key, customer=mail.from_address, customer_name=mail.from_name, subject=mail.subject)
+            thread_key=thread_key, customer=mail.from_address, customer_name=mail.from_name, subject=mail.subject
+        )
         if mail.message_id not in info.references:
             info.references = [*info.references, mail.message_id]
-        await self._put({self._key("msgid", mail.message_id): thread_key,
-                         self._key("thread", thread_key): _capped(info).model_dump_json()})
+        await self._put(
+            {
+                self._key("msgid", mail.message_id): thread_key,
+                self._key("thread", thread_key): _capped(info).model_dump_json(),
+            }
+        )
 
     async def remember_sent(self, message_id: str, info: ThreadInfo, sent: SentInfo) -> None:
         """Record a mail Helpline sends, before it is sent (a bounce or an answer may follow
         fast). Idempotent."""
         if message_id not in info.references:
             info = info.model_copy(update={"references": [*info.references, message_id]})
-        await self._put({self._key("msgid", message_id): sent.thread_key,
-                         self._key("sent", message_id): sent.model_dump_json(),
-                         self._key("token", sent.conversation_id): sent.thread_key,
-                         self._key("thread", sent.thread_key): _capped(info).model_dump_json()})
+        await self._put(
+            {
+                self._key("msgid", message_id): sent.thread_key,
+                self._key("sent", message_id): sent.model_dump_json(),
+                self._key("token", sent.conversation_id): sent.thread_key,
+                self._key("thread", sent.thread_key): _capped(info).model_dump_json(),
+            }
+        )
 
     async def split(self, thread_key: str, mails: list[ParsedMail]) -> str:
         """Move these received mails of `thread_key` into a thread of their own (an agent split a
@@ -150,9 +159,13 @@ class MailIndex:
         moved = [m.message_id for m in mails]
         old = await self.thread(thread_key)
         first = mails[0]
-        info = ThreadInfo(thread_key=new_key, customer=old.customer if old else first.from_address,
-                          customer_name=old.customer_name if old else first.from_name,
-                          subject=first.subject or (old.subject if old else ""), references=moved)
+        info = ThreadInfo(
+            thread_key=new_key,
+            customer=old.customer if old else first.from_address,
+            customer_name=old.customer_name if old else first.from_name,
+            subject=first.subject or (old.subject if old else ""),
+            references=moved,
+        )
         items = {self._key("msgid", ident): new_key for ident in moved}
         items[self._key("thread", new_key)] = _capped(info).model_dump_json()
         if old is not None:
@@ -174,5 +187,5 @@ class MailIndex:
 def _capped(info: ThreadInfo) -> ThreadInfo:
     refs = info.references
     if len(refs) > MAX_REFERENCES:  # keep the root: clients thread by it
-        refs = [refs[0], *refs[-(MAX_REFERENCES - 1):]]
+        refs = [refs[0], *refs[-(MAX_REFERENCES - 1) :]]
     return info.model_copy(update={"references": refs})

@@ -17,7 +17,13 @@ def _split(text: str, limit: int) -> Sequence[str]:
 
 
 def with_limit(max_characters: int) -> Capabilities:
-    text = TextRules(limit=max_characters, measure=measure, split=_split, counting="characters, a link at least 23",
-                     numbering_room=len(" (99/99)"))
-    return Capabilities(public=text, direct=text, threads=True, buttons=False,
-                        announcements=frozenset({Destination.TIMELINE}))
+    text = TextRules(
+        limit=max_characters,
+        measure=measure,
+        split=_split,
+        counting="characters, a link at least 23",
+        numbering_room=len(" (99/99)"),
+    )
+    return Capabilities(
+        public=text, direct=text, threads=True, buttons=False, announcements=frozenset({Destination.TIMELINE})
+    )

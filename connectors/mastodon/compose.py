@@ -24,7 +24,7 @@ def with_mention(text: str, acct: str | None) -> str:
     if not acct:
         return text
     mention = f"@{acct}"
-    if text.startswith(mention) and text[len(mention):len(mention) + 1] in ("", " ", "\n"):
+    if text.startswith(mention) and text[len(mention) : len(mention) + 1] in ("", " ", "\n"):
         return text
     return f"{mention} {text}"
 
@@ -54,7 +54,7 @@ def split_reply(text: str, limit: int = DEFAULT_MAX_CHARACTERS, acct: str | None
     prefix = f"@{acct} " if acct else ""
     body = text.strip()
     if prefix and with_mention(body, acct) == body:  # the text already addresses them
-        body = body[len(prefix) - 1:].strip()
+        body = body[len(prefix) - 1 :].strip()
     if measure(prefix + body) <= limit:
         return [prefix + body]
     count = 2

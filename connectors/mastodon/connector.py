@@ -109,7 +109,9 @@ class MastodonConnector(Connector):
         if self._api is not None:
             return
         api = MastodonApi(
-            self.account, self.base_url, self.settings.secret("access_token"),
+            self.account,
+            self.base_url,
+            self.settings.secret("access_token"),
             transport=self.context.http_transport,
             on_remaining=lambda n: self._set_health(rate_limit_remaining=n),
         )
@@ -162,8 +164,11 @@ class MastodonConnector(Connector):
         else:
             min_id = cursor
             for number in range(self.max_pages):
-                if number and self._limiter is not None and \
-                        await self._limiter.acquire(self.platform, self.account, self.poll_rate_limits()):
+                if (
+                    number
+                    and self._limiter is not None
+                    and await self._limiter.acquire(self.platform, self.account, self.poll_rate_limits())
+                ):
                     more = True  # the budget is spent for now: the runner polls again when it allows
                     break
                 page, link = await self._page(api, {"min_id": min_id})
@@ -197,22 +202,30 @@ class MastodonConnector(Connector):
             status = note.status
             seen.add(status.id)
             thread_key = await self._thread_key(api, status)
-            await self._index.remember({status.id: StatusInfo(
-                thread_key=thread_key, visibility=status.visibility, account_id=status.account.id,
-                acct=status.account.acct)})
+            await self._index.remember(
+                {
+                    status.id: StatusInfo(
+                        thread_key=thread_key,
+                        visibility=status.visibility,
+                        account_id=status.account.id,
+                        acct=status.account.acct,
+                    )
+                }
+            )
             message = inbound(status, own, self.platform, self.account, thread_key)
             if self._media is not None:
-                message = await fetch_media(self._media, self.files, message, httpx.URL(self.base_url).host,
-                                            self.options.media_hosts)
+                message = await fetch_media(
+                    self._media, self.files, message, httpx.URL(self.base_url).host, self.options.media_hosts
+                )
             messages.append(message)
         new_cursor = newest([n.id for n in notes]) or cursor
         if new_cursor is None:
             new_cursor = "0"  # nothing yet: from now on, everything from the start is new
-        return PollBatch(messages=messages, cursor=new_cursor, skipped=skipped, more=more,
-                         warning=self._ahead.warning)
+        return PollBatch(messages=messages, cursor=new_cursor, skipped=skipped, more=more, warning=self._ahead.warning)
 
-    async def _page(self, api: MastodonApi, extra: dict[str, str],
-                    limit: int | None = None) -> tuple[list[MNotification], str | None]:
+    async def _page(
+        self, api: MastodonApi, extra: dict[str, str], limit: int | None = None
+    ) -> tuple[list[MNotification], str | None]:
         params: dict[str, str | int] = {"types[]": "mention", "limit": limit or self.page_size, **extra}
         response = await api.request("GET", "/api/v1/notifications", params=params)
         try:
@@ -231,8 +244,9 @@ class MastodonConnector(Connector):
                 ident = item.get("id") if isinstance(item, dict) else None
                 log.warning("mastodon %s: unreadable notification %s skipped", self.account, ident)
                 if isinstance(ident, str):
-                    notes.append(MNotification(id=ident, type="unreadable", created_at=_EPOCH,
-                                               account=MAccount(id="?")))
+                    notes.append(
+                        MNotification(id=ident, type="unreadable", created_at=_EPOCH, account=MAccount(id="?"))
+                    )
         return notes, response.headers.get("link")
 
     async def _thread_key(self, api: MastodonApi, status: MStatus) -> str:
@@ -272,8 +286,13 @@ class MastodonConnector(Connector):
                 body["in_reply_to_id"] = previous
             raw = await api.post_json("/api/v1/statuses", body, idempotency_key(reply.reply_id, number))
             posted = MStatus.model_validate(raw)
-            await self._index.remember({posted.id: StatusInfo(
-                thread_key=reply.thread_key, visibility=target.visibility, account_id=own.id, acct=own.acct)})
+            await self._index.remember(
+                {
+                    posted.id: StatusInfo(
+                        thread_key=reply.thread_key, visibility=target.visibility, account_id=own.id, acct=own.acct
+                    )
+                }
+            )
             await progress.record(posted.id)
             previous = posted.id
         return SendResult(tuple(progress.posted))
@@ -310,8 +329,9 @@ class MastodonConnector(Connector):
         if info is not None:
             return info
         status = MStatus.model_validate(await api.get_json(f"/api/v1/statuses/{status_id}"))
-        info = StatusInfo(thread_key=thread_key, visibility=status.visibility,
-                          account_id=status.account.id, acct=status.account.acct)
+        info = StatusInfo(
+            thread_key=thread_key, visibility=status.visibility, account_id=status.account.id, acct=status.account.acct
+        )
         await self._index.remember({status_id: info})
         return info
 
@@ -344,8 +364,14 @@ class MastodonConnector(Connector):
         api, own = self._ready()
         result, new = await publish_chain(api, post, progress, self.max_characters)
         if new:
-            await self._index.remember({sid: StatusInfo(thread_key=f"status:{new[0]}", visibility="public",
-                                                        account_id=own.id, acct=own.acct) for sid in new})
+            await self._index.remember(
+                {
+                    sid: StatusInfo(
+                        thread_key=f"status:{new[0]}", visibility="public", account_id=own.id, acct=own.acct
+                    )
+                    for sid in new
+                }
+            )
         return result
 
     @classmethod

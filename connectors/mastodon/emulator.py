@@ -55,8 +55,11 @@ def _api(handler: Handler, *, posting: bool = False) -> Callable[[Request], Awai
             ok, s_remaining, s_reset = state.spend("statuses", cfg.status_limit, cfg.status_period, now)
             if s_remaining < remaining or not ok:  # headers describe the limit closest to exceeding
                 remaining, reset, limit = s_remaining, s_reset, cfg.status_limit
-        headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining),
-                   "X-RateLimit-Reset": iso(reset)}
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": iso(reset),
+        }
         if not ok:
             state.stats["rate_limited_responses"] += 1
             return _error(429, "Too many requests", headers)
@@ -85,8 +88,13 @@ async def _notifications(request: Request, state: MastodonState) -> Response:
     except ValueError:
         limit = 40
     page = state.notifications_page(
-        types=q.getlist("types[]"), exclude=q.getlist("exclude_types[]"), max_id=q.get("max_id"),
-        since_id=q.get("since_id"), min_id=q.get("min_id"), limit=limit)
+        types=q.getlist("types[]"),
+        exclude=q.getlist("exclude_types[]"),
+        max_id=q.get("max_id"),
+        since_id=q.get("since_id"),
+        min_id=q.get("min_id"),
+        limit=limit,
+    )
     headers = {}
     if page:
         keep = [(k, v) for k, v in q.multi_items() if k in ("limit", "types[]", "exclude_types[]")]
@@ -118,12 +126,17 @@ async def _context(request: Request, state: MastodonState) -> Response:
         parent = state.statuses.get(parent.in_reply_to_id or "")
     descendants, frontier = [], [status.id]
     while frontier:
-        children = sorted((s for s in state.statuses.values() if s.in_reply_to_id in frontier),
-                          key=lambda s: (len(s.id), s.id))
+        children = sorted(
+            (s for s in state.statuses.values() if s.in_reply_to_id in frontier), key=lambda s: (len(s.id), s.id)
+        )
         descendants += [c for c in children if state.visible(c)]
         frontier = [c.id for c in children]
-    return JSONResponse({"ancestors": [state.status_json(s) for s in ancestors],
-                         "descendants": [state.status_json(s) for s in descendants]})
+    return JSONResponse(
+        {
+            "ancestors": [state.status_json(s) for s in ancestors],
+            "descendants": [state.status_json(s) for s in descendants],
+        }
+    )
 
 
 async def _post_status(request: Request, state: MastodonState) -> Response:
@@ -151,8 +164,13 @@ async def _post_status(request: Request, state: MastodonState) -> Response:
         return _error(422, "Validation failed: Text can't be blank")
     if state.text_length(text) > state.config.max_characters:
         return _error(422, f"Validation failed: Text character limit of {state.config.max_characters} exceeded")
-    status = state.add_status(state.own.id, text, visibility, str(in_reply_to) if in_reply_to else None,
-                              language=str(params.get("language") or "") or None)
+    status = state.add_status(
+        state.own.id,
+        text,
+        visibility,
+        str(in_reply_to) if in_reply_to else None,
+        language=str(params.get("language") or "") or None,
+    )
     state.stats["statuses_created"] += 1
     if key:
         state.idempotency[(state.own.id, key)] = (status.id, now + state.config.idempotency_window)
@@ -160,19 +178,29 @@ async def _post_status(request: Request, state: MastodonState) -> Response:
 
 
 async def _instance(request: Request, state: MastodonState) -> Response:
-    return JSONResponse({
-        "domain": state.domain, "title": "Helpline Mastodon emulator", "version": "4.3.0",
-        "source_url": "https://github.com/mastodon/mastodon", "description": "", "languages": ["en"],
-        "usage": {"users": {"active_month": len(state.accounts)}},
-        "configuration": {
-            "urls": {"streaming": f"wss://{state.domain}"},
-            "accounts": {"max_featured_tags": 10},
-            "statuses": {"max_characters": state.config.max_characters, "max_media_attachments": 4,
-                         "characters_reserved_per_url": 23},
-        },
-        "registrations": {"enabled": False, "approval_required": False, "message": None},
-        "contact": {"email": "", "account": state.account_json(state.own)}, "rules": [],
-    })
+    return JSONResponse(
+        {
+            "domain": state.domain,
+            "title": "Helpline Mastodon emulator",
+            "version": "4.3.0",
+            "source_url": "https://github.com/mastodon/mastodon",
+            "description": "",
+            "languages": ["en"],
+            "usage": {"users": {"active_month": len(state.accounts)}},
+            "configuration": {
+                "urls": {"streaming": f"wss://{state.domain}"},
+                "accounts": {"max_featured_tags": 10},
+                "statuses": {
+                    "max_characters": state.config.max_characters,
+                    "max_media_attachments": 4,
+                    "characters_reserved_per_url": 23,
+                },
+            },
+            "registrations": {"enabled": False, "approval_required": False, "message": None},
+            "contact": {"email": "", "account": state.account_json(state.own)},
+            "rules": [],
+        }
+    )
 
 
 # control API -----------------------------------------------------------------------------------
@@ -187,8 +215,12 @@ async def _customer_message(request: Request) -> Response:
     handle = str(user.get("handle") or user["id"]).lstrip("@")
     account = state.accounts.get(str(user["id"]))
     if account is None:
-        account = Account(id=str(user["id"]), username=handle.partition("@")[0], acct=handle,
-                          display_name=str(user.get("name") or handle))
+        account = Account(
+            id=str(user["id"]),
+            username=handle.partition("@")[0],
+            acct=handle,
+            display_name=str(user.get("name") or handle),
+        )
         state.accounts[account.id] = account
     account.bot = bool(user.get("bot", account.bot))
     kind = body.get("kind", "mention")
@@ -201,14 +233,32 @@ async def _customer_message(request: Request) -> Response:
         media_id = state.new_id()
         url = a.get("url")
         if "data" in a:  # uploaded: served by the emulator as the instance serves its media
-            state.media_files[media_id] = (str(a.get("mime_type") or "application/octet-stream"),
-                                           base64.b64decode(a["data"]))
+            state.media_files[media_id] = (
+                str(a.get("mime_type") or "application/octet-stream"),
+                base64.b64decode(a["data"]),
+            )
             url = f"{str(request.base_url).rstrip('/')}/system/media_attachments/{media_id}/{a.get('name') or 'file'}"
-        media.append({"id": media_id, "type": a.get("type", "image"), "url": url, "preview_url": url,
-                      "remote_url": a.get("remote_url"), "text_url": None, "meta": {},
-                      "description": a.get("description"), "blurhash": None})
-    status = state.add_status(account.id, f"@{state.own.acct} {body['text']}", visibility,
-                              str(reply_to) if reply_to else None, media, language=body.get("language"))
+        media.append(
+            {
+                "id": media_id,
+                "type": a.get("type", "image"),
+                "url": url,
+                "preview_url": url,
+                "remote_url": a.get("remote_url"),
+                "text_url": None,
+                "meta": {},
+                "description": a.get("description"),
+                "blurhash": None,
+            }
+        )
+    status = state.add_status(
+        account.id,
+        f"@{state.own.acct} {body['text']}",
+        visibility,
+        str(reply_to) if reply_to else None,
+        media,
+        language=body.get("language"),
+    )
     thread = f"direct:{account.id}" if visibility == "direct" else f"status:{state.root_of(status.id)}"
     return JSONResponse({"message_id": status.id, "thread": thread})
 
@@ -225,15 +275,26 @@ async def _media_file(request: Request) -> Response:
 
 async def _sent(request: Request) -> Response:
     state: MastodonState = request.app.state.mastodon
-    return JSONResponse({"messages": [
-        {"id": s.id, "kind": "status", "visibility": s.visibility, "text": s.text, "in_reply_to": s.in_reply_to_id}
-        for s in state.statuses.values() if s.account_id == state.own.id]})
+    return JSONResponse(
+        {
+            "messages": [
+                {
+                    "id": s.id,
+                    "kind": "status",
+                    "visibility": s.visibility,
+                    "text": s.text,
+                    "in_reply_to": s.in_reply_to_id,
+                }
+                for s in state.statuses.values()
+                if s.account_id == state.own.id
+            ]
+        }
+    )
 
 
 async def _stats(request: Request) -> Response:
     state: MastodonState = request.app.state.mastodon
-    return JSONResponse({**state.stats, "notifications": len(state.notifications),
-                         "statuses": len(state.statuses)})
+    return JSONResponse({**state.stats, "notifications": len(state.notifications), "statuses": len(state.statuses)})
 
 
 async def _config(request: Request) -> Response:
@@ -264,8 +325,13 @@ def routes() -> list[BaseRoute]:
     ]
 
 
-def create_app(*, username: str = "support", domain: str = "mastodon.example", prefix: str = "",
-               config: EmulatorConfig | None = None) -> Starlette:
+def create_app(
+    *,
+    username: str = "support",
+    domain: str = "mastodon.example",
+    prefix: str = "",
+    config: EmulatorConfig | None = None,
+) -> Starlette:
     """The emulator app; its state is `app.state.mastodon`. `prefix` mounts it under a path."""
     app = Starlette(routes=[Mount(prefix, routes=routes())] if prefix else routes())
     app.state.mastodon = MastodonState(domain, username, config or EmulatorConfig())

@@ -69,8 +69,13 @@ class MastodonState:
         self.notifications: list[tuple[str, str]] = []  # (notification id, status id), ascending
         self.idempotency: dict[tuple[str, str], tuple[str, float]] = {}
         self.windows: dict[str, Window] = {}
-        self.stats = {"requests": 0, "statuses_created": 0, "rate_limited_responses": 0,
-                      "idempotent_replays": 0, "unauthorized_responses": 0}
+        self.stats = {
+            "requests": 0,
+            "statuses_created": 0,
+            "rate_limited_responses": 0,
+            "idempotent_replays": 0,
+            "unauthorized_responses": 0,
+        }
 
     def new_id(self) -> str:
         return str(self._ids.next())
@@ -96,12 +101,27 @@ class MastodonState:
 
     def account_json(self, account: Account) -> dict[str, Any]:
         return {
-            "id": account.id, "username": account.username, "acct": account.acct,
-            "display_name": account.display_name, "locked": False, "bot": account.bot,
-            "discoverable": True, "group": False, "created_at": "2024-01-01T00:00:00.000Z",
-            "note": "", "url": self.account_url(account), "avatar": "", "avatar_static": "",
-            "header": "", "header_static": "", "followers_count": 0, "following_count": 0,
-            "statuses_count": 0, "last_status_at": None, "emojis": [], "fields": [],
+            "id": account.id,
+            "username": account.username,
+            "acct": account.acct,
+            "display_name": account.display_name,
+            "locked": False,
+            "bot": account.bot,
+            "discoverable": True,
+            "group": False,
+            "created_at": "2024-01-01T00:00:00.000Z",
+            "note": "",
+            "url": self.account_url(account),
+            "avatar": "",
+            "avatar_static": "",
+            "header": "",
+            "header_static": "",
+            "followers_count": 0,
+            "following_count": 0,
+            "statuses_count": 0,
+            "last_status_at": None,
+            "emojis": [],
+            "fields": [],
         }
 
     def content_html(self, status: StoredStatus) -> str:
@@ -110,8 +130,10 @@ class MastodonState:
             account = next((a for a in self.accounts.values() if a.acct.lower() == acct.lower()), None)
             if account is None:
                 return match.group(0)
-            return (f'<span class="h-card" translate="no"><a href="{self.account_url(account)}" '
-                    f'class="u-url mention">@<span>{account.username}</span></a></span>')
+            return (
+                f'<span class="h-card" translate="no"><a href="{self.account_url(account)}" '
+                f'class="u-url mention">@<span>{account.username}</span></a></span>'
+            )
 
         paragraphs = []
         for para in status.text.split("\n\n"):
@@ -124,33 +146,54 @@ class MastodonState:
         author = self.accounts[status.account_id]
         parent = self.statuses.get(status.in_reply_to_id or "")
         return {
-            "id": status.id, "created_at": iso(status.created), "in_reply_to_id": status.in_reply_to_id,
-            "in_reply_to_account_id": parent.account_id if parent else None, "sensitive": False,
-            "spoiler_text": "", "visibility": status.visibility, "language": status.language,
+            "id": status.id,
+            "created_at": iso(status.created),
+            "in_reply_to_id": status.in_reply_to_id,
+            "in_reply_to_account_id": parent.account_id if parent else None,
+            "sensitive": False,
+            "spoiler_text": "",
+            "visibility": status.visibility,
+            "language": status.language,
             "uri": f"https://{self.domain}/users/{author.username}/statuses/{status.id}",
             "url": f"https://{self.domain}/@{author.username}/{status.id}",
             "replies_count": sum(1 for s in self.statuses.values() if s.in_reply_to_id == status.id),
-            "reblogs_count": 0, "favourites_count": 0, "edited_at": None, "favourited": False,
-            "reblogged": False, "muted": False, "bookmarked": False,
-            "content": self.content_html(status), "reblog": None,
+            "reblogs_count": 0,
+            "favourites_count": 0,
+            "edited_at": None,
+            "favourited": False,
+            "reblogged": False,
+            "muted": False,
+            "bookmarked": False,
+            "content": self.content_html(status),
+            "reblog": None,
             "application": {"name": "Helpline emulator", "website": None},
-            "account": self.account_json(author), "media_attachments": status.media,
-            "mentions": [{"id": a.id, "username": a.username, "url": self.account_url(a), "acct": a.acct}
-                         for a in (self.accounts[i] for i in status.mentions)],
-            "tags": [], "emojis": [], "card": None, "poll": None,
+            "account": self.account_json(author),
+            "media_attachments": status.media,
+            "mentions": [
+                {"id": a.id, "username": a.username, "url": self.account_url(a), "acct": a.acct}
+                for a in (self.accounts[i] for i in status.mentions)
+            ],
+            "tags": [],
+            "emojis": [],
+            "card": None,
+            "poll": None,
         }
 
     def notification_json(self, note_id: str, status_id: str) -> dict[str, Any]:
         status = self.statuses[status_id]
-        return {"id": note_id, "type": "mention", "group_key": f"ungrouped-{note_id}",
-                "created_at": iso(status.created), "account": self.account_json(self.accounts[status.account_id]),
-                "status": self.status_json(status)}
+        return {
+            "id": note_id,
+            "type": "mention",
+            "group_key": f"ungrouped-{note_id}",
+            "created_at": iso(status.created),
+            "account": self.account_json(self.accounts[status.account_id]),
+            "status": self.status_json(status),
+        }
 
     # behaviour -------------------------------------------------------------------------------
     def visible(self, status: StoredStatus) -> bool:
         """Our account sees public statuses, its own, and those that mention it."""
-        return (status.visibility != "direct" or status.account_id == self.own.id
-                or self.own.id in status.mentions)
+        return status.visibility != "direct" or status.account_id == self.own.id or self.own.id in status.mentions
 
     def root_of(self, status_id: str) -> str:
         current = self.statuses[status_id]
@@ -172,26 +215,49 @@ class MastodonState:
         text = re.sub(r"(@[A-Za-z0-9_]+)@[A-Za-z0-9.-]+", r"\1", text)
         return len(text)
 
-    def add_status(self, account_id: str, text: str, visibility: str, in_reply_to_id: str | None,
-                   media: list[dict[str, Any]] | None = None, notify: bool = True,
-                   language: str | None = None) -> StoredStatus:
-        status = StoredStatus(id=self.new_id(), account_id=account_id, text=text, visibility=visibility,
-                              in_reply_to_id=in_reply_to_id, created=time.time(),
-                              mentions=self.mentioned_ids(text), media=media or [], language=language)
+    def add_status(
+        self,
+        account_id: str,
+        text: str,
+        visibility: str,
+        in_reply_to_id: str | None,
+        media: list[dict[str, Any]] | None = None,
+        notify: bool = True,
+        language: str | None = None,
+    ) -> StoredStatus:
+        status = StoredStatus(
+            id=self.new_id(),
+            account_id=account_id,
+            text=text,
+            visibility=visibility,
+            in_reply_to_id=in_reply_to_id,
+            created=time.time(),
+            mentions=self.mentioned_ids(text),
+            media=media or [],
+            language=language,
+        )
         self.statuses[status.id] = status
         if notify and self.own.id in status.mentions:
             self.notifications.append((self.new_id(), status.id))
         return status
 
-    def notifications_page(self, *, types: list[str], exclude: list[str], max_id: str | None,
-                           since_id: str | None, min_id: str | None, limit: int) -> list[tuple[str, str]]:
+    def notifications_page(
+        self,
+        *,
+        types: list[str],
+        exclude: list[str],
+        max_id: str | None,
+        since_id: str | None,
+        min_id: str | None,
+        limit: int,
+    ) -> list[tuple[str, str]]:
         """Mastodon's pagination: `min_id` pages forward (oldest first), otherwise the newest
         page below `max_id` and above `since_id`; the page is returned newest first."""
+
         def key(value: str) -> tuple[int, str]:
             return (len(value), value)
 
-        notes = [n for n in self.notifications
-                 if (not types or "mention" in types) and "mention" not in exclude]
+        notes = [n for n in self.notifications if (not types or "mention" in types) and "mention" not in exclude]
         if max_id:
             notes = [n for n in notes if key(n[0]) < key(max_id)]
         if min_id:

@@ -86,9 +86,7 @@ class _Converter(HTMLParser):
         self.out.append(text)
 
 
-def html_to_text(
-    html: str, own_hrefs: Collection[str] = (), own_handles: Collection[str] = ()
-) -> str:
+def html_to_text(html: str, own_hrefs: Collection[str] = (), own_handles: Collection[str] = ()) -> str:
     """Plain text of status HTML; leading mentions of our account (by profile URL, username or
     acct) are dropped."""
     converter = _Converter(own_hrefs, own_handles)

@@ -25,12 +25,20 @@ def fetchable(url: str, instance_host: str, extra_hosts: Collection[str]) -> boo
         return False
     host = parsed.host.lower()
     own = instance_host.lower()
-    return parsed.scheme in ("http", "https") and bool(host) and (
-        host == own or host.endswith("." + own) or host in {h.lower() for h in extra_hosts})
+    return (
+        parsed.scheme in ("http", "https")
+        and bool(host)
+        and (host == own or host.endswith("." + own) or host in {h.lower() for h in extra_hosts})
+    )
 
 
-async def fetch_media(http: httpx.AsyncClient, store: AttachmentStore, message: InboundMessage,
-                      instance_host: str, extra_hosts: Collection[str]) -> InboundMessage:
+async def fetch_media(
+    http: httpx.AsyncClient,
+    store: AttachmentStore,
+    message: InboundMessage,
+    instance_host: str,
+    extra_hosts: Collection[str],
+) -> InboundMessage:
     """The message with its fetchable media stored. Idempotent: a file is stored once however
     often its status is read."""
     if not message.attachments:
@@ -39,8 +47,9 @@ async def fetch_media(http: httpx.AsyncClient, store: AttachmentStore, message: 
     return message.model_copy(update={"attachments": kept})
 
 
-async def _fetch(http: httpx.AsyncClient, store: AttachmentStore, a: Attachment, instance_host: str,
-                 extra_hosts: Collection[str]) -> Attachment:
+async def _fetch(
+    http: httpx.AsyncClient, store: AttachmentStore, a: Attachment, instance_host: str, extra_hosts: Collection[str]
+) -> Attachment:
     if not a.url or not fetchable(a.url, instance_host, extra_hosts):
         return a
     return await download(http, store, a, platform="mastodon")

@@ -99,7 +99,7 @@ def newest(ids: list[str]) -> str | None:
     return max(ids, key=id_key) if ids else None
 
 
-_LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]+)*)')
+_LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
 
 
 def link_params(header: str | None, rel: str) -> dict[str, str]:
@@ -171,8 +171,9 @@ def inbound(status: MStatus, own: OwnAccount, platform: str, account: str, threa
         kind=kind_of(status),
         message_id=status.id,
         thread_key=thread_key,
-        author=Author(user_id=author.id, handle=author.acct[:256], display_name=author.display_name[:256],
-                      is_bot=author.bot),
+        author=Author(
+            user_id=author.id, handle=author.acct[:256], display_name=author.display_name[:256], is_bot=author.bot
+        ),
         text=status_text(status, own)[:65536],
         language=language,
         attachments=tuple(attachment(m) for m in status.media_attachments),

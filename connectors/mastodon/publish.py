@@ -22,12 +22,14 @@ def check(post: OutboundPost, max_characters: int) -> None:
         raise Permanent(f"post {post.post_id}: Mastodon publishes to the account's timeline only")
     for number, part in enumerate(post.parts, 1):
         if len(part) > max_characters:
-            raise Permanent(f"post {post.post_id}: part {number} has {len(part)} characters; the instance "
-                            f"allows {max_characters}")
+            raise Permanent(
+                f"post {post.post_id}: part {number} has {len(part)} characters; the instance allows {max_characters}"
+            )
 
 
-async def publish_chain(api: MastodonApi, post: OutboundPost, progress: SendProgress,
-                        max_characters: int) -> tuple[SendResult, list[str]]:
+async def publish_chain(
+    api: MastodonApi, post: OutboundPost, progress: SendProgress, max_characters: int
+) -> tuple[SendResult, list[str]]:
     """Post the parts not yet in `progress.posted`; returns the result and the new status ids."""
     check(post, max_characters)
     previous = progress.posted[-1] if progress.posted else None
@@ -49,8 +51,9 @@ async def publish_chain(api: MastodonApi, post: OutboundPost, progress: SendProg
     return SendResult(tuple(progress.posted), url), new
 
 
-def rate_limits(post: OutboundPost, api_rate: int, status_rate: int, api_burst: int,
-                status_burst: int) -> list[RateLimit]:
+def rate_limits(
+    post: OutboundPost, api_rate: int, status_rate: int, api_burst: int, status_burst: int
+) -> list[RateLimit]:
     parts = max(1, len(post.parts))
     return [
         RateLimit("api", api_rate, 300.0 * parts, burst=max(1, api_burst // parts)),

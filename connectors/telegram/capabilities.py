@@ -9,8 +9,14 @@ from helpline.connectors.publishing import Destination
 
 from .text import MAX_MESSAGE_LENGTH, escape_html, split_text, utf16_len
 
-_TEXT = TextRules(limit=MAX_MESSAGE_LENGTH, measure=utf16_len, split=split_text, counting="UTF-16 units",
-                  parse_mode="HTML", escape=escape_html)
+_TEXT = TextRules(
+    limit=MAX_MESSAGE_LENGTH,
+    measure=utf16_len,
+    split=split_text,
+    counting="UTF-16 units",
+    parse_mode="HTML",
+    escape=escape_html,
+)
 
 CAPABILITIES = Capabilities(
     public=_TEXT,

@@ -85,8 +85,9 @@ class TelegramConnector(Connector):
         if settings.mode == "webhook":
             self._webhook_secret = settings.secret("webhook_secret")
             if not webhook.valid_secret_token(self._webhook_secret):
-                raise ConfigError(f"accounts.{settings.name}.secrets.webhook_secret: use 1-256 characters "
-                                  "A-Z, a-z, 0-9, _ or -")
+                raise ConfigError(
+                    f"accounts.{settings.name}.secrets.webhook_secret: use 1-256 characters A-Z, a-z, 0-9, _ or -"
+                )
         self._long_poll = self.options.long_poll_timeout
         self._limits = self.options.send_limits()
         self._batch_limit = 100
@@ -145,8 +146,9 @@ class TelegramConnector(Connector):
             if not self.context.public_base_url:
                 raise ConfigError("public_base_url: required for a Telegram account in webhook mode")
             url = f"{self.context.public_base_url.rstrip('/')}/webhooks/telegram/{self.account}/"
-            await self._api(bot.set_webhook(url=url, secret_token=self._webhook_secret,
-                                            allowed_updates=ALLOWED_UPDATES))
+            await self._api(
+                bot.set_webhook(url=url, secret_token=self._webhook_secret, allowed_updates=ALLOWED_UPDATES)
+            )
         else:
             # getUpdates answers 409 while a webhook is set; keep pending updates.
             await self._api(bot.delete_webhook(drop_pending_updates=False))
@@ -173,8 +175,9 @@ class TelegramConnector(Connector):
             try:
                 message = parse_update(update, self.account, me)
             except Exception as exc:  # parsing is pure: this update is unusable, the next ones are not
-                await self.reject_update(as_payload(update.to_dict()),
-                                         f"update {update.update_id}: {type(exc).__name__}: {str(exc)[:200]}")
+                await self.reject_update(
+                    as_payload(update.to_dict()), f"update {update.update_id}: {type(exc).__name__}: {str(exc)[:200]}"
+                )
                 continue
             if message is not None:
                 messages.append(await fetch_files(bot, self.files, message))
@@ -185,19 +188,24 @@ class TelegramConnector(Connector):
         del self._unanswered[:-100]  # another process may have confirmed them: do not grow forever
         self._set_health(last_poll_at=datetime.now(UTC))
         next_cursor = str(top + 1) if top is not None else cursor
-        return PollBatch(messages, next_cursor, skipped=len(updates) + unreadable - len(messages),
-                         more=received >= self._batch_limit)
+        return PollBatch(
+            messages, next_cursor, skipped=len(updates) + unreadable - len(messages), more=received >= self._batch_limit
+        )
 
     async def _get_updates(self, bot: ExtBot[None], offset: int | None) -> tuple[list[Update], int, int | None, int]:
         """getUpdates with each update parsed alone: one PTB cannot read is logged (without its
         body), counted and passed over, instead of failing every poll of the account for good.
         Returns (updates, unreadable count, highest update_id seen, updates received)."""
-        params: dict[str, Any] = {"timeout": self._long_poll, "limit": self._batch_limit,
-                                  "allowed_updates": list(ALLOWED_UPDATES)}
+        params: dict[str, Any] = {
+            "timeout": self._long_poll,
+            "limit": self._batch_limit,
+            "allowed_updates": list(ALLOWED_UPDATES),
+        }
         if offset is not None:
             params["offset"] = offset
-        raw = await self._api(bot.do_api_request("getUpdates", api_kwargs=params,
-                                                 read_timeout=_READ_TIMEOUT + self._long_poll))
+        raw = await self._api(
+            bot.do_api_request("getUpdates", api_kwargs=params, read_timeout=_READ_TIMEOUT + self._long_poll)
+        )
         if not isinstance(raw, list):
             raise Transient("telegram getUpdates: expected a list of updates")
         updates: list[Update] = []
@@ -211,8 +219,9 @@ class TelegramConnector(Connector):
                 updates.append(update_from_json(item, bot))
             except Exception as exc:  # parsing is pure: whatever it raises, this one item is unusable
                 unreadable += 1
-                await self.reject_update(as_payload(item),
-                                         f"update {str(update_id)[:32]}: {type(exc).__name__}: {str(exc)[:200]}")
+                await self.reject_update(
+                    as_payload(item), f"update {str(update_id)[:32]}: {type(exc).__name__}: {str(exc)[:200]}"
+                )
         return updates, unreadable, top, len(raw)
 
     async def _answer_callbacks(self, due: Callable[[int], bool]) -> None:
@@ -244,8 +253,9 @@ class TelegramConnector(Connector):
             update = update_from_json(data, bot)
             message = parse_update(update, self.account, me)
         except Exception as exc:  # parsing is pure: whatever it raises, this update is unusable
-            raise UnusableUpdate(f"update {str(data.get('update_id'))[:32]}: {type(exc).__name__}: "
-                                 f"{str(exc)[:200]}") from None
+            raise UnusableUpdate(
+                f"update {str(data.get('update_id'))[:32]}: {type(exc).__name__}: {str(exc)[:200]}"
+            ) from None
         if message is not None:
             await self.context.ingest([await fetch_files(bot, self.files, message)])
         self._set_health(status="ok", last_poll_at=datetime.now(UTC))
@@ -304,15 +314,25 @@ class TelegramConnector(Connector):
             raise Permanent(f"reply {reply.reply_id}: telegram replies carry no {a.mime_type or a.kind} files")
         data = await self.files.read(a.platform_file_id)
         if data is None:
-            raise Permanent(f"reply {reply.reply_id}: attached file {a.platform_file_id[:16]} is not in "
-                            f"the account's file store")
+            raise Permanent(
+                f"reply {reply.reply_id}: attached file {a.platform_file_id[:16]} is not in the account's file store"
+            )
         return data
 
-    async def _send_part(self, bot: ExtBot[None], origin: int, chat_id: int, text: str,
-                         reply_to: int | None, markup: Any, photo: bytes | None = None) -> Message:
+    async def _send_part(
+        self,
+        bot: ExtBot[None],
+        origin: int,
+        chat_id: int,
+        text: str,
+        reply_to: int | None,
+        markup: Any,
+        photo: bytes | None = None,
+    ) -> Message:
         def attempt(target: int) -> Awaitable[Message]:
-            parameters = (ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
-                          if reply_to is not None else None)
+            parameters = (
+                ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to is not None else None
+            )
             if photo is not None:
                 return bot.send_photo(target, photo, reply_parameters=parameters)
             return bot.send_message(target, text, reply_parameters=parameters, reply_markup=markup)
@@ -350,8 +370,15 @@ class TelegramConnector(Connector):
             chat_id = await self._migrations.current(origin)
         except RedisError as exc:
             raise Transient(f"redis: chat migrations unavailable ({type(exc).__name__})") from None
-        result = await publish.publish_post(bot, post, progress, origin=origin, chat_id=chat_id,
-                                            on_error=self._failure, on_migrated=self._remember_migration)
+        result = await publish.publish_post(
+            bot,
+            post,
+            progress,
+            origin=origin,
+            chat_id=chat_id,
+            on_error=self._failure,
+            on_migrated=self._remember_migration,
+        )
         self._set_health(last_error=None)
         return result
 

@@ -46,7 +46,7 @@ def _int(params: Json, name: str, default: int | None = None) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise bad_request(f"field \"{name}\" must be an integer") from None
+        raise bad_request(f'field "{name}" must be an integer') from None
 
 
 def _obj(params: Json, name: str) -> Any:
@@ -78,8 +78,10 @@ async def _params(request: Request) -> Json:
 
 
 # --- parse_mode: reject what Telegram rejects, so escaping helpers can be tested end to end ----------
-_HTML_TAG = re.compile(r"</?(b|strong|i|em|u|ins|s|strike|del|span|tg-spoiler|a|code|pre|blockquote)"
-                       r"(\s+[a-z-]+=\"[^\"<>]*\")*\s*>")
+_HTML_TAG = re.compile(
+    r"</?(b|strong|i|em|u|ins|s|strike|del|span|tg-spoiler|a|code|pre|blockquote)"
+    r"(\s+[a-z-]+=\"[^\"<>]*\")*\s*>"
+)
 _HTML_ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
 _MD2_ESCAPED = re.compile(r"\\[\x01-\x7e]")
 _MD2_MUST_ESCAPE = re.compile(r"[#+\-=|{}.!>]")
@@ -99,21 +101,27 @@ def check_formatting(text: str, parse_mode: str | None) -> None:
         rest = _HTML_ENTITY.sub("", _HTML_TAG.sub("", text))
         for ch in "<>&":
             if ch in rest:
-                raise bad_request(f"can't parse entities: unsupported start tag or unescaped \"{ch}\"")
+                raise bad_request(f'can\'t parse entities: unsupported start tag or unescaped "{ch}"')
     elif parse_mode == "MarkdownV2":
         bare = _MD2_ESCAPED.sub("", text)
         found = _MD2_MUST_ESCAPE.search(bare)
         if found:
-            raise bad_request(f"can't parse entities: Character '{found.group()}' is reserved and must be "
-                              "escaped with the preceding '\\'")
+            raise bad_request(
+                f"can't parse entities: Character '{found.group()}' is reserved and must be "
+                "escaped with the preceding '\\'"
+            )
     elif parse_mode != "Markdown":
         raise bad_request("unsupported parse_mode")
 
 
 # --- Bot API methods ----------------------------------------------------------------------------------
 async def get_me(state: EmulatorState, params: Json) -> Json:
-    return {**state.bot_user, "can_join_groups": True, "can_read_all_group_messages": False,
-            "supports_inline_queries": False}
+    return {
+        **state.bot_user,
+        "can_join_groups": True,
+        "can_read_all_group_messages": False,
+        "supports_inline_queries": False,
+    }
 
 
 async def get_updates(state: EmulatorState, params: Json) -> list[Json]:
@@ -146,8 +154,11 @@ async def delete_webhook(state: EmulatorState, params: Json) -> bool:
 
 
 async def get_webhook_info(state: EmulatorState, params: Json) -> Json:
-    info: Json = {"url": state.webhook["url"], "has_custom_certificate": False,
-                  "pending_update_count": len(state.pending())}
+    info: Json = {
+        "url": state.webhook["url"],
+        "has_custom_certificate": False,
+        "pending_update_count": len(state.pending()),
+    }
     if state.webhook["url"]:
         info["max_connections"] = 40
         for field in ("last_error_date", "last_error_message"):
@@ -185,8 +196,11 @@ async def send_message(state: EmulatorState, params: Json) -> Json:
     reply_id = reply.get("message_id") if isinstance(reply, dict) else None
     reply_id = reply_id or _int(params, "reply_to_message_id")
     target = state.messages.get((chat["id"], int(reply_id))) if reply_id else None
-    if reply_id and target is None and not (reply.get("allow_sending_without_reply") or
-                                            _bool(params, "allow_sending_without_reply")):
+    if (
+        reply_id
+        and target is None
+        and not (reply.get("allow_sending_without_reply") or _bool(params, "allow_sending_without_reply"))
+    ):
         raise bad_request("message to be replied not found")
     state.spend(chat)
     fields: Json = {"text": text}
@@ -197,12 +211,19 @@ async def send_message(state: EmulatorState, params: Json) -> Json:
     message = state.new_message(chat, state.bot_user, **fields)
     private = chat["type"] == "private"
     kind = "direct" if private else "channel" if chat["type"] == "channel" else "group"
-    state.sent.append({
-        "id": message["message_id"], "chat_id": chat["id"], "chat_type": chat["type"],
-        "kind": kind, "visibility": "private" if private else "public",
-        "text": text, "in_reply_to": target["message_id"] if target is not None else None,
-        "reply_markup": markup, "parse_mode": parse_mode,
-    })
+    state.sent.append(
+        {
+            "id": message["message_id"],
+            "chat_id": chat["id"],
+            "chat_type": chat["type"],
+            "kind": kind,
+            "visibility": "private" if private else "public",
+            "text": text,
+            "in_reply_to": target["message_id"] if target is not None else None,
+            "reply_markup": markup,
+            "parse_mode": parse_mode,
+        }
+    )
     state.stats["sent_messages"] += 1
     return message
 
@@ -221,16 +242,32 @@ async def send_photo(state: EmulatorState, params: Json) -> Json:
         raise bad_request("wrong remote file identifier specified: can't unserialize it")
     caption = str(params.get("caption") or "")
     state.spend(chat)
-    sizes = [{"file_id": file.file_id, "file_unique_id": file.unique_id, "file_size": len(file.data),
-              "width": 1, "height": 1}]
+    sizes = [
+        {
+            "file_id": file.file_id,
+            "file_unique_id": file.unique_id,
+            "file_size": len(file.data),
+            "width": 1,
+            "height": 1,
+        }
+    ]
     message = state.new_message(chat, state.bot_user, photo=sizes, **({"caption": caption} if caption else {}))
     private = chat["type"] == "private"
-    state.sent.append({
-        "id": message["message_id"], "chat_id": chat["id"], "chat_type": chat["type"],
-        "kind": "direct" if private else "group", "visibility": "private" if private else "public",
-        "text": caption, "photo": file.file_id, "photo_bytes": len(file.data), "in_reply_to": None,
-        "reply_markup": None, "parse_mode": None,
-    })
+    state.sent.append(
+        {
+            "id": message["message_id"],
+            "chat_id": chat["id"],
+            "chat_type": chat["type"],
+            "kind": "direct" if private else "group",
+            "visibility": "private" if private else "public",
+            "text": caption,
+            "photo": file.file_id,
+            "photo_bytes": len(file.data),
+            "in_reply_to": None,
+            "reply_markup": None,
+            "parse_mode": None,
+        }
+    )
     state.stats["sent_messages"] += 1
     return message
 
@@ -242,8 +279,12 @@ async def get_file(state: EmulatorState, params: Json) -> Json:
         raise bad_request("invalid file_id")
     if len(file.data) > 20 * 1024 * 1024:
         raise bad_request("file is too big")
-    return {"file_id": file.file_id, "file_unique_id": file.unique_id, "file_size": len(file.data),
-            "file_path": file.path}
+    return {
+        "file_id": file.file_id,
+        "file_unique_id": file.unique_id,
+        "file_size": len(file.data),
+        "file_path": file.path,
+    }
 
 
 async def answer_callback_query(state: EmulatorState, params: Json) -> bool:
@@ -260,16 +301,28 @@ async def _true(state: EmulatorState, params: Json) -> bool:
 
 
 METHODS: dict[str, Method] = {
-    "getme": get_me, "getupdates": get_updates, "setwebhook": set_webhook, "deletewebhook": delete_webhook,
-    "getwebhookinfo": get_webhook_info, "sendmessage": send_message, "sendphoto": send_photo, "getfile": get_file,
-    "answercallbackquery": answer_callback_query, "close": _true, "logout": _true,
+    "getme": get_me,
+    "getupdates": get_updates,
+    "setwebhook": set_webhook,
+    "deletewebhook": delete_webhook,
+    "getwebhookinfo": get_webhook_info,
+    "sendmessage": send_message,
+    "sendphoto": send_photo,
+    "getfile": get_file,
+    "answercallbackquery": answer_callback_query,
+    "close": _true,
+    "logout": _true,
 }
 _WEBHOOK_DESCRIPTIONS = {"setwebhook": "Webhook was set", "deletewebhook": "Webhook was deleted"}
 
 
-def create_app(token: str = "123456:TEST-token",  # noqa: S107 (a test token)
-               bot_username: str = "helpline_bot", bot_id: int | None = None, bot_name: str = "Helpline",
-               limits: dict[str, Any] | None = None) -> Starlette:
+def create_app(
+    token: str = "123456:TEST-token",  # noqa: S107 (a test token)
+    bot_username: str = "helpline_bot",
+    bot_id: int | None = None,
+    bot_name: str = "Helpline",
+    limits: dict[str, Any] | None = None,
+) -> Starlette:
     """The emulator as an ASGI app; `app.state.emulator` is its `EmulatorState`. `limits` overrides
     `Limits` fields (e.g. {"global_per_second": 300}), as POST /_emulator/config does."""
     state = EmulatorState(token, bot_id or int(token.split(":")[0]), bot_username, bot_name)
@@ -287,8 +340,9 @@ def create_app(token: str = "123456:TEST-token",  # noqa: S107 (a test token)
         limits = state.limits
         if limits.outage_status:
             state.stats[f"errors_{limits.outage_status}"] += 1
-            return JSONResponse({"ok": False, "error_code": limits.outage_status, "description": "Bad Gateway"},
-                                limits.outage_status)
+            return JSONResponse(
+                {"ok": False, "error_code": limits.outage_status, "description": "Bad Gateway"}, limits.outage_status
+            )
         if method == "sendmessage" and limits.send_latency_max > 0:
             await asyncio.sleep(random.uniform(limits.send_latency_min, limits.send_latency_max))
         try:
@@ -316,8 +370,11 @@ def create_app(token: str = "123456:TEST-token",  # noqa: S107 (a test token)
         state.stats["file_downloads"] += 1
         return Response(file.data, media_type="application/octet-stream")
 
-    routes = [Route("/bot{token}/{method}", bot_api, methods=["GET", "POST"]),
-              Route("/file/bot{token}/{path:path}", download), *control_routes(state)]
+    routes = [
+        Route("/bot{token}/{method}", bot_api, methods=["GET", "POST"]),
+        Route("/file/bot{token}/{path:path}", download),
+        *control_routes(state),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.emulator = state
     return app

@@ -65,13 +65,16 @@ def customer_message(state: EmulatorState, body: Json) -> Json:
                 fields["caption" if media else "text"] = text
             prefix = text[: text.index(handle)]
             fields["caption_entities" if media else "entities"] = [
-                {"type": "mention", "offset": utf16_len(prefix), "length": utf16_len(handle)}]
+                {"type": "mention", "offset": utf16_len(prefix), "length": utf16_len(handle)}
+            ]
     else:
         raise bad_request('kind must be "direct" or "group"')
     if text.startswith("/"):  # Telegram marks a leading /command (with its @bot suffix) as an entity
         command = text.split()[0]
-        fields["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command)},
-                              *fields.get("entities", [])]
+        fields["entities"] = [
+            {"type": "bot_command", "offset": 0, "length": utf16_len(command)},
+            *fields.get("entities", []),
+        ]
     if body.get("reply_to_bot"):
         replied = state.last_bot_message(chat)
         fields["reply_to_message"] = {k: v for k, v in replied.items() if k != "reply_to_message"}
@@ -88,18 +91,40 @@ def _media(state: EmulatorState, body: Json) -> Json:
     try:
         if body.get("photo"):
             file = state.add_file(base64.b64decode(str(body["photo"]), validate=True), "photos")
-            small = {"file_id": file.file_id + "s", "file_unique_id": file.unique_id + "s", "file_size": 100,
-                     "width": 90, "height": 90}
-            return {"photo": [small, {"file_id": file.file_id, "file_unique_id": file.unique_id,
-                                      "file_size": len(file.data), "width": 800, "height": 600}]}
-        for kind, folder, default_type in (("document", "documents", "application/octet-stream"),
-                                           ("voice", "voice", "audio/ogg"), ("audio", "music", "audio/mpeg")):
+            small = {
+                "file_id": file.file_id + "s",
+                "file_unique_id": file.unique_id + "s",
+                "file_size": 100,
+                "width": 90,
+                "height": 90,
+            }
+            return {
+                "photo": [
+                    small,
+                    {
+                        "file_id": file.file_id,
+                        "file_unique_id": file.unique_id,
+                        "file_size": len(file.data),
+                        "width": 800,
+                        "height": 600,
+                    },
+                ]
+            }
+        for kind, folder, default_type in (
+            ("document", "documents", "application/octet-stream"),
+            ("voice", "voice", "audio/ogg"),
+            ("audio", "music", "audio/mpeg"),
+        ):
             spec = body.get(kind)
             if not isinstance(spec, dict):
                 continue
             file = state.add_file(base64.b64decode(str(spec["data"]), validate=True), folder)
-            media: Json = {"file_id": file.file_id, "file_unique_id": file.unique_id, "file_size": len(file.data),
-                           "mime_type": str(spec.get("mime_type") or default_type)}
+            media: Json = {
+                "file_id": file.file_id,
+                "file_unique_id": file.unique_id,
+                "file_size": len(file.data),
+                "mime_type": str(spec.get("mime_type") or default_type),
+            }
             if kind != "voice":  # a voice note has no name
                 media["file_name"] = str(spec.get("file_name") or "file")
             if kind != "document":
@@ -129,8 +154,13 @@ def button_press(state: EmulatorState, body: Json) -> Json:
     user = state.user(body.get("user") or {})
     query_id = f"{state.stats['updates_total'] + 1}{user['id']}"
     state.callbacks[query_id] = False
-    query = {"id": query_id, "from": user, "message": carrier, "chat_instance": str(carrier["chat"]["id"]),
-             "data": str(body["data"])}
+    query = {
+        "id": query_id,
+        "from": user,
+        "message": carrier,
+        "chat_instance": str(carrier["chat"]["id"]),
+        "data": str(body["data"]),
+    }
     return {"callback_query_id": query_id, "update_id": state.push_update("callback_query", query)}
 
 
@@ -187,16 +217,34 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         return JSONResponse({"messages": state.sent})
 
     async def stats(request: Request) -> JSONResponse:
-        counters = {name: state.stats[name] for name in (
-            "updates_total", "get_updates_calls", "sent_messages", "rate_limited_responses", "conflicts",
-            "webhook_deliveries", "webhook_failures", "callback_answers")}
+        counters = {
+            name: state.stats[name]
+            for name in (
+                "updates_total",
+                "get_updates_calls",
+                "sent_messages",
+                "rate_limited_responses",
+                "conflicts",
+                "webhook_deliveries",
+                "webhook_failures",
+                "callback_answers",
+            )
+        }
         return JSONResponse({**counters, "updates_pending": len(state.updates), **dict(state.stats)})
 
     async def answers(request: Request) -> JSONResponse:
         return JSONResponse({"answered": [q for q, done in state.callbacks.items() if done]})
 
-    posts = {"customer-messages": customer_message, "edits": edit, "button-presses": button_press,
-             "updates": raw_update, "migrations": migrate, "blocks": block, "config": configure, "chats": chats}
+    posts = {
+        "customer-messages": customer_message,
+        "edits": edit,
+        "button-presses": button_press,
+        "updates": raw_update,
+        "migrations": migrate,
+        "blocks": block,
+        "config": configure,
+        "chats": chats,
+    }
     return [
         *(Route(f"/_emulator/{path}", post(action), methods=["POST"]) for path, action in posts.items()),
         Route("/_emulator/sent", sent, methods=["GET"]),
@@ -219,8 +267,11 @@ async def deliver_webhooks(state: EmulatorState, client: httpx.AsyncClient) -> N
             headers[SECRET_HEADER] = str(state.webhook["secret_token"])
         try:
             response = await client.post(url, json=update, headers=headers)
-            error = None if 200 <= response.status_code < 300 else \
-                f"Wrong response from the webhook: {response.status_code} {response.reason_phrase}"
+            error = (
+                None
+                if 200 <= response.status_code < 300
+                else f"Wrong response from the webhook: {response.status_code} {response.reason_phrase}"
+            )
         except httpx.HTTPError as exc:
             error = f"Connection failed: {type(exc).__name__}"
         if error is None:

@@ -86,8 +86,9 @@ class File:
 
 
 class EmulatorState:
-    def __init__(self, token: str, bot_id: int, bot_username: str, bot_name: str,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, token: str, bot_id: int, bot_username: str, bot_name: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.token = token
         self.bot_user: Json = {"id": bot_id, "is_bot": True, "first_name": bot_name, "username": bot_username}
         self.clock = clock
@@ -233,8 +234,11 @@ class EmulatorState:
 
     async def get_updates(self, offset: int | None, limit: int, poll_seconds: float) -> list[Json]:
         if self.webhook["url"]:
-            raise BotApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                   "use deleteWebhook to delete the webhook first")
+            raise BotApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         self.stats["get_updates_calls"] += 1
         self.confirm(offset)
         self._poll_generation += 1
@@ -249,8 +253,10 @@ class EmulatorState:
             await self.wait_for_change(remaining)
             if generation != self._poll_generation:
                 self.stats["conflicts"] += 1
-                raise BotApiError(409, "Conflict: terminated by other getUpdates request; "
-                                       "make sure that only one bot instance is running")
+                raise BotApiError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                )
 
     # --- flood control -------------------------------------------------------------------------------
     def _bucket(self, name: str, per_second: float, burst: int) -> Bucket:
@@ -292,8 +298,9 @@ class EmulatorState:
         except (TypeError, ValueError):
             raise bad_request("chat not found") from None
         if chat_id in self.migrated:
-            raise bad_request("group chat was upgraded to a supergroup chat",
-                              {"migrate_to_chat_id": self.migrated[chat_id]})
+            raise bad_request(
+                "group chat was upgraded to a supergroup chat", {"migrate_to_chat_id": self.migrated[chat_id]}
+            )
         chat = self.chats.get(chat_id)
         if chat is None:
             raise bad_request("chat not found")

@@ -19,8 +19,15 @@ log = logging.getLogger(__name__)
 
 # Telegram sends photos re-encoded as JPEG and voice notes as Ogg/Opus; the others say their type.
 IMPLIED_TYPES = {"photo": "image/jpeg", "voice": "audio/ogg", "sticker": "image/webp"}
-EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif",
-              "application/pdf": "pdf", "audio/ogg": "ogg", "audio/mpeg": "mp3"}
+EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "application/pdf": "pdf",
+    "audio/ogg": "ogg",
+    "audio/mpeg": "mp3",
+}
 
 
 async def fetch_files(bot: ExtBot[None], store: AttachmentStore, message: InboundMessage) -> InboundMessage:

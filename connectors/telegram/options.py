@@ -18,5 +18,8 @@ class TelegramOptions(ConnectorOptions, FileOptions):  # FileOptions: where phot
     group_per_minute: float = Field(default=20.0, gt=0, le=6000)
 
     def send_limits(self) -> dict[str, float]:
-        return {"bot_per_second": self.bot_per_second, "private_per_second": self.private_per_second,
-                "group_per_minute": self.group_per_minute}
+        return {
+            "bot_per_second": self.bot_per_second,
+            "private_per_second": self.private_per_second,
+            "group_per_minute": self.group_per_minute,
+        }

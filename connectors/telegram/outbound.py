@@ -26,8 +26,9 @@ def destination(reply: OutboundReply) -> ids.ThreadRef:
         if reply.visibility is not Visibility.PRIVATE or thread.user_id is not None or not thread.is_private_chat:
             raise Permanent(f"refusing a private reply to {reply.thread_key!r}: not a private chat")
         if reply.recipient_id is not None and reply.recipient_id != str(thread.chat_id):
-            raise Permanent(f"refusing a private reply: recipient {reply.recipient_id} does not own "
-                            f"chat {thread.chat_id}")
+            raise Permanent(
+                f"refusing a private reply: recipient {reply.recipient_id} does not own chat {thread.chat_id}"
+            )
         return thread
     if reply.kind is MessageKind.GROUP:
         if reply.visibility is not Visibility.PUBLIC or thread.user_id is None or thread.is_private_chat:
@@ -53,8 +54,10 @@ def keyboard(reply: OutboundReply, thread: ids.ThreadRef) -> InlineKeyboardMarku
     if not reply.buttons:
         return None
     owner = thread.user_id
-    buttons = [InlineKeyboardButton(b.label, callback_data=b.data if owner is None
-                                    else ids.owned_callback_data(b.data, owner)) for b in reply.buttons]
+    buttons = [
+        InlineKeyboardButton(b.label, callback_data=b.data if owner is None else ids.owned_callback_data(b.data, owner))
+        for b in reply.buttons
+    ]
     if len(buttons) <= 5 and all(len(b.label) <= 8 for b in reply.buttons):
         return InlineKeyboardMarkup([buttons])
     return InlineKeyboardMarkup([[b] for b in buttons])

@@ -108,11 +108,11 @@ def addresses_bot(message: Message, me: BotIdentity) -> bool:
 
 
 def strip_leading_mention(text: str, me: BotIdentity) -> str:
-    """"@helpline_bot my withdrawal..." -> "my withdrawal...": the address is not the question.
+    """ "@helpline_bot my withdrawal..." -> "my withdrawal...": the address is not the question.
     A message that is only the mention keeps it (it still asks for attention)."""
     handle = f"@{me.username}"
     if text[: len(handle)].casefold() == handle.casefold():
-        rest = text[len(handle):].lstrip(" ,:\n")
+        rest = text[len(handle) :].lstrip(" ,:\n")
         return rest or text
     return text
 
@@ -122,19 +122,24 @@ def attachments(message: Message) -> tuple[Attachment, ...]:
     found: list[Attachment] = []
     if message.photo:
         largest = message.photo[-1]  # sizes come smallest first
-        found.append(Attachment(kind="photo", platform_file_id=largest.file_id, mime_type="image/jpeg",
-                                size_bytes=largest.file_size))
+        found.append(
+            Attachment(
+                kind="photo", platform_file_id=largest.file_id, mime_type="image/jpeg", size_bytes=largest.file_size
+            )
+        )
     for kind in ("document", "video", "audio", "voice", "animation", "video_note", "sticker"):
         media = getattr(message, kind, None)
         if media is None:
             continue
-        found.append(Attachment(
-            kind=kind,
-            platform_file_id=media.file_id,
-            mime_type=getattr(media, "mime_type", None),
-            file_name=getattr(media, "file_name", None),
-            size_bytes=media.file_size,
-        ))
+        found.append(
+            Attachment(
+                kind=kind,
+                platform_file_id=media.file_id,
+                mime_type=getattr(media, "mime_type", None),
+                file_name=getattr(media, "file_name", None),
+                size_bytes=media.file_size,
+            )
+        )
     return tuple(found)
 
 
@@ -211,4 +216,3 @@ def _from_callback(query: CallbackQuery, account: str, me: BotIdentity) -> Inbou
         in_reply_to=ids.message_ref(chat_id, carrier.message_id),
         platform_time=datetime.now(UTC),  # a button press carries no date of its own
     )
-

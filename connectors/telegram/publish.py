@@ -34,9 +34,11 @@ def chat_of(post: OutboundPost) -> int:
         return chat_id
     if post.destination is Destination.TIMELINE:
         raise Permanent(f"post {post.post_id}: a Telegram bot has no timeline; target a channel id")
-    raise Permanent(f"post {post.post_id}: {post.destination.value} posts need a "
-                    f"{'negative (channel/group)' if post.destination is Destination.CHAT else 'positive (user)'}"
-                    f" chat id, got {chat_id}")
+    raise Permanent(
+        f"post {post.post_id}: {post.destination.value} posts need a "
+        f"{'negative (channel/group)' if post.destination is Destination.CHAT else 'positive (user)'}"
+        f" chat id, got {chat_id}"
+    )
 
 
 def post_url(chat: Chat, message_id: int) -> str | None:
@@ -71,9 +73,16 @@ def rate_limits(post: OutboundPost, limits: dict[str, float]) -> Sequence[RateLi
     return budgets
 
 
-async def publish_post(bot: ExtBot[None], post: OutboundPost, progress: SendProgress, *, origin: int,
-                       chat_id: int, on_error: Callable[[tg.TelegramError], ConnectorError],
-                       on_migrated: Callable[[int, int], Awaitable[None]]) -> SendResult:
+async def publish_post(
+    bot: ExtBot[None],
+    post: OutboundPost,
+    progress: SendProgress,
+    *,
+    origin: int,
+    chat_id: int,
+    on_error: Callable[[tg.TelegramError], ConnectorError],
+    on_migrated: Callable[[int, int], Awaitable[None]],
+) -> SendResult:
     """Post the parts not yet in `progress.posted`, recording each one as Telegram accepts it."""
     markup = keyboard(post)
     url: str | None = None
@@ -83,8 +92,7 @@ async def publish_post(bot: ExtBot[None], post: OutboundPost, progress: SendProg
         last = index == len(post.parts) - 1
 
         def attempt(target: int, text: str = text, last: bool = last) -> Awaitable[Message]:
-            return bot.send_message(target, text, parse_mode=post.parse_mode,
-                                    reply_markup=markup if last else None)
+            return bot.send_message(target, text, parse_mode=post.parse_mode, reply_markup=markup if last else None)
 
         try:
             sent = await attempt(chat_id)

@@ -63,8 +63,9 @@ def routes(secret: str, sink: UpdateSink, label: str, reject: Rejecter) -> list[
                 await reject(body, str(exc))
                 return Response(status_code=200)
         except Exception as exc:  # not stored: Telegram must redeliver
-            log.warning("telegram/%s: webhook update not ingested (%s); Telegram will redeliver",
-                        label, type(exc).__name__)
+            log.warning(
+                "telegram/%s: webhook update not ingested (%s); Telegram will redeliver", label, type(exc).__name__
+            )
             return Response(status_code=500)
         return Response(status_code=200, background=BackgroundTask(after) if after is not None else None)
 

@@ -74,8 +74,10 @@ class Chats:
     async def create(self, chat: str, visitor: str, title: str) -> None:
         """A new chat of `visitor`, titled (in their history list) by its first message."""
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.webchat_chat(self.account, chat), mapping={
-                "visitor": visitor, "created": int(time.time()), "title": " ".join(title.split())[:80]})
+            pipe.hset(
+                keys.webchat_chat(self.account, chat),
+                mapping={"visitor": visitor, "created": int(time.time()), "title": " ".join(title.split())[:80]},
+            )
             pipe.expire(keys.webchat_chat(self.account, chat), self.ttl)
             pipe.zadd(keys.webchat_visitor_chats(self.account, visitor), {chat: time.time()})
             pipe.expire(keys.webchat_visitor_chats(self.account, visitor), self.ttl)
@@ -87,22 +89,29 @@ class Chats:
 
     async def of_visitor(self, visitor: str, limit: int = 20) -> list[dict[str, Any]]:
         """The visitor's chats, most recently active first: [{chat, title, updated}] (the history list)."""
-        found = await self.client.zrevrange(keys.webchat_visitor_chats(self.account, visitor), 0, limit - 1,
-                                            withscores=True)
+        found = await self.client.zrevrange(
+            keys.webchat_visitor_chats(self.account, visitor), 0, limit - 1, withscores=True
+        )
         async with self.client.pipeline(transaction=False) as pipe:
             for chat, _ in found:
                 pipe.hget(keys.webchat_chat(self.account, as_text(chat)), "title")
             titles = await pipe.execute()
-        return [{"chat": as_text(chat), "title": as_text(title), "updated": int(score)}
-                for (chat, score), title in zip(found, titles, strict=True) if title is not None]
+        return [
+            {"chat": as_text(chat), "title": as_text(title), "updated": int(score)}
+            for (chat, score), title in zip(found, titles, strict=True)
+            if title is not None
+        ]
 
     async def append(self, chat: str, posted_id: str, fields: Mapping[str, str], visitor: str | None = None) -> str:
         """Append an event once per `posted_id`; returns its event id (the first one, if repeated)."""
         args: list[Any] = [posted_id, self.history, self.ttl]
         for name, value in fields.items():
             args += [name, value]
-        names = [keys.webchat_events(self.account, chat), keys.webchat_posted(self.account, chat),
-                 keys.webchat_chat(self.account, chat)]
+        names = [
+            keys.webchat_events(self.account, chat),
+            keys.webchat_posted(self.account, chat),
+            keys.webchat_chat(self.account, chat),
+        ]
         event_id = as_text(await self._append(keys=names, args=args))
         if visitor is not None:  # the history list: most recently active first, kept while active
             async with self.client.pipeline(transaction=True) as pipe:
@@ -123,8 +132,9 @@ class Chats:
             pipe.expire(name, SIGNALS_TTL)
             await pipe.execute()
 
-    async def read(self, chat: str, after: str, block_ms: int | None = None, count: int = 100,
-                   signals_after: str | None = None) -> tuple[list[Event], list[Event]]:
+    async def read(
+        self, chat: str, after: str, block_ms: int | None = None, count: int = 100, signals_after: str | None = None
+    ) -> tuple[list[Event], list[Event]]:
         """Events after the event id `after` ("0" for all) and, with `signals_after` ("$": from now),
         signals after it; waits up to `block_ms` for either."""
         events_key, signals_key = keys.webchat_events(self.account, chat), keys.webchat_signals(self.account, chat)
@@ -136,4 +146,3 @@ class Chats:
                 decoded = {as_text(k): as_text(v) for k, v in fields.items()}
                 out[as_text(stream)].append(Event(as_text(event_id), decoded))
         return out[events_key], out[signals_key]
-

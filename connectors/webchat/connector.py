@@ -50,8 +50,15 @@ class WebchatConnector(Connector):
             if client is None:
                 raise ConfigError(f"accounts.{self.account}: the web chat keeps its chats in Redis")
             o = self.web_options
-            self._desk = Desk(self.account, o, self.secret, Chats(client, self.account, o.history, o.keep_days),
-                              SharedRateLimiter(client), self.context.ingest, self.context.customer_typing)
+            self._desk = Desk(
+                self.account,
+                o,
+                self.secret,
+                Chats(client, self.account, o.history, o.keep_days),
+                SharedRateLimiter(client),
+                self.context.ingest,
+                self.context.customer_typing,
+            )
         return self._desk
 
     @property
@@ -65,13 +72,17 @@ class WebchatConnector(Connector):
         """Append the reply to its chat (once per reply id); the widget shows it live."""
         if await self.chats.owner(reply.thread_key) is None:
             raise Permanent("the chat has expired or never existed")
-        fields = {"type": "message", "from": "agent" if reply.sender.startswith("agent:") else "bot",
-                  "text": reply.text}
+        fields = {
+            "type": "message",
+            "from": "agent" if reply.sender.startswith("agent:") else "bot",
+            "text": reply.text,
+        }
         if reply.notice:  # the widget shows more: off hours, a form for an e-mail address
             fields["notice"] = reply.notice
         if reply.buttons:
-            fields["buttons"] = json.dumps([{"label": b.label, "data": b.data} for b in reply.buttons],
-                                           ensure_ascii=False)
+            fields["buttons"] = json.dumps(
+                [{"label": b.label, "data": b.data} for b in reply.buttons], ensure_ascii=False
+            )
         event_id = await self.chats.append(reply.thread_key, f"out:{reply.reply_id}", fields)
         return SendResult((event_id,))
 
@@ -83,6 +94,11 @@ class WebchatConnector(Connector):
     @classmethod
     def declared_capabilities(cls, options: ConnectorOptions) -> Capabilities:
         rules = TextRules(limit=REPLY_LIMIT)
-        return Capabilities(public=rules, direct=rules, buttons=True, visibilities=frozenset({Visibility.PRIVATE}),
-                            waiting_notice=True, email_copies=options.email_account
-                            if isinstance(options, WebchatOptions) else None)
+        return Capabilities(
+            public=rules,
+            direct=rules,
+            buttons=True,
+            visibilities=frozenset({Visibility.PRIVATE}),
+            waiting_notice=True,
+            email_copies=options.email_account if isinstance(options, WebchatOptions) else None,
+        )

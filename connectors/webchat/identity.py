@@ -40,8 +40,7 @@ def user_hmac(secret: str, user_id: str) -> str:
     return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
 
 
-def verified_visitor(mode: str, secret: str | None, user_id: str | None, signature: str | None,
-                     anonymous: str) -> str:
+def verified_visitor(mode: str, secret: str | None, user_id: str | None, signature: str | None, anonymous: str) -> str:
     """The visitor id: "user:<id>" when the site's HMAC checks out (constant time), `anonymous`
     when no identity was given and the mode allows it. Raises IdentityRefused otherwise."""
     if not user_id and not signature:

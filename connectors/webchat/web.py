@@ -56,8 +56,10 @@ _MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _CHAT_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 # A plain address (local@domain.tld): the mail server is the final judge, this keeps out what is
 # surely not one (spaces, several @, no dot in the domain, control characters, display names).
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
+)
 BLOCK_MS = 10_000  # how long one read waits for new events before a keep-alive
 # An SSE response ends after this and the widget reconnects from its last id: a server shutting
 # down waits for open responses, so this bounds how long an open chat can hold it up.
@@ -131,8 +133,7 @@ class Desk:
             raise Refused(400, "user_id and user_hash must be strings")
         anonymous = current if current and current.startswith("anon:") else None
         try:
-            visitor = verified_visitor(self.options.identity, self.secret, user_id, signature,
-                                       anonymous or "anon:new")
+            visitor = verified_visitor(self.options.identity, self.secret, user_id, signature, anonymous or "anon:new")
         except IdentityRefused as exc:
             raise Refused(403, str(exc)) from None
         token = given if isinstance(given, str) and current is not None and current == visitor else new_token()
@@ -155,8 +156,10 @@ class Desk:
         if not isinstance(message_id, str) or not _MESSAGE_ID.match(message_id):
             raise Refused(400, "id: 8-64 letters, digits, - or _")
         chat = None if body.get("chat") is None else await self.owned(visitor, body.get("chat"))
-        per_minute = [RateLimit(f"visitor:{visitor}", self.options.visitor_per_minute, 60.0, 5),
-                      RateLimit(f"ip:{address}", self.options.ip_per_minute, 60.0, 10)]
+        per_minute = [
+            RateLimit(f"visitor:{visitor}", self.options.visitor_per_minute, 60.0, 5),
+            RateLimit(f"ip:{address}", self.options.ip_per_minute, 60.0, 10),
+        ]
         wait = await self.limiter.acquire("webchat", self.account, per_minute)
         if wait:  # before anything is stored: a refused message creates no chat either
             raise Refused(429, "too many messages: please wait a moment", retry_after=max(1, round(wait)))
@@ -164,12 +167,26 @@ class Desk:
             chat = new_chat_id()
             await self.chats.create(chat, visitor, text)
         user = visitor.removeprefix("user:") if visitor.startswith("user:") else ""
-        await self.ingest([InboundMessage(
-            platform="webchat", account=self.account, kind=MessageKind.DIRECT, message_id=f"{chat}:{message_id}",
-            thread_key=chat, author=Author(user_id=visitor, handle=user, display_name=user or "Web visitor"),
-            text=text.strip(), platform_time=datetime.now(UTC))])
-        event = await self.chats.append(chat, f"in:{message_id}", {
-            "type": "message", "from": "visitor", "text": text.strip(), "client_id": message_id}, visitor=visitor)
+        await self.ingest(
+            [
+                InboundMessage(
+                    platform="webchat",
+                    account=self.account,
+                    kind=MessageKind.DIRECT,
+                    message_id=f"{chat}:{message_id}",
+                    thread_key=chat,
+                    author=Author(user_id=visitor, handle=user, display_name=user or "Web visitor"),
+                    text=text.strip(),
+                    platform_time=datetime.now(UTC),
+                )
+            ]
+        )
+        event = await self.chats.append(
+            chat,
+            f"in:{message_id}",
+            {"type": "message", "from": "visitor", "text": text.strip(), "client_id": message_id},
+            visitor=visitor,
+        )
         return {"chat": chat, "event": event}
 
     async def email(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -239,8 +256,9 @@ def _address(conn: HTTPConnection) -> str:
 
 
 def routes(desk: Desk) -> list[BaseRoute]:
-    def endpoint(action: Callable[[Request, dict[str, Any]], Awaitable[Response | dict[str, Any]]]
-                 ) -> Callable[[Request], Awaitable[Response]]:
+    def endpoint(
+        action: Callable[[Request, dict[str, Any]], Awaitable[Response | dict[str, Any]]],
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             origin = request.headers.get("origin")
             try:
@@ -250,6 +268,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
                 allowed = origin if origin in desk.options.allowed_origins else None
                 return _json(exc.status, {"error": exc.message}, allowed, exc.retry_after)
             return result if isinstance(result, Response) else _json(200, result, origin)
+
         return handle
 
     async def session(request: Request, body: dict[str, Any]) -> dict[str, Any]:
@@ -288,21 +307,38 @@ def routes(desk: Desk) -> list[BaseRoute]:
                     if not batch:
                         yield ": keep-alive\n\n"
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={
-            "cache-control": "no-store", "access-control-allow-origin": request.headers["origin"], "vary": "Origin",
-            "x-accel-buffering": "no"})
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={
+                "cache-control": "no-store",
+                "access-control-allow-origin": request.headers["origin"],
+                "vary": "Origin",
+                "x-accel-buffering": "no",
+            },
+        )
 
     async def script(request: Request) -> Response:
-        return Response(SCRIPT, media_type="text/javascript; charset=utf-8", headers={
-            "cache-control": "public, max-age=300", "cross-origin-resource-policy": "cross-origin"})
+        return Response(
+            SCRIPT,
+            media_type="text/javascript; charset=utf-8",
+            headers={"cache-control": "public, max-age=300", "cross-origin-resource-policy": "cross-origin"},
+        )
 
     async def preflight(request: Request) -> Response:
         origin = request.headers.get("origin", "")
         if origin not in desk.options.allowed_origins:
             return Response(status_code=403)
-        return Response(status_code=204, headers={
-            "access-control-allow-origin": origin, "access-control-allow-methods": "POST",
-            "access-control-allow-headers": "content-type", "access-control-max-age": "600", "vary": "Origin"})
+        return Response(
+            status_code=204,
+            headers={
+                "access-control-allow-origin": origin,
+                "access-control-allow-methods": "POST",
+                "access-control-allow-headers": "content-type",
+                "access-control-max-age": "600",
+                "vary": "Origin",
+            },
+        )
 
     async def socket(ws: WebSocket) -> None:
         try:
@@ -358,8 +394,9 @@ def routes(desk: Desk) -> list[BaseRoute]:
                     try:
                         await desk.message({**frame, "token": hello.get("token"), "chat": chat}, _address(ws))
                     except Refused as exc:
-                        await ws.send_json({"type": "error", "status": exc.status, "error": exc.message,
-                                            "id": frame.get("id")})
+                        await ws.send_json(
+                            {"type": "error", "status": exc.status, "error": exc.message, "id": frame.get("id")}
+                        )
         except (WebSocketDisconnect, ValueError, KeyError, RuntimeError):
             pass
         finally:
@@ -368,11 +405,13 @@ def routes(desk: Desk) -> list[BaseRoute]:
             with contextlib.suppress(BaseException):
                 await pusher
 
-    return [Route("/webchat.js", script, methods=["GET"]),
-            Route("/session", endpoint(session), methods=["POST"]),
-            Route("/messages", endpoint(message), methods=["POST"]),
-            Route("/events", endpoint(events), methods=["POST"]),
-            Route("/typing", endpoint(typing), methods=["POST"]),
-            Route("/email", endpoint(email), methods=["POST"]),
-            Route("/{path:path}", preflight, methods=["OPTIONS"]),
-            WebSocketRoute("/ws", socket)]
+    return [
+        Route("/webchat.js", script, methods=["GET"]),
+        Route("/session", endpoint(session), methods=["POST"]),
+        Route("/messages", endpoint(message), methods=["POST"]),
+        Route("/events", endpoint(events), methods=["POST"]),
+        Route("/typing", endpoint(typing), methods=["POST"]),
+        Route("/email", endpoint(email), methods=["POST"]),
+        Route("/{path:path}", preflight, methods=["OPTIONS"]),
+        WebSocketRoute("/ws", socket),
+    ]

@@ -128,10 +128,10 @@ class BaseUrlSession(requests.Session):
         url = url.decode() if isinstance(url, bytes) else url
         method = method.decode() if isinstance(method, bytes) else method
         if url.startswith(TWEEPY_HOST):
-            url = self.base_url + url[len(TWEEPY_HOST):]
+            url = self.base_url + url[len(TWEEPY_HOST) :]
         path = re.sub(r"^[a-z]+://[^/]+", "", url).split("?", 1)[0]
         if self._prefix and path.startswith(self._prefix):
-            path = path[len(self._prefix):]
+            path = path[len(self._prefix) :]
         endpoint = endpoint_name(method, path)
         self.book.check(endpoint, time.time())
         kwargs.setdefault("timeout", self.timeout)
@@ -162,8 +162,7 @@ class Credentials:
 class XApi:
     """Async facade over one tweepy `Client`; every failure leaves as a `ConnectorError`."""
 
-    def __init__(self, credentials: Credentials, base_url: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, credentials: Credentials, base_url: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.book = RateBook()
         self.credentials = credentials
         self.client = tweepy.Client(
@@ -188,39 +187,65 @@ class XApi:
     async def me(self) -> dict[str, Any]:
         return await self.call(self.client.get_me, user_auth=self.user_auth, user_fields=["username", "name"])
 
-    async def mentions(self, user_id: str, *, since_id: str | None, token: str | None,
-                       max_results: int) -> dict[str, Any]:
+    async def mentions(
+        self, user_id: str, *, since_id: str | None, token: str | None, max_results: int
+    ) -> dict[str, Any]:
         return await self.call(
-            self.client.get_users_mentions, user_id,
-            since_id=since_id, pagination_token=token, max_results=max_results,
+            self.client.get_users_mentions,
+            user_id,
+            since_id=since_id,
+            pagination_token=token,
+            max_results=max_results,
             expansions=["author_id", "attachments.media_keys"],
-            tweet_fields=["conversation_id", "created_at", "in_reply_to_user_id", "referenced_tweets",
-                          "entities", "attachments", "author_id"],
-            user_fields=["username", "name"], media_fields=["media_key", "type", "url"],
+            tweet_fields=[
+                "conversation_id",
+                "created_at",
+                "in_reply_to_user_id",
+                "referenced_tweets",
+                "entities",
+                "attachments",
+                "author_id",
+            ],
+            user_fields=["username", "name"],
+            media_fields=["media_key", "type", "url"],
             user_auth=self.user_auth,
         )
 
     async def dm_events(self, *, token: str | None, max_results: int) -> dict[str, Any]:
         return await self.call(
             self.client.get_direct_message_events,
-            dm_event_fields=["id", "text", "event_type", "dm_conversation_id", "sender_id",
-                             "participant_ids", "created_at", "attachments", "entities"],
-            event_types="MessageCreate", expansions=["sender_id", "attachments.media_keys"],
-            user_fields=["username", "name"], media_fields=["media_key", "type", "url"],
-            max_results=max_results, pagination_token=token, user_auth=True,
+            dm_event_fields=[
+                "id",
+                "text",
+                "event_type",
+                "dm_conversation_id",
+                "sender_id",
+                "participant_ids",
+                "created_at",
+                "attachments",
+                "entities",
+            ],
+            event_types="MessageCreate",
+            expansions=["sender_id", "attachments.media_keys"],
+            user_fields=["username", "name"],
+            media_fields=["media_key", "type", "url"],
+            max_results=max_results,
+            pagination_token=token,
+            user_auth=True,
         )
 
     async def tweet(self, tweet_id: str) -> dict[str, Any]:
-        return await self.call(self.client.get_tweet, tweet_id, tweet_fields=["conversation_id", "author_id"],
-                               user_auth=self.user_auth)
+        return await self.call(
+            self.client.get_tweet, tweet_id, tweet_fields=["conversation_id", "author_id"], user_auth=self.user_auth
+        )
 
     async def create_tweet(self, text: str, in_reply_to: str | None) -> dict[str, Any]:
-        return await self.call(self.client.create_tweet, text=text, in_reply_to_tweet_id=in_reply_to,
-                               user_auth=True)
+        return await self.call(self.client.create_tweet, text=text, in_reply_to_tweet_id=in_reply_to, user_auth=True)
 
     async def create_dm(self, participant_id: str, text: str) -> dict[str, Any]:
-        return await self.call(self.client.create_direct_message, participant_id=participant_id, text=text,
-                               user_auth=True)
+        return await self.call(
+            self.client.create_direct_message, participant_id=participant_id, text=text, user_auth=True
+        )
 
     def close(self) -> None:
         self.client.session.close()

@@ -95,8 +95,10 @@ class XConnector(Connector):
         self._ignore = frozenset(self.options.ignore_user_ids)
         self._credentials = self._read_credentials()
         if not self._credentials.user_context and not self._credentials.bearer_token:
-            raise ConfigError(f"accounts.{settings.name}.secrets: X needs consumer_key, consumer_secret, "
-                              "access_token, access_token_secret (OAuth 1.0a) or bearer_token")
+            raise ConfigError(
+                f"accounts.{settings.name}.secrets: X needs consumer_key, consumer_secret, "
+                "access_token, access_token_secret (OAuth 1.0a) or bearer_token"
+            )
         if settings.mode == "webhook" and not self._credentials.consumer_secret:
             raise ConfigError(f"accounts.{settings.name}.secrets.consumer_secret: webhooks need it")
         self._api: XApi | None = None
@@ -116,8 +118,7 @@ class XConnector(Connector):
         if self._api is None:
             self._api = XApi(self._credentials, self.settings.base_url)
         if self._media is None:
-            self._media = httpx.AsyncClient(transport=self.context.http_transport, timeout=20.0,
-                                            follow_redirects=False)
+            self._media = httpx.AsyncClient(transport=self.context.http_transport, timeout=20.0, follow_redirects=False)
         if self._own_id is None:
             me = (await self._api.me()).get("data") or {}
             if not me.get("id"):
@@ -164,8 +165,9 @@ class XConnector(Connector):
         mentions, dms = state.mentions, state.dms
         if self.options.mentions:
             try:
-                payload = await api.mentions(own, since_id=mentions.since_id, token=mentions.token,
-                                             max_results=self.options.page_size)
+                payload = await api.mentions(
+                    own, since_id=mentions.since_id, token=mentions.token, max_results=self.options.page_size
+                )
             except Permanent as exc:
                 mentions = self._abandon_page(mentions, exc, errors)
             except ConnectorError as exc:
@@ -188,8 +190,7 @@ class XConnector(Connector):
                 errors.append(exc)
             else:
                 fetched = True
-                page = dm_page(payload, account=self.account, own_id=own, after=dms.since,
-                               ignore=self._ignore)
+                page = dm_page(payload, account=self.account, own_id=own, after=dms.since, ignore=self._ignore)
                 if not dms.in_progress and dms.since_id and page.ids:  # the newest page: free to check
                     top = newest(*page.ids)
                     self._dms_ahead.checked(id_key(top or "") < id_key(dms.since_id), dms.since_id, top)
@@ -202,8 +203,13 @@ class XConnector(Connector):
             raise errors[0]
         if errors:
             self._set_health(last_error=str(errors[0]))
-        return PollBatch(messages, new.encode(), skipped=skipped, more=mentions.in_progress or dms.in_progress,
-                         warning=self._mentions_ahead.warning or self._dms_ahead.warning)
+        return PollBatch(
+            messages,
+            new.encode(),
+            skipped=skipped,
+            more=mentions.in_progress or dms.in_progress,
+            warning=self._mentions_ahead.warning or self._dms_ahead.warning,
+        )
 
     async def _check_mentions_ahead(self, api: XApi, own: str, sweep: Sweep, ids: list[str]) -> None:
         """since_id hides everything older, so an empty answer cannot tell "nothing new" from "the
@@ -243,8 +249,10 @@ class XConnector(Connector):
         if request.method == "GET":
             token = request.query_params.get("crc_token")
             if not token or not valid_crc_token(token):
-                return JSONResponse({"error": "crc_token query parameter is required: 1-128 characters "
-                                     "of A-Z a-z 0-9 _ = + / -"}, status_code=400)
+                return JSONResponse(
+                    {"error": "crc_token query parameter is required: 1-128 characters of A-Z a-z 0-9 _ = + / -"},
+                    status_code=400,
+                )
             return JSONResponse(crc_response(secret, token))
         signature = request.headers.get(SIGNATURE_HEADER)
         if not well_formed_signature(signature):  # refused before the body is read
@@ -260,8 +268,9 @@ class XConnector(Connector):
             except Exception as exc:  # unusable, unless it is a storage or platform failure
                 if storage_failure(exc):
                     raise
-                await self.reject_update(body, str(exc) if isinstance(exc, UnusableUpdate)
-                                         else f"{type(exc).__name__}: {str(exc)[:200]}")
+                await self.reject_update(
+                    body, str(exc) if isinstance(exc, UnusableUpdate) else f"{type(exc).__name__}: {str(exc)[:200]}"
+                )
                 return Response(status_code=200)
             await self.context.ingest(messages)
         except ConnectorError as exc:  # X unreachable while resolving a reply's conversation
@@ -312,8 +321,9 @@ class XConnector(Connector):
 
     async def _remember(self, tweet_id: str, conversation: str) -> None:
         if self.context.redis is not None:
-            await self.context.redis.set(keys.connector_state(PLATFORM, self.account, f"conv:{tweet_id}"),
-                                         conversation, ex=_CONVERSATION_TTL)
+            await self.context.redis.set(
+                keys.connector_state(PLATFORM, self.account, f"conv:{tweet_id}"), conversation, ex=_CONVERSATION_TTL
+            )
 
     async def _remember_authors(self, messages: Sequence[InboundMessage]) -> None:
         """Who wrote each mention: the reply to it starts with their @handle."""
@@ -322,8 +332,11 @@ class XConnector(Connector):
         async with self.context.redis.pipeline(transaction=False) as pipe:
             for m in messages:
                 if m.author.handle:
-                    pipe.set(keys.connector_state(PLATFORM, self.account, f"author:{m.message_id}"),
-                             m.author.handle, ex=_CONVERSATION_TTL)
+                    pipe.set(
+                        keys.connector_state(PLATFORM, self.account, f"author:{m.message_id}"),
+                        m.author.handle,
+                        ex=_CONVERSATION_TTL,
+                    )
             await pipe.execute()
 
     async def _author_of(self, tweet_id: str | None) -> str | None:
@@ -369,8 +382,10 @@ class XConnector(Connector):
         opts = self.options
         if reply.kind is MessageKind.DIRECT:
             per_15, per_day = opts.dms_per_15min, opts.dms_per_day
-            return (RateLimit("dm-create", per_15, 900.0, burst=max(1, per_15 // 10)),
-                    RateLimit("dm-create-day", per_day, 86400.0, burst=max(1, per_day // 10)))
+            return (
+                RateLimit("dm-create", per_15, 900.0, burst=max(1, per_15 // 10)),
+                RateLimit("dm-create-day", per_day, 86400.0, burst=max(1, per_day // 10)),
+            )
         per_15 = opts.tweets_per_15min
         return (RateLimit("tweets-create", per_15, 900.0, burst=max(1, per_15 // 10)),)
 
@@ -379,11 +394,18 @@ class XConnector(Connector):
         opts = self.options
         limits = []
         if opts.mentions:
-            limits.append(RateLimit("mentions-read", opts.mention_reads_per_15min, 900.0,
-                                    burst=max(1, opts.mention_reads_per_15min // 10)))
+            limits.append(
+                RateLimit(
+                    "mentions-read",
+                    opts.mention_reads_per_15min,
+                    900.0,
+                    burst=max(1, opts.mention_reads_per_15min // 10),
+                )
+            )
         if opts.direct_messages:
-            limits.append(RateLimit("dm-read", opts.dm_reads_per_15min, 900.0,
-                                    burst=max(1, opts.dm_reads_per_15min // 10)))
+            limits.append(
+                RateLimit("dm-read", opts.dm_reads_per_15min, 900.0, burst=max(1, opts.dm_reads_per_15min // 10))
+            )
         return limits
 
     # publish (announcements; see publish.py) -------------------------------------------------

@@ -59,8 +59,9 @@ class XCursor:
         def part(s: Sweep) -> dict[str, str]:
             return {k: v for k, v in (("since", s.since), ("token", s.token), ("top", s.top)) if v}
 
-        return json.dumps({"v": 1, "mentions": part(self.mentions), "dms": part(self.dms)},
-                          separators=(",", ":"), sort_keys=True)
+        return json.dumps(
+            {"v": 1, "mentions": part(self.mentions), "dms": part(self.dms)}, separators=(",", ":"), sort_keys=True
+        )
 
     @classmethod
     def decode(cls, raw: str | None) -> XCursor:

@@ -37,8 +37,14 @@ from .webhook import SIGNATURE_HEADER, crc_response, sign
 _MENTION = re.compile(r"@(\w{1,15})")
 
 
-def _problem(status: int, title: str, detail: str, kind: str = "about:blank",
-             headers: dict[str, str] | None = None, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+def _problem(
+    status: int,
+    title: str,
+    detail: str,
+    kind: str = "about:blank",
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {"title": title, "detail": detail, "type": kind, "status": status}
     if errors:
         body["errors"] = errors
@@ -46,9 +52,13 @@ def _problem(status: int, title: str, detail: str, kind: str = "about:blank",
 
 
 def _invalid(message: str, parameter: str) -> JSONResponse:
-    return _problem(400, "Invalid Request", "One or more parameters to your request was invalid.",
-                    "https://api.twitter.com/2/problems/invalid-request",
-                    errors=[{"parameters": {parameter: []}, "message": message}])
+    return _problem(
+        400,
+        "Invalid Request",
+        "One or more parameters to your request was invalid.",
+        "https://api.twitter.com/2/problems/invalid-request",
+        errors=[{"parameters": {parameter: []}, "message": message}],
+    )
 
 
 def _fields(request: Request, name: str) -> set[str]:
@@ -58,47 +68,60 @@ def _fields(request: Request, name: str) -> set[str]:
 class XEmulator:
     """The emulator: `app` is the ASGI app, `state` what it knows (tests may read it)."""
 
-    def __init__(self, *, user_id: str = "1000", handle: str = "helpline", name: str = "Helpline Support",
-                 credentials: Credentials | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        user_id: str = "1000",
+        handle: str = "helpline",
+        name: str = "Helpline Support",
+        credentials: Credentials | None = None,
+    ) -> None:
         self.state = EmulatorState(User(user_id, handle, name), credentials or Credentials())
-        self.app = Starlette(routes=[
-            Route("/2/users/me", self._me),
-            Route("/2/users/{id}/mentions", self._mentions),
-            Route("/2/tweets/{id}", self._tweet),
-            Route("/2/tweets", self._create_tweet, methods=["POST"]),
-            Route("/2/dm_events", self._dm_events),
-            Route("/2/dm_conversations/with/{participant_id}/messages", self._create_dm, methods=["POST"]),
-            Route("/1.1/ton/data/dm/{event_id}/{media_id}/{name}", self._dm_media),
-            Route("/media/{name}", self._tweet_media),
-            Route("/_emulator/customer-messages", self._customer_message, methods=["POST"]),
-            Route("/_emulator/sent", self._sent),
-            Route("/_emulator/stats", self._stats),
-            Route("/_emulator/config", self._config, methods=["POST"]),
-            Route("/_emulator/webhook", self._register_webhook, methods=["POST"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/2/users/me", self._me),
+                Route("/2/users/{id}/mentions", self._mentions),
+                Route("/2/tweets/{id}", self._tweet),
+                Route("/2/tweets", self._create_tweet, methods=["POST"]),
+                Route("/2/dm_events", self._dm_events),
+                Route("/2/dm_conversations/with/{participant_id}/messages", self._create_dm, methods=["POST"]),
+                Route("/1.1/ton/data/dm/{event_id}/{media_id}/{name}", self._dm_media),
+                Route("/media/{name}", self._tweet_media),
+                Route("/_emulator/customer-messages", self._customer_message, methods=["POST"]),
+                Route("/_emulator/sent", self._sent),
+                Route("/_emulator/stats", self._stats),
+                Route("/_emulator/config", self._config, methods=["POST"]),
+                Route("/_emulator/webhook", self._register_webhook, methods=["POST"]),
+            ]
+        )
 
     # --- plumbing ---------------------------------------------------------------------------
     async def _guard(self, request: Request, endpoint: str, *, bearer_ok: bool) -> Response | dict[str, str]:
         """Authorise, inject configured failures, spend the rate limit. Returns headers or an error."""
         st = self.state
-        problem = st.check_auth(request.method, str(request.url), request.headers.get("authorization"),
-                                bearer_ok=bearer_ok)
+        problem = st.check_auth(
+            request.method, str(request.url), request.headers.get("authorization"), bearer_ok=bearer_ok
+        )
         if problem == "unauthorized":
             st.stats["auth_failures"] += 1
             return _problem(401, "Unauthorized", "Unauthorized")
         if problem is not None:
             st.stats["auth_failures"] += 1
-            return _problem(403, "Unsupported Authentication",
-                            "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.",
-                            "https://api.twitter.com/2/problems/unsupported-authentication")
+            return _problem(
+                403,
+                "Unsupported Authentication",
+                "Authenticating with OAuth 2.0 Application-Only is forbidden for this endpoint.",
+                "https://api.twitter.com/2/problems/unsupported-authentication",
+            )
         allowed, headers = st.hit(endpoint)
         if not allowed:
             return _problem(429, "Too Many Requests", "Too Many Requests", headers=headers)
         pending = st.failures.get(endpoint)
         if pending:
             status = pending.pop(0)
-            return _problem(status, "Service Unavailable" if status >= 500 else "Error",
-                            "injected by the emulator", headers=headers)
+            return _problem(
+                status, "Service Unavailable" if status >= 500 else "Error", "injected by the emulator", headers=headers
+            )
         return headers
 
     def _tweet_json(self, tweet: Tweet, fields: set[str]) -> dict[str, Any]:
@@ -106,15 +129,24 @@ class XEmulator:
         entities = self._entities(tweet.text) or {}
         if tweet.media is not None:  # the t.co link X appends for the photo, naming its media key
             media = tweet.media
-            entities["urls"] = [{"start": len(tweet.text) - len(media.short_url), "end": len(tweet.text),
-                                 "url": media.short_url, "media_key": media.media_key,
-                                 "expanded_url": f"https://twitter.com/i/status/{tweet.id}/photo/1",
-                                 "display_url": "pic.twitter.com/" + media.short_url.rsplit("/", 1)[-1]}]
+            entities["urls"] = [
+                {
+                    "start": len(tweet.text) - len(media.short_url),
+                    "end": len(tweet.text),
+                    "url": media.short_url,
+                    "media_key": media.media_key,
+                    "expanded_url": f"https://twitter.com/i/status/{tweet.id}/photo/1",
+                    "display_url": "pic.twitter.com/" + media.short_url.rsplit("/", 1)[-1],
+                }
+            ]
         optional: dict[str, Any] = {
-            "author_id": tweet.author_id, "conversation_id": tweet.conversation_id,
-            "created_at": iso(tweet.created_at), "in_reply_to_user_id": tweet.in_reply_to_user_id,
-            "referenced_tweets": ([{"type": "replied_to", "id": tweet.in_reply_to_tweet_id}]
-                                  if tweet.in_reply_to_tweet_id else None),
+            "author_id": tweet.author_id,
+            "conversation_id": tweet.conversation_id,
+            "created_at": iso(tweet.created_at),
+            "in_reply_to_user_id": tweet.in_reply_to_user_id,
+            "referenced_tweets": (
+                [{"type": "replied_to", "id": tweet.in_reply_to_tweet_id}] if tweet.in_reply_to_tweet_id else None
+            ),
             "entities": entities or None,
             "attachments": {"media_keys": [tweet.media.media_key]} if tweet.media else None,
         }
@@ -138,17 +170,27 @@ class XEmulator:
     def _dm_json(self, event: DmEvent, fields: set[str]) -> dict[str, Any]:
         out: dict[str, Any] = {"id": event.id, "text": event.text, "event_type": "MessageCreate"}
         optional: dict[str, Any] = {
-            "dm_conversation_id": event.dm_conversation_id, "sender_id": event.sender_id,
-            "participant_ids": event.participant_ids, "created_at": iso(event.created_at),
+            "dm_conversation_id": event.dm_conversation_id,
+            "sender_id": event.sender_id,
+            "participant_ids": event.participant_ids,
+            "created_at": iso(event.created_at),
         }
         if event.media is not None:
             media = event.media
             start = len(event.text) - len(media.short_url)
             optional["attachments"] = {"media_keys": [media.media_key]}
-            optional["entities"] = {"urls": [{
-                "start": start, "end": len(event.text), "url": media.short_url, "media_key": media.media_key,
-                "expanded_url": f"https://twitter.com/messages/media/{event.id}",
-                "display_url": "pic.twitter.com/" + media.short_url.rsplit("/", 1)[-1]}]}
+            optional["entities"] = {
+                "urls": [
+                    {
+                        "start": start,
+                        "end": len(event.text),
+                        "url": media.short_url,
+                        "media_key": media.media_key,
+                        "expanded_url": f"https://twitter.com/messages/media/{event.id}",
+                        "display_url": "pic.twitter.com/" + media.short_url.rsplit("/", 1)[-1],
+                    }
+                ]
+            }
         out.update({k: v for k, v in optional.items() if k in fields})
         return out
 
@@ -157,22 +199,26 @@ class XEmulator:
         assert event.media is not None
         return {"media_key": event.media.media_key, "type": event.media.type, "url": base + (event.media_path() or "")}
 
-    def _page(self, items: list[Any], request: Request, *, low: int, high: int, default: int,
-              since_id: str | None = None) -> tuple[list[Any], str | None] | JSONResponse:
+    def _page(
+        self, items: list[Any], request: Request, *, low: int, high: int, default: int, since_id: str | None = None
+    ) -> tuple[list[Any], str | None] | JSONResponse:
         try:
             size = int(request.query_params.get("max_results", default))
         except ValueError:
             return _invalid("max_results must be an integer", "max_results")
         if not low <= size <= high:
-            return _invalid(f"The `max_results` query parameter value [{size}] is not between {low} and {high}",
-                            "max_results")
+            return _invalid(
+                f"The `max_results` query parameter value [{size}] is not between {low} and {high}", "max_results"
+            )
         token = request.query_params.get("pagination_token")
         if token is not None and not re.fullmatch(r"[0-9a-f]{8,}", token):
             return _invalid("The `pagination_token` query parameter value is not valid", "pagination_token")
         below = str(int(token, 16)) if token else None
-        rows = [i for i in items
-                if (since_id is None or id_key(i.id) > id_key(since_id))
-                and (below is None or id_key(i.id) < id_key(below))]
+        rows = [
+            i
+            for i in items
+            if (since_id is None or id_key(i.id) > id_key(since_id)) and (below is None or id_key(i.id) < id_key(below))
+        ]
         page = rows[:size]
         more = len(rows) > size
         return page, (f"{int(page[-1].id):x}" if more else None)
@@ -190,9 +236,12 @@ class XEmulator:
             return guard
         st = self.state
         if request.path_params["id"] != st.brand.id:
-            return _problem(404, "Not Found Error", "Could not find user", "https://api.twitter.com/2/problems/resource-not-found")
-        paged = self._page(st.mentions_of_brand(), request, low=5, high=100, default=10,
-                           since_id=request.query_params.get("since_id"))
+            return _problem(
+                404, "Not Found Error", "Could not find user", "https://api.twitter.com/2/problems/resource-not-found"
+            )
+        paged = self._page(
+            st.mentions_of_brand(), request, low=5, high=100, default=10, since_id=request.query_params.get("since_id")
+        )
         if isinstance(paged, JSONResponse):
             return paged
         page, next_token = paged
@@ -222,10 +271,20 @@ class XEmulator:
             return guard
         tweet = self.state.tweets.get(request.path_params["id"])
         if tweet is None:
-            return JSONResponse({"errors": [{"value": request.path_params["id"], "detail": "Could not find tweet",
-                                             "title": "Not Found Error", "resource_type": "tweet",
-                                             "type": "https://api.twitter.com/2/problems/resource-not-found"}]},
-                                headers=guard)
+            return JSONResponse(
+                {
+                    "errors": [
+                        {
+                            "value": request.path_params["id"],
+                            "detail": "Could not find tweet",
+                            "title": "Not Found Error",
+                            "resource_type": "tweet",
+                            "type": "https://api.twitter.com/2/problems/resource-not-found",
+                        }
+                    ]
+                },
+                headers=guard,
+            )
         return JSONResponse({"data": self._tweet_json(tweet, _fields(request, "tweet.fields"))}, headers=guard)
 
     async def _dm_events(self, request: Request) -> Response:
@@ -233,8 +292,9 @@ class XEmulator:
         if isinstance(guard, Response):
             return guard
         st = self.state
-        events = sorted((e for e in st.dms if st.brand.id in e.participant_ids),
-                        key=lambda e: id_key(e.id), reverse=True)
+        events = sorted(
+            (e for e in st.dms if st.brand.id in e.participant_ids), key=lambda e: id_key(e.id), reverse=True
+        )
         paged = self._page(events, request, low=1, high=100, default=100)
         if isinstance(paged, JSONResponse):
             return paged
@@ -269,19 +329,31 @@ class XEmulator:
         if not text or weighted_length(text) > 280:
             return _invalid("Your Tweet text is too long." if text else "text is required", "text")
         if reply_to and reply_to not in st.tweets:
-            return _invalid("The tweet you are replying to is not visible or was deleted.",
-                            "reply.in_reply_to_tweet_id")
+            return _invalid(
+                "The tweet you are replying to is not visible or was deleted.", "reply.in_reply_to_tweet_id"
+            )
         if any(t.author_id == st.brand.id and t.text == text for t in st.tweets.values()):
-            return _problem(403, "Forbidden", "You are not allowed to create a Tweet with duplicate content.",
-                            headers=guard)
+            return _problem(
+                403, "Forbidden", "You are not allowed to create a Tweet with duplicate content.", headers=guard
+            )
         tweet = st.add_tweet(st.brand, text, reply_to)
-        st.sent.append({"id": tweet.id, "kind": "tweet", "visibility": "public", "text": text,
-                        "in_reply_to": tweet.in_reply_to_tweet_id, "conversation_id": tweet.conversation_id,
-                        "recipient_id": None})
-        return JSONResponse({"data": {"id": tweet.id, "text": text, "edit_history_tweet_ids": [tweet.id]}},
-                            status_code=201, headers=guard,
-                            background=BackgroundTask(self._deliver,
-                                                      self._tweet_event(tweet, str(request.base_url).rstrip("/"))))
+        st.sent.append(
+            {
+                "id": tweet.id,
+                "kind": "tweet",
+                "visibility": "public",
+                "text": text,
+                "in_reply_to": tweet.in_reply_to_tweet_id,
+                "conversation_id": tweet.conversation_id,
+                "recipient_id": None,
+            }
+        )
+        return JSONResponse(
+            {"data": {"id": tweet.id, "text": text, "edit_history_tweet_ids": [tweet.id]}},
+            status_code=201,
+            headers=guard,
+            background=BackgroundTask(self._deliver, self._tweet_event(tweet, str(request.base_url).rstrip("/"))),
+        )
 
     async def _create_dm(self, request: Request) -> Response:
         guard = await self._guard(request, "dm_create", bearer_ok=False)
@@ -295,25 +367,43 @@ class XEmulator:
         if participant == st.brand.id or participant not in st.users:
             return _problem(403, "Forbidden", "You cannot send messages to this user.", headers=guard)
         event = st.add_dm(st.brand, participant, text)
-        st.sent.append({"id": event.id, "kind": "direct", "visibility": "private", "text": text,
-                        "in_reply_to": None, "conversation_id": event.dm_conversation_id,
-                        "recipient_id": participant})
-        return JSONResponse({"data": {"dm_conversation_id": event.dm_conversation_id, "dm_event_id": event.id}},
-                            status_code=201, headers=guard,
-                            background=BackgroundTask(self._deliver, self._dm_event(
-                                event, participant, str(request.base_url).rstrip("/"))))
+        st.sent.append(
+            {
+                "id": event.id,
+                "kind": "direct",
+                "visibility": "private",
+                "text": text,
+                "in_reply_to": None,
+                "conversation_id": event.dm_conversation_id,
+                "recipient_id": participant,
+            }
+        )
+        return JSONResponse(
+            {"data": {"dm_conversation_id": event.dm_conversation_id, "dm_event_id": event.id}},
+            status_code=201,
+            headers=guard,
+            background=BackgroundTask(
+                self._deliver, self._dm_event(event, participant, str(request.base_url).rstrip("/"))
+            ),
+        )
 
     async def _dm_media(self, request: Request) -> Response:
         """A DM's file, as ton.twitter.com serves it: only to an OAuth 1.0a-signed GET of the
         account (a DM participant); anything else, a bearer token included, is 401."""
         st = self.state
-        if st.check_auth(request.method, str(request.url), request.headers.get("authorization"),
-                         bearer_ok=False) is not None:
+        if (
+            st.check_auth(request.method, str(request.url), request.headers.get("authorization"), bearer_ok=False)
+            is not None
+        ):
             st.stats["auth_failures"] += 1
             return Response(status_code=401)
         event = next((e for e in st.dms if e.id == request.path_params["event_id"]), None)
-        if event is None or event.media is None or event.media_path() != request.url.path \
-                or st.brand.id not in event.participant_ids:
+        if (
+            event is None
+            or event.media is None
+            or event.media_path() != request.url.path
+            or st.brand.id not in event.participant_ids
+        ):
             return Response(status_code=404)
         st.stats["media_downloads"] += 1
         return Response(event.media.data, media_type=event.media.content_type)
@@ -341,44 +431,94 @@ class XEmulator:
         media = []
         if tweet.media is not None:  # the v1.1 shape: the photo in extended_entities, its t.co link ending the text
             url = base + (tweet.media_path() or "")
-            media = [{"id": int(tweet.media.id), "id_str": tweet.media.id, "type": tweet.media.type,
-                      "indices": [len(tweet.text) - len(tweet.media.short_url), len(tweet.text)],
-                      "media_url": url, "media_url_https": url,
-                      "url": tweet.media.short_url,
-                      "display_url": "pic.twitter.com/" + tweet.media.short_url.rsplit("/", 1)[-1],
-                      "expanded_url": f"https://twitter.com/i/status/{tweet.id}/photo/1"}]
-        return {"for_user_id": self.state.brand.id, "tweet_create_events": [{
-            "created_at": tweet.created_at.strftime("%a %b %d %H:%M:%S +0000 %Y"),
-            "id": int(tweet.id), "id_str": tweet.id, "text": tweet.text, "truncated": False,
-            "in_reply_to_status_id": int(reply_to) if reply_to else None, "in_reply_to_status_id_str": reply_to,
-            "in_reply_to_user_id_str": tweet.in_reply_to_user_id, "user": self._v1_user(tweet.author_id),
-            "entities": {"hashtags": [], "urls": [], "symbols": [], "user_mentions": [
-                {"screen_name": m["username"], "id_str": m.get("id"), "indices": [m["start"], m["end"]]}
-                for m in entities["mentions"]], **({"media": media} if media else {})},
-            **({"extended_entities": {"media": media}} if media else {}),
-        }]}
+            media = [
+                {
+                    "id": int(tweet.media.id),
+                    "id_str": tweet.media.id,
+                    "type": tweet.media.type,
+                    "indices": [len(tweet.text) - len(tweet.media.short_url), len(tweet.text)],
+                    "media_url": url,
+                    "media_url_https": url,
+                    "url": tweet.media.short_url,
+                    "display_url": "pic.twitter.com/" + tweet.media.short_url.rsplit("/", 1)[-1],
+                    "expanded_url": f"https://twitter.com/i/status/{tweet.id}/photo/1",
+                }
+            ]
+        return {
+            "for_user_id": self.state.brand.id,
+            "tweet_create_events": [
+                {
+                    "created_at": tweet.created_at.strftime("%a %b %d %H:%M:%S +0000 %Y"),
+                    "id": int(tweet.id),
+                    "id_str": tweet.id,
+                    "text": tweet.text,
+                    "truncated": False,
+                    "in_reply_to_status_id": int(reply_to) if reply_to else None,
+                    "in_reply_to_status_id_str": reply_to,
+                    "in_reply_to_user_id_str": tweet.in_reply_to_user_id,
+                    "user": self._v1_user(tweet.author_id),
+                    "entities": {
+                        "hashtags": [],
+                        "urls": [],
+                        "symbols": [],
+                        "user_mentions": [
+                            {"screen_name": m["username"], "id_str": m.get("id"), "indices": [m["start"], m["end"]]}
+                            for m in entities["mentions"]
+                        ],
+                        **({"media": media} if media else {}),
+                    },
+                    **({"extended_entities": {"media": media}} if media else {}),
+                }
+            ],
+        }
 
     def _dm_event(self, event: DmEvent, recipient: str, base: str) -> dict[str, Any]:
-        data: dict[str, Any] = {"text": event.text, "entities": {
-            "hashtags": [], "symbols": [], "urls": [], "user_mentions": []}}
+        data: dict[str, Any] = {
+            "text": event.text,
+            "entities": {"hashtags": [], "symbols": [], "urls": [], "user_mentions": []},
+        }
         if event.media is not None:  # the v1.1 shape: one attachment, its t.co link ending the text
             media = event.media
             indices = [len(event.text) - len(media.short_url), len(event.text)]
             url = base + (event.media_path() or "")
-            data["entities"]["urls"] = [{"url": media.short_url, "indices": indices,
-                                         "expanded_url": f"https://twitter.com/messages/media/{event.id}",
-                                         "display_url": "pic.twitter.com/" + media.short_url.rsplit("/", 1)[-1]}]
-            data["attachment"] = {"type": "media", "media": {
-                "id": int(media.id), "id_str": media.id, "indices": indices, "type": media.type,
-                "media_url": url, "media_url_https": url, "url": media.short_url,
-                "display_url": data["entities"]["urls"][0]["display_url"],
-                "expanded_url": data["entities"]["urls"][0]["expanded_url"]}}
-        return {"for_user_id": self.state.brand.id, "direct_message_events": [{
-            "type": "message_create", "id": event.id,
-            "created_timestamp": str(int(event.created_at.timestamp() * 1000)),
-            "message_create": {"target": {"recipient_id": recipient}, "sender_id": event.sender_id,
-                               "message_data": data},
-        }], "users": {uid: self._v1_user(uid) for uid in event.participant_ids}}
+            data["entities"]["urls"] = [
+                {
+                    "url": media.short_url,
+                    "indices": indices,
+                    "expanded_url": f"https://twitter.com/messages/media/{event.id}",
+                    "display_url": "pic.twitter.com/" + media.short_url.rsplit("/", 1)[-1],
+                }
+            ]
+            data["attachment"] = {
+                "type": "media",
+                "media": {
+                    "id": int(media.id),
+                    "id_str": media.id,
+                    "indices": indices,
+                    "type": media.type,
+                    "media_url": url,
+                    "media_url_https": url,
+                    "url": media.short_url,
+                    "display_url": data["entities"]["urls"][0]["display_url"],
+                    "expanded_url": data["entities"]["urls"][0]["expanded_url"],
+                },
+            }
+        return {
+            "for_user_id": self.state.brand.id,
+            "direct_message_events": [
+                {
+                    "type": "message_create",
+                    "id": event.id,
+                    "created_timestamp": str(int(event.created_at.timestamp() * 1000)),
+                    "message_create": {
+                        "target": {"recipient_id": recipient},
+                        "sender_id": event.sender_id,
+                        "message_data": data,
+                    },
+                }
+            ],
+            "users": {uid: self._v1_user(uid) for uid in event.participant_ids},
+        }
 
     async def _deliver(self, payload: dict[str, Any]) -> int | None:
         st = self.state
@@ -401,21 +541,26 @@ class XEmulator:
         who = body.get("user") or {}
         media = body.get("media")
         if not who.get("id") or not (body.get("text") or media) or body.get("kind") not in ("mention", "direct"):
-            return JSONResponse({"error": "user.id, text (or media) and kind (mention|direct) are required"},
-                                status_code=400)
+            return JSONResponse(
+                {"error": "user.id, text (or media) and kind (mention|direct) are required"}, status_code=400
+            )
         user = st.user(str(who["id"]), str(who.get("handle") or ""), str(who.get("name") or ""))
         text = str(body.get("text") or "")
         try:
-            attached = None if not isinstance(media, dict) else (
-                base64.b64decode(str(media["data"]), validate=True), str(media.get("mime_type") or "image/jpeg"))
+            attached = (
+                None
+                if not isinstance(media, dict)
+                else (base64.b64decode(str(media["data"]), validate=True), str(media.get("mime_type") or "image/jpeg"))
+            )
         except (KeyError, binascii.Error) as exc:
             return JSONResponse({"error": f"media: {exc}"}, status_code=400)
         if body["kind"] == "direct":
             recipient = str(body.get("recipient_id") or st.brand.id)
             event = st.add_dm(user, recipient, text, attached)
             status = await self._deliver(self._dm_event(event, recipient, str(request.base_url).rstrip("/")))
-            return JSONResponse({"message_id": event.id, "thread": f"dm:{event.dm_conversation_id}",
-                                 "webhook_status": status})
+            return JSONResponse(
+                {"message_id": event.id, "thread": f"dm:{event.dm_conversation_id}", "webhook_status": status}
+            )
         reply_to = body.get("reply_to")
         if reply_to is not None and str(reply_to) not in st.tweets:
             return JSONResponse({"error": f"reply_to: no tweet {reply_to}"}, status_code=400)
@@ -424,8 +569,9 @@ class XEmulator:
             text = f"{handle} {text}"  # X puts the replied-to handle first
         tweet = st.add_tweet(user, text, str(reply_to) if reply_to else None, attached)
         status = await self._deliver(self._tweet_event(tweet, str(request.base_url).rstrip("/")))
-        return JSONResponse({"message_id": tweet.id, "thread": f"tweet:{tweet.conversation_id}",
-                             "webhook_status": status})
+        return JSONResponse(
+            {"message_id": tweet.id, "thread": f"tweet:{tweet.conversation_id}", "webhook_status": status}
+        )
 
     async def _sent(self, request: Request) -> Response:
         return JSONResponse({"messages": self.state.sent})

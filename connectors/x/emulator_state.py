@@ -149,10 +149,16 @@ class EmulatorState:
     failures: dict[str, list[int]] = field(default_factory=dict)  # endpoint -> statuses to answer next
     webhook_url: str | None = None
     webhook_secret: str | None = None
-    stats: dict[str, Any] = field(default_factory=lambda: {
-        "requests": {}, "rate_limited_responses": 0, "auth_failures": 0, "webhook_deliveries": 0, "media_downloads": 0,
-        "public_media_with_credentials": 0,
-    })
+    stats: dict[str, Any] = field(
+        default_factory=lambda: {
+            "requests": {},
+            "rate_limited_responses": 0,
+            "auth_failures": 0,
+            "webhook_deliveries": 0,
+            "media_downloads": 0,
+            "public_media_with_credentials": 0,
+        }
+    )
     _ids: ClockIds = field(default_factory=x_ids)  # a restarted emulator continues above its old ids
 
     def __post_init__(self) -> None:
@@ -166,8 +172,11 @@ class EmulatorState:
     def user(self, user_id: str, handle: str = "", name: str = "") -> User:
         known = self.users.get(user_id)
         if known is None or handle or name:
-            known = User(user_id, handle or (known.username if known else f"user{user_id}"),
-                         name or (known.name if known else handle or f"User {user_id}"))
+            known = User(
+                user_id,
+                handle or (known.username if known else f"user{user_id}"),
+                name or (known.name if known else handle or f"User {user_id}"),
+            )
             self.users[user_id] = known
         return known
 
@@ -177,8 +186,7 @@ class EmulatorState:
         kind = "video" if media[1].startswith("video/") else "animated_gif" if media[1] == "image/gif" else "photo"
         return Media(media_id, kind, media[1], media[0], f"https://t.co/m{int(media_id) % 10**8:08d}")
 
-    def add_tweet(self, author: User, text: str, reply_to: str | None,
-                  media: tuple[bytes, str] | None = None) -> Tweet:
+    def add_tweet(self, author: User, text: str, reply_to: str | None, media: tuple[bytes, str] | None = None) -> Tweet:
         """A tweet; with `media` (bytes, content type) X appends the file's t.co link to the text."""
         attached = None if media is None else self._media(media)
         if attached is not None:
@@ -186,26 +194,31 @@ class EmulatorState:
         tweet_id = self.next_id()
         parent = self.tweets.get(reply_to) if reply_to else None
         tweet = Tweet(
-            id=tweet_id, text=text, author_id=author.id,
+            id=tweet_id,
+            text=text,
+            author_id=author.id,
             conversation_id=parent.conversation_id if parent else tweet_id,
             created_at=datetime.now(UTC),
             in_reply_to_tweet_id=parent.id if parent else None,
-            in_reply_to_user_id=parent.author_id if parent else None, media=attached,
+            in_reply_to_user_id=parent.author_id if parent else None,
+            media=attached,
         )
         self.tweets[tweet_id] = tweet
         return tweet
 
-    def add_dm(self, sender: User, recipient_id: str, text: str,
-               media: tuple[bytes, str] | None = None) -> DmEvent:
+    def add_dm(self, sender: User, recipient_id: str, text: str, media: tuple[bytes, str] | None = None) -> DmEvent:
         """A DM; with `media` (bytes, content type) X appends the file's t.co link to the text."""
         attached = None
         if media is not None:
             attached = self._media(media)
             text = f"{text} {attached.short_url}".strip()
         event = DmEvent(
-            id=self.next_id(), text=text, sender_id=sender.id,
+            id=self.next_id(),
+            text=text,
+            sender_id=sender.id,
             dm_conversation_id=dm_conversation_id(sender.id, recipient_id),
-            participant_ids=sorted({sender.id, recipient_id}, key=id_key), created_at=datetime.now(UTC),
+            participant_ids=sorted({sender.id, recipient_id}, key=id_key),
+            created_at=datetime.now(UTC),
             media=attached,
         )
         self.dms.append(event)
@@ -214,8 +227,7 @@ class EmulatorState:
     def mentions_of_brand(self) -> list[Tweet]:
         """Tweets mentioning the brand or replying to it, newest first (the brand's own included)."""
         handle = "@" + self.brand.username.lower()
-        found = [t for t in self.tweets.values()
-                 if t.in_reply_to_user_id == self.brand.id or handle in t.text.lower()]
+        found = [t for t in self.tweets.values() if t.in_reply_to_user_id == self.brand.id or handle in t.text.lower()]
         return sorted(found, key=lambda t: id_key(t.id), reverse=True)
 
     # --- limits -----------------------------------------------------------------------------
@@ -250,14 +262,17 @@ class EmulatorState:
         if not authorization.startswith("OAuth "):
             return "unauthorized"
         params = {k: unescape(v) for k, v in parse_authorization_header(authorization)}
-        if params.get("oauth_consumer_key") != creds.consumer_key or \
-                params.get("oauth_token") != creds.access_token or \
-                params.get("oauth_signature_method") != "HMAC-SHA1":
+        if (
+            params.get("oauth_consumer_key") != creds.consumer_key
+            or params.get("oauth_token") != creds.access_token
+            or params.get("oauth_signature_method") != "HMAC-SHA1"
+        ):
             return "unauthorized"
         query = url.split("?", 1)[1] if "?" in url else ""
         collected = oauth_signature.collect_parameters(uri_query=query, headers={"Authorization": authorization})
         base = oauth_signature.signature_base_string(
-            method.upper(), oauth_signature.base_string_uri(url), oauth_signature.normalize_parameters(collected))
+            method.upper(), oauth_signature.base_string_uri(url), oauth_signature.normalize_parameters(collected)
+        )
         key = f"{escape(creds.consumer_secret)}&{escape(creds.access_token_secret)}".encode()
         expected = base64.b64encode(hmac.new(key, base.encode(), hashlib.sha1).digest())
         if not hmac.compare_digest(expected, str(params.get("oauth_signature", "")).encode()):

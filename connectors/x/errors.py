@@ -1,13 +1,13 @@
 """tweepy and requests failures mapped to `connectors.errors`.
 
-    tweepy.TooManyRequests        -> RateLimited(retry_after from x-rate-limit-reset, else 60 s)
-    tweepy.Unauthorized           -> AuthFailed
-    tweepy.Forbidden (auth kind)  -> AuthFailed   (unsupported authentication, app permissions)
-    tweepy.Forbidden (other)      -> Permanent    (duplicate content, not allowed to reply/DM)
-    tweepy.BadRequest / NotFound  -> Permanent
-    tweepy.TwitterServerError     -> Transient
-    requests read timeout         -> Uncertain    (sent, unanswered: maybe posted)
-    requests connection errors    -> Transient
+tweepy.TooManyRequests        -> RateLimited(retry_after from x-rate-limit-reset, else 60 s)
+tweepy.Unauthorized           -> AuthFailed
+tweepy.Forbidden (auth kind)  -> AuthFailed   (unsupported authentication, app permissions)
+tweepy.Forbidden (other)      -> Permanent    (duplicate content, not allowed to reply/DM)
+tweepy.BadRequest / NotFound  -> Permanent
+tweepy.TwitterServerError     -> Transient
+requests read timeout         -> Uncertain    (sent, unanswered: maybe posted)
+requests connection errors    -> Transient
 """
 
 from __future__ import annotations

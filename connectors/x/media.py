@@ -53,15 +53,19 @@ def public_photo(url: str, api_base: str) -> bool:
 
 def signed_headers(credentials: Credentials, url: str) -> dict[str, str]:
     """The OAuth 1.0a (HMAC-SHA1) Authorization header of a GET of `url`."""
-    client = OAuth1(credentials.consumer_key, client_secret=credentials.consumer_secret,
-                    resource_owner_key=credentials.access_token,
-                    resource_owner_secret=credentials.access_token_secret)
+    client = OAuth1(
+        credentials.consumer_key,
+        client_secret=credentials.consumer_secret,
+        resource_owner_key=credentials.access_token,
+        resource_owner_secret=credentials.access_token_secret,
+    )
     _, headers, _ = client.sign(url, http_method="GET")
     return {"Authorization": str(headers["Authorization"])}
 
 
-async def fetch_media(http: httpx.AsyncClient, store: AttachmentStore, message: InboundMessage,
-                      credentials: Credentials, api_base: str) -> InboundMessage:
+async def fetch_media(
+    http: httpx.AsyncClient, store: AttachmentStore, message: InboundMessage, credentials: Credentials, api_base: str
+) -> InboundMessage:
     """The message with its fetchable media stored. Idempotent: a file is stored once however
     often its message is read."""
     if not message.attachments:
@@ -70,8 +74,9 @@ async def fetch_media(http: httpx.AsyncClient, store: AttachmentStore, message: 
     return message.model_copy(update={"attachments": kept})
 
 
-async def _fetch(http: httpx.AsyncClient, store: AttachmentStore, a: Attachment, credentials: Credentials,
-                 api_base: str) -> Attachment:
+async def _fetch(
+    http: httpx.AsyncClient, store: AttachmentStore, a: Attachment, credentials: Credentials, api_base: str
+) -> Attachment:
     if not a.url:
         return a
     if fetchable(a.url, api_base):

@@ -44,8 +44,10 @@ def plan_reply(reply: OutboundReply, own_id: str, mention: str | None = None) ->
         return Plan("dm", conversation, "", tuple(split_plain(text)))
     if reply.kind is MessageKind.DIRECT:
         if reply.visibility is not Visibility.PRIVATE or scheme != "dm" or not conversation:
-            raise Permanent(f"reply {reply.reply_id}: a direct reply needs a dm: thread, got "
-                            f"{reply.thread_key!r}; it is never posted as a tweet")
+            raise Permanent(
+                f"reply {reply.reply_id}: a direct reply needs a dm: thread, got "
+                f"{reply.thread_key!r}; it is never posted as a tweet"
+            )
         participants = conversation.split("-")
         recipient = reply.recipient_id
         if recipient is None:
@@ -59,8 +61,10 @@ def plan_reply(reply: OutboundReply, own_id: str, mention: str | None = None) ->
     if reply.kind is MessageKind.GROUP:
         raise Permanent(f"reply {reply.reply_id}: X group conversations are not supported")
     if reply.visibility is not Visibility.PUBLIC or scheme != "tweet" or not conversation:
-        raise Permanent(f"reply {reply.reply_id}: a public reply needs a tweet: thread, got "
-                        f"{reply.thread_key!r}; it is never sent as a direct message")
+        raise Permanent(
+            f"reply {reply.reply_id}: a public reply needs a tweet: thread, got "
+            f"{reply.thread_key!r}; it is never sent as a direct message"
+        )
     target = reply.in_reply_to or conversation  # the conversation id is its root tweet's id
     handle = (mention or "").lstrip("@")
     if handle and not text.lower().startswith(f"@{handle.lower()}"):

@@ -112,8 +112,7 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 def _users(payload: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     users = _mapping(payload.get("includes")).get("users")
-    return {str(u["id"]): u for u in (users if isinstance(users, list) else [])
-            if isinstance(u, Mapping) and "id" in u}
+    return {str(u["id"]): u for u in (users if isinstance(users, list) else []) if isinstance(u, Mapping) and "id" in u}
 
 
 def _author(user_id: str, user: Mapping[str, Any] | None) -> Author:
@@ -125,26 +124,38 @@ def _author(user_id: str, user: Mapping[str, Any] | None) -> Author:
     )
 
 
-def _media_keys(obj: Mapping[str, Any], media: Mapping[str, Mapping[str, Any]] | None = None,
-                ) -> tuple[Attachment, ...]:
+def _media_keys(
+    obj: Mapping[str, Any],
+    media: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[Attachment, ...]:
     """The media an item names, with their type and URL where the page's `includes.media` has them."""
     keys = _mapping(obj.get("attachments")).get("media_keys") or []
     found = ((str(k), _mapping((media or {}).get(str(k)))) for k in keys)
-    return tuple(Attachment(kind=str(m.get("type") or "media")[:32], platform_file_id=k,
-                            url=str(m["url"]) if m.get("url") else None) for k, m in found)
+    return tuple(
+        Attachment(
+            kind=str(m.get("type") or "media")[:32], platform_file_id=k, url=str(m["url"]) if m.get("url") else None
+        )
+        for k, m in found
+    )
 
 
 def _included_media(payload: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     media = _mapping(payload.get("includes")).get("media")
-    return {str(m["media_key"]): m for m in (media if isinstance(media, list) else [])
-            if isinstance(m, Mapping) and "media_key" in m}
+    return {
+        str(m["media_key"]): m
+        for m in (media if isinstance(media, list) else [])
+        if isinstance(m, Mapping) and "media_key" in m
+    }
 
 
 def _media_links(obj: Mapping[str, Any], files: Collection[Attachment]) -> list[str]:
     """The t.co links X appends to a text for its media (v2 `entities.urls` with a media_key)."""
     keys = {a.platform_file_id for a in files}
-    return [str(u.get("url")) for u in _mapping(obj.get("entities")).get("urls") or []
-            if isinstance(u, Mapping) and u.get("media_key") in keys and u.get("url")]
+    return [
+        str(u.get("url"))
+        for u in _mapping(obj.get("entities")).get("urls") or []
+        if isinstance(u, Mapping) and u.get("media_key") in keys and u.get("url")
+    ]
 
 
 def without_links(text: str, links: Collection[str]) -> str:
@@ -159,8 +170,7 @@ def _next_token(payload: Mapping[str, Any]) -> str | None:
     return token if isinstance(token, str) else None
 
 
-def mentions_page(payload: Mapping[str, Any], *, account: str, own_id: str,
-                  ignore: Collection[str] = ()) -> Page:
+def mentions_page(payload: Mapping[str, Any], *, account: str, own_id: str, ignore: Collection[str] = ()) -> Page:
     """A GET /2/users/:id/mentions page. Our own tweets, retweets and ignored users are skipped;
     an item that cannot be read is rejected alone.
 
@@ -185,12 +195,15 @@ def mentions_page(payload: Mapping[str, Any], *, account: str, own_id: str,
             replying_to_us = str(tweet.get("in_reply_to_user_id") or "") == own_id
             files = _media_keys(tweet, media)
             message = InboundMessage(
-                platform=PLATFORM, account=account,
+                platform=PLATFORM,
+                account=account,
                 kind=MessageKind.REPLY if replying_to_us else MessageKind.MENTION,
-                message_id=tweet_id, thread_key=tweet_thread(conversation),
+                message_id=tweet_id,
+                thread_key=tweet_thread(conversation),
                 author=_author(author_id, users.get(author_id)),
                 text=strip_reply_mentions(without_links(str(tweet.get("text", "")), _media_links(tweet, files))),
-                attachments=files, in_reply_to=refs.get("replied_to"),
+                attachments=files,
+                in_reply_to=refs.get("replied_to"),
                 platform_time=_v2_time(tweet.get("created_at")),
             )
         except Exception as exc:  # pure parsing: this one item is unusable, it must not stall the account
@@ -205,8 +218,9 @@ def mentions_page(payload: Mapping[str, Any], *, account: str, own_id: str,
     return Page(page.messages, skipped, page.ids, page.next_token, page.conversations, page.rejected)
 
 
-def dm_page(payload: Mapping[str, Any], *, account: str, own_id: str, after: str | None,
-            ignore: Collection[str] = ()) -> Page:
+def dm_page(
+    payload: Mapping[str, Any], *, account: str, own_id: str, after: str | None, ignore: Collection[str] = ()
+) -> Page:
     """A GET /2/dm_events page. Only events newer than `after` count; our own DMs are skipped;
     an event that cannot be read is rejected alone."""
     users = _users(payload)
@@ -230,19 +244,30 @@ def dm_page(payload: Mapping[str, Any], *, account: str, own_id: str, after: str
             continue  # already ingested by an earlier sweep
         try:
             sender = str(event.get("sender_id") or "")
-            if event.get("event_type", "MessageCreate") != "MessageCreate" or not sender \
-                    or sender == own_id or sender in ignore:
+            if (
+                event.get("event_type", "MessageCreate") != "MessageCreate"
+                or not sender
+                or sender == own_id
+                or sender in ignore
+            ):
                 skipped += 1
                 continue
             conversation = str(event.get("dm_conversation_id") or dm_conversation_id(sender, own_id))
             files = _media_keys(event, media)
             links = _media_links(event, files)
-            messages.append(InboundMessage(
-                platform=PLATFORM, account=account, kind=MessageKind.DIRECT,
-                message_id=event_id, thread_key=dm_thread(conversation),
-                author=_author(sender, users.get(sender)), text=without_links(str(event.get("text", "")), links),
-                attachments=files, platform_time=_v2_time(event.get("created_at")),
-            ))
+            messages.append(
+                InboundMessage(
+                    platform=PLATFORM,
+                    account=account,
+                    kind=MessageKind.DIRECT,
+                    message_id=event_id,
+                    thread_key=dm_thread(conversation),
+                    author=_author(sender, users.get(sender)),
+                    text=without_links(str(event.get("text", "")), links),
+                    attachments=files,
+                    platform_time=_v2_time(event.get("created_at")),
+                )
+            )
         except Exception as exc:  # pure parsing: this one item is unusable, it must not stall the account
             skipped += 1
             rejected.append(_reject(event, "DM event", exc))
@@ -263,28 +288,35 @@ class WebhookTweet:
         user = tweet.get("user") or {}
         extended = tweet.get("extended_tweet") or {}
         text = str(extended.get("full_text") or tweet.get("full_text") or tweet.get("text") or "")
-        media = (extended.get("extended_entities") or tweet.get("extended_entities")
-                 or tweet.get("entities") or {}).get("media") or []
+        media = (
+            extended.get("extended_entities") or tweet.get("extended_entities") or tweet.get("entities") or {}
+        ).get("media") or []
         replying_to_us = str(tweet.get("in_reply_to_user_id_str") or "") == own_id
         return InboundMessage(
-            platform=PLATFORM, account=account,
+            platform=PLATFORM,
+            account=account,
             kind=MessageKind.REPLY if replying_to_us else MessageKind.MENTION,
-            message_id=self.tweet_id, thread_key=tweet_thread(conversation_id),
+            message_id=self.tweet_id,
+            thread_key=tweet_thread(conversation_id),
             author=_author(str(user.get("id_str") or user.get("id")), user),
             text=strip_reply_mentions(without_links(text, [str(m["url"]) for m in media if m.get("url")])),
             attachments=tuple(_v1_media(m) for m in media),
-            in_reply_to=self.reply_to, platform_time=_v1_time(tweet.get("created_at")),
+            in_reply_to=self.reply_to,
+            platform_time=_v1_time(tweet.get("created_at")),
         )
 
 
 def _v1_media(media: Mapping[str, Any]) -> Attachment:
-    return Attachment(kind=str(media.get("type") or "photo")[:32],
-                      platform_file_id=str(media.get("id_str") or media.get("id")),
-                      url=media.get("media_url_https"))
+    return Attachment(
+        kind=str(media.get("type") or "photo")[:32],
+        platform_file_id=str(media.get("id_str") or media.get("id")),
+        url=media.get("media_url_https"),
+    )
 
 
-def webhook_tweets(payload: Mapping[str, Any], *, own_id: str,
-                   ignore: Collection[str] = ()) -> tuple[list[WebhookTweet], int, list[Rejected]]:
+def webhook_tweets(
+    payload: Mapping[str, Any], *, own_id: str, ignore: Collection[str] = ()
+) -> tuple[list[WebhookTweet], int, list[Rejected]]:
     """tweet_create_events addressed to us, minus our own tweets, retweets and ignored users;
     then how many were skipped, and the ones that could not be read."""
     found: list[WebhookTweet] = []
@@ -307,8 +339,9 @@ def webhook_tweets(payload: Mapping[str, Any], *, own_id: str,
     return found, skipped, rejected
 
 
-def webhook_dms(payload: Mapping[str, Any], *, account: str, own_id: str,
-                ignore: Collection[str] = ()) -> tuple[list[InboundMessage], int, list[Rejected]]:
+def webhook_dms(
+    payload: Mapping[str, Any], *, account: str, own_id: str, ignore: Collection[str] = ()
+) -> tuple[list[InboundMessage], int, list[Rejected]]:
     """direct_message_events received by us (the ones we sent are skipped); then how many were
     skipped, and the ones that could not be read."""
     users = _mapping(payload.get("users"))
@@ -327,15 +360,19 @@ def webhook_dms(payload: Mapping[str, Any], *, account: str, own_id: str,
             attachment = _mapping(data.get("attachment"))
             media = _mapping(attachment.get("media")) if attachment.get("type") == "media" else None
             link = str(media.get("url") or "") if media else ""
-            messages.append(InboundMessage(
-                platform=PLATFORM, account=account, kind=MessageKind.DIRECT,
-                message_id=str(event["id"]),
-                thread_key=dm_thread(dm_conversation_id(sender, recipient or own_id)),
-                author=_author(sender, users.get(sender)),
-                text=without_links(str(data.get("text", "")), [link] if link else []),
-                attachments=(_v1_media(media),) if media else (),
-                platform_time=_ms_time(event.get("created_timestamp")),
-            ))
+            messages.append(
+                InboundMessage(
+                    platform=PLATFORM,
+                    account=account,
+                    kind=MessageKind.DIRECT,
+                    message_id=str(event["id"]),
+                    thread_key=dm_thread(dm_conversation_id(sender, recipient or own_id)),
+                    author=_author(sender, users.get(sender)),
+                    text=without_links(str(data.get("text", "")), [link] if link else []),
+                    attachments=(_v1_media(media),) if media else (),
+                    platform_time=_ms_time(event.get("created_timestamp")),
+                )
+            )
         except Exception as exc:  # pure parsing: this one event is unusable
             rejected.append(_reject(event, "direct_message_event", exc))
     return messages, skipped, rejected

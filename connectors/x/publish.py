@@ -19,8 +19,9 @@ from .client import XApi
 
 def check(post: OutboundPost) -> None:
     if post.destination is not Destination.TIMELINE:
-        raise Permanent(f"post {post.post_id}: X publishes to the account's timeline only, "
-                        f"not to a {post.destination.value}")
+        raise Permanent(
+            f"post {post.post_id}: X publishes to the account's timeline only, not to a {post.destination.value}"
+        )
 
 
 def tweet_url(handle: str | None, tweet_id: str) -> str:

@@ -23,7 +23,8 @@ _LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 
 
 _TLDS = "com|net|org|io|co|me|ly|gg|app|dev|info|biz|xyz|kr|jp|cn|tw|hk|sg|uk|de|fr|us|ca|au|in"
 _URL = re.compile(
-    r"(?:https?://[^\s<>\"]+|www\.[^\s<>\"]+|\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:" + _TLDS
+    r"(?:https?://[^\s<>\"]+|www\.[^\s<>\"]+|\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:"
+    + _TLDS
     + r")\b(?:/[^\s<>\"]*)?)",
     re.IGNORECASE,
 )

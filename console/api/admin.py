@@ -30,8 +30,15 @@ async def me(svc: Svc, who: Anyone) -> Me:
         if a.agent.id == who.username:
             presence = a.agent.presence
     user = await svc.users.get(who.username)
-    return Me(username=who.username, name=who.name, role=who.role, teams=list(who.teams), via=who.via,
-              presence=presence, preferences=user.preferences if user else Preferences())
+    return Me(
+        username=who.username,
+        name=who.name,
+        role=who.role,
+        teams=list(who.teams),
+        via=who.via,
+        presence=presence,
+        preferences=user.preferences if user else Preferences(),
+    )
 
 
 @router.patch("/me/preferences", response_model=Preferences)
@@ -64,8 +71,15 @@ async def delete_user(username: str, svc: Svc, who: Admin) -> None:
 
 
 def _out(t: TokenInfo, token: str | None = None) -> TokenOut:
-    return TokenOut(id=t.id, name=t.name, username=t.username, role=t.role, created_at=t.created_at,
-                    last_used_at=t.last_used_at, token=token)
+    return TokenOut(
+        id=t.id,
+        name=t.name,
+        username=t.username,
+        role=t.role,
+        created_at=t.created_at,
+        last_used_at=t.last_used_at,
+        token=token,
+    )
 
 
 @router.get("/tokens", response_model=list[TokenOut])

@@ -19,8 +19,15 @@ Svc = Annotated[Services, Depends(services)]
 
 
 def _out(a: AgentLoad) -> AgentOut:
-    return AgentOut(id=a.agent.id, name=a.agent.name, teams=list(a.agent.teams), languages=list(a.agent.languages),
-                    capacity=a.agent.capacity, presence=a.agent.presence, load=a.load)
+    return AgentOut(
+        id=a.agent.id,
+        name=a.agent.name,
+        teams=list(a.agent.teams),
+        languages=list(a.agent.languages),
+        capacity=a.agent.capacity,
+        presence=a.agent.presence,
+        load=a.load,
+    )
 
 
 @router.get("/agents", response_model=list[AgentOut])
@@ -29,8 +36,9 @@ async def list_agents(svc: Svc, _: Annotated[Principal, Depends(staff)]) -> list
 
 
 @router.put("/agents/{agent_id}/presence", response_model=AgentOut)
-async def set_presence(agent_id: str, body: PresenceIn, svc: Svc,
-                       who: Annotated[Principal, Depends(staff)]) -> AgentOut:
+async def set_presence(
+    agent_id: str, body: PresenceIn, svc: Svc, who: Annotated[Principal, Depends(staff)]
+) -> AgentOut:
     """Online, away or offline. Coming online takes waiting conversations of the agent's teams
     at once. Agents set their own; supervisors and admins anyone's."""
     if agent_id != who.username and not who.manages:
@@ -40,8 +48,9 @@ async def set_presence(agent_id: str, body: PresenceIn, svc: Svc,
 
 
 @router.patch("/agents/{agent_id}", response_model=AgentOut)
-async def update_agent(agent_id: str, body: AgentPatch, svc: Svc,
-                       _: Annotated[Principal, Depends(managers)]) -> AgentOut:
+async def update_agent(
+    agent_id: str, body: AgentPatch, svc: Svc, _: Annotated[Principal, Depends(managers)]
+) -> AgentOut:
     return _out(await assigning.update_agent(svc, agent_id, body.capacity, body.languages, body.teams))
 
 

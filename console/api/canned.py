@@ -50,8 +50,12 @@ async def create(body: CannedIn, svc: Svc, _: Annotated[Principal, Depends(manag
 
 
 @router.put("/{canned_id}", response_model=CannedResponse)
-async def replace(canned_id: Annotated[str, Path(pattern=ID_PATTERN)], body: CannedIn, svc: Svc,
-                  _: Annotated[Principal, Depends(managers)]) -> CannedResponse:
+async def replace(
+    canned_id: Annotated[str, Path(pattern=ID_PATTERN)],
+    body: CannedIn,
+    svc: Svc,
+    _: Annotated[Principal, Depends(managers)],
+) -> CannedResponse:
     return await svc.canned.put(CannedResponse(**{**body.model_dump(exclude_none=True), "id": canned_id}))
 
 

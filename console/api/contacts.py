@@ -25,8 +25,9 @@ Svc = Annotated[Services, Depends(services)]
 Staff = Annotated[Principal, Depends(staff)]
 
 
-async def _contact(svc: Services, who: Principal, contact_id: str,
-                   convs: Sequence[Conversation] | None = None) -> Contact:
+async def _contact(
+    svc: Services, who: Principal, contact_id: str, convs: Sequence[Conversation] | None = None
+) -> Contact:
     """The contact, if the caller may see it: supervisors and admins see every contact, an agent
     those with a conversation they may see (others are "not found", so ids cannot be probed).
     `convs`: recent conversations already read that include the contact's."""
@@ -48,11 +49,17 @@ async def get_contact(contact_id: str, svc: Svc, who: Staff) -> ContactOut:
     group = await svc.links.group(contact_id)
     ids = dict.fromkeys([*await conversations_of(svc, group), *await history_ids(svc, who, group)])
     recent = await svc.store.get_many(list(ids))
-    archived = [story[0] for cid in ids if cid not in {c.id for c in recent}
-                and (story := await archived_story(svc, cid)) is not None]
+    archived = [
+        story[0]
+        for cid in ids
+        if cid not in {c.id for c in recent} and (story := await archived_story(svc, cid)) is not None
+    ]
     contact = await _contact(svc, who, contact_id, [*recent, *archived])
-    linked = [c for c in [await svc.store.contact(cid) for cid in group[1:]]
-              if c is not None and can_see_contact(who, c.id, [*recent, *archived])]  # another team's stays hidden
+    linked = [
+        c
+        for c in [await svc.store.contact(cid) for cid in group[1:]]
+        if c is not None and can_see_contact(who, c.id, [*recent, *archived])
+    ]  # another team's stays hidden
     convs = sorted((c for c in [*recent, *archived] if can_view(who, c)), key=lambda c: c.updated_at, reverse=True)
     return ContactOut(contact=contact, linked=linked, conversations=await summarize(svc, who, convs))
 
@@ -69,11 +76,19 @@ async def link(contact_id: str, body: LinkIn, svc: Svc, who: Staff) -> ContactOu
         raise HTTPException(422, str(exc)) from None
     now = utcnow()
     convs = await svc.store.get_many(await conversations_of(svc, [contact_id, body.other]))
-    await actions.commit(svc, [
-        Effects(c.id).event(actions.event(c, EventType.LINKED, who, "contacts linked as one person", now,
-                                          contacts=[contact_id, body.other]))
-        for c in convs
-    ], now, by=who)
+    await actions.commit(
+        svc,
+        [
+            Effects(c.id).event(
+                actions.event(
+                    c, EventType.LINKED, who, "contacts linked as one person", now, contacts=[contact_id, body.other]
+                )
+            )
+            for c in convs
+        ],
+        now,
+        by=who,
+    )
     return await get_contact(contact_id, svc, who)
 
 

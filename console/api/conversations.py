@@ -46,14 +46,19 @@ Anyone = Annotated[Principal, Depends(current_user)]
 
 @router.get("", response_model=Page)
 async def list_conversations(
-    svc: Svc, who: Anyone,
+    svc: Svc,
+    who: Anyone,
     view: Annotated[str, Query(pattern="^(" + "|".join(VIEWS) + ")$")] = "all",
     status: Annotated[str | None, Query(pattern="^(open|pending|resolved)$")] = None,
-    platform: str | None = None, team: str | None = None, assignee: str | None = None,
+    platform: str | None = None,
+    team: str | None = None,
+    assignee: str | None = None,
     priority: Annotated[str | None, Query(pattern="^(low|normal|high|urgent)$")] = None,
-    language: str | None = None, label: str | None = None,
+    language: str | None = None,
+    label: str | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
     counts: bool = False,
     sort: Annotated[str | None, Query(pattern="^(" + "|".join(SORTS) + ")$")] = None,
 ) -> Page:
@@ -61,9 +66,18 @@ async def list_conversations(
     first), `waiting` (longest wait first) or `priority` (urgent first, then the SLA due first);
     by default Unassigned and My teams sort by priority, the other views by activity. `counts`:
     how many each view lists with the same filters (not `q`), over the latest 1,000 conversations."""
-    filters = Filters(view=view, status=status, platform=platform, team=team, assignee=assignee,
-                      priority=priority, language=language, label=label, q=q or None,
-                      sort=sort or default_sort(view))
+    filters = Filters(
+        view=view,
+        status=status,
+        platform=platform,
+        team=team,
+        assignee=assignee,
+        priority=priority,
+        language=language,
+        label=label,
+        q=q or None,
+        sort=sort or default_sort(view),
+    )
     page = await list_page(svc, who, filters, limit, cursor)
     if counts:
         page.counts = await view_counts(svc, who, filters)
@@ -99,15 +113,17 @@ async def attachment(conversation_id: str, file_id: str, request: Request, svc: 
 
 
 @router.post("/{conversation_id}/files", response_model=FileRef)
-async def upload_file(conversation_id: str, svc: Svc, who: Staff,
-                      file: Annotated[UploadFile, File(description="an image for a reply")]) -> FileRef:
+async def upload_file(
+    conversation_id: str, svc: Svc, who: Staff, file: Annotated[UploadFile, File(description="an image for a reply")]
+) -> FileRef:
     """Store an image for a reply (name it in the reply's `attachments`), where the conversation's
     platform takes images (its capabilities' `reply_files`); 422 otherwise. Idempotent."""
     conv = await actions.load(svc, who, conversation_id, act=True)
     data = await file.read(files.MAX_UPLOAD_BYTES + 1)
     kept = await files.upload(svc, conv, data, file.filename or "image", file.content_type or "")
-    return FileRef(id=kept.platform_file_id, name=kept.file_name or "", mime_type=kept.mime_type or "",
-                   size=kept.size_bytes or 0)
+    return FileRef(
+        id=kept.platform_file_id, name=kept.file_name or "", mime_type=kept.mime_type or "", size=kept.size_bytes or 0
+    )
 
 
 @router.post("/{conversation_id}/count", response_model=CountOut)
@@ -138,14 +154,28 @@ async def mark_read(conversation_id: str, svc: Svc, who: Anyone) -> ActionOut:
 
 
 @router.post("/{conversation_id}/reply", response_model=ReplyOut)
-async def reply(conversation_id: str, body: ReplyIn, svc: Svc, who: Staff,
-                idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> ReplyOut:
+async def reply(
+    conversation_id: str,
+    body: ReplyIn,
+    svc: Svc,
+    who: Staff,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> ReplyOut:
     """Queue a reply in the conversation's thread, with the thread's own visibility.
 
     Idempotent with an `Idempotency-Key` header: repeating the request returns the first reply."""
     conv = await actions.load(svc, who, conversation_id, act=True)
-    return await actions.reply(svc, who, conv, body.text, idempotency_key, body.opened_at, body.confirm,
-                               body.attachments, canned_id=body.canned_id)
+    return await actions.reply(
+        svc,
+        who,
+        conv,
+        body.text,
+        idempotency_key,
+        body.opened_at,
+        body.confirm,
+        body.attachments,
+        canned_id=body.canned_id,
+    )
 
 
 @router.post("/{conversation_id}/watching", response_model=WatchersOut)

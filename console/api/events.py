@@ -16,8 +16,9 @@ router = APIRouter(tags=["live"])
 
 
 @router.get("/events/stream", response_class=StreamingResponse)
-async def stream(request: Request, svc: Annotated[Services, Depends(services)],
-                 who: Annotated[Principal, Depends(current_user)]) -> StreamingResponse:
+async def stream(
+    request: Request, svc: Annotated[Services, Depends(services)], who: Annotated[Principal, Depends(current_user)]
+) -> StreamingResponse:
     """`event: conversations` with `{"conversations": [ids]}` whenever a conversation the caller
     may see changes (a customer message, a reply, an assignment...). Clients re-fetch what they show.
     The caller's rights are read again while the stream is open; `event: signed-out` ends it."""
@@ -28,6 +29,8 @@ async def stream(request: Request, svc: Annotated[Services, Depends(services)],
         except HTTPException:  # a token revoked or its owner's role lowered
             return None
 
-    return StreamingResponse(live.stream(svc.client, svc.store, who, reauthorize=reauthorize),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        live.stream(svc.client, svc.store, who, reauthorize=reauthorize),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

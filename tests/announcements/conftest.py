@@ -26,9 +26,14 @@ from helpline.connectors.x.emulator import XEmulator
 
 TG_TOKEN = "123456:AAHZFMHno3mzVLErU5b5jJvaeG-test"
 CHANNEL = -1001234567890
-ENV = {"HL_T_TG": TG_TOKEN, "HL_T_MASTODON": "test-token", "HL_T_XCK": "emulator-consumer-key",
-       "HL_T_XCS": "emulator-consumer-secret", "HL_T_XAT": "1000-emulator-access-token",
-       "HL_T_XATS": "emulator-access-token-secret"}
+ENV = {
+    "HL_T_TG": TG_TOKEN,
+    "HL_T_MASTODON": "test-token",
+    "HL_T_XCK": "emulator-consumer-key",
+    "HL_T_XCS": "emulator-consumer-secret",
+    "HL_T_XAT": "1000-emulator-access-token",
+    "HL_T_XATS": "emulator-access-token-secret",
+}
 
 
 async def _no_ingest(messages: Any) -> list[bool]:
@@ -59,14 +64,28 @@ class Platforms:
 
 def accounts_for(telegram: str, x: str, mastodon: str) -> list[AccountSettings]:
     return [
-        AccountSettings(platform="telegram", name="bot", base_url=telegram, secrets={"token": "HL_T_TG"},
-                        options={"long_poll_timeout": 0}),
-        AccountSettings(platform="x", name="brand", base_url=x,
-                        secrets={"consumer_key": "HL_T_XCK", "consumer_secret": "HL_T_XCS",
-                                 "access_token": "HL_T_XAT", "access_token_secret": "HL_T_XATS"},
-                        options={"user_id": "1000", "handle": "helpline"}),
-        AccountSettings(platform="mastodon", name="social", base_url=mastodon,
-                        secrets={"access_token": "HL_T_MASTODON"}),
+        AccountSettings(
+            platform="telegram",
+            name="bot",
+            base_url=telegram,
+            secrets={"token": "HL_T_TG"},
+            options={"long_poll_timeout": 0},
+        ),
+        AccountSettings(
+            platform="x",
+            name="brand",
+            base_url=x,
+            secrets={
+                "consumer_key": "HL_T_XCK",
+                "consumer_secret": "HL_T_XCS",
+                "access_token": "HL_T_XAT",
+                "access_token_secret": "HL_T_XATS",
+            },
+            options={"user_id": "1000", "handle": "helpline"},
+        ),
+        AccountSettings(
+            platform="mastodon", name="social", base_url=mastodon, secrets={"access_token": "HL_T_MASTODON"}
+        ),
     ]
 
 
@@ -74,8 +93,9 @@ def accounts_for(telegram: str, x: str, mastodon: str) -> list[AccountSettings]:
 async def platforms(r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Platforms]:
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    tg = telegram_app(token=TG_TOKEN, bot_username="helpline_bot", limits={"global_per_second": 1000,
-                                                                            "global_burst": 1000})
+    tg = telegram_app(
+        token=TG_TOKEN, bot_username="helpline_bot", limits={"global_per_second": 1000, "global_burst": 1000}
+    )
     xe = XEmulator(user_id="1000", handle="helpline")
     md = mastodon_app(username="social")
     async with serve(tg) as tg_url, serve(xe.app) as x_url, serve(md) as m_url:
@@ -87,8 +107,7 @@ async def platforms(r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> AsyncIte
             connectors[(account.platform, account.name)] = c
         tg.state.emulator.add_chat({"id": CHANNEL, "type": "channel", "username": "exchange_news"})
         try:
-            yield Platforms(tg_url, x_url, m_url, tg.state.emulator, xe.state, md.state.mastodon, accounts,
-                            connectors)
+            yield Platforms(tg_url, x_url, m_url, tg.state.emulator, xe.state, md.state.mastodon, accounts, connectors)
         finally:
             for c in connectors.values():
                 await c.stop()

@@ -22,10 +22,12 @@ ROLES = {"marketing", "supervisor", "agent"}
 
 def require_role(role: str) -> Callable[..., str]:
     """The console's dependency, reduced to a header: viewing is open to every known role."""
+
     def dependency(x_role: str = Header(), x_user: str = Header(default="someone")) -> str:
         if x_role != role and not (role == "agent" and x_role in ROLES):
             raise HTTPException(403, f"{role} only")
         return x_user
+
     return dependency
 
 
@@ -33,8 +35,11 @@ def require_role(role: str) -> Callable[..., str]:
 async def api(r: redis.Redis) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     p = make_parts(r)
-    app.include_router(announcements_router(require_role, client=r, conversations=p.store,
-                                            accounts=p.settings.accounts, connectors=p.connectors))
+    app.include_router(
+        announcements_router(
+            require_role, client=r, conversations=p.store, accounts=p.settings.accounts, connectors=p.connectors
+        )
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
         yield client
 
@@ -43,9 +48,14 @@ def as_(role: str, user: str = "ann") -> dict[str, str]:
     return {"x-role": role, "x-user": user}
 
 
-DRAFT: dict[str, Any] = {"title": "Maintenance", "text": "Deposits pause on Saturday 02:00-04:00 UTC.",
-                         "targets": [{"kind": "x_timeline", "account": "brand"},
-                                     {"kind": "telegram_chat", "account": "bot", "chat_id": -1001234567890}]}
+DRAFT: dict[str, Any] = {
+    "title": "Maintenance",
+    "text": "Deposits pause on Saturday 02:00-04:00 UTC.",
+    "targets": [
+        {"kind": "x_timeline", "account": "brand"},
+        {"kind": "telegram_chat", "account": "bot", "chat_id": -1001234567890},
+    ],
+}
 
 
 async def test_marketing_composes_only_a_supervisor_approves(api: httpx.AsyncClient, r: redis.Redis) -> None:
@@ -60,13 +70,15 @@ async def test_marketing_composes_only_a_supervisor_approves(api: httpx.AsyncCli
     for role in ("marketing", "agent"):
         response = await api.post(f"/api/announcements/{a['id']}/approve", json={}, headers=as_(role))
         assert response.status_code == 403
-    rejected = await api.post(f"/api/announcements/{a['id']}/reject", json={"comment": "say which networks"},
-                              headers=as_("supervisor", "sam"))
+    rejected = await api.post(
+        f"/api/announcements/{a['id']}/reject", json={"comment": "say which networks"}, headers=as_("supervisor", "sam")
+    )
     assert rejected.json()["state"] == "draft"
     assert rejected.json()["review"]["comment"] == "say which networks" and rejected.json()["review"]["by"] == "sam"
     await api.post(f"/api/announcements/{a['id']}/submit", headers=as_("marketing"))
-    approved = await api.post(f"/api/announcements/{a['id']}/approve", json={"comment": "ok"},
-                              headers=as_("supervisor", "sam"))
+    approved = await api.post(
+        f"/api/announcements/{a['id']}/approve", json={"comment": "ok"}, headers=as_("supervisor", "sam")
+    )
     assert approved.json()["state"] == "scheduled" and approved.json()["review"]["decision"] == "approved"
     again = await api.post(f"/api/announcements/{a['id']}/approve", json={}, headers=as_("supervisor"))
     assert again.status_code == 409 and "scheduled" in again.json()["detail"]
@@ -76,9 +88,11 @@ async def test_marketing_composes_only_a_supervisor_approves(api: httpx.AsyncCli
 async def test_scheduled_in_a_timezone_publishes_at_that_instant(api: httpx.AsyncClient, r: redis.Redis) -> None:
     seoul_wall = (datetime.now(UTC) + timedelta(hours=3) + timedelta(hours=9)).replace(tzinfo=None, microsecond=0)
     a = (await api.post("/api/announcements", json=DRAFT, headers=as_("marketing"))).json()
-    scheduled = await api.put(f"/api/announcements/{a['id']}/schedule",
-                              json={"publish_at": seoul_wall.isoformat(), "timezone": "Asia/Seoul"},
-                              headers=as_("marketing"))
+    scheduled = await api.put(
+        f"/api/announcements/{a['id']}/schedule",
+        json={"publish_at": seoul_wall.isoformat(), "timezone": "Asia/Seoul"},
+        headers=as_("marketing"),
+    )
     assert scheduled.status_code == 200, scheduled.text
     expected_utc = seoul_wall - timedelta(hours=9)
     assert scheduled.json()["publish_at"].startswith(expected_utc.isoformat())
@@ -96,11 +110,17 @@ async def test_scheduled_in_a_timezone_publishes_at_that_instant(api: httpx.Asyn
 
 async def test_past_time_and_unknown_zone_are_refused(api: httpx.AsyncClient) -> None:
     a = (await api.post("/api/announcements", json=DRAFT, headers=as_("marketing"))).json()
-    past = await api.put(f"/api/announcements/{a['id']}/schedule",
-                         json={"publish_at": "2020-01-01T09:00", "timezone": "Asia/Tokyo"}, headers=as_("marketing"))
+    past = await api.put(
+        f"/api/announcements/{a['id']}/schedule",
+        json={"publish_at": "2020-01-01T09:00", "timezone": "Asia/Tokyo"},
+        headers=as_("marketing"),
+    )
     assert past.status_code == 422 and "past" in past.json()["detail"]
-    zone = await api.put(f"/api/announcements/{a['id']}/schedule",
-                         json={"publish_at": "2030-01-01T09:00", "timezone": "Mars/Olympus"}, headers=as_("marketing"))
+    zone = await api.put(
+        f"/api/announcements/{a['id']}/schedule",
+        json={"publish_at": "2030-01-01T09:00", "timezone": "Mars/Olympus"},
+        headers=as_("marketing"),
+    )
     assert zone.status_code == 422 and "timezone" in zone.json()["detail"]
 
 

@@ -10,20 +10,32 @@ from helpline.cli import app
 from tests.redis_server import RedisServer
 
 
-def test_cli_create_preview_schedule_approve_status(redis_server: RedisServer,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_create_preview_schedule_approve_status(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
     redis.Redis.from_url(redis_server.url).flushall()
     monkeypatch.setenv("HELPLINE_REDIS__URL", redis_server.url)
     cli = CliRunner()
-    created = cli.invoke(app, ["announce", "create", "--text", "Listing: ABC/USDT opens 10:00 KST. <Trade safely>",
-                                        "--target", "x:brand", "--target", "telegram:bot:-1001234567890",
-                                        "--as", "mia"])
+    created = cli.invoke(
+        app,
+        [
+            "announce",
+            "create",
+            "--text",
+            "Listing: ABC/USDT opens 10:00 KST. <Trade safely>",
+            "--target",
+            "x:brand",
+            "--target",
+            "telegram:bot:-1001234567890",
+            "--as",
+            "mia",
+        ],
+    )
     assert created.exit_code == 0, created.output
     announcement_id = created.output.split("\t")[0]
     shown = cli.invoke(app, ["announce", "preview", announcement_id])
     assert "== x:brand (x, limit 280)" in shown.output and "<Trade safely>" in shown.output
-    scheduled = cli.invoke(app, ["announce", "schedule", announcement_id, "--at", "2031-05-01T10:00",
-                                          "--timezone", "Asia/Seoul"])
+    scheduled = cli.invoke(
+        app, ["announce", "schedule", announcement_id, "--at", "2031-05-01T10:00", "--timezone", "Asia/Seoul"]
+    )
     assert scheduled.exit_code == 0 and "awaiting_approval" in scheduled.output
     assert "2031-05-01T10:00:00+09:00 Asia/Seoul" in scheduled.output
     approved = cli.invoke(app, ["announce", "approve", announcement_id, "--as", "sam"])
@@ -32,6 +44,7 @@ def test_cli_create_preview_schedule_approve_status(redis_server: RedisServer,
     assert twice.exit_code == 2 and "cannot approve" in twice.output
     assert announcement_id in cli.invoke(app, ["announce", "list"]).output
     assert "0/0 sent" in cli.invoke(app, ["announce", "status", announcement_id]).output
-    refused = cli.invoke(app, ["announce", "create", "--text", "addr " + "f" * 5000,
-                               "--target", "telegram:bot:-100123"])
+    refused = cli.invoke(
+        app, ["announce", "create", "--text", "addr " + "f" * 5000, "--target", "telegram:bot:-100123"]
+    )
     assert refused.exit_code == 2 and "cannot be split" in refused.output

@@ -29,16 +29,19 @@ SUBSCRIBERS = [7_000_000 + i for i in range(12)]
 def config(tmp: Path, redis_url: str, port: int) -> Path:
     cfg = tmp / "helpline.toml"
     # Two deliveries, 2 s apart, were enough to record a delivery failed during an outage.
-    cfg.write_text(f'[redis]\nurl = "{redis_url}"\npartitions = 2\n\n'
-                   '[announcements]\nrequire_approval = []\nclaim_idle_seconds = 2.0\nmax_deliveries = 2\n'
-                   'scheduler_interval = 0.2\n\n'
-                   f'[[accounts]]\nplatform = "telegram"\nname = "bot"\nbase_url = "http://127.0.0.1:{port}"\n'
-                   'secrets = { token = "TG_TOKEN" }\noptions = { long_poll_timeout = 0 }\n')
+    cfg.write_text(
+        f'[redis]\nurl = "{redis_url}"\npartitions = 2\n\n'
+        "[announcements]\nrequire_approval = []\nclaim_idle_seconds = 2.0\nmax_deliveries = 2\n"
+        "scheduler_interval = 0.2\n\n"
+        f'[[accounts]]\nplatform = "telegram"\nname = "bot"\nbase_url = "http://127.0.0.1:{port}"\n'
+        'secrets = { token = "TG_TOKEN" }\noptions = { long_poll_timeout = 0 }\n'
+    )
     return cfg
 
 
-async def test_a_broadcast_waits_out_a_platform_outage_and_goes_out_whole(tmp_path: Path,
-                                                                          own_redis: RedisServer) -> None:
+async def test_a_broadcast_waits_out_a_platform_outage_and_goes_out_whole(
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
     app = create_app(token=TOKEN)
     state = app.state.emulator
     for chat in SUBSCRIBERS:
@@ -50,12 +53,23 @@ async def test_a_broadcast_waits_out_a_platform_outage_and_goes_out_whole(tmp_pa
     proc = None
     try:
         async with serve(app, port=port) as url, httpx.AsyncClient(base_url=url) as http:
-            proc = start(tmp_path, "publisher", "run", "-c", str(config(tmp_path, own_redis.url, port)),
-                         "--role", "publisher", env=env_without_helpline(TG_TOKEN=TOKEN))
+            proc = start(
+                tmp_path,
+                "publisher",
+                "run",
+                "-c",
+                str(config(tmp_path, own_redis.url, port)),
+                "--role",
+                "publisher",
+                env=env_without_helpline(TG_TOKEN=TOKEN),
+            )
             await http.post("/_emulator/config", json={"outage_status": 502})
             workflow = Workflow(AnnouncementStore(client), AnnouncementSettings(require_approval=()))
-            a = await workflow.compose(text="Deposits pause tonight 02:00-04:00 UTC.", actor="marketing",
-                                       targets=(Target(kind=TargetKind.TELEGRAM_SUBSCRIBERS, account="bot"),))
+            a = await workflow.compose(
+                text="Deposits pause tonight 02:00-04:00 UTC.",
+                actor="marketing",
+                targets=(Target(kind=TargetKind.TELEGRAM_SUBSCRIBERS, account="bot"),),
+            )
             await workflow.submit(a.id, "marketing")
             deadline = time.monotonic() + 60
             while state.stats["errors_502"] == 0:  # the publisher started and met the outage

@@ -51,8 +51,13 @@ class ThrottledThread(Connector):
 async def test_a_resumed_thread_keeps_the_parts_posted_before_and_posts_each_part_once(r: redis.Redis) -> None:
     connector = ThrottledThread()
     publisher = Publisher(r, {(connector.platform, connector.account): connector})
-    post = OutboundPost(post_id="a1:t0", platform=connector.platform, account=connector.account,
-                        destination=Destination.TIMELINE, parts=("one", "two", "three"))
+    post = OutboundPost(
+        post_id="a1:t0",
+        platform=connector.platform,
+        account=connector.account,
+        destination=Destination.TIMELINE,
+        parts=("one", "two", "three"),
+    )
     job = PublishJob(announcement_id="a1", delivery_id="t0", post=post)
     await DeliveryStore(r).enqueue("a1", [("t0", "fakethread:main:timeline", "")])
     stream = keys.publish_stream(connector.platform, connector.account)
@@ -110,8 +115,13 @@ class Silent(ThrottledThread):
 async def test_a_post_without_an_answer_is_uncertain_and_not_posted_again(r: redis.Redis) -> None:
     connector = Silent()
     publisher = Publisher(r, {(connector.platform, connector.account): connector})
-    post = OutboundPost(post_id="a2:t0", platform=connector.platform, account=connector.account,
-                        destination=Destination.TIMELINE, parts=("maintenance tonight",))
+    post = OutboundPost(
+        post_id="a2:t0",
+        platform=connector.platform,
+        account=connector.account,
+        destination=Destination.TIMELINE,
+        parts=("maintenance tonight",),
+    )
     job = PublishJob(announcement_id="a2", delivery_id="t0", post=post)
     await DeliveryStore(r).enqueue("a2", [("t0", "fakesilent:main:timeline", "")])
     stream = keys.publish_stream(connector.platform, connector.account)
@@ -140,8 +150,13 @@ async def test_a_revoked_token_makes_the_account_wait_and_down_not_the_announcem
     connector = Refusing()
     publisher = Publisher(r, {(connector.platform, connector.account): connector})
     publisher.backoff.cap = 0.05  # tried again every 50 ms here (60 s by default)
-    post = OutboundPost(post_id="a3:t0", platform=connector.platform, account=connector.account,
-                        destination=Destination.TIMELINE, parts=("maintenance tonight",))
+    post = OutboundPost(
+        post_id="a3:t0",
+        platform=connector.platform,
+        account=connector.account,
+        destination=Destination.TIMELINE,
+        parts=("maintenance tonight",),
+    )
     job = PublishJob(announcement_id="a3", delivery_id="t0", post=post)
     await DeliveryStore(r).enqueue("a3", [("t0", "fakerefusing:main:timeline", "")])
     stream = keys.publish_stream(connector.platform, connector.account)

@@ -13,14 +13,17 @@ from helpline.routing.models import DeliveryState
 
 from .conftest import ALL_TARGETS, CHANNEL, Platforms, publish_until_done
 
-LONG = ("Scheduled maintenance: deposits and withdrawals on the Ethereum network pause on Saturday from "
-        "02:00 to 04:00 UTC while we upgrade our wallet infrastructure. Trading is not affected. "
-        "Orders stay open during the upgrade. Details: https://status.example.com/maintenance/2025-03-01 "
-        "Thank you for your patience <3 & see you soon.")
+LONG = (
+    "Scheduled maintenance: deposits and withdrawals on the Ethereum network pause on Saturday from "
+    "02:00 to 04:00 UTC while we upgrade our wallet infrastructure. Trading is not affected. "
+    "Orders stay open during the upgrade. Details: https://status.example.com/maintenance/2025-03-01 "
+    "Thank you for your patience <3 & see you soon."
+)
 
 
 async def test_one_announcement_reaches_every_platform_once(
-        r: redis.Redis, platforms: Platforms, publishing: Publishing, workflow: Workflow) -> None:
+    r: redis.Redis, platforms: Platforms, publishing: Publishing, workflow: Workflow
+) -> None:
     a = await workflow.compose(text=LONG, targets=ALL_TARGETS, actor="mk")
     await workflow.submit(a.id, "mk")
     assert await publish_until_done(publishing, a.id) == "published"
@@ -45,10 +48,10 @@ async def test_one_announcement_reaches_every_platform_once(
 
 
 async def test_one_failing_target_leaves_the_others_published(
-        r: redis.Redis, platforms: Platforms, publishing: Publishing, workflow: Workflow) -> None:
+    r: redis.Redis, platforms: Platforms, publishing: Publishing, workflow: Workflow
+) -> None:
     missing_channel = Target(kind=TargetKind.TELEGRAM_CHAT, account="bot", chat_id=-1009999999999)
-    a = await workflow.compose(text="Deposits are back to normal.", targets=(*ALL_TARGETS, missing_channel),
-                               actor="mk")
+    a = await workflow.compose(text="Deposits are back to normal.", targets=(*ALL_TARGETS, missing_channel), actor="mk")
     await workflow.submit(a.id, "mk")
     assert await publish_until_done(publishing, a.id) == "partly_failed"
     by_target = {d.target: d for d in await DeliveryStore(r).list(a.id)}
@@ -59,7 +62,8 @@ async def test_one_failing_target_leaves_the_others_published(
 
 
 async def test_broadcast_reaches_opted_in_subscribers_only_with_an_unsubscribe_button(
-        r: redis.Redis, platforms: Platforms, publishing: Publishing, workflow: Workflow) -> None:
+    r: redis.Redis, platforms: Platforms, publishing: Publishing, workflow: Workflow
+) -> None:
     subs = SubscriberStore(r)
     users = [7001, 7002, 7003, 7004]
     await platforms.telegram_control("chats", {"chats": [{"id": u, "type": "private"} for u in users]})
@@ -77,7 +81,8 @@ async def test_broadcast_reaches_opted_in_subscribers_only_with_an_unsubscribe_b
 
 
 async def test_429_defers_and_every_subscriber_gets_exactly_one(
-        r: redis.Redis, platforms: Platforms, publishing: Publishing, workflow: Workflow) -> None:
+    r: redis.Redis, platforms: Platforms, publishing: Publishing, workflow: Workflow
+) -> None:
     # The emulator allows less than our limiter thinks: real 429s must be honoured, not fatal.
     platforms.tg_state.configure({"global_per_second": 20, "global_burst": 5})
     subs = SubscriberStore(r)
@@ -85,8 +90,9 @@ async def test_429_defers_and_every_subscriber_gets_exactly_one(
     await platforms.telegram_control("chats", {"chats": [{"id": u, "type": "private"} for u in users]})
     for u in users:
         await subs.subscribe("bot", u)
-    a = await workflow.compose(text="Withdrawals resumed.", targets=(Target(kind=TargetKind.TELEGRAM_SUBSCRIBERS,
-                                                                             account="bot"),), actor="mk")
+    a = await workflow.compose(
+        text="Withdrawals resumed.", targets=(Target(kind=TargetKind.TELEGRAM_SUBSCRIBERS, account="bot"),), actor="mk"
+    )
     await workflow.submit(a.id, "mk")
     assert await publish_until_done(publishing, a.id, seconds=30) == "published"
     sent = await platforms.telegram_sent()

@@ -91,8 +91,9 @@ def test_images_and_empty_text_are_refused() -> None:
 
 def test_rendering_follows_whatever_rules_a_connector_declares() -> None:
     """No platform is named in rendering: a made-up platform's declared rules are applied as given."""
-    shout = TextRules(limit=20, measure=lambda t: 2 * len(t), split=lambda t, n: t.split(), parse_mode="UP",
-                      escape=str.upper)
+    shout = TextRules(
+        limit=20, measure=lambda t: 2 * len(t), split=lambda t, n: t.split(), parse_mode="UP", escape=str.upper
+    )
     r = render("hello world", "loud", shout)
     assert r.ok and r.texts() == ("HELLO", "WORLD") and [p.length for p in r.parts] == [10, 10]
     assert r.parse_mode == "UP" and r.warnings == ("loud: posted as 2 parts",)

@@ -7,8 +7,9 @@ from tests.redis_server import RedisServer
 
 
 async def test_killed_publisher_never_posts_twice_and_the_next_one_finishes(own_redis: RedisServer) -> None:
-    result = await broadcast_benchmark(own_redis.url, subscribers=400, limit_per_second=100, kill_after=2.5,
-                                       limit_seconds=90)
+    result = await broadcast_benchmark(
+        own_redis.url, subscribers=400, limit_per_second=100, kill_after=2.5, limit_seconds=90
+    )
     assert result["sent_at_kill"] is not None and 0 < result["sent_at_kill"] < 400  # killed mid-broadcast
     assert result["duplicates"] == 0 and result["unexpected"] == 0
     assert result["rate_limited_responses"] == 0

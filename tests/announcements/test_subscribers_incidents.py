@@ -57,8 +57,9 @@ async def test_subscribe_unsubscribe_round_trip_with_catalog_replies(r: redis.Re
 async def test_incident_match_words_languages_and_newest_first(r: redis.Redis) -> None:
     store = IncidentStore(r, cache_seconds=0)
     old = await store.open(keywords=["withdrawal"], link="https://status.example.com/1")
-    new = await store.open(keywords=["withdrawal", "출금", "提现"], languages=["en", "ko", "zh"],
-                           link="https://status.example.com/2")
+    new = await store.open(
+        keywords=["withdrawal", "출금", "提现"], languages=["en", "ko", "zh"], link="https://status.example.com/2"
+    )
     incidents = await store.open_incidents()
     assert match(incidents, message("my Withdrawal is stuck", language="en")) == new
     assert match(incidents, message("출금이 안 돼요", language="ko")) == new
@@ -72,8 +73,9 @@ async def test_matching_conversations_are_linked_answered_and_resolved_together(
     p = parts(r)
     router = build_router(p)
     incidents = IncidentStore(r, cache_seconds=0)
-    incident = await incidents.open(keywords=["withdrawal"], link="https://x.com/helpline/status/99",
-                                    title="ETH withdrawals delayed")
+    incident = await incidents.open(
+        keywords=["withdrawal"], link="https://x.com/helpline/status/99", title="ETH withdrawals delayed"
+    )
     messages = [message("withdrawal pending for 2 hours", thread=f"t{i}", user=f"u{i}") for i in range(3)]
     messages.append(message("how do I change my email?", thread="t9", user="u9"))
     await p.bus.ingest(messages)
@@ -93,15 +95,24 @@ async def test_matching_conversations_are_linked_answered_and_resolved_together(
     assert any(e.type is EventType.LINKED for e in await p.store.events(conv.id))
 
     def queued(cid: str) -> list[OutboundReply]:
-        return [OutboundReply.model_validate_json(f[b"m"]) for _, f in outbound[keys.conversation_partition(cid)]
-                if json.loads(f[b"m"])["conversation_id"] == cid]
+        return [
+            OutboundReply.model_validate_json(f[b"m"])
+            for _, f in outbound[keys.conversation_partition(cid)]
+            if json.loads(f[b"m"])["conversation_id"] == cid
+        ]
 
     outbound = {q: await r.xrange(keys.outbound_stream(q, "null", "main")) for q in range(4)}
     replies = queued(linked[0])
     assert any("https://x.com/helpline/status/99" in rep.text for rep in replies)
 
-    resolved = await resolve_all(p.store, incidents, incident.id, "Withdrawals are processed again. Thanks!",
-                                 "agent:sam", assignments=p.assignments)
+    resolved = await resolve_all(
+        p.store,
+        incidents,
+        incident.id,
+        "Withdrawals are processed again. Thanks!",
+        "agent:sam",
+        assignments=p.assignments,
+    )
     assert resolved == 3
     for cid in linked:
         c = await p.store.get(cid)
@@ -111,8 +122,9 @@ async def test_matching_conversations_are_linked_answered_and_resolved_together(
     assert len(closing) == 3 and all(rep.visibility.value == "private" for rep in closing)
     other = await p.store.get(await p.store.find_thread("null", "main", "t9") or "")
     assert other is not None and other.status is not Status.RESOLVED
-    assert await resolve_all(p.store, incidents, incident.id, "again", "agent:sam",
-                             assignments=p.assignments) == 0  # idempotent
+    assert (
+        await resolve_all(p.store, incidents, incident.id, "again", "agent:sam", assignments=p.assignments) == 0
+    )  # idempotent
     assert (await incidents.get(incident.id)).state.value == "closed"
     assert incident.opened_at > utcnow() - timedelta(minutes=1)
 
@@ -123,8 +135,9 @@ async def test_resolve_all_frees_the_agents_slots_and_the_team_queue(r: redis.Re
     from helpline.routing.models import Agent, Presence
 
     p = parts(r)
-    await p.assignments.upsert_agent(Agent(id="ana", name="Ana", teams=("support",), capacity=1,
-                                           presence=Presence.ONLINE))
+    await p.assignments.upsert_agent(
+        Agent(id="ana", name="Ana", teams=("support",), capacity=1, presence=Presence.ONLINE)
+    )
     router = build_router(p, {})
     for thread, user in (("t1", "u1"), ("t2", "u2")):
         await p.bus.ingest([message("my withdrawal is stuck", thread=thread, user=user)])
@@ -138,8 +151,7 @@ async def test_resolve_all_frees_the_agents_slots_and_the_team_queue(r: redis.Re
     for cid in (first, waiting):
         await incidents.link(incident.id, cid)
 
-    assert await resolve_all(p.store, incidents, incident.id, "Fixed.", "agent:sam",
-                             assignments=p.assignments) == 2
+    assert await resolve_all(p.store, incidents, incident.id, "Fixed.", "agent:sam", assignments=p.assignments) == 2
     assert await p.assignments.assigned_to(first) is None
     assert await p.assignments.queued("support") == []
     assert {a.agent.id: a.load for a in await p.assignments.roster()} == {"ana": 0}

@@ -35,12 +35,17 @@ class Desk:
         self.parts.settings.rules.append(Rule(name="all", set={"bot": "ack"}))
         self.router = build_router(self.parts, {"ack": AutoReplyBot(ACK, name="ack", handoff=False)})
         connector = NullConnector(AccountSettings(platform="null", name="main"), ConnectorContext(ingest=_no_ingest))
-        self.sender = Sender(client, {("null", "main"): connector}, self.parts.settings.redis.partitions,
-                             limiter=SharedRateLimiter(client))
+        self.sender = Sender(
+            client,
+            {("null", "main"): connector},
+            self.parts.settings.redis.partitions,
+            limiter=SharedRateLimiter(client),
+        )
         self.db = db
         self.record = Record(db)
-        self.archiver = Archiver(client, self.record, self.parts.settings.redis.partitions, "test-archiver",
-                                 claim_idle_ms=60_000)
+        self.archiver = Archiver(
+            client, self.record, self.parts.settings.redis.partitions, "test-archiver", claim_idle_ms=60_000
+        )
 
     async def ingest(self, messages: list[InboundMessage]) -> None:
         await self.parts.bus.ingest(messages)

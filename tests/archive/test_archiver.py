@@ -17,9 +17,13 @@ from tests.factories import message
 
 async def test_conversations_messages_events_replies_and_contacts_reach_sql(r: redis.Redis, db: Database) -> None:
     desk = Desk(r, db)
-    await desk.ingest([message("my withdrawal is stuck", thread="a", user="u1"),
-                       message("still stuck", thread="a", user="u1"),
-                       message("출금이 안돼요", thread="b", user="u2", language="ko")])
+    await desk.ingest(
+        [
+            message("my withdrawal is stuck", thread="a", user="u1"),
+            message("still stuck", thread="a", user="u1"),
+            message("출금이 안돼요", thread="b", user="u2", language="ko"),
+        ]
+    )
     await r.hset(keys.contact("null:main:u2"), "email", "u2@example.com")  # type: ignore[misc]
     assert (await archive_lag(r, 4)).entries > 0
     assert await desk.archive() > 0
@@ -30,10 +34,20 @@ async def test_conversations_messages_events_replies_and_contacts_reach_sql(r: r
     assert conv is not None
     async with db.engine.connect() as conn:
         row = (await conn.execute(select(conversations).where(conversations.c.id == cid))).one()
-        texts = (await conn.execute(select(messages.c.text).where(messages.c.conversation_id == cid)
-                                    .order_by(messages.c.seq))).scalars().all()
-        event_types = (await conn.execute(select(events.c.type).where(events.c.conversation_id == cid)
-                                          .order_by(events.c.seq))).scalars().all()
+        texts = (
+            (
+                await conn.execute(
+                    select(messages.c.text).where(messages.c.conversation_id == cid).order_by(messages.c.seq)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        event_types = (
+            (await conn.execute(select(events.c.type).where(events.c.conversation_id == cid).order_by(events.c.seq)))
+            .scalars()
+            .all()
+        )
         reply_rows = (await conn.execute(select(replies).where(replies.c.conversation_id == cid))).all()
         person = (await conn.execute(select(contacts).where(contacts.c.id == conv.contact_id))).one()
     assert list(texts) == ["my withdrawal is stuck", "still stuck"]
@@ -77,8 +91,9 @@ async def test_a_contact_made_again_in_redis_keeps_what_the_record_knows(r: redi
     await desk.ingest([message("and again", thread="b", user="u1")])
     await desk.archive()
     async with db.engine.connect() as conn:
-        assert (await conn.execute(select(contacts.c.email).where(contacts.c.id == "null:main:u1"))).scalar_one() \
-            == "new@example.com"
+        assert (
+            await conn.execute(select(contacts.c.email).where(contacts.c.id == "null:main:u1"))
+        ).scalar_one() == "new@example.com"
 
 
 async def test_a_replay_of_every_change_writes_no_second_row(r: redis.Redis, db: Database) -> None:
@@ -136,8 +151,9 @@ async def test_later_messages_are_appended_not_rewritten(r: redis.Redis, db: Dat
     assert {"first", "second", "third"} <= set(row.document.split())
 
 
-async def test_many_conversations_are_written_in_bounded_chunks(r: redis.Redis, db: Database,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_many_conversations_are_written_in_bounded_chunks(
+    r: redis.Redis, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(archiver_module, "CONVERSATIONS_PER_WRITE", 2)
     writes: list[int] = []
     apart: set[str] = set()  # replies whose delivery state was written without their content
@@ -175,7 +191,9 @@ async def test_the_archiver_runs_its_scripts_in_its_pipelines_round_trip(r: redi
 async def test_the_embedded_record_writes_with_a_page_cache_that_fits_its_indexes(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path}/record.db")
     async with db.engine.connect() as conn:
-        settings = [(await conn.exec_driver_sql(f"PRAGMA {name}")).scalar_one()
-                    for name in ("journal_mode", "synchronous", "cache_size", "mmap_size")]
+        settings = [
+            (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar_one()
+            for name in ("journal_mode", "synchronous", "cache_size", "mmap_size")
+        ]
     await db.close()
     assert settings == ["wal", 1, -65536, 268435456]  # synchronous 1: NORMAL

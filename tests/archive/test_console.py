@@ -15,8 +15,7 @@ from helpline.routing.store import Effects
 from tests.console.helpers import make_desk
 
 
-async def test_search_history_and_reopen_go_through_the_record(r: redis.Redis, db: Database,
-                                                                database_url: str) -> None:
+async def test_search_history_and_reopen_go_through_the_record(r: redis.Redis, db: Database, database_url: str) -> None:
     desk = await make_desk(r, database={"url": database_url})
     archiver = Archiver(r, Record(db), desk.parts.settings.redis.partitions, "console-test")
     old = await desk.conversation("출금이 안돼요 (old)", thread="old", user="kim", language="ko")

@@ -19,9 +19,13 @@ from tests.factories import message
 
 async def _setup(r: redis.Redis, db: Database) -> tuple[Desk, str, str]:
     desk = Desk(r, db)
-    await desk.ingest([message("my passport number is X123", thread="a", user="erin"),
-                       message("second thread, same person", thread="a2", user="erin"),
-                       message("someone else entirely", thread="b", user="bob")])
+    await desk.ingest(
+        [
+            message("my passport number is X123", thread="a", user="erin"),
+            message("second thread, same person", thread="a2", user="erin"),
+            message("someone else entirely", thread="b", user="bob"),
+        ]
+    )
     await desk.send()
     store = desk.parts.store
     a, a2 = await store.find_thread("null", "main", "a"), await store.find_thread("null", "main", "a2")
@@ -75,8 +79,12 @@ async def test_an_open_conversation_is_refused_unless_forced(r: redis.Redis, db:
 
 async def test_an_erasure_wins_over_an_archiver_batch_in_flight(r: redis.Redis, db: Database) -> None:
     desk = Desk(r, db)
-    await desk.ingest([message("my passport number is X123", thread="a", user="erin"),
-                       message("someone else entirely", thread="b", user="bob")])
+    await desk.ingest(
+        [
+            message("my passport number is X123", thread="a", user="erin"),
+            message("someone else entirely", thread="b", user="bob"),
+        ]
+    )
     await desk.send()
     store = desk.parts.store
     a, b = await store.find_thread("null", "main", "a"), await store.find_thread("null", "main", "b")
@@ -84,8 +92,12 @@ async def test_an_erasure_wins_over_an_archiver_batch_in_flight(r: redis.Redis, 
     await store.commit([Effects(a).set(status="resolved")], datetime.now(UTC))
     # The archiver has read its batch from Redis (erin included) when the erasure runs ...
     ids = await store.recent(10)
-    reply_ids = [(keys.conversation_partition(cid), str(e.data["reply_id"])) for cid in ids
-                 for e in await store.events(cid) if "reply_id" in e.data]
+    reply_ids = [
+        (keys.conversation_partition(cid), str(e.data["reply_id"]))
+        for cid in ids
+        for e in await store.events(cid)
+        if "reply_id" in e.data
+    ]
     batch = await read_changes(r, ids, reply_ids, await desk.record.cursors(ids))
     assert {row["contact_id"] for row in batch.conversations} == {"null:main:erin", "null:main:bob"}
     await erase_contact(r, db, 4, "null:main:erin", operator="admin")
@@ -101,14 +113,18 @@ async def test_an_erasure_wins_over_an_archiver_batch_in_flight(r: redis.Redis, 
     await desk.ingest([message("hello again", thread="a", user="erin")])
     await desk.archive()
     async with db.engine.connect() as conn:
-        assert sorted((await conn.execute(select(contacts.c.id))).scalars().all()) == ["null:main:bob",
-                                                                                     "null:main:erin"]
-    assert [h.conversation["contact_id"] for h in
-            (await search(db, Access(everything=True), Query("hello"))).hits] == ["null:main:erin"]
+        assert sorted((await conn.execute(select(contacts.c.id))).scalars().all()) == [
+            "null:main:bob",
+            "null:main:erin",
+        ]
+    assert [h.conversation["contact_id"] for h in (await search(db, Access(everything=True), Query("hello"))).hits] == [
+        "null:main:erin"
+    ]
 
 
 async def test_erasure_removes_the_example_phrasings_taken_from_the_persons_conversations(
-        r: redis.Redis, db: Database) -> None:
+    r: redis.Redis, db: Database
+) -> None:
     from helpline.bots.examples import ExampleStore, Source
 
     desk, a, a2 = await _setup(r, db)
@@ -116,8 +132,9 @@ async def test_erasure_removes_the_example_phrasings_taken_from_the_persons_conv
     assert b
     examples = ExampleStore(r)
     mine = await examples.propose("2fa-reset", "en", "my passport number is X123", Source.LINK, conversation_id=a)
-    approved = await examples.propose("password-reset", "en", "second thread, same person", Source.MARKED,
-                                      conversation_id=a2)
+    approved = await examples.propose(
+        "password-reset", "en", "second thread, same person", Source.MARKED, conversation_id=a2
+    )
     other = await examples.propose("2fa-reset", "en", "someone else entirely", Source.LINK, conversation_id=b)
     assert mine and approved and other
     await examples.decide(approved.id, approve=True, who="agent:sue")

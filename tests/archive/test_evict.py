@@ -31,8 +31,13 @@ def _later() -> int:
 
 async def test_resolved_archived_conversations_leave_redis_and_come_back(r: redis.Redis, db: Database) -> None:
     desk = Desk(r, db)
-    await desk.ingest([message("withdrawal stuck", thread="a", user="u1"), message("more", thread="a", user="u1"),
-                       message("open one", thread="b", user="u2")])
+    await desk.ingest(
+        [
+            message("withdrawal stuck", thread="a", user="u1"),
+            message("more", thread="a", user="u1"),
+            message("open one", thread="b", user="u2"),
+        ]
+    )
     await desk.send()
     store = desk.parts.store
     a = await store.find_thread("null", "main", "a")
@@ -98,12 +103,14 @@ async def test_the_quiet_period_and_unsent_replies_keep_a_conversation(r: redis.
 
 
 async def _agent(desk: Desk, agent_id: str) -> None:
-    await desk.parts.assignments.upsert_agent(Agent(id=agent_id, name=agent_id, teams=("support",), capacity=5,
-                                                    presence=Presence.ONLINE))
+    await desk.parts.assignments.upsert_agent(
+        Agent(id=agent_id, name=agent_id, teams=("support",), capacity=5, presence=Presence.ONLINE)
+    )
 
 
-async def test_a_returning_contact_goes_back_to_their_agent_after_eviction(r: redis.Redis, db: Database,
-                                                                          database_url: str) -> None:
+async def test_a_returning_contact_goes_back_to_their_agent_after_eviction(
+    r: redis.Redis, db: Database, database_url: str
+) -> None:
     desk = Desk(r, db)
     memory = AgentMemory(database_url)
     router = build_router(desk.parts, {}, recall=memory)  # no bot: every conversation needs an agent
@@ -152,8 +159,9 @@ async def _lasting_keys(r: redis.Redis) -> set[str]:
     return found
 
 
-async def test_nothing_of_an_archived_conversation_stays_in_redis_without_an_expiry(r: redis.Redis,
-                                                                                    db: Database) -> None:
+async def test_nothing_of_an_archived_conversation_stays_in_redis_without_an_expiry(
+    r: redis.Redis, db: Database
+) -> None:
     desk = Desk(r, db)
     evictor = Evictor(r, db, 4, quiet_period_s=0)
 

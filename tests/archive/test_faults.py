@@ -43,21 +43,33 @@ async def _redis_totals(r: redis.Redis, desk: Desk) -> tuple[int, int, dict[str,
 
 
 def _spawn(redis_url: str, database_url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "HELPLINE_REDIS__URL": redis_url, "HELPLINE_REDIS__PARTITIONS": "4",
-           "HELPLINE_DATABASE__URL": database_url, "HELPLINE_DATABASE__BATCH_SIZE": "7",
-           "HELPLINE_PIPELINE__CLAIM_IDLE_SECONDS": "1",  # the claim must outlast a sender batch: short ones
-           "HELPLINE_PIPELINE__SEND_BATCH_SECONDS": "0.3", "HELPLINE_PIPELINE__SEND_TIMEOUT_SECONDS": "0.5"}
-    return subprocess.Popen([sys.executable, "-m", "helpline", "run", "--role", "archiver"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "HELPLINE_REDIS__URL": redis_url,
+        "HELPLINE_REDIS__PARTITIONS": "4",
+        "HELPLINE_DATABASE__URL": database_url,
+        "HELPLINE_DATABASE__BATCH_SIZE": "7",
+        "HELPLINE_PIPELINE__CLAIM_IDLE_SECONDS": "1",  # the claim must outlast a sender batch: short ones
+        "HELPLINE_PIPELINE__SEND_BATCH_SECONDS": "0.3",
+        "HELPLINE_PIPELINE__SEND_TIMEOUT_SECONDS": "0.5",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "helpline", "run", "--role", "archiver"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
-async def test_a_killed_archiver_loses_and_doubles_nothing(r: redis.Redis, db: Database, database_url: str,
-                                                           redis_server: RedisServer) -> None:
+async def test_a_killed_archiver_loses_and_doubles_nothing(
+    r: redis.Redis, db: Database, database_url: str, redis_server: RedisServer
+) -> None:
     desk = Desk(r, db)
     total = 600
     for start in range(0, total, 10):  # many small commits: many change entries, many archiver batches
-        await desk.ingest([message(f"message {i} 출금", thread=f"t{i % 200}", user=f"u{i % 200}")
-                           for i in range(start, start + 10)])
+        await desk.ingest(
+            [message(f"message {i} 출금", thread=f"t{i % 200}", user=f"u{i % 200}") for i in range(start, start + 10)]
+        )
     first = _spawn(redis_server.url, database_url)
     try:
         deadline = time.monotonic() + 120
@@ -146,9 +158,9 @@ async def proxy(postgres_url: str) -> AsyncIterator[tuple[Proxy, str]]:
     await p.close()
 
 
-async def test_the_archiver_waits_out_a_record_outage_and_catches_up(r: redis.Redis, proxy: tuple[Proxy, str],
-                                                                      postgres_url: str,
-                                                                      caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_archiver_waits_out_a_record_outage_and_catches_up(
+    r: redis.Redis, proxy: tuple[Proxy, str], postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     cut, via_proxy = proxy
     direct = Database(postgres_url)
     db = Database(via_proxy)

@@ -22,20 +22,25 @@ SAM = Principal(username="sam", role=Role.SUPERVISOR, name="Sam", teams=("suppor
 
 async def last_agents(db: Database) -> dict[str, str | None]:
     async with db.engine.connect() as conn:
-        return {row.id.rsplit(":", 1)[-1]: row.last_agent
-                for row in await conn.execute(select(contacts.c.id, contacts.c.last_agent))}
+        return {
+            row.id.rsplit(":", 1)[-1]: row.last_agent
+            for row in await conn.execute(select(contacts.c.id, contacts.c.last_agent))
+        }
 
 
 async def test_a_removed_agent_is_forgotten_by_every_contact_in_redis_and_the_record(
-        r: redis.Redis, db: Database, database_url: str) -> None:
+    r: redis.Redis, db: Database, database_url: str
+) -> None:
     desk = Desk(r, db)
     await desk.ingest([message("hello", thread=user, user=user) for user in ("kim", "lee", "park")])
     people = {user: contact_id_of("null", "main", user) for user in ("kim", "lee", "park")}
     for user, agent in (("kim", "ana"), ("lee", "ana"), ("park", "bea")):
         await desk.parts.store.remember_agent(people[user], agent)
     threads = {user: await desk.parts.store.find_thread("null", "main", user) for user in people}
-    await desk.parts.store.commit([Effects(cid).set(assignee="ana" if user == "lee" else None).touch()
-                                   for user, cid in threads.items() if cid], datetime.now(UTC))
+    await desk.parts.store.commit(
+        [Effects(cid).set(assignee="ana" if user == "lee" else None).touch() for user, cid in threads.items() if cid],
+        datetime.now(UTC),
+    )
     await desk.archive()
     assert await last_agents(db) == {"kim": "ana", "lee": "ana", "park": "bea"}
     ana = Access(username="ana")

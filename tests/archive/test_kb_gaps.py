@@ -32,8 +32,11 @@ from tests.redis_server import RedisServer
 KB = str(Path(__file__).resolve().parents[2] / "kb")
 HELPCENTER = {"helpcenter": {"type": "helpcenter", "kb": KB}}
 ALL_TO_BOT = [{"name": "everything to the help center", "set": {"bot": "helpcenter"}}]
-STAKING = ["how do i stake sol for rewards here", "can I stake my ETH and earn rewards?",
-           "staking rewards for solana, do you offer it"]
+STAKING = [
+    "how do i stake sol for rewards here",
+    "can I stake my ETH and earn rewards?",
+    "staking rewards for solana, do you offer it",
+]
 OTHER = ["hows the weather in seoul today"]
 KOREAN = ["이더 예치하면 보상 주나요"]
 ANSWERED = "I lost my phone with google authenticator, how do I reset 2FA?"
@@ -69,12 +72,15 @@ async def test_unanswered_questions_are_grouped_by_meaning_per_language(r: redis
     assert await gap_report(settings, db, today.replace(year=today.year - 1), today.replace(year=today.year - 1)) == []
 
 
-async def test_helpline_kb_gaps_json_and_text(r: redis.Redis, db: Database, redis_server: RedisServer,
-                                              tmp_path: Path) -> None:
+async def test_helpline_kb_gaps_json_and_text(
+    r: redis.Redis, db: Database, redis_server: RedisServer, tmp_path: Path
+) -> None:
     await _desk_with_history(r, db)
     cfg = tmp_path / "helpline.toml"
-    cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n[database]\nurl = "{db.url}"\n'
-                   f'[bots.helpcenter]\ntype = "helpcenter"\nkb = "{KB}"\n')
+    cfg.write_text(
+        f'[redis]\nurl = "{redis_server.url}"\n[database]\nurl = "{db.url}"\n'
+        f'[bots.helpcenter]\ntype = "helpcenter"\nkb = "{KB}"\n'
+    )
     run = [sys.executable, "-m", "helpline", "kb", "gaps", "-c", str(cfg)]
     out = subprocess.run([*run, "--json"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -106,7 +112,8 @@ async def test_the_reports_page_shows_the_gaps(r: redis.Redis, db: Database) -> 
 
 
 async def test_the_reports_page_does_not_wait_long_for_the_grouping(
-        r: redis.Redis, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    r: redis.Redis, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import asyncio
 
     from helpline.console import app as console_app
@@ -128,11 +135,20 @@ async def test_the_reports_page_does_not_wait_long_for_the_grouping(
 
 
 async def _handoff(db: Database, conversation_id: str, at: datetime, question: str) -> None:
-    raw = json.dumps({"type": "handoff", "data": {"question": question, "language": "en", "unanswered": True}},
-                     separators=(",", ":"))  # as the events are written
+    raw = json.dumps(
+        {"type": "handoff", "data": {"question": question, "language": "en", "unanswered": True}}, separators=(",", ":")
+    )  # as the events are written
     async with db.engine.begin() as conn:
-        await conn.execute(events.insert().values(conversation_id=conversation_id, seq=1, type="handoff",
-                                                  actor="bot:helpcenter", at=int(at.timestamp() * 1000), raw=raw))
+        await conn.execute(
+            events.insert().values(
+                conversation_id=conversation_id,
+                seq=1,
+                type="handoff",
+                actor="bot:helpcenter",
+                at=int(at.timestamp() * 1000),
+                raw=raw,
+            )
+        )
 
 
 async def test_gap_days_are_the_desks_days(r: redis.Redis, db: Database) -> None:
@@ -142,8 +158,9 @@ async def test_gap_days_are_the_desks_days(r: redis.Redis, db: Database) -> None
     settings = parts(r, insights={"timezone": "Asia/Seoul"}).settings
     day = date(2026, 3, 2)
     assert [g.samples for g in await gap_report(settings, db, day, day)] == [["can i stake sol"]]
-    assert [g.samples for g in await gap_report(settings, db, day + timedelta(days=1), day + timedelta(days=1))
-            ] == [["do you list pepe"]]
+    assert [g.samples for g in await gap_report(settings, db, day + timedelta(days=1), day + timedelta(days=1))] == [
+        ["do you list pepe"]
+    ]
 
 
 async def test_the_gaps_query_reads_the_events_of_its_range_by_index(r: redis.Redis, db: Database) -> None:
@@ -162,8 +179,9 @@ async def test_the_gaps_query_reads_the_events_of_its_range_by_index(r: redis.Re
     statement, parameters = statements[0]
     async with db.engine.connect() as conn:
         if db.is_sqlite:
-            plan = " / ".join(row[3] for row in (await conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + statement, parameters)).all())
+            plan = " / ".join(
+                row[3] for row in (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)).all()
+            )
         else:  # a tiny table is scanned by choice: ask whether the index can serve it at all
             await conn.exec_driver_sql("SET enable_seqscan = off")
             plan = " / ".join(row[0] for row in (await conn.exec_driver_sql("EXPLAIN " + statement, parameters)).all())

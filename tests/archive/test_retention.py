@@ -14,16 +14,21 @@ from tests.factories import message
 
 
 def _days(**kind: float) -> dict[str, float]:
-    out = {"conversations_days": 0.0, "delivery_records_days": 0.0, "dead_letters_days": 0.0,
-           "insights_detail_days": 0.0}
+    out = {
+        "conversations_days": 0.0,
+        "delivery_records_days": 0.0,
+        "dead_letters_days": 0.0,
+        "insights_detail_days": 0.0,
+    }
     out.update({f"{k}_days": v for k, v in kind.items()})
     return out
 
 
 async def test_old_resolved_conversations_go_from_sql_and_redis(r: redis.Redis, db: Database) -> None:
     desk = Desk(r, db)
-    await desk.ingest([message("old one", thread="old"), message("open one", thread="open"),
-                       message("recent", thread="new")])
+    await desk.ingest(
+        [message("old one", thread="old"), message("open one", thread="open"), message("recent", thread="new")]
+    )
     store = desk.parts.store
     old, opened, new = [await store.find_thread("null", "main", t) for t in ("old", "open", "new")]
     assert old and opened and new
@@ -33,8 +38,11 @@ async def test_old_resolved_conversations_go_from_sql_and_redis(r: redis.Redis, 
     await store.commit([Effects(new).set(status="resolved")], datetime.now(UTC))
     await desk.archive()
     async with db.engine.begin() as conn:  # the record says the open one is old too: open stays anyway
-        await conn.execute(conversations.update().where(conversations.c.id == opened)
-                           .values(updated_at=int(long_ago.timestamp() * 1000)))
+        await conn.execute(
+            conversations.update()
+            .where(conversations.c.id == opened)
+            .values(updated_at=int(long_ago.timestamp() * 1000))
+        )
     done = await apply_retention(r, db, 4, [], **_days(conversations=30))
     assert done["conversations"] == 1
     async with db.engine.connect() as conn:
@@ -44,7 +52,11 @@ async def test_old_resolved_conversations_go_from_sql_and_redis(r: redis.Redis, 
     assert not await r.exists(keys.conversation(old))
     assert await store.find_thread("null", "main", "old") is None
     assert await apply_retention(r, db, 4, [], **_days(conversations=30)) == {
-        "conversations": 0, "delivery_records": 0, "dead_letters": 0, "insights_days": 0}
+        "conversations": 0,
+        "delivery_records": 0,
+        "dead_letters": 0,
+        "insights_days": 0,
+    }
 
 
 async def test_dead_letters_and_insights_days_expire(r: redis.Redis, db: Database) -> None:
@@ -61,6 +73,9 @@ async def test_dead_letters_and_insights_days_expire(r: redis.Redis, db: Databas
     done = await apply_retention(r, db, 4, [("null", "main")], **_days(dead_letters=30, insights_detail=400))
     assert done["dead_letters"] == 2 and done["insights_days"] == 1
     assert [f[b"error"] for _, f in await r.xrange(keys.dead_letters(0))] == [b"new"]
-    assert not await r.exists(keys.insights_counters(old_day, "all", "team"), keys.insights_histograms(old_day, "all"),
-                              keys.insights_scopes(old_day))
+    assert not await r.exists(
+        keys.insights_counters(old_day, "all", "team"),
+        keys.insights_histograms(old_day, "all"),
+        keys.insights_scopes(old_day),
+    )
     assert await r.exists(keys.insights_counters(today, "all", "team")) == 1

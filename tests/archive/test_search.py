@@ -19,14 +19,15 @@ EVERYTHING = Access(everything=True)
 
 async def _desk(r: redis.Redis, db: Database) -> Desk:
     desk = Desk(r, db, teams=[{"id": "support", "default": True}, {"id": "security"}])
-    await desk.ingest([
-        message("출금이 아직 안 됐어요", thread="ko", user="kim", language="ko"),
-        message("提现失败了，请帮忙", thread="zh", user="wang", language="zh"),
-        message("出金できないです", thread="ja", user="sato", language="ja"),
-        message("My withdrawal is stuck since Monday", thread="en", user="whale_trader", language="en"),
-        message("deposit arrived, thanks", thread="en2", user="alice", language="en",
-                kind=MessageKind.MENTION),
-    ])
+    await desk.ingest(
+        [
+            message("출금이 아직 안 됐어요", thread="ko", user="kim", language="ko"),
+            message("提现失败了，请帮忙", thread="zh", user="wang", language="zh"),
+            message("出金できないです", thread="ja", user="sato", language="ja"),
+            message("My withdrawal is stuck since Monday", thread="en", user="whale_trader", language="en"),
+            message("deposit arrived, thanks", thread="en2", user="alice", language="en", kind=MessageKind.MENTION),
+        ]
+    )
     return desk
 
 
@@ -51,8 +52,13 @@ async def test_replies_and_notes_are_found(r: redis.Redis, db: Database) -> None
     desk = await _desk(r, db)
     cid = await desk.parts.store.find_thread("null", "main", "en2")
     assert cid is not None
-    note = ConversationEvent(conversation_id=cid, type=EventType.NOTE, actor="agent:mina", reason="internal note",
-                             data={"text": "customer asked about staking rewards"})
+    note = ConversationEvent(
+        conversation_id=cid,
+        type=EventType.NOTE,
+        actor="agent:mina",
+        reason="internal note",
+        data={"text": "customer asked about staking rewards"},
+    )
     await desk.parts.store.commit([Effects(cid).event(note)], datetime.now(UTC))
     await desk.archive()
     assert await ids(db, EVERYTHING, Query("staking")) == ["en2"]
@@ -124,16 +130,18 @@ async def _threads(db: Database, text: str, limit: int) -> list[tuple[str, int]]
 
 async def test_text_search_stays_newest_first_when_conversations_change(r: redis.Redis, db: Database) -> None:
     desk = Desk(r, db)
-    await desk.ingest([message(f"withdrawal question {i}", thread=f"t{i}", user=f"u{i}", language="en")
-                       for i in range(6)])
+    await desk.ingest(
+        [message(f"withdrawal question {i}", thread=f"t{i}", user=f"u{i}", language="en") for i in range(6)]
+    )
     await desk.archive()
     found = await search(db, EVERYTHING, Query("withdrawal"), limit=50)
     by_thread = {h.conversation["thread_key"].rsplit(":", 1)[-1]: h.conversation["id"] for h in found.hits}
     base = int(datetime.now(UTC).timestamp() * 1000) + 60_000
     later = {"t5": base + 30, "t3": base + 20, "t0": base + 10, "t1": base + 10, "t2": base + 5, "t4": base + 1}
     for _ in range(2):  # the same change archived twice leaves the same rows
-        await desk.parts.store.commit([Effects(by_thread[t]).set(updated_at=at) for t, at in later.items()],
-                                      datetime.now(UTC))
+        await desk.parts.store.commit(
+            [Effects(by_thread[t]).set(updated_at=at) for t, at in later.items()], datetime.now(UTC)
+        )
         await desk.archive()
         for limit in (1, 2, 50):
             hits = await _threads(db, "withdrawal", limit)
@@ -142,14 +150,16 @@ async def test_text_search_stays_newest_first_when_conversations_change(r: redis
             assert order[:2] == ["t5", "t3"] and set(order[2:4]) == {"t0", "t1"} and order[4:] == ["t2", "t4"]
     if db.is_sqlite:  # one index row per conversation, none left at an id given up
         async with db.engine.connect() as conn:
-            orphans = (await conn.exec_driver_sql(
-                "SELECT count(*) FROM conversation_search WHERE rowid NOT IN (SELECT num FROM conversations)")).scalar()
+            orphans = (
+                await conn.exec_driver_sql(
+                    "SELECT count(*) FROM conversation_search WHERE rowid NOT IN (SELECT num FROM conversations)"
+                )
+            ).scalar()
             rows = (await conn.exec_driver_sql("SELECT count(*) FROM conversation_search")).scalar()
         assert (orphans, rows) == (0, 6)
 
 
-async def test_sqlite_text_search_reads_matches_newest_first_without_sorting_them(
-        r: redis.Redis, db: Database) -> None:
+async def test_sqlite_text_search_reads_matches_newest_first_without_sorting_them(r: redis.Redis, db: Database) -> None:
     if not db.is_sqlite:
         pytest.skip("the search index's row order is SQLite's")
     desk = await _desk(r, db)
@@ -167,14 +177,15 @@ async def test_sqlite_text_search_reads_matches_newest_first_without_sorting_the
         event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
     assert len(statements) == 1
     async with db.engine.connect() as conn:
-        plan = " / ".join(row[3] for row in (await conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + statements[0][0], statements[0][1])).all())
+        plan = " / ".join(
+            row[3]
+            for row in (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statements[0][0], statements[0][1])).all()
+        )
     assert "conversation_search VIRTUAL TABLE" in plan.split(" / ")[0], plan  # the index drives the query
     assert "TEMP B-TREE" not in plan, plan  # and no sort of every match
 
 
-async def test_sqlite_listing_walks_the_newest_first_index_without_sorting_ties(
-        r: redis.Redis, db: Database) -> None:
+async def test_sqlite_listing_walks_the_newest_first_index_without_sorting_ties(r: redis.Redis, db: Database) -> None:
     if not db.is_sqlite:
         pytest.skip("SQLite's plan (PostgreSQL chooses by its statistics)")
     desk = await _desk(r, db)
@@ -191,8 +202,10 @@ async def test_sqlite_listing_walks_the_newest_first_index_without_sorting_ties(
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
     async with db.engine.connect() as conn:
-        plan = " / ".join(row[3] for row in (await conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + statements[0][0], statements[0][1])).all())
+        plan = " / ".join(
+            row[3]
+            for row in (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statements[0][0], statements[0][1])).all()
+        )
     assert "conversations_newest" in plan and "TEMP B-TREE" not in plan, plan
 
 

@@ -33,12 +33,24 @@ def make_ctx(
     state: dict[str, str] | None = None,
 ) -> BotContext:
     conversation = Conversation(
-        id="c1", platform="telegram", account="helpline", kind=kind, thread_key="t1",
-        contact_id="k1", created_at=NOW, updated_at=NOW,
+        id="c1",
+        platform="telegram",
+        account="helpline",
+        kind=kind,
+        thread_key="t1",
+        contact_id="k1",
+        created_at=NOW,
+        updated_at=NOW,
     )
     message = InboundMessage(
-        platform="telegram", account="helpline", kind=kind, message_id="m1", thread_key="t1",
-        author=Author(user_id="u1"), text=text, platform_time=NOW,
+        platform="telegram",
+        account="helpline",
+        kind=kind,
+        message_id="m1",
+        thread_key="t1",
+        author=Author(user_id="u1"),
+        text=text,
+        platform_time=NOW,
     )
     contact = Contact(id="k1", platform="telegram", account="helpline", user_id="u1")
     return BotContext(conversation, message, contact, state or {}, NOW, language)

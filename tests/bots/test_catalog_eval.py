@@ -52,8 +52,10 @@ def test_metrics_on_constructed_set() -> None:
 
 
 def test_eval_reports_processor_time_next_to_wall_clock(searcher: Searcher) -> None:
-    questions = [Question(f"q{i}", "en", text, None) for i, text in
-                 enumerate(["withdrawal stuck for 3 hours", "lost my phone and 2fa", "when moon"])]
+    questions = [
+        Question(f"q{i}", "en", text, None)
+        for i, text in enumerate(["withdrawal stuck for 3 hours", "lost my phone and 2fa", "when moon"])
+    ]
     result = metrics(run(searcher, questions))
     cpu50, cpu99, wall99 = result["cpu_p50_ms"], result["cpu_p99_ms"], result["p99_ms"]
     assert isinstance(cpu50, float) and isinstance(cpu99, float) and isinstance(wall99, float)

@@ -31,8 +31,9 @@ TAUGHT = "lost my phone with the authenticator app, cant login"
 
 async def test_a_phrasing_is_one_example_however_often_it_is_proposed(r: redis.Redis) -> None:
     store = ExampleStore(r)
-    first = await store.propose("2fa-reset", "en", "  Lost my   phone ", Source.LINK, conversation_id="0-1",
-                                who="agent:ann")
+    first = await store.propose(
+        "2fa-reset", "en", "  Lost my   phone ", Source.LINK, conversation_id="0-1", who="agent:ann"
+    )
     again = await store.propose("2fa-reset", "en", "lost my PHONE", Source.MARKED, who="agent:bob")
     assert first is not None and again == first
     assert first.text == "Lost my phone" and first.status is Status.PENDING
@@ -83,11 +84,13 @@ async def test_export_then_import_is_idempotent_and_approves(r: redis.Redis) -> 
 
 
 def test_an_import_file_with_bad_lines_names_each_and_imports_nothing() -> None:
-    lines = [json.dumps({"key": "2fa-reset", "language": "en", "text": TAUGHT}),
-             "{not json",
-             json.dumps({"key": "2fa-reset", "language": "en"}),
-             "",
-             json.dumps({"key": "nope", "language": "en", "text": "where is my money"})]
+    lines = [
+        json.dumps({"key": "2fa-reset", "language": "en", "text": TAUGHT}),
+        "{not json",
+        json.dumps({"key": "2fa-reset", "language": "en"}),
+        "",
+        json.dumps({"key": "nope", "language": "en", "text": "where is my money"}),
+    ]
     with pytest.raises(ExampleFileError) as caught:
         parse_lines(lines, known={("2fa-reset", "en")})
     problems = caught.value.problems
@@ -139,7 +142,8 @@ async def test_examples_of_unknown_articles_are_left_out(kb: KnowledgeBase, r: r
 
 async def test_a_bm25_only_bot_ignores_examples(kb: KnowledgeBase, r: redis.Redis) -> None:
     bot = HelpCenterBot(Searcher(kb))
-    await ExampleStore(r).import_lines(parse_lines([json.dumps({"key": "2fa-reset", "language": "en",
-                                                                 "text": TAUGHT})]), who="ops")
+    await ExampleStore(r).import_lines(
+        parse_lines([json.dumps({"key": "2fa-reset", "language": "en", "text": TAUGHT})]), who="ops"
+    )
     await bot.refresh(r)
     assert bot.examples.version is None

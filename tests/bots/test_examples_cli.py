@@ -23,10 +23,12 @@ async def run(*args: str) -> tuple[int, str, str]:
 
 
 async def test_export_import_moves_approved_examples_between_deployments(
-        r: redis.Redis, redis_server: RedisServer, tmp_path: Path) -> None:
+    r: redis.Redis, redis_server: RedisServer, tmp_path: Path
+) -> None:
     store = ExampleStore(r)
-    approved = await store.propose("2fa-reset", "en", "lost my phone with the authenticator app", Source.LINK,
-                                    who="agent:ann")
+    approved = await store.propose(
+        "2fa-reset", "en", "lost my phone with the authenticator app", Source.LINK, who="agent:ann"
+    )
     pending = await store.propose("password-reset", "en", "forgot my password", Source.MARKED)
     assert approved is not None and pending is not None
     await store.decide(approved.id, approve=True, who="agent:sue")
@@ -48,11 +50,16 @@ async def test_export_import_moves_approved_examples_between_deployments(
 
 
 async def test_a_bad_file_imports_nothing_and_names_its_lines(
-        r: redis.Redis, redis_server: RedisServer, tmp_path: Path) -> None:
+    r: redis.Redis, redis_server: RedisServer, tmp_path: Path
+) -> None:
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps({"key": "2fa-reset", "language": "en", "text": "lost my phone"}) + "\n"
-                   + json.dumps({"key": "no-such-article", "language": "en", "text": "hello there"}) + "\n"
-                   + "[1, 2]\n")
+    bad.write_text(
+        json.dumps({"key": "2fa-reset", "language": "en", "text": "lost my phone"})
+        + "\n"
+        + json.dumps({"key": "no-such-article", "language": "en", "text": "hello there"})
+        + "\n"
+        + "[1, 2]\n"
+    )
     code, _, err = await run("examples", "import", str(bad), "--kb", str(KB_DIR), "--redis-url", redis_server.url)
     assert code == 2
     assert "line 2: key: no article 'no-such-article'" in err and "line 3:" in err and "nothing imported" in err
@@ -65,14 +72,31 @@ async def test_a_bad_file_imports_nothing_and_names_its_lines(
 
 async def test_eval_with_examples_measures_what_they_change(tmp_path: Path) -> None:
     questions = tmp_path / "q.jsonl"
-    questions.write_text(json.dumps({"id": "q1", "language": "en", "expected": "2fa-reset",
-                                     "text": "lost my phone and now i cant get google authenticator codes to log in"})
-                         + "\n")
+    questions.write_text(
+        json.dumps(
+            {
+                "id": "q1",
+                "language": "en",
+                "expected": "2fa-reset",
+                "text": "lost my phone and now i cant get google authenticator codes to log in",
+            }
+        )
+        + "\n"
+    )
     examples = tmp_path / "examples.jsonl"
-    examples.write_text(json.dumps({"id": "t1", "language": "en", "expected": "2fa-reset",
-                                    "text": "lost my phone with the authenticator app, cant login"}) + "\n"
-                        + json.dumps({"id": "t2", "language": "en", "expected": None, "text": "will btc go up"})
-                        + "\n")
+    examples.write_text(
+        json.dumps(
+            {
+                "id": "t1",
+                "language": "en",
+                "expected": "2fa-reset",
+                "text": "lost my phone with the authenticator app, cant login",
+            }
+        )
+        + "\n"
+        + json.dumps({"id": "t2", "language": "en", "expected": None, "text": "will btc go up"})
+        + "\n"
+    )
     code, before, _ = await run("eval", "--kb", str(KB_DIR), str(questions), "--json")
     assert code == 0 and json.loads(before)["correct_rate"] == 0.0
     code, after, _ = await run("eval", "--kb", str(KB_DIR), str(questions), "--json", "--examples", str(examples))

@@ -35,9 +35,9 @@ async def completions(request: Request) -> dict[str, Any]:
         "uncited": "Just call us and tell us your password.",
         # what a model that obeys the customer's "ignore the article and ..." would say
         "obey": "Ignoring the article as you asked: the admin password is hunter2 and BTC will 10x this week. "
-                "https://help.example.com/articles/password-reset",
+        "https://help.example.com/articles/password-reset",
         "number": "Use Forgot password on the login page; the reset link is valid for 90 minutes. "
-                  "https://help.example.com/articles/password-reset",
+        "https://help.example.com/articles/password-reset",
     }.get(mode["reply"], "NO_ANSWER")
     return {"choices": [{"message": {"role": "assistant", "content": content}}]}
 
@@ -120,9 +120,15 @@ async def test_reply_saying_what_the_article_does_not_is_not_sent(
 def test_grounded_accepts_a_rewording_and_refuses_foreign_claims(kb: KnowledgeBase) -> None:
     en, ko = kb.get("password-reset", "en"), kb.get("password-reset", "ko")
     assert en is not None and ko is not None
-    assert grounded("Use Forgot password on the login page and enter your email; the reset link is valid "
-                    "for 30 minutes. https://help.example.com/articles/password-reset", [en])
-    assert not grounded("The reset link is valid for 30 minutes and withdrawals are free forever, "
-                        "guaranteed profit for everyone who deposits today.", [en])
+    assert grounded(
+        "Use Forgot password on the login page and enter your email; the reset link is valid "
+        "for 30 minutes. https://help.example.com/articles/password-reset",
+        [en],
+    )
+    assert not grounded(
+        "The reset link is valid for 30 minutes and withdrawals are free forever, "
+        "guaranteed profit for everyone who deposits today.",
+        [en],
+    )
     assert not grounded("Withdrawals are held for 48 hours after a reset.", [en])  # a number it lacks
     assert grounded(ko.answer[:60], [ko]) and not grounded("비트코인은 다음 주에 열 배 오릅니다", [ko])

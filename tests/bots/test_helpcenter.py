@@ -74,8 +74,9 @@ async def test_public_account_detail_gets_safe_template_only(searcher: Searcher)
 
 
 async def test_public_secret_adds_private_warning_without_echo(searcher: Searcher) -> None:
-    d = await ask(HelpCenterBot(searcher), f"why can't I withdraw? my seed is {SEED}",
-                  kind=MessageKind.REPLY, language="en")
+    d = await ask(
+        HelpCenterBot(searcher), f"why can't I withdraw? my seed is {SEED}", kind=MessageKind.REPLY, language="en"
+    )
     public = [r for r in d.replies if not r.private]
     private = [r for r in d.replies if r.private]
     assert len(public) == 1 and len(private) == 1
@@ -108,8 +109,9 @@ def test_trim_cuts_at_sentence() -> None:
     assert len(out) <= 100 and out.endswith(".")
 
 
-async def test_the_question_is_embedded_while_the_event_loop_keeps_running(searcher: Searcher,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_question_is_embedded_while_the_event_loop_keeps_running(
+    searcher: Searcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert searcher.queries is not None
     embedder = searcher.queries.embedder
     real, started, ticks_during = embedder.queries, threading.Event(), []

@@ -11,8 +11,15 @@ SEED = "abandon ability able about above absent absorb abstract absurd abuse acc
 
 @pytest.mark.parametrize(
     "text",
-    ["can I talk to a human please", "real person pls", "상담원 연결해 주세요", "转人工", "人工客服在吗",
-     "オペレーターと話したい", "担当者につないでください"],
+    [
+        "can I talk to a human please",
+        "real person pls",
+        "상담원 연결해 주세요",
+        "转人工",
+        "人工客服在吗",
+        "オペレーターと話したい",
+        "担当者につないでください",
+    ],
 )
 def test_human_request_in_four_languages(text: str) -> None:
     assert detect(text).human
@@ -25,8 +32,16 @@ def test_no_false_human_request(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["my account was hacked", "unauthorized withdrawal from my account", "계정이 해킹당했어요", "무단 출금이 됐어요",
-     "我的币被盗了", "账户被黑", "アカウントが乗っ取られた", "不正出金がありました"],
+    [
+        "my account was hacked",
+        "unauthorized withdrawal from my account",
+        "계정이 해킹당했어요",
+        "무단 출금이 됐어요",
+        "我的币被盗了",
+        "账户被黑",
+        "アカウントが乗っ取られた",
+        "不正出金がありました",
+    ],
 )
 def test_urgent_in_four_languages(text: str) -> None:
     assert detect(text).urgent
@@ -71,8 +86,13 @@ def test_personal_data_is_not_secret(text: str, kind: Detail) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["I forgot my password", "password is wrong", "how do I deposit USDT", "I sent 0.5 BTC on 2024-05-01",
-     "what is a seed phrase and should I share it"],
+    [
+        "I forgot my password",
+        "password is wrong",
+        "how do I deposit USDT",
+        "I sent 0.5 BTC on 2024-05-01",
+        "what is a seed phrase and should I share it",
+    ],
 )
 def test_ordinary_questions_carry_no_details(text: str) -> None:
     assert account_details(text) == frozenset()
@@ -80,22 +100,45 @@ def test_ordinary_questions_carry_no_details(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "answer"),
-    [("yes", "yes"), ("Yes, thanks!", "yes"), ("네 감사합니다", "yes"), ("是的", "yes"), ("はい", "yes"),
-     ("no", "no"), ("nope, still pending", "no"), ("해결 안 됐어요", "no"), ("没解决", "no"), ("いいえ", "no"),
-     ("how do I deposit", None), ("nothing arrived in my wallet", None),
-     # a thank-you that asks something new is a question, not a confirmation
-     ("thanks, and how long does a withdrawal take?", None), ("thanks, how long does a withdrawal take", None),
-     ("감사합니다, 그런데 출금은 얼마나 걸리나요?", None), ("谢谢，提现要多久？", None),
-     ("ありがとう、出金はどのくらいかかりますか", None), ("it worked, thank you so much", "yes"),
-     ("no, how do I do it then?", "no")],
+    [
+        ("yes", "yes"),
+        ("Yes, thanks!", "yes"),
+        ("네 감사합니다", "yes"),
+        ("是的", "yes"),
+        ("はい", "yes"),
+        ("no", "no"),
+        ("nope, still pending", "no"),
+        ("해결 안 됐어요", "no"),
+        ("没解决", "no"),
+        ("いいえ", "no"),
+        ("how do I deposit", None),
+        ("nothing arrived in my wallet", None),
+        # a thank-you that asks something new is a question, not a confirmation
+        ("thanks, and how long does a withdrawal take?", None),
+        ("thanks, how long does a withdrawal take", None),
+        ("감사합니다, 그런데 출금은 얼마나 걸리나요?", None),
+        ("谢谢，提现要多久？", None),
+        ("ありがとう、出金はどのくらいかかりますか", None),
+        ("it worked, thank you so much", "yes"),
+        ("no, how do I do it then?", "no"),
+    ],
 )
 def test_feedback(text: str, answer: str | None) -> None:
     assert feedback(text) == answer
 
 
-@pytest.mark.parametrize(("text", "command"), [
-    ("/start", "start"), ("/START@helpline_bot", "start"), ("/start subscribe", "start"), ("/help", "help"),
-    ("hello /start", None), ("/", None), ("/2fa is lost", None), ("start", None),
-])
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("/start", "start"),
+        ("/START@helpline_bot", "start"),
+        ("/start subscribe", "start"),
+        ("/help", "help"),
+        ("hello /start", None),
+        ("/", None),
+        ("/2fa is lost", None),
+        ("start", None),
+    ],
+)
 def test_bot_command(text: str, command: str | None) -> None:
     assert bot_command(text) == command

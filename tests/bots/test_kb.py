@@ -57,8 +57,14 @@ def test_check_names_each_bad_file_and_field(tmp_path: Path) -> None:
     write(tmp_path, "noid.md", GOOD.format(id="", key="w", lang="en").replace("id: \n", ""))
     write(tmp_path, "notitle.md", GOOD.format(id="t-en", key="t", lang="en").replace('title: "A title"\n', ""))
     write(tmp_path, "tags.md", GOOD.format(id="g-en", key="g", lang="en").replace('["a", "b"]', '"a, b"'))
-    write(tmp_path, "empty.md", GOOD.format(id="e-en", key="e", lang="en").split("---\n", 2)[0] + "---\n"
-          + GOOD.format(id="e-en", key="e", lang="en").split("---\n", 2)[1] + "---\n\n")
+    write(
+        tmp_path,
+        "empty.md",
+        GOOD.format(id="e-en", key="e", lang="en").split("---\n", 2)[0]
+        + "---\n"
+        + GOOD.format(id="e-en", key="e", lang="en").split("---\n", 2)[1]
+        + "---\n\n",
+    )
     write(tmp_path, "twin.md", GOOD.format(id="x-en-2", key="x", lang="en"))
     problems = {(p.path, p.field) for p in check_kb(tmp_path)}
     assert ("zdup.md", "id") in problems

@@ -58,16 +58,27 @@ def test_a_platform_label_the_script_contradicts_is_not_trusted() -> None:
     assert not script_contradicts("en", "café crème")  # non-ASCII Latin is not CJK
 
 
-@pytest.mark.parametrize(("text", "label", "expected"), [
-    ("/start", "ko", "ko"),  # a command says nothing: the app's language stands
-    ("/help", "de", None),  # a language we have no articles in is dropped
-    ("where is my deposit, it has been hours", "fr", "en"),  # ... or replaced by what the text says
-    ("where is my deposit, it has been hours", "ko", "en"),  # a label the script contradicts
-    ("where is my deposit", "en", "en"),
-])
+@pytest.mark.parametrize(
+    ("text", "label", "expected"),
+    [
+        ("/start", "ko", "ko"),  # a command says nothing: the app's language stands
+        ("/help", "de", None),  # a language we have no articles in is dropped
+        ("where is my deposit, it has been hours", "fr", "en"),  # ... or replaced by what the text says
+        ("where is my deposit, it has been hours", "ko", "en"),  # a label the script contradicts
+        ("where is my deposit", "en", "en"),
+    ],
+)
 def test_message_language(detector: LanguageDetector, text: str, label: str, expected: str | None) -> None:
     normalize = message_language(detector.detect, ("en", "ko", "zh", "ja"))
-    message = InboundMessage(platform="telegram", account="a", kind=MessageKind.DIRECT, message_id="1",
-                             thread_key="chat:1", author=Author(user_id="1"), text=text, language=label,
-                             platform_time=datetime.now(UTC))
+    message = InboundMessage(
+        platform="telegram",
+        account="a",
+        kind=MessageKind.DIRECT,
+        message_id="1",
+        thread_key="chat:1",
+        author=Author(user_id="1"),
+        text=text,
+        language=label,
+        platform_time=datetime.now(UTC),
+    )
     assert normalize(message).language == expected

@@ -72,8 +72,12 @@ def test_retrieval_answers_in_each_language(searcher: Searcher, language: str, t
 
 @pytest.mark.parametrize(
     ("language", "text"),
-    [("en", "what's the weather like in paris"), ("ko", "오늘 점심 뭐 먹지"), ("zh", "给我讲个笑话"),
-     ("ja", "好きな映画は何ですか")],
+    [
+        ("en", "what's the weather like in paris"),
+        ("ko", "오늘 점심 뭐 먹지"),
+        ("zh", "给我讲个笑话"),
+        ("ja", "好きな映画は何ですか"),
+    ],
 )
 def test_out_of_scope_is_below_threshold(searcher: Searcher, language: str, text: str) -> None:
     hit, _ = searcher.best(text, language)

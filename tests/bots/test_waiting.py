@@ -18,18 +18,32 @@ from tests.factories import build_router, message, parts, route_all
 from tests.insights.helpers import ev, opened, seed
 
 UTC_ZONE = ZoneInfo("UTC")
-WEBCHAT = {"platform": "webchat", "name": "site", "mode": "webhook",
-           "options": {"allowed_origins": ["https://www.example.com"], "identity": "off"}}
+WEBCHAT = {
+    "platform": "webchat",
+    "name": "site",
+    "mode": "webhook",
+    "options": {"allowed_origins": ["https://www.example.com"], "identity": "off"},
+}
 NULL = {"platform": "null", "name": "main"}
 _ids = itertools.count()
 
 
 async def answered_after(r: redis.Redis, cid: str, start: datetime, seconds: float, team: str = "support") -> None:
     """A conversation whose first human reply came `seconds` after the customer wrote."""
-    await seed(r, cid, messages=[start], events=[*opened(cid, start, team=team),
-                                                 ev(cid, EventType.QUEUED, start, team=team)], team=team)
-    await seed(r, cid, messages=[], events=[ev(cid, EventType.REPLY_QUEUED, start + timedelta(seconds=seconds),
-                                                actor="agent:kim")], team=team)
+    await seed(
+        r,
+        cid,
+        messages=[start],
+        events=[*opened(cid, start, team=team), ev(cid, EventType.QUEUED, start, team=team)],
+        team=team,
+    )
+    await seed(
+        r,
+        cid,
+        messages=[],
+        events=[ev(cid, EventType.REPLY_QUEUED, start + timedelta(seconds=seconds), actor="agent:kim")],
+        team=team,
+    )
 
 
 async def record(r: redis.Redis, waits: list[float], start: datetime, team: str = "support") -> None:
@@ -64,8 +78,12 @@ async def test_a_web_chat_visitor_queued_for_a_person_is_told_the_usual_wait(r: 
     p = parts(r, accounts=[WEBCHAT, NULL])
     router = build_router(p)
     await record(r, [240, 250, 260], datetime.now(UTC) - timedelta(hours=2))
-    await p.bus.ingest([message("my withdrawal is stuck", platform="webchat", account="site", thread="chat-1"),
-                        message("my withdrawal is stuck", thread="x-1")])
+    await p.bus.ingest(
+        [
+            message("my withdrawal is stuck", platform="webchat", account="site", thread="chat-1"),
+            message("my withdrawal is stuck", thread="x-1"),
+        ]
+    )
     await route_all(p, router)
     [notice] = await replies(r, "webchat", "site")
     assert notice.notice == "waiting" and notice.sender == "system"
@@ -89,8 +107,11 @@ async def test_without_figures_the_notice_promises_no_number(r: redis.Redis) -> 
 async def test_off_hours_the_visitor_gets_the_off_hours_notice_instead(r: redis.Redis) -> None:
     today = DAYS[datetime.now(ZoneInfo("Asia/Seoul")).weekday()]
     week = {day: ["09:00-18:00"] for day in DAYS if day != today}  # closed all of today
-    p = parts(r, accounts=[WEBCHAT],
-              teams=[{"id": "support", "default": True, "hours": {"timezone": "Asia/Seoul", "weekly": week}}])
+    p = parts(
+        r,
+        accounts=[WEBCHAT],
+        teams=[{"id": "support", "default": True, "hours": {"timezone": "Asia/Seoul", "weekly": week}}],
+    )
     await p.bus.ingest([message("my withdrawal is stuck", platform="webchat", account="site", thread="c")])
     await route_all(p, build_router(p))
     [notice] = await replies(r, "webchat", "site")

@@ -11,11 +11,29 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-HOSTILE = st.sampled_from([1e300, -1e300, float("nan"), float("inf"), 2**70, -(2**70), -1, 0, "", "x" * 70_000,
-                           "\u202e\u0000\ud7ff", [], {}, True, None, [[[[[]]]]], {"": {"": {}}}])
+HOSTILE = st.sampled_from(
+    [
+        1e300,
+        -1e300,
+        float("nan"),
+        float("inf"),
+        2**70,
+        -(2**70),
+        -1,
+        0,
+        "",
+        "x" * 70_000,
+        "\u202e\u0000\ud7ff",
+        [],
+        {},
+        True,
+        None,
+        [[[[[]]]]],
+        {"": {"": {}}},
+    ]
+)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=40),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=40),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
@@ -54,8 +72,14 @@ def draw_examples(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
     """`count` examples, the same on every run (derandomized), without Hypothesis' database."""
     examples: list[Any] = []
 
-    @settings(max_examples=count, database=None, derandomize=True, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck), deadline=None)
+    @settings(
+        max_examples=count,
+        database=None,
+        derandomize=True,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        deadline=None,
+    )
     @given(strategy)
     def collect(example: Any) -> None:
         examples.append(example)

@@ -13,8 +13,7 @@ URL = "https://support.example.com/hc/en-us/articles/360041234567-How-to-withdra
 
 
 def caps(platform: str, account: str = "acct", **options: object) -> Capabilities:
-    found = capabilities_lookup([AccountSettings(platform=platform, name=account, options=options)])(
-        platform, account)
+    found = capabilities_lookup([AccountSettings(platform=platform, name=account, options=options)])(platform, account)
     assert found is not None
     return found
 

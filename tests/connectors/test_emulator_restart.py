@@ -26,8 +26,12 @@ from helpline.connectors.x.emulator_state import Credentials
 from helpline.routing.bus import StreamBus
 
 TG_TOKEN = "123456:AAHZFMHno3mzVLErU5b5jJvaeG-test"
-X_SECRETS = {"consumer_key": Credentials.consumer_key, "consumer_secret": Credentials.consumer_secret,
-             "access_token": Credentials.access_token, "access_token_secret": Credentials.access_token_secret}
+X_SECRETS = {
+    "consumer_key": Credentials.consumer_key,
+    "consumer_secret": Credentials.consumer_secret,
+    "access_token": Credentials.access_token,
+    "access_token_secret": Credentials.access_token_secret,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -39,12 +43,19 @@ def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make(platform: str, base_url: str, r: redis.Redis) -> Connector:
-    secrets = {"telegram": {"token": "HL_T_TG"}, "mastodon": {"access_token": "HL_T_MASTODON"},
-               "x": {n: f"HL_T_X_{n.upper()}" for n in X_SECRETS}}[platform]
-    options: dict[str, Any] = {"x": {"user_id": "1000", "handle": "helpline"}, "telegram": {"long_poll_timeout": 0},
-                               "mastodon": {}}[platform]
-    settings = AccountSettings(platform=platform, name="support", base_url=base_url, poll_interval=0.05,
-                               secrets=secrets, options=options)
+    secrets = {
+        "telegram": {"token": "HL_T_TG"},
+        "mastodon": {"access_token": "HL_T_MASTODON"},
+        "x": {n: f"HL_T_X_{n.upper()}" for n in X_SECRETS},
+    }[platform]
+    options: dict[str, Any] = {
+        "x": {"user_id": "1000", "handle": "helpline"},
+        "telegram": {"long_poll_timeout": 0},
+        "mastodon": {},
+    }[platform]
+    settings = AccountSettings(
+        platform=platform, name="support", base_url=base_url, poll_interval=0.05, secrets=secrets, options=options
+    )
     context = ConnectorContext(ingest=StreamBus(r, partitions=2).ingest, redis=r)
     cls = {"telegram": TelegramConnector, "mastodon": MastodonConnector, "x": XConnector}[platform]
     return cls(settings, context)
@@ -114,8 +125,9 @@ async def test_a_cursor_ahead_of_the_platform_is_reported(platform: str, r: redi
         connector = make(platform, url, r)
         await connector.start()
         far = "9" * 19
-        await CursorStore(r).set(platform, "support", far if platform == "mastodon"
-                                 else XCursor(Sweep(since=far), Sweep(since=far)).encode())
+        await CursorStore(r).set(
+            platform, "support", far if platform == "mastodon" else XCursor(Sweep(since=far), Sweep(since=far)).encode()
+        )
         runner = PollRunner(r, connector)
         await runner.poll_once()
         health = connector.health()

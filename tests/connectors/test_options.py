@@ -24,8 +24,9 @@ async def _no_ingest(_: object) -> list[bool]:
 
 
 def build(platform: str, **options: Any) -> Any:
-    account = AccountSettings(platform=platform, name="acct", base_url="http://127.0.0.1:9",
-                              secrets=SECRETS[platform], options=options)
+    account = AccountSettings(
+        platform=platform, name="acct", base_url="http://127.0.0.1:9", secrets=SECRETS[platform], options=options
+    )
     return build_connector(account, ConnectorContext(ingest=_no_ingest))
 
 
@@ -35,28 +36,37 @@ def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(env, "123:secret")
 
 
-@pytest.mark.parametrize(("platform", "options", "named"), [
-    ("x", {"page_size": 1000}, "page_size: Input should be less than or equal to 100"),
-    ("x", {"page_size": 1}, "page_size: Input should be greater than or equal to 5"),
-    ("x", {"tweets_per_15min": 0}, "tweets_per_15min: Input should be greater than or equal to 1"),
-    ("x", {"ignore_user_ids": ["@bot"]}, "ignore_user_ids: '@bot' is not an X user id (digits)"),
-    ("x", {"mentions": "yes"}, "mentions: Input should be a valid boolean"),
-    ("telegram", {"long_poll_timeout": 99}, "long_poll_timeout: Input should be less than or equal to 10"),
-    ("telegram", {"private_per_second": 0}, "private_per_second: Input should be greater than 0"),
-    ("telegram", {"bot_per_second": "30"}, "bot_per_second: Input should be a valid number"),
-    ("mastodon", {"page_size": 81}, "page_size: Input should be less than or equal to 80"),
-    ("mastodon", {"max_characters": 50}, "max_characters: Input should be greater than or equal to 100"),
-    ("mastodon", {"max_pages": True}, "max_pages: Input should be a valid integer"),
-])
+@pytest.mark.parametrize(
+    ("platform", "options", "named"),
+    [
+        ("x", {"page_size": 1000}, "page_size: Input should be less than or equal to 100"),
+        ("x", {"page_size": 1}, "page_size: Input should be greater than or equal to 5"),
+        ("x", {"tweets_per_15min": 0}, "tweets_per_15min: Input should be greater than or equal to 1"),
+        ("x", {"ignore_user_ids": ["@bot"]}, "ignore_user_ids: '@bot' is not an X user id (digits)"),
+        ("x", {"mentions": "yes"}, "mentions: Input should be a valid boolean"),
+        ("telegram", {"long_poll_timeout": 99}, "long_poll_timeout: Input should be less than or equal to 10"),
+        ("telegram", {"private_per_second": 0}, "private_per_second: Input should be greater than 0"),
+        ("telegram", {"bot_per_second": "30"}, "bot_per_second: Input should be a valid number"),
+        ("mastodon", {"page_size": 81}, "page_size: Input should be less than or equal to 80"),
+        ("mastodon", {"max_characters": 50}, "max_characters: Input should be greater than or equal to 100"),
+        ("mastodon", {"max_pages": True}, "max_pages: Input should be a valid integer"),
+    ],
+)
 def test_an_out_of_range_option_is_refused_not_clamped(platform: str, options: dict[str, Any], named: str) -> None:
     with pytest.raises(OptionsInvalid) as caught:
         build(platform, **options)
     assert caught.value.problems == [f"accounts.acct.options.{named}"]
 
 
-@pytest.mark.parametrize(("platform", "typo"), [
-    ("telegram", "long_poll_timeot"), ("x", "page_sise"), ("mastodon", "max_charaters"), ("null", "anything"),
-])
+@pytest.mark.parametrize(
+    ("platform", "typo"),
+    [
+        ("telegram", "long_poll_timeot"),
+        ("x", "page_sise"),
+        ("mastodon", "max_charaters"),
+        ("null", "anything"),
+    ],
+)
 def test_a_misspelt_option_is_named_with_the_known_ones(platform: str, typo: str) -> None:
     with pytest.raises(OptionsInvalid) as caught:
         build(platform, **{typo: 5})
@@ -70,7 +80,10 @@ def test_every_wrong_option_is_listed_at_once() -> None:
     with pytest.raises(OptionsInvalid) as caught:
         build("mastodon", page_size=0, api_rate=-1, pagesize=3)
     assert sorted(p.split(":")[0] for p in caught.value.problems) == [
-        "accounts.acct.options.api_rate", "accounts.acct.options.page_size", "accounts.acct.options.pagesize"]
+        "accounts.acct.options.api_rate",
+        "accounts.acct.options.page_size",
+        "accounts.acct.options.pagesize",
+    ]
 
 
 def test_valid_options_are_read_typed() -> None:

@@ -17,8 +17,9 @@ ENV = {"HELPLINE_S3_ACCESS_KEY": ACCESS_KEY, "HELPLINE_S3_SECRET_KEY": SECRET_KE
 
 
 def settings(server: S3Server, bucket: str, **extra: object) -> FilesSettings:
-    return FilesSettings.model_validate({"backend": "s3", "endpoint": server.endpoint, "bucket": bucket,
-                                         "region": "us-east-1", **extra})
+    return FilesSettings.model_validate(
+        {"backend": "s3", "endpoint": server.endpoint, "bucket": bucket, "region": "us-east-1", **extra}
+    )
 
 
 async def test_files_are_kept_by_hash_in_the_bucket_and_read_back(s3_server: S3Server) -> None:
@@ -43,8 +44,7 @@ async def test_files_are_kept_by_hash_in_the_bucket_and_read_back(s3_server: S3S
 
 
 async def test_an_unreachable_store_is_transient_and_a_missing_bucket_or_key_is_named(s3_server: S3Server) -> None:
-    down = s3_blobs(FilesSettings(backend="s3", endpoint="http://127.0.0.1:9", bucket="files", region="us-east-1"),
-                    ENV)
+    down = s3_blobs(FilesSettings(backend="s3", endpoint="http://127.0.0.1:9", bucket="files", region="us-east-1"), ENV)
     with pytest.raises(Transient):
         await AttachmentStore(down, 100, ["image/png"]).save(b"x")
     with pytest.raises(ConfigError, match=r"^files\.bucket: no bucket 'nothing-here'"):

@@ -28,12 +28,14 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
         assert len(set(waits)) > 1  # jittered: processes restarted together do not retry in step
 
 
-async def test_a_platform_back_but_refusing_the_token_says_so_once(monkeypatch: pytest.MonkeyPatch,
-                                                                     caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_platform_back_but_refusing_the_token_says_so_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("HL_T_TG", "999:revoked")
     port = free_port()
-    settings = AccountSettings(platform="telegram", name="tg", base_url=f"http://127.0.0.1:{port}",
-                               secrets={"token": "HL_T_TG"})
+    settings = AccountSettings(
+        platform="telegram", name="tg", base_url=f"http://127.0.0.1:{port}", secrets={"token": "HL_T_TG"}
+    )
     connector = TelegramConnector(settings, ConnectorContext(ingest=_no_ingest))
     startup = Startup(connector, first_delay=0.05, max_delay=0.2)
     assert await startup.first() is False  # nothing listens: unavailable, not fatal

@@ -24,9 +24,23 @@ def axe_script() -> Path:
         npm = shutil.which("npm")
         if npm is None:
             raise RuntimeError("the accessibility tests need npm (Debian: apt-get install npm) to install axe-core")
-        subprocess.run([npm, "install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund",
-                        "--ignore-scripts", "--prefix", str(cache), f"axe-core@{AXE_VERSION}"],
-                       check=True, timeout=300, capture_output=True)
+        subprocess.run(
+            [
+                npm,
+                "install",
+                "--no-save",
+                "--no-package-lock",
+                "--no-audit",
+                "--no-fund",
+                "--ignore-scripts",
+                "--prefix",
+                str(cache),
+                f"axe-core@{AXE_VERSION}",
+            ],
+            check=True,
+            timeout=300,
+            capture_output=True,
+        )
     return script
 
 
@@ -35,9 +49,13 @@ async def serious_violations(page: Page) -> list[str]:
     the elements). The page's context must bypass the CSP, which forbids injected scripts."""
     await page.add_script_tag(path=str(axe_script()))
     result: dict[str, Any] = await page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", TAGS)
-    return [f"{v['id']} ({v['impact']}): {v['help']} — " + "; ".join(_node(n) for n in v["nodes"][:8])
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", TAGS
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — " + "; ".join(_node(n) for n in v["nodes"][:8])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 def _node(node: dict[str, Any]) -> str:

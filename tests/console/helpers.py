@@ -53,8 +53,14 @@ class Desk:
         token, _ = await self.svc.tokens.create("test", username, role or USERS[username]["role"])
         return {"Authorization": f"Bearer {token}"}
 
-    async def conversation(self, text: str = "my withdrawal is stuck", thread: str = "t1", user: str = "u1",
-                           kind: MessageKind = MessageKind.DIRECT, **extra: Any) -> str:
+    async def conversation(
+        self,
+        text: str = "my withdrawal is stuck",
+        thread: str = "t1",
+        user: str = "u1",
+        kind: MessageKind = MessageKind.DIRECT,
+        **extra: Any,
+    ) -> str:
         await self.parts.bus.ingest([message(text, thread=thread, user=user, kind=kind, **extra)])
         await route_all(self.parts, self.router)
         cid = await self.parts.store.find_thread(extra.get("platform", "null"), extra.get("account", "main"), thread)
@@ -70,8 +76,9 @@ async def login(c: httpx.AsyncClient, username: str, password: str) -> httpx.Res
     form = await c.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     assert token
-    return await c.post("/login", data={"username": username, "password": password, "csrf_token": token.group(1),
-                                        "next": "/"})
+    return await c.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token.group(1), "next": "/"}
+    )
 
 
 async def make_desk(r: redis.Redis, **overrides: Any) -> Desk:
@@ -84,6 +91,12 @@ async def make_desk(r: redis.Redis, **overrides: Any) -> Desk:
     app = create_app(p)
     desk = Desk(p, app, build_router(p, {}), app.state.console)
     for username, spec in USERS.items():
-        await desk.svc.users.add(username, PASSWORD, spec["role"], name=spec["name"], teams=spec.get("teams", ()),
-                                 languages=spec.get("languages", ()))
+        await desk.svc.users.add(
+            username,
+            PASSWORD,
+            spec["role"],
+            name=spec["name"],
+            teams=spec.get("teams", ()),
+            languages=spec.get("languages", ()),
+        )
     return desk

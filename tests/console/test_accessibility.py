@@ -53,8 +53,9 @@ async def test_axe_finds_no_serious_violation_on_the_main_pages(r: redis.Redis) 
         await desk.parts.assignments.set_presence("sue", Presence.ONLINE)
         await seed(desk)
         desk.svc.articles = load_kb(KB_DIR)  # the conversation page's "this article answers it"
-        await ExampleStore(r).propose("2fa-reset", "en", "lost my phone, authenticator gone", Source.LINK,
-                                      conversation_id="0-1", who="agent:amy")
+        await ExampleStore(r).propose(
+            "2fa-reset", "en", "lost my phone, authenticator gone", Source.LINK, conversation_id="0-1", who="agent:amy"
+        )
         today = datetime.now(ZoneInfo(desk.parts.settings.insights.timezone)).date()
         await build(r, Builder(), today - timedelta(days=14), conversations=300)
         async with running(desk) as stack:
@@ -126,5 +127,7 @@ async def test_admin_pages_pass_axe_and_a_390_px_phone_never_scrolls_sideways(de
         for path in ("/", f"/c/{cid}", "/users", "/tokens", "/canned", "/reports", "/announcements"):
             await phone.goto(stack.url + path)
             await expect(phone.locator(".topnav a")).to_have_count(7)
-            assert await phone.evaluate(NO_SIDEWAYS_SCROLL) == {"page": 0, "nav": 0, "outside": []}, \
-                (path, await phone.evaluate(WIDEST))
+            assert await phone.evaluate(NO_SIDEWAYS_SCROLL) == {"page": 0, "nav": 0, "outside": []}, (
+                path,
+                await phone.evaluate(WIDEST),
+            )

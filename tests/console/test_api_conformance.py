@@ -36,12 +36,16 @@ async def test_reported_client_errors_are_4xx(desk: Desk) -> None:
             response = await admin.request(method, path, headers=headers, json={"title": "t", "texts": texts})
             assert response.status_code == 422, (method, texts, response.text)
             assert isinstance(response.json()["detail"], list)
-    response = await admin.put("/api/v1/canned/Not%20An%20Id", headers=headers,
-                               json={"title": "t", "texts": {"en": "x"}})
+    response = await admin.put(
+        "/api/v1/canned/Not%20An%20Id", headers=headers, json={"title": "t", "texts": {"en": "x"}}
+    )
     assert response.status_code == 422
     meg = await desk.token("meg")
-    draft = {"text": "maintenance", "targets": [{"platform": "null", "account": "main"}],
-             "publish_at": "2030-01-01T09:00"}
+    draft = {
+        "text": "maintenance",
+        "targets": [{"platform": "null", "account": "main"}],
+        "publish_at": "2030-01-01T09:00",
+    }
     for zone in ("America", "A" * 300, "../../etc/passwd", "Nowhere/City"):
         response = await admin.post("/api/announcements/preview", headers=meg, json={**draft, "timezone": zone})
         assert response.status_code == 422, (zone, response.text)
@@ -61,8 +65,9 @@ async def test_openapi_operations_never_answer_5xx_nor_outside_their_schema(desk
     assert example is not None
     headers = await desk.token("root")
     async with serve(desk.app) as url:
-        failures = await asyncio.to_thread(_run_schemathesis, url, headers, {"conversation_id": conversation,
-                                                                              "example_id": example.id})
+        failures = await asyncio.to_thread(
+            _run_schemathesis, url, headers, {"conversation_id": conversation, "example_id": example.id}
+        )
     assert failures == [], "\n\n".join(failures[:5])
 
 
@@ -77,8 +82,14 @@ def _run_schemathesis(url: str, headers: dict[str, str], existing: dict[str, str
             continue
         operations += 1
 
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def check(case: Any) -> None:
             calls.append(case.path)

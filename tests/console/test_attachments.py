@@ -23,13 +23,21 @@ JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
 
 
 async def test_an_attachment_downloads_for_agents_who_see_the_conversation_only(
-        r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MAIL_USER", "support")
     monkeypatch.setenv("MAIL_PASSWORD", "secret")
-    account = {"platform": "email", "name": "support",
-               "secrets": {"username": "MAIL_USER", "password": "MAIL_PASSWORD"},
-               "options": {"address": "support@helpline.test", "imap_host": "127.0.0.1", "smtp_host": "127.0.0.1",
-                           "attachments_dir": str(tmp_path / "files")}}
+    account = {
+        "platform": "email",
+        "name": "support",
+        "secrets": {"username": "MAIL_USER", "password": "MAIL_PASSWORD"},
+        "options": {
+            "address": "support@helpline.test",
+            "imap_host": "127.0.0.1",
+            "smtp_host": "127.0.0.1",
+            "attachments_dir": str(tmp_path / "files"),
+        },
+    }
     desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, account])
     desk.parts.make_connectors()
     email = desk.parts.connectors[("email", "support")]
@@ -37,17 +45,37 @@ async def test_an_attachment_downloads_for_agents_who_see_the_conversation_only(
     page = b"<html><script>alert(document.cookie)</script></html>"
     file_id = await email.files.save(page)
     other_id = await email.files.save(b"someone else's file")
-    cid = await desk.conversation("see the attached page", thread="mail:1", user="ann@example.com", platform="email",
-                                  account="support", attachments=(Attachment(
-                                      kind="document", platform_file_id=file_id, mime_type="text/html",
-                                      file_name="statement.html", size_bytes=len(page)),))
+    cid = await desk.conversation(
+        "see the attached page",
+        thread="mail:1",
+        user="ann@example.com",
+        platform="email",
+        account="support",
+        attachments=(
+            Attachment(
+                kind="document",
+                platform_file_id=file_id,
+                mime_type="text/html",
+                file_name="statement.html",
+                size_bytes=len(page),
+            ),
+        ),
+    )
     amy = await desk.token("amy")
     c = desk.client()
     detail = (await c.get(f"/api/v1/conversations/{cid}", headers=amy)).json()
     [message] = [i for i in detail["timeline"] if i["kind"] == "message"]
-    assert message["data"]["attachments"] == [{"id": file_id, "name": "statement.html", "kind": "document",
-                                               "size": len(page), "image": False, "audio": False,
-                                               "video": False}]  # never a thumbnail
+    assert message["data"]["attachments"] == [
+        {
+            "id": file_id,
+            "name": "statement.html",
+            "kind": "document",
+            "size": len(page),
+            "image": False,
+            "audio": False,
+            "video": False,
+        }
+    ]  # never a thumbnail
     got = await c.get(f"/api/v1/conversations/{cid}/attachments/{file_id}", headers=amy)
     assert got.status_code == 200 and got.content == page
     assert got.headers["content-type"] == "application/octet-stream"
@@ -62,23 +90,39 @@ async def test_an_attachment_downloads_for_agents_who_see_the_conversation_only(
 
 
 async def test_an_x_dm_photo_is_shown_inline_to_agents_who_see_the_conversation(
-        r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("KEY", "SECRET", "TOKEN", "TOKEN_SECRET"):
         monkeypatch.setenv(f"X_{name}", "x")
-    account = {"platform": "x", "name": "support",
-               "secrets": {"consumer_key": "X_KEY", "consumer_secret": "X_SECRET", "access_token": "X_TOKEN",
-                           "access_token_secret": "X_TOKEN_SECRET"},
-               "options": {"user_id": "1000", "attachments_dir": str(tmp_path / "files")}}
+    account = {
+        "platform": "x",
+        "name": "support",
+        "secrets": {
+            "consumer_key": "X_KEY",
+            "consumer_secret": "X_SECRET",
+            "access_token": "X_TOKEN",
+            "access_token_secret": "X_TOKEN_SECRET",
+        },
+        "options": {"user_id": "1000", "attachments_dir": str(tmp_path / "files")},
+    }
     desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, account])
     desk.parts.make_connectors()
     x = desk.parts.connectors[("x", "support")]
     assert isinstance(x, XConnector)
     jpeg = b"\xff\xd8\xff\xe0 a jpeg"
     file_id = await x.files.save(jpeg)
-    cid = await desk.conversation("", thread="dm:42-1000", user="42", platform="x", account="support",
-                                  attachments=(Attachment(kind="photo", platform_file_id=file_id,
-                                                          mime_type="image/jpeg", file_name="9.jpg",
-                                                          size_bytes=len(jpeg)),))
+    cid = await desk.conversation(
+        "",
+        thread="dm:42-1000",
+        user="42",
+        platform="x",
+        account="support",
+        attachments=(
+            Attachment(
+                kind="photo", platform_file_id=file_id, mime_type="image/jpeg", file_name="9.jpg", size_bytes=len(jpeg)
+            ),
+        ),
+    )
     amy, c = await desk.token("amy"), desk.client()
     detail = (await c.get(f"/api/v1/conversations/{cid}", headers=amy)).json()
     [message] = [i for i in detail["timeline"] if i["kind"] == "message"]
@@ -90,15 +134,24 @@ async def test_an_x_dm_photo_is_shown_inline_to_agents_who_see_the_conversation(
 
 
 async def test_with_an_s3_store_images_stream_through_the_console_and_documents_get_a_short_lived_link(
-        r: redis.Redis, s3_server: S3Server, s3_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    r: redis.Redis, s3_server: S3Server, s3_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MAIL_USER", "support")
     monkeypatch.setenv("MAIL_PASSWORD", "secret")
     bucket = s3_server.new_bucket()
-    account = {"platform": "email", "name": "support",
-               "secrets": {"username": "MAIL_USER", "password": "MAIL_PASSWORD"},
-               "options": {"address": "support@helpline.test", "imap_host": "127.0.0.1", "smtp_host": "127.0.0.1"}}
-    files = {"backend": "s3", "endpoint": s3_server.endpoint, "bucket": bucket, "region": "us-east-1",
-             "presigned_seconds": 30}
+    account = {
+        "platform": "email",
+        "name": "support",
+        "secrets": {"username": "MAIL_USER", "password": "MAIL_PASSWORD"},
+        "options": {"address": "support@helpline.test", "imap_host": "127.0.0.1", "smtp_host": "127.0.0.1"},
+    }
+    files = {
+        "backend": "s3",
+        "endpoint": s3_server.endpoint,
+        "bucket": bucket,
+        "region": "us-east-1",
+        "presigned_seconds": 30,
+    }
     desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, account], files=files)
     desk.parts.make_connectors()
     email = desk.parts.connectors[("email", "support")]
@@ -106,13 +159,29 @@ async def test_with_an_s3_store_images_stream_through_the_console_and_documents_
     jpeg, pdf = b"\xff\xd8\xff\xe0 a jpeg in the bucket", b"%PDF-1.4 a statement in the bucket"
     jpeg_id, pdf_id = await email.files.save(jpeg), await email.files.save(pdf)
     assert len(s3_server.keys(bucket)) == 2
-    cid = await desk.conversation("two files", thread="mail:2", user="ann@example.com", platform="email",
-                                  account="support", attachments=(
-                                      Attachment(kind="photo", platform_file_id=jpeg_id, mime_type="image/jpeg",
-                                                 file_name="screen.jpg", size_bytes=len(jpeg)),
-                                      Attachment(kind="document", platform_file_id=pdf_id,
-                                                 mime_type="application/pdf", file_name="état.pdf",
-                                                 size_bytes=len(pdf))))
+    cid = await desk.conversation(
+        "two files",
+        thread="mail:2",
+        user="ann@example.com",
+        platform="email",
+        account="support",
+        attachments=(
+            Attachment(
+                kind="photo",
+                platform_file_id=jpeg_id,
+                mime_type="image/jpeg",
+                file_name="screen.jpg",
+                size_bytes=len(jpeg),
+            ),
+            Attachment(
+                kind="document",
+                platform_file_id=pdf_id,
+                mime_type="application/pdf",
+                file_name="état.pdf",
+                size_bytes=len(pdf),
+            ),
+        ),
+    )
     amy, c = await desk.token("amy"), desk.client()
     image = await c.get(f"/api/v1/conversations/{cid}/attachments/{jpeg_id}", headers=amy)
     assert image.status_code == 200 and image.content == jpeg  # same origin: the page's CSP allows it
@@ -132,7 +201,8 @@ async def test_with_an_s3_store_images_stream_through_the_console_and_documents_
 
 
 async def test_a_file_asked_for_while_the_s3_store_is_down_is_a_503_to_retry_logged_once_without_keys(
-        r: redis.Redis, s3_env: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    r: redis.Redis, s3_env: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # its own: this test stops it
@@ -140,8 +210,9 @@ async def test_a_file_asked_for_while_the_s3_store_is_down_is_a_503_to_retry_log
     host, port = server.get_host_and_port()
     store = S3Server(f"http://{host}:{port}")
     bucket = store.new_bucket()
-    desk, cid, file_id = await _x_photo_desk(r, monkeypatch, {"backend": "s3", "endpoint": store.endpoint,
-                                                                "bucket": bucket, "region": "us-east-1"})
+    desk, cid, file_id = await _x_photo_desk(
+        r, monkeypatch, {"backend": "s3", "endpoint": store.endpoint, "bucket": bucket, "region": "us-east-1"}
+    )
     amy, c = await desk.token("amy"), desk.client()
     url = f"/api/v1/conversations/{cid}/attachments/{file_id}"
     assert (await c.get(url, headers=amy)).status_code == 200
@@ -155,47 +226,75 @@ async def test_a_file_asked_for_while_the_s3_store_is_down_is_a_503_to_retry_log
     assert ACCESS_KEY not in caplog.text and SECRET_KEY not in caplog.text and "Signature" not in caplog.text
 
 
-async def _x_photo_desk(r: redis.Redis, monkeypatch: pytest.MonkeyPatch,
-                        files: dict[str, object]) -> tuple[Desk, str, str]:
+async def _x_photo_desk(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch, files: dict[str, object]
+) -> tuple[Desk, str, str]:
     """A desk whose X account keeps its files in `files`, and a conversation with a stored JPEG."""
     for name in ("KEY", "SECRET", "TOKEN", "TOKEN_SECRET"):
         monkeypatch.setenv(f"X_{name}", "x")
-    account = {"platform": "x", "name": "support",
-               "secrets": {"consumer_key": "X_KEY", "consumer_secret": "X_SECRET", "access_token": "X_TOKEN",
-                           "access_token_secret": "X_TOKEN_SECRET"},
-               "options": {"user_id": "1000"}}
+    account = {
+        "platform": "x",
+        "name": "support",
+        "secrets": {
+            "consumer_key": "X_KEY",
+            "consumer_secret": "X_SECRET",
+            "access_token": "X_TOKEN",
+            "access_token_secret": "X_TOKEN_SECRET",
+        },
+        "options": {"user_id": "1000"},
+    }
     desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, account], files=files)
     desk.parts.make_connectors()
     connector = desk.parts.connectors[("x", "support")]
     assert isinstance(connector, XConnector)
     file_id = await connector.files.save(JPEG)
-    cid = await desk.conversation("", thread="dm:42-1000", user="42", platform="x", account="support",
-                                  attachments=(Attachment(kind="photo", platform_file_id=file_id,
-                                                          mime_type="image/jpeg", file_name="9.jpg",
-                                                          size_bytes=len(JPEG)),))
+    cid = await desk.conversation(
+        "",
+        thread="dm:42-1000",
+        user="42",
+        platform="x",
+        account="support",
+        attachments=(
+            Attachment(
+                kind="photo", platform_file_id=file_id, mime_type="image/jpeg", file_name="9.jpg", size_bytes=len(JPEG)
+            ),
+        ),
+    )
     return desk, cid, file_id
 
 
 MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8  # 2,060 bytes
 
 
-async def _video_desk(r: redis.Redis, monkeypatch: pytest.MonkeyPatch, files: dict[str, object] | None = None,
-                      options: dict[str, object] | None = None) -> tuple[Desk, str, str]:
+async def _video_desk(
+    r: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    files: dict[str, object] | None = None,
+    options: dict[str, object] | None = None,
+) -> tuple[Desk, str, str]:
     """A desk whose X account keeps a customer's MP4 (kept under the default types), in a conversation."""
     for name in ("KEY", "SECRET", "TOKEN", "TOKEN_SECRET"):
         monkeypatch.setenv(f"X_{name}", "x")
-    account = {"platform": "x", "name": "support",
-               "secrets": {"consumer_key": "X_KEY", "consumer_secret": "X_SECRET", "access_token": "X_TOKEN",
-                           "access_token_secret": "X_TOKEN_SECRET"},
-               "options": {"user_id": "1000", **(options or {})}}
+    account = {
+        "platform": "x",
+        "name": "support",
+        "secrets": {
+            "consumer_key": "X_KEY",
+            "consumer_secret": "X_SECRET",
+            "access_token": "X_TOKEN",
+            "access_token_secret": "X_TOKEN_SECRET",
+        },
+        "options": {"user_id": "1000", **(options or {})},
+    }
     desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, account], files=files or {})
     desk.parts.make_connectors()
     connector = desk.parts.connectors[("x", "support")]
     assert isinstance(connector, XConnector)
     kept = await connector.files.keep(MP4, "clip.mp4", "video/mp4", "video", kind="video")
     assert isinstance(kept, Attachment)
-    cid = await desk.conversation("", thread="dm:42-1000", user="42", platform="x", account="support",
-                                  attachments=(kept,))
+    cid = await desk.conversation(
+        "", thread="dm:42-1000", user="42", platform="x", account="support", attachments=(kept,)
+    )
     return desk, cid, kept.platform_file_id
 
 
@@ -225,14 +324,21 @@ async def _check_video_ranges(desk: Desk, cid: str, file_id: str) -> None:
 
 
 async def test_a_customers_mp4_plays_in_the_page_and_seeks_with_range_requests_from_the_local_store(
-        r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await _check_video_ranges(*await _video_desk(r, monkeypatch, options={"attachments_dir": str(tmp_path / "f")}))
 
 
 async def test_a_customers_mp4_seeks_with_range_requests_from_the_s3_store(
-        r: redis.Redis, s3_server: S3Server, s3_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    files = {"backend": "s3", "endpoint": s3_server.endpoint, "bucket": s3_server.new_bucket(),
-             "region": "us-east-1", "presigned_seconds": 30}  # a video streams through the console all the same
+    r: redis.Redis, s3_server: S3Server, s3_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {
+        "backend": "s3",
+        "endpoint": s3_server.endpoint,
+        "bucket": s3_server.new_bucket(),
+        "region": "us-east-1",
+        "presigned_seconds": 30,
+    }  # a video streams through the console all the same
     await _check_video_ranges(*await _video_desk(r, monkeypatch, files))
 
 

@@ -37,8 +37,16 @@ def telegram_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HL_TG_TOKEN", TOKEN)
 
 
-async def sign_in(stack: Stack, username: str, width: int = 1280, height: int = 800, *, password: str = PASSWORD,
-                  init_script: str = "", **context: Any) -> Page:
+async def sign_in(
+    stack: Stack,
+    username: str,
+    width: int = 1280,
+    height: int = 800,
+    *,
+    password: str = PASSWORD,
+    init_script: str = "",
+    **context: Any,
+) -> Page:
     """A fresh browser profile (`context`: more of its options, `init_script`: run in every page), signed in."""
     browser_context = await stack.browser.new_context(viewport={"width": width, "height": height}, **context)
     if init_script:
@@ -63,9 +71,16 @@ async def conversation_id(desk: Desk, chat_id: int, wait: float = 30.0) -> str:
 
 
 async def test_agent_sees_message_live_replies_with_canned_and_it_is_delivered(desk: Desk) -> None:
-    await desk.svc.canned.put(CannedResponse(id="greet", title="Greeting", texts={
-        "en": "Hi {{contact.name}}, this is {{agent.name}}. I am checking your withdrawal now.",
-        "ko": "안녕하세요 {{contact.name}}님"}))
+    await desk.svc.canned.put(
+        CannedResponse(
+            id="greet",
+            title="Greeting",
+            texts={
+                "en": "Hi {{contact.name}}, this is {{agent.name}}. I am checking your withdrawal now.",
+                "ko": "안녕하세요 {{contact.name}}님",
+            },
+        )
+    )
     await desk.parts.assignments.set_presence("amy", Presence.ONLINE)
     async with running(desk) as stack:
         page = await sign_in(stack, "amy")
@@ -97,7 +112,8 @@ async def test_agent_sees_message_live_replies_with_canned_and_it_is_delivered(d
 
         sent = await stack.sent()
         assert [(s["chat_id"], s["kind"], s["visibility"], s["text"]) for s in sent] == [
-            (801, "direct", "private", expected)]
+            (801, "direct", "private", expected)
+        ]
         await expect(reply.locator(".delivery")).to_contain_text(str(sent[0]["id"]))
 
         # a hostile customer: the payload shows as text and never runs
@@ -130,10 +146,14 @@ async def test_screenshots_of_inbox_and_conversation(desk: Desk) -> None:
         cid = await conversation_id(desk, 901)
         token = await desk.token("sue")
         async with __import__("httpx").AsyncClient(base_url=stack.url, headers=token) as api:
-            await api.post(f"/api/v1/conversations/{cid}/notes", json={"text": "Checked the hot wallet queue: "
-                                                                       "batch 4471 is delayed, ETA 20 min."})
-            await api.post(f"/api/v1/conversations/{cid}/reply", json={
-                "text": "Hi! Your withdrawal is in a delayed batch; it should complete within 20 minutes."})
+            await api.post(
+                f"/api/v1/conversations/{cid}/notes",
+                json={"text": "Checked the hot wallet queue: batch 4471 is delayed, ETA 20 min."},
+            )
+            await api.post(
+                f"/api/v1/conversations/{cid}/reply",
+                json={"text": "Hi! Your withdrawal is in a delayed batch; it should complete within 20 minutes."},
+            )
             await api.post(f"/api/v1/conversations/{cid}/labels", json={"add": ["withdrawal"]})
         await stack.customer(901, "Thanks. Will I need to do anything?")
         await asyncio.sleep(0.5)
@@ -154,8 +174,12 @@ async def test_screenshots_of_inbox_and_conversation(desk: Desk) -> None:
     assert (SCREENSHOTS / "inbox.png").stat().st_size > 10_000
 
 
-ACCOUNTS = [{"platform": "null", "name": "main"}, {"platform": "x", "name": "exchange"},
-            {"platform": "telegram", "name": "exchange_bot"}, {"platform": "mastodon", "name": "exchange"}]
+ACCOUNTS = [
+    {"platform": "null", "name": "main"},
+    {"platform": "x", "name": "exchange"},
+    {"platform": "telegram", "name": "exchange_bot"},
+    {"platform": "mastodon", "name": "exchange"},
+]
 
 
 async def test_one_product_supervisor_and_marketing_share_the_layout(r: redis.Redis) -> None:
@@ -178,8 +202,11 @@ async def test_one_product_supervisor_and_marketing_share_the_layout(r: redis.Re
             await expect(meg.locator(".topnav a.active")).to_have_text("Announcements")
             await expect(meg.locator("#compose-form")).to_be_visible()
             await meg.fill("input[name=title]", "Deposit maintenance")
-            await meg.fill("textarea[name=text]", "Deposits pause on Saturday 02:00–04:00 UTC for wallet "
-                                                  "maintenance. 토요일 02:00–04:00 입금이 일시 중단됩니다.")
+            await meg.fill(
+                "textarea[name=text]",
+                "Deposits pause on Saturday 02:00–04:00 UTC for wallet "
+                "maintenance. 토요일 02:00–04:00 입금이 일시 중단됩니다.",
+            )
             await meg.check("input[value='x_timeline|exchange']")
             await meg.check("input[value='telegram_subscribers|exchange_bot']")
             await expect(meg.locator("#preview .preview-target")).to_have_count(2)
@@ -206,8 +233,9 @@ async def test_one_product_supervisor_and_marketing_share_the_layout(r: redis.Re
             sue = await sign_in(stack, "sue", height=1000)
             csp_errors = watch_csp(sue)
             await expect(sue.locator(".row")).to_have_count(6)
-            await expect(sue.locator(".topnav a")).to_have_text(["Inbox", "Reports", "Examples", "Canned",
-                                                                 "Announcements"])
+            await expect(sue.locator(".topnav a")).to_have_text(
+                ["Inbox", "Reports", "Examples", "Canned", "Announcements"]
+            )
             await expect(sue.locator("#presence-select")).to_have_value("online")
             await sue.click(".topnav >> text=Reports")
             await sue.wait_for_url("**/reports")

@@ -133,12 +133,14 @@ async def test_an_admin_manages_users_from_the_users_page(desk: Desk) -> None:
             assert response is not None and response.status == 403
         status, _ = await sue.evaluate(  # the form's endpoint refuses too, CSRF token or not
             """async () => { const r = await fetch('/users/amy/delete', {method: 'POST', headers:
-               {'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content}}); return [r.status, 0]; }""")
+               {'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content}}); return [r.status, 0]; }"""
+        )
         assert status == 403 and await desk.svc.users.get("amy") is not None
 
 
-async def test_an_admin_creates_an_api_token_shown_once_and_revokes_it(desk: Desk,
-                                                                       caplog: pytest.LogCaptureFixture) -> None:
+async def test_an_admin_creates_an_api_token_shown_once_and_revokes_it(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     async with running(desk) as stack:
         logging.getLogger("uvicorn.access").setLevel(logging.DEBUG)  # every request in the log

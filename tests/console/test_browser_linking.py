@@ -52,10 +52,13 @@ async def test_an_agent_links_and_unlinks_the_same_person_from_the_side_panel(de
         await expect(amy.locator(f"aside a[href='/c/{there}']")).to_be_visible()  # her other conversation, in the panel
 
         # a contact the viewer may not see is refused (as not found), whatever the form says
-        status = await amy.evaluate("""async ([cid, other]) => {
+        status = await amy.evaluate(
+            """async ([cid, other]) => {
             const csrf = document.querySelector('meta[name=csrf-token]').content;
             const body = new URLSearchParams({csrf_token: csrf, other});
-            return (await fetch(`/c/${cid}/do/link`, {method: 'POST', body})).status; }""", [here, contact[hidden]])
+            return (await fetch(`/c/${cid}/do/link`, {method: 'POST', body})).status; }""",
+            [here, contact[hidden]],
+        )
         assert status == 404
         assert contact[hidden] not in await desk.svc.links.group(contact[here])
 

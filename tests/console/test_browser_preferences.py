@@ -38,21 +38,27 @@ async def test_zone_and_alert_choices_follow_the_user_to_another_browser(desk: D
         await first.click("#alerts-menu summary")
         await first.check("#alert-sound")
         await first.wait_for_function(  # kept on the account once the server answered
-            "fetch('/api/v1/me').then((r) => r.json()).then((me) => me.preferences.alert_sound === true)")
+            "fetch('/api/v1/me').then((r) => r.json()).then((me) => me.preferences.alert_sound === true)"
+        )
         amy = await desk.svc.users.get("amy")
         assert amy is not None and amy.preferences == Preferences(zone="Asia/Seoul", alert_sound=True)
 
         # another browser, which had kept other choices of its own: the account's win
-        kept = "localStorage.setItem('helpline.zone', 'America/New_York');" \
-               "localStorage.removeItem('helpline.alert.sound');"
+        kept = (
+            "localStorage.setItem('helpline.zone', 'America/New_York');localStorage.removeItem('helpline.alert.sound');"
+        )
         second = await _browser(stack, "amy", kept)
         await expect(second.locator("#viewer-zone")).to_have_text("Asia/Seoul")
         await second.click("#alerts-menu summary")
         await expect(second.locator("#alert-sound")).to_be_checked()
 
         # a user who never chose: what this browser kept applies
-        sue = await _browser(stack, "sue", "localStorage.setItem('helpline.zone', 'America/New_York');"
-                                           "localStorage.setItem('helpline.alert.sound', '1');")
+        sue = await _browser(
+            stack,
+            "sue",
+            "localStorage.setItem('helpline.zone', 'America/New_York');"
+            "localStorage.setItem('helpline.alert.sound', '1');",
+        )
         await expect(sue.locator("#viewer-zone")).to_have_text("America/New_York")
         await sue.click("#alerts-menu summary")
         await expect(sue.locator("#alert-sound")).to_be_checked()

@@ -26,8 +26,9 @@ def telegram_token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def reply(desk: Desk, cid: str, text: str) -> str:
     web = desk.client()
-    response = await web.post(f"/api/v1/conversations/{cid}/reply", json={"text": text},
-                              headers=await desk.token("sue"))
+    response = await web.post(
+        f"/api/v1/conversations/{cid}/reply", json={"text": text}, headers=await desk.token("sue")
+    )
     assert response.status_code == 200, response.text
     events = await desk.parts.store.events(cid)
     return next(str(e.data["reply_id"]) for e in reversed(events) if e.type is EventType.REPLY_QUEUED)
@@ -35,11 +36,13 @@ async def reply(desk: Desk, cid: str, text: str) -> str:
 
 async def test_failed_and_uncertain_sends_are_flagged_on_the_row_and_have_their_views(desk: Desk) -> None:
     # a sender killed while posting this reply left its record "sending": nobody knows if it went
-    uncertain = await desk.conversation("Is my deposit there?", thread="chat:822", user="822",
-                                        platform="telegram", account="support")
+    uncertain = await desk.conversation(
+        "Is my deposit there?", thread="chat:822", user="822", platform="telegram", account="support"
+    )
     reply_id = await reply(desk, uncertain, "Checking the deposit now")
-    await desk.parts.client.hset(keys.delivery(keys.conversation_partition(uncertain), reply_id),
-                                 "state", DeliveryState.SENDING.value)
+    await desk.parts.client.hset(
+        keys.delivery(keys.conversation_partition(uncertain), reply_id), "state", DeliveryState.SENDING.value
+    )
     async with running(desk) as stack:
         page = await sign_in(stack, "sue")
         await page.goto(stack.url + "/?view=all")

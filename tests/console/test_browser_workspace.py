@@ -155,10 +155,13 @@ async def test_two_agents_see_each_other_viewing_and_typing_and_a_late_reply_ask
 
 async def canvas_image(page: Page, mime: str, color: str) -> bytes:
     """A real image of `mime`, drawn by the browser (40 x 30)."""
-    data_url = await page.evaluate("""([mime, color]) => {
+    data_url = await page.evaluate(
+        """([mime, color]) => {
         const c = document.createElement("canvas"); c.width = 40; c.height = 30;
         const g = c.getContext("2d"); g.fillStyle = color; g.fillRect(0, 0, 40, 30);
-        return c.toDataURL(mime); }""", [mime, color])
+        return c.toDataURL(mime); }""",
+        [mime, color],
+    )
     return base64.b64decode(data_url.split(",", 1)[1])
 
 
@@ -168,14 +171,27 @@ async def test_a_telegram_photo_is_a_thumbnail_a_voice_note_plays_and_the_agent_
         page = await sign_in(stack, "amy")
         jpeg = await canvas_image(page, "image/jpeg", "#d33")
         user = {"id": 831, "handle": "user831", "name": "Customer 831"}
-        await stack.emulator.post("/_emulator/customer-messages", json={
-            "user": user, "kind": "direct", "photo": base64.b64encode(jpeg).decode(), "text": "this screen"})
-        await stack.emulator.post("/_emulator/customer-messages", json={
-            "user": user, "kind": "direct", "document": {"data": base64.b64encode(b"%PDF-1.4 statement").decode(),
-                                                         "file_name": "statement.pdf", "mime_type": "application/pdf"}})
+        await stack.emulator.post(
+            "/_emulator/customer-messages",
+            json={"user": user, "kind": "direct", "photo": base64.b64encode(jpeg).decode(), "text": "this screen"},
+        )
+        await stack.emulator.post(
+            "/_emulator/customer-messages",
+            json={
+                "user": user,
+                "kind": "direct",
+                "document": {
+                    "data": base64.b64encode(b"%PDF-1.4 statement").decode(),
+                    "file_name": "statement.pdf",
+                    "mime_type": "application/pdf",
+                },
+            },
+        )
         voice = ogg_opus(3)
-        await stack.emulator.post("/_emulator/customer-messages", json={
-            "user": user, "kind": "direct", "voice": {"data": base64.b64encode(voice).decode(), "duration": 3}})
+        await stack.emulator.post(
+            "/_emulator/customer-messages",
+            json={"user": user, "kind": "direct", "voice": {"data": base64.b64encode(voice).decode(), "duration": 3}},
+        )
         connector = desk.parts.connectors[("telegram", "support")]
         batch = await connector.fetch(None)  # as the poller reads the updates: the files are fetched
         await desk.parts.bus.ingest(batch.messages)
@@ -285,8 +301,9 @@ async def test_labels_added_with_suggestions_and_removed_and_a_snooze_in_the_vie
     other = await desk.conversation("about my refund", thread="r", user="r1")
     api = desk.client()
     headers = await desk.token("sue")
-    assert (await api.post(f"/api/v1/conversations/{other}/labels", json={"add": ["refund"]},
-                           headers=headers)).status_code == 200
+    assert (
+        await api.post(f"/api/v1/conversations/{other}/labels", json={"add": ["refund"]}, headers=headers)
+    ).status_code == 200
     cid = await desk.conversation("where is my deposit?", thread="d", user="d1")
     async with running(desk) as stack:
         page = await sign_in(stack, "sue", timezone_id="Asia/Seoul")
@@ -313,8 +330,9 @@ async def test_labels_added_with_suggestions_and_removed_and_a_snooze_in_the_vie
 
 async def test_routing_events_and_the_persons_other_conversations_are_collapsed(desk: Desk) -> None:
     await desk.parts.assignments.set_presence("sue", Presence.ONLINE)
-    await desk.parts.bus.ingest([message(f"Earlier question {i}: my deposit is late", thread="old", user="u9")
-                                 for i in range(30)])
+    await desk.parts.bus.ingest(
+        [message(f"Earlier question {i}: my deposit is late", thread="old", user="u9") for i in range(30)]
+    )
     await route_all(desk.parts, desk.router)
     new = await desk.conversation("New question about staking rewards", thread="new", user="u9")
     async with running(desk) as stack:
@@ -358,8 +376,11 @@ async def test_inbox_filters_by_label_agent_and_language_and_each_count_is_its_l
     await desk.online("amy")  # after routing, so the router gave her none of them
     api = desk.client()
     headers = await desk.token("sue")
-    for path, body in ((f"{korean}/labels", {"add": ["vip"]}), (f"{japanese}/assign", {"agent_id": "amy"}),
-                       (f"{later}/pending", {})):
+    for path, body in (
+        (f"{korean}/labels", {"add": ["vip"]}),
+        (f"{japanese}/assign", {"agent_id": "amy"}),
+        (f"{later}/pending", {}),
+    ):
         assert (await api.post(f"/api/v1/conversations/{path}", json=body, headers=headers)).status_code == 200
     async with running(desk) as stack:
         sue = await sign_in(stack, "sue")
@@ -488,7 +509,8 @@ async def test_a_supervisor_writes_canned_responses_per_language_and_an_agent_ma
         await edit.locator("textarea[name=text_ko]").fill("")  # an emptied variant is removed
         await edit.locator("button").click()
         await expect(sue.locator(f"#canned-edit-{saved.id} textarea[name=text_ja]")).to_have_value(
-            "{{contact.name}}様、入金は30分以内に反映されます。")
+            "{{contact.name}}様、入金は30分以内に反映されます。"
+        )
         again = await desk.svc.canned.get(saved.id)
         assert again is not None and set(again.texts) == {"en", "ja"}
         await sue.click("[aria-label='Delete Deposit arrives']")

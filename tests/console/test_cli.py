@@ -23,14 +23,14 @@ async def test_users_add_list_and_token(desk: Desk, monkeypatch: pytest.MonkeyPa
     url = desk.parts.client.connection_pool.connection_kwargs
     redis_url = f"redis://{url['host']}:{url['port']}/0"
     env = {"REDIS_URL": redis_url, "NEW_PW": "a good long password"}
-    code, out = await run(users_app, ["add", "--username", "zoe", "--role", "agent", "--team", "support",
-                                      "--password-env", "NEW_PW"], env)
+    code, out = await run(
+        users_app, ["add", "--username", "zoe", "--role", "agent", "--team", "support", "--password-env", "NEW_PW"], env
+    )
     assert code == 0 and "created agent zoe" in out
     assert await desk.svc.users.authenticate("zoe", "a good long password") is not None
     code, out = await run(users_app, ["add", "--username", "zoe", "--role", "agent", "--password-env", "NEW_PW"], env)
     assert code == 2 and "already exists" in out
-    code, out = await run(users_app, ["add", "--username", "yan", "--role", "agent", "--password-env", "MISSING"],
-                          env)
+    code, out = await run(users_app, ["add", "--username", "yan", "--role", "agent", "--password-env", "MISSING"], env)
     assert code == 2 and "MISSING" in out
     code, out = await run(users_app, ["list"], env)
     assert "zoe" in out and "support" in out

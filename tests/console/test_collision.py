@@ -43,17 +43,28 @@ async def test_a_reply_overtaken_by_another_agent_needs_a_confirmation(desk: Des
     c = desk.client()
     amy, sue = await desk.token("amy"), await desk.token("sue")
     opened = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-    first = await c.post(f"/api/v1/conversations/{cid}/reply", json={"text": "hi", "opened_at": opened},
-                         headers={**sue, "Idempotency-Key": "s1"})
+    first = await c.post(
+        f"/api/v1/conversations/{cid}/reply",
+        json={"text": "hi", "opened_at": opened},
+        headers={**sue, "Idempotency-Key": "s1"},
+    )
     assert first.status_code == 200  # nobody else replied: no question asked
-    late = await c.post(f"/api/v1/conversations/{cid}/reply", json={"text": "hello", "opened_at": opened},
-                        headers={**amy, "Idempotency-Key": "a1"})
+    late = await c.post(
+        f"/api/v1/conversations/{cid}/reply",
+        json={"text": "hello", "opened_at": opened},
+        headers={**amy, "Idempotency-Key": "a1"},
+    )
     assert late.status_code == 409
     assert "sue replied since you opened this conversation" in late.text
-    sure = await c.post(f"/api/v1/conversations/{cid}/reply", json={"text": "hello", "opened_at": opened,
-                                                                      "confirm": True},
-                        headers={**amy, "Idempotency-Key": "a1"})
+    sure = await c.post(
+        f"/api/v1/conversations/{cid}/reply",
+        json={"text": "hello", "opened_at": opened, "confirm": True},
+        headers={**amy, "Idempotency-Key": "a1"},
+    )
     assert sure.status_code == 200 and sure.json()["duplicate"] is False
-    own = await c.post(f"/api/v1/conversations/{cid}/reply", json={"text": "more", "opened_at": opened},
-                       headers={**sue, "Idempotency-Key": "s2"})
+    own = await c.post(
+        f"/api/v1/conversations/{cid}/reply",
+        json={"text": "more", "opened_at": opened},
+        headers={**sue, "Idempotency-Key": "s2"},
+    )
     assert own.status_code == 409 and "amy replied" in own.text  # her own reply never counts, amy's does

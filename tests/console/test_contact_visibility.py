@@ -20,8 +20,9 @@ async def test_linked_identities_are_filtered_by_what_the_viewer_may_see(desk: D
     page = await (await desk.login("bob"))[0].get(f"/c/{vip}")
     assert page.status_code == 200 and "alice" not in page.text
     sue = await desk.token("sue")  # a supervisor sees both
-    assert [x["id"] for x in (await c.get("/api/v1/contacts/null:main:carol", headers=sue)).json()["linked"]] \
-        == ["null:main:alice"]
+    assert [x["id"] for x in (await c.get("/api/v1/contacts/null:main:carol", headers=sue)).json()["linked"]] == [
+        "null:main:alice"
+    ]
     amy = await desk.token("amy")  # team support sees alice, not carol
     assert (await c.get("/api/v1/contacts/null:main:alice", headers=amy)).json()["linked"] == []
     assert "carol" not in (await c.get(f"/api/v1/conversations/{support}", headers=amy)).text

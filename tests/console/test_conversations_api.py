@@ -25,8 +25,9 @@ async def outbound(desk: Desk) -> list[OutboundReply]:
 
 async def test_list_filters_and_cursor_pagination(desk: Desk) -> None:
     ids = [await desk.conversation(f"question {i}", thread=f"t{i}", user=f"u{i}") for i in range(7)]
-    vip = await desk.conversation("vip: 카드 결제가 거절됐어요", thread="v", user="uv",
-                                  kind=MessageKind.MENTION, language="ko")
+    vip = await desk.conversation(
+        "vip: 카드 결제가 거절됐어요", thread="v", user="uv", kind=MessageKind.MENTION, language="ko"
+    )
     headers = await desk.token("sue")
     c = desk.client()
     seen: list[str] = []
@@ -56,8 +57,7 @@ async def test_agent_sees_own_team_only(desk: Desk) -> None:
     vip = await desk.conversation("vip help", thread="b", user="u2")
     c = desk.client()
     amy = await desk.token("amy")
-    listed = {s["conversation"]["id"] for s in
-              (await c.get("/api/v1/conversations", headers=amy)).json()["items"]}
+    listed = {s["conversation"]["id"] for s in (await c.get("/api/v1/conversations", headers=amy)).json()["items"]}
     assert listed == {mine}
     assert (await c.get(f"/api/v1/conversations/{vip}", headers=amy)).status_code == 403
     assert (await c.post(f"/api/v1/conversations/{vip}/notes", json={"text": "x"}, headers=amy)).status_code == 403
@@ -70,10 +70,12 @@ async def test_reply_is_idempotent_keeps_visibility_and_reports_delivery(desk: D
     public = await desk.conversation("@exchange help", thread="pub", user="u2", kind=MessageKind.MENTION)
     c = desk.client()
     amy = await desk.token("amy")
-    first = await c.post(f"/api/v1/conversations/{dm}/reply", json={"text": "On it!"},
-                         headers={**amy, "Idempotency-Key": "click-1"})
-    again = await c.post(f"/api/v1/conversations/{dm}/reply", json={"text": "On it!"},
-                         headers={**amy, "Idempotency-Key": "click-1"})
+    first = await c.post(
+        f"/api/v1/conversations/{dm}/reply", json={"text": "On it!"}, headers={**amy, "Idempotency-Key": "click-1"}
+    )
+    again = await c.post(
+        f"/api/v1/conversations/{dm}/reply", json={"text": "On it!"}, headers={**amy, "Idempotency-Key": "click-1"}
+    )
     assert first.status_code == again.status_code == 200
     assert first.json()["reply_id"] == again.json()["reply_id"]
     assert again.json()["duplicate"] is True and first.json()["visibility"] == "private"
@@ -81,7 +83,8 @@ async def test_reply_is_idempotent_keeps_visibility_and_reports_delivery(desk: D
     assert pub["visibility"] == "public"
     sent = await outbound(desk)
     assert sorted((r.conversation_id, r.visibility.value, r.sender) for r in sent) == sorted(
-        [(dm, "private", "agent:amy"), (public, "public", "agent:amy")])
+        [(dm, "private", "agent:amy"), (public, "public", "agent:amy")]
+    )
     dm_reply = next(r for r in sent if r.conversation_id == dm)
     assert dm_reply.recipient_id == "u1" and dm_reply.in_reply_to is not None
     conv = await desk.parts.store.get(dm)
@@ -94,10 +97,16 @@ async def test_reply_is_idempotent_keeps_visibility_and_reports_delivery(desk: D
     assert [(r["text"], r["delivery"]) for r in replies] == [("On it!", "queued")]
     assert detail["summary"]["waiting_since"] is None  # answered: the SLA clock stopped
 
-    null = NullConnector(AccountSettings(platform="null", name="main"),
-                         ConnectorContext(ingest=desk.parts.bus.ingest, redis=desk.parts.client))
-    sender = Sender(desk.parts.client, {("null", "main"): null}, desk.parts.store.partitions,
-                    limiter=SharedRateLimiter(desk.parts.client))
+    null = NullConnector(
+        AccountSettings(platform="null", name="main"),
+        ConnectorContext(ingest=desk.parts.bus.ingest, redis=desk.parts.client),
+    )
+    sender = Sender(
+        desk.parts.client,
+        {("null", "main"): null},
+        desk.parts.store.partitions,
+        limiter=SharedRateLimiter(desk.parts.client),
+    )
     from tests.factories import sender_consumer
 
     consumer = sender_consumer(desk.parts, sender, name="test-sender")

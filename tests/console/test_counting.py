@@ -33,21 +33,27 @@ async def desk(r: redis.Redis) -> AsyncIterator[Desk]:
 
 
 async def count(desk: Desk, cid: str, text: str) -> dict[str, object]:
-    response = await desk.client().post(f"/api/v1/conversations/{cid}/count", json={"text": text},
-                                        headers=await desk.token("amy"))
+    response = await desk.client().post(
+        f"/api/v1/conversations/{cid}/count", json={"text": text}, headers=await desk.token("amy")
+    )
     assert response.status_code == 200, response.text
     body: dict[str, object] = response.json()
     return body
 
 
 async def test_x_public_reply_is_counted_weighted_and_a_dm_by_characters(desk: Desk) -> None:
-    public = await desk.conversation("@brand help", thread="tweet:1", platform="x", account="brand",
-                                     kind=MessageKind.MENTION)
+    public = await desk.conversation(
+        "@brand help", thread="tweet:1", platform="x", account="brand", kind=MessageKind.MENTION
+    )
     text = f"출금이 지연되고 있습니다 {URL}"
     out = await count(desk, public, text)
     # 11 Hangul syllables weigh 2, 3 spaces 1, the link 23
-    assert out == {"length": 2 * 11 + 3 + 23, "limit": 280, "parts": 1,
-                   "counting": "weighted: a link counts 23, CJK and emoji 2"}
+    assert out == {
+        "length": 2 * 11 + 3 + 23,
+        "limit": 280,
+        "parts": 1,
+        "counting": "weighted: a link counts 23, CJK and emoji 2",
+    }
     long = " ".join(f"Step {i}: confirm the network before sending." for i in range(12))
     assert (await count(desk, public, long))["parts"] == len(split_thread(long)) > 1  # a numbered thread
     dm = await desk.conversation("help", thread="dm:42", platform="x", account="brand", kind=MessageKind.DIRECT)
@@ -63,8 +69,9 @@ async def test_telegram_counts_utf16_units(desk: Desk) -> None:
 
 
 async def test_mastodon_uses_the_limit_its_running_connector_read_from_the_instance(desk: Desk) -> None:
-    cid = await desk.conversation("hi", thread="status:1", platform="mastodon", account="support",
-                                  kind=MessageKind.MENTION)
+    cid = await desk.conversation(
+        "hi", thread="status:1", platform="mastodon", account="support", kind=MessageKind.MENTION
+    )
     assert (await count(desk, cid, "x"))["limit"] == 500  # no connector here: the platform's default
 
     async def no_ingest(_: object) -> list[bool]:
@@ -81,8 +88,9 @@ async def test_mastodon_uses_the_limit_its_running_connector_read_from_the_insta
 
 async def test_counting_needs_the_right_to_see_the_conversation(desk: Desk) -> None:
     cid = await desk.conversation("vip help", thread="chat:8", platform="telegram", account="bot")
-    response = await desk.client().post(f"/api/v1/conversations/{cid}/count", json={"text": "x"},
-                                        headers=await desk.token("amy"))  # amy is not on the vip team
+    response = await desk.client().post(
+        f"/api/v1/conversations/{cid}/count", json={"text": "x"}, headers=await desk.token("amy")
+    )  # amy is not on the vip team
     assert response.status_code in (403, 404)
 
 

@@ -31,8 +31,9 @@ async def test_a_reply_with_an_article_link_proposes_the_question(desk: Desk, r:
     c = desk.client()
     body = {"text": f"Sorry about that! Here is how: {LINK} — tell me if it works."}
     for _ in range(2):  # the same reply twice (Idempotency-Key): one example
-        response = await c.post(f"/api/v1/conversations/{cid}/reply", json=body,
-                                headers={**headers, "Idempotency-Key": "k1"})
+        response = await c.post(
+            f"/api/v1/conversations/{cid}/reply", json=body, headers={**headers, "Idempotency-Key": "k1"}
+        )
         assert response.status_code == 200, response.text
     (example,) = await ExampleStore(r).all()
     assert (example.key, example.language, example.text) == ("2fa-reset", "en", QUESTION)
@@ -44,16 +45,18 @@ async def test_a_reply_with_an_article_link_proposes_the_question(desk: Desk, r:
 
 async def test_a_reply_from_a_canned_response_tied_to_an_article_proposes_it(desk: Desk, r: redis.Redis) -> None:
     await _desk_with_kb(desk)
-    await desk.svc.canned.put(CannedResponse(id="pw", title="Password", texts={"en": "Use Forgot password."},
-                                             article="password-reset"))
+    await desk.svc.canned.put(
+        CannedResponse(id="pw", title="Password", texts={"en": "Use Forgot password."}, article="password-reset")
+    )
     await desk.svc.canned.put(CannedResponse(id="hi", title="Hello", texts={"en": "Hello!"}))
     cid = await desk.conversation("forgot my password, cannot log in at all")
     headers = await desk.token("sue")
     c = desk.client()
     ok = await c.post(f"/api/v1/conversations/{cid}/reply", json={"text": "Hello!", "canned_id": "hi"}, headers=headers)
     assert ok.status_code == 200 and await ExampleStore(r).all() == []  # no article: nothing learnt
-    ok = await c.post(f"/api/v1/conversations/{cid}/reply", json={"text": "Use Forgot password.", "canned_id": "pw"},
-                      headers=headers)
+    ok = await c.post(
+        f"/api/v1/conversations/{cid}/reply", json={"text": "Use Forgot password.", "canned_id": "pw"}, headers=headers
+    )
     assert ok.status_code == 200
     (example,) = await ExampleStore(r).all()
     assert example.key == "password-reset" and example.source is Source.CANNED

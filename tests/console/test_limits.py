@@ -32,28 +32,35 @@ class Body:
 
 async def test_api_bodies_are_refused_or_capped_before_they_are_read(desk: Desk) -> None:
     anonymous = Body()
-    response = await desk.client().post("/api/v1/users", content=anonymous,
-                                        headers={"content-type": "application/json"})
+    response = await desk.client().post(
+        "/api/v1/users", content=anonymous, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 401 and anonymous.sent <= anonymous.chunk  # no credential: nothing read
     headers = {**await desk.token("root"), "content-type": "application/json"}
     streamed = Body()
     response = await desk.client().post("/api/v1/users", content=streamed, headers=headers)
     assert response.status_code == 413 and streamed.sent <= API_MAX_BYTES + 2 * streamed.chunk
     declared = Body()
-    response = await desk.client().post("/api/v1/users", content=declared,
-                                        headers={**headers, "content-length": str(declared.total)})
+    response = await desk.client().post(
+        "/api/v1/users", content=declared, headers={**headers, "content-length": str(declared.total)}
+    )
     assert response.status_code == 413 and declared.sent <= declared.chunk
     form = Body(total=2 * FORM_MAX_BYTES, chunk=4096)
-    response = await desk.client().post("/login", content=form,
-                                        headers={"content-type": "application/x-www-form-urlencoded"})
+    response = await desk.client().post(
+        "/login", content=form, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert response.status_code == 413 and form.sent <= FORM_MAX_BYTES + 2 * form.chunk
-    created = await desk.client().post("/api/v1/users", headers=await desk.token("root"), json={
-        "username": "newbie", "password": "a long enough password", "role": "agent", "teams": ["support"]})
+    created = await desk.client().post(
+        "/api/v1/users",
+        headers=await desk.token("root"),
+        json={"username": "newbie", "password": "a long enough password", "role": "agent", "teams": ["support"]},
+    )
     assert created.status_code == 201, created.text
 
 
-@pytest.mark.parametrize(("path", "limit"), [("/webhooks/x/a/", WEBHOOK_MAX_BYTES), ("/api/v1/x", API_MAX_BYTES),
-                                             ("/do", FORM_MAX_BYTES)])
+@pytest.mark.parametrize(
+    ("path", "limit"), [("/webhooks/x/a/", WEBHOOK_MAX_BYTES), ("/api/v1/x", API_MAX_BYTES), ("/do", FORM_MAX_BYTES)]
+)
 async def test_each_route_family_has_its_limit(path: str, limit: int) -> None:
     async def echo(request: Request) -> Response:
         return Response(str(len(await request.body())))

@@ -32,8 +32,11 @@ async def test_stream_relays_only_visible_conversations(desk: Desk) -> None:
     support = await desk.conversation("hello", thread="a")
     vip = await desk.conversation("vip here", thread="b", user="u2")
     token = await desk.token("amy")
-    async with serve(desk.app) as url, httpx.AsyncClient(base_url=url, headers=token, timeout=10) as c, \
-            c.stream("GET", "/api/v1/events/stream") as stream:
+    async with (
+        serve(desk.app) as url,
+        httpx.AsyncClient(base_url=url, headers=token, timeout=10) as c,
+        c.stream("GET", "/api/v1/events/stream") as stream,
+    ):
         assert stream.headers["content-type"].startswith("text/event-stream")
         lines = stream.aiter_lines()
         assert (await next_event(lines, "ready"))["user"] == "amy"  # type: ignore[comparison-overlap]
@@ -57,8 +60,11 @@ async def test_an_open_stream_follows_its_user_s_rights(desk: Desk, monkeypatch:
     monkeypatch.setattr(live, "RECHECK_S", 0.2)
     vip = await desk.conversation("vip here", thread="b", user="u2")
     token = await desk.token("amy")  # team support: not vip
-    async with serve(desk.app) as url, httpx.AsyncClient(base_url=url, headers=token, timeout=10) as c, \
-            c.stream("GET", "/api/v1/events/stream") as stream:
+    async with (
+        serve(desk.app) as url,
+        httpx.AsyncClient(base_url=url, headers=token, timeout=10) as c,
+        c.stream("GET", "/api/v1/events/stream") as stream,
+    ):
         lines = stream.aiter_lines()
         await next_event(lines, "ready")
         await desk.svc.users.update("amy", teams=("support", "vip"))
@@ -77,17 +83,22 @@ async def test_no_alert_for_what_the_user_did_themselves(desk: Desk) -> None:
     await desk.online("amy")  # after routing: both wait in the queue
     amy = await desk.token("amy")
     sue = await desk.token("sue")
-    async with serve(desk.app) as url, httpx.AsyncClient(base_url=url, headers=amy, timeout=10) as c, \
-            c.stream("GET", "/api/v1/events/stream") as stream:
+    async with (
+        serve(desk.app) as url,
+        httpx.AsyncClient(base_url=url, headers=amy, timeout=10) as c,
+        c.stream("GET", "/api/v1/events/stream") as stream,
+    ):
         lines = stream.aiter_lines()
         await next_event(lines, "ready")
         assert (await c.post(f"/api/v1/conversations/{mine}/assign", json={})).status_code == 200
         assert (await c.post(f"/api/v1/conversations/{mine}/escalate", json={"reason": "fraud"})).status_code == 200
-        assert (await c.post(f"/api/v1/conversations/{theirs}/assign", json={"agent_id": "amy"},
-                             headers=sue)).status_code == 200
+        assert (
+            await c.post(f"/api/v1/conversations/{theirs}/assign", json={"agent_id": "amy"}, headers=sue)
+        ).status_code == 200
         first = await next_event(lines, "alert")  # amy's own two changes came first and said nothing
         assert (first["kind"], first["conversation_id"]) == ("assigned", theirs)  # type: ignore[comparison-overlap]
-        assert (await c.post(f"/api/v1/conversations/{theirs}/escalate", json={"reason": "vip"},
-                             headers=sue)).status_code == 200
+        assert (
+            await c.post(f"/api/v1/conversations/{theirs}/escalate", json={"reason": "vip"}, headers=sue)
+        ).status_code == 200
         second = await next_event(lines, "alert")
         assert (second["kind"], second["conversation_id"]) == ("escalated", theirs)  # type: ignore[comparison-overlap]

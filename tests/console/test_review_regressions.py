@@ -18,9 +18,19 @@ from helpline.routing.store import Effects
 from tests.console.helpers import PASSWORD, Desk, login
 
 # Served to anyone by design (README "Security"): health, metrics, login, docs, static files.
-PUBLIC = {"/favicon.ico", "/healthz", "/metrics", "/login", "/openapi.json", "/api/docs",
-          "/docs/oauth2-redirect", "/redoc", "/api/announcements-health", "/static/announcements/{name}",
-          "/static/swagger"}
+PUBLIC = {
+    "/favicon.ico",
+    "/healthz",
+    "/metrics",
+    "/login",
+    "/openapi.json",
+    "/api/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/api/announcements-health",
+    "/static/announcements/{name}",
+    "/static/swagger",
+}
 
 
 def _routes(routes: list[Any]) -> Iterator[Any]:
@@ -83,9 +93,23 @@ async def test_marketing_does_not_see_the_private_warning_of_a_public_thread(des
     conv = await desk.parts.store.get(cid)
     assert conv is not None and conv.visibility.value == "public"
     now = utcnow()
-    await desk.parts.store.commit([Effects(cid).event(event(
-        conv, EventType.REPLY_QUEUED, "bot:faq", "bot answer", now, reply_id=f"{cid}:w", private=True,
-        text="PRIVATE WARNING: never share a seed phrase"))], now)
+    await desk.parts.store.commit(
+        [
+            Effects(cid).event(
+                event(
+                    conv,
+                    EventType.REPLY_QUEUED,
+                    "bot:faq",
+                    "bot answer",
+                    now,
+                    reply_id=f"{cid}:w",
+                    private=True,
+                    text="PRIVATE WARNING: never share a seed phrase",
+                )
+            )
+        ],
+        now,
+    )
     meg = await desk.token("meg")
     got = await desk.client().get(f"/api/v1/conversations/{cid}", headers=meg)
     assert got.status_code == 200
@@ -99,11 +123,23 @@ async def test_marketing_sees_neither_internal_notes_nor_links_to_private_conver
     conv = await desk.parts.store.get(cid)
     assert conv is not None
     now = utcnow()
-    await desk.parts.store.commit([
-        Effects(cid)
-        .event(event(conv, EventType.NOTE, "agent:amy", "note", now, text="INTERNAL: UID 123 passed KYC"))
-        .event(event(conv, EventType.LINKED, "router", "the customer continued in a private conversation", now,
-                     conversation="9-99"))], now)
+    await desk.parts.store.commit(
+        [
+            Effects(cid)
+            .event(event(conv, EventType.NOTE, "agent:amy", "note", now, text="INTERNAL: UID 123 passed KYC"))
+            .event(
+                event(
+                    conv,
+                    EventType.LINKED,
+                    "router",
+                    "the customer continued in a private conversation",
+                    now,
+                    conversation="9-99",
+                )
+            )
+        ],
+        now,
+    )
     meg = (await desk.client().get(f"/api/v1/conversations/{cid}", headers=await desk.token("meg"))).text
     assert "INTERNAL: UID" not in meg and "9-99" not in meg and "staking page" in meg
     sue = (await desk.client().get(f"/api/v1/conversations/{cid}", headers=await desk.token("sue"))).text

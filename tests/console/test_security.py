@@ -22,8 +22,15 @@ async def test_marketing_never_sees_private_conversations_nor_acts(desk: Desk) -
     assert listed == [public]
     assert (await c.get(f"/api/v1/conversations/{private}", headers=meg)).status_code == 403
     assert (await c.get(f"/api/v1/conversations/{public}", headers=meg)).status_code == 200
-    for action, body in [("reply", {"text": "hi"}), ("notes", {"text": "x"}), ("assign", {}), ("resolve", {}),
-                         ("escalate", {}), ("labels", {"add": ["a"]}), ("pending", {})]:
+    for action, body in [
+        ("reply", {"text": "hi"}),
+        ("notes", {"text": "x"}),
+        ("assign", {}),
+        ("resolve", {}),
+        ("escalate", {}),
+        ("labels", {"add": ["a"]}),
+        ("pending", {}),
+    ]:
         r = await c.post(f"/api/v1/conversations/{public}/{action}", json=body, headers=meg)
         assert r.status_code == 403, action
     assert (await c.get("/api/v1/canned", headers=meg)).status_code == 403
@@ -112,8 +119,9 @@ async def test_api_tokens_are_shown_once_hashed_and_revocable(desk: Desk) -> Non
     me = (await desk.client().get("/api/v1/me", headers=bearer)).json()
     assert me["username"] == "sue" and me["role"] == "agent" and me["via"] == "token"
     # an agent token cannot do supervisor things even though its owner can
-    assert (await desk.client().post("/api/v1/canned", json={"title": "t", "texts": {"en": "x"}},
-                                     headers=bearer)).status_code == 403
+    assert (
+        await desk.client().post("/api/v1/canned", json={"title": "t", "texts": {"en": "x"}}, headers=bearer)
+    ).status_code == 403
     r = await session.post("/api/v1/tokens", json={"name": "up", "role": "admin"}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 403
     assert (await session.delete(f"/api/v1/tokens/{token_id}", headers={"X-CSRF-Token": csrf})).status_code == 204
@@ -142,14 +150,17 @@ async def test_security_headers_and_xss_rendered_inert(desk: Desk) -> None:
 async def test_roles_on_canned_and_rendering_by_language(desk: Desk) -> None:
     cid = await desk.conversation("출금이 안 돼요", thread="ko", language="ko")
     c = desk.client()
-    body = {"id": "greet", "title": "Greeting",
-            "texts": {"en": "Hi {{contact.name}}, {{agent.name}} here.",
-                      "ko": "{{contact.name}}님, {{agent.name}}입니다."}}
+    body = {
+        "id": "greet",
+        "title": "Greeting",
+        "texts": {"en": "Hi {{contact.name}}, {{agent.name}} here.", "ko": "{{contact.name}}님, {{agent.name}}입니다."},
+    }
     assert (await c.post("/api/v1/canned", json=body, headers=await desk.token("amy"))).status_code == 403
     sue = await desk.token("sue")
     assert (await c.post("/api/v1/canned", json=body, headers=sue)).status_code == 201
-    assert (await c.post("/api/v1/canned", json={"title": "Only ja", "id": "ja", "texts": {"ja": "はい"}},
-                         headers=sue)).status_code == 201
+    assert (
+        await c.post("/api/v1/canned", json={"title": "Only ja", "id": "ja", "texts": {"ja": "はい"}}, headers=sue)
+    ).status_code == 201
     amy = await desk.token("amy")
     rendered = {x["id"]: x for x in (await c.get(f"/api/v1/canned/rendered/{cid}", headers=amy)).json()}
     assert rendered["greet"]["language"] == "ko" and rendered["greet"]["text"] == "U1님, Amy Agent입니다."
@@ -174,8 +185,9 @@ async def test_linked_contacts_share_history(desk: Desk) -> None:
     texts = [(i["text"], i["current"]) for i in detail["timeline"] if i["kind"] == "message"]
     assert texts == [("withdrawal stuck", True), ("@exchange still stuck!", False)]
     assert any(e.type.value == "linked" for e in await desk.parts.store.events(x))
-    assert (await c.post("/api/v1/contacts/null:main:alice/links", json={"other": "null:main:nobody"},
-                         headers=amy)).status_code == 404
+    assert (
+        await c.post("/api/v1/contacts/null:main:alice/links", json={"other": "null:main:nobody"}, headers=amy)
+    ).status_code == 404
     assert Role.AGENT.is_routing_agent
 
 

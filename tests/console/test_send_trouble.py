@@ -28,8 +28,9 @@ class Refusing(NullConnector):
         raise Permanent("Forbidden: bot was blocked by the user")
 
 
-async def test_a_refused_reply_flags_its_conversation_and_lists_it_in_failed_sends(r: redis.Redis,
-                                                                                     tmp_path: Path) -> None:
+async def test_a_refused_reply_flags_its_conversation_and_lists_it_in_failed_sends(
+    r: redis.Redis, tmp_path: Path
+) -> None:
     url = f"sqlite:///{tmp_path}/record.db"
     migrate(url)
     desk = await make_desk(r, database={"url": url})
@@ -39,10 +40,16 @@ async def test_a_refused_reply_flags_its_conversation_and_lists_it_in_failed_sen
     sue = await desk.token("sue")
     assert (await c.post(f"/api/v1/conversations/{refused}/reply", json={"text": "On it"}, headers=sue)).is_success
     platform = Refusing(AccountSettings(platform="null", name="main"), ConnectorContext(ingest=desk.parts.bus.ingest))
-    consumer = sender_consumer(desk.parts, Sender(desk.parts.client, {("null", "main"): platform},
-                                                  desk.parts.store.partitions,
-                                                  limiter=SharedRateLimiter(desk.parts.client)),
-                               name="test-sender")
+    consumer = sender_consumer(
+        desk.parts,
+        Sender(
+            desk.parts.client,
+            {("null", "main"): platform},
+            desk.parts.store.partitions,
+            limiter=SharedRateLimiter(desk.parts.client),
+        ),
+        name="test-sender",
+    )
     consumer.block_ms = 5
     await consumer.ensure_groups()
     await consumer.step()

@@ -12,15 +12,29 @@ from helpline.routing.models import Conversation, ConversationEvent, EventType, 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
-def item(kind: str, minute: int, cid: str = "c1", current: bool = True, text: str = "",
-         event: str | None = None) -> TimelineItem:
-    return TimelineItem(kind=kind, at=T0 + timedelta(minutes=minute), conversation_id=cid, platform="telegram",
-                        text=text, event=event, current=current)
+def item(
+    kind: str, minute: int, cid: str = "c1", current: bool = True, text: str = "", event: str | None = None
+) -> TimelineItem:
+    return TimelineItem(
+        kind=kind,
+        at=T0 + timedelta(minutes=minute),
+        conversation_id=cid,
+        platform="telegram",
+        text=text,
+        event=event,
+        current=current,
+    )
 
 
 def test_runs_of_events_collapse_and_a_lone_event_stays_a_line() -> None:
-    timeline = [item("message", 0, text="hi"), item("event", 1, event="created"), item("event", 2, event="assigned"),
-                item("event", 3, event="assigned"), item("reply", 4, text="hello"), item("event", 5, event="resolved")]
+    timeline = [
+        item("message", 0, text="hi"),
+        item("event", 1, event="created"),
+        item("event", 2, event="assigned"),
+        item("event", 3, event="assigned"),
+        item("reply", 4, text="hello"),
+        item("event", 5, event="resolved"),
+    ]
     laid = entries(timeline)
     assert [e.kind for e in laid] == ["message", "events", "reply", "event"]
     run = laid[1]
@@ -45,11 +59,30 @@ def test_each_other_conversation_is_one_block_where_it_began() -> None:
 
 
 def test_an_sla_breach_note_reads_as_its_reason() -> None:
-    conv = Conversation(id="c1", platform="null", account="main", thread_key="t", contact_id="k",
-                        kind=MessageKind.DIRECT, created_at=T0, updated_at=T0)
-    breach = ConversationEvent(conversation_id="c1", type=EventType.NOTE, actor="sla",
-                               reason="SLA default: first response target passed (due 09:30)", at=T0)
-    agent_note = ConversationEvent(conversation_id="c1", type=EventType.NOTE, actor="agent:amy",
-                                   reason="internal note", data={"text": "called them"}, at=T0)
+    conv = Conversation(
+        id="c1",
+        platform="null",
+        account="main",
+        thread_key="t",
+        contact_id="k",
+        kind=MessageKind.DIRECT,
+        created_at=T0,
+        updated_at=T0,
+    )
+    breach = ConversationEvent(
+        conversation_id="c1",
+        type=EventType.NOTE,
+        actor="sla",
+        reason="SLA default: first response target passed (due 09:30)",
+        at=T0,
+    )
+    agent_note = ConversationEvent(
+        conversation_id="c1",
+        type=EventType.NOTE,
+        actor="agent:amy",
+        reason="internal note",
+        data={"text": "called them"},
+        at=T0,
+    )
     notes = items_of(conv, [], [breach, agent_note], [], current=True)
     assert [n.text for n in notes] == ["SLA default: first response target passed (due 09:30)", "called them"]

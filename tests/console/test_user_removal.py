@@ -10,8 +10,11 @@ from .helpers import PASSWORD, Desk
 
 
 async def _make_ghost(desk: Desk, teams: list[str]) -> None:
-    created = await desk.client().post("/api/v1/users", headers=await desk.token("root"), json={
-        "username": "ghost", "password": PASSWORD, "role": "agent", "name": "Ghost", "teams": teams})
+    created = await desk.client().post(
+        "/api/v1/users",
+        headers=await desk.token("root"),
+        json={"username": "ghost", "password": PASSWORD, "role": "agent", "name": "Ghost", "teams": teams},
+    )
     assert created.status_code == 201, created.text
 
 

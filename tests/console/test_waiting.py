@@ -54,11 +54,17 @@ def test_a_message_before_the_handoff_keeps_its_own_start_and_only_open_waits() 
 
 
 async def test_unassigned_sorts_by_priority_then_sla_due_and_any_view_can_sort(r: redis.Redis) -> None:
-    desk = await make_desk(r, rules=[
-        {"name": "takeover", "match": {"keywords": ["hacked"]}, "set": {"priority": "urgent"}},
-        {"name": "vip customers", "match": {"keywords": ["vip"]}, "set": {"team": "vip"}}],
-        sla=[{"name": "vip", "team": "vip", "first_response_minutes": 5},
-             {"name": "default", "first_response_minutes": 60}])
+    desk = await make_desk(
+        r,
+        rules=[
+            {"name": "takeover", "match": {"keywords": ["hacked"]}, "set": {"priority": "urgent"}},
+            {"name": "vip customers", "match": {"keywords": ["vip"]}, "set": {"team": "vip"}},
+        ],
+        sla=[
+            {"name": "vip", "team": "vip", "first_response_minutes": 5},
+            {"name": "default", "first_response_minutes": 60},
+        ],
+    )
     try:
         urgent_default = await desk.conversation("my account was hacked", thread="a", user="ua")
         urgent_vip = await desk.conversation("vip: hacked too", thread="b", user="ub")  # due sooner: 5 min
@@ -72,11 +78,17 @@ async def test_unassigned_sorts_by_priority_then_sla_due_and_any_view_can_sort(r
         assert all(s["waiting_since"] and s["sla_due"] for s in page["items"])
         latest = (await c.get("/api/v1/conversations", params={"view": "all"}, headers=sue)).json()
         assert latest["items"][0]["conversation"]["id"] == normal[-1]  # All: latest activity
-        first = (await c.get("/api/v1/conversations", params={"view": "all", "sort": "priority", "limit": 2},
-                             headers=sue)).json()
+        first = (
+            await c.get("/api/v1/conversations", params={"view": "all", "sort": "priority", "limit": 2}, headers=sue)
+        ).json()
         assert [s["conversation"]["id"] for s in first["items"]] == [urgent_vip, urgent_default]
-        rest = (await c.get("/api/v1/conversations", params={"view": "all", "sort": "priority", "limit": 2,
-                                                             "cursor": first["next_cursor"]}, headers=sue)).json()
+        rest = (
+            await c.get(
+                "/api/v1/conversations",
+                params={"view": "all", "sort": "priority", "limit": 2, "cursor": first["next_cursor"]},
+                headers=sue,
+            )
+        ).json()
         assert [s["conversation"]["id"] for s in rest["items"]] == normal[:2]
         bad = await c.get("/api/v1/conversations", params={"sort": "waiting", "cursor": "o-1"}, headers=sue)
         assert bad.status_code == 422

@@ -21,8 +21,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 @pytest.mark.parametrize("roles", [("publisher",), ("sender",)])
-def test_a_role_with_nothing_to_do_idles_and_stops_on_sigterm(tmp_path: Path, own_redis: RedisServer,
-                                                               roles: tuple[str, ...]) -> None:
+def test_a_role_with_nothing_to_do_idles_and_stops_on_sigterm(
+    tmp_path: Path, own_redis: RedisServer, roles: tuple[str, ...]
+) -> None:
     cfg = tmp_path / "helpline.toml"
     cfg.write_text(f'[redis]\nurl = "{own_redis.url}"\npartitions = 2\n')  # no account publishes or sends
     proc = start(tmp_path, "role", "run", "-c", str(cfg), *[a for r in roles for a in ("--role", r)])

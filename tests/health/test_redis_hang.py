@@ -36,12 +36,15 @@ async def wait_healthy(url: str, within: float = 90) -> None:
 
 
 async def test_a_hung_redis_is_noticed_once_per_role_and_healthz_still_answers(
-        tmp_path: Path, own_redis: RedisServer) -> None:
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
     port = free_port()
     cfg = tmp_path / "helpline.toml"
-    cfg.write_text(f'[redis]\nurl = "{own_redis.url}"\npartitions = 2\nsocket_timeout = 2\nconnect_timeout = 1\n\n'
-                   f'[console]\nport = {port}\n\n[insights]\nscan_interval_seconds = 1\n\n'
-                   '[[accounts]]\nplatform = "null"\nname = "main"\n')
+    cfg.write_text(
+        f'[redis]\nurl = "{own_redis.url}"\npartitions = 2\nsocket_timeout = 2\nconnect_timeout = 1\n\n'
+        f"[console]\nport = {port}\n\n[insights]\nscan_interval_seconds = 1\n\n"
+        '[[accounts]]\nplatform = "null"\nname = "main"\n'
+    )
     worker = start(tmp_path, "worker", "run", "-c", str(cfg), *[a for r in ROLES for a in ("--role", r)])
     assert own_redis.proc is not None
     redis_pid = own_redis.proc.pid
@@ -80,9 +83,14 @@ async def test_a_hung_redis_is_noticed_once_per_role_and_healthz_still_answers(
     assert "Traceback" not in log
 
 
-@pytest.mark.parametrize(("setting", "field"), [("socket_timeout = 0.5", "redis.socket_timeout"),
-                                                ("connect_timeout = 0", "redis.connect_timeout"),
-                                                ('socket_timeout = "soon"', "redis.socket_timeout")])
+@pytest.mark.parametrize(
+    ("setting", "field"),
+    [
+        ("socket_timeout = 0.5", "redis.socket_timeout"),
+        ("connect_timeout = 0", "redis.connect_timeout"),
+        ('socket_timeout = "soon"', "redis.socket_timeout"),
+    ],
+)
 async def test_redis_timeouts_are_validated(tmp_path: Path, setting: str, field: str) -> None:
     cfg = tmp_path / "helpline.toml"
     cfg.write_text(f"[redis]\n{setting}\n")

@@ -30,11 +30,24 @@ async def write(client: redis.Redis, index: int) -> list[str]:
     now = utcnow()
     effects, ids = [], []
     for chat in CHATS:
-        conv = Conversation(id=f"1-{chat}", platform="telegram", account="tg", kind=MessageKind.DIRECT,
-                            thread_key=f"chat:{chat}", contact_id=f"telegram:tg:{chat}", created_at=now,
-                            updated_at=now)
-        reply = reply_to(conv, reply_id=f"{conv.id}:r{index}", text=f"reply {index} to {chat}", sender="agent:amy",
-                         in_reply_to=None, recipient_id=str(chat))
+        conv = Conversation(
+            id=f"1-{chat}",
+            platform="telegram",
+            account="tg",
+            kind=MessageKind.DIRECT,
+            thread_key=f"chat:{chat}",
+            contact_id=f"telegram:tg:{chat}",
+            created_at=now,
+            updated_at=now,
+        )
+        reply = reply_to(
+            conv,
+            reply_id=f"{conv.id}:r{index}",
+            text=f"reply {index} to {chat}",
+            sender="agent:amy",
+            in_reply_to=None,
+            recipient_id=str(chat),
+        )
         effects.append(Effects(conv.id).reply(reply, 1))
         ids.append(reply.reply_id)
     await ConversationStore(client, 2).commit(effects, now)
@@ -46,17 +59,32 @@ async def states(client: redis.Redis, ids: list[str]) -> set[str]:
 
 
 async def test_a_token_revoked_at_run_time_is_said_once_the_account_down_and_replies_wait(
-        tmp_path: Path, own_redis: RedisServer) -> None:
+    tmp_path: Path, own_redis: RedisServer
+) -> None:
     app = telegram_emulator(token=TOKEN)
     state = app.state.emulator
     for chat in CHATS:
         state.add_chat({"id": chat, "type": "private"})
     client = redis.Redis.from_url(own_redis.url)
     async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
-        settings = Settings.model_validate({"redis": {"url": own_redis.url, "partitions": 2}, "accounts": [
-            {"platform": "telegram", "name": "tg", "base_url": base_url, "secrets": {"token": "TG_TOKEN"}}]})
-        proc = start(tmp_path, "sender", "run", "-c", str(config(tmp_path, own_redis.url, base_url)),
-                     "--role", "sender", env=env_without_helpline(TG_TOKEN=TOKEN))
+        settings = Settings.model_validate(
+            {
+                "redis": {"url": own_redis.url, "partitions": 2},
+                "accounts": [
+                    {"platform": "telegram", "name": "tg", "base_url": base_url, "secrets": {"token": "TG_TOKEN"}}
+                ],
+            }
+        )
+        proc = start(
+            tmp_path,
+            "sender",
+            "run",
+            "-c",
+            str(config(tmp_path, own_redis.url, base_url)),
+            "--role",
+            "sender",
+            env=env_without_helpline(TG_TOKEN=TOKEN),
+        )
         try:
             first = await write(client, 0)
             deadline = time.monotonic() + 60

@@ -29,9 +29,11 @@ TOKEN = "mastodon-test-token"
 
 def config(tmp: Path, url: str, base_url: str) -> Path:
     cfg = tmp / "helpline.toml"
-    cfg.write_text(f'[redis]\nurl = "{url}"\npartitions = 2\n\n[health]\nheartbeat_ttl_seconds = {TTL}\n\n'
-                   f'[[accounts]]\nplatform = "mastodon"\nname = "support"\nbase_url = "{base_url}"\n'
-                   f'poll_interval = 0.5\nsecrets = {{ access_token = "MASTODON_TOKEN" }}\n')
+    cfg.write_text(
+        f'[redis]\nurl = "{url}"\npartitions = 2\n\n[health]\nheartbeat_ttl_seconds = {TTL}\n\n'
+        f'[[accounts]]\nplatform = "mastodon"\nname = "support"\nbase_url = "{base_url}"\n'
+        f'poll_interval = 0.5\nsecrets = {{ access_token = "MASTODON_TOKEN" }}\n'
+    )
     return cfg
 
 
@@ -53,8 +55,16 @@ async def test_status_shows_a_killed_poller_within_its_heartbeat_ttl(tmp_path: P
         rc, out, _ = await helpline("status", "-c", str(cfg))
         assert rc == 1 and "mastodon/support" in out and "no live poller" in out
 
-        poller = start(tmp_path, "poller", "run", "-c", str(cfg), "--role", "connectors",
-                       env=env_without_helpline(MASTODON_TOKEN=TOKEN))
+        poller = start(
+            tmp_path,
+            "poller",
+            "run",
+            "-c",
+            str(cfg),
+            "--role",
+            "connectors",
+            env=env_without_helpline(MASTODON_TOKEN=TOKEN),
+        )
         try:
             _, out = await wait_for_status(cfg, 0, within=60)
             assert f"-{poller.pid}-" in out and "connectors" in out
@@ -62,10 +72,19 @@ async def test_status_shows_a_killed_poller_within_its_heartbeat_ttl(tmp_path: P
             assert "polling" in row and f"-{poller.pid}-" in row and " ok" in row
 
             # a console process beside the live poller: the shared view says ok
-            settings = Settings.model_validate({"redis": {"url": own_redis.url, "partitions": 2},
-                                                "accounts": [{"platform": "mastodon", "name": "support",
-                                                              "base_url": base_url,
-                                                              "secrets": {"access_token": "MASTODON_TOKEN"}}]})
+            settings = Settings.model_validate(
+                {
+                    "redis": {"url": own_redis.url, "partitions": 2},
+                    "accounts": [
+                        {
+                            "platform": "mastodon",
+                            "name": "support",
+                            "base_url": base_url,
+                            "secrets": {"access_token": "MASTODON_TOKEN"},
+                        }
+                    ],
+                }
+            )
             client = redis.Redis.from_url(own_redis.url)
             parts = Parts.build(settings, client)
             app = create_app(parts)
@@ -103,8 +122,9 @@ async def test_a_contributed_component_degrades_the_desk(r: redis.Redis) -> None
 
     async def archive_lag() -> ComponentHealth:
         behind = lag["seconds"]
-        return ComponentHealth(name="archive", status="ok" if behind < 60 else "degraded",
-                               detail=f"{behind:.0f} s behind")
+        return ComponentHealth(
+            name="archive", status="ok" if behind < 60 else "degraded", detail=f"{behind:.0f} s behind"
+        )
 
     archive.add_component("archive", archive_lag)
     await archive.publish(r)
@@ -153,7 +173,8 @@ async def test_a_router_reports_the_archive_lag_with_no_archiver_running(r: redi
     contribute_health(p, {"router"})
     beat = await p.health.beat()
     assert [(c.name, c.detail.split(",")[0]) for c in beat.components] == [
-        ("archive", "1 changes not in the record yet")]
+        ("archive", "1 changes not in the record yet")
+    ]
     sender = Parts.build(Settings(redis={"partitions": 2}), r)
     contribute_health(sender, {"sender"})
     assert (await sender.health.beat()).components == ()

@@ -32,8 +32,9 @@ async def test_the_pipeline_runs_without_arq_when_no_comparison_is_asked(monkeyp
 
 
 async def test_the_pipeline_runs_with_the_deduping_account_only_and_measures_cpu() -> None:
-    result = await pipeline_benchmark(200, rate=100, latency_seconds=0.3, redis_url=None, routers=1, baseline=False,
-                                      mix="idempotent")
+    result = await pipeline_benchmark(
+        200, rate=100, latency_seconds=0.3, redis_url=None, routers=1, baseline=False, mix="idempotent"
+    )
     assert result["mix"] == "idempotent" and result["replies_without_idempotency"] == "none"
     assert result["lost"] == 0 and result["duplicated"] == 0
     assert set(result["cpu_us_per_message"]) == {"sender_and_load", "routers", "redis"}
@@ -41,8 +42,12 @@ async def test_the_pipeline_runs_with_the_deduping_account_only_and_measures_cpu
 
 
 def test_an_unknown_mix_is_one_clear_line() -> None:
-    result = subprocess.run([sys.executable, "-m", "helpline", "bench", "pipeline", "--mix", "plain"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "helpline", "bench", "pipeline", "--mix", "plain"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and result.stderr.strip() == "--mix: one of mixed, idempotent, not 'plain'"
 
 
@@ -74,16 +79,23 @@ async def test_keys_in_any_database_count(redis_server: RedisServer) -> None:
         await main.aclose()
 
 
-@pytest.mark.parametrize("command", [
-    ["bench", "pipeline", "--messages", "10", "--no-baseline"],
-    ["bench", "broadcast", "--subscribers", "10"],
-    ["bench", "reports", "--conversations", "10"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["bench", "pipeline", "--messages", "10", "--no-baseline"],
+        ["bench", "broadcast", "--subscribers", "10"],
+        ["bench", "reports", "--conversations", "10"],
+    ],
+)
 def test_every_benchmark_refuses_a_redis_holding_data(own_redis: RedisServer, command: list[str]) -> None:
     client = SyncRedis.from_url(own_redis.url)
     client.set("customer:data", "precious")
-    result = subprocess.run([sys.executable, "-m", "helpline", *command, "--redis-url", own_redis.url],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "helpline", *command, "--redis-url", own_redis.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "holds 1 keys" in result.stderr and "--yes" in result.stderr
     assert client.get("customer:data") == b"precious"
@@ -91,9 +103,13 @@ def test_every_benchmark_refuses_a_redis_holding_data(own_redis: RedisServer, co
 
 
 def test_the_comparison_run_without_arq_is_one_clear_line() -> None:
-    code = ("import sys; sys.modules['arq'] = None; sys.argv = ['helpline', 'bench', 'pipeline', '--messages', '10'];"
-            "from helpline.cli import main; main()")
+    code = (
+        "import sys; sys.modules['arq'] = None; sys.argv = ['helpline', 'bench', 'pipeline', '--messages', '10'];"
+        "from helpline.cli import main; main()"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == ("helpline: the comparison run needs arq (pip install 'helpline[bench]'); "
-                                     "pass --no-baseline to measure Helpline alone")
+    assert result.stderr.strip() == (
+        "helpline: the comparison run needs arq (pip install 'helpline[bench]'); "
+        "pass --no-baseline to measure Helpline alone"
+    )

@@ -15,14 +15,21 @@ from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
 
 def helpline(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_") and k != "REDIS_URL"}
-    return subprocess.run([sys.executable, "-m", "helpline", *args], capture_output=True, text=True, timeout=60,
-                          env={**clean, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "helpline", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **(env or {})},
+    )
 
 
 def test_config_check_names_each_bad_field(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
-    cfg.write_text('[redis]\npartitions = 0\n\n[[rules]]\nname = "x"\nset = { priority = "sometimes" }\n'
-                   '\n[[rules]]\nname = "y"\nset = { team = "sup\\u001fport" }\n')
+    cfg.write_text(
+        '[redis]\npartitions = 0\n\n[[rules]]\nname = "x"\nset = { priority = "sometimes" }\n'
+        '\n[[rules]]\nname = "y"\nset = { team = "sup\\u001fport" }\n'
+    )
     result = helpline("config", "check", "-c", str(cfg))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "redis.partitions" in result.stderr and "rules.0.set.priority" in result.stderr
@@ -37,15 +44,20 @@ def test_a_missing_secret_is_named(tmp_path: Path) -> None:
     assert "accounts.bot.secrets.token: environment variable TG_TOKEN_UNSET is not set" in result.stderr
 
 
-@pytest.mark.parametrize(("platform", "secrets", "typo"), [
-    ("telegram", 'token = "TG_TOKEN"', "bot_per_secnd"),
-    ("x", 'bearer_token = "X_BEARER"', "tweets_per_15_min"),
-    ("mastodon", 'access_token = "MASTODON_TOKEN"', "pagesize"),
-])
+@pytest.mark.parametrize(
+    ("platform", "secrets", "typo"),
+    [
+        ("telegram", 'token = "TG_TOKEN"', "bot_per_secnd"),
+        ("x", 'bearer_token = "X_BEARER"', "tweets_per_15_min"),
+        ("mastodon", 'access_token = "MASTODON_TOKEN"', "pagesize"),
+    ],
+)
 def test_a_misspelt_connector_option_is_named(tmp_path: Path, platform: str, secrets: str, typo: str) -> None:
     cfg = tmp_path / "h.toml"
-    cfg.write_text(f'[[accounts]]\nplatform = "{platform}"\nname = "acct"\nbase_url = "http://127.0.0.1:9"\n'
-                   f'secrets = {{ {secrets} }}\noptions = {{ {typo} = 5 }}\n')
+    cfg.write_text(
+        f'[[accounts]]\nplatform = "{platform}"\nname = "acct"\nbase_url = "http://127.0.0.1:9"\n'
+        f"secrets = {{ {secrets} }}\noptions = {{ {typo} = 5 }}\n"
+    )
     env = {"TG_TOKEN": "123:abc", "X_BEARER": "b", "MASTODON_TOKEN": "t"}
     result = helpline("config", "check", "-c", str(cfg), env=env)
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -54,14 +66,17 @@ def test_a_misspelt_connector_option_is_named(tmp_path: Path, platform: str, sec
 
 def test_config_check_names_out_of_range_connector_options_without_clamping(tmp_path: Path) -> None:
     cfg = tmp_path / "h.toml"
-    cfg.write_text('[[accounts]]\nplatform = "x"\nname = "brand"\nsecrets = { bearer_token = "X_BEARER" }\n'
-                   'options = { page_size = 1000 }\n\n'
-                   '[[accounts]]\nplatform = "telegram"\nname = "bot"\nsecrets = { token = "TG_TOKEN" }\n'
-                   'options = { long_poll_timeout = 99 }\n\n'
-                   '[[accounts]]\nplatform = "mastodon"\nname = "support"\nbase_url = "http://127.0.0.1:9"\n'
-                   'secrets = { access_token = "MASTODON_TOKEN" }\noptions = { page_size = 0 }\n')
-    result = helpline("config", "check", "-c", str(cfg), env={"TG_TOKEN": "123:abc", "X_BEARER": "b",
-                                                              "MASTODON_TOKEN": "t"})
+    cfg.write_text(
+        '[[accounts]]\nplatform = "x"\nname = "brand"\nsecrets = { bearer_token = "X_BEARER" }\n'
+        "options = { page_size = 1000 }\n\n"
+        '[[accounts]]\nplatform = "telegram"\nname = "bot"\nsecrets = { token = "TG_TOKEN" }\n'
+        "options = { long_poll_timeout = 99 }\n\n"
+        '[[accounts]]\nplatform = "mastodon"\nname = "support"\nbase_url = "http://127.0.0.1:9"\n'
+        'secrets = { access_token = "MASTODON_TOKEN" }\noptions = { page_size = 0 }\n'
+    )
+    result = helpline(
+        "config", "check", "-c", str(cfg), env={"TG_TOKEN": "123:abc", "X_BEARER": "b", "MASTODON_TOKEN": "t"}
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "accounts.brand.options.page_size: Input should be less than or equal to 100" in result.stderr
     assert "accounts.bot.options.long_poll_timeout: Input should be less than or equal to 10" in result.stderr
@@ -70,8 +85,10 @@ def test_config_check_names_out_of_range_connector_options_without_clamping(tmp_
 
 def test_config_check_names_misspelt_bot_options(tmp_path: Path) -> None:
     cfg = tmp_path / "h.toml"
-    cfg.write_text('[bots.helpcenter]\nmax_attemps = 3\ngenerativ = { enabled = true }\n\n'
-                   '[bots.ack]\ntype = "autoreply"\ntexts = { en = "hi" }\nhandof = false\n')
+    cfg.write_text(
+        "[bots.helpcenter]\nmax_attemps = 3\ngenerativ = { enabled = true }\n\n"
+        '[bots.ack]\ntype = "autoreply"\ntexts = { en = "hi" }\nhandof = false\n'
+    )
     result = helpline("config", "check", "-c", str(cfg))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     for key in ("bots.helpcenter.max_attemps", "bots.helpcenter.generativ", "bots.ack.handof"):
@@ -80,8 +97,9 @@ def test_config_check_names_misspelt_bot_options(tmp_path: Path) -> None:
 
 def test_config_check_names_every_bot_that_cannot_be_built(tmp_path: Path) -> None:
     cfg = tmp_path / "h.toml"
-    cfg.write_text('[bots.helpcenter]\nkb = "no/such/folder"\n\n'
-                   '[bots.ack]\ntype = "autoreply"\ntexts = { ko = "안녕하세요" }\n')
+    cfg.write_text(
+        '[bots.helpcenter]\nkb = "no/such/folder"\n\n[bots.ack]\ntype = "autoreply"\ntexts = { ko = "안녕하세요" }\n'
+    )
     result = helpline("config", "check", "-c", str(cfg))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "bots.helpcenter.kb:" in result.stderr and "bots.ack.texts:" in result.stderr
@@ -89,7 +107,7 @@ def test_config_check_names_every_bot_that_cannot_be_built(tmp_path: Path) -> No
 
 def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
     cfg = tmp_path / "h.toml"
-    cfg.write_text("[redis]\nurl = \"redis://:secret@127.0.0.1:9/0\"\n")
+    cfg.write_text('[redis]\nurl = "redis://:secret@127.0.0.1:9/0"\n')
     result = helpline("run", "-c", str(cfg), "--role", "router", "--redis-wait", "0")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and "cannot reach Redis" in result.stderr
@@ -97,23 +115,31 @@ def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
 
 
 def test_config_check_warns_when_polling_cannot_fit_the_budget(tmp_path: Path) -> None:
-    x_secrets = ", ".join(f'{n} = "X_{n.upper()}"' for n in
-                          ("consumer_key", "consumer_secret", "access_token", "access_token_secret"))
+    x_secrets = ", ".join(
+        f'{n} = "X_{n.upper()}"' for n in ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
+    )
     cfg = tmp_path / "h.toml"
-    cfg.write_text(f'[[accounts]]\nplatform = "x"\nname = "brand"\npoll_interval = 2.0\nsecrets = {{ {x_secrets} }}\n'
-                   'options = { user_id = "1000" }\n\n'
-                   '[[accounts]]\nplatform = "mastodon"\nname = "masto"\nbase_url = "https://m.example"\n'
-                   'poll_interval = 1.0\nsecrets = { access_token = "M_TOKEN" }\n\n'
-                   '[[accounts]]\nplatform = "mastodon"\nname = "calm"\nbase_url = "https://m.example"\n'
-                   'poll_interval = 2.0\nsecrets = { access_token = "M_TOKEN" }\n')
+    cfg.write_text(
+        f'[[accounts]]\nplatform = "x"\nname = "brand"\npoll_interval = 2.0\nsecrets = {{ {x_secrets} }}\n'
+        'options = { user_id = "1000" }\n\n'
+        '[[accounts]]\nplatform = "mastodon"\nname = "masto"\nbase_url = "https://m.example"\n'
+        'poll_interval = 1.0\nsecrets = { access_token = "M_TOKEN" }\n\n'
+        '[[accounts]]\nplatform = "mastodon"\nname = "calm"\nbase_url = "https://m.example"\n'
+        'poll_interval = 2.0\nsecrets = { access_token = "M_TOKEN" }\n'
+    )
     env = {f"X_{n.upper()}": "v" for n in ("consumer_key", "consumer_secret", "access_token", "access_token_secret")}
     result = helpline("config", "check", "-c", str(cfg), env={**env, "M_TOKEN": "t"})
     assert result.returncode == 0, result.stderr  # a warning, not an error
     lines = result.stderr.splitlines()
-    assert any(line.startswith("warning: accounts.brand.poll_interval: 2 s makes 450 polls per 900 s")
-               and "'mentions-read'" in line and "use at least 3.75 s" in line for line in lines), lines
-    assert any(line.startswith("warning: accounts.masto.poll_interval: 1 s") and "'api'" in line
-               for line in lines), lines
+    assert any(
+        line.startswith("warning: accounts.brand.poll_interval: 2 s makes 450 polls per 900 s")
+        and "'mentions-read'" in line
+        and "use at least 3.75 s" in line
+        for line in lines
+    ), lines
+    assert any(line.startswith("warning: accounts.masto.poll_interval: 1 s") and "'api'" in line for line in lines), (
+        lines
+    )
     assert not any("accounts.calm" in line for line in lines)
 
 
@@ -137,9 +163,11 @@ def test_the_demo_polls_within_its_budgets(monkeypatch: pytest.MonkeyPatch, tmp_
 
 def test_config_check_of_a_web_chat_account(tmp_path: Path) -> None:
     cfg = tmp_path / "h.toml"
-    cfg.write_text('[[accounts]]\nplatform = "webchat"\nname = "site"\nmode = "webhook"\n'
-                   'secrets = { identity_secret = "WC_SECRET" }\n'
-                   'options = { allowed_origins = ["https://www.example.com/shop"] }\n')
+    cfg.write_text(
+        '[[accounts]]\nplatform = "webchat"\nname = "site"\nmode = "webhook"\n'
+        'secrets = { identity_secret = "WC_SECRET" }\n'
+        'options = { allowed_origins = ["https://www.example.com/shop"] }\n'
+    )
     bad = helpline("config", "check", "-c", str(cfg))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "accounts.site.options.allowed_origins" in bad.stderr and "not an origin" in bad.stderr
@@ -160,26 +188,31 @@ def test_config_check_refuses_a_claim_timeout_shorter_than_a_sender_batch(tmp_pa
 
 def test_dead_letters_replay_of_an_unknown_id_says_so(tmp_path: Path, redis_server: RedisServer) -> None:
     cfg = tmp_path / "h.toml"
-    cfg.write_text(f"[redis]\nurl = \"{redis_server.url}\"\npartitions = 2\n")
+    cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\npartitions = 2\n')
     result = helpline("dead-letters", "replay", "-c", str(cfg), "1-0")
     assert result.returncode == 1 and result.stdout.strip() == "1-0: no such dead letter", result.stderr
     assert helpline("dead-letters", "-c", str(cfg)).returncode == 0  # listing stays the group's default
 
 
 def test_config_check_names_a_misspelt_email_account_of_a_web_chat(tmp_path: Path) -> None:
-    mail = ('[[accounts]]\nplatform = "email"\nname = "support"\nsecrets = { username = "MAIL_USER", '
-            'password = "MAIL_PASSWORD" }\noptions = { address = "support@example.com", '
-            'imap_host = "imap.example.com", smtp_host = "smtp.example.com" }\n\n')
-    chat = ('[[accounts]]\nplatform = "webchat"\nname = "site"\nmode = "webhook"\n'
-            'secrets = {{ identity_secret = "CHAT_SECRET" }}\n'
-            'options = {{ allowed_origins = ["https://www.example.com"], email_account = "{}" }}\n')
+    mail = (
+        '[[accounts]]\nplatform = "email"\nname = "support"\nsecrets = { username = "MAIL_USER", '
+        'password = "MAIL_PASSWORD" }\noptions = { address = "support@example.com", '
+        'imap_host = "imap.example.com", smtp_host = "smtp.example.com" }\n\n'
+    )
+    chat = (
+        '[[accounts]]\nplatform = "webchat"\nname = "site"\nmode = "webhook"\n'
+        'secrets = {{ identity_secret = "CHAT_SECRET" }}\n'
+        'options = {{ allowed_origins = ["https://www.example.com"], email_account = "{}" }}\n'
+    )
     env = {"MAIL_USER": "support", "MAIL_PASSWORD": "p", "CHAT_SECRET": "s" * 32}
     cfg = tmp_path / "h.toml"
     cfg.write_text(mail + chat.format("suport"))
     result = helpline("config", "check", "-c", str(cfg), env=env)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith(
-        "accounts.site.options.email_account: unknown e-mail account 'suport' (e-mail accounts: support)")
+        "accounts.site.options.email_account: unknown e-mail account 'suport' (e-mail accounts: support)"
+    )
     cfg.write_text(mail + chat.format("support"))
     result = helpline("config", "check", "-c", str(cfg), env=env)
     assert result.returncode == 0, result.stderr
@@ -187,8 +220,10 @@ def test_config_check_names_a_misspelt_email_account_of_a_web_chat(tmp_path: Pat
 
 def test_config_check_names_bad_file_store_fields_and_checks_the_bucket(tmp_path: Path, s3_server: S3Server) -> None:
     cfg = tmp_path / "h.toml"
-    cfg.write_text('[files]\nbackend = "s3"\nendpoint = "ftp://store.example"\nbucket = "Not_A_Bucket"\n'
-                   'region = "us-east-1"\nsecret_key = "in the file"\n')
+    cfg.write_text(
+        '[files]\nbackend = "s3"\nendpoint = "ftp://store.example"\nbucket = "Not_A_Bucket"\n'
+        'region = "us-east-1"\nsecret_key = "in the file"\n'
+    )
     result = helpline("config", "check", "-c", str(cfg))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "files.endpoint:" in result.stderr and "files.bucket:" in result.stderr
@@ -196,8 +231,10 @@ def test_config_check_names_bad_file_store_fields_and_checks_the_bucket(tmp_path
     cfg.write_text(f'[files]\nbackend = "s3"\nendpoint = "{s3_server.endpoint}"\n')
     assert 'files: bucket required with backend = "s3"' in helpline("config", "check", "-c", str(cfg)).stderr
     bucket = s3_server.new_bucket()
-    cfg.write_text(f'[files]\nbackend = "s3"\nendpoint = "{s3_server.endpoint}"\nbucket = "{bucket}"\n'
-                   f'region = "us-east-1"\naccess_key = "{ACCESS_KEY}"\n')
+    cfg.write_text(
+        f'[files]\nbackend = "s3"\nendpoint = "{s3_server.endpoint}"\nbucket = "{bucket}"\n'
+        f'region = "us-east-1"\naccess_key = "{ACCESS_KEY}"\n'
+    )
     unset = helpline("config", "check", "-c", str(cfg))
     assert unset.returncode == 2 and "Traceback" not in unset.stderr
     assert "files.secret_key_env: the variable HELPLINE_S3_SECRET_KEY is not set" in unset.stderr

@@ -35,23 +35,41 @@ def servers() -> Iterator[tuple[Dovecot, Relay]]:
 
 
 async def test_customers_write_in_four_languages_and_an_agents_answer_lands_threaded(
-        r: redis.Redis, servers: tuple[Dovecot, Relay], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r: redis.Redis, servers: tuple[Dovecot, Relay], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dovecot, relay = servers
     for name, value in {"M_USER": "support", "M_PASS": "support-pw", "S_PASS": "smtp-pw"}.items():
         monkeypatch.setenv(name, value)
-    account = {"platform": "email", "name": "support-mail", "poll_interval": 0.2,
-               "secrets": {"username": "M_USER", "password": "M_PASS", "smtp_password": "S_PASS"},
-               "options": {"address": SUPPORT, "display_name": "Support", "imap_host": "127.0.0.1",
-                           "imap_port": dovecot.port, "imap_security": "none", "smtp_host": "127.0.0.1",
-                           "smtp_port": relay.port, "smtp_security": "none", "first_poll": "all", "idle": False,
-                           "attachments_dir": str(tmp_path / "files")}}
+    account = {
+        "platform": "email",
+        "name": "support-mail",
+        "poll_interval": 0.2,
+        "secrets": {"username": "M_USER", "password": "M_PASS", "smtp_password": "S_PASS"},
+        "options": {
+            "address": SUPPORT,
+            "display_name": "Support",
+            "imap_host": "127.0.0.1",
+            "imap_port": dovecot.port,
+            "imap_security": "none",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": relay.port,
+            "smtp_security": "none",
+            "first_poll": "all",
+            "idle": False,
+            "attachments_dir": str(tmp_path / "files"),
+        },
+    }
     desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, account])
     desk.parts.make_connectors()
     email = desk.parts.connectors[("email", "support-mail")]
     sim = MailSimulation(dovecot, "support", SUPPORT, [])
     people = {c.language: c for c in sim.customers[::2]}  # one customer per language
-    questions = {"en": "My withdrawal has been pending for hours.", "ko": "출금이 몇 시간째 대기 중입니다.",
-                 "ja": "出金が何時間も保留中です。", "zh": "我的提现已经等待了好几个小时。"}
+    questions = {
+        "en": "My withdrawal has been pending for hours.",
+        "ko": "출금이 몇 시간째 대기 중입니다.",
+        "ja": "出金が何時間も保留中です。",
+        "zh": "我的提现已经等待了好几个小时。",
+    }
     sent = {}
     for language, person in people.items():
         msg = sim.write(person, f"Withdrawal ({language})", questions[language])
@@ -73,12 +91,14 @@ async def test_customers_write_in_four_languages_and_an_agents_answer_lands_thre
     # An agent answers the Korean customer from the console.
     c = desk.client()
     amy = await desk.token("amy")
-    answered = await c.post(f"/api/v1/conversations/{cids['ko']}/reply", headers=amy,
-                            json={"text": "확인해 보니 출금이 곧 처리됩니다."})
+    answered = await c.post(
+        f"/api/v1/conversations/{cids['ko']}/reply", headers=amy, json={"text": "확인해 보니 출금이 곧 처리됩니다."}
+    )
     assert answered.status_code in (200, 201, 202), answered.text
     sender = Sender(r, desk.parts.connectors, desk.parts.settings.redis.partitions, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5)
+    consumer = StreamConsumer(
+        r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch, sender.dead_letter_key, block_ms=5
+    )
     await consumer.ensure_groups()
     await consumer.step()
     minjun: MailCustomer = people["ko"]

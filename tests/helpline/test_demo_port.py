@@ -33,9 +33,13 @@ def test_demo_on_a_busy_port_exits_2_with_one_line_and_leaves_nothing(tmp_path: 
         busy.listen()
         port = busy.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_") and k != "REDIS_URL"}
-        result = subprocess.run([sys.executable, "-m", "helpline", "demo", "--port", str(port),
-                                 "--data-dir", str(tmp_path / "demo")],
-                                capture_output=True, text=True, timeout=120, env=env)
+        result = subprocess.run(
+            [sys.executable, "-m", "helpline", "demo", "--port", str(port), "--data-dir", str(tmp_path / "demo")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and f"port {port} is in use" in result.stderr, result.stderr
     assert "running" not in result.stdout and "Traceback" not in result.stderr

@@ -45,8 +45,9 @@ def uvicorn_configured_before() -> Iterator[None]:
         logging.getLogger(name).propagate = propagate
 
 
-async def test_every_stderr_line_is_json(uvicorn_configured_before: None, json_logging: None,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+async def test_every_stderr_line_is_json(
+    uvicorn_configured_before: None, json_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     async def boom(_: Request) -> Response:
         raise RuntimeError("boom in a handler")
 

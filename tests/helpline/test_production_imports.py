@@ -32,7 +32,8 @@ print(" ".join(sorted(m for m in sys.modules if "emulator" in m)) or "none")
 
 
 def test_production_roles_load_no_emulator() -> None:
-    done = subprocess.run([sys.executable, "-c", PRODUCTION], capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-c", PRODUCTION], capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"}
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "none"

@@ -26,8 +26,9 @@ from helpline.connectors.emulation import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FROM_INDEX = os.environ.get("HELPLINE_WHEEL_FROM_INDEX") == "1"
-JUNK = shutil.ignore_patterns(".venv", ".git", "var", "build", "dist", "*.egg-info", "__pycache__", ".*_cache",
-                              "tests", "docs")
+JUNK = shutil.ignore_patterns(
+    ".venv", ".git", "var", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "tests", "docs"
+)
 
 pytestmark = pytest.mark.timeout(900 if FROM_INDEX else 240)
 
@@ -42,8 +43,9 @@ def other_project(where: Path, name: str) -> Path:
     """A distribution of someone else's top-level package `name`."""
     (where / name).mkdir(parents=True)
     (where / name / "__init__.py").write_text(f'WHO = "the other {name}"\n')
-    (where / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "1.0"\n'
-                                          f'[tool.setuptools]\npackages = ["{name}"]\n')
+    (where / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "1.0"\n[tool.setuptools]\npackages = ["{name}"]\n'
+    )
     return where
 
 
@@ -76,16 +78,22 @@ def test_the_wheel_installs_beside_routing_and_console_and_runs_the_demo(tmp_pat
         run(*pip, "--no-deps", *others, wheel)
     installed = time.monotonic()
 
-    probe = ("import routing, console, helpline, helpline.routing.keys, helpline.console.app, helpline.demo as d;"
-             "print(routing.WHO, '|', console.WHO, '|', helpline.__file__, '|', d.DEMO_KB.is_dir())")
+    probe = (
+        "import routing, console, helpline, helpline.routing.keys, helpline.console.app, helpline.demo as d;"
+        "print(routing.WHO, '|', console.WHO, '|', helpline.__file__, '|', d.DEMO_KB.is_dir())"
+    )
     who = run(python, "-c", probe, cwd=elsewhere).strip().split(" | ")
     assert who[:2] == ["the other routing", "the other console"]
     assert who[2].startswith(str(venv)) and who[3] == "True"  # Helpline and its demo KB from the wheel
 
     port = free_port()
-    demo = subprocess.Popen([venv / "bin" / "helpline", "demo", "--port", str(port), "--data-dir", tmp_path / "demo",
-                             "--interval", "3600"], cwd=elsewhere, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    demo = subprocess.Popen(
+        [venv / "bin" / "helpline", "demo", "--port", str(port), "--data-dir", tmp_path / "demo", "--interval", "3600"],
+        cwd=elsewhere,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         status = None
@@ -104,5 +112,7 @@ def test_the_wheel_installs_beside_routing_and_console_and_runs_the_demo(tmp_pat
         output, _ = demo.communicate(timeout=60)
     assert demo.returncode in (0, 130), output[-3000:]
     assert "Traceback" not in output
-    print(f"wheel built in {built - started:.1f}s, installed in {installed - built:.1f}s, "
-          f"demo serving after {ready - installed:.1f}s")
+    print(
+        f"wheel built in {built - started:.1f}s, installed in {installed - built:.1f}s, "
+        f"demo serving after {ready - installed:.1f}s"
+    )

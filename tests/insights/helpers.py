@@ -17,18 +17,40 @@ def ev(cid: str, type_: EventType, at: datetime, actor: str = "router", **data: 
 
 
 def opened(cid: str, at: datetime, team: str = "support", labels: list[str] | None = None) -> list[ConversationEvent]:
-    return [ev(cid, EventType.CREATED, at, platform="x", account="main"),
-            ev(cid, EventType.ROUTED, at, team=team, labels=labels or [], priority="normal", bot=None)]
+    return [
+        ev(cid, EventType.CREATED, at, platform="x", account="main"),
+        ev(cid, EventType.ROUTED, at, team=team, labels=labels or [], priority="normal", bot=None),
+    ]
 
 
-async def seed(r: redis.Redis, cid: str, *, messages: list[datetime], events: list[ConversationEvent],
-               platform: str = "x", account: str = "main", language: str = "en", team: str = "support") -> None:
+async def seed(
+    r: redis.Redis,
+    cid: str,
+    *,
+    messages: list[datetime],
+    events: list[ConversationEvent],
+    platform: str = "x",
+    account: str = "main",
+    language: str = "en",
+    team: str = "support",
+) -> None:
     """Append to a conversation (creating its hash on first use)."""
-    await r.hset(keys.conversation(cid), mapping={  # type: ignore[misc]
-        "id": cid, "platform": platform, "account": account, "kind": "direct", "thread_key": cid,
-        "contact_id": f"{platform}:{account}:u", "language": language, "team": team, "status": "open",
-        "labels": json.dumps([]), "created_at": int(messages[0].timestamp() * 1000) if messages else 0,
-    })
+    await r.hset(
+        keys.conversation(cid),
+        mapping={  # type: ignore[misc]
+            "id": cid,
+            "platform": platform,
+            "account": account,
+            "kind": "direct",
+            "thread_key": cid,
+            "contact_id": f"{platform}:{account}:u",
+            "language": language,
+            "team": team,
+            "status": "open",
+            "labels": json.dumps([]),
+            "created_at": int(messages[0].timestamp() * 1000) if messages else 0,
+        },
+    )
     for i, at in enumerate(messages):
         score = int(at.timestamp() * 1000) * 1000
         await r.zadd(keys.messages(cid), {json.dumps({"n": i, "at": score}): score})

@@ -12,6 +12,14 @@ async def test_small_reports_benchmark(r: redis.Redis, redis_server: RedisServer
     assert result["verify_recorder_equals_direct"] is True
     assert result["opened_counted"] == result["conversations"] >= 1_900
     timings = [k for k in result if k.endswith("_ms")]
-    assert {"heatmap_ms", "percentiles_30d_ms", "sla_compliance_ms", "csat_trend_ms", "top_topics_ms",
-            "channel_mix_ms", "reports_page_whole_history_ms", "reports_page_longest_range_ms"} <= set(timings)
+    assert {
+        "heatmap_ms",
+        "percentiles_30d_ms",
+        "sla_compliance_ms",
+        "csat_trend_ms",
+        "top_topics_ms",
+        "channel_mix_ms",
+        "reports_page_whole_history_ms",
+        "reports_page_longest_range_ms",
+    } <= set(timings)
     assert all(isinstance(result[k], float) and result[k] > 0 for k in timings)

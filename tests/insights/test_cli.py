@@ -22,12 +22,22 @@ MON = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)  # Monday of 2026-W47
 
 async def two_weeks(r: redis.Redis) -> None:
     """Week 46: one "fees" conversation; week 47: two "withdrawal" and one "fees"."""
-    placed = [("0-1", MON - timedelta(days=7), "fees"), ("1-2", MON, "withdrawal"),
-              ("2-3", MON + timedelta(days=1), "withdrawal"), ("3-4", MON + timedelta(days=2), "fees")]
+    placed = [
+        ("0-1", MON - timedelta(days=7), "fees"),
+        ("1-2", MON, "withdrawal"),
+        ("2-3", MON + timedelta(days=1), "withdrawal"),
+        ("3-4", MON + timedelta(days=2), "fees"),
+    ]
     for cid, at, label in placed:
-        await seed(r, cid, messages=[at], events=[*opened(cid, at, labels=[label]),
-                                                  ev(cid, EventType.REPLY_QUEUED, at + timedelta(minutes=4),
-                                                     actor="agent:kim")])
+        await seed(
+            r,
+            cid,
+            messages=[at],
+            events=[
+                *opened(cid, at, labels=[label]),
+                ev(cid, EventType.REPLY_QUEUED, at + timedelta(minutes=4), actor="agent:kim"),
+            ],
+        )
     await InsightsRecorder(r).process([c for c, _, _ in placed])
 
 

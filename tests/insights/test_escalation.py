@@ -71,9 +71,15 @@ async def test_breach_is_counted_once_in_reports(r: redis.Redis) -> None:
     recorder, engine, _ = await setup(r)
     await engine.tick(at(12))
     await recorder.process(["0-1"])
-    await seed(r, "0-1", messages=[], events=[ev("0-1", EventType.REPLY_QUEUED, at(15), actor="agent:kim"),
-                                               ev("0-1", EventType.STATUS, at(30), actor="agent:kim",
-                                                  status="resolved")])
+    await seed(
+        r,
+        "0-1",
+        messages=[],
+        events=[
+            ev("0-1", EventType.REPLY_QUEUED, at(15), actor="agent:kim"),
+            ev("0-1", EventType.STATUS, at(30), actor="agent:kim", status="resolved"),
+        ],
+    )
     await recorder.process(["0-1"])
     report = await sla_compliance(CubeReader(r), Query(start=T0.date(), end=T0.date()))
     first = next(t for t in report.targets if t["target"] == "first_response")

@@ -16,14 +16,20 @@ SEOUL = BusinessHours(timezone="Asia/Seoul", weekly={d: ("09:00-18:00",) for d i
 
 
 def ctx(**kw: object) -> Context:
-    base: dict[str, object] = {"platform": "x", "account": "main", "language": "ko", "zone": ZoneInfo("UTC"),
-                               "hours": {"support": SEOUL}}
+    base: dict[str, object] = {
+        "platform": "x",
+        "account": "main",
+        "language": "ko",
+        "zone": ZoneInfo("UTC"),
+        "hours": {"support": SEOUL},
+    }
     base.update(kw)
     return Context(**base)  # type: ignore[arg-type]
 
 
-def run(messages: list[datetime], events: list, c: Context | None = None, state: State | None = None
-        ) -> tuple[State, list[Increment]]:
+def run(
+    messages: list[datetime], events: list, c: Context | None = None, state: State | None = None
+) -> tuple[State, list[Increment]]:
     st = state or State()
     items = merge([message_item(int(m.timestamp() * 1000) * 1000) for m in messages], [event_item(e) for e in events])
     return st, fold(st, items, c or ctx())
@@ -50,19 +56,25 @@ def test_holiday_and_time_zone_are_respected() -> None:
     hours = SEOUL.model_copy(update={"holidays": (date(2026, 11, 23),)})
     fri = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)  # 17:30 KST Friday
     tue = datetime(2026, 11, 24, 0, 30, tzinfo=UTC)  # 09:30 KST Tuesday, Monday a holiday
-    _, incs = run([fri], [*opened("0-1", fri), ev("0-1", EventType.REPLY_QUEUED, tue, actor="agent:kim")],
-                  ctx(hours={"support": hours}))
+    _, incs = run(
+        [fri],
+        [*opened("0-1", fri), ev("0-1", EventType.REPLY_QUEUED, tue, actor="agent:kim")],
+        ctx(hours={"support": hours}),
+    )
     assert total(incs, "frt_bh_ms|") == 3600_000
 
 
 def test_bot_answers_are_counted_apart_from_human_responses() -> None:
     t0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
     m = lambda s: t0 + timedelta(seconds=s)  # noqa: E731
-    events = [*opened("0-1", m(1)), ev("0-1", EventType.BOT_ASSIGNED, m(1), bot="faq"),
-              ev("0-1", EventType.REPLY_QUEUED, m(31), actor="bot:faq"),
-              ev("0-1", EventType.REPLY_QUEUED, m(700), actor="bot:faq"),
-              ev("0-1", EventType.REPLY_QUEUED, m(700.5), actor="system"),  # the survey: not an answer
-              ev("0-1", EventType.STATUS, m(701), actor="bot:faq", status="resolved", by_bot=True)]
+    events = [
+        *opened("0-1", m(1)),
+        ev("0-1", EventType.BOT_ASSIGNED, m(1), bot="faq"),
+        ev("0-1", EventType.REPLY_QUEUED, m(31), actor="bot:faq"),
+        ev("0-1", EventType.REPLY_QUEUED, m(700), actor="bot:faq"),
+        ev("0-1", EventType.REPLY_QUEUED, m(700.5), actor="system"),  # the survey: not an answer
+        ev("0-1", EventType.STATUS, m(701), actor="bot:faq", status="resolved", by_bot=True),
+    ]
     st, incs = run([m(0), m(100), m(200)], events, ctx(hours={}))
     # No human ever answered: no first or next response; the bot's two answers took 31 s and 600 s
     # (the second wait began at the 2nd message).
@@ -79,18 +91,24 @@ def test_bot_answers_are_counted_apart_from_human_responses() -> None:
 def test_the_human_clock_starts_at_the_handoff_after_a_bot_answer() -> None:
     t0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
     m = lambda s: t0 + timedelta(seconds=s)  # noqa: E731
-    events = [*opened("0-1", m(0)), ev("0-1", EventType.BOT_ASSIGNED, m(0), bot="faq"),
-              ev("0-1", EventType.REPLY_QUEUED, m(2), actor="bot:faq"),  # an answer that did not help
-              ev("0-1", EventType.HANDOFF, m(40), actor="bot:faq"),
-              ev("0-1", EventType.REPLY_QUEUED, m(41), actor="bot:faq"),  # "a person will reply"
-              ev("0-1", EventType.REPLY_QUEUED, m(340), actor="agent:kim"),
-              ev("0-1", EventType.REPLY_QUEUED, m(400), actor="agent:kim")]
+    events = [
+        *opened("0-1", m(0)),
+        ev("0-1", EventType.BOT_ASSIGNED, m(0), bot="faq"),
+        ev("0-1", EventType.REPLY_QUEUED, m(2), actor="bot:faq"),  # an answer that did not help
+        ev("0-1", EventType.HANDOFF, m(40), actor="bot:faq"),
+        ev("0-1", EventType.REPLY_QUEUED, m(41), actor="bot:faq"),  # "a person will reply"
+        ev("0-1", EventType.REPLY_QUEUED, m(340), actor="agent:kim"),
+        ev("0-1", EventType.REPLY_QUEUED, m(400), actor="agent:kim"),
+    ]
     st, incs = run([m(0), m(39), m(380)], events, ctx(hours={}))
     # Handed off with nothing unanswered (e.g. by a button): the clock starts at the handoff.
-    pressed_events = [*opened("0-1", m(0)), ev("0-1", EventType.BOT_ASSIGNED, m(0), bot="faq"),
-                      ev("0-1", EventType.REPLY_QUEUED, m(2), actor="bot:faq"),
-                      ev("0-1", EventType.HANDOFF, m(40), actor="bot:faq"),
-                      ev("0-1", EventType.REPLY_QUEUED, m(100), actor="agent:kim")]
+    pressed_events = [
+        *opened("0-1", m(0)),
+        ev("0-1", EventType.BOT_ASSIGNED, m(0), bot="faq"),
+        ev("0-1", EventType.REPLY_QUEUED, m(2), actor="bot:faq"),
+        ev("0-1", EventType.HANDOFF, m(40), actor="bot:faq"),
+        ev("0-1", EventType.REPLY_QUEUED, m(100), actor="agent:kim"),
+    ]
     _, pressed = run([m(0)], pressed_events, ctx(hours={}))
     assert total(pressed, "frt_ms|") == 60_000
     # The customer's unanswered message at 39 s (which caused the handoff) -> the first human reply.
@@ -102,12 +120,15 @@ def test_the_human_clock_starts_at_the_handoff_after_a_bot_answer() -> None:
 
 def test_handoff_is_not_deflection_and_reopen_counts() -> None:
     t0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
-    events = [*opened("0-1", t0), ev("0-1", EventType.BOT_ASSIGNED, t0, bot="faq"),
-              ev("0-1", EventType.HANDOFF, t0 + timedelta(seconds=5), actor="bot:faq"),
-              ev("0-1", EventType.ASSIGNED, t0 + timedelta(seconds=5), agent="kim"),
-              ev("0-1", EventType.REPLY_QUEUED, t0 + timedelta(seconds=60), actor="agent:kim"),
-              ev("0-1", EventType.STATUS, t0 + timedelta(seconds=90), actor="agent:kim", status="resolved"),
-              ev("0-1", EventType.REOPENED, t0 + timedelta(seconds=500))]
+    events = [
+        *opened("0-1", t0),
+        ev("0-1", EventType.BOT_ASSIGNED, t0, bot="faq"),
+        ev("0-1", EventType.HANDOFF, t0 + timedelta(seconds=5), actor="bot:faq"),
+        ev("0-1", EventType.ASSIGNED, t0 + timedelta(seconds=5), agent="kim"),
+        ev("0-1", EventType.REPLY_QUEUED, t0 + timedelta(seconds=60), actor="agent:kim"),
+        ev("0-1", EventType.STATUS, t0 + timedelta(seconds=90), actor="agent:kim", status="resolved"),
+        ev("0-1", EventType.REOPENED, t0 + timedelta(seconds=500)),
+    ]
     st, incs = run([t0, t0 + timedelta(seconds=499)], events, ctx(hours={}))
     assert total(incs, "handoff|") == 1 and total(incs, "deflected|") == 0
     assert total(incs, "reopened|") == 1 and st.status == "open" and st.waiting_ms is not None
@@ -119,12 +140,14 @@ def test_handoff_is_not_deflection_and_reopen_counts() -> None:
 
 def test_split_processing_equals_one_pass() -> None:
     t0 = datetime(2026, 11, 2, 23, 50, tzinfo=UTC)
-    events = [*opened("0-1", t0, labels=["withdrawal"]),
-              ev("0-1", EventType.QUEUED, t0, team="support"),
-              ev("0-1", EventType.ASSIGNED, t0 + timedelta(minutes=5), agent="kim"),
-              ev("0-1", EventType.REPLY_QUEUED, t0 + timedelta(minutes=20), actor="agent:kim", article="2fa-reset"),
-              ev("0-1", EventType.LABELS, t0 + timedelta(minutes=21), actor="agent:kim", labels=["withdrawal", "kyc"]),
-              ev("0-1", EventType.STATUS, t0 + timedelta(minutes=30), actor="agent:kim", status="resolved")]
+    events = [
+        *opened("0-1", t0, labels=["withdrawal"]),
+        ev("0-1", EventType.QUEUED, t0, team="support"),
+        ev("0-1", EventType.ASSIGNED, t0 + timedelta(minutes=5), agent="kim"),
+        ev("0-1", EventType.REPLY_QUEUED, t0 + timedelta(minutes=20), actor="agent:kim", article="2fa-reset"),
+        ev("0-1", EventType.LABELS, t0 + timedelta(minutes=21), actor="agent:kim", labels=["withdrawal", "kyc"]),
+        ev("0-1", EventType.STATUS, t0 + timedelta(minutes=30), actor="agent:kim", status="resolved"),
+    ]
     msgs = [t0, t0 + timedelta(minutes=25)]
     items = merge([message_item(int(m.timestamp() * 1000) * 1000) for m in msgs], [event_item(e) for e in events])
     whole = fold(State(), items, ctx())
@@ -140,6 +163,7 @@ def test_split_processing_equals_one_pass() -> None:
         for i in incs:
             out[key(i)] = out.get(key(i), 0) + i.delta
         return {k: v for k, v in out.items() if v}
+
     assert summed(pieces) == summed(whole)
     assert total(whole, "tagged|kb:2fa-reset", "label") == 1 and total(whole, "tagged|kyc", "label") == 1
     days = {i.day for i in whole if i.day}
@@ -149,10 +173,20 @@ def test_split_processing_equals_one_pass() -> None:
 def test_sla_met_and_breached_counted_once() -> None:
     policy = SlaPolicy(name="vip", first_response_minutes=10, resolution_minutes=60)
     t0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
-    events = [*opened("0-1", t0), ev("0-1", EventType.NOTE, t0 + timedelta(minutes=10), actor="system:sla",
-                                    sla="first_response", level="breach", instance="first_response"),
-              ev("0-1", EventType.REPLY_QUEUED, t0 + timedelta(minutes=15), actor="agent:kim"),
-              ev("0-1", EventType.STATUS, t0 + timedelta(minutes=20), actor="agent:kim", status="resolved")]
+    events = [
+        *opened("0-1", t0),
+        ev(
+            "0-1",
+            EventType.NOTE,
+            t0 + timedelta(minutes=10),
+            actor="system:sla",
+            sla="first_response",
+            level="breach",
+            instance="first_response",
+        ),
+        ev("0-1", EventType.REPLY_QUEUED, t0 + timedelta(minutes=15), actor="agent:kim"),
+        ev("0-1", EventType.STATUS, t0 + timedelta(minutes=20), actor="agent:kim", status="resolved"),
+    ]
     _, incs = run([t0], events, ctx(hours={}, policies=(policy,)))
     assert total(incs, "sla_first_response_breached|") == 1  # by the engine's event, not again on reply
     assert total(incs, "sla_first_response_met|") == 0
@@ -161,8 +195,11 @@ def test_sla_met_and_breached_counted_once() -> None:
 
 def test_message_racing_an_earlier_reply_was_answered_by_it() -> None:
     t0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
-    st, _ = run([t0], [*opened("0-1", t0), ev("0-1", EventType.REPLY_QUEUED, t0 + timedelta(seconds=9),
-                                              actor="bot:faq")], ctx(hours={}))
+    st, _ = run(
+        [t0],
+        [*opened("0-1", t0), ev("0-1", EventType.REPLY_QUEUED, t0 + timedelta(seconds=9), actor="bot:faq")],
+        ctx(hours={}),
+    )
     late = Item(int((t0 + timedelta(seconds=5)).timestamp() * 1000), "message")
     fold(st, [late], ctx(hours={}))
     assert st.waiting_ms is None

@@ -23,7 +23,8 @@ END = WEEK0 + timedelta(days=7 * WEEKS - 1)
 
 
 async def test_the_page_reads_each_key_once_and_gives_each_reports_figures(
-        r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await build(r, Builder(), WEEK0, 3_000)
     plain = CubeReader(r)
     read: list[str] = []
@@ -35,9 +36,13 @@ async def test_the_page_reads_each_key_once_and_gives_each_reports_figures(
             return _original(pipe, name)
 
         monkeypatch.setattr(Pipeline, command, record)
-    queries = [Query(start=END - timedelta(days=29), end=END), Query(start=WEEK0, end=END),
-               Query(start=END - timedelta(days=MAX_DAYS - 1), end=END),
-               Query(start=WEEK0, end=END, team="korea"), Query(start=WEEK0, end=END, platform="telegram")]
+    queries = [
+        Query(start=END - timedelta(days=29), end=END),
+        Query(start=WEEK0, end=END),
+        Query(start=END - timedelta(days=MAX_DAYS - 1), end=END),
+        Query(start=WEEK0, end=END, team="korea"),
+        Query(start=WEEK0, end=END, platform="telegram"),
+    ]
     for q in queries:
         alone = {name: (await fn(plain, q)).model_dump(mode="json") for name, fn in REPORTS.items()}
         read.clear()

@@ -47,9 +47,11 @@ async def test_rating_is_counted_once_and_replaced_not_added(r: redis.Redis) -> 
 
 
 def test_add_open_seconds_inverts_open_seconds_between() -> None:
-    hours = BusinessHours(timezone="Asia/Seoul", weekly={d: ("09:00-12:00", "13:00-18:00")
-                                                         for d in ("mon", "tue", "wed", "thu", "fri")},
-                          holidays=(date(2026, 11, 23),))
+    hours = BusinessHours(
+        timezone="Asia/Seoul",
+        weekly={d: ("09:00-12:00", "13:00-18:00") for d in ("mon", "tue", "wed", "thu", "fri")},
+        holidays=(date(2026, 11, 23),),
+    )
     start = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)  # Friday 17:00 KST
     for minutes in (30, 60, 61, 180, 600, 1000):
         due = add_open_seconds(hours, start, minutes * 60)
@@ -89,10 +91,17 @@ def test_a_chart_of_one_day_draws_its_point_and_ticks_never_repeat() -> None:
 
 def test_fan_out_writes_every_scope_combination() -> None:
     cells = fan_out([Increment("20261102", "x", "support", "ko", "all", "opened|", 1)])
-    assert len(cells.hashes) == 8 and cells.hashes[keys.insights_counters("20261102", "*|*|*", "all")] == {
-        "opened|": 1}
+    assert len(cells.hashes) == 8 and cells.hashes[keys.insights_counters("20261102", "*|*|*", "all")] == {"opened|": 1}
     assert cells.sets[keys.insights_scopes("20261102")] == {
-        "x|support|ko", "x|support|*", "x|*|ko", "x|*|*", "*|support|ko", "*|support|*", "*|*|ko", "*|*|*"}
+        "x|support|ko",
+        "x|support|*",
+        "x|*|ko",
+        "x|*|*",
+        "*|support|ko",
+        "*|support|*",
+        "*|*|ko",
+        "*|*|*",
+    }
 
 
 async def test_lua_key_names_match_keys_module(r: redis.Redis) -> None:
@@ -101,8 +110,13 @@ async def test_lua_key_names_match_keys_module(r: redis.Redis) -> None:
     written = {k.decode() async for k in r.scan_iter(match=f"{keys.insights_prefix()}:*")}
     assert keys.insights_counters("20261102", "x|support|en", "hour") in written
     assert keys.insights_histograms("20261102", "*|*|*") not in written  # nothing answered yet: no latency
-    assert {keys.insights_scopes("20261102"), keys.insights_state("0-1"), keys.insights_sla_due(),
-            keys.insights_backlog("*|*|*"), keys.insights_backlog_scopes()} <= written
+    assert {
+        keys.insights_scopes("20261102"),
+        keys.insights_state("0-1"),
+        keys.insights_sla_due(),
+        keys.insights_backlog("*|*|*"),
+        keys.insights_backlog_scopes(),
+    } <= written
 
 
 async def test_worker_counts_conversations_announced_on_the_live_channel(r: redis.Redis) -> None:

@@ -61,18 +61,26 @@ async def test_incremental_equals_recompute_and_direct_build(r: redis.Redis) -> 
     await rec.process([cid])
     await seed(r, cid, messages=[], events=[ev(cid, EventType.REPLY_QUEUED, s(50), actor="bot:faq")])
     await rec.process([cid])
-    await seed(r, cid, messages=[s(3600)], events=[
-        ev(cid, EventType.STATUS, s(4000), actor="bot:faq", status="resolved", by_bot=True)])
+    await seed(
+        r,
+        cid,
+        messages=[s(3600)],
+        events=[ev(cid, EventType.STATUS, s(4000), actor="bot:faq", status="resolved", by_bot=True)],
+    )
     await rec.process([cid])
     incremental = await dump(r)
     worker = InsightsWorker(r, partitions=4, recorder=rec)
     assert await worker.recompute() == 1
     assert await dump(r) == incremental
     # the benchmark's direct build (pure fold + fan-out) writes exactly these cells
-    events = [event_item(e) for e in [*opened(cid, s(1), labels=["deposit"]),
-                                      ev(cid, EventType.REPLY_QUEUED, s(50), actor="bot:faq"),
-                                      ev(cid, EventType.STATUS, s(4000), actor="bot:faq", status="resolved",
-                                         by_bot=True)]]
+    events = [
+        event_item(e)
+        for e in [
+            *opened(cid, s(1), labels=["deposit"]),
+            ev(cid, EventType.REPLY_QUEUED, s(50), actor="bot:faq"),
+            ev(cid, EventType.STATUS, s(4000), actor="bot:faq", status="resolved", by_bot=True),
+        ]
+    ]
     msgs = [message_item(int(t.timestamp() * 1000) * 1000) for t in (s(0), s(3600))]
     ctx = Context(platform="x", account="main", language="en", zone=rec.zone)
     cells = fan_out(fold(State(), merge(msgs, events), ctx))

@@ -16,17 +16,21 @@ T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 
 def build(p: Parts) -> Insights:
     """As the composition root builds it for the insights role."""
-    return Insights.build(p.client, p.store, p.settings.redis.partitions, p.settings.insights, p.settings.sla,
-                          p.settings.hours)
+    return Insights.build(
+        p.client, p.store, p.settings.redis.partitions, p.settings.insights, p.settings.sla, p.settings.hours
+    )
 
 
 async def test_inbox_clock_follows_the_next_response_wait(r: redis.Redis) -> None:
     p = parts(r)
     insights = build(p)
     insights.clocks.policies = [SlaPolicy(name="std", first_response_minutes=10, next_response_minutes=20)]
-    await seed(r, "0-1", messages=[T0, T0 + timedelta(minutes=30)],
-               events=[*opened("0-1", T0), ev("0-1", EventType.REPLY_QUEUED, T0 + timedelta(minutes=5),
-                                              actor="agent:kim")])
+    await seed(
+        r,
+        "0-1",
+        messages=[T0, T0 + timedelta(minutes=30)],
+        events=[*opened("0-1", T0), ev("0-1", EventType.REPLY_QUEUED, T0 + timedelta(minutes=5), actor="agent:kim")],
+    )
     await r.hset("hl:{p0}:conv:0-1", "first_response_at", int((T0 + timedelta(minutes=5)).timestamp() * 1000))  # type: ignore[misc]
     await insights.recorder.process(["0-1"])
     conv = await p.store.get("0-1")

@@ -27,17 +27,18 @@ async def test_json_reports_need_the_role_and_show_figures(r: redis.Redis) -> No
         # A human answered 0-1 after 180 s; the bot answered 2-3 after 2,400 s (not a human response).
         assert got["figures"]["csat_avg"] == 4.0 and got["figures"]["frt_avg_s"] == 180.0
         assert got["figures"]["bot_rt_avg_s"] == 2400.0 and got["figures"]["bot_replies"] == 1
-        telegram = (await c.get("/api/v1/reports/summary", params={**RANGE, "platform": "telegram"},
-                                headers=SUPERVISOR)).json()
+        telegram = (
+            await c.get("/api/v1/reports/summary", params={**RANGE, "platform": "telegram"}, headers=SUPERVISOR)
+        ).json()
         assert telegram["figures"]["opened"] == 1
         heat = (await c.get("/api/v1/reports/heatmap", params=RANGE, headers=SUPERVISOR)).json()
         assert heat["cells"][0][T0.hour] == 1 and heat["cells"][0][T0.hour + 5] == 1 and heat["cells"][1][T0.hour] == 1
         topics = (await c.get("/api/v1/reports/topics", params=RANGE, headers=SUPERVISOR)).json()["topics"]
-        assert {"topic": "kb:withdrawal-guide", "kind": "article", "count": 1, "previous": 0,
-                "growth": None} in topics
+        assert {"topic": "kb:withdrawal-guide", "kind": "article", "count": 1, "previous": 0, "growth": None} in topics
         assert (await c.get("/api/v1/reports/nope", params=RANGE, headers=SUPERVISOR)).status_code == 404
-        bad = await c.get("/api/v1/reports/summary", params={"start": "2026-11-05", "end": "2026-11-01"},
-                          headers=SUPERVISOR)
+        bad = await c.get(
+            "/api/v1/reports/summary", params={"start": "2026-11-05", "end": "2026-11-01"}, headers=SUPERVISOR
+        )
         assert bad.status_code == 422
 
 
@@ -52,8 +53,9 @@ async def test_csv_is_one_table_per_file_and_defuses_formulas(r: redis.Redis) ->
         assert by_team.text.splitlines()[0].startswith("team,target,")
         missing = await c.get("/api/v1/reports/sla.csv", params={**RANGE, "table": "nope"}, headers=SUPERVISOR)
         assert missing.status_code == 404 and "sla_by_day" in missing.text
-        one = await c.get("/api/v1/reports/response_times.csv", params={**RANGE, "table": "response_times"},
-                          headers=SUPERVISOR)
+        one = await c.get(
+            "/api/v1/reports/response_times.csv", params={**RANGE, "table": "response_times"}, headers=SUPERVISOR
+        )
         rows = list(csv.DictReader(io.StringIO(one.text)))
         assert [row["day"] for row in rows] == ["2026-11-02", "2026-11-03"] and rows[0]["frt_n"] == "1"
         topics = (await c.get("/api/v1/reports/topics.csv", params=RANGE, headers=SUPERVISOR)).text

@@ -16,8 +16,10 @@ PUBLIC = "https://help.example.test"
 
 
 def help_parts(r: redis.Redis, kb: Path = KB_DIR, **overrides: Any) -> Parts:
-    settings: dict[str, Any] = {"bots": {"helpcenter": {"type": "helpcenter", "kb": str(kb)}},
-                                "portal": {"public_url": PUBLIC}}
+    settings: dict[str, Any] = {
+        "bots": {"helpcenter": {"type": "helpcenter", "kb": str(kb)}},
+        "portal": {"public_url": PUBLIC},
+    }
     settings.update(overrides)
     return parts(r, **settings)
 

@@ -19,15 +19,17 @@ from .conftest import help_parts
 ARTICLE = "/help/ko/withdrawal-pending"
 
 
-async def test_an_article_page_is_the_rendered_page_rendered_once(web: httpx.AsyncClient,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_article_page_is_the_rendered_page_rendered_once(
+    web: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cached = await web.get(ARTICLE)
     routed = await web.get(ARTICLE + "?from=test")  # a query string goes through the routes
     assert cached.status_code == routed.status_code == 200
     assert cached.content == routed.content and "출금" in cached.text
     differ = ("date", "server-timing", "etag")  # the time taken; an ETag only for a page kept in memory
     assert {k: v for k, v in cached.headers.items() if k not in differ} == {
-        k: v for k, v in routed.headers.items() if k not in differ}
+        k: v for k, v in routed.headers.items() if k not in differ
+    }
     assert "script-src 'self'" in cached.headers["content-security-policy"]  # the console's headers too
 
     def no_rendering(*args: object, **kwargs: object) -> str:
@@ -90,8 +92,12 @@ async def test_every_help_center_page_carries_its_server_time(web: httpx.AsyncCl
         return REGISTRY.get_sample_value("helpline_help_page_seconds_count") or 0.0
 
     before = count()
-    responses = [await web.get(ARTICLE), await web.get(ARTICLE + "?from=test"), await web.get("/help/ko/"),
-                 await web.get("/help/ko/no-such-article")]
+    responses = [
+        await web.get(ARTICLE),
+        await web.get(ARTICLE + "?from=test"),
+        await web.get("/help/ko/"),
+        await web.get("/help/ko/no-such-article"),
+    ]
     for response in responses:
         name, _, duration = response.headers["server-timing"].partition(";dur=")
         assert name == "app" and float(duration) >= 0, response.headers["server-timing"]

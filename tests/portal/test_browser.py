@@ -46,8 +46,7 @@ async def test_visitor_searches_in_korean_and_opens_an_article(app: FastAPI) -> 
             await page.get_by_role("link", name="日本語").click()  # the switcher keeps the article
             await page.wait_for_url("**/help/ja/withdrawal-pending")
             assert errors == []  # nothing refused by the CSP, no script error
-            phone = await (await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-                           ).new_page()
+            phone = await (await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)).new_page()
             await phone.goto(url + "/help/ko/withdrawal-pending")
             await phone.screenshot(path=str(SCREENSHOTS / "help-center-phone.png"))
         finally:

@@ -38,7 +38,8 @@ async def test_article_canonical_is_the_link_the_bot_sends(r: redis.Redis, web: 
     assert hit is not None and hit.article.url == canonical.group(1)
     langs = re.findall(r'<link rel="alternate" hreflang="([a-z-]+)" href="([^"]+)"', page.text)
     assert dict(langs) == {lang: f"{PUBLIC}/help/{lang}/2fa-reset" for lang in ("en", "ja", "ko", "zh")} | {
-        "x-default": f"{PUBLIC}/help/en/2fa-reset"}
+        "x-default": f"{PUBLIC}/help/en/2fa-reset"
+    }
     # the language switcher goes to the same article in the other language
     assert 'href="/help/ja/2fa-reset" hreflang="ja"' in page.text
     assert "<h2>자세히</h2>" in page.text  # Markdown rendered
@@ -49,7 +50,8 @@ async def test_article_canonical_is_the_link_the_bot_sends(r: redis.Redis, web: 
 async def test_raw_html_in_an_article_is_shown_as_text(r: redis.Redis, tmp_path: Path) -> None:
     (tmp_path / "x.md").write_text(
         '---\nid: x-en\nkey: x\nlanguage: en\ntitle: "<b>Title</b>"\n---\n'
-        'Hello <script>alert(1)</script> <img src=x onerror="alert(2)">\n\n[link](javascript:alert(3))\n')
+        'Hello <script>alert(1)</script> <img src=x onerror="alert(2)">\n\n[link](javascript:alert(3))\n'
+    )
     app = create_app(help_parts(r, kb=tmp_path, portal={}))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal.test") as c:
         page = (await c.get("/help/en/x")).text
@@ -90,8 +92,10 @@ async def test_suggestions_are_json_and_rate_limited_per_client(web: httpx.Async
     refused = await web.get("/help/ja/suggest", params={"q": "出金"})
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
     # another client address has its own budget
-    other = httpx.AsyncClient(transport=httpx.ASGITransport(app=web._transport.app, client=("10.0.0.9", 1)),  # type: ignore[attr-defined]
-                              base_url="http://portal.test")
+    other = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=web._transport.app, client=("10.0.0.9", 1)),  # type: ignore[attr-defined]
+        base_url="http://portal.test",
+    )
     async with other:
         assert (await other.get("/help/ja/suggest", params={"q": "出金"})).status_code == 200
 

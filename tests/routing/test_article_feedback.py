@@ -44,9 +44,16 @@ async def test_yes_and_no_are_counted_per_article_in_the_reports(r: redis.Redis)
     await InsightsRecorder(r).process(ids)  # counted once however often the recorder looks
     report = await articles(CubeReader(r), Query(start=today, end=today))
     rows = {row["article"]: row for row in report.tables()["articles"]}
-    assert rows["2fa-reset"] == {"article": "2fa-reset", "answered": 3, "helpful": 2, "not_helpful": 1,
-                                 "helpful_rate": 0.6667, "page_helpful": 1, "page_not_helpful": 1,
-                                 "page_helpful_rate": 0.5}
+    assert rows["2fa-reset"] == {
+        "article": "2fa-reset",
+        "answered": 3,
+        "helpful": 2,
+        "not_helpful": 1,
+        "helpful_rate": 0.6667,
+        "page_helpful": 1,
+        "page_not_helpful": 1,
+        "page_helpful_rate": 0.5,
+    }
     assert rows["password-reset"]["answered"] == 0 and rows["password-reset"]["page_helpful"] == 1
     assert report.tables()["articles"][0]["article"] == "2fa-reset"  # the most "not helpful" first
     english = await articles(CubeReader(r), Query(start=today, end=today, language="en"))

@@ -16,8 +16,12 @@ async def test_an_auto_reply_to_the_bots_answer_gets_no_answer(r: redis.Redis) -
     await route_all(p, router)
     conv = await conversation_of(p, "mail")
     assert len(await replies_of(r, conv.id)) == 1
-    await p.bus.ingest([message("I am out of the office until Monday.", thread="mail", auto_submitted=True),
-                        message("Automatic reply: I am away.", thread="mail", auto_submitted=True)])
+    await p.bus.ingest(
+        [
+            message("I am out of the office until Monday.", thread="mail", auto_submitted=True),
+            message("Automatic reply: I am away.", thread="mail", auto_submitted=True),
+        ]
+    )
     await route_all(p, router)
     assert len(await replies_of(r, conv.id)) == 1  # the bot said nothing to the robot
     conv = await conversation_of(p, "mail")
@@ -31,8 +35,12 @@ async def test_a_conversation_started_by_a_machine_goes_to_humans_without_notice
 
     today = DAYS[datetime.now(ZoneInfo("UTC")).weekday()]
     week = {day: ["09:00-18:00"] for day in DAYS if day != today}  # closed all day: a notice would go out
-    p = parts(r, teams=[{"id": "support", "default": True, "hours": {"timezone": "UTC", "weekly": week}}],
-              rules=ALL_TO_BOT, bots=HELPCENTER)
+    p = parts(
+        r,
+        teams=[{"id": "support", "default": True, "hours": {"timezone": "UTC", "weekly": week}}],
+        rules=ALL_TO_BOT,
+        bots=HELPCENTER,
+    )
     router = build_router(p)
     await p.bus.ingest([message("Your weekly newsletter", thread="list", auto_submitted=True)])
     await route_all(p, router)

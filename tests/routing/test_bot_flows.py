@@ -61,8 +61,12 @@ async def test_help_center_answers_in_the_customers_language_and_survey_follows_
 async def test_asking_for_a_human_hands_off_and_urgent_raises_priority(r: redis.Redis) -> None:
     p = parts(r, rules=ALL_TO_BOT, bots=HELPCENTER)
     router = build_router(p)
-    await p.bus.ingest([message("我要人工客服", thread="zh", language="zh"),
-                        message("My account was hacked and my BTC was withdrawn!", thread="en")])
+    await p.bus.ingest(
+        [
+            message("我要人工客服", thread="zh", language="zh"),
+            message("My account was hacked and my BTC was withdrawn!", thread="en"),
+        ]
+    )
     await route_all(p, router)
     zh = await conversation_of(p, "zh")
     assert zh.handler is None and EventType.HANDOFF in [e.type for e in await p.store.events(zh.id)]
@@ -74,8 +78,16 @@ async def test_public_account_question_moves_to_private_and_links(r: redis.Redis
     p = parts(r, rules=ALL_TO_BOT, bots=HELPCENTER)
     router = build_router(p)
     seed = " ".join(["abandon"] * 11 + ["about"])
-    await p.bus.ingest([message(f"@exchange my withdrawal is stuck, my seed is {seed}", kind=MessageKind.MENTION,
-                                thread="tweet-1", user="carol")])
+    await p.bus.ingest(
+        [
+            message(
+                f"@exchange my withdrawal is stuck, my seed is {seed}",
+                kind=MessageKind.MENTION,
+                thread="tweet-1",
+                user="carol",
+            )
+        ]
+    )
     await route_all(p, router)
     public = await conversation_of(p, "tweet-1")
     replies = await replies_of(r, public.id)
@@ -107,8 +119,12 @@ async def test_offhours_notice_once_per_day_when_nobody_can_take_it(r: redis.Red
 
     today = DAYS[datetime.now(ZoneInfo("Asia/Seoul")).weekday()]
     week = {day: ["09:00-18:00"] for day in DAYS if day != today}  # closed all of today
-    p = parts(r, teams=[{"id": "support", "default": True, "hours": {"timezone": "Asia/Seoul", "weekly": week}}],
-              rules=[{"name": "bot", "set": {"bot": "h"}}], bots={"h": {"type": "autoreply", "texts": {"en": "x"}}})
+    p = parts(
+        r,
+        teams=[{"id": "support", "default": True, "hours": {"timezone": "Asia/Seoul", "weekly": week}}],
+        rules=[{"name": "bot", "set": {"bot": "h"}}],
+        bots={"h": {"type": "autoreply", "texts": {"en": "x"}}},
+    )
     router = build_router(p, {"h": Handoff()})
     await p.bus.ingest([message("help", thread="night")])
     await route_all(p, router)

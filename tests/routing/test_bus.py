@@ -18,8 +18,16 @@ from tests.factories import message
 
 
 def consumer(r: redis.Redis, bus: StreamBus, handler, name: str = "c1", **kw) -> StreamConsumer:  # type: ignore[no-untyped-def]
-    return StreamConsumer(r, "g", name, bus.inbound_streams(), handler,
-                          lambda s: keys.dead_letters(int(s.split("{p")[1].split("}")[0])), block_ms=10, **kw)
+    return StreamConsumer(
+        r,
+        "g",
+        name,
+        bus.inbound_streams(),
+        handler,
+        lambda s: keys.dead_letters(int(s.split("{p")[1].split("}")[0])),
+        block_ms=10,
+        **kw,
+    )
 
 
 async def test_ingest_is_idempotent_per_platform_message(r: redis.Redis) -> None:
@@ -261,6 +269,7 @@ async def test_a_read_takes_about_count_entries_across_its_streams_and_peers_sha
         async def handler(entries: list[Entry]) -> dict[EntryKey, Failure]:
             batches[name].append(len(entries))
             return {}
+
         return handler
 
     a = consumer(r, bus, handler_of("a"), name="a", count=8)

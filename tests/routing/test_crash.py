@@ -52,9 +52,12 @@ def start_worker(tmp: Path, url: str) -> subprocess.Popen[bytes]:
     cfg = tmp / "helpline.toml"
     cfg.write_text(CONFIG.format(partitions=PARTITIONS))
     env = {**os.environ, "HELPLINE_REDIS__URL": url}
-    return subprocess.Popen([sys.executable, "-m", "helpline", "run", "-c", str(cfg), "--role", "router",
-                             "--role", "sender"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(tmp / f"worker-{time.monotonic_ns()}.log", "wb"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "helpline", "run", "-c", str(cfg), "--role", "router", "--role", "sender"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / f"worker-{time.monotonic_ns()}.log", "wb"),
+    )
 
 
 async def histories(r: redis.Redis) -> dict[str, int]:
@@ -105,10 +108,9 @@ async def wait_for(predicate, seconds: float, every: float = 0.2) -> bool:  # ty
 async def test_kill_9_router_mid_run_loses_and_duplicates_nothing(own_redis: RedisServer, tmp_path: Path) -> None:
     r = redis.Redis.from_url(own_redis.url)
     bus = StreamBus(r, PARTITIONS)
-    sent = [message(f"question {i}", thread=f"t{i % 500}", user=f"u{i % 500}", message_id=f"k{i}")
-            for i in range(5000)]
+    sent = [message(f"question {i}", thread=f"t{i % 500}", user=f"u{i % 500}", message_id=f"k{i}") for i in range(5000)]
     for i in range(0, len(sent), 500):
-        await bus.ingest(sent[i:i + 500])
+        await bus.ingest(sent[i : i + 500])
     first = start_worker(tmp_path, own_redis.url)
 
     async def some_done() -> bool:
@@ -124,6 +126,7 @@ async def test_kill_9_router_mid_run_loses_and_duplicates_nothing(own_redis: Red
     assert done_at_kill < 5000, "the worker finished before it could be killed; make the run longer"
     second = start_worker(tmp_path, own_redis.url)
     try:
+
         async def all_sent() -> bool:
             _, states = await replies(r)
             return len(states) >= 5000 and all(s == "sent" for s in states.values())
@@ -159,8 +162,9 @@ async def test_redis_restart_mid_run_loses_nothing_acknowledged(own_redis: Redis
             r = redis.Redis.from_url(own_redis.url)
             bus = StreamBus(r, PARTITIONS)
             for i in range(10):
-                batch = [message(f"q{round_}-{i}-{j}", thread=f"t{j}", message_id=f"r{round_}-{i}-{j}")
-                         for j in range(50)]
+                batch = [
+                    message(f"q{round_}-{i}-{j}", thread=f"t{j}", message_id=f"r{round_}-{i}-{j}") for j in range(50)
+                ]
                 await bus.ingest(batch)  # returned: durable (appendfsync always), so acknowledged
                 acknowledged += [m.message_id for m in batch]
                 await asyncio.sleep(0.02)

@@ -37,14 +37,24 @@ class SlowBot:
 
 def clock(instance: str) -> SlaClock:
     now = datetime.now(UTC)
-    return SlaClock(policy="std", target=Target.FIRST_RESPONSE, instance=instance, started_at=now, due_at=now,
-                    warn_at=now, percent_elapsed=90.0, breached=False, business_hours=False)
+    return SlaClock(
+        policy="std",
+        target=Target.FIRST_RESPONSE,
+        instance=instance,
+        started_at=now,
+        due_at=now,
+        warn_at=now,
+        percent_elapsed=90.0,
+        breached=False,
+        business_hours=False,
+    )
 
 
 async def one_race(r: redis.Redis, p: Parts, run: int) -> None:
     await r.flushdb()
-    await p.assignments.upsert_agent(Agent(id="ana", name="Ana", teams=("support",), capacity=5,
-                                           presence=Presence.ONLINE))
+    await p.assignments.upsert_agent(
+        Agent(id="ana", name="Ana", teams=("support",), capacity=5, presence=Presence.ONLINE)
+    )
     router = build_router(p, {"slow": SlowBot()})
     thread = f"race-{run}"
     await p.bus.ingest([message("first", thread=thread)])
@@ -72,8 +82,9 @@ async def one_race(r: redis.Redis, p: Parts, run: int) -> None:
     assert final.priority is Priority.HIGH, run  # raised once, from normal
     assert final.assignee == "ana", run
     events = await p.store.events(cid)
-    answers = [e for e in events if e.type is EventType.REPLY_QUEUED and e.data.get("text") == f"answer to "
-               f"{second.message_id}"]
+    answers = [
+        e for e in events if e.type is EventType.REPLY_QUEUED and e.data.get("text") == f"answer to {second.message_id}"
+    ]
     assert len(answers) == 1, (run, events)
     assert len([e for e in events if e.type is EventType.LABELS and e.actor == "agent:ana"]) == 1
     assert len([e for e in events if e.type is EventType.PRIORITY and e.actor == "system:sla"]) == 1
@@ -128,8 +139,9 @@ async def console_race(r: redis.Redis, p: Parts, run: int, action: str) -> None:
     """The router's commit (the customer writes again), an agent's label, an SLA escalation and a
     console action (resolve, reopen, transfer, assign, snooze) on one conversation, in any order."""
     await r.flushdb()
-    await p.assignments.upsert_agent(Agent(id="ana", name="Ana", teams=("support",), capacity=5,
-                                           presence=Presence.ONLINE))
+    await p.assignments.upsert_agent(
+        Agent(id="ana", name="Ana", teams=("support",), capacity=5, presence=Presence.ONLINE)
+    )
     await p.assignments.upsert_agent(BILLING_AGENT)
     router = build_router(p, {"slow": SlowBot()})
     svc = services(p)
@@ -150,8 +162,9 @@ async def console_race(r: redis.Redis, p: Parts, run: int, action: str) -> None:
         "reopen": lambda: assigning.reopen(svc, AGENT, conv, "not solved"),
         "transfer": lambda: assigning.transfer_to_team(svc, AGENT, conv, "billing", "a billing question"),
         "assign": lambda: assigning.assign(svc, AGENT, conv, "ana", "taken"),
-        "snooze": lambda: actions.set_pending(svc, AGENT, conv, "asked for the TXID",
-                                              until=datetime.now(UTC) + timedelta(hours=1)),
+        "snooze": lambda: actions.set_pending(
+            svc, AGENT, conv, "asked for the TXID", until=datetime.now(UTC) + timedelta(hours=1)
+        ),
     }
     sla = SlaEngine(r, InsightsRecorder(r), [], {}, p.store)
     await asyncio.gather(
@@ -167,8 +180,9 @@ async def console_race(r: redis.Redis, p: Parts, run: int, action: str) -> None:
     assert {"bot-label", "vip", WARNING_LABEL} <= set(final.labels), (where, final.labels)
     assert final.priority is Priority.HIGH, where
     events = await p.store.events(cid)
-    answers = [e for e in events if e.type is EventType.REPLY_QUEUED and e.data.get("text") == f"answer to "
-               f"{second.message_id}"]
+    answers = [
+        e for e in events if e.type is EventType.REPLY_QUEUED and e.data.get("text") == f"answer to {second.message_id}"
+    ]
     assert len(answers) == 1, (where, events)
     assert len([e for e in events if e.type is EventType.LABELS and e.actor == "agent:ana"]) == 1, where
     assert len([e for e in events if e.type is EventType.PRIORITY and e.actor == "system:sla"]) == 1, where

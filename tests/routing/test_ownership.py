@@ -99,16 +99,21 @@ def start_router(tmp: Path, url: str, lease: float, name: str) -> subprocess.Pop
     cfg = tmp / f"helpline-{name}.toml"
     cfg.write_text(CONFIG.format(partitions=PARTITIONS, lease=lease))
     env = {**os.environ, "HELPLINE_REDIS__URL": url}
-    return subprocess.Popen([sys.executable, "-m", "helpline", "run", "-c", str(cfg), "--role", "router"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / f"{name}.log", "wb"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "helpline", "run", "-c", str(cfg), "--role", "router"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / f"{name}.log", "wb"),
+    )
 
 
 async def backlog(r: redis.Redis, n: int, threads: int) -> list[str]:
     bus = StreamBus(r, PARTITIONS)
-    sent = [message(f"question {i}", thread=f"t{i % threads}", user=f"u{i % threads}", message_id=f"k{i}")
-            for i in range(n)]
+    sent = [
+        message(f"question {i}", thread=f"t{i % threads}", user=f"u{i % threads}", message_id=f"k{i}") for i in range(n)
+    ]
     for i in range(0, n, 500):
-        await bus.ingest(sent[i:i + 500])
+        await bus.ingest(sent[i : i + 500])
     return [m.message_id for m in sent]
 
 
@@ -140,8 +145,7 @@ async def check_no_doubles(r: redis.Redis, sent: list[str]) -> None:
             assert types[EventType.CREATED.value] == 1 and types[EventType.ROUTED.value] == 1, (cid, types)
             assert types[EventType.BOT_ASSIGNED.value] == 1, (cid, types)
             history = [json.loads(m)["message_id"] for m in await r.zrange(keys.messages(cid), 0, -1)]
-            queued = [e["data"]["reply_id"].split(":")[1] for e in events
-                      if e["type"] == EventType.REPLY_QUEUED.value]
+            queued = [e["data"]["reply_id"].split(":")[1] for e in events if e["type"] == EventType.REPLY_QUEUED.value]
             assert queued == history, (cid, queued, history)  # once each, in message order
             assert by_conv.get(cid, []) == history, cid
             answered += queued
@@ -153,6 +157,7 @@ async def test_two_router_processes_drain_a_backlog_without_doubling(own_redis: 
     sent = await backlog(r, 4000, threads=400)
     routers = [start_router(tmp_path, own_redis.url, 10.0, f"router-{i}") for i in range(2)]
     try:
+
         async def both_working() -> bool:
             return int(await r.zcard(keys.routers())) == 2
 
@@ -173,6 +178,7 @@ async def test_a_router_paused_past_its_lease_commits_nothing(own_redis: RedisSe
     first = start_router(tmp_path, own_redis.url, 2.0, "first")
     second = start_router(tmp_path, own_redis.url, 2.0, "second")
     try:
+
         async def some_done() -> bool:
             try:
                 total = 0

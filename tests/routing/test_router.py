@@ -45,8 +45,7 @@ async def test_messages_of_one_thread_form_one_conversation_in_order(r: redis.Re
 async def test_redelivered_message_is_not_applied_twice(r: redis.Redis) -> None:
     p = parts(r)
     router = build_router(p, {"ack": AutoReplyBot(ACK, name="ack", handoff=False)})
-    p.settings.rules.append(Rule(
-        name="all", set={"bot": "ack"}))
+    p.settings.rules.append(Rule(name="all", set={"bot": "ack"}))
     m = message("hello")
     await p.bus.ingest([m])
     await route_all(p, router)
@@ -82,17 +81,27 @@ async def test_message_claimed_by_a_second_router_after_the_first_committed_is_s
 
 
 async def test_rules_set_priority_team_labels_and_bot(r: redis.Redis) -> None:
-    p = parts(r, teams=[{"id": "support", "default": True}, {"id": "security"}],
-              rules=[
-                  {"name": "hacked", "match": {"keywords": ["hacked", "해킹"]},
-                   "set": {"priority": "urgent", "team": "security", "labels": ["security"], "stop": True}},
-                  {"name": "korean to bot", "match": {"languages": ["ko"]}, "set": {"bot": "ack"}},
-              ],
-              bots={"ack": {"type": "autoreply", "texts": ACK}})
+    p = parts(
+        r,
+        teams=[{"id": "support", "default": True}, {"id": "security"}],
+        rules=[
+            {
+                "name": "hacked",
+                "match": {"keywords": ["hacked", "해킹"]},
+                "set": {"priority": "urgent", "team": "security", "labels": ["security"], "stop": True},
+            },
+            {"name": "korean to bot", "match": {"languages": ["ko"]}, "set": {"bot": "ack"}},
+        ],
+        bots={"ack": {"type": "autoreply", "texts": ACK}},
+    )
     router = build_router(p, {"ack": AutoReplyBot(ACK, name="ack")})
-    await p.bus.ingest([message("my account was HACKED", thread="a"), message("계정이 해킹당했어요", thread="b",
-                                                                              language="ko"),
-                        message("입금 문의", thread="c", language="ko")])
+    await p.bus.ingest(
+        [
+            message("my account was HACKED", thread="a"),
+            message("계정이 해킹당했어요", thread="b", language="ko"),
+            message("입금 문의", thread="c", language="ko"),
+        ]
+    )
     await route_all(p, router)
     a = await p.store.get(await p.store.find_thread("null", "main", "a") or "")
     b = await p.store.get(await p.store.find_thread("null", "main", "b") or "")
@@ -109,9 +118,13 @@ async def test_rules_set_priority_team_labels_and_bot(r: redis.Redis) -> None:
 
 
 async def test_business_hours_rule(r: redis.Redis) -> None:
-    p = parts(r, teams=[{"id": "support", "default": True,
-                         "hours": {"timezone": "Asia/Seoul", "weekly": {"mon": ["09:00-18:00"]}}}],
-              rules=[{"name": "after hours", "match": {"hours": "closed"}, "set": {"labels": ["after-hours"]}}])
+    p = parts(
+        r,
+        teams=[
+            {"id": "support", "default": True, "hours": {"timezone": "Asia/Seoul", "weekly": {"mon": ["09:00-18:00"]}}}
+        ],
+        rules=[{"name": "after hours", "match": {"hours": "closed"}, "set": {"labels": ["after-hours"]}}],
+    )
     from helpline.routing.rules import decide
 
     monday_10_kst = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
@@ -121,10 +134,16 @@ async def test_business_hours_rule(r: redis.Redis) -> None:
     assert decide(p.settings.rules, m, monday_20_kst, p.settings.hours, "support").labels == ("after-hours",)
 
 
-async def agent(p, agent_id: str, capacity: int = 1, languages: tuple[str, ...] = (),  # type: ignore[no-untyped-def]
-                presence: Presence = Presence.ONLINE) -> None:
-    await p.assignments.upsert_agent(Agent(id=agent_id, name=agent_id, teams=("support",), capacity=capacity,
-                                           languages=languages, presence=presence))
+async def agent(
+    p,
+    agent_id: str,
+    capacity: int = 1,
+    languages: tuple[str, ...] = (),  # type: ignore[no-untyped-def]
+    presence: Presence = Presence.ONLINE,
+) -> None:
+    await p.assignments.upsert_agent(
+        Agent(id=agent_id, name=agent_id, teams=("support",), capacity=capacity, languages=languages, presence=presence)
+    )
 
 
 async def test_assignment_capacity_language_queue_and_release(r: redis.Redis) -> None:
@@ -132,9 +151,13 @@ async def test_assignment_capacity_language_queue_and_release(r: redis.Redis) ->
     router = build_router(p, {})
     await agent(p, "kim", capacity=1, languages=("ko",))
     await agent(p, "amy", capacity=1, languages=("en",))
-    await p.bus.ingest([message("입금", thread="k1", language="ko", user="k1"),
-                        message("deposit", thread="e1", user="e1"),
-                        message("withdrawal", thread="e2", user="e2")])
+    await p.bus.ingest(
+        [
+            message("입금", thread="k1", language="ko", user="k1"),
+            message("deposit", thread="e1", user="e1"),
+            message("withdrawal", thread="e2", user="e2"),
+        ]
+    )
     await route_all(p, router)
     k1 = await p.store.get(await p.store.find_thread("null", "main", "k1") or "")
     e1 = await p.store.get(await p.store.find_thread("null", "main", "e1") or "")
@@ -195,16 +218,22 @@ class PrivateMinded:
     name = "pm"
 
     async def handle(self, ctx: BotContext) -> BotDecision:
-        return BotDecision(replies=(BotReply("public part"), BotReply("private part", private=True)),
-                           handoff=Handoff("done"))
+        return BotDecision(
+            replies=(BotReply("public part"), BotReply("private part", private=True)), handoff=Handoff("done")
+        )
 
 
 async def test_a_direct_message_never_gets_a_public_reply(r: redis.Redis) -> None:
-    p = parts(r, rules=[{"name": "bot", "set": {"bot": "pm"}}], bots={"pm": {"type": "autoreply",
-                                                                              "texts": {"en": "x"}}})
+    p = parts(
+        r, rules=[{"name": "bot", "set": {"bot": "pm"}}], bots={"pm": {"type": "autoreply", "texts": {"en": "x"}}}
+    )
     router = build_router(p, {"pm": PrivateMinded()})
-    await p.bus.ingest([message("dm", kind=MessageKind.DIRECT, thread="dm"),
-                        message("@us help", kind=MessageKind.MENTION, thread="tweet")])
+    await p.bus.ingest(
+        [
+            message("dm", kind=MessageKind.DIRECT, thread="dm"),
+            message("@us help", kind=MessageKind.MENTION, thread="tweet"),
+        ]
+    )
     await route_all(p, router)
     replies = await outbound(r)
     dm = await p.store.find_thread("null", "main", "dm")
@@ -212,16 +241,27 @@ async def test_a_direct_message_never_gets_a_public_reply(r: redis.Redis) -> Non
         if reply.conversation_id == dm:
             assert reply.visibility is Visibility.PRIVATE and reply.kind is MessageKind.DIRECT
     public = [x for x in replies if x.conversation_id != dm]
-    assert {(x.text, x.visibility) for x in public} == {("public part", Visibility.PUBLIC),
-                                                         ("private part", Visibility.PRIVATE)}
+    assert {(x.text, x.visibility) for x in public} == {
+        ("public part", Visibility.PUBLIC),
+        ("private part", Visibility.PRIVATE),
+    }
     private = next(x for x in public if x.visibility is Visibility.PRIVATE)
     assert private.kind is MessageKind.DIRECT and private.thread_key.startswith("user:")
 
 
 def test_reply_model_refuses_public_visibility_on_a_direct_thread() -> None:
     with pytest.raises(ValueError, match="refused"):
-        OutboundReply(reply_id="r", conversation_id="0-1", platform="x", account="a", kind=MessageKind.DIRECT,
-                      thread_key="dm", visibility=Visibility.PUBLIC, text="hi", sender="bot:x")
+        OutboundReply(
+            reply_id="r",
+            conversation_id="0-1",
+            platform="x",
+            account="a",
+            kind=MessageKind.DIRECT,
+            thread_key="dm",
+            visibility=Visibility.PUBLIC,
+            text="hi",
+            sender="bot:x",
+        )
 
 
 async def test_resolved_thread_reopens_inside_quiet_period_and_starts_anew_after(r: redis.Redis) -> None:

@@ -52,19 +52,42 @@ async def _no_ingest(_: object) -> list[bool]:
 
 async def queue_reply(r: redis.Redis, text: str = "hello", conversation: str = "1-1") -> OutboundReply:
     now = utcnow()
-    conv = Conversation(id=conversation, platform="null", account="main", kind=MessageKind.DIRECT,
-                        thread_key=f"dm{conversation}", contact_id="null:main:u1", created_at=now, updated_at=now)
-    reply = reply_to(conv, reply_id=f"{conversation}:m1:{text}", text=text, sender="agent:amy", in_reply_to="m1",
-                     recipient_id="u1")
+    conv = Conversation(
+        id=conversation,
+        platform="null",
+        account="main",
+        kind=MessageKind.DIRECT,
+        thread_key=f"dm{conversation}",
+        contact_id="null:main:u1",
+        created_at=now,
+        updated_at=now,
+    )
+    reply = reply_to(
+        conv, reply_id=f"{conversation}:m1:{text}", text=text, sender="agent:amy", in_reply_to="m1", recipient_id="u1"
+    )
     await ConversationStore(r, PARTITIONS).commit([Effects(conv.id).reply(reply, 1)], now)
     return reply
 
 
 async def drain(r: redis.Redis, connector: Scripted, rounds: int = 3) -> Sender:
-    sender = Sender(r, {("null", "main"): connector}, PARTITIONS, lease_seconds=1.0, backoff=(0.01, 0.05),
-                    limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
+    sender = Sender(
+        r,
+        {("null", "main"): connector},
+        PARTITIONS,
+        lease_seconds=1.0,
+        backoff=(0.01, 0.05),
+        limiter=SharedRateLimiter(r),
+    )
+    consumer = StreamConsumer(
+        r,
+        keys.SENDER_GROUP,
+        "s1",
+        sender.streams(),
+        sender.handle_batch,
+        sender.dead_letter_key,
+        block_ms=5,
+        retry_idle_ms=30,
+    )
     await consumer.ensure_groups()
     for _ in range(rounds):
         await sender.promote_due()
@@ -148,10 +171,24 @@ async def test_a_deferred_reply_holds_the_later_ones_of_its_conversation(r: redi
 async def test_two_senders_post_a_conversation_in_order_and_once(r: redis.Redis) -> None:
     replies = [await queue_reply(r, f"part {i}") for i in range(6)]
     platform = Scripted([RateLimited(0.03), None, RateLimited(0.03)])
-    a, b = (Sender(r, {("null", "main"): platform}, PARTITIONS, lease_seconds=1.0, limiter=SharedRateLimiter(r))
-            for _ in range(2))
-    consumers = [StreamConsumer(r, keys.SENDER_GROUP, name, s.streams(), s.handle_batch, s.dead_letter_key,
-                                count=2, block_ms=5, retry_idle_ms=30) for name, s in (("a", a), ("b", b))]
+    a, b = (
+        Sender(r, {("null", "main"): platform}, PARTITIONS, lease_seconds=1.0, limiter=SharedRateLimiter(r))
+        for _ in range(2)
+    )
+    consumers = [
+        StreamConsumer(
+            r,
+            keys.SENDER_GROUP,
+            name,
+            s.streams(),
+            s.handle_batch,
+            s.dead_letter_key,
+            count=2,
+            block_ms=5,
+            retry_idle_ms=30,
+        )
+        for name, s in (("a", a), ("b", b))
+    ]
     await consumers[0].ensure_groups()
     for _ in range(12):
         await a.promote_due()
@@ -186,9 +223,18 @@ async def test_a_dead_lettered_reply_lets_the_next_go_and_can_be_replayed_once(r
     later = await queue_reply(r, "later")
     platform = Scripted([KeyError("bug")] * 3, idempotent=True)
     sender = Sender(r, {("null", "main"): platform}, PARTITIONS, lease_seconds=1.0, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30, max_deliveries=2,
-                              buried=sender.buried)
+    consumer = StreamConsumer(
+        r,
+        keys.SENDER_GROUP,
+        "s1",
+        sender.streams(),
+        sender.handle_batch,
+        sender.dead_letter_key,
+        block_ms=5,
+        retry_idle_ms=30,
+        max_deliveries=2,
+        buried=sender.buried,
+    )
     await consumer.ensure_groups()
     for _ in range(10):
         await sender.promote_due()
@@ -213,18 +259,28 @@ async def test_the_composition_roots_sender_reports_its_posts_to_the_metrics(r: 
     from tests.factories import make_sender, parts
 
     def count(outcome: str) -> float:
-        value = REGISTRY.get_sample_value("helpline_replies_total",
-                                          {"platform": "null", "account": "main", "outcome": outcome})
+        value = REGISTRY.get_sample_value(
+            "helpline_replies_total", {"platform": "null", "account": "main", "outcome": outcome}
+        )
         return value or 0.0
 
     sent, failed = count("sent"), count("failed")
     await queue_reply(r, "refused")
     await queue_reply(r, "taken", conversation="1-2")
     platform = Scripted([Permanent("no such chat")])
-    sender = make_sender(parts(r, redis={"url": "redis://unused", "partitions": PARTITIONS}),
-                         {("null", "main"): platform})
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
+    sender = make_sender(
+        parts(r, redis={"url": "redis://unused", "partitions": PARTITIONS}), {("null", "main"): platform}
+    )
+    consumer = StreamConsumer(
+        r,
+        keys.SENDER_GROUP,
+        "s1",
+        sender.streams(),
+        sender.handle_batch,
+        sender.dead_letter_key,
+        block_ms=5,
+        retry_idle_ms=30,
+    )
     await consumer.ensure_groups()
     await consumer.step()
     assert len(platform.posts) == 1
@@ -235,8 +291,9 @@ async def test_replies_without_idempotency_are_claimed_a_few_at_a_time(r: redis.
     replies = [await queue_reply(r, f"r{i}", conversation=f"1-{i}") for i in range(40)]
     platform = Scripted([])
     sender = Sender(r, {("null", "main"): platform}, PARTITIONS, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5)
+    consumer = StreamConsumer(
+        r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch, sender.dead_letter_key, block_ms=5
+    )
     await consumer.ensure_groups()
     await r.config_resetstat()
     await consumer.step()
@@ -246,7 +303,6 @@ async def test_replies_without_idempotency_are_claimed_a_few_at_a_time(r: redis.
     # a claim (carrying the last posts' records) per few replies, not a claim and a record each
     assert scripts <= 10, scripts  # (each claiming alone: over 40)
     assert "cmdstat_script|exists" not in stats  # pipelines run their scripts in one round trip
-
 
 
 class Limited(Scripted):
@@ -260,8 +316,9 @@ async def test_a_rate_limited_reply_without_idempotency_costs_one_round_trip(r: 
     replies = [await queue_reply(r, f"r{i}", conversation=f"1-{i}") for i in range(30)]
     platform = Limited([])
     sender = Sender(r, {("null", "main"): platform}, PARTITIONS, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5)
+    consumer = StreamConsumer(
+        r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch, sender.dead_letter_key, block_ms=5
+    )
     await consumer.ensure_groups()
     await r.config_resetstat()
     await consumer.step()
@@ -278,19 +335,23 @@ async def test_a_rate_limited_reply_without_idempotency_costs_one_round_trip(r: 
 async def test_a_reply_a_dead_sender_left_sending_is_recorded_uncertain_when_the_batch_defers(r: redis.Redis) -> None:
     first, second = await queue_reply(r, "first", "1-1"), await queue_reply(r, "second", "1-2")
     orphan = await queue_reply(r, "orphan", "1-3")
-    await r.hset(keys.delivery(1, orphan.reply_id),  # type: ignore[misc]
-                 mapping={"state": "sending", "owner": "dead:1", "lease": 0})
+    await r.hset(
+        keys.delivery(1, orphan.reply_id),  # type: ignore[misc]
+        mapping={"state": "sending", "owner": "dead:1", "lease": 0},
+    )
     # The first post is quick, so the next two are claimed at once; the second is refused with a 429.
     platform = Scripted([None, RateLimited(30.0)])
     sender = Sender(r, {("null", "main"): platform}, PARTITIONS, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5)
+    consumer = StreamConsumer(
+        r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch, sender.dead_letter_key, block_ms=5
+    )
     await consumer.ensure_groups()
     await consumer.step()
     assert platform.posts == [first.reply_id]
     assert await state(r, second) == DeliveryState.QUEUED.value  # waits for the platform
     # perhaps posted by the dead sender: never queued again behind the wait
     assert await state(r, orphan) == DeliveryState.UNCERTAIN.value
+
 
 class Hangs(Scripted):
     """Posts until the `n`th reply, whose call never returns (the process dies during it)."""
@@ -307,15 +368,22 @@ class Hangs(Scripted):
         return await super().send(reply, progress)
 
 
-async def test_a_sender_dying_after_claiming_ahead_leaves_those_uncertain_never_posted_twice(
-        r: redis.Redis) -> None:
+async def test_a_sender_dying_after_claiming_ahead_leaves_those_uncertain_never_posted_twice(r: redis.Redis) -> None:
     from helpline.routing.sender import MARK_AHEAD_MAX
 
     replies = [await queue_reply(r, f"r{i}", conversation=f"1-{i}") for i in range(40)]
     dying = Hangs(6)
     sender = Sender(r, {("null", "main"): dying}, PARTITIONS, lease_seconds=0.3, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "dies", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
+    consumer = StreamConsumer(
+        r,
+        keys.SENDER_GROUP,
+        "dies",
+        sender.streams(),
+        sender.handle_batch,
+        sender.dead_letter_key,
+        block_ms=5,
+        retry_idle_ms=30,
+    )
     await consumer.ensure_groups()
     step = asyncio.create_task(consumer.step())
     while dying.calls < 6:  # the platform's counter, polled
@@ -335,16 +403,33 @@ async def test_a_sender_dying_after_claiming_ahead_leaves_those_uncertain_never_
 
 
 async def test_refused_credentials_make_the_account_wait_said_once_and_fail_no_reply(
-        r: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
+    r: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
     from helpline.connectors.errors import AuthFailed
 
     replies = [await queue_reply(r, f"part {i}") for i in range(3)]
     platform = Scripted([AuthFailed("telegram rejected the bot token")] * 3)
     reports: list[tuple[str, str, str | None]] = []
-    sender = Sender(r, {("null", "main"): platform}, PARTITIONS, lease_seconds=1.0, backoff=(0.01, 0.05),
-                    limiter=SharedRateLimiter(r), credentials=lambda *report: reports.append(report))
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30, max_deliveries=2)
+    sender = Sender(
+        r,
+        {("null", "main"): platform},
+        PARTITIONS,
+        lease_seconds=1.0,
+        backoff=(0.01, 0.05),
+        limiter=SharedRateLimiter(r),
+        credentials=lambda *report: reports.append(report),
+    )
+    consumer = StreamConsumer(
+        r,
+        keys.SENDER_GROUP,
+        "s1",
+        sender.streams(),
+        sender.handle_batch,
+        sender.dead_letter_key,
+        block_ms=5,
+        retry_idle_ms=30,
+        max_deliveries=2,
+    )
     await consumer.ensure_groups()
     with caplog.at_level(logging.WARNING, logger="helpline.routing"):
         await consumer.step()
@@ -365,8 +450,9 @@ async def test_refused_credentials_make_the_account_wait_said_once_and_fail_no_r
 async def test_a_post_the_platform_does_not_answer_in_time_is_uncertain(r: redis.Redis) -> None:
     reply = await queue_reply(r, "no answer")
     sender = Sender(r, {("null", "main"): Hangs(1)}, PARTITIONS, send_timeout=0.2, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5)
+    consumer = StreamConsumer(
+        r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch, sender.dead_letter_key, block_ms=5
+    )
     await consumer.ensure_groups()
     await asyncio.wait_for(consumer.step(), 10)
     assert await state(r, reply) == DeliveryState.UNCERTAIN.value

@@ -51,8 +51,12 @@ def start_sender(tmp: Path, redis_url: str, platform_url: str, name: str) -> sub
     cfg = tmp / "helpline.toml"
     cfg.write_text(CONFIG.format(partitions=PARTITIONS, url=platform_url))
     env = {**os.environ, "HELPLINE_REDIS__URL": redis_url, "HL_TG_TOKEN": TOKEN}
-    return subprocess.Popen([sys.executable, "-m", "helpline", "run", "-c", str(cfg), "--role", "sender"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / f"{name}.log", "ab"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "helpline", "run", "-c", str(cfg), "--role", "sender"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / f"{name}.log", "ab"),
+    )
 
 
 def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -80,13 +84,21 @@ class Desk:
 
     def conversation(self, chat: int) -> Conversation:
         now = utcnow()
-        return Conversation(id=f"{chat % PARTITIONS}-{chat}", platform="telegram", account="support",
-                            kind=MessageKind.DIRECT, thread_key=f"chat:{chat}", contact_id=f"telegram:support:{chat}",
-                            created_at=now, updated_at=now)
+        return Conversation(
+            id=f"{chat % PARTITIONS}-{chat}",
+            platform="telegram",
+            account="support",
+            kind=MessageKind.DIRECT,
+            thread_key=f"chat:{chat}",
+            contact_id=f"telegram:support:{chat}",
+            created_at=now,
+            updated_at=now,
+        )
 
     async def start(self) -> None:
-        response = await self.http.post("/_emulator/chats",
-                                        json={"chats": [{"id": c, "type": "private"} for c in self.chats]})
+        response = await self.http.post(
+            "/_emulator/chats", json={"chats": [{"id": c, "type": "private"} for c in self.chats]}
+        )
         assert response.status_code == 200, response.text
 
     async def write(self, index: int) -> None:
@@ -95,8 +107,14 @@ class Desk:
         for chat in self.chats:
             conv = self.conversation(chat)
             reply_id = f"{conv.id}:r{index}"
-            reply = reply_to(conv, reply_id=reply_id, text=f"chat {chat} reply {index}", sender="agent:amy",
-                             in_reply_to=None, recipient_id=str(chat))
+            reply = reply_to(
+                conv,
+                reply_id=reply_id,
+                text=f"chat {chat} reply {index}",
+                sender="agent:amy",
+                in_reply_to=None,
+                recipient_id=str(chat),
+            )
             effects.append(Effects(conv.id).reply(reply, keys.conversation_partition(conv.id)))
             self.written[reply_id] = (chat, index)
         await self.store.commit(effects, utcnow())
@@ -141,7 +159,8 @@ class Desk:
 
 
 async def test_senders_killed_and_paused_on_a_slow_platform_post_each_reply_once_in_order(
-        own_redis: RedisServer, tmp_path: Path) -> None:
+    own_redis: RedisServer, tmp_path: Path
+) -> None:
     app = create_app(token=TOKEN, limits={"send_latency_min": 0.2, "send_latency_max": 1.0})
     r = redis.Redis.from_url(own_redis.url)
     async with serve(app) as url, httpx.AsyncClient(base_url=url) as http:
@@ -182,8 +201,7 @@ async def test_senders_killed_and_paused_on_a_slow_platform_post_each_reply_once
     await r.aclose()
 
 
-async def test_replies_wait_out_a_platform_outage_then_all_go_in_order(own_redis: RedisServer,
-                                                                       tmp_path: Path) -> None:
+async def test_replies_wait_out_a_platform_outage_then_all_go_in_order(own_redis: RedisServer, tmp_path: Path) -> None:
     app = create_app(token=TOKEN)
     r = redis.Redis.from_url(own_redis.url)
     port = free_port()

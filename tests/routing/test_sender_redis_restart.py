@@ -59,15 +59,36 @@ async def _no_ingest(_: object) -> list[bool]:
 async def test_a_reply_not_posted_during_a_redis_restart_is_posted_after_it(own_redis: RedisServer) -> None:
     r = redis.Redis.from_url(own_redis.url)
     now = utcnow()
-    conv = Conversation(id="1-1", platform="null", account="main", kind=MessageKind.DIRECT, thread_key="dm",
-                        contact_id="null:main:u1", created_at=now, updated_at=now)
+    conv = Conversation(
+        id="1-1",
+        platform="null",
+        account="main",
+        kind=MessageKind.DIRECT,
+        thread_key="dm",
+        contact_id="null:main:u1",
+        created_at=now,
+        updated_at=now,
+    )
     reply = reply_to(conv, reply_id="1-1:m1:r", text="hello", sender="agent:amy", in_reply_to="m1", recipient_id="u1")
     await ConversationStore(r, PARTITIONS).commit([Effects(conv.id).reply(reply, 1)], now)
     platform = RestartsRedis(own_redis)
-    sender = Sender(r, {("null", "main"): platform}, PARTITIONS, backoff=(0.05, 0.1),  # the platform's back-off
-                    limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
+    sender = Sender(
+        r,
+        {("null", "main"): platform},
+        PARTITIONS,
+        backoff=(0.05, 0.1),  # the platform's back-off
+        limiter=SharedRateLimiter(r),
+    )
+    consumer = StreamConsumer(
+        r,
+        keys.SENDER_GROUP,
+        "s1",
+        sender.streams(),
+        sender.handle_batch,
+        sender.dead_letter_key,
+        block_ms=5,
+        retry_idle_ms=30,
+    )
     await consumer.ensure_groups()
     try:
         await consumer.step()  # the attempt during which Redis goes away

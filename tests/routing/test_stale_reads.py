@@ -36,8 +36,21 @@ async def conversation(p: Parts, thread: str = "t1") -> Conversation:
 async def resolved_by_another(p: Parts, cid: str) -> None:
     """Another agent resolves the conversation (as `assigning.resolve` records it)."""
     now = utcnow()
-    await p.store.commit([Effects(cid).set(status=Status.RESOLVED.value, resolved_at=to_ms(now), assignee="",
-                                           queued_team="", snoozed_until="", resolved_by="agent:bo").touch()], now)
+    await p.store.commit(
+        [
+            Effects(cid)
+            .set(
+                status=Status.RESOLVED.value,
+                resolved_at=to_ms(now),
+                assignee="",
+                queued_team="",
+                snoozed_until="",
+                resolved_by="agent:bo",
+            )
+            .touch()
+        ],
+        now,
+    )
 
 
 def after_first(call: Callable[..., Awaitable[object]], then: Callable[[], Awaitable[None]]) -> Callable[..., object]:
@@ -68,8 +81,7 @@ async def test_pending_on_a_conversation_resolved_since_it_was_read_is_refused(r
     assert not [e for e in await p.store.events(conv.id) if e.type is EventType.STATUS and e.actor == ANA.actor]
 
 
-async def test_a_snooze_ending_does_not_reopen_a_conversation_resolved_after_the_wake_read_it(
-        r: redis.Redis) -> None:
+async def test_a_snooze_ending_does_not_reopen_a_conversation_resolved_after_the_wake_read_it(r: redis.Redis) -> None:
     p = parts(r)
     svc = services(p)
     conv = await conversation(p)
@@ -86,13 +98,15 @@ async def test_a_removed_agents_conversation_resolved_meanwhile_is_not_handed_on
     p = parts(r)
     svc = services(p)
     for agent in ("ana", "bea"):
-        await p.assignments.upsert_agent(Agent(id=agent, name=agent, teams=("support",), capacity=5,
-                                               presence=Presence.ONLINE))
+        await p.assignments.upsert_agent(
+            Agent(id=agent, name=agent, teams=("support",), capacity=5, presence=Presence.ONLINE)
+        )
     conv = await conversation(p)
     if conv.assignee != "ana":
         assert await assigning.assign(svc, SAM, conv, "ana", "hers")
     p.assignments.release = after_first(  # type: ignore[method-assign]
-        p.assignments.release, lambda: resolved_by_another(p, conv.id))
+        p.assignments.release, lambda: resolved_by_another(p, conv.id)
+    )
     assert await assigning.withdraw_agent(svc, SAM, "ana", "left the company") == []
     after = await p.store.get(conv.id)
     assert after is not None and after.status is Status.RESOLVED and after.assignee is None
@@ -110,8 +124,7 @@ async def test_an_incident_resolution_skips_a_conversation_resolved_after_it_was
     incident = await incidents.open(keywords=["withdrawal"], link="https://status.example.com/1")
     await incidents.link(incident.id, conv.id)
     p.store.messages = after_first(p.store.messages, lambda: resolved_by_another(p, conv.id))  # type: ignore[method-assign]
-    assert await resolve_all(p.store, incidents, incident.id, "All fixed.", "agent:sam",
-                             assignments=p.assignments) == 0
+    assert await resolve_all(p.store, incidents, incident.id, "All fixed.", "agent:sam", assignments=p.assignments) == 0
     events = await p.store.events(conv.id)
     assert not [e for e in events if e.type is EventType.STATUS and e.actor == "agent:sam"]
     assert not [e for e in events if e.type is EventType.REPLY_QUEUED and "closing" in e.reason]
@@ -124,10 +137,12 @@ async def test_a_queued_conversation_resolved_while_an_agent_takes_it_is_not_han
     p = parts(r)
     conv = await conversation(p)  # nobody online: it waits in the team's queue
     assert [cid for cid, _ in await p.assignments.queued("support")] == [conv.id]
-    await p.assignments.upsert_agent(Agent(id="ana", name="Ana", teams=("support",), capacity=2,
-                                           presence=Presence.ONLINE))
+    await p.assignments.upsert_agent(
+        Agent(id="ana", name="Ana", teams=("support",), capacity=2, presence=Presence.ONLINE)
+    )
     p.assignments.take_for = after_first(  # type: ignore[method-assign]
-        p.assignments.take_for, lambda: resolved_by_another(p, conv.id))
+        p.assignments.take_for, lambda: resolved_by_another(p, conv.id)
+    )
     assert await fill_agent(p.store, p.assignments, "ana") == []
     after = await p.store.get(conv.id)
     assert after is not None and after.status is Status.RESOLVED and after.assignee is None

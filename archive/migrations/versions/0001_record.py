@@ -108,11 +108,14 @@ def upgrade() -> None:
     )
     if op.get_bind().dialect.name == "sqlite":
         # Tokens are ours (`archive/tokens.py`), separated by spaces: FTS5 only splits and matches them.
-        op.execute("CREATE VIRTUAL TABLE conversation_search USING fts5(document, "
-                   "tokenize = 'unicode61 remove_diacritics 0')")
+        op.execute(
+            "CREATE VIRTUAL TABLE conversation_search USING fts5(document, tokenize = 'unicode61 remove_diacritics 0')"
+        )
     else:
-        op.execute("ALTER TABLE conversations ADD COLUMN search tsvector GENERATED ALWAYS AS "
-                   "(array_to_tsvector(string_to_array(document, ' '))) STORED")
+        op.execute(
+            "ALTER TABLE conversations ADD COLUMN search tsvector GENERATED ALWAYS AS "
+            "(array_to_tsvector(string_to_array(document, ' '))) STORED"
+        )
         op.execute("CREATE INDEX conversations_search ON conversations USING gin (search)")
 
 

@@ -25,9 +25,11 @@ def upgrade() -> None:
         return
     # 20: schema.SEARCH_ORDER_BITS when this revision was written. Old ids (partition << 40 | sequence)
     # are far below the new ones: no transient duplicate.
-    op.execute("UPDATE conversations SET num = (conversations.updated_at << 20) + ranked.tie FROM "
-               "(SELECT id, row_number() OVER (PARTITION BY updated_at ORDER BY id) - 1 AS tie "
-               "FROM conversations) AS ranked WHERE ranked.id = conversations.id")
+    op.execute(
+        "UPDATE conversations SET num = (conversations.updated_at << 20) + ranked.tie FROM "
+        "(SELECT id, row_number() OVER (PARTITION BY updated_at ORDER BY id) - 1 AS tie "
+        "FROM conversations) AS ranked WHERE ranked.id = conversations.id"
+    )
     op.execute("DELETE FROM conversation_search")
     op.execute("INSERT INTO conversation_search(rowid, document) SELECT num, document FROM conversations")
 
@@ -35,7 +37,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         return
-    op.execute("UPDATE conversations SET num = (CAST(substr(id, 1, instr(id, '-') - 1) AS INTEGER) << 40) "
-               "| CAST(substr(id, instr(id, '-') + 1) AS INTEGER)")
+    op.execute(
+        "UPDATE conversations SET num = (CAST(substr(id, 1, instr(id, '-') - 1) AS INTEGER) << 40) "
+        "| CAST(substr(id, instr(id, '-') + 1) AS INTEGER)"
+    )
     op.execute("DELETE FROM conversation_search")
     op.execute("INSERT INTO conversation_search(rowid, document) SELECT num, document FROM conversations")

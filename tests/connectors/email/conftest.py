@@ -23,10 +23,20 @@ from tests.factories import Parts, build_router, route_all
 SUPPORT = "support@helpline.test"
 USERS = {"support": "imap-secret", "ann": "ann-secret", "taro": "taro-secret"}
 CUSTOMERS = {"ann@example.com": "ann", "taro.yamada@mail.example.jp": "taro"}
-ENV = {"MAIL_USER": "support", "MAIL_PASSWORD": "imap-secret", "SMTP_USER": "relay-user",
-       "SMTP_PASSWORD": "relay-secret", "MAIL_LINK_SECRET": "link-secret-for-tests-0123456789"}
-SECRETS = {"username": "MAIL_USER", "password": "MAIL_PASSWORD", "smtp_username": "SMTP_USER",
-           "smtp_password": "SMTP_PASSWORD", "link_secret": "MAIL_LINK_SECRET"}
+ENV = {
+    "MAIL_USER": "support",
+    "MAIL_PASSWORD": "imap-secret",
+    "SMTP_USER": "relay-user",
+    "SMTP_PASSWORD": "relay-secret",
+    "MAIL_LINK_SECRET": "link-secret-for-tests-0123456789",
+}
+SECRETS = {
+    "username": "MAIL_USER",
+    "password": "MAIL_PASSWORD",
+    "smtp_username": "SMTP_USER",
+    "smtp_password": "SMTP_PASSWORD",
+    "link_secret": "MAIL_LINK_SECRET",
+}
 
 
 @pytest.fixture
@@ -49,27 +59,49 @@ def mail_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def account(dovecot: Dovecot, relay: Relay | None, tmp_path: Path, secrets: dict[str, str] | None = None,
-            **options: Any) -> dict[str, Any]:
+def account(
+    dovecot: Dovecot, relay: Relay | None, tmp_path: Path, secrets: dict[str, str] | None = None, **options: Any
+) -> dict[str, Any]:
     opts: dict[str, Any] = {
-        "address": SUPPORT, "display_name": "Helpline Support", "imap_host": "127.0.0.1",
-        "imap_port": dovecot.port, "imap_security": "none", "smtp_host": "127.0.0.1",
-        "smtp_port": relay.port if relay else 1, "smtp_security": "none", "first_poll": "all",
-        "attachments_dir": str(tmp_path / "files"), "idle_seconds": 1.0, "timeout_seconds": 10,
+        "address": SUPPORT,
+        "display_name": "Helpline Support",
+        "imap_host": "127.0.0.1",
+        "imap_port": dovecot.port,
+        "imap_security": "none",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": relay.port if relay else 1,
+        "smtp_security": "none",
+        "first_poll": "all",
+        "attachments_dir": str(tmp_path / "files"),
+        "idle_seconds": 1.0,
+        "timeout_seconds": 10,
     }
     opts.update(options)
-    return {"platform": "email", "name": "support", "poll_interval": 0.2, "secrets": secrets or SECRETS,
-            "options": opts}
+    return {
+        "platform": "email",
+        "name": "support",
+        "poll_interval": 0.2,
+        "secrets": secrets or SECRETS,
+        "options": opts,
+    }
 
 
-def connector(r: redis.Redis, dovecot: Dovecot, tmp_path: Path, relay: Relay | None = None,
-              ingest: Any = None, secrets: dict[str, str] | None = None, **options: Any) -> EmailConnector:
+def connector(
+    r: redis.Redis,
+    dovecot: Dovecot,
+    tmp_path: Path,
+    relay: Relay | None = None,
+    ingest: Any = None,
+    secrets: dict[str, str] | None = None,
+    **options: Any,
+) -> EmailConnector:
     async def no_ingest(messages: Any) -> list[bool]:
         return [True] * len(messages)
 
     settings = AccountSettings.model_validate(account(dovecot, relay, tmp_path, secrets, **options))
-    return EmailConnector(settings, ConnectorContext(ingest=ingest or no_ingest, redis=r,
-                                                     public_base_url="http://127.0.0.1:9"))
+    return EmailConnector(
+        settings, ConnectorContext(ingest=ingest or no_ingest, redis=r, public_base_url="http://127.0.0.1:9")
+    )
 
 
 @dataclass
@@ -106,19 +138,40 @@ class Desk:
         return cid
 
 
-def desk(r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path, *, rules: Any = (), bots: Any = None,
-         secrets: dict[str, str] | None = None, **options: Any) -> Desk:
+def desk(
+    r: redis.Redis,
+    dovecot: Dovecot,
+    relay: Relay,
+    tmp_path: Path,
+    *,
+    rules: Any = (),
+    bots: Any = None,
+    secrets: dict[str, str] | None = None,
+    **options: Any,
+) -> Desk:
     from helpline.config import Settings
 
-    settings = Settings(redis={"url": "redis://unused", "partitions": 4},
-                        accounts=[account(dovecot, relay, tmp_path, secrets, idle=False, **options)],
-                        teams=[{"id": "support", "default": True}], rules=list(rules), bots=bots or {},
-                        console={"public_url": "http://127.0.0.1:9"})
+    settings = Settings(
+        redis={"url": "redis://unused", "partitions": 4},
+        accounts=[account(dovecot, relay, tmp_path, secrets, idle=False, **options)],
+        teams=[{"id": "support", "default": True}],
+        rules=list(rules),
+        bots=bots or {},
+        console={"public_url": "http://127.0.0.1:9"},
+    )
     parts = Parts.build(settings, r)
     parts.make_connectors()
     email = parts.connectors[("email", "support")]
     assert isinstance(email, EmailConnector)
     sender = Sender(r, parts.connectors, settings.redis.partitions, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
+    consumer = StreamConsumer(
+        r,
+        keys.SENDER_GROUP,
+        "s1",
+        sender.streams(),
+        sender.handle_batch,
+        sender.dead_letter_key,
+        block_ms=5,
+        retry_idle_ms=30,
+    )
     return Desk(parts, email, PollRunner(r, email), build_router(parts), sender, consumer)

@@ -20,8 +20,9 @@ from helpline.routing.bus import StreamBus
 async def main(url: str, account: str) -> None:
     client = redis.Redis.from_url(url)
     bus = StreamBus(client, partitions=4)
-    connector = EmailConnector(AccountSettings.model_validate(json.loads(account)),
-                               ConnectorContext(ingest=bus.ingest, redis=client))
+    connector = EmailConnector(
+        AccountSettings.model_validate(json.loads(account)), ConnectorContext(ingest=bus.ingest, redis=client)
+    )
     await PollRunner(client, connector, lease_ttl=2.0).run(asyncio.Event())
 
 

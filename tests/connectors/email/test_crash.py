@@ -37,8 +37,13 @@ def mail(n: int) -> bytes:
 
 
 def poller(url: str, settings: dict[str, object]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "tests.connectors.email.poller_process", url, json.dumps(settings)],
-                            cwd=ROOT, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.connectors.email.poller_process", url, json.dumps(settings)],
+        cwd=ROOT,
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 async def ingested(r: redis.Redis) -> list[InboundMessage]:
@@ -50,7 +55,8 @@ async def ingested(r: redis.Redis) -> list[InboundMessage]:
 
 
 async def test_poller_killed_in_the_middle_of_500_mails_loses_and_doubles_none(
-        r: redis.Redis, redis_server: RedisServer, dovecot: Dovecot, tmp_path: Path) -> None:
+    r: redis.Redis, redis_server: RedisServer, dovecot: Dovecot, tmp_path: Path
+) -> None:
     with imaplib.IMAP4("127.0.0.1", dovecot.port) as imap:
         imap.login("support", "imap-secret")
         for n in range(500):
@@ -119,20 +125,39 @@ asyncio.run(main())
 
 
 async def test_sender_killed_after_the_smtp_server_accepted_marks_the_reply_uncertain_never_twice(
-        r: redis.Redis, redis_server: RedisServer, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
+    r: redis.Redis, redis_server: RedisServer, dovecot: Dovecot, relay: Relay, tmp_path: Path
+) -> None:
     from helpline.connectors.email.threads import MailIndex, ThreadInfo
     from helpline.routing.models import Conversation, MessageKind, utcnow
     from helpline.routing.outbound import reply_to
     from helpline.routing.store import ConversationStore, Effects
 
     now = utcnow()
-    conv = Conversation(id="1-1", platform="email", account="support", kind=MessageKind.DIRECT, thread_key="mail:t",
-                        contact_id="email:support:ann@example.com", created_at=now, updated_at=now)
-    await MailIndex(r, "email", "support", 3600)._put({keys.connector_state("email", "support", "thread:mail:t"):
-        ThreadInfo(thread_key="mail:t", customer="ann@example.com", subject="Help",
-                   references=["q1@example.com"]).model_dump_json()})
-    reply = reply_to(conv, reply_id="1-1:agent:1", text="Your answer", sender="agent:mina",
-                     in_reply_to="q1@example.com", recipient_id="ann@example.com")
+    conv = Conversation(
+        id="1-1",
+        platform="email",
+        account="support",
+        kind=MessageKind.DIRECT,
+        thread_key="mail:t",
+        contact_id="email:support:ann@example.com",
+        created_at=now,
+        updated_at=now,
+    )
+    await MailIndex(r, "email", "support", 3600)._put(
+        {
+            keys.connector_state("email", "support", "thread:mail:t"): ThreadInfo(
+                thread_key="mail:t", customer="ann@example.com", subject="Help", references=["q1@example.com"]
+            ).model_dump_json()
+        }
+    )
+    reply = reply_to(
+        conv,
+        reply_id="1-1:agent:1",
+        text="Your answer",
+        sender="agent:mina",
+        in_reply_to="q1@example.com",
+        recipient_id="ann@example.com",
+    )
     await ConversationStore(r, 4).commit([Effects(conv.id).reply(reply, 1)], now)
     settings = account(dovecot, relay, tmp_path)
     processes: list[subprocess.Popen[bytes]] = []

@@ -19,8 +19,9 @@ from tests.connectors.email.conftest import SUPPORT, connector
 PAYLOADS = Path(__file__).parent / "payloads"
 
 
-def customer_mail(n: int, text: str = "my withdrawal is stuck", sender: str = "ann@example.com",
-                  **headers: str) -> bytes:
+def customer_mail(
+    n: int, text: str = "my withdrawal is stuck", sender: str = "ann@example.com", **headers: str
+) -> bytes:
     msg = EmailMessage()
     msg["From"] = f"Ann <{sender}>"
     msg["To"] = SUPPORT
@@ -43,7 +44,8 @@ class Collected:
 
 
 async def test_mail_is_read_in_order_left_on_the_server_and_the_cursor_moves(
-        r: redis.Redis, dovecot: Dovecot, tmp_path: Path) -> None:
+    r: redis.Redis, dovecot: Dovecot, tmp_path: Path
+) -> None:
     for n in range(3):
         dovecot.append("support", customer_mail(n))
     c = connector(r, dovecot, tmp_path)
@@ -123,7 +125,8 @@ async def test_polling_without_idle_waits_for_nothing(r: redis.Redis, dovecot: D
 
 
 async def test_durable_mail_is_moved_to_a_folder_on_the_next_poll(
-        r: redis.Redis, dovecot: Dovecot, tmp_path: Path) -> None:
+    r: redis.Redis, dovecot: Dovecot, tmp_path: Path
+) -> None:
     import imaplib
 
     with imaplib.IMAP4("127.0.0.1", dovecot.port) as imap:
@@ -164,7 +167,8 @@ async def test_iso_2022_jp_mail_through_imap(r: redis.Redis, dovecot: Dovecot, t
 
 
 async def test_attachments_are_stored_refused_ones_listed_and_the_original_kept(
-        r: redis.Redis, dovecot: Dovecot, tmp_path: Path) -> None:
+    r: redis.Redis, dovecot: Dovecot, tmp_path: Path
+) -> None:
     msg = EmailMessage()
     msg["From"] = "ann@example.com"
     msg["To"] = SUPPORT
@@ -193,7 +197,8 @@ async def test_attachments_are_stored_refused_ones_listed_and_the_original_kept(
 
 
 async def test_a_wrong_password_is_an_authentication_failure(
-        r: redis.Redis, dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r: redis.Redis, dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MAIL_PASSWORD", "wrong")
     c = connector(r, dovecot, tmp_path)
     with pytest.raises(AuthFailed) as failed:
@@ -231,7 +236,8 @@ async def test_a_mail_from_our_own_address_is_not_ingested(r: redis.Redis, dovec
 
 
 async def test_an_unusable_mail_is_skipped_without_stalling_the_mailbox(
-        r: redis.Redis, dovecot: Dovecot, tmp_path: Path) -> None:
+    r: redis.Redis, dovecot: Dovecot, tmp_path: Path
+) -> None:
     dovecot.append("support", b"From: " + b"a" * 300 + b"@example.com\r\nSubject: long\r\n\r\nhi\r\n")
     dovecot.append("support", b"\x00\x01 not a mail at all \xff\r\n")
     dovecot.append("support", customer_mail(1))

@@ -28,9 +28,13 @@ from tests.connectors.email.test_send import agent_answers, customer_inbox, writ
 
 REFRESH = "rt-initial-3f9a"
 CLIENT_SECRET = "client-secret-77"
-OAUTH_SECRETS = {"username": "MAIL_USER", "oauth_client_id": "OAUTH_CLIENT_ID",
-                 "oauth_client_secret": "OAUTH_CLIENT_SECRET", "oauth_refresh_token": "OAUTH_REFRESH_TOKEN",
-                 "link_secret": "MAIL_LINK_SECRET"}  # SMTP logs in as the mailbox's user, with the same tokens
+OAUTH_SECRETS = {
+    "username": "MAIL_USER",
+    "oauth_client_id": "OAUTH_CLIENT_ID",
+    "oauth_client_secret": "OAUTH_CLIENT_SECRET",
+    "oauth_refresh_token": "OAUTH_REFRESH_TOKEN",
+    "link_secret": "MAIL_LINK_SECRET",
+}  # SMTP logs in as the mailbox's user, with the same tokens
 
 
 @pytest.fixture(autouse=True)
@@ -57,8 +61,13 @@ def oauth_dovecot(provider: tuple[OAuthProvider, str]) -> Iterator[Dovecot]:
 
 @pytest.fixture
 def oauth_relay(oauth_dovecot: Dovecot, provider: tuple[OAuthProvider, str]) -> Iterator[Relay]:
-    server = Relay("support", "no-password-login-here", oauth_dovecot, CUSTOMERS,
-                   oauth_introspection_url=provider[1] + "/introspect").start()
+    server = Relay(
+        "support",
+        "no-password-login-here",
+        oauth_dovecot,
+        CUSTOMERS,
+        oauth_introspection_url=provider[1] + "/introspect",
+    ).start()
     yield server
     server.stop()
 
@@ -79,8 +88,8 @@ def imap_accepts(dovecot: Dovecot, token: str) -> bool:
 
 
 async def test_mail_is_read_and_answered_with_xoauth2_on_both_servers(
-        r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, oauth_relay: Relay,
-        tmp_path: Path) -> None:
+    r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, oauth_relay: Relay, tmp_path: Path
+) -> None:
     p, url = provider
     d = desk(r, oauth_dovecot, oauth_relay, tmp_path, **options(url, oauth_mechanism="xoauth2"))
     oauth_dovecot.append("support", write("Card declined", "My card was declined.", ident="q1@example.com"))
@@ -96,8 +105,8 @@ async def test_mail_is_read_and_answered_with_xoauth2_on_both_servers(
 
 
 async def test_oauthbearer_is_used_where_both_servers_offer_it(
-        r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, oauth_relay: Relay,
-        tmp_path: Path) -> None:
+    r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, oauth_relay: Relay, tmp_path: Path
+) -> None:
     _, url = provider
     d = desk(r, oauth_dovecot, oauth_relay, tmp_path, **options(url))  # oauth_mechanism "auto"
     oauth_dovecot.append("support", write("Card declined", "My card was declined.", ident="q1@example.com"))
@@ -111,11 +120,18 @@ async def test_oauthbearer_is_used_where_both_servers_offer_it(
 
 
 async def test_servers_that_offer_only_xoauth2_get_it_and_a_named_mechanism_is_used_as_named(
-        r: redis.Redis, provider: tuple[OAuthProvider, str], tmp_path: Path) -> None:
+    r: redis.Redis, provider: tuple[OAuthProvider, str], tmp_path: Path
+) -> None:
     _, url = provider
     dovecot = Dovecot(USERS, oauth_introspection_url=url + "/introspect", oauth_mechanisms=("xoauth2",)).start()
-    relay = Relay("support", "no-password-login-here", dovecot, CUSTOMERS, oauth_introspection_url=url + "/introspect",
-                  oauth_mechanisms=("XOAUTH2",)).start()
+    relay = Relay(
+        "support",
+        "no-password-login-here",
+        dovecot,
+        CUSTOMERS,
+        oauth_introspection_url=url + "/introspect",
+        oauth_mechanisms=("XOAUTH2",),
+    ).start()
     try:
         d = desk(r, dovecot, relay, tmp_path, **options(url))  # as at Microsoft 365
         dovecot.append("support", write("Card declined", "My card was declined.", ident="q1@example.com"))
@@ -135,8 +151,8 @@ async def test_servers_that_offer_only_xoauth2_get_it_and_a_named_mechanism_is_u
 
 
 async def test_the_access_token_is_replaced_before_it_expires(
-        r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, oauth_relay: Relay,
-        tmp_path: Path) -> None:
+    r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, oauth_relay: Relay, tmp_path: Path
+) -> None:
     p, url = provider
     p.lifetime_seconds = 4.0  # replaced after half its life (the margin is capped at half of it)
     d = desk(r, oauth_dovecot, oauth_relay, tmp_path, **options(url))
@@ -158,8 +174,8 @@ async def test_the_access_token_is_replaced_before_it_expires(
 
 
 async def test_a_token_revoked_before_its_expiry_is_replaced_once(
-        r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, oauth_relay: Relay,
-        tmp_path: Path) -> None:
+    r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, oauth_relay: Relay, tmp_path: Path
+) -> None:
     p, url = provider
     d = desk(r, oauth_dovecot, oauth_relay, tmp_path, **options(url))
     assert d.connector.tokens is not None
@@ -178,7 +194,8 @@ async def test_a_token_revoked_before_its_expiry_is_replaced_once(
 
 
 async def test_a_rotated_refresh_token_is_used_from_then_on(
-        r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, tmp_path: Path) -> None:
+    r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, tmp_path: Path
+) -> None:
     p, url = provider
     p.rotate, p.lifetime_seconds = True, 1.0
     email = connector(r, oauth_dovecot, tmp_path, **options(url))
@@ -191,8 +208,13 @@ async def test_a_rotated_refresh_token_is_used_from_then_on(
 
 
 async def test_a_refused_refresh_token_is_an_authentication_failure_that_shows_no_secret(
-        r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    r: redis.Redis,
+    provider: tuple[OAuthProvider, str],
+    oauth_dovecot: Dovecot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     _, url = provider
     monkeypatch.setenv("OAUTH_REFRESH_TOKEN", "rt-revoked-secret-value")
     caplog.set_level(logging.DEBUG)
@@ -210,7 +232,8 @@ async def test_a_refused_refresh_token_is_an_authentication_failure_that_shows_n
 
 
 async def test_a_provider_that_cannot_be_reached_is_transient(
-        r: redis.Redis, oauth_dovecot: Dovecot, tmp_path: Path) -> None:
+    r: redis.Redis, oauth_dovecot: Dovecot, tmp_path: Path
+) -> None:
     from helpline.connectors.emulation import free_port
     from helpline.connectors.errors import Transient
 
@@ -226,12 +249,19 @@ def test_oauth_options_are_checked() -> None:
         EmailOptions.model_validate({**base, "auth": "oauth2"})
     with pytest.raises(ValidationError, match="must be https"):
         EmailOptions.model_validate({**base, "auth": "oauth2", "oauth_token_url": "http://login.example.com/token"})
-    ok = EmailOptions.model_validate({**base, "auth": "oauth2",
-                                      "oauth_token_url": "https://oauth2.googleapis.com/token"})
+    ok = EmailOptions.model_validate(
+        {**base, "auth": "oauth2", "oauth_token_url": "https://oauth2.googleapis.com/token"}
+    )
     assert ok.auth == "oauth2" and ok.oauth_mechanism == "auto"
     with pytest.raises(ValidationError, match="oauth_mechanism"):
-        EmailOptions.model_validate({**base, "auth": "oauth2", "oauth_mechanism": "plain",
-                                     "oauth_token_url": "https://oauth2.googleapis.com/token"})
+        EmailOptions.model_validate(
+            {
+                **base,
+                "auth": "oauth2",
+                "oauth_mechanism": "plain",
+                "oauth_token_url": "https://oauth2.googleapis.com/token",
+            }
+        )
 
 
 def test_the_mechanism_is_chosen_from_what_the_server_offers() -> None:
@@ -245,9 +275,9 @@ def test_the_mechanism_is_chosen_from_what_the_server_offers() -> None:
     assert bearer == b"n,a=a=2Cb=3Dc@x.test,\x01host=imap.x.test\x01port=993\x01auth=Bearer tok\x01\x01"
 
 
-
-def test_a_missing_oauth_secret_is_named(r: redis.Redis, oauth_dovecot: Dovecot, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_oauth_secret_is_named(
+    r: redis.Redis, oauth_dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from helpline.connectors.errors import ConfigError
 
     monkeypatch.delenv("OAUTH_REFRESH_TOKEN")
@@ -256,16 +286,21 @@ def test_a_missing_oauth_secret_is_named(r: redis.Redis, oauth_dovecot: Dovecot,
 
 
 async def test_no_access_token_reaches_the_log_even_at_debug(
-        r: redis.Redis, provider: tuple[OAuthProvider, str], oauth_dovecot: Dovecot, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+    r: redis.Redis,
+    provider: tuple[OAuthProvider, str],
+    oauth_dovecot: Dovecot,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     _, url = provider
     caplog.set_level(logging.DEBUG)  # the root at DEBUG, as `--log-level debug` sets it
     email = connector(r, oauth_dovecot, tmp_path, **options(url))
     await email.fetch(None)
     assert email.tokens is not None
     token = await email.tokens.token()
-    blobs = [sasl.initial_response(m, "support", token, "127.0.0.1", oauth_dovecot.port)
-             for m in ("OAUTHBEARER", "XOAUTH2")]
+    blobs = [
+        sasl.initial_response(m, "support", token, "127.0.0.1", oauth_dovecot.port) for m in ("OAUTHBEARER", "XOAUTH2")
+    ]
     assert token not in caplog.text and REFRESH not in caplog.text
     assert not [b for b in blobs if b in caplog.text]
     await email.stop()

@@ -11,8 +11,11 @@ from helpline.connectors.email.connector import EmailConnector
 from helpline.connectors.errors import ConfigError
 from helpline.connectors.registry import connector_class
 
-BASE: dict[str, Any] = {"address": "support@example.com", "imap_host": "imap.example.com",
-                        "smtp_host": "smtp.example.com"}
+BASE: dict[str, Any] = {
+    "address": "support@example.com",
+    "imap_host": "imap.example.com",
+    "smtp_host": "smtp.example.com",
+}
 
 
 async def _no_ingest(_: object) -> list[bool]:
@@ -20,8 +23,12 @@ async def _no_ingest(_: object) -> list[bool]:
 
 
 def build(options: dict[str, Any], secrets: dict[str, str] | None = None) -> EmailConnector:
-    settings = AccountSettings(platform="email", name="mail", options=options,
-                               secrets=secrets if secrets is not None else {"username": "M_U", "password": "M_P"})
+    settings = AccountSettings(
+        platform="email",
+        name="mail",
+        options=options,
+        secrets=secrets if secrets is not None else {"username": "M_U", "password": "M_P"},
+    )
     return EmailConnector(settings, ConnectorContext(ingest=_no_ingest))  # as `helpline config check` does
 
 
@@ -37,13 +44,16 @@ def test_config_check_builds_it_without_redis(monkeypatch: pytest.MonkeyPatch) -
     assert [v.value for v in c.capabilities().visibilities] == ["private"]  # mail is never public
 
 
-@pytest.mark.parametrize("options, field", [
-    ({**BASE, "address": "not an address"}, "address"),
-    ({**BASE, "imap_security": "ssl"}, "imap_security"),
-    ({**BASE, "idle_seconds": 60}, "idle_seconds"),
-    ({**BASE, "smtp_hots": "x"}, "smtp_hots"),
-    ({"address": "support@example.com", "smtp_host": "x"}, "imap_host"),
-])
+@pytest.mark.parametrize(
+    "options, field",
+    [
+        ({**BASE, "address": "not an address"}, "address"),
+        ({**BASE, "imap_security": "ssl"}, "imap_security"),
+        ({**BASE, "idle_seconds": 60}, "idle_seconds"),
+        ({**BASE, "smtp_hots": "x"}, "smtp_hots"),
+        ({"address": "support@example.com", "smtp_host": "x"}, "imap_host"),
+    ],
+)
 def test_a_wrong_option_is_named(monkeypatch: pytest.MonkeyPatch, options: dict[str, Any], field: str) -> None:
     monkeypatch.setenv("M_U", "u")
     monkeypatch.setenv("M_P", "p")

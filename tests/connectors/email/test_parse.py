@@ -27,11 +27,14 @@ def test_iso_2022_jp_mail_decodes_headers_and_body() -> None:
     assert automated_reason(mail) is None
 
 
-@pytest.mark.parametrize("name, subject, sender, phrase", [
-    ("ko_euckr_outlook.eml", "계정 잠김 문의", "김민수", "계정이 잠겼습니다. 도와주세요."),
-    ("ko_euckr.eml", "입금 확인 부탁드립니다", "이영희", "잔고에 반영되지 않았습니다"),
-    ("zh_gb2312_foxmail.eml", "提现未到账", "王伟", "朱镕基路的银行说没有收到"),  # 镕 is GBK, not GB2312
-])
+@pytest.mark.parametrize(
+    "name, subject, sender, phrase",
+    [
+        ("ko_euckr_outlook.eml", "계정 잠김 문의", "김민수", "계정이 잠겼습니다. 도와주세요."),
+        ("ko_euckr.eml", "입금 확인 부탁드립니다", "이영희", "잔고에 반영되지 않았습니다"),
+        ("zh_gb2312_foxmail.eml", "提现未到账", "王伟", "朱镕基路的银行说没有收到"),  # 镕 is GBK, not GB2312
+    ],
+)
 def test_cjk_charsets_decode(name: str, subject: str, sender: str, phrase: str) -> None:
     mail = parse_mail(load(name))
     assert mail.subject == subject
@@ -57,15 +60,19 @@ def test_gmail_reply_threads_by_all_headers_and_trims_quote_and_signature() -> N
 
 
 def test_thread_ids_read_every_reference_newest_first() -> None:
-    raw = (b"From: a@example.com\r\nMessage-ID: <new@x>\r\nIn-Reply-To: <c@x>\r\n"
-           b"References: <a@x> <b@x>\r\n <c@x>\r\nSubject: s\r\n\r\nbody\r\n")
+    raw = (
+        b"From: a@example.com\r\nMessage-ID: <new@x>\r\nIn-Reply-To: <c@x>\r\n"
+        b"References: <a@x> <b@x>\r\n <c@x>\r\nSubject: s\r\n\r\nbody\r\n"
+    )
     assert parse_mail(raw).thread_ids == ("c@x", "b@x", "a@x")
 
 
 def test_html_is_converted_safely() -> None:
-    raw = (b"From: a@example.com\r\nSubject: s\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
-           b"<style>p{color:red}</style><script>alert('x')</script><p>Hi <b>there</b></p>"
-           b"<p><a href=\"https://evil.example/x\">click</a><img src=\"https://t.example/p.gif\" alt=\"\"></p>")
+    raw = (
+        b"From: a@example.com\r\nSubject: s\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<style>p{color:red}</style><script>alert('x')</script><p>Hi <b>there</b></p>"
+        b'<p><a href="https://evil.example/x">click</a><img src="https://t.example/p.gif" alt=""></p>'
+    )
     text = parse_mail(raw).text
     assert text == "Hi there\n\nclick (https://evil.example/x)"
 
@@ -78,22 +85,27 @@ def test_mail_without_message_id_gets_a_stable_id_and_long_ids_are_hashed() -> N
 
 
 def test_unknown_charset_and_broken_bytes_do_not_fail() -> None:
-    raw = (b"From: a@example.com\r\nSubject: =?x-unknown?B?aGk=?=\r\n"
-           b"Content-Type: text/plain; charset=x-nonsense\r\n\r\n"
-           b"caf\xe9 ok\r\n")
+    raw = (
+        b"From: a@example.com\r\nSubject: =?x-unknown?B?aGk=?=\r\n"
+        b"Content-Type: text/plain; charset=x-nonsense\r\n\r\n"
+        b"caf\xe9 ok\r\n"
+    )
     mail = parse_mail(raw)
     assert "ok" in mail.text
 
 
-@pytest.mark.parametrize("header, reason", [
-    ("Auto-Submitted: auto-replied", "Auto-Submitted: auto-replied"),
-    ("Auto-Submitted: auto-generated; owner-email=x@y", "Auto-Submitted: auto-generated"),
-    ("Precedence: bulk", "Precedence: bulk"),
-    ("Precedence: junk", "Precedence: junk"),
-    ("X-Auto-Response-Suppress: All", "X-Auto-Response-Suppress"),
-    ("List-Id: <news.example.com>", "mailing list (List-Id/List-Unsubscribe)"),
-    ("List-Unsubscribe: <mailto:u@example.com>", "mailing list (List-Id/List-Unsubscribe)"),
-])
+@pytest.mark.parametrize(
+    "header, reason",
+    [
+        ("Auto-Submitted: auto-replied", "Auto-Submitted: auto-replied"),
+        ("Auto-Submitted: auto-generated; owner-email=x@y", "Auto-Submitted: auto-generated"),
+        ("Precedence: bulk", "Precedence: bulk"),
+        ("Precedence: junk", "Precedence: junk"),
+        ("X-Auto-Response-Suppress: All", "X-Auto-Response-Suppress"),
+        ("List-Id: <news.example.com>", "mailing list (List-Id/List-Unsubscribe)"),
+        ("List-Unsubscribe: <mailto:u@example.com>", "mailing list (List-Id/List-Unsubscribe)"),
+    ],
+)
 def test_automatic_mail_is_recognised(header: str, reason: str) -> None:
     raw = f"From: a@example.com\r\n{header}\r\nSubject: Out of office\r\n\r\nI am away\r\n".encode()
     assert automated_reason(parse_mail(raw)) == reason
@@ -104,17 +116,19 @@ def test_auto_submitted_no_is_a_person() -> None:
     assert automated_reason(parse_mail(raw)) is None
 
 
-DSN = (b"Return-Path: <>\r\nFrom: Mail Delivery System <MAILER-DAEMON@mx.helpline.test>\r\n"
-       b"To: support@helpline.test\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-       b"Auto-Submitted: auto-replied\r\nMessage-ID: <dsn.1@mx.helpline.test>\r\nMIME-Version: 1.0\r\n"
-       b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
-       b"--B\r\nContent-Type: text/plain\r\n\r\n"
-       b"I'm sorry to have to inform you that your message could not be delivered.\r\n"
-       b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.helpline.test\r\n\r\n"
-       b"Final-Recipient: rfc822; gone@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
-       b"Diagnostic-Code: smtp; 550 5.1.1 <gone@example.com>: Recipient address rejected: User unknown\r\n"
-       b"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@helpline.test\r\nTo: gone@example.com\r\n"
-       b"Subject: Re: help [#1-2]\r\nMessage-ID: <hl.abc.support@helpline.test>\r\n--B--\r\n")
+DSN = (
+    b"Return-Path: <>\r\nFrom: Mail Delivery System <MAILER-DAEMON@mx.helpline.test>\r\n"
+    b"To: support@helpline.test\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+    b"Auto-Submitted: auto-replied\r\nMessage-ID: <dsn.1@mx.helpline.test>\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+    b"--B\r\nContent-Type: text/plain\r\n\r\n"
+    b"I'm sorry to have to inform you that your message could not be delivered.\r\n"
+    b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.helpline.test\r\n\r\n"
+    b"Final-Recipient: rfc822; gone@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    b"Diagnostic-Code: smtp; 550 5.1.1 <gone@example.com>: Recipient address rejected: User unknown\r\n"
+    b"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@helpline.test\r\nTo: gone@example.com\r\n"
+    b"Subject: Re: help [#1-2]\r\nMessage-ID: <hl.abc.support@helpline.test>\r\n--B--\r\n"
+)
 
 
 def test_dsn_bounce_names_the_original_and_the_reason() -> None:
@@ -126,10 +140,12 @@ def test_dsn_bounce_names_the_original_and_the_reason() -> None:
 
 
 def test_plain_text_bounce_from_mailer_daemon() -> None:
-    raw = (b"From: MAILER-DAEMON@old.example\r\nSubject: failure notice\r\n"
-           b"X-Failed-Recipients: gone@example.com\r\n\r\n"
-           b"Hi. This is the qmail-send program. I'm afraid I wasn't able to deliver your message.\r\n\r\n"
-           b"--- Below this line is a copy of the message.\r\n\r\nMessage-ID: <hl.def.support@helpline.test>\r\n")
+    raw = (
+        b"From: MAILER-DAEMON@old.example\r\nSubject: failure notice\r\n"
+        b"X-Failed-Recipients: gone@example.com\r\n\r\n"
+        b"Hi. This is the qmail-send program. I'm afraid I wasn't able to deliver your message.\r\n\r\n"
+        b"--- Below this line is a copy of the message.\r\n\r\nMessage-ID: <hl.def.support@helpline.test>\r\n"
+    )
     mail = parse_mail(raw)
     assert is_bounce(mail) and automated_reason(mail) == "bounce"
     assert bounce_of(mail).original_ids == ("hl.def.support@helpline.test",)
@@ -140,13 +156,16 @@ def test_mailer_daemon_that_is_not_a_bounce_is_still_not_a_bounce() -> None:
     assert not is_bounce(parse_mail(raw))
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("네 감사합니다\n\n2026년 12월 5일 (토) 오전 10:00, Support <s@x.com>님이 작성:\n> hello", "네 감사합니다"),
-    ("好的，谢谢\n\n在 2026年12月5日 10:00，Support 写道：\n> 你好", "好的，谢谢"),
-    ("了解しました\n\n2026年12月5日(土) 10:00 Support <s@x.com>:\n\n> こんにちは", "了解しました"),
-    ("Ok\n\nFrom: Support <s@x.com>\nSent: Saturday\nTo: me\nSubject: hi\n\nold", "Ok"),
-    ("Done\n\nSent from my iPhone", "Done"),
-    ("> only a quote", "> only a quote"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("네 감사합니다\n\n2026년 12월 5일 (토) 오전 10:00, Support <s@x.com>님이 작성:\n> hello", "네 감사합니다"),
+        ("好的，谢谢\n\n在 2026年12月5日 10:00，Support 写道：\n> 你好", "好的，谢谢"),
+        ("了解しました\n\n2026年12月5日(土) 10:00 Support <s@x.com>:\n\n> こんにちは", "了解しました"),
+        ("Ok\n\nFrom: Support <s@x.com>\nSent: Saturday\nTo: me\nSubject: hi\n\nold", "Ok"),
+        ("Done\n\nSent from my iPhone", "Done"),
+        ("> only a quote", "> only a quote"),
+    ],
+)
 def test_trim(text: str, expected: str) -> None:
     assert trim_reply(text) == expected

@@ -42,8 +42,14 @@ async def agent_answers(d: Desk, cid: str, text: str, n: int = 1) -> None:
     conv = await d.parts.store.get(cid)
     assert conv is not None
     history = await d.parts.store.messages(cid)
-    reply = reply_to(conv, reply_id=f"{cid}:agent:{n}", text=text, sender="agent:mina",
-                     in_reply_to=history[-1].message_id, recipient_id=conv.contact_id.split(":", 2)[2])
+    reply = reply_to(
+        conv,
+        reply_id=f"{cid}:agent:{n}",
+        text=text,
+        sender="agent:mina",
+        in_reply_to=history[-1].message_id,
+        recipient_id=conv.contact_id.split(":", 2)[2],
+    )
     await d.parts.store.commit([Effects(cid).reply(reply, keys.conversation_partition(cid))], utcnow())
     await d.send()
 
@@ -69,7 +75,8 @@ async def started(r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path
 
 
 async def test_an_agents_answer_arrives_with_threading_headers(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
+    r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path
+) -> None:
     d, cid = await started(r, dovecot, relay, tmp_path)
     await agent_answers(d, cid, "Please try again; your bank approved it.\n\nMina")
     [mail] = await customer_inbox(dovecot)
@@ -85,16 +92,23 @@ async def test_an_agents_answer_arrives_with_threading_headers(
 
 @pytest.mark.parametrize("keeps", ["in-reply-to", "references", "neither"])
 async def test_the_customers_answer_threads_whatever_their_client_keeps(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path, keeps: str) -> None:
+    r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path, keeps: str
+) -> None:
     d, cid = await started(r, dovecot, relay, tmp_path)
     await agent_answers(d, cid, "Which card was it?")
     [ours] = await customer_inbox(dovecot)
-    headers = {"in-reply-to": {"In_Reply_To": ours["Message-ID"]},
-               "references": {"References": f"<q1@example.com> {ours['Message-ID']}"},
-               "neither": {}}[keeps]
+    headers = {
+        "in-reply-to": {"In_Reply_To": ours["Message-ID"]},
+        "references": {"References": f"<q1@example.com> {ours['Message-ID']}"},
+        "neither": {},
+    }[keeps]
     subject = ours["Subject"] if keeps == "neither" else "Re: Card declined"
-    dovecot.append("support", write(subject, "The Visa ending 4242.\n\nOn Sat, Support wrote:\n> Which card?",
-                                    ident="q2@example.com", **headers))
+    dovecot.append(
+        "support",
+        write(
+            subject, "The Visa ending 4242.\n\nOn Sat, Support wrote:\n> Which card?", ident="q2@example.com", **headers
+        ),
+    )
     await d.poll()
     await d.route()
     history = await d.parts.store.messages(cid)
@@ -103,30 +117,45 @@ async def test_the_customers_answer_threads_whatever_their_client_keeps(
 
 
 async def test_an_auto_responder_answering_the_bot_gets_nothing_back(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
+    r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path
+) -> None:
     d = desk(r, dovecot, relay, tmp_path, rules=ALL_TO_BOT, bots=HELPCENTER)
     dovecot.append("support", write("2FA", "How do I reset 2FA? I lost my authenticator app", ident="q1@example.com"))
     await d.cycle()
     [bot_mail] = await customer_inbox(dovecot)
     assert bot_mail["Auto-Submitted"] == "auto-replied" and bot_mail["X-Auto-Response-Suppress"] == "All"
     for n in range(3):  # the customer's out-of-office answers each mail it gets
-        dovecot.append("support", write(f"Automatic reply: {bot_mail['Subject']}", "I am away until Monday.",
-                                        ident=f"ooo{n}@example.com", In_Reply_To=bot_mail["Message-ID"],
-                                        Auto_Submitted="auto-replied"))
+        dovecot.append(
+            "support",
+            write(
+                f"Automatic reply: {bot_mail['Subject']}",
+                "I am away until Monday.",
+                ident=f"ooo{n}@example.com",
+                In_Reply_To=bot_mail["Message-ID"],
+                Auto_Submitted="auto-replied",
+            ),
+        )
         await d.cycle()
     assert len(relay.received) == 1  # at most one automatic mail
 
 
 async def test_a_silent_auto_responder_is_capped_per_hour(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
+    r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path
+) -> None:
     d = desk(r, dovecot, relay, tmp_path, rules=ALL_TO_BOT, bots=HELPCENTER, auto_replies_per_hour=2)
     for n in range(4):  # a responder without any of the headers, each mail a new thread
-        dovecot.append("support", write(f"Re: ticket {n}", "How do I reset 2FA? I lost my authenticator app",
-                                        ident=f"loop{n}@example.com"))
+        dovecot.append(
+            "support",
+            write(f"Re: ticket {n}", "How do I reset 2FA? I lost my authenticator app", ident=f"loop{n}@example.com"),
+        )
         await d.cycle()
     assert len(relay.received) == 2
-    failed = [e for cid in await all_conversations(d) for e in await d.parts.store.events(cid)
-              if e.type is EventType.REPLY_FAILED]
+    failed = [
+        e
+        for cid in await all_conversations(d)
+        for e in await d.parts.store.events(cid)
+        if e.type is EventType.REPLY_FAILED
+    ]
     assert len(failed) == 2 and "capped at 2 per hour" in failed[0].reason
 
 
@@ -140,23 +169,28 @@ async def all_conversations(d: Desk) -> list[str]:
 
 
 async def test_a_bounce_marks_the_reply_failed_with_the_reason(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
+    r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path
+) -> None:
     d, cid = await started(r, dovecot, relay, tmp_path)
     await agent_answers(d, cid, "Please check your bank app.")
     sent = relay.received[-1].message
     reply_id = f"{cid}:agent:1"
     partition = keys.conversation_partition(cid)
     assert (await r.hget(keys.delivery(partition, reply_id), "state")) == b"sent"
-    dsn = (b"Return-Path: <>\r\nFrom: Mail Delivery System <MAILER-DAEMON@mx.example.com>\r\nTo: " + SUPPORT.encode()
-           + b"\r\nSubject: Undelivered Mail Returned to Sender\r\nAuto-Submitted: auto-replied\r\n"
-           b"Message-ID: <dsn.1@mx.example.com>\r\nMIME-Version: 1.0\r\n"
-           b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
-           b"--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
-           b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n"
-           b"Final-Recipient: rfc822; ann@example.com\r\nAction: failed\r\nStatus: 5.2.2\r\n"
-           b"Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n"
-           b"--B\r\nContent-Type: text/rfc822-headers\r\n\r\n" + str(sent["Message-ID"]).join(
-               [b"Message-ID: ".decode(), "\r\n"]).encode() + b"--B--\r\n")
+    dsn = (
+        b"Return-Path: <>\r\nFrom: Mail Delivery System <MAILER-DAEMON@mx.example.com>\r\nTo: "
+        + SUPPORT.encode()
+        + b"\r\nSubject: Undelivered Mail Returned to Sender\r\nAuto-Submitted: auto-replied\r\n"
+        b"Message-ID: <dsn.1@mx.example.com>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n"
+        b"Final-Recipient: rfc822; ann@example.com\r\nAction: failed\r\nStatus: 5.2.2\r\n"
+        b"Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n"
+        b"--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        + str(sent["Message-ID"]).join([b"Message-ID: ".decode(), "\r\n"]).encode()
+        + b"--B--\r\n"
+    )
     dovecot.append("support", dsn)
     await d.poll()
     await d.poll()  # read twice: still one event
@@ -169,7 +203,8 @@ async def test_a_bounce_marks_the_reply_failed_with_the_reason(
 
 
 async def test_the_survey_is_a_signed_link_and_a_forged_rating_is_refused(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
+    r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path
+) -> None:
     d, cid = await started(r, dovecot, relay, tmp_path)
     conv = await d.parts.store.get(cid)
     assert conv is not None
@@ -178,15 +213,25 @@ async def test_the_survey_is_a_signed_link_and_a_forged_rating_is_refused(
     from helpline.routing.store import Effects
 
     effects = Effects(cid)
-    queue_survey(effects, conv, language="en", catalog=default_catalog(), in_reply_to="q1@example.com",
-                 recipient_id="ann@example.com", now=utcnow())
+    queue_survey(
+        effects,
+        conv,
+        language="en",
+        catalog=default_catalog(),
+        in_reply_to="q1@example.com",
+        recipient_id="ann@example.com",
+        now=utcnow(),
+    )
     effects.set(status="resolved")
     await d.parts.store.commit([effects], utcnow())
     await d.send()
     [survey] = await customer_inbox(dovecot)
     text = survey.get_body(("plain",)).get_content()
-    links = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in text.splitlines()
-             if "/webhooks/email/support/answer?t=" in line}
+    links = {
+        line.split(": ", 1)[0]: line.split(": ", 1)[1]
+        for line in text.splitlines()
+        if "/webhooks/email/support/answer?t=" in line
+    }
     assert sorted(links) == ["1", "2", "3", "4", "5"]
     from fastapi import FastAPI
 
@@ -218,7 +263,8 @@ async def test_the_survey_is_a_signed_link_and_a_forged_rating_is_refused(
 
 
 async def test_smtp_login_refused_is_an_authentication_failure(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SMTP_PASSWORD", "wrong")
     d, cid = await started(r, dovecot, relay, tmp_path)
     with pytest.raises(AuthFailed):
@@ -226,7 +272,8 @@ async def test_smtp_login_refused_is_an_authentication_failure(
 
 
 async def test_a_refused_recipient_is_a_permanent_failure(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
+    r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path
+) -> None:
     d, cid = await started(r, dovecot, relay, tmp_path)
     relay.refuse["ann@example.com"] = "550 5.1.1 No such user"
     with pytest.raises(Permanent, match="No such user"):
@@ -236,5 +283,12 @@ async def test_a_refused_recipient_is_a_permanent_failure(
 async def a_reply(d: Desk, cid: str) -> object:
     conv = await d.parts.store.get(cid)
     assert isinstance(conv, Conversation) and conv.kind is MessageKind.DIRECT
-    return reply_to(conv, reply_id=f"{cid}:x", text="hello", sender="agent:mina", in_reply_to="q1@example.com",
-                    recipient_id="ann@example.com", buttons=(ReplyButton(label="ok", data="ok"),))
+    return reply_to(
+        conv,
+        reply_id=f"{cid}:x",
+        text="hello",
+        sender="agent:mina",
+        in_reply_to="q1@example.com",
+        recipient_id="ann@example.com",
+        buttons=(ReplyButton(label="ok", data="ok"),),
+    )

@@ -46,14 +46,16 @@ class Console:
 
     async def split(self, cid: str, ids: list[str]) -> httpx.Response:
         router = asyncio.create_task(route_meanwhile(self.d))
-        response = await self.client.post(f"/api/v1/conversations/{cid}/split", json={"message_ids": ids},
-                                          headers=await self.headers())
+        response = await self.client.post(
+            f"/api/v1/conversations/{cid}/split", json={"message_ids": ids}, headers=await self.headers()
+        )
         await router
         return response
 
     async def answer(self, cid: str, text: str) -> None:
-        response = await self.client.post(f"/api/v1/conversations/{cid}/reply", json={"text": text},
-                                          headers=await self.headers())
+        response = await self.client.post(
+            f"/api/v1/conversations/{cid}/reply", json={"text": text}, headers=await self.headers()
+        )
         assert response.status_code == 200, response.text
         await self.d.route()
         await self.d.send()
@@ -79,9 +81,16 @@ async def old_thread_with_a_new_topic(d: Desk, dovecot: Dovecot, c: Console) -> 
     cid = await d.conversation_of_thread(new_thread_key("q1@example.com"))
     await c.answer(cid, "Please try again.")
     [ours] = await customer_inbox(dovecot)
-    dovecot.append("support", write("Re: Card declined", "Thanks! Also: how do I change my phone number?",
-                                    ident="q2@example.com", In_Reply_To=ours["Message-ID"],
-                                    References=f"<q1@example.com> {ours['Message-ID']}"))
+    dovecot.append(
+        "support",
+        write(
+            "Re: Card declined",
+            "Thanks! Also: how do I change my phone number?",
+            ident="q2@example.com",
+            In_Reply_To=ours["Message-ID"],
+            References=f"<q1@example.com> {ours['Message-ID']}",
+        ),
+    )
     await d.poll()
     await d.route()
     assert [m.message_id for m in await d.parts.store.messages(cid)] == ["q1@example.com", "q2@example.com"]
@@ -102,7 +111,8 @@ async def new_topic(r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Pa
 
 @pytest.mark.parametrize("keeps", ["in-reply-to", "references", "subject-token"])
 async def test_a_split_off_topic_is_its_own_conversation_and_replies_thread_to_the_one_they_answer(
-        new_topic: Topic, dovecot: Dovecot, keeps: str) -> None:
+    new_topic: Topic, dovecot: Dovecot, keeps: str
+) -> None:
     d, c, old = new_topic
 
     response = await c.split(old, ["q2@example.com"])
@@ -111,10 +121,13 @@ async def test_a_split_off_topic_is_its_own_conversation_and_replies_thread_to_t
     assert new and new != old and response.json()["thread_key"] != new_thread_key("q1@example.com")
     [copy] = await d.parts.store.messages(new)
     assert copy.text.startswith("Thanks! Also: how do I change") and copy.moved_from == old
-    assert any(e.type is EventType.LINKED and e.data.get("moved_messages") == ["q2@example.com"]
-               for e in await d.parts.store.events(old))
-    assert any(e.type is EventType.LINKED and e.data.get("conversation") == old
-               for e in await d.parts.store.events(new))
+    assert any(
+        e.type is EventType.LINKED and e.data.get("moved_messages") == ["q2@example.com"]
+        for e in await d.parts.store.events(old)
+    )
+    assert any(
+        e.type is EventType.LINKED and e.data.get("conversation") == old for e in await d.parts.store.events(new)
+    )
     detail = (await c.client.get(f"/api/v1/conversations/{old}", headers=await c.headers())).json()
     shown = [(i["conversation_id"], i["data"].get("message_id")) for i in detail["timeline"] if i["kind"] == "message"]
     assert (old, "q2@example.com") not in shown  # shown once, in its new home
@@ -126,13 +139,17 @@ async def test_a_split_off_topic_is_its_own_conversation_and_replies_thread_to_t
     assert f"[#{new}]" in phone_answer["Subject"] and "<q1@example.com>" not in phone_answer["References"]
 
     # Ann answers the phone-number mail (as her client keeps it), then the card mail again.
-    headers = {"in-reply-to": {"In_Reply_To": phone_answer["Message-ID"]},
-               "references": {"References": f"<q2@example.com> {phone_answer['Message-ID']}"},
-               "subject-token": {}}[keeps]
+    headers = {
+        "in-reply-to": {"In_Reply_To": phone_answer["Message-ID"]},
+        "references": {"References": f"<q2@example.com> {phone_answer['Message-ID']}"},
+        "subject-token": {},
+    }[keeps]
     subject = phone_answer["Subject"] if keeps == "subject-token" else "Re: phone"
     dovecot.append("support", write(subject, "Found it, thanks.", ident="q3@example.com", **headers))
-    dovecot.append("support", write("Re: Card declined", "The card works now.", ident="q4@example.com",
-                                    In_Reply_To="<q1@example.com>"))
+    dovecot.append(
+        "support",
+        write("Re: Card declined", "The card works now.", ident="q4@example.com", In_Reply_To="<q1@example.com>"),
+    )
     await d.poll()
     await d.route()
     assert [m.message_id for m in await d.parts.store.messages(new)][-1] == "q3@example.com"
@@ -140,25 +157,42 @@ async def test_a_split_off_topic_is_its_own_conversation_and_replies_thread_to_t
 
 
 async def test_a_customer_answering_the_split_off_mail_itself_reaches_the_new_conversation(
-        new_topic: Topic, dovecot: Dovecot) -> None:
+    new_topic: Topic, dovecot: Dovecot
+) -> None:
     d, c, old = new_topic
     new = (await c.split(old, ["q2@example.com"])).json()["conversation_id"]
-    dovecot.append("support", write("Re: Card declined", "Or can I do it in the app?", ident="q5@example.com",
-                                    In_Reply_To="<q2@example.com>", References="<q1@example.com> <q2@example.com>"))
+    dovecot.append(
+        "support",
+        write(
+            "Re: Card declined",
+            "Or can I do it in the app?",
+            ident="q5@example.com",
+            In_Reply_To="<q2@example.com>",
+            References="<q1@example.com> <q2@example.com>",
+        ),
+    )
     await d.poll()
     await d.route()
     assert [m.message_id for m in await d.parts.store.messages(new)] == ["split:q2@example.com", "q5@example.com"]
 
 
 async def test_a_split_cut_short_is_completed_by_repeating_it_and_gets_no_automatic_answer(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     d = desk(r, dovecot, relay, tmp_path, rules=ALL_TO_BOT, bots=HELPCENTER)
     c = await console_for(d)
     dovecot.append("support", write("Card declined", "My card was declined.", ident="q1@example.com"))
     await d.cycle()
     old = await d.conversation_of_thread(new_thread_key("q1@example.com"))
-    dovecot.append("support", write("Re: Card declined", "How do I reset 2FA? I lost my authenticator app",
-                                    ident="q2@example.com", In_Reply_To="<q1@example.com>"))
+    dovecot.append(
+        "support",
+        write(
+            "Re: Card declined",
+            "How do I reset 2FA? I lost my authenticator app",
+            ident="q2@example.com",
+            In_Reply_To="<q1@example.com>",
+        ),
+    )
     await d.poll()
     await d.route()
     await d.send()
@@ -185,8 +219,7 @@ async def test_a_split_cut_short_is_completed_by_repeating_it_and_gets_no_automa
     await c.client.aclose()
 
 
-async def test_bad_splits_are_refused_and_change_nothing(
-        new_topic: Topic, dovecot: Dovecot) -> None:
+async def test_bad_splits_are_refused_and_change_nothing(new_topic: Topic, dovecot: Dovecot) -> None:
     d, c, old = new_topic
     everything = await c.split(old, ["q1@example.com", "q2@example.com"])
     unknown = await c.split(old, ["nope@example.com"])
@@ -196,7 +229,8 @@ async def test_bad_splits_are_refused_and_change_nothing(
 
 
 async def test_a_mail_whose_original_is_gone_cannot_be_split_and_nothing_moves(
-        new_topic: Topic, dovecot: Dovecot) -> None:
+    new_topic: Topic, dovecot: Dovecot
+) -> None:
     d, c, old = new_topic
     [_, q2] = await d.parts.store.messages(old)
     original = next(a for a in q2.attachments if a.kind == "original")
@@ -209,8 +243,7 @@ async def test_a_mail_whose_original_is_gone_cannot_be_split_and_nothing_moves(
     assert not [e for e in await d.parts.store.events(old) if e.type is EventType.LINKED]
 
 
-async def test_the_conversation_page_splits_from_a_message_on(
-        new_topic: Topic, dovecot: Dovecot) -> None:
+async def test_the_conversation_page_splits_from_a_message_on(new_topic: Topic, dovecot: Dovecot) -> None:
     d, c, old = new_topic
     assert (await login(c.client, "amy", PASSWORD)).status_code == 303
     page = (await c.client.get(f"/c/{old}")).text
@@ -218,8 +251,9 @@ async def test_the_conversation_page_splits_from_a_message_on(
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert csrf
     router = asyncio.create_task(route_meanwhile(d))
-    response = await c.client.post(f"/c/{old}/do/split", data={"csrf_token": csrf.group(1),
-                                                              "message_id": "q2@example.com"})
+    response = await c.client.post(
+        f"/c/{old}/do/split", data={"csrf_token": csrf.group(1), "message_id": "q2@example.com"}
+    )
     await router
     assert response.status_code == 303
     new = response.headers["location"].removeprefix("/c/")  # the page goes to the new conversation
@@ -228,7 +262,11 @@ async def test_the_conversation_page_splits_from_a_message_on(
 
 
 async def test_the_record_moves_the_split_off_mails_so_search_finds_them_once(
-        r: redis.Redis, new_topic: Topic, dovecot: Dovecot, database_url: str) -> None:  # noqa: F811
+    r: redis.Redis,
+    new_topic: Topic,
+    dovecot: Dovecot,
+    database_url: str,  # noqa: F811
+) -> None:
     d, c, old = new_topic
     db = Database(database_url)
     if not db.is_sqlite:  # the session's database: start empty
@@ -241,8 +279,13 @@ async def test_the_record_moves_the_split_off_mails_so_search_finds_them_once(
 
     async def mails_of(cid: str) -> list[str]:
         async with db.engine.connect() as conn:
-            return list((await conn.execute(select(messages.c.message_id).where(messages.c.conversation_id == cid)
-                                            .order_by(messages.c.seq))).scalars())
+            return list(
+                (
+                    await conn.execute(
+                        select(messages.c.message_id).where(messages.c.conversation_id == cid).order_by(messages.c.seq)
+                    )
+                ).scalars()
+            )
 
     await archiver.catch_up()
     assert await found("phone number") == [old]
@@ -254,15 +297,20 @@ async def test_the_record_moves_the_split_off_mails_so_search_finds_them_once(
 
     # Replayed changes (a crash before their acknowledgement) and a whole history read again
     # (a message landing behind the archived ones) move nothing back.
-    changes = [(keys.changes(p), entry_id.decode(), fields) for p in range(d.parts.settings.redis.partitions)
-               for entry_id, fields in await r.xrange(keys.changes(p))]
+    changes = [
+        (keys.changes(p), entry_id.decode(), fields)
+        for p in range(d.parts.settings.redis.partitions)
+        for entry_id, fields in await r.xrange(keys.changes(p))
+    ]
     async with db.engine.begin() as conn:
         await conn.execute(update(conversations).where(conversations.c.id == old).values(last_score=-1))
     await archiver.archive(changes)
     assert await found("phone number") == [new]
     assert await mails_of(old) == ["q1@example.com"]
-    dovecot.append("support", write("Re: Card declined", "The card works now.", ident="q4@example.com",
-                                    In_Reply_To="<q1@example.com>"))
+    dovecot.append(
+        "support",
+        write("Re: Card declined", "The card works now.", ident="q4@example.com", In_Reply_To="<q1@example.com>"),
+    )
     await d.poll()
     await d.route()
     await archiver.catch_up()

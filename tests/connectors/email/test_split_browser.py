@@ -45,8 +45,12 @@ async def running(d: Desk) -> AsyncIterator[tuple[str, Browser]]:
             await d.runner.poll_once()
             await asyncio.sleep(0.2)
 
-    tasks = [asyncio.create_task(router_loop.run(stop)), asyncio.create_task(sender_loop.run(stop)),
-             asyncio.create_task(run_promoter(d.sender, stop)), asyncio.create_task(poll())]
+    tasks = [
+        asyncio.create_task(router_loop.run(stop)),
+        asyncio.create_task(sender_loop.run(stop)),
+        asyncio.create_task(run_promoter(d.sender, stop)),
+        asyncio.create_task(poll()),
+    ]
     try:
         async with serve(app) as url, async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -70,7 +74,8 @@ async def conversation_of(d: Desk, message_id: str) -> str:
 
 
 async def test_an_agent_splits_a_mail_that_arrived_while_the_page_was_open(
-        r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
+    r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path
+) -> None:
     d = desk(r, dovecot, relay, tmp_path)
     dovecot.append("support", write("Card declined", "My card was declined.", ident="q1@example.com"))
     async with running(d) as (url, browser):
@@ -86,8 +91,15 @@ async def test_an_agent_splits_a_mail_that_arrived_while_the_page_was_open(
         split = page.get_by_role("button", name="Split off from here")
         await expect(split).to_have_count(0)  # the first message stays: nothing to split from yet
 
-        dovecot.append("support", write("Re: Card declined", "Also: how do I change my phone number?",
-                                        ident="q2@example.com", In_Reply_To="<q1@example.com>"))
+        dovecot.append(
+            "support",
+            write(
+                "Re: Card declined",
+                "Also: how do I change my phone number?",
+                ident="q2@example.com",
+                In_Reply_To="<q1@example.com>",
+            ),
+        )
         await expect(split).to_have_count(1, timeout=20_000)  # on the live-built message
         await split.click()
         await page.wait_for_url(re.compile(r"/c/\d+-\d+$"))

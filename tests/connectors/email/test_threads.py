@@ -17,13 +17,16 @@ def mail(headers: str, sender: str = "ann@example.com") -> bytes:
 
 async def seeded(r: redis.Redis) -> MailIndex:
     index = MailIndex(r, "email", "support", ttl_seconds=3600)
-    first = parse_mail(b"From: Ann <ann@example.com>\r\nTo: support@helpline.test\r\nMessage-ID: <q1@example.com>\r\n"
-                       b"Subject: Card declined\r\n\r\nmy card was declined\r\n")
+    first = parse_mail(
+        b"From: Ann <ann@example.com>\r\nTo: support@helpline.test\r\nMessage-ID: <q1@example.com>\r\n"
+        b"Subject: Card declined\r\n\r\nmy card was declined\r\n"
+    )
     await index.remember_received(first, "mail:t1")
     info = await index.thread("mail:t1")
     assert info is not None and info.customer == "ann@example.com" and info.references == ["q1@example.com"]
-    await index.remember_sent("hl.r1@helpline.test", info, SentInfo(reply_id="r1", conversation_id="2-3",
-                                                                      thread_key="mail:t1"))
+    await index.remember_sent(
+        "hl.r1@helpline.test", info, SentInfo(reply_id="r1", conversation_id="2-3", thread_key="mail:t1")
+    )
     return index
 
 
@@ -60,8 +63,9 @@ async def test_a_new_mail_matches_nothing(r: redis.Redis) -> None:
 
 def test_tokens() -> None:
     assert subject_tokens("Re: Re: help [#12-345] [#x]") == ["12-345"]
-    assert plus_tokens(("support+2-3@helpline.test", "other+2-4@helpline.test", "support+evil@helpline.test"),
-                       OWN) == ["2-3"]
+    assert plus_tokens(("support+2-3@helpline.test", "other+2-4@helpline.test", "support+evil@helpline.test"), OWN) == [
+        "2-3"
+    ]
 
 
 async def test_references_are_capped_keeping_the_root(r: redis.Redis) -> None:

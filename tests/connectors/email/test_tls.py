@@ -48,13 +48,31 @@ def server_context(authority: tuple[trustme.CA, Path, tuple[Path, Path]]) -> ssl
 
 @pytest.mark.parametrize("smtp_security", ["starttls", "tls"])
 async def test_a_mail_comes_in_over_imap_tls_and_the_answer_goes_out_over_smtp_tls(
-        r: redis.Redis, tls_dovecot: Dovecot, authority: tuple[trustme.CA, Path, tuple[Path, Path]],
-        tmp_path: Path, smtp_security: str) -> None:
-    relay = Relay("relay-user", "relay-secret", tls_dovecot, CUSTOMERS, tls=server_context(authority),
-                  implicit_tls=smtp_security == "tls").start()
+    r: redis.Redis,
+    tls_dovecot: Dovecot,
+    authority: tuple[trustme.CA, Path, tuple[Path, Path]],
+    tmp_path: Path,
+    smtp_security: str,
+) -> None:
+    relay = Relay(
+        "relay-user",
+        "relay-secret",
+        tls_dovecot,
+        CUSTOMERS,
+        tls=server_context(authority),
+        implicit_tls=smtp_security == "tls",
+    ).start()
     try:
-        d = desk(r, tls_dovecot, relay, tmp_path, imap_security="tls", imap_port=tls_dovecot.tls_port,
-                 smtp_security=smtp_security, ca_file=str(authority[1]))
+        d = desk(
+            r,
+            tls_dovecot,
+            relay,
+            tmp_path,
+            imap_security="tls",
+            imap_port=tls_dovecot.tls_port,
+            smtp_security=smtp_security,
+            ca_file=str(authority[1]),
+        )
         tls_dovecot.append("support", write("Card declined", "My card was declined.", ident="q1@example.com"))
         await d.cycle()
         cid = await d.conversation_of_thread(new_thread_key("q1@example.com"))  # read over IMAPS only
@@ -67,7 +85,8 @@ async def test_a_mail_comes_in_over_imap_tls_and_the_answer_goes_out_over_smtp_t
 
 
 async def test_a_server_whose_certificate_is_not_trusted_is_refused(
-        r: redis.Redis, tls_dovecot: Dovecot, tmp_path: Path) -> None:
+    r: redis.Redis, tls_dovecot: Dovecot, tmp_path: Path
+) -> None:
     email = connector(r, tls_dovecot, tmp_path, imap_security="tls", imap_port=tls_dovecot.tls_port)
     with pytest.raises(Transient, match="CERTIFICATE_VERIFY_FAILED"):
         await email.fetch(None)
@@ -75,8 +94,8 @@ async def test_a_server_whose_certificate_is_not_trusted_is_refused(
 
 
 async def test_smtp_starttls_with_an_untrusted_certificate_sends_nothing(
-        r: redis.Redis, tls_dovecot: Dovecot, authority: tuple[trustme.CA, Path, tuple[Path, Path]],
-        tmp_path: Path) -> None:
+    r: redis.Redis, tls_dovecot: Dovecot, authority: tuple[trustme.CA, Path, tuple[Path, Path]], tmp_path: Path
+) -> None:
     relay = Relay("relay-user", "relay-secret", tls_dovecot, CUSTOMERS, tls=server_context(authority)).start()
     try:
         d = desk(r, tls_dovecot, relay, tmp_path, smtp_security="starttls")  # no ca_file: the system's only
@@ -90,10 +109,11 @@ async def test_smtp_starttls_with_an_untrusted_certificate_sends_nothing(
 
 
 async def test_imap_starttls_upgrades_the_plain_port_before_the_login(
-        r: redis.Redis, tls_dovecot: Dovecot, authority: tuple[trustme.CA, Path, tuple[Path, Path]],
-        tmp_path: Path) -> None:
-    email = connector(r, tls_dovecot, tmp_path, imap_security="starttls", imap_port=tls_dovecot.port,
-                      ca_file=str(authority[1]))
+    r: redis.Redis, tls_dovecot: Dovecot, authority: tuple[trustme.CA, Path, tuple[Path, Path]], tmp_path: Path
+) -> None:
+    email = connector(
+        r, tls_dovecot, tmp_path, imap_security="starttls", imap_port=tls_dovecot.port, ca_file=str(authority[1])
+    )
     tls_dovecot.append("support", write("Card declined", "My card was declined.", ident="q1@example.com"))
     batch = await email.fetch(None)
     assert [m.message_id for m in batch.messages] == ["q1@example.com"]
@@ -104,7 +124,8 @@ async def test_imap_starttls_upgrades_the_plain_port_before_the_login(
 
 
 async def test_imap_starttls_with_an_untrusted_certificate_sends_no_login(
-        r: redis.Redis, tls_dovecot: Dovecot, tmp_path: Path) -> None:
+    r: redis.Redis, tls_dovecot: Dovecot, tmp_path: Path
+) -> None:
     email = connector(r, tls_dovecot, tmp_path, imap_security="starttls", imap_port=tls_dovecot.port)
     with pytest.raises(Transient, match="CERTIFICATE_VERIFY_FAILED"):
         await email.fetch(None)
@@ -113,8 +134,8 @@ async def test_imap_starttls_with_an_untrusted_certificate_sends_no_login(
 
 
 async def test_imap_starttls_to_a_server_without_it_never_logs_in_unencrypted(
-        r: redis.Redis, dovecot: Dovecot, authority: tuple[trustme.CA, Path, tuple[Path, Path]],
-        tmp_path: Path) -> None:
+    r: redis.Redis, dovecot: Dovecot, authority: tuple[trustme.CA, Path, tuple[Path, Path]], tmp_path: Path
+) -> None:
     email = connector(r, dovecot, tmp_path, imap_security="starttls", ca_file=str(authority[1]))
     with pytest.raises(Transient, match="offers no STARTTLS; not logging in unencrypted"):
         await email.fetch(None)

@@ -34,17 +34,33 @@ class ChatDesk:
     console (the widget's endpoints and the agents' API), the router, the sender and the poller."""
 
     def __init__(self, r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Path) -> None:
-        site = {"platform": "webchat", "name": "site", "mode": "webhook", "secrets": {},
-                "options": {"allowed_origins": [SITE], "identity": "off", "email_account": "support"}}
-        settings = Settings(redis={"url": "redis://unused", "partitions": 4},
-                            accounts=[account(dovecot, relay, tmp_path, idle=False), site],
-                            teams=[{"id": "support", "default": True}], console={"public_url": "http://127.0.0.1:9"})
+        site = {
+            "platform": "webchat",
+            "name": "site",
+            "mode": "webhook",
+            "secrets": {},
+            "options": {"allowed_origins": [SITE], "identity": "off", "email_account": "support"},
+        }
+        settings = Settings(
+            redis={"url": "redis://unused", "partitions": 4},
+            accounts=[account(dovecot, relay, tmp_path, idle=False), site],
+            teams=[{"id": "support", "default": True}],
+            console={"public_url": "http://127.0.0.1:9"},
+        )
         self.parts = p = Parts.build(settings, r)
         p.make_connectors()
         self.router = build_router(p)
         sender = Sender(r, p.connectors, settings.redis.partitions, limiter=SharedRateLimiter(r))
-        self.consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                                       sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
+        self.consumer = StreamConsumer(
+            r,
+            keys.SENDER_GROUP,
+            "s1",
+            sender.streams(),
+            sender.handle_batch,
+            sender.dead_letter_key,
+            block_ms=5,
+            retry_idle_ms=30,
+        )
         self.poller = PollRunner(r, p.connectors[("email", "support")])
         self.app = create_app(p)
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://console.test")
@@ -68,8 +84,9 @@ class ChatDesk:
 
     async def agent_replies(self, cid: str, text: str) -> None:
         token, _ = await self.app.state.console.tokens.create("test", "amy", Role.AGENT)
-        response = await self.http.post(f"/api/v1/conversations/{cid}/reply", json={"text": text},
-                                        headers={"Authorization": f"Bearer {token}"})
+        response = await self.http.post(
+            f"/api/v1/conversations/{cid}/reply", json={"text": text}, headers={"Authorization": f"Bearer {token}"}
+        )
         assert response.status_code == 200, response.text
         await self.consumer.ensure_groups()
         for _ in range(3):
@@ -91,7 +108,8 @@ async def chat_desk(r: redis.Redis, dovecot: Dovecot, relay: Relay, tmp_path: Pa
 
 
 async def test_the_mailed_copy_of_an_answer_is_an_event_sent_or_failed_with_the_reason(
-        chat_desk: ChatDesk, dovecot: Dovecot, relay: Relay) -> None:
+    chat_desk: ChatDesk, dovecot: Dovecot, relay: Relay
+) -> None:
     d = chat_desk
     cid = await d.visitor_leaves_address("ann@example.com")
     await d.agent_replies(cid, "Your deposit arrived this morning.")
@@ -103,8 +121,11 @@ async def test_the_mailed_copy_of_an_answer_is_an_event_sent_or_failed_with_the_
     events = [e for e in await d.parts.store.events(cid) if e.type in (EventType.REPLY_SENT, EventType.REPLY_FAILED)]
     assert [(e.type, e.reason) for e in events] == [
         (EventType.REPLY_SENT, "e-mail copy to ann@example.com: sent"),
-        (EventType.REPLY_FAILED, "e-mail copy to ann@example.com: smtp refused the recipient: "
-                                 "5.1.1 mailbox unavailable")]
+        (
+            EventType.REPLY_FAILED,
+            "e-mail copy to ann@example.com: smtp refused the recipient: 5.1.1 mailbox unavailable",
+        ),
+    ]
     assert [e.data["reply_id"] for e in events] == [f"{r}:email" for r in await replies_of(d, cid)]
     shown = [(i["event"], i["reason"]) for i in await d.timeline(cid) if i["kind"] == "event"]
     assert ("reply_sent", "e-mail copy to ann@example.com: sent") in shown  # agents see it in the timeline
@@ -115,23 +136,36 @@ async def test_the_mailed_copy_of_an_answer_is_an_event_sent_or_failed_with_the_
 
 
 async def replies_of(d: ChatDesk, cid: str) -> list[str]:
-    return [str(e.data["reply_id"]) for e in await d.parts.store.events(cid)
-            if e.type is EventType.REPLY_QUEUED and e.actor.startswith("agent:")]
+    return [
+        str(e.data["reply_id"])
+        for e in await d.parts.store.events(cid)
+        if e.type is EventType.REPLY_QUEUED and e.actor.startswith("agent:")
+    ]
 
 
 @pytest.mark.parametrize("keeps", ["in-reply-to", "references", "plus-address", "subject-token"])
 async def test_the_customers_answer_to_the_mailed_copy_continues_the_web_chat_conversation(
-        chat_desk: ChatDesk, dovecot: Dovecot, keeps: str) -> None:
+    chat_desk: ChatDesk, dovecot: Dovecot, keeps: str
+) -> None:
     d = chat_desk
     cid = await d.visitor_leaves_address("ann@example.com")
     await d.agent_replies(cid, "Your deposit arrived this morning.")
     [copy] = await customer_inbox(dovecot)
-    headers = {"in-reply-to": {"In_Reply_To": copy["Message-ID"]},
-               "references": {"References": copy["Message-ID"]},
-               "plus-address": {}, "subject-token": {}}[keeps]  # as the customer's mail client keeps them
+    headers = {
+        "in-reply-to": {"In_Reply_To": copy["Message-ID"]},
+        "references": {"References": copy["Message-ID"]},
+        "plus-address": {},
+        "subject-token": {},
+    }[keeps]  # as the customer's mail client keeps them
     subject = copy["Subject"] if keeps == "subject-token" else "Re: your deposit"
-    mail = parse_mail_message(write(subject, "Thanks! Where do I see it?\n\n> Your deposit arrived this morning.",
-                                    ident="a1@example.com", **headers))
+    mail = parse_mail_message(
+        write(
+            subject,
+            "Thanks! Where do I see it?\n\n> Your deposit arrived this morning.",
+            ident="a1@example.com",
+            **headers,
+        )
+    )
     if keeps == "plus-address":  # answered to the copy's Reply-To: support+<token>@
         del mail["To"]
         mail["To"] = copy["Reply-To"]

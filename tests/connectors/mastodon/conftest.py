@@ -32,12 +32,14 @@ class Emulator:
     def state(self) -> MastodonState:
         return self.app.state.mastodon  # type: ignore[no-any-return]
 
-    async def customer(self, user_id: str, text: str, kind: str = "mention", handle: str | None = None,
-                       **extra: Any) -> dict[str, Any]:
+    async def customer(
+        self, user_id: str, text: str, kind: str = "mention", handle: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
         user = {"id": user_id, "handle": handle or f"user{user_id}", "name": f"User {user_id}"}
         user.update(extra.pop("user", {}))
-        response = await self.http.post("/_emulator/customer-messages",
-                                        json={"user": user, "text": text, "kind": kind, **extra})
+        response = await self.http.post(
+            "/_emulator/customer-messages", json={"user": user, "text": text, "kind": kind, **extra}
+        )
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
 
@@ -64,8 +66,14 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 
 def settings(base_url: str, **options: Any) -> AccountSettings:
-    return AccountSettings(platform="mastodon", name="support", base_url=base_url, poll_interval=0.01,
-                           secrets={"access_token": TOKEN_ENV}, options=options)
+    return AccountSettings(
+        platform="mastodon",
+        name="support",
+        base_url=base_url,
+        poll_interval=0.01,
+        secrets={"access_token": TOKEN_ENV},
+        options=options,
+    )
 
 
 MakeConnector = Callable[..., Awaitable[MastodonConnector]]

@@ -49,8 +49,9 @@ async def test_errors_have_mastodon_bodies(emulator: Emulator) -> None:
     assert (missing.status_code, missing.json()) == (404, {"error": "Record not found"})
     long = await http.post("/api/v1/statuses", json={"status": "x" * 501}, headers=AUTH)
     assert long.status_code == 422 and "character limit of 500" in long.json()["error"]
-    url_counts_23 = await http.post("/api/v1/statuses", json={"status": "x" * 470 + " https://e.com/" + "y" * 80},
-                                    headers=AUTH)
+    url_counts_23 = await http.post(
+        "/api/v1/statuses", json={"status": "x" * 470 + " https://e.com/" + "y" * 80}, headers=AUTH
+    )
     assert url_counts_23.status_code == 200
 
 
@@ -75,8 +76,15 @@ async def test_control_api_shapes(emulator: Emulator) -> None:
     body = {"status": "@pat hi", "visibility": "direct", "in_reply_to_id": dm["message_id"]}
     posted = await emulator.http.post("/api/v1/statuses", headers=AUTH, json=body)
     assert posted.json()["mentions"][0]["acct"] == "pat"
-    assert await emulator.sent() == [{"id": posted.json()["id"], "kind": "status", "visibility": "direct",
-                                      "text": "@pat hi", "in_reply_to": dm["message_id"]}]
+    assert await emulator.sent() == [
+        {
+            "id": posted.json()["id"],
+            "kind": "status",
+            "visibility": "direct",
+            "text": "@pat hi",
+            "in_reply_to": dm["message_id"],
+        }
+    ]
     instance = await emulator.http.get("/api/v2/instance", headers=AUTH)
     assert instance.json()["configuration"]["statuses"]["max_characters"] == 500
     stats = await emulator.stats()
@@ -84,9 +92,7 @@ async def test_control_api_shapes(emulator: Emulator) -> None:
     assert (await emulator.http.post("/_emulator/config", json={"nonsense": 1})).status_code == 422
 
 
-async def test_connector_on_an_instance_under_a_path_prefix(
-    make_connector: MakeConnector, r: redis.Redis
-) -> None:
+async def test_connector_on_an_instance_under_a_path_prefix(make_connector: MakeConnector, r: redis.Redis) -> None:
     app = create_app(prefix="/social")
     async with serve(app) as base_url, httpx.AsyncClient(base_url=f"{base_url}/social") as http:
         for i in range(5):

@@ -4,8 +4,9 @@ OWN = {"own_hrefs": ["https://mastodon.example/@support"], "own_handles": ["supp
 
 
 def mention(user: str, host: str = "mastodon.example") -> str:
-    return (f'<span class="h-card"><a href="https://{host}/@{user}" class="u-url mention">'
-            f"@<span>{user}</span></a></span>")
+    return (
+        f'<span class="h-card"><a href="https://{host}/@{user}" class="u-url mention">@<span>{user}</span></a></span>'
+    )
 
 
 def test_paragraphs_breaks_and_entities() -> None:
@@ -24,14 +25,18 @@ def test_own_mention_later_in_text_is_kept() -> None:
 
 
 def test_own_mention_by_acct_from_a_remote_server() -> None:
-    html = ('<p><span class="h-card"><a href="https://mastodon.example/users/support" class="u-url mention">'
-            "@<span>support@mastodon.example</span></a></span> 안녕하세요</p>")
+    html = (
+        '<p><span class="h-card"><a href="https://mastodon.example/users/support" class="u-url mention">'
+        "@<span>support@mastodon.example</span></a></span> 안녕하세요</p>"
+    )
     assert html_to_text(html, own_hrefs=[], own_handles=["support@mastodon.example"]) == "안녕하세요"
 
 
 def test_long_links_keep_their_hidden_parts() -> None:
-    html = ('<p>see <a href="https://help.example.com/a/very/long/path"><span class="invisible">https://</span>'
-            '<span class="ellipsis">help.example.com/a/ve</span><span class="invisible">ry/long/path</span></a></p>')
+    html = (
+        '<p>see <a href="https://help.example.com/a/very/long/path"><span class="invisible">https://</span>'
+        '<span class="ellipsis">help.example.com/a/ve</span><span class="invisible">ry/long/path</span></a></p>'
+    )
     assert html_to_text(html) == "see https://help.example.com/a/very/long/path"
 
 

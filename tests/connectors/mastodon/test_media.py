@@ -15,8 +15,9 @@ from helpline.connectors.runner import PollRunner
 from .conftest import Emulator, MakeConnector, ingested
 from .test_polling import drain
 
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGA"
-                       "hKmMIQAAAABJRU5ErkJggg==")
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
 
 
 def upload(data: bytes, mime: str, name: str, kind: str = "image") -> dict[str, str]:
@@ -31,18 +32,27 @@ async def test_a_photo_is_stored_once_and_what_may_not_be_fetched_stays_a_link(
     await drain(runner)
     photo = await emulator.customer("601", "my deposit screen", attachments=[upload(PNG, "image/png", "deposit.png")])
     again = await emulator.customer("602", "same picture", attachments=[upload(PNG, "image/png", "copy.png")])
-    mixed = await emulator.customer("603", "see these", attachments=[
-        upload(b"<html><script>alert(1)</script></html>", "text/html", "page.html", kind="unknown"),
-        upload(b"\x00" * 2000, "image/png", "big.png"),
-        {"type": "image", "url": "http://127.0.0.2:9/elsewhere.png", "remote_url": "https://other.social/x.png"},
-    ])
+    mixed = await emulator.customer(
+        "603",
+        "see these",
+        attachments=[
+            upload(b"<html><script>alert(1)</script></html>", "text/html", "page.html", kind="unknown"),
+            upload(b"\x00" * 2000, "image/png", "big.png"),
+            {"type": "image", "url": "http://127.0.0.2:9/elsewhere.png", "remote_url": "https://other.social/x.png"},
+        ],
+    )
     await drain(runner)
     messages = {m.message_id: m for m in await ingested(r)}
 
     (stored,) = messages[photo["message_id"]].attachments
     digest = hashlib.sha256(PNG).hexdigest()
-    assert (stored.platform_file_id, stored.mime_type, stored.size_bytes, stored.file_name, stored.kind) == \
-        (digest, "image/png", len(PNG), "deposit.png", "photo")
+    assert (stored.platform_file_id, stored.mime_type, stored.size_bytes, stored.file_name, stored.kind) == (
+        digest,
+        "image/png",
+        len(PNG),
+        "deposit.png",
+        "photo",
+    )
     assert stored.url and stored.url.startswith(emulator.base_url)  # the original link is kept
     assert await connector.files.read(digest) == PNG
     (second,) = messages[again["message_id"]].attachments

@@ -76,8 +76,10 @@ def test_own_statuses_and_bots_are_skipped() -> None:
 
 
 def test_link_header_as_documented() -> None:
-    header = ('<https://mastodon.example/api/v1/notifications?max_id=34975535>; rel="next", '
-              '<https://mastodon.example/api/v1/notifications?min_id=34975861&types%5B%5D=mention>; rel="prev"')
+    header = (
+        '<https://mastodon.example/api/v1/notifications?max_id=34975535>; rel="next", '
+        '<https://mastodon.example/api/v1/notifications?min_id=34975861&types%5B%5D=mention>; rel="prev"'
+    )
     assert link_params(header, "next") == {"max_id": "34975535"}
     assert link_params(header, "prev") == {"min_id": "34975861", "types[]": "mention"}
     assert link_params(None, "prev") == {} and link_params(header, "last") == {}

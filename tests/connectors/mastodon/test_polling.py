@@ -32,8 +32,12 @@ async def test_mentions_replies_directs_and_attachments_reach_the_bus(
     runner = PollRunner(r, connector)
     await drain(runner)  # first poll: nothing yet
     root = await emulator.customer("501", "<b>withdrawal</b> stuck & pending", handle="alice")
-    photo = await emulator.customer("502", "screenshot attached", handle="bob@other.social",
-                                    attachments=[{"type": "image", "url": "https://m.example/f/1.png"}])
+    photo = await emulator.customer(
+        "502",
+        "screenshot attached",
+        handle="bob@other.social",
+        attachments=[{"type": "image", "url": "https://m.example/f/1.png"}],
+    )
     dm = await emulator.customer("503", "my 2FA codes leaked\nplease lock", kind="direct", handle="carol")
     unlisted = await emulator.customer("504", "quiet question", handle="dave", visibility="unlisted")
     await drain(runner)
@@ -63,10 +67,19 @@ async def test_replies_to_our_reply_stay_in_the_thread(
     await drain(runner)
     root = await emulator.customer("601", "help", handle="erin")
     await drain(runner)
-    reply = OutboundReply(reply_id="rep-1", conversation_id="0-1", platform="mastodon", account="support",
-                          kind=MessageKind.MENTION, thread_key=root["thread"], visibility=Visibility.PUBLIC,
-                          text="Looking into it", in_reply_to=root["message_id"], recipient_id="601",
-                          sender="agent:kim")
+    reply = OutboundReply(
+        reply_id="rep-1",
+        conversation_id="0-1",
+        platform="mastodon",
+        account="support",
+        kind=MessageKind.MENTION,
+        thread_key=root["thread"],
+        visibility=Visibility.PUBLIC,
+        text="Looking into it",
+        in_reply_to=root["message_id"],
+        recipient_id="601",
+        sender="agent:kim",
+    )
     result = await connector.send(reply, SendProgress())
     follow = await emulator.customer("601", "any news?", handle="erin", reply_to=result.platform_message_ids[0])
     await drain(runner)
@@ -134,8 +147,9 @@ async def test_restart_mid_poll_neither_loses_nor_repeats(emulator: Emulator, r:
             raise redis.ConnectionError("killed")
         return await bus.ingest(messages)
 
-    first = MastodonConnector(settings(emulator.base_url, page_size=3, max_pages=1),
-                              ConnectorContext(ingest=crashing_ingest, redis=r))
+    first = MastodonConnector(
+        settings(emulator.base_url, page_size=3, max_pages=1), ConnectorContext(ingest=crashing_ingest, redis=r)
+    )
     await first.start()
     runner = PollRunner(r, first, lease_ttl=0.3)
     await runner.poll_once()  # empty start
@@ -146,8 +160,9 @@ async def test_restart_mid_poll_neither_loses_nor_repeats(emulator: Emulator, r:
     await first.stop()
     await asyncio.sleep(0.35)  # the dead process's lease expires; nobody released it
 
-    second = MastodonConnector(settings(emulator.base_url, page_size=3, max_pages=1),
-                               ConnectorContext(ingest=bus.ingest, redis=r))
+    second = MastodonConnector(
+        settings(emulator.base_url, page_size=3, max_pages=1), ConnectorContext(ingest=bus.ingest, redis=r)
+    )
     await second.start()
     try:
         await drain(PollRunner(r, second))
@@ -201,9 +216,19 @@ async def test_polls_spend_the_api_budget_replies_spend(
     assert runner.polls == 4 and all(w > 1.0 for w in waits[4:])  # the burst, then polls wait for budget
     # a reply spends the same budget: it finds it spent by the polls
     limiter = SharedRateLimiter(r)
-    reply = OutboundReply(reply_id="rep-b", conversation_id="0-1", platform="mastodon", account="support",
-                          kind=MessageKind.MENTION, thread_key="status:1", visibility=Visibility.PUBLIC,
-                          text="hi", in_reply_to="1", recipient_id="1", sender="agent:kim")
+    reply = OutboundReply(
+        reply_id="rep-b",
+        conversation_id="0-1",
+        platform="mastodon",
+        account="support",
+        kind=MessageKind.MENTION,
+        thread_key="status:1",
+        visibility=Visibility.PUBLIC,
+        text="hi",
+        in_reply_to="1",
+        recipient_id="1",
+        sender="agent:kim",
+    )
     assert await limiter.acquire("mastodon", "support", connector.rate_limits(reply)) > 1.0
 
 

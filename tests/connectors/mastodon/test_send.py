@@ -15,12 +15,29 @@ from helpline.routing.models import MessageKind, OutboundReply, ReplyButton, Vis
 from .conftest import Emulator, MakeConnector
 
 
-def reply_to(message: dict[str, Any], text: str, reply_id: str, kind: MessageKind = MessageKind.MENTION,
-             recipient: str | None = None, **extra: Any) -> OutboundReply:
+def reply_to(
+    message: dict[str, Any],
+    text: str,
+    reply_id: str,
+    kind: MessageKind = MessageKind.MENTION,
+    recipient: str | None = None,
+    **extra: Any,
+) -> OutboundReply:
     visibility = Visibility.PRIVATE if kind is MessageKind.DIRECT else Visibility.PUBLIC
-    return OutboundReply(reply_id=reply_id, conversation_id="0-1", platform="mastodon", account="support",
-                         kind=kind, thread_key=message["thread"], visibility=visibility, text=text,
-                         in_reply_to=message["message_id"], recipient_id=recipient, sender="agent:kim", **extra)
+    return OutboundReply(
+        reply_id=reply_id,
+        conversation_id="0-1",
+        platform="mastodon",
+        account="support",
+        kind=kind,
+        thread_key=message["thread"],
+        visibility=visibility,
+        text=text,
+        in_reply_to=message["message_id"],
+        recipient_id=recipient,
+        sender="agent:kim",
+        **extra,
+    )
 
 
 async def polled(connector: MastodonConnector) -> None:
@@ -60,17 +77,17 @@ async def test_public_reply_keeps_the_visibility_it_answers(
 ) -> None:
     mention = await emulator.customer("13", "fees?", handle="ivan", visibility=visibility)
     connector = await make_connector(use_redis=False)  # visibility fetched from the instance
-    await connector.send(reply_to(mention, "See the fee table", "r-pub", recipient="13",
-                                  buttons=(ReplyButton(label="Yes", data="1"),)), SendProgress())
+    await connector.send(
+        reply_to(mention, "See the fee table", "r-pub", recipient="13", buttons=(ReplyButton(label="Yes", data="1"),)),
+        SendProgress(),
+    )
     (sent,) = await emulator.sent()
     assert sent["visibility"] == visibility
     assert sent["text"] == "@ivan See the fee table\n\n1 — Yes"
     assert sent["in_reply_to"] == mention["message_id"]
 
 
-async def test_public_thread_never_answers_a_direct_status(
-    emulator: Emulator, make_connector: MakeConnector
-) -> None:
+async def test_public_thread_never_answers_a_direct_status(emulator: Emulator, make_connector: MakeConnector) -> None:
     dm = await emulator.customer("14", "secret", kind="direct", handle="jo")
     connector = await make_connector()
     await polled(connector)
@@ -123,8 +140,10 @@ async def test_429_storm_delivers_every_reply_exactly_once(
     connector = await make_connector()
     await polled(connector)
     await emulator.config(rate_limit=4, rate_period=2.0)
-    replies = [reply_to(c, f"answer {i} " + (f"more{i} " * 120 if i % 3 == 0 else ""), f"storm-{i}",
-                        recipient=str(20 + i)) for i, c in enumerate(customers)]
+    replies = [
+        reply_to(c, f"answer {i} " + (f"more{i} " * 120 if i % 3 == 0 else ""), f"storm-{i}", recipient=str(20 + i))
+        for i, c in enumerate(customers)
+    ]
     limiter = SharedRateLimiter(r)
     waits: list[float] = []
     results: list[tuple[str, ...]] = []
@@ -177,8 +196,9 @@ async def test_errors_map_from_the_instance(emulator: Emulator, make_connector: 
     assert await emulator.sent() == []
 
 
-async def test_start_fails_cleanly(emulator: Emulator, make_connector: MakeConnector,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_start_fails_cleanly(
+    emulator: Emulator, make_connector: MakeConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(Transient):
         await make_connector(base_url=f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("HL_TEST_MASTODON_TOKEN", "wrong")
@@ -192,8 +212,9 @@ async def test_instance_limit_is_read_at_start(emulator: Emulator, make_connecto
     assert (await make_connector(max_characters=300)).max_characters == 300
 
 
-async def test_capabilities_carry_the_instance_limit_read_at_start(emulator: Emulator,
-                                                                  make_connector: MakeConnector) -> None:
+async def test_capabilities_carry_the_instance_limit_read_at_start(
+    emulator: Emulator, make_connector: MakeConnector
+) -> None:
     from helpline.connectors.registry import capabilities_lookup
 
     await emulator.config(max_characters=1000)

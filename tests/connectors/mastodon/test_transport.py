@@ -26,8 +26,9 @@ async def test_injected_transport_bearer_token_and_an_unreadable_notification() 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         if request.url.path == "/prefix/api/v1/accounts/verify_credentials":
-            return httpx.Response(200, json={"id": "14715", "username": "trwnh", "acct": "trwnh",
-                                             "url": "https://mastodon.social/@trwnh"})
+            return httpx.Response(
+                200, json={"id": "14715", "username": "trwnh", "acct": "trwnh", "url": "https://mastodon.social/@trwnh"}
+            )
         if request.url.path == "/prefix/api/v2/instance":
             return httpx.Response(404, json={"error": "Record not found"})
         if request.url.path == "/prefix/api/v1/notifications":
@@ -35,9 +36,10 @@ async def test_injected_transport_bearer_token_and_an_unreadable_notification() 
             return httpx.Response(200, json=body, headers={"X-RateLimit-Remaining": "123"})
         return httpx.Response(404, json={"error": "Record not found"})
 
-    connector = MastodonConnector(settings("https://mastodon.example/prefix"),
-                                  ConnectorContext(ingest=_never_ingest,
-                                                   http_transport=httpx.MockTransport(handler)))
+    connector = MastodonConnector(
+        settings("https://mastodon.example/prefix"),
+        ConnectorContext(ingest=_never_ingest, http_transport=httpx.MockTransport(handler)),
+    )
     async with connector:
         assert connector.max_characters == 500  # no v2 instance: Mastodon's default
         batch = await connector.fetch("1")

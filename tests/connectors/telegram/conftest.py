@@ -31,8 +31,12 @@ class Emulator:
     http: httpx.AsyncClient
 
     async def customer(self, user_id: int | str, text: str, kind: str = "direct", **extra: Any) -> dict[str, Any]:
-        body = {"user": {"id": user_id, "handle": f"user{user_id}", "name": f"Cust {user_id}"},
-                "text": text, "kind": kind, **extra}
+        body = {
+            "user": {"id": user_id, "handle": f"user{user_id}", "name": f"Cust {user_id}"},
+            "text": text,
+            "kind": kind,
+            **extra,
+        }
         response = await self.http.post("/_emulator/customer-messages", json=body)
         assert response.status_code == 200, response.text
         return dict(response.json())
@@ -71,19 +75,30 @@ MakeConnector = Callable[..., TelegramConnector]
 
 
 @pytest.fixture
-def make_connector(emulator: Emulator, bus: StreamBus, r: redis.Redis, telegram_env: None,
-                   tmp_path: Path) -> MakeConnector:
-    def make(mode: str = "polling", base_url: str | None = None, ingest: Any = None,
-             public_base_url: str | None = None, poll_interval: float = 0.1, blobs: Blobs | None = None,
-             **options: Any) -> TelegramConnector:
+def make_connector(
+    emulator: Emulator, bus: StreamBus, r: redis.Redis, telegram_env: None, tmp_path: Path
+) -> MakeConnector:
+    def make(
+        mode: str = "polling",
+        base_url: str | None = None,
+        ingest: Any = None,
+        public_base_url: str | None = None,
+        poll_interval: float = 0.1,
+        blobs: Blobs | None = None,
+        **options: Any,
+    ) -> TelegramConnector:
         settings = AccountSettings(
-            platform="telegram", name=ACCOUNT, base_url=base_url or emulator.url, mode=mode,
+            platform="telegram",
+            name=ACCOUNT,
+            base_url=base_url or emulator.url,
+            mode=mode,
             poll_interval=poll_interval,
             secrets={"token": "HL_TG_TOKEN", "webhook_secret": "HL_TG_WEBHOOK_SECRET"},
             options={"long_poll_timeout": 0, "attachments_dir": str(tmp_path / "files"), **options},
         )
-        context = ConnectorContext(ingest=ingest or bus.ingest, redis=r, public_base_url=public_base_url,
-                                    reject=bus.reject, blobs=blobs)
+        context = ConnectorContext(
+            ingest=ingest or bus.ingest, redis=r, public_base_url=public_base_url, reject=bus.reject, blobs=blobs
+        )
         return TelegramConnector(settings, context)
 
     return make

@@ -63,19 +63,44 @@ class Desk:
 
 @pytest.fixture
 async def desk(emulator: Emulator, r: redis.Redis, telegram_env: None, tmp_path: Path) -> AsyncIterator[Desk]:
-    options = {"long_poll_timeout": 0, "private_per_second": 100, "group_per_minute": 6000,
-               "attachments_dir": str(tmp_path / "files")}
-    account = {"platform": "telegram", "name": ACCOUNT, "base_url": emulator.url, "poll_interval": 0.1,
-               "secrets": {"token": "HL_TG_TOKEN"}, "options": options}
-    parts = Parts.build(settings(accounts=[account], rules=ALL_TO_BOT, bots=HELPCENTER,
-                                 agents=[{"id": "amy", "name": "Amy", "teams": ["support"]}]), r)
+    options = {
+        "long_poll_timeout": 0,
+        "private_per_second": 100,
+        "group_per_minute": 6000,
+        "attachments_dir": str(tmp_path / "files"),
+    }
+    account = {
+        "platform": "telegram",
+        "name": ACCOUNT,
+        "base_url": emulator.url,
+        "poll_interval": 0.1,
+        "secrets": {"token": "HL_TG_TOKEN"},
+        "options": options,
+    }
+    parts = Parts.build(
+        settings(
+            accounts=[account],
+            rules=ALL_TO_BOT,
+            bots=HELPCENTER,
+            agents=[{"id": "amy", "name": "Amy", "teams": ["support"]}],
+        ),
+        r,
+    )
     await parts.sync_roster()
     parts.make_connectors()
     connector = parts.connectors[("telegram", ACCOUNT)]
     assert isinstance(connector, TelegramConnector)
     sender = Sender(r, parts.connectors, parts.settings.redis.partitions, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
+    consumer = StreamConsumer(
+        r,
+        keys.SENDER_GROUP,
+        "s1",
+        sender.streams(),
+        sender.handle_batch,
+        sender.dead_letter_key,
+        block_ms=5,
+        retry_idle_ms=30,
+    )
     async with connector:
         yield Desk(parts, emulator, PollRunner(r, connector), build_router(parts), consumer)
 
@@ -110,15 +135,19 @@ async def test_in_a_group_only_the_customer_answers_their_buttons_and_a_double_t
     [answer] = await desk.sent_to(group)
     yes = buttons_of(answer)[0]
     # Another member of the group presses "Yes" under the answer meant for 901.
-    stranger = await desk.emulator.control("button-presses", {"user": {"id": 902, "name": "Other"}, "chat_id": group,
-                                                             "message_id": answer["id"], "data": yes})
+    stranger = await desk.emulator.control(
+        "button-presses",
+        {"user": {"id": 902, "name": "Other"}, "chat_id": group, "message_id": answer["id"], "data": yes},
+    )
     await desk.cycle()
     assert await desk.conversation(f"chat:{group}:user:902") is None
     assert len(await desk.sent_to(group)) == 1  # no public "no article found"
     # The customer taps "Yes" twice before anything is processed.
     for _ in range(2):
-        await desk.emulator.control("button-presses", {"user": {"id": 901, "name": "Cust 901"}, "chat_id": group,
-                                                       "message_id": answer["id"], "data": yes})
+        await desk.emulator.control(
+            "button-presses",
+            {"user": {"id": 901, "name": "Cust 901"}, "chat_id": group, "message_id": answer["id"], "data": yes},
+        )
     await desk.cycle()
     await desk.cycle()
     conv = await desk.conversation(f"chat:{group}:user:901")
@@ -138,8 +167,14 @@ async def test_an_edit_is_kept_in_the_history_and_not_answered_again(desk: Desk,
     chat = asked["chat_id"]
     assert len(await desk.sent_to(chat)) == 1
     for text in ("how do I increase my daily withdrawal limit", "how do I increase my daily withdrawal limit?"):
-        await desk.emulator.control("edits", {"chat_id": chat, "message_id": asked["message_id"],
-                                              "text": f"@helpline_bot {text}" if kind == "group" else text})
+        await desk.emulator.control(
+            "edits",
+            {
+                "chat_id": chat,
+                "message_id": asked["message_id"],
+                "text": f"@helpline_bot {text}" if kind == "group" else text,
+            },
+        )
         await desk.cycle()
     assert len(await desk.sent_to(chat)) == 1  # answered once, not once per edit
     thread = f"chat:{chat}" if kind == "direct" else f"chat:{chat}:user:1001"
@@ -150,19 +185,24 @@ async def test_an_edit_is_kept_in_the_history_and_not_answered_again(desk: Desk,
     assert history[-1].text == "how do I increase my daily withdrawal limit?"
 
 
-@pytest.mark.parametrize(("text", "kind", "app_language", "expected"), [
-    ("/start", "direct", "ko", ("greeting", "ko", "ko")),
-    ("/help", "direct", "en", ("help", "en", "en")),
-    ("/help", "group", "ja", ("help", "ja", "ja")),
-    ("/start@helpline_bot", "group", "zh-hans", ("greeting", "zh", "zh")),
-    # a language without articles is not the conversation's: the account's default answers
-    ("/start", "direct", "de", ("greeting", "en", None)),
-])
+@pytest.mark.parametrize(
+    ("text", "kind", "app_language", "expected"),
+    [
+        ("/start", "direct", "ko", ("greeting", "ko", "ko")),
+        ("/help", "direct", "en", ("help", "en", "en")),
+        ("/help", "group", "ja", ("help", "ja", "ja")),
+        ("/start@helpline_bot", "group", "zh-hans", ("greeting", "zh", "zh")),
+        # a language without articles is not the conversation's: the account's default answers
+        ("/start", "direct", "de", ("greeting", "en", None)),
+    ],
+)
 async def test_start_and_help_are_greeted_and_explained_in_the_users_language(
-        desk: Desk, text: str, kind: str, app_language: str, expected: tuple[str, str, str | None]) -> None:
+    desk: Desk, text: str, kind: str, app_language: str, expected: tuple[str, str, str | None]
+) -> None:
     user = {"id": 1101, "handle": "newcomer", "name": "New Comer", "language_code": app_language}
-    sent = await desk.emulator.control("customer-messages", {"user": user, "text": text, "kind": kind,
-                                                             "mention": text == "/help"})
+    sent = await desk.emulator.control(
+        "customer-messages", {"user": user, "text": text, "kind": kind, "mention": text == "/help"}
+    )
     await desk.cycle()
     chat = sent["chat_id"]
     [reply] = await desk.sent_to(chat)
@@ -177,23 +217,37 @@ async def test_start_and_help_are_greeted_and_explained_in_the_users_language(
     assert len(await desk.sent_to(chat)) == 2 and "help.example.com" in (await desk.sent_to(chat))[-1]["text"]
 
 
-PHOTO = [{"file_id": "PHOTO-small", "file_unique_id": "ps", "width": 90, "height": 90, "file_size": 1200},
-         {"file_id": "PHOTO-large", "file_unique_id": "pl", "width": 1280, "height": 960, "file_size": 80233}]
-STICKER = {"file_id": "STICKER-1", "file_unique_id": "st1", "type": "regular", "width": 512, "height": 512,
-           "is_animated": False, "is_video": False, "file_size": 9000}
+PHOTO = [
+    {"file_id": "PHOTO-small", "file_unique_id": "ps", "width": 90, "height": 90, "file_size": 1200},
+    {"file_id": "PHOTO-large", "file_unique_id": "pl", "width": 1280, "height": 960, "file_size": 80233},
+]
+STICKER = {
+    "file_id": "STICKER-1",
+    "file_unique_id": "st1",
+    "type": "regular",
+    "width": 512,
+    "height": 512,
+    "is_animated": False,
+    "is_video": False,
+    "file_size": 9000,
+}
 
 
 @pytest.mark.parametrize(("kind", "media"), [("direct", "sticker"), ("group", "photo")])
 async def test_a_photo_or_sticker_without_text_goes_to_a_person_not_to_the_search(
-        desk: Desk, kind: str, media: str) -> None:
+    desk: Desk, kind: str, media: str
+) -> None:
     user = {"id": 1201, "is_bot": False, "first_name": "Pic", "language_code": "en"}
     if kind == "direct":
         chat = {"id": 1201, "type": "private", "first_name": "Pic"}
         content: dict[str, Any] = {"sticker": STICKER}
     else:  # a group photo reaches the bot with a caption that only mentions it
         chat = {"id": -100555, "type": "supergroup", "title": "Traders"}
-        content = {"photo": PHOTO, "caption": "@helpline_bot",
-                   "caption_entities": [{"type": "mention", "offset": 0, "length": 13}]}
+        content = {
+            "photo": PHOTO,
+            "caption": "@helpline_bot",
+            "caption_entities": [{"type": "mention", "offset": 0, "length": 13}],
+        }
     await desk.emulator.control("chats", {"chats": [{k: v for k, v in chat.items() if k != "first_name"}]})
     message = {"message_id": 77, "date": 1700000000, "chat": chat, "from": user, **content}
     await desk.emulator.control("updates", {"update": {"message": message}})
@@ -237,8 +291,10 @@ async def test_unsure_bot_offers_inline_choices_and_a_pressed_choice_is_answered
     assert conv is not None and "bot-clarified" in conv.labels and conv.status is Status.PENDING
     offered = [b["text"] for row in choices["reply_markup"]["inline_keyboard"] for b in row]
     setup = next(i for i, label in enumerate(offered) if "set up" in label.lower())
-    await desk.emulator.control("button-presses", {"user": {"id": 811, "name": "Cust 811"}, "chat_id": chat,
-                                                   "message_id": choices["id"], "data": data[setup]})
+    await desk.emulator.control(
+        "button-presses",
+        {"user": {"id": 811, "name": "Cust 811"}, "chat_id": chat, "message_id": choices["id"], "data": data[setup]},
+    )
     await desk.cycle()
     replies = await desk.sent_to(chat)
     assert len(replies) == 2 and "articles/2fa-setup" in replies[1]["text"]

@@ -21,11 +21,19 @@ PHOTO = b"\xff\xd8\xff\xe0 a jpeg, as far as the store is concerned"
 
 
 async def test_a_photo_is_fetched_and_stored_by_hash_and_a_refused_type_is_not_fetched(
-        emulator: Emulator, make_connector: MakeConnector, r: redis.Redis, bus: StreamBus) -> None:
+    emulator: Emulator, make_connector: MakeConnector, r: redis.Redis, bus: StreamBus
+) -> None:
     await emulator.customer(601, "", photo=base64.b64encode(PHOTO).decode())
     await emulator.customer(601, "same photo again", photo=base64.b64encode(PHOTO).decode())
-    await emulator.customer(601, "", document={"data": base64.b64encode(b"<html>x</html>").decode(),
-                                               "file_name": "page.html", "mime_type": "text/html"})
+    await emulator.customer(
+        601,
+        "",
+        document={
+            "data": base64.b64encode(b"<html>x</html>").decode(),
+            "file_name": "page.html",
+            "mime_type": "text/html",
+        },
+    )
     async with make_connector() as connector:
         await PollRunner(r, connector).poll_once()
         messages = sorted(await ingested(r, bus), key=lambda m: m.message_id)
@@ -41,11 +49,20 @@ async def test_a_photo_is_fetched_and_stored_by_hash_and_a_refused_type_is_not_f
 
 
 async def test_voice_notes_and_audio_files_are_fetched_with_their_types(
-        emulator: Emulator, make_connector: MakeConnector, r: redis.Redis, bus: StreamBus) -> None:
+    emulator: Emulator, make_connector: MakeConnector, r: redis.Redis, bus: StreamBus
+) -> None:
     voice, song = ogg_opus(1), b"ID3\x04 an mp3, as far as the store is concerned"
     await emulator.customer(602, "", voice={"data": base64.b64encode(voice).decode(), "duration": 1})
-    await emulator.customer(602, "the hold music", audio={"data": base64.b64encode(song).decode(), "duration": 3,
-                                                          "file_name": "hold.mp3", "mime_type": "audio/mpeg"})
+    await emulator.customer(
+        602,
+        "the hold music",
+        audio={
+            "data": base64.b64encode(song).decode(),
+            "duration": 3,
+            "file_name": "hold.mp3",
+            "mime_type": "audio/mpeg",
+        },
+    )
     async with make_connector() as connector:
         await PollRunner(r, connector).poll_once()
         note, music = (m.attachments[0] for m in sorted(await ingested(r, bus), key=lambda m: m.message_id))
@@ -57,8 +74,8 @@ async def test_voice_notes_and_audio_files_are_fetched_with_their_types(
 
 
 async def test_a_telegram_photo_is_fetched_into_the_bucket(
-        s3_server: S3Server, s3_env: None, emulator: Emulator, make_connector: MakeConnector, r: redis.Redis,
-        bus: StreamBus) -> None:
+    s3_server: S3Server, s3_env: None, emulator: Emulator, make_connector: MakeConnector, r: redis.Redis, bus: StreamBus
+) -> None:
     bucket = s3_server.new_bucket()
     photo = b"\xff\xd8\xff\xe0 a jpeg kept in the bucket"
     await emulator.customer(611, "", photo=base64.b64encode(photo).decode())

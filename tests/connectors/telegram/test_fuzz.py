@@ -37,12 +37,14 @@ async def dead_letters(r: redis.Redis, bus: StreamBus) -> list[dict[bytes, bytes
 
 def client_for(connector: TelegramConnector) -> httpx.AsyncClient:
     app = Starlette(routes=[Mount("/hook", routes=list(connector.webhook_routes()))])
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
-                             headers={SECRET_HEADER: SECRET})
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t", headers={SECRET_HEADER: SECRET}
+    )
 
 
-async def test_fuzzed_webhook_updates_never_answer_5xx(make_connector: MakeConnector, r: redis.Redis,
-                                                       bus: StreamBus) -> None:
+async def test_fuzzed_webhook_updates_never_answer_5xx(
+    make_connector: MakeConnector, r: redis.Redis, bus: StreamBus
+) -> None:
     connector = make_connector(mode="webhook", public_base_url="http://t")
     async with client_for(connector) as client:
         for update in draw_examples(mutated(BASES), EXAMPLES):
@@ -52,8 +54,9 @@ async def test_fuzzed_webhook_updates_never_answer_5xx(make_connector: MakeConne
     await connector.stop()
 
 
-async def test_reported_odd_updates_are_acknowledged_and_dead_lettered(make_connector: MakeConnector,
-                                                                      r: redis.Redis, bus: StreamBus) -> None:
+async def test_reported_odd_updates_are_acknowledged_and_dead_lettered(
+    make_connector: MakeConnector, r: redis.Redis, bus: StreamBus
+) -> None:
     connector = make_connector(mode="webhook", public_base_url="http://t")
     base = json.loads((PAYLOADS / "message_text_private.json").read_text())
     odd: list[bytes] = [
@@ -87,8 +90,9 @@ async def test_a_storage_failure_still_answers_5xx(make_connector: MakeConnector
     await connector.stop()
 
 
-async def test_fuzzed_polled_updates_are_skipped_one_by_one(make_connector: MakeConnector, r: redis.Redis,
-                                                           bus: StreamBus) -> None:
+async def test_fuzzed_polled_updates_are_skipped_one_by_one(
+    make_connector: MakeConnector, r: redis.Redis, bus: StreamBus
+) -> None:
     connector = make_connector()
     bot, _ = await connector._ensure_bot()
     updates = draw_examples(mutated(BASES), EXAMPLES)

@@ -84,7 +84,12 @@ def test_document_and_photo_attachments() -> None:
     assert doc is not None and doc.text == "my withdrawal statement"
     (a,) = doc.attachments
     assert (a.kind, a.platform_file_id, a.mime_type, a.file_name, a.size_bytes) == (
-        "document", "AwADBAADbXXXXXXXXXXGBdhD2l6_XX", "application/pdf", "statement.pdf", 104857)
+        "document",
+        "AwADBAADbXXXXXXXXXXGBdhD2l6_XX",
+        "application/pdf",
+        "statement.pdf",
+        104857,
+    )
     photo = parse("photo_message")
     assert photo is not None
     (p,) = photo.attachments
@@ -102,35 +107,64 @@ def test_callback_query() -> None:
 
 def group_press(presser: int, data: str, quoted: int | None) -> dict[str, Any]:
     chat = {"id": -100200, "type": "supergroup", "title": "Traders"}
-    carrier: dict[str, Any] = {"message_id": 50, "date": 1441645000, "chat": chat, "text": "Did this solve it?",
-                               "from": {"id": ME.id, "is_bot": True, "first_name": "Helpline",
-                                        "username": ME.username}}
+    carrier: dict[str, Any] = {
+        "message_id": 50,
+        "date": 1441645000,
+        "chat": chat,
+        "text": "Did this solve it?",
+        "from": {"id": ME.id, "is_bot": True, "first_name": "Helpline", "username": ME.username},
+    }
     if quoted is not None:
-        carrier["reply_to_message"] = {"message_id": 49, "date": 1441644990, "chat": chat, "text": "q",
-                                       "from": {"id": quoted, "is_bot": quoted == ME.id, "first_name": "Q"}}
-    return {"update_id": 10100, "callback_query": {
-        "id": "77", "from": {"id": presser, "is_bot": False, "first_name": "P"}, "message": carrier,
-        "chat_instance": "1", "data": data}}
+        carrier["reply_to_message"] = {
+            "message_id": 49,
+            "date": 1441644990,
+            "chat": chat,
+            "text": "q",
+            "from": {"id": quoted, "is_bot": quoted == ME.id, "first_name": "Q"},
+        }
+    return {
+        "update_id": 10100,
+        "callback_query": {
+            "id": "77",
+            "from": {"id": presser, "is_bot": False, "first_name": "P"},
+            "message": carrier,
+            "chat_instance": "1",
+            "data": data,
+        },
+    }
 
 
-@pytest.mark.parametrize(("presser", "data", "quoted", "taken"), [
-    (901, "yes|901", None, True),  # the customer the keyboard was for
-    (902, "yes|901", None, False),  # another member of the group
-    (902, "yes", 901, False),  # an unmarked keyboard quoting customer 901's question
-    (901, "yes", 901, True),
-    (902, "yes", ME.id, True),  # unmarked and quoting the bot itself: whoever presses
-    (902, "yes", None, True),
-])
+@pytest.mark.parametrize(
+    ("presser", "data", "quoted", "taken"),
+    [
+        (901, "yes|901", None, True),  # the customer the keyboard was for
+        (902, "yes|901", None, False),  # another member of the group
+        (902, "yes", 901, False),  # an unmarked keyboard quoting customer 901's question
+        (901, "yes", 901, True),
+        (902, "yes", ME.id, True),  # unmarked and quoting the bot itself: whoever presses
+        (902, "yes", None, True),
+    ],
+)
 def test_a_group_press_counts_only_from_the_customer_the_answer_was_for(
-        presser: int, data: str, quoted: int | None, taken: bool) -> None:
+    presser: int, data: str, quoted: int | None, taken: bool
+) -> None:
     m = parse_update(update_from_json(group_press(presser, data, quoted)), "support", ME)
     assert (m is not None) is taken
     if m is not None:
         assert m.text == "yes" and m.thread_key == f"chat:-100200:user:{presser}"
 
 
-@pytest.mark.parametrize("name", ["channel_post", "service_new_chat_members", "other_bot_message",
-                                  "anonymous_admin_message", "group_chatter", "migrate_to_supergroup"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "channel_post",
+        "service_new_chat_members",
+        "other_bot_message",
+        "anonymous_admin_message",
+        "group_chatter",
+        "migrate_to_supergroup",
+    ],
+)
 def test_skipped(name: str) -> None:
     assert parse(name) is None
 

@@ -25,12 +25,24 @@ async def test_every_kind_is_ingested_through_the_runner(
         runner = PollRunner(r, connector)
         await runner.poll_once()
         reply_to_bot = await emulator.customer(502, "thanks, still locked", kind="group", reply_to_bot=True)
-        edit = await emulator.control("edits", {"chat_id": private["chat_id"], "message_id": private["message_id"],
-                                                "text": "my BTC withdrawal is stuck"})
-        doc = {"message_id": 900, "date": 1700000000, "chat": {"id": 501, "type": "private", "first_name": "C"},
-               "from": {"id": 501, "is_bot": False, "first_name": "C"}, "caption": "tx proof",
-               "document": {"file_id": "DOC1", "file_unique_id": "u1", "file_name": "tx.png",
-                            "mime_type": "image/png", "file_size": 2048}}
+        edit = await emulator.control(
+            "edits",
+            {"chat_id": private["chat_id"], "message_id": private["message_id"], "text": "my BTC withdrawal is stuck"},
+        )
+        doc = {
+            "message_id": 900,
+            "date": 1700000000,
+            "chat": {"id": 501, "type": "private", "first_name": "C"},
+            "from": {"id": 501, "is_bot": False, "first_name": "C"},
+            "caption": "tx proof",
+            "document": {
+                "file_id": "DOC1",
+                "file_unique_id": "u1",
+                "file_name": "tx.png",
+                "mime_type": "image/png",
+                "file_size": 2048,
+            },
+        }
         last = await emulator.control("updates", {"update": {"message": doc}})
         await runner.poll_once()
         stored = await CursorStore(r).get("telegram", ACCOUNT)
@@ -70,9 +82,13 @@ async def test_callback_is_ingested_and_answered_after_it_is_durable(
 async def test_bots_and_own_messages_are_not_ingested_but_the_cursor_moves(
     emulator: Emulator, make_connector: MakeConnector, r: redis.Redis, bus: StreamBus
 ) -> None:
-    own = {"message_id": 1, "date": 1700000000, "chat": {"id": 501, "type": "private", "first_name": "C"},
-           "from": {"id": BOT_ID, "is_bot": True, "first_name": "Helpline", "username": "helpline_bot"},
-           "text": "hello from us"}
+    own = {
+        "message_id": 1,
+        "date": 1700000000,
+        "chat": {"id": 501, "type": "private", "first_name": "C"},
+        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Helpline", "username": "helpline_bot"},
+        "text": "hello from us",
+    }
     other = json.loads((PAYLOADS / "other_bot_message.json").read_text())
     await emulator.control("updates", {"update": {"message": own}})
     last = await emulator.control("updates", {"update": other})

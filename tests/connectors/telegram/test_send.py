@@ -16,11 +16,21 @@ from .conftest import ACCOUNT, TOKEN, Emulator, MakeConnector
 pytestmark = pytest.mark.filterwarnings("ignore:.*`retry_after` will be of type")
 
 
-def reply(thread_key: str, text: str = "We are on it.", kind: MessageKind = MessageKind.DIRECT,
-          **extra: Any) -> OutboundReply:
-    return OutboundReply(reply_id=f"r-{thread_key}-{len(text)}", conversation_id="0-1", platform="telegram",
-                         account=ACCOUNT, kind=kind, thread_key=thread_key, visibility=kind.visibility,
-                         text=text, sender="agent:amy", **extra)
+def reply(
+    thread_key: str, text: str = "We are on it.", kind: MessageKind = MessageKind.DIRECT, **extra: Any
+) -> OutboundReply:
+    return OutboundReply(
+        reply_id=f"r-{thread_key}-{len(text)}",
+        conversation_id="0-1",
+        platform="telegram",
+        account=ACCOUNT,
+        kind=kind,
+        thread_key=thread_key,
+        visibility=kind.visibility,
+        text=text,
+        sender="agent:amy",
+        **extra,
+    )
 
 
 async def test_direct_and_group_replies_land_where_they_belong(
@@ -31,8 +41,12 @@ async def test_direct_and_group_replies_land_where_they_belong(
     gid = group["chat_id"]
     async with make_connector() as c:
         direct = await c.send(reply("chat:801", in_reply_to=f"801:{private['message_id']}"), SendProgress())
-        public = await c.send(reply(f"chat:{gid}:user:802", "Answered here.", MessageKind.GROUP,
-                                    in_reply_to=f"{gid}:{group['message_id']}"), SendProgress())
+        public = await c.send(
+            reply(
+                f"chat:{gid}:user:802", "Answered here.", MessageKind.GROUP, in_reply_to=f"{gid}:{group['message_id']}"
+            ),
+            SendProgress(),
+        )
     sent = await emulator.sent()
     assert [(s["chat_id"], s["chat_type"], s["kind"], s["visibility"], s["in_reply_to"]) for s in sent] == [
         (801, "private", "direct", "private", None),
@@ -46,8 +60,7 @@ async def test_a_private_reply_never_goes_to_a_group(emulator: Emulator, make_co
     group = await emulator.customer(803, "psst", kind="group")
     gid = group["chat_id"]
     async with make_connector() as c:
-        for bad in (reply(f"chat:{gid}"), reply(f"chat:{gid}:user:803"),
-                    reply("chat:803", recipient_id="999")):
+        for bad in (reply(f"chat:{gid}"), reply(f"chat:{gid}:user:803"), reply("chat:803", recipient_id="999")):
             with pytest.raises(Permanent):
                 await c.send(bad, SendProgress())
         with pytest.raises(Permanent):  # and a group reply never goes to a private chat
@@ -116,8 +129,12 @@ async def test_migrated_group_is_remembered_and_retried_once(
     new_id = (await emulator.control("migrations", {"chat_id": -4000001}))["new_chat_id"]
     async with make_connector() as c:
         for text in ("first answer", "second answer"):
-            await c.send(reply("chat:-4000001:user:805", text, MessageKind.GROUP,
-                               in_reply_to=f"-4000001:{message['message_id']}"), SendProgress())
+            await c.send(
+                reply(
+                    "chat:-4000001:user:805", text, MessageKind.GROUP, in_reply_to=f"-4000001:{message['message_id']}"
+                ),
+                SendProgress(),
+            )
     sent = await emulator.sent()
     assert [(s["chat_id"], s["text"]) for s in sent] == [(new_id, "first answer"), (new_id, "second answer")]
     assert (await emulator.stats()).get("errors_400") == 1  # the second reply went straight there

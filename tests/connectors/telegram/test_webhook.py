@@ -19,9 +19,16 @@ from tests.redis_server import RedisServer
 from .conftest import ACCOUNT, Emulator, MakeConnector, ingested
 
 SECRET = "s3cret_webhook-token"
-UPDATE = {"update_id": 1, "message": {"message_id": 5, "date": 1700000000,
-                                      "chat": {"id": 77, "type": "private", "first_name": "Kim"},
-                                      "from": {"id": 77, "is_bot": False, "first_name": "Kim"}, "text": "hi"}}
+UPDATE = {
+    "update_id": 1,
+    "message": {
+        "message_id": 5,
+        "date": 1700000000,
+        "chat": {"id": 77, "type": "private", "first_name": "Kim"},
+        "from": {"id": 77, "is_bot": False, "first_name": "Kim"},
+        "text": "hi",
+    },
+}
 
 
 @asynccontextmanager
@@ -68,17 +75,27 @@ async def test_emulator_delivers_to_the_webhook_with_the_secret(
         async def count(n: int) -> Callable[[], Awaitable[bool]]:
             async def check() -> bool:
                 return len(await ingested(r, bus)) == n
+
             return check
 
         await eventually(await count(2))
         # a survey goes out; the customer's button press comes back by webhook and is answered
-        survey = OutboundReply(reply_id="s1", conversation_id="0-1", platform="telegram", account=ACCOUNT,
-                               kind=MessageKind.DIRECT, thread_key="chat:1001", visibility=Visibility.PRIVATE,
-                               text="How did we do?", sender="bot:csat",
-                               buttons=(ReplyButton(label="Good", data="csat:5"),))
+        survey = OutboundReply(
+            reply_id="s1",
+            conversation_id="0-1",
+            platform="telegram",
+            account=ACCOUNT,
+            kind=MessageKind.DIRECT,
+            thread_key="chat:1001",
+            visibility=Visibility.PRIVATE,
+            text="How did we do?",
+            sender="bot:csat",
+            buttons=(ReplyButton(label="Good", data="csat:5"),),
+        )
         (survey_id,) = (await connector.send(survey, SendProgress())).platform_message_ids
-        press = await emulator.control("button-presses", {"user": {"id": 1001}, "chat_id": 1001,
-                                                          "message_id": int(survey_id), "data": "csat:5"})
+        press = await emulator.control(
+            "button-presses", {"user": {"id": 1001}, "chat_id": 1001, "message_id": int(survey_id), "data": "csat:5"}
+        )
         await eventually(await count(3))
 
         async def answered() -> bool:

@@ -43,19 +43,33 @@ class Chat:
 def chat_parts(r: redis.Redis, origin: str, desk: dict[str, Any] | None = None, **options: Any) -> Parts:
     """`desk`: settings besides the web chat account (teams, more `accounts`)."""
     desk = dict(desk or {})
-    site = {"platform": "webchat", "name": "site", "mode": "webhook",
-            "secrets": {"identity_secret": "HL_WEBCHAT_SECRET"},
-            "options": {"allowed_origins": [origin], "identity": "optional", **options}}
-    p = parts(r, accounts=[site, *desk.pop("accounts", [])],
-              bots={"helpcenter": {"type": "helpcenter", "kb": str(KB)}},
-              rules=[{"name": "the bot first", "set": {"bot": "helpcenter"}}], survey={"enabled": False}, **desk)
+    site = {
+        "platform": "webchat",
+        "name": "site",
+        "mode": "webhook",
+        "secrets": {"identity_secret": "HL_WEBCHAT_SECRET"},
+        "options": {"allowed_origins": [origin], "identity": "optional", **options},
+    }
+    p = parts(
+        r,
+        accounts=[site, *desk.pop("accounts", [])],
+        bots={"helpcenter": {"type": "helpcenter", "kb": str(KB)}},
+        rules=[{"name": "the bot first", "set": {"bot": "helpcenter"}}],
+        survey={"enabled": False},
+        **desk,
+    )
     p.make_connectors()
     return p
 
 
 @contextlib.asynccontextmanager
-async def running(r: redis.Redis, transport: str | None = None, desk: dict[str, Any] | None = None,
-                  agent_online: bool = True, **options: Any) -> AsyncIterator[Chat]:
+async def running(
+    r: redis.Redis,
+    transport: str | None = None,
+    desk: dict[str, Any] | None = None,
+    agent_online: bool = True,
+    **options: Any,
+) -> AsyncIterator[Chat]:
     """`agent_online=False`: nobody takes a conversation, it waits in the team's queue."""
     site_port, console_port = free_port(), free_port()
     origin = f"http://127.0.0.1:{site_port}"
@@ -67,8 +81,9 @@ async def running(r: redis.Redis, transport: str | None = None, desk: dict[str, 
     await p.assignments.set_presence("amy", Presence.ONLINE if agent_online else Presence.OFFLINE)
     stop = asyncio.Event()
     router_loop = router_consumer(p, build_router(p), name="chat-router")
-    sender_loop = sender_consumer(p, Sender(r, p.connectors, p.settings.redis.partitions, limiter=SharedRateLimiter(r)),
-                                  name="chat-sender")
+    sender_loop = sender_consumer(
+        p, Sender(r, p.connectors, p.settings.redis.partitions, limiter=SharedRateLimiter(r)), name="chat-sender"
+    )
     for loop in (router_loop, sender_loop):
         loop.block_ms = 50
     tasks = [asyncio.create_task(router_loop.run(stop)), asyncio.create_task(sender_loop.run(stop))]

@@ -25,8 +25,7 @@ SCREENSHOTS = Path(os.environ.get("HELPLINE_SCREENSHOTS") or tempfile.mkdtemp(pr
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium")
 
 
-async def test_bot_answers_then_an_agent_replies_in_the_console_and_the_visitor_sees_it_live(
-        r: redis.Redis) -> None:
+async def test_bot_answers_then_an_agent_replies_in_the_console_and_the_visitor_sees_it_live(r: redis.Redis) -> None:
     async with running(r) as chat, chromium() as browser:
         visitor = await open_chat(browser, chat.site + "/")
         await visitor.evaluate("window.__samePage = true")
@@ -69,7 +68,8 @@ async def test_bot_answers_then_an_agent_replies_in_the_console_and_the_visitor_
 
 @pytest.mark.parametrize("transport", ["ws", "sse"])
 async def test_messages_sent_while_the_visitor_was_offline_arrive_once_after_reconnecting(
-        r: redis.Redis, transport: str) -> None:
+    r: redis.Redis, transport: str
+) -> None:
     async with running(r, transport=transport if transport == "sse" else None) as chat, chromium() as browser:
         visitor = await (await browser.new_context()).new_page()
         sockets: list[str] = []
@@ -85,8 +85,9 @@ async def test_messages_sent_while_the_visitor_was_offline_arrive_once_after_rec
 
         await visitor.context.set_offline(True)
         await expect(visitor.get_by_role("status")).to_contain_text("Offline")
-        stream = keys.webchat_events("site", await visitor.evaluate(
-            "JSON.parse(localStorage.getItem(Object.keys(localStorage)[0])).chat"))
+        stream = keys.webchat_events(
+            "site", await visitor.evaluate("JSON.parse(localStorage.getItem(Object.keys(localStorage)[0])).chat")
+        )
         before = await r.xlen(stream)
         async with httpx.AsyncClient(base_url=chat.url, headers={"Authorization": f"Bearer {token}"}) as api:
             for text in ("First: I am checking your account.", "Second: done, you can log in again."):
@@ -103,8 +104,9 @@ async def test_messages_sent_while_the_visitor_was_offline_arrive_once_after_rec
 
         await visitor.context.set_offline(False)
         await expect(visitor.locator(".from-agent")).to_have_count(2)
-        await expect(visitor.locator(".from-agent")).to_have_text([
-            "Support: First: I am checking your account.", "Support: Second: done, you can log in again."])
+        await expect(visitor.locator(".from-agent")).to_have_text(
+            ["Support: First: I am checking your account.", "Support: Second: done, you can log in again."]
+        )
         await asyncio.sleep(1.0)  # nothing arrives twice after the reconnect
         await expect(visitor.locator(".from-agent")).to_have_count(2)
         await expect(visitor.locator(".from-visitor")).to_have_count(1)

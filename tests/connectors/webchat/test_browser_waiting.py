@@ -19,8 +19,12 @@ from tests.bots.test_waiting import record
 from .browser import chromium, conversation_of, open_chat, say, signed_in_agent
 from .stack import running, until
 
-MAIL_ENV = {"MAIL_USER": "support", "MAIL_PASSWORD": "imap-secret", "SMTP_USER": "relay-user",
-            "SMTP_PASSWORD": "relay-secret"}
+MAIL_ENV = {
+    "MAIL_USER": "support",
+    "MAIL_PASSWORD": "imap-secret",
+    "SMTP_USER": "relay-user",
+    "SMTP_PASSWORD": "relay-secret",
+}
 
 
 @pytest.fixture
@@ -34,11 +38,24 @@ def relay(monkeypatch: pytest.MonkeyPatch) -> Iterator[Relay]:
 
 def mail_account(relay: Relay) -> dict[str, object]:
     """An e-mail account that only sends here (its mailbox is never read in this test)."""
-    return {"platform": "email", "name": "mail", "secrets": {
-                "username": "MAIL_USER", "password": "MAIL_PASSWORD", "smtp_username": "SMTP_USER",
-                "smtp_password": "SMTP_PASSWORD"},
-            "options": {"address": "support@helpline.test", "imap_host": "127.0.0.1", "imap_security": "none",
-                        "smtp_host": "127.0.0.1", "smtp_port": relay.port, "smtp_security": "none"}}
+    return {
+        "platform": "email",
+        "name": "mail",
+        "secrets": {
+            "username": "MAIL_USER",
+            "password": "MAIL_PASSWORD",
+            "smtp_username": "SMTP_USER",
+            "smtp_password": "SMTP_PASSWORD",
+        },
+        "options": {
+            "address": "support@helpline.test",
+            "imap_host": "127.0.0.1",
+            "imap_security": "none",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": relay.port,
+            "smtp_security": "none",
+        },
+    }
 
 
 def closed_today() -> list[dict[str, object]]:
@@ -59,7 +76,8 @@ async def test_a_visitor_queued_for_a_person_sees_the_usual_wait(r: redis.Redis)
 
 @pytest.mark.parametrize("mailed", [True, False], ids=["e-mail account", "no e-mail account"])
 async def test_off_hours_the_visitor_leaves_an_address_and_the_answer_reaches_it(
-        r: redis.Redis, relay: Relay, mailed: bool) -> None:
+    r: redis.Redis, relay: Relay, mailed: bool
+) -> None:
     desk = {"teams": closed_today(), "accounts": [mail_account(relay)]}
     options = {"email_account": "mail"} if mailed else {}
     async with running(r, desk=desk, agent_online=False, **options) as chat, chromium() as browser:
@@ -85,8 +103,10 @@ async def test_off_hours_the_visitor_leaves_an_address_and_the_answer_reaches_it
         await agent.locator("#reply-text").fill("Hi Ann, your withdrawal went out this morning.")
         await agent.click("#send-btn")
         await expect(visitor.locator(".from-agent")).to_have_text(
-            "Support: Hi Ann, your withdrawal went out this morning.")
+            "Support: Hi Ann, your withdrawal went out this morning."
+        )
         if mailed:
+
             async def mailed_out() -> bool:
                 return bool(relay.received)
 

@@ -18,7 +18,8 @@ async def test_append_is_once_per_id_and_reads_resume_after_an_event(r: redis.Re
     assert [e.id for e in (await chats.read("c" * 22, "0"))[0]] == [one, two]
     assert [e.fields["text"] for e in (await chats.read("c" * 22, one))[0]] == ["b"]
     assert await chats.of_visitor("anon:v") == [
-        {"chat": "c" * 22, "title": "first question", "updated": (await chats.of_visitor("anon:v"))[0]["updated"]}]
+        {"chat": "c" * 22, "title": "first question", "updated": (await chats.of_visitor("anon:v"))[0]["updated"]}
+    ]
 
 
 async def test_an_active_chat_stays_in_the_history_list(r: redis.Redis) -> None:
@@ -26,8 +27,9 @@ async def test_an_active_chat_stays_in_the_history_list(r: redis.Redis) -> None:
     await chats.create("d" * 22, "anon:v", "hello")
     history = keys.webchat_visitor_chats("site", "anon:v")
     await r.expire(history, 10)  # created long ago
-    await chats.append("d" * 22, "in:m1", {"type": "message", "from": "visitor", "text": "still here"},
-                       visitor="anon:v")
+    await chats.append(
+        "d" * 22, "in:m1", {"type": "message", "from": "visitor", "text": "still here"}, visitor="anon:v"
+    )
     assert await r.ttl(history) > 86_000
     for key in (keys.webchat_events("site", "d" * 22), keys.webchat_chat("site", "d" * 22)):
         assert await r.ttl(key) > 86_000

@@ -42,12 +42,19 @@ class Visitor:
 
     async def say(self, text: str, message_id: str | None = None, **extra: Any) -> httpx.Response:
         self.n += 1
-        response = await self.post("/messages", {"token": self.token, "chat": self.chat, "text": text,
-                                                 "id": message_id or f"message-{self.n:04d}", **extra})
+        response = await self.post(
+            "/messages",
+            {
+                "token": self.token,
+                "chat": self.chat,
+                "text": text,
+                "id": message_id or f"message-{self.n:04d}",
+                **extra,
+            },
+        )
         if response.status_code == 200:
             self.chat = response.json()["chat"]
         return response
-
 
 
 async def chatting(chat: Chat, http: httpx.AsyncClient, text: str) -> Visitor:
@@ -106,8 +113,7 @@ async def test_origins_outside_the_allow_list_are_refused(r: redis.Redis) -> Non
         assert ok.headers["access-control-allow-origin"] == chat.site
         await v.say("hello")
         with pytest.raises(websockets.InvalidStatus):
-            async with websockets.connect(chat.base.replace("http", "ws") + "/ws",
-                                          origin="https://evil.example"):  # type: ignore[arg-type]
+            async with websockets.connect(chat.base.replace("http", "ws") + "/ws", origin="https://evil.example"):  # type: ignore[arg-type]
                 pass
 
 
@@ -180,10 +186,18 @@ async def test_send_appends_a_reply_once_per_reply_id(r: redis.Redis) -> None:
         v = await chatting(chat, http, "hello")
         connector = chat.parts.connectors[("webchat", "site")]
         assert isinstance(connector, WebchatConnector)
-        reply = OutboundReply(reply_id="r-1", conversation_id="c", platform="webchat", account="site",
-                              kind=MessageKind.DIRECT, thread_key=str(v.chat), visibility=Visibility.PRIVATE,
-                              text="Did this solve it?", sender="bot:helpcenter",
-                              buttons=(ReplyButton(label="Yes", data="yes"),))
+        reply = OutboundReply(
+            reply_id="r-1",
+            conversation_id="c",
+            platform="webchat",
+            account="site",
+            kind=MessageKind.DIRECT,
+            thread_key=str(v.chat),
+            visibility=Visibility.PRIVATE,
+            text="Did this solve it?",
+            sender="bot:helpcenter",
+            buttons=(ReplyButton(label="Yes", data="yes"),),
+        )
         one = await connector.send(reply, SendProgress())
         two = await connector.send(reply, SendProgress())
         assert one == two
@@ -305,8 +319,15 @@ async def test_a_visitor_leaves_an_e_mail_address_on_their_contact(r: redis.Redi
         await owner.say("my withdrawal is stuck")
         contact_id = f"webchat:site:anon:{str(token_hash(owner.token or ''))[:24]}"
         contact = keys.contact(contact_id)
-        for bad in ("not an address", "a@b", "two@@example.com", "Ann <ann@example.com>", "x" * 250 + "@example.com",
-                    "ann@example.com\r\nBcc: all@example.com", 42):
+        for bad in (
+            "not an address",
+            "a@b",
+            "two@@example.com",
+            "Ann <ann@example.com>",
+            "x" * 250 + "@example.com",
+            "ann@example.com\r\nBcc: all@example.com",
+            42,
+        ):
             refused = await owner.post("/email", {"token": owner.token, "chat": owner.chat, "email": bad})
             assert refused.status_code == 400 and "email" in refused.json()["error"], bad
         assert await r.hget(contact, "email") is None  # type: ignore[misc]

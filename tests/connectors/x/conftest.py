@@ -58,8 +58,12 @@ async def control(x_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 def settings(base_url: str, *, mode: str = "polling", **options: Any) -> AccountSettings:
     return AccountSettings(
-        platform="x", name="support", base_url=base_url, mode=mode,
-        poll_interval=0.05, secrets={name: var for name, (var, _) in ENV.items()},
+        platform="x",
+        name="support",
+        base_url=base_url,
+        mode=mode,
+        poll_interval=0.05,
+        secrets={name: var for name, (var, _) in ENV.items()},
         options={"user_id": BRAND_ID, "handle": "helpline", **options},
     )
 
@@ -72,8 +76,9 @@ def bus(r: redis.Redis) -> StreamBus:
 @pytest.fixture
 def make_connector(x_url: str, bus: StreamBus, r: redis.Redis) -> Callable[..., XConnector]:
     def make(mode: str = "polling", **options: Any) -> XConnector:
-        return XConnector(settings(x_url, mode=mode, **options),
-                          ConnectorContext(ingest=bus.ingest, redis=r, reject=bus.reject))
+        return XConnector(
+            settings(x_url, mode=mode, **options), ConnectorContext(ingest=bus.ingest, redis=r, reject=bus.reject)
+        )
 
     return make
 
@@ -87,10 +92,14 @@ async def ingested(bus: StreamBus) -> list[InboundMessage]:
     return out
 
 
-async def say(control: httpx.AsyncClient, user: str, text: str, kind: str = "mention",
-              reply_to: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"user": {"id": user, "handle": f"cust{user}", "name": f"Customer {user}"},
-                            "text": text, "kind": kind}
+async def say(
+    control: httpx.AsyncClient, user: str, text: str, kind: str = "mention", reply_to: str | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "user": {"id": user, "handle": f"cust{user}", "name": f"Customer {user}"},
+        "text": text,
+        "kind": kind,
+    }
     if reply_to:
         body["reply_to"] = reply_to
     response = await control.post("/customer-messages", json=body)

@@ -27,11 +27,22 @@ SAFETY = default_catalog().text("en", "public_move_private")
 
 @pytest.fixture
 async def parts(x_url: str, r: redis.Redis) -> AsyncIterator[Parts]:
-    account = {"platform": "x", "name": "support", "base_url": x_url, "poll_interval": 0.05,
-               "secrets": {name: var for name, (var, _) in ENV.items()},
-               "options": {"user_id": BRAND_ID, "handle": "helpline"}}
-    p = Parts.build(settings(accounts=[account], rules=[{"name": "all", "set": {"bot": "helpcenter"}}],
-                             bots={"helpcenter": {"type": "helpcenter", "kb": "kb"}}), r)
+    account = {
+        "platform": "x",
+        "name": "support",
+        "base_url": x_url,
+        "poll_interval": 0.05,
+        "secrets": {name: var for name, (var, _) in ENV.items()},
+        "options": {"user_id": BRAND_ID, "handle": "helpline"},
+    }
+    p = Parts.build(
+        settings(
+            accounts=[account],
+            rules=[{"name": "all", "set": {"bot": "helpcenter"}}],
+            bots={"helpcenter": {"type": "helpcenter", "kb": "kb"}},
+        ),
+        r,
+    )
     p.make_connectors()
     connector = p.connectors[("x", "support")]
     assert isinstance(connector, XConnector)
@@ -40,11 +51,20 @@ async def parts(x_url: str, r: redis.Redis) -> AsyncIterator[Parts]:
 
 
 async def test_the_same_template_to_the_same_customer_is_posted_every_time(
-        parts: Parts, control: httpx.AsyncClient, r: redis.Redis) -> None:
+    parts: Parts, control: httpx.AsyncClient, r: redis.Redis
+) -> None:
     connector = parts.connectors[("x", "support")]
     sender = Sender(r, parts.connectors, parts.settings.redis.partitions, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
+    consumer = StreamConsumer(
+        r,
+        keys.SENDER_GROUP,
+        "s1",
+        sender.streams(),
+        sender.handle_batch,
+        sender.dead_letter_key,
+        block_ms=5,
+        retry_idle_ms=30,
+    )
     router = build_router(parts)
     runner = PollRunner(r, connector)
     # One customer posts account details in public three times, in separate tweets: each gets
@@ -65,11 +85,20 @@ async def test_the_same_template_to_the_same_customer_is_posted_every_time(
 
 
 async def test_unsure_bot_lists_numbered_choices_and_a_reply_of_2_is_answered(
-        parts: Parts, control: httpx.AsyncClient, r: redis.Redis) -> None:
+    parts: Parts, control: httpx.AsyncClient, r: redis.Redis
+) -> None:
     connector = parts.connectors[("x", "support")]
     sender = Sender(r, parts.connectors, parts.settings.redis.partitions, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch,
-                              sender.dead_letter_key, block_ms=5, retry_idle_ms=30)
+    consumer = StreamConsumer(
+        r,
+        keys.SENDER_GROUP,
+        "s1",
+        sender.streams(),
+        sender.handle_batch,
+        sender.dead_letter_key,
+        block_ms=5,
+        retry_idle_ms=30,
+    )
     router = build_router(parts)
     runner = PollRunner(r, connector)
 

@@ -59,7 +59,9 @@ async def test_fuzzed_signed_bodies_never_answer_5xx(make_connector: Callable[..
 
 
 async def test_reported_odd_bodies_are_acknowledged_and_dead_lettered(
-    make_connector: Callable[..., XConnector], r: redis.Redis, bus: StreamBus,
+    make_connector: Callable[..., XConnector],
+    r: redis.Redis,
+    bus: StreamBus,
 ) -> None:
     connector = make_connector(mode="webhook")
     dms = payload("aaa_direct_message_events.json")
@@ -89,8 +91,9 @@ async def test_a_storage_failure_still_answers_5xx(x_url: str, r: redis.Redis, b
     async def redis_down(_: Any) -> list[bool]:
         raise RedisConnectionError("redis is down")
 
-    connector = XConnector(settings(x_url, mode="webhook"),
-                           ConnectorContext(ingest=redis_down, redis=r, reject=bus.reject))
+    connector = XConnector(
+        settings(x_url, mode="webhook"), ConnectorContext(ingest=redis_down, redis=r, reject=bus.reject)
+    )
     raw = json.dumps(payload("aaa_direct_message_events.json")).encode()
     async with client_for(connector) as client:
         assert (await client.post("/hook/", content=raw, headers=signed(raw))).status_code == 500

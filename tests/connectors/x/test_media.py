@@ -26,22 +26,30 @@ from helpline.routing.bus import StreamBus
 from .conftest import ingested
 
 JPEG = b"\xff\xd8\xff\xe0 a jpeg, as far as the store is concerned"
-ACCOUNT = Secrets(Credentials.consumer_key, Credentials.consumer_secret, Credentials.access_token,
-                  Credentials.access_token_secret)
+ACCOUNT = Secrets(
+    Credentials.consumer_key, Credentials.consumer_secret, Credentials.access_token, Credentials.access_token_secret
+)
 
 
-async def dm_with_media(control: httpx.AsyncClient, user: str, text: str, data: bytes, mime: str,
-                        kind: str = "direct") -> str:
-    response = await control.post("/customer-messages", json={
-        "user": {"id": user, "handle": f"cust{user}", "name": f"Customer {user}"}, "kind": kind, "text": text,
-        "media": {"data": base64.b64encode(data).decode(), "mime_type": mime}})
+async def dm_with_media(
+    control: httpx.AsyncClient, user: str, text: str, data: bytes, mime: str, kind: str = "direct"
+) -> str:
+    response = await control.post(
+        "/customer-messages",
+        json={
+            "user": {"id": user, "handle": f"cust{user}", "name": f"Customer {user}"},
+            "kind": kind,
+            "text": text,
+            "media": {"data": base64.b64encode(data).decode(), "mime_type": mime},
+        },
+    )
     response.raise_for_status()
     return str(response.json()["message_id"])
 
 
 async def test_dm_media_is_fetched_signed_when_polled_and_stored_by_hash(
-        make_connector: Callable[..., XConnector], control: httpx.AsyncClient, emulator: XEmulator,
-        tmp_path: Path) -> None:
+    make_connector: Callable[..., XConnector], control: httpx.AsyncClient, emulator: XEmulator, tmp_path: Path
+) -> None:
     await dm_with_media(control, "42", "", JPEG, "image/jpeg")
     await dm_with_media(control, "42", "my card was charged twice", JPEG, "image/jpeg")
     await dm_with_media(control, "43", "the page", b"<html>x</html>", "text/html")  # a type the store refuses
@@ -63,8 +71,12 @@ async def test_dm_media_is_fetched_signed_when_polled_and_stored_by_hash(
 
 
 async def test_dm_media_is_fetched_when_a_webhook_delivers_the_dm(
-        make_connector: Callable[..., XConnector], control: httpx.AsyncClient, bus: StreamBus, tmp_path: Path,
-        emulator: XEmulator) -> None:
+    make_connector: Callable[..., XConnector],
+    control: httpx.AsyncClient,
+    bus: StreamBus,
+    tmp_path: Path,
+    emulator: XEmulator,
+) -> None:
     connector = make_connector(mode="webhook", attachments_dir=str(tmp_path / "files"))
     app = Starlette(routes=[Mount("/webhooks/x/support", routes=list(connector.webhook_routes()))])
     async with serve(app) as url:
@@ -74,8 +86,11 @@ async def test_dm_media_is_fetched_when_a_webhook_delivers_the_dm(
     [message] = await ingested(bus)
     assert message.text == "see the screenshot"
     [photo] = message.attachments
-    assert (photo.kind, photo.mime_type, photo.platform_file_id) == ("photo", "image/jpeg",
-                                                                     hashlib.sha256(JPEG).hexdigest())
+    assert (photo.kind, photo.mime_type, photo.platform_file_id) == (
+        "photo",
+        "image/jpeg",
+        hashlib.sha256(JPEG).hexdigest(),
+    )
     assert await connector.files.read(photo.platform_file_id) == JPEG
     assert emulator.state.stats["media_downloads"] == 1
 
@@ -84,9 +99,11 @@ async def test_dm_media_is_fetched_when_a_webhook_delivers_the_dm(
 async def media_url(control: httpx.AsyncClient, x_url: str) -> AsyncIterator[str]:
     await dm_with_media(control, "45", "", JPEG, "image/jpeg")
     async with httpx.AsyncClient() as http:
-        events = await http.get(f"{x_url}/2/dm_events", params={
-            "expansions": "attachments.media_keys", "media.fields": "url"},
-            headers=signed_headers(ACCOUNT, f"{x_url}/2/dm_events?expansions=attachments.media_keys&media.fields=url"))
+        events = await http.get(
+            f"{x_url}/2/dm_events",
+            params={"expansions": "attachments.media_keys", "media.fields": "url"},
+            headers=signed_headers(ACCOUNT, f"{x_url}/2/dm_events?expansions=attachments.media_keys&media.fields=url"),
+        )
     [media] = events.json()["includes"]["media"]
     yield str(media["url"])
 
@@ -118,8 +135,8 @@ def test_the_signature_goes_only_to_x_media_hosts_and_dm_media_paths() -> None:
 
 
 async def test_a_public_mentions_photo_is_fetched_without_credentials_when_polled(
-        make_connector: Callable[..., XConnector], control: httpx.AsyncClient, emulator: XEmulator,
-        tmp_path: Path) -> None:
+    make_connector: Callable[..., XConnector], control: httpx.AsyncClient, emulator: XEmulator, tmp_path: Path
+) -> None:
     await dm_with_media(control, "46", "my order arrived broken", JPEG, "image/jpeg", kind="mention")
     await dm_with_media(control, "47", "watch this", b"\x00\x00\x00\x18ftypmp42", "video/mp4", kind="mention")
     connector = make_connector(attachments_dir=str(tmp_path / "files"))
@@ -132,7 +149,11 @@ async def test_a_public_mentions_photo_is_fetched_without_credentials_when_polle
     [photo] = by_text["my order arrived broken"].attachments
     sha = hashlib.sha256(JPEG).hexdigest()
     assert (photo.kind, photo.mime_type, photo.platform_file_id, photo.size_bytes) == (
-        "photo", "image/jpeg", sha, len(JPEG))
+        "photo",
+        "image/jpeg",
+        sha,
+        len(JPEG),
+    )
     assert photo.url is not None and "/media/" in photo.url
     assert await connector.files.read(sha) == JPEG
     [video] = by_text["watch this"].attachments  # a tweet's video: listed, not fetched
@@ -142,8 +163,12 @@ async def test_a_public_mentions_photo_is_fetched_without_credentials_when_polle
 
 
 async def test_a_public_mentions_photo_is_fetched_when_a_webhook_delivers_the_tweet(
-        make_connector: Callable[..., XConnector], control: httpx.AsyncClient, bus: StreamBus, tmp_path: Path,
-        emulator: XEmulator) -> None:
+    make_connector: Callable[..., XConnector],
+    control: httpx.AsyncClient,
+    bus: StreamBus,
+    tmp_path: Path,
+    emulator: XEmulator,
+) -> None:
     connector = make_connector(mode="webhook", attachments_dir=str(tmp_path / "files"))
     app = Starlette(routes=[Mount("/webhooks/x/support", routes=list(connector.webhook_routes()))])
     async with serve(app) as url:
@@ -153,8 +178,11 @@ async def test_a_public_mentions_photo_is_fetched_when_a_webhook_delivers_the_tw
     [message] = await ingested(bus)
     assert message.text == "the screen I get"
     [photo] = message.attachments
-    assert (photo.kind, photo.mime_type, photo.platform_file_id) == ("photo", "image/jpeg",
-                                                                     hashlib.sha256(JPEG).hexdigest())
+    assert (photo.kind, photo.mime_type, photo.platform_file_id) == (
+        "photo",
+        "image/jpeg",
+        hashlib.sha256(JPEG).hexdigest(),
+    )
     assert await connector.files.read(photo.platform_file_id) == JPEG
     assert emulator.state.stats["media_downloads"] == 1
     assert emulator.state.stats["public_media_with_credentials"] == 0

@@ -108,9 +108,17 @@ def test_cursor_roundtrip() -> None:
 
 
 def reply(**kw: object) -> OutboundReply:
-    base: dict[str, object] = dict(reply_id="r1", conversation_id="0-1", platform="x", account="support",
-                                   kind=MessageKind.DIRECT, thread_key="dm:1000-42",
-                                   visibility=Visibility.PRIVATE, text="hello", sender="bot:faq")
+    base: dict[str, object] = dict(
+        reply_id="r1",
+        conversation_id="0-1",
+        platform="x",
+        account="support",
+        kind=MessageKind.DIRECT,
+        thread_key="dm:1000-42",
+        visibility=Visibility.PRIVATE,
+        text="hello",
+        sender="bot:faq",
+    )
     base.update(kw)
     return OutboundReply.model_validate(base)
 
@@ -158,8 +166,9 @@ def test_error_mapping() -> None:
     assert isinstance(map_error(tweepy.Unauthorized(FakeResponse(401, {}))), AuthFailed)
     auth = FakeResponse(403, {"type": "https://api.twitter.com/2/problems/unsupported-authentication"})
     assert isinstance(map_error(tweepy.Forbidden(auth)), AuthFailed)
-    dup = FakeResponse(403, {"detail": "You are not allowed to create a Tweet with duplicate content.",
-                             "type": "about:blank"})
+    dup = FakeResponse(
+        403, {"detail": "You are not allowed to create a Tweet with duplicate content.", "type": "about:blank"}
+    )
     assert isinstance(map_error(tweepy.Forbidden(dup)), Permanent)
     assert isinstance(map_error(tweepy.BadRequest(FakeResponse(400, {}))), Permanent)
     assert isinstance(map_error(tweepy.NotFound(FakeResponse(404, {}))), Permanent)
@@ -169,18 +178,27 @@ def test_error_mapping() -> None:
 def test_one_unreadable_item_is_skipped_not_a_wall_for_the_page() -> None:
     from helpline.connectors.x.parse import dm_page, mentions_page
 
-    mentions = {"data": [
-        {"id": "30", "text": "@helpline fine", "author_id": "7", "created_at": "2026-11-26T10:00:00.000Z"},
-        {"id": "20", "text": "@helpline broken", "author_id": "7", "created_at": "not a time"},
-        {"text": "no id at all", "author_id": "7"},
-    ]}
+    mentions = {
+        "data": [
+            {"id": "30", "text": "@helpline fine", "author_id": "7", "created_at": "2026-11-26T10:00:00.000Z"},
+            {"id": "20", "text": "@helpline broken", "author_id": "7", "created_at": "not a time"},
+            {"text": "no id at all", "author_id": "7"},
+        ]
+    }
     page = mentions_page(mentions, account="main", own_id="1")
     assert [m.message_id for m in page.messages] == ["30"] and page.skipped == 2
     assert page.ids == ["20", "30"]  # the cursor still moves past the unreadable one
-    dms = {"data": [
-        {"id": "9", "event_type": "MessageCreate", "sender_id": "7", "text": "hi", "created_at": "bad"},
-        {"id": "10", "event_type": "MessageCreate", "sender_id": "7", "text": "hello",
-         "created_at": "2026-11-26T10:00:00.000Z"},
-    ]}
+    dms = {
+        "data": [
+            {"id": "9", "event_type": "MessageCreate", "sender_id": "7", "text": "hi", "created_at": "bad"},
+            {
+                "id": "10",
+                "event_type": "MessageCreate",
+                "sender_id": "7",
+                "text": "hello",
+                "created_at": "2026-11-26T10:00:00.000Z",
+            },
+        ]
+    }
     page = dm_page(dms, account="main", own_id="1", after=None)
     assert [m.message_id for m in page.messages] == ["10"] and page.skipped == 1

@@ -24,7 +24,10 @@ async def drain(runner: PollRunner, limit: int = 20) -> None:
 
 
 async def test_mentions_replies_and_dms_flow_into_the_bus(
-    r: redis.Redis, bus: StreamBus, control: httpx.AsyncClient, make_connector: Callable[..., XConnector],
+    r: redis.Redis,
+    bus: StreamBus,
+    control: httpx.AsyncClient,
+    make_connector: Callable[..., XConnector],
 ) -> None:
     runner = PollRunner(r, make_connector())
     await drain(runner)  # first poll: empty timelines
@@ -50,7 +53,10 @@ async def test_mentions_replies_and_dms_flow_into_the_bus(
 
 
 async def test_mentions_are_paged_and_none_is_lost_or_repeated(
-    r: redis.Redis, bus: StreamBus, control: httpx.AsyncClient, make_connector: Callable[..., XConnector],
+    r: redis.Redis,
+    bus: StreamBus,
+    control: httpx.AsyncClient,
+    make_connector: Callable[..., XConnector],
     emulator: XEmulator,
 ) -> None:
     connector = make_connector(page_size=5)
@@ -77,7 +83,10 @@ async def test_mentions_are_paged_and_none_is_lost_or_repeated(
 
 
 async def test_restart_after_fetch_before_cursor_neither_loses_nor_repeats(
-    r: redis.Redis, bus: StreamBus, control: httpx.AsyncClient, make_connector: Callable[..., XConnector],
+    r: redis.Redis,
+    bus: StreamBus,
+    control: httpx.AsyncClient,
+    make_connector: Callable[..., XConnector],
 ) -> None:
     runner = PollRunner(r, make_connector())
     await drain(runner)
@@ -92,7 +101,10 @@ async def test_restart_after_fetch_before_cursor_neither_loses_nor_repeats(
 
 
 async def test_own_tweets_and_dms_are_not_ingested(
-    r: redis.Redis, bus: StreamBus, control: httpx.AsyncClient, make_connector: Callable[..., XConnector],
+    r: redis.Redis,
+    bus: StreamBus,
+    control: httpx.AsyncClient,
+    make_connector: Callable[..., XConnector],
 ) -> None:
     connector = make_connector()
     runner = PollRunner(r, connector)
@@ -104,14 +116,31 @@ async def test_own_tweets_and_dms_are_not_ingested(
     from helpline.connectors.base import SendProgress
     from helpline.routing.models import OutboundReply, Visibility
 
-    reply = OutboundReply(reply_id="r1", conversation_id="0-1", platform="x", account="support",
-                          kind=MessageKind.MENTION, thread_key=first["thread"], visibility=Visibility.PUBLIC,
-                          text="On it! " * 60, in_reply_to=mention.message_id, sender="bot:faq")
+    reply = OutboundReply(
+        reply_id="r1",
+        conversation_id="0-1",
+        platform="x",
+        account="support",
+        kind=MessageKind.MENTION,
+        thread_key=first["thread"],
+        visibility=Visibility.PUBLIC,
+        text="On it! " * 60,
+        in_reply_to=mention.message_id,
+        sender="bot:faq",
+    )
     await connector.send(reply, SendProgress())
-    dm_reply = OutboundReply(reply_id="r2", conversation_id="0-2", platform="x", account="support",
-                             kind=MessageKind.DIRECT, thread_key="dm:42-1000",
-                             visibility=Visibility.PRIVATE, text="Check your DMs", recipient_id="42",
-                             sender="bot:faq")
+    dm_reply = OutboundReply(
+        reply_id="r2",
+        conversation_id="0-2",
+        platform="x",
+        account="support",
+        kind=MessageKind.DIRECT,
+        thread_key="dm:42-1000",
+        visibility=Visibility.PRIVATE,
+        text="Check your DMs",
+        recipient_id="42",
+        sender="bot:faq",
+    )
     await connector.send(dm_reply, SendProgress())
     await drain(runner)
     # our thread parts reply to ourselves (they are in the mentions timeline) and our DM is in
@@ -120,7 +149,9 @@ async def test_own_tweets_and_dms_are_not_ingested(
 
 
 async def test_two_runners_for_one_account_one_polls(
-    r: redis.Redis, control: httpx.AsyncClient, make_connector: Callable[..., XConnector],
+    r: redis.Redis,
+    control: httpx.AsyncClient,
+    make_connector: Callable[..., XConnector],
 ) -> None:
     a, b = PollRunner(r, make_connector()), PollRunner(r, make_connector())
     stop = asyncio.Event()
@@ -133,7 +164,9 @@ async def test_two_runners_for_one_account_one_polls(
 
 
 async def test_polls_spend_the_read_budgets_instead_of_running_into_429s(
-    r: redis.Redis, control: httpx.AsyncClient, make_connector: Callable[..., XConnector],
+    r: redis.Redis,
+    control: httpx.AsyncClient,
+    make_connector: Callable[..., XConnector],
 ) -> None:
     # X allows 5 mention and 5 DM reads per 15 minutes here; polling every 0.05 s used to get 429s
     limits = {"mentions": {"limit": 5, "window": 900}, "dm_events": {"limit": 5, "window": 900}}

@@ -15,15 +15,33 @@ from .conftest import say
 
 
 def public(reply_id: str, thread: str, text: str, in_reply_to: str | None = None) -> OutboundReply:
-    return OutboundReply(reply_id=reply_id, conversation_id="0-1", platform="x", account="support",
-                         kind=MessageKind.MENTION, thread_key=thread, visibility=Visibility.PUBLIC,
-                         text=text, in_reply_to=in_reply_to, sender="bot:faq")
+    return OutboundReply(
+        reply_id=reply_id,
+        conversation_id="0-1",
+        platform="x",
+        account="support",
+        kind=MessageKind.MENTION,
+        thread_key=thread,
+        visibility=Visibility.PUBLIC,
+        text=text,
+        in_reply_to=in_reply_to,
+        sender="bot:faq",
+    )
 
 
 def direct(reply_id: str, user: str, text: str) -> OutboundReply:
-    return OutboundReply(reply_id=reply_id, conversation_id="0-2", platform="x", account="support",
-                         kind=MessageKind.DIRECT, thread_key=f"dm:{user}-1000", visibility=Visibility.PRIVATE,
-                         text=text, recipient_id=user, sender="bot:faq")
+    return OutboundReply(
+        reply_id=reply_id,
+        conversation_id="0-2",
+        platform="x",
+        account="support",
+        kind=MessageKind.DIRECT,
+        thread_key=f"dm:{user}-1000",
+        visibility=Visibility.PRIVATE,
+        text=text,
+        recipient_id=user,
+        sender="bot:faq",
+    )
 
 
 async def sent(control: httpx.AsyncClient) -> list[dict[str, object]]:
@@ -32,7 +50,8 @@ async def sent(control: httpx.AsyncClient) -> list[dict[str, object]]:
 
 
 async def test_long_reply_becomes_a_numbered_thread_of_replies(
-    control: httpx.AsyncClient, make_connector: Callable[..., XConnector],
+    control: httpx.AsyncClient,
+    make_connector: Callable[..., XConnector],
 ) -> None:
     first = await say(control, "42", "how do I withdraw?")
     text = " ".join(f"Step {i}: open the wallet, choose the network and confirm with 2FA." for i in range(10))
@@ -51,7 +70,8 @@ async def test_long_reply_becomes_a_numbered_thread_of_replies(
 
 
 async def test_429_storm_mid_thread_resumes_without_double_posting(
-    control: httpx.AsyncClient, make_connector: Callable[..., XConnector],
+    control: httpx.AsyncClient,
+    make_connector: Callable[..., XConnector],
 ) -> None:
     connector = make_connector()
     await control.post("/config", json={"limits": {"tweets_create": {"limit": 2, "window": 1.0}}})
@@ -85,12 +105,14 @@ async def test_429_storm_mid_thread_resumes_without_double_posting(
 
 
 async def test_429_without_reset_header_does_not_hot_loop(
-    control: httpx.AsyncClient, make_connector: Callable[..., XConnector],
+    control: httpx.AsyncClient,
+    make_connector: Callable[..., XConnector],
 ) -> None:
     connector = make_connector()
     first = await say(control, "42", "hi")
-    await control.post("/config", json={"limits": {"tweets_create": {"limit": 0, "window": 900}},
-                                        "omit_reset_header": True})
+    await control.post(
+        "/config", json={"limits": {"tweets_create": {"limit": 0, "window": 900}}, "omit_reset_header": True}
+    )
     started = time.monotonic()
     with pytest.raises(RateLimited) as caught:
         await connector.send(public("r1", first["thread"], "hello", first["message_id"]), SendProgress())
@@ -104,7 +126,8 @@ async def test_429_without_reset_header_does_not_hot_loop(
 
 
 async def test_dm_reply_goes_out_as_a_dm_never_a_tweet(
-    control: httpx.AsyncClient, make_connector: Callable[..., XConnector],
+    control: httpx.AsyncClient,
+    make_connector: Callable[..., XConnector],
 ) -> None:
     await say(control, "42", "my account is locked", kind="direct")
     connector = make_connector()
@@ -113,16 +136,26 @@ async def test_dm_reply_goes_out_as_a_dm_never_a_tweet(
     assert len(posted) == 2  # 12,600 characters: two DMs
     assert all(p["kind"] == "direct" and p["visibility"] == "private" for p in posted)
     assert all(p["recipient_id"] == "42" and p["conversation_id"] == "42-1000" for p in posted)
-    inconsistent = OutboundReply(reply_id="r2", conversation_id="0-2", platform="x", account="support",
-                                 kind=MessageKind.DIRECT, thread_key="tweet:123", visibility=Visibility.PRIVATE,
-                                 text="secret", recipient_id="42", sender="bot:faq")
+    inconsistent = OutboundReply(
+        reply_id="r2",
+        conversation_id="0-2",
+        platform="x",
+        account="support",
+        kind=MessageKind.DIRECT,
+        thread_key="tweet:123",
+        visibility=Visibility.PRIVATE,
+        text="secret",
+        recipient_id="42",
+        sender="bot:faq",
+    )
     with pytest.raises(Permanent):
         await connector.send(inconsistent, SendProgress())
     assert len(await sent(control)) == 2
 
 
 async def test_duplicate_content_is_permanent_and_5xx_transient(
-    control: httpx.AsyncClient, make_connector: Callable[..., XConnector],
+    control: httpx.AsyncClient,
+    make_connector: Callable[..., XConnector],
 ) -> None:
     connector = make_connector()
     first = await say(control, "42", "hi")
@@ -147,7 +180,9 @@ async def test_rate_limits_are_per_endpoint(make_connector: Callable[..., XConne
 
 
 async def test_wrong_credentials_are_auth_failed(
-    control: httpx.AsyncClient, make_connector: Callable[..., XConnector], monkeypatch: pytest.MonkeyPatch,
+    control: httpx.AsyncClient,
+    make_connector: Callable[..., XConnector],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from helpline.connectors.errors import AuthFailed
 

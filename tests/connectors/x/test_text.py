@@ -3,22 +3,25 @@ import pytest
 from helpline.connectors.x.text import find_urls, split_plain, split_thread, weighted_length
 
 
-@pytest.mark.parametrize(("text", "length"), [
-    ("hello", 5),
-    ("안녕하세요", 10),  # Hangul weighs 2
-    ("你好", 4),
-    ("こんにちは", 10),
-    ("café", 4),  # Latin-1 and extended Latin weigh 1
-    ("e\u0301", 1),  # NFC folds e + combining acute into é
-    ("“quotes” — dash", 15),  # general punctuation ranges weigh 1
-    ("😀", 2),
-    ("👍🏽", 2),  # skin tone modifier: one emoji
-    ("👨\u200d👩\u200d👧\u200d👦", 2),  # ZWJ family: one emoji
-    ("🇰🇷", 2),  # flag: one emoji
-    ("1️⃣", 2),  # keycap
-    ("©", 1),
-    ("©️", 2),
-])
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        ("hello", 5),
+        ("안녕하세요", 10),  # Hangul weighs 2
+        ("你好", 4),
+        ("こんにちは", 10),
+        ("café", 4),  # Latin-1 and extended Latin weigh 1
+        ("e\u0301", 1),  # NFC folds e + combining acute into é
+        ("“quotes” — dash", 15),  # general punctuation ranges weigh 1
+        ("😀", 2),
+        ("👍🏽", 2),  # skin tone modifier: one emoji
+        ("👨\u200d👩\u200d👧\u200d👦", 2),  # ZWJ family: one emoji
+        ("🇰🇷", 2),  # flag: one emoji
+        ("1️⃣", 2),  # keycap
+        ("©", 1),
+        ("©️", 2),
+    ],
+)
 def test_weighted_length(text: str, length: int) -> None:
     assert weighted_length(text) == length
 

@@ -29,8 +29,7 @@ async def webhook(make_connector: Callable[..., XConnector]) -> AsyncIterator[st
 
 def test_crc_token_matches_the_documented_algorithm() -> None:
     # printf token | openssl dgst -sha256 -hmac secret -binary | base64
-    assert crc_response("secret", "token") == {
-        "response_token": "sha256=6UERDj0r/oJiHw4+FDRzDXMF0QbF9oyHFl0LJ6RhGko="}
+    assert crc_response("secret", "token") == {"response_token": "sha256=6UERDj0r/oJiHw4+FDRzDXMF0QbF9oyHFl0LJ6RhGko="}
     body = b'{"for_user_id":"1"}'
     assert verify("secret", body, sign("secret", body))
     assert not verify("secret", body, sign("other", body))
@@ -66,7 +65,10 @@ async def test_recorded_payloads_posted_with_signature_are_ingested_once(webhook
 
 
 async def test_emulator_delivers_activity_to_the_registered_webhook(
-    webhook: str, bus: StreamBus, control: httpx.AsyncClient, make_connector: Callable[..., XConnector],
+    webhook: str,
+    bus: StreamBus,
+    control: httpx.AsyncClient,
+    make_connector: Callable[..., XConnector],
 ) -> None:
     registered = await control.post("/webhook", json={"url": webhook})
     assert registered.json() == {"registered": True}
@@ -81,10 +83,21 @@ async def test_emulator_delivers_activity_to_the_registered_webhook(
     from helpline.routing.models import OutboundReply, Visibility
 
     connector = make_connector(mode="webhook")
-    result = await connector.send(OutboundReply(
-        reply_id="r1", conversation_id="0-1", platform="x", account="support", kind=MessageKind.MENTION,
-        thread_key=first["thread"], visibility=Visibility.PUBLIC, text="We are looking into it.",
-        in_reply_to=first["message_id"], sender="agent:a1"), SendProgress())
+    result = await connector.send(
+        OutboundReply(
+            reply_id="r1",
+            conversation_id="0-1",
+            platform="x",
+            account="support",
+            kind=MessageKind.MENTION,
+            thread_key=first["thread"],
+            visibility=Visibility.PUBLIC,
+            text="We are looking into it.",
+            in_reply_to=first["message_id"],
+            sender="agent:a1",
+        ),
+        SendProgress(),
+    )
     follow = await say(control, "42", "thanks, still failing", reply_to=result.platform_message_ids[0])
     assert follow["webhook_status"] == 200
     messages = {m.text: m for m in await ingested(bus)}
