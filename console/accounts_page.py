@@ -1,7 +1,8 @@
-"""The admin's pages of accounts: users (`/users`: create, edit, disable, reset a password, delete)
-and API tokens (`/tokens`: create, shown once; list; revoke). The same functions as the API
-(console/accounts.py), so the same checks; admins only, every form with the session's CSRF token
-(checked by `current_user`). A refused form comes back with the error and what was typed."""
+"""The pages of accounts: users (`/users`, admins only: create, edit, disable, reset a password,
+delete) and API tokens (`/tokens`: create, shown once; list; revoke), where every user manages
+their own tokens and an admin everyone's. The same functions as the API (console/accounts.py), so
+the same checks; every form with the session's CSRF token (checked by `current_user`). A refused
+form comes back with the error and what was typed."""
 
 from __future__ import annotations
 
@@ -12,16 +13,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from . import accounts
-from .auth import admins
+from .auth import admins, current_user
 from .errors import ConsoleError
 from .pages import _page
-from .roles import Principal, Role
+from .roles import Principal, Role, may_delegate
 from .schemas import UserIn, UserPatch
 from .services import Services, services
 
 router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
 Admin = Annotated[Principal, Depends(admins)]
+Anyone = Annotated[Principal, Depends(current_user)]
 
 
 def _why(exc: ValidationError) -> str:
@@ -146,6 +148,7 @@ async def _tokens(
     created: str = "",
 ) -> Response:
     tokens = await accounts.visible_tokens(svc, who)
+    admin = who.role is Role.ADMIN
     response = await _page(
         request,
         svc,
@@ -153,8 +156,9 @@ async def _tokens(
         "tokens.html",
         code=code,
         tokens=tokens,
-        roles=list(Role),
-        users=await svc.users.list(),
+        roles=[r for r in Role if may_delegate(who.role, r)],  # the server checks the owner's role too
+        users=await svc.users.list() if admin else [],  # others create tokens for themselves only
+        admin=admin,
         error=error,
         draft=draft or {},
         created=created,
@@ -165,12 +169,12 @@ async def _tokens(
 
 
 @router.get("/tokens", response_class=HTMLResponse)
-async def tokens_page(request: Request, svc: Svc, who: Admin) -> Response:
+async def tokens_page(request: Request, svc: Svc, who: Anyone) -> Response:
     return await _tokens(request, svc, who)
 
 
 @router.post("/tokens")
-async def issue(request: Request, svc: Svc, who: Admin) -> Response:
+async def issue(request: Request, svc: Svc, who: Anyone) -> Response:
     """The new token is in this answer only (not a redirect: a URL would keep it in the history
     and the access log)."""
     fields, _ = await _form(request)
@@ -187,7 +191,7 @@ async def issue(request: Request, svc: Svc, who: Admin) -> Response:
 
 
 @router.post("/tokens/{token_id}/revoke")
-async def revoke(request: Request, token_id: str, svc: Svc, who: Admin) -> Response:
+async def revoke(request: Request, token_id: str, svc: Svc, who: Anyone) -> Response:
     try:
         await accounts.revoke_token(svc, who, token_id)
     except ConsoleError as exc:

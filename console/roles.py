@@ -3,7 +3,9 @@
 - agent: conversations of their teams or assigned to them; acts on those.
 - supervisor: every conversation, reassigning, canned responses, reports.
 - marketing: announcements only; never a private conversation, never a conversation action.
-- admin: everything, plus users and API tokens.
+- admin: everything, plus users and API tokens for anyone.
+
+Every user holds API tokens of their own, with their role or a lesser one (`may_delegate`).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ PAGES: tuple[tuple[str, str, frozenset[Role]], ...] = (
     ("Canned", "/canned", frozenset({Role.SUPERVISOR, Role.ADMIN})),
     ("Announcements", "/announcements", frozenset({Role.MARKETING, Role.SUPERVISOR, Role.ADMIN})),
     ("Users", "/users", frozenset({Role.ADMIN})),
-    ("API tokens", "/tokens", frozenset({Role.ADMIN})),
+    ("API tokens", "/tokens", frozenset(Role)),  # everyone their own; admins everyone's
 )
 
 

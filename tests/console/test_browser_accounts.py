@@ -128,9 +128,8 @@ async def test_an_admin_manages_users_from_the_users_page(desk: Desk) -> None:
 
         sue = await sign_in(stack, "sue")
         await expect(sue.locator(".topnav a", has_text="Users")).to_have_count(0)
-        for path in ("/users", "/tokens"):
-            response = await sue.goto(stack.url + path)
-            assert response is not None and response.status == 403
+        response = await sue.goto(stack.url + "/users")
+        assert response is not None and response.status == 403
         status, _ = await sue.evaluate(  # the form's endpoint refuses too, CSRF token or not
             """async () => { const r = await fetch('/users/amy/delete', {method: 'POST', headers:
                {'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content}}); return [r.status, 0]; }"""
@@ -182,3 +181,43 @@ async def test_an_admin_creates_an_api_token_shown_once_and_revokes_it(
     assert "/tokens" in logged  # the requests were logged, the token never
     assert token not in logged and token[4:] not in logged
     assert PASSWORD not in logged
+
+
+async def test_every_user_manages_their_own_api_tokens_and_only_those(desk: Desk) -> None:
+    _, others = await desk.svc.tokens.create("sue's export", "sue", Role.SUPERVISOR)
+    async with running(desk) as stack:
+        amy = await sign_in(stack, "amy")
+        await amy.click(".topnav >> text=API tokens")
+        await amy.wait_for_url("**/tokens")
+        await expect(amy.locator("#tokens-empty")).to_be_visible()  # sue's token is not hers to see
+        form = amy.locator("#token-new")
+        await expect(form.locator("select[name=username]")).to_have_count(0)  # her own only
+        offered = await form.locator("select[name=role] option").evaluate_all("os => os.map(o => o.value)")
+        assert offered == ["", "agent"]
+        await form.locator("input[name=name]").fill("terminal inbox")
+        await form.locator("button").click()
+        token = await amy.locator("#new-token").input_value()
+        assert token.startswith("hlt_") and token not in amy.url
+        row = amy.locator("#tokens tbody tr")
+        await expect(row).to_have_count(1)
+        await expect(row).to_contain_text("terminal inbox")
+        me = (await desk.client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).json()
+        assert (me["username"], me["role"]) == ("amy", "agent")
+
+        status = await amy.evaluate(  # a forged form for someone else's token or a higher role is refused
+            """async ([id]) => { const csrf = document.querySelector('meta[name=csrf-token]').content;
+               const body = f => new URLSearchParams({csrf_token: csrf, ...f});
+               const a = await fetch(`/tokens/${id}/revoke`, {method: 'POST', body: body({})});
+               const b = await fetch('/tokens', {method: 'POST', body: body({name: 'x', username: 'sue'})});
+               const c = await fetch('/tokens', {method: 'POST', body: body({name: 'x', role: 'supervisor'})});
+               return [a.status, b.status, c.status]; }""",
+            [others.id],
+        )
+        assert status == [404, 403, 403]
+        assert {t.id for t in await desk.svc.tokens.list()} >= {others.id}
+
+        await amy.goto(stack.url + "/tokens")
+        await amy.click("[aria-label='Revoke terminal inbox (amy)']")
+        await expect(amy.locator("#tokens-empty")).to_be_visible()
+        assert [t.username for t in await desk.svc.tokens.list()] == ["sue"]
+        assert token not in await amy.content()

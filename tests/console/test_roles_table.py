@@ -3,6 +3,11 @@ every user's API tokens are their own, never above their role."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+from helpline.console.roles import Role, may_delegate
+
 from .helpers import Desk
 
 
@@ -36,3 +41,30 @@ async def test_api_tokens_are_the_owners_own_and_never_above_their_role(desk: De
     root = await desk.token("root")
     made = await c.post("/api/v1/tokens", headers=root, json={"name": "for amy", "username": "amy", "role": "agent"})
     assert made.status_code == 201
+
+
+def _readme_token_roles() -> dict[str, set[str]]:
+    """From the README's Roles table: the token roles each role's row names."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = readme.split("### Roles", 1)[1].split("\n\n", 2)[1]
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.*) \|$", table, re.M))
+    found = {role: re.search(r"API tokens[^(]*\(roles ([^)]*)\)", may) for role, may in rows.items()}
+    return {role: set(re.findall(r"`(\w+)`", m.group(1))) if m else set() for role, m in found.items()}
+
+
+async def test_the_roles_table_the_code_and_the_tokens_page_agree_on_token_roles(desk: Desk) -> None:
+    table = _readme_token_roles()
+    assert set(table) == {r.value for r in Role}
+    for owner in Role:
+        allowed = {r.value for r in Role if may_delegate(owner, r)}
+        assert table[owner.value] == allowed, owner
+    for username in ("amy", "sue", "meg", "root"):  # the page offers exactly those roles
+        session, _ = await desk.login(username)
+        page = await session.get("/tokens")
+        assert page.status_code == 200
+        select = re.search(r'<select name="role">(.*?)</select>', page.text, re.S)
+        assert select is not None
+        offered = set(re.findall(r'<option value="(\w+)"', select.group(1)))
+        me = (await session.get("/api/v1/me")).json()
+        assert offered == table[me["role"]], username
+        assert ('name="username"' in page.text) is (username == "root")  # only an admin picks the owner

@@ -13,9 +13,9 @@ from helpline.console.security import CSP
 from .helpers import USERS, Desk
 
 SHOWN = {
-    "amy": ["Inbox"],
-    "sue": ["Inbox", "Reports", "Examples", "Canned", "Announcements"],
-    "meg": ["Inbox", "Announcements"],
+    "amy": ["Inbox", "API tokens"],
+    "sue": ["Inbox", "Reports", "Examples", "Canned", "Announcements", "API tokens"],
+    "meg": ["Inbox", "Announcements", "API tokens"],
     "root": ["Inbox", "Reports", "Examples", "Canned", "Announcements", "Users", "API tokens"],
 }
 
@@ -42,7 +42,7 @@ async def test_every_page_shows_the_same_nav_and_only_pages_the_role_may_open(de
             assert re.search(rf'<a href="{path}" class="active" aria-current="page">', page.text)
             assert page.headers["content-security-policy"] == CSP
             assert "<script>" not in page.text and " onclick=" not in page.text and " style=" not in page.text
-        elif path in ("/reports", "/examples", "/canned", "/users", "/tokens"):  # hidden: its API refuses the role
+        elif path in ("/reports", "/examples", "/canned", "/users"):  # hidden: its API refuses the role
             assert page.status_code == 403, (username, path)
         else:  # agents may read announcements (the API's view role), but it is not their page
             assert (username, path, page.status_code) == ("amy", "/announcements", 200)
