@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import redis.asyncio as redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from redis.exceptions import WatchError
 
 from helpline.routing import keys
 from helpline.routing.assignment import AssignmentStore
@@ -20,6 +21,7 @@ from helpline.routing.models import Agent
 
 from .roles import Principal, Role
 
+_RETRIES = 1000  # optimistic transactions: each retry means another write succeeded
 USERNAME = r"^[A-Za-z0-9_.-]{1,64}$"  # the routing Agent id pattern: a user can be an agent
 MIN_PASSWORD = 10
 
@@ -67,7 +69,12 @@ class User(BaseModel):
 
 
 class UserStore:
-    """Users in Redis. Idempotent writes except `add`, which refuses an existing username."""
+    """Users in Redis. Idempotent writes except `add`, which refuses an existing username.
+
+    Changes are atomic: `_modify` reads the record and writes it back in one WATCH/MULTI
+    transaction (retried when another write came between), so two edits at once never lose one
+    another. Each write bumps the record's `version`; the routing roster copy is then written from
+    the newest record until the version stays the same (`_sync_roster`), so it ends as the record."""
 
     def __init__(self, client: redis.Redis, hasher: PasswordHasher | None = None) -> None:
         self.client = client
@@ -137,28 +144,63 @@ class UserStore:
         return [User.model_validate_json(r) for r in raws if r is not None]
 
     async def update(self, username: str, **changes: object) -> User:
-        user = await self.get(username)
-        if user is None:
-            raise UserError(f"username: no user {username!r}")
         allowed = {"role", "name", "teams", "languages", "capacity", "disabled"}
         unknown = set(changes) - allowed
         if unknown:
             raise UserError(f"{sorted(unknown)[0]}: cannot be changed here")
-        data = json.loads(user.model_dump_json())
-        data.update({k: v for k, v in changes.items() if v is not None})
-        updated = User.model_validate(data)
-        await self._write(updated)
-        return updated
+
+        def change(user: User) -> User:
+            data = json.loads(user.model_dump_json())
+            data.update({k: v for k, v in changes.items() if v is not None})
+            return User.model_validate(data)
+
+        return await self._modify(username, change)
 
     async def prefer(self, username: str, changes: Preferences) -> User:
         """Set the preferences `changes` names (its fields set), keeping the others."""
-        user = await self.get(username)
-        if user is None:
-            raise UserError(f"username: no user {username!r}")
-        chosen = user.preferences.model_copy(update=changes.model_dump(exclude_unset=True))
-        updated = user.model_copy(update={"preferences": chosen})
-        await self._write(updated)
+
+        def change(user: User) -> User:
+            chosen = user.preferences.model_copy(update=changes.model_dump(exclude_unset=True))
+            return user.model_copy(update={"preferences": chosen})
+
+        return await self._modify(username, change)
+
+    async def _modify(self, username: str, change: Callable[[User], User]) -> User:
+        """Read the record, apply `change`, write it back: one transaction, retried on a conflict."""
+        key = keys.console_user(username)
+        async with self.client.pipeline(transaction=True) as pipe:
+            for _ in range(_RETRIES):
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.hget(key, "json")  # type: ignore[misc]
+                    if raw is None:
+                        raise UserError(f"username: no user {username!r}")
+                    updated = change(User.model_validate_json(raw))
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(key, "json", updated.model_dump_json())
+                    pipe.hincrby(key, "version", 1)
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+            else:
+                raise UserError(f"username: {username!r} is being changed by too many at once; try again")
+        await self._sync_roster(username)
         return updated
+
+    async def _sync_roster(self, username: str) -> None:
+        """Copy the newest record to the routing roster, again if it changed meanwhile: a writer
+        whose copy was not the newest sees a newer version afterwards and writes again."""
+        key = keys.console_user(username)
+        for _ in range(_RETRIES):
+            raw, version = await self.client.hmget(key, ["json", "version"])  # type: ignore[misc]
+            if raw is None:
+                return
+            user = User.model_validate_json(raw)
+            if user.role.is_routing_agent and not user.disabled:  # a disabled user is withdrawn from routing
+                await self._sync_agent(user)
+            if await self.client.hget(key, "version") == version:  # type: ignore[misc]
+                return
 
     async def set_password(self, username: str, password: str) -> None:
         if len(password) < MIN_PASSWORD:
