@@ -20,6 +20,7 @@ from helpline.routing import keys
 from .database import Database, parse_url
 from .schema import contacts, conversations, events, messages, replies
 from .search import Access, visible
+from .snapshot import COLUMNS, TIMES
 
 log = logging.getLogger(__name__)
 _LISTED = [c for c in conversations.c if c.name not in ("document", "search", "fields")]
@@ -148,25 +149,8 @@ redis.call('ZADD', KEYS[1] .. ':idx:updated', h['updated_at'], ARGV[1])
 return 1
 """
 
-_HASH_COLUMNS = (
-    "platform",
-    "account",
-    "kind",
-    "thread_key",
-    "contact_id",
-    "status",
-    "priority",
-    "team",
-    "assignee",
-    "handler",
-    "labels",
-    "language",
-    "created_at",
-    "updated_at",
-    "first_response_at",
-    "resolved_at",
-    "message_count",
-)
+#: A conversation's hash fields that are the record's row columns.
+_HASH_COLUMNS = (*COLUMNS, *TIMES, "message_count")
 
 
 async def restore(client: redis.Redis, db: Database, conversation_id: str) -> bool:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from . import accounts
 from .auth import admins, current_user
 from .errors import ConsoleError
-from .pages import _page
+from .pages import _page, desk_languages, form_error, form_page
 from .roles import Principal, Role, may_delegate
 from .schemas import UserIn, UserPatch
 from .services import Services, services
@@ -24,11 +24,6 @@ router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
 Admin = Annotated[Principal, Depends(admins)]
 Anyone = Annotated[Principal, Depends(current_user)]
-
-
-def _why(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in first['loc']) or 'form'}: {first['msg']}"
 
 
 async def _form(request: Request) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -50,20 +45,18 @@ async def _users(
     draft: dict[str, Any] | None = None,
 ) -> Response:
     users = await svc.users.list()
-    languages = list(svc.settings.languages.supported)
-    languages += sorted({lang for u in users for lang in u.languages} - set(languages))
-    return await _page(
+    return await form_page(
         request,
         svc,
         who,
         "users.html",
         code=code,
+        error=error,
+        draft=draft,
         users=users,
         roles=list(Role),
         teams=list(svc.teams) or sorted({t for u in users for t in u.teams}),
-        languages=languages,
-        error=error,
-        draft=draft or {},
+        languages=desk_languages(svc, (lang for u in users for lang in u.languages)),
     )
 
 
@@ -83,7 +76,7 @@ async def create(request: Request, svc: Svc, who: Admin) -> Response:
     try:
         user = await accounts.create_user(svc, UserIn.model_validate(values))
     except (ValidationError, ConsoleError) as exc:
-        error = _why(exc) if isinstance(exc, ValidationError) else exc.message
+        error = form_error(exc) if isinstance(exc, ValidationError) else exc.message
         return await _users(
             request,
             svc,
@@ -112,7 +105,7 @@ async def edit(request: Request, username: str, svc: Svc, who: Admin) -> Respons
     try:
         await accounts.change_user(svc, who, username, UserPatch.model_validate(values))
     except (ValidationError, ConsoleError) as exc:
-        error = _why(exc) if isinstance(exc, ValidationError) else exc.message
+        error = form_error(exc) if isinstance(exc, ValidationError) else exc.message
         draft = {k: v for k, v in values.items() if k != "password"} | {"for": username}
         return await _users(
             request,

@@ -14,18 +14,13 @@ from pydantic import ValidationError
 from .auth import managers
 from .canned import CannedResponse
 from .errors import NotFound
-from .pages import _page
+from .pages import desk_languages, form_error, form_page
 from .roles import Principal
 from .services import Services, services
 
 router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
 Manager = Annotated[Principal, Depends(managers)]
-
-
-def _languages(svc: Services, responses: list[CannedResponse]) -> list[str]:
-    supported = list(svc.settings.languages.supported)
-    return supported + sorted({lang for c in responses for lang in c.texts} - set(supported))
 
 
 async def _show(
@@ -37,16 +32,16 @@ async def _show(
     draft: dict[str, str] | None = None,
 ) -> Response:
     responses = await svc.canned.list()
-    return await _page(
+    return await form_page(
         request,
         svc,
         who,
         "canned.html",
         code=code,
-        responses=responses,
-        languages=_languages(svc, responses),
         error=error,
-        draft=draft or {},
+        draft=draft,
+        responses=responses,
+        languages=desk_languages(svc, (lang for c in responses for lang in c.texts)),
     )
 
 
@@ -72,13 +67,11 @@ async def save(request: Request, svc: Svc, who: Manager) -> Response:
     try:
         canned = CannedResponse.model_validate(values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "form"
         return await _show(
             request,
             svc,
             who,
-            error=f"{where}: {first['msg']}",
+            error=form_error(exc),
             code=422,
             draft={k: v for k, v in fields.items() if k != "csrf_token"},
         )

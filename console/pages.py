@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 from helpline.routing.models import Presence, utcnow
 
@@ -62,6 +64,33 @@ async def _page(
 ) -> HTMLResponse:
     chrome = await layout_context(request, who)
     return templates.TemplateResponse(request, name, {**chrome, **context}, status_code=code)
+
+
+async def form_page(
+    request: Request,
+    svc: Services,
+    who: Principal,
+    name: str,
+    *,
+    code: int,
+    error: str,
+    draft: Mapping[str, Any] | None,
+    **context: Any,
+) -> HTMLResponse:
+    """A page with a form: the error of a refused form (empty when none) and what was typed."""
+    return await _page(request, svc, who, name, code=code, **context, error=error, draft=dict(draft or {}))
+
+
+def form_error(exc: ValidationError) -> str:
+    """The first thing wrong with a form, as `field: message`."""
+    first = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc']) or 'form'}: {first['msg']}"
+
+
+def desk_languages(svc: Services, used: Iterable[str]) -> list[str]:
+    """The languages the desk supports, then any other that is already in use, sorted."""
+    supported = list(svc.settings.languages.supported)
+    return supported + sorted(set(used) - set(supported))
 
 
 def wants_page(request: Request) -> bool:
