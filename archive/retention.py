@@ -7,14 +7,15 @@ runs it hourly; `helpline archive retention` runs it once).
 - delivery_records: announcements' per-recipient delivery records of announcements finished and
   created before the cut-off (their counters stay on the announcement);
 - dead_letters: dead-letter entries older than the cut-off (inbound/outbound and publishing);
-- insights_detail: the report cubes' per-day counters, histograms and scope sets before the cut-off.
+- insights_detail: the report cubes' per-day counters, histograms and scope sets before the cut-off,
+  and the weekly rollups that hold any of those days.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as redis
 from sqlalchemy import and_, select
@@ -26,6 +27,7 @@ from .erasure import delete_conversations, delete_from_record
 from .schema import conversations
 
 DAY_MS = 86_400_000
+WEEK = keys.INSIGHTS_WEEK
 _CHUNK = 1000
 _FINAL = (b"published", b"partly_failed", b"failed")
 
@@ -97,16 +99,38 @@ async def _announcement_deliveries(client: redis.Redis, cutoff_ms: int) -> int:
 
 
 async def _insights_days(client: redis.Redis, cutoff_day: str) -> int:
+    """Days before the cut-off go with their cells; so does each week rollup that holds one of
+    them. A week cut in part is marked in the index first (units[week] = 0), so the recorder stops
+    adding to it and the reader sums its remaining days one by one: figures stay exact."""
     prefix = keys.insights_scopes("")
-    days = []
+    days, weeks = [], set()
     async for raw in client.scan_iter(match=prefix + "*", count=1000):
-        day = (raw.decode() if isinstance(raw, bytes) else raw)[len(prefix) :]
-        if day.isdigit() and day < cutoff_day:
-            days.append(day)
+        unit = (raw.decode() if isinstance(raw, bytes) else raw)[len(prefix) :]
+        if len(unit) == 8 and unit.isdigit() and unit < cutoff_day:
+            days.append(unit)
+        elif unit.startswith(WEEK) and unit[len(WEEK) :] < cutoff_day:
+            weeks.add(unit)
+    weeks |= {
+        name
+        for raw in await client.hkeys(keys.insights_units())  # type: ignore[misc]
+        if (name := raw.decode()).startswith(WEEK) and name[len(WEEK) :] < cutoff_day
+    }
+    for week in sorted(weeks):
+        last = (datetime.strptime(week[len(WEEK) :], "%Y%m%d") + timedelta(days=6)).strftime("%Y%m%d")
+        if last < cutoff_day:  # every day of it goes
+            await client.hdel(keys.insights_units(), week)  # type: ignore[misc]
+        else:
+            await client.hset(keys.insights_units(), week, "0")  # type: ignore[misc]
+        await _delete_unit(client, week)
     for day in days:
-        doomed = [key async for key in client.scan_iter(match=keys.insights_counters(day, "*", "*"), count=1000)]
-        doomed += [key async for key in client.scan_iter(match=keys.insights_histograms(day, "*"), count=1000)]
-        doomed.append(keys.insights_scopes(day))
-        for start in range(0, len(doomed), _CHUNK):
-            await client.delete(*doomed[start : start + _CHUNK])
+        await _delete_unit(client, day)
+        await client.hdel(keys.insights_units(), day)  # type: ignore[misc]
     return len(days)
+
+
+async def _delete_unit(client: redis.Redis, unit: str) -> None:
+    doomed = [key async for key in client.scan_iter(match=keys.insights_counters(unit, "*", "*"), count=1000)]
+    doomed += [key async for key in client.scan_iter(match=keys.insights_histograms(unit, "*"), count=1000)]
+    doomed.append(keys.insights_scopes(unit))
+    for start in range(0, len(doomed), _CHUNK):
+        await client.delete(*doomed[start : start + _CHUNK])

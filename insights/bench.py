@@ -144,7 +144,7 @@ async def snapshot(client: redis.Redis) -> dict[str, Any]:
             out[name] = {m.decode() for m in await client.smembers(key)}  # type: ignore[misc]
         else:
             fields = await client.hgetall(key)  # type: ignore[misc]
-            h = {k.decode(): int(v) for k, v in fields.items() if int(v)}
+            h = {k.decode(): int(v) for k, v in fields.items() if int(v) and k != b"from"}  # from: when counted
             if h:
                 out[name] = h
     return out
@@ -205,6 +205,7 @@ async def build(client: redis.Redis, builder: Builder, week0: date, conversation
         builder.add(groups[t.topic], builder.increments(t, f"t-{i}"))
         count[t.topic] += 1
     await write_cells(client, to_cells(builder.place(groups, WEEKS)))
+    await client.hset(keys.insights_units(), "from", "0")  # type: ignore[misc]  # the index covers it all
     return sum(n * sum(week_multiplicity(topic, w) for w in range(WEEKS)) for topic, n in count.items())
 
 

@@ -10,6 +10,12 @@ An increment adds `delta` to one field of one (day, scope, dimension) cell:
 - latency histograms live in their own hash per (day, scope), dimension `#`, field
   `<metric>|<bucket>`;
 - backlog gauges have no day (`day == ""`): they are live counts, moved up and down.
+
+Each day's cells are also summed into its week's rollup (`week_of`: "W" + the Monday's
+"YYYYMMDD", weeks of the reporting zone's days), in the same script call, so a report over a long
+range reads whole weeks plus the days at its edges (`reader.cover`). In a week's `hour` cells the
+field carries the weekday: "<metric>|<hour>|<weekday 0=Mon>". `keys.insights_units()` lists the
+days and weeks that have cells, so the reader skips the empty ones.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cache
 from itertools import product
 
 from helpline.routing import keys
@@ -78,6 +86,21 @@ def redis_key(day: str, scope_: str, dim: str) -> str:
     return keys.insights_counters(day, scope_, dim)
 
 
+WEEK = keys.INSIGHTS_WEEK
+
+
+@cache
+def week_of(day: str) -> tuple[str, int]:
+    """The week rollup a day ("YYYYMMDD") is summed into, and the day's weekday (0 = Monday)."""
+    d = date(int(day[:4]), int(day[4:6]), int(day[6:]))
+    return WEEK + (d - timedelta(days=d.weekday())).strftime("%Y%m%d"), d.weekday()
+
+
+def week_field(dim: str, field_: str, weekday: int) -> str:
+    """A field of a week's rollup: the day's field, with the weekday in the `hour` dimension."""
+    return f"{field_}|{weekday}" if dim == "hour" else field_
+
+
 def backlog_field(dim: str, field_: str) -> str:
     """A backlog hash field: `<dim>|<gauge>|<value>` (one hash holds every dimension)."""
     return f"{dim}|{field_}"
@@ -102,6 +125,11 @@ def fan_out(increments: Iterable[Increment]) -> Cells:
                 hashes[keys.insights_backlog(s)][backlog_field(inc.dim, inc.field)] += inc.delta
                 sets[keys.insights_backlog_scopes()].add(s)
             else:
+                week, weekday = week_of(inc.day)
                 hashes[redis_key(inc.day, s, inc.dim)][inc.field] += inc.delta
+                hashes[redis_key(week, s, inc.dim)][week_field(inc.dim, inc.field, weekday)] += inc.delta
                 sets[keys.insights_scopes(inc.day)].add(s)
+                sets[keys.insights_scopes(week)].add(s)
+                hashes[keys.insights_units()][inc.day] = 1
+                hashes[keys.insights_units()][week] = 1
     return Cells(hashes, sets)

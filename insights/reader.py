@@ -1,11 +1,18 @@
-"""Reading the pre-aggregated cells: one pipelined round trip per report, O(days x dims) keys."""
+"""Reading the pre-aggregated cells: one pipelined round trip per read.
+
+A sum over a range reads whole weeks' rollups plus the days at the edges (`cover`); a table with a
+row per day reads only the days that have cells. Both skip what `keys.insights_units()` says is
+empty. Before its "from" day (cells written before the index existed) every day is read.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import redis.asyncio as redis
@@ -14,9 +21,61 @@ from helpline.routing import keys
 from helpline.routing.decode import as_text
 
 from .buckets import day_str
-from .cube import GAUGES, parse_scope, split_field
+from .cube import GAUGES, WEEK, parse_scope, split_field
 
 Cells = dict[str, int]
+_SIX_DAYS = timedelta(days=6)
+
+
+@dataclass(frozen=True, slots=True)
+class Units:
+    """What `keys.insights_units()` says: since `first` ("YYYYMMDD"; None: no index yet) every
+    day with cells is in `days`, and `weeks` are the week rollups that are whole."""
+
+    first: str | None
+    days: frozenset[str]
+    weeks: frozenset[str]
+
+    def has(self, day: str) -> bool:
+        return self.first is None or day < self.first or day in self.days
+
+    def cover(self, days: Sequence[date]) -> list[str]:
+        """Day and week names whose cells sum to the cells of `days` (ascending, no gaps):
+        whole weeks by their rollup, other days one by one, days without cells left out."""
+        out: list[str] = []
+        i, n = 0, len(days)
+        while i < n:
+            d = days[i]
+            name = day_str(d)
+            week = WEEK + name
+            if (
+                self.first is not None
+                and i + 6 < n
+                and d.weekday() == 0
+                and days[i + 6] - d == _SIX_DAYS
+                and name >= self.first
+                and week in self.weeks
+            ):
+                out.append(week)
+                i += 7
+                continue
+            if self.has(name):
+                out.append(name)
+            i += 1
+        return out
+
+
+def _units(raw: dict[bytes, bytes]) -> Units:
+    first = raw.get(b"from")
+    days, weeks = set(), set()
+    for k, v in raw.items():
+        name = k.decode()
+        if name.startswith(WEEK):
+            if v == b"1":
+                weeks.add(name)
+        elif name != "from":
+            days.add(name)
+    return Units(None if first is None else first.decode(), frozenset(days), frozenset(weeks))
 
 
 class CubeReader:
@@ -91,30 +150,70 @@ class CubeReader:
                     out[key][0 if answer == "yes" else 1] += v
         return {k: (yes, no) for k, (yes, no) in out.items()}
 
+    async def units(self) -> Units:
+        units: Units = (await self._read([keys.insights_units()], _units))[0]
+        return units
+
+    async def _per_day(
+        self, days: Sequence[date], key: Callable[[str], str], decode: Callable[[Any], Any]
+    ) -> list[Any]:
+        """Each day's decoded hash (empty for a day without cells, not read)."""
+        units = await self.units()
+        names = [day_str(d) for d in days]
+        present = [n for n in names if units.has(n)]
+        found = dict(zip(present, await self._read([key(n) for n in present], decode), strict=True))
+        empty = decode({})
+        return [found.get(n, empty) for n in names]
+
     async def counters(self, days: Sequence[date], scope: str, dims: Sequence[str]) -> dict[str, list[Cells]]:
         """dim -> per day {"metric|value": count}."""
-        raw = await self._read([keys.insights_counters(day_str(d), scope, dim) for dim in dims for d in days], _cells)
-        return {dim: raw[i * len(days) : (i + 1) * len(days)] for i, dim in enumerate(dims)}
+        out: dict[str, list[Cells]] = {}
+        for dim in dims:
+            out[dim] = await self._per_day(days, partial(_counters_key, scope=scope, dim=dim), _cells)
+        return out
 
     async def histograms(self, days: Sequence[date], scope: str) -> list[dict[str, dict[int, int]]]:
         """Per day: metric -> bucket -> count."""
-        return await self._read([keys.insights_histograms(day_str(d), scope) for d in days], _histogram)
+        return await self._per_day(days, lambda day: keys.insights_histograms(day, scope), _histogram)
+
+    async def summed_histograms(self, days: Sequence[date], scope: str) -> dict[str, dict[int, int]]:
+        """metric -> bucket -> count over the days (weeks' rollups and edge days)."""
+        cover = (await self.units()).cover(days)
+        out: dict[str, dict[int, int]] = {}
+        for unit in await self._read([keys.insights_histograms(u, scope) for u in cover], _histogram):
+            for metric, buckets in unit.items():
+                into = out.setdefault(metric, {})
+                for b, n in buckets.items():
+                    into[b] = into.get(b, 0) + n
+        return out
+
+    async def hours(self, days: Sequence[date], scope: str) -> list[tuple[int | None, Cells]]:
+        """The `hour` cells over the days: (weekday, cells) of each day read alone and
+        (None, cells) of each week's rollup, whose fields carry the weekday ("metric|hour|weekday")."""
+        cover = (await self.units()).cover(days)
+        raw = await self._read([keys.insights_counters(u, scope, "hour") for u in cover], _cells)
+        return [
+            (None if u.startswith(WEEK) else date(int(u[:4]), int(u[4:6]), int(u[6:])).weekday(), cells)
+            for u, cells in zip(cover, raw, strict=True)
+        ]
 
     async def scopes(self, days: Sequence[date]) -> set[tuple[str, str, str]]:
-        raw = await self._read([keys.insights_scopes(day_str(d)) for d in days], _scopes, members=True)
+        cover = (await self.units()).cover(days)
+        raw = await self._read([keys.insights_scopes(u) for u in cover], _scopes, members=True)
         return set().union(*raw)
 
     async def counters_by_scope(
         self, days: Sequence[date], scopes: Sequence[str], dim: str = "all"
     ) -> dict[str, Cells]:
         """scope -> summed {"metric|value": count} over the days (for breakdowns by platform...)."""
-        raw = await self._read([keys.insights_counters(day_str(d), s, dim) for s in scopes for d in days], _cells)
-        return {s: self._sum(s, dim, days, raw[i * len(days) : (i + 1) * len(days)]) for i, s in enumerate(scopes)}
+        cover = (await self.units()).cover(days)
+        raw = await self._read([keys.insights_counters(u, s, dim) for s in scopes for u in cover], _cells)
+        return {s: self._sum(s, dim, days, raw[i * len(cover) : (i + 1) * len(cover)]) for i, s in enumerate(scopes)}
 
     async def summed(self, days: Sequence[date], scope: str, dim: str) -> Cells:
         """{"metric|value": count} of one scope and dimension summed over the days (read-only:
-        a page's reports share it)."""
-        return self._sum(scope, dim, days, (await self.counters(days, scope, [dim]))[dim])
+        a page's reports share it). Not for `hour`, whose weeks' fields differ (see `hours`)."""
+        return (await self.counters_by_scope(days, [scope], dim))[scope]
 
     def _sum(self, scope: str, dim: str, days: Sequence[date], per_day: Sequence[Cells]) -> Cells:
         if self._memo is None:
@@ -134,6 +233,10 @@ class CubeReader:
             if gauge in out and int(v):
                 out[gauge][dim][value] = int(v)
         return out
+
+
+def _counters_key(day: str, scope: str, dim: str) -> str:
+    return keys.insights_counters(day, scope, dim)
 
 
 def _cells(raw: dict[bytes, bytes]) -> Cells:

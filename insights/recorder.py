@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from helpline.routing.models import ConversationEvent
 from helpline.routing.pipelined import execute
 
 from . import scripts
+from .buckets import day_str
 from .cube import Increment
 from .fold import Context, State, event_item, fold, merge, message_item
 from .settings import InsightsSettings, SlaPolicy
@@ -67,10 +69,21 @@ class InsightsRecorder:
         self._commit = client.register_script(scripts.COMMIT)
         self._scores = client.register_script(scripts.MESSAGE_SCORES)
         self.counted = 0  # conversations with new items committed (for metrics and tests)
+        self._indexed = False
+
+    async def _index_from_tomorrow(self) -> None:
+        """The reader trusts the index of days and weeks (`keys.insights_units()`) from the day
+        after the first recorder of this version started: earlier days may hold cells written
+        before the index existed, which it reads one by one. Set once (HSETNX)."""
+        tomorrow = datetime.now(self.zone).date() + timedelta(days=1)
+        await self.client.hsetnx(keys.insights_units(), "from", day_str(tomorrow))  # type: ignore[misc]
+        self._indexed = True
 
     async def process(self, conversation_ids: Sequence[str]) -> int:
         """Count the new events and messages of these conversations. Idempotent (see module).
         Returns how many conversations had something new."""
+        if not self._indexed:
+            await self._index_from_tomorrow()
         done = 0
         ids = list(dict.fromkeys(conversation_ids))
         for start in range(0, len(ids), BATCH):

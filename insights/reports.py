@@ -120,7 +120,7 @@ class Summary(Report):
 
 async def summary(reader: CubeReader, q: Query) -> Summary:
     cells = await reader.summed(q.days, q.scope, "all")
-    hist = _sum_hist(await reader.histograms(q.days, q.scope))
+    hist = await reader.summed_histograms(q.days, q.scope)
 
     def c(metric: str) -> int:
         return cells.get(f"{metric}|", 0)
@@ -152,16 +152,6 @@ async def summary(reader: CubeReader, q: Query) -> Summary:
     return Summary(name="summary", query=q, figures=figures)
 
 
-def _sum_hist(days: list[dict[str, dict[int, int]]]) -> dict[str, dict[int, int]]:
-    out: dict[str, dict[int, int]] = {}
-    for day in days:
-        for metric, buckets in day.items():
-            into = out.setdefault(metric, {})
-            for b, n in buckets.items():
-                into[b] = into.get(b, 0) + n
-    return out
-
-
 # --- heatmap ------------------------------------------------------------------------------------
 class Heatmap(Report):
     metric: str
@@ -176,11 +166,17 @@ class Heatmap(Report):
 
 
 async def heatmap(reader: CubeReader, q: Query, metric: str = "opened") -> Heatmap:
-    per_day = (await reader.counters(q.days, q.scope, ["hour"]))["hour"]
     grid = [[0] * 24 for _ in range(7)]
     names = [f"{metric}|{h}" for h in range(24)]  # hours are counted as "0".."23" (fold)
-    for d, cells in zip(q.days, per_day, strict=True):
-        row = grid[d.weekday()]
+    week_names = {f"{metric}|{h}|{w}": (w, h) for w in range(7) for h in range(24)}  # a week's rollup
+    for weekday, cells in await reader.hours(q.days, q.scope):
+        if weekday is None:
+            for name, n in cells.items():
+                at = week_names.get(name)
+                if at is not None:
+                    grid[at[0]][at[1]] += n
+            continue
+        row = grid[weekday]
         for h, name in enumerate(names):
             row[h] += cells.get(name, 0)
     return Heatmap(name="heatmap", query=q, metric=metric, cells=grid)

@@ -40,6 +40,7 @@ class InsightsWorker:
     async def scan_once(self) -> int:
         """Process every conversation updated since the watermark (minus the lag)."""
         marks = await self.client.hgetall(keys.insights_watermark())  # type: ignore[misc]
+        await self.client.hset(keys.insights_units(), "from", "0")  # type: ignore[misc]  # every day recounted
         counted = 0
         for p in range(self.partitions):
             since = max(0, int(marks.get(str(p).encode(), 0)) - LAG_MS)
@@ -104,7 +105,8 @@ class InsightsWorker:
         live workers stopped (they would only race for the same cursors, never double count,
         but reports read half-built numbers until it finishes). Returns conversations counted."""
         prefix = keys.insights_prefix()
-        for pattern in ("c:*", "h:*", "scopes:*", "backlog:*", "backlog-scopes", "conv:*", "watermark", "sla-due"):
+        patterns = ("c:*", "h:*", "scopes:*", "units", "backlog:*", "backlog-scopes", "conv:*", "watermark", "sla-due")
+        for pattern in patterns:
             batch: list[bytes] = []
             async for key in self.client.scan_iter(match=f"{prefix}:{pattern}", count=1000):
                 batch.append(key)
@@ -113,6 +115,7 @@ class InsightsWorker:
                     batch = []
             if batch:
                 await self.client.unlink(*batch)
+        await self.client.hset(keys.insights_units(), "from", "0")  # type: ignore[misc]  # every day recounted
         counted = 0
         for p in range(self.partitions):
             async for ids, _ in self._updated(p, 0):

@@ -362,6 +362,16 @@ def insights_scopes(day: str) -> str:
     return f"{insights_prefix()}:scopes:{day}"
 
 
+INSIGHTS_WEEK = "W"  # a week rollup is named "W" + its Monday's "YYYYMMDD" where a day's name goes
+
+
+def insights_units() -> str:
+    """Hash of the days ("YYYYMMDD" -> 1) and weeks ("W" + the Monday's "YYYYMMDD" -> 1 while its
+    rollup is whole, 0 once retention cut into it) that have report cells, and "from": the first
+    day since which every day with cells is listed here (the reader's index)."""
+    return f"{insights_prefix()}:units"
+
+
 def insights_backlog(scope: str) -> str:
     """Live backlog gauges of one scope: fields "<gauge>|<dimension>|<value>"."""
     return f"{insights_prefix()}:backlog:{scope}"

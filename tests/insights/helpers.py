@@ -72,7 +72,8 @@ async def dump(r: redis.Redis) -> dict[str, Any]:
             continue
         kind = (await r.type(key)).decode()
         if kind == "hash":
-            h = {k.decode(): int(v) for k, v in (await r.hgetall(key)).items() if int(v) != 0}  # type: ignore[misc]
+            fields = (await r.hgetall(key)).items()  # type: ignore[misc]
+            h = {k.decode(): int(v) for k, v in fields if int(v) != 0 and k != b"from"}  # from: when counted
             if h:
                 out[name] = h
         elif kind == "set":

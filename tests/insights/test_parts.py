@@ -91,7 +91,10 @@ def test_a_chart_of_one_day_draws_its_point_and_ticks_never_repeat() -> None:
 
 def test_fan_out_writes_every_scope_combination() -> None:
     cells = fan_out([Increment("20261102", "x", "support", "ko", "all", "opened|", 1)])
-    assert len(cells.hashes) == 8 and cells.hashes[keys.insights_counters("20261102", "*|*|*", "all")] == {"opened|": 1}
+    assert len(cells.hashes) == 8 + 8 + 1  # the day's, its week's (2026-11-02 is a Monday), the index
+    assert cells.hashes[keys.insights_counters("20261102", "*|*|*", "all")] == {"opened|": 1}
+    assert cells.hashes[keys.insights_counters("W20261102", "*|*|*", "all")] == {"opened|": 1}
+    assert cells.hashes[keys.insights_units()] == {"20261102": 1, "W20261102": 1}
     assert cells.sets[keys.insights_scopes("20261102")] == {
         "x|support|ko",
         "x|support|*",
