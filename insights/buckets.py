@@ -85,4 +85,10 @@ def days_between(start: date, end: date) -> list[date]:
 
 
 def day_str(d: date) -> str:
-    return d.strftime("%Y%m%d")
+    """ "YYYYMMDD", the year zero-padded (strftime gives "3980110" for the year 398 on glibc)."""
+    return f"{d.year:04d}{d.month:02d}{d.day:02d}"
+
+
+def parse_day(day: str) -> date:
+    """The date of a `day_str` name."""
+    return date(int(day[:4]), int(day[4:6]), int(day[6:8]))

@@ -23,11 +23,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from functools import cache
 from itertools import product
 
 from helpline.routing import keys
+
+from .buckets import day_str, parse_day
 
 WILDCARD = "*"
 NONE = "-"  # a missing team or language
@@ -92,8 +94,8 @@ WEEK = keys.INSIGHTS_WEEK
 @cache
 def week_of(day: str) -> tuple[str, int]:
     """The week rollup a day ("YYYYMMDD") is summed into, and the day's weekday (0 = Monday)."""
-    d = date(int(day[:4]), int(day[4:6]), int(day[6:]))
-    return WEEK + (d - timedelta(days=d.weekday())).strftime("%Y%m%d"), d.weekday()
+    d = parse_day(day)
+    return WEEK + day_str(d - timedelta(days=d.weekday())), d.weekday()
 
 
 def week_field(dim: str, field_: str, weekday: int) -> str:

@@ -20,7 +20,7 @@ import redis.asyncio as redis
 from helpline.routing import keys
 from helpline.routing.decode import as_text
 
-from .buckets import day_str
+from .buckets import day_str, parse_day
 from .cube import GAUGES, WEEK, parse_scope, split_field
 
 Cells = dict[str, int]
@@ -193,8 +193,7 @@ class CubeReader:
         cover = (await self.units()).cover(days)
         raw = await self._read([keys.insights_counters(u, scope, "hour") for u in cover], _cells)
         return [
-            (None if u.startswith(WEEK) else date(int(u[:4]), int(u[4:6]), int(u[6:])).weekday(), cells)
-            for u, cells in zip(cover, raw, strict=True)
+            (None if u.startswith(WEEK) else parse_day(u).weekday(), cells) for u, cells in zip(cover, raw, strict=True)
         ]
 
     async def scopes(self, days: Sequence[date]) -> set[tuple[str, str, str]]:

@@ -196,7 +196,7 @@ async def test_one_product_supervisor_and_marketing_share_the_layout(r: redis.Re
             csp_errors = watch_csp(meg)
             await expect(meg.locator(".row")).to_have_count(2)
             assert await meg.locator(".row .vis").all_text_contents() == ["PUBLIC", "PUBLIC"]
-            await expect(meg.locator(".topnav a")).to_have_text(["Inbox", "Announcements"])
+            await expect(meg.locator(".topnav a")).to_have_text(["Inbox", "Announcements", "API tokens"])
             await meg.click(".topnav >> text=Announcements")
             await meg.wait_for_url("**/announcements")
             await expect(meg.locator(".topnav a.active")).to_have_text("Announcements")
@@ -234,7 +234,7 @@ async def test_one_product_supervisor_and_marketing_share_the_layout(r: redis.Re
             csp_errors = watch_csp(sue)
             await expect(sue.locator(".row")).to_have_count(6)
             await expect(sue.locator(".topnav a")).to_have_text(
-                ["Inbox", "Reports", "Examples", "Canned", "Announcements"]
+                ["Inbox", "Reports", "Examples", "Canned", "Announcements", "API tokens"]
             )
             await expect(sue.locator("#presence-select")).to_have_value("online")
             await sue.click(".topnav >> text=Reports")
@@ -263,7 +263,7 @@ async def test_one_product_supervisor_and_marketing_share_the_layout(r: redis.Re
             # phone width: the same nav, wrapped under the brand; charts scale to the screen
             phone = await sign_in(stack, "sue", width=390, height=844)
             await phone.goto(stack.url + "/reports")
-            await expect(phone.locator(".topnav a")).to_have_count(5)
+            await expect(phone.locator(".topnav a")).to_have_count(6)
             assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
             for i in range(7):
                 box = await phone.locator("svg.chart").nth(i).bounding_box()
