@@ -56,8 +56,17 @@ async def serve(app: Any, host: str = "127.0.0.1", port: int | None = None) -> A
     port = port or free_port(host)
     # log_config=None: uvicorn's records go to the process's own handlers (JSON lines included)
     # ws_max_size: the only WebSocket frames are the web chat's, a few KiB (uvicorn's default is 16 MiB)
+    # access_log=False: its lines are info records, which logs.py holds back anyway (uvicorn.access
+    # at WARNING); off, uvicorn no longer formats each request's address and path for nothing
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="on", log_config=None, ws_max_size=WS_MAX_BYTES
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        log_config=None,
+        ws_max_size=WS_MAX_BYTES,
+        access_log=False,
     )
     server = _Server(config)
     task = asyncio.create_task(_serve(server, host, port))

@@ -17,6 +17,9 @@ loop before reaching the application; a client under load sees that on top.
 
 A page whose canonical address depends on the Host header (an article without a `url`, when
 `[portal] public_url` is not set) is kept per host, in a bounded least-recently-used map.
+
+The pages kept belong to one knowledge base: when the site's `kb` is another object (a reload),
+they are all dropped before the next request is answered, so a page never outlives its articles.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ class CachedArticlePages:
         self.observe = observe or (lambda _: None)
         self.max_pages = max_pages
         self.pages: OrderedDict[tuple[str, str, str], Page] = OrderedDict()
+        self.kb = site.kb  # whose articles the kept pages show
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/help/"):
@@ -109,6 +113,9 @@ class CachedArticlePages:
 
     def page(self, scope: Scope, lang: str, key: str) -> Page | None:
         """The rendered page, from memory after the first time; None: not an article here."""
+        if self.site.kb is not self.kb:  # the knowledge base was reloaded: nothing kept is current
+            self.pages.clear()
+            self.kb = self.site.kb
         article = self.site.article(lang, key)
         if article is None:
             return None

@@ -52,6 +52,12 @@ class Site:
     def bodies(self) -> dict[tuple[str, str], Markup]:
         return {(a.language, a.key): article_html(a.body) for a in self.kb.articles}
 
+    def reload(self, kb: KnowledgeBase, searcher: Searcher) -> None:
+        """Serve `kb` (searched by `searcher`) from now on: the bodies rendered from the old one are
+        dropped, and so are the pages kept in memory (`article_cache` notices the new `kb`)."""
+        self.__dict__.pop("bodies", None)
+        self.kb, self.searcher = kb, searcher
+
     def languages(self) -> tuple[str, ...]:
         return self.kb.languages()
 

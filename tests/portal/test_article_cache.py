@@ -9,12 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as redis
+from fastapi import FastAPI
 
 from helpline.insights.metrics import REGISTRY
 from helpline.portal import article_cache
+from helpline.portal.site import Site
 from tests.factories import create_app
 
-from .conftest import help_parts
+from .conftest import PUBLIC, help_parts
 
 ARTICLE = "/help/ko/withdrawal-pending"
 
@@ -105,3 +107,50 @@ async def test_every_help_center_page_carries_its_server_time(web: httpx.AsyncCl
         assert response.headers["content-security-policy"].count("script-src") == 1  # the headers once
     assert count() - before == len(responses)
     assert "server-timing" not in (await web.get("/login")).headers  # the help center's pages only
+
+
+async def test_every_article_from_memory_is_what_the_route_answers(app: FastAPI, web: httpx.AsyncClient) -> None:
+    site = help_site(app)
+    differ = ("date", "server-timing", "etag")  # the time taken; an ETag only for a page kept in memory
+    for article in site.kb.articles:
+        path = f"/help/{article.language}/{article.key}"
+        fast, routed = await web.get(path), await web.get(path + "?via=route")
+        assert "etag" in fast.headers and "etag" not in routed.headers, path  # really the two paths
+        assert (fast.status_code, fast.content) == (routed.status_code, routed.content), path
+        assert sorted((k, v) for k, v in fast.headers.multi_items() if k not in differ) == sorted(
+            (k, v) for k, v in routed.headers.multi_items() if k not in differ
+        ), path  # every header, repeated ones included (their order is free)
+
+
+async def test_a_reloaded_knowledge_base_is_served_at_once(r: redis.Redis, tmp_path: Path) -> None:
+    from helpline.bots.kb import load_kb
+    from helpline.bots.search import Searcher
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for folder, body in ((old, "No fees."), (new, "A fee of 1 USDT.")):
+        folder.mkdir()
+        front = f"id: x-en\nkey: x\nlanguage: en\ntitle: Fees\nurl: {PUBLIC}/help/en/x"  # as the bot links it
+        (folder / "x.md").write_text(f"---\n{front}\n---\n{body}\n")
+    (old / "y.md").write_text("---\nid: y-en\nkey: y\nlanguage: en\ntitle: Limits\n---\nNo limits.\n")
+    app = create_app(help_parts(r, kb=old))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal.test") as web:
+        first = await web.get("/help/en/x")
+        assert "No fees." in first.text and (await web.get("/help/en/y")).status_code == 200  # both kept
+
+        kb = load_kb(new)
+        help_site(app).reload(kb, Searcher(kb))
+        page = await web.get("/help/en/x")
+        assert page.status_code == 200 and "A fee of 1 USDT." in page.text and "No fees." not in page.text
+        assert page.headers["etag"] != first.headers["etag"]
+        assert (await web.get("/help/en/x", headers={"if-none-match": first.headers["etag"]})).status_code == 200
+        assert page.content == (await web.get("/help/en/x?via=route")).content
+        gone = await web.get("/help/en/y")  # no longer an article: the route's 404
+        assert gone.status_code == 404 and "etag" not in gone.headers
+
+
+def help_site(app: FastAPI) -> Site:
+    """The help center's content the console serves (the one its outermost layer was given)."""
+    [layer] = [m for m in app.user_middleware if m.cls is article_cache.CachedArticlePages]
+    site = layer.kwargs["site"]
+    assert isinstance(site, Site)
+    return site
