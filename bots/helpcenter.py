@@ -49,6 +49,18 @@ _MEDIA_NAMES = ("photo", "sticker", "voice", "audio")  # named in the customer's
 
 
 @dataclass(frozen=True)
+class _Search:
+    """A decision that waits on retrieval: the one text to search, and what the answer carries."""
+
+    query: str
+    question: str
+    attempts: int = 0
+    tried: tuple[tuple[str, str], ...] = ()
+    retry: bool = False
+    feedback: ArticleFeedback | None = None
+
+
+@dataclass(frozen=True)
 class HelpCenterSettings:
     max_attempts: int = 2  # answers offered for one question before a human takes over
     answer_chars: int = 280  # social-media sized; the link carries the rest
@@ -94,9 +106,14 @@ class HelpCenterBot:
 
     async def handle(self, ctx: BotContext) -> BotDecision:
         """Decide about one customer message. Idempotent: no effects, only a decision."""
-        question = ctx.state.get("question", "")
-        await self.searcher.prepare(ctx.message.text, f"{question} {ctx.message.text}".strip())
-        decision, article = self._decide(ctx)
+        step = self._route(ctx)
+        if isinstance(step, _Search):
+            # The one text this turn searches is embedded here, off the event loop; a turn that
+            # searches nothing (a "yes", a chosen number, a handoff) embeds nothing.
+            await self.searcher.prepare(step.query)
+            decision, article = self._search(ctx, step)
+        else:
+            decision, article = step
         if article is None or self.generator is None:
             return decision
         # Optional generative wording of the same article; any failure keeps the retrieval answer.
@@ -115,6 +132,17 @@ class HelpCenterBot:
         return self.catalog.text(ctx.language, message_id, **params)
 
     def _decide(self, ctx: BotContext) -> tuple[BotDecision, Article | None]:
+        step = self._route(ctx)
+        return self._search(ctx, step) if isinstance(step, _Search) else step
+
+    def _search(self, ctx: BotContext, step: _Search) -> tuple[BotDecision, Article | None]:
+        decision, article = self._answer(
+            ctx, step.query, attempts=step.attempts, tried=list(step.tried), question=step.question, retry=step.retry
+        )
+        return (replace(decision, feedback=step.feedback), article) if step.feedback else (decision, article)
+
+    def _route(self, ctx: BotContext) -> tuple[BotDecision, Article | None] | _Search:
+        """The decision, or the search it waits for (the text to embed is known before searching)."""
         text = ctx.message.text
         command = bot_command(text)
         # "/start <payload>" is a deep link (still a first contact); "/help <question>" is a question.
@@ -146,8 +174,7 @@ class HelpCenterBot:
                     note=f"customer confirmed article {ctx.state.get('key')!r} solved it",
                 ), None
             if answer == "no":
-                retried, article = self._retry(ctx)
-                return replace(retried, feedback=said), article
+                return self._retry(ctx, said)
         if ctx.state.get("stage") == STAGE_CLARIFY:
             chosen = self._chosen(ctx)
             if chosen is not None:
@@ -156,7 +183,7 @@ class HelpCenterBot:
                 decision, article = self._reply(ctx, chosen, attempts=0, tried=[], question=question, note=note)
                 # The customer's own words for the article they picked: an example, pending approval.
                 return replace(decision, example=(chosen.key, question)), article
-        return self._answer(ctx, text, attempts=0, tried=[], question=text)
+        return _Search(text, question=text)
 
     def _media_handoff(self, ctx: BotContext) -> BotDecision:
         kinds = sorted({a.kind for a in ctx.message.attachments})
@@ -200,7 +227,7 @@ class HelpCenterBot:
             tuple(replies), handoff=Handoff(reason, summary), labels=tuple(labels), priority=priority, note=reason
         )
 
-    def _retry(self, ctx: BotContext) -> tuple[BotDecision, Article | None]:
+    def _retry(self, ctx: BotContext, said: ArticleFeedback | None) -> tuple[BotDecision, Article | None] | _Search:
         attempts = int(ctx.state.get("attempts", "1") or "1")
         tried = _tried(ctx.state.get("tried", ""))
         question = ctx.state.get("question", "")
@@ -208,12 +235,15 @@ class HelpCenterBot:
             reason = f"{attempts} articles did not solve it"
             summary = self._summary(ctx, question, tried, extra=ctx.message.text)
             decision = BotDecision(
-                (BotReply(self._t(ctx, "handoff_after_tries")),), handoff=Handoff(reason, summary), note=reason
+                (BotReply(self._t(ctx, "handoff_after_tries")),),
+                handoff=Handoff(reason, summary),
+                note=reason,
+                feedback=said,
             )
             return decision, None
         # The "no" may carry new details ("no, it's USDT on TRON"); search with both.
         query = f"{question} {ctx.message.text}".strip()
-        return self._answer(ctx, query, attempts=attempts, tried=tried, question=question, retry=True)
+        return _Search(query, question, attempts=attempts, tried=tuple(tried), retry=True, feedback=said)
 
     def _answer(
         self,

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from helpline.bots.base import LABEL_MOVED_TO_PRIVATE, BotDecision
+from helpline.bots.dense import default_cache_dir
 from helpline.bots.helpcenter import HelpCenterBot, trim
+from helpline.bots.kb import KnowledgeBase
 from helpline.bots.search import Searcher
 from helpline.routing.models import MessageKind
 from tests.bots.conftest import make_ctx
@@ -141,3 +143,50 @@ async def test_the_question_is_embedded_while_the_event_loop_keeps_running(
         task.cancel()
     assert ticks_during and ticks_during[0] > 0  # other work went on while the question was embedded
     assert d.state["key"] == "withdrawal-pending"
+
+
+async def test_each_turn_embeds_only_the_text_it_searches(
+    searcher: Searcher, kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A memory of recent questions of its own, so nothing is found there from another test.
+    assert searcher.queries is not None
+    embedder = searcher.queries.embedder
+    bot = HelpCenterBot(Searcher(kb, embedder=embedder, cache_dir=default_cache_dir()))
+    real, embedded = embedder.queries, []
+
+    def recording(texts: list[str]) -> np.ndarray:
+        assert threading.current_thread() is not threading.main_thread()  # never on the event loop
+        embedded.extend(texts)
+        return real(texts)
+
+    monkeypatch.setattr(embedder, "queries", recording)
+
+    async def turn(text: str, state: dict[str, str] | None = None) -> tuple[BotDecision, list[str]]:
+        embedded.clear()
+        decision = await ask(bot, text, state=state or {})
+        assert decision == bot.decide(make_ctx(text, state=state or {}))  # the same decision, nothing embedded
+        return decision, list(embedded)
+
+    question = "my withdrawl has been pending since this morning, where is it?"
+    first, texts = await turn(question)
+    assert texts == [question] and first.state["stage"] == "feedback"
+    # A "no" with details searches the question joined with them: that text alone is embedded.
+    retried, texts = await turn("no, it is USDT on the TRON network", dict(first.state))
+    assert texts == [f"{question} no, it is USDT on the TRON network"]
+    assert retried.feedback is not None and not retried.feedback.helpful
+    # Turns that search nothing embed nothing.
+    for text, state in [
+        ("yes", dict(first.state)),
+        ("2", {"stage": "clarify", "choices": "password-reset,withdrawal-fees", "question": question}),
+        ("/start", {}),
+        ("I want to talk to a human", dict(first.state)),
+    ]:
+        _, texts = await turn(text, state)
+        assert texts == [], text
+    # A new question instead of a number after a choice was offered: the new question alone.
+    clarify = {"stage": "clarify", "choices": "password-reset,withdrawal-fees", "question": question}
+    _, texts = await turn("how much is the fee to send ETH out", clarify)
+    assert texts == ["how much is the fee to send ETH out"]
+    # Asked again (the router may ask twice after a crash): remembered, nothing embedded.
+    _, texts = await turn("no, it is USDT on the TRON network", dict(first.state))
+    assert texts == []
