@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -23,6 +25,18 @@ class _Server(uvicorn.Server):
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+class _Http(HttpToolsProtocol):
+    """uvicorn's HTTP protocol (httptools), formatting a request's access line only when
+    `uvicorn.access` would write it. uvicorn formats the line (the client's address, the path
+    quoted) whenever the logger has a handler, the root's included, even when its level (WARNING,
+    `helpline.logs`) then drops it. Decided per connection, so a level lowered while the server
+    runs is seen by the next connection."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.access_log = self.access_log and self.access_logger.isEnabledFor(logging.INFO)
 
 
 class ListenFailed(OSError):
@@ -56,8 +70,7 @@ async def serve(app: Any, host: str = "127.0.0.1", port: int | None = None) -> A
     port = port or free_port(host)
     # log_config=None: uvicorn's records go to the process's own handlers (JSON lines included)
     # ws_max_size: the only WebSocket frames are the web chat's, a few KiB (uvicorn's default is 16 MiB)
-    # access_log=False: its lines are info records, which logs.py holds back anyway (uvicorn.access
-    # at WARNING); off, uvicorn no longer formats each request's address and path for nothing
+    # http=_Http: an access line is formatted only when it would be written (see _Http)
     config = uvicorn.Config(
         app,
         host=host,
@@ -66,7 +79,7 @@ async def serve(app: Any, host: str = "127.0.0.1", port: int | None = None) -> A
         lifespan="on",
         log_config=None,
         ws_max_size=WS_MAX_BYTES,
-        access_log=False,
+        http=_Http,
     )
     server = _Server(config)
     task = asyncio.create_task(_serve(server, host, port))
