@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, insert, select
 from helpline.bots.examples import ExampleStore
 from helpline.routing import keys
 
+from . import contact_terms
 from .database import Database
 from .errors import ErasureRefused
 from .record import delete_rows, lock_against_erasure, subject_of
@@ -167,6 +168,7 @@ async def erase_contact(
         )
         await delete_rows(conn, db.is_sqlite, ids)
         await conn.execute(delete(contacts).where(contacts.c.id == contact_id))
+        await contact_terms.rewrite(conn, [contact_id])  # nothing left to find them by
     return Erased(subject, len(ids), removed)
 
 

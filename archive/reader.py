@@ -1,5 +1,5 @@
 """Reading the record back: one conversation's history, a contact's full history across channels
-and linked contacts, and restoring an evicted conversation into Redis when it is reopened."""
+and linked contacts, finding contacts to link, and restoring an evicted conversation into Redis when it is reopened."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis
-from sqlalchemy import and_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from helpline.routing import keys
 
+from .contact_terms import query_term, upper_bound
 from .database import Database, parse_url
-from .schema import contacts, conversations, events, messages, replies
+from .schema import contact_terms, contacts, conversations, events, messages, replies
 from .search import Access, visible
 from .snapshot import COLUMNS, TIMES
 
@@ -93,6 +94,47 @@ async def contact(db: Database, contact_id: str) -> dict[str, Any] | None:
     async with db.engine.connect() as conn:
         row = (await conn.execute(select(contacts).where(contacts.c.id == contact_id))).first()
     return dict(row._mapping) if row else None
+
+
+async def find_contacts(
+    db: Database, query: str, access: Access, limit: int = 10, exclude: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Contacts with a term that begins with `query` (`contact_terms.py`: the handle with or
+    without its @, the name or a word of it, the e-mail address, the platform user id, the contact
+    id; case does not matter) and, unless `access` sees everything, a conversation in the record
+    that `access` may see; none of `exclude`. At most `limit`, exact terms first, then in term
+    order. Reads a range of the terms' primary key, a page at a time, never the whole table."""
+    low = query_term(query)
+    if not low or limit <= 0:
+        return []
+    high = upper_bound(low)
+    t = contact_terms.c
+    conditions = [t.term >= low, *([t.term < high] if high is not None else [])]
+    if exclude:
+        conditions.append(t.contact_id.not_in(list(exclude)))
+    if not access.everything:
+        c = conversations.c
+        conditions.append(exists().where(and_(c.contact_id == t.contact_id, visible(access))))
+    page = max(limit * 4, 20)
+    found: dict[str, None] = {}
+    after: tuple[str, str] | None = None
+    async with db.engine.connect() as conn:
+        while len(found) < limit:
+            stmt = select(t.term, t.contact_id).where(*conditions)
+            if after is not None:
+                stmt = stmt.where(or_(t.term > after[0], and_(t.term == after[0], t.contact_id > after[1])))
+            rows = (await conn.execute(stmt.order_by(t.term, t.contact_id).limit(page))).all()
+            for row in rows:
+                if row.term.startswith(low):  # the range is the prefix; this only guards the bound
+                    found.setdefault(row.contact_id)
+            if len(rows) < page:
+                break
+            after = (rows[-1].term, rows[-1].contact_id)
+        ids = list(found)[:limit]
+        if not ids:
+            return []
+        by_id = {r.id: dict(r._mapping) for r in await conn.execute(select(contacts).where(contacts.c.id.in_(ids)))}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 class AgentMemory:

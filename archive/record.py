@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Table, delete, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import contact_terms
 from .database import Database
 from .moves import move_out
 from .schema import SEARCH_ORDER_BITS, contacts, conversations, erasures, events, messages, replies, search_order
@@ -84,6 +85,7 @@ class Record:
         async with self.db.engine.begin() as conn:
             await lock_against_erasure(conn, exclusive=False)
             await self._upsert(conn, contacts, batch.contacts, ("id",), update=True, keep=CONTACT_KEPT)
+            await contact_terms.rewrite(conn, [r["id"] for r in batch.contacts])
             moved = await _order_for_search(conn, batch.conversations) if self.db.is_sqlite else []
             await self._upsert(conn, conversations, batch.conversations, ("id",), update=True)
             await self._upsert(conn, messages, batch.messages, ("conversation_id", "seq"), update=False)
@@ -143,6 +145,7 @@ class Record:
         await conn.execute(
             delete(contacts).where(contacts.c.id.in_(list(erased)), ~exists().where(c.contact_id == contacts.c.id))
         )
+        await contact_terms.rewrite(conn, list(erased))  # those deleted are found no more
 
     async def _upsert(
         self,

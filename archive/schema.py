@@ -108,6 +108,18 @@ contacts = Table(
     Column("email", String(254)),  # an address the customer left for our answer
 )
 
+#: The words a contact is found by when linking (`contact_terms.py`): handle, each word of the name
+#: and the whole name, e-mail address, platform user id, contact id; casefolded. A prefix of a term
+#: is a range of this index (`term >= q AND term < q'`): binary order on both engines (PostgreSQL:
+#: the column's collation is "C", set by the migration).
+contact_terms = Table(
+    "contact_terms",
+    metadata,
+    Column("term", String(256), primary_key=True),
+    Column("contact_id", String(256), primary_key=True),
+)
+Index("contact_terms_contact", contact_terms.c.contact_id)  # rewriting or deleting a contact's terms
+
 erasures = Table(
     "erasures",
     metadata,

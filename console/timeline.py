@@ -20,6 +20,7 @@ from helpline.routing.models import (
 )
 
 from .archived import archived_story, history_ids
+from .archived import contact as archived_contact
 from .files import audio, inline, reply_attachments, video
 from .queries import recent_scored, summarize
 from .roles import Principal, Role, can_see_contact, can_view
@@ -160,7 +161,8 @@ def items_of(
 async def detail(svc: Services, who: Principal, conv: Conversation) -> Detail:
     store = svc.store
     group = await svc.links.group(conv.contact_id)
-    contacts: list[Contact] = [c for c in [await store.contact(cid) for cid in group] if c is not None]
+    # from Redis, else from the record (a linked contact's conversations may all have left Redis)
+    contacts: list[Contact] = [c for c in [await archived_contact(svc, cid) for cid in group] if c is not None]
     contact = next((c for c in contacts if c.id == conv.contact_id), None)
     hot_ids = await conversations_of(svc, group)
     related_ids = [cid for cid in dict.fromkeys([*hot_ids, *await history_ids(svc, who, group)]) if cid != conv.id]

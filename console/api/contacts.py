@@ -35,8 +35,8 @@ async def _contact(
     if contact is not None and not who.sees_all:
         if convs is None:
             convs = await svc.store.get_many(await conversations_of(svc, [contact_id]))
-        if not can_see_contact(who, contact_id, convs):
-            contact = None
+        if not can_see_contact(who, contact_id, convs) and not await history_ids(svc, who, [contact_id]):
+            contact = None  # neither a recent conversation nor one in the record that `who` may see
     if contact is None:
         raise HTTPException(404, f"contact {contact_id!r} not found")
     return contact
@@ -57,7 +57,7 @@ async def get_contact(contact_id: str, svc: Svc, who: Staff) -> ContactOut:
     contact = await _contact(svc, who, contact_id, [*recent, *archived])
     linked = [
         c
-        for c in [await svc.store.contact(cid) for cid in group[1:]]
+        for c in [await archived_contact(svc, cid) for cid in group[1:]]
         if c is not None and can_see_contact(who, c.id, [*recent, *archived])
     ]  # another team's stays hidden
     convs = sorted((c for c in [*recent, *archived] if can_view(who, c)), key=lambda c: c.updated_at, reverse=True)
