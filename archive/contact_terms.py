@@ -1,7 +1,7 @@
 """The words an archived contact is found by when an agent links a person's contacts: its handle,
-its name (whole, and each word), its e-mail address, its platform user id and its contact id,
-casefolded. A query finds the contacts with a term that begins with it: a range of the
-`contact_terms` primary key, never a scan of the contacts.
+its name (whole, and each word), its e-mail address and its platform user id, casefolded (its
+contact id finds it too, whole: `reader.find_contacts`). A query finds the contacts with a term
+that begins with it: a range of the `contact_terms` primary key, never a scan of the contacts.
 
 The terms are rewritten from the stored contact rows whenever the archiver writes contacts, and
 deleted with the contact (erasure), so they never say more than the contacts table.
@@ -40,7 +40,6 @@ def terms(contact: Mapping[Any, Any]) -> set[str]:
     handle = fold(contact.get("handle") or "").removeprefix("@")
     name = fold(contact.get("display_name") or "")
     out.update((handle, name, fold(contact.get("email") or ""), fold(contact.get("user_id") or "")))
-    out.add(fold(contact.get("id") or ""))
     out.update(name.split(" "))  # "Min-jun Kim": "min-jun", "kim"
     out.update(_WORD.findall(name))  # and "min", "jun"
     return {t[:MAX_TERM] for t in out if t}

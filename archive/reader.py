@@ -99,26 +99,34 @@ async def contact(db: Database, contact_id: str) -> dict[str, Any] | None:
 async def find_contacts(
     db: Database, query: str, access: Access, limit: int = 10, exclude: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
-    """Contacts with a term that begins with `query` (`contact_terms.py`: the handle with or
-    without its @, the name or a word of it, the e-mail address, the platform user id, the contact
-    id; case does not matter) and, unless `access` sees everything, a conversation in the record
-    that `access` may see; none of `exclude`. At most `limit`, exact terms first, then in term
-    order. Reads a range of the terms' primary key, a page at a time, never the whole table."""
+    """Contacts whose id is `query`, then those with a term that begins with it
+    (`contact_terms.py`: the handle with or without its @, the name or a word of it, the e-mail
+    address, the platform user id; case does not matter), that, unless `access` sees everything,
+    have a conversation in the record `access` may see; none of `exclude`. At most `limit`, exact
+    terms first, then in term order. Reads the contact's key and a range of the terms' primary
+    key, a page at a time, never the whole table."""
     low = query_term(query)
     if not low or limit <= 0:
         return []
     high = upper_bound(low)
     t = contact_terms.c
+    c = conversations.c
     conditions = [t.term >= low, *([t.term < high] if high is not None else [])]
     if exclude:
         conditions.append(t.contact_id.not_in(list(exclude)))
     if not access.everything:
-        c = conversations.c
         conditions.append(exists().where(and_(c.contact_id == t.contact_id, visible(access))))
     page = max(limit * 4, 20)
     found: dict[str, None] = {}
     after: tuple[str, str] | None = None
     async with db.engine.connect() as conn:
+        named = query.strip()
+        if named and named not in exclude:
+            by_id = select(contacts.c.id).where(contacts.c.id == named)
+            if not access.everything:
+                by_id = by_id.where(exists().where(and_(c.contact_id == contacts.c.id, visible(access))))
+            if (await conn.execute(by_id)).first() is not None:
+                found[named] = None
         while len(found) < limit:
             stmt = select(t.term, t.contact_id).where(*conditions)
             if after is not None:

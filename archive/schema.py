@@ -109,7 +109,7 @@ contacts = Table(
 )
 
 #: The words a contact is found by when linking (`contact_terms.py`): handle, each word of the name
-#: and the whole name, e-mail address, platform user id, contact id; casefolded. A prefix of a term
+#: and the whole name, e-mail address, platform user id; casefolded. A prefix of a term
 #: is a range of this index (`term >= q AND term < q'`): binary order on both engines (PostgreSQL:
 #: the column's collation is "C", set by the migration).
 contact_terms = Table(

@@ -30,11 +30,13 @@ log = logging.getLogger(__name__)
 
 
 def matches(contact: Contact, query: str) -> bool:
-    """Pure: the query (case-insensitive, an @ optional) is in the contact's name, handle or e-mail
-    address, or begins one of the terms the record finds it by (its platform id, its id, ...)."""
+    """Pure: the query is the contact's id, or (case-insensitive, an @ optional) is in its name,
+    handle or e-mail address or begins one of the terms the record finds it by (its platform id, ...)."""
     q = query_term(query)
     if not q:
         return False
+    if contact.id == query.strip():
+        return True
     texts = (fold(contact.display_name), fold(contact.handle).removeprefix("@"), fold(contact.email or ""))
     return any(q in text for text in texts) or any(t.startswith(q) for t in terms(contact.model_dump()))
 

@@ -38,7 +38,6 @@ def test_terms_and_bounds() -> None:
         "user_id": "4242",
     }
     assert terms(row) == {
-        "telegram:main:4242",
         "kim_s",
         "min-jun kim",
         "min-jun",
@@ -85,13 +84,17 @@ async def test_find_contacts_by_each_term_and_access(r: redis.Redis, db: Databas
     assert await ids("min-j") == ["null:main:kim"]  # the name from its start
     assert await ids("Kim") == ["null:main:kim"]  # a word of the name
     assert await ids("MJ@exam") == ["null:main:kim"]  # the e-mail address
-    assert await ids("null:main:l") == ["null:main:lee"]  # the contact id
+    assert await ids(" null:main:lee ") == ["null:main:lee"]  # the contact id, whole
+    assert await ids("null:main:l") == []
     assert await ids("le") == ["null:main:lee"]  # user id "lee", handle "@lee", name "LEE": one contact
     assert await ids("whale") == []  # only in a vip conversation: amy cannot find it
     assert await ids("whale", EVERYTHING) == ["null:main:whale"]
-    assert await ids("null:main:", EVERYTHING) == ["null:main:kim", "null:main:lee", "null:main:whale"]
-    assert await ids("null:main:", EVERYTHING, limit=2) == ["null:main:kim", "null:main:lee"]
-    assert await ids("null:main:", EVERYTHING, exclude=["null:main:kim"]) == ["null:main:lee", "null:main:whale"]
+    assert await ids("e", EVERYTHING) == []  # no term starts with "e"
+    assert await ids("l", EVERYTHING, limit=1) == ["null:main:lee"]
+    assert await ids("null:main:whale", EVERYTHING) == ["null:main:whale"]
+    assert await ids("null:main:whale") == []  # by id neither: not amy's to see
+    assert await ids("kim", EVERYTHING, exclude=["null:main:kim"]) == []
+    assert await ids("", EVERYTHING) == []
     assert await ids("x") == [] and await ids("  ") == [] and await ids("im") == []  # a prefix, not a substring
     kim = (await reader.find_contacts(db, "kim", SUPPORT))[0]
     assert (kim["display_name"], kim["email"], kim["platform"]) == ("Min-jun Kim", "mj@example.com", "null")
