@@ -122,10 +122,10 @@ async def find_contacts(
     async with db.engine.connect() as conn:
         named = query.strip()
         if named and named not in exclude:
-            by_id = select(contacts.c.id).where(contacts.c.id == named)
+            whole = select(contacts.c.id).where(contacts.c.id == named)
             if not access.everything:
-                by_id = by_id.where(exists().where(and_(c.contact_id == contacts.c.id, visible(access))))
-            if (await conn.execute(by_id)).first() is not None:
+                whole = whole.where(exists().where(and_(c.contact_id == contacts.c.id, visible(access))))
+            if (await conn.execute(whole)).first() is not None:
                 found[named] = None
         while len(found) < limit:
             stmt = select(t.term, t.contact_id).where(*conditions)
