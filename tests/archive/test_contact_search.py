@@ -5,19 +5,21 @@ import logging
 import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import redis.asyncio as redis
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import create_engine, select
 
 from helpline.archive import reader
 from helpline.archive.archiver import Archiver
 from helpline.archive.contact_terms import terms, upper_bound
-from helpline.archive.database import Database
+from helpline.archive.database import Database, alembic_config, migrate
 from helpline.archive.erasure import erase_contact
 from helpline.archive.evict import Evictor
 from helpline.archive.record import Record
-from helpline.archive.schema import contact_terms
+from helpline.archive.schema import contact_terms, contacts
 from helpline.archive.search import Access
 from helpline.console import linking
 from helpline.console.roles import Principal, Role
@@ -172,3 +174,55 @@ async def test_an_agent_links_an_archived_contact_through_the_api(
     refused = await c.post("/api/v1/contacts/null:main:whale/links", json={"other": "null:main:kim"}, headers=bob)
     assert refused.status_code == 404
     await desk.svc.record.close()
+
+
+def test_the_migration_gives_the_contacts_already_archived_their_terms(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/old.db"
+    config = alembic_config(url)
+    command.upgrade(config, "0005")  # a record from before the terms
+    engine = create_engine(f"sqlite:///{tmp_path}/old.db")
+    with engine.begin() as conn:
+        conn.execute(
+            contacts.insert(),
+            [
+                {
+                    "id": "x:main:1",
+                    "platform": "x",
+                    "account": "main",
+                    "user_id": "1",
+                    "handle": "@Ana",
+                    "display_name": "Ana Lima",
+                },
+                {
+                    "id": "x:main:2",
+                    "platform": "x",
+                    "account": "main",
+                    "user_id": "2",
+                    "handle": "@bo",
+                    "display_name": "",
+                },
+            ],
+        )
+    migrate(url)
+    with engine.connect() as conn:
+        held = sorted(conn.execute(select(contact_terms.c.term, contact_terms.c.contact_id)).all())
+        # the lookup is a range of the primary key, not a scan
+        plan = " ".join(
+            str(row[-1])
+            for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT term, contact_id FROM contact_terms WHERE term >= 'li' AND term < 'lj' "
+                "ORDER BY term, contact_id LIMIT 40"
+            )
+        )
+    engine.dispose()
+    assert held == [
+        ("1", "x:main:1"),
+        ("2", "x:main:2"),
+        ("ana", "x:main:1"),
+        ("ana lima", "x:main:1"),
+        ("bo", "x:main:2"),
+        ("lima", "x:main:1"),
+    ]
+    assert re.search(
+        r"SEARCH contact_terms USING (COVERING )?INDEX sqlite_autoindex_contact_terms_1 \(term>\? AND term<\?\)", plan
+    ), plan
