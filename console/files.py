@@ -44,8 +44,10 @@ def video(mime_type: str | None) -> bool:
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """Pure: the part `bytes=a-b`, `bytes=a-` or `bytes=-n` asks for, as (start, end excluded);
-    None (the whole file) without one, or for several ranges or another unit (which a server may
-    ignore). Raises ValueError when the part lies outside the file (a 416)."""
+    None (the whole file, 200) without one, or for several ranges, another unit, or a header that
+    is not a valid range (`bytes=5-4`, `bytes=a-b`): RFC 9110 section 14.2 lets a server ignore
+    those and requires it for a unit it does not know. Raises ValueError when the part lies
+    outside the file (unsatisfiable: a 416)."""
     unit, _, spec = (header or "").partition("=")
     first, dash, last = spec.strip().partition("-")
     if unit.strip().lower() != "bytes" or "," in spec or not dash or not (first + last).isdigit():
@@ -54,10 +56,12 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         if int(last) == 0:
             raise ValueError("an empty suffix")
         return max(size - int(last), 0), size
-    start, end = int(first), min(int(last) + 1, size) if last else size
-    if start >= size or start >= end:
+    start = int(first)
+    if last and int(last) < start:
+        return None  # an invalid range (section 14.1.1): ignored
+    if start >= size:
         raise ValueError(f"bytes {start}- of {size}")
-    return start, end
+    return start, min(int(last) + 1, size) if last else size
 
 
 def reply_files(svc: Services, conv: Conversation) -> frozenset[str]:
@@ -132,7 +136,8 @@ async def find(svc: Services, conv: Conversation, file_id: str) -> tuple[Attachm
 async def response(found: Attachment, store: AttachmentStore, range_header: str | None = None) -> Response:
     """The file for an agent already allowed to see it: from this machine's disk, streamed from
     the store, or (a document, where the store gives them) a redirect to a short-lived link. A
-    Range request gets the part it asks for (206), or 416 when that part is not in the file."""
+    Range request gets the part it asks for (206), 416 when that part is not in the file, or the
+    whole file (200) for a Range header it ignores (`byte_range`), from every store alike."""
     headers = {
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, no-store",
@@ -143,7 +148,10 @@ async def response(found: Attachment, store: AttachmentStore, range_header: str 
     mime = (found.mime_type or "").lower() if shown else "application/octet-stream"
     disposition = "inline" if shown else "attachment"
     path = store.local_path(file_id)
-    if path is not None:  # Starlette's FileResponse answers Range requests itself
+    if path is not None and range_header is None:  # the whole file from this disk (sendfile)
+        # A Range request takes the path below for every store, so both answer it alike
+        # (Starlette's FileResponse answers 400 to a range header it cannot parse, where RFC 9110
+        # says to ignore it).
         return FileResponse(path, media_type=mime, filename=name, content_disposition_type=disposition, headers=headers)
     link = None if shown else store.blobs.presigned_url(file_id, name)
     if link is not None:  # never for what the page shows: its CSP allows only the console's origin
