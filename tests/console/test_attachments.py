@@ -89,9 +89,10 @@ async def test_an_attachment_downloads_for_agents_who_see_the_conversation_only(
     assert (await c.get(f"/api/v1/conversations/{cid}/attachments/{file_id}")).status_code == 401
 
 
-async def test_an_x_dm_photo_is_shown_inline_to_agents_who_see_the_conversation(
-    r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def _x_desk(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch, files: dict[str, object], options: dict[str, object] | None = None
+) -> tuple[Desk, XConnector]:
+    """A desk with an X account beside the null one (its files kept as `files` says), and its connector."""
     for name in ("KEY", "SECRET", "TOKEN", "TOKEN_SECRET"):
         monkeypatch.setenv(f"X_{name}", "x")
     account = {
@@ -103,12 +104,19 @@ async def test_an_x_dm_photo_is_shown_inline_to_agents_who_see_the_conversation(
             "access_token": "X_TOKEN",
             "access_token_secret": "X_TOKEN_SECRET",
         },
-        "options": {"user_id": "1000", "attachments_dir": str(tmp_path / "files")},
+        "options": {"user_id": "1000", **(options or {})},
     }
-    desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, account])
+    desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, account], files=files)
     desk.parts.make_connectors()
-    x = desk.parts.connectors[("x", "support")]
-    assert isinstance(x, XConnector)
+    connector = desk.parts.connectors[("x", "support")]
+    assert isinstance(connector, XConnector)
+    return desk, connector
+
+
+async def test_an_x_dm_photo_is_shown_inline_to_agents_who_see_the_conversation(
+    r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk, x = await _x_desk(r, monkeypatch, {}, {"attachments_dir": str(tmp_path / "files")})
     jpeg = b"\xff\xd8\xff\xe0 a jpeg"
     file_id = await x.files.save(jpeg)
     cid = await desk.conversation(
@@ -230,23 +238,7 @@ async def _x_photo_desk(
     r: redis.Redis, monkeypatch: pytest.MonkeyPatch, files: dict[str, object]
 ) -> tuple[Desk, str, str]:
     """A desk whose X account keeps its files in `files`, and a conversation with a stored JPEG."""
-    for name in ("KEY", "SECRET", "TOKEN", "TOKEN_SECRET"):
-        monkeypatch.setenv(f"X_{name}", "x")
-    account = {
-        "platform": "x",
-        "name": "support",
-        "secrets": {
-            "consumer_key": "X_KEY",
-            "consumer_secret": "X_SECRET",
-            "access_token": "X_TOKEN",
-            "access_token_secret": "X_TOKEN_SECRET",
-        },
-        "options": {"user_id": "1000"},
-    }
-    desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, account], files=files)
-    desk.parts.make_connectors()
-    connector = desk.parts.connectors[("x", "support")]
-    assert isinstance(connector, XConnector)
+    desk, connector = await _x_desk(r, monkeypatch, files)
     file_id = await connector.files.save(JPEG)
     cid = await desk.conversation(
         "",
@@ -273,23 +265,7 @@ async def _video_desk(
     options: dict[str, object] | None = None,
 ) -> tuple[Desk, str, str]:
     """A desk whose X account keeps a customer's MP4 (kept under the default types), in a conversation."""
-    for name in ("KEY", "SECRET", "TOKEN", "TOKEN_SECRET"):
-        monkeypatch.setenv(f"X_{name}", "x")
-    account = {
-        "platform": "x",
-        "name": "support",
-        "secrets": {
-            "consumer_key": "X_KEY",
-            "consumer_secret": "X_SECRET",
-            "access_token": "X_TOKEN",
-            "access_token_secret": "X_TOKEN_SECRET",
-        },
-        "options": {"user_id": "1000", **(options or {})},
-    }
-    desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, account], files=files or {})
-    desk.parts.make_connectors()
-    connector = desk.parts.connectors[("x", "support")]
-    assert isinstance(connector, XConnector)
+    desk, connector = await _x_desk(r, monkeypatch, files or {}, options)
     kept = await connector.files.keep(MP4, "clip.mp4", "video/mp4", "video", kind="video")
     assert isinstance(kept, Attachment)
     cid = await desk.conversation(

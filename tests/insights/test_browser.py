@@ -8,19 +8,8 @@ import redis.asyncio as redis
 from playwright.async_api import async_playwright
 
 from helpline.connectors.emulation import serve
+from tests.console.stack import ARGS, CHROMIUM
 from tests.insights.apps import app_for, open_role, seeded
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium")
 

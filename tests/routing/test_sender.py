@@ -14,14 +14,12 @@ from helpline.connectors.base import AccountSettings, Connector, ConnectorContex
 from helpline.connectors.errors import Permanent, RateLimited, Transient, Uncertain
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing import keys
-from helpline.routing.bus import StreamConsumer
 from helpline.routing.dead_letters import replay
-from helpline.routing.models import Conversation, DeliveryState, EventType, MessageKind, OutboundReply, utcnow
-from helpline.routing.outbound import reply_to
+from helpline.routing.models import DeliveryState, EventType, OutboundReply
 from helpline.routing.sender import Sender
-from helpline.routing.store import ConversationStore, Effects
+from helpline.routing.store import ConversationStore
 
-PARTITIONS = 4
+from .sending import PARTITIONS, no_ingest, outbound_consumer, queue_reply
 
 
 class Scripted(Connector):
@@ -30,7 +28,7 @@ class Scripted(Connector):
     platform = "null"
 
     def __init__(self, outcomes: list[Exception | None], idempotent: bool = False) -> None:
-        super().__init__(AccountSettings(platform="null", name="main"), ConnectorContext(ingest=_no_ingest))
+        super().__init__(AccountSettings(platform="null", name="main"), ConnectorContext(ingest=no_ingest))
         self.outcomes = outcomes
         self.posts: list[str] = []
         self.idempotent_send = idempotent  # type: ignore[misc]
@@ -46,29 +44,6 @@ class Scripted(Connector):
         return ()
 
 
-async def _no_ingest(_: object) -> list[bool]:
-    return []
-
-
-async def queue_reply(r: redis.Redis, text: str = "hello", conversation: str = "1-1") -> OutboundReply:
-    now = utcnow()
-    conv = Conversation(
-        id=conversation,
-        platform="null",
-        account="main",
-        kind=MessageKind.DIRECT,
-        thread_key=f"dm{conversation}",
-        contact_id="null:main:u1",
-        created_at=now,
-        updated_at=now,
-    )
-    reply = reply_to(
-        conv, reply_id=f"{conversation}:m1:{text}", text=text, sender="agent:amy", in_reply_to="m1", recipient_id="u1"
-    )
-    await ConversationStore(r, PARTITIONS).commit([Effects(conv.id).reply(reply, 1)], now)
-    return reply
-
-
 async def drain(r: redis.Redis, connector: Scripted, rounds: int = 3) -> Sender:
     sender = Sender(
         r,
@@ -78,16 +53,7 @@ async def drain(r: redis.Redis, connector: Scripted, rounds: int = 3) -> Sender:
         backoff=(0.01, 0.05),
         limiter=SharedRateLimiter(r),
     )
-    consumer = StreamConsumer(
-        r,
-        keys.SENDER_GROUP,
-        "s1",
-        sender.streams(),
-        sender.handle_batch,
-        sender.dead_letter_key,
-        block_ms=5,
-        retry_idle_ms=30,
-    )
+    consumer = outbound_consumer(r, sender, retry_idle_ms=30)
     await consumer.ensure_groups()
     for _ in range(rounds):
         await sender.promote_due()
@@ -175,20 +141,7 @@ async def test_two_senders_post_a_conversation_in_order_and_once(r: redis.Redis)
         Sender(r, {("null", "main"): platform}, PARTITIONS, lease_seconds=1.0, limiter=SharedRateLimiter(r))
         for _ in range(2)
     )
-    consumers = [
-        StreamConsumer(
-            r,
-            keys.SENDER_GROUP,
-            name,
-            s.streams(),
-            s.handle_batch,
-            s.dead_letter_key,
-            count=2,
-            block_ms=5,
-            retry_idle_ms=30,
-        )
-        for name, s in (("a", a), ("b", b))
-    ]
+    consumers = [outbound_consumer(r, s, name, count=2, retry_idle_ms=30) for name, s in (("a", a), ("b", b))]
     await consumers[0].ensure_groups()
     deadline = time.monotonic() + 30
     rounds_after = 4  # a few more rounds once all are posted: nothing goes twice
@@ -226,18 +179,7 @@ async def test_a_dead_lettered_reply_lets_the_next_go_and_can_be_replayed_once(r
     later = await queue_reply(r, "later")
     platform = Scripted([KeyError("bug")] * 3, idempotent=True)
     sender = Sender(r, {("null", "main"): platform}, PARTITIONS, lease_seconds=1.0, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(
-        r,
-        keys.SENDER_GROUP,
-        "s1",
-        sender.streams(),
-        sender.handle_batch,
-        sender.dead_letter_key,
-        block_ms=5,
-        retry_idle_ms=30,
-        max_deliveries=2,
-        buried=sender.buried,
-    )
+    consumer = outbound_consumer(r, sender, retry_idle_ms=30, max_deliveries=2, buried=sender.buried)
     await consumer.ensure_groups()
     deadline = time.monotonic() + 30
     while not (platform.posts and await r.xlen(keys.dead_letters(1))) and time.monotonic() < deadline:
@@ -282,16 +224,7 @@ async def test_the_composition_roots_sender_reports_its_posts_to_the_metrics(r: 
     sender = make_sender(
         parts(r, redis={"url": "redis://unused", "partitions": PARTITIONS}), {("null", "main"): platform}
     )
-    consumer = StreamConsumer(
-        r,
-        keys.SENDER_GROUP,
-        "s1",
-        sender.streams(),
-        sender.handle_batch,
-        sender.dead_letter_key,
-        block_ms=5,
-        retry_idle_ms=30,
-    )
+    consumer = outbound_consumer(r, sender, retry_idle_ms=30)
     await consumer.ensure_groups()
     await consumer.step()
     assert len(platform.posts) == 1
@@ -302,9 +235,7 @@ async def test_replies_without_idempotency_are_claimed_a_few_at_a_time(r: redis.
     replies = [await queue_reply(r, f"r{i}", conversation=f"1-{i}") for i in range(40)]
     platform = Scripted([])
     sender = Sender(r, {("null", "main"): platform}, PARTITIONS, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(
-        r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch, sender.dead_letter_key, block_ms=5
-    )
+    consumer = outbound_consumer(r, sender)
     await consumer.ensure_groups()
     await r.config_resetstat()
     await consumer.step()
@@ -327,9 +258,7 @@ async def test_a_rate_limited_reply_without_idempotency_costs_one_round_trip(r: 
     replies = [await queue_reply(r, f"r{i}", conversation=f"1-{i}") for i in range(30)]
     platform = Limited([])
     sender = Sender(r, {("null", "main"): platform}, PARTITIONS, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(
-        r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch, sender.dead_letter_key, block_ms=5
-    )
+    consumer = outbound_consumer(r, sender)
     await consumer.ensure_groups()
     await r.config_resetstat()
     await consumer.step()
@@ -353,9 +282,7 @@ async def test_a_reply_a_dead_sender_left_sending_is_recorded_uncertain_when_the
     # The first post is quick, so the next two are claimed at once; the second is refused with a 429.
     platform = Scripted([None, RateLimited(30.0)])
     sender = Sender(r, {("null", "main"): platform}, PARTITIONS, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(
-        r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch, sender.dead_letter_key, block_ms=5
-    )
+    consumer = outbound_consumer(r, sender)
     await consumer.ensure_groups()
     await consumer.step()
     assert platform.posts == [first.reply_id]
@@ -385,16 +312,7 @@ async def test_a_sender_dying_after_claiming_ahead_leaves_those_uncertain_never_
     replies = [await queue_reply(r, f"r{i}", conversation=f"1-{i}") for i in range(40)]
     dying = Hangs(6)
     sender = Sender(r, {("null", "main"): dying}, PARTITIONS, lease_seconds=0.3, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(
-        r,
-        keys.SENDER_GROUP,
-        "dies",
-        sender.streams(),
-        sender.handle_batch,
-        sender.dead_letter_key,
-        block_ms=5,
-        retry_idle_ms=30,
-    )
+    consumer = outbound_consumer(r, sender, "dies", retry_idle_ms=30)
     await consumer.ensure_groups()
     step = asyncio.create_task(consumer.step())
     while dying.calls < 6:  # the platform's counter, polled
@@ -430,17 +348,7 @@ async def test_refused_credentials_make_the_account_wait_said_once_and_fail_no_r
         limiter=SharedRateLimiter(r),
         credentials=lambda *report: reports.append(report),
     )
-    consumer = StreamConsumer(
-        r,
-        keys.SENDER_GROUP,
-        "s1",
-        sender.streams(),
-        sender.handle_batch,
-        sender.dead_letter_key,
-        block_ms=5,
-        retry_idle_ms=30,
-        max_deliveries=2,
-    )
+    consumer = outbound_consumer(r, sender, retry_idle_ms=30, max_deliveries=2)
     await consumer.ensure_groups()
     with caplog.at_level(logging.WARNING, logger="helpline.routing"):
         await consumer.step()
@@ -463,9 +371,7 @@ async def test_refused_credentials_make_the_account_wait_said_once_and_fail_no_r
 async def test_a_post_the_platform_does_not_answer_in_time_is_uncertain(r: redis.Redis) -> None:
     reply = await queue_reply(r, "no answer")
     sender = Sender(r, {("null", "main"): Hangs(1)}, PARTITIONS, send_timeout=0.2, limiter=SharedRateLimiter(r))
-    consumer = StreamConsumer(
-        r, keys.SENDER_GROUP, "s1", sender.streams(), sender.handle_batch, sender.dead_letter_key, block_ms=5
-    )
+    consumer = outbound_consumer(r, sender)
     await consumer.ensure_groups()
     await asyncio.wait_for(consumer.step(), 10)
     assert await state(r, reply) == DeliveryState.UNCERTAIN.value

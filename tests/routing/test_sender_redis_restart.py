@@ -13,14 +13,11 @@ from helpline.connectors.base import AccountSettings, Connector, ConnectorContex
 from helpline.connectors.errors import Transient
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing import keys
-from helpline.routing.bus import StreamConsumer
-from helpline.routing.models import Conversation, DeliveryState, MessageKind, OutboundReply, utcnow
-from helpline.routing.outbound import reply_to
+from helpline.routing.models import DeliveryState, OutboundReply
 from helpline.routing.sender import Sender
-from helpline.routing.store import ConversationStore, Effects
 from tests.redis_server import RedisServer
 
-PARTITIONS = 4
+from .sending import PARTITIONS, no_ingest, outbound_consumer, queue_reply
 
 
 class RestartsRedis(Connector):
@@ -30,7 +27,7 @@ class RestartsRedis(Connector):
     platform = "null"
 
     def __init__(self, server: RedisServer) -> None:
-        super().__init__(AccountSettings(platform="null", name="main"), ConnectorContext(ingest=_no_ingest))
+        super().__init__(AccountSettings(platform="null", name="main"), ConnectorContext(ingest=no_ingest))
         self.server = server
         self.attempts = 0
         self.posts: list[str] = []
@@ -52,25 +49,9 @@ class RestartsRedis(Connector):
         return SendResult((f"p-{len(self.posts)}",))
 
 
-async def _no_ingest(_: object) -> list[bool]:
-    return []
-
-
 async def test_a_reply_not_posted_during_a_redis_restart_is_posted_after_it(own_redis: RedisServer) -> None:
     r = redis.Redis.from_url(own_redis.url)
-    now = utcnow()
-    conv = Conversation(
-        id="1-1",
-        platform="null",
-        account="main",
-        kind=MessageKind.DIRECT,
-        thread_key="dm",
-        contact_id="null:main:u1",
-        created_at=now,
-        updated_at=now,
-    )
-    reply = reply_to(conv, reply_id="1-1:m1:r", text="hello", sender="agent:amy", in_reply_to="m1", recipient_id="u1")
-    await ConversationStore(r, PARTITIONS).commit([Effects(conv.id).reply(reply, 1)], now)
+    reply = await queue_reply(r)
     platform = RestartsRedis(own_redis)
     sender = Sender(
         r,
@@ -79,16 +60,7 @@ async def test_a_reply_not_posted_during_a_redis_restart_is_posted_after_it(own_
         backoff=(0.05, 0.1),  # the platform's back-off
         limiter=SharedRateLimiter(r),
     )
-    consumer = StreamConsumer(
-        r,
-        keys.SENDER_GROUP,
-        "s1",
-        sender.streams(),
-        sender.handle_batch,
-        sender.dead_letter_key,
-        block_ms=5,
-        retry_idle_ms=30,
-    )
+    consumer = outbound_consumer(r, sender, retry_idle_ms=30)
     await consumer.ensure_groups()
     try:
         await consumer.step()  # the attempt during which Redis goes away
