@@ -310,7 +310,7 @@ async def update_agent(
         }.items()
         if v is not None
     }
-    await svc.assignments.upsert_agent(entry.agent.model_copy(update=changes))
+    await svc.assignments.upsert_agent(entry.agent.model_copy(update=changes), keep_presence=True)
     user = await svc.users.get(agent_id)
     if user is not None:  # keep the console account's copy in step
         await svc.users.update(agent_id, **changes)

@@ -123,13 +123,10 @@ class UserStore:
 
     async def _sync_agent(self, user: User) -> None:
         """Put the user in the routing roster, keeping the presence they have there."""
-        known = {a.agent.id: a.agent for a in await self.assignments.roster()}.get(user.username)
         agent = Agent(
             id=user.username, name=user.name, teams=user.teams, languages=user.languages, capacity=user.capacity
         )
-        if known is not None:
-            agent = agent.model_copy(update={"presence": known.presence})
-        await self.assignments.upsert_agent(agent)
+        await self.assignments.upsert_agent(agent, keep_presence=True)
 
     async def get(self, username: str) -> User | None:
         raw = await self.client.hget(keys.console_user(username), "json")  # type: ignore[misc]

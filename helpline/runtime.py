@@ -127,12 +127,8 @@ def credentials_reporter(connectors: Mapping[tuple[str, str], Connector]) -> Cal
 
 async def sync_roster(settings: Settings, assignments: AssignmentStore) -> None:
     """Agents from the config join the roster (presence is kept: it changes at runtime)."""
-    roster = {a.agent.id: a.agent for a in await assignments.roster()}
     for agent in settings.agents:
-        known = roster.get(agent.id)
-        await assignments.upsert_agent(
-            agent if known is None else agent.model_copy(update={"presence": known.presence})
-        )
+        await assignments.upsert_agent(agent, keep_presence=True)
 
 
 def partition_leases(settings: Settings, client: redis.Redis, name: str | None = None) -> PartitionLeases:

@@ -43,6 +43,14 @@ redis.call('SET', KEYS[4], ARGV[3])
 return ARGV[3]
 """
 
+# KEYS: roster set, agent hash. ARGV: agent id, presence. Only an agent on the roster gets a
+# presence, so a change racing a removal cannot leave a hash with nothing but a presence in it.
+_SET_PRESENCE = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], 'presence', ARGV[2])
+return 1
+"""
+
 # KEYS: assignment record. ARGV: conversation id. Frees the agent's slot.
 _RELEASE = """
 local agent = redis.call('GET', KEYS[1])
@@ -110,27 +118,33 @@ class AssignmentStore:
         self._claim = client.register_script(_CLAIM)
         self._take = client.register_script(_TAKE_FROM_QUEUE)
         self._release = client.register_script(_RELEASE)
+        self._set_presence = client.register_script(_SET_PRESENCE)
 
-    async def upsert_agent(self, agent: Agent) -> None:
+    async def upsert_agent(self, agent: Agent, keep_presence: bool = False) -> None:
+        """Write the agent's roster entry. With `keep_presence` a presence the agent already has
+        stays (it changes at runtime, a copy of the roster written from config or the console's
+        users must not undo it); `agent.presence` is used only for an agent new to the roster.
+        One transaction, so a presence set meanwhile is never overwritten by a stale read."""
+        key = keys.agent(agent.id)
+        fields: dict[str, str | int] = {
+            "id": agent.id,
+            "name": agent.name,
+            "teams": json.dumps(list(agent.teams)),
+            "languages": json.dumps(list(agent.languages)),
+            "capacity": agent.capacity,
+        }
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                keys.agent(agent.id),
-                mapping={
-                    "id": agent.id,
-                    "name": agent.name,
-                    "teams": json.dumps(list(agent.teams)),
-                    "languages": json.dumps(list(agent.languages)),
-                    "capacity": agent.capacity,
-                    "presence": agent.presence.value,
-                },
-            )
+            if keep_presence:
+                pipe.hsetnx(key, "presence", agent.presence.value)
+            else:
+                fields["presence"] = agent.presence.value
+            pipe.hset(key, mapping=fields)
             pipe.sadd(keys.agents(), agent.id)
             await pipe.execute()
 
     async def set_presence(self, agent_id: str, presence: Presence) -> None:
-        if not await self.client.sismember(keys.agents(), agent_id):  # type: ignore[misc]
+        if not await self._set_presence(keys=[keys.agents(), keys.agent(agent_id)], args=[agent_id, presence.value]):
             raise KeyError(agent_id)
-        await self.client.hset(keys.agent(agent_id), "presence", presence.value)  # type: ignore[misc]
 
     async def remove_agent(self, agent_id: str) -> list[str]:
         """Take the agent off the roster (presence and load too); returns the conversations that

@@ -4,10 +4,13 @@ record and in the routing roster's copy."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import pytest
 
 from helpline.console.users import Preferences, UserError
+from helpline.routing import keys
+from helpline.routing.models import Presence
 
 from .helpers import Desk
 
@@ -41,3 +44,40 @@ async def test_an_edit_racing_a_delete_finds_no_user(desk: Desk) -> None:
         assert isinstance(results[1], UserError)
     with pytest.raises(UserError, match="no user"):
         await users.update("amy", capacity=4)
+
+
+async def _after(seconds: float, call: Awaitable[object]) -> None:
+    """`call` a moment later, so that over the rounds it lands before, inside and after the other
+    operation's round trips."""
+    await asyncio.sleep(seconds)
+    await call
+
+
+async def test_a_presence_set_while_the_roster_copy_is_written_stays(desk: Desk) -> None:
+    """The console writes a user's edit into the roster; an agent going online or away at that
+    moment keeps the presence they chose."""
+    users, assignments = desk.svc.users, desk.parts.assignments
+    for i in range(ROUNDS):
+        chosen = (Presence.ONLINE, Presence.AWAY)[i % 2]
+        await asyncio.gather(
+            users.update("amy", capacity=1 + i % 5),
+            _after((i % 20) * 0.0002, assignments.set_presence("amy", chosen)),
+        )
+        agent = {a.agent.id: a.agent for a in await assignments.roster()}["amy"]
+        assert agent.presence is chosen, i
+
+
+async def test_a_presence_set_racing_a_removal_leaves_no_half_record(desk: Desk) -> None:
+    assignments = desk.parts.assignments
+    amy = {a.agent.id: a.agent for a in await assignments.roster()}["amy"]
+    for i in range(50):
+        results = await asyncio.gather(
+            assignments.set_presence("amy", Presence.ONLINE),
+            _after((i % 10) * 0.0001, assignments.remove_agent("amy")),
+            return_exceptions=True,
+        )
+        if isinstance(results[0], BaseException):
+            assert isinstance(results[0], KeyError), results[0]
+        assert not await desk.parts.client.exists(keys.agent("amy")), i  # no hash holding only a presence
+        assert "amy" not in {a.agent.id for a in await assignments.roster()}
+        await assignments.upsert_agent(amy)
