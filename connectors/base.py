@@ -199,6 +199,13 @@ class Connector(abc.ABC):
         same messages (idempotent). None (the default): this platform's threads cannot be split."""
         return None
 
+    async def arrived_elsewhere(self, message: InboundMessage, via: str) -> None:
+        """A customer's message for one of this account's threads that came in through another
+        channel, the platform `via` (the answer to the mailed copy of a web chat reply; see
+        `connectors.crossings`), already durable: show it where the customer follows the thread.
+        Called again for the same message after a crash or a re-read, so it must be idempotent.
+        Default: nothing to show."""
+
     async def typing(self, thread_key: str) -> None:
         """Show the customer that an agent is writing a reply in `thread_key`, where the platform
         can (the web chat's indicator). A hint: best effort, never queued or retried. Default: none."""

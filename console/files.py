@@ -17,6 +17,7 @@ from helpline.connectors.errors import Transient
 from helpline.connectors.files import AttachmentStore, Refused
 from helpline.routing.models import Attachment, Conversation, EventType
 
+from .email_copy import email_copy_account
 from .errors import Invalid, NotFound, Unavailable
 from .schemas import FileRef
 from .services import Services
@@ -69,18 +70,25 @@ def reply_files(svc: Services, conv: Conversation) -> frozenset[str]:
     return (svc.capabilities(conv.platform, conv.account) or Capabilities()).reply_files
 
 
-def _store(svc: Services, conv: Conversation) -> AttachmentStore | None:
-    connector = svc.connectors.get((conv.platform, conv.account))
-    return connector.files if connector is not None else None
+def _stores(svc: Services, conv: Conversation) -> list[AttachmentStore]:
+    """The stores that may hold this conversation's files: its account's, then the one of the
+    e-mail account that mails its answers (the customer's answers to those mails, which continue
+    the conversation, keep their files there)."""
+    accounts = [(conv.platform, conv.account)]
+    mailing = email_copy_account(svc, conv)
+    if mailing is not None:
+        accounts.append(("email", mailing))
+    connectors = [svc.connectors.get(a) for a in accounts]
+    return [c.files for c in connectors if c is not None and c.files is not None]
 
 
 async def _stored(svc: Services, conv: Conversation, file_id: str) -> AttachmentStore | None:
-    """The store that holds this file of the conversation's account, if it does."""
-    store = _store(svc, conv)
-    if store is None:
-        return None
-    with _reachable():
-        return store if await store.exists(file_id) else None
+    """The store that holds this file of the conversation, if one does."""
+    for store in _stores(svc, conv):
+        with _reachable():
+            if await store.exists(file_id):
+                return store
+    return None
 
 
 class _reachable:

@@ -22,6 +22,7 @@ import redis.asyncio as redis
 
 from helpline.bots.base import Bot
 from helpline.connectors.base import Connector, ConnectorContext
+from helpline.connectors.crossings import telling_the_owners
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.registry import build_connector
 from helpline.connectors.runner import PollRunner
@@ -100,7 +101,7 @@ def make_connectors(
     blobs = build_blobs(settings.files)  # one file store backend for every account
     for account in settings.accounts:
         ctx = ConnectorContext(
-            ingest=bus.ingest,
+            ingest=telling_the_owners(bus.ingest, account.platform, connectors),
             redis=client,
             http_transport=transport,
             public_base_url=settings.console.public_url,

@@ -71,7 +71,7 @@ class MailReader:
         )
         info = await self.index.thread(thread_key)
         if info is not None and info.answers_to is not None:
-            message = _answering(message, info.answers_to, attachments)
+            message = _answering(message, info.answers_to)
         return Outcome(message, reason or "")
 
     async def _files(self, mail: ParsedMail, raw: bytes) -> tuple[list[Attachment], list[str]]:
@@ -97,20 +97,16 @@ class MailReader:
         return "bounce of an unknown mail"
 
 
-def _answering(message: InboundMessage, ref: ThreadRef, files: list[Attachment]) -> InboundMessage:
+def _answering(message: InboundMessage, ref: ThreadRef) -> InboundMessage:
     """The mail answers a mailed copy of a reply in another channel's conversation (a web chat):
-    it continues that conversation, from the customer there. Its files stay with the mail (that
-    channel keeps none): the agents see their names."""
-    kept = [a for a in files if a.kind != "original"]
-    names = [f"[attachment sent by e-mail, not kept here: {a.file_name or a.kind}]" for a in kept]
-    text = "\n\n".join([message.text, *names])[:MAX_TEXT]
+    it continues that conversation, from the customer there, with its files (kept in this
+    account's store, where the console finds them: `console.files`). The connector of that
+    channel shows it to the customer (`connectors.crossings`)."""
     return message.model_copy(
         update={
             "platform": ref.platform,
             "account": ref.account,
             "thread_key": ref.thread_key,
-            "text": text,
-            "attachments": (),
             "author": message.author.model_copy(update={"user_id": ref.user_id}),
         }
     )

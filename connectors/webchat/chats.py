@@ -44,8 +44,9 @@ class Event:
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, **self.fields}
-        if "buttons" in out:
-            out["buttons"] = json.loads(out["buttons"])
+        for listed in ("buttons", "files"):  # stored as JSON (a stream field is a string)
+            if listed in out:
+                out[listed] = json.loads(out[listed])
         return out
 
 

@@ -6,6 +6,7 @@ replies are appended to the chat's event stream, which the widget reads live.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import ClassVar
@@ -17,7 +18,7 @@ from helpline.connectors.capabilities import Capabilities, TextRules
 from helpline.connectors.errors import ConfigError, Permanent
 from helpline.connectors.options import ConnectorOptions
 from helpline.connectors.ratelimit import SharedRateLimiter
-from helpline.routing.models import OutboundReply, Visibility
+from helpline.routing.models import InboundMessage, OutboundReply, Visibility
 
 from .chats import Chats
 from .options import WebchatOptions
@@ -85,6 +86,19 @@ class WebchatConnector(Connector):
             )
         event_id = await self.chats.append(reply.thread_key, f"out:{reply.reply_id}", fields)
         return SendResult((event_id,))
+
+    async def arrived_elsewhere(self, message: InboundMessage, via: str) -> None:
+        """The visitor answered by another channel (the mailed copy of a reply): the widget shows
+        it as theirs, with the names of the files it carried. Appended once per message."""
+        visitor = await self.chats.owner(message.thread_key)
+        if visitor is None:
+            return  # the chat expired: the conversation has it, the widget has nothing left to show
+        fields = {"type": "message", "from": "visitor", "text": message.text, "via": via}
+        names = [a.file_name or a.kind for a in message.attachments if a.kind != "original"]
+        if names:
+            fields["files"] = json.dumps(names, ensure_ascii=False)
+        posted = f"elsewhere:{hashlib.sha256(message.dedupe_id.encode()).hexdigest()[:32]}"
+        await self.chats.append(message.thread_key, posted, fields, visitor=visitor)
 
     async def typing(self, thread_key: str) -> None:
         """The visitor sees "Support is typing…" for a few seconds (if connected now)."""

@@ -151,6 +151,7 @@
     var who = e.from === "visitor" ? t[5] : t[6];
     var bubble = el("div", { class: "msg from-" + e.from, "data-id": e.id });
     bubble.append(el("span", { class: "who" }, who + ": "), document.createTextNode(e.text || ""));
+    (e.files || []).forEach(function (f) { bubble.append("\n\uD83D\uDCCE " + f); }); // sent by e-mail
     log.appendChild(bubble);
     if (e.buttons && e.buttons.length) {
       var row = el("div", { class: "choices" });

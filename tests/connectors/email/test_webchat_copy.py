@@ -5,15 +5,20 @@ comes back into the same web chat conversation."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio as redis
+import websockets
 
 from helpline.config import Settings
 from helpline.connectors.email.mailservers import Dovecot, Relay
+from helpline.connectors.emulation import serve
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.runner import PollRunner
 from helpline.console.roles import Role
@@ -73,14 +78,18 @@ class ChatDesk:
 
     async def visitor_leaves_address(self, address: str) -> str:
         """A visitor writes, is routed, and leaves an address for the answer; returns the conversation."""
-        token = (await self.widget("session", {}))["token"]
+        self.token = token = (await self.widget("session", {}))["token"]
         said = {"token": token, "id": "widget-msg-1", "text": "My deposit is missing"}
-        chat = (await self.widget("messages", said))["chat"]
+        self.chat = chat = (await self.widget("messages", said))["chat"]
         await route_all(self.parts, self.router)
         await self.widget("email", {"token": token, "chat": chat, "email": address})
         cid = await self.parts.store.find_thread("webchat", "site", chat)
         assert cid is not None
         return cid
+
+    async def agent(self) -> dict[str, str]:
+        token, _ = await self.app.state.console.tokens.create("test", "amy", Role.AGENT)
+        return {"Authorization": f"Bearer {token}"}
 
     async def agent_replies(self, cid: str, text: str) -> None:
         token, _ = await self.app.state.console.tokens.create("test", "amy", Role.AGENT)
@@ -189,3 +198,87 @@ async def test_the_customers_answer_to_the_mailed_copy_continues_the_web_chat_co
 
 def contact_of(message: InboundMessage) -> str:
     return contact_id_of(message.platform, message.account, message.author.user_id)
+
+
+async def test_the_answer_by_mail_shows_in_the_widget_once_with_its_files_kept_for_the_agents(
+    chat_desk: ChatDesk, dovecot: Dovecot
+) -> None:
+    """Over uvicorn: the widget, connected by WebSocket, sees the visitor's answer by mail as soon
+    as the poller reads it, and once only though the mailbox is read again (a crash before the
+    cursor was stored); a widget resuming over server-sent events gets it too. Its PDF is stored and
+    an agent downloads it from the conversation; the file the store refused is named in the text."""
+    d = chat_desk
+    cid = await d.visitor_leaves_address("ann@example.com")
+    await d.agent_replies(cid, "Your deposit arrived this morning.")
+    [copy] = await customer_inbox(dovecot)
+    answer = parse_mail_message(write("Re: your deposit", "Here is my statement.", ident="a2@example.com"))
+    answer["In-Reply-To"] = copy["Message-ID"]
+    answer.add_attachment(b"%PDF-1.4 statement", maintype="application", subtype="pdf", filename="statement.pdf")
+    answer.add_attachment(b"MZ\x90\x00", maintype="application", subtype="x-msdownload", filename="run.exe")
+
+    async with serve(d.app) as url:
+        widget = f"{url.replace('http', 'ws')}/webhooks/webchat/site/ws"
+        async with websockets.connect(widget, origin=SITE) as ws:  # type: ignore[arg-type]
+            await ws.send(json.dumps({"type": "hello", "token": d.token, "chat": d.chat, "after": "0"}))
+            seen = await frames(ws, wait=1.0)
+            assert (seen[-1]["from"], seen[-1]["text"]) == ("agent", "Your deposit arrived this morning.")
+            dovecot.append("support", bytes(answer))
+            await d.poller.poll_once()
+            [shown] = await frames(ws, wait=2.0)
+            await d.parts.client.delete(keys.cursor("email", "support", "main"))  # read it all again
+            await d.poller.poll_once()
+            assert await frames(ws, wait=1.0) == []  # shown once
+        assert {k: v for k, v in shown.items() if k != "id"} == {
+            "type": "message",
+            "from": "visitor",
+            "text": "Here is my statement.\n\n"
+            "[attachment not kept: run.exe (application/x-msdownload): type not allowed]",
+            "via": "email",
+            "files": ["statement.pdf"],
+        }
+        async with (
+            httpx.AsyncClient(base_url=url) as http,
+            http.stream(
+                "POST",
+                "/webhooks/webchat/site/events",
+                content=json.dumps({"token": d.token, "chat": d.chat, "after": seen[-1]["id"]}),
+                headers={"Origin": SITE, "content-type": "text/plain"},
+            ) as sse,
+        ):
+            data = [json.loads(line[6:]) async for line in first_lines(sse.aiter_lines(), "data: ", 1)]
+        assert data == [shown]  # a widget that was away gets it from its last event id
+
+        await route_all(d.parts, d.router)
+        [message] = [m for m in await d.parts.store.messages(cid) if m.message_id == "a2@example.com"]
+        files = {a.file_name: a.platform_file_id for a in message.attachments}
+        assert set(files) == {"original.eml", "statement.pdf"}
+        item = next(i for i in await d.timeline(cid) if i["kind"] == "message" and i["text"] == message.text)
+        assert [a["name"] for a in item["data"]["attachments"]] == ["original.eml", "statement.pdf"]
+        async with httpx.AsyncClient(base_url=url, headers=await d.agent()) as agent:
+            pdf = await agent.get(f"/api/v1/conversations/{cid}/attachments/{files['statement.pdf']}")
+            assert (pdf.status_code, pdf.content) == (200, b"%PDF-1.4 statement")
+            original = await agent.get(f"/api/v1/conversations/{cid}/attachments/{files['original.eml']}")
+            assert original.status_code == 200 and b"Here is my statement." in original.content
+            other = await agent.get(f"/api/v1/conversations/{cid}/attachments/{'0' * 64}")
+            assert other.status_code == 404
+    await d.http.aclose()
+
+
+async def frames(ws: Any, wait: float) -> list[dict[str, Any]]:
+    """The widget's frames until none comes for `wait` seconds."""
+    got: list[dict[str, Any]] = []
+    while True:
+        try:
+            got.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=wait)))
+        except TimeoutError:
+            return got
+
+
+async def first_lines(lines: AsyncIterator[str], prefix: str, count: int) -> AsyncIterator[str]:
+    """The first `count` lines starting with `prefix` (an event stream never ends by itself)."""
+    async for line in lines:
+        if line.startswith(prefix):
+            yield line
+            count -= 1
+            if count == 0:
+                return
