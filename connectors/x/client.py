@@ -207,7 +207,7 @@ class XApi:
                 "author_id",
             ],
             user_fields=["username", "name"],
-            media_fields=["media_key", "type", "url"],
+            media_fields=["media_key", "type", "url", "variants"],
             user_auth=self.user_auth,
         )
 
@@ -228,7 +228,7 @@ class XApi:
             event_types="MessageCreate",
             expansions=["sender_id", "attachments.media_keys"],
             user_fields=["username", "name"],
-            media_fields=["media_key", "type", "url"],
+            media_fields=["media_key", "type", "url", "variants"],
             max_results=max_results,
             pagination_token=token,
             user_auth=True,

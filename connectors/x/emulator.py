@@ -2,8 +2,10 @@
 
 API (`/2/...`): users/me, users/:id/mentions, tweets/:id, dm_events, POST tweets, POST
 dm_conversations/with/:id/messages; files attached to DMs at `/1.1/ton/data/dm/...` as
-ton.twitter.com serves them (OAuth 1.0a-signed GETs of a participant only, 401 otherwise);
-photos of public tweets at `/media/...` as pbs.twimg.com serves them (to anyone);
+ton.twitter.com serves them, their videos and GIFs at `/dm_video/...` and `/dm_gif/...` as
+video.twimg.com does (OAuth 1.0a-signed GETs of a participant only, 401 otherwise); photos of
+public tweets at `/media/...` as pbs.twimg.com serves them, their videos and GIFs (the MP4
+variant) at `/ext_tw_video/...` and `/tweet_video/...` as video.twimg.com does (to anyone);
 OAuth 1.0a HMAC-SHA1 signatures verified (bearer accepted where X accepts app-only auth);
 per-endpoint fixed windows with x-rate-limit-* headers and real 429s; errors in X's problem
 shapes. Account Activity webhooks are delivered (CRC-checked at registration, signed with
@@ -29,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .emulator_state import Credentials, DmEvent, EmulatorState, Tweet, User, iso
+from .emulator_state import Credentials, DmEvent, EmulatorState, Media, Tweet, User, iso
 from .parse import id_key
 from .text import MAX_DM, weighted_length
 from .webhook import SIGNATURE_HEADER, crc_response, sign
@@ -86,7 +88,11 @@ class XEmulator:
                 Route("/2/dm_events", self._dm_events),
                 Route("/2/dm_conversations/with/{participant_id}/messages", self._create_dm, methods=["POST"]),
                 Route("/1.1/ton/data/dm/{event_id}/{media_id}/{name}", self._dm_media),
+                Route("/dm_video/{event_id}/{media_id}/{name}", self._dm_media),
+                Route("/dm_gif/{event_id}/{media_id}/{name}", self._dm_media),
                 Route("/media/{name}", self._tweet_media),
+                Route("/ext_tw_video/{media_id}/pu/vid/{name}", self._tweet_media),
+                Route("/tweet_video/{name}", self._tweet_media),
                 Route("/_emulator/customer-messages", self._customer_message, methods=["POST"]),
                 Route("/_emulator/sent", self._sent),
                 Route("/_emulator/stats", self._stats),
@@ -154,10 +160,17 @@ class XEmulator:
         return out
 
     @staticmethod
-    def _media_json(tweet: Tweet, base: str, fields: set[str]) -> dict[str, Any]:
-        assert tweet.media is not None
-        out = {"media_key": tweet.media.media_key, "type": tweet.media.type}
-        return out | {"url": base + (tweet.media_path() or "")} if "url" in fields else out
+    def _media_json(media: Media, url: str, base: str, fields: set[str]) -> dict[str, Any]:
+        """A v2 media object: a photo's `url`; a video's or GIF's `variants` and
+        `preview_image_url` (X gives those no `url`)."""
+        out: dict[str, Any] = {"media_key": media.media_key, "type": media.type}
+        if not media.playable:
+            return out | {"url": url} if "url" in fields else out
+        if "variants" in fields:
+            out["variants"] = media.variants(url, "bit_rate")
+        if "preview_image_url" in fields:
+            out["preview_image_url"] = media.preview_url(base)
+        return out
 
     def _entities(self, text: str) -> dict[str, Any] | None:
         mentions = []
@@ -193,11 +206,6 @@ class XEmulator:
             }
         out.update({k: v for k, v in optional.items() if k in fields})
         return out
-
-    @staticmethod
-    def _v2_media(event: DmEvent, base: str) -> dict[str, Any]:
-        assert event.media is not None
-        return {"media_key": event.media.media_key, "type": event.media.type, "url": base + (event.media_path() or "")}
 
     def _page(
         self, items: list[Any], request: Request, *, low: int, high: int, default: int, since_id: str | None = None
@@ -256,7 +264,11 @@ class XEmulator:
         with_media = [t for t in page if t.media is not None]
         if with_media and "attachments.media_keys" in expansions:
             base, media_fields = str(request.base_url).rstrip("/"), _fields(request, "media.fields")
-            includes["media"] = [self._media_json(t, base, media_fields) for t in with_media]
+            includes["media"] = [
+                self._media_json(t.media, base + (t.media_path() or ""), base, media_fields)
+                for t in with_media
+                if t.media is not None
+            ]
         if includes:
             body["includes"] = includes
         meta: dict[str, Any] = {"result_count": len(page), "newest_id": page[0].id, "oldest_id": page[-1].id}
@@ -308,8 +320,12 @@ class XEmulator:
             includes["users"] = [st.users[s].json() for s in senders]
         with_media = [e for e in page if e.media is not None]
         if with_media and "attachments.media_keys" in expansions:
-            base = str(request.base_url).rstrip("/")
-            includes["media"] = [self._v2_media(e, base) for e in with_media]
+            base, media_fields = str(request.base_url).rstrip("/"), _fields(request, "media.fields")
+            includes["media"] = [
+                self._media_json(e.media, base + (e.media_path() or ""), base, media_fields)
+                for e in with_media
+                if e.media is not None
+            ]
         if includes:
             body["includes"] = includes
         meta: dict[str, Any] = {"result_count": len(page)}
@@ -425,23 +441,36 @@ class XEmulator:
         user = self.state.users[user_id]
         return {"id": int(user.id), "id_str": user.id, "name": user.name, "screen_name": user.username}
 
+    @staticmethod
+    def _v1_media_urls(media: Media, url: str, base: str) -> dict[str, Any]:
+        """A v1.1 media entity's links: a photo's `media_url`; a video's or GIF's still there and
+        its MP4 in `video_info.variants`."""
+        if not media.playable:
+            return {"media_url": url, "media_url_https": url}
+        still = media.preview_url(base)
+        return {
+            "media_url": still,
+            "media_url_https": still,
+            "video_info": {"aspect_ratio": [16, 9], "variants": media.variants(url, "bitrate")},
+        }
+
     def _tweet_event(self, tweet: Tweet, base: str) -> dict[str, Any]:
         reply_to = tweet.in_reply_to_tweet_id
         entities = self._entities(tweet.text) or {"mentions": []}
         media = []
-        if tweet.media is not None:  # the v1.1 shape: the photo in extended_entities, its t.co link ending the text
+        if tweet.media is not None:  # the v1.1 shape: the file in extended_entities, its t.co link ending the text
             url = base + (tweet.media_path() or "")
+            kind = "video" if tweet.media.playable else "photo"
             media = [
                 {
                     "id": int(tweet.media.id),
                     "id_str": tweet.media.id,
                     "type": tweet.media.type,
                     "indices": [len(tweet.text) - len(tweet.media.short_url), len(tweet.text)],
-                    "media_url": url,
-                    "media_url_https": url,
+                    **self._v1_media_urls(tweet.media, url, base),
                     "url": tweet.media.short_url,
                     "display_url": "pic.twitter.com/" + tweet.media.short_url.rsplit("/", 1)[-1],
-                    "expanded_url": f"https://twitter.com/i/status/{tweet.id}/photo/1",
+                    "expanded_url": f"https://twitter.com/i/status/{tweet.id}/{kind}/1",
                 }
             ]
         return {
@@ -496,8 +525,7 @@ class XEmulator:
                     "id_str": media.id,
                     "indices": indices,
                     "type": media.type,
-                    "media_url": url,
-                    "media_url_https": url,
+                    **self._v1_media_urls(media, url, base),
                     "url": media.short_url,
                     "display_url": data["entities"]["urls"][0]["display_url"],
                     "expanded_url": data["entities"]["urls"][0]["expanded_url"],

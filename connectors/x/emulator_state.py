@@ -56,8 +56,14 @@ class Tweet:
     media: Media | None = None
 
     def media_path(self) -> str | None:
-        """Where the attached photo is served, as on pbs.twimg.com."""
-        return None if self.media is None else f"/media/{self.media.file_name}"
+        """Where the attached file is served: a photo as on pbs.twimg.com, a video or GIF (its MP4)
+        as on video.twimg.com."""
+        if self.media is None:
+            return None
+        m = self.media
+        if m.type == "video":
+            return f"/ext_tw_video/{m.id}/pu/vid/{m.file_name}"
+        return f"/tweet_video/{m.file_name}" if m.type == "animated_gif" else f"/media/{m.file_name}"
 
 
 _MEDIA_KEY_PREFIX = {"photo": 3, "animated_gif": 16, "video": 7}  # as X numbers its media keys
@@ -79,6 +85,24 @@ class Media:
         return f"{_MEDIA_KEY_PREFIX.get(self.type, 3)}_{self.id}"
 
     @property
+    def playable(self) -> bool:
+        """A video or GIF: X lists it as MP4 variants (v2 `variants`, v1.1 `video_info`), not as a
+        `url`; its `media_url` is a still preview."""
+        return self.type in ("video", "animated_gif")
+
+    def variants(self, url: str, bitrate_key: str) -> list[dict[str, Any]]:
+        """X's variants of the file served at `url`: the MP4 (a GIF's has bit rate 0) and, for a
+        video, the HLS playlist X lists beside it (which has no bit rate)."""
+        mp4 = {bitrate_key: 0 if self.type == "animated_gif" else 832000, "content_type": "video/mp4", "url": url}
+        if self.type == "animated_gif":
+            return [mp4]
+        return [{"content_type": "application/x-mpegURL", "url": url.rsplit(".", 1)[0] + ".m3u8"}, mp4]
+
+    def preview_url(self, base: str) -> str:
+        """A video's still, as X names it (not served here)."""
+        return f"{base}/ext_tw_video_thumb/{self.id}/pu/img/{self.id}.jpg"
+
+    @property
     def file_name(self) -> str:
         extension = {"image/png": "png", "image/gif": "gif", "video/mp4": "mp4"}.get(self.content_type, "jpg")
         return f"{self.id}.{extension}"
@@ -95,8 +119,13 @@ class DmEvent:
     media: Media | None = None
 
     def media_path(self) -> str | None:
-        """Where the attached file is served, as on ton.twitter.com."""
-        return None if self.media is None else f"/1.1/ton/data/dm/{self.id}/{self.media.id}/{self.media.file_name}"
+        """Where the attached file is served: a photo as on ton.twitter.com, a video or GIF (its MP4)
+        as on video.twimg.com; both only to signed requests of a participant."""
+        if self.media is None:
+            return None
+        m = self.media
+        folder = {"video": "/dm_video", "animated_gif": "/dm_gif"}.get(m.type, "/1.1/ton/data/dm")
+        return f"{folder}/{self.id}/{m.id}/{m.file_name}"
 
 
 @dataclass

@@ -133,10 +133,31 @@ def _media_keys(
     found = ((str(k), _mapping((media or {}).get(str(k)))) for k in keys)
     return tuple(
         Attachment(
-            kind=str(m.get("type") or "media")[:32], platform_file_id=k, url=str(m["url"]) if m.get("url") else None
+            kind=str(m.get("type") or "media")[:32], platform_file_id=k, url=file_url(m, "url", m.get("variants"))
         )
         for k, m in found
     )
+
+
+def file_url(media: Mapping[str, Any], url_key: str, variants: object) -> str | None:
+    """Pure: where a media object's file is. A photo's is at `url_key` (v2 `url`, v1.1
+    `media_url_https`); a video or GIF has none there (v1.1's is a still), its file is the MP4
+    variant with the highest bit rate (v2 `bit_rate`, v1.1 `bitrate`; the HLS playlist beside it
+    is skipped)."""
+    if media.get("type") not in ("video", "animated_gif"):
+        url = media.get(url_key)
+        return str(url) if url else None
+    mp4 = [
+        v
+        for v in (variants if isinstance(variants, list) else [])
+        if isinstance(v, Mapping) and v.get("content_type") == "video/mp4" and v.get("url")
+    ]
+
+    def rate(v: Mapping[str, Any]) -> int:
+        value = v.get("bit_rate", v.get("bitrate"))
+        return value if isinstance(value, int) else 0
+
+    return str(max(mp4, key=rate)["url"]) if mp4 else None
 
 
 def _included_media(payload: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -310,7 +331,7 @@ def _v1_media(media: Mapping[str, Any]) -> Attachment:
     return Attachment(
         kind=str(media.get("type") or "photo")[:32],
         platform_file_id=str(media.get("id_str") or media.get("id")),
-        url=media.get("media_url_https"),
+        url=file_url(media, "media_url_https", _mapping(media.get("video_info")).get("variants")),
     )
 
 

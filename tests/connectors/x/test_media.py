@@ -1,7 +1,9 @@
 """Files customers attach to X DMs: the emulator serves them as ton.twitter.com does (signed
 GETs only), the connector fetches them with the account's OAuth 1.0a signature, through tweepy's
 polling and through Account Activity webhooks, into its hash-named file store. Photos of public
-mentions: served by the emulator as pbs.twimg.com does (to anyone), fetched with no credentials."""
+mentions: served by the emulator as pbs.twimg.com does (to anyone), fetched with no credentials.
+Videos and GIFs: X lists them as variants (no `url`); the MP4 is fetched from video.twimg.com's
+paths, signed for a DM's, without credentials for a tweet's."""
 
 from __future__ import annotations
 
@@ -20,12 +22,14 @@ from helpline.connectors.x.client import Credentials as Secrets
 from helpline.connectors.x.connector import XConnector
 from helpline.connectors.x.emulator import XEmulator
 from helpline.connectors.x.emulator_state import Credentials
-from helpline.connectors.x.media import fetchable, public_photo, signed_headers
+from helpline.connectors.x.media import fetchable, public_photo, public_video, signed_headers
+from helpline.connectors.x.parse import file_url
 from helpline.routing.bus import StreamBus
 
 from .conftest import ingested
 
 JPEG = b"\xff\xd8\xff\xe0 a jpeg, as far as the store is concerned"
+MP4 = b"\x00\x00\x00\x18ftypmp42 a screen recording, as far as the store is concerned"
 ACCOUNT = Secrets(
     Credentials.consumer_key, Credentials.consumer_secret, Credentials.access_token, Credentials.access_token_secret
 )
@@ -138,7 +142,7 @@ async def test_a_public_mentions_photo_is_fetched_without_credentials_when_polle
     make_connector: Callable[..., XConnector], control: httpx.AsyncClient, emulator: XEmulator, tmp_path: Path
 ) -> None:
     await dm_with_media(control, "46", "my order arrived broken", JPEG, "image/jpeg", kind="mention")
-    await dm_with_media(control, "47", "watch this", b"\x00\x00\x00\x18ftypmp42", "video/mp4", kind="mention")
+    await dm_with_media(control, "47", "watch this", MP4, "video/mp4", kind="mention")
     connector = make_connector(attachments_dir=str(tmp_path / "files"))
     try:
         batch = await connector.fetch(None)
@@ -156,9 +160,15 @@ async def test_a_public_mentions_photo_is_fetched_without_credentials_when_polle
     )
     assert photo.url is not None and "/media/" in photo.url
     assert await connector.files.read(sha) == JPEG
-    [video] = by_text["watch this"].attachments  # a tweet's video: listed, not fetched
-    assert video.kind == "video" and video.platform_file_id.startswith("7_")
-    assert emulator.state.stats["media_downloads"] == 1
+    [video] = by_text["watch this"].attachments  # a tweet's video: its MP4 variant, fetched
+    assert (video.kind, video.mime_type, video.platform_file_id) == (
+        "video",
+        "video/mp4",
+        hashlib.sha256(MP4).hexdigest(),
+    )
+    assert video.url is not None and "/ext_tw_video/" in video.url
+    assert await connector.files.read(video.platform_file_id) == MP4
+    assert emulator.state.stats["media_downloads"] == 2
     assert emulator.state.stats["public_media_with_credentials"] == 0
 
 
@@ -196,3 +206,82 @@ def test_public_photos_come_only_from_x_photo_host_or_the_api_host() -> None:
     assert not public_photo("https://pbs.twimg.com.evil.example/media/Fx1.jpg", api)
     assert not public_photo("https://evil.example/media/Fx1.jpg", api)
     assert not public_photo("https://pbs.twimg.com/profile_images/1.jpg", api)
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_videos_and_gifs_are_fetched_from_their_mp4_variant(
+    make_connector: Callable[..., XConnector],
+    control: httpx.AsyncClient,
+    bus: StreamBus,
+    tmp_path: Path,
+    emulator: XEmulator,
+    mode: str,
+) -> None:
+    """A DM's video (signed) and a mention's GIF (no credentials), read by polling (v2 `variants`)
+    and by webhook (v1.1 `video_info`): each stored, its still and its HLS playlist not fetched."""
+    gif = b"GIF89a an animation X turned into an mp4"
+    connector = make_connector(mode=mode, attachments_dir=str(tmp_path / "files"))
+    try:
+        if mode == "webhook":
+            app = Starlette(routes=[Mount("/webhooks/x/support", routes=list(connector.webhook_routes()))])
+            async with serve(app) as url:
+                assert (await control.post("/webhook", json={"url": url + "/webhooks/x/support/"})).json()["registered"]
+                await dm_with_media(control, "49", "the withdrawal screen", MP4, "video/mp4")
+                await dm_with_media(control, "50", "this keeps spinning", gif, "image/gif", kind="mention")
+            messages = await ingested(bus)
+        else:
+            await dm_with_media(control, "49", "the withdrawal screen", MP4, "video/mp4")
+            await dm_with_media(control, "50", "this keeps spinning", gif, "image/gif", kind="mention")
+            messages = list((await connector.fetch(None)).messages)
+    finally:
+        await connector.stop()
+    by_text = {m.text: m for m in messages}
+    [video] = by_text["the withdrawal screen"].attachments
+    [animation] = by_text["this keeps spinning"].attachments
+    assert (video.kind, video.mime_type, video.platform_file_id) == (
+        "video",
+        "video/mp4",
+        hashlib.sha256(MP4).hexdigest(),
+    )
+    assert video.url is not None and "/dm_video/" in video.url
+    assert animation.kind == "animated_gif" and animation.platform_file_id == hashlib.sha256(gif).hexdigest()
+    assert animation.url is not None and "/tweet_video/" in animation.url
+    assert await connector.files.read(video.platform_file_id) == MP4
+    assert await connector.files.read(animation.platform_file_id) == gif
+    assert emulator.state.stats["media_downloads"] == 2
+    assert emulator.state.stats["auth_failures"] == 0 and emulator.state.stats["public_media_with_credentials"] == 0
+
+
+def test_videos_come_only_from_x_video_host_or_the_api_host() -> None:
+    api = "http://127.0.0.1:8081"
+    assert public_video("https://video.twimg.com/ext_tw_video/1/pu/vid/720x1280/a.mp4?tag=12", api)
+    assert public_video("https://video.twimg.com/amplify_video/1/vid/a.mp4", api)
+    assert public_video("http://127.0.0.1:8081/tweet_video/a.mp4", api)
+    assert not public_video("https://video.twimg.com/dm_video/1/vid/a.mp4", api)  # a DM's: signed, not public
+    assert not public_video("http://video.twimg.com/ext_tw_video/1/a.mp4", api)  # not over TLS
+    assert not public_video("https://video.twimg.com.evil.example/ext_tw_video/1/a.mp4", api)
+    assert fetchable("https://video.twimg.com/dm_video/1/vid/a.mp4", api)
+    assert fetchable("https://video.twimg.com/dm_gif/1/a.mp4", api)
+    assert not fetchable("https://video.twimg.com/ext_tw_video/1/pu/vid/a.mp4", api)  # public: no signature
+    assert not fetchable("https://evil.example/dm_video/1/vid/a.mp4", api)
+
+
+def test_the_file_of_a_video_is_its_mp4_variant_with_the_highest_bit_rate() -> None:
+    v2 = {
+        "type": "video",
+        "preview_image_url": "https://pbs.twimg.com/ext_tw_video_thumb/1/pu/img/1.jpg",
+        "variants": [
+            {"content_type": "application/x-mpegURL", "url": "https://video.twimg.com/ext_tw_video/1/pl/a.m3u8"},
+            {"bit_rate": 256000, "content_type": "video/mp4", "url": "https://video.twimg.com/ext_tw_video/1/low.mp4"},
+            {"bit_rate": 2176000, "content_type": "video/mp4", "url": "https://video.twimg.com/ext_tw_video/1/hd.mp4"},
+            {"bit_rate": 832000, "content_type": "video/mp4", "url": "https://video.twimg.com/ext_tw_video/1/sd.mp4"},
+        ],
+    }
+    assert file_url(v2, "url", v2["variants"]) == "https://video.twimg.com/ext_tw_video/1/hd.mp4"
+    v1 = {"type": "animated_gif", "media_url_https": "https://pbs.twimg.com/tweet_video_thumb/a.jpg"}
+    gif = [{"bitrate": 0, "content_type": "video/mp4", "url": "https://video.twimg.com/tweet_video/a.mp4"}]
+    assert file_url(v1, "media_url_https", gif) == "https://video.twimg.com/tweet_video/a.mp4"
+    assert file_url({"type": "video"}, "url", None) is None  # no variants asked: nothing to fetch
+    assert file_url({"type": "photo", "url": "https://pbs.twimg.com/media/a.jpg"}, "url", None) == (
+        "https://pbs.twimg.com/media/a.jpg"
+    )
