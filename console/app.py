@@ -28,6 +28,7 @@ from helpline.insights.reports import Query
 from helpline.insights.web import insights_router
 from helpline.kb_gaps import PAGE_QUESTIONS, gap_report
 from helpline.portal.article_cache import CachedArticlePages
+from helpline.portal.head import HeadAsGet
 from helpline.portal.web import portal_router
 from helpline.routing.outage import redis_failed, redis_ok
 
@@ -108,6 +109,7 @@ def create_app(svc: Services) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # outside the limits: a 413 or 401 from them gets the headers too
     site = help_center_site(svc.settings)
     if site is not None:  # outermost: article pages from memory (with the same headers), /help timed
+        app.add_middleware(HeadAsGet)  # inside the cache: a HEAD it does not answer is a GET without the body
         app.add_middleware(CachedArticlePages, site=site, headers=SECURITY_HEADERS, observe=observe_help_page)
 
     @app.exception_handler(ConsoleError)
