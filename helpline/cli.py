@@ -28,6 +28,7 @@ from helpline.insights.cli import report_commands
 from helpline.insights.errors import InsightsError
 
 from .config import ConfigInvalid, RedisSettings, Settings, load_settings
+from .files_cli import files_app
 from .kb_gaps import gaps_command
 from .logs import setup_logging
 from .runtime import ROLES, StartupFailed, run_roles
@@ -75,6 +76,7 @@ app.add_typer(kb_app, name="kb")
 kb_app.command("gaps")(gaps_command)
 app.add_typer(archive_app, name="archive")
 app.add_typer(contacts_app, name="contacts")
+app.add_typer(files_app, name="files")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="helpline.toml")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
