@@ -5,11 +5,18 @@ and have room, the contact's previous agent first, else the least loaded. Claimi
 Redis (a Lua script re-checks presence and capacity), and idempotent: a conversation already
 claimed returns its agent. When nobody is free the conversation waits in the team's queue
 (priority, then age) until `fill` hands it to an agent who frees up or comes online.
+
+A claim lives in the assignment slot (`{asg}`), the conversation in its partition's slot, so no
+atomic call writes both: the claim comes first and the conversation's commit records it. Each
+new claim is also noted in `keys.unconfirmed_claims` with its time; the janitor gives back the
+slot of one its conversation does not name after a grace period (the claimer crashed, or its
+commit was refused and the message went elsewhere), see `queueing.release_orphan_claims`.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +26,8 @@ from . import keys
 from .decode import as_text
 from .models import Agent, Presence, Priority
 
-# KEYS: agent hash, agent load set, assignment record. ARGV: conversation id, agent id.
+# KEYS: agent hash, agent load set, assignment record, unconfirmed claims. ARGV: conversation
+# id, agent id, now (ms).
 _CLAIM = """
 local existing = redis.call('GET', KEYS[3])
 if existing then return existing end
@@ -28,10 +36,12 @@ if a[1] ~= 'online' then return false end
 if redis.call('SCARD', KEYS[2]) >= tonumber(a[2] or 0) then return false end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SET', KEYS[3], ARGV[2])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 return ARGV[2]
 """
 
-# KEYS: team queue, agent hash, agent load set, assignment record. ARGV: queue member, conv, agent.
+# KEYS: team queue, agent hash, agent load set, assignment record, unconfirmed claims.
+# ARGV: queue member, conversation id, agent id, now (ms).
 _TAKE_FROM_QUEUE = """
 local a = redis.call('HMGET', KEYS[2], 'presence', 'capacity')
 if a[1] ~= 'online' then return false end
@@ -40,6 +50,7 @@ if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return false end
 if redis.call('GET', KEYS[4]) then return false end
 redis.call('SADD', KEYS[3], ARGV[2])
 redis.call('SET', KEYS[4], ARGV[3])
+redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2])
 return ARGV[3]
 """
 
@@ -51,13 +62,36 @@ redis.call('HSET', KEYS[2], 'presence', ARGV[2])
 return 1
 """
 
-# KEYS: assignment record. ARGV: conversation id. Frees the agent's slot.
+# KEYS: assignment record, unconfirmed claims. ARGV: conversation id, agent load key prefix.
+# Frees the agent's slot.
 _RELEASE = """
+redis.call('ZREM', KEYS[2], ARGV[1])
 local agent = redis.call('GET', KEYS[1])
 if not agent then return false end
 redis.call('SREM', ARGV[2] .. agent, ARGV[1])
 redis.call('DEL', KEYS[1])
 return agent
+"""
+
+# KEYS: assignment record, unconfirmed claims. ARGV: conversation id, agent load key prefix, the
+# agent and claim time (ms) the caller found. Releases that claim if it is still the one found
+# (not released and claimed again since); else only forgets the note. Returns 1 if released.
+_RELEASE_ORPHAN = """
+local claimed = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not claimed or tonumber(claimed) ~= tonumber(ARGV[4]) then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('GET', KEYS[1]) ~= ARGV[3] then return 0 end
+redis.call('SREM', ARGV[2] .. ARGV[3], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# KEYS: unconfirmed claims. ARGV: conversation id, claim time (ms) found. Its conversation
+# records the claim: no longer unconfirmed (unless claimed again since).
+_CONFIRM = """
+local claimed = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if claimed and tonumber(claimed) == tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
 """
 
 
@@ -119,6 +153,8 @@ class AssignmentStore:
         self._take = client.register_script(_TAKE_FROM_QUEUE)
         self._release = client.register_script(_RELEASE)
         self._set_presence = client.register_script(_SET_PRESENCE)
+        self._release_orphan = client.register_script(_RELEASE_ORPHAN)
+        self._confirm = client.register_script(_CONFIRM)
 
     async def upsert_agent(self, agent: Agent, keep_presence: bool = False) -> None:
         """Write the agent's roster entry. With `keep_presence` a presence the agent already has
@@ -182,8 +218,13 @@ class AssignmentStore:
     async def claim(self, conversation_id: str, agent_id: str) -> str | None:
         """Assign if the agent is online with room; returns the conversation's agent (or None)."""
         result = await self._claim(
-            keys=[keys.agent(agent_id), keys.agent_load(agent_id), keys.assignment(conversation_id)],
-            args=[conversation_id, agent_id],
+            keys=[
+                keys.agent(agent_id),
+                keys.agent_load(agent_id),
+                keys.assignment(conversation_id),
+                keys.unconfirmed_claims(),
+            ],
+            args=[conversation_id, agent_id, _now_ms()],
         )
         return None if result is None else as_text(result)
 
@@ -194,9 +235,31 @@ class AssignmentStore:
     async def release(self, conversation_id: str) -> str | None:
         """Free the agent's slot; returns the agent it was assigned to. Idempotent."""
         result = await self._release(
-            keys=[keys.assignment(conversation_id)], args=[conversation_id, keys.agent_load("")]
+            keys=[keys.assignment(conversation_id), keys.unconfirmed_claims()],
+            args=[conversation_id, keys.agent_load("")],
         )
         return None if result is None else as_text(result)
+
+    async def unconfirmed(self, claimed_before_ms: int, limit: int = 500) -> list[tuple[str, int]]:
+        """Claims made before this time that no sweep has seen in their conversation yet:
+        (conversation id, claim time ms), oldest first."""
+        found = await self.client.zrangebyscore(
+            keys.unconfirmed_claims(), "-inf", claimed_before_ms, start=0, num=limit, withscores=True
+        )
+        return [(as_text(cid), int(score)) for cid, score in found]
+
+    async def confirm(self, conversation_id: str, claimed_ms: int) -> None:
+        """The conversation records this claim: it is no orphan."""
+        await self._confirm(keys=[keys.unconfirmed_claims()], args=[conversation_id, claimed_ms])
+
+    async def release_orphan(self, conversation_id: str, agent_id: str, claimed_ms: int) -> bool:
+        """Give back the slot of this claim (found unrecorded by its conversation), unless it was
+        released or made again since. Returns whether it was released."""
+        result = await self._release_orphan(
+            keys=[keys.assignment(conversation_id), keys.unconfirmed_claims()],
+            args=[conversation_id, keys.agent_load(""), agent_id, claimed_ms],
+        )
+        return bool(result)
 
     async def dequeue(self, team: str, conversation_id: str) -> None:
         members = await self.client.zrange(keys.team_queue(team), 0, -1)
@@ -221,8 +284,14 @@ class AssignmentStore:
                 if not agent.speaks(language):
                     continue
                 result = await self._take(
-                    keys=[queue, keys.agent(agent.id), keys.agent_load(agent.id), keys.assignment(cid)],
-                    args=[member, cid, agent.id],
+                    keys=[
+                        queue,
+                        keys.agent(agent.id),
+                        keys.agent_load(agent.id),
+                        keys.assignment(cid),
+                        keys.unconfirmed_claims(),
+                    ],
+                    args=[member, cid, agent.id, _now_ms()],
                 )
                 if result is None:
                     if await self.client.scard(keys.agent_load(agent.id)) >= agent.capacity:  # type: ignore[misc]
@@ -230,3 +299,7 @@ class AssignmentStore:
                     continue
                 taken.append(cid)
         return taken
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -152,6 +152,13 @@ def assignment(conversation_id: str) -> str:
     return f"{PREFIX}:{{asg}}:assigned:{conversation_id}"
 
 
+def unconfirmed_claims() -> str:
+    """Claims not yet seen in their conversation, scored by claim time (ms): a claim is written
+    before the commit that records it, so the janitor gives back the slot of one whose commit
+    never came (`queueing.release_orphan_claims`)."""
+    return f"{PREFIX}:{{asg}}:claims"
+
+
 def queue_outbox(partition: int) -> str:
     """Queue entries committed with their conversation, not yet copied to the team queue."""
     return f"{partition_prefix(partition)}:queue-outbox"
