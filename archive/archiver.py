@@ -16,7 +16,9 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import orjson
 import redis.asyncio as redis
 from prometheus_client import Gauge
 from redis.exceptions import ResponseError
@@ -24,10 +26,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from helpline.health.models import ComponentHealth
 from helpline.routing import keys
+from helpline.routing.bus import DEAD_LETTERS_MAX
 from helpline.routing.scripts import SEP
 from helpline.routing.store import CHANGE_FORGET_AGENT
 
-from .record import Record
+from . import counters
+from .record import Collision, Record
 from .snapshot import read_changes
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,7 @@ LAG_DEGRADED_S = 300.0
 DELAY = Gauge("helpline_archive_delay_seconds", "Age of the newest change archived, when it was archived")
 _UNAVAILABLE = (OperationalError, DBAPIError, OSError)
 CONVERSATIONS_PER_WRITE = 2000  # one SQL transaction: bounded memory and lock time
+COUNTERS_EVERY_S = 1.0  # how often the id counters are checked (Redis may be lost under us)
 
 _FORGET = CHANGE_FORGET_AGENT.encode()
 Entries = list[tuple[str, str, dict[bytes, bytes]]]  # (stream, entry id, fields)
@@ -131,6 +136,10 @@ class Archiver:
         self.block_ms = block_ms
         self.archived = 0  # change entries archived by this process
         self._outage = False
+        self.marks: dict[int, int] = {}  # the record's highest conversation id seq per partition
+        self._marks_read = False
+        self._counters_at = -COUNTERS_EVERY_S
+        self._reported: set[tuple[str, int]] = set()  # collisions dead-lettered (id, created_at)
 
     async def run(self, stop: asyncio.Event) -> None:
         await ensure_groups(self.client, self.partitions)
@@ -138,6 +147,9 @@ class Archiver:
         last_claim = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() - self._counters_at >= COUNTERS_EVERY_S:
+                    self._counters_at = time.monotonic()
+                    await self.keep_counters()
                 if time.monotonic() - last_claim > self.claim_idle_ms / 2000:
                     last_claim = time.monotonic()
                     await self._handle(await self._claim_idle(), stop)
@@ -154,6 +166,7 @@ class Archiver:
         """Archive everything waiting now (this consumer's pending entries, then the unread ones),
         without blocking; returns the entries archived. For the command line and tests."""
         await ensure_groups(self.client, self.partitions)
+        await self.keep_counters()
         stop = stop or asyncio.Event()
         before = self.archived
         for start in ("0", ">"):
@@ -162,6 +175,18 @@ class Archiver:
                 if start == "0":
                     break  # pending entries come back until acknowledged: one round suffices
         return self.archived - before
+
+    async def keep_counters(self) -> None:
+        """Keep Redis's conversation id counters at or above the record's marks (`counters.py`).
+        The marks are read from the record once (until it answers), then follow what this
+        archiver writes."""
+        if not self._marks_read:
+            try:
+                counters.merge(self.marks, await counters.read_marks(self.record.db))
+                self._marks_read = True
+            except _UNAVAILABLE as exc:
+                log.warning("archiver: cannot read the record's id marks yet: %s", type(exc).__name__)
+        await counters.raise_counters(self.client, self.marks)
 
     async def _read(self, start: str, block: bool = True) -> Entries:
         reply = await self.client.xreadgroup(
@@ -233,6 +258,7 @@ class Archiver:
         for p, rid in replies:
             by_conversation.setdefault(rid.partition(":")[0], []).append((p, rid))
         written = 0
+        collisions: list[Collision] = []
         writing: asyncio.Task[None] | None = None
         try:
             # Bounded transactions; the next chunk is read from Redis while the last one is written
@@ -247,8 +273,12 @@ class Archiver:
                     await writing
                 writing = asyncio.create_task(self.record.write(batch))
                 written += len(batch.conversations)
+                collisions += batch.collisions
             if writing is not None:
                 await writing
+            counters.merge(self.marks, counters.highest(ids))
+            if collisions:
+                await self._dead_letter(collisions)
             if forgotten:  # after the batch's contacts: a removed agent is nobody's last agent
                 await self.record.forget_agents(forgotten)
         finally:
@@ -257,6 +287,50 @@ class Archiver:
                 with contextlib.suppress(BaseException):
                     await writing
         return written
+
+    async def _dead_letter(self, collisions: Sequence[Collision]) -> None:
+        """Each conversation refused for its id goes to its partition's dead letters once (per
+        process), with the reason; it stays in Redis (never evicted: the record does not hold it)."""
+        new = [c for c in collisions if (c.conversation_id, c.found[0]) not in self._reported]
+        if not new:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for c in new:
+                pipe.xadd(
+                    keys.dead_letters(keys.conversation_partition(c.conversation_id)),
+                    {
+                        "stream": "archiver",  # not a stream: a dead letter to read, not to replay
+                        "id": "-",
+                        "group": keys.ARCHIVER_GROUP,
+                        "deliveries": 1,
+                        "error": _collision_reason(c),
+                        "m": orjson.dumps(
+                            {
+                                "conversation_id": c.conversation_id,
+                                "archived": {"created_at": c.archived[0], "contact_id": c.archived[1]},
+                                "redis": {"created_at": c.found[0], "contact_id": c.found[1]},
+                            }
+                        ),
+                    },
+                    maxlen=DEAD_LETTERS_MAX,
+                    approximate=True,
+                )
+            await pipe.execute()
+        self._reported.update((c.conversation_id, c.found[0]) for c in new)
+        for c in new:
+            log.warning("archiver: %s", _collision_reason(c))
+
+
+def _collision_reason(c: Collision) -> str:
+    return (
+        f"conversation {c.conversation_id} created {_iso(c.found[0])} has the id of another conversation the "
+        f"record holds (created {_iso(c.archived[0])}): not archived, the record's is kept. Redis counted "
+        "conversation ids again (emptied or restored from an older snapshot) before the counter was raised"
+    )
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:

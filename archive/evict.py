@@ -21,7 +21,8 @@ from .database import Database
 from .schema import conversations, replies
 
 # KEYS[1] partition prefix. ARGV: now (ms), quiet period (ms), then per conversation: its id and
-# its archived facts joined by SEP: version, then reply id / archived state pairs. Returns {id, contact
+# its archived facts joined by SEP: version, created_at (another conversation under the same id is
+# not the one archived), then reply id / archived state pairs. Returns {id, contact
 # id} of each conversation evicted.
 _EVICT = (
     LUA_SPLIT
@@ -35,15 +36,16 @@ for i = 3, #ARGV, 2 do
   local facts = split(ARGV[i + 1])
   local c = prefix .. ':conv:' .. conv
   local h = redis.call('HMGET', c, 'status', 'updated_at', 'version', 'platform', 'account', 'thread_key',
-    'once_markers', 'contact_id')
+    'once_markers', 'contact_id', 'created_at')
   local safe = h[1] == 'resolved' and now - tonumber(h[2] or now) > quiet and h[3] == facts[1]
-  for k = 2, #facts - 1, 2 do
+    and tonumber(h[9] or 0) == tonumber(facts[2])
+  for k = 3, #facts - 1, 2 do
     local state = redis.call('HGET', prefix .. ':reply:' .. facts[k], 'state')
     if state and (state ~= facts[k + 1] or not FINAL[state]) then safe = false end
   end
   if safe then
     local doomed = {c, c .. ':messages', c .. ':events'}
-    for k = 2, #facts - 1, 2 do doomed[#doomed + 1] = prefix .. ':reply:' .. facts[k] end
+    for k = 3, #facts - 1, 2 do doomed[#doomed + 1] = prefix .. ':reply:' .. facts[k] end
     if h[7] and h[7] ~= '' then
       for marker in string.gmatch(h[7], '[^,]+') do doomed[#doomed + 1] = c .. ':' .. marker end
     end
@@ -100,9 +102,11 @@ class Evictor:
             return []
         async with self.db.engine.connect() as conn:
             found = await conn.execute(
-                select(conversations.c.id, conversations.c.rev).where(conversations.c.id.in_(conversation_ids))
+                select(conversations.c.id, conversations.c.rev, conversations.c.created_at).where(
+                    conversations.c.id.in_(conversation_ids)
+                )
             )
-            revs: dict[str, int] = {row[0]: row[1] for row in found}
+            revs: dict[str, tuple[int, int]] = {row[0]: (row[1], row[2]) for row in found}
             states: dict[str, list[str]] = {}
             for cid, reply_id, state in (
                 await conn.execute(
@@ -113,8 +117,8 @@ class Evictor:
             ).all():
                 states.setdefault(cid, []).extend((reply_id, state))
         args: list[str | int] = [now_ms, self.quiet_ms]
-        for cid, rev in revs.items():
-            args += [cid, SEP.join([str(rev), *states.get(cid, [])])]
+        for cid, (rev, created_at) in revs.items():
+            args += [cid, SEP.join([str(rev), str(created_at), *states.get(cid, [])])]
         if len(args) == 2:
             return []
         gone = await self._evict(keys=[keys.partition_prefix(partition)], args=args)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Table, delete, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from . import contact_terms
+from . import contact_terms, counters
 from .database import Database
 from .moves import move_out
 from .schema import SEARCH_ORDER_BITS, contacts, conversations, erasures, events, messages, replies, search_order
@@ -42,6 +42,18 @@ class Cursor:
     archived_messages: int
     last_score: int
     document: str
+    created_at: int  # with the contact: which conversation the record holds under this id
+    contact_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Collision:
+    """A conversation in Redis whose id the record holds for another conversation (Redis counted
+    ids again after it was emptied or restored from an older snapshot): it is not written over."""
+
+    conversation_id: str
+    archived: tuple[int, str]  # created_at, contact id in the record
+    found: tuple[int, str]  # the same in Redis
 
 
 @dataclass
@@ -56,6 +68,7 @@ class Batch:
     contacts: list[Row] = field(default_factory=list)
     moves: dict[str, set[str]] = field(default_factory=dict)  # conversation → message ids split off it
     reread: set[str] = field(default_factory=set)  # conversations whose whole history is in the batch
+    collisions: list[Collision] = field(default_factory=list)  # not written (see `Collision`)
 
     def __len__(self) -> int:
         return len(self.conversations) + len(self.reply_deliveries)
@@ -71,12 +84,17 @@ class Record:
         if not conversation_ids:
             return {}
         c = conversations.c
-        query = select(c.id, c.rev, c.archived_events, c.archived_messages, c.last_score, c.document).where(
-            c.id.in_(conversation_ids)
-        )
+        query = select(
+            c.id, c.rev, c.archived_events, c.archived_messages, c.last_score, c.document, c.created_at, c.contact_id
+        ).where(c.id.in_(conversation_ids))
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return {r.id: Cursor(r.rev, r.archived_events, r.archived_messages, r.last_score, r.document) for r in rows}
+        return {
+            r.id: Cursor(
+                r.rev, r.archived_events, r.archived_messages, r.last_score, r.document, r.created_at, r.contact_id
+            )
+            for r in rows
+        }
 
     async def write(self, batch: Batch) -> None:
         """Idempotent: writing the same batch twice leaves the same rows. What an erasure removed
@@ -88,6 +106,7 @@ class Record:
             await contact_terms.rewrite(conn, [r["id"] for r in batch.contacts])
             moved = await _order_for_search(conn, batch.conversations) if self.db.is_sqlite else []
             await self._upsert(conn, conversations, batch.conversations, ("id",), update=True)
+            await counters.write_marks(conn, counters.highest(r["id"] for r in batch.conversations))
             await self._upsert(conn, messages, batch.messages, ("conversation_id", "seq"), update=False)
             await self._upsert(conn, events, batch.events, ("conversation_id", "seq"), update=False)
             for rows, columns in _reply_writes(batch):

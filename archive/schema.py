@@ -120,6 +120,15 @@ contact_terms = Table(
 )
 Index("contact_terms_contact", contact_terms.c.contact_id)  # rewriting or deleting a contact's terms
 
+#: Per partition, the highest conversation id seq the record has written (`counters.py`): Redis's
+#: id counters are raised to it, so an id is never given to a second conversation.
+conversation_seqs = Table(
+    "conversation_seqs",
+    metadata,
+    Column("partition_number", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+)
+
 erasures = Table(
     "erasures",
     metadata,

@@ -16,7 +16,7 @@ import redis.asyncio as redis
 from helpline.routing import keys
 from helpline.routing.pipelined import execute
 
-from .record import Batch, Cursor, Row
+from .record import Batch, Collision, Cursor, Row
 from .schema import conversation_num
 from .tokens import document
 
@@ -36,7 +36,7 @@ COLUMNS = (
 )
 TIMES = ("created_at", "updated_at", "first_response_at", "resolved_at")
 _OWN = {"id", "version", "message_count", *COLUMNS, *TIMES}
-_NONE = Cursor(0, 0, 0, -1, "")  # never archived (a Redis version starts at 1)
+_NONE = Cursor(0, 0, 0, -1, "", 0, "")  # never archived (a Redis version starts at 1)
 UNCHANGED = b"="
 
 
@@ -56,7 +56,7 @@ def _int(value: str | None) -> int | None:
 # the events archived, the messages archived and the version archived. Returns per conversation
 # {hash (flat), message count, messages after the archived ones (flat, with scores), events after
 # the archived ones}; all of it when a message landed behind the archived score; {UNCHANGED, its
-# contact id} when the record holds its version already (a change named again: a replay, or a
+# contact id, its created_at} when the record holds its version already (a change named again: a replay, or a
 # backlog naming it once per change), so it is not written again. One atomic read: the rows carry
 # exactly the `version` they were read at.
 _READ = """
@@ -65,7 +65,8 @@ local out = {}
 for i = 1, #ARGV, 5 do
   local c = prefix .. ':conv:' .. ARGV[i]
   if redis.call('HGET', c, 'version') == ARGV[i + 4] then
-    out[#out + 1] = {'=', redis.call('HGET', c, 'contact_id')}
+    local who = redis.call('HMGET', c, 'contact_id', 'created_at')
+    out[#out + 1] = {'=', who[1], who[2]}
   else
     local h = redis.call('HGETALL', c)
     if #h == 0 then
@@ -121,18 +122,41 @@ async def read_changes(
     for (_, ids), found in zip(chunks, results, strict=True):
         for cid, item in zip(ids, found, strict=True):
             if item[0] == UNCHANGED:  # its contact is still read: a contact changes without a new version
-                contacts.add(_s(item[1]))
+                h = {"contact_id": _s(item[1] or b""), "created_at": _s(item[2] or b"")}
+            else:
+                if not item[0]:
+                    continue  # evicted or erased since the change: nothing of it to archive
+                flat = item[0]
+                h = {_s(flat[k]): _s(flat[k + 1]) for k in range(0, len(flat), 2)}
+                if "platform" not in h:
+                    continue
+            cursor = cursors.get(cid, _NONE)
+            collision = _collision(cid, cursor, h)
+            if collision:
+                batch.collisions.append(collision)
                 continue
-            if not item[0]:
-                continue  # evicted or erased since the change: nothing of it to archive
-            flat = item[0]
-            h = {_s(flat[k]): _s(flat[k + 1]) for k in range(0, len(flat), 2)}
-            if "platform" not in h:
-                continue
-            _conversation(batch, cid, h, int(item[1]), item[2], item[3], cursors.get(cid, _NONE), replies)
+            if item[0] != UNCHANGED:
+                _conversation(batch, cid, h, int(item[1]), item[2], item[3], cursor, replies)
             contacts.add(h["contact_id"])
+    if batch.collisions:  # nor the delivery states of its replies (their ids begin with its id)
+        collided = {c.conversation_id for c in batch.collisions}
+        replies = {r: None for r in replies if r[1].partition(":")[0] not in collided}
     await _contacts_and_deliveries(client, batch, contacts, replies)
     return batch
+
+
+def _collision(cid: str, cursor: Cursor, h: Mapping[str, str]) -> Collision | None:
+    """Whether the conversation Redis has under this id is another than the record's: created at
+    another time or by another contact (neither ever changes for a conversation)."""
+    if cursor is _NONE:
+        return None
+    created = int(h.get("created_at") or 0)
+    contact = h.get("contact_id") or ""
+    if (cursor.created_at and created and cursor.created_at != created) or (
+        cursor.contact_id and contact and cursor.contact_id != contact
+    ):
+        return Collision(cid, (cursor.created_at, cursor.contact_id), (created, contact))
+    return None
 
 
 def _conversation(

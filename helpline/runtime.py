@@ -339,10 +339,12 @@ async def run_roles(
             await sync_roster(settings, assignments)
             leases = partition_leases(settings, client)
             await leases.refresh()
+            from helpline.archive.counters import before_routing
             from helpline.archive.reader import AgentMemory  # the record, for a returning contact's last agent
 
             memory = AgentMemory(settings.database.url)
             closing.append(memory.close)
+            await before_routing(client, memory.db)  # ids the record holds are not given again
             router = build_router(settings, client, store, assignments, leases=leases, recall=memory)
             tasks += [
                 role_context("router", leases.run(stop)),

@@ -15,7 +15,16 @@ from sqlalchemy import text
 from helpline.archive.database import Database, migrate
 
 ADMIN_URL = os.environ.get("HELPLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-TABLES = ("conversations", "messages", "events", "replies", "contacts", "contact_terms", "erasures")
+TABLES = (
+    "conversations",
+    "messages",
+    "events",
+    "replies",
+    "contacts",
+    "contact_terms",
+    "erasures",
+    "conversation_seqs",
+)
 
 
 @pytest.fixture(scope="session")
