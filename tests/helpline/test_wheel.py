@@ -31,10 +31,15 @@ JUNK = shutil.ignore_patterns(
 )
 
 pytestmark = pytest.mark.timeout(900 if FROM_INDEX else 240)
+# A fresh install sees no source tree: a PYTHONPATH naming a checkout (as when the tests run
+# from a worktree) would put its `routing` folder before the other project's `routing`.
+FRESH_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
 
 
 def run(*args: str | Path, cwd: Path | None = None, timeout: float = 180) -> str:
-    done = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [str(a) for a in args], cwd=cwd, env=FRESH_ENV, capture_output=True, text=True, timeout=timeout
+    )
     assert done.returncode == 0, f"{args}: {done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     return done.stdout
 
@@ -90,6 +95,7 @@ def test_the_wheel_installs_beside_routing_and_console_and_runs_the_demo(tmp_pat
     demo = subprocess.Popen(
         [venv / "bin" / "helpline", "demo", "--port", str(port), "--data-dir", tmp_path / "demo", "--interval", "3600"],
         cwd=elsewhere,
+        env=FRESH_ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
