@@ -250,6 +250,16 @@ local refused = {}  -- conversation -> code, for the later items of a conversati
 local changed = {}  -- conversation ids for the change stream
 __FENCE__
 if fenced(ARGV[3]) then return 'FENCED' end
+-- The partition's reply counter (`keys.reply_seq`), read at the first reply queued and written
+-- back once at the end of the call (one command each, not an INCR per reply).
+local reply_seq
+local function next_reply()
+  reply_seq = (reply_seq or tonumber(redis.call('GET', prefix .. ':out-seq') or '0')) + 1
+  return reply_seq
+end
+local function save_reply_seq()
+  if reply_seq then redis.call('SET', prefix .. ':out-seq', reply_seq) end
+end
 __SPLIT__
 local function pairs_at(v, i)
   local n = tonumber(v[i])
@@ -278,17 +288,19 @@ local function relabel(c, v, i)
   return i + m + 1
 end
 
--- The item's guards, at its start: nil if they hold (then `i` is the first operation).
+-- The item's guards, at its start: nil if they hold (then `i` is the first operation). A
+-- version guard is only noted here (`expected`): `raise` checks it, after the others.
 local function check(conv, c, v)
   local i = 1
-  local marker, suffix
+  local marker, suffix, expected
   while i <= #v do
     local op = v[i]
     if op == 'M' then
       if redis.call('EXISTS', c) == 0 then return -2 end
       i = i + 1
     elseif op == 'V' then
-      if (redis.call('HGET', c, 'version') or '0') ~= v[i + 1] then return -1 end
+      if expected and expected ~= v[i + 1] then return -1 end
+      expected = v[i + 1]
       i = i + 2
     elseif op == 'F' then
       if (redis.call('HGET', c, v[i + 1]) or '') ~= v[i + 2] then return -1 end
@@ -301,19 +313,29 @@ local function check(conv, c, v)
       break
     end
   end
-  return nil, i, marker, suffix
+  return nil, i, marker, suffix, expected
+end
+
+-- Raises the conversation's version by one. With a version guard this is also its check, one
+-- command instead of a read and a write: a version other than the one expected is put back as
+-- it was (absent if it was) and the item refused (CONFLICT).
+local function raise(c, expected)
+  local version = redis.call('HINCRBY', c, 'version', 1)
+  if not expected or version == tonumber(expected) + 1 then return nil end
+  if version == 1 then redis.call('HDEL', c, 'version') else redis.call('HINCRBY', c, 'version', -1) end
+  return -1
 end
 
 local function apply(conv, packed)
   if refused[conv] then return refused[conv] end
   local c = prefix .. ':conv:' .. conv
   local v = split(packed)
-  local code, i, marker, suffix = check(conv, c, v)
+  local code, i, marker, suffix, expected = check(conv, c, v)
+  code = code or raise(c, expected)
   if code then
     if code ~= -3 then refused[conv] = code end
     return code
   end
-  redis.call('HINCRBY', c, 'version', 1)
   changed[#changed + 1] = conv
   if marker then
     redis.call('SET', marker, now)
@@ -344,7 +366,7 @@ local function apply(conv, packed)
     elseif op == 'R' then
       if redis.call('HSETNX', v[i + 2], 'state', 'queued') == 1 then
         -- its place among the conversation's replies: the sender posts them in this order
-        redis.call('ZADD', c .. ':out', redis.call('INCR', prefix .. ':out-seq'), v[i + 2])
+        redis.call('ZADD', c .. ':out', next_reply(), v[i + 2])
         redis.call('XADD', v[i + 1], '*', 'm', v[i + 3])
         queued = queued + 1
       end
@@ -364,6 +386,7 @@ local function apply(conv, packed)
       redis.call('ZADD', prefix .. ':idx:updated', now, conv)
       i = i + 1
     else
+      save_reply_seq()  -- what this call queued so far keeps its places
       error('unknown effect operation ' .. tostring(op))
     end
   end
@@ -382,6 +405,7 @@ for i = 4, #ARGV, 2 do
   if #acks >= UNPACK_MAX then acknowledge() end
 end
 acknowledge()
+save_reply_seq()
 if #changed > 0 then redis.call('XADD', prefix .. ':changes', '*', 'c', table.concat(changed, SEP)) end
 return out
 """

@@ -16,10 +16,11 @@ from helpline.insights.recorder import InsightsRecorder
 from helpline.insights.settings import Target
 from helpline.insights.sla import SlaClock
 from helpline.routing import keys
-from helpline.routing.models import Agent, EventType, Presence, Priority, Status
+from helpline.routing.models import Agent, Conversation, EventType, MessageKind, Presence, Priority, Status
+from helpline.routing.outbound import reply_to
 from helpline.routing.rules import Rule
 from helpline.routing.scripts import CONFLICT, DONE, MISSING
-from helpline.routing.store import Effects
+from helpline.routing.store import ConversationStore, Effects
 from tests.factories import Parts, build_router, message, parts, route_all, services
 
 AGENT = Principal(username="ana", role=Role.AGENT, name="Ana", teams=("support",))
@@ -119,11 +120,50 @@ async def test_a_change_decided_on_a_stale_read_is_refused_and_nothing_of_it_wri
     assert await p.store.commit([Effects(cid).once("marker").labels(add=["d"])], now) == [DONE]
     assert await p.store.commit([Effects("0-999").expect_exists().labels(add=["x"])], now) == [MISSING]
     assert not await r.exists(keys.conversation("0-999"))
+    # the version guard raises the version as its check: refused, nothing of it is left behind
+    assert await p.store.commit([Effects("0-999").expect_version(3).labels(add=["x"])], now) == [CONFLICT]
+    assert not await r.exists(keys.conversation("0-999"))
     labels_after = await p.store.get(cid)
     assert labels_after is not None and labels_after.labels == ("a", "c")
     assert await p.store.commit([Effects(cid).labels(remove=["a", "zzz"])], now) == [0]
     cleared = await p.store.get(cid)
     assert cleared is not None and cleared.labels == ("c",)
+
+
+async def test_a_commit_checks_the_version_and_orders_its_replies_in_few_commands(r: redis.Redis) -> None:
+    store = ConversationStore(r, 4)
+    now = datetime.now(UTC)
+
+    def replying(cid: str, version: int, text: str) -> Effects:
+        conv = Conversation(
+            id=cid,
+            platform="null",
+            account="main",
+            kind=MessageKind.DIRECT,
+            thread_key=f"dm{cid}",
+            contact_id="null:main:u1",
+            created_at=now,
+            updated_at=now,
+        )
+        reply = reply_to(conv, reply_id=f"{cid}:{text}", text=text, sender="bot", in_reply_to="m1", recipient_id="u1")
+        return Effects(cid).expect_version(version).reply(reply, 1)
+
+    await r.config_resetstat()
+    assert await store.commit([replying(f"1-{i}", 0, "a") for i in range(20)], now) == [1] * 20
+    stats = await r.info("commandstats")
+    # one HINCRBY per item both checks and raises the version (no HGET); the partition's reply
+    # counter is read and written once per call (no INCR per reply)
+    assert "cmdstat_hget" not in stats and "cmdstat_incr" not in stats, stats
+    assert int(stats["cmdstat_hincrby"]["calls"]) == 20
+    assert (await r.get(keys.reply_seq(1))) == b"20"
+    # a second call and a second reply of a conversation come after the first ones
+    assert await store.commit([replying("1-3", 1, "b"), replying("1-0", 0, "stale")], now) == [1, CONFLICT]
+    assert await r.zrange(keys.reply_order("1-3"), 0, -1, withscores=True) == [
+        (keys.delivery(1, "1-3:a").encode(), 4.0),
+        (keys.delivery(1, "1-3:b").encode(), 21.0),
+    ]
+    assert await r.hget(keys.conversation("1-0"), "version") == b"1"  # the stale item put it back  # type: ignore[misc]
+    assert not await r.exists(keys.delivery(1, "1-0:stale"))
 
 
 async def later(work: Awaitable[object], within: float = 0.006) -> None:
