@@ -16,10 +16,16 @@ Metrics (each also per language under `by_language`):
 - accuracy_at_3: answerable questions whose article is in the top three / answerable questions;
 - p50_ms, p99_ms: time per question (start-up excluded); cpu_p50_ms, cpu_p99_ms: the processor
   time the question took, which a busy machine does not inflate as it does the wall-clock time.
+
+Everything but the times is repeatable: the embeddings, the fusion and the thresholds are
+deterministic, so two runs on the same inputs give the same answers to the last digit. `setup`
+names those inputs (the articles, each language's thresholds, the embedder, the approved examples,
+the questions), so that two results that differ can be traced to what differed between the runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -86,6 +92,31 @@ def run(searcher: Searcher, questions: Iterable[Question]) -> list[Outcome]:
             )
         )
     return outcomes
+
+
+def _digest(texts: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for text in texts:
+        h.update(text.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def setup(searcher: Searcher, questions: Sequence[Question]) -> dict[str, object]:
+    """The inputs a run's answers depend on besides the code: digests of the articles and the
+    questions, each language's thresholds, the embedder (None: BM25 alone), the examples used."""
+    articles = sorted(a.model_dump_json() for index in searcher.indexes.values() for a in index.articles)
+    thresholds: dict[str, object] = {}
+    for language, index in sorted(searcher.indexes.items()):
+        hybrid = index.config.hybrid
+        thresholds[language] = {"bm25": index.config.threshold, "hybrid": vars(hybrid) if hybrid else None}
+    return {
+        "kb": _digest(articles),
+        "questions": _digest(json.dumps(vars(q), ensure_ascii=False) for q in questions),
+        "embedder": searcher.queries.embedder.name if searcher.queries is not None else None,
+        "examples": searcher.phrasings.count,
+        "thresholds": thresholds,
+    }
 
 
 def _ratio(num: int, den: int) -> float | None:

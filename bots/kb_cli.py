@@ -81,8 +81,10 @@ def eval_(
     searcher = _searcher(kb, bm25_only)
     if examples is not None:
         searcher.use_examples(_examples_file(examples))
-    outcomes = evaluate.run(searcher, evaluate.load_questions(questions))
+    loaded = evaluate.load_questions(questions)
+    outcomes = evaluate.run(searcher, loaded)
     result = evaluate.metrics(outcomes)
+    result["setup"] = evaluate.setup(searcher, loaded)
     if show_failures:
         result["failures"] = evaluate.failures(outcomes)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 2))

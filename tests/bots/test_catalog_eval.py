@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from helpline.bots.catalog import Catalog, default_catalog
-from helpline.bots.evaluate import Outcome, Question, metrics, run
+from helpline.bots.evaluate import Outcome, Question, metrics, run, setup
 from helpline.bots.search import Searcher
 
 
@@ -60,3 +61,27 @@ def test_eval_reports_processor_time_next_to_wall_clock(searcher: Searcher) -> N
     cpu50, cpu99, wall99 = result["cpu_p50_ms"], result["cpu_p99_ms"], result["p99_ms"]
     assert isinstance(cpu50, float) and isinstance(cpu99, float) and isinstance(wall99, float)
     assert 0 < cpu50 <= cpu99 <= wall99 + 1  # processor time fits in the wall-clock time
+
+
+def test_eval_names_the_inputs_its_answers_depend_on(searcher: Searcher) -> None:
+    questions = [
+        Question("q1", "en", "withdrawal stuck for 3 hours", "withdrawal-pending"),
+        Question("q2", "ko", "비밀번호를 잊어버렸어요", "password-reset"),
+        Question("q3", "en", "when moon", None),
+    ]
+    before = setup(searcher, questions)
+    assert searcher.queries is not None and before["embedder"] == searcher.queries.embedder.name
+    assert before["examples"] == 0
+    index = searcher.index_for("ko")
+    shipped = index.config
+    assert shipped.hybrid is not None
+    index.config = replace(shipped, hybrid=replace(shipped.hybrid, answer=shipped.hybrid.answer + 0.1))
+    try:
+        recalibrated = setup(searcher, questions)
+    finally:
+        index.config = shipped
+    thresholds, changed = before["thresholds"], recalibrated["thresholds"]
+    assert isinstance(thresholds, dict) and isinstance(changed, dict)
+    assert changed["ko"] != thresholds["ko"] and changed["en"] == thresholds["en"]
+    assert recalibrated["kb"] == before["kb"] and recalibrated["questions"] == before["questions"]
+    assert setup(searcher, questions[:2])["questions"] != before["questions"]

@@ -101,6 +101,8 @@ async def test_eval_with_examples_measures_what_they_change(tmp_path: Path) -> N
     assert code == 0 and json.loads(before)["correct_rate"] == 0.0
     code, after, _ = await run("eval", "--kb", str(KB_DIR), str(questions), "--json", "--examples", str(examples))
     assert code == 0 and json.loads(after)["correct_rate"] == 1.0
+    # the result names what it was measured with: the one approved example (the other is out of scope)
+    assert json.loads(before)["setup"]["examples"] == 0 and json.loads(after)["setup"]["examples"] == 1
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"language": "en", "text": "no article named"}) + "\n")
     code, _, err = await run("eval", "--kb", str(KB_DIR), str(questions), "--examples", str(bad))
