@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from helpline.health.models import ComponentHealth
 from helpline.routing import keys
 from helpline.routing.bus import DEAD_LETTERS_MAX
+from helpline.routing.decode import as_text
 from helpline.routing.scripts import SEP
 from helpline.routing.store import CHANGE_FORGET_AGENT
 
@@ -53,10 +54,6 @@ class Lag:
     seconds: float  # age of the oldest of them (0 when none)
 
 
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _partition(stream: str) -> int:
     return int(stream.split("{p", 1)[1].split("}", 1)[0])
 
@@ -81,7 +78,7 @@ async def archive_lag(client: redis.Redis, partitions: int) -> Lag:
     for p in range(partitions):
         stream = keys.changes(p)
         try:
-            groups = {_s(g["name"]): g for g in await client.xinfo_groups(stream)}
+            groups = {as_text(g["name"]): g for g in await client.xinfo_groups(stream)}
         except ResponseError:
             continue  # no stream yet: nothing changed
         group = groups.get(keys.ARCHIVER_GROUP)
@@ -89,17 +86,17 @@ async def archive_lag(client: redis.Redis, partitions: int) -> Lag:
             first = await client.xrange(stream, count=1)
             if first:
                 count += int(await client.xlen(stream))
-                oldest = max(oldest, _age_s(_s(first[0][0]), now_ms))
+                oldest = max(oldest, _age_s(as_text(first[0][0]), now_ms))
             continue
         pending = int(group["pending"])
         if pending:
             summary = await client.xpending(stream, keys.ARCHIVER_GROUP)
             if summary.get("min"):
-                oldest = max(oldest, _age_s(_s(summary["min"]), now_ms))
-        after = await client.xrange(stream, min=f"({_s(group['last-delivered-id'])}", count=1)
+                oldest = max(oldest, _age_s(as_text(summary["min"]), now_ms))
+        after = await client.xrange(stream, min=f"({as_text(group['last-delivered-id'])}", count=1)
         unread = int(group.get("lag") or 0) if after else 0
         if after:
-            oldest = max(oldest, _age_s(_s(after[0][0]), now_ms))
+            oldest = max(oldest, _age_s(as_text(after[0][0]), now_ms))
         count += pending + unread
     return Lag(count, oldest)
 
@@ -197,7 +194,10 @@ class Archiver:
             block=self.block_ms if block and start != "0" else None,
         )
         return [
-            (_s(stream), _s(entry_id), fields) for stream, items in reply or [] for entry_id, fields in items if fields
+            (as_text(stream), as_text(entry_id), fields)
+            for stream, items in reply or []
+            for entry_id, fields in items
+            if fields
         ]  # a pending entry trimmed meanwhile comes back without fields
 
     async def _claim_idle(self) -> Entries:
@@ -206,7 +206,7 @@ class Archiver:
             reply = await self.client.xautoclaim(
                 stream, keys.ARCHIVER_GROUP, self.consumer, self.claim_idle_ms, start_id="0-0", count=self.batch_size
             )
-            out += [(stream, _s(entry_id), fields) for entry_id, fields in reply[1] if fields]
+            out += [(stream, as_text(entry_id), fields) for entry_id, fields in reply[1] if fields]
         return out
 
     async def _handle(self, entries: Entries, stop: asyncio.Event) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from helpline.config import ConfigInvalid, Settings, load_settings
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 
 from .archiver import Archiver, archive_lag
 from .database import Database, migrate, redact
@@ -100,7 +101,7 @@ def backfill(config: ConfigOption = None) -> None:
         for p in range(settings.redis.partitions):
             chunk: list[str] = []
             async for cid, _ in client.zscan_iter(keys.conversations_by_update(p), count=BACKFILL_CHUNK):
-                chunk.append(cid.decode() if isinstance(cid, bytes) else cid)
+                chunk.append(as_text(cid))
                 if len(chunk) >= BACKFILL_CHUNK:
                     done += await _archive(client, record, chunk)
                     chunk = []

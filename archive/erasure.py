@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, insert, select
 
 from helpline.bots.examples import ExampleStore
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 
 from . import contact_terms
 from .database import Database
@@ -85,7 +86,7 @@ async def redis_conversations(client: redis.Redis, partitions: int, contact_id: 
     the inbox indexes: erasure is rare, and Redis keeps no index by contact)."""
     found: dict[str, str] = {}
     for p in range(partitions):
-        ids = [_s(cid) async for cid, _ in client.zscan_iter(keys.conversations_by_update(p))]
+        ids = [as_text(cid) async for cid, _ in client.zscan_iter(keys.conversations_by_update(p))]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             async with client.pipeline(transaction=False) as pipe:
@@ -94,9 +95,9 @@ async def redis_conversations(client: redis.Redis, partitions: int, contact_id: 
                 rows = await pipe.execute()
             found.update(
                 {
-                    cid: _s(status or b"")
+                    cid: as_text(status or b"")
                     for cid, (owner, status) in zip(chunk, rows, strict=True)
-                    if owner is not None and _s(owner) == contact_id
+                    if owner is not None and as_text(owner) == contact_id
                 }
             )
     return found
@@ -135,7 +136,7 @@ async def erase_contact(
         in_redis = dict(zip(live, map(int, await pipe.execute()), strict=True))
     await delete_conversations(client, list(statuses))
     await ExampleStore(client).forget_conversations(statuses)
-    linked = [_s(x) for x in await client.smembers(keys.console_contact_links(contact_id))]  # type: ignore[misc]
+    linked = [as_text(x) for x in await client.smembers(keys.console_contact_links(contact_id))]  # type: ignore[misc]
     async with client.pipeline(transaction=False) as pipe:
         pipe.delete(keys.contact(contact_id), keys.console_contact_links(contact_id), keys.private_move(contact_id))
         for other in linked:
@@ -170,7 +171,3 @@ async def erase_contact(
         await conn.execute(delete(contacts).where(contacts.c.id == contact_id))
         await contact_terms.rewrite(conn, [contact_id])  # nothing left to find them by
     return Erased(subject, len(ids), removed)
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

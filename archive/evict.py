@@ -15,6 +15,7 @@ import redis.asyncio as redis
 from sqlalchemy import select
 
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 from helpline.routing.scripts import LUA_SPLIT, SEP
 
 from .database import Database
@@ -80,7 +81,7 @@ class Evictor:
             start = 0  # past the quiet conversations that must stay (open ones, unarchived ones)
             while True:
                 ids = [
-                    _s(cid)
+                    as_text(cid)
                     for cid in await self.client.zrangebyscore(
                         keys.conversations_by_update(p),
                         "-inf",
@@ -122,7 +123,7 @@ class Evictor:
         if len(args) == 2:
             return []
         gone = await self._evict(keys=[keys.partition_prefix(partition)], args=args)
-        evicted = [(_s(cid), _s(contact)) for cid, contact in gone]
+        evicted = [(as_text(cid), as_text(contact)) for cid, contact in gone]
         if evicted:
             await self._forget(evicted)
         return [cid for cid, _ in evicted]
@@ -131,7 +132,7 @@ class Evictor:
         """What other rooms keep per conversation goes with it (outside the partition's slot). The
         contact expires after a quiet period of its own (their next message removes the expiry);
         the record keeps it, last agent included, for readers and the router meanwhile."""
-        users = [_s(u) for u in await self.client.smembers(keys.console_users())]  # type: ignore[misc]
+        users = [as_text(u) for u in await self.client.smembers(keys.console_users())]  # type: ignore[misc]
         ids = [cid for cid, _ in evicted]
         async with self.client.pipeline(transaction=False) as pipe:
             for cid, contact in evicted:
@@ -141,7 +142,3 @@ class Evictor:
             for user in users:
                 pipe.hdel(keys.console_seen(user), *ids)
             await pipe.execute()
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

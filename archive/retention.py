@@ -21,6 +21,7 @@ import redis.asyncio as redis
 from sqlalchemy import and_, select
 
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 
 from .database import Database
 from .erasure import delete_conversations, delete_from_record
@@ -87,7 +88,7 @@ async def _conversations(client: redis.Redis, db: Database, cutoff_ms: int) -> i
 async def _announcement_deliveries(client: redis.Redis, cutoff_ms: int) -> int:
     removed = 0
     for raw_id in await client.zrangebyscore(keys.announcements_index(), "-inf", f"({cutoff_ms}"):
-        aid = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+        aid = as_text(raw_id)
         if await client.hget(keys.announcement(aid), "state") not in _FINAL:  # type: ignore[misc]
             continue
         ids = [d.decode() for d in await client.lrange(keys.announcement_deliveries(aid), 0, -1)]  # type: ignore[misc]
@@ -105,7 +106,7 @@ async def _insights_days(client: redis.Redis, cutoff_day: str) -> int:
     prefix = keys.insights_scopes("")
     days, weeks = [], set()
     async for raw in client.scan_iter(match=prefix + "*", count=1000):
-        unit = (raw.decode() if isinstance(raw, bytes) else raw)[len(prefix) :]
+        unit = as_text(raw)[len(prefix) :]
         if len(unit) == 8 and unit.isdigit() and unit < cutoff_day:
             days.append(unit)
         elif unit.startswith(WEEK) and unit[len(WEEK) :] < cutoff_day:

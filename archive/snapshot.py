@@ -14,6 +14,7 @@ import orjson
 import redis.asyncio as redis
 
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 from helpline.routing.pipelined import execute
 
 from .record import Batch, Collision, Cursor, Row
@@ -38,10 +39,6 @@ TIMES = ("created_at", "updated_at", "first_response_at", "resolved_at")
 _OWN = {"id", "version", "message_count", *COLUMNS, *TIMES}
 _NONE = Cursor(0, 0, 0, -1, "", 0, "")  # never archived (a Redis version starts at 1)
 UNCHANGED = b"="
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _ms(iso: str) -> int:
@@ -122,12 +119,12 @@ async def read_changes(
     for (_, ids), found in zip(chunks, results, strict=True):
         for cid, item in zip(ids, found, strict=True):
             if item[0] == UNCHANGED:  # its contact is still read: a contact changes without a new version
-                h = {"contact_id": _s(item[1] or b""), "created_at": _s(item[2] or b"")}
+                h = {"contact_id": as_text(item[1] or b""), "created_at": as_text(item[2] or b"")}
             else:
                 if not item[0]:
                     continue  # evicted or erased since the change: nothing of it to archive
                 flat = item[0]
-                h = {_s(flat[k]): _s(flat[k + 1]) for k in range(0, len(flat), 2)}
+                h = {as_text(flat[k]): as_text(flat[k + 1]) for k in range(0, len(flat), 2)}
                 if "platform" not in h:
                     continue
             cursor = cursors.get(cid, _NONE)
@@ -190,7 +187,7 @@ def _conversation(
                 "text": m.get("text", ""),
                 "language": m.get("language"),
                 "at": _ms(m["platform_time"]),
-                "raw": _s(raw),
+                "raw": as_text(raw),
             }
         )
         texts += (m.get("text", ""), author.get("handle", ""), author.get("display_name", ""))
@@ -205,7 +202,7 @@ def _conversation(
                 "type": e["type"],
                 "actor": e.get("actor", ""),
                 "at": _ms(e["at"]),
-                "raw": _s(raw),
+                "raw": as_text(raw),
             }
         )
         if e["type"] == "linked" and isinstance(data.get("moved_messages"), list):
@@ -266,7 +263,7 @@ async def _contacts_and_deliveries(
         raw = await execute(client, pipe) if contact_ids or chunks else []
     found: dict[str, Row] = {}
     for contact, values in zip(contact_ids, raw, strict=False):
-        h = {name: _s(v) for name, v in zip(_CONTACT, values, strict=True) if v is not None}
+        h = {name: as_text(v) for name, v in zip(_CONTACT, values, strict=True) if v is not None}
         if h.get("platform"):
             found[contact] = {
                 "id": contact,
@@ -286,9 +283,9 @@ async def _contacts_and_deliveries(
                 batch.reply_deliveries.append(
                     {
                         "reply_id": reply_id,
-                        "state": _s(state),
-                        "platform_ids": _s(platform_ids or b"[]"),
-                        "error": _s(error or b""),
+                        "state": as_text(state),
+                        "platform_ids": as_text(platform_ids or b"[]"),
+                        "error": as_text(error or b""),
                         "updated_at": int(updated_at or 0),
                     }
                 )

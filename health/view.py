@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from helpline.connectors.base import AccountSettings
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 
 from .models import ComponentHealth, ConnectorBeat, ProcessBeat, Status, worst
 
@@ -26,7 +27,7 @@ READ_BUDGET_S = 0.8
 
 async def live_processes(client: redis.Redis) -> list[ProcessBeat]:
     """The heartbeats that have not expired (ids of expired ones are dropped from the index)."""
-    ids = [i.decode() if isinstance(i, bytes) else str(i) for i in await client.zrange(keys.heartbeats(), 0, -1)]
+    ids = [as_text(i) for i in await client.zrange(keys.heartbeats(), 0, -1)]
     if not ids:
         return []
     raw = await client.mget([keys.heartbeat(i) for i in ids])

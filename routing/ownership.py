@@ -26,6 +26,7 @@ from collections.abc import Callable
 import redis.asyncio as redis
 
 from . import keys
+from .decode import as_text
 from .outage import redis_failed, redis_ok
 from .pipelined import execute
 
@@ -139,9 +140,7 @@ class PartitionLeases:
                     client=pipe,
                 )
             replies = await execute(self.client, pipe)
-        return {
-            p: (r.decode() if isinstance(r, bytes) else str(r)) for p, r in zip(partitions, replies, strict=True) if r
-        }
+        return {p: as_text(r) for p, r in zip(partitions, replies, strict=True) if r}
 
     async def release_all(self) -> None:
         """Give every partition back (a clean stop): another router takes them at once."""

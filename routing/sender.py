@@ -58,6 +58,7 @@ from redis.asyncio.client import Pipeline
 from . import keys
 from .backoff import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, AccountBackoff, CredentialsReport
 from .bus import Entry, EntryKey, Failure
+from .decode import as_text
 from .delivery import CLAIM, PUT_BACK, RECORD
 from .errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
 from .models import ConversationEvent, DeliveryState, EventType, OutboundReply
@@ -235,8 +236,8 @@ class Sender:
 
     def _claimed(self, job: _Job, raw: Sequence[bytes | int], claimed_at: float) -> None:
         verdict, parts, left = raw
-        job.verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
-        job.parts = parts.decode() if isinstance(parts, bytes) else str(parts or "")
+        job.verdict = as_text(verdict)
+        job.parts = as_text(parts)
         job.lease_left_ms = int(left)
         job.claimed_at = claimed_at
 

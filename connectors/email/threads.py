@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from helpline.routing import keys
+from helpline.routing.decode import as_text
 from helpline.routing.models import ThreadRef
 
 from .parse import ParsedMail
@@ -93,7 +94,7 @@ class MailIndex:
 
     async def _get(self, kind: str, ident: str) -> str | None:
         value = await self._redis.get(self._key(kind, ident))
-        return None if value is None else value.decode() if isinstance(value, bytes) else str(value)
+        return None if value is None else as_text(value)
 
     async def thread_of_message(self, message_id: str) -> str | None:
         return await self._get("msgid", message_id)
