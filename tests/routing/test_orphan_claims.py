@@ -25,6 +25,7 @@ from helpline.routing.router import Router, RouterSettings
 from helpline.routing.store import ConversationStore
 from tests.factories import message, parts, route_all
 from tests.redis_server import RedisServer
+from tests.routing.test_crash import wait_for
 
 PARTITIONS = 4
 CONFIG = """
@@ -73,15 +74,6 @@ def start_router(tmp: Path, url: str, dies_after_claim: bool) -> subprocess.Pope
         stdout=subprocess.DEVNULL,
         stderr=open(tmp / f"router-{time.monotonic_ns()}.log", "wb"),
     )
-
-
-async def wait_for(predicate, seconds: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.1)
-    return False
 
 
 async def test_a_router_killed_between_claim_and_commit_does_not_hold_the_agents_slot(
