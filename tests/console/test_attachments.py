@@ -116,27 +116,13 @@ async def _x_desk(
 async def test_an_x_dm_photo_is_shown_inline_to_agents_who_see_the_conversation(
     r: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    desk, x = await _x_desk(r, monkeypatch, {}, {"attachments_dir": str(tmp_path / "files")})
-    jpeg = b"\xff\xd8\xff\xe0 a jpeg"
-    file_id = await x.files.save(jpeg)
-    cid = await desk.conversation(
-        "",
-        thread="dm:42-1000",
-        user="42",
-        platform="x",
-        account="support",
-        attachments=(
-            Attachment(
-                kind="photo", platform_file_id=file_id, mime_type="image/jpeg", file_name="9.jpg", size_bytes=len(jpeg)
-            ),
-        ),
-    )
+    desk, cid, file_id = await _x_photo_desk(r, monkeypatch, {}, {"attachments_dir": str(tmp_path / "files")})
     amy, c = await desk.token("amy"), desk.client()
     detail = (await c.get(f"/api/v1/conversations/{cid}", headers=amy)).json()
     [message] = [i for i in detail["timeline"] if i["kind"] == "message"]
     assert message["data"]["attachments"][0]["image"] is True  # a thumbnail
     got = await c.get(f"/api/v1/conversations/{cid}/attachments/{file_id}", headers=amy)
-    assert got.status_code == 200 and got.content == jpeg and got.headers["content-type"] == "image/jpeg"
+    assert got.status_code == 200 and got.content == JPEG and got.headers["content-type"] == "image/jpeg"
     bob = await desk.token("bob")
     assert (await c.get(f"/api/v1/conversations/{cid}/attachments/{file_id}", headers=bob)).status_code == 403
 
@@ -235,10 +221,14 @@ async def test_a_file_asked_for_while_the_s3_store_is_down_is_a_503_to_retry_log
 
 
 async def _x_photo_desk(
-    r: redis.Redis, monkeypatch: pytest.MonkeyPatch, files: dict[str, object]
+    r: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    files: dict[str, object],
+    options: dict[str, object] | None = None,
 ) -> tuple[Desk, str, str]:
-    """A desk whose X account keeps its files in `files`, and a conversation with a stored JPEG."""
-    desk, connector = await _x_desk(r, monkeypatch, files)
+    """A desk whose X account keeps its files in `files` (or as its `options` say), and a
+    conversation with a stored JPEG."""
+    desk, connector = await _x_desk(r, monkeypatch, files, options)
     file_id = await connector.files.save(JPEG)
     cid = await desk.conversation(
         "",
