@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,17 +160,53 @@ def metrics(outcomes: Sequence[Outcome]) -> dict[str, object]:
     return result
 
 
+def miss_kind(o: Outcome) -> str | None:
+    """What went wrong with one question, None when nothing did:
+    - "wrong": answered with another article; "out_of_scope_answered": answered a question the
+      help center does not cover; "out_of_scope_choices": offered choices for one;
+    - for an answerable question handed off or offered choices: "choices" (the right article among
+      them), "choices_without_it", "right_first_unsure" (the fused ranking's first article is the
+      right one, its confidence below the answer threshold), "right_second_or_third",
+      "not_in_top3" (retrieval did not find it)."""
+    expected = o.question.expected
+    if o.correct or (expected is None and o.answered is None and not o.choices):
+        return None
+    if expected is None:
+        return "out_of_scope_answered" if o.answered is not None else "out_of_scope_choices"
+    if o.answered is not None:
+        return "wrong"
+    if o.choices:
+        return "choices" if expected in o.choices else "choices_without_it"
+    if o.top3[:1] == (expected,):
+        return "right_first_unsure"
+    return "right_second_or_third" if expected in o.top3 else "not_in_top3"
+
+
+def misses(outcomes: Sequence[Outcome]) -> dict[str, dict[str, int]]:
+    """Per language, how many questions went wrong in each way (`miss_kind`)."""
+    counts: dict[str, Counter[str]] = {}
+    for o in outcomes:
+        kind = miss_kind(o)
+        if kind is not None:
+            counts.setdefault(o.question.language, Counter())[kind] += 1
+    return {language: dict(sorted(c.items())) for language, c in sorted(counts.items())}
+
+
 def failures(outcomes: Sequence[Outcome]) -> list[dict[str, object]]:
-    """Wrong answers and missed answerable questions, for tuning by a human."""
+    """Wrong answers and missed answerable questions, for tuning by a human: what was expected,
+    what retrieval ranked first to third, the confidence of the first, and what the bot did."""
     return [
         {
             "id": o.question.id,
+            "language": o.question.language,
             "text": o.question.text,
             "expected": o.question.expected,
+            "kind": kind,
             "answered": o.answered,
             "choices": list(o.choices),
+            "retrieved": list(o.top3),
             "confidence": o.confidence,
         }
         for o in outcomes
-        if not o.correct and not (o.question.expected is None and o.answered is None and not o.choices)
+        if (kind := miss_kind(o)) is not None
     ]

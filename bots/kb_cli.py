@@ -66,7 +66,7 @@ def eval_(
     questions: Annotated[Path, typer.Argument(help="Question set, JSON Lines.")],
     kb: Annotated[Path, typer.Option("--kb", help="Folder of Markdown articles.")] = Path("kb"),
     as_json: Annotated[bool, typer.Option("--json", help="One compact JSON object.")] = False,
-    show_failures: Annotated[bool, typer.Option("--failures", help="Include the misses.")] = False,
+    show_failures: Annotated[bool, typer.Option("--failures", help="Include the misses (counted by kind).")] = False,
     bm25_only: Annotated[bool, typer.Option("--bm25-only", help="Without dense retrieval.")] = False,
     examples: Annotated[
         Path | None,
@@ -86,6 +86,7 @@ def eval_(
     result = evaluate.metrics(outcomes)
     result["setup"] = evaluate.setup(searcher, loaded)
     if show_failures:
+        result["misses"] = evaluate.misses(outcomes)
         result["failures"] = evaluate.failures(outcomes)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 2))
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from helpline.bots.catalog import Catalog, default_catalog
-from helpline.bots.evaluate import Outcome, Question, metrics, run, setup
+from helpline.bots.evaluate import Outcome, Question, failures, metrics, misses, run, setup
 from helpline.bots.search import Searcher
 
 
@@ -50,6 +50,42 @@ def test_metrics_on_constructed_set() -> None:
     assert isinstance(by, dict)
     assert by["en"]["accuracy_at_1"] == 0.5 and by["en"]["wrong_rate"] == 0.25
     assert by["ko"]["out_of_scope_handoff_rate"] == 0.0 and by["ko"]["accuracy_at_1"] == 1.0
+
+
+def test_misses_say_what_went_wrong_per_language() -> None:
+    def out(
+        lang: str, expected: str | None, answered: str | None, choices: tuple[str, ...], top3: tuple[str, ...]
+    ) -> Outcome:
+        return Outcome(
+            Question(f"{lang}{len(top3)}{expected}{answered}", lang, "q", expected), answered, 0.4, choices, top3
+        )
+
+    outcomes = [
+        out("en", "a", "a", (), ("a", "b", "c")),  # correct: no miss
+        out("en", None, None, (), ("a", "b", "c")),  # out of scope, handed off: no miss
+        out("en", "a", "b", (), ("b", "a", "c")),
+        out("en", None, "a", (), ("a",)),
+        out("en", None, None, ("a", "b"), ("a", "b")),
+        out("ko", "a", None, ("a", "b"), ("a", "b", "c")),
+        out("ko", "c", None, ("a", "b"), ("a", "b", "c")),
+        out("ko", "a", None, (), ("a", "b", "c")),
+        out("ko", "b", None, (), ("a", "b", "c")),
+        out("ko", "d", None, (), ("a", "b", "c")),
+        out("ko", "d", None, (), ()),
+    ]
+    assert misses(outcomes) == {
+        "en": {"out_of_scope_answered": 1, "out_of_scope_choices": 1, "wrong": 1},
+        "ko": {
+            "choices": 1,
+            "choices_without_it": 1,
+            "not_in_top3": 2,
+            "right_first_unsure": 1,
+            "right_second_or_third": 1,
+        },
+    }
+    listed = failures(outcomes)
+    assert len(listed) == 9
+    assert listed[0]["kind"] == "wrong" and listed[0]["retrieved"] == ["b", "a", "c"] and listed[0]["language"] == "en"
 
 
 def test_eval_reports_processor_time_next_to_wall_clock(searcher: Searcher) -> None:
