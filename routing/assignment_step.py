@@ -20,8 +20,11 @@ Recall = Callable[[str], Awaitable[str | None]]
 class AssignmentStep(BaseStep):
     """Assign or queue. `reopened_only`: the instance placed early in the chain, for a resolved
     conversation the customer reopened. Idempotent: an earlier claim for the conversation is
-    found and reused, and queueing is a set operation. `recall`: where to find the contact's
-    last agent when Redis no longer has it (sticky assignment survives the contact's eviction)."""
+    found and reused, and queueing is a set operation. The claim is written before the commit
+    (another cluster slot); one the commit never records is given back by the janitor
+    (`queueing.release_orphan_claims`), which first makes this commit conflict if it is late.
+    `recall`: where to find the contact's last agent when Redis no longer has it (sticky
+    assignment survives the contact's eviction)."""
 
     assignments: AssignmentStore
     store: ConversationStore
