@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, insert, select
 
 from helpline.bots.examples import ExampleStore
 from helpline.routing import keys
+from helpline.routing.assignment import AssignmentStore
 from helpline.routing.decode import as_text
 
 from . import contact_terms
@@ -142,8 +143,11 @@ async def erase_contact(
         for other in linked:
             pipe.srem(keys.console_contact_links(other), contact_id)
         for cid in statuses:
-            pipe.delete(keys.insights_state(cid), keys.insights_rating(cid), keys.assignment(cid))
+            pipe.delete(keys.insights_state(cid), keys.insights_rating(cid))
         await pipe.execute()
+    assignments = AssignmentStore(client)
+    for cid in statuses:  # a forced erasure frees an agent's slot too, not only its record
+        await assignments.release(cid)
     ids = list(statuses)
     subject = subject_of(contact_id)
     async with db.engine.connect() as conn:

@@ -12,6 +12,7 @@ from helpline.archive.schema import contacts, conversations, erasures, events, m
 from helpline.archive.search import Access, Query, search
 from helpline.archive.snapshot import read_changes
 from helpline.routing import keys
+from helpline.routing.models import Agent, Presence
 from helpline.routing.store import Effects
 from tests.archive.helpers import Desk
 from tests.factories import message
@@ -75,6 +76,21 @@ async def test_an_open_conversation_is_refused_unless_forced(r: redis.Redis, db:
     assert erased.conversations == 1
     async with db.engine.connect() as conn:
         assert (await conn.execute(select(erasures.c.forced))).scalar_one() is True
+
+
+async def test_a_forced_erasure_gives_back_the_agents_slot(r: redis.Redis, db: Database) -> None:
+    desk = Desk(r, db)
+    await desk.ingest([message("still talking", thread="a", user="erin")])
+    cid = await desk.parts.store.find_thread("null", "main", "a")
+    assert cid is not None
+    assignments = desk.parts.assignments
+    await assignments.upsert_agent(Agent(id="ana", name="Ana", capacity=1, presence=Presence.ONLINE))
+    assert await assignments.claim(cid, "ana") == "ana"
+    await desk.parts.store.commit([Effects(cid).set(assignee="ana")], datetime.now(UTC))
+    await desk.archive()
+    await erase_contact(r, db, 4, "null:main:erin", operator="admin", force=True)
+    assert await assignments.assigned_to(cid) is None
+    assert await r.scard(keys.agent_load("ana")) == 0  # her one slot is free for the next customer
 
 
 async def test_an_erasure_wins_over_an_archiver_batch_in_flight(r: redis.Redis, db: Database) -> None:
