@@ -65,12 +65,14 @@ class KnowledgeBase:
     def __init__(self, articles: Iterable[Article]) -> None:
         self.articles: tuple[Article, ...] = tuple(sorted(articles, key=lambda a: (a.key, a.language)))
         self._by_key_lang = {(a.key, a.language): a for a in self.articles}
+        # once: the help center asks for every article page it serves (a set over every article)
+        self._languages = tuple(sorted({a.language for a in self.articles}))
 
     def __len__(self) -> int:
         return len(self.articles)
 
     def languages(self) -> tuple[str, ...]:
-        return tuple(sorted({a.language for a in self.articles}))
+        return self._languages
 
     def article_keys(self) -> tuple[str, ...]:
         return tuple(sorted({a.key for a in self.articles}))

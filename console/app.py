@@ -37,6 +37,7 @@ from .actions import wake_snoozed
 from .api import build_router
 from .auth import require_role
 from .errors import ConsoleError, Unavailable, error_body
+from .front import FrontedApp
 from .limits import RequestLimits
 from .security import HEADERS as SECURITY_HEADERS
 from .security import SecurityHeaders
@@ -101,16 +102,16 @@ def create_app(svc: Services) -> FastAPI:
             await waker
             await svc.record.close()
 
-    app = FastAPI(
+    app = FrontedApp(
         title="Helpline", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/openapi.json"
     )
     app.state.console = svc
     app.add_middleware(RequestLimits)
     app.add_middleware(SecurityHeaders)  # outside the limits: a 413 or 401 from them gets the headers too
     site = help_center_site(svc.settings)
-    if site is not None:  # outermost: article pages from memory (with the same headers), /help timed
-        app.add_middleware(HeadAsGet)  # inside the cache: a HEAD it does not answer is a GET without the body
-        app.add_middleware(CachedArticlePages, site=site, headers=SECURITY_HEADERS, observe=observe_help_page)
+    if site is not None:  # in front of FastAPI: article pages from memory (with the same headers), /help timed
+        app.add_middleware(HeadAsGet)  # behind the cache: a HEAD it does not answer is a GET without the body
+        app.front = CachedArticlePages(app.behind, site=site, headers=SECURITY_HEADERS, observe=observe_help_page)
 
     @app.exception_handler(ConsoleError)
     async def console_error(_: Request, exc: ConsoleError) -> JSONResponse:

@@ -4,11 +4,12 @@ help-center page timed.
 An article page is the same for every visitor (no login, no cookies, nothing per request), and the
 articles are fixed while the process runs, so each page is rendered once and kept as bytes with
 its headers (the console's security headers included, passed in) and an ETag. This ASGI layer is
-the console's outermost: it answers `GET`/`HEAD /help/<lang>/<key>` without a query string from
-those bytes (`304 Not Modified` to a matching `If-None-Match`) without passing through the other
-layers; the framework's route matching over the console's several hundred routes, not rendering,
-was most of a page's server time. Anything else, an unknown article included, goes on to the
-application (which renders the same page: `web.render_article`).
+the console's outermost, in front of the framework itself (`console.front`): it answers
+`GET`/`HEAD /help/<lang>/<key>` without a query string from those bytes (`304 Not Modified` to a
+matching `If-None-Match`) without passing through the other layers; the framework's route
+matching over the console's several hundred routes, not rendering, was most of a page's server
+time. Anything else, an unknown article included, goes on to the application (which renders the
+same page: `web.render_article`).
 
 Every response under /help/ carries `Server-Timing: app;dur=<ms>`, the time from this layer being
 called to the response's start (a page is rendered before it starts), and the same time goes to
