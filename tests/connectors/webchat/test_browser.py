@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,7 @@ from playwright.async_api import expect
 
 from helpline.console.roles import Role
 from helpline.routing import keys
+from helpline.routing.models import Attachment, Author, InboundMessage, MessageKind
 from tests.console.stack import CHROMIUM
 
 from .browser import chromium, conversation_of, open_chat, say, signed_in_agent
@@ -146,3 +148,35 @@ async def test_a_forged_identity_is_refused_and_a_verified_one_is_linked(r: redi
         other_device = await open_chat(browser, chat.site + "/signed-in?user=42")
         await other_device.get_by_role("button", name="Your conversations").click()
         await expect(other_device.get_by_role("list", name="Your conversations").get_by_role("button")).to_have_count(2)
+
+
+async def test_the_visitors_answer_by_e_mail_appears_in_the_open_chat_with_its_file_names(r: redis.Redis) -> None:
+    """What the e-mail poller hands the web chat (`Connector.arrived_elsewhere`; the whole path
+    through Dovecot: tests/connectors/email/test_webchat_copy.py) shows live as the visitor's."""
+    async with running(r) as chat, chromium() as browser:
+        visitor = await open_chat(browser, chat.site + "/")
+        await say(visitor, "My deposit is missing")
+        await expect(visitor.locator(".from-visitor")).to_have_count(1)
+        chat_id = await visitor.evaluate("JSON.parse(localStorage.getItem(Object.keys(localStorage)[0])).chat")
+        owner = await chat.parts.connectors[("webchat", "site")].chats.owner(chat_id)  # type: ignore[attr-defined]
+        mailed = InboundMessage(
+            platform="webchat",
+            account="site",
+            kind=MessageKind.DIRECT,
+            message_id="a2@example.com",
+            thread_key=chat_id,
+            author=Author(user_id=owner, handle="ann@example.com"),
+            text="Here is my statement.",
+            attachments=(
+                Attachment(kind="original", platform_file_id="0" * 64, file_name="original.eml"),
+                Attachment(kind="document", platform_file_id="1" * 64, file_name="statement.pdf"),
+            ),
+            platform_time=datetime.now(UTC),
+        )
+        await chat.parts.connectors[("webchat", "site")].arrived_elsewhere(mailed, "email")
+        answer = visitor.locator(".from-visitor").nth(1)
+        await expect(answer).to_have_text("You: Here is my statement.\n\U0001f4ce statement.pdf")
+        await chat.parts.connectors[("webchat", "site")].arrived_elsewhere(mailed, "email")  # read again
+        await visitor.reload()
+        await visitor.get_by_role("button", name="Chat with support").click()
+        await expect(visitor.locator(".from-visitor", has_text="Here is my statement.")).to_have_count(1)
