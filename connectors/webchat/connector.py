@@ -89,7 +89,10 @@ class WebchatConnector(Connector):
 
     async def arrived_elsewhere(self, message: InboundMessage, via: str) -> None:
         """The visitor answered by another channel (the mailed copy of a reply): the widget shows
-        it as theirs, with the names of the files it carried. Appended once per message."""
+        it as theirs, with the names of the files it carried. Appended once per message. Not an
+        automatic mail (their mailbox's out-of-office notice): the agents see it, the chat does not."""
+        if message.auto_submitted:
+            return
         visitor = await self.chats.owner(message.thread_key)
         if visitor is None:
             return  # the chat expired: the conversation has it, the widget has nothing left to show
