@@ -181,6 +181,8 @@ class Effects:
     ops: list[str] = field(default_factory=list)
     guards: list[str] = field(default_factory=list)
     queues: bool = False  # it puts the conversation in a team queue (copied there after the commit)
+    # where the count of the last OP_SET is, while it is the last operation (-1: it is not)
+    _set_count_at: int = field(default=-1, repr=False, compare=False)
 
     def packed(self) -> str:
         return SEP.join((*self.guards, *self.ops)) if self.guards else SEP.join(self.ops)
@@ -219,7 +221,13 @@ class Effects:
         return self
 
     def set(self, **fields: str | int | None) -> Effects:
-        self.ops += (OP_SET, str(len(fields)))
+        """Set fields; sets in a row are one HSET (a later value of a field wins, as in order)."""
+        at = self._set_count_at
+        if at >= 0 and at + 1 + 2 * int(self.ops[at]) == len(self.ops):
+            self.ops[at] = str(int(self.ops[at]) + len(fields))
+        else:
+            self.ops += (OP_SET, str(len(fields)))
+            self._set_count_at = len(self.ops) - 1
         for k, v in fields.items():
             self.ops += (k, _value(k, "" if v is None else str(v)))
         return self

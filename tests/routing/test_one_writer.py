@@ -166,6 +166,19 @@ async def test_a_commit_checks_the_version_and_orders_its_replies_in_few_command
     assert not await r.exists(keys.delivery(1, "1-0:stale"))
 
 
+async def test_field_sets_in_a_row_are_one_write(r: redis.Redis) -> None:
+    store = ConversationStore(r, 4)
+    now = datetime.now(UTC)
+    await r.config_resetstat()
+    effects = Effects("1-1").set(routed="1").set(handler="bot:ack", team="").set(priority="high", handler="")
+    assert await store.commit([effects], now) == [0]
+    assert int((await r.info("commandstats"))["cmdstat_hset"]["calls"]) == 1
+    assert await r.hmget(keys.conversation("1-1"), ["routed", "handler", "priority"]) == [b"1", b"", b"high"]  # type: ignore[misc]
+    apart = Effects("1-1").set(priority="low").labels(add=["x"]).set(priority="urgent")
+    assert await store.commit([apart], now) == [0]
+    assert await r.hget(keys.conversation("1-1"), "priority") == b"urgent"  # type: ignore[misc]
+
+
 async def later(work: Awaitable[object], within: float = 0.006) -> None:
     """Start after a random pause: each writer reads and commits at a different moment every run."""
     await asyncio.sleep(random.uniform(0, within))
