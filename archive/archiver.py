@@ -268,7 +268,7 @@ class Archiver:
                 chunk_replies = [r for cid in chunk for r in by_conversation.pop(cid, ())]
                 if start + CONVERSATIONS_PER_WRITE >= len(ids):  # the last chunk: any others too
                     chunk_replies += [r for rest in by_conversation.values() for r in rest]
-                batch = await read_changes(self.client, chunk, chunk_replies, await self.record.cursors(chunk))
+                batch = await read_changes(self.client, self.record, chunk, chunk_replies)
                 if writing is not None:
                     await writing
                 writing = asyncio.create_task(self.record.write(batch))

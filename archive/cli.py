@@ -115,7 +115,7 @@ def backfill(config: ConfigOption = None) -> None:
 async def _archive(client: redis.Redis, record: Record, ids: list[str]) -> int:
     if not ids:
         return 0
-    batch = await read_changes(client, ids, [], await record.cursors(ids))
+    batch = await read_changes(client, record, ids, [])
     await record.write(batch)
     return len(batch.conversations)
 

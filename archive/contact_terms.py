@@ -14,9 +14,10 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .database import one_of
 from .schema import contact_terms, contacts
 
 MAX_TERM = 256  # the column's length; a longer term is cut (a prefix of it still finds it)
@@ -65,9 +66,9 @@ async def rewrite(conn: AsyncConnection, contact_ids: Sequence[str]) -> None:
     if not ids:
         return
     c, t = contacts.c, contact_terms.c
-    rows = await conn.execute(select(c.id, c.handle, c.display_name, c.email, c.user_id).where(c.id.in_(ids)))
+    rows = await conn.execute(select(c.id, c.handle, c.display_name, c.email, c.user_id).where(one_of(conn, c.id, ids)))
     wanted = {(term, r.id) for r in rows for term in terms(r._mapping)}
-    held = await conn.execute(select(t.term, t.contact_id).where(t.contact_id.in_(ids)))
+    held = await conn.execute(select(t.term, t.contact_id).where(one_of(conn, t.contact_id, ids)))
     stored = {(r.term, r.contact_id) for r in held}
     stale = sorted(stored - wanted)
     if stale:
@@ -76,5 +77,15 @@ async def rewrite(conn: AsyncConnection, contact_ids: Sequence[str]) -> None:
             [{"old_term": term, "old_contact": cid} for term, cid in stale],
         )
     new = sorted(wanted - stored)
-    if new:
-        await conn.execute(insert(contact_terms), [{"term": term, "contact_id": cid} for term, cid in new])
+    if not new:
+        return
+    if conn.dialect.name == "postgresql":  # one statement of two arrays, not a statement per row
+        await conn.execute(
+            text(
+                "INSERT INTO contact_terms (term, contact_id) "
+                "SELECT * FROM unnest(CAST(:terms AS text[]), CAST(:ids AS text[]))"
+            ),
+            {"terms": [term for term, _ in new], "ids": [cid for _, cid in new]},
+        )
+    else:  # sqlite3's executemany: one prepared statement, a C loop
+        await conn.exec_driver_sql("INSERT INTO contact_terms (term, contact_id) VALUES (?, ?)", new)

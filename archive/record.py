@@ -17,7 +17,7 @@ from sqlalchemy import Table, delete, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import contact_terms, counters
-from .database import Database
+from .database import Database, one_of
 from .moves import move_out
 from .schema import SEARCH_ORDER_BITS, contacts, conversations, erasures, events, messages, replies, search_order
 
@@ -41,7 +41,6 @@ class Cursor:
     archived_events: int
     archived_messages: int
     last_score: int
-    document: str
     created_at: int  # with the contact: which conversation the record holds under this id
     contact_id: str
 
@@ -84,17 +83,23 @@ class Record:
         if not conversation_ids:
             return {}
         c = conversations.c
-        query = select(
-            c.id, c.rev, c.archived_events, c.archived_messages, c.last_score, c.document, c.created_at, c.contact_id
-        ).where(c.id.in_(conversation_ids))
+        query = select(c.id, c.rev, c.archived_events, c.archived_messages, c.last_score, c.created_at, c.contact_id)
         async with self.db.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = (await conn.execute(query.where(one_of(conn, c.id, conversation_ids)))).all()
         return {
-            r.id: Cursor(
-                r.rev, r.archived_events, r.archived_messages, r.last_score, r.document, r.created_at, r.contact_id
-            )
+            r.id: Cursor(r.rev, r.archived_events, r.archived_messages, r.last_score, r.created_at, r.contact_id)
             for r in rows
         }
+
+    async def documents(self, conversation_ids: Sequence[str]) -> dict[str, str]:
+        """The search documents of these conversations: read only for those with a new version
+        (a document grows with each message: most of what a cursor would carry)."""
+        if not conversation_ids:
+            return {}
+        c = conversations.c
+        async with self.db.engine.connect() as conn:
+            rows = await conn.execute(select(c.id, c.document).where(one_of(conn, c.id, conversation_ids)))
+            return {cid: document for cid, document in rows}
 
     async def write(self, batch: Batch) -> None:
         """Idempotent: writing the same batch twice leaves the same rows. What an erasure removed
@@ -102,8 +107,9 @@ class Record:
         batch.conversations = list({r["id"]: r for r in batch.conversations}.values())  # the last copy wins
         async with self.db.engine.begin() as conn:
             await lock_against_erasure(conn, exclusive=False)
-            await self._upsert(conn, contacts, batch.contacts, ("id",), update=True, keep=CONTACT_KEPT)
-            await contact_terms.rewrite(conn, [r["id"] for r in batch.contacts])
+            changed = await _changed_contacts(conn, batch.contacts)  # a contact named again is mostly the same
+            await self._upsert(conn, contacts, changed, ("id",), update=True, keep=CONTACT_KEPT)
+            await contact_terms.rewrite(conn, [r["id"] for r in changed])
             moved = await _order_for_search(conn, batch.conversations) if self.db.is_sqlite else []
             await self._upsert(conn, conversations, batch.conversations, ("id",), update=True)
             await counters.write_marks(conn, counters.highest(r["id"] for r in batch.conversations))
@@ -144,7 +150,7 @@ class Record:
         subjects = {subject_of(person): person for person in people}
         found = await conn.execute(
             select(erasures.c.subject, func.max(erasures.c.erased_at))
-            .where(erasures.c.subject.in_(list(subjects)))
+            .where(one_of(conn, erasures.c.subject, list(subjects)))
             .group_by(erasures.c.subject)
         )
         erased = {subjects[subject]: at for subject, at in found}
@@ -239,6 +245,25 @@ class Record:
         )
         self._statements[cache_key] = (sql, names, defaults)
         return sql, names, defaults
+
+
+async def _changed_contacts(conn: AsyncConnection, rows: Sequence[Row]) -> list[Row]:
+    """The contact rows that would change what the record holds (a value missing from a column
+    in `CONTACT_KEPT` keeps the stored one: no change)."""
+    unique = list({r["id"]: r for r in rows}.values())
+    if not unique:
+        return []
+    stored: dict[str, Row] = {}
+    ids = [r["id"] for r in unique]
+    for start in range(0, len(ids), 5000):
+        found = await conn.execute(select(contacts).where(one_of(conn, contacts.c.id, ids[start : start + 5000])))
+        stored.update({row.id: dict(row._mapping) for row in found})
+    return [
+        r
+        for r in unique
+        if (old := stored.get(r["id"])) is None
+        or any(old.get(k) != v for k, v in r.items() if not (v is None and k in CONTACT_KEPT))
+    ]
 
 
 def _reply_writes(batch: Batch) -> list[tuple[list[Row], tuple[str, ...]]]:

@@ -6,9 +6,9 @@ the archived ones), so the rows written carry exactly the `version` they were re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 import orjson
 import redis.asyncio as redis
@@ -17,7 +17,7 @@ from helpline.routing import keys
 from helpline.routing.decode import as_text
 from helpline.routing.pipelined import execute
 
-from .record import Batch, Collision, Cursor, Row
+from .record import Batch, Collision, Cursor, Record, Row
 from .schema import conversation_num
 from .tokens import document
 
@@ -37,7 +37,7 @@ COLUMNS = (
 )
 TIMES = ("created_at", "updated_at", "first_response_at", "resolved_at")
 _OWN = {"id", "version", "message_count", *COLUMNS, *TIMES}
-_NONE = Cursor(0, 0, 0, -1, "", 0, "")  # never archived (a Redis version starts at 1)
+_NONE = Cursor(0, 0, 0, -1, 0, "")  # never archived (a Redis version starts at 1)
 UNCHANGED = b"="
 
 
@@ -94,30 +94,35 @@ CHUNK = 500  # conversations or replies per script call: short calls, Redis stay
 
 async def read_changes(
     client: redis.Redis,
+    record: Record,
     conversation_ids: Iterable[str],
     reply_ids: Iterable[tuple[int, str]],
-    cursors: Mapping[str, Cursor],
 ) -> Batch:
-    """The rows for the given conversations (beyond what `cursors` says is archived) and replies.
+    """The rows for the given conversations (beyond what the record holds of them) and replies.
     A few calls per partition, not per key: the archiver keeps up with the pipeline."""
     batch = Batch()
+    ids = list(dict.fromkeys(conversation_ids))
+    cursors = await record.cursors(ids)
     by_partition: dict[int, list[str]] = {}
-    for cid in dict.fromkeys(conversation_ids):
+    for cid in ids:
         by_partition.setdefault(keys.conversation_partition(cid), []).append(cid)
     replies = dict.fromkeys(reply_ids)
     contacts: set[str] = set()
     read = client.register_script(_READ)
-    chunks = [(p, ids[start : start + CHUNK]) for p, ids in by_partition.items() for start in range(0, len(ids), CHUNK)]
+    chunks = [
+        (p, part[start : start + CHUNK]) for p, part in by_partition.items() for start in range(0, len(part), CHUNK)
+    ]
     async with client.pipeline(transaction=False) as pipe:
-        for p, ids in chunks:
+        for p, chunk in chunks:
             args: list[str | int] = []
-            for cid in ids:
+            for cid in chunk:
                 cursor = cursors.get(cid, _NONE)
                 args += [cid, cursor.last_score, cursor.archived_events, cursor.archived_messages, cursor.rev]
             await read(keys=[keys.partition_prefix(p)], args=args, client=pipe)
         results = await execute(client, pipe) if chunks else []
-    for (_, ids), found in zip(chunks, results, strict=True):
-        for cid, item in zip(ids, found, strict=True):
+    changed: list[tuple[str, dict[str, str], list[Any]]] = []
+    for (_, chunk), found in zip(chunks, results, strict=True):
+        for cid, item in zip(chunk, found, strict=True):
             if item[0] == UNCHANGED:  # its contact is still read: a contact changes without a new version
                 h = {"contact_id": as_text(item[1] or b""), "created_at": as_text(item[2] or b"")}
             else:
@@ -127,14 +132,17 @@ async def read_changes(
                 h = {as_text(flat[k]): as_text(flat[k + 1]) for k in range(0, len(flat), 2)}
                 if "platform" not in h:
                     continue
-            cursor = cursors.get(cid, _NONE)
-            collision = _collision(cid, cursor, h)
+            collision = _collision(cid, cursors.get(cid, _NONE), h)
             if collision:
                 batch.collisions.append(collision)
                 continue
             if item[0] != UNCHANGED:
-                _conversation(batch, cid, h, int(item[1]), item[2], item[3], cursor, replies)
+                changed.append((cid, h, item))
             contacts.add(h["contact_id"])
+    documents = await record.documents([cid for cid, _, _ in changed if cid in cursors])
+    for cid, h, item in changed:
+        cursor = cursors.get(cid, _NONE)
+        _conversation(batch, cid, h, int(item[1]), item[2], item[3], cursor, documents.get(cid, ""), replies)
     if batch.collisions:  # nor the delivery states of its replies (their ids begin with its id)
         collided = {c.conversation_id for c in batch.collisions}
         replies = {r: None for r in replies if r[1].partition(":")[0] not in collided}
@@ -164,6 +172,7 @@ def _conversation(
     new_messages: list[bytes],
     new_events: list[bytes],
     cursor: Cursor,
+    archived_document: str,
     replies: dict[tuple[int, str], None],
 ) -> None:
     texts: list[str] = []
@@ -222,7 +231,7 @@ def _conversation(
             )
             replies[(partition, str(data["reply_id"]))] = None
     labels = h.get("labels") or "[]"
-    texts += json.loads(labels)
+    texts += orjson.loads(labels)
     batch.conversations.append(
         {
             "id": cid,
@@ -237,8 +246,8 @@ def _conversation(
             "archived_events": cursor.archived_events + len(new_events),
             "archived_messages": count,
             "last_score": last_score,
-            "fields": json.dumps({k: v for k, v in h.items() if k not in _OWN}),
-            "document": document(texts, cursor.document),
+            "fields": orjson.dumps({k: v for k, v in h.items() if k not in _OWN}).decode(),
+            "document": document(texts, archived_document),
         }
     )
     conv = batch.conversations[-1]

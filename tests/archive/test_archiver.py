@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as redis
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from helpline.archive import archiver as archiver_module
 from helpline.archive.archiver import Lag, archive_lag
@@ -197,3 +197,31 @@ async def test_the_embedded_record_writes_with_a_page_cache_that_fits_its_indexe
         ]
     await db.close()
     assert settings == ["wal", 1, -65536, 268435456]  # synchronous 1: NORMAL
+
+
+async def test_what_did_not_change_is_neither_read_nor_written(r: redis.Redis, db: Database) -> None:
+    desk = Desk(r, db)
+    await desk.ingest([message(f"message {i}", thread=f"t{i}", user=f"u{i}") for i in range(2)])
+    await desk.archive()
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(" ".join(statement.split()).lower())
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        for p in range(4):  # every change named again: the record holds their versions
+            await r.xgroup_setid(keys.changes(p), keys.ARCHIVER_GROUP, "0")
+        await desk.archive()
+        assert not [s for s in statements if "document" in s]  # a search document is neither read nor written
+        assert not [s for s in statements if s.startswith(("insert into contacts", "insert into contact_terms"))]
+        statements.clear()
+        await desk.ingest([message("one more", thread="t0", user="u0")])  # a new version, the same contact
+        await desk.archive()
+        assert len([s for s in statements if s.startswith("select") and "document" in s]) == 1  # its own
+        assert not [s for s in statements if s.startswith(("insert into contacts", "insert into contact_terms"))]
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    async with db.engine.connect() as conn:
+        documents = (await conn.execute(select(conversations.c.document).order_by(conversations.c.id))).scalars().all()
+    assert sorted("more" in d.split() for d in documents) == [False, True]

@@ -114,7 +114,7 @@ async def test_an_erasure_wins_over_an_archiver_batch_in_flight(r: redis.Redis, 
         for e in await store.events(cid)
         if "reply_id" in e.data
     ]
-    batch = await read_changes(r, ids, reply_ids, await desk.record.cursors(ids))
+    batch = await read_changes(r, desk.record, ids, reply_ids)
     assert {row["contact_id"] for row in batch.conversations} == {"null:main:erin", "null:main:bob"}
     await erase_contact(r, db, 4, "null:main:erin", operator="admin")
     # ... and writes it after: erin's rows do not come back, bob's are written.
