@@ -9,9 +9,12 @@ Confidence of the top article, from signals that mean the same in every language
 - margin: how far its similarity is above the best other article's;
 - agreement: both retrievers put it first.
 
-confidence = 0.6 * level + 0.2 * agreement + 0.2 * margin. At or above the language's `answer`
-threshold the bot answers; between `clarify` and `answer` it offers the plausible articles (level
-at least PLAUSIBLE) when there are two or three of them; below, it hands off.
+confidence = 0.6 * level + 0.2 * agreement + 0.2 * margin. The bot answers when the confidence is
+at or above the language's `answer` threshold and both retrievers put the article first (`sure`);
+when they disagree it asks instead, offering the top two and any other plausible article: on the
+eight question sets, a third of the wrong answers above the threshold were such disagreements
+against 5 % of the right ones (docs/benchmarks.md). Between `clarify` and `answer` it offers the
+plausible articles (level at least PLAUSIBLE) when there are two or three of them; below, it hands off.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class Fused:
     score: float  # the fused (RRF) score
     level: float
     confidence: float
+    agreed: bool = False  # first in both rankings (only the top article is judged)
 
 
 def _clip(x: float) -> float:
@@ -68,18 +72,29 @@ def fuse(dense: Mapping[str, float], lexical: Sequence[str], cal: Calibration, k
         similarity = dense.get(key, floor)
         lvl = level(similarity, cal)
         confidence = LEVEL_WEIGHT * lvl
+        agreed = False
         if rank == 0:
             runner_up = max((s for other, s in dense.items() if other != key), default=floor)
             confidence += MARGIN_WEIGHT * _clip((similarity - runner_up) / MARGIN_SCALE)
-            if lexical and lexical[0] == key == dense_order[0]:
+            agreed = bool(lexical) and lexical[0] == key == dense_order[0]
+            if agreed:
                 confidence += AGREEMENT_WEIGHT
-        result.append(Fused(key, rrf[key], lvl, round(confidence, 4)))
+        result.append(Fused(key, rrf[key], lvl, round(confidence, 4), agreed))
     return result
 
 
+def sure(fused: Sequence[Fused], cal: Calibration) -> bool:
+    """Whether to answer with the top article: confident enough, and first in both rankings."""
+    return bool(fused) and fused[0].confidence >= cal.answer and fused[0].agreed
+
+
 def choices(fused: Sequence[Fused], cal: Calibration) -> list[str]:
-    """The articles to offer when the top one is not sure: two or three plausible ones, else none."""
-    if not fused or fused[0].confidence >= cal.answer or fused[0].confidence < cal.clarify:
+    """The articles to offer when the top one is not sure: two or three plausible ones, else none.
+    A top article confident enough but ranked first by one retriever only is offered with the
+    runner-up, plausible or not."""
+    if not fused or sure(fused, cal) or fused[0].confidence < cal.clarify:
         return []
     plausible = [f.key for f in fused[:MAX_CHOICES] if f.level >= PLAUSIBLE]
+    if fused[0].confidence >= cal.answer and len(fused) >= 2:
+        plausible = list(dict.fromkeys([fused[0].key, fused[1].key, *plausible]))[:MAX_CHOICES]
     return plausible if len(plausible) >= 2 else []

@@ -278,7 +278,7 @@ class Searcher:
             sure = bool(hits) and hits[0].confidence >= index.config.threshold
             return Choice(hits[0] if sure else None, (), hits)
         hits = fused.hits
-        if hits and hits[0].confidence >= fused.calibration.answer:
+        if fusion.sure(fused.ranked, fused.calibration):
             return Choice(hits[0], (), hits)
         offered = set(fusion.choices(fused.ranked, fused.calibration))
         return Choice(None, tuple(h for h in hits if h.key in offered), hits)

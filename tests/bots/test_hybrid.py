@@ -37,6 +37,20 @@ def test_agreement_and_margin_make_a_sure_answer() -> None:
     assert set(fusion.choices(doubtful, CAL)) == {"a", "b"}  # two plausible: ask which
 
 
+def test_retrievers_disagreeing_on_a_confident_top_article_ask_instead_of_answering() -> None:
+    # Dense puts "a" far ahead (full level and margin: 0.8, above the answer threshold) but BM25
+    # ranks "b" first: a third of the wrong answers on the question sets looked like this.
+    split = fusion.fuse({"a": 0.95, "b": 0.86, "c": 0.70}, ["b", "a"], CAL)
+    assert split[0].key == "a" and split[0].confidence >= CAL.answer and not split[0].agreed
+    assert not fusion.sure(split, CAL)
+    assert fusion.choices(split, CAL) == ["a", "b"]
+    # The runner-up is offered even below the plausible level: each retriever's first pick.
+    faint = fusion.fuse({"a": 0.95, "b": 0.81, "c": 0.70}, ["b", "a"], CAL)
+    assert faint[1].level < fusion.PLAUSIBLE and fusion.choices(faint, CAL) == ["a", "b"]
+    agreed = fusion.fuse({"a": 0.95, "b": 0.86}, ["a", "b"], CAL)
+    assert fusion.sure(agreed, CAL) and fusion.choices(agreed, CAL) == []
+
+
 def test_out_of_scope_level_gives_no_choices() -> None:
     low = fusion.fuse({"a": 0.81, "b": 0.805}, [], CAL)
     assert low[0].confidence < CAL.clarify and fusion.choices(low, CAL) == []
