@@ -5,9 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from helpline.bots import fusion
+from helpline.bots.calibrate import calibrate
 from helpline.bots.catalog import Catalog, default_catalog
-from helpline.bots.evaluate import Outcome, Question, failures, metrics, misses, run, setup
+from helpline.bots.evaluate import Outcome, Question, failures, load_questions, metrics, misses, run, setup
 from helpline.bots.search import Searcher
+from tests.bots.conftest import KB_DIR
 
 
 def test_every_language_has_every_message() -> None:
@@ -121,3 +124,22 @@ def test_eval_names_the_inputs_its_answers_depend_on(searcher: Searcher) -> None
     assert changed["ko"] != thresholds["ko"] and changed["en"] == thresholds["en"]
     assert recalibrated["kb"] == before["kb"] and recalibrated["questions"] == before["questions"]
     assert setup(searcher, questions[:2])["questions"] != before["questions"]
+
+
+def test_calibration_does_not_lean_on_the_retrievers_agreement(
+    searcher: Searcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot answers only when both retrievers put the article first. Calibrating on its answers
+    alone, a lower threshold would look free on the tuning questions (only agreeing tops pass) and
+    let through wrong answers on unseen ones (Chinese came out at 0.30 instead of 0.62): the
+    threshold must be what it is when any confident top article counts."""
+    questions = [q for q in load_questions(KB_DIR / "eval" / "questions.jsonl") if q.language == "zh"]
+    index = searcher.index_for("zh")
+    shipped = index.config
+    try:
+        with_agreement = calibrate(searcher, questions)["zh"]
+        monkeypatch.setattr(fusion, "sure", lambda fused, cal: bool(fused) and fused[0].confidence >= cal.answer)
+        without = calibrate(searcher, questions)["zh"]
+    finally:
+        index.config = shipped
+    assert with_agreement == without
