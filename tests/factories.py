@@ -19,7 +19,7 @@ from helpline.health.heartbeat import ProcessHealth
 from helpline.routing.assignment import AssignmentStore
 from helpline.routing.assignment_step import Recall
 from helpline.routing.bus import StreamBus, StreamConsumer
-from helpline.routing.models import Author, InboundMessage, MessageKind
+from helpline.routing.models import Author, Conversation, InboundMessage, MessageKind
 from helpline.routing.ownership import PartitionLeases
 from helpline.routing.router import Router
 from helpline.routing.sender import Sender
@@ -51,6 +51,23 @@ def message(
         language=language,
         platform_time=datetime.now(UTC),
         **extra,
+    )
+
+
+def private_conversation(
+    cid: str, *, platform: str = "null", account: str = "main", thread: str | None = None, user: str = "u1"
+) -> Conversation:
+    """A customer's private conversation as the router creates one (for committing replies to it)."""
+    now = datetime.now(UTC)
+    return Conversation(
+        id=cid,
+        platform=platform,
+        account=account,
+        kind=MessageKind.DIRECT,
+        thread_key=thread or f"dm{cid}",
+        contact_id=f"{platform}:{account}:{user}",
+        created_at=now,
+        updated_at=now,
     )
 
 

@@ -18,9 +18,10 @@ from helpline.connectors.mastodon.emulator_state import EmulatorConfig
 from helpline.connectors.telegram.emulator import create_app as telegram_emulator
 from helpline.health.view import DeskHealth, desk_health
 from helpline.routing import keys
-from helpline.routing.models import Conversation, MessageKind, utcnow
+from helpline.routing.models import utcnow
 from helpline.routing.outbound import reply_to
 from helpline.routing.store import ConversationStore, Effects
+from tests.factories import private_conversation
 from tests.health.procs import env_without_helpline, helpline, start, stop
 from tests.redis_server import RedisServer
 
@@ -103,16 +104,7 @@ async def test_a_process_started_while_the_platform_is_down_starts_and_recovers(
                 await asyncio.sleep(0.2)
             # and the sender of the same process posts through the account
             now = utcnow()
-            conv = Conversation(
-                id="1-1",
-                platform="telegram",
-                account="tg",
-                kind=MessageKind.DIRECT,
-                thread_key=f"chat:{chat_id}",
-                contact_id="telegram:tg:42",
-                created_at=now,
-                updated_at=now,
-            )
+            conv = private_conversation("1-1", platform="telegram", account="tg", thread=f"chat:{chat_id}", user="42")
             reply = reply_to(
                 conv, reply_id="1-1:r1", text="We are on it", sender="agent:amy", in_reply_to=None, recipient_id="42"
             )

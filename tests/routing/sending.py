@@ -9,10 +9,11 @@ import redis.asyncio as redis
 
 from helpline.routing import keys
 from helpline.routing.bus import StreamConsumer
-from helpline.routing.models import Conversation, MessageKind, OutboundReply, utcnow
+from helpline.routing.models import OutboundReply, utcnow
 from helpline.routing.outbound import reply_to
 from helpline.routing.sender import Sender
 from helpline.routing.store import ConversationStore, Effects
+from tests.factories import private_conversation
 
 PARTITIONS = 4
 
@@ -25,16 +26,7 @@ async def no_ingest(_: object) -> list[bool]:
 async def queue_reply(r: redis.Redis, text: str = "hello", conversation: str = "1-1") -> OutboundReply:
     """An agent's reply to a private conversation, committed as the router commits one."""
     now = utcnow()
-    conv = Conversation(
-        id=conversation,
-        platform="null",
-        account="main",
-        kind=MessageKind.DIRECT,
-        thread_key=f"dm{conversation}",
-        contact_id="null:main:u1",
-        created_at=now,
-        updated_at=now,
-    )
+    conv = private_conversation(conversation)
     reply = reply_to(
         conv, reply_id=f"{conversation}:m1:{text}", text=text, sender="agent:amy", in_reply_to="m1", recipient_id="u1"
     )

@@ -16,12 +16,12 @@ from helpline.insights.recorder import InsightsRecorder
 from helpline.insights.settings import Target
 from helpline.insights.sla import SlaClock
 from helpline.routing import keys
-from helpline.routing.models import Agent, Conversation, EventType, MessageKind, Presence, Priority, Status
+from helpline.routing.models import Agent, EventType, Presence, Priority, Status
 from helpline.routing.outbound import reply_to
 from helpline.routing.rules import Rule
 from helpline.routing.scripts import CONFLICT, DONE, MISSING
 from helpline.routing.store import ConversationStore, Effects
-from tests.factories import Parts, build_router, message, parts, route_all, services
+from tests.factories import Parts, build_router, message, parts, private_conversation, route_all, services
 
 AGENT = Principal(username="ana", role=Role.AGENT, name="Ana", teams=("support",))
 
@@ -135,16 +135,7 @@ async def test_a_commit_checks_the_version_and_orders_its_replies_in_few_command
     now = datetime.now(UTC)
 
     def replying(cid: str, version: int, text: str) -> Effects:
-        conv = Conversation(
-            id=cid,
-            platform="null",
-            account="main",
-            kind=MessageKind.DIRECT,
-            thread_key=f"dm{cid}",
-            contact_id="null:main:u1",
-            created_at=now,
-            updated_at=now,
-        )
+        conv = private_conversation(cid)
         reply = reply_to(conv, reply_id=f"{cid}:{text}", text=text, sender="bot", in_reply_to="m1", recipient_id="u1")
         return Effects(cid).expect_version(version).reply(reply, 1)
 
