@@ -27,7 +27,7 @@ from helpline.health.view import DeskHealth
 from helpline.insights.cli import report_commands
 from helpline.insights.errors import InsightsError
 
-from .config import ConfigInvalid, RedisSettings, Settings, load_settings
+from .config import ConfigInvalid, RedisSettings, Settings, check_settings, load_settings
 from .files_cli import files_app
 from .kb_gaps import gaps_command
 from .logs import setup_logging
@@ -213,12 +213,11 @@ def demo(
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
     """Validate the configuration; print each error with its field path."""
-    try:
-        settings = load_settings(config)
-    except ConfigInvalid as exc:
-        for problem in exc.problems:
+    settings, problems = check_settings(config)  # every problem; the rest is checked further
+    if settings is None:
+        for problem in problems:
             typer.echo(problem, err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(2)
     from helpline.connectors.base import ConnectorContext
     from helpline.connectors.options import OptionsInvalid
     from helpline.connectors.ratelimit import poll_budget_warnings
@@ -227,7 +226,6 @@ def config_check(config: ConfigOption = None) -> None:
 
     from .bot_setup import build_bot
 
-    problems: list[str] = []
     for name in settings.bots:  # each bot built alone, so every broken one is named
         try:
             build_bot(name, settings)

@@ -7,11 +7,21 @@ Secrets never live in the file: accounts name the environment variables that hol
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -28,6 +38,9 @@ from helpline.insights.settings import InsightsSettings, SlaPolicy
 from helpline.routing.hours import BusinessHours
 from helpline.routing.models import Agent
 from helpline.routing.rules import Rule
+
+#: The collections `check_settings` left broken elements out of, while it validates the rest.
+_INCOMPLETE: ContextVar[frozenset[str]] = ContextVar("incomplete_sections", default=frozenset())
 
 
 class Section(BaseModel):
@@ -191,32 +204,50 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+        """Checks across sections, every failing one named. A section whose elements were left out
+        (`check_settings` goes on past broken ones) is not a list of what exists: references into
+        it are not judged."""
+        incomplete = _INCOMPLETE.get()
+        problems: list[tuple[tuple[str | int, ...], str]] = []
         team_ids = [t.id for t in self.teams]
         if len(set(team_ids)) != len(team_ids):
-            raise ValueError("teams: duplicate team id")
+            problems.append((("teams",), "duplicate team id"))
         names = [(a.platform, a.name) for a in self.accounts]
         if len(set(names)) != len(names):
-            raise ValueError("accounts: two accounts with the same platform and name")
+            problems.append((("accounts",), "two accounts with the same platform and name"))
         mail_accounts = sorted(a.name for a in self.accounts if a.platform == "email")
         for a in self.accounts:  # a channel that mails answers (web chat off hours) names its e-mail account
             via = a.options.get("email_account")
-            if isinstance(via, str) and via not in mail_accounts:
-                raise ValueError(
-                    f"accounts.{a.name}.options.email_account: unknown e-mail account {via!r} "
-                    f"(e-mail accounts: {', '.join(mail_accounts) or 'none'})"
+            if isinstance(via, str) and via not in mail_accounts and "accounts" not in incomplete:
+                problems.append(
+                    (
+                        ("accounts", a.name, "options", "email_account"),
+                        f"unknown e-mail account {via!r} (e-mail accounts: {', '.join(mail_accounts) or 'none'})",
+                    )
                 )
+        known_teams = "teams" not in incomplete
         for i, agent in enumerate(self.agents):
             for team in agent.teams:
-                if team not in team_ids:
-                    raise ValueError(f"agents.{i}.teams: unknown team {team!r}")
+                if team not in team_ids and known_teams:
+                    problems.append((("agents", i, "teams"), f"unknown team {team!r}"))
         for i, policy in enumerate(self.sla):
-            if policy.team and policy.team not in team_ids:
-                raise ValueError(f"sla.{i}.team: unknown team {policy.team!r}")
+            if policy.team and policy.team not in team_ids and known_teams:
+                problems.append((("sla", i, "team"), f"unknown team {policy.team!r}"))
         for i, rule in enumerate(self.rules):
-            if rule.set.team and rule.set.team not in team_ids:
-                raise ValueError(f"rules.{i}.set.team: unknown team {rule.set.team!r}")
-            if rule.set.bot and rule.set.bot not in self.bots:
-                raise ValueError(f"rules.{i}.set.bot: bot {rule.set.bot!r} has no [bots.{rule.set.bot}] section")
+            if rule.set.team and rule.set.team not in team_ids and known_teams:
+                problems.append((("rules", i, "set", "team"), f"unknown team {rule.set.team!r}"))
+            if rule.set.bot and rule.set.bot not in self.bots and "bots" not in incomplete:
+                problems.append(
+                    (("rules", i, "set", "bot"), f"bot {rule.set.bot!r} has no [bots.{rule.set.bot}] section")
+                )
+        if problems:
+            raise ValidationError.from_exception_data(
+                "Settings",
+                [
+                    {"type": PydanticCustomError("inconsistent", "{why}", {"why": why}), "loc": loc, "input": None}
+                    for loc, why in problems
+                ],
+            )
         if not self.redis.url and os.environ.get("REDIS_URL"):
             self.redis.url = os.environ["REDIS_URL"]
         return self
@@ -250,18 +281,84 @@ def load_settings(path: str | Path | None) -> Settings:
     """Read the TOML file (if any) and the environment, which overrides the file. Raises
     ConfigInvalid naming each field. Paths in the file (a bot's `kb`) are relative to the file:
     they are made absolute here, so nothing later needs to know where the file was."""
-    try:
-        if path is None:
-            return Settings()
+    settings, problems = check_settings(path)
+    if problems or settings is None:
+        raise ConfigInvalid(problems)
+    return settings
+
+
+def check_settings(path: str | Path | None) -> tuple[Settings | None, list[str]]:
+    """What `load_settings` reads, and every problem of it ("field.path: message"), not only those
+    that stop it. With problems, the settings returned (if any) are the rest: broken sections at
+    their defaults, broken accounts, bots, teams, agents, rules and SLA policies left out, so that
+    `helpline config check` can go on to check what they hold (bots' knowledge bases, connectors'
+    options). None when nothing could be read (no file, a TOML syntax error)."""
+    if path is None:
+        values: dict[str, Any] = {}
+        anchor = None
+    else:
         file = Path(path)
         if not file.is_file():
-            raise ConfigInvalid([f"{file}: no such configuration file"])
-        values = TomlConfigSettingsSource(Settings, toml_file=file)()
-        return _anchored(Settings(**_merged(values, EnvSettingsSource(Settings)())), file.resolve().parent)
+            return None, [f"{file}: no such configuration file"]
+        try:
+            values = TomlConfigSettingsSource(Settings, toml_file=file)()
+        except ValueError as exc:  # TOML syntax errors
+            return None, [f"{path}: {exc}"]
+        anchor = file.resolve().parent
+    try:
+        values = _merged(values, EnvSettingsSource(Settings)())
+        settings = Settings(**values)
     except ValidationError as exc:
-        raise ConfigInvalid([_describe(err) for err in exc.errors()]) from None
-    except ValueError as exc:  # TOML syntax errors
-        raise ConfigInvalid([f"{path}: {exc}"]) from None
+        errors = exc.errors()
+    except ValueError as exc:  # an environment override that is not valid JSON
+        return None, [str(exc)]
+    else:
+        return (_anchored(settings, anchor) if anchor else settings), []
+    problems = [_describe(err) for err in errors]
+    rest, incomplete = values, frozenset[str]()
+    for _ in range(3):  # the sections' own errors, then the checks across them, then what is left
+        rest, left_out = _without(rest, errors)
+        incomplete |= left_out
+        token = _INCOMPLETE.set(incomplete)
+        try:
+            settings = Settings(**rest)
+        except ValidationError as exc:  # checks across sections that only the rest could reach
+            errors = exc.errors()
+            problems += [p for p in (_describe(err) for err in errors) if p not in problems]
+        else:
+            return (_anchored(settings, anchor) if anchor else settings), problems
+        finally:
+            _INCOMPLETE.reset(token)
+    return None, problems
+
+
+#: Sections that are collections: a broken element is left out, the others kept.
+_COLLECTIONS = ("teams", "agents", "accounts", "rules", "sla", "bots")
+
+
+def _without(values: dict[str, Any], errors: list[Any]) -> tuple[dict[str, Any], frozenset[str]]:
+    """`values` less what `errors` locate: the broken elements of collections, other broken
+    sections whole (back to their defaults); and the collections that lost an element."""
+    rest = dict(values)
+    broken: dict[str, set[Any]] = {}
+    for err in errors:
+        loc = err.get("loc", ())
+        if not loc:
+            continue
+        section = str(loc[0])
+        if section in _COLLECTIONS and len(loc) > 1 and section in rest:
+            broken.setdefault(section, set()).add(loc[1])
+        else:
+            rest.pop(section, None)
+    for section, keys in broken.items():
+        kept = rest[section]
+        if isinstance(kept, list):
+            rest[section] = [item for i, item in enumerate(kept) if i not in keys and str(i) not in keys]
+        elif isinstance(kept, dict):
+            rest[section] = {name: item for name, item in kept.items() if name not in keys}
+        else:
+            rest.pop(section)
+    return rest, frozenset(broken) | frozenset(s for s in _COLLECTIONS if s in values and s not in rest)
 
 
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -105,6 +105,35 @@ def test_config_check_names_every_bot_that_cannot_be_built(tmp_path: Path) -> No
     assert "bots.helpcenter.kb:" in result.stderr and "bots.ack.texts:" in result.stderr
 
 
+def test_config_check_reports_every_error_in_one_run(tmp_path: Path) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text(
+        "[pipeline]\nbatch_size = 0\n\n"
+        '[bots.helpcenter]\nmax_attemps = 3\n\n[bots.ack]\ntype = "autoreply"\ntexts = { ko = "안녕하세요" }\n\n'
+        '[[teams]]\nid = "support"\n\n[[agents]]\nid = "mina"\nname = "Mina"\nteams = ["suport"]\n\n'
+        '[[rules]]\nname = "to the broken bot"\nset = { bot = "helpcenter" }\n\n'
+        '[[accounts]]\nplatform = "telegram"\nname = "bot"\nsecrets = { token = "TG_TOKEN" }\n'
+        "options = { long_poll_timeout = 99 }\n\n"
+        '[[accounts]]\nplatform = "x"\nname = "brand"\npoll_interval = 0\nsecrets = { bearer_token = "X_BEARER" }\n\n'
+        '[[accounts]]\nplatform = "telegram"\nname = "alerts"\nsecrets = { token = "TG_TOKEN_UNSET" }\n'
+    )
+    result = helpline("config", "check", "-c", str(cfg), env={"TG_TOKEN": "123:abc", "X_BEARER": "b"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    expected = [
+        "pipeline.batch_size: Input should be greater than or equal to 1",
+        "bots.helpcenter.max_attemps: not an option of the helpcenter bot type",
+        "accounts.1.poll_interval: Input should be greater than 0",
+        "agents.0.teams: unknown team 'suport'",  # a check across sections, past the sections' own errors
+        "bots.ack.texts:",  # a bot that parses is still built
+        "accounts.bot.options.long_poll_timeout: Input should be less than or equal to 10",
+        "accounts.alerts.secrets.token: environment variable TG_TOKEN_UNSET is not set",
+    ]
+    for start in expected:
+        assert sum(line.startswith(start) for line in lines) == 1, (start, lines)
+    assert len(lines) == len(expected), lines  # nothing else: the rule's broken bot is not a second error
+
+
 def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
     cfg = tmp_path / "h.toml"
     cfg.write_text('[redis]\nurl = "redis://:secret@127.0.0.1:9/0"\n')
