@@ -40,6 +40,8 @@ Ingest = Callable[[Sequence[InboundMessage]], Awaitable[list[bool]]]
 Reject = Callable[[str, str, bytes, str], Awaitable[None]]
 #: The customer is typing in a thread: (platform, account, thread_key); shown to the agents.
 CustomerTyping = Callable[[str, str, str], Awaitable[None]]
+#: Another account's file store, found when asked: (platform, account) -> its files, or None.
+FileStores = Callable[[str, str], AttachmentStore | None]
 
 
 def as_payload(value: Any) -> bytes:
@@ -119,6 +121,9 @@ class ConnectorContext:
     reject: Reject | None = None  # `StreamBus.reject`; None: unusable updates are only logged
     customer_typing: CustomerTyping | None = None  # None: nobody is told (no console in this process)
     blobs: Blobs | None = None  # the `[files]` backend; None: each account's attachments_dir
+    #: Where another account keeps its files (a web chat hands its visitor the files of their
+    #: answer by e-mail, which the e-mail account stored); None: no other account's.
+    file_stores: FileStores | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -23,6 +23,7 @@ import redis.asyncio as redis
 from helpline.bots.base import Bot
 from helpline.connectors.base import Connector, ConnectorContext
 from helpline.connectors.crossings import telling_the_owners
+from helpline.connectors.files import AttachmentStore
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.registry import build_connector
 from helpline.connectors.runner import PollRunner
@@ -99,6 +100,11 @@ def make_connectors(
 
     connectors: dict[tuple[str, str], Connector] = {}
     blobs = build_blobs(settings.files)  # one file store backend for every account
+
+    def file_stores(platform: str, account: str) -> AttachmentStore | None:
+        other = connectors.get((platform, account))  # read when asked: filled below
+        return other.files if other is not None else None
+
     for account in settings.accounts:
         ctx = ConnectorContext(
             ingest=telling_the_owners(bus.ingest, account.platform, connectors),
@@ -109,6 +115,7 @@ def make_connectors(
             extra=dict(extra or {}),
             customer_typing=customer_typing,
             blobs=blobs,
+            file_stores=file_stores,
         )
         connectors[(account.platform, account.name)] = build_connector(account, ctx)
     return connectors

@@ -43,10 +43,16 @@ class Event:
     fields: dict[str, str]
 
     def as_json(self) -> dict[str, Any]:
+        """The event as the widget gets it: a file by its name and size (and its place in the
+        list, by which the visitor asks for it), never by where it is stored."""
         out: dict[str, Any] = {"id": self.id, **self.fields}
         for listed in ("buttons", "files"):  # stored as JSON (a stream field is a string)
             if listed in out:
                 out[listed] = json.loads(out[listed])
+        if "files" in out:  # a file is {name, size, id, type}; only a name in events from before
+            out["files"] = [
+                {"name": f.get("name"), "size": f.get("size")} if isinstance(f, dict) else f for f in out["files"]
+            ]
         return out
 
 
@@ -120,6 +126,16 @@ class Chats:
                 pipe.expire(keys.webchat_visitor_chats(self.account, visitor), self.ttl)
                 await pipe.execute()
         return event_id
+
+    async def listed_file(self, chat: str, event_id: str, index: int) -> dict[str, Any] | None:
+        """The `index`th file the event `event_id` of `chat` lists ({name, size, id, type}), if any."""
+        found = await self.client.xrange(keys.webchat_events(self.account, chat), min=event_id, max=event_id, count=1)
+        if not found:
+            return None
+        raw = found[0][1].get(b"files", found[0][1].get("files"))
+        listed = json.loads(as_text(raw)) if raw is not None else []
+        item = listed[index] if isinstance(listed, list) and 0 <= index < len(listed) else None
+        return item if isinstance(item, dict) and isinstance(item.get("id"), str) else None
 
     async def leave_email(self, contact_id: str, address: str) -> None:
         """The address the visitor left for our answer, on their contact (where the agents see it)."""

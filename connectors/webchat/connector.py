@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 from helpline.connectors.base import AccountSettings, Connector, ConnectorContext, SendProgress, SendResult
 from helpline.connectors.capabilities import Capabilities, TextRules
 from helpline.connectors.errors import ConfigError, Permanent
+from helpline.connectors.files import AttachmentStore
 from helpline.connectors.options import ConnectorOptions
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing.models import InboundMessage, OutboundReply, Visibility
@@ -59,8 +60,16 @@ class WebchatConnector(Connector):
                 SharedRateLimiter(client),
                 self.context.ingest,
                 self.context.customer_typing,
+                self._mailed_files,
             )
         return self._desk
+
+    def _mailed_files(self) -> AttachmentStore | None:
+        """Where the files of the visitor's answers by e-mail are: the store of the e-mail account
+        that mails this chat's answers (and reads the visitor's)."""
+        via = self.web_options.email_account
+        stores = self.context.file_stores
+        return stores("email", via) if via is not None and stores is not None else None
 
     @property
     def chats(self) -> Chats:
@@ -89,7 +98,7 @@ class WebchatConnector(Connector):
 
     async def arrived_elsewhere(self, message: InboundMessage, via: str) -> None:
         """The visitor answered by another channel (the mailed copy of a reply): the widget shows
-        it as theirs, with the names of the files it carried. Appended once per message. Not an
+        it as theirs, with the files it carried (theirs to download). Appended once per message. Not an
         automatic mail (their mailbox's out-of-office notice): the agents see it, the chat does not."""
         if message.auto_submitted:
             return
@@ -97,9 +106,13 @@ class WebchatConnector(Connector):
         if visitor is None:
             return  # the chat expired: the conversation has it, the widget has nothing left to show
         fields = {"type": "message", "from": "visitor", "text": message.text, "via": via}
-        names = [a.file_name or a.kind for a in message.attachments if a.kind != "original"]
-        if names:
-            fields["files"] = json.dumps(names, ensure_ascii=False)
+        files = [
+            {"name": a.file_name or a.kind, "size": a.size_bytes, "id": a.platform_file_id, "type": a.mime_type}
+            for a in message.attachments
+            if a.kind != "original"
+        ]
+        if files:  # the visitor downloads them (`POST /file`) from where the e-mail account keeps them
+            fields["files"] = json.dumps(files, ensure_ascii=False)
         posted = f"elsewhere:{hashlib.sha256(message.dedupe_id.encode()).hexdigest()[:32]}"
         await self.chats.append(message.thread_key, posted, fields, visitor=visitor)
 

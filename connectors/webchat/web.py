@@ -10,6 +10,9 @@
 - `POST /typing`      {token, chat}: the visitor is typing (the agents see it).
 - `POST /email`       {token, chat, email} → {event}: an address for the answer (asked off hours),
   stored on the visitor's contact; the chat shows it on every device.
+- `POST /file`        {token, chat, event, file} → the bytes of the `file`th file (from 0) listed
+  by the event `event` of the chat (the visitor's answer by e-mail), as a download of opaque bytes
+  (`application/octet-stream`, `Content-Disposition: attachment`): only for the chat's owner.
 - `WS   /ws`          first frame {type: "hello", token, chat, after}; then the same events pushed,
   and {type: "message", id, text} and {type: "typing"} frames from the widget.
 
@@ -33,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -40,6 +44,8 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from helpline.connectors.base import CustomerTyping, Ingest, RateLimit
+from helpline.connectors.errors import Transient
+from helpline.connectors.files import AttachmentStore
 from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.routing.models import Author, InboundMessage, MessageKind
 from helpline.routing.store import contact_id_of
@@ -64,6 +70,8 @@ BLOCK_MS = 10_000  # how long one read waits for new events before a keep-alive
 # An SSE response ends after this and the widget reconnects from its last id: a server shutting
 # down waits for open responses, so this bounds how long an open chat can hold it up.
 STREAM_SECONDS = 25.0
+MAX_FILES = 100  # files one event may list (a mail's attachments)
+FILES_PER_MINUTE = 30  # downloads, per visitor
 MAX_STREAMS_PER_ADDRESS = 20  # live connections (WebSocket or SSE) one address holds open at once
 
 
@@ -86,6 +94,8 @@ class Desk:
     limiter: SharedRateLimiter
     ingest: Ingest
     report_typing: CustomerTyping | None = None
+    #: Where the files of the visitor's answers by e-mail are kept (None: nowhere this desk knows).
+    mailed_files: Callable[[], AttachmentStore | None] | None = None
     open_streams: Counter[str] = field(default_factory=Counter)  # per client address, in this process
 
     @contextlib.contextmanager
@@ -206,6 +216,31 @@ class Desk:
         event = await self.chats.append(chat, posted, {"type": "email", "email": address}, visitor=visitor)
         return {"event": event}
 
+    async def file(self, body: dict[str, Any]) -> tuple[bytes, str]:
+        """A file the visitor's answer by e-mail carried, and its name, for the visitor (the
+        chat's owner) only: another visitor, or a file the chat does not list, gets 404."""
+        visitor = await self.visitor(body.get("token"))
+        chat = await self.owned(visitor, body.get("chat"))
+        event, index = body.get("event"), body.get("file")
+        if not isinstance(event, str) or not valid_event_id(event):
+            raise Refused(400, "event: an event id")
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < MAX_FILES:
+            raise Refused(400, "file: the file's place in the event's list, from 0")
+        budget = [RateLimit(f"file:{visitor}", FILES_PER_MINUTE, 60.0, 10)]
+        wait = await self.limiter.acquire("webchat", self.account, budget)
+        if wait:
+            raise Refused(429, "too many downloads: please wait a moment", retry_after=max(1, round(wait)))
+        listed = await self.chats.listed_file(chat, event, index)
+        store = self.mailed_files() if self.mailed_files is not None and listed is not None else None
+        try:
+            data = await store.read(listed["id"]) if listed is not None and store is not None else None
+        except Transient as exc:
+            log.warning("file store unreachable: %s", exc)
+            raise Refused(503, "the file cannot be fetched now: try again shortly", retry_after=30) from None
+        if data is None or listed is None:
+            raise Refused(404, "no such file")
+        return data, str(listed.get("name") or "file")
+
     async def typing(self, body: dict[str, Any]) -> dict[str, Any]:
         """The visitor is typing: the agents see it. At most one report every 2 s per visitor
         (others are dropped, not refused: the next keystroke reports again)."""
@@ -282,6 +317,23 @@ def routes(desk: Desk) -> list[BaseRoute]:
 
     async def email(request: Request, body: dict[str, Any]) -> dict[str, Any]:
         return await desk.email(body)
+
+    async def file(request: Request, body: dict[str, Any]) -> Response:
+        """Opaque bytes to save, never shown: whatever the file holds cannot run in a page."""
+        data, name = await desk.file(body)
+        fallback = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in name)
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={
+                "content-disposition": f"attachment; filename=\"{fallback}\"; filename*=utf-8''{quote(name, safe='')}",
+                "x-content-type-options": "nosniff",
+                "content-security-policy": "default-src 'none'; sandbox",
+                "cache-control": "private, no-store",
+                "access-control-allow-origin": request.headers["origin"],  # checked: an allowed one
+                "vary": "Origin",
+            },
+        )
 
     async def events(request: Request, body: dict[str, Any]) -> Response:
         chat = await desk.owned(await desk.visitor(body.get("token")), body.get("chat"))
@@ -412,6 +464,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
         Route("/events", endpoint(events), methods=["POST"]),
         Route("/typing", endpoint(typing), methods=["POST"]),
         Route("/email", endpoint(email), methods=["POST"]),
+        Route("/file", endpoint(file), methods=["POST"]),
         Route("/{path:path}", preflight, methods=["OPTIONS"]),
         WebSocketRoute("/ws", socket),
     ]

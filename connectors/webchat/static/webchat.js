@@ -66,7 +66,7 @@
     "border-radius:6px;padding:4px 8px;cursor:pointer}.log{flex:1;overflow-y:auto;padding:12px;background:#f6f7f9}" +
     ".msg{max-width:85%;margin:6px 0;padding:8px 11px;border-radius:12px;white-space:pre-wrap;overflow-wrap:anywhere}" +
     ".from-visitor{margin-left:auto;background:#0b57d0;color:#fff}.from-bot,.from-agent{background:#fff;border:1px solid #e2e8f0}" +
-    ".from-agent{border-color:#0b57d0}.who{position:absolute;left:-9999px}.choices{display:flex;gap:6px;margin:4px 0 8px}" +
+    ".from-agent{border-color:#0b57d0}.from-visitor a{color:#fff}.who{position:absolute;left:-9999px}.choices{display:flex;gap:6px;margin:4px 0 8px}" +
     ".choices button,form button{border:1px solid #0b57d0;background:#fff;color:#0b57d0;border-radius:6px;padding:6px 12px;cursor:pointer}" +
     ".history{margin:0;padding:6px 12px;list-style:none;border-bottom:1px solid #e2e8f0;max-height:40%;overflow-y:auto}" +
     ".history[hidden]{display:none}.history button{width:100%;text-align:left;background:none;border:0;padding:6px 0;" +
@@ -151,7 +151,13 @@
     var who = e.from === "visitor" ? t[5] : t[6];
     var bubble = el("div", { class: "msg from-" + e.from, "data-id": e.id });
     bubble.append(el("span", { class: "who" }, who + ": "), document.createTextNode(e.text || ""));
-    (e.files || []).forEach(function (f) { bubble.append("\n\uD83D\uDCCE " + f); }); // sent by e-mail
+    (e.files || []).forEach(function (f, i) { // sent by e-mail: theirs to download
+      bubble.append("\n\uD83D\uDCCE ");
+      if (typeof f === "string") { bubble.append(f); return; } // an event from before downloads
+      var a = el("a", { href: "#", class: "file" }, f.name);
+      a.addEventListener("click", function (ev) { ev.preventDefault(); fetchFile(e.id, i, f.name); });
+      bubble.append(a);
+    });
     log.appendChild(bubble);
     if (e.buttons && e.buttons.length) {
       var row = el("div", { class: "choices" });
@@ -164,6 +170,16 @@
     }
     if (e.notice === "offhours" && !log.querySelector(".email-left")) log.appendChild(askEmail());
     log.scrollTop = log.scrollHeight;
+  }
+  function fetchFile(event, i, name) { // the token travels in the body, never in a URL
+    fetch(base + "/file", { method: "POST", credentials: "omit", headers: { "content-type": "text/plain" },
+      body: JSON.stringify({ token: state.token, chat: state.chat, event: event, file: i }) }).then(function (r) {
+      if (!r.ok) return r.json().then(function (j) { j.status = r.status; throw j; });
+      return r.blob();
+    }).then(function (b) {
+      var url = URL.createObjectURL(b), a = el("a", { href: url, download: name });
+      root.appendChild(a); a.click(); a.remove(); setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+    }, function (err) { if (err && err.status === 401) failed(err); else say((err && err.error) || t[10], true); });
   }
   var typingTimer = 0;
   function onEvent(e) {

@@ -234,8 +234,11 @@ async def test_the_answer_by_mail_shows_in_the_widget_once_with_its_files_kept_f
             "text": "Here is my statement.\n\n"
             "[attachment not kept: run.exe (application/x-msdownload): type not allowed]",
             "via": "email",
-            "files": ["statement.pdf"],
+            "files": [{"name": "statement.pdf", "size": 18}],
         }
+        asked = {"token": d.token, "chat": d.chat, "event": shown["id"], "file": 0}
+        got = await d.http.post("/webhooks/webchat/site/file", json=asked, headers={"Origin": SITE})
+        assert (got.status_code, got.content) == (200, b"%PDF-1.4 statement")  # the visitor downloads it
         async with (
             httpx.AsyncClient(base_url=url) as http,
             http.stream(

@@ -19,7 +19,7 @@ from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.webchat.demo_site import demo_site
 from helpline.console.roles import Role
 from helpline.console.users import UserStore
-from helpline.routing.models import Presence
+from helpline.routing.models import Attachment, Presence
 from helpline.routing.sender import Sender
 from tests.factories import Parts, build_router, create_app, parts, router_consumer, sender_consumer
 
@@ -95,6 +95,32 @@ async def running(
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def mailing_desk(tmp_path: Path) -> dict[str, Any]:
+    """`running`'s `desk` with the e-mail account `support` (never polled here), whose store keeps
+    the files of visitors' answers by mail; the web chat names it with `email_account="support"`."""
+    mail = {
+        "platform": "email",
+        "name": "support",
+        "secrets": {"username": "HL_MAIL_USER", "password": "HL_MAIL_PASSWORD"},
+        "options": {
+            "address": "support@example.com",
+            "imap_host": "127.0.0.1",
+            "smtp_host": "127.0.0.1",
+            "attachments_dir": str(tmp_path / "mail-files"),
+        },
+    }
+    return {"accounts": [mail]}
+
+
+async def kept_by_mail(chat: Chat, data: bytes, name: str) -> Attachment:
+    """A file as the e-mail account keeps one that came with a mail."""
+    store = chat.parts.connectors[("email", "support")].files
+    assert store is not None
+    kept = await store.keep(data, name, "application/pdf", "attachment-1")
+    assert isinstance(kept, Attachment)
+    return kept
 
 
 async def until(check: Callable[[], Awaitable[bool]], wait: float = 30.0) -> bool:

@@ -20,7 +20,7 @@ from helpline.routing.models import Attachment, Author, InboundMessage, MessageK
 from tests.console.stack import CHROMIUM
 
 from .browser import chromium, conversation_of, open_chat, say, signed_in_agent
-from .stack import running, until
+from .stack import kept_by_mail, mailing_desk, running, until
 
 SCREENSHOTS = Path(os.environ.get("HELPLINE_SCREENSHOTS") or tempfile.mkdtemp(prefix="helpline-screenshots-"))
 
@@ -150,15 +150,20 @@ async def test_a_forged_identity_is_refused_and_a_verified_one_is_linked(r: redi
         await expect(other_device.get_by_role("list", name="Your conversations").get_by_role("button")).to_have_count(2)
 
 
-async def test_the_visitors_answer_by_e_mail_appears_in_the_open_chat_with_its_file_names(r: redis.Redis) -> None:
+async def test_the_visitors_answer_by_e_mail_appears_in_the_open_chat_with_its_files_to_download(
+    r: redis.Redis, tmp_path: Path
+) -> None:
     """What the e-mail poller hands the web chat (`Connector.arrived_elsewhere`; the whole path
-    through Dovecot: tests/connectors/email/test_webchat_copy.py) shows live as the visitor's."""
-    async with running(r) as chat, chromium() as browser:
+    through Dovecot: tests/connectors/email/test_webchat_copy.py) shows live as the visitor's, with
+    its file a link that downloads the bytes the e-mail account kept."""
+    async with running(r, desk=mailing_desk(tmp_path), email_account="support") as chat, chromium() as browser:
         visitor = await open_chat(browser, chat.site + "/")
         await say(visitor, "My deposit is missing")
         await expect(visitor.locator(".from-visitor")).to_have_count(1)
         chat_id = await visitor.evaluate("JSON.parse(localStorage.getItem(Object.keys(localStorage)[0])).chat")
         owner = await chat.parts.connectors[("webchat", "site")].chats.owner(chat_id)  # type: ignore[attr-defined]
+        pdf = b"%PDF-1.4 the statement \xe2\x82\xa9"
+        kept = await kept_by_mail(chat, pdf, "statement 3월.pdf")
         mailed = InboundMessage(
             platform="webchat",
             account="site",
@@ -167,15 +172,18 @@ async def test_the_visitors_answer_by_e_mail_appears_in_the_open_chat_with_its_f
             thread_key=chat_id,
             author=Author(user_id=owner, handle="ann@example.com"),
             text="Here is my statement.",
-            attachments=(
-                Attachment(kind="original", platform_file_id="0" * 64, file_name="original.eml"),
-                Attachment(kind="document", platform_file_id="1" * 64, file_name="statement.pdf"),
-            ),
+            attachments=(Attachment(kind="original", platform_file_id="0" * 64, file_name="original.eml"), kept),
             platform_time=datetime.now(UTC),
         )
         await chat.parts.connectors[("webchat", "site")].arrived_elsewhere(mailed, "email")
         answer = visitor.locator(".from-visitor").nth(1)
-        await expect(answer).to_have_text("You: Here is my statement.\n\U0001f4ce statement.pdf")
+        await expect(answer).to_have_text("You: Here is my statement.\n\U0001f4ce statement 3월.pdf")
+        link = answer.get_by_role("link", name="statement 3월.pdf")
+        async with visitor.expect_download() as downloading:
+            await link.click()
+        download = await downloading.value
+        assert download.suggested_filename == "statement 3월.pdf"
+        assert Path(await download.path()).read_bytes() == pdf
         await chat.parts.connectors[("webchat", "site")].arrived_elsewhere(mailed, "email")  # read again
         await visitor.reload()
         await visitor.get_by_role("button", name="Chat with support").click()

@@ -1,5 +1,5 @@
 """The web chat connector on a real Redis: a visitor's message that came in by another channel
-(their answer by e-mail) is shown in the chat once, with its files' names, unless a machine wrote it."""
+(their answer by e-mail) is shown in the chat once, with its files, unless a machine wrote it."""
 
 from __future__ import annotations
 
@@ -29,7 +29,13 @@ def mailed(message_id: str, text: str, auto_submitted: bool = False) -> InboundM
         text=text,
         attachments=(
             Attachment(kind="original", platform_file_id="0" * 64, file_name="original.eml"),
-            Attachment(kind="document", platform_file_id="1" * 64, file_name="statement.pdf"),
+            Attachment(
+                kind="document",
+                platform_file_id="1" * 64,
+                file_name="statement.pdf",
+                mime_type="application/pdf",
+                size_bytes=18,
+            ),
         ),
         auto_submitted=auto_submitted,
         platform_time=datetime.now(UTC),
@@ -57,6 +63,14 @@ async def test_an_answer_by_e_mail_is_shown_once_and_an_automatic_one_not_at_all
             "from": "visitor",
             "text": "Here is my statement.",
             "via": "email",
-            "files": ["statement.pdf"],
+            "files": [{"name": "statement.pdf", "size": 18}],  # not where it is kept: asked for by its place
         }
     ]
+    [event] = events
+    assert await connector.chats.listed_file(CHAT, event.id, 0) == {
+        "name": "statement.pdf",
+        "size": 18,
+        "id": "1" * 64,
+        "type": "application/pdf",
+    }
+    assert await connector.chats.listed_file(CHAT, event.id, 1) is None

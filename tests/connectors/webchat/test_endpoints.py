@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,9 +19,17 @@ from helpline.connectors.base import SendProgress
 from helpline.connectors.webchat.connector import WebchatConnector
 from helpline.connectors.webchat.identity import token_hash, user_hmac
 from helpline.routing import keys
-from helpline.routing.models import MessageKind, OutboundReply, ReplyButton, Visibility
+from helpline.routing.models import (
+    Attachment,
+    Author,
+    InboundMessage,
+    MessageKind,
+    OutboundReply,
+    ReplyButton,
+    Visibility,
+)
 
-from .stack import SECRET, Chat, running, thread_of, until
+from .stack import SECRET, Chat, kept_by_mail, mailing_desk, running, thread_of, until
 
 
 class Visitor:
@@ -343,3 +353,54 @@ async def test_a_visitor_leaves_an_e_mail_address_on_their_contact(r: redis.Redi
         assert shown == [{"id": left.json()["event"], "type": "email", "email": "ann@example.com"}]
         stored = await chat.parts.store.contact(contact_id)
         assert stored is not None and stored.email == "ann@example.com"
+
+
+async def test_the_files_of_a_visitors_answer_by_e_mail_download_for_that_visitor_only(
+    r: redis.Redis, tmp_path: Path
+) -> None:
+    async with running(r, desk=mailing_desk(tmp_path), email_account="support") as chat, httpx.AsyncClient() as http:
+        owner, other = Visitor(chat, http), Visitor(chat, http)
+        await owner.session()
+        await other.session()
+        await owner.say("my withdrawal is stuck")
+        await other.say("and mine")
+        connector = chat.parts.connectors[("webchat", "site")]
+        assert isinstance(connector, WebchatConnector) and owner.chat is not None
+        pdf = b"%PDF-1.4 <script>alert(1)</script>"
+        kept = await kept_by_mail(chat, pdf, 'report "Q3" 3월.html')
+        mailed = InboundMessage(
+            platform="webchat",
+            account="site",
+            kind=MessageKind.DIRECT,
+            message_id="a2@example.com",
+            thread_key=owner.chat,
+            author=Author(user_id=await connector.chats.owner(owner.chat) or "", handle="ann@example.com"),
+            text="Here it is.",
+            attachments=(Attachment(kind="original", platform_file_id="0" * 64, file_name="original.eml"), kept),
+            platform_time=datetime.now(UTC),
+        )
+        await connector.arrived_elsewhere(mailed, "email")
+        [shown] = [e for e in await events(chat, owner, wait=2) if e.get("via") == "email"]
+        assert shown["files"] == [{"name": "report _Q3_ 3월.html", "size": len(pdf)}]  # never where it is kept
+        asked = {"token": owner.token, "chat": owner.chat, "event": shown["id"], "file": 0}
+
+        got = await owner.post("/file", asked)
+        assert (got.status_code, got.content) == (200, pdf)
+        assert got.headers["content-type"] == "application/octet-stream"  # never shown as a page
+        assert got.headers["content-disposition"] == (
+            "attachment; filename=\"report _Q3_ 3_.html\"; filename*=utf-8''report%20_Q3_%203%EC%9B%94.html"
+        )
+        assert got.headers["x-content-type-options"] == "nosniff"
+        assert got.headers["access-control-allow-origin"] == chat.site
+        assert "no-store" in got.headers["cache-control"]
+        # another visitor, with their own session, gets nothing: not by the chat, not by their own
+        stolen = await other.post("/file", {**asked, "token": other.token})
+        assert stolen.status_code == 404
+        mine = await other.post("/file", {**asked, "token": other.token, "chat": other.chat})
+        assert mine.status_code == 404
+        assert (await owner.post("/file", {**asked, "token": "not-a-token"})).status_code == 401
+        assert (await owner.post("/file", {**asked, "file": 1})).status_code == 404  # not in the list
+        assert (await owner.post("/file", {**asked, "file": "0"})).status_code == 400
+        assert (await owner.post("/file", {**asked, "event": "../x"})).status_code == 400
+        elsewhere = Visitor(chat, http, origin="https://evil.example")
+        assert (await elsewhere.post("/file", asked)).status_code == 403
