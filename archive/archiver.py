@@ -122,10 +122,18 @@ class Archiver:
         batch_size: int = 1000,
         claim_idle_ms: int = 30_000,
         block_ms: int = 1000,
+        shard: int = 0,
+        shards: int = 1,
     ) -> None:
+        """`shards` archivers share the partitions: this one (number `shard`) reads the change
+        streams of the partitions p with p % shards == shard only, so no conversation is written
+        by two of them (a contact can be: `Record.write` takes care of that)."""
+        if not 0 <= shard < shards:
+            raise ValueError(f"archiver shard {shard} of {shards}")
         self.client = client
         self.record = record
-        self.streams = [keys.changes(p) for p in range(partitions)]
+        self.owned = frozenset(p for p in range(partitions) if p % shards == shard)
+        self.streams = [keys.changes(p) for p in sorted(self.owned)]
         self.partitions = partitions
         self.consumer = consumer
         self.batch_size = batch_size
@@ -133,7 +141,7 @@ class Archiver:
         self.block_ms = block_ms
         self.archived = 0  # change entries archived by this process
         self._outage = False
-        self.marks: dict[int, int] = {}  # the record's highest conversation id seq per partition
+        self.marks: dict[int, int] = {}  # the record's highest conversation id seq per owned partition
         self._marks_read = False
         self._counters_at = -COUNTERS_EVERY_S
         self._reported: set[tuple[str, int]] = set()  # collisions dead-lettered (id, created_at)
@@ -175,11 +183,12 @@ class Archiver:
 
     async def keep_counters(self) -> None:
         """Keep Redis's conversation id counters at or above the record's marks (`counters.py`).
-        The marks are read from the record once (until it answers), then follow what this
-        archiver writes."""
+        The marks of its own partitions are read from the record once (until it answers), then
+        follow what this archiver writes (only it writes conversations of those partitions)."""
         if not self._marks_read:
             try:
-                counters.merge(self.marks, await counters.read_marks(self.record.db))
+                marks = await counters.read_marks(self.record.db)
+                counters.merge(self.marks, {p: n for p, n in marks.items() if p in self.owned})
                 self._marks_read = True
             except _UNAVAILABLE as exc:
                 log.warning("archiver: cannot read the record's id marks yet: %s", type(exc).__name__)

@@ -3,7 +3,8 @@
 N conversations of M messages each (English, Korean, Chinese, Japanese; direct and public) go
 through ingest, the router (the acknowledgement bot answering every message) and the sender on a
 real Redis; every conversation is resolved; the archiver writes the change streams into SQL
-(timed); the quiet period (set to zero) passes and the evictor removes what is archived; the
+(timed: by `archivers` processes at once, each catching up on its share of the partitions, as
+the archiver role's processes do); the quiet period (set to zero) passes and the evictor removes what is archived; the
 acknowledged stream entries are trimmed, as the janitor does. Then it reports what is left in
 Redis per archived conversation, what is lost or doubled in SQL, and the latency of search (a
 fixed mix of English words, two-character Korean/Chinese/Japanese terms and contact handles, as
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import multiprocessing
 import random
 import tempfile
 import time
@@ -26,7 +28,7 @@ import redis.asyncio as redis
 from sqlalchemy import func, select
 
 from helpline.bench_guard import BenchmarkRefused, wipe_for_benchmark
-from helpline.config import Settings
+from helpline.config import DatabaseSettings, Settings
 from helpline.connectors.base import AccountSettings, ConnectorContext
 from helpline.connectors.null import NullConnector
 from helpline.connectors.ratelimit import SharedRateLimiter
@@ -125,11 +127,18 @@ async def archive_benchmark(
     redis_url: str | None,
     wipe: bool = False,
     queries: int = 300,
+    archivers: int | None = None,
 ) -> dict[str, Any]:
+    """`archivers`: archiver processes (default: `database.archivers`' default for the engine)."""
     with tempfile.TemporaryDirectory(prefix="helpline-archive-") as tmp:
         server = None if redis_url else EmbeddedRedis(Path(tmp) / "redis").start()
         url = redis_url or (server.url if server else "")
         db_url = database_url or f"sqlite:///{tmp}/record.db"
+        shards = archivers or DatabaseSettings(url=db_url).archiver_processes
+        if shards > 1 and db_url.startswith("sqlite"):
+            raise BenchmarkRefused("SQLite takes one writer at a time: --archivers 1 (or a PostgreSQL --database-url)")
+        if not 1 <= shards <= PARTITIONS:
+            raise BenchmarkRefused(f"--archivers: 1 to {PARTITIONS} (the benchmark's partitions)")
         client: redis.Redis = redis.Redis.from_url(url)
         db = Database(db_url)
         try:
@@ -138,7 +147,7 @@ async def archive_benchmark(
             async with db.engine.connect() as conn:
                 if (await conn.execute(select(func.count()).select_from(conversations))).scalar_one():
                     raise BenchmarkRefused("the record at --database-url holds conversations: give an empty database")
-            return await _run(client, db, url, conversations_, per, queries)
+            return await _run(client, db, url, conversations_, per, queries, shards)
         finally:
             await db.close()
             await client.aclose()
@@ -146,7 +155,9 @@ async def archive_benchmark(
                 server.stop()
 
 
-async def _run(client: redis.Redis, db: Database, url: str, n: int, per: int, queries: int) -> dict[str, Any]:
+async def _run(
+    client: redis.Redis, db: Database, url: str, n: int, per: int, queries: int, shards: int = 1
+) -> dict[str, Any]:
     settings = _settings(url)
     bus, store = make_bus(settings, client), make_store(settings, client)
     await client.config_set("appendonly", "no")  # memory, not disk, is measured
@@ -182,10 +193,13 @@ async def _run(client: redis.Redis, db: Database, url: str, n: int, per: int, qu
         await store.commit(
             [Effects(cid).set(status="resolved", resolved_at=to_ms(now)) for cid in ids[start : start + 1000]], now
         )
-    archiver = Archiver(client, Record(db), PARTITIONS, "bench-archiver", batch_size=1000)
-    started = time.perf_counter()
-    await archiver.catch_up()
-    archive_s = time.perf_counter() - started
+    if shards == 1:
+        archiver = Archiver(client, Record(db), PARTITIONS, "bench-archiver", batch_size=1000)
+        started = time.perf_counter()
+        await archiver.catch_up()
+        archive_s = time.perf_counter() - started
+    else:
+        archive_s = await _catch_up_in_processes(url, db.url, shards)
     async with db.engine.connect() as conn:
         rows = int((await conn.execute(select(func.count()).select_from(messages))).scalar_one())
         distinct = int((await conn.execute(select(func.count(func.distinct(messages.c.message_id))))).scalar_one())
@@ -235,6 +249,7 @@ async def _run(client: redis.Redis, db: Database, url: str, n: int, per: int, qu
         "evicted": evicted,
         "lost": total - distinct,
         "duplicated": rows - distinct,
+        "archivers": shards,
         "archive_seconds": round(archive_s, 2),
         "archive_messages_per_second": round(total / archive_s, 1),
         "redis_bytes_per_archived_conversation": round(kept / max(archived, 1), 1),
@@ -244,3 +259,51 @@ async def _run(client: redis.Redis, db: Database, url: str, n: int, per: int, qu
         "search_p50_ms": _p99(sorted(search_ms)[: len(search_ms) // 2 + 1]),
         "history_p99_ms": _p99(history_ms),
     }
+
+
+async def _catch_up_in_processes(redis_url: str, database_url: str, shards: int) -> float:
+    """Seconds for `shards` archiver processes to catch up on the backlog together, timed from
+    when all are connected and waiting to the last one's end (not their interpreters' start)."""
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(shards + 1)
+    children = [
+        context.Process(target=_catch_up_process, args=(redis_url, database_url, shard, shards, ready))
+        for shard in range(shards)
+    ]
+    for child in children:
+        child.start()
+    try:
+        await asyncio.to_thread(ready.wait, 120)
+        started = time.perf_counter()
+        for child in children:
+            await asyncio.to_thread(child.join)
+        archive_s = time.perf_counter() - started
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.kill()
+    failed = [child.exitcode for child in children if child.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"an archiver process of the benchmark failed (exit {failed[0]})")
+    return archive_s
+
+
+def _catch_up_process(redis_url: str, database_url: str, shard: int, shards: int, ready: Any) -> None:
+    asyncio.run(_catch_up_shard(redis_url, database_url, shard, shards, ready))
+
+
+async def _catch_up_shard(redis_url: str, database_url: str, shard: int, shards: int, ready: Any) -> None:
+    client: redis.Redis = redis.Redis.from_url(redis_url)
+    db = Database(database_url)
+    try:
+        await client.ping()
+        async with db.engine.connect() as conn:
+            await conn.execute(select(1))
+        archiver = Archiver(
+            client, Record(db), PARTITIONS, f"bench-archiver-{shard}", batch_size=1000, shard=shard, shards=shards
+        )
+        await asyncio.to_thread(ready.wait, 120)
+        await archiver.catch_up()
+    finally:
+        await db.close()
+        await client.aclose()

@@ -61,7 +61,7 @@ def upper_bound(prefix: str) -> str | None:
 async def rewrite(conn: AsyncConnection, contact_ids: Sequence[str]) -> None:
     """Make the terms of these contacts those of their stored rows (a contact no longer stored
     keeps none), writing only what changed: a contact archived again unchanged costs two reads.
-    Idempotent."""
+    Idempotent; a term another archiver's transaction wrote meanwhile is not written twice."""
     ids = sorted(set(contact_ids))
     if not ids:
         return
@@ -83,9 +83,9 @@ async def rewrite(conn: AsyncConnection, contact_ids: Sequence[str]) -> None:
         await conn.execute(
             text(
                 "INSERT INTO contact_terms (term, contact_id) "
-                "SELECT * FROM unnest(CAST(:terms AS text[]), CAST(:ids AS text[]))"
+                "SELECT * FROM unnest(CAST(:terms AS text[]), CAST(:ids AS text[])) ON CONFLICT DO NOTHING"
             ),
             {"terms": [term for term, _ in new], "ids": [cid for _, cid in new]},
         )
     else:  # sqlite3's executemany: one prepared statement, a C loop
-        await conn.exec_driver_sql("INSERT INTO contact_terms (term, contact_id) VALUES (?, ?)", new)
+        await conn.exec_driver_sql("INSERT OR IGNORE INTO contact_terms (term, contact_id) VALUES (?, ?)", new)

@@ -6,14 +6,18 @@ batch or after it, and a replay of the batch writes the same rows again (never a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, delete, exists, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import contact_terms, counters
@@ -21,7 +25,14 @@ from .database import Database, one_of
 from .moves import move_out
 from .schema import SEARCH_ORDER_BITS, contacts, conversations, erasures, events, messages, replies, search_order
 
+log = logging.getLogger(__name__)
+
 Row = dict[str, Any]
+# PostgreSQL's "try again" errors: a deadlock (two archivers' transactions each waiting for a
+# row the other holds) or a serialization failure. The transaction was rolled back whole, and
+# writing a batch again is harmless: it is written again, at most `WRITE_ATTEMPTS` times.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+WRITE_ATTEMPTS = 5
 # Replies are written from two sources that never overwrite each other's columns: the event that
 # queued the reply (what was said) and the delivery record (what became of it).
 REPLY_CONTENT = ("conversation_id", "sender", "text", "private", "created_at")
@@ -103,11 +114,32 @@ class Record:
 
     async def write(self, batch: Batch) -> None:
         """Idempotent: writing the same batch twice leaves the same rows. What an erasure removed
-        while the batch was in flight is not written back (`_drop_erased`)."""
+        while the batch was in flight is not written back (`_drop_erased`).
+
+        Several archivers write at once (each its own partitions' conversations), and a contact can
+        be in the batches of two: its row is locked in one order by every writer (contacts sorted
+        by id), and a transaction PostgreSQL rolls back as a deadlock or a serialization failure
+        anyway is written again."""
         batch.conversations = list({r["id"]: r for r in batch.conversations}.values())  # the last copy wins
+        await self._retrying(lambda: self._write(batch))
+
+    async def _retrying(self, work: Callable[[], Awaitable[None]]) -> None:
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                await work()
+                return
+            except DBAPIError as exc:
+                state = getattr(exc.orig, "sqlstate", None)
+                if state not in RETRY_SQLSTATES or attempt == WRITE_ATTEMPTS:
+                    raise
+                log.info("record: transaction rolled back (%s), written again", state)
+                await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+
+    async def _write(self, batch: Batch) -> None:
         async with self.db.engine.begin() as conn:
             await lock_against_erasure(conn, exclusive=False)
             changed = await _changed_contacts(conn, batch.contacts)  # a contact named again is mostly the same
+            changed.sort(key=itemgetter("id"))  # one lock order for every writer
             await self._upsert(conn, contacts, changed, ("id",), update=True, keep=CONTACT_KEPT)
             await contact_terms.rewrite(conn, [r["id"] for r in changed])
             moved = await _order_for_search(conn, batch.conversations) if self.db.is_sqlite else []
@@ -135,9 +167,15 @@ class Record:
         more (an agent sees the conversations assigned to them: a later user of the same name must
         not). Their events still say who did what. Idempotent."""
         names = list(agent_ids)
-        async with self.db.engine.begin() as conn:
-            await conn.execute(update(contacts).where(contacts.c.last_agent.in_(names)).values(last_agent=None))
-            await conn.execute(update(conversations).where(conversations.c.assignee.in_(names)).values(assignee=None))
+
+        async def forget() -> None:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(update(contacts).where(contacts.c.last_agent.in_(names)).values(last_agent=None))
+                await conn.execute(
+                    update(conversations).where(conversations.c.assignee.in_(names)).values(assignee=None)
+                )
+
+        await self._retrying(forget)
 
     async def _drop_erased(self, conn: AsyncConnection, batch: Batch) -> None:
         """An erasure wins over a batch read before it: in the batch's own transaction, the rows of

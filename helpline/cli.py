@@ -361,13 +361,19 @@ def bench_archive(
     redis_url: Annotated[str | None, typer.Option(help="use this Redis (default: start a private one)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     yes: WipeOption = False,
+    archivers: Annotated[
+        int | None,
+        typer.Option(min=1, help="archiver processes at once (default: database.archivers' default for the engine)"),
+    ] = None,
 ) -> None:
     """Pipeline → resolve → archive → evict, then search and history latency on the record."""
     from helpline.archive.bench import archive_benchmark
 
     with refusals_exit():
         result = run_main(
-            lambda: archive_benchmark(conversations, messages_per_conversation, database_url, redis_url, wipe=yes)
+            lambda: archive_benchmark(
+                conversations, messages_per_conversation, database_url, redis_url, wipe=yes, archivers=archivers
+            )
         )
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 

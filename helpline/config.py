@@ -108,6 +108,10 @@ class DatabaseSettings(Section):
     url: str = "sqlite:///var/helpline/record.db"  # or postgresql://user@host/helpline
     batch_size: int = Field(default=1000, ge=1, le=10_000)  # change entries the archiver reads at once
     evict_interval_seconds: float = Field(default=60.0, gt=0)  # how often archived, quiet conversations leave Redis
+    #: Archiver processes the archiver role runs, each owning the partitions p with p % archivers ==
+    #: its number. Default: 2 on PostgreSQL (a Python process uses one core), 1 on SQLite (one
+    #: writer at a time: more would only wait for each other).
+    archivers: int | None = Field(default=None, ge=1, le=64)
 
     @field_validator("url")
     @classmethod
@@ -120,6 +124,22 @@ class DatabaseSettings(Section):
         except RecordConfigError as exc:
             raise ValueError(str(exc).removeprefix("url: ")) from None
         return value
+
+    @model_validator(mode="after")
+    def _one_sqlite_writer(self) -> DatabaseSettings:
+        if self.archivers is not None and self.archivers > 1 and self.url.startswith("sqlite"):
+            raise ValueError(
+                f"archivers ({self.archivers}): SQLite takes one writer at a time, so one archiver process "
+                "(PostgreSQL takes several)"
+            )
+        return self
+
+    @property
+    def archiver_processes(self) -> int:
+        """`archivers`, or its default for the engine."""
+        if self.archivers is not None:
+            return self.archivers
+        return 1 if self.url.startswith("sqlite") else 2
 
 
 class RetentionSettings(Section):
@@ -240,6 +260,15 @@ class Settings(BaseSettings):
                 problems.append(
                     (("rules", i, "set", "bot"), f"bot {rule.set.bot!r} has no [bots.{rule.set.bot}] section")
                 )
+        archivers = self.database.archiver_processes
+        if archivers > self.redis.partitions and not {"redis", "database"} & incomplete:
+            problems.append(
+                (
+                    ("database", "archivers"),
+                    f"{archivers} archiver processes, more than redis.partitions ({self.redis.partitions}): "
+                    "each owns a share of the partitions",
+                )
+            )
         if problems:
             raise ValidationError.from_exception_data(
                 "Settings",

@@ -13,7 +13,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import multiprocessing
+import multiprocessing.process
 import os
+import signal
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -49,6 +52,8 @@ from .config import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from helpline.archive.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -246,25 +251,19 @@ async def janitor(
 
 
 async def archiver_role(settings: Settings, client: redis.Redis, stop: asyncio.Event) -> None:
-    """The change streams into the SQL record (migrated to the newest schema first)."""
-    from helpline.archive.archiver import Archiver
+    """The change streams into the SQL record (migrated to the newest schema first), by
+    `database.archivers` archivers: this process is the first (and evicts and applies retention),
+    the others are child processes it starts, each owning its share of the partitions, started
+    again if one dies."""
     from helpline.archive.database import Database
     from helpline.archive.evict import Evictor
-    from helpline.archive.record import Record
     from helpline.archive.retention import apply_retention
 
     s = settings
+    shards = s.database.archiver_processes
     db = Database(s.database.url)
     try:
         await db.migrate()
-        archiver = Archiver(
-            client,
-            Record(db),
-            s.redis.partitions,
-            consumer_name("archiver"),
-            batch_size=s.database.batch_size,
-            claim_idle_ms=int(s.pipeline.claim_idle_seconds * 1000),
-        )
         evictor = Evictor(client, db, s.redis.partitions, s.pipeline.quiet_period_hours * 3600)
 
         async def retention() -> None:
@@ -281,12 +280,102 @@ async def archiver_role(settings: Settings, client: redis.Redis, stop: asyncio.E
             )
 
         await asyncio.gather(
-            archiver.run(stop),
+            _archive_shard(s, client, db, 0, shards, stop),
+            _archiver_processes(s, shards, stop),
             run_periodically("evictor", evictor.round, stop, s.database.evict_interval_seconds),
             run_periodically("retention", retention, stop, 3600.0),
         )
     finally:
         await db.close()
+
+
+async def _archive_shard(
+    settings: Settings, client: redis.Redis, db: Database, shard: int, shards: int, stop: asyncio.Event
+) -> None:
+    from helpline.archive.archiver import Archiver
+    from helpline.archive.record import Record
+
+    s = settings
+    archiver = Archiver(
+        client,
+        Record(db),
+        s.redis.partitions,
+        consumer_name("archiver") + (f"-{shard}" if shards > 1 else ""),
+        batch_size=s.database.batch_size,
+        claim_idle_ms=int(s.pipeline.claim_idle_seconds * 1000),
+        shard=shard,
+        shards=shards,
+    )
+    await archiver.run(stop)
+
+
+async def _archiver_processes(settings: Settings, shards: int, stop: asyncio.Event) -> None:
+    """Archivers 1 .. shards-1, each a child process (a Python process uses one core); one that
+    exits is started again. Stopped with SIGTERM when `stop` is set."""
+    if shards < 2:
+        return
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of this process's loop
+    children: dict[int, multiprocessing.process.BaseProcess] = {}
+    try:
+        while True:
+            for shard in range(1, shards):
+                child = children.get(shard)
+                if child is not None and child.is_alive():
+                    continue
+                if child is not None:
+                    log.warning("archiver %d of %d exited (%s): started again", shard, shards, child.exitcode)
+                children[shard] = child = context.Process(
+                    target=archiver_process, args=(settings, shard, shards), name=f"helpline-archiver-{shard}"
+                )
+                child.start()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            if stop.is_set():
+                return
+    finally:
+        for child in children.values():
+            if child.is_alive():
+                child.terminate()  # SIGTERM: the archiver finishes its batch and stops
+        for child in children.values():
+            await asyncio.to_thread(child.join, 30)
+            if child.is_alive():
+                child.kill()
+
+
+def archiver_process(settings: Settings, shard: int, shards: int) -> None:
+    """A child process's archiver (see `archiver_role`): stops on SIGTERM, or when the process
+    that started it is gone."""
+    from .logs import setup_logging
+
+    setup_logging()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
+    asyncio.run(_run_archiver_process(settings, shard, shards, os.getppid()))
+
+
+async def _run_archiver_process(settings: Settings, shard: int, shards: int, parent: int) -> None:
+    from helpline.archive.database import Database
+
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+
+    async def orphaned() -> None:
+        while not stop.is_set():
+            if os.getppid() != parent:
+                log.warning("archiver %d of %d: the process that started it is gone; stopping", shard, shards)
+                stop.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+    client = settings.redis.client()
+    db = Database(settings.database.url)
+    try:
+        settle_heap()
+        await asyncio.gather(
+            orphaned(), role_context("archiver", _archive_shard(settings, client, db, shard, shards, stop))
+        )
+    finally:
+        await db.close()
+        await client.aclose()
 
 
 def settle_heap() -> None:

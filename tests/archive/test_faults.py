@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as redis
@@ -42,9 +43,10 @@ async def _redis_totals(r: redis.Redis, desk: Desk) -> tuple[int, int, dict[str,
     return sum(raw[0::3]), sum(raw[1::3]), revs
 
 
-def _spawn(redis_url: str, database_url: str) -> subprocess.Popen[bytes]:
+def _spawn(redis_url: str, database_url: str, **extra: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        **extra,
         "HELPLINE_REDIS__URL": redis_url,
         "HELPLINE_REDIS__PARTITIONS": "4",
         "HELPLINE_DATABASE__URL": database_url,
@@ -94,6 +96,59 @@ async def test_a_killed_archiver_loses_and_doubles_nothing(
     finally:
         second.terminate()
         second.wait(20)
+    n_messages, n_events, revs = await _redis_totals(r, desk)
+    assert n_messages == total
+    assert await _sql_count(db, messages) == total
+    assert await _sql_count(db, events) == n_events
+    async with db.engine.connect() as conn:
+        archived = {row[0]: row[1] for row in await conn.execute(select(conversations.c.id, conversations.c.rev))}
+        distinct = (await conn.execute(select(func.count(func.distinct(messages.c.message_id))))).scalar_one()
+    assert distinct == total
+    assert archived == revs
+
+
+def _archiver_children(parent: int) -> list[int]:
+    """The archiver processes `parent` started (not multiprocessing's resource tracker)."""
+    found = []
+    for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+        with contextlib.suppress(FileNotFoundError):
+            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+    return found
+
+
+async def test_a_killed_archiver_process_of_two_is_started_again_and_loses_and_doubles_nothing(
+    r: redis.Redis, db: Database, database_url: str, redis_server: RedisServer
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("SQLite takes one archiver process")
+    desk = Desk(r, db)
+    total = 600
+    for start in range(0, total, 10):
+        await desk.ingest(
+            [message(f"message {i} 출금", thread=f"t{i % 200}", user=f"u{i % 50}") for i in range(start, start + 10)]
+        )
+    parent = _spawn(redis_server.url, database_url, HELPLINE_DATABASE__ARCHIVERS="2")
+    try:
+        deadline = time.monotonic() + 120
+        while await _sql_count(db, messages) < total // 6 or not _archiver_children(parent.pid):
+            assert parent.poll() is None, parent.stderr.read() if parent.stderr else ""
+            assert time.monotonic() < deadline, "the archivers did not start archiving"
+            await asyncio.sleep(0.02)
+        [child] = _archiver_children(parent.pid)
+        os.kill(child, signal.SIGKILL)
+        assert await _sql_count(db, messages) < total, "killed too late to test anything"
+        while (await archive_lag(r, 4)).entries > 0:
+            assert parent.poll() is None, parent.stderr.read() if parent.stderr else ""
+            assert time.monotonic() < deadline, "the archivers did not catch up"
+            await asyncio.sleep(0.1)
+        [again] = _archiver_children(parent.pid)
+        assert again != child
+    finally:
+        parent.terminate()
+        parent.wait(30)
+    assert parent.returncode == 0
+    assert b"exited (-9): started again" in (parent.stderr.read() if parent.stderr else b"")
     n_messages, n_events, revs = await _redis_totals(r, desk)
     assert n_messages == total
     assert await _sql_count(db, messages) == total

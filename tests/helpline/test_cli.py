@@ -215,6 +215,34 @@ def test_config_check_refuses_a_claim_timeout_shorter_than_a_sender_batch(tmp_pa
     assert "claim_idle_seconds (20) must exceed" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("toml", "said"),
+    [
+        ("[database]\narchivers = 0\n", "database.archivers"),
+        ('[database]\narchivers = "many"\n', "database.archivers"),
+        ('[database]\nurl = "sqlite:///r.db"\narchivers = 2\n', "archivers (2): SQLite takes one writer at a time"),
+        (
+            '[redis]\npartitions = 2\n[database]\nurl = "postgresql://h/db"\narchivers = 3\n',
+            "database.archivers: 3 archiver processes, more than redis.partitions (2)",
+        ),
+    ],
+)
+def test_config_check_names_a_bad_number_of_archivers(tmp_path: Path, toml: str, said: str) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text(toml)
+    result = helpline("config", "check", "-c", str(cfg))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert said in result.stderr, result.stderr
+
+
+def test_the_number_of_archivers_defaults_by_engine() -> None:
+    from helpline.config import DatabaseSettings
+
+    assert DatabaseSettings(url="sqlite:///r.db").archiver_processes == 1
+    assert DatabaseSettings(url="postgresql://h/db").archiver_processes == 2
+    assert DatabaseSettings(url="postgresql://h/db", archivers=3).archiver_processes == 3
+
+
 def test_dead_letters_replay_of_an_unknown_id_says_so(tmp_path: Path, redis_server: RedisServer) -> None:
     cfg = tmp_path / "h.toml"
     cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\npartitions = 2\n')
