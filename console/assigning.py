@@ -113,14 +113,13 @@ async def _place(svc: Services, conv: Conversation, team: str, why: str) -> Plac
         list((await roster(svc)).values()), team, conv.language, contact.last_agent if contact else None
     )
     agent_id = await svc.assignments.claim(conv.id, choice.agent_id) if choice.agent_id else None
-    if agent_id is not None:
-        await svc.store.remember_agent(conv.contact_id, agent_id)
     return Placement(team, f"{why}; {choice.reason}", agent_id)
 
 
 def _placed(effects: Effects, current: Conversation, placement: Placement, who: Principal, now: datetime) -> Effects:
     """The placement, recorded in the conversation (pure: part of a decision)."""
     if placement.agent_id is not None:
+        effects.remember_agent(current.contact_id, placement.agent_id)  # once committed
         return effects.set(assignee=placement.agent_id, queued_team="").event(
             event(current, EventType.ASSIGNED, who, placement.why, now, agent=placement.agent_id, team=placement.team)
         )

@@ -23,6 +23,8 @@ class AssignmentStep(BaseStep):
     found and reused, and queueing is a set operation. The claim is written before the commit
     (another cluster slot); one the commit never records is given back by the janitor
     (`queueing.release_orphan_claims`), which first makes this commit conflict if it is late.
+    The contact's last agent (the sticky hint, a third slot) is written after the commit, only if
+    it applied (`Effects.remember_agent`).
     `recall`: where to find the contact's last agent when Redis no longer has it (sticky
     assignment survives the contact's eviction)."""
 
@@ -70,5 +72,5 @@ class AssignmentStep(BaseStep):
                 return False
         turn.set(assignee=agent_id, queued_team="")
         turn.event(EventType.ASSIGNED, reason, agent=agent_id)
-        await self.store.remember_agent(conv.contact_id, agent_id)
+        turn.effects.remember_agent(conv.contact_id, agent_id)  # written once committed (another slot)
         return False

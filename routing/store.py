@@ -181,6 +181,8 @@ class Effects:
     ops: list[str] = field(default_factory=list)
     guards: list[str] = field(default_factory=list)
     queues: bool = False  # it puts the conversation in a team queue (copied there after the commit)
+    #: (contact id, agent id): the contact's last agent, written once this is committed (`remember_agent`)
+    last_agent: tuple[str, str] | None = None
     # where the count of the last OP_SET is, while it is the last operation (-1: it is not)
     _set_count_at: int = field(default=-1, repr=False, compare=False)
 
@@ -263,6 +265,12 @@ class Effects:
 
     def touch(self) -> Effects:
         self.ops.append(OP_TOUCH)
+        return self
+
+    def remember_agent(self, contact_id: str, agent_id: str) -> Effects:
+        """The contact's last agent (sticky assignment's hint) is `agent_id` once these effects are
+        committed; not written if they are refused. See `ConversationStore.commit` for why after."""
+        self.last_agent = (contact_id, agent_id)
         return self
 
     def queue(self, team: str, language: str | None, priority: Priority, created_ms: int) -> Effects:
@@ -385,6 +393,25 @@ class ConversationStore:
         }
         if queued:
             await self.flush_queued(sorted(queued))
+        # The contact's last agent cannot be written by the commit script: a contact's key
+        # (`keys.contact`) carries no hash tag, its slot is neither the partition's (`{p3}`) nor
+        # the assignment state's (`{asg}`), and it cannot take a partition's tag, since one
+        # contact's conversations (on several threads, accounts, platforms) live in many
+        # partitions. So it is written here, after the commit and only for what the commit
+        # applied: a refused commit (a conflict, the conversation erased, a lost partition) never
+        # leaves a hint naming an agent the conversation was not given. HSET of the same value:
+        # idempotent. Residual window: a crash between the commit and this write loses the hint
+        # (the conversation keeps its assignee; the next one is assigned by load, or by the
+        # record's last agent when Redis has none); never a wrong one. An archiver that reads the
+        # contact in between records the hint with the contact's next change.
+        remembered = dict(  # in the items' order: a contact's later agent in the call wins
+            e.last_agent for e, code in zip(items, results, strict=True) if e.last_agent and e.ops and code >= 0
+        )
+        if remembered:
+            async with self.client.pipeline(transaction=False) as pipe:  # keys in many slots
+                for contact_id_, agent_id in remembered.items():
+                    pipe.hset(keys.contact(contact_id_), "last_agent", agent_id)
+                await pipe.execute()
         return results
 
     async def flush_queued(self, partitions: Iterable[int]) -> int:

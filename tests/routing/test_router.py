@@ -1,5 +1,6 @@
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import redis.asyncio as redis
@@ -11,7 +12,8 @@ from helpline.routing.bus import Entry
 from helpline.routing.models import Agent, EventType, MessageKind, OutboundReply, Presence, Status, Visibility
 from helpline.routing.queueing import fill_agent
 from helpline.routing.rules import Rule
-from helpline.routing.store import Routing
+from helpline.routing.scripts import CONFLICT
+from helpline.routing.store import Effects, Routing, contact_id_of
 from tests.factories import build_router, message, parts, route_all
 
 ACK = {"en": "Thanks, we got it.", "ko": "접수되었습니다."}
@@ -209,6 +211,42 @@ async def test_sticky_to_the_agent_who_last_served_the_contact(r: redis.Redis) -
     again = await p.store.get(await p.store.find_thread("null", "main", "x2") or "")
     assert again is not None and again.assignee == first.assignee
     assert any("sticky" in e.reason for e in await p.store.events(again.id))
+
+
+async def test_the_contacts_last_agent_is_written_only_by_a_commit_that_applied(r: redis.Redis) -> None:
+    """The hint lives in another cluster slot than the commit (`ConversationStore.commit`): it is
+    written after it. A commit refused because another writer changed the conversation between
+    the decision and the commit leaves the contact's hint as it was; the decision made again
+    commits, and then the hint names the agent the conversation was given."""
+    p = parts(r)
+    router = build_router(p, {})
+    await agent(p, "amy", capacity=5)
+    contact = contact_id_of("null", "main", "carol")
+    await p.store.remember_agent(contact, "bob")  # bob served carol once; he is not on the roster now
+    commit = p.store.commit
+    hints_after_refused: list[bytes | None] = []
+
+    async def a_console_write_comes_first(effects: Any, now: datetime, fences: Any = None) -> list[int]:
+        items = list(effects)
+        cid = await p.store.find_thread("null", "main", "x")
+        first = not hints_after_refused and any(e.conversation_id == cid for e in items)
+        if first and cid is not None:  # the console's own commit goes through unchanged
+            p.store.commit = commit  # type: ignore[method-assign]
+            await p.store.update(cid, lambda c: Effects(cid).labels(add=["vip"]).touch(), now)
+            p.store.commit = a_console_write_comes_first  # type: ignore[method-assign]
+        results = await commit(items, now, fences)
+        if first:
+            assert [code for e, code in zip(items, results, strict=True) if e.conversation_id == cid] == [CONFLICT]
+            hints_after_refused.append(await r.hget(keys.contact(contact), "last_agent"))  # type: ignore[misc]
+        return results
+
+    p.store.commit = a_console_write_comes_first  # type: ignore[method-assign]
+    await p.bus.ingest([message("hi", thread="x", user="carol")])
+    await route_all(p, router)
+    assert hints_after_refused == [b"bob"]  # the refused commit gave carol no new agent
+    conv = await p.store.get(await p.store.find_thread("null", "main", "x") or "")
+    assert conv is not None and conv.assignee == "amy" and "vip" in conv.labels
+    assert await r.hget(keys.contact(contact), "last_agent") == b"amy"  # type: ignore[misc]
 
 
 class PrivateMinded:
