@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import orjson
 import redis.asyncio as redis
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 from redis.exceptions import ResponseError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -32,7 +32,8 @@ from helpline.routing.scripts import SEP
 from helpline.routing.store import CHANGE_FORGET_AGENT
 
 from . import counters
-from .record import Collision, Record
+from .record import Collision, Record, Rewound
+from .rewind import Forward, bring_forward
 from .snapshot import read_changes
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,11 @@ log = logging.getLogger(__name__)
 #: Behind by more than this, the record degrades the desk's health (a short lag is normal work).
 LAG_DEGRADED_S = 300.0
 DELAY = Gauge("helpline_archive_delay_seconds", "Age of the newest change archived, when it was archived")
+BROUGHT_FORWARD = Counter(
+    "helpline_archive_brought_forward",
+    "Conversations Redis held at an older state than the record (restored from an older snapshot), "
+    "brought forward from the record",
+)
 _UNAVAILABLE = (OperationalError, DBAPIError, OSError)
 CONVERSATIONS_PER_WRITE = 2000  # one SQL transaction: bounded memory and lock time
 COUNTERS_EVERY_S = 1.0  # how often the id counters are checked (Redis may be lost under us)
@@ -124,6 +130,7 @@ class Archiver:
         block_ms: int = 1000,
         shard: int = 0,
         shards: int = 1,
+        dedupe_window_s: float = 168 * 3600,  # `pipeline.dedupe_window_hours`: how long ingest marks live
     ) -> None:
         """`shards` archivers share the partitions: this one (number `shard`) reads the change
         streams of the partitions p with p % shards == shard only, so no conversation is written
@@ -139,6 +146,7 @@ class Archiver:
         self.batch_size = batch_size
         self.claim_idle_ms = claim_idle_ms
         self.block_ms = block_ms
+        self.dedupe_window_s = dedupe_window_s
         self.archived = 0  # change entries archived by this process
         self._outage = False
         self.marks: dict[int, int] = {}  # the record's highest conversation id seq per owned partition
@@ -268,6 +276,7 @@ class Archiver:
             by_conversation.setdefault(rid.partition(":")[0], []).append((p, rid))
         written = 0
         collisions: list[Collision] = []
+        rewound: list[Rewound] = []
         writing: asyncio.Task[None] | None = None
         try:
             # Bounded transactions; the next chunk is read from Redis while the last one is written
@@ -283,11 +292,18 @@ class Archiver:
                 writing = asyncio.create_task(self.record.write(batch))
                 written += len(batch.conversations)
                 collisions += batch.collisions
+                rewound += batch.rewound
             if writing is not None:
                 await writing
             counters.merge(self.marks, counters.highest(ids))
             if collisions:
                 await self._dead_letter(collisions)
+            for behind in rewound:
+                now_ms = int(time.time() * 1000)
+                forward = await bring_forward(self.client, self.record.db, behind, self.dedupe_window_s, now_ms)
+                if forward is not None:
+                    BROUGHT_FORWARD.inc()
+                    log.warning("archiver: %s", _forward_reason(forward))
             if forgotten:  # after the batch's contacts: a removed agent is nobody's last agent
                 await self.record.forget_agents(forgotten)
         finally:
@@ -335,6 +351,16 @@ def _collision_reason(c: Collision) -> str:
         f"conversation {c.conversation_id} created {_iso(c.found[0])} has the id of another conversation the "
         f"record holds (created {_iso(c.archived[0])}): not archived, the record's is kept. Redis counted "
         "conversation ids again (emptied or restored from an older snapshot) before the counter was raised"
+    )
+
+
+def _forward_reason(f: Forward) -> str:
+    return (
+        f"conversation {f.conversation_id} was at version {f.version} in Redis, behind the record's "
+        f"{f.rev} (Redis restored from an older snapshot?): not archived over the record; Redis brought "
+        f"forward from the record to version {f.brought_to}, keeping the {f.events} events and "
+        f"{f.messages} messages made since the restore ({f.left_out} messages the record held already "
+        "left out)"
     )
 
 

@@ -164,7 +164,12 @@ def catch_up(config: ConfigOption = None) -> None:
         await db.migrate()
         name = f"archiver-cli-{socket.gethostname()}-{os.getpid()}"
         archiver = Archiver(
-            client, Record(db), settings.redis.partitions, name, batch_size=settings.database.batch_size
+            client,
+            Record(db),
+            settings.redis.partitions,
+            name,
+            batch_size=settings.database.batch_size,
+            dedupe_window_s=settings.pipeline.dedupe_window_hours * 3600,
         )
         archived = await archiver.catch_up()
         evicted = await Evictor(

@@ -24,7 +24,7 @@ from .search import Access, visible
 from .snapshot import COLUMNS, TIMES
 
 log = logging.getLogger(__name__)
-_LISTED = [c for c in conversations.c if c.name not in ("document", "search", "fields")]
+_LISTED = [c for c in conversations.c if c.name not in ("document", "search", "fields", "last_event")]
 
 
 @dataclass
@@ -203,18 +203,28 @@ return 1
 _HASH_COLUMNS = (*COLUMNS, *TIMES, "message_count")
 
 
-async def restore(client: redis.Redis, db: Database, conversation_id: str) -> bool:
-    """Put an evicted conversation back into Redis from the record (to reopen it). Idempotent;
-    False if the record does not have it or Redis still does."""
-    if await client.exists(keys.conversation(conversation_id)):
-        return False
+@dataclass
+class Stored:
+    """A conversation as the record holds it, in Redis's shapes: what `restore` puts back."""
+
+    fields: dict[str, str]  # the hash, `version` the record's rev
+    messages: list[tuple[int, str]]  # (history score, message JSON)
+    events: list[str]  # event JSON, in order
+    deliveries: dict[str, dict[str, str]]  # reply id → its delivery record
+    thread: str  # "platform:account:thread key"
+
+
+async def stored(db: Database, conversation_id: str) -> Stored | None:
+    """The conversation as the record holds it (None: the record does not)."""
     async with db.engine.connect() as conn:
         row = (await conn.execute(select(conversations).where(conversations.c.id == conversation_id))).first()
         if row is None:
-            return False
+            return None
         ms = (
             await conn.execute(
-                select(messages.c.seq, messages.c.raw).where(messages.c.conversation_id == conversation_id)
+                select(messages.c.seq, messages.c.raw)
+                .where(messages.c.conversation_id == conversation_id)
+                .order_by(messages.c.seq)
             )
         ).all()
         evs = (
@@ -241,17 +251,33 @@ async def restore(client: redis.Redis, db: Database, conversation_id: str) -> bo
         }
         for r in rs
     }
-    thread = f"{conv['platform']}:{conv['account']}:{conv['thread_key']}"
+    return Stored(
+        fields,
+        [(int(seq), raw) for seq, raw in ms],
+        list(evs),
+        deliveries,
+        f"{conv['platform']}:{conv['account']}:{conv['thread_key']}",
+    )
+
+
+async def restore(client: redis.Redis, db: Database, conversation_id: str) -> bool:
+    """Put an evicted conversation back into Redis from the record (to reopen it). Idempotent;
+    False if the record does not have it or Redis still does."""
+    if await client.exists(keys.conversation(conversation_id)):
+        return False
+    found = await stored(db, conversation_id)
+    if found is None:
+        return False
     script = client.register_script(_RESTORE)
     done = await script(
         keys=[keys.partition_prefix(keys.conversation_partition(conversation_id))],
         args=[
             conversation_id,
-            thread,
-            json.dumps(fields),
-            json.dumps([[str(s), raw] for s, raw in ms]),
-            json.dumps(list(evs)),
-            json.dumps(deliveries),
+            found.thread,
+            json.dumps(found.fields),
+            json.dumps([[str(s), raw] for s, raw in found.messages]),
+            json.dumps(found.events),
+            json.dumps(found.deliveries),
         ],
     )
     return bool(done)

@@ -54,6 +54,7 @@ class Cursor:
     last_score: int
     created_at: int  # with the contact: which conversation the record holds under this id
     contact_id: str
+    last_event: str = ""  # sha1 of the last event archived: Redis must hold the same there
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,18 @@ class Collision:
     conversation_id: str
     archived: tuple[int, str]  # created_at, contact id in the record
     found: tuple[int, str]  # the same in Redis
+
+
+@dataclass(frozen=True, slots=True)
+class Rewound:
+    """A conversation Redis holds at an older state than the record (Redis restored from an older
+    snapshot): its version is below the record's rev, or the event at the place of the last one
+    the record archived is missing or another. It is not written; the archiver brings Redis
+    forward from the record (`rewind.py`)."""
+
+    conversation_id: str
+    version: int  # in Redis
+    rev: int  # in the record
 
 
 @dataclass
@@ -79,6 +92,7 @@ class Batch:
     moves: dict[str, set[str]] = field(default_factory=dict)  # conversation → message ids split off it
     reread: set[str] = field(default_factory=set)  # conversations whose whole history is in the batch
     collisions: list[Collision] = field(default_factory=list)  # not written (see `Collision`)
+    rewound: list[Rewound] = field(default_factory=list)  # not written (see `Rewound`)
 
     def __len__(self) -> int:
         return len(self.conversations) + len(self.reply_deliveries)
@@ -94,11 +108,15 @@ class Record:
         if not conversation_ids:
             return {}
         c = conversations.c
-        query = select(c.id, c.rev, c.archived_events, c.archived_messages, c.last_score, c.created_at, c.contact_id)
+        query = select(
+            c.id, c.rev, c.archived_events, c.archived_messages, c.last_score, c.created_at, c.contact_id, c.last_event
+        )
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(query.where(one_of(conn, c.id, conversation_ids)))).all()
         return {
-            r.id: Cursor(r.rev, r.archived_events, r.archived_messages, r.last_score, r.created_at, r.contact_id)
+            r.id: Cursor(
+                r.rev, r.archived_events, r.archived_messages, r.last_score, r.created_at, r.contact_id, r.last_event
+            )
             for r in rows
         }
 
@@ -142,8 +160,14 @@ class Record:
             changed.sort(key=itemgetter("id"))  # one lock order for every writer
             await self._upsert(conn, contacts, changed, ("id",), update=True, keep=CONTACT_KEPT)
             await contact_terms.rewrite(conn, [r["id"] for r in changed])
-            moved = await _order_for_search(conn, batch.conversations) if self.db.is_sqlite else []
-            await self._upsert(conn, conversations, batch.conversations, ("id",), update=True)
+            moved: list[int] = []
+            if self.db.is_sqlite:
+                moved, older = await _order_for_search(conn, batch.conversations)
+                batch.conversations = [r for r in batch.conversations if r["id"] not in older]
+            # A row is never written back to an older version (two archivers, a replay, or Redis
+            # restored from an older snapshot: `Rewound`); on SQLite those rows were left
+            # out just above, with their search rows.
+            await self._upsert(conn, conversations, batch.conversations, ("id",), update=True, newer="rev")
             await counters.write_marks(conn, counters.highest(r["id"] for r in batch.conversations))
             await self._upsert(conn, messages, batch.messages, ("conversation_id", "seq"), update=False)
             await self._upsert(conn, events, batch.events, ("conversation_id", "seq"), update=False)
@@ -218,15 +242,17 @@ class Record:
         key: tuple[str, ...],
         update: bool | tuple[str, ...],
         keep: tuple[str, ...] = (),
+        newer: str | None = None,
     ) -> None:
         """Insert rows; on a key already there, update the given columns (all: True; none: False),
-        those in `keep` only with a value (a NULL leaves the stored one). Rows of one call have the
+        those in `keep` only with a value (a NULL leaves the stored one), and with `newer` only if
+        the row's value of that column is not below the stored one. Rows of one call have the
         same columns; a key repeated within the call keeps its last row."""
         if not rows:
             return
         by_key = itemgetter(*key)
         unique = list({by_key(r): r for r in rows}.values())
-        sql, names, defaults = self._statement(table, key, update, tuple(unique[0]), keep)
+        sql, names, defaults = self._statement(table, key, update, tuple(unique[0]), keep, newer)
         ordered = itemgetter(*names)
         params = [ordered(r) for r in unique] if not defaults else [ordered({**defaults, **r}) for r in unique]
         if self.db.is_sqlite:  # sqlite3's executemany: one prepared statement, a C loop
@@ -251,10 +277,11 @@ class Record:
         update: bool | tuple[str, ...],
         columns: tuple[str, ...],
         keep: tuple[str, ...] = (),
+        newer: str | None = None,
     ) -> tuple[str, list[str], dict[str, Any]]:
         """The upsert's SQL, the columns it takes in order (the rows' and those with a default),
         and those defaults. Written once per shape, not compiled per call."""
-        cache_key = (table.name, key, update, columns, keep)
+        cache_key = (table.name, key, update, columns, keep, newer)
         if cache_key in self._statements:
             return self._statements[cache_key]
         defaults = {c.name: c.default.arg for c in table.c if c.name not in columns and c.default is not None}  # type: ignore[attr-defined]
@@ -278,6 +305,8 @@ class Record:
             if changed
             else "DO NOTHING"
         )
+        if changed and newer:
+            action += f" WHERE {target}.{self._quote(newer)} <= excluded.{self._quote(newer)}"
         sql = (
             f"INSERT INTO {target} ({quoted}) {source} ON CONFLICT ({', '.join(self._quote(k) for k in key)}) {action}"
         )
@@ -321,19 +350,27 @@ def _reply_writes(batch: Batch) -> list[tuple[list[Row], tuple[str, ...]]]:
     ]
 
 
-async def _order_for_search(conn: AsyncConnection, rows: Sequence[Row]) -> list[int]:
+async def _order_for_search(conn: AsyncConnection, rows: Sequence[Row]) -> tuple[list[int], set[str]]:
     """SQLite: give each conversation row its search row id (`schema.search_order`): kept while
     its `updated_at` is unchanged (writing a batch again writes the same ids), else the next free
-    tie number of its millisecond. Returns the row ids given up (their index rows go). Runs inside
-    the writing transaction: SQLite has one writer, so no two batches take the same number."""
+    tie number of its millisecond. Returns the row ids given up (their index rows go) and the
+    conversations whose row the record holds at a newer version (not to be written: they keep
+    their search row). Runs inside the writing transaction: SQLite has one writer, so no two
+    batches take the same number."""
     if not rows:
-        return []
+        return [], set()
     c = conversations.c
     known: dict[str, tuple[int, int]] = {}
+    revs: dict[str, int] = {}
     ids = list({r["id"] for r in rows})
     for start in range(0, len(ids), 5000):
-        found = await conn.execute(select(c.id, c.num, c.updated_at).where(c.id.in_(ids[start : start + 5000])))
-        known.update({cid: (num, updated_at) for cid, num, updated_at in found})
+        found = await conn.execute(select(c.id, c.num, c.updated_at, c.rev).where(c.id.in_(ids[start : start + 5000])))
+        for cid, num, updated_at, rev in found:
+            known[cid] = (num, updated_at)
+            revs[cid] = rev
+    older = {r["id"] for r in rows if revs.get(r["id"], 0) > r["rev"]}
+    if older:
+        rows = [r for r in rows if r["id"] not in older]
     moving = sorted(
         (r for r in rows if known.get(r["id"], (0, None))[1] != r["updated_at"]), key=itemgetter("updated_at", "id")
     )
@@ -341,7 +378,7 @@ async def _order_for_search(conn: AsyncConnection, rows: Sequence[Row]) -> list[
         if r["id"] in known and known[r["id"]][1] == r["updated_at"]:
             r["num"] = known[r["id"]][0]
     if not moving:
-        return []
+        return [], older
     # The highest row id taken in each millisecond the batch moves conversations to: one seek each.
     used = await conn.exec_driver_sql(
         "SELECT value, (SELECT max(num) FROM conversations WHERE num >= value << ? AND num < (value + 1) << ?) "
@@ -357,7 +394,7 @@ async def _order_for_search(conn: AsyncConnection, rows: Sequence[Row]) -> list[
         r["num"] = taken[at] = search_order(at, tie)
         if r["id"] in known:
             given_up.append(known[r["id"]][0])
-    return given_up
+    return given_up, older
 
 
 #: PostgreSQL advisory lock: erasures take it exclusively, the archiver's writes share it.

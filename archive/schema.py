@@ -44,6 +44,7 @@ conversations = Table(
     Column("archived_events", Integer, nullable=False, default=0),  # events archived (a prefix of the list)
     Column("archived_messages", Integer, nullable=False, default=0),
     Column("last_score", BigInteger, nullable=False, default=0),  # highest history score archived
+    Column("last_event", String(40), nullable=False, default=""),  # sha1 of the last event archived ("": none)
     Column("fields", Text, nullable=False, default="{}"),  # the other hash fields (to restore it whole)
     Column("document", Text, nullable=False, default=""),
 )

@@ -158,7 +158,7 @@ async def search(db: Database, access: Access, query: Query, limit: int = 25, cu
     if after and not (db.is_sqlite and words and after[2] is not None):
         at, cid, _ = after
         conditions.append(or_(c.updated_at < at, and_(c.updated_at == at, c.id < cid)))
-    columns = [col for col in conversations.c if col.name not in ("document", "search")]
+    columns = [col for col in conversations.c if col.name not in ("document", "search", "last_event")]
     async with db.engine.connect() as conn:
         if words and db.is_sqlite:
             # The index hands out matches newest first (its row ids are `num`): read them in that

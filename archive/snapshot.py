@@ -6,6 +6,7 @@ the archived ones), so the rows written carry exactly the `version` they were re
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from helpline.routing import keys
 from helpline.routing.decode import as_text
 from helpline.routing.pipelined import execute
 
-from .record import Batch, Collision, Cursor, Record, Row
+from .record import Batch, Collision, Cursor, Record, Rewound, Row
 from .schema import conversation_num
 from .tokens import document
 
@@ -39,10 +40,17 @@ TIMES = ("created_at", "updated_at", "first_response_at", "resolved_at")
 _OWN = {"id", "version", "message_count", *COLUMNS, *TIMES}
 _NONE = Cursor(0, 0, 0, -1, 0, "")  # never archived (a Redis version starts at 1)
 UNCHANGED = b"="
+REWOUND = b"<"
 
 
 def _ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+def event_digest(raw: bytes | str) -> str:
+    """What the record keeps of its last archived event (`conversations.last_event`): the sha1
+    Redis's scripts compute with `redis.sha1hex`."""
+    return hashlib.sha1(raw if isinstance(raw, bytes) else raw.encode(), usedforsecurity=False).hexdigest()
 
 
 def _int(value: str | None) -> int | None:
@@ -50,18 +58,35 @@ def _int(value: str | None) -> int | None:
 
 
 # KEYS[1] partition prefix. ARGV: per conversation its id, the highest history score archived,
-# the events archived, the messages archived and the version archived. Returns per conversation
+# the events archived, the messages archived, the version archived and the sha1 of the last event
+# archived ("": none known). Returns per conversation
 # {hash (flat), message count, messages after the archived ones (flat, with scores), events after
 # the archived ones}; all of it when a message landed behind the archived score; {UNCHANGED, its
 # contact id, its created_at} when the record holds its version already (a change named again: a replay, or a
-# backlog naming it once per change), so it is not written again. One atomic read: the rows carry
-# exactly the `version` they were read at.
+# backlog naming it once per change), so it is not written again; {REWOUND, its contact id, its
+# created_at, its version} when Redis holds it at an older state than the record: a version below
+# the record's, or at the place of the last event archived none or another one (Redis restored
+# from an older snapshot: events are only ever appended, so on one line of history the archived
+# ones are a prefix of Redis's). One atomic read: the rows carry exactly the `version` they were
+# read at.
 _READ = """
 local prefix = KEYS[1]
 local out = {}
-for i = 1, #ARGV, 5 do
+local function behind(c, version, rev, archived, last)
+  if not version or rev == 0 then return false end
+  if tonumber(version) < rev then return true end
+  if archived == 0 then return false end
+  if last == '' then return redis.call('LLEN', c .. ':events') < archived end
+  local e = redis.call('LINDEX', c .. ':events', archived - 1)
+  return not e or redis.sha1hex(e) ~= last
+end
+for i = 1, #ARGV, 6 do
   local c = prefix .. ':conv:' .. ARGV[i]
-  if redis.call('HGET', c, 'version') == ARGV[i + 4] then
+  local version = redis.call('HGET', c, 'version')
+  if behind(c, version, tonumber(ARGV[i + 4]), tonumber(ARGV[i + 2]), ARGV[i + 5]) then
+    local who = redis.call('HMGET', c, 'contact_id', 'created_at')
+    out[#out + 1] = {'<', who[1], who[2], version}
+  elseif version == ARGV[i + 4] then
     local who = redis.call('HMGET', c, 'contact_id', 'created_at')
     out[#out + 1] = {'=', who[1], who[2]}
   else
@@ -117,13 +142,20 @@ async def read_changes(
             args: list[str | int] = []
             for cid in chunk:
                 cursor = cursors.get(cid, _NONE)
-                args += [cid, cursor.last_score, cursor.archived_events, cursor.archived_messages, cursor.rev]
+                args += [
+                    cid,
+                    cursor.last_score,
+                    cursor.archived_events,
+                    cursor.archived_messages,
+                    cursor.rev,
+                    cursor.last_event,
+                ]
             await read(keys=[keys.partition_prefix(p)], args=args, client=pipe)
         results = await execute(client, pipe) if chunks else []
     changed: list[tuple[str, dict[str, str], list[Any]]] = []
     for (_, chunk), found in zip(chunks, results, strict=True):
         for cid, item in zip(chunk, found, strict=True):
-            if item[0] == UNCHANGED:  # its contact is still read: a contact changes without a new version
+            if item[0] in (UNCHANGED, REWOUND):  # its contact is still read: a contact changes without a new version
                 h = {"contact_id": as_text(item[1] or b""), "created_at": as_text(item[2] or b"")}
             else:
                 if not item[0]:
@@ -136,6 +168,9 @@ async def read_changes(
             if collision:
                 batch.collisions.append(collision)
                 continue
+            if item[0] == REWOUND:  # the record's is newer: not written back (`rewind.py`)
+                batch.rewound.append(Rewound(cid, int(item[3]), cursors[cid].rev))
+                continue
             if item[0] != UNCHANGED:
                 changed.append((cid, h, item))
             contacts.add(h["contact_id"])
@@ -143,9 +178,9 @@ async def read_changes(
     for cid, h, item in changed:
         cursor = cursors.get(cid, _NONE)
         _conversation(batch, cid, h, int(item[1]), item[2], item[3], cursor, documents.get(cid, ""), replies)
-    if batch.collisions:  # nor the delivery states of its replies (their ids begin with its id)
-        collided = {c.conversation_id for c in batch.collisions}
-        replies = {r: None for r in replies if r[1].partition(":")[0] not in collided}
+    if batch.collisions or batch.rewound:  # nor the delivery states of their replies (ids begin with theirs)
+        left = {c.conversation_id for c in batch.collisions} | {c.conversation_id for c in batch.rewound}
+        replies = {r: None for r in replies if r[1].partition(":")[0] not in left}
     await _contacts_and_deliveries(client, batch, contacts, replies)
     return batch
 
@@ -246,6 +281,7 @@ def _conversation(
             "archived_events": cursor.archived_events + len(new_events),
             "archived_messages": count,
             "last_score": last_score,
+            "last_event": event_digest(new_events[-1]) if new_events else cursor.last_event,
             "fields": orjson.dumps({k: v for k, v in h.items() if k not in _OWN}).decode(),
             "document": document(texts, archived_document),
         }

@@ -45,7 +45,9 @@ def access_of(who: Principal) -> Access:
 
 
 def conversation_of(row: dict[str, Any]) -> Conversation:
-    fields = {k: str(v) for k, v in row.items() if v is not None and k not in ("fields", "document", "num")}
+    fields = {
+        k: str(v) for k, v in row.items() if v is not None and k not in ("fields", "document", "num", "last_event")
+    }
     return conversation_from_hash(fields)
 
 

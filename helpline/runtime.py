@@ -305,6 +305,7 @@ async def _archive_shard(
         claim_idle_ms=int(s.pipeline.claim_idle_seconds * 1000),
         shard=shard,
         shards=shards,
+        dedupe_window_s=s.pipeline.dedupe_window_hours * 3600,
     )
     await archiver.run(stop)
 
