@@ -234,9 +234,14 @@ class Searcher:
         for key, s in self.phrasings.similarities(language, vector).items():  # approved examples
             if key in similarities:
                 similarities[key] = max(similarities[key], s)
-        lexical = [h.key for h in index.search(text, k=fusion.TOP, exclude=skip)]
+        lexical_hits = index.search(text, k=fusion.TOP, exclude=skip)
+        lexical = [h.key for h in lexical_hits]
+        lead = 0.0
+        if lexical_hits:
+            second = lexical_hits[1].score if len(lexical_hits) > 1 else 0.0
+            lead = max(0.0, (lexical_hits[0].score - second) / lexical_hits[0].score)
         cal = index.config.hybrid or DEFAULT_CALIBRATION
-        ranked = fusion.fuse(similarities, lexical, cal, k=k)
+        ranked = fusion.fuse(similarities, lexical, cal, k, {h.key: h.confidence for h in lexical_hits}, lead)
         hits = [
             Hit(
                 f.key,
@@ -249,6 +254,11 @@ class Searcher:
             for f in ranked
         ]
         return _Fusion(hits, ranked, cal, lexical)
+
+    def ranked(self, text: str, language: str) -> list[fusion.Fused]:
+        """The fused ranking with its signals (empty without dense retrieval): for calibration."""
+        fused = self._fused(text, language, fusion.MAX_CHOICES, ())
+        return fused.ranked if fused is not None else []
 
     def search(self, text: str, language: str, k: int = 3, exclude: Iterable[str] = ()) -> list[Hit]:
         fused = self._fused(text, language, k, exclude)

@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from helpline.bots.fusion import Calibration
 
@@ -57,8 +58,14 @@ def load_language_config(language: str, data_dir: Path = DATA_DIR) -> LanguageCo
         stopwords=frozenset(normalize(w) for w in raw.get("stopwords", [])),
         synonyms=tuple(tuple(normalize(v) for v in group) for group in raw.get("synonyms", []) if group),
         suffixes=tuple(sorted((normalize(x) for x in raw.get("suffixes", [])), key=len, reverse=True)),
-        hybrid=Calibration(**{k: float(v) for k, v in raw["hybrid"].items()}) if "hybrid" in raw else None,
+        hybrid=_calibration(raw["hybrid"]) if "hybrid" in raw else None,
     )
+
+
+def _calibration(raw: dict[str, Any]) -> Calibration:
+    """`[hybrid]`: numbers, and `weights`, a list of the learned coefficients (bots.fusion)."""
+    weights = tuple(float(w) for w in raw.get("weights", ()))
+    return Calibration(**{k: float(v) for k, v in raw.items() if k != "weights"}, weights=weights)
 
 
 def normalize(text: str) -> str:

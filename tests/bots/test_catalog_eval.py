@@ -3,10 +3,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpline.bots import fusion
-from helpline.bots.calibrate import calibrate
+from helpline.bots.calibrate import MAX_WRONG, MIN_HANDOFF, calibrate, fit, threshold
 from helpline.bots.catalog import Catalog, default_catalog
 from helpline.bots.evaluate import Outcome, Question, failures, load_questions, metrics, misses, run, setup
 from helpline.bots.search import Searcher
@@ -143,3 +144,40 @@ def test_calibration_does_not_lean_on_the_retrievers_agreement(
     finally:
         index.config = shipped
     assert with_agreement == without
+
+
+def test_fit_learns_which_signal_tells_right_from_wrong() -> None:
+    rng = np.random.default_rng(7)
+    informative, noise = rng.uniform(0, 1, 400), rng.uniform(0, 1, 400)
+    right = (informative + rng.normal(0, 0.1, 400) > 0.5).astype(float)
+    weights = fit(np.column_stack([np.ones(400), informative, noise]), right)
+    assert weights[1] > 5 and abs(weights[2]) < 1 and weights[0] < 0
+
+
+def test_threshold_answers_the_most_right_within_the_wrong_and_handoff_bounds() -> None:
+    # 40 questions: right tops at 0.9 and 0.6, wrong ones at 0.8 and 0.5, out of scope at 0.4 and 0.75
+    confidence = [0.9] * 20 + [0.6] * 8 + [0.8] * 1 + [0.5] * 5 + [0.4] * 4 + [0.75] * 2
+    right = [True] * 28 + [False] * 12
+    in_scope = [True] * 34 + [False] * 6
+    t = threshold(confidence, right, in_scope)
+    # At 0.75 or below the two out-of-scope tops at 0.75 are answered (handoff 4/6 < 0.9); just
+    # above, one wrong answer (0.8, within 3 % of 40) and the 20 right at 0.9: higher gains none
+    assert t == 0.76
+    assert sum(c >= t and not r for c, r in zip(confidence, right, strict=True)) <= MAX_WRONG * len(confidence)
+    assert sum(c < t for c, s in zip(confidence, in_scope, strict=True) if not s) / 6 >= MIN_HANDOFF
+
+
+def test_calibration_learns_a_confidence_that_keeps_the_tuning_wrong_answers_low(searcher: Searcher) -> None:
+    questions = [q for q in load_questions(KB_DIR / "eval" / "questions.jsonl") if q.language == "ja"]
+    index = searcher.index_for("ja")
+    shipped = index.config
+    try:
+        learned = calibrate(searcher, questions)["ja"]
+        assert len(learned.weights) == len(fusion.SIGNALS)
+        assert dict(zip(fusion.SIGNALS, learned.weights, strict=True))["level"] > 0
+        outcomes = run(searcher, questions)
+    finally:
+        index.config = shipped
+    m = metrics(outcomes)
+    assert isinstance(m["wrong_rate"], float) and m["wrong_rate"] <= MAX_WRONG
+    assert isinstance(m["out_of_scope_handoff_rate"], float) and m["out_of_scope_handoff_rate"] >= MIN_HANDOFF

@@ -56,6 +56,59 @@ def test_out_of_scope_level_gives_no_choices() -> None:
     assert low[0].confidence < CAL.clarify and fusion.choices(low, CAL) == []
 
 
+LEARNED = replace(CAL, answer=0.7, weights=(-3.0, 4.0, 0.5, 1.0, 0.5, 0.5, 1.0, 0.5, 0.5))
+
+
+def test_learned_weights_make_the_confidence_a_probability_over_the_signals() -> None:
+    fused = fusion.fuse({"a": 0.9, "b": 0.87, "c": 0.8}, ["a", "b"], LEARNED, 3, {"a": 0.6, "b": 0.2}, 0.4)
+    top = fused[0]
+    assert dict(zip(fusion.SIGNALS, top.signals, strict=True)) == pytest.approx(
+        {
+            "bias": 1.0,
+            "level": 1.0,
+            "margin": 1.0,
+            "agreed": 1.0,
+            "lexical_first": 1.0,
+            "dense_first": 1.0,
+            "lexical_confidence": 0.6,
+            "lexical_margin": 0.4,
+            "lexical_found": 1.0,
+        }
+    )
+    z = -3.0 + 4.0 + 0.5 + 1.0 + 0.5 + 0.5 + 0.6 + 0.2 + 0.5
+    assert top.confidence == pytest.approx(1 / (1 + np.exp(-z)), abs=1e-4)
+    assert fused[1].signals == () and fused[1].confidence == pytest.approx(fusion.LEVEL_WEIGHT * fused[1].level)
+    # the hand-set formula ignores BM25's own confidence; the learned one does not
+    doubtful = fusion.fuse({"a": 0.9, "b": 0.87, "c": 0.8}, ["a", "b"], LEARNED, 3, {"a": 0.0}, 0.0)
+    assert doubtful[0].confidence < top.confidence
+
+
+def test_learned_confidence_answers_a_top_article_one_retriever_ranks_second_only_well_above_the_threshold() -> None:
+    def split(similarity: float) -> list[fusion.Fused]:  # dense ranks "a" first, BM25 ranks "b" first
+        return fusion.fuse({"a": similarity, "b": 0.86, "c": 0.8}, ["b", "a"], LEARNED, 3, {"a": 0.5, "b": 0.5}, 0.1)
+
+    near = split(0.862)
+    assert not near[0].agreed and LEARNED.answer <= near[0].confidence < LEARNED.answer + fusion.UNAGREED_EXTRA
+    assert not fusion.sure(near, LEARNED) and fusion.choices(near, LEARNED) == ["a", "b"]
+    far = split(0.95)
+    assert far[0].confidence >= LEARNED.answer + fusion.UNAGREED_EXTRA
+    assert fusion.sure(far, LEARNED) and fusion.choices(far, LEARNED) == []
+    # without learned weights the disagreement alone still asks, however confident
+    assert not fusion.sure(fusion.fuse({"a": 0.95, "b": 0.86, "c": 0.8}, ["b", "a"], CAL), CAL)
+
+
+def test_shipped_calibrations_have_learned_weights_read_from_the_data_files(tmp_path: Path) -> None:
+    for language in ("en", "ko", "zh", "ja"):
+        hybrid = load_language_config(language).hybrid
+        assert hybrid is not None and len(hybrid.weights) == len(fusion.SIGNALS), language
+    (tmp_path / "search.xx.toml").write_text(
+        "[hybrid]\ndense_low = 0.8\ndense_high = 0.9\nanswer = 0.7\nclarify = 0.4\nweights = [-1, 2.5, 0]\n",
+        encoding="utf-8",
+    )
+    read = load_language_config("xx", tmp_path).hybrid
+    assert read == fusion.Calibration(0.8, 0.9, 0.7, 0.4, (-1.0, 2.5, 0.0))
+
+
 class _Emulator(BaseHTTPRequestHandler):
     """An OpenAI-compatible /v1/embeddings endpoint: vectors from a hash of each word."""
 
