@@ -72,18 +72,26 @@ def _int(value: str | None) -> int | None:
 _READ = """
 local prefix = KEYS[1]
 local out = {}
-local function behind(c, version, rev, archived, last)
-  if not version or rev == 0 then return false end
-  if tonumber(version) < rev then return true end
+-- Whether Redis's events part from the record's: at the place of the last one archived, none or
+-- another (`e`: the event there; an old row without its digest compares the count).
+local function parted(c, e, archived, last)
   if archived == 0 then return false end
   if last == '' then return redis.call('LLEN', c .. ':events') < archived end
-  local e = redis.call('LINDEX', c .. ':events', archived - 1)
   return not e or redis.sha1hex(e) ~= last
 end
 for i = 1, #ARGV, 6 do
   local c = prefix .. ':conv:' .. ARGV[i]
   local version = redis.call('HGET', c, 'version')
-  if behind(c, version, tonumber(ARGV[i + 4]), tonumber(ARGV[i + 2]), ARGV[i + 5]) then
+  local rev, archived, last = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 2]), ARGV[i + 5]
+  local behind = version and rev > 0 and tonumber(version) < rev
+  local events
+  if version and rev > 0 and not behind and archived > 0 then
+    -- the last archived event and those after it: one command where a change is read
+    events = redis.call('LRANGE', c .. ':events', archived - 1, -1)
+    behind = parted(c, events[1], archived, last)
+    table.remove(events, 1)
+  end
+  if behind then
     local who = redis.call('HMGET', c, 'contact_id', 'created_at')
     out[#out + 1] = {'<', who[1], who[2], version}
   elseif version == ARGV[i + 4] then
@@ -99,7 +107,7 @@ for i = 1, #ARGV, 6 do
       if tonumber(ARGV[i + 3]) + #new / 2 < count then
         new = redis.call('ZRANGE', c .. ':messages', 0, -1, 'WITHSCORES')
       end
-      out[#out + 1] = {h, count, new, redis.call('LRANGE', c .. ':events', ARGV[i + 2], -1)}
+      out[#out + 1] = {h, count, new, events or redis.call('LRANGE', c .. ':events', archived, -1)}
     end
   end
 end
