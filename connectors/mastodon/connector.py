@@ -88,6 +88,8 @@ class MastodonConnector(Connector):
     def __init__(self, settings: AccountSettings, context: ConnectorContext) -> None:
         super().__init__(settings, context)
         self.base_url = normalize_base_url(settings.name, settings.base_url)
+        # read now, so that `helpline config check` names a missing secret
+        self._token = settings.secret("access_token")
         opts = self.options
         self.page_size, self.max_pages = opts.page_size, opts.max_pages
         self.max_characters = opts.max_characters or DEFAULT_MAX_CHARACTERS
@@ -111,7 +113,7 @@ class MastodonConnector(Connector):
         api = MastodonApi(
             self.account,
             self.base_url,
-            self.settings.secret("access_token"),
+            self._token,
             transport=self.context.http_transport,
             on_remaining=lambda n: self._set_health(rate_limit_remaining=n),
         )

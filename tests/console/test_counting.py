@@ -19,7 +19,12 @@ from .helpers import Desk, make_desk
 ACCOUNTS = [
     {"platform": "x", "name": "brand"},
     {"platform": "telegram", "name": "bot"},
-    {"platform": "mastodon", "name": "support", "base_url": "http://127.0.0.1:9"},
+    {
+        "platform": "mastodon",
+        "name": "support",
+        "base_url": "http://127.0.0.1:9",
+        "secrets": {"access_token": "COUNTING_MASTODON_TOKEN"},
+    },
 ]
 URL = "https://support.example.com/hc/en-us/articles/360041234567-How-to-withdraw"
 
@@ -68,7 +73,10 @@ async def test_telegram_counts_utf16_units(desk: Desk) -> None:
     assert (await count(desk, cid, "   "))["parts"] == 0
 
 
-async def test_mastodon_uses_the_limit_its_running_connector_read_from_the_instance(desk: Desk) -> None:
+async def test_mastodon_uses_the_limit_its_running_connector_read_from_the_instance(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUNTING_MASTODON_TOKEN", "t")
     cid = await desk.conversation(
         "hi", thread="status:1", platform="mastodon", account="support", kind=MessageKind.MENTION
     )

@@ -36,12 +36,39 @@ def test_config_check_names_each_bad_field(tmp_path: Path) -> None:
     assert "rules.1.set.team" in result.stderr
 
 
-def test_a_missing_secret_is_named(tmp_path: Path) -> None:
+_MAIL_OPTIONS = (
+    'options = { address = "s@example.com", imap_host = "imap.example.com", smtp_host = "smtp.example.com" }'
+)
+
+
+@pytest.mark.parametrize(
+    ("account", "missing"),
+    [
+        ('platform = "telegram"\nsecrets = { token = "UNSET_SECRET" }', "token"),
+        ('platform = "x"\nsecrets = { bearer_token = "UNSET_SECRET" }', "bearer_token"),
+        (
+            'platform = "mastodon"\nbase_url = "https://m.example"\nsecrets = { access_token = "UNSET_SECRET" }',
+            "access_token",
+        ),
+        (
+            f'platform = "email"\nsecrets = {{ username = "SET_SECRET", password = "UNSET_SECRET" }}\n{_MAIL_OPTIONS}',
+            "password",
+        ),
+        (
+            'platform = "webchat"\nmode = "webhook"\nsecrets = { identity_secret = "UNSET_SECRET" }\n'
+            'options = { allowed_origins = ["https://www.example.com"] }',
+            "identity_secret",
+        ),
+    ],
+    ids=["telegram", "x", "mastodon", "email", "webchat"],
+)
+def test_a_missing_secret_is_named(tmp_path: Path, account: str, missing: str) -> None:
+    """Each connector reads its secrets when it is built, not when it starts: the check names them."""
     cfg = tmp_path / "h.toml"
-    cfg.write_text('[[accounts]]\nplatform = "telegram"\nname = "bot"\nsecrets = { token = "TG_TOKEN_UNSET" }\n')
-    result = helpline("config", "check", "-c", str(cfg))
+    cfg.write_text(f'[[accounts]]\nname = "acct"\n{account}\n')
+    result = helpline("config", "check", "-c", str(cfg), env={"SET_SECRET": "hunter2"})
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "accounts.bot.secrets.token: environment variable TG_TOKEN_UNSET is not set" in result.stderr
+    assert result.stderr == f"accounts.acct.secrets.{missing}: environment variable UNSET_SECRET is not set\n"
 
 
 @pytest.mark.parametrize(
