@@ -195,11 +195,11 @@ async def _run(
         )
     if shards == 1:
         archiver = Archiver(client, Record(db), PARTITIONS, "bench-archiver", batch_size=1000)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await archiver.catch_up()
-        archive_s = time.perf_counter() - started
+        archive_s, archive_cpu_s = time.perf_counter() - started, time.process_time() - cpu
     else:
-        archive_s = await _catch_up_in_processes(url, db.url, shards)
+        archive_s, archive_cpu_s = await _catch_up_in_processes(url, db.url, shards)
     async with db.engine.connect() as conn:
         rows = int((await conn.execute(select(func.count()).select_from(messages))).scalar_one())
         distinct = int((await conn.execute(select(func.count(func.distinct(messages.c.message_id))))).scalar_one())
@@ -252,6 +252,8 @@ async def _run(
         "archivers": shards,
         "archive_seconds": round(archive_s, 2),
         "archive_messages_per_second": round(total / archive_s, 1),
+        # the archivers' own CPU (all processes), not the database's or Redis's
+        "archiver_cpu_us_per_message": round(archive_cpu_s * 1e6 / total, 1),
         "redis_bytes_per_archived_conversation": round(kept / max(archived, 1), 1),
         "redis_used_memory_growth_per_conversation": round(used / max(archived, 1), 1),
         "redis_dedupe_marker_bytes_per_conversation": round(markers * marker_bytes / max(archived, 1), 1),
@@ -261,13 +263,15 @@ async def _run(
     }
 
 
-async def _catch_up_in_processes(redis_url: str, database_url: str, shards: int) -> float:
+async def _catch_up_in_processes(redis_url: str, database_url: str, shards: int) -> tuple[float, float]:
     """Seconds for `shards` archiver processes to catch up on the backlog together, timed from
-    when all are connected and waiting to the last one's end (not their interpreters' start)."""
+    when all are connected and waiting to the last one's end (not their interpreters' start),
+    and the CPU seconds they spent on it."""
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(shards + 1)
+    spent = context.Queue()
     children = [
-        context.Process(target=_catch_up_process, args=(redis_url, database_url, shard, shards, ready))
+        context.Process(target=_catch_up_process, args=(redis_url, database_url, shard, shards, ready, spent))
         for shard in range(shards)
     ]
     for child in children:
@@ -285,14 +289,14 @@ async def _catch_up_in_processes(redis_url: str, database_url: str, shards: int)
     failed = [child.exitcode for child in children if child.exitcode != 0]
     if failed:
         raise RuntimeError(f"an archiver process of the benchmark failed (exit {failed[0]})")
-    return archive_s
+    return archive_s, sum(float(spent.get(timeout=10)) for _ in children)
 
 
-def _catch_up_process(redis_url: str, database_url: str, shard: int, shards: int, ready: Any) -> None:
-    asyncio.run(_catch_up_shard(redis_url, database_url, shard, shards, ready))
+def _catch_up_process(redis_url: str, database_url: str, shard: int, shards: int, ready: Any, spent: Any) -> None:
+    asyncio.run(_catch_up_shard(redis_url, database_url, shard, shards, ready, spent))
 
 
-async def _catch_up_shard(redis_url: str, database_url: str, shard: int, shards: int, ready: Any) -> None:
+async def _catch_up_shard(redis_url: str, database_url: str, shard: int, shards: int, ready: Any, spent: Any) -> None:
     client: redis.Redis = redis.Redis.from_url(redis_url)
     db = Database(database_url)
     try:
@@ -303,7 +307,9 @@ async def _catch_up_shard(redis_url: str, database_url: str, shard: int, shards:
             client, Record(db), PARTITIONS, f"bench-archiver-{shard}", batch_size=1000, shard=shard, shards=shards
         )
         await asyncio.to_thread(ready.wait, 120)
+        cpu = time.process_time()
         await archiver.catch_up()
+        spent.put(time.process_time() - cpu)
     finally:
         await db.close()
         await client.aclose()
