@@ -33,7 +33,7 @@ from helpline.routing.store import CHANGE_FORGET_AGENT
 
 from . import counters
 from .record import Collision, Record, Rewound
-from .rewind import Forward, bring_forward
+from .rewind import Forward, bring_forward, sweep
 from .snapshot import read_changes
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,7 @@ class Archiver:
         self._outage = False
         self.marks: dict[int, int] = {}  # the record's highest conversation id seq per owned partition
         self._marks_read = False
+        self._swept = False  # Redis compared with the record (`sweep`)
         self._counters_at = -COUNTERS_EVERY_S
         self._reported: set[tuple[str, int]] = set()  # collisions dead-lettered (id, created_at)
 
@@ -200,7 +201,28 @@ class Archiver:
                 self._marks_read = True
             except _UNAVAILABLE as exc:
                 log.warning("archiver: cannot read the record's id marks yet: %s", type(exc).__name__)
-        await counters.raise_counters(self.client, self.marks)
+        if await counters.raise_counters(self.client, self.marks):
+            self._swept = False  # Redis lost what it counted: restored from an older snapshot?
+        if not self._swept:
+            await self.sweep()
+
+    async def sweep(self) -> None:
+        """Look for conversations Redis holds at an older state than the record (`rewind.sweep`):
+        at the start, and after the id counters were found behind the record's. Those found are
+        named on their change streams and brought forward when read."""
+        try:
+            named = await sweep(self.client, self.record, sorted(self.owned))
+        except _UNAVAILABLE as exc:
+            if not self._outage:
+                log.warning("archiver: cannot compare Redis with the record yet: %s", type(exc).__name__)
+            return
+        self._swept = True
+        if named:
+            log.warning(
+                "archiver: %d conversations in Redis are older than the record (Redis restored from an older "
+                "snapshot?): they are brought forward from the record",
+                len(named),
+            )
 
     async def _read(self, start: str, block: bool = True) -> Entries:
         reply = await self.client.xreadgroup(

@@ -24,11 +24,17 @@ The write is one Lua call, guarded by the version that was read: a change in bet
 and that change names the conversation again (it is brought forward on that read). The call adds
 a change entry naming the conversation, so the archiver archives the merged state next.
 Idempotent: Redis brought forward is no longer behind the record.
+
+A conversation the snapshot holds that nothing changes again would never be read: `sweep` names
+every conversation Redis holds at an older state on its partition's change stream. The archiver
+runs it at its start and whenever it finds the id counters behind the record's (Redis restored
+under it).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,7 +47,7 @@ from helpline.routing.decode import as_text
 from .database import Database
 from .moves import moved_by
 from .reader import stored
-from .record import Rewound
+from .record import Record, Rewound
 
 # KEYS[1] partition prefix. ARGV: 1 conversation id, 2 its version as read, 3 the hash as JSON,
 # 4 the messages to hold as JSON [[score, raw], ...], 5 the messages to leave out as JSON [raw],
@@ -75,6 +81,56 @@ redis.call('ZADD', prefix .. ':idx:updated', h['updated_at'], ARGV[1])
 redis.call('XADD', prefix .. ':changes', '*', 'c', ARGV[1])
 return 1
 """
+
+
+# KEYS[1] partition prefix. ARGV: per conversation its id, the record's rev, created_at, events
+# archived and the sha1 of the last one ("": not known). Names those Redis holds at an older state
+# than the record (as `snapshot._READ` finds them; another conversation under the id is not one)
+# on the partition's change stream; returns their ids.
+_BEHIND = """
+local out = {}
+for i = 1, #ARGV, 5 do
+  local c = KEYS[1] .. ':conv:' .. ARGV[i]
+  local h = redis.call('HMGET', c, 'version', 'created_at')
+  if h[1] and tonumber(h[2] or 0) == tonumber(ARGV[i + 2]) then
+    local archived, last = tonumber(ARGV[i + 3]), ARGV[i + 4]
+    local behind = tonumber(h[1]) < tonumber(ARGV[i + 1])
+    if not behind and archived > 0 then
+      if last == '' then
+        behind = redis.call('LLEN', c .. ':events') < archived
+      else
+        local e = redis.call('LINDEX', c .. ':events', archived - 1)
+        behind = not e or redis.sha1hex(e) ~= last
+      end
+    end
+    if behind then out[#out + 1] = ARGV[i] end
+  end
+end
+if #out > 0 then redis.call('XADD', KEYS[1] .. ':changes', '*', 'c', table.concat(out, '\\31')) end
+return out
+"""
+SWEEP_CHUNK = 500  # conversations per script call and record read
+
+
+async def sweep(client: redis.Redis, record: Record, partitions: Iterable[int]) -> list[str]:
+    """Name every conversation Redis holds at an older state than the record on its partition's
+    change stream, for the archiver to bring forward (`bring_forward`). Reads Redis's index of
+    conversations and the record's cursors a chunk at a time. Idempotent. Returns those named."""
+    script = client.register_script(_BEHIND)
+    named: list[str] = []
+    for p in partitions:
+        start = 0
+        while ids := [
+            as_text(cid) for cid in await client.zrange(keys.conversations_by_update(p), start, start + SWEEP_CHUNK - 1)
+        ]:
+            start += len(ids)
+            cursors = await record.cursors(ids)
+            args: list[str | int] = []
+            for cid, cursor in cursors.items():
+                args += [cid, cursor.rev, cursor.created_at, cursor.archived_events, cursor.last_event]
+            if args:
+                named += [as_text(cid) for cid in await script(keys=[keys.partition_prefix(p)], args=args)]
+    return named
 
 
 @dataclass(frozen=True, slots=True)

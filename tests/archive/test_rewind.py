@@ -14,6 +14,7 @@ import redis.asyncio as redis
 from sqlalchemy import select
 
 from helpline.archive.database import Database
+from helpline.archive.evict import Evictor
 from helpline.archive.reader import History, history
 from helpline.archive.record import Batch, Record
 from helpline.archive.schema import conversations
@@ -191,3 +192,47 @@ async def test_the_record_never_takes_an_older_version_of_a_conversation(r: redi
     async with db.engine.connect() as conn:
         kept = (await conn.execute(select(c.rev, c.assignee).where(c.id == cid))).one()
     assert tuple(kept) == (row["rev"] + 2, "alice")
+
+
+async def test_an_archiver_started_after_the_restore_brings_forward_what_nothing_changes(
+    r: redis.Redis, db: Database
+) -> None:
+    """A conversation the snapshot holds at an older state that nobody touches again is found by
+    the archiver at its start: the inbox does not show the older state, and it can be evicted."""
+    desk = Desk(r, db)
+    await desk.ingest([message("card declined", thread="t", user="u1")])
+    await desk.send()  # the bot's answer is sent: nothing holds the conversation in Redis but its state
+    cid = await _thread(desk, "t")
+    await desk.archive()
+    snapshot = await _snapshot(r)  # everything archived: no change entry comes back with it
+    await _note(desk, cid, "bank contacted", status="resolved", assignee="dana")
+    await desk.archive()
+    lost = await _archived(db, cid)
+    await _restore(r, snapshot)
+    assert await r.hget(keys.conversation(cid), "status") == b"open"  # type: ignore[misc]
+    await Desk(r, db).archive()  # the processes start again
+    h = {as_text(k): as_text(v) for k, v in (await r.hgetall(keys.conversation(cid))).items()}  # type: ignore[misc]
+    assert (h["status"], h["assignee"]) == ("resolved", "dana")
+    assert int(h["version"]) > lost.conversation["rev"]
+    after = await _archived(db, cid)
+    assert after.events == lost.events and after.conversation["rev"] == int(h["version"])
+    evictor = Evictor(r, db, 4, quiet_period_s=0)
+    await evictor.round(int(datetime.now(UTC).timestamp() * 1000) + 10_000)
+    assert not await r.exists(keys.conversation(cid))  # the record holds its version: it may leave
+
+
+async def test_an_archiver_that_finds_the_id_counters_behind_looks_for_older_conversations(
+    r: redis.Redis, db: Database
+) -> None:
+    """Redis restored under a running archiver: the id counters behind the record's say so."""
+    desk = Desk(r, db)
+    await desk.ingest([message("login fails", thread="a", user="u1")])
+    a = await _thread(desk, "a")
+    await desk.archive()
+    snapshot = await _snapshot(r)
+    await _note(desk, a, "reset sent", status="resolved")
+    await desk.ingest([message("new question", thread="b", user="u2")])  # an id the snapshot did not count
+    await desk.archive()
+    await _restore(r, snapshot)
+    await desk.archive()  # the same archiver, running on
+    assert await r.hget(keys.conversation(a), "status") == b"resolved"  # type: ignore[misc]
