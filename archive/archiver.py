@@ -203,7 +203,7 @@ class Archiver:
                 log.warning("archiver: cannot read the record's id marks yet: %s", type(exc).__name__)
         if await counters.raise_counters(self.client, self.marks):
             self._swept = False  # Redis lost what it counted: restored from an older snapshot?
-        if not self._swept:
+        if not self._swept and self._marks_read:
             await self.sweep()
 
     async def sweep(self) -> None:
@@ -211,7 +211,7 @@ class Archiver:
         at the start, and after the id counters were found behind the record's. Those found are
         named on their change streams and brought forward when read."""
         try:
-            named = await sweep(self.client, self.record, sorted(self.owned))
+            named = await sweep(self.client, self.record, self.marks)
         except _UNAVAILABLE as exc:
             if not self._outage:
                 log.warning("archiver: cannot compare Redis with the record yet: %s", type(exc).__name__)

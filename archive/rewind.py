@@ -34,7 +34,7 @@ under it).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -112,18 +112,19 @@ return out
 SWEEP_CHUNK = 500  # conversations per script call and record read
 
 
-async def sweep(client: redis.Redis, record: Record, partitions: Iterable[int]) -> list[str]:
+async def sweep(client: redis.Redis, record: Record, marks: Mapping[int, int]) -> list[str]:
     """Name every conversation Redis holds at an older state than the record on its partition's
-    change stream, for the archiver to bring forward (`bring_forward`). Reads Redis's index of
-    conversations and the record's cursors a chunk at a time. Idempotent. Returns those named."""
+    change stream, for the archiver to bring forward (`bring_forward`), in the partitions of
+    `marks` (the record's highest id seq of each: an id above it is not in the record, and a
+    partition without one is skipped). Reads Redis's index of conversations and the record's
+    cursors a chunk at a time. Idempotent. Returns those named."""
     script = client.register_script(_BEHIND)
     named: list[str] = []
-    for p in partitions:
+    for p, highest in sorted(marks.items()):
         start = 0
-        while ids := [
-            as_text(cid) for cid in await client.zrange(keys.conversations_by_update(p), start, start + SWEEP_CHUNK - 1)
-        ]:
-            start += len(ids)
+        while chunk := await client.zrange(keys.conversations_by_update(p), start, start + SWEEP_CHUNK - 1):
+            start += len(chunk)
+            ids = [cid for cid in map(as_text, chunk) if int(cid.partition("-")[2]) <= highest]
             cursors = await record.cursors(ids)
             args: list[str | int] = []
             for cid, cursor in cursors.items():
