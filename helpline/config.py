@@ -39,6 +39,9 @@ from helpline.routing.hours import BusinessHours
 from helpline.routing.models import Agent
 from helpline.routing.rules import Rule
 
+#: The error type of a repeated team id or account: the repeat is left out, and what the first
+#: one holds is still checked (references into its collection too: they name the same things).
+DUPLICATE = "duplicate"
 #: The collections `check_settings` left broken elements out of, while it validates the rest.
 _INCOMPLETE: ContextVar[frozenset[str]] = ContextVar("incomplete_sections", default=frozenset())
 
@@ -226,15 +229,11 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         """Checks across sections, every failing one named. A section whose elements were left out
         (`check_settings` goes on past broken ones) is not a list of what exists: references into
-        it are not judged."""
+        it are not judged. A repeat left out leaves the list of what exists as it was."""
         incomplete = _INCOMPLETE.get()
         problems: list[tuple[tuple[str | int, ...], str]] = []
         team_ids = [t.id for t in self.teams]
-        if len(set(team_ids)) != len(team_ids):
-            problems.append((("teams",), "duplicate team id"))
-        names = [(a.platform, a.name) for a in self.accounts]
-        if len(set(names)) != len(names):
-            problems.append((("accounts",), "two accounts with the same platform and name"))
+        duplicates = _repeats(team_ids, [(a.platform, a.name) for a in self.accounts])
         mail_accounts = sorted(a.name for a in self.accounts if a.platform == "email")
         for a in self.accounts:  # a channel that mails answers (web chat off hours) names its e-mail account
             via = a.options.get("email_account")
@@ -269,12 +268,13 @@ class Settings(BaseSettings):
                     "each owns a share of the partitions",
                 )
             )
-        if problems:
+        if problems or duplicates:
             raise ValidationError.from_exception_data(
                 "Settings",
                 [
-                    {"type": PydanticCustomError("inconsistent", "{why}", {"why": why}), "loc": loc, "input": None}
-                    for loc, why in problems
+                    {"type": PydanticCustomError(kind, "{why}", {"why": why}), "loc": loc, "input": None}
+                    for kind, found in ((DUPLICATE, duplicates), ("inconsistent", problems))
+                    for loc, why in found
                 ],
             )
         if not self.redis.url and os.environ.get("REDIS_URL"):
@@ -296,6 +296,37 @@ class Settings(BaseSettings):
     @property
     def hours(self) -> dict[str, BusinessHours]:
         return {t.id: t.hours for t in self.teams}
+
+
+def _repeats(team_ids: list[Any], accounts: list[tuple[Any, Any]]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each repeated team id and (platform, name) of an account, named where it is repeated; the
+    first is not a repeat (`check_settings` leaves out only the repeats and checks the first)."""
+    found: list[tuple[tuple[str | int, ...], str]] = [
+        (("teams", i, "id"), f"duplicate team id {team_id!r}")
+        for i, team_id in enumerate(team_ids)
+        if isinstance(team_id, str) and team_id in team_ids[:i]
+    ]
+    found += [
+        (("accounts", i, "name"), f"another {platform} account is named {name!r}")
+        for i, (platform, name) in enumerate(accounts)
+        if isinstance(platform, str) and isinstance(name, str) and (platform, name) in accounts[:i]
+    ]
+    return found
+
+
+def _written_repeats(values: dict[str, Any]) -> list[str]:
+    """`_repeats` among the elements as the file writes them: a repeat of an element that is
+    broken itself (left out before the checks across sections) is named too."""
+
+    def listed(section: str, *fields: str) -> list[tuple[Any, ...]]:
+        elements = values.get(section)
+        if not isinstance(elements, list):
+            return []
+        return [tuple(e.get(f) if isinstance(e, dict) else None for f in fields) for e in elements]
+
+    teams = [team_id for (team_id,) in listed("teams", "id")]
+    accounts = [(platform, name) for platform, name in listed("accounts", "platform", "name")]
+    return [f"{'.'.join(str(p) for p in loc)}: {why}" for loc, why in _repeats(teams, accounts)]
 
 
 class ConfigInvalid(Exception):
@@ -344,16 +375,17 @@ def check_settings(path: str | Path | None) -> tuple[Settings | None, list[str]]
     else:
         return (_anchored(settings, anchor) if anchor else settings), []
     problems = [_describe(err) for err in errors]
-    rest, incomplete = values, frozenset[str]()
+    problems += [p for p in _written_repeats(values) if p not in problems]
+    rest, incomplete, places = values, frozenset[str](), dict[str, list[int]]()
     for _ in range(3):  # the sections' own errors, then the checks across them, then what is left
-        rest, left_out = _without(rest, errors)
+        rest, left_out, places = _without(rest, errors, places)
         incomplete |= left_out
         token = _INCOMPLETE.set(incomplete)
         try:
             settings = Settings(**rest)
         except ValidationError as exc:  # checks across sections that only the rest could reach
             errors = exc.errors()
-            problems += [p for p in (_describe(err) for err in errors) if p not in problems]
+            problems += [p for p in (_describe(err, places) for err in errors) if p not in problems]
         else:
             return (_anchored(settings, anchor) if anchor else settings), problems
         finally:
@@ -365,11 +397,16 @@ def check_settings(path: str | Path | None) -> tuple[Settings | None, list[str]]
 _COLLECTIONS = ("teams", "agents", "accounts", "rules", "sla", "bots")
 
 
-def _without(values: dict[str, Any], errors: list[Any]) -> tuple[dict[str, Any], frozenset[str]]:
+def _without(
+    values: dict[str, Any], errors: list[Any], places: dict[str, list[int]]
+) -> tuple[dict[str, Any], frozenset[str], dict[str, list[int]]]:
     """`values` less what `errors` locate: the broken elements of collections, other broken
-    sections whole (back to their defaults); and the collections that lost an element."""
-    rest = dict(values)
+    sections whole (back to their defaults); the collections that lost an element other than a
+    repeat; and, for each list that lost elements, where its remaining ones are in the file
+    (`places` gives that for `values`' lists)."""
+    rest, places = dict(values), dict(places)
     broken: dict[str, set[Any]] = {}
+    partial: set[str] = set()
     for err in errors:
         loc = err.get("loc", ())
         if not loc:
@@ -377,17 +414,22 @@ def _without(values: dict[str, Any], errors: list[Any]) -> tuple[dict[str, Any],
         section = str(loc[0])
         if section in _COLLECTIONS and len(loc) > 1 and section in rest:
             broken.setdefault(section, set()).add(loc[1])
+            if err.get("type") != DUPLICATE:
+                partial.add(section)
         else:
             rest.pop(section, None)
     for section, keys in broken.items():
         kept = rest[section]
         if isinstance(kept, list):
-            rest[section] = [item for i, item in enumerate(kept) if i not in keys and str(i) not in keys]
+            at = places.get(section, list(range(len(kept))))
+            left = [i for i in range(len(kept)) if i not in keys and str(i) not in keys]
+            rest[section], places[section] = [kept[i] for i in left], [at[i] for i in left]
         elif isinstance(kept, dict):
             rest[section] = {name: item for name, item in kept.items() if name not in keys}
         else:
             rest.pop(section)
-    return rest, frozenset(broken) | frozenset(s for s in _COLLECTIONS if s in values and s not in rest)
+    lost = frozenset(s for s in _COLLECTIONS if s in values and s not in rest)
+    return rest, frozenset(partial) | lost, places
 
 
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -407,7 +449,13 @@ def _anchored(settings: Settings, folder: Path) -> Settings:
     return settings
 
 
-def _describe(err: Any) -> str:
-    where = ".".join(str(p) for p in err.get("loc", ()))
+def _describe(err: Any, places: dict[str, list[int]] | None = None) -> str:
+    """The line of one error, "field.path: message"; `places`: where the elements of lists that
+    lost some are in the file, so that an element is named by its place there."""
+    loc = list(err.get("loc", ()))
+    at = places.get(str(loc[0])) if places and len(loc) > 1 else None
+    if at is not None and isinstance(loc[1], int) and 0 <= loc[1] < len(at):
+        loc[1] = at[loc[1]]
+    where = ".".join(str(p) for p in loc)
     message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     return f"{where}: {message}" if where else message  # a check across fields names its own

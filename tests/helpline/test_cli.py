@@ -161,6 +161,54 @@ def test_config_check_reports_every_error_in_one_run(tmp_path: Path) -> None:
     assert len(lines) == len(expected), lines  # nothing else: the rule's broken bot is not a second error
 
 
+def test_config_check_goes_on_past_repeated_teams_and_accounts(tmp_path: Path) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text(
+        '[[teams]]\nid = "support"\n\n[[teams]]\nid = "support"\n\n[[teams]]\nid = "vip"\n\n'
+        '[[agents]]\nid = "mina"\nname = "Mina"\nteams = ["vip", "suport"]\n\n'
+        '[[accounts]]\nplatform = "telegram"\nname = "bot"\nsecrets = { token = "TG_TOKEN" }\n'
+        "options = { long_poll_timeout = 99 }\n\n"
+        '[[accounts]]\nplatform = "telegram"\nname = "bot"\nsecrets = { token = "TG_TOKEN" }\n\n'
+        '[[accounts]]\nplatform = "mastodon"\nname = "support"\nbase_url = "https://m.example"\n'
+        'secrets = { access_token = "M_TOKEN_UNSET" }\n'
+    )
+    result = helpline("config", "check", "-c", str(cfg), env={"TG_TOKEN": "123:abc"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert sorted(result.stderr.splitlines()) == [
+        "accounts.1.name: another telegram account is named 'bot'",
+        "accounts.bot.options.long_poll_timeout: Input should be less than or equal to 10",  # the first is kept
+        "accounts.support.secrets.access_token: environment variable M_TOKEN_UNSET is not set",
+        "agents.0.teams: unknown team 'suport'",  # the repeat left out, the teams are still known
+        "teams.1.id: duplicate team id 'support'",
+    ]
+
+
+def test_config_check_names_elements_by_their_place_in_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "h.toml"
+    teams = (
+        '[[teams]]\nid = "support"\n\n[[teams]]\nid = "support"\n\n[[teams]]\nid = "vip"\n\n[[teams]]\nid = "vip"\n\n'
+    )
+    cfg.write_text(
+        teams + '[[agents]]\nid = "mina"\nname = "Mina"\nteams = "vip"\n\n'
+        '[[agents]]\nid = "sam"\nname = "Sam"\nteams = ["vipp"]\n'
+    )
+    result = helpline("config", "check", "-c", str(cfg))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert sorted(result.stderr.splitlines()) == [
+        "agents.0.teams: Input should be a valid tuple",
+        "agents.1.teams: unknown team 'vipp'",  # found after agents.0 was left out: still agents.1
+        "teams.1.id: duplicate team id 'support'",
+        "teams.3.id: duplicate team id 'vip'",
+    ]
+    cfg.write_text(teams.replace('"support"\n', '"support"\nhours = { timezone = "Nowhere/Land" }\n', 1))
+    result = helpline("config", "check", "-c", str(cfg))
+    assert result.stderr.splitlines() == [
+        "teams.0.hours.timezone: unknown time zone 'Nowhere/Land'",
+        "teams.1.id: duplicate team id 'support'",  # a repeat of a broken team is still one
+        "teams.3.id: duplicate team id 'vip'",  # not teams.2 of what was left
+    ]
+
+
 def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
     cfg = tmp_path / "h.toml"
     cfg.write_text('[redis]\nurl = "redis://:secret@127.0.0.1:9/0"\n')
