@@ -32,7 +32,8 @@ from helpline.routing.scripts import SEP
 from helpline.routing.store import CHANGE_FORGET_AGENT
 
 from . import counters
-from .record import Collision, Record, Rewound
+from .erasure import erase_from_redis, erased_in_redis
+from .record import Batch, Collision, Dropped, Record, Rewound
 from .rewind import Forward, bring_forward, sweep
 from .snapshot import read_changes
 
@@ -45,6 +46,11 @@ BROUGHT_FORWARD = Counter(
     "helpline_archive_brought_forward",
     "Conversations Redis held at an older state than the record (restored from an older snapshot), "
     "brought forward from the record",
+)
+ERASED_AGAIN = Counter(
+    "helpline_archive_erased_again",
+    "Conversations of erased people Redis held again (restored from a snapshot older than the erasure), "
+    "erased from Redis again",
 )
 _UNAVAILABLE = (OperationalError, DBAPIError, OSError)
 CONVERSATIONS_PER_WRITE = 2000  # one SQL transaction: bounded memory and lock time
@@ -211,18 +217,37 @@ class Archiver:
         at the start, and after the id counters were found behind the record's. Those found are
         named on their change streams and brought forward when read."""
         try:
-            named = await sweep(self.client, self.record, self.marks)
+            found = await sweep(self.client, self.record, self.marks)
         except _UNAVAILABLE as exc:
             if not self._outage:
                 log.warning("archiver: cannot compare Redis with the record yet: %s", type(exc).__name__)
             return
         self._swept = True
-        if named:
+        if found.named:
             log.warning(
                 "archiver: %d conversations in Redis are older than the record (Redis restored from an older "
                 "snapshot?): they are brought forward from the record",
-                len(named),
+                len(found.named),
             )
+        await self._erase_again(found.erased)
+
+    async def _erase_again(self, dropped: Sequence[Dropped]) -> None:
+        """Erase from Redis again the conversations of erased people it holds (restored from a
+        snapshot older than the erasure), with the contact, as the erase command does
+        (`erasure.erase_from_redis`). Logged without naming anyone, and counted."""
+        again = await erased_in_redis(self.client, dropped)
+        if not again:
+            return
+        for contact_id, conversation_ids in again.items():
+            await erase_from_redis(self.client, contact_id, conversation_ids)
+        count = sum(map(len, again.values()))
+        ERASED_AGAIN.inc(count)
+        log.warning(
+            "archiver: %d conversations of %d erased people were in Redis again (Redis restored from a snapshot "
+            "older than their erasure?): erased from Redis again, not archived",
+            count,
+            len(again),
+        )
 
     async def _read(self, start: str, block: bool = True) -> Entries:
         reply = await self.client.xreadgroup(
@@ -299,6 +324,7 @@ class Archiver:
         written = 0
         collisions: list[Collision] = []
         rewound: list[Rewound] = []
+        batches: list[Batch] = []
         writing: asyncio.Task[None] | None = None
         try:
             # Bounded transactions; the next chunk is read from Redis while the last one is written
@@ -315,8 +341,10 @@ class Archiver:
                 written += len(batch.conversations)
                 collisions += batch.collisions
                 rewound += batch.rewound
+                batches.append(batch)
             if writing is not None:
                 await writing
+            await self._erase_again([d for batch in batches for d in batch.dropped])
             counters.merge(self.marks, counters.highest(ids))
             if collisions:
                 await self._dead_letter(collisions)

@@ -8,6 +8,13 @@ records, the example phrasings taken from it (`bots.examples`), and the contact 
 links. Run it with the archiver running or not: the
 archiver never writes a conversation that is gone from Redis, and a batch it read before the
 erasure is deleted again inside its own transaction (`Record._drop_erased`), so the erasure wins.
+
+Redis restored from a snapshot older than the erasure brings the person's conversations and
+contact back into Redis. The archiver erases them from Redis again (`erase_from_redis`, what the
+erase command runs): those a batch names (dropped from it by `Record._drop_erased`), and those
+nothing changes again, found when it compares Redis with the record at its start
+(`rewind.sweep`). A conversation is the person's again when it was created before their
+latest erasure (the audit row's subject is `record.subject_of` their contact id).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from helpline.routing.decode import as_text
 from . import contact_terms
 from .database import Database
 from .errors import ErasureRefused
-from .record import delete_rows, lock_against_erasure, subject_of
+from .record import Dropped, delete_rows, lock_against_erasure, subject_of
 from .schema import contacts, conversations, erasures, messages
 
 # KEYS[1] partition prefix. ARGV: conversation ids. Deletes each conversation with its messages,
@@ -74,6 +81,45 @@ async def delete_conversations(client: redis.Redis, conversation_ids: Sequence[s
     for p, ids in by_partition.items():
         for start in range(0, len(ids), 1000):
             await script(keys=[keys.partition_prefix(p)], args=ids[start : start + 1000])
+
+
+async def erase_from_redis(client: redis.Redis, contact_id: str, conversation_ids: Sequence[str]) -> None:
+    """Remove the contact and these conversations of theirs from Redis: the conversations with
+    everything of theirs (`delete_conversations`), the example phrasings taken from them, their
+    insights state and assignment (a forced erasure frees an agent's slot too), and the contact
+    with its links and private-move marker. Idempotent. The erase command runs it, and the
+    archiver again for what Redis restored from an older snapshot brings back (`erased_in_redis`)."""
+    ids = list(conversation_ids)
+    await delete_conversations(client, ids)
+    await ExampleStore(client).forget_conversations(ids)
+    linked = [as_text(x) for x in await client.smembers(keys.console_contact_links(contact_id))]  # type: ignore[misc]
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.delete(keys.contact(contact_id), keys.console_contact_links(contact_id), keys.private_move(contact_id))
+        for other in linked:
+            pipe.srem(keys.console_contact_links(other), contact_id)
+        for cid in ids:
+            pipe.delete(keys.insights_state(cid), keys.insights_rating(cid))
+        await pipe.execute()
+    assignments = AssignmentStore(client)
+    for cid in ids:
+        await assignments.release(cid)
+
+
+async def erased_in_redis(client: redis.Redis, found: Sequence[Dropped]) -> dict[str, list[str]]:
+    """Contact id -> those of the conversations found erased (`Dropped`) that Redis still holds
+    as theirs, created when found (Redis restored from a snapshot older than the erasure; not
+    another conversation given the id since)."""
+    out: dict[str, list[str]] = {}
+    for start in range(0, len(found), 500):
+        chunk = found[start : start + 500]
+        async with client.pipeline(transaction=False) as pipe:
+            for d in chunk:
+                pipe.hmget(keys.conversation(d.conversation_id), ["contact_id", "created_at"])
+            rows = await pipe.execute()
+        for d, (owner, created_at) in zip(chunk, rows, strict=True):
+            if owner is not None and as_text(owner) == d.contact_id and int(created_at or 0) == d.created_at:
+                out.setdefault(d.contact_id, []).append(d.conversation_id)
+    return out
 
 
 async def delete_from_record(db: Database, conversation_ids: Sequence[str]) -> None:
@@ -135,20 +181,8 @@ async def erase_contact(
         for cid in live:
             pipe.zcard(keys.messages(cid))
         in_redis = dict(zip(live, map(int, await pipe.execute()), strict=True))
-    await delete_conversations(client, list(statuses))
-    await ExampleStore(client).forget_conversations(statuses)
-    linked = [as_text(x) for x in await client.smembers(keys.console_contact_links(contact_id))]  # type: ignore[misc]
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.delete(keys.contact(contact_id), keys.console_contact_links(contact_id), keys.private_move(contact_id))
-        for other in linked:
-            pipe.srem(keys.console_contact_links(other), contact_id)
-        for cid in statuses:
-            pipe.delete(keys.insights_state(cid), keys.insights_rating(cid))
-        await pipe.execute()
-    assignments = AssignmentStore(client)
-    for cid in statuses:  # a forced erasure frees an agent's slot too, not only its record
-        await assignments.release(cid)
     ids = list(statuses)
+    await erase_from_redis(client, contact_id, ids)
     subject = subject_of(contact_id)
     async with db.engine.connect() as conn:
         counted = await conn.execute(

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -79,6 +79,17 @@ class Rewound:
     rev: int  # in the record
 
 
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A conversation of an erased person, created before their latest erasure: not written
+    (`Record._drop_erased`), and erased from Redis again if Redis holds it (restored from a
+    snapshot older than the erasure)."""
+
+    conversation_id: str
+    contact_id: str
+    created_at: int
+
+
 @dataclass
 class Batch:
     """Rows to write together."""
@@ -93,6 +104,7 @@ class Batch:
     reread: set[str] = field(default_factory=set)  # conversations whose whole history is in the batch
     collisions: list[Collision] = field(default_factory=list)  # not written (see `Collision`)
     rewound: list[Rewound] = field(default_factory=list)  # not written (see `Rewound`)
+    dropped: list[Dropped] = field(default_factory=list)  # not written, set by `Record.write` (see `Dropped`)
 
     def __len__(self) -> int:
         return len(self.conversations) + len(self.reply_deliveries)
@@ -119,6 +131,19 @@ class Record:
             )
             for r in rows
         }
+
+    async def erased(self, redis_held: Mapping[str, tuple[str, int]]) -> list[Dropped]:
+        """Of conversations Redis holds (id -> contact id, created_at), those of an erased person
+        created before their latest erasure."""
+        if not redis_held:
+            return []
+        async with self.db.engine.connect() as conn:
+            at = await erased_at(conn, {contact for contact, _ in redis_held.values()})
+        return [
+            Dropped(cid, contact, created)
+            for cid, (contact, created) in redis_held.items()
+            if contact in at and created <= at[contact]
+        ]
 
     async def documents(self, conversation_ids: Sequence[str]) -> dict[str, str]:
         """The search documents of these conversations: read only for those with a new version
@@ -206,23 +231,17 @@ class Record:
         conversations an erasure of their contact came after are deleted again (a conversation
         the person started after the erasure stays). The erasure's audit row and deletes are one
         transaction, serialized with this one (SQLite: one writer; PostgreSQL: an advisory lock)."""
+        batch.dropped = []  # written again after a rollback: found again
         people = {r["contact_id"] for r in batch.conversations} | {r["id"] for r in batch.contacts}
-        if not people:
-            return
-        subjects = {subject_of(person): person for person in people}
-        found = await conn.execute(
-            select(erasures.c.subject, func.max(erasures.c.erased_at))
-            .where(one_of(conn, erasures.c.subject, list(subjects)))
-            .group_by(erasures.c.subject)
-        )
-        erased = {subjects[subject]: at for subject, at in found}
+        erased = await erased_at(conn, people)
         if not erased:
             return
-        doomed = {
-            r["id"]
+        batch.dropped = [
+            Dropped(r["id"], r["contact_id"], r["created_at"])
             for r in batch.conversations
             if r["contact_id"] in erased and r["created_at"] <= erased[r["contact_id"]]
-        }
+        ]
+        doomed = {d.conversation_id for d in batch.dropped}
         await delete_rows(conn, self.db.is_sqlite, list(doomed))
         # Delivery states read before the erasure: reply ids begin with their conversation's id.
         orphans = [r["reply_id"] for r in batch.reply_deliveries if r["reply_id"].partition(":")[0] in doomed]
@@ -421,6 +440,20 @@ async def delete_rows(conn: AsyncConnection, is_sqlite: bool, conversation_ids: 
     for table in (messages, events, replies):
         await conn.execute(delete(table).where(table.c.conversation_id.in_(ids)))
     await conn.execute(delete(conversations).where(conversations.c.id.in_(ids)))
+
+
+async def erased_at(conn: AsyncConnection, people: Iterable[str]) -> dict[str, int]:
+    """Contact id -> when its latest erasure was (ms), of these contacts erased (the audit rows
+    name them by `subject_of`)."""
+    subjects = {subject_of(person): person for person in people}
+    if not subjects:
+        return {}
+    found = await conn.execute(
+        select(erasures.c.subject, func.max(erasures.c.erased_at))
+        .where(one_of(conn, erasures.c.subject, list(subjects)))
+        .group_by(erasures.c.subject)
+    )
+    return {subjects[subject]: int(at) for subject, at in found}
 
 
 def subject_of(contact_id: str) -> str:

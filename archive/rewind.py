@@ -28,7 +28,8 @@ Idempotent: Redis brought forward is no longer behind the record.
 A conversation the snapshot holds that nothing changes again would never be read: `sweep` names
 every conversation Redis holds at an older state on its partition's change stream. The archiver
 runs it at its start and whenever it finds the id counters behind the record's (Redis restored
-under it).
+under it). The same pass finds the conversations of people erased after the snapshot was taken
+(not in the record, created before the erasure): the archiver erases them from Redis again.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from helpline.routing.decode import as_text
 from .database import Database
 from .moves import moved_by
 from .reader import stored
-from .record import Record, Rewound
+from .record import Dropped, Record, Rewound
 
 # KEYS[1] partition prefix. ARGV: 1 conversation id, 2 its version as read, 3 the hash as JSON,
 # 4 the messages to hold as JSON [[score, raw], ...], 5 the messages to leave out as JSON [raw],
@@ -112,14 +113,25 @@ return out
 SWEEP_CHUNK = 500  # conversations per script call and record read
 
 
-async def sweep(client: redis.Redis, record: Record, marks: Mapping[int, int]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Swept:
+    """What comparing Redis with the record found."""
+
+    named: list[str]  # conversations at an older state than the record, named on their change streams
+    erased: list[Dropped]  # conversations of a person erased after they were made (see `erasure.py`)
+
+
+async def sweep(client: redis.Redis, record: Record, marks: Mapping[int, int]) -> Swept:
     """Name every conversation Redis holds at an older state than the record on its partition's
     change stream, for the archiver to bring forward (`bring_forward`), in the partitions of
     `marks` (the record's highest id seq of each: an id above it is not in the record, and a
-    partition without one is skipped). Reads Redis's index of conversations and the record's
-    cursors a chunk at a time. Idempotent. Returns those named."""
+    partition without one is skipped); and find those the record does not hold that belong to a
+    person erased after they were made (Redis restored from a snapshot older than the erasure),
+    for the archiver to erase from Redis again. Reads Redis's index of conversations and the
+    record's cursors a chunk at a time. Idempotent; deletes nothing."""
     script = client.register_script(_BEHIND)
     named: list[str] = []
+    erased: list[Dropped] = []
     for p, highest in sorted(marks.items()):
         start = 0
         while chunk := await client.zrange(keys.conversations_by_update(p), start, start + SWEEP_CHUNK - 1):
@@ -131,7 +143,23 @@ async def sweep(client: redis.Redis, record: Record, marks: Mapping[int, int]) -
                 args += [cid, cursor.rev, cursor.created_at, cursor.archived_events, cursor.last_event]
             if args:
                 named += [as_text(cid) for cid in await script(keys=[keys.partition_prefix(p)], args=args)]
-    return named
+            erased += await record.erased(await _owners(client, [cid for cid in ids if cid not in cursors]))
+    return Swept(named, erased)
+
+
+async def _owners(client: redis.Redis, conversation_ids: list[str]) -> dict[str, tuple[str, int]]:
+    """Conversation id -> contact id, created_at, as Redis holds them."""
+    if not conversation_ids:
+        return {}
+    async with client.pipeline(transaction=False) as pipe:
+        for cid in conversation_ids:
+            pipe.hmget(keys.conversation(cid), ["contact_id", "created_at"])
+        rows = await pipe.execute()
+    return {
+        cid: (as_text(owner), int(created_at or 0))
+        for cid, (owner, created_at) in zip(conversation_ids, rows, strict=True)
+        if owner is not None
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,13 +11,16 @@ from datetime import UTC, datetime
 
 import orjson
 import redis.asyncio as redis
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from helpline.archive.database import Database
+from helpline.archive.erasure import erase_contact
 from helpline.archive.evict import Evictor
 from helpline.archive.reader import History, history
 from helpline.archive.record import Batch, Record
-from helpline.archive.schema import conversations
+from helpline.archive.schema import contacts, conversations, events, messages, replies
+from helpline.archive.search import Access, Query, search
 from helpline.routing import keys
 from helpline.routing.decode import as_text
 from helpline.routing.models import ConversationEvent, EventType
@@ -236,3 +239,81 @@ async def test_an_archiver_that_finds_the_id_counters_behind_looks_for_older_con
     await _restore(r, snapshot)
     await desk.archive()  # the same archiver, running on
     assert await r.hget(keys.conversation(a), "status") == b"resolved"  # type: ignore[misc]
+
+
+def _erased_again() -> float:
+    return REGISTRY.get_sample_value("helpline_archive_erased_again_total") or 0.0
+
+
+async def _gone(r: redis.Redis, db: Database, cid: str, contact_id: str) -> None:
+    """Nothing of the conversation or its person in Redis, nothing of it in the record."""
+    assert [as_text(k) async for k in r.scan_iter(match=f"*conv:{cid}*")] == []
+    assert [as_text(k) async for k in r.scan_iter(match=f"*reply:{cid}:*")] == []
+    assert not await r.exists(keys.contact(contact_id))
+    assert await r.zscore(keys.conversations_by_update(keys.conversation_partition(cid)), cid) is None
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(select(conversations.c.id).where(conversations.c.id == cid))).all() == []
+        assert (await conn.execute(select(contacts.c.id).where(contacts.c.id == contact_id))).all() == []
+        for table in (messages, events, replies):
+            assert (await conn.execute(select(table).where(table.c.conversation_id == cid))).all() == []
+    assert (await search(db, Access(everything=True), Query("passport"))).hits == []
+
+
+async def test_an_erasure_holds_when_redis_is_restored_from_a_snapshot_taken_before_it(
+    r: redis.Redis, db: Database
+) -> None:
+    """The archiver starting after the restore erases from Redis again what the snapshot brought
+    back of a person erased since, and archives nothing of it."""
+    desk = Desk(r, db)
+    await desk.ingest(
+        [
+            message("my passport number is X123", thread="a", user="erin"),
+            message("card declined", thread="b", user="bob"),
+        ]
+    )
+    await desk.send()
+    a, b = await _thread(desk, "a"), await _thread(desk, "b")
+    await desk.parts.store.commit([Effects(a).set(status="resolved")], datetime.now(UTC))
+    await desk.archive()
+    snapshot = await _snapshot(r)  # everything archived: no change entry comes back with it
+    await erase_contact(r, db, 4, "null:main:erin", operator="dpo", reason="request 9")
+    await _restore(r, snapshot)
+    assert await r.exists(keys.conversation(a), keys.contact("null:main:erin")) == 2  # back in Redis
+    before = _erased_again()
+    await Desk(r, db).archive()  # the processes start again
+    await _gone(r, db, a, "null:main:erin")
+    assert await desk.parts.store.find_thread("null", "main", "a") is None
+    assert _erased_again() == before + 1
+    assert await r.hget(keys.conversation(b), "status") == b"open"  # type: ignore[misc]  # bob's stays
+    assert await r.exists(keys.contact("null:main:bob"))
+    await Desk(r, db).archive()
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(select(conversations.c.id))).scalars().all() == [b]
+
+
+async def test_an_erasure_holds_when_the_restored_snapshot_brings_back_changes_not_archived_yet(
+    r: redis.Redis, db: Database
+) -> None:
+    """Restored under a running archiver that has compared Redis with the record already: the
+    snapshot's change entries name the erased conversation, and the batch erases it again."""
+    desk = Desk(r, db)
+    await desk.archive()  # running: Redis compared with the record
+    await desk.ingest(
+        [
+            message("my passport number is X123", thread="a", user="erin"),
+            message("card declined", thread="b", user="bob"),
+        ]
+    )
+    await desk.send()
+    a, b = await _thread(desk, "a"), await _thread(desk, "b")
+    await desk.parts.store.commit([Effects(a).set(status="resolved")], datetime.now(UTC))
+    snapshot = await _snapshot(r)  # its change entries are not archived yet: they come back with it
+    await desk.archive()
+    await erase_contact(r, db, 4, "null:main:erin", operator="dpo")
+    await _restore(r, snapshot)
+    before = _erased_again()
+    await desk.archive()  # the same archiver, running on (no id made since the snapshot: no new comparison)
+    await _gone(r, db, a, "null:main:erin")
+    assert _erased_again() == before + 1
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(select(conversations.c.id))).scalars().all() == [b]
