@@ -8,6 +8,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from helpline.connectors.ratelimit import SharedRateLimiter
 from helpline.connectors.webchat.demo_site import demo_site
 from helpline.console.roles import Role
 from helpline.console.users import UserStore
-from helpline.routing.models import Attachment, Presence
+from helpline.routing.models import Attachment, Author, InboundMessage, MessageKind, Presence
 from helpline.routing.sender import Sender
 from tests.factories import Parts, build_router, create_app, parts, router_consumer, sender_consumer
 
@@ -121,6 +122,30 @@ async def kept_by_mail(chat: Chat, data: bytes, name: str) -> Attachment:
     kept = await store.keep(data, name, "application/pdf", "attachment-1")
     assert isinstance(kept, Attachment)
     return kept
+
+
+def mailed_answer(
+    chat_id: str,
+    owner: str,
+    text: str,
+    *files: Attachment,
+    message_id: str = "a2@example.com",
+    auto_submitted: bool = False,
+) -> InboundMessage:
+    """What the e-mail poller hands the web chat for a visitor's answer by mail: the mail itself
+    (kept as `original.eml`) and its files."""
+    return InboundMessage(
+        platform="webchat",
+        account="site",
+        kind=MessageKind.DIRECT,
+        message_id=message_id,
+        thread_key=chat_id,
+        author=Author(user_id=owner, handle="ann@example.com"),
+        text=text,
+        attachments=(Attachment(kind="original", platform_file_id="0" * 64, file_name="original.eml"), *files),
+        auto_submitted=auto_submitted,
+        platform_time=datetime.now(UTC),
+    )
 
 
 async def until(check: Callable[[], Awaitable[bool]], wait: float = 30.0) -> bool:

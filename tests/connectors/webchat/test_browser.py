@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -16,11 +15,10 @@ from playwright.async_api import expect
 
 from helpline.console.roles import Role
 from helpline.routing import keys
-from helpline.routing.models import Attachment, Author, InboundMessage, MessageKind
 from tests.console.stack import CHROMIUM
 
 from .browser import chromium, conversation_of, open_chat, say, signed_in_agent
-from .stack import kept_by_mail, mailing_desk, running, until
+from .stack import kept_by_mail, mailed_answer, mailing_desk, running, until
 
 SCREENSHOTS = Path(os.environ.get("HELPLINE_SCREENSHOTS") or tempfile.mkdtemp(prefix="helpline-screenshots-"))
 
@@ -164,17 +162,7 @@ async def test_the_visitors_answer_by_e_mail_appears_in_the_open_chat_with_its_f
         owner = await chat.parts.connectors[("webchat", "site")].chats.owner(chat_id)  # type: ignore[attr-defined]
         pdf = b"%PDF-1.4 the statement \xe2\x82\xa9"
         kept = await kept_by_mail(chat, pdf, "statement 3월.pdf")
-        mailed = InboundMessage(
-            platform="webchat",
-            account="site",
-            kind=MessageKind.DIRECT,
-            message_id="a2@example.com",
-            thread_key=chat_id,
-            author=Author(user_id=owner, handle="ann@example.com"),
-            text="Here is my statement.",
-            attachments=(Attachment(kind="original", platform_file_id="0" * 64, file_name="original.eml"), kept),
-            platform_time=datetime.now(UTC),
-        )
+        mailed = mailed_answer(chat_id, owner, "Here is my statement.", kept)
         await chat.parts.connectors[("webchat", "site")].arrived_elsewhere(mailed, "email")
         answer = visitor.locator(".from-visitor").nth(1)
         await expect(answer).to_have_text("You: Here is my statement.\n\U0001f4ce statement 3월.pdf")

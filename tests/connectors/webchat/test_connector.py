@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import redis.asyncio as redis
 
 from helpline.connectors.base import AccountSettings, ConnectorContext
 from helpline.connectors.webchat.connector import WebchatConnector
-from helpline.routing.models import Attachment, Author, InboundMessage, MessageKind
+from helpline.routing.models import Attachment, InboundMessage
+
+from .stack import mailed_answer
 
 CHAT = "c" * 22
 
@@ -19,27 +19,14 @@ async def _no_ingest(messages: object) -> list[bool]:
 
 
 def mailed(message_id: str, text: str, auto_submitted: bool = False) -> InboundMessage:
-    return InboundMessage(
-        platform="webchat",
-        account="site",
-        kind=MessageKind.DIRECT,
-        message_id=message_id,
-        thread_key=CHAT,
-        author=Author(user_id="anon:v", handle="ann@example.com"),
-        text=text,
-        attachments=(
-            Attachment(kind="original", platform_file_id="0" * 64, file_name="original.eml"),
-            Attachment(
-                kind="document",
-                platform_file_id="1" * 64,
-                file_name="statement.pdf",
-                mime_type="application/pdf",
-                size_bytes=18,
-            ),
-        ),
-        auto_submitted=auto_submitted,
-        platform_time=datetime.now(UTC),
+    statement = Attachment(
+        kind="document",
+        platform_file_id="1" * 64,
+        file_name="statement.pdf",
+        mime_type="application/pdf",
+        size_bytes=18,
     )
+    return mailed_answer(CHAT, "anon:v", text, statement, message_id=message_id, auto_submitted=auto_submitted)
 
 
 async def test_an_answer_by_e_mail_is_shown_once_and_an_automatic_one_not_at_all(r: redis.Redis) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,13 @@ from helpline.connectors.webchat.connector import WebchatConnector
 from helpline.connectors.webchat.identity import token_hash, user_hmac
 from helpline.routing import keys
 from helpline.routing.models import (
-    Attachment,
-    Author,
-    InboundMessage,
     MessageKind,
     OutboundReply,
     ReplyButton,
     Visibility,
 )
 
-from .stack import SECRET, Chat, kept_by_mail, mailing_desk, running, thread_of, until
+from .stack import SECRET, Chat, kept_by_mail, mailed_answer, mailing_desk, running, thread_of, until
 
 
 class Visitor:
@@ -368,17 +364,7 @@ async def test_the_files_of_a_visitors_answer_by_e_mail_download_for_that_visito
         assert isinstance(connector, WebchatConnector) and owner.chat is not None
         pdf = b"%PDF-1.4 <script>alert(1)</script>"
         kept = await kept_by_mail(chat, pdf, 'report "Q3" 3월.html')
-        mailed = InboundMessage(
-            platform="webchat",
-            account="site",
-            kind=MessageKind.DIRECT,
-            message_id="a2@example.com",
-            thread_key=owner.chat,
-            author=Author(user_id=await connector.chats.owner(owner.chat) or "", handle="ann@example.com"),
-            text="Here it is.",
-            attachments=(Attachment(kind="original", platform_file_id="0" * 64, file_name="original.eml"), kept),
-            platform_time=datetime.now(UTC),
-        )
+        mailed = mailed_answer(owner.chat, await connector.chats.owner(owner.chat) or "", "Here it is.", kept)
         await connector.arrived_elsewhere(mailed, "email")
         [shown] = [e for e in await events(chat, owner, wait=2) if e.get("via") == "email"]
         assert shown["files"] == [{"name": "report _Q3_ 3월.html", "size": len(pdf)}]  # never where it is kept
