@@ -32,6 +32,7 @@ from helpline.routing.scripts import SEP
 from helpline.routing.store import CHANGE_FORGET_AGENT
 
 from . import counters
+from .covered import Covered, position
 from .erasure import erase_from_redis, erased_in_redis
 from .record import Batch, Collision, Dropped, Record, Rewound
 from .rewind import Forward, bring_forward, sweep
@@ -160,6 +161,7 @@ class Archiver:
         self._swept = False  # Redis compared with the record (`sweep`)
         self._counters_at = -COUNTERS_EVERY_S
         self._reported: set[tuple[str, int]] = set()  # collisions dead-lettered (id, created_at)
+        self.covered = Covered()  # conversations read ahead of the streams: not read again (`covered.py`)
 
     async def run(self, stop: asyncio.Event) -> None:
         await ensure_groups(self.client, self.partitions)
@@ -300,6 +302,8 @@ class Archiver:
             for stream, ids in by_stream.items():
                 pipe.xack(stream, keys.ARCHIVER_GROUP, *ids)
             await pipe.execute()
+        for stream, ids in by_stream.items():
+            self.covered.passed(_partition(stream), max(ids, key=position))
         self.archived += len(entries)
         if entries:
             DELAY.set(_age_s(entries[-1][1], int(time.time() * 1000)))
@@ -309,9 +313,10 @@ class Archiver:
         conversations: list[str] = []
         replies: list[tuple[int, str]] = []
         forgotten = [fields[_FORGET].decode() for _, _, fields in entries if fields.get(_FORGET)]
-        for stream, _, fields in entries:
+        for stream, entry_id, fields in entries:
             if fields.get(b"c"):
-                conversations += fields[b"c"].decode().split(SEP)
+                named = fields[b"c"].decode().split(SEP)
+                conversations += [cid for cid in named if not self.covered.covers(cid, entry_id)]
             if fields.get(b"r"):
                 p = _partition(stream)
                 replies += [(p, rid) for rid in fields[b"r"].decode().split(SEP)]
@@ -344,7 +349,10 @@ class Archiver:
                 batches.append(batch)
             if writing is not None:
                 await writing
-            await self._erase_again([d for batch in batches for d in batch.dropped])
+            dropped = [d for batch in batches for d in batch.dropped]
+            gone = {d.conversation_id for d in dropped}
+            self.covered.add({cid: at for batch in batches for cid, at in batch.read_at.items() if cid not in gone})
+            await self._erase_again(dropped)
             counters.merge(self.marks, counters.highest(ids))
             if collisions:
                 await self._dead_letter(collisions)

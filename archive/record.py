@@ -105,6 +105,8 @@ class Batch:
     collisions: list[Collision] = field(default_factory=list)  # not written (see `Collision`)
     rewound: list[Rewound] = field(default_factory=list)  # not written (see `Rewound`)
     dropped: list[Dropped] = field(default_factory=list)  # not written, set by `Record.write` (see `Dropped`)
+    # conversation → (partition, its change stream's last entry id when it was read) (`covered.py`)
+    read_at: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.conversations) + len(self.reply_deliveries)

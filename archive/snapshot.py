@@ -57,9 +57,9 @@ def _int(value: str | None) -> int | None:
     return int(value) if value else None
 
 
-# KEYS[1] partition prefix. ARGV: per conversation its id, the highest history score archived,
-# the events archived, the messages archived, the version archived and the sha1 of the last event
-# archived ("": none known). Returns per conversation
+# KEYS[1] partition prefix, KEYS[2] its change stream. ARGV: per conversation its id, the highest
+# history score archived, the events archived, the messages archived, the version archived and the
+# sha1 of the last event archived ("": none known). Returns the stream's last entry id and per conversation
 # {hash (flat), message count, messages after the archived ones (flat, with scores), events after
 # the archived ones}; all of it when a message landed behind the archived score; {UNCHANGED, its
 # contact id, its created_at} when the record holds its version already (a change named again: a replay, or a
@@ -68,7 +68,8 @@ def _int(value: str | None) -> int | None:
 # the record's, or at the place of the last event archived none or another one (Redis restored
 # from an older snapshot: events are only ever appended, so on one line of history the archived
 # ones are a prefix of Redis's). One atomic read: the rows carry exactly the `version` they were
-# read at.
+# read at, and every change entry up to the stream's last id, returned first, is in them
+# (`covered.py`).
 _READ = """
 local prefix = KEYS[1]
 local out = {}
@@ -111,7 +112,8 @@ for i = 1, #ARGV, 6 do
     end
   end
 end
-return out
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+return {last and last[1] or '0-0', out}
 """
 # KEYS[1] partition prefix. ARGV: reply ids. Returns each one's delivery fields (false: none).
 _DELIVERIES = """
@@ -158,10 +160,11 @@ async def read_changes(
                     cursor.rev,
                     cursor.last_event,
                 ]
-            await read(keys=[keys.partition_prefix(p)], args=args, client=pipe)
+            await read(keys=[keys.partition_prefix(p), keys.changes(p)], args=args, client=pipe)
         results = await execute(client, pipe) if chunks else []
     changed: list[tuple[str, dict[str, str], list[Any]]] = []
-    for (_, chunk), found in zip(chunks, results, strict=True):
+    for (p, chunk), (last_entry, found) in zip(chunks, results, strict=True):
+        read_at = (p, as_text(last_entry))
         for cid, item in zip(chunk, found, strict=True):
             if item[0] in (UNCHANGED, REWOUND):  # its contact is still read: a contact changes without a new version
                 h = {"contact_id": as_text(item[1] or b""), "created_at": as_text(item[2] or b"")}
@@ -182,6 +185,7 @@ async def read_changes(
             if item[0] != UNCHANGED:
                 changed.append((cid, h, item))
             contacts.add(h["contact_id"])
+            batch.read_at[cid] = read_at
     documents = await record.documents([cid for cid, _, _ in changed if cid in cursors])
     for cid, h, item in changed:
         cursor = cursors.get(cid, _NONE)

@@ -52,10 +52,10 @@ async def main(old_source: str) -> None:
                         args += [f"0-{i}", 3, archived, 5, 9 if changed else 10]
                         if digest:
                             args.append(hashlib.sha1(events[archived - 1], usedforsecurity=False).hexdigest())
-                    await script(keys=[PREFIX], args=args)
+                    await script(keys=[PREFIX, f"{PREFIX}:changes"], args=args)
                     await r.config_resetstat()
                     for _ in range(CALLS):
-                        await script(keys=[PREFIX], args=args)
+                        await script(keys=[PREFIX, f"{PREFIX}:changes"], args=args)
                     stats = (await r.info("commandstats"))["cmdstat_evalsha"]
                     results.setdefault((name, changed), []).append(float(stats["usec_per_call"]))
         for (name, changed), values in results.items():

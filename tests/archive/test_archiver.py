@@ -225,3 +225,37 @@ async def test_what_did_not_change_is_neither_read_nor_written(r: redis.Redis, d
     async with db.engine.connect() as conn:
         documents = (await conn.execute(select(conversations.c.document).order_by(conversations.c.id))).scalars().all()
     assert sorted("more" in d.split() for d in documents) == [False, True]
+
+
+async def test_a_backlog_reads_each_conversation_once_and_misses_no_later_change(
+    r: redis.Redis, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = Desk(r, db)
+    for text in ("my withdrawal is stuck", "still stuck", "hello?"):  # three commits: entries far apart
+        await desk.ingest([message(text, thread="a", user="u1"), message(f"{text} too", thread="b", user="u2")])
+    await desk.send()
+    reads: list[str] = []
+    real = archiver_module.read_changes
+
+    async def read_changes(client: redis.Redis, record: Record, ids: list[str], replies: object) -> Batch:
+        ids = list(ids)
+        batch = await real(client, record, ids, replies)  # type: ignore[arg-type]
+        if not reads:  # a change after the first read, before the rest of the backlog is read
+            await desk.ingest([message("one more", thread="a", user="u1")])
+        reads.extend(ids)
+        return batch
+
+    monkeypatch.setattr(archiver_module, "read_changes", read_changes)
+    desk.archiver.batch_size = 1  # an entry per stream and read: the backlog takes many rounds
+    await desk.archive()
+    a = await desk.parts.store.find_thread("null", "main", "a")
+    b = await desk.parts.store.find_thread("null", "main", "b")
+    assert a is not None and b is not None
+    # b was read once although six entries named it; a twice: once more for the change after its read.
+    assert (reads.count(b), reads.count(a)) == (1, 2)
+    async with db.engine.connect() as conn:
+        texts = (await conn.execute(select(messages.c.text).where(messages.c.conversation_id == a))).scalars().all()
+        rev = (await conn.execute(select(conversations.c.rev).where(conversations.c.id == a))).scalar_one()
+    assert sorted(texts) == sorted(["my withdrawal is stuck", "still stuck", "hello?", "one more"])
+    assert rev == int(await r.hget(keys.conversation(a), "version"))  # type: ignore[misc]
+    assert await desk.counts() == {"conversations": 2, "messages": 7, "events": await desk.count(events), "replies": 7}
