@@ -146,6 +146,7 @@ class Archiver:
             raise ValueError(f"archiver shard {shard} of {shards}")
         self.client = client
         self.record = record
+        self.shard = shard
         self.owned = frozenset(p for p in range(partitions) if p % shards == shard)
         self.streams = [keys.changes(p) for p in sorted(self.owned)]
         self.partitions = partitions
@@ -162,6 +163,7 @@ class Archiver:
         self._counters_at = -COUNTERS_EVERY_S
         self._reported: set[tuple[str, int]] = set()  # collisions dead-lettered (id, created_at)
         self.covered = Covered()  # conversations read ahead of the streams: not read again (`covered.py`)
+        self._clock = 0  # the last value of `keys.archiver_clock` this archiver wrote (`_went_back`)
 
     async def run(self, stop: asyncio.Event) -> None:
         await ensure_groups(self.client, self.partitions)
@@ -209,10 +211,26 @@ class Archiver:
                 self._marks_read = True
             except _UNAVAILABLE as exc:
                 log.warning("archiver: cannot read the record's id marks yet: %s", type(exc).__name__)
-        if await counters.raise_counters(self.client, self.marks):
-            self._swept = False  # Redis lost what it counted: restored from an older snapshot?
+        behind = await counters.raise_counters(self.client, self.marks)  # Redis lost what it counted
+        if await self._went_back() or behind:  # restored from an older snapshot?
+            self._swept = False
+            self.covered = Covered()
         if not self._swept and self._marks_read:
             await self.sweep()
+
+    async def _went_back(self) -> bool:
+        """Whether Redis holds an older value of this archiver's clock than it last wrote (or none):
+        restored from an older snapshot, or emptied, since the last check. The clock is a time
+        in milliseconds, never lower than the last value written, so a snapshot of an earlier run
+        is found too. A restore in the second after the snapshot was taken can go unseen here."""
+        key = keys.archiver_clock(self.shard)
+        if not self._clock:
+            self._clock = int(await self.client.get(key) or 0)  # at the start: the sweep runs anyway
+        ticked = max(self._clock + 1, int(time.time() * 1000))
+        before = await self.client.set(key, ticked, get=True)
+        went_back = int(before or 0) < self._clock
+        self._clock = ticked
+        return went_back
 
     async def sweep(self) -> None:
         """Look for conversations Redis holds at an older state than the record (`rewind.sweep`):

@@ -88,6 +88,12 @@ def events(conversation_id: str) -> str:
     return f"{conversation(conversation_id)}:events"
 
 
+def archiver_clock(shard: int) -> str:
+    """A number archiver `shard` raises every second (`Archiver.keep_counters`): Redis holding a
+    lower one was restored from an older snapshot (or emptied) under it."""
+    return f"{PREFIX}:archiver:{shard}:clock"
+
+
 def changes(partition: int) -> str:
     """The partition's change stream (an outbox): every script that changes a conversation or a
     reply's delivery appends the ids it changed, in the same atomic call; the archiver consumes

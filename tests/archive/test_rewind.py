@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
+import pytest
 import redis.asyncio as redis
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
+from helpline.archive import archiver as archiver_module
 from helpline.archive.database import Database
 from helpline.archive.erasure import erase_contact
 from helpline.archive.evict import Evictor
@@ -239,6 +242,36 @@ async def test_an_archiver_that_finds_the_id_counters_behind_looks_for_older_con
     await _restore(r, snapshot)
     await desk.archive()  # the same archiver, running on
     assert await r.hget(keys.conversation(a), "status") == b"resolved"  # type: ignore[misc]
+
+
+async def test_a_running_archiver_notices_the_restore_without_a_new_conversation(
+    r: redis.Redis, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis restored under a running archiver, the id counters not behind (no conversation was
+    made after the snapshot): the archiver's clock in Redis went back, so it compares Redis with
+    the record and brings forward what nothing changes again."""
+    desk = Desk(r, db)
+    await desk.ingest([message("login fails", thread="a", user="u1")])
+    await desk.send()
+    a = await _thread(desk, "a")
+    await desk.archive()
+    snapshot = await _snapshot(r)
+    await _note(desk, a, "reset sent", status="resolved")
+    await desk.archive()
+    await _restore(r, snapshot)
+    assert await r.hget(keys.conversation(a), "status") == b"open"  # type: ignore[misc]
+    sweeps: list[object] = []
+    real = archiver_module.sweep
+
+    async def sweep(*args: Any) -> Any:
+        sweeps.append(args)
+        return await real(*args)
+
+    monkeypatch.setattr(archiver_module, "sweep", sweep)
+    await desk.archive()  # the same archiver, running on
+    assert await r.hget(keys.conversation(a), "status") == b"resolved"  # type: ignore[misc]
+    await desk.archive()  # checking again: nothing went back this time
+    assert len(sweeps) == 1
 
 
 def _erased_again() -> float:
