@@ -11,7 +11,8 @@ Confidence of the top article, from signals that mean the same in every language
 
 A language calibrated with `helpline kb calibrate` has learned `weights`: the confidence is then
 a logistic model's probability that the top article is the right one, over `signals` (the level,
-the margin, the agreement, where each retriever ranks the article, BM25's own confidence and lead),
+the margin, the agreement, where each retriever ranks the article, BM25's own confidence and its
+lead weighted by coverage),
 fitted per language on the tuning questions. Without weights it is the hand-set
 0.6 * level + 0.2 * agreement + 0.2 * margin.
 
@@ -45,7 +46,7 @@ SIGNALS = (
     "lexical_first",
     "dense_first",
     "lexical_confidence",  # BM25's coverage-and-margin confidence of this article (search.py), 0 if not found
-    "lexical_margin",  # BM25's relative score lead when it ranks this article first, else 0
+    "lexical_lead",  # when BM25 ranks this article first: its relative score lead times its coverage, else 0
     "lexical_found",  # among BM25's top candidates
 )
 
@@ -88,11 +89,13 @@ def fuse(
     cal: Calibration,
     k: int = 3,
     lexical_confidence: Mapping[str, float] | None = None,
-    lexical_margin: float = 0.0,
+    lexical_lead: float = 0.0,
 ) -> list[Fused]:
     """The top `k` of the fused ranking. `dense` maps every candidate key to its similarity;
     `lexical` lists keys in BM25 order, `lexical_confidence` their BM25 confidences and
-    `lexical_margin` the relative lead of BM25's first over its second. Pure."""
+    `lexical_lead` the relative lead of BM25's first over its second times the share of the question
+    that first article covers (search.py): a lead won by one common word of a long question, the
+    only word any article has, is not a lead. Pure."""
     if not dense:
         return []
     dense_order = sorted(dense, key=lambda key: (-dense[key], key))
@@ -124,7 +127,7 @@ def fuse(
                 float(lexical_first),
                 float(dense_order[0] == key),
                 (lexical_confidence or {}).get(key, 0.0),
-                lexical_margin if lexical_first else 0.0,
+                lexical_lead if lexical_first else 0.0,
                 float(key in lexical[:TOP]),
             )
             if cal.weights:

@@ -76,30 +76,89 @@ def eval_(
             "or a question set (its answerable questions become examples of their article).",
         ),
     ] = None,
+    drop: Annotated[
+        float,
+        typer.Option(
+            "--drop",
+            help="Evaluate on smaller knowledge bases: remove this fraction of the articles (e.g. 0.5), "
+            "their questions become out of scope; the mean over --seeds draws.",
+        ),
+    ] = 0.0,
+    seeds: Annotated[int, typer.Option("--seeds", help="How many draws of removed articles with --drop.")] = 5,
 ) -> None:
-    """Run every question through the bot's retrieval and threshold; print the metrics."""
+    """Run every question through the bot's retrieval and threshold; print the metrics.
+
+    With --drop, the knowledge base is made smaller instead, once per seed (0 .. --seeds - 1): that
+    fraction of its articles is removed in every language and their questions count as out of
+    scope. The metrics are then the mean over the seeds, and `runs` has each seed's removed
+    articles and metrics: how the confidence holds on a knowledge base it was not tuned on."""
+    if not 0.0 <= drop < 1.0:
+        raise fail(f"--drop must be at least 0 and below 1, not {drop}")
+    if seeds < 1:
+        raise fail(f"--seeds must be at least 1, not {seeds}")
+    approved = _examples_file(examples) if examples is not None else None
     searcher = _searcher(kb, bm25_only)
-    if examples is not None:
-        searcher.use_examples(_examples_file(examples))
+    if approved is not None:
+        searcher.use_examples(approved)
     loaded = evaluate.load_questions(questions)
-    outcomes = evaluate.run(searcher, loaded)
-    result = evaluate.metrics(outcomes)
+    if not drop:
+        outcomes = evaluate.run(searcher, loaded)
+        result = evaluate.metrics(outcomes)
+        if show_failures:
+            result["misses"] = evaluate.misses(outcomes)
+            result["failures"] = evaluate.failures(outcomes)
+    else:
+        runs: list[dict[str, object]] = []
+        for seed in range(seeds):
+            smaller, remapped, dropped = evaluate.drop_articles(load_kb(kb), loaded, drop, seed)
+            variant = Searcher(smaller, embedder=searcher.embedder, cache_dir=default_cache_dir())
+            variant.queries = searcher.queries or variant.queries  # each question is embedded once
+            if approved is not None:
+                variant.use_examples(approved)
+            outcomes = evaluate.run(variant, remapped)
+            run: dict[str, object] = {"seed": seed, "dropped": list(dropped), **evaluate.metrics(outcomes)}
+            if show_failures:
+                run["misses"] = evaluate.misses(outcomes)
+            runs.append(run)
+        result = evaluate.averaged(
+            [{k: v for k, v in r.items() if k not in ("seed", "dropped", "misses")} for r in runs]
+        )
+        result["drop"] = {"fraction": drop, "seeds": seeds}
+        result["runs"] = runs
     result["setup"] = evaluate.setup(searcher, loaded)
-    if show_failures:
-        result["misses"] = evaluate.misses(outcomes)
-        result["failures"] = evaluate.failures(outcomes)
     typer.echo(json.dumps(result, ensure_ascii=False, indent=None if as_json else 2))
+
+
+CALIBRATION_SEEDS = 1000  # draws of removed articles apart from the ones `kb eval --drop` makes (seeds 0, 1, ...)
 
 
 @app.command("calibrate")
 def calibrate_(
-    questions: Annotated[Path, typer.Argument(help="The tuning question set, JSON Lines.")],
+    questions: Annotated[list[Path], typer.Argument(help="The tuning question sets, JSON Lines (one or more).")],
     kb: Annotated[Path, typer.Option("--kb", help="Folder of Markdown articles.")] = Path("kb"),
+    drop: Annotated[
+        float,
+        typer.Option(
+            "--drop",
+            help="Also learn from smaller knowledge bases: this fraction of the articles removed "
+            "(their questions out of scope), once per --seeds draw; 0: the full one alone.",
+        ),
+    ] = 0.5,
+    seeds: Annotated[int, typer.Option("--seeds", help="How many smaller knowledge bases with --drop.")] = 4,
 ) -> None:
-    """Print each language's `[hybrid]` table for bots/data/search.<lang>.toml (tuning set only)."""
+    """Print each language's `[hybrid]` table for bots/data/search.<lang>.toml (tuning sets only)."""
+    if not 0.0 <= drop < 1.0:
+        raise fail(f"--drop must be at least 0 and below 1, not {drop}")
     searcher = _searcher(kb, bm25_only=False)
+    loaded = [q for path in questions for q in evaluate.load_questions(path)]
+    variants: list[tuple[Searcher, list[evaluate.Question]]] = []
+    for seed in range(seeds if drop else 0):
+        smaller, remapped, _ = evaluate.drop_articles(load_kb(kb), loaded, drop, CALIBRATION_SEEDS + seed)
+        variant = Searcher(smaller, embedder=searcher.embedder, cache_dir=default_cache_dir())
+        variant.queries = searcher.queries or variant.queries
+        variants.append((variant, remapped))
     try:
-        result = calibration.calibrate(searcher, evaluate.load_questions(questions))
+        result = calibration.calibrate(searcher, loaded, variants)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -64,6 +64,7 @@ class Hit:
     score: float
     confidence: float
     article: Article
+    coverage: float = 0.0  # BM25 only: the idf-weighted share of the question's words the article has
 
 
 class LanguageIndex:
@@ -116,9 +117,12 @@ class LanguageIndex:
         for rank, i in enumerate(order[:k]):
             runner_up = scores[order[1]] if rank == 0 and len(order) > 1 else (scores[order[0]] if rank else 0.0)
             margin = max(0.0, (scores[i] - runner_up) / scores[i])
-            confidence = self._coverage(query, i) * (1 - MARGIN_WEIGHT + MARGIN_WEIGHT * margin)
+            coverage = self._coverage(query, i)
+            confidence = coverage * (1 - MARGIN_WEIGHT + MARGIN_WEIGHT * margin)
             a = self.articles[i]
-            hits.append(Hit(a.key, a.id, a.language, float(scores[i]), round(min(1.0, float(confidence)), 4), a))
+            hits.append(
+                Hit(a.key, a.id, a.language, float(scores[i]), round(min(1.0, float(confidence)), 4), a, coverage)
+            )
         return hits
 
 
@@ -198,6 +202,11 @@ class Searcher:
         self.phrasings = Phrasings.build(examples, self._embedder, self._cache_dir, answerable)
 
     @property
+    def embedder(self) -> Embedder | None:
+        """The embedder given at start (None: BM25 alone), to build another searcher with."""
+        return self._embedder
+
+    @property
     def hybrid(self) -> bool:
         return self.queries is not None
 
@@ -239,7 +248,7 @@ class Searcher:
         lead = 0.0
         if lexical_hits:
             second = lexical_hits[1].score if len(lexical_hits) > 1 else 0.0
-            lead = max(0.0, (lexical_hits[0].score - second) / lexical_hits[0].score)
+            lead = max(0.0, (lexical_hits[0].score - second) / lexical_hits[0].score) * lexical_hits[0].coverage
         cal = index.config.hybrid or DEFAULT_CALIBRATION
         ranked = fusion.fuse(similarities, lexical, cal, k, {h.key: h.confidence for h in lexical_hits}, lead)
         hits = [

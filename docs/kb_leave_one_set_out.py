@@ -1,0 +1,96 @@
+"""How the learned confidence does on question sets it was not fitted on (docs/benchmarks.md,
+"a confidence that holds on another knowledge base"): each tuning set in turn is left out, the
+confidence is calibrated on the others as `helpline kb calibrate` does, and the left-out set is
+answered with it, on the full knowledge base and on smaller ones (`kb eval --drop`'s draws).
+
+    PYTHONPATH=$PWD .venv/bin/python docs/kb_leave_one_set_out.py [--drop 0.5] [--seeds 4]
+
+--drop 0 --seeds 0 fits on the full knowledge base alone, as before the smaller ones were learned from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from helpline.bots import calibrate, evaluate, fusion
+from helpline.bots.dense import default_cache_dir
+from helpline.bots.embeddings import default_embedder
+from helpline.bots.kb import KnowledgeBase, load_kb
+from helpline.bots.kb_cli import CALIBRATION_SEEDS
+from helpline.bots.search import Searcher
+
+SETS = ("questions", "dev2", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "heldout", "untouched")
+EVAL_SEEDS = 5  # the draws `kb eval --drop 0.5` makes (seeds 0-4)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kb", type=Path, default=Path("kb"))
+    parser.add_argument("--drop", type=float, default=0.5)
+    parser.add_argument("--seeds", type=int, default=4)
+    args = parser.parse_args()
+    kb = load_kb(args.kb)
+    embedder = default_embedder()
+    base = Searcher(kb, embedder=embedder, cache_dir=default_cache_dir())
+
+    def searcher(smaller: KnowledgeBase) -> Searcher:
+        s = Searcher(smaller, embedder=embedder, cache_dir=default_cache_dir())
+        s.queries = base.queries  # each question embedded once
+        return s
+
+    questions = {name: evaluate.load_questions(args.kb / "eval" / f"{name}.jsonl") for name in SETS}
+    variants_for_eval = [evaluate.drop_articles(kb, [], 0.5, seed)[0] for seed in range(EVAL_SEEDS)]
+    eval_searchers = [searcher(v) for v in variants_for_eval]
+    full: list[evaluate.Outcome] = []
+    smaller: list[evaluate.Outcome] = []
+    for held in SETS:
+        tuning = [q for name in SETS if name != held for q in questions[name]]
+        variants = []
+        for seed in range(args.seeds if args.drop else 0):
+            kb_small, remapped, _ = evaluate.drop_articles(kb, tuning, args.drop, CALIBRATION_SEEDS + seed)
+            variants.append((searcher(kb_small), remapped))
+        shipped = {lang: base.index_for(lang).config for lang in base.indexes}
+        cals = calibrate.calibrate(base, tuning, variants)
+        for lang, config in shipped.items():
+            base.index_for(lang).config = config
+        mine = evaluate.run(_with(base, cals), questions[held])
+        full += mine
+        for seed, s in enumerate(eval_searchers):
+            _, remapped, _ = evaluate.drop_articles(kb, questions[held], 0.5, seed)
+            smaller += evaluate.run(_with(s, cals), remapped)
+        print(held, json.dumps(_short(evaluate.metrics(mine))), flush=True)
+    print("all left-out sets, full KB:", json.dumps(_short(evaluate.metrics(full), languages=True)))
+    print(
+        "all left-out sets, half the articles (5 draws):", json.dumps(_short(evaluate.metrics(smaller), languages=True))
+    )
+
+
+def _with(searcher: Searcher, cals: dict[str, fusion.Calibration]) -> Searcher:
+    for lang, cal in cals.items():
+        index = searcher.index_for(lang)
+        index.config = replace(index.config, hybrid=cal)
+    return searcher
+
+
+def _short(m: dict[str, object], languages: bool = False) -> dict[str, object]:
+    keys = (
+        "correct_rate",
+        "wrong_rate",
+        "out_of_scope_handoff_rate",
+        "out_of_scope_answered_rate",
+        "answer_rate",
+        "accuracy_at_1",
+        "clarify_rate",
+    )
+    out: dict[str, object] = {k: m[k] for k in keys}
+    by = m["by_language"]
+    if languages and isinstance(by, dict):
+        out["by_language"] = {lang: {k: v[k] for k in keys} for lang, v in by.items()}
+    return out
+
+
+if __name__ == "__main__":
+    main()
