@@ -172,7 +172,7 @@ async def read_changes(
                 if not item[0]:
                     continue  # evicted or erased since the change: nothing of it to archive
                 flat = item[0]
-                h = {as_text(flat[k]): as_text(flat[k + 1]) for k in range(0, len(flat), 2)}
+                h = dict(zip(map(bytes.decode, flat[::2]), map(bytes.decode, flat[1::2]), strict=True))
                 if "platform" not in h:
                     continue
             collision = _collision(cid, cursors.get(cid, _NONE), h)
@@ -243,7 +243,7 @@ def _conversation(
                 "text": m.get("text", ""),
                 "language": m.get("language"),
                 "at": _ms(m["platform_time"]),
-                "raw": as_text(raw),
+                "raw": raw.decode(),
             }
         )
         texts += (m.get("text", ""), author.get("handle", ""), author.get("display_name", ""))
@@ -258,7 +258,7 @@ def _conversation(
                 "type": e["type"],
                 "actor": e.get("actor", ""),
                 "at": _ms(e["at"]),
-                "raw": as_text(raw),
+                "raw": raw.decode(),
             }
         )
         if e["type"] == "linked" and isinstance(data.get("moved_messages"), list):
