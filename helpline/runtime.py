@@ -485,7 +485,16 @@ async def run_roles(
             tasks.append(role_context("console", console(app, settings, stop)))
         tasks.append(health.run(client, stop))
         settle_heap()
-        await asyncio.gather(*tasks)
+        running = [asyncio.ensure_future(work) for work in tasks]
+        tasks.clear()  # each is a task now: cancelled below, never closed under its running task
+        try:
+            await asyncio.gather(*running)
+        finally:  # a role that failed (a console port in use) stops the others before the cleanup
+            stop.set()
+            await asyncio.wait(running, timeout=10.0)
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
     finally:
         for work in tasks:  # not started when a later account refused to start
             if asyncio.iscoroutine(work):

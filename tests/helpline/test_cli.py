@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -216,6 +217,24 @@ def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and "cannot reach Redis" in result.stderr
     assert "secret" not in result.stderr  # the password in the URL is never printed
+
+
+def test_a_console_port_in_use_is_one_line(tmp_path: Path, redis_server: RedisServer) -> None:
+    # the console's failure used to leave the other roles running while their coroutines were
+    # closed under them: tracebacks (GeneratorExit, CancelledError) and exit status 1
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = tmp_path / "h.toml"
+        cfg.write_text(
+            f'[redis]\nurl = "{redis_server.url}"\n\n[console]\nport = {port}\n\n'
+            f'[database]\nurl = "sqlite:///{tmp_path}/record.db"\n'
+        )
+        result = helpline("run", "-c", str(cfg), "--role", "console", "--role", "router")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("helpline: ")]
+    assert lines == [f"helpline: cannot listen on 127.0.0.1:{port} (is the port in use?)"], result.stderr
 
 
 def test_config_check_warns_when_polling_cannot_fit_the_budget(tmp_path: Path) -> None:
