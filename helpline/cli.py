@@ -455,8 +455,14 @@ def status(
     from helpline.health.view import desk_health
 
     async def main() -> DeskHealth:
-        client = await connect(url, options=settings.redis)
+        client = settings.redis.client(url)
         try:
+            try:
+                await client.ping()
+            except redis.AuthenticationError as exc:
+                raise Fatal(f"Redis at {redact(url)} refused our credentials: {exc}") from None
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                pass  # the desk is down: said below, with exit status 1 for a probe
             return await desk_health(client, settings.accounts, budget=settings.redis.socket_timeout)
         finally:
             await client.aclose()

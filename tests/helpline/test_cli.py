@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -235,6 +236,17 @@ def test_a_console_port_in_use_is_one_line(tmp_path: Path, redis_server: RedisSe
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("helpline: ")]
     assert lines == [f"helpline: cannot listen on 127.0.0.1:{port} (is the port in use?)"], result.stderr
+
+
+def test_status_of_an_unreachable_redis_exits_1_as_a_probe_expects(tmp_path: Path) -> None:
+    cfg = tmp_path / "h.toml"
+    cfg.write_text('[redis]\nurl = "redis://:secret@127.0.0.1:9/0"\n')
+    result = helpline("status", "-c", str(cfg))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout.startswith("desk: down (redis does not answer)"), result.stdout
+    as_json = helpline("status", "-c", str(cfg), "--json")
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["status"] == "down"
+    assert "secret" not in result.stdout + result.stderr + as_json.stdout + as_json.stderr
 
 
 def test_config_check_warns_when_polling_cannot_fit_the_budget(tmp_path: Path) -> None:
