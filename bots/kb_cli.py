@@ -27,7 +27,7 @@ from helpline.bots.examples import (
     export_line,
     parse_lines,
 )
-from helpline.bots.kb import SUPPORTED_LANGUAGES, check_kb, load_kb
+from helpline.bots.kb import SUPPORTED_LANGUAGES, KBError, KnowledgeBase, check_kb, load_kb
 from helpline.bots.search import Searcher
 
 app = typer.Typer(help="Help-center knowledge base tools.", no_args_is_help=True)
@@ -96,11 +96,11 @@ def eval_(
         raise fail(f"--drop must be at least 0 and below 1, not {drop}")
     if seeds < 1:
         raise fail(f"--seeds must be at least 1, not {seeds}")
+    loaded = _questions(questions)  # a bad file is named before the knowledge base is embedded
     approved = _examples_file(examples) if examples is not None else None
     searcher = _searcher(kb, bm25_only)
     if approved is not None:
         searcher.use_examples(approved)
-    loaded = evaluate.load_questions(questions)
     if not drop:
         outcomes = evaluate.run(searcher, loaded)
         result = evaluate.metrics(outcomes)
@@ -149,8 +149,8 @@ def calibrate_(
     """Print each language's `[hybrid]` table for bots/data/search.<lang>.toml (tuning sets only)."""
     if not 0.0 <= drop < 1.0:
         raise fail(f"--drop must be at least 0 and below 1, not {drop}")
+    loaded = [q for path in questions for q in _questions(path)]
     searcher = _searcher(kb, bm25_only=False)
-    loaded = [q for path in questions for q in evaluate.load_questions(path)]
     variants: list[tuple[Searcher, list[evaluate.Question]]] = []
     for seed in range(seeds if drop else 0):
         smaller, remapped, _ = evaluate.drop_articles(load_kb(kb), loaded, drop, CALIBRATION_SEEDS + seed)
@@ -164,6 +164,23 @@ def calibrate_(
         raise typer.Exit(1) from None
     for language, cal in result.items():
         typer.echo(f"# search.{language}.toml\n{calibration.as_toml(cal)}")
+
+
+def _questions(path: Path) -> list[evaluate.Question]:
+    """A question set, or one line naming what is wrong with it."""
+    try:
+        return evaluate.load_questions(path)
+    except OSError as exc:
+        raise fail(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise fail(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except ValueError as exc:
+        said = str(exc)
+        if isinstance(exc.__cause__, KeyError):
+            said = said.replace(f"bad question: {exc.__cause__}", f"bad question: no {exc.__cause__} field")
+        raise fail(said) from None
+    except TypeError:  # a line that is JSON but not an object
+        raise fail(f"{path}: each line must be a JSON object with id, language, text and expected") from None
 
 
 def _examples_file(path: Path) -> list[Example]:
@@ -205,7 +222,17 @@ def _examples_file(path: Path) -> list[Example]:
 
 def _searcher(kb: Path, bm25_only: bool) -> Searcher:
     embedder = None if bm25_only else default_embedder()
-    return Searcher(load_kb(kb), embedder=embedder, cache_dir=default_cache_dir())
+    return Searcher(_kb(kb), embedder=embedder, cache_dir=default_cache_dir())
+
+
+def _kb(folder: Path) -> KnowledgeBase:
+    """The knowledge base, or one line per problem (as `kb check` prints them)."""
+    try:
+        return load_kb(folder)
+    except KBError as exc:
+        for problem in exc.problems:
+            typer.echo(f"{problem}", err=True)
+        raise fail(f"--kb {folder}: {len(exc.problems)} problem(s) (helpline kb check {folder})") from None
 
 
 @examples_app.command("export")
@@ -242,7 +269,7 @@ def import_examples(
         raise fail(f"{source}: {exc}") from None
     known = None
     if kb is not None:
-        known = {(a.key, a.language) for a in load_kb(kb).articles}
+        known = {(a.key, a.language) for a in _kb(kb).articles}
     try:
         lines = parse_lines(raw, known)
     except ExampleFileError as exc:

@@ -95,3 +95,34 @@ def test_cli_check_takes_the_deployment_languages(tmp_path: Path) -> None:
     assert CliRunner().invoke(app, ["check", str(tmp_path)]).exit_code == 1  # not a default language
     result = CliRunner().invoke(app, ["check", str(tmp_path), "-l", "en", "-l", "vi"])
     assert result.exit_code == 0 and "1 articles" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, "questions.jsonl: No such file or directory"),
+        (b'{"id": "q1", "text": "hi"}\n', "questions.jsonl:1: bad question: no 'language' field"),
+        (b"not json\n", "questions.jsonl:1: bad question: Expecting value"),
+        (b'["q1"]\n', "each line must be a JSON object"),
+        (b"\xff\xfe\n", "questions.jsonl: not UTF-8 text"),
+    ],
+)
+def test_cli_eval_names_a_bad_question_set_in_one_line(tmp_path: Path, content: bytes | None, said: str) -> None:
+    questions = tmp_path / "questions.jsonl"
+    if content is not None:
+        questions.write_bytes(content)
+    for command in (["eval", "--bm25-only"], ["calibrate"]):
+        result = CliRunner().invoke(app, [*command, "--kb", str(tmp_path / "kb"), str(questions)])
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+        assert said in result.output
+
+
+def test_cli_eval_names_the_problems_of_a_broken_knowledge_base(tmp_path: Path) -> None:
+    write(tmp_path, "kb/en/a.md", GOOD.format(id="a-en", key="a", lang="xx"))
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "q1", "language": "en", "text": "hi", "expected": "a"}\n')
+    result = CliRunner().invoke(app, ["eval", "--bm25-only", "--kb", str(tmp_path / "kb"), str(questions)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert "en/a.md: language" in result.output and "1 problem(s)" in result.output
+    missing = CliRunner().invoke(app, ["eval", "--bm25-only", "--kb", str(tmp_path / "none"), str(questions)])
+    assert missing.exit_code == 2 and "not a directory" in missing.output
