@@ -11,8 +11,9 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
-from helpline.archive.database import Database
+from helpline.archive.database import Database, redact
 from helpline.archive.gaps import unanswered_questions
 from helpline.bots.dense import default_cache_dir
 from helpline.bots.gaps import Gap, cluster
@@ -73,7 +74,14 @@ def gaps_command(
         finally:
             await db.close()
 
-    gaps = asyncio.run(run())
+    try:
+        gaps = asyncio.run(run())
+    except DBAPIError as exc:  # as `helpline archive status` says it: the engine's error, no credentials
+        typer.echo(
+            f"helpline: the record at {redact(settings.database.url)} is unavailable: {type(exc.orig).__name__}",
+            err=True,
+        )
+        raise typer.Exit(2) from None
     shown = gaps[:top]
     if as_json:
         typer.echo(
