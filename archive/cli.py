@@ -183,7 +183,7 @@ def catch_up(config: ConfigOption = None) -> None:
 
 @archive_app.command("retention")
 def retention(config: ConfigOption = None) -> None:
-    """Delete what is past its [retention] days, once (the archiver role does it hourly)."""
+    """Delete what is past its \\[retention] days, once (the archiver role does it hourly)."""
     settings = _settings(config)
 
     async def work(client: redis.Redis, db: Database) -> dict[str, int]:

@@ -45,7 +45,7 @@ def check(
         typer.Option(
             "--language",
             "-l",
-            help="a language articles may be in, as in [languages] supported (repeat it); "
+            help="a language articles may be in, as in \\[languages] supported (repeat it); "
             "default: " + ", ".join(SUPPORTED_LANGUAGES),
         ),
     ] = None,
@@ -146,7 +146,7 @@ def calibrate_(
     ] = 0.5,
     seeds: Annotated[int, typer.Option("--seeds", help="How many smaller knowledge bases with --drop.")] = 4,
 ) -> None:
-    """Print each language's `[hybrid]` table for bots/data/search.<lang>.toml (tuning sets only)."""
+    """Print each language's `\\[hybrid]` table for bots/data/search.<lang>.toml (tuning sets only)."""
     if not 0.0 <= drop < 1.0:
         raise fail(f"--drop must be at least 0 and below 1, not {drop}")
     loaded = [q for path in questions for q in _questions(path)]

@@ -28,7 +28,7 @@ def migrate_files(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
-    """Copy local files into the bucket of `[files] backend = "s3"`. Safe to run again: files
+    """Copy local files into the bucket of `\\[files] backend = "s3"`. Safe to run again: files
     already there are skipped. Exit 1 when a file's bytes no longer match its name."""
     try:
         settings = load_settings(config)

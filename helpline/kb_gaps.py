@@ -51,7 +51,7 @@ async def gap_report(
 def gaps_command(
     config: Annotated[str | None, typer.Option("--config", "-c", help="helpline.toml")] = None,
     days: Annotated[
-        int, typer.Option(min=1, max=366, help="Look back this many days ([insights] timezone), today included.")
+        int, typer.Option(min=1, max=366, help="Look back this many days (\\[insights] timezone), today included.")
     ] = 30,
     language: Annotated[str | None, typer.Option("--language", "-l", help="Only this language.")] = None,
     top: Annotated[int, typer.Option(min=1, help="Show the biggest this many groups.")] = 20,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -406,3 +409,28 @@ def test_config_check_names_bad_file_store_fields_and_checks_the_bucket(tmp_path
     cfg.write_text(cfg.read_text().replace(bucket, "no-such-bucket"))
     missing = helpline("config", "check", "-c", str(cfg), env=keys)
     assert missing.returncode == 2 and "files.bucket: no bucket 'no-such-bucket' at the endpoint" in missing.stderr
+
+
+def test_every_help_text_shows_its_toml_sections() -> None:
+    # help is rendered as rich markup, where a bare "[retention]" is a style tag and vanished
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from helpline.cli import app
+
+    def commands(command: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
+        yield path, command
+        for name, sub in (getattr(command, "commands", None) or {}).items():
+            yield from commands(sub, [*path, name])
+
+    checked = 0
+    for path, command in commands(get_command(app), []):
+        texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        sections = {f"[{s}]" for text in texts for s in re.findall(r"\[([a-z_.]+)\]", text)}
+        if not sections:
+            continue
+        shown = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"}).output
+        for section in sections:
+            assert section in shown, (path, section, shown)
+            checked += 1
+    assert checked >= 5  # kb check, kb calibrate, kb gaps, archive retention, files migrate
