@@ -107,25 +107,43 @@ def _api(method: str, path: str, **kwargs: Any) -> Any:
             if response.headers.get("content-type", "").startswith("application/json")
             else response.text
         )
-        raise fail(f"{response.status_code}: {detail}")
+        raise fail(f"{response.status_code}: {_said(detail)}")
     return response.json()
+
+
+def _said(detail: Any) -> str:
+    """The API's `detail`, as a line: a validation error names each field with its message
+    (`limit: Input should be less than or equal to 100`), not the raw list."""
+    if isinstance(detail, list) and all(isinstance(e, dict) and "msg" in e for e in detail):
+        return "; ".join(
+            ".".join(str(part) for part in e.get("loc", ())[1:] or e.get("loc", ())) + f": {e['msg']}" for e in detail
+        )
+    return str(detail)
+
+
+VIEWS = ("mine", "unassigned", "team", "all", "escalated", "failed", "uncertain")
+STATUSES = ("open", "pending", "resolved")
 
 
 @inbox_app.command("list")
 def inbox_list(
-    view: Annotated[str, typer.Option(help="mine, unassigned, team, all, escalated")] = "all",
+    view: Annotated[str, typer.Option(help=", ".join(VIEWS))] = "all",
     status: Annotated[str | None, typer.Option(help="open, pending or resolved")] = "open",
     q: Annotated[str | None, typer.Option(help="text search")] = None,
     limit: int = 30,
 ) -> None:
     """Conversations, newest activity first."""
+    if view not in VIEWS:
+        raise fail(f"--view: {view!r} is not one of {', '.join(VIEWS)}")
+    if status and status not in STATUSES:
+        raise fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
     params = {k: v for k, v in {"view": view, "status": status, "q": q, "limit": limit}.items() if v}
     for s in _api("GET", "/conversations", params=params)["items"]:
         c = s["conversation"]
         who = s["contact_name"] or s["contact_handle"]
         typer.echo(
             f"{c['id']:<10} {c['platform']:<9} {s['visibility']:<7} {c['priority']:<6} {c['status']:<8} "
-            f"{(c['assignee'] or '-'):<10} {who[:20]:<20} {s['preview'][:60]}"
+            f"{(c['assignee'] or '-'):<10} {who[:20]:<20} {' '.join(s['preview'].split())[:60]}"
         )
 
 

@@ -58,3 +58,21 @@ async def test_inbox_list_show_reply(desk: Desk) -> None:
         assert code == 0 and "card payment failed" in out and "We are on it  [queued]" in out
         code, out = await run(inbox_app, ["show", "0-999"], {**env, "HELPLINE_TOKEN": "hlt_wrong"})
         assert code == 2 and "401" in out
+
+
+async def test_inbox_names_a_bad_choice_and_says_the_api_refusal_in_words(desk: Desk) -> None:
+    cid = await desk.conversation("Help with my account\n\nsomeone logged in", thread="t9", user="u9")
+    token = (await desk.token("amy"))["Authorization"].removeprefix("Bearer ")
+    async with serve(desk.app) as url:
+        env = {"HELPLINE_URL": url, "HELPLINE_TOKEN": token}
+        code, out = await run(inbox_app, ["list"], env)
+        row = next(line for line in out.splitlines() if line.startswith(cid))
+        assert code == 0 and row.endswith("Help with my account someone logged in")  # one row a conversation
+        code, out = await run(inbox_app, ["list", "--view", "bogus"], env)
+        assert code == 2 and out.startswith("helpline: --view: 'bogus' is not one of mine, unassigned,"), out
+        code, out = await run(inbox_app, ["list", "--status", "closed"], env)
+        assert code == 2 and out == "helpline: --status: 'closed' is not one of open, pending, resolved\n"
+        code, out = await run(inbox_app, ["list", "--limit", "5000"], env)
+        assert code == 2 and out == "helpline: 422: limit: Input should be less than or equal to 100\n", out
+        code, out = await run(inbox_app, ["reply", cid, ""], env)
+        assert code == 2 and out == "helpline: 422: text: String should have at least 1 character\n", out
