@@ -214,6 +214,8 @@ def erase(
 ) -> None:
     """Remove a person's messages and identifiers from Redis and the record; an audit row without
     content remains. Refused while they have an open conversation, unless --force."""
+    if len([part for part in contact.split(":", 2) if part]) < 3:
+        raise _fail(f"{contact!r} is not a contact id: platform:account:user id, e.g. telegram:exchange_bot:500003")
     settings = _settings(config)
     who = operator or os.environ.get("USER", "") or "unknown"
 

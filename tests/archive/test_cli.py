@@ -38,3 +38,14 @@ def test_a_bad_database_url_names_the_field(env: str, monkeypatch: pytest.Monkey
     result = CliRunner().invoke(app, ["archive", "status"])
     assert result.exit_code == 2
     assert "database.url" in result.output and "unsupported database 'mysql'" in result.output
+
+
+@pytest.mark.parametrize("contact", ["bogus", "telegram:500003", "telegram::500003", "telegram:exchange_bot:"])
+def test_erasing_what_is_not_a_contact_id_is_refused_and_writes_no_audit_row(env: str, contact: str) -> None:
+    result = CliRunner().invoke(app, ["contacts", "erase", contact, "--operator", "dpo", "--reason", "req 2"])
+    assert result.exit_code == 2 and "erased" not in result.output
+    assert (
+        result.output
+        == f"helpline: {contact!r} is not a contact id: platform:account:user id, e.g. telegram:exchange_bot:500003\n"
+    )
+    assert not Path(env.removeprefix("sqlite:///")).exists()  # nothing was written, not even the record's tables
