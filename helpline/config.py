@@ -259,6 +259,12 @@ class Settings(BaseSettings):
                 problems.append(
                     (("rules", i, "set", "bot"), f"bot {rule.set.bot!r} has no [bots.{rule.set.bot}] section")
                 )
+        portal = self.portal  # a help center named explicitly must exist: a misspelt name served none
+        if portal.enabled and "bot" in portal.model_fields_set and not {"bots", "portal"} & incomplete:
+            if portal.bot not in self.bots:
+                problems.append((("portal", "bot"), f"bot {portal.bot!r} has no [bots.{portal.bot}] section"))
+            elif not isinstance(self.bots[portal.bot], HelpCenterOptions):
+                problems.append((("portal", "bot"), f'bot {portal.bot!r} is not of type "helpcenter"'))
         archivers = self.database.archiver_processes
         if archivers > self.redis.partitions and not {"redis", "database"} & incomplete:
             problems.append(

@@ -252,6 +252,26 @@ def test_status_of_an_unreachable_redis_exits_1_as_a_probe_expects(tmp_path: Pat
     assert "secret" not in result.stdout + result.stderr + as_json.stdout + as_json.stderr
 
 
+@pytest.mark.parametrize(
+    ("toml", "said"),
+    [
+        ('[portal]\nbot = "helpcentre"\n', "portal.bot: bot 'helpcentre' has no [bots.helpcentre] section"),
+        (
+            '[portal]\nbot = "ack"\n\n[bots.ack]\ntype = "autoreply"\ntexts = { en = "Thanks." }\n',
+            "portal.bot: bot 'ack' is not of type \"helpcenter\"",
+        ),
+    ],
+)
+def test_config_check_names_a_help_center_bot_that_is_not_one(tmp_path: Path, toml: str, said: str) -> None:
+    # the help center was silently not served
+    cfg = tmp_path / "h.toml"
+    cfg.write_text(toml)
+    result = helpline("config", "check", "-c", str(cfg))
+    assert result.returncode == 2 and result.stderr == said + "\n", result.stderr
+    cfg.write_text(toml.replace("[portal]\n", "[portal]\nenabled = false\n"))
+    assert helpline("config", "check", "-c", str(cfg)).returncode == 0  # no help center: nothing to serve it
+
+
 def test_config_check_warns_when_polling_cannot_fit_the_budget(tmp_path: Path) -> None:
     x_secrets = ", ".join(
         f'{n} = "X_{n.upper()}"' for n in ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
