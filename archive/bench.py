@@ -40,7 +40,7 @@ from helpline.routing.models import Author, InboundMessage, MessageKind
 from helpline.routing.rules import Action, Rule
 from helpline.routing.sender import Sender
 from helpline.routing.store import Effects, to_ms
-from helpline.runtime import build_router, make_bus, make_store, router_consumer, sender_consumer
+from helpline.runtime import build_router, make_bus, make_store, router_consumer, sender_consumer, settle_heap
 
 from .archiver import Archiver
 from .database import Database, migrate
@@ -195,6 +195,7 @@ async def _run(
         )
     if shards == 1:
         archiver = Archiver(client, Record(db), PARTITIONS, "bench-archiver", batch_size=1000)
+        settle_heap()  # as the archiver role's process does
         started, cpu = time.perf_counter(), time.process_time()
         await archiver.catch_up()
         archive_s, archive_cpu_s = time.perf_counter() - started, time.process_time() - cpu
@@ -306,6 +307,7 @@ async def _catch_up_shard(redis_url: str, database_url: str, shard: int, shards:
         archiver = Archiver(
             client, Record(db), PARTITIONS, f"bench-archiver-{shard}", batch_size=1000, shard=shard, shards=shards
         )
+        settle_heap()  # as the archiver role's processes do
         await asyncio.to_thread(ready.wait, 120)
         cpu = time.process_time()
         await archiver.catch_up()
