@@ -199,7 +199,10 @@ def parse_publish_at(value: str | None, timezone: str = "UTC") -> datetime | Non
     in `timezone` (so "2025-03-01T09:00" + "Asia/Seoul" is 09:00 KST)."""
     if value is None or value.strip().lower() in ("", "now"):
         return None
-    when = datetime.fromisoformat(value.strip())
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f'publish time {value!r} is not an ISO time like 2026-03-01T09:00 (or "now")') from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=zone(timezone))
     return when.astimezone(UTC)

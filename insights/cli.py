@@ -65,6 +65,12 @@ def report_commands(redis_url_of: RedisUrlOf) -> typer.Typer:
     """The `report` commands; without --redis-url they ask `redis_url_of` for the configured one."""
     app = typer.Typer(help="Support metrics: volumes, response times, SLA, CSAT, topics.", no_args_is_help=True)
 
+    def _day(option: str, value: str) -> date:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{option}: {value!r} is not a day like 2026-12-01") from None
+
     @app.command("show")
     def show(
         name: Annotated[str, typer.Argument(help=f"one of: {', '.join(REPORTS)}")] = "summary",
@@ -81,8 +87,8 @@ def report_commands(redis_url_of: RedisUrlOf) -> typer.Typer:
     ) -> None:
         """Print one report (rich tables by default)."""
         try:
-            last = date.fromisoformat(end) if end else datetime.now().date()
-            first = date.fromisoformat(start) if start else last - timedelta(days=6)
+            last = _day("--end", end) if end else datetime.now().date()
+            first = _day("--start", start) if start else last - timedelta(days=6)
             q = Query(start=first, end=last, platform=platform, team=team, language=language)
             url = redis_url or redis_url_of(config)
         except (ValueError, InsightsError) as exc:

@@ -48,3 +48,16 @@ def test_cli_create_preview_schedule_approve_status(redis_server: RedisServer, m
         app, ["announce", "create", "--text", "addr " + "f" * 5000, "--target", "telegram:bot:-100123"]
     )
     assert refused.exit_code == 2 and "cannot be split" in refused.output
+
+
+def test_cli_names_a_publish_time_that_is_not_one(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    redis.Redis.from_url(redis_server.url).flushall()
+    monkeypatch.setenv("HELPLINE_REDIS__URL", redis_server.url)
+    cli = CliRunner()
+    created = cli.invoke(app, ["announce", "create", "--text", "Maintenance", "--target", "x:brand"])
+    assert created.exit_code == 0, created.output
+    result = cli.invoke(app, ["announce", "schedule", created.output.split("\t")[0], "--at", "tomorrow 9am"])
+    assert result.exit_code == 2
+    assert (
+        result.output == "helpline: publish time 'tomorrow 9am' is not an ISO time like 2026-03-01T09:00 (or \"now\")\n"
+    )

@@ -81,3 +81,10 @@ def test_week_range() -> None:
     assert week_range("2026-W47") == (datetime(2026, 11, 16).date(), datetime(2026, 11, 22).date())
     with pytest.raises(BadRange):
         week_range("2026-W54")
+
+
+async def test_a_day_that_is_not_one_names_its_option(redis_server: RedisServer) -> None:
+    code, out = await invoke("show", "summary", "--start", "2026-13-01", "--redis-url", redis_server.url)
+    assert code == 2 and out == "helpline report: --start: '2026-13-01' is not a day like 2026-12-01\n"
+    code, out = await invoke("show", "summary", "--end", "yesterday", "--redis-url", redis_server.url)
+    assert code == 2 and out == "helpline report: --end: 'yesterday' is not a day like 2026-12-01\n"
