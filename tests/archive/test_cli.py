@@ -1,10 +1,15 @@
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+import redis.asyncio as redis
+from typer.testing import CliRunner, Result
 
+from helpline.archive.database import Database
 from helpline.cli import app
+from tests.archive.helpers import Desk
+from tests.factories import message
 from tests.redis_server import RedisServer
 
 
@@ -49,3 +54,26 @@ def test_erasing_what_is_not_a_contact_id_is_refused_and_writes_no_audit_row(env
         == f"helpline: {contact!r} is not a contact id: platform:account:user id, e.g. telegram:exchange_bot:500003\n"
     )
     assert not Path(env.removeprefix("sqlite:///")).exists()  # nothing was written, not even the record's tables
+
+
+async def test_backfill_says_what_it_wrote_and_what_the_record_holds(
+    env: str, redis_server: RedisServer, r: redis.Redis
+) -> None:
+    # it said "ok: 0 conversations in the record" of a record that held every conversation
+    desk = Desk(r, Database(env))
+    await desk.ingest([message("where is my deposit", thread="a", user="u1")])
+    await desk.ingest([message("and my withdrawal", thread="b", user="u2")])
+
+    def backfill() -> Result:
+        return CliRunner().invoke(app, ["archive", "backfill"])
+
+    first = await asyncio.to_thread(backfill)
+    assert first.exit_code == 0, first.output
+    assert first.output.splitlines()[-1] == (
+        "ok: 2 conversations written (the others were in the record already); the record holds 2"
+    )
+    again = await asyncio.to_thread(backfill)
+    assert again.output.splitlines()[-1] == (
+        "ok: 0 conversations written (the others were in the record already); the record holds 2"
+    )
+    await desk.db.close()
