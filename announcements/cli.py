@@ -111,6 +111,17 @@ def announce_commands(load: LoadDesk) -> typer.Typer:
     ) -> None:
         """Create a draft (refused, with the reason, if a target cannot take the text)."""
         targets = [parse_target(t) for t in target]
+        desk = load(config)
+        configured = {(a.platform, a.name) for a in desk.accounts}
+        for spec, t in zip(target, targets, strict=True):  # with no accounts configured, any is taken
+            if configured and (t.platform, t.account) not in configured:
+                names = ", ".join(sorted(n for p, n in configured if p == t.platform)) or "none"
+                typer.echo(
+                    f"helpline: --target {spec}: no {t.platform} account {t.account!r} in the configuration "
+                    f"({t.platform} accounts: {names})",
+                    err=True,
+                )
+                raise typer.Exit(2)
 
         async def action(w: Workflow, _: redis.Redis) -> Announcement:
             return await w.compose(
@@ -122,7 +133,7 @@ def announce_commands(load: LoadDesk) -> typer.Typer:
                 timezone=timezone,
             )
 
-        typer.echo(_line(_run(load(config), action)))
+        typer.echo(_line(_run(desk, action)))
 
     @app.command("preview")
     def preview(announcement_id: str, config: ConfigOption = None) -> None:

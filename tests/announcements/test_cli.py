@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import redis
 from typer.testing import CliRunner
@@ -61,3 +63,25 @@ def test_cli_names_a_publish_time_that_is_not_one(redis_server: RedisServer, mon
     assert (
         result.output == "helpline: publish time 'tomorrow 9am' is not an ISO time like 2026-03-01T09:00 (or \"now\")\n"
     )
+
+
+def test_cli_refuses_a_target_account_the_configuration_lacks(
+    redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it was taken, and the announcement could only fail when published
+    redis.Redis.from_url(redis_server.url).flushall()
+    cfg = tmp_path / "helpline.toml"
+    cfg.write_text(
+        f'[redis]\nurl = "{redis_server.url}"\n\n[[accounts]]\nplatform = "x"\nname = "brand"\n'
+        'secrets = { bearer_token = "X_BEARER_TOKEN" }\n'
+    )
+    cli = CliRunner()
+    refused = cli.invoke(app, ["announce", "create", "-c", str(cfg), "--text", "Hi", "--target", "x:brnad"])
+    assert refused.exit_code == 2
+    assert refused.output == (
+        "helpline: --target x:brnad: no x account 'brnad' in the configuration (x accounts: brand)\n"
+    )
+    refused = cli.invoke(app, ["announce", "create", "-c", str(cfg), "--text", "Hi", "--target", "mastodon:brand"])
+    assert refused.exit_code == 2 and "(mastodon accounts: none)" in refused.output
+    created = cli.invoke(app, ["announce", "create", "-c", str(cfg), "--text", "Hi", "--target", "x:brand"])
+    assert created.exit_code == 0 and "\tdraft\t" in created.output, created.output
