@@ -390,15 +390,17 @@ def dead_letters(ctx: typer.Context, config: ConfigOption = None, limit: int = 2
     settings = settings_or_exit(config)
     url = settings.redis.url
     if not url:
-        typer.echo("helpline: redis.url is not set", err=True)
+        typer.echo("helpline: redis.url is not set (HELPLINE_REDIS__URL or REDIS_URL)", err=True)
         raise typer.Exit(2)
     from helpline.routing import keys
 
-    async def main() -> None:
+    async def main() -> int:
         client = await connect(url, options=settings.redis)
+        shown = 0
         try:
             for p in range(settings.redis.partitions):
                 for entry_id, fields in await client.xrevrange(keys.dead_letters(p), count=limit):
+                    shown += 1
                     f = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
                     typer.echo(
                         f"{keys.dead_letters(p)} {entry_id.decode()} from {f.get('stream')} "
@@ -406,8 +408,10 @@ def dead_letters(ctx: typer.Context, config: ConfigOption = None, limit: int = 2
                     )
         finally:
             await client.aclose()
+        return shown
 
-    run_main(main)
+    if not run_main(main):
+        typer.echo(f"no dead letters in the {settings.redis.partitions} partitions", err=True)
 
 
 @dead_letters_app.command("replay")
@@ -421,7 +425,7 @@ def dead_letters_replay(
     settings = settings_or_exit(config)
     url = settings.redis.url
     if not url:
-        typer.echo("helpline: redis.url is not set", err=True)
+        typer.echo("helpline: redis.url is not set (HELPLINE_REDIS__URL or REDIS_URL)", err=True)
         raise typer.Exit(2)
     from helpline.routing.dead_letters import replay
 

@@ -380,6 +380,21 @@ def test_dead_letters_replay_of_an_unknown_id_says_so(tmp_path: Path, redis_serv
     assert helpline("dead-letters", "-c", str(cfg)).returncode == 0  # listing stays the group's default
 
 
+def test_dead_letters_says_when_there_are_none_and_where_the_url_comes_from(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    import redis as sync_redis
+
+    sync_redis.Redis.from_url(redis_server.url).flushall()
+    cfg = tmp_path / "h.toml"
+    cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\npartitions = 2\n')
+    result = helpline("dead-letters", "-c", str(cfg))
+    assert result.returncode == 0 and result.stdout == "" and result.stderr == "no dead letters in the 2 partitions\n"
+    no_url = helpline("dead-letters")
+    assert no_url.returncode == 2
+    assert no_url.stderr == "helpline: redis.url is not set (HELPLINE_REDIS__URL or REDIS_URL)\n"
+
+
 def test_config_check_names_a_misspelt_email_account_of_a_web_chat(tmp_path: Path) -> None:
     mail = (
         '[[accounts]]\nplatform = "email"\nname = "support"\nsecrets = { username = "MAIL_USER", '
