@@ -319,6 +319,24 @@ def test_the_demo_polls_within_its_budgets(monkeypatch: pytest.MonkeyPatch, tmp_
     assert [w for a, c in connectors for w in poll_budget_warnings(a.name, a.poll_interval, c.poll_rate_limits())] == []
 
 
+def test_the_demo_mailbox_answers_its_simulated_customers_within_the_auto_reply_cap(tmp_path: Path) -> None:
+    # at the default cap (3 an hour to one address) 211 of the bot's answers failed in a 33-minute demo
+    import inspect
+    from types import SimpleNamespace
+
+    from helpline.cli import demo
+    from helpline.demo import _mail_account
+    from helpline.mail_simulation import PEOPLE
+
+    interval = inspect.signature(demo).parameters["interval"].default
+    mail = SimpleNamespace(dovecot=SimpleNamespace(port=1), relay=SimpleNamespace(port=2))
+    (account,) = _mail_account(mail, tmp_path)  # type: ignore[arg-type]
+    fastest_tick = 0.5 * interval * 2  # the mail simulation waits interval * 2 * uniform(0.5, 1.5)
+    actions_per_customer = 3600 / fastest_tick / len(PEOPLE)
+    # room for two automatic mails (an answer, a notice or survey) for each thing a customer writes
+    assert account["options"]["auto_replies_per_hour"] >= 2 * actions_per_customer
+
+
 def test_config_check_of_a_web_chat_account(tmp_path: Path) -> None:
     cfg = tmp_path / "h.toml"
     cfg.write_text(
