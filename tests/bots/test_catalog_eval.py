@@ -13,6 +13,7 @@ from helpline.bots.calibrate import (
     CLARIFY_BAND,
     CLARIFY_HANDOFF,
     MAX_WRONG,
+    MIN_CLARIFY_BAND,
     MIN_HANDOFF,
     calibrate,
     clarify_threshold,
@@ -286,12 +287,13 @@ def test_clarify_leaves_the_out_of_scope_questions_below_it() -> None:
     # ten out-of-scope questions at 0.30, 0.35, ... 0.75: nine are below 0.71, eight below 0.70
     confidence = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.95]
     in_scope = [False] * 10 + [True]
-    assert 0.8 < CLARIFY_HANDOFF <= 0.9 and CLARIFY_BAND >= 0.1
-    assert clarify_threshold(confidence, in_scope, answer=0.8) == 0.71
+    assert 0.8 < CLARIFY_HANDOFF <= 0.9 and CLARIFY_BAND > MIN_CLARIFY_BAND >= 0.1
+    assert clarify_threshold(confidence, in_scope, answer=0.9) == 0.71
     # the one at 0.75 counting a tenth: eight of 9.1 below 0.66 are enough
-    assert clarify_threshold(confidence, in_scope, 0.8, [1.0] * 9 + [0.1, 1.0]) == 0.66
-    # when no threshold in the band leaves enough below, choices are never offered
-    assert clarify_threshold([0.79] * 5 + [0.95], [False] * 5 + [True], answer=0.8) == 0.8
+    assert clarify_threshold(confidence, in_scope, 0.9, [1.0] * 9 + [0.1, 1.0]) == 0.66
+    # a band narrower than MIN_CLARIFY_BAND is not left: just short of sure still gets choices
+    assert clarify_threshold(confidence, in_scope, answer=0.8) == round(0.8 - MIN_CLARIFY_BAND, 2)
+    assert clarify_threshold([0.79] * 5 + [0.95], [False] * 5 + [True], answer=0.8) == round(0.8 - MIN_CLARIFY_BAND, 2)
     # no out-of-scope question at all: the whole band
     assert clarify_threshold([0.95, 0.2], [True, True], answer=0.8) == round(0.8 - CLARIFY_BAND, 2)
 
