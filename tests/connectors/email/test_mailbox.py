@@ -99,7 +99,7 @@ async def test_the_same_mail_delivered_twice_is_one_message(r: redis.Redis, dove
 
 
 async def test_idle_returns_as_soon_as_mail_arrives(r: redis.Redis, dovecot: Dovecot, tmp_path: Path) -> None:
-    c = connector(r, dovecot, tmp_path, idle_seconds=10.0)
+    c = connector(r, dovecot, tmp_path, idle_seconds=10.0, first_poll="new")
     try:
         start = await c.fetch(None)
         assert start.messages == []
@@ -107,8 +107,9 @@ async def test_idle_returns_as_soon_as_mail_arrives(r: redis.Redis, dovecot: Dov
         timer.start()
         began = time.monotonic()
         woke = await c.fetch(start.cursor)
-        assert time.monotonic() - began < 5 and woke.more
-        batch = await c.fetch(woke.cursor)
+        # On a busy machine the mail can land before the poll reaches IDLE; then this poll reads it.
+        batch = woke if woke.messages else await c.fetch(woke.cursor)
+        assert time.monotonic() - began < 5, "the poll waited out IDLE instead of waking on the new mail"
         assert [m.message_id for m in batch.messages] == ["q1.ann@example.com"]
     finally:
         await c.stop()
