@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import redis.asyncio as redis
 import typer
 from sqlalchemy import func, select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from helpline.config import ConfigInvalid, Settings, load_settings
 from helpline.routing import keys
@@ -23,7 +23,7 @@ from helpline.routing.decode import as_text
 from .archiver import Archiver, archive_lag
 from .database import Database, migrate, redact
 from .erasure import erase_contact
-from .errors import ErasureRefused, RecordError
+from .errors import ErasureRefused, RecordError, RecordMissing
 from .evict import Evictor
 from .record import Record
 from .retention import apply_retention
@@ -49,14 +49,28 @@ def _settings(path: Path | None) -> Settings:
         raise _fail("invalid configuration:\n  " + "\n  ".join(exc.problems)) from None
 
 
-def _run(settings: Settings, work: Callable[[redis.Redis, Database], Awaitable[T]]) -> T:
+def record_failure(settings: Settings, exc: Exception) -> typer.Exit:
+    """The line a command says when the record fails it (shared by every command that opens one)."""
+    if isinstance(exc, RecordMissing):
+        return _fail(
+            f"{exc}: give the desk's configuration with -c/--config (its [database] url) or set "
+            "HELPLINE_DATABASE__URL; `helpline archive migrate` creates a new record"
+        )
+    if isinstance(exc, DBAPIError):
+        return _fail(f"the record at {redact(settings.database.url)} is unavailable: {type(exc.orig).__name__}")
+    return _fail(str(exc))
+
+
+def _run(settings: Settings, work: Callable[[redis.Redis, Database], Awaitable[T]], *, create: bool = False) -> T:
+    """Run `work` with Redis and the record. Without `create`, the record must exist already (a
+    command that only reads or edits it does not make an empty one)."""
     url = settings.redis.url
     if not url:
         raise _fail("redis.url is not set (HELPLINE_REDIS__URL or REDIS_URL)")
 
     async def main() -> T:
+        db = Database(settings.database.url, create=create)
         client: redis.Redis = redis.Redis.from_url(url, socket_connect_timeout=3)
-        db = Database(settings.database.url)
         try:
             return await work(client, db)
         finally:
@@ -67,12 +81,8 @@ def _run(settings: Settings, work: Callable[[redis.Redis, Database], Awaitable[T
         return asyncio.run(main())
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise _fail(f"cannot reach Redis: {exc}") from None
-    except (OperationalError, DBAPIError) as exc:
-        raise _fail(
-            f"the record at {redact(settings.database.url)} is unavailable: {type(exc.orig).__name__}"
-        ) from None
-    except RecordError as exc:
-        raise _fail(str(exc)) from None
+    except (DBAPIError, RecordError) as exc:
+        raise record_failure(settings, exc) from None
 
 
 @archive_app.command("migrate")
@@ -81,10 +91,8 @@ def migrate_command(config: ConfigOption = None) -> None:
     settings = _settings(config)
     try:
         migrate(settings.database.url)
-    except (OperationalError, DBAPIError) as exc:
-        raise _fail(
-            f"the record at {redact(settings.database.url)} is unavailable: {type(exc.orig).__name__}"
-        ) from None
+    except DBAPIError as exc:
+        raise record_failure(settings, exc) from None
     typer.echo(f"ok: the record at {redact(settings.database.url)} is at the newest schema")
 
 
@@ -111,7 +119,7 @@ def backfill(config: ConfigOption = None) -> None:
             held = int((await conn.execute(select(func.count()).select_from(conversations))).scalar_one())
         return f"ok: {done} conversations written (the others were in the record already); the record holds {held}"
 
-    typer.echo(_run(settings, work))
+    typer.echo(_run(settings, work, create=True))
 
 
 async def _archive(client: redis.Redis, record: Record, ids: list[str]) -> int:
@@ -179,7 +187,7 @@ def catch_up(config: ConfigOption = None) -> None:
         ).round()
         return archived, evicted
 
-    archived, evicted = _run(settings, work)
+    archived, evicted = _run(settings, work, create=True)
     typer.echo(f"ok: {archived} changes archived, {evicted} conversations evicted from Redis")
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from .errors import RecordConfigError
+from .errors import RecordConfigError, RecordMissing
 
 DEFAULT_URL = "sqlite:///var/helpline/record.db"
 _ASYNC = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
@@ -83,13 +83,27 @@ def one_of(conn: AsyncConnection, column: Any, values: Sequence[Any]) -> ColumnE
     return column.in_(values)  # type: ignore[no-any-return]
 
 
-class Database:
-    """One async engine per process, created at start-up and passed in."""
+def _require_sqlite_file(parsed: URL, url: str) -> None:
+    if parsed.database and parsed.database != ":memory:" and not Path(parsed.database).is_file():
+        raise RecordMissing(
+            f"database.url: no record at {Path(parsed.database).resolve()} ({redact(url)}), and reading "
+            "or editing the record does not create one"
+        )
 
-    def __init__(self, url: str) -> None:
+
+class Database:
+    """One async engine per process, created at start-up and passed in.
+
+    `create=False` is for what reads or edits a record that must exist already (an erasure, a
+    status, retention): a SQLite file that is not there is refused (RecordMissing) instead of being
+    made, empty, by the first connection. A PostgreSQL server never makes a missing database."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         parsed = engine_url(url)
         self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite" and not create:
+            _require_sqlite_file(parsed, url)
         if self.dialect == "sqlite":  # the file's folder is made by `migrate`, not by every reader
             self.engine: AsyncEngine = create_async_engine(parsed)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

@@ -2,6 +2,7 @@
 
 RecordError
  ├── RecordConfigError   the [database] settings are wrong (names the field)
+ │    └── RecordMissing  the SQLite file database.url names is not there (and is not made)
  ├── RecordUnavailable   the database cannot be reached or refused the work (retry later)
  └── ErasureRefused      an erasure would remove an open conversation (use force)
 """
@@ -14,6 +15,10 @@ class RecordError(Exception):
 
 
 class RecordConfigError(RecordError):
+    pass
+
+
+class RecordMissing(RecordConfigError):
     pass
 
 

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from helpline.archive.database import Database, redact
+from helpline.archive.database import Database
+from helpline.archive.errors import RecordError
 from helpline.archive.gaps import unanswered_questions
 from helpline.bots.dense import default_cache_dir
 from helpline.bots.gaps import Gap, cluster
@@ -61,6 +62,8 @@ def gaps_command(
     language, biggest first, with sample questions — what to write next."""
     from pathlib import Path
 
+    from helpline.archive.cli import record_failure
+
     from .cli import settings_or_exit
 
     settings = settings_or_exit(Path(config) if config else None)
@@ -68,7 +71,7 @@ def gaps_command(
     start = end - timedelta(days=days - 1)
 
     async def run() -> list[Gap]:
-        db = Database(settings.database.url)
+        db = Database(settings.database.url, create=False)
         try:
             return await gap_report(settings, db, start, end, language)
         finally:
@@ -76,12 +79,8 @@ def gaps_command(
 
     try:
         gaps = asyncio.run(run())
-    except DBAPIError as exc:  # as `helpline archive status` says it: the engine's error, no credentials
-        typer.echo(
-            f"helpline: the record at {redact(settings.database.url)} is unavailable: {type(exc.orig).__name__}",
-            err=True,
-        )
-        raise typer.Exit(2) from None
+    except (DBAPIError, RecordError) as exc:  # as `helpline archive status` says it
+        raise record_failure(settings, exc) from None
     shown = gaps[:top]
     if as_json:
         typer.echo(

@@ -56,6 +56,44 @@ def test_erasing_what_is_not_a_contact_id_is_refused_and_writes_no_audit_row(env
     assert not Path(env.removeprefix("sqlite:///")).exists()  # nothing was written, not even the record's tables
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["contacts", "erase", "telegram:exchange_bot:500003"], ["archive", "status"], ["archive", "retention"]],
+    ids=["erase", "status", "retention"],
+)
+def test_a_command_on_a_record_that_is_not_there_does_not_create_it(
+    env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    # without -c, `contacts erase` made an empty record at the default path and said "erased: 0 conversations"
+    monkeypatch.delenv("HELPLINE_DATABASE__URL")
+    monkeypatch.chdir(tmp_path)
+    default = tmp_path / "var" / "helpline" / "record.db"
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"helpline: database.url: no record at {default} (sqlite:///var/helpline/record.db), and reading or "
+        "editing the record does not create one: give the desk's configuration with -c/--config (its [database] "
+        "url) or set HELPLINE_DATABASE__URL; `helpline archive migrate` creates a new record\n"
+    )
+    assert not (tmp_path / "var").exists()
+
+
+def test_erasing_from_a_record_the_configuration_names_but_is_not_there_is_refused(
+    env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HELPLINE_DATABASE__URL")
+    missing = tmp_path / "recrod.db"
+    cfg = tmp_path / "helpline.toml"
+    cfg.write_text(f'[database]\nurl = "sqlite:///{missing}"\n')
+    result = CliRunner().invoke(app, ["contacts", "erase", "telegram:exchange_bot:500003", "-c", str(cfg)])
+    assert result.exit_code == 2 and "erased" not in result.output
+    assert result.output.startswith(f"helpline: database.url: no record at {missing} (sqlite:///{missing})")
+    assert not missing.exists()
+    assert CliRunner().invoke(app, ["archive", "migrate", "-c", str(cfg)]).exit_code == 0  # a new record is made
+    result = CliRunner().invoke(app, ["contacts", "erase", "telegram:exchange_bot:500003", "-c", str(cfg)])
+    assert result.exit_code == 0 and "erased: 0 conversations" in result.output, result.output
+
+
 async def test_backfill_says_what_it_wrote_and_what_the_record_holds(
     env: str, redis_server: RedisServer, r: redis.Redis
 ) -> None:

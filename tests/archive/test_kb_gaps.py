@@ -219,7 +219,9 @@ def test_the_events_index_migrates_up_and_down(fresh_url: str) -> None:
     assert "events_type_at" in indexes()
 
 
-def test_helpline_kb_gaps_of_an_unreachable_record_is_one_line(redis_server: RedisServer, tmp_path: Path) -> None:
+def test_helpline_kb_gaps_of_a_record_that_is_not_there_is_one_line_and_makes_none(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
     cfg = tmp_path / "helpline.toml"
     cfg.write_text(
         f'[redis]\nurl = "{redis_server.url}"\n[database]\nurl = "sqlite:///{tmp_path}/no/such/folder/record.db"\n'
@@ -228,7 +230,8 @@ def test_helpline_kb_gaps_of_an_unreachable_record_is_one_line(redis_server: Red
         [sys.executable, "-m", "helpline", "kb", "gaps", "-c", str(cfg)], capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
-    assert (
-        out.stderr
-        == f"helpline: the record at sqlite:///{tmp_path}/no/such/folder/record.db is unavailable: OperationalError\n"
+    assert out.stderr.startswith(
+        f"helpline: database.url: no record at {tmp_path}/no/such/folder/record.db "
+        f"(sqlite:///{tmp_path}/no/such/folder/record.db), and reading or editing the record does not create one: "
     )
+    assert "-c/--config (its [database] url)" in out.stderr and not (tmp_path / "no").exists()
