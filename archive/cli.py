@@ -21,7 +21,7 @@ from helpline.routing import keys
 from helpline.routing.decode import as_text
 
 from .archiver import Archiver, archive_lag
-from .database import Database, migrate, redact
+from .database import Database, migrate, redact, unavailable
 from .erasure import erase_contact
 from .errors import ErasureRefused, RecordError, RecordMissing
 from .evict import Evictor
@@ -57,7 +57,7 @@ def record_failure(settings: Settings, exc: Exception) -> typer.Exit:
             "HELPLINE_DATABASE__URL; `helpline archive migrate` creates a new record"
         )
     if isinstance(exc, DBAPIError):
-        return _fail(f"the record at {redact(settings.database.url)} is unavailable: {type(exc.orig).__name__}")
+        exc = unavailable(settings.database.url, exc)
     return _fail(str(exc))
 
 

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
@@ -21,7 +22,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from .errors import RecordConfigError, RecordMissing
+from .errors import RecordConfigError, RecordMissing, RecordUnavailable
 
 DEFAULT_URL = "sqlite:///var/helpline/record.db"
 _ASYNC = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
@@ -54,6 +55,25 @@ def redact(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "(invalid URL)"
+
+
+def unavailable(url: str, exc: BaseException) -> RecordUnavailable:
+    """A driver's error (as SQLAlchemy raises it) in one line: the record's URL with its password
+    masked, and the first line of the driver's own message. Not SQLAlchemy's message, which adds the
+    statement and its parameters (customers' data); the password is masked in it too, should a
+    driver repeat it."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    why = " ".join(lines[0].split()) if lines else ""
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        password = None
+    if password:
+        for secret in {str(password), quote(str(password), safe="")}:
+            why = why.replace(secret, "***")
+    reason = f"{type(cause).__name__}: {why}" if why else type(cause).__name__
+    return RecordUnavailable(f"the record at {redact(url)} is unavailable: {reason}")
 
 
 def _sqlite_file(parsed: URL) -> None:

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as redis
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner, Result
 
-from helpline.archive.database import Database
+from helpline.archive.database import Database, unavailable
 from helpline.cli import app
 from tests.archive.helpers import Desk
 from tests.factories import message
@@ -92,6 +93,38 @@ def test_erasing_from_a_record_the_configuration_names_but_is_not_there_is_refus
     assert CliRunner().invoke(app, ["archive", "migrate", "-c", str(cfg)]).exit_code == 0  # a new record is made
     result = CliRunner().invoke(app, ["contacts", "erase", "telegram:exchange_bot:500003", "-c", str(cfg)])
     assert result.exit_code == 0 and "erased: 0 conversations" in result.output, result.output
+
+
+@pytest.mark.parametrize("command", [["archive", "status"], ["archive", "migrate"]], ids=["status", "migrate"])
+def test_an_unreachable_record_is_said_with_the_drivers_reason_and_no_password(
+    env: str, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    # it said only "is unavailable: OperationalError"
+    monkeypatch.setenv("HELPLINE_DATABASE__URL", "postgresql://helpline:s3cret-pw@127.0.0.1:1/record")
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2
+    assert result.output == (
+        "helpline: the record at postgresql://helpline:***@127.0.0.1:1/record is unavailable: OperationalError: "
+        'connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused\n'
+    )
+
+
+def test_a_file_that_is_not_a_record_is_said_so(env: str) -> None:
+    Path(env.removeprefix("sqlite:///")).write_bytes(b"not a database, " * 512)
+    result = CliRunner().invoke(app, ["archive", "status"])
+    assert result.exit_code == 2
+    assert result.output == f"helpline: the record at {env} is unavailable: DatabaseError: file is not a database\n"
+
+
+def test_the_reason_keeps_no_password_and_no_statement_parameters() -> None:
+    url = "postgresql://desk:p%40ss%20w0rd@db.internal/helpline"
+    driver = Exception("password authentication failed (p@ss w0rd / p%40ss%20w0rd)\nDETAIL: more")
+    exc = DBAPIError("SELECT * FROM messages WHERE text = %s", ("my seed phrase is ...",), driver)
+    said = str(unavailable(url, exc))
+    assert said == (
+        "the record at postgresql://desk:***@db.internal/helpline is unavailable: "
+        "Exception: password authentication failed (*** / ***)"
+    )
 
 
 async def test_backfill_says_what_it_wrote_and_what_the_record_holds(
