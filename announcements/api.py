@@ -112,7 +112,7 @@ def announcements_router(
     settings = settings or AnnouncementSettings()
     capabilities = capabilities_lookup(accounts, connectors)
     store = AnnouncementStore(client)
-    workflow = Workflow(store, settings, capabilities)
+    workflow = Workflow(store, settings, capabilities, accounts)
     deliveries = DeliveryStore(client)
     incidents = IncidentStore(client)
     subscribers = SubscriberStore(client)

@@ -25,7 +25,7 @@ from .models import Announcement, Target, TargetKind, parse_publish_at
 from .render import preview as render_preview
 from .settings import AnnouncementSettings
 from .store import AnnouncementStore
-from .workflow import Workflow
+from .workflow import Workflow, unknown_account
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="helpline.toml")]
 ActorOption = Annotated[str, typer.Option("--as", help="who is doing this (recorded)")]
@@ -48,7 +48,9 @@ def _run(desk: Desk, action: Callable[[Workflow, redis.Redis], Awaitable[T]]) ->
     async def main() -> T:
         client = redis.Redis.from_url(desk.redis_url)
         try:
-            workflow = Workflow(AnnouncementStore(client), desk.settings, capabilities_lookup(desk.accounts))
+            workflow = Workflow(
+                AnnouncementStore(client), desk.settings, capabilities_lookup(desk.accounts), desk.accounts
+            )
             return await action(workflow, client)
         finally:
             await client.aclose()
@@ -112,15 +114,10 @@ def announce_commands(load: LoadDesk) -> typer.Typer:
         """Create a draft (refused, with the reason, if a target cannot take the text)."""
         targets = [parse_target(t) for t in target]
         desk = load(config)
-        configured = {(a.platform, a.name) for a in desk.accounts}
-        for spec, t in zip(target, targets, strict=True):  # with no accounts configured, any is taken
-            if configured and (t.platform, t.account) not in configured:
-                names = ", ".join(sorted(n for p, n in configured if p == t.platform)) or "none"
-                typer.echo(
-                    f"helpline: --target {spec}: no {t.platform} account {t.account!r} in the configuration "
-                    f"({t.platform} accounts: {names})",
-                    err=True,
-                )
+        for spec, t in zip(target, targets, strict=True):  # named as given, before Redis is asked
+            unknown = unknown_account(t, desk.accounts)
+            if unknown:
+                typer.echo(f"helpline: --target {spec}: {unknown}", err=True)
                 raise typer.Exit(2)
 
         async def action(w: Workflow, _: redis.Redis) -> Announcement:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from helpline.connectors.base import AccountSettings
 from helpline.connectors.capabilities import CapabilityLookup
 from helpline.connectors.registry import capabilities_lookup
 from helpline.routing.models import utcnow
@@ -35,19 +36,38 @@ def _expect(announcement: Announcement, *states: State, action: str) -> None:
         )
 
 
+def unknown_account(target: Target, accounts: Sequence[AccountSettings]) -> str | None:
+    """Why `target` cannot be published from the configured `accounts` (its account is not one of
+    them: the reason names those its platform has), or None. With no account configured, any is
+    taken. The one check of the command line's `announce create` and the REST API's."""
+    configured = {(a.platform, a.name) for a in accounts}
+    if not configured or (target.platform, target.account) in configured:
+        return None
+    names = ", ".join(sorted(n for p, n in configured if p == target.platform)) or "none"
+    return f"no {target.platform} account {target.account!r} in the configuration ({target.platform} accounts: {names})"
+
+
 class Workflow:
     def __init__(
         self,
         store: AnnouncementStore,
         settings: AnnouncementSettings | None = None,
         capabilities: CapabilityLookup | None = None,
+        accounts: Sequence[AccountSettings] = (),
     ) -> None:
+        """`accounts`: the configured ones, which targets must name (none: any is taken)."""
         self.store = store
         self.settings = settings or AnnouncementSettings()
         self.capabilities = capabilities or capabilities_lookup(())
+        self.accounts = accounts
 
     def check(self, announcement: Announcement) -> None:
-        """Refuse a text some target cannot publish (the reasons name the platform)."""
+        """Refuse a target whose account is not configured, and a text some target cannot publish
+        (the reasons name the account or the platform)."""
+        for target in announcement.targets:
+            unknown = unknown_account(target, self.accounts)
+            if unknown:
+                raise Refused(f"target {target.key}: {unknown}")
         reasons = refusals(announcement, self.capabilities)
         if reasons:
             raise Refused("; ".join(reasons))

@@ -31,10 +31,19 @@ def require_role(role: str) -> Callable[..., str]:
     return dependency
 
 
+#: The desk's accounts: the targets below name them.
+ACCOUNTS = [
+    {"platform": "null", "name": "main"},
+    {"platform": "x", "name": "brand"},
+    {"platform": "telegram", "name": "bot"},
+    {"platform": "mastodon", "name": "social"},
+]
+
+
 @pytest.fixture
 async def api(r: redis.Redis) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
-    p = make_parts(r)
+    p = make_parts(r, accounts=ACCOUNTS)
     app.include_router(
         announcements_router(
             require_role, client=r, conversations=p.store, accounts=p.settings.accounts, connectors=p.connectors
@@ -138,6 +147,22 @@ async def test_preview_counts_and_refusal_at_compose_time(api: httpx.AsyncClient
     assert "cannot be split" in refused.json()["detail"]
     listing = (await api.get("/api/announcements", headers=as_("agent"))).json()["announcements"]
     assert listing == []  # nothing was stored
+
+
+async def test_a_target_account_the_configuration_lacks_is_refused(api: httpx.AsyncClient) -> None:
+    # it was stored, and could only fail when published
+    typo = {**DRAFT, "targets": [DRAFT["targets"][1], {"kind": "x_timeline", "account": "brnad"}]}
+    refused = await api.post("/api/announcements", json=typo, headers=as_("marketing"))
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == ("target x:brnad: no x account 'brnad' in the configuration (x accounts: brand)")
+    assert (await api.get("/api/announcements", headers=as_("agent"))).json()["announcements"] == []
+    a = (await api.post("/api/announcements", json=DRAFT, headers=as_("marketing"))).json()
+    mastodon = {**DRAFT, "targets": [{"kind": "mastodon_account", "account": "brand"}]}
+    edited = await api.patch(f"/api/announcements/{a['id']}", json=mastodon, headers=as_("marketing"))
+    assert edited.status_code == 422
+    assert edited.json()["detail"] == (
+        "target mastodon:brand: no mastodon account 'brand' in the configuration (mastodon accounts: social)"
+    )
 
 
 async def test_console_page_and_static_are_served_without_inline_script(api: httpx.AsyncClient) -> None:

@@ -4,13 +4,15 @@ each role is shown only pages it may open (never a link its API would refuse).""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio as redis
 
 from helpline.console.roles import PAGES, Role
 from helpline.console.security import CSP
 
-from .helpers import USERS, Desk
+from .helpers import USERS, Desk, make_desk
 
 SHOWN = {
     "amy": ["Inbox", "API tokens"],
@@ -58,7 +60,17 @@ async def test_presence_toggle_only_for_agents_in_the_roster(desk: Desk) -> None
             assert ('id="presence-select"' in html) is has_toggle, (username, path)
 
 
-async def test_announcements_page_offers_what_the_role_may_do(desk: Desk) -> None:
+@pytest.fixture
+async def announcing_desk(r: redis.Redis) -> AsyncIterator[Desk]:
+    """The desk with an X account to announce from (a target must name a configured account)."""
+    desk = await make_desk(r, accounts=[{"platform": "null", "name": "main"}, {"platform": "x", "name": "main"}])
+    yield desk
+    for c in desk.clients:
+        await c.aclose()
+
+
+async def test_announcements_page_offers_what_the_role_may_do(announcing_desk: Desk) -> None:
+    desk = announcing_desk
     meg, csrf = await desk.login("meg")
     page = (await meg.get("/announcements")).text
     assert 'id="compose-form"' in page and 'data-may-compose="yes"' in page and 'data-may-approve=""' in page
