@@ -5,6 +5,7 @@ never from the command line (which other users can see in the process list)."""
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from typing import Annotated, Any
 
@@ -34,11 +35,16 @@ def add(
     password_env: Annotated[str | None, typer.Option(help="read the password from this environment variable")] = None,
     redis_url: RedisOption = None,
 ) -> None:
-    """Create a user (the password comes from --password-env or a prompt)."""
+    """Create a user (the password comes from --password-env or, on a terminal, a prompt)."""
     if password_env:
         password = os.environ.get(password_env, "")
         if not password:
             raise fail(f"--password-env: environment variable {password_env} is empty or not set")
+    elif sys.stdin is None or not sys.stdin.isatty():  # a script, a pipe: nobody to prompt
+        raise fail(
+            "a password is needed and there is no terminal to ask for it: put it in an environment variable "
+            "and give its name with --password-env NAME"
+        )
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 

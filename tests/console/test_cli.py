@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -41,6 +44,27 @@ async def test_users_add_list_and_token(desk: Desk, monkeypatch: pytest.MonkeyPa
     assert code == 0 and token.startswith("hlt_")
     info = await desk.svc.tokens.resolve(token)
     assert info is not None and info.username == "zoe"
+
+
+async def test_users_add_without_a_terminal_or_password_env_says_how_to_give_the_password(desk: Desk) -> None:
+    # it printed only "Aborted." (exit status 1)
+    url = desk.parts.client.connection_pool.connection_kwargs
+    env = {**os.environ, "REDIS_URL": f"redis://{url['host']}:{url['port']}/0"}
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "helpline", "users", "add", "--username", "zed", "--role", "agent"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr == (
+        "helpline: a password is needed and there is no terminal to ask for it: put it in an environment variable "
+        "and give its name with --password-env NAME\n"
+    )
+    assert await desk.svc.users.get("zed") is None
 
 
 async def test_inbox_list_show_reply(desk: Desk) -> None:
