@@ -27,6 +27,7 @@ from typing import Any
 import redis.asyncio as redis
 from sqlalchemy import func, select
 
+from helpline import bench as pipeline_bench
 from helpline.bench_guard import BenchmarkRefused, wipe_for_benchmark
 from helpline.config import DatabaseSettings, Settings
 from helpline.connectors.base import AccountSettings, ConnectorContext
@@ -50,27 +51,9 @@ from .record import Record
 from .schema import conversations, messages
 from .search import Access, Query, search
 
-TEXTS = {
-    "en": [
-        "My withdrawal has been pending for two hours",
-        "How do I reset my 2FA?",
-        "Deposit not credited yet",
-        "The withdrawal address was rejected",
-    ],
-    "ko": [
-        "출금이 두 시간째 대기 중이에요",
-        "2단계 인증을 재설정하려면 어떻게 하나요?",
-        "입금이 아직 반영되지 않았어요",
-    ],
-    "zh": ["我的提现已经等待两个小时了", "如何重置双重验证？", "充值还没有到账"],
-    "ja": ["出金が2時間保留のままです", "二段階認証をリセットするには？", "入金がまだ反映されません"],
-}
-ACK = {
-    "en": "Thanks, we got your message.",
-    "ko": "메시지를 받았습니다.",
-    "zh": "我们已收到您的消息。",
-    "ja": "メッセージを受け付けました。",
-}
+# The pipeline benchmark's questions, and one more in English so a message's text is not its language's alone.
+TEXTS = {**pipeline_bench.TEXTS, "en": [*pipeline_bench.TEXTS["en"], "The withdrawal address was rejected"]}
+ACK = pipeline_bench.ACK
 SEARCHES = ("withdrawal", "deposit credited", "출금", "입금", "提现", "充值", "出金", "入金")
 PARTITIONS = 16
 CHUNK = 5000
