@@ -33,7 +33,7 @@ from helpline.routing.store import CHANGE_FORGET_AGENT
 
 from . import counters
 from .covered import Covered, position
-from .erasure import erase_from_redis, erased_in_redis
+from .erasure import erase_from_redis, erased_contacts_in_redis, erased_in_redis
 from .record import Batch, Collision, Dropped, Record, Rewound
 from .rewind import Forward, bring_forward, sweep
 from .snapshot import read_changes
@@ -235,9 +235,14 @@ class Archiver:
     async def sweep(self) -> None:
         """Look for conversations Redis holds at an older state than the record (`rewind.sweep`):
         at the start, and after the id counters were found behind the record's. Those found are
-        named on their change streams and brought forward when read."""
+        named on their change streams and brought forward when read. Erased people's conversations
+        and contacts it finds are erased from Redis again (contacts alone by the archiver of
+        partition 0: they are not partitioned)."""
         try:
             found = await sweep(self.client, self.record, self.marks)
+            contacts = (
+                await erased_contacts_in_redis(self.client, self.record.db, self.partitions) if 0 in self.owned else []
+            )
         except _UNAVAILABLE as exc:
             if not self._outage:
                 log.warning("archiver: cannot compare Redis with the record yet: %s", type(exc).__name__)
@@ -250,6 +255,14 @@ class Archiver:
                 len(found.named),
             )
         await self._erase_again(found.erased)
+        for contact_id in contacts:
+            await erase_from_redis(self.client, contact_id, [])
+        if contacts:
+            log.warning(
+                "archiver: %d contacts of erased people were in Redis again without a conversation (Redis restored "
+                "from a snapshot older than their erasure?): erased from Redis again",
+                len(contacts),
+            )
 
     async def _erase_again(self, dropped: Sequence[Dropped]) -> None:
         """Erase from Redis again the conversations of erased people it holds (restored from a

@@ -13,14 +13,15 @@ Redis restored from a snapshot older than the erasure brings the person's conver
 contact back into Redis. The archiver erases them from Redis again (`erase_from_redis`, what the
 erase command runs): those a batch names (dropped from it by `Record._drop_erased`), and those
 nothing changes again, found when it compares Redis with the record at its start
-(`rewind.sweep`). A conversation is the person's again when it was created before their
+(`rewind.sweep`), and a contact none of whose conversations Redis holds
+(`erased_contacts_in_redis`). A conversation is the person's again when it was created before their
 latest erasure (the audit row's subject is `record.subject_of` their contact id).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -34,7 +35,7 @@ from helpline.routing.decode import as_text
 from . import contact_terms
 from .database import Database
 from .errors import ErasureRefused
-from .record import Dropped, delete_rows, lock_against_erasure, subject_of
+from .record import Dropped, delete_rows, erased_at, lock_against_erasure, subject_of
 from .schema import contacts, conversations, erasures, messages
 
 # KEYS[1] partition prefix. ARGV: conversation ids. Deletes each conversation with its messages,
@@ -122,16 +123,34 @@ async def erased_in_redis(client: redis.Redis, found: Sequence[Dropped]) -> dict
     return out
 
 
+async def erased_contacts_in_redis(client: redis.Redis, db: Database, partitions: int) -> list[str]:
+    """Contacts Redis holds of erased people with none of their conversations left in Redis: a
+    snapshot older than the erasure, taken after their conversations had left Redis, brings back
+    the contact alone, which no conversation leads to. A person who wrote again since the erasure
+    has a conversation in Redis and keeps their contact (those the snapshot brought back with
+    their older conversations go with them: `erased_in_redis`). Reads every contact key: run when
+    Redis is compared with the record, not per batch."""
+    prefix = keys.contact("")
+    held = [as_text(key)[len(prefix) :] async for key in client.scan_iter(match=keys.contact("*"), count=1000)]
+    erased: list[str] = []
+    for start in range(0, len(held), 500):
+        async with db.engine.connect() as conn:
+            erased += list(await erased_at(conn, held[start : start + 500]))
+    if not erased:
+        return []
+    owners = {owner async for _, owner, _ in _conversations_in_redis(client, partitions)}
+    return [contact for contact in erased if contact not in owners]
+
+
 async def delete_from_record(db: Database, conversation_ids: Sequence[str]) -> None:
     """Delete conversations from the record with their messages, events, replies and search rows."""
     async with db.engine.begin() as conn:
         await delete_rows(conn, db.is_sqlite, conversation_ids)
 
 
-async def redis_conversations(client: redis.Redis, partitions: int, contact_id: str) -> dict[str, str]:
-    """Conversation id -> status of the contact's conversations still in Redis (a full scan of
-    the inbox indexes: erasure is rare, and Redis keeps no index by contact)."""
-    found: dict[str, str] = {}
+async def _conversations_in_redis(client: redis.Redis, partitions: int) -> AsyncIterator[tuple[str, str, str]]:
+    """(conversation id, contact id, status) of every conversation Redis holds (a full scan of the
+    inbox indexes: erasure is rare, and Redis keeps no index by contact)."""
     for p in range(partitions):
         ids = [as_text(cid) async for cid, _ in client.zscan_iter(keys.conversations_by_update(p))]
         for start in range(0, len(ids), 500):
@@ -140,14 +159,15 @@ async def redis_conversations(client: redis.Redis, partitions: int, contact_id: 
                 for cid in chunk:
                     pipe.hmget(keys.conversation(cid), ["contact_id", "status"])
                 rows = await pipe.execute()
-            found.update(
-                {
-                    cid: as_text(status or b"")
-                    for cid, (owner, status) in zip(chunk, rows, strict=True)
-                    if owner is not None and as_text(owner) == contact_id
-                }
-            )
-    return found
+            for cid, (owner, status) in zip(chunk, rows, strict=True):
+                if owner is not None:
+                    yield cid, as_text(owner), as_text(status or b"")
+
+
+async def redis_conversations(client: redis.Redis, partitions: int, contact_id: str) -> dict[str, str]:
+    """Conversation id -> status of the contact's conversations still in Redis."""
+    found = _conversations_in_redis(client, partitions)
+    return {cid: status async for cid, owner, status in found if owner == contact_id}
 
 
 async def erase_contact(

@@ -350,3 +350,33 @@ async def test_an_erasure_holds_when_the_restored_snapshot_brings_back_changes_n
     assert _erased_again() == before + 1
     async with db.engine.connect() as conn:
         assert (await conn.execute(select(conversations.c.id))).scalars().all() == [b]
+
+
+async def test_an_erased_persons_contact_restored_without_a_conversation_is_erased_again(
+    r: redis.Redis, db: Database
+) -> None:
+    """The snapshot was taken after the person's conversations had left Redis: it brings back
+    their contact alone, which no conversation leads to. The archiver starting again erases it
+    from Redis too; a person who wrote again after their erasure keeps theirs."""
+    desk = Desk(r, db)
+    await desk.ingest(
+        [message("my passport number is X123", thread="a", user="erin"), message("hi", thread="b", user="bob")]
+    )
+    await desk.send()
+    a, b = await _thread(desk, "a"), await _thread(desk, "b")
+    await desk.parts.store.commit(
+        [Effects(a).set(status="resolved"), Effects(b).set(status="resolved")], datetime.now(UTC)
+    )
+    await desk.archive()
+    await Evictor(r, db, 4, quiet_period_s=3600).round(int(datetime.now(UTC).timestamp() * 1000) + 3_700_000)
+    assert not await r.exists(keys.conversation(a), keys.conversation(b))
+    assert await r.exists(keys.contact("null:main:erin"))  # expiring after its own quiet period
+    await erase_contact(r, db, 4, "null:main:bob", operator="dpo")
+    await desk.ingest([message("back again", thread="c", user="bob")])  # bob writes again after his erasure
+    snapshot = await _snapshot(r)
+    await erase_contact(r, db, 4, "null:main:erin", operator="dpo", reason="request 9")
+    await _restore(r, snapshot)
+    assert await r.exists(keys.contact("null:main:erin"))  # back in Redis, with no conversation
+    await Desk(r, db).archive()  # the processes start again
+    assert not await r.exists(keys.contact("null:main:erin"))
+    assert await r.exists(keys.contact("null:main:bob"), keys.conversation(await _thread(desk, "c"))) == 2
