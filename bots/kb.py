@@ -94,8 +94,11 @@ def first_paragraph(body: str) -> str:
     return ""
 
 
+NOT_ARTICLES = frozenset({"readme.md", "changelog.md", "license.md", "contributing.md"})  # a repository's own pages
+
+
 def _article_files(folder: Path) -> Iterator[Path]:
-    yield from sorted(p for p in folder.rglob("*.md") if p.is_file())
+    yield from sorted(p for p in folder.rglob("*.md") if p.is_file() and p.name.lower() not in NOT_ARTICLES)
 
 
 def _parse(path: Path, root: Path) -> tuple[dict[str, Any], str, list[Problem]]:

@@ -50,6 +50,15 @@ def test_loads_recursively_into_frozen_models(tmp_path: Path) -> None:
         article.title = "changed"  # type: ignore[misc]
 
 
+def test_a_folder_readme_is_not_taken_for_an_article(tmp_path: Path) -> None:
+    """A help center kept in a repository has a README (no front matter): it is not an article."""
+    write(tmp_path, "en/a.md", GOOD.format(id="a-en", key="a", lang="en"))
+    write(tmp_path, "README.md", "# Our help center\n\nArticles in en/.\n")
+    write(tmp_path, "en/readme.md", "Notes for writers.\n")
+    assert [a.id for a in load_kb(tmp_path).articles] == ["a-en"]
+    assert check_kb(tmp_path) == []
+
+
 def test_check_names_each_bad_file_and_field(tmp_path: Path) -> None:
     write(tmp_path, "ok.md", GOOD.format(id="x-en", key="x", lang="en"))
     write(tmp_path, "zdup.md", GOOD.format(id="x-en", key="y", lang="en"))
