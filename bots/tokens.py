@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpline.bots.fusion import Calibration
+from helpline.bots.fusion import SIGNALS, Calibration
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -58,14 +58,33 @@ def load_language_config(language: str, data_dir: Path = DATA_DIR) -> LanguageCo
         stopwords=frozenset(normalize(w) for w in raw.get("stopwords", [])),
         synonyms=tuple(tuple(normalize(v) for v in group) for group in raw.get("synonyms", []) if group),
         suffixes=tuple(sorted((normalize(x) for x in raw.get("suffixes", [])), key=len, reverse=True)),
-        hybrid=_calibration(raw["hybrid"]) if "hybrid" in raw else None,
+        hybrid=_calibration(raw["hybrid"], path.name) if "hybrid" in raw else None,
     )
 
 
-def _calibration(raw: dict[str, Any]) -> Calibration:
-    """`[hybrid]`: numbers, and `weights`, a list of the learned coefficients (bots.fusion)."""
-    weights = tuple(float(w) for w in raw.get("weights", ()))
-    return Calibration(**{k: float(v) for k, v in raw.items() if k != "weights"}, weights=weights)
+_CALIBRATION_NUMBERS = ("dense_low", "dense_high", "answer", "clarify")
+
+
+def _calibration(raw: dict[str, Any], source: str) -> Calibration:
+    """`[hybrid]`: numbers, and `weights`, a list of the learned coefficients (bots.fusion), none or
+    one per signal. A table that does not fit is refused here, naming the field, rather than
+    failing on every question (a table from `kb calibrate` of another version, a typo)."""
+    unknown = sorted(set(raw) - {*_CALIBRATION_NUMBERS, "weights"})
+    missing = [k for k in _CALIBRATION_NUMBERS if k not in raw]
+    if unknown or missing:
+        problems = ([f"unknown fields {unknown}"] if unknown else []) + ([f"missing {missing}"] if missing else [])
+        raise ValueError(f"{source}: [hybrid]: {'; '.join(problems)}")
+    try:
+        numbers = {k: float(raw[k]) for k in _CALIBRATION_NUMBERS}
+        weights = tuple(float(w) for w in raw.get("weights", ()))
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: [hybrid]: numbers expected") from None
+    if weights and len(weights) != len(SIGNALS):
+        raise ValueError(
+            f"{source}: hybrid.weights: {len(weights)} values, expected {len(SIGNALS)} (one per signal: "
+            f"{', '.join(SIGNALS)}); recalibrate with `helpline kb calibrate`"
+        )
+    return Calibration(**numbers, weights=weights)
 
 
 def normalize(text: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -101,12 +102,30 @@ def test_shipped_calibrations_have_learned_weights_read_from_the_data_files(tmp_
     for language in ("en", "ko", "zh", "ja"):
         hybrid = load_language_config(language).hybrid
         assert hybrid is not None and len(hybrid.weights) == len(fusion.SIGNALS), language
+    weights = [-1.0, 2.5] + [0.0] * (len(fusion.SIGNALS) - 2)
     (tmp_path / "search.xx.toml").write_text(
-        "[hybrid]\ndense_low = 0.8\ndense_high = 0.9\nanswer = 0.7\nclarify = 0.4\nweights = [-1, 2.5, 0]\n",
+        f"[hybrid]\ndense_low = 0.8\ndense_high = 0.9\nanswer = 0.7\nclarify = 0.4\nweights = {weights}\n",
         encoding="utf-8",
     )
     read = load_language_config("xx", tmp_path).hybrid
-    assert read == fusion.Calibration(0.8, 0.9, 0.7, 0.4, (-1.0, 2.5, 0.0))
+    assert read == fusion.Calibration(0.8, 0.9, 0.7, 0.4, tuple(weights))
+
+
+@pytest.mark.parametrize(
+    ("table", "said"),
+    [
+        ("weights = [-1, 2.5, 0]", "search.xx.toml: hybrid.weights: 3 values, expected"),
+        ("weights = []\nanswr = 0.7", "search.xx.toml: [hybrid]: unknown fields ['answr']"),
+        ('weights = ["high"]', "search.xx.toml: [hybrid]: numbers expected"),
+    ],
+)
+def test_a_calibration_table_that_does_not_fit_is_refused_when_read(tmp_path: Path, table: str, said: str) -> None:
+    """Not on every question: a table of another version's signals would fail each one."""
+    (tmp_path / "search.xx.toml").write_text(
+        f"[hybrid]\ndense_low = 0.8\ndense_high = 0.9\nanswer = 0.7\nclarify = 0.4\n{table}\n", encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match=re.escape(said)):
+        load_language_config("xx", tmp_path)
 
 
 class _Emulator(BaseHTTPRequestHandler):
