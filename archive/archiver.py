@@ -33,6 +33,7 @@ from helpline.routing.store import CHANGE_FORGET_AGENT
 
 from . import counters
 from .covered import Covered, position
+from .database import reason
 from .erasure import erase_from_redis, erased_contacts_in_redis, erased_in_redis
 from .record import Batch, Collision, Dropped, Record, Rewound
 from .rewind import Forward, bring_forward, sweep
@@ -210,7 +211,7 @@ class Archiver:
                 counters.merge(self.marks, {p: n for p, n in marks.items() if p in self.owned})
                 self._marks_read = True
             except _UNAVAILABLE as exc:
-                log.warning("archiver: cannot read the record's id marks yet: %s", type(exc).__name__)
+                log.warning("archiver: cannot read the record's id marks yet: %s", reason(exc, self.record.db.url))
         behind = await counters.raise_counters(self.client, self.marks)  # Redis lost what it counted
         if await self._went_back() or behind:  # restored from an older snapshot?
             self._swept = False
@@ -245,7 +246,7 @@ class Archiver:
             )
         except _UNAVAILABLE as exc:
             if not self._outage:
-                log.warning("archiver: cannot compare Redis with the record yet: %s", type(exc).__name__)
+                log.warning("archiver: cannot compare Redis with the record yet: %s", reason(exc, self.record.db.url))
             return
         self._swept = True
         if found.named:
@@ -318,7 +319,8 @@ class Archiver:
                 if not self._outage:
                     self._outage = True
                     log.warning(
-                        "archiver: the record is unavailable; the changes wait in Redis: %s", type(exc).__name__
+                        "archiver: the record is unavailable; the changes wait in Redis: %s",
+                        reason(exc, self.record.db.url),
                     )
                 if await _sleep_or_stop(stop, pause):
                     return

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from helpline.routing import keys
 from helpline.routing.pipelined import execute
 
-from .database import Database, parse_url
+from .database import Database, parse_url, reason
 from .schema import conversation_seqs
 
 log = logging.getLogger(__name__)
@@ -130,5 +130,5 @@ async def before_routing(client: redis.Redis, db: Database, timeout_s: float = 1
         log.warning(
             "router: the record's conversation id marks were not read (%s): the archiver raises "
             "the id counters when it runs",
-            type(exc).__name__,
+            reason(exc, db.url),
         )

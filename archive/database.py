@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, bindparam, create_engine, event
 from sqlalchemy import any_ as sql_any
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .errors import RecordConfigError, RecordMissing, RecordUnavailable
@@ -57,23 +57,37 @@ def redact(url: str) -> str:
         return "(invalid URL)"
 
 
-def unavailable(url: str, exc: BaseException) -> RecordUnavailable:
-    """A driver's error (as SQLAlchemy raises it) in one line: the record's URL with its password
-    masked, and the first line of the driver's own message. Not SQLAlchemy's message, which adds the
-    statement and its parameters (customers' data); the password is masked in it too, should a
-    driver repeat it."""
-    cause = getattr(exc, "orig", None) or exc
+def _explains(exc: SQLAlchemyError) -> bool:
+    """Whether the driver's message says what is wrong with the database or the way to it, and
+    nothing of the data: not SQLAlchemy's own errors (their text can quote the statement), nor a
+    driver's data, integrity or programming errors (theirs can quote a value)."""
+    return isinstance(exc, OperationalError | InterfaceError) or type(exc) is DatabaseError
+
+
+def reason(exc: BaseException, url: str | None = None) -> str:
+    """Why the record failed, in one line for a message or a log: the error's type and the first
+    line of the driver's own message where it explains (`_explains`). Never SQLAlchemy's message,
+    which adds the statement and its parameters (customers' data); with `url`, the password is
+    masked should a driver repeat it."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    if isinstance(exc, SQLAlchemyError) and not _explains(exc):
+        return type(cause).__name__
     lines = str(cause).strip().splitlines()
     why = " ".join(lines[0].split()) if lines else ""
     try:
-        password = make_url(url).password
+        password = make_url(url).password if url else None
     except ArgumentError:
         password = None
     if password:
         for secret in {str(password), quote(str(password), safe="")}:
             why = why.replace(secret, "***")
-    reason = f"{type(cause).__name__}: {why}" if why else type(cause).__name__
-    return RecordUnavailable(f"the record at {redact(url)} is unavailable: {reason}")
+    return f"{type(cause).__name__}: {why}" if why else type(cause).__name__
+
+
+def unavailable(url: str, exc: BaseException) -> RecordUnavailable:
+    """A driver's error (as SQLAlchemy raises it) as the command line says it: the record's URL with
+    its password masked, and the `reason`."""
+    return RecordUnavailable(f"the record at {redact(url)} is unavailable: {reason(exc, url)}")
 
 
 def _sqlite_file(parsed: URL) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from helpline.routing import keys
 
 from .contact_terms import query_term, upper_bound
-from .database import Database, parse_url
+from .database import Database, parse_url, reason
 from .schema import contact_terms, contacts, conversations, events, messages, replies
 from .search import Access, visible
 from .snapshot import COLUMNS, TIMES
@@ -165,7 +165,9 @@ class AgentMemory:
                 row = await contact(self.db, contact_id)
         except (TimeoutError, SQLAlchemyError, OSError) as exc:
             if not self._failing:
-                log.warning("router: the record did not answer for a contact's last agent: %s", type(exc).__name__)
+                log.warning(
+                    "router: the record did not answer for a contact's last agent: %s", reason(exc, self.db.url)
+                )
             self._failing = True
             return None
         self._failing = False

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 
 from helpline.announcements.api import announcements_router
+from helpline.archive.database import reason
 from helpline.bot_setup import help_center_site
 from helpline.health.view import desk_health
 from helpline.insights.metrics import metrics_router, observe_help_page
@@ -65,7 +66,7 @@ async def kb_gaps(svc: Services, q: Query) -> list[dict[str, Any]] | None:
     try:
         groups = await asyncio.wait_for(asyncio.shield(task), KB_GAPS_WAIT_S)
     except SQLAlchemyError as exc:
-        log.warning("KB gaps: the record is unavailable (%s)", type(exc).__name__)
+        log.warning("KB gaps: the record is unavailable (%s)", reason(exc, svc.record.url))
         return None
     except TimeoutError:
         log.info("KB gaps: still grouping after %.0f s; the next view uses the cached vectors", KB_GAPS_WAIT_S)

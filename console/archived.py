@@ -21,6 +21,7 @@ from redis.exceptions import ResponseError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from helpline.archive import reader
+from helpline.archive.database import reason
 from helpline.archive.search import Access, Query, search
 from helpline.routing import keys
 from helpline.routing.models import Contact, Conversation, ConversationEvent, Delivery, DeliveryState, InboundMessage
@@ -119,7 +120,7 @@ async def search_page(svc: Services, who: Principal, filters: Filters, limit: in
     except UNAVAILABLE as exc:
         log.warning(
             "console search: the record is unavailable (%s); searching recent conversations in Redis",
-            type(exc).__name__,
+            reason(exc, svc.record.url),
         )
         convs, next_cursor = await scan(svc, who, filters, limit, cursor)
         return Page(items=await summarize(svc, who, convs), next_cursor=next_cursor)
@@ -143,7 +144,7 @@ async def history_ids(svc: Services, who: Principal, contact_ids: Sequence[str])
     try:
         rows = await reader.contact_history(svc.record, contact_ids, access_of(who))
     except UNAVAILABLE as exc:
-        log.warning("contact history: the record is unavailable (%s)", type(exc).__name__)
+        log.warning("contact history: the record is unavailable (%s)", reason(exc, svc.record.url))
         return []
     return [r["id"] for r in rows]
 
@@ -197,7 +198,7 @@ async def restore(svc: Services, who: Principal, conversation_id: str) -> Conver
             return None
         await reader.restore(svc.client, svc.record, conversation_id)
     except UNAVAILABLE as exc:
-        log.warning("conversation %s: the record is unavailable (%s)", conversation_id, type(exc).__name__)
+        log.warning("conversation %s: the record is unavailable (%s)", conversation_id, reason(exc, svc.record.url))
         return None
     return await svc.store.get(conversation_id)
 

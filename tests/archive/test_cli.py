@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as redis
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from typer.testing import CliRunner, Result
 
-from helpline.archive.database import Database, unavailable
+from helpline.archive.database import Database, reason, unavailable
 from helpline.cli import app
 from tests.archive.helpers import Desk
 from tests.factories import message
@@ -119,12 +119,25 @@ def test_a_file_that_is_not_a_record_is_said_so(env: str) -> None:
 def test_the_reason_keeps_no_password_and_no_statement_parameters() -> None:
     url = "postgresql://desk:p%40ss%20w0rd@db.internal/helpline"
     driver = Exception("password authentication failed (p@ss w0rd / p%40ss%20w0rd)\nDETAIL: more")
-    exc = DBAPIError("SELECT * FROM messages WHERE text = %s", ("my seed phrase is ...",), driver)
+    exc = OperationalError("SELECT * FROM messages WHERE text = %s", ("my seed phrase is ...",), driver)
     said = str(unavailable(url, exc))
     assert said == (
         "the record at postgresql://desk:***@db.internal/helpline is unavailable: "
         "Exception: password authentication failed (*** / ***)"
     )
+
+
+def test_only_an_error_that_explains_the_outage_is_quoted() -> None:
+    """SQLAlchemy's own text can quote the statement, a data or integrity error a value: those
+    are named by their type alone."""
+    statement = "INSERT INTO messages (text) VALUES (%s)"
+    leaked = Exception("value too long: 'my seed phrase is ...'")
+    assert reason(DataError(statement, ("my seed phrase is ...",), leaked)) == "Exception"
+    assert reason(IntegrityError(statement, (), leaked)) == "Exception"
+    assert reason(StatementError("bad parameter 'my seed phrase'", statement, {}, ValueError("x"))) == "StatementError"
+    refused = Exception("connection refused\nDETAIL: more")
+    assert reason(OperationalError(statement, ("my seed phrase is ...",), refused)) == "Exception: connection refused"
+    assert reason(OSError("disk full")) == "OSError: disk full"
 
 
 async def test_backfill_says_what_it_wrote_and_what_the_record_holds(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -242,6 +243,7 @@ async def test_the_archiver_waits_out_a_record_outage_and_catches_up(
         assert (await archive_lag(r, 4)).entries == 0
         warnings = [rec.getMessage() for rec in caplog.records if "record is unavailable" in rec.getMessage()]
         assert len(warnings) == 1  # one warning for the outage, not one per retry
+        assert re.search(r"wait in Redis: \w+: \S", warnings[0]), warnings  # the driver's reason, not just a type
     finally:
         await db.close()
         await direct.close()
