@@ -20,6 +20,8 @@ and the script that makes its predecessor final puts it back on its stream.
 
 from __future__ import annotations
 
+from .scripts import LUA_SPLIT
+
 # The helpers the scripts share. `now_ms` reads the Redis clock, so leases mean the same on every
 # host. `first`: reply d (a delivery key) may go, every reply before it in order q being final
 # (a leftover entry is dropped) or claimed by `token`. `done`: d is final, so it leaves the order
@@ -62,8 +64,9 @@ end
 """
 
 # KEYS[1]: partition prefix. ARGV: 1 token, 2 lease (ms), 3 "1" if the platform dedupes by our
-# key, then per reply 2 values: delivery key, conversation id. Returns per reply {verdict, parts
-# json, ms left of another owner's lease}, verdict one of
+# key, 4 per reply 2 values, all joined by SEP: reply id, conversation id (one argument: packing
+# arguments is the sender's main cost per reply). Returns per reply {verdict, parts json, ms left
+# of another owner's lease}, verdict one of
 #   go      claimed: "sending", held by token until now + lease (an attempt counted)
 #   final   sent, failed or uncertain already (or no record): acknowledge only
 #   busy    another owner holds it "sending" and its lease runs: look again when it ends
@@ -72,19 +75,21 @@ end
 #           post may have happened; now held by token, to be recorded "uncertain"
 CLAIM = (
     _LUA_ORDER
+    + LUA_SPLIT
     + """
 local token, lease, dedupes = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
 local now = now_ms()
+local items = split(ARGV[4])
 local out = {}
-for i = 4, #ARGV, 2 do
-  local d = ARGV[i]
+for i = 1, #items, 2 do
+  local d = KEYS[1] .. ':reply:' .. items[i]
   local f = redis.call('HMGET', d, 'state', 'owner', 'lease', 'parts', 'attempts')
   local state, left = f[1], tonumber(f[3] or 0) - now
   local verdict = 'go'
   if not state or FINAL[state] then verdict = 'final'
   elseif state == 'sending' and f[2] ~= token and left > 0 then verdict = 'busy'
   elseif state == 'sending' and f[2] ~= token and not dedupes then verdict = 'orphan'
-  elseif not first(KEYS[1] .. ':conv:' .. ARGV[i + 1] .. ':out', d, token) then verdict = 'held'
+  elseif not first(KEYS[1] .. ':conv:' .. items[i + 1] .. ':out', d, token) then verdict = 'held'
   end
   if verdict == 'go' then
     redis.call('HSET', d, 'state', 'sending', 'owner', token, 'lease', now + lease,
@@ -132,29 +137,31 @@ return out
 """
 )
 
-# KEYS[1]: partition prefix. ARGV: 1 now, 2 token, 3 the number of replies sent, then per sent
-# reply 3 values: reply id, conversation id, platform ids json; then per reply with an event (not
+# KEYS[1]: partition prefix. ARGV: 1 now, 2 token, 3 per sent reply 3 values, all joined by SEP
+# ("" for none): reply id, conversation id, platform ids json; then per reply with an event (not
 # sent, or sent with `OutboundReply.report`) 7 values: reply id, conversation id, state, error,
 # event json, guard ("own": only while token holds it; "any": unless final already), platform ids
 # json. A post that happened is recorded whoever holds the reply now (it is a fact); an outcome
-# that is not a post only by its holder, with its event. (Sent replies, the common case, carry the
-# fewest arguments: packing them is the sender's main cost per reply.)
+# that is not a post only by its holder, with its event. (Sent replies, the common case, are one
+# argument: packing arguments is the sender's main cost per reply.)
 # Each final reply leaves its conversation's order (`done`). The changed reply ids (field "r") and
 # conversations (field "c") go to the partition's change stream in the same call, for the archiver.
 RECORD = (
     _LUA_ORDER
+    + LUA_SPLIT
     + """
 local prefix, token = KEYS[1], ARGV[2]
-local SEP = '\\31'
-local last_sent = 3 + 3 * tonumber(ARGV[3])
 local replies, changed = {}, {}
-for i = 4, last_sent, 3 do
-  local d = prefix .. ':reply:' .. ARGV[i]
-  redis.call('HSET', d, 'state', 'sent', 'platform_ids', ARGV[i + 2], 'error', '', 'updated_at', ARGV[1])
-  done(prefix .. ':conv:' .. ARGV[i + 1] .. ':out', d)
-  replies[#replies + 1] = ARGV[i]
+if ARGV[3] ~= '' then
+  local sent = split(ARGV[3])
+  for i = 1, #sent, 3 do
+    local d = prefix .. ':reply:' .. sent[i]
+    redis.call('HSET', d, 'state', 'sent', 'platform_ids', sent[i + 2], 'error', '', 'updated_at', ARGV[1])
+    done(prefix .. ':conv:' .. sent[i + 1] .. ':out', d)
+    replies[#replies + 1] = sent[i]
+  end
 end
-for i = last_sent + 1, #ARGV, 7 do
+for i = 4, #ARGV, 7 do
   local d = prefix .. ':reply:' .. ARGV[i]
   local f = redis.call('HMGET', d, 'state', 'owner')
   if f[1] and not FINAL[f[1]] and (ARGV[i + 5] == 'any' or f[2] == token) then

@@ -172,8 +172,8 @@ class OutboundReply(Wire):
     twice yields the same id, and the sender posts it once.
     """
 
-    reply_id: str = Field(min_length=1, max_length=200)
-    conversation_id: str
+    reply_id: Annotated[PlatformId, Field(max_length=200)]  # (the sender's scripts pack ids with a separator)
+    conversation_id: PlatformId
     platform: PlatformName
     account: AccountName
     kind: MessageKind

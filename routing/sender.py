@@ -66,7 +66,7 @@ from .outage import redis_failed, through_outage
 from .periodic import run_periodically
 from .pipelined import execute
 from .posting import Limiter, Poster, RateLimit, SendObserver, SendProgress, SendResult
-from .scripts import PROMOTE_DUE
+from .scripts import PROMOTE_DUE, SEP
 
 log = logging.getLogger(__name__)
 
@@ -229,10 +229,8 @@ class Sender:
         return batch.failures
 
     def _claim_args(self, token: str, dedupes: bool, jobs: Sequence[_Job]) -> list[str | int]:
-        args: list[str | int] = [token, int(self.lease_seconds * 1000), "1" if dedupes else "0"]
-        for job in jobs:
-            args += [job.key, job.reply.conversation_id]
-        return args
+        items = SEP.join(f"{job.reply.reply_id}{SEP}{job.reply.conversation_id}" for job in jobs)
+        return [token, int(self.lease_seconds * 1000), "1" if dedupes else "0", items]
 
     def _claimed(self, job: _Job, raw: Sequence[bytes | int], claimed_at: float) -> None:
         verdict, parts, left = raw
@@ -462,7 +460,7 @@ class Sender:
                 )
             )
         by_partition = {
-            p: [_now_ms(), token, len(sent.get(p, ())) // 3, *sent.get(p, ()), *not_sent.get(p, ())]
+            p: [_now_ms(), token, SEP.join(sent.get(p, ())), *not_sent.get(p, ())]
             for p in sent.keys() | not_sent.keys()
         }
         if not by_partition:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -74,6 +75,18 @@ async def test_a_reply_is_posted_once_even_when_delivered_twice(r: redis.Redis) 
     await drain(r, platform)
     assert platform.posts == [reply.reply_id]
     assert await state(r, reply) == DeliveryState.SENT.value
+
+
+async def test_a_reply_id_with_a_control_character_is_dead_lettered_not_posted(r: redis.Redis) -> None:
+    # The claim and record scripts get ids joined by a control character: one inside an id is refused.
+    good = await queue_reply(r)
+    forged = good.model_dump(mode="json") | {"reply_id": "1-1:m1:a\x1fb"}
+    await r.xadd(keys.outbound_stream(1, "null", "main"), {"m": json.dumps(forged)})
+    platform = Scripted([])
+    await drain(r, platform)
+    assert platform.posts == [good.reply_id]
+    dead = await r.xrange(keys.dead_letters(1))
+    assert [fields[b"error"].split(b":")[0] for _, fields in dead] == [b"invalid outbound reply"]
 
 
 async def test_no_answer_from_a_platform_without_idempotency_keys_is_uncertain_not_retried(r: redis.Redis) -> None:
