@@ -62,20 +62,23 @@ async def sender(client: redis.Redis, url: str, n: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         pipeline = Pipeline(client, url, Path(tmp), 2, "idempotent")
         pipeline.spawn_routers()
-        await pipeline.consumer.ensure_groups()
-        messages = synthetic(n, seed=1, threads=max(1, n // 5), prefix="tp-", mix="idempotent")
-        for i in range(0, n, 500):
-            await pipeline.bus.ingest(messages[i : i + 500])
-        await until_queued(client, pipeline, n)
-        for process in pipeline.processes:
-            process.terminate()
-        cpu, redis_before = time.process_time(), await redis_cpu(client)
-        pipeline.tasks = [asyncio.create_task(pipeline.consumer.run(pipeline.stop))]
-        await pipeline.wait_sent(n, limit_s=max(60.0, n / 500))
-        cpu = time.process_time() - cpu
-        result = per_message(cpu, await redis_cpu(client) - redis_before, n, "sender_us")
-        await pipeline.close()
-        return result
+        try:
+            await pipeline.consumer.ensure_groups()
+            messages = synthetic(n, seed=1, threads=max(1, n // 5), prefix="tp-", mix="idempotent")
+            for i in range(0, n, 500):
+                await pipeline.bus.ingest(messages[i : i + 500])
+            await until_queued(client, pipeline, n)
+            for process in pipeline.processes:  # the routers are done: the sender runs alone
+                process.terminate()
+            cpu, redis_before = time.process_time(), await redis_cpu(client)
+            pipeline.tasks = [asyncio.create_task(pipeline.consumer.run(pipeline.stop))]
+            await pipeline.wait_sent(n, limit_s=max(60.0, n / 500))
+            if pipeline.sender.sent < n:
+                raise RuntimeError(f"the sender posted {pipeline.sender.sent} of {n} replies in time")
+            cpu = time.process_time() - cpu
+            return per_message(cpu, await redis_cpu(client) - redis_before, n, "sender_us")
+        finally:
+            await pipeline.close()
 
 
 async def main() -> None:
