@@ -39,6 +39,13 @@ async def until_queued(client: redis.Redis, pipeline: Pipeline, n: int) -> None:
         await asyncio.sleep(0.05)
 
 
+async def ingest(pipeline: Pipeline, n: int) -> None:
+    """The benchmark's messages, offered as `bench pipeline` offers them (500 at a time)."""
+    messages = synthetic(n, seed=1, threads=max(1, n // 5), prefix="tp-", mix="idempotent")
+    for i in range(0, n, 500):
+        await pipeline.bus.ingest(messages[i : i + 500])
+
+
 async def routers(client: redis.Redis, url: str, n: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         pipeline = Pipeline(client, url, Path(tmp), 2, "idempotent")
@@ -47,10 +54,8 @@ async def routers(client: redis.Redis, url: str, n: int) -> dict[str, float]:
             await pipeline.bus.ingest(synthetic(1, seed=0, threads=1, prefix="warm-"))
             await until_queued(client, pipeline, 1)  # started: rules and bots loaded
             await pipeline.wait_balanced(limit_s=30)
-            messages = synthetic(n, seed=1, threads=max(1, n // 5), prefix="tp-", mix="idempotent")
             cpu, redis_before = sum(_process_cpu(p.pid) for p in pipeline.processes), await redis_cpu(client)
-            for i in range(0, n, 500):
-                await pipeline.bus.ingest(messages[i : i + 500])
+            await ingest(pipeline, n)
             await until_queued(client, pipeline, n + 1)
             cpu = sum(_process_cpu(p.pid) for p in pipeline.processes) - cpu
             return per_message(cpu, await redis_cpu(client) - redis_before, n, "routers_us")
@@ -64,9 +69,7 @@ async def sender(client: redis.Redis, url: str, n: int) -> dict[str, float]:
         pipeline.spawn_routers()
         try:
             await pipeline.consumer.ensure_groups()
-            messages = synthetic(n, seed=1, threads=max(1, n // 5), prefix="tp-", mix="idempotent")
-            for i in range(0, n, 500):
-                await pipeline.bus.ingest(messages[i : i + 500])
+            await ingest(pipeline, n)
             await until_queued(client, pipeline, n)
             for process in pipeline.processes:  # the routers are done: the sender runs alone
                 process.terminate()
