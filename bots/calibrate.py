@@ -2,7 +2,8 @@
 
 Raw cosine similarities differ by language and model, so each language gets its own two ends:
 `dense_low`, the median best similarity of its out-of-scope questions, and `dense_high`, the
-median similarity of its correct dense answers. Then a logistic model learns, per language, how
+median similarity of its correct dense answers; and its typical question length, `typical_chars`,
+the median length of its answerable questions (characters differ in weight by script). Then a logistic model learns, per language, how
 likely the fused ranking's first article is the right one from its signals (`fusion.SIGNALS`;
 an out-of-scope question's first article is never right): Newton's method with an L2 penalty of
 L2 on every weight but the bias.
@@ -36,7 +37,7 @@ import numpy as np
 
 from helpline.bots import fusion
 from helpline.bots.evaluate import Question
-from helpline.bots.search import Searcher
+from helpline.bots.search import Searcher, query_key
 
 MIN_HANDOFF = 0.85
 MAX_WRONG = 0.04
@@ -154,7 +155,10 @@ def calibrate(
         high = [t[1] for q, t in tops if t is not None and q.expected == t[0]]
         if not low or not high:
             raise ValueError(f"{language}: needs out-of-scope questions and correct dense answers")
-        cal = fusion.Calibration(round(statistics.median(low), 4), round(statistics.median(high), 4), 1.0, 1.0)
+        typical = statistics.median(len(query_key(q.text)) for q in mine if q.expected is not None)
+        cal = fusion.Calibration(
+            round(statistics.median(low), 4), round(statistics.median(high), 4), 1.0, 1.0, typical_chars=typical
+        )
         share = len(low) / len(mine)
         rows: list[tuple[Question, fusion.Fused]] = []
         weight: list[float] = []
@@ -192,6 +196,8 @@ def as_toml(calibration: fusion.Calibration) -> str:
         f"[hybrid]\ndense_low = {c.dense_low}\ndense_high = {c.dense_high}\n"
         f"answer = {c.answer}\nclarify = {c.clarify}\n"
     )
+    if c.typical_chars:
+        text += f"typical_chars = {c.typical_chars}\n"
     if c.weights:
         names = ", ".join(fusion.SIGNALS)
         text += f"# learned, one per signal: {names}\nweights = [{', '.join(str(w) for w in c.weights)}]\n"

@@ -12,8 +12,9 @@ Confidence of the top article, from signals that mean the same in every language
 A language calibrated with `helpline kb calibrate` has learned `weights`: the confidence is then
 a logistic model's probability that the top article is the right one, over `signals` (the level,
 the margin, the agreement, where each retriever ranks the article, BM25's own confidence and its
-lead weighted by coverage),
-fitted per language on the tuning questions. Without weights it is the hand-set
+lead weighted by coverage, and how much shorter the question is than the language's typical one:
+short messages are more often about what the help center lacks), fitted per language on the
+tuning questions. Without weights it is the hand-set
 0.6 * level + 0.2 * agreement + 0.2 * margin.
 
 The bot answers when the confidence is at or above the language's `answer` threshold and both
@@ -48,6 +49,7 @@ SIGNALS = (
     "lexical_confidence",  # BM25's coverage-and-margin confidence of this article (search.py), 0 if not found
     "lexical_lead",  # when BM25 ranks this article first: its relative score lead times its coverage, else 0
     "lexical_found",  # among BM25's top candidates
+    "shortness",  # how much shorter the question is than the language's typical one: log of the ratio, 0 if not shorter
 )
 
 
@@ -58,6 +60,7 @@ class Calibration:
     answer: float  # confidence needed to answer
     clarify: float  # confidence needed to offer choices
     weights: tuple[float, ...] = ()  # learned, one per SIGNALS entry; empty: the hand-set formula
+    typical_chars: float = 0.0  # median length of the tuning questions the KB answers; 0: shortness not measured
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,13 @@ def level(similarity: float, cal: Calibration) -> float:
     return _clip((similarity - cal.dense_low) / max(1e-6, cal.dense_high - cal.dense_low))
 
 
+def shortness(chars: int, cal: Calibration) -> float:
+    """How much shorter than typical a question of `chars` characters is, on a log scale."""
+    if cal.typical_chars <= 0:
+        return 0.0
+    return max(0.0, math.log(cal.typical_chars) - math.log(1 + chars))
+
+
 def probability(weights: Sequence[float], signals: Sequence[float]) -> float:
     z = sum(w * x for w, x in zip(weights, signals, strict=True))
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
@@ -90,12 +100,13 @@ def fuse(
     k: int = 3,
     lexical_confidence: Mapping[str, float] | None = None,
     lexical_lead: float = 0.0,
+    chars: int = 0,
 ) -> list[Fused]:
     """The top `k` of the fused ranking. `dense` maps every candidate key to its similarity;
     `lexical` lists keys in BM25 order, `lexical_confidence` their BM25 confidences and
     `lexical_lead` the relative lead of BM25's first over its second times the share of the question
     that first article covers (search.py): a lead won by one common word of a long question, the
-    only word any article has, is not a lead. Pure."""
+    only word any article has, is not a lead. `chars`: the question's length. Pure."""
     if not dense:
         return []
     dense_order = sorted(dense, key=lambda key: (-dense[key], key))
@@ -129,6 +140,7 @@ def fuse(
                 (lexical_confidence or {}).get(key, 0.0),
                 lexical_lead if lexical_first else 0.0,
                 float(key in lexical[:TOP]),
+                shortness(chars, cal),
             )
             if cal.weights:
                 confidence = probability(cal.weights, signals)

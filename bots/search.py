@@ -50,7 +50,7 @@ QUERY_CHARS = 400  # a longer message is cut before embedding: the start says wh
 DEFAULT_CALIBRATION = fusion.Calibration(dense_low=0.84, dense_high=0.9, answer=0.6, clarify=0.3)
 
 
-def _query_key(text: str) -> str:
+def query_key(text: str) -> str:
     """What is embedded for a question, and its key in the memory of recent questions: the start
     of the message with runs of white space made one space, so a repeat is embedded once."""
     return " ".join(text[:QUERY_CHARS].split())
@@ -223,7 +223,7 @@ class Searcher:
         if self.queries is None:
             return
         for text in texts:
-            query = _query_key(text)
+            query = query_key(text)
             if query and not self.queries.cached(query):
                 vector = await asyncio.to_thread(self.queries.compute, query)
                 if vector is not None:
@@ -232,7 +232,7 @@ class Searcher:
     def _fused(self, text: str, language: str, k: int, exclude: Iterable[str]) -> _Fusion | None:
         index = self.index_for(language)
         dense = self.dense.get(language if language in self.indexes else self.fallback_language)
-        query = _query_key(text)
+        query = query_key(text)
         if dense is None or self.queries is None or not query:
             return None
         vector = self.queries.get(query)
@@ -250,7 +250,8 @@ class Searcher:
             second = lexical_hits[1].score if len(lexical_hits) > 1 else 0.0
             lead = max(0.0, (lexical_hits[0].score - second) / lexical_hits[0].score) * lexical_hits[0].coverage
         cal = index.config.hybrid or DEFAULT_CALIBRATION
-        ranked = fusion.fuse(similarities, lexical, cal, k, {h.key: h.confidence for h in lexical_hits}, lead)
+        confidences = {h.key: h.confidence for h in lexical_hits}
+        ranked = fusion.fuse(similarities, lexical, cal, k, confidences, lead, len(query))
         hits = [
             Hit(
                 f.key,

@@ -63,19 +63,20 @@ def load_language_config(language: str, data_dir: Path = DATA_DIR) -> LanguageCo
 
 
 _CALIBRATION_NUMBERS = ("dense_low", "dense_high", "answer", "clarify")
+_CALIBRATION_OPTIONAL = ("typical_chars",)
 
 
 def _calibration(raw: dict[str, Any], source: str) -> Calibration:
     """`[hybrid]`: numbers, and `weights`, a list of the learned coefficients (bots.fusion), none or
     one per signal. A table that does not fit is refused here, naming the field, rather than
     failing on every question (a table from `kb calibrate` of another version, a typo)."""
-    unknown = sorted(set(raw) - {*_CALIBRATION_NUMBERS, "weights"})
+    unknown = sorted(set(raw) - {*_CALIBRATION_NUMBERS, *_CALIBRATION_OPTIONAL, "weights"})
     missing = [k for k in _CALIBRATION_NUMBERS if k not in raw]
     if unknown or missing:
         problems = ([f"unknown fields {unknown}"] if unknown else []) + ([f"missing {missing}"] if missing else [])
         raise ValueError(f"{source}: [hybrid]: {'; '.join(problems)}")
     try:
-        numbers = {k: float(raw[k]) for k in _CALIBRATION_NUMBERS}
+        numbers = {k: float(raw[k]) for k in (*_CALIBRATION_NUMBERS, *_CALIBRATION_OPTIONAL) if k in raw}
         weights = tuple(float(w) for w in raw.get("weights", ()))
     except (TypeError, ValueError):
         raise ValueError(f"{source}: [hybrid]: numbers expected") from None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import replace
 from pathlib import Path
 
@@ -204,6 +205,9 @@ def test_calibration_learns_a_confidence_that_keeps_the_tuning_wrong_answers_low
         learned = calibrate(searcher, questions)["ja"]
         assert len(learned.weights) == len(fusion.SIGNALS)
         assert dict(zip(fusion.SIGNALS, learned.weights, strict=True))["level"] > 0
+        answerable = sorted(len(q.text) for q in questions if q.expected is not None)
+        assert answerable[0] < learned.typical_chars < answerable[-1]
+        assert learned.typical_chars == statistics.median(answerable)  # these questions need no trimming
         outcomes = run(searcher, questions)
     finally:
         index.config = shipped

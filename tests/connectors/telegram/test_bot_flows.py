@@ -281,7 +281,7 @@ async def test_a_voice_note_without_text_is_fetched_stored_and_goes_to_a_person(
 
 
 async def test_unsure_bot_offers_inline_choices_and_a_pressed_choice_is_answered(desk: Desk) -> None:
-    asked = await desk.emulator.customer(811, "2fa codes")  # 2fa-setup or 2fa-reset
+    asked = await desk.emulator.customer(811, "what about my 2fa codes?")  # 2fa-setup or 2fa-reset
     await desk.cycle()
     chat = asked["chat_id"]
     [choices] = await desk.sent_to(chat)

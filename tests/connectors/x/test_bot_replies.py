@@ -110,7 +110,7 @@ async def test_unsure_bot_lists_numbered_choices_and_a_reply_of_2_is_answered(
             await consumer.step()
         return [m for m in (await control.get("/sent")).json()["messages"] if m["kind"] == "tweet"]
 
-    await say(control, "78", "@helpline 2fa codes")
+    await say(control, "78", "@helpline what about my 2fa codes?")
     [choices] = await cycle()
     lines = choices["text"].splitlines()
     numbered = {line.split(" — ", 1)[0]: line.split(" — ", 1)[1] for line in lines if " — " in line}
