@@ -56,9 +56,11 @@ def _normalized(rows: npt.ArrayLike) -> Vectors:
     return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
-#: A question is cut to this many tokens before embedding: every question of the evaluation sets
-#: fits in 30, and the cost grows faster than the length (a 500-token message took seconds).
-QUERY_TOKENS = 64
+#: A question is cut to this many tokens before embedding (its start says what it is about; BM25
+#: still reads all of it). The cost grows with the length, about 1.9 ms a token on one core here: a
+#: 100-token message took ~105 ms at 64 tokens and ~65 ms at 32, with as many right answers on the
+#: two help centers of long messages (examples/lumen- and nova-help-center, docs/benchmarks.md).
+QUERY_TOKENS = 32
 
 
 #: Embedded once when the model loads, so the first question does not pay for loading it.
