@@ -3,10 +3,10 @@
 Raw cosine similarities differ by language and model, so each language gets its own two ends:
 `dense_low`, the median best similarity of its out-of-scope questions, and `dense_high`, the
 median similarity of its correct dense answers; and its typical question length, `typical_chars`,
-the median length of its answerable questions (characters differ in weight by script). Then a logistic model learns, per language, how
-likely the fused ranking's first article is the right one from its signals (`fusion.SIGNALS`;
-an out-of-scope question's first article is never right): Newton's method with an L2 penalty of
-L2 on every weight but the bias.
+the median length of its answerable questions (characters differ in weight by script). Then a
+logistic model learns, per language, how likely the fused ranking's first article is the right
+one from its signals (`fusion.SIGNALS`; an out-of-scope question's first article is never right):
+Newton's method with an L2 penalty of L2 on every weight but the bias.
 
 A deployment's knowledge base is not the one the questions were written for: it is smaller or
 larger, and a customer's question about an article it lacks finds that article's neighbours,
