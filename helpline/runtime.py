@@ -220,6 +220,7 @@ def sender_consumer(settings: Settings, client: redis.Redis, sender: Sender, nam
         max_deliveries=p.max_deliveries,
         retry_idle_ms=int(p.claim_idle_seconds * 1000),
         buried=sender.buried,
+        spent=sender.spent,
     )
 
 

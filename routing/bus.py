@@ -201,6 +201,7 @@ class StreamConsumer:
         handler_acknowledges: bool = False,
         ownership: StreamOwnership | None = None,
         buried: Callable[[Entry, str], Awaitable[None]] | None = None,
+        spent: Callable[[list[Entry]], Awaitable[list[Entry]]] | None = None,
     ) -> None:
         self.client = client
         self.group = group
@@ -219,6 +220,11 @@ class StreamConsumer:
         self.ownership = ownership
         # Told of each entry sent to the dead letters (the sender lets the replies behind it go).
         self.buried = buried
+        # Of the entries delivered more than `max_deliveries` times, those to dead-letter; the
+        # others are handled once more (without it, all). A delivery counts every take-over from a
+        # dead or paused consumer: the sender tells a reply that only waited in such a consumer's
+        # batch from one that was being posted each time.
+        self.spent = spent
         self._dead_letter = client.register_script(_DEAD_LETTER)
         self._last_claim = 0.0
 
@@ -329,8 +335,11 @@ class StreamConsumer:
         return {as_text(r["message_id"]): int(r["times_delivered"]) for r in rows}
 
     async def _handle(self, entries: list[Entry]) -> int:
-        due = [e for e in entries if e.deliveries <= self.max_deliveries]
         exhausted = [e for e in entries if e.deliveries > self.max_deliveries]
+        if exhausted and self.spent is not None:
+            exhausted = await self.spent(exhausted)
+        buried = {e.key for e in exhausted}
+        due = [e for e in entries if e.key not in buried]
         failures = await self.handler(due) if due else {}
         for entry in exhausted:
             await self._bury(entry, f"gave up after {entry.deliveries - 1} deliveries")

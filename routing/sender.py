@@ -497,6 +497,30 @@ class Sender:
             await execute(self.client, pipe)
         self.deferred += len(waits)
 
+    async def spent(self, entries: list[Entry]) -> list[Entry]:
+        """Of entries taken over from dead or paused senders more than `max_deliveries` times,
+        those to dead-letter: a reply found "sending" on a platform that dedupes, which is posted
+        again at each take-over and may be what kills its senders. Elsewhere a reply found
+        "sending" is recorded uncertain, never posted again, and one that only waited in a dead
+        sender's batch harmed nobody: those are handled as usual (see `StreamConsumer.spent`)."""
+        suspects: list[tuple[Entry, str]] = []
+        for entry in entries:
+            try:
+                reply = OutboundReply.model_validate_json(entry.payload)
+            except ValidationError:
+                continue  # refused by the batch, for good
+            connector = self.connectors.get((reply.platform, reply.account))
+            if connector is not None and connector.idempotent_send:
+                p = keys.conversation_partition(reply.conversation_id)
+                suspects.append((entry, keys.delivery(p, reply.reply_id)))
+        if not suspects:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for _, key in suspects:
+                pipe.hget(key, "state")
+            states = await pipe.execute()
+        return [entry for (entry, _), state in zip(suspects, states, strict=True) if state == b"sending"]
+
     async def buried(self, entry: Entry, error: str) -> None:
         """The consumer dead-lettered `entry`: its reply is final ("failed"), so the replies
         written after it in its conversation go on (`helpline dead-letters replay` resends it)."""

@@ -175,6 +175,60 @@ async def test_a_platform_outage_delays_replies_in_order_and_dead_letters_none(r
     assert not await r.exists(keys.send_backoff("null", "main"))  # a success reset the back-off
 
 
+async def taken_over_twice(r: redis.Redis, state: str, idempotent: bool) -> tuple[OutboundReply, Scripted]:
+    """A reply whose entry two senders died holding (three deliveries, one past `max_deliveries`),
+    its record left `state`; then a live sender's consumer takes it over."""
+    reply = await queue_reply(r)
+    if state == "sending":
+        await r.hset(
+            keys.delivery(1, reply.reply_id),  # type: ignore[misc]
+            mapping={"state": "sending", "owner": "dead:2", "lease": 0},
+        )
+    stream = keys.outbound_stream(1, "null", "main")
+    platform = Scripted([], idempotent=idempotent)
+    sender = Sender(r, {("null", "main"): platform}, PARTITIONS, lease_seconds=1.0, limiter=SharedRateLimiter(r))
+    consumer = outbound_consumer(
+        r, sender, "live", retry_idle_ms=30, max_deliveries=2, buried=sender.buried, spent=sender.spent
+    )
+    await consumer.ensure_groups()
+    await r.xreadgroup(keys.SENDER_GROUP, "dead-1", {stream: ">"})
+    await r.xautoclaim(stream, keys.SENDER_GROUP, "dead-2", 0, "0-0")
+    [row] = await r.xpending_range(stream, keys.SENDER_GROUP, "-", "+", 10)
+    assert row["times_delivered"] == 2
+    await asyncio.sleep(0.05)
+    for _ in range(3):
+        await sender.promote_due()
+        await consumer.step()
+        await asyncio.sleep(0.04)
+    return reply, platform
+
+
+async def test_a_reply_that_waited_in_two_dead_senders_batches_is_posted_not_dead_lettered(r: redis.Redis) -> None:
+    reply, platform = await taken_over_twice(r, "queued", idempotent=False)
+    assert platform.posts == [reply.reply_id]
+    assert await state(r, reply) == DeliveryState.SENT.value
+    assert await r.xlen(keys.dead_letters(1)) == 0
+
+
+async def test_a_reply_two_dead_senders_were_posting_is_uncertain_where_the_platform_cannot_dedupe(
+    r: redis.Redis,
+) -> None:
+    reply, platform = await taken_over_twice(r, "sending", idempotent=False)
+    assert platform.posts == []
+    assert await state(r, reply) == DeliveryState.UNCERTAIN.value  # not "failed": a replay could post it twice
+    assert await r.xlen(keys.dead_letters(1)) == 0
+
+
+async def test_a_reply_whose_posts_keep_killing_senders_is_dead_lettered_where_it_would_be_posted_again(
+    r: redis.Redis,
+) -> None:
+    reply, platform = await taken_over_twice(r, "sending", idempotent=True)
+    assert platform.posts == []
+    assert await state(r, reply) == DeliveryState.FAILED.value
+    [(_, fields)] = await r.xrange(keys.dead_letters(1))
+    assert fields[b"error"] == b"gave up after 2 deliveries"
+
+
 async def test_a_reply_held_by_a_live_sender_is_left_to_it(r: redis.Redis) -> None:
     reply = await queue_reply(r)
     key = keys.delivery(1, reply.reply_id)
