@@ -339,7 +339,7 @@ class StreamConsumer:
         if exhausted and self.spent is not None:
             exhausted = await self.spent(exhausted)
         buried = {e.key for e in exhausted}
-        due = [e for e in entries if e.key not in buried]
+        due = [e for e in entries if e.key not in buried] if buried else entries
         failures = await self.handler(due) if due else {}
         for entry in exhausted:
             await self._bury(entry, f"gave up after {entry.deliveries - 1} deliveries")
