@@ -15,7 +15,10 @@ articles removed, the model fitted on the full KB answered 8-21 % of the questio
 the model may also learn from `variants`: the same questions against smaller knowledge bases
 (`evaluate.drop_articles`), where a question whose article was removed is out of scope. In each
 variant the out-of-scope questions are weighted to make up the share they have in the tuning set,
-so that removing articles changes what is asked about, not how much of it is out of scope.
+so that removing articles changes what is asked about, not how much of it is out of scope. Other
+help centers, each with its own questions (and their smaller versions), are variants too: a
+confidence learned on one knowledge base learns its articles' quirks as well, and with three more
+the help centers it never saw got 3-5 points more right answers (docs/benchmarks.md).
 
 The `answer` threshold is the one that answers the most tuning questions right while keeping
 wrong answers at most MAX_WRONG of the (weighted) questions and at least MIN_HANDOFF of the
@@ -144,7 +147,9 @@ def calibrate(
 ) -> dict[str, fusion.Calibration]:
     """A calibration per language present in `questions` (needs a searcher with an embedder).
     `variants`: searchers over smaller knowledge bases with the questions as they stand there
-    (`evaluate.drop_articles`), learned from too (see the module's docstring)."""
+    (`evaluate.drop_articles`), or over other help centers with their own questions, learned from
+    too (see the module's docstring); the similarity ends and the typical length come from
+    `searcher` and `questions` alone."""
     if not searcher.hybrid:
         raise ValueError(f"calibration needs dense retrieval ({searcher.dense_error})")
     result = {}

@@ -145,6 +145,14 @@ def calibrate_(
         ),
     ] = 0.5,
     seeds: Annotated[int, typer.Option("--seeds", help="How many smaller knowledge bases with --drop.")] = 4,
+    also: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--also",
+            help="Another help center to learn from, a folder of articles with its questions in "
+            "questions.jsonl (repeatable); with --drop, its smaller versions too.",
+        ),
+    ] = None,
 ) -> None:
     """Print each language's `\\[hybrid]` table for bots/data/search.<lang>.toml (tuning sets only)."""
     if not 0.0 <= drop < 1.0:
@@ -152,11 +160,21 @@ def calibrate_(
     loaded = [q for path in questions for q in _questions(path)]
     searcher = _searcher(kb, bm25_only=False)
     variants: list[tuple[Searcher, list[evaluate.Question]]] = []
-    for seed in range(seeds if drop else 0):
-        smaller, remapped, _ = evaluate.drop_articles(load_kb(kb), loaded, drop, CALIBRATION_SEEDS + seed)
-        variant = Searcher(smaller, embedder=searcher.embedder, cache_dir=default_cache_dir())
-        variant.queries = searcher.queries or variant.queries
-        variants.append((variant, remapped))
+
+    def learn_from(articles: KnowledgeBase, asked: list[evaluate.Question], itself: bool) -> None:
+        """`articles` with `asked` (unless `itself`: the main searcher), and its smaller versions."""
+        versions = [] if itself else [(articles, asked)]
+        for seed in range(seeds if drop else 0):
+            smaller, remapped, _ = evaluate.drop_articles(articles, asked, drop, CALIBRATION_SEEDS + seed)
+            versions.append((smaller, remapped))
+        for version, its_questions in versions:
+            variant = Searcher(version, embedder=searcher.embedder, cache_dir=default_cache_dir())
+            variant.queries = searcher.queries or variant.queries  # each question embedded once
+            variants.append((variant, its_questions))
+
+    learn_from(load_kb(kb), loaded, itself=True)
+    for folder in also or []:
+        learn_from(_kb(folder), _questions(folder / "questions.jsonl"), itself=False)
     try:
         result = calibration.calibrate(searcher, loaded, variants)
     except ValueError as exc:

@@ -25,8 +25,8 @@ from helpline.routing import keys
 
 from .conftest import make_ctx
 
-MISSED = "lost my phone and now i cant get google authenticator codes to log in"
-TAUGHT = "lost my phone with the authenticator app, cant login"
+MISSED = "my codes app is gone after a factory reset, locked out"
+TAUGHT = "factory reset wiped my code app, now im locked out"
 
 
 async def test_a_phrasing_is_one_example_however_often_it_is_proposed(r: redis.Redis) -> None:
@@ -115,7 +115,7 @@ async def test_an_approved_example_answers_a_question_that_missed_before(kb: Kno
         decision = bot.decide(make_ctx(MISSED))
         return decision.state.get("key") if decision.state.get("stage") == "feedback" else None
 
-    assert await answer() is None  # before: unsure (a choice of articles), no answer
+    assert await answer() is None  # before: not sure enough to answer
     store = ExampleStore(r)
     example = await store.propose("2fa-reset", "en", TAUGHT, Source.LINK, conversation_id="0-7", who="agent:ann")
     assert example is not None

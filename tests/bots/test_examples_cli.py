@@ -78,7 +78,7 @@ async def test_eval_with_examples_measures_what_they_change(tmp_path: Path) -> N
                 "id": "q1",
                 "language": "en",
                 "expected": "2fa-reset",
-                "text": "lost my phone and now i cant get google authenticator codes to log in",
+                "text": "my codes app is gone after a factory reset, locked out",
             }
         )
         + "\n"
@@ -90,7 +90,7 @@ async def test_eval_with_examples_measures_what_they_change(tmp_path: Path) -> N
                 "id": "t1",
                 "language": "en",
                 "expected": "2fa-reset",
-                "text": "lost my phone with the authenticator app, cant login",
+                "text": "factory reset wiped my code app, now im locked out",
             }
         )
         + "\n"

@@ -135,3 +135,19 @@ def test_cli_eval_names_the_problems_of_a_broken_knowledge_base(tmp_path: Path) 
     assert "en/a.md: language" in result.output and "1 problem(s)" in result.output
     missing = CliRunner().invoke(app, ["eval", "--bm25-only", "--kb", str(tmp_path / "none"), str(questions)])
     assert missing.exit_code == 2 and "not a directory" in missing.output
+
+
+def test_cli_calibrate_learns_from_another_help_center_with_its_own_questions() -> None:
+    from .conftest import KB_DIR
+
+    tuning = [str(KB_DIR / "eval" / "questions.jsonl"), "--kb", str(KB_DIR), "--drop", "0"]
+    alone = CliRunner().invoke(app, ["calibrate", *tuning])
+    nova = KB_DIR.parent / "examples" / "nova-help-center"
+    both = CliRunner().invoke(app, ["calibrate", *tuning, "--also", str(nova)])
+    assert alone.exit_code == both.exit_code == 0, (alone.output, both.output)
+    for language in SUPPORTED_LANGUAGES:
+        assert f"# search.{language}.toml" in alone.output and f"# search.{language}.toml" in both.output
+    assert alone.output != both.output  # its questions were learned from
+    # A folder without its questions is named, not skipped.
+    bare = CliRunner().invoke(app, ["calibrate", *tuning, "--also", str(KB_DIR)])
+    assert bare.exit_code == 2 and "questions.jsonl: No such file or directory" in bare.output

@@ -65,7 +65,7 @@ async def test_a_choice_among_the_bots_articles_proposes_the_question_as_an_exam
 
     p = parts(r, rules=ALL_TO_BOT, bots=HELPCENTER)
     router = build_router(p)
-    unsure = "lost my phone and now i cant get google authenticator codes to log in"
+    unsure = "what about my 2fa codes?"
     await p.bus.ingest([message(unsure, thread="c")])
     await route_all(p, router)
     conv = await conversation_of(p, "c")
