@@ -132,6 +132,30 @@ def eval_(
 CALIBRATION_SEEDS = 1000  # draws of removed articles apart from the ones `kb eval --drop` makes (seeds 0, 1, ...)
 
 
+def calibration_variants(
+    searcher: Searcher,
+    kb: KnowledgeBase,
+    questions: list[evaluate.Question],
+    others: list[tuple[KnowledgeBase, list[evaluate.Question]]],
+    drop: float,
+    seeds: int,
+) -> list[tuple[Searcher, list[evaluate.Question]]]:
+    """What `calibrate` learns from besides `searcher` (over `kb`) and `questions`: `seeds` smaller
+    versions of `kb` (`drop` of the articles removed; none for 0), and each of `others` (another
+    help center with its own questions) with as many smaller versions of it."""
+    variants: list[tuple[Searcher, list[evaluate.Question]]] = []
+    for articles, asked, itself in [(kb, questions, True), *((kb, qs, False) for kb, qs in others)]:
+        versions = [] if itself else [(articles, asked)]
+        for seed in range(seeds if drop else 0):
+            smaller, remapped, _ = evaluate.drop_articles(articles, asked, drop, CALIBRATION_SEEDS + seed)
+            versions.append((smaller, remapped))
+        for version, its_questions in versions:
+            variant = Searcher(version, embedder=searcher.embedder, cache_dir=default_cache_dir())
+            variant.queries = searcher.queries or variant.queries  # each question embedded once
+            variants.append((variant, its_questions))
+    return variants
+
+
 @app.command("calibrate")
 def calibrate_(
     questions: Annotated[list[Path], typer.Argument(help="The tuning question sets, JSON Lines (one or more).")],
@@ -159,22 +183,8 @@ def calibrate_(
         raise fail(f"--drop must be at least 0 and below 1, not {drop}")
     loaded = [q for path in questions for q in _questions(path)]
     searcher = _searcher(kb, bm25_only=False)
-    variants: list[tuple[Searcher, list[evaluate.Question]]] = []
-
-    def learn_from(articles: KnowledgeBase, asked: list[evaluate.Question], itself: bool) -> None:
-        """`articles` with `asked` (unless `itself`: the main searcher), and its smaller versions."""
-        versions = [] if itself else [(articles, asked)]
-        for seed in range(seeds if drop else 0):
-            smaller, remapped, _ = evaluate.drop_articles(articles, asked, drop, CALIBRATION_SEEDS + seed)
-            versions.append((smaller, remapped))
-        for version, its_questions in versions:
-            variant = Searcher(version, embedder=searcher.embedder, cache_dir=default_cache_dir())
-            variant.queries = searcher.queries or variant.queries  # each question embedded once
-            variants.append((variant, its_questions))
-
-    learn_from(load_kb(kb), loaded, itself=True)
-    for folder in also or []:
-        learn_from(_kb(folder), _questions(folder / "questions.jsonl"), itself=False)
+    others = [(_kb(folder), _questions(folder / "questions.jsonl")) for folder in also or []]
+    variants = calibration_variants(searcher, load_kb(kb), loaded, others, drop, seeds)
     try:
         result = calibration.calibrate(searcher, loaded, variants)
     except ValueError as exc:

@@ -6,6 +6,10 @@ answered with it, on the full knowledge base and on smaller ones (`kb eval --dro
     PYTHONPATH=$PWD .venv/bin/python docs/kb_leave_one_set_out.py [--drop 0.5] [--seeds 4]
 
 --drop 0 --seeds 0 fits on the full knowledge base alone, as before the smaller ones were learned from.
+
+With --help-centers, the help centers the shipped calibration learns from (`--also`, HELP_CENTERS)
+are left out instead, one at a time: the confidence is calibrated on kb/'s nine sets and the other
+two, as `helpline kb calibrate --also` does, and the left-out help center is answered with it.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from helpline.bots import calibrate, evaluate, fusion
 from helpline.bots.dense import default_cache_dir
 from helpline.bots.embeddings import default_embedder
 from helpline.bots.kb import KnowledgeBase, load_kb
-from helpline.bots.kb_cli import CALIBRATION_SEEDS
+from helpline.bots.kb_cli import CALIBRATION_SEEDS, calibration_variants
 from helpline.bots.search import Searcher
 
 SETS = ("questions", "dev2", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "heldout", "untouched")
 EVAL_SEEDS = 5  # the draws `kb eval --drop 0.5` makes (seeds 0-4)
+HELP_CENTERS = ("other-help-center", "lumen-help-center", "nova-help-center")
 
 
 def main() -> None:
@@ -31,10 +36,14 @@ def main() -> None:
     parser.add_argument("--kb", type=Path, default=Path("kb"))
     parser.add_argument("--drop", type=float, default=0.5)
     parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--help-centers", action="store_true", help="leave out the --also help centers instead")
     args = parser.parse_args()
     kb = load_kb(args.kb)
     embedder = default_embedder()
     base = Searcher(kb, embedder=embedder, cache_dir=default_cache_dir())
+    if args.help_centers:
+        leave_one_help_center_out(base, kb, args.kb, args.drop, args.seeds)
+        return
 
     def searcher(smaller: KnowledgeBase) -> Searcher:
         s = Searcher(smaller, embedder=embedder, cache_dir=default_cache_dir())
@@ -66,6 +75,22 @@ def main() -> None:
     print(
         "all left-out sets, half the articles (5 draws):", json.dumps(_short(evaluate.metrics(smaller), languages=True))
     )
+
+
+def leave_one_help_center_out(base: Searcher, kb: KnowledgeBase, folder: Path, drop: float, seeds: int) -> None:
+    tuning = [q for name in SETS for q in evaluate.load_questions(folder / "eval" / f"{name}.jsonl")]
+    examples = folder.resolve().parent / "examples"
+    centers = {
+        name: (load_kb(examples / name), evaluate.load_questions(examples / name / "questions.jsonl"))
+        for name in HELP_CENTERS
+    }
+    for held in HELP_CENTERS:
+        others = [centers[name] for name in HELP_CENTERS if name != held]
+        cals = calibrate.calibrate(base, tuning, calibration_variants(base, kb, tuning, others, drop, seeds))
+        answering = Searcher(centers[held][0], embedder=base.embedder, cache_dir=default_cache_dir())
+        answering.queries = base.queries or answering.queries
+        outcomes = evaluate.run(_with(answering, cals), centers[held][1])
+        print(held, json.dumps(_short(evaluate.metrics(outcomes), languages=True)), flush=True)
 
 
 def _with(searcher: Searcher, cals: dict[str, fusion.Calibration]) -> Searcher:
