@@ -144,7 +144,7 @@ def calibration_variants(
     versions of `kb` (`drop` of the articles removed; none for 0), and each of `others` (another
     help center with its own questions) with as many smaller versions of it."""
     variants: list[tuple[Searcher, list[evaluate.Question]]] = []
-    for articles, asked, itself in [(kb, questions, True), *((kb, qs, False) for kb, qs in others)]:
+    for articles, asked, itself in [(kb, questions, True), *((other, qs, False) for other, qs in others)]:
         versions = [] if itself else [(articles, asked)]
         for seed in range(seeds if drop else 0):
             smaller, remapped, _ = evaluate.drop_articles(articles, asked, drop, CALIBRATION_SEEDS + seed)

@@ -23,7 +23,7 @@ from helpline.bots import calibrate, evaluate, fusion
 from helpline.bots.dense import default_cache_dir
 from helpline.bots.embeddings import default_embedder
 from helpline.bots.kb import KnowledgeBase, load_kb
-from helpline.bots.kb_cli import CALIBRATION_SEEDS, calibration_variants
+from helpline.bots.kb_cli import calibration_variants
 from helpline.bots.search import Searcher
 
 SETS = ("questions", "dev2", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "heldout", "untouched")
@@ -57,10 +57,7 @@ def main() -> None:
     smaller: list[evaluate.Outcome] = []
     for held in SETS:
         tuning = [q for name in SETS if name != held for q in questions[name]]
-        variants = []
-        for seed in range(args.seeds if args.drop else 0):
-            kb_small, remapped, _ = evaluate.drop_articles(kb, tuning, args.drop, CALIBRATION_SEEDS + seed)
-            variants.append((searcher(kb_small), remapped))
+        variants = calibration_variants(base, kb, tuning, [], args.drop, args.seeds)
         shipped = {lang: base.index_for(lang).config for lang in base.indexes}
         cals = calibrate.calibrate(base, tuning, variants)
         for lang, config in shipped.items():
