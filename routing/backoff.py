@@ -18,7 +18,7 @@ from functools import partial
 import redis.asyncio as redis
 
 from . import keys
-from .outage import through_outage
+from .outage import redis_failed, through_outage
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,13 @@ class AccountBackoff:
             if self.report is not None:
                 self.report(*account, None)
         if account in self._failing:
+            try:
+                await self.client.delete(keys.send_backoff(*account))
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                # The post's outcome must still be recorded: the series ends at the next success.
+                redis_failed(exc)
+                return
             self._failing.discard(account)
-            await self.client.delete(keys.send_backoff(*account))
 
     async def _block(self, account: Account, seconds: float) -> None:
         await through_outage(

@@ -72,7 +72,9 @@ end
 #   busy    another owner holds it "sending" and its lease runs: look again when it ends
 #   held    a reply written before it is not final: it waits (PUT_BACK parks it)
 #   orphan  "sending" by an owner whose lease ran out, on a platform without idempotency: the
-#           post may have happened; now held by token, to be recorded "uncertain"
+#           post may have happened; now owned by token with lease 0, to be recorded "uncertain"
+#           (a lease of 0 also keeps PUT_BACK from queueing it again when the claim's answer was
+#           lost to a Redis outage and the batch puts back what it asked for)
 CLAIM = (
     _LUA_ORDER
     + LUA_SPLIT
@@ -95,7 +97,7 @@ for i = 1, #items, 2 do
     redis.call('HSET', d, 'state', 'sending', 'owner', token, 'lease', now + lease,
                'attempts', tonumber(f[5] or 0) + 1, 'updated_at', now)
   elseif verdict == 'orphan' then
-    redis.call('HSET', d, 'owner', token, 'lease', now + lease)
+    redis.call('HSET', d, 'owner', token, 'lease', 0)
   end
   out[#out + 1] = {verdict, f[4] or '', math.max(left, 0)}
 end
@@ -107,7 +109,8 @@ return out
 # per reply 5 values: entry id, delivery key, conversation id, due (ms), delayed member
 # ("<order>|<payload>"). Each reply goes back to "queued" if token holds it, then waits: parked in
 # its record behind a reply written before it that is not final, else in the delayed set until
-# due. Its entry is acknowledged in the same call. Returns per reply: parked, delayed or final.
+# due (a reply token holds as an orphan, lease 0, stays "sending": it may have been posted). Its
+# entry is acknowledged in the same call. Returns per reply: parked, delayed or final.
 PUT_BACK = (
     _LUA_ORDER
     + """
@@ -115,10 +118,10 @@ local prefix, stream, token, group = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local out = {}
 for i = 3, #ARGV, 5 do
   local d, member = ARGV[i + 1], ARGV[i + 4]
-  local f = redis.call('HMGET', d, 'state', 'owner')
+  local f = redis.call('HMGET', d, 'state', 'owner', 'lease')
   local verdict = 'final'
   if f[1] and not FINAL[f[1]] then
-    if f[1] == 'sending' and f[2] == token then
+    if f[1] == 'sending' and f[2] == token and tonumber(f[3] or 0) > 0 then
       redis.call('HSET', d, 'state', 'queued', 'owner', '', 'lease', 0)
     end
     if first(prefix .. ':conv:' .. ARGV[i + 2] .. ':out', d, '') then

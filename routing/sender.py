@@ -78,10 +78,13 @@ MARK_AHEAD_SECONDS = 0.05
 MARK_AHEAD_MAX = 16
 #: Why a reply found "sending" past its owner's lease is recorded uncertain.
 ORPHANED = "the process died while posting; check the platform before resending"
+#: How long an account's replies wait after Redis failed under a claim (it answers again by then).
+OUTAGE_WAIT_S = 1.0
 #: Weight of the newest post time in an account's running mean.
 POST_TIME_WEIGHT = 0.2
-#: How long the outcome of posts already made is held while Redis does not answer (nothing else
-#: of the sender's can go on meanwhile); a longer outage leaves them "sending", later uncertain.
+#: How long a batch holds, while Redis does not answer, the outcome of posts already made and the
+#: replies it claimed but did not post (nothing else of the sender's can go on meanwhile); a
+#: longer outage leaves them "sending", later taken for uncertain.
 FINISH_THROUGH_OUTAGE_S = 600.0
 
 _JSON = json.JSONEncoder()  # its encode() of one string is a single C call (per reply on the hot path)
@@ -223,9 +226,7 @@ class Sender:
         await asyncio.gather(
             *(self._drain(batch, acc, js, blocked.get(acc, 0) / 1000) for acc, js in by_account.items())
         )
-        # What did not go must leave "sending" even through a short Redis outage (a restart): left
-        # there, the next attempt would take a reply never posted for "uncertain".
-        await through_outage(partial(self._wait, batch.token, batch.waits))
+        await self._requeue(batch.token, batch.waits)
         return batch.failures
 
     def _claim_args(self, token: str, dedupes: bool, jobs: Sequence[_Job]) -> list[str | int]:
@@ -275,21 +276,38 @@ class Sender:
         by_partition: dict[int, list[_Job]] = {}
         for job in jobs:  # in order: a conversation's replies are in one partition
             by_partition.setdefault(job.partition, []).append(job)
-        async with self.client.pipeline(transaction=False) as pipe:
-            await self._queue_records(pipe, finished, token)
-            if limits:
-                await self.limiter.acquire_on(pipe, account[0], account[1], limits)
-            for p, js in by_partition.items():
-                await self._claim(keys=[keys.partition_prefix(p)], client=pipe, args=self._claim_args(token, False, js))
-            raw = await execute(self.client, pipe)
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                await self._queue_records(pipe, finished, token)
+                if limits:
+                    await self.limiter.acquire_on(pipe, account[0], account[1], limits)
+                for p, js in by_partition.items():
+                    await self._claim(
+                        keys=[keys.partition_prefix(p)], client=pipe, args=self._claim_args(token, False, js)
+                    )
+                raw = await execute(self.client, pipe)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # Whether Redis ran the calls is unknown. Once it answers, the posts before are
+            # recorded (sent is a fact, whoever holds the reply by then) and the replies are put
+            # back, queued again if the claim took them: neither is left "sending" for its lease
+            # to run out and the next attempt to take it for "uncertain".
+            redis_failed(exc)
+            await self._finish(finished, token)
+            finished.clear()
+            await self._requeue(token, [(job, 0.0) for job in jobs])
+            for job in jobs:
+                job.verdict = "back"
+            return OUTAGE_WAIT_S, list(jobs)
         finished.clear()
         for js, verdicts in zip(by_partition.values(), raw[-len(by_partition) :], strict=True):
             for job, verdict in zip(js, verdicts, strict=True):
                 self._claimed(job, verdict, started)
         wait = self.limiter.wait_of(raw[-len(by_partition) - 1]) if limits else 0.0
+        if wait > 0:
+            self.observe.observe_rate_limited(*account)
         back = [job for job in jobs if job.verdict == "go"] if wait > 0 else []
         if back:  # claimed for nothing: queued again at once, not left "sending" for the batch
-            await through_outage(partial(self._wait, token, [(job, wait) for job in back]))
+            await self._requeue(token, [(job, wait) for job in back])
             for job in back:
                 job.verdict = "back"
         return wait, back
@@ -317,8 +335,6 @@ class Sender:
                 defer_for, back = await self._claim_ahead(
                     self._ahead(account, connector, jobs, index, waiting), batch.token, finished, account, limits
                 )
-                if defer_for > 0:
-                    self.observe.observe_rate_limited(*account)
                 if any(job is other for other in back):
                     waiting.add(conversation)
                     continue
@@ -469,6 +485,12 @@ class Sender:
         for p, args in by_partition.items():
             await self._record(keys=[keys.partition_prefix(p)], args=args, client=pipe)
         pipe.publish(keys.live_channel(), json.dumps({"conversations": conversations}))
+
+    async def _requeue(self, token: str, waits: Sequence[tuple[_Job, float]]) -> None:
+        """`_wait` through a Redis outage (a restart): a reply claimed and not posted that stayed
+        "sending" would be taken for "uncertain" by the next attempt."""
+        if waits:
+            await through_outage(partial(self._wait, token, waits), within=FINISH_THROUGH_OUTAGE_S)
 
     async def _wait(self, token: str, waits: Sequence[tuple[_Job, float]]) -> None:
         """Put back what did not go, acknowledging its entries: behind its conversation's earlier

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import pytest
 import redis.asyncio as redis
+from redis.asyncio.client import Pipeline
 
 from helpline.connectors.base import AccountSettings, Connector, ConnectorContext, RateLimit, SendProgress, SendResult
 from helpline.connectors.errors import Permanent, RateLimited, Transient, Uncertain
@@ -355,6 +356,40 @@ async def test_a_reply_a_dead_sender_left_sending_is_recorded_uncertain_when_the
     assert platform.posts == [first.reply_id]
     assert await state(r, second) == DeliveryState.QUEUED.value  # waits for the platform
     # perhaps posted by the dead sender: never queued again behind the wait
+    assert await state(r, orphan) == DeliveryState.UNCERTAIN.value
+
+
+async def test_a_claim_whose_answer_redis_lost_posts_what_it_claimed_once_and_never_an_orphan(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis runs a claim (with the record of the post before it) and the connection drops before
+    its answer: the batch records the post and puts back what it asked for. A reply that claim
+    took over from a dead sender stays "sending" to be recorded uncertain, never posted."""
+    from helpline.routing import pipelined
+    from helpline.routing import sender as sender_module
+
+    first, second = await queue_reply(r, "first", "1-1"), await queue_reply(r, "second", "1-2")
+    orphan = await queue_reply(r, "orphan", "1-3")
+    await r.hset(
+        keys.delivery(1, orphan.reply_id),  # type: ignore[misc]
+        mapping={"state": "sending", "owner": "dead:1", "lease": 0},
+    )
+    calls = 0
+    real_execute = pipelined.execute
+
+    async def answer_lost(client: redis.Redis, pipe: Pipeline) -> list[object]:
+        nonlocal calls
+        calls += 1
+        result = await real_execute(client, pipe)
+        if calls == 3:  # the batch's claims, the first reply's claim, then the next two at once
+            raise redis.ConnectionError("Connection closed by server.")
+        return result
+
+    monkeypatch.setattr(sender_module, "execute", answer_lost)
+    platform = Scripted([])
+    await drain(r, platform, rounds=6)
+    assert platform.posts == [first.reply_id, second.reply_id]
+    assert await state(r, first) == await state(r, second) == DeliveryState.SENT.value
     assert await state(r, orphan) == DeliveryState.UNCERTAIN.value
 
 
