@@ -84,9 +84,21 @@ def reason(exc: BaseException, url: str | None = None) -> str:
     return f"{type(cause).__name__}: {why}" if why else type(cause).__name__
 
 
+def _lacks_tables(exc: BaseException) -> bool:
+    """A database without the record's tables: another program's file, or one never migrated."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = str(cause)
+    return "no such table" in text or type(cause).__name__ in ("UndefinedTableError", "UndefinedTable")
+
+
 def unavailable(url: str, exc: BaseException) -> RecordUnavailable:
     """A driver's error (as SQLAlchemy raises it) as the command line says it: the record's URL with
     its password masked, and the `reason`."""
+    if _lacks_tables(exc):
+        return RecordUnavailable(
+            f"the database at {redact(url)} has no Helpline record ({reason(exc, url)}): it is another "
+            "program's database or was never migrated; `helpline archive migrate` creates the tables"
+        )
     return RecordUnavailable(f"the record at {redact(url)} is unavailable: {reason(exc, url)}")
 
 

@@ -116,6 +116,20 @@ def test_a_file_that_is_not_a_record_is_said_so(env: str) -> None:
     assert result.output == f"helpline: the record at {env} is unavailable: DatabaseError: file is not a database\n"
 
 
+def test_another_programs_database_is_said_to_hold_no_record(env: str) -> None:
+    import sqlite3
+
+    with sqlite3.connect(env.removeprefix("sqlite:///")) as other:
+        other.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+    result = CliRunner().invoke(app, ["archive", "status"])
+    assert result.exit_code == 2
+    assert result.output == (
+        f"helpline: the database at {env} has no Helpline record (OperationalError: no such table: "
+        "conversations): it is another program's database or was never migrated; `helpline archive migrate` "
+        "creates the tables\n"
+    )
+
+
 def test_the_reason_keeps_no_password_and_no_statement_parameters() -> None:
     url = "postgresql://desk:p%40ss%20w0rd@db.internal/helpline"
     driver = Exception("password authentication failed (p@ss w0rd / p%40ss%20w0rd)\nDETAIL: more")
