@@ -223,10 +223,14 @@ class Sender:
         by_account: dict[tuple[str, str], list[_Job]] = {}
         for job in jobs:
             by_account.setdefault((job.reply.platform, job.reply.account), []).append(job)
-        await asyncio.gather(
-            *(self._drain(batch, acc, js, blocked.get(acc, 0) / 1000) for acc, js in by_account.items())
+        drained = await asyncio.gather(
+            *(self._drain(batch, acc, js, blocked.get(acc, 0) / 1000) for acc, js in by_account.items()),
+            return_exceptions=True,  # an account that failed (Redis away) must not strand the others' waits
         )
         await self._requeue(batch.token, batch.waits)
+        for result in drained:
+            if isinstance(result, BaseException):
+                raise result
         return batch.failures
 
     def _claim_args(self, token: str, dedupes: bool, jobs: Sequence[_Job]) -> list[str | int]:

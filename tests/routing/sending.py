@@ -23,10 +23,13 @@ async def no_ingest(_: object) -> list[bool]:
     return []
 
 
-async def queue_reply(r: redis.Redis, text: str = "hello", conversation: str = "1-1") -> OutboundReply:
-    """An agent's reply to a private conversation, committed as the router commits one."""
+async def queue_reply(
+    r: redis.Redis, text: str = "hello", conversation: str = "1-1", account: str = "main"
+) -> OutboundReply:
+    """An agent's reply to a private conversation (of the "null" platform's `account`), committed
+    as the router commits one."""
     now = utcnow()
-    conv = private_conversation(conversation)
+    conv = private_conversation(conversation, account=account)
     reply = reply_to(
         conv, reply_id=f"{conversation}:m1:{text}", text=text, sender="agent:amy", in_reply_to="m1", recipient_id="u1"
     )

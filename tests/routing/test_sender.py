@@ -393,6 +393,31 @@ async def test_a_claim_whose_answer_redis_lost_posts_what_it_claimed_once_and_ne
     assert await state(r, orphan) == DeliveryState.UNCERTAIN.value
 
 
+async def test_an_account_that_meets_a_redis_error_leaves_no_reply_of_another_sending(
+    r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One account's drain fails on Redis while another's claimed replies wait out a 429: the
+    batch still puts those back ("queued"), then says the error, instead of leaving them
+    "sending" to be taken for uncertain."""
+    waiting = [await queue_reply(r, f"w{i}", conversation=f"1-{i}") for i in range(3)]
+    await queue_reply(r, "other", conversation="1-9", account="second")
+    limiter = SharedRateLimiter(r)
+
+    async def redis_away(*_: object) -> float:
+        raise redis.ConnectionError("Connection closed by server.")
+
+    monkeypatch.setattr(limiter, "acquire", redis_away)  # the budget of the platform that dedupes
+    main = Scripted([None, RateLimited(30.0)])  # the first goes; the next two are claimed at once
+    second = Limited([], idempotent=True)
+    sender = Sender(r, {("null", "main"): main, ("null", "second"): second}, PARTITIONS, limiter=limiter)
+    consumer = outbound_consumer(r, sender)
+    await consumer.ensure_groups()
+    with pytest.raises(redis.ConnectionError):
+        await consumer.step()
+    assert main.posts == [waiting[0].reply_id] and second.posts == []
+    assert [await state(r, reply) for reply in waiting[1:]] == [DeliveryState.QUEUED.value] * 2
+
+
 class Hangs(Scripted):
     """Posts until the `n`th reply, whose call never returns (the process dies during it)."""
 
