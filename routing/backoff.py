@@ -18,7 +18,7 @@ from functools import partial
 import redis.asyncio as redis
 
 from . import keys
-from .outage import redis_failed, through_outage
+from .outage import best_effort, redis_failed
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ class AccountBackoff:
                 pipe.expire(keys.send_backoff(*account), max(1, int(self.cap * 10)))
                 return int((await pipe.execute())[0])
 
-        failures = await through_outage(count)
-        wait = float(min(self.cap, self.base * 2 ** min(failures - 1, 16)))
+        failures = await best_effort(count)  # not counted (Redis away too): the longest step
+        wait = float(self.cap if failures is None else min(self.cap, self.base * 2 ** min(failures - 1, 16)))
         wait *= random.uniform(0.5, 1.0)
         await self._block(account, wait)
         log.warning("%s/%s: the platform failed (%s); its %s wait %.1f s", *account, reason, self.what, wait)
@@ -104,7 +104,5 @@ class AccountBackoff:
             self._failing.discard(account)
 
     async def _block(self, account: Account, seconds: float) -> None:
-        await through_outage(
-            partial(self.client.set, keys.blocked_until(*account), "1", px=max(1, int(seconds * 1000)))
-        )
+        await best_effort(partial(self.client.set, keys.blocked_until(*account), "1", px=max(1, int(seconds * 1000))))
         self._failing.add(account)

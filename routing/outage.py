@@ -108,3 +108,13 @@ async def through_outage(write: Callable[[], Awaitable[T]], within: float = 60.0
             redis_failed(exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+async def best_effort(write: Callable[[], Awaitable[T]], within: float = 60.0) -> T | None:
+    """`through_outage`, then None instead of the error: for a write whose loss costs only time
+    (an account's block tells other processes to wait; the caller waits all the same), so that an
+    outage longer than `within` cannot stop the caller from recording what it must."""
+    try:
+        return await through_outage(write, within)
+    except (RedisConnectionError, RedisTimeoutError):
+        return None

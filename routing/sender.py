@@ -62,7 +62,7 @@ from .decode import as_text
 from .delivery import CLAIM, PUT_BACK, RECORD
 from .errors import AuthFailed, ConnectorError, Permanent, RateLimited, Uncertain
 from .models import ConversationEvent, DeliveryState, EventType, OutboundReply
-from .outage import redis_failed, through_outage
+from .outage import best_effort, redis_failed, through_outage
 from .periodic import run_periodically
 from .pipelined import execute
 from .posting import Limiter, Poster, RateLimit, SendObserver, SendProgress, SendResult
@@ -383,9 +383,7 @@ class Sender:
                 result = await connector.send(job.reply, self._progress(job))
         except RateLimited as exc:
             wait = max(exc.retry_after, 0.001)
-            await through_outage(
-                partial(self.client.set, keys.blocked_until(*account), "1", px=max(1, int(wait * 1000)))
-            )
+            await best_effort(partial(self.client.set, keys.blocked_until(*account), "1", px=max(1, int(wait * 1000))))
             self.observe.observe_send(*account, "deferred", time.perf_counter() - started)
             return None, wait
         except Permanent as exc:
