@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -47,13 +48,26 @@ MARGIN_WEIGHT = 0.5
 UNKNOWN_WEIGHT = 0.5  # scales the weight of a query word no article contains
 BODY_EVIDENCE = 0.5  # a query word found only in an article's body counts this much
 QUERY_CHARS = 400  # a longer message is cut before embedding: the start says what it is about
+_WORD = re.compile(r"\S+")
 DEFAULT_CALIBRATION = fusion.Calibration(dense_low=0.84, dense_high=0.9, answer=0.6, clarify=0.3)
 
 
 def query_key(text: str) -> str:
     """What is embedded for a question, and its key in the memory of recent questions: the start
-    of the message with runs of white space made one space, so a repeat is embedded once."""
-    return " ".join(text[:QUERY_CHARS].split())
+    of the message with runs of white space made one space, so a repeat is embedded once, and a
+    word repeated in a row said once: "withdrawal withdrawal …" asks no more than "withdrawal"
+    (its length would otherwise pass for a detailed question's, see `fusion.shortness`)."""
+    words: list[str] = []
+    size = 0
+    for match in _WORD.finditer(text):
+        word = match.group()
+        if words and word.casefold() == words[-1].casefold():
+            continue
+        words.append(word)
+        size += len(word) + 1
+        if size > QUERY_CHARS:
+            break
+    return " ".join(words)[:QUERY_CHARS]
 
 
 @dataclass(frozen=True)

