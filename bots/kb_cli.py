@@ -111,8 +111,7 @@ def eval_(
         runs: list[dict[str, object]] = []
         for seed in range(seeds):
             smaller, remapped, dropped = evaluate.drop_articles(load_kb(kb), loaded, drop, seed)
-            variant = Searcher(smaller, embedder=searcher.embedder, cache_dir=default_cache_dir())
-            variant.queries = searcher.queries or variant.queries  # each question is embedded once
+            variant = searcher.over(smaller)
             if approved is not None:
                 variant.use_examples(approved)
             outcomes = evaluate.run(variant, remapped)
@@ -149,10 +148,7 @@ def calibration_variants(
         for seed in range(seeds if drop else 0):
             smaller, remapped, _ = evaluate.drop_articles(articles, asked, drop, CALIBRATION_SEEDS + seed)
             versions.append((smaller, remapped))
-        for version, its_questions in versions:
-            variant = Searcher(version, embedder=searcher.embedder, cache_dir=default_cache_dir())
-            variant.queries = searcher.queries or variant.queries  # each question embedded once
-            variants.append((variant, its_questions))
+        variants.extend((searcher.over(version), its_questions) for version, its_questions in versions)
     return variants
 
 

@@ -207,6 +207,14 @@ class Searcher:
         """The article in `language`, else in the fallback language, else None."""
         return self._articles.get((key, language)) or self._articles.get((key, self.fallback_language))
 
+    def over(self, kb: KnowledgeBase) -> Searcher:
+        """A searcher over another knowledge base (a smaller version, another help center) with
+        this one's embedder, vector cache and memory of embedded questions, so a question asked
+        of both is embedded once: for evaluation and calibration."""
+        other = Searcher(kb, embedder=self._embedder, cache_dir=self._cache_dir)
+        other.queries = self.queries or other.queries
+        return other
+
     def use_examples(self, examples: Iterable[Example]) -> None:
         """Approved examples become extra phrasings of their articles (dense retrieval only).
         Swapped in whole, so a search sees the old set or the new one."""

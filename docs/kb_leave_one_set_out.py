@@ -45,14 +45,9 @@ def main() -> None:
         leave_one_help_center_out(base, kb, args.kb, args.drop, args.seeds)
         return
 
-    def searcher(smaller: KnowledgeBase) -> Searcher:
-        s = Searcher(smaller, embedder=embedder, cache_dir=default_cache_dir())
-        s.queries = base.queries  # each question embedded once
-        return s
-
     questions = {name: evaluate.load_questions(args.kb / "eval" / f"{name}.jsonl") for name in SETS}
     variants_for_eval = [evaluate.drop_articles(kb, [], 0.5, seed)[0] for seed in range(EVAL_SEEDS)]
-    eval_searchers = [searcher(v) for v in variants_for_eval]
+    eval_searchers = [base.over(v) for v in variants_for_eval]
     full: list[evaluate.Outcome] = []
     smaller: list[evaluate.Outcome] = []
     for held in SETS:
@@ -84,9 +79,7 @@ def leave_one_help_center_out(base: Searcher, kb: KnowledgeBase, folder: Path, d
     for held in HELP_CENTERS:
         others = [centers[name] for name in HELP_CENTERS if name != held]
         cals = calibrate.calibrate(base, tuning, calibration_variants(base, kb, tuning, others, drop, seeds))
-        answering = Searcher(centers[held][0], embedder=base.embedder, cache_dir=default_cache_dir())
-        answering.queries = base.queries or answering.queries
-        outcomes = evaluate.run(_with(answering, cals), centers[held][1])
+        outcomes = evaluate.run(_with(base.over(centers[held][0]), cals), centers[held][1])
         print(held, json.dumps(_short(evaluate.metrics(outcomes), languages=True)), flush=True)
 
 
