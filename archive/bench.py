@@ -114,14 +114,15 @@ async def archive_benchmark(
 ) -> dict[str, Any]:
     """`archivers`: archiver processes (default: `database.archivers`' default for the engine)."""
     with tempfile.TemporaryDirectory(prefix="helpline-archive-") as tmp:
-        server = None if redis_url else EmbeddedRedis(Path(tmp) / "redis").start()
-        url = redis_url or (server.url if server else "")
         db_url = database_url or f"sqlite:///{tmp}/record.db"
+        # Refused before Redis starts: a server started here and not stopped outlives the command.
         shards = archivers or DatabaseSettings(url=db_url).archiver_processes
         if shards > 1 and db_url.startswith("sqlite"):
             raise BenchmarkRefused("SQLite takes one writer at a time: --archivers 1 (or a PostgreSQL --database-url)")
         if not 1 <= shards <= PARTITIONS:
             raise BenchmarkRefused(f"--archivers: 1 to {PARTITIONS} (the benchmark's partitions)")
+        server = None if redis_url else EmbeddedRedis(Path(tmp) / "redis").start()
+        url = redis_url or (server.url if server else "")
         client: redis.Redis = redis.Redis.from_url(url)
         db = Database(db_url)
         try:

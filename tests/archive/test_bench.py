@@ -1,5 +1,6 @@
 import pytest
 
+from helpline.archive import bench
 from helpline.archive.bench import archive_benchmark
 from helpline.archive.database import Database
 from helpline.bench_guard import BenchmarkRefused
@@ -26,3 +27,14 @@ async def test_the_archive_benchmark_with_archiver_processes(db: Database, datab
     assert result["archivers"] == 3 and result["archiver_cpu_us_per_message"] > 0
     assert result["archived"] == result["evicted"] == 120
     assert result["lost"] == 0 and result["duplicated"] == 0
+
+
+async def test_a_refused_archive_benchmark_starts_no_redis(
+    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server started before the refusal was never stopped: it outlived the command.
+    started: list[object] = []
+    monkeypatch.setattr(bench.EmbeddedRedis, "start", lambda self: started.append(self) or self)
+    with pytest.raises(BenchmarkRefused):  # SQLite: one writer; PostgreSQL: more than the partitions
+        await archive_benchmark(10, 1, database_url, None, queries=1, archivers=999)
+    assert started == []
