@@ -231,12 +231,16 @@ class ImapSession:
     async def wait_for_news(self, seconds: float) -> bool:
         """IDLE up to `seconds`; True if the server announced new mail."""
         client = self.client
+        loop = asyncio.get_running_loop()
         try:
             idle = await client.idle_start(timeout=seconds + 5)
             news = False
+            # One deadline for the whole wait: other pushes (flags, expunges, keep-alives) must not
+            # restart it, or a busy mailbox keeps the poll past its lease.
+            deadline = loop.time() + seconds
             try:
-                while not news:
-                    pushed = await client.wait_server_push(timeout=seconds)
+                while not news and (left := deadline - loop.time()) > 0:
+                    pushed = await client.wait_server_push(timeout=left)
                     if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH:
                         break
                     news = any(_NEWS.match(bytes(line)) for line in pushed if isinstance(line, bytes | bytearray))

@@ -115,6 +115,40 @@ async def test_idle_returns_as_soon_as_mail_arrives(r: redis.Redis, dovecot: Dov
         await c.stop()
 
 
+async def test_idle_waits_no_longer_than_idle_seconds_while_other_changes_are_pushed(
+    r: redis.Redis, dovecot: Dovecot, tmp_path: Path
+) -> None:
+    import imaplib
+
+    dovecot.append("support", customer_mail(1))
+    c = connector(r, dovecot, tmp_path, idle_seconds=2.0)
+    stop = threading.Event()
+
+    def flag_and_unflag() -> None:  # another client: the server pushes FETCH (FLAGS ...), not new mail
+        with imaplib.IMAP4("127.0.0.1", dovecot.port) as imap:
+            imap.login("support", "imap-secret")
+            imap.select("INBOX")
+            n = 0
+            while not stop.wait(0.3):
+                imap.store("1", "+FLAGS" if n % 2 == 0 else "-FLAGS", "(\\Flagged)")
+                n += 1
+
+    try:
+        start = await c.fetch(None)
+        assert len(start.messages) == 1
+        flagger = threading.Thread(target=flag_and_unflag)
+        flagger.start()
+        began = time.monotonic()
+        assert (await c.fetch(start.cursor)).messages == []
+        # Each push used to start a new wait of idle_seconds: the poll outlived its lease.
+        assert time.monotonic() - began < 4.5
+        stop.set()
+        flagger.join()
+    finally:
+        stop.set()
+        await c.stop()
+
+
 async def test_polling_without_idle_waits_for_nothing(r: redis.Redis, dovecot: Dovecot, tmp_path: Path) -> None:
     c = connector(r, dovecot, tmp_path, idle=False)
     try:
